@@ -1,0 +1,41 @@
+// Process configuration from the environment, validated once at start-up. An invalid value
+// stops the process with a message naming the variable and what is wrong with it.
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+const intFromEnv = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+const EnvSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// or postgresql:// URL")
+    .optional(),
+  PORT: intFromEnv("PORT", 1, 65535).default(4000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  WORKER_CONCURRENCY: intFromEnv("WORKER_CONCURRENCY", 1, 1000).default(10),
+  WORKER_SHUTDOWN_TIMEOUT_MS: intFromEnv("WORKER_SHUTDOWN_TIMEOUT_MS", 0, 3_600_000).default(10_000),
+  EVERRUNS_PG_PORT: intFromEnv("EVERRUNS_PG_PORT", 1, 65535).default(54329),
+  EVERRUNS_DATA_DIR: z.string().min(1).optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.url("OPENAI_BASE_URL must be a URL").optional(),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.url("ANTHROPIC_BASE_URL must be a URL").optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  // Empty strings count as unset, as most shells and .env files mean them.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
+  const result = EnvSchema.safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`).join("\n");
+    throw new ConfigError(`invalid environment:\n${problems}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,79 @@
+// Errors Everruns raises. Each says what went wrong and what to do; raw driver errors are
+// wrapped (kept as `cause`) and never shown to a user as they are.
+
+export class EverrunsError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Bad input from a user: config, run input, arguments. Maps to HTTP 400 / a GraphQL error. */
+export class ValidationError extends EverrunsError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "invalid_input", message, options);
+  }
+}
+
+/** Something named by the user does not exist. Maps to HTTP 404. */
+export class NotFoundError extends EverrunsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("not_found", message, options);
+  }
+}
+
+/** This step attempt was fenced out: a newer attempt, a cancel or a commit got there first. */
+export class StaleAttemptError extends EverrunsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("stale_attempt", message, options);
+  }
+}
+
+/** Invalid configuration of the process itself (environment). */
+export class ConfigError extends EverrunsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("invalid_config", message, options);
+  }
+}
+
+/** The one place SQLSTATEs of our SQL functions (class EV, see 000001_core.sql) become errors. */
+export function fromDatabaseError(error: unknown): unknown {
+  const e = error as { code?: string; message?: string; hint?: string } | null;
+  if (!e || typeof e.code !== "string") return error;
+  const message = e.hint ? `${e.message} (${e.hint})` : (e.message ?? "database error");
+  switch (e.code) {
+    case "EV001":
+      return new ValidationError(message, { cause: error, code: "invalid_agent_config" });
+    case "EV002":
+      return new NotFoundError(message, { cause: error });
+    case "EV003":
+    case "EV007":
+      return new ValidationError(message, { cause: error, code: "invalid_run_input" });
+    case "EV004":
+      return new StaleAttemptError(message, { cause: error });
+    case "EV005":
+      return new NotFoundError(message, { cause: error });
+    case "EV006":
+      return new ValidationError(message, { cause: error, code: "immutable" });
+    case "22P02": // invalid_text_representation, e.g. a malformed uuid
+      return new ValidationError(message, { cause: error });
+    case "23505": // unique_violation
+      return new ValidationError(message, { cause: error, code: "conflict" });
+    default:
+      return error;
+  }
+}
+
+/** Connection-level trouble: worth retrying the whole job later. */
+export function isConnectionError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  if (!e) return false;
+  if (typeof e.code === "string") {
+    if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(e.code)) return true;
+    if (e.code.startsWith("08") || e.code === "57P01" || e.code === "57P02" || e.code === "57P03") return true;
+    if (e.code === "40001" || e.code === "40P01" || e.code === "53300") return true;
+  }
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? "");
+}

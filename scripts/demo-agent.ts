@@ -1,0 +1,26 @@
+import type { Pool } from "../db/pool.ts";
+
+/** A scripted agent that works offline: it streams, calls tools, and does slow work you can kill. */
+export const DEMO_AGENT_CONFIG = {
+  provider: "scripted",
+  model: "scripted-demo",
+  system_prompt: "You are the Everruns demo agent.",
+  tools: ["echo", "simulate_work"],
+  max_steps: 20,
+  script: [
+    { text: "Let me look into that. First I'll echo your request back.", delay_ms: 800, tool_calls: [{ name: "echo", arguments: { note: "demo" } }] },
+    { text: "Now some slow work: kill the worker while it runs and watch another one resume it.", delay_ms: 800, tool_calls: [{ name: "simulate_work", arguments: { ms: 8000 } }] },
+    { text: "All done. Every step above was checkpointed in Postgres, exactly once.", delay_ms: 1200 },
+  ],
+};
+
+/** Creates the `demo` agent unless one exists (an edited demo agent is left as it is). */
+export async function seedDemoAgent(pool: Pool): Promise<string> {
+  const { rows } = await pool.query<{ id: string }>(
+    `insert into everruns.agents (name, config) values ('demo', $1)
+     on conflict (workspace_id, name) do update set name = excluded.name
+     returning id`,
+    [JSON.stringify(DEMO_AGENT_CONFIG)],
+  );
+  return rows[0]!.id;
+}

@@ -1,0 +1,298 @@
+#!/usr/bin/env node
+// The everruns command line.
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { ConfigError, EverrunsError, fromDatabaseError } from "../db/errors.ts";
+import { loadEnv, type Env } from "../db/env.ts";
+import { migrate } from "../db/migrate.ts";
+import { createPool, type Pool } from "../db/pool.ts";
+import { cancelRun } from "../db/sql/cancelRun.ts";
+import { consoleLogger } from "../worker/logger.ts";
+import { startWorker, type WorkerHandle } from "../worker/main.ts";
+import { resolveDatabase } from "./database.ts";
+import { seedDemoAgent } from "./demo-agent.ts";
+
+const USAGE = `everruns: durable execution for AI agents, on Postgres alone
+
+Usage:
+  everruns start                      migrate, run a worker, seed the demo agent (embedded
+                                      Postgres under .everruns/ when DATABASE_URL is unset)
+  everruns migrate                    apply database migrations
+  everruns worker [--concurrency N]   run a worker process
+  everruns run <agent> "<prompt>" [--follow]
+                                      start a run (agent id or name); --follow streams it
+  everruns runs [--limit N]           list recent runs
+  everruns cancel <run>               cancel a run
+  everruns events <run>               print a run's AG-UI event log
+
+Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
+EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
+
+type Stoppable = { stop(): Promise<void> };
+
+function onSignals(stop: () => Promise<void>): void {
+  let count = 0;
+  const handler = (signal: string) => {
+    count++;
+    if (count > 1) {
+      console.error(`received ${signal} again: exiting now`);
+      process.exit(130);
+    }
+    stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        console.error(`shutdown failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+}
+
+async function withDatabase<T>(env: Env, fn: (pool: Pool, url: string) => Promise<T>): Promise<T> {
+  const db = await resolveDatabase(env, () => {});
+  const pool = createPool(db.url, "everruns-cli", 2);
+  try {
+    return await fn(pool, db.url);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function cmdStart(env: Env): Promise<void> {
+  const log = consoleLogger("[everruns]", env.LOG_LEVEL);
+  const db = await resolveDatabase(env, (line) => log.info(line));
+  const pool = createPool(db.url, "everruns-start", 2);
+  await migrate(pool, (line) => log.info(line));
+  const agentId = await seedDemoAgent(pool);
+  await pool.end();
+  const worker = await startWorker({
+    databaseUrl: db.url,
+    concurrency: env.WORKER_CONCURRENCY,
+    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    log: consoleLogger("[worker]", env.LOG_LEVEL),
+  });
+  const parts: Stoppable[] = [worker];
+  if (db.embedded) parts.push(db.embedded);
+  onSignals(async () => {
+    for (const part of parts) await part.stop();
+  });
+  console.log(`
+Everruns is running.
+  database     ${db.url}${db.embedded ? "  (embedded, data in " + db.embedded.dataDir + ")" : ""}
+  demo agent   demo (${agentId})
+
+Start a run from any SQL client:
+  psql ${db.url} -c "insert into everruns.runs (agent_id, input) select id, '{\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hello\\"}]}' from everruns.agents where name = 'demo' returning id"
+or from the CLI:
+  npx everruns run demo "hello" --follow
+
+Press Ctrl-C to stop.`);
+  await worker.promise;
+}
+
+async function cmdWorker(env: Env, args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { concurrency: { type: "string" } } });
+  const concurrency = values.concurrency === undefined ? env.WORKER_CONCURRENCY : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
+    throw new ConfigError(`--concurrency must be a whole number from 1 to 1000, got ${values.concurrency}`);
+  }
+  const db = await resolveDatabase(env, () => {});
+  const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
+  const worker: WorkerHandle = await startWorker({
+    databaseUrl: db.url,
+    concurrency,
+    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    log,
+    crashPoint: crashPointFromEnv(),
+  });
+  onSignals(() => worker.stop());
+  await worker.promise;
+}
+
+/** EVERRUNS_CRASH_AT=<point>[:<seq>] makes this process kill itself there (chaos tests only). */
+function crashPointFromEnv() {
+  const spec = process.env.EVERRUNS_CRASH_AT;
+  if (!spec) return undefined;
+  const [point, seq] = spec.split(":");
+  return (at: string, info: { seq: number }) => {
+    if (at === point && (seq === undefined || Number(seq) === info.seq)) process.kill(process.pid, "SIGKILL");
+  };
+}
+
+async function resolveAgentId(pool: Pool, agent: string): Promise<string> {
+  const { rows } = await pool.query<{ id: string }>(
+    "select id from everruns.agents where id::text = $1 or name = $1 order by (id::text = $1) desc limit 1",
+    [agent],
+  );
+  if (!rows[0]) throw new EverrunsError("not_found", `no agent with id or name "${agent}"; list them with: psql -c "select id, name from everruns.agents"`);
+  return rows[0].id;
+}
+
+async function cmdRun(env: Env, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: "boolean", short: "f" } } });
+  const [agent, prompt] = positionals;
+  if (!agent || prompt === undefined) throw new ConfigError('usage: everruns run <agent> "<prompt>" [--follow]');
+  return withDatabase(env, async (pool, url) => {
+    const agentId = await resolveAgentId(pool, agent);
+    const listener = values.follow ? new pg.Client({ connectionString: url, application_name: "everruns-cli" }) : null;
+    if (listener) {
+      await listener.connect();
+      await listener.query('listen "everruns:events"');
+    }
+    const { rows } = await pool
+      .query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+        agentId,
+        JSON.stringify({ messages: [{ role: "user", content: prompt }] }),
+      ])
+      .catch((error: unknown) => {
+        throw fromDatabaseError(error);
+      });
+    const runId = rows[0]!.id;
+    if (!listener) {
+      console.log(runId);
+      return 0;
+    }
+    console.error(`run ${runId}`);
+    try {
+      return await followRun(pool, listener, runId);
+    } finally {
+      await listener.end();
+    }
+  });
+}
+
+/** Prints a run's events as they are committed; returns the exit code (0 only when it succeeded). */
+async function followRun(pool: Pool, listener: pg.Client, runId: string): Promise<number> {
+  let after = 0;
+  let wake: () => void = () => {};
+  listener.on("notification", (msg) => {
+    if (msg.payload?.startsWith(runId)) wake();
+  });
+  for (;;) {
+    const { rows } = await pool.query<{ seq: number; type: string; event: Record<string, unknown> }>(
+      "select seq, type, event from everruns.run_events where run_id = $1 and seq > $2 order by seq",
+      [runId, after],
+    );
+    for (const { seq, type, event } of rows) {
+      after = seq;
+      switch (type) {
+        case "TEXT_MESSAGE_CONTENT":
+          process.stdout.write(String(event.delta));
+          break;
+        case "TEXT_MESSAGE_END":
+          process.stdout.write("\n");
+          break;
+        case "TOOL_CALL_START":
+          process.stdout.write(`  → ${String(event.toolCallName)}(`);
+          break;
+        case "TOOL_CALL_ARGS":
+          process.stdout.write(String(event.delta));
+          break;
+        case "TOOL_CALL_END":
+          process.stdout.write(")\n");
+          break;
+        case "TOOL_CALL_RESULT":
+          console.log(`  ← ${String(event.content).slice(0, 200)}`);
+          break;
+        case "CUSTOM":
+          if (event.name === "everruns.retry") console.error(`  (retrying: ${JSON.stringify((event.value as { error?: unknown }).error)})`);
+          break;
+        case "RUN_FINISHED":
+          console.error("run succeeded");
+          return 0;
+        case "RUN_ERROR":
+          console.error(`run ended: ${String(event.message)}`);
+          return 1;
+      }
+    }
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, 2000); // a missed notification costs at most this
+    });
+  }
+}
+
+async function cmdRuns(env: Env, args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { limit: { type: "string", default: "20" } } });
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ConfigError("--limit must be a whole number from 1 to 1000");
+  await withDatabase(env, async (pool) => {
+    const { rows } = await pool.query(
+      `select r.id, a.name as agent, r.status, r.step_cursor - 1 as steps, r.created_at,
+              round(extract(epoch from (coalesce(r.finished_at, now()) - coalesce(r.started_at, r.created_at)))::numeric, 1) as seconds,
+              r.usage ->> 'cost_usd' as cost_usd
+       from everruns.runs r join everruns.agents a on a.id = r.agent_id
+       order by r.created_at desc limit $1`,
+      [limit],
+    );
+    console.table(rows.map((r) => ({ ...r, created_at: (r.created_at as Date).toISOString() })));
+  });
+}
+
+async function cmdCancel(env: Env, args: string[]): Promise<void> {
+  const runId = args[0];
+  if (!runId) throw new ConfigError("usage: everruns cancel <run>");
+  await withDatabase(env, async (pool) => {
+    const cancelled = await cancelRun(pool, runId);
+    console.log(cancelled ? `cancelled run ${runId}` : `run ${runId} had already finished`);
+  });
+}
+
+async function cmdEvents(env: Env, args: string[]): Promise<void> {
+  const runId = args[0];
+  if (!runId) throw new ConfigError("usage: everruns events <run>");
+  await withDatabase(env, async (pool) => {
+    const { rows } = await pool.query("select seq, event from everruns.run_events where run_id = $1 order by seq", [runId]).catch((e: unknown) => {
+      throw fromDatabaseError(e);
+    });
+    for (const row of rows) console.log(`${row.seq}\t${JSON.stringify(row.event)}`);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    console.log(USAGE);
+    return command ? 0 : 1;
+  }
+  const env = loadEnv();
+  switch (command) {
+    case "start":
+      await cmdStart(env);
+      return 0;
+    case "migrate":
+      await withDatabase(env, async (pool) => {
+        const n = await migrate(pool, (line) => console.log(line));
+        console.log(n === 0 ? "database is up to date" : `applied ${n} migration(s)`);
+      });
+      return 0;
+    case "worker":
+      await cmdWorker(env, args);
+      return 0;
+    case "run":
+      return cmdRun(env, args);
+    case "runs":
+      await cmdRuns(env, args);
+      return 0;
+    case "cancel":
+      await cmdCancel(env, args);
+      return 0;
+    case "events":
+      await cmdEvents(env, args);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof EverrunsError) console.error(`everruns: ${error.message}`);
+    else console.error(`everruns: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,44 @@
+// `npm test`: type-check, then the vitest suite, then one closing line `N passed, N failed`
+// that CI can read. Extra arguments go to vitest (e.g. a file filter).
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { PROJECT_ROOT } from "./database.ts";
+
+const bin = (name: string) => path.join(PROJECT_ROOT, "node_modules", ".bin", name);
+const results = path.join(PROJECT_ROOT, "node_modules", ".cache", "vitest-results.json");
+
+const tsc = spawnSync(bin("tsc"), ["-p", PROJECT_ROOT], { stdio: "inherit", cwd: PROJECT_ROOT });
+if (tsc.status !== 0) {
+  console.log("type check failed");
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+
+rmSync(results, { force: true });
+const vitest = spawnSync(
+  bin("vitest"),
+  ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`, ...process.argv.slice(2)],
+  { stdio: "inherit", cwd: PROJECT_ROOT },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(results)) {
+  const report = JSON.parse(readFileSync(results, "utf8")) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    numPendingTests: number;
+    numTodoTests: number;
+    testResults: Array<{ status: string; message?: string; name: string }>;
+  };
+  passed = report.numPassedTests;
+  failed = report.numFailedTests + report.testResults.filter((f) => f.status === "failed" && f.message).length;
+  skipped = report.numPendingTests + report.numTodoTests;
+} else {
+  failed = 1;
+}
+const code = vitest.status === 0 && failed === 0 ? 0 : 1;
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(code);

@@ -1,0 +1,85 @@
+// This worker's liveness connection, its crash sweeper and its cancel listener (see the
+// comment above everruns_private.workers in db/migrations/000001_core.sql). One dedicated
+// connection does all three, so a busy job pool never delays recovery.
+import { hostname } from "node:os";
+import pg from "pg";
+import type { Logger } from "./logger.ts";
+
+export interface LivenessOptions {
+  databaseUrl: string;
+  poolId: string;
+  concurrency: number;
+  log: Logger;
+  onCancel: (runId: string) => void;
+  /** How often to look for dead workers' jobs. */
+  sweepIntervalMs?: number;
+  /** A lock younger than this is never swept (covers a new pool's first milliseconds). */
+  sweepGraceMs?: number;
+}
+
+export class Liveness {
+  private client: pg.Client | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private sweeping = false;
+  private readonly opts: Required<LivenessOptions>;
+  /** Resolves once this pool is registered as alive. */
+  readonly ready: Promise<void>;
+
+  constructor(opts: LivenessOptions) {
+    this.opts = { sweepIntervalMs: 200, sweepGraceMs: 250, ...opts };
+    this.ready = this.connect();
+    this.ready.catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: `everruns-worker:${this.opts.poolId}` });
+    client.on("error", (error) => this.opts.log.warn(`liveness connection error: ${error.message}`));
+    client.on("end", () => {
+      if (this.client === client) this.client = null;
+      if (!this.stopping) {
+        this.opts.log.warn("liveness connection lost; reconnecting (meanwhile other workers may take this worker's jobs)");
+        setTimeout(() => void this.connect().catch((e: Error) => this.opts.log.error(`liveness reconnect failed: ${e.message}`)), 500);
+      }
+    });
+    client.on("notification", (msg) => {
+      if (msg.channel === "everruns:cancel" && msg.payload) this.opts.onCancel(msg.payload);
+    });
+    await client.connect();
+    await client.query("select everruns_private.register_worker($1, $2, $3, $4)", [
+      this.opts.poolId,
+      hostname(),
+      process.pid,
+      this.opts.concurrency,
+    ]);
+    await client.query('listen "everruns:cancel"');
+    this.client = client;
+    if (!this.timer) this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs);
+  }
+
+  private async sweep(): Promise<void> {
+    const client = this.client;
+    if (!client || this.sweeping || this.stopping) return;
+    this.sweeping = true;
+    try {
+      const { rows } = await client.query<{ freed: string[] }>("select everruns_private.sweep_dead_workers($1) as freed", [this.opts.sweepGraceMs]);
+      const freed = rows[0]?.freed ?? [];
+      if (freed.length > 0) this.opts.log.info(`freed the jobs of dead worker pool(s) ${freed.join(", ")}`);
+    } catch (error) {
+      this.opts.log.warn(`sweep failed: ${(error as Error).message}`);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Stops sweeping and deregisters. Call last: until then this pool's jobs are protected. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    await client.query("delete from everruns_private.workers where pool_id = $1", [this.opts.poolId]).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,111 @@
+// A worker process: a graphile-worker pool running `run_step`, a liveness connection with its
+// crash sweeper, and a shutdown that loses no completion.
+import { EventEmitter } from "node:events";
+import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import { createPool } from "../db/pool.ts";
+import { Cancellations } from "./cancellations.ts";
+import { Liveness } from "./liveness.ts";
+import type { Logger } from "./logger.ts";
+import { ScriptedProvider } from "./providers/scripted.ts";
+import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
+import { echoTool, simulateWorkTool } from "./tools/builtin.ts";
+
+export interface WorkerOptions {
+  databaseUrl: string;
+  concurrency: number;
+  /** On stop, how long in-flight steps may run before they are aborted and handed back. */
+  shutdownTimeoutMs: number;
+  log: Logger;
+  crashPoint?: EngineContext["crashPoint"];
+}
+
+export interface WorkerHandle {
+  poolId: string;
+  /** Graceful stop: take no new jobs, let in-flight steps finish or hand them back, flush completions. */
+  stop(): Promise<void>;
+  /** Resolves when the pool stops by itself (a fatal error) or after stop(). */
+  promise: Promise<void>;
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
+  const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
+  const cancellations = new Cancellations();
+  const ctx: EngineContext = {
+    pool,
+    providers: { scripted: new ScriptedProvider() },
+    tools: { echo: echoTool, simulate_work: simulateWorkTool },
+    cancellations,
+    log: opts.log,
+    crashPoint: opts.crashPoint,
+  };
+
+  const events = new EventEmitter();
+  let poolId = "";
+  events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
+    poolId = workerPool.id;
+  });
+
+  const runner: Runner = await run({
+    pgPool: pool,
+    concurrency: opts.concurrency,
+    noHandleSignals: true,
+    // NOTIFY wakes workers at once; polling only catches what a notification missed.
+    pollInterval: 1000,
+    gracefulShutdownAbortTimeout: opts.shutdownTimeoutMs,
+    taskList: { run_step: makeRunStepTask(ctx) },
+    logger: workerLogger(opts.log),
+    events,
+    preset: {
+      // Batched completion: graphile-worker's shutdown awaits a batch's flush, but not a
+      // single fire-and-forget completion (STACK.md: those are lost on stop).
+      worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 },
+    },
+  });
+  if (!poolId) throw new Error("graphile-worker did not report its pool id");
+
+  const liveness = new Liveness({
+    databaseUrl: opts.databaseUrl,
+    poolId,
+    concurrency: opts.concurrency,
+    log: opts.log,
+    onCancel: (runId) => {
+      if (cancellations.cancel(runId) > 0) opts.log.info(`aborted the in-flight step of cancelled run ${runId}`);
+    },
+  });
+  await liveness.ready;
+  opts.log.info(`worker pool ${poolId} started (concurrency ${opts.concurrency}, pid ${process.pid})`);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      opts.log.info(`worker pool ${poolId} stopping: finishing in-flight steps (up to ${opts.shutdownTimeoutMs} ms)`);
+      try {
+        await runner.stop();
+      } catch (error) {
+        opts.log.warn(`graphile-worker stopped with an error: ${(error as Error).message}`);
+      }
+      // Only now: until the completions above are flushed, this pool's jobs must stay protected.
+      await liveness.stop();
+      await pool.end();
+      opts.log.info(`worker pool ${poolId} stopped`);
+    })());
+
+  const promise = runner.promise.then(
+    () => stop(),
+    async (error: Error) => {
+      opts.log.error(`worker pool ${poolId} failed: ${error.message}`);
+      await stop();
+      throw error;
+    },
+  );
+  return { poolId, stop, promise };
+}
+
+function workerLogger(log: Logger): WorkerLogger {
+  return new WorkerLogger(() => (level, message) => {
+    // graphile-worker logs every completed job at info: that is our debug.
+    if (level === "error") log.error(`graphile-worker: ${message}`);
+    else if (level === "warning") log.warn(`graphile-worker: ${message}`);
+    else log.debug(`graphile-worker: ${message}`);
+  });
+}

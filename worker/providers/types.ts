@@ -1,0 +1,64 @@
+import { EverrunsError } from "../../db/errors.ts";
+import type { AgentConfig, ToolCall } from "../../db/schemas.ts";
+
+/** A message of the conversation, provider-neutral. */
+export type ChatMessage =
+  | { role: "system" | "developer" | "user"; content: string }
+  | { role: "assistant"; content: string; tool_calls: ToolCall[] }
+  | { role: "tool"; tool_call_id: string; content: string };
+
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface LlmRequest {
+  config: AgentConfig;
+  messages: ChatMessage[];
+  tools: ToolDefinition[];
+  /** 0 for the run's first LLM call, 1 for the second... (the scripted provider's turn index) */
+  callIndex: number;
+  /** 1 for the first try of this call, 2 after one failure... */
+  attempt: number;
+  signal: AbortSignal;
+}
+
+/** Streaming callbacks; the engine turns them into AG-UI events. */
+export interface LlmStreamHandlers {
+  onTextDelta(delta: string): void;
+  onReasoningDelta(delta: string): void;
+  onToolCallStart(id: string, name: string): void;
+  onToolCallArgs(id: string, delta: string): void;
+}
+
+export interface LlmResult {
+  text: string;
+  reasoning?: string;
+  tool_calls: ToolCall[];
+  usage: { input_tokens: number; output_tokens: number };
+  model: string;
+}
+
+export interface Provider {
+  complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult>;
+}
+
+/**
+ * A failed LLM call. `retryable` failures (429, 5xx, timeouts, network) are retried with the
+ * agent's policy; the others fail the run at once.
+ */
+export class ProviderError extends EverrunsError {
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    options: { retryable: boolean; status?: number; retryAfterMs?: number; code?: string; cause?: unknown },
+  ) {
+    super(options.code ?? "provider_error", message, { cause: options.cause });
+    this.retryable = options.retryable;
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}

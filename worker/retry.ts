@@ -1,0 +1,11 @@
+import type { RetryPolicy } from "../db/schemas.ts";
+
+/**
+ * Delay before the next try after `failures` failed tries (1 = the first failure): exponential
+ * with "equal jitter" (half fixed, half random), never below the provider's Retry-After.
+ */
+export function backoffMs(policy: RetryPolicy, failures: number, retryAfterMs?: number, random: () => number = Math.random): number {
+  const exponential = Math.min(policy.max_delay_ms, policy.initial_delay_ms * policy.multiplier ** Math.max(0, failures - 1));
+  const jittered = exponential / 2 + random() * (exponential / 2);
+  return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+}

@@ -1,0 +1,169 @@
+// The `run_step` task: one step of one run. The slow work (LLM or tool call) happens outside
+// any transaction; the result lands with everruns_private.commit_step in one transaction
+// that also enqueues the next step. A replayed job finds the cursor moved and does nothing.
+import type { Task } from "graphile-worker";
+import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
+import type { Pool } from "../../db/pool.ts";
+import { AgentConfigSchema, describeIssues, RunInputSchema, StepJobPayloadSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
+import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
+import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
+import { commitStep, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
+import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
+import { StepAbort } from "../abort.ts";
+import type { Cancellations } from "../cancellations.ts";
+import { agUiMessages, chatMessages, planStep } from "../conversation.ts";
+import { EventWriter } from "../event-writer.ts";
+import { ProviderError, type Provider } from "../providers/types.ts";
+import { backoffMs } from "../retry.ts";
+import { agentTools, runLlmStep, runToolStep, type StepOutcome, type StepScope } from "../steps.ts";
+import type { Tool } from "../tools/types.ts";
+import type { Logger } from "../logger.ts";
+
+export interface EngineContext {
+  pool: Pool;
+  providers: Record<string, Provider>;
+  tools: Record<string, Tool>;
+  cancellations: Cancellations;
+  log: Logger;
+  /** Test hook: called at named points of a step, so tests can crash the process there. */
+  crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
+}
+
+export function makeRunStepTask(ctx: EngineContext): Task {
+  return async (payload, helpers) => {
+    const { run_id, seq } = StepJobPayloadSchema.parse(payload);
+    await runStep(ctx, run_id, seq, helpers.abortSignal);
+  };
+}
+
+const STREAM_TYPES = new Set(["TEXT_MESSAGE_END", "TOOL_CALL_END", "REASONING_END"]);
+
+export async function runStep(ctx: EngineContext, runId: string, seq: number, shutdown?: AbortSignal): Promise<void> {
+  const begun = await beginStep(ctx.pool, runId, seq);
+  if (!begun) return; // finished, cancelled, or this step was already committed: a replay
+  const attempt = begun.run.step_attempt;
+  ctx.crashPoint?.("after_begin", { runId, seq, attempt });
+
+  const controller = new AbortController();
+  const unregister = ctx.cancellations.register(runId, controller);
+  const onShutdown = () => controller.abort(new StepAbort("shutdown", "the worker is shutting down"));
+  if (shutdown?.aborted) onShutdown();
+  shutdown?.addEventListener("abort", onShutdown, { once: true });
+  const writer = new EventWriter({
+    pool: ctx.pool,
+    runId,
+    seq,
+    attempt,
+    onFenced: (error) => controller.abort(new StepAbort("fenced", error.message)),
+  });
+  try {
+    await attemptStep(ctx, begun, writer, controller.signal);
+  } catch (error) {
+    const reason = controller.signal.reason as unknown;
+    if (error instanceof StaleAttemptError || (reason instanceof StepAbort && reason.reason !== "shutdown")) {
+      ctx.log.debug(`step ${seq} of run ${runId} attempt ${attempt} was fenced out or cancelled; leaving it`);
+      return;
+    }
+    if (reason instanceof StepAbort && reason.reason === "shutdown") {
+      await writer.drain();
+      // Hand the step back uncommitted; another worker (or this one, restarted) picks it up.
+      await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, []);
+      ctx.log.info(`handed step ${seq} of run ${runId} back: worker shutting down`);
+      return;
+    }
+    throw error;
+  } finally {
+    unregister();
+    shutdown?.removeEventListener("abort", onShutdown);
+  }
+}
+
+async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWriter, signal: AbortSignal): Promise<void> {
+  const { run } = begun;
+  const seq = run.step_cursor;
+  const fail = async (code: string, message: string, step: Partial<StepRecord> = {}) => {
+    await writer.drain(); // a failing step commits only its RUN_ERROR; SQL closes what is open
+    return commit(ctx, begun, { kind: "system", name: code, status: "failed", error: { code, message }, ...step }, [
+      { type: "RUN_ERROR", message, code },
+    ], { type: "fail", error: { code, message } });
+  };
+
+  const config = AgentConfigSchema.safeParse(begun.config);
+  if (!config.success) return fail("invalid_agent_config", `agent version ${run.agent_version} has an invalid config: ${describeIssues(config.error)}`);
+  const input = RunInputSchema.safeParse(run.input);
+  if (!input.success) return fail("invalid_run_input", `invalid run input: ${describeIssues(input.error)}`);
+  if (seq > config.data.max_steps) {
+    return fail("max_steps", `the run reached its max_steps limit (${config.data.max_steps}) without a final answer`);
+  }
+
+  if (run.event_seq === 0) writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
+  if (begun.closed.some((e) => STREAM_TYPES.has(String(e.type)))) {
+    // A dead attempt streamed part of a message: replace the client's view with what is committed.
+    writer.push({ type: "MESSAGES_SNAPSHOT", messages: agUiMessages(run.id, input.data.messages, begun.steps) });
+  }
+
+  const usage: Usage = UsageSchema.catch({ input_tokens: 0, output_tokens: 0, cost_usd: 0 }).parse(run.usage);
+  const scope: StepScope = {
+    runId: run.id,
+    threadId: run.thread_id,
+    seq,
+    attempt: run.step_errors + 1,
+    config: config.data,
+    writer,
+    signal,
+    usage,
+  };
+  const available = agentTools(config.data, ctx.tools);
+  const plan = planStep(begun.steps);
+
+  let outcome: StepOutcome;
+  try {
+    if (plan.kind === "llm") {
+      const provider = ctx.providers[config.data.provider];
+      if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
+      const messages = chatMessages(input.data.messages, begun.steps);
+      outcome = await runLlmStep(scope, provider, messages, [...available.values()], plan.callIndex);
+    } else {
+      outcome = await runToolStep(scope, plan.call, plan.waited, available, ctx.tools);
+    }
+  } catch (error) {
+    if (signal.aborted || error instanceof StaleAttemptError || isConnectionError(error)) throw error;
+    if (error instanceof ProviderError) return onProviderError(ctx, begun, writer, scope, error);
+    ctx.log.error(`step ${seq} of run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
+    return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
+  }
+  ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
+  for (const event of outcome.events) writer.push(event);
+  await commit(ctx, begun, outcome.step, await writer.drain(), outcome.next);
+}
+
+async function onProviderError(ctx: EngineContext, begun: BegunStep, writer: EventWriter, scope: StepScope, error: ProviderError) {
+  const { run } = begun;
+  const policy = scope.config.retry;
+  const failures = run.step_errors + 1;
+  await writer.drain(); // what was not written yet is dropped with the attempt
+  if (error.retryable && failures < policy.max_attempts) {
+    const delay = backoffMs(policy, failures, error.retryAfterMs);
+    const notice: AgUiEvent = {
+      type: "CUSTOM",
+      name: "everruns.retry",
+      value: { step: run.step_cursor, attempt: failures, max_attempts: policy.max_attempts, delay_ms: delay, error: { code: error.code, message: error.message, status: error.status } },
+    };
+    await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice]);
+    ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
+    return;
+  }
+  const message = error.retryable
+    ? `the LLM call failed ${failures} time(s), the agent's retry.max_attempts; last error: ${error.message}`
+    : `the LLM call failed and is not retryable: ${error.message}`;
+  await commit(ctx, begun, { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } }, [
+    { type: "RUN_ERROR", message, code: error.code },
+  ], { type: "fail", error: { code: error.code, message } });
+}
+
+async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, events: AgUiEvent[], next: NextStep): Promise<void> {
+  const { run } = begun;
+  const committed = await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next);
+  if (!committed) ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);
+  else ctx.crashPoint?.("after_commit", { runId: run.id, seq: run.step_cursor, attempt: run.step_attempt });
+}
