@@ -61,10 +61,25 @@ export const AgentConfigSchema = z
     script: z.array(ScriptTurnSchema).default([]),
     temperature: z.number().min(0).max(2).optional(),
     max_tokens: positiveInt(1_000_000).optional(),
+    /** openai only: the Responses API (default) or Chat Completions (OpenAI-compatible servers). */
+    api: z.enum(["responses", "chat_completions"]).optional(),
+    /** Overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL for this agent. */
+    base_url: z.url().optional(),
+    /** The environment variable holding this agent's API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY). */
+    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
+    /** openai reasoning models: "minimal" | "low" | "medium" | "high". */
+    reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
+    /** anthropic extended thinking: token budget (>= 1024). */
+    thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
+    /** USD per million tokens, overriding the built-in price table. */
+    prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
   })
   .superRefine((config, ctx) => {
     if (config.provider !== "scripted" && !config.model) {
       ctx.addIssue({ code: "custom", path: ["model"], message: `is required for provider ${config.provider}` });
+    }
+    if (config.api && config.provider !== "openai") {
+      ctx.addIssue({ code: "custom", path: ["api"], message: "is only for provider openai" });
     }
     const seen = new Set<string>();
     config.tools.forEach((tool, i) => {

@@ -77,7 +77,9 @@ begin
   end if;
   for v_key in select jsonb_object_keys(p_config) loop
     if v_key <> all (array['provider', 'model', 'system_prompt', 'tools', 'max_steps',
-                           'llm_timeout_ms', 'retry', 'script', 'temperature', 'max_tokens']) then
+                           'llm_timeout_ms', 'retry', 'script', 'temperature', 'max_tokens',
+                           'api', 'base_url', 'api_key_env', 'reasoning_effort',
+                           'thinking_budget_tokens', 'prices']) then
       perform everruns_private.config_error(v_key, 'is not a known setting');
     end if;
   end loop;
@@ -99,6 +101,28 @@ begin
   if p_config ? 'temperature' and (jsonb_typeof(p_config -> 'temperature') <> 'number'
      or (p_config ->> 'temperature')::numeric not between 0 and 2) then
     perform everruns_private.config_error('temperature', 'must be a number from 0 to 2');
+  end if;
+
+  if p_config ? 'api' and (p_config ->> 'api' not in ('responses', 'chat_completions') or p_config ->> 'provider' <> 'openai') then
+    perform everruns_private.config_error('api', 'must be "responses" or "chat_completions", and only with provider openai');
+  end if;
+  if p_config ? 'base_url' and coalesce(p_config ->> 'base_url', '') !~ '^https?://' then
+    perform everruns_private.config_error('base_url', 'must be an http:// or https:// URL');
+  end if;
+  if p_config ? 'api_key_env' and coalesce(p_config ->> 'api_key_env', '') !~ '^[A-Z_][A-Z0-9_]*$' then
+    perform everruns_private.config_error('api_key_env', 'must be an environment variable name');
+  end if;
+  if p_config ? 'reasoning_effort' and coalesce(p_config ->> 'reasoning_effort', '') not in ('minimal', 'low', 'medium', 'high') then
+    perform everruns_private.config_error('reasoning_effort', 'must be one of minimal, low, medium, high');
+  end if;
+  if p_config ? 'thinking_budget_tokens' and (jsonb_typeof(p_config -> 'thinking_budget_tokens') <> 'number'
+     or (p_config ->> 'thinking_budget_tokens')::numeric < 1024) then
+    perform everruns_private.config_error('thinking_budget_tokens', 'must be a number of at least 1024');
+  end if;
+  if p_config ? 'prices' and (jsonb_typeof(p_config -> 'prices') <> 'object'
+     or jsonb_typeof(p_config -> 'prices' -> 'input_per_million') is distinct from 'number'
+     or jsonb_typeof(p_config -> 'prices' -> 'output_per_million') is distinct from 'number') then
+    perform everruns_private.config_error('prices', 'must be {"input_per_million": n, "output_per_million": n}');
   end if;
 
   if p_config ? 'retry' then
