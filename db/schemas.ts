@@ -105,13 +105,27 @@ const MessageSchema = z.looseObject({
 });
 export type InputMessage = z.infer<typeof MessageSchema>;
 
-export const RunInputSchema = z.looseObject({
-  messages: z.array(MessageSchema),
-  state: z.record(z.string(), z.unknown()).nullable().optional(),
-  context: z.array(z.unknown()).optional(),
-  tools: z.array(z.looseObject({ name: z.string(), description: z.string().optional(), parameters: z.unknown().optional() })).optional(),
-  resume: z.array(z.unknown()).optional(),
-});
+export const RunInputSchema = z
+  .looseObject({
+    messages: z.array(MessageSchema),
+    state: z.record(z.string(), z.unknown()).nullable().optional(),
+    context: z.array(z.unknown()).optional(),
+    tools: z.array(z.looseObject({ name: z.string(), description: z.string().optional(), parameters: z.unknown().optional() })).optional(),
+    resume: z.array(z.unknown()).optional(),
+  })
+  .superRefine((input, ctx) => {
+    if (input.messages.length === 0 && !input.resume) {
+      ctx.addIssue({ code: "custom", path: ["messages"], message: "must hold at least one message" });
+    }
+    input.messages.forEach((m, i) => {
+      if (["user", "system", "developer"].includes(m.role) && typeof m.content !== "string" && !Array.isArray(m.content)) {
+        ctx.addIssue({ code: "custom", path: ["messages", i, "content"], message: "must be a string" });
+      }
+      if (m.role === "tool" && (typeof m.toolCallId !== "string" || typeof m.content !== "string")) {
+        ctx.addIssue({ code: "custom", path: ["messages", i], message: 'a tool message needs "toolCallId" and "content" strings' });
+      }
+    });
+  });
 export type RunInput = z.infer<typeof RunInputSchema>;
 
 /** The payload of a `run_step` job. */

@@ -22,6 +22,7 @@ export class Liveness {
   private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private sweeping = false;
+  private sweeps = 0;
   private readonly opts: Required<LivenessOptions>;
   /** Resolves once this pool is registered as alive. */
   readonly ready: Promise<void>;
@@ -65,6 +66,11 @@ export class Liveness {
       const { rows } = await client.query<{ freed: string[] }>("select everruns_private.sweep_dead_workers($1) as freed", [this.opts.sweepGraceMs]);
       const freed = rows[0]?.freed ?? [];
       if (freed.length > 0) this.opts.log.info(`freed the jobs of dead worker pool(s) ${freed.join(", ")}`);
+      // about every 10 s: re-enqueue any run left without a job (see repair_orphaned_runs)
+      if (++this.sweeps % 50 === 0) {
+        const repaired = await client.query<{ n: number }>("select everruns_private.repair_orphaned_runs() as n");
+        if (repaired.rows[0]!.n > 0) this.opts.log.warn(`re-enqueued ${repaired.rows[0]!.n} run(s) that had no job`);
+      }
     } catch (error) {
       this.opts.log.warn(`sweep failed: ${(error as Error).message}`);
     } finally {

@@ -6,6 +6,8 @@ import { createPool } from "../db/pool.ts";
 import { Cancellations } from "./cancellations.ts";
 import { Liveness } from "./liveness.ts";
 import type { Logger } from "./logger.ts";
+import { AnthropicProvider } from "./providers/anthropic.ts";
+import { OpenAIProvider } from "./providers/openai.ts";
 import { ScriptedProvider } from "./providers/scripted.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { echoTool, simulateWorkTool } from "./tools/builtin.ts";
@@ -32,7 +34,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const cancellations = new Cancellations();
   const ctx: EngineContext = {
     pool,
-    providers: { scripted: new ScriptedProvider() },
+    providers: { scripted: new ScriptedProvider(), openai: new OpenAIProvider(), anthropic: new AnthropicProvider() },
     tools: { echo: echoTool, simulate_work: simulateWorkTool },
     cancellations,
     log: opts.log,

@@ -897,7 +897,37 @@ begin
   end if;
   perform graphile_worker.force_unlock_workers(v_dead);
   delete from everruns_private.workers w where w.pool_id = any (v_dead);
+  -- A job whose key was taken over by a newer job of the same run (add_job does that to a
+  -- locked job, and sets its attempts to max) will never run again: drop it now.
+  delete from graphile_worker._private_jobs j
+   where j.key is null and j.locked_at is null and j.attempts >= j.max_attempts
+     and j.task_id = (select t.id from graphile_worker._private_tasks t where t.identifier = 'run_step');
   perform pg_notify('jobs:insert', json_build_object('count', v_jobs)::text);
   return v_dead;
+end;
+$$;
+
+-- Safety net, run every few seconds by one worker: a run that should progress but has no job
+-- (e.g. its job was removed by hand) gets one. The engine never leaves a run in that state by
+-- itself; this keeps an operator's mistake from stranding a run forever.
+create function everruns_private.repair_orphaned_runs() returns int
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+  as $$
+declare
+  v_run record;
+  v_n int := 0;
+begin
+  for v_run in
+    select r.id, r.step_cursor from everruns.runs r
+    where r.status in ('queued', 'running', 'waiting')
+      and r.updated_at < now() - interval '5 seconds'
+      and not exists (select 1 from graphile_worker._private_jobs j where j.key = 'run:' || r.id::text)
+    for update of r skip locked
+  loop
+    perform everruns_private.enqueue_step(v_run.id, v_run.step_cursor);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
 end;
 $$;

@@ -127,8 +127,9 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       outcome = await runToolStep(scope, plan.call, plan.waited, available, ctx.tools);
     }
   } catch (error) {
-    if (signal.aborted || error instanceof StaleAttemptError || isConnectionError(error)) throw error;
+    if (signal.aborted || error instanceof StaleAttemptError) throw error;
     if (error instanceof ProviderError) return onProviderError(ctx, begun, writer, scope, error);
+    if (isConnectionError(error)) throw error; // our database: graphile-worker retries the job
     ctx.log.error(`step ${seq} of run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
     return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
   }

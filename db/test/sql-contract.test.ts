@@ -1,0 +1,169 @@
+// The SQL contract of DESIGN.md: starting runs with a plain INSERT, clear errors for bad input
+// with nothing left behind, agent versions, and the zod schemas agreeing with the SQL checks.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentConfigSchema, RunInputSchema } from "../schemas.ts";
+import { fromDatabaseError, NotFoundError, ValidationError } from "../errors.ts";
+import { createAgent, createTestDatabase, type TestDatabase } from "./helpers.ts";
+
+let db: TestDatabase;
+let agentId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  agentId = await createAgent(db.pool, { provider: "scripted", script: [{ text: "hi" }] }, "contract-agent");
+});
+afterAll(async () => db?.drop());
+
+async function counts() {
+  const { rows } = await db.pool.query(`select
+    (select count(*) from everruns.runs)::int as runs,
+    (select count(*) from everruns.threads)::int as threads,
+    (select count(*) from graphile_worker._private_jobs)::int as jobs`);
+  return rows[0] as { runs: number; threads: number; jobs: number };
+}
+
+async function sqlError(sql: string, params: unknown[]): Promise<unknown> {
+  try {
+    await db.pool.query(sql, params);
+  } catch (error) {
+    return fromDatabaseError(error);
+  }
+  throw new Error(`expected "${sql}" to fail`);
+}
+
+describe("starting a run with INSERT", () => {
+  it("validates, pins the agent version, creates the thread and enqueues the first step in the same transaction", async () => {
+    const before = await counts();
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      const { rows } = await client.query(
+        "insert into everruns.runs (agent_id, input) values ($1, $2) returning id, status, thread_id, agent_version",
+        [agentId, { messages: [{ role: "user", content: "hi" }] }],
+      );
+      expect(rows[0]).toMatchObject({ status: "queued", agent_version: 1, thread_id: expect.any(String) });
+      const job = await client.query("select payload from graphile_worker._private_jobs where key = $1", [`run:${rows[0].id}`]);
+      expect(job.rows[0].payload).toEqual({ run_id: rows[0].id, seq: 1 });
+      await client.query("rollback");
+    } finally {
+      client.release();
+    }
+    // rolled back: the job went with the run
+    expect(await counts()).toEqual(before);
+  });
+
+  it("honours a given thread id, creating the thread on first use", async () => {
+    const threadId = "11111111-2222-3333-4444-555555555555";
+    for (let i = 0; i < 2; i++) {
+      await db.pool.query("insert into everruns.runs (agent_id, input, thread_id) values ($1, $2, $3)", [
+        agentId,
+        { messages: [{ role: "user", content: `turn ${i}` }] },
+        threadId,
+      ]);
+    }
+    const { rows } = await db.pool.query("select count(*)::int as n from everruns.runs where thread_id = $1", [threadId]);
+    expect(rows[0].n).toBe(2);
+  });
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ["not an object", [1, 2], /invalid run input: must be a JSON object/],
+    ["no messages", {}, /"messages" must be an array/],
+    ["empty messages", { messages: [] }, /at least one message/],
+    ["unknown role", { messages: [{ role: "robot", content: "x" }] }, /messages\[0\]\.role must be one of/],
+    ["content not a string", { messages: [{ role: "user", content: 42 }] }, /messages\[0\]\.content must be a string/],
+    ["tool message without id", { messages: [{ role: "user", content: "a" }, { role: "tool", content: "x" }] }, /messages\[1\]: a tool message needs "toolCallId"/],
+    ["state not an object", { messages: [{ role: "user", content: "a" }], state: [] }, /"state" must be an object/],
+    ["tools without names", { messages: [{ role: "user", content: "a" }], tools: [{}] }, /tools\[0\] must be an object with a "name"/],
+  ];
+  for (const [name, input, message] of bad) {
+    it(`rejects malformed input (${name}) with a clear error and leaves nothing behind`, async () => {
+      const before = await counts();
+      const error = await sqlError("insert into everruns.runs (agent_id, input) values ($1, $2)", [agentId, JSON.stringify(input)]);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as Error).message).toMatch(message);
+      expect(await counts()).toEqual(before);
+      // the zod schema used by the API rejects it too
+      expect(RunInputSchema.safeParse(input).success).toBe(false);
+    });
+  }
+
+  it("rejects an unknown agent with a clear error", async () => {
+    const before = await counts();
+    const error = await sqlError("insert into everruns.runs (agent_id, input) values ($1, $2)", [
+      "00000000-0000-0000-0000-00000000dead",
+      { messages: [{ role: "user", content: "hi" }] },
+    ]);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect((error as Error).message).toMatch(/unknown agent 00000000-0000-0000-0000-00000000dead.*Create the agent first/);
+    expect(await counts()).toEqual(before);
+  });
+
+  it("rejects a malformed agent id and a preset status", async () => {
+    expect(await sqlError("insert into everruns.runs (agent_id, input) values ($1, $2)", ["nope", {}])).toBeInstanceOf(ValidationError);
+    const error = await sqlError("insert into everruns.runs (agent_id, input, status) values ($1, $2, 'succeeded')", [
+      agentId,
+      { messages: [{ role: "user", content: "hi" }] },
+    ]);
+    expect((error as Error).message).toMatch(/a new run starts queued/);
+  });
+});
+
+describe("agent config", () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["unknown provider", { provider: "llama" }, /"provider" must be one of openai, anthropic, scripted/],
+    ["missing model", { provider: "openai" }, /"model" is required for provider openai/],
+    ["typo in a setting", { provider: "scripted", max_step: 3 }, /"max_step" is not a known setting/],
+    ["max_steps not an integer", { provider: "scripted", max_steps: 2.5 }, /"max_steps" must be an integer from 1 to 100000/],
+    ["max_steps zero", { provider: "scripted", max_steps: 0 }, /"max_steps" must be an integer/],
+    ["tools not an array", { provider: "scripted", tools: "echo" }, /"tools" must be an array/],
+    ["unknown built-in tool", { provider: "scripted", tools: ["echo", "teleport"] }, /"tools\[1\]" is not a built-in tool/],
+    ["http tool without url", { provider: "scripted", tools: [{ name: "notify", type: "http" }] }, /"tools\[0\]\.url" must be an http/],
+    ["duplicate tool", { provider: "scripted", tools: ["echo", { name: "echo" }] }, /"tools\[1\]\.name" "echo" is declared twice/],
+    ["bad retry", { provider: "scripted", retry: { max_attempts: 0 } }, /"retry\.max_attempts" must be at least 1/],
+    ["unknown retry setting", { provider: "scripted", retry: { tries: 3 } }, /"retry\.tries" is not a known setting/],
+    ["bad script error", { provider: "scripted", script: [{ error: "meltdown" }] }, /"script\[0\]\.error" must be one of/],
+    ["script turn not an object", { provider: "scripted", script: ["hi"] }, /"script\[0\]" must be an object/],
+    ["api for anthropic", { provider: "anthropic", model: "claude", api: "responses" }, /"api" must be "responses" or "chat_completions", and only with provider openai/],
+  ];
+  for (const [name, config, message] of cases) {
+    it(`rejects ${name}: in SQL with a message naming the field, and in zod`, async () => {
+      const error = await sqlError("insert into everruns.agents (name, config) values ($1, $2)", [`bad-${name.replace(/\W+/g, "-")}`, config]);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).code).toBe("invalid_agent_config");
+      expect((error as Error).message).toMatch(message);
+      expect(AgentConfigSchema.safeParse(config).success).toBe(false);
+    });
+  }
+
+  it("accepts the full DESIGN.md example in both SQL and zod", async () => {
+    const config = {
+      provider: "openai",
+      model: "gpt-4.1",
+      system_prompt: "You are helpful.",
+      tools: ["echo", { name: "notify", type: "http", url: "http://127.0.0.1:9/x", description: "d", parameters: { type: "object" }, requires_approval: true, timeout_ms: 30000 }],
+      max_steps: 50,
+      llm_timeout_ms: 120000,
+      retry: { max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60000, multiplier: 2 },
+      script: [],
+    };
+    expect(AgentConfigSchema.safeParse(config).success).toBe(true);
+    await createAgent(db.pool, config, "design-example");
+  });
+
+  it("keeps every version: updating config bumps version, versions are immutable, runs pin theirs", async () => {
+    const id = await createAgent(db.pool, { provider: "scripted", script: [{ text: "v1" }] }, "versioned");
+    const run1 = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning agent_version", [id, { messages: [{ role: "user", content: "a" }] }]);
+    await db.pool.query("update everruns.agents set config = $2 where id = $1", [id, { provider: "scripted", script: [{ text: "v2" }] }]);
+    await db.pool.query("update everruns.agents set name = 'versioned2' where id = $1", [id]); // no config change: same version
+    const run2 = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning agent_version", [id, { messages: [{ role: "user", content: "b" }] }]);
+    expect([run1.rows[0].agent_version, run2.rows[0].agent_version]).toEqual([1, 2]);
+    const versions = await db.pool.query("select version, config -> 'script' -> 0 ->> 'text' as text from everruns.agent_versions where agent_id = $1 order by version", [id]);
+    expect(versions.rows).toEqual([{ version: 1, text: "v1" }, { version: 2, text: "v2" }]);
+    const error = await sqlError("update everruns.agent_versions set config = '{}' where agent_id = $1", [id]);
+    expect((error as Error).message).toMatch(/agent_versions rows are immutable/);
+    // an invalid update is refused and changes nothing
+    await sqlError("update everruns.agents set config = $2 where id = $1", [id, { provider: "nope" }]);
+    const { rows } = await db.pool.query("select version from everruns.agents where id = $1", [id]);
+    expect(rows[0].version).toBe(2);
+  });
+});

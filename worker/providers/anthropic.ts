@@ -1,0 +1,231 @@
+// Anthropic through the official SDK: the Messages API, streaming. The SDK never retries
+// (maxRetries 0): the engine retries with the agent's own policy, from the ProviderError that
+// errors.ts makes of whatever went wrong.
+import { randomUUID } from "node:crypto";
+import Anthropic from "@anthropic-ai/sdk";
+import type {
+  ContentBlockParam,
+  MessageCreateParamsStreaming,
+  MessageParam,
+  RawMessageStreamEvent,
+  Tool,
+} from "@anthropic-ai/sdk/resources/messages/messages";
+import type { ToolCall } from "../../db/schemas.ts";
+import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext } from "./errors.ts";
+import { parseToolArguments } from "./openai.ts";
+import { ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider, type ToolDefinition } from "./types.ts";
+
+export const DEFAULT_ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY";
+/** max_tokens is required by the Messages API; this is ours when the agent sets none. */
+export const DEFAULT_ANTHROPIC_MAX_TOKENS = 8192;
+
+/** The system prompt: the agent's, then every system/developer message, in order. */
+export function anthropicSystem(systemPrompt: string | undefined, messages: ChatMessage[]): string | undefined {
+  const parts = [systemPrompt ?? "", ...messages.map((m) => (m.role === "system" || m.role === "developer" ? m.content : ""))];
+  const joined = parts.filter((p) => p.trim() !== "").join("\n\n");
+  return joined || undefined;
+}
+
+/**
+ * The conversation as Messages API turns: tool calls become `tool_use` blocks of the assistant
+ * turn, tool results `tool_result` blocks of a user turn; consecutive turns of one role are
+ * merged (the API wants user and assistant to alternate).
+ */
+export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
+  const turns: Array<{ role: "user" | "assistant"; content: ContentBlockParam[] }> = [];
+  const push = (role: "user" | "assistant", blocks: ContentBlockParam[]) => {
+    if (blocks.length === 0) return;
+    const last = turns[turns.length - 1];
+    if (last && last.role === role) last.content.push(...blocks);
+    else turns.push({ role, content: [...blocks] });
+  };
+  for (const m of messages) {
+    switch (m.role) {
+      case "system":
+      case "developer":
+        break; // in `system`
+      case "user":
+        // the API refuses empty text blocks
+        push("user", m.content ? [{ type: "text", text: m.content }] : []);
+        break;
+      case "assistant":
+        push("assistant", [
+          ...(m.content ? [{ type: "text" as const, text: m.content }] : []),
+          ...m.tool_calls.map((c) => ({ type: "tool_use" as const, id: c.id, name: c.name, input: c.arguments })),
+        ]);
+        break;
+      case "tool":
+        push("user", [{ type: "tool_result", tool_use_id: m.tool_call_id, content: m.content }]);
+        break;
+    }
+  }
+  return turns.map((t) => {
+    const only = t.content.length === 1 ? t.content[0] : undefined;
+    return { role: t.role, content: only && only.type === "text" ? only.text : t.content };
+  });
+}
+
+export function anthropicTools(tools: ToolDefinition[]): Tool[] {
+  return tools.map((t) => ({
+    name: t.name,
+    description: t.description,
+    input_schema: { ...t.parameters, type: "object" },
+  }));
+}
+
+/** Anthropic's base URL has no `/v1` (the SDK adds it); one given with it is forgiven. */
+function normaliseBaseURL(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  return url.replace(/\/+$/, "").replace(/\/v1$/, "");
+}
+
+interface PendingBlock {
+  type: "text" | "tool_use" | "thinking" | "other";
+  id: string;
+  name: string;
+  json: string;
+}
+
+export class AnthropicProvider implements Provider {
+  private readonly clients = new Map<string, Anthropic>();
+
+  async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+    const { config, signal } = request;
+    const apiKeyEnv = config.api_key_env ?? DEFAULT_ANTHROPIC_KEY_ENV;
+    const baseURL = normaliseBaseURL(config.base_url ?? (process.env.ANTHROPIC_BASE_URL?.trim() || undefined));
+    const ctx: ErrorContext = { provider: "anthropic", apiKeyEnv, signal, baseURL, model: config.model };
+    if (signal.aborted) throw signal.reason;
+    const apiKey = requireApiKey("anthropic", apiKeyEnv);
+    if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
+    const client = this.client(baseURL, apiKey);
+    try {
+      return await this.stream(client, request, handlers);
+    } catch (error) {
+      throw providerError(error, ctx);
+    }
+  }
+
+  private client(baseURL: string | undefined, apiKey: string): Anthropic {
+    const cacheKey = `${baseURL ?? ""}\n${apiKey}`;
+    let client = this.clients.get(cacheKey);
+    if (!client) {
+      if (this.clients.size >= 32) this.clients.clear();
+      client = new Anthropic({ apiKey, baseURL: baseURL ?? "https://api.anthropic.com", maxRetries: 0 });
+      this.clients.set(cacheKey, client);
+    }
+    return client;
+  }
+
+  private async stream(client: Anthropic, request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+    const { config, signal } = request;
+    const budget = config.thinking_budget_tokens;
+    let maxTokens = config.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS;
+    // max_tokens counts the thinking too and must exceed its budget: a smaller one is read as
+    // the answer's own allowance.
+    if (budget !== undefined && maxTokens <= budget) maxTokens += budget;
+    // `temperature` is deprecated by the API and gone from this SDK's types; an agent that sets
+    // it still gets it sent (older models honour it).
+    const params: MessageCreateParamsStreaming & { temperature?: number } = {
+      model: config.model!,
+      max_tokens: maxTokens,
+      messages: anthropicMessages(request.messages),
+      stream: true,
+    };
+    const system = anthropicSystem(config.system_prompt, request.messages);
+    if (system) params.system = system;
+    if (request.tools.length > 0) params.tools = anthropicTools(request.tools);
+    if (budget !== undefined) params.thinking = { type: "enabled", budget_tokens: budget };
+    // extended thinking accepts no temperature but the default
+    else if (config.temperature !== undefined) params.temperature = config.temperature;
+
+    const stream = await client.messages.create(params, { signal });
+    let model = config.model!;
+    let text = "";
+    let reasoning = "";
+    let inputTokens = 0;
+    let outputTokens = 0;
+    let stopped = false;
+    const blocks = new Map<number, PendingBlock>();
+    const calls: PendingBlock[] = [];
+
+    for await (const event of abortable<RawMessageStreamEvent>(stream, signal)) {
+      switch (event.type) {
+        case "message_start": {
+          const usage = event.message.usage;
+          if (event.message.model) model = event.message.model;
+          inputTokens = (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
+          outputTokens = usage.output_tokens ?? 0;
+          break;
+        }
+        case "content_block_start": {
+          const cb = event.content_block;
+          if (cb.type === "tool_use") {
+            const block: PendingBlock = { type: "tool_use", id: cb.id || `toolu_${randomUUID()}`, name: cb.name, json: "" };
+            blocks.set(event.index, block);
+            calls.push(block);
+            handlers.onToolCallStart(block.id, block.name);
+          } else if (cb.type === "text") {
+            blocks.set(event.index, { type: "text", id: "", name: "", json: "" });
+            if (cb.text) {
+              text += cb.text;
+              handlers.onTextDelta(cb.text);
+            }
+          } else if (cb.type === "thinking") {
+            blocks.set(event.index, { type: "thinking", id: "", name: "", json: "" });
+            if (cb.thinking) {
+              reasoning += cb.thinking;
+              handlers.onReasoningDelta(cb.thinking);
+            }
+          } else {
+            blocks.set(event.index, { type: "other", id: "", name: "", json: "" });
+          }
+          break;
+        }
+        case "content_block_delta": {
+          const delta = event.delta;
+          if (delta.type === "text_delta") {
+            if (delta.text) {
+              text += delta.text;
+              handlers.onTextDelta(delta.text);
+            }
+          } else if (delta.type === "thinking_delta") {
+            if (delta.thinking) {
+              reasoning += delta.thinking;
+              handlers.onReasoningDelta(delta.thinking);
+            }
+          } else if (delta.type === "input_json_delta") {
+            const block = blocks.get(event.index);
+            if (block?.type === "tool_use" && delta.partial_json) {
+              block.json += delta.partial_json;
+              handlers.onToolCallArgs(block.id, delta.partial_json);
+            }
+          }
+          break;
+        }
+        case "message_delta": {
+          const usage = event.usage;
+          if (usage.output_tokens != null) outputTokens = usage.output_tokens;
+          if (usage.input_tokens != null) {
+            inputTokens = usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
+          }
+          break;
+        }
+        case "message_stop":
+          stopped = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!stopped) throw truncatedStream("anthropic", "message_stop");
+
+    const tool_calls: ToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.json) }));
+    return {
+      text,
+      ...(reasoning ? { reasoning } : {}),
+      tool_calls,
+      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
+      model,
+    };
+  }
+}

@@ -1,0 +1,276 @@
+// Turning what the OpenAI and Anthropic SDKs (and the network under them) throw into a
+// ProviderError the engine can act on: retryable or not, how long to wait, and a message that
+// says what to do. An abort of the request's own signal is never wrapped: the engine decides
+// what an abort means (worker/abort.ts, StepAbort), so it gets the signal's reason back as is.
+import * as Anthropic from "@anthropic-ai/sdk";
+import * as OpenAI from "openai";
+import { ProviderError } from "./types.ts";
+
+export type ProviderName = "openai" | "anthropic";
+
+export interface ErrorContext {
+  provider: ProviderName;
+  /** The environment variable the API key came from, named in authentication errors. */
+  apiKeyEnv: string;
+  /** The request's signal: when it aborted, its reason is what the caller gets. */
+  signal?: AbortSignal;
+  /** The base URL the client talked to (undefined: the SDK's default). */
+  baseURL?: string;
+  model?: string;
+}
+
+const LABEL: Record<ProviderName, string> = { openai: "OpenAI", anthropic: "Anthropic" };
+const DEFAULT_URL: Record<ProviderName, string> = { openai: "https://api.openai.com/v1", anthropic: "https://api.anthropic.com" };
+
+/** The API key for a call, or a non-retryable ProviderError naming the variable to set. */
+export function requireApiKey(provider: ProviderName, envName: string): string {
+  const key = process.env[envName]?.trim();
+  if (key) return key;
+  throw new ProviderError(
+    `no ${LABEL[provider]} API key: set the ${envName} environment variable on the worker ` +
+      `(or set the agent's api_key_env to the name of a variable that holds the key)`,
+    { retryable: false, code: "missing_api_key" },
+  );
+}
+
+/**
+ * Delay asked for by a response's headers: `retry-after-ms` (milliseconds), else `retry-after`
+ * (seconds, or an HTTP date). Undefined when absent or unreadable.
+ */
+export function retryAfterMs(headers: { get(name: string): string | null } | undefined, now = Date.now()): number | undefined {
+  if (!headers) return undefined;
+  const ms = headers.get("retry-after-ms");
+  if (ms !== null && ms.trim() !== "") {
+    const value = Number(ms);
+    if (Number.isFinite(value) && value >= 0) return Math.round(value);
+  }
+  const after = headers.get("retry-after")?.trim();
+  if (!after) return undefined;
+  if (/^\d+(\.\d+)?$/.test(after)) return Math.round(Number(after) * 1000);
+  const date = Date.parse(after);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_ABORTED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
+
+/** A transport failure (reset socket, refused connection, a body cut short), anywhere in the cause chain. */
+function networkFailure(error: unknown): string | undefined {
+  let current: unknown = error;
+  const seen: string[] = [];
+  for (let depth = 0; depth < 6 && current && typeof current === "object"; depth++) {
+    const e = current as { code?: unknown; message?: unknown; name?: unknown; cause?: unknown };
+    const message = typeof e.message === "string" ? e.message : "";
+    if (message) seen.push(message);
+    if (typeof e.code === "string" && NETWORK_CODES.has(e.code)) return seen.join(": ") || e.code;
+    if (current instanceof TypeError && /^(terminated|fetch failed)$/i.test(message)) {
+      const cause = e.cause as { message?: unknown } | undefined;
+      if (cause && typeof cause.message === "string") seen.push(cause.message);
+      return seen.join(": ");
+    }
+    current = e.cause;
+  }
+  return undefined;
+}
+
+function bodyMessage(error: { message: string; status?: number | undefined }): string {
+  // The SDKs prefix the status ("429 Rate limit reached..."): we say the status ourselves.
+  return error.status ? error.message.replace(new RegExp(`^${error.status}\\s+`), "") : error.message;
+}
+
+/** error.code (OpenAI) or error.type (both), from the error body. */
+function errorKind(error: unknown): string {
+  const e = error as { code?: unknown; type?: unknown; error?: { type?: unknown; code?: unknown; error?: { type?: unknown } } };
+  for (const value of [e.code, e.type, e.error?.code, e.error?.type, e.error?.error?.type]) {
+    if (typeof value === "string" && value) return value;
+  }
+  return "";
+}
+
+type ApiError = { status: number | undefined; headers: Headers | undefined; message: string };
+
+function fromStatus(error: ApiError, kind: string, ctx: ErrorContext): ProviderError {
+  const label = LABEL[ctx.provider];
+  const status = error.status!;
+  const detail = bodyMessage(error);
+  const where = ctx.baseURL ?? DEFAULT_URL[ctx.provider];
+  const options = { status, cause: error };
+  if (status === 429) {
+    if (kind === "insufficient_quota") {
+      return new ProviderError(
+        `${label} says the account is out of quota (429 insufficient_quota): ${detail}. Check the plan and billing of the account behind ${ctx.apiKeyEnv}`,
+        { ...options, retryable: false, code: "quota_exceeded" },
+      );
+    }
+    const wait = retryAfterMs(error.headers);
+    return new ProviderError(`${label} rate limited the call (429): ${detail}`, {
+      ...options,
+      retryable: true,
+      code: "rate_limit",
+      ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+    });
+  }
+  if (status >= 500 || status === 408 || status === 409) {
+    const wait = retryAfterMs(error.headers);
+    const what = status === 408 ? "timed out on its side" : status === 409 ? "reported a conflict" : "had a server error";
+    return new ProviderError(`${label} ${what} (${status}): ${detail}`, {
+      ...options,
+      retryable: true,
+      code: status >= 500 ? "server_error" : status === 408 ? "timeout" : "conflict",
+      ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+    });
+  }
+  switch (status) {
+    case 401:
+      return new ProviderError(
+        `${label} rejected the API key (401): ${detail}. Check ${ctx.apiKeyEnv}: it must hold a valid ${label} API key` +
+          (ctx.baseURL ? ` for ${ctx.baseURL}` : ""),
+        { ...options, retryable: false, code: "invalid_api_key" },
+      );
+    case 402:
+      return new ProviderError(`${label} refused the call for billing reasons (402): ${detail}. Check the account's plan and billing`, {
+        ...options,
+        retryable: false,
+        code: "billing",
+      });
+    case 403:
+      return new ProviderError(
+        `${label} denied access (403): ${detail}. Check that the key in ${ctx.apiKeyEnv} may use model "${ctx.model ?? "?"}" (project, organisation, region)`,
+        { ...options, retryable: false, code: "permission_denied" },
+      );
+    case 404:
+      return new ProviderError(
+        `${label} answered 404: ${detail}. Check the model name "${ctx.model ?? "?"}" and the base URL (${where})`,
+        { ...options, retryable: false, code: "not_found" },
+      );
+    case 413:
+      return new ProviderError(`${label} says the request is too large (413): ${detail}. Shorten the conversation or the tool results`, {
+        ...options,
+        retryable: false,
+        code: "request_too_large",
+      });
+    case 400:
+    case 422:
+      return new ProviderError(
+        `${label} rejected the request (${status}): ${detail}. Check the agent config (model, max_tokens, temperature, ` +
+          `reasoning settings) and the tools' JSON schemas`,
+        { ...options, retryable: false, code: "bad_request" },
+      );
+    default:
+      return new ProviderError(`${label} refused the call (${status}): ${detail}`, { ...options, retryable: false, code: "provider_error" });
+  }
+}
+
+const RETRYABLE_KINDS = /rate_limit|overloaded|server_error|api_error|timeout|unavailable|internal/i;
+
+/**
+ * What to throw for an error raised by an LLM call: the abort reason of `ctx.signal` when it
+ * aborted; a ProviderError for API errors, network failures and broken streams; anything else
+ * (a bug of ours) unchanged.
+ */
+export function providerError(error: unknown, ctx: ErrorContext): unknown {
+  if (ctx.signal?.aborted) return ctx.signal.reason;
+  if (error instanceof ProviderError) return error;
+  const label = LABEL[ctx.provider];
+  const where = ctx.baseURL ?? DEFAULT_URL[ctx.provider];
+
+  if (error instanceof OpenAI.APIUserAbortError || error instanceof Anthropic.APIUserAbortError) {
+    // aborted, but not by our signal (the SDK's own controller): treat as a broken call
+    return new ProviderError(`the ${label} call was aborted`, { retryable: true, code: "aborted", cause: error });
+  }
+  if (error instanceof OpenAI.APIConnectionTimeoutError || error instanceof Anthropic.APIConnectionTimeoutError) {
+    return new ProviderError(`the ${label} call timed out (${where})`, { retryable: true, code: "timeout", cause: error });
+  }
+  if (error instanceof OpenAI.APIConnectionError || error instanceof Anthropic.APIConnectionError) {
+    const why = networkFailure(error.cause) ?? error.message;
+    return new ProviderError(`could not reach ${label} at ${where}: ${why}`, { retryable: true, code: "network_error", cause: error });
+  }
+  if (error instanceof OpenAI.APIError || error instanceof Anthropic.APIError) {
+    const api = error as ApiError;
+    const kind = errorKind(error);
+    if (typeof api.status === "number") return fromStatus(api, kind, ctx);
+    // An error event inside a stream that had started fine (HTTP 200).
+    const retryable = RETRYABLE_KINDS.test(kind) || !/invalid|authentication|permission|not_found|context_length|quota|billing/i.test(kind);
+    return new ProviderError(`${label} reported an error mid-stream${kind ? ` (${kind})` : ""}: ${error.message}`, {
+      retryable,
+      code: retryable ? "stream_error" : "bad_request",
+      cause: error,
+    });
+  }
+  const network = networkFailure(error);
+  if (network !== undefined) {
+    return new ProviderError(`the response from ${label} broke off (${network}); the call can be retried`, {
+      retryable: true,
+      code: "stream_interrupted",
+      cause: error,
+    });
+  }
+  if (error instanceof SyntaxError || error instanceof OpenAI.OpenAIError || error instanceof Anthropic.AnthropicError) {
+    // a garbled event stream (a proxy cutting frames) or an SDK-level failure reading it
+    return new ProviderError(`could not read the response from ${label}: ${(error as Error).message}`, {
+      retryable: true,
+      code: "bad_stream",
+      cause: error,
+    });
+  }
+  return error;
+}
+
+/** A stream that ended without its closing event: the connection was cut cleanly mid-response. */
+export function truncatedStream(provider: ProviderName, missing: string): ProviderError {
+  return new ProviderError(`the response from ${LABEL[provider]} ended before ${missing}; the call can be retried`, {
+    retryable: true,
+    code: "stream_interrupted",
+  });
+}
+
+/**
+ * Iterates `source` but stops at once when `signal` aborts, rejecting with its reason (the SDKs
+ * end an aborted stream quietly, and only after the body read notices).
+ */
+export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  let finished = false;
+  try {
+    while (true) {
+      if (signal.aborted) throw signal.reason;
+      const pending = iterator.next();
+      pending.catch(() => {}); // if the abort wins the race, a later rejection is not unhandled
+      const next = await Promise.race([pending, aborted]);
+      if (next.done) {
+        finished = true;
+        break;
+      }
+      yield next.value;
+    }
+    if (signal.aborted) throw signal.reason;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    // Release the HTTP response; never wait on it (it may hang on a dead socket).
+    if (!finished) iterator.return?.()?.catch(() => {});
+  }
+}

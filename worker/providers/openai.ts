@@ -1,0 +1,414 @@
+// OpenAI through the official SDK: the Responses API (default) or Chat Completions (for
+// OpenAI-compatible servers: `config.api = "chat_completions"`), always streaming. The SDK never
+// retries (maxRetries 0): the engine retries with the agent's own policy, from the ProviderError
+// that errors.ts makes of whatever went wrong.
+import { randomUUID } from "node:crypto";
+import OpenAI from "openai";
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from "openai/resources/chat/completions/completions";
+import type {
+  FunctionTool,
+  Response as OpenAIResponse,
+  ResponseCreateParamsStreaming,
+  ResponseInputItem,
+  ResponseStreamEvent,
+} from "openai/resources/responses/responses";
+import type { AgentConfig, ToolCall } from "../../db/schemas.ts";
+import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext } from "./errors.ts";
+import { ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider, type ToolDefinition } from "./types.ts";
+
+export const DEFAULT_OPENAI_KEY_ENV = "OPENAI_API_KEY";
+
+/** Tool-call arguments as the model wrote them: an object, or `{_raw}` when they are not a JSON object. */
+export function parseToolArguments(raw: string): Record<string, unknown> {
+  if (raw.trim() === "") return {};
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // kept raw below
+  }
+  return { _raw: raw };
+}
+
+/** The JSON string sent back to the model for a call's arguments (the raw text if they were unparsable). */
+export function toolArgumentsJson(args: Record<string, unknown>): string {
+  const keys = Object.keys(args);
+  if (keys.length === 1 && keys[0] === "_raw" && typeof args._raw === "string") return args._raw;
+  return JSON.stringify(args);
+}
+
+export class OpenAIProvider implements Provider {
+  private readonly clients = new Map<string, OpenAI>();
+
+  async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+    const { config, signal } = request;
+    const apiKeyEnv = config.api_key_env ?? DEFAULT_OPENAI_KEY_ENV;
+    const baseURL = config.base_url ?? (process.env.OPENAI_BASE_URL?.trim() || undefined);
+    const ctx: ErrorContext = { provider: "openai", apiKeyEnv, signal, baseURL, model: config.model };
+    if (signal.aborted) throw signal.reason;
+    const apiKey = requireApiKey("openai", apiKeyEnv);
+    if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
+    const client = this.client(baseURL, apiKey);
+    try {
+      return config.api === "chat_completions"
+        ? await completeChat(client, request, handlers, isOpenAIHost(baseURL))
+        : await completeResponses(client, request, handlers);
+    } catch (error) {
+      throw providerError(error, ctx);
+    }
+  }
+
+  private client(baseURL: string | undefined, apiKey: string): OpenAI {
+    const cacheKey = `${baseURL ?? ""}\n${apiKey}`;
+    let client = this.clients.get(cacheKey);
+    if (!client) {
+      if (this.clients.size >= 32) this.clients.clear();
+      client = new OpenAI({ apiKey, baseURL: baseURL ?? "https://api.openai.com/v1", maxRetries: 0 });
+      this.clients.set(cacheKey, client);
+    }
+    return client;
+  }
+}
+
+function isOpenAIHost(baseURL: string | undefined): boolean {
+  if (!baseURL) return true;
+  try {
+    return new URL(baseURL).hostname.endsWith("openai.com");
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses API
+
+export function responsesInput(messages: ChatMessage[]): ResponseInputItem[] {
+  const input: ResponseInputItem[] = [];
+  for (const m of messages) {
+    switch (m.role) {
+      case "system":
+      case "developer":
+      case "user":
+        input.push({ type: "message", role: m.role, content: m.content });
+        break;
+      case "assistant":
+        if (m.content) input.push({ type: "message", role: "assistant", content: m.content });
+        for (const call of m.tool_calls) {
+          input.push({ type: "function_call", call_id: call.id, name: call.name, arguments: toolArgumentsJson(call.arguments) });
+        }
+        break;
+      case "tool":
+        input.push({ type: "function_call_output", call_id: m.tool_call_id, output: m.content });
+        break;
+    }
+  }
+  return input;
+}
+
+export function responsesTools(tools: ToolDefinition[]): FunctionTool[] {
+  return tools.map((t) => ({ type: "function", name: t.name, description: t.description, parameters: t.parameters, strict: false }));
+}
+
+function responsesParams(config: AgentConfig, request: LlmRequest): ResponseCreateParamsStreaming {
+  const params: ResponseCreateParamsStreaming = {
+    model: config.model!,
+    input: responsesInput(request.messages),
+    stream: true,
+  };
+  if (config.system_prompt) params.instructions = config.system_prompt;
+  if (request.tools.length > 0) params.tools = responsesTools(request.tools);
+  if (config.temperature !== undefined) params.temperature = config.temperature;
+  if (config.max_tokens !== undefined) params.max_output_tokens = config.max_tokens;
+  if (config.reasoning_effort) params.reasoning = { effort: config.reasoning_effort, summary: "auto" };
+  return params;
+}
+
+interface PendingCall {
+  id: string;
+  name: string;
+  /** The arguments so far (the final ones once a `done` event gave them). */
+  args: string;
+  /** What of them went to onToolCallArgs. */
+  sent: string;
+  started: boolean;
+  order: number;
+}
+
+async function completeResponses(client: OpenAI, request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+  const { config, signal } = request;
+  const stream = await client.responses.create(responsesParams(config, request), { signal });
+
+  let model = config.model!;
+  let text = "";
+  let reasoning = "";
+  let reasoningPart = "";
+  let final: OpenAIResponse | undefined;
+  const calls = new Map<string, PendingCall>(); // by output item id
+  const byIndex = new Map<number, string>(); // output_index → item id
+
+  const reason = (delta: string, part: string) => {
+    if (!delta) return;
+    // separate summary parts (and items) by a blank line, as one reasoning text
+    const piece = reasoning && part !== reasoningPart ? `\n\n${delta}` : delta;
+    reasoningPart = part;
+    reasoning += piece;
+    handlers.onReasoningDelta(piece);
+  };
+  const callFor = (itemId: string | undefined, outputIndex: number): PendingCall => {
+    // output indexes are unique per item: they find an item first seen without its id
+    const key = itemId !== undefined && calls.has(itemId) ? itemId : (byIndex.get(outputIndex) ?? itemId ?? `#${outputIndex}`);
+    let call = calls.get(key);
+    if (!call) {
+      call = { id: "", name: "", args: "", sent: "", started: false, order: outputIndex };
+      calls.set(key, call);
+      byIndex.set(outputIndex, key);
+    }
+    return call;
+  };
+  const start = (call: PendingCall) => {
+    if (call.started || !call.name) return;
+    if (!call.id) call.id = `call_${randomUUID()}`;
+    call.started = true;
+    handlers.onToolCallStart(call.id, call.name);
+    flush(call);
+  };
+  /** Streams what of the arguments was not streamed yet (when the final ones extend it). */
+  const flush = (call: PendingCall) => {
+    if (!call.started || call.args.length <= call.sent.length || !call.args.startsWith(call.sent)) return;
+    handlers.onToolCallArgs(call.id, call.args.slice(call.sent.length));
+    call.sent = call.args;
+  };
+
+  for await (const event of abortable<ResponseStreamEvent>(stream, signal)) {
+    switch (event.type) {
+      case "response.created":
+      case "response.in_progress":
+        if (event.response.model) model = event.response.model;
+        break;
+      case "response.output_item.added":
+        if (event.item.type === "function_call") {
+          const call = callFor(event.item.id ?? undefined, event.output_index);
+          call.id = event.item.call_id || event.item.id || call.id;
+          call.name = event.item.name;
+          call.args += event.item.arguments ?? "";
+          start(call);
+        }
+        break;
+      case "response.function_call_arguments.delta": {
+        const call = callFor(event.item_id, event.output_index);
+        call.args += event.delta;
+        flush(call);
+        break;
+      }
+      case "response.function_call_arguments.done": {
+        const call = callFor(event.item_id, event.output_index);
+        call.args = event.arguments;
+        flush(call);
+        break;
+      }
+      case "response.output_item.done":
+        if (event.item.type === "function_call") {
+          const call = callFor(event.item.id ?? undefined, event.output_index);
+          call.id = call.id || event.item.call_id || event.item.id || "";
+          call.name = call.name || event.item.name;
+          call.args = event.item.arguments ?? call.args;
+          if (call.started) flush(call);
+          else start(call);
+        }
+        break;
+      case "response.output_text.delta":
+      case "response.refusal.delta":
+        if (event.delta) {
+          text += event.delta;
+          handlers.onTextDelta(event.delta);
+        }
+        break;
+      case "response.reasoning_summary_text.delta":
+        reason(event.delta, `${event.item_id}:${event.summary_index}`);
+        break;
+      case "response.reasoning_text.delta":
+        reason(event.delta, `${event.item_id}:text:${event.content_index}`);
+        break;
+      case "response.completed":
+      case "response.incomplete":
+        final = event.response;
+        break;
+      case "response.failed": {
+        const error = event.response.error;
+        const code = error?.code ?? "";
+        const retryable = /server_error|rate_limit|timeout|unavailable|overloaded/i.test(code) || code === "";
+        throw new ProviderError(`OpenAI reported the response failed${code ? ` (${code})` : ""}: ${error?.message ?? "no detail"}`, {
+          retryable,
+          code: retryable ? "server_error" : "bad_request",
+        });
+      }
+      default:
+        break;
+    }
+  }
+  if (!final) throw truncatedStream("openai", "response.completed");
+  if (final.model) model = final.model;
+
+  // What the stream did not carry (a server that streams little), the final response does.
+  if (!text) {
+    for (const item of final.output ?? []) {
+      if (item.type !== "message") continue;
+      for (const part of item.content) if (part.type === "output_text") text += part.text;
+    }
+  }
+  if (calls.size === 0) {
+    (final.output ?? []).forEach((item, index) => {
+      if (item.type !== "function_call") return;
+      const id = item.call_id || item.id || `call_${randomUUID()}`;
+      calls.set(item.id ?? `#${index}`, { id, name: item.name, args: item.arguments, sent: "", started: false, order: index });
+    });
+  }
+  const tool_calls: ToolCall[] = [...calls.values()]
+    .filter((c) => c.name)
+    .sort((a, b) => a.order - b.order)
+    .map((c) => ({ id: c.id || `call_${randomUUID()}`, name: c.name, arguments: parseToolArguments(c.args) }));
+
+  return {
+    text,
+    ...(reasoning ? { reasoning } : {}),
+    tool_calls,
+    usage: { input_tokens: final.usage?.input_tokens ?? 0, output_tokens: final.usage?.output_tokens ?? 0 },
+    model,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat Completions
+
+export function chatMessages(config: AgentConfig, messages: ChatMessage[]): ChatCompletionMessageParam[] {
+  const out: ChatCompletionMessageParam[] = [];
+  if (config.system_prompt) out.push({ role: "system", content: config.system_prompt });
+  for (const m of messages) {
+    switch (m.role) {
+      case "system":
+      case "developer":
+        // "developer" is OpenAI's newer name; compatible servers mostly know only "system"
+        out.push({ role: "system", content: m.content });
+        break;
+      case "user":
+        out.push({ role: "user", content: m.content });
+        break;
+      case "assistant":
+        out.push({
+          role: "assistant",
+          content: m.content || null,
+          ...(m.tool_calls.length > 0
+            ? {
+                tool_calls: m.tool_calls.map((c) => ({
+                  id: c.id,
+                  type: "function" as const,
+                  function: { name: c.name, arguments: toolArgumentsJson(c.arguments) },
+                })),
+              }
+            : {}),
+        });
+        break;
+      case "tool":
+        out.push({ role: "tool", tool_call_id: m.tool_call_id, content: m.content });
+        break;
+    }
+  }
+  return out;
+}
+
+export function chatTools(tools: ToolDefinition[]): ChatCompletionTool[] {
+  return tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description, parameters: t.parameters } }));
+}
+
+interface ChatCall {
+  id: string;
+  name: string;
+  args: string;
+  started: boolean;
+}
+
+/** Reasoning text as OpenAI-compatible servers stream it (DeepSeek, vLLM, OpenRouter...). */
+type ChatDelta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string | null; reasoning?: string | null };
+
+async function completeChat(client: OpenAI, request: LlmRequest, handlers: LlmStreamHandlers, openaiHost: boolean): Promise<LlmResult> {
+  const { config, signal } = request;
+  const params: ChatCompletionCreateParamsStreaming = {
+    model: config.model!,
+    messages: chatMessages(config, request.messages),
+    stream: true,
+    stream_options: { include_usage: true },
+  };
+  if (request.tools.length > 0) params.tools = chatTools(request.tools);
+  if (config.temperature !== undefined) params.temperature = config.temperature;
+  if (config.max_tokens !== undefined) {
+    // OpenAI itself wants max_completion_tokens (max_tokens is refused by reasoning models);
+    // compatible servers mostly know only max_tokens.
+    if (openaiHost) params.max_completion_tokens = config.max_tokens;
+    else params.max_tokens = config.max_tokens;
+  }
+  if (config.reasoning_effort) params.reasoning_effort = config.reasoning_effort;
+
+  const stream = await client.chat.completions.create(params, { signal });
+  let model = config.model!;
+  let text = "";
+  let reasoning = "";
+  let finished = false;
+  let usage = { input_tokens: 0, output_tokens: 0 };
+  const calls = new Map<number, ChatCall>();
+  const start = (call: ChatCall) => {
+    if (call.started) return;
+    if (!call.id) call.id = `call_${randomUUID()}`;
+    call.started = true;
+    handlers.onToolCallStart(call.id, call.name);
+    if (call.args) handlers.onToolCallArgs(call.id, call.args);
+  };
+
+  for await (const chunk of abortable<ChatCompletionChunk>(stream, signal)) {
+    if (chunk.model) model = chunk.model;
+    if (chunk.usage) usage = { input_tokens: chunk.usage.prompt_tokens ?? 0, output_tokens: chunk.usage.completion_tokens ?? 0 };
+    const choice = chunk.choices?.[0];
+    if (!choice) continue;
+    const delta = (choice.delta ?? {}) as ChatDelta;
+    const thought = delta.reasoning_content ?? delta.reasoning;
+    if (thought) {
+      reasoning += thought;
+      handlers.onReasoningDelta(thought);
+    }
+    for (const piece of [delta.content, delta.refusal]) {
+      if (!piece) continue;
+      text += piece;
+      handlers.onTextDelta(piece);
+    }
+    for (const tc of delta.tool_calls ?? []) {
+      let call = calls.get(tc.index);
+      if (!call) {
+        call = { id: "", name: "", args: "", started: false };
+        calls.set(tc.index, call);
+      }
+      if (tc.id && !call.id) call.id = tc.id;
+      if (tc.function?.name && !call.started) call.name += tc.function.name;
+      const args = tc.function?.arguments ?? "";
+      call.args += args;
+      if (!call.started) {
+        if (call.id && call.name) start(call);
+      } else if (args) {
+        handlers.onToolCallArgs(call.id, args);
+      }
+    }
+    if (choice.finish_reason) finished = true;
+  }
+  if (!finished) throw truncatedStream("openai", "its finish_reason");
+
+  const tool_calls: ToolCall[] = [...calls.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([, call]) => {
+      start(call);
+      return { id: call.id, name: call.name, arguments: parseToolArguments(call.args) };
+    });
+  return { text, ...(reasoning ? { reasoning } : {}), tool_calls, usage, model };
+}
