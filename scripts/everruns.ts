@@ -10,6 +10,7 @@ import { cancelRun } from "../db/sql/cancelRun.ts";
 import { consoleLogger } from "../worker/logger.ts";
 import { startWorker, type WorkerHandle } from "../worker/main.ts";
 import { resolveDatabase } from "./database.ts";
+import { runBench } from "./bench.ts";
 import { seedDemoAgent } from "./demo-agent.ts";
 
 const USAGE = `everruns: durable execution for AI agents, on Postgres alone
@@ -24,6 +25,8 @@ Usage:
   everruns runs [--limit N]           list recent runs
   everruns cancel <run>               cancel a run
   everruns events <run>               print a run's AG-UI event log
+  everruns bench [--steps N] [--chains 1,10] [--repeat N] [--concurrency N]
+                                      per-step cost next to a bare graphile-worker chain
 
 Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
 EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
@@ -251,6 +254,34 @@ async function cmdEvents(env: Env, args: string[]): Promise<void> {
   });
 }
 
+async function cmdBench(env: Env, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      steps: { type: "string", default: "200" },
+      chains: { type: "string", default: "1,10" },
+      repeat: { type: "string", default: "3" },
+      concurrency: { type: "string", default: "10" },
+    },
+  });
+  const int = (name: string, v: string, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError(`--${name} must be a whole number from 1 to ${max}, got ${v}`);
+    return n;
+  };
+  const db = await resolveDatabase(env, () => {});
+  const serverUrl = new URL(db.url);
+  await runBench({
+    serverUrl: serverUrl.toString(),
+    steps: int("steps", values.steps, 100_000),
+    chains: values.chains.split(",").map((c) => int("chains", c.trim(), 10_000)),
+    repeat: int("repeat", values.repeat, 100),
+    concurrency: int("concurrency", values.concurrency, 1000),
+    log: (line) => console.log(line),
+  });
+  await db.embedded?.stop();
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (!command || command === "help" || command === "--help" || command === "-h") {
@@ -281,6 +312,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "events":
       await cmdEvents(env, args);
+      return 0;
+    case "bench":
+      await cmdBench(env, args);
       return 0;
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);

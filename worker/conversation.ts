@@ -10,14 +10,11 @@ export type Plan =
   /** `waited`: a durable wait (sleep) for this call has already been committed. */
   | { kind: "tool"; call: ToolCall; parentMessageId: string; waited: boolean };
 
-export function planStep(steps: CommittedStep[]): Plan {
+/** `steps`: the committed history from (at least) the last LLM turn on; `llmCount`: all LLM turns so far. */
+export function planStep(steps: CommittedStep[], llmCount: number): Plan {
   let lastLlm: { index: number; output: LlmOutput } | undefined;
-  let llmCount = 0;
   steps.forEach((step, index) => {
-    if (step.kind === "llm" && step.status === "succeeded") {
-      lastLlm = { index, output: LlmOutputSchema.parse(step.output) };
-      llmCount++;
-    }
+    if (step.kind === "llm" && step.status === "succeeded") lastLlm = { index, output: LlmOutputSchema.parse(step.output) };
   });
   if (!lastLlm) return { kind: "llm", callIndex: 0 };
   const later = steps.slice(lastLlm.index + 1);

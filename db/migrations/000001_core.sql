@@ -645,18 +645,31 @@ create trigger tg_runs__notify_status after update of status on everruns.runs
 -- cancelled, or the step already committed: a replayed job). Otherwise bumps the attempt
 -- (fencing out any earlier attempt), closes what a dead attempt left open, and returns what
 -- the worker needs to plan and run the step.
+--
+-- `steps` is the whole committed history only when the next step may be an LLM turn (which
+-- needs the conversation) or a dead attempt must be superseded by a snapshot; while tool
+-- calls of the last LLM turn are still unanswered it is just that turn and what followed.
+-- Rebuilding the whole history for every tool step made a 200-step run's begin O(n): 1.7 ms
+-- of a 4.8 ms step here, against 0.5 ms for a short run.
 create function everruns_private.begin_step(p_run_id uuid, p_seq int) returns jsonb
   language plpgsql volatile
   as $$
 declare
   v_run everruns.runs;
   v_closed jsonb := '[]';
+  v_last_llm everruns.run_steps;
+  v_llm_count int;
+  v_from int := 1;
 begin
   select * into v_run from everruns.runs where id = p_run_id for update;
   if not found or v_run.step_cursor <> p_seq
      or v_run.status not in ('queued', 'running', 'waiting') then
     return null;
   end if;
+  -- Nothing here needs to survive a database crash: if this bump is lost, the attempt it
+  -- started is fenced out all the same (its writes carry an attempt number the database no
+  -- longer has) and the step simply begins again. So skip the fsync: only commits are durable.
+  perform set_config('synchronous_commit', 'off', true);
   if v_run.event_seq > v_run.settled_event_seq then
     v_closed := everruns_private.settle_events_locked(v_run);
   end if;
@@ -668,13 +681,27 @@ begin
          updated_at = now()
    where id = p_run_id
   returning * into v_run;
+
+  select * into v_last_llm from everruns.run_steps s
+   where s.run_id = p_run_id and s.kind = 'llm' and s.status = 'succeeded'
+   order by s.seq desc limit 1;
+  select count(*) into v_llm_count from everruns.run_steps s
+   where s.run_id = p_run_id and s.kind = 'llm' and s.status = 'succeeded';
+  if v_last_llm.seq is not null and jsonb_array_length(v_closed) = 0
+     and jsonb_array_length(coalesce(v_last_llm.output -> 'tool_calls', '[]')) >
+         (select count(*) from everruns.run_steps s where s.run_id = p_run_id and s.seq > v_last_llm.seq and s.kind = 'tool') then
+    v_from := v_last_llm.seq;
+  end if;
+
   return jsonb_build_object(
     'run', to_jsonb(v_run),
     'config', (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version),
     'steps', (select coalesce(jsonb_agg(jsonb_build_object(
                 'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status,
                 'input', s.input, 'output', s.output) order by s.seq), '[]')
-              from everruns.run_steps s where s.run_id = p_run_id),
+              from everruns.run_steps s where s.run_id = p_run_id and s.seq >= v_from),
+    'history_complete', v_from = 1,
+    'llm_count', v_llm_count,
     'closed', v_closed
   );
 end;
@@ -705,6 +732,9 @@ create function everruns_private.append_events(p_run_id uuid, p_seq int, p_attem
   language plpgsql volatile
   as $$
 begin
+  -- Live events of an uncommitted attempt: losing the last few in a database crash is the same
+  -- as the attempt dying a little earlier (see begin_step), so they need no fsync either.
+  perform set_config('synchronous_commit', 'off', true);
   return everruns_private.append_events_locked(everruns_private.lock_attempt(p_run_id, p_seq, p_attempt), p_events);
 end;
 $$;

@@ -25,7 +25,11 @@ const BegunStepSchema = z.object({
     usage: z.unknown(),
   }),
   config: z.unknown(),
+  /** the whole history, or (while tool calls are pending) the last LLM turn and what followed */
   steps: z.array(CommittedStepSchema),
+  history_complete: z.boolean(),
+  /** committed LLM turns so far: the next LLM call's index */
+  llm_count: z.number().int(),
   closed: z.array(z.record(z.string(), z.unknown())),
 });
 export type BegunStep = z.infer<typeof BegunStepSchema>;

@@ -114,11 +114,12 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     usage,
   };
   const available = agentTools(config.data, ctx.tools);
-  const plan = planStep(begun.steps);
+  const plan = planStep(begun.steps, begun.llm_count);
 
   let outcome: StepOutcome;
   try {
     if (plan.kind === "llm") {
+      if (!begun.history_complete) throw new Error(`begin_step returned a partial history for an LLM turn (step ${seq})`);
       const provider = ctx.providers[config.data.provider];
       if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
       const messages = chatMessages(input.data.messages, begun.steps);
