@@ -19,6 +19,8 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default("127.0.0.1"),
   WORKER_CONCURRENCY: intFromEnv("WORKER_CONCURRENCY", 1, 1000).default(10),
   WORKER_SHUTDOWN_TIMEOUT_MS: intFromEnv("WORKER_SHUTDOWN_TIMEOUT_MS", 0, 3_600_000).default(10_000),
+  /** Where `everruns run` finds the API (default http://127.0.0.1:PORT). */
+  EVERRUNS_API_URL: z.url("EVERRUNS_API_URL must be a URL").optional(),
   EVERRUNS_PG_PORT: intFromEnv("EVERRUNS_PG_PORT", 1, 65535).default(54329),
   EVERRUNS_DATA_DIR: z.string().min(1).optional(),
   OPENAI_API_KEY: z.string().optional(),

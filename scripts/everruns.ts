@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The everruns command line.
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { ConfigError, EverrunsError, fromDatabaseError } from "../db/errors.ts";
 import { loadEnv, type Env } from "../db/env.ts";
 import { migrate } from "../db/migrate.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
+import { followRunEvents, type RunEvent } from "../api/client.ts";
+import { startApi } from "../api/server.ts";
 import { consoleLogger } from "../worker/logger.ts";
 import { startWorker, type WorkerHandle } from "../worker/main.ts";
 import { resolveDatabase } from "./database.ts";
@@ -16,10 +17,11 @@ import { seedDemoAgent } from "./demo-agent.ts";
 const USAGE = `everruns: durable execution for AI agents, on Postgres alone
 
 Usage:
-  everruns start                      migrate, run a worker, seed the demo agent (embedded
-                                      Postgres under .everruns/ when DATABASE_URL is unset)
+  everruns start                      migrate, run a worker and the API, seed the demo agent
+                                      (embedded Postgres under .everruns/ when DATABASE_URL is unset)
   everruns migrate                    apply database migrations
   everruns worker [--concurrency N]   run a worker process
+  everruns api                        run the API server (GraphQL, AG-UI, SSE, REST) on HOST:PORT
   everruns run <agent> "<prompt>" [--follow]
                                       start a run (agent id or name); --follow streams it
   everruns runs [--limit N]           list recent runs
@@ -28,7 +30,7 @@ Usage:
   everruns bench [--steps N] [--chains 1,10] [--repeat N] [--concurrency N]
                                       per-step cost next to a bare graphile-worker chain
 
-Environment: DATABASE_URL, WORKER_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
+Environment: DATABASE_URL, PORT, HOST, EVERRUNS_API_URL, WORKER_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
 EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
 
 type Stoppable = { stop(): Promise<void> };
@@ -76,7 +78,8 @@ async function cmdStart(env: Env): Promise<void> {
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
     log: consoleLogger("[worker]", env.LOG_LEVEL),
   });
-  const parts: Stoppable[] = [worker];
+  const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  const parts: Stoppable[] = [{ stop: () => api.close() }, worker];
   if (db.embedded) parts.push(db.embedded);
   onSignals(async () => {
     for (const part of parts) await part.stop();
@@ -85,6 +88,7 @@ async function cmdStart(env: Env): Promise<void> {
 Everruns is running.
   database     ${db.url}${db.embedded ? "  (embedded, data in " + db.embedded.dataDir + ")" : ""}
   demo agent   demo (${agentId})
+  API          ${api.url}  (GraphQL ${api.url}/graphql, GraphiQL ${api.url}/graphiql, AG-UI ${api.url}/api/agents/demo/agui)
 
 Start a run from any SQL client:
   psql ${db.url} -c "insert into everruns.runs (agent_id, input) select id, '{\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hello\\"}]}' from everruns.agents where name = 'demo' returning id"
@@ -114,6 +118,14 @@ async function cmdWorker(env: Env, args: string[]): Promise<void> {
   await worker.promise;
 }
 
+async function cmdApi(env: Env): Promise<void> {
+  const db = await resolveDatabase(env, () => {});
+  const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql)`);
+  onSignals(() => api.close());
+  await new Promise<void>((resolve) => api.server.on("close", () => resolve()));
+}
+
 /** EVERRUNS_CRASH_AT=<point>[:<seq>] makes this process kill itself there (chaos tests only). */
 function crashPointFromEnv() {
   const spec = process.env.EVERRUNS_CRASH_AT;
@@ -137,84 +149,69 @@ async function cmdRun(env: Env, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: "boolean", short: "f" } } });
   const [agent, prompt] = positionals;
   if (!agent || prompt === undefined) throw new ConfigError('usage: everruns run <agent> "<prompt>" [--follow]');
-  return withDatabase(env, async (pool, url) => {
-    const agentId = await resolveAgentId(pool, agent);
-    const listener = values.follow ? new pg.Client({ connectionString: url, application_name: "everruns-cli" }) : null;
-    if (listener) {
-      await listener.connect();
-      await listener.query('listen "everruns:events"');
-    }
-    const { rows } = await pool
-      .query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
-        agentId,
-        JSON.stringify({ messages: [{ role: "user", content: prompt }] }),
-      ])
-      .catch((error: unknown) => {
-        throw fromDatabaseError(error);
-      });
-    const runId = rows[0]!.id;
-    if (!listener) {
-      console.log(runId);
-      return 0;
-    }
-    console.error(`run ${runId}`);
-    try {
-      return await followRun(pool, listener, runId);
-    } finally {
-      await listener.end();
-    }
+  const apiUrl = (env.EVERRUNS_API_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, "");
+  const response = await fetch(`${apiUrl}/api/runs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ agent, input: { messages: [{ role: "user", content: prompt }] } }),
+  }).catch((error: unknown) => {
+    throw new EverrunsError("api_unreachable", `the API at ${apiUrl} is not reachable (${(error as Error).message}): start it with "everruns start" or "everruns api", or set EVERRUNS_API_URL`);
   });
+  const body = (await response.json().catch(() => ({}))) as { id?: string; error?: { message?: string } };
+  if (!response.ok || !body.id) throw new EverrunsError("rejected", `the API refused the run: ${body.error?.message ?? response.statusText}`);
+  if (!values.follow) {
+    console.log(body.id);
+    return 0;
+  }
+  console.error(`run ${body.id}`);
+  const events = followRunEvents(apiUrl, body.id, {
+    onReconnect: ({ attempt, reason }) => console.error(`  (lost the stream: ${reason}; reconnecting, attempt ${attempt})`),
+  });
+  for await (const event of events) {
+    const code = printEvent(event);
+    if (code !== undefined) return code;
+  }
+  return 1;
 }
 
-/** Prints a run's events as they are committed; returns the exit code (0 only when it succeeded). */
-async function followRun(pool: Pool, listener: pg.Client, runId: string): Promise<number> {
-  let after = 0;
-  let wake: () => void = () => {};
-  listener.on("notification", (msg) => {
-    if (msg.payload?.startsWith(runId)) wake();
-  });
-  for (;;) {
-    const { rows } = await pool.query<{ seq: number; type: string; event: Record<string, unknown> }>(
-      "select seq, type, event from everruns.run_events where run_id = $1 and seq > $2 order by seq",
-      [runId, after],
-    );
-    for (const { seq, type, event } of rows) {
-      after = seq;
-      switch (type) {
-        case "TEXT_MESSAGE_CONTENT":
-          process.stdout.write(String(event.delta));
-          break;
-        case "TEXT_MESSAGE_END":
-          process.stdout.write("\n");
-          break;
-        case "TOOL_CALL_START":
-          process.stdout.write(`  → ${String(event.toolCallName)}(`);
-          break;
-        case "TOOL_CALL_ARGS":
-          process.stdout.write(String(event.delta));
-          break;
-        case "TOOL_CALL_END":
-          process.stdout.write(")\n");
-          break;
-        case "TOOL_CALL_RESULT":
-          console.log(`  ← ${String(event.content).slice(0, 200)}`);
-          break;
-        case "CUSTOM":
-          if (event.name === "everruns.retry") console.error(`  (retrying: ${JSON.stringify((event.value as { error?: unknown }).error)})`);
-          break;
-        case "RUN_FINISHED":
-          console.error("run succeeded");
-          return 0;
-        case "RUN_ERROR":
-          console.error(`run ended: ${String(event.message)}`);
-          return 1;
+/** Prints one event for a human; returns the exit code at the run's end (0 only when it succeeded). */
+function printEvent({ type, event }: RunEvent): number | undefined {
+  switch (type) {
+    case "TEXT_MESSAGE_CONTENT":
+      process.stdout.write(String(event.delta));
+      break;
+    case "TEXT_MESSAGE_END":
+      process.stdout.write("\n");
+      break;
+    case "TOOL_CALL_START":
+      process.stdout.write(`  → ${String(event.toolCallName)}(`);
+      break;
+    case "TOOL_CALL_ARGS":
+      process.stdout.write(String(event.delta));
+      break;
+    case "TOOL_CALL_END":
+      process.stdout.write(")\n");
+      break;
+    case "TOOL_CALL_RESULT":
+      console.log(`  ← ${String(event.content).slice(0, 200)}`);
+      break;
+    case "CUSTOM":
+      if (event.name === "everruns.retry") console.error(`  (retrying: ${JSON.stringify((event.value as { error?: unknown }).error)})`);
+      break;
+    case "RUN_FINISHED": {
+      const outcome = event.outcome as { type?: string } | undefined;
+      if (outcome?.type === "interrupt") {
+        console.error(`run interrupted: waiting for an answer (${JSON.stringify((event.outcome as { interrupts?: unknown }).interrupts)})`);
+        return 3;
       }
+      console.error("run succeeded");
+      return 0;
     }
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, 2000); // a missed notification costs at most this
-    });
+    case "RUN_ERROR":
+      console.error(`run ended: ${String(event.message)}`);
+      return 1;
   }
+  return undefined;
 }
 
 async function cmdRuns(env: Env, args: string[]): Promise<void> {
@@ -301,6 +298,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "worker":
       await cmdWorker(env, args);
+      return 0;
+    case "api":
+      await cmdApi(env);
       return 0;
     case "run":
       return cmdRun(env, args);

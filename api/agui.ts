@@ -1,0 +1,99 @@
+// The AG-UI endpoint: POST /api/agents/:agent/agui with a RunAgentInput, answered with the SSE
+// stream of the run's events. Works with @ag-ui/client's HttpAgent unchanged.
+//
+// The run is durable: it is a row in everruns.runs with the client's runId and threadId, and
+// the response only follows its event log. A client that disconnects stops reading, not the
+// run; a retried POST with the same runId streams the run it already started.
+//
+// HttpAgent sends the whole conversation on every request. The worker rebuilds the earlier
+// turns from the thread's previous runs, so the run's input keeps only the messages that are
+// new to the thread (ids not seen in an earlier run's input or produced by a committed step).
+import { createHash } from "node:crypto";
+import { Router } from "express";
+import { RunAgentInputSchema } from "@ag-ui/core/schemas";
+import { NotFoundError, ValidationError } from "../db/errors.ts";
+import type { Pool } from "../db/pool.ts";
+import type { Logger } from "../worker/logger.ts";
+import type { EventsHub } from "./events-hub.ts";
+import { HttpStatusError, parseBody } from "./http-errors.ts";
+import { pipeRunEvents, type SseStreams } from "./sse.ts";
+import { findAgentId } from "./sql/findAgent.ts";
+import { getRun } from "./sql/getRun.ts";
+import { insertRun, isDuplicateRun } from "./sql/insertRun.ts";
+import { isUuid } from "./sql/queryable.ts";
+import { threadMessageIds } from "./sql/threadMessageIds.ts";
+
+export interface AgUiDeps {
+  pool: Pool;
+  hub: EventsHub;
+  sse: SseStreams;
+  log: Logger;
+}
+
+/** Roles a run's input can carry; reasoning and activity messages are outputs the engine rebuilds. */
+const INPUT_ROLES = new Set(["user", "assistant", "system", "developer", "tool"]);
+
+/**
+ * Our ids are UUIDs; AG-UI ids are any string. A UUID is kept as it is; anything else maps to a
+ * stable name-based UUID (v5 layout over SHA-1), so a retried request lands on the same run.
+ */
+export function agUiIdToUuid(id: string): string {
+  if (isUuid(id)) return id.toLowerCase();
+  const hash = createHash("sha1").update(`everruns:ag-ui:${id}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
+  const router = Router();
+
+  router.post("/api/agents/:agent/agui", async (req, res) => {
+    const input = parseBody(req, RunAgentInputSchema, "AG-UI RunAgentInput");
+    const agentRef = String(req.params.agent);
+    const agentId = await findAgentId(pool, agentRef);
+    if (!agentId) throw new NotFoundError(`no agent with id or name "${agentRef}"`);
+    const runId = agUiIdToUuid(input.runId);
+    const threadId = agUiIdToUuid(input.threadId);
+
+    const existing = await getRun(pool, runId);
+    if (existing) {
+      if (existing.thread_id !== threadId || existing.agent_id !== agentId) {
+        throw new HttpStatusError(409, "conflict", `run ${input.runId} already exists on another thread or agent; use a new runId`);
+      }
+    } else {
+      const known = await threadMessageIds(pool, threadId);
+      const messages = input.messages.filter((m) => INPUT_ROLES.has(m.role) && !known.has(m.id));
+      if (messages.length === 0 && !input.resume?.length) {
+        throw new ValidationError(
+          `nothing new to run: every message of this request is already part of thread ${input.threadId}; add a message (or a resume) to continue it`,
+        );
+      }
+      const parent = input.parentRunId ? await getRun(pool, agUiIdToUuid(input.parentRunId)) : null;
+      try {
+        await insertRun(pool, {
+          id: runId,
+          agentId,
+          threadId,
+          parentRunId: parent?.thread_id === threadId ? parent.id : null,
+          input: {
+            messages,
+            state: input.state ?? {},
+            context: input.context,
+            tools: input.tools,
+            ...(input.resume !== undefined && { resume: input.resume }),
+          },
+        });
+      } catch (error) {
+        if (!isDuplicateRun(error)) throw error; // a concurrent retry inserted it first: stream that run
+      }
+    }
+
+    const subscription = await hub.subscribeRunEvents(runId, 0);
+    sse.begin(res);
+    await pipeRunEvents(res, subscription, log, runId);
+  });
+
+  return router;
+}

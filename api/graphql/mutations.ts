@@ -1,0 +1,112 @@
+// startRun, cancelRun and resumeRun: plans that call the SQL contract (the runs INSERT,
+// everruns.cancel_run, everruns.resume_run) and hand back the run re-read through its resource,
+// so every Run field (agent, thread, steps, events) is available on the payload.
+import { access } from "postgraphile/grafast";
+import { sideEffectWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
+import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
+import { extendSchema } from "postgraphile/utils";
+import { NotFoundError, ValidationError } from "../../db/errors.ts";
+import { parseOrThrow, RunInputSchema } from "../../db/schemas.ts";
+import type { Pool } from "../../db/pool.ts";
+import { cancelRun } from "../../db/sql/cancelRun.ts";
+import { findAgentId } from "../sql/findAgent.ts";
+import { insertRun } from "../sql/insertRun.ts";
+import { resumeRun } from "../sql/resumeRun.ts";
+
+const raw = (client: PgClient) => (client as NodePostgresPgClient).rawClient;
+
+export const RunMutationsPlugin = extendSchema((build) => {
+  const runs = build.input.pgRegistry.pgResources.runs;
+  if (!runs) throw new Error("RunMutationsPlugin: the everruns.runs resource is missing (is the everruns schema exposed?)");
+  const executor = runs.executor;
+  return {
+    typeDefs: /* GraphQL */ `
+      type StartRunPayload {
+        "The id of the new run."
+        runId: UUID!
+        "The new run (status queued); follow it with the runEvents subscription."
+        run: Run
+      }
+      type CancelRunPayload {
+        "True when this call cancelled the run, false when it had already finished."
+        cancelled: Boolean!
+        run: Run
+      }
+      type ResumeRunPayload {
+        "The id of the run that continues the work on the same thread."
+        runId: UUID!
+        run: Run
+      }
+      extend type Mutation {
+        """
+        Starts a run of an agent (its id or name). \`input\` is the run input:
+        {"messages": [{"role": "user", "content": "..."}], "state"?: {}, "context"?: [], "tools"?: []}.
+        Pass \`threadId\` to continue a conversation.
+        """
+        startRun(
+          "The agent's id or name."
+          agent: String!
+          "The run input (messages, state, context, tools)."
+          input: JSON!
+          "An existing thread to continue (or a new thread id to use)."
+          threadId: UUID
+        ): StartRunPayload
+        "Cancels a run; an in-flight LLM or tool call is aborted."
+        cancelRun(runId: UUID!): CancelRunPayload
+        "Answers an interrupted run's interrupts (an AG-UI resume array); the work continues in a new run."
+        resumeRun(runId: UUID!, resume: JSON!): ResumeRunPayload
+      }
+    `,
+    objects: {
+      Mutation: {
+        plans: {
+          startRun(_, fieldArgs) {
+            const $args = { agent: fieldArgs.getRaw("agent"), input: fieldArgs.getRaw("input"), threadId: fieldArgs.getRaw("threadId") };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              const input = parseOrThrow(RunInputSchema, args.input, "run input", "invalid_run_input");
+              const agent = String(args.agent);
+              const agentId = await findAgentId(raw(client), agent);
+              if (!agentId) throw new NotFoundError(`no agent with id or name "${agent}"`);
+              return insertRun(raw(client), { agentId, input, threadId: (args.threadId as string | null) ?? null });
+            });
+          },
+          cancelRun(_, fieldArgs) {
+            const $runId = fieldArgs.getRaw("runId");
+            return sideEffectWithPgClient(executor, $runId, async (client, runId) => {
+              // db/sql/cancelRun takes a Pool; a checked-out client answers the same query()
+              const cancelled = await cancelRun(raw(client) as unknown as Pool, String(runId));
+              return { id: String(runId), cancelled };
+            });
+          },
+          resumeRun(_, fieldArgs) {
+            const $args = { runId: fieldArgs.getRaw("runId"), resume: fieldArgs.getRaw("resume") };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              if (!Array.isArray(args.resume) || args.resume.length === 0) {
+                throw new ValidationError("resume must be a non-empty array of answers to the run's interrupts");
+              }
+              return { id: await resumeRun(raw(client), String(args.runId), args.resume) };
+            });
+          },
+        },
+      },
+      StartRunPayload: {
+        plans: {
+          runId: ($result) => access($result, "id"),
+          run: ($result) => runs.get({ id: access($result, "id") }),
+        },
+      },
+      CancelRunPayload: {
+        plans: {
+          cancelled: ($result) => access($result, "cancelled"),
+          run: ($result) => runs.get({ id: access($result, "id") }),
+        },
+      },
+      ResumeRunPayload: {
+        plans: {
+          runId: ($result) => access($result, "id"),
+          run: ($result) => runs.get({ id: access($result, "id") }),
+        },
+      },
+    },
+  };
+});

@@ -1,0 +1,60 @@
+// The PostGraphile preset of the API: Amber over the `everruns` schema only (never
+// everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
+// the live subscriptions, websockets on /graphql, Ruru at /graphiql when enabled.
+import { makePgService } from "postgraphile/adaptors/pg";
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import type { Pool } from "../../db/pool.ts";
+import type { Logger } from "../../worker/logger.ts";
+import type { EventsHub } from "../events-hub.ts";
+import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
+import { makeMaskError } from "./errors.ts";
+import { EverrunsIdsPlugin } from "./inflection.ts";
+import { RunMutationsPlugin } from "./mutations.ts";
+import { EverrunsHideFunctionsPlugin, EverrunsSmartTagsPlugin } from "./smart-tags.ts";
+import { hubSubscriber, RunSubscriptionsPlugin } from "./subscriptions.ts";
+
+export const GRAPHQL_PATH = "/graphql";
+export const GRAPHIQL_PATH = "/graphiql";
+
+export interface PresetOptions {
+  pool: Pool;
+  log: Logger;
+  /** Subscriptions need it; the schema export does without. */
+  hub?: EventsHub | null;
+  /** Ruru (GraphiQL) at /graphiql. */
+  graphiql?: boolean;
+}
+
+export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOptions): GraphileConfig.Preset {
+  const subscriber = hub ? hubSubscriber(hub) : undefined;
+  return {
+    extends: [PostGraphileAmberPreset],
+    plugins: [
+      EverrunsIdsPlugin,
+      EverrunsSmartTagsPlugin,
+      EverrunsHideFunctionsPlugin,
+      RunsCreatedAfterCondition,
+      RunsCreatedBeforeCondition,
+      RunEventsAfterSeqCondition,
+      RunMutationsPlugin,
+      RunSubscriptionsPlugin,
+    ],
+    // Our own pool (shared with REST) and no pgSubscriber: subscriptions use the events hub's
+    // single LISTEN connection instead of one of PostGraphile's.
+    pgServices: [makePgService({ pool, schemas: ["everruns"], pubsub: false })],
+    grafserv: {
+      graphqlPath: GRAPHQL_PATH,
+      websockets: true,
+      graphiql,
+      graphiqlOnGraphQLGET: false,
+      graphiqlPath: GRAPHIQL_PATH,
+      watch: false,
+      maxRequestLength: 1_000_000,
+      maskError: makeMaskError(log),
+    },
+    grafast: {
+      explain: false,
+      context: () => ({ everrunsHub: subscriber ?? null }),
+    },
+  } satisfies GraphileConfig.Preset;
+}

@@ -1,0 +1,96 @@
+// REST under /api: start, read, cancel and resume runs, and follow a run's events over SSE.
+import { Router, type Request } from "express";
+import { z } from "zod";
+import { NotFoundError, ValidationError } from "../db/errors.ts";
+import type { Pool } from "../db/pool.ts";
+import { RunInputSchema } from "../db/schemas.ts";
+import { cancelRun } from "../db/sql/cancelRun.ts";
+import type { Logger } from "../worker/logger.ts";
+import type { EventsHub } from "./events-hub.ts";
+import { parseBody } from "./http-errors.ts";
+import { pipeRunEvents, type SseStreams } from "./sse.ts";
+import { findAgentId } from "./sql/findAgent.ts";
+import { getRun } from "./sql/getRun.ts";
+import { insertRun } from "./sql/insertRun.ts";
+import { isUuid } from "./sql/queryable.ts";
+import { resumeRun } from "./sql/resumeRun.ts";
+
+export interface RestDeps {
+  pool: Pool;
+  hub: EventsHub;
+  sse: SseStreams;
+  log: Logger;
+}
+
+export const StartRunBodySchema = z.strictObject({
+  agent: z.string().min(1, "must name an agent (its id or name)"),
+  input: RunInputSchema,
+  thread_id: z.uuid("must be a UUID").nullish(),
+});
+
+export const ResumeBodySchema = z.strictObject({
+  resume: z.array(z.unknown()).min(1, "must answer at least one interrupt"),
+});
+
+/** A path parameter that must be a run id. */
+export function runIdParam(req: Request): string {
+  const id = String(req.params.id ?? "");
+  if (!isUuid(id)) throw new ValidationError(`run id must be a UUID, got "${id}"`);
+  return id.toLowerCase();
+}
+
+/** Where to resume a stream: the Last-Event-ID header, else ?after=, else the start. */
+export function resumeCursor(req: Request): number {
+  const header = req.get("last-event-id");
+  const raw = header !== undefined && header !== "" ? header : req.query.after;
+  if (raw === undefined || raw === "") return 0;
+  const text = String(raw);
+  if (!/^\d{1,9}$/.test(text)) {
+    throw new ValidationError(`${header !== undefined && header !== "" ? "Last-Event-ID" : "after"} must be an event seq (a whole number ≥ 0), got "${text}"`);
+  }
+  return Number(text);
+}
+
+export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
+  const router = Router();
+
+  router.post("/api/runs", async (req, res) => {
+    const body = parseBody(req, StartRunBodySchema, "run request");
+    const agentId = await findAgentId(pool, body.agent);
+    if (!agentId) throw new NotFoundError(`no agent with id or name "${body.agent}"`);
+    const run = await insertRun(pool, { agentId, input: body.input, threadId: body.thread_id ?? null });
+    res.status(201).location(`/api/runs/${run.id}`).json({ id: run.id, status: run.status, thread_id: run.thread_id });
+  });
+
+  router.get("/api/runs/:id", async (req, res) => {
+    const runId = runIdParam(req);
+    const run = await getRun(pool, runId);
+    if (!run) throw new NotFoundError(`unknown run ${runId}`);
+    res.json(run);
+  });
+
+  router.post("/api/runs/:id/cancel", async (req, res) => {
+    const runId = runIdParam(req);
+    const cancelled = await cancelRun(pool, runId);
+    const run = await getRun(pool, runId);
+    res.json({ id: runId, cancelled, status: run?.status ?? "cancelled" });
+  });
+
+  router.post("/api/runs/:id/resume", async (req, res) => {
+    const runId = runIdParam(req);
+    const body = parseBody(req, ResumeBodySchema, "resume request");
+    const continuation = await resumeRun(pool, runId, body.resume);
+    const run = await getRun(pool, continuation);
+    res.status(201).location(`/api/runs/${continuation}`).json({ id: continuation, status: run?.status ?? "queued", thread_id: run?.thread_id });
+  });
+
+  router.get("/api/runs/:id/events", async (req, res) => {
+    const runId = runIdParam(req);
+    const after = resumeCursor(req);
+    const subscription = await hub.subscribeRunEvents(runId, after); // NotFoundError → 404
+    sse.begin(res);
+    await pipeRunEvents(res, subscription, log, runId);
+  });
+
+  return router;
+}

@@ -1,0 +1,267 @@
+// GraphQL at /graphql against a real API, worker and Postgres: queries with filters and
+// pagination, the run mutations, agent mutations with bad configs, and the subscriptions over
+// graphql-ws, including many subscribers joining a run mid-stream (the replay/live seam).
+import { randomUUID } from "node:crypto";
+import { createClient, type Client } from "graphql-ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { createAgent, createTestDatabase, getEvents, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import { consoleLogger } from "../../worker/logger.ts";
+import { startWorker, type WorkerHandle } from "../../worker/main.ts";
+import type { ApiHandle } from "../server.ts";
+import { readSse, startTestApi } from "./helpers.ts";
+
+let db: TestDatabase;
+let worker: WorkerHandle;
+let api: ApiHandle;
+let ws: Client;
+let agentId: string;
+
+async function gql<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: string[] }> }> {
+  const res = await fetch(`${api.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as never;
+}
+
+const RUN_EVENTS = /* GraphQL */ `
+  subscription ($runId: UUID!, $after: Int) {
+    runEvents(runId: $runId, after: $after) { seq type event }
+  }
+`;
+
+async function collectRunEvents(runId: string, after?: number): Promise<Array<{ seq: number; type: string; event: Record<string, unknown> }>> {
+  const out: Array<{ seq: number; type: string; event: Record<string, unknown> }> = [];
+  for await (const result of ws.iterate<{ runEvents: { seq: number; type: string; event: Record<string, unknown> } }>({ query: RUN_EVENTS, variables: { runId, after } })) {
+    if (result.errors) throw new Error(result.errors.map((e) => e.message).join("; "));
+    out.push(result.data!.runEvents);
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  worker = await startWorker({ databaseUrl: db.url, concurrency: 4, shutdownTimeoutMs: 2000, log: consoleLogger("[test-worker]", "error") });
+  api = await startTestApi(db.url);
+  ws = createClient({ url: `${api.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+  agentId = await createAgent(
+    db.pool,
+    { provider: "scripted", tools: ["echo"], script: [{ text: "Echo.", tool_calls: [{ name: "echo", arguments: { q: 1 } }] }, { text: "Fine." }] },
+    "gql-agent",
+  );
+});
+
+afterAll(async () => {
+  await ws?.dispose();
+  await api?.close();
+  await worker?.stop();
+  await db?.drop();
+});
+
+describe("queries", () => {
+  it("lists runs filtered by agent, status and time, newest first, with cursor pagination", async () => {
+    const other = await createAgent(db.pool, { provider: "scripted", script: [{ text: "x" }] });
+    const t0 = (await db.pool.query("select now() as t")).rows[0].t as Date;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [agentId, JSON.stringify({ messages: [{ role: "user", content: `q${i}` }] })]);
+      ids.push(rows[0].id);
+    }
+    await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2)", [other, JSON.stringify({ messages: [{ role: "user", content: "x" }] })]);
+    for (const id of ids) await waitForStatus(db.pool, id, ["succeeded"]);
+
+    const page1 = await gql(
+      `query ($agentId: UUID!, $after: Datetime!) {
+        allRuns(condition: { agentId: $agentId, status: "succeeded", createdAfter: $after }, orderBy: CREATED_AT_DESC, first: 2) {
+          totalCount
+          pageInfo { hasNextPage endCursor }
+          nodes { id status agentId output agentByAgentId { name } }
+        }
+      }`,
+      { agentId, after: t0.toISOString() },
+    );
+    expect(page1.errors).toBeUndefined();
+    expect(page1.data.allRuns.totalCount).toBe(3);
+    expect(page1.data.allRuns.nodes.map((n: { id: string }) => n.id)).toEqual([ids[2], ids[1]]);
+    expect(page1.data.allRuns.nodes[0]).toMatchObject({ status: "succeeded", agentId, output: { text: "Fine." }, agentByAgentId: { name: "gql-agent" } });
+    const page2 = await gql(
+      `query ($agentId: UUID!, $after: Datetime!, $cursor: Cursor) {
+        allRuns(condition: { agentId: $agentId, createdAfter: $after }, orderBy: CREATED_AT_DESC, first: 2, after: $cursor) {
+          pageInfo { hasNextPage }
+          nodes { id }
+        }
+      }`,
+      { agentId, after: t0.toISOString(), cursor: page1.data.allRuns.pageInfo.endCursor },
+    );
+    expect(page2.data.allRuns.nodes.map((n: { id: string }) => n.id)).toEqual([ids[0]]);
+    expect(page2.data.allRuns.pageInfo.hasNextPage).toBe(false);
+
+    const before = await gql(`query ($t: Datetime!) { allRuns(condition: { createdBefore: $t }) { totalCount } }`, { t: t0.toISOString() });
+    expect(before.data.allRuns.totalCount).toBe(0);
+  });
+
+  it("reads a run with its steps and events (paged after a seq), and hides the engine's internals", async () => {
+    const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [agentId, JSON.stringify({ messages: [{ role: "user", content: "q" }] })]);
+    const runId = rows[0].id as string;
+    await waitForStatus(db.pool, runId, ["succeeded"]);
+    const res = await gql(
+      `query ($id: UUID!) {
+        runById(id: $id) {
+          id status usage threadId
+          runStepsByRunId(orderBy: SEQ_ASC) { nodes { seq kind name status } }
+          runEventsByRunId(condition: { afterSeq: 3 }, first: 2, orderBy: SEQ_ASC) { nodes { seq type event } }
+          terminal: runEventsByRunId(condition: { type: "RUN_FINISHED" }) { nodes { seq } }
+        }
+      }`,
+      { id: runId },
+    );
+    expect(res.errors).toBeUndefined();
+    const run = res.data.runById;
+    expect(run.runStepsByRunId.nodes.map((s: { kind: string }) => s.kind)).toEqual(["llm", "tool", "llm"]);
+    expect(run.runEventsByRunId.nodes.map((e: { seq: number }) => e.seq)).toEqual([4, 5]);
+    const events = await getEvents(db.pool, runId);
+    expect(run.terminal.nodes).toEqual([{ seq: events.length }]);
+    const hidden = await gql(`query ($id: UUID!) { runById(id: $id) { stepAttempt eventSeq } }`, { id: runId });
+    expect(hidden.errors?.map((e) => e.message).join(" ")).toMatch(/Cannot query field "stepAttempt"/);
+  });
+
+  it("exposes only the everruns schema", async () => {
+    const res = await gql(`{ __schema { types { name } } }`);
+    const names = res.data.__schema.types.map((t: { name: string }) => t.name).join(" ");
+    expect(names).not.toMatch(/Job|Worker|Migration|Private/);
+    const mutations = await gql(`{ __type(name: "Mutation") { fields { name } } }`);
+    expect(mutations.data.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(
+      ["cancelRun", "createAgent", "resumeRun", "startRun", "updateAgent", "updateAgentById", "updateAgentByWorkspaceIdAndName"].sort(),
+    );
+  });
+});
+
+describe("mutations", () => {
+  it("createAgent with a bad config answers a GraphQL error naming the field", async () => {
+    const res = await gql(`mutation { createAgent(input: { agent: { name: "bad-agent", config: { provider: "scripted", max_steps: 0 } } }) { agent { id } } }`);
+    expect(res.data?.createAgent ?? null).toBeNull();
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0]!.message).toMatch(/^invalid agent config: "max_steps" must be an integer from 1 to 100000, got 0/);
+    expect(res.errors![0]!.extensions).toEqual({ code: "invalid_agent_config" });
+    const nested = await gql(`mutation { createAgent(input: { agent: { name: "bad-tools", config: { provider: "scripted", tools: ["echo", { name: "x", type: "http" }] } } }) { agent { id } } }`);
+    expect(nested.errors![0]!.message).toMatch(/"tools\[1\]\.url" must be an http/);
+  });
+
+  it("createAgent and updateAgentById: a new config bumps the version; a bad patch is refused", async () => {
+    const created = await gql(`mutation { createAgent(input: { agent: { name: "versioned", config: { provider: "scripted" } } }) { agent { id version } } }`);
+    expect(created.errors).toBeUndefined();
+    const id = created.data.createAgent.agent.id as string;
+    expect(created.data.createAgent.agent.version).toBe(1);
+    const updated = await gql(`mutation ($id: UUID!) { updateAgentById(input: { id: $id, agentPatch: { config: { provider: "scripted", max_steps: 5 } } }) { agent { version agentVersionsByAgentId { totalCount } } } }`, { id });
+    expect(updated.errors).toBeUndefined();
+    expect(updated.data.updateAgentById.agent).toEqual({ version: 2, agentVersionsByAgentId: { totalCount: 2 } });
+    const bad = await gql(`mutation ($id: UUID!) { updateAgentById(input: { id: $id, agentPatch: { config: { provider: "gpt" } } }) { agent { version } } }`, { id });
+    expect(bad.errors![0]!.message).toMatch(/^invalid agent config: "provider" must be one of openai, anthropic, scripted/);
+  });
+
+  it("startRun starts a run (by name), on a thread; bad input and unknown agents are GraphQL errors", async () => {
+    const threadId = randomUUID();
+    const res = await gql(
+      `mutation ($input: JSON!, $threadId: UUID) { startRun(agent: "gql-agent", input: $input, threadId: $threadId) { runId run { status threadId agentId } } }`,
+      { input: { messages: [{ role: "user", content: "hi" }] }, threadId },
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data.startRun.run).toEqual({ status: "queued", threadId, agentId });
+    await waitForStatus(db.pool, res.data.startRun.runId, ["succeeded"]);
+
+    const unknown = await gql(`mutation { startRun(agent: "nobody", input: { messages: [{ role: "user", content: "hi" }] }) { runId } }`);
+    expect(unknown.errors![0]).toMatchObject({ message: 'no agent with id or name "nobody"', extensions: { code: "not_found" } });
+    const bad = await gql(`mutation { startRun(agent: "gql-agent", input: { messages: [{ role: "robot" }] }) { runId } }`);
+    expect(bad.errors![0]!.message).toMatch(/^invalid run input: messages\[0\]\.role/);
+  });
+
+  it("cancelRun cancels once; resumeRun answers a clear error for a run that cannot be resumed", async () => {
+    const worky = await createAgent(db.pool, { provider: "scripted", tools: ["simulate_work"], script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }] });
+    const started = await gql(`mutation ($a: String!) { startRun(agent: $a, input: { messages: [{ role: "user", content: "go" }] }) { runId } }`, { a: worky });
+    const runId = started.data.startRun.runId as string;
+    await waitForStatus(db.pool, runId, ["running"]);
+    const first = await gql(`mutation ($id: UUID!) { cancelRun(runId: $id) { cancelled run { status } } }`, { id: runId });
+    expect(first.data.cancelRun).toEqual({ cancelled: true, run: { status: "cancelled" } });
+    const second = await gql(`mutation ($id: UUID!) { cancelRun(runId: $id) { cancelled } }`, { id: runId });
+    expect(second.data.cancelRun).toEqual({ cancelled: false });
+    const unknown = await gql(`mutation { cancelRun(runId: "00000000-0000-0000-0000-00000000abcd") { cancelled } }`);
+    expect(unknown.errors![0]!.extensions).toEqual({ code: "not_found" });
+
+    const resumed = await gql(`mutation ($id: UUID!) { resumeRun(runId: $id, resume: [{ interruptId: "x", status: "resolved" }]) { runId } }`, { id: runId });
+    expect(resumed.errors).toHaveLength(1);
+    expect(resumed.errors![0]!.extensions?.code).toEqual(expect.any(String));
+    expect(resumed.errors![0]!.extensions?.code).not.toBe("internal_error");
+  });
+});
+
+describe("subscriptions over graphql-ws", () => {
+  it("runEvents streams a whole run and completes after its terminal event", async () => {
+    const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [agentId, JSON.stringify({ messages: [{ role: "user", content: "q" }] })]);
+    const events = await collectRunEvents(rows[0].id);
+    const stored = await getEvents(db.pool, rows[0].id);
+    expect(events).toEqual(stored);
+    await assertValidAgUiLog(events);
+  });
+
+  it("many subscribers (GraphQL and SSE) joining mid-run each get every event after their cursor exactly once", async () => {
+    const chatty = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["echo"],
+      script: [
+        { text: "a".repeat(400), delay_ms: 400, tool_calls: [{ name: "echo", arguments: {} }] },
+        { text: "b".repeat(400), delay_ms: 400 },
+      ],
+    });
+    const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [chatty, JSON.stringify({ messages: [{ role: "user", content: "q" }] })]);
+    const runId = rows[0].id as string;
+    const readers: Array<Promise<{ after: number; seqs: number[] }>> = [];
+    for (let i = 0; i < 24; i++) {
+      await new Promise((r) => setTimeout(r, 35));
+      // half resume from what is stored right now (the seam is exactly there), half from the start
+      const stored = (await getEvents(db.pool, runId)).length;
+      const after = i % 2 === 0 ? stored : 0;
+      readers.push(
+        i % 4 < 2
+          ? collectRunEvents(runId, after).then((es) => ({ after, seqs: es.map((e) => e.seq) }))
+          : readSse(`${api.url}/api/runs/${runId}/events?after=${after}`).then((r) => ({ after, seqs: r.events.map((e) => e.seq) })),
+      );
+    }
+    const results = await Promise.all(readers);
+    const total = (await getEvents(db.pool, runId)).length;
+    for (const { after, seqs } of results) {
+      expect(seqs).toEqual(Array.from({ length: total - after }, (_, k) => after + k + 1));
+    }
+  });
+
+  it("runEvents of an unknown run is an error", async () => {
+    await expect(collectRunEvents("00000000-0000-0000-0000-00000000abcd")).rejects.toThrow(/unknown run/);
+  });
+
+  it("runUpdated yields the run's current state, then each status change", async () => {
+    const slow = await createAgent(db.pool, { provider: "scripted", script: [{ text: "slowly", delay_ms: 300 }] });
+    const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [slow, JSON.stringify({ messages: [{ role: "user", content: "q" }] })]);
+    const runId = rows[0].id as string;
+    const statuses: string[] = [];
+    const all: string[] = [];
+    const watchAll = (async () => {
+      for await (const r of ws.iterate<{ runUpdated: { runId: string } }>({ query: `subscription { runUpdated { runId } }` })) {
+        all.push(r.data!.runUpdated.runId);
+        if (all.includes(runId)) break;
+      }
+    })();
+    for await (const r of ws.iterate<{ runUpdated: { runId: string; run: { status: string } } }>({
+      query: `subscription ($id: UUID!) { runUpdated(runId: $id) { runId run { status } } }`,
+      variables: { id: runId },
+    })) {
+      expect(r.data!.runUpdated.runId).toBe(runId);
+      statuses.push(r.data!.runUpdated.run.status);
+      if (statuses.at(-1) === "succeeded") break;
+    }
+    expect(["queued", "running"]).toContain(statuses[0]);
+    expect(statuses.at(-1)).toBe("succeeded");
+    await watchAll;
+    await waitFor("the watchers to be released", async () => api.hub.openFeeds === 0);
+  });
+});

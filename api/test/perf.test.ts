@@ -1,0 +1,140 @@
+// Measurements, printed rather than asserted (absolute times depend on the machine): event
+// latency from commit to an SSE client and to a GraphQL subscriber, and how many concurrent SSE
+// clients one API process (a child process here) holds while they all still get every event.
+// No worker runs in this file: the test appends the events itself, one committed statement each,
+// so it knows each event's commit time.
+import type { ChildProcess } from "node:child_process";
+import { performance } from "node:perf_hooks";
+import { createClient } from "graphql-ws";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createAgent, createTestDatabase, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
+import { sseFrames } from "../client.ts";
+import { freePort, kill9, percentile, spawnApi } from "./helpers.ts";
+
+let db: TestDatabase;
+let api: ChildProcess;
+let url: string;
+let agentId: string;
+
+const WORKSPACE = "00000000-0000-0000-0000-000000000001";
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  api = await spawnApi(db.url, port);
+  agentId = await createAgent(db.pool, { provider: "scripted", script: [{ text: "unused" }] });
+});
+
+afterAll(async () => {
+  if (api) await kill9(api);
+  await db?.drop();
+});
+
+async function newRun(): Promise<string> {
+  const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [agentId, JSON.stringify({ messages: [{ role: "user", content: "x" }] })]);
+  return rows[0].id;
+}
+
+/** Appends one event in its own statement (and transaction); resolves when the commit is acknowledged. */
+async function append(runId: string, seq: number, type = "CUSTOM"): Promise<void> {
+  const event = type === "CUSTOM" ? { type, name: "tick", value: seq } : { type, threadId: runId, runId };
+  await db.pool.query("insert into everruns.run_events (run_id, seq, workspace_id, type, event) values ($1, $2, $3, $4, $5)", [runId, seq, WORKSPACE, type, JSON.stringify(event)]);
+}
+
+interface Reader {
+  opened: Promise<void>;
+  done: Promise<number[]>;
+}
+
+function sseReader(runId: string, onEvent?: (seq: number) => void): Reader {
+  let opened!: () => void;
+  const openedP = new Promise<void>((r) => (opened = r));
+  const done = (async () => {
+    const res = await fetch(`${url}/api/runs/${runId}/events`);
+    expect(res.status).toBe(200);
+    opened();
+    const seqs: number[] = [];
+    for await (const frame of sseFrames(res.body!)) {
+      if (frame.data === undefined) continue;
+      const seq = Number(frame.id);
+      seqs.push(seq);
+      onEvent?.(seq);
+    }
+    return seqs;
+  })();
+  return { opened: openedP, done };
+}
+
+const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(2)} ms (n=${xs.length})`;
+
+it("event latency: commit → SSE client and commit → GraphQL subscriber (p50/p99)", async () => {
+  const runId = await newRun();
+  const committedAt = new Map<number, number>();
+  const sseAt = new Map<number, number>();
+  const gqlAt = new Map<number, number>();
+
+  const sse = sseReader(runId, (seq) => sseAt.set(seq, performance.now()));
+  const ws = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+  const gql = (async () => {
+    for await (const r of ws.iterate<{ runEvents: { seq: number } }>({ query: `subscription ($id: UUID!) { runEvents(runId: $id) { seq } }`, variables: { id: runId } })) {
+      gqlAt.set(r.data!.runEvents.seq, performance.now());
+    }
+  })();
+  await sse.opened;
+  // warm-up: both subscribers are live once they have seen event 1
+  await append(runId, 1, "RUN_STARTED");
+  await waitFor("both subscribers to be live", async () => sseAt.has(1) && gqlAt.has(1), 10_000, 2);
+
+  const N = 300;
+  for (let seq = 2; seq <= N; seq++) {
+    await append(runId, seq);
+    committedAt.set(seq, performance.now());
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  await append(runId, N + 1, "RUN_FINISHED");
+  const seqs = await sse.done;
+  await gql;
+  await ws.dispose();
+  expect(seqs).toEqual(Array.from({ length: N + 1 }, (_, i) => i + 1));
+  expect([...gqlAt.keys()]).toEqual(seqs);
+
+  const sseLatency = [...committedAt].map(([seq, t]) => sseAt.get(seq)! - t);
+  const gqlLatency = [...committedAt].map(([seq, t]) => gqlAt.get(seq)! - t);
+  console.log(`[latency] commit → SSE client:          ${fmt(sseLatency)}`);
+  console.log(`[latency] commit → GraphQL subscriber:  ${fmt(gqlLatency)}`);
+});
+
+it("concurrent SSE clients: one API process holds them all and every client gets every event", async () => {
+  const CLIENTS = Number(process.env.EVERRUNS_SSE_CLIENTS ?? 2000);
+  const RUNS = 10;
+  const EVENTS = 20;
+  const runs = await Promise.all(Array.from({ length: RUNS }, () => newRun()));
+  const t0 = performance.now();
+  const readers: Array<{ runId: string; reader: Reader }> = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    const runId = runs[i % RUNS]!;
+    readers.push({ runId, reader: sseReader(runId) });
+    if (i % 200 === 199) await Promise.all(readers.slice(-200).map((r) => r.reader.opened)); // open in waves
+  }
+  await Promise.all(readers.map((r) => r.reader.opened));
+  const connectMs = performance.now() - t0;
+  const health = (await fetch(`${url}/healthz`).then((r) => r.json())) as { sse_streams: number; run_feeds: number };
+  expect(health.sse_streams).toBe(CLIENTS);
+  expect(health.run_feeds).toBe(RUNS);
+
+  const t1 = performance.now();
+  for (let seq = 1; seq <= EVENTS; seq++) {
+    await Promise.all(runs.map((runId) => append(runId, seq, seq === 1 ? "RUN_STARTED" : "CUSTOM")));
+  }
+  await Promise.all(runs.map((runId) => append(runId, EVENTS + 1, "RUN_FINISHED")));
+  const results = await Promise.all(readers.map((r) => r.reader.done));
+  const deliverMs = performance.now() - t1;
+  const expected = Array.from({ length: EVENTS + 1 }, (_, i) => i + 1);
+  const complete = results.filter((seqs) => seqs.length === expected.length && seqs.every((s, i) => s === expected[i])).length;
+  expect(complete).toBe(CLIENTS);
+  console.log(
+    `[sse] ${CLIENTS} concurrent SSE clients on ${RUNS} runs held by one API process: all connected in ${connectMs.toFixed(0)} ms; ` +
+      `${(EVENTS + 1) * RUNS} events → ${(EVENTS + 1) * CLIENTS} deliveries, all received in ${deliverMs.toFixed(0)} ms; ${complete}/${CLIENTS} clients got every event exactly once`,
+  );
+});

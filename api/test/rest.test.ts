@@ -1,0 +1,275 @@
+// REST and SSE against a real API, a real worker and a real Postgres: the happy paths, every
+// kind of bad input, replay from Last-Event-ID, heartbeats, cancel, resume, and the events hub
+// surviving the loss of its LISTEN connection.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { createAgent, createTestDatabase, getEvents, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import { consoleLogger } from "../../worker/logger.ts";
+import { startWorker, type WorkerHandle } from "../../worker/main.ts";
+import type { ApiHandle } from "../server.ts";
+import { postJson, readSse, startTestApi } from "./helpers.ts";
+
+let db: TestDatabase;
+let worker: WorkerHandle;
+let api: ApiHandle;
+let agentId: string;
+let slowAgentId: string;
+
+const hello = { messages: [{ role: "user", content: "hello" }] };
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  worker = await startWorker({ databaseUrl: db.url, concurrency: 4, shutdownTimeoutMs: 2000, log: consoleLogger("[test-worker]", "error") });
+  api = await startTestApi(db.url);
+  agentId = await createAgent(
+    db.pool,
+    {
+      provider: "scripted",
+      tools: ["echo"],
+      script: [{ text: "Echoing.", tool_calls: [{ name: "echo", arguments: { a: 1 } }] }, { text: "Done." }],
+    },
+    "rest-agent",
+  );
+  slowAgentId = await createAgent(
+    db.pool,
+    {
+      provider: "scripted",
+      tools: ["echo"],
+      script: [
+        { text: "one ", delay_ms: 150, tool_calls: [{ name: "echo", arguments: { n: 1 } }] },
+        { text: "two ", delay_ms: 150, tool_calls: [{ name: "echo", arguments: { n: 2 } }] },
+        { text: "three", delay_ms: 150 },
+      ],
+    },
+    "slow-agent",
+  );
+});
+
+afterAll(async () => {
+  await api?.close();
+  await worker?.stop();
+  await db?.drop();
+});
+
+describe("POST /api/runs", () => {
+  it("starts a run by agent name: 201 {id, status}, then the run succeeds", async () => {
+    const res = await fetch(`${api.url}/api/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ agent: "rest-agent", input: hello }) });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { id: string; status: string; thread_id: string };
+    expect(body).toMatchObject({ id: expect.any(String), status: "queued", thread_id: expect.any(String) });
+    expect(res.headers.get("location")).toBe(`/api/runs/${body.id}`);
+    await waitForStatus(db.pool, body.id, ["succeeded"]);
+    const run = await fetch(`${api.url}/api/runs/${body.id}`).then((r) => r.json());
+    expect(run).toMatchObject({ id: body.id, agent_id: agentId, status: "succeeded", output: { text: "Done." }, thread_id: body.thread_id });
+    expect(run).not.toHaveProperty("step_attempt");
+    expect(run).not.toHaveProperty("event_seq");
+  });
+
+  it("starts a run by agent id, on an existing thread", async () => {
+    const first = await postJson(`${api.url}/api/runs`, { agent: agentId, input: hello });
+    expect(first.status).toBe(201);
+    const second = await postJson(`${api.url}/api/runs`, { agent: agentId, input: hello, thread_id: first.body.thread_id });
+    expect(second.status).toBe(201);
+    expect(second.body.thread_id).toBe(first.body.thread_id);
+  });
+
+  it.each([
+    ["invalid JSON", "{not json", 400, "invalid_json", /not valid JSON/],
+    ["an unknown agent", { agent: "no-such-agent", input: hello }, 404, "not_found", /no agent with id or name "no-such-agent"/],
+    ["an agent that is not a string", { agent: 42, input: hello }, 400, "invalid_input", /agent: .*expected string/],
+    ["no input", { agent: "rest-agent" }, 400, "invalid_input", /input: .*expected object/],
+    ["messages that are not an array", { agent: "rest-agent", input: { messages: "hi" } }, 400, "invalid_input", /input\.messages: .*expected array/],
+    ["a message with an unknown role", { agent: "rest-agent", input: { messages: [{ role: "robot", content: "x" }] } }, 400, "invalid_input", /input\.messages\[0\]\.role/],
+    ["a thread id that is not a UUID", { agent: "rest-agent", input: hello, thread_id: "t1" }, 400, "invalid_input", /thread_id: must be a UUID/],
+    ["an unknown field", { agent: "rest-agent", input: hello, priority: 1 }, 400, "invalid_input", /priority/],
+    ["an array body", [1, 2], 400, "invalid_input", /expected object/],
+    [
+      "a tool message without toolCallId",
+      { agent: "rest-agent", input: { messages: [{ role: "tool", content: "x" }] } },
+      400,
+      /^invalid_(run_)?input$/, // zod or the SQL trigger (EV003), whichever sees it first
+      /messages\[0\].*toolCallId/,
+    ],
+  ])("rejects %s with a clear 4xx JSON error", async (_what, body, status, code, message) => {
+    const res = await postJson(`${api.url}/api/runs`, body);
+    expect(res.status).toBe(status);
+    expect(res.body).toEqual({ error: { code: typeof code === "string" ? code : expect.stringMatching(code), message: expect.stringMatching(message) } });
+  });
+
+  it("passes on the SQL trigger's own errors (a thread of another workspace, EV007) as 400 JSON", async () => {
+    const { rows } = await db.pool.query(
+      "with w as (insert into everruns.workspaces (name) values ('elsewhere') returning id) insert into everruns.threads (workspace_id) select id from w returning id",
+    );
+    const res = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello, thread_id: rows[0].id });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: { code: "invalid_run_input", message: `thread ${rows[0].id} belongs to another workspace` } });
+  });
+
+  it("rejects a body sent without a JSON content type (415)", async () => {
+    const res = await fetch(`${api.url}/api/runs`, { method: "POST", body: JSON.stringify({ agent: "rest-agent", input: hello }) });
+    expect(res.status).toBe(415);
+    expect(await res.json()).toEqual({ error: { code: "unsupported_media_type", message: expect.stringMatching(/Content-Type: application\/json/) } });
+  });
+
+  it("leaves nothing behind after a rejected run", async () => {
+    const before = await db.pool.query("select count(*)::int as n from everruns.runs");
+    await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: { messages: [{ role: "tool", content: "x" }] } });
+    const after = await db.pool.query("select count(*)::int as n from everruns.runs");
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+});
+
+describe("GET /api/runs/:id, /healthz, unknown routes", () => {
+  it("404s an unknown run and 400s a malformed id, as JSON", async () => {
+    const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) } });
+    const malformed = await fetch(`${api.url}/api/runs/not-a-uuid`);
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({ error: { code: "invalid_input", message: 'run id must be a UUID, got "not-a-uuid"' } });
+  });
+
+  it("answers /healthz with the database's state", async () => {
+    const res = await fetch(`${api.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok", database: "ok", listening: true, sse_streams: expect.any(Number), run_feeds: expect.any(Number) });
+  });
+
+  it("answers an unknown /api route with a JSON 404", async () => {
+    const res = await fetch(`${api.url}/api/nothing-here`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: "not_found" } });
+  });
+});
+
+describe("GET /api/runs/:id/events (SSE)", () => {
+  it("streams a live run from the start to its terminal event: every event once, in order, with id lines", async () => {
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
+    const read = await readSse(`${api.url}/api/runs/${body.id}/events`);
+    expect(read.status).toBe(200);
+    expect(read.contentType).toMatch(/^text\/event-stream/);
+    const stored = await getEvents(db.pool, body.id);
+    expect(read.events.map((e) => e.seq)).toEqual(stored.map((e) => e.seq));
+    expect(read.events.map((e) => e.event)).toEqual(stored.map((e) => e.event));
+    expect(read.ids).toEqual(stored.map((e) => String(e.seq)));
+    expect(read.events.at(-1)!.type).toBe("RUN_FINISHED");
+    await assertValidAgUiLog(read.events);
+  });
+
+  it("replays from Last-Event-ID (and ?after=) without repeating what the client has", async () => {
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    await waitForStatus(db.pool, body.id, ["succeeded"]);
+    const stored = await getEvents(db.pool, body.id);
+    const fromHeader = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": "5" } });
+    expect(fromHeader.events.map((e) => e.seq)).toEqual(stored.filter((e) => e.seq > 5).map((e) => e.seq));
+    const fromQuery = await readSse(`${api.url}/api/runs/${body.id}/events?after=5`);
+    expect(fromQuery.events).toEqual(fromHeader.events);
+    // the header wins over the query
+    const both = await readSse(`${api.url}/api/runs/${body.id}/events?after=1`, { headers: { "Last-Event-ID": String(stored.length - 1) } });
+    expect(both.events.map((e) => e.seq)).toEqual([stored.length]);
+    // a client that already has the terminal event gets an empty stream that ends
+    const atEnd = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": String(stored.length) } });
+    expect(atEnd.status).toBe(200);
+    expect(atEnd.events).toEqual([]);
+  });
+
+  it("404s an unknown run and 400s a bad cursor, as JSON", async () => {
+    const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/events`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "not_found" } });
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const bad = await fetch(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": "-3" } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(/Last-Event-ID must be an event seq/) } });
+    const badQuery = await fetch(`${api.url}/api/runs/${body.id}/events?after=abc`);
+    expect(badQuery.status).toBe(400);
+  });
+
+  it("sends heartbeat comments while a run is quiet", async () => {
+    const beating = await startTestApi(db.url, { heartbeatMs: 40 });
+    try {
+      const quiet = await createAgent(db.pool, {
+        provider: "scripted",
+        tools: ["simulate_work"],
+        script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 400 } }] }, { text: "ok" }],
+      });
+      const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [quiet, JSON.stringify(hello)]);
+      const res = await fetch(`${beating.url}/api/runs/${rows[0].id}/events`);
+      const text = await res.text();
+      expect(text.match(/^: ping$/gm)?.length ?? 0).toBeGreaterThanOrEqual(3);
+      expect(text).toMatch(/"type":"RUN_FINISHED"/);
+    } finally {
+      await beating.close();
+    }
+  });
+
+  it("keeps every event exactly once when the LISTEN connection is killed mid-run", async () => {
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
+    const reconnectsBefore = api.hub.stats.reconnects;
+    const reading = readSse(`${api.url}/api/runs/${body.id}/events`);
+    await waitFor("the run to start streaming", async () => (await getEvents(db.pool, body.id)).length >= 3);
+    const killed = await db.pool.query(
+      "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'everruns-api-listen' and datname = current_database()",
+    );
+    expect(killed.rows.length).toBeGreaterThanOrEqual(1);
+    const read = await reading;
+    const stored = await getEvents(db.pool, body.id);
+    expect(read.events.map((e) => e.seq)).toEqual(stored.map((e) => e.seq));
+    expect(read.events.at(-1)!.type).toBe("RUN_FINISHED");
+    await waitFor("the hub to reconnect", async () => api.hub.stats.reconnects > reconnectsBefore && api.hub.listening);
+  });
+});
+
+describe("POST /api/runs/:id/cancel", () => {
+  it("cancels a running run once; its stream ends with RUN_ERROR", async () => {
+    const worky = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["simulate_work"],
+      script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }, { text: "never" }],
+    });
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: worky, input: hello });
+    const reading = readSse(`${api.url}/api/runs/${body.id}/events`);
+    await waitFor("the tool step to start", async () => (await getEvents(db.pool, body.id)).some((e) => e.type === "TOOL_CALL_END"));
+    const first = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {});
+    expect(first).toEqual({ status: 200, body: { id: body.id, cancelled: true, status: "cancelled" } });
+    const second = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {});
+    expect(second.body).toEqual({ id: body.id, cancelled: false, status: "cancelled" });
+    const read = await reading;
+    expect(read.events.at(-1)).toMatchObject({ type: "RUN_ERROR", event: { code: "cancelled" } });
+    await assertValidAgUiLog(read.events);
+  });
+
+  it("404s cancelling an unknown run", async () => {
+    const res = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/cancel`, {});
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) } });
+  });
+});
+
+describe("POST /api/runs/:id/resume", () => {
+  it("validates its body", async () => {
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, {})).body).toEqual({
+      error: { code: "invalid_input", message: expect.stringMatching(/^invalid resume request: resume: /) },
+    });
+    expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [] })).body).toEqual({
+      error: { code: "invalid_input", message: "invalid resume request: resume: must answer at least one interrupt" },
+    });
+  });
+
+  it("answers with a clear JSON error when the run cannot be resumed (or resume_run is not installed yet)", async () => {
+    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    await waitForStatus(db.pool, body.id, ["succeeded"]);
+    const installed = (await db.pool.query("select to_regprocedure('everruns.resume_run(uuid, jsonb)') is not null as ok")).rows[0].ok as boolean;
+    const res = await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [{ interruptId: "x", status: "resolved" }] });
+    if (installed) {
+      // a run that is not interrupted cannot be resumed
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+    } else {
+      expect(res.status).toBe(501);
+      expect(res.body).toEqual({ error: { code: "not_implemented", message: expect.stringMatching(/resume_run.*run the migrations/) } });
+    }
+    expect(res.body.error.message).not.toMatch(/\n\s+at /); // never a stack trace
+  });
+});

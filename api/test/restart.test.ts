@@ -1,0 +1,79 @@
+// A client following a long run while the API process is kill -9'd and restarted twice: the
+// reconnecting client (api/client.ts) resumes with Last-Event-ID each time and ends with every
+// event of the run exactly once, in order.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { ChildProcess } from "node:child_process";
+import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { createAgent, createTestDatabase, getEvents, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
+import { consoleLogger } from "../../worker/logger.ts";
+import { startWorker, type WorkerHandle } from "../../worker/main.ts";
+import { FollowError, followRunEvents, type RunEvent } from "../client.ts";
+import { freePort, kill9, postJson, spawnApi } from "./helpers.ts";
+
+let db: TestDatabase;
+let worker: WorkerHandle;
+let api: ChildProcess | null = null;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  worker = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 2000, log: consoleLogger("[test-worker]", "error") });
+});
+
+afterAll(async () => {
+  if (api) await kill9(api);
+  await worker?.stop();
+  await db?.drop();
+});
+
+it("a following client survives two kill -9 restarts of the API and gets every event exactly once, in order", async () => {
+  const turns = Array.from({ length: 10 }, (_, i) => ({ text: `Turn ${i}: ${"word ".repeat(20)}`, delay_ms: 350, tool_calls: [{ name: "echo", arguments: { turn: i } }] }));
+  const agentId = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], max_steps: 100, script: [...turns, { text: "The end.", delay_ms: 200 }] });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  api = await spawnApi(db.url, port);
+  const started = await postJson(`${url}/api/runs`, { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } });
+  expect(started.status).toBe(201);
+  const runId = started.body.id as string;
+
+  const received: RunEvent[] = [];
+  const reconnects: Array<{ after: number; reason: string }> = [];
+  const following = (async () => {
+    for await (const e of followRunEvents(url, runId, { retryDelayMs: 50, maxRetryDelayMs: 200, onReconnect: (info) => reconnects.push(info) })) {
+      received.push(e);
+    }
+  })();
+
+  for (let restart = 1; restart <= 2; restart++) {
+    const seen = received.length;
+    await waitFor(`more events before kill ${restart}`, async () => received.length >= seen + 8, 20_000);
+    await kill9(api);
+    await new Promise((r) => setTimeout(r, 300)); // the API stays down while the run goes on
+    api = await spawnApi(db.url, port);
+  }
+  await following;
+
+  const stored = await getEvents(db.pool, runId);
+  expect(received.at(-1)!.type).toBe("RUN_FINISHED");
+  expect(received.map((e) => e.seq)).toEqual(stored.map((e) => e.seq)); // 1..N: no gap, no duplicate
+  expect(received.map((e) => e.event)).toEqual(stored.map((e) => e.event));
+  await assertValidAgUiLog(received);
+  expect(reconnects.length).toBeGreaterThanOrEqual(2);
+  // each reconnect resumed after the last event the client had
+  expect(reconnects.every((r) => r.after > 0)).toBe(true);
+  console.log(
+    `[restart] ${stored.length} events, ${reconnects.length} reconnect attempts across 2 API kill -9s (resumed after seq ${[...new Set(reconnects.map((r) => r.after))].join(", ")})`,
+  );
+});
+
+it("the client stops with FollowError on an unknown run instead of retrying", async () => {
+  const port = await freePort();
+  if (api) await kill9(api);
+  api = await spawnApi(db.url, port);
+  const iterate = async () => {
+    for await (const _ of followRunEvents(`http://127.0.0.1:${port}`, "00000000-0000-0000-0000-00000000abcd", { retryDelayMs: 10 })) {
+      // nothing
+    }
+  };
+  await expect(iterate()).rejects.toThrow(FollowError);
+  await expect(iterate()).rejects.toMatchObject({ status: 404, code: "not_found" });
+});

@@ -1,0 +1,125 @@
+// The everruns command as a user runs it: `everruns start` on a database, `everruns run
+// --follow` streaming a run through the API, and clear errors for bad input and settings.
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
+import { loadEnv } from "../../db/env.ts";
+import { ConfigError } from "../../db/errors.ts";
+import { PROJECT_ROOT } from "../database.ts";
+
+const CLI = path.join(PROJECT_ROOT, "scripts", "everruns.ts");
+let db: TestDatabase;
+let start: ChildProcess;
+let port: number;
+let startOutput = "";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  port = await freePort();
+  start = spawn(process.execPath, [CLI, "start"], { env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), LOG_LEVEL: "warn" } });
+  start.stdout!.on("data", (d: Buffer) => (startOutput += d.toString()));
+  start.stderr!.on("data", (d: Buffer) => (startOutput += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!startOutput.includes("Everruns is running")) {
+    if (Date.now() > deadline || start.exitCode !== null) throw new Error(`everruns start did not come up:\n${startOutput}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+afterAll(async () => {
+  if (start && start.exitCode === null) {
+    const exited = new Promise((r) => start.on("exit", r));
+    start.kill("SIGTERM");
+    await exited;
+  }
+  await db?.drop();
+});
+
+describe("everruns start + everruns run", () => {
+  it("prints where everything is", () => {
+    expect(startOutput).toContain(`API          http://127.0.0.1:${port}`);
+    expect(startOutput).toMatch(/demo agent {3}demo \([0-9a-f-]{36}\)/);
+  });
+
+  it("streams the demo agent's run and exits 0", async () => {
+    // the demo's slow step takes 8 s; a quicker agent keeps the test short
+    await db.pool.query(
+      `insert into everruns.agents (name, config) values ('quick', '{"provider": "scripted", "tools": ["echo"],
+        "script": [{"text": "Echoing.", "tool_calls": [{"name": "echo", "arguments": {"x": 1}}]}, {"text": "Finished."}]}')`,
+    );
+    const { code, stdout, stderr } = await cli(["run", "quick", "hello", "--follow"]);
+    expect(stderr).toContain("run succeeded");
+    expect(code).toBe(0);
+    expect(stdout).toContain("Echoing.");
+    expect(stdout).toContain('→ echo({"x":1})');
+    expect(stdout).toContain('← {"x":1}');
+    expect(stdout).toContain("Finished.");
+  });
+
+  it("exits non-zero on a failed run", async () => {
+    await db.pool.query(`insert into everruns.agents (name, config) values ('broken', '{"provider": "scripted", "script": [{"error": "bad_request"}]}')`);
+    const { code, stderr } = await cli(["run", "broken", "hello", "--follow"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/run ended: the LLM call failed and is not retryable/);
+  });
+
+  it("says clearly when the agent does not exist", async () => {
+    const { code, stderr } = await cli(["run", "no-such-agent", "hello"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/no-such-agent/);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it("lists and cancels runs", async () => {
+    const { stdout } = await cli(["run", "quick", "again"]);
+    const runId = stdout.trim();
+    expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+    const runs = await cli(["runs", "--limit", "5"]);
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toContain("quick");
+    const cancel = await cli(["cancel", runId]);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toMatch(/cancelled run|had already finished/);
+  });
+});
+
+describe("configuration", () => {
+  it("stops with a message that names the variable and what is wrong", async () => {
+    expect(() => loadEnv({ PORT: "eighty" })).toThrow(ConfigError);
+    expect(() => loadEnv({ PORT: "eighty" })).toThrow(/PORT: PORT must be a whole number/);
+    expect(() => loadEnv({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL: DATABASE_URL must be a postgres:\/\//);
+    expect(() => loadEnv({ WORKER_CONCURRENCY: "0" })).toThrow(/WORKER_CONCURRENCY must be at least 1/);
+    expect(loadEnv({ PORT: "" }).PORT).toBe(4000);
+    const { code, stderr } = await cli(["worker"], { WORKER_CONCURRENCY: "lots" });
+    expect(code).toBe(1);
+    expect(stderr).toContain("WORKER_CONCURRENCY: WORKER_CONCURRENCY must be a whole number");
+  });
+
+  it("rejects a bad --concurrency", async () => {
+    const { code, stderr } = await cli(["worker", "--concurrency", "-3"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/--concurrency|concurrency/);
+  });
+});
