@@ -57,6 +57,10 @@ export function fromDatabaseError(error: unknown): unknown {
       return new NotFoundError(message, { cause: error });
     case "EV006":
       return new ValidationError(message, { cause: error, code: "immutable" });
+    case "EV008":
+      return new ValidationError(message, { cause: error, code: "invalid_resume" });
+    case "EV009":
+      return new ValidationError(message, { cause: error, code: "not_receiving_events" });
     case "22P02": // invalid_text_representation, e.g. a malformed uuid
       return new ValidationError(message, { cause: error });
     case "23505": // unique_violation

@@ -49,6 +49,23 @@ comment on table everruns.run_events is 'Append-only AG-UI event log of a run: s
 CREATE TRIGGER tg_run_events__immutable BEFORE UPDATE ON everruns.run_events FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_run_events__notify AFTER INSERT ON everruns.run_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_run_events__notify();
 
+create table everruns.run_signals (
+  id bigint not null default nextval('everruns.run_signals_id_seq'::regclass),
+  run_id uuid not null,
+  workspace_id uuid not null,
+  name text not null,
+  payload jsonb,
+  created_at timestamp with time zone not null default now(),
+  consumed_at timestamp with time zone,
+  consumed_by_seq integer,
+  constraint run_signals_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+  constraint run_signals_pkey PRIMARY KEY (id),
+  constraint run_signals_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
+  constraint run_signals_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.run_signals is 'Events sent to runs with everruns.send_event; consumed by wait_for_event.';
+CREATE INDEX run_signals_pending_idx ON everruns.run_signals USING btree (run_id, name, id) WHERE (consumed_at IS NULL);
+
 create table everruns.run_steps (
   run_id uuid not null,
   seq integer not null,
@@ -95,8 +112,12 @@ create table everruns.runs (
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
   updated_at timestamp with time zone not null default now(),
+  waiting jsonb,
+  interrupts jsonb,
+  continued_by uuid,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint runs_continued_by_fkey FOREIGN KEY (continued_by) REFERENCES everruns.runs(id),
   constraint runs_parent_run_id_fkey FOREIGN KEY (parent_run_id) REFERENCES everruns.runs(id),
   constraint runs_pkey PRIMARY KEY (id),
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
@@ -106,9 +127,11 @@ create table everruns.runs (
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
 CREATE INDEX runs_agent_created_idx ON everruns.runs USING btree (agent_id, created_at DESC);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
+CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHERE ((status = 'interrupted'::text) AND (continued_by IS NULL));
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
+CREATE INDEX runs_updated_idx ON everruns.runs USING btree (updated_at);
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
@@ -147,6 +170,19 @@ create table everruns_private.workers (
 );
 comment on table everruns_private.workers is 'Worker pools that registered a liveness connection.';
 
+create view everruns.usage_daily as
+ SELECT r.workspace_id,
+    r.agent_id,
+    date_trunc('day'::text, (s.finished_at AT TIME ZONE 'UTC'::text))::date AS day,
+    count(DISTINCT r.id) AS runs,
+    count(*) FILTER (WHERE s.kind = 'llm'::text) AS llm_calls,
+    COALESCE(sum((s.usage ->> 'input_tokens'::text)::bigint), 0::numeric) AS input_tokens,
+    COALESCE(sum((s.usage ->> 'output_tokens'::text)::bigint), 0::numeric) AS output_tokens,
+    round(COALESCE(sum((s.usage ->> 'cost_usd'::text)::numeric), 0::numeric), 6) AS cost_usd
+   FROM everruns.run_steps s
+     JOIN everruns.runs r ON r.id = s.run_id
+  GROUP BY r.workspace_id, r.agent_id, (date_trunc('day'::text, (s.finished_at AT TIME ZONE 'UTC'::text))::date);
+
 create view everruns_private.live_workers as
  SELECT w.pool_id,
     w.hostname,
@@ -171,21 +207,86 @@ begin
   if not found then
     raise exception 'unknown run %', cancel_run.run_id using errcode = 'EV005';
   end if;
-  if v_run.status in ('succeeded', 'failed', 'cancelled') then
+  if v_run.status in ('succeeded', 'failed', 'cancelled') or v_run.continued_by is not null then
     return false;
   end if;
-  perform everruns_private.settle_events_locked(v_run,
-    jsonb_build_array(jsonb_build_object('type', 'RUN_ERROR', 'message', 'The run was cancelled.', 'code', 'cancelled')));
+  if v_run.status <> 'interrupted' then
+    -- an interrupted run's log already ended with RUN_FINISHED
+    perform everruns_private.settle_events_locked(v_run, jsonb_build_array(jsonb_build_object(
+      'type', 'RUN_FINISHED', 'threadId', v_run.thread_id, 'runId', v_run.id, 'outcome', jsonb_build_object('type', 'cancelled'))));
+  end if;
   update everruns.runs r
      set status = 'cancelled',
          error = jsonb_build_object('code', 'cancelled', 'message', 'The run was cancelled.'),
          step_attempt = r.step_attempt + 1,
+         waiting = null,
          finished_at = now(),
          updated_at = now()
    where r.id = cancel_run.run_id;
   perform graphile_worker.remove_job('run:' || cancel_run.run_id::text);
   perform pg_notify('everruns:cancel', cancel_run.run_id::text);
   return true;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.resume_run(run_id uuid, resume jsonb)
+ RETURNS uuid
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_run everruns.runs;
+  v_next everruns.runs;
+  v_id uuid;
+begin
+  select * into v_run from everruns.runs r where r.id = resume_run.run_id for update;
+  if not found then
+    raise exception 'unknown run %', resume_run.run_id using errcode = 'EV005';
+  end if;
+  if v_run.continued_by is not null then
+    select * into v_next from everruns.runs r where r.id = v_run.continued_by;
+    if v_next.input -> 'resume' is not distinct from resume_run.resume then
+      return v_next.id;
+    end if;
+    raise exception 'run % was already answered by run %, with other answers', v_run.id, v_next.id using errcode = 'EV008';
+  end if;
+  if v_run.status <> 'interrupted' then
+    raise exception 'run % is not waiting for an answer (status %)', v_run.id, v_run.status using errcode = 'EV008';
+  end if;
+  insert into everruns.runs (workspace_id, agent_id, thread_id, parent_run_id, input)
+  values (v_run.workspace_id, v_run.agent_id, v_run.thread_id, v_run.id,
+          jsonb_build_object('messages', '[]'::jsonb, 'resume', coalesce(resume_run.resume, '[]'::jsonb)))
+  returning id into v_id;
+  return v_id;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.send_event(run_id uuid, name text, payload jsonb)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run everruns.runs;
+begin
+  select * into v_run from everruns.runs r where r.id = send_event.run_id for update;
+  if not found then
+    raise exception 'unknown run %', send_event.run_id using errcode = 'EV005';
+  end if;
+  if v_run.status in ('succeeded', 'failed', 'cancelled') then
+    raise exception 'run % has finished (%); it can no longer receive events', v_run.id, v_run.status using errcode = 'EV009';
+  end if;
+  if coalesce(send_event.name, '') = '' then
+    raise exception 'an event needs a name' using errcode = 'EV009';
+  end if;
+  insert into everruns.run_signals (run_id, workspace_id, name, payload)
+  values (v_run.id, v_run.workspace_id, send_event.name, send_event.payload);
+  if v_run.status = 'waiting' and v_run.waiting ->> 'type' = 'event' and v_run.waiting ->> 'name' = send_event.name then
+    -- replaces the pending timeout job (same job key): the run continues now
+    perform everruns_private.enqueue_step(v_run.id, v_run.step_cursor);
+    return true;
+  end if;
+  return false;
 end;
 $function$;
 
@@ -218,6 +319,43 @@ begin
   from jsonb_array_elements(p_events) with ordinality as e(value, ord);
   update everruns.runs set event_seq = p_run.event_seq + v_n where id = p_run.id;
   return p_run.event_seq + v_n;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.assert_answers(p_parent everruns.runs, p_resume jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  v_open text[];
+  v_given text[];
+  v_missing text[];
+  v_unknown text[];
+begin
+  select coalesce(array_agg(i ->> 'id'), '{}') into v_open
+  from jsonb_array_elements(coalesce(p_parent.interrupts -> 'interrupts', '[]')) i;
+  if p_resume is not null and jsonb_typeof(p_resume) <> 'array' then
+    raise exception 'invalid resume: must be an array of {"interruptId", "status": "resolved" | "cancelled", "payload"?}'
+      using errcode = 'EV008';
+  end if;
+  if exists (select 1 from jsonb_array_elements(coalesce(p_resume, '[]')) e
+             where jsonb_typeof(e) <> 'object' or jsonb_typeof(e -> 'interruptId') is distinct from 'string'
+                or coalesce(e ->> 'status', '') not in ('resolved', 'cancelled')) then
+    raise exception 'invalid resume: each entry needs "interruptId" (a string) and "status": "resolved" or "cancelled"'
+      using errcode = 'EV008';
+  end if;
+  select coalesce(array_agg(e ->> 'interruptId'), '{}') into v_given from jsonb_array_elements(coalesce(p_resume, '[]')) e;
+  select coalesce(array_agg(x), '{}') into v_missing from unnest(v_open) x where x <> all (v_given);
+  select coalesce(array_agg(x), '{}') into v_unknown from unnest(v_given) x where x <> all (v_open);
+  if cardinality(v_missing) > 0 then
+    raise exception 'run % has open interrupts that this resume does not answer: %', p_parent.id, array_to_string(v_missing, ', ')
+      using errcode = 'EV008', hint = 'Answer every open interrupt: [{"interruptId": "...", "status": "resolved", "payload": {"approved": true}}].';
+  end if;
+  if cardinality(v_unknown) > 0 then
+    raise exception 'run % has no open interrupt %', p_parent.id, array_to_string(v_unknown, ', ')
+      using errcode = 'EV008';
+  end if;
 end;
 $function$;
 
@@ -477,9 +615,6 @@ AS $function$
 declare
   v_run everruns.runs;
   v_closed jsonb := '[]';
-  v_last_llm everruns.run_steps;
-  v_llm_count int;
-  v_from int := 1;
 begin
   select * into v_run from everruns.runs where id = p_run_id for update;
   if not found or v_run.step_cursor <> p_seq
@@ -501,27 +636,17 @@ begin
          updated_at = now()
    where id = p_run_id
   returning * into v_run;
-
-  select * into v_last_llm from everruns.run_steps s
-   where s.run_id = p_run_id and s.kind = 'llm' and s.status = 'succeeded'
-   order by s.seq desc limit 1;
-  select count(*) into v_llm_count from everruns.run_steps s
-   where s.run_id = p_run_id and s.kind = 'llm' and s.status = 'succeeded';
-  if v_last_llm.seq is not null and jsonb_array_length(v_closed) = 0
-     and jsonb_array_length(coalesce(v_last_llm.output -> 'tool_calls', '[]')) >
-         (select count(*) from everruns.run_steps s where s.run_id = p_run_id and s.seq > v_last_llm.seq and s.kind = 'tool') then
-    v_from := v_last_llm.seq;
-  end if;
-
+  -- `waiting` is returned as it was (the step needs to know what it waited for) and cleared
+  -- at the step's commit.
   return jsonb_build_object(
     'run', to_jsonb(v_run),
     'config', (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version),
-    'steps', (select coalesce(jsonb_agg(jsonb_build_object(
-                'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status,
-                'input', s.input, 'output', s.output) order by s.seq), '[]')
-              from everruns.run_steps s where s.run_id = p_run_id and s.seq >= v_from),
-    'history_complete', v_from = 1,
-    'llm_count', v_llm_count,
+    'history', everruns_private.run_history(p_run_id, 'turn'),
+    -- LLM calls so far in this run and the runs it continues: the next call's index
+    'llm_count', (select count(*) from everruns_private.run_chain(p_run_id) c
+                  join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded'),
+    'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
+                from everruns.run_signals g where g.run_id = p_run_id and g.consumed_at is null),
     'closed', v_closed
   );
 end;
@@ -582,6 +707,10 @@ begin
   values (p_run_id, p_seq, v_run.workspace_id, p_step ->> 'kind', p_step ->> 'name',
           coalesce(p_step ->> 'status', 'succeeded'), p_attempt, p_step -> 'input', p_step -> 'output',
           p_step -> 'error', p_step -> 'usage', coalesce(v_run.step_started_at, now()), now());
+  if p_step ? 'consumes_signal' then
+    update everruns.run_signals set consumed_at = now(), consumed_by_seq = p_seq
+     where id = (p_step ->> 'consumes_signal')::bigint and run_id = p_run_id and consumed_at is null;
+  end if;
   if p_next ->> 'type' = 'fail' then
     -- a failing step may have left streams open: close them before its RUN_ERROR
     perform everruns_private.settle_events_locked(v_run, p_events);
@@ -598,20 +727,26 @@ begin
          step_attempt = 0,
          step_errors = 0,
          step_started_at = null,
+         waiting = null,
          updated_at = now()
    where id = p_run_id;
   case p_next ->> 'type'
     when 'continue' then
-      perform everruns_private.enqueue_step(p_run_id, p_seq + 1,
-        case when v_delay_ms > 0 then now() + make_interval(secs => v_delay_ms / 1000) end);
-      if v_delay_ms > 0 then
-        update everruns.runs set status = 'waiting' where id = p_run_id;
-      end if;
+      perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
+    when 'wait' then
+      perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
+      update everruns.runs
+         set status = 'waiting',
+             waiting = coalesce(p_next -> 'waiting', '{}') || jsonb_build_object('until', now() + make_interval(secs => v_delay_ms / 1000))
+       where id = p_run_id;
     when 'succeed' then
       update everruns.runs set status = 'succeeded', output = p_next -> 'output', finished_at = now()
        where id = p_run_id;
     when 'fail' then
       update everruns.runs set status = 'failed', error = p_next -> 'error', finished_at = now()
+       where id = p_run_id;
+    when 'interrupt' then
+      update everruns.runs set status = 'interrupted', interrupts = p_next -> 'interrupts', output = p_next -> 'output', finished_at = now()
        where id = p_run_id;
     else
       raise exception 'commit_step: unknown next type %', p_next ->> 'type';
@@ -747,6 +882,69 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.run_chain(p_run_id uuid)
+ RETURNS TABLE(id uuid, depth integer)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with recursive chain as (
+    select r.id, r.parent_run_id, 0 as depth from everruns.runs r where r.id = p_run_id
+    union all
+    select p.id, p.parent_run_id, c.depth + 1 from everruns.runs p join chain c on p.id = c.parent_run_id
+  )
+  select id, depth from chain;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.run_history(p_run_id uuid, p_scope text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  v_run everruns.runs;
+  v_llm_run uuid;
+  v_llm_seq int;
+  v_llm_depth int;
+  v_result jsonb;
+begin
+  select * into v_run from everruns.runs where id = p_run_id;
+  if p_scope = 'thread' then
+    with runs as (
+      select r.id, r.input, r.created_at from everruns.runs r
+      where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
+    ), entries as (
+      select r.created_at, r.id as run_id, -1 as seq,
+             jsonb_build_object('kind', 'input', 'run_id', r.id, 'input', r.input) as entry
+      from runs r
+      union all
+      select r.created_at, r.id, s.seq,
+             jsonb_build_object('kind', 'step', 'run_id', r.id, 'step', jsonb_build_object(
+               'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
+      from runs r join everruns.run_steps s on s.run_id = r.id
+    )
+    select coalesce(jsonb_agg(entry order by created_at, run_id, seq), '[]') into v_result from entries;
+    return v_result;
+  end if;
+
+  select s.run_id, s.seq, c.depth into v_llm_run, v_llm_seq, v_llm_depth
+  from everruns_private.run_chain(p_run_id) c join everruns.run_steps s on s.run_id = c.id
+  where s.kind = 'llm' and s.status = 'succeeded'
+  order by c.depth, s.seq desc limit 1;
+  with entries as (
+    select c.depth, -1 as seq, jsonb_build_object('kind', 'input', 'run_id', r.id, 'input', r.input) as entry
+    from everruns_private.run_chain(p_run_id) c join everruns.runs r on r.id = c.id
+    where v_llm_depth is null or c.depth <= v_llm_depth
+    union all
+    select c.depth, s.seq, jsonb_build_object('kind', 'step', 'run_id', s.run_id, 'step', jsonb_build_object(
+             'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
+    from everruns_private.run_chain(p_run_id) c join everruns.run_steps s on s.run_id = c.id
+    where v_llm_depth is null or c.depth < v_llm_depth or (c.depth = v_llm_depth and s.seq >= v_llm_seq)
+  )
+  select coalesce(jsonb_agg(entry order by depth desc, seq), '[]') into v_result from entries;
+  return v_result;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.settle_events_locked(p_run everruns.runs, p_extra jsonb DEFAULT '[]'::jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -859,6 +1057,9 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__enqueue()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
+  if new.parent_run_id is not null then
+    update everruns.runs set continued_by = new.id, updated_at = now() where id = new.parent_run_id;
+  end if;
   perform everruns_private.enqueue_step(new.id, 1);
   perform pg_notify('everruns:runs', new.id::text);
   return null;
@@ -882,6 +1083,7 @@ AS $function$
 declare
   v_agent everruns.agents;
   v_thread everruns.threads;
+  v_parent everruns.runs;
 begin
   select * into v_agent from everruns.agents where id = new.agent_id;
   if not found then
@@ -895,6 +1097,37 @@ begin
   if new.status <> 'queued' then
     raise exception 'a new run starts queued; do not set status (got %)', new.status using errcode = 'EV003';
   end if;
+
+  -- The run this one answers: given, or the thread's latest run if it waits for answers.
+  if new.parent_run_id is not null then
+    select * into v_parent from everruns.runs where id = new.parent_run_id for update;
+    if not found then
+      raise exception 'unknown parent run %', new.parent_run_id using errcode = 'EV005';
+    end if;
+  elsif new.thread_id is not null then
+    select * into v_parent from everruns.runs
+     where thread_id = new.thread_id order by created_at desc, id desc limit 1 for update;
+    if v_parent.id is not null and (v_parent.status <> 'interrupted' or v_parent.continued_by is not null) then
+      v_parent := null;
+    end if;
+  end if;
+  if v_parent.id is not null then
+    if v_parent.status <> 'interrupted' or v_parent.continued_by is not null then
+      raise exception 'run % is not waiting for an answer (status %)', v_parent.id, v_parent.status using errcode = 'EV008';
+    end if;
+    if v_parent.agent_id <> new.agent_id then
+      raise exception 'run % belongs to another agent; a continuation must use agent %', v_parent.id, v_parent.agent_id using errcode = 'EV008';
+    end if;
+    perform everruns_private.assert_answers(v_parent, new.input -> 'resume');
+    new.parent_run_id := v_parent.id;
+    new.thread_id := v_parent.thread_id;
+    -- the continuation carries on the same work: it keeps the agent version the work began with
+    new.agent_version := coalesce(new.agent_version, v_parent.agent_version);
+  elsif new.input ? 'resume' and jsonb_array_length(coalesce(new.input -> 'resume', '[]')) > 0 then
+    raise exception 'this run answers interrupts (input.resume) but no run on its thread is waiting for an answer'
+      using errcode = 'EV008';
+  end if;
+
   if new.agent_version is null then
     new.agent_version := v_agent.version;
   end if;
@@ -915,6 +1148,9 @@ begin
   new.step_attempt := 0;
   new.event_seq := 0;
   new.settled_event_seq := 0;
+  new.waiting := null;
+  new.interrupts := null;
+  new.continued_by := null;
   new.created_at := now();
   new.updated_at := now();
   return new;

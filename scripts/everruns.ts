@@ -200,8 +200,17 @@ function printEvent({ type, event }: RunEvent): number | undefined {
       break;
     case "RUN_FINISHED": {
       const outcome = event.outcome as { type?: string } | undefined;
+      if (outcome?.type === "cancelled") {
+        console.error("run cancelled");
+        return 4;
+      }
       if (outcome?.type === "interrupt") {
         console.error(`run interrupted: waiting for an answer (${JSON.stringify((event.outcome as { interrupts?: unknown }).interrupts)})`);
+        return 3;
+      }
+      const pending = (event.outcome as { pendingToolCallIds?: string[] } | undefined)?.pendingToolCallIds;
+      if (pending?.length) {
+        console.error(`run stopped for client tool calls: ${pending.join(", ")}`);
         return 3;
       }
       console.error("run succeeded");

@@ -5,10 +5,11 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { PROJECT_ROOT } from "./database.ts";
 
-const bin = (name: string) => path.join(PROJECT_ROOT, "node_modules", ".bin", name);
+// Run the tools on this very Node (22), whatever `node` the PATH would find.
+const tool = (...parts: string[]) => path.join(PROJECT_ROOT, "node_modules", ...parts);
 const results = path.join(PROJECT_ROOT, "node_modules", ".cache", "vitest-results.json");
 
-const tsc = spawnSync(bin("tsc"), ["-p", PROJECT_ROOT], { stdio: "inherit", cwd: PROJECT_ROOT });
+const tsc = spawnSync(process.execPath, [tool("typescript", "bin", "tsc"), "-p", PROJECT_ROOT], { stdio: "inherit", cwd: PROJECT_ROOT });
 if (tsc.status !== 0) {
   console.log("type check failed");
   console.log("0 passed, 1 failed");
@@ -17,8 +18,8 @@ if (tsc.status !== 0) {
 
 rmSync(results, { force: true });
 const vitest = spawnSync(
-  bin("vitest"),
-  ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`, ...process.argv.slice(2)],
+  process.execPath,
+  [tool("vitest", "vitest.mjs"), "run", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`, ...process.argv.slice(2)],
   { stdio: "inherit", cwd: PROJECT_ROOT },
 );
 

@@ -1,31 +1,113 @@
-// The conversation of a run, derived from what is committed: the run's input messages plus
-// the output of every committed step. The next step is planned from the same facts, so a job
-// needs to carry nothing but (run_id, seq).
-import type { CommittedStep } from "../db/sql/beginStep.ts";
-import { LlmOutputSchema, ToolOutputSchema, type InputMessage, type LlmOutput, type ToolCall, type ToolOutput } from "../db/schemas.ts";
+// The conversation of a run, derived from what is committed: runs' inputs and the outputs of
+// committed steps, across the runs of a thread. The next step is planned from the same facts,
+// so a job needs to carry nothing but (run_id, seq).
+import type { CommittedStep, HistoryEntry } from "../db/sql/beginStep.ts";
+import { LlmOutputSchema, RunInputSchema, ToolOutputSchema, type InputMessage, type LlmOutput, type RunInput, type ToolCall } from "../db/schemas.ts";
 import type { ChatMessage } from "./providers/types.ts";
 
-export type Plan =
-  | { kind: "llm"; callIndex: number }
-  /** `waited`: a durable wait (sleep) for this call has already been committed. */
-  | { kind: "tool"; call: ToolCall; parentMessageId: string; waited: boolean };
+export interface Decision {
+  approved: boolean;
+  /** edited arguments, when the approver changed them */
+  arguments?: Record<string, unknown>;
+  reason?: string;
+}
 
-/** `steps`: the committed history from (at least) the last LLM turn on; `llmCount`: all LLM turns so far. */
-export function planStep(steps: CommittedStep[], llmCount: number): Plan {
-  let lastLlm: { index: number; output: LlmOutput } | undefined;
-  steps.forEach((step, index) => {
-    if (step.kind === "llm" && step.status === "succeeded") lastLlm = { index, output: LlmOutputSchema.parse(step.output) };
+export type Plan =
+  | { kind: "llm" }
+  /** `waited`: a durable wait for this call was committed; `decision`: a human's answer */
+  | { kind: "tool"; call: ToolCall; parentMessageId: string; waited: boolean; decision?: Decision; client?: { content: string } }
+  /** end the run: approvals to ask for and client tool calls to hand to the client */
+  | { kind: "interrupt"; approvals: ToolCall[]; clientCalls: ToolCall[]; parentMessageId: string };
+
+export interface PlanContext {
+  /** tools that need a human's approval before they run */
+  needsApproval: (name: string) => boolean;
+  /** tools the client executes (AG-UI input.tools) */
+  isClientTool: (name: string) => boolean;
+}
+
+export const approvalId = (toolCallId: string) => `approval-${toolCallId}`;
+
+function inputOf(entry: HistoryEntry & { kind: "input" }): RunInput {
+  const parsed = RunInputSchema.safeParse(entry.input);
+  return parsed.success ? parsed.data : { messages: [] };
+}
+
+/** The tools clients declared in the runs of `history` (AG-UI input.tools), by name. */
+export function clientTools(history: HistoryEntry[]): Map<string, { name: string; description?: string; parameters?: unknown }> {
+  const out = new Map<string, { name: string; description?: string; parameters?: unknown }>();
+  for (const e of history) if (e.kind === "input") for (const t of inputOf(e).tools ?? []) out.set(t.name, t);
+  return out;
+}
+
+/**
+ * What the next step is. `history` runs from (at least) the last LLM turn on. Tool calls of
+ * that turn run in order; those needing approval wait for a decision, client tools for the
+ * client; when only those are left, the run ends interrupted and asks for all of them at once.
+ */
+export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
+  let last = -1;
+  history.forEach((e, i) => {
+    if (e.kind === "step" && e.step.kind === "llm" && e.step.status === "succeeded") last = i;
   });
-  if (!lastLlm) return { kind: "llm", callIndex: 0 };
-  const later = steps.slice(lastLlm.index + 1);
-  const answered = new Set(later.filter((s) => s.kind === "tool").map((s) => ToolOutputSchema.parse(s.output).tool_call_id));
-  const waited = new Set(later.filter((s) => s.kind === "wait").map((s) => (s.output as { tool_call_id?: string }).tool_call_id));
-  for (const call of lastLlm.output.tool_calls) {
-    if (!answered.has(call.id)) {
-      return { kind: "tool", call, parentMessageId: lastLlm.output.message_id, waited: waited.has(call.id) };
+  if (last < 0) return { kind: "llm" };
+  const turn = LlmOutputSchema.parse((history[last] as { step: CommittedStep }).step.output);
+  const after = history.slice(last + 1);
+
+  const answered = new Set<string>();
+  const waited = new Set<string>();
+  const asked = new Set<string>();
+  const clientResults = new Map<string, string>();
+  const decisions = new Map<string, Decision>();
+  for (const e of after) {
+    if (e.kind === "step") {
+      const out = e.step.output as Record<string, unknown> | null;
+      if (e.step.kind === "tool") answered.add(ToolOutputSchema.parse(e.step.output).tool_call_id);
+      if (e.step.kind === "wait" && typeof out?.tool_call_id === "string") waited.add(out.tool_call_id);
+      if (e.step.kind === "system" && e.step.name === "interrupt") {
+        for (const id of (out?.asked_tool_call_ids as string[] | undefined) ?? []) asked.add(id);
+      }
+    } else {
+      const input = inputOf(e);
+      for (const m of input.messages) {
+        if (m.role === "tool" && m.toolCallId) clientResults.set(m.toolCallId, typeof m.content === "string" ? m.content : JSON.stringify(m.content));
+      }
+      for (const raw of input.resume ?? []) {
+        const r = raw as { interruptId?: string; status?: string; payload?: { approved?: unknown; arguments?: unknown; reason?: unknown } };
+        if (typeof r.interruptId !== "string") continue;
+        const payload = r.payload ?? {};
+        decisions.set(r.interruptId, {
+          approved: r.status === "resolved" && payload.approved !== false,
+          ...(payload.arguments && typeof payload.arguments === "object" ? { arguments: payload.arguments as Record<string, unknown> } : {}),
+          ...(typeof payload.reason === "string" ? { reason: payload.reason } : {}),
+        });
+      }
     }
   }
-  return { kind: "llm", callIndex: llmCount };
+
+  const approvals: ToolCall[] = [];
+  const clientCalls: ToolCall[] = [];
+  for (const call of turn.tool_calls) {
+    if (answered.has(call.id)) continue;
+    const base = { kind: "tool" as const, call, parentMessageId: turn.message_id, waited: waited.has(call.id) };
+    if (ctx.isClientTool(call.name)) {
+      const result = clientResults.get(call.id);
+      // the client answered, or was asked and continued the thread without answering
+      if (result !== undefined) return { ...base, client: { content: result } };
+      if (asked.has(call.id)) return { ...base, client: { content: "(the client returned no result for this tool call)" } };
+      clientCalls.push(call);
+      continue;
+    }
+    if (ctx.needsApproval(call.name)) {
+      const decision = decisions.get(approvalId(call.id));
+      if (decision) return { ...base, decision };
+      approvals.push(call);
+      continue;
+    }
+    return base;
+  }
+  if (approvals.length > 0 || clientCalls.length > 0) return { kind: "interrupt", approvals, clientCalls, parentMessageId: turn.message_id };
+  return { kind: "llm" };
 }
 
 function textOf(content: InputMessage["content"]): string {
@@ -49,47 +131,62 @@ function parseArguments(raw: string): Record<string, unknown> {
     const value = JSON.parse(raw) as unknown;
     return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : { value };
   } catch {
-    return { raw };
+    return { _raw: raw };
   }
 }
 
-/** The run's conversation as provider-neutral messages (the system prompt is added by the provider). */
-export function chatMessages(input: InputMessage[], steps: CommittedStep[]): ChatMessage[] {
-  const out: ChatMessage[] = [];
-  for (const m of input) {
-    if (m.role === "tool") {
-      out.push({ role: "tool", tool_call_id: m.toolCallId ?? "", content: textOf(m.content) });
-    } else if (m.role === "assistant") {
-      const calls = ((m.toolCalls ?? []) as AgUiToolCall[]).map((c) => ({
-        id: c.id,
-        name: c.function.name,
-        arguments: parseArguments(c.function.arguments),
-      }));
-      out.push({ role: "assistant", content: textOf(m.content), tool_calls: calls });
-    } else {
-      out.push({ role: m.role, content: textOf(m.content) });
+/**
+ * The conversation as provider-neutral messages (the system prompt is added by the provider).
+ * Every assistant tool call is followed directly by its result, as the APIs require: results
+ * that arrived later (client tools) are moved up, and a call that never got one (a cancelled or
+ * failed run) gets a note saying so.
+ */
+export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
+  const raw: ChatMessage[] = [];
+  for (const e of history) {
+    if (e.kind === "input") {
+      for (const m of inputOf(e).messages) {
+        if (m.role === "tool") {
+          raw.push({ role: "tool", tool_call_id: m.toolCallId ?? "", content: textOf(m.content) });
+        } else if (m.role === "assistant") {
+          const calls = ((m.toolCalls ?? []) as AgUiToolCall[]).map((c) => ({ id: c.id, name: c.function.name, arguments: parseArguments(c.function.arguments) }));
+          raw.push({ role: "assistant", content: textOf(m.content), tool_calls: calls });
+        } else {
+          raw.push({ role: m.role, content: textOf(m.content) });
+        }
+      }
+    } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
+      const o = LlmOutputSchema.parse(e.step.output);
+      raw.push({ role: "assistant", content: o.text, tool_calls: o.tool_calls });
+    } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
+      const o = ToolOutputSchema.parse(e.step.output);
+      raw.push({ role: "tool", tool_call_id: o.tool_call_id, content: o.content });
     }
   }
-  for (const step of steps) {
-    if (step.status !== "succeeded") continue;
-    if (step.kind === "llm") {
-      const o = LlmOutputSchema.parse(step.output);
-      out.push({ role: "assistant", content: o.text, tool_calls: o.tool_calls });
-    } else if (step.kind === "tool") {
-      const o = ToolOutputSchema.parse(step.output);
-      out.push({ role: "tool", tool_call_id: o.tool_call_id, content: o.content });
+  const results = new Map<string, ChatMessage>();
+  for (const m of raw) if (m.role === "tool" && !results.has(m.tool_call_id)) results.set(m.tool_call_id, m);
+  const out: ChatMessage[] = [];
+  for (const m of raw) {
+    if (m.role === "tool") continue;
+    out.push(m);
+    if (m.role === "assistant") {
+      for (const call of m.tool_calls) {
+        out.push(results.get(call.id) ?? { role: "tool", tool_call_id: call.id, content: "(no result: the run ended before this tool call completed)" });
+        results.delete(call.id);
+      }
     }
   }
   return out;
 }
 
-/** The run's committed conversation as AG-UI messages, for MESSAGES_SNAPSHOT. */
-export function agUiMessages(runId: string, input: InputMessage[], steps: CommittedStep[]): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = input.map((m, i) => ({ ...m, id: m.id ?? `${runId}:input:${i}` }));
-  for (const step of steps) {
-    if (step.status !== "succeeded") continue;
-    if (step.kind === "llm") {
-      const o: LlmOutput = LlmOutputSchema.parse(step.output);
+/** The committed conversation as AG-UI messages, for MESSAGES_SNAPSHOT. */
+export function agUiMessages(history: HistoryEntry[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const e of history) {
+    if (e.kind === "input") {
+      inputOf(e).messages.forEach((m, i) => out.push({ ...m, id: m.id ?? `${e.run_id}:input:${i}` }));
+    } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
+      const o: LlmOutput = LlmOutputSchema.parse(e.step.output);
       out.push({
         id: o.message_id,
         role: "assistant",
@@ -98,8 +195,8 @@ export function agUiMessages(runId: string, input: InputMessage[], steps: Commit
           toolCalls: o.tool_calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } })),
         }),
       });
-    } else if (step.kind === "tool") {
-      const o: ToolOutput = ToolOutputSchema.parse(step.output);
+    } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
+      const o = ToolOutputSchema.parse(e.step.output);
       out.push({ id: o.message_id, role: "tool", toolCallId: o.tool_call_id, content: o.content });
     }
   }

@@ -1,16 +1,13 @@
-// What one step does between begin and commit: an LLM turn or a tool call. Each returns the
-// checkpoint to commit, its closing events and what comes next; neither touches the database
-// (live events go through the EventWriter).
+// An LLM turn, between begin and commit: it streams through the EventWriter and returns the
+// checkpoint to commit, its closing events and what comes next (tool steps: tool-step.ts).
 import { randomUUID } from "node:crypto";
 import type { AgUiEvent } from "../db/sql/appendEvents.ts";
 import type { NextStep, StepRecord } from "../db/sql/commitStep.ts";
-import type { AgentConfig, LlmOutput, ToolCall, ToolOutput, Usage } from "../db/schemas.ts";
+import type { AgentConfig, LlmOutput, Usage } from "../db/schemas.ts";
 import { StepAbort } from "./abort.ts";
 import type { EventWriter } from "./event-writer.ts";
 import { costUsd } from "./pricing.ts";
 import { ProviderError, type ChatMessage, type Provider, type ToolDefinition } from "./providers/types.ts";
-import { sleepDefinition } from "./tools/builtin.ts";
-import { ToolError, type Tool } from "./tools/types.ts";
 
 export interface StepOutcome {
   step: StepRecord;
@@ -33,29 +30,6 @@ export interface StepScope {
 
 export function stepName(seq: number, kind: string, name: string): string {
   return `step ${seq}: ${kind} ${name}`;
-}
-
-/** The tools this agent may call, by name. */
-export function agentTools(config: AgentConfig, registry: Record<string, Tool>): Map<string, ToolDefinition> {
-  const out = new Map<string, ToolDefinition>();
-  for (const spec of config.tools) {
-    const name = typeof spec === "string" ? spec : spec.name;
-    if (name === "sleep") {
-      out.set(name, sleepDefinition);
-      continue;
-    }
-    const builtin = registry[name];
-    if (typeof spec === "string") {
-      if (builtin) out.set(name, builtin.definition);
-    } else {
-      out.set(name, {
-        name,
-        description: spec.description ?? builtin?.definition.description ?? "",
-        parameters: spec.parameters ?? builtin?.definition.parameters ?? { type: "object" },
-      });
-    }
-  }
-  return out;
 }
 
 function withTimeout(signal: AbortSignal, ms: number, what: string): AbortSignal {
@@ -168,7 +142,7 @@ export async function runLlmStep(
   }
   events.push({ type: "STEP_FINISHED", stepName: name });
 
-  const usage: Usage = { ...result.usage, cost_usd: costUsd(config.provider, config.model, result.usage) };
+  const usage: Usage = { ...result.usage, cost_usd: costUsd(config, result.model, result.usage) };
   const output: LlmOutput = {
     message_id: messageId,
     text: result.text,
@@ -190,73 +164,13 @@ export async function runLlmStep(
     output_tokens: scope.usage.output_tokens + usage.output_tokens,
     cost_usd: Number((scope.usage.cost_usd + usage.cost_usd).toFixed(8)),
   };
-  events.push({ type: "RUN_FINISHED", threadId: scope.threadId, runId, result: { text: result.text, usage: total } });
+  events.push({
+    type: "RUN_FINISHED",
+    threadId: scope.threadId,
+    runId,
+    outcome: { type: "success" },
+    result: { text: result.text, usage: total },
+    usage: [{ provider: config.provider, model: result.model, inputTokens: total.input_tokens, outputTokens: total.output_tokens, totalTokens: total.input_tokens + total.output_tokens }],
+  });
   return { step, events, next: { type: "succeed", output: { text: result.text } } };
-}
-
-export async function runToolStep(
-  scope: StepScope,
-  call: ToolCall,
-  waited: boolean,
-  available: Map<string, ToolDefinition>,
-  registry: Record<string, Tool>,
-): Promise<StepOutcome> {
-  const { writer, runId, seq } = scope;
-  const name = stepName(seq, "tool", call.name);
-  writer.push({ type: "STEP_STARTED", stepName: name });
-  const input = { tool_call_id: call.id, arguments: call.arguments };
-
-  if (call.name === "sleep" && available.has("sleep")) {
-    const seconds = call.arguments.seconds;
-    const valid = typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 && seconds <= 31_536_000;
-    if (valid && !waited) {
-      // A durable timer: commit the wait, and the next job runs when it is due. No worker is held.
-      return {
-        step: { kind: "wait", name: "sleep", status: "succeeded", input, output: { tool_call_id: call.id, seconds } },
-        events: [{ type: "STEP_FINISHED", stepName: name }],
-        next: { type: "continue", delay_ms: seconds * 1000 },
-      };
-    }
-    return toolResult(scope, name, call, input,
-      valid ? { content: JSON.stringify({ slept_seconds: seconds }), isError: false }
-            : { content: `Error: sleep needs "seconds", a number from 0 to 31536000; got ${JSON.stringify(seconds)}`, isError: true });
-  }
-
-  const tool = available.has(call.name) ? registry[call.name] : undefined;
-  if (!tool) {
-    const names = [...available.keys()].join(", ") || "none";
-    return toolResult(scope, name, call, input, { content: `Error: tool "${call.name}" is not available to this agent (available: ${names}).`, isError: true });
-  }
-  try {
-    const value = await tool.execute(call.arguments, {
-      runId,
-      toolCallId: call.id,
-      idempotencyKey: `${runId}:${call.id}`,
-      signal: scope.signal,
-    });
-    return toolResult(scope, name, call, input, { content: typeof value === "string" ? value : JSON.stringify(value ?? null), isError: false });
-  } catch (error) {
-    if (error instanceof StepAbort || scope.signal.aborted) throw error;
-    const message = error instanceof ToolError ? error.message : `${call.name} failed: ${(error as Error).message ?? String(error)}`;
-    return toolResult(scope, name, call, input, { content: `Error: ${message}`, isError: true });
-  }
-}
-
-function toolResult(
-  scope: StepScope,
-  name: string,
-  call: ToolCall,
-  input: unknown,
-  result: { content: string; isError: boolean },
-): StepOutcome {
-  const messageId = randomUUID();
-  const output: ToolOutput = { tool_call_id: call.id, message_id: messageId, content: result.content, is_error: result.isError };
-  return {
-    step: { kind: "tool", name: call.name, status: "succeeded", input, output },
-    events: [
-      { type: "TOOL_CALL_RESULT", messageId, toolCallId: call.id, content: result.content, role: "tool" },
-      { type: "STEP_FINISHED", stepName: name },
-    ],
-    next: { type: "continue" },
-  };
 }

@@ -37,6 +37,9 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
           },
         },
         "everruns.run_steps": { tags: { behavior: READ_ONLY } },
+        // events sent to runs arrive through everruns.send_event only
+        "everruns.run_signals": { tags: { behavior: READ_ONLY } },
+        "everruns.usage_daily": { tags: { behavior: READ_ONLY } },
         "everruns.run_events": {
           tags: { behavior: READ_ONLY },
           attribute: {

@@ -221,7 +221,7 @@ describe("GET /api/runs/:id/events (SSE)", () => {
 });
 
 describe("POST /api/runs/:id/cancel", () => {
-  it("cancels a running run once; its stream ends with RUN_ERROR", async () => {
+  it("cancels a running run once; its stream ends with RUN_FINISHED (outcome cancelled)", async () => {
     const worky = await createAgent(db.pool, {
       provider: "scripted",
       tools: ["simulate_work"],
@@ -235,7 +235,7 @@ describe("POST /api/runs/:id/cancel", () => {
     const second = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {});
     expect(second.body).toEqual({ id: body.id, cancelled: false, status: "cancelled" });
     const read = await reading;
-    expect(read.events.at(-1)).toMatchObject({ type: "RUN_ERROR", event: { code: "cancelled" } });
+    expect(read.events.at(-1)).toMatchObject({ type: "RUN_FINISHED", event: { outcome: { type: "cancelled" } } });
     await assertValidAgUiLog(read.events);
   });
 

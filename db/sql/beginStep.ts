@@ -11,25 +11,35 @@ const CommittedStepSchema = z.object({
 });
 export type CommittedStep = z.infer<typeof CommittedStepSchema>;
 
+/** One item of a run's history, in order: a run's input, or one of its committed steps. */
+export const HistoryEntrySchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("input"), run_id: z.string(), input: z.unknown() }),
+  z.object({ kind: z.literal("step"), run_id: z.string(), step: CommittedStepSchema }),
+]);
+export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
+
 const BegunStepSchema = z.object({
   run: z.object({
     id: z.string(),
     thread_id: z.string(),
     agent_id: z.string(),
     agent_version: z.number().int(),
+    parent_run_id: z.string().nullable(),
     input: z.unknown(),
     step_cursor: z.number().int(),
     step_attempt: z.number().int(),
     step_errors: z.number().int(),
     event_seq: z.number().int(),
     usage: z.unknown(),
+    waiting: z.record(z.string(), z.unknown()).nullable(),
   }),
   config: z.unknown(),
-  /** the whole history, or (while tool calls are pending) the last LLM turn and what followed */
-  steps: z.array(CommittedStepSchema),
-  history_complete: z.boolean(),
-  /** committed LLM turns so far: the next LLM call's index */
+  /** from the last LLM turn of the run (or the runs it continues) on */
+  history: z.array(HistoryEntrySchema),
+  /** LLM calls so far in this run and the runs it continues: the next call's index */
   llm_count: z.number().int(),
+  /** events sent to the run and not consumed yet */
+  signals: z.array(z.object({ id: z.number(), name: z.string(), payload: z.unknown() })),
   closed: z.array(z.record(z.string(), z.unknown())),
 });
 export type BegunStep = z.infer<typeof BegunStepSchema>;

@@ -10,10 +10,16 @@ export interface StepRecord {
   output?: unknown;
   error?: unknown;
   usage?: Usage;
+  /** a run_signals id this step consumed (wait_for_event) */
+  consumes_signal?: number;
 }
 
 export type NextStep =
-  | { type: "continue"; delay_ms?: number }
+  | { type: "continue" }
+  /** park the run (status waiting) until the timer fires or an event wakes it */
+  | { type: "wait"; delay_ms: number; waiting: { type: "timer" | "event"; name?: string; tool_call_id: string } }
+  /** end the run interrupted: approvals to answer and/or client tool calls to run */
+  | { type: "interrupt"; interrupts: { interrupts: Record<string, unknown>[]; pending_tool_call_ids: string[] }; output: Record<string, unknown> }
   | { type: "succeed"; output: Record<string, unknown> }
   | { type: "fail"; error: { code: string; message: string } & Record<string, unknown> };
 

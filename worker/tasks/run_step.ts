@@ -11,12 +11,15 @@ import { commitStep, type NextStep, type StepRecord } from "../../db/sql/commitS
 import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
 import { StepAbort } from "../abort.ts";
 import type { Cancellations } from "../cancellations.ts";
-import { agUiMessages, chatMessages, planStep } from "../conversation.ts";
+import { agUiMessages, chatMessages, clientTools, planStep } from "../conversation.ts";
 import { EventWriter } from "../event-writer.ts";
 import { ProviderError, type Provider } from "../providers/types.ts";
 import { backoffMs } from "../retry.ts";
-import { agentTools, runLlmStep, runToolStep, type StepOutcome, type StepScope } from "../steps.ts";
-import type { Tool } from "../tools/types.ts";
+import { runLlmStep, type StepOutcome, type StepScope } from "../steps.ts";
+import { agentTools, runInterruptStep, runToolStep } from "../tool-step.ts";
+import { TransientToolError, type Tool } from "../tools/types.ts";
+import { threadHistory } from "../../db/sql/threadHistory.ts";
+import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../logger.ts";
 
 export interface EngineContext {
@@ -99,7 +102,7 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   if (run.event_seq === 0) writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
   if (begun.closed.some((e) => STREAM_TYPES.has(String(e.type)))) {
     // A dead attempt streamed part of a message: replace the client's view with what is committed.
-    writer.push({ type: "MESSAGES_SNAPSHOT", messages: agUiMessages(run.id, input.data.messages, begun.steps) });
+    writer.push({ type: "MESSAGES_SNAPSHOT", messages: agUiMessages(await threadHistory(ctx.pool, run.id)) });
   }
 
   const usage: Usage = UsageSchema.catch({ input_tokens: 0, output_tokens: 0, cost_usd: 0 }).parse(run.usage);
@@ -113,23 +116,35 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     signal,
     usage,
   };
-  const available = agentTools(config.data, ctx.tools);
-  const plan = planStep(begun.steps, begun.llm_count);
+  const tools = agentTools(config.data, ctx.tools);
+  const clients = clientTools(begun.history);
+  for (const name of tools.keys()) clients.delete(name); // the agent's own tool wins a name clash
+  const plan = planStep(begun.history, {
+    needsApproval: (name) => tools.get(name)?.requiresApproval === true,
+    isClientTool: (name) => clients.has(name),
+  });
 
   let outcome: StepOutcome;
   try {
     if (plan.kind === "llm") {
-      if (!begun.history_complete) throw new Error(`begin_step returned a partial history for an LLM turn (step ${seq})`);
       const provider = ctx.providers[config.data.provider];
       if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
-      const messages = chatMessages(input.data.messages, begun.steps);
-      outcome = await runLlmStep(scope, provider, messages, [...available.values()], plan.callIndex);
+      const messages = chatMessages(await threadHistory(ctx.pool, run.id));
+      const definitions = [
+        ...[...tools.values()].map((t) => t.definition),
+        ...[...clients.values()].map((t) => ({ name: t.name, description: t.description ?? "", parameters: (t.parameters as Record<string, unknown>) ?? { type: "object" } })),
+      ];
+      outcome = await runLlmStep(scope, provider, messages, definitions, begun.llm_count);
+    } else if (plan.kind === "tool") {
+      outcome = await runToolStep(scope, { ...plan, waiting: run.waiting, signals: begun.signals }, tools);
     } else {
-      outcome = await runToolStep(scope, plan.call, plan.waited, available, ctx.tools);
+      const turn = [...begun.history].reverse().find((e) => e.kind === "step" && e.step.kind === "llm");
+      const lastText = turn?.kind === "step" ? LlmOutputSchema.parse(turn.step.output).text : "";
+      outcome = runInterruptStep(scope, plan.approvals, plan.clientCalls, lastText);
     }
   } catch (error) {
     if (signal.aborted || error instanceof StaleAttemptError) throw error;
-    if (error instanceof ProviderError) return onProviderError(ctx, begun, writer, scope, error);
+    if (error instanceof ProviderError || error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error);
     if (isConnectionError(error)) throw error; // our database: graphile-worker retries the job
     ctx.log.error(`step ${seq} of run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
     return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
@@ -139,12 +154,14 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   await commit(ctx, begun, outcome.step, await writer.drain(), outcome.next);
 }
 
-async function onProviderError(ctx: EngineContext, begun: BegunStep, writer: EventWriter, scope: StepScope, error: ProviderError) {
+/** A transient failure of an LLM or tool call: retry with the agent's policy, or give up. */
+async function onRetryableError(ctx: EngineContext, begun: BegunStep, writer: EventWriter, scope: StepScope, error: ProviderError | TransientToolError) {
   const { run } = begun;
   const policy = scope.config.retry;
   const failures = run.step_errors + 1;
   await writer.drain(); // what was not written yet is dropped with the attempt
-  if (error.retryable && failures < policy.max_attempts) {
+  const retryable = error instanceof TransientToolError || error.retryable;
+  if (retryable && failures < policy.max_attempts) {
     const delay = backoffMs(policy, failures, error.retryAfterMs);
     const notice: AgUiEvent = {
       type: "CUSTOM",
@@ -155,7 +172,7 @@ async function onProviderError(ctx: EngineContext, begun: BegunStep, writer: Eve
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
     return;
   }
-  const message = error.retryable
+  const message = retryable
     ? `the LLM call failed ${failures} time(s), the agent's retry.max_attempts; last error: ${error.message}`
     : `the LLM call failed and is not retryable: ${error.message}`;
   await commit(ctx, begun, { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } }, [

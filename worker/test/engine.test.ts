@@ -203,7 +203,7 @@ describe("cancellation", () => {
     const run = await getRun(db.pool, runId);
     expect(run.status).toBe("cancelled");
     const events = await getEvents(db.pool, runId);
-    expect(events.at(-1)).toMatchObject({ type: "RUN_ERROR", event: { code: "cancelled" } });
+    expect(events.at(-1)).toMatchObject({ type: "RUN_FINISHED", event: { outcome: { type: "cancelled" } } });
     await assertValidAgUiLog(events);
     expect(await getSteps(db.pool, runId)).toHaveLength(1);
   });
@@ -214,7 +214,7 @@ describe("cancellation", () => {
     await waitFor("text to stream", async () => (await getEvents(db.pool, runId)).some((e) => e.type === "TEXT_MESSAGE_CONTENT"));
     await cancelRun(db.pool, runId);
     const events = await getEvents(db.pool, runId);
-    expect(events.slice(-3).map((e) => e.type)).toEqual(["TEXT_MESSAGE_END", "STEP_FINISHED", "RUN_ERROR"]);
+    expect(events.slice(-3).map((e) => e.type)).toEqual(["TEXT_MESSAGE_END", "STEP_FINISHED", "RUN_FINISHED"]);
     await assertValidAgUiLog(events);
     // the fenced-out attempt writes nothing more
     await new Promise((r) => setTimeout(r, 300));

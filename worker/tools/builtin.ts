@@ -1,5 +1,5 @@
-// Built-in tools (DESIGN.md). `sleep` is not here: it is a durable wait handled by the engine
-// (worker/steps.ts), so that no worker is held while a run sleeps.
+// Built-in tools (DESIGN.md). `sleep` and `wait_for_event` only have definitions here: they are
+// durable waits handled by the engine (worker/tool-step.ts), so no worker is held meanwhile.
 import { sleep } from "../abort.ts";
 import { ToolError, type Tool } from "./types.ts";
 
@@ -41,5 +41,19 @@ export const sleepDefinition = {
     type: "object",
     properties: { seconds: { type: "number", minimum: 0, maximum: 31_536_000 } },
     required: ["seconds"],
+  },
+};
+
+export const waitForEventDefinition = {
+  name: "wait_for_event",
+  description:
+    "Waits durably until an event with this name is sent to the run (everruns.send_event), or until timeout_seconds pass. Returns the event's payload, or timed_out.",
+  parameters: {
+    type: "object",
+    properties: {
+      name: { type: "string", minLength: 1, maxLength: 200 },
+      timeout_seconds: { type: "number", minimum: 0, maximum: 31_536_000 },
+    },
+    required: ["name"],
   },
 };

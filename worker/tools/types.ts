@@ -20,3 +20,20 @@ export class ToolError extends Error {
     this.name = "ToolError";
   }
 }
+
+/**
+ * A failure worth trying again (timeout, network, 429, 5xx): the step is retried with the
+ * agent's retry policy; after the last attempt the model sees the error as the tool's result.
+ */
+export class TransientToolError extends Error {
+  readonly code: string;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: { code: string; status?: number; retryAfterMs?: number; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = "TransientToolError";
+    this.code = options.code;
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}

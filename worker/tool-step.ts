@@ -1,0 +1,181 @@
+// A tool step, between begin and commit: run one tool call of the last LLM turn (built-in,
+// http, a human-approved one, a client's answer), park the run for a durable wait, or end the
+// run interrupted when only answers from outside are left.
+import { randomUUID } from "node:crypto";
+import type { AgUiEvent } from "../db/sql/appendEvents.ts";
+import type { StepRecord } from "../db/sql/commitStep.ts";
+import type { AgentConfig, ToolCall, ToolOutput } from "../db/schemas.ts";
+import { StepAbort } from "./abort.ts";
+import { approvalId, type Decision } from "./conversation.ts";
+import type { ToolDefinition } from "./providers/types.ts";
+import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
+import { sleepDefinition, waitForEventDefinition } from "./tools/builtin.ts";
+import { httpTool } from "./tools/http.ts";
+import { ToolError, TransientToolError, type Tool } from "./tools/types.ts";
+import { argumentProblems } from "./tools/validate.ts";
+
+/** Durable waits: the engine parks the run instead of holding a worker. */
+const WAITS = new Set(["sleep", "wait_for_event"]);
+
+export interface AgentTool {
+  definition: ToolDefinition;
+  requiresApproval: boolean;
+  /** absent for waits (the engine handles them) */
+  tool?: Tool;
+}
+
+/** The tools this agent may call, by name: its configured tools, built-in or http. */
+export function agentTools(config: AgentConfig, builtins: Record<string, Tool>): Map<string, AgentTool> {
+  const out = new Map<string, AgentTool>();
+  for (const spec of config.tools) {
+    const name = typeof spec === "string" ? spec : spec.name;
+    const requiresApproval = typeof spec === "object" && spec.requires_approval === true;
+    if (typeof spec === "object" && spec.type === "http") {
+      out.set(name, { definition: httpTool(spec).definition, requiresApproval, tool: httpTool(spec) });
+      continue;
+    }
+    const builtin = builtins[name];
+    const base = name === "sleep" ? sleepDefinition : name === "wait_for_event" ? waitForEventDefinition : builtin?.definition;
+    if (!base) continue;
+    const definition =
+      typeof spec === "object"
+        ? { name, description: spec.description ?? base.description, parameters: spec.parameters ?? base.parameters }
+        : base;
+    out.set(name, { definition, requiresApproval, tool: WAITS.has(name) ? undefined : builtin });
+  }
+  return out;
+}
+
+function result(scope: StepScope, call: ToolCall, content: string, isError: boolean, extra: { messageId?: string; consumes_signal?: number } = {}): StepOutcome {
+  const messageId = extra.messageId ?? randomUUID();
+  const output: ToolOutput = { tool_call_id: call.id, message_id: messageId, content, is_error: isError };
+  return {
+    step: {
+      kind: "tool",
+      name: call.name,
+      status: "succeeded",
+      input: { tool_call_id: call.id, arguments: call.arguments },
+      output,
+      ...(extra.consumes_signal !== undefined && { consumes_signal: extra.consumes_signal }),
+    },
+    events: [
+      { type: "TOOL_CALL_RESULT", messageId, toolCallId: call.id, content, role: "tool" },
+      { type: "STEP_FINISHED", stepName: stepName(scope.seq, "tool", call.name) },
+    ],
+    next: { type: "continue" },
+  };
+}
+
+export interface ToolStepInput {
+  call: ToolCall;
+  waited: boolean;
+  decision?: Decision;
+  client?: { content: string };
+  /** what the run waited for, when it was woken from a wait (runs.waiting) */
+  waiting: Record<string, unknown> | null;
+  signals: Array<{ id: number; name: string; payload: unknown }>;
+}
+
+export async function runToolStep(scope: StepScope, input: ToolStepInput, tools: Map<string, AgentTool>): Promise<StepOutcome> {
+  const { call } = input;
+  const name = stepName(scope.seq, "tool", call.name);
+  scope.writer.push({ type: "STEP_STARTED", stepName: name });
+
+  if (input.client) return result(scope, call, input.client.content, false);
+  if (input.decision && !input.decision.approved) {
+    const why = input.decision.reason ? ` Reason: ${input.decision.reason}` : "";
+    return result(scope, call, `The user rejected this call to ${call.name}; it was not executed.${why}`, true);
+  }
+  const args = input.decision?.arguments ?? call.arguments;
+  const agentTool = tools.get(call.name);
+  if (!agentTool) {
+    const names = [...tools.keys()].join(", ") || "none";
+    return result(scope, call, `Error: tool "${call.name}" is not available to this agent (available: ${names}).`, true);
+  }
+  const problems = argumentProblems(agentTool.definition.parameters, args);
+  if (problems) return result(scope, call, `Error: invalid arguments for ${call.name}: ${problems}. Nothing was executed.`, true);
+
+  if (call.name === "sleep") return sleepStep(scope, input, args, name);
+  if (call.name === "wait_for_event") return waitForEventStep(scope, input, args, name);
+
+  try {
+    const value = await agentTool.tool!.execute(args, { runId: scope.runId, toolCallId: call.id, idempotencyKey: `${scope.runId}:${call.id}`, signal: scope.signal });
+    return result(scope, call, typeof value === "string" ? value : JSON.stringify(value ?? null), false);
+  } catch (error) {
+    if (error instanceof StepAbort || scope.signal.aborted) throw error;
+    if (error instanceof TransientToolError) {
+      // retried with the agent's policy (run_step.ts); after the last attempt the model is told
+      if (scope.attempt < scope.config.retry.max_attempts) throw error;
+      return result(scope, call, `Error: ${error.message} (gave up after ${scope.attempt} attempts)`, true);
+    }
+    const message = error instanceof ToolError ? error.message : `${call.name} failed: ${(error as Error).message ?? String(error)}`;
+    return result(scope, call, `Error: ${message}`, true);
+  }
+}
+
+function sleepStep(scope: StepScope, input: ToolStepInput, args: Record<string, unknown>, name: string): StepOutcome {
+  const seconds = Number(args.seconds);
+  if (input.waited) return result(scope, input.call, JSON.stringify({ slept_seconds: seconds }), false);
+  return {
+    step: { kind: "wait", name: "sleep", status: "succeeded", input: { tool_call_id: input.call.id, arguments: args }, output: { tool_call_id: input.call.id, seconds } },
+    events: [{ type: "STEP_FINISHED", stepName: name }],
+    next: { type: "wait", delay_ms: seconds * 1000, waiting: { type: "timer", tool_call_id: input.call.id } },
+  };
+}
+
+function waitForEventStep(scope: StepScope, input: ToolStepInput, args: Record<string, unknown>, name: string): StepOutcome {
+  const eventName = String(args.name);
+  const timeoutSeconds = typeof args.timeout_seconds === "number" ? args.timeout_seconds : 86_400;
+  const signal = input.signals.find((s) => s.name === eventName);
+  if (signal) {
+    return result(scope, input.call, JSON.stringify({ event: eventName, payload: signal.payload ?? null }), false, { consumes_signal: signal.id });
+  }
+  if (input.waited) {
+    return result(scope, input.call, JSON.stringify({ event: eventName, timed_out: true, waited_seconds: timeoutSeconds }), false);
+  }
+  return {
+    step: {
+      kind: "wait",
+      name: "wait_for_event",
+      status: "succeeded",
+      input: { tool_call_id: input.call.id, arguments: args },
+      output: { tool_call_id: input.call.id, event: eventName, timeout_seconds: timeoutSeconds },
+    },
+    events: [{ type: "STEP_FINISHED", stepName: name }],
+    next: { type: "wait", delay_ms: timeoutSeconds * 1000, waiting: { type: "event", name: eventName, tool_call_id: input.call.id } },
+  };
+}
+
+/** Ends the run interrupted: approvals for a human, and client tool calls for the client. */
+export function runInterruptStep(scope: StepScope, approvals: ToolCall[], clientCalls: ToolCall[], lastText: string): StepOutcome {
+  const name = stepName(scope.seq, "system", "interrupt");
+  const interrupts = approvals.map((call) => ({
+    id: approvalId(call.id),
+    reason: "tool_approval",
+    message: `Approve calling ${call.name} with ${JSON.stringify(call.arguments)}?`,
+    toolCallId: call.id,
+    responseSchema: {
+      type: "object",
+      properties: { approved: { type: "boolean" }, arguments: { type: "object" }, reason: { type: "string" } },
+      required: ["approved"],
+    },
+    metadata: { toolName: call.name, arguments: call.arguments },
+  }));
+  const pending = clientCalls.map((c) => c.id);
+  const outcome = interrupts.length > 0 ? { type: "interrupt", interrupts } : { type: "success", pendingToolCallIds: pending };
+  const events: AgUiEvent[] = [
+    { type: "STEP_STARTED", stepName: name },
+    { type: "STEP_FINISHED", stepName: name },
+    { type: "RUN_FINISHED", threadId: scope.threadId, runId: scope.runId, outcome, result: { text: lastText } },
+  ];
+  return {
+    step: {
+      kind: "system",
+      name: "interrupt",
+      status: "succeeded",
+      output: { interrupts, pending_tool_call_ids: pending, asked_tool_call_ids: [...approvals, ...clientCalls].map((c) => c.id) },
+    },
+    events,
+    next: { type: "interrupt", interrupts: { interrupts, pending_tool_call_ids: pending }, output: { text: lastText } },
+  };
+}

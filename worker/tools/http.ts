@@ -1,0 +1,90 @@
+// `http` tools (DESIGN.md): the arguments are POSTed as JSON to the tool's url with
+// `Idempotency-Key: <run_id>:<tool_call_id>`, the same on every retry of the call, so the
+// receiving system can deduplicate what at-least-once execution may send twice.
+import type { ToolSpec } from "../../db/schemas.ts";
+import { ToolError, TransientToolError, type Tool } from "./types.ts";
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 1_000_000;
+
+type HttpSpec = Exclude<ToolSpec, string>;
+
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+async function readLimited(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw new ToolError(`the response is ${declared} bytes, over this tool's limit of ${limit} (max_response_bytes)`);
+  }
+  const reader = response.body?.getReader();
+  if (!reader) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new ToolError(`the response is over this tool's limit of ${limit} bytes (max_response_bytes)`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function httpTool(spec: HttpSpec): Tool {
+  const url = spec.url!;
+  const timeoutMs = spec.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+  const limit = spec.max_response_bytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  return {
+    definition: { name: spec.name, description: spec.description ?? `POSTs its arguments to ${url}`, parameters: spec.parameters ?? { type: "object" } },
+    async execute(args, ctx) {
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = AbortSignal.any([ctx.signal, timeout]);
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: "POST",
+          headers: { ...spec.headers, "content-type": "application/json", accept: "application/json", "idempotency-key": ctx.idempotencyKey },
+          body: JSON.stringify(args),
+          signal,
+        });
+      } catch (error) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        if (timeout.aborted) throw new TransientToolError(`${spec.name}: no response from ${url} within ${timeoutMs} ms (timeout_ms)`, { code: "timeout" });
+        throw new TransientToolError(`${spec.name}: could not reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`, { code: "network", cause: error });
+      }
+      let body: string;
+      try {
+        body = await readLimited(response, limit);
+      } catch (error) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        if (error instanceof ToolError) throw error;
+        if (timeout.aborted) throw new TransientToolError(`${spec.name}: the response from ${url} did not finish within ${timeoutMs} ms`, { code: "timeout" });
+        throw new TransientToolError(`${spec.name}: the response from ${url} broke off: ${(error as Error).message}`, { code: "network", cause: error });
+      }
+      if (response.status === 429 || response.status === 408 || response.status >= 500) {
+        throw new TransientToolError(`${spec.name}: ${url} answered ${response.status}: ${body.slice(0, 300)}`, {
+          code: `http_${response.status}`,
+          status: response.status,
+          retryAfterMs: retryAfterMs(response.headers.get("retry-after")),
+        });
+      }
+      if (!response.ok) throw new ToolError(`${url} answered ${response.status}: ${body.slice(0, 1000)}`);
+      if (!body) return { status: response.status };
+      try {
+        return JSON.parse(body) as unknown;
+      } catch {
+        return body;
+      }
+    },
+  };
+}
