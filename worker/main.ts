@@ -4,6 +4,7 @@ import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import { createPool } from "../db/pool.ts";
 import { Cancellations } from "./cancellations.ts";
+import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
 import type { Logger } from "./logger.ts";
 import { AnthropicProvider } from "./providers/anthropic.ts";
@@ -37,6 +38,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     providers: { scripted: new ScriptedProvider(), openai: new OpenAIProvider(), anthropic: new AnthropicProvider() },
     tools: { echo: echoTool, simulate_work: simulateWorkTool },
     cancellations,
+    histories: new HistoryCache(),
     log: opts.log,
     crashPoint: opts.crashPoint,
   };

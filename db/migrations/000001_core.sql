@@ -341,6 +341,9 @@ create table everruns.runs (
   foreign key (agent_id, agent_version) references everruns.agent_versions (agent_id, version)
 );
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
+-- A run's row is updated several times per step (attempt, event seq, cursor): room on the page
+-- keeps those updates HOT (no index writes), as long as no indexed column changes.
+alter table everruns.runs set (fillfactor = 70);
 create index runs_agent_created_idx on everruns.runs (agent_id, created_at desc);
 create index runs_thread_created_idx on everruns.runs (thread_id, created_at);
 create index runs_status_created_idx on everruns.runs (status, created_at desc);

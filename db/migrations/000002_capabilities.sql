@@ -14,7 +14,7 @@ comment on column everruns.runs.waiting is 'What a waiting run waits for: {"type
 comment on column everruns.runs.interrupts is 'The open interrupts of an interrupted run (AG-UI Interrupt objects) and its pending client tool calls.';
 comment on column everruns.runs.continued_by is 'The continuation run that answered this interrupted run.';
 create index runs_interrupted_idx on everruns.runs (created_at) where status = 'interrupted' and continued_by is null;
-create index runs_updated_idx on everruns.runs (updated_at);
+-- runs.updated_at moves on every step: no index on it, so those updates stay HOT (see 000001)
 
 -- Events sent to runs (everruns.send_event). Kept even when no run waits for them yet, so an
 -- event that arrives before the wait begins is not lost.

@@ -19,6 +19,7 @@ import { runLlmStep, type StepOutcome, type StepScope } from "../steps.ts";
 import { agentTools, runInterruptStep, runToolStep } from "../tool-step.ts";
 import { TransientToolError, type Tool } from "../tools/types.ts";
 import { threadHistory } from "../../db/sql/threadHistory.ts";
+import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../logger.ts";
 
@@ -28,6 +29,8 @@ export interface EngineContext {
   tools: Record<string, Tool>;
   cancellations: Cancellations;
   log: Logger;
+  /** Conversations of recent LLM calls, so the next call of the same run fetches only what is new. */
+  histories?: HistoryCache;
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -129,7 +132,9 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     if (plan.kind === "llm") {
       const provider = ctx.providers[config.data.provider];
       if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
-      const messages = chatMessages(await threadHistory(ctx.pool, run.id));
+      const history = ctx.histories?.assemble(run.id, begun.history) ?? (await threadHistory(ctx.pool, run.id));
+      ctx.histories?.remember(run.id, seq, history);
+      const messages = chatMessages(history);
       const definitions = [
         ...[...tools.values()].map((t) => t.definition),
         ...[...clients.values()].map((t) => ({ name: t.name, description: t.description ?? "", parameters: (t.parameters as Record<string, unknown>) ?? { type: "object" } })),
