@@ -21,6 +21,8 @@ const EnvSchema = z.object({
   WORKER_SHUTDOWN_TIMEOUT_MS: intFromEnv("WORKER_SHUTDOWN_TIMEOUT_MS", 0, 3_600_000).default(10_000),
   /** Where `everruns run` finds the API (default http://127.0.0.1:PORT). */
   EVERRUNS_API_URL: z.url("EVERRUNS_API_URL must be a URL").optional(),
+  /** The console's port (everruns start, everruns web). */
+  EVERRUNS_WEB_PORT: intFromEnv("EVERRUNS_WEB_PORT", 0, 65535).default(3000),
   EVERRUNS_PG_PORT: intFromEnv("EVERRUNS_PG_PORT", 1, 65535).default(54329),
   EVERRUNS_DATA_DIR: z.string().min(1).optional(),
   OPENAI_API_KEY: z.string().optional(),

@@ -127,6 +127,7 @@ create table everruns.runs (
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
 CREATE INDEX runs_agent_created_idx ON everruns.runs USING btree (agent_id, created_at DESC);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
+CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHERE ((status = 'interrupted'::text) AND (continued_by IS NULL));
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);

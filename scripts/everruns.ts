@@ -13,6 +13,7 @@ import { startWorker, type WorkerHandle } from "../worker/main.ts";
 import { resolveDatabase } from "./database.ts";
 import { runBench } from "./bench.ts";
 import { seedDemoAgent } from "./demo-agent.ts";
+import { ensureWebBuild, startWeb } from "./web.ts";
 
 const USAGE = `everruns: durable execution for AI agents, on Postgres alone
 
@@ -22,6 +23,8 @@ Usage:
   everruns migrate                    apply database migrations
   everruns worker [--concurrency N]   run a worker process
   everruns api                        run the API server (GraphQL, AG-UI, SSE, REST) on HOST:PORT
+  everruns web [--api URL] [--port N] run the operations console alone against an API
+  everruns build [--force]            build the console if its sources changed (start and web do too)
   everruns run <agent> "<prompt>" [--follow]
                                       start a run (agent id or name); --follow streams it
   everruns runs [--limit N]           list recent runs
@@ -79,7 +82,8 @@ async function cmdStart(env: Env): Promise<void> {
     log: consoleLogger("[worker]", env.LOG_LEVEL),
   });
   const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
-  const parts: Stoppable[] = [{ stop: () => api.close() }, worker];
+  const web = await startWeb({ apiUrl: api.url, port: env.EVERRUNS_WEB_PORT, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
+  const parts: Stoppable[] = [{ stop: () => web.close() }, { stop: () => api.close() }, worker];
   if (db.embedded) parts.push(db.embedded);
   onSignals(async () => {
     for (const part of parts) await part.stop();
@@ -88,6 +92,7 @@ async function cmdStart(env: Env): Promise<void> {
 Everruns is running.
   database     ${db.url}${db.embedded ? "  (embedded, data in " + db.embedded.dataDir + ")" : ""}
   demo agent   demo (${agentId})
+  console      ${web.url}
   API          ${api.url}  (GraphQL ${api.url}/graphql, GraphiQL ${api.url}/graphiql, AG-UI ${api.url}/api/agents/demo/agui)
 
 Start a run from any SQL client:
@@ -124,6 +129,17 @@ async function cmdApi(env: Env): Promise<void> {
   console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql)`);
   onSignals(() => api.close());
   await new Promise<void>((resolve) => api.server.on("close", () => resolve()));
+}
+
+async function cmdWeb(env: Env, args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { api: { type: "string" }, port: { type: "string" } } });
+  const apiUrl = (values.api ?? env.EVERRUNS_API_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, "");
+  const port = values.port === undefined ? env.EVERRUNS_WEB_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number, got ${values.port}`);
+  const web = await startWeb({ apiUrl, port, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
+  console.log(`Console at ${web.url} (API ${apiUrl})`);
+  onSignals(() => web.close());
+  await web.closed;
 }
 
 /** EVERRUNS_CRASH_AT=<point>[:<seq>] makes this process kill itself there (chaos tests only). */
@@ -310,6 +326,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "api":
       await cmdApi(env);
+      return 0;
+    case "web":
+      await cmdWeb(env, args);
+      return 0;
+    case "build":
+      await ensureWebBuild(consoleLogger("[web]", env.LOG_LEVEL), args.includes("--force") ? "always" : "auto");
       return 0;
     case "run":
       return cmdRun(env, args);

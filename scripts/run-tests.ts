@@ -1,4 +1,4 @@
-// `npm test`: type-check, then the vitest suite, then one closing line `N passed, N failed`
+// `npm test`: type-check, build the console, then the vitest suite, then one closing line `N passed, N failed`
 // that CI can read. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +12,14 @@ const results = path.join(PROJECT_ROOT, "node_modules", ".cache", "vitest-result
 const tsc = spawnSync(process.execPath, [tool("typescript", "bin", "tsc"), "-p", PROJECT_ROOT], { stdio: "inherit", cwd: PROJECT_ROOT });
 if (tsc.status !== 0) {
   console.log("type check failed");
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+
+// The console's production build, once, before the tests that serve it (a no-op when current).
+const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), "build"], { stdio: "inherit", cwd: PROJECT_ROOT });
+if (build.status !== 0) {
+  console.log("the console build failed");
   console.log("0 passed, 1 failed");
   process.exit(1);
 }

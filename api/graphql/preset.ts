@@ -1,12 +1,14 @@
 // The PostGraphile preset of the API: Amber over the `everruns` schema only (never
 // everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
-// the live subscriptions, websockets on /graphql, Ruru at /graphiql when enabled.
+// the live subscriptions, the dashboard's read-only aggregates, websockets on /graphql, Ruru
+// at /graphiql when enabled.
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Pool } from "../../db/pool.ts";
 import type { Logger } from "../../worker/logger.ts";
 import type { EventsHub } from "../events-hub.ts";
 import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
+import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
 import { RunMutationsPlugin } from "./mutations.ts";
@@ -38,6 +40,7 @@ export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOp
       RunEventsAfterSeqCondition,
       RunMutationsPlugin,
       RunSubscriptionsPlugin,
+      DashboardPlugin,
     ],
     // Our own pool (shared with REST) and no pgSubscriber: subscriptions use the events hub's
     // single LISTEN connection instead of one of PostGraphile's.

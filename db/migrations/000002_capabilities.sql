@@ -14,7 +14,9 @@ comment on column everruns.runs.waiting is 'What a waiting run waits for: {"type
 comment on column everruns.runs.interrupts is 'The open interrupts of an interrupted run (AG-UI Interrupt objects) and its pending client tool calls.';
 comment on column everruns.runs.continued_by is 'The continuation run that answered this interrupted run.';
 create index runs_interrupted_idx on everruns.runs (created_at) where status = 'interrupted' and continued_by is null;
--- runs.updated_at moves on every step: no index on it, so those updates stay HOT (see 000001)
+-- runs.updated_at moves on every step: no index on it, so those updates stay HOT (see 000001).
+-- finished_at is set once, at the end: the dashboard counts finished runs by it.
+create index runs_finished_idx on everruns.runs (finished_at) where finished_at is not null;
 
 -- Events sent to runs (everruns.send_event). Kept even when no run waits for them yet, so an
 -- event that arrives before the wait begins is not lost.

@@ -38,15 +38,18 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 beforeAll(async () => {
   db = await createTestDatabase();
   port = await freePort();
-  start = spawn(process.execPath, [CLI, "start"], { env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), LOG_LEVEL: "warn" } });
+  const webPort = await freePort();
+  start = spawn(process.execPath, [CLI, "start"], {
+    env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), EVERRUNS_WEB_PORT: String(webPort), LOG_LEVEL: "warn" },
+  });
   start.stdout!.on("data", (d: Buffer) => (startOutput += d.toString()));
   start.stderr!.on("data", (d: Buffer) => (startOutput += d.toString()));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 300_000; // the first start on a fresh clone builds the console
   while (!startOutput.includes("Everruns is running")) {
     if (Date.now() > deadline || start.exitCode !== null) throw new Error(`everruns start did not come up:\n${startOutput}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-});
+}, 330_000);
 
 afterAll(async () => {
   if (start && start.exitCode === null) {
@@ -61,6 +64,7 @@ describe("everruns start + everruns run", () => {
   it("prints where everything is", () => {
     expect(startOutput).toContain(`API          http://127.0.0.1:${port}`);
     expect(startOutput).toMatch(/demo agent {3}demo \([0-9a-f-]{36}\)/);
+    expect(startOutput).toMatch(/console {6}http:\/\/127\.0\.0\.1:\d+/);
   });
 
   it("streams the demo agent's run and exits 0", async () => {

@@ -1,0 +1,223 @@
+"use client";
+// An agent: start a run with a prompt, edit its config (a new version), its version history
+// with a diff between any two versions, its recent runs.
+import Link from "next/link";
+import { useParams, useRouter } from "next/navigation";
+import { useEffect, useMemo, useState } from "react";
+import { JsonEditor, parseJsonObject } from "@/components/JsonEditor";
+import { RunsTable } from "@/components/RunsTable";
+import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select } from "@/components/ui";
+import { diffLines, withContext } from "@/lib/diff";
+import { configJson, formatDateTime, isUuid, stableJson } from "@/lib/format";
+import { useMutation, useQuery } from "@/lib/hooks";
+import { AGENT_QUERY, START_RUN, UPDATE_AGENT } from "@/lib/queries";
+import type { Agent, AgentVersion, RunRow } from "@/lib/types";
+
+interface AgentData {
+  agentById: (Agent & { agentVersionsByAgentId: { nodes: AgentVersion[] }; runsByAgentId: { totalCount: number; nodes: RunRow[] } }) | null;
+}
+
+export default function AgentPage() {
+  const { id } = useParams<{ id: string }>();
+  const { data, error, loading, refetch } = useQuery<AgentData>(AGENT_QUERY, { id }, { skip: !isUuid(id) });
+  const agent = data?.agentById ?? null;
+
+  if (loading && !data) return <Loading rows={8} />;
+  if (error && !agent) return <ErrorBox error={error} title="Could not load this agent" onRetry={() => void refetch()} />;
+  if (!agent) {
+    return (
+      <Card>
+        <Empty title="No such agent">
+          <Link href="/agents" className="text-sky-700 hover:underline">
+            Back to agents
+          </Link>
+        </Empty>
+      </Card>
+    );
+  }
+  return (
+    <>
+      <PageHeader
+        title={
+          <span>
+            {agent.name} <span className="ml-1 rounded bg-slate-100 px-1.5 py-0.5 align-middle text-sm font-medium text-slate-600">v{agent.version}</span>
+          </span>
+        }
+        subtitle={
+          <span>
+            {agent.config.provider}
+            {agent.config.model ? ` · ${agent.config.model}` : ""} · updated {formatDateTime(agent.updatedAt)} · <span className="font-mono text-xs">{agent.id}</span>
+          </span>
+        }
+      />
+      <div className="grid gap-4 xl:grid-cols-3">
+        <div className="space-y-4 xl:col-span-2">
+          <StartRun agentId={agent.id} />
+          <ConfigEditor agent={agent} onSaved={() => void refetch()} />
+        </div>
+        <div className="space-y-4">
+          <Versions versions={agent.agentVersionsByAgentId.nodes} />
+        </div>
+      </div>
+      <Card
+        title={`Recent runs · ${agent.runsByAgentId.totalCount.toLocaleString("en-US")} in all`}
+        className="mt-4"
+        bodyClassName=""
+        actions={
+          <Link href={`/runs?agent=${agent.id}`} className="text-xs text-sky-700 hover:underline">
+            all runs of this agent →
+          </Link>
+        }
+      >
+        {agent.runsByAgentId.nodes.length === 0 ? <Empty title="No runs yet">Start one above.</Empty> : <RunsTable runs={agent.runsByAgentId.nodes} showAgent={false} />}
+      </Card>
+    </>
+  );
+}
+
+function StartRun({ agentId }: { agentId: string }) {
+  const router = useRouter();
+  const [prompt, setPrompt] = useState("");
+  const { mutate, pending, error } = useMutation<{ agent: string; input: unknown }, { startRun: { runId: string } }>(START_RUN);
+  const start = async () => {
+    if (!prompt.trim()) return;
+    const result = await mutate({ agent: agentId, input: { messages: [{ role: "user", content: prompt }] } });
+    if (result) router.push(`/runs/${result.startRun.runId}`);
+  };
+  return (
+    <Card title="Start a run" testId="start-run">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void start();
+        }}
+        className="space-y-2"
+      >
+        <textarea
+          data-testid="prompt"
+          value={prompt}
+          onChange={(e) => setPrompt(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) void start();
+          }}
+          rows={3}
+          placeholder="What should the agent do?"
+          className="block w-full rounded-md border border-slate-300 p-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500"
+        />
+        <div className="flex items-center gap-3">
+          <Button type="submit" variant="primary" data-testid="start-run-submit" disabled={pending || !prompt.trim()}>
+            {pending ? "Starting…" : "Start run"}
+          </Button>
+          <span className="text-xs text-slate-500">Ctrl+Enter · opens the run and streams it</span>
+        </div>
+        <ErrorBox error={error} title="The run was not started" />
+      </form>
+    </Card>
+  );
+}
+
+function ConfigEditor({ agent, onSaved }: { agent: Agent; onSaved: () => void }) {
+  const saved = useMemo(() => configJson(agent.config), [agent.config]);
+  const [text, setText] = useState(saved);
+  const [savedVersion, setSavedVersion] = useState<number | null>(null);
+  const { mutate, pending, error, setError } = useMutation<{ id: string; config: Record<string, unknown> }, { updateAgentById: { agent: { version: number } | null } }>(UPDATE_AGENT);
+  useEffect(() => setText(saved), [saved]);
+  const parsed = parseJsonObject(text);
+  const dirty = parsed.value ? stableJson(parsed.value) !== stableJson(agent.config) : text !== saved;
+  const save = async () => {
+    if (!parsed.value) return;
+    setSavedVersion(null);
+    const result = await mutate({ id: agent.id, config: parsed.value });
+    if (result?.updateAgentById.agent) {
+      setSavedVersion(result.updateAgentById.agent.version);
+      onSaved();
+    }
+  };
+  return (
+    <Card
+      title="Config"
+      testId="config"
+      actions={
+        <>
+          {savedVersion && !dirty && <span className="text-xs text-emerald-700">saved as v{savedVersion}</span>}
+          {dirty && <span className="text-xs text-amber-700">unsaved changes</span>}
+          <Button
+            size="sm"
+            variant="ghost"
+            disabled={!dirty}
+            onClick={() => {
+              setText(saved);
+              setError(null);
+            }}
+          >
+            Reset
+          </Button>
+          <Button size="sm" variant="primary" data-testid="save-config" disabled={!dirty || !parsed.value || pending} onClick={() => void save()}>
+            {pending ? "Saving…" : "Save as new version"}
+          </Button>
+        </>
+      }
+    >
+      <JsonEditor
+        value={text}
+        onChange={(v) => {
+          setText(v);
+          if (error) setError(null);
+        }}
+        serverError={error?.message ?? null}
+      />
+    </Card>
+  );
+}
+
+function Versions({ versions }: { versions: AgentVersion[] }) {
+  // newest first
+  const [a, setA] = useState<number | null>(null);
+  const [b, setB] = useState<number | null>(null);
+  const newest = versions[0]?.version ?? null;
+  const older = versions[1]?.version ?? newest;
+  const from = a ?? older;
+  const to = b ?? newest;
+  const va = versions.find((v) => v.version === from);
+  const vb = versions.find((v) => v.version === to);
+  const lines = useMemo(() => (va && vb ? withContext(diffLines(stableJson(va.config), stableJson(vb.config)), 3) : []), [va, vb]);
+  const options = versions.map((v) => ({ value: String(v.version), label: `v${v.version} · ${formatDateTime(v.createdAt)}` }));
+  return (
+    <Card title={`Versions · ${versions.length}`} testId="versions" bodyClassName="">
+      <ol className="max-h-48 divide-y divide-slate-100 overflow-auto text-sm">
+        {versions.map((v) => (
+          <li key={v.version} className="flex items-center justify-between px-4 py-1.5">
+            <span className="font-medium tabular-nums">v{v.version}</span>
+            <span className="text-xs text-slate-500">{formatDateTime(v.createdAt)}</span>
+          </li>
+        ))}
+      </ol>
+      <div className="border-t border-slate-100 px-4 py-3">
+        <div className="mb-2 flex flex-wrap items-center gap-2">
+          <Select label="Diff" value={String(from ?? "")} onChange={(v) => setA(Number(v))} options={options} testId="diff-from" />
+          <Select label="→" value={String(to ?? "")} onChange={(v) => setB(Number(v))} options={options} testId="diff-to" />
+        </div>
+        {versions.length < 2 ? (
+          <p className="text-xs text-slate-500">Only one version so far: save a change to the config to compare.</p>
+        ) : lines.every((l) => l === null || l.op === "same") ? (
+          <p className="text-xs text-slate-500">v{from} and v{to} are identical.</p>
+        ) : (
+          <pre data-testid="diff" className="max-h-[420px] overflow-auto rounded border border-slate-200 bg-slate-50 py-1 font-mono text-[11px] leading-5">
+            {lines.map((l, i) =>
+              l === null ? (
+                <div key={i} className="px-2 text-slate-400">
+                  ⋯
+                </div>
+              ) : (
+                <div key={i} data-op={l.op} className={l.op === "add" ? "bg-emerald-100 text-emerald-900" : l.op === "del" ? "bg-rose-100 text-rose-900" : "text-slate-600"}>
+                  <span className="inline-block w-4 select-none pl-1 text-center">{l.op === "add" ? "+" : l.op === "del" ? "−" : " "}</span>
+                  {l.text}
+                </div>
+              ),
+            )}
+          </pre>
+        )}
+      </div>
+    </Card>
+  );
+}

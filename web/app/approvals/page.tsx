@@ -1,0 +1,133 @@
+"use client";
+// The approvals inbox: every run waiting for an answer, oldest first, with approve / reject
+// right there. Live: a run that becomes interrupted appears, an answered one leaves.
+import Link from "next/link";
+import { useMemo, useState } from "react";
+import { InterruptAnswer } from "@/components/InterruptAnswer";
+import { Card, Empty, ErrorBox, Loading, PageHeader } from "@/components/ui";
+import { interruptsOf } from "@/lib/agui";
+import { formatAgo, formatDateTime, prettyJson, shortId, textOf } from "@/lib/format";
+import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
+import { APPROVALS_QUERY } from "@/lib/queries";
+import type { AgUiEvent, RunInput, RunRow } from "@/lib/types";
+
+type Pending = RunRow & {
+  input: RunInput;
+  finished: { nodes: Array<{ event: AgUiEvent }> };
+};
+
+function pendingClientCalls(event: AgUiEvent | undefined): boolean {
+  const outcome = event?.outcome as { pendingToolCallIds?: unknown[] } | undefined;
+  return Array.isArray(outcome?.pendingToolCallIds) && outcome.pendingToolCallIds.length > 0;
+}
+
+export default function ApprovalsPage() {
+  const { data, error, loading, refetch } = useQuery<{ runsAwaitingAnswerCount: number; runsAwaitingAnswer: Pending[] }>(APPROVALS_QUERY);
+  const refresh = useThrottled(() => void refetch(), 500);
+  const [answered, setAnswered] = useState<Record<string, string>>({});
+  const now = useNow(5000);
+
+  const pending = useMemo(() => data?.runsAwaitingAnswer ?? [], [data]);
+  const total = data?.runsAwaitingAnswerCount ?? 0;
+  const ids = useMemo(() => new Set(pending.map((r) => r.id)), [pending]);
+
+  useSubscription<{ runUpdated: { runId: string; run: { status: string; parentRunId: string | null } | null } }>(
+    () => ({ query: "subscription { runUpdated { runId run { status parentRunId } } }" }),
+    {
+      next: ({ runUpdated }) => {
+        const run = runUpdated.run;
+        if (run?.status === "interrupted" || ids.has(runUpdated.runId) || (run?.parentRunId && ids.has(run.parentRunId))) refresh();
+      },
+    },
+    "approvals",
+  );
+
+  return (
+    <>
+      <PageHeader
+        title="Approvals"
+        subtitle={data ? <span data-testid="approvals-summary">{total === 0 ? "Nothing is waiting for an answer" : `${total} run${total === 1 ? "" : "s"} waiting, oldest first${total > pending.length ? ` (the first ${pending.length} shown)` : ""}`}</span> : "Runs waiting for a human answer"}
+      />
+      {error && (
+        <div className="mb-4">
+          <ErrorBox error={error} title="Could not load the runs waiting for an answer" onRetry={() => void refetch()} />
+        </div>
+      )}
+      {loading && !data ? (
+        <Card>
+          <Loading rows={4} />
+        </Card>
+      ) : pending.length === 0 && Object.keys(answered).length === 0 ? (
+        !error && (
+          <Card>
+            <Empty title="Inbox zero">Runs that need an approval (a tool marked requires_approval) show up here the moment they stop.</Empty>
+          </Card>
+        )
+      ) : (
+        <ul className="space-y-3" data-testid="approvals">
+          {Object.entries(answered).map(([runId, next]) => (
+            <li key={runId} className="rounded-lg border border-emerald-200 bg-emerald-50 px-4 py-2.5 text-sm text-emerald-900">
+              Answered run <span className="font-mono">{shortId(runId)}</span>: the work continues in run{" "}
+              <Link href={`/runs/${next}`} className="font-mono text-sky-700 hover:underline">
+                {shortId(next)}
+              </Link>
+              .
+            </li>
+          ))}
+          {pending.map((run) => {
+            const interrupts = interruptsOf(run.finished.nodes[0]?.event) ?? [];
+            const prompt = [...(run.input?.messages ?? [])].reverse().find((m) => m.role === "user");
+            return (
+              <li key={run.id} data-testid="approval" data-run-id={run.id} className="rounded-lg border border-amber-200 bg-white shadow-sm">
+                <div className="flex flex-wrap items-start justify-between gap-4 px-4 py-3">
+                  <div className="min-w-0 flex-1 space-y-1.5">
+                    <div className="flex flex-wrap items-center gap-x-3 gap-y-1 text-xs text-slate-500">
+                      <Link href={`/runs/${run.id}`} className="font-mono text-[13px] font-medium text-sky-700 hover:underline">
+                        run {shortId(run.id)}
+                      </Link>
+                      <span>
+                        agent{" "}
+                        <Link href={`/agents/${run.agentId}`} className="text-slate-700 hover:underline">
+                          {run.agentByAgentId?.name ?? shortId(run.agentId)}
+                        </Link>
+                      </span>
+                      <span title={formatDateTime(run.finishedAt)}>waiting since {formatAgo(run.finishedAt ?? run.createdAt, now)}</span>
+                    </div>
+                    {prompt && <p className="truncate text-sm text-slate-600">“{textOf(prompt.content)}”</p>}
+                    {interrupts.map((i) => (
+                      <div key={i.id} className="rounded-md bg-amber-50 px-3 py-2">
+                        <p className="text-sm font-medium text-slate-900">
+                          {i.message ?? "Approval needed"}
+                          {i.metadata?.toolName && <span className="ml-2 font-mono text-xs font-normal text-amber-800">{i.metadata.toolName}</span>}
+                        </p>
+                        {i.metadata?.arguments !== undefined && <pre className="mt-1 max-h-32 overflow-auto font-mono text-xs text-slate-700">{prettyJson(i.metadata.arguments)}</pre>}
+                      </div>
+                    ))}
+                    {interrupts.length === 0 && (
+                      <p className="text-xs text-slate-500">
+                        {pendingClientCalls(run.finished.nodes[0]?.event)
+                          ? "Waiting for the client to return the result of a tool it runs; the client's answer continues the run."
+                          : "The run’s interrupt details are not in its event log; open the run to see it."}
+                      </p>
+                    )}
+                  </div>
+                  {interrupts.length > 0 && (
+                    <InterruptAnswer
+                      compact
+                      runId={run.id}
+                      interrupts={interrupts}
+                      onResumed={(next) => {
+                        setAnswered((a) => ({ ...a, [run.id]: next }));
+                        refresh();
+                      }}
+                    />
+                  )}
+                </div>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </>
+  );
+}

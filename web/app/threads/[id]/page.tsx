@@ -1,0 +1,144 @@
+"use client";
+// A thread: its runs, oldest first, read as one conversation; a reply continues it.
+import Link from "next/link";
+import { useParams } from "next/navigation";
+import { useMemo, useState } from "react";
+import { interruptsOf } from "@/lib/agui";
+import { ConversationView } from "@/components/Conversation";
+import { Button, Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge } from "@/components/ui";
+import { formatCost, formatDateTime, formatDuration, formatNumber, isUuid, runDurationMs, shortId } from "@/lib/format";
+import { useMutation, useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
+import { START_RUN, THREAD_QUERY } from "@/lib/queries";
+import { isSettled, type ParentFinished, type Run, type Thread } from "@/lib/types";
+import { useRunEvents } from "@/lib/useRunEvents";
+
+export default function ThreadPage() {
+  const { id } = useParams<{ id: string }>();
+  const { data, error, loading, refetch, setData } = useQuery<{ threadById: Thread | null }>(THREAD_QUERY, { id }, { skip: !isUuid(id) });
+  const refresh = useThrottled(() => void refetch(), 500);
+  const thread = data?.threadById ?? null;
+
+  useSubscription<{ runUpdated: { runId: string; run: { threadId: string; status: string } | null } }>(
+    () => ({ query: "subscription { runUpdated { runId run { threadId status } } }" }),
+    {
+      next: ({ runUpdated }) => {
+        if (runUpdated.run?.threadId !== id) return;
+        const known = thread?.runsByThreadId.nodes.some((r) => r.id === runUpdated.runId);
+        if (!known) return refresh();
+        setData((d) =>
+          d?.threadById
+            ? { threadById: { ...d.threadById, runsByThreadId: { nodes: d.threadById.runsByThreadId.nodes.map((r) => (r.id === runUpdated.runId ? { ...r, status: runUpdated.run!.status } : r)) } } }
+            : d,
+        );
+        if (isSettled(runUpdated.run.status)) refresh(); // final usage and output
+      },
+    },
+    `thread-${id}`,
+  );
+
+  if (loading && !data) return <Loading rows={8} />;
+  if (error && !thread) return <ErrorBox error={error} title="Could not load this thread" onRetry={() => void refetch()} />;
+  if (!thread) {
+    return (
+      <Card>
+        <Empty title="No such thread">
+          <Link href="/runs" className="text-sky-700 hover:underline">
+            Back to runs
+          </Link>
+        </Empty>
+      </Card>
+    );
+  }
+  const runs = thread.runsByThreadId.nodes;
+  const cost = runs.reduce((n, r) => n + (r.usage?.cost_usd ?? 0), 0);
+  const tokens = runs.reduce((n, r) => n + (r.usage?.input_tokens ?? 0) + (r.usage?.output_tokens ?? 0), 0);
+  const last = runs.at(-1);
+  return (
+    <>
+      <PageHeader
+        title={
+          <span>
+            Thread <span className="font-mono">{shortId(thread.id)}</span>
+          </span>
+        }
+        subtitle={
+          <span>
+            {thread.agentByAgentId && (
+              <>
+                agent{" "}
+                <Link href={`/agents/${thread.agentByAgentId.id}`} className="text-sky-700 hover:underline">
+                  {thread.agentByAgentId.name}
+                </Link>{" "}
+                ·{" "}
+              </>
+            )}
+            {runs.length} run{runs.length === 1 ? "" : "s"} · {formatNumber(tokens)} tokens · {formatCost(cost)} · started {formatDateTime(thread.createdAt)}
+          </span>
+        }
+      />
+      <div className="mx-auto max-w-4xl space-y-4" data-testid="thread">
+        {runs.length === 0 && (
+          <Card>
+            <Empty title="This thread has no runs" />
+          </Card>
+        )}
+        {runs.map((run) => (
+          <ThreadRun key={run.id} run={run} answeredBy={run.continuedBy} />
+        ))}
+        {thread.agentByAgentId && last && (isSettled(last.status) && last.status !== "interrupted" ? <Reply agentId={thread.agentByAgentId.id} threadId={thread.id} /> : null)}
+      </div>
+    </>
+  );
+}
+
+function ThreadRun({ run, answeredBy }: { run: Run & ParentFinished; answeredBy: string | null }) {
+  const parentInterrupts = useMemo(() => interruptsOf(run.parent?.finished.nodes[0]?.event), [run.parent]);
+  const { conversation, done } = useRunEvents(run.id, run.input, undefined, parentInterrupts);
+  const now = useNow(1000, !isSettled(run.status));
+  return (
+    <section data-testid="thread-run" data-run-id={run.id} className="rounded-lg border border-slate-200 bg-white shadow-sm">
+      <header className="flex flex-wrap items-center gap-3 border-b border-slate-100 px-4 py-2 text-xs text-slate-500">
+        <StatusBadge status={run.status} />
+        <Link href={`/runs/${run.id}`} className="font-mono text-[13px] text-sky-700 hover:underline">
+          run {shortId(run.id)}
+        </Link>
+        {run.parentRunId && <span>answers run {shortId(run.parentRunId)}</span>}
+        <span>{formatDateTime(run.createdAt)}</span>
+        <span className="ml-auto tabular-nums">
+          {formatDuration(runDurationMs(run, now))} · {formatNumber((run.usage?.input_tokens ?? 0) + (run.usage?.output_tokens ?? 0))} tokens · {formatCost(run.usage?.cost_usd ?? 0)}
+        </span>
+      </header>
+      <div className="p-4">
+        <ConversationView items={conversation.items} live={!isSettled(run.status) && !done && run.status !== "waiting"} answeredBy={answeredBy} ended={conversation.ended} />
+      </div>
+    </section>
+  );
+}
+
+function Reply({ agentId, threadId }: { agentId: string; threadId: string }) {
+  const [text, setText] = useState("");
+  const { mutate, pending, error } = useMutation<{ agent: string; input: unknown; threadId: string }, { startRun: { runId: string } }>(START_RUN);
+  const send = async () => {
+    if (!text.trim()) return;
+    const result = await mutate({ agent: agentId, threadId, input: { messages: [{ role: "user", content: text }] } });
+    if (result) setText(""); // the new run appears through the runUpdated subscription
+  };
+  return (
+    <Card title="Continue the thread">
+      <div className="flex gap-2">
+        <textarea
+          data-testid="reply"
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          rows={2}
+          placeholder="A new message on this thread starts another run"
+          className="flex-1 rounded-md border border-slate-300 p-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500"
+        />
+        <Button variant="primary" disabled={pending || !text.trim()} onClick={() => void send()} className="self-end">
+          {pending ? "Sending…" : "Send"}
+        </Button>
+      </div>
+      <ErrorBox error={error} title="The run was not started" />
+    </Card>
+  );
+}

@@ -1,0 +1,171 @@
+"use client";
+// A run's conversation: user input, assistant text as it streams, reasoning (collapsed), tool
+// calls with their arguments and results, retries, errors and interrupts.
+import Link from "next/link";
+import type { ConversationItem } from "@/lib/agui";
+import { formatDuration, prettyJson, shortId } from "@/lib/format";
+
+/** `answeredBy`: the continuation run that answered this run's interrupt, if any. */
+export function ConversationView({ items, live, answeredBy = null, ended = false }: { items: ConversationItem[]; live: boolean; answeredBy?: string | null; ended?: boolean }) {
+  // tool calls an interrupt asks a human about
+  const asked = new Set(items.flatMap((i) => (i.kind === "interrupt" ? i.interrupts.map((x) => x.toolCallId ?? "") : [])));
+  return (
+    <ol data-testid="conversation" className="space-y-3">
+      {items.map((item) => (
+        <li key={item.key}>
+          <Item item={item} answeredBy={answeredBy} ended={ended} asked={asked} />
+        </li>
+      ))}
+      {live && !items.some((i) => "streaming" in i && i.streaming) && (
+        <li data-testid="conversation-waiting" className="flex items-center gap-2 pl-1 text-xs text-slate-400">
+          <span className="inline-flex gap-0.5">
+            <span className="h-1.5 w-1.5 animate-bounce rounded-full bg-slate-300 [animation-delay:-0.2s]" />
+            <span className="h-1.5 w-1.5 animate-bounce rounded-full bg-slate-300 [animation-delay:-0.1s]" />
+            <span className="h-1.5 w-1.5 animate-bounce rounded-full bg-slate-300" />
+          </span>
+          working…
+        </li>
+      )}
+    </ol>
+  );
+}
+
+function Role({ children, className = "" }: { children: React.ReactNode; className?: string }) {
+  return <div className={`mb-1 text-[11px] font-semibold uppercase tracking-wide ${className}`}>{children}</div>;
+}
+
+function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answeredBy: string | null; ended: boolean; asked: Set<string> }) {
+  switch (item.kind) {
+    case "user":
+      return (
+        <div data-testid="msg-user" className="rounded-lg border border-slate-200 bg-slate-50 px-3.5 py-2.5">
+          <Role className="text-slate-500">User</Role>
+          <p className="whitespace-pre-wrap text-sm text-slate-900">{item.text}</p>
+        </div>
+      );
+    case "system":
+      return (
+        <div className="rounded-lg border border-dashed border-slate-200 px-3.5 py-2">
+          <Role className="text-slate-400">System</Role>
+          <p className="whitespace-pre-wrap text-xs text-slate-600">{item.text}</p>
+        </div>
+      );
+    case "resume":
+      return (
+        <div data-testid="msg-resume" className="rounded-lg border border-amber-200 bg-amber-50/60 px-3.5 py-2.5">
+          <Role className="text-amber-700">Answer to the interrupt</Role>
+          <ul className="space-y-1 text-sm text-slate-800">
+            {item.answers.map((a) => (
+              <li key={a.interruptId}>
+                <span className={a.status === "resolved" && a.payload?.approved !== false ? "font-medium text-emerald-700" : "font-medium text-rose-700"}>
+                  {a.status === "cancelled" ? "cancelled" : a.payload?.approved === false ? "rejected" : "approved"}
+                </span>{" "}
+                {a.interrupt?.metadata?.toolName ? (
+                  <span>
+                    calling <span className="font-mono text-xs">{a.interrupt.metadata.toolName}</span>
+                    {a.payload?.arguments ? " with edited arguments" : ""}
+                  </span>
+                ) : (
+                  <span className="font-mono text-xs text-slate-500">{a.interruptId}</span>
+                )}
+                {a.payload?.arguments && <pre className="mt-1 overflow-x-auto rounded bg-white/70 p-2 font-mono text-xs">{prettyJson(a.payload.arguments)}</pre>}
+              </li>
+            ))}
+          </ul>
+        </div>
+      );
+    case "assistant":
+      return (
+        <div data-testid="msg-assistant" data-streaming={item.streaming} className="rounded-lg border border-sky-100 bg-white px-3.5 py-2.5 shadow-sm">
+          <Role className="text-sky-700">Assistant</Role>
+          <p className={`whitespace-pre-wrap text-sm leading-relaxed text-slate-900 ${item.streaming ? "streaming-caret" : ""}`}>{item.text}</p>
+        </div>
+      );
+    case "reasoning":
+      return (
+        <details data-testid="msg-reasoning" className="group rounded-lg border border-slate-200 bg-slate-50/60 px-3.5 py-2">
+          <summary className="cursor-pointer select-none text-xs font-medium text-slate-500">
+            Reasoning <span className="font-normal">· {item.text.length.toLocaleString("en-US")} chars{item.streaming ? " · thinking…" : ""}</span>
+          </summary>
+          <p className="mt-2 whitespace-pre-wrap text-xs italic leading-relaxed text-slate-600">{item.text}</p>
+        </details>
+      );
+    case "tool":
+      return (
+        <div data-testid="msg-tool" data-tool={item.name} className="overflow-hidden rounded-lg border border-teal-200 bg-white">
+          <div className="flex items-center justify-between gap-2 border-b border-teal-100 bg-teal-50/70 px-3.5 py-1.5">
+            <span className="text-xs font-semibold text-teal-800">
+              Tool call <span className="font-mono">{item.name}</span>
+            </span>
+            <span className="font-mono text-[11px] text-teal-700/70">{item.streaming ? "calling…" : item.result !== null ? "done" : answeredBy ? "answered: runs in the next run" : asked.has(item.toolCallId) ? "waiting for approval" : ended ? "no result" : "waiting for result"}</span>
+          </div>
+          <div className="grid gap-0 md:grid-cols-2">
+            <div className="min-w-0 border-teal-100 px-3.5 py-2 md:border-r">
+              <div className="mb-1 text-[10px] font-semibold uppercase tracking-wide text-slate-400">Arguments</div>
+              <pre data-testid="tool-args" className="max-h-60 overflow-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-800">{item.args ? prettyJson(item.args) : "{}"}</pre>
+            </div>
+            <div className="min-w-0 px-3.5 py-2">
+              <div className="mb-1 text-[10px] font-semibold uppercase tracking-wide text-slate-400">Result</div>
+              {item.result === null ? (
+                <p className="text-xs text-slate-400">—</p>
+              ) : (
+                <pre data-testid="tool-result" className="max-h-60 overflow-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-800">{prettyJson(item.result)}</pre>
+              )}
+            </div>
+          </div>
+        </div>
+      );
+    case "retry":
+      return (
+        <div data-testid="msg-retry" className="flex items-center gap-2 rounded-md border border-amber-200 bg-amber-50 px-3 py-1.5 text-xs text-amber-900">
+          <span className="font-semibold">Retry</span>
+          {item.attempt != null && (
+            <span>
+              attempt {item.attempt + 1}
+              {item.maxAttempts ? ` of ${item.maxAttempts}` : ""}
+            </span>
+          )}
+          {item.delayMs != null && <span>in {formatDuration(item.delayMs)}</span>}
+          <span className="truncate text-amber-800/80">— {item.error}</span>
+        </div>
+      );
+    case "error":
+      return (
+        <div data-testid="msg-error" className="rounded-lg border border-rose-200 bg-rose-50 px-3.5 py-2.5">
+          <Role className="text-rose-700">Run error{item.code ? ` · ${item.code}` : ""}</Role>
+          <p className="whitespace-pre-wrap text-sm text-rose-900">{item.message}</p>
+        </div>
+      );
+    case "interrupt":
+      return (
+        <div data-testid="msg-interrupt" className={`rounded-lg border px-3.5 py-2.5 ${answeredBy ? "border-slate-200 bg-slate-50" : "border-amber-300 bg-amber-50"}`}>
+          <Role className={answeredBy ? "text-slate-500" : "text-amber-800"}>
+            {answeredBy ? (
+              <>
+                Interrupted — answered by run{" "}
+                <Link href={`/runs/${answeredBy}`} className="font-mono normal-case text-sky-700 hover:underline">
+                  {shortId(answeredBy)}
+                </Link>
+              </>
+            ) : (
+              "Interrupted — waiting for an answer"
+            )}
+          </Role>
+          <ul className={`space-y-0.5 text-sm ${answeredBy ? "text-slate-700" : "text-amber-950"}`}>
+            {item.interrupts.map((i) => (
+              <li key={i.id}>
+                {i.message ?? i.reason ?? "needs an answer"}
+                {i.metadata?.toolName && <span className="ml-1 font-mono text-xs text-amber-800">({i.metadata.toolName})</span>}
+              </li>
+            ))}
+          </ul>
+        </div>
+      );
+    case "cancelled":
+      return (
+        <div data-testid="msg-cancelled" className="rounded-lg border border-zinc-200 bg-zinc-50 px-3.5 py-2 text-sm text-zinc-600">
+          The run was cancelled; what was in flight was stopped.
+        </div>
+      );
+  }
+}

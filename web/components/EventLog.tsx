@@ -1,0 +1,56 @@
+"use client";
+// The raw AG-UI event log of a run, as stored: seq, type, the whole event object.
+import { useMemo, useState } from "react";
+import type { RunEventMessage } from "@/lib/types";
+
+const SHOWN = 400;
+
+export function EventLog({ events }: { events: RunEventMessage[] }) {
+  const [type, setType] = useState("");
+  const [all, setAll] = useState(false);
+  const types = useMemo(() => [...new Set(events.map((e) => e.type))].sort(), [events]);
+  const filtered = type ? events.filter((e) => e.type === type) : events;
+  const shown = all ? filtered : filtered.slice(-SHOWN);
+  return (
+    <div data-testid="event-log">
+      <div className="flex items-center gap-2 border-b border-slate-100 px-4 py-2 text-xs text-slate-500">
+        <label className="flex items-center gap-1.5">
+          Type
+          <select value={type} onChange={(e) => setType(e.target.value)} className="rounded border border-slate-300 bg-white px-1.5 py-0.5 text-xs text-slate-800">
+            <option value="">all ({events.length})</option>
+            {types.map((t) => (
+              <option key={t} value={t}>
+                {t} ({events.filter((e) => e.type === t).length})
+              </option>
+            ))}
+          </select>
+        </label>
+        {filtered.length > shown.length && (
+          <button type="button" onClick={() => setAll(true)} className="text-sky-700 hover:underline">
+            show all {filtered.length} (the last {SHOWN} are shown)
+          </button>
+        )}
+      </div>
+      <div className="max-h-[480px] overflow-auto">
+        <table className="w-full text-xs">
+          <tbody className="divide-y divide-slate-100 font-mono">
+            {shown.map((e) => (
+              <tr key={e.seq} data-testid="event-row" data-type={e.type} className="align-top hover:bg-slate-50">
+                <td className="w-12 px-4 py-1 text-right text-slate-400">{e.seq}</td>
+                <td className="w-56 whitespace-nowrap px-2 py-1 font-medium text-slate-700">{e.type}</td>
+                <td className="px-2 py-1 pr-4 break-all text-slate-500">{compact(e.event)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {events.length === 0 && <p className="px-4 py-6 text-center text-sm text-slate-500">No events yet.</p>}
+      </div>
+    </div>
+  );
+}
+
+function compact(event: Record<string, unknown>): string {
+  const { type: _type, ...rest } = event;
+  void _type;
+  return JSON.stringify(rest);
+}

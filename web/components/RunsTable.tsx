@@ -1,0 +1,92 @@
+"use client";
+// The runs table: status, agent, thread, started, duration, steps, tokens, cost. Rows that
+// changed flash briefly; durations of unfinished runs tick.
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { formatAgo, formatCost, formatDateTime, formatDuration, formatNumber, runDurationMs, shortId } from "@/lib/format";
+import { useNow } from "@/lib/hooks";
+import type { RunRow } from "@/lib/types";
+import { StatusBadge } from "./ui";
+
+export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; flash?: Map<string, number>; showAgent?: boolean }) {
+  const router = useRouter();
+  const now = useNow(1000);
+  return (
+    <div className="overflow-x-auto">
+      <table data-testid="runs-table" className="w-full text-sm">
+        <thead>
+          <tr className="border-b border-slate-200 text-left text-[11px] font-semibold uppercase tracking-wide text-slate-500">
+            <th className="px-4 py-2">Status</th>
+            <th className="px-3 py-2">Run</th>
+            {showAgent && <th className="px-3 py-2">Agent</th>}
+            <th className="px-3 py-2">Thread</th>
+            <th className="px-3 py-2">Started</th>
+            <th className="px-3 py-2 text-right">Duration</th>
+            <th className="px-3 py-2 text-right">Steps</th>
+            <th className="px-3 py-2 text-right">Tokens</th>
+            <th className="px-4 py-2 text-right">Cost</th>
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-slate-100">
+          {runs.map((run) => {
+            const n = flash?.get(run.id) ?? 0;
+            const inTokens = run.usage?.input_tokens ?? 0;
+            const outTokens = run.usage?.output_tokens ?? 0;
+            const started = run.startedAt ?? run.createdAt;
+            return (
+              <tr
+                key={`${run.id}:${n}`}
+                data-run-id={run.id}
+                data-status={run.status}
+                onClick={(e) => {
+                  if ((e.target as HTMLElement).closest("a")) return;
+                  router.push(`/runs/${run.id}`);
+                }}
+                className={`cursor-pointer hover:bg-slate-50 ${n > 0 ? "row-flash" : ""}`}
+              >
+                <td className="px-4 py-2">
+                  <StatusBadge status={run.status} />
+                </td>
+                <td className="px-3 py-2">
+                  <Link href={`/runs/${run.id}`} title={run.id} className="font-mono text-[13px] text-sky-700 hover:underline">
+                    {shortId(run.id)}
+                  </Link>
+                  {run.parentRunId && (
+                    <span title={`continues run ${run.parentRunId}`} className="ml-1.5 rounded bg-slate-100 px-1 text-[10px] font-medium uppercase text-slate-500">
+                      resume
+                    </span>
+                  )}
+                </td>
+                {showAgent && (
+                  <td className="px-3 py-2">
+                    {run.agentByAgentId ? (
+                      <Link href={`/agents/${run.agentId}`} className="text-slate-700 hover:text-sky-700 hover:underline">
+                        {run.agentByAgentId.name}
+                      </Link>
+                    ) : (
+                      <span className="font-mono text-xs text-slate-400">{shortId(run.agentId)}</span>
+                    )}
+                  </td>
+                )}
+                <td className="px-3 py-2">
+                  <Link href={`/threads/${run.threadId}`} title={run.threadId} className="font-mono text-[13px] text-slate-500 hover:text-sky-700 hover:underline">
+                    {shortId(run.threadId)}
+                  </Link>
+                </td>
+                <td className="whitespace-nowrap px-3 py-2 text-slate-600" title={formatDateTime(started)}>
+                  {formatAgo(started, now)}
+                </td>
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700">{run.status === "queued" ? <span className="text-slate-400">queued</span> : formatDuration(runDurationMs(run, now))}</td>
+                <td className="px-3 py-2 text-right tabular-nums text-slate-700">{run.runStepsByRunId.totalCount}</td>
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700" title={`${inTokens} in / ${outTokens} out`}>
+                  {formatNumber(inTokens + outTokens)}
+                </td>
+                <td className="px-4 py-2 text-right tabular-nums text-slate-700">{formatCost(run.usage?.cost_usd ?? 0)}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,214 @@
+// A run's conversation, folded from its AG-UI event log as the events arrive: assistant text
+// token by token, reasoning, tool calls with their arguments and results, retries, errors and
+// interrupts. Pure functions over immutable state, so React can re-render on each event.
+import { textOf } from "./format";
+import type { AgUiEvent, InputMessage, Interrupt, ResumeAnswer, RunEventMessage } from "./types";
+
+export type ConversationItem =
+  | { kind: "user"; key: string; text: string }
+  | { kind: "system"; key: string; text: string }
+  | { kind: "resume"; key: string; answers: Array<ResumeAnswer & { interrupt?: Interrupt }> }
+  | { kind: "assistant"; key: string; messageId: string; text: string; streaming: boolean }
+  | { kind: "reasoning"; key: string; messageId: string; text: string; streaming: boolean }
+  | { kind: "tool"; key: string; toolCallId: string; name: string; args: string; result: string | null; streaming: boolean }
+  | { kind: "retry"; key: string; step: number | null; attempt: number | null; maxAttempts: number | null; delayMs: number | null; error: string }
+  | { kind: "error"; key: string; message: string; code: string | null }
+  | { kind: "interrupt"; key: string; interrupts: Interrupt[] }
+  | { kind: "cancelled"; key: string };
+
+export interface Conversation {
+  items: ConversationItem[];
+  /** the last seq folded in (0: none) */
+  lastSeq: number;
+  /** RUN_FINISHED or RUN_ERROR seen */
+  ended: boolean;
+  interrupts: Interrupt[] | null;
+}
+
+/**
+ * What a run starts from: its input messages and, for a continuation run, the answers it
+ * carries with the interrupts they answer (the parent's), so the tool calls they approved show
+ * with their name and arguments when this run's results arrive.
+ */
+export function initialConversation(input: { messages?: InputMessage[]; resume?: ResumeAnswer[] } | null | undefined, parentInterrupts: Interrupt[] | null = null): Conversation {
+  const items: ConversationItem[] = [];
+  (input?.messages ?? []).forEach((m, i) => items.push(...fromInputMessage(m, `in-${i}`)));
+  if (input?.resume?.length) {
+    const answers = input.resume.map((a) => ({ ...a, interrupt: parentInterrupts?.find((i) => i.id === a.interruptId) }));
+    items.push({ kind: "resume", key: "resume", answers });
+    for (const a of answers) {
+      const i = a.interrupt;
+      if (!i?.toolCallId || a.status !== "resolved" || a.payload?.approved === false) continue;
+      const args = a.payload?.arguments ?? i.metadata?.arguments ?? {};
+      items.push({ kind: "tool", key: `resume-${i.toolCallId}`, toolCallId: i.toolCallId, name: i.metadata?.toolName ?? "tool", args: JSON.stringify(args), result: null, streaming: false });
+    }
+  }
+  return { items, lastSeq: 0, ended: false, interrupts: null };
+}
+
+function fromInputMessage(m: InputMessage, key: string): ConversationItem[] {
+  const text = textOf(m.content);
+  if (m.role === "user") return [{ kind: "user", key, text }];
+  if (m.role === "system" || m.role === "developer") return [{ kind: "system", key, text }];
+  if (m.role === "assistant") {
+    const out: ConversationItem[] = [];
+    if (text) out.push({ kind: "assistant", key, messageId: m.id ?? key, text, streaming: false });
+    const calls = ((m as { toolCalls?: Array<{ id: string; function: { name: string; arguments: string } }> }).toolCalls ?? []);
+    for (const c of calls) out.push({ kind: "tool", key: `${key}-${c.id}`, toolCallId: c.id, name: c.function.name, args: c.function.arguments, result: null, streaming: false });
+    return out;
+  }
+  return [];
+}
+
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+
+function update<K extends ConversationItem["kind"]>(
+  items: ConversationItem[],
+  kind: K,
+  match: (item: Extract<ConversationItem, { kind: K }>) => boolean,
+  change: (item: Extract<ConversationItem, { kind: K }>) => Extract<ConversationItem, { kind: K }>,
+): ConversationItem[] | null {
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i]!;
+    if (item.kind === kind && match(item as Extract<ConversationItem, { kind: K }>)) {
+      const next = items.slice();
+      next[i] = change(item as Extract<ConversationItem, { kind: K }>);
+      return next;
+    }
+  }
+  return null;
+}
+
+/** Folds a batch of events (in seq order; ones already folded are skipped). */
+export function foldEvents(conv: Conversation, events: RunEventMessage[]): Conversation {
+  let c = conv;
+  for (const e of events) {
+    if (e.seq <= c.lastSeq) continue;
+    c = { ...foldEvent(c, e.event, e.seq), lastSeq: e.seq };
+  }
+  return c;
+}
+
+function foldEvent(c: Conversation, ev: AgUiEvent, seq: number): Conversation {
+  const items = c.items;
+  const set = (next: ConversationItem[] | null): Conversation => (next ? { ...c, items: next } : c);
+  switch (ev.type) {
+    case "TEXT_MESSAGE_START": {
+      const messageId = str(ev.messageId);
+      return set([...items, { kind: "assistant", key: `m-${messageId}-${seq}`, messageId, text: "", streaming: true }]);
+    }
+    case "TEXT_MESSAGE_CONTENT":
+    case "TEXT_MESSAGE_CHUNK": {
+      const messageId = str(ev.messageId);
+      const delta = str(ev.delta);
+      const next = update(items, "assistant", (m) => m.messageId === messageId, (m) => ({ ...m, text: m.text + delta }));
+      return set(next ?? [...items, { kind: "assistant", key: `m-${messageId}-${seq}`, messageId, text: delta, streaming: ev.type === "TEXT_MESSAGE_CONTENT" }]);
+    }
+    case "TEXT_MESSAGE_END":
+      return set(update(items, "assistant", (m) => m.messageId === str(ev.messageId), (m) => ({ ...m, streaming: false })));
+    case "REASONING_MESSAGE_START":
+    case "THINKING_TEXT_MESSAGE_START": {
+      const messageId = str(ev.messageId) || `thinking-${seq}`;
+      return set([...items, { kind: "reasoning", key: `r-${messageId}-${seq}`, messageId, text: "", streaming: true }]);
+    }
+    case "REASONING_MESSAGE_CONTENT":
+    case "REASONING_MESSAGE_CHUNK":
+    case "THINKING_TEXT_MESSAGE_CONTENT": {
+      const messageId = str(ev.messageId);
+      const delta = str(ev.delta);
+      const next = update(items, "reasoning", (m) => !messageId || m.messageId === messageId || m.streaming, (m) => ({ ...m, text: m.text + delta }));
+      return set(next ?? [...items, { kind: "reasoning", key: `r-${messageId}-${seq}`, messageId, text: delta, streaming: true }]);
+    }
+    case "REASONING_MESSAGE_END":
+    case "REASONING_END":
+    case "THINKING_TEXT_MESSAGE_END":
+    case "THINKING_END":
+      return set(update(items, "reasoning", (m) => m.streaming, (m) => ({ ...m, streaming: false })));
+    case "TOOL_CALL_START": {
+      const toolCallId = str(ev.toolCallId);
+      return set([...items, { kind: "tool", key: `t-${toolCallId}-${seq}`, toolCallId, name: str(ev.toolCallName), args: "", result: null, streaming: true }]);
+    }
+    case "TOOL_CALL_ARGS":
+    case "TOOL_CALL_CHUNK": {
+      const toolCallId = str(ev.toolCallId);
+      return set(update(items, "tool", (t) => t.toolCallId === toolCallId, (t) => ({ ...t, args: t.args + str(ev.delta) })));
+    }
+    case "TOOL_CALL_END":
+      return set(update(items, "tool", (t) => t.toolCallId === str(ev.toolCallId), (t) => ({ ...t, streaming: false })));
+    case "TOOL_CALL_RESULT": {
+      const toolCallId = str(ev.toolCallId);
+      const content = typeof ev.content === "string" ? ev.content : JSON.stringify(ev.content);
+      const next = update(items, "tool", (t) => t.toolCallId === toolCallId, (t) => ({ ...t, result: content, streaming: false }));
+      return set(next ?? [...items, { kind: "tool", key: `t-${toolCallId}-${seq}`, toolCallId, name: "tool", args: "", result: content, streaming: false }]);
+    }
+    case "MESSAGES_SNAPSHOT": {
+      // A crashed attempt streamed part of a message: what is committed replaces it.
+      const messages = (Array.isArray(ev.messages) ? ev.messages : []) as InputMessage[];
+      const next: ConversationItem[] = [];
+      messages.forEach((m, i) => {
+        if (m.role === "tool") {
+          const id = m.toolCallId ?? "";
+          const idx = next.findIndex((x) => x.kind === "tool" && x.toolCallId === id);
+          if (idx >= 0) next[idx] = { ...(next[idx] as Extract<ConversationItem, { kind: "tool" }>), result: textOf(m.content) };
+          return;
+        }
+        next.push(...fromInputMessage(m, `snap-${seq}-${i}`));
+      });
+      const kept = items.filter((x) => x.kind === "resume" || x.kind === "retry");
+      return set([...kept.filter((x) => x.kind === "resume"), ...next, ...kept.filter((x) => x.kind === "retry")]);
+    }
+    case "CUSTOM": {
+      if (ev.name !== "everruns.retry") return c;
+      const v = (ev.value ?? {}) as { step?: number; attempt?: number; max_attempts?: number; delay_ms?: number; error?: { code?: string; message?: string; status?: number } };
+      return set([
+        ...items,
+        {
+          kind: "retry",
+          key: `retry-${seq}`,
+          step: v.step ?? null,
+          attempt: v.attempt ?? null,
+          maxAttempts: v.max_attempts ?? null,
+          delayMs: v.delay_ms ?? null,
+          error: v.error?.message ?? v.error?.code ?? "transient error",
+        },
+      ]);
+    }
+    case "RUN_ERROR":
+      return { ...c, ended: true, items: [...closeOpen(items), { kind: "error", key: `err-${seq}`, message: str(ev.message) || "the run failed", code: str(ev.code) || null }] };
+    case "RUN_FINISHED": {
+      const outcome = ev.outcome as { type?: string; interrupts?: Interrupt[] } | undefined;
+      if (outcome?.type === "cancelled") return { ...c, ended: true, items: [...closeOpen(items), { kind: "cancelled", key: `cancel-${seq}` }] };
+      if (outcome?.type === "interrupt") {
+        const interrupts = Array.isArray(outcome.interrupts) ? outcome.interrupts : [];
+        return { ...c, ended: true, interrupts, items: [...closeOpen(items), { kind: "interrupt", key: `int-${seq}`, interrupts }] };
+      }
+      return { ...c, ended: true, items: closeOpen(items) };
+    }
+    default:
+      return c;
+  }
+}
+
+function closeOpen(items: ConversationItem[]): ConversationItem[] {
+  return items.map((x) => ("streaming" in x && x.streaming ? { ...x, streaming: false } : x));
+}
+
+/** The interrupts of a run's last RUN_FINISHED event, when it ended interrupted. */
+export function interruptsOf(event: AgUiEvent | null | undefined): Interrupt[] | null {
+  const outcome = event?.outcome as { type?: string; interrupts?: Interrupt[] } | undefined;
+  return outcome?.type === "interrupt" && Array.isArray(outcome.interrupts) ? outcome.interrupts : null;
+}
+
+/** Retry notices (CUSTOM everruns.retry) by the step they retried. */
+export function retriesByStep(events: RunEventMessage[]): Map<number, Array<{ seq: number; attempt: number | null; maxAttempts: number | null; delayMs: number | null; error: string }>> {
+  const out = new Map<number, Array<{ seq: number; attempt: number | null; maxAttempts: number | null; delayMs: number | null; error: string }>>();
+  for (const e of events) {
+    if (e.type !== "CUSTOM" || e.event.name !== "everruns.retry") continue;
+    const v = (e.event.value ?? {}) as { step?: number; attempt?: number; max_attempts?: number; delay_ms?: number; error?: { code?: string; message?: string } };
+    const step = v.step ?? 0;
+    const list = out.get(step) ?? [];
+    list.push({ seq: e.seq, attempt: v.attempt ?? null, maxAttempts: v.max_attempts ?? null, delayMs: v.delay_ms ?? null, error: v.error?.message ?? v.error?.code ?? "transient error" });
+    out.set(step, list);
+  }
+  return out;
+}

@@ -1,0 +1,178 @@
+// The console's only way to the API: GraphQL over HTTP (queries, mutations) and graphql-ws on
+// the same /graphql path (subscriptions), both same-origin (the console's server passes
+// /graphql through to the API).
+//
+// One websocket for the whole tab, opened eagerly and kept open: its state is the console's
+// idea of "is the API there". When it drops, the client retries forever with a short capped
+// backoff; graphql-ws re-sends every live subscription on reconnect, and `onReconnect`
+// listeners refetch what they show, so a page recovers by itself when the API returns.
+import { createClient, type Client, type SubscribePayload } from "graphql-ws";
+
+export interface GraphQLErrorEntry {
+  message: string;
+  path?: Array<string | number>;
+  extensions?: { code?: string; [key: string]: unknown };
+}
+
+export class RequestError extends Error {
+  /** true when the API could not be reached at all (network, 502/503 from our server). */
+  readonly unreachable: boolean;
+  readonly errors: GraphQLErrorEntry[];
+  constructor(message: string, { unreachable = false, errors = [] }: { unreachable?: boolean; errors?: GraphQLErrorEntry[] } = {}) {
+    super(message);
+    this.name = "RequestError";
+    this.unreachable = unreachable;
+    this.errors = errors;
+  }
+  get code(): string | undefined {
+    return this.errors[0]?.extensions?.code;
+  }
+}
+
+// ---- connection state -------------------------------------------------------------------
+
+export type ConnectionState = "connecting" | "online" | "offline";
+
+let socketUp = false;
+let everConnected = false;
+let httpFailing = false;
+let startedAt = 0;
+let state: ConnectionState = "connecting";
+const stateListeners = new Set<(s: ConnectionState) => void>();
+const reconnectListeners = new Set<() => void>();
+
+function recompute(): void {
+  let next: ConnectionState;
+  if (socketUp && !httpFailing) next = "online";
+  else if (!everConnected && !httpFailing) next = "connecting";
+  else next = "offline";
+  if (next === state) return;
+  state = next;
+  for (const listener of stateListeners) listener(state);
+}
+
+export function connectionState(): ConnectionState {
+  return state;
+}
+
+export function onConnectionState(listener: (s: ConnectionState) => void): () => void {
+  stateListeners.add(listener);
+  return () => stateListeners.delete(listener);
+}
+
+/** Called after the API came back (the websocket reconnected): refetch what you show. */
+export function onReconnect(listener: () => void): () => void {
+  reconnectListeners.add(listener);
+  return () => reconnectListeners.delete(listener);
+}
+
+/** ms since the client started (the banner waits a moment before it says "connecting"). */
+export function sinceStart(): number {
+  return startedAt ? Date.now() - startedAt : 0;
+}
+
+// ---- websocket ----------------------------------------------------------------------------
+
+let client: Client | null = null;
+
+export function wsClient(): Client {
+  if (client) return client;
+  startedAt = Date.now();
+  let lostAt = 0;
+  client = createClient({
+    url: () => `${window.location.protocol === "https:" ? "wss" : "ws"}://${window.location.host}/graphql`,
+    lazy: false,
+    keepAlive: 10_000,
+    retryAttempts: Number.POSITIVE_INFINITY,
+    shouldRetry: () => true,
+    // graphql-ws's default doubles without a cap; an operator waits at most ~3 s after the API is back
+    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** retries, 2500) + Math.random() * 250)),
+    onNonLazyError: () => undefined,
+    on: {
+      connected: () => {
+        socketUp = true;
+        const wasLost = lostAt > 0;
+        everConnected = true;
+        lostAt = 0;
+        if (wasLost) httpFailing = false;
+        recompute();
+        if (wasLost) for (const listener of reconnectListeners) listener();
+      },
+      closed: () => {
+        if (socketUp || everConnected) lostAt ||= Date.now();
+        socketUp = false;
+        recompute();
+      },
+    },
+  });
+  return client;
+}
+
+export interface Sink<T> {
+  next(data: T): void;
+  error?(error: RequestError): void;
+  complete?(): void;
+}
+
+/**
+ * Subscribes; returns the unsubscribe function. `payload` is sent again as it is when the
+ * socket reconnects: mutate `payload.variables` (e.g. a resume cursor) to change what a
+ * reconnect asks for.
+ */
+export function subscribe<T>(payload: SubscribePayload, sink: Sink<T>): () => void {
+  return wsClient().subscribe<T>(payload, {
+    next(result) {
+      if (result.errors?.length) {
+        sink.error?.(new RequestError(result.errors.map((e) => e.message).join("; "), { errors: result.errors as GraphQLErrorEntry[] }));
+        return;
+      }
+      if (result.data) sink.next(result.data as T);
+    },
+    error(error) {
+      const entries = Array.isArray(error) ? (error as GraphQLErrorEntry[]) : [];
+      const message = entries.length ? entries.map((e) => e.message).join("; ") : error instanceof Error ? error.message : "subscription failed";
+      sink.error?.(new RequestError(message, { errors: entries }));
+    },
+    complete() {
+      sink.complete?.();
+    },
+  });
+}
+
+// ---- HTTP ---------------------------------------------------------------------------------
+
+export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json" },
+      body: JSON.stringify({ query, variables }),
+      cache: "no-store",
+    });
+  } catch (error) {
+    markHttp(false);
+    throw new RequestError(`the console cannot reach its server (${(error as Error).message})`, { unreachable: true });
+  }
+  type Body = { data?: T | null; errors?: GraphQLErrorEntry[] } | null;
+  let body: Body = null;
+  try {
+    body = (await res.json()) as Body;
+  } catch {
+    body = null;
+  }
+  if (res.status === 502 || res.status === 503 || res.status === 504) {
+    markHttp(false);
+    throw new RequestError(body?.errors?.[0]?.message ?? `the API is not reachable (HTTP ${res.status})`, { unreachable: true });
+  }
+  markHttp(true);
+  if (body?.errors?.length) throw new RequestError(body.errors.map((e) => e.message).join("; "), { errors: body.errors });
+  if (!res.ok || !body || body.data == null) throw new RequestError(`the API answered HTTP ${res.status} without data`);
+  return body.data;
+}
+
+function markHttp(ok: boolean): void {
+  if (httpFailing === !ok) return;
+  httpFailing = !ok;
+  recompute();
+}

@@ -1,0 +1,161 @@
+"use client";
+// React hooks over lib/graphql.ts: queries that refetch when the API comes back,
+// subscriptions tied to a component's lifetime, the connection state, a ticking clock.
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import type { SubscribePayload } from "graphql-ws";
+import { connectionState, gql, onConnectionState, onReconnect, RequestError, subscribe, wsClient, type ConnectionState, type Sink } from "./graphql";
+
+export interface QueryState<T> {
+  data: T | null;
+  error: RequestError | null;
+  /** true until the first answer (data or error) */
+  loading: boolean;
+  /** a refetch is under way (data is kept meanwhile) */
+  refreshing: boolean;
+  refetch: () => Promise<void>;
+  /** replace the data locally (live updates) */
+  setData: (update: (data: T | null) => T | null) => void;
+}
+
+/**
+ * Runs `query` on mount, whenever `variables` change (compared as JSON), and after the API
+ * comes back. Stale answers (an older request finishing last) are dropped. Live updates made
+ * with `setData` while a request is in flight are applied again to its answer, so an update
+ * that arrives during a refetch is not lost (updaters must be safe to apply twice).
+ */
+export function useQuery<T>(query: string, variables: Record<string, unknown> = {}, opts: { skip?: boolean } = {}): QueryState<T> {
+  const [data, setDataState] = useState<T | null>(null);
+  const [error, setError] = useState<RequestError | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [refreshing, setRefreshing] = useState(false);
+  const key = JSON.stringify(variables);
+  const latest = useRef(0);
+  const inFlight = useRef(0);
+  const during = useRef<Array<(d: T | null) => T | null>>([]);
+  const queryRef = useRef(query);
+  queryRef.current = query;
+
+  const run = useCallback(async () => {
+    const id = ++latest.current;
+    inFlight.current++;
+    setRefreshing(true);
+    try {
+      const result = await gql<T>(queryRef.current, JSON.parse(key) as Record<string, unknown>);
+      if (id !== latest.current) return;
+      const replay = during.current;
+      during.current = [];
+      setDataState(replay.reduce<T | null>((d, update) => update(d), result));
+      setError(null);
+    } catch (e) {
+      if (id !== latest.current) return;
+      setError(e instanceof RequestError ? e : new RequestError(String(e)));
+    } finally {
+      inFlight.current--;
+      if (inFlight.current === 0) during.current = [];
+      if (id === latest.current) {
+        setLoading(false);
+        setRefreshing(false);
+      }
+    }
+  }, [key]);
+
+  useEffect(() => {
+    if (opts.skip) return;
+    setLoading((l) => l || data === null);
+    void run();
+    return onReconnect(() => void run());
+  }, [run, opts.skip]);
+
+  const setData = useCallback((update: (d: T | null) => T | null) => {
+    if (inFlight.current > 0) during.current.push(update);
+    setDataState((d) => update(d));
+  }, []);
+  return { data, error, loading: loading && !opts.skip, refreshing, refetch: run, setData };
+}
+
+/**
+ * A subscription for the component's lifetime (re-made when `key` changes). `payload` is
+ * built once per key; mutate its variables to change what a reconnect asks for.
+ */
+export function useSubscription<T>(makePayload: () => SubscribePayload | null, sink: Sink<T>, key: string): void {
+  const sinkRef = useRef(sink);
+  sinkRef.current = sink;
+  useEffect(() => {
+    const payload = makePayload();
+    if (!payload) return;
+    return subscribe<T>(payload, {
+      next: (d) => sinkRef.current.next(d),
+      error: (e) => sinkRef.current.error?.(e),
+      complete: () => sinkRef.current.complete?.(),
+    });
+  }, [key]);
+}
+
+export function useConnectionState(): ConnectionState {
+  return useSyncExternalStore(
+    (cb) => {
+      wsClient();
+      return onConnectionState(cb);
+    },
+    connectionState,
+    () => "connecting",
+  );
+}
+
+/** Date.now(), re-rendering every `everyMs` while `active`. */
+export function useNow(everyMs = 1000, active = true): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(timer);
+  }, [everyMs, active]);
+  return now;
+}
+
+/** Calls `fn` at most once per `ms` (leading and trailing). */
+export function useThrottled(fn: () => void, ms: number): () => void {
+  const fnRef = useRef(fn);
+  fnRef.current = fn;
+  const last = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => {
+    if (timer.current) clearTimeout(timer.current);
+  }, []);
+  return useCallback(() => {
+    const wait = last.current + ms - Date.now();
+    if (wait <= 0) {
+      last.current = Date.now();
+      fnRef.current();
+    } else if (!timer.current) {
+      timer.current = setTimeout(() => {
+        timer.current = null;
+        last.current = Date.now();
+        fnRef.current();
+      }, wait);
+    }
+  }, [ms]);
+}
+
+/** The mutation helper: runs it, tracks pending and the error to show. */
+export function useMutation<TVars extends Record<string, unknown>, TData>(mutation: string) {
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<RequestError | null>(null);
+  const mutate = useCallback(
+    async (variables: TVars): Promise<TData | null> => {
+      setPending(true);
+      setError(null);
+      try {
+        return await gql<TData>(mutation, variables);
+      } catch (e) {
+        setError(e instanceof RequestError ? e : new RequestError(String(e)));
+        return null;
+      } finally {
+        setPending(false);
+      }
+    },
+    [mutation],
+  );
+  return { mutate, pending, error, setError };
+}
