@@ -31,7 +31,8 @@ export function agentTools(config: AgentConfig, builtins: Record<string, Tool>):
     const name = typeof spec === "string" ? spec : spec.name;
     const requiresApproval = typeof spec === "object" && spec.requires_approval === true;
     if (typeof spec === "object" && spec.type === "http") {
-      out.set(name, { definition: httpTool(spec).definition, requiresApproval, tool: httpTool(spec) });
+      const tool = httpTool(spec);
+      out.set(name, { definition: tool.definition, requiresApproval, tool });
       continue;
     }
     const builtin = builtins[name];
