@@ -884,15 +884,18 @@ $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.run_chain(p_run_id uuid)
  RETURNS TABLE(id uuid, depth integer)
- LANGUAGE sql
- STABLE
+ LANGUAGE plpgsql
+ STABLE ROWS 2
 AS $function$
+begin
+  return query
   with recursive chain as (
     select r.id, r.parent_run_id, 0 as depth from everruns.runs r where r.id = p_run_id
     union all
     select p.id, p.parent_run_id, c.depth + 1 from everruns.runs p join chain c on p.id = c.parent_run_id
   )
-  select id, depth from chain;
+  select chain.id, chain.depth from chain;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.run_history(p_run_id uuid, p_scope text)
