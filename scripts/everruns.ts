@@ -11,7 +11,9 @@ import { startApi } from "../api/server.ts";
 import { consoleLogger } from "../worker/logger.ts";
 import { startWorker, type WorkerHandle } from "../worker/main.ts";
 import { resolveDatabase } from "./database.ts";
-import { runBench } from "./bench.ts";
+import { benchCommand } from "./bench.ts";
+import { chaosCommand } from "./chaos.ts";
+import { loadCommand } from "./load.ts";
 import { seedDemoAgent } from "./demo-agent.ts";
 import { ensureWebBuild, startWeb } from "./web.ts";
 
@@ -30,8 +32,9 @@ Usage:
   everruns runs [--limit N]           list recent runs
   everruns cancel <run>               cancel a run
   everruns events <run>               print a run's AG-UI event log
-  everruns bench [--steps N] [--chains 1,10] [--repeat N] [--concurrency N]
-                                      per-step cost next to a bare graphile-worker chain
+  everruns bench [--help]             per-step cost vs a bare graphile-worker chain, scaling, resume latency
+  everruns load [--help]              1,000 concurrent runs, 10,000 parked runs, memory soak, connections
+  everruns chaos [--help]             kill -9 workers and the API under mixed load; check every invariant
 
 Environment: DATABASE_URL, PORT, HOST, EVERRUNS_API_URL, WORKER_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
 EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
@@ -276,32 +279,14 @@ async function cmdEvents(env: Env, args: string[]): Promise<void> {
   });
 }
 
-async function cmdBench(env: Env, args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      steps: { type: "string", default: "200" },
-      chains: { type: "string", default: "1,10" },
-      repeat: { type: "string", default: "3" },
-      concurrency: { type: "string", default: "10" },
-    },
-  });
-  const int = (name: string, v: string, max: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError(`--${name} must be a whole number from 1 to ${max}, got ${v}`);
-    return n;
-  };
+/** bench, load, chaos: each takes its own flags and works on throwaway databases of this server. */
+async function cmdProof(env: Env, args: string[], command: (args: string[], databaseUrl: string) => Promise<number>): Promise<number> {
   const db = await resolveDatabase(env, () => {});
-  const serverUrl = new URL(db.url);
-  await runBench({
-    serverUrl: serverUrl.toString(),
-    steps: int("steps", values.steps, 100_000),
-    chains: values.chains.split(",").map((c) => int("chains", c.trim(), 10_000)),
-    repeat: int("repeat", values.repeat, 100),
-    concurrency: int("concurrency", values.concurrency, 1000),
-    log: (line) => console.log(line),
-  });
-  await db.embedded?.stop();
+  try {
+    return await command(args, db.url);
+  } finally {
+    await db.embedded?.stop();
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -345,8 +330,11 @@ async function main(argv: string[]): Promise<number> {
       await cmdEvents(env, args);
       return 0;
     case "bench":
-      await cmdBench(env, args);
-      return 0;
+      return cmdProof(env, args, benchCommand);
+    case "load":
+      return cmdProof(env, args, loadCommand);
+    case "chaos":
+      return cmdProof(env, args, chaosCommand);
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
