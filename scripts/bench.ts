@@ -317,20 +317,32 @@ export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repe
  * databases on it). Returns the exit code.
  */
 export async function benchCommand(args: string[], databaseUrl: string, log: (line: string) => void = console.log): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      steps: { type: "string", default: "200" },
-      chains: { type: "string", default: "1,10" },
-      repeat: { type: "string", default: "3" },
-      concurrency: { type: "string", default: "10" },
-      workers: { type: "string", default: "1,2,4" },
-      runs: { type: "string", default: "200" },
-      "run-steps": { type: "string", default: "21" },
-      kills: { type: "string", default: "20" },
-      only: { type: "string", default: "ratio,scaling,resume" },
-    },
-  });
+  const parse = () =>
+    parseArgs({
+      args,
+      options: {
+        help: { type: "boolean", short: "h", default: false },
+        steps: { type: "string", default: "200" },
+        chains: { type: "string", default: "1,10" },
+        repeat: { type: "string", default: "3" },
+        concurrency: { type: "string", default: "10" },
+        workers: { type: "string", default: "1,2,4" },
+        runs: { type: "string", default: "200" },
+        "run-steps": { type: "string", default: "21" },
+        kills: { type: "string", default: "20" },
+        only: { type: "string", default: "ratio,scaling,resume" },
+      },
+    });
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    ({ values } = parse());
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${BENCH_USAGE}`);
+  }
+  if (values.help) {
+    log(BENCH_USAGE);
+    return 0;
+  }
   const int = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got ${v}`);

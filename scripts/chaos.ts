@@ -55,6 +55,10 @@ export interface ChaosOptions {
   concurrency: number;
   /** Mean interval between kill -9s of a random worker; 0 disables the kills. */
   killEveryMs: number;
+  /** Kill only while at least this many workers are up (default: all of them; at least 2, so a
+   *  survivor always exists). Lower means more kills, and resume latencies that include waiting
+   *  for capacity on the survivors. */
+  minAlive?: number;
   /** Times the API is kill -9'd and restarted during the launch phase. */
   apiRestarts: number;
   /** Runs followed over SSE through the API. */
@@ -712,9 +716,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (opts.killEveryMs <= 0) return;
       while (!finished) {
         await sleep(opts.killEveryMs * (0.5 + random()));
-        // kill only while every slot is up, so a survivor can always take the killed steps over
-        // (the latency measured is recovery, not waiting for a replacement process to boot)
-        while (!finished && workers.some((w) => w === null || !w.alive())) await sleep(50);
+        // kill only while minAlive workers are up (by default all: then the latency measured is
+        // recovery, not waiting for a replacement to boot or for a free slot on the survivors)
+        const minAlive = Math.min(opts.workers, Math.max(2, opts.minAlive ?? opts.workers));
+        while (!finished && workers.filter((w) => w !== null && w.alive()).length < minAlive) await sleep(50);
         if (finished) break;
         // prefer a worker that has steps in flight: that is the kill that matters
         const { rows: busy } = await pool.query<{ locked_by: string; n: number }>(
@@ -1026,28 +1031,42 @@ export async function measureResumeLatency(opts: ResumeLatencyOptions): Promise<
 }
 
 export const CHAOS_USAGE = `everruns chaos [--runs 1000] [--minutes 5] [--workers 4] [--concurrency 8] [--kill-every 3]
-               [--api-restarts 6] [--followers 30] [--netns] [--seed N] [--keep]
+               [--min-alive N] [--api-restarts 6] [--followers 30] [--netns] [--seed N] [--keep]
   kill -9 worker processes every --kill-every seconds (replacing them) and the API --api-restarts
   times while --runs runs of every kind are started over --minutes; then check every invariant.
+  A kill waits until --min-alive workers are up (default: all).
   Runs on a throwaway database on the server of DATABASE_URL (--keep leaves it for inspection).`;
 
 /** `everruns chaos [flags]` against the Postgres server of databaseUrl. Returns the exit code. */
 export async function chaosCommand(args: string[], databaseUrl: string, log: (line: string) => void = console.log): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      runs: { type: "string", default: "1000" },
-      minutes: { type: "string", default: "5" },
-      workers: { type: "string", default: "4" },
-      concurrency: { type: "string", default: "8" },
-      "kill-every": { type: "string", default: "3" },
-      "api-restarts": { type: "string", default: "6" },
-      followers: { type: "string", default: "30" },
-      netns: { type: "boolean", default: false },
-      seed: { type: "string" },
-      keep: { type: "boolean", default: false },
-    },
-  });
+  const parse = () =>
+    parseArgs({
+      args,
+      options: {
+        help: { type: "boolean", short: "h", default: false },
+        runs: { type: "string", default: "1000" },
+        minutes: { type: "string", default: "5" },
+        workers: { type: "string", default: "4" },
+        concurrency: { type: "string", default: "8" },
+        "kill-every": { type: "string", default: "3" },
+        "min-alive": { type: "string" },
+        "api-restarts": { type: "string", default: "6" },
+        followers: { type: "string", default: "30" },
+        netns: { type: "boolean", default: false },
+        seed: { type: "string" },
+        keep: { type: "boolean", default: false },
+      },
+    });
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    ({ values } = parse());
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${CHAOS_USAGE}`);
+  }
+  if (values.help) {
+    log(CHAOS_USAGE);
+    return 0;
+  }
   const num = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`--${name} must be a number from ${min} to ${max}, got ${v}`);
@@ -1064,6 +1083,7 @@ export async function chaosCommand(args: string[], databaseUrl: string, log: (li
       workers: Math.round(num("workers", values.workers, 2, 64)),
       concurrency: Math.round(num("concurrency", values.concurrency, 1, 1000)),
       killEveryMs: num("kill-every", values["kill-every"], 0, 3600) * 1000,
+      minAlive: values["min-alive"] === undefined ? undefined : Math.round(num("min-alive", values["min-alive"], 2, 64)),
       apiRestarts: Math.round(num("api-restarts", values["api-restarts"], 0, 1000)),
       followers: Math.round(num("followers", values.followers, 0, 10_000)),
       settleTimeoutMs: 300_000,

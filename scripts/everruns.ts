@@ -281,6 +281,7 @@ async function cmdEvents(env: Env, args: string[]): Promise<void> {
 
 /** bench, load, chaos: each takes its own flags and works on throwaway databases of this server. */
 async function cmdProof(env: Env, args: string[], command: (args: string[], databaseUrl: string) => Promise<number>): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) return command(args, ""); // usage needs no database
   const db = await resolveDatabase(env, () => {});
   try {
     return await command(args, db.url);

@@ -652,18 +652,30 @@ export const LOAD_USAGE = `everruns load [--runs 1000] [--parked 10000] [--soak-
 
 /** `everruns load [flags]` against the Postgres server of databaseUrl. Returns the exit code. */
 export async function loadCommand(args: string[], databaseUrl: string, log: (line: string) => void = console.log): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      runs: { type: "string", default: String(LOAD_DEFAULTS.concurrentRuns) },
-      parked: { type: "string", default: String(LOAD_DEFAULTS.parkedRuns) },
-      "soak-steps": { type: "string", default: String(LOAD_DEFAULTS.soakSteps) },
-      "heap-limit": { type: "string" },
-      workers: { type: "string", default: String(LOAD_DEFAULTS.workers) },
-      concurrency: { type: "string", default: String(LOAD_DEFAULTS.concurrency) },
-      only: { type: "string", default: "concurrent,parked,soak,connections,history" },
-    },
-  });
+  const parse = () =>
+    parseArgs({
+      args,
+      options: {
+        help: { type: "boolean", short: "h", default: false },
+        runs: { type: "string", default: String(LOAD_DEFAULTS.concurrentRuns) },
+        parked: { type: "string", default: String(LOAD_DEFAULTS.parkedRuns) },
+        "soak-steps": { type: "string", default: String(LOAD_DEFAULTS.soakSteps) },
+        "heap-limit": { type: "string" },
+        workers: { type: "string", default: String(LOAD_DEFAULTS.workers) },
+        concurrency: { type: "string", default: String(LOAD_DEFAULTS.concurrency) },
+        only: { type: "string", default: "concurrent,parked,soak,connections,history" },
+      },
+    });
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    ({ values } = parse());
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${LOAD_USAGE}`);
+  }
+  if (values.help) {
+    log(LOAD_USAGE);
+    return 0;
+  }
   const int = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got ${v}`);
