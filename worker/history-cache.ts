@@ -31,10 +31,6 @@ export class HistoryCache {
     this.byRun.set(runId, { entries, nextSeq: seq });
     if (this.byRun.size > MAX_RUNS) this.byRun.delete(this.byRun.keys().next().value!);
   }
-
-  forget(runId: string): void {
-    this.byRun.delete(runId);
-  }
 }
 
 function key(e: HistoryEntry): string {
