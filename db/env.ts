@@ -18,6 +18,8 @@ const EnvSchema = z.object({
   PORT: intFromEnv("PORT", 1, 65535).default(4000),
   HOST: z.string().min(1).default("127.0.0.1"),
   WORKER_CONCURRENCY: intFromEnv("WORKER_CONCURRENCY", 1, 1000).default(10),
+  /** How long one job may run a run's steps back to back, each commit beginning the next step (0: off; default in worker/main.ts). */
+  WORKER_INLINE_CHAIN_MS: intFromEnv("WORKER_INLINE_CHAIN_MS", 0, 3_600_000).optional(),
   WORKER_SHUTDOWN_TIMEOUT_MS: intFromEnv("WORKER_SHUTDOWN_TIMEOUT_MS", 0, 3_600_000).default(10_000),
   /** Where `everruns run` finds the API (default http://127.0.0.1:PORT). */
   EVERRUNS_API_URL: z.url("EVERRUNS_API_URL must be a URL").optional(),

@@ -88,6 +88,7 @@ create table everruns.run_steps (
   constraint run_steps_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.run_steps is 'One row per committed checkpoint of a run. Never written twice.';
+CREATE INDEX run_steps_llm_turns_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
 CREATE TRIGGER tg_run_steps__immutable BEFORE UPDATE ON everruns.run_steps FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 
 create table everruns.runs (
@@ -614,7 +615,6 @@ CREATE OR REPLACE FUNCTION everruns_private.begin_step(p_run_id uuid, p_seq inte
 AS $function$
 declare
   v_run everruns.runs;
-  v_closed jsonb := '[]';
 begin
   select * into v_run from everruns.runs where id = p_run_id for update;
   if not found or v_run.step_cursor <> p_seq
@@ -625,30 +625,7 @@ begin
   -- started is fenced out all the same (its writes carry an attempt number the database no
   -- longer has) and the step simply begins again. So skip the fsync: only commits are durable.
   perform set_config('synchronous_commit', 'off', true);
-  if v_run.event_seq > v_run.settled_event_seq then
-    v_closed := everruns_private.settle_events_locked(v_run);
-  end if;
-  update everruns.runs
-     set step_attempt = step_attempt + 1,
-         status = 'running',
-         started_at = coalesce(started_at, now()),
-         step_started_at = now(),
-         updated_at = now()
-   where id = p_run_id
-  returning * into v_run;
-  -- `waiting` is returned as it was (the step needs to know what it waited for) and cleared
-  -- at the step's commit.
-  return jsonb_build_object(
-    'run', to_jsonb(v_run),
-    'config', (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version),
-    'history', everruns_private.run_history(p_run_id, 'turn'),
-    -- LLM calls so far in this run and the runs it continues: the next call's index
-    'llm_count', (select count(*) from everruns_private.run_chain(p_run_id) c
-                  join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded'),
-    'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
-                from everruns.run_signals g where g.run_id = p_run_id and g.consumed_at is null),
-    'closed', v_closed
-  );
+  return everruns_private.start_attempt_locked(v_run);
 end;
 $function$;
 
@@ -732,7 +709,9 @@ begin
    where id = p_run_id;
   case p_next ->> 'type'
     when 'continue' then
-      perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
+      if not everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job') then
+        perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
+      end if;
     when 'wait' then
       perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
       update everruns.runs
@@ -752,6 +731,34 @@ begin
       raise exception 'commit_step: unknown next type %', p_next ->> 'type';
   end case;
   return true;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.commit_step_and_begin_next(p_run_id uuid, p_seq integer, p_attempt integer, p_step jsonb, p_events jsonb, p_job jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run everruns.runs;
+begin
+  if p_job is null then
+    raise exception 'commit_step_and_begin_next: p_job is required' using errcode = '22004';
+  end if;
+  if not everruns_private.commit_step(p_run_id, p_seq, p_attempt, p_step, p_events,
+                                      jsonb_build_object('type', 'continue', 'job', p_job)) then
+    return jsonb_build_object('committed', false);
+  end if;
+  -- commit_step either handed the job over (it now names step p_seq + 1) or enqueued a new one.
+  perform 1 from graphile_worker._private_jobs j
+   where j.id = (p_job ->> 'id')::bigint and j.locked_by = p_job ->> 'locked_by'
+     and j.payload::jsonb = jsonb_build_object('run_id', p_run_id, 'seq', p_seq + 1);
+  if not found then
+    return jsonb_build_object('committed', true, 'next', null);
+  end if;
+  select * into v_run from everruns.runs where id = p_run_id;  -- locked since lock_attempt
+  return jsonb_build_object('committed', true, 'next', everruns_private.start_attempt_locked(v_run, true));
 end;
 $function$;
 
@@ -788,6 +795,30 @@ AS $function$
   select null::void;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.hand_over_job(p_run_id uuid, p_seq integer, p_job jsonb)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_job is null then
+    return false;
+  end if;
+  update graphile_worker._private_jobs j
+     set payload = json_build_object('run_id', p_run_id, 'seq', p_seq),
+         locked_at = now(),       -- a fresh lock: the sweeper's grace and the 4-hour expiry restart
+         attempts = 1,            -- as a job fetched once: retries of this step get the full budget
+         last_error = null,
+         updated_at = now(),
+         revision = j.revision + 1
+   where j.id = (p_job ->> 'id')::bigint
+     and j.locked_by = p_job ->> 'locked_by'
+     and j.key = 'run:' || p_run_id::text;
+  return found;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.input_error(p_problem text)
  RETURNS void
  LANGUAGE plpgsql
@@ -796,6 +827,25 @@ AS $function$
 begin
   raise exception 'invalid run input: %', p_problem using errcode = 'EV003',
     hint = 'Expected {"messages": [{"role": "user", "content": "..."}], "state"?: {}, "context"?: [], "tools"?: []}.';
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.last_llm_step(p_run_id uuid)
+ RETURNS TABLE(run_id uuid, seq integer, depth integer, call_index integer)
+ LANGUAGE plpgsql
+ STABLE ROWS 1
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+begin
+  return query
+  select c.id, l.seq, c.depth, (l.input ->> 'call_index')::int
+  from everruns_private.run_chain(p_run_id) c
+  cross join lateral (
+    select s.seq, s.input from everruns.run_steps s
+    where s.run_id = c.id and s.kind = 'llm' and s.status = 'succeeded'
+    order by s.seq desc limit 1
+  ) l
+  order by c.depth limit 1;
 end;
 $function$;
 
@@ -902,16 +952,15 @@ CREATE OR REPLACE FUNCTION everruns_private.run_history(p_run_id uuid, p_scope t
  RETURNS jsonb
  LANGUAGE plpgsql
  STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 declare
   v_run everruns.runs;
-  v_llm_run uuid;
-  v_llm_seq int;
-  v_llm_depth int;
+  v_llm record;
   v_result jsonb;
 begin
-  select * into v_run from everruns.runs where id = p_run_id;
   if p_scope = 'thread' then
+    select * into v_run from everruns.runs where id = p_run_id;
     with runs as (
       select r.id, r.input, r.created_at from everruns.runs r
       where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
@@ -929,19 +978,25 @@ begin
     return v_result;
   end if;
 
-  select s.run_id, s.seq, c.depth into v_llm_run, v_llm_seq, v_llm_depth
-  from everruns_private.run_chain(p_run_id) c join everruns.run_steps s on s.run_id = c.id
-  where s.kind = 'llm' and s.status = 'succeeded'
-  order by c.depth, s.seq desc limit 1;
-  with entries as (
+  -- From the last LLM turn on: the inputs of the runs from the turn's run to this one, every
+  -- step of the runs after the turn's run, and the turn's run's steps from the turn on.
+  select * into v_llm from everruns_private.last_llm_step(p_run_id);
+  with chain as (
+    select c.id, c.depth from everruns_private.run_chain(p_run_id) c
+    where v_llm.depth is null or c.depth <= v_llm.depth
+  ), entries as (
     select c.depth, -1 as seq, jsonb_build_object('kind', 'input', 'run_id', r.id, 'input', r.input) as entry
-    from everruns_private.run_chain(p_run_id) c join everruns.runs r on r.id = c.id
-    where v_llm_depth is null or c.depth <= v_llm_depth
+    from chain c join everruns.runs r on r.id = c.id
     union all
     select c.depth, s.seq, jsonb_build_object('kind', 'step', 'run_id', s.run_id, 'step', jsonb_build_object(
              'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
-    from everruns_private.run_chain(p_run_id) c join everruns.run_steps s on s.run_id = c.id
-    where v_llm_depth is null or c.depth < v_llm_depth or (c.depth = v_llm_depth and s.seq >= v_llm_seq)
+    from chain c join everruns.run_steps s on s.run_id = c.id
+    where v_llm.depth is null or c.depth < v_llm.depth
+    union all
+    select v_llm.depth, s.seq, jsonb_build_object('kind', 'step', 'run_id', s.run_id, 'step', jsonb_build_object(
+             'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
+    from everruns.run_steps s
+    where s.run_id = v_llm.run_id and s.seq >= v_llm.seq
   )
   select coalesce(jsonb_agg(entry order by depth desc, seq), '[]') into v_result from entries;
   return v_result;
@@ -967,6 +1022,42 @@ begin
   v_seq := everruns_private.append_events_locked(p_run, v_closing || v_start || coalesce(p_extra, '[]'));
   update everruns.runs set settled_event_seq = v_seq where id = p_run.id;
   return v_closing;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.start_attempt_locked(p_run everruns.runs, p_known boolean DEFAULT false)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_run everruns.runs;
+  v_closed jsonb := '[]';
+begin
+  if p_run.event_seq > p_run.settled_event_seq then
+    v_closed := everruns_private.settle_events_locked(p_run);
+  end if;
+  update everruns.runs
+     set step_attempt = step_attempt + 1,
+         status = 'running',
+         started_at = coalesce(started_at, now()),
+         step_started_at = now(),
+         updated_at = now()
+   where id = p_run.id
+  returning * into v_run;
+  -- `waiting` is returned as it was (the step needs to know what it waited for) and cleared
+  -- at the step's commit.
+  return jsonb_build_object(
+    'run', case when p_known then to_jsonb(v_run) || '{"input": null}' else to_jsonb(v_run) end,
+    'config', case when not p_known then
+                (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version) end,
+    'history', everruns_private.run_history(v_run.id, 'turn'),
+    -- LLM calls so far in this run and the runs it continues: the next call's index
+    -- every LLM step records its call index: the next call's is the last one's + 1
+    'llm_count', coalesce((select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l), 0),
+    'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
+                from everruns.run_signals g where g.run_id = v_run.id and g.consumed_at is null),
+    'closed', v_closed
+  );
 end;
 $function$;
 

@@ -35,9 +35,13 @@ export interface BenchOptions {
 export interface BenchRow {
   chains: number;
   bareStepsPerSec: number;
+  /** with the worker's defaults: each commit begins the run's next step in the same transaction */
   everrunsStepsPerSec: number;
   /** Everruns' time per step divided by the bare chain's */
   ratio: number;
+  /** with inline chaining off (WORKER_INLINE_CHAIN_MS=0): every step is its own job */
+  unchainedStepsPerSec: number;
+  unchainedRatio: number;
 }
 
 const silent = new Logger(() => (level, message) => {
@@ -108,7 +112,7 @@ async function bareChain(url: string, pool: Pool, chains: number, steps: number,
   return (chains * steps) / seconds;
 }
 
-async function everrunsChain(url: string, pool: Pool, chains: number, steps: number, concurrency: number): Promise<number> {
+async function everrunsChain(url: string, pool: Pool, chains: number, steps: number, concurrency: number, inlineChainMs?: number): Promise<number> {
   // one LLM turn + one tool step per script turn, plus the final answer
   const turns = Math.max(1, Math.floor((steps - 1) / 2));
   const config = {
@@ -121,7 +125,7 @@ async function everrunsChain(url: string, pool: Pool, chains: number, steps: num
     `bench-${randomBytes(4).toString("hex")}`,
     JSON.stringify(config),
   ]);
-  const worker = await startWorker({ databaseUrl: url, concurrency, shutdownTimeoutMs: 5000, log: consoleLogger("[bench]", "warn") });
+  const worker = await startWorker({ databaseUrl: url, concurrency, shutdownTimeoutMs: 5000, inlineChainMs, log: consoleLogger("[bench]", "warn") });
   const listener = new pg.Client({ connectionString: url });
   await listener.connect();
   await listener.query('listen "everruns:runs"');
@@ -166,24 +170,34 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
     // warm up both paths (connections, plans, JIT)
     await bareChain(url, pool, 1, 20, opts.concurrency);
     await everrunsChain(url, pool, 1, 21, opts.concurrency);
+    await everrunsChain(url, pool, 1, 21, opts.concurrency, 0);
     const rows: BenchRow[] = [];
     for (const chains of opts.chains) {
       const bare: number[] = [];
       const ours: number[] = [];
+      const unchained: number[] = [];
       for (let i = 0; i < opts.repeat; i++) {
         bare.push(await bareChain(url, pool, chains, opts.steps, opts.concurrency));
         ours.push(await everrunsChain(url, pool, chains, opts.steps, opts.concurrency));
-        opts.log(`  chains=${chains} rep ${i + 1}: bare ${bare.at(-1)!.toFixed(0)} steps/s, everruns ${ours.at(-1)!.toFixed(0)} steps/s`);
+        unchained.push(await everrunsChain(url, pool, chains, opts.steps, opts.concurrency, 0));
+        opts.log(
+          `  chains=${chains} rep ${i + 1}: bare ${bare.at(-1)!.toFixed(0)} steps/s, everruns ${ours.at(-1)!.toFixed(0)} steps/s, ` +
+            `everruns without inline chaining ${unchained.at(-1)!.toFixed(0)} steps/s`,
+        );
       }
       const b = median(bare);
       const e = median(ours);
-      rows.push({ chains, bareStepsPerSec: b, everrunsStepsPerSec: e, ratio: b / e });
+      const u = median(unchained);
+      rows.push({ chains, bareStepsPerSec: b, everrunsStepsPerSec: e, ratio: b / e, unchainedStepsPerSec: u, unchainedRatio: b / u });
     }
     opts.log("");
-    opts.log("| chains | bare graphile-worker chain (steps/s) | Everruns (steps/s) | Everruns time per step ÷ bare |");
-    opts.log("|---:|---:|---:|---:|");
+    opts.log("| chains | bare graphile-worker chain (steps/s) | Everruns (steps/s) | Everruns time per step ÷ bare | inline chaining off (steps/s) | ÷ bare |");
+    opts.log("|---:|---:|---:|---:|---:|---:|");
     for (const r of rows) {
-      opts.log(`| ${r.chains} | ${r.bareStepsPerSec.toFixed(0)} | ${r.everrunsStepsPerSec.toFixed(0)} | ${r.ratio.toFixed(2)}× |`);
+      opts.log(
+        `| ${r.chains} | ${r.bareStepsPerSec.toFixed(0)} | ${r.everrunsStepsPerSec.toFixed(0)} | ${r.ratio.toFixed(2)}× | ` +
+          `${r.unchainedStepsPerSec.toFixed(0)} | ${r.unchainedRatio.toFixed(2)}× |`,
+      );
     }
     return rows;
   });

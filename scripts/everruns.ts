@@ -82,6 +82,7 @@ async function cmdStart(env: Env): Promise<void> {
     databaseUrl: db.url,
     concurrency: env.WORKER_CONCURRENCY,
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
     log: consoleLogger("[worker]", env.LOG_LEVEL),
   });
   const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
@@ -119,6 +120,7 @@ async function cmdWorker(env: Env, args: string[]): Promise<void> {
     databaseUrl: db.url,
     concurrency,
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
     log,
     crashPoint: crashPointFromEnv(),
   });

@@ -19,8 +19,12 @@ export interface WorkerOptions {
   /** On stop, how long in-flight steps may run before they are aborted and handed back. */
   shutdownTimeoutMs: number;
   log: Logger;
+  /** How long one job may run its run's steps back to back (see EngineContext); default 1000, 0: off. */
+  inlineChainMs?: number;
   crashPoint?: EngineContext["crashPoint"];
 }
+
+export const DEFAULT_INLINE_CHAIN_MS = 1000;
 
 export interface WorkerHandle {
   poolId: string;
@@ -33,13 +37,17 @@ export interface WorkerHandle {
 export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
   const cancellations = new Cancellations();
+  const draining = new AbortController();
   const ctx: EngineContext = {
     pool,
     providers: { scripted: new ScriptedProvider(), openai: new OpenAIProvider(), anthropic: new AnthropicProvider() },
     tools: { echo: echoTool, simulate_work: simulateWorkTool },
     cancellations,
     histories: new HistoryCache(),
+    configs: new Map(),
     log: opts.log,
+    inlineChainMs: opts.inlineChainMs ?? DEFAULT_INLINE_CHAIN_MS,
+    draining: draining.signal,
     crashPoint: opts.crashPoint,
   };
 
@@ -48,6 +56,10 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
     poolId = workerPool.id;
   });
+  // From the start of a shutdown on, steps are no longer chained inline: each in-flight job
+  // ends with the step it is running.
+  events.on("pool:gracefulShutdown", () => draining.abort());
+  events.on("pool:forcefulShutdown", () => draining.abort());
 
   const runner: Runner = await run({
     pgPool: pool,

@@ -18,7 +18,7 @@ export const HistoryEntrySchema = z.discriminatedUnion("kind", [
 ]);
 export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
 
-const BegunStepSchema = z.object({
+export const BegunStepSchema = z.object({
   run: z.object({
     id: z.string(),
     thread_id: z.string(),

@@ -1,4 +1,6 @@
+import { z } from "zod";
 import type { Pool } from "../pool.ts";
+import { BegunStepSchema, type BegunStep } from "./beginStep.ts";
 import type { AgUiEvent } from "./appendEvents.ts";
 import type { Usage } from "../schemas.ts";
 
@@ -42,4 +44,37 @@ export async function commitStep(
     [runId, seq, attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(next)],
   );
   return rows[0]!.committed;
+}
+
+/** The graphile-worker job a step runs in: handed over to the next step by commitStepAndBeginNext. */
+export interface JobRef {
+  id: string;
+  locked_by: string;
+}
+
+const CommittedAndBegunSchema = z.object({ committed: z.boolean(), next: BegunStepSchema.nullish() });
+
+/**
+ * Commits step `begun` whose run continues and, in the same transaction, begins the next step in
+ * this worker (everruns_private.commit_step_and_begin_next): `job`, the job this step runs in,
+ * now carries the next step, so a crash from here on is recovered like any other. Returns
+ * `committed: false` when this attempt lost the fence (nothing written), and `next: null` when
+ * the job could not be handed over and the next step was enqueued as a job instead.
+ */
+export async function commitStepAndBeginNext(
+  pool: Pool,
+  begun: BegunStep,
+  step: StepRecord,
+  events: AgUiEvent[],
+  job: JobRef,
+): Promise<{ committed: boolean; next: BegunStep | null }> {
+  const { run } = begun;
+  const { rows } = await pool.query<{ result: unknown }>(
+    "select everruns_private.commit_step_and_begin_next($1, $2, $3, $4, $5, $6) as result",
+    [run.id, run.step_cursor, run.step_attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(job)],
+  );
+  const result = CommittedAndBegunSchema.parse(rows[0]!.result);
+  if (!result.next) return { committed: result.committed, next: null };
+  // The database leaves out what cannot have changed: the run's input and its pinned agent config.
+  return { committed: true, next: { ...result.next, config: begun.config, run: { ...result.next.run, input: run.input } } };
 }

@@ -7,7 +7,7 @@ import type { Pool } from "../../db/pool.ts";
 import { AgentConfigSchema, describeIssues, RunInputSchema, StepJobPayloadSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
-import { commitStep, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
+import { commitStep, commitStepAndBeginNext, type JobRef, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
 import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
 import { StepAbort } from "../abort.ts";
 import type { Cancellations } from "../cancellations.ts";
@@ -29,8 +29,17 @@ export interface EngineContext {
   tools: Record<string, Tool>;
   cancellations: Cancellations;
   log: Logger;
+  /** Parsed agent configs by "<agent id>:<version>" (immutable once written). */
+  configs?: Map<string, ReturnType<typeof AgentConfigSchema.safeParse>>;
   /** Conversations of recent LLM calls, so the next call of the same run fetches only what is new. */
   histories?: HistoryCache;
+  /**
+   * How long (ms) one job may go on running the steps of its run back to back, each commit
+   * beginning the next step in the same transaction. 0: every step is its own job.
+   */
+  inlineChainMs?: number;
+  /** Aborted when the worker starts a graceful shutdown: no new step is begun inline. */
+  draining?: AbortSignal;
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -38,15 +47,32 @@ export interface EngineContext {
 export function makeRunStepTask(ctx: EngineContext): Task {
   return async (payload, helpers) => {
     const { run_id, seq } = StepJobPayloadSchema.parse(payload);
-    await runStep(ctx, run_id, seq, helpers.abortSignal);
+    const { id, locked_by } = helpers.job;
+    await runStep(ctx, run_id, seq, helpers.abortSignal, locked_by ? { id, locked_by } : undefined);
   };
 }
 
 const STREAM_TYPES = new Set(["TEXT_MESSAGE_END", "TOOL_CALL_END", "REASONING_END"]);
 
-export async function runStep(ctx: EngineContext, runId: string, seq: number, shutdown?: AbortSignal): Promise<void> {
-  const begun = await beginStep(ctx.pool, runId, seq);
-  if (!begun) return; // finished, cancelled, or this step was already committed: a replay
+/**
+ * Runs step `seq` of a run and, while the run continues and this job's inline budget
+ * (ctx.inlineChainMs) lasts, the steps after it: each commit hands `job` over to the next step
+ * and begins it in the same transaction (see db/migrations/000003_inline_chaining.sql).
+ */
+export async function runStep(ctx: EngineContext, runId: string, seq: number, shutdown?: AbortSignal, job?: JobRef): Promise<void> {
+  const until = performance.now() + (ctx.inlineChainMs ?? 0);
+  const chain = (): JobRef | undefined =>
+    job && performance.now() < until && !shutdown?.aborted && !ctx.draining?.aborted ? job : undefined;
+  let begun = await beginStep(ctx.pool, runId, seq);
+  // null: finished, cancelled, or this step was already committed (a replay); or the run
+  // goes on in another job
+  while (begun) begun = await runAttempt(ctx, begun, chain, shutdown);
+}
+
+/** One attempt at a begun step. Returns the next step when its commit began it here. */
+async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: () => JobRef | undefined, shutdown?: AbortSignal): Promise<BegunStep | null> {
+  const runId = begun.run.id;
+  const seq = begun.run.step_cursor;
   const attempt = begun.run.step_attempt;
   ctx.crashPoint?.("after_begin", { runId, seq, attempt });
 
@@ -63,19 +89,19 @@ export async function runStep(ctx: EngineContext, runId: string, seq: number, sh
     onFenced: (error) => controller.abort(new StepAbort("fenced", error.message)),
   });
   try {
-    await attemptStep(ctx, begun, writer, controller.signal);
+    return await attemptStep(ctx, begun, writer, controller.signal, chain);
   } catch (error) {
     const reason = controller.signal.reason as unknown;
     if (error instanceof StaleAttemptError || (reason instanceof StepAbort && reason.reason !== "shutdown")) {
       ctx.log.debug(`step ${seq} of run ${runId} attempt ${attempt} was fenced out or cancelled; leaving it`);
-      return;
+      return null;
     }
     if (reason instanceof StepAbort && reason.reason === "shutdown") {
       await writer.drain();
       // Hand the step back uncommitted; another worker (or this one, restarted) picks it up.
       await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, []);
       ctx.log.info(`handed step ${seq} of run ${runId} back: worker shutting down`);
-      return;
+      return null;
     }
     throw error;
   } finally {
@@ -84,17 +110,23 @@ export async function runStep(ctx: EngineContext, runId: string, seq: number, sh
   }
 }
 
-async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWriter, signal: AbortSignal): Promise<void> {
+async function attemptStep(
+  ctx: EngineContext,
+  begun: BegunStep,
+  writer: EventWriter,
+  signal: AbortSignal,
+  chain: () => JobRef | undefined,
+): Promise<BegunStep | null> {
   const { run } = begun;
   const seq = run.step_cursor;
   const fail = async (code: string, message: string, step: Partial<StepRecord> = {}) => {
     await writer.drain(); // a failing step commits only its RUN_ERROR; SQL closes what is open
     return commit(ctx, begun, { kind: "system", name: code, status: "failed", error: { code, message }, ...step }, [
       { type: "RUN_ERROR", message, code },
-    ], { type: "fail", error: { code, message } });
+    ], { type: "fail", error: { code, message } }, chain);
   };
 
-  const config = AgentConfigSchema.safeParse(begun.config);
+  const config = parseConfig(ctx, run.agent_id, run.agent_version, begun.config);
   if (!config.success) return fail("invalid_agent_config", `agent version ${run.agent_version} has an invalid config: ${describeIssues(config.error)}`);
   const input = RunInputSchema.safeParse(run.input);
   if (!input.success) return fail("invalid_run_input", `invalid run input: ${describeIssues(input.error)}`);
@@ -149,18 +181,39 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     }
   } catch (error) {
     if (signal.aborted || error instanceof StaleAttemptError) throw error;
-    if (error instanceof ProviderError || error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error);
+    if (error instanceof ProviderError || error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error, chain);
     if (isConnectionError(error)) throw error; // our database: graphile-worker retries the job
     ctx.log.error(`step ${seq} of run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
     return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
   }
   ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
   for (const event of outcome.events) writer.push(event);
-  await commit(ctx, begun, outcome.step, await writer.drain(), outcome.next);
+  return commit(ctx, begun, outcome.step, await writer.drain(), outcome.next, chain);
+}
+
+/** An agent version's config, parsed once per worker (versions never change). */
+function parseConfig(ctx: EngineContext, agentId: string, version: number, raw: unknown) {
+  const key = `${agentId}:${version}`;
+  let parsed = ctx.configs?.get(key);
+  if (!parsed) {
+    parsed = AgentConfigSchema.safeParse(raw);
+    if (ctx.configs) {
+      if (ctx.configs.size >= 500) ctx.configs.delete(ctx.configs.keys().next().value!);
+      ctx.configs.set(key, parsed);
+    }
+  }
+  return parsed;
 }
 
 /** A transient failure of an LLM or tool call: retry with the agent's policy, or give up. */
-async function onRetryableError(ctx: EngineContext, begun: BegunStep, writer: EventWriter, scope: StepScope, error: ProviderError | TransientToolError) {
+async function onRetryableError(
+  ctx: EngineContext,
+  begun: BegunStep,
+  writer: EventWriter,
+  scope: StepScope,
+  error: ProviderError | TransientToolError,
+  chain: () => JobRef | undefined,
+): Promise<BegunStep | null> {
   const { run } = begun;
   const policy = scope.config.retry;
   const failures = run.step_errors + 1;
@@ -175,19 +228,34 @@ async function onRetryableError(ctx: EngineContext, begun: BegunStep, writer: Ev
     };
     await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice]);
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
-    return;
+    return null;
   }
   const message = retryable
     ? `the LLM call failed ${failures} time(s), the agent's retry.max_attempts; last error: ${error.message}`
     : `the LLM call failed and is not retryable: ${error.message}`;
-  await commit(ctx, begun, { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } }, [
+  return commit(ctx, begun, { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } }, [
     { type: "RUN_ERROR", message, code: error.code },
-  ], { type: "fail", error: { code: error.code, message } });
+  ], { type: "fail", error: { code: error.code, message } }, chain);
 }
 
-async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, events: AgUiEvent[], next: NextStep): Promise<void> {
+/** Commits the step; when the run continues and the job may chain, also begins the next step here. */
+async function commit(
+  ctx: EngineContext,
+  begun: BegunStep,
+  step: StepRecord,
+  events: AgUiEvent[],
+  next: NextStep,
+  chain: () => JobRef | undefined,
+): Promise<BegunStep | null> {
   const { run } = begun;
-  const committed = await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next);
-  if (!committed) ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);
-  else ctx.crashPoint?.("after_commit", { runId: run.id, seq: run.step_cursor, attempt: run.step_attempt });
+  const job = next.type === "continue" ? chain() : undefined;
+  const result = job
+    ? await commitStepAndBeginNext(ctx.pool, begun, step, events, job)
+    : { committed: await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next), next: null };
+  if (!result.committed) {
+    ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);
+    return null;
+  }
+  ctx.crashPoint?.("after_commit", { runId: run.id, seq: run.step_cursor, attempt: run.step_attempt });
+  return result.next;
 }
