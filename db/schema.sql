@@ -1071,7 +1071,7 @@ declare
   v_dead text[];
   v_jobs int;
 begin
-  select array_agg(distinct j.locked_by), count(*) into v_dead, v_jobs
+  select array_agg(distinct j.locked_by) into v_dead
   from graphile_worker._private_jobs j
   where j.locked_by is not null
     and j.locked_at < now() - make_interval(secs => p_grace_ms / 1000.0)
@@ -1079,6 +1079,7 @@ begin
   if v_dead is null then
     return '{}';
   end if;
+  select count(*) into v_jobs from graphile_worker._private_jobs j where j.locked_by = any (v_dead);
   perform graphile_worker.force_unlock_workers(v_dead);
   delete from everruns_private.workers w where w.pool_id = any (v_dead);
   -- A job whose key was taken over by a newer job of the same run (add_job does that to a

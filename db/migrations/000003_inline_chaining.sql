@@ -277,3 +277,37 @@ begin
   return jsonb_build_object('committed', true, 'next', everruns_private.start_attempt_locked(v_run, true));
 end;
 $$;
+
+-- sweep_dead_workers as in 000001, but the wake-up counts every job it frees. It counted only
+-- the jobs locked for longer than the grace period, while force_unlock_workers frees all of a
+-- dead pool's jobs: a job locked a moment before its worker died (a step just begun, which
+-- inline chaining makes common) was freed without a wake-up for it and waited for
+-- graphile-worker's 1 s poll. Measured: about half the resumes after kill -9 took 0.86-0.96 s.
+create or replace function everruns_private.sweep_dead_workers(p_grace_ms int default 250) returns text[]
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+  as $$
+declare
+  v_dead text[];
+  v_jobs int;
+begin
+  select array_agg(distinct j.locked_by) into v_dead
+  from graphile_worker._private_jobs j
+  where j.locked_by is not null
+    and j.locked_at < now() - make_interval(secs => p_grace_ms / 1000.0)
+    and not exists (select 1 from everruns_private.live_workers w where w.pool_id = j.locked_by);
+  if v_dead is null then
+    return '{}';
+  end if;
+  select count(*) into v_jobs from graphile_worker._private_jobs j where j.locked_by = any (v_dead);
+  perform graphile_worker.force_unlock_workers(v_dead);
+  delete from everruns_private.workers w where w.pool_id = any (v_dead);
+  -- A job whose key was taken over by a newer job of the same run (add_job does that to a
+  -- locked job, and sets its attempts to max) will never run again: drop it now.
+  delete from graphile_worker._private_jobs j
+   where j.key is null and j.locked_at is null and j.attempts >= j.max_attempts
+     and j.task_id = (select t.id from graphile_worker._private_tasks t where t.identifier = 'run_step');
+  perform pg_notify('jobs:insert', json_build_object('count', v_jobs)::text);
+  return v_dead;
+end;
+$$;
