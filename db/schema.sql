@@ -193,7 +193,7 @@ create view everruns_private.live_workers as
     w.backend_start,
     w.started_at
    FROM everruns_private.workers w
-     JOIN pg_stat_activity a ON a.pid = w.backend_pid AND a.backend_start = w.backend_start;
+     JOIN pg_stat_activity a ON a.pid = w.backend_pid AND (a.backend_start = w.backend_start OR a.backend_start IS NULL AND a.application_name = ('everruns-worker:'::text || w.pool_id));
 
 CREATE OR REPLACE FUNCTION everruns.cancel_run(run_id uuid)
  RETURNS boolean

@@ -34,7 +34,11 @@ export class Liveness {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: `everruns-worker:${this.opts.poolId}` });
+    // The sweepers recognise this session by its application_name (see live_workers), and pg
+    // lets a URL's application_name win over the one given here: drop it from the URL.
+    const url = new URL(this.opts.databaseUrl);
+    url.searchParams.delete("application_name");
+    const client = new pg.Client({ connectionString: url.toString(), application_name: `everruns-worker:${this.opts.poolId}` });
     client.on("error", (error) => this.opts.log.warn(`liveness connection error: ${error.message}`));
     client.on("end", () => {
       if (this.client === client) this.client = null;

@@ -311,3 +311,15 @@ begin
   return v_dead;
 end;
 $$;
+
+-- live_workers as in 000001, but a worker connected as another role than the sweeper's owner is
+-- recognised as alive too. Without pg_read_all_stats, pg_stat_activity shows another role's
+-- sessions with backend_start null (only pid, user and application_name stay visible), so such
+-- a worker looked dead and its jobs were taken from it every sweep (harmless thanks to the
+-- fence, but wasted work). Every liveness connection's application_name is
+-- everruns-worker:<pool id>, unique per pool: with the pid, enough to tell it is the same session.
+create or replace view everruns_private.live_workers as
+  select w.* from everruns_private.workers w
+  join pg_stat_activity a on a.pid = w.backend_pid
+   and (a.backend_start = w.backend_start
+        or (a.backend_start is null and a.application_name = 'everruns-worker:' || w.pool_id));
