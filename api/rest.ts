@@ -1,4 +1,5 @@
-// REST under /api: start, read, cancel and resume runs, and follow a run's events over SSE.
+// REST under /api: start, read, cancel and resume runs, send them events, and follow a run's
+// events over SSE.
 import { Router, type Request } from "express";
 import { z } from "zod";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
@@ -14,6 +15,7 @@ import { getRun } from "./sql/getRun.ts";
 import { insertRun } from "./sql/insertRun.ts";
 import { isUuid } from "./sql/queryable.ts";
 import { resumeRun } from "./sql/resumeRun.ts";
+import { sendEvent } from "./sql/sendEvent.ts";
 
 export interface RestDeps {
   pool: Pool;
@@ -30,6 +32,11 @@ export const StartRunBodySchema = z.strictObject({
 
 export const ResumeBodySchema = z.strictObject({
   resume: z.array(z.unknown()).min(1, "must answer at least one interrupt"),
+});
+
+export const SendEventBodySchema = z.strictObject({
+  name: z.string().min(1, "must name the event").max(200, "must be at most 200 characters"),
+  payload: z.unknown().optional(),
 });
 
 /** A path parameter that must be a run id. */
@@ -82,6 +89,15 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const continuation = await resumeRun(pool, runId, body.resume);
     const run = await getRun(pool, continuation);
     res.status(201).location(`/api/runs/${continuation}`).json({ id: continuation, status: run?.status ?? "queued", thread_id: run?.thread_id });
+  });
+
+  // An external event for a run waiting in wait_for_event (everruns.send_event). `woke` says
+  // whether it woke the run now; otherwise the event is kept for the run's next wait of that name.
+  router.post("/api/runs/:id/signals", async (req, res) => {
+    const runId = runIdParam(req);
+    const body = parseBody(req, SendEventBodySchema, "event");
+    const woke = await sendEvent(pool, runId, body.name, body.payload);
+    res.status(201).json({ id: runId, name: body.name, woke });
   });
 
   router.get("/api/runs/:id/events", async (req, res) => {

@@ -1,6 +1,7 @@
-// startRun, cancelRun and resumeRun: plans that call the SQL contract (the runs INSERT,
-// everruns.cancel_run, everruns.resume_run) and hand back the run re-read through its resource,
-// so every Run field (agent, thread, steps, events) is available on the payload.
+// startRun, cancelRun, resumeRun and sendEvent: plans that call the SQL contract (the runs
+// INSERT, everruns.cancel_run, everruns.resume_run, everruns.send_event) and hand back the run
+// re-read through its resource, so every Run field (agent, thread, steps, events) is available
+// on the payload.
 import { access } from "postgraphile/grafast";
 import { sideEffectWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
@@ -12,6 +13,7 @@ import { cancelRun } from "../../db/sql/cancelRun.ts";
 import { findAgentId } from "../sql/findAgent.ts";
 import { insertRun } from "../sql/insertRun.ts";
 import { resumeRun } from "../sql/resumeRun.ts";
+import { sendEvent } from "../sql/sendEvent.ts";
 
 const raw = (client: PgClient) => (client as NodePostgresPgClient).rawClient;
 
@@ -37,6 +39,11 @@ export const RunMutationsPlugin = extendSchema((build) => {
         runId: UUID!
         run: Run
       }
+      type SendEventPayload {
+        "True when the event woke the run now (it waited in wait_for_event for that name); false when it is kept for the run's next wait of that name."
+        woke: Boolean!
+        run: Run
+      }
       extend type Mutation {
         """
         Starts a run of an agent (its id or name). \`input\` is the run input:
@@ -55,6 +62,8 @@ export const RunMutationsPlugin = extendSchema((build) => {
         cancelRun(runId: UUID!): CancelRunPayload
         "Answers an interrupted run's interrupts (an AG-UI resume array); the work continues in a new run."
         resumeRun(runId: UUID!, resume: JSON!): ResumeRunPayload
+        "Sends an external event to a run: wakes it if it waits in wait_for_event for that name."
+        sendEvent(runId: UUID!, name: String!, payload: JSON): SendEventPayload
       }
     `,
     objects: {
@@ -87,6 +96,14 @@ export const RunMutationsPlugin = extendSchema((build) => {
               return { id: await resumeRun(raw(client), String(args.runId), args.resume) };
             });
           },
+          sendEvent(_, fieldArgs) {
+            const $args = { runId: fieldArgs.getRaw("runId"), name: fieldArgs.getRaw("name"), payload: fieldArgs.getRaw("payload") };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              const name = String(args.name);
+              if (name.length === 0 || name.length > 200) throw new ValidationError("an event needs a name of 1 to 200 characters");
+              return { id: String(args.runId), woke: await sendEvent(raw(client), String(args.runId), name, args.payload ?? null) };
+            });
+          },
         },
       },
       StartRunPayload: {
@@ -98,6 +115,12 @@ export const RunMutationsPlugin = extendSchema((build) => {
       CancelRunPayload: {
         plans: {
           cancelled: ($result) => access($result, "cancelled"),
+          run: ($result) => runs.get({ id: access($result, "id") }),
+        },
+      },
+      SendEventPayload: {
+        plans: {
+          woke: ($result) => access($result, "woke"),
           run: ($result) => runs.get({ id: access($result, "id") }),
         },
       },

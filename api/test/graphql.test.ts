@@ -133,7 +133,7 @@ describe("queries", () => {
     expect(names).not.toMatch(/Job|Worker|Migration|Private/);
     const mutations = await gql(`{ __type(name: "Mutation") { fields { name } } }`);
     expect(mutations.data.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(
-      ["cancelRun", "createAgent", "resumeRun", "startRun", "updateAgent", "updateAgentById", "updateAgentByWorkspaceIdAndName"].sort(),
+      ["cancelRun", "createAgent", "resumeRun", "sendEvent", "startRun", "updateAgent", "updateAgentById", "updateAgentByWorkspaceIdAndName"].sort(),
     );
   });
 });
@@ -194,6 +194,35 @@ describe("mutations", () => {
     expect(resumed.errors).toHaveLength(1);
     expect(resumed.errors![0]!.extensions?.code).toEqual(expect.any(String));
     expect(resumed.errors![0]!.extensions?.code).not.toBe("internal_error");
+  });
+
+  it("sendEvent wakes a run waiting for that event; unknown and finished runs are clear errors", async () => {
+    const waiter = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["wait_for_event"],
+      script: [{ tool_calls: [{ name: "wait_for_event", arguments: { name: "approved", timeout_seconds: 3600 } }] }, { text: "went on" }],
+    });
+    const started = await gql(`mutation ($a: String!) { startRun(agent: $a, input: { messages: [{ role: "user", content: "wait" }] }) { runId } }`, { a: waiter });
+    const runId = started.data.startRun.runId as string;
+    await waitForStatus(db.pool, runId, ["waiting"]);
+    const other = await gql(`mutation ($id: UUID!) { sendEvent(runId: $id, name: "unrelated") { woke } }`, { id: runId });
+    expect(other.data.sendEvent).toEqual({ woke: false }); // kept for a later wait of that name
+    const sent = await gql(`mutation ($id: UUID!, $p: JSON) { sendEvent(runId: $id, name: "approved", payload: $p) { woke run { id } } }`, { id: runId, p: { by: "ops" } });
+    expect(sent.errors).toBeUndefined();
+    expect(sent.data.sendEvent).toEqual({ woke: true, run: { id: runId } });
+    expect((await waitForStatus(db.pool, runId, ["succeeded", "failed"])).output).toEqual({ text: "went on" });
+    const { rows } = await db.pool.query("select name, payload, consumed_at is not null as consumed from everruns.run_signals where run_id = $1 order by id", [runId]);
+    expect(rows).toEqual([
+      { name: "unrelated", payload: null, consumed: false },
+      { name: "approved", payload: { by: "ops" }, consumed: true },
+    ]);
+
+    const late = await gql(`mutation ($id: UUID!) { sendEvent(runId: $id, name: "approved") { woke } }`, { id: runId });
+    expect(late.errors![0]).toMatchObject({ message: expect.stringMatching(/has finished \(succeeded\); it can no longer receive events/), extensions: { code: "not_receiving_events" } });
+    const unknown = await gql(`mutation { sendEvent(runId: "00000000-0000-0000-0000-00000000abcd", name: "x") { woke } }`);
+    expect(unknown.errors![0]!.extensions).toEqual({ code: "not_found" });
+    const nameless = await gql(`mutation ($id: UUID!) { sendEvent(runId: $id, name: "") { woke } }`, { id: runId });
+    expect(nameless.errors![0]).toMatchObject({ message: "an event needs a name of 1 to 200 characters", extensions: { code: "invalid_input" } });
   });
 });
 

@@ -246,6 +246,40 @@ describe("POST /api/runs/:id/cancel", () => {
   });
 });
 
+describe("POST /api/runs/:id/signals", () => {
+  it("wakes a run waiting for that event, keeps one nobody waits for yet, and validates its body", async () => {
+    const waiter = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["wait_for_event"],
+      script: [{ tool_calls: [{ name: "wait_for_event", arguments: { name: "paid", timeout_seconds: 3600 } }] }, { text: "shipped" }],
+    });
+    const { body: run } = await postJson(`${api.url}/api/runs`, { agent: waiter, input: hello });
+    await waitForStatus(db.pool, run.id, ["waiting"]);
+    const early = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "refund" });
+    expect(early).toEqual({ status: 201, body: { id: run.id, name: "refund", woke: false } });
+    const paid = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid", payload: { amount: 42 } });
+    expect(paid).toEqual({ status: 201, body: { id: run.id, name: "paid", woke: true } });
+    expect((await waitForStatus(db.pool, run.id, ["succeeded", "failed"])).output).toEqual({ text: "shipped" });
+
+    for (const [bad, message] of [
+      [{}, /^invalid event: name: /],
+      [{ name: "" }, /^invalid event: name: must name the event/],
+      [{ name: "x", extra: 1 }, /^invalid event: .*extra/],
+    ] as const) {
+      const res = await postJson(`${api.url}/api/runs/${run.id}/signals`, bad);
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(message);
+    }
+    const finished = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid" });
+    expect(finished).toEqual({
+      status: 400,
+      body: { error: { code: "not_receiving_events", message: expect.stringMatching(/has finished \(succeeded\); it can no longer receive events/) } },
+    });
+    const unknown = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/signals`, { name: "paid" });
+    expect(unknown.status).toBe(404);
+  });
+});
+
 describe("POST /api/runs/:id/resume", () => {
   it("validates its body", async () => {
     const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
