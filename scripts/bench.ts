@@ -4,8 +4,9 @@
 //    process, on the same database, in the same run, alternating (the machines are shared and
 //    noisy: only the ratio means much). Bare chain: each step is one job that, in one
 //    transaction, inserts a row and add_job()s the next step. Everruns: a scripted agent whose
-//    turns call the zero-latency `echo` tool, so each step is begin_step + commit_step
-//    (checkpoint, events, next job) with no provider latency.
+//    turns call the zero-latency `echo` tool, so each step is the engine and the database alone:
+//    commit_step_and_begin_next (checkpoint, events, the job handed to the next step, which
+//    begins) with inline chaining, or begin_step + commit_step (next job) with it off.
 // 2. Scaling: many concurrent runs over 1, 2 and 4 spawned `everruns worker` processes: steps/s
 //    and step-to-step latency (run_steps: started_at of step n+1 minus finished_at of step n,
 //    both from the database clock), each on a fresh database.
@@ -322,7 +323,8 @@ export async function runScaling(opts: ScalingOptions): Promise<ScalingRow[]> {
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--only ratio,scaling,resume]
-  ratio     per-step cost next to a bare graphile-worker chain (--steps, --chains, --repeat, --concurrency)
+  ratio     per-step cost next to a bare graphile-worker chain, with inline chaining (the default)
+            and without it (--steps, --chains, --repeat, --concurrency)
   scaling   --runs concurrent runs of --run-steps steps over --workers spawned worker processes
   resume    resume latency after --kills kill -9s of worker processes (p50/p99/max)`;
 
