@@ -165,7 +165,7 @@ create table everruns_private.workers (
   pid integer not null,
   concurrency integer not null,
   backend_pid integer not null,
-  backend_start timestamp with time zone not null,
+  backend_start timestamp with time zone,
   started_at timestamp with time zone not null default now(),
   constraint workers_pkey PRIMARY KEY (pool_id)
 );
@@ -193,7 +193,7 @@ create view everruns_private.live_workers as
     w.backend_start,
     w.started_at
    FROM everruns_private.workers w
-     JOIN pg_stat_activity a ON a.pid = w.backend_pid AND (a.backend_start = w.backend_start OR a.backend_start IS NULL AND a.application_name = ('everruns-worker:'::text || w.pool_id));
+     JOIN pg_stat_activity a ON a.pid = w.backend_pid AND (a.backend_start = w.backend_start OR (a.backend_start IS NULL OR w.backend_start IS NULL) AND a.application_name = ('everruns-worker:'::text || w.pool_id));
 
 CREATE OR REPLACE FUNCTION everruns.cancel_run(run_id uuid)
  RETURNS boolean
@@ -713,6 +713,13 @@ begin
         perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
       end if;
     when 'wait' then
+      -- An event sent while this step ran found the run running and woke nothing (send_event
+      -- wakes waiting runs only): then the wait ends at once and the next step takes the event.
+      if p_next -> 'waiting' ->> 'type' = 'event' and exists (
+           select 1 from everruns.run_signals g
+           where g.run_id = p_run_id and g.name = p_next -> 'waiting' ->> 'name' and g.consumed_at is null) then
+        v_delay_ms := 0;
+      end if;
       perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
       update everruns.runs
          set status = 'waiting',
@@ -1051,9 +1058,13 @@ begin
     'config', case when not p_known then
                 (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version) end,
     'history', everruns_private.run_history(v_run.id, 'turn'),
-    -- LLM calls so far in this run and the runs it continues: the next call's index
-    -- every LLM step records its call index: the next call's is the last one's + 1
-    'llm_count', coalesce((select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l), 0),
+    -- LLM calls so far in this run and the runs it continues: the next call's index. Every LLM
+    -- step the engine commits records its call index, so that is the last one's + 1; counted
+    -- only for an LLM step written without one (by hand).
+    'llm_count', coalesce(
+      (select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l where l.call_index is not null),
+      (select count(*) from everruns_private.run_chain(v_run.id) c
+       join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded')),
     'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
                 from everruns.run_signals g where g.run_id = v_run.id and g.consumed_at is null),
     'closed', v_closed

@@ -586,7 +586,8 @@ export async function historyScaling(opts: HistoryScalingOptions): Promise<Histo
         `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, input, output, started_at, finished_at)
          select r.id, $2::int + g, r.workspace_id,
                 case when g % 2 = 1 then 'llm' else 'tool' end, case when g % 2 = 1 then 'scripted' else 'echo' end, 'succeeded', 1,
-                case when g % 2 = 1 then '{"messages": 1}'::jsonb else '{"tool_call_id": "c", "arguments": {}}'::jsonb end,
+                case when g % 2 = 1 then jsonb_build_object('call_index', ($2::int + g) / 2, 'messages', 1)
+                     else '{"tool_call_id": "c", "arguments": {}}'::jsonb end,
                 case when g % 2 = 1 then '{"text": "t", "tool_calls": [{"id": "c", "name": "echo", "arguments": {}}]}'::jsonb
                      else '{"tool_call_id": "c", "message_id": "m", "content": "{}", "is_error": false}'::jsonb end,
                 now(), now()

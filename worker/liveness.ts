@@ -34,11 +34,7 @@ export class Liveness {
   }
 
   private async connect(): Promise<void> {
-    // The sweepers recognise this session by its application_name (see live_workers), and pg
-    // lets a URL's application_name win over the one given here: drop it from the URL.
-    const url = new URL(this.opts.databaseUrl);
-    url.searchParams.delete("application_name");
-    const client = new pg.Client({ connectionString: url.toString(), application_name: `everruns-worker:${this.opts.poolId}` });
+    const client = new pg.Client({ connectionString: withoutApplicationName(this.opts.databaseUrl), application_name: `everruns-worker:${this.opts.poolId}` });
     client.on("error", (error) => this.opts.log.warn(`liveness connection error: ${error.message}`));
     client.on("end", () => {
       if (this.client === client) this.client = null;
@@ -92,4 +88,21 @@ export class Liveness {
     await client.query("delete from everruns_private.workers where pool_id = $1", [this.opts.poolId]).catch(() => undefined);
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * The sweepers may recognise a liveness session by its application_name (see live_workers), and
+ * pg lets a URL's application_name win over the one a client is given: drop it from the URL. A
+ * URL that WHATWG URL cannot parse (a socket path with credentials and no host) is left as is.
+ */
+export function withoutApplicationName(databaseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return databaseUrl;
+  }
+  if (!url.searchParams.has("application_name")) return databaseUrl;
+  url.searchParams.delete("application_name");
+  return url.toString();
 }

@@ -118,9 +118,13 @@ begin
     'config', case when not p_known then
                 (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version) end,
     'history', everruns_private.run_history(v_run.id, 'turn'),
-    -- LLM calls so far in this run and the runs it continues: the next call's index
-    -- every LLM step records its call index: the next call's is the last one's + 1
-    'llm_count', coalesce((select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l), 0),
+    -- LLM calls so far in this run and the runs it continues: the next call's index. Every LLM
+    -- step the engine commits records its call index, so that is the last one's + 1; counted
+    -- only for an LLM step written without one (by hand).
+    'llm_count', coalesce(
+      (select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l where l.call_index is not null),
+      (select count(*) from everruns_private.run_chain(v_run.id) c
+       join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded')),
     'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
                 from everruns.run_signals g where g.run_id = v_run.id and g.consumed_at is null),
     'closed', v_closed
@@ -174,7 +178,8 @@ end;
 $$;
 
 -- commit_step as in 000002, but {"type": "continue", "job": {...}} hands the worker's job over
--- to the next step (hand_over_job) instead of adding one, when it can.
+-- to the next step (hand_over_job) instead of adding one, when it can; and a wait for an event
+-- that arrived while the step ran ends at once.
 create or replace function everruns_private.commit_step(p_run_id uuid, p_seq int, p_attempt int,
                                                         p_step jsonb, p_events jsonb, p_next jsonb) returns boolean
   language plpgsql volatile security definer
@@ -224,6 +229,13 @@ begin
         perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
       end if;
     when 'wait' then
+      -- An event sent while this step ran found the run running and woke nothing (send_event
+      -- wakes waiting runs only): then the wait ends at once and the next step takes the event.
+      if p_next -> 'waiting' ->> 'type' = 'event' and exists (
+           select 1 from everruns.run_signals g
+           where g.run_id = p_run_id and g.name = p_next -> 'waiting' ->> 'name' and g.consumed_at is null) then
+        v_delay_ms := 0;
+      end if;
       perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
       update everruns.runs
          set status = 'waiting',
@@ -312,14 +324,20 @@ begin
 end;
 $$;
 
--- live_workers as in 000001, but a worker connected as another role than the sweeper's owner is
--- recognised as alive too. Without pg_read_all_stats, pg_stat_activity shows another role's
--- sessions with backend_start null (only pid, user and application_name stay visible), so such
--- a worker looked dead and its jobs were taken from it every sweep (harmless thanks to the
--- fence, but wasted work). Every liveness connection's application_name is
--- everruns-worker:<pool id>, unique per pool: with the pid, enough to tell it is the same session.
+-- Liveness across roles. register_worker and sweep_dead_workers are security definer: they read
+-- pg_stat_activity with their owner's rights, and without pg_read_all_stats Postgres hides the
+-- backend_start of other roles' sessions (null; pid, user and application_name stay visible).
+-- So a worker connecting as another role than the owner failed to register (backend_start was
+-- not null), and a worker whose backend_start the sweeper could not see looked dead. Such a
+-- session is now told by its pid and its application_name, everruns-worker:<pool id>, unique
+-- per pool and set by the liveness connection itself.
+alter table everruns_private.workers alter column backend_start drop not null;
+comment on column everruns_private.workers.backend_start is
+  'The liveness backend''s start; null when the owner of register_worker may not see it (pid and application_name identify the session then).';
+
 create or replace view everruns_private.live_workers as
   select w.* from everruns_private.workers w
   join pg_stat_activity a on a.pid = w.backend_pid
    and (a.backend_start = w.backend_start
-        or (a.backend_start is null and a.application_name = 'everruns-worker:' || w.pool_id));
+        or ((a.backend_start is null or w.backend_start is null)
+            and a.application_name = 'everruns-worker:' || w.pool_id));

@@ -1,32 +1,56 @@
-// Liveness as the sweeper sees it (everruns_private.live_workers), when the worker connects as
-// another role than the one reading pg_stat_activity: Postgres then hides the session's
-// backend_start, and the worker must still count as alive.
+// Liveness across roles, through the real functions: register_worker and sweep_dead_workers are
+// security definer, so they read pg_stat_activity with their owner's rights. Here their owner is
+// an ordinary role (as on a managed Postgres) and the worker connects as another one, whose
+// session's backend_start the owner may not see. The worker must register, count as alive while
+// its liveness connection lives, and have its jobs freed once that connection is gone.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "./helpers.ts";
+import { withoutApplicationName } from "../../worker/liveness.ts";
+import { createTestDatabase, waitFor, type TestDatabase } from "./helpers.ts";
 
 let db: TestDatabase;
 const suffix = randomBytes(4).toString("hex");
+// identifiers from a random hex suffix, never from input
+const ownerRole = `ev_owner_${suffix}`;
 const workerRole = `ev_worker_${suffix}`;
-const sweeperRole = `ev_sweeper_${suffix}`;
+const poolId = `pool-${suffix}`;
 let workerSession: pg.Client | null = null;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // identifiers from a random hex suffix, never from input
-  await db.pool.query(`create role ${workerRole} login`);
-  await db.pool.query(`create role ${sweeperRole} login`);
-  await db.pool.query(`grant usage on schema everruns_private to ${sweeperRole}`);
-  await db.pool.query(`grant select on everruns_private.live_workers to ${sweeperRole}`);
+  const q = (sql: string) => db.pool.query(sql);
+  await q(`create role ${ownerRole} nologin nosuperuser`);
+  await q(`create role ${workerRole} login nosuperuser`);
+  // as if the owner had run the migrations: it owns the tables these functions touch (which also
+  // lets it past the row-level security graphile-worker enables on its tables)
+  for (const schema of ["everruns_private", "graphile_worker"]) {
+    await q(`grant usage on schema ${schema} to ${ownerRole}`);
+    await q(`grant execute on all functions in schema ${schema} to ${ownerRole}`);
+    const { rows } = await db.pool.query<{ name: string }>("select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = $1", [schema]);
+    for (const { name } of rows) await q(`alter table ${name} owner to ${ownerRole}`);
+  }
+  await q(`alter function everruns_private.register_worker(text, text, int, int) owner to ${ownerRole}`);
+  await q(`alter function everruns_private.sweep_dead_workers(int) owner to ${ownerRole}`);
+  await q(`alter view everruns_private.live_workers owner to ${ownerRole}`);
+  await q(`grant usage on schema everruns_private to ${workerRole}`);
+  await q(`grant execute on function everruns_private.register_worker(text, text, int, int) to ${workerRole}`);
 });
 
 afterAll(async () => {
   await workerSession?.end().catch(() => undefined);
   if (!db) return;
-  await db.pool.query(`drop owned by ${sweeperRole}, ${workerRole}`);
-  await db.pool.query(`drop role ${sweeperRole}, ${workerRole}`);
-  await db.drop();
+  await db.drop(); // drops what the roles own in it
+  const url = new URL(db.url);
+  url.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  try {
+    await admin.query(`drop role if exists ${workerRole}`);
+    await admin.query(`drop role if exists ${ownerRole}`);
+  } finally {
+    await admin.end();
+  }
 });
 
 function urlAs(role: string): string {
@@ -36,36 +60,42 @@ function urlAs(role: string): string {
   return url.toString();
 }
 
-it("a worker connected as another role, whose backend_start the sweeper cannot see, is alive", async () => {
-  const poolId = `pool-${suffix}`;
+async function lockedBy(jobId: string): Promise<string | null> {
+  const { rows } = await db.pool.query("select locked_by from graphile_worker._private_jobs where id = $1", [jobId]);
+  return rows[0].locked_by;
+}
+
+it("a worker of another role registers, stays alive while connected, and is swept once gone", async () => {
   workerSession = new pg.Client({ connectionString: urlAs(workerRole), application_name: `everruns-worker:${poolId}` });
   await workerSession.connect();
-  const { rows: me } = await workerSession.query<{ pid: number }>("select pg_backend_pid() as pid");
-  const pid = me[0]!.pid;
-  // what register_worker records, read with the privileges to see it
-  await db.pool.query(
-    `insert into everruns_private.workers (pool_id, hostname, pid, concurrency, backend_pid, backend_start)
-     select $1, 'test', 1, 1, a.pid, a.backend_start from pg_stat_activity a where a.pid = $2`,
-    [poolId, pid],
-  );
-  // a stale registration of a pool whose connection is gone, on the same backend pid
-  await db.pool.query(
-    `insert into everruns_private.workers (pool_id, hostname, pid, concurrency, backend_pid, backend_start)
-     values ('pool-gone-${suffix}', 'test', 1, 1, $1, now() - interval '1 day')`,
-    [pid],
-  );
+  await workerSession.query("select everruns_private.register_worker($1, 'test-host', 1, 4)", [poolId]);
+  const { rows: registered } = await db.pool.query("select backend_pid, backend_start from everruns_private.workers where pool_id = $1", [poolId]);
+  // the owner could not see the session's start: the row says so rather than failing
+  expect(registered).toEqual([{ backend_pid: expect.any(Number), backend_start: null }]);
 
-  const sweeper = new pg.Client({ connectionString: urlAs(sweeperRole) });
-  await sweeper.connect();
-  try {
-    const { rows: seen } = await sweeper.query("select backend_start from pg_stat_activity where pid = $1", [pid]);
-    expect(seen).toEqual([{ backend_start: null }]); // hidden from this role
-    const { rows: live } = await sweeper.query("select pool_id from everruns_private.live_workers order by pool_id");
-    expect(live.map((r) => r.pool_id)).toEqual([poolId]);
-  } finally {
-    await sweeper.end();
-  }
-  // and with the privileges to see everything, the same answer
-  const { rows: live } = await db.pool.query("select pool_id from everruns_private.live_workers where pool_id like $1", [`%${suffix}`]);
-  expect(live.map((r) => r.pool_id)).toEqual([poolId]);
+  // a job this worker holds, locked for longer than the sweeper's grace period
+  const { rows: added } = await db.pool.query("select (graphile_worker.add_job('liveness_probe', '{}')).id::text as id");
+  const jobId = added[0].id as string;
+  await db.pool.query("update graphile_worker._private_jobs set locked_by = $1, locked_at = now() - interval '5 seconds' where id = $2", [poolId, jobId]);
+
+  const sweep = async () => (await db.pool.query<{ freed: string[] }>("select everruns_private.sweep_dead_workers(250) as freed")).rows[0]!.freed;
+  expect(await sweep()).toEqual([]);
+  expect(await lockedBy(jobId)).toBe(poolId);
+
+  const pid = registered[0].backend_pid as number;
+  await workerSession.end();
+  workerSession = null;
+  await waitFor("the worker's backend to end", async () => {
+    const { rows } = await db.pool.query("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]);
+    return rows[0].n === 0;
+  });
+  expect(await sweep()).toEqual([poolId]);
+  expect(await lockedBy(jobId)).toBeNull();
+});
+
+it("the liveness connection's own application_name wins over one in DATABASE_URL", () => {
+  expect(withoutApplicationName("postgres://u@h:5432/db?application_name=mine&sslmode=require")).toBe("postgres://u@h:5432/db?sslmode=require");
+  expect(withoutApplicationName("postgres://u@h/db")).toBe("postgres://u@h/db");
+  // a socket path with credentials and no host: not a WHATWG URL, but pg takes it; left as is
+  expect(withoutApplicationName("postgres://u:p@/db?host=/var/run/postgresql")).toBe("postgres://u:p@/db?host=/var/run/postgresql");
 });

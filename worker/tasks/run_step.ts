@@ -1,6 +1,8 @@
-// The `run_step` task: one step of one run. The slow work (LLM or tool call) happens outside
-// any transaction; the result lands with everruns_private.commit_step in one transaction
-// that also enqueues the next step. A replayed job finds the cursor moved and does nothing.
+// The `run_step` task: one step of one run, and the steps after it while the job may chain
+// them. The slow work (LLM or tool call) happens outside any transaction; the result lands with
+// everruns_private.commit_step in one transaction that also enqueues the next step, or with
+// commit_step_and_begin_next, which hands this job to the next step and begins it (inline
+// chaining). A replayed job finds the cursor moved and does nothing.
 import type { Task } from "graphile-worker";
 import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
 import type { Pool } from "../../db/pool.ts";
@@ -66,7 +68,16 @@ export async function runStep(ctx: EngineContext, runId: string, seq: number, sh
   let begun = await beginStep(ctx.pool, runId, seq);
   // null: finished, cancelled, or this step was already committed (a replay); or the run
   // goes on in another job
-  while (begun) begun = await runAttempt(ctx, begun, chain, shutdown);
+  while (begun) {
+    begun = await runAttempt(ctx, begun, chain, shutdown);
+    if (begun && (shutdown?.aborted || ctx.draining?.aborted)) {
+      // the shutdown began while the commit that began this step was on its way: hand the step
+      // back untouched rather than start its work
+      await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, []);
+      ctx.log.info(`handed step ${begun.run.step_cursor} of run ${runId} back: worker shutting down`);
+      return;
+    }
+  }
 }
 
 /** One attempt at a begun step. Returns the next step when its commit began it here. */

@@ -118,6 +118,31 @@ describe("everruns_private.commit_step_and_begin_next", () => {
   });
 });
 
+describe("everruns_private.commit_step: a wait for an event", () => {
+  it("ends at once when the event came while the waiting step ran (send_event found the run running)", async () => {
+    const runId = await startRun(db.pool, await echoAgent(1), "early event");
+    const begin = async (seq: number) =>
+      (await db.pool.query("select (everruns_private.begin_step($1, $2) -> 'run' ->> 'step_attempt')::int as attempt", [runId, seq])).rows[0].attempt as number;
+    const commit = (seq: number, attempt: number, step: unknown, next: unknown) =>
+      db.pool.query("select everruns_private.commit_step($1, $2, $3, $4, '[]', $5) as ok", [runId, seq, attempt, JSON.stringify(step), JSON.stringify(next)]);
+    await commit(1, await begin(1), { kind: "llm", name: "scripted", status: "succeeded", input: { call_index: 0 }, output: { text: "", tool_calls: [] } }, { type: "continue" });
+    const attempt = await begin(2);
+    // the event arrives while step 2 (the wait_for_event call) is running: nothing to wake yet
+    expect((await db.pool.query("select everruns.send_event($1, 'paid', '1') as woke", [runId])).rows[0].woke).toBe(false);
+    await commit(2, attempt, { kind: "wait", name: "wait_for_event", status: "succeeded", output: { tool_call_id: "c1" } }, {
+      type: "wait",
+      delay_ms: 3_600_000,
+      waiting: { type: "event", name: "paid", tool_call_id: "c1" },
+    });
+    const { rows } = await db.pool.query(
+      "select run_at <= now() as due, (payload->>'seq')::int as seq from graphile_worker._private_jobs where key = $1",
+      [`run:${runId}`],
+    );
+    expect(rows).toEqual([{ due: true, seq: 3 }]); // not in an hour
+    await db.pool.query("select everruns.cancel_run($1)", [runId]);
+  });
+});
+
 describe("inline chaining", () => {
   it("runs a run's steps back to back in the job that began it; with it off, each step is its own job", async () => {
     const chained = await runWith(60_000, 10);
