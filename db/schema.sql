@@ -709,7 +709,9 @@ begin
    where id = p_run_id;
   case p_next ->> 'type'
     when 'continue' then
-      if not everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job') then
+      if not (coalesce((p_next ->> 'hand_over')::boolean, false)
+              and everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job')) then
+        perform everruns_private.release_job(p_run_id, p_next -> 'job');
         perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
       end if;
     when 'wait' then
@@ -720,6 +722,7 @@ begin
            where g.run_id = p_run_id and g.name = p_next -> 'waiting' ->> 'name' and g.consumed_at is null) then
         v_delay_ms := 0;
       end if;
+      perform everruns_private.release_job(p_run_id, p_next -> 'job');
       perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
       update everruns.runs
          set status = 'waiting',
@@ -754,7 +757,7 @@ begin
     raise exception 'commit_step_and_begin_next: p_job is required' using errcode = '22004';
   end if;
   if not everruns_private.commit_step(p_run_id, p_seq, p_attempt, p_step, p_events,
-                                      jsonb_build_object('type', 'continue', 'job', p_job)) then
+                                      jsonb_build_object('type', 'continue', 'job', p_job, 'hand_over', true)) then
     return jsonb_build_object('committed', false);
   end if;
   -- commit_step either handed the job over (it now names step p_seq + 1) or enqueued a new one.
@@ -887,6 +890,24 @@ AS $function$
   from pg_stat_activity a where a.pid = pg_backend_pid()
   on conflict (pool_id) do update
     set backend_pid = excluded.backend_pid, backend_start = excluded.backend_start;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.release_job(p_run_id uuid, p_job jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_job is null then
+    return;
+  end if;
+  update graphile_worker._private_jobs j
+     set key = null, attempts = j.max_attempts, updated_at = now(), revision = j.revision + 1
+   where j.id = (p_job ->> 'id')::bigint
+     and j.key = 'run:' || p_run_id::text
+     and j.locked_at is null;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.repair_orphaned_runs()

@@ -177,9 +177,32 @@ begin
 end;
 $$;
 
--- commit_step as in 000002, but {"type": "continue", "job": {...}} hands the worker's job over
--- to the next step (hand_over_job) instead of adding one, when it can; and a wait for an event
--- that arrived while the step ran ends at once.
+-- Takes the run's job key off the job an attempt ran in, when a sweeper freed that job (it
+-- judged the worker dead: a lost liveness connection) and nobody has taken it since. Called
+-- before the next job of the run is added: add_job would otherwise update this unlocked job in
+-- place, and graphile-worker's completion of the attempt, which deletes its job by id, would
+-- then delete the run's next step with it (the run would wait for repair_orphaned_runs).
+create function everruns_private.release_job(p_run_id uuid, p_job jsonb) returns void
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+  as $$
+begin
+  if p_job is null then
+    return;
+  end if;
+  update graphile_worker._private_jobs j
+     set key = null, attempts = j.max_attempts, updated_at = now(), revision = j.revision + 1
+   where j.id = (p_job ->> 'id')::bigint
+     and j.key = 'run:' || p_run_id::text
+     and j.locked_at is null;
+end;
+$$;
+
+-- commit_step as in 000002, and p_next may carry "job": {"id", "locked_by"}, the job the attempt
+-- runs in. "continue" with "hand_over": true hands that job over to the next step
+-- (hand_over_job) instead of adding one, when it can; "continue" and "wait" first release the
+-- job when a sweeper freed it (release_job). A wait for an event that arrived while the step ran
+-- ends at once.
 create or replace function everruns_private.commit_step(p_run_id uuid, p_seq int, p_attempt int,
                                                         p_step jsonb, p_events jsonb, p_next jsonb) returns boolean
   language plpgsql volatile security definer
@@ -225,7 +248,9 @@ begin
    where id = p_run_id;
   case p_next ->> 'type'
     when 'continue' then
-      if not everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job') then
+      if not (coalesce((p_next ->> 'hand_over')::boolean, false)
+              and everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job')) then
+        perform everruns_private.release_job(p_run_id, p_next -> 'job');
         perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
       end if;
     when 'wait' then
@@ -236,6 +261,7 @@ begin
            where g.run_id = p_run_id and g.name = p_next -> 'waiting' ->> 'name' and g.consumed_at is null) then
         v_delay_ms := 0;
       end if;
+      perform everruns_private.release_job(p_run_id, p_next -> 'job');
       perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
       update everruns.runs
          set status = 'waiting',
@@ -275,7 +301,7 @@ begin
     raise exception 'commit_step_and_begin_next: p_job is required' using errcode = '22004';
   end if;
   if not everruns_private.commit_step(p_run_id, p_seq, p_attempt, p_step, p_events,
-                                      jsonb_build_object('type', 'continue', 'job', p_job)) then
+                                      jsonb_build_object('type', 'continue', 'job', p_job, 'hand_over', true)) then
     return jsonb_build_object('committed', false);
   end if;
   -- commit_step either handed the job over (it now names step p_seq + 1) or enqueued a new one.

@@ -27,8 +27,9 @@ export type NextStep =
 
 /**
  * Commits a step in one transaction (everruns_private.commit_step): checkpoint, events, usage,
- * and the next job or the run's end. Returns false when this attempt lost the fence; then
- * nothing was written.
+ * and the next job or the run's end. `job`, the job the attempt runs in, lets the database keep
+ * the run's next job apart from it if a sweeper freed it meanwhile (release_job). Returns false
+ * when this attempt lost the fence; then nothing was written.
  */
 export async function commitStep(
   pool: Pool,
@@ -38,10 +39,11 @@ export async function commitStep(
   step: StepRecord,
   events: AgUiEvent[],
   next: NextStep,
+  job?: JobRef,
 ): Promise<boolean> {
   const { rows } = await pool.query<{ committed: boolean }>(
     "select everruns_private.commit_step($1, $2, $3, $4, $5, $6) as committed",
-    [runId, seq, attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(next)],
+    [runId, seq, attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(job ? { ...next, job } : next)],
   );
   return rows[0]!.committed;
 }

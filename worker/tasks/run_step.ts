@@ -63,8 +63,10 @@ const STREAM_TYPES = new Set(["TEXT_MESSAGE_END", "TOOL_CALL_END", "REASONING_EN
  */
 export async function runStep(ctx: EngineContext, runId: string, seq: number, shutdown?: AbortSignal, job?: JobRef): Promise<void> {
   const until = performance.now() + (ctx.inlineChainMs ?? 0);
-  const chain = (): JobRef | undefined =>
-    job && performance.now() < until && !shutdown?.aborted && !ctx.draining?.aborted ? job : undefined;
+  const chain: Chain = {
+    job,
+    mayChain: () => job !== undefined && performance.now() < until && !shutdown?.aborted && !ctx.draining?.aborted,
+  };
   let begun = await beginStep(ctx.pool, runId, seq);
   // null: finished, cancelled, or this step was already committed (a replay); or the run
   // goes on in another job
@@ -80,8 +82,14 @@ export async function runStep(ctx: EngineContext, runId: string, seq: number, sh
   }
 }
 
+/** The job a step runs in, and whether its commit may begin the next step in it now. */
+interface Chain {
+  job: JobRef | undefined;
+  mayChain: () => boolean;
+}
+
 /** One attempt at a begun step. Returns the next step when its commit began it here. */
-async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: () => JobRef | undefined, shutdown?: AbortSignal): Promise<BegunStep | null> {
+async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, shutdown?: AbortSignal): Promise<BegunStep | null> {
   const runId = begun.run.id;
   const seq = begun.run.step_cursor;
   const attempt = begun.run.step_attempt;
@@ -126,7 +134,7 @@ async function attemptStep(
   begun: BegunStep,
   writer: EventWriter,
   signal: AbortSignal,
-  chain: () => JobRef | undefined,
+  chain: Chain,
 ): Promise<BegunStep | null> {
   const { run } = begun;
   const seq = run.step_cursor;
@@ -223,7 +231,7 @@ async function onRetryableError(
   writer: EventWriter,
   scope: StepScope,
   error: ProviderError | TransientToolError,
-  chain: () => JobRef | undefined,
+  chain: Chain,
 ): Promise<BegunStep | null> {
   const { run } = begun;
   const policy = scope.config.retry;
@@ -256,13 +264,13 @@ async function commit(
   step: StepRecord,
   events: AgUiEvent[],
   next: NextStep,
-  chain: () => JobRef | undefined,
+  chain: Chain,
 ): Promise<BegunStep | null> {
   const { run } = begun;
-  const job = next.type === "continue" ? chain() : undefined;
-  const result = job
-    ? await commitStepAndBeginNext(ctx.pool, begun, step, events, job)
-    : { committed: await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next), next: null };
+  const result =
+    next.type === "continue" && chain.job && chain.mayChain()
+      ? await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job)
+      : { committed: await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job), next: null };
   if (!result.committed) {
     ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);
     return null;

@@ -108,6 +108,27 @@ describe("everruns_private.commit_step_and_begin_next", () => {
     await db.pool.query("select everruns.cancel_run($1)", [runId]);
   });
 
+  it("when a sweeper freed the job meanwhile, the next step gets a job of its own that the attempt's completion cannot delete", async () => {
+    for (const via of ["commit_step_and_begin_next", "commit_step"] as const) {
+      const { runId, jobId } = await heldRun();
+      // a sweeper judged this worker dead (its liveness connection dropped) and freed its job
+      await db.pool.query("update graphile_worker._private_jobs set locked_by = null, locked_at = null where id = $1", [jobId]);
+      const job = { id: jobId, locked_by: "test-pool" };
+      if (via === "commit_step_and_begin_next") {
+        expect(await call(runId, 1, job)).toEqual({ committed: true, next: null });
+      } else {
+        const { rows } = await db.pool.query("select everruns_private.commit_step($1, 1, 1, $2, '[]', $3) as ok", [
+          runId, JSON.stringify(llmStep), JSON.stringify({ type: "continue", job }),
+        ]);
+        expect(rows[0].ok).toBe(true);
+      }
+      // graphile-worker completes the attempt's job: it deletes it by id
+      await db.pool.query("delete from graphile_worker._private_jobs where id = $1", [jobId]);
+      expect(await jobsOf(runId), via).toEqual([{ payload: { run_id: runId, seq: 2 }, locked_by: null, attempts: 0 }]);
+      await db.pool.query("select everruns.cancel_run($1)", [runId]);
+    }
+  });
+
   it("writes nothing for an attempt that lost its fence", async () => {
     const { runId, jobId } = await heldRun();
     await db.pool.query("select everruns_private.begin_step($1, 1)", [runId]); // another attempt begins
