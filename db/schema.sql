@@ -934,7 +934,7 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION everruns_private.reschedule_step(p_run_id uuid, p_seq integer, p_attempt integer, p_delay_ms integer, p_count_error boolean, p_events jsonb)
+CREATE OR REPLACE FUNCTION everruns_private.reschedule_step(p_run_id uuid, p_seq integer, p_attempt integer, p_delay_ms integer, p_count_error boolean, p_events jsonb, p_job jsonb)
  RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -954,6 +954,7 @@ begin
          step_started_at = null,
          updated_at = now()
    where id = p_run_id;
+  perform everruns_private.release_job(p_run_id, p_job);
   perform everruns_private.enqueue_step(p_run_id, p_seq,
     case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end);
   return true;

@@ -367,3 +367,33 @@ create or replace view everruns_private.live_workers as
    and (a.backend_start = w.backend_start
         or ((a.backend_start is null or w.backend_start is null)
             and a.application_name = 'everruns-worker:' || w.pool_id));
+
+-- reschedule_step as in 000001, with the job the attempt ran in (p_job, may be null): released
+-- before the step's new job is added, for the same reason as in commit_step (release_job).
+drop function everruns_private.reschedule_step(uuid, int, int, int, boolean, jsonb);
+create function everruns_private.reschedule_step(p_run_id uuid, p_seq int, p_attempt int,
+                                                 p_delay_ms int, p_count_error boolean, p_events jsonb,
+                                                 p_job jsonb) returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, pg_temp
+  as $$
+declare
+  v_run everruns.runs;
+begin
+  begin
+    v_run := everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
+  exception when sqlstate 'EV004' then
+    return false;
+  end;
+  perform everruns_private.settle_events_locked(v_run, p_events);
+  update everruns.runs
+     set step_errors = step_errors + case when p_count_error then 1 else 0 end,
+         step_started_at = null,
+         updated_at = now()
+   where id = p_run_id;
+  perform everruns_private.release_job(p_run_id, p_job);
+  perform everruns_private.enqueue_step(p_run_id, p_seq,
+    case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end);
+  return true;
+end;
+$$;

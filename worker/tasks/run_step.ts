@@ -75,7 +75,7 @@ export async function runStep(ctx: EngineContext, runId: string, seq: number, sh
     if (begun && (shutdown?.aborted || ctx.draining?.aborted)) {
       // the shutdown began while the commit that began this step was on its way: hand the step
       // back untouched rather than start its work
-      await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, []);
+      await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, [], chain.job);
       ctx.log.info(`handed step ${begun.run.step_cursor} of run ${runId} back: worker shutting down`);
       return;
     }
@@ -118,7 +118,7 @@ async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, sh
     if (reason instanceof StepAbort && reason.reason === "shutdown") {
       await writer.drain();
       // Hand the step back uncommitted; another worker (or this one, restarted) picks it up.
-      await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, []);
+      await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, [], chain.job);
       ctx.log.info(`handed step ${seq} of run ${runId} back: worker shutting down`);
       return null;
     }
@@ -245,7 +245,7 @@ async function onRetryableError(
       name: "everruns.retry",
       value: { step: run.step_cursor, attempt: failures, max_attempts: policy.max_attempts, delay_ms: delay, error: { code: error.code, message: error.message, status: error.status } },
     };
-    await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice]);
+    await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
     return null;
   }
