@@ -711,8 +711,7 @@ begin
     when 'continue' then
       if not (coalesce((p_next ->> 'hand_over')::boolean, false)
               and everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job')) then
-        perform everruns_private.release_job(p_run_id, p_next -> 'job');
-        perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
+        perform everruns_private.enqueue_step(p_run_id, p_seq + 1, null, p_next -> 'job');
       end if;
     when 'wait' then
       -- An event sent while this step ran found the run running and woke nothing (send_event
@@ -722,8 +721,7 @@ begin
            where g.run_id = p_run_id and g.name = p_next -> 'waiting' ->> 'name' and g.consumed_at is null) then
         v_delay_ms := 0;
       end if;
-      perform everruns_private.release_job(p_run_id, p_next -> 'job');
-      perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
+      perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000), p_next -> 'job');
       update everruns.runs
          set status = 'waiting',
              waiting = coalesce(p_next -> 'waiting', '{}') || jsonb_build_object('until', now() + make_interval(secs => v_delay_ms / 1000))
@@ -789,12 +787,17 @@ CREATE OR REPLACE FUNCTION everruns_private.default_workspace_id()
  IMMUTABLE PARALLEL SAFE
 AS $function$ select '00000000-0000-0000-0000-000000000001'::uuid $function$;
 
-CREATE OR REPLACE FUNCTION everruns_private.enqueue_step(p_run_id uuid, p_seq integer, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
+CREATE OR REPLACE FUNCTION everruns_private.enqueue_step(p_run_id uuid, p_seq integer, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_job jsonb DEFAULT NULL::jsonb)
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+  update graphile_worker._private_jobs j
+     set key = null, attempts = j.max_attempts, updated_at = now(), revision = j.revision + 1
+   where j.id = (p_job ->> 'id')::bigint
+     and j.key = 'run:' || p_run_id::text
+     and j.locked_at is null;
   select graphile_worker.add_job(
     'run_step',
     json_build_object('run_id', p_run_id, 'seq', p_seq),
@@ -841,17 +844,17 @@ end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.last_llm_step(p_run_id uuid)
- RETURNS TABLE(run_id uuid, seq integer, depth integer, call_index integer)
+ RETURNS TABLE(run_id uuid, seq integer, depth integer)
  LANGUAGE plpgsql
  STABLE ROWS 1
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 begin
   return query
-  select c.id, l.seq, c.depth, (l.input ->> 'call_index')::int
+  select c.id, l.seq, c.depth
   from everruns_private.run_chain(p_run_id) c
   cross join lateral (
-    select s.seq, s.input from everruns.run_steps s
+    select s.seq from everruns.run_steps s
     where s.run_id = c.id and s.kind = 'llm' and s.status = 'succeeded'
     order by s.seq desc limit 1
   ) l
@@ -890,24 +893,6 @@ AS $function$
   from pg_stat_activity a where a.pid = pg_backend_pid()
   on conflict (pool_id) do update
     set backend_pid = excluded.backend_pid, backend_start = excluded.backend_start;
-$function$;
-
-CREATE OR REPLACE FUNCTION everruns_private.release_job(p_run_id uuid, p_job jsonb)
- RETURNS void
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-begin
-  if p_job is null then
-    return;
-  end if;
-  update graphile_worker._private_jobs j
-     set key = null, attempts = j.max_attempts, updated_at = now(), revision = j.revision + 1
-   where j.id = (p_job ->> 'id')::bigint
-     and j.key = 'run:' || p_run_id::text
-     and j.locked_at is null;
-end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.repair_orphaned_runs()
@@ -954,9 +939,8 @@ begin
          step_started_at = null,
          updated_at = now()
    where id = p_run_id;
-  perform everruns_private.release_job(p_run_id, p_job);
   perform everruns_private.enqueue_step(p_run_id, p_seq,
-    case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end);
+    case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end, p_job);
   return true;
 end;
 $function$;
@@ -1061,6 +1045,7 @@ AS $function$
 declare
   v_run everruns.runs;
   v_closed jsonb := '[]';
+  v_history jsonb;
 begin
   if p_run.event_seq > p_run.settled_event_seq then
     v_closed := everruns_private.settle_events_locked(p_run);
@@ -1073,18 +1058,21 @@ begin
          updated_at = now()
    where id = p_run.id
   returning * into v_run;
+  v_history := everruns_private.run_history(v_run.id, 'turn');
   -- `waiting` is returned as it was (the step needs to know what it waited for) and cleared
   -- at the step's commit.
   return jsonb_build_object(
     'run', case when p_known then to_jsonb(v_run) || '{"input": null}' else to_jsonb(v_run) end,
     'config', case when not p_known then
                 (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version) end,
-    'history', everruns_private.run_history(v_run.id, 'turn'),
-    -- LLM calls so far in this run and the runs it continues: the next call's index. Every LLM
-    -- step the engine commits records its call index, so that is the last one's + 1; counted
-    -- only for an LLM step written without one (by hand).
+    'history', v_history,
+    -- LLM calls so far in this run and the runs it continues: the next call's index. The history
+    -- starts at the last succeeded LLM step, and every LLM step the engine commits records its
+    -- call index, so that is the last one's + 1; counted only for an LLM step written without
+    -- one (by hand).
     'llm_count', coalesce(
-      (select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l where l.call_index is not null),
+      (select (e -> 'step' -> 'input' ->> 'call_index')::int + 1 from jsonb_array_elements(v_history) e
+       where e -> 'step' ->> 'kind' = 'llm' and e -> 'step' ->> 'status' = 'succeeded' limit 1),
       (select count(*) from everruns_private.run_chain(v_run.id) c
        join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded')),
     'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')

@@ -24,7 +24,7 @@ export interface WorkerOptions {
   crashPoint?: EngineContext["crashPoint"];
 }
 
-export const DEFAULT_INLINE_CHAIN_MS = 1000;
+const DEFAULT_INLINE_CHAIN_MS = 1000;
 
 export interface WorkerHandle {
   poolId: string;

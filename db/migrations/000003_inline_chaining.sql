@@ -12,17 +12,17 @@
 create index run_steps_llm_turns_idx on everruns.run_steps (run_id, seq) where kind = 'llm' and status = 'succeeded';
 
 -- The last succeeded LLM step of a run's chain (itself, then the runs it continues): one probe
--- of run_steps_llm_turns_idx per run of the chain. call_index is that call's index.
-create function everruns_private.last_llm_step(p_run_id uuid) returns table (run_id uuid, seq int, depth int, call_index int)
+-- of run_steps_llm_turns_idx per run of the chain.
+create function everruns_private.last_llm_step(p_run_id uuid) returns table (run_id uuid, seq int, depth int)
   language plpgsql stable rows 1
   set plan_cache_mode = force_generic_plan
   as $$
 begin
   return query
-  select c.id, l.seq, c.depth, (l.input ->> 'call_index')::int
+  select c.id, l.seq, c.depth
   from everruns_private.run_chain(p_run_id) c
   cross join lateral (
-    select s.seq, s.input from everruns.run_steps s
+    select s.seq from everruns.run_steps s
     where s.run_id = c.id and s.kind = 'llm' and s.status = 'succeeded'
     order by s.seq desc limit 1
   ) l
@@ -99,6 +99,7 @@ create function everruns_private.start_attempt_locked(p_run everruns.runs, p_kno
 declare
   v_run everruns.runs;
   v_closed jsonb := '[]';
+  v_history jsonb;
 begin
   if p_run.event_seq > p_run.settled_event_seq then
     v_closed := everruns_private.settle_events_locked(p_run);
@@ -111,18 +112,21 @@ begin
          updated_at = now()
    where id = p_run.id
   returning * into v_run;
+  v_history := everruns_private.run_history(v_run.id, 'turn');
   -- `waiting` is returned as it was (the step needs to know what it waited for) and cleared
   -- at the step's commit.
   return jsonb_build_object(
     'run', case when p_known then to_jsonb(v_run) || '{"input": null}' else to_jsonb(v_run) end,
     'config', case when not p_known then
                 (select config from everruns.agent_versions where agent_id = v_run.agent_id and version = v_run.agent_version) end,
-    'history', everruns_private.run_history(v_run.id, 'turn'),
-    -- LLM calls so far in this run and the runs it continues: the next call's index. Every LLM
-    -- step the engine commits records its call index, so that is the last one's + 1; counted
-    -- only for an LLM step written without one (by hand).
+    'history', v_history,
+    -- LLM calls so far in this run and the runs it continues: the next call's index. The history
+    -- starts at the last succeeded LLM step, and every LLM step the engine commits records its
+    -- call index, so that is the last one's + 1; counted only for an LLM step written without
+    -- one (by hand).
     'llm_count', coalesce(
-      (select l.call_index + 1 from everruns_private.last_llm_step(v_run.id) l where l.call_index is not null),
+      (select (e -> 'step' -> 'input' ->> 'call_index')::int + 1 from jsonb_array_elements(v_history) e
+       where e -> 'step' ->> 'kind' = 'llm' and e -> 'step' ->> 'status' = 'succeeded' limit 1),
       (select count(*) from everruns_private.run_chain(v_run.id) c
        join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded')),
     'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
@@ -177,32 +181,37 @@ begin
 end;
 $$;
 
--- Takes the run's job key off the job an attempt ran in, when a sweeper freed that job (it
--- judged the worker dead: a lost liveness connection) and nobody has taken it since. Called
--- before the next job of the run is added: add_job would otherwise update this unlocked job in
--- place, and graphile-worker's completion of the attempt, which deletes its job by id, would
--- then delete the run's next step with it (the run would wait for repair_orphaned_runs).
-create function everruns_private.release_job(p_run_id uuid, p_job jsonb) returns void
-  language plpgsql volatile security definer
+-- enqueue_step as in 000001 (the one place a step job is created), with p_job, the job the
+-- caller's attempt runs in (null when there is none). When a sweeper freed that job (it judged
+-- the worker dead: a lost liveness connection) and nobody has taken it since, its run key is
+-- taken off first: add_job would otherwise update that unlocked job in place, and
+-- graphile-worker's completion of the attempt, which deletes its job by id, would then delete
+-- the run's next step with it (the run would wait for repair_orphaned_runs).
+drop function everruns_private.enqueue_step(uuid, int, timestamptz);
+create function everruns_private.enqueue_step(p_run_id uuid, p_seq int, p_run_at timestamptz default null,
+                                              p_job jsonb default null) returns void
+  language sql volatile security definer
   set search_path = pg_catalog, pg_temp
   as $$
-begin
-  if p_job is null then
-    return;
-  end if;
   update graphile_worker._private_jobs j
      set key = null, attempts = j.max_attempts, updated_at = now(), revision = j.revision + 1
    where j.id = (p_job ->> 'id')::bigint
      and j.key = 'run:' || p_run_id::text
      and j.locked_at is null;
-end;
+  select graphile_worker.add_job(
+    'run_step',
+    json_build_object('run_id', p_run_id, 'seq', p_seq),
+    run_at => coalesce(p_run_at, now()),
+    max_attempts => 25,
+    job_key => 'run:' || p_run_id::text
+  );
+  select null::void;
 $$;
 
 -- commit_step as in 000002, and p_next may carry "job": {"id", "locked_by"}, the job the attempt
--- runs in. "continue" with "hand_over": true hands that job over to the next step
--- (hand_over_job) instead of adding one, when it can; "continue" and "wait" first release the
--- job when a sweeper freed it (release_job). A wait for an event that arrived while the step ran
--- ends at once.
+-- runs in, given to enqueue_step. "continue" with "hand_over": true hands that job over to the
+-- next step (hand_over_job) instead of adding one, when it can. A wait for an event that arrived
+-- while the step ran ends at once.
 create or replace function everruns_private.commit_step(p_run_id uuid, p_seq int, p_attempt int,
                                                         p_step jsonb, p_events jsonb, p_next jsonb) returns boolean
   language plpgsql volatile security definer
@@ -250,8 +259,7 @@ begin
     when 'continue' then
       if not (coalesce((p_next ->> 'hand_over')::boolean, false)
               and everruns_private.hand_over_job(p_run_id, p_seq + 1, p_next -> 'job')) then
-        perform everruns_private.release_job(p_run_id, p_next -> 'job');
-        perform everruns_private.enqueue_step(p_run_id, p_seq + 1);
+        perform everruns_private.enqueue_step(p_run_id, p_seq + 1, null, p_next -> 'job');
       end if;
     when 'wait' then
       -- An event sent while this step ran found the run running and woke nothing (send_event
@@ -261,8 +269,7 @@ begin
            where g.run_id = p_run_id and g.name = p_next -> 'waiting' ->> 'name' and g.consumed_at is null) then
         v_delay_ms := 0;
       end if;
-      perform everruns_private.release_job(p_run_id, p_next -> 'job');
-      perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000));
+      perform everruns_private.enqueue_step(p_run_id, p_seq + 1, now() + make_interval(secs => v_delay_ms / 1000), p_next -> 'job');
       update everruns.runs
          set status = 'waiting',
              waiting = coalesce(p_next -> 'waiting', '{}') || jsonb_build_object('until', now() + make_interval(secs => v_delay_ms / 1000))
@@ -368,8 +375,8 @@ create or replace view everruns_private.live_workers as
         or ((a.backend_start is null or w.backend_start is null)
             and a.application_name = 'everruns-worker:' || w.pool_id));
 
--- reschedule_step as in 000001, with the job the attempt ran in (p_job, may be null): released
--- before the step's new job is added, for the same reason as in commit_step (release_job).
+-- reschedule_step as in 000001, with the job the attempt ran in (p_job, may be null), given to
+-- enqueue_step as in commit_step.
 drop function everruns_private.reschedule_step(uuid, int, int, int, boolean, jsonb);
 create function everruns_private.reschedule_step(p_run_id uuid, p_seq int, p_attempt int,
                                                  p_delay_ms int, p_count_error boolean, p_events jsonb,
@@ -391,9 +398,8 @@ begin
          step_started_at = null,
          updated_at = now()
    where id = p_run_id;
-  perform everruns_private.release_job(p_run_id, p_job);
   perform everruns_private.enqueue_step(p_run_id, p_seq,
-    case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end);
+    case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end, p_job);
   return true;
 end;
 $$;

@@ -28,7 +28,7 @@ export type NextStep =
 /**
  * Commits a step in one transaction (everruns_private.commit_step): checkpoint, events, usage,
  * and the next job or the run's end. `job`, the job the attempt runs in, lets the database keep
- * the run's next job apart from it if a sweeper freed it meanwhile (release_job). Returns false
+ * the run's next job apart from it if a sweeper freed it meanwhile (enqueue_step). Returns false
  * when this attempt lost the fence; then nothing was written.
  */
 export async function commitStep(

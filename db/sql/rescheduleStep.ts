@@ -5,7 +5,7 @@ import type { JobRef } from "./commitStep.ts";
 /**
  * Hands step `seq` back to the queue uncommitted (everruns_private.reschedule_step): after a
  * transient failure (countError, with a backoff delay) or when the worker shuts down. `job`, the
- * job the attempt runs in, is released first if a sweeper freed it (see release_job).
+ * job the attempt runs in, is released first if a sweeper freed it (see enqueue_step).
  * Returns false when this attempt had already been fenced out.
  */
 export async function rescheduleStep(
