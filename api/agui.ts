@@ -13,7 +13,7 @@ import { Router } from "express";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
 import type { Pool } from "../db/pool.ts";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { HttpStatusError, parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";

@@ -20,7 +20,7 @@
 import pg from "pg";
 import { NotFoundError } from "../db/errors.ts";
 import type { Pool } from "../db/pool.ts";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import { readEventSeq, readLastEvent, readRunEvents, readRunsUpdatedSince, TERMINAL_EVENT_TYPES, type RunEventRow } from "./sql/runEvents.ts";
 
 export type { RunEventRow } from "./sql/runEvents.ts";

@@ -5,7 +5,7 @@ import type { ErrorRequestHandler, Request, RequestHandler } from "express";
 import { z } from "zod";
 import { EverrunsError, NotFoundError, ValidationError, fromDatabaseError, isConnectionError } from "../db/errors.ts";
 import { describeIssues } from "../db/schemas.ts";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 export interface HttpError {
   status: number;

@@ -6,7 +6,7 @@ import { NotFoundError, ValidationError } from "../db/errors.ts";
 import type { Pool } from "../db/pool.ts";
 import { RunInputSchema } from "../db/schemas.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";

@@ -9,7 +9,7 @@ import express, { type Express } from "express";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createPool, type Pool } from "../db/pool.ts";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import { agUiRouter } from "./agui.ts";
 import { EventsHub } from "./events-hub.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, makePreset } from "./graphql/preset.ts";

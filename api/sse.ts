@@ -7,7 +7,7 @@ import { once } from "node:events";
 import type { Response } from "express";
 import { EventEncoder } from "@ag-ui/encoder";
 import type { BaseEvent } from "@ag-ui/core";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { RunEventRow, Subscription } from "./events-hub.ts";
 
 const encoder = new EventEncoder();

@@ -19,7 +19,7 @@ import { Logger, run } from "graphile-worker";
 import { migrate } from "../db/migrate.ts";
 import { ConfigError } from "../db/errors.ts";
 import { createPool, type Pool } from "../db/pool.ts";
-import { consoleLogger } from "../worker/logger.ts";
+import { consoleLogger } from "../lib/logger.ts";
 import { startWorker } from "../worker/main.ts";
 import { measureResumeLatency } from "./chaos.ts";
 import { machineLine, scratchDatabase, spawnWorkerProcess, type WorkerProcess } from "./fleet.ts";

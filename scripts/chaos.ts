@@ -25,7 +25,7 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { assertValidAgUiLog } from "../db/test/agui.ts";
+import { assertValidAgUiLog } from "../lib/agui-log.ts";
 import { ConfigError } from "../db/errors.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { followRunEvents, type RunEvent } from "../api/client.ts";

@@ -8,7 +8,7 @@ import { createPool, type Pool } from "../db/pool.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
 import { followRunEvents, type RunEvent } from "../api/client.ts";
 import { startApi } from "../api/server.ts";
-import { consoleLogger } from "../worker/logger.ts";
+import { consoleLogger } from "../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../worker/main.ts";
 import { resolveDatabase } from "./database.ts";
 import { benchCommand } from "./bench.ts";

@@ -12,7 +12,7 @@
 // Every function returns its figures and the problems it found; nothing asserts absolute times.
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { assertValidAgUiLog } from "../db/test/agui.ts";
+import { assertValidAgUiLog } from "../lib/agui-log.ts";
 import { ConfigError } from "../db/errors.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { followRunEvents } from "../api/client.ts";

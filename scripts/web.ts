@@ -14,7 +14,7 @@ import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EverrunsError } from "../db/errors.ts";
-import type { Logger } from "../worker/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 export const WEB_DIR = fileURLToPath(new URL("../web", import.meta.url));
 const PROJECT_ROOT = path.dirname(WEB_DIR);

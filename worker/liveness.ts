@@ -3,7 +3,7 @@
 // connection does all three, so a busy job pool never delays recovery.
 import { hostname } from "node:os";
 import pg from "pg";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 export interface LivenessOptions {
   databaseUrl: string;

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { isSafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import { EverrunsError, fromDatabaseError } from "../../db/errors.ts";
-import type { Logger } from "../../worker/logger.ts";
+import type { Logger } from "../../lib/logger.ts";
 
 function withMessage(error: GraphQLError, message: string, extensions: Record<string, unknown>): GraphQLError {
   return new GraphQLError(message, {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { makeSchema } from "postgraphile";
 import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
 import { createPool } from "../../db/pool.ts";
-import { consoleLogger } from "../../worker/logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { makePreset } from "./preset.ts";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema.graphql", import.meta.url));

@@ -5,7 +5,7 @@
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Pool } from "../../db/pool.ts";
-import type { Logger } from "../../worker/logger.ts";
+import type { Logger } from "../../lib/logger.ts";
 import type { EventsHub } from "../events-hub.ts";
 import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
 import { DashboardPlugin } from "./dashboard.ts";

@@ -1,7 +1,7 @@
 // The API as a child process, for tests that kill -9 it: DATABASE_URL and PORT from the
 // environment; prints "ready <url>" once it listens.
 import { startApi } from "../server.ts";
-import { consoleLogger } from "../../worker/logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 
 const api = await startApi({
   databaseUrl: process.env.DATABASE_URL!,

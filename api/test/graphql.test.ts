@@ -4,9 +4,9 @@
 import { randomUUID } from "node:crypto";
 import { createClient, type Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
-import { consoleLogger } from "../../worker/logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import type { ApiHandle } from "../server.ts";
 import { readSse, startTestApi } from "./helpers.ts";

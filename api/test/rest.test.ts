@@ -2,9 +2,9 @@
 // kind of bad input, replay from Last-Event-ID, heartbeats, cancel, resume, and the events hub
 // surviving the loss of its LISTEN connection.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
-import { consoleLogger } from "../../worker/logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import type { ApiHandle } from "../server.ts";
 import { postJson, readSse, startTestApi } from "./helpers.ts";

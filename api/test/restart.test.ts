@@ -3,9 +3,9 @@
 // event of the run exactly once, in order.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
-import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
-import { consoleLogger } from "../../worker/logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { FollowError, followRunEvents, type RunEvent } from "../client.ts";
 import { freePort, kill9, postJson, spawnApi } from "./helpers.ts";

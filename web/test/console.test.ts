@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, createTestDatabase, getRun, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { startApi, type ApiHandle } from "../../api/server.ts";
-import { consoleLogger } from "../../worker/logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { startWeb, type WebHandle } from "../../scripts/web.ts";
 import { launchBrowser, screenshot, type Browser } from "./browser.ts";

@@ -4,6 +4,7 @@
 // what an abort means (worker/abort.ts, StepAbort), so it gets the signal's reason back as is.
 import * as Anthropic from "@anthropic-ai/sdk";
 import * as OpenAI from "openai";
+import { retryAfterMs } from "../../lib/retry-after.ts";
 import { ProviderError } from "./types.ts";
 
 export type ProviderName = "openai" | "anthropic";
@@ -31,25 +32,6 @@ export function requireApiKey(provider: ProviderName, envName: string): string {
       `(or set the agent's api_key_env to the name of a variable that holds the key)`,
     { retryable: false, code: "missing_api_key" },
   );
-}
-
-/**
- * Delay asked for by a response's headers: `retry-after-ms` (milliseconds), else `retry-after`
- * (seconds, or an HTTP date). Undefined when absent or unreadable.
- */
-export function retryAfterMs(headers: { get(name: string): string | null } | undefined, now = Date.now()): number | undefined {
-  if (!headers) return undefined;
-  const ms = headers.get("retry-after-ms");
-  if (ms !== null && ms.trim() !== "") {
-    const value = Number(ms);
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
-  }
-  const after = headers.get("retry-after")?.trim();
-  if (!after) return undefined;
-  if (/^\d+(\.\d+)?$/.test(after)) return Math.round(Number(after) * 1000);
-  const date = Date.parse(after);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
 }
 
 const NETWORK_CODES = new Set([

@@ -3,7 +3,7 @@
 // on request and reports token counts like a real provider.
 import { randomUUID } from "node:crypto";
 import type { ScriptTurn } from "../../db/schemas.ts";
-import { sleep } from "../abort.ts";
+import { sleep } from "../../lib/sleep.ts";
 import { ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider } from "./types.ts";
 
 const CHUNK_CHARS = 12;

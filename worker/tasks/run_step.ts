@@ -16,14 +16,14 @@ import type { Cancellations } from "../cancellations.ts";
 import { agUiMessages, chatMessages, clientTools, planStep } from "../conversation.ts";
 import { EventWriter } from "../event-writer.ts";
 import { ProviderError, type Provider } from "../providers/types.ts";
-import { backoffMs } from "../retry.ts";
+import { backoffMs } from "../../lib/backoff.ts";
 import { runLlmStep, type StepOutcome, type StepScope } from "../steps.ts";
 import { agentTools, runInterruptStep, runToolStep } from "../tool-step.ts";
 import { TransientToolError, type Tool } from "../tools/types.ts";
 import { threadHistory } from "../../db/sql/threadHistory.ts";
 import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../lib/logger.ts";
 
 export interface EngineContext {
   pool: Pool;

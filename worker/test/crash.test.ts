@@ -1,7 +1,7 @@
 // Durability by doing the failure: kill -9 real worker processes mid-step, SIGTERM them, crash
 // them at named points of a step, and check what was committed, exactly once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { percentile, spawnWorker, type WorkerProcess } from "./worker-process.ts";
 

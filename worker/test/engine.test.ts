@@ -1,10 +1,10 @@
 // The step engine in one process against a real Postgres: the agent loop, the event log,
 // retries, limits, cancellation, replays and races.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { cancelRun } from "../../db/sql/cancelRun.ts";
-import { consoleLogger } from "../logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
 import { runStep, type EngineContext } from "../tasks/run_step.ts";
 import { Cancellations } from "../cancellations.ts";

@@ -3,9 +3,9 @@
 // database shows: how many jobs a run used, what a dead worker's job carries, that every step
 // is committed once, and that a shutting-down worker stops chaining.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertValidAgUiLog } from "../../db/test/agui.ts";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
-import { consoleLogger } from "../logger.ts";
+import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 

@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { AgentConfigSchema, type AgentConfig } from "../../db/schemas.ts";
 import { StepAbort } from "../abort.ts";
 import { AnthropicProvider } from "../providers/anthropic.ts";
-import { providerError, retryAfterMs } from "../providers/errors.ts";
+import { retryAfterMs } from "../../lib/retry-after.ts";
+import { providerError } from "../providers/errors.ts";
 import { OpenAIProvider } from "../providers/openai.ts";
 import { ProviderError, type ChatMessage, type LlmResult, type LlmStreamHandlers, type Provider, type ToolDefinition } from "../providers/types.ts";
 import { FakeLlmServer, type FakeApi, type FakeReply } from "./fake-llm-server.ts";

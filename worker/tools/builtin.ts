@@ -1,6 +1,6 @@
 // Built-in tools (DESIGN.md). `sleep` and `wait_for_event` only have definitions here: they are
 // durable waits handled by the engine (worker/tool-step.ts), so no worker is held meanwhile.
-import { sleep } from "../abort.ts";
+import { sleep } from "../../lib/sleep.ts";
 import { ToolError, type Tool } from "./types.ts";
 
 export const echoTool: Tool = {

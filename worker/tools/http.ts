@@ -1,6 +1,7 @@
 // `http` tools (DESIGN.md): the arguments are POSTed as JSON to the tool's url with
 // `Idempotency-Key: <run_id>:<tool_call_id>`, the same on every retry of the call, so the
 // receiving system can deduplicate what at-least-once execution may send twice.
+import { retryAfterMs } from "../../lib/retry-after.ts";
 import type { ToolSpec } from "../../db/schemas.ts";
 import { ToolError, TransientToolError, type Tool } from "./types.ts";
 
@@ -8,14 +9,6 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 1_000_000;
 
 type HttpSpec = Exclude<ToolSpec, string>;
-
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
 
 async function readLimited(response: Response, limit: number): Promise<string> {
   const declared = Number(response.headers.get("content-length"));
@@ -75,7 +68,7 @@ export function httpTool(spec: HttpSpec): Tool {
         throw new TransientToolError(`${spec.name}: ${url} answered ${response.status}: ${body.slice(0, 300)}`, {
           code: `http_${response.status}`,
           status: response.status,
-          retryAfterMs: retryAfterMs(response.headers.get("retry-after")),
+          retryAfterMs: retryAfterMs(response.headers),
         });
       }
       if (!response.ok) throw new ToolError(`${url} answered ${response.status}: ${body.slice(0, 1000)}`);
