@@ -11,17 +11,16 @@
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
-import { NotFoundError, ValidationError } from "../db/errors.ts";
-import type { Pool } from "../db/pool.ts";
+import { isUniqueViolation, NotFoundError, ValidationError } from "../db/errors.ts";
+import { isUuid, type Pool } from "../db/pool.ts";
+import { findAgentId } from "../db/sql/findAgentId.ts";
+import { getRun } from "../db/sql/getRun.ts";
+import { startRun } from "../db/sql/startRun.ts";
+import { threadMessageIds } from "../db/sql/threadMessageIds.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { HttpStatusError, parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
-import { findAgentId } from "./sql/findAgent.ts";
-import { getRun } from "./sql/getRun.ts";
-import { insertRun, isDuplicateRun } from "./sql/insertRun.ts";
-import { isUuid } from "./sql/queryable.ts";
-import { threadMessageIds } from "./sql/threadMessageIds.ts";
 
 export interface AgUiDeps {
   pool: Pool;
@@ -57,37 +56,46 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
     const runId = agUiIdToUuid(input.runId);
     const threadId = agUiIdToUuid(input.threadId);
 
-    const existing = await getRun(pool, runId);
-    if (existing) {
-      if (existing.thread_id !== threadId || existing.agent_id !== agentId) {
-        throw new HttpStatusError(409, "conflict", `run ${input.runId} already exists on another thread or agent; use a new runId`);
-      }
-    } else {
+    let existing = await getRun(pool, runId);
+    if (!existing) {
       const known = await threadMessageIds(pool, threadId);
       const messages = input.messages.filter((m) => INPUT_ROLES.has(m.role) && !known.has(m.id));
       if (messages.length === 0 && !input.resume?.length) {
-        throw new ValidationError(
-          `nothing new to run: every message of this request is already part of thread ${input.threadId}; add a message (or a resume) to continue it`,
-        );
+        // A retry racing the original request finds the original's messages on the thread
+        // already: if that is what happened, the run exists now, and this request streams it.
+        existing = await getRun(pool, runId);
+        if (!existing) {
+          throw new ValidationError(
+            `nothing new to run: every message of this request is already part of thread ${input.threadId}; add a message (or a resume) to continue it`,
+          );
+        }
+      } else {
+        const parent = input.parentRunId ? await getRun(pool, agUiIdToUuid(input.parentRunId)) : null;
+        try {
+          await startRun(pool, {
+            id: runId,
+            agent: agentId,
+            threadId,
+            parentRunId: parent?.thread_id === threadId ? parent.id : null,
+            input: {
+              messages,
+              state: input.state ?? {},
+              context: input.context,
+              tools: input.tools,
+              ...(input.resume !== undefined && { resume: input.resume }),
+            },
+          });
+        } catch (error) {
+          // A concurrent retry got there first: it inserted the run (runs_pkey), or the new
+          // thread the run was about to create (threads_pkey). Then stream that run.
+          if (!isUniqueViolation(error)) throw error;
+          existing = await getRun(pool, runId);
+          if (!existing) throw error;
+        }
       }
-      const parent = input.parentRunId ? await getRun(pool, agUiIdToUuid(input.parentRunId)) : null;
-      try {
-        await insertRun(pool, {
-          id: runId,
-          agentId,
-          threadId,
-          parentRunId: parent?.thread_id === threadId ? parent.id : null,
-          input: {
-            messages,
-            state: input.state ?? {},
-            context: input.context,
-            tools: input.tools,
-            ...(input.resume !== undefined && { resume: input.resume }),
-          },
-        });
-      } catch (error) {
-        if (!isDuplicateRun(error)) throw error; // a concurrent retry inserted it first: stream that run
-      }
+    }
+    if (existing && (existing.thread_id !== threadId || existing.agent_id !== agentId)) {
+      throw new HttpStatusError(409, "conflict", `run ${input.runId} already exists on another thread or agent; use a new runId`);
     }
 
     const subscription = await hub.subscribeRunEvents(runId, 0);

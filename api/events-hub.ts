@@ -20,10 +20,20 @@
 import pg from "pg";
 import { NotFoundError } from "../db/errors.ts";
 import type { Pool } from "../db/pool.ts";
+import { databaseNow } from "../db/sql/databaseNow.ts";
+import { listen } from "../db/sql/listen.ts";
+import { readEventSeq } from "../db/sql/readEventSeq.ts";
+import { readLastEvent } from "../db/sql/readLastEvent.ts";
+import { readRunEvents, type RunEventRow } from "../db/sql/readRunEvents.ts";
+import { readRunsUpdatedSince } from "../db/sql/readRunsUpdatedSince.ts";
+import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import type { Logger } from "../lib/logger.ts";
-import { readEventSeq, readLastEvent, readRunEvents, readRunsUpdatedSince, TERMINAL_EVENT_TYPES, type RunEventRow } from "./sql/runEvents.ts";
+import { sleep } from "../lib/sleep.ts";
 
-export type { RunEventRow } from "./sql/runEvents.ts";
+export type { RunEventRow } from "../db/sql/readRunEvents.ts";
+
+/** Events that end a run's stream: nothing follows them (AG-UI ordering rules). */
+export const TERMINAL_EVENT_TYPES: ReadonlySet<string> = new Set(["RUN_FINISHED", "RUN_ERROR"]);
 
 export const EVENTS_CHANNEL = "everruns:events";
 export const RUNS_CHANNEL = "everruns:runs";
@@ -128,7 +138,8 @@ function closable<T>(make: (signal: AbortSignal) => AsyncGenerator<T, void, unde
   };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Reconnects of the LISTEN connection: 100-200 ms, then doubling (half of it jitter) up to 5 s. */
+const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 200, max_delay_ms: 5000, multiplier: 2 };
 
 export class EventsHub {
   private readonly opts: Required<EventsHubOptions>;
@@ -178,10 +189,9 @@ export class EventsHub {
     client.on("end", () => this.lost(client, new Error("connection ended")));
     try {
       await client.connect();
-      await client.query(`listen "${EVENTS_CHANNEL}"; listen "${RUNS_CHANNEL}"`);
-      const { rows } = await client.query<{ now: string }>("select now()::text as now");
+      await listen(client, [EVENTS_CHANNEL, RUNS_CHANNEL]);
       const since = this.lastAliveAt;
-      this.lastAliveAt = rows[0]!.now;
+      this.lastAliveAt = await databaseNow(client);
       if (this.closed) {
         await client.end();
         return;
@@ -202,10 +212,11 @@ export class EventsHub {
     client.end().catch(() => undefined);
     if (this.closed) return;
     this.opts.log.warn(`events hub: LISTEN connection lost (${error.message}); reconnecting`);
-    this.scheduleReconnect(100);
+    this.scheduleReconnect(1);
   }
 
-  private scheduleReconnect(delayMs: number): void {
+  /** Reconnects after `failures` failed tries (1: the connection was just lost). */
+  private scheduleReconnect(failures: number): void {
     if (this.closed || this.reconnectTimer) return;
     this.reconnectTimer = setTimeout(async () => {
       this.reconnectTimer = null;
@@ -214,10 +225,10 @@ export class EventsHub {
         this.stats.reconnects++;
         this.opts.log.info("events hub: LISTEN connection re-established; caught up from the database");
       } catch (error) {
-        this.opts.log.warn(`events hub: reconnect failed (${(error as Error).message}); retrying in ${Math.min(delayMs * 2, 5000)} ms`);
-        this.scheduleReconnect(Math.min(delayMs * 2, 5000));
+        this.opts.log.warn(`events hub: reconnect failed (${(error as Error).message}); retrying`);
+        this.scheduleReconnect(failures + 1);
       }
-    }, delayMs);
+    }, backoffMs(RECONNECT_BACKOFF, failures));
   }
 
   /** A query on the LISTEN connection: proves it alive and records when (database clock). */
@@ -229,8 +240,7 @@ export class EventsHub {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.opts.pingIntervalMs} ms`)), this.opts.pingIntervalMs);
       });
-      const { rows } = await Promise.race([client.query<{ now: string }>("select now()::text as now"), timeout]);
-      this.lastAliveAt = rows[0]!.now;
+      this.lastAliveAt = await Promise.race([databaseNow(client), timeout]);
     } catch (error) {
       this.lost(client, error as Error);
     } finally {

@@ -9,6 +9,7 @@ import express, { type Express } from "express";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createPool, type Pool } from "../db/pool.ts";
+import { ping } from "../db/sql/ping.ts";
 import type { Logger } from "../lib/logger.ts";
 import { agUiRouter } from "./agui.ts";
 import { EventsHub } from "./events-hub.ts";
@@ -50,7 +51,7 @@ export function createApp({ pool, hub, sse, log }: { pool: Pool; hub: EventsHub;
 
   app.get("/healthz", async (_req, res) => {
     try {
-      await pool.query("select 1");
+      await ping(pool);
       res.json({ status: "ok", database: "ok", listening: hub.listening, sse_streams: sse.size, run_feeds: hub.openFeeds });
     } catch (error) {
       log.warn(`healthz: database unreachable: ${(error as Error).message}`);

@@ -2,6 +2,7 @@
 // stops the process with a message naming the variable and what is wrong with it.
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import { providerEnvShape } from "../worker/providers/registry.ts";
 
 const intFromEnv = (name: string, min: number, max: number) =>
   z
@@ -27,11 +28,9 @@ const EnvSchema = z.object({
   EVERRUNS_WEB_PORT: intFromEnv("EVERRUNS_WEB_PORT", 0, 65535).default(3000),
   EVERRUNS_PG_PORT: intFromEnv("EVERRUNS_PG_PORT", 1, 65535).default(54329),
   EVERRUNS_DATA_DIR: z.string().min(1).optional(),
-  OPENAI_API_KEY: z.string().optional(),
-  OPENAI_BASE_URL: z.url("OPENAI_BASE_URL must be a URL").optional(),
-  ANTHROPIC_API_KEY: z.string().optional(),
-  ANTHROPIC_BASE_URL: z.url("ANTHROPIC_BASE_URL must be a URL").optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  // each provider's own (OPENAI_API_KEY, ANTHROPIC_BASE_URL, ...): worker/providers/<name>.config.ts
+  ...providerEnvShape(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 

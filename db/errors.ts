@@ -81,3 +81,14 @@ export function isConnectionError(error: unknown): boolean {
   }
   return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? "");
 }
+
+/**
+ * True when `error` (a driver error, or one fromDatabaseError wrapped) is a unique violation, of
+ * `constraint` when given: e.g. a run id that is taken because a retried request inserted it first.
+ */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const e = error as { code?: string; constraint?: string; cause?: unknown } | null;
+  if (!e) return false;
+  if (e.code === "23505") return constraint === undefined || e.constraint === constraint;
+  return e.cause !== undefined && e.cause !== error && isUniqueViolation(e.cause, constraint);
+}

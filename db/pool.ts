@@ -8,6 +8,22 @@ pg.types.setTypeParser(1700, (v) => Number.parseFloat(v));
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+/**
+ * What every db/sql function runs on: a pool, a checked-out client (a transaction, PostGraphile's
+ * client in a mutation) or a dedicated connection (the API's LISTEN connection). pg.Pool,
+ * pg.PoolClient and pg.Client all satisfy it as they are.
+ */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True when `value` reads as a Postgres uuid (so `$1::uuid` will not fail on it). */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 export function createPool(connectionString: string, applicationName: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, application_name: applicationName, max, idleTimeoutMillis: 30_000 });
   // An idle client that loses its connection must not crash the process; the next query

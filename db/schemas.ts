@@ -1,21 +1,30 @@
 // zod schemas shared by worker/, api/ and scripts/: agent config, run input, job payloads and
-// the shapes of committed step outputs. The SQL functions in db/migrations enforce the same
-// rules for plain SQL inserts; tests check both sides against the same cases.
+// the shapes of committed step outputs. They are the only definition of a valid agent config:
+// SQL checks only that it is a JSON object; the API (api/graphql/agent-config-validation.ts)
+// rejects an invalid one before it is written, and the worker fails a run whose config is
+// invalid (`invalid_agent_config`). Provider-specific settings come from each provider's spec
+// (worker/providers/<name>.config.ts), built-in tool names from worker/tools/registry.ts.
 import { z } from "zod";
 import { ValidationError } from "./errors.ts";
+import { PROVIDER_SPECS } from "../worker/providers/registry.ts";
+import type { ProviderSpec } from "../worker/providers/spec.ts";
+import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
 
-export const BUILTIN_TOOLS = ["echo", "sleep", "wait_for_event", "simulate_work"] as const;
-export type BuiltinToolName = (typeof BUILTIN_TOOLS)[number];
+export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
 
 const toolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
-const positiveInt = (max: number) => z.number().int().min(1).max(max);
+const positiveInt = (max: number) => {
+  const message = `must be a whole number from 1 to ${max}`;
+  return z.number({ error: message }).int(message).min(1, message).max(max, message);
+};
 
+/** A tool of an agent: a built-in's name, or an object (a built-in with overrides, or an http tool). */
 export const ToolSpecSchema = z.union([
-  z.enum(BUILTIN_TOOLS),
+  z.string(),
   z.strictObject({
     name: toolName,
     type: z.enum(["builtin", "http"]).default("builtin"),
-    url: z.string().regex(/^https?:\/\//, "must be an http:// or https:// URL").optional(),
+    url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
     description: z.string().optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
     requires_approval: z.boolean().optional(),
@@ -26,75 +35,78 @@ export const ToolSpecSchema = z.union([
 ]);
 export type ToolSpec = z.infer<typeof ToolSpecSchema>;
 
-export const ScriptToolCallSchema = z.strictObject({
-  name: z.string().min(1),
-  arguments: z.record(z.string(), z.unknown()).default({}),
-});
-
-export const ScriptTurnSchema = z.strictObject({
-  text: z.string().optional(),
-  reasoning: z.string().optional(),
-  tool_calls: z.array(ScriptToolCallSchema).optional(),
-  delay_ms: z.number().min(0).optional(),
-  error: z.enum(["rate_limit", "server_error", "timeout", "bad_request"]).optional(),
-  times: positiveInt(1000).optional(),
-});
-export type ScriptTurn = z.infer<typeof ScriptTurnSchema>;
-
 export const RetryPolicySchema = z.strictObject({
-  max_attempts: z.number().int().min(1).default(5),
-  initial_delay_ms: z.number().min(0).default(1000),
-  max_delay_ms: z.number().min(0).default(60_000),
-  multiplier: z.number().min(1).default(2),
+  max_attempts: z.number().int().min(1).max(1000).default(5),
+  initial_delay_ms: z.number().int().min(0).max(86_400_000).default(1000),
+  max_delay_ms: z.number().int().min(0).max(86_400_000).default(60_000),
+  multiplier: z.number().min(1).max(100).default(2),
 });
 export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 
+/** The settings every provider has; each provider adds its own (ProviderSpec.fields). */
+const COMMON_FIELDS = {
+  system_prompt: z.string().optional(),
+  tools: z.array(ToolSpecSchema).default([]),
+  max_steps: positiveInt(100_000).default(50),
+  llm_timeout_ms: positiveInt(3_600_000).default(120_000),
+  retry: RetryPolicySchema.default({ max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60_000, multiplier: 2 }),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: positiveInt(1_000_000).optional(),
+  /** USD per million tokens, overriding the provider's price table. */
+  prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
+};
+
+type VariantOf<S> = S extends ProviderSpec<infer Name, infer Fields>
+  ? z.ZodObject<typeof COMMON_FIELDS & { provider: z.ZodLiteral<Name> } & Fields, z.core.$strict>
+  : never;
+type Variants<T extends readonly unknown[]> = { -readonly [K in keyof T]: VariantOf<T[K]> };
+
+function variant(spec: ProviderSpec) {
+  return z.strictObject(
+    { ...COMMON_FIELDS, provider: z.literal(spec.name), ...spec.fields },
+    { error: (issue) => (issue.code === "unrecognized_keys" ? `is not a known setting of provider ${spec.name}` : undefined) },
+  );
+}
+
+const providerNames = PROVIDER_SPECS.map((p) => p.name).join(", ");
+const variants = PROVIDER_SPECS.map(variant) as unknown as Variants<typeof PROVIDER_SPECS>;
+
 export const AgentConfigSchema = z
-  .strictObject({
-    provider: z.enum(["openai", "anthropic", "scripted"]),
-    model: z.string().optional(),
-    system_prompt: z.string().optional(),
-    tools: z.array(ToolSpecSchema).default([]),
-    max_steps: positiveInt(100_000).default(50),
-    llm_timeout_ms: positiveInt(3_600_000).default(120_000),
-    retry: RetryPolicySchema.default({ max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60_000, multiplier: 2 }),
-    script: z.array(ScriptTurnSchema).default([]),
-    temperature: z.number().min(0).max(2).optional(),
-    max_tokens: positiveInt(1_000_000).optional(),
-    /** openai only: the Responses API (default) or Chat Completions (OpenAI-compatible servers). */
-    api: z.enum(["responses", "chat_completions"]).optional(),
-    /** Overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL for this agent. */
-    base_url: z.url().optional(),
-    /** The environment variable holding this agent's API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY). */
-    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
-    /** openai reasoning models: "minimal" | "low" | "medium" | "high". */
-    reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
-    /** anthropic extended thinking: token budget (>= 1024). */
-    thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
-    /** USD per million tokens, overriding the built-in price table. */
-    prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
+  .discriminatedUnion("provider", variants, {
+    error: (issue) =>
+      issue.code === "invalid_union"
+        ? `must be one of ${providerNames}, got ${JSON.stringify((issue.input as { provider?: unknown } | undefined)?.provider) ?? "nothing"}`
+        : undefined,
   })
   .superRefine((config, ctx) => {
-    if (config.provider !== "scripted" && !config.model) {
-      ctx.addIssue({ code: "custom", path: ["model"], message: `is required for provider ${config.provider}` });
-    }
-    if (config.api && config.provider !== "openai") {
-      ctx.addIssue({ code: "custom", path: ["api"], message: "is only for provider openai" });
-    }
     const seen = new Set<string>();
     config.tools.forEach((tool, i) => {
       const name = typeof tool === "string" ? tool : tool.name;
+      if (typeof tool === "string" && !BUILTIN_TOOL_NAMES.includes(tool)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["tools", i],
+          message: `"${tool}" is not a built-in tool (built-ins: ${BUILTIN_TOOL_NAMES.join(", ")}); declare a remote tool as {"name", "type": "http", "url"}`,
+        });
+      }
       if (seen.has(name)) ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `"${name}" is declared twice` });
       seen.add(name);
       if (typeof tool === "object" && tool.type === "http" && !tool.url) {
         ctx.addIssue({ code: "custom", path: ["tools", i, "url"], message: "is required for an http tool" });
       }
-      if (typeof tool === "object" && tool.type === "builtin" && !(BUILTIN_TOOLS as readonly string[]).includes(tool.name)) {
+      if (typeof tool === "object" && tool.type === "builtin" && !BUILTIN_TOOL_NAMES.includes(tool.name)) {
         ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `"${tool.name}" is not a built-in tool; set "type": "http" for a remote tool` });
+      }
+      if (typeof tool === "object" && tool.type === "builtin") {
+        for (const key of ["url", "headers", "timeout_ms", "max_response_bytes"] as const) {
+          if (tool[key] !== undefined) ctx.addIssue({ code: "custom", path: ["tools", i, key], message: "is only for http tools" });
+        }
       }
     });
   });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+/** The config of an agent of one provider. */
+export type AgentConfigOf<P extends AgentConfig["provider"]> = Extract<AgentConfig, { provider: P }>;
 
 const MessageSchema = z.looseObject({
   id: z.string().optional(),
@@ -128,9 +140,6 @@ export const RunInputSchema = z
   });
 export type RunInput = z.infer<typeof RunInputSchema>;
 
-/** The payload of a `run_step` job. */
-export const StepJobPayloadSchema = z.object({ run_id: z.uuid(), seq: z.number().int().min(1) });
-export type StepJobPayload = z.infer<typeof StepJobPayloadSchema>;
 
 export const ToolCallSchema = z.object({ id: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) });
 export type ToolCall = z.infer<typeof ToolCallSchema>;
@@ -160,15 +169,37 @@ export const ToolOutputSchema = z.object({
 });
 export type ToolOutput = z.infer<typeof ToolOutputSchema>;
 
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/**
+ * The issues to report: an unrecognized key as an issue at that key; of a union none of whose
+ * options matched, the issues of the option that got furthest (not "expected string" when the
+ * input was an object).
+ */
+function flatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): Array<{ path: PropertyKey[]; message: string }> {
+  const out: Array<{ path: PropertyKey[]; message: string }> = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "unrecognized_keys") {
+      const message = issue.message.startsWith("Unrecognized key") ? "is not a known setting" : issue.message;
+      for (const key of issue.keys) out.push({ path: [...path, key], message });
+    } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const options = issue.errors.filter((errors) => !errors.every((e) => e.code === "invalid_type" && e.path.length === 0));
+      if (options.length === 0) out.push({ path, message: issue.message });
+      else out.push(...flatIssues(options.reduce((best, o) => (o.length <= best.length ? o : best)), path));
+    } else {
+      out.push({ path, message: issue.message });
+    }
+  }
+  return out;
+}
+
 /** zod issues as one line that names each field: `max_steps: Too big...; tools[1].url: ...`. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path
-        .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-        .join("");
-      return path ? `${path}: ${issue.message}` : issue.message;
-    })
+  return flatIssues(error.issues)
+    .map(({ path, message }) => (path.length > 0 ? `${pathText(path)}: ${message}` : message))
     .join("; ");
 }
 

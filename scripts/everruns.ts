@@ -1,21 +1,21 @@
 #!/usr/bin/env node
 // The everruns command line.
 import { parseArgs } from "node:util";
-import { ConfigError, EverrunsError, fromDatabaseError } from "../db/errors.ts";
+import { ConfigError, EverrunsError } from "../db/errors.ts";
 import { loadEnv, type Env } from "../db/env.ts";
 import { migrate } from "../db/migrate.ts";
-import { createPool, type Pool } from "../db/pool.ts";
+import { createPool, isUuid, type Pool } from "../db/pool.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
-import { followRunEvents, type RunEvent } from "../api/client.ts";
-import { startApi } from "../api/server.ts";
+import { getRun } from "../db/sql/getRun.ts";
+import { listRuns } from "../db/sql/listRuns.ts";
+import { readRunEvents } from "../db/sql/readRunEvents.ts";
+import { followRunEvents, type RunEvent } from "../client/index.ts";
 import { consoleLogger } from "../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../worker/main.ts";
+// The API, the console server and the proof commands load when a command needs them: a worker
+// process imports none of them (spawn → ready is what a restart after a crash waits for).
 import { resolveDatabase } from "./database.ts";
-import { benchCommand } from "./bench.ts";
-import { chaosCommand } from "./chaos.ts";
-import { loadCommand } from "./load.ts";
 import { seedDemoAgent } from "./demo-agent.ts";
-import { ensureWebBuild, startWeb } from "./web.ts";
 
 const USAGE = `everruns: durable execution for AI agents, on Postgres alone
 
@@ -85,7 +85,9 @@ async function cmdStart(env: Env): Promise<void> {
     inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
     log: consoleLogger("[worker]", env.LOG_LEVEL),
   });
+  const { startApi } = await import("../api/server.ts");
   const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  const { startWeb } = await import("./web.ts");
   const web = await startWeb({ apiUrl: api.url, port: env.EVERRUNS_WEB_PORT, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
   const parts: Stoppable[] = [{ stop: () => web.close() }, { stop: () => api.close() }, worker];
   if (db.embedded) parts.push(db.embedded);
@@ -130,6 +132,7 @@ async function cmdWorker(env: Env, args: string[]): Promise<void> {
 
 async function cmdApi(env: Env): Promise<void> {
   const db = await resolveDatabase(env, () => {});
+  const { startApi } = await import("../api/server.ts");
   const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
   console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql)`);
   onSignals(() => api.close());
@@ -141,6 +144,7 @@ async function cmdWeb(env: Env, args: string[]): Promise<void> {
   const apiUrl = (values.api ?? env.EVERRUNS_API_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, "");
   const port = values.port === undefined ? env.EVERRUNS_WEB_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number, got ${values.port}`);
+  const { startWeb } = await import("./web.ts");
   const web = await startWeb({ apiUrl, port, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
   console.log(`Console at ${web.url} (API ${apiUrl})`);
   onSignals(() => web.close());
@@ -157,20 +161,12 @@ function crashPointFromEnv() {
   };
 }
 
-async function resolveAgentId(pool: Pool, agent: string): Promise<string> {
-  const { rows } = await pool.query<{ id: string }>(
-    "select id from everruns.agents where id::text = $1 or name = $1 order by (id::text = $1) desc limit 1",
-    [agent],
-  );
-  if (!rows[0]) throw new EverrunsError("not_found", `no agent with id or name "${agent}"; list them with: psql -c "select id, name from everruns.agents"`);
-  return rows[0].id;
-}
-
 async function cmdRun(env: Env, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { follow: { type: "boolean", short: "f" } } });
   const [agent, prompt] = positionals;
   if (!agent || prompt === undefined) throw new ConfigError('usage: everruns run <agent> "<prompt>" [--follow]');
   const apiUrl = (env.EVERRUNS_API_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, "");
+  // through the API (POST /api/runs → db/sql/startRun.ts), so --follow streams from the same place
   const response = await fetch(`${apiUrl}/api/runs`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -249,21 +245,15 @@ async function cmdRuns(env: Env, args: string[]): Promise<void> {
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ConfigError("--limit must be a whole number from 1 to 1000");
   await withDatabase(env, async (pool) => {
-    const { rows } = await pool.query(
-      `select r.id, a.name as agent, r.status, r.step_cursor - 1 as steps, r.created_at,
-              round(extract(epoch from (coalesce(r.finished_at, now()) - coalesce(r.started_at, r.created_at)))::numeric, 1) as seconds,
-              r.usage ->> 'cost_usd' as cost_usd
-       from everruns.runs r join everruns.agents a on a.id = r.agent_id
-       order by r.created_at desc limit $1`,
-      [limit],
-    );
-    console.table(rows.map((r) => ({ ...r, created_at: (r.created_at as Date).toISOString() })));
+    const rows = await listRuns(pool, limit);
+    console.table(rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() })));
   });
 }
 
 async function cmdCancel(env: Env, args: string[]): Promise<void> {
   const runId = args[0];
   if (!runId) throw new ConfigError("usage: everruns cancel <run>");
+  if (!isUuid(runId)) throw new ConfigError(`a run id is a UUID, got "${runId}"`);
   await withDatabase(env, async (pool) => {
     const cancelled = await cancelRun(pool, runId);
     console.log(cancelled ? `cancelled run ${runId}` : `run ${runId} had already finished`);
@@ -273,11 +263,15 @@ async function cmdCancel(env: Env, args: string[]): Promise<void> {
 async function cmdEvents(env: Env, args: string[]): Promise<void> {
   const runId = args[0];
   if (!runId) throw new ConfigError("usage: everruns events <run>");
+  if (!isUuid(runId)) throw new ConfigError(`a run id is a UUID, got "${runId}"`);
   await withDatabase(env, async (pool) => {
-    const { rows } = await pool.query("select seq, event from everruns.run_events where run_id = $1 order by seq", [runId]).catch((e: unknown) => {
-      throw fromDatabaseError(e);
-    });
-    for (const row of rows) console.log(`${row.seq}\t${JSON.stringify(row.event)}`);
+    if (!(await getRun(pool, runId))) throw new EverrunsError("not_found", `unknown run ${runId}`);
+    for (let after = 0; ; ) {
+      const rows = await readRunEvents(pool, runId, after, 1000);
+      for (const row of rows) console.log(`${row.seq}\t${JSON.stringify(row.event)}`);
+      if (rows.length < 1000) break;
+      after = rows.at(-1)!.seq;
+    }
   });
 }
 
@@ -319,6 +313,7 @@ async function main(argv: string[]): Promise<number> {
       await cmdWeb(env, args);
       return 0;
     case "build":
+      const { ensureWebBuild } = await import("./web.ts");
       await ensureWebBuild(consoleLogger("[web]", env.LOG_LEVEL), args.includes("--force") ? "always" : "auto");
       return 0;
     case "run":
@@ -333,11 +328,11 @@ async function main(argv: string[]): Promise<number> {
       await cmdEvents(env, args);
       return 0;
     case "bench":
-      return cmdProof(env, args, benchCommand);
+      return cmdProof(env, args, (await import("./bench/index.ts")).benchCommand);
     case "load":
-      return cmdProof(env, args, loadCommand);
+      return cmdProof(env, args, (await import("./load/index.ts")).loadCommand);
     case "chaos":
-      return cmdProof(env, args, chaosCommand);
+      return cmdProof(env, args, (await import("./chaos/index.ts")).chaosCommand);
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
@@ -347,7 +342,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof EverrunsError) console.error(`everruns: ${error.message}`);
+    // ours, and node:util parseArgs's complaints about flags: a message for the user, no stack
+    const usage = String((error as { code?: unknown } | null)?.code ?? "").startsWith("ERR_PARSE_ARGS");
+    if (error instanceof EverrunsError || usage) console.error(`everruns: ${(error as Error).message}`);
     else console.error(`everruns: ${(error as Error).stack ?? String(error)}`);
     process.exit(1);
   },

@@ -1,5 +1,6 @@
-// `npm test`: type-check, build the console, then the vitest suite, then one closing line `N passed, N failed`
-// that CI can read. Extra arguments go to vitest (e.g. a file filter).
+// `npm test`: type-check, check the console's generated GraphQL types against the API schema,
+// build the console, then the vitest suite, then one closing line `N passed, N failed` that CI
+// can read. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -12,6 +13,14 @@ const results = path.join(PROJECT_ROOT, "node_modules", ".cache", "vitest-result
 const tsc = spawnSync(process.execPath, [tool("typescript", "bin", "tsc"), "-p", PROJECT_ROOT], { stdio: "inherit", cwd: PROJECT_ROOT });
 if (tsc.status !== 0) {
   console.log("type check failed");
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+
+// The console's operations against api/schema.graphql, and web/lib/gql/ up to date (npm run codegen).
+const codegen = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "scripts", "codegen-check.ts")], { stdio: "inherit", cwd: PROJECT_ROOT });
+if (codegen.status !== 0) {
+  console.log("the console's GraphQL operations do not match api/schema.graphql, or web/lib/gql is stale");
   console.log("0 passed, 1 failed");
   process.exit(1);
 }

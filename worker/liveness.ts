@@ -1,8 +1,10 @@
 // This worker's liveness connection, its crash sweeper and its cancel listener (see the
-// comment above everruns_private.workers in db/migrations/000001_core.sql). One dedicated
+// comment above everruns_private.workers in db/migrations/000001_baseline.sql). One dedicated
 // connection does all three, so a busy job pool never delays recovery.
 import { hostname } from "node:os";
 import pg from "pg";
+import { listen } from "../db/sql/listen.ts";
+import { deregisterWorker, registerWorker, repairOrphanedRuns, sweepDeadWorkers } from "../db/sql/workerLiveness.ts";
 import type { Logger } from "../lib/logger.ts";
 
 export interface LivenessOptions {
@@ -47,13 +49,8 @@ export class Liveness {
       if (msg.channel === "everruns:cancel" && msg.payload) this.opts.onCancel(msg.payload);
     });
     await client.connect();
-    await client.query("select everruns_private.register_worker($1, $2, $3, $4)", [
-      this.opts.poolId,
-      hostname(),
-      process.pid,
-      this.opts.concurrency,
-    ]);
-    await client.query('listen "everruns:cancel"');
+    await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency);
+    await listen(client, ["everruns:cancel"]);
     this.client = client;
     if (!this.timer) this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs);
   }
@@ -63,13 +60,12 @@ export class Liveness {
     if (!client || this.sweeping || this.stopping) return;
     this.sweeping = true;
     try {
-      const { rows } = await client.query<{ freed: string[] }>("select everruns_private.sweep_dead_workers($1) as freed", [this.opts.sweepGraceMs]);
-      const freed = rows[0]?.freed ?? [];
+      const freed = await sweepDeadWorkers(client, this.opts.sweepGraceMs);
       if (freed.length > 0) this.opts.log.info(`freed the jobs of dead worker pool(s) ${freed.join(", ")}`);
       // about every 10 s: re-enqueue any run left without a job (see repair_orphaned_runs)
       if (++this.sweeps % 50 === 0) {
-        const repaired = await client.query<{ n: number }>("select everruns_private.repair_orphaned_runs() as n");
-        if (repaired.rows[0]!.n > 0) this.opts.log.warn(`re-enqueued ${repaired.rows[0]!.n} run(s) that had no job`);
+        const repaired = await repairOrphanedRuns(client);
+        if (repaired > 0) this.opts.log.warn(`re-enqueued ${repaired} run(s) that had no job`);
       }
     } catch (error) {
       this.opts.log.warn(`sweep failed: ${(error as Error).message}`);
@@ -85,7 +81,7 @@ export class Liveness {
     const client = this.client;
     this.client = null;
     if (!client) return;
-    await client.query("delete from everruns_private.workers where pool_id = $1", [this.opts.poolId]).catch(() => undefined);
+    await deregisterWorker(client, this.opts.poolId).catch(() => undefined);
     await client.end().catch(() => undefined);
   }
 }

@@ -7,11 +7,9 @@ import { Cancellations } from "./cancellations.ts";
 import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
 import type { Logger } from "../lib/logger.ts";
-import { AnthropicProvider } from "./providers/anthropic.ts";
-import { OpenAIProvider } from "./providers/openai.ts";
-import { ScriptedProvider } from "./providers/scripted.ts";
+import { lazyProviders } from "./providers/registry.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
-import { echoTool, simulateWorkTool } from "./tools/builtin.ts";
+import { builtinTools } from "./tools/registry.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
@@ -40,8 +38,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const draining = new AbortController();
   const ctx: EngineContext = {
     pool,
-    providers: { scripted: new ScriptedProvider(), openai: new OpenAIProvider(), anthropic: new AnthropicProvider() },
-    tools: { echo: echoTool, simulate_work: simulateWorkTool },
+    // each provider's implementation (and SDK) is imported on its first call
+    providers: lazyProviders(),
+    tools: builtinTools(),
     cancellations,
     histories: new HistoryCache(),
     configs: new Map(),
@@ -73,7 +72,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     events,
     preset: {
       // Batched completion: graphile-worker's shutdown awaits a batch's flush, but not a
-      // single fire-and-forget completion (STACK.md: those are lost on stop).
+      // single fire-and-forget completion (those were lost on stop: a finished job stayed locked for 4 hours and ran again).
       worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 },
     },
   });

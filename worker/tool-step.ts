@@ -1,31 +1,30 @@
 // A tool step, between begin and commit: run one tool call of the last LLM turn (built-in,
-// http, a human-approved one, a client's answer), park the run for a durable wait, or end the
-// run interrupted when only answers from outside are left.
+// http, a human-approved one, a client's answer), park the run when the tool asks for a durable
+// wait (a `park(...)` result, worker/tools/types.ts), or end the run interrupted when only
+// answers from outside are left. No tool is known here by name: built-ins come from
+// worker/tools/registry.ts, http tools from the agent's config.
 import { randomUUID } from "node:crypto";
 import type { AgUiEvent } from "../db/sql/appendEvents.ts";
-import type { StepRecord } from "../db/sql/commitStep.ts";
 import type { AgentConfig, ToolCall, ToolOutput } from "../db/schemas.ts";
 import { StepAbort } from "./abort.ts";
 import { approvalId, type Decision } from "./conversation.ts";
 import type { ToolDefinition } from "./providers/types.ts";
 import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
-import { sleepDefinition, waitForEventDefinition } from "./tools/builtin.ts";
 import { httpTool } from "./tools/http.ts";
-import { ToolError, TransientToolError, type Tool } from "./tools/types.ts";
+import { builtinTools } from "./tools/registry.ts";
+import { isWait, toToolResult, ToolError, TransientToolError, type Tool } from "./tools/types.ts";
 import { argumentProblems } from "./tools/validate.ts";
-
-/** Durable waits: the engine parks the run instead of holding a worker. */
-const WAITS = new Set(["sleep", "wait_for_event"]);
 
 export interface AgentTool {
   definition: ToolDefinition;
   requiresApproval: boolean;
-  /** absent for waits (the engine handles them) */
-  tool?: Tool;
+  tool: Tool;
 }
 
+const BUILTINS = builtinTools();
+
 /** The tools this agent may call, by name: its configured tools, built-in or http. */
-export function agentTools(config: AgentConfig, builtins: Record<string, Tool>): Map<string, AgentTool> {
+export function agentTools(config: AgentConfig, builtins: Record<string, Tool> = BUILTINS): Map<string, AgentTool> {
   const out = new Map<string, AgentTool>();
   for (const spec of config.tools) {
     const name = typeof spec === "string" ? spec : spec.name;
@@ -35,14 +34,14 @@ export function agentTools(config: AgentConfig, builtins: Record<string, Tool>):
       out.set(name, { definition: tool.definition, requiresApproval, tool });
       continue;
     }
-    const builtin = builtins[name];
-    const base = name === "sleep" ? sleepDefinition : name === "wait_for_event" ? waitForEventDefinition : builtin?.definition;
-    if (!base) continue;
+    const tool = builtins[name];
+    if (!tool) continue;
+    const base = tool.definition;
     const definition =
       typeof spec === "object"
         ? { name, description: spec.description ?? base.description, parameters: spec.parameters ?? base.parameters }
         : base;
-    out.set(name, { definition, requiresApproval, tool: WAITS.has(name) ? undefined : builtin });
+    out.set(name, { definition, requiresApproval, tool });
   }
   return out;
 }
@@ -69,6 +68,7 @@ function result(scope: StepScope, call: ToolCall, content: string, isError: bool
 
 export interface ToolStepInput {
   call: ToolCall;
+  /** a durable wait of this call was committed and the run has been woken since */
   waited: boolean;
   decision?: Decision;
   client?: { content: string };
@@ -93,15 +93,35 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     const names = [...tools.keys()].join(", ") || "none";
     return result(scope, call, `Error: tool "${call.name}" is not available to this agent (available: ${names}).`, true);
   }
-  const problems = argumentProblems(agentTool.definition.parameters, args);
+  const problems = await argumentProblems(agentTool.definition.parameters, args);
   if (problems) return result(scope, call, `Error: invalid arguments for ${call.name}: ${problems}. Nothing was executed.`, true);
 
-  if (call.name === "sleep") return sleepStep(scope, input, args, name);
-  if (call.name === "wait_for_event") return waitForEventStep(scope, input, args, name);
-
   try {
-    const value = await agentTool.tool!.execute(args, { runId: scope.runId, toolCallId: call.id, idempotencyKey: `${scope.runId}:${call.id}`, signal: scope.signal });
-    return result(scope, call, typeof value === "string" ? value : JSON.stringify(value ?? null), false);
+    const value = await agentTool.tool.execute(args, {
+      runId: scope.runId,
+      toolCallId: call.id,
+      idempotencyKey: `${scope.runId}:${call.id}`,
+      signal: scope.signal,
+      resumed: input.waited,
+      signals: input.signals,
+    });
+    const outcome = toToolResult(value);
+    if (isWait(outcome)) {
+      if (input.waited) throw new ToolError(`${call.name} asked to wait again after its wait ended`);
+      return {
+        step: {
+          kind: "wait",
+          name: call.name,
+          status: "succeeded",
+          input: { tool_call_id: call.id, arguments: args },
+          output: { ...outcome.output, tool_call_id: call.id },
+        },
+        events: [{ type: "STEP_FINISHED", stepName: name }],
+        next: { type: "wait", delay_ms: outcome.delayMs, waiting: { ...outcome.waiting, tool_call_id: call.id } },
+      };
+    }
+    const content = typeof outcome.value === "string" ? outcome.value : JSON.stringify(outcome.value ?? null);
+    return result(scope, call, content, false, outcome.consumesSignal !== undefined ? { consumes_signal: outcome.consumesSignal } : {});
   } catch (error) {
     if (error instanceof StepAbort || scope.signal.aborted) throw error;
     if (error instanceof TransientToolError) {
@@ -112,39 +132,6 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     const message = error instanceof ToolError ? error.message : `${call.name} failed: ${(error as Error).message ?? String(error)}`;
     return result(scope, call, `Error: ${message}`, true);
   }
-}
-
-function sleepStep(scope: StepScope, input: ToolStepInput, args: Record<string, unknown>, name: string): StepOutcome {
-  const seconds = Number(args.seconds);
-  if (input.waited) return result(scope, input.call, JSON.stringify({ slept_seconds: seconds }), false);
-  return {
-    step: { kind: "wait", name: "sleep", status: "succeeded", input: { tool_call_id: input.call.id, arguments: args }, output: { tool_call_id: input.call.id, seconds } },
-    events: [{ type: "STEP_FINISHED", stepName: name }],
-    next: { type: "wait", delay_ms: seconds * 1000, waiting: { type: "timer", tool_call_id: input.call.id } },
-  };
-}
-
-function waitForEventStep(scope: StepScope, input: ToolStepInput, args: Record<string, unknown>, name: string): StepOutcome {
-  const eventName = String(args.name);
-  const timeoutSeconds = typeof args.timeout_seconds === "number" ? args.timeout_seconds : 86_400;
-  const signal = input.signals.find((s) => s.name === eventName);
-  if (signal) {
-    return result(scope, input.call, JSON.stringify({ event: eventName, payload: signal.payload ?? null }), false, { consumes_signal: signal.id });
-  }
-  if (input.waited) {
-    return result(scope, input.call, JSON.stringify({ event: eventName, timed_out: true, waited_seconds: timeoutSeconds }), false);
-  }
-  return {
-    step: {
-      kind: "wait",
-      name: "wait_for_event",
-      status: "succeeded",
-      input: { tool_call_id: input.call.id, arguments: args },
-      output: { tool_call_id: input.call.id, event: eventName, timeout_seconds: timeoutSeconds },
-    },
-    events: [{ type: "STEP_FINISHED", stepName: name }],
-    next: { type: "wait", delay_ms: timeoutSeconds * 1000, waiting: { type: "event", name: eventName, tool_call_id: input.call.id } },
-  };
 }
 
 /** Ends the run interrupted: approvals for a human, and client tool calls for the client. */

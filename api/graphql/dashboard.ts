@@ -1,19 +1,9 @@
 // Read-only aggregates for the operations dashboard of the console (web/): runs by status,
 // throughput and step latency over time, tokens and cost per agent per day, live workers and
 // the step queue. Everything is computed by the database, on the database clock: windows are
-// given in seconds back from now(), never as client timestamps.
+// given in seconds back from now(), never as client timestamps. The queries live in db/sql/
+// (one file each, with why they are cheap enough to run on every change a dashboard sees).
 //
-// Why these queries are cheap enough to run on every change a dashboard sees: everything starts
-// from runs_created_idx (created_at desc), never from a scan of runs or run_steps.
-// - Runs started in the window: an index range.
-// - Runs finished in the window: runs has no index on finished_at (nor on updated_at, which
-//   every step bumps: keeping it unindexed keeps those updates HOT), so finishes are looked for
-//   among runs created up to FINISH_LOOKBACK before the window; a run that took longer than
-//   that to finish is not counted. An index on finished_at (set once per run, so it costs no
-//   HOT update) would make this exact.
-// - Step latency: the steps of runs created in the window, by their primary key.
-// - Runs awaiting an answer: runs_interrupted_idx (interrupted and not continued).
-// - graphile-worker's jobs table only holds jobs not yet done: it stays small.
 // The worker and job tables are internal (everruns_private, graphile_worker) and stay out of
 // the GraphQL schema; only these aggregates are exposed (and no type is named after them: a
 // live worker is a `StepRunner`, the job queue a `QueueDepth`).
@@ -22,13 +12,18 @@ import { each } from "postgraphile/grafast";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
-import type { Queryable } from "../sql/queryable.ts";
+import type { Queryable } from "../../db/pool.ts";
+import { countAwaitingAnswer } from "../../db/sql/countAwaitingAnswer.ts";
+import { readAgentDailyUsage } from "../../db/sql/readAgentDailyUsage.ts";
+import { readAwaitingAnswer } from "../../db/sql/readAwaitingAnswer.ts";
+import { readLiveWorkers } from "../../db/sql/readLiveWorkers.ts";
+import { readQueueDepth } from "../../db/sql/readQueueDepth.ts";
+import { readRunStatusCounts } from "../../db/sql/readRunStatusCounts.ts";
+import { readThroughput } from "../../db/sql/readThroughput.ts";
 
-const raw = (client: PgClient) => (client as NodePostgresPgClient).rawClient as Queryable;
+const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
 const MAX_WINDOW_SECONDS = 90 * 24 * 3600;
-/** How long before a window a run that finishes inside it may have been created. */
-const FINISH_LOOKBACK = "1 day";
 const MAX_BUCKETS = 1000;
 
 function windowSeconds(value: unknown): number {
@@ -44,182 +39,6 @@ function bucketSeconds(value: unknown, window: number): number {
   if (!Number.isInteger(n) || n < 10) throw new ValidationError(`bucketSeconds must be a whole number of seconds ≥ 10, got ${String(value)}`);
   if (window / n > MAX_BUCKETS) throw new ValidationError(`windowSeconds / bucketSeconds must be at most ${MAX_BUCKETS} buckets, got ${Math.ceil(window / n)}`);
   return n;
-}
-
-export interface RunStatusCount {
-  status: string;
-  count: number;
-}
-
-export async function readRunStatusCounts(db: Queryable, window: number): Promise<RunStatusCount[]> {
-  const { rows } = await db.query<RunStatusCount>(
-    `select status, count(*)::int as count
-       from everruns.runs
-      where created_at >= now() - make_interval(secs => $1)
-      group by status
-      order by status`,
-    [window],
-  );
-  return rows;
-}
-
-// Interrupted runs no continuation has answered yet (an answered run keeps its status and
-// gains continued_by): runs_interrupted_idx holds exactly these, oldest first.
-export async function countAwaitingAnswer(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    "select count(*)::int as n from everruns.runs where status = 'interrupted' and continued_by is null",
-  );
-  return rows[0]!.n;
-}
-
-export async function readAwaitingAnswer(db: Queryable, first: number): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>(
-    `select id from everruns.runs
-      where status = 'interrupted' and continued_by is null
-      order by created_at, id
-      limit $1`,
-    [first],
-  );
-  return rows.map((r) => r.id);
-}
-
-export interface ThroughputBucket {
-  start: string;
-  started: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  interrupted: number;
-  steps: number;
-  stepP50Ms: number | null;
-  stepP95Ms: number | null;
-}
-
-/** Every bucket of the window, empty ones included, oldest first. */
-export async function readThroughput(db: Queryable, window: number, bucket: number): Promise<ThroughputBucket[]> {
-  const { rows } = await db.query<ThroughputBucket>(
-    `with params as (
-       select now() - make_interval(secs => $1) as since, $2::double precision as width
-     ),
-     buckets as (
-       select generate_series(
-                to_timestamp(floor(extract(epoch from p.since) / p.width) * p.width),
-                now(),
-                make_interval(secs => p.width)) as start
-       from params p
-     ),
-     started as (
-       select to_timestamp(floor(extract(epoch from r.created_at) / p.width) * p.width) as start, count(*)::int as n
-         from everruns.runs r, params p
-        where r.created_at >= p.since
-        group by 1
-     ),
-     finished as (
-       select to_timestamp(floor(extract(epoch from r.finished_at) / p.width) * p.width) as start,
-              count(*) filter (where r.status = 'succeeded')::int as succeeded,
-              count(*) filter (where r.status = 'failed')::int as failed,
-              count(*) filter (where r.status = 'cancelled')::int as cancelled,
-              count(*) filter (where r.status = 'interrupted')::int as interrupted
-         from everruns.runs r, params p
-        where r.created_at >= p.since - interval '${FINISH_LOOKBACK}' and r.finished_at >= p.since
-        group by 1
-     ),
-     steps as (
-       -- wait steps measure how long a run waited, not how long work took: left out
-       select to_timestamp(floor(extract(epoch from s.finished_at) / p.width) * p.width) as start,
-              count(*)::int as n,
-              percentile_cont(0.5) within group (order by s.duration_ms) as p50,
-              percentile_cont(0.95) within group (order by s.duration_ms) as p95
-         from everruns.runs r
-         join everruns.run_steps s on s.run_id = r.id
-         cross join params p
-        where r.created_at >= p.since and s.kind <> 'wait'
-        group by 1
-     )
-     select b.start as "start",
-            coalesce(st.n, 0) as "started",
-            coalesce(f.succeeded, 0) as "succeeded",
-            coalesce(f.failed, 0) as "failed",
-            coalesce(f.cancelled, 0) as "cancelled",
-            coalesce(f.interrupted, 0) as "interrupted",
-            coalesce(s.n, 0) as "steps",
-            round(s.p50::numeric, 1)::float8 as "stepP50Ms",
-            round(s.p95::numeric, 1)::float8 as "stepP95Ms"
-       from buckets b
-       left join started st on st.start = b.start
-       left join finished f on f.start = b.start
-       left join steps s on s.start = b.start
-      order by b.start`,
-    [window, bucket],
-  );
-  return rows.map((r) => ({ ...r, start: new Date(r.start).toISOString() }));
-}
-
-export interface AgentDailyUsage {
-  day: string;
-  agentId: string;
-  agentName: string;
-  runs: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-}
-
-/** Per agent and UTC day the runs started, over the last `days` days (today included). */
-export async function readAgentDailyUsage(db: Queryable, days: number): Promise<AgentDailyUsage[]> {
-  const { rows } = await db.query<AgentDailyUsage>(
-    `select to_char(date_trunc('day', r.created_at at time zone 'UTC'), 'YYYY-MM-DD') as "day",
-            r.agent_id as "agentId",
-            a.name as "agentName",
-            count(*)::int as "runs",
-            coalesce(sum((r.usage ->> 'input_tokens')::float8), 0) as "inputTokens",
-            coalesce(sum((r.usage ->> 'output_tokens')::float8), 0) as "outputTokens",
-            round(coalesce(sum((r.usage ->> 'cost_usd')::numeric), 0), 6)::float8 as "costUsd"
-       from everruns.runs r
-       join everruns.agents a on a.id = r.agent_id
-      where r.created_at >= date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' - make_interval(days => $1 - 1)
-      group by 1, 2, 3
-      order by 1, 3`,
-    [days],
-  );
-  return rows;
-}
-
-export interface StepRunner {
-  poolId: string;
-  hostname: string;
-  pid: number;
-  concurrency: number;
-  startedAt: string;
-  runningJobs: number;
-}
-
-export async function readLiveWorkers(db: Queryable): Promise<StepRunner[]> {
-  const { rows } = await db.query<StepRunner>(
-    `select w.pool_id as "poolId", w.hostname, w.pid, w.concurrency, w.started_at as "startedAt",
-            (select count(*) from graphile_worker._private_jobs j where j.locked_by = w.pool_id)::int as "runningJobs"
-       from everruns_private.live_workers w
-      order by w.started_at, w.pool_id`,
-  );
-  return rows.map((r) => ({ ...r, startedAt: new Date(r.startedAt).toISOString() }));
-}
-
-export interface QueueDepth {
-  ready: number;
-  scheduled: number;
-  running: number;
-  oldestReadyAgeMs: number | null;
-}
-
-export async function readQueueDepth(db: Queryable): Promise<QueueDepth> {
-  const { rows } = await db.query<QueueDepth>(
-    `select count(*) filter (where j.is_available and j.run_at <= now())::int as "ready",
-            count(*) filter (where j.is_available and j.run_at > now())::int as "scheduled",
-            count(*) filter (where j.locked_at is not null)::int as "running",
-            round(extract(epoch from now() - min(j.run_at) filter (where j.is_available and j.run_at <= now())) * 1000)::float8 as "oldestReadyAgeMs"
-       from graphile_worker._private_jobs j`,
-  );
-  return rows[0]!;
 }
 
 export const DashboardPlugin = extendSchema((build) => {

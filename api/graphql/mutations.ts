@@ -1,21 +1,19 @@
-// startRun, cancelRun, resumeRun and sendEvent: plans that call the SQL contract (the runs
-// INSERT, everruns.cancel_run, everruns.resume_run, everruns.send_event) and hand back the run
-// re-read through its resource, so every Run field (agent, thread, steps, events) is available
-// on the payload.
+// startRun, cancelRun, resumeRun and sendEvent: plans that call the SQL contract through db/sql
+// (the same functions REST, AG-UI and the CLI use) on PostGraphile's own client, and hand back
+// the run re-read through its resource, so every Run field (agent, thread, steps, events) is
+// available on the payload.
 import { access } from "postgraphile/grafast";
 import { sideEffectWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
-import { NotFoundError, ValidationError } from "../../db/errors.ts";
-import { parseOrThrow, RunInputSchema } from "../../db/schemas.ts";
-import type { Pool } from "../../db/pool.ts";
+import { ValidationError } from "../../db/errors.ts";
+import type { Queryable } from "../../db/pool.ts";
 import { cancelRun } from "../../db/sql/cancelRun.ts";
-import { findAgentId } from "../sql/findAgent.ts";
-import { insertRun } from "../sql/insertRun.ts";
-import { resumeRun } from "../sql/resumeRun.ts";
-import { sendEvent } from "../sql/sendEvent.ts";
+import { resumeRun } from "../../db/sql/resumeRun.ts";
+import { sendEvent } from "../../db/sql/sendEvent.ts";
+import { startRun } from "../../db/sql/startRun.ts";
 
-const raw = (client: PgClient) => (client as NodePostgresPgClient).rawClient;
+const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
 export const RunMutationsPlugin = extendSchema((build) => {
   const runs = build.input.pgRegistry.pgResources.runs;
@@ -71,19 +69,14 @@ export const RunMutationsPlugin = extendSchema((build) => {
         plans: {
           startRun(_, fieldArgs) {
             const $args = { agent: fieldArgs.getRaw("agent"), input: fieldArgs.getRaw("input"), threadId: fieldArgs.getRaw("threadId") };
-            return sideEffectWithPgClient(executor, $args, async (client, args) => {
-              const input = parseOrThrow(RunInputSchema, args.input, "run input", "invalid_run_input");
-              const agent = String(args.agent);
-              const agentId = await findAgentId(raw(client), agent);
-              if (!agentId) throw new NotFoundError(`no agent with id or name "${agent}"`);
-              return insertRun(raw(client), { agentId, input, threadId: (args.threadId as string | null) ?? null });
-            });
+            return sideEffectWithPgClient(executor, $args, async (client, args) =>
+              startRun(raw(client), { agent: String(args.agent), input: args.input, threadId: (args.threadId as string | null) ?? null }),
+            );
           },
           cancelRun(_, fieldArgs) {
             const $runId = fieldArgs.getRaw("runId");
             return sideEffectWithPgClient(executor, $runId, async (client, runId) => {
-              // db/sql/cancelRun takes a Pool; a checked-out client answers the same query()
-              const cancelled = await cancelRun(raw(client) as unknown as Pool, String(runId));
+              const cancelled = await cancelRun(raw(client), String(runId));
               return { id: String(runId), cancelled };
             });
           },

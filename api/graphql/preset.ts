@@ -7,6 +7,7 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Pool } from "../../db/pool.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { EventsHub } from "../events-hub.ts";
+import { AgentConfigValidationPlugin } from "./agent-config-validation.ts";
 import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
 import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
@@ -38,6 +39,7 @@ export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOp
       RunsCreatedAfterCondition,
       RunsCreatedBeforeCondition,
       RunEventsAfterSeqCondition,
+      AgentConfigValidationPlugin,
       RunMutationsPlugin,
       RunSubscriptionsPlugin,
       DashboardPlugin,

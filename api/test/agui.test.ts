@@ -117,6 +117,19 @@ describe("the AG-UI endpoint over raw HTTP", () => {
     await assertValidAgUiLog(first.events);
   });
 
+  it("concurrent POSTs with the same runId (a retry racing the original) start one run and all stream it", async () => {
+    const input = body();
+    const post = () => readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+    const reads = await Promise.all([post(), post(), post()]);
+    for (const read of reads) {
+      expect(read.status).toBe(200);
+      expect(read.events.at(-1)!.type).toBe("RUN_FINISHED");
+      expect(read.events).toEqual(reads[0]!.events);
+    }
+    const { rows } = await db.pool.query("select count(*)::int as n from everruns.runs where thread_id = $1", [input.threadId]);
+    expect(rows[0].n).toBe(1);
+  });
+
   it("a client that disconnects does not stop the run", async () => {
     const input = body();
     const controller = new AbortController();
@@ -130,6 +143,10 @@ describe("the AG-UI endpoint over raw HTTP", () => {
     const reader = res.body!.getReader();
     await reader.read(); // the stream is open
     controller.abort();
+    // the client left before the run was done (its two turns take over 120 ms)...
+    const { rows } = await db.pool.query("select status from everruns.runs where id = $1", [input.runId]);
+    expect(["queued", "running"]).toContain(rows[0].status);
+    // ...and the run still went all the way
     const run = await waitForStatus(db.pool, input.runId, ["succeeded", "failed"]);
     expect(run.status).toBe("succeeded");
     await new Promise((r) => setTimeout(r, 50));
@@ -137,10 +154,10 @@ describe("the AG-UI endpoint over raw HTTP", () => {
   });
 
   it.each([
-    ["a body that is not a RunAgentInput", { messages: "nope" }, 400, /invalid AG-UI RunAgentInput: .*threadId/],
-    ["a message with a bad role", body({ messages: [{ id: "1", role: "robot", content: "x" }] }), 400, /messages\[0\]/],
-    ["nothing new to run", null, 400, /nothing new to run/],
-  ])("rejects %s with a 4xx JSON error", async (_what, payload, status, message) => {
+    ["a body that is not a RunAgentInput", { messages: "nope" }, 400, /^invalid AG-UI RunAgentInput: .*threadId/],
+    ["a message with a bad role", body({ messages: [{ id: "1", role: "robot", content: "x" }] }), 400, /^invalid AG-UI RunAgentInput: messages\[0\]/],
+    ["nothing new to run", null, 400, /^nothing new to run/],
+  ])("rejects %s with a 4xx JSON error, starting nothing", async (_what, payload, status, message) => {
     let input = payload;
     if (input === null) {
       // a first run on the thread, then the very same messages again under a new runId
@@ -148,9 +165,12 @@ describe("the AG-UI endpoint over raw HTTP", () => {
       await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(first) });
       input = { ...first, runId: randomUUID() };
     }
+    const runs = async () => (await db.pool.query("select count(*)::int as n from everruns.runs")).rows[0].n as number;
+    const before = await runs();
     const res = await postJson(`${api.url}/api/agents/weather/agui`, input);
     expect(res.status).toBe(status);
-    expect(res.body).toEqual({ error: { code: expect.any(String), message: expect.stringMatching(message) } });
+    expect(res.body).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(message) } });
+    expect(await runs()).toBe(before);
   });
 
   it("404s an unknown agent", async () => {

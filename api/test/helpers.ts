@@ -6,7 +6,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startApi, type ApiHandle } from "../server.ts";
-import { sseFrames, type RunEvent } from "../client.ts";
+import { sseMessages, type RunEvent } from "../../client/index.ts";
 
 export const quietLog = consoleLogger("[test-api]", (process.env.EVERRUNS_TEST_LOG as "debug" | "info" | "warn" | "error" | undefined) ?? "error");
 
@@ -47,11 +47,10 @@ export async function readSse(url: string, init: RequestInit = {}, onEvent?: (e:
     await res.body?.cancel();
     return out;
   }
-  for await (const frame of sseFrames(res.body)) {
-    if (frame.id !== undefined) out.ids.push(frame.id);
-    if (frame.data === undefined) continue;
-    const event = JSON.parse(frame.data) as Record<string, unknown>;
-    const e = { seq: Number(frame.id), type: String(event.type), event };
+  for await (const message of sseMessages(res.body, { onComment: () => out.comments++ })) {
+    if (message.id !== undefined) out.ids.push(message.id);
+    const event = JSON.parse(message.data) as Record<string, unknown>;
+    const e = { seq: Number(message.id), type: String(event.type), event };
     out.events.push(e);
     onEvent?.(e);
   }

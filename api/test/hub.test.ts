@@ -52,13 +52,24 @@ it("events committed while the LISTEN connection is down still reach SSE clients
   await waitFor("the stream to open", async () => api.hub.openFeeds === 1);
   await append(runId, 1, "RUN_STARTED");
   await waitFor("the stream to be live (past its replay)", async () => live);
+  const reconnects = api.hub.stats.reconnects;
   await dropListenConnection();
-  // the hub is deaf now: none of these is notified to it
-  for (let seq = 2; seq <= 5; seq++) await append(runId, seq, "CUSTOM");
-  await append(runId, 6, "RUN_FINISHED");
+  // the hub is deaf now: none of these is notified to it (one statement, so they are all
+  // committed well before the hub's first reconnect, 100-200 ms after it noticed the loss)
+  await db.pool.query(
+    `insert into everruns.run_events (run_id, seq, workspace_id, type, event)
+     select $1::uuid, seq, $2::uuid, case when seq = 6 then 'RUN_FINISHED' else 'CUSTOM' end,
+            case when seq = 6 then jsonb_build_object('type', 'RUN_FINISHED', 'threadId', $1::text, 'runId', $1::text)
+                 else jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', seq) end
+       from generate_series(2, 6) as seq`,
+    [runId, WORKSPACE],
+  );
+  // ...and still deaf once they are all committed, so their notifications are lost for good
+  expect(api.hub.listening).toBe(false);
   const read = await reading;
   expect(read.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-  expect(api.hub.listening).toBe(true); // the events came through the reconnected hub's catch-up
+  // the events came through the reconnected hub's catch-up
+  expect(api.hub.stats.reconnects).toBe(reconnects + 1);
 });
 
 it("runUpdated (every run) learns of a run created while the LISTEN connection was down", async () => {
@@ -79,6 +90,7 @@ it("runUpdated (every run) learns of a run created while the LISTEN connection w
   }, 10_000, 50);
   await dropListenConnection();
   created = await newRun();
+  expect(api.hub.listening).toBe(false); // created while the hub was deaf: its notification is lost
   await watching;
   expect(seen).toContain(created);
   await ws.dispose();

@@ -102,14 +102,19 @@ describe("REST and GraphQL resume", () => {
     const { runId, interruptId } = await interruptedRun();
     const resume = [{ interruptId, status: "resolved", payload: { approved: false } }];
     const res = await postJson(`${api.url}/api/runs/${runId}/resume`, { resume });
-    expect(res.status).toBeLessThan(300);
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: expect.any(String), thread_id: expect.any(String) });
+    expect(res.body.id).not.toBe(runId);
     const again = await postJson(`${api.url}/api/runs/${runId}/resume`, { resume });
+    expect(again.status).toBe(201);
     expect(again.body.id).toBe(res.body.id);
+    const { rows } = await db.pool.query("select id, parent_run_id from everruns.runs where parent_run_id = $1", [runId]);
+    expect(rows).toEqual([{ id: res.body.id, parent_run_id: runId }]); // one continuation, however often asked
     const next = await waitForStatus(db.pool, res.body.id, ["succeeded", "failed"]);
     expect(next.status).toBe("succeeded");
     const incomplete = await postJson(`${api.url}/api/runs/${(await interruptedRun()).runId}/resume`, { resume: [{ interruptId: "nope", status: "resolved" }] });
     expect(incomplete.status).toBe(400);
-    expect(incomplete.body.error.message).toMatch(/does not answer: approval-/);
+    expect(incomplete.body.error).toEqual({ code: "invalid_resume", message: expect.stringMatching(/does not answer: approval-/) });
   });
 
   it("the resumeRun mutation does the same", async () => {

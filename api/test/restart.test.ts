@@ -1,5 +1,5 @@
 // A client following a long run while the API process is kill -9'd and restarted twice: the
-// reconnecting client (api/client.ts) resumes with Last-Event-ID each time and ends with every
+// reconnecting client (client/index.ts) resumes with Last-Event-ID each time and ends with every
 // event of the run exactly once, in order.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
@@ -7,7 +7,7 @@ import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
-import { FollowError, followRunEvents, type RunEvent } from "../client.ts";
+import { FollowError, followRunEvents, type RunEvent } from "../../client/index.ts";
 import { freePort, kill9, postJson, spawnApi } from "./helpers.ts";
 
 let db: TestDatabase;
@@ -37,8 +37,14 @@ it("a following client survives two kill -9 restarts of the API and gets every e
 
   const received: RunEvent[] = [];
   const reconnects: Array<{ after: number; reason: string }> = [];
+  // every request the client makes: the Last-Event-ID it sent, and the last seq it had then
+  const requests: Array<{ lastEventId: string | null; had: number }> = [];
+  const recordingFetch: typeof fetch = (input, init) => {
+    requests.push({ lastEventId: new Headers(init?.headers).get("last-event-id"), had: received.at(-1)?.seq ?? 0 });
+    return fetch(input, init);
+  };
   const following = (async () => {
-    for await (const e of followRunEvents(url, runId, { retryDelayMs: 50, maxRetryDelayMs: 200, onReconnect: (info) => reconnects.push(info) })) {
+    for await (const e of followRunEvents(url, runId, { retryDelayMs: 50, maxRetryDelayMs: 200, fetch: recordingFetch, onReconnect: (info) => reconnects.push(info) })) {
       received.push(e);
     }
   })();
@@ -58,8 +64,13 @@ it("a following client survives two kill -9 restarts of the API and gets every e
   expect(received.map((e) => e.event)).toEqual(stored.map((e) => e.event));
   await assertValidAgUiLog(received);
   expect(reconnects.length).toBeGreaterThanOrEqual(2);
-  // each reconnect resumed after the last event the client had
-  expect(reconnects.every((r) => r.after > 0)).toBe(true);
+  // the first request asked for the whole log; every reconnect asked the server to resume
+  // exactly after the last event the client had (so the server, not the client's dedupe, kept
+  // the stream free of repeats)
+  expect(requests.length).toBe(reconnects.length + 1);
+  expect(requests[0]!.lastEventId).toBeNull();
+  for (const r of requests.slice(1)) expect(r.lastEventId).toBe(String(r.had));
+  expect(requests.slice(1).every((r) => r.had > 0)).toBe(true);
   console.log(
     `[restart] ${stored.length} events, ${reconnects.length} reconnect attempts across 2 API kill -9s (resumed after seq ${[...new Set(reconnects.map((r) => r.after))].join(", ")})`,
   );
@@ -69,11 +80,17 @@ it("the client stops with FollowError on an unknown run instead of retrying", as
   const port = await freePort();
   if (api) await kill9(api);
   api = await spawnApi(db.url, port);
+  let requests = 0;
+  const countingFetch: typeof fetch = (input, init) => {
+    requests++;
+    return fetch(input, init);
+  };
   const iterate = async () => {
-    for await (const _ of followRunEvents(`http://127.0.0.1:${port}`, "00000000-0000-0000-0000-00000000abcd", { retryDelayMs: 10 })) {
+    for await (const _ of followRunEvents(`http://127.0.0.1:${port}`, "00000000-0000-0000-0000-00000000abcd", { retryDelayMs: 10, fetch: countingFetch })) {
       // nothing
     }
   };
   await expect(iterate()).rejects.toThrow(FollowError);
   await expect(iterate()).rejects.toMatchObject({ status: 404, code: "not_found" });
+  expect(requests).toBe(2); // one request each: a 404 is not retried
 });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Pool } from "../pool.ts";
+import type { Queryable } from "../pool.ts";
 
 const CommittedStepSchema = z.object({
   seq: z.number().int(),
@@ -45,11 +45,12 @@ export const BegunStepSchema = z.object({
 export type BegunStep = z.infer<typeof BegunStepSchema>;
 
 /**
- * Begins an attempt at step `seq` of a run (everruns_private.begin_step). Returns null when the
- * step has nothing to do: the run finished or the step was already committed (a replayed job).
+ * Begins an attempt at the run's current step, whatever it is (everruns_private.begin_step): a
+ * step job means "advance this run". Returns null when the run has nothing to do (finished,
+ * cancelled, interrupted).
  */
-export async function beginStep(pool: Pool, runId: string, seq: number): Promise<BegunStep | null> {
-  const { rows } = await pool.query<{ begun: unknown }>("select everruns_private.begin_step($1, $2) as begun", [runId, seq]);
+export async function beginStep(db: Queryable, runId: string): Promise<BegunStep | null> {
+  const { rows } = await db.query<{ begun: unknown }>("select everruns_private.begin_step($1) as begun", [runId]);
   const begun = rows[0]?.begun;
   return begun == null ? null : BegunStepSchema.parse(begun);
 }

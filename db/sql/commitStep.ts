@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Pool } from "../pool.ts";
+import type { Queryable } from "../pool.ts";
 import { BegunStepSchema, type BegunStep } from "./beginStep.ts";
 import type { AgUiEvent } from "./appendEvents.ts";
 import type { Usage } from "../schemas.ts";
@@ -25,14 +25,27 @@ export type NextStep =
   | { type: "succeed"; output: Record<string, unknown> }
   | { type: "fail"; error: { code: string; message: string } & Record<string, unknown> };
 
+/** The graphile-worker job a step runs in (see everruns_private.job_held). */
+export interface JobRef {
+  id: string;
+  locked_by: string;
+}
+
+const CommittedSchema = z.object({ committed: z.boolean(), job_held: z.boolean().optional() });
+
+export interface Committed {
+  /** false: this attempt lost the fence, nothing was written */
+  committed: boolean;
+  /** false: the worker no longer holds `job` (a sweeper freed it): it must not complete it */
+  jobHeld: boolean;
+}
+
 /**
  * Commits a step in one transaction (everruns_private.commit_step): checkpoint, events, usage,
- * and the next job or the run's end. `job`, the job the attempt runs in, lets the database keep
- * the run's next job apart from it if a sweeper freed it meanwhile (enqueue_step). Returns false
- * when this attempt lost the fence; then nothing was written.
+ * and the next job or the run's end.
  */
 export async function commitStep(
-  pool: Pool,
+  db: Queryable,
   runId: string,
   seq: number,
   attempt: number,
@@ -40,43 +53,43 @@ export async function commitStep(
   events: AgUiEvent[],
   next: NextStep,
   job?: JobRef,
-): Promise<boolean> {
-  const { rows } = await pool.query<{ committed: boolean }>(
-    "select everruns_private.commit_step($1, $2, $3, $4, $5, $6) as committed",
-    [runId, seq, attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(job ? { ...next, job } : next)],
-  );
-  return rows[0]!.committed;
+): Promise<Committed> {
+  const { rows } = await db.query<{ result: unknown }>("select everruns_private.commit_step($1, $2, $3, $4, $5, $6, $7) as result", [
+    runId,
+    seq,
+    attempt,
+    JSON.stringify(step),
+    JSON.stringify(events),
+    JSON.stringify(next),
+    job ? JSON.stringify(job) : null,
+  ]);
+  const result = CommittedSchema.parse(rows[0]!.result);
+  return { committed: result.committed, jobHeld: result.job_held ?? true };
 }
 
-/** The graphile-worker job a step runs in: handed over to the next step by commitStepAndBeginNext. */
-export interface JobRef {
-  id: string;
-  locked_by: string;
-}
-
-const CommittedAndBegunSchema = z.object({ committed: z.boolean(), next: BegunStepSchema.nullish() });
+const CommittedAndBegunSchema = CommittedSchema.extend({ next: BegunStepSchema.nullish() });
 
 /**
- * Commits step `begun` whose run continues and, in the same transaction, begins the next step in
- * this worker (everruns_private.commit_step_and_begin_next): `job`, the job this step runs in,
- * now carries the next step, so a crash from here on is recovered like any other. Returns
- * `committed: false` when this attempt lost the fence (nothing written), and `next: null` when
- * the job could not be handed over and the next step was enqueued as a job instead.
+ * Commits step `begun`, whose run simply continues, and in the same transaction begins the next
+ * step, to be run at once in the job this worker holds (everruns_private.commit_step_and_begin_next).
+ * `next` is null when the attempt lost the fence or the worker no longer holds `job` (then the
+ * next step was enqueued as a job instead).
  */
 export async function commitStepAndBeginNext(
-  pool: Pool,
+  db: Queryable,
   begun: BegunStep,
   step: StepRecord,
   events: AgUiEvent[],
   job: JobRef,
-): Promise<{ committed: boolean; next: BegunStep | null }> {
+): Promise<Committed & { next: BegunStep | null }> {
   const { run } = begun;
-  const { rows } = await pool.query<{ result: unknown }>(
+  const { rows } = await db.query<{ result: unknown }>(
     "select everruns_private.commit_step_and_begin_next($1, $2, $3, $4, $5, $6) as result",
     [run.id, run.step_cursor, run.step_attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(job)],
   );
   const result = CommittedAndBegunSchema.parse(rows[0]!.result);
-  if (!result.next) return { committed: result.committed, next: null };
+  const committed = { committed: result.committed, jobHeld: result.job_held ?? true };
+  if (!result.next) return { ...committed, next: null };
   // The database leaves out what cannot have changed: the run's input and its pinned agent config.
-  return { committed: true, next: { ...result.next, config: begun.config, run: { ...result.next.run, input: run.input } } };
+  return { ...committed, next: { ...result.next, config: begun.config, run: { ...result.next.run, input: run.input } } };
 }

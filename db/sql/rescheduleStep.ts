@@ -1,15 +1,18 @@
-import type { Pool } from "../pool.ts";
+import { z } from "zod";
+import type { Queryable } from "../pool.ts";
 import type { AgUiEvent } from "./appendEvents.ts";
 import type { JobRef } from "./commitStep.ts";
 
+const RescheduledSchema = z.object({ rescheduled: z.boolean(), job_held: z.boolean().optional() });
+
 /**
  * Hands step `seq` back to the queue uncommitted (everruns_private.reschedule_step): after a
- * transient failure (countError, with a backoff delay) or when the worker shuts down. `job`, the
- * job the attempt runs in, is released first if a sweeper freed it (see enqueue_step).
- * Returns false when this attempt had already been fenced out.
+ * transient failure (countError, with a backoff delay) or when the worker shuts down.
+ * `rescheduled` is false when this attempt had already been fenced out; `jobHeld` false when the
+ * worker no longer holds `job` and must not complete it.
  */
 export async function rescheduleStep(
-  pool: Pool,
+  db: Queryable,
   runId: string,
   seq: number,
   attempt: number,
@@ -17,8 +20,8 @@ export async function rescheduleStep(
   countError: boolean,
   events: AgUiEvent[],
   job?: JobRef,
-): Promise<boolean> {
-  const { rows } = await pool.query<{ ok: boolean }>("select everruns_private.reschedule_step($1, $2, $3, $4, $5, $6, $7) as ok", [
+): Promise<{ rescheduled: boolean; jobHeld: boolean }> {
+  const { rows } = await db.query<{ result: unknown }>("select everruns_private.reschedule_step($1, $2, $3, $4, $5, $6, $7) as result", [
     runId,
     seq,
     attempt,
@@ -27,5 +30,6 @@ export async function rescheduleStep(
     JSON.stringify(events),
     job ? JSON.stringify(job) : null,
   ]);
-  return rows[0]!.ok;
+  const result = RescheduledSchema.parse(rows[0]!.result);
+  return { rescheduled: result.rescheduled, jobHeld: result.job_held ?? true };
 }

@@ -8,14 +8,15 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { withoutApplicationName } from "../../worker/liveness.ts";
 import { createTestDatabase, waitFor, type TestDatabase } from "./helpers.ts";
+import { startJobHolder, type JobHolder } from "./job-holder.ts";
 
 let db: TestDatabase;
 const suffix = randomBytes(4).toString("hex");
 // identifiers from a random hex suffix, never from input
 const ownerRole = `ev_owner_${suffix}`;
 const workerRole = `ev_worker_${suffix}`;
-const poolId = `pool-${suffix}`;
 let workerSession: pg.Client | null = null;
+let holder: JobHolder | null = null;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -27,6 +28,7 @@ beforeAll(async () => {
   for (const schema of ["everruns_private", "graphile_worker"]) {
     await q(`grant usage on schema ${schema} to ${ownerRole}`);
     await q(`grant execute on all functions in schema ${schema} to ${ownerRole}`);
+    await q(`grant select on all tables in schema ${schema} to ${ownerRole}`); // views too: graphile_worker.jobs
     const { rows } = await db.pool.query<{ name: string }>("select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = $1", [schema]);
     for (const { name } of rows) await q(`alter table ${name} owner to ${ownerRole}`);
   }
@@ -39,6 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await workerSession?.end().catch(() => undefined);
+  await holder?.stop();
   if (!db) return;
   await db.drop(); // drops what the roles own in it
   const url = new URL(db.url);
@@ -61,11 +64,15 @@ function urlAs(role: string): string {
 }
 
 async function lockedBy(jobId: string): Promise<string | null> {
-  const { rows } = await db.pool.query("select locked_by from graphile_worker._private_jobs where id = $1", [jobId]);
+  const { rows } = await db.pool.query("select locked_by from graphile_worker.jobs where id = $1", [jobId]);
   return rows[0].locked_by;
 }
 
 it("a worker of another role registers, stays alive while connected, and is swept once gone", async () => {
+  // a real graphile-worker pool takes a job and holds it; its liveness connection is a session
+  // of the worker role
+  holder = await startJobHolder(db.url);
+  const poolId = holder.poolId;
   workerSession = new pg.Client({ connectionString: urlAs(workerRole), application_name: `everruns-worker:${poolId}` });
   await workerSession.connect();
   await workerSession.query("select everruns_private.register_worker($1, 'test-host', 1, 4)", [poolId]);
@@ -74,9 +81,9 @@ it("a worker of another role registers, stays alive while connected, and is swep
   expect(registered).toEqual([{ backend_pid: expect.any(Number), backend_start: null }]);
 
   // a job this worker holds, locked for longer than the sweeper's grace period
-  const { rows: added } = await db.pool.query("select (graphile_worker.add_job('liveness_probe', '{}')).id::text as id");
-  const jobId = added[0].id as string;
-  await db.pool.query("update graphile_worker._private_jobs set locked_by = $1, locked_at = now() - interval '5 seconds' where id = $2", [poolId, jobId]);
+  await db.pool.query("select graphile_worker.add_job('run_step', '{\"run_id\": \"probe\"}')");
+  const jobId = (await holder.take("probe")).ref.id;
+  await new Promise((r) => setTimeout(r, 300));
 
   const sweep = async () => (await db.pool.query<{ freed: string[] }>("select everruns_private.sweep_dead_workers(250) as freed")).rows[0]!.freed;
   expect(await sweep()).toEqual([]);

@@ -7,7 +7,7 @@
 // 1.8x of a step per job, or worse) fails all three.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
-import { runBench } from "../bench.ts";
+import { runBench } from "../bench/ratio.ts";
 
 let db: TestDatabase;
 

@@ -1,9 +1,10 @@
-// The chaos run at CI size (scripts/chaos.ts; `everruns chaos` runs the long version): worker
+// The chaos run at CI size (scripts/chaos/; `everruns chaos` runs the long version): worker
 // processes kill -9'd every few seconds, the API kill -9'd and SIGTERM'd under SSE followers,
 // many concurrent runs of every kind. Only counts and invariants are asserted, never absolute times.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
-import { CHAOS_DEFAULTS, netnsAvailable, runChaos } from "../chaos.ts";
+import { netnsAvailable } from "../chaos/netns.ts";
+import { CHAOS_DEFAULTS, runChaos } from "../chaos/run.ts";
 
 let db: TestDatabase;
 

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
+import { createTestDatabase, getEvents, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { loadEnv } from "../../db/env.ts";
 import { ConfigError } from "../../db/errors.ts";
 import { PROJECT_ROOT } from "../database.ts";
@@ -92,20 +92,44 @@ describe("everruns start + everruns run", () => {
   it("says clearly when the agent does not exist", async () => {
     const { code, stderr } = await cli(["run", "no-such-agent", "hello"]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/no-such-agent/);
-    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(stderr).toBe('everruns: the API refused the run: no agent with id or name "no-such-agent"\n'); // one line, no stack trace
   });
 
-  it("lists and cancels runs", async () => {
-    const { stdout } = await cli(["run", "quick", "again"]);
+  it("lists runs, prints a run's event log, and cancels a running run once", async () => {
+    await db.pool.query(
+      `insert into everruns.agents (name, config) values ('busy', '{"provider": "scripted", "tools": ["simulate_work"],
+        "script": [{"tool_calls": [{"name": "simulate_work", "arguments": {"ms": 30000}}]}, {"text": "never"}]}')`,
+    );
+    const { code, stdout } = await cli(["run", "busy", "again"]);
+    expect(code).toBe(0);
     const runId = stdout.trim();
-    expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    await waitForStatus(db.pool, runId, ["running"]);
+
     const runs = await cli(["runs", "--limit", "5"]);
     expect(runs.code).toBe(0);
-    expect(runs.stdout).toContain("quick");
+    const line = runs.stdout.split("\n").find((l) => l.includes(runId));
+    expect(line).toMatch(/busy.*running/);
+
     const cancel = await cli(["cancel", runId]);
-    expect(cancel.code).toBe(0);
-    expect(cancel.stdout).toMatch(/cancelled run|had already finished/);
+    expect(cancel).toMatchObject({ code: 0, stdout: `cancelled run ${runId}\n` });
+    expect((await waitForStatus(db.pool, runId, ["cancelled"])).status).toBe("cancelled");
+    const again = await cli(["cancel", runId]);
+    expect(again).toMatchObject({ code: 0, stdout: `run ${runId} had already finished\n` });
+
+    // the whole stored log, one "seq<TAB>event" line per event, in order
+    const events = await cli(["events", runId]);
+    expect(events.code).toBe(0);
+    const stored = await getEvents(db.pool, runId);
+    expect(events.stdout.trimEnd().split("\n")).toEqual(stored.map((e) => `${e.seq}\t${JSON.stringify(e.event)}`));
+    expect(stored.at(-1)).toMatchObject({ type: "RUN_FINISHED", event: { outcome: { type: "cancelled" } } });
+  });
+
+  it("says clearly when a run does not exist or its id is malformed", async () => {
+    const unknown = await cli(["events", "00000000-0000-0000-0000-00000000abcd"]);
+    expect(unknown).toMatchObject({ code: 1, stderr: "everruns: unknown run 00000000-0000-0000-0000-00000000abcd\n" });
+    const malformed = await cli(["cancel", "nope"]);
+    expect(malformed).toMatchObject({ code: 1, stderr: 'everruns: a run id is a UUID, got "nope"\n' });
   });
 });
 
@@ -121,9 +145,12 @@ describe("configuration", () => {
     expect(stderr).toContain("WORKER_CONCURRENCY: WORKER_CONCURRENCY must be a whole number");
   });
 
-  it("rejects a bad --concurrency", async () => {
-    const { code, stderr } = await cli(["worker", "--concurrency", "-3"]);
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/--concurrency|concurrency/);
+  it("rejects a bad --concurrency with a message, not a stack trace", async () => {
+    const zero = await cli(["worker", "--concurrency", "0"]);
+    expect(zero).toMatchObject({ code: 1, stderr: "everruns: --concurrency must be a whole number from 1 to 1000, got 0\n" });
+    const dashed = await cli(["worker", "--concurrency", "-3"]); // parseArgs takes -3 for a flag
+    expect(dashed.code).toBe(1);
+    expect(dashed.stderr).toMatch(/^everruns: Option '--concurrency' argument is ambiguous/);
+    expect(dashed.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -1,9 +1,13 @@
-// The engine under volume at CI size (scripts/load.ts; `everruns load` runs the full sizes:
+// The engine under volume at CI size (scripts/load/; `everruns load` runs the full sizes:
 // 1,000 concurrent runs, 10,000 parked runs). Figures are printed; only counts and ratios are
 // asserted, never absolute times.
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
-import { concurrentRuns, connectionCensus, historyScaling, memorySoak, parkedRuns } from "../load.ts";
+import { concurrentRuns } from "../load/concurrent.ts";
+import { connectionCensus } from "../load/connections.ts";
+import { historyScaling } from "../load/history.ts";
+import { parkedRuns } from "../load/parked.ts";
+import { memorySoak } from "../load/soak.ts";
 
 const log = (line: string) => console.log(`[load] ${line}`);
 

@@ -19,14 +19,14 @@ export function answersFor(interrupts: Interrupt[], decide: (i: Interrupt) => De
 
 /** The answer buttons of a run: one card per interrupt, or quick approve/reject all (compact). */
 export function InterruptAnswer({ runId, interrupts, onResumed, compact = false }: { runId: string; interrupts: Interrupt[]; onResumed: (newRunId: string) => void; compact?: boolean }) {
-  const { mutate, pending, error } = useMutation<{ runId: string; resume: ResumeAnswer[] }, { resumeRun: { runId: string } }>(RESUME_RUN);
+  const { mutate, pending, error } = useMutation(RESUME_RUN);
   const [editing, setEditing] = useState<Record<string, string>>({});
   const [editError, setEditError] = useState<string | null>(null);
   const [decisions, setDecisions] = useState<Record<string, Decision>>({});
 
   const send = async (answers: ResumeAnswer[]) => {
     const result = await mutate({ runId, resume: answers });
-    if (result?.resumeRun.runId) onResumed(result.resumeRun.runId);
+    if (result?.resumeRun?.runId) onResumed(result.resumeRun.runId);
   };
 
   if (compact || interrupts.length === 0) {

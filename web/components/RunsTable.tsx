@@ -5,7 +5,8 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { formatAgo, formatCost, formatDateTime, formatDuration, formatNumber, runDurationMs, shortId } from "@/lib/format";
 import { useNow } from "@/lib/hooks";
-import type { RunRow } from "@/lib/types";
+import type { RunRowFieldsFragment as RunRow } from "@/lib/gql/graphql";
+import { usageOf } from "@/lib/types";
 import { StatusBadge } from "./ui";
 
 export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; flash?: Map<string, number>; showAgent?: boolean }) {
@@ -30,8 +31,9 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
         <tbody className="divide-y divide-slate-100">
           {runs.map((run) => {
             const n = flash?.get(run.id) ?? 0;
-            const inTokens = run.usage?.input_tokens ?? 0;
-            const outTokens = run.usage?.output_tokens ?? 0;
+            const usage = usageOf(run.usage);
+            const inTokens = usage.input_tokens ?? 0;
+            const outTokens = usage.output_tokens ?? 0;
             const started = run.startedAt ?? run.createdAt;
             return (
               <tr
@@ -81,7 +83,7 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
                 <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700" title={`${inTokens} in / ${outTokens} out`}>
                   {formatNumber(inTokens + outTokens)}
                 </td>
-                <td className="px-4 py-2 text-right tabular-nums text-slate-700">{formatCost(run.usage?.cost_usd ?? 0)}</td>
+                <td className="px-4 py-2 text-right tabular-nums text-slate-700">{formatCost(usage.cost_usd ?? 0)}</td>
               </tr>
             );
           })}

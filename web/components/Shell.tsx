@@ -6,7 +6,7 @@ import { usePathname } from "next/navigation";
 import { useEffect, useState, type ReactNode } from "react";
 import { sinceStart } from "@/lib/graphql";
 import { useConnectionState, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
-import { PENDING_APPROVALS_QUERY } from "@/lib/queries";
+import { PENDING_APPROVALS_QUERY, RUN_STATUS_UPDATED } from "@/lib/queries";
 
 const NAV = [
   { href: "/runs", label: "Runs", icon: "M4 6h16M4 12h16M4 18h10" },
@@ -64,13 +64,14 @@ export function Shell({ children }: { children: ReactNode }) {
 }
 
 function usePendingApprovals(): number {
-  const { data, refetch } = useQuery<{ runsAwaitingAnswerCount: number }>(PENDING_APPROVALS_QUERY);
+  const { data, refetch } = useQuery(PENDING_APPROVALS_QUERY);
   const refresh = useThrottled(() => void refetch(), 1000);
   // a run that stops for an answer, or a continuation that answers one (or a run cancelled)
-  useSubscription<{ runUpdated: { runId: string; run: { status: string; parentRunId: string | null } | null } }>(
-    () => ({ query: "subscription { runUpdated { runId run { status parentRunId } } }" }),
+  useSubscription(
+    () => ({ query: RUN_STATUS_UPDATED }),
     {
-      next: ({ runUpdated: { run } }) => {
+      next: ({ runUpdated }) => {
+        const run = runUpdated?.run;
         if (!run || run.status === "interrupted" || run.parentRunId || run.status === "cancelled") refresh();
       },
     },

@@ -3,7 +3,8 @@
 // duration, with the retries that preceded a step and the step still in progress.
 import type { retriesByStep } from "@/lib/agui";
 import { formatDuration, parseTime } from "@/lib/format";
-import type { RunStep } from "@/lib/types";
+import type { RunStepFieldsFragment as RunStep } from "@/lib/gql/graphql";
+import { runErrorOf } from "@/lib/types";
 import { KindBadge } from "./ui";
 
 type Retries = ReturnType<typeof retriesByStep>;
@@ -41,6 +42,7 @@ export function StepsTimeline({
         const width = Math.max(0.6, pos(e) - left);
         const duration = step.durationMs != null ? Number(step.durationMs) : e - s;
         const before = retries.get(step.seq) ?? [];
+        const error = runErrorOf(step.error);
         return (
           <li key={step.seq} data-testid="timeline-step" data-kind={step.kind} data-attempt={step.attempt} className="px-4 py-2">
             {before.map((r) => (
@@ -66,7 +68,7 @@ export function StepsTimeline({
                 style={{ left: `${left}%`, width: `${width}%` }}
               />
             </div>
-            {step.error?.message && <p className="mt-1 ml-8 text-xs text-rose-700">{step.error.message}</p>}
+            {error?.message && <p className="mt-1 ml-8 text-xs text-rose-700">{error.message}</p>}
           </li>
         );
       })}

@@ -6,7 +6,20 @@
 // idea of "is the API there". When it drops, the client retries forever with a short capped
 // backoff; graphql-ws re-sends every live subscription on reconnect, and `onReconnect`
 // listeners refetch what they show, so a page recovers by itself when the API returns.
-import { createClient, type Client, type SubscribePayload } from "graphql-ws";
+//
+// Every operation is a typed document generated from api/schema.graphql (lib/queries.ts,
+// lib/gql/): its result and variables types come from the schema, never from a cast.
+import { createClient, type Client } from "graphql-ws";
+import type { TypedDocumentString } from "./gql/graphql";
+
+/** A generated GraphQL document: the operation's text, typed with its result and variables. */
+export type Document<TResult, TVariables> = TypedDocumentString<TResult, TVariables>;
+
+/** The variables argument of an operation: optional when it has no required variable. */
+export type VariablesArg<TVariables> = {} extends TVariables ? [variables?: TVariables] : [variables: TVariables];
+
+/** A subscription: its document and variables (optional when it has no required variable). */
+export type Payload<TResult, TVariables> = { query: Document<TResult, TVariables> } & ({} extends TVariables ? { variables?: TVariables } : { variables: TVariables });
 
 export interface GraphQLErrorEntry {
   message: string;
@@ -115,18 +128,21 @@ export interface Sink<T> {
 }
 
 /**
- * Subscribes; returns the unsubscribe function. `payload` is sent again as it is when the
- * socket reconnects: mutate `payload.variables` (e.g. a resume cursor) to change what a
- * reconnect asks for.
+ * Subscribes; returns the unsubscribe function. `payload.variables` is sent again as it is when
+ * the socket reconnects: mutate that object (e.g. a resume cursor) to change what a reconnect
+ * asks for.
  */
-export function subscribe<T>(payload: SubscribePayload, sink: Sink<T>): () => void {
-  return wsClient().subscribe<T>(payload, {
+export function subscribe<TResult, TVariables>(payload: Payload<TResult, TVariables>, sink: Sink<TResult>): () => void {
+  const variables = (payload as { variables?: TVariables }).variables;
+  // the same variables object: graphql-ws re-sends this payload, with its current values, on reconnect
+  const wire = { query: payload.query.toString(), variables: (variables ?? {}) as Record<string, unknown> };
+  return wsClient().subscribe<TResult>(wire, {
     next(result) {
       if (result.errors?.length) {
         sink.error?.(new RequestError(result.errors.map((e) => e.message).join("; "), { errors: result.errors as GraphQLErrorEntry[] }));
         return;
       }
-      if (result.data) sink.next(result.data as T);
+      if (result.data) sink.next(result.data);
     },
     error(error) {
       const entries = Array.isArray(error) ? (error as GraphQLErrorEntry[]) : [];
@@ -141,20 +157,22 @@ export function subscribe<T>(payload: SubscribePayload, sink: Sink<T>): () => vo
 
 // ---- HTTP ---------------------------------------------------------------------------------
 
-export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+/** Runs a query or mutation over HTTP; resolves with its data, typed from the schema. */
+export async function gql<TResult, TVariables>(document: Document<TResult, TVariables>, ...[variables]: VariablesArg<TVariables>): Promise<TResult> {
+  const query = document.toString();
   let res: Response;
   try {
     res = await fetch("/graphql", {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json" },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({ query, variables: variables ?? {} }),
       cache: "no-store",
     });
   } catch (error) {
     markHttp(false);
     throw new RequestError(`the console cannot reach its server (${(error as Error).message})`, { unreachable: true });
   }
-  type Body = { data?: T | null; errors?: GraphQLErrorEntry[] } | null;
+  type Body = { data?: TResult | null; errors?: GraphQLErrorEntry[] } | null;
   let body: Body = null;
   try {
     body = (await res.json()) as Body;

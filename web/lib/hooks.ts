@@ -2,8 +2,7 @@
 // React hooks over lib/graphql.ts: queries that refetch when the API comes back,
 // subscriptions tied to a component's lifetime, the connection state, a ticking clock.
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
-import type { SubscribePayload } from "graphql-ws";
-import { connectionState, gql, onConnectionState, onReconnect, RequestError, subscribe, wsClient, type ConnectionState, type Sink } from "./graphql";
+import { connectionState, gql, onConnectionState, onReconnect, RequestError, subscribe, wsClient, type ConnectionState, type Document, type Payload, type Sink, type VariablesArg } from "./graphql";
 
 export interface QueryState<T> {
   data: T | null;
@@ -17,30 +16,38 @@ export interface QueryState<T> {
   setData: (update: (data: T | null) => T | null) => void;
 }
 
+export interface QueryOptions {
+  /** do not run the query (e.g. the id in the URL is not a UUID) */
+  skip?: boolean;
+}
+
+/** `useQuery`'s arguments after the document: variables (optional when none is required), options. */
+export type QueryArgs<TVariables> = {} extends TVariables ? [variables?: TVariables, opts?: QueryOptions] : [variables: TVariables, opts?: QueryOptions];
+
 /**
- * Runs `query` on mount, whenever `variables` change (compared as JSON), and after the API
+ * Runs the query `document` on mount, whenever `variables` change (compared as JSON), and after the API
  * comes back. Stale answers (an older request finishing last) are dropped. Live updates made
  * with `setData` while a request is in flight are applied again to its answer, so an update
  * that arrives during a refetch is not lost (updaters must be safe to apply twice).
  */
-export function useQuery<T>(query: string, variables: Record<string, unknown> = {}, opts: { skip?: boolean } = {}): QueryState<T> {
+export function useQuery<T, TVariables>(document: Document<T, TVariables>, ...[variables, opts = {}]: QueryArgs<TVariables>): QueryState<T> {
   const [data, setDataState] = useState<T | null>(null);
   const [error, setError] = useState<RequestError | null>(null);
   const [loading, setLoading] = useState(true);
   const [refreshing, setRefreshing] = useState(false);
-  const key = JSON.stringify(variables);
+  const key = JSON.stringify(variables ?? {});
   const latest = useRef(0);
   const inFlight = useRef(0);
   const during = useRef<Array<(d: T | null) => T | null>>([]);
-  const queryRef = useRef(query);
-  queryRef.current = query;
+  const documentRef = useRef(document);
+  documentRef.current = document;
 
   const run = useCallback(async () => {
     const id = ++latest.current;
     inFlight.current++;
     setRefreshing(true);
     try {
-      const result = await gql<T>(queryRef.current, JSON.parse(key) as Record<string, unknown>);
+      const result = await gql(documentRef.current, ...([JSON.parse(key)] as VariablesArg<TVariables>));
       if (id !== latest.current) return;
       const replay = during.current;
       during.current = [];
@@ -77,13 +84,13 @@ export function useQuery<T>(query: string, variables: Record<string, unknown> = 
  * A subscription for the component's lifetime (re-made when `key` changes). `payload` is
  * built once per key; mutate its variables to change what a reconnect asks for.
  */
-export function useSubscription<T>(makePayload: () => SubscribePayload | null, sink: Sink<T>, key: string): void {
+export function useSubscription<T, TVariables>(makePayload: () => Payload<T, TVariables> | null, sink: Sink<T>, key: string): void {
   const sinkRef = useRef(sink);
   sinkRef.current = sink;
   useEffect(() => {
     const payload = makePayload();
     if (!payload) return;
-    return subscribe<T>(payload, {
+    return subscribe(payload, {
       next: (d) => sinkRef.current.next(d),
       error: (e) => sinkRef.current.error?.(e),
       complete: () => sinkRef.current.complete?.(),
@@ -139,15 +146,15 @@ export function useThrottled(fn: () => void, ms: number): () => void {
 }
 
 /** The mutation helper: runs it, tracks pending and the error to show. */
-export function useMutation<TVars extends Record<string, unknown>, TData>(mutation: string) {
+export function useMutation<TData, TVariables>(mutation: Document<TData, TVariables>) {
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<RequestError | null>(null);
   const mutate = useCallback(
-    async (variables: TVars): Promise<TData | null> => {
+    async (...args: VariablesArg<TVariables>): Promise<TData | null> => {
       setPending(true);
       setError(null);
       try {
-        return await gql<TData>(mutation, variables);
+        return await gql(mutation, ...args);
       } catch (e) {
         setError(e instanceof RequestError ? e : new RequestError(String(e)));
         return null;

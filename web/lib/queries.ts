@@ -1,14 +1,35 @@
-// The GraphQL documents of the console (api/schema.graphql is the contract they are written to).
+// The GraphQL documents of the console. Each `graphql(...)` is checked against the committed
+// api/schema.graphql by graphql-codegen (codegen.ts at the repository root), which generates its
+// result and variables types into lib/gql/: after editing a document run `npm run codegen`.
+// Documents must be literal (no interpolation): fragments are shared by name.
+import { graphql } from "./gql";
 
-export const RUN_ROW_FIELDS = /* GraphQL */ `
+graphql(`
   fragment RunRowFields on Run {
     id status agentId threadId parentRunId usage error createdAt startedAt finishedAt updatedAt
     agentByAgentId { id name }
     runStepsByRunId { totalCount }
   }
-`;
+`);
 
-export const RUNS_QUERY = /* GraphQL */ `
+graphql(`
+  fragment RunFields on Run {
+    id status agentId agentVersion threadId parentRunId continuedBy input output error usage
+    createdAt startedAt finishedAt updatedAt
+    agentByAgentId { id name }
+  }
+`);
+
+/** The interrupts a continuation run answers: its parent's last RUN_FINISHED. */
+graphql(`
+  fragment ParentFinished on Run {
+    parent: runByParentRunId {
+      finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }
+    }
+  }
+`);
+
+export const RUNS_QUERY = graphql(`
   query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {
     allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {
       totalCount
@@ -16,85 +37,79 @@ export const RUNS_QUERY = /* GraphQL */ `
       nodes { ...RunRowFields }
     }
   }
-  ${RUN_ROW_FIELDS}
-`;
+`);
 
-export const RUN_UPDATED_ALL = /* GraphQL */ `
+export const RUN_UPDATED_ALL = graphql(`
   subscription RunsUpdated {
     runUpdated { runId run { ...RunRowFields } }
   }
-  ${RUN_ROW_FIELDS}
-`;
+`);
 
-export const AGENT_NAMES_QUERY = /* GraphQL */ `
+export const AGENT_NAMES_QUERY = graphql(`
   query AgentNames { allAgents(orderBy: NAME_ASC) { nodes { id name } } }
-`;
+`);
 
-export const RUN_FIELDS = /* GraphQL */ `
-  fragment RunFields on Run {
-    id status agentId agentVersion threadId parentRunId continuedBy input output error usage
-    createdAt startedAt finishedAt updatedAt
-    agentByAgentId { id name }
-  }
-`;
-
-/** The interrupts a continuation run answers: its parent's last RUN_FINISHED. */
-const PARENT_FINISHED = /* GraphQL */ `
-  parent: runByParentRunId { finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) { nodes { event } } }
-`;
-
-export const RUN_DETAIL_QUERY = /* GraphQL */ `
+export const RUN_DETAIL_QUERY = graphql(`
   query RunDetail($id: UUID!) {
     runById(id: $id) {
       ...RunFields
-      ${PARENT_FINISHED}
+      ...ParentFinished
       agentVersionByAgentIdAndAgentVersion { version config }
       runByContinuedBy { id status }
     }
   }
-  ${RUN_FIELDS}
-`;
+`);
 
-export const RUN_STEPS_QUERY = /* GraphQL */ `
+graphql(`
+  fragment RunStepFields on RunStep {
+    seq kind name status attempt startedAt finishedAt durationMs error usage
+  }
+`);
+
+export const RUN_STEPS_QUERY = graphql(`
   query RunSteps($id: UUID!) {
     allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {
-      nodes { seq kind name status attempt startedAt finishedAt durationMs error usage }
+      nodes { ...RunStepFields }
     }
   }
-`;
+`);
 
-export const RUN_UPDATED_ONE = /* GraphQL */ `
+export const RUN_UPDATED_ONE = graphql(`
   subscription RunUpdated($id: UUID!) {
     runUpdated(runId: $id) { runId run { ...RunFields } }
   }
-  ${RUN_FIELDS}
-`;
+`);
 
-export const RUN_EVENTS_SUBSCRIPTION = /* GraphQL */ `
+/** Every run's changes, to notice a continuation that answers the run shown. */
+export const RUN_ANSWERS_SUBSCRIPTION = graphql(`
+  subscription RunAnswers { runUpdated { run { parentRunId } } }
+`);
+
+export const RUN_EVENTS_SUBSCRIPTION = graphql(`
   subscription RunEvents($runId: UUID!, $after: Int) {
     runEvents(runId: $runId, after: $after) { seq type event }
   }
-`;
+`);
 
-export const START_RUN = /* GraphQL */ `
+export const START_RUN = graphql(`
   mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {
     startRun(agent: $agent, input: $input, threadId: $threadId) { runId }
   }
-`;
+`);
 
-export const CANCEL_RUN = /* GraphQL */ `
+export const CANCEL_RUN = graphql(`
   mutation CancelRun($runId: UUID!) {
     cancelRun(runId: $runId) { cancelled run { id status } }
   }
-`;
+`);
 
-export const RESUME_RUN = /* GraphQL */ `
+export const RESUME_RUN = graphql(`
   mutation ResumeRun($runId: UUID!, $resume: JSON!) {
     resumeRun(runId: $runId, resume: $resume) { runId }
   }
-`;
+`);
 
-export const AGENTS_QUERY = /* GraphQL */ `
+export const AGENTS_QUERY = graphql(`
   query Agents {
     allAgents(orderBy: NAME_ASC) {
       nodes {
@@ -103,9 +118,9 @@ export const AGENTS_QUERY = /* GraphQL */ `
       }
     }
   }
-`;
+`);
 
-export const AGENT_QUERY = /* GraphQL */ `
+export const AGENT_QUERY = graphql(`
   query Agent($id: UUID!) {
     agentById(id: $id) {
       id name config version createdAt updatedAt
@@ -113,34 +128,37 @@ export const AGENT_QUERY = /* GraphQL */ `
       runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) { totalCount nodes { ...RunRowFields } }
     }
   }
-  ${RUN_ROW_FIELDS}
-`;
+`);
 
-export const CREATE_AGENT = /* GraphQL */ `
+export const CREATE_AGENT = graphql(`
   mutation CreateAgent($name: String!, $config: JSON!) {
     createAgent(input: { agent: { name: $name, config: $config } }) { agent { id } }
   }
-`;
+`);
 
-export const UPDATE_AGENT = /* GraphQL */ `
+export const UPDATE_AGENT = graphql(`
   mutation UpdateAgent($id: UUID!, $config: JSON!) {
     updateAgentById(input: { id: $id, agentPatch: { config: $config } }) { agent { id version } }
   }
-`;
+`);
 
-export const THREAD_QUERY = /* GraphQL */ `
+export const THREAD_QUERY = graphql(`
   query Thread($id: UUID!) {
     threadById(id: $id) {
       id createdAt
       agentByAgentId { id name }
-      runsByThreadId(orderBy: CREATED_AT_ASC) { nodes { ...RunFields ${PARENT_FINISHED} } }
+      runsByThreadId(orderBy: CREATED_AT_ASC) { nodes { ...RunFields ...ParentFinished } }
     }
   }
-  ${RUN_FIELDS}
-`;
+`);
+
+/** Every run's changes, for the thread page (its own runs). */
+export const THREAD_RUNS_UPDATED = graphql(`
+  subscription ThreadRunsUpdated { runUpdated { runId run { threadId status } } }
+`);
 
 /** Interrupted runs no continuation answered yet, oldest first, with their interrupts. */
-export const APPROVALS_QUERY = /* GraphQL */ `
+export const APPROVALS_QUERY = graphql(`
   query Approvals {
     runsAwaitingAnswerCount
     runsAwaitingAnswer(first: 200) {
@@ -149,15 +167,19 @@ export const APPROVALS_QUERY = /* GraphQL */ `
       finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }
     }
   }
-  ${RUN_ROW_FIELDS}
-`;
+`);
+
+/** Every run's status changes: the approvals inbox and the nav's badge refresh on them. */
+export const RUN_STATUS_UPDATED = graphql(`
+  subscription RunStatusUpdated { runUpdated { runId run { status parentRunId } } }
+`);
 
 /** The nav's badge. */
-export const PENDING_APPROVALS_QUERY = /* GraphQL */ `
+export const PENDING_APPROVALS_QUERY = graphql(`
   query PendingApprovals { runsAwaitingAnswerCount }
-`;
+`);
 
-export const DASHBOARD_QUERY = /* GraphQL */ `
+export const DASHBOARD_QUERY = graphql(`
   query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {
     runStatusCounts(windowSeconds: $window) { status count }
     runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {
@@ -171,4 +193,9 @@ export const DASHBOARD_QUERY = /* GraphQL */ `
       nodes { id error finishedAt createdAt agentByAgentId { id name } }
     }
   }
-`;
+`);
+
+/** Any run changed: the dashboard refreshes. */
+export const DASHBOARD_UPDATED = graphql(`
+  subscription DashboardUpdated { runUpdated { runId } }
+`);

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { foldEvents, initialConversation, type Conversation } from "./agui";
 import { subscribe } from "./graphql";
 import { RUN_EVENTS_SUBSCRIPTION } from "./queries";
-import type { Interrupt, RunEventMessage, RunInput } from "./types";
+import { agUiEventOf, type Interrupt, type RunEventMessage, type RunInput } from "./types";
 
 export interface RunEventsState {
   events: RunEventMessage[];
@@ -34,7 +34,7 @@ export function useRunEvents(
     setDone(false);
     setError(null);
     if (!runId) return;
-    const payload = { query: RUN_EVENTS_SUBSCRIPTION, variables: { runId, after: 0 } as { runId: string; after: number } };
+    const payload = { query: RUN_EVENTS_SUBSCRIPTION, variables: { runId, after: 0 } };
     let pending: RunEventMessage[] = [];
     let frame: number | null = null;
     let last = 0;
@@ -46,12 +46,12 @@ export function useRunEvents(
       setEvents((prev) => prev.concat(batch));
       onBatchRef.current?.(batch);
     };
-    const unsubscribe = subscribe<{ runEvents: RunEventMessage }>(payload, {
+    const unsubscribe = subscribe(payload, {
       next: ({ runEvents }) => {
-        if (runEvents.seq <= last) return; // a reconnect may replay what we have
+        if (!runEvents || runEvents.seq <= last) return; // a reconnect may replay what we have
         last = runEvents.seq;
         payload.variables.after = last;
-        pending.push(runEvents);
+        pending.push({ ...runEvents, event: agUiEventOf(runEvents.event) ?? { type: runEvents.type } });
         frame ??= requestAnimationFrame(flush);
       },
       error: (e) => setError(e.message),

@@ -187,7 +187,7 @@ describe("the operations console", () => {
     await page.getByTestId("create-agent-submit").click();
     const error = page.getByTestId("config-error");
     await error.waitFor();
-    expect(await error.textContent()).toMatch(/invalid agent config: "max_steps" must be/);
+    expect(await error.textContent()).toMatch(/invalid agent config: max_steps: must be a whole number from 1 to 100000/);
     await screenshot(page, "agent-create-error");
 
     await page.getByTestId("config-editor").fill(JSON.stringify({ provider: "scripted", max_steps: 5, script: [{ text: "Hi." }] }, null, 2));

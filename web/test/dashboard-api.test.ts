@@ -65,6 +65,7 @@ describe("dashboard aggregates", () => {
     const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.run_steps where kind <> 'wait'");
     expect(sum("steps")).toBe(rows[0]!.n);
     const withSteps = data.runThroughput.filter((b) => b.steps > 0);
+    expect(withSteps.length).toBeGreaterThan(0);
     for (const b of withSteps) expect(b.stepP95Ms!).toBeGreaterThanOrEqual(b.stepP50Ms!);
 
     const usage = await db.pool.query<{ agent_id: string; input: number; output: number; cost: number }>(
@@ -113,7 +114,7 @@ describe("dashboard aggregates", () => {
     const holding = [await startRun(db.pool, busy), await startRun(db.pool, busy)];
     for (const id of holding) await waitForStatus(db.pool, id, ["running"]);
     await waitFor("both slots to be taken", async () => {
-      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker._private_jobs where locked_at is not null");
+      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where locked_at is not null");
       return rows[0]!.n === 2;
     });
     const retried = await startRun(db.pool, backoff);

@@ -2,7 +2,7 @@
 // (maxRetries 0): the engine retries with the agent's own policy, from the ProviderError that
 // errors.ts makes of whatever went wrong.
 import { randomUUID } from "node:crypto";
-import Anthropic from "@anthropic-ai/sdk";
+import Anthropic, { AnthropicError, APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
 import type {
   ContentBlockParam,
   MessageCreateParamsStreaming,
@@ -10,12 +10,28 @@ import type {
   RawMessageStreamEvent,
   Tool,
 } from "@anthropic-ai/sdk/resources/messages/messages";
-import type { ToolCall } from "../../db/schemas.ts";
-import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext } from "./errors.ts";
-import { parseToolArguments } from "./openai.ts";
-import { ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider, type ToolDefinition } from "./types.ts";
+import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
+import { ANTHROPIC_ENV } from "./anthropic.config.ts";
+import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext, type SdkErrors } from "./errors.ts";
+import { envValue } from "./spec.ts";
+import {
+  configOf,
+  parseToolArguments,
+  ProviderError,
+  type ChatMessage,
+  type LlmRequest,
+  type LlmResult,
+  type LlmStreamHandlers,
+  type Provider,
+  type ToolDefinition,
+} from "./types.ts";
 
-export const DEFAULT_ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY";
+export const DEFAULT_ANTHROPIC_KEY_ENV = ANTHROPIC_ENV.apiKey;
+const LABEL = "Anthropic";
+const DEFAULT_URL = "https://api.anthropic.com";
+const SDK_ERRORS: SdkErrors = { base: AnthropicError, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError };
+
+type AnthropicConfig = AgentConfigOf<"anthropic">;
 /** max_tokens is required by the Messages API; this is ours when the agent sets none. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 8192;
 
@@ -89,13 +105,15 @@ interface PendingBlock {
 export class AnthropicProvider implements Provider {
   private readonly clients = new Map<string, Anthropic>();
 
-  async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
-    const { config, signal } = request;
+  async complete(anyRequest: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+    const config = configOf(anyRequest, "anthropic");
+    const request: LlmRequest<AnthropicConfig> = { ...anyRequest, config };
+    const { signal } = request;
     const apiKeyEnv = config.api_key_env ?? DEFAULT_ANTHROPIC_KEY_ENV;
-    const baseURL = normaliseBaseURL(config.base_url ?? (process.env.ANTHROPIC_BASE_URL?.trim() || undefined));
-    const ctx: ErrorContext = { provider: "anthropic", apiKeyEnv, signal, baseURL, model: config.model };
+    const baseURL = normaliseBaseURL(config.base_url ?? envValue(ANTHROPIC_ENV.baseUrl));
+    const ctx: ErrorContext = { label: LABEL, defaultUrl: DEFAULT_URL, sdk: SDK_ERRORS, apiKeyEnv, signal, baseURL, model: config.model };
     if (signal.aborted) throw signal.reason;
-    const apiKey = requireApiKey("anthropic", apiKeyEnv);
+    const apiKey = requireApiKey(LABEL, apiKeyEnv);
     if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
     const client = this.client(baseURL, apiKey);
     try {
@@ -110,13 +128,13 @@ export class AnthropicProvider implements Provider {
     let client = this.clients.get(cacheKey);
     if (!client) {
       if (this.clients.size >= 32) this.clients.clear();
-      client = new Anthropic({ apiKey, baseURL: baseURL ?? "https://api.anthropic.com", maxRetries: 0 });
+      client = new Anthropic({ apiKey, baseURL: baseURL ?? DEFAULT_URL, maxRetries: 0 });
       this.clients.set(cacheKey, client);
     }
     return client;
   }
 
-  private async stream(client: Anthropic, request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+  private async stream(client: Anthropic, request: LlmRequest<AnthropicConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
     const { config, signal } = request;
     const budget = config.thinking_budget_tokens;
     let maxTokens = config.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS;
@@ -217,7 +235,7 @@ export class AnthropicProvider implements Provider {
           break;
       }
     }
-    if (!stopped) throw truncatedStream("anthropic", "message_stop");
+    if (!stopped) throw truncatedStream(LABEL, "message_stop");
 
     const tool_calls: ToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.json) }));
     return {

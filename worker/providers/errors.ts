@@ -1,16 +1,29 @@
-// Turning what the OpenAI and Anthropic SDKs (and the network under them) throw into a
-// ProviderError the engine can act on: retryable or not, how long to wait, and a message that
-// says what to do. An abort of the request's own signal is never wrapped: the engine decides
-// what an abort means (worker/abort.ts, StepAbort), so it gets the signal's reason back as is.
-import * as Anthropic from "@anthropic-ai/sdk";
-import * as OpenAI from "openai";
+// Turning what an HTTP API SDK (the OpenAI and Anthropic SDKs share their error classes' shape)
+// and the network under it throw into a ProviderError the engine can act on: retryable or not,
+// how long to wait, and a message that says what to do. An abort of the request's own signal is
+// never wrapped: the engine decides what an abort means (worker/abort.ts, StepAbort), so it gets
+// the signal's reason back as is. No SDK is imported here: each provider passes its own classes.
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import { ProviderError } from "./types.ts";
 
-export type ProviderName = "openai" | "anthropic";
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** The error classes of a provider's SDK (both official SDKs have these). */
+export interface SdkErrors {
+  /** the SDK's base error class */
+  base: ErrorClass;
+  APIError: ErrorClass;
+  APIUserAbortError: ErrorClass;
+  APIConnectionError: ErrorClass;
+  APIConnectionTimeoutError: ErrorClass;
+}
 
 export interface ErrorContext {
-  provider: ProviderName;
+  /** the provider's name for people: "OpenAI" */
+  label: string;
+  /** where the SDK talks to when no base URL is set */
+  defaultUrl: string;
+  sdk: SdkErrors;
   /** The environment variable the API key came from, named in authentication errors. */
   apiKeyEnv: string;
   /** The request's signal: when it aborted, its reason is what the caller gets. */
@@ -20,15 +33,12 @@ export interface ErrorContext {
   model?: string;
 }
 
-const LABEL: Record<ProviderName, string> = { openai: "OpenAI", anthropic: "Anthropic" };
-const DEFAULT_URL: Record<ProviderName, string> = { openai: "https://api.openai.com/v1", anthropic: "https://api.anthropic.com" };
-
 /** The API key for a call, or a non-retryable ProviderError naming the variable to set. */
-export function requireApiKey(provider: ProviderName, envName: string): string {
+export function requireApiKey(label: string, envName: string): string {
   const key = process.env[envName]?.trim();
   if (key) return key;
   throw new ProviderError(
-    `no ${LABEL[provider]} API key: set the ${envName} environment variable on the worker ` +
+    `no ${label} API key: set the ${envName} environment variable on the worker ` +
       `(or set the agent's api_key_env to the name of a variable that holds the key)`,
     { retryable: false, code: "missing_api_key" },
   );
@@ -90,10 +100,10 @@ function errorKind(error: unknown): string {
 type ApiError = { status: number | undefined; headers: Headers | undefined; message: string };
 
 function fromStatus(error: ApiError, kind: string, ctx: ErrorContext): ProviderError {
-  const label = LABEL[ctx.provider];
+  const label = ctx.label;
   const status = error.status!;
   const detail = bodyMessage(error);
-  const where = ctx.baseURL ?? DEFAULT_URL[ctx.provider];
+  const where = ctx.baseURL ?? ctx.defaultUrl;
   const options = { status, cause: error };
   if (status === 429) {
     if (kind === "insufficient_quota") {
@@ -171,22 +181,23 @@ const RETRYABLE_KINDS = /rate_limit|overloaded|server_error|api_error|timeout|un
 export function providerError(error: unknown, ctx: ErrorContext): unknown {
   if (ctx.signal?.aborted) return ctx.signal.reason;
   if (error instanceof ProviderError) return error;
-  const label = LABEL[ctx.provider];
-  const where = ctx.baseURL ?? DEFAULT_URL[ctx.provider];
+  const label = ctx.label;
+  const where = ctx.baseURL ?? ctx.defaultUrl;
+  const sdk = ctx.sdk;
 
-  if (error instanceof OpenAI.APIUserAbortError || error instanceof Anthropic.APIUserAbortError) {
+  if (error instanceof sdk.APIUserAbortError) {
     // aborted, but not by our signal (the SDK's own controller): treat as a broken call
     return new ProviderError(`the ${label} call was aborted`, { retryable: true, code: "aborted", cause: error });
   }
-  if (error instanceof OpenAI.APIConnectionTimeoutError || error instanceof Anthropic.APIConnectionTimeoutError) {
+  if (error instanceof sdk.APIConnectionTimeoutError) {
     return new ProviderError(`the ${label} call timed out (${where})`, { retryable: true, code: "timeout", cause: error });
   }
-  if (error instanceof OpenAI.APIConnectionError || error instanceof Anthropic.APIConnectionError) {
+  if (error instanceof sdk.APIConnectionError) {
     const why = networkFailure(error.cause) ?? error.message;
     return new ProviderError(`could not reach ${label} at ${where}: ${why}`, { retryable: true, code: "network_error", cause: error });
   }
-  if (error instanceof OpenAI.APIError || error instanceof Anthropic.APIError) {
-    const api = error as ApiError;
+  if (error instanceof sdk.APIError) {
+    const api = error as unknown as ApiError;
     const kind = errorKind(error);
     if (typeof api.status === "number") return fromStatus(api, kind, ctx);
     // An error event inside a stream that had started fine (HTTP 200).
@@ -205,7 +216,7 @@ export function providerError(error: unknown, ctx: ErrorContext): unknown {
       cause: error,
     });
   }
-  if (error instanceof SyntaxError || error instanceof OpenAI.OpenAIError || error instanceof Anthropic.AnthropicError) {
+  if (error instanceof SyntaxError || error instanceof sdk.base) {
     // a garbled event stream (a proxy cutting frames) or an SDK-level failure reading it
     return new ProviderError(`could not read the response from ${label}: ${(error as Error).message}`, {
       retryable: true,
@@ -217,8 +228,8 @@ export function providerError(error: unknown, ctx: ErrorContext): unknown {
 }
 
 /** A stream that ended without its closing event: the connection was cut cleanly mid-response. */
-export function truncatedStream(provider: ProviderName, missing: string): ProviderError {
-  return new ProviderError(`the response from ${LABEL[provider]} ended before ${missing}; the call can be retried`, {
+export function truncatedStream(label: string, missing: string): ProviderError {
+  return new ProviderError(`the response from ${label} ended before ${missing}; the call can be retried`, {
     retryable: true,
     code: "stream_interrupted",
   });

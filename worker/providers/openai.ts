@@ -3,7 +3,7 @@
 // retries (maxRetries 0): the engine retries with the agent's own policy, from the ProviderError
 // that errors.ts makes of whatever went wrong.
 import { randomUUID } from "node:crypto";
-import OpenAI from "openai";
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError, OpenAIError } from "openai";
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
@@ -17,23 +17,30 @@ import type {
   ResponseInputItem,
   ResponseStreamEvent,
 } from "openai/resources/responses/responses";
-import type { AgentConfig, ToolCall } from "../../db/schemas.ts";
-import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext } from "./errors.ts";
-import { ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider, type ToolDefinition } from "./types.ts";
+import type { AgentConfig, AgentConfigOf, ToolCall } from "../../db/schemas.ts";
+import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext, type SdkErrors } from "./errors.ts";
+import { OPENAI_ENV } from "./openai.config.ts";
+import { envValue } from "./spec.ts";
+import {
+  configOf,
+  parseToolArguments,
+  ProviderError,
+  type ChatMessage,
+  type LlmRequest,
+  type LlmResult,
+  type LlmStreamHandlers,
+  type Provider,
+  type ToolDefinition,
+} from "./types.ts";
 
-export const DEFAULT_OPENAI_KEY_ENV = "OPENAI_API_KEY";
+export { parseToolArguments };
 
-/** Tool-call arguments as the model wrote them: an object, or `{_raw}` when they are not a JSON object. */
-export function parseToolArguments(raw: string): Record<string, unknown> {
-  if (raw.trim() === "") return {};
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (value !== null && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // kept raw below
-  }
-  return { _raw: raw };
-}
+export const DEFAULT_OPENAI_KEY_ENV = OPENAI_ENV.apiKey;
+const LABEL = "OpenAI";
+const DEFAULT_URL = "https://api.openai.com/v1";
+const SDK_ERRORS: SdkErrors = { base: OpenAIError, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError };
+
+type OpenAIConfig = AgentConfigOf<"openai">;
 
 /** The JSON string sent back to the model for a call's arguments (the raw text if they were unparsable). */
 export function toolArgumentsJson(args: Record<string, unknown>): string {
@@ -45,13 +52,15 @@ export function toolArgumentsJson(args: Record<string, unknown>): string {
 export class OpenAIProvider implements Provider {
   private readonly clients = new Map<string, OpenAI>();
 
-  async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
-    const { config, signal } = request;
+  async complete(anyRequest: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+    const config = configOf(anyRequest, "openai");
+    const request: LlmRequest<OpenAIConfig> = { ...anyRequest, config };
+    const { signal } = request;
     const apiKeyEnv = config.api_key_env ?? DEFAULT_OPENAI_KEY_ENV;
-    const baseURL = config.base_url ?? (process.env.OPENAI_BASE_URL?.trim() || undefined);
-    const ctx: ErrorContext = { provider: "openai", apiKeyEnv, signal, baseURL, model: config.model };
+    const baseURL = config.base_url ?? envValue(OPENAI_ENV.baseUrl);
+    const ctx: ErrorContext = { label: LABEL, defaultUrl: DEFAULT_URL, sdk: SDK_ERRORS, apiKeyEnv, signal, baseURL, model: config.model };
     if (signal.aborted) throw signal.reason;
-    const apiKey = requireApiKey("openai", apiKeyEnv);
+    const apiKey = requireApiKey(LABEL, apiKeyEnv);
     if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
     const client = this.client(baseURL, apiKey);
     try {
@@ -68,7 +77,7 @@ export class OpenAIProvider implements Provider {
     let client = this.clients.get(cacheKey);
     if (!client) {
       if (this.clients.size >= 32) this.clients.clear();
-      client = new OpenAI({ apiKey, baseURL: baseURL ?? "https://api.openai.com/v1", maxRetries: 0 });
+      client = new OpenAI({ apiKey, baseURL: baseURL ?? DEFAULT_URL, maxRetries: 0 });
       this.clients.set(cacheKey, client);
     }
     return client;
@@ -114,7 +123,7 @@ export function responsesTools(tools: ToolDefinition[]): FunctionTool[] {
   return tools.map((t) => ({ type: "function", name: t.name, description: t.description, parameters: t.parameters, strict: false }));
 }
 
-function responsesParams(config: AgentConfig, request: LlmRequest): ResponseCreateParamsStreaming {
+function responsesParams(config: OpenAIConfig, request: LlmRequest): ResponseCreateParamsStreaming {
   const params: ResponseCreateParamsStreaming = {
     model: config.model!,
     input: responsesInput(request.messages),
@@ -139,7 +148,7 @@ interface PendingCall {
   order: number;
 }
 
-async function completeResponses(client: OpenAI, request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
+async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
   const { config, signal } = request;
   const stream = await client.responses.create(responsesParams(config, request), { signal });
 
@@ -251,7 +260,7 @@ async function completeResponses(client: OpenAI, request: LlmRequest, handlers: 
         break;
     }
   }
-  if (!final) throw truncatedStream("openai", "response.completed");
+  if (!final) throw truncatedStream(LABEL, "response.completed");
   if (final.model) model = final.model;
 
   // What the stream did not carry (a server that streams little), the final response does.
@@ -285,7 +294,7 @@ async function completeResponses(client: OpenAI, request: LlmRequest, handlers: 
 // ---------------------------------------------------------------------------------------------
 // Chat Completions
 
-export function chatMessages(config: AgentConfig, messages: ChatMessage[]): ChatCompletionMessageParam[] {
+export function chatMessages(config: Pick<AgentConfig, "system_prompt">, messages: ChatMessage[]): ChatCompletionMessageParam[] {
   const out: ChatCompletionMessageParam[] = [];
   if (config.system_prompt) out.push({ role: "system", content: config.system_prompt });
   for (const m of messages) {
@@ -335,7 +344,7 @@ interface ChatCall {
 /** Reasoning text as OpenAI-compatible servers stream it (DeepSeek, vLLM, OpenRouter...). */
 type ChatDelta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string | null; reasoning?: string | null };
 
-async function completeChat(client: OpenAI, request: LlmRequest, handlers: LlmStreamHandlers, openaiHost: boolean): Promise<LlmResult> {
+async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers, openaiHost: boolean): Promise<LlmResult> {
   const { config, signal } = request;
   const params: ChatCompletionCreateParamsStreaming = {
     model: config.model!,
@@ -402,7 +411,7 @@ async function completeChat(client: OpenAI, request: LlmRequest, handlers: LlmSt
     }
     if (choice.finish_reason) finished = true;
   }
-  if (!finished) throw truncatedStream("openai", "its finish_reason");
+  if (!finished) throw truncatedStream(LABEL, "its finish_reason");
 
   const tool_calls: ToolCall[] = [...calls.entries()]
     .sort(([a], [b]) => a - b)

@@ -1,10 +1,10 @@
-// The deterministic built-in model (DESIGN.md, "scripted provider"): script[k] is its reply to
+// The deterministic built-in model (README, "Agent config"): script[k] is its reply to
 // its k-th call within a run. Used for offline demos, tests and benchmarks; it streams, fails
 // on request and reports token counts like a real provider.
 import { randomUUID } from "node:crypto";
-import type { ScriptTurn } from "../../db/schemas.ts";
+import type { ScriptTurn } from "./scripted.config.ts";
 import { sleep } from "../../lib/sleep.ts";
-import { ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider } from "./types.ts";
+import { configOf, ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type Provider } from "./types.ts";
 
 const CHUNK_CHARS = 12;
 
@@ -41,7 +41,8 @@ function injectedError(turn: ScriptTurn): ProviderError {
 
 export class ScriptedProvider implements Provider {
   async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
-    const script = request.config.script;
+    const config = configOf(request, "scripted");
+    const script = config.script;
     const turn: ScriptTurn = script[request.callIndex] ?? {
       text: `Done: the script has ${script.length} turn(s) and all were played. Last user message: ${lastUserText(request.messages)}`,
     };
@@ -70,14 +71,14 @@ export class ScriptedProvider implements Provider {
       emit();
     }
 
-    const promptChars = request.messages.reduce((n, m) => n + m.content.length, 0) + (request.config.system_prompt?.length ?? 0);
+    const promptChars = request.messages.reduce((n, m) => n + m.content.length, 0) + (config.system_prompt?.length ?? 0);
     const outputChars = text.length + reasoning.length + calls.reduce((n, c) => n + c.name.length + JSON.stringify(c.arguments).length, 0);
     return {
       text,
       reasoning: reasoning || undefined,
       tool_calls: calls,
       usage: { input_tokens: tokens(promptChars), output_tokens: tokens(outputChars) },
-      model: request.config.model ?? "scripted",
+      model: config.model ?? "scripted",
     };
   }
 }

@@ -13,8 +13,8 @@ export interface ToolDefinition {
   parameters: Record<string, unknown>;
 }
 
-export interface LlmRequest {
-  config: AgentConfig;
+export interface LlmRequest<C extends AgentConfig = AgentConfig> {
+  config: C;
   messages: ChatMessage[];
   tools: ToolDefinition[];
   /** 0 for the run's first LLM call, 1 for the second... (the scripted provider's turn index) */
@@ -40,8 +40,31 @@ export interface LlmResult {
   model: string;
 }
 
+/** A provider's implementation (worker/providers/<name>.ts), loaded on first use (registry.ts). */
 export interface Provider {
+  /** `request.config.provider` is this provider's name (configOf narrows it) */
   complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult>;
+}
+
+/** The request's config, checked to be of `provider` (the registry routes by config.provider). */
+export function configOf<P extends AgentConfig["provider"]>(request: LlmRequest, provider: P): Extract<AgentConfig, { provider: P }> {
+  const config = request.config;
+  if (config.provider !== provider) {
+    throw new ProviderError(`the ${provider} provider was called for an agent of provider ${config.provider}`, { retryable: false, code: "bad_request" });
+  }
+  return config as Extract<AgentConfig, { provider: P }>;
+}
+
+/** Tool-call arguments as the model wrote them: an object, or `{_raw}` when they are not a JSON object. */
+export function parseToolArguments(raw: string): Record<string, unknown> {
+  if (raw.trim() === "") return {};
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // kept raw below
+  }
+  return { _raw: raw };
 }
 
 /**

@@ -1,15 +1,17 @@
-// The `run_step` task: one step of one run, and the steps after it while the job may chain
-// them. The slow work (LLM or tool call) happens outside any transaction; the result lands with
-// everruns_private.commit_step in one transaction that also enqueues the next step, or with
-// commit_step_and_begin_next, which hands this job to the next step and begins it (inline
-// chaining). A replayed job finds the cursor moved and does nothing.
+// The `run_step` task: a job means "advance run R". It begins whatever step the run's cursor
+// names, and the steps after it while the job may chain them. The slow work (LLM or tool call)
+// happens outside any transaction; the result lands with everruns_private.commit_step in one
+// transaction that also enqueues the next job, or with commit_step_and_begin_next, which begins
+// the next step for this same job to run at once (inline chaining). A replayed job begins the
+// run's current step (fencing out any attempt still at it) or, for a finished run, does nothing.
 import type { Task } from "graphile-worker";
+import { z } from "zod";
 import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
 import type { Pool } from "../../db/pool.ts";
-import { AgentConfigSchema, describeIssues, RunInputSchema, StepJobPayloadSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
+import { AgentConfigSchema, describeIssues, RunInputSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
-import { commitStep, commitStepAndBeginNext, type JobRef, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
+import { commitStep, commitStepAndBeginNext, type Committed, type JobRef, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
 import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
 import { StepAbort } from "../abort.ts";
 import type { Cancellations } from "../cancellations.ts";
@@ -46,45 +48,67 @@ export interface EngineContext {
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
 
+/** A step job's payload (everruns_private.enqueue_step): the run to advance. */
+const StepJobPayloadSchema = z.object({ run_id: z.uuid() });
+
+/**
+ * The job this task ran in was freed from this worker by a sweeper (it judged the worker dead)
+ * and now carries the run on elsewhere, or is pending for whoever takes it. graphile-worker
+ * completes a job by deleting it by id; failing this task instead leaves the job alone (its
+ * failure path only touches a job still locked by this pool).
+ */
+export class JobTakenOverError extends Error {
+  constructor(jobId: string) {
+    super(`job ${jobId} was freed from this worker while it ran (its liveness connection was judged lost); leaving the job to whoever holds it now`);
+    this.name = "JobTakenOverError";
+  }
+}
+
 export function makeRunStepTask(ctx: EngineContext): Task {
   return async (payload, helpers) => {
-    const { run_id, seq } = StepJobPayloadSchema.parse(payload);
+    const { run_id } = StepJobPayloadSchema.parse(payload);
     const { id, locked_by } = helpers.job;
-    await runStep(ctx, run_id, seq, helpers.abortSignal, locked_by ? { id, locked_by } : undefined);
+    const job = locked_by ? { id, locked_by } : undefined;
+    const held = await runStep(ctx, run_id, helpers.abortSignal, job);
+    if (!held && job) throw new JobTakenOverError(job.id);
   };
 }
 
 const STREAM_TYPES = new Set(["TEXT_MESSAGE_END", "TOOL_CALL_END", "REASONING_END"]);
 
 /**
- * Runs step `seq` of a run and, while the run continues and this job's inline budget
- * (ctx.inlineChainMs) lasts, the steps after it: each commit hands `job` over to the next step
- * and begins it in the same transaction (see db/migrations/000003_inline_chaining.sql).
+ * Runs the current step of a run and, while the run continues and this job's inline budget
+ * (ctx.inlineChainMs) lasts, the steps after it: each commit begins the next step in the same
+ * transaction, for this job to run at once (everruns_private.commit_step_and_begin_next).
+ * Returns false when the worker no longer holds `job` (see JobTakenOverError).
  */
-export async function runStep(ctx: EngineContext, runId: string, seq: number, shutdown?: AbortSignal, job?: JobRef): Promise<void> {
+export async function runStep(ctx: EngineContext, runId: string, shutdown?: AbortSignal, job?: JobRef): Promise<boolean> {
   const until = performance.now() + (ctx.inlineChainMs ?? 0);
   const chain: Chain = {
     job,
+    held: true,
     mayChain: () => job !== undefined && performance.now() < until && !shutdown?.aborted && !ctx.draining?.aborted,
   };
-  let begun = await beginStep(ctx.pool, runId, seq);
-  // null: finished, cancelled, or this step was already committed (a replay); or the run
-  // goes on in another job
+  // null: the run finished, was cancelled or waits for an answer
+  let begun = await beginStep(ctx.pool, runId);
   while (begun) {
     begun = await runAttempt(ctx, begun, chain, shutdown);
     if (begun && (shutdown?.aborted || ctx.draining?.aborted)) {
       // the shutdown began while the commit that began this step was on its way: hand the step
       // back untouched rather than start its work
-      await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, [], chain.job);
+      const back = await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, [], chain.job);
+      chain.held &&= back.jobHeld;
       ctx.log.info(`handed step ${begun.run.step_cursor} of run ${runId} back: worker shutting down`);
-      return;
+      break;
     }
   }
+  return chain.held;
 }
 
-/** The job a step runs in, and whether its commit may begin the next step in it now. */
+/** The job a step runs in, whether this worker still holds it, and whether a commit may begin the next step in it now. */
 interface Chain {
   job: JobRef | undefined;
+  held: boolean;
   mayChain: () => boolean;
 }
 
@@ -118,7 +142,8 @@ async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, sh
     if (reason instanceof StepAbort && reason.reason === "shutdown") {
       await writer.drain();
       // Hand the step back uncommitted; another worker (or this one, restarted) picks it up.
-      await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, [], chain.job);
+      const back = await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, [], chain.job);
+      chain.held &&= back.jobHeld;
       ctx.log.info(`handed step ${seq} of run ${runId} back: worker shutting down`);
       return null;
     }
@@ -245,7 +270,8 @@ async function onRetryableError(
       name: "everruns.retry",
       value: { step: run.step_cursor, attempt: failures, max_attempts: policy.max_attempts, delay_ms: delay, error: { code: error.code, message: error.message, status: error.status } },
     };
-    await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
+    const back = await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
+    chain.held &&= back.jobHeld;
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
     return null;
   }
@@ -267,10 +293,11 @@ async function commit(
   chain: Chain,
 ): Promise<BegunStep | null> {
   const { run } = begun;
-  const result =
+  const result: Committed & { next: BegunStep | null } =
     next.type === "continue" && chain.job && chain.mayChain()
       ? await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job)
-      : { committed: await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job), next: null };
+      : { ...(await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job)), next: null };
+  chain.held &&= result.jobHeld;
   if (!result.committed) {
     ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);
     return null;

@@ -170,8 +170,10 @@ describe("SIGTERM", () => {
     const steps = await getSteps(db.pool, runId);
     expect(steps.map((s) => s.kind)).toEqual(["llm", "tool"]);
     await expectNothingLocked();
-    const { rows } = await db.pool.query("select payload from graphile_worker._private_jobs where key = $1", [`run:${runId}`]);
-    expect(rows).toEqual([{ payload: { run_id: runId, seq: 3 } }]);
+    // the run's next job waits for any worker, as does its cursor's step
+    const { rows } = await db.pool.query("select locked_at, attempts from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    expect(rows).toEqual([{ locked_at: null, attempts: 0 }]);
+    expect(await stepAttempt(runId)).toMatchObject({ cursor: 3 });
     await start();
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
     expect(run.output).toEqual({ text: "after restart" });
@@ -202,8 +204,9 @@ describe("SIGTERM", () => {
     expect(run.status).toBe("running");
     const { rows } = await db.pool.query("select step_errors from everruns.runs where id = $1", [runId]);
     expect(rows[0].step_errors).toBe(0);
-    const jobs = await db.pool.query("select payload, locked_at from graphile_worker._private_jobs where key = $1", [`run:${runId}`]);
-    expect(jobs.rows).toEqual([{ payload: { run_id: runId, seq: 2 }, locked_at: null }]);
+    const jobs = await db.pool.query("select locked_at from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    expect(jobs.rows).toEqual([{ locked_at: null }]);
+    expect(await stepAttempt(runId)).toMatchObject({ cursor: 2 });
     await assertValidAgUiLog(await getEvents(db.pool, runId).then((events) => [...events, { seq: events.length + 1, type: "RUN_FINISHED", event: { type: "RUN_FINISHED", threadId: "t", runId } }]));
     // let the next worker take it up again, then cancel: the log ends cleanly
     await start();

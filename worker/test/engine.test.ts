@@ -9,7 +9,7 @@ import { startWorker, type WorkerHandle } from "../main.ts";
 import { runStep, type EngineContext } from "../tasks/run_step.ts";
 import { Cancellations } from "../cancellations.ts";
 import { ScriptedProvider } from "../providers/scripted.ts";
-import { echoTool, simulateWorkTool } from "../tools/builtin.ts";
+import { builtinTools } from "../tools/registry.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -226,18 +226,18 @@ describe("exactly once", () => {
   const ctx = (): EngineContext => ({
     pool: db.pool,
     providers: { scripted: new ScriptedProvider() },
-    tools: { echo: echoTool, simulate_work: simulateWorkTool },
+    tools: builtinTools(),
     cancellations: new Cancellations(),
     log,
   });
 
-  it("a step job delivered again after its commit is a no-op", async () => {
+  it("a run's job delivered again after the run finished is a no-op", async () => {
     const agent = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], script: [{ tool_calls: [{ name: "echo", arguments: {} }] }, { text: "done" }] });
     const runId = await startRun(db.pool, agent);
     await waitForStatus(db.pool, runId, ["succeeded"]);
     const before = await getEvents(db.pool, runId);
-    // replay every step's job, as graphile-worker would after a lost completion
-    for (const seq of [1, 2, 3]) await runStep(ctx(), runId, seq);
+    // replay the run's job, as graphile-worker would after a lost completion, again and again
+    for (let i = 0; i < 3; i++) expect(await runStep(ctx(), runId)).toBe(true);
     expect(await getSteps(db.pool, runId)).toHaveLength(3);
     expect(await getEvents(db.pool, runId)).toEqual(before);
   });
@@ -246,7 +246,7 @@ describe("exactly once", () => {
     // paused: nobody else picks the job up while we race by hand
     const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "raced", delay_ms: 200 }] });
     const runId = await startRun(db.pool, agent);
-    const results = await Promise.allSettled([runStep(ctx(), runId, 1), runStep(ctx(), runId, 1), runStep(ctx(), runId, 1)]);
+    const results = await Promise.allSettled([runStep(ctx(), runId), runStep(ctx(), runId), runStep(ctx(), runId)]);
     expect(results.every((r) => r.status === "fulfilled")).toBe(true);
     const run = await waitForStatus(db.pool, runId, ["succeeded"]);
     expect(run.output).toEqual({ text: "raced" });

@@ -1,10 +1,13 @@
-// Inline chaining (db/migrations/000003_inline_chaining.sql): a worker that commits step n
-// begins step n+1 in the same transaction and runs it in the same job. Checked by what the
-// database shows: how many jobs a run used, what a dead worker's job carries, that every step
-// is committed once, and that a shutting-down worker stops chaining.
+// Inline chaining (everruns_private.commit_step_and_begin_next): a worker that commits step n
+// begins step n+1 in the same transaction and runs it in the same job, which means "advance
+// this run" and so needs no change. Checked by what the database shows: how many jobs a run
+// used, what a dead worker's job and its run look like, that every step is committed once, that
+// a worker whose job was freed from it is told so, and that a shutting-down worker stops chaining.
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import { startJobHolder, type JobHolder } from "../../db/test/job-holder.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
@@ -33,23 +36,36 @@ function echoAgent(turns: number, extra: Record<string, unknown> = {}) {
   });
 }
 
-/** Jobs ever created in this database (graphile-worker's job id sequence). */
-async function jobsCreated(): Promise<number> {
-  const { rows } = await db.pool.query<{ n: number }>(
-    "select coalesce(pg_sequence_last_value(pg_get_serial_sequence('graphile_worker._private_jobs', 'id')::regclass), 0)::int as n",
-  );
-  return rows[0]!.n;
+/**
+ * Counts the jobs added while `fn` runs: graphile-worker's add_job announces every job it adds
+ * on the `jobs:insert` channel (with a count), which idle workers listen to.
+ */
+async function countJobsAdded<T>(fn: () => Promise<T>): Promise<{ result: T; jobs: number }> {
+  const listener = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  let jobs = 0;
+  listener.on("notification", (msg) => (jobs += (JSON.parse(msg.payload ?? "{}") as { count?: number }).count ?? 0));
+  await listener.query('listen "jobs:insert"');
+  try {
+    const result = await fn();
+    await listener.query("select 1"); // notifications sent before this have been delivered
+    return { result, jobs };
+  } finally {
+    await listener.end();
+  }
 }
 
 async function runWith(inlineChainMs: number, turns: number): Promise<{ runId: string; jobs: number }> {
   const agent = await echoAgent(turns);
   const worker = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 2000, inlineChainMs, log });
   try {
-    const before = await jobsCreated();
-    const runId = await startRun(db.pool, agent, `inline ${inlineChainMs}`);
-    const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
-    expect(run.status).toBe("succeeded");
-    return { runId, jobs: (await jobsCreated()) - before };
+    const { result: runId, jobs } = await countJobsAdded(async () => {
+      const id = await startRun(db.pool, agent, `inline ${inlineChainMs}`);
+      const run = await waitForStatus(db.pool, id, ["succeeded", "failed"]);
+      expect(run.status).toBe("succeeded");
+      return id;
+    });
+    return { runId, jobs };
   } finally {
     await worker.stop();
   }
@@ -65,16 +81,25 @@ async function expectEachStepOnce(runId: string, steps: number): Promise<void> {
 }
 
 describe("everruns_private.commit_step_and_begin_next", () => {
-  // no worker runs during these: the test holds the run's job as a worker would
+  // no Everruns worker runs during these: a graphile-worker pool takes the run's job and holds
+  // it, and the test calls the engine as the worker holding that job would
   const llmStep = { kind: "llm", name: "scripted", status: "succeeded", input: { call_index: 0 }, output: { text: "", tool_calls: [] } };
-  async function heldRun(): Promise<{ runId: string; jobId: string }> {
+  let holder: JobHolder;
+  beforeAll(async () => {
+    holder = await startJobHolder(db.url);
+  });
+  afterAll(async () => holder?.stop());
+
+  async function heldRun(): Promise<{ runId: string; job: { id: string; locked_by: string } }> {
     const runId = await startRun(db.pool, await echoAgent(2), "by hand");
-    const { rows } = await db.pool.query(
-      "update graphile_worker._private_jobs set locked_by = 'test-pool', locked_at = now(), attempts = 1 where key = $1 returning id::text",
-      [`run:${runId}`],
-    );
-    await db.pool.query("select everruns_private.begin_step($1, 1)", [runId]);
-    return { runId, jobId: rows[0].id };
+    const { ref } = await holder.take(runId);
+    await db.pool.query("select everruns_private.begin_step($1)", [runId]);
+    return { runId, job: ref };
+  }
+  async function done(runId: string): Promise<void> {
+    await db.pool.query("select everruns.cancel_run($1)", [runId]);
+    holder.release();
+    await waitFor("the holder to let the job go", async () => (await jobsOf(runId)).every((j) => j.locked_by === null));
   }
   const call = async (runId: string, attempt: number, job: Record<string, unknown>) =>
     (
@@ -83,76 +108,82 @@ describe("everruns_private.commit_step_and_begin_next", () => {
       ])
     ).rows[0].r;
   const jobsOf = async (runId: string) =>
-    (await db.pool.query("select payload, locked_by, attempts from graphile_worker._private_jobs where payload->>'run_id' = $1 order by id", [runId])).rows;
+    (await db.pool.query("select id::text, locked_by, attempts from graphile_worker.jobs where key = $1 order by id", [`run:${runId}`])).rows;
 
-  it("hands the job over and begins the next step in the commit's transaction", async () => {
-    const { runId, jobId } = await heldRun();
-    const result = await call(runId, 1, { id: jobId, locked_by: "test-pool" });
-    expect(result.committed).toBe(true);
+  it("begins the next step in the commit's transaction and leaves the job as it was", async () => {
+    const { runId, job } = await heldRun();
+    const result = await call(runId, 1, job);
+    expect(result).toMatchObject({ committed: true, job_held: true });
     expect(result.next.run).toMatchObject({ id: runId, step_cursor: 2, step_attempt: 1, status: "running", input: null });
     expect(result.next.config).toBeNull(); // the caller has it
     expect(result.next.llm_count).toBe(1);
     expect(result.next.history.map((e: { kind: string; step?: { seq: number } }) => e.step?.seq ?? e.kind)).toEqual(["input", 1]);
-    expect(await jobsOf(runId)).toEqual([{ payload: { run_id: runId, seq: 2 }, locked_by: "test-pool", attempts: 1 }]);
-    await db.pool.query("select everruns.cancel_run($1)", [runId]);
+    expect(await jobsOf(runId)).toEqual([{ id: job.id, locked_by: holder.poolId, attempts: 1 }]);
+    await done(runId);
   });
 
-  it("enqueues the next step as a job when the job is not this worker's any more", async () => {
-    const { runId, jobId } = await heldRun();
-    const result = await call(runId, 1, { id: jobId, locked_by: "some-other-pool" });
-    expect(result).toEqual({ committed: true, next: null });
+  it("enqueues the next step as a job when the job is not this worker's", async () => {
+    const { runId, job } = await heldRun();
+    const result = await call(runId, 1, { ...job, locked_by: "some-other-pool" });
+    expect(result).toEqual({ committed: true, job_held: false, next: null });
+    // the held job lost the run's key to a new one, due now
     const jobs = await jobsOf(runId);
-    expect(jobs.at(-1)).toEqual({ payload: { run_id: runId, seq: 2 }, locked_by: null, attempts: 0 });
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ locked_by: null, attempts: 0 });
+    expect(jobs[0].id).not.toBe(job.id);
     const { rows } = await db.pool.query("select step_cursor, step_attempt from everruns.runs where id = $1", [runId]);
     expect(rows[0]).toEqual({ step_cursor: 2, step_attempt: 0 });
-    await db.pool.query("select everruns.cancel_run($1)", [runId]);
+    await done(runId);
   });
 
-  it("when a sweeper freed the job meanwhile, the next step gets a job of its own that the attempt's completion cannot delete", async () => {
+  it("when a sweeper freed the job meanwhile, the attempt learns it must not complete the job, which carries the run on", async () => {
     for (const via of ["commit_step_and_begin_next", "commit_step", "reschedule_step"] as const) {
-      const { runId, jobId } = await heldRun();
+      const { runId, job } = await heldRun();
       // a sweeper judged this worker dead (its liveness connection dropped) and freed its job
-      await db.pool.query("update graphile_worker._private_jobs set locked_by = null, locked_at = null where id = $1", [jobId]);
-      const job = { id: jobId, locked_by: "test-pool" };
+      await db.pool.query("select graphile_worker.force_unlock_workers($1)", [[holder.poolId]]);
+      let result: unknown;
       if (via === "commit_step_and_begin_next") {
-        expect(await call(runId, 1, job)).toEqual({ committed: true, next: null });
+        result = await call(runId, 1, job);
+        expect(result, via).toEqual({ committed: true, job_held: false, next: null });
       } else if (via === "commit_step") {
-        const { rows } = await db.pool.query("select everruns_private.commit_step($1, 1, 1, $2, '[]', $3) as ok", [
-          runId, JSON.stringify(llmStep), JSON.stringify({ type: "continue", job }),
+        const { rows } = await db.pool.query("select everruns_private.commit_step($1, 1, 1, $2, '[]', $3, $4) as r", [
+          runId, JSON.stringify(llmStep), JSON.stringify({ type: "continue" }), JSON.stringify(job),
         ]);
-        expect(rows[0].ok).toBe(true);
+        expect(rows[0].r, via).toEqual({ committed: true, job_held: false });
       } else {
         // a retry of step 1 (or a hand-back at shutdown)
-        const { rows } = await db.pool.query("select everruns_private.reschedule_step($1, 1, 1, 0, true, '[]', $2) as ok", [runId, JSON.stringify(job)]);
-        expect(rows[0].ok).toBe(true);
+        const { rows } = await db.pool.query("select everruns_private.reschedule_step($1, 1, 1, 0, true, '[]', $2) as r", [runId, JSON.stringify(job)]);
+        expect(rows[0].r, via).toEqual({ rescheduled: true, job_held: false });
       }
-      // graphile-worker completes the attempt's job: it deletes it by id
-      await db.pool.query("delete from graphile_worker._private_jobs where id = $1", [jobId]);
-      const seq = via === "reschedule_step" ? 1 : 2;
-      expect(await jobsOf(runId), via).toEqual([{ payload: { run_id: runId, seq }, locked_by: null, attempts: 0 }]);
-      await db.pool.query("select everruns.cancel_run($1)", [runId]);
+      // the freed job is the run's one job, due for any worker: the worker that was told it no
+      // longer holds it ends its task with JobTakenOverError instead of completing (deleting) it
+      const jobs = await jobsOf(runId);
+      expect(jobs.map((j) => [j.id, j.locked_by]), via).toEqual([[job.id, null]]);
+      const { rows } = await db.pool.query("select step_cursor from everruns.runs where id = $1", [runId]);
+      expect(rows[0].step_cursor, via).toBe(via === "reschedule_step" ? 1 : 2);
+      await done(runId);
     }
   });
 
   it("writes nothing for an attempt that lost its fence", async () => {
-    const { runId, jobId } = await heldRun();
-    await db.pool.query("select everruns_private.begin_step($1, 1)", [runId]); // another attempt begins
-    expect(await call(runId, 1, { id: jobId, locked_by: "test-pool" })).toEqual({ committed: false });
+    const { runId, job } = await heldRun();
+    await db.pool.query("select everruns_private.begin_step($1)", [runId]); // another attempt begins
+    expect(await call(runId, 1, job)).toEqual({ committed: false });
     expect(await getSteps(db.pool, runId)).toEqual([]);
-    expect(await jobsOf(runId)).toEqual([{ payload: { run_id: runId, seq: 1 }, locked_by: "test-pool", attempts: 1 }]);
-    await db.pool.query("select everruns.cancel_run($1)", [runId]);
+    expect(await jobsOf(runId)).toEqual([{ id: job.id, locked_by: holder.poolId, attempts: 1 }]);
+    await done(runId);
   });
 });
 
 describe("everruns_private.commit_step: a wait for an event", () => {
   it("ends at once when the event came while the waiting step ran (send_event found the run running)", async () => {
     const runId = await startRun(db.pool, await echoAgent(1), "early event");
-    const begin = async (seq: number) =>
-      (await db.pool.query("select (everruns_private.begin_step($1, $2) -> 'run' ->> 'step_attempt')::int as attempt", [runId, seq])).rows[0].attempt as number;
+    const begin = async () =>
+      (await db.pool.query("select (everruns_private.begin_step($1) -> 'run' ->> 'step_attempt')::int as attempt", [runId])).rows[0].attempt as number;
     const commit = (seq: number, attempt: number, step: unknown, next: unknown) =>
-      db.pool.query("select everruns_private.commit_step($1, $2, $3, $4, '[]', $5) as ok", [runId, seq, attempt, JSON.stringify(step), JSON.stringify(next)]);
-    await commit(1, await begin(1), { kind: "llm", name: "scripted", status: "succeeded", input: { call_index: 0 }, output: { text: "", tool_calls: [] } }, { type: "continue" });
-    const attempt = await begin(2);
+      db.pool.query("select everruns_private.commit_step($1, $2, $3, $4, '[]', $5) as r", [runId, seq, attempt, JSON.stringify(step), JSON.stringify(next)]);
+    await commit(1, await begin(), { kind: "llm", name: "scripted", status: "succeeded", input: { call_index: 0 }, output: { text: "", tool_calls: [] } }, { type: "continue" });
+    const attempt = await begin();
     // the event arrives while step 2 (the wait_for_event call) is running: nothing to wake yet
     expect((await db.pool.query("select everruns.send_event($1, 'paid', '1') as woke", [runId])).rows[0].woke).toBe(false);
     await commit(2, attempt, { kind: "wait", name: "wait_for_event", status: "succeeded", output: { tool_call_id: "c1" } }, {
@@ -160,11 +191,9 @@ describe("everruns_private.commit_step: a wait for an event", () => {
       delay_ms: 3_600_000,
       waiting: { type: "event", name: "paid", tool_call_id: "c1" },
     });
-    const { rows } = await db.pool.query(
-      "select run_at <= now() as due, (payload->>'seq')::int as seq from graphile_worker._private_jobs where key = $1",
-      [`run:${runId}`],
-    );
-    expect(rows).toEqual([{ due: true, seq: 3 }]); // not in an hour
+    const { rows } = await db.pool.query("select run_at <= now() as due from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    expect(rows).toEqual([{ due: true }]); // not in an hour
+    expect((await getRun(db.pool, runId)).step_cursor).toBe(3);
     await db.pool.query("select everruns.cancel_run($1)", [runId]);
   });
 });
@@ -193,7 +222,7 @@ describe("inline chaining", () => {
     expect(jobs).toBeGreaterThan(1); // a budget of 1 ms cannot cover 21 steps
   });
 
-  it("a worker killed mid-chain: its job names the step it had begun, and another worker runs that step, each step once", async () => {
+  it("a worker killed mid-chain: the run's job stays its one job, and another worker runs the begun step, each step once", async () => {
     const agent = await echoAgent(4);
     // step 5 is begun inline, in the commit of step 4; the process dies right after
     const crasher = await spawnWorker(db.url, { EVERRUNS_CRASH_AT: "after_begin:5" });
@@ -202,11 +231,10 @@ describe("inline chaining", () => {
     const { signal } = await crasher.exited;
     expect(signal, crasher.output()).toBe("SIGKILL");
 
-    const { rows: jobs } = await db.pool.query("select payload, locked_by, attempts from graphile_worker._private_jobs where key = $1", [`run:${runId}`]);
-    expect(jobs).toHaveLength(1);
-    expect(jobs[0].payload).toEqual({ run_id: runId, seq: 5 });
-    expect(jobs[0].locked_by).toBe(crasher.poolId); // until a live worker's sweeper frees it
-    expect(await getRun(db.pool, runId)).toMatchObject({ status: "running" });
+    const { rows: jobs } = await db.pool.query("select locked_by, attempts from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    // until a live worker's sweeper frees it; the run's row names the step that was begun
+    expect(jobs).toEqual([{ locked_by: crasher.poolId, attempts: 1 }]);
+    expect(await getRun(db.pool, runId)).toMatchObject({ status: "running", step_cursor: 5 });
     expect((await getSteps(db.pool, runId)).map((s) => s.seq)).toEqual([1, 2, 3, 4]);
 
     const rescuer = await spawnWorker(db.url);
@@ -250,9 +278,8 @@ describe("inline chaining", () => {
     expect((await getSteps(db.pool, runId)).map((s) => [s.seq, s.attempt])).toEqual([[1, 1], [2, 1]]);
     const { rows: runs } = await db.pool.query("select status, step_cursor, step_attempt from everruns.runs where id = $1", [runId]);
     expect(runs[0]).toEqual({ status: "running", step_cursor: 3, step_attempt: 0 });
-    const run = runs[0];
-    const { rows: jobs } = await db.pool.query("select payload, locked_by from graphile_worker._private_jobs where key = $1", [`run:${runId}`]);
-    expect(jobs).toEqual([{ payload: { run_id: runId, seq: run.step_cursor }, locked_by: null }]);
+    const { rows: jobs } = await db.pool.query("select locked_by, attempts from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    expect(jobs).toEqual([{ locked_by: null, attempts: 0 }]);
 
     worker = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 2000, log });
     try {

@@ -6,11 +6,15 @@ import { AgentConfigSchema, type AgentConfig } from "../../db/schemas.ts";
 import { StepAbort } from "../abort.ts";
 import { AnthropicProvider } from "../providers/anthropic.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
+import * as AnthropicSdk from "@anthropic-ai/sdk";
+import * as OpenAISdk from "openai";
 import { providerError } from "../providers/errors.ts";
 import { OpenAIProvider } from "../providers/openai.ts";
 import { ProviderError, type ChatMessage, type LlmResult, type LlmStreamHandlers, type Provider, type ToolDefinition } from "../providers/types.ts";
 import { FakeLlmServer, type FakeApi, type FakeReply } from "./fake-llm-server.ts";
 
+const OPENAI_ERRORS = { label: "OpenAI", defaultUrl: "https://api.openai.com/v1", sdk: { ...OpenAISdk, base: OpenAISdk.OpenAIError } };
+const ANTHROPIC_ERRORS = { label: "Anthropic", defaultUrl: "https://api.anthropic.com", sdk: { ...AnthropicSdk, base: AnthropicSdk.AnthropicError } };
 const OPENAI_KEY_ENV = "EVERRUNS_TEST_OPENAI_KEY";
 const ANTHROPIC_KEY_ENV = "EVERRUNS_TEST_ANTHROPIC_KEY";
 const OPENAI_KEY = "sk-test-openai-123";
@@ -581,11 +585,11 @@ describe("error mapping", () => {
     const controller = new AbortController();
     const reason = new StepAbort("shutdown", "the worker is shutting down");
     controller.abort(reason);
-    expect(providerError(new Error("Request was aborted."), { provider: "openai", apiKeyEnv: "X", signal: controller.signal })).toBe(reason);
+    expect(providerError(new Error("Request was aborted."), { ...OPENAI_ERRORS, apiKeyEnv: "X", signal: controller.signal })).toBe(reason);
   });
 
   it("a bug of ours is not disguised as a provider error", () => {
     const bug = new RangeError("oops");
-    expect(providerError(bug, { provider: "anthropic", apiKeyEnv: "X" })).toBe(bug);
+    expect(providerError(bug, { ...ANTHROPIC_ERRORS, apiKeyEnv: "X" })).toBe(bug);
   });
 });

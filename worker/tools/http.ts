@@ -1,4 +1,4 @@
-// `http` tools (DESIGN.md): the arguments are POSTed as JSON to the tool's url with
+// `http` tools (README, "What an agent can do"): the arguments are POSTed as JSON to the tool's url with
 // `Idempotency-Key: <run_id>:<tool_call_id>`, the same on every retry of the call, so the
 // receiving system can deduplicate what at-least-once execution may send twice.
 import { retryAfterMs } from "../../lib/retry-after.ts";

@@ -1,3 +1,6 @@
+// What a tool is: a definition the model sees and an `execute` that returns its result, or
+// `park(...)` to wait durably (the run is parked with no worker held, and the call is executed
+// again, with `ctx.resumed`, when it is woken).
 import type { ToolDefinition } from "../providers/types.ts";
 
 export interface ToolContext {
@@ -6,11 +9,52 @@ export interface ToolContext {
   /** `<run_id>:<tool_call_id>`: the same on every retry of this call. */
   idempotencyKey: string;
   signal: AbortSignal;
+  /** true when this call parked the run (`park`) and the run has been woken since */
+  resumed: boolean;
+  /** events sent to the run (everruns.send_event) and not consumed yet, oldest first */
+  signals: ReadonlyArray<{ id: number; name: string; payload: unknown }>;
 }
 
 export interface Tool {
   definition: ToolDefinition;
+  /** A plain value (sent to the model as JSON, or as is when a string), `result(...)` or `park(...)`. */
   execute(args: Record<string, unknown>, ctx: ToolContext): Promise<unknown>;
+}
+
+const KIND = Symbol("everruns.toolResult");
+
+/** What a parked run waits for (runs.waiting): a timer, or an event everruns.send_event wakes it with. */
+export type WaitFor = { type: "timer" } | { type: "event"; name: string };
+
+export type ToolResult =
+  | { [KIND]: "value"; value: unknown; consumesSignal?: number }
+  | {
+      [KIND]: "wait";
+      /** wake the run after this long at the latest */
+      delayMs: number;
+      /** what the run waits for besides the timer */
+      waiting: WaitFor;
+      /** stored as the wait step's output */
+      output: Record<string, unknown>;
+    };
+
+/** A result that also consumes a signal of ctx.signals (it is not delivered again). */
+export function result(value: unknown, options: { consumesSignal?: number } = {}): ToolResult {
+  return { [KIND]: "value", value, ...(options.consumesSignal !== undefined && { consumesSignal: options.consumesSignal }) };
+}
+
+/** Parks the run: a durable wait of at most `delayMs`, or until an event wakes it. */
+export function park(wait: { delayMs: number; waiting: WaitFor; output?: Record<string, unknown> }): ToolResult {
+  return { [KIND]: "wait", delayMs: wait.delayMs, waiting: wait.waiting, output: wait.output ?? {} };
+}
+
+/** What `execute` returned, as a ToolResult. */
+export function toToolResult(value: unknown): ToolResult {
+  return value !== null && typeof value === "object" && KIND in value ? (value as ToolResult) : result(value);
+}
+
+export function isWait(r: ToolResult): r is Extract<ToolResult, { [KIND]: "wait" }> {
+  return r[KIND] === "wait";
 }
 
 /** A tool failure the model should see as the tool's result (not a run failure). */

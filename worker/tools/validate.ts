@@ -1,16 +1,18 @@
 // Tool arguments are checked against the tool's JSON schema before the tool runs; the model
-// gets the problems back as the tool's result, so it can correct itself.
-import { Ajv, type ValidateFunction } from "ajv";
+// gets the problems back as the tool's result, so it can correct itself. Ajv is loaded on the
+// first check, not at start.
+import type { Ajv as AjvType, ValidateFunction } from "ajv";
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+let ajv: Promise<AjvType> | undefined;
 const cache = new Map<string, ValidateFunction | Error>();
 
-export function argumentProblems(schema: Record<string, unknown>, args: unknown): string | null {
+export async function argumentProblems(schema: Record<string, unknown>, args: unknown): Promise<string | null> {
   const key = JSON.stringify(schema);
   let validate = cache.get(key);
   if (!validate) {
+    ajv ??= import("ajv").then(({ Ajv }) => new Ajv({ allErrors: true, strict: false }));
     try {
-      validate = ajv.compile(schema);
+      validate = (await ajv).compile(schema);
     } catch (error) {
       validate = error as Error;
     }

@@ -8,7 +8,7 @@ import { Button, Card, Empty, ErrorBox, Loading, PageHeader } from "@/components
 import { formatAgo, formatDateTime } from "@/lib/format";
 import { useMutation, useNow, useQuery } from "@/lib/hooks";
 import { AGENTS_QUERY, CREATE_AGENT } from "@/lib/queries";
-import type { Agent } from "@/lib/types";
+import { agentConfigOf, present } from "@/lib/types";
 
 const TEMPLATE = {
   provider: "scripted",
@@ -20,10 +20,10 @@ const TEMPLATE = {
 };
 
 export default function AgentsPage() {
-  const { data, error, loading, refetch } = useQuery<{ allAgents: { nodes: Array<Agent & { runsByAgentId: { totalCount: number } }> } }>(AGENTS_QUERY);
+  const { data, error, loading, refetch } = useQuery(AGENTS_QUERY);
   const [creating, setCreating] = useState(false);
   const now = useNow(30_000);
-  const agents = data?.allAgents.nodes ?? [];
+  const agents = present(data?.allAgents?.nodes).map((a) => ({ ...a, config: agentConfigOf(a.config) }));
   return (
     <>
       <PageHeader
@@ -94,12 +94,12 @@ function CreateAgent({ onCancel }: { onCancel: () => void }) {
   const router = useRouter();
   const [name, setName] = useState("");
   const [text, setText] = useState(() => JSON.stringify(TEMPLATE, null, 2));
-  const { mutate, pending, error } = useMutation<{ name: string; config: Record<string, unknown> }, { createAgent: { agent: { id: string } | null } }>(CREATE_AGENT);
+  const { mutate, pending, error } = useMutation(CREATE_AGENT);
   const parsed = parseJsonObject(text);
   const create = async () => {
     if (!parsed.value || !name.trim()) return;
     const result = await mutate({ name: name.trim(), config: parsed.value });
-    const id = result?.createAgent.agent?.id;
+    const id = result?.createAgent?.agent?.id;
     if (id) router.push(`/agents/${id}`);
   };
   const nameError = error && /name|duplicate|unique|already exists/i.test(error.message) && !/agent config/.test(error.message) ? error.message : null;

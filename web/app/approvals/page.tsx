@@ -8,33 +8,32 @@ import { Card, Empty, ErrorBox, Loading, PageHeader } from "@/components/ui";
 import { interruptsOf } from "@/lib/agui";
 import { formatAgo, formatDateTime, prettyJson, shortId, textOf } from "@/lib/format";
 import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
-import { APPROVALS_QUERY } from "@/lib/queries";
-import type { AgUiEvent, RunInput, RunRow } from "@/lib/types";
+import { APPROVALS_QUERY, RUN_STATUS_UPDATED } from "@/lib/queries";
+import { agUiEventOf, runInputOf, type AgUiEvent } from "@/lib/types";
 
-type Pending = RunRow & {
-  input: RunInput;
-  finished: { nodes: Array<{ event: AgUiEvent }> };
-};
-
-function pendingClientCalls(event: AgUiEvent | undefined): boolean {
+function pendingClientCalls(event: AgUiEvent | null): boolean {
   const outcome = event?.outcome as { pendingToolCallIds?: unknown[] } | undefined;
   return Array.isArray(outcome?.pendingToolCallIds) && outcome.pendingToolCallIds.length > 0;
 }
 
 export default function ApprovalsPage() {
-  const { data, error, loading, refetch } = useQuery<{ runsAwaitingAnswerCount: number; runsAwaitingAnswer: Pending[] }>(APPROVALS_QUERY);
+  const { data, error, loading, refetch } = useQuery(APPROVALS_QUERY);
   const refresh = useThrottled(() => void refetch(), 500);
   const [answered, setAnswered] = useState<Record<string, string>>({});
   const now = useNow(5000);
 
-  const pending = useMemo(() => data?.runsAwaitingAnswer ?? [], [data]);
+  const pending = useMemo(
+    () => (data?.runsAwaitingAnswer ?? []).map((run) => ({ ...run, input: runInputOf(run.input), finished: agUiEventOf(run.finished.nodes[0]?.event) })),
+    [data],
+  );
   const total = data?.runsAwaitingAnswerCount ?? 0;
   const ids = useMemo(() => new Set(pending.map((r) => r.id)), [pending]);
 
-  useSubscription<{ runUpdated: { runId: string; run: { status: string; parentRunId: string | null } | null } }>(
-    () => ({ query: "subscription { runUpdated { runId run { status parentRunId } } }" }),
+  useSubscription(
+    () => ({ query: RUN_STATUS_UPDATED }),
     {
       next: ({ runUpdated }) => {
+        if (!runUpdated) return;
         const run = runUpdated.run;
         if (run?.status === "interrupted" || ids.has(runUpdated.runId) || (run?.parentRunId && ids.has(run.parentRunId))) refresh();
       },
@@ -75,7 +74,7 @@ export default function ApprovalsPage() {
             </li>
           ))}
           {pending.map((run) => {
-            const interrupts = interruptsOf(run.finished.nodes[0]?.event) ?? [];
+            const interrupts = interruptsOf(run.finished) ?? [];
             const prompt = [...(run.input?.messages ?? [])].reverse().find((m) => m.role === "user");
             return (
               <li key={run.id} data-testid="approval" data-run-id={run.id} className="rounded-lg border border-amber-200 bg-white shadow-sm">
@@ -105,7 +104,7 @@ export default function ApprovalsPage() {
                     ))}
                     {interrupts.length === 0 && (
                       <p className="text-xs text-slate-500">
-                        {pendingClientCalls(run.finished.nodes[0]?.event)
+                        {pendingClientCalls(run.finished)
                           ? "Waiting for the client to return the result of a tool it runs; the client's answer continues the run."
                           : "The run’s interrupt details are not in its event log; open the run to see it."}
                       </p>

@@ -9,8 +9,9 @@ import { BucketChart, HBars } from "@/components/charts";
 import { Card, Empty, ErrorBox, Loading, PageHeader, Select, Stat, STATUS_COLORS } from "@/components/ui";
 import { formatAgo, formatClock, formatCost, formatDateTime, formatDuration, formatNumber, formatPercent, shortId } from "@/lib/format";
 import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
-import { DASHBOARD_QUERY } from "@/lib/queries";
-import { RUN_STATUSES, type AgentDailyUsage, type StepRunner, type QueueDepth, type RunError, type RunStatusCount, type ThroughputBucket } from "@/lib/types";
+import type { DashboardQuery } from "@/lib/gql/graphql";
+import { DASHBOARD_QUERY, DASHBOARD_UPDATED } from "@/lib/queries";
+import { present, RUN_STATUSES, runErrorOf } from "@/lib/types";
 
 const WINDOWS = [
   { value: "3600", label: "Last hour", bucket: 120 },
@@ -21,20 +22,12 @@ const WINDOWS = [
 const DAYS = 7;
 const AGENT_COLORS = ["#6366f1", "#14b8a6", "#f59e0b", "#ec4899", "#0ea5e9", "#84cc16", "#a855f7", "#ef4444", "#64748b"];
 
-interface DashboardData {
-  runStatusCounts: RunStatusCount[];
-  runThroughput: ThroughputBucket[];
-  agentDailyUsage: AgentDailyUsage[];
-  liveWorkers: StepRunner[];
-  queueDepth: QueueDepth;
-  runsAwaitingAnswerCount: number;
-  failures: { nodes: Array<{ id: string; error: RunError | null; finishedAt: string | null; createdAt: string; agentByAgentId: { id: string; name: string } | null }> };
-}
+type AgentDailyUsage = DashboardQuery["agentDailyUsage"][number];
 
 export default function DashboardPage() {
   const [windowValue, setWindowValue] = useState("3600");
   const w = WINDOWS.find((x) => x.value === windowValue) ?? WINDOWS[0]!;
-  const { data, error, loading, refetch } = useQuery<DashboardData>(DASHBOARD_QUERY, { window: Number(w.value), bucket: w.bucket, days: DAYS });
+  const { data, error, loading, refetch } = useQuery(DASHBOARD_QUERY, { window: Number(w.value), bucket: w.bucket, days: DAYS });
   const [updatedAt, setUpdatedAt] = useState<number | null>(null);
   const now = useNow(5000);
   const refresh = useThrottled(() => void refetch(), 3000);
@@ -46,7 +39,7 @@ export default function DashboardPage() {
     const timer = setInterval(() => void refetch(), 10_000);
     return () => clearInterval(timer);
   }, [refetch]);
-  useSubscription(() => ({ query: "subscription { runUpdated { runId } }" }), { next: () => refresh() }, "dashboard-live");
+  useSubscription(() => ({ query: DASHBOARD_UPDATED }), { next: () => refresh() }, "dashboard-live");
 
   return (
     <>
@@ -71,7 +64,8 @@ export default function DashboardPage() {
   );
 }
 
-function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: DashboardData; bucketSeconds: number; windowSeconds: number; now: number }) {
+function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: DashboardQuery; bucketSeconds: number; windowSeconds: number; now: number }) {
+  const failures = present(data.failures?.nodes).map((f) => ({ ...f, error: runErrorOf(f.error) }));
   const counts = Object.fromEntries(data.runStatusCounts.map((c) => [c.status, c.count])) as Record<string, number>;
   const total = data.runStatusCounts.reduce((n, c) => n + c.count, 0);
   const succeeded = counts.succeeded ?? 0;
@@ -215,11 +209,11 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
           </div>
         </Card>
         <Card title="Recent failures" bodyClassName="" testId="failures">
-          {data.failures.nodes.length === 0 ? (
+          {failures.length === 0 ? (
             <Empty title="No failed runs" />
           ) : (
             <ul className="divide-y divide-slate-100">
-              {data.failures.nodes.map((f) => (
+              {failures.map((f) => (
                 <li key={f.id} data-testid="failure" className="px-4 py-2">
                   <div className="flex items-center gap-3 text-xs text-slate-500">
                     <Link href={`/runs/${f.id}`} className="font-mono text-[13px] text-sky-700 hover:underline">

@@ -9,7 +9,8 @@ import { gql } from "@/lib/graphql";
 import { isBefore, isUuid } from "@/lib/format";
 import { useConnectionState, useQuery, useSubscription } from "@/lib/hooks";
 import { AGENT_NAMES_QUERY, RUN_UPDATED_ALL, RUNS_QUERY } from "@/lib/queries";
-import { RUN_STATUSES, type PageInfo, type RunRow } from "@/lib/types";
+import type { RunCondition, RunRowFieldsFragment as RunRow } from "@/lib/gql/graphql";
+import { present, RUN_STATUSES } from "@/lib/types";
 
 const PAGE_SIZE = 50;
 const WINDOWS: Array<{ value: string; label: string; seconds: number }> = [
@@ -19,10 +20,6 @@ const WINDOWS: Array<{ value: string; label: string; seconds: number }> = [
   { value: "24h", label: "Last 24 h", seconds: 86400 },
   { value: "7d", label: "Last 7 days", seconds: 7 * 86400 },
 ];
-
-interface RunsData {
-  allRuns: { totalCount: number; pageInfo: PageInfo; nodes: RunRow[] };
-}
 
 export default function RunsPage() {
   return (
@@ -61,7 +58,7 @@ function Runs() {
     return w && w.seconds ? new Date(Date.now() - w.seconds * 1000).toISOString() : null;
   }, [timeWindow]);
   const condition = useMemo(() => {
-    const c: Record<string, string> = {};
+    const c: RunCondition = {};
     if (status) c.status = status;
     if (agent) c.agentId = agent;
     if (createdAfter) c.createdAfter = createdAfter;
@@ -69,8 +66,8 @@ function Runs() {
     return c;
   }, [status, agent, createdAfter, idFilter]);
 
-  const { data, error, loading, setData, refetch } = useQuery<RunsData>(RUNS_QUERY, { condition, first: PAGE_SIZE });
-  const agents = useQuery<{ allAgents: { nodes: Array<{ id: string; name: string }> } }>(AGENT_NAMES_QUERY);
+  const { data, error, loading, setData, refetch } = useQuery(RUNS_QUERY, { condition, first: PAGE_SIZE });
+  const agents = useQuery(AGENT_NAMES_QUERY);
   const [flash, setFlash] = useState<Map<string, number>>(() => new Map());
   const [moreError, setMoreError] = useState<string | null>(null);
   const [loadingMore, setLoadingMore] = useState(false);
@@ -94,9 +91,9 @@ function Runs() {
     pending.current.clear();
     if (batch.length === 0) return;
     setData((d) => {
-      if (!d) return d;
-      let { nodes, totalCount } = d.allRuns;
-      nodes = nodes.slice();
+      if (!d?.allRuns) return d;
+      let { totalCount } = d.allRuns;
+      const nodes = present(d.allRuns.nodes);
       for (const run of batch) {
         const idx = nodes.findIndex((n) => n.id === run.id);
         if (idx >= 0) {
@@ -128,10 +125,11 @@ function Runs() {
     if (frame.current !== null) cancelAnimationFrame(frame.current);
   }, []);
 
-  useSubscription<{ runUpdated: { runId: string; run: RunRow | null } }>(
+  useSubscription(
     () => ({ query: RUN_UPDATED_ALL }),
     {
-      next: ({ runUpdated: { run } }) => {
+      next: ({ runUpdated }) => {
+        const run = runUpdated?.run;
         if (!run) return;
         const queued = pending.current.get(run.id);
         if (!queued || !isBefore(run.updatedAt, queued.updatedAt)) pending.current.set(run.id, run);
@@ -142,15 +140,16 @@ function Runs() {
   );
 
   const loadMore = async () => {
-    if (!data?.allRuns.pageInfo.endCursor) return;
+    if (!data?.allRuns?.pageInfo.endCursor) return;
     setLoadingMore(true);
     setMoreError(null);
     try {
-      const more = await gql<RunsData>(RUNS_QUERY, { condition, first: PAGE_SIZE, after: data.allRuns.pageInfo.endCursor });
+      const more = await gql(RUNS_QUERY, { condition, first: PAGE_SIZE, after: data.allRuns.pageInfo.endCursor });
       setData((d) => {
-        if (!d) return more;
-        const seen = new Set(d.allRuns.nodes.map((n) => n.id));
-        return { allRuns: { ...more.allRuns, nodes: [...d.allRuns.nodes, ...more.allRuns.nodes.filter((n) => !seen.has(n.id))] } };
+        if (!d?.allRuns || !more.allRuns) return more;
+        const shown = present(d.allRuns.nodes);
+        const seen = new Set(shown.map((n) => n.id));
+        return { allRuns: { ...more.allRuns, nodes: [...shown, ...present(more.allRuns.nodes).filter((n) => !seen.has(n.id))] } };
       });
     } catch (e) {
       setMoreError((e as Error).message);
@@ -164,7 +163,7 @@ function Runs() {
     setParam("q", search.trim());
   };
 
-  const rows = useMemo(() => (data?.allRuns.nodes ?? []).filter((r) => !prefix || r.id.startsWith(prefix)), [data, prefix]);
+  const rows = useMemo(() => present(data?.allRuns?.nodes).filter((r) => !prefix || r.id.startsWith(prefix)), [data, prefix]);
   const active = rows.filter((r) => ["queued", "running", "waiting"].includes(r.status)).length;
   const filtered = Boolean(status || agent || timeWindow || q);
   const connection = useConnectionState();
@@ -174,7 +173,7 @@ function Runs() {
       <PageHeader
         title="Runs"
         subtitle={
-          data ? (
+          data?.allRuns ? (
             <span data-testid="runs-summary">
               {data.allRuns.totalCount.toLocaleString("en-US")} run{data.allRuns.totalCount === 1 ? "" : "s"}
               {filtered ? " match" : ""} · {active} active ·{" "}
@@ -200,7 +199,7 @@ function Runs() {
             value={agent}
             onChange={(v) => setParam("agent", v)}
             testId="filter-agent"
-            options={[{ value: "", label: "All" }, ...(agents.data?.allAgents.nodes ?? []).map((a) => ({ value: a.id, label: a.name }))]}
+            options={[{ value: "", label: "All" }, ...present(agents.data?.allAgents?.nodes).map((a) => ({ value: a.id, label: a.name }))]}
           />
           <Select label="Time" value={timeWindow} onChange={(v) => setParam("window", v)} testId="filter-time" options={WINDOWS.map((w) => ({ value: w.value, label: w.label }))} />
           <form onSubmit={onSearch} className="ml-auto flex items-center gap-1.5">
@@ -241,7 +240,7 @@ function Runs() {
         ) : (
           rows.length > 0 && <RunsTable runs={rows} flash={flash} />
         )}
-        {data?.allRuns.pageInfo.hasNextPage && !prefix && (
+        {data?.allRuns?.pageInfo.hasNextPage && !prefix && (
           <div className="flex items-center justify-center gap-3 border-t border-slate-100 py-2.5">
             <Button size="sm" onClick={() => void loadMore()} disabled={loadingMore}>
               {loadingMore ? "Loading…" : `Load ${PAGE_SIZE} more`}

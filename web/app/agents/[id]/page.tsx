@@ -11,16 +11,18 @@ import { diffLines, withContext } from "@/lib/diff";
 import { configJson, formatDateTime, isUuid, stableJson } from "@/lib/format";
 import { useMutation, useQuery } from "@/lib/hooks";
 import { AGENT_QUERY, START_RUN, UPDATE_AGENT } from "@/lib/queries";
-import type { Agent, AgentVersion, RunRow } from "@/lib/types";
+import type { AgentQuery } from "@/lib/gql/graphql";
+import { agentConfigOf, present } from "@/lib/types";
 
-interface AgentData {
-  agentById: (Agent & { agentVersionsByAgentId: { nodes: AgentVersion[] }; runsByAgentId: { totalCount: number; nodes: RunRow[] } }) | null;
-}
+type Agent = NonNullable<AgentQuery["agentById"]>;
+type AgentVersion = NonNullable<Agent["agentVersionsByAgentId"]["nodes"][number]>;
 
 export default function AgentPage() {
   const { id } = useParams<{ id: string }>();
-  const { data, error, loading, refetch } = useQuery<AgentData>(AGENT_QUERY, { id }, { skip: !isUuid(id) });
+  const { data, error, loading, refetch } = useQuery(AGENT_QUERY, { id }, { skip: !isUuid(id) });
   const agent = data?.agentById ?? null;
+  const config = agentConfigOf(agent?.config);
+  const recent = present(agent?.runsByAgentId.nodes);
 
   if (loading && !data) return <Loading rows={8} />;
   if (error && !agent) return <ErrorBox error={error} title="Could not load this agent" onRetry={() => void refetch()} />;
@@ -45,8 +47,8 @@ export default function AgentPage() {
         }
         subtitle={
           <span>
-            {agent.config.provider}
-            {agent.config.model ? ` · ${agent.config.model}` : ""} · updated {formatDateTime(agent.updatedAt)} · <span className="font-mono text-xs">{agent.id}</span>
+            {config.provider}
+            {config.model ? ` · ${config.model}` : ""} · updated {formatDateTime(agent.updatedAt)} · <span className="font-mono text-xs">{agent.id}</span>
           </span>
         }
       />
@@ -56,7 +58,7 @@ export default function AgentPage() {
           <ConfigEditor agent={agent} onSaved={() => void refetch()} />
         </div>
         <div className="space-y-4">
-          <Versions versions={agent.agentVersionsByAgentId.nodes} />
+          <Versions versions={present(agent.agentVersionsByAgentId.nodes)} />
         </div>
       </div>
       <Card
@@ -69,7 +71,7 @@ export default function AgentPage() {
           </Link>
         }
       >
-        {agent.runsByAgentId.nodes.length === 0 ? <Empty title="No runs yet">Start one above.</Empty> : <RunsTable runs={agent.runsByAgentId.nodes} showAgent={false} />}
+        {recent.length === 0 ? <Empty title="No runs yet">Start one above.</Empty> : <RunsTable runs={recent} showAgent={false} />}
       </Card>
     </>
   );
@@ -78,11 +80,11 @@ export default function AgentPage() {
 function StartRun({ agentId }: { agentId: string }) {
   const router = useRouter();
   const [prompt, setPrompt] = useState("");
-  const { mutate, pending, error } = useMutation<{ agent: string; input: unknown }, { startRun: { runId: string } }>(START_RUN);
+  const { mutate, pending, error } = useMutation(START_RUN);
   const start = async () => {
     if (!prompt.trim()) return;
     const result = await mutate({ agent: agentId, input: { messages: [{ role: "user", content: prompt }] } });
-    if (result) router.push(`/runs/${result.startRun.runId}`);
+    if (result?.startRun) router.push(`/runs/${result.startRun.runId}`);
   };
   return (
     <Card title="Start a run" testId="start-run">
@@ -120,7 +122,7 @@ function ConfigEditor({ agent, onSaved }: { agent: Agent; onSaved: () => void })
   const saved = useMemo(() => configJson(agent.config), [agent.config]);
   const [text, setText] = useState(saved);
   const [savedVersion, setSavedVersion] = useState<number | null>(null);
-  const { mutate, pending, error, setError } = useMutation<{ id: string; config: Record<string, unknown> }, { updateAgentById: { agent: { version: number } | null } }>(UPDATE_AGENT);
+  const { mutate, pending, error, setError } = useMutation(UPDATE_AGENT);
   useEffect(() => setText(saved), [saved]);
   const parsed = parseJsonObject(text);
   const dirty = parsed.value ? stableJson(parsed.value) !== stableJson(agent.config) : text !== saved;
@@ -128,7 +130,7 @@ function ConfigEditor({ agent, onSaved }: { agent: Agent; onSaved: () => void })
     if (!parsed.value) return;
     setSavedVersion(null);
     const result = await mutate({ id: agent.id, config: parsed.value });
-    if (result?.updateAgentById.agent) {
+    if (result?.updateAgentById?.agent) {
       setSavedVersion(result.updateAgentById.agent.version);
       onSaved();
     }

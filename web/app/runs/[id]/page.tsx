@@ -12,19 +12,9 @@ import { Button, Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge } from 
 import { interruptsOf, retriesByStep } from "@/lib/agui";
 import { formatCost, formatDateTime, formatDuration, formatNumber, isBefore, isUuid, parseTime, runDurationMs, shortId } from "@/lib/format";
 import { useMutation, useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
-import { CANCEL_RUN, RUN_DETAIL_QUERY, RUN_STEPS_QUERY, RUN_UPDATED_ONE } from "@/lib/queries";
-import { isSettled, TERMINAL_STATUSES, type AgentConfig, type ParentFinished, type Run, type RunEventMessage, type RunStep } from "@/lib/types";
+import { CANCEL_RUN, RUN_ANSWERS_SUBSCRIPTION, RUN_DETAIL_QUERY, RUN_STEPS_QUERY, RUN_UPDATED_ONE } from "@/lib/queries";
+import { agentConfigOf, agUiEventOf, isSettled, present, runErrorOf, runInputOf, TERMINAL_STATUSES, usageOf, type RunEventMessage } from "@/lib/types";
 import { useRunEvents } from "@/lib/useRunEvents";
-
-interface Detail {
-  runById:
-    | (Run &
-        ParentFinished & {
-        agentVersionByAgentIdAndAgentVersion: { version: number; config: AgentConfig } | null;
-        runByContinuedBy: { id: string; status: string } | null;
-      })
-    | null;
-}
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
 
@@ -32,17 +22,17 @@ export default function RunPage() {
   const { id } = useParams<{ id: string }>();
   const router = useRouter();
   const valid = isUuid(id);
-  const detail = useQuery<Detail>(RUN_DETAIL_QUERY, { id }, { skip: !valid });
-  const steps = useQuery<{ allRunSteps: { nodes: RunStep[] } }>(RUN_STEPS_QUERY, { id }, { skip: !valid });
+  const detail = useQuery(RUN_DETAIL_QUERY, { id }, { skip: !valid });
+  const steps = useQuery(RUN_STEPS_QUERY, { id }, { skip: !valid });
   const refetchSteps = useThrottled(() => void steps.refetch(), 250);
   const refetchDetail = useThrottled(() => void detail.refetch(), 500);
   const run = detail.data?.runById ?? null;
 
-  useSubscription<{ runUpdated: { runId: string; run: Run | null } }>(
+  useSubscription(
     () => (valid ? { query: RUN_UPDATED_ONE, variables: { id } } : null),
     {
       next: ({ runUpdated }) => {
-        const fresh = runUpdated.run;
+        const fresh = runUpdated?.run;
         if (!fresh) return;
         detail.setData((d) => (d?.runById && !isBefore(fresh.updatedAt, d.runById.updatedAt) ? { runById: { ...d.runById, ...fresh } } : d));
         refetchSteps();
@@ -56,11 +46,11 @@ export default function RunPage() {
   // answered elsewhere (the inbox, another operator, an AG-UI client): the continuation's
   // creation is what announces it
   const awaiting = run?.status === "interrupted" && !run.continuedBy;
-  useSubscription<{ runUpdated: { run: { parentRunId: string | null } | null } }>(
-    () => (awaiting ? { query: "subscription { runUpdated { run { parentRunId } } }" } : null),
+  useSubscription(
+    () => (awaiting ? { query: RUN_ANSWERS_SUBSCRIPTION } : null),
     {
       next: ({ runUpdated }) => {
-        if (runUpdated.run?.parentRunId === id) refetchDetail();
+        if (runUpdated?.run?.parentRunId === id) refetchDetail();
       },
     },
     `answers-${id}-${awaiting}`,
@@ -72,8 +62,9 @@ export default function RunPage() {
     },
     [refetchSteps],
   );
-  const parentInterrupts = useMemo(() => interruptsOf(run?.parent?.finished.nodes[0]?.event), [run?.parent]);
-  const { events, conversation, done, error: eventsError } = useRunEvents(run ? id : null, run?.input, onBatch, parentInterrupts);
+  const parentInterrupts = useMemo(() => interruptsOf(agUiEventOf(run?.parent?.finished.nodes[0]?.event)), [run?.parent]);
+  const input = useMemo(() => runInputOf(run?.input), [run?.input]);
+  const { events, conversation, done, error: eventsError } = useRunEvents(run ? id : null, input, onBatch, parentInterrupts);
 
   const settled = run ? isSettled(run.status) : false;
   const now = useNow(1000, Boolean(run && !settled));
@@ -93,8 +84,11 @@ export default function RunPage() {
     );
   }
 
-  const config = run.agentVersionByAgentIdAndAgentVersion?.config;
-  const stepList = steps.data?.allRunSteps.nodes ?? [];
+  const version = run.agentVersionByAgentIdAndAgentVersion;
+  const config = version ? agentConfigOf(version.config) : null;
+  const usage = usageOf(run.usage);
+  const runError = runErrorOf(run.error);
+  const stepList = present(steps.data?.allRunSteps?.nodes);
   const live = !settled && !done;
 
   return (
@@ -153,9 +147,9 @@ export default function RunPage() {
         </Card>
       )}
 
-      {run.status === "failed" && run.error && (
+      {run.status === "failed" && runError && (
         <div className="mb-4">
-          <ErrorBox error={`${run.error.code ? `${run.error.code}: ` : ""}${run.error.message ?? "the run failed"}`} title="The run failed" />
+          <ErrorBox error={`${runError.code ? `${runError.code}: ` : ""}${runError.message ?? "the run failed"}`} title="The run failed" />
         </div>
       )}
 
@@ -171,9 +165,9 @@ export default function RunPage() {
             <dl className="grid grid-cols-3 gap-x-4 gap-y-3 text-sm">
               <Metric label="Duration" value={formatDuration(runDurationMs(run, now))} />
               <Metric label="Steps" value={String(stepList.length)} />
-              <Metric label="Cost" value={formatCost(run.usage?.cost_usd ?? 0)} testId="usage-cost" />
-              <Metric label="Input tokens" value={formatNumber(run.usage?.input_tokens ?? 0)} />
-              <Metric label="Output tokens" value={formatNumber(run.usage?.output_tokens ?? 0)} testId="usage-output-tokens" />
+              <Metric label="Cost" value={formatCost(usage.cost_usd ?? 0)} testId="usage-cost" />
+              <Metric label="Input tokens" value={formatNumber(usage.input_tokens ?? 0)} />
+              <Metric label="Output tokens" value={formatNumber(usage.output_tokens ?? 0)} testId="usage-output-tokens" />
               <Metric label="Model" value={config ? `${config.provider ?? "?"}${config.model ? ` · ${config.model}` : ""}` : "—"} />
               <Metric label="Started" value={formatDateTime(run.startedAt)} />
               <Metric label="Finished" value={formatDateTime(run.finishedAt)} />
@@ -230,12 +224,12 @@ function Metric({ label, value, testId }: { label: string; value: string; testId
 
 function CancelButton({ runId, status, onCancelled }: { runId: string; status: string; onCancelled: (status: string) => void }) {
   const [confirming, setConfirming] = useState(false);
-  const { mutate, pending, error } = useMutation<{ runId: string }, { cancelRun: { cancelled: boolean; run: { status: string } | null } }>(CANCEL_RUN);
+  const { mutate, pending, error } = useMutation(CANCEL_RUN);
   if (TERMINAL_STATUSES.includes(status)) return null;
   const cancel = async () => {
     const result = await mutate({ runId });
     setConfirming(false);
-    if (result?.cancelRun.run) onCancelled(result.cancelRun.run.status);
+    if (result?.cancelRun?.run) onCancelled(result.cancelRun.run.status);
   };
   return (
     <div className="flex items-center gap-2">

@@ -8,29 +8,31 @@ import { ConversationView } from "@/components/Conversation";
 import { Button, Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge } from "@/components/ui";
 import { formatCost, formatDateTime, formatDuration, formatNumber, isUuid, runDurationMs, shortId } from "@/lib/format";
 import { useMutation, useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
-import { START_RUN, THREAD_QUERY } from "@/lib/queries";
-import { isSettled, type ParentFinished, type Run, type Thread } from "@/lib/types";
+import type { ParentFinishedFragment, RunFieldsFragment } from "@/lib/gql/graphql";
+import { START_RUN, THREAD_QUERY, THREAD_RUNS_UPDATED } from "@/lib/queries";
+import { agUiEventOf, isSettled, present, runInputOf, usageOf } from "@/lib/types";
 import { useRunEvents } from "@/lib/useRunEvents";
 
 export default function ThreadPage() {
   const { id } = useParams<{ id: string }>();
-  const { data, error, loading, refetch, setData } = useQuery<{ threadById: Thread | null }>(THREAD_QUERY, { id }, { skip: !isUuid(id) });
+  const { data, error, loading, refetch, setData } = useQuery(THREAD_QUERY, { id }, { skip: !isUuid(id) });
   const refresh = useThrottled(() => void refetch(), 500);
   const thread = data?.threadById ?? null;
 
-  useSubscription<{ runUpdated: { runId: string; run: { threadId: string; status: string } | null } }>(
-    () => ({ query: "subscription { runUpdated { runId run { threadId status } } }" }),
+  useSubscription(
+    () => ({ query: THREAD_RUNS_UPDATED }),
     {
       next: ({ runUpdated }) => {
-        if (runUpdated.run?.threadId !== id) return;
-        const known = thread?.runsByThreadId.nodes.some((r) => r.id === runUpdated.runId);
+        const changed = runUpdated?.run;
+        if (!runUpdated || changed?.threadId !== id) return;
+        const known = thread?.runsByThreadId.nodes.some((r) => r?.id === runUpdated.runId);
         if (!known) return refresh();
         setData((d) =>
           d?.threadById
-            ? { threadById: { ...d.threadById, runsByThreadId: { nodes: d.threadById.runsByThreadId.nodes.map((r) => (r.id === runUpdated.runId ? { ...r, status: runUpdated.run!.status } : r)) } } }
+            ? { threadById: { ...d.threadById, runsByThreadId: { nodes: present(d.threadById.runsByThreadId.nodes).map((r) => (r.id === runUpdated.runId ? { ...r, status: changed.status } : r)) } } }
             : d,
         );
-        if (isSettled(runUpdated.run.status)) refresh(); // final usage and output
+        if (isSettled(changed.status)) refresh(); // final usage and output
       },
     },
     `thread-${id}`,
@@ -49,9 +51,9 @@ export default function ThreadPage() {
       </Card>
     );
   }
-  const runs = thread.runsByThreadId.nodes;
-  const cost = runs.reduce((n, r) => n + (r.usage?.cost_usd ?? 0), 0);
-  const tokens = runs.reduce((n, r) => n + (r.usage?.input_tokens ?? 0) + (r.usage?.output_tokens ?? 0), 0);
+  const runs = present(thread.runsByThreadId.nodes);
+  const cost = runs.reduce((n, r) => n + (usageOf(r.usage).cost_usd ?? 0), 0);
+  const tokens = runs.reduce((n, r) => n + (usageOf(r.usage).input_tokens ?? 0) + (usageOf(r.usage).output_tokens ?? 0), 0);
   const last = runs.at(-1);
   return (
     <>
@@ -91,9 +93,11 @@ export default function ThreadPage() {
   );
 }
 
-function ThreadRun({ run, answeredBy }: { run: Run & ParentFinished; answeredBy: string | null }) {
-  const parentInterrupts = useMemo(() => interruptsOf(run.parent?.finished.nodes[0]?.event), [run.parent]);
-  const { conversation, done } = useRunEvents(run.id, run.input, undefined, parentInterrupts);
+function ThreadRun({ run, answeredBy }: { run: RunFieldsFragment & ParentFinishedFragment; answeredBy: string | null }) {
+  const parentInterrupts = useMemo(() => interruptsOf(agUiEventOf(run.parent?.finished.nodes[0]?.event)), [run.parent]);
+  const input = useMemo(() => runInputOf(run.input), [run.input]);
+  const usage = usageOf(run.usage);
+  const { conversation, done } = useRunEvents(run.id, input, undefined, parentInterrupts);
   const now = useNow(1000, !isSettled(run.status));
   return (
     <section data-testid="thread-run" data-run-id={run.id} className="rounded-lg border border-slate-200 bg-white shadow-sm">
@@ -105,7 +109,7 @@ function ThreadRun({ run, answeredBy }: { run: Run & ParentFinished; answeredBy:
         {run.parentRunId && <span>answers run {shortId(run.parentRunId)}</span>}
         <span>{formatDateTime(run.createdAt)}</span>
         <span className="ml-auto tabular-nums">
-          {formatDuration(runDurationMs(run, now))} · {formatNumber((run.usage?.input_tokens ?? 0) + (run.usage?.output_tokens ?? 0))} tokens · {formatCost(run.usage?.cost_usd ?? 0)}
+          {formatDuration(runDurationMs(run, now))} · {formatNumber((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0))} tokens · {formatCost(usage.cost_usd ?? 0)}
         </span>
       </header>
       <div className="p-4">
@@ -117,7 +121,7 @@ function ThreadRun({ run, answeredBy }: { run: Run & ParentFinished; answeredBy:
 
 function Reply({ agentId, threadId }: { agentId: string; threadId: string }) {
   const [text, setText] = useState("");
-  const { mutate, pending, error } = useMutation<{ agent: string; input: unknown; threadId: string }, { startRun: { runId: string } }>(START_RUN);
+  const { mutate, pending, error } = useMutation(START_RUN);
   const send = async () => {
     if (!text.trim()) return;
     const result = await mutate({ agent: agentId, threadId, input: { messages: [{ role: "user", content: text }] } });

@@ -1,0 +1,43 @@
+// Agent configs are validated by the zod schema (db/schemas.ts, the only definition of a valid
+// config) before PostGraphile's generated mutations write them: createAgent and every
+// updateAgent* field. An invalid config never reaches SQL; the client gets a GraphQL error with
+// code `invalid_agent_config` and a message naming each bad field (`tools[0].headers: ...`).
+// Add it to the preset's plugins (api/graphql/preset.ts).
+import { sideEffect } from "postgraphile/grafast";
+import { wrapPlans } from "postgraphile/utils";
+import { ValidationError } from "../../db/errors.ts";
+import { AgentConfigSchema, describeIssues } from "../../db/schemas.ts";
+
+/** Throws a ValidationError naming the fields when `config` is not a valid agent config. */
+export function assertValidAgentConfig(config: unknown): void {
+  const result = AgentConfigSchema.safeParse(config);
+  if (!result.success) {
+    throw new ValidationError(`invalid agent config: ${describeIssues(result.error)}`, { code: "invalid_agent_config" });
+  }
+}
+
+const AGENTS_RESOURCE = "agents";
+const CONFIG_FIELD = "config";
+
+export const AgentConfigValidationPlugin = wrapPlans(
+  (context, build) => {
+    const { scope } = context;
+    const resource = scope.pgFieldResource;
+    if (!scope.isRootMutation || !resource || resource.name !== AGENTS_RESOURCE) return null;
+    const record = build.inflection.tableFieldName(resource);
+    if (scope.isPgCreateMutation) return { path: ["input", record, CONFIG_FIELD], update: false };
+    if (scope.isPgUpdateMutation) return { path: ["input", build.inflection.patchField(record), CONFIG_FIELD], update: true };
+    return null;
+  },
+  ({ path, update }) =>
+    (plan, _$source, fieldArgs) => {
+      const $config = fieldArgs.getRaw(path);
+      // runs before the insert/update step (side effects run in the order they were planned)
+      sideEffect($config, (config: unknown) => {
+        if (update && config === undefined) return; // a patch that leaves the config alone
+        assertValidAgentConfig(config);
+      });
+      return plan();
+    },
+  { name: "EverrunsAgentConfigValidationPlugin", description: "Validates agents.config with the zod schema before createAgent/updateAgent* write it" },
+);

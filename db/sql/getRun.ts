@@ -1,0 +1,30 @@
+import type { Queryable } from "../pool.ts";
+
+/** A run as the API shows it: the public columns, none of the step engine's fence. */
+export interface RunView {
+  id: string;
+  agent_id: string;
+  agent_version: number;
+  thread_id: string;
+  parent_run_id: string | null;
+  status: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  usage: unknown;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+/** One run by id, or null when there is none. */
+export async function getRun(db: Queryable, runId: string): Promise<RunView | null> {
+  const { rows } = await db.query<RunView>(
+    `select id, agent_id, agent_version, thread_id, parent_run_id, status, input, output, error, usage,
+            created_at, started_at, finished_at, updated_at
+       from everruns.runs where id = $1`,
+    [runId],
+  );
+  return rows[0] ?? null;
+}

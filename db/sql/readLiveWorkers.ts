@@ -1,0 +1,26 @@
+import type { Queryable } from "../pool.ts";
+
+/** A worker process (a pool of step runners) whose liveness connection is open. */
+export interface StepRunner {
+  poolId: string;
+  hostname: string;
+  pid: number;
+  concurrency: number;
+  startedAt: string;
+  runningJobs: number;
+}
+
+/**
+ * The live workers (everruns_private.live_workers) and how many jobs each holds right now.
+ * Jobs are read through graphile-worker's public view `graphile_worker.jobs`, never its private
+ * tables: the view is its stable interface. The queue only holds jobs not done yet, so it stays small.
+ */
+export async function readLiveWorkers(db: Queryable): Promise<StepRunner[]> {
+  const { rows } = await db.query<StepRunner>(
+    `select w.pool_id as "poolId", w.hostname, w.pid, w.concurrency, w.started_at as "startedAt",
+            (select count(*) from graphile_worker.jobs j where j.locked_by = w.pool_id)::int as "runningJobs"
+       from everruns_private.live_workers w
+      order by w.started_at, w.pool_id`,
+  );
+  return rows.map((r) => ({ ...r, startedAt: new Date(r.startedAt).toISOString() }));
+}

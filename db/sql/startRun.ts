@@ -1,0 +1,61 @@
+import { fromDatabaseError, NotFoundError, ValidationError } from "../errors.ts";
+import { isUuid, type Queryable } from "../pool.ts";
+import { parseOrThrow, RunInputSchema } from "../schemas.ts";
+
+export interface StartRunRequest {
+  /** The agent, by id or by name (an id wins over a name that looks like one). */
+  agent: string;
+  /** The run input: {"messages": [...], "state"?, "context"?, "tools"?, "resume"?}. */
+  input: unknown;
+  /** A thread to continue, or the id to give a new one; a new thread when absent. */
+  threadId?: string | null;
+  /** Honour a client's id (AG-UI runId); otherwise the database picks one. */
+  id?: string | null;
+  /** The interrupted run this one answers; when absent the trigger looks for one on the thread. */
+  parentRunId?: string | null;
+}
+
+export interface StartedRun {
+  id: string;
+  agent_id: string;
+  status: string;
+  thread_id: string;
+}
+
+/**
+ * Starts a run: the one way REST, AG-UI, GraphQL and the CLI start one.
+ *
+ * The input is checked with RunInputSchema first, so a bad request is told every problem with
+ * its path; the runs trigger checks it again (plain SQL inserts have no zod) and raises EV003.
+ *
+ * Finding the agent and inserting the run is one statement: one round trip, and no window in
+ * which the agent could be renamed between the two. Zero rows back means no such agent. The
+ * BEFORE trigger pins the agent version, finds or creates the thread and validates the input;
+ * the AFTER trigger enqueues the first step. Whatever the triggers reject, nothing is left
+ * behind: run, thread and job are all written by this one statement. Database errors come back
+ * through fromDatabaseError (ValidationError, NotFoundError); a run id that is taken is a
+ * ValidationError with code "conflict" (see isUniqueViolation).
+ */
+export async function startRun(db: Queryable, run: StartRunRequest): Promise<StartedRun> {
+  const input = parseOrThrow(RunInputSchema, run.input, "run input", "invalid_run_input");
+  for (const [what, value] of [["thread id", run.threadId], ["run id", run.id], ["parent run id", run.parentRunId]] as const) {
+    if (value != null && !isUuid(value)) throw new ValidationError(`${what} must be a UUID, got "${value}"`, { code: "invalid_run_input" });
+  }
+  let rows: StartedRun[];
+  try {
+    ({ rows } = await db.query<StartedRun>(
+      `insert into everruns.runs (id, agent_id, input, thread_id, parent_run_id)
+       select coalesce($1::uuid, gen_random_uuid()), a.id, $4, $5, $6
+         from everruns.agents a
+        where a.id = $2::uuid or a.name = $3
+        order by (a.id = $2::uuid) desc nulls last
+        limit 1
+       returning id, agent_id, status, thread_id`,
+      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, JSON.stringify(input), run.threadId ?? null, run.parentRunId ?? null],
+    ));
+  } catch (error) {
+    throw fromDatabaseError(error);
+  }
+  if (!rows[0]) throw new NotFoundError(`no agent with id or name "${run.agent}"`);
+  return rows[0];
+}

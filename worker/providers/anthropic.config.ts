@@ -1,0 +1,34 @@
+// The `anthropic` provider's declaration: its config fields, prices, environment and loader (the
+// implementation, with the Anthropic SDK, is worker/providers/anthropic.ts, loaded on first use).
+import { z } from "zod";
+import { defineProvider } from "./spec.ts";
+import type { Provider } from "./types.ts";
+
+export const ANTHROPIC_ENV = { apiKey: "ANTHROPIC_API_KEY", baseUrl: "ANTHROPIC_BASE_URL" } as const;
+
+export const anthropicSpec = defineProvider({
+  name: "anthropic",
+  fields: {
+    model: z.string({ error: "is required for provider anthropic" }).min(1, "is required for provider anthropic"),
+    /** overrides ANTHROPIC_BASE_URL for this agent */
+    base_url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+    /** the environment variable holding this agent's key (default ANTHROPIC_API_KEY) */
+    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
+    /** extended thinking: token budget */
+    thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
+  },
+  prices: {
+    "claude-opus-4": { input: 15, output: 75 },
+    "claude-opus-4-5": { input: 5, output: 25 },
+    "claude-sonnet-4": { input: 3, output: 15 },
+    "claude-3-7-sonnet": { input: 3, output: 15 },
+    "claude-3-5-sonnet": { input: 3, output: 15 },
+    "claude-haiku-4-5": { input: 1, output: 5 },
+    "claude-3-5-haiku": { input: 0.8, output: 4 },
+  },
+  env: {
+    [ANTHROPIC_ENV.apiKey]: z.string().optional(),
+    [ANTHROPIC_ENV.baseUrl]: z.url(`${ANTHROPIC_ENV.baseUrl} must be a URL`).optional(),
+  },
+  load: async (): Promise<Provider> => new (await import("./anthropic.ts")).AnthropicProvider(),
+});

@@ -1,0 +1,40 @@
+// The `openai` provider's declaration: its config fields, prices, environment and loader (the
+// implementation, with the OpenAI SDK, is worker/providers/openai.ts, loaded on first use).
+import { z } from "zod";
+import { defineProvider } from "./spec.ts";
+import type { Provider } from "./types.ts";
+
+export const OPENAI_ENV = { apiKey: "OPENAI_API_KEY", baseUrl: "OPENAI_BASE_URL" } as const;
+
+export const openaiSpec = defineProvider({
+  name: "openai",
+  fields: {
+    model: z.string({ error: "is required for provider openai" }).min(1, "is required for provider openai"),
+    /** the Responses API (default) or Chat Completions (OpenAI-compatible servers) */
+    api: z.enum(["responses", "chat_completions"]).optional(),
+    /** overrides OPENAI_BASE_URL for this agent */
+    base_url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+    /** the environment variable holding this agent's key (default OPENAI_API_KEY) */
+    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
+    /** reasoning models */
+    reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
+  },
+  prices: {
+    "gpt-5": { input: 1.25, output: 10 },
+    "gpt-5-mini": { input: 0.25, output: 2 },
+    "gpt-5-nano": { input: 0.05, output: 0.4 },
+    "gpt-4.1": { input: 2, output: 8 },
+    "gpt-4.1-mini": { input: 0.4, output: 1.6 },
+    "gpt-4.1-nano": { input: 0.1, output: 0.4 },
+    "gpt-4o": { input: 2.5, output: 10 },
+    "gpt-4o-mini": { input: 0.15, output: 0.6 },
+    o3: { input: 2, output: 8 },
+    "o3-mini": { input: 1.1, output: 4.4 },
+    "o4-mini": { input: 1.1, output: 4.4 },
+  },
+  env: {
+    [OPENAI_ENV.apiKey]: z.string().optional(),
+    [OPENAI_ENV.baseUrl]: z.url(`${OPENAI_ENV.baseUrl} must be a URL`).optional(),
+  },
+  load: async (): Promise<Provider> => new (await import("./openai.ts")).OpenAIProvider(),
+});
