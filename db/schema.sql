@@ -609,18 +609,19 @@ $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.enqueue_step(p_run_id uuid, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select graphile_worker.add_job(
+begin
+  perform graphile_worker.add_job(
     'run_step',
     json_build_object('run_id', p_run_id),
     run_at => coalesce(p_run_at, now()),
     max_attempts => 25,
     job_key => 'run:' || p_run_id::text
   );
-  select null::void;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.input_error(p_problem text)
@@ -636,13 +637,14 @@ $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.job_held(p_job jsonb)
  RETURNS boolean
- LANGUAGE sql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
+ LANGUAGE plpgsql
+ STABLE
 AS $function$
-  select p_job is null or exists (
+begin
+  return p_job is null or exists (
     select 1 from graphile_worker.jobs j
     where j.id = (p_job ->> 'id')::bigint and j.locked_by = p_job ->> 'locked_by');
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.last_llm_step(p_run_id uuid)

@@ -1,4 +1,5 @@
-import type { Pool } from "../db/pool.ts";
+import type { Queryable } from "../db/pool.ts";
+import { ensureAgent } from "../db/sql/ensureAgent.ts";
 
 /** A scripted agent that works offline: it streams, calls tools, and does slow work you can kill. */
 export const DEMO_AGENT_CONFIG = {
@@ -15,12 +16,6 @@ export const DEMO_AGENT_CONFIG = {
 };
 
 /** Creates the `demo` agent unless one exists (an edited demo agent is left as it is). */
-export async function seedDemoAgent(pool: Pool): Promise<string> {
-  const { rows } = await pool.query<{ id: string }>(
-    `insert into everruns.agents (name, config) values ('demo', $1)
-     on conflict (workspace_id, name) do update set name = excluded.name
-     returning id`,
-    [JSON.stringify(DEMO_AGENT_CONFIG)],
-  );
-  return rows[0]!.id;
+export async function seedDemoAgent(db: Queryable): Promise<string> {
+  return ensureAgent(db, "demo", DEMO_AGENT_CONFIG);
 }

@@ -9,6 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { ensureDatabase } from "../db/sql/ensureDatabase.ts";
 
 const run = promisify(execFile);
 
@@ -149,8 +150,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
   await client.connect();
   try {
-    const exists = await client.query("select 1 from pg_database where datname = $1", [options.database]);
-    if (exists.rowCount === 0) await client.query(`create database "${options.database.replace(/"/g, '""')}"`);
+    await ensureDatabase(client, options.database);
   } finally {
     await client.end();
   }

@@ -1,6 +1,7 @@
-// `npm test`: type-check, check the console's generated GraphQL types against the API schema,
-// build the console, then the vitest suite, then one closing line `N passed, N failed` that CI
-// can read. Extra arguments go to vitest (e.g. a file filter).
+// `npm test`: type-check (the server code and the console), lint, check the format, check the
+// console's generated GraphQL types against the API schema, build the console, then the vitest
+// suite, then one closing line `N passed, N failed` that CI can read. Extra arguments go to vitest
+// (e.g. a file filter).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -10,28 +11,28 @@ import { PROJECT_ROOT } from "./database.ts";
 const tool = (...parts: string[]) => path.join(PROJECT_ROOT, "node_modules", ...parts);
 const results = path.join(PROJECT_ROOT, "node_modules", ".cache", "vitest-results.json");
 
-const tsc = spawnSync(process.execPath, [tool("typescript", "bin", "tsc"), "-p", PROJECT_ROOT], { stdio: "inherit", cwd: PROJECT_ROOT });
-if (tsc.status !== 0) {
-  console.log("type check failed");
-  console.log("0 passed, 1 failed");
-  process.exit(1);
+/** Runs one check on this Node; stops `npm test` with a closing line CI can read when it fails. */
+function check(what: string, args: string[]): void {
+  const result = spawnSync(process.execPath, args, { stdio: "inherit", cwd: PROJECT_ROOT });
+  if (result.status !== 0) {
+    console.log(`${what} failed`);
+    console.log("0 passed, 1 failed");
+    process.exit(1);
+  }
 }
+
+check("type check", [tool("typescript", "bin", "tsc"), "-p", PROJECT_ROOT]);
+check("type check of the console", [tool("typescript", "bin", "tsc"), "-p", path.join(PROJECT_ROOT, "web")]);
+check("lint (npx eslint .)", [tool("eslint", "bin", "eslint.js"), "--max-warnings", "0", PROJECT_ROOT]);
+check("format check (npm run format fixes it)", [tool("prettier", "bin", "prettier.cjs"), "--check", "--log-level", "warn", PROJECT_ROOT]);
 
 // The console's operations against api/schema.graphql, and web/lib/gql/ up to date (npm run codegen).
-const codegen = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "scripts", "codegen-check.ts")], { stdio: "inherit", cwd: PROJECT_ROOT });
-if (codegen.status !== 0) {
-  console.log("the console's GraphQL operations do not match api/schema.graphql, or web/lib/gql is stale");
-  console.log("0 passed, 1 failed");
-  process.exit(1);
-}
+check("the console's GraphQL operations against api/schema.graphql (npm run codegen regenerates web/lib/gql)", [
+  path.join(PROJECT_ROOT, "scripts", "codegen-check.ts"),
+]);
 
 // The console's production build, once, before the tests that serve it (a no-op when current).
-const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), "build"], { stdio: "inherit", cwd: PROJECT_ROOT });
-if (build.status !== 0) {
-  console.log("the console build failed");
-  console.log("0 passed, 1 failed");
-  process.exit(1);
-}
+check("the console build", [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), "build"]);
 
 rmSync(results, { force: true });
 const vitest = spawnSync(

@@ -14,7 +14,6 @@ let db: TestDatabase;
 let worker: WorkerHandle;
 let api: ApiHandle;
 let agentId: string;
-let slowAgentId: string;
 
 const hello = { messages: [{ role: "user", content: "hello" }] };
 
@@ -31,7 +30,7 @@ beforeAll(async () => {
     },
     "rest-agent",
   );
-  slowAgentId = await createAgent(
+  await createAgent(
     db.pool,
     {
       provider: "scripted",

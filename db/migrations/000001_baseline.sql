@@ -373,18 +373,20 @@ create trigger tg_runs__prepare before insert on everruns.runs
 -- job of that key in place (a timer moved, a wait woken early), and when the run's current job
 -- is locked (the caller runs in it) it takes the key off that job and marks it spent, so the
 -- job ends with the task that holds it and the new one carries the run on.
+-- (plpgsql, as job_held below: its plan is kept from call to call.)
 create function everruns_private.enqueue_step(p_run_id uuid, p_run_at timestamptz default null) returns void
-  language sql volatile security definer
+  language plpgsql volatile security definer
   set search_path = pg_catalog, pg_temp
   as $$
-  select graphile_worker.add_job(
+begin
+  perform graphile_worker.add_job(
     'run_step',
     json_build_object('run_id', p_run_id),
     run_at => coalesce(p_run_at, now()),
     max_attempts => 25,
     job_key => 'run:' || p_run_id::text
   );
-  select null::void;
+end;
 $$;
 
 create function everruns_private.tg_runs__enqueue() returns trigger
@@ -782,13 +784,18 @@ $$;
 -- worker's. The worker must then not complete it: it ends its task with JobTakenOverError, and
 -- graphile-worker's failure path, which only touches a job still locked by the failing pool,
 -- leaves the job to its new holder.
+--
+-- plpgsql, not sql, on purpose: a sql function that is not inlined is planned again on every
+-- call, and planning the join behind the `jobs` view made a step a fifth dearer (`everruns bench`,
+-- 10 chains: 1.26x a bare graphile-worker chain as sql, 1.06x as plpgsql); plpgsql keeps the plan.
 create function everruns_private.job_held(p_job jsonb) returns boolean
-  language sql stable security definer
-  set search_path = pg_catalog, pg_temp
+  language plpgsql stable
   as $$
-  select p_job is null or exists (
+begin
+  return p_job is null or exists (
     select 1 from graphile_worker.jobs j
     where j.id = (p_job ->> 'id')::bigint and j.locked_by = p_job ->> 'locked_by');
+end;
 $$;
 
 -- Writes step p_seq's checkpoint into a run locked by lock_attempt: the checkpoint row, its
