@@ -79,7 +79,7 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
             parentRunId: parent?.thread_id === threadId ? parent.id : null,
             input: {
               messages,
-              state: input.state ?? {},
+              state: (input.state as unknown) ?? {},
               context: input.context,
               tools: input.tools,
               ...(input.resume !== undefined && { resume: input.resume }),

@@ -218,17 +218,20 @@ export class EventsHub {
   /** Reconnects after `failures` failed tries (1: the connection was just lost). */
   private scheduleReconnect(failures: number): void {
     if (this.closed || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(async () => {
-      this.reconnectTimer = null;
-      try {
-        await this.connect();
-        this.stats.reconnects++;
-        this.opts.log.info("events hub: LISTEN connection re-established; caught up from the database");
-      } catch (error) {
-        this.opts.log.warn(`events hub: reconnect failed (${(error as Error).message}); retrying`);
-        this.scheduleReconnect(failures + 1);
-      }
-    }, backoffMs(RECONNECT_BACKOFF, failures));
+    this.reconnectTimer = setTimeout(() => void this.reconnect(failures), backoffMs(RECONNECT_BACKOFF, failures));
+  }
+
+  /** One reconnect try (the `failures`th); schedules the next when it fails. Never rejects. */
+  private async reconnect(failures: number): Promise<void> {
+    this.reconnectTimer = null;
+    try {
+      await this.connect();
+      this.stats.reconnects++;
+      this.opts.log.info("events hub: LISTEN connection re-established; caught up from the database");
+    } catch (error) {
+      this.opts.log.warn(`events hub: reconnect failed (${(error as Error).message}); retrying`);
+      this.scheduleReconnect(failures + 1);
+    }
   }
 
   /** A query on the LISTEN connection: proves it alive and records when (database clock). */

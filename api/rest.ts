@@ -22,12 +22,13 @@ export interface RestDeps {
 }
 
 /**
- * The request's shape. The run input itself is checked by startRun (db/sql/startRun.ts), as for
- * every other way of starting a run: same rules, same `invalid_run_input` errors.
+ * The request's shape. The run input itself is judged by the runs trigger, through startRun
+ * (db/sql/startRun.ts), as for every other way of starting a run: same rules, same
+ * `invalid_run_input` errors.
  */
 export const StartRunBodySchema = z.strictObject({
   agent: z.string().min(1, "must name an agent (its id or name)"),
-  input: z.looseObject({}),
+  input: z.unknown().optional(), // absent: the trigger says what an input must be
   thread_id: z.uuid("must be a UUID").nullish(),
 });
 
@@ -52,7 +53,8 @@ export function resumeCursor(req: Request): number {
   const header = req.get("last-event-id");
   const raw = header !== undefined && header !== "" ? header : req.query.after;
   if (raw === undefined || raw === "") return 0;
-  const text = String(raw);
+  // a repeated or nested parameter (?after=1&after=2, ?after[x]=1) is shown as JSON, not "[object Object]"
+  const text = typeof raw === "string" ? raw : JSON.stringify(raw);
   if (!/^\d{1,9}$/.test(text)) {
     throw new ValidationError(`${header !== undefined && header !== "" ? "Last-Event-ID" : "after"} must be an event seq (a whole number ≥ 0), got "${text}"`);
   }
@@ -87,7 +89,10 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const body = parseBody(req, ResumeBodySchema, "resume request");
     const continuation = await resumeRun(pool, runId, body.resume);
     const run = await getRun(pool, continuation);
-    res.status(201).location(`/api/runs/${continuation}`).json({ id: continuation, status: run?.status ?? "queued", thread_id: run?.thread_id });
+    res
+      .status(201)
+      .location(`/api/runs/${continuation}`)
+      .json({ id: continuation, status: run?.status ?? "queued", thread_id: run?.thread_id });
   });
 
   // An external event for a run waiting in wait_for_event (everruns.send_event). `woke` says

@@ -83,9 +83,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
 
   const app = createApp({ pool, hub, sse, log });
   const server = createServer(app);
-  const pgl = postgraphile(
-    makePreset({ pool, log, hub, graphiql: opts.graphiql ?? process.env.NODE_ENV !== "production" }),
-  );
+  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql: opts.graphiql ?? process.env.NODE_ENV !== "production" }));
   const serv = pgl.createServ(grafserv);
   try {
     await serv.addTo(app, server);
@@ -110,7 +108,9 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1") {
     log.warn(`the API listens on ${host}: it is unauthenticated, anyone who can reach ${url} can start and cancel runs`);
   }
-  log.info(`API at ${url}  (GraphQL ${GRAPHQL_PATH}, ${opts.graphiql ?? process.env.NODE_ENV !== "production" ? `GraphiQL ${GRAPHIQL_PATH}, ` : ""}REST /api, AG-UI /api/agents/:agent/agui)`);
+  log.info(
+    `API at ${url}  (GraphQL ${GRAPHQL_PATH}, ${(opts.graphiql ?? process.env.NODE_ENV !== "production") ? `GraphiQL ${GRAPHIQL_PATH}, ` : ""}REST /api, AG-UI /api/agents/:agent/agui)`,
+  );
 
   // websocket connections leave the server's connection tracking once upgraded: keep our own
   const upgraded = new Set<Duplex>();

@@ -59,8 +59,9 @@ export async function migrate(pool: Pool, log: (line: string) => void = () => {}
         );
       }
       const files = await listMigrations(dir);
-      const applied = (await client.query<{ id: number; name: string; checksum: string }>("select id, name, checksum from public.everruns_migrations order by id"))
-        .rows;
+      const applied = (
+        await client.query<{ id: number; name: string; checksum: string }>("select id, name, checksum from public.everruns_migrations order by id")
+      ).rows;
       const byId = new Map(files.map((m) => [m.id, m]));
       for (const row of applied) {
         const file = byId.get(row.id);

@@ -56,9 +56,8 @@ const COMMON_FIELDS = {
   prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
 };
 
-type VariantOf<S> = S extends ProviderSpec<infer Name, infer Fields>
-  ? z.ZodObject<typeof COMMON_FIELDS & { provider: z.ZodLiteral<Name> } & Fields, z.core.$strict>
-  : never;
+type VariantOf<S> =
+  S extends ProviderSpec<infer Name, infer Fields> ? z.ZodObject<typeof COMMON_FIELDS & { provider: z.ZodLiteral<Name> } & Fields, z.core.$strict> : never;
 type Variants<T extends readonly unknown[]> = { -readonly [K in keyof T]: VariantOf<T[K]> };
 
 function variant(spec: ProviderSpec) {
@@ -117,29 +116,20 @@ const MessageSchema = z.looseObject({
 });
 export type InputMessage = z.infer<typeof MessageSchema>;
 
-export const RunInputSchema = z
-  .looseObject({
-    messages: z.array(MessageSchema),
-    state: z.record(z.string(), z.unknown()).nullable().optional(),
-    context: z.array(z.unknown()).optional(),
-    tools: z.array(z.looseObject({ name: z.string(), description: z.string().optional(), parameters: z.unknown().optional() })).optional(),
-    resume: z.array(z.unknown()).optional(),
-  })
-  .superRefine((input, ctx) => {
-    if (input.messages.length === 0 && !input.resume) {
-      ctx.addIssue({ code: "custom", path: ["messages"], message: "must hold at least one message" });
-    }
-    input.messages.forEach((m, i) => {
-      if (["user", "system", "developer"].includes(m.role) && typeof m.content !== "string" && !Array.isArray(m.content)) {
-        ctx.addIssue({ code: "custom", path: ["messages", i, "content"], message: "must be a string" });
-      }
-      if (m.role === "tool" && (typeof m.toolCallId !== "string" || typeof m.content !== "string")) {
-        ctx.addIssue({ code: "custom", path: ["messages", i], message: 'a tool message needs "toolCallId" and "content" strings' });
-      }
-    });
-  });
+/**
+ * The shape of a run's input, for the worker to read it typed. What makes an input valid is the
+ * runs trigger's alone (everruns_private.assert_valid_run_input: a plain SQL insert must be
+ * refused as clearly as an API call); every API path hands the input to it unchecked
+ * (db/sql/startRun.ts), so the rules are written once.
+ */
+export const RunInputSchema = z.looseObject({
+  messages: z.array(MessageSchema),
+  state: z.record(z.string(), z.unknown()).nullable().optional(),
+  context: z.array(z.unknown()).optional(),
+  tools: z.array(z.looseObject({ name: z.string(), description: z.string().optional(), parameters: z.unknown().optional() })).optional(),
+  resume: z.array(z.unknown()).optional(),
+});
 export type RunInput = z.infer<typeof RunInputSchema>;
-
 
 export const ToolCallSchema = z.object({ id: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) });
 export type ToolCall = z.infer<typeof ToolCallSchema>;
@@ -188,7 +178,13 @@ function flatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly Proper
     } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
       const options = issue.errors.filter((errors) => !errors.every((e) => e.code === "invalid_type" && e.path.length === 0));
       if (options.length === 0) out.push({ path, message: issue.message });
-      else out.push(...flatIssues(options.reduce((best, o) => (o.length <= best.length ? o : best)), path));
+      else
+        out.push(
+          ...flatIssues(
+            options.reduce((best, o) => (o.length <= best.length ? o : best)),
+            path,
+          ),
+        );
     } else {
       out.push({ path, message: issue.message });
     }

@@ -17,7 +17,9 @@ const write = process.argv.includes("--write");
 const rel = (file: string) => path.relative(ROOT, path.resolve(ROOT, file)).split(path.sep).join("/");
 
 /** The files codegen owns: every generates target that is a directory (ends with "/"). */
-const outputDirs = Object.keys(config.generates).filter((target) => target.endsWith("/")).map((dir) => path.resolve(ROOT, dir));
+const outputDirs = Object.keys(config.generates)
+  .filter((target) => target.endsWith("/"))
+  .map((dir) => path.resolve(ROOT, dir));
 
 function listFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -40,7 +42,7 @@ function describe(error: unknown): string {
       lines.push(details.trim());
       return;
     }
-    const message = e instanceof Error ? e.message : String(e);
+    const message = e instanceof Error ? e.message : typeof e === "string" ? e : JSON.stringify(e);
     if (message.trim()) lines.push(message.trim());
   };
   visit(error, 0);

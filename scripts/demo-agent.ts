@@ -10,7 +10,11 @@ export const DEMO_AGENT_CONFIG = {
   max_steps: 20,
   script: [
     { text: "Let me look into that. First I'll echo your request back.", delay_ms: 800, tool_calls: [{ name: "echo", arguments: { note: "demo" } }] },
-    { text: "Now some slow work: kill the worker while it runs and watch another one resume it.", delay_ms: 800, tool_calls: [{ name: "simulate_work", arguments: { ms: 8000 } }] },
+    {
+      text: "Now some slow work: kill the worker while it runs and watch another one resume it.",
+      delay_ms: 800,
+      tool_calls: [{ name: "simulate_work", arguments: { ms: 8000 } }],
+    },
     { text: "All done. Every step above was checkpointed in Postgres, exactly once.", delay_ms: 1200 },
   ],
 };

@@ -5,11 +5,11 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { access, appendFile, chown, mkdir, readFile, stat } from "node:fs/promises";
 import { constants } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ensureDatabase } from "../db/sql/ensureDatabase.ts";
+import { freePort } from "../lib/free-port.ts";
 
 const run = promisify(execFile);
 
@@ -83,17 +83,6 @@ async function reachableDataDir(dataDir: string, asOtherUser: boolean): Promise<
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function runningPort(dataDir: string): Promise<number | null> {
   try {
     const lines = (await readFile(path.join(dataDir, "postmaster.pid"), "utf8")).split("\n");
@@ -112,7 +101,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const dataDir = await reachableDataDir(options.dataDir, user !== null);
   const spawnOptions = user ? { uid: user.uid, gid: user.gid } : {};
 
-  const initialised = await access(path.join(dataDir, "PG_VERSION"), constants.F_OK).then(() => true, () => false);
+  const initialised = await access(path.join(dataDir, "PG_VERSION"), constants.F_OK).then(
+    () => true,
+    () => false,
+  );
   if (!initialised) {
     log(`initialising Postgres in ${dataDir}`);
     await mkdir(path.dirname(dataDir), { recursive: true });

@@ -172,7 +172,10 @@ async function cmdRun(env: Env, args: string[]): Promise<number> {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ agent, input: { messages: [{ role: "user", content: prompt }] } }),
   }).catch((error: unknown) => {
-    throw new EverrunsError("api_unreachable", `the API at ${apiUrl} is not reachable (${(error as Error).message}): start it with "everruns start" or "everruns api", or set EVERRUNS_API_URL`);
+    throw new EverrunsError(
+      "api_unreachable",
+      `the API at ${apiUrl} is not reachable (${(error as Error).message}): start it with "everruns start" or "everruns api", or set EVERRUNS_API_URL`,
+    );
   });
   const body = (await response.json().catch(() => ({}))) as { id?: string; error?: { message?: string } };
   if (!response.ok || !body.id) throw new EverrunsError("rejected", `the API refused the run: ${body.error?.message ?? response.statusText}`);
@@ -266,7 +269,7 @@ async function cmdEvents(env: Env, args: string[]): Promise<void> {
   if (!isUuid(runId)) throw new ConfigError(`a run id is a UUID, got "${runId}"`);
   await withDatabase(env, async (pool) => {
     if (!(await getRun(pool, runId))) throw new EverrunsError("not_found", `unknown run ${runId}`);
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const rows = await readRunEvents(pool, runId, after, 1000);
       for (const row of rows) console.log(`${row.seq}\t${JSON.stringify(row.event)}`);
       if (rows.length < 1000) break;
@@ -312,10 +315,11 @@ async function main(argv: string[]): Promise<number> {
     case "web":
       await cmdWeb(env, args);
       return 0;
-    case "build":
+    case "build": {
       const { ensureWebBuild } = await import("./web.ts");
       await ensureWebBuild(consoleLogger("[web]", env.LOG_LEVEL), args.includes("--force") ? "always" : "auto");
       return 0;
+    }
     case "run":
       return cmdRun(env, args);
     case "runs":
@@ -343,7 +347,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     // ours, and node:util parseArgs's complaints about flags: a message for the user, no stack
-    const usage = String((error as { code?: unknown } | null)?.code ?? "").startsWith("ERR_PARSE_ARGS");
+    const code = (error as { code?: unknown } | null)?.code;
+    const usage = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
     if (error instanceof EverrunsError || usage) console.error(`everruns: ${(error as Error).message}`);
     else console.error(`everruns: ${(error as Error).stack ?? String(error)}`);
     process.exit(1);

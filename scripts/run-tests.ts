@@ -42,7 +42,7 @@ const vitest = spawnSync(
 );
 
 let passed = 0;
-let failed = 0;
+let failed: number;
 let skipped = 0;
 if (existsSync(results)) {
   const report = JSON.parse(readFileSync(results, "utf8")) as {

@@ -61,7 +61,9 @@ function proxyRequest(req: http.IncomingMessage, res: http.ServerResponse): void
   upstream.on("error", (error) => {
     if (res.headersSent) return void res.destroy(error);
     res.writeHead(502, { "content-type": "application/json" });
-    res.end(JSON.stringify({ errors: [{ message: `the API at ${apiUrl.origin} is not reachable (${error.message})`, extensions: { code: "api_unreachable" } }] }));
+    res.end(
+      JSON.stringify({ errors: [{ message: `the API at ${apiUrl.origin} is not reachable (${error.message})`, extensions: { code: "api_unreachable" } }] }),
+    );
   });
   req.pipe(upstream);
 }
@@ -115,7 +117,8 @@ async function main(): Promise<void> {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     if (isGraphql(req.url)) proxyUpgrade(req, socket, head, sockets);
-    else if (upgrade) upgrade(req, socket, head).catch(() => socket.destroy()); // hot reload (dev)
+    else if (upgrade)
+      upgrade(req, socket, head).catch(() => socket.destroy()); // hot reload (dev)
     else socket.destroy();
   });
 

@@ -15,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EverrunsError } from "../db/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { sleep } from "../lib/sleep.ts";
 
 export const WEB_DIR = fileURLToPath(new URL("../web", import.meta.url));
 const PROJECT_ROOT = path.dirname(WEB_DIR);
@@ -112,7 +113,7 @@ async function withBuildLock<T>(fn: () => Promise<T>, log: Logger): Promise<T> {
       }
       if (!announced) log.info("waiting for another process to finish building the console");
       announced = true;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
   try {
@@ -160,7 +161,7 @@ export async function startWeb(opts: WebOptions): Promise<WebHandle> {
   if (opts.dev) {
     log.info("console in development mode (next dev): pages compile on first visit");
   } else if (mode === "never") {
-    if (!existsSync(BUILD_ID)) throw new WebError("the console has no build in web/.next: build it first (startWeb with build: \"auto\")");
+    if (!existsSync(BUILD_ID)) throw new WebError('the console has no build in web/.next: build it first (startWeb with build: "auto")');
   } else {
     await ensureWebBuild(log, mode);
   }
@@ -220,7 +221,9 @@ export async function startWeb(opts: WebOptions): Promise<WebHandle> {
   });
   log.info(`console at ${url} (API ${apiUrl.origin})`);
   if (!["127.0.0.1", "localhost", "::1"].includes(opts.host ?? "127.0.0.1")) {
-    log.warn(`the console listens on ${opts.host}: like the API behind it, it is unauthenticated; anyone who can reach ${url} can start, cancel and approve runs`);
+    log.warn(
+      `the console listens on ${opts.host}: like the API behind it, it is unauthenticated; anyone who can reach ${url} can start, cancel and approve runs`,
+    );
   }
 
   const close = () =>

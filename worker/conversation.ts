@@ -113,9 +113,7 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
 function textOf(content: InputMessage["content"]): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) {
-    return content
-      .map((part) => (part && typeof part === "object" && "text" in part && typeof part.text === "string" ? part.text : ""))
-      .join("");
+    return content.map((part) => (part && typeof part === "object" && "text" in part && typeof part.text === "string" ? part.text : "")).join("");
   }
   return "";
 }
@@ -149,7 +147,11 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
         if (m.role === "tool") {
           raw.push({ role: "tool", tool_call_id: m.toolCallId ?? "", content: textOf(m.content) });
         } else if (m.role === "assistant") {
-          const calls = ((m.toolCalls ?? []) as AgUiToolCall[]).map((c) => ({ id: c.id, name: c.function.name, arguments: parseArguments(c.function.arguments) }));
+          const calls = ((m.toolCalls ?? []) as AgUiToolCall[]).map((c) => ({
+            id: c.id,
+            name: c.function.name,
+            arguments: parseArguments(c.function.arguments),
+          }));
           raw.push({ role: "assistant", content: textOf(m.content), tool_calls: calls });
         } else {
           raw.push({ role: m.role, content: textOf(m.content) });

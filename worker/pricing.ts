@@ -9,7 +9,11 @@ export function priceOf(provider: string, model: string | undefined): Price | un
   return providerPrice(provider, model);
 }
 
-export function costUsd(config: Pick<AgentConfig, "provider" | "prices">, model: string | undefined, usage: { input_tokens: number; output_tokens: number }): number {
+export function costUsd(
+  config: Pick<AgentConfig, "provider" | "prices">,
+  model: string | undefined,
+  usage: { input_tokens: number; output_tokens: number },
+): number {
   const price = config.prices ? { input: config.prices.input_per_million, output: config.prices.output_per_million } : priceOf(config.provider, model);
   if (!price) return 0;
   return Number(((usage.input_tokens * price.input + usage.output_tokens * price.output) / 1_000_000).toFixed(8));

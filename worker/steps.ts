@@ -35,10 +35,14 @@ export function stepName(seq: number, kind: string, name: string): string {
 function withTimeout(signal: AbortSignal, ms: number, what: string): AbortSignal {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new StepAbort("timeout", `${what} timed out after ${ms} ms`)), ms);
-  signal.addEventListener("abort", () => {
-    clearTimeout(timer);
-    controller.abort(signal.reason);
-  }, { once: true });
+  signal.addEventListener(
+    "abort",
+    () => {
+      clearTimeout(timer);
+      controller.abort(signal.reason);
+    },
+    { once: true },
+  );
   controller.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
   if (signal.aborted) controller.abort(signal.reason);
   return controller.signal;
@@ -77,39 +81,42 @@ export async function runLlmStep(
   const signal = withTimeout(scope.signal, config.llm_timeout_ms, "the LLM call");
   let result;
   try {
-    result = await provider.complete({ config, messages, tools, callIndex, attempt: scope.attempt, signal }, {
-      onReasoningDelta(delta) {
-        if (!delta) return;
-        if (!reasoningOpen) {
-          writer.push({ type: "REASONING_START", messageId: reasoningId });
-          writer.push({ type: "REASONING_MESSAGE_START", messageId: reasoningId, role: "reasoning" });
-          reasoningOpen = true;
-        }
-        writer.push({ type: "REASONING_MESSAGE_CONTENT", messageId: reasoningId, delta });
+    result = await provider.complete(
+      { config, messages, tools, callIndex, attempt: scope.attempt, signal },
+      {
+        onReasoningDelta(delta) {
+          if (!delta) return;
+          if (!reasoningOpen) {
+            writer.push({ type: "REASONING_START", messageId: reasoningId });
+            writer.push({ type: "REASONING_MESSAGE_START", messageId: reasoningId, role: "reasoning" });
+            reasoningOpen = true;
+          }
+          writer.push({ type: "REASONING_MESSAGE_CONTENT", messageId: reasoningId, delta });
+        },
+        onTextDelta(delta) {
+          if (!delta) return;
+          closeReasoning();
+          if (!textOpen) {
+            writer.push({ type: "TEXT_MESSAGE_START", messageId, role: "assistant" });
+            textOpen = true;
+            textStarted = true;
+          }
+          writer.push({ type: "TEXT_MESSAGE_CONTENT", messageId, delta });
+        },
+        onToolCallStart(id, toolName) {
+          closeReasoning();
+          closeText();
+          for (const open of openCalls) writer.push({ type: "TOOL_CALL_END", toolCallId: open });
+          openCalls.clear();
+          writer.push({ type: "TOOL_CALL_START", toolCallId: id, toolCallName: toolName, parentMessageId: messageId });
+          openCalls.add(id);
+          startedCalls.add(id);
+        },
+        onToolCallArgs(id, delta) {
+          if (delta && openCalls.has(id)) writer.push({ type: "TOOL_CALL_ARGS", toolCallId: id, delta });
+        },
       },
-      onTextDelta(delta) {
-        if (!delta) return;
-        closeReasoning();
-        if (!textOpen) {
-          writer.push({ type: "TEXT_MESSAGE_START", messageId, role: "assistant" });
-          textOpen = true;
-          textStarted = true;
-        }
-        writer.push({ type: "TEXT_MESSAGE_CONTENT", messageId, delta });
-      },
-      onToolCallStart(id, toolName) {
-        closeReasoning();
-        closeText();
-        for (const open of openCalls) writer.push({ type: "TOOL_CALL_END", toolCallId: open });
-        openCalls.clear();
-        writer.push({ type: "TOOL_CALL_START", toolCallId: id, toolCallName: toolName, parentMessageId: messageId });
-        openCalls.add(id);
-        startedCalls.add(id);
-      },
-      onToolCallArgs(id, delta) {
-        if (delta && openCalls.has(id)) writer.push({ type: "TOOL_CALL_ARGS", toolCallId: id, delta });
-      },
-    });
+    );
   } catch (error) {
     if (error instanceof StepAbort && error.reason === "timeout") {
       throw new ProviderError(error.message, { retryable: true, code: "timeout", cause: error });
@@ -170,7 +177,15 @@ export async function runLlmStep(
     runId,
     outcome: { type: "success" },
     result: { text: result.text, usage: total },
-    usage: [{ provider: config.provider, model: result.model, inputTokens: total.input_tokens, outputTokens: total.output_tokens, totalTokens: total.input_tokens + total.output_tokens }],
+    usage: [
+      {
+        provider: config.provider,
+        model: result.model,
+        inputTokens: total.input_tokens,
+        outputTokens: total.output_tokens,
+        totalTokens: total.input_tokens + total.output_tokens,
+      },
+    ],
   });
   return { step, events, next: { type: "succeed", output: { text: result.text } } };
 }

@@ -38,15 +38,19 @@ export function agentTools(config: AgentConfig, builtins: Record<string, Tool> =
     if (!tool) continue;
     const base = tool.definition;
     const definition =
-      typeof spec === "object"
-        ? { name, description: spec.description ?? base.description, parameters: spec.parameters ?? base.parameters }
-        : base;
+      typeof spec === "object" ? { name, description: spec.description ?? base.description, parameters: spec.parameters ?? base.parameters } : base;
     out.set(name, { definition, requiresApproval, tool });
   }
   return out;
 }
 
-function result(scope: StepScope, call: ToolCall, content: string, isError: boolean, extra: { messageId?: string; consumes_signal?: number } = {}): StepOutcome {
+function result(
+  scope: StepScope,
+  call: ToolCall,
+  content: string,
+  isError: boolean,
+  extra: { messageId?: string; consumes_signal?: number } = {},
+): StepOutcome {
   const messageId = extra.messageId ?? randomUUID();
   const output: ToolOutput = { tool_call_id: call.id, message_id: messageId, content, is_error: isError };
   return {

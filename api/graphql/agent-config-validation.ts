@@ -3,7 +3,7 @@
 // updateAgent* field. An invalid config never reaches SQL; the client gets a GraphQL error with
 // code `invalid_agent_config` and a message naming each bad field (`tools[0].headers: ...`).
 // Add it to the preset's plugins (api/graphql/preset.ts).
-import { sideEffect } from "postgraphile/grafast";
+import { sideEffect, type Step } from "postgraphile/grafast";
 import { wrapPlans } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
 import { AgentConfigSchema, describeIssues } from "../../db/schemas.ts";
@@ -37,7 +37,8 @@ export const AgentConfigValidationPlugin = wrapPlans(
         if (update && config === undefined) return; // a patch that leaves the config alone
         assertValidAgentConfig(config);
       });
-      return plan();
+      // graphile-utils types the wrapped plan's result `any`; a field plan returns a step (or null)
+      return plan() as Step | null;
     },
   { name: "EverrunsAgentConfigValidationPlugin", description: "Validates agents.config with the zod schema before createAgent/updateAgent* write it" },
 );

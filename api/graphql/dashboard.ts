@@ -142,7 +142,8 @@ export const DashboardPlugin = extendSchema((build) => {
           agentDailyUsage(_, fieldArgs) {
             return load({ days: fieldArgs.getRaw("days") }, (db, args: { days: unknown }) => {
               const days = Number(args.days);
-              if (!Number.isInteger(days) || days < 1 || days > 90) throw new ValidationError(`days must be a whole number from 1 to 90, got ${String(args.days)}`);
+              if (!Number.isInteger(days) || days < 1 || days > 90)
+                throw new ValidationError(`days must be a whole number from 1 to 90, got ${String(args.days)}`);
               return readAgentDailyUsage(db, days);
             });
           },
@@ -155,7 +156,8 @@ export const DashboardPlugin = extendSchema((build) => {
           runsAwaitingAnswer(_, fieldArgs) {
             const $ids = load({ first: fieldArgs.getRaw("first") }, (db, args: { first: unknown }) => {
               const first = args.first == null ? 100 : Number(args.first);
-              if (!Number.isInteger(first) || first < 1 || first > 1000) throw new ValidationError(`first must be a whole number from 1 to 1000, got ${String(args.first)}`);
+              if (!Number.isInteger(first) || first < 1 || first > 1000)
+                throw new ValidationError(`first must be a whole number from 1 to 1000, got ${String(args.first)}`);
               return readAwaitingAnswer(db, first);
             });
             return each($ids, ($id) => runs.get({ id: $id }));

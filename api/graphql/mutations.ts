@@ -2,7 +2,7 @@
 // (the same functions REST, AG-UI and the CLI use) on PostGraphile's own client, and hand back
 // the run re-read through its resource, so every Run field (agent, thread, steps, events) is
 // available on the payload.
-import { access } from "postgraphile/grafast";
+import { access, type Step } from "postgraphile/grafast";
 import { sideEffectWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
@@ -101,26 +101,26 @@ export const RunMutationsPlugin = extendSchema((build) => {
       },
       StartRunPayload: {
         plans: {
-          runId: ($result) => access($result, "id"),
-          run: ($result) => runs.get({ id: access($result, "id") }),
+          runId: ($result: Step) => access($result, "id"),
+          run: ($result: Step) => runs.get({ id: access($result, "id") }),
         },
       },
       CancelRunPayload: {
         plans: {
-          cancelled: ($result) => access($result, "cancelled"),
-          run: ($result) => runs.get({ id: access($result, "id") }),
+          cancelled: ($result: Step) => access($result, "cancelled"),
+          run: ($result: Step) => runs.get({ id: access($result, "id") }),
         },
       },
       SendEventPayload: {
         plans: {
-          woke: ($result) => access($result, "woke"),
-          run: ($result) => runs.get({ id: access($result, "id") }),
+          woke: ($result: Step) => access($result, "woke"),
+          run: ($result: Step) => runs.get({ id: access($result, "id") }),
         },
       },
       ResumeRunPayload: {
         plans: {
-          runId: ($result) => access($result, "id"),
-          run: ($result) => runs.get({ id: access($result, "id") }),
+          runId: ($result: Step) => access($result, "id"),
+          run: ($result: Step) => runs.get({ id: access($result, "id") }),
         },
       },
     },

@@ -11,6 +11,7 @@ import { AgentConfigValidationPlugin } from "./agent-config-validation.ts";
 import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
 import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
+import type { EverrunsGrafastContext } from "./grafast-context.d.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
 import { RunMutationsPlugin } from "./mutations.ts";
 import { EverrunsHideFunctionsPlugin, EverrunsSmartTagsPlugin } from "./smart-tags.ts";
@@ -59,7 +60,7 @@ export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOp
     },
     grafast: {
       explain: false,
-      context: () => ({ everrunsHub: subscriber ?? null }),
+      context: (): EverrunsGrafastContext => ({ everrunsHub: subscriber ?? null }),
     },
   } satisfies GraphileConfig.Preset;
 }

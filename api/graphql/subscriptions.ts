@@ -4,20 +4,11 @@
 //   runUpdated(runId?): a run (or any run) whose status changed, re-read through its resource.
 // NOTIFY carries ids only; rows are read by the hub (events, once per notification for every
 // subscriber) or through the runs resource (run rows).
-import type { GrafastSubscriber } from "postgraphile/grafast";
+import type { GrafastSubscriber, Step } from "postgraphile/grafast";
 import { access, context, lambda, listen } from "postgraphile/grafast";
 import { extendSchema } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
 import type { EventsHub } from "../events-hub.ts";
-
-declare global {
-  namespace Grafast {
-    interface Context {
-      /** The events hub as a Grafast pubsub (set by api/server.ts). */
-      everrunsHub: GrafastSubscriber | null;
-    }
-  }
-}
 
 /** Topics: `runEvents:<run id>:<after>` and `runUpdated:<run id or *>`. */
 export function hubSubscriber(hub: EventsHub): GrafastSubscriber {
@@ -75,28 +66,28 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
               });
               return listen(context().get("everrunsHub"), $topic);
             },
-            plan: ($event) => $event,
+            plan: ($event: Step) => $event,
           },
           runUpdated: {
             subscribePlan(_, fieldArgs) {
               const $topic = lambda(fieldArgs.getRaw("runId"), (runId) => `runUpdated:${runId == null ? "*" : String(runId)}`);
               return listen(context().get("everrunsHub"), $topic);
             },
-            plan: ($runId) => $runId,
+            plan: ($runId: Step) => $runId,
           },
         },
       },
       RunEventMessage: {
         plans: {
-          seq: ($row) => access($row, "seq"),
-          type: ($row) => access($row, "type"),
-          event: ($row) => access($row, "event"),
+          seq: ($row: Step) => access($row, "seq"),
+          type: ($row: Step) => access($row, "type"),
+          event: ($row: Step) => access($row, "event"),
         },
       },
       RunUpdatedPayload: {
         plans: {
-          runId: ($runId) => $runId,
-          run: ($runId) => runs.get({ id: $runId }),
+          runId: ($runId: Step) => $runId,
+          run: ($runId: Step) => runs.get({ id: $runId }),
         },
       },
     },

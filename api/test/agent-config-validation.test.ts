@@ -43,17 +43,38 @@ const CASES: Case[] = [
   { name: "a built-in with overrides", config: { provider: "scripted", tools: [{ name: "echo", description: "repeats" }] }, ok: true },
   {
     name: "openai with its settings",
-    config: { provider: "openai", model: "gpt-4.1", api: "chat_completions", base_url: "http://127.0.0.1:9/v1", api_key_env: "EVERRUNS_NO_SUCH_KEY", reasoning_effort: "low" },
+    config: {
+      provider: "openai",
+      model: "gpt-4.1",
+      api: "chat_completions",
+      base_url: "http://127.0.0.1:9/v1",
+      api_key_env: "EVERRUNS_NO_SUCH_KEY",
+      reasoning_effort: "low",
+    },
     ok: true,
   },
-  { name: "anthropic with thinking", config: { provider: "anthropic", model: "claude-sonnet-4", thinking_budget_tokens: 2048, api_key_env: "EVERRUNS_NO_SUCH_KEY" }, ok: true },
+  {
+    name: "anthropic with thinking",
+    config: { provider: "anthropic", model: "claude-sonnet-4", thinking_budget_tokens: 2048, api_key_env: "EVERRUNS_NO_SUCH_KEY" },
+    ok: true,
+  },
 
   // rejected
   { name: "tool headers not an object", config: { provider: "scripted", tools: [http({ headers: "x" })] }, ok: false, field: "tools[0].headers" },
   { name: "tool header value not a string", config: { provider: "scripted", tools: [http({ headers: { a: 1 } })] }, ok: false, field: "tools[0].headers" },
   { name: "non-integer retry.max_attempts", config: { provider: "scripted", retry: { max_attempts: 2.5 } }, ok: false, field: "retry.max_attempts" },
-  { name: "non-integer retry.initial_delay_ms", config: { provider: "scripted", retry: { initial_delay_ms: 10.5 } }, ok: false, field: "retry.initial_delay_ms" },
-  { name: "negative prices", config: { provider: "scripted", prices: { input_per_million: -1, output_per_million: 1 } }, ok: false, field: "prices.input_per_million" },
+  {
+    name: "non-integer retry.initial_delay_ms",
+    config: { provider: "scripted", retry: { initial_delay_ms: 10.5 } },
+    ok: false,
+    field: "retry.initial_delay_ms",
+  },
+  {
+    name: "negative prices",
+    config: { provider: "scripted", prices: { input_per_million: -1, output_per_million: 1 } },
+    ok: false,
+    field: "prices.input_per_million",
+  },
   { name: "malformed base_url", config: { provider: "openai", model: "gpt-4.1", base_url: "not a url" }, ok: false, field: "base_url" },
   { name: "base_url not http", config: { provider: "openai", model: "gpt-4.1", base_url: "ftp://example.com" }, ok: false, field: "base_url" },
   { name: "unknown provider", config: { provider: "llama" }, ok: false, field: "provider" },
@@ -84,7 +105,7 @@ beforeAll(async () => {
   worker = await startWorker({ databaseUrl: db.url, concurrency: 4, shutdownTimeoutMs: 1000, log });
   pgl = postgraphile({ extends: [makePreset({ pool: db.pool, log })], plugins: [AgentConfigValidationPlugin] });
   server = createServer();
-  pgl.createServ(grafserv).addTo(server);
+  await pgl.createServ(grafserv).addTo(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   graphqlUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 });
@@ -96,16 +117,30 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function graphql(query: string, variables: Record<string, unknown>): Promise<{ data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
+interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: Array<{ message: string; extensions?: { code?: string } }>;
+}
+
+/** What the createAgent and updateAgentById mutations below select. */
+interface AgentMutationData {
+  createAgent?: { agent: { id: string } | null } | null;
+  updateAgentById?: { agent: { id: string } | null } | null;
+}
+
+async function graphql(query: string, variables: Record<string, unknown>): Promise<GraphQLResponse<AgentMutationData>> {
   const res = await fetch(graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
-  return (await res.json()) as never;
+  return (await res.json()) as GraphQLResponse<AgentMutationData>;
 }
 
 /** SQL: rejected at insert (EV001), or the run fails with invalid_agent_config, or accepted. */
 async function viaSql(config: unknown): Promise<Verdict> {
   let agentId: string;
   try {
-    const { rows } = await db.pool.query<{ id: string }>("insert into everruns.agents (name, config) values ($1, $2) returning id", [uniqueName(), JSON.stringify(config)]);
+    const { rows } = await db.pool.query<{ id: string }>("insert into everruns.agents (name, config) values ($1, $2) returning id", [
+      uniqueName(),
+      JSON.stringify(config),
+    ]);
     agentId = rows[0]!.id;
   } catch (error) {
     const mapped = fromDatabaseError(error);
@@ -119,11 +154,14 @@ async function viaSql(config: unknown): Promise<Verdict> {
 
 async function viaApi(config: unknown): Promise<Verdict> {
   const name = uniqueName();
-  const result = await graphql("mutation ($name: String!, $config: JSON!) { createAgent(input: {agent: {name: $name, config: $config}}) { agent { id } } }", { name, config });
+  const result = await graphql("mutation ($name: String!, $config: JSON!) { createAgent(input: {agent: {name: $name, config: $config}}) { agent { id } } }", {
+    name,
+    config,
+  });
   if (result.errors?.length) {
     expect(result.errors[0]!.extensions?.code).toBe("invalid_agent_config");
-    const { rows } = await db.pool.query("select count(*)::int as n from everruns.agents where name = $1", [name]);
-    expect(rows[0].n, "a rejected createAgent wrote nothing").toBe(0);
+    const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.agents where name = $1", [name]);
+    expect(rows[0]!.n, "a rejected createAgent wrote nothing").toBe(0);
     return { ok: false, message: result.errors[0]!.message, how: "GraphQL error" };
   }
   expect(result.data?.createAgent?.agent?.id).toBeTypeOf("string");
@@ -151,18 +189,23 @@ describe("agent config: the same verdict through SQL and the API", () => {
 
 describe("agent config: updates through the API", () => {
   it("rejects an invalid config in updateAgentById, naming the field, and leaves the agent as it was", async () => {
-    const created = await graphql("mutation ($name: String!) { createAgent(input: {agent: {name: $name, config: {provider: \"scripted\"}}}) { agent { id } } }", { name: uniqueName() });
-    const id = created.data.createAgent.agent.id as string;
+    const created = await graphql('mutation ($name: String!) { createAgent(input: {agent: {name: $name, config: {provider: "scripted"}}}) { agent { id } } }', {
+      name: uniqueName(),
+    });
+    const id = created.data!.createAgent!.agent!.id;
     const bad = await graphql("mutation ($id: UUID!, $config: JSON) { updateAgentById(input: {id: $id, agentPatch: {config: $config}}) { agent { id } } }", {
       id,
       config: { provider: "scripted", tools: [http({ headers: [1] })] },
     });
     expect(bad.errors?.[0]?.extensions?.code).toBe("invalid_agent_config");
     expect(bad.errors?.[0]?.message).toContain("tools[0].headers");
-    const { rows } = await db.pool.query("select version, config from everruns.agents where id = $1", [id]);
-    expect(rows[0].config).toEqual({ provider: "scripted" });
+    const { rows } = await db.pool.query<{ version: number; config: unknown }>("select version, config from everruns.agents where id = $1", [id]);
+    expect(rows[0]!.config).toEqual({ provider: "scripted" });
 
-    const renamed = await graphql("mutation ($id: UUID!, $name: String!) { updateAgentById(input: {id: $id, agentPatch: {name: $name}}) { agent { id } } }", { id, name: uniqueName() });
+    const renamed = await graphql("mutation ($id: UUID!, $name: String!) { updateAgentById(input: {id: $id, agentPatch: {name: $name}}) { agent { id } } }", {
+      id,
+      name: uniqueName(),
+    });
     expect(renamed.errors).toBeUndefined();
     const good = await graphql("mutation ($id: UUID!, $config: JSON) { updateAgentById(input: {id: $id, agentPatch: {config: $config}}) { agent { id } } }", {
       id,

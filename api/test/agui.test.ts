@@ -10,7 +10,8 @@ import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { agUiIdToUuid } from "../agui.ts";
 import type { ApiHandle } from "../server.ts";
-import { postJson, readSse, startTestApi } from "./helpers.ts";
+import { postJson, readSse, startTestApi, type ApiErrorBody } from "./helpers.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -27,7 +28,14 @@ beforeAll(async () => {
       provider: "scripted",
       tools: ["echo"],
       script: [
-        { text: "Let me check both.", delay_ms: 60, tool_calls: [{ name: "echo", arguments: { city: "Paris" } }, { name: "echo", arguments: { city: "Oslo" } }] },
+        {
+          text: "Let me check both.",
+          delay_ms: 60,
+          tool_calls: [
+            { name: "echo", arguments: { city: "Paris" } },
+            { name: "echo", arguments: { city: "Oslo" } },
+          ],
+        },
         { text: "Both are sunny.", delay_ms: 60 },
       ],
     },
@@ -41,7 +49,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const inputRows = async (runId: string) => (await db.pool.query("select input, thread_id from everruns.runs where id = $1", [runId])).rows[0];
+/** A run's stored input (only the messages matter here) and thread. */
+interface RunInputRow {
+  input: { messages: unknown[] };
+  thread_id: string;
+}
+
+const inputRows = async (runId: string) => (await db.pool.query<RunInputRow>("select input, thread_id from everruns.runs where id = $1", [runId])).rows[0]!;
 
 describe("HttpAgent against POST /api/agents/:agent/agui", () => {
   it("runs the agent, streams text and tool calls into agent.messages, and a second turn on the same thread works", async () => {
@@ -60,7 +74,7 @@ describe("HttpAgent against POST /api/agents/:agent/agui", () => {
     expect(roles).toEqual(["user", "assistant", "tool", "tool", "assistant"]);
     const assistant = agent.messages[1] as { content?: string; toolCalls?: Array<{ function: { name: string; arguments: string } }> };
     expect(assistant.content).toBe("Let me check both.");
-    expect(assistant.toolCalls?.map((c) => [c.function.name, JSON.parse(c.function.arguments)])).toEqual([
+    expect(assistant.toolCalls?.map((c) => [c.function.name, JSON.parse(c.function.arguments) as unknown])).toEqual([
       ["echo", { city: "Paris" }],
       ["echo", { city: "Oslo" }],
     ]);
@@ -107,11 +121,19 @@ describe("the AG-UI endpoint over raw HTTP", () => {
 
   it("a retried POST with the same runId streams the same run instead of starting another", async () => {
     const input = body();
-    const first = await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
-    const again = await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+    const first = await readSse(`${api.url}/api/agents/weather/agui`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(input),
+    });
+    const again = await readSse(`${api.url}/api/agents/weather/agui`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(input),
+    });
     expect(again.events).toEqual(first.events);
-    const { rows } = await db.pool.query("select count(*)::int as n from everruns.runs where thread_id = $1", [input.threadId]);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs where thread_id = $1", [input.threadId]);
+    expect(rows[0]!.n).toBe(1);
     expect(first.events[0]).toMatchObject({ type: "RUN_STARTED", event: { runId: input.runId, threadId: input.threadId } });
     expect(first.events.at(-1)!.type).toBe("RUN_FINISHED");
     await assertValidAgUiLog(first.events);
@@ -119,15 +141,16 @@ describe("the AG-UI endpoint over raw HTTP", () => {
 
   it("concurrent POSTs with the same runId (a retry racing the original) start one run and all stream it", async () => {
     const input = body();
-    const post = () => readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+    const post = () =>
+      readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
     const reads = await Promise.all([post(), post(), post()]);
     for (const read of reads) {
       expect(read.status).toBe(200);
       expect(read.events.at(-1)!.type).toBe("RUN_FINISHED");
-      expect(read.events).toEqual(reads[0]!.events);
+      expect(read.events).toEqual(reads[0].events);
     }
-    const { rows } = await db.pool.query("select count(*)::int as n from everruns.runs where thread_id = $1", [input.threadId]);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs where thread_id = $1", [input.threadId]);
+    expect(rows[0]!.n).toBe(1);
   });
 
   it("a client that disconnects does not stop the run", async () => {
@@ -144,12 +167,12 @@ describe("the AG-UI endpoint over raw HTTP", () => {
     await reader.read(); // the stream is open
     controller.abort();
     // the client left before the run was done (its two turns take over 120 ms)...
-    const { rows } = await db.pool.query("select status from everruns.runs where id = $1", [input.runId]);
-    expect(["queued", "running"]).toContain(rows[0].status);
+    const { rows } = await db.pool.query<{ status: string }>("select status from everruns.runs where id = $1", [input.runId]);
+    expect(["queued", "running"]).toContain(rows[0]!.status);
     // ...and the run still went all the way
     const run = await waitForStatus(db.pool, input.runId, ["succeeded", "failed"]);
     expect(run.status).toBe("succeeded");
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(api.hub.openFeeds).toBe(0); // the abandoned stream let go of its feed
   });
 
@@ -165,11 +188,11 @@ describe("the AG-UI endpoint over raw HTTP", () => {
       await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(first) });
       input = { ...first, runId: randomUUID() };
     }
-    const runs = async () => (await db.pool.query("select count(*)::int as n from everruns.runs")).rows[0].n as number;
+    const runs = async () => (await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs")).rows[0]!.n;
     const before = await runs();
     const res = await postJson(`${api.url}/api/agents/weather/agui`, input);
     expect(res.status).toBe(status);
-    expect(res.body).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(message) } });
+    expect(res.body).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(message) as unknown } });
     expect(await runs()).toBe(before);
   });
 
@@ -182,7 +205,7 @@ describe("the AG-UI endpoint over raw HTTP", () => {
   it("409s a runId that belongs to another thread", async () => {
     const input = body();
     await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
-    const res = await postJson(`${api.url}/api/agents/weather/agui`, { ...input, threadId: randomUUID() });
+    const res = await postJson<ApiErrorBody>(`${api.url}/api/agents/weather/agui`, { ...input, threadId: randomUUID() });
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("conflict");
   });

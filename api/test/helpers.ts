@@ -2,8 +2,8 @@
 // HTTP, and small statistics.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startApi, type ApiHandle } from "../server.ts";
 import { sseMessages, type RunEvent } from "../../client/index.ts";
@@ -14,7 +14,24 @@ export async function startTestApi(databaseUrl: string, extra: { heartbeatMs?: n
   return startApi({ databaseUrl, port: 0, log: quietLog, graphiql: false, ...extra });
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+/** The body of every API error (api/http-errors.ts). */
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}
+
+/** What POST /api/runs and POST /api/runs/:id/resume answer: the run they started. */
+export interface StartedRunBody {
+  id: string;
+  status: string;
+  thread_id: string;
+}
+
+/**
+ * POSTs `body` (a string is sent as is) and reads the answer: parsed JSON typed as `T` (the caller
+ * says what the route answers; `unknown` when the test only compares it), or the text when it is
+ * not JSON.
+ */
+export async function postJson<T = unknown>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -27,7 +44,7 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   } catch {
     // not JSON: keep the text, the test will say so
   }
-  return { status: res.status, body: parsed };
+  return { status: res.status, body: parsed as T };
 }
 
 export interface SseRead {
@@ -57,21 +74,18 @@ export async function readSse(url: string, init: RequestInit = {}, onEvent?: (e:
   return out;
 }
 
+/** waitFor (db/test/helpers.ts) for a condition on in-process state, checked without a query. */
+export async function waitUntil(what: string, condition: () => boolean, timeoutMs?: number, everyMs?: number): Promise<void> {
+  await waitFor(what, () => Promise.resolve(condition()), timeoutMs, everyMs);
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as net.AddressInfo).port;
-  server.close();
-  await once(server, "close");
-  return port;
-}
+export { freePort } from "../../lib/free-port.ts";
 
 const API_PROCESS = fileURLToPath(new URL("./api-process.ts", import.meta.url));
 
@@ -86,11 +100,11 @@ export async function spawnApi(databaseUrl: string, port: number): Promise<Child
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes("ready ")) {
-        child.stdout!.off("data", onData);
+        child.stdout.off("data", onData);
         resolve();
       }
     };
-    child.stdout!.on("data", onData);
+    child.stdout.on("data", onData);
     child.once("exit", (code) => reject(new Error(`API process exited with ${code} before it was ready: ${out}`)));
   });
   return child;

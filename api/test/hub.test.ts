@@ -5,7 +5,7 @@ import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createAgent, createTestDatabase, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
 import type { ApiHandle } from "../server.ts";
-import { readSse, startTestApi } from "./helpers.ts";
+import { readSse, startTestApi, waitUntil } from "./helpers.ts";
 
 let db: TestDatabase;
 let api: ApiHandle;
@@ -25,8 +25,11 @@ afterAll(async () => {
 });
 
 async function newRun(): Promise<string> {
-  const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [agentId, JSON.stringify({ messages: [{ role: "user", content: "x" }] })]);
-  return rows[0].id;
+  const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+    agentId,
+    JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+  ]);
+  return rows[0]!.id;
 }
 
 async function append(runId: string, seq: number, type: string): Promise<void> {
@@ -42,16 +45,16 @@ async function append(runId: string, seq: number, type: string): Promise<void> {
 /** Kills the hub's LISTEN backend and waits until the hub has noticed. */
 async function dropListenConnection(): Promise<void> {
   await db.pool.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'everruns-api-listen' and datname = current_database()");
-  await waitFor("the hub to notice", async () => !api.hub.listening, 5000, 1);
+  await waitUntil("the hub to notice", () => !api.hub.listening, 5000, 1);
 }
 
 it("events committed while the LISTEN connection is down still reach SSE clients, once each", async () => {
   const runId = await newRun();
   let live = false;
   const reading = readSse(`${api.url}/api/runs/${runId}/events`, {}, () => (live = true));
-  await waitFor("the stream to open", async () => api.hub.openFeeds === 1);
+  await waitUntil("the stream to open", () => api.hub.openFeeds === 1);
   await append(runId, 1, "RUN_STARTED");
-  await waitFor("the stream to be live (past its replay)", async () => live);
+  await waitUntil("the stream to be live (past its replay)", () => live);
   const reconnects = api.hub.stats.reconnects;
   await dropListenConnection();
   // the hub is deaf now: none of these is notified to it (one statement, so they are all
@@ -77,17 +80,24 @@ it("runUpdated (every run) learns of a run created while the LISTEN connection w
   const seen: string[] = [];
   let created = "";
   const watching = (async () => {
-    for await (const r of ws.iterate<{ runUpdated: { runId: string; run: { status: string } } }>({ query: `subscription { runUpdated { runId run { status } } }` })) {
+    for await (const r of ws.iterate<{ runUpdated: { runId: string; run: { status: string } } }>({
+      query: `subscription { runUpdated { runId run { status } } }`,
+    })) {
       seen.push(r.data!.runUpdated.runId);
       if (created && seen.includes(created)) break;
     }
   })();
   // make sure the subscription is live before cutting the connection
   const probes: string[] = [];
-  await waitFor("the subscription to see a run", async () => {
-    probes.push(await newRun());
-    return probes.some((id) => seen.includes(id));
-  }, 10_000, 50);
+  await waitFor(
+    "the subscription to see a run",
+    async () => {
+      probes.push(await newRun());
+      return probes.some((id) => seen.includes(id));
+    },
+    10_000,
+    50,
+  );
   await dropListenConnection();
   created = await newRun();
   expect(api.hub.listening).toBe(false); // created while the hub was deaf: its notification is lost

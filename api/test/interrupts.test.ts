@@ -9,7 +9,7 @@ import { createAgent, createTestDatabase, getEvents, startRun, waitForStatus, ty
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import type { ApiHandle } from "../server.ts";
-import { postJson, startTestApi } from "./helpers.ts";
+import { postJson, startTestApi, type ApiErrorBody, type StartedRunBody } from "./helpers.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -30,7 +30,10 @@ beforeAll(async () => {
   );
   await createAgent(
     db.pool,
-    { provider: "scripted", script: [{ text: "Pick one.", tool_calls: [{ name: "pick_color", arguments: { options: ["red", "blue"] } }] }, { text: "Nice choice." }] },
+    {
+      provider: "scripted",
+      script: [{ text: "Pick one.", tool_calls: [{ name: "pick_color", arguments: { options: ["red", "blue"] } }] }, { text: "Nice choice." }],
+    },
     "painter",
   );
 });
@@ -50,7 +53,7 @@ describe("HttpAgent: interrupts and resume", () => {
     await waitForStatus(db.pool, firstRunId, ["interrupted"]);
     const pending = (agent as unknown as { pendingInterrupts: Array<{ id: string; toolCallId?: string; reason: string }> }).pendingInterrupts;
     expect(pending).toHaveLength(1);
-    expect(pending[0]).toMatchObject({ reason: "tool_approval", id: expect.stringMatching(/^approval-/) });
+    expect(pending[0]).toMatchObject({ reason: "tool_approval", id: expect.stringMatching(/^approval-/) as unknown });
 
     const secondRunId = randomUUID();
     await agent.runAgent({ runId: secondRunId, resume: [{ interruptId: pending[0]!.id, status: "resolved", payload: { approved: true } }] });
@@ -68,12 +71,14 @@ describe("HttpAgent: interrupts and resume", () => {
   it("a client tool: the run reports the pending tool call; the client's tool message continues it", async () => {
     const agent = new HttpAgent({ url: `${api.url}/api/agents/painter/agui`, threadId: randomUUID() });
     agent.addMessage({ id: randomUUID(), role: "user", content: "Paint my room" });
-    const tools = [{ name: "pick_color", description: "Ask the user to pick a color", parameters: { type: "object", properties: { options: { type: "array" } } } }];
+    const tools = [
+      { name: "pick_color", description: "Ask the user to pick a color", parameters: { type: "object", properties: { options: { type: "array" } } } },
+    ];
     const firstRunId = randomUUID();
     const first = await agent.runAgent({ runId: firstRunId, tools });
     await waitForStatus(db.pool, firstRunId, ["interrupted"]);
     const call = agent.messages
-      .flatMap((m) => ((m as { toolCalls?: Array<{ id: string; function: { name: string } }> }).toolCalls ?? []))
+      .flatMap((m) => (m as { toolCalls?: Array<{ id: string; function: { name: string } }> }).toolCalls ?? [])
       .find((c) => c.function.name === "pick_color");
     expect(call).toBeDefined();
     expect(first.newMessages.some((m) => m.role === "assistant")).toBe(true);
@@ -83,16 +88,19 @@ describe("HttpAgent: interrupts and resume", () => {
     await agent.runAgent({ runId: secondRunId, tools });
     const second = await waitForStatus(db.pool, secondRunId, ["succeeded", "failed"]);
     expect(second.output).toEqual({ text: "Nice choice." });
-    const steps = await db.pool.query("select kind, output from everruns.run_steps where run_id = $1 order by seq", [secondRunId]);
+    const steps = await db.pool.query<{ kind: string; output: Record<string, unknown> }>(
+      "select kind, output from everruns.run_steps where run_id = $1 order by seq",
+      [secondRunId],
+    );
     expect(steps.rows.map((r) => r.kind)).toEqual(["tool", "llm"]);
-    expect(steps.rows[0].output.content).toBe("blue");
+    expect(steps.rows[0]!.output.content).toBe("blue");
   });
 });
 
 describe("REST and GraphQL resume", () => {
   async function interruptedRun(): Promise<{ runId: string; interruptId: string }> {
-    const { rows } = await db.pool.query("select id from everruns.agents where name = 'banker'");
-    const runId = await startRun(db.pool, rows[0].id, "send money");
+    const { rows } = await db.pool.query<{ id: string }>("select id from everruns.agents where name = 'banker'");
+    const runId = await startRun(db.pool, rows[0]!.id, "send money");
     const run = await waitForStatus(db.pool, runId, ["interrupted"]);
     const interrupts = (run as unknown as { interrupts: { interrupts: Array<{ id: string }> } }).interrupts.interrupts;
     return { runId, interruptId: interrupts[0]!.id };
@@ -101,20 +109,28 @@ describe("REST and GraphQL resume", () => {
   it("POST /api/runs/:id/resume answers the interrupt and returns the continuation, idempotently", async () => {
     const { runId, interruptId } = await interruptedRun();
     const resume = [{ interruptId, status: "resolved", payload: { approved: false } }];
-    const res = await postJson(`${api.url}/api/runs/${runId}/resume`, { resume });
+    const res = await postJson<StartedRunBody>(`${api.url}/api/runs/${runId}/resume`, { resume });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: expect.any(String), thread_id: expect.any(String) });
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
+      status: expect.any(String) as unknown,
+      thread_id: expect.any(String) as unknown,
+    });
     expect(res.body.id).not.toBe(runId);
-    const again = await postJson(`${api.url}/api/runs/${runId}/resume`, { resume });
+    const again = await postJson<StartedRunBody>(`${api.url}/api/runs/${runId}/resume`, { resume });
     expect(again.status).toBe(201);
     expect(again.body.id).toBe(res.body.id);
-    const { rows } = await db.pool.query("select id, parent_run_id from everruns.runs where parent_run_id = $1", [runId]);
+    const { rows } = await db.pool.query<{ id: string; parent_run_id: string }>("select id, parent_run_id from everruns.runs where parent_run_id = $1", [
+      runId,
+    ]);
     expect(rows).toEqual([{ id: res.body.id, parent_run_id: runId }]); // one continuation, however often asked
     const next = await waitForStatus(db.pool, res.body.id, ["succeeded", "failed"]);
     expect(next.status).toBe("succeeded");
-    const incomplete = await postJson(`${api.url}/api/runs/${(await interruptedRun()).runId}/resume`, { resume: [{ interruptId: "nope", status: "resolved" }] });
+    const incomplete = await postJson<ApiErrorBody>(`${api.url}/api/runs/${(await interruptedRun()).runId}/resume`, {
+      resume: [{ interruptId: "nope", status: "resolved" }],
+    });
     expect(incomplete.status).toBe(400);
-    expect(incomplete.body.error).toEqual({ code: "invalid_resume", message: expect.stringMatching(/does not answer: approval-/) });
+    expect(incomplete.body.error).toEqual({ code: "invalid_resume", message: expect.stringMatching(/does not answer: approval-/) as unknown });
   });
 
   it("the resumeRun mutation does the same", async () => {

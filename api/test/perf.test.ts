@@ -13,11 +13,12 @@ import { performance } from "node:perf_hooks";
 import { createClient } from "graphql-ws";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createAgent, createTestDatabase, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
+import { createAgent, createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
 import { sseMessages } from "../../client/index.ts";
 import { listen } from "../../db/sql/listen.ts";
 import { readRunEvents } from "../../db/sql/readRunEvents.ts";
-import { freePort, kill9, percentile, spawnApi } from "./helpers.ts";
+import { freePort, kill9, percentile, spawnApi, waitUntil } from "./helpers.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let api: ChildProcess;
@@ -40,14 +41,23 @@ afterAll(async () => {
 });
 
 async function newRun(): Promise<string> {
-  const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [agentId, JSON.stringify({ messages: [{ role: "user", content: "x" }] })]);
-  return rows[0].id;
+  const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+    agentId,
+    JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+  ]);
+  return rows[0]!.id;
 }
 
 /** Appends one event in its own statement (and transaction); resolves when the commit is acknowledged. */
 async function append(runId: string, seq: number, type = "CUSTOM"): Promise<void> {
   const event = type === "CUSTOM" ? { type, name: "tick", value: seq } : { type, threadId: runId, runId };
-  await db.pool.query("insert into everruns.run_events (run_id, seq, workspace_id, type, event) values ($1, $2, $3, $4, $5)", [runId, seq, WORKSPACE, type, JSON.stringify(event)]);
+  await db.pool.query("insert into everruns.run_events (run_id, seq, workspace_id, type, event) values ($1, $2, $3, $4, $5)", [
+    runId,
+    seq,
+    WORKSPACE,
+    type,
+    JSON.stringify(event),
+  ]);
 }
 
 interface Reader {
@@ -80,7 +90,8 @@ function sseReader(runId: string, onEvent?: (seq: number) => void): Reader {
  */
 const LATENCY_RATIO = 20;
 
-const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(2)} ms (n=${xs.length})`;
+const fmt = (xs: number[]) =>
+  `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(2)} ms (n=${xs.length})`;
 
 /**
  * The baseline: LISTEN on everruns:events in this process and, per notification of `runId`, read
@@ -124,7 +135,10 @@ it("event latency: every event reaches an SSE client and a GraphQL subscriber on
   const sse = sseReader(runId, (seq) => sseAt.set(seq, performance.now()));
   const ws = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
   const gql = (async () => {
-    for await (const r of ws.iterate<{ runEvents: { seq: number } }>({ query: `subscription ($id: UUID!) { runEvents(runId: $id) { seq } }`, variables: { id: runId } })) {
+    for await (const r of ws.iterate<{ runEvents: { seq: number } }>({
+      query: `subscription ($id: UUID!) { runEvents(runId: $id) { seq } }`,
+      variables: { id: runId },
+    })) {
       gqlSeqs.push(r.data!.runEvents.seq);
       gqlAt.set(r.data!.runEvents.seq, performance.now());
     }
@@ -132,7 +146,7 @@ it("event latency: every event reaches an SSE client and a GraphQL subscriber on
   await sse.opened;
   // warm-up: every reader is live once it has seen event 1
   await append(runId, 1, "RUN_STARTED");
-  await waitFor("every reader to be live", async () => sseAt.has(1) && gqlAt.has(1) && baseAt.has(1), 10_000, 2);
+  await waitUntil("every reader to be live", () => sseAt.has(1) && gqlAt.has(1) && baseAt.has(1), 10_000, 2);
 
   const N = 300;
   const roundTrips: number[] = [];
@@ -141,7 +155,7 @@ it("event latency: every event reaches an SSE client and a GraphQL subscriber on
     await append(runId, seq);
     committedAt.set(seq, performance.now());
     roundTrips.push(committedAt.get(seq)! - t0);
-    await new Promise((r) => setTimeout(r, 3));
+    await sleep(3);
   }
   await append(runId, N + 1, "RUN_FINISHED");
   const seqs = await sse.done;

@@ -8,7 +8,7 @@ import { createAgent, createTestDatabase, getEvents, waitFor, waitForStatus, typ
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import type { ApiHandle } from "../server.ts";
-import { postJson, readSse, startTestApi } from "./helpers.ts";
+import { postJson, readSse, startTestApi, waitUntil, type ApiErrorBody, type StartedRunBody } from "./helpers.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -53,10 +53,14 @@ afterAll(async () => {
 
 describe("POST /api/runs", () => {
   it("starts a run by agent name: 201 {id, status}, then the run succeeds", async () => {
-    const res = await fetch(`${api.url}/api/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ agent: "rest-agent", input: hello }) });
+    const res = await fetch(`${api.url}/api/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ agent: "rest-agent", input: hello }),
+    });
     expect(res.status).toBe(201);
     const body = (await res.json()) as { id: string; status: string; thread_id: string };
-    expect(body).toMatchObject({ id: expect.any(String), status: "queued", thread_id: expect.any(String) });
+    expect(body).toMatchObject({ id: expect.any(String) as unknown, status: "queued", thread_id: expect.any(String) as unknown });
     expect(res.headers.get("location")).toBe(`/api/runs/${body.id}`);
     await waitForStatus(db.pool, body.id, ["succeeded"]);
     const run = await fetch(`${api.url}/api/runs/${body.id}`).then((r) => r.json());
@@ -66,9 +70,9 @@ describe("POST /api/runs", () => {
   });
 
   it("starts a run by agent id, on an existing thread", async () => {
-    const first = await postJson(`${api.url}/api/runs`, { agent: agentId, input: hello });
+    const first = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: agentId, input: hello });
     expect(first.status).toBe(201);
-    const second = await postJson(`${api.url}/api/runs`, { agent: agentId, input: hello, thread_id: first.body.thread_id });
+    const second = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: agentId, input: hello, thread_id: first.body.thread_id });
     expect(second.status).toBe(201);
     expect(second.body.thread_id).toBe(first.body.thread_id);
   });
@@ -77,33 +81,54 @@ describe("POST /api/runs", () => {
     ["invalid JSON", "{not json", 400, "invalid_json", /not valid JSON/],
     ["an unknown agent", { agent: "no-such-agent", input: hello }, 404, "not_found", /no agent with id or name "no-such-agent"/],
     ["an agent that is not a string", { agent: 42, input: hello }, 400, "invalid_input", /agent: .*expected string/],
-    ["no input", { agent: "rest-agent" }, 400, "invalid_input", /input: .*expected object/],
-    // the run input itself is checked by startRun, as for GraphQL and AG-UI: same code, same words
-    ["messages that are not an array", { agent: "rest-agent", input: { messages: "hi" } }, 400, "invalid_run_input", /^invalid run input: messages: .*expected array/],
-    ["a message with an unknown role", { agent: "rest-agent", input: { messages: [{ role: "robot", content: "x" }] } }, 400, "invalid_run_input", /^invalid run input: messages\[0\]\.role/],
+    ["no input", { agent: "rest-agent" }, 400, "invalid_run_input", /^invalid run input: must be a JSON object/],
+    // the run input itself is judged by the runs trigger, as for SQL, GraphQL and AG-UI: same code, same words
+    [
+      "messages that are not an array",
+      { agent: "rest-agent", input: { messages: "hi" } },
+      400,
+      "invalid_run_input",
+      /^invalid run input: "messages" must be an array/,
+    ],
+    [
+      "a message with an unknown role",
+      { agent: "rest-agent", input: { messages: [{ role: "robot", content: "x" }] } },
+      400,
+      "invalid_run_input",
+      /^invalid run input: messages\[0\]\.role must be one of/,
+    ],
     ["a thread id that is not a UUID", { agent: "rest-agent", input: hello, thread_id: "t1" }, 400, "invalid_input", /thread_id: must be a UUID/],
     ["an unknown field", { agent: "rest-agent", input: hello, priority: 1 }, 400, "invalid_input", /priority/],
     ["an array body", [1, 2], 400, "invalid_input", /expected object/],
-    ["a tool message without toolCallId", { agent: "rest-agent", input: { messages: [{ role: "tool", content: "x" }] } }, 400, "invalid_run_input", /messages\[0\].*toolCallId/],
+    [
+      "a tool message without toolCallId",
+      { agent: "rest-agent", input: { messages: [{ role: "tool", content: "x" }] } },
+      400,
+      "invalid_run_input",
+      /messages\[0\]: a tool message needs "toolCallId"/,
+    ],
   ])("rejects %s with a clear 4xx JSON error", async (_what, body, status, code, message) => {
     const res = await postJson(`${api.url}/api/runs`, body);
     expect(res.status).toBe(status);
-    expect(res.body).toEqual({ error: { code, message: expect.stringMatching(message) } });
+    expect(res.body).toEqual({ error: { code, message: expect.stringMatching(message) as unknown } });
   });
 
   it("passes on the SQL trigger's own errors (a thread of another workspace, EV007) as 400 JSON", async () => {
-    const { rows } = await db.pool.query(
+    const { rows } = await db.pool.query<{ id: string }>(
       "with w as (insert into everruns.workspaces (name) values ('elsewhere') returning id) insert into everruns.threads (workspace_id) select id from w returning id",
     );
-    const res = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello, thread_id: rows[0].id });
+    const threadId = rows[0]!.id;
+    const res = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello, thread_id: threadId });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: { code: "invalid_run_input", message: `thread ${rows[0].id} belongs to another workspace` } });
+    expect(res.body).toEqual({ error: { code: "invalid_run_input", message: `thread ${threadId} belongs to another workspace` } });
   });
 
   it("rejects a body sent without a JSON content type (415)", async () => {
     const res = await fetch(`${api.url}/api/runs`, { method: "POST", body: JSON.stringify({ agent: "rest-agent", input: hello }) });
     expect(res.status).toBe(415);
-    expect(await res.json()).toEqual({ error: { code: "unsupported_media_type", message: expect.stringMatching(/Content-Type: application\/json/) } });
+    expect(await res.json()).toEqual({
+      error: { code: "unsupported_media_type", message: expect.stringMatching(/Content-Type: application\/json/) as unknown },
+    });
   });
 
   it("leaves nothing behind when the database rejects a run: no run, no thread, no job", async () => {
@@ -119,7 +144,10 @@ describe("POST /api/runs", () => {
         )
       ).rows[0]!;
     // earlier runs of this file must be done, or their jobs come and go under the count
-    await waitFor("earlier runs to finish", async () => (await db.pool.query("select 1 from everruns.runs where status in ('queued', 'running')")).rows.length === 0);
+    await waitFor(
+      "earlier runs to finish",
+      async () => (await db.pool.query("select 1 from everruns.runs where status in ('queued', 'running')")).rows.length === 0,
+    );
     const before = await count();
     const threadId = randomUUID();
     const res = await postJson(`${api.url}/api/runs`, {
@@ -129,7 +157,12 @@ describe("POST /api/runs", () => {
     });
     expect(res).toEqual({
       status: 400,
-      body: { error: { code: "invalid_resume", message: expect.stringMatching(/^this run answers interrupts \(input\.resume\) but no run on its thread is waiting for an answer/) } },
+      body: {
+        error: {
+          code: "invalid_resume",
+          message: expect.stringMatching(/^this run answers interrupts \(input\.resume\) but no run on its thread is waiting for an answer/) as unknown,
+        },
+      },
     });
     expect(await count()).toEqual(before);
     expect((await db.pool.query("select 1 from everruns.threads where id = $1", [threadId])).rows).toEqual([]);
@@ -140,7 +173,7 @@ describe("GET /api/runs/:id, /healthz, unknown routes", () => {
   it("404s an unknown run and 400s a malformed id, as JSON", async () => {
     const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd`);
     expect(unknown.status).toBe(404);
-    expect(await unknown.json()).toEqual({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) } });
+    expect(await unknown.json()).toEqual({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) as unknown } });
     const malformed = await fetch(`${api.url}/api/runs/not-a-uuid`);
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toEqual({ error: { code: "invalid_input", message: 'run id must be a UUID, got "not-a-uuid"' } });
@@ -149,7 +182,13 @@ describe("GET /api/runs/:id, /healthz, unknown routes", () => {
   it("answers /healthz with the database's state", async () => {
     const res = await fetch(`${api.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok", database: "ok", listening: true, sse_streams: expect.any(Number), run_feeds: expect.any(Number) });
+    expect(await res.json()).toEqual({
+      status: "ok",
+      database: "ok",
+      listening: true,
+      sse_streams: expect.any(Number) as unknown,
+      run_feeds: expect.any(Number) as unknown,
+    });
   });
 
   it("answers an unknown /api route with a JSON 404", async () => {
@@ -161,7 +200,7 @@ describe("GET /api/runs/:id, /healthz, unknown routes", () => {
 
 describe("GET /api/runs/:id/events (SSE)", () => {
   it("streams a live run from the start to its terminal event: every event once, in order, with id lines", async () => {
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
     const read = await readSse(`${api.url}/api/runs/${body.id}/events`);
     expect(read.status).toBe(200);
     expect(read.contentType).toMatch(/^text\/event-stream/);
@@ -174,7 +213,7 @@ describe("GET /api/runs/:id/events (SSE)", () => {
   });
 
   it("replays from Last-Event-ID (and ?after=) without repeating what the client has", async () => {
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
     await waitForStatus(db.pool, body.id, ["succeeded"]);
     const stored = await getEvents(db.pool, body.id);
     const fromHeader = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": "5" } });
@@ -194,10 +233,10 @@ describe("GET /api/runs/:id/events (SSE)", () => {
     const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/events`);
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ error: { code: "not_found" } });
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
     const bad = await fetch(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": "-3" } });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(/Last-Event-ID must be an event seq/) } });
+    expect(await bad.json()).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(/Last-Event-ID must be an event seq/) as unknown } });
     const badQuery = await fetch(`${api.url}/api/runs/${body.id}/events?after=abc`);
     expect(badQuery.status).toBe(400);
   });
@@ -210,8 +249,11 @@ describe("GET /api/runs/:id/events (SSE)", () => {
         tools: ["simulate_work"],
         script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 400 } }] }, { text: "ok" }],
       });
-      const { rows } = await db.pool.query("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [quiet, JSON.stringify(hello)]);
-      const res = await fetch(`${beating.url}/api/runs/${rows[0].id}/events`);
+      const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+        quiet,
+        JSON.stringify(hello),
+      ]);
+      const res = await fetch(`${beating.url}/api/runs/${rows[0]!.id}/events`);
       const text = await res.text();
       expect(text.match(/^: ping$/gm)?.length ?? 0).toBeGreaterThanOrEqual(3);
       expect(text).toMatch(/"type":"RUN_FINISHED"/);
@@ -221,7 +263,7 @@ describe("GET /api/runs/:id/events (SSE)", () => {
   });
 
   it("keeps every event exactly once when the LISTEN connection is killed mid-run", async () => {
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
     const reconnectsBefore = api.hub.stats.reconnects;
     const reading = readSse(`${api.url}/api/runs/${body.id}/events`);
     await waitFor("the run to start streaming", async () => (await getEvents(db.pool, body.id)).length >= 3);
@@ -233,7 +275,7 @@ describe("GET /api/runs/:id/events (SSE)", () => {
     const stored = await getEvents(db.pool, body.id);
     expect(read.events.map((e) => e.seq)).toEqual(stored.map((e) => e.seq));
     expect(read.events.at(-1)!.type).toBe("RUN_FINISHED");
-    await waitFor("the hub to reconnect", async () => api.hub.stats.reconnects > reconnectsBefore && api.hub.listening);
+    await waitUntil("the hub to reconnect", () => api.hub.stats.reconnects > reconnectsBefore && api.hub.listening);
   });
 });
 
@@ -244,7 +286,7 @@ describe("POST /api/runs/:id/cancel", () => {
       tools: ["simulate_work"],
       script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }, { text: "never" }],
     });
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: worky, input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: worky, input: hello });
     const reading = readSse(`${api.url}/api/runs/${body.id}/events`);
     await waitFor("the tool step to start", async () => (await getEvents(db.pool, body.id)).some((e) => e.type === "TOOL_CALL_END"));
     const first = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {});
@@ -259,7 +301,7 @@ describe("POST /api/runs/:id/cancel", () => {
   it("404s cancelling an unknown run", async () => {
     const res = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/cancel`, {});
     expect(res.status).toBe(404);
-    expect(res.body).toMatchObject({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) } });
+    expect(res.body).toMatchObject({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) as unknown } });
   });
 });
 
@@ -270,7 +312,7 @@ describe("POST /api/runs/:id/signals", () => {
       tools: ["wait_for_event"],
       script: [{ tool_calls: [{ name: "wait_for_event", arguments: { name: "paid", timeout_seconds: 3600 } }] }, { text: "shipped" }],
     });
-    const { body: run } = await postJson(`${api.url}/api/runs`, { agent: waiter, input: hello });
+    const { body: run } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: waiter, input: hello });
     await waitForStatus(db.pool, run.id, ["waiting"]);
     const early = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "refund" });
     expect(early).toEqual({ status: 201, body: { id: run.id, name: "refund", woke: false } });
@@ -283,14 +325,16 @@ describe("POST /api/runs/:id/signals", () => {
       [{ name: "" }, /^invalid event: name: must name the event/],
       [{ name: "x", extra: 1 }, /^invalid event: .*extra/],
     ] as const) {
-      const res = await postJson(`${api.url}/api/runs/${run.id}/signals`, bad);
+      const res = await postJson<ApiErrorBody>(`${api.url}/api/runs/${run.id}/signals`, bad);
       expect(res.status).toBe(400);
       expect(res.body.error.message).toMatch(message);
     }
     const finished = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid" });
     expect(finished).toEqual({
       status: 400,
-      body: { error: { code: "not_receiving_events", message: expect.stringMatching(/has finished \(succeeded\); it can no longer receive events/) } },
+      body: {
+        error: { code: "not_receiving_events", message: expect.stringMatching(/has finished \(succeeded\); it can no longer receive events/) as unknown },
+      },
     });
     const unknown = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/signals`, { name: "paid" });
     expect(unknown.status).toBe(404);
@@ -299,9 +343,9 @@ describe("POST /api/runs/:id/signals", () => {
 
 describe("POST /api/runs/:id/resume", () => {
   it("validates its body", async () => {
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
     expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, {})).body).toEqual({
-      error: { code: "invalid_input", message: expect.stringMatching(/^invalid resume request: resume: /) },
+      error: { code: "invalid_input", message: expect.stringMatching(/^invalid resume request: resume: /) as unknown },
     });
     expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [] })).body).toEqual({
       error: { code: "invalid_input", message: "invalid resume request: resume: must answer at least one interrupt" },
@@ -309,7 +353,7 @@ describe("POST /api/runs/:id/resume", () => {
   });
 
   it("answers with a clear JSON error when the run cannot be resumed", async () => {
-    const { body } = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
     await waitForStatus(db.pool, body.id, ["succeeded"]);
     const res = await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [{ interruptId: "x", status: "resolved" }] });
     // a run that is not interrupted cannot be resumed (EV008), and nothing was started
@@ -317,6 +361,6 @@ describe("POST /api/runs/:id/resume", () => {
       status: 400,
       body: { error: { code: "invalid_resume", message: `run ${body.id} is not waiting for an answer (status succeeded)` } },
     });
-    expect((await db.pool.query("select count(*)::int as n from everruns.runs where parent_run_id = $1", [body.id])).rows[0].n).toBe(0);
+    expect((await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs where parent_run_id = $1", [body.id])).rows[0]!.n).toBe(0);
   });
 });

@@ -4,11 +4,12 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
-import { createAgent, createTestDatabase, getEvents, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
+import { createAgent, createTestDatabase, getEvents, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { FollowError, followRunEvents, type RunEvent } from "../../client/index.ts";
-import { freePort, kill9, postJson, spawnApi } from "./helpers.ts";
+import { freePort, kill9, postJson, spawnApi, waitUntil, type StartedRunBody } from "./helpers.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -26,14 +27,23 @@ afterAll(async () => {
 });
 
 it("a following client survives two kill -9 restarts of the API and gets every event exactly once, in order", async () => {
-  const turns = Array.from({ length: 10 }, (_, i) => ({ text: `Turn ${i}: ${"word ".repeat(20)}`, delay_ms: 350, tool_calls: [{ name: "echo", arguments: { turn: i } }] }));
-  const agentId = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], max_steps: 100, script: [...turns, { text: "The end.", delay_ms: 200 }] });
+  const turns = Array.from({ length: 10 }, (_, i) => ({
+    text: `Turn ${i}: ${"word ".repeat(20)}`,
+    delay_ms: 350,
+    tool_calls: [{ name: "echo", arguments: { turn: i } }],
+  }));
+  const agentId = await createAgent(db.pool, {
+    provider: "scripted",
+    tools: ["echo"],
+    max_steps: 100,
+    script: [...turns, { text: "The end.", delay_ms: 200 }],
+  });
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   api = await spawnApi(db.url, port);
-  const started = await postJson(`${url}/api/runs`, { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } });
+  const started = await postJson<StartedRunBody>(`${url}/api/runs`, { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } });
   expect(started.status).toBe(201);
-  const runId = started.body.id as string;
+  const runId = started.body.id;
 
   const received: RunEvent[] = [];
   const reconnects: Array<{ after: number; reason: string }> = [];
@@ -44,16 +54,21 @@ it("a following client survives two kill -9 restarts of the API and gets every e
     return fetch(input, init);
   };
   const following = (async () => {
-    for await (const e of followRunEvents(url, runId, { retryDelayMs: 50, maxRetryDelayMs: 200, fetch: recordingFetch, onReconnect: (info) => reconnects.push(info) })) {
+    for await (const e of followRunEvents(url, runId, {
+      retryDelayMs: 50,
+      maxRetryDelayMs: 200,
+      fetch: recordingFetch,
+      onReconnect: (info) => reconnects.push(info),
+    })) {
       received.push(e);
     }
   })();
 
   for (let restart = 1; restart <= 2; restart++) {
     const seen = received.length;
-    await waitFor(`more events before kill ${restart}`, async () => received.length >= seen + 8, 20_000);
+    await waitUntil(`more events before kill ${restart}`, () => received.length >= seen + 8, 20_000);
     await kill9(api);
-    await new Promise((r) => setTimeout(r, 300)); // the API stays down while the run goes on
+    await sleep(300); // the API stays down while the run goes on
     api = await spawnApi(db.url, port);
   }
   await following;

@@ -83,10 +83,14 @@ export async function commitStepAndBeginNext(
   job: JobRef,
 ): Promise<Committed & { next: BegunStep | null }> {
   const { run } = begun;
-  const { rows } = await db.query<{ result: unknown }>(
-    "select everruns_private.commit_step_and_begin_next($1, $2, $3, $4, $5, $6) as result",
-    [run.id, run.step_cursor, run.step_attempt, JSON.stringify(step), JSON.stringify(events), JSON.stringify(job)],
-  );
+  const { rows } = await db.query<{ result: unknown }>("select everruns_private.commit_step_and_begin_next($1, $2, $3, $4, $5, $6) as result", [
+    run.id,
+    run.step_cursor,
+    run.step_attempt,
+    JSON.stringify(step),
+    JSON.stringify(events),
+    JSON.stringify(job),
+  ]);
   const result = CommittedAndBegunSchema.parse(rows[0]!.result);
   const committed = { committed: result.committed, jobHeld: result.job_held ?? true };
   if (!result.next) return { ...committed, next: null };

@@ -9,9 +9,10 @@ export interface RunEventRow {
 
 /** Up to `limit` events of a run after `afterSeq`, in order (a range of the primary key). */
 export async function readRunEvents(db: Queryable, runId: string, afterSeq: number, limit: number): Promise<RunEventRow[]> {
-  const { rows } = await db.query<RunEventRow>(
-    "select seq, type, event from everruns.run_events where run_id = $1 and seq > $2 order by seq limit $3",
-    [runId, afterSeq, limit],
-  );
+  const { rows } = await db.query<RunEventRow>("select seq, type, event from everruns.run_events where run_id = $1 and seq > $2 order by seq limit $3", [
+    runId,
+    afterSeq,
+    limit,
+  ]);
   return rows;
 }

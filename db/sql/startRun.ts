@@ -1,6 +1,5 @@
 import { fromDatabaseError, NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid, type Queryable } from "../pool.ts";
-import { parseOrThrow, RunInputSchema } from "../schemas.ts";
 
 export interface StartRunRequest {
   /** The agent, by id or by name (an id wins over a name that looks like one). */
@@ -25,8 +24,8 @@ export interface StartedRun {
 /**
  * Starts a run: the one way REST, AG-UI, GraphQL and the CLI start one.
  *
- * The input is checked with RunInputSchema first, so a bad request is told every problem with
- * its path; the runs trigger checks it again (plain SQL inserts have no zod) and raises EV003.
+ * The input goes to the runs trigger as it is: the trigger is what decides whether an input is
+ * valid, for a plain SQL insert and an API call alike (EV003, a message naming the field).
  *
  * Finding the agent and inserting the run is one statement: one round trip, and no window in
  * which the agent could be renamed between the two. Zero rows back means no such agent. The
@@ -37,8 +36,11 @@ export interface StartedRun {
  * ValidationError with code "conflict" (see isUniqueViolation).
  */
 export async function startRun(db: Queryable, run: StartRunRequest): Promise<StartedRun> {
-  const input = parseOrThrow(RunInputSchema, run.input, "run input", "invalid_run_input");
-  for (const [what, value] of [["thread id", run.threadId], ["run id", run.id], ["parent run id", run.parentRunId]] as const) {
+  for (const [what, value] of [
+    ["thread id", run.threadId],
+    ["run id", run.id],
+    ["parent run id", run.parentRunId],
+  ] as const) {
     if (value != null && !isUuid(value)) throw new ValidationError(`${what} must be a UUID, got "${value}"`, { code: "invalid_run_input" });
   }
   let rows: StartedRun[];
@@ -51,7 +53,7 @@ export async function startRun(db: Queryable, run: StartRunRequest): Promise<Sta
         order by (a.id = $2::uuid) desc nulls last
         limit 1
        returning id, agent_id, status, thread_id`,
-      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, JSON.stringify(input), run.threadId ?? null, run.parentRunId ?? null],
+      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, JSON.stringify(run.input ?? null), run.threadId ?? null, run.parentRunId ?? null],
     ));
   } catch (error) {
     throw fromDatabaseError(error);

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
 import { createPool, type Pool } from "../pool.ts";
+import type { LlmOutput, ToolOutput } from "../schemas.ts";
 import { databaseUrl } from "./global-setup.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 export interface TestDatabase {
   url: string;
@@ -38,10 +40,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 }
 
 export async function createAgent(pool: Pool, config: Record<string, unknown>, name = `agent_${randomBytes(4).toString("hex")}`): Promise<string> {
-  const { rows } = await pool.query<{ id: string }>("insert into everruns.agents (name, config) values ($1, $2) returning id", [
-    name,
-    JSON.stringify(config),
-  ]);
+  const { rows } = await pool.query<{ id: string }>("insert into everruns.agents (name, config) values ($1, $2) returning id", [name, JSON.stringify(config)]);
   return rows[0]!.id;
 }
 
@@ -74,26 +73,100 @@ export async function waitForStatus(pool: Pool, runId: string, statuses: string[
     const run = await getRun(pool, runId);
     if (statuses.includes(run.status)) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms (wanted ${statuses.join("/")})`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 10): Promise<T> {
+/** Polls `fn` (sync or async) until it returns something truthy, and returns that. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 10,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await fn();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }
 
-export async function getEvents(pool: Pool, runId: string): Promise<Array<{ seq: number; type: string; event: Record<string, unknown> }>> {
-  const { rows } = await pool.query("select seq, type, event from everruns.run_events where run_id = $1 order by seq", [runId]);
+export interface EventRow {
+  seq: number;
+  type: string;
+  event: Record<string, unknown>;
+}
+
+export async function getEvents(pool: Pool, runId: string): Promise<EventRow[]> {
+  const { rows } = await pool.query<EventRow>("select seq, type, event from everruns.run_events where run_id = $1 order by seq", [runId]);
   return rows;
 }
 
-export async function getSteps(pool: Pool, runId: string): Promise<Array<{ seq: number; kind: string; name: string; status: string; attempt: number; output: any; input: any }>> {
-  const { rows } = await pool.query("select * from everruns.run_steps where run_id = $1 order by seq", [runId]);
+/** What an llm step records as its input (worker/steps.ts). */
+export interface LlmStepInput {
+  call_index: number;
+  /** how many messages the model was sent */
+  messages: number;
+  tools: string[];
+}
+
+/** What a tool or wait step records as its input (worker/tool-step.ts). */
+export interface ToolStepInput {
+  tool_call_id: string;
+  arguments: Record<string, unknown>;
+}
+
+interface StepRowBase {
+  seq: number;
+  name: string;
+  status: "succeeded" | "failed";
+  attempt: number;
+  error: Record<string, unknown> | null;
+}
+
+/**
+ * A committed step (everruns.run_steps) with its input and output by kind, as the worker writes
+ * them (worker/steps.ts, worker/tool-step.ts, worker/tasks/run_step.ts): a failed step has none.
+ */
+export type StepRow = StepRowBase &
+  (
+    | { kind: "llm"; input: LlmStepInput | null; output: LlmOutput | null }
+    | { kind: "tool"; input: ToolStepInput; output: ToolOutput }
+    | { kind: "wait"; input: ToolStepInput; output: { tool_call_id: string } & Record<string, unknown> }
+    | { kind: "system"; input: unknown; output: Record<string, unknown> | null }
+  );
+
+export async function getSteps(pool: Pool, runId: string): Promise<StepRow[]> {
+  const { rows } = await pool.query<StepRow>("select * from everruns.run_steps where run_id = $1 order by seq", [runId]);
   return rows;
+}
+
+function describeStep(step: StepRow | undefined): string {
+  return step ? `${step.status} ${step.kind} step ${step.seq} (${step.name})` : "no step";
+}
+
+/** The output of a committed tool step; throws when `step` is not one. */
+export function toolOutput(step: StepRow | undefined): ToolOutput {
+  if (step?.kind !== "tool") throw new Error(`expected a tool step, got ${describeStep(step)}`);
+  return step.output;
+}
+
+/** The input of a tool or wait step; throws when `step` is neither. */
+export function toolInput(step: StepRow | undefined): ToolStepInput {
+  if (step?.kind !== "tool" && step?.kind !== "wait") throw new Error(`expected a tool or wait step, got ${describeStep(step)}`);
+  return step.input;
+}
+
+/** The output of a succeeded llm step; throws when `step` is not one. */
+export function llmOutput(step: StepRow | undefined): LlmOutput {
+  if (step?.kind !== "llm" || !step.output) throw new Error(`expected a succeeded llm step, got ${describeStep(step)}`);
+  return step.output;
+}
+
+/** The input of a succeeded llm step; throws when `step` is not one. */
+export function llmInput(step: StepRow | undefined): LlmStepInput {
+  if (step?.kind !== "llm" || !step.input) throw new Error(`expected a succeeded llm step, got ${describeStep(step)}`);
+  return step.input;
 }

@@ -48,7 +48,7 @@ export async function startJobHolder(databaseUrl: string): Promise<JobHolder> {
   });
   return {
     poolId,
-    take: (runId) => waitFor(`the holder to take the job of run ${runId}`, async () => (held?.runId === runId ? held : null), 10_000),
+    take: (runId) => waitFor(`the holder to take the job of run ${runId}`, () => (held?.runId === runId ? held : null), 10_000),
     release: () => release?.(),
     async stop() {
       release?.();

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { withoutApplicationName } from "../../worker/liveness.ts";
 import { createTestDatabase, waitFor, type TestDatabase } from "./helpers.ts";
 import { startJobHolder, type JobHolder } from "./job-holder.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 const suffix = randomBytes(4).toString("hex");
@@ -29,7 +30,9 @@ beforeAll(async () => {
     await q(`grant usage on schema ${schema} to ${ownerRole}`);
     await q(`grant execute on all functions in schema ${schema} to ${ownerRole}`);
     await q(`grant select on all tables in schema ${schema} to ${ownerRole}`); // views too: graphile_worker.jobs
-    const { rows } = await db.pool.query<{ name: string }>("select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = $1", [schema]);
+    const { rows } = await db.pool.query<{ name: string }>("select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = $1", [
+      schema,
+    ]);
     for (const { name } of rows) await q(`alter table ${name} owner to ${ownerRole}`);
   }
   await q(`alter function everruns_private.register_worker(text, text, int, int) owner to ${ownerRole}`);
@@ -64,8 +67,8 @@ function urlAs(role: string): string {
 }
 
 async function lockedBy(jobId: string): Promise<string | null> {
-  const { rows } = await db.pool.query("select locked_by from graphile_worker.jobs where id = $1", [jobId]);
-  return rows[0].locked_by;
+  const { rows } = await db.pool.query<{ locked_by: string | null }>("select locked_by from graphile_worker.jobs where id = $1", [jobId]);
+  return rows[0]!.locked_by;
 }
 
 it("a worker of another role registers, stays alive while connected, and is swept once gone", async () => {
@@ -76,25 +79,28 @@ it("a worker of another role registers, stays alive while connected, and is swep
   workerSession = new pg.Client({ connectionString: urlAs(workerRole), application_name: `everruns-worker:${poolId}` });
   await workerSession.connect();
   await workerSession.query("select everruns_private.register_worker($1, 'test-host', 1, 4)", [poolId]);
-  const { rows: registered } = await db.pool.query("select backend_pid, backend_start from everruns_private.workers where pool_id = $1", [poolId]);
+  const { rows: registered } = await db.pool.query<{ backend_pid: number; backend_start: Date | null }>(
+    "select backend_pid, backend_start from everruns_private.workers where pool_id = $1",
+    [poolId],
+  );
   // the owner could not see the session's start: the row says so rather than failing
-  expect(registered).toEqual([{ backend_pid: expect.any(Number), backend_start: null }]);
+  expect(registered).toEqual([{ backend_pid: expect.any(Number) as unknown, backend_start: null }]);
 
   // a job this worker holds, locked for longer than the sweeper's grace period
   await db.pool.query("select graphile_worker.add_job('run_step', '{\"run_id\": \"probe\"}')");
   const jobId = (await holder.take("probe")).ref.id;
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
 
   const sweep = async () => (await db.pool.query<{ freed: string[] }>("select everruns_private.sweep_dead_workers(250) as freed")).rows[0]!.freed;
   expect(await sweep()).toEqual([]);
   expect(await lockedBy(jobId)).toBe(poolId);
 
-  const pid = registered[0].backend_pid as number;
+  const pid = registered[0]!.backend_pid;
   await workerSession.end();
   workerSession = null;
   await waitFor("the worker's backend to end", async () => {
-    const { rows } = await db.pool.query("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]);
-    return rows[0].n === 0;
+    const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]);
+    return rows[0]!.n === 0;
   });
   expect(await sweep()).toEqual([poolId]);
   expect(await lockedBy(jobId)).toBeNull();

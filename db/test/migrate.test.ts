@@ -19,7 +19,7 @@ it("two processes migrating one empty database at once apply every migration exa
     const applied = await Promise.all(pools.map((p) => migrate(p)));
     const total = (await listMigrations()).length;
     expect(applied.sort()).toEqual([0, total]);
-    const { rows } = await pools[0]!.query("select id from public.everruns_migrations order by id");
+    const { rows } = await pools[0]!.query<{ id: number }>("select id from public.everruns_migrations order by id");
     expect(rows.map((r) => r.id)).toEqual((await listMigrations()).map((m) => m.id));
     expect(await migrate(pools[0]!)).toBe(0); // and again: nothing to do
   } finally {
@@ -61,7 +61,10 @@ describe("migrations are immutable once applied", () => {
       // a later edit of the landed baseline: even a comment counts
       const first = files[0]!.file;
       await writeFile(first, (await readFile(first, "utf8")) + "\n-- an edit after landing\n");
-      const error = await migrate(pool, () => {}, dir).then(() => null, (e: unknown) => e);
+      const error = await migrate(pool, () => {}, dir).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(MigrationError);
       expect((error as Error).message).toContain(path.basename(first));
       expect((error as Error).message).toMatch(/has changed since this database applied it.*new migration/);
@@ -76,7 +79,10 @@ describe("migrations are immutable once applied", () => {
       await writeFile(path.join(dir, "000999_from_the_future.sql"), "create table public.from_the_future (id int);\n");
       await migrate(pool, () => {}, dir);
       await rm(path.join(dir, "000999_from_the_future.sql"));
-      const error = await migrate(pool, () => {}, dir).then(() => null, (e: unknown) => e);
+      const error = await migrate(pool, () => {}, dir).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(MigrationError);
       expect((error as Error).message).toContain("000999_from_the_future.sql");
     } finally {

@@ -3,6 +3,7 @@
 //   ratio    per-step cost next to a bare graphile-worker chain (ratio.ts)
 //   scaling  many concurrent runs over 1, 2 and 4 worker processes (scaling.ts)
 //   resume   resume latency after kill -9 (resume.ts)
+//   start    worker cold start next to a bare graphile-worker process (start.ts)
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
@@ -10,13 +11,16 @@ import { machineLine } from "../harness/machine.ts";
 import { runBench } from "./ratio.ts";
 import { measureResumeLatency } from "./resume.ts";
 import { runScaling } from "./scaling.ts";
+import { measureStartTime } from "./start.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
-               [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--only ratio,scaling,resume]
+               [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
+               [--only ratio,scaling,resume,start]
   ratio     per-step cost next to a bare graphile-worker chain, with inline chaining (the default)
             and without it (--steps, --chains, --repeat, --concurrency)
   scaling   --runs concurrent runs of --run-steps steps over --workers spawned worker processes
-  resume    resume latency after --kills kill -9s of worker processes (p50/p99/max)`;
+  resume    resume latency after --kills kill -9s of worker processes (p50/p99/max)
+  start     worker spawn → ready, next to a bare graphile-worker process (median of --starts)`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -34,7 +38,8 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       runs: { type: "int", default: 200, min: 1, max: 100_000 },
       "run-steps": { type: "int", default: 21, min: 1, max: 10_000 },
       kills: { type: "int", default: 20, min: 1, max: 10_000 },
-      only: { type: "choices", default: ["ratio", "scaling", "resume"], choices: ["ratio", "scaling", "resume"] },
+      starts: { type: "int", default: 7, min: 1, max: 1000 },
+      only: { type: "choices", default: ["ratio", "scaling", "resume", "start"], choices: ["ratio", "scaling", "resume", "start"] },
     },
     BENCH_USAGE,
     log,
@@ -55,7 +60,13 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
     log("");
   }
   if (flags.only.has("resume")) {
-    await withScratchDatabase(databaseUrl, "everruns_bench", (url) => measureResumeLatency({ databaseUrl: url, kills: flags.kills, workers: 2, concurrency: 4, log }));
+    await withScratchDatabase(databaseUrl, "everruns_bench", (url) =>
+      measureResumeLatency({ databaseUrl: url, kills: flags.kills, workers: 2, concurrency: 4, log }),
+    );
+    log("");
+  }
+  if (flags.only.has("start")) {
+    await withScratchDatabase(databaseUrl, "everruns_bench", (url) => measureStartTime({ databaseUrl: url, repeat: flags.starts, log }));
   }
   return 0;
 }

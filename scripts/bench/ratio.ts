@@ -91,7 +91,12 @@ async function everrunsChain(url: string, pool: Pool, chains: number, steps: num
   const updates = await RunUpdates.listen(url);
   const t0 = performance.now();
   const ids = await insertRuns(pool, agent, chains, "bench");
-  await until("the bench runs to finish", async () => countIn(await runStatusCounts(pool, ids), FINISHED) === ids.length, Infinity, () => updates.next(200));
+  await until(
+    "the bench runs to finish",
+    async () => countIn(await runStatusCounts(pool, ids), FINISHED) === ids.length,
+    Infinity,
+    () => updates.next(200),
+  );
   const seconds = (performance.now() - t0) / 1000;
   await updates.close();
   await worker.stop();
@@ -131,7 +136,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
         rows.push({ chains, bareStepsPerSec: b, everrunsStepsPerSec: e, ratio: b / e, unchainedStepsPerSec: u, unchainedRatio: b / u });
       }
       opts.log("");
-      opts.log("| chains | bare graphile-worker chain (steps/s) | Everruns (steps/s) | Everruns time per step ÷ bare | inline chaining off (steps/s) | ÷ bare |");
+      opts.log(
+        "| chains | bare graphile-worker chain (steps/s) | Everruns (steps/s) | Everruns time per step ÷ bare | inline chaining off (steps/s) | ÷ bare |",
+      );
       opts.log("|---:|---:|---:|---:|---:|---:|");
       for (const r of rows) {
         opts.log(

@@ -57,7 +57,9 @@ export async function measureResumeLatency(opts: ResumeLatencyOptions): Promise<
     }
     const result = await watcher.stop(pool);
     for (const id of started) await cancelRun(pool, id);
-    opts.log(`resume after kill -9 (${kills} kills, ${workers.length} workers x concurrency ${opts.concurrency}, half busy): per interrupted step ${summarize(result.perStep)}; first step per kill ${summarize(result.perKill)}`);
+    opts.log(
+      `resume after kill -9 (${kills} kills, ${workers.length} workers x concurrency ${opts.concurrency}, half busy): per interrupted step ${summarize(result.perStep)}; first step per kill ${summarize(result.perKill)}`,
+    );
     return { ...result, kills };
   } finally {
     await stopAll(workers, 10_000);

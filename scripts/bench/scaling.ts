@@ -94,7 +94,9 @@ export async function runScaling(opts: ScalingOptions): Promise<ScalingRow[]> {
   opts.log("| worker processes | concurrency each | concurrent runs | steps | steps/s | step→next step p50 | p99 | step (begin→commit) p50 |");
   opts.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) {
-    opts.log(`| ${r.workers} | ${opts.concurrency} | ${r.runs} | ${r.steps} | ${r.stepsPerSec.toFixed(0)} | ${r.gapP50.toFixed(1)} ms | ${r.gapP99.toFixed(1)} ms | ${r.stepP50.toFixed(1)} ms |`);
+    opts.log(
+      `| ${r.workers} | ${opts.concurrency} | ${r.runs} | ${r.steps} | ${r.stepsPerSec.toFixed(0)} | ${r.gapP50.toFixed(1)} ms | ${r.gapP99.toFixed(1)} ms | ${r.stepP50.toFixed(1)} ms |`,
+    );
   }
   return rows;
 }

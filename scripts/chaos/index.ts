@@ -33,7 +33,8 @@ export async function chaosCommand(args: string[], databaseUrl: string, log: (li
     log,
   );
   if (!flags) return 0;
-  if (flags.netns && !netnsAvailable()) throw new ConfigError("--netns needs root and iproute2 (ip netns, veth); this machine cannot create a network namespace");
+  if (flags.netns && !netnsAvailable())
+    throw new ConfigError("--netns needs root and iproute2 (ip netns, veth); this machine cannot create a network namespace");
   const keep = (url: string) => {
     if (flags.keep) log(`kept the database: ${url}`);
     return flags.keep;

@@ -19,7 +19,8 @@ import { stepsInFlight } from "../../db/sql/stepsInFlight.ts";
 import { strandedRuns } from "../../db/sql/strandedRuns.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { machineLine } from "../harness/machine.ts";
-import { freePort, spawnApiProcess, spawnWorkerProcess, stopAll, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
+import { freePort } from "../../lib/free-port.ts";
+import { spawnApiProcess, spawnWorkerProcess, stopAll, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
 import { ResumeWatcher } from "../harness/resume-watcher.ts";
 import { countIn, createAgent, FINISHED, insertRuns } from "../harness/runs.ts";
 import { percentile, summarize } from "../harness/stats.ts";
@@ -209,7 +210,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           while (next < opts.runs && now - launchStart >= (next * opts.launchMs) / opts.runs) await launch(next++);
           if (next >= opts.runs) launching = false;
           const open = runs.filter((r) => !r.acted || r.scenario.final !== "cancelled");
-          for (const row of await chaosUnfinishedRuns(pool, open.map((r) => r.id))) {
+          for (const row of await chaosUnfinishedRuns(
+            pool,
+            open.map((r) => r.id),
+          )) {
             const run = byId.get(row.id)!;
             const s = run.scenario.name;
             if (row.status === "waiting" && run.parkedAt === undefined) run.parkedAt = now;
@@ -299,8 +303,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         while (performance.now() - launchStart < at && !finished) await sleep(50);
         if (finished) break;
         // alternately a crash and a deploy: kill -9, then SIGTERM (which closes its streams)
-        if (i % 2 === 1) await api!.kill9();
-        else await api!.stop(10_000);
+        if (i % 2 === 1) await api.kill9();
+        else await api.stop(10_000);
         log(`${i % 2 === 1 ? "kill -9" : "SIGTERM"} of the API #${i} (SSE followers reconnect with Last-Event-ID)`);
         await sleep(300);
         api = await spawnApiProcess(opts.databaseUrl, apiPort);
@@ -366,11 +370,17 @@ function printReport(r: ChaosReport, log: (line: string) => void): void {
   log("");
   log(`| chaos (seed ${r.seed}) | |`);
   log("|---|---|");
-  log(`| runs | ${r.runs} + ${r.continuations} continuations: ${Object.entries(r.byStatus).map(([s, n]) => `${n} ${s}`).join(", ")} |`);
+  log(
+    `| runs | ${r.runs} + ${r.continuations} continuations: ${Object.entries(r.byStatus)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(", ")} |`,
+  );
   log(`| committed steps | ${r.steps} (${r.retriedSteps} committed by a later attempt) |`);
   log(`| worker kill -9s | ${r.kills} (${r.effectiveKills} hit steps in flight)${r.netns ? "; one worker slot in its own network namespace" : ""} |`);
   log(`| API restarts (kill -9 and SIGTERM alternately) | ${r.apiRestarts} |`);
-  log(`| http tool calls | ${r.http.requests} requests, ${r.http.keys} keys = ${r.http.effects} effects, ${r.http.deduplicated} duplicate(s) deduplicated; ${r.http.committedHttpSteps} committed http steps |`);
+  log(
+    `| http tool calls | ${r.http.requests} requests, ${r.http.keys} keys = ${r.http.effects} effects, ${r.http.deduplicated} duplicate(s) deduplicated; ${r.http.committedHttpSteps} committed http steps |`,
+  );
   log(`| SSE followers | ${r.sse.followed} runs, ${r.sse.events} events, ${r.sse.reconnects} reconnects |`);
   log(`| stranded-run samples | ${r.strandedSamples} |`);
   log(`| resume after kill -9, per interrupted step | ${summarize(r.resumeLatenciesMs)} |`);
@@ -378,7 +388,12 @@ function printReport(r: ChaosReport, log: (line: string) => void): void {
   log(`| wall time | ${(r.wallMs / 1000).toFixed(1)} s |`);
   log(`| problems | ${r.problems.length} |`);
   if (r.resumeLatenciesMs.length > 0) {
-    log(`resume latencies (ms, sorted): ${[...r.resumeLatenciesMs].sort((a, b) => a - b).map((v) => v.toFixed(0)).join(" ")}`);
+    log(
+      `resume latencies (ms, sorted): ${[...r.resumeLatenciesMs]
+        .sort((a, b) => a - b)
+        .map((v) => v.toFixed(0))
+        .join(" ")}`,
+    );
     log(`p90 ${percentile(r.resumeLatenciesMs, 90).toFixed(0)} ms`);
   }
 }

@@ -39,7 +39,13 @@ export const SCENARIOS: Scenario[] = [
       provider: "scripted",
       tools: [{ name: "charge", type: "http", url: `${url}/charge`, timeout_ms: 30_000 }],
       script: [
-        { tool_calls: [{ name: "charge", arguments: { cents: 100 } }, { name: "charge", arguments: { cents: 200 } }], delay_ms: 200 },
+        {
+          tool_calls: [
+            { name: "charge", arguments: { cents: 100 } },
+            { name: "charge", arguments: { cents: 200 } },
+          ],
+          delay_ms: 200,
+        },
         { tool_calls: [{ name: "charge", arguments: { cents: 300 } }], delay_ms: 200 },
         { text: "Charged three times." },
       ],
@@ -139,4 +145,3 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-

@@ -38,16 +38,23 @@ export class DedupeToolServer {
         let entry = this.byKey.get(key);
         if (!entry) {
           this.effects++;
-          entry = { requests: 0, effect: this.effects, response: JSON.stringify({ effect_id: this.effects, path: req.url, request: JSON.parse(raw || "null") as unknown }) };
+          entry = {
+            requests: 0,
+            effect: this.effects,
+            response: JSON.stringify({ effect_id: this.effects, path: req.url, request: JSON.parse(raw || "null") as unknown }),
+          };
           this.byKey.set(key, entry);
         }
         entry.requests++;
         const response = entry.response;
         const [lo, hi] = this.delayMs;
-        setTimeout(() => {
-          if (res.destroyed) return;
-          res.writeHead(200, { "content-type": "application/json" }).end(response);
-        }, lo + this.random() * (hi - lo));
+        setTimeout(
+          () => {
+            if (res.destroyed) return;
+            res.writeHead(200, { "content-type": "application/json" }).end(response);
+          },
+          lo + this.random() * (hi - lo),
+        );
       });
     });
     await new Promise<void>((resolve) => this.server.listen(0, host, () => resolve()));

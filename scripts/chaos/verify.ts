@@ -99,14 +99,19 @@ export async function verify(
   }
   for (const [key, entry] of tools.byKey) {
     const runId = key.split(":")[0]!;
-    if (!stepKeys.has(key) && !cancelled.has(runId)) problem(`the tool server performed effect ${entry.effect} for key ${key}, but no committed step has that key`);
+    if (!stepKeys.has(key) && !cancelled.has(runId))
+      problem(`the tool server performed effect ${entry.effect} for key ${key}, but no committed step has that key`);
   }
   if (tools.missingKey > 0) problem(`${tools.missingKey} http request(s) came without an Idempotency-Key`);
   const effectsPerKey = new Set([...tools.byKey.values()].map((e) => e.effect)).size;
-  if (effectsPerKey !== tools.byKey.size || tools.effects !== tools.byKey.size) problem(`the tool server performed ${tools.effects} effects for ${tools.byKey.size} keys`);
+  if (effectsPerKey !== tools.byKey.size || tools.effects !== tools.byKey.size)
+    problem(`the tool server performed ${tools.effects} effects for ${tools.byKey.size} keys`);
 
   // event logs
-  const events = await eventLogsOfRuns(db, checks.map((c) => c.id));
+  const events = await eventLogsOfRuns(
+    db,
+    checks.map((c) => c.id),
+  );
   for (const c of checks) {
     const log = events.get(c.id) ?? [];
     try {
@@ -120,8 +125,7 @@ export async function verify(
   }
   for (const [runId, got] of received) {
     const stored = events.get(runId) ?? [];
-    const same =
-      got.length === stored.length && got.every((e, i) => e.seq === stored[i]!.seq && JSON.stringify(e.event) === JSON.stringify(stored[i]!.event));
+    const same = got.length === stored.length && got.every((e, i) => e.seq === stored[i]!.seq && JSON.stringify(e.event) === JSON.stringify(stored[i]!.event));
     if (!same) problem(`SSE follower of run ${runId} received seqs [${got.map((e) => e.seq).join(",")}], the log has 1..${stored.length}`);
   }
 

@@ -41,7 +41,12 @@ export async function scratchDatabase(serverUrl: string, prefix = "everruns_scra
 }
 
 /** fn on a fresh scratch database, dropped afterwards (kept when keep(url) says so). */
-export async function withScratchDatabase<T>(serverUrl: string, prefix: string, fn: (url: string) => Promise<T>, keep: (url: string) => boolean = () => false): Promise<T> {
+export async function withScratchDatabase<T>(
+  serverUrl: string,
+  prefix: string,
+  fn: (url: string) => Promise<T>,
+  keep: (url: string) => boolean = () => false,
+): Promise<T> {
   const db = await scratchDatabase(serverUrl, prefix);
   try {
     return await fn(db.url);

@@ -28,7 +28,10 @@ function packageVersion(name: string): string {
 /** One line naming the machine and the versions, for every printed figure. */
 export async function machineLine(db: Queryable): Promise<string> {
   const s = await serverSettings(db);
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const everruns = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
   return (
     `machine: ${os.cpus().length} x ${os.cpus()[0]?.model?.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}; ` +

@@ -1,7 +1,6 @@
 // Real processes for the chaos run, the load scenarios and the benchmark: `everruns worker` and
 // `everruns api` spawned as child processes, so they can be kill -9'd and measured from outside.
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { PROJECT_ROOT } from "../database.ts";
 
@@ -36,7 +35,13 @@ export interface ApiProcess extends ProcessHandle {
   url: string;
 }
 
-function spawnCli(args: string[], databaseUrl: string, opts: ChildOptions, ready: RegExp, what: string): Promise<{ handle: ProcessHandle; match: RegExpExecArray }> {
+function spawnCli(
+  args: string[],
+  databaseUrl: string,
+  opts: ChildOptions,
+  ready: RegExp,
+  what: string,
+): Promise<{ handle: ProcessHandle; match: RegExpExecArray }> {
   const argv = [process.execPath, CLI, ...args];
   const [cmd, ...rest] = opts.netns ? ["ip", "netns", "exec", opts.netns, ...argv] : argv;
   const child = spawn(cmd!, rest, {
@@ -48,8 +53,8 @@ function spawnCli(args: string[], databaseUrl: string, opts: ChildOptions, ready
     out += d.toString();
     if (out.length > 2 * KEEP_OUTPUT) out = out.slice(-KEEP_OUTPUT);
   };
-  child.stdout!.on("data", append);
-  child.stderr!.on("data", append);
+  child.stdout.on("data", append);
+  child.stderr.on("data", append);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
@@ -81,12 +86,12 @@ function spawnCli(args: string[], databaseUrl: string, opts: ChildOptions, ready
       const match = ready.exec(out);
       if (!match) return;
       clearTimeout(timer);
-      child.stdout!.off("data", check);
-      child.stderr!.off("data", check);
+      child.stdout.off("data", check);
+      child.stderr.off("data", check);
       resolve({ handle, match });
     };
-    child.stdout!.on("data", check);
-    child.stderr!.on("data", check);
+    child.stdout.on("data", check);
+    child.stderr.on("data", check);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`${what} exited (code ${code}, signal ${signal}) before it was ready:\n${out.slice(-4000)}`));
@@ -107,22 +112,17 @@ export async function spawnWorkerProcesses(databaseUrl: string, n: number, concu
 
 /** Stops processes gracefully (SIGTERM, then SIGKILL after graceMs), side by side. */
 export async function stopAll(processes: Array<ProcessHandle | null | undefined>, graceMs = 15_000): Promise<void> {
-  await Promise.all(processes.map((p) => p?.stop(graceMs)));
+  await Promise.all(processes.map((p) => (p ? p.stop(graceMs) : Promise.resolve())));
 }
 
 /** `everruns api` as a child process on 127.0.0.1:port; resolves once it listens. */
 export async function spawnApiProcess(databaseUrl: string, port: number, opts: ChildOptions = {}): Promise<ApiProcess> {
-  const { handle, match } = await spawnCli(["api"], databaseUrl, { ...opts, env: { PORT: String(port), LOG_LEVEL: "warn", ...opts.env } }, /API listening on (\S+)/, "API");
+  const { handle, match } = await spawnCli(
+    ["api"],
+    databaseUrl,
+    { ...opts, env: { PORT: String(port), LOG_LEVEL: "warn", ...opts.env } },
+    /API listening on (\S+)/,
+    "API",
+  );
   return { ...handle, url: match[1]! };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -34,12 +34,21 @@ export function countIn(counts: Record<string, number>, statuses: readonly strin
  * Waits until every run is in one of `statuses` and returns the counts by status; when it times
  * out, a problem says so and the counts are returned as they are.
  */
-export async function waitForRuns(db: Queryable, ids: string[], statuses: string[], timeoutMs: number, problems: string[], what: string): Promise<Record<string, number>> {
+export async function waitForRuns(
+  db: Queryable,
+  ids: string[],
+  statuses: string[],
+  timeoutMs: number,
+  problems: string[],
+  what: string,
+): Promise<Record<string, number>> {
   let counts: Record<string, number> = {};
   try {
     await until(what, async () => countIn((counts = await runStatusCounts(db, ids)), statuses) === ids.length, timeoutMs, 100);
   } catch {
-    problems.push(`${what}: after ${timeoutMs} ms only ${countIn(counts, statuses)} of ${ids.length} runs were ${statuses.join("/")} (${JSON.stringify(counts)})`);
+    problems.push(
+      `${what}: after ${timeoutMs} ms only ${countIn(counts, statuses)} of ${ids.length} runs were ${statuses.join("/")} (${JSON.stringify(counts)})`,
+    );
   }
   return counts;
 }

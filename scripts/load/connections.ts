@@ -4,7 +4,8 @@ import { followRunEvents } from "../../client/index.ts";
 import { createPool } from "../../db/pool.ts";
 import { connectionsByApplication } from "../../db/sql/connectionsByApplication.ts";
 import { sleep } from "../../lib/sleep.ts";
-import { freePort, spawnApiProcess, spawnWorkerProcesses, stopAll, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
+import { freePort } from "../../lib/free-port.ts";
+import { spawnApiProcess, spawnWorkerProcesses, stopAll, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
 import { createAgent, FINISHED, insertRuns, waitForRuns } from "../harness/runs.ts";
 import type { LoadCommon } from "./checks.ts";
 
@@ -37,7 +38,14 @@ export async function connectionCensus(opts: ConnectionCensusOptions): Promise<C
       provider: "scripted",
       tools: ["echo", "simulate_work"],
       script: [
-        { text: "Working. ".repeat(20), delay_ms: 300, tool_calls: [{ name: "simulate_work", arguments: { ms: 200 } }, { name: "echo", arguments: { a: 1 } }] },
+        {
+          text: "Working. ".repeat(20),
+          delay_ms: 300,
+          tool_calls: [
+            { name: "simulate_work", arguments: { ms: 200 } },
+            { name: "echo", arguments: { a: 1 } },
+          ],
+        },
         { text: "More. ".repeat(20), delay_ms: 300, tool_calls: [{ name: "echo", arguments: { b: 2 } }] },
         { text: "Done." },
       ],
@@ -79,9 +87,12 @@ export async function connectionCensus(opts: ConnectionCensusOptions): Promise<C
     for (const [app, bound] of Object.entries(bounds)) {
       if ((max[app] ?? 0) > bound) problems.push(`${max[app]} connections of ${app} at once, over the documented bound ${bound}`);
     }
-    if ((max["everruns-worker:<pool id> (liveness)"] ?? 0) !== opts.workers) problems.push(`expected exactly ${opts.workers} liveness connections, saw at most ${max["everruns-worker:<pool id> (liveness)"] ?? 0}`);
+    if ((max["everruns-worker:<pool id> (liveness)"] ?? 0) !== opts.workers)
+      problems.push(`expected exactly ${opts.workers} liveness connections, saw at most ${max["everruns-worker:<pool id> (liveness)"] ?? 0}`);
     if ((max["everruns-api-listen"] ?? 0) !== 1) problems.push(`expected exactly 1 API LISTEN connection, saw at most ${max["everruns-api-listen"] ?? 0}`);
-    opts.log(`connections at most, over ${samples} samples (${opts.workers} workers x concurrency ${opts.concurrency}, 1 API, ${opts.followers} SSE followers, ${opts.runs} runs):`);
+    opts.log(
+      `connections at most, over ${samples} samples (${opts.workers} workers x concurrency ${opts.concurrency}, 1 API, ${opts.followers} SSE followers, ${opts.runs} runs):`,
+    );
     for (const app of Object.keys({ ...bounds, ...max }).sort()) {
       opts.log(`  ${app.padEnd(40)} ${String(max[app] ?? 0).padStart(4)}${bounds[app] !== undefined ? `   (bound ${bounds[app]})` : ""}`);
     }

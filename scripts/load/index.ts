@@ -63,12 +63,20 @@ export async function loadCommand(args: string[], databaseUrl: string, log: (lin
   };
   if (flags.only.has("concurrent")) await fresh((url) => concurrentRuns({ databaseUrl: url, log, workers, concurrency, runs: flags.runs }));
   if (flags.only.has("parked")) await fresh((url) => parkedRuns({ databaseUrl: url, log, workers, concurrency, runs: flags.parked }));
-  if (flags.only.has("soak")) await fresh((url) => memorySoak({ databaseUrl: url, log, concurrency, steps: flags["soak-steps"], heapLimitMb: flags["heap-limit"] }));
+  if (flags.only.has("soak"))
+    await fresh((url) => memorySoak({ databaseUrl: url, log, concurrency, steps: flags["soak-steps"], heapLimitMb: flags["heap-limit"] }));
   if (flags.only.has("connections")) await fresh((url) => connectionCensus({ databaseUrl: url, log, workers, concurrency, followers: 20, runs: 200 }));
   if (flags.only.has("history")) {
     await fresh(async (url) => {
       const r = await historyScaling({ databaseUrl: url, log, sizes: [0, 20_000, 200_000] });
-      return { problems: r.ratio > 3 ? [`begin_step costs ${r.ratio.toFixed(1)}x more with 200,000 steps of other runs in the database than with none: a step's cost should not depend on other runs' history`] : [] };
+      return {
+        problems:
+          r.ratio > 3
+            ? [
+                `begin_step costs ${r.ratio.toFixed(1)}x more with 200,000 steps of other runs in the database than with none: a step's cost should not depend on other runs' history`,
+              ]
+            : [],
+      };
     });
   }
   for (const p of problems) log(`PROBLEM: ${p}`);

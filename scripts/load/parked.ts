@@ -77,16 +77,21 @@ export async function parkedRuns(opts: ParkedRunsOptions): Promise<ParkedRunsRep
     // none at all for interrupted runs. Then every worker is stopped: nothing needs one.
     const census = () => loadParkedCensus(pool, all);
     // graphile-worker deletes a completed job just after its task returns: give the last ones a moment
-    const parked = await until("the parked runs' last jobs to complete", async () => {
-      const c = await census();
-      return c.lockedJobs === 0 && c.jobs === n.timers + n.events ? c : null;
-    }, 30_000).catch(() => census());
+    const parked = await until(
+      "the parked runs' last jobs to complete",
+      async () => {
+        const c = await census();
+        return c.lockedJobs === 0 && c.jobs === n.timers + n.events ? c : null;
+      },
+      30_000,
+    ).catch(() => census());
     const expectJobs = n.timers + n.events;
     if (parked.waiting !== n.timers + n.events) problems.push(`parked: ${parked.waiting} runs waiting, expected ${n.timers + n.events}`);
     if (parked.interrupted !== n.approvals) problems.push(`parked: ${parked.interrupted} runs interrupted, expected ${n.approvals}`);
     if (parked.running !== 0) problems.push(`parked: ${parked.running} runs queued or running`);
     if (parked.lockedJobs !== 0) problems.push(`parked: ${parked.lockedJobs} jobs locked`);
-    if (parked.jobs !== expectJobs || parked.futureJobs !== expectJobs) problems.push(`parked: ${parked.jobs} jobs (${parked.futureJobs} in the future), expected ${expectJobs}, all in the future`);
+    if (parked.jobs !== expectJobs || parked.futureJobs !== expectJobs)
+      problems.push(`parked: ${parked.jobs} jobs (${parked.futureJobs} in the future), expected ${expectJobs}, all in the future`);
     if (parked.interruptedWithJob !== 0) problems.push(`parked: ${parked.interruptedWithJob} interrupted runs have a job`);
     opts.log(
       `parked ${all.length} runs (${n.timers} on ${timerSeconds} s timers, ${n.events} on events, ${n.approvals} on approvals) in ${(parkMs / 1000).toFixed(1)} s: ` +
@@ -99,7 +104,9 @@ export async function parkedRuns(opts: ParkedRunsOptions): Promise<ParkedRunsRep
     if (afterStop.waiting !== parked.waiting || afterStop.interrupted !== parked.interrupted || afterStop.jobs !== parked.jobs || afterStop.lockedJobs !== 0) {
       problems.push(`stopping every worker changed the parked runs: ${JSON.stringify(afterStop)}`);
     }
-    opts.log(`every worker stopped: ${afterStop.waiting} waiting, ${afterStop.interrupted} interrupted, ${afterStop.jobs} jobs (${afterStop.futureJobs} in the future), ${afterStop.lockedJobs} locked`);
+    opts.log(
+      `every worker stopped: ${afterStop.waiting} waiting, ${afterStop.interrupted} interrupted, ${afterStop.jobs} jobs (${afterStop.futureJobs} in the future), ${afterStop.lockedJobs} locked`,
+    );
 
     // Wake them: fresh workers; events sent; approvals answered; the timers elapse by themselves.
     workers = await spawnWorkerProcesses(opts.databaseUrl, opts.workers, opts.concurrency);

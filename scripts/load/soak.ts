@@ -46,7 +46,10 @@ export async function memorySoak(opts: MemorySoakOptions): Promise<MemorySoakRep
       tools: ["echo"],
       max_steps: 100,
       script: [
-        ...Array.from({ length: turns }, (_, i) => ({ text: `Turn ${i}: ${"some words ".repeat(10)}`, tool_calls: [{ name: "echo", arguments: { i, pad: "x".repeat(200) } }] })),
+        ...Array.from({ length: turns }, (_, i) => ({
+          text: `Turn ${i}: ${"some words ".repeat(10)}`,
+          tool_calls: [{ name: "echo", arguments: { i, pad: "x".repeat(200) } }],
+        })),
         { text: "Finished." },
       ],
     });

@@ -8,6 +8,7 @@ import { createTestDatabase, getEvents, waitForStatus, type TestDatabase } from 
 import { loadEnv } from "../../db/env.ts";
 import { ConfigError } from "../../db/errors.ts";
 import { PROJECT_ROOT } from "../database.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 const CLI = path.join(PROJECT_ROOT, "scripts", "everruns.ts");
 let db: TestDatabase;
@@ -47,7 +48,7 @@ beforeAll(async () => {
   const deadline = Date.now() + 300_000; // the first start on a fresh clone builds the console
   while (!startOutput.includes("Everruns is running")) {
     if (Date.now() > deadline || start.exitCode !== null) throw new Error(`everruns start did not come up:\n${startOutput}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }, 330_000);
 

@@ -6,7 +6,17 @@ import type { ConversationItem } from "@/lib/agui";
 import { formatDuration, prettyJson, shortId } from "@/lib/format";
 
 /** `answeredBy`: the continuation run that answered this run's interrupt, if any. */
-export function ConversationView({ items, live, answeredBy = null, ended = false }: { items: ConversationItem[]; live: boolean; answeredBy?: string | null; ended?: boolean }) {
+export function ConversationView({
+  items,
+  live,
+  answeredBy = null,
+  ended = false,
+}: {
+  items: ConversationItem[];
+  live: boolean;
+  answeredBy?: string | null;
+  ended?: boolean;
+}) {
   // tool calls an interrupt asks a human about
   const asked = new Set(items.flatMap((i) => (i.kind === "interrupt" ? i.interrupts.map((x) => x.toolCallId ?? "") : [])));
   return (
@@ -68,7 +78,9 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
                 ) : (
                   <span className="font-mono text-xs text-slate-500">{a.interruptId}</span>
                 )}
-                {a.payload?.arguments && <pre className="mt-1 overflow-x-auto rounded bg-white/70 p-2 font-mono text-xs">{prettyJson(a.payload.arguments)}</pre>}
+                {a.payload?.arguments && (
+                  <pre className="mt-1 overflow-x-auto rounded bg-white/70 p-2 font-mono text-xs">{prettyJson(a.payload.arguments)}</pre>
+                )}
               </li>
             ))}
           </ul>
@@ -85,7 +97,10 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
       return (
         <details data-testid="msg-reasoning" className="group rounded-lg border border-slate-200 bg-slate-50/60 px-3.5 py-2">
           <summary className="cursor-pointer select-none text-xs font-medium text-slate-500">
-            Reasoning <span className="font-normal">· {item.text.length.toLocaleString("en-US")} chars{item.streaming ? " · thinking…" : ""}</span>
+            Reasoning{" "}
+            <span className="font-normal">
+              · {item.text.length.toLocaleString("en-US")} chars{item.streaming ? " · thinking…" : ""}
+            </span>
           </summary>
           <p className="mt-2 whitespace-pre-wrap text-xs italic leading-relaxed text-slate-600">{item.text}</p>
         </details>
@@ -97,19 +112,35 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
             <span className="text-xs font-semibold text-teal-800">
               Tool call <span className="font-mono">{item.name}</span>
             </span>
-            <span className="font-mono text-[11px] text-teal-700/70">{item.streaming ? "calling…" : item.result !== null ? "done" : answeredBy ? "answered: runs in the next run" : asked.has(item.toolCallId) ? "waiting for approval" : ended ? "no result" : "waiting for result"}</span>
+            <span className="font-mono text-[11px] text-teal-700/70">
+              {item.streaming
+                ? "calling…"
+                : item.result !== null
+                  ? "done"
+                  : answeredBy
+                    ? "answered: runs in the next run"
+                    : asked.has(item.toolCallId)
+                      ? "waiting for approval"
+                      : ended
+                        ? "no result"
+                        : "waiting for result"}
+            </span>
           </div>
           <div className="grid gap-0 md:grid-cols-2">
             <div className="min-w-0 border-teal-100 px-3.5 py-2 md:border-r">
               <div className="mb-1 text-[10px] font-semibold uppercase tracking-wide text-slate-400">Arguments</div>
-              <pre data-testid="tool-args" className="max-h-60 overflow-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-800">{item.args ? prettyJson(item.args) : "{}"}</pre>
+              <pre data-testid="tool-args" className="max-h-60 overflow-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-800">
+                {item.args ? prettyJson(item.args) : "{}"}
+              </pre>
             </div>
             <div className="min-w-0 px-3.5 py-2">
               <div className="mb-1 text-[10px] font-semibold uppercase tracking-wide text-slate-400">Result</div>
               {item.result === null ? (
                 <p className="text-xs text-slate-400">—</p>
               ) : (
-                <pre data-testid="tool-result" className="max-h-60 overflow-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-800">{prettyJson(item.result)}</pre>
+                <pre data-testid="tool-result" className="max-h-60 overflow-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-800">
+                  {prettyJson(item.result)}
+                </pre>
               )}
             </div>
           </div>
@@ -138,7 +169,10 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
       );
     case "interrupt":
       return (
-        <div data-testid="msg-interrupt" className={`rounded-lg border px-3.5 py-2.5 ${answeredBy ? "border-slate-200 bg-slate-50" : "border-amber-300 bg-amber-50"}`}>
+        <div
+          data-testid="msg-interrupt"
+          className={`rounded-lg border px-3.5 py-2.5 ${answeredBy ? "border-slate-200 bg-slate-50" : "border-amber-300 bg-amber-50"}`}
+        >
           <Role className={answeredBy ? "text-slate-500" : "text-amber-800"}>
             {answeredBy ? (
               <>

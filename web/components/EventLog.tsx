@@ -16,7 +16,11 @@ export function EventLog({ events }: { events: RunEventMessage[] }) {
       <div className="flex items-center gap-2 border-b border-slate-100 px-4 py-2 text-xs text-slate-500">
         <label className="flex items-center gap-1.5">
           Type
-          <select value={type} onChange={(e) => setType(e.target.value)} className="rounded border border-slate-300 bg-white px-1.5 py-0.5 text-xs text-slate-800">
+          <select
+            value={type}
+            onChange={(e) => setType(e.target.value)}
+            className="rounded border border-slate-300 bg-white px-1.5 py-0.5 text-xs text-slate-800"
+          >
             <option value="">all ({events.length})</option>
             {types.map((t) => (
               <option key={t} value={t}>

@@ -18,7 +18,17 @@ export function answersFor(interrupts: Interrupt[], decide: (i: Interrupt) => De
 }
 
 /** The answer buttons of a run: one card per interrupt, or quick approve/reject all (compact). */
-export function InterruptAnswer({ runId, interrupts, onResumed, compact = false }: { runId: string; interrupts: Interrupt[]; onResumed: (newRunId: string) => void; compact?: boolean }) {
+export function InterruptAnswer({
+  runId,
+  interrupts,
+  onResumed,
+  compact = false,
+}: {
+  runId: string;
+  interrupts: Interrupt[];
+  onResumed: (newRunId: string) => void;
+  compact?: boolean;
+}) {
   const { mutate, pending, error } = useMutation(RESUME_RUN);
   const [editing, setEditing] = useState<Record<string, string>>({});
   const [editError, setEditError] = useState<string | null>(null);
@@ -33,10 +43,22 @@ export function InterruptAnswer({ runId, interrupts, onResumed, compact = false 
     return (
       <div className="flex flex-col items-end gap-1.5">
         <div className="flex gap-2">
-          <Button variant="success" size="sm" disabled={pending} data-testid="approve" onClick={() => void send(answersFor(interrupts, () => ({ approved: true })))}>
+          <Button
+            variant="success"
+            size="sm"
+            disabled={pending}
+            data-testid="approve"
+            onClick={() => void send(answersFor(interrupts, () => ({ approved: true })))}
+          >
             Approve
           </Button>
-          <Button variant="danger" size="sm" disabled={pending} data-testid="reject" onClick={() => void send(answersFor(interrupts, () => ({ approved: false })))}>
+          <Button
+            variant="danger"
+            size="sm"
+            disabled={pending}
+            data-testid="reject"
+            onClick={() => void send(answersFor(interrupts, () => ({ approved: false })))}
+          >
             Reject
           </Button>
         </div>
@@ -82,7 +104,11 @@ export function InterruptAnswer({ runId, interrupts, onResumed, compact = false 
                   )}
                 </p>
               </div>
-              {d && <span className={`rounded px-1.5 py-0.5 text-xs font-medium ${d.approved ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>{d.approved ? (d.arguments ? "approve (edited)" : "approve") : "reject"}</span>}
+              {d && (
+                <span className={`rounded px-1.5 py-0.5 text-xs font-medium ${d.approved ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>
+                  {d.approved ? (d.arguments ? "approve (edited)" : "approve") : "reject"}
+                </span>
+              )}
             </div>
             {isEditing ? (
               <textarea
@@ -94,7 +120,9 @@ export function InterruptAnswer({ runId, interrupts, onResumed, compact = false 
                 className="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500"
               />
             ) : (
-              i.metadata?.arguments !== undefined && <pre className="mt-2 max-h-48 overflow-auto rounded bg-slate-50 p-2 font-mono text-xs text-slate-800">{prettyJson(i.metadata.arguments)}</pre>
+              i.metadata?.arguments !== undefined && (
+                <pre className="mt-2 max-h-48 overflow-auto rounded bg-slate-50 p-2 font-mono text-xs text-slate-800">{prettyJson(i.metadata.arguments)}</pre>
+              )
             )}
             <div className="mt-2 flex flex-wrap gap-2">
               {isEditing ? (
@@ -124,7 +152,13 @@ export function InterruptAnswer({ runId, interrupts, onResumed, compact = false 
                   <Button key="reject" variant="danger" size="sm" disabled={pending} data-testid="reject" onClick={() => decideOne(i, { approved: false })}>
                     Reject
                   </Button>
-                  <Button key="edit" size="sm" disabled={pending} data-testid="edit" onClick={() => setEditing((all) => ({ ...all, [i.id]: prettyJson(i.metadata?.arguments ?? {}) }))}>
+                  <Button
+                    key="edit"
+                    size="sm"
+                    disabled={pending}
+                    data-testid="edit"
+                    onClick={() => setEditing((all) => ({ ...all, [i.id]: prettyJson(i.metadata?.arguments ?? {}) }))}
+                  >
                     Edit arguments
                   </Button>
                 </>
@@ -135,7 +169,12 @@ export function InterruptAnswer({ runId, interrupts, onResumed, compact = false 
       })}
       {!single && (
         <div className="flex items-center gap-2">
-          <Button variant="primary" disabled={!allDecided || pending} data-testid="submit-answers" onClick={() => void send(answersFor(interrupts, (i) => decisions[i.id]!))}>
+          <Button
+            variant="primary"
+            disabled={!allDecided || pending}
+            data-testid="submit-answers"
+            onClick={() => void send(answersFor(interrupts, (i) => decisions[i.id]!))}
+          >
             {pending ? "Sending…" : `Send ${interrupts.length} answers`}
           </Button>
           {!allDecided && <span className="text-xs text-slate-500">Answer every interrupt first.</span>}

@@ -36,8 +36,15 @@ export function JsonEditor({
   const field = serverError?.match(/"([^"]+)"/)?.[1];
   return (
     <div className="grid gap-3 2xl:grid-cols-[minmax(0,1fr)_16rem]">
-      <div className={`flex overflow-hidden rounded-md border ${syntax || serverError ? "border-rose-300" : "border-slate-300"} bg-white focus-within:border-sky-500 focus-within:ring-1 focus-within:ring-sky-500`}>
-        <div ref={gutter} aria-hidden className="select-none overflow-hidden border-r border-slate-100 bg-slate-50 py-2 text-right font-mono text-xs leading-5 text-slate-400" style={{ height: `${rows * 1.25 + 1}rem` }}>
+      <div
+        className={`flex overflow-hidden rounded-md border ${syntax || serverError ? "border-rose-300" : "border-slate-300"} bg-white focus-within:border-sky-500 focus-within:ring-1 focus-within:ring-sky-500`}
+      >
+        <div
+          ref={gutter}
+          aria-hidden
+          className="select-none overflow-hidden border-r border-slate-100 bg-slate-50 py-2 text-right font-mono text-xs leading-5 text-slate-400"
+          style={{ height: `${rows * 1.25 + 1}rem` }}
+        >
           {Array.from({ length: Math.max(lines, rows) }, (_, i) => (
             <div key={i} className="px-2">
               {i < lines ? i + 1 : ""}
@@ -77,8 +84,9 @@ export function JsonEditor({
           <div className="rounded-md border border-slate-200 bg-slate-50 p-3 text-xs text-slate-600">
             <p className="font-medium text-slate-700">Valid JSON</p>
             <p className="mt-1">
-              The API checks the rest when you save: <span className="font-mono">provider</span>, <span className="font-mono">model</span>, <span className="font-mono">tools</span>, <span className="font-mono">max_steps</span>,{" "}
-              <span className="font-mono">retry</span>, <span className="font-mono">script</span>…
+              The API checks the rest when you save: <span className="font-mono">provider</span>, <span className="font-mono">model</span>,{" "}
+              <span className="font-mono">tools</span>, <span className="font-mono">max_steps</span>, <span className="font-mono">retry</span>,{" "}
+              <span className="font-mono">script</span>…
             </p>
           </div>
         )}

@@ -54,7 +54,10 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
                     {shortId(run.id)}
                   </Link>
                   {run.parentRunId && (
-                    <span title={`continues run ${run.parentRunId}`} className="ml-1.5 rounded bg-slate-100 px-1 text-[10px] font-medium uppercase text-slate-500">
+                    <span
+                      title={`continues run ${run.parentRunId}`}
+                      className="ml-1.5 rounded bg-slate-100 px-1 text-[10px] font-medium uppercase text-slate-500"
+                    >
                       resume
                     </span>
                   )}
@@ -71,14 +74,20 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
                   </td>
                 )}
                 <td className="px-3 py-2">
-                  <Link href={`/threads/${run.threadId}`} title={run.threadId} className="font-mono text-[13px] text-slate-500 hover:text-sky-700 hover:underline">
+                  <Link
+                    href={`/threads/${run.threadId}`}
+                    title={run.threadId}
+                    className="font-mono text-[13px] text-slate-500 hover:text-sky-700 hover:underline"
+                  >
                     {shortId(run.threadId)}
                   </Link>
                 </td>
                 <td className="whitespace-nowrap px-3 py-2 text-slate-600" title={formatDateTime(started)}>
                   {formatAgo(started, now)}
                 </td>
-                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700">{run.status === "queued" ? <span className="text-slate-400">queued</span> : formatDuration(runDurationMs(run, now))}</td>
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700">
+                  {run.status === "queued" ? <span className="text-slate-400">queued</span> : formatDuration(runDurationMs(run, now))}
+                </td>
                 <td className="px-3 py-2 text-right tabular-nums text-slate-700">{run.runStepsByRunId.totalCount}</td>
                 <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700" title={`${inTokens} in / ${outTokens} out`}>
                   {formatNumber(inTokens + outTokens)}

@@ -22,37 +22,46 @@ export function Shell({ children }: { children: ReactNode }) {
     <div className="flex min-h-screen">
       <aside className="w-52 shrink-0 bg-slate-900 text-slate-300">
         <div className="sticky top-0 flex h-screen flex-col">
-        <Link href="/runs" className="flex items-center gap-2 px-4 py-4 text-white">
-          <svg viewBox="0 0 24 24" className="h-6 w-6" aria-hidden>
-            <circle cx="12" cy="12" r="9" fill="none" stroke="#38bdf8" strokeWidth="2.5" />
-            <path d="M12 7v5l3 3" fill="none" stroke="#e2e8f0" strokeWidth="2.5" strokeLinecap="round" />
-          </svg>
-          <span className="text-[15px] font-semibold tracking-tight">Everruns</span>
-        </Link>
-        <nav className="flex-1 space-y-0.5 px-2">
-          {NAV.map((item) => {
-            const active = pathname === item.href || pathname.startsWith(`${item.href}/`) || (item.href === "/runs" && pathname.startsWith("/threads"));
-            return (
-              <Link
-                key={item.href}
-                href={item.href}
-                data-testid={`nav-${item.label.toLowerCase()}`}
-                className={`flex items-center gap-2.5 rounded-md px-2.5 py-1.5 text-sm ${active ? "bg-slate-800 font-medium text-white" : "hover:bg-slate-800/60 hover:text-white"}`}
-              >
-                <svg viewBox="0 0 24 24" className="h-4 w-4 shrink-0" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden>
-                  <path d={item.icon} />
-                </svg>
-                <span className="flex-1">{item.label}</span>
-                {item.href === "/approvals" && pending > 0 && (
-                  <span data-testid="approvals-badge" className="rounded-full bg-amber-400 px-1.5 text-xs font-semibold tabular-nums text-slate-900">
-                    {pending}
-                  </span>
-                )}
-              </Link>
-            );
-          })}
-        </nav>
-        <ConnectionDot />
+          <Link href="/runs" className="flex items-center gap-2 px-4 py-4 text-white">
+            <svg viewBox="0 0 24 24" className="h-6 w-6" aria-hidden>
+              <circle cx="12" cy="12" r="9" fill="none" stroke="#38bdf8" strokeWidth="2.5" />
+              <path d="M12 7v5l3 3" fill="none" stroke="#e2e8f0" strokeWidth="2.5" strokeLinecap="round" />
+            </svg>
+            <span className="text-[15px] font-semibold tracking-tight">Everruns</span>
+          </Link>
+          <nav className="flex-1 space-y-0.5 px-2">
+            {NAV.map((item) => {
+              const active = pathname === item.href || pathname.startsWith(`${item.href}/`) || (item.href === "/runs" && pathname.startsWith("/threads"));
+              return (
+                <Link
+                  key={item.href}
+                  href={item.href}
+                  data-testid={`nav-${item.label.toLowerCase()}`}
+                  className={`flex items-center gap-2.5 rounded-md px-2.5 py-1.5 text-sm ${active ? "bg-slate-800 font-medium text-white" : "hover:bg-slate-800/60 hover:text-white"}`}
+                >
+                  <svg
+                    viewBox="0 0 24 24"
+                    className="h-4 w-4 shrink-0"
+                    fill="none"
+                    stroke="currentColor"
+                    strokeWidth="2"
+                    strokeLinecap="round"
+                    strokeLinejoin="round"
+                    aria-hidden
+                  >
+                    <path d={item.icon} />
+                  </svg>
+                  <span className="flex-1">{item.label}</span>
+                  {item.href === "/approvals" && pending > 0 && (
+                    <span data-testid="approvals-badge" className="rounded-full bg-amber-400 px-1.5 text-xs font-semibold tabular-nums text-slate-900">
+                      {pending}
+                    </span>
+                  )}
+                </Link>
+              );
+            })}
+          </nav>
+          <ConnectionDot />
         </div>
       </aside>
       <div className="min-w-0 flex-1">
@@ -116,7 +125,11 @@ function ConnectionBanner() {
 
   if (state === "offline") {
     return (
-      <div role="alert" data-testid="offline-banner" className="sticky top-0 z-20 flex items-center gap-2 border-b border-rose-300 bg-rose-50 px-6 py-2 text-sm text-rose-900">
+      <div
+        role="alert"
+        data-testid="offline-banner"
+        className="sticky top-0 z-20 flex items-center gap-2 border-b border-rose-300 bg-rose-50 px-6 py-2 text-sm text-rose-900"
+      >
         <span className="h-2 w-2 animate-pulse rounded-full bg-rose-500" />
         <span className="font-medium">The API is unreachable.</span>
         <span className="text-rose-800">Retrying — live updates are paused and everything refreshes by itself when it is back.</span>
@@ -132,7 +145,11 @@ function ConnectionBanner() {
   }
   if (recovered) {
     return (
-      <div role="status" data-testid="reconnected-banner" className="sticky top-0 z-20 border-b border-emerald-200 bg-emerald-50 px-6 py-2 text-sm text-emerald-900">
+      <div
+        role="status"
+        data-testid="reconnected-banner"
+        className="sticky top-0 z-20 border-b border-emerald-200 bg-emerald-50 px-6 py-2 text-sm text-emerald-900"
+      >
         Reconnected to the API — the page is up to date again.
       </div>
     );

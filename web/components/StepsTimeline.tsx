@@ -55,7 +55,10 @@ export function StepsTimeline({
                 {step.name}
               </span>
               {step.attempt > 1 && (
-                <span title="the step was attempted more than once (a crash or a retry)" className="rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800">
+                <span
+                  title="the step was attempted more than once (a crash or a retry)"
+                  className="rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800"
+                >
                   attempt {step.attempt}
                 </span>
               )}
@@ -64,7 +67,7 @@ export function StepsTimeline({
             </div>
             <div className="relative mt-1.5 ml-8 h-1.5 rounded-full bg-slate-100">
               <div
-                className={`absolute top-0 h-1.5 rounded-full ${step.status !== "succeeded" ? "bg-rose-400" : BAR_COLORS[step.kind] ?? "bg-slate-400"}`}
+                className={`absolute top-0 h-1.5 rounded-full ${step.status !== "succeeded" ? "bg-rose-400" : (BAR_COLORS[step.kind] ?? "bg-slate-400")}`}
                 style={{ left: `${left}%`, width: `${width}%` }}
               />
             </div>

@@ -72,7 +72,11 @@ export function BucketChart({
 
   let max = 0;
   for (let i = 0; i < n; i++) {
-    if (stacked) max = Math.max(max, bars.reduce((sum, s) => sum + (s.values[i] ?? 0), 0));
+    if (stacked)
+      max = Math.max(
+        max,
+        bars.reduce((sum, s) => sum + (s.values[i] ?? 0), 0),
+      );
     else for (const s of bars) max = Math.max(max, s.values[i] ?? 0);
     for (const s of lines) max = Math.max(max, s.values[i] ?? 0);
   }
@@ -103,7 +107,15 @@ export function BucketChart({
       </div>
       <div ref={ref} className="relative" style={{ height }}>
         {width > 0 && (
-          <svg width={width} height={height} className="block overflow-visible" onMouseMove={onMove} onMouseLeave={() => setHover(null)} role="img" aria-label={series.map((s) => s.name).join(", ")}>
+          <svg
+            width={width}
+            height={height}
+            className="block overflow-visible"
+            onMouseMove={onMove}
+            onMouseLeave={() => setHover(null)}
+            role="img"
+            aria-label={series.map((s) => s.name).join(", ")}
+          >
             {ticks.map((t) => (
               <g key={t}>
                 <line x1={m.left} x2={width - m.right} y1={y(t)} y2={y(t)} stroke="#e2e8f0" strokeDasharray={t === 0 ? undefined : "2 3"} />
@@ -190,7 +202,7 @@ export function BucketChart({
                   <span className="inline-block h-2 w-2 rounded-sm" style={{ background: s.color }} />
                   {s.name}
                 </span>
-                <span className="text-slate-900">{s.values[hover] == null ? "—" : yFormat(s.values[hover]!)}</span>
+                <span className="text-slate-900">{s.values[hover] == null ? "—" : yFormat(s.values[hover])}</span>
               </div>
             ))}
           </div>

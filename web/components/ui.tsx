@@ -43,10 +43,26 @@ const KIND_STYLES: Record<string, string> = {
 };
 
 export function KindBadge({ kind }: { kind: string }) {
-  return <span className={`inline-block rounded px-1.5 py-0.5 font-mono text-[11px] ring-1 ring-inset ${KIND_STYLES[kind] ?? KIND_STYLES.system}`}>{kind}</span>;
+  return (
+    <span className={`inline-block rounded px-1.5 py-0.5 font-mono text-[11px] ring-1 ring-inset ${KIND_STYLES[kind] ?? KIND_STYLES.system}`}>{kind}</span>
+  );
 }
 
-export function Card({ title, actions, children, className = "", bodyClassName = "p-4", testId }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string; bodyClassName?: string; testId?: string }) {
+export function Card({
+  title,
+  actions,
+  children,
+  className = "",
+  bodyClassName = "p-4",
+  testId,
+}: {
+  title?: ReactNode;
+  actions?: ReactNode;
+  children: ReactNode;
+  className?: string;
+  bodyClassName?: string;
+  testId?: string;
+}) {
   return (
     <section data-testid={testId} className={`rounded-lg border border-slate-200 bg-white shadow-sm ${className}`}>
       {(title || actions) && (
@@ -93,7 +109,15 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   );
 }
 
-export function ErrorBox({ error, title = "Something went wrong", onRetry }: { error: { message: string } | string | null; title?: string; onRetry?: () => void }) {
+export function ErrorBox({
+  error,
+  title = "Something went wrong",
+  onRetry,
+}: {
+  error: { message: string } | string | null;
+  title?: string;
+  onRetry?: () => void;
+}) {
   if (!error) return null;
   const message = typeof error === "string" ? error : error.message;
   return (
@@ -104,7 +128,11 @@ export function ErrorBox({ error, title = "Something went wrong", onRetry }: { e
           <p className="mt-0.5 break-words font-mono text-xs">{message}</p>
         </div>
         {onRetry && (
-          <button type="button" onClick={onRetry} className="shrink-0 rounded border border-rose-300 bg-white px-2 py-0.5 text-xs font-medium text-rose-700 hover:bg-rose-100">
+          <button
+            type="button"
+            onClick={onRetry}
+            className="shrink-0 rounded border border-rose-300 bg-white px-2 py-0.5 text-xs font-medium text-rose-700 hover:bg-rose-100"
+          >
             Retry
           </button>
         )}
@@ -129,7 +157,13 @@ export function Button({
   ...props
 }: React.ButtonHTMLAttributes<HTMLButtonElement> & { variant?: ButtonVariant; size?: "sm" | "md" }) {
   const sizing = size === "sm" ? "px-2 py-1 text-xs" : "px-3 py-1.5 text-sm";
-  return <button type="button" className={`inline-flex items-center justify-center gap-1.5 rounded-md font-medium shadow-sm transition-colors disabled:cursor-not-allowed ${sizing} ${BUTTON_STYLES[variant]} ${className}`} {...props} />;
+  return (
+    <button
+      type="button"
+      className={`inline-flex items-center justify-center gap-1.5 rounded-md font-medium shadow-sm transition-colors disabled:cursor-not-allowed ${sizing} ${BUTTON_STYLES[variant]} ${className}`}
+      {...props}
+    />
+  );
 }
 
 export function IdLink({ href, id, full = false }: { href: string; id: string; full?: boolean }) {
@@ -150,7 +184,19 @@ export function Stat({ label, value, hint, testId }: { label: string; value: Rea
   );
 }
 
-export function Select({ label, value, onChange, options, testId }: { label: string; value: string; onChange: (v: string) => void; options: Array<{ value: string; label: string }>; testId?: string }) {
+export function Select({
+  label,
+  value,
+  onChange,
+  options,
+  testId,
+}: {
+  label: string;
+  value: string;
+  onChange: (v: string) => void;
+  options: Array<{ value: string; label: string }>;
+  testId?: string;
+}) {
   return (
     <label className="flex items-center gap-1.5 text-xs font-medium text-slate-500">
       {label}

@@ -30,7 +30,10 @@ export interface Conversation {
  * carries with the interrupts they answer (the parent's), so the tool calls they approved show
  * with their name and arguments when this run's results arrive.
  */
-export function initialConversation(input: { messages?: InputMessage[]; resume?: ResumeAnswer[] } | null | undefined, parentInterrupts: Interrupt[] | null = null): Conversation {
+export function initialConversation(
+  input: { messages?: InputMessage[]; resume?: ResumeAnswer[] } | null | undefined,
+  parentInterrupts: Interrupt[] | null = null,
+): Conversation {
   const items: ConversationItem[] = [];
   (input?.messages ?? []).forEach((m, i) => items.push(...fromInputMessage(m, `in-${i}`)));
   if (input?.resume?.length) {
@@ -40,7 +43,15 @@ export function initialConversation(input: { messages?: InputMessage[]; resume?:
       const i = a.interrupt;
       if (!i?.toolCallId || a.status !== "resolved" || a.payload?.approved === false) continue;
       const args = a.payload?.arguments ?? i.metadata?.arguments ?? {};
-      items.push({ kind: "tool", key: `resume-${i.toolCallId}`, toolCallId: i.toolCallId, name: i.metadata?.toolName ?? "tool", args: JSON.stringify(args), result: null, streaming: false });
+      items.push({
+        kind: "tool",
+        key: `resume-${i.toolCallId}`,
+        toolCallId: i.toolCallId,
+        name: i.metadata?.toolName ?? "tool",
+        args: JSON.stringify(args),
+        result: null,
+        streaming: false,
+      });
     }
   }
   return { items, lastSeq: 0, ended: false, interrupts: null };
@@ -53,8 +64,9 @@ function fromInputMessage(m: InputMessage, key: string): ConversationItem[] {
   if (m.role === "assistant") {
     const out: ConversationItem[] = [];
     if (text) out.push({ kind: "assistant", key, messageId: m.id ?? key, text, streaming: false });
-    const calls = ((m as { toolCalls?: Array<{ id: string; function: { name: string; arguments: string } }> }).toolCalls ?? []);
-    for (const c of calls) out.push({ kind: "tool", key: `${key}-${c.id}`, toolCallId: c.id, name: c.function.name, args: c.function.arguments, result: null, streaming: false });
+    const calls = (m as { toolCalls?: Array<{ id: string; function: { name: string; arguments: string } }> }).toolCalls ?? [];
+    for (const c of calls)
+      out.push({ kind: "tool", key: `${key}-${c.id}`, toolCallId: c.id, name: c.function.name, args: c.function.arguments, result: null, streaming: false });
     return out;
   }
   return [];
@@ -101,11 +113,25 @@ function foldEvent(c: Conversation, ev: AgUiEvent, seq: number): Conversation {
     case "TEXT_MESSAGE_CHUNK": {
       const messageId = str(ev.messageId);
       const delta = str(ev.delta);
-      const next = update(items, "assistant", (m) => m.messageId === messageId, (m) => ({ ...m, text: m.text + delta }));
-      return set(next ?? [...items, { kind: "assistant", key: `m-${messageId}-${seq}`, messageId, text: delta, streaming: ev.type === "TEXT_MESSAGE_CONTENT" }]);
+      const next = update(
+        items,
+        "assistant",
+        (m) => m.messageId === messageId,
+        (m) => ({ ...m, text: m.text + delta }),
+      );
+      return set(
+        next ?? [...items, { kind: "assistant", key: `m-${messageId}-${seq}`, messageId, text: delta, streaming: ev.type === "TEXT_MESSAGE_CONTENT" }],
+      );
     }
     case "TEXT_MESSAGE_END":
-      return set(update(items, "assistant", (m) => m.messageId === str(ev.messageId), (m) => ({ ...m, streaming: false })));
+      return set(
+        update(
+          items,
+          "assistant",
+          (m) => m.messageId === str(ev.messageId),
+          (m) => ({ ...m, streaming: false }),
+        ),
+      );
     case "REASONING_MESSAGE_START":
     case "THINKING_TEXT_MESSAGE_START": {
       const messageId = str(ev.messageId) || `thinking-${seq}`;
@@ -116,14 +142,26 @@ function foldEvent(c: Conversation, ev: AgUiEvent, seq: number): Conversation {
     case "THINKING_TEXT_MESSAGE_CONTENT": {
       const messageId = str(ev.messageId);
       const delta = str(ev.delta);
-      const next = update(items, "reasoning", (m) => !messageId || m.messageId === messageId || m.streaming, (m) => ({ ...m, text: m.text + delta }));
+      const next = update(
+        items,
+        "reasoning",
+        (m) => !messageId || m.messageId === messageId || m.streaming,
+        (m) => ({ ...m, text: m.text + delta }),
+      );
       return set(next ?? [...items, { kind: "reasoning", key: `r-${messageId}-${seq}`, messageId, text: delta, streaming: true }]);
     }
     case "REASONING_MESSAGE_END":
     case "REASONING_END":
     case "THINKING_TEXT_MESSAGE_END":
     case "THINKING_END":
-      return set(update(items, "reasoning", (m) => m.streaming, (m) => ({ ...m, streaming: false })));
+      return set(
+        update(
+          items,
+          "reasoning",
+          (m) => m.streaming,
+          (m) => ({ ...m, streaming: false }),
+        ),
+      );
     case "TOOL_CALL_START": {
       const toolCallId = str(ev.toolCallId);
       return set([...items, { kind: "tool", key: `t-${toolCallId}-${seq}`, toolCallId, name: str(ev.toolCallName), args: "", result: null, streaming: true }]);
@@ -131,14 +169,33 @@ function foldEvent(c: Conversation, ev: AgUiEvent, seq: number): Conversation {
     case "TOOL_CALL_ARGS":
     case "TOOL_CALL_CHUNK": {
       const toolCallId = str(ev.toolCallId);
-      return set(update(items, "tool", (t) => t.toolCallId === toolCallId, (t) => ({ ...t, args: t.args + str(ev.delta) })));
+      return set(
+        update(
+          items,
+          "tool",
+          (t) => t.toolCallId === toolCallId,
+          (t) => ({ ...t, args: t.args + str(ev.delta) }),
+        ),
+      );
     }
     case "TOOL_CALL_END":
-      return set(update(items, "tool", (t) => t.toolCallId === str(ev.toolCallId), (t) => ({ ...t, streaming: false })));
+      return set(
+        update(
+          items,
+          "tool",
+          (t) => t.toolCallId === str(ev.toolCallId),
+          (t) => ({ ...t, streaming: false }),
+        ),
+      );
     case "TOOL_CALL_RESULT": {
       const toolCallId = str(ev.toolCallId);
       const content = typeof ev.content === "string" ? ev.content : JSON.stringify(ev.content);
-      const next = update(items, "tool", (t) => t.toolCallId === toolCallId, (t) => ({ ...t, result: content, streaming: false }));
+      const next = update(
+        items,
+        "tool",
+        (t) => t.toolCallId === toolCallId,
+        (t) => ({ ...t, result: content, streaming: false }),
+      );
       return set(next ?? [...items, { kind: "tool", key: `t-${toolCallId}-${seq}`, toolCallId, name: "tool", args: "", result: content, streaming: false }]);
     }
     case "MESSAGES_SNAPSHOT": {
@@ -159,7 +216,13 @@ function foldEvent(c: Conversation, ev: AgUiEvent, seq: number): Conversation {
     }
     case "CUSTOM": {
       if (ev.name !== "everruns.retry") return c;
-      const v = (ev.value ?? {}) as { step?: number; attempt?: number; max_attempts?: number; delay_ms?: number; error?: { code?: string; message?: string; status?: number } };
+      const v = (ev.value ?? {}) as {
+        step?: number;
+        attempt?: number;
+        max_attempts?: number;
+        delay_ms?: number;
+        error?: { code?: string; message?: string; status?: number };
+      };
       return set([
         ...items,
         {
@@ -174,7 +237,11 @@ function foldEvent(c: Conversation, ev: AgUiEvent, seq: number): Conversation {
       ]);
     }
     case "RUN_ERROR":
-      return { ...c, ended: true, items: [...closeOpen(items), { kind: "error", key: `err-${seq}`, message: str(ev.message) || "the run failed", code: str(ev.code) || null }] };
+      return {
+        ...c,
+        ended: true,
+        items: [...closeOpen(items), { kind: "error", key: `err-${seq}`, message: str(ev.message) || "the run failed", code: str(ev.code) || null }],
+      };
     case "RUN_FINISHED": {
       const outcome = ev.outcome as { type?: string; interrupts?: Interrupt[] } | undefined;
       if (outcome?.type === "cancelled") return { ...c, ended: true, items: [...closeOpen(items), { kind: "cancelled", key: `cancel-${seq}` }] };
@@ -200,14 +267,28 @@ export function interruptsOf(event: AgUiEvent | null | undefined): Interrupt[] |
 }
 
 /** Retry notices (CUSTOM everruns.retry) by the step they retried. */
-export function retriesByStep(events: RunEventMessage[]): Map<number, Array<{ seq: number; attempt: number | null; maxAttempts: number | null; delayMs: number | null; error: string }>> {
+export function retriesByStep(
+  events: RunEventMessage[],
+): Map<number, Array<{ seq: number; attempt: number | null; maxAttempts: number | null; delayMs: number | null; error: string }>> {
   const out = new Map<number, Array<{ seq: number; attempt: number | null; maxAttempts: number | null; delayMs: number | null; error: string }>>();
   for (const e of events) {
     if (e.type !== "CUSTOM" || e.event.name !== "everruns.retry") continue;
-    const v = (e.event.value ?? {}) as { step?: number; attempt?: number; max_attempts?: number; delay_ms?: number; error?: { code?: string; message?: string } };
+    const v = (e.event.value ?? {}) as {
+      step?: number;
+      attempt?: number;
+      max_attempts?: number;
+      delay_ms?: number;
+      error?: { code?: string; message?: string };
+    };
     const step = v.step ?? 0;
     const list = out.get(step) ?? [];
-    list.push({ seq: e.seq, attempt: v.attempt ?? null, maxAttempts: v.max_attempts ?? null, delayMs: v.delay_ms ?? null, error: v.error?.message ?? v.error?.code ?? "transient error" });
+    list.push({
+      seq: e.seq,
+      attempt: v.attempt ?? null,
+      maxAttempts: v.max_attempts ?? null,
+      delayMs: v.delay_ms ?? null,
+      error: v.error?.message ?? v.error?.code ?? "transient error",
+    });
     out.set(step, list);
   }
   return out;

@@ -16,10 +16,12 @@ import type { TypedDocumentString } from "./gql/graphql";
 export type Document<TResult, TVariables> = TypedDocumentString<TResult, TVariables>;
 
 /** The variables argument of an operation: optional when it has no required variable. */
-export type VariablesArg<TVariables> = {} extends TVariables ? [variables?: TVariables] : [variables: TVariables];
+export type VariablesArg<TVariables> = Record<string, never> extends TVariables ? [variables?: TVariables] : [variables: TVariables];
 
 /** A subscription: its document and variables (optional when it has no required variable). */
-export type Payload<TResult, TVariables> = { query: Document<TResult, TVariables> } & ({} extends TVariables ? { variables?: TVariables } : { variables: TVariables });
+export type Payload<TResult, TVariables> = { query: Document<TResult, TVariables> } & (Record<string, never> extends TVariables
+  ? { variables?: TVariables }
+  : { variables: TVariables });
 
 export interface GraphQLErrorEntry {
   message: string;
@@ -173,7 +175,7 @@ export async function gql<TResult, TVariables>(document: Document<TResult, TVari
     throw new RequestError(`the console cannot reach its server (${(error as Error).message})`, { unreachable: true });
   }
   type Body = { data?: TResult | null; errors?: GraphQLErrorEntry[] } | null;
-  let body: Body = null;
+  let body: Body;
   try {
     body = (await res.json()) as Body;
   } catch {

@@ -2,7 +2,20 @@
 // React hooks over lib/graphql.ts: queries that refetch when the API comes back,
 // subscriptions tied to a component's lifetime, the connection state, a ticking clock.
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
-import { connectionState, gql, onConnectionState, onReconnect, RequestError, subscribe, wsClient, type ConnectionState, type Document, type Payload, type Sink, type VariablesArg } from "./graphql";
+import {
+  connectionState,
+  gql,
+  onConnectionState,
+  onReconnect,
+  RequestError,
+  subscribe,
+  wsClient,
+  type ConnectionState,
+  type Document,
+  type Payload,
+  type Sink,
+  type VariablesArg,
+} from "./graphql";
 
 export interface QueryState<T> {
   data: T | null;
@@ -22,7 +35,8 @@ export interface QueryOptions {
 }
 
 /** `useQuery`'s arguments after the document: variables (optional when none is required), options. */
-export type QueryArgs<TVariables> = {} extends TVariables ? [variables?: TVariables, opts?: QueryOptions] : [variables: TVariables, opts?: QueryOptions];
+export type QueryArgs<TVariables> =
+  Record<string, never> extends TVariables ? [variables?: TVariables, opts?: QueryOptions] : [variables: TVariables, opts?: QueryOptions];
 
 /**
  * Runs the query `document` on mount, whenever `variables` change (compared as JSON), and after the API
@@ -127,9 +141,12 @@ export function useThrottled(fn: () => void, ms: number): () => void {
   fnRef.current = fn;
   const last = useRef(0);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(() => () => {
-    if (timer.current) clearTimeout(timer.current);
-  }, []);
+  useEffect(
+    () => () => {
+      if (timer.current) clearTimeout(timer.current);
+    },
+    [],
+  );
   return useCallback(() => {
     const wait = last.current + ms - Date.now();
     if (wait <= 0) {

@@ -6,17 +6,48 @@ import { graphql } from "./gql";
 
 graphql(`
   fragment RunRowFields on Run {
-    id status agentId threadId parentRunId usage error createdAt startedAt finishedAt updatedAt
-    agentByAgentId { id name }
-    runStepsByRunId { totalCount }
+    id
+    status
+    agentId
+    threadId
+    parentRunId
+    usage
+    error
+    createdAt
+    startedAt
+    finishedAt
+    updatedAt
+    agentByAgentId {
+      id
+      name
+    }
+    runStepsByRunId {
+      totalCount
+    }
   }
 `);
 
 graphql(`
   fragment RunFields on Run {
-    id status agentId agentVersion threadId parentRunId continuedBy input output error usage
-    createdAt startedAt finishedAt updatedAt
-    agentByAgentId { id name }
+    id
+    status
+    agentId
+    agentVersion
+    threadId
+    parentRunId
+    continuedBy
+    input
+    output
+    error
+    usage
+    createdAt
+    startedAt
+    finishedAt
+    updatedAt
+    agentByAgentId {
+      id
+      name
+    }
   }
 `);
 
@@ -24,7 +55,11 @@ graphql(`
 graphql(`
   fragment ParentFinished on Run {
     parent: runByParentRunId {
-      finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }
+      finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) {
+        nodes {
+          event
+        }
+      }
     }
   }
 `);
@@ -33,20 +68,37 @@ export const RUNS_QUERY = graphql(`
   query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {
     allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {
       totalCount
-      pageInfo { hasNextPage endCursor }
-      nodes { ...RunRowFields }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      nodes {
+        ...RunRowFields
+      }
     }
   }
 `);
 
 export const RUN_UPDATED_ALL = graphql(`
   subscription RunsUpdated {
-    runUpdated { runId run { ...RunRowFields } }
+    runUpdated {
+      runId
+      run {
+        ...RunRowFields
+      }
+    }
   }
 `);
 
 export const AGENT_NAMES_QUERY = graphql(`
-  query AgentNames { allAgents(orderBy: NAME_ASC) { nodes { id name } } }
+  query AgentNames {
+    allAgents(orderBy: NAME_ASC) {
+      nodes {
+        id
+        name
+      }
+    }
+  }
 `);
 
 export const RUN_DETAIL_QUERY = graphql(`
@@ -54,58 +106,100 @@ export const RUN_DETAIL_QUERY = graphql(`
     runById(id: $id) {
       ...RunFields
       ...ParentFinished
-      agentVersionByAgentIdAndAgentVersion { version config }
-      runByContinuedBy { id status }
+      agentVersionByAgentIdAndAgentVersion {
+        version
+        config
+      }
+      runByContinuedBy {
+        id
+        status
+      }
     }
   }
 `);
 
 graphql(`
   fragment RunStepFields on RunStep {
-    seq kind name status attempt startedAt finishedAt durationMs error usage
+    seq
+    kind
+    name
+    status
+    attempt
+    startedAt
+    finishedAt
+    durationMs
+    error
+    usage
   }
 `);
 
 export const RUN_STEPS_QUERY = graphql(`
   query RunSteps($id: UUID!) {
     allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {
-      nodes { ...RunStepFields }
+      nodes {
+        ...RunStepFields
+      }
     }
   }
 `);
 
 export const RUN_UPDATED_ONE = graphql(`
   subscription RunUpdated($id: UUID!) {
-    runUpdated(runId: $id) { runId run { ...RunFields } }
+    runUpdated(runId: $id) {
+      runId
+      run {
+        ...RunFields
+      }
+    }
   }
 `);
 
 /** Every run's changes, to notice a continuation that answers the run shown. */
 export const RUN_ANSWERS_SUBSCRIPTION = graphql(`
-  subscription RunAnswers { runUpdated { run { parentRunId } } }
+  subscription RunAnswers {
+    runUpdated {
+      run {
+        parentRunId
+      }
+    }
+  }
 `);
 
 export const RUN_EVENTS_SUBSCRIPTION = graphql(`
   subscription RunEvents($runId: UUID!, $after: Int) {
-    runEvents(runId: $runId, after: $after) { seq type event }
+    runEvents(runId: $runId, after: $after) {
+      seq
+      type
+      event
+    }
   }
 `);
 
 export const START_RUN = graphql(`
   mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {
-    startRun(agent: $agent, input: $input, threadId: $threadId) { runId }
+    startRun(agent: $agent, input: $input, threadId: $threadId) {
+      runId
+    }
   }
 `);
 
 export const CANCEL_RUN = graphql(`
   mutation CancelRun($runId: UUID!) {
-    cancelRun(runId: $runId) { cancelled run { id status } }
+    cancelRun(runId: $runId) {
+      cancelled
+      run {
+        id
+        status
+      }
+    }
   }
 `);
 
 export const RESUME_RUN = graphql(`
   mutation ResumeRun($runId: UUID!, $resume: JSON!) {
-    resumeRun(runId: $runId, resume: $resume) { runId }
+    resumeRun(runId: $runId, resume: $resume) {
+      runId
+    }
   }
 `);
 
@@ -113,8 +207,15 @@ export const AGENTS_QUERY = graphql(`
   query Agents {
     allAgents(orderBy: NAME_ASC) {
       nodes {
-        id name config version createdAt updatedAt
-        runsByAgentId { totalCount }
+        id
+        name
+        config
+        version
+        createdAt
+        updatedAt
+        runsByAgentId {
+          totalCount
+        }
       }
     }
   }
@@ -123,38 +224,81 @@ export const AGENTS_QUERY = graphql(`
 export const AGENT_QUERY = graphql(`
   query Agent($id: UUID!) {
     agentById(id: $id) {
-      id name config version createdAt updatedAt
-      agentVersionsByAgentId(orderBy: VERSION_DESC) { nodes { agentId version config createdAt } }
-      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) { totalCount nodes { ...RunRowFields } }
+      id
+      name
+      config
+      version
+      createdAt
+      updatedAt
+      agentVersionsByAgentId(orderBy: VERSION_DESC) {
+        nodes {
+          agentId
+          version
+          config
+          createdAt
+        }
+      }
+      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {
+        totalCount
+        nodes {
+          ...RunRowFields
+        }
+      }
     }
   }
 `);
 
 export const CREATE_AGENT = graphql(`
   mutation CreateAgent($name: String!, $config: JSON!) {
-    createAgent(input: { agent: { name: $name, config: $config } }) { agent { id } }
+    createAgent(input: { agent: { name: $name, config: $config } }) {
+      agent {
+        id
+      }
+    }
   }
 `);
 
 export const UPDATE_AGENT = graphql(`
   mutation UpdateAgent($id: UUID!, $config: JSON!) {
-    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) { agent { id version } }
+    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) {
+      agent {
+        id
+        version
+      }
+    }
   }
 `);
 
 export const THREAD_QUERY = graphql(`
   query Thread($id: UUID!) {
     threadById(id: $id) {
-      id createdAt
-      agentByAgentId { id name }
-      runsByThreadId(orderBy: CREATED_AT_ASC) { nodes { ...RunFields ...ParentFinished } }
+      id
+      createdAt
+      agentByAgentId {
+        id
+        name
+      }
+      runsByThreadId(orderBy: CREATED_AT_ASC) {
+        nodes {
+          ...RunFields
+          ...ParentFinished
+        }
+      }
     }
   }
 `);
 
 /** Every run's changes, for the thread page (its own runs). */
 export const THREAD_RUNS_UPDATED = graphql(`
-  subscription ThreadRunsUpdated { runUpdated { runId run { threadId status } } }
+  subscription ThreadRunsUpdated {
+    runUpdated {
+      runId
+      run {
+        threadId
+        status
+      }
+    }
+  }
 `);
 
 /** Interrupted runs no continuation answered yet, oldest first, with their interrupts. */
@@ -164,38 +308,96 @@ export const APPROVALS_QUERY = graphql(`
     runsAwaitingAnswer(first: 200) {
       ...RunRowFields
       input
-      finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }
+      finished: runEventsByRunId(condition: { type: "RUN_FINISHED" }, orderBy: SEQ_DESC, first: 1) {
+        nodes {
+          event
+        }
+      }
     }
   }
 `);
 
 /** Every run's status changes: the approvals inbox and the nav's badge refresh on them. */
 export const RUN_STATUS_UPDATED = graphql(`
-  subscription RunStatusUpdated { runUpdated { runId run { status parentRunId } } }
+  subscription RunStatusUpdated {
+    runUpdated {
+      runId
+      run {
+        status
+        parentRunId
+      }
+    }
+  }
 `);
 
 /** The nav's badge. */
 export const PENDING_APPROVALS_QUERY = graphql(`
-  query PendingApprovals { runsAwaitingAnswerCount }
+  query PendingApprovals {
+    runsAwaitingAnswerCount
+  }
 `);
 
 export const DASHBOARD_QUERY = graphql(`
   query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {
-    runStatusCounts(windowSeconds: $window) { status count }
-    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {
-      start started succeeded failed cancelled interrupted steps stepP50Ms stepP95Ms
+    runStatusCounts(windowSeconds: $window) {
+      status
+      count
     }
-    agentDailyUsage(days: $days) { day agentId agentName runs inputTokens outputTokens costUsd }
-    liveWorkers { poolId hostname pid concurrency startedAt runningJobs }
-    queueDepth { ready scheduled running oldestReadyAgeMs }
+    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {
+      start
+      started
+      succeeded
+      failed
+      cancelled
+      interrupted
+      steps
+      stepP50Ms
+      stepP95Ms
+    }
+    agentDailyUsage(days: $days) {
+      day
+      agentId
+      agentName
+      runs
+      inputTokens
+      outputTokens
+      costUsd
+    }
+    liveWorkers {
+      poolId
+      hostname
+      pid
+      concurrency
+      startedAt
+      runningJobs
+    }
+    queueDepth {
+      ready
+      scheduled
+      running
+      oldestReadyAgeMs
+    }
     runsAwaitingAnswerCount
     failures: allRuns(condition: { status: "failed" }, orderBy: CREATED_AT_DESC, first: 8) {
-      nodes { id error finishedAt createdAt agentByAgentId { id name } }
+      nodes {
+        id
+        error
+        finishedAt
+        createdAt
+        agentByAgentId {
+          id
+          name
+        }
+      }
     }
   }
 `);
 
 /** Any run changed: the dashboard refreshes. */
 export const DASHBOARD_UPDATED = graphql(`
-  subscription DashboardUpdated { runUpdated { runId } }
+  subscription DashboardUpdated {
+    runUpdated {
+      runId
+    }
+  }
 `);

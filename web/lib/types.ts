@@ -25,18 +25,19 @@ export interface Usage {
   output_tokens?: number;
   cost_usd?: number;
 }
-export const usageOf = (json: unknown): Usage => (isObject(json) ? (json as Usage) : {});
+export const usageOf = (json: unknown): Usage => (isObject(json) ? json : {});
 
 /** runs.error, run_steps.error */
 export interface RunError {
   code?: string;
   message?: string;
 }
-export const runErrorOf = (json: unknown): RunError | null => (isObject(json) ? (json as RunError) : null);
+export const runErrorOf = (json: unknown): RunError | null => (isObject(json) ? json : null);
 
 export interface InputMessage {
   id?: string;
-  role: "user" | "assistant" | "system" | "developer" | "tool" | string;
+  /** "user" | "assistant" | "system" | "developer" | "tool", or a role a newer client sends */
+  role: string;
   content?: unknown;
   toolCallId?: string;
 }
@@ -49,7 +50,7 @@ export interface RunInput {
   tools?: unknown[];
   resume?: ResumeAnswer[];
 }
-export const runInputOf = (json: unknown): RunInput | null => (isObject(json) ? (json as RunInput) : null);
+export const runInputOf = (json: unknown): RunInput | null => (isObject(json) ? json : null);
 
 /** agents.config (validated by the API; the console only reads a few fields) */
 export interface AgentConfig {
@@ -60,7 +61,7 @@ export interface AgentConfig {
   max_steps?: number;
   [key: string]: unknown;
 }
-export const agentConfigOf = (json: unknown): AgentConfig => (isObject(json) ? (json as AgentConfig) : {});
+export const agentConfigOf = (json: unknown): AgentConfig => (isObject(json) ? json : {});
 
 /** An AG-UI event object (run_events.event): `type` plus the fields of that event type. */
 export interface AgUiEvent {

@@ -71,9 +71,10 @@ export function useRunEvents(
   const cache = useRef<{ inputKey: string; conversation: Conversation } | null>(null);
   const inputKey = `${runId}:${JSON.stringify(input ?? null)}:${JSON.stringify(parentInterrupts)}`;
   const conversation = useMemo(() => {
-    const base = cache.current && cache.current.inputKey === inputKey && cache.current.conversation.lastSeq <= (events.at(-1)?.seq ?? 0) && events.length > 0
-      ? cache.current.conversation
-      : initialConversation(input, parentInterrupts);
+    const base =
+      cache.current && cache.current.inputKey === inputKey && cache.current.conversation.lastSeq <= (events.at(-1)?.seq ?? 0) && events.length > 0
+        ? cache.current.conversation
+        : initialConversation(input, parentInterrupts);
     const folded = foldEvents(base, events);
     cache.current = { inputKey, conversation: folded };
     return folded;

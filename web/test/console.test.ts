@@ -31,13 +31,25 @@ beforeAll(async () => {
   api = await startApi({ databaseUrl: db.url, port: 0, log, graphiql: false });
   web = await startWeb({ apiUrl: api.url, port: 0, log });
   browser = await launchBrowser();
-  agents.streamer = await createAgent(db.pool, { provider: "scripted", model: "scripted-stream", script: [{ text: STREAMED_TEXT, delay_ms: 3000 }] }, "streamer");
+  agents.streamer = await createAgent(
+    db.pool,
+    { provider: "scripted", model: "scripted-stream", script: [{ text: STREAMED_TEXT, delay_ms: 3000 }] },
+    "streamer",
+  );
   agents.worky = await createAgent(
     db.pool,
-    { provider: "scripted", tools: ["simulate_work"], script: [{ text: "Working.", tool_calls: [{ name: "simulate_work", arguments: { ms: 1500 } }] }, { text: "Done working." }] },
+    {
+      provider: "scripted",
+      tools: ["simulate_work"],
+      script: [{ text: "Working.", tool_calls: [{ name: "simulate_work", arguments: { ms: 1500 } }] }, { text: "Done working." }],
+    },
     "worky",
   );
-  agents.sleeper = await createAgent(db.pool, { provider: "scripted", tools: ["simulate_work"], script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 60_000 } }] }] }, "sleeper");
+  agents.sleeper = await createAgent(
+    db.pool,
+    { provider: "scripted", tools: ["simulate_work"], script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 60_000 } }] }] },
+    "sleeper",
+  );
   agents.broken = await createAgent(db.pool, { provider: "scripted", script: [{ text: "never", error: "bad_request" }] }, "broken");
   agents.banker = await createAgent(
     db.pool,
@@ -254,7 +266,7 @@ describe("the operations console", () => {
     await screenshot(page, "run-continued");
 
     // the thread reads as one conversation: the question, the approval, the answer
-    const { threadId } = (await db.pool.query<{ threadId: string }>("select thread_id as \"threadId\" from everruns.runs where id = $1", [second])).rows[0]!;
+    const { threadId } = (await db.pool.query<{ threadId: string }>('select thread_id as "threadId" from everruns.runs where id = $1', [second])).rows[0]!;
     await page.goto(`${web.url}/threads/${threadId}`);
     await expect.poll(() => page.getByTestId("thread-run").count()).toBe(2);
     await page.getByTestId("msg-resume").waitFor();

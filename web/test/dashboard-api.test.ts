@@ -11,7 +11,10 @@ let db: TestDatabase;
 let worker: WorkerHandle;
 let api: ApiHandle;
 
-async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<{ data: T | null; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
+async function gql<T>(
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<{ data: T | null; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
   const res = await fetch(`${api.url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -34,14 +37,26 @@ afterAll(async () => {
 
 describe("dashboard aggregates", () => {
   it("count runs by status, bucket throughput and step latency, and sum usage per agent per day", async () => {
-    const ok = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], script: [{ text: "a", tool_calls: [{ name: "echo", arguments: {} }] }, { text: "done" }] }, "ok-agent");
+    const ok = await createAgent(
+      db.pool,
+      { provider: "scripted", tools: ["echo"], script: [{ text: "a", tool_calls: [{ name: "echo", arguments: {} }] }, { text: "done" }] },
+      "ok-agent",
+    );
     const bad = await createAgent(db.pool, { provider: "scripted", script: [{ text: "x", error: "bad_request" }] }, "bad-agent");
     const runs = [await startRun(db.pool, ok), await startRun(db.pool, ok), await startRun(db.pool, bad)];
     for (const id of runs) await waitForStatus(db.pool, id, ["succeeded", "failed"]);
 
     const res = await gql<{
       runStatusCounts: Array<{ status: string; count: number }>;
-      runThroughput: Array<{ start: string; started: number; succeeded: number; failed: number; steps: number; stepP50Ms: number | null; stepP95Ms: number | null }>;
+      runThroughput: Array<{
+        start: string;
+        started: number;
+        succeeded: number;
+        failed: number;
+        steps: number;
+        stepP50Ms: number | null;
+        stepP95Ms: number | null;
+      }>;
       agentDailyUsage: Array<{ day: string; agentId: string; agentName: string; runs: number; inputTokens: number; outputTokens: number; costUsd: number }>;
       runsAwaitingAnswerCount: number;
     }>(`{
@@ -95,7 +110,10 @@ describe("dashboard aggregates", () => {
     expect(before.runsAwaitingAnswer).toEqual(ids.map((id) => ({ id, status: "interrupted", agentByAgentId: { id: banker } })));
 
     const { rows } = await db.pool.query<{ interrupts: { interrupts: Array<{ id: string }> } }>("select interrupts from everruns.runs where id = $1", [ids[0]]);
-    await db.pool.query("select everruns.resume_run($1, $2)", [ids[0], JSON.stringify([{ interruptId: rows[0]!.interrupts.interrupts[0]!.id, status: "resolved", payload: { approved: true } }])]);
+    await db.pool.query("select everruns.resume_run($1, $2)", [
+      ids[0],
+      JSON.stringify([{ interruptId: rows[0]!.interrupts.interrupts[0]!.id, status: "resolved", payload: { approved: true } }]),
+    ]);
     const after = (await gql<A>(query)).data!;
     expect(after.runsAwaitingAnswerCount).toBe(1);
     expect(after.runsAwaitingAnswer.map((r) => r.id)).toEqual([ids[1]]);
@@ -104,7 +122,11 @@ describe("dashboard aggregates", () => {
   });
 
   it("shows the live worker, what it holds, and the queue: ready, scheduled and running jobs", async () => {
-    const busy = await createAgent(db.pool, { provider: "scripted", tools: ["simulate_work"], script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }] });
+    const busy = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["simulate_work"],
+      script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }],
+    });
     const backoff = await createAgent(db.pool, {
       provider: "scripted",
       retry: { max_attempts: 5, initial_delay_ms: 60_000, max_delay_ms: 60_000, multiplier: 2 },
@@ -119,7 +141,10 @@ describe("dashboard aggregates", () => {
     });
     const retried = await startRun(db.pool, backoff);
     const waiting = await startRun(db.pool, busy);
-    type Q = { liveWorkers: Array<{ poolId: string; concurrency: number; runningJobs: number; hostname: string; pid: number }>; queueDepth: { ready: number; scheduled: number; running: number; oldestReadyAgeMs: number | null } };
+    type Q = {
+      liveWorkers: Array<{ poolId: string; concurrency: number; runningJobs: number; hostname: string; pid: number }>;
+      queueDepth: { ready: number; scheduled: number; running: number; oldestReadyAgeMs: number | null };
+    };
     const query = `{ liveWorkers { poolId concurrency runningJobs hostname pid } queueDepth { ready scheduled running oldestReadyAgeMs } }`;
     let last: Q | null = null;
     await waitFor(
@@ -131,7 +156,7 @@ describe("dashboard aggregates", () => {
       10_000,
       100,
     );
-    const q = last! as Q;
+    const q = last!;
     expect(q.liveWorkers).toEqual([expect.objectContaining({ poolId: worker.poolId, concurrency: 2, runningJobs: 2, pid: process.pid })]);
     expect(q.queueDepth.oldestReadyAgeMs).toBeGreaterThanOrEqual(0);
 

@@ -13,7 +13,10 @@ export const anthropicSpec = defineProvider({
     /** overrides ANTHROPIC_BASE_URL for this agent */
     base_url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
     /** the environment variable holding this agent's key (default ANTHROPIC_API_KEY) */
-    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name")
+      .optional(),
     /** extended thinking: token budget */
     thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
   },

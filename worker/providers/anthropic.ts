@@ -3,13 +3,7 @@
 // errors.ts makes of whatever went wrong.
 import { randomUUID } from "node:crypto";
 import Anthropic, { AnthropicError, APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
-import type {
-  ContentBlockParam,
-  MessageCreateParamsStreaming,
-  MessageParam,
-  RawMessageStreamEvent,
-  Tool,
-} from "@anthropic-ai/sdk/resources/messages/messages";
+import type { ContentBlockParam, MessageCreateParamsStreaming, MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
 import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext, type SdkErrors } from "./errors.ts";
@@ -144,7 +138,7 @@ export class AnthropicProvider implements Provider {
     // `temperature` is deprecated by the API and gone from this SDK's types; an agent that sets
     // it still gets it sent (older models honour it).
     const params: MessageCreateParamsStreaming & { temperature?: number } = {
-      model: config.model!,
+      model: config.model,
       max_tokens: maxTokens,
       messages: anthropicMessages(request.messages),
       stream: true,
@@ -157,7 +151,7 @@ export class AnthropicProvider implements Provider {
     else if (config.temperature !== undefined) params.temperature = config.temperature;
 
     const stream = await client.messages.create(params, { signal });
-    let model = config.model!;
+    let model = config.model;
     let text = "";
     let reasoning = "";
     let inputTokens = 0;

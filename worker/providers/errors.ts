@@ -149,10 +149,11 @@ function fromStatus(error: ApiError, kind: string, ctx: ErrorContext): ProviderE
         { ...options, retryable: false, code: "permission_denied" },
       );
     case 404:
-      return new ProviderError(
-        `${label} answered 404: ${detail}. Check the model name "${ctx.model ?? "?"}" and the base URL (${where})`,
-        { ...options, retryable: false, code: "not_found" },
-      );
+      return new ProviderError(`${label} answered 404: ${detail}. Check the model name "${ctx.model ?? "?"}" and the base URL (${where})`, {
+        ...options,
+        retryable: false,
+        code: "not_found",
+      });
     case 413:
       return new ProviderError(`${label} says the request is too large (413): ${detail}. Shorten the conversation or the tool results`, {
         ...options,
@@ -218,7 +219,7 @@ export function providerError(error: unknown, ctx: ErrorContext): unknown {
   }
   if (error instanceof SyntaxError || error instanceof sdk.base) {
     // a garbled event stream (a proxy cutting frames) or an SDK-level failure reading it
-    return new ProviderError(`could not read the response from ${label}: ${(error as Error).message}`, {
+    return new ProviderError(`could not read the response from ${label}: ${error.message}`, {
       retryable: true,
       code: "bad_stream",
       cause: error,
@@ -243,6 +244,7 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
   const iterator = source[Symbol.asyncIterator]();
   let onAbort: () => void = () => {};
   const aborted = new Promise<never>((_, reject) => {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- AbortSignal.reason is `any` in TypeScript's lib; it is passed on as the aborter gave it (a StepAbort here)
     onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
   });

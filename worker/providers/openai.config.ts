@@ -15,7 +15,10 @@ export const openaiSpec = defineProvider({
     /** overrides OPENAI_BASE_URL for this agent */
     base_url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
     /** the environment variable holding this agent's key (default OPENAI_API_KEY) */
-    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name")
+      .optional(),
     /** reasoning models */
     reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
   },

@@ -125,7 +125,7 @@ export function responsesTools(tools: ToolDefinition[]): FunctionTool[] {
 
 function responsesParams(config: OpenAIConfig, request: LlmRequest): ResponseCreateParamsStreaming {
   const params: ResponseCreateParamsStreaming = {
-    model: config.model!,
+    model: config.model,
     input: responsesInput(request.messages),
     stream: true,
   };
@@ -152,7 +152,7 @@ async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfi
   const { config, signal } = request;
   const stream = await client.responses.create(responsesParams(config, request), { signal });
 
-  let model = config.model!;
+  let model = config.model;
   let text = "";
   let reasoning = "";
   let reasoningPart = "";
@@ -347,7 +347,7 @@ type ChatDelta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string
 async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers, openaiHost: boolean): Promise<LlmResult> {
   const { config, signal } = request;
   const params: ChatCompletionCreateParamsStreaming = {
-    model: config.model!,
+    model: config.model,
     messages: chatMessages(config, request.messages),
     stream: true,
     stream_options: { include_usage: true },
@@ -363,7 +363,7 @@ async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, h
   if (config.reasoning_effort) params.reasoning_effort = config.reasoning_effort;
 
   const stream = await client.chat.completions.create(params, { signal });
-  let model = config.model!;
+  let model = config.model;
   let text = "";
   let reasoning = "";
   let finished = false;

@@ -75,10 +75,7 @@ export class ProviderError extends EverrunsError {
   readonly retryable: boolean;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
-  constructor(
-    message: string,
-    options: { retryable: boolean; status?: number; retryAfterMs?: number; code?: string; cause?: unknown },
-  ) {
+  constructor(message: string, options: { retryable: boolean; status?: number; retryAfterMs?: number; code?: string; cause?: unknown }) {
     super(options.code ?? "provider_error", message, { cause: options.cause });
     this.retryable = options.retryable;
     this.status = options.status;

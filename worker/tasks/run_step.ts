@@ -154,20 +154,19 @@ async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, sh
   }
 }
 
-async function attemptStep(
-  ctx: EngineContext,
-  begun: BegunStep,
-  writer: EventWriter,
-  signal: AbortSignal,
-  chain: Chain,
-): Promise<BegunStep | null> {
+async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWriter, signal: AbortSignal, chain: Chain): Promise<BegunStep | null> {
   const { run } = begun;
   const seq = run.step_cursor;
   const fail = async (code: string, message: string, step: Partial<StepRecord> = {}) => {
     await writer.drain(); // a failing step commits only its RUN_ERROR; SQL closes what is open
-    return commit(ctx, begun, { kind: "system", name: code, status: "failed", error: { code, message }, ...step }, [
-      { type: "RUN_ERROR", message, code },
-    ], { type: "fail", error: { code, message } }, chain);
+    return commit(
+      ctx,
+      begun,
+      { kind: "system", name: code, status: "failed", error: { code, message }, ...step },
+      [{ type: "RUN_ERROR", message, code }],
+      { type: "fail", error: { code, message } },
+      chain,
+    );
   };
 
   const config = parseConfig(ctx, run.agent_id, run.agent_version, begun.config);
@@ -213,7 +212,11 @@ async function attemptStep(
       const messages = chatMessages(history);
       const definitions = [
         ...[...tools.values()].map((t) => t.definition),
-        ...[...clients.values()].map((t) => ({ name: t.name, description: t.description ?? "", parameters: (t.parameters as Record<string, unknown>) ?? { type: "object" } })),
+        ...[...clients.values()].map((t) => ({
+          name: t.name,
+          description: t.description ?? "",
+          parameters: (t.parameters as Record<string, unknown>) ?? { type: "object" },
+        })),
       ];
       outcome = await runLlmStep(scope, provider, messages, definitions, begun.llm_count);
     } else if (plan.kind === "tool") {
@@ -268,7 +271,13 @@ async function onRetryableError(
     const notice: AgUiEvent = {
       type: "CUSTOM",
       name: "everruns.retry",
-      value: { step: run.step_cursor, attempt: failures, max_attempts: policy.max_attempts, delay_ms: delay, error: { code: error.code, message: error.message, status: error.status } },
+      value: {
+        step: run.step_cursor,
+        attempt: failures,
+        max_attempts: policy.max_attempts,
+        delay_ms: delay,
+        error: { code: error.code, message: error.message, status: error.status },
+      },
     };
     const back = await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
     chain.held &&= back.jobHeld;
@@ -278,20 +287,18 @@ async function onRetryableError(
   const message = retryable
     ? `the LLM call failed ${failures} time(s), the agent's retry.max_attempts; last error: ${error.message}`
     : `the LLM call failed and is not retryable: ${error.message}`;
-  return commit(ctx, begun, { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } }, [
-    { type: "RUN_ERROR", message, code: error.code },
-  ], { type: "fail", error: { code: error.code, message } }, chain);
+  return commit(
+    ctx,
+    begun,
+    { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } },
+    [{ type: "RUN_ERROR", message, code: error.code }],
+    { type: "fail", error: { code: error.code, message } },
+    chain,
+  );
 }
 
 /** Commits the step; when the run continues and the job may chain, also begins the next step here. */
-async function commit(
-  ctx: EngineContext,
-  begun: BegunStep,
-  step: StepRecord,
-  events: AgUiEvent[],
-  next: NextStep,
-  chain: Chain,
-): Promise<BegunStep | null> {
+async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, events: AgUiEvent[], next: NextStep, chain: Chain): Promise<BegunStep | null> {
   const { run } = begun;
   const result: Committed & { next: BegunStep | null } =
     next.type === "continue" && chain.job && chain.mayChain()

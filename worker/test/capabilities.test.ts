@@ -5,12 +5,26 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
-import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import {
+  createAgent,
+  createTestDatabase,
+  getEvents,
+  getRun,
+  getSteps,
+  llmInput,
+  llmOutput,
+  startRun,
+  toolOutput,
+  waitFor,
+  waitForStatus,
+  type TestDatabase,
+} from "../../db/test/helpers.ts";
 import { fromDatabaseError } from "../../db/errors.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
 import { FakeLlmServer } from "./fake-llm-server.ts";
 import { spawnWorker } from "./worker-process.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle | null;
@@ -63,7 +77,10 @@ async function sqlError(sql: string, params: unknown[]): Promise<Error> {
 class ToolServer {
   requests: Array<{ key: string | undefined; body: unknown; at: number }> = [];
   aborted = 0;
-  handler: (req: IncomingMessage, body: unknown, n: number) => { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number } = () => ({ status: 200, body: { ok: true } });
+  handler: (req: IncomingMessage, body: unknown, n: number) => { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number } = () => ({
+    status: 200,
+    body: { ok: true },
+  });
   private server!: Server;
   url = "";
   async start() {
@@ -95,7 +112,11 @@ class ToolServer {
 }
 
 describe("real providers through their SDKs", () => {
-  for (const [provider, api] of [["openai", "responses"], ["openai", "chat_completions"], ["anthropic", undefined]] as const) {
+  for (const [provider, api] of [
+    ["openai", "responses"],
+    ["openai", "chat_completions"],
+    ["anthropic", undefined],
+  ] as const) {
     it(`${provider}${api ? ` (${api})` : ""}: streams text and tool calls into AG-UI events, with usage and cost`, async () => {
       llm.reset();
       llm.reply(
@@ -121,12 +142,17 @@ describe("real providers through their SDKs", () => {
       expect(run.usage.cost_usd).toBeGreaterThan(0);
       const steps = await getSteps(db.pool, runId);
       expect(steps.map((s) => s.kind)).toEqual(["llm", "tool", "llm"]);
-      expect(steps[1]!.output.content).toBe('{"word":"hi"}');
+      expect(toolOutput(steps[1]).content).toBe('{"word":"hi"}');
       // the second call carried the tool call and its result
       expect(JSON.stringify(llm.requests[1]!.body)).toContain('{\\"word\\":\\"hi\\"}');
       const events = await getEvents(db.pool, runId);
       await assertValidAgUiLog(events);
-      expect(events.filter((e) => e.type === "TEXT_MESSAGE_CONTENT").map((e) => e.event.delta).join("")).toBe("Let me echo that.The echo said hi.");
+      expect(
+        events
+          .filter((e) => e.type === "TEXT_MESSAGE_CONTENT")
+          .map((e) => e.event.delta)
+          .join(""),
+      ).toBe("Let me echo that.The echo said hi.");
       expect(events.find((e) => e.type === "TOOL_CALL_START")!.event.toolCallName).toBe("echo");
       expect(events.at(-1)!.event.usage).toEqual([expect.objectContaining({ inputTokens: 250, outputTokens: 30 })]);
     });
@@ -150,7 +176,9 @@ describe("real providers through their SDKs", () => {
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
     expect(run.output).toEqual({ text: "Back online." });
     const events = await getEvents(db.pool, runId);
-    const retries = events.filter((e) => e.type === "CUSTOM" && e.event.name === "everruns.retry").map((e) => e.event.value as { delay_ms: number; error: { status?: number } });
+    const retries = events
+      .filter((e) => e.type === "CUSTOM" && e.event.name === "everruns.retry")
+      .map((e) => e.event.value as { delay_ms: number; error: { status?: number } });
     expect(retries).toHaveLength(2);
     expect(retries[1]!.error.status).toBe(429);
     expect(retries[1]!.delay_ms).toBeGreaterThanOrEqual(1000); // Retry-After: 1, over a 10 ms policy
@@ -158,7 +186,12 @@ describe("real providers through their SDKs", () => {
     await assertValidAgUiLog(events);
     // whatever the dead stream had written was closed; the final message is whole
     const last = events.filter((e) => e.type === "TEXT_MESSAGE_START").at(-1)!.event.messageId;
-    expect(events.filter((e) => e.type === "TEXT_MESSAGE_CONTENT" && e.event.messageId === last).map((e) => e.event.delta).join("")).toBe("Back online.");
+    expect(
+      events
+        .filter((e) => e.type === "TEXT_MESSAGE_CONTENT" && e.event.messageId === last)
+        .map((e) => e.event.delta)
+        .join(""),
+    ).toBe("Back online.");
   });
 
   it("a missing API key fails the run with a message that says which variable to set", async () => {
@@ -180,10 +213,21 @@ describe("http tools", () => {
   it("POSTs the arguments with a stable Idempotency-Key, retries 5xx and honours Retry-After", async () => {
     server.requests = [];
     server.handler = (_req, body, n) =>
-      n === 1 ? { status: 503, body: { error: "down" } } : n === 2 ? { status: 429, headers: { "retry-after": "1" } } : { status: 200, body: { received: body } };
+      n === 1
+        ? { status: 503, body: { error: "down" } }
+        : n === 2
+          ? { status: 429, headers: { "retry-after": "1" } }
+          : { status: 200, body: { received: body } };
     const agent = await createAgent(db.pool, {
       provider: "scripted",
-      tools: [{ name: "notify", type: "http", url: `${server.url}/notify`, parameters: { type: "object", properties: { msg: { type: "string" } }, required: ["msg"] } }],
+      tools: [
+        {
+          name: "notify",
+          type: "http",
+          url: `${server.url}/notify`,
+          parameters: { type: "object", properties: { msg: { type: "string" } }, required: ["msg"] },
+        },
+      ],
       retry: { max_attempts: 5, ...fast },
       script: [{ tool_calls: [{ name: "notify", arguments: { msg: "hello" } }] }, { text: "notified" }],
     });
@@ -192,7 +236,7 @@ describe("http tools", () => {
     expect(run.status).toBe("succeeded");
     expect(server.requests).toHaveLength(3);
     const steps = await getSteps(db.pool, runId);
-    const callId = steps[0]!.output.tool_calls[0].id as string;
+    const callId = llmOutput(steps[0]).tool_calls[0]!.id;
     expect(new Set(server.requests.map((r) => r.key))).toEqual(new Set([`${runId}:${callId}`]));
     expect(server.requests[0]!.body).toEqual({ msg: "hello" });
     expect(server.requests[2]!.at - server.requests[1]!.at).toBeGreaterThanOrEqual(950);
@@ -205,15 +249,22 @@ describe("http tools", () => {
     server.handler = () => ({ status: 404, body: { error: "no such thing" } });
     const agent = await createAgent(db.pool, {
       provider: "scripted",
-      tools: [{ name: "notify", type: "http", url: `${server.url}/notify`, parameters: { type: "object", properties: { msg: { type: "string" } }, required: ["msg"] } }],
+      tools: [
+        {
+          name: "notify",
+          type: "http",
+          url: `${server.url}/notify`,
+          parameters: { type: "object", properties: { msg: { type: "string" } }, required: ["msg"] },
+        },
+      ],
       script: [{ tool_calls: [{ name: "notify", arguments: { message: 1 } }] }, { tool_calls: [{ name: "notify", arguments: { msg: "x" } }] }, { text: "ok" }],
     });
     const runId = await startRun(db.pool, agent);
     await waitForStatus(db.pool, runId, ["succeeded"]);
     const steps = await getSteps(db.pool, runId);
-    expect(steps[1]!.output.content).toMatch(/invalid arguments for notify: .*must have required property 'msg'/);
-    expect(steps[3]!.output.content).toMatch(/answered 404/);
-    expect(steps[3]!.output.is_error).toBe(true);
+    expect(toolOutput(steps[1]).content).toMatch(/invalid arguments for notify: .*must have required property 'msg'/);
+    expect(toolOutput(steps[3]).content).toMatch(/answered 404/);
+    expect(toolOutput(steps[3]).is_error).toBe(true);
     expect(server.requests).toHaveLength(1); // the invalid call was never sent
   });
 
@@ -227,10 +278,10 @@ describe("http tools", () => {
       script: [{ tool_calls: [{ name: "slow", arguments: {} }] }],
     });
     const runId = await startRun(db.pool, agent);
-    await waitFor("the request to arrive", async () => server.requests.length === 1);
+    await waitFor("the request to arrive", () => server.requests.length === 1);
     const t0 = performance.now();
     await db.pool.query("select everruns.cancel_run($1)", [runId]);
-    await waitFor("the request to be aborted", async () => server.aborted === 1, 5000);
+    await waitFor("the request to be aborted", () => server.aborted === 1, 5000);
     expect(performance.now() - t0).toBeLessThan(1000);
     await assertValidAgUiLog(await getEvents(db.pool, runId));
   });
@@ -247,7 +298,7 @@ describe("http tools", () => {
     });
     const a = await spawnWorker(db.url);
     const runId = await startRun(db.pool, agent);
-    await waitFor("the first request", async () => server.requests.length === 1);
+    await waitFor("the first request", () => server.requests.length === 1);
     a.child.kill("SIGKILL");
     await a.exited;
     const b = await spawnWorker(db.url);
@@ -258,9 +309,9 @@ describe("http tools", () => {
       expect(server.requests[0]!.key).toBe(server.requests[1]!.key);
       const steps = await getSteps(db.pool, runId);
       expect(steps.filter((s) => s.kind === "tool")).toHaveLength(1);
-      expect(steps[1]!.output.content).toBe('{"n":2}');
+      expect(toolOutput(steps[1]).content).toBe('{"n":2}');
       // replaying every job of the finished run sends nothing more
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(server.requests).toHaveLength(2);
     } finally {
       b.child.kill("SIGKILL");
@@ -281,7 +332,7 @@ describe("durable waits and external events", () => {
     await waitForStatus(db.pool, runId, ["waiting"]);
     await worker!.stop(); // every worker gone
     worker = null;
-    await new Promise((r) => setTimeout(r, 1500)); // past the timer
+    await sleep(1500); // past the timer
     expect((await getRun(db.pool, runId)).status).toBe("waiting");
     await startInProcessWorker();
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
@@ -298,13 +349,13 @@ describe("durable waits and external events", () => {
     const runId = await startRun(db.pool, agent);
     const waiting = await waitForStatus(db.pool, runId, ["waiting"]);
     expect((waiting as unknown as { waiting: { type: string; name: string } }).waiting).toMatchObject({ type: "event", name: "payment" });
-    const { rows } = await db.pool.query("select everruns.send_event($1, 'payment', $2) as woke", [runId, JSON.stringify({ amount: 42 })]);
-    expect(rows[0].woke).toBe(true);
+    const { rows } = await db.pool.query<{ woke: boolean }>("select everruns.send_event($1, 'payment', $2) as woke", [runId, JSON.stringify({ amount: 42 })]);
+    expect(rows[0]!.woke).toBe(true);
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
     expect(run.output).toEqual({ text: "paid" });
     const steps = await getSteps(db.pool, runId);
     expect(steps.map((s) => s.kind)).toEqual(["llm", "wait", "tool", "llm"]);
-    expect(JSON.parse(steps[2]!.output.content)).toEqual({ event: "payment", payload: { amount: 42 } });
+    expect(JSON.parse(toolOutput(steps[2]).content)).toEqual({ event: "payment", payload: { amount: 42 } });
     await assertValidAgUiLog(await getEvents(db.pool, runId));
   });
 
@@ -322,13 +373,13 @@ describe("durable waits and external events", () => {
     const runId = await startRun(db.pool, agent);
     await waitFor("the simulate_work step", async () => (await getSteps(db.pool, runId)).some((s) => s.kind === "tool" && s.name === "wait_for_event"));
     // sent while the run is busy elsewhere: kept for its next wait of that name
-    const { rows } = await db.pool.query("select everruns.send_event($1, 'early', '\"x\"') as woke", [runId]);
-    expect(rows[0].woke).toBe(false);
+    const { rows } = await db.pool.query<{ woke: boolean }>("select everruns.send_event($1, 'early', '\"x\"') as woke", [runId]);
+    expect(rows[0]!.woke).toBe(false);
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
     expect(run.status).toBe("succeeded");
     const tools = (await getSteps(db.pool, runId)).filter((s) => s.kind === "tool" && s.name === "wait_for_event");
-    expect(JSON.parse(tools[0]!.output.content)).toMatchObject({ event: "never", timed_out: true });
-    expect(JSON.parse(tools[1]!.output.content)).toEqual({ event: "early", payload: "x" });
+    expect(JSON.parse(toolOutput(tools[0]).content)).toMatchObject({ event: "never", timed_out: true });
+    expect(JSON.parse(toolOutput(tools[1]).content)).toEqual({ event: "early", payload: "x" });
     const err = await sqlError("select everruns.send_event($1, 'late', null)", [runId]);
     expect(err.message).toMatch(/has finished \(succeeded\); it can no longer receive events/);
   });
@@ -360,9 +411,15 @@ describe("human in the loop", () => {
     const next = await waitForStatus(db.pool, nextId, ["succeeded", "failed"]);
     expect(next.output).toEqual({ text: "Done after the decision." });
     const steps = await getSteps(db.pool, nextId);
-    expect(steps.map((s) => [s.kind, s.name])).toEqual([["tool", "echo"], ["llm", "scripted"]]);
-    expect(steps[0]!.output.content).toBe('{"amount":5}');
-    const { rows } = await db.pool.query("select thread_id, parent_run_id, (select continued_by from everruns.runs where id = $1) as continued_by from everruns.runs where id = $2", [runId, nextId]);
+    expect(steps.map((s) => [s.kind, s.name])).toEqual([
+      ["tool", "echo"],
+      ["llm", "scripted"],
+    ]);
+    expect(toolOutput(steps[0]).content).toBe('{"amount":5}');
+    const { rows } = await db.pool.query(
+      "select thread_id, parent_run_id, (select continued_by from everruns.runs where id = $1) as continued_by from everruns.runs where id = $2",
+      [runId, nextId],
+    );
     expect(rows[0]).toMatchObject({ parent_run_id: runId, continued_by: nextId });
     await assertValidAgUiLog(await getEvents(db.pool, nextId));
   });
@@ -372,24 +429,44 @@ describe("human in the loop", () => {
     const nextId = await resume(runId, [{ interruptId: interrupt.id, status: "resolved", payload: { approved: false, reason: "too expensive" } }]);
     await waitForStatus(db.pool, nextId, ["succeeded"]);
     const steps = await getSteps(db.pool, nextId);
-    expect(steps[0]!.output.content).toMatch(/rejected this call to echo; it was not executed\. Reason: too expensive/);
+    expect(toolOutput(steps[0]).content).toMatch(/rejected this call to echo; it was not executed\. Reason: too expensive/);
   });
 
   it("edit: the tool runs with the edited arguments", async () => {
     const { runId, interrupt } = await interrupted(await approvalAgent());
     const nextId = await resume(runId, [{ interruptId: interrupt.id, status: "resolved", payload: { approved: true, arguments: { amount: 1 } } }]);
     await waitForStatus(db.pool, nextId, ["succeeded"]);
-    expect((await getSteps(db.pool, nextId))[0]!.output.content).toBe('{"amount":1}');
+    expect(toolOutput((await getSteps(db.pool, nextId))[0]).content).toBe('{"amount":1}');
   });
 
   it("refuses a resume that does not answer every open interrupt, or answers a run that is not waiting", async () => {
     const { runId, interrupt } = await interrupted(await approvalAgent());
     expect((await sqlError("select everruns.resume_run($1, '[]')", [runId])).message).toMatch(/open interrupts that this resume does not answer: approval-/);
-    expect((await sqlError("select everruns.resume_run($1, $2)", [runId, JSON.stringify([{ interruptId: interrupt.id, status: "maybe" }])])).message).toMatch(/"status": "resolved" or "cancelled"/);
-    expect((await sqlError("select everruns.resume_run($1, $2)", [runId, JSON.stringify([{ interruptId: interrupt.id, status: "resolved" }, { interruptId: "other", status: "resolved" }])])).message).toMatch(/no open interrupt other/);
+    expect((await sqlError("select everruns.resume_run($1, $2)", [runId, JSON.stringify([{ interruptId: interrupt.id, status: "maybe" }])])).message).toMatch(
+      /"status": "resolved" or "cancelled"/,
+    );
+    expect(
+      (
+        await sqlError("select everruns.resume_run($1, $2)", [
+          runId,
+          JSON.stringify([
+            { interruptId: interrupt.id, status: "resolved" },
+            { interruptId: "other", status: "resolved" },
+          ]),
+        ])
+      ).message,
+    ).toMatch(/no open interrupt other/);
     // a plain new run on the thread must answer too
-    const { rows } = await db.pool.query("select thread_id, agent_id from everruns.runs where id = $1", [runId]);
-    expect((await sqlError("insert into everruns.runs (agent_id, thread_id, input) values ($1, $2, $3)", [rows[0].agent_id, rows[0].thread_id, JSON.stringify({ messages: [{ role: "user", content: "ignore it" }] })])).message).toMatch(/does not answer/);
+    const { rows } = await db.pool.query<{ thread_id: string; agent_id: string }>("select thread_id, agent_id from everruns.runs where id = $1", [runId]);
+    expect(
+      (
+        await sqlError("insert into everruns.runs (agent_id, thread_id, input) values ($1, $2, $3)", [
+          rows[0]!.agent_id,
+          rows[0]!.thread_id,
+          JSON.stringify({ messages: [{ role: "user", content: "ignore it" }] }),
+        ])
+      ).message,
+    ).toMatch(/does not answer/);
     const done = await startRun(db.pool, await createAgent(db.pool, { provider: "scripted" }));
     await waitForStatus(db.pool, done, ["succeeded"]);
     expect((await sqlError("select everruns.resume_run($1, '[]')", [done])).message).toMatch(/is not waiting for an answer \(status succeeded\)/);
@@ -408,15 +485,19 @@ describe("human in the loop", () => {
     const outcome = events.at(-1)!.event.outcome as { type: string; pendingToolCallIds: string[] };
     expect(outcome.type).toBe("success");
     expect(outcome.pendingToolCallIds).toHaveLength(1);
-    const { rows } = await db.pool.query("select thread_id from everruns.runs where id = $1", [runId]);
-    const nextId = await startRunWith(agent, { messages: [{ role: "tool", toolCallId: outcome.pendingToolCallIds[0], content: "blue" }], tools }, rows[0].thread_id);
+    const { rows } = await db.pool.query<{ thread_id: string }>("select thread_id from everruns.runs where id = $1", [runId]);
+    const nextId = await startRunWith(
+      agent,
+      { messages: [{ role: "tool", toolCallId: outcome.pendingToolCallIds[0], content: "blue" }], tools },
+      rows[0]!.thread_id,
+    );
     const next = await waitForStatus(db.pool, nextId, ["succeeded", "failed"]);
     expect(next.output).toEqual({ text: "You picked it." });
     const steps = await getSteps(db.pool, nextId);
     expect(steps.map((s) => s.kind)).toEqual(["tool", "llm"]);
-    expect(steps[0]!.output.content).toBe("blue");
+    expect(toolOutput(steps[0]).content).toBe("blue");
     // the model saw: user, assistant+call, tool result
-    expect(steps[1]!.input.messages).toBe(3);
+    expect(llmInput(steps[1]).messages).toBe(3);
   });
 });
 
@@ -425,11 +506,11 @@ describe("threads, versions and cost", () => {
     const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "noted" }] });
     const first = await startRun(db.pool, agent, "my name is Ada");
     await waitForStatus(db.pool, first, ["succeeded"]);
-    const { rows } = await db.pool.query("select thread_id from everruns.runs where id = $1", [first]);
-    const second = await startRunWith(agent, { messages: [{ role: "user", content: "what is my name?" }] }, rows[0].thread_id);
+    const { rows } = await db.pool.query<{ thread_id: string }>("select thread_id from everruns.runs where id = $1", [first]);
+    const second = await startRunWith(agent, { messages: [{ role: "user", content: "what is my name?" }] }, rows[0]!.thread_id);
     await waitForStatus(db.pool, second, ["succeeded"]);
     const steps = await getSteps(db.pool, second);
-    expect(steps[0]!.input.messages).toBe(3); // Ada's message, the reply, the new question
+    expect(llmInput(steps[0]).messages).toBe(3); // Ada's message, the reply, the new question
   });
 
   it("a run keeps the agent version it started with when the agent is edited mid-run", async () => {
@@ -440,7 +521,10 @@ describe("threads, versions and cost", () => {
     });
     const runId = await startRun(db.pool, agent);
     await waitForStatus(db.pool, runId, ["waiting"]);
-    await db.pool.query("update everruns.agents set config = $2 where id = $1", [agent, JSON.stringify({ provider: "scripted", script: [{ text: "version two" }] })]);
+    await db.pool.query("update everruns.agents set config = $2 where id = $1", [
+      agent,
+      JSON.stringify({ provider: "scripted", script: [{ text: "version two" }] }),
+    ]);
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
     expect(run.output).toEqual({ text: "version one" });
     const later = await startRun(db.pool, agent);
@@ -450,11 +534,14 @@ describe("threads, versions and cost", () => {
   it("cost is queryable per agent and per day", async () => {
     const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "a fairly long answer to cost something" }] });
     for (let i = 0; i < 2; i++) await waitForStatus(db.pool, await startRun(db.pool, agent), ["succeeded"]);
-    const { rows } = await db.pool.query("select runs, llm_calls, input_tokens, output_tokens, cost_usd, day = (now() at time zone 'UTC')::date as today from everruns.usage_daily where agent_id = $1", [agent]);
+    const { rows } = await db.pool.query<{ runs: number; llm_calls: number; input_tokens: number; output_tokens: number; cost_usd: number; today: boolean }>(
+      "select runs, llm_calls, input_tokens, output_tokens, cost_usd, day = (now() at time zone 'UTC')::date as today from everruns.usage_daily where agent_id = $1",
+      [agent],
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ runs: 2, llm_calls: 2, today: true });
-    expect(rows[0].cost_usd).toBeGreaterThan(0);
-    const sum = await db.pool.query("select sum((usage ->> 'cost_usd')::numeric) as total from everruns.runs where agent_id = $1", [agent]);
-    expect(rows[0].cost_usd).toBeCloseTo(Number(sum.rows[0].total), 6);
+    expect(rows[0]!.cost_usd).toBeGreaterThan(0);
+    const sum = await db.pool.query<{ total: number }>("select sum((usage ->> 'cost_usd')::numeric) as total from everruns.runs where agent_id = $1", [agent]);
+    expect(rows[0]!.cost_usd).toBeCloseTo(Number(sum.rows[0]!.total), 6);
   });
 });

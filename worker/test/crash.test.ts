@@ -42,13 +42,16 @@ async function owner(runId: string): Promise<WorkerProcess> {
 }
 
 async function stepAttempt(runId: string): Promise<{ cursor: number; attempt: number }> {
-  const { rows } = await db.pool.query("select step_cursor as cursor, step_attempt as attempt from everruns.runs where id = $1", [runId]);
-  return rows[0];
+  const { rows } = await db.pool.query<{ cursor: number; attempt: number }>(
+    "select step_cursor as cursor, step_attempt as attempt from everruns.runs where id = $1",
+    [runId],
+  );
+  return rows[0]!;
 }
 
 async function expectNothingLocked(): Promise<void> {
-  const { rows } = await db.pool.query("select count(*)::int as n from graphile_worker.jobs where locked_at is not null");
-  expect(rows[0].n).toBe(0);
+  const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where locked_at is not null");
+  expect(rows[0]!.n).toBe(0);
 }
 
 describe("kill -9", () => {
@@ -84,10 +87,15 @@ describe("kill -9", () => {
       expect(before.cursor).toBe(seq);
       victim.child.kill("SIGKILL");
       const killedAt = performance.now();
-      await waitFor("another worker to begin the step again", async () => {
-        const now = await stepAttempt(runId);
-        return now.cursor > seq || now.attempt > before.attempt;
-      }, 10_000, 2);
+      await waitFor(
+        "another worker to begin the step again",
+        async () => {
+          const now = await stepAttempt(runId);
+          return now.cursor > seq || now.attempt > before.attempt;
+        },
+        10_000,
+        2,
+      );
       latencies.push(performance.now() - killedAt);
       await victim.exited;
       await start(); // keep two workers
@@ -100,7 +108,11 @@ describe("kill -9", () => {
       // A kill aimed at one run also hits the other runs its worker had in flight, so an
       // interrupted step may have run more than twice; it is still committed exactly once.
       if (run.kind === "tool") {
-        expect(steps.map((s) => [s.seq, s.kind])).toEqual([[1, "llm"], [2, "tool"], [3, "llm"]]);
+        expect(steps.map((s) => [s.seq, s.kind])).toEqual([
+          [1, "llm"],
+          [2, "tool"],
+          [3, "llm"],
+        ]);
         expect(steps[1]!.attempt).toBeGreaterThanOrEqual(2);
       } else {
         expect(steps.map((s) => [s.seq, s.kind])).toEqual([[1, "llm"]]);
@@ -117,13 +129,15 @@ describe("kill -9", () => {
       }
     }
     await waitFor("no job locked", async () => {
-      const { rows } = await db.pool.query("select count(*)::int as n from graphile_worker.jobs");
-      return rows[0].n === 0;
+      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs");
+      return rows[0]!.n === 0;
     });
 
     const p50 = percentile(latencies, 50);
     const max = Math.max(...latencies);
-    console.log(`resume latency after kill -9 over ${latencies.length} kills: p50 ${p50.toFixed(0)} ms, p90 ${percentile(latencies, 90).toFixed(0)} ms, max ${max.toFixed(0)} ms [${latencies.map((l) => l.toFixed(0)).join(", ")}]`);
+    console.log(
+      `resume latency after kill -9 over ${latencies.length} kills: p50 ${p50.toFixed(0)} ms, p90 ${percentile(latencies, 90).toFixed(0)} ms, max ${max.toFixed(0)} ms [${latencies.map((l) => l.toFixed(0)).join(", ")}]`,
+    );
     // Counts and ratios only, never absolute times, are asserted (shared, noisy machines): but a
     // resume that waited for graphile-worker's 4-hour lock or its 1 s poll would show up here.
     expect(latencies.filter((l) => l < 5000)).toHaveLength(latencies.length);
@@ -145,7 +159,11 @@ describe("kill -9", () => {
       const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
       expect(run.status).toBe("succeeded");
       const steps = await getSteps(db.pool, runId);
-      expect(steps.map((s) => [s.seq, s.kind])).toEqual([[1, "llm"], [2, "tool"], [3, "llm"]]);
+      expect(steps.map((s) => [s.seq, s.kind])).toEqual([
+        [1, "llm"],
+        [2, "tool"],
+        [3, "llm"],
+      ]);
       expect(steps[1]!.attempt).toBe(point === "after_commit" ? 1 : 2);
       await assertValidAgUiLog(await getEvents(db.pool, runId));
     }
@@ -202,12 +220,17 @@ describe("SIGTERM", () => {
     await expectNothingLocked();
     const run = await getRun(db.pool, runId);
     expect(run.status).toBe("running");
-    const { rows } = await db.pool.query("select step_errors from everruns.runs where id = $1", [runId]);
-    expect(rows[0].step_errors).toBe(0);
+    const { rows } = await db.pool.query<{ step_errors: number }>("select step_errors from everruns.runs where id = $1", [runId]);
+    expect(rows[0]!.step_errors).toBe(0);
     const jobs = await db.pool.query("select locked_at from graphile_worker.jobs where key = $1", [`run:${runId}`]);
     expect(jobs.rows).toEqual([{ locked_at: null }]);
     expect(await stepAttempt(runId)).toMatchObject({ cursor: 2 });
-    await assertValidAgUiLog(await getEvents(db.pool, runId).then((events) => [...events, { seq: events.length + 1, type: "RUN_FINISHED", event: { type: "RUN_FINISHED", threadId: "t", runId } }]));
+    await assertValidAgUiLog(
+      await getEvents(db.pool, runId).then((events) => [
+        ...events,
+        { seq: events.length + 1, type: "RUN_FINISHED", event: { type: "RUN_FINISHED", threadId: "t", runId } },
+      ]),
+    );
     // let the next worker take it up again, then cancel: the log ends cleanly
     await start();
     await waitFor("the handed-back step to start again", async () => (await stepAttempt(runId)).attempt === 2);

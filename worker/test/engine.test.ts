@@ -2,7 +2,19 @@
 // retries, limits, cancellation, replays and races.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
-import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import {
+  createAgent,
+  createTestDatabase,
+  getEvents,
+  getRun,
+  getSteps,
+  llmOutput,
+  startRun,
+  toolOutput,
+  waitFor,
+  waitForStatus,
+  type TestDatabase,
+} from "../../db/test/helpers.ts";
 import { cancelRun } from "../../db/sql/cancelRun.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
@@ -10,6 +22,7 @@ import { runStep, type EngineContext } from "../tasks/run_step.ts";
 import { Cancellations } from "../cancellations.ts";
 import { ScriptedProvider } from "../providers/scripted.ts";
 import { builtinTools } from "../tools/registry.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -33,7 +46,13 @@ describe("the agent loop", () => {
       provider: "scripted",
       tools: ["echo"],
       script: [
-        { text: "Calling two tools.", tool_calls: [{ name: "echo", arguments: { a: 1 } }, { name: "echo", arguments: { b: 2 } }] },
+        {
+          text: "Calling two tools.",
+          tool_calls: [
+            { name: "echo", arguments: { a: 1 } },
+            { name: "echo", arguments: { b: 2 } },
+          ],
+        },
         { text: "The answer is 42." },
       ],
     });
@@ -52,7 +71,7 @@ describe("the agent loop", () => {
       [3, "tool", "echo", "succeeded", 1],
       [4, "llm", "scripted", "succeeded", 1],
     ]);
-    const calls = steps[0]!.output.tool_calls as Array<{ id: string }>;
+    const calls = llmOutput(steps[0]).tool_calls;
     expect(steps[1]!.output).toMatchObject({ tool_call_id: calls[0]!.id, content: '{"a":1}', is_error: false });
     expect(steps[2]!.output).toMatchObject({ tool_call_id: calls[1]!.id, content: '{"b":2}', is_error: false });
 
@@ -68,7 +87,7 @@ describe("the agent loop", () => {
       .map((e) => e.event.delta)
       .join("");
     expect(text).toBe("Calling two tools.The answer is 42.");
-    expect(events.at(-1)!.event).toMatchObject({ threadId: expect.any(String), runId, result: { text: "The answer is 42." } });
+    expect(events.at(-1)!.event).toMatchObject({ threadId: expect.any(String) as unknown, runId, result: { text: "The answer is 42." } });
     // every event carries the database clock
     expect(events.every((e) => typeof e.event.timestamp === "number")).toBe(true);
   });
@@ -96,8 +115,8 @@ describe("the agent loop", () => {
     const runId = await startRun(db.pool, agent);
     await waitForStatus(db.pool, runId, ["succeeded"]);
     const steps = await getSteps(db.pool, runId);
-    expect(steps[1]!.output.is_error).toBe(true);
-    expect(steps[1]!.output.content).toMatch(/not available to this agent \(available: echo\)/);
+    expect(toolOutput(steps[1]).is_error).toBe(true);
+    expect(toolOutput(steps[1]).content).toMatch(/not available to this agent \(available: echo\)/);
     await assertValidAgUiLog(await getEvents(db.pool, runId));
   });
 
@@ -152,8 +171,8 @@ describe("retries", () => {
     expect(events.at(-1)!.type).toBe("RUN_ERROR");
     await assertValidAgUiLog(events);
     // the job is gone: a failed run leaves nothing in the queue
-    const jobs = await db.pool.query("select count(*)::int as n from graphile_worker.jobs where key = $1", [`run:${runId}`]);
-    expect(jobs.rows[0].n).toBe(0);
+    const jobs = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    expect(jobs.rows[0]!.n).toBe(0);
   });
 
   it("does not retry a non-retryable error", async () => {
@@ -190,15 +209,21 @@ describe("cancellation", () => {
       script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }, { text: "never" }],
     });
     const runId = await startRun(db.pool, agent);
-    await waitFor("the tool step to start", async () => (await getEvents(db.pool, runId)).some((e) => e.type === "STEP_STARTED" && String(e.event.stepName).includes("simulate_work")));
+    await waitFor("the tool step to start", async () =>
+      (await getEvents(db.pool, runId)).some((e) => e.type === "STEP_STARTED" && String(e.event.stepName).includes("simulate_work")),
+    );
     const t0 = Date.now();
     expect(await cancelRun(db.pool, runId)).toBe(true);
     expect(await cancelRun(db.pool, runId)).toBe(false);
     // the worker's slot is free again quickly: the aborted step released its job
-    await waitFor("the job to be released", async () => {
-      const { rows } = await db.pool.query("select count(*)::int as n from graphile_worker.jobs where key = $1", [`run:${runId}`]);
-      return rows[0].n === 0;
-    }, 5000);
+    await waitFor(
+      "the job to be released",
+      async () => {
+        const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+        return rows[0]!.n === 0;
+      },
+      5000,
+    );
     expect(Date.now() - t0).toBeLessThan(1000);
     const run = await getRun(db.pool, runId);
     expect(run.status).toBe("cancelled");
@@ -217,7 +242,7 @@ describe("cancellation", () => {
     expect(events.slice(-3).map((e) => e.type)).toEqual(["TEXT_MESSAGE_END", "STEP_FINISHED", "RUN_FINISHED"]);
     await assertValidAgUiLog(events);
     // the fenced-out attempt writes nothing more
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(await getEvents(db.pool, runId)).toHaveLength(events.length);
   });
 });
@@ -232,7 +257,11 @@ describe("exactly once", () => {
   });
 
   it("a run's job delivered again after the run finished is a no-op", async () => {
-    const agent = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], script: [{ tool_calls: [{ name: "echo", arguments: {} }] }, { text: "done" }] });
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["echo"],
+      script: [{ tool_calls: [{ name: "echo", arguments: {} }] }, { text: "done" }],
+    });
     const runId = await startRun(db.pool, agent);
     await waitForStatus(db.pool, runId, ["succeeded"]);
     const before = await getEvents(db.pool, runId);
@@ -268,15 +297,18 @@ describe("durable timers", () => {
     });
     const runId = await startRun(db.pool, agent);
     await waitForStatus(db.pool, runId, ["waiting"]);
-    const { rows } = await db.pool.query("select locked_at, run_at > now() as future from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    const { rows } = await db.pool.query<{ locked_at: Date | null; future: boolean }>(
+      "select locked_at, run_at > now() as future from graphile_worker.jobs where key = $1",
+      [`run:${runId}`],
+    );
     expect(rows).toHaveLength(1);
-    expect(rows[0].locked_at).toBeNull();
-    expect(rows[0].future).toBe(true);
+    expect(rows[0]!.locked_at).toBeNull();
+    expect(rows[0]!.future).toBe(true);
     const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
     expect(run.output).toEqual({ text: "rested" });
     const steps = await getSteps(db.pool, runId);
     expect(steps.map((s) => s.kind)).toEqual(["llm", "wait", "tool", "llm"]);
-    expect(steps[2]!.output.content).toBe('{"slept_seconds":1}');
+    expect(toolOutput(steps[2]).content).toBe('{"slept_seconds":1}');
     await assertValidAgUiLog(await getEvents(db.pool, runId));
   });
 });

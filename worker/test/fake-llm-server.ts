@@ -10,6 +10,7 @@
 import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { sleep } from "../../lib/sleep.ts";
 
 export type FakeApi = "responses" | "chat_completions" | "anthropic";
 
@@ -68,7 +69,7 @@ export interface RecordedRequest {
   path: string;
   headers: IncomingHttpHeaders;
   /** The parsed JSON body. */
-  body: Record<string, any>;
+  body: Record<string, unknown>;
   /** The key sent as `Authorization: Bearer <key>` or `x-api-key: <key>`. */
   apiKey: string | undefined;
 }
@@ -86,10 +87,6 @@ export function splitPieces(text: string, pieces: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 let counter = 0;
@@ -435,9 +432,9 @@ export class FakeLlmServer {
       return;
     }
     const text = Buffer.concat(chunks).toString("utf8");
-    let body: Record<string, any> = {};
+    let body: Record<string, unknown>;
     try {
-      body = text ? (JSON.parse(text) as Record<string, any>) : {};
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
       body = { _unparsable: text };
     }

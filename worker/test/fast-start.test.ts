@@ -41,16 +41,23 @@ describe("fast start", () => {
 
   it("a lazy provider loads its implementation once, on its first call, and again after a failed load", async () => {
     let loads = 0;
-    const impl: Provider = { complete: async () => ({ text: "hi", tool_calls: [], usage: { input_tokens: 1, output_tokens: 1 }, model: "m" }) };
+    const impl: Provider = { complete: () => Promise.resolve({ text: "hi", tool_calls: [], usage: { input_tokens: 1, output_tokens: 1 }, model: "m" }) };
     const provider = lazyProvider({
-      load: async () => {
+      load: () => {
         loads++;
-        if (loads === 1) throw new Error("first load fails");
-        return impl;
+        if (loads === 1) return Promise.reject(new Error("first load fails"));
+        return Promise.resolve(impl);
       },
     });
     expect(loads).toBe(0);
-    const request = { config: AgentConfigSchema.parse({ provider: "scripted" }), messages: [], tools: [], callIndex: 0, attempt: 1, signal: new AbortController().signal };
+    const request = {
+      config: AgentConfigSchema.parse({ provider: "scripted" }),
+      messages: [],
+      tools: [],
+      callIndex: 0,
+      attempt: 1,
+      signal: new AbortController().signal,
+    };
     await expect(provider.complete(request, handlers)).rejects.toThrow("first load fails");
     await expect(provider.complete(request, handlers)).resolves.toMatchObject({ text: "hi" });
     await provider.complete(request, handlers);

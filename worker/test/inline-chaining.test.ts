@@ -6,7 +6,18 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
-import { createAgent, createTestDatabase, getEvents, getRun, getSteps, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import {
+  createAgent,
+  createTestDatabase,
+  getEvents,
+  getRun,
+  getSteps,
+  startRun,
+  toolInput,
+  waitFor,
+  waitForStatus,
+  type TestDatabase,
+} from "../../db/test/helpers.ts";
 import { startJobHolder, type JobHolder } from "../../db/test/job-holder.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
@@ -80,6 +91,18 @@ async function expectEachStepOnce(runId: string, steps: number): Promise<void> {
   expect(events.filter((e) => e.type === "RUN_FINISHED")).toHaveLength(1);
 }
 
+/** What everruns_private.commit_step_and_begin_next returns, as the database writes it (db/sql/commitStep.ts parses it). */
+interface CommitAndBeginResult {
+  committed: boolean;
+  job_held?: boolean;
+  next?: {
+    run: Record<string, unknown>;
+    config: unknown;
+    llm_count: number;
+    history: Array<{ kind: string; step?: { seq: number } }>;
+  } | null;
+}
+
 describe("everruns_private.commit_step_and_begin_next", () => {
   // no Everruns worker runs during these: a graphile-worker pool takes the run's job and holds
   // it, and the test calls the engine as the worker holding that job would
@@ -103,21 +126,30 @@ describe("everruns_private.commit_step_and_begin_next", () => {
   }
   const call = async (runId: string, attempt: number, job: Record<string, unknown>) =>
     (
-      await db.pool.query("select everruns_private.commit_step_and_begin_next($1, 1, $2, $3, '[]', $4) as r", [
-        runId, attempt, JSON.stringify(llmStep), JSON.stringify(job),
+      await db.pool.query<{ r: CommitAndBeginResult }>("select everruns_private.commit_step_and_begin_next($1, 1, $2, $3, '[]', $4) as r", [
+        runId,
+        attempt,
+        JSON.stringify(llmStep),
+        JSON.stringify(job),
       ])
-    ).rows[0].r;
+    ).rows[0]!.r;
   const jobsOf = async (runId: string) =>
-    (await db.pool.query("select id::text, locked_by, attempts from graphile_worker.jobs where key = $1 order by id", [`run:${runId}`])).rows;
+    (
+      await db.pool.query<{ id: string; locked_by: string | null; attempts: number }>(
+        "select id::text, locked_by, attempts from graphile_worker.jobs where key = $1 order by id",
+        [`run:${runId}`],
+      )
+    ).rows;
 
   it("begins the next step in the commit's transaction and leaves the job as it was", async () => {
     const { runId, job } = await heldRun();
     const result = await call(runId, 1, job);
     expect(result).toMatchObject({ committed: true, job_held: true });
-    expect(result.next.run).toMatchObject({ id: runId, step_cursor: 2, step_attempt: 1, status: "running", input: null });
-    expect(result.next.config).toBeNull(); // the caller has it
-    expect(result.next.llm_count).toBe(1);
-    expect(result.next.history.map((e: { kind: string; step?: { seq: number } }) => e.step?.seq ?? e.kind)).toEqual(["input", 1]);
+    const next = result.next!;
+    expect(next.run).toMatchObject({ id: runId, step_cursor: 2, step_attempt: 1, status: "running", input: null });
+    expect(next.config).toBeNull(); // the caller has it
+    expect(next.llm_count).toBe(1);
+    expect(next.history.map((e) => e.step?.seq ?? e.kind)).toEqual(["input", 1]);
     expect(await jobsOf(runId)).toEqual([{ id: job.id, locked_by: holder.poolId, attempts: 1 }]);
     await done(runId);
   });
@@ -130,7 +162,7 @@ describe("everruns_private.commit_step_and_begin_next", () => {
     const jobs = await jobsOf(runId);
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ locked_by: null, attempts: 0 });
-    expect(jobs[0].id).not.toBe(job.id);
+    expect(jobs[0]!.id).not.toBe(job.id);
     const { rows } = await db.pool.query("select step_cursor, step_attempt from everruns.runs where id = $1", [runId]);
     expect(rows[0]).toEqual({ step_cursor: 2, step_attempt: 0 });
     await done(runId);
@@ -146,21 +178,30 @@ describe("everruns_private.commit_step_and_begin_next", () => {
         result = await call(runId, 1, job);
         expect(result, via).toEqual({ committed: true, job_held: false, next: null });
       } else if (via === "commit_step") {
-        const { rows } = await db.pool.query("select everruns_private.commit_step($1, 1, 1, $2, '[]', $3, $4) as r", [
-          runId, JSON.stringify(llmStep), JSON.stringify({ type: "continue" }), JSON.stringify(job),
+        const { rows } = await db.pool.query<{ r: unknown }>("select everruns_private.commit_step($1, 1, 1, $2, '[]', $3, $4) as r", [
+          runId,
+          JSON.stringify(llmStep),
+          JSON.stringify({ type: "continue" }),
+          JSON.stringify(job),
         ]);
-        expect(rows[0].r, via).toEqual({ committed: true, job_held: false });
+        expect(rows[0]!.r, via).toEqual({ committed: true, job_held: false });
       } else {
         // a retry of step 1 (or a hand-back at shutdown)
-        const { rows } = await db.pool.query("select everruns_private.reschedule_step($1, 1, 1, 0, true, '[]', $2) as r", [runId, JSON.stringify(job)]);
-        expect(rows[0].r, via).toEqual({ rescheduled: true, job_held: false });
+        const { rows } = await db.pool.query<{ r: unknown }>("select everruns_private.reschedule_step($1, 1, 1, 0, true, '[]', $2) as r", [
+          runId,
+          JSON.stringify(job),
+        ]);
+        expect(rows[0]!.r, via).toEqual({ rescheduled: true, job_held: false });
       }
       // the freed job is the run's one job, due for any worker: the worker that was told it no
       // longer holds it ends its task with JobTakenOverError instead of completing (deleting) it
       const jobs = await jobsOf(runId);
-      expect(jobs.map((j) => [j.id, j.locked_by]), via).toEqual([[job.id, null]]);
-      const { rows } = await db.pool.query("select step_cursor from everruns.runs where id = $1", [runId]);
-      expect(rows[0].step_cursor, via).toBe(via === "reschedule_step" ? 1 : 2);
+      expect(
+        jobs.map((j) => [j.id, j.locked_by]),
+        via,
+      ).toEqual([[job.id, null]]);
+      const { rows } = await db.pool.query<{ step_cursor: number }>("select step_cursor from everruns.runs where id = $1", [runId]);
+      expect(rows[0]!.step_cursor, via).toBe(via === "reschedule_step" ? 1 : 2);
       await done(runId);
     }
   });
@@ -179,18 +220,29 @@ describe("everruns_private.commit_step: a wait for an event", () => {
   it("ends at once when the event came while the waiting step ran (send_event found the run running)", async () => {
     const runId = await startRun(db.pool, await echoAgent(1), "early event");
     const begin = async () =>
-      (await db.pool.query("select (everruns_private.begin_step($1) -> 'run' ->> 'step_attempt')::int as attempt", [runId])).rows[0].attempt as number;
+      (await db.pool.query<{ attempt: number }>("select (everruns_private.begin_step($1) -> 'run' ->> 'step_attempt')::int as attempt", [runId])).rows[0]!
+        .attempt;
     const commit = (seq: number, attempt: number, step: unknown, next: unknown) =>
       db.pool.query("select everruns_private.commit_step($1, $2, $3, $4, '[]', $5) as r", [runId, seq, attempt, JSON.stringify(step), JSON.stringify(next)]);
-    await commit(1, await begin(), { kind: "llm", name: "scripted", status: "succeeded", input: { call_index: 0 }, output: { text: "", tool_calls: [] } }, { type: "continue" });
+    await commit(
+      1,
+      await begin(),
+      { kind: "llm", name: "scripted", status: "succeeded", input: { call_index: 0 }, output: { text: "", tool_calls: [] } },
+      { type: "continue" },
+    );
     const attempt = await begin();
     // the event arrives while step 2 (the wait_for_event call) is running: nothing to wake yet
-    expect((await db.pool.query("select everruns.send_event($1, 'paid', '1') as woke", [runId])).rows[0].woke).toBe(false);
-    await commit(2, attempt, { kind: "wait", name: "wait_for_event", status: "succeeded", output: { tool_call_id: "c1" } }, {
-      type: "wait",
-      delay_ms: 3_600_000,
-      waiting: { type: "event", name: "paid", tool_call_id: "c1" },
-    });
+    expect((await db.pool.query<{ woke: boolean }>("select everruns.send_event($1, 'paid', '1') as woke", [runId])).rows[0]!.woke).toBe(false);
+    await commit(
+      2,
+      attempt,
+      { kind: "wait", name: "wait_for_event", status: "succeeded", output: { tool_call_id: "c1" } },
+      {
+        type: "wait",
+        delay_ms: 3_600_000,
+        waiting: { type: "event", name: "paid", tool_call_id: "c1" },
+      },
+    );
     const { rows } = await db.pool.query("select run_at <= now() as due from graphile_worker.jobs where key = $1", [`run:${runId}`]);
     expect(rows).toEqual([{ due: true }]); // not in an hour
     expect((await getRun(db.pool, runId)).step_cursor).toBe(3);
@@ -211,8 +263,7 @@ describe("inline chaining", () => {
 
     // the same conversation either way: each LLM call had the same index and saw as many
     // messages; each tool call got the same arguments (tool call ids are random)
-    const inputs = async (runId: string) =>
-      (await getSteps(db.pool, runId)).map((s) => [s.kind, s.kind === "llm" ? s.input : s.input.arguments]);
+    const inputs = async (runId: string) => (await getSteps(db.pool, runId)).map((s) => [s.kind, s.kind === "llm" ? s.input : toolInput(s).arguments]);
     expect(await inputs(chained.runId)).toEqual(await inputs(unchained.runId));
   });
 
@@ -245,8 +296,8 @@ describe("inline chaining", () => {
     const steps = await getSteps(db.pool, runId);
     expect(steps.map((s) => s.attempt)).toEqual([1, 1, 1, 1, 2, 1, 1, 1, 1]);
     await waitFor("no job left", async () => {
-      const { rows } = await db.pool.query("select count(*)::int as n from graphile_worker.jobs");
-      return rows[0].n === 0;
+      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs");
+      return rows[0]!.n === 0;
     });
     rescuer.child.kill("SIGKILL");
   });
@@ -256,26 +307,30 @@ describe("inline chaining", () => {
       provider: "scripted",
       tools: ["simulate_work"],
       max_steps: 20,
-      script: [
-        ...Array.from({ length: 4 }, () => ({ tool_calls: [{ name: "simulate_work", arguments: { ms: 400 } }] })),
-        { text: "done" },
-      ],
+      script: [...Array.from({ length: 4 }, () => ({ tool_calls: [{ name: "simulate_work", arguments: { ms: 400 } }] })), { text: "done" }],
     });
-    let worker: WorkerHandle | null = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 5000, inlineChainMs: 60_000, log });
+    let worker: WorkerHandle = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 5000, inlineChainMs: 60_000, log });
     const runId = await startRun(db.pool, agent, "drain");
     // under way: its STEP_STARTED is in the log (a step begun but not yet started when the
     // shutdown begins is handed back instead: see runStep)
-    await waitFor("the first simulate_work step to be under way", async () => {
-      const { rows } = await db.pool.query(
-        "select count(*)::int as n from everruns.run_events where run_id = $1 and type = 'STEP_STARTED' and event->>'stepName' like '%simulate_work%'",
-        [runId],
-      );
-      return rows[0].n > 0;
-    }, 30_000, 5);
+    await waitFor(
+      "the first simulate_work step to be under way",
+      async () => {
+        const { rows } = await db.pool.query<{ n: number }>(
+          "select count(*)::int as n from everruns.run_events where run_id = $1 and type = 'STEP_STARTED' and event->>'stepName' like '%simulate_work%'",
+          [runId],
+        );
+        return rows[0]!.n > 0;
+      },
+      30_000,
+      5,
+    );
     await worker.stop();
-    worker = null;
     // step 2 finished and committed; step 3 was not begun: it waits as a job for any worker
-    expect((await getSteps(db.pool, runId)).map((s) => [s.seq, s.attempt])).toEqual([[1, 1], [2, 1]]);
+    expect((await getSteps(db.pool, runId)).map((s) => [s.seq, s.attempt])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
     const { rows: runs } = await db.pool.query("select status, step_cursor, step_attempt from everruns.runs where id = $1", [runId]);
     expect(runs[0]).toEqual({ status: "running", step_cursor: 3, step_attempt: 0 });
     const { rows: jobs } = await db.pool.query("select locked_by, attempts from graphile_worker.jobs where key = $1", [`run:${runId}`]);

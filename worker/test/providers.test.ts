@@ -53,7 +53,14 @@ const FLAVOURS: Record<FakeApi, Flavour> = {
     keyEnv: OPENAI_KEY_ENV,
     key: OPENAI_KEY,
     config: (overrides = {}) =>
-      AgentConfigSchema.parse({ provider: "openai", model: "gpt-test", api: "responses", base_url: server.openaiBaseURL, api_key_env: OPENAI_KEY_ENV, ...overrides }),
+      AgentConfigSchema.parse({
+        provider: "openai",
+        model: "gpt-test",
+        api: "responses",
+        base_url: server.openaiBaseURL,
+        api_key_env: OPENAI_KEY_ENV,
+        ...overrides,
+      }),
     framesBeforeText: 4,
   },
   chat_completions: {
@@ -216,7 +223,7 @@ describe.each(Object.values(FLAVOURS).map((f) => [f.api, f] as const))("%s", (_n
       const argEvents = toolEvents.filter((e): e is Extract<Recorded, { kind: "args" }> => e.kind === "args" && e.id === id);
       expect(argEvents.length).toBeGreaterThanOrEqual(2);
       expect(toolEvents.indexOf(argEvents[0]!)).toBeGreaterThan(startAt);
-      const json = JSON.parse(argEvents.map((e) => e.delta).join(""));
+      const json: unknown = JSON.parse(argEvents.map((e) => e.delta).join(""));
       expect(json).toEqual(result.tool_calls.find((c) => c.id === id)!.arguments);
     }
     // the second call starts after the first one's arguments are complete
@@ -234,8 +241,7 @@ describe.each(Object.values(FLAVOURS).map((f) => [f.api, f] as const))("%s", (_n
 
   it("sends reasoning deltas to onReasoningDelta", async () => {
     const reasoning = "The user greets me; a short friendly answer fits best.";
-    const config =
-      flavour.api === "anthropic" ? { thinking_budget_tokens: 2048 } : { reasoning_effort: "low" as const };
+    const config = flavour.api === "anthropic" ? { thinking_budget_tokens: 2048 } : { reasoning_effort: "low" as const };
     const { promise, rec } = call(flavour, [{ reasoning, text: "Hi!", pieces: 4 }], { config });
     const result = await promise;
 
@@ -534,7 +540,9 @@ describe("conversation formats", () => {
       ],
       tools: [WEATHER],
     }).promise;
-    const assistant = server.lastRequest!.body.messages[1];
+    const messages = server.lastRequest!.body.messages;
+    if (!Array.isArray(messages)) throw new Error("the request has no messages array");
+    const assistant: unknown = messages[1];
     expect(assistant).toEqual({
       role: "assistant",
       content: null,

@@ -16,8 +16,8 @@ export async function spawnWorker(databaseUrl: string, env: Record<string, strin
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
@@ -30,8 +30,8 @@ export async function spawnWorker(databaseUrl: string, env: Record<string, strin
         resolve(m[1]!);
       }
     };
-    child.stdout!.on("data", check);
-    child.stderr!.on("data", check);
+    child.stdout.on("data", check);
+    child.stderr.on("data", check);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`worker exited (code ${code}, signal ${signal}) before starting:\n${out}`));

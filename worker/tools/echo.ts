@@ -7,7 +7,7 @@ export const echoTool: Tool = {
     description: "Returns its arguments unchanged.",
     parameters: { type: "object", additionalProperties: true },
   },
-  async execute(args) {
-    return args;
+  execute(args) {
+    return Promise.resolve(args);
   },
 };

@@ -16,7 +16,7 @@ async function readLimited(response: Response, limit: number): Promise<string> {
     await response.body?.cancel();
     throw new ToolError(`the response is ${declared} bytes, over this tool's limit of ${limit} (max_response_bytes)`);
   }
-  const reader = response.body?.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader();
   if (!reader) return "";
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -53,7 +53,10 @@ export function httpTool(spec: HttpSpec): Tool {
       } catch (error) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         if (timeout.aborted) throw new TransientToolError(`${spec.name}: no response from ${url} within ${timeoutMs} ms (timeout_ms)`, { code: "timeout" });
-        throw new TransientToolError(`${spec.name}: could not reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`, { code: "network", cause: error });
+        throw new TransientToolError(
+          `${spec.name}: could not reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+          { code: "network", cause: error },
+        );
       }
       let body: string;
       try {

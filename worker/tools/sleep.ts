@@ -12,9 +12,9 @@ export const sleepTool: Tool = {
       required: ["seconds"],
     },
   },
-  async execute(args, ctx) {
+  execute(args, ctx) {
     const seconds = Number(args.seconds);
-    if (ctx.resumed) return { slept_seconds: seconds };
-    return park({ delayMs: seconds * 1000, waiting: { type: "timer" }, output: { seconds } });
+    if (ctx.resumed) return Promise.resolve({ slept_seconds: seconds });
+    return Promise.resolve(park({ delayMs: seconds * 1000, waiting: { type: "timer" }, output: { seconds } }));
   },
 };

@@ -17,12 +17,14 @@ export const waitForEventTool: Tool = {
       required: ["name"],
     },
   },
-  async execute(args, ctx) {
+  execute(args, ctx) {
     const event = String(args.name);
     const timeoutSeconds = typeof args.timeout_seconds === "number" ? args.timeout_seconds : 86_400;
     const signal = ctx.signals.find((s) => s.name === event);
-    if (signal) return result({ event, payload: signal.payload ?? null }, { consumesSignal: signal.id });
-    if (ctx.resumed) return { event, timed_out: true, waited_seconds: timeoutSeconds };
-    return park({ delayMs: timeoutSeconds * 1000, waiting: { type: "event", name: event }, output: { event, timeout_seconds: timeoutSeconds } });
+    if (signal) return Promise.resolve(result({ event, payload: signal.payload ?? null }, { consumesSignal: signal.id }));
+    if (ctx.resumed) return Promise.resolve({ event, timed_out: true, waited_seconds: timeoutSeconds });
+    return Promise.resolve(
+      park({ delayMs: timeoutSeconds * 1000, waiting: { type: "event", name: event }, output: { event, timeout_seconds: timeoutSeconds } }),
+    );
   },
 };

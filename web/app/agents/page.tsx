@@ -73,7 +73,9 @@ export default function AgentsPage() {
                       {a.config.provider ?? "?"}
                       {a.config.model ? <span className="text-slate-500"> · {a.config.model}</span> : null}
                     </td>
-                    <td className="max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-600">{(a.config.tools ?? []).map((t) => (typeof t === "string" ? t : t.name)).join(", ") || "—"}</td>
+                    <td className="max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-600">
+                      {(a.config.tools ?? []).map((t) => (typeof t === "string" ? t : t.name)).join(", ") || "—"}
+                    </td>
                     <td className="px-3 py-2 text-right tabular-nums">v{a.version}</td>
                     <td className="px-3 py-2 text-right tabular-nums">{a.runsByAgentId.totalCount.toLocaleString("en-US")}</td>
                     <td className="px-4 py-2 text-slate-600" title={formatDateTime(a.updatedAt)}>

@@ -45,7 +45,17 @@ export default function ApprovalsPage() {
     <>
       <PageHeader
         title="Approvals"
-        subtitle={data ? <span data-testid="approvals-summary">{total === 0 ? "Nothing is waiting for an answer" : `${total} run${total === 1 ? "" : "s"} waiting, oldest first${total > pending.length ? ` (the first ${pending.length} shown)` : ""}`}</span> : "Runs waiting for a human answer"}
+        subtitle={
+          data ? (
+            <span data-testid="approvals-summary">
+              {total === 0
+                ? "Nothing is waiting for an answer"
+                : `${total} run${total === 1 ? "" : "s"} waiting, oldest first${total > pending.length ? ` (the first ${pending.length} shown)` : ""}`}
+            </span>
+          ) : (
+            "Runs waiting for a human answer"
+          )
+        }
       />
       {error && (
         <div className="mb-4">
@@ -99,7 +109,9 @@ export default function ApprovalsPage() {
                           {i.message ?? "Approval needed"}
                           {i.metadata?.toolName && <span className="ml-2 font-mono text-xs font-normal text-amber-800">{i.metadata.toolName}</span>}
                         </p>
-                        {i.metadata?.arguments !== undefined && <pre className="mt-1 max-h-32 overflow-auto font-mono text-xs text-slate-700">{prettyJson(i.metadata.arguments)}</pre>}
+                        {i.metadata?.arguments !== undefined && (
+                          <pre className="mt-1 max-h-32 overflow-auto font-mono text-xs text-slate-700">{prettyJson(i.metadata.arguments)}</pre>
+                        )}
                       </div>
                     ))}
                     {interrupts.length === 0 && (

@@ -45,8 +45,22 @@ export default function DashboardPage() {
     <>
       <PageHeader
         title="Operations"
-        subtitle={updatedAt ? <span data-testid="dashboard-updated">live · updated {formatAgo(new Date(updatedAt).toISOString(), now)}</span> : "Runs, workers and cost at a glance"}
-        actions={<Select label="Window" value={windowValue} onChange={setWindowValue} options={WINDOWS.map((x) => ({ value: x.value, label: x.label }))} testId="dashboard-window" />}
+        subtitle={
+          updatedAt ? (
+            <span data-testid="dashboard-updated">live · updated {formatAgo(new Date(updatedAt).toISOString(), now)}</span>
+          ) : (
+            "Runs, workers and cost at a glance"
+          )
+        }
+        actions={
+          <Select
+            label="Window"
+            value={windowValue}
+            onChange={setWindowValue}
+            options={WINDOWS.map((x) => ({ value: x.value, label: x.label }))}
+            testId="dashboard-window"
+          />
+        }
       />
       {error && !(error.unreachable && data) && (
         <div className="mb-4">
@@ -95,10 +109,24 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
           <Stat label="Active" value={formatNumber(active)} hint={`${counts.running ?? 0} running · ${counts.waiting ?? 0} waiting`} testId="stat-active" />
         </Card>
         <Card>
-          <Stat label="Need an answer" value={<Link href="/approvals" className="hover:text-amber-700">{formatNumber(data.runsAwaitingAnswerCount)}</Link>} hint="waiting for approval" testId="stat-interrupted" />
+          <Stat
+            label="Need an answer"
+            value={
+              <Link href="/approvals" className="hover:text-amber-700">
+                {formatNumber(data.runsAwaitingAnswerCount)}
+              </Link>
+            }
+            hint="waiting for approval"
+            testId="stat-interrupted"
+          />
         </Card>
         <Card>
-          <Stat label="Workers" value={formatNumber(data.liveWorkers.length)} hint={slots ? `${busy} of ${slots} slots busy` : "no worker is running"} testId="stat-workers" />
+          <Stat
+            label="Workers"
+            value={formatNumber(data.liveWorkers.length)}
+            hint={slots ? `${busy} of ${slots} slots busy` : "no worker is running"}
+            testId="stat-workers"
+          />
         </Card>
         <Card>
           <Stat
@@ -115,7 +143,19 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
           {total === 0 ? (
             <Empty title="No runs in this window" />
           ) : (
-            <HBars testId="status-bars" rows={RUN_STATUSES.map((s) => ({ key: s, label: <Link href={`/runs?status=${s}`} className="hover:underline">{s}</Link>, value: counts[s] ?? 0, color: STATUS_COLORS[s] ?? "#94a3b8" }))} />
+            <HBars
+              testId="status-bars"
+              rows={RUN_STATUSES.map((s) => ({
+                key: s,
+                label: (
+                  <Link href={`/runs?status=${s}`} className="hover:underline">
+                    {s}
+                  </Link>
+                ),
+                value: counts[s] ?? 0,
+                color: STATUS_COLORS[s] ?? "#94a3b8",
+              }))}
+            />
           )}
         </Card>
         <Card title={`Throughput · ${finishedTotal} finished`} className="xl:col-span-2" testId="throughput">
@@ -143,7 +183,14 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
             tooltipLabels={tooltips}
             yFormat={(v) => `${Math.round(v)}%`}
             empty="No run finished in this window"
-            series={[{ name: "success rate (succeeded ÷ succeeded + failed)", color: "#10b981", kind: "line", values: buckets.map((b) => (b.succeeded + b.failed > 0 ? (100 * b.succeeded) / (b.succeeded + b.failed) : null)) }]}
+            series={[
+              {
+                name: "success rate (succeeded ÷ succeeded + failed)",
+                color: "#10b981",
+                kind: "line",
+                values: buckets.map((b) => (b.succeeded + b.failed > 0 ? (100 * b.succeeded) / (b.succeeded + b.failed) : null)),
+              },
+            ]}
           />
         </Card>
         <Card title="Step latency" testId="latency">
@@ -158,7 +205,15 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
               { name: "p95", color: "#f43f5e", kind: "line", dashed: true, values: buckets.map((b) => b.stepP95Ms) },
             ]}
           />
-          <p className="mt-1 text-[11px] text-slate-400">LLM and tool steps (waits excluded), by the bucket they were committed in: {formatNumber(buckets.reduce((n, b) => n + b.steps, 0))} steps in {bucketSeconds % 3600 === 0 ? `${bucketSeconds / 3600}-hour` : bucketSeconds % 60 === 0 ? `${bucketSeconds / 60}-minute` : `${bucketSeconds}-second`} buckets.</p>
+          <p className="mt-1 text-[11px] text-slate-400">
+            LLM and tool steps (waits excluded), by the bucket they were committed in: {formatNumber(buckets.reduce((n, b) => n + b.steps, 0))} steps in{" "}
+            {bucketSeconds % 3600 === 0
+              ? `${bucketSeconds / 3600}-hour`
+              : bucketSeconds % 60 === 0
+                ? `${bucketSeconds / 60}-minute`
+                : `${bucketSeconds}-second`}{" "}
+            buckets.
+          </p>
         </Card>
       </div>
 
@@ -240,7 +295,8 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
   const days = useMemo(() => {
     const out: string[] = [];
     const today = new Date();
-    for (let i = DAYS - 1; i >= 0; i--) out.push(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i)).toISOString().slice(0, 10));
+    for (let i = DAYS - 1; i >= 0; i--)
+      out.push(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i)).toISOString().slice(0, 10));
     return out;
   }, []);
   const agents = useMemo(() => {
@@ -270,11 +326,26 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
           <div className="space-y-4">
             <div>
               <div className="mb-1 text-[11px] font-medium uppercase tracking-wide text-slate-500">Cost (USD)</div>
-              <BucketChart testId="chart-cost" labels={labels} stacked yFormat={(v) => formatCost(v)} series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "costUsd")) }))} height={170} />
+              <BucketChart
+                testId="chart-cost"
+                labels={labels}
+                stacked
+                yFormat={(v) => formatCost(v)}
+                series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "costUsd")) }))}
+                height={170}
+              />
             </div>
             <div>
               <div className="mb-1 text-[11px] font-medium uppercase tracking-wide text-slate-500">Tokens (in + out)</div>
-              <BucketChart testId="chart-tokens" legend={false} labels={labels} stacked yFormat={(v) => formatNumber(v)} series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "tokens")) }))} height={140} />
+              <BucketChart
+                testId="chart-tokens"
+                legend={false}
+                labels={labels}
+                stacked
+                yFormat={(v) => formatNumber(v)}
+                series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "tokens")) }))}
+                height={140}
+              />
             </div>
           </div>
           <div className="max-h-[360px] overflow-auto">
@@ -316,4 +387,3 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
     </Card>
   );
 }
-

@@ -121,9 +121,12 @@ function Runs() {
       return next;
     });
   }, [matches, setData]);
-  useEffect(() => () => {
-    if (frame.current !== null) cancelAnimationFrame(frame.current);
-  }, []);
+  useEffect(
+    () => () => {
+      if (frame.current !== null) cancelAnimationFrame(frame.current);
+    },
+    [],
+  );
 
   useSubscription(
     () => ({ query: RUN_UPDATED_ALL }),
@@ -193,7 +196,13 @@ function Runs() {
       />
       <Card bodyClassName="">
         <div className="flex flex-wrap items-center gap-3 border-b border-slate-100 px-4 py-2.5">
-          <Select label="Status" value={status} onChange={(v) => setParam("status", v)} testId="filter-status" options={[{ value: "", label: "All" }, ...RUN_STATUSES.map((s) => ({ value: s, label: s }))]} />
+          <Select
+            label="Status"
+            value={status}
+            onChange={(v) => setParam("status", v)}
+            testId="filter-status"
+            options={[{ value: "", label: "All" }, ...RUN_STATUSES.map((s) => ({ value: s, label: s }))]}
+          />
           <Select
             label="Agent"
             value={agent}
@@ -201,7 +210,13 @@ function Runs() {
             testId="filter-agent"
             options={[{ value: "", label: "All" }, ...present(agents.data?.allAgents?.nodes).map((a) => ({ value: a.id, label: a.name }))]}
           />
-          <Select label="Time" value={timeWindow} onChange={(v) => setParam("window", v)} testId="filter-time" options={WINDOWS.map((w) => ({ value: w.value, label: w.label }))} />
+          <Select
+            label="Time"
+            value={timeWindow}
+            onChange={(v) => setParam("window", v)}
+            testId="filter-time"
+            options={WINDOWS.map((w) => ({ value: w.value, label: w.label }))}
+          />
           <form onSubmit={onSearch} className="ml-auto flex items-center gap-1.5">
             <input
               data-testid="search-id"
@@ -235,7 +250,9 @@ function Runs() {
           <Loading rows={6} />
         ) : rows.length === 0 && !error ? (
           <Empty title={filtered ? "No runs match these filters" : "No runs yet"}>
-            {filtered ? "Change the filters, or wait: new runs that match appear here as they start." : "Start one from an agent's page, the CLI, the API or a SQL insert; it appears here at once."}
+            {filtered
+              ? "Change the filters, or wait: new runs that match appear here as they start."
+              : "Start one from an agent's page, the CLI, the API or a SQL insert; it appears here at once."}
           </Empty>
         ) : (
           rows.length > 0 && <RunsTable runs={rows} flash={flash} />

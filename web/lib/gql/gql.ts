@@ -15,166 +15,166 @@ import * as types from './graphql';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  fragment RunRowFields on Run {\n    id status agentId threadId parentRunId usage error createdAt startedAt finishedAt updatedAt\n    agentByAgentId { id name }\n    runStepsByRunId { totalCount }\n  }\n": typeof types.RunRowFieldsFragmentDoc,
-    "\n  fragment RunFields on Run {\n    id status agentId agentVersion threadId parentRunId continuedBy input output error usage\n    createdAt startedAt finishedAt updatedAt\n    agentByAgentId { id name }\n  }\n": typeof types.RunFieldsFragmentDoc,
-    "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }\n    }\n  }\n": typeof types.ParentFinishedFragmentDoc,
-    "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      nodes { ...RunRowFields }\n    }\n  }\n": typeof types.RunsDocument,
-    "\n  subscription RunsUpdated {\n    runUpdated { runId run { ...RunRowFields } }\n  }\n": typeof types.RunsUpdatedDocument,
-    "\n  query AgentNames { allAgents(orderBy: NAME_ASC) { nodes { id name } } }\n": typeof types.AgentNamesDocument,
-    "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion { version config }\n      runByContinuedBy { id status }\n    }\n  }\n": typeof types.RunDetailDocument,
-    "\n  fragment RunStepFields on RunStep {\n    seq kind name status attempt startedAt finishedAt durationMs error usage\n  }\n": typeof types.RunStepFieldsFragmentDoc,
-    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes { ...RunStepFields }\n    }\n  }\n": typeof types.RunStepsDocument,
-    "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) { runId run { ...RunFields } }\n  }\n": typeof types.RunUpdatedDocument,
-    "\n  subscription RunAnswers { runUpdated { run { parentRunId } } }\n": typeof types.RunAnswersDocument,
-    "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) { seq type event }\n  }\n": typeof types.RunEventsDocument,
-    "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) { runId }\n  }\n": typeof types.StartRunDocument,
-    "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) { cancelled run { id status } }\n  }\n": typeof types.CancelRunDocument,
-    "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) { runId }\n  }\n": typeof types.ResumeRunDocument,
-    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id name config version createdAt updatedAt\n        runsByAgentId { totalCount }\n      }\n    }\n  }\n": typeof types.AgentsDocument,
-    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id name config version createdAt updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) { nodes { agentId version config createdAt } }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) { totalCount nodes { ...RunRowFields } }\n    }\n  }\n": typeof types.AgentDocument,
-    "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) { agent { id } }\n  }\n": typeof types.CreateAgentDocument,
-    "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) { agent { id version } }\n  }\n": typeof types.UpdateAgentDocument,
-    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id createdAt\n      agentByAgentId { id name }\n      runsByThreadId(orderBy: CREATED_AT_ASC) { nodes { ...RunFields ...ParentFinished } }\n    }\n  }\n": typeof types.ThreadDocument,
-    "\n  subscription ThreadRunsUpdated { runUpdated { runId run { threadId status } } }\n": typeof types.ThreadRunsUpdatedDocument,
-    "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }\n    }\n  }\n": typeof types.ApprovalsDocument,
-    "\n  subscription RunStatusUpdated { runUpdated { runId run { status parentRunId } } }\n": typeof types.RunStatusUpdatedDocument,
-    "\n  query PendingApprovals { runsAwaitingAnswerCount }\n": typeof types.PendingApprovalsDocument,
-    "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) { status count }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start started succeeded failed cancelled interrupted steps stepP50Ms stepP95Ms\n    }\n    agentDailyUsage(days: $days) { day agentId agentName runs inputTokens outputTokens costUsd }\n    liveWorkers { poolId hostname pid concurrency startedAt runningJobs }\n    queueDepth { ready scheduled running oldestReadyAgeMs }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes { id error finishedAt createdAt agentByAgentId { id name } }\n    }\n  }\n": typeof types.DashboardDocument,
-    "\n  subscription DashboardUpdated { runUpdated { runId } }\n": typeof types.DashboardUpdatedDocument,
+    "\n  fragment RunRowFields on Run {\n    id\n    status\n    agentId\n    threadId\n    parentRunId\n    usage\n    error\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n    runStepsByRunId {\n      totalCount\n    }\n  }\n": typeof types.RunRowFieldsFragmentDoc,
+    "\n  fragment RunFields on Run {\n    id\n    status\n    agentId\n    agentVersion\n    threadId\n    parentRunId\n    continuedBy\n    input\n    output\n    error\n    usage\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n  }\n": typeof types.RunFieldsFragmentDoc,
+    "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": typeof types.ParentFinishedFragmentDoc,
+    "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...RunRowFields\n      }\n    }\n  }\n": typeof types.RunsDocument,
+    "\n  subscription RunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...RunRowFields\n      }\n    }\n  }\n": typeof types.RunsUpdatedDocument,
+    "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": typeof types.AgentNamesDocument,
+    "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion {\n        version\n        config\n      }\n      runByContinuedBy {\n        id\n        status\n      }\n    }\n  }\n": typeof types.RunDetailDocument,
+    "\n  fragment RunStepFields on RunStep {\n    seq\n    kind\n    name\n    status\n    attempt\n    startedAt\n    finishedAt\n    durationMs\n    error\n    usage\n  }\n": typeof types.RunStepFieldsFragmentDoc,
+    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n": typeof types.RunStepsDocument,
+    "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) {\n      runId\n      run {\n        ...RunFields\n      }\n    }\n  }\n": typeof types.RunUpdatedDocument,
+    "\n  subscription RunAnswers {\n    runUpdated {\n      run {\n        parentRunId\n      }\n    }\n  }\n": typeof types.RunAnswersDocument,
+    "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) {\n      seq\n      type\n      event\n    }\n  }\n": typeof types.RunEventsDocument,
+    "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) {\n      runId\n    }\n  }\n": typeof types.StartRunDocument,
+    "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n": typeof types.CancelRunDocument,
+    "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) {\n      runId\n    }\n  }\n": typeof types.ResumeRunDocument,
+    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": typeof types.AgentsDocument,
+    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": typeof types.AgentDocument,
+    "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) {\n      agent {\n        id\n      }\n    }\n  }\n": typeof types.CreateAgentDocument,
+    "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) {\n      agent {\n        id\n        version\n      }\n    }\n  }\n": typeof types.UpdateAgentDocument,
+    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n": typeof types.ThreadDocument,
+    "\n  subscription ThreadRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        threadId\n        status\n      }\n    }\n  }\n": typeof types.ThreadRunsUpdatedDocument,
+    "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": typeof types.ApprovalsDocument,
+    "\n  subscription RunStatusUpdated {\n    runUpdated {\n      runId\n      run {\n        status\n        parentRunId\n      }\n    }\n  }\n": typeof types.RunStatusUpdatedDocument,
+    "\n  query PendingApprovals {\n    runsAwaitingAnswerCount\n  }\n": typeof types.PendingApprovalsDocument,
+    "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) {\n      status\n      count\n    }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start\n      started\n      succeeded\n      failed\n      cancelled\n      interrupted\n      steps\n      stepP50Ms\n      stepP95Ms\n    }\n    agentDailyUsage(days: $days) {\n      day\n      agentId\n      agentName\n      runs\n      inputTokens\n      outputTokens\n      costUsd\n    }\n    liveWorkers {\n      poolId\n      hostname\n      pid\n      concurrency\n      startedAt\n      runningJobs\n    }\n    queueDepth {\n      ready\n      scheduled\n      running\n      oldestReadyAgeMs\n    }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes {\n        id\n        error\n        finishedAt\n        createdAt\n        agentByAgentId {\n          id\n          name\n        }\n      }\n    }\n  }\n": typeof types.DashboardDocument,
+    "\n  subscription DashboardUpdated {\n    runUpdated {\n      runId\n    }\n  }\n": typeof types.DashboardUpdatedDocument,
 };
 const documents: Documents = {
-    "\n  fragment RunRowFields on Run {\n    id status agentId threadId parentRunId usage error createdAt startedAt finishedAt updatedAt\n    agentByAgentId { id name }\n    runStepsByRunId { totalCount }\n  }\n": types.RunRowFieldsFragmentDoc,
-    "\n  fragment RunFields on Run {\n    id status agentId agentVersion threadId parentRunId continuedBy input output error usage\n    createdAt startedAt finishedAt updatedAt\n    agentByAgentId { id name }\n  }\n": types.RunFieldsFragmentDoc,
-    "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }\n    }\n  }\n": types.ParentFinishedFragmentDoc,
-    "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      nodes { ...RunRowFields }\n    }\n  }\n": types.RunsDocument,
-    "\n  subscription RunsUpdated {\n    runUpdated { runId run { ...RunRowFields } }\n  }\n": types.RunsUpdatedDocument,
-    "\n  query AgentNames { allAgents(orderBy: NAME_ASC) { nodes { id name } } }\n": types.AgentNamesDocument,
-    "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion { version config }\n      runByContinuedBy { id status }\n    }\n  }\n": types.RunDetailDocument,
-    "\n  fragment RunStepFields on RunStep {\n    seq kind name status attempt startedAt finishedAt durationMs error usage\n  }\n": types.RunStepFieldsFragmentDoc,
-    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes { ...RunStepFields }\n    }\n  }\n": types.RunStepsDocument,
-    "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) { runId run { ...RunFields } }\n  }\n": types.RunUpdatedDocument,
-    "\n  subscription RunAnswers { runUpdated { run { parentRunId } } }\n": types.RunAnswersDocument,
-    "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) { seq type event }\n  }\n": types.RunEventsDocument,
-    "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) { runId }\n  }\n": types.StartRunDocument,
-    "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) { cancelled run { id status } }\n  }\n": types.CancelRunDocument,
-    "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) { runId }\n  }\n": types.ResumeRunDocument,
-    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id name config version createdAt updatedAt\n        runsByAgentId { totalCount }\n      }\n    }\n  }\n": types.AgentsDocument,
-    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id name config version createdAt updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) { nodes { agentId version config createdAt } }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) { totalCount nodes { ...RunRowFields } }\n    }\n  }\n": types.AgentDocument,
-    "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) { agent { id } }\n  }\n": types.CreateAgentDocument,
-    "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) { agent { id version } }\n  }\n": types.UpdateAgentDocument,
-    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id createdAt\n      agentByAgentId { id name }\n      runsByThreadId(orderBy: CREATED_AT_ASC) { nodes { ...RunFields ...ParentFinished } }\n    }\n  }\n": types.ThreadDocument,
-    "\n  subscription ThreadRunsUpdated { runUpdated { runId run { threadId status } } }\n": types.ThreadRunsUpdatedDocument,
-    "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }\n    }\n  }\n": types.ApprovalsDocument,
-    "\n  subscription RunStatusUpdated { runUpdated { runId run { status parentRunId } } }\n": types.RunStatusUpdatedDocument,
-    "\n  query PendingApprovals { runsAwaitingAnswerCount }\n": types.PendingApprovalsDocument,
-    "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) { status count }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start started succeeded failed cancelled interrupted steps stepP50Ms stepP95Ms\n    }\n    agentDailyUsage(days: $days) { day agentId agentName runs inputTokens outputTokens costUsd }\n    liveWorkers { poolId hostname pid concurrency startedAt runningJobs }\n    queueDepth { ready scheduled running oldestReadyAgeMs }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes { id error finishedAt createdAt agentByAgentId { id name } }\n    }\n  }\n": types.DashboardDocument,
-    "\n  subscription DashboardUpdated { runUpdated { runId } }\n": types.DashboardUpdatedDocument,
+    "\n  fragment RunRowFields on Run {\n    id\n    status\n    agentId\n    threadId\n    parentRunId\n    usage\n    error\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n    runStepsByRunId {\n      totalCount\n    }\n  }\n": types.RunRowFieldsFragmentDoc,
+    "\n  fragment RunFields on Run {\n    id\n    status\n    agentId\n    agentVersion\n    threadId\n    parentRunId\n    continuedBy\n    input\n    output\n    error\n    usage\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n  }\n": types.RunFieldsFragmentDoc,
+    "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": types.ParentFinishedFragmentDoc,
+    "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...RunRowFields\n      }\n    }\n  }\n": types.RunsDocument,
+    "\n  subscription RunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...RunRowFields\n      }\n    }\n  }\n": types.RunsUpdatedDocument,
+    "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": types.AgentNamesDocument,
+    "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion {\n        version\n        config\n      }\n      runByContinuedBy {\n        id\n        status\n      }\n    }\n  }\n": types.RunDetailDocument,
+    "\n  fragment RunStepFields on RunStep {\n    seq\n    kind\n    name\n    status\n    attempt\n    startedAt\n    finishedAt\n    durationMs\n    error\n    usage\n  }\n": types.RunStepFieldsFragmentDoc,
+    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n": types.RunStepsDocument,
+    "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) {\n      runId\n      run {\n        ...RunFields\n      }\n    }\n  }\n": types.RunUpdatedDocument,
+    "\n  subscription RunAnswers {\n    runUpdated {\n      run {\n        parentRunId\n      }\n    }\n  }\n": types.RunAnswersDocument,
+    "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) {\n      seq\n      type\n      event\n    }\n  }\n": types.RunEventsDocument,
+    "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) {\n      runId\n    }\n  }\n": types.StartRunDocument,
+    "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n": types.CancelRunDocument,
+    "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) {\n      runId\n    }\n  }\n": types.ResumeRunDocument,
+    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": types.AgentsDocument,
+    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": types.AgentDocument,
+    "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) {\n      agent {\n        id\n      }\n    }\n  }\n": types.CreateAgentDocument,
+    "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) {\n      agent {\n        id\n        version\n      }\n    }\n  }\n": types.UpdateAgentDocument,
+    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n": types.ThreadDocument,
+    "\n  subscription ThreadRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        threadId\n        status\n      }\n    }\n  }\n": types.ThreadRunsUpdatedDocument,
+    "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": types.ApprovalsDocument,
+    "\n  subscription RunStatusUpdated {\n    runUpdated {\n      runId\n      run {\n        status\n        parentRunId\n      }\n    }\n  }\n": types.RunStatusUpdatedDocument,
+    "\n  query PendingApprovals {\n    runsAwaitingAnswerCount\n  }\n": types.PendingApprovalsDocument,
+    "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) {\n      status\n      count\n    }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start\n      started\n      succeeded\n      failed\n      cancelled\n      interrupted\n      steps\n      stepP50Ms\n      stepP95Ms\n    }\n    agentDailyUsage(days: $days) {\n      day\n      agentId\n      agentName\n      runs\n      inputTokens\n      outputTokens\n      costUsd\n    }\n    liveWorkers {\n      poolId\n      hostname\n      pid\n      concurrency\n      startedAt\n      runningJobs\n    }\n    queueDepth {\n      ready\n      scheduled\n      running\n      oldestReadyAgeMs\n    }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes {\n        id\n        error\n        finishedAt\n        createdAt\n        agentByAgentId {\n          id\n          name\n        }\n      }\n    }\n  }\n": types.DashboardDocument,
+    "\n  subscription DashboardUpdated {\n    runUpdated {\n      runId\n    }\n  }\n": types.DashboardUpdatedDocument,
 };
 
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment RunRowFields on Run {\n    id status agentId threadId parentRunId usage error createdAt startedAt finishedAt updatedAt\n    agentByAgentId { id name }\n    runStepsByRunId { totalCount }\n  }\n"): typeof import('./graphql').RunRowFieldsFragmentDoc;
+export function graphql(source: "\n  fragment RunRowFields on Run {\n    id\n    status\n    agentId\n    threadId\n    parentRunId\n    usage\n    error\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n    runStepsByRunId {\n      totalCount\n    }\n  }\n"): typeof import('./graphql').RunRowFieldsFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment RunFields on Run {\n    id status agentId agentVersion threadId parentRunId continuedBy input output error usage\n    createdAt startedAt finishedAt updatedAt\n    agentByAgentId { id name }\n  }\n"): typeof import('./graphql').RunFieldsFragmentDoc;
+export function graphql(source: "\n  fragment RunFields on Run {\n    id\n    status\n    agentId\n    agentVersion\n    threadId\n    parentRunId\n    continuedBy\n    input\n    output\n    error\n    usage\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n  }\n"): typeof import('./graphql').RunFieldsFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }\n    }\n  }\n"): typeof import('./graphql').ParentFinishedFragmentDoc;
+export function graphql(source: "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ParentFinishedFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      nodes { ...RunRowFields }\n    }\n  }\n"): typeof import('./graphql').RunsDocument;
+export function graphql(source: "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...RunRowFields\n      }\n    }\n  }\n"): typeof import('./graphql').RunsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription RunsUpdated {\n    runUpdated { runId run { ...RunRowFields } }\n  }\n"): typeof import('./graphql').RunsUpdatedDocument;
+export function graphql(source: "\n  subscription RunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...RunRowFields\n      }\n    }\n  }\n"): typeof import('./graphql').RunsUpdatedDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query AgentNames { allAgents(orderBy: NAME_ASC) { nodes { id name } } }\n"): typeof import('./graphql').AgentNamesDocument;
+export function graphql(source: "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n"): typeof import('./graphql').AgentNamesDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion { version config }\n      runByContinuedBy { id status }\n    }\n  }\n"): typeof import('./graphql').RunDetailDocument;
+export function graphql(source: "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion {\n        version\n        config\n      }\n      runByContinuedBy {\n        id\n        status\n      }\n    }\n  }\n"): typeof import('./graphql').RunDetailDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment RunStepFields on RunStep {\n    seq kind name status attempt startedAt finishedAt durationMs error usage\n  }\n"): typeof import('./graphql').RunStepFieldsFragmentDoc;
+export function graphql(source: "\n  fragment RunStepFields on RunStep {\n    seq\n    kind\n    name\n    status\n    attempt\n    startedAt\n    finishedAt\n    durationMs\n    error\n    usage\n  }\n"): typeof import('./graphql').RunStepFieldsFragmentDoc;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes { ...RunStepFields }\n    }\n  }\n"): typeof import('./graphql').RunStepsDocument;
+export function graphql(source: "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n"): typeof import('./graphql').RunStepsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) { runId run { ...RunFields } }\n  }\n"): typeof import('./graphql').RunUpdatedDocument;
+export function graphql(source: "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) {\n      runId\n      run {\n        ...RunFields\n      }\n    }\n  }\n"): typeof import('./graphql').RunUpdatedDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription RunAnswers { runUpdated { run { parentRunId } } }\n"): typeof import('./graphql').RunAnswersDocument;
+export function graphql(source: "\n  subscription RunAnswers {\n    runUpdated {\n      run {\n        parentRunId\n      }\n    }\n  }\n"): typeof import('./graphql').RunAnswersDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) { seq type event }\n  }\n"): typeof import('./graphql').RunEventsDocument;
+export function graphql(source: "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) {\n      seq\n      type\n      event\n    }\n  }\n"): typeof import('./graphql').RunEventsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) { runId }\n  }\n"): typeof import('./graphql').StartRunDocument;
+export function graphql(source: "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) {\n      runId\n    }\n  }\n"): typeof import('./graphql').StartRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) { cancelled run { id status } }\n  }\n"): typeof import('./graphql').CancelRunDocument;
+export function graphql(source: "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n"): typeof import('./graphql').CancelRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) { runId }\n  }\n"): typeof import('./graphql').ResumeRunDocument;
+export function graphql(source: "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) {\n      runId\n    }\n  }\n"): typeof import('./graphql').ResumeRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id name config version createdAt updatedAt\n        runsByAgentId { totalCount }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentsDocument;
+export function graphql(source: "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id name config version createdAt updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) { nodes { agentId version config createdAt } }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) { totalCount nodes { ...RunRowFields } }\n    }\n  }\n"): typeof import('./graphql').AgentDocument;
+export function graphql(source: "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) { agent { id } }\n  }\n"): typeof import('./graphql').CreateAgentDocument;
+export function graphql(source: "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) {\n      agent {\n        id\n      }\n    }\n  }\n"): typeof import('./graphql').CreateAgentDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) { agent { id version } }\n  }\n"): typeof import('./graphql').UpdateAgentDocument;
+export function graphql(source: "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) {\n      agent {\n        id\n        version\n      }\n    }\n  }\n"): typeof import('./graphql').UpdateAgentDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id createdAt\n      agentByAgentId { id name }\n      runsByThreadId(orderBy: CREATED_AT_ASC) { nodes { ...RunFields ...ParentFinished } }\n    }\n  }\n"): typeof import('./graphql').ThreadDocument;
+export function graphql(source: "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ThreadDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription ThreadRunsUpdated { runUpdated { runId run { threadId status } } }\n"): typeof import('./graphql').ThreadRunsUpdatedDocument;
+export function graphql(source: "\n  subscription ThreadRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        threadId\n        status\n      }\n    }\n  }\n"): typeof import('./graphql').ThreadRunsUpdatedDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) { nodes { event } }\n    }\n  }\n"): typeof import('./graphql').ApprovalsDocument;
+export function graphql(source: "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ApprovalsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription RunStatusUpdated { runUpdated { runId run { status parentRunId } } }\n"): typeof import('./graphql').RunStatusUpdatedDocument;
+export function graphql(source: "\n  subscription RunStatusUpdated {\n    runUpdated {\n      runId\n      run {\n        status\n        parentRunId\n      }\n    }\n  }\n"): typeof import('./graphql').RunStatusUpdatedDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query PendingApprovals { runsAwaitingAnswerCount }\n"): typeof import('./graphql').PendingApprovalsDocument;
+export function graphql(source: "\n  query PendingApprovals {\n    runsAwaitingAnswerCount\n  }\n"): typeof import('./graphql').PendingApprovalsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) { status count }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start started succeeded failed cancelled interrupted steps stepP50Ms stepP95Ms\n    }\n    agentDailyUsage(days: $days) { day agentId agentName runs inputTokens outputTokens costUsd }\n    liveWorkers { poolId hostname pid concurrency startedAt runningJobs }\n    queueDepth { ready scheduled running oldestReadyAgeMs }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes { id error finishedAt createdAt agentByAgentId { id name } }\n    }\n  }\n"): typeof import('./graphql').DashboardDocument;
+export function graphql(source: "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) {\n      status\n      count\n    }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start\n      started\n      succeeded\n      failed\n      cancelled\n      interrupted\n      steps\n      stepP50Ms\n      stepP95Ms\n    }\n    agentDailyUsage(days: $days) {\n      day\n      agentId\n      agentName\n      runs\n      inputTokens\n      outputTokens\n      costUsd\n    }\n    liveWorkers {\n      poolId\n      hostname\n      pid\n      concurrency\n      startedAt\n      runningJobs\n    }\n    queueDepth {\n      ready\n      scheduled\n      running\n      oldestReadyAgeMs\n    }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes {\n        id\n        error\n        finishedAt\n        createdAt\n        agentByAgentId {\n          id\n          name\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').DashboardDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription DashboardUpdated { runUpdated { runId } }\n"): typeof import('./graphql').DashboardUpdatedDocument;
+export function graphql(source: "\n  subscription DashboardUpdated {\n    runUpdated {\n      runId\n    }\n  }\n"): typeof import('./graphql').DashboardUpdatedDocument;
 
 
 export function graphql(source: string) {

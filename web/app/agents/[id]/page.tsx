@@ -202,7 +202,9 @@ function Versions({ versions }: { versions: AgentVersion[] }) {
         {versions.length < 2 ? (
           <p className="text-xs text-slate-500">Only one version so far: save a change to the config to compare.</p>
         ) : lines.every((l) => l === null || l.op === "same") ? (
-          <p className="text-xs text-slate-500">v{from} and v{to} are identical.</p>
+          <p className="text-xs text-slate-500">
+            v{from} and v{to} are identical.
+          </p>
         ) : (
           <pre data-testid="diff" className="max-h-[420px] overflow-auto rounded border border-slate-200 bg-slate-50 py-1 font-mono text-[11px] leading-5">
             {lines.map((l, i) =>
@@ -211,7 +213,11 @@ function Versions({ versions }: { versions: AgentVersion[] }) {
                   ⋯
                 </div>
               ) : (
-                <div key={i} data-op={l.op} className={l.op === "add" ? "bg-emerald-100 text-emerald-900" : l.op === "del" ? "bg-rose-100 text-rose-900" : "text-slate-600"}>
+                <div
+                  key={i}
+                  data-op={l.op}
+                  className={l.op === "add" ? "bg-emerald-100 text-emerald-900" : l.op === "del" ? "bg-rose-100 text-rose-900" : "text-slate-600"}
+                >
                   <span className="inline-block w-4 select-none pl-1 text-center">{l.op === "add" ? "+" : l.op === "del" ? "−" : " "}</span>
                   {l.text}
                 </div>

@@ -78,7 +78,10 @@ export default function RunPage() {
     return (
       <Card>
         <Empty title="No such run">
-          There is no run <span className="font-mono">{id}</span>. <Link href="/runs" className="text-sky-700 hover:underline">Back to runs</Link>
+          There is no run <span className="font-mono">{id}</span>.{" "}
+          <Link href="/runs" className="text-sky-700 hover:underline">
+            Back to runs
+          </Link>
         </Empty>
       </Card>
     );
@@ -97,7 +100,10 @@ export default function RunPage() {
         title={
           <span className="flex items-center gap-3">
             <span>
-              Run <span className="font-mono" title={run.id}>{shortId(run.id)}</span>
+              Run{" "}
+              <span className="font-mono" title={run.id}>
+                {shortId(run.id)}
+              </span>
             </span>
             <span data-testid="run-status" data-status={run.status}>
               <StatusBadge status={run.status} />
@@ -123,18 +129,31 @@ export default function RunPage() {
             <span className="font-mono text-xs text-slate-400">{run.id}</span>
           </span>
         }
-        actions={<CancelButton runId={run.id} status={run.status} onCancelled={(status) => detail.setData((d) => (d?.runById ? { runById: { ...d.runById, status } } : d))} />}
+        actions={
+          <CancelButton
+            runId={run.id}
+            status={run.status}
+            onCancelled={(status) => detail.setData((d) => (d?.runById ? { runById: { ...d.runById, status } } : d))}
+          />
+        }
       />
 
       {(run.parentRunId || continuation) && (
         <div className="mb-4 flex flex-wrap gap-2 text-sm">
           {run.parentRunId && (
-            <Link href={`/runs/${run.parentRunId}`} className="rounded-md border border-slate-200 bg-white px-2.5 py-1 text-slate-600 hover:border-sky-300 hover:text-sky-700">
+            <Link
+              href={`/runs/${run.parentRunId}`}
+              className="rounded-md border border-slate-200 bg-white px-2.5 py-1 text-slate-600 hover:border-sky-300 hover:text-sky-700"
+            >
               ← continues run <span className="font-mono">{shortId(run.parentRunId)}</span>
             </Link>
           )}
           {continuation && (
-            <Link data-testid="continued-by" href={`/runs/${continuation.id}`} className="rounded-md border border-sky-200 bg-sky-50 px-2.5 py-1 text-sky-800 hover:border-sky-400">
+            <Link
+              data-testid="continued-by"
+              href={`/runs/${continuation.id}`}
+              className="rounded-md border border-sky-200 bg-sky-50 px-2.5 py-1 text-sky-800 hover:border-sky-400"
+            >
               continued by run <span className="font-mono">{shortId(continuation.id)}</span> ({continuation.status}) →
             </Link>
           )}
@@ -142,7 +161,11 @@ export default function RunPage() {
       )}
 
       {interrupts && (
-        <Card testId="interrupt-panel" className="mb-4 border-amber-300 bg-amber-50/40" title={<span className="text-amber-900">This run is waiting for an answer</span>}>
+        <Card
+          testId="interrupt-panel"
+          className="mb-4 border-amber-300 bg-amber-50/40"
+          title={<span className="text-amber-900">This run is waiting for an answer</span>}
+        >
           <InterruptAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
         </Card>
       )}
@@ -156,8 +179,15 @@ export default function RunPage() {
       <div className="grid gap-4 lg:grid-cols-5">
         <Card title="Conversation" className="lg:col-span-3" actions={live ? <span className="text-xs text-sky-700">streaming</span> : undefined}>
           {eventsError && <ErrorBox error={eventsError} title="The live event stream failed" />}
-          <ConversationView items={conversation.items} live={live && run.status !== "waiting"} answeredBy={continuation?.id ?? null} ended={conversation.ended} />
-          {run.status === "waiting" && <p className="mt-3 text-xs text-violet-700">The run is waiting (a timer or an external event); it holds no worker meanwhile.</p>}
+          <ConversationView
+            items={conversation.items}
+            live={live && run.status !== "waiting"}
+            answeredBy={continuation?.id ?? null}
+            ended={conversation.ended}
+          />
+          {run.status === "waiting" && (
+            <p className="mt-3 text-xs text-violet-700">The run is waiting (a timer or an external event); it holds no worker meanwhile.</p>
+          )}
         </Card>
 
         <div className="space-y-4 lg:col-span-2">
@@ -198,7 +228,10 @@ export default function RunPage() {
       <details className="group mt-4 rounded-lg border border-slate-200 bg-white shadow-sm" data-testid="event-log-section">
         <summary className="flex cursor-pointer select-none items-center justify-between px-4 py-2.5 text-sm font-semibold text-slate-800">
           <span>
-            Raw AG-UI event log <span className="font-normal text-slate-500">· {events.length} events{live ? " · live" : ""}</span>
+            Raw AG-UI event log{" "}
+            <span className="font-normal text-slate-500">
+              · {events.length} events{live ? " · live" : ""}
+            </span>
           </span>
           <span className="text-xs font-normal text-slate-500 group-open:hidden">show</span>
           <span className="hidden text-xs font-normal text-slate-500 group-open:inline">hide</span>

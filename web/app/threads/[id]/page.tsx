@@ -29,7 +29,14 @@ export default function ThreadPage() {
         if (!known) return refresh();
         setData((d) =>
           d?.threadById
-            ? { threadById: { ...d.threadById, runsByThreadId: { nodes: present(d.threadById.runsByThreadId.nodes).map((r) => (r.id === runUpdated.runId ? { ...r, status: changed.status } : r)) } } }
+            ? {
+                threadById: {
+                  ...d.threadById,
+                  runsByThreadId: {
+                    nodes: present(d.threadById.runsByThreadId.nodes).map((r) => (r.id === runUpdated.runId ? { ...r, status: changed.status } : r)),
+                  },
+                },
+              }
             : d,
         );
         if (isSettled(changed.status)) refresh(); // final usage and output
@@ -87,7 +94,9 @@ export default function ThreadPage() {
         {runs.map((run) => (
           <ThreadRun key={run.id} run={run} answeredBy={run.continuedBy} />
         ))}
-        {thread.agentByAgentId && last && (isSettled(last.status) && last.status !== "interrupted" ? <Reply agentId={thread.agentByAgentId.id} threadId={thread.id} /> : null)}
+        {thread.agentByAgentId &&
+          last &&
+          (isSettled(last.status) && last.status !== "interrupted" ? <Reply agentId={thread.agentByAgentId.id} threadId={thread.id} /> : null)}
       </div>
     </>
   );
@@ -109,11 +118,17 @@ function ThreadRun({ run, answeredBy }: { run: RunFieldsFragment & ParentFinishe
         {run.parentRunId && <span>answers run {shortId(run.parentRunId)}</span>}
         <span>{formatDateTime(run.createdAt)}</span>
         <span className="ml-auto tabular-nums">
-          {formatDuration(runDurationMs(run, now))} · {formatNumber((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0))} tokens · {formatCost(usage.cost_usd ?? 0)}
+          {formatDuration(runDurationMs(run, now))} · {formatNumber((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0))} tokens ·{" "}
+          {formatCost(usage.cost_usd ?? 0)}
         </span>
       </header>
       <div className="p-4">
-        <ConversationView items={conversation.items} live={!isSettled(run.status) && !done && run.status !== "waiting"} answeredBy={answeredBy} ended={conversation.ended} />
+        <ConversationView
+          items={conversation.items}
+          live={!isSettled(run.status) && !done && run.status !== "waiting"}
+          answeredBy={answeredBy}
+          ended={conversation.ended}
+        />
       </div>
     </section>
   );
