@@ -250,6 +250,77 @@ describe("everruns_private.commit_step: a wait for an event", () => {
   });
 });
 
+describe("a worker judged dead while it lives", () => {
+  it("leaves the job freed from it to the run instead of completing it, and the run goes on, each step once", async () => {
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["simulate_work"],
+      max_steps: 10,
+      script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 600 } }] }, { text: "done" }],
+    });
+    const lines: string[] = [];
+    const record = (level: string) => (message: string) => void lines.push(`${level}: ${message}`);
+    const recording = { debug: record("debug"), info: record("info"), warn: record("warn"), error: record("error") };
+    let worker: WorkerHandle | null = null;
+    const state: { stopping: Promise<void> | null } = { stopping: null };
+    // concurrency 1: while its one slot runs the step, the worker takes no job, not even the freed
+    // one; and once step 2 has committed it stops taking jobs at all, so what its task does with
+    // the job it ran in shows in the database
+    worker = await startWorker({
+      databaseUrl: db.url,
+      concurrency: 1,
+      shutdownTimeoutMs: 2000,
+      inlineChainMs: 60_000,
+      log: recording,
+      crashPoint: (point, info) => {
+        if (point === "after_commit" && info.seq === 2) state.stopping ??= worker!.stop();
+      },
+    });
+    const runId = await startRun(db.pool, agent, "freed while alive");
+    try {
+      await waitFor(
+        "the simulate_work step to be under way",
+        async () => {
+          const { rows } = await db.pool.query<{ n: number }>(
+            "select count(*)::int as n from everruns.run_events where run_id = $1 and type = 'TOOL_CALL_START'",
+            [runId],
+          );
+          return rows[0]!.n > 0;
+        },
+        30_000,
+        5,
+      );
+      // a sweeper that lost sight of this worker's liveness connection (a partition) frees its job
+      await db.pool.query("select graphile_worker.force_unlock_workers($1)", [[worker.poolId]]);
+      await waitFor("step 2 to commit", () => state.stopping !== null);
+      await state.stopping;
+    } finally {
+      await worker.stop();
+    }
+    // step 2 committed (its worker still held the fence); the worker learnt at that commit that the
+    // job was no longer its own and left it, where graphile-worker would have deleted it by id
+    expect(lines.some((l) => /was freed from this worker while it ran/.test(l))).toBe(true);
+    const { rows: jobs } = await db.pool.query<{ locked_by: string | null }>("select locked_by from graphile_worker.jobs where key = $1", [`run:${runId}`]);
+    expect(jobs).toEqual([{ locked_by: null }]);
+    expect((await getRun(db.pool, runId)).step_cursor).toBe(3);
+
+    // any worker carries the run on in that job, without the orphan repair
+    worker = await startWorker({ databaseUrl: db.url, concurrency: 1, shutdownTimeoutMs: 2000, log: recording });
+    try {
+      expect((await waitForStatus(db.pool, runId, ["succeeded", "failed"])).status).toBe("succeeded");
+    } finally {
+      await worker.stop();
+    }
+    expect((await getSteps(db.pool, runId)).map((s) => [s.seq, s.attempt])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+    await assertValidAgUiLog(await getEvents(db.pool, runId));
+    expect(lines.filter((l) => /run\(s\) that had no job/.test(l))).toEqual([]);
+  });
+});
+
 describe("inline chaining", () => {
   it("runs a run's steps back to back in the job that began it; with it off, each step is its own job", async () => {
     const chained = await runWith(60_000, 10);
