@@ -38,6 +38,7 @@ const config: CodegenConfig = {
           Datetime: "string",
           Date: "string",
           Cursor: "string",
+          Base64EncodedBinary: "string",
           // "all big integers will be output as strings"
           BigInt: "string",
           // arbitrary precision: a string

@@ -31,8 +31,39 @@ create table everruns.agents (
   constraint agents_workspace_id_name_key UNIQUE (workspace_id, name)
 );
 comment on table everruns.agents is 'An agent: model, system prompt, tools, limits. Updating config bumps version.';
+CREATE TRIGGER tg_agents__audit AFTER INSERT OR DELETE ON everruns.agents FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_agents__audit();
+CREATE TRIGGER tg_agents__audit_update AFTER UPDATE OF name, config ON everruns.agents FOR EACH ROW WHEN (((old.name IS DISTINCT FROM new.name) OR (old.version IS DISTINCT FROM new.version))) EXECUTE FUNCTION everruns_private.tg_agents__audit_update();
 CREATE TRIGGER tg_agents__keep_version AFTER INSERT OR UPDATE ON everruns.agents FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_agents__keep_version();
 CREATE TRIGGER tg_agents__version BEFORE INSERT OR UPDATE ON everruns.agents FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_agents__version();
+
+create table everruns.audit_log (
+  id bigint not null,
+  workspace_id uuid not null,
+  seq bigint not null,
+  at timestamp with time zone not null,
+  actor text not null,
+  action text not null,
+  target_type text not null,
+  target_id text,
+  details jsonb not null default '{}'::jsonb,
+  prev_hash bytea,
+  hash bytea not null,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text]))),
+  constraint audit_log_actor_check CHECK ((actor <> ''::text)),
+  constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
+  constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
+  constraint audit_log_hash_check CHECK ((octet_length(hash) = 32)),
+  constraint audit_log_pkey PRIMARY KEY (id),
+  constraint audit_log_prev_hash_check CHECK ((octet_length(prev_hash) = 32)),
+  constraint audit_log_seq_check CHECK ((seq >= 1)),
+  constraint audit_log_target_type_check CHECK ((target_type ~ '^[a-z][a-z_]*$'::text)),
+  constraint audit_log_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.audit_log is '@behavior -insert -update -delete
+Append-only, hash-chained record of changes per workspace (agents, runs, signals), written in the transaction of the change. Check it with everruns.verify_audit(workspace_id).';
+CREATE UNIQUE INDEX audit_log_workspace_seq_idx ON everruns.audit_log USING btree (workspace_id, seq DESC);
+CREATE TRIGGER tg_audit_log__immutable BEFORE DELETE OR UPDATE ON everruns.audit_log FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
+CREATE TRIGGER tg_audit_log__no_truncate BEFORE TRUNCATE ON everruns.audit_log FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg__immutable();
 
 create table everruns.run_events (
   run_id uuid not null,
@@ -65,6 +96,7 @@ create table everruns.run_signals (
 );
 comment on table everruns.run_signals is 'Events sent to runs with everruns.send_event; consumed by wait_for_event.';
 CREATE INDEX run_signals_pending_idx ON everruns.run_signals USING btree (run_id, name, id) WHERE (consumed_at IS NULL);
+CREATE TRIGGER tg_run_signals__audit AFTER INSERT ON everruns.run_signals FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_run_signals__audit();
 
 create table everruns.run_steps (
   run_id uuid not null,
@@ -133,6 +165,8 @@ CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHER
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
+CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
+CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
@@ -158,6 +192,17 @@ create table everruns.workspaces (
   constraint workspaces_pkey PRIMARY KEY (id)
 );
 comment on table everruns.workspaces is 'A tenant. Every other table carries workspace_id.';
+
+create table everruns_private.audit_heads (
+  workspace_id uuid not null,
+  seq bigint not null,
+  hash bytea,
+  constraint audit_heads_check CHECK (((seq = 0) = (hash IS NULL))),
+  constraint audit_heads_pkey PRIMARY KEY (workspace_id),
+  constraint audit_heads_seq_check CHECK ((seq >= 0)),
+  constraint audit_heads_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns_private.audit_heads is 'The last seq and hash of each workspace''s audit chain; audit writers lock its row.';
 
 create table everruns_private.workers (
   pool_id text not null,
@@ -291,6 +336,58 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.verify_audit(workspace uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_row record;
+  v_head everruns_private.audit_heads;
+  v_last_seq bigint := 0;
+  v_last_hash bytea;
+begin
+  for v_row in
+    select a.seq, a.prev_hash, a.hash,
+           everruns_private.audit_hash(a.workspace_id, a.seq, a.at, a.actor, a.action, a.target_type,
+                                       a.target_id, a.details, a.prev_hash) as computed
+      from everruns.audit_log a
+     where a.workspace_id = verify_audit.workspace
+     order by a.seq
+  loop
+    if v_row.seq <> v_last_seq + 1 then
+      return jsonb_build_object('seq', v_last_seq + 1, 'problem', 'missing', 'found_seq', v_row.seq,
+        'message', format('seq %s to %s missing: the row after seq %s has seq %s',
+                          v_last_seq + 1, v_row.seq - 1, v_last_seq, v_row.seq));
+    end if;
+    if v_row.prev_hash is distinct from v_last_hash then
+      return jsonb_build_object('seq', v_row.seq, 'problem', 'prev_hash',
+        'message', case when v_last_seq = 0
+                        then format('seq %s has a prev_hash, but it is the first row', v_row.seq)
+                        else format('prev_hash of seq %s is not the hash of seq %s', v_row.seq, v_last_seq) end);
+    end if;
+    if v_row.hash is distinct from v_row.computed then
+      return jsonb_build_object('seq', v_row.seq, 'problem', 'hash',
+        'message', format('hash of seq %s does not match its contents', v_row.seq));
+    end if;
+    v_last_seq := v_row.seq;
+    v_last_hash := v_row.hash;
+  end loop;
+  select * into v_head from everruns_private.audit_heads h where h.workspace_id = verify_audit.workspace;
+  if coalesce(v_head.seq, 0) > v_last_seq then
+    return jsonb_build_object('seq', v_last_seq + 1, 'problem', 'head',
+      'message', format('seq %s to %s missing: the log ends at seq %s', v_last_seq + 1, v_head.seq, v_last_seq));
+  end if;
+  if coalesce(v_head.seq, 0) < v_last_seq or v_head.hash is distinct from v_last_hash then
+    return jsonb_build_object('seq', v_last_seq, 'problem', 'head',
+      'message', format('the log ends at seq %s, but the chain''s recorded tip is seq %s with another hash',
+                        v_last_seq, coalesce(v_head.seq, 0)));
+  end if;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.append_events(p_run_id uuid, p_seq integer, p_attempt integer, p_events jsonb)
  RETURNS integer
  LANGUAGE plpgsql
@@ -419,6 +516,54 @@ begin
     end loop;
   end if;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.audit_append(p_workspace_id uuid, p_action text, p_target_type text, p_target_id text, p_details jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_last bigint;
+  v_prev bytea;
+  v_at timestamptz;
+  v_actor text := coalesce(nullif(current_setting('everruns.actor', true), ''), 'db:' || session_user);
+  v_details jsonb := coalesce(p_details, '{}'::jsonb);
+  v_hash bytea;
+begin
+  select h.seq, h.hash into v_last, v_prev
+    from everruns_private.audit_heads h where h.workspace_id = p_workspace_id for update;
+  if not found then
+    -- the workspace's first audit row: create its head (concurrent first writers: one inserts,
+    -- the others wait for it and then queue on the row lock below)
+    insert into everruns_private.audit_heads (workspace_id, seq, hash) values (p_workspace_id, 0, null)
+      on conflict do nothing;
+    select h.seq, h.hash into v_last, v_prev
+      from everruns_private.audit_heads h where h.workspace_id = p_workspace_id for update;
+  end if;
+  -- after the lock: `at` increases with seq
+  v_at := clock_timestamp();
+  v_hash := everruns_private.audit_hash(p_workspace_id, v_last + 1, v_at, v_actor, p_action, p_target_type,
+                                        p_target_id, v_details, v_prev);
+  insert into everruns.audit_log (workspace_id, seq, at, actor, action, target_type, target_id, details, prev_hash, hash)
+  values (p_workspace_id, v_last + 1, v_at, v_actor, p_action, p_target_type, p_target_id, v_details, v_prev, v_hash);
+  update everruns_private.audit_heads set seq = v_last + 1, hash = v_hash where workspace_id = p_workspace_id;
+  return v_last + 1;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.audit_hash(p_workspace_id uuid, p_seq bigint, p_at timestamp with time zone, p_actor text, p_action text, p_target_type text, p_target_id text, p_details jsonb, p_prev_hash bytea)
+ RETURNS bytea
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.jsonb_build_array(
+    p_workspace_id::text,
+    p_seq,
+    pg_catalog.to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    p_actor, p_action, p_target_type, p_target_id, p_details,
+    pg_catalog.encode(p_prev_hash, 'hex'))::text, 'UTF8'))
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.begin_step(p_run_id uuid)
@@ -936,6 +1081,43 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_agents__audit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    perform everruns_private.audit_append(new.workspace_id, 'agent.created', 'agent', new.id::text,
+      jsonb_build_object('name', new.name, 'version', new.version));
+  else
+    perform everruns_private.audit_append(old.workspace_id, 'agent.deleted', 'agent', old.id::text,
+      jsonb_build_object('name', old.name, 'version', old.version));
+  end if;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_agents__audit_update()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if old.name is distinct from new.name then
+    perform everruns_private.audit_append(new.workspace_id, 'agent.renamed', 'agent', new.id::text,
+      jsonb_build_object('from', old.name, 'to', new.name));
+  end if;
+  if old.version is distinct from new.version then
+    perform everruns_private.audit_append(new.workspace_id, 'agent.config_updated', 'agent', new.id::text,
+      jsonb_build_object('name', new.name, 'version', new.version, 'previous_version', old.version));
+  end if;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_agents__keep_version()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -983,6 +1165,63 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_run_signals__audit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform everruns_private.audit_append(new.workspace_id, 'signal.sent', 'run', new.run_id::text,
+    jsonb_build_object('signal_id', new.id, 'name', new.name));
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__audit_cancel()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform everruns_private.audit_append(new.workspace_id, 'run.cancelled', 'run', new.id::text,
+    jsonb_build_object('previous_status', old.status));
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__audit_start()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_details jsonb := jsonb_build_object('agent_id', new.agent_id, 'agent_version', new.agent_version,
+                                        'thread_id', new.thread_id);
+  v_answers jsonb;
+begin
+  if new.parent_run_id is null then
+    perform everruns_private.audit_append(new.workspace_id, 'run.started', 'run', new.id::text, v_details);
+    return null;
+  end if;
+  -- tg_runs__prepare checked that input.resume is an array of {interruptId, status} answering the parent
+  select coalesce(jsonb_agg(jsonb_build_object('interruptId', e.value -> 'interruptId', 'status', e.value -> 'status')
+                            order by e.ord), '[]'::jsonb)
+    into v_answers
+    from jsonb_array_elements(coalesce(new.input -> 'resume', '[]'::jsonb)) with ordinality as e(value, ord);
+  v_details := v_details || jsonb_build_object('parent_run_id', new.parent_run_id);
+  if jsonb_array_length(v_answers) > 0 then
+    perform everruns_private.audit_append(new.workspace_id, 'approval.answered', 'run', new.id::text,
+      v_details || jsonb_build_object('answers', v_answers));
+  else
+    perform everruns_private.audit_append(new.workspace_id, 'run.resumed', 'run', new.id::text, v_details);
+  end if;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_runs__enqueue()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1017,6 +1256,7 @@ declare
   v_agent everruns.agents;
   v_thread everruns.threads;
   v_parent everruns.runs;
+  v_other uuid;
 begin
   select * into v_agent from everruns.agents where id = new.agent_id;
   if not found then
@@ -1038,6 +1278,26 @@ begin
       raise exception 'unknown parent run %', new.parent_run_id using errcode = 'EV005';
     end if;
   elsif new.thread_id is not null then
+    -- 000002: a given thread that exists must be of this workspace and of this agent (a thread
+    -- without an agent, made by hand, must hold no run of another agent), checked before
+    -- anything on it is read or locked.
+    select * into v_thread from everruns.threads where id = new.thread_id;
+    if found then
+      if v_thread.workspace_id <> new.workspace_id then
+        raise exception 'thread % belongs to another workspace', new.thread_id using errcode = 'EV007';
+      end if;
+      if v_thread.agent_id is null then
+        select r.agent_id into v_other from everruns.runs r
+         where r.thread_id = new.thread_id and r.agent_id <> new.agent_id limit 1;
+      elsif v_thread.agent_id <> new.agent_id then
+        v_other := v_thread.agent_id;
+      end if;
+      if v_other is not null then
+        raise exception 'thread % belongs to agent %; a run may continue only a thread of its own agent', new.thread_id, v_other
+          using errcode = 'EV007',
+                hint = format('Leave thread_id out to start a new thread, or give a thread of agent %s (everruns.threads.agent_id).', new.agent_id);
+      end if;
+    end if;
     select * into v_parent from everruns.runs
      where thread_id = new.thread_id order by created_at desc, id desc limit 1 for update;
     if v_parent.id is not null and (v_parent.status <> 'interrupted' or v_parent.continued_by is not null) then

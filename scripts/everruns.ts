@@ -78,6 +78,12 @@ async function cmdStart(env: Env): Promise<void> {
   await migrate(pool, (line) => log.info(line));
   const agentId = await seedDemoAgent(pool);
   await pool.end();
+  if (db.embedded && !process.env.EVERRUNS_EGRESS_ALLOW) {
+    // a development instance on this machine: let agents' http tools reach local services
+    // (everywhere else the egress guard refuses loopback and private addresses unless listed)
+    process.env.EVERRUNS_EGRESS_ALLOW = "127.0.0.1,::1,localhost";
+    log.info("EVERRUNS_EGRESS_ALLOW is unset: http tools may reach this machine (127.0.0.1, ::1, localhost) in this development instance");
+  }
   const worker = await startWorker({
     databaseUrl: db.url,
     concurrency: env.WORKER_CONCURRENCY,

@@ -1,8 +1,16 @@
 // This worker's liveness connection, its crash sweeper and its cancel listener (see the
 // comment above everruns_private.workers in db/migrations/000001_baseline.sql). One dedicated
 // connection does all three, so a busy job pool never delays recovery.
+//
+// A `NOTIFY everruns:cancel` is only a hint: any session may send one (NOTIFY needs no right on
+// anything), and aborting a step that was not cancelled makes it run again, repeating its side
+// effects. So a step is aborted only once the database says its run is cancelled: the run ids
+// notified meanwhile are checked in one query at a time on this connection (a flood of forged
+// notifications costs one query per batch, and a sweep waits for at most one of them).
 import { hostname } from "node:os";
 import pg from "pg";
+import { isUuid } from "../db/pool.ts";
+import { cancelledRuns } from "../db/sql/cancelledRuns.ts";
 import { listen } from "../db/sql/listen.ts";
 import { deregisterWorker, registerWorker, repairOrphanedRuns, sweepDeadWorkers } from "../db/sql/workerLiveness.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -12,6 +20,7 @@ export interface LivenessOptions {
   poolId: string;
   concurrency: number;
   log: Logger;
+  /** Called for a run whose cancellation the database confirmed after a NOTIFY everruns:cancel. */
   onCancel: (runId: string) => void;
   /** How often to look for dead workers' jobs. */
   sweepIntervalMs?: number;
@@ -19,12 +28,19 @@ export interface LivenessOptions {
   sweepGraceMs?: number;
 }
 
+/** Cancel notifications checked per query, and at most waiting to be checked. */
+const CANCEL_CHECK_BATCH = 500;
+const MAX_CANCEL_HINTS = 10_000;
+
 export class Liveness {
   private client: pg.Client | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private sweeping = false;
   private sweeps = 0;
+  /** Run ids notified as cancelled, not yet checked. */
+  private readonly cancelHints = new Set<string>();
+  private checkingCancels = false;
   private readonly opts: Required<LivenessOptions>;
   /** Resolves once this pool is registered as alive. */
   readonly ready: Promise<void>;
@@ -46,13 +62,54 @@ export class Liveness {
       }
     });
     client.on("notification", (msg) => {
-      if (msg.channel === "everruns:cancel" && msg.payload) this.opts.onCancel(msg.payload);
+      if (msg.channel === "everruns:cancel" && msg.payload) this.cancelHint(msg.payload);
     });
     await client.connect();
     await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency);
     await listen(client, ["everruns:cancel"]);
     this.client = client;
     if (!this.timer) this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs);
+  }
+
+  private cancelHint(payload: string): void {
+    if (!isUuid(payload)) {
+      this.opts.log.warn(`ignored an everruns:cancel notification that names no run (${JSON.stringify(payload.slice(0, 64))})`);
+      return;
+    }
+    if (this.cancelHints.size >= MAX_CANCEL_HINTS) return; // a flood: the fence still stops a cancelled run's step at its commit
+    this.cancelHints.add(payload.toLowerCase());
+    void this.checkCancels();
+  }
+
+  /** Aborts the steps of the hinted runs that are really cancelled; never throws. */
+  private async checkCancels(): Promise<void> {
+    if (this.checkingCancels) return; // the running check loops until no hint is left
+    this.checkingCancels = true;
+    try {
+      while (this.cancelHints.size > 0) {
+        const client = this.client;
+        const runIds = [...this.cancelHints].slice(0, CANCEL_CHECK_BATCH);
+        for (const runId of runIds) this.cancelHints.delete(runId);
+        if (!client || this.stopping) continue;
+        let cancelled: string[];
+        try {
+          cancelled = await cancelledRuns(client, runIds);
+        } catch (error) {
+          // not aborted: a cancelled run's step is still fenced out at its commit
+          this.opts.log.warn(`could not check the cancellation of ${runIds.length} run(s): ${(error as Error).message}`);
+          continue;
+        }
+        for (const runId of cancelled) this.opts.onCancel(runId);
+        if (cancelled.length < runIds.length) {
+          const ignored = runIds.filter((runId) => !cancelled.includes(runId));
+          this.opts.log.warn(
+            `ignored everruns:cancel for ${ignored.length} run(s) that are not cancelled (a NOTIFY not sent by everruns.cancel_run): ${ignored.slice(0, 5).join(", ")}`,
+          );
+        }
+      }
+    } finally {
+      this.checkingCancels = false;
+    }
   }
 
   private async sweep(): Promise<void> {

@@ -148,7 +148,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // processes
     const startWorker = async (slot: number): Promise<WorkerProcess> => {
       const inNetns = slot === 0 && netns !== null;
-      const w = await spawnWorkerProcess(inNetns ? netns!.databaseUrl : opts.databaseUrl, opts.concurrency, inNetns ? { netns: netns!.name } : {});
+      // the tool server is on this machine (loopback, or the namespace's veth address): an
+      // address the egress guard refuses unless the operator lists it
+      const env = { EVERRUNS_EGRESS_ALLOW: new URL(toolUrl).hostname };
+      const w = await spawnWorkerProcess(inNetns ? netns!.databaseUrl : opts.databaseUrl, opts.concurrency, inNetns ? { netns: netns!.name, env } : { env });
       workers[slot] = w;
       return w;
     };

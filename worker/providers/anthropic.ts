@@ -6,7 +6,17 @@ import Anthropic, { AnthropicError, APIConnectionError, APIConnectionTimeoutErro
 import type { ContentBlockParam, MessageCreateParamsStreaming, MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
-import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext, type SdkErrors } from "./errors.ts";
+import { defaultEgressGuard } from "../egress/guard.ts";
+import {
+  abortable,
+  agentBaseUrlGuarded,
+  allowedApiKeyEnv,
+  providerError,
+  requireApiKey,
+  truncatedStream,
+  type ErrorContext,
+  type SdkErrors,
+} from "./errors.ts";
 import { envValue } from "./spec.ts";
 import {
   configOf,
@@ -103,13 +113,17 @@ export class AnthropicProvider implements Provider {
     const config = configOf(anyRequest, "anthropic");
     const request: LlmRequest<AnthropicConfig> = { ...anyRequest, config };
     const { signal } = request;
-    const apiKeyEnv = config.api_key_env ?? DEFAULT_ANTHROPIC_KEY_ENV;
-    const baseURL = normaliseBaseURL(config.base_url ?? envValue(ANTHROPIC_ENV.baseUrl));
+    // An agent may name only the variables the operator allows, and its own base_url only on a
+    // host the operator allows (README, Configuration); the operator's ANTHROPIC_BASE_URL is trusted.
+    const apiKeyEnv = allowedApiKeyEnv(LABEL, config.api_key_env, DEFAULT_ANTHROPIC_KEY_ENV);
+    const envBaseURL = envValue(ANTHROPIC_ENV.baseUrl);
+    const guarded = agentBaseUrlGuarded(LABEL, config.base_url, [envBaseURL, DEFAULT_URL], ANTHROPIC_ENV.baseUrl);
+    const baseURL = normaliseBaseURL(config.base_url ?? envBaseURL);
     const ctx: ErrorContext = { label: LABEL, defaultUrl: DEFAULT_URL, sdk: SDK_ERRORS, apiKeyEnv, signal, baseURL, model: config.model };
     if (signal.aborted) throw signal.reason;
     const apiKey = requireApiKey(LABEL, apiKeyEnv);
     if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
-    const client = this.client(baseURL, apiKey);
+    const client = this.client(baseURL, apiKey, guarded);
     try {
       return await this.stream(client, request, handlers);
     } catch (error) {
@@ -117,12 +131,13 @@ export class AnthropicProvider implements Provider {
     }
   }
 
-  private client(baseURL: string | undefined, apiKey: string): Anthropic {
-    const cacheKey = `${baseURL ?? ""}\n${apiKey}`;
+  /** A client per base URL and key; `guarded`: its requests go through the egress guard (an agent's own base_url). */
+  private client(baseURL: string | undefined, apiKey: string, guarded: boolean): Anthropic {
+    const cacheKey = `${baseURL ?? ""}\n${apiKey}\n${guarded}`;
     let client = this.clients.get(cacheKey);
     if (!client) {
       if (this.clients.size >= 32) this.clients.clear();
-      client = new Anthropic({ apiKey, baseURL: baseURL ?? DEFAULT_URL, maxRetries: 0 });
+      client = new Anthropic({ apiKey, baseURL: baseURL ?? DEFAULT_URL, maxRetries: 0, ...(guarded && { fetch: defaultEgressGuard().sdkFetch }) });
       this.clients.set(cacheKey, client);
     }
     return client;

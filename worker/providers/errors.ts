@@ -4,6 +4,8 @@
 // never wrapped: the engine decides what an abort means (worker/abort.ts, StepAbort), so it gets
 // the signal's reason back as is. No SDK is imported here: each provider passes its own classes.
 import { retryAfterMs } from "../../lib/retry-after.ts";
+import { EGRESS_ALLOW_ENV, egressAllowFromEnv, PROVIDER_KEY_ENVS_ENV, providerKeyEnvsFromEnv } from "../egress/config.ts";
+import { egressRefusal } from "../egress/errors.ts";
 import { ProviderError } from "./types.ts";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -41,6 +43,49 @@ export function requireApiKey(label: string, envName: string): string {
     `no ${label} API key: set the ${envName} environment variable on the worker ` +
       `(or set the agent's api_key_env to the name of a variable that holds the key)`,
     { retryable: false, code: "missing_api_key" },
+  );
+}
+
+/**
+ * The variable an agent's key comes from: the provider's own (`defaultEnv`) unless the agent names
+ * another, which must be listed in EVERRUNS_PROVIDER_KEY_ENVS (an agent must not make the worker
+ * send DATABASE_URL or another secret to a server). Else a non-retryable ProviderError; the
+ * variable is never read.
+ */
+export function allowedApiKeyEnv(label: string, requested: string | undefined, defaultEnv: string): string {
+  if (requested === undefined || requested === defaultEnv) return defaultEnv;
+  if (providerKeyEnvsFromEnv().has(requested)) return requested;
+  throw new ProviderError(
+    `the agent's api_key_env names ${requested}, which agents may not use: an agent's ${label} key comes from ${defaultEnv} ` +
+      `or from a variable the operator listed in ${PROVIDER_KEY_ENVS_ENV}. Remove api_key_env from the agent config, ` +
+      `or have the operator add ${requested} to ${PROVIDER_KEY_ENVS_ENV}`,
+    { retryable: false, code: "api_key_env_not_allowed" },
+  );
+}
+
+/**
+ * Whether an agent's own base_url must go through the egress guard: undefined when the agent sets
+ * none or names the same origin as a trusted URL (the operator's *_BASE_URL, the provider's
+ * own); true when the operator listed its host in EVERRUNS_EGRESS_ALLOW. Any other base_url
+ * would receive the worker's API key: a non-retryable ProviderError naming the setting.
+ */
+export function agentBaseUrlGuarded(label: string, baseUrl: string | undefined, trusted: ReadonlyArray<string | undefined>, baseUrlEnv: string): boolean {
+  if (baseUrl === undefined) return false;
+  const url = new URL(baseUrl);
+  const origin = (u: string) => {
+    try {
+      return new URL(u).origin;
+    } catch {
+      return undefined;
+    }
+  };
+  if (trusted.some((t) => t !== undefined && origin(t) === url.origin)) return false;
+  if (egressAllowFromEnv().allowsHost(url.hostname.replace(/^\[|\]$/g, ""))) return true;
+  throw new ProviderError(
+    `the agent's base_url ${baseUrl} is not allowed: the worker sends its ${label} API key to the base URL, and ${url.hostname} ` +
+      `is not on ${EGRESS_ALLOW_ENV}. Remove base_url from the agent config (the worker's ${baseUrlEnv} or ${label}'s own API is used), ` +
+      `or have the operator add ${url.hostname} to ${EGRESS_ALLOW_ENV}`,
+    { retryable: false, code: "base_url_not_allowed" },
   );
 }
 
@@ -185,6 +230,16 @@ export function providerError(error: unknown, ctx: ErrorContext): unknown {
   const label = ctx.label;
   const where = ctx.baseURL ?? ctx.defaultUrl;
   const sdk = ctx.sdk;
+
+  const refused = egressRefusal(error);
+  if (refused) {
+    // the egress guard refused the agent's base_url (or a redirect from it): retrying cannot help
+    return new ProviderError(`the ${label} call to the agent's base_url was refused: ${refused.message}`, {
+      retryable: false,
+      code: "egress_refused",
+      cause: error,
+    });
+  }
 
   if (error instanceof sdk.APIUserAbortError) {
     // aborted, but not by our signal (the SDK's own controller): treat as a broken call

@@ -18,7 +18,17 @@ import type {
   ResponseStreamEvent,
 } from "openai/resources/responses/responses";
 import type { AgentConfig, AgentConfigOf, ToolCall } from "../../db/schemas.ts";
-import { abortable, providerError, requireApiKey, truncatedStream, type ErrorContext, type SdkErrors } from "./errors.ts";
+import { defaultEgressGuard } from "../egress/guard.ts";
+import {
+  abortable,
+  agentBaseUrlGuarded,
+  allowedApiKeyEnv,
+  providerError,
+  requireApiKey,
+  truncatedStream,
+  type ErrorContext,
+  type SdkErrors,
+} from "./errors.ts";
 import { OPENAI_ENV } from "./openai.config.ts";
 import { envValue } from "./spec.ts";
 import {
@@ -56,13 +66,17 @@ export class OpenAIProvider implements Provider {
     const config = configOf(anyRequest, "openai");
     const request: LlmRequest<OpenAIConfig> = { ...anyRequest, config };
     const { signal } = request;
-    const apiKeyEnv = config.api_key_env ?? DEFAULT_OPENAI_KEY_ENV;
-    const baseURL = config.base_url ?? envValue(OPENAI_ENV.baseUrl);
+    // An agent may name only the variables the operator allows, and its own base_url only on a
+    // host the operator allows (README, Configuration); the operator's OPENAI_BASE_URL is trusted.
+    const apiKeyEnv = allowedApiKeyEnv(LABEL, config.api_key_env, DEFAULT_OPENAI_KEY_ENV);
+    const envBaseURL = envValue(OPENAI_ENV.baseUrl);
+    const guarded = agentBaseUrlGuarded(LABEL, config.base_url, [envBaseURL, DEFAULT_URL], OPENAI_ENV.baseUrl);
+    const baseURL = config.base_url ?? envBaseURL;
     const ctx: ErrorContext = { label: LABEL, defaultUrl: DEFAULT_URL, sdk: SDK_ERRORS, apiKeyEnv, signal, baseURL, model: config.model };
     if (signal.aborted) throw signal.reason;
     const apiKey = requireApiKey(LABEL, apiKeyEnv);
     if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
-    const client = this.client(baseURL, apiKey);
+    const client = this.client(baseURL, apiKey, guarded);
     try {
       return config.api === "chat_completions"
         ? await completeChat(client, request, handlers, isOpenAIHost(baseURL))
@@ -72,12 +86,13 @@ export class OpenAIProvider implements Provider {
     }
   }
 
-  private client(baseURL: string | undefined, apiKey: string): OpenAI {
-    const cacheKey = `${baseURL ?? ""}\n${apiKey}`;
+  /** A client per base URL and key; `guarded`: its requests go through the egress guard (an agent's own base_url). */
+  private client(baseURL: string | undefined, apiKey: string, guarded: boolean): OpenAI {
+    const cacheKey = `${baseURL ?? ""}\n${apiKey}\n${guarded}`;
     let client = this.clients.get(cacheKey);
     if (!client) {
       if (this.clients.size >= 32) this.clients.clear();
-      client = new OpenAI({ apiKey, baseURL: baseURL ?? DEFAULT_URL, maxRetries: 0 });
+      client = new OpenAI({ apiKey, baseURL: baseURL ?? DEFAULT_URL, maxRetries: 0, ...(guarded && { fetch: defaultEgressGuard().sdkFetch }) });
       this.clients.set(cacheKey, client);
     }
     return client;

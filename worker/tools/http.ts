@@ -1,8 +1,14 @@
 // `http` tools (README, "What an agent can do"): the arguments are POSTed as JSON to the tool's url with
 // `Idempotency-Key: <run_id>:<tool_call_id>`, the same on every retry of the call, so the
-// receiving system can deduplicate what at-least-once execution may send twice.
+// receiving system can deduplicate what at-least-once execution may send twice. Every call goes
+// through the egress guard (worker/egress/guard.ts): a private, loopback or metadata address is
+// refused unless EVERRUNS_EGRESS_ALLOW lists it, redirects are followed by the guard (custom
+// headers and the Idempotency-Key do not cross origins), and a connection failure says only
+// that the host could not be reached (no port-scan oracle).
+import type { Response } from "undici";
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import type { ToolSpec } from "../../db/schemas.ts";
+import { defaultEgressGuard, EgressRedirectError, EgressRefusedError, type EgressGuard } from "../egress/guard.ts";
 import { ToolError, TransientToolError, type Tool } from "./types.ts";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -33,8 +39,9 @@ async function readLimited(response: Response, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-export function httpTool(spec: HttpSpec): Tool {
+export function httpTool(spec: HttpSpec, options: { guard?: EgressGuard } = {}): Tool {
   const url = spec.url!;
+  const host = new URL(url).hostname;
   const timeoutMs = spec.timeout_ms ?? DEFAULT_TIMEOUT_MS;
   const limit = spec.max_response_bytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   return {
@@ -42,9 +49,10 @@ export function httpTool(spec: HttpSpec): Tool {
     async execute(args, ctx) {
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = AbortSignal.any([ctx.signal, timeout]);
+      const guard = options.guard ?? defaultEgressGuard();
       let response: Response;
       try {
-        response = await fetch(url, {
+        response = await guard.fetch(url, {
           method: "POST",
           headers: { ...spec.headers, "content-type": "application/json", accept: "application/json", "idempotency-key": ctx.idempotencyKey },
           body: JSON.stringify(args),
@@ -53,10 +61,11 @@ export function httpTool(spec: HttpSpec): Tool {
       } catch (error) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         if (timeout.aborted) throw new TransientToolError(`${spec.name}: no response from ${url} within ${timeoutMs} ms (timeout_ms)`, { code: "timeout" });
-        throw new TransientToolError(
-          `${spec.name}: could not reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
-          { code: "network", cause: error },
-        );
+        if (error instanceof EgressRefusedError || error instanceof EgressRedirectError)
+          throw new ToolError(`${spec.name}: ${error.message}`, { cause: error });
+        // Refused, reset, unresolvable or timed out while connecting: one text for all, so an
+        // agent cannot map which ports of a host are open.
+        throw new TransientToolError(`${spec.name}: could not reach ${host}`, { code: "network", cause: error });
       }
       let body: string;
       try {
