@@ -1,13 +1,15 @@
 // The API process: express 5 with PostGraphile at /graphql (websockets on the same path), REST
 // and SSE under /api, the AG-UI endpoint, and /healthz. One pool and one LISTEN connection
-// (the events hub) serve all of them.
+// (the events hub) serve all of them. The request guard (api/request-guard.ts) checks every
+// request's Host, and the Origin of websockets and state-changing requests, before any of them.
 import "./graphile-env.ts";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import express, { type Express } from "express";
+import express, { type Express, type RequestHandler } from "express";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
+import { loadRequestGuardEnv } from "../db/env.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -15,6 +17,16 @@ import { agUiRouter } from "./agui.ts";
 import { EventsHub } from "./events-hub.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, makePreset } from "./graphql/preset.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
+import {
+  graphiqlEnabled,
+  guardMiddleware,
+  isLoopbackHost,
+  makeRequestGuard,
+  refuseUpgrade,
+  serverOrigins,
+  type AllowList,
+  type RequestGuard,
+} from "./request-guard.ts";
 import { restRouter } from "./rest.ts";
 import { SseStreams } from "./sse.ts";
 
@@ -25,8 +37,14 @@ export interface ApiOptions {
   /** 127.0.0.1 unless told otherwise: the API is unauthenticated. */
   host?: string;
   log: Logger;
-  /** Ruru (GraphiQL) at /graphiql; default: on unless NODE_ENV=production. */
+  /** Ruru (GraphiQL) at /graphiql: never with NODE_ENV=production; by default on when `host` is loopback. */
   graphiql?: boolean;
+  /** Host names the API answers to besides loopback's and `host` (default EVERRUNS_ALLOWED_HOSTS; "*": any, unsafe). */
+  allowedHosts?: AllowList;
+  /** Web origins allowed besides the API's and the console's (default EVERRUNS_ALLOWED_ORIGINS; "*": any, unsafe). */
+  allowedOrigins?: AllowList;
+  /** The console's port, whose origins are allowed (default EVERRUNS_WEB_PORT, 3000). */
+  webPort?: number;
   /** Heartbeat comment interval of SSE streams (default 15 s). */
   heartbeatMs?: number;
   /** Database connections for queries (default 20); the LISTEN connection is extra. */
@@ -37,14 +55,19 @@ export interface ApiHandle {
   /** http://host:port */
   url: string;
   port: number;
+  /** Whether /graphiql is served. */
+  graphiql: boolean;
   server: Server;
   hub: EventsHub;
   sse: SseStreams;
   close(): Promise<void>;
 }
 
-/** The express app with every route but GraphQL (which needs the HTTP server for websockets). */
-export function createApp({ pool, hub, sse, log }: { pool: Pool; hub: EventsHub; sse: SseStreams; log: Logger }): Express {
+/**
+ * The express app with every route but GraphQL (which needs the HTTP server for websockets);
+ * `guard` runs before every route but /healthz (probed by IP, read-only).
+ */
+export function createApp({ pool, hub, sse, log, guard }: { pool: Pool; hub: EventsHub; sse: SseStreams; log: Logger; guard?: RequestHandler }): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -59,6 +82,8 @@ export function createApp({ pool, hub, sse, log }: { pool: Pool; hub: EventsHub;
     }
   });
 
+  if (guard) app.use(guard);
+
   // JSON bodies for /api only: grafserv reads its own request bodies.
   app.use("/api", express.json({ limit: "10mb" })); // AG-UI clients send the whole conversation
   app.use(restRouter({ pool, hub, sse, log }));
@@ -71,6 +96,11 @@ export function createApp({ pool, hub, sse, log }: { pool: Pool; hub: EventsHub;
 export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const host = opts.host ?? "127.0.0.1";
   const log = opts.log;
+  const guardEnv = opts.allowedHosts === undefined || opts.allowedOrigins === undefined || opts.webPort === undefined ? loadRequestGuardEnv() : null;
+  const allowedHosts = opts.allowedHosts ?? guardEnv?.EVERRUNS_ALLOWED_HOSTS ?? [];
+  const allowedOrigins = opts.allowedOrigins ?? guardEnv?.EVERRUNS_ALLOWED_ORIGINS ?? [];
+  const webPort = opts.webPort ?? guardEnv?.EVERRUNS_WEB_PORT ?? 3000;
+  const graphiql = graphiqlEnabled({ requested: opts.graphiql, nodeEnv: process.env.NODE_ENV, host });
   const pool = createPool(opts.databaseUrl, "everruns-api", opts.poolSize ?? 20);
   const hub = new EventsHub({ databaseUrl: opts.databaseUrl, pool, log });
   const sse = new SseStreams({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
@@ -81,12 +111,36 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     throw error;
   }
 
-  const app = createApp({ pool, hub, sse, log });
+  // built on first use: the port is known once the server listens (port 0)
+  let guard: RequestGuard | null = null;
+  const getGuard = () =>
+    (guard ??= makeRequestGuard({
+      name: "the API",
+      port: (server.address() as AddressInfo).port,
+      bindHost: host,
+      allowedHosts,
+      allowedOrigins,
+      trustedOrigins: webPort ? serverOrigins(webPort, host) : [],
+      log,
+    }));
+  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard) });
   const server = createServer(app);
-  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql: opts.graphiql ?? process.env.NODE_ENV !== "production" }));
+  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql }));
   const serv = pgl.createServ(grafserv);
+  // websocket connections leave the server's connection tracking once upgraded: keep our own
+  const upgraded = new Set<Duplex>();
   try {
-    await serv.addTo(app, server);
+    // grafserv's websockets without its own upgrade listener: ours checks Host and Origin first
+    await serv.addTo(app, server, false);
+    const graphqlUpgrade = await serv.getUpgradeHandler();
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      upgraded.add(socket);
+      socket.once("close", () => upgraded.delete(socket));
+      const refusal = getGuard().checkUpgrade(req);
+      if (refusal) return refuseUpgrade(socket, refusal);
+      if (graphqlUpgrade && serv.shouldHandleUpgrade(req, socket, head)) graphqlUpgrade(req, socket, head);
+      else socket.destroy();
+    });
     // anything grafserv did not take: a JSON 404, never express's HTML page
     app.use((req, res) => sendError(res, { status: 404, code: "not_found", message: `no route ${req.method} ${req.originalUrl}` }));
     app.use(errorHandler(log));
@@ -105,19 +159,16 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1") {
+  if (!isLoopbackHost(host)) {
     log.warn(`the API listens on ${host}: it is unauthenticated, anyone who can reach ${url} can start and cancel runs`);
+    const hosts = getGuard().hosts;
+    if (hosts !== "*")
+      log.info(`the API answers only to the host names ${hosts.join(", ")}: list any other name or address it is reached by in EVERRUNS_ALLOWED_HOSTS`);
   }
-  log.info(
-    `API at ${url}  (GraphQL ${GRAPHQL_PATH}, ${(opts.graphiql ?? process.env.NODE_ENV !== "production") ? `GraphiQL ${GRAPHIQL_PATH}, ` : ""}REST /api, AG-UI /api/agents/:agent/agui)`,
-  );
-
-  // websocket connections leave the server's connection tracking once upgraded: keep our own
-  const upgraded = new Set<Duplex>();
-  server.on("upgrade", (_req, socket: Duplex) => {
-    upgraded.add(socket);
-    socket.once("close", () => upgraded.delete(socket));
-  });
+  if (allowedHosts === "*") log.warn("EVERRUNS_ALLOWED_HOSTS=*: the Host check is off; a web page can reach this API through DNS rebinding");
+  if (allowedOrigins === "*") log.warn("EVERRUNS_ALLOWED_ORIGINS=*: the Origin check is off; any web page the user opens can drive this API");
+  if (opts.graphiql && !graphiql) log.info("GraphiQL is off: NODE_ENV=production");
+  log.info(`API at ${url}  (GraphQL ${GRAPHQL_PATH}, ${graphiql ? `GraphiQL ${GRAPHIQL_PATH}, ` : ""}REST /api, AG-UI /api/agents/:agent/agui)`);
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -132,5 +183,5 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       await hub.close();
       await pool.end();
     })());
-  return { url, port, server, hub, sse, close };
+  return { url, port, graphiql, server, hub, sse, close };
 }

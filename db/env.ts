@@ -1,5 +1,6 @@
 // Process configuration from the environment, validated once at start-up. An invalid value
 // stops the process with a message naming the variable and what is wrong with it.
+import { isIPv6 } from "node:net";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { providerEnvShape } from "../worker/providers/registry.ts";
@@ -11,6 +12,60 @@ const intFromEnv = (name: string, min: number, max: number) =>
     .regex(/^\d+$/, `${name} must be a whole number`)
     .transform(Number)
     .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+/** EVERRUNS_ALLOWED_HOSTS / EVERRUNS_ALLOWED_ORIGINS: "*" (anything: unsafe) or the listed entries, normalized. */
+export type AllowList = "*" | string[];
+
+const allowListFromEnv = (name: string, expected: string, normalize: (entry: string) => string | null) =>
+  z.string().transform((value, ctx): AllowList => {
+    const entries = value
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter(Boolean);
+    if (entries.includes("*")) return "*";
+    const out: string[] = [];
+    for (const entry of entries) {
+      const normalized = normalize(entry);
+      if (normalized === null) {
+        ctx.addIssue({ code: "custom", message: `${name} has an invalid entry "${entry}": expected ${expected}, or * for any (unsafe)` });
+        return z.NEVER;
+      }
+      out.push(normalized);
+    }
+    return out;
+  });
+
+const validPort = (port: string | undefined) => port === undefined || (/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535);
+
+/** "Example.com:4000" → "example.com:4000", "::1" → "[::1]", "[::1]:80" → "[::1]:80"; null if not host[:port]. */
+export function normalizeHostEntry(entry: string): string | null {
+  const e = entry.toLowerCase();
+  if (isIPv6(e)) return `[${e}]`;
+  const bracketed = /^\[([0-9a-f:.]+)\](?::(\d+))?$/.exec(e);
+  if (bracketed) return isIPv6(bracketed[1]!) && validPort(bracketed[2]) ? e : null;
+  const named = /^([a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*)(?::(\d+))?$/.exec(e);
+  return named && validPort(named[2]) ? e : null;
+}
+
+/** "https://Console.example.com/" → "https://console.example.com"; null if not an http(s) origin. */
+export function normalizeOriginEntry(entry: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+  if (url.username || url.password || url.pathname !== "/" || url.search || url.hash) return null;
+  return url.origin;
+}
+
+export const AllowedHostsSchema = allowListFromEnv("EVERRUNS_ALLOWED_HOSTS", "host[:port] (everruns.example.com, 10.0.0.5:4000, [::1])", normalizeHostEntry);
+export const AllowedOriginsSchema = allowListFromEnv(
+  "EVERRUNS_ALLOWED_ORIGINS",
+  "an origin, scheme://host[:port] (https://console.example.com, http://localhost:5173)",
+  normalizeOriginEntry,
+);
 
 const EnvSchema = z.object({
   DATABASE_URL: z
@@ -33,19 +88,35 @@ const EnvSchema = z.object({
   EVERRUNS_EGRESS_ALLOW: EgressAllowSchema.optional(),
   /** Further variables an agent's api_key_env may name (its provider's own default is always allowed). */
   EVERRUNS_PROVIDER_KEY_ENVS: ProviderKeyEnvsSchema.optional(),
+  /** Host names the API and the console answer to besides loopback and HOST (api/request-guard.ts). */
+  EVERRUNS_ALLOWED_HOSTS: AllowedHostsSchema.optional(),
+  /** Web origins that may send the API state-changing requests and open its websockets, besides its own and the console's. */
+  EVERRUNS_ALLOWED_ORIGINS: AllowedOriginsSchema.optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   // each provider's own (OPENAI_API_KEY, ANTHROPIC_BASE_URL, ...): worker/providers/<name>.config.ts
   ...providerEnvShape(),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
-export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+function parseEnv<T extends z.ZodType>(schema: T, source: NodeJS.ProcessEnv): z.infer<T> {
   // Empty strings count as unset, as most shells and .env files mean them.
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
-  const result = EnvSchema.safeParse(cleaned);
+  const result = schema.safeParse(cleaned);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`).join("\n");
     throw new ConfigError(`invalid environment:\n${problems}`);
   }
   return result.data;
+}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  return parseEnv(EnvSchema, source);
+}
+
+const RequestGuardEnvSchema = EnvSchema.pick({ EVERRUNS_WEB_PORT: true, EVERRUNS_ALLOWED_HOSTS: true, EVERRUNS_ALLOWED_ORIGINS: true });
+export type RequestGuardEnv = z.infer<typeof RequestGuardEnvSchema>;
+
+/** Only what the request guard reads (the console's server process, an API started without them). */
+export function loadRequestGuardEnv(source: NodeJS.ProcessEnv = process.env): RequestGuardEnv {
+  return parseEnv(RequestGuardEnvSchema, source);
 }

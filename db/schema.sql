@@ -48,7 +48,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text]))),
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -170,6 +170,25 @@ CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs FOR EACH ROW E
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
+
+create table everruns.secrets (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.default_workspace_id(),
+  name text not null,
+  ciphertext bytea not null,
+  last4 text,
+  created_at timestamp with time zone not null default now(),
+  rotated_at timestamp with time zone not null default now(),
+  constraint secrets_ciphertext_check CHECK ((octet_length(ciphertext) >= 29)),
+  constraint secrets_last4_check CHECK ((char_length(last4) <= 4)),
+  constraint secrets_name_format CHECK ((name ~ '^[A-Za-z0-9_.-]{1,100}$'::text)),
+  constraint secrets_pkey PRIMARY KEY (id),
+  constraint secrets_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id),
+  constraint secrets_workspace_name_key UNIQUE (workspace_id, name)
+);
+comment on table everruns.secrets is '@behavior -*
+Secret values of a workspace, encrypted (AES-256-GCM). Write-only: set with everruns secrets set or the setSecret mutation; only workers decrypt them.';
+CREATE TRIGGER tg_secrets__audit AFTER INSERT OR DELETE OR UPDATE ON everruns.secrets FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_secrets__audit();
 
 create table everruns.threads (
   id uuid not null default gen_random_uuid(),
@@ -743,6 +762,19 @@ CREATE OR REPLACE FUNCTION everruns_private.default_workspace_id()
  IMMUTABLE PARALLEL SAFE
 AS $function$ select '00000000-0000-0000-0000-000000000001'::uuid $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.delete_secret(p_workspace_id uuid, p_name text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  delete from everruns.secrets s
+   where s.workspace_id = coalesce(p_workspace_id, everruns_private.default_workspace_id()) and s.name = p_name;
+  return found;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.deregister_worker(p_pool_id text)
  RETURNS void
  LANGUAGE sql
@@ -811,6 +843,18 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.list_secrets(p_workspace_id uuid)
+ RETURNS TABLE(name text, last4 text, created_at timestamp with time zone, rotated_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select s.name, s.last4, s.created_at, s.rotated_at
+    from everruns.secrets s
+   where s.workspace_id = coalesce(p_workspace_id, everruns_private.default_workspace_id())
+   order by s.name
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.lock_attempt(p_run_id uuid, p_seq integer, p_attempt integer)
  RETURNS everruns.runs
  LANGUAGE plpgsql
@@ -829,6 +873,17 @@ begin
   end if;
   return v_run;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.read_secret_ciphertexts(p_workspace_id uuid, p_names text[])
+ RETURNS TABLE(name text, ciphertext bytea, rotated_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select s.name, s.ciphertext, s.rotated_at
+    from everruns.secrets s
+   where s.workspace_id = p_workspace_id and s.name = any (p_names)
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.register_worker(p_pool_id text, p_hostname text, p_pid integer, p_concurrency integer)
@@ -966,6 +1021,23 @@ begin
   )
   select coalesce(jsonb_agg(entry order by depth desc, seq), '[]') into v_result from entries;
   return v_result;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.set_secret(p_workspace_id uuid, p_name text, p_ciphertext bytea, p_last4 text)
+ RETURNS TABLE(name text, last4 text, created_at timestamp with time zone, rotated_at timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query
+    insert into everruns.secrets as s (workspace_id, name, ciphertext, last4, created_at, rotated_at)
+    values (coalesce(p_workspace_id, everruns_private.default_workspace_id()), p_name, p_ciphertext, p_last4,
+            clock_timestamp(), clock_timestamp())
+    on conflict on constraint secrets_workspace_name_key do update
+      set ciphertext = excluded.ciphertext, last4 = excluded.last4, rotated_at = clock_timestamp()
+    returning s.name, s.last4, s.created_at, s.rotated_at;
 end;
 $function$;
 
@@ -1347,5 +1419,23 @@ begin
   new.created_at := now();
   new.updated_at := now();
   return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_secrets__audit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'DELETE' then
+    perform everruns_private.audit_append(old.workspace_id, 'secret.deleted', 'secret', old.id::text,
+      jsonb_build_object('name', old.name));
+  else
+    perform everruns_private.audit_append(new.workspace_id, 'secret.set', 'secret', new.id::text,
+      jsonb_build_object('name', new.name, 'rotated', tg_op = 'UPDATE'));
+  end if;
+  return null;
 end;
 $function$;

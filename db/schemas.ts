@@ -5,6 +5,7 @@
 // invalid (`invalid_agent_config`). Provider-specific settings come from each provider's spec
 // (worker/providers/<name>.config.ts), built-in tool names from worker/tools/registry.ts.
 import { z } from "zod";
+import { SecretNameSchema } from "../lib/secret-box.ts";
 import { ValidationError } from "./errors.ts";
 import { PROVIDER_SPECS } from "../worker/providers/registry.ts";
 import type { ProviderSpec } from "../worker/providers/spec.ts";
@@ -18,6 +19,38 @@ const positiveInt = (max: number) => {
   return z.number({ error: message }).int(message).min(1, message).max(max, message);
 };
 
+/**
+ * Header names whose values are credentials: a literal value of one of them would sit in the agent
+ * config (and every agent version, the API's answers and the console), so it must reference a
+ * secret instead. Case-insensitive: authorization, proxy-authorization, cookie, x-api-key, and
+ * any name containing token, secret, key, password, auth, cookie or credential.
+ */
+const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key)$|token|secret|key|passw|auth|cookie|credential/i;
+
+export function isSensitiveHeader(name: string): boolean {
+  return SENSITIVE_HEADER.test(name);
+}
+
+/** `{"secret": "<name>"}`: the value of the workspace's secret of that name, resolved by the worker at step time. */
+export const SecretRefSchema = z.strictObject({ secret: SecretNameSchema });
+export type SecretRef = z.infer<typeof SecretRefSchema>;
+
+/** An http tool's headers: literal strings, or secret references; a sensitive header must be a reference. */
+export const HttpHeadersSchema = z
+  .record(z.string(), z.union([z.string(), SecretRefSchema], { error: 'must be a string or {"secret": "<name>"}' }))
+  .superRefine((headers, ctx) => {
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value === "string" && isSensitiveHeader(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [name],
+          message: `is a sensitive header: do not put its value in the agent config; store it as a secret (everruns secrets set <name>) and use {"secret": "<name>"}`,
+        });
+      }
+    }
+  });
+export type HttpHeaders = z.infer<typeof HttpHeadersSchema>;
+
 /** A tool of an agent: a built-in's name, or an object (a built-in with overrides, or an http tool). */
 export const ToolSpecSchema = z.union([
   z.string(),
@@ -29,7 +62,7 @@ export const ToolSpecSchema = z.union([
     parameters: z.record(z.string(), z.unknown()).optional(),
     requires_approval: z.boolean().optional(),
     timeout_ms: positiveInt(3_600_000).optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: HttpHeadersSchema.optional(),
     max_response_bytes: positiveInt(100_000_000).optional(),
   }),
 ]);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The everruns command line.
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, EverrunsError } from "../db/errors.ts";
 import { loadEnv, type Env } from "../db/env.ts";
@@ -14,7 +15,7 @@ import { consoleLogger } from "../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../worker/main.ts";
 // The API, the console server and the proof commands load when a command needs them: a worker
 // process imports none of them (spawn → ready is what a restart after a crash waits for).
-import { resolveDatabase } from "./database.ts";
+import { PROJECT_ROOT, resolveDatabase } from "./database.ts";
 import { seedDemoAgent } from "./demo-agent.ts";
 
 const USAGE = `everruns: durable execution for AI agents, on Postgres alone
@@ -32,6 +33,7 @@ Usage:
   everruns runs [--limit N]           list recent runs
   everruns cancel <run>               cancel a run
   everruns events <run>               print a run's AG-UI event log
+  everruns secrets set|list|delete    a workspace's secrets, write-only (value from stdin; --help)
   everruns bench [--help]             per-step cost vs a bare graphile-worker chain, scaling, resume latency
   everruns load [--help]              1,000 concurrent runs, 10,000 parked runs, memory soak, connections
   everruns chaos [--help]             kill -9 workers and the API under mixed load; check every invariant
@@ -78,6 +80,12 @@ async function cmdStart(env: Env): Promise<void> {
   await migrate(pool, (line) => log.info(line));
   const agentId = await seedDemoAgent(pool);
   await pool.end();
+  if (db.embedded && !process.env.EVERRUNS_SECRET_KEY) {
+    // a development instance: a key kept under .everruns/ (a deployment sets its own, the same
+    // on the API and every worker)
+    const { ensureDevSecretKey } = await import("./secrets-command.ts");
+    process.env.EVERRUNS_SECRET_KEY = ensureDevSecretKey(path.join(PROJECT_ROOT, ".everruns"));
+  }
   if (db.embedded && !process.env.EVERRUNS_EGRESS_ALLOW) {
     // a development instance on this machine: let agents' http tools reach local services
     // (everywhere else the egress guard refuses loopback and private addresses unless listed)
@@ -343,6 +351,8 @@ async function main(argv: string[]): Promise<number> {
       return cmdProof(env, args, (await import("./load/index.ts")).loadCommand);
     case "chaos":
       return cmdProof(env, args, (await import("./chaos/index.ts")).chaosCommand);
+    case "secrets":
+      return (await import("./secrets-command.ts")).secretsCommand(args, env);
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

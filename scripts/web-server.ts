@@ -6,15 +6,22 @@
 // react, fetch, NODE_ENV); the API and the worker that `everruns start` runs in its process
 // must not see that.
 //
+// Every request and upgrade passes the request guard first (api/request-guard.ts): its Host must
+// name this server (localhost, 127.0.0.1, [::1], EVERRUNS_WEB_HOST, EVERRUNS_ALLOWED_HOSTS), and
+// a websocket or a state-changing request must come from the console's own origin (or one in
+// EVERRUNS_ALLOWED_ORIGINS). The browser's Origin is passed on to the API, which checks it again.
+//
 // Environment: EVERRUNS_WEB_API_URL (http://host:port of the API), EVERRUNS_WEB_PORT (0 picks a
 // free one), EVERRUNS_WEB_HOST, EVERRUNS_WEB_DEV=1 (next dev: no build, hot reload; for working
-// on the console). Prints `everruns-web ready <url>` once it listens; exits when its parent goes
-// away (stdin closes) or on SIGTERM.
+// on the console), EVERRUNS_ALLOWED_HOSTS, EVERRUNS_ALLOWED_ORIGINS. Prints `everruns-web ready
+// <url>` once it listens; exits when its parent goes away (stdin closes) or on SIGTERM.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { makeRequestGuard, refuseUpgrade, sendRefusal, type RequestGuard } from "../api/request-guard.ts";
+import { loadRequestGuardEnv } from "../db/env.ts";
 
 // next is loaded through require and typed here by hand: importing its types would bring its
 // global declarations (a narrowed process.env.NODE_ENV, React's JSX) into the rest of the
@@ -35,6 +42,9 @@ const apiUrl = new URL(process.env.EVERRUNS_WEB_API_URL ?? "http://127.0.0.1:400
 const host = process.env.EVERRUNS_WEB_HOST || "127.0.0.1";
 const port = Number(process.env.EVERRUNS_WEB_PORT ?? 3000);
 const dev = process.env.EVERRUNS_WEB_DEV === "1";
+// an API bound to every address (0.0.0.0, ::) is reached on loopback, under a name it answers to
+const upstreamHostname = apiUrl.hostname === "0.0.0.0" ? "127.0.0.1" : apiUrl.hostname === "[::]" ? "[::1]" : apiUrl.hostname;
+const upstreamHost = `${upstreamHostname}${apiUrl.port ? `:${apiUrl.port}` : ""}`;
 
 function isGraphql(url: string | undefined): boolean {
   const pathname = (url ?? "").split("?")[0];
@@ -44,11 +54,12 @@ function isGraphql(url: string | undefined): boolean {
 function upstreamOptions(req: http.IncomingMessage): http.RequestOptions {
   return {
     protocol: apiUrl.protocol,
-    hostname: apiUrl.hostname.replace(/^\[(.*)\]$/, "$1"), // [::1] → ::1
+    hostname: upstreamHostname.replace(/^\[(.*)\]$/, "$1"), // [::1] → ::1
     port: apiUrl.port || 80,
     method: req.method,
     path: req.url,
-    headers: { ...req.headers, host: apiUrl.host },
+    // the browser's Origin goes on as it came: the API checks it too
+    headers: { ...req.headers, host: upstreamHost },
   };
 }
 
@@ -89,16 +100,38 @@ function proxyUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, s
     socket.pipe(upSocket);
   });
   upstream.on("response", (upRes) => {
-    // the API answered without upgrading: pass its status on and close
-    socket.end(`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    upRes.resume();
+    // the API answered without upgrading (a refusal): pass its status and body on and close
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upRes.on("data", (chunk: Buffer) => {
+      if ((size += chunk.length) <= 64 * 1024) chunks.push(chunk);
+    });
+    upRes.on("error", () => socket.destroy());
+    upRes.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const type = upRes.headers["content-type"] ? `content-type: ${upRes.headers["content-type"]}\r\n` : "";
+      socket.write(`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}\r\n${type}connection: close\r\ncontent-length: ${body.length}\r\n\r\n`);
+      socket.end(body);
+    });
   });
   upstream.on("error", () => socket.destroy());
   upstream.end();
 }
 
 async function main(): Promise<void> {
+  const guardEnv = loadRequestGuardEnv(); // an invalid EVERRUNS_ALLOWED_* stops the console here, named
   const server = http.createServer();
+  // built on first use: the port is known once the server listens (port 0)
+  let guard: RequestGuard | null = null;
+  const getGuard = () =>
+    (guard ??= makeRequestGuard({
+      name: "the console",
+      port: (server.address() as AddressInfo).port,
+      bindHost: host,
+      allowedHosts: guardEnv.EVERRUNS_ALLOWED_HOSTS,
+      allowedOrigins: guardEnv.EVERRUNS_ALLOWED_ORIGINS,
+      log: { debug: () => undefined, info: () => undefined, warn: (message) => console.error(message), error: (message) => console.error(message) },
+    }));
   const app = next({ dev, dir: WEB_DIR, hostname: host, port, httpServer: server, quiet: !dev });
   await app.prepare();
   const handle = app.getRequestHandler();
@@ -106,6 +139,8 @@ async function main(): Promise<void> {
 
   const sockets = new Set<Duplex>();
   server.on("request", (req, res) => {
+    const refusal = getGuard().checkRequest(req);
+    if (refusal) return sendRefusal(res, refusal);
     if (isGraphql(req.url)) return proxyRequest(req, res);
     handle(req, res).catch((error: Error) => {
       console.error(`console request ${req.method} ${req.url} failed: ${error.stack ?? error.message}`);
@@ -116,6 +151,8 @@ async function main(): Promise<void> {
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    const refusal = getGuard().checkUpgrade(req);
+    if (refusal) return refuseUpgrade(socket, refusal);
     if (isGraphql(req.url)) proxyUpgrade(req, socket, head, sockets);
     else if (upgrade)
       upgrade(req, socket, head).catch(() => socket.destroy()); // hot reload (dev)

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { serverOrigins, trustOrigins } from "../api/request-guard.ts";
 import { EverrunsError } from "../db/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { sleep } from "../lib/sleep.ts";
@@ -219,6 +220,11 @@ export async function startWeb(opts: WebOptions): Promise<WebHandle> {
       resolve();
     });
   });
+  // The browser's Origin reaches the API through the console's /graphql: an API in this process
+  // allows this console's origins, whatever port it got (other APIs: EVERRUNS_WEB_PORT's, or
+  // EVERRUNS_ALLOWED_ORIGINS).
+  const untrust = trustOrigins(serverOrigins(port, opts.host ?? "127.0.0.1"));
+  void closed.then(untrust);
   log.info(`console at ${url} (API ${apiUrl.origin})`);
   if (!["127.0.0.1", "localhost", "::1"].includes(opts.host ?? "127.0.0.1")) {
     log.warn(

@@ -10,6 +10,8 @@ import type { Logger } from "../lib/logger.ts";
 import { lazyProviders } from "./providers/registry.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { builtinTools } from "./tools/registry.ts";
+import { SecretResolver } from "./secrets.ts";
+import { secretKeyFromEnv } from "../lib/secret-box.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
@@ -48,6 +50,8 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     inlineChainMs: opts.inlineChainMs ?? DEFAULT_INLINE_CHAIN_MS,
     draining: draining.signal,
     crashPoint: opts.crashPoint,
+    // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
+    secrets: new SecretResolver({ db: pool, key: secretKeyFromEnv() }),
   };
 
   const events = new EventEmitter();

@@ -8,6 +8,7 @@ import { StepAbort } from "./abort.ts";
 import type { EventWriter } from "./event-writer.ts";
 import { costUsd } from "./pricing.ts";
 import { ProviderError, type ChatMessage, type Provider, type ToolDefinition } from "./providers/types.ts";
+import type { WorkspaceSecrets } from "./secrets.ts";
 
 export interface StepOutcome {
   step: StepRecord;
@@ -26,6 +27,8 @@ export interface StepScope {
   signal: AbortSignal;
   /** the run's usage before this step */
   usage: Usage;
+  /** the run's workspace secrets, decrypted on use */
+  secrets?: WorkspaceSecrets;
 }
 
 export function stepName(seq: number, kind: string, name: string): string {
@@ -82,7 +85,7 @@ export async function runLlmStep(
   let result;
   try {
     result = await provider.complete(
-      { config, messages, tools, callIndex, attempt: scope.attempt, signal },
+      { config, messages, tools, callIndex, attempt: scope.attempt, signal, ...(scope.secrets && { secrets: scope.secrets }) },
       {
         onReasoningDelta(delta) {
           if (!delta) return;

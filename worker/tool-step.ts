@@ -10,6 +10,7 @@ import { StepAbort } from "./abort.ts";
 import { approvalId, type Decision } from "./conversation.ts";
 import type { ToolDefinition } from "./providers/types.ts";
 import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
+import type { WorkspaceSecrets } from "./secrets.ts";
 import { httpTool } from "./tools/http.ts";
 import { builtinTools } from "./tools/registry.ts";
 import { isWait, toToolResult, ToolError, TransientToolError, type Tool } from "./tools/types.ts";
@@ -23,14 +24,18 @@ export interface AgentTool {
 
 const BUILTINS = builtinTools();
 
-/** The tools this agent may call, by name: its configured tools, built-in or http. */
-export function agentTools(config: AgentConfig, builtins: Record<string, Tool> = BUILTINS): Map<string, AgentTool> {
+/**
+ * The tools this agent may call, by name: its configured tools, built-in or http. `secrets`: the
+ * run's workspace secrets, which http tools' header references ({"secret": "<name>"}) resolve
+ * from when called.
+ */
+export function agentTools(config: AgentConfig, builtins: Record<string, Tool> = BUILTINS, secrets?: WorkspaceSecrets): Map<string, AgentTool> {
   const out = new Map<string, AgentTool>();
   for (const spec of config.tools) {
     const name = typeof spec === "string" ? spec : spec.name;
     const requiresApproval = typeof spec === "object" && spec.requires_approval === true;
     if (typeof spec === "object" && spec.type === "http") {
-      const tool = httpTool(spec);
+      const tool = httpTool(spec, secrets ? { secrets } : {});
       out.set(name, { definition: tool.definition, requiresApproval, tool });
       continue;
     }

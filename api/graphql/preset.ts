@@ -14,6 +14,7 @@ import { makeMaskError } from "./errors.ts";
 import type { EverrunsGrafastContext } from "./grafast-context.d.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
 import { RunMutationsPlugin } from "./mutations.ts";
+import { SecretsPlugin } from "./secrets.ts";
 import { EverrunsHideFunctionsPlugin, EverrunsSmartTagsPlugin } from "./smart-tags.ts";
 import { hubSubscriber, RunSubscriptionsPlugin } from "./subscriptions.ts";
 
@@ -42,6 +43,7 @@ export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOp
       RunEventsAfterSeqCondition,
       AgentConfigValidationPlugin,
       RunMutationsPlugin,
+      SecretsPlugin,
       RunSubscriptionsPlugin,
       DashboardPlugin,
     ],

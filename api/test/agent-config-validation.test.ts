@@ -29,7 +29,13 @@ const CASES: Case[] = [
     config: {
       provider: "scripted",
       system_prompt: "You are helpful.",
-      tools: ["echo", "sleep", "wait_for_event", "simulate_work", http({ headers: { authorization: "Bearer x" }, requires_approval: true, timeout_ms: 1000 })],
+      tools: [
+        "echo",
+        "sleep",
+        "wait_for_event",
+        "simulate_work",
+        http({ headers: { authorization: { secret: "x" }, "x-trace": "t" }, requires_approval: true, timeout_ms: 1000 }),
+      ],
       max_steps: 10,
       llm_timeout_ms: 5000,
       retry: { max_attempts: 3, initial_delay_ms: 10, max_delay_ms: 100, multiplier: 1.5 },
@@ -62,6 +68,17 @@ const CASES: Case[] = [
   // rejected
   { name: "tool headers not an object", config: { provider: "scripted", tools: [http({ headers: "x" })] }, ok: false, field: "tools[0].headers" },
   { name: "tool header value not a string", config: { provider: "scripted", tools: [http({ headers: { a: 1 } })] }, ok: false, field: "tools[0].headers" },
+  {
+    name: "a literal value for a sensitive header (use a secret)",
+    config: { provider: "scripted", tools: [http({ headers: { "X-Api-Key": "k-123" } })] },
+    ok: false,
+    field: "tools[0].headers.X-Api-Key",
+  },
+  {
+    name: "a secret reference for a sensitive header",
+    config: { provider: "scripted", tools: [http({ headers: { "X-Api-Key": { secret: "partner-key" } } })] },
+    ok: true,
+  },
   { name: "non-integer retry.max_attempts", config: { provider: "scripted", retry: { max_attempts: 2.5 } }, ok: false, field: "retry.max_attempts" },
   {
     name: "non-integer retry.initial_delay_ms",

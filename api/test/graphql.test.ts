@@ -171,7 +171,18 @@ describe("queries", () => {
     expect(names).not.toMatch(/Job|Worker|Migration|Private/);
     const mutations = await gql<{ __type: { fields: Array<{ name: string }> } | null }>(`{ __type(name: "Mutation") { fields { name } } }`);
     expect(mutations.data!.__type!.fields.map((f) => f.name).sort()).toEqual(
-      ["cancelRun", "createAgent", "resumeRun", "sendEvent", "startRun", "updateAgent", "updateAgentById", "updateAgentByWorkspaceIdAndName"].sort(),
+      [
+        "cancelRun",
+        "createAgent",
+        "deleteSecret",
+        "resumeRun",
+        "sendEvent",
+        "setSecret",
+        "startRun",
+        "updateAgent",
+        "updateAgentById",
+        "updateAgentByWorkspaceIdAndName",
+      ].sort(),
     );
   });
 });

@@ -21,6 +21,8 @@ export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
 export const BegunStepSchema = z.object({
   run: z.object({
     id: z.string(),
+    /** whose secrets the run's steps resolve (worker/secrets.ts) */
+    workspace_id: z.string(),
     thread_id: z.string(),
     agent_id: z.string(),
     agent_version: z.number().int(),

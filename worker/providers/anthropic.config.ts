@@ -17,6 +17,14 @@ export const anthropicSpec = defineProvider({
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name")
       .optional(),
+    /**
+     * the workspace secret holding this agent's key (everruns secrets set <name>); resolved by the
+     * worker at step time, and takes precedence over api_key_env and ANTHROPIC_API_KEY
+     */
+    api_key_secret: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be a secret's name: 1-100 letters, digits, _, . or -")
+      .optional(),
     /** extended thinking: token budget */
     thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
   },

@@ -6,6 +6,8 @@
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import { EGRESS_ALLOW_ENV, egressAllowFromEnv, PROVIDER_KEY_ENVS_ENV, providerKeyEnvsFromEnv } from "../egress/config.ts";
 import { egressRefusal } from "../egress/errors.ts";
+import { SecretOpenError } from "../../lib/secret-box.ts";
+import { MissingSecretError, SecretsUnavailableError, type WorkspaceSecrets } from "../secrets.ts";
 import { ProviderError } from "./types.ts";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -26,7 +28,10 @@ export interface ErrorContext {
   /** where the SDK talks to when no base URL is set */
   defaultUrl: string;
   sdk: SdkErrors;
-  /** The environment variable the API key came from, named in authentication errors. */
+  /**
+   * Where the API key came from, named in authentication errors: an environment variable's name,
+   * or `the secret "<name>"` (resolveApiKey).
+   */
   apiKeyEnv: string;
   /** The request's signal: when it aborted, its reason is what the caller gets. */
   signal?: AbortSignal;
@@ -44,6 +49,54 @@ export function requireApiKey(label: string, envName: string): string {
       `(or set the agent's api_key_env to the name of a variable that holds the key)`,
     { retryable: false, code: "missing_api_key" },
   );
+}
+
+/** The workspace secrets a request carries (LlmRequest.secrets, set by the engine for the run's workspace). */
+export function requestSecrets(request: object): WorkspaceSecrets | undefined {
+  const secrets = (request as { secrets?: unknown }).secrets;
+  return secrets && typeof (secrets as WorkspaceSecrets).resolve === "function" ? (secrets as WorkspaceSecrets) : undefined;
+}
+
+/**
+ * The API key of a call and where it came from: the agent's `api_key_secret` (a secret of the
+ * run's workspace, decrypted here) when set, else its environment variable (allowedApiKeyEnv,
+ * requireApiKey). A secret that is not set, or cannot be read, fails the run at once (a
+ * non-retryable ProviderError naming the secret, never holding a value); a database outage while
+ * reading it is thrown as is (the job is retried).
+ */
+export async function resolveApiKey(
+  label: string,
+  config: { api_key_secret?: string | undefined; api_key_env?: string | undefined },
+  defaultEnv: string,
+  secrets: WorkspaceSecrets | undefined,
+): Promise<{ apiKey: string; source: string }> {
+  const name = config.api_key_secret;
+  if (name === undefined) {
+    const env = allowedApiKeyEnv(label, config.api_key_env, defaultEnv);
+    return { apiKey: requireApiKey(label, env), source: env };
+  }
+  const source = `the secret "${name}"`;
+  try {
+    if (!secrets) throw new SecretsUnavailableError();
+    const value = (await secrets.resolve([name])).get(name)?.trim();
+    if (!value) throw new MissingSecretError([name]);
+    return { apiKey: value, source };
+  } catch (error) {
+    if (error instanceof MissingSecretError) {
+      throw new ProviderError(
+        `the agent's api_key_secret names secret "${name}", which is not set in this workspace: set it (everruns secrets set ${name}, ` +
+          `or the setSecret mutation) to the ${label} API key, then start the run again`,
+        { retryable: false, code: "missing_secret" },
+      );
+    }
+    if (error instanceof SecretsUnavailableError || error instanceof SecretOpenError) {
+      throw new ProviderError(`the agent's ${label} key, secret "${name}", cannot be read: ${error.message}`, {
+        retryable: false,
+        code: "secret_unreadable",
+      });
+    }
+    throw error;
+  }
 }
 
 /**

@@ -19,6 +19,14 @@ export const openaiSpec = defineProvider({
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name")
       .optional(),
+    /**
+     * the workspace secret holding this agent's key (everruns secrets set <name>); resolved by the
+     * worker at step time, and takes precedence over api_key_env and OPENAI_API_KEY
+     */
+    api_key_secret: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be a secret's name: 1-100 letters, digits, _, . or -")
+      .optional(),
     /** reasoning models */
     reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
   },

@@ -24,7 +24,8 @@ import {
   agentBaseUrlGuarded,
   allowedApiKeyEnv,
   providerError,
-  requireApiKey,
+  requestSecrets,
+  resolveApiKey,
   truncatedStream,
   type ErrorContext,
   type SdkErrors,
@@ -68,13 +69,23 @@ export class OpenAIProvider implements Provider {
     const { signal } = request;
     // An agent may name only the variables the operator allows, and its own base_url only on a
     // host the operator allows (README, Configuration); the operator's OPENAI_BASE_URL is trusted.
-    const apiKeyEnv = allowedApiKeyEnv(LABEL, config.api_key_env, DEFAULT_OPENAI_KEY_ENV);
+    if (config.api_key_secret === undefined) allowedApiKeyEnv(LABEL, config.api_key_env, DEFAULT_OPENAI_KEY_ENV);
     const envBaseURL = envValue(OPENAI_ENV.baseUrl);
     const guarded = agentBaseUrlGuarded(LABEL, config.base_url, [envBaseURL, DEFAULT_URL], OPENAI_ENV.baseUrl);
     const baseURL = config.base_url ?? envBaseURL;
-    const ctx: ErrorContext = { label: LABEL, defaultUrl: DEFAULT_URL, sdk: SDK_ERRORS, apiKeyEnv, signal, baseURL, model: config.model };
+    const ctx: ErrorContext = {
+      label: LABEL,
+      defaultUrl: DEFAULT_URL,
+      sdk: SDK_ERRORS,
+      apiKeyEnv: config.api_key_secret === undefined ? (config.api_key_env ?? DEFAULT_OPENAI_KEY_ENV) : `the secret "${config.api_key_secret}"`,
+      signal,
+      baseURL,
+      model: config.model,
+    };
     if (signal.aborted) throw signal.reason;
-    const apiKey = requireApiKey(LABEL, apiKeyEnv);
+    // The key: the agent's api_key_secret (a secret of the run's workspace, decrypted here) when
+    // set, taking precedence over its environment variable.
+    const { apiKey } = await resolveApiKey(LABEL, config, DEFAULT_OPENAI_KEY_ENV, requestSecrets(anyRequest));
     if (!config.model) throw new ProviderError("the agent config has no model: set config.model", { retryable: false, code: "bad_request" });
     const client = this.client(baseURL, apiKey, guarded);
     try {

@@ -1,5 +1,6 @@
 import { EverrunsError } from "../../db/errors.ts";
 import type { AgentConfig, ToolCall } from "../../db/schemas.ts";
+import type { WorkspaceSecrets } from "../secrets.ts";
 
 /** A message of the conversation, provider-neutral. */
 export type ChatMessage =
@@ -22,6 +23,8 @@ export interface LlmRequest<C extends AgentConfig = AgentConfig> {
   /** 1 for the first try of this call, 2 after one failure... */
   attempt: number;
   signal: AbortSignal;
+  /** the run's workspace secrets (an agent's api_key_secret) */
+  secrets?: WorkspaceSecrets;
 }
 
 /** Streaming callbacks; the engine turns them into AG-UI events. */

@@ -26,6 +26,7 @@ import { threadHistory } from "../../db/sql/threadHistory.ts";
 import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
+import type { SecretResolver } from "../secrets.ts";
 
 export interface EngineContext {
   pool: Pool;
@@ -37,6 +38,8 @@ export interface EngineContext {
   configs?: Map<string, ReturnType<typeof AgentConfigSchema.safeParse>>;
   /** Conversations of recent LLM calls, so the next call of the same run fetches only what is new. */
   histories?: HistoryCache;
+  /** Decrypts the secrets an agent's config refers to (http tool headers, api_key_secret), per run's workspace. */
+  secrets?: SecretResolver;
   /**
    * How long (ms) one job may go on running the steps of its run back to back, each commit
    * beginning the next step in the same transaction. 0: every step is its own job.
@@ -184,6 +187,7 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   }
 
   const usage: Usage = UsageSchema.catch({ input_tokens: 0, output_tokens: 0, cost_usd: 0 }).parse(run.usage);
+  const secrets = ctx.secrets?.forWorkspace(run.workspace_id);
   const scope: StepScope = {
     runId: run.id,
     threadId: run.thread_id,
@@ -193,8 +197,9 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     writer,
     signal,
     usage,
+    ...(secrets && { secrets }),
   };
-  const tools = agentTools(config.data, ctx.tools);
+  const tools = agentTools(config.data, ctx.tools, secrets);
   const clients = clientTools(begun.history);
   for (const name of tools.keys()) clients.delete(name); // the agent's own tool wins a name clash
   const plan = planStep(begun.history, {
