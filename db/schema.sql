@@ -223,6 +223,14 @@ create table everruns_private.audit_heads (
 );
 comment on table everruns_private.audit_heads is 'The last seq and hash of each workspace''s audit chain; audit writers lock its row.';
 
+create table everruns_private.maintenance (
+  id integer not null,
+  repaired_at timestamp with time zone not null,
+  constraint maintenance_id_check CHECK ((id = 1)),
+  constraint maintenance_pkey PRIMARY KEY (id)
+);
+comment on table everruns_private.maintenance is 'When cluster-wide maintenance (repair_orphaned_runs) last ran.';
+
 create table everruns_private.workers (
   pool_id text not null,
   hostname text not null,
@@ -909,6 +917,11 @@ declare
   v_run record;
   v_n int := 0;
 begin
+  update everruns_private.maintenance set repaired_at = now()
+   where id = 1 and repaired_at < now() - interval '5 seconds';
+  if not found then
+    return 0;
+  end if;
   for v_run in
     select r.id, r.status, r.waiting from everruns.runs r
     where r.status in ('queued', 'running', 'waiting')
@@ -922,6 +935,24 @@ begin
     v_n := v_n + 1;
   end loop;
   return v_n;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.requeue_run(p_run_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run everruns.runs;
+begin
+  select * into v_run from everruns.runs where id = p_run_id;
+  if not found or v_run.status not in ('queued', 'running', 'waiting') then
+    return;
+  end if;
+  perform everruns_private.enqueue_step(p_run_id,
+    case when v_run.status = 'waiting' then greatest(now(), (v_run.waiting ->> 'until')::timestamptz) end);
 end;
 $function$;
 

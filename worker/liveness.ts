@@ -119,8 +119,9 @@ export class Liveness {
     try {
       const freed = await sweepDeadWorkers(client, this.opts.sweepGraceMs);
       if (freed.length > 0) this.opts.log.info(`freed the jobs of dead worker pool(s) ${freed.join(", ")}`);
-      // about every 10 s: re-enqueue any run left without a job (see repair_orphaned_runs)
-      if (++this.sweeps % 50 === 0) {
+      // about every second: re-enqueue any run left without a runnable job. The database runs it at
+      // most every 5 s across all workers (repair_orphaned_runs, 000005), however short-lived they are.
+      if (++this.sweeps % 5 === 0) {
         const repaired = await repairOrphanedRuns(client);
         if (repaired > 0) this.opts.log.warn(`re-enqueued ${repaired} run(s) that had no job`);
       }

@@ -10,6 +10,7 @@ import { followRunEvents, type RunEvent } from "../../client/index.ts";
 import { createPool } from "../../db/pool.ts";
 import { approveInterrupts } from "../../db/sql/approveInterrupts.ts";
 import { cancelRun } from "../../db/sql/cancelRun.ts";
+import { chaosLateRuns } from "../../db/sql/chaosLateRuns.ts";
 import { chaosUnfinishedRuns } from "../../db/sql/chaosUnfinishedRuns.ts";
 import { jobCensus } from "../../db/sql/jobCensus.ts";
 import { listJobs } from "../../db/sql/listJobs.ts";
@@ -250,6 +251,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             if (left === 0 && unanswered === 0) break;
             if (now - launchStart > opts.launchMs + opts.settleTimeoutMs) {
               problem(`${left} run(s) did not finish within ${opts.settleTimeoutMs} ms after the launch phase`);
+              for (const late of await chaosLateRuns(pool, [...runs.map((r) => r.id), ...continuations])) log(`late run: ${JSON.stringify(late)}`);
               break;
             }
           }

@@ -27,6 +27,7 @@ import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { SecretResolver } from "../secrets.ts";
+import { requeueRun } from "../../db/sql/requeueRun.ts";
 
 export interface EngineContext {
   pool: Pool;
@@ -70,7 +71,13 @@ export class JobTakenOverError extends Error {
 export function makeRunStepTask(ctx: EngineContext): Task {
   return async (payload, helpers) => {
     const { run_id } = StepJobPayloadSchema.parse(payload);
-    const { id, locked_by } = helpers.job;
+    const { id, locked_by, attempts } = helpers.job;
+    if (attempts > 1) {
+      // taken again: its worker died (or the task failed) while it ran. The run gets a fresh job,
+      // so no job's attempts (and failure backoff) grow with the crashes it survived (000005).
+      await requeueRun(ctx.pool, run_id);
+      return;
+    }
     const job = locked_by ? { id, locked_by } : undefined;
     const held = await runStep(ctx, run_id, helpers.abortSignal, job);
     if (!held && job) throw new JobTakenOverError(job.id);
