@@ -945,14 +945,13 @@ CREATE OR REPLACE FUNCTION everruns_private.requeue_run(p_run_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_run everruns.runs;
+  v_status text;
 begin
-  select * into v_run from everruns.runs where id = p_run_id;
-  if not found or v_run.status not in ('queued', 'running', 'waiting') then
+  select status into v_status from everruns.runs where id = p_run_id;
+  if not found or v_status not in ('queued', 'running', 'waiting') then
     return;
   end if;
-  perform everruns_private.enqueue_step(p_run_id,
-    case when v_run.status = 'waiting' then greatest(now(), (v_run.waiting ->> 'until')::timestamptz) end);
+  perform everruns_private.enqueue_step(p_run_id);
 end;
 $function$;
 

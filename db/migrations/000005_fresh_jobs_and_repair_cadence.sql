@@ -24,20 +24,21 @@
 --    whose liveness connection is gone (a killed worker: recovered as fast as before); a pool
 --    that never registered keeps its jobs for 10 s.
 
--- Gives run p_run_id a fresh job (due now, or when its wait ends), unless it has finished.
+-- Gives run p_run_id a fresh job, due now, unless it has finished. Due now also for a waiting run:
+-- the job being replaced was taken, so it was due (its timer fired, or send_event woke the run by
+-- moving it to now); its wait's own end would lose an early wake-up (seen in `everruns chaos`).
 create function everruns_private.requeue_run(p_run_id uuid) returns void
   language plpgsql volatile security definer
   set search_path = pg_catalog, pg_temp
   as $$
 declare
-  v_run everruns.runs;
+  v_status text;
 begin
-  select * into v_run from everruns.runs where id = p_run_id;
-  if not found or v_run.status not in ('queued', 'running', 'waiting') then
+  select status into v_status from everruns.runs where id = p_run_id;
+  if not found or v_status not in ('queued', 'running', 'waiting') then
     return;
   end if;
-  perform everruns_private.enqueue_step(p_run_id,
-    case when v_run.status = 'waiting' then greatest(now(), (v_run.waiting ->> 'until')::timestamptz) end);
+  perform everruns_private.enqueue_step(p_run_id);
 end;
 $$;
 
