@@ -33,10 +33,10 @@ function packagesLoadedBy(modules: string[]): string[] {
 const handlers: LlmStreamHandlers = { onTextDelta() {}, onReasoningDelta() {}, onToolCallStart() {}, onToolCallArgs() {} };
 
 describe("fast start", () => {
-  it("importing the worker, the schemas and the env loads no provider SDK and no ajv", () => {
+  it("importing the worker, the schemas and the env loads no provider SDK, no ajv and no undici", () => {
     const loaded = packagesLoadedBy(["worker/main.ts", "db/schemas.ts", "db/env.ts"]);
     expect(loaded).toContain("graphile-worker"); // the probe works
-    for (const heavy of ["openai", "@anthropic-ai/sdk", "ajv"]) expect(loaded).not.toContain(heavy);
+    for (const heavy of ["openai", "@anthropic-ai/sdk", "ajv", "undici"]) expect(loaded).not.toContain(heavy);
   });
 
   it("a lazy provider loads its implementation once, on its first call, and again after a failed load", async () => {

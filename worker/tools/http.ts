@@ -14,7 +14,8 @@ import type { Response } from "undici";
 import { isConnectionError } from "../../db/errors.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import type { ToolSpec } from "../../db/schemas.ts";
-import { defaultEgressGuard, EgressRedirectError, EgressRefusedError, type EgressGuard } from "../egress/guard.ts";
+import { EgressRedirectError, EgressRefusedError } from "../egress/errors.ts";
+import type { EgressGuard } from "../egress/guard.ts";
 import { MissingSecretError, redactSecrets, SecretsUnavailableError, type WorkspaceSecrets } from "../secrets.ts";
 import { SecretOpenError } from "../../lib/secret-box.ts";
 import { ToolError, TransientToolError, type Tool, type ToolContext } from "./types.ts";
@@ -105,7 +106,8 @@ export function httpTool(spec: HttpSpec, options: { guard?: EgressGuard; secrets
   async function call(args: Record<string, unknown>, ctx: ToolContext, custom: Record<string, string>, used: ReadonlyMap<string, string>): Promise<unknown> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
-    const guard = options.guard ?? defaultEgressGuard();
+    // the guard (and undici under it) loads on the first http call, not at worker start
+    const guard = options.guard ?? (await import("../egress/guard.ts")).defaultEgressGuard();
     let response: Response;
     try {
       response = await guard.fetch(url, {
