@@ -1151,9 +1151,7 @@ begin
   from graphile_worker.jobs j
   where j.locked_by is not null
     and j.locked_at < now() - make_interval(secs => p_grace_ms / 1000.0)
-    and not exists (select 1 from everruns_private.live_workers w where w.pool_id = j.locked_by)
-    and (exists (select 1 from everruns_private.workers w where w.pool_id = j.locked_by)
-         or j.locked_at < now() - interval '10 seconds');
+    and not exists (select 1 from everruns_private.live_workers w where w.pool_id = j.locked_by);
   if v_dead is null then
     return '{}';
   end if;
@@ -1168,7 +1166,9 @@ begin
     select j.id from graphile_worker.jobs j
     where j.task_identifier = 'run_step' and j.key is null and j.locked_at is null
       and j.attempts >= j.max_attempts));
-  -- Wake idle workers at once rather than at their next poll.
+  -- Wake idle workers at once rather than at their next poll (graphile-worker listens on this
+  -- channel for new jobs; a freed job is one to them). Measured without it: about half the
+  -- resumes after kill -9 took 0.86-0.96 s (the 1 s poll).
   perform pg_notify('jobs:insert', json_build_object('count', v_jobs)::text);
   return v_dead;
 end;

@@ -1,5 +1,5 @@
--- 000005: a run's job is never worn out by crashes, a starting worker's jobs are not taken from
--- it, and the orphan repair runs on the database's clock, not on a worker's lifetime.
+-- 000005: a run's job is never worn out by crashes, and the orphan repair runs on the database's
+-- clock, not on a worker's lifetime.
 --
 -- 1. graphile-worker counts a job's attempts each time a worker takes it, and a job that fails
 --    waits exp(min(attempts, 10)) seconds before the next try (up to 6 hours). A run keeps one job
@@ -15,14 +15,6 @@
 --    worker lived that long and it never ran. Now every sweep may call it, and it does its work
 --    when the last repair anywhere is 5 s old (one row of everruns_private.maintenance, an update
 --    that matches nothing otherwise: no write, no lock).
---
--- 3. A worker pool takes jobs as soon as graphile-worker starts it, and registers its liveness
---    connection just after. Under load (`everruns chaos` restarts a worker about every second on
---    two busy cores) that took longer than the sweeper's 250 ms grace, so a live, starting
---    worker's jobs were freed from it: its steps were begun again elsewhere while it ran them (a
---    run's step reached attempt 89). Now the short grace applies to pools that registered and
---    whose liveness connection is gone (a killed worker: recovered as fast as before); a pool
---    that never registered keeps its jobs for 10 s.
 
 -- Gives run p_run_id a fresh job, due now, unless it has finished. Due now also for a waiting run:
 -- the job being replaced was taken, so it was due (its timer fired, or send_event woke the run by
@@ -89,38 +81,3 @@ begin
 end;
 $$;
 
--- sweep_dead_workers as in 000001, with the grace of 3. above.
-create or replace function everruns_private.sweep_dead_workers(p_grace_ms int default 250) returns text[]
-  language plpgsql volatile security definer
-  set search_path = pg_catalog, pg_temp
-  as $$
-declare
-  v_dead text[];
-  v_jobs int;
-begin
-  select array_agg(distinct j.locked_by) into v_dead
-  from graphile_worker.jobs j
-  where j.locked_by is not null
-    and j.locked_at < now() - make_interval(secs => p_grace_ms / 1000.0)
-    and not exists (select 1 from everruns_private.live_workers w where w.pool_id = j.locked_by)
-    and (exists (select 1 from everruns_private.workers w where w.pool_id = j.locked_by)
-         or j.locked_at < now() - interval '10 seconds');
-  if v_dead is null then
-    return '{}';
-  end if;
-  -- every job of a dead pool is freed, also one locked a moment before it died (a step just
-  -- begun): count them all for the wake-up below
-  select count(*) into v_jobs from graphile_worker.jobs j where j.locked_by = any (v_dead);
-  perform graphile_worker.force_unlock_workers(v_dead);
-  delete from everruns_private.workers w where w.pool_id = any (v_dead);
-  -- A job whose key a newer job of its run took over (add_job does that to a locked job and marks
-  -- it spent: attempts = max_attempts) will never run again: drop it now.
-  perform graphile_worker.complete_jobs(array(
-    select j.id from graphile_worker.jobs j
-    where j.task_identifier = 'run_step' and j.key is null and j.locked_at is null
-      and j.attempts >= j.max_attempts));
-  -- Wake idle workers at once rather than at their next poll.
-  perform pg_notify('jobs:insert', json_build_object('count', v_jobs)::text);
-  return v_dead;
-end;
-$$;
