@@ -8,16 +8,20 @@
 // HttpAgent sends the whole conversation on every request. The worker rebuilds the earlier
 // turns from the thread's previous runs, so the run's input keeps only the messages that are
 // new to the thread (ids not seen in an earlier run's input or produced by a committed step).
+//
+// It needs an API key of role operator; agents, runs and threads are those of the key's
+// workspace (each read and the insert run under it: api/auth.ts).
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
 import { isUniqueViolation, NotFoundError, ValidationError } from "../db/errors.ts";
-import { isUuid, type Pool } from "../db/pool.ts";
+import { isUuid, type Pool, type Queryable } from "../db/pool.ts";
 import { findAgentId } from "../db/sql/findAgentId.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { startRun } from "../db/sql/startRun.ts";
 import { threadMessageIds } from "../db/sql/threadMessageIds.ts";
 import type { Logger } from "../lib/logger.ts";
+import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { HttpStatusError, parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
@@ -49,47 +53,52 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
   const router = Router();
 
   router.post("/api/agents/:agent/agui", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "running an agent");
     const input = parseBody(req, RunAgentInputSchema, "AG-UI RunAgentInput");
+    const db = <T>(fn: (client: Queryable) => Promise<T>) => withWorkspace(pool, auth, fn);
     const agentRef = String(req.params.agent);
-    const agentId = await findAgentId(pool, agentRef);
+    const agentId = await db((c) => findAgentId(c, agentRef));
     if (!agentId) throw new NotFoundError(`no agent with id or name "${agentRef}"`);
     const runId = agUiIdToUuid(input.runId);
     const threadId = agUiIdToUuid(input.threadId);
 
-    let existing = await getRun(pool, runId);
+    let existing = await db((c) => getRun(c, runId));
     if (!existing) {
-      const known = await threadMessageIds(pool, threadId);
+      const known = await db((c) => threadMessageIds(c, threadId));
       const messages = input.messages.filter((m) => INPUT_ROLES.has(m.role) && !known.has(m.id));
       if (messages.length === 0 && !input.resume?.length) {
         // A retry racing the original request finds the original's messages on the thread
         // already: if that is what happened, the run exists now, and this request streams it.
-        existing = await getRun(pool, runId);
+        existing = await db((c) => getRun(c, runId));
         if (!existing) {
           throw new ValidationError(
             `nothing new to run: every message of this request is already part of thread ${input.threadId}; add a message (or a resume) to continue it`,
           );
         }
       } else {
-        const parent = input.parentRunId ? await getRun(pool, agUiIdToUuid(input.parentRunId)) : null;
+        const parent = input.parentRunId ? await db((c) => getRun(c, agUiIdToUuid(input.parentRunId!))) : null;
         try {
-          await startRun(pool, {
-            id: runId,
-            agent: agentId,
-            threadId,
-            parentRunId: parent?.thread_id === threadId ? parent.id : null,
-            input: {
-              messages,
-              state: (input.state as unknown) ?? {},
-              context: input.context,
-              tools: input.tools,
-              ...(input.resume !== undefined && { resume: input.resume }),
-            },
-          });
+          await db((c) =>
+            startRun(c, {
+              id: runId,
+              agent: agentId,
+              threadId,
+              parentRunId: parent?.thread_id === threadId ? parent.id : null,
+              input: {
+                messages,
+                state: (input.state as unknown) ?? {},
+                context: input.context,
+                tools: input.tools,
+                ...(input.resume !== undefined && { resume: input.resume }),
+              },
+            }),
+          );
         } catch (error) {
           // A concurrent retry got there first: it inserted the run (runs_pkey), or the new
           // thread the run was about to create (threads_pkey). Then stream that run.
           if (!isUniqueViolation(error)) throw error;
-          existing = await getRun(pool, runId);
+          existing = await db((c) => getRun(c, runId));
           if (!existing) throw error;
         }
       }

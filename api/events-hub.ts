@@ -257,10 +257,10 @@ export class EventsHub {
       feed.sweep = true;
       void this.pump(feed);
     }
-    for (const runId of this.runWatchers.keys()) if (runId !== "*") this.notifyRun(runId, false);
-    if (this.runWatchers.has("*")) {
+    for (const key of this.runWatchers.keys()) if (!key.startsWith("*")) this.notifyRun(key, null);
+    if ([...this.runWatchers.keys()].some((key) => key.startsWith("*"))) {
       readRunsUpdatedSince(this.opts.pool, since, 1000).then(
-        (ids) => ids.reverse().forEach((id) => this.notifyRun(id, true)),
+        (runs) => runs.reverse().forEach((run) => this.notifyRun(run.id, run.workspace_id)),
         (error: Error) => this.opts.log.warn(`events hub: could not read runs changed while disconnected: ${error.message}`),
       );
     }
@@ -277,13 +277,16 @@ export class EventsHub {
       else if (!Number.isInteger(seq)) feed.sweep = true;
       void this.pump(feed);
     } else if (channel === RUNS_CHANNEL) {
-      this.notifyRun(payload, true);
+      // `<run id>:<workspace id>`
+      const colon = payload.indexOf(":");
+      if (colon > 0) this.notifyRun(payload.slice(0, colon), payload.slice(colon + 1));
     }
   }
 
-  private notifyRun(runId: string, everyone: boolean): void {
+  /** Wakes the watchers of the run, and those of every run of its workspace when it is known. */
+  private notifyRun(runId: string, workspaceId: string | null): void {
     for (const watch of this.runWatchers.get(runId) ?? []) watch(runId);
-    if (everyone) for (const watch of this.runWatchers.get("*") ?? []) watch(runId);
+    if (workspaceId) for (const watch of this.runWatchers.get(`*:${workspaceId}`) ?? []) watch(runId);
   }
 
   /** Reads the feed's new rows once and hands them to every subscriber; one pump per feed at a time. */
@@ -419,11 +422,13 @@ export class EventsHub {
 
   /**
    * Ids of runs as their status changes (and as they are created): of one run, or of every run
-   * when `runId` is null. A watch of one run yields its id once at the start, so a client can
-   * read the current state without racing the first change.
+   * of workspace `workspaceId` when `runId` is null. A watch of one run yields its id once at the
+   * start, so a client can read the current state without racing the first change. (Whether the
+   * watcher may see that run is the caller's to check: api/graphql/subscriptions.ts.)
    */
-  watchRuns(runId: string | null): Subscription<string> {
-    const key = runId ?? "*";
+  watchRuns(runId: string | null, workspaceId: string | null = null): Subscription<string> {
+    if (runId === null && !workspaceId) throw new Error("watchRuns: watching every run needs a workspace");
+    const key = runId ?? `*:${workspaceId}`;
     const inbox = new Inbox<string>();
     let watchers = this.runWatchers.get(key);
     if (!watchers) this.runWatchers.set(key, (watchers = new Set()));

@@ -27,7 +27,8 @@ export function toHttpError(error: unknown, log: Logger): HttpError {
   if (mapped instanceof HttpStatusError) return { status: mapped.status, code: mapped.code, message: mapped.message };
   if (mapped instanceof NotFoundError) return { status: 404, code: mapped.code, message: mapped.message };
   if (mapped instanceof ValidationError) {
-    return { status: mapped.code === "conflict" ? 409 : mapped.code === "immutable" ? 409 : 400, code: mapped.code, message: mapped.message };
+    const status = mapped.code === "conflict" || mapped.code === "immutable" ? 409 : mapped.code === "not_allowed" ? 403 : 400;
+    return { status, code: mapped.code, message: mapped.message };
   }
   if (mapped instanceof EverrunsError) return { status: 400, code: mapped.code, message: mapped.message };
   const e = mapped as { type?: string; status?: number; code?: string; message?: string; hint?: string } | null;

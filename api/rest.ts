@@ -1,5 +1,7 @@
 // REST under /api: start, read, cancel and resume runs, send them events, and follow a run's
-// events over SSE.
+// events over SSE. Every route acts for the request's API key (api/auth.ts): reads need any
+// role, changes `operator`; the queries run under the key's workspace (row-level security), so
+// another workspace's run is an unknown run.
 import { Router, type Request } from "express";
 import { z } from "zod";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
@@ -10,6 +12,7 @@ import { resumeRun } from "../db/sql/resumeRun.ts";
 import { sendEvent } from "../db/sql/sendEvent.ts";
 import { startRun } from "../db/sql/startRun.ts";
 import type { Logger } from "../lib/logger.ts";
+import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
@@ -64,31 +67,43 @@ export function resumeCursor(req: Request): number {
 export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
   const router = Router();
 
+  router.get("/api/whoami", (req, res) => {
+    const auth = authOf(req);
+    res.json({ workspace: { id: auth.workspaceId, name: auth.workspaceName }, role: auth.role, key_id: auth.keyId });
+  });
+
   router.post("/api/runs", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "starting a run");
     const body = parseBody(req, StartRunBodySchema, "run request");
-    const run = await startRun(pool, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null });
+    const run = await withWorkspace(pool, auth, (db) => startRun(db, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null }));
     res.status(201).location(`/api/runs/${run.id}`).json({ id: run.id, status: run.status, thread_id: run.thread_id });
   });
 
   router.get("/api/runs/:id", async (req, res) => {
     const runId = runIdParam(req);
-    const run = await getRun(pool, runId);
+    const run = await withWorkspace(pool, authOf(req), (db) => getRun(db, runId));
     if (!run) throw new NotFoundError(`unknown run ${runId}`);
     res.json(run);
   });
 
   router.post("/api/runs/:id/cancel", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "cancelling a run");
     const runId = runIdParam(req);
-    const cancelled = await cancelRun(pool, runId);
-    const run = await getRun(pool, runId);
+    const { cancelled, run } = await withWorkspace(pool, auth, async (db) => ({ cancelled: await cancelRun(db, runId), run: await getRun(db, runId) }));
     res.json({ id: runId, cancelled, status: run?.status ?? "cancelled" });
   });
 
   router.post("/api/runs/:id/resume", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "answering a run's interrupts");
     const runId = runIdParam(req);
     const body = parseBody(req, ResumeBodySchema, "resume request");
-    const continuation = await resumeRun(pool, runId, body.resume);
-    const run = await getRun(pool, continuation);
+    const { continuation, run } = await withWorkspace(pool, auth, async (db) => {
+      const continuation = await resumeRun(db, runId, body.resume);
+      return { continuation, run: await getRun(db, continuation) };
+    });
     res
       .status(201)
       .location(`/api/runs/${continuation}`)
@@ -98,16 +113,22 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
   // An external event for a run waiting in wait_for_event (everruns.send_event). `woke` says
   // whether it woke the run now; otherwise the event is kept for the run's next wait of that name.
   router.post("/api/runs/:id/signals", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "sending an event to a run");
     const runId = runIdParam(req);
     const body = parseBody(req, SendEventBodySchema, "event");
-    const woke = await sendEvent(pool, runId, body.name, body.payload);
+    const woke = await withWorkspace(pool, auth, (db) => sendEvent(db, runId, body.name, body.payload));
     res.status(201).json({ id: runId, name: body.name, woke });
   });
 
+  // The hub reads events on its own connection: the run is checked against the key's workspace
+  // first (a run's workspace never changes).
   router.get("/api/runs/:id/events", async (req, res) => {
     const runId = runIdParam(req);
     const after = resumeCursor(req);
-    const subscription = await hub.subscribeRunEvents(runId, after); // NotFoundError → 404
+    const run = await withWorkspace(pool, authOf(req), (db) => getRun(db, runId));
+    if (!run) throw new NotFoundError(`unknown run ${runId}`);
+    const subscription = await hub.subscribeRunEvents(runId, after);
     sse.begin(res);
     await pipeRunEvents(res, subscription, log, runId);
   });

@@ -1,7 +1,8 @@
 // The API process: express 5 with PostGraphile at /graphql (websockets on the same path), REST
 // and SSE under /api, the AG-UI endpoint, and /healthz. One pool and one LISTEN connection
 // (the events hub) serve all of them. The request guard (api/request-guard.ts) checks every
-// request's Host, and the Origin of websockets and state-changing requests, before any of them.
+// request's Host, and the Origin of websockets and state-changing requests, before any of them;
+// then every route but /healthz needs an API key (api/auth.ts), and acts in its workspace.
 import "./graphile-env.ts";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,6 +15,7 @@ import { createPool, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
 import type { Logger } from "../lib/logger.ts";
 import { agUiRouter } from "./agui.ts";
+import { authMiddleware, Authenticator } from "./auth.ts";
 import { EventsHub } from "./events-hub.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, makePreset } from "./graphql/preset.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
@@ -34,7 +36,7 @@ export interface ApiOptions {
   databaseUrl: string;
   /** 0 picks a free port (tests). */
   port: number;
-  /** 127.0.0.1 unless told otherwise: the API is unauthenticated. */
+  /** 127.0.0.1 unless told otherwise. */
   host?: string;
   log: Logger;
   /** Ruru (GraphiQL) at /graphiql: never with NODE_ENV=production; by default on when `host` is loopback. */
@@ -59,15 +61,31 @@ export interface ApiHandle {
   graphiql: boolean;
   server: Server;
   hub: EventsHub;
+  authenticator: Authenticator;
   sse: SseStreams;
   close(): Promise<void>;
 }
 
 /**
  * The express app with every route but GraphQL (which needs the HTTP server for websockets);
- * `guard` runs before every route but /healthz (probed by IP, read-only).
+ * `guard` runs before every route but /healthz (probed by IP, read-only), then authentication
+ * (/api and /graphql: an API key).
  */
-export function createApp({ pool, hub, sse, log, guard }: { pool: Pool; hub: EventsHub; sse: SseStreams; log: Logger; guard?: RequestHandler }): Express {
+export function createApp({
+  pool,
+  hub,
+  sse,
+  log,
+  guard,
+  authenticator,
+}: {
+  pool: Pool;
+  hub: EventsHub;
+  sse: SseStreams;
+  log: Logger;
+  guard?: RequestHandler;
+  authenticator: Authenticator;
+}): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -83,6 +101,9 @@ export function createApp({ pool, hub, sse, log, guard }: { pool: Pool; hub: Eve
   });
 
   if (guard) app.use(guard);
+  const authenticate = authMiddleware(authenticator);
+  app.use("/api", authenticate);
+  app.use(GRAPHQL_PATH, authenticate);
 
   // JSON bodies for /api only: grafserv reads its own request bodies.
   app.use("/api", express.json({ limit: "10mb" })); // AG-UI clients send the whole conversation
@@ -104,6 +125,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const pool = createPool(opts.databaseUrl, "everruns-api", opts.poolSize ?? 20);
   const hub = new EventsHub({ databaseUrl: opts.databaseUrl, pool, log });
   const sse = new SseStreams({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
+  const authenticator = new Authenticator(pool);
   try {
     await hub.start();
   } catch (error) {
@@ -123,9 +145,9 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       trustedOrigins: webPort ? serverOrigins(webPort, host) : [],
       log,
     }));
-  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard) });
+  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), authenticator });
   const server = createServer(app);
-  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql }));
+  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator }));
   const serv = pgl.createServ(grafserv);
   // websocket connections leave the server's connection tracking once upgraded: keep our own
   const upgraded = new Set<Duplex>();
@@ -160,7 +182,6 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   if (!isLoopbackHost(host)) {
-    log.warn(`the API listens on ${host}: it is unauthenticated, anyone who can reach ${url} can start and cancel runs`);
     const hosts = getGuard().hosts;
     if (hosts !== "*")
       log.info(`the API answers only to the host names ${hosts.join(", ")}: list any other name or address it is reached by in EVERRUNS_ALLOWED_HOSTS`);
@@ -183,5 +204,5 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       await hub.close();
       await pool.end();
     })());
-  return { url, port, graphiql, server, hub, sse, close };
+  return { url, port, graphiql, server, hub, sse, authenticator, close };
 }

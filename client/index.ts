@@ -32,6 +32,9 @@ export interface FollowOptions {
   stallTimeoutMs?: number;
   /** Called before each reconnect, e.g. to tell the user. */
   onReconnect?: (info: { attempt: number; after: number; reason: string }) => void;
+  /** An API key (`evr_…`), sent as `Authorization: Bearer <key>` on every connection and reconnection. */
+  apiKey?: string;
+  /** Headers sent on every connection and reconnection (an Authorization here wins over apiKey). */
   headers?: Record<string, string>;
   fetch?: typeof fetch;
 }
@@ -89,8 +92,10 @@ export async function* sseMessages(body: ReadableStream<Uint8Array>, opts: SseRe
 
 /**
  * The events of run `runId` from the API at `baseUrl` (e.g. http://127.0.0.1:4000), each exactly
- * once and in order, until the run's terminal event. Throws FollowError when the server refuses
- * (404 unknown run, 400 bad cursor) and an Error when it stays unreachable for giveUpAfterMs.
+ * once and in order, until the run's terminal event. The API wants a key (`apiKey`, or an
+ * Authorization in `headers`). Throws FollowError when the server refuses (401/403: no key, or
+ * one it refuses; 404 unknown run; 400 bad cursor) and an Error when it stays unreachable for
+ * giveUpAfterMs.
  * Returns quietly when `signal` aborts.
  */
 export async function* followRunEvents(baseUrl: string, runId: string, opts: FollowOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
@@ -99,6 +104,8 @@ export async function* followRunEvents(baseUrl: string, runId: string, opts: Fol
   const giveUpAfterMs = opts.giveUpAfterMs ?? 5 * 60_000;
   const stallTimeoutMs = opts.stallTimeoutMs ?? 45_000;
   const url = `${baseUrl.replace(/\/+$/, "")}/api/runs/${encodeURIComponent(runId)}/events`;
+  const hasAuthorization = Object.keys(opts.headers ?? {}).some((name) => name.toLowerCase() === "authorization");
+  const authorization = opts.apiKey && !hasAuthorization ? { Authorization: `Bearer ${opts.apiKey}` } : undefined;
   let last = opts.after ?? 0;
   let attempt = 0;
   /** failed connection attempts since the last one that succeeded: drives the backoff */
@@ -119,7 +126,12 @@ export async function* followRunEvents(baseUrl: string, runId: string, opts: Fol
     try {
       armStall();
       const response = await doFetch(url, {
-        headers: { Accept: "text/event-stream", ...opts.headers, ...(last > 0 && { "Last-Event-ID": String(last) }) },
+        headers: {
+          Accept: "text/event-stream",
+          ...authorization,
+          ...opts.headers,
+          ...(last > 0 && { "Last-Event-ID": String(last) }),
+        },
         signal: attemptAbort.signal,
       });
       if (response.status >= 400 && response.status < 500) {

@@ -61,6 +61,10 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ValidationError(message, { cause: error, code: "invalid_resume" });
     case "EV009":
       return new ValidationError(message, { cause: error, code: "not_receiving_events" });
+    case "EV010":
+      return new ValidationError(message, { cause: error, code: "invalid_access" });
+    case "42501": // insufficient_privilege, row-level security included
+      return new ValidationError(message, { cause: error, code: "not_allowed" });
     case "22P02": // invalid_text_representation, e.g. a malformed uuid
       return new ValidationError(message, { cause: error });
     case "23505": // unique_violation

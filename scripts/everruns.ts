@@ -10,11 +10,13 @@ import { cancelRun } from "../db/sql/cancelRun.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { listRuns } from "../db/sql/listRuns.ts";
 import { readRunEvents } from "../db/sql/readRunEvents.ts";
-import { followRunEvents, type RunEvent } from "../client/index.ts";
+import { FollowError, followRunEvents, type RunEvent } from "../client/index.ts";
 import { consoleLogger } from "../lib/logger.ts";
-import { startWorker, type WorkerHandle } from "../worker/main.ts";
-// The API, the console server and the proof commands load when a command needs them: a worker
-// process imports none of them (spawn → ready is what a restart after a crash waits for).
+import type { WorkerHandle } from "../worker/main.ts";
+// The worker, the API, the console server and the proof commands load when a command needs them:
+// a worker process imports none but the worker (spawn → ready is what a restart after a crash
+// waits for), and the commands on the database (runs, keys, secrets, …) start quickly.
+import { apiKeyFile, cliApiKey, consoleLoginUrl, displayPath, ensureAdminKey } from "./api-key-file.ts";
 import { PROJECT_ROOT, resolveDatabase } from "./database.ts";
 import { seedDemoAgent } from "./demo-agent.ts";
 
@@ -29,17 +31,26 @@ Usage:
   everruns web [--api URL] [--port N] run the operations console alone against an API
   everruns build [--force]            build the console if its sources changed (start and web do too)
   everruns run <agent> "<prompt>" [--follow]
-                                      start a run (agent id or name); --follow streams it
+                                      start a run through the API (agent id or name); --follow streams it
+                                      (sends EVERRUNS_API_KEY, else the key everruns start keeps in .everruns/admin-key)
   everruns runs [--limit N]           list recent runs
   everruns cancel <run>               cancel a run
   everruns events <run>               print a run's AG-UI event log
-  everruns secrets set|list|delete    a workspace's secrets, write-only (value from stdin; --help)
+  everruns secrets set|list|delete    a workspace's secrets, write-only (value from stdin; --workspace W; --help)
+  everruns keys create|list|revoke    a workspace's API keys: keys create --role R [--workspace W] [--expires 30d]
+                                      prints the key once on stdout (--help)
+  everruns workspaces create|list     workspaces (--help)
   everruns bench [--help]             per-step cost vs a bare graphile-worker chain, scaling, resume latency
   everruns load [--help]              1,000 concurrent runs, 10,000 parked runs, memory soak, connections
   everruns chaos [--help]             kill -9 workers and the API under mixed load; check every invariant
 
-Environment: DATABASE_URL, PORT, HOST, EVERRUNS_API_URL, WORKER_CONCURRENCY, WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL,
-EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
+Every API route but /healthz needs an API key: Authorization: Bearer evr_… (everruns keys create makes one;
+everruns start keeps an admin key of the default workspace in .everruns/admin-key). The commands on the database
+(runs, cancel, events, secrets, keys, workspaces) use DATABASE_URL: an administrator's connection.
+
+Environment: DATABASE_URL, PORT, HOST, EVERRUNS_API_URL, EVERRUNS_API_KEY (the key run sends),
+EVERRUNS_API_KEY_FILE (where start keeps its admin key, default .everruns/admin-key), WORKER_CONCURRENCY,
+WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL, EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
 
 type Stoppable = { stop(): Promise<void> };
 
@@ -79,7 +90,8 @@ async function cmdStart(env: Env): Promise<void> {
   const pool = createPool(db.url, "everruns-start", 2);
   await migrate(pool, (line) => log.info(line));
   const agentId = await seedDemoAgent(pool);
-  await pool.end();
+  // this instance's admin key (default workspace), kept in .everruns/admin-key: made when it holds none still valid here
+  const adminKey = await ensureAdminKey(pool, apiKeyFile()).finally(() => pool.end());
   if (db.embedded && !process.env.EVERRUNS_SECRET_KEY) {
     // a development instance: a key kept under .everruns/ (a deployment sets its own, the same
     // on the API and every worker)
@@ -92,6 +104,7 @@ async function cmdStart(env: Env): Promise<void> {
     process.env.EVERRUNS_EGRESS_ALLOW = "127.0.0.1,::1,localhost";
     log.info("EVERRUNS_EGRESS_ALLOW is unset: http tools may reach this machine (127.0.0.1, ::1, localhost) in this development instance");
   }
+  const { startWorker } = await import("../worker/main.ts");
   const worker = await startWorker({
     databaseUrl: db.url,
     concurrency: env.WORKER_CONCURRENCY,
@@ -108,20 +121,37 @@ async function cmdStart(env: Env): Promise<void> {
   onSignals(async () => {
     for (const part of parts) await part.stop();
   });
+  const keyFile = displayPath(adminKey.file);
+  const keyLines = adminKey.created
+    ? `  console      ${consoleLoginUrl(web.url, adminKey.key)}
+               (this link signs you in: it holds a new admin key of workspace "default", shown this once, in the
+               #fragment, which a browser sends to no server)
+  API key      stored in ${keyFile} (mode 0600)`
+    : `  console      ${web.url}
+  API key      in ${keyFile}`;
   console.log(`
 Everruns is running.
   database     ${db.url}${db.embedded ? "  (embedded, data in " + db.embedded.dataDir + ")" : ""}
   demo agent   demo (${agentId})
-  console      ${web.url}
+${keyLines}
   API          ${api.url}  (GraphQL ${api.url}/graphql, GraphiQL ${api.url}/graphiql, AG-UI ${api.url}/api/agents/demo/agui)
 
-Start a run from any SQL client:
+Start a run from any SQL client (this connection is the database's administrator: it sees every workspace):
   psql ${db.url} -c "insert into everruns.runs (agent_id, input) select id, '{\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hello\\"}]}' from everruns.agents where name = 'demo' returning id"
-or from the CLI:
+or from the CLI (it sends the key in ${keyFile}, or EVERRUNS_API_KEY):
   npx everruns run demo "hello" --follow
+or over HTTP:
+  curl -H "Authorization: Bearer $(cat ${shellQuote(keyFile)})" ${api.url}/api/runs -H 'content-type: application/json' \\
+    -d '{"agent": "demo", "input": {"messages": [{"role": "user", "content": "hello"}]}}'
+Keys for others: npx everruns keys create --role operator --name alice (--help)
 
 Press Ctrl-C to stop.`);
   await worker.promise;
+}
+
+/** `text` as one shell word. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 async function cmdWorker(env: Env, args: string[]): Promise<void> {
@@ -132,6 +162,7 @@ async function cmdWorker(env: Env, args: string[]): Promise<void> {
   }
   const db = await resolveDatabase(env, () => {});
   const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
+  const { startWorker } = await import("../worker/main.ts");
   const worker: WorkerHandle = await startWorker({
     databaseUrl: db.url,
     concurrency,
@@ -148,7 +179,7 @@ async function cmdApi(env: Env): Promise<void> {
   const db = await resolveDatabase(env, () => {});
   const { startApi } = await import("../api/server.ts");
   const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
-  console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql)`);
+  console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql); every route but /healthz needs an API key (everruns keys create)`);
   onSignals(() => api.close());
   await new Promise<void>((resolve) => api.server.on("close", () => resolve()));
 }
@@ -180,10 +211,14 @@ async function cmdRun(env: Env, args: string[]): Promise<number> {
   const [agent, prompt] = positionals;
   if (!agent || prompt === undefined) throw new ConfigError('usage: everruns run <agent> "<prompt>" [--follow]');
   const apiUrl = (env.EVERRUNS_API_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, "");
+  const { key, source } = cliApiKey();
+  // a refused key: the API's message (revoked, expired, the role it needs) and where the key came from
+  const refusedKey = (status: number, message: string) =>
+    new EverrunsError(status === 401 ? "unauthenticated" : "forbidden", `the API refused the key from ${source} (HTTP ${status}): ${message}`);
   // through the API (POST /api/runs → db/sql/startRun.ts), so --follow streams from the same place
   const response = await fetch(`${apiUrl}/api/runs`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
     body: JSON.stringify({ agent, input: { messages: [{ role: "user", content: prompt }] } }),
   }).catch((error: unknown) => {
     throw new EverrunsError(
@@ -192,6 +227,7 @@ async function cmdRun(env: Env, args: string[]): Promise<number> {
     );
   });
   const body = (await response.json().catch(() => ({}))) as { id?: string; error?: { message?: string } };
+  if (response.status === 401 || response.status === 403) throw refusedKey(response.status, body.error?.message ?? response.statusText);
   if (!response.ok || !body.id) throw new EverrunsError("rejected", `the API refused the run: ${body.error?.message ?? response.statusText}`);
   if (!values.follow) {
     console.log(body.id);
@@ -199,11 +235,18 @@ async function cmdRun(env: Env, args: string[]): Promise<number> {
   }
   console.error(`run ${body.id}`);
   const events = followRunEvents(apiUrl, body.id, {
+    apiKey: key,
     onReconnect: ({ attempt, reason }) => console.error(`  (lost the stream: ${reason}; reconnecting, attempt ${attempt})`),
   });
-  for await (const event of events) {
-    const code = printEvent(event);
-    if (code !== undefined) return code;
+  try {
+    for await (const event of events) {
+      const code = printEvent(event);
+      if (code !== undefined) return code;
+    }
+  } catch (error) {
+    if (!(error instanceof FollowError)) throw error;
+    if (error.status === 401 || error.status === 403) throw refusedKey(error.status, error.message);
+    throw new EverrunsError(error.code, `the API refused the run's event stream (HTTP ${error.status}): ${error.message}`);
   }
   return 1;
 }
@@ -353,6 +396,10 @@ async function main(argv: string[]): Promise<number> {
       return cmdProof(env, args, (await import("./chaos/index.ts")).chaosCommand);
     case "secrets":
       return (await import("./secrets-command.ts")).secretsCommand(args, env);
+    case "keys":
+      return (await import("./keys-command.ts")).keysCommand(args, env);
+    case "workspaces":
+      return (await import("./workspaces-command.ts")).workspacesCommand(args, env);
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -1,7 +1,7 @@
-// `everruns secrets set|list|delete`: a workspace's secrets (the default workspace), straight on
-// the database like `everruns runs` and `everruns cancel`. `set` reads the value from stdin (piped,
-// or typed without echo on a terminal) and seals it with EVERRUNS_SECRET_KEY (lib/secret-box.ts);
-// nothing prints a value. Also `ensureDevSecretKey`, the development key `everruns start` uses
+// `everruns secrets set|list|delete [--workspace W]`: a workspace's secrets (default: the default
+// workspace), straight on the database like `everruns runs` and `everruns cancel`. `set` reads the
+// value from stdin (piped, or typed without echo on a terminal) and seals it with
+// EVERRUNS_SECRET_KEY (lib/secret-box.ts), for its workspace; nothing prints a value. Also `ensureDevSecretKey`, the development key `everruns start` uses
 // when EVERRUNS_SECRET_KEY is unset.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -14,14 +14,16 @@ import { listSecrets } from "../db/sql/listSecrets.ts";
 import { setSecret } from "../db/sql/setSecret.ts";
 import { generateSecretKey, SECRET_KEY_ENV, secretKeyFromEnv, SecretKeyError } from "../lib/secret-box.ts";
 import { PROJECT_ROOT, resolveDatabase } from "./database.ts";
+import { DEFAULT_WORKSPACE, resolveWorkspace, wantsHelp } from "./workspaces-command.ts";
 
 export const SECRETS_USAGE = `Usage:
-  everruns secrets set <name>            set a secret; its value is read from stdin
-                                         (echo -n "$KEY" | everruns secrets set openai-key)
-  everruns secrets set <name> --value V  the same, value on the command line (discouraged: shell history, ps)
-  everruns secrets list                  names, last 4 characters, created and last set
-  everruns secrets delete <name>         delete a secret
+  everruns secrets set <name> [--workspace W]     set a secret; its value is read from stdin
+                                                  (echo -n "$KEY" | everruns secrets set openai-key)
+  everruns secrets set <name> --value V           the same, value on the command line (discouraged: shell history, ps)
+  everruns secrets list [--workspace W]           names, last 4 characters, created and last set
+  everruns secrets delete <name> [--workspace W]  delete a secret
 
+W is a workspace's name or id (default: default; everruns workspaces list): its agents see its secrets only.
 Agents reference a secret by name, never by value: an http tool header {"secret": "<name>"},
 a provider's "api_key_secret": "<name>". Needs ${SECRET_KEY_ENV} (the API's and workers' key) to set one;
 without DATABASE_URL the embedded database and the development key under .everruns/ are used.`;
@@ -124,33 +126,37 @@ export interface SecretsCommandIo {
 export async function secretsCommand(args: string[], env: Env, io: SecretsCommandIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
   const [sub, ...rest] = args;
-  if (!sub || sub === "help" || sub === "--help" || sub === "-h") {
+  if (!sub || wantsHelp(args)) {
     out(SECRETS_USAGE);
     return sub ? 0 : 2;
   }
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { value: { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { value: { type: "string" }, workspace: { type: "string", short: "w" } },
+  });
   const name = positionals[0];
   if ((sub === "set" || sub === "delete") && (!name || positionals.length > 1)) throw new ConfigError(`usage: everruns secrets ${sub} <name>`);
   if (sub !== "set" && values.value !== undefined) throw new ConfigError("--value is only for everruns secrets set");
   if (sub !== "set" && sub !== "list" && sub !== "delete") throw new ConfigError(`unknown secrets command "${sub}"\n\n${SECRETS_USAGE}`);
 
-  let key: Buffer | undefined;
-  let value: string | undefined;
-  if (sub === "set") {
-    key = cliSecretKey(env, io.environment ?? process.env, io.dataDir ?? path.join(PROJECT_ROOT, ".everruns"));
-    value = values.value ?? (await readStdin(io.stdin ?? process.stdin));
-  }
+  const key = sub === "set" ? cliSecretKey(env, io.environment ?? process.env, io.dataDir ?? path.join(PROJECT_ROOT, ".everruns")) : undefined;
   const db = await resolveDatabase(env, () => {});
   const pool = createPool(db.url, "everruns-cli", 2);
   try {
+    // the workspace first: a mistyped one stops before the value is typed
+    const workspace = await resolveWorkspace(pool, values.workspace);
+    // the default workspace goes unnamed, as before workspaces had names
+    const inWorkspace = workspace.name === DEFAULT_WORKSPACE ? "" : ` in workspace ${workspace.name}`;
     if (sub === "set") {
-      const meta = await setSecret(pool, { name: name!, value: value!, key: key! });
-      out(`set secret ${meta.name}${meta.last4 ? ` (…${meta.last4})` : ""}`);
+      const value = values.value ?? (await readStdin(io.stdin ?? process.stdin));
+      const meta = await setSecret(pool, { name: name!, value, key: key!, workspaceId: workspace.id });
+      out(`set secret ${meta.name}${meta.last4 ? ` (…${meta.last4})` : ""}${inWorkspace}`);
     } else if (sub === "delete") {
-      out((await deleteSecret(pool, name!)) ? `deleted secret ${name}` : `there is no secret ${name}`);
+      out((await deleteSecret(pool, name!, workspace.id)) ? `deleted secret ${name}${inWorkspace}` : `there is no secret ${name}${inWorkspace}`);
     } else {
-      const rows = await listSecrets(pool);
-      if (rows.length === 0) out("no secrets");
+      const rows = await listSecrets(pool, workspace.id);
+      if (rows.length === 0) out(`no secrets${inWorkspace}`);
       for (const s of rows) out(`${s.name}\t${s.last4 ? `…${s.last4}` : "-"}\tcreated ${s.createdAt}\tset ${s.rotatedAt}`);
     }
     return 0;

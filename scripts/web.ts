@@ -1,6 +1,7 @@
 // The operations console (web/, Next.js): builds it when the build is missing or older than its
 // sources, then serves it from a child process (scripts/web-server.ts) that also passes
-// /graphql through to the API at `apiUrl`.
+// /graphql through to the API at `apiUrl`, and keeps the browser's login session (an API key in
+// an httpOnly cookie, sent on to the API as `Authorization: Bearer`).
 //
 //   const web = await startWeb({ apiUrl: api.url, port: 3000, log });  // web.url, web.close()
 //
@@ -35,7 +36,7 @@ export interface WebOptions {
   apiUrl: string;
   /** 0 picks a free port. */
   port: number;
-  /** Default 127.0.0.1 (the API behind it is unauthenticated). */
+  /** Default 127.0.0.1 (plain http: on another address, serve it behind https). */
   host?: string;
   log: Logger;
   /** "auto" (default): build when missing or stale; "never": fail if there is no build. */
@@ -228,7 +229,7 @@ export async function startWeb(opts: WebOptions): Promise<WebHandle> {
   log.info(`console at ${url} (API ${apiUrl.origin})`);
   if (!["127.0.0.1", "localhost", "::1"].includes(opts.host ?? "127.0.0.1")) {
     log.warn(
-      `the console listens on ${opts.host}: like the API behind it, it is unauthenticated; anyone who can reach ${url} can start, cancel and approve runs`,
+      `the console listens on ${opts.host} over plain http: the API keys typed into its login page, and its session cookie, cross the network unencrypted; serve it behind an https proxy that sets X-Forwarded-Proto (the cookie is then Secure)`,
     );
   }
 

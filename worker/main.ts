@@ -2,7 +2,7 @@
 // crash sweeper, and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
-import { createPool } from "../db/pool.ts";
+import { createPool, type Pool } from "../db/pool.ts";
 import { Cancellations } from "./cancellations.ts";
 import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
@@ -11,7 +11,8 @@ import { lazyProviders } from "./providers/registry.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { builtinTools } from "./tools/registry.ts";
 import { SecretResolver } from "./secrets.ts";
-import { secretKeyFromEnv } from "../lib/secret-box.ts";
+import { SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
+import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
@@ -38,6 +39,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
   const cancellations = new Cancellations();
   const draining = new AbortController();
+  const secretKey = secretKeyFromEnv();
   const ctx: EngineContext = {
     pool,
     // each provider's implementation (and SDK) is imported on its first call
@@ -51,7 +53,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     draining: draining.signal,
     crashPoint: opts.crashPoint,
     // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
-    secrets: new SecretResolver({ db: pool, key: secretKeyFromEnv() }),
+    secrets: new SecretResolver({ db: pool, key: secretKey }),
   };
 
   const events = new EventEmitter();
@@ -93,6 +95,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   });
   await liveness.ready;
   opts.log.info(`worker pool ${poolId} started (concurrency ${opts.concurrency}, pid ${process.pid})`);
+  void sealSecretImportsOnStart(pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -118,6 +121,21 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     },
   );
   return { poolId, stop, promise };
+}
+
+/** Seals the credentials migration 000007 took out of old agent configs, when this worker has the key. */
+async function sealSecretImportsOnStart(pool: Pool, key: Buffer | undefined, log: Logger): Promise<void> {
+  try {
+    if (!key) {
+      const waiting = await countSecretImports(pool);
+      if (waiting > 0) log.warn(`${waiting} credential(s) taken out of agent configs wait to be sealed as secrets: start a worker with ${SECRET_KEY_ENV}`);
+      return;
+    }
+    const sealed = await sealSecretImports(pool, key);
+    if (sealed > 0) log.info(`sealed ${sealed} credential(s) taken out of agent configs as secrets (everruns secrets list shows them)`);
+  } catch (error) {
+    log.warn(`could not seal the credentials taken out of agent configs: ${(error as Error).message}`);
+  }
 }
 
 function workerLogger(log: Logger): WorkerLogger {

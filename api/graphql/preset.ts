@@ -1,13 +1,17 @@
 // The PostGraphile preset of the API: Amber over the `everruns` schema only (never
 // everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
-// the live subscriptions, the dashboard's read-only aggregates, websockets on /graphql, Ruru
-// at /graphiql when enabled.
+// the live subscriptions, the dashboard's read-only aggregates, API keys, the role of each root
+// field, websockets on /graphql, Ruru at /graphiql when enabled. Every operation runs for an API
+// key, in its workspace (api/graphql/access.ts).
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Pool } from "../../db/pool.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { EventsHub } from "../events-hub.ts";
+import type { Authenticator } from "../auth.ts";
+import { FieldRolesPlugin, graphqlContext } from "./access.ts";
 import { AgentConfigValidationPlugin } from "./agent-config-validation.ts";
+import { ApiKeysPlugin } from "./api-keys.ts";
 import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
 import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
@@ -28,9 +32,11 @@ export interface PresetOptions {
   hub?: EventsHub | null;
   /** Ruru (GraphiQL) at /graphiql. */
   graphiql?: boolean;
+  /** Verifies the API keys of websocket operations (HTTP requests come verified); null: nothing is served (the schema export). */
+  authenticator?: Authenticator | null;
 }
 
-export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({ pool, log, hub = null, graphiql = false, authenticator = null }: PresetOptions): GraphileConfig.Preset {
   const subscriber = hub ? hubSubscriber(hub) : undefined;
   return {
     extends: [PostGraphileAmberPreset],
@@ -44,6 +50,8 @@ export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOp
       AgentConfigValidationPlugin,
       RunMutationsPlugin,
       SecretsPlugin,
+      ApiKeysPlugin,
+      FieldRolesPlugin,
       RunSubscriptionsPlugin,
       DashboardPlugin,
     ],
@@ -62,7 +70,11 @@ export function makePreset({ pool, log, hub = null, graphiql = false }: PresetOp
     },
     grafast: {
       explain: false,
-      context: (): EverrunsGrafastContext => ({ everrunsHub: subscriber ?? null }),
+      // every operation acts for its API key: role everruns_api, the key's workspace (api/graphql/access.ts)
+      async context(requestContext): Promise<EverrunsGrafastContext> {
+        if (!authenticator) return { everrunsHub: subscriber ?? null, everrunsAuth: null };
+        return { everrunsHub: subscriber ?? null, ...(await graphqlContext(requestContext as never, authenticator)) };
+      },
     },
   } satisfies GraphileConfig.Preset;
 }

@@ -3,20 +3,31 @@
 //     ones, each exactly once and in order; completes after the run's terminal event.
 //   runUpdated(runId?): a run (or any run) whose status changed, re-read through its resource.
 // NOTIFY carries ids only; rows are read by the hub (events, once per notification for every
-// subscriber) or through the runs resource (run rows).
+// subscriber) or through the runs resource (run rows, under the subscriber's workspace).
+//
+// NOTIFY bypasses row-level security, so a subscription is authorised when it starts: the run is
+// read under the subscriber's key (PostGraphile's client, with its pgSettings) and an unknown run
+// (or another workspace's) is refused; runUpdated without a run watches the subscriber's
+// workspace only (the notification carries the workspace).
 import type { GrafastSubscriber, Step } from "postgraphile/grafast";
 import { access, context, lambda, listen } from "postgraphile/grafast";
+import { withPgClient, type PgClient } from "postgraphile/@dataplan/pg";
+import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
-import { ValidationError } from "../../db/errors.ts";
+import { NotFoundError, ValidationError } from "../../db/errors.ts";
+import { isUuid, type Queryable } from "../../db/pool.ts";
+import { getRun } from "../../db/sql/getRun.ts";
 import type { EventsHub } from "../events-hub.ts";
 
-/** Topics: `runEvents:<run id>:<after>` and `runUpdated:<run id or *>`. */
+const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
+
+/** Topics: `runEvents:<run id>:<after>`, `runUpdated:<run id>` and `runUpdated:*:<workspace id>`. */
 export function hubSubscriber(hub: EventsHub): GrafastSubscriber {
   return {
     subscribe(topic) {
-      const [kind, id, after] = String(topic).split(":");
-      if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(after ?? 0)) as never;
-      if (kind === "runUpdated" && id) return hub.watchRuns(id === "*" ? null : id) as never;
+      const [kind, id, arg] = String(topic).split(":");
+      if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(arg ?? 0)) as never;
+      if (kind === "runUpdated" && id) return hub.watchRuns(id === "*" ? null : id, id === "*" ? (arg ?? null) : null) as never;
       throw new Error(`unknown subscription topic ${String(topic)}`);
     },
   };
@@ -25,6 +36,14 @@ export function hubSubscriber(hub: EventsHub): GrafastSubscriber {
 export const RunSubscriptionsPlugin = extendSchema((build) => {
   const runs = build.input.pgRegistry.pgResources.runs;
   if (!runs) throw new Error("RunSubscriptionsPlugin: the everruns.runs resource is missing");
+  const executor = runs.executor;
+  /** The topic, once the run proves visible to the subscriber's key. */
+  const topicOfVisibleRun = ($args: Step, topic: (args: { runId: string; after: number }) => string) =>
+    withPgClient(executor, $args, async (client, args) => {
+      const { runId, after } = args as { runId: string; after: number };
+      if (!isUuid(runId) || !(await getRun(raw(client), runId))) throw new NotFoundError(`unknown run ${runId}`);
+      return topic({ runId, after });
+    });
   return {
     typeDefs: /* GraphQL */ `
       "One event of a run's AG-UI event log."
@@ -59,18 +78,30 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
         plans: {
           runEvents: {
             subscribePlan(_, fieldArgs) {
-              const $topic = lambda({ runId: fieldArgs.getRaw("runId"), after: fieldArgs.getRaw("after") }, ({ runId, after }) => {
+              const $args = lambda({ runId: fieldArgs.getRaw("runId"), after: fieldArgs.getRaw("after") }, ({ runId, after }) => {
                 const n = after == null ? 0 : Number(after);
                 if (!Number.isInteger(n) || n < 0) throw new ValidationError(`after must be an event seq (a whole number ≥ 0), got ${String(after)}`);
-                return `runEvents:${String(runId)}:${n}`;
+                return { runId: String(runId), after: n };
               });
-              return listen(context().get("everrunsHub"), $topic);
+              return listen(
+                context().get("everrunsHub"),
+                topicOfVisibleRun($args, ({ runId, after }) => `runEvents:${runId}:${after}`),
+              );
             },
             plan: ($event: Step) => $event,
           },
           runUpdated: {
             subscribePlan(_, fieldArgs) {
-              const $topic = lambda(fieldArgs.getRaw("runId"), (runId) => `runUpdated:${runId == null ? "*" : String(runId)}`);
+              // a run given: that run, once it proves visible; none: every run of the subscriber's workspace
+              const $args = lambda([fieldArgs.getRaw("runId"), context().get("everrunsAuth")], ([runId, auth]) => ({
+                runId: runId == null ? null : String(runId),
+                workspaceId: auth?.workspaceId ?? "none",
+              }));
+              const $topic = withPgClient(executor, $args, async (client, { runId, workspaceId }) => {
+                if (runId === null) return `runUpdated:*:${workspaceId}`;
+                if (!isUuid(runId) || !(await getRun(raw(client), runId))) throw new NotFoundError(`unknown run ${runId}`);
+                return `runUpdated:${runId}`;
+              });
               return listen(context().get("everrunsHub"), $topic);
             },
             plan: ($runId: Step) => $runId,

@@ -1,13 +1,10 @@
 // One table of agent configs, each run through both ways an agent is written, asserting the
 // same verdict: the SQL path (insert into everruns.agents, then a run: a config SQL lets through
 // but zod rejects must fail the run with `invalid_agent_config` naming the field) and the API
-// path (GraphQL createAgent, rejected by AgentConfigValidationPlugin naming the same field).
+// path (GraphQL createAgent with an admin key, rejected by AgentConfigValidationPlugin naming
+// the same field).
 // zod (db/schemas.ts) is the one definition of a valid config.
 import "../graphile-env.ts";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { postgraphile, type PostGraphileInstance } from "postgraphile";
-import { grafserv } from "postgraphile/grafserv/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromDatabaseError, ValidationError } from "../../db/errors.ts";
 import { AgentConfigSchema, describeIssues } from "../../db/schemas.ts";
@@ -15,7 +12,7 @@ import { createTestDatabase, startRun, waitForStatus, type TestDatabase } from "
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { AgentConfigValidationPlugin } from "../graphql/agent-config-validation.ts";
-import { makePreset } from "../graphql/preset.ts";
+import { bearer, createTestKey, serveGraphql } from "./helpers.ts";
 
 type Case = { name: string; config: unknown } & ({ ok: true } | { ok: false; field: string });
 
@@ -110,9 +107,9 @@ type Verdict = { ok: true } | { ok: false; message: string; how: string };
 
 let db: TestDatabase;
 let worker: WorkerHandle;
-let pgl: PostGraphileInstance;
-let server: Server;
-let graphqlUrl: string;
+let graphqlApi: { url: string; close(): Promise<void> };
+/** An admin key of the default workspace: writing agents is an admin's. */
+let admin: Record<string, string>;
 let counter = 0;
 const log = consoleLogger("[test]", "error");
 const uniqueName = () => `cfg-${process.pid}-${++counter}`;
@@ -120,16 +117,12 @@ const uniqueName = () => `cfg-${process.pid}-${++counter}`;
 beforeAll(async () => {
   db = await createTestDatabase();
   worker = await startWorker({ databaseUrl: db.url, concurrency: 4, shutdownTimeoutMs: 1000, log });
-  pgl = postgraphile({ extends: [makePreset({ pool: db.pool, log })], plugins: [AgentConfigValidationPlugin] });
-  server = createServer();
-  await pgl.createServ(grafserv).addTo(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  graphqlUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  graphqlApi = await serveGraphql(db.pool, log, [AgentConfigValidationPlugin]);
+  admin = bearer(await createTestKey(db.url, { role: "admin" }));
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
-  await pgl?.release();
+  await graphqlApi?.close();
   await worker?.stop();
   await db?.drop();
 });
@@ -146,7 +139,11 @@ interface AgentMutationData {
 }
 
 async function graphql(query: string, variables: Record<string, unknown>): Promise<GraphQLResponse<AgentMutationData>> {
-  const res = await fetch(graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(graphqlApi.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...admin },
+    body: JSON.stringify({ query, variables }),
+  });
   return (await res.json()) as GraphQLResponse<AgentMutationData>;
 }
 

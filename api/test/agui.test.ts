@@ -9,13 +9,12 @@ import { createAgent, createTestDatabase, getEvents, waitForStatus, type TestDat
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { agUiIdToUuid } from "../agui.ts";
-import type { ApiHandle } from "../server.ts";
-import { postJson, readSse, startTestApi, type ApiErrorBody } from "./helpers.ts";
+import { bearer, createTestKey, postJson, readSse, startTestApi, type ApiErrorBody, type TestApiHandle } from "./helpers.ts";
 import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
-let api: ApiHandle;
+let api: TestApiHandle;
 let agentId: string;
 
 beforeAll(async () => {
@@ -59,7 +58,7 @@ const inputRows = async (runId: string) => (await db.pool.query<RunInputRow>("se
 
 describe("HttpAgent against POST /api/agents/:agent/agui", () => {
   it("runs the agent, streams text and tool calls into agent.messages, and a second turn on the same thread works", async () => {
-    const agent = new HttpAgent({ url: `${api.url}/api/agents/weather/agui`, threadId: randomUUID() });
+    const agent = new HttpAgent({ url: `${api.url}/api/agents/weather/agui`, headers: api.headers, threadId: randomUUID() });
     const firstUser = { id: randomUUID(), role: "user" as const, content: "Weather in Paris and Oslo?" };
     agent.addMessage(firstUser);
     const firstRunId = randomUUID();
@@ -98,7 +97,7 @@ describe("HttpAgent against POST /api/agents/:agent/agui", () => {
   });
 
   it("accepts non-UUID thread and run ids (mapped to stable UUIDs)", async () => {
-    const agent = new HttpAgent({ url: `${api.url}/api/agents/${agentId}/agui`, threadId: "thread-of-mine" });
+    const agent = new HttpAgent({ url: `${api.url}/api/agents/${agentId}/agui`, headers: api.headers, threadId: "thread-of-mine" });
     agent.addMessage({ id: "m1", role: "user", content: "hi" });
     await agent.runAgent({ runId: "run-of-mine" });
     const run = await waitForStatus(db.pool, agUiIdToUuid("run-of-mine"), ["succeeded"]);
@@ -123,12 +122,12 @@ describe("the AG-UI endpoint over raw HTTP", () => {
     const input = body();
     const first = await readSse(`${api.url}/api/agents/weather/agui`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...api.headers },
       body: JSON.stringify(input),
     });
     const again = await readSse(`${api.url}/api/agents/weather/agui`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...api.headers },
       body: JSON.stringify(input),
     });
     expect(again.events).toEqual(first.events);
@@ -142,7 +141,11 @@ describe("the AG-UI endpoint over raw HTTP", () => {
   it("concurrent POSTs with the same runId (a retry racing the original) start one run and all stream it", async () => {
     const input = body();
     const post = () =>
-      readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+      readSse(`${api.url}/api/agents/weather/agui`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...api.headers },
+        body: JSON.stringify(input),
+      });
     const reads = await Promise.all([post(), post(), post()]);
     for (const read of reads) {
       expect(read.status).toBe(200);
@@ -158,7 +161,7 @@ describe("the AG-UI endpoint over raw HTTP", () => {
     const controller = new AbortController();
     const res = await fetch(`${api.url}/api/agents/weather/agui`, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...api.headers },
       body: JSON.stringify(input),
       signal: controller.signal,
     });
@@ -185,28 +188,52 @@ describe("the AG-UI endpoint over raw HTTP", () => {
     if (input === null) {
       // a first run on the thread, then the very same messages again under a new runId
       const first = body();
-      await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(first) });
+      await readSse(`${api.url}/api/agents/weather/agui`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...api.headers },
+        body: JSON.stringify(first),
+      });
       input = { ...first, runId: randomUUID() };
     }
     const runs = async () => (await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs")).rows[0]!.n;
     const before = await runs();
-    const res = await postJson(`${api.url}/api/agents/weather/agui`, input);
+    const res = await postJson(`${api.url}/api/agents/weather/agui`, input, api.headers);
     expect(res.status).toBe(status);
     expect(res.body).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(message) as unknown } });
     expect(await runs()).toBe(before);
   });
 
   it("404s an unknown agent", async () => {
-    const res = await postJson(`${api.url}/api/agents/nobody/agui`, body());
+    const res = await postJson(`${api.url}/api/agents/nobody/agui`, body(), api.headers);
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ error: { code: "not_found", message: 'no agent with id or name "nobody"' } });
   });
 
   it("409s a runId that belongs to another thread", async () => {
     const input = body();
-    await readSse(`${api.url}/api/agents/weather/agui`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
-    const res = await postJson<ApiErrorBody>(`${api.url}/api/agents/weather/agui`, { ...input, threadId: randomUUID() });
+    await readSse(`${api.url}/api/agents/weather/agui`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...api.headers },
+      body: JSON.stringify(input),
+    });
+    const res = await postJson<ApiErrorBody>(`${api.url}/api/agents/weather/agui`, { ...input, threadId: randomUUID() }, api.headers);
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("conflict");
+  });
+
+  it("needs a key of role operator: none is 401, a viewer's is 403, and nothing starts", async () => {
+    const runs = async () => (await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs")).rows[0]!.n;
+    const before = await runs();
+    const anonymous = await postJson<ApiErrorBody>(`${api.url}/api/agents/weather/agui`, body());
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error.code).toBe("unauthenticated");
+    const viewer = await postJson<ApiErrorBody>(`${api.url}/api/agents/weather/agui`, body(), bearer(await createTestKey(db.url, { role: "viewer" })));
+    expect(viewer.status).toBe(403);
+    expect(viewer.body.error.code).toBe("forbidden");
+    // HttpAgent without a key fails the run it tried to start
+    const agent = new HttpAgent({ url: `${api.url}/api/agents/weather/agui`, threadId: randomUUID() });
+    agent.addMessage({ id: randomUUID(), role: "user", content: "hi" });
+    await expect(agent.runAgent({ runId: randomUUID() })).rejects.toThrow(/HTTP 401/);
+    expect(await runs()).toBe(before);
   });
 });

@@ -8,13 +8,12 @@ import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
-import type { ApiHandle } from "../server.ts";
-import { readSse, startTestApi, waitUntil } from "./helpers.ts";
+import { bearer, createTestKey, DEFAULT_WORKSPACE_ID, readSse, startTestApi, waitUntil, type TestApiHandle } from "./helpers.ts";
 import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
-let api: ApiHandle;
+let api: TestApiHandle;
 let ws: Client;
 let agentId: string;
 
@@ -23,11 +22,15 @@ interface GraphQLResponse<T> {
   errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: string[] }>;
 }
 
-/** Runs a query or mutation over HTTP; `T` is the shape of what the query selects. */
-async function gql<T = unknown>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
+/** Runs a query or mutation over HTTP (with the API's admin key unless told another); `T` is the shape of what the query selects. */
+async function gql<T = unknown>(
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = api.headers,
+): Promise<GraphQLResponse<T>> {
   const res = await fetch(`${api.url}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
+    headers: { "content-type": "application/json", accept: "application/json", ...headers },
     body: JSON.stringify({ query, variables }),
   });
   return (await res.json()) as GraphQLResponse<T>;
@@ -59,7 +62,12 @@ beforeAll(async () => {
   db = await createTestDatabase();
   worker = await startWorker({ databaseUrl: db.url, concurrency: 4, shutdownTimeoutMs: 2000, log: consoleLogger("[test-worker]", "error") });
   api = await startTestApi(db.url);
-  ws = createClient({ url: `${api.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+  ws = createClient({
+    url: `${api.url.replace(/^http/, "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: { authorization: `Bearer ${api.key}` },
+  });
   agentId = await createAgent(
     db.pool,
     { provider: "scripted", tools: ["echo"], script: [{ text: "Echo.", tool_calls: [{ name: "echo", arguments: { q: 1 } }] }, { text: "Fine." }] },
@@ -174,8 +182,10 @@ describe("queries", () => {
       [
         "cancelRun",
         "createAgent",
+        "createApiKey",
         "deleteSecret",
         "resumeRun",
+        "revokeApiKey",
         "sendEvent",
         "setSecret",
         "startRun",
@@ -374,7 +384,7 @@ describe("subscriptions over graphql-ws", () => {
       readers.push(
         i % 4 < 2
           ? collectRunEvents(runId, after).then((es) => ({ after, seqs: es.map((e) => e.seq) }))
-          : readSse(`${api.url}/api/runs/${runId}/events?after=${after}`).then((r) => ({ after, seqs: r.events.map((e) => e.seq) })),
+          : readSse(`${api.url}/api/runs/${runId}/events?after=${after}`, { headers: api.headers }).then((r) => ({ after, seqs: r.events.map((e) => e.seq) })),
       );
     }
     const results = await Promise.all(readers);
@@ -417,3 +427,63 @@ describe("subscriptions over graphql-ws", () => {
     await waitUntil("the watchers to be released", () => api.hub.openFeeds === 0);
   });
 });
+
+describe("API keys", () => {
+  it("answers an HTTP request without a valid key 401 JSON, and says whose key a request carries", async () => {
+    for (const [headers, code] of [
+      [{}, "unauthenticated"],
+      [bearer(`evr_${"A".repeat(43)}`), "invalid_key"],
+    ] as const) {
+      const res = await fetch(`${api.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json", ...headers },
+        body: JSON.stringify({ query: "{ whoami { role } }" }),
+      });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ error: { code, message: expect.any(String) as unknown } });
+    }
+    const me = await gql<{ whoami: unknown }>(`{ whoami { keyId workspaceId workspaceName role } }`);
+    expect(me.errors).toBeUndefined();
+    expect(me.data!.whoami).toEqual({ keyId: expect.any(String) as unknown, workspaceId: DEFAULT_WORKSPACE_ID, workspaceName: "default", role: "admin" });
+  });
+
+  it("runs mutations as the key's role: a viewer reads but may not start runs nor create agents", async () => {
+    const viewer = bearer(await createTestKey(db.url, { role: "viewer" }));
+    const read = await gql<{ agentByWorkspaceIdAndName: { id: string } | null }>(
+      `query ($w: UUID!) { agentByWorkspaceIdAndName(workspaceId: $w, name: "gql-agent") { id } }`,
+      { w: DEFAULT_WORKSPACE_ID },
+      viewer,
+    );
+    expect(read.errors).toBeUndefined();
+    expect(read.data!.agentByWorkspaceIdAndName).toEqual({ id: agentId });
+    const start = await gql(`mutation { startRun(agent: "gql-agent", input: { messages: [{ role: "user", content: "hi" }] }) { runId } }`, {}, viewer);
+    expect(start.errors![0]).toMatchObject({
+      message: expect.stringMatching(/needs an API key with role operator/) as unknown,
+      extensions: { code: "forbidden" },
+    });
+    const create = await gql(
+      `mutation { createAgent(input: { agent: { name: "by-viewer", config: { provider: "scripted" } } }) { agent { id } } }`,
+      {},
+      viewer,
+    );
+    expect(create.errors![0]).toMatchObject({ extensions: { code: "forbidden" } });
+    expect((await db.pool.query("select 1 from everruns.agents where name = 'by-viewer'")).rows).toEqual([]);
+  });
+
+  it("closes a websocket without a valid key with 4401", async () => {
+    for (const connectionParams of [{}, { authorization: `Bearer evr_${"B".repeat(43)}` }]) {
+      const anonymous = createClient({ url: `${api.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams });
+      try {
+        await expect(collectWith(anonymous, `subscription { runUpdated { runId } }`)).rejects.toMatchObject({ code: 4401 });
+      } finally {
+        await anonymous.dispose();
+      }
+    }
+  });
+});
+
+/** The first result of a subscription on `client`, or what ended it. */
+async function collectWith(client: Client, query: string): Promise<unknown> {
+  for await (const result of client.iterate({ query })) return result;
+  return null;
+}

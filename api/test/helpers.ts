@@ -1,17 +1,87 @@
-// Helpers of the API tests: an API and a worker against a test database, SSE read over real
-// HTTP, and small statistics.
+// Helpers of the API tests: an API and a worker against a test database, API keys to call it
+// with, SSE read over real HTTP, and small statistics.
+import "../graphile-env.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import express from "express";
+import { postgraphile } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/express/v4";
 import { waitFor } from "../../db/test/helpers.ts";
-import { consoleLogger } from "../../lib/logger.ts";
+import { createPool, type Pool } from "../../db/pool.ts";
+import { createApiKey } from "../../db/sql/apiKeys.ts";
+import type { ApiKeyRole } from "../../lib/api-key.ts";
+import { consoleLogger, type Logger } from "../../lib/logger.ts";
+import { authMiddleware, Authenticator } from "../auth.ts";
+import { GRAPHQL_PATH, makePreset } from "../graphql/preset.ts";
+import { errorHandler } from "../http-errors.ts";
 import { startApi, type ApiHandle } from "../server.ts";
 import { sseMessages, type RunEvent } from "../../client/index.ts";
 
 export const quietLog = consoleLogger("[test-api]", (process.env.EVERRUNS_TEST_LOG as "debug" | "info" | "warn" | "error" | undefined) ?? "error");
 
-export async function startTestApi(databaseUrl: string, extra: { heartbeatMs?: number; poolSize?: number } = {}): Promise<ApiHandle> {
-  return startApi({ databaseUrl, port: 0, log: quietLog, graphiql: false, ...extra });
+/** The workspace everything a test inserts through the (superuser) test pool lands in. */
+export const DEFAULT_WORKSPACE_ID = "00000000-0000-0000-0000-000000000001";
+
+/**
+ * Creates an API key in `databaseUrl` (a short-lived pool as the test database's superuser):
+ * by default an admin key of the `default` workspace. Returns the key itself.
+ */
+export async function createTestKey(databaseUrl: string, opts: { role?: ApiKeyRole; workspaceId?: string; name?: string } = {}): Promise<string> {
+  const pool = createPool(databaseUrl, "everruns-test-keys", 1);
+  try {
+    const { key } = await createApiKey(pool, {
+      name: opts.name ?? `test-${opts.role ?? "admin"}`,
+      role: opts.role ?? "admin",
+      workspaceId: opts.workspaceId ?? null,
+    });
+    return key;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The Authorization header of a key. */
+export function bearer(key: string): Record<string, string> {
+  return { authorization: `Bearer ${key}` };
+}
+
+export interface TestApiHandle extends ApiHandle {
+  /** An admin key of the default workspace. */
+  key: string;
+  /** `{ authorization: "Bearer <key>" }` */
+  headers: Record<string, string>;
+}
+
+export async function startTestApi(databaseUrl: string, extra: { heartbeatMs?: number; poolSize?: number } = {}): Promise<TestApiHandle> {
+  const key = await createTestKey(databaseUrl, { name: "test-api-admin" });
+  const api = await startApi({ databaseUrl, port: 0, log: quietLog, graphiql: false, ...extra });
+  return Object.assign(api, { key, headers: bearer(key) });
+}
+
+/**
+ * The API's GraphQL alone (no REST, no hub), with `plugins` on top of its preset, authenticated
+ * as the API does it: every request needs a key, and runs in the key's workspace as its role.
+ * Answers at `url` (…/graphql).
+ */
+export async function serveGraphql(pool: Pool, log: Logger, plugins: GraphileConfig.Plugin[] = []): Promise<{ url: string; close(): Promise<void> }> {
+  const authenticator = new Authenticator(pool);
+  const pgl = postgraphile({ extends: [makePreset({ pool, log, authenticator })], plugins });
+  const app = express();
+  app.use(GRAPHQL_PATH, authMiddleware(authenticator));
+  const server = createServer(app);
+  await pgl.createServ(grafserv).addTo(app, server, false);
+  app.use(errorHandler(log));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${GRAPHQL_PATH}`,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await pgl.release();
+    },
+  };
 }
 
 /** The body of every API error (api/http-errors.ts). */

@@ -4,11 +4,10 @@
 import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createAgent, createTestDatabase, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
-import type { ApiHandle } from "../server.ts";
-import { readSse, startTestApi, waitUntil } from "./helpers.ts";
+import { readSse, startTestApi, waitUntil, type TestApiHandle } from "./helpers.ts";
 
 let db: TestDatabase;
-let api: ApiHandle;
+let api: TestApiHandle;
 let agentId: string;
 
 const WORKSPACE = "00000000-0000-0000-0000-000000000001";
@@ -51,7 +50,7 @@ async function dropListenConnection(): Promise<void> {
 it("events committed while the LISTEN connection is down still reach SSE clients, once each", async () => {
   const runId = await newRun();
   let live = false;
-  const reading = readSse(`${api.url}/api/runs/${runId}/events`, {}, () => (live = true));
+  const reading = readSse(`${api.url}/api/runs/${runId}/events`, { headers: api.headers }, () => (live = true));
   await waitUntil("the stream to open", () => api.hub.openFeeds === 1);
   await append(runId, 1, "RUN_STARTED");
   await waitUntil("the stream to be live (past its replay)", () => live);
@@ -76,7 +75,12 @@ it("events committed while the LISTEN connection is down still reach SSE clients
 });
 
 it("runUpdated (every run) learns of a run created while the LISTEN connection was down", async () => {
-  const ws = createClient({ url: `${api.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+  const ws = createClient({
+    url: `${api.url.replace(/^http/, "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: { authorization: `Bearer ${api.key}` },
+  });
   const seen: string[] = [];
   let created = "";
   const watching = (async () => {

@@ -8,12 +8,11 @@ import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, startRun, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
-import type { ApiHandle } from "../server.ts";
-import { postJson, startTestApi, type ApiErrorBody, type StartedRunBody } from "./helpers.ts";
+import { postJson, startTestApi, type ApiErrorBody, type StartedRunBody, type TestApiHandle } from "./helpers.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
-let api: ApiHandle;
+let api: TestApiHandle;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -46,7 +45,7 @@ afterAll(async () => {
 
 describe("HttpAgent: interrupts and resume", () => {
   it("an approval interrupt ends the run; runAgent({resume}) continues it on the same thread", async () => {
-    const agent = new HttpAgent({ url: `${api.url}/api/agents/banker/agui`, threadId: randomUUID() });
+    const agent = new HttpAgent({ url: `${api.url}/api/agents/banker/agui`, headers: api.headers, threadId: randomUUID() });
     agent.addMessage({ id: randomUUID(), role: "user", content: "Send 100" });
     const firstRunId = randomUUID();
     await agent.runAgent({ runId: firstRunId });
@@ -69,7 +68,7 @@ describe("HttpAgent: interrupts and resume", () => {
   });
 
   it("a client tool: the run reports the pending tool call; the client's tool message continues it", async () => {
-    const agent = new HttpAgent({ url: `${api.url}/api/agents/painter/agui`, threadId: randomUUID() });
+    const agent = new HttpAgent({ url: `${api.url}/api/agents/painter/agui`, headers: api.headers, threadId: randomUUID() });
     agent.addMessage({ id: randomUUID(), role: "user", content: "Paint my room" });
     const tools = [
       { name: "pick_color", description: "Ask the user to pick a color", parameters: { type: "object", properties: { options: { type: "array" } } } },
@@ -109,7 +108,7 @@ describe("REST and GraphQL resume", () => {
   it("POST /api/runs/:id/resume answers the interrupt and returns the continuation, idempotently", async () => {
     const { runId, interruptId } = await interruptedRun();
     const resume = [{ interruptId, status: "resolved", payload: { approved: false } }];
-    const res = await postJson<StartedRunBody>(`${api.url}/api/runs/${runId}/resume`, { resume });
+    const res = await postJson<StartedRunBody>(`${api.url}/api/runs/${runId}/resume`, { resume }, api.headers);
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
@@ -117,7 +116,7 @@ describe("REST and GraphQL resume", () => {
       thread_id: expect.any(String) as unknown,
     });
     expect(res.body.id).not.toBe(runId);
-    const again = await postJson<StartedRunBody>(`${api.url}/api/runs/${runId}/resume`, { resume });
+    const again = await postJson<StartedRunBody>(`${api.url}/api/runs/${runId}/resume`, { resume }, api.headers);
     expect(again.status).toBe(201);
     expect(again.body.id).toBe(res.body.id);
     const { rows } = await db.pool.query<{ id: string; parent_run_id: string }>("select id, parent_run_id from everruns.runs where parent_run_id = $1", [
@@ -126,9 +125,13 @@ describe("REST and GraphQL resume", () => {
     expect(rows).toEqual([{ id: res.body.id, parent_run_id: runId }]); // one continuation, however often asked
     const next = await waitForStatus(db.pool, res.body.id, ["succeeded", "failed"]);
     expect(next.status).toBe("succeeded");
-    const incomplete = await postJson<ApiErrorBody>(`${api.url}/api/runs/${(await interruptedRun()).runId}/resume`, {
-      resume: [{ interruptId: "nope", status: "resolved" }],
-    });
+    const incomplete = await postJson<ApiErrorBody>(
+      `${api.url}/api/runs/${(await interruptedRun()).runId}/resume`,
+      {
+        resume: [{ interruptId: "nope", status: "resolved" }],
+      },
+      api.headers,
+    );
     expect(incomplete.status).toBe(400);
     expect(incomplete.body.error).toEqual({ code: "invalid_resume", message: expect.stringMatching(/does not answer: approval-/) as unknown });
   });
@@ -137,7 +140,7 @@ describe("REST and GraphQL resume", () => {
     const { runId, interruptId } = await interruptedRun();
     const res = await fetch(`${api.url}/graphql`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...api.headers },
       body: JSON.stringify({
         query: "mutation ($runId: UUID!, $resume: JSON!) { resumeRun(runId: $runId, resume: $resume) { runId } }",
         variables: { runId, resume: [{ interruptId, status: "resolved", payload: { approved: true } }] },

@@ -17,13 +17,15 @@ import { createAgent, createTestDatabase, type TestDatabase } from "../../db/tes
 import { sseMessages } from "../../client/index.ts";
 import { listen } from "../../db/sql/listen.ts";
 import { readRunEvents } from "../../db/sql/readRunEvents.ts";
-import { freePort, kill9, percentile, spawnApi, waitUntil } from "./helpers.ts";
+import { createTestKey, freePort, kill9, percentile, spawnApi, waitUntil } from "./helpers.ts";
 import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let api: ChildProcess;
 let url: string;
 let agentId: string;
+/** An admin key of the default workspace, where the test's runs are. */
+let key: string;
 
 const WORKSPACE = "00000000-0000-0000-0000-000000000001";
 
@@ -32,6 +34,7 @@ beforeAll(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   api = await spawnApi(db.url, port);
+  key = await createTestKey(db.url);
   agentId = await createAgent(db.pool, { provider: "scripted", script: [{ text: "unused" }] });
 });
 
@@ -69,7 +72,7 @@ function sseReader(runId: string, onEvent?: (seq: number) => void): Reader {
   let opened!: () => void;
   const openedP = new Promise<void>((r) => (opened = r));
   const done = (async () => {
-    const res = await fetch(`${url}/api/runs/${runId}/events`);
+    const res = await fetch(`${url}/api/runs/${runId}/events`, { headers: { authorization: `Bearer ${key}` } });
     expect(res.status).toBe(200);
     opened();
     const seqs: number[] = [];
@@ -133,7 +136,12 @@ it("event latency: every event reaches an SSE client and a GraphQL subscriber on
 
   const baseline = await baselineReader(runId, baseAt);
   const sse = sseReader(runId, (seq) => sseAt.set(seq, performance.now()));
-  const ws = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+  const ws = createClient({
+    url: `${url.replace(/^http/, "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: { authorization: `Bearer ${key}` },
+  });
   const gql = (async () => {
     for await (const r of ws.iterate<{ runEvents: { seq: number } }>({
       query: `subscription ($id: UUID!) { runEvents(runId: $id) { seq } }`,

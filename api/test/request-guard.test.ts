@@ -13,13 +13,13 @@ import { loadEnv } from "../../db/env.ts";
 import { startWeb, type WebHandle } from "../../scripts/web.ts";
 import { graphiqlEnabled, isLoopbackHost, makeRequestGuard, serverNames } from "../request-guard.ts";
 import { startApi, type ApiHandle } from "../server.ts";
-import { quietLog, startTestApi, type ApiErrorBody, type StartedRunBody } from "./helpers.ts";
+import { quietLog, startTestApi, type ApiErrorBody, type StartedRunBody, type TestApiHandle } from "./helpers.ts";
 
 const EVIL = "http://evil.example";
 const hello = { messages: [{ role: "user", content: "hello" }] };
 
 let db: TestDatabase;
-let api: ApiHandle;
+let api: TestApiHandle;
 let runId: string;
 
 beforeAll(async () => {
@@ -100,26 +100,32 @@ function upgrade(baseUrl: string, headers: Record<string, string> = {}): Promise
   });
 }
 
-/** A WebSocket class that sends `origin` (Node's own sends none, a browser always does). */
-function webSocketWithOrigin(origin: string | undefined): unknown {
+/** A WebSocket class that sends `origin` (Node's own sends none, a browser always does), and `headers` on its upgrade request. */
+function webSocketWithOrigin(origin: string | undefined, headers: Record<string, string> = {}): unknown {
   return class extends UndiciWebSocket {
     constructor(url: string | URL, protocols?: string | string[]) {
-      super(url, { protocols, headers: origin ? { origin } : {} });
+      super(url, { protocols, headers: { ...headers, ...(origin ? { origin } : {}) } });
     }
   };
 }
 
-/** Runs `{ __typename }` over graphql-ws; records every message the server sent. */
+/**
+ * Runs `{ __typename }` over graphql-ws; records every message the server sent. `auth`: the API
+ * key in the connection_init payload (the API's clients), or headers of the upgrade request (the
+ * console's session cookie).
+ */
 async function queryOverWebsocket(
   baseUrl: string,
   origin: string | undefined,
+  auth: { key?: string; headers?: Record<string, string> } = {},
 ): Promise<{ result?: unknown; error?: unknown; messages: number; connected: boolean }> {
   let messages = 0;
   let connected = false;
   const client = createClient({
     url: `${baseUrl.replace(/^http/, "ws")}/graphql`,
-    webSocketImpl: webSocketWithOrigin(origin),
+    webSocketImpl: webSocketWithOrigin(origin, auth.headers),
     retryAttempts: 0,
+    connectionParams: auth.key ? { authorization: `Bearer ${auth.key}` } : undefined,
     on: { message: () => void messages++, connected: () => void (connected = true) },
   });
   try {
@@ -149,7 +155,9 @@ describe("websockets (graphql-ws on /graphql)", () => {
     expect(res.json().error.code).toBe("origin_not_allowed");
     expect(res.json().error.message).toMatch(/EVERRUNS_ALLOWED_ORIGINS/);
 
-    const ws = await queryOverWebsocket(api.url, EVIL);
+    // a valid key changes nothing
+    expect((await upgrade(api.url, { origin: EVIL, ...api.headers })).status).toBe(403);
+    const ws = await queryOverWebsocket(api.url, EVIL, { key: api.key });
     expect(ws.error).toBeDefined();
     expect(ws.connected).toBe(false);
     expect(ws.messages).toBe(0);
@@ -158,15 +166,21 @@ describe("websockets (graphql-ws on /graphql)", () => {
   it("accepts the console's origin (EVERRUNS_WEB_PORT on localhost and 127.0.0.1), the API's own, and no Origin at all", async () => {
     for (const origin of ["http://127.0.0.1:3000", "http://localhost:3000", api.url, undefined]) {
       expect((await upgrade(api.url, origin ? { origin } : {})).status, String(origin)).toBe(101);
-      const ws = await queryOverWebsocket(api.url, origin);
+      const ws = await queryOverWebsocket(api.url, origin, { key: api.key });
       expect(ws.error, String(origin)).toBeUndefined();
       expect(ws.result).toEqual({ data: { __typename: "Query" } });
       expect(ws.connected).toBe(true);
     }
   });
 
+  it("lets an accepted websocket through to the API key check: none closes it with 4401", async () => {
+    const ws = await queryOverWebsocket(api.url, "http://localhost:3000");
+    expect(ws.connected).toBe(true);
+    expect(ws.error).toMatchObject({ code: 4401 });
+  });
+
   it("refuses a foreign Host (DNS rebinding) even with a matching Origin", async () => {
-    const res = await upgrade(api.url, { host: `evil.example:${api.port}`, origin: `http://evil.example:${api.port}` });
+    const res = await upgrade(api.url, { host: `evil.example:${api.port}`, origin: `http://evil.example:${api.port}`, ...api.headers });
     expect(res.status).toBe(403);
     expect(res.json().error.code).toBe("host_not_allowed");
     expect(res.json().error.message).toMatch(/EVERRUNS_ALLOWED_HOSTS/);
@@ -175,19 +189,22 @@ describe("websockets (graphql-ws on /graphql)", () => {
 
 describe("HTTP", () => {
   it("refuses a foreign Host on GET /api/runs/:id and POST /graphql (DNS rebinding)", async () => {
-    const created = await raw(`${api.url}/api/runs`, { method: "POST", body: { agent: "guarded", input: hello } });
+    const created = await raw(`${api.url}/api/runs`, { method: "POST", headers: api.headers, body: { agent: "guarded", input: hello } });
     expect(created.status).toBe(201);
     const id = created.json<StartedRunBody>().id;
-    expect((await raw(`${api.url}/api/runs/${id}`)).status).toBe(200);
+    expect((await raw(`${api.url}/api/runs/${id}`, { headers: api.headers })).status).toBe(200);
 
     for (const host of ["evil.example", `evil.example:${api.port}`, `0.0.0.0:${api.port}`]) {
-      const get = await raw(`${api.url}/api/runs/${runId}`, { headers: { host } });
-      expect(get.status, host).toBe(403);
-      expect(get.json().error.code).toBe("host_not_allowed");
-      expect(get.body).not.toContain(runId);
+      // with a valid key or without one: the Host check comes first
+      for (const headers of [api.headers, {}]) {
+        const get = await raw(`${api.url}/api/runs/${runId}`, { headers: { host, ...headers } });
+        expect(get.status, host).toBe(403);
+        expect(get.json().error.code).toBe("host_not_allowed");
+        expect(get.body).not.toContain(runId);
+      }
     }
     const before = await countRuns();
-    const post = await raw(`${api.url}/graphql`, { method: "POST", headers: { host: `evil.example:${api.port}` }, body: startRunMutation });
+    const post = await raw(`${api.url}/graphql`, { method: "POST", headers: { host: `evil.example:${api.port}`, ...api.headers }, body: startRunMutation });
     expect(post.status).toBe(403);
     expect(post.json().error.code).toBe("host_not_allowed");
     expect(await countRuns()).toBe(before);
@@ -195,37 +212,46 @@ describe("HTTP", () => {
 
   it("answers to localhost, 127.0.0.1 and [::1], with the API's port or none", async () => {
     for (const host of [`localhost:${api.port}`, "localhost", `127.0.0.1:${api.port}`, `[::1]:${api.port}`, "LOCALHOST"]) {
-      expect((await raw(`${api.url}/api/runs/${runId}`, { headers: { host } })).status, host).toBe(200);
+      expect((await raw(`${api.url}/api/runs/${runId}`, { headers: { host, ...api.headers } })).status, host).toBe(200);
     }
-    expect((await raw(`${api.url}/api/runs/${runId}`, { headers: { host: "localhost:1" } })).status).toBe(403);
+    expect((await raw(`${api.url}/api/runs/${runId}`, { headers: { host: "localhost:1", ...api.headers } })).status).toBe(403);
   });
 
   it("refuses a cross-origin POST /api/runs and starts no run; without Origin (curl, the CLI) it works", async () => {
     const before = await countRuns();
-    const refused = await raw(`${api.url}/api/runs`, { method: "POST", headers: { origin: EVIL }, body: { agent: "guarded", input: hello } });
+    // without a key it is still the Origin check that answers (it comes before authentication)...
+    const anonymous = await raw(`${api.url}/api/runs`, { method: "POST", headers: { origin: EVIL }, body: { agent: "guarded", input: hello } });
+    expect(anonymous.status).toBe(403);
+    expect(anonymous.json().error.code).toBe("origin_not_allowed");
+    // ...and a valid key does not get a page of another origin through
+    const refused = await raw(`${api.url}/api/runs`, { method: "POST", headers: { origin: EVIL, ...api.headers }, body: { agent: "guarded", input: hello } });
     expect(refused.status).toBe(403);
     expect(refused.json().error).toMatchObject({ code: "origin_not_allowed" });
     expect(refused.json().error.message).toContain(EVIL);
-    const gql = await raw(`${api.url}/graphql`, { method: "POST", headers: { origin: EVIL }, body: startRunMutation });
+    const gql = await raw(`${api.url}/graphql`, { method: "POST", headers: { origin: EVIL, ...api.headers }, body: startRunMutation });
     expect(gql.status).toBe(403);
     expect(gql.json().error.code).toBe("origin_not_allowed");
     expect(await countRuns()).toBe(before);
 
     const res = await fetch(`${api.url}/api/runs`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...api.headers },
       body: JSON.stringify({ agent: "guarded", input: hello }),
     });
     expect(res.status).toBe(201);
     expect(await countRuns()).toBe(before + 1);
     // same origin (a page the API served) and the console's origin work too
-    expect((await raw(`${api.url}/api/runs`, { method: "POST", headers: { origin: api.url }, body: { agent: "guarded", input: hello } })).status).toBe(201);
-    expect((await raw(`${api.url}/graphql`, { method: "POST", headers: { origin: "http://localhost:3000" }, body: startRunMutation })).status).toBe(200);
+    expect(
+      (await raw(`${api.url}/api/runs`, { method: "POST", headers: { origin: api.url, ...api.headers }, body: { agent: "guarded", input: hello } })).status,
+    ).toBe(201);
+    expect(
+      (await raw(`${api.url}/graphql`, { method: "POST", headers: { origin: "http://localhost:3000", ...api.headers }, body: startRunMutation })).status,
+    ).toBe(200);
     expect(await countRuns()).toBe(before + 3);
   });
 
   it("lets a cross-origin GET through (the browser keeps the answer from the page: no CORS)", async () => {
-    const res = await raw(`${api.url}/api/runs/${runId}`, { headers: { origin: EVIL } });
+    const res = await raw(`${api.url}/api/runs/${runId}`, { headers: { origin: EVIL, ...api.headers } });
     expect(res.status).toBe(200);
     expect(res.body).not.toContain("access-control");
   });
@@ -258,11 +284,11 @@ describe("configuration", () => {
     });
     try {
       // a listed name without a port: any port; with a port: that port only
-      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "everruns.example.com" } })).status).toBe(200);
-      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "everruns.example.com:8443" } })).status).toBe(200);
-      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "api.internal:4000" } })).status).toBe(200);
-      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "api.internal:4001" } })).status).toBe(403);
-      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "evil.example" } })).status).toBe(403);
+      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "everruns.example.com", ...api.headers } })).status).toBe(200);
+      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "everruns.example.com:8443", ...api.headers } })).status).toBe(200);
+      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "api.internal:4000", ...api.headers } })).status).toBe(200);
+      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "api.internal:4001", ...api.headers } })).status).toBe(403);
+      expect((await raw(`${extended.url}/api/runs/${runId}`, { headers: { host: "evil.example", ...api.headers } })).status).toBe(403);
       // a listed origin, and a same-origin page under a listed host
       expect((await upgrade(extended.url, { origin: "https://console.example.com" })).status).toBe(101);
       expect((await upgrade(extended.url, { origin: "http://localhost:5173" })).status).toBe(101);
@@ -275,7 +301,7 @@ describe("configuration", () => {
 
     const open = await startApi({ databaseUrl: db.url, port: 0, log: quietLog, graphiql: false, allowedHosts: "*", allowedOrigins: "*", webPort: 3000 });
     try {
-      expect((await raw(`${open.url}/api/runs/${runId}`, { headers: { host: "evil.example" } })).status).toBe(200);
+      expect((await raw(`${open.url}/api/runs/${runId}`, { headers: { host: "evil.example", ...api.headers } })).status).toBe(200);
       expect((await upgrade(open.url, { origin: EVIL })).status).toBe(101);
     } finally {
       await open.close();
@@ -358,6 +384,8 @@ describe("the console's server", () => {
   let web: WebHandle;
   // an origin the console is told to allow and the API is not: the API's own check still applies
   const CONSOLE_ONLY = "https://console-only.example";
+  /** A logged-in browser's cookie: the console's server sends its key on to the API (scripts/web-server.ts). */
+  const session = () => ({ cookie: `everruns_session=${api.key}` });
   beforeAll(async () => {
     const saved = process.env.EVERRUNS_ALLOWED_ORIGINS;
     process.env.EVERRUNS_ALLOWED_ORIGINS = CONSOLE_ONLY; // read by the console's server process only
@@ -382,29 +410,29 @@ describe("the console's server", () => {
   });
 
   it("passes its own pages' websockets and POSTs through to the API, and refuses other origins", async () => {
-    expect((await upgrade(web.url, { origin: web.url })).status).toBe(101);
-    const ws = await queryOverWebsocket(web.url, web.url);
+    expect((await upgrade(web.url, { origin: web.url, ...session() })).status).toBe(101);
+    const ws = await queryOverWebsocket(web.url, web.url, { headers: session() });
     expect(ws.error).toBeUndefined();
     expect(ws.result).toEqual({ data: { __typename: "Query" } });
 
-    const refused = await upgrade(web.url, { origin: EVIL });
+    const refused = await upgrade(web.url, { origin: EVIL, ...session() });
     expect(refused.status).toBe(403);
     expect(refused.json().error.code).toBe("origin_not_allowed");
     const before = await countRuns();
-    const post = await raw(`${web.url}/graphql`, { method: "POST", headers: { origin: EVIL }, body: startRunMutation });
+    const post = await raw(`${web.url}/graphql`, { method: "POST", headers: { origin: EVIL, ...session() }, body: startRunMutation });
     expect(post.status).toBe(403);
     expect(await countRuns()).toBe(before);
-    const own = await raw(`${web.url}/graphql`, { method: "POST", headers: { origin: web.url }, body: startRunMutation });
+    const own = await raw(`${web.url}/graphql`, { method: "POST", headers: { origin: web.url, ...session() }, body: startRunMutation });
     expect(own.status).toBe(200);
     expect(await countRuns()).toBe(before + 1);
   });
 
   it("passes the browser's Origin on to the API, which checks it too, and relays its refusal", async () => {
-    const res = await upgrade(web.url, { origin: CONSOLE_ONLY });
+    const res = await upgrade(web.url, { origin: CONSOLE_ONLY, ...session() });
     expect(res.status).toBe(403);
     expect(res.json().error.code).toBe("origin_not_allowed");
     expect(res.json().error.message).toMatch(/^the API does not accept requests from web pages at https:\/\/console-only\.example/);
-    const post = await raw(`${web.url}/graphql`, { method: "POST", headers: { origin: CONSOLE_ONLY }, body: startRunMutation });
+    const post = await raw(`${web.url}/graphql`, { method: "POST", headers: { origin: CONSOLE_ONLY, ...session() }, body: startRunMutation });
     expect(post.status).toBe(403);
     expect(post.json().error.message).toMatch(/^the API /);
   });

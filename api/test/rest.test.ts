@@ -7,12 +7,22 @@ import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
-import type { ApiHandle } from "../server.ts";
-import { postJson, readSse, startTestApi, waitUntil, type ApiErrorBody, type StartedRunBody } from "./helpers.ts";
+import {
+  bearer,
+  createTestKey,
+  DEFAULT_WORKSPACE_ID,
+  postJson,
+  readSse,
+  startTestApi,
+  waitUntil,
+  type ApiErrorBody,
+  type StartedRunBody,
+  type TestApiHandle,
+} from "./helpers.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
-let api: ApiHandle;
+let api: TestApiHandle;
 let agentId: string;
 
 const hello = { messages: [{ role: "user", content: "hello" }] };
@@ -55,7 +65,7 @@ describe("POST /api/runs", () => {
   it("starts a run by agent name: 201 {id, status}, then the run succeeds", async () => {
     const res = await fetch(`${api.url}/api/runs`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...api.headers },
       body: JSON.stringify({ agent: "rest-agent", input: hello }),
     });
     expect(res.status).toBe(201);
@@ -63,16 +73,16 @@ describe("POST /api/runs", () => {
     expect(body).toMatchObject({ id: expect.any(String) as unknown, status: "queued", thread_id: expect.any(String) as unknown });
     expect(res.headers.get("location")).toBe(`/api/runs/${body.id}`);
     await waitForStatus(db.pool, body.id, ["succeeded"]);
-    const run = await fetch(`${api.url}/api/runs/${body.id}`).then((r) => r.json());
+    const run = await fetch(`${api.url}/api/runs/${body.id}`, { headers: api.headers }).then((r) => r.json());
     expect(run).toMatchObject({ id: body.id, agent_id: agentId, status: "succeeded", output: { text: "Done." }, thread_id: body.thread_id });
     expect(run).not.toHaveProperty("step_attempt");
     expect(run).not.toHaveProperty("event_seq");
   });
 
   it("starts a run by agent id, on an existing thread", async () => {
-    const first = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: agentId, input: hello });
+    const first = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: agentId, input: hello }, api.headers);
     expect(first.status).toBe(201);
-    const second = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: agentId, input: hello, thread_id: first.body.thread_id });
+    const second = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: agentId, input: hello, thread_id: first.body.thread_id }, api.headers);
     expect(second.status).toBe(201);
     expect(second.body.thread_id).toBe(first.body.thread_id);
   });
@@ -108,7 +118,7 @@ describe("POST /api/runs", () => {
       /messages\[0\]: a tool message needs "toolCallId"/,
     ],
   ])("rejects %s with a clear 4xx JSON error", async (_what, body, status, code, message) => {
-    const res = await postJson(`${api.url}/api/runs`, body);
+    const res = await postJson(`${api.url}/api/runs`, body, api.headers);
     expect(res.status).toBe(status);
     expect(res.body).toEqual({ error: { code, message: expect.stringMatching(message) as unknown } });
   });
@@ -118,13 +128,13 @@ describe("POST /api/runs", () => {
       "with w as (insert into everruns.workspaces (name) values ('elsewhere') returning id) insert into everruns.threads (workspace_id) select id from w returning id",
     );
     const threadId = rows[0]!.id;
-    const res = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello, thread_id: threadId });
+    const res = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello, thread_id: threadId }, api.headers);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: { code: "invalid_run_input", message: `thread ${threadId} belongs to another workspace` } });
   });
 
   it("rejects a body sent without a JSON content type (415)", async () => {
-    const res = await fetch(`${api.url}/api/runs`, { method: "POST", body: JSON.stringify({ agent: "rest-agent", input: hello }) });
+    const res = await fetch(`${api.url}/api/runs`, { method: "POST", headers: api.headers, body: JSON.stringify({ agent: "rest-agent", input: hello }) });
     expect(res.status).toBe(415);
     expect(await res.json()).toEqual({
       error: { code: "unsupported_media_type", message: expect.stringMatching(/Content-Type: application\/json/) as unknown },
@@ -150,11 +160,15 @@ describe("POST /api/runs", () => {
     );
     const before = await count();
     const threadId = randomUUID();
-    const res = await postJson(`${api.url}/api/runs`, {
-      agent: "rest-agent",
-      input: { ...hello, resume: [{ interruptId: "approval-x", status: "resolved", payload: { approved: true } }] },
-      thread_id: threadId,
-    });
+    const res = await postJson(
+      `${api.url}/api/runs`,
+      {
+        agent: "rest-agent",
+        input: { ...hello, resume: [{ interruptId: "approval-x", status: "resolved", payload: { approved: true } }] },
+        thread_id: threadId,
+      },
+      api.headers,
+    );
     expect(res).toEqual({
       status: 400,
       body: {
@@ -169,12 +183,40 @@ describe("POST /api/runs", () => {
   });
 });
 
+describe("API keys", () => {
+  it("answers a request without a key, or with a malformed one, 401 JSON, before any route", async () => {
+    for (const headers of [{}, { authorization: "Bearer not-a-key" }] as Array<Record<string, string>>) {
+      const read = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd`, { headers });
+      expect(read.status).toBe(401);
+      expect(await read.json()).toEqual({ error: { code: "unauthenticated", message: expect.any(String) as unknown } });
+      const start = await postJson(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, headers);
+      expect(start).toMatchObject({ status: 401, body: { error: { code: "unauthenticated" } } });
+      const events = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/events`, { headers });
+      expect(events.status).toBe(401);
+      expect(await events.json()).toMatchObject({ error: { code: "unauthenticated" } });
+    }
+  });
+
+  it("says whose key a request carries (GET /api/whoami), and keeps a viewer from starting runs (403)", async () => {
+    const me = await fetch(`${api.url}/api/whoami`, { headers: api.headers });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toEqual({ workspace: { id: DEFAULT_WORKSPACE_ID, name: "default" }, role: "admin", key_id: expect.any(String) as unknown });
+    const viewer = bearer(await createTestKey(db.url, { role: "viewer" }));
+    const res = await postJson<ApiErrorBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, viewer);
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("forbidden");
+    // a viewer still reads
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, api.headers);
+    expect(await fetch(`${api.url}/api/runs/${body.id}`, { headers: viewer }).then((r) => r.json())).toMatchObject({ id: body.id });
+  });
+});
+
 describe("GET /api/runs/:id, /healthz, unknown routes", () => {
   it("404s an unknown run and 400s a malformed id, as JSON", async () => {
-    const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd`);
+    const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd`, { headers: api.headers });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) as unknown } });
-    const malformed = await fetch(`${api.url}/api/runs/not-a-uuid`);
+    const malformed = await fetch(`${api.url}/api/runs/not-a-uuid`, { headers: api.headers });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toEqual({ error: { code: "invalid_input", message: 'run id must be a UUID, got "not-a-uuid"' } });
   });
@@ -192,7 +234,7 @@ describe("GET /api/runs/:id, /healthz, unknown routes", () => {
   });
 
   it("answers an unknown /api route with a JSON 404", async () => {
-    const res = await fetch(`${api.url}/api/nothing-here`);
+    const res = await fetch(`${api.url}/api/nothing-here`, { headers: api.headers });
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { code: "not_found" } });
   });
@@ -200,8 +242,8 @@ describe("GET /api/runs/:id, /healthz, unknown routes", () => {
 
 describe("GET /api/runs/:id/events (SSE)", () => {
   it("streams a live run from the start to its terminal event: every event once, in order, with id lines", async () => {
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
-    const read = await readSse(`${api.url}/api/runs/${body.id}/events`);
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "slow-agent", input: hello }, api.headers);
+    const read = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: api.headers });
     expect(read.status).toBe(200);
     expect(read.contentType).toMatch(/^text\/event-stream/);
     const stored = await getEvents(db.pool, body.id);
@@ -213,31 +255,31 @@ describe("GET /api/runs/:id/events (SSE)", () => {
   });
 
   it("replays from Last-Event-ID (and ?after=) without repeating what the client has", async () => {
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, api.headers);
     await waitForStatus(db.pool, body.id, ["succeeded"]);
     const stored = await getEvents(db.pool, body.id);
-    const fromHeader = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": "5" } });
+    const fromHeader = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { ...api.headers, "Last-Event-ID": "5" } });
     expect(fromHeader.events.map((e) => e.seq)).toEqual(stored.filter((e) => e.seq > 5).map((e) => e.seq));
-    const fromQuery = await readSse(`${api.url}/api/runs/${body.id}/events?after=5`);
+    const fromQuery = await readSse(`${api.url}/api/runs/${body.id}/events?after=5`, { headers: api.headers });
     expect(fromQuery.events).toEqual(fromHeader.events);
     // the header wins over the query
-    const both = await readSse(`${api.url}/api/runs/${body.id}/events?after=1`, { headers: { "Last-Event-ID": String(stored.length - 1) } });
+    const both = await readSse(`${api.url}/api/runs/${body.id}/events?after=1`, { headers: { ...api.headers, "Last-Event-ID": String(stored.length - 1) } });
     expect(both.events.map((e) => e.seq)).toEqual([stored.length]);
     // a client that already has the terminal event gets an empty stream that ends
-    const atEnd = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": String(stored.length) } });
+    const atEnd = await readSse(`${api.url}/api/runs/${body.id}/events`, { headers: { ...api.headers, "Last-Event-ID": String(stored.length) } });
     expect(atEnd.status).toBe(200);
     expect(atEnd.events).toEqual([]);
   });
 
   it("404s an unknown run and 400s a bad cursor, as JSON", async () => {
-    const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/events`);
+    const unknown = await fetch(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/events`, { headers: api.headers });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ error: { code: "not_found" } });
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
-    const bad = await fetch(`${api.url}/api/runs/${body.id}/events`, { headers: { "Last-Event-ID": "-3" } });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, api.headers);
+    const bad = await fetch(`${api.url}/api/runs/${body.id}/events`, { headers: { ...api.headers, "Last-Event-ID": "-3" } });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: { code: "invalid_input", message: expect.stringMatching(/Last-Event-ID must be an event seq/) as unknown } });
-    const badQuery = await fetch(`${api.url}/api/runs/${body.id}/events?after=abc`);
+    const badQuery = await fetch(`${api.url}/api/runs/${body.id}/events?after=abc`, { headers: api.headers });
     expect(badQuery.status).toBe(400);
   });
 
@@ -249,11 +291,14 @@ describe("GET /api/runs/:id/events (SSE)", () => {
         tools: ["simulate_work"],
         script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 400 } }] }, { text: "ok" }],
       });
+      // the new API has verified the key (and opened a connection) before the run starts: its
+      // first request's setup does not eat into the run's quiet time
+      expect((await fetch(`${beating.url}/api/whoami`, { headers: beating.headers })).status).toBe(200);
       const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
         quiet,
         JSON.stringify(hello),
       ]);
-      const res = await fetch(`${beating.url}/api/runs/${rows[0]!.id}/events`);
+      const res = await fetch(`${beating.url}/api/runs/${rows[0]!.id}/events`, { headers: beating.headers });
       const text = await res.text();
       expect(text.match(/^: ping$/gm)?.length ?? 0).toBeGreaterThanOrEqual(3);
       expect(text).toMatch(/"type":"RUN_FINISHED"/);
@@ -263,9 +308,9 @@ describe("GET /api/runs/:id/events (SSE)", () => {
   });
 
   it("keeps every event exactly once when the LISTEN connection is killed mid-run", async () => {
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "slow-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "slow-agent", input: hello }, api.headers);
     const reconnectsBefore = api.hub.stats.reconnects;
-    const reading = readSse(`${api.url}/api/runs/${body.id}/events`);
+    const reading = readSse(`${api.url}/api/runs/${body.id}/events`, { headers: api.headers });
     await waitFor("the run to start streaming", async () => (await getEvents(db.pool, body.id)).length >= 3);
     const killed = await db.pool.query(
       "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'everruns-api-listen' and datname = current_database()",
@@ -286,12 +331,12 @@ describe("POST /api/runs/:id/cancel", () => {
       tools: ["simulate_work"],
       script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 30_000 } }] }, { text: "never" }],
     });
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: worky, input: hello });
-    const reading = readSse(`${api.url}/api/runs/${body.id}/events`);
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: worky, input: hello }, api.headers);
+    const reading = readSse(`${api.url}/api/runs/${body.id}/events`, { headers: api.headers });
     await waitFor("the tool step to start", async () => (await getEvents(db.pool, body.id)).some((e) => e.type === "TOOL_CALL_END"));
-    const first = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {});
+    const first = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {}, api.headers);
     expect(first).toEqual({ status: 200, body: { id: body.id, cancelled: true, status: "cancelled" } });
-    const second = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {});
+    const second = await postJson(`${api.url}/api/runs/${body.id}/cancel`, {}, api.headers);
     expect(second.body).toEqual({ id: body.id, cancelled: false, status: "cancelled" });
     const read = await reading;
     expect(read.events.at(-1)).toMatchObject({ type: "RUN_FINISHED", event: { outcome: { type: "cancelled" } } });
@@ -299,7 +344,7 @@ describe("POST /api/runs/:id/cancel", () => {
   });
 
   it("404s cancelling an unknown run", async () => {
-    const res = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/cancel`, {});
+    const res = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/cancel`, {}, api.headers);
     expect(res.status).toBe(404);
     expect(res.body).toMatchObject({ error: { code: "not_found", message: expect.stringMatching(/unknown run/) as unknown } });
   });
@@ -312,11 +357,11 @@ describe("POST /api/runs/:id/signals", () => {
       tools: ["wait_for_event"],
       script: [{ tool_calls: [{ name: "wait_for_event", arguments: { name: "paid", timeout_seconds: 3600 } }] }, { text: "shipped" }],
     });
-    const { body: run } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: waiter, input: hello });
+    const { body: run } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: waiter, input: hello }, api.headers);
     await waitForStatus(db.pool, run.id, ["waiting"]);
-    const early = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "refund" });
+    const early = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "refund" }, api.headers);
     expect(early).toEqual({ status: 201, body: { id: run.id, name: "refund", woke: false } });
-    const paid = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid", payload: { amount: 42 } });
+    const paid = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid", payload: { amount: 42 } }, api.headers);
     expect(paid).toEqual({ status: 201, body: { id: run.id, name: "paid", woke: true } });
     expect((await waitForStatus(db.pool, run.id, ["succeeded", "failed"])).output).toEqual({ text: "shipped" });
 
@@ -325,37 +370,37 @@ describe("POST /api/runs/:id/signals", () => {
       [{ name: "" }, /^invalid event: name: must name the event/],
       [{ name: "x", extra: 1 }, /^invalid event: .*extra/],
     ] as const) {
-      const res = await postJson<ApiErrorBody>(`${api.url}/api/runs/${run.id}/signals`, bad);
+      const res = await postJson<ApiErrorBody>(`${api.url}/api/runs/${run.id}/signals`, bad, api.headers);
       expect(res.status).toBe(400);
       expect(res.body.error.message).toMatch(message);
     }
-    const finished = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid" });
+    const finished = await postJson(`${api.url}/api/runs/${run.id}/signals`, { name: "paid" }, api.headers);
     expect(finished).toEqual({
       status: 400,
       body: {
         error: { code: "not_receiving_events", message: expect.stringMatching(/has finished \(succeeded\); it can no longer receive events/) as unknown },
       },
     });
-    const unknown = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/signals`, { name: "paid" });
+    const unknown = await postJson(`${api.url}/api/runs/00000000-0000-0000-0000-00000000abcd/signals`, { name: "paid" }, api.headers);
     expect(unknown.status).toBe(404);
   });
 });
 
 describe("POST /api/runs/:id/resume", () => {
   it("validates its body", async () => {
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
-    expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, {})).body).toEqual({
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, api.headers);
+    expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, {}, api.headers)).body).toEqual({
       error: { code: "invalid_input", message: expect.stringMatching(/^invalid resume request: resume: /) as unknown },
     });
-    expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [] })).body).toEqual({
+    expect((await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [] }, api.headers)).body).toEqual({
       error: { code: "invalid_input", message: "invalid resume request: resume: must answer at least one interrupt" },
     });
   });
 
   it("answers with a clear JSON error when the run cannot be resumed", async () => {
-    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello });
+    const { body } = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "rest-agent", input: hello }, api.headers);
     await waitForStatus(db.pool, body.id, ["succeeded"]);
-    const res = await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [{ interruptId: "x", status: "resolved" }] });
+    const res = await postJson(`${api.url}/api/runs/${body.id}/resume`, { resume: [{ interruptId: "x", status: "resolved" }] }, api.headers);
     // a run that is not interrupted cannot be resumed (EV008), and nothing was started
     expect(res).toEqual({
       status: 400,

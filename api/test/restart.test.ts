@@ -8,16 +8,19 @@ import { createAgent, createTestDatabase, getEvents, type TestDatabase } from ".
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { FollowError, followRunEvents, type RunEvent } from "../../client/index.ts";
-import { freePort, kill9, postJson, spawnApi, waitUntil, type StartedRunBody } from "./helpers.ts";
+import { bearer, createTestKey, freePort, kill9, postJson, spawnApi, waitUntil, type StartedRunBody } from "./helpers.ts";
 import { sleep } from "../../lib/sleep.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
 let api: ChildProcess | null = null;
+/** An admin key of the default workspace, for every API process of this file (they share the database). */
+let headers: Record<string, string>;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   worker = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 2000, log: consoleLogger("[test-worker]", "error") });
+  headers = bearer(await createTestKey(db.url));
 });
 
 afterAll(async () => {
@@ -41,7 +44,7 @@ it("a following client survives two kill -9 restarts of the API and gets every e
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   api = await spawnApi(db.url, port);
-  const started = await postJson<StartedRunBody>(`${url}/api/runs`, { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } });
+  const started = await postJson<StartedRunBody>(`${url}/api/runs`, { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } }, headers);
   expect(started.status).toBe(201);
   const runId = started.body.id;
 
@@ -58,6 +61,7 @@ it("a following client survives two kill -9 restarts of the API and gets every e
       retryDelayMs: 50,
       maxRetryDelayMs: 200,
       fetch: recordingFetch,
+      headers,
       onReconnect: (info) => reconnects.push(info),
     })) {
       received.push(e);
@@ -101,7 +105,11 @@ it("the client stops with FollowError on an unknown run instead of retrying", as
     return fetch(input, init);
   };
   const iterate = async () => {
-    for await (const _ of followRunEvents(`http://127.0.0.1:${port}`, "00000000-0000-0000-0000-00000000abcd", { retryDelayMs: 10, fetch: countingFetch })) {
+    for await (const _ of followRunEvents(`http://127.0.0.1:${port}`, "00000000-0000-0000-0000-00000000abcd", {
+      retryDelayMs: 10,
+      fetch: countingFetch,
+      headers,
+    })) {
       // nothing
     }
   };

@@ -4,11 +4,10 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { fromDatabaseError } from "../../db/errors.ts";
 import { createAgent, createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
-import type { ApiHandle } from "../server.ts";
-import { postJson, startTestApi, type ApiErrorBody } from "./helpers.ts";
+import { postJson, startTestApi, type ApiErrorBody, type TestApiHandle } from "./helpers.ts";
 
 let db: TestDatabase;
-let api: ApiHandle;
+let api: TestApiHandle;
 let agentId: string;
 
 beforeAll(async () => {
@@ -39,7 +38,7 @@ async function viaSql(input: unknown): Promise<string | null> {
 }
 
 async function viaRest(input: unknown): Promise<string | null> {
-  const res = await postJson<ApiErrorBody>(`${api.url}/api/runs`, { agent: "input-agent", input });
+  const res = await postJson<ApiErrorBody>(`${api.url}/api/runs`, { agent: "input-agent", input }, api.headers);
   if (res.status === 201) return null;
   expect(res.status).toBe(400);
   expect(res.body.error.code).toBe("invalid_run_input");
@@ -47,10 +46,14 @@ async function viaRest(input: unknown): Promise<string | null> {
 }
 
 async function viaGraphql(input: unknown): Promise<string | null> {
-  const res = await postJson<{ errors?: Array<{ message: string; extensions?: { code?: string } }> }>(`${api.url}/graphql`, {
-    query: 'mutation ($input: JSON!) { startRun(agent: "input-agent", input: $input) { runId } }',
-    variables: { input },
-  });
+  const res = await postJson<{ errors?: Array<{ message: string; extensions?: { code?: string } }> }>(
+    `${api.url}/graphql`,
+    {
+      query: 'mutation ($input: JSON!) { startRun(agent: "input-agent", input: $input) { runId } }',
+      variables: { input },
+    },
+    api.headers,
+  );
   const error = res.body.errors?.[0];
   if (!error) return null;
   expect(error.extensions?.code).toBe("invalid_run_input");

@@ -1,6 +1,6 @@
 // Secrets end to end without their values ever coming back: setSecret / deleteSecret / secrets
-// over GraphQL (SecretsPlugin on the API's preset) answer metadata only and no schema path
-// reaches a ciphertext; agent configs hold references ({"secret": "<name>"}, api_key_secret),
+// over GraphQL (SecretsPlugin on the API's preset, as an admin key: an operator's is refused)
+// answer metadata only and no schema path reaches a ciphertext; agent configs hold references ({"secret": "<name>"}, api_key_secret),
 // a literal sensitive header is refused naming the field; and in the worker an http tool sends
 // the decrypted value to its server, a missing secret is a tool error the model sees, and a
 // provider's api_key_secret is the key the (fake) LLM server receives.
@@ -8,8 +8,6 @@ import "../graphile-env.ts";
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { postgraphile, type PostGraphileInstance } from "postgraphile";
-import { grafserv } from "postgraphile/grafserv/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentConfigSchema, describeIssues, type AgentConfig } from "../../db/schemas.ts";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
@@ -23,8 +21,8 @@ import { agentTools } from "../../worker/tool-step.ts";
 import { ToolError } from "../../worker/tools/types.ts";
 import { FakeLlmServer } from "../../worker/test/fake-llm-server.ts";
 import { AgentConfigValidationPlugin } from "../graphql/agent-config-validation.ts";
-import { makePreset } from "../graphql/preset.ts";
 import { SecretsPlugin } from "../graphql/secrets.ts";
+import { bearer, createTestKey, serveGraphql } from "./helpers.ts";
 
 const WS = "00000000-0000-0000-0000-000000000001";
 const KEY = randomBytes(32).toString("base64");
@@ -32,9 +30,9 @@ const VALUE = `sk-secret-${randomBytes(12).toString("hex")}-ABCD`;
 const LLM_KEY = `sk-llm-${randomBytes(12).toString("hex")}`;
 
 let db: TestDatabase;
-let pgl: PostGraphileInstance;
-let server: Server;
-let graphqlUrl: string;
+let graphqlApi: { url: string; close(): Promise<void> };
+/** An admin key of the default workspace (WS): secrets are an admin's. */
+let admin: Record<string, string>;
 let savedKey: string | undefined;
 const logLines: string[] = [];
 const log: Logger = {
@@ -50,18 +48,14 @@ beforeAll(async () => {
   savedKey = process.env[SECRET_KEY_ENV];
   process.env[SECRET_KEY_ENV] = KEY;
   db = await createTestDatabase();
-  pgl = postgraphile({ extends: [makePreset({ pool: db.pool, log })], plugins: [AgentConfigValidationPlugin, SecretsPlugin] });
-  server = createServer();
-  await pgl.createServ(grafserv).addTo(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  graphqlUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  graphqlApi = await serveGraphql(db.pool, log, [AgentConfigValidationPlugin, SecretsPlugin]);
+  admin = bearer(await createTestKey(db.url, { role: "admin" }));
 });
 
 afterAll(async () => {
   if (savedKey === undefined) delete process.env[SECRET_KEY_ENV];
   else process.env[SECRET_KEY_ENV] = savedKey;
-  await new Promise((resolve) => server?.close(resolve));
-  await pgl?.release();
+  await graphqlApi?.close();
   await db?.drop();
   for (const text of [...answers, ...logLines]) {
     expect(text).not.toContain(VALUE);
@@ -74,8 +68,12 @@ interface GraphQLResponse<T> {
   errors?: Array<{ message: string; extensions?: { code?: string } }>;
 }
 
-async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
-  const res = await fetch(graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+async function gql<T>(query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = admin): Promise<GraphQLResponse<T>> {
+  const res = await fetch(graphqlApi.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
   const text = await res.text();
   answers.push(text);
   return JSON.parse(text) as GraphQLResponse<T>;
@@ -106,6 +104,17 @@ describe("secrets over GraphQL", () => {
     expect(deleted.data!.deleteSecret).toEqual({ name: "gql-key", deleted: true });
     const listedAfter = await gql<{ secrets: Meta[] }>("{ secrets { name } }");
     expect(listedAfter.data!.secrets.map((s) => s.name)).not.toContain("gql-key");
+  });
+
+  it("are an admin's: an operator's key may neither set nor delete one", async () => {
+    await gql(SET, { name: "admins-only", value: VALUE });
+    const operator = bearer(await createTestKey(db.url, { role: "operator" }));
+    const set = await gql<{ setSecret: Meta }>(SET, { name: "admins-only", value: `${VALUE}-op` }, operator);
+    expect(set.errors?.[0]).toMatchObject({ message: expect.stringMatching(/needs an API key with role admin/) as unknown, extensions: { code: "forbidden" } });
+    const deleted = await gql('mutation { deleteSecret(name: "admins-only") { deleted } }', {}, operator);
+    expect(deleted.errors?.[0]?.extensions?.code).toBe("forbidden");
+    const listed = await gql<{ secrets: Meta[] }>("{ secrets { name last4 } }");
+    expect(listed.data!.secrets).toContainEqual({ name: "admins-only", last4: "ABCD" });
   });
 
   it("rejects a bad name, naming the rule, and writes nothing", async () => {

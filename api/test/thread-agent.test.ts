@@ -6,11 +6,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createAgent, createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
-import type { ApiHandle } from "../server.ts";
-import { postJson, startTestApi, type ApiErrorBody, type StartedRunBody } from "./helpers.ts";
+import { postJson, startTestApi, type ApiErrorBody, type StartedRunBody, type TestApiHandle } from "./helpers.ts";
 
 let db: TestDatabase;
-let api: ApiHandle;
+let api: TestApiHandle;
 let mine: string;
 let other: string;
 
@@ -41,14 +40,14 @@ const refusal = (threadId: string) =>
   `(Leave thread_id out to start a new thread, or give a thread of agent ${other} (everruns.threads.agent_id).)`;
 
 it("REST: POST /api/runs with another agent's thread_id is a 400 that leaves nothing behind", async () => {
-  const first = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "keeper", input: hello });
+  const first = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "keeper", input: hello }, api.headers);
   expect(first.status).toBe(201);
   const before = await counts();
-  const res = await postJson<ApiErrorBody>(`${api.url}/api/runs`, { agent: "snoop", input: hello, thread_id: first.body.thread_id });
+  const res = await postJson<ApiErrorBody>(`${api.url}/api/runs`, { agent: "snoop", input: hello, thread_id: first.body.thread_id }, api.headers);
   expect(res).toEqual({ status: 400, body: { error: { code: "invalid_run_input", message: refusal(first.body.thread_id) } } });
   expect(await counts()).toEqual(before);
   // the thread's own agent continues it
-  const second = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "keeper", input: hello, thread_id: first.body.thread_id });
+  const second = await postJson<StartedRunBody>(`${api.url}/api/runs`, { agent: "keeper", input: hello, thread_id: first.body.thread_id }, api.headers);
   expect(second).toMatchObject({ status: 201, body: { thread_id: first.body.thread_id } });
 });
 
@@ -58,7 +57,7 @@ it("GraphQL: startRun with another agent's threadId is refused the same way", as
   const before = await counts();
   const res = await fetch(`${api.url}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
+    headers: { "content-type": "application/json", accept: "application/json", ...api.headers },
     body: JSON.stringify({
       query: `mutation ($a: String!, $t: UUID) { startRun(agent: $a, input: { messages: [{ role: "user", content: "hi" }] }, threadId: $t) { runId } }`,
       variables: { a: "snoop", t: threadId },
@@ -73,15 +72,19 @@ it("AG-UI: a RunAgentInput naming another agent's thread is refused the same way
   const threadId = randomUUID();
   await db.pool.query("insert into everruns.runs (agent_id, input, thread_id) values ($1, $2, $3)", [mine, hello, threadId]);
   const before = await counts();
-  const res = await postJson<ApiErrorBody>(`${api.url}/api/agents/snoop/agui`, {
-    threadId,
-    runId: randomUUID(),
-    messages: [{ id: "m1", role: "user", content: "what did they say?" }],
-    tools: [],
-    context: [],
-    state: {},
-    forwardedProps: {},
-  });
+  const res = await postJson<ApiErrorBody>(
+    `${api.url}/api/agents/snoop/agui`,
+    {
+      threadId,
+      runId: randomUUID(),
+      messages: [{ id: "m1", role: "user", content: "what did they say?" }],
+      tools: [],
+      context: [],
+      state: {},
+      forwardedProps: {},
+    },
+    api.headers,
+  );
   expect(res).toEqual({ status: 400, body: { error: { code: "invalid_run_input", message: refusal(threadId) } } });
   expect(await counts()).toEqual(before);
 });

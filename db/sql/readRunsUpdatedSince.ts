@@ -6,10 +6,10 @@ import type { Queryable } from "../pool.ts";
  * Only used after the LISTEN connection was lost, so a scan of runs (updated_at is unindexed, to
  * keep the per-step updates HOT) is acceptable.
  */
-export async function readRunsUpdatedSince(db: Queryable, since: string, limit: number): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>(
-    "select id from everruns.runs where updated_at >= $1::timestamptz - interval '1 second' order by updated_at desc limit $2",
-    [since, limit],
-  );
-  return rows.map((r) => r.id);
+export async function readRunsUpdatedSince(db: Queryable, since: string, limit: number): Promise<{ id: string; workspace_id: string }[]> {
+  const { rows } = await db.query<{ id: string; workspace_id: string }>("select id, workspace_id from everruns_private.runs_updated_since($1, $2)", [
+    since,
+    limit,
+  ]);
+  return rows;
 }

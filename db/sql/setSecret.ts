@@ -42,7 +42,9 @@ export async function setSecret(db: Queryable, input: { name: string; value: str
   const problem = secretValueProblem(input.value);
   if (problem) throw new ValidationError(`secret "${name}": ${problem}`, { code: "invalid_secret" });
   try {
-    const ws = await db.query<{ id: string }>("select coalesce($1::uuid, everruns_private.default_workspace_id()) as id", [input.workspaceId ?? null]);
+    const ws = await db.query<{ id: string }>("select coalesce($1::uuid, everruns_private.current_or_default_workspace_id()) as id", [
+      input.workspaceId ?? null,
+    ]);
     const workspaceId = ws.rows[0]!.id;
     const sealed = sealSecret(input.key, input.value, { workspaceId, name });
     const { rows } = await db.query<Row>("select * from everruns_private.set_secret($1, $2, $3, $4)", [workspaceId, name, sealed, lastFour(input.value)]);

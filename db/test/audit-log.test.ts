@@ -290,6 +290,7 @@ describe("the chain", () => {
       await client.query(`grant select, insert on everruns.agents to ${role}`);
       await client.query(`grant insert on everruns.agent_versions to ${role}`);
       await client.query(`set local role ${role}`);
+      await client.query("select set_config('everruns.workspace_id', $1, true)", [DEFAULT_WS]); // row-level security (000006)
       await client.query("insert into everruns.agents (workspace_id, name, config) values ($1, 'by-a-role', $2)", [DEFAULT_WS, CONFIG]);
       await client.query("savepoint s");
       for (const sql of [

@@ -58,6 +58,8 @@ function urlAs(role: string): string {
 async function connectAs(role: string): Promise<pg.Client> {
   const session = new pg.Client({ connectionString: urlAs(role) });
   await session.connect();
+  // the workspace the API would set from a key (000006: row-level security needs one)
+  await session.query("select set_config('everruns.workspace_id', everruns_private.default_workspace_id()::text, false)");
   sessions.push(session);
   return session;
 }

@@ -125,6 +125,8 @@ describe("secrets in the database", () => {
     url.password = "";
     const client = new pg.Client({ connectionString: url.toString() });
     await client.connect();
+    // the workspace the API would set from a key (000006: row-level security needs one)
+    await client.query("select set_config('everruns.workspace_id', everruns_private.default_workspace_id()::text, false)");
     try {
       return await fn(client);
     } finally {

@@ -1,6 +1,7 @@
 // `everruns bench`: what a step costs and how far the engine scales, measured on one database.
 //
 //   ratio    per-step cost next to a bare graphile-worker chain (ratio.ts)
+//   rls      per-step cost of row-level security, the schema owned by a role that is no superuser (rls.ts)
 //   scaling  many concurrent runs over 1, 2 and 4 worker processes (scaling.ts)
 //   resume   resume latency after kill -9 (resume.ts)
 //   start    worker cold start next to a bare graphile-worker process (start.ts)
@@ -10,14 +11,19 @@ import { withScratchDatabase } from "../harness/databases.ts";
 import { machineLine } from "../harness/machine.ts";
 import { runBench } from "./ratio.ts";
 import { measureResumeLatency } from "./resume.ts";
+import { runRlsBench } from "./rls.ts";
 import { runScaling } from "./scaling.ts";
 import { measureStartTime } from "./start.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
-               [--only ratio,scaling,resume,start]
+               [--only ratio,rls,scaling,resume,start]
   ratio     per-step cost next to a bare graphile-worker chain, with inline chaining (the default)
             and without it (--steps, --chains, --repeat, --concurrency)
+  rls       per-step cost with row-level security next to without, the schema owned and the
+            worker connected as a login role that is neither superuser nor BYPASSRLS (created for
+            the run and dropped; skipped, saying why, when DATABASE_URL's user may not create it
+            or the server does not let it log in) (--steps, --chains, --repeat, --concurrency)
   scaling   --runs concurrent runs of --run-steps steps over --workers spawned worker processes
   resume    resume latency after --kills kill -9s of worker processes (p50/p99/max)
   start     worker spawn → ready, next to a bare graphile-worker process (median of --starts)`;
@@ -39,7 +45,11 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "run-steps": { type: "int", default: 21, min: 1, max: 10_000 },
       kills: { type: "int", default: 20, min: 1, max: 10_000 },
       starts: { type: "int", default: 7, min: 1, max: 1000 },
-      only: { type: "choices", default: ["ratio", "scaling", "resume", "start"], choices: ["ratio", "scaling", "resume", "start"] },
+      only: {
+        type: "choices",
+        default: ["ratio", "rls", "scaling", "resume", "start"],
+        choices: ["ratio", "rls", "scaling", "resume", "start"],
+      },
     },
     BENCH_USAGE,
     log,
@@ -53,6 +63,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("ratio")) {
     await runBench({ serverUrl: databaseUrl, steps: flags.steps, chains: flags.chains, repeat: flags.repeat, concurrency: flags.concurrency, log });
+    log("");
+  }
+  if (flags.only.has("rls")) {
+    await runRlsBench({ serverUrl: databaseUrl, steps: flags.steps, chains: flags.chains, repeat: flags.repeat, concurrency: flags.concurrency, log });
     log("");
   }
   if (flags.only.has("scaling")) {

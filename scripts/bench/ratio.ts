@@ -85,7 +85,11 @@ async function bareChain(url: string, pool: Pool, chains: number, steps: number,
   return (chains * steps) / seconds;
 }
 
-async function everrunsChain(url: string, pool: Pool, chains: number, steps: number, concurrency: number, inlineChainMs?: number): Promise<number> {
+/**
+ * `chains` runs of the echo agent of about `steps` steps each, on a worker of this process
+ * (started and stopped here) connected to `url`; the committed steps per second, start to finish.
+ */
+export async function everrunsChain(url: string, pool: Pool, chains: number, steps: number, concurrency: number, inlineChainMs?: number): Promise<number> {
   const agent = await createAgent(pool, "bench", echoChainConfig(steps));
   const worker = await startWorker({ databaseUrl: url, concurrency, shutdownTimeoutMs: 5000, inlineChainMs, log: consoleLogger("[bench]", "warn") });
   const updates = await RunUpdates.listen(url);

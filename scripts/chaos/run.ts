@@ -191,6 +191,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         followers.push(
           (async () => {
             for await (const e of followRunEvents(apiUrl, run.id, {
+              fetch: (input, init) => api!.fetch(input, init), // the API is restarted with a new key
               retryDelayMs: 100,
               maxRetryDelayMs: 1000,
               giveUpAfterMs: opts.settleTimeoutMs,

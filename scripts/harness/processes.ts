@@ -2,6 +2,8 @@
 // `everruns api` spawned as child processes, so they can be kill -9'd and measured from outside.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { createPool } from "../../db/pool.ts";
+import { createApiKey } from "../../db/sql/apiKeys.ts";
 import { PROJECT_ROOT } from "../database.ts";
 
 const CLI = path.join(PROJECT_ROOT, "scripts", "everruns.ts");
@@ -33,6 +35,19 @@ export interface WorkerProcess extends ProcessHandle {
 
 export interface ApiProcess extends ProcessHandle {
   url: string;
+  /** An admin key of the default workspace, made for this API's clients. */
+  key: string;
+  /** fetch with the key's Authorization header (for followRunEvents' `fetch` and REST calls). */
+  fetch: typeof fetch;
+}
+
+/** fetch that sends `Authorization: Bearer <key>` on every request. */
+export function fetchWithKey(key: string): typeof fetch {
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set("authorization", `Bearer ${key}`);
+    return fetch(input, { ...init, headers });
+  };
 }
 
 function spawnCli(
@@ -115,8 +130,15 @@ export async function stopAll(processes: Array<ProcessHandle | null | undefined>
   await Promise.all(processes.map((p) => (p ? p.stop(graceMs) : Promise.resolve())));
 }
 
-/** `everruns api` as a child process on 127.0.0.1:port; resolves once it listens. */
+/** `everruns api` as a child process on 127.0.0.1:port, with an admin key for its clients; resolves once it listens. */
 export async function spawnApiProcess(databaseUrl: string, port: number, opts: ChildOptions = {}): Promise<ApiProcess> {
+  const pool = createPool(databaseUrl, "everruns-harness-key", 1);
+  let key: string;
+  try {
+    ({ key } = await createApiKey(pool, { name: "harness", role: "admin" }));
+  } finally {
+    await pool.end();
+  }
   const { handle, match } = await spawnCli(
     ["api"],
     databaseUrl,
@@ -124,5 +146,5 @@ export async function spawnApiProcess(databaseUrl: string, port: number, opts: C
     /API listening on (\S+)/,
     "API",
   );
-  return { ...handle, url: match[1]! };
+  return { ...handle, url: match[1]!, key, fetch: fetchWithKey(key) };
 }

@@ -65,13 +65,13 @@ export async function connectionCensus(opts: ConnectionCensusOptions): Promise<C
     })();
     const ids = await insertRuns(pool, agent, opts.runs, "connections");
     const follow = ids.slice(0, opts.followers).map(async (id) => {
-      for await (const _ of followRunEvents(api!.url, id, { retryDelayMs: 100 })) {
+      for await (const _ of followRunEvents(api!.url, id, { retryDelayMs: 100, fetch: api!.fetch })) {
         // reading is the load
       }
     });
     // a burst of REST reads on top
     const reads = (async () => {
-      for (let i = 0; i < 200; i++) await Promise.all(ids.slice(0, 10).map((id) => fetch(`${api!.url}/api/runs/${id}`).then((r) => r.arrayBuffer())));
+      for (let i = 0; i < 200; i++) await Promise.all(ids.slice(0, 10).map((id) => api!.fetch(`${api!.url}/api/runs/${id}`).then((r) => r.arrayBuffer())));
     })();
     await waitForRuns(pool, ids, FINISHED, 600_000, problems, "connection census runs");
     await Promise.all([...follow, reads]);

@@ -1,20 +1,30 @@
-// The everruns command as a user runs it: `everruns start` on a database, `everruns run
-// --follow` streaming a run through the API, and clear errors for bad input and settings.
+// The everruns command as a user runs it: `everruns start` on a database (and the admin key it
+// keeps), `everruns run --follow` streaming a run through the API with an API key, and clear
+// errors for bad input, settings and keys.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, getEvents, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { loadEnv } from "../../db/env.ts";
 import { ConfigError } from "../../db/errors.ts";
+import { authenticateApiKey, createApiKey, revokeApiKey } from "../../db/sql/apiKeys.ts";
+import { API_KEY_PATTERN, type ApiKeyRole } from "../../lib/api-key.ts";
+import { FollowError, followRunEvents } from "../../client/index.ts";
 import { PROJECT_ROOT } from "../database.ts";
 import { sleep } from "../../lib/sleep.ts";
 
 const CLI = path.join(PROJECT_ROOT, "scripts", "everruns.ts");
+const DEFAULT_WORKSPACE_ID = "00000000-0000-0000-0000-000000000001";
 let db: TestDatabase;
 let start: ChildProcess;
 let port: number;
 let startOutput = "";
+/** where this test's `everruns start` keeps its admin key (never the project's .everruns/admin-key) */
+let dir: string;
+let keyFile: string;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -27,7 +37,9 @@ function freePort(): Promise<number> {
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), ...env } });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), EVERRUNS_API_KEY: "", EVERRUNS_API_KEY_FILE: keyFile, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -36,12 +48,27 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   });
 }
 
+async function makeKey(role: ApiKeyRole): Promise<{ key: string; id: string }> {
+  const { key, info } = await createApiKey(db.pool, { name: `cli test ${role}`, role, workspaceId: DEFAULT_WORKSPACE_ID });
+  return { key, id: info.id };
+}
+
 beforeAll(async () => {
   db = await createTestDatabase();
+  dir = mkdtempSync(path.join(tmpdir(), "everruns-cli-"));
+  keyFile = path.join(dir, "instance", "admin-key"); // its directory does not exist yet
   port = await freePort();
   const webPort = await freePort();
   start = spawn(process.execPath, [CLI, "start"], {
-    env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), EVERRUNS_WEB_PORT: String(webPort), LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      EVERRUNS_WEB_PORT: String(webPort),
+      LOG_LEVEL: "warn",
+      EVERRUNS_API_KEY: "",
+      EVERRUNS_API_KEY_FILE: keyFile,
+    },
   });
   start.stdout!.on("data", (d: Buffer) => (startOutput += d.toString()));
   start.stderr!.on("data", (d: Buffer) => (startOutput += d.toString()));
@@ -59,6 +86,7 @@ afterAll(async () => {
     await exited;
   }
   await db?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe("everruns start + everruns run", () => {
@@ -66,6 +94,18 @@ describe("everruns start + everruns run", () => {
     expect(startOutput).toContain(`API          http://127.0.0.1:${port}`);
     expect(startOutput).toMatch(/demo agent {3}demo \([0-9a-f-]{36}\)/);
     expect(startOutput).toMatch(/console {6}http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it("makes an admin key of the default workspace, keeps it in a 0600 file, and prints it once in the console's sign-in link", async () => {
+    const key = readFileSync(keyFile, "utf8").trim();
+    expect(key).toMatch(API_KEY_PATTERN);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(startOutput).toMatch(new RegExp(`console {6}http://127\\.0\\.0\\.1:\\d+/login#key=${key}\n`));
+    expect(startOutput.split(key)).toHaveLength(2); // printed once, in the link, nowhere else
+    expect(startOutput).toContain(`API key      stored in ${keyFile} (mode 0600)`);
+    expect(startOutput).toContain('npx everruns run demo "hello" --follow');
+    expect(startOutput).toContain(`psql ${db.url}`);
+    expect(await authenticateApiKey(db.pool, key)).toMatchObject({ ok: true, workspaceId: DEFAULT_WORKSPACE_ID, role: "admin" });
   });
 
   it("streams the demo agent's run and exits 0", async () => {
@@ -124,6 +164,86 @@ describe("everruns start + everruns run", () => {
     const stored = await getEvents(db.pool, runId);
     expect(events.stdout.trimEnd().split("\n")).toEqual(stored.map((e) => `${e.seq}\t${JSON.stringify(e.event)}`));
     expect(stored.at(-1)).toMatchObject({ type: "RUN_FINISHED", event: { outcome: { type: "cancelled" } } });
+  });
+
+  it("sends EVERRUNS_API_KEY before the key file, and reports a key the API refuses with the API's message", async () => {
+    const operator = await makeKey("operator");
+    const { code, stdout, stderr } = await cli(["run", "quick", "hello", "--follow"], {
+      EVERRUNS_API_KEY: operator.key,
+      EVERRUNS_API_KEY_FILE: path.join(dir, "none"),
+    });
+    expect(stderr).toContain("run succeeded");
+    expect(code).toBe(0);
+    expect(stdout).toContain("Finished.");
+
+    const viewer = await makeKey("viewer");
+    const refused = await cli(["run", "quick", "hello"], { EVERRUNS_API_KEY: viewer.key });
+    expect(refused).toMatchObject({
+      code: 1,
+      stderr:
+        "everruns: the API refused the key from EVERRUNS_API_KEY (HTTP 403): starting a run needs an API key with role operator or admin; this key's role is viewer\n",
+    });
+
+    const revoked = await makeKey("admin");
+    await revokeApiKey(db.pool, revoked.id);
+    const gone = await cli(["run", "quick", "hello"], { EVERRUNS_API_KEY: revoked.key });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/^everruns: the API refused the key from EVERRUNS_API_KEY \(HTTP 401\): this API key has been revoked/);
+    expect(gone.stderr).not.toContain(revoked.key);
+
+    const badFile = await cli(["run", "quick", "hello"], { EVERRUNS_API_KEY_FILE: path.join(PROJECT_ROOT, "package.json") });
+    expect(badFile.code).toBe(1);
+    expect(badFile.stderr).toMatch(/^everruns: .*package\.json does not hold an Everruns API key/);
+  });
+
+  it("says how to get a key when there is none, and when EVERRUNS_API_KEY is not one", async () => {
+    const none = await cli(["run", "quick", "hello"], { EVERRUNS_API_KEY_FILE: path.join(dir, "none") });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^everruns: no API key: EVERRUNS_API_KEY is not set and there is no .*none; set EVERRUNS_API_KEY to an API key/);
+    expect(none.stderr).toContain("everruns keys create --role operator");
+    const malformed = await cli(["run", "quick", "hello"], { EVERRUNS_API_KEY: "evr_short" });
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/^everruns: EVERRUNS_API_KEY is not an Everruns API key/);
+    expect(malformed.stderr.split("\n")).toHaveLength(2); // one line, no stack trace
+  });
+
+  it("followRunEvents sends its apiKey on every connection; without one the API's 401 is a FollowError", async () => {
+    const { stdout } = await cli(["run", "quick", "hello"]);
+    const runId = stdout.trim();
+    const apiUrl = `http://127.0.0.1:${port}`;
+    const key = readFileSync(keyFile, "utf8").trim();
+    // the first connection is cut after its first event: the client reconnects, with the key again
+    const sent: Headers[] = [];
+    const cutAfterFirstEvent: typeof fetch = async (input, init) => {
+      sent.push(new Headers(init?.headers));
+      const response = await fetch(input, init);
+      if (sent.length > 1 || !response.ok || !response.body) return response;
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      let end = -1;
+      while (end < 0) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        const id = text.search(/^id:/m);
+        end = id < 0 ? -1 : text.indexOf("\n\n", id);
+      }
+      await reader.cancel();
+      return new Response(end < 0 ? text : text.slice(0, end + 2), { status: response.status, headers: response.headers });
+    };
+    const seqs: number[] = [];
+    for await (const e of followRunEvents(apiUrl, runId, { apiKey: key, retryDelayMs: 10, fetch: cutAfterFirstEvent })) seqs.push(e.seq);
+    expect(seqs).toEqual((await getEvents(db.pool, runId)).map((e) => e.seq));
+    expect(sent.length).toBe(2);
+    expect(sent.map((h) => h.get("authorization"))).toEqual([`Bearer ${key}`, `Bearer ${key}`]);
+    expect(sent[1]!.get("last-event-id")).toBe("1");
+    const refused = await (async () => {
+      for await (const _ of followRunEvents(apiUrl, runId, { retryDelayMs: 10 })) return null;
+      return null;
+    })().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(FollowError);
+    expect(refused).toMatchObject({ status: 401, code: "unauthenticated" });
   });
 
   it("says clearly when a run does not exist or its id is malformed", async () => {

@@ -47,6 +47,7 @@ export function InterruptAnswer({
             variant="success"
             size="sm"
             disabled={pending}
+            needs="operator"
             data-testid="approve"
             onClick={() => void send(answersFor(interrupts, () => ({ approved: true })))}
           >
@@ -56,6 +57,7 @@ export function InterruptAnswer({
             variant="danger"
             size="sm"
             disabled={pending}
+            needs="operator"
             data-testid="reject"
             onClick={() => void send(answersFor(interrupts, () => ({ approved: false })))}
           >
@@ -132,6 +134,7 @@ export function InterruptAnswer({
                     variant="success"
                     size="sm"
                     disabled={pending}
+                    needs="operator"
                     data-testid="approve-edited"
                     onClick={() => {
                       const args = parseEdited(i);
@@ -146,16 +149,33 @@ export function InterruptAnswer({
                 </>
               ) : (
                 <>
-                  <Button key="approve" variant="success" size="sm" disabled={pending} data-testid="approve" onClick={() => decideOne(i, { approved: true })}>
+                  <Button
+                    key="approve"
+                    variant="success"
+                    size="sm"
+                    disabled={pending}
+                    needs="operator"
+                    data-testid="approve"
+                    onClick={() => decideOne(i, { approved: true })}
+                  >
                     Approve
                   </Button>
-                  <Button key="reject" variant="danger" size="sm" disabled={pending} data-testid="reject" onClick={() => decideOne(i, { approved: false })}>
+                  <Button
+                    key="reject"
+                    variant="danger"
+                    size="sm"
+                    disabled={pending}
+                    needs="operator"
+                    data-testid="reject"
+                    onClick={() => decideOne(i, { approved: false })}
+                  >
                     Reject
                   </Button>
                   <Button
                     key="edit"
                     size="sm"
                     disabled={pending}
+                    needs="operator"
                     data-testid="edit"
                     onClick={() => setEditing((all) => ({ ...all, [i.id]: prettyJson(i.metadata?.arguments ?? {}) }))}
                   >
@@ -172,6 +192,7 @@ export function InterruptAnswer({
           <Button
             variant="primary"
             disabled={!allDecided || pending}
+            needs="operator"
             data-testid="submit-answers"
             onClick={() => void send(answersFor(interrupts, (i) => decisions[i.id]!))}
           >

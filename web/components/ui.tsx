@@ -4,6 +4,7 @@
 import Link from "next/link";
 import type { ReactNode } from "react";
 import { shortId } from "@/lib/format";
+import { usePermission, type Role } from "@/lib/session";
 
 const STATUS_STYLES: Record<string, { badge: string; dot: string }> = {
   queued: { badge: "bg-slate-100 text-slate-700 ring-slate-300", dot: "bg-slate-400" },
@@ -150,19 +151,33 @@ const BUTTON_STYLES: Record<ButtonVariant, string> = {
   ghost: "text-slate-600 hover:bg-slate-100 disabled:text-slate-300",
 };
 
+/**
+ * A button. `needs`: the role its action needs (the API's rule, api/graphql/access.ts); a session
+ * whose key's role is lower sees it disabled, with a tooltip naming the role needed.
+ */
 export function Button({
   variant = "secondary",
   size = "md",
   className = "",
+  needs,
   ...props
-}: React.ButtonHTMLAttributes<HTMLButtonElement> & { variant?: ButtonVariant; size?: "sm" | "md" }) {
+}: React.ButtonHTMLAttributes<HTMLButtonElement> & { variant?: ButtonVariant; size?: "sm" | "md"; needs?: Role }) {
+  const permission = usePermission(needs);
   const sizing = size === "sm" ? "px-2 py-1 text-xs" : "px-3 py-1.5 text-sm";
-  return (
+  const button = (
     <button
       type="button"
       className={`inline-flex items-center justify-center gap-1.5 rounded-md font-medium shadow-sm transition-colors disabled:cursor-not-allowed ${sizing} ${BUTTON_STYLES[variant]} ${className}`}
       {...props}
+      {...(permission.allowed ? {} : { disabled: true, title: permission.reason ?? undefined, "aria-disabled": true, "data-needs-role": needs })}
     />
+  );
+  if (permission.allowed) return button;
+  // a disabled button gets no pointer events in some browsers: the tooltip is on its wrapper too
+  return (
+    <span title={permission.reason ?? undefined} data-testid="role-gate" className="inline-flex cursor-not-allowed">
+      {button}
+    </span>
   );
 }
 

@@ -9,6 +9,11 @@
 //
 // Every operation is a typed document generated from api/schema.graphql (lib/queries.ts,
 // lib/gql/): its result and variables types come from the schema, never from a cast.
+//
+// Both act for the browser's session: the console's server adds the session's API key (kept in
+// an httpOnly cookie) to what it passes on. Without a session, or with a key the API refuses
+// (revoked, expired), HTTP answers 401 and the websocket closes with 4401: `onAuthRequired`
+// listeners hear it (the Shell sends the user to /login), and the websocket stops retrying.
 import { createClient, type Client } from "graphql-ws";
 import type { TypedDocumentString } from "./gql/graphql";
 
@@ -42,6 +47,40 @@ export class RequestError extends Error {
   get code(): string | undefined {
     return this.errors[0]?.extensions?.code;
   }
+}
+
+// ---- authentication -----------------------------------------------------------------------
+
+/** The websocket close code of graphql-ws (and of the API) for a request without a valid key. */
+export const WS_UNAUTHORIZED = 4401;
+
+/** Why the API refused the session: no key at all (`unauthenticated`) or a refused one (`invalid_key`, `session_ended`). */
+export interface AuthRequired {
+  code: string;
+  message: string;
+}
+
+let authRequired: AuthRequired | null = null;
+const authListeners = new Set<(a: AuthRequired) => void>();
+
+/** Set once the API refused the session (until the page is reloaded). */
+export function authRequiredState(): AuthRequired | null {
+  return authRequired;
+}
+
+export function onAuthRequired(listener: (a: AuthRequired) => void): () => void {
+  authListeners.add(listener);
+  return () => authListeners.delete(listener);
+}
+
+function markAuthRequired(code: string, message: string): void {
+  if (authRequired) return;
+  authRequired = { code, message };
+  for (const listener of authListeners) listener(authRequired);
+}
+
+function isCloseEvent(value: unknown): value is { code: number; reason: string } {
+  return typeof value === "object" && value !== null && typeof (value as { code?: unknown }).code === "number" && "reason" in value;
 }
 
 // ---- connection state -------------------------------------------------------------------
@@ -113,7 +152,12 @@ export function wsClient(): Client {
         recompute();
         if (wasLost) for (const listener of reconnectListeners) listener();
       },
-      closed: () => {
+      closed: (event) => {
+        if (isCloseEvent(event) && event.code === WS_UNAUTHORIZED) {
+          // graphql-ws does not retry this one: the session is over until the user logs in again
+          const reason = event.reason.replace(/^Unauthorized:\s*/, "");
+          markAuthRequired(/needs a key/.test(reason) ? "unauthenticated" : "session_ended", reason || "the API refused the session's key");
+        }
         if (socketUp || everConnected) lostAt ||= Date.now();
         socketUp = false;
         recompute();
@@ -148,6 +192,11 @@ export function subscribe<TResult, TVariables>(payload: Payload<TResult, TVariab
     },
     error(error) {
       const entries = Array.isArray(error) ? (error as GraphQLErrorEntry[]) : [];
+      if (!entries.length && isCloseEvent(error)) {
+        const code = error.code === WS_UNAUTHORIZED ? "unauthenticated" : "connection_closed";
+        const message = `the API closed the live connection (${error.code}${error.reason ? `: ${error.reason}` : ""})`;
+        return sink.error?.(new RequestError(message, { errors: [{ message, extensions: { code } }] }));
+      }
       const message = entries.length ? entries.map((e) => e.message).join("; ") : error instanceof Error ? error.message : "subscription failed";
       sink.error?.(new RequestError(message, { errors: entries }));
     },
@@ -174,7 +223,8 @@ export async function gql<TResult, TVariables>(document: Document<TResult, TVari
     markHttp(false);
     throw new RequestError(`the console cannot reach its server (${(error as Error).message})`, { unreachable: true });
   }
-  type Body = { data?: TResult | null; errors?: GraphQLErrorEntry[] } | null;
+  // GraphQL's answer, or the API's (or the console server's) refusal: {"error": {"code", "message"}}
+  type Body = { data?: TResult | null; errors?: GraphQLErrorEntry[]; error?: { code?: string; message?: string } } | null;
   let body: Body;
   try {
     body = (await res.json()) as Body;
@@ -183,9 +233,18 @@ export async function gql<TResult, TVariables>(document: Document<TResult, TVari
   }
   if (res.status === 502 || res.status === 503 || res.status === 504) {
     markHttp(false);
-    throw new RequestError(body?.errors?.[0]?.message ?? `the API is not reachable (HTTP ${res.status})`, { unreachable: true });
+    throw new RequestError(body?.errors?.[0]?.message ?? body?.error?.message ?? `the API is not reachable (HTTP ${res.status})`, { unreachable: true });
   }
   markHttp(true);
+  if (res.status === 401) {
+    const code = body?.error?.code ?? "unauthenticated";
+    const message = body?.error?.message ?? "not logged in";
+    markAuthRequired(code, message);
+    throw new RequestError(message, { errors: [{ message, extensions: { code } }] });
+  }
+  if (body?.error?.message && !body.errors?.length) {
+    throw new RequestError(body.error.message, { errors: [{ message: body.error.message, extensions: { code: body.error.code } }] });
+  }
   if (body?.errors?.length) throw new RequestError(body.errors.map((e) => e.message).join("; "), { errors: body.errors });
   if (!res.ok || !body || body.data == null) throw new RequestError(`the API answered HTTP ${res.status} without data`);
   return body.data;

@@ -401,3 +401,15 @@ export const DASHBOARD_UPDATED = graphql(`
     }
   }
 `);
+
+/** The session's key: its workspace and role (the Shell's header, what buttons may do). */
+export const WHOAMI_QUERY = graphql(`
+  query Whoami {
+    whoami {
+      keyId
+      workspaceId
+      workspaceName
+      role
+    }
+  }
+`);

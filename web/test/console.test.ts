@@ -1,8 +1,15 @@
 // The operations console end to end, in a real headless browser: real Postgres, a real worker,
 // the real API and the real console (its production build, served by scripts/web.ts). Each test
 // leaves a screenshot of the page it drove in web/test/screenshots/.
+//
+// The console acts for an API key: the browser logs in first (the login page, or the
+// /login#key=… link `everruns start` prints); the keys are made on the test database, in the
+// `default` workspace, where the agents and runs of these tests are too.
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, createTestDatabase, getRun, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import { createApiKey, revokeApiKey } from "../../db/sql/apiKeys.ts";
+import { cancelRun } from "../../db/sql/cancelRun.ts";
 import { startApi, type ApiHandle } from "../../api/server.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
@@ -18,6 +25,10 @@ let api: ApiHandle;
 let web: WebHandle;
 let browser: Browser;
 const agents: Record<string, string> = {};
+const keys = { admin: "", viewer: "", viewerId: "" };
+const SESSION_COOKIE = "everruns_session";
+/** Well-formed, but no key of this Everruns. */
+const UNKNOWN_KEY = `evr_${"A".repeat(43)}`;
 
 const STREAMED_TEXT =
   "Durable execution means every step is a checkpoint in Postgres. " +
@@ -31,6 +42,10 @@ beforeAll(async () => {
   api = await startApi({ databaseUrl: db.url, port: 0, log, graphiql: false });
   web = await startWeb({ apiUrl: api.url, port: 0, log });
   browser = await launchBrowser();
+  keys.admin = (await createApiKey(db.pool, { name: "console-admin", role: "admin" })).key;
+  const viewer = await createApiKey(db.pool, { name: "console-viewer", role: "viewer" });
+  keys.viewer = viewer.key;
+  keys.viewerId = viewer.info.id;
   agents.streamer = await createAgent(
     db.pool,
     { provider: "scripted", model: "scripted-stream", script: [{ text: STREAMED_TEXT, delay_ms: 3000 }] },
@@ -77,7 +92,207 @@ function expectNoPageErrors() {
 
 const rowOf = (runId: string) => browser.page.locator(`[data-testid=runs-table] tr[data-run-id="${runId}"]`);
 
+/** A fresh session with `key`, through the link `everruns start` prints; lands on /runs. */
+async function loginWith(key: string, role: string) {
+  const { page, context } = browser;
+  await context.clearCookies();
+  await page.goto("about:blank"); // from the login page itself, a new fragment would not reload it
+  await page.goto(`${web.url}/login#key=${key}`);
+  await page.waitForURL(`${web.url}/runs`);
+  await page.locator(`[data-testid=session-role][data-role=${role}]`).waitFor();
+}
+
+async function sessionCookie() {
+  return (await browser.context.cookies(web.url)).find((c) => c.name === SESSION_COOKIE);
+}
+
+/** POST /session of the console, from node (no browser: no Origin unless given). */
+function postSession(body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${web.url}/session`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+describe("logging in", () => {
+  it("sends a visitor without a session to the login page, says why a key is refused, and brings them back once logged in", async () => {
+    const { page } = browser;
+    await page.goto(`${web.url}/runs?status=running`);
+    await page.waitForURL(`${web.url}/login?next=${encodeURIComponent("/runs?status=running")}`);
+    const field = page.getByTestId("login-key");
+    await field.waitFor();
+    expect(await field.getAttribute("type")).toBe("password");
+    await screenshot(page, "login");
+
+    // not a key at all, then a well-formed one the API does not know: the server's message, each time
+    await field.fill("hunter2");
+    await page.getByTestId("login-submit").click();
+    await expect.poll(() => page.getByTestId("login-error").textContent()).toMatch(/not an Everruns API key/);
+    await field.fill(UNKNOWN_KEY);
+    await page.getByTestId("login-submit").click();
+    await expect.poll(() => page.getByTestId("login-error").textContent()).toMatch(/this API key is not a key of this Everruns/);
+    expect(await sessionCookie()).toBeUndefined();
+    await screenshot(page, "login-refused");
+
+    await field.fill(keys.admin);
+    await page.getByTestId("login-submit").click();
+    await page.waitForURL(`${web.url}/runs?status=running`);
+    // the header: the key's workspace and role
+    expect(await page.getByTestId("session-workspace").textContent()).toBe("default");
+    expect(await page.getByTestId("session-role").textContent()).toBe("admin");
+    await page.getByTestId("filter-status").waitFor();
+    await page.locator("[data-testid=connection-state][data-state=online]").waitFor();
+    await screenshot(page, "logged-in");
+    expectNoPageErrors();
+  });
+
+  it("logs in from the link `everruns start` prints, and takes the key out of the address bar", async () => {
+    const { page, context } = browser;
+    // a refused key in the link: the error, and the key is gone from the address bar all the same
+    await context.clearCookies();
+    await page.goto("about:blank");
+    await page.goto(`${web.url}/login#key=${UNKNOWN_KEY}`);
+    await expect.poll(() => page.getByTestId("login-error").textContent()).toMatch(/The key in the link was refused: this API key is not a key/);
+    expect(page.url()).toBe(`${web.url}/login`);
+
+    await loginWith(keys.admin, "admin");
+    expect(page.url()).toBe(`${web.url}/runs`);
+    expect(await page.evaluate(() => window.location.hash)).toBe("");
+    expect(await page.getByTestId("session-workspace").textContent()).toBe("default");
+    // back: the login page was replaced, not left in the history with the key
+    await page.goBack();
+    expect(page.url()).not.toContain(keys.admin);
+    await page.goto(`${web.url}/runs`);
+    await page.getByTestId("session").waitFor();
+    expectNoPageErrors();
+  });
+
+  it("keeps the key in an httpOnly cookie, and the API never sees the cookie", async () => {
+    const { page } = browser;
+    const cookie = await sessionCookie();
+    expect(cookie).toMatchObject({ value: keys.admin, httpOnly: true, sameSite: "Strict", path: "/", secure: false });
+    const hoursLeft = (cookie!.expires * 1000 - Date.now()) / 3_600_000;
+    expect(hoursLeft).toBeGreaterThan(11.9);
+    expect(hoursLeft).toBeLessThanOrEqual(12);
+    expect(await page.evaluate(() => document.cookie)).not.toContain(SESSION_COOKIE);
+
+    // what reaches the API, HTTP and websocket, while the console loads a page
+    const seen: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
+    const record = (req: IncomingMessage) => void seen.push({ url: req.url ?? "", headers: req.headers });
+    api.server.prependListener("request", record);
+    api.server.prependListener("upgrade", record);
+    try {
+      await page.reload();
+      await page.locator("[data-testid=connection-state][data-state=online]").waitFor();
+      await page.getByTestId("session-role").waitFor();
+    } finally {
+      api.server.off("request", record);
+      api.server.off("upgrade", record);
+    }
+    const graphql = seen.filter((r) => r.url.startsWith("/graphql"));
+    expect(graphql.filter((r) => r.headers.upgrade === "websocket").length).toBeGreaterThanOrEqual(1);
+    expect(graphql.filter((r) => r.headers.upgrade !== "websocket").length).toBeGreaterThanOrEqual(1);
+    for (const r of graphql) {
+      expect(r.headers.cookie).toBeUndefined();
+      expect(r.headers.authorization).toBe(`Bearer ${keys.admin}`);
+    }
+
+    // the cookie is no credential of the API's: without an Authorization header it is refused
+    const whoami = JSON.stringify({ query: "{ whoami { role workspaceName } }" });
+    const direct = await fetch(`${api.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie: `${SESSION_COOKIE}=${keys.admin}` },
+      body: whoami,
+    });
+    expect(direct.status).toBe(401);
+    // through the console, the same cookie is the session
+    const proxied = await fetch(`${web.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie: `${SESSION_COOKIE}=${keys.admin}` },
+      body: whoami,
+    });
+    expect(proxied.status).toBe(200);
+    expect(await proxied.json()).toEqual({ data: { whoami: { role: "admin", workspaceName: "default" } } });
+    // and a caller's own Authorization header is not passed on: the console acts for its session only
+    const smuggled = await fetch(`${web.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${keys.admin}` },
+      body: whoami,
+    });
+    expect(smuggled.status).toBe(401);
+    expectNoPageErrors();
+  });
+
+  it("takes logins and logouts only as JSON from its own origin, and sets the cookie's attributes", async () => {
+    const evil = { origin: "http://evil.example" };
+    const refused = await postSession({ key: keys.admin }, evil);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("origin_not_allowed");
+    expect(refused.headers.get("set-cookie")).toBeNull();
+    const logoutRefused = await fetch(`${web.url}/session`, { method: "DELETE", headers: evil });
+    expect(logoutRefused.status).toBe(403);
+    expect(logoutRefused.headers.get("set-cookie")).toBeNull();
+    expect((await fetch(`${web.url}/session/logout`, { method: "POST", headers: evil })).status).toBe(403);
+
+    // a form post (no JSON) is no login
+    const form = await fetch(`${web.url}/session`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: web.url },
+      body: `key=${keys.admin}`,
+    });
+    expect(form.status).toBe(415);
+    expect(form.headers.get("set-cookie")).toBeNull();
+    expect((await postSession("{not json")).status).toBe(400);
+    expect((await postSession({})).status).toBe(400);
+
+    // the API's refusal, as it said it
+    const wrong = await postSession({ key: UNKNOWN_KEY }, { origin: web.url });
+    expect(wrong.status).toBe(401);
+    const refusal = (await wrong.json()) as { error: { code: string; message: string } };
+    expect(refusal.error.code).toBe("invalid_key");
+    expect(refusal.error.message).toMatch(/not a key of this Everruns/);
+
+    const ok = await postSession({ key: keys.viewer }, { origin: web.url });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ workspace: { name: "default" }, role: "viewer" });
+    const set = ok.headers.get("set-cookie")!;
+    expect(set).toMatch(new RegExp(`^${SESSION_COOKIE}=${keys.viewer};`));
+    for (const attribute of ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"]) expect(set).toContain(attribute);
+    expect(set).not.toMatch(/Secure/);
+    // behind a proxy that terminates TLS: Secure
+    const secure = await postSession({ key: keys.viewer }, { "x-forwarded-proto": "https" });
+    expect(secure.headers.get("set-cookie")).toMatch(/; Secure/);
+
+    // GET /session: the session's workspace and role, or 401
+    const mine = await fetch(`${web.url}/session`, { headers: { cookie: `${SESSION_COOKIE}=${keys.viewer}` } });
+    expect(await mine.json()).toMatchObject({ workspace: { name: "default" }, role: "viewer" });
+    expect((await fetch(`${web.url}/session`)).status).toBe(401);
+    const out = await fetch(`${web.url}/session`, { method: "DELETE", headers: { origin: web.url } });
+    expect(out.status).toBe(200);
+    expect(out.headers.get("set-cookie")).toMatch(new RegExp(`^${SESSION_COOKIE}=; Max-Age=0`));
+  });
+
+  it("logs out back to the login page, and the session is gone", async () => {
+    const { page } = browser;
+    await page.goto(`${web.url}/agents`);
+    await page.getByTestId("session").waitFor();
+    await page.getByTestId("logout").click();
+    await page.waitForURL(`${web.url}/login`);
+    await expect.poll(() => page.getByTestId("login-notice").textContent()).toBe("You have logged out.");
+    expect(await sessionCookie()).toBeUndefined();
+    await screenshot(page, "logged-out");
+    await page.goto(`${web.url}/agents`);
+    await page.waitForURL(`${web.url}/login?next=${encodeURIComponent("/agents")}`);
+    expectNoPageErrors();
+  });
+});
+
 describe("the operations console", () => {
+  beforeAll(async () => {
+    await loginWith(keys.admin, "admin");
+  });
+
   it("shows an empty runs table, and lists the agents", async () => {
     const { page } = browser;
     await page.goto(`${web.url}/`);
@@ -317,6 +532,75 @@ describe("the operations console", () => {
     // live again: the row follows the run to its end
     await page.locator(`[data-testid=runs-table] tr[data-run-id="${runId}"][data-status=succeeded]`).waitFor({ timeout: 30_000 });
     await screenshot(page, "api-recovered");
+    expectNoPageErrors();
+  });
+});
+
+describe("a viewer key", () => {
+  beforeAll(async () => {
+    await loginWith(keys.viewer, "viewer");
+  });
+
+  it("sees the workspace's runs and agents, but may not cancel, start or edit: the buttons say which role it takes, and the API refuses", async () => {
+    const { page } = browser;
+    expect(await page.getByTestId("session-workspace").textContent()).toBe("default");
+    await page.locator("[data-testid=connection-state][data-state=online]").waitFor();
+    const runId = await startRun(db.pool, agents.sleeper!, "sleep while a viewer watches");
+    try {
+      await rowOf(runId).waitFor();
+      await page.goto(`${web.url}/runs/${runId}`);
+      await page.locator("[data-testid=run-status][data-status=running]").waitFor();
+      const cancel = page.getByTestId("cancel-run");
+      expect(await cancel.isDisabled()).toBe(true);
+      expect(await cancel.getAttribute("data-needs-role")).toBe("operator");
+      expect(await cancel.getAttribute("title")).toMatch(/Needs an API key with role operator or admin; this session's key is a viewer key/);
+      await screenshot(page, "viewer-run");
+
+      // the API says the same to a viewer's session that asks anyway
+      const answer = await page.evaluate(async (id) => {
+        const res = await fetch("/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: "mutation ($id: UUID!) { cancelRun(runId: $id) { cancelled } }", variables: { id } }),
+        });
+        return (await res.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+      }, runId);
+      expect(answer.errors?.[0]?.extensions?.code).toBe("forbidden");
+      expect(answer.errors?.[0]?.message).toMatch(/needs an API key with role operator/);
+      expect((await getRun(db.pool, runId)).status).toBe("running");
+
+      // an agent: no run started, no config saved, no agent created
+      await page.goto(`${web.url}/agents/${agents.worky}`);
+      await page.getByTestId("config-editor").waitFor();
+      await page.getByTestId("prompt").fill("please");
+      expect(await page.getByTestId("start-run-submit").isDisabled()).toBe(true);
+      expect(await page.getByTestId("start-run-submit").getAttribute("data-needs-role")).toBe("operator");
+      expect(await page.getByTestId("save-config").getAttribute("data-needs-role")).toBe("admin");
+      await page.goto(`${web.url}/agents`);
+      await page.getByTestId("agents-table").waitFor();
+      expect(await page.getByTestId("new-agent").isDisabled()).toBe(true);
+      expect(await page.getByTestId("new-agent").getAttribute("title")).toMatch(/role admin; this session's key is a viewer key/);
+      await screenshot(page, "viewer-agents");
+    } finally {
+      await cancelRun(db.pool, runId);
+    }
+    expectNoPageErrors();
+  });
+
+  it("is sent back to the login page, saying why, when its key is revoked", async () => {
+    const { page } = browser;
+    await page.goto(`${web.url}/runs`);
+    await page.getByTestId("session").waitFor();
+    expect(await revokeApiKey(db.pool, keys.viewerId)).toBe(true);
+    api.authenticator.clear(); // else within 5 s
+    // the next request with the key: the agents page's, unless a live refresh on /runs was quicker
+    // (/runs is where the login page leads anyway: no ?next= then)
+    // (a live refresh may already be navigating to the login page: the page's context is then gone)
+    await page.evaluate(() => document.querySelector<HTMLElement>("[data-testid=nav-agents]")?.click()).catch(() => undefined);
+    await page.waitForURL(/\/login(\?next=%2Fagents)?$/);
+    await expect.poll(() => page.getByTestId("login-notice").textContent()).toMatch(/Your session has ended: this API key has been revoked/);
+    expect(await sessionCookie()).toBeUndefined();
+    await screenshot(page, "session-revoked");
     expectNoPageErrors();
   });
 });

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, createTestDatabase, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { startApi, type ApiHandle } from "../../api/server.ts";
+import { createApiKey } from "../../db/sql/apiKeys.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 
@@ -10,6 +11,8 @@ const log = consoleLogger("[test-dashboard]", "error");
 let db: TestDatabase;
 let worker: WorkerHandle;
 let api: ApiHandle;
+/** A viewer key of the default workspace (where the test's agents and runs are): the dashboard only reads. */
+let viewerKey: string;
 
 async function gql<T>(
   query: string,
@@ -17,7 +20,7 @@ async function gql<T>(
 ): Promise<{ data: T | null; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
   const res = await fetch(`${api.url}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${viewerKey}` },
     body: JSON.stringify({ query, variables }),
   });
   return (await res.json()) as never;
@@ -27,6 +30,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   worker = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 2000, log });
   api = await startApi({ databaseUrl: db.url, port: 0, log, graphiql: false });
+  viewerKey = (await createApiKey(db.pool, { name: "dashboard-viewer", role: "viewer" })).key;
 });
 
 afterAll(async () => {

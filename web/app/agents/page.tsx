@@ -31,7 +31,7 @@ export default function AgentsPage() {
         subtitle="Model, system prompt, tools and limits; every change is a new version"
         actions={
           !creating && (
-            <Button variant="primary" data-testid="new-agent" onClick={() => setCreating(true)}>
+            <Button variant="primary" needs="admin" data-testid="new-agent" onClick={() => setCreating(true)}>
               New agent
             </Button>
           )
@@ -121,7 +121,13 @@ function CreateAgent({ onCancel }: { onCancel: () => void }) {
         <JsonEditor value={text} onChange={setText} serverError={nameError ? null : (error?.message ?? null)} rows={16} />
         {nameError && <ErrorBox error={nameError} title="The name was refused" />}
         <div className="flex gap-2">
-          <Button variant="primary" data-testid="create-agent-submit" disabled={pending || !parsed.value || !name.trim()} onClick={() => void create()}>
+          <Button
+            variant="primary"
+            needs="admin"
+            data-testid="create-agent-submit"
+            disabled={pending || !parsed.value || !name.trim()}
+            onClick={() => void create()}
+          >
             {pending ? "Creating…" : "Create agent"}
           </Button>
           <Button variant="ghost" onClick={onCancel}>

@@ -41,6 +41,7 @@ type Documents = {
     "\n  query PendingApprovals {\n    runsAwaitingAnswerCount\n  }\n": typeof types.PendingApprovalsDocument,
     "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) {\n      status\n      count\n    }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start\n      started\n      succeeded\n      failed\n      cancelled\n      interrupted\n      steps\n      stepP50Ms\n      stepP95Ms\n    }\n    agentDailyUsage(days: $days) {\n      day\n      agentId\n      agentName\n      runs\n      inputTokens\n      outputTokens\n      costUsd\n    }\n    liveWorkers {\n      poolId\n      hostname\n      pid\n      concurrency\n      startedAt\n      runningJobs\n    }\n    queueDepth {\n      ready\n      scheduled\n      running\n      oldestReadyAgeMs\n    }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes {\n        id\n        error\n        finishedAt\n        createdAt\n        agentByAgentId {\n          id\n          name\n        }\n      }\n    }\n  }\n": typeof types.DashboardDocument,
     "\n  subscription DashboardUpdated {\n    runUpdated {\n      runId\n    }\n  }\n": typeof types.DashboardUpdatedDocument,
+    "\n  query Whoami {\n    whoami {\n      keyId\n      workspaceId\n      workspaceName\n      role\n    }\n  }\n": typeof types.WhoamiDocument,
 };
 const documents: Documents = {
     "\n  fragment RunRowFields on Run {\n    id\n    status\n    agentId\n    threadId\n    parentRunId\n    usage\n    error\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    agentByAgentId {\n      id\n      name\n    }\n    runStepsByRunId {\n      totalCount\n    }\n  }\n": types.RunRowFieldsFragmentDoc,
@@ -69,6 +70,7 @@ const documents: Documents = {
     "\n  query PendingApprovals {\n    runsAwaitingAnswerCount\n  }\n": types.PendingApprovalsDocument,
     "\n  query Dashboard($window: Int!, $bucket: Int!, $days: Int!) {\n    runStatusCounts(windowSeconds: $window) {\n      status\n      count\n    }\n    runThroughput(windowSeconds: $window, bucketSeconds: $bucket) {\n      start\n      started\n      succeeded\n      failed\n      cancelled\n      interrupted\n      steps\n      stepP50Ms\n      stepP95Ms\n    }\n    agentDailyUsage(days: $days) {\n      day\n      agentId\n      agentName\n      runs\n      inputTokens\n      outputTokens\n      costUsd\n    }\n    liveWorkers {\n      poolId\n      hostname\n      pid\n      concurrency\n      startedAt\n      runningJobs\n    }\n    queueDepth {\n      ready\n      scheduled\n      running\n      oldestReadyAgeMs\n    }\n    runsAwaitingAnswerCount\n    failures: allRuns(condition: { status: \"failed\" }, orderBy: CREATED_AT_DESC, first: 8) {\n      nodes {\n        id\n        error\n        finishedAt\n        createdAt\n        agentByAgentId {\n          id\n          name\n        }\n      }\n    }\n  }\n": types.DashboardDocument,
     "\n  subscription DashboardUpdated {\n    runUpdated {\n      runId\n    }\n  }\n": types.DashboardUpdatedDocument,
+    "\n  query Whoami {\n    whoami {\n      keyId\n      workspaceId\n      workspaceName\n      role\n    }\n  }\n": types.WhoamiDocument,
 };
 
 /**
@@ -175,6 +177,10 @@ export function graphql(source: "\n  query Dashboard($window: Int!, $bucket: Int
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription DashboardUpdated {\n    runUpdated {\n      runId\n    }\n  }\n"): typeof import('./graphql').DashboardUpdatedDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Whoami {\n    whoami {\n      keyId\n      workspaceId\n      workspaceName\n      role\n    }\n  }\n"): typeof import('./graphql').WhoamiDocument;
 
 
 export function graphql(source: string) {

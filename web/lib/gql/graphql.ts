@@ -176,6 +176,11 @@ export type DashboardUpdatedSubscriptionVariables = Exact<{ [key: string]: never
 
 export type DashboardUpdatedSubscription = { runUpdated: { runId: string } | null };
 
+export type WhoamiQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type WhoamiQuery = { whoami: { keyId: string, workspaceId: string, workspaceName: string, role: string } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -749,3 +754,13 @@ export const DashboardUpdatedDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<DashboardUpdatedSubscription, DashboardUpdatedSubscriptionVariables>;
+export const WhoamiDocument = new TypedDocumentString(`
+    query Whoami {
+  whoami {
+    keyId
+    workspaceId
+    workspaceName
+    role
+  }
+}
+    `) as unknown as TypedDocumentString<WhoamiQuery, WhoamiQueryVariables>;

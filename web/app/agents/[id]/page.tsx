@@ -12,6 +12,7 @@ import { configJson, formatDateTime, isUuid, stableJson } from "@/lib/format";
 import { useMutation, useQuery } from "@/lib/hooks";
 import { AGENT_QUERY, START_RUN, UPDATE_AGENT } from "@/lib/queries";
 import type { AgentQuery } from "@/lib/gql/graphql";
+import { usePermission } from "@/lib/session";
 import { agentConfigOf, present } from "@/lib/types";
 
 type Agent = NonNullable<AgentQuery["agentById"]>;
@@ -81,8 +82,9 @@ function StartRun({ agentId }: { agentId: string }) {
   const router = useRouter();
   const [prompt, setPrompt] = useState("");
   const { mutate, pending, error } = useMutation(START_RUN);
+  const { allowed } = usePermission("operator");
   const start = async () => {
-    if (!prompt.trim()) return;
+    if (!prompt.trim() || !allowed) return;
     const result = await mutate({ agent: agentId, input: { messages: [{ role: "user", content: prompt }] } });
     if (result?.startRun) router.push(`/runs/${result.startRun.runId}`);
   };
@@ -107,7 +109,7 @@ function StartRun({ agentId }: { agentId: string }) {
           className="block w-full rounded-md border border-slate-300 p-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500"
         />
         <div className="flex items-center gap-3">
-          <Button type="submit" variant="primary" data-testid="start-run-submit" disabled={pending || !prompt.trim()}>
+          <Button type="submit" variant="primary" needs="operator" data-testid="start-run-submit" disabled={pending || !prompt.trim()}>
             {pending ? "Starting…" : "Start run"}
           </Button>
           <span className="text-xs text-slate-500">Ctrl+Enter · opens the run and streams it</span>
@@ -154,7 +156,7 @@ function ConfigEditor({ agent, onSaved }: { agent: Agent; onSaved: () => void })
           >
             Reset
           </Button>
-          <Button size="sm" variant="primary" data-testid="save-config" disabled={!dirty || !parsed.value || pending} onClick={() => void save()}>
+          <Button size="sm" variant="primary" needs="admin" data-testid="save-config" disabled={!dirty || !parsed.value || pending} onClick={() => void save()}>
             {pending ? "Saving…" : "Save as new version"}
           </Button>
         </>

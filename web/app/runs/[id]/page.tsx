@@ -270,7 +270,7 @@ function CancelButton({ runId, status, onCancelled }: { runId: string; status: s
       {confirming ? (
         <>
           <span className="text-sm text-slate-600">Cancel this run?</span>
-          <Button variant="danger" data-testid="confirm-cancel" disabled={pending} onClick={() => void cancel()}>
+          <Button variant="danger" needs="operator" data-testid="confirm-cancel" disabled={pending} onClick={() => void cancel()}>
             {pending ? "Cancelling…" : "Yes, cancel it"}
           </Button>
           <Button variant="ghost" onClick={() => setConfirming(false)}>
@@ -278,7 +278,7 @@ function CancelButton({ runId, status, onCancelled }: { runId: string; status: s
           </Button>
         </>
       ) : (
-        <Button variant="secondary" data-testid="cancel-run" onClick={() => setConfirming(true)} className="text-rose-700">
+        <Button variant="secondary" needs="operator" data-testid="cancel-run" onClick={() => setConfirming(true)} className="text-rose-700">
           Cancel run
         </Button>
       )}

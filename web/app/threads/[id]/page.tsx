@@ -153,7 +153,7 @@ function Reply({ agentId, threadId }: { agentId: string; threadId: string }) {
           placeholder="A new message on this thread starts another run"
           className="flex-1 rounded-md border border-slate-300 p-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500"
         />
-        <Button variant="primary" disabled={pending || !text.trim()} onClick={() => void send()} className="self-end">
+        <Button variant="primary" needs="operator" data-testid="reply-send" disabled={pending || !text.trim()} onClick={() => void send()} className="self-end">
           {pending ? "Sending…" : "Send"}
         </Button>
       </div>
