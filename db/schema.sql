@@ -1418,17 +1418,6 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION everruns_private.sees_every_workspace()
- RETURNS boolean
- LANGUAGE plpgsql
- STABLE
-AS $function$
-begin
-  return current_user = (select pg_catalog.pg_get_userbyid(n.nspowner) from pg_catalog.pg_namespace n where n.nspname = 'everruns')
-      or pg_catalog.pg_has_role(current_user, 'everruns_worker', 'MEMBER');
-end;
-$function$;
-
 CREATE OR REPLACE FUNCTION everruns_private.set_secret(p_workspace_id uuid, p_name text, p_ciphertext bytea, p_last4 text)
  RETURNS TABLE(name text, last4 text, created_at timestamp with time zone, rotated_at timestamp with time zone)
  LANGUAGE plpgsql

@@ -10,13 +10,15 @@
 --      binding, and both are our own processes.
 -- The engine (everruns_worker members: the step engine works for every workspace) and the
 -- schema's owner (migrations, and the security-definer functions, which run as the owner) see
--- every workspace: everruns_private.sees_every_workspace(). A security-definer function that a
--- client calls (cancel_run, send_event, set_secret, …) therefore checks the workspace itself:
--- a run outside the caller's workspace is an "unknown run", as under RLS.
+-- every workspace. A security-definer function that a client calls (cancel_run, send_event,
+-- set_secret, …) therefore checks the workspace itself: a run outside the caller's workspace is
+-- an "unknown run", as under RLS.
 --
--- Policies are `(select sees_every_workspace()) or workspace_id = (select current_workspace_id())`:
--- each sub-select is an init plan, evaluated once per statement, not once per row, and the
--- engine's statements stop at the first.
+-- Two policies per table, each for its roles (Postgres picks a statement's policies by role when
+-- it plans it, so a role pays only for its own):
+--   in_workspace  (everyone)  workspace_id = (select everruns_private.current_workspace_id())
+--                             (an init plan: evaluated once per statement, not once per row)
+--   engine        (everruns_worker and the migrating role, the owner)  true: costs nothing.
 --
 -- API keys: `evr_` + 43 characters of base64url (256 random bits), shown once. Stored as their
 -- SHA-256 (a key has 256 bits of entropy: a slow hash adds nothing), with a 12-character
@@ -64,10 +66,10 @@ $$;
 -- none does the setting count (everruns_api and everruns_worker members: our own processes; no
 -- other role has rights on the tables without a binding).
 --
--- current_workspace_id() and sees_every_workspace() run once per statement of every query of a
--- protected table (the policies' init plans): plpgsql, whose plans are cached per session, and
--- without a SET clause (which would cost a GUC save and restore per call); every name in them is
--- schema-qualified. Measured by `everruns bench --only rls`.
+-- current_workspace_id() runs once per statement of every query of a protected table by any role
+-- but the engine's (the policy's init plan): plpgsql, whose plans are cached per session, and
+-- without a SET clause (which would cost a GUC save and restore per call); every name in it is
+-- schema-qualified.
 create function everruns_private.current_workspace_id() returns uuid
   language plpgsql stable
   as $$
@@ -85,17 +87,6 @@ begin
 end;
 $$;
 comment on function everruns_private.current_workspace_id() is 'The workspace this transaction acts in: the role''s binding, else the everruns.workspace_id setting; null: none.';
-
--- The engine and the owner: every workspace. First in every policy: the engine's statements stop
--- there.
-create function everruns_private.sees_every_workspace() returns boolean
-  language plpgsql stable
-  as $$
-begin
-  return current_user = (select pg_catalog.pg_get_userbyid(n.nspowner) from pg_catalog.pg_namespace n where n.nspname = 'everruns')
-      or pg_catalog.pg_has_role(current_user, 'everruns_worker', 'MEMBER');
-end;
-$$;
 
 -- For column defaults: the current workspace, else `default` (a superuser's insert by hand).
 create function everruns_private.current_or_default_workspace_id() returns uuid
@@ -122,7 +113,6 @@ $$;
 grant execute on function
   everruns_private.bound_workspace(name),
   everruns_private.current_workspace_id(),
-  everruns_private.sees_every_workspace(),
   everruns_private.current_or_default_workspace_id(),
   everruns_private.default_workspace_id()
   to public;  -- policies and column defaults call them with the querying role's rights; they reveal only the caller's own binding
@@ -372,17 +362,21 @@ begin
     execute format('alter table everruns.%I enable row level security', v_table);
     execute format('alter table everruns.%I force row level security', v_table);
     execute format(
-      'create policy in_workspace on everruns.%I using ((select everruns_private.sees_every_workspace()) '
-      'or workspace_id = (select everruns_private.current_workspace_id())) with check ((select everruns_private.sees_every_workspace()) '
-      'or workspace_id = (select everruns_private.current_workspace_id()))', v_table);
+      'create policy in_workspace on everruns.%I using (workspace_id = (select everruns_private.current_workspace_id())) '
+      'with check (workspace_id = (select everruns_private.current_workspace_id()))', v_table);
+    execute format('create policy engine on everruns.%I to everruns_worker, %I using (true) with check (true)', v_table, current_user);
   end loop;
 end
 $$;
 alter table everruns.workspaces enable row level security;
 alter table everruns.workspaces force row level security;
-create policy in_workspace on everruns.workspaces
-  using ((select everruns_private.sees_every_workspace()) or id = (select everruns_private.current_workspace_id()))
-  with check ((select everruns_private.sees_every_workspace()));
+-- workspaces are created by administrators only (create_workspace runs as the owner)
+create policy in_workspace on everruns.workspaces using (id = (select everruns_private.current_workspace_id())) with check (false);
+do $$
+begin
+  execute format('create policy engine on everruns.workspaces to everruns_worker, %I using (true) with check (true)', current_user);
+end
+$$;
 -- a view reads with its owner's rights unless told otherwise: usage_daily reads with the caller's
 alter view everruns.usage_daily set (security_invoker = true);
 

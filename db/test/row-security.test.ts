@@ -265,7 +265,12 @@ describe("the catalog", () => {
   it("every table of the everruns schema has row-level security enabled and forced, with a policy on the current workspace", async () => {
     const { rows } = await db.pool.query<{ name: string; rls: boolean; forced: boolean; policies: string[] }>(
       `select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
-              coalesce((select array_agg(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' / ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+              coalesce((select array_agg(
+                                 -- the roles it is for (PUBLIC: every role), then its checks
+                                 coalesce((select string_agg(case r when 0 then 'public' else pg_get_userbyid(r)::text end, ',' order by 1)
+                                             from unnest(p.polroles) as r), '') || ': ' ||
+                                 coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' / ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+                                 order by p.polname)
                           from pg_policy p where p.polrelid = c.oid), '{}') as policies
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = 'everruns' and c.relkind in ('r', 'p')
@@ -289,8 +294,15 @@ describe("the catalog", () => {
     );
     for (const row of rows) {
       expect({ table: row.name, rls: row.rls, forced: row.forced }).toEqual({ table: row.name, rls: true, forced: true });
-      expect(row.policies.length, `everruns.${row.name} has no policy`).toBeGreaterThan(0);
-      for (const policy of row.policies) expect(policy, `a policy of everruns.${row.name}`).toMatch(/current_workspace_id\(\)/);
+      // every role is confined to the current workspace; only the engine's roles (everruns_worker
+      // and the owner, the migrating role) have a policy that lets every row through
+      const owner = (await db.pool.query<{ owner: string }>("select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = 'everruns'")).rows[0]!
+        .owner;
+      expect(row.policies.length, `everruns.${row.name}: two policies`).toBe(2);
+      const [engine, inWorkspace] = row.policies as [string, string];
+      expect(inWorkspace, `everruns.${row.name}: in_workspace`).toMatch(/^public: .*current_workspace_id\(\)/);
+      expect(engine.split(": ")[0]!.split(",").sort(), `everruns.${row.name}: engine`).toEqual(["everruns_worker", owner].sort());
+      expect(engine, `everruns.${row.name}: engine`).toMatch(/: true \/ true$/);
     }
   });
 
