@@ -18,7 +18,7 @@
 // with backoff, and then every feed sweeps the database past its cursor and every run watcher is
 // told about runs that changed since the connection was last known alive, so nothing is missed.
 import pg from "pg";
-import { NotFoundError } from "../db/errors.ts";
+import { NotFoundError, ValidationError } from "../db/errors.ts";
 import type { Pool } from "../db/pool.ts";
 import { databaseNow } from "../db/sql/databaseNow.ts";
 import { listen } from "../db/sql/listen.ts";
@@ -346,10 +346,14 @@ export class EventsHub {
 
   /**
    * The events of a run after seq `after`: first those already stored, then live ones as they are
-   * committed, each exactly once and in order, ending after the run's terminal event.
-   * Rejects with NotFoundError when the run does not exist.
+   * committed, each exactly once and in order, ending after the run's terminal event. Resuming at
+   * the last seq of a log that already ended yields nothing and ends at once.
+   * Rejects with NotFoundError when the run does not exist, and with a ValidationError
+   * `invalid_cursor` when `after` is past the run's last event (no such seq was ever sent: the
+   * stream would wait for events it then skips, terminal one included, forever). `cursorName`
+   * is how the caller's client spelt the cursor (`Last-Event-ID`, `after`), for that message.
    */
-  async subscribeRunEvents(runId: string, after = 0): Promise<Subscription<RunEventRow>> {
+  async subscribeRunEvents(runId: string, after = 0, { cursorName = "after" }: { cursorName?: string } = {}): Promise<Subscription<RunEventRow>> {
     const feed = this.feedFor(runId);
     const inbox = new Inbox<RunEventRow[]>();
     feed.subscribers.add(inbox.push);
@@ -364,6 +368,25 @@ export class EventsHub {
     if (!exists) {
       this.release(feed, inbox.push);
       throw new NotFoundError(`unknown run ${runId}`);
+    }
+    if (after > feed.fetched) {
+      // Past what the feed has read, which may lag the log by a notification: the log itself
+      // decides. Read after registering, so no race: the log only grows, a seq a client saw was
+      // committed before it asked, and whatever is appended from here on reaches the feed.
+      let last: number;
+      try {
+        last = (await readLastEvent(this.opts.pool, runId))?.seq ?? 0;
+      } catch (error) {
+        this.release(feed, inbox.push);
+        throw error;
+      }
+      if (after > last) {
+        this.release(feed, inbox.push);
+        throw new ValidationError(
+          `${cursorName} ${after} is past the end of run ${runId}'s event log: its last event is seq ${last}; resume with ${cursorName} ≤ ${last}`,
+          { code: "invalid_cursor" },
+        );
+      }
     }
     const { pool, pageSize } = this.opts;
     const release = () => this.release(feed, inbox.push);

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { EverrunsError, NotFoundError, ValidationError, fromDatabaseError, isConnectionError } from "../db/errors.ts";
 import { describeIssues } from "../db/schemas.ts";
 import type { Logger } from "../lib/logger.ts";
+import { describeStorableProblem, findStorableProblem } from "../lib/storable-json.ts";
 
 export interface HttpError {
   status: number;
@@ -68,11 +69,19 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   };
 }
 
-/** The parsed JSON body, validated: a missing body or a wrong Content-Type says so. */
+/**
+ * The parsed JSON body, validated: a missing body or a wrong Content-Type says so. Before the
+ * schema sees it, the body must be storable (lib/storable-json.ts): no U+0000 or lone surrogate
+ * in any string or key, no non-finite number (1e999), nesting at most MAX_JSON_DEPTH deep. Every
+ * REST and AG-UI body comes through here, so such a body is a 400 naming the field, never a 500
+ * from Postgres or from JSON.stringify.
+ */
 export function parseBody<T>(req: Request, schema: z.ZodType<T>, what: string): T {
   if (req.body === undefined) {
     throw new HttpStatusError(415, "unsupported_media_type", `send ${what} as a JSON body with Content-Type: application/json`);
   }
+  const problem = findStorableProblem(req.body);
+  if (problem) throw new ValidationError(`invalid ${what}: ${describeStorableProblem(problem)}`);
   const result = schema.safeParse(req.body);
   if (!result.success) throw new ValidationError(`invalid ${what}: ${describeIssues(result.error)}`);
   return result.data;

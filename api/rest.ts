@@ -51,15 +51,24 @@ export function runIdParam(req: Request): string {
   return id.toLowerCase();
 }
 
-/** Where to resume a stream: the Last-Event-ID header, else ?after=, else the start. */
-export function resumeCursor(req: Request): number {
+/** Which cursor a stream request resumes with: the Last-Event-ID header wins over ?after=. */
+export function resumeCursorName(req: Request): "Last-Event-ID" | "after" {
   const header = req.get("last-event-id");
-  const raw = header !== undefined && header !== "" ? header : req.query.after;
+  return header !== undefined && header !== "" ? "Last-Event-ID" : "after";
+}
+
+/**
+ * Where to resume a stream: the Last-Event-ID header, else ?after=, else the start. (Whether the
+ * run has that seq is the events hub's to check, once it watches the run: subscribeRunEvents.)
+ */
+export function resumeCursor(req: Request): number {
+  const name = resumeCursorName(req);
+  const raw = name === "Last-Event-ID" ? req.get("last-event-id") : req.query.after;
   if (raw === undefined || raw === "") return 0;
   // a repeated or nested parameter (?after=1&after=2, ?after[x]=1) is shown as JSON, not "[object Object]"
   const text = typeof raw === "string" ? raw : JSON.stringify(raw);
   if (!/^\d{1,9}$/.test(text)) {
-    throw new ValidationError(`${header !== undefined && header !== "" ? "Last-Event-ID" : "after"} must be an event seq (a whole number ≥ 0), got "${text}"`);
+    throw new ValidationError(`${name} must be an event seq (a whole number ≥ 0), got "${text}"`);
   }
   return Number(text);
 }
@@ -122,13 +131,15 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
   });
 
   // The hub reads events on its own connection: the run is checked against the key's workspace
-  // first (a run's workspace never changes).
+  // first (a run's workspace never changes). A cursor past the run's last event is refused (400
+  // invalid_cursor) before the stream begins; one at the end of a finished run gets an empty
+  // stream that ends at once.
   router.get("/api/runs/:id/events", async (req, res) => {
     const runId = runIdParam(req);
     const after = resumeCursor(req);
     const run = await withWorkspace(pool, authOf(req), (db) => getRun(db, runId));
     if (!run) throw new NotFoundError(`unknown run ${runId}`);
-    const subscription = await hub.subscribeRunEvents(runId, after);
+    const subscription = await hub.subscribeRunEvents(runId, after, { cursorName: resumeCursorName(req) });
     sse.begin(res);
     await pipeRunEvents(res, subscription, log, runId);
   });

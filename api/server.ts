@@ -8,8 +8,12 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import express, { type Express, type RequestHandler } from "express";
+import { CloseCode, makeServer, type ServerOptions } from "graphql-ws";
 import { postgraphile } from "postgraphile";
+import { makeGraphQLWSConfig, normalizeConnectionParams, type GrafservBase } from "postgraphile/grafserv";
 import { grafserv } from "postgraphile/grafserv/express/v4";
+import { GraphQLError } from "postgraphile/graphql";
+import { WebSocketServer, type WebSocket } from "ws";
 import { loadRequestGuardEnv } from "../db/env.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
@@ -17,6 +21,7 @@ import type { Logger } from "../lib/logger.ts";
 import { agUiRouter } from "./agui.ts";
 import { authMiddleware, Authenticator } from "./auth.ts";
 import { EventsHub } from "./events-hub.ts";
+import { MAX_OPERATIONS_PER_SOCKET, MAX_REQUEST_BYTES, MAX_SOCKETS_PER_KEY } from "./graphql/limits.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, makePreset } from "./graphql/preset.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import {
@@ -51,6 +56,8 @@ export interface ApiOptions {
   heartbeatMs?: number;
   /** Database connections for queries (default 20); the LISTEN connection is extra. */
   poolSize?: number;
+  /** Production: no GraphQL introspection nor suggestions (default: NODE_ENV=production). */
+  production?: boolean;
 }
 
 export interface ApiHandle {
@@ -147,14 +154,16 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     }));
   const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), authenticator });
   const server = createServer(app);
-  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator }));
+  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator, production: opts.production }));
   const serv = pgl.createServ(grafserv);
   // websocket connections leave the server's connection tracking once upgraded: keep our own
   const upgraded = new Set<Duplex>();
+  const sockets = new GraphqlSockets(serv, authenticator);
   try {
-    // grafserv's websockets without its own upgrade listener: ours checks Host and Origin first
+    // grafserv's HTTP handling without its websockets: ours bound frames and operations, after
+    // our upgrade listener checked Host and Origin
     await serv.addTo(app, server, false);
-    const graphqlUpgrade = await serv.getUpgradeHandler();
+    const graphqlUpgrade = sockets.upgrade;
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       upgraded.add(socket);
       socket.once("close", () => upgraded.delete(socket));
@@ -195,6 +204,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const close = () =>
     (closing ??= (async () => {
       sse.closeAll();
+      sockets.close();
       for (const socket of upgraded) socket.destroy();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -205,4 +215,111 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       await pool.end();
     })());
   return { url, port, graphiql, server, hub, sse, authenticator, close };
+}
+
+/** graphql-ws' keepalive interval, as grafserv's. */
+const KEEPALIVE_MS = 12_000;
+
+/**
+ * GraphQL over websockets (graphql-ws, grafserv's operation handling) with the limits of
+ * api/graphql/limits.ts: frames of at most MAX_REQUEST_BYTES (ws closes the socket with 1009,
+ * the frame unread), MAX_OPERATIONS_PER_SOCKET operations at once per socket,
+ * MAX_SOCKETS_PER_KEY open sockets per API key (the key of connection_init or of the upgrade).
+ */
+class GraphqlSockets {
+  readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES });
+  readonly #perKey = new Map<string, number>();
+  readonly #graphqlWs: ReturnType<typeof makeServer>;
+
+  constructor(serv: GrafservBase, authenticator: Authenticator) {
+    const config = makeGraphQLWSConfig(serv) as ServerOptions<
+      Record<string, unknown> | undefined,
+      { socket: WebSocket; request: IncomingMessage; keyId?: string }
+    >;
+    this.#graphqlWs = makeServer({
+      ...config,
+      onConnect: async (ctx) => {
+        const { socket, request } = ctx.extra;
+        let keyId: string;
+        try {
+          const params = normalizeConnectionParams(ctx.connectionParams);
+          keyId = (await authenticator.authenticate(params?.authorization ?? request.headers.authorization)).keyId;
+        } catch {
+          return true; // the first operation answers 4401 with the reason (api/graphql/access.ts)
+        }
+        if (socket.readyState !== socket.OPEN) return false; // closed while we looked the key up
+        const open = this.#perKey.get(keyId) ?? 0;
+        if (open >= MAX_SOCKETS_PER_KEY) {
+          socket.close(CloseCode.Forbidden, `Forbidden: at most ${MAX_SOCKETS_PER_KEY} websockets per API key`);
+          return false;
+        }
+        this.#perKey.set(keyId, open + 1);
+        ctx.extra.keyId = keyId;
+        return true;
+      },
+      onSubscribe: (ctx, id, payload) => {
+        if (Object.keys(ctx.subscriptions).length >= MAX_OPERATIONS_PER_SOCKET) {
+          return [
+            new GraphQLError(`too many operations on this websocket: at most ${MAX_OPERATIONS_PER_SOCKET} at once; complete one first or open another socket`, {
+              extensions: { code: "too_many_operations" },
+            }),
+          ];
+        }
+        return config.onSubscribe!(ctx, id, payload);
+      },
+      onClose: (ctx) => {
+        const keyId = ctx.extra.keyId;
+        if (!keyId) return;
+        const open = (this.#perKey.get(keyId) ?? 1) - 1;
+        if (open > 0) this.#perKey.set(keyId, open);
+        else this.#perKey.delete(keyId);
+      },
+    });
+    this.wss.on("connection", (socket: WebSocket, request: IncomingMessage) => this.#opened(socket, request));
+  }
+
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit("connection", ws, req));
+  };
+
+  #opened(socket: WebSocket, request: IncomingMessage): void {
+    // keepalive: a ping every KEEPALIVE_MS; no pong before the next one ends the socket
+    let alive = true;
+    socket.on("pong", () => (alive = true));
+    const keepalive = setInterval(() => {
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, KEEPALIVE_MS);
+    keepalive.unref();
+    // a frame over maxPayload, a protocol violation: ws closes the socket (1009, 1002) and reports it here
+    socket.on("error", () => undefined);
+    const closed = this.#graphqlWs.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) => new Promise<void>((resolve, reject) => socket.send(data, (error) => (error ? reject(error) : resolve()))),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (cb) =>
+          socket.on("message", (data: Buffer) => {
+            cb(data.toString()).catch((error: unknown) => {
+              try {
+                socket.close(CloseCode.InternalServerError, (error as Error).message.slice(0, 120));
+              } catch {
+                /* closed already */
+              }
+            });
+          }),
+      },
+      { socket, request },
+    );
+    socket.once("close", (code, reason) => {
+      clearInterval(keepalive);
+      void closed(code, String(reason));
+    });
+  }
+
+  close(): void {
+    for (const socket of this.wss.clients) socket.terminate();
+    this.wss.close();
+  }
 }

@@ -3,6 +3,12 @@
 // that reconnects with Last-Event-ID resumes exactly after the last event it saw. Frames are
 // encoded once per row and shared by every client of the run. One timer sends the heartbeat
 // comments of every open stream.
+//
+// A stream that ends because the run's log did (after its terminal event, or at once for a client
+// that resumed at that event) says so last with the comment `: end`, so that a client can tell it
+// from a dropped connection, which it should resume: a client that already had the terminal
+// event and resumed after it gets a stream with no event, and `: end` is how it knows to stop.
+// (A cursor past the last event never gets a stream: 400 invalid_cursor, api/events-hub.ts.)
 import { once } from "node:events";
 import type { Response } from "express";
 import { EventEncoder } from "@ag-ui/encoder";
@@ -71,9 +77,12 @@ export class SseStreams {
   }
 }
 
+/** The last comment of a stream that ended because the run's log did. */
+export const SSE_END_COMMENT = ": end\n\n";
+
 /**
- * Writes a run's events to `res` until the terminal event (then ends the response) or until the
- * client goes away (then stops reading; the run itself goes on).
+ * Writes a run's events to `res` until the terminal event (then ends the response with
+ * SSE_END_COMMENT) or until the client goes away (then stops reading; the run itself goes on).
  */
 export async function pipeRunEvents(res: Response, subscription: Subscription<RunEventRow>, log: Logger, runId: string): Promise<void> {
   let gone = false;
@@ -92,7 +101,8 @@ export async function pipeRunEvents(res: Response, subscription: Subscription<Ru
         done.abort();
       }
     }
-    if (!gone) res.end();
+    // the subscription only finishes by itself after the terminal event (or at the end already)
+    if (!gone) res.end(SSE_END_COMMENT);
   } catch (error) {
     log.warn(`SSE stream of run ${runId} failed: ${(error as Error).message}`);
     res.end();

@@ -143,7 +143,13 @@ export async function* followRunEvents(baseUrl: string, runId: string, opts: Fol
       } else {
         failingSince = null;
         failures = 0;
-        for await (const message of sseMessages(response.body, { onBytes: armStall })) {
+        // `: end`: the server says the run's log has ended (its terminal event was sent before,
+        // possibly on an earlier connection: a resume at the last seq of a finished run)
+        let ended = false;
+        const onComment = (comment: string) => {
+          if (comment.trim() === "end") ended = true;
+        };
+        for await (const message of sseMessages(response.body, { onBytes: armStall, onComment })) {
           const seq = Number(message.id);
           if (!Number.isInteger(seq) || seq <= last) continue; // seen before (or not an event)
           const event = JSON.parse(message.data) as Record<string, unknown>;
@@ -152,6 +158,7 @@ export async function* followRunEvents(baseUrl: string, runId: string, opts: Fol
           yield { seq, type, event };
           if (TERMINAL.has(type)) return;
         }
+        if (ended) return;
         reason = "the stream ended before the run did";
       }
     } catch (error) {

@@ -1,5 +1,6 @@
 // Errors Everruns raises. Each says what went wrong and what to do; raw driver errors are
 // wrapped (kept as `cause`) and never shown to a user as they are.
+import { MAX_JSON_DEPTH } from "../lib/storable-json.ts";
 
 export class EverrunsError extends Error {
   readonly code: string;
@@ -40,7 +41,7 @@ export class ConfigError extends EverrunsError {
 
 /** The one place SQLSTATEs of our SQL functions (class EV, see 000001_core.sql) become errors. */
 export function fromDatabaseError(error: unknown): unknown {
-  const e = error as { code?: string; message?: string; hint?: string } | null;
+  const e = error as { code?: string; message?: string; hint?: string; detail?: string } | null;
   if (!e || typeof e.code !== "string") return error;
   const message = e.hint ? `${e.message} (${e.hint})` : (e.message ?? "database error");
   switch (e.code) {
@@ -63,10 +64,23 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ValidationError(message, { cause: error, code: "not_receiving_events" });
     case "EV010":
       return new ValidationError(message, { cause: error, code: "invalid_access" });
+    case "EV011": // a signal over a limit of send_event (000008): payload size or depth, pending signals
+      return new ValidationError(message, { cause: error, code: "limit_exceeded" });
     case "42501": // insufficient_privilege, row-level security included
       return new ValidationError(message, { cause: error, code: "not_allowed" });
-    case "22P02": // invalid_text_representation, e.g. a malformed uuid
-      return new ValidationError(message, { cause: error });
+    case "22P02": // invalid_text_representation, e.g. a malformed uuid, a lone surrogate in JSON ("\ud800")
+      return new ValidationError(e.detail ? `${message}: ${e.detail}` : message, { cause: error });
+    // Text Postgres cannot store. The API rejects it before (lib/storable-json.ts); these are for
+    // what gets past that (a GraphQL argument of a generated mutation, a new route). The
+    // driver's text ("invalid byte sequence for encoding UTF8: 0x00") is replaced by what to do.
+    case "22021": // character_not_in_repertoire: U+0000 in a text value
+      return new ValidationError("the input holds U+0000 (a NUL character), which Postgres cannot store in text; remove it", { cause: error });
+    case "22P05": // untranslatable_character: "\u0000" in JSON
+      return new ValidationError("the input holds \\u0000 (a NUL character) in JSON, which Postgres cannot store; remove it", { cause: error });
+    case "54001": // statement_too_complex: "stack depth limit exceeded", e.g. parsing JSON nested thousands deep
+      return new ValidationError(`the input is nested too deeply to store (at most ${MAX_JSON_DEPTH} levels)`, { cause: error });
+    case "54000": // program_limit_exceeded, e.g. a jsonb or an array over Postgres's size limits
+      return new ValidationError("the input is too large to store", { cause: error, code: "too_large" });
     case "23505": // unique_violation
       return new ValidationError(message, { cause: error, code: "conflict" });
     default:

@@ -445,6 +445,8 @@ CREATE OR REPLACE FUNCTION everruns.send_event(run_id uuid, name text, payload j
 AS $function$
 declare
   v_run everruns.runs;
+  v_bytes int;
+  v_pending int;
 begin
   select * into v_run from everruns.runs r where r.id = send_event.run_id for update;
   if not found then
@@ -456,6 +458,28 @@ begin
   end if;
   if coalesce(send_event.name, '') = '' then
     raise exception 'an event needs a name' using errcode = 'EV009';
+  end if;
+  if length(send_event.name) > 200 then
+    raise exception 'an event name is at most 200 characters, got %', length(send_event.name) using errcode = 'EV009';
+  end if;
+  v_bytes := octet_length(send_event.payload::text);
+  if v_bytes > everruns_private.max_signal_payload_bytes() then
+    raise exception 'the event payload is % bytes; the limit is % (max_signal_payload_bytes)', v_bytes, everruns_private.max_signal_payload_bytes()
+      using errcode = 'EV011', hint = 'Send a reference to the data (an id, a URL) rather than the data itself.';
+  end if;
+  if everruns_private.json_too_deep(send_event.payload) then
+    raise exception 'the event payload is nested deeper than % levels (max_json_depth)', everruns_private.max_json_depth()
+      using errcode = 'EV011';
+  end if;
+  -- under the run's row lock: concurrent senders count one after the other
+  select count(*) into v_pending
+    from (select 1 from everruns.run_signals g
+           where g.run_id = v_run.id and g.consumed_at is null
+           limit everruns_private.max_pending_signals()) p;
+  if v_pending >= everruns_private.max_pending_signals() then
+    raise exception 'run % already holds % events that no wait has consumed; the limit is % (max_pending_signals)',
+      v_run.id, v_pending, everruns_private.max_pending_signals()
+      using errcode = 'EV011', hint = 'Wait until the run consumes its events (wait_for_event) before sending more.';
   end if;
   insert into everruns.run_signals (run_id, workspace_id, name, payload)
   values (v_run.id, v_run.workspace_id, send_event.name, send_event.payload);
@@ -638,6 +662,9 @@ declare
 begin
   if p_input is null or jsonb_typeof(p_input) <> 'object' then
     perform everruns_private.input_error('must be a JSON object');
+  end if;
+  if everruns_private.json_too_deep(p_input) then
+    perform everruns_private.input_error(format('nested deeper than %s levels (max_json_depth)', everruns_private.max_json_depth()));
   end if;
   if jsonb_typeof(p_input -> 'messages') is distinct from 'array' then
     perform everruns_private.input_error('"messages" must be an array');
@@ -1099,6 +1126,15 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.json_too_deep(p_value jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select p_value is not null
+     and pg_catalog.jsonb_path_exists(p_value, pg_catalog.format('strict $.**{%s}', everruns_private.max_json_depth() + 1)::pg_catalog.jsonpath)
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.last_llm_step(p_run_id uuid)
  RETURNS TABLE(run_id uuid, seq integer, depth integer)
  LANGUAGE plpgsql
@@ -1170,6 +1206,24 @@ begin
   return v_run;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.max_json_depth()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 64 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.max_pending_signals()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 100 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.max_signal_payload_bytes()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 65536 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.read_secret_ciphertexts(p_workspace_id uuid, p_names text[])
  RETURNS TABLE(name text, ciphertext bytea, rotated_at timestamp with time zone)
@@ -1816,13 +1870,22 @@ begin
       update everruns.threads set updated_at = now() where id = new.thread_id;
     end if;
   end if;
+  -- Everything below is the engine's to write, never the caller's (000008: a forged `usage` of
+  -- $123,456.78 showed on the dashboard): the fence, the outcome, the bookkeeping, the clock.
   new.step_cursor := 1;
   new.step_attempt := 0;
+  new.step_errors := 0;
+  new.step_started_at := null;
   new.event_seq := 0;
   new.settled_event_seq := 0;
   new.waiting := null;
   new.interrupts := null;
   new.continued_by := null;
+  new.output := null;
+  new.error := null;
+  new.usage := '{"cost_usd": 0, "input_tokens": 0, "output_tokens": 0}'::jsonb;
+  new.started_at := null;
+  new.finished_at := null;
   new.created_at := now();
   new.updated_at := now();
   return new;

@@ -10,6 +10,7 @@ import { ValidationError } from "./errors.ts";
 import { PROVIDER_SPECS } from "../worker/providers/registry.ts";
 import type { ProviderSpec } from "../worker/providers/spec.ts";
 import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
+import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
 
@@ -17,6 +18,11 @@ const toolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters
 const positiveInt = (max: number) => {
   const message = `must be a whole number from 1 to ${max}`;
   return z.number({ error: message }).int(message).min(1, message).max(max, message);
+};
+/** A whole number of milliseconds from 0 to `max`; the message names the bound. */
+const delayMs = (max: number) => {
+  const message = `must be a whole number of milliseconds from 0 to ${max}`;
+  return z.number({ error: message }).int(message).min(0, message).max(max, message);
 };
 
 /**
@@ -68,11 +74,20 @@ export const ToolSpecSchema = z.union([
 ]);
 export type ToolSpec = z.infer<typeof ToolSpecSchema>;
 
+/**
+ * Every delay is bounded (lib/backoff.ts): a retry waits at most MAX_RETRY_DELAY_MS (1 h), a
+ * server's Retry-After is honoured up to `max_retry_after_ms` (at most MAX_RETRY_AFTER_MS, 1 h).
+ */
 export const RetryPolicySchema = z.strictObject({
-  max_attempts: z.number().int().min(1).max(1000).default(5),
-  initial_delay_ms: z.number().int().min(0).max(86_400_000).default(1000),
-  max_delay_ms: z.number().int().min(0).max(86_400_000).default(60_000),
-  multiplier: z.number().min(1).max(100).default(2),
+  max_attempts: positiveInt(1000).default(5),
+  initial_delay_ms: delayMs(MAX_RETRY_DELAY_MS).default(1000),
+  max_delay_ms: delayMs(MAX_RETRY_DELAY_MS).default(60_000),
+  multiplier: z
+    .number({ error: "must be a number from 1 to 100" })
+    .min(1, "must be a number from 1 to 100")
+    .max(100, "must be a number from 1 to 100")
+    .default(2),
+  max_retry_after_ms: delayMs(MAX_RETRY_AFTER_MS).default(MAX_RETRY_AFTER_MS),
 });
 export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 
@@ -82,7 +97,7 @@ const COMMON_FIELDS = {
   tools: z.array(ToolSpecSchema).default([]),
   max_steps: positiveInt(100_000).default(50),
   llm_timeout_ms: positiveInt(3_600_000).default(120_000),
-  retry: RetryPolicySchema.default({ max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60_000, multiplier: 2 }),
+  retry: RetryPolicySchema.default({ max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60_000, multiplier: 2, max_retry_after_ms: MAX_RETRY_AFTER_MS }),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: positiveInt(1_000_000).optional(),
   /** USD per million tokens, overriding the provider's price table. */
@@ -132,6 +147,14 @@ export const AgentConfigSchema = z
       if (typeof tool === "object" && tool.type === "builtin") {
         for (const key of ["url", "headers", "timeout_ms", "max_response_bytes"] as const) {
           if (tool[key] !== undefined) ctx.addIssue({ code: "custom", path: ["tools", i, key], message: "is only for http tools" });
+        }
+        if (tool.parameters !== undefined) {
+          // the built-in checks its arguments against its own schema (its bounds keep timers and waits sane)
+          ctx.addIssue({
+            code: "custom",
+            path: ["tools", i, "parameters"],
+            message: `a built-in tool's parameters cannot be replaced; "${tool.name}" takes its own`,
+          });
         }
       }
     });

@@ -13,7 +13,7 @@ import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
 import { httpTool } from "./tools/http.ts";
 import { builtinTools } from "./tools/registry.ts";
-import { isWait, toToolResult, ToolError, TransientToolError, type Tool } from "./tools/types.ts";
+import { isWait, MAX_PARK_MS, toToolResult, ToolError, TransientToolError, type Tool } from "./tools/types.ts";
 import { argumentProblems } from "./tools/validate.ts";
 
 export interface AgentTool {
@@ -42,8 +42,8 @@ export function agentTools(config: AgentConfig, builtins: Record<string, Tool> =
     const tool = builtins[name];
     if (!tool) continue;
     const base = tool.definition;
-    const definition =
-      typeof spec === "object" ? { name, description: spec.description ?? base.description, parameters: spec.parameters ?? base.parameters } : base;
+    // a built-in keeps its own parameter schema (the config schema refuses another): its bounds are what keep its arguments sane
+    const definition = typeof spec === "object" ? { name, description: spec.description ?? base.description, parameters: base.parameters } : base;
     out.set(name, { definition, requiresApproval, tool });
   }
   return out;
@@ -117,6 +117,10 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     const outcome = toToolResult(value);
     if (isWait(outcome)) {
       if (input.waited) throw new ToolError(`${call.name} asked to wait again after its wait ended`);
+      const delayMs = outcome.delayMs;
+      if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_PARK_MS) {
+        throw new ToolError(`${call.name} asked to wait ${String(delayMs)} ms; a wait must be from 0 to ${MAX_PARK_MS} ms (30 days)`);
+      }
       return {
         step: {
           kind: "wait",
@@ -126,7 +130,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
           output: { ...outcome.output, tool_call_id: call.id },
         },
         events: [{ type: "STEP_FINISHED", stepName: name }],
-        next: { type: "wait", delay_ms: outcome.delayMs, waiting: { ...outcome.waiting, tool_call_id: call.id } },
+        next: { type: "wait", delay_ms: Math.round(delayMs), waiting: { ...outcome.waiting, tool_call_id: call.id } },
       };
     }
     const content = typeof outcome.value === "string" ? outcome.value : JSON.stringify(outcome.value ?? null);

@@ -8,10 +8,12 @@
 // the GraphQL schema; only these aggregates are exposed (and no type is named after them: a
 // live worker is a `StepRunner`, the job queue a `QueueDepth`).
 import { loadOneWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
-import { each } from "postgraphile/grafast";
+import { context, each } from "postgraphile/grafast";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
+import { roleAllows } from "../../lib/api-key.ts";
+import type { Auth } from "../auth.ts";
 import type { Queryable } from "../../db/pool.ts";
 import { countAwaitingAnswer } from "../../db/sql/countAwaitingAnswer.ts";
 import { readAgentDailyUsage } from "../../db/sql/readAgentDailyUsage.ts";
@@ -87,8 +89,10 @@ export const DashboardPlugin = extendSchema((build) => {
       "A worker process (a pool of step runners) whose liveness connection is open."
       type StepRunner {
         poolId: String!
-        hostname: String!
-        pid: Int!
+        "The worker's host (admin keys only; null for others)."
+        hostname: String
+        "The worker's process id (admin keys only; null for others)."
+        pid: Int
         concurrency: Int!
         startedAt: Datetime!
         "Step jobs this worker holds right now."
@@ -148,7 +152,12 @@ export const DashboardPlugin = extendSchema((build) => {
             });
           },
           liveWorkers() {
-            return load({}, (db) => readLiveWorkers(db));
+            // host names and pids map the deployment: admins only
+            return load({ auth: context().get("everrunsAuth") }, async (db, args: { auth: Auth | null }) => {
+              const workers = await readLiveWorkers(db);
+              if (args.auth && roleAllows(args.auth.role, "admin")) return workers;
+              return workers.map((w) => ({ ...w, hostname: null, pid: null }));
+            });
           },
           queueDepth() {
             return load({}, (db) => readQueueDepth(db));

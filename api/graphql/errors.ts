@@ -6,6 +6,7 @@ import { isSafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import { EverrunsError, fromDatabaseError } from "../../db/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
+import { SUGGESTION } from "./limits.ts";
 
 function withMessage(error: GraphQLError, message: string, extensions: Record<string, unknown>): GraphQLError {
   return new GraphQLError(message, {
@@ -18,12 +19,32 @@ function withMessage(error: GraphQLError, message: string, extensions: Record<st
   });
 }
 
-export function makeMaskError(log: Logger): (error: GraphQLError) => GraphQLError {
+/** A unique violation without the constraint's name: the columns that clash, from the detail (which Postgres leaves out under row-level security). */
+function conflictMessage(e: { detail?: string; table?: string }): string {
+  const columns = /^Key \(([^)]*)\)=/.exec(e.detail ?? "")?.[1];
+  return `conflict: another ${e.table ? e.table.replace(/s$/, "").replaceAll("_", " ") : "row"} has the same ${columns ?? "unique key"}`;
+}
+
+export function makeMaskError(log: Logger, { suggestions = true }: { suggestions?: boolean } = {}): (error: GraphQLError) => GraphQLError {
   return (error) => {
     const original = error.originalError;
     // parse/validation errors, "Cannot return null for non-nullable field", ...
-    if (!original || original instanceof GraphQLError) return error;
+    if (!original || original instanceof GraphQLError) {
+      if (!suggestions && SUGGESTION.test(error.message)) return withMessage(error, error.message.replace(SUGGESTION, ""), error.extensions ?? {});
+      return error;
+    }
     if (isSafeError(original)) return withMessage(error, original.message, original.extensions ?? {});
+    // Grafast's planning limit: the operation is too complex to plan
+    if (/refuses to continue processing at planning depth/.test(original.message)) {
+      return withMessage(error, "query too complex: too many nested fields or fragments to plan; ask for less in one request", { code: "query_too_complex" });
+    }
+    const pg = original as { code?: unknown; message: string; detail?: string; table?: string };
+    if (pg.code === "23505") return withMessage(error, conflictMessage(pg), { code: "conflict" });
+    if (pg.code === "22P02") {
+      // the type and Postgres' detail (what is wrong with it), not the text echoing the value
+      const type = /for type ([\w ]+?):/.exec(pg.message)?.[1];
+      return withMessage(error, `malformed value${type ? ` (not a valid ${type})` : ""}${pg.detail ? `: ${pg.detail}` : ""}`, { code: "invalid_input" });
+    }
     const mapped = fromDatabaseError(original);
     if (mapped instanceof EverrunsError) return withMessage(error, mapped.message, { code: mapped.code });
     const e = original as { code?: unknown; message: string; hint?: string };

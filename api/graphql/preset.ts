@@ -1,7 +1,8 @@
 // The PostGraphile preset of the API: Amber over the `everruns` schema only (never
 // everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
 // the live subscriptions, the dashboard's read-only aggregates, API keys, the role of each root
-// field, websockets on /graphql, Ruru at /graphiql when enabled. Every operation runs for an API
+// field, the limits of a request (api/graphql/limits.ts), websockets on /graphql, Ruru at
+// /graphiql when enabled. Every operation runs for an API
 // key, in its workspace (api/graphql/access.ts).
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
@@ -15,6 +16,7 @@ import { ApiKeysPlugin } from "./api-keys.ts";
 import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
 import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
+import { makeLimitsPlugin, MAX_REQUEST_BYTES, PageLimitsPlugin } from "./limits.ts";
 import type { EverrunsGrafastContext } from "./grafast-context.d.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
 import { RunMutationsPlugin } from "./mutations.ts";
@@ -34,9 +36,18 @@ export interface PresetOptions {
   graphiql?: boolean;
   /** Verifies the API keys of websocket operations (HTTP requests come verified); null: nothing is served (the schema export). */
   authenticator?: Authenticator | null;
+  /** Production: no introspection, no "Did you mean …?" suggestions (default: NODE_ENV=production). */
+  production?: boolean;
 }
 
-export function makePreset({ pool, log, hub = null, graphiql = false, authenticator = null }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({
+  pool,
+  log,
+  hub = null,
+  graphiql = false,
+  authenticator = null,
+  production = process.env.NODE_ENV === "production",
+}: PresetOptions): GraphileConfig.Preset {
   const subscriber = hub ? hubSubscriber(hub) : undefined;
   return {
     extends: [PostGraphileAmberPreset],
@@ -54,6 +65,8 @@ export function makePreset({ pool, log, hub = null, graphiql = false, authentica
       FieldRolesPlugin,
       RunSubscriptionsPlugin,
       DashboardPlugin,
+      PageLimitsPlugin,
+      makeLimitsPlugin({ introspection: !production, suggestions: !production }),
     ],
     // Our own pool (shared with REST) and no pgSubscriber: subscriptions use the events hub's
     // single LISTEN connection instead of one of PostGraphile's.
@@ -65,8 +78,8 @@ export function makePreset({ pool, log, hub = null, graphiql = false, authentica
       graphiqlOnGraphQLGET: false,
       graphiqlPath: GRAPHIQL_PATH,
       watch: false,
-      maxRequestLength: 1_000_000,
-      maskError: makeMaskError(log),
+      maxRequestLength: MAX_REQUEST_BYTES,
+      maskError: makeMaskError(log, { suggestions: !production }),
     },
     grafast: {
       explain: false,

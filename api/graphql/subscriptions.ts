@@ -1,6 +1,8 @@
 // Live subscriptions over the process's one LISTEN connection (api/events-hub.ts):
 //   runEvents(runId, after): the run's events after seq `after`, stored ones first, then live
-//     ones, each exactly once and in order; completes after the run's terminal event.
+//     ones, each exactly once and in order; completes after the run's terminal event (at once
+//     when `after` is the last seq of a run that has ended). An `after` past the run's last event
+//     is an error (`invalid_cursor`), never a subscription that waits for ever.
 //   runUpdated(runId?): a run (or any run) whose status changed, re-read through its resource.
 // NOTIFY carries ids only; rows are read by the hub (events, once per notification for every
 // subscriber) or through the runs resource (run rows, under the subscriber's workspace).
@@ -26,7 +28,7 @@ export function hubSubscriber(hub: EventsHub): GrafastSubscriber {
   return {
     subscribe(topic) {
       const [kind, id, arg] = String(topic).split(":");
-      if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(arg ?? 0)) as never;
+      if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(arg ?? 0), { cursorName: "after" }) as never;
       if (kind === "runUpdated" && id) return hub.watchRuns(id === "*" ? null : id, id === "*" ? (arg ?? null) : null) as never;
       throw new Error(`unknown subscription topic ${String(topic)}`);
     },
@@ -63,7 +65,9 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
         """
         The events of a run after seq \`after\` (default 0: from the start): the stored ones first,
         then live ones as they are committed, with no gap and no duplicate; completes after
-        RUN_FINISHED or RUN_ERROR. Reconnect with \`after\` = the last seq you received.
+        RUN_FINISHED or RUN_ERROR (at once when \`after\` is already that event's seq). Reconnect
+        with \`after\` = the last seq you received; an \`after\` past the run's last event is an
+        error (code invalid_cursor).
         """
         runEvents(runId: UUID!, after: Int): RunEventMessage
         """

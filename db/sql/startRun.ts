@@ -1,3 +1,4 @@
+import { describeStorableProblem, findStorableProblem, textProblem } from "../../lib/storable-json.ts";
 import { fromDatabaseError, NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid, type Queryable } from "../pool.ts";
 
@@ -34,6 +35,11 @@ export interface StartedRun {
  * behind: run, thread and job are all written by this one statement. Database errors come back
  * through fromDatabaseError (ValidationError, NotFoundError); a run id that is taken is a
  * ValidationError with code "conflict" (see isUniqueViolation).
+ *
+ * Before anything is serialised, the agent reference and the input must be storable
+ * (lib/storable-json.ts: no U+0000 or lone surrogate, no non-finite number, nesting at most
+ * MAX_JSON_DEPTH deep): a ValidationError naming the field, not a 500 from JSON.stringify or
+ * Postgres. REST and AG-UI bodies were checked already (parseBody); GraphQL arguments are here.
  */
 export async function startRun(db: Queryable, run: StartRunRequest): Promise<StartedRun> {
   for (const [what, value] of [
@@ -43,6 +49,10 @@ export async function startRun(db: Queryable, run: StartRunRequest): Promise<Sta
   ] as const) {
     if (value != null && !isUuid(value)) throw new ValidationError(`${what} must be a UUID, got "${value}"`, { code: "invalid_run_input" });
   }
+  const agentProblem = textProblem(run.agent);
+  if (agentProblem) throw new ValidationError(`agent ${agentProblem}`, { code: "invalid_run_input" });
+  const problem = findStorableProblem(run.input ?? null, "input");
+  if (problem) throw new ValidationError(`invalid run input: ${describeStorableProblem(problem)}`, { code: "invalid_run_input" });
   let rows: StartedRun[];
   try {
     ({ rows } = await db.query<StartedRun>(

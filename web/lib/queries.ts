@@ -92,7 +92,7 @@ export const RUN_UPDATED_ALL = graphql(`
 
 export const AGENT_NAMES_QUERY = graphql(`
   query AgentNames {
-    allAgents(orderBy: NAME_ASC) {
+    allAgents(orderBy: NAME_ASC, first: 1000) {
       nodes {
         id
         name
@@ -135,7 +135,7 @@ graphql(`
 
 export const RUN_STEPS_QUERY = graphql(`
   query RunSteps($id: UUID!) {
-    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {
+    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC, first: 1000) {
       nodes {
         ...RunStepFields
       }
@@ -205,7 +205,7 @@ export const RESUME_RUN = graphql(`
 
 export const AGENTS_QUERY = graphql(`
   query Agents {
-    allAgents(orderBy: NAME_ASC) {
+    allAgents(orderBy: NAME_ASC, first: 1000) {
       nodes {
         id
         name
@@ -230,7 +230,7 @@ export const AGENT_QUERY = graphql(`
       version
       createdAt
       updatedAt
-      agentVersionsByAgentId(orderBy: VERSION_DESC) {
+      agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {
         nodes {
           agentId
           version
@@ -278,7 +278,7 @@ export const THREAD_QUERY = graphql(`
         id
         name
       }
-      runsByThreadId(orderBy: CREATED_AT_ASC) {
+      runsByThreadId(orderBy: CREATED_AT_ASC, first: 1000) {
         nodes {
           ...RunFields
           ...ParentFinished

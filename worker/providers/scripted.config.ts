@@ -4,6 +4,10 @@ import { z } from "zod";
 import { defineProvider } from "./spec.ts";
 import type { Provider } from "./types.ts";
 
+/** The longest `delay_ms` of a script turn (ms): 10 minutes. */
+export const MAX_SCRIPT_DELAY_MS = 600_000;
+const delayMessage = `must be a whole number of milliseconds from 0 to ${MAX_SCRIPT_DELAY_MS}`;
+
 export const ScriptToolCallSchema = z.strictObject({
   name: z.string().min(1),
   arguments: z.record(z.string(), z.unknown()).default({}),
@@ -13,7 +17,7 @@ export const ScriptTurnSchema = z.strictObject({
   text: z.string().optional(),
   reasoning: z.string().optional(),
   tool_calls: z.array(ScriptToolCallSchema).optional(),
-  delay_ms: z.number().min(0).optional(),
+  delay_ms: z.number({ error: delayMessage }).int(delayMessage).min(0, delayMessage).max(MAX_SCRIPT_DELAY_MS, delayMessage).optional(),
   error: z.enum(["rate_limit", "server_error", "timeout", "bad_request"]).optional(),
   times: z.number().int().min(1).max(1000).optional(),
 });

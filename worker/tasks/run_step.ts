@@ -291,7 +291,21 @@ async function onRetryableError(
         error: { code: error.code, message: error.message, status: error.status },
       },
     };
-    const back = await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
+    let back;
+    try {
+      back = await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
+    } catch (rescheduleError) {
+      if (!isDataError(rescheduleError)) throw rescheduleError;
+      // a value the database refuses would fail every replay of the job: end the run instead of leaving it running
+      return failRefused(
+        ctx,
+        begun,
+        chain,
+        "unschedulable",
+        `step ${run.step_cursor} could not be retried in ${delay} ms (after: ${error.message})`,
+        rescheduleError,
+      );
+    }
     chain.held &&= back.jobHeld;
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
     return null;
@@ -309,13 +323,58 @@ async function onRetryableError(
   );
 }
 
-/** Commits the step; when the run continues and the job may chain, also begins the next step here. */
+/**
+ * True for a data exception of the database (SQLSTATE class 22: out of range, overflow...): the
+ * values sent were refused, and sending them again will not help.
+ */
+export function isDataError(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | null, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === "string" && e.code.startsWith("22")) return true;
+  }
+  return false;
+}
+
+/**
+ * Ends the run failed with `code`: its step could not be retried (`unschedulable`) or committed
+ * (`commit_refused`) with the values it had; the job's retries would only fail the same way.
+ */
+function failRefused(
+  ctx: EngineContext,
+  begun: BegunStep,
+  chain: Chain,
+  code: "unschedulable" | "commit_refused",
+  what: string,
+  cause: unknown,
+): Promise<BegunStep | null> {
+  const message = `${what}: the database refused it (${(cause as Error).message ?? String(cause)})`;
+  ctx.log.error(`run ${begun.run.id}: ${message}`);
+  return commit(
+    ctx,
+    begun,
+    { kind: "system", name: code, status: "failed", error: { code, message } },
+    [{ type: "RUN_ERROR", message, code }],
+    { type: "fail", error: { code, message } },
+    chain,
+  );
+}
+
+/**
+ * Commits the step; when the run continues and the job may chain, also begins the next step here.
+ * A commit the database refuses for its values (a data exception) ends the run failed instead:
+ * retrying the job would only fail again, and the run would stay `running`.
+ */
 async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, events: AgUiEvent[], next: NextStep, chain: Chain): Promise<BegunStep | null> {
   const { run } = begun;
-  const result: Committed & { next: BegunStep | null } =
-    next.type === "continue" && chain.job && chain.mayChain()
-      ? await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job)
-      : { ...(await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job)), next: null };
+  let result: Committed & { next: BegunStep | null };
+  try {
+    result =
+      next.type === "continue" && chain.job && chain.mayChain()
+        ? await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job)
+        : { ...(await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job)), next: null };
+  } catch (error) {
+    if (next.type === "fail" || !isDataError(error)) throw error;
+    return failRefused(ctx, begun, chain, "commit_refused", `step ${run.step_cursor} (${step.kind} ${step.name}) could not be committed`, error);
+  }
   chain.held &&= result.jobHeld;
   if (!result.committed) {
     ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);

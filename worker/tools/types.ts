@@ -43,7 +43,12 @@ export function result(value: unknown, options: { consumesSignal?: number } = {}
   return { [KIND]: "value", value, ...(options.consumesSignal !== undefined && { consumesSignal: options.consumesSignal }) };
 }
 
-/** Parks the run: a durable wait of at most `delayMs`, or until an event wakes it. */
+/** The longest durable wait a tool may ask for (seconds): 30 days. */
+export const MAX_PARK_SECONDS = 2_592_000;
+/** MAX_PARK_SECONDS in ms: a wait of a `park(...)` longer than this (or not a number of ms from 0) fails the tool call. */
+export const MAX_PARK_MS = MAX_PARK_SECONDS * 1000;
+
+/** Parks the run: a durable wait of at most `delayMs` (0 to MAX_PARK_MS), or until an event wakes it. */
 export function park(wait: { delayMs: number; waiting: WaitFor; output?: Record<string, unknown> }): ToolResult {
   return { [KIND]: "wait", delayMs: wait.delayMs, waiting: wait.waiting, output: wait.output ?? {} };
 }

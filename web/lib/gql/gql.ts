@@ -20,21 +20,21 @@ type Documents = {
     "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": typeof types.ParentFinishedFragmentDoc,
     "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...RunRowFields\n      }\n    }\n  }\n": typeof types.RunsDocument,
     "\n  subscription RunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...RunRowFields\n      }\n    }\n  }\n": typeof types.RunsUpdatedDocument,
-    "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": typeof types.AgentNamesDocument,
+    "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": typeof types.AgentNamesDocument,
     "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion {\n        version\n        config\n      }\n      runByContinuedBy {\n        id\n        status\n      }\n    }\n  }\n": typeof types.RunDetailDocument,
     "\n  fragment RunStepFields on RunStep {\n    seq\n    kind\n    name\n    status\n    attempt\n    startedAt\n    finishedAt\n    durationMs\n    error\n    usage\n  }\n": typeof types.RunStepFieldsFragmentDoc,
-    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n": typeof types.RunStepsDocument,
+    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC, first: 1000) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n": typeof types.RunStepsDocument,
     "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) {\n      runId\n      run {\n        ...RunFields\n      }\n    }\n  }\n": typeof types.RunUpdatedDocument,
     "\n  subscription RunAnswers {\n    runUpdated {\n      run {\n        parentRunId\n      }\n    }\n  }\n": typeof types.RunAnswersDocument,
     "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) {\n      seq\n      type\n      event\n    }\n  }\n": typeof types.RunEventsDocument,
     "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) {\n      runId\n    }\n  }\n": typeof types.StartRunDocument,
     "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n": typeof types.CancelRunDocument,
     "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) {\n      runId\n    }\n  }\n": typeof types.ResumeRunDocument,
-    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": typeof types.AgentsDocument,
-    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": typeof types.AgentDocument,
+    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": typeof types.AgentsDocument,
+    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": typeof types.AgentDocument,
     "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) {\n      agent {\n        id\n      }\n    }\n  }\n": typeof types.CreateAgentDocument,
     "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) {\n      agent {\n        id\n        version\n      }\n    }\n  }\n": typeof types.UpdateAgentDocument,
-    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n": typeof types.ThreadDocument,
+    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC, first: 1000) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n": typeof types.ThreadDocument,
     "\n  subscription ThreadRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        threadId\n        status\n      }\n    }\n  }\n": typeof types.ThreadRunsUpdatedDocument,
     "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": typeof types.ApprovalsDocument,
     "\n  subscription RunStatusUpdated {\n    runUpdated {\n      runId\n      run {\n        status\n        parentRunId\n      }\n    }\n  }\n": typeof types.RunStatusUpdatedDocument,
@@ -49,21 +49,21 @@ const documents: Documents = {
     "\n  fragment ParentFinished on Run {\n    parent: runByParentRunId {\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": types.ParentFinishedFragmentDoc,
     "\n  query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...RunRowFields\n      }\n    }\n  }\n": types.RunsDocument,
     "\n  subscription RunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...RunRowFields\n      }\n    }\n  }\n": types.RunsUpdatedDocument,
-    "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": types.AgentNamesDocument,
+    "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": types.AgentNamesDocument,
     "\n  query RunDetail($id: UUID!) {\n    runById(id: $id) {\n      ...RunFields\n      ...ParentFinished\n      agentVersionByAgentIdAndAgentVersion {\n        version\n        config\n      }\n      runByContinuedBy {\n        id\n        status\n      }\n    }\n  }\n": types.RunDetailDocument,
     "\n  fragment RunStepFields on RunStep {\n    seq\n    kind\n    name\n    status\n    attempt\n    startedAt\n    finishedAt\n    durationMs\n    error\n    usage\n  }\n": types.RunStepFieldsFragmentDoc,
-    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n": types.RunStepsDocument,
+    "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC, first: 1000) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n": types.RunStepsDocument,
     "\n  subscription RunUpdated($id: UUID!) {\n    runUpdated(runId: $id) {\n      runId\n      run {\n        ...RunFields\n      }\n    }\n  }\n": types.RunUpdatedDocument,
     "\n  subscription RunAnswers {\n    runUpdated {\n      run {\n        parentRunId\n      }\n    }\n  }\n": types.RunAnswersDocument,
     "\n  subscription RunEvents($runId: UUID!, $after: Int) {\n    runEvents(runId: $runId, after: $after) {\n      seq\n      type\n      event\n    }\n  }\n": types.RunEventsDocument,
     "\n  mutation StartRun($agent: String!, $input: JSON!, $threadId: UUID) {\n    startRun(agent: $agent, input: $input, threadId: $threadId) {\n      runId\n    }\n  }\n": types.StartRunDocument,
     "\n  mutation CancelRun($runId: UUID!) {\n    cancelRun(runId: $runId) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n": types.CancelRunDocument,
     "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!) {\n    resumeRun(runId: $runId, resume: $resume) {\n      runId\n    }\n  }\n": types.ResumeRunDocument,
-    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": types.AgentsDocument,
-    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": types.AgentDocument,
+    "\n  query Agents {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": types.AgentsDocument,
+    "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": types.AgentDocument,
     "\n  mutation CreateAgent($name: String!, $config: JSON!) {\n    createAgent(input: { agent: { name: $name, config: $config } }) {\n      agent {\n        id\n      }\n    }\n  }\n": types.CreateAgentDocument,
     "\n  mutation UpdateAgent($id: UUID!, $config: JSON!) {\n    updateAgentById(input: { id: $id, agentPatch: { config: $config } }) {\n      agent {\n        id\n        version\n      }\n    }\n  }\n": types.UpdateAgentDocument,
-    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n": types.ThreadDocument,
+    "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC, first: 1000) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n": types.ThreadDocument,
     "\n  subscription ThreadRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        threadId\n        status\n      }\n    }\n  }\n": types.ThreadRunsUpdatedDocument,
     "\n  query Approvals {\n    runsAwaitingAnswerCount\n    runsAwaitingAnswer(first: 200) {\n      ...RunRowFields\n      input\n      finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n        nodes {\n          event\n        }\n      }\n    }\n  }\n": types.ApprovalsDocument,
     "\n  subscription RunStatusUpdated {\n    runUpdated {\n      runId\n      run {\n        status\n        parentRunId\n      }\n    }\n  }\n": types.RunStatusUpdatedDocument,
@@ -96,7 +96,7 @@ export function graphql(source: "\n  subscription RunsUpdated {\n    runUpdated 
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n"): typeof import('./graphql').AgentNamesDocument;
+export function graphql(source: "\n  query AgentNames {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n      }\n    }\n  }\n"): typeof import('./graphql').AgentNamesDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -108,7 +108,7 @@ export function graphql(source: "\n  fragment RunStepFields on RunStep {\n    se
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n"): typeof import('./graphql').RunStepsDocument;
+export function graphql(source: "\n  query RunSteps($id: UUID!) {\n    allRunSteps(condition: { runId: $id }, orderBy: SEQ_ASC, first: 1000) {\n      nodes {\n        ...RunStepFields\n      }\n    }\n  }\n"): typeof import('./graphql').RunStepsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -136,11 +136,11 @@ export function graphql(source: "\n  mutation ResumeRun($runId: UUID!, $resume: 
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Agents {\n    allAgents(orderBy: NAME_ASC) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentsDocument;
+export function graphql(source: "\n  query Agents {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentDocument;
+export function graphql(source: "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').AgentDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -152,7 +152,7 @@ export function graphql(source: "\n  mutation UpdateAgent($id: UUID!, $config: J
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ThreadDocument;
+export function graphql(source: "\n  query Thread($id: UUID!) {\n    threadById(id: $id) {\n      id\n      createdAt\n      agentByAgentId {\n        id\n        name\n      }\n      runsByThreadId(orderBy: CREATED_AT_ASC, first: 1000) {\n        nodes {\n          ...RunFields\n          ...ParentFinished\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ThreadDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

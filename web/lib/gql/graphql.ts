@@ -169,7 +169,7 @@ export type DashboardQueryVariables = Exact<{
 }>;
 
 
-export type DashboardQuery = { runsAwaitingAnswerCount: number, runStatusCounts: Array<{ status: string, count: number }>, runThroughput: Array<{ start: string, started: number, succeeded: number, failed: number, cancelled: number, interrupted: number, steps: number, stepP50Ms: number | null, stepP95Ms: number | null }>, agentDailyUsage: Array<{ day: string, agentId: string, agentName: string, runs: number, inputTokens: number, outputTokens: number, costUsd: number }>, liveWorkers: Array<{ poolId: string, hostname: string, pid: number, concurrency: number, startedAt: string, runningJobs: number }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, failures: { nodes: Array<{ id: string, error: unknown, finishedAt: string | null, createdAt: string, agentByAgentId: { id: string, name: string } | null } | null> } | null };
+export type DashboardQuery = { runsAwaitingAnswerCount: number, runStatusCounts: Array<{ status: string, count: number }>, runThroughput: Array<{ start: string, started: number, succeeded: number, failed: number, cancelled: number, interrupted: number, steps: number, stepP50Ms: number | null, stepP95Ms: number | null }>, agentDailyUsage: Array<{ day: string, agentId: string, agentName: string, runs: number, inputTokens: number, outputTokens: number, costUsd: number }>, liveWorkers: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, runningJobs: number }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, failures: { nodes: Array<{ id: string, error: unknown, finishedAt: string | null, createdAt: string, agentByAgentId: { id: string, name: string } | null } | null> } | null };
 
 export type DashboardUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -342,7 +342,7 @@ export const RunsUpdatedDocument = new TypedDocumentString(`
 }`) as unknown as TypedDocumentString<RunsUpdatedSubscription, RunsUpdatedSubscriptionVariables>;
 export const AgentNamesDocument = new TypedDocumentString(`
     query AgentNames {
-  allAgents(orderBy: NAME_ASC) {
+  allAgents(orderBy: NAME_ASC, first: 1000) {
     nodes {
       id
       name
@@ -401,7 +401,7 @@ fragment ParentFinished on Run {
 }`) as unknown as TypedDocumentString<RunDetailQuery, RunDetailQueryVariables>;
 export const RunStepsDocument = new TypedDocumentString(`
     query RunSteps($id: UUID!) {
-  allRunSteps(condition: {runId: $id}, orderBy: SEQ_ASC) {
+  allRunSteps(condition: {runId: $id}, orderBy: SEQ_ASC, first: 1000) {
     nodes {
       ...RunStepFields
     }
@@ -494,7 +494,7 @@ export const ResumeRunDocument = new TypedDocumentString(`
     `) as unknown as TypedDocumentString<ResumeRunMutation, ResumeRunMutationVariables>;
 export const AgentsDocument = new TypedDocumentString(`
     query Agents {
-  allAgents(orderBy: NAME_ASC) {
+  allAgents(orderBy: NAME_ASC, first: 1000) {
     nodes {
       id
       name
@@ -518,7 +518,7 @@ export const AgentDocument = new TypedDocumentString(`
     version
     createdAt
     updatedAt
-    agentVersionsByAgentId(orderBy: VERSION_DESC) {
+    agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {
       nodes {
         agentId
         version
@@ -582,7 +582,7 @@ export const ThreadDocument = new TypedDocumentString(`
       id
       name
     }
-    runsByThreadId(orderBy: CREATED_AT_ASC) {
+    runsByThreadId(orderBy: CREATED_AT_ASC, first: 1000) {
       nodes {
         ...RunFields
         ...ParentFinished
