@@ -12,7 +12,15 @@ export default defineConfig({
     // The fake servers tests talk to listen on loopback, which the egress guard refuses unless
     // listed; the test key variables are ones an agent's api_key_env may name. Spawned worker
     // processes inherit both (worker/egress/config.ts, README "Configuration").
+    //
+    // Rate limits far above the defaults: the load, chaos and perf tests (2,000 SSE clients on
+    // one key) send thousands of requests a minute from one key and one address. The limiter
+    // still runs (its Postgres windows) in every API test; api/test/rate-limit.test.ts runs the
+    // real defaults (db/env.ts).
     env: {
+      EVERRUNS_RATE_LIMIT_PER_MINUTE: "10000000",
+      EVERRUNS_RATE_LIMIT_BURST: "10000000",
+      EVERRUNS_AUTH_FAILURES_PER_MINUTE: "100000",
       EVERRUNS_EGRESS_ALLOW: "127.0.0.1,::1,localhost",
       EVERRUNS_PROVIDER_KEY_ENVS: "EVERRUNS_TEST_OPENAI_KEY,EVERRUNS_TEST_ANTHROPIC_KEY,EVERRUNS_TEST_UNSET_KEY,EVERRUNS_NO_SUCH_KEY",
     },

@@ -12,12 +12,17 @@
 // Refusals are JSON: 401 `unauthenticated` (no key, or not a key), `invalid_key` (unknown,
 // revoked, expired: the message says which, never whose); 403 `forbidden` names the role needed.
 // Verified keys are remembered for 5 s: a revocation takes effect within that.
+//
+// Rate limits (api/rate-limit.ts) are checked here, right after the key is verified, so they are
+// per key: 429 `rate_limited` with Retry-After. Failed authentications are counted per client
+// address; an address over its limit gets 429 before its key is even looked at.
 import type { IncomingMessage } from "node:http";
-import type { RequestHandler } from "express";
+import type { RequestHandler, Response } from "express";
 import { authenticateApiKey } from "../db/sql/apiKeys.ts";
 import { withTransaction, type Pool, type PoolClient } from "../db/pool.ts";
 import { API_KEY_PATTERN, hashApiKey, roleAllows, type ApiKeyRole } from "../lib/api-key.ts";
-import { HttpStatusError } from "./http-errors.ts";
+import { HttpStatusError, sendError } from "./http-errors.ts";
+import { clientAddress, type ApiRateLimits, type RateLimited } from "./rate-limit.ts";
 
 /** Who a request is: a verified key's id, workspace and role. */
 export interface Auth {
@@ -63,6 +68,14 @@ export class Authenticator {
     this.pool = pool;
   }
 
+  /** Whether `authorization` holds a key verified in the last few seconds (no database needed). */
+  isRemembered(authorization: string | string[] | undefined): boolean {
+    const key = keyFromAuthorization(authorization);
+    if (!key || !API_KEY_PATTERN.test(key)) return false;
+    const hit = this.cache.get(hashApiKey(key).toString("base64"));
+    return hit !== undefined && hit.until > Date.now();
+  }
+
   /** The request's identity, or an AuthError (401). */
   async authenticate(authorization: string | string[] | undefined): Promise<Auth> {
     const key = keyFromAuthorization(authorization);
@@ -100,12 +113,47 @@ export function authOf(req: IncomingMessage): Auth {
   return auth;
 }
 
-/** Express middleware: every request it sees must carry a valid key. */
-export function authMiddleware(authenticator: Authenticator): RequestHandler {
-  return (req, _res, next) => {
-    authenticator.authenticate(req.headers.authorization).then(
-      (auth) => {
-        requestAuth.set(req, auth);
+/** A 429 `rate_limited` with Retry-After. */
+export function sendRateLimited(res: Response, limited: RateLimited): void {
+  res.set("Retry-After", String(limited.retryAfterSeconds));
+  sendError(res, { status: 429, code: "rate_limited", message: limited.message });
+}
+
+/**
+ * Authenticates `req` (its Authorization header) and counts it against the rate limits: its
+ * identity, or a 429's refusal, or an AuthError (401, counted against the client's address).
+ */
+export async function authenticateRequest(
+  authenticator: Authenticator,
+  limits: ApiRateLimits | undefined,
+  req: IncomingMessage,
+  authorization: string | string[] | undefined = req.headers.authorization,
+): Promise<{ auth: Auth } | { limited: RateLimited }> {
+  if (limits && !authenticator.isRemembered(authorization)) {
+    const blocked = await limits.authBlocked(clientAddress(req));
+    if (blocked) return { limited: blocked };
+  }
+  let auth: Auth;
+  try {
+    auth = await authenticator.authenticate(authorization);
+  } catch (error) {
+    if (limits && error instanceof AuthError && error.status === 401) {
+      const limited = await limits.authFailed(clientAddress(req));
+      if (limited) return { limited };
+    }
+    throw error;
+  }
+  const limited = await limits?.consumeKey(auth.keyId);
+  return limited ? { limited } : { auth };
+}
+
+/** Express middleware: every request it sees must carry a valid key, within its rate limits. */
+export function authMiddleware(authenticator: Authenticator, limits?: ApiRateLimits): RequestHandler {
+  return (req, res, next) => {
+    authenticateRequest(authenticator, limits, req).then(
+      (result) => {
+        if ("limited" in result) return sendRateLimited(res, result.limited);
+        requestAuth.set(req, result.auth);
         next();
       },
       (error: unknown) => next(error),

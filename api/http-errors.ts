@@ -36,7 +36,9 @@ export function toHttpError(error: unknown, log: Logger): HttpError {
   // body-parser (express.json) errors carry a `type`
   if (e?.type === "entity.parse.failed") return { status: 400, code: "invalid_json", message: `the request body is not valid JSON: ${e.message}` };
   if (e?.type === "entity.too.large") return { status: 413, code: "too_large", message: "the request body is too large" };
-  if (e?.type && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+  // body-parser's other errors, and the router's (a malformed %-escape in a path parameter is a
+  // URIError with status 400 and no type: found by `everruns fuzz`)
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
     return { status: e.status, code: "bad_request", message: e.message ?? "bad request" };
   }
   if (typeof e?.code === "string") {

@@ -2,7 +2,10 @@
 // and SSE under /api, the AG-UI endpoint, and /healthz. One pool and one LISTEN connection
 // (the events hub) serve all of them. The request guard (api/request-guard.ts) checks every
 // request's Host, and the Origin of websockets and state-changing requests, before any of them;
-// then every route but /healthz needs an API key (api/auth.ts), and acts in its workspace.
+// then every route but /healthz needs an API key (api/auth.ts), and acts in its workspace,
+// within the key's rate limits (api/rate-limit.ts). The HTTP server bounds how long a client may
+// take to send a request (headers, then body: slowloris); responses, SSE streams and websockets
+// are not bounded by that.
 import "./graphile-env.ts";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,7 +17,7 @@ import { makeGraphQLWSConfig, normalizeConnectionParams, type GrafservBase } fro
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { GraphQLError } from "postgraphile/graphql";
 import { WebSocketServer, type WebSocket } from "ws";
-import { loadRequestGuardEnv } from "../db/env.ts";
+import { loadApiLimitsEnv, loadRequestGuardEnv, type ApiLimitsEnv } from "../db/env.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -34,6 +37,7 @@ import {
   type AllowList,
   type RequestGuard,
 } from "./request-guard.ts";
+import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
 import { restRouter } from "./rest.ts";
 import { SseStreams } from "./sse.ts";
 
@@ -58,6 +62,19 @@ export interface ApiOptions {
   poolSize?: number;
   /** Production: no GraphQL introspection nor suggestions (default: NODE_ENV=production). */
   production?: boolean;
+  /** Rate limits (default EVERRUNS_RATE_LIMIT_PER_MINUTE, EVERRUNS_RATE_LIMIT_BURST, EVERRUNS_AUTH_FAILURES_PER_MINUTE). */
+  rateLimits?: Partial<RateLimitSettings>;
+  /** How long a client may take to send a request (default EVERRUNS_HTTP_HEADERS_TIMEOUT_MS, …_REQUEST_TIMEOUT_MS, …_KEEPALIVE_TIMEOUT_MS). */
+  httpTimeouts?: Partial<HttpTimeouts>;
+}
+
+export interface HttpTimeouts {
+  /** The request's headers must all arrive within this (ms). */
+  headersMs: number;
+  /** The whole request, body included, must arrive within this (ms): 408 after. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this (ms). */
+  keepAliveMs: number;
 }
 
 export interface ApiHandle {
@@ -70,6 +87,7 @@ export interface ApiHandle {
   hub: EventsHub;
   authenticator: Authenticator;
   sse: SseStreams;
+  limits: ApiRateLimits;
   close(): Promise<void>;
 }
 
@@ -85,6 +103,7 @@ export function createApp({
   log,
   guard,
   authenticator,
+  limits,
 }: {
   pool: Pool;
   hub: EventsHub;
@@ -92,6 +111,7 @@ export function createApp({
   log: Logger;
   guard?: RequestHandler;
   authenticator: Authenticator;
+  limits?: ApiRateLimits;
 }): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -108,7 +128,7 @@ export function createApp({
   });
 
   if (guard) app.use(guard);
-  const authenticate = authMiddleware(authenticator);
+  const authenticate = authMiddleware(authenticator, limits);
   app.use("/api", authenticate);
   app.use(GRAPHQL_PATH, authenticate);
 
@@ -128,11 +148,34 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const allowedHosts = opts.allowedHosts ?? guardEnv?.EVERRUNS_ALLOWED_HOSTS ?? [];
   const allowedOrigins = opts.allowedOrigins ?? guardEnv?.EVERRUNS_ALLOWED_ORIGINS ?? [];
   const webPort = opts.webPort ?? guardEnv?.EVERRUNS_WEB_PORT ?? 3000;
+  const limitsEnv: ApiLimitsEnv | null =
+    opts.rateLimits?.perMinute === undefined ||
+    opts.rateLimits.burst === undefined ||
+    opts.rateLimits.authFailuresPerMinute === undefined ||
+    opts.httpTimeouts?.headersMs === undefined ||
+    opts.httpTimeouts.requestMs === undefined ||
+    opts.httpTimeouts.keepAliveMs === undefined
+      ? loadApiLimitsEnv()
+      : null;
+  const rateLimits: RateLimitSettings = {
+    perMinute: opts.rateLimits?.perMinute ?? limitsEnv!.EVERRUNS_RATE_LIMIT_PER_MINUTE,
+    burst: opts.rateLimits?.burst ?? limitsEnv!.EVERRUNS_RATE_LIMIT_BURST,
+    authFailuresPerMinute: opts.rateLimits?.authFailuresPerMinute ?? limitsEnv!.EVERRUNS_AUTH_FAILURES_PER_MINUTE,
+  };
+  const timeouts: HttpTimeouts = {
+    headersMs: opts.httpTimeouts?.headersMs ?? limitsEnv!.EVERRUNS_HTTP_HEADERS_TIMEOUT_MS,
+    requestMs: opts.httpTimeouts?.requestMs ?? limitsEnv!.EVERRUNS_HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveMs: opts.httpTimeouts?.keepAliveMs ?? limitsEnv!.EVERRUNS_HTTP_KEEPALIVE_TIMEOUT_MS,
+  };
+  if (!(timeouts.headersMs > 0 && timeouts.requestMs >= timeouts.headersMs && timeouts.keepAliveMs >= 0)) {
+    throw new Error(`invalid HTTP timeouts ${JSON.stringify(timeouts)}: headers > 0 and at most the request's, keep-alive >= 0`);
+  }
   const graphiql = graphiqlEnabled({ requested: opts.graphiql, nodeEnv: process.env.NODE_ENV, host });
   const pool = createPool(opts.databaseUrl, "everruns-api", opts.poolSize ?? 20);
   const hub = new EventsHub({ databaseUrl: opts.databaseUrl, pool, log });
   const sse = new SseStreams({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
   const authenticator = new Authenticator(pool);
+  const limits = new ApiRateLimits(pool, rateLimits, log);
   try {
     await hub.start();
   } catch (error) {
@@ -152,13 +195,24 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       trustedOrigins: webPort ? serverOrigins(webPort, host) : [],
       log,
     }));
-  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), authenticator });
-  const server = createServer(app);
+  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), authenticator, limits });
+  // Slow clients: node answers 408 and closes a connection whose request's headers, or whole
+  // request, did not arrive in time; it checks every connection that often. A request counts
+  // until it is received: the response (an SSE stream) and upgraded websockets are not timed.
+  const server = createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headersMs / 4))),
+    },
+    app,
+  );
   const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator, production: opts.production }));
   const serv = pgl.createServ(grafserv);
   // websocket connections leave the server's connection tracking once upgraded: keep our own
   const upgraded = new Set<Duplex>();
-  const sockets = new GraphqlSockets(serv, authenticator);
+  const sockets = new GraphqlSockets(serv, authenticator, limits);
   try {
     // grafserv's HTTP handling without its websockets: ours bound frames and operations, after
     // our upgrade listener checked Host and Origin
@@ -214,7 +268,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       await hub.close();
       await pool.end();
     })());
-  return { url, port, graphiql, server, hub, sse, authenticator, close };
+  return { url, port, graphiql, server, hub, sse, authenticator, limits, close };
 }
 
 /** graphql-ws' keepalive interval, as grafserv's. */
@@ -225,13 +279,17 @@ const KEEPALIVE_MS = 12_000;
  * api/graphql/limits.ts: frames of at most MAX_REQUEST_BYTES (ws closes the socket with 1009,
  * the frame unread), MAX_OPERATIONS_PER_SOCKET operations at once per socket,
  * MAX_SOCKETS_PER_KEY open sockets per API key (the key of connection_init or of the upgrade).
+ * Each operation counts against its key's rate limits (api/rate-limit.ts): over them, the
+ * operation gets an error `rate_limited` (extensions.retryAfter: seconds); a connection_init whose
+ * key fails counts against the client address's failed authentications, and one from an
+ * address over that limit is closed (4403) saying when to retry.
  */
 class GraphqlSockets {
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES });
   readonly #perKey = new Map<string, number>();
   readonly #graphqlWs: ReturnType<typeof makeServer>;
 
-  constructor(serv: GrafservBase, authenticator: Authenticator) {
+  constructor(serv: GrafservBase, authenticator: Authenticator, limits: ApiRateLimits) {
     const config = makeGraphQLWSConfig(serv) as ServerOptions<
       Record<string, unknown> | undefined,
       { socket: WebSocket; request: IncomingMessage; keyId?: string }
@@ -243,8 +301,21 @@ class GraphqlSockets {
         let keyId: string;
         try {
           const params = normalizeConnectionParams(ctx.connectionParams);
-          keyId = (await authenticator.authenticate(params?.authorization ?? request.headers.authorization)).keyId;
+          const authorization = params?.authorization ?? request.headers.authorization;
+          if (!authenticator.isRemembered(authorization)) {
+            const blocked = await limits.authBlocked(clientAddress(request));
+            if (blocked) {
+              socket.close(CloseCode.Forbidden, `rate_limited: retry in ${blocked.retryAfterSeconds} s`);
+              return false;
+            }
+          }
+          keyId = (await authenticator.authenticate(authorization)).keyId;
         } catch {
+          const limited = await limits.authFailed(clientAddress(request));
+          if (limited) {
+            socket.close(CloseCode.Forbidden, `rate_limited: retry in ${limited.retryAfterSeconds} s`);
+            return false;
+          }
           return true; // the first operation answers 4401 with the reason (api/graphql/access.ts)
         }
         if (socket.readyState !== socket.OPEN) return false; // closed while we looked the key up
@@ -257,13 +328,17 @@ class GraphqlSockets {
         ctx.extra.keyId = keyId;
         return true;
       },
-      onSubscribe: (ctx, id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         if (Object.keys(ctx.subscriptions).length >= MAX_OPERATIONS_PER_SOCKET) {
           return [
             new GraphQLError(`too many operations on this websocket: at most ${MAX_OPERATIONS_PER_SOCKET} at once; complete one first or open another socket`, {
               extensions: { code: "too_many_operations" },
             }),
           ];
+        }
+        const limited = ctx.extra.keyId ? await limits.consumeKey(ctx.extra.keyId) : null;
+        if (limited) {
+          return [new GraphQLError(limited.message, { extensions: { code: "rate_limited", retryAfter: limited.retryAfterSeconds } })];
         }
         return config.onSubscribe!(ctx, id, payload);
       },

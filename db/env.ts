@@ -67,7 +67,7 @@ export const AllowedOriginsSchema = allowListFromEnv(
   normalizeOriginEntry,
 );
 
-const EnvSchema = z.object({
+const EnvObject = z.object({
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// or postgresql:// URL")
@@ -92,10 +92,30 @@ const EnvSchema = z.object({
   EVERRUNS_ALLOWED_HOSTS: AllowedHostsSchema.optional(),
   /** Web origins that may send the API state-changing requests and open its websockets, besides its own and the console's. */
   EVERRUNS_ALLOWED_ORIGINS: AllowedOriginsSchema.optional(),
+  /** Requests per API key per minute, shared by every API process (api/rate-limit.ts); 0: no limit. */
+  EVERRUNS_RATE_LIMIT_PER_MINUTE: intFromEnv("EVERRUNS_RATE_LIMIT_PER_MINUTE", 0, 100_000_000).default(1200),
+  /** Requests per API key in any one second (the burst a key may send at once); 0: no per-second cap. */
+  EVERRUNS_RATE_LIMIT_BURST: intFromEnv("EVERRUNS_RATE_LIMIT_BURST", 0, 100_000_000).default(200),
+  /** Failed authentications (401) per client address per minute before it gets 429s; 0: no limit. */
+  EVERRUNS_AUTH_FAILURES_PER_MINUTE: intFromEnv("EVERRUNS_AUTH_FAILURES_PER_MINUTE", 0, 100_000_000).default(60),
+  /** How long a client may take to send a request's headers (slowloris), in ms. */
+  EVERRUNS_HTTP_HEADERS_TIMEOUT_MS: intFromEnv("EVERRUNS_HTTP_HEADERS_TIMEOUT_MS", 1000, 3_600_000).default(10_000),
+  /** How long a client may take to send a whole request, body included (408 after), in ms; responses (SSE) are not limited. */
+  EVERRUNS_HTTP_REQUEST_TIMEOUT_MS: intFromEnv("EVERRUNS_HTTP_REQUEST_TIMEOUT_MS", 1000, 3_600_000).default(30_000),
+  /** How long an idle keep-alive connection stays open, in ms (behind a proxy: longer than the proxy's). */
+  EVERRUNS_HTTP_KEEPALIVE_TIMEOUT_MS: intFromEnv("EVERRUNS_HTTP_KEEPALIVE_TIMEOUT_MS", 0, 3_600_000).default(5_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   // each provider's own (OPENAI_API_KEY, ANTHROPIC_BASE_URL, ...): worker/providers/<name>.config.ts
   ...providerEnvShape(),
 });
+/** A request's headers arrive within the time for the whole request. */
+const headersWithinRequest = (env: { EVERRUNS_HTTP_HEADERS_TIMEOUT_MS: number; EVERRUNS_HTTP_REQUEST_TIMEOUT_MS: number }) =>
+  env.EVERRUNS_HTTP_HEADERS_TIMEOUT_MS <= env.EVERRUNS_HTTP_REQUEST_TIMEOUT_MS;
+const headersWithinRequestProblem = {
+  message: "must be at most EVERRUNS_HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)",
+  path: ["EVERRUNS_HTTP_HEADERS_TIMEOUT_MS"],
+};
+const EnvSchema = EnvObject.refine(headersWithinRequest, headersWithinRequestProblem);
 export type Env = z.infer<typeof EnvSchema>;
 
 function parseEnv<T extends z.ZodType>(schema: T, source: NodeJS.ProcessEnv): z.infer<T> {
@@ -113,10 +133,25 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   return parseEnv(EnvSchema, source);
 }
 
-const RequestGuardEnvSchema = EnvSchema.pick({ EVERRUNS_WEB_PORT: true, EVERRUNS_ALLOWED_HOSTS: true, EVERRUNS_ALLOWED_ORIGINS: true });
+const RequestGuardEnvSchema = EnvObject.pick({ EVERRUNS_WEB_PORT: true, EVERRUNS_ALLOWED_HOSTS: true, EVERRUNS_ALLOWED_ORIGINS: true });
 export type RequestGuardEnv = z.infer<typeof RequestGuardEnvSchema>;
 
 /** Only what the request guard reads (the console's server process, an API started without them). */
 export function loadRequestGuardEnv(source: NodeJS.ProcessEnv = process.env): RequestGuardEnv {
   return parseEnv(RequestGuardEnvSchema, source);
+}
+
+const ApiLimitsEnvSchema = EnvObject.pick({
+  EVERRUNS_RATE_LIMIT_PER_MINUTE: true,
+  EVERRUNS_RATE_LIMIT_BURST: true,
+  EVERRUNS_AUTH_FAILURES_PER_MINUTE: true,
+  EVERRUNS_HTTP_HEADERS_TIMEOUT_MS: true,
+  EVERRUNS_HTTP_REQUEST_TIMEOUT_MS: true,
+  EVERRUNS_HTTP_KEEPALIVE_TIMEOUT_MS: true,
+}).refine(headersWithinRequest, headersWithinRequestProblem);
+export type ApiLimitsEnv = z.infer<typeof ApiLimitsEnvSchema>;
+
+/** The API's rate limits and HTTP timeouts (api/rate-limit.ts, api/server.ts). */
+export function loadApiLimitsEnv(source: NodeJS.ProcessEnv = process.env): ApiLimitsEnv {
+  return parseEnv(ApiLimitsEnvSchema, source);
 }

@@ -83,6 +83,8 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ValidationError("the input is too large to store", { cause: error, code: "too_large" });
     case "23505": // unique_violation
       return new ValidationError(message, { cause: error, code: "conflict" });
+    case "22023": // invalid_parameter_value: a JSON value of the wrong kind for a jsonb function
+      return new ValidationError(`invalid input: ${message}`, { cause: error });
     default:
       return error;
   }

@@ -255,6 +255,14 @@ create table everruns_private.maintenance (
 );
 comment on table everruns_private.maintenance is 'When cluster-wide maintenance (repair_orphaned_runs) last ran.';
 
+create table everruns_private.rate_limits (
+  key character varying(255) not null,
+  points integer not null default 0,
+  expire bigint,
+  constraint rate_limits_pkey PRIMARY KEY (key)
+);
+comment on table everruns_private.rate_limits is 'The API''s rate-limit windows (rate-limiter-flexible RateLimiterPostgres layout; api/rate-limit.ts) (000009).';
+
 create table everruns_private.role_bindings (
   role_name name not null,
   workspace_id uuid not null,
@@ -668,6 +676,11 @@ begin
   end if;
   if jsonb_typeof(p_input -> 'messages') is distinct from 'array' then
     perform everruns_private.input_error('"messages" must be an array');
+  end if;
+  -- 000011: answers are an array (the insert trigger measures it; a null or an object failed
+  -- there with a bare 22023, answered 500 by the API: found by `everruns fuzz`)
+  if p_input ? 'resume' and jsonb_typeof(p_input -> 'resume') <> 'array' then
+    perform everruns_private.input_error('"resume" must be an array of answers to the interrupts');
   end if;
   if jsonb_array_length(p_input -> 'messages') = 0 and not (p_input ? 'resume') then
     perform everruns_private.input_error('"messages" must hold at least one message');
@@ -1207,6 +1220,12 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.max_agent_config_bytes()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 262144 $function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.max_json_depth()
  RETURNS integer
  LANGUAGE sql
@@ -1656,10 +1675,20 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_agents__version()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
+declare
+  v_bytes int;
 begin
   if new.config is null or jsonb_typeof(new.config) <> 'object' then
     raise exception 'invalid agent config: must be a JSON object, got %', coalesce(jsonb_typeof(new.config), 'null')
       using errcode = 'EV001', hint = 'See "Agent config" in the README.';
+  end if;
+  if tg_op = 'INSERT' or new.config is distinct from old.config then
+    v_bytes := octet_length(new.config::text);
+    if v_bytes > everruns_private.max_agent_config_bytes() then
+      raise exception 'invalid agent config: it is % bytes of JSON text; the limit is % (max_agent_config_bytes)',
+        v_bytes, everruns_private.max_agent_config_bytes()
+        using errcode = 'EV001', hint = 'Keep large data out of the config: let the agent fetch documents with a tool rather than pasting them into its system prompt or script.';
+    end if;
   end if;
   if tg_op = 'INSERT' then
     new.version := 1;

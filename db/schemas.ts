@@ -1,9 +1,10 @@
 // zod schemas shared by worker/, api/ and scripts/: agent config, run input, job payloads and
 // the shapes of committed step outputs. They are the only definition of a valid agent config:
-// SQL checks only that it is a JSON object; the API (api/graphql/agent-config-validation.ts)
-// rejects an invalid one before it is written, and the worker fails a run whose config is
-// invalid (`invalid_agent_config`). Provider-specific settings come from each provider's spec
-// (worker/providers/<name>.config.ts), built-in tool names from worker/tools/registry.ts.
+// SQL checks only that it is a JSON object of at most MAX_AGENT_CONFIG_BYTES (migration 000010);
+// the API (api/graphql/agent-config-validation.ts) rejects an invalid one before it is written,
+// and the worker fails a run whose config is invalid (`invalid_agent_config`). Provider-specific
+// settings come from each provider's spec (worker/providers/<name>.config.ts), built-in tool
+// names from worker/tools/registry.ts.
 import { z } from "zod";
 import { SecretNameSchema } from "../lib/secret-box.ts";
 import { ValidationError } from "./errors.ts";
@@ -13,6 +14,43 @@ import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
 import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
+
+/**
+ * The largest agent config: 256 KiB of JSON text, measured as Postgres writes it (config::text,
+ * a space after each `:` and `,`). Every version is kept and every step loads it. The agents
+ * trigger refuses a larger one too (everruns_private.max_agent_config_bytes(), migration 000010).
+ */
+export const MAX_AGENT_CONFIG_BYTES = 262_144;
+/** The most tools an agent may declare. */
+export const MAX_AGENT_TOOLS = 128;
+
+/**
+ * The bytes of `value` as JSON text as Postgres writes jsonb (`{"a": 1, "b": [1, 2]}`): compact
+ * JSON plus one space after each key's colon and after each separating comma. NaN when it is not
+ * JSON (a cycle, a BigInt).
+ */
+export function jsonTextBytes(value: unknown): number {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return NaN;
+  }
+  if (text === undefined) return NaN;
+  let spaces = 0;
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      spaces += Math.max(0, v.length - 1);
+      for (const item of v) walk(item);
+    } else if (v !== null && typeof v === "object") {
+      const entries = Object.entries(v).filter(([, item]) => item !== undefined && typeof item !== "function" && typeof item !== "symbol");
+      spaces += entries.length + Math.max(0, entries.length - 1);
+      for (const [, item] of entries) walk(item);
+    }
+  };
+  walk(value);
+  return Buffer.byteLength(text) + spaces;
+}
 
 const toolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
 const positiveInt = (max: number) => {
@@ -94,7 +132,12 @@ export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 /** The settings every provider has; each provider adds its own (ProviderSpec.fields). */
 const COMMON_FIELDS = {
   system_prompt: z.string().optional(),
-  tools: z.array(ToolSpecSchema).default([]),
+  tools: z
+    .array(ToolSpecSchema)
+    .max(MAX_AGENT_TOOLS, {
+      error: (issue) => `has ${(issue.input as unknown[]).length} tools; an agent may declare at most ${MAX_AGENT_TOOLS} (MAX_AGENT_TOOLS)`,
+    })
+    .default([]),
   max_steps: positiveInt(100_000).default(50),
   llm_timeout_ms: positiveInt(3_600_000).default(120_000),
   retry: RetryPolicySchema.default({ max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60_000, multiplier: 2, max_retry_after_ms: MAX_RETRY_AFTER_MS }),
@@ -118,7 +161,19 @@ function variant(spec: ProviderSpec) {
 const providerNames = PROVIDER_SPECS.map((p) => p.name).join(", ");
 const variants = PROVIDER_SPECS.map(variant) as unknown as Variants<typeof PROVIDER_SPECS>;
 
-export const AgentConfigSchema = z
+/** The size check, before anything else: a 50 MB config is refused without being parsed field by field. */
+const BoundedConfigSchema = z.unknown().check((ctx) => {
+  const bytes = jsonTextBytes(ctx.value);
+  if (bytes > MAX_AGENT_CONFIG_BYTES) {
+    ctx.issues.push({
+      code: "custom",
+      input: ctx.value,
+      message: `the config is ${bytes} bytes of JSON text; an agent config may be at most ${MAX_AGENT_CONFIG_BYTES} (MAX_AGENT_CONFIG_BYTES): let the agent fetch large documents with a tool rather than putting them in its config`,
+    });
+  }
+});
+
+const ConfigShapeSchema = z
   .discriminatedUnion("provider", variants, {
     error: (issue) =>
       issue.code === "invalid_union"
@@ -159,6 +214,9 @@ export const AgentConfigSchema = z
       }
     });
   });
+
+/** A valid agent config: at most MAX_AGENT_CONFIG_BYTES of JSON text, then the provider's shape. */
+export const AgentConfigSchema = BoundedConfigSchema.pipe(ConfigShapeSchema);
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 /** The config of an agent of one provider. */
 export type AgentConfigOf<P extends AgentConfig["provider"]> = Extract<AgentConfig, { provider: P }>;

@@ -43,6 +43,7 @@ Usage:
   everruns bench [--help]             per-step cost vs a bare graphile-worker chain, scaling, resume latency
   everruns load [--help]              1,000 concurrent runs, 10,000 parked runs, memory soak, connections
   everruns chaos [--help]             kill -9 workers and the API under mixed load; check every invariant
+  everruns fuzz [--minutes N] [--seed S]  hostile generated input at every surface (fast-check); --help
 
 Every API route but /healthz needs an API key: Authorization: Bearer evr_… (everruns keys create makes one;
 everruns start keeps an admin key of the default workspace in .everruns/admin-key). The commands on the database
@@ -394,6 +395,8 @@ async function main(argv: string[]): Promise<number> {
       return cmdProof(env, args, (await import("./load/index.ts")).loadCommand);
     case "chaos":
       return cmdProof(env, args, (await import("./chaos/index.ts")).chaosCommand);
+    case "fuzz":
+      return cmdProof(env, args, (await import("./fuzz/index.ts")).fuzzCommand);
     case "secrets":
       return (await import("./secrets-command.ts")).secretsCommand(args, env);
     case "keys":

@@ -10,6 +10,7 @@ import type { Logger } from "../lib/logger.ts";
 import { lazyProviders } from "./providers/registry.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { builtinTools } from "./tools/registry.ts";
+import { httpMaxResponseBytesFromEnv } from "./tools/http.ts";
 import { SecretResolver } from "./secrets.ts";
 import { SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
 import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.ts";
@@ -36,6 +37,9 @@ export interface WorkerHandle {
 }
 
 export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
+  // The environment is checked before anything starts: an invalid value stops the worker now,
+  // naming the variable, not at a run's first http tool call (a ConfigError).
+  httpMaxResponseBytesFromEnv();
   const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
   const cancellations = new Cancellations();
   const draining = new AbortController();

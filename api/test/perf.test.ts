@@ -9,6 +9,7 @@
 // events hub does. The API can only add its HTTP or websocket hop to that; a hub that polled, or
 // batched on a timer, or read the whole log per notification would be many times slower.
 import type { ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { createClient } from "graphql-ws";
 import pg from "pg";
@@ -227,4 +228,12 @@ it("concurrent SSE clients: one API process holds them all and every client gets
     `[sse] ${CLIENTS} concurrent SSE clients on ${RUNS} runs held by one API process: all connected in ${connectMs.toFixed(0)} ms; ` +
       `${(EVENTS + 1) * RUNS} events → ${(EVENTS + 1) * CLIENTS} deliveries, all received in ${deliverMs.toFixed(0)} ms; ${complete}/${CLIENTS} clients got every event exactly once`,
   );
+  // the API process' peak resident memory (VmHWM: since it started, so over this file's tests: the peak is while the 2,000 clients were connected)
+  const status = await readFile(`/proc/${api.pid}/status`, "utf8").catch(() => null);
+  const peakKiB = status ? Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]) : NaN;
+  const rssKiB = status ? Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) : NaN;
+  if (Number.isFinite(peakKiB)) {
+    console.log(`[sse] API process peak RSS (VmHWM) ${(peakKiB / 1024).toFixed(0)} MiB; RSS ${(rssKiB / 1024).toFixed(0)} MiB once their streams ended`);
+    expect(peakKiB).toBeLessThan(4 * 1024 * 1024); // a generous bound: 4 GiB
+  }
 });

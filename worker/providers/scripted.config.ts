@@ -8,6 +8,9 @@ import type { Provider } from "./types.ts";
 export const MAX_SCRIPT_DELAY_MS = 600_000;
 const delayMessage = `must be a whole number of milliseconds from 0 to ${MAX_SCRIPT_DELAY_MS}`;
 
+/** The most turns a script may have (a turn may repeat itself with `times`). */
+export const MAX_SCRIPT_TURNS = 1000;
+
 export const ScriptToolCallSchema = z.strictObject({
   name: z.string().min(1),
   arguments: z.record(z.string(), z.unknown()).default({}),
@@ -28,7 +31,12 @@ export const scriptedSpec = defineProvider({
   fields: {
     model: z.string().optional(),
     /** script[k] is the reply to the k-th LLM call of a run */
-    script: z.array(ScriptTurnSchema).default([]),
+    script: z
+      .array(ScriptTurnSchema)
+      .max(MAX_SCRIPT_TURNS, {
+        error: (issue) => `has ${(issue.input as unknown[]).length} turns; a script may have at most ${MAX_SCRIPT_TURNS} (MAX_SCRIPT_TURNS)`,
+      })
+      .default([]),
   },
   // nominal, so cost tracking is exercised offline
   prices: { "": { input: 0.5, output: 1.5 } },
