@@ -677,6 +677,15 @@ begin
   if jsonb_typeof(p_input -> 'messages') is distinct from 'array' then
     perform everruns_private.input_error('"messages" must be an array');
   end if;
+  -- 000012: bounded size and message count
+  if octet_length(p_input::text) > everruns_private.max_run_input_bytes() then
+    perform everruns_private.input_error(format('it is %s bytes of JSON text; a run input may be at most %s (max_run_input_bytes)',
+                                                octet_length(p_input::text), everruns_private.max_run_input_bytes()));
+  end if;
+  if jsonb_array_length(p_input -> 'messages') > everruns_private.max_run_messages() then
+    perform everruns_private.input_error(format('"messages" holds %s messages; a run input may hold at most %s (max_run_messages)',
+                                                jsonb_array_length(p_input -> 'messages'), everruns_private.max_run_messages()));
+  end if;
   -- 000011: answers are an array (the insert trigger measures it; a null or an object failed
   -- there with a bare 22023, answered 500 by the API: found by `everruns fuzz`)
   if p_input ? 'resume' and jsonb_typeof(p_input -> 'resume') <> 'array' then
@@ -1237,6 +1246,18 @@ CREATE OR REPLACE FUNCTION everruns_private.max_pending_signals()
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select 100 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.max_run_input_bytes()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 4194304 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.max_run_messages()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 1000 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.max_signal_payload_bytes()
  RETURNS integer

@@ -41,6 +41,10 @@ export interface StartedRun {
  * MAX_JSON_DEPTH deep): a ValidationError naming the field, not a 500 from JSON.stringify or
  * Postgres. REST and AG-UI bodies were checked already (parseBody); GraphQL arguments are here.
  */
+/** everruns_private.max_run_input_bytes() and max_run_messages() (000012). */
+export const MAX_RUN_INPUT_BYTES = 4_194_304;
+export const MAX_RUN_MESSAGES = 1000;
+
 export async function startRun(db: Queryable, run: StartRunRequest): Promise<StartedRun> {
   for (const [what, value] of [
     ["thread id", run.threadId],
@@ -53,6 +57,21 @@ export async function startRun(db: Queryable, run: StartRunRequest): Promise<Sta
   if (agentProblem) throw new ValidationError(`agent ${agentProblem}`, { code: "invalid_run_input" });
   const problem = findStorableProblem(run.input ?? null, "input");
   if (problem) throw new ValidationError(`invalid run input: ${describeStorableProblem(problem)}`, { code: "invalid_run_input" });
+  const messages = (run.input as { messages?: unknown } | null)?.messages;
+  if (Array.isArray(messages) && messages.length > MAX_RUN_MESSAGES) {
+    throw new ValidationError(
+      `invalid run input: "messages" holds ${messages.length} messages; a run input may hold at most ${MAX_RUN_MESSAGES} (max_run_messages)`,
+      {
+        code: "invalid_run_input",
+      },
+    );
+  }
+  const input = JSON.stringify(run.input ?? null);
+  // JSON.stringify's text is never longer than Postgres's (which adds spaces): this refuses only
+  // what the runs trigger would refuse too (max_run_input_bytes, 000012)
+  if (Buffer.byteLength(input) > MAX_RUN_INPUT_BYTES) {
+    throw new ValidationError(`invalid run input: it is over ${MAX_RUN_INPUT_BYTES} bytes of JSON text (max_run_input_bytes)`, { code: "invalid_run_input" });
+  }
   let rows: StartedRun[];
   try {
     ({ rows } = await db.query<StartedRun>(
@@ -63,7 +82,7 @@ export async function startRun(db: Queryable, run: StartRunRequest): Promise<Sta
         order by (a.id = $2::uuid) desc nulls last
         limit 1
        returning id, agent_id, status, thread_id`,
-      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, JSON.stringify(run.input ?? null), run.threadId ?? null, run.parentRunId ?? null],
+      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, input, run.threadId ?? null, run.parentRunId ?? null],
     ));
   } catch (error) {
     throw fromDatabaseError(error);
