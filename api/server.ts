@@ -372,7 +372,12 @@ class GraphqlSockets {
     const closed = this.#graphqlWs.opened(
       {
         protocol: socket.protocol,
-        send: (data) => new Promise<void>((resolve, reject) => socket.send(data, (error) => (error ? reject(error) : resolve()))),
+        // a client that went away meanwhile gets nothing more (as graphql-ws's own ws adapter does)
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            socket.send(data, (error) => (error ? reject(error) : resolve()));
+          }),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
           socket.on("message", (data: Buffer) => {

@@ -147,7 +147,15 @@ or over HTTP:
 Keys for others: npx everruns keys create --role operator --name alice (--help)
 
 Press Ctrl-C to stop.`);
-  await worker.promise;
+  // The worker rides out database outages by itself (it reconnects and starts a new pool); its
+  // promise rejects only on a real failure: stop the rest, then exit non-zero (main's catch).
+  try {
+    await worker.promise;
+  } catch (error) {
+    log.error(`the worker failed: ${(error as Error).message}; stopping`);
+    for (const part of parts) if (part !== worker) await part.stop().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** `text` as one shell word. */
@@ -173,6 +181,8 @@ async function cmdWorker(env: Env, args: string[]): Promise<void> {
     crashPoint: crashPointFromEnv(),
   });
   onSignals(() => worker.stop());
+  // Settles only after stop() or on a real failure: a database outage is ridden out inside the
+  // worker. A failure rejects, and main's catch exits with status 1.
   await worker.promise;
 }
 

@@ -14,6 +14,7 @@ import { cancelledRuns } from "../db/sql/cancelledRuns.ts";
 import { listen } from "../db/sql/listen.ts";
 import { deregisterWorker, registerWorker, repairOrphanedRuns, sweepDeadWorkers } from "../db/sql/workerLiveness.ts";
 import type { Logger } from "../lib/logger.ts";
+import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 
 export interface LivenessOptions {
   databaseUrl: string;
@@ -30,6 +31,8 @@ export interface LivenessOptions {
 
 /** Cancel notifications checked per query, and at most waiting to be checked. */
 const CANCEL_CHECK_BATCH = 500;
+/** Delays between tries to get a lost liveness connection back. */
+const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 500, max_delay_ms: 5_000, multiplier: 2 };
 const MAX_CANCEL_HINTS = 10_000;
 
 export class Liveness {
@@ -55,20 +58,47 @@ export class Liveness {
     const client = new pg.Client({ connectionString: withoutApplicationName(this.opts.databaseUrl), application_name: `everruns-worker:${this.opts.poolId}` });
     client.on("error", (error) => this.opts.log.warn(`liveness connection error: ${error.message}`));
     client.on("end", () => {
-      if (this.client === client) this.client = null;
+      if (this.client !== client) return; // never established (connect() fails and says so), or stopped
+      this.client = null;
       if (!this.stopping) {
         this.opts.log.warn("liveness connection lost; reconnecting (meanwhile other workers may take this worker's jobs)");
-        setTimeout(() => void this.connect().catch((e: Error) => this.opts.log.error(`liveness reconnect failed: ${e.message}`)), 500);
+        void this.reconnect();
       }
     });
     client.on("notification", (msg) => {
       if (msg.channel === "everruns:cancel" && msg.payload) this.cancelHint(msg.payload);
     });
-    await client.connect();
-    await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency);
-    await listen(client, ["everruns:cancel"]);
+    try {
+      await client.connect();
+      await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency);
+      await listen(client, ["everruns:cancel"]);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.stopping) {
+      // stop() came while this connection was being made: it must not keep the pool alive
+      await deregisterWorker(client, this.opts.poolId).catch(() => undefined);
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.client = client;
     if (!this.timer) this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs);
+  }
+
+  /** Reconnects with backoff until it succeeds or stop() is called; logs the first failure only. */
+  private async reconnect(): Promise<void> {
+    for (let failures = 1; !this.stopping; failures++) {
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(RECONNECT_BACKOFF, failures)));
+      if (this.stopping) return;
+      try {
+        await this.connect();
+        if (failures > 1 && !this.stopping) this.opts.log.info(`liveness connection back after ${failures} tries`);
+        return;
+      } catch (error) {
+        if (failures === 1) this.opts.log.warn(`liveness reconnect failed: ${(error as Error).message}; retrying with backoff`);
+      }
+    }
   }
 
   private cancelHint(payload: string): void {

@@ -1,12 +1,16 @@
 // A worker process: a graphile-worker pool running `run_step`, a liveness connection with its
 // crash sweeper, and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
+import pg from "pg";
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import { createPool, type Pool } from "../db/pool.ts";
 import { Cancellations } from "./cancellations.ts";
 import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
 import type { Logger } from "../lib/logger.ts";
+import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
+import { sleep } from "../lib/sleep.ts";
+import { isConnectionError } from "../db/errors.ts";
 import { lazyProviders } from "./providers/registry.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { builtinTools } from "./tools/registry.ts";
@@ -40,28 +44,135 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   // The environment is checked before anything starts: an invalid value stops the worker now,
   // naming the variable, not at a run's first http tool call (a ConfigError).
   httpMaxResponseBytesFromEnv();
-  const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
-  const cancellations = new Cancellations();
-  const draining = new AbortController();
   const secretKey = secretKeyFromEnv();
+  // What outlives a database outage: the caches, and the in-flight steps' cancellation handles.
+  const shared: Shared = {
+    cancellations: new Cancellations(),
+    histories: new HistoryCache(),
+    configs: new Map(),
+    providers: lazyProviders(),
+    tools: builtinTools(),
+    secretKey,
+  };
+  let current = await startGeneration(opts, shared);
+  void sealSecretImportsOnStart(current.pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
+
+  let stopRequested = false;
+  const wake = new AbortController(); // ends a reconnect wait at once on stop()
+  let stopping: Promise<void> | null = null;
+
+  // The supervisor: a runner that ends by itself because the database went away is replaced,
+  // once the database answers again, by a new one with a new pool id and liveness registration.
+  // The old pool's jobs are freed by the sweepers (the new one's included): its liveness
+  // connection is gone, so it is no longer among the live workers.
+  const supervise = async (): Promise<void> => {
+    while (true) {
+      const ended = await current.runner.promise.then(
+        () => null,
+        (error: unknown) => error ?? new Error("graphile-worker failed without an error"),
+      );
+      if (stopRequested) return;
+      const gen = current;
+      const reason = gen.outage ?? connectionErrorIn(ended) ?? (await probe(opts.databaseUrl));
+      if (!reason) {
+        const error =
+          ended instanceof Error ? ended : new Error(ended === null ? "graphile-worker stopped by itself" : `graphile-worker failed: ${describe(ended)}`);
+        opts.log.error(`worker pool ${gen.poolId} failed: ${error.message}`);
+        await stopGeneration(gen, opts.log, opts.shutdownTimeoutMs);
+        throw error;
+      }
+      const since = performance.now();
+      opts.log.warn(`database unreachable (${reason.message}): worker pool ${gen.poolId} takes no new jobs; reconnecting with backoff`);
+      await stopGeneration(gen, opts.log, opts.shutdownTimeoutMs);
+      for (let failures = 1; ; failures++) {
+        if (stopRequested) return;
+        if (!(await probe(opts.databaseUrl))) {
+          try {
+            const next = await startGeneration(opts, shared);
+            current = next;
+            if (stopRequested) {
+              await stopGeneration(next, opts.log, opts.shutdownTimeoutMs);
+              return;
+            }
+            break;
+          } catch (error) {
+            if (!isConnectionError(error)) {
+              opts.log.error(`worker pool could not be restarted after the database outage: ${(error as Error).message}`);
+              throw error;
+            }
+          }
+        }
+        await sleep(backoffMs(RECONNECT_BACKOFF, failures), wake.signal).catch(() => undefined);
+      }
+      const seconds = ((performance.now() - since) / 1000).toFixed(1);
+      opts.log.info(`database back after ${seconds} s: worker pool ${current.poolId} replaces ${gen.poolId}`);
+    }
+  };
+  const promise = supervise();
+  promise.catch(() => undefined); // the caller awaits it; a stop() alone must not leave it unhandled
+
+  const stop = () =>
+    (stopping ??= (async () => {
+      stopRequested = true;
+      wake.abort();
+      await stopGeneration(current, opts.log, opts.shutdownTimeoutMs);
+      await promise.catch(() => undefined);
+    })());
+
+  return {
+    get poolId() {
+      return current.poolId;
+    },
+    stop,
+    promise,
+  };
+}
+
+/** Delays between reconnect tries while the database is unreachable. */
+const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 250, max_delay_ms: 2_000, multiplier: 2 };
+
+interface Shared {
+  cancellations: Cancellations;
+  histories: HistoryCache;
+  configs: NonNullable<EngineContext["configs"]>;
+  providers: EngineContext["providers"];
+  tools: EngineContext["tools"];
+  secretKey: Buffer | undefined;
+}
+
+/** One graphile-worker runner with its pool and liveness registration; replaced after an outage. */
+interface Generation {
+  poolId: string;
+  pool: Pool;
+  runner: Runner;
+  liveness: Liveness;
+  /** Set when the runner was stopped because its pool reported a lost database connection. */
+  outage: Error | null;
+  stopping: Promise<void> | null;
+}
+
+async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Generation> {
+  const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
+  const draining = new AbortController();
   const ctx: EngineContext = {
     pool,
     // each provider's implementation (and SDK) is imported on its first call
-    providers: lazyProviders(),
-    tools: builtinTools(),
-    cancellations,
-    histories: new HistoryCache(),
-    configs: new Map(),
+    providers: shared.providers,
+    tools: shared.tools,
+    cancellations: shared.cancellations,
+    histories: shared.histories,
+    configs: shared.configs,
     log: opts.log,
     inlineChainMs: opts.inlineChainMs ?? DEFAULT_INLINE_CHAIN_MS,
     draining: draining.signal,
     crashPoint: opts.crashPoint,
     // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
-    secrets: new SecretResolver({ db: pool, key: secretKey }),
+    secrets: new SecretResolver({ db: pool, key: shared.secretKey }),
   };
 
   const events = new EventEmitter();
   let poolId = "";
+  let gen: Generation | null = null;
   events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
     poolId = workerPool.id;
   });
@@ -69,23 +180,40 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   // ends with the step it is running.
   events.on("pool:gracefulShutdown", () => draining.abort());
   events.on("pool:forcefulShutdown", () => draining.abort());
+  // The pool lost the database (its LISTEN connection, or fetching a job): stop taking jobs; the
+  // supervisor in startWorker reconnects and starts a new runner.
+  const lost = ({ error }: { error?: unknown }) => {
+    const reason = connectionErrorIn(error);
+    if (!reason || !gen || gen.outage || gen.stopping) return;
+    gen.outage = reason;
+    void gen.runner.stop().catch(() => undefined);
+  };
+  events.on("pool:listen:error", lost);
+  events.on("worker:getJob:error", lost);
+  events.on("worker:fatalError", lost);
 
-  const runner: Runner = await run({
-    pgPool: pool,
-    concurrency: opts.concurrency,
-    noHandleSignals: true,
-    // NOTIFY wakes workers at once; polling only catches what a notification missed.
-    pollInterval: 1000,
-    gracefulShutdownAbortTimeout: opts.shutdownTimeoutMs,
-    taskList: { run_step: makeRunStepTask(ctx) },
-    logger: workerLogger(opts.log),
-    events,
-    preset: {
-      // Batched completion: graphile-worker's shutdown awaits a batch's flush, but not a
-      // single fire-and-forget completion (those were lost on stop: a finished job stayed locked for 4 hours and ran again).
-      worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 },
-    },
-  });
+  let runner: Runner;
+  try {
+    runner = await run({
+      pgPool: pool,
+      concurrency: opts.concurrency,
+      noHandleSignals: true,
+      // NOTIFY wakes workers at once; polling only catches what a notification missed.
+      pollInterval: 1000,
+      gracefulShutdownAbortTimeout: opts.shutdownTimeoutMs,
+      taskList: { run_step: makeRunStepTask(ctx) },
+      logger: workerLogger(opts.log),
+      events,
+      preset: {
+        // Batched completion: graphile-worker's shutdown awaits a batch's flush, but not a
+        // single fire-and-forget completion (those were lost on stop: a finished job stayed locked for 4 hours and ran again).
+        worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 },
+      },
+    });
+  } catch (error) {
+    await endPool(pool);
+    throw error;
+  }
   if (!poolId) throw new Error("graphile-worker did not report its pool id");
 
   const liveness = new Liveness({
@@ -94,37 +222,85 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     concurrency: opts.concurrency,
     log: opts.log,
     onCancel: (runId) => {
-      if (cancellations.cancel(runId) > 0) opts.log.info(`aborted the in-flight step of cancelled run ${runId}`);
+      if (shared.cancellations.cancel(runId) > 0) opts.log.info(`aborted the in-flight step of cancelled run ${runId}`);
     },
   });
-  await liveness.ready;
+  try {
+    await liveness.ready;
+  } catch (error) {
+    await runner.stop().catch(() => undefined);
+    await liveness.stop();
+    await endPool(pool);
+    throw error;
+  }
+  gen = { poolId, pool, runner, liveness, outage: null, stopping: null };
   opts.log.info(`worker pool ${poolId} started (concurrency ${opts.concurrency}, pid ${process.pid})`);
-  void sealSecretImportsOnStart(pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
+  return gen;
+}
 
-  let stopping: Promise<void> | null = null;
-  const stop = () =>
-    (stopping ??= (async () => {
-      opts.log.info(`worker pool ${poolId} stopping: finishing in-flight steps (up to ${opts.shutdownTimeoutMs} ms)`);
-      try {
-        await runner.stop();
-      } catch (error) {
-        opts.log.warn(`graphile-worker stopped with an error: ${(error as Error).message}`);
-      }
-      // Only now: until the completions above are flushed, this pool's jobs must stay protected.
-      await liveness.stop();
-      await pool.end();
-      opts.log.info(`worker pool ${poolId} stopped`);
-    })());
+/** Graceful stop: take no new jobs, let in-flight steps finish or hand them back, flush completions. */
+function stopGeneration(gen: Generation, log: Logger, shutdownTimeoutMs: number): Promise<void> {
+  return (gen.stopping ??= (async () => {
+    log.info(`worker pool ${gen.poolId} stopping: finishing in-flight steps (up to ${shutdownTimeoutMs} ms)`);
+    try {
+      await gen.runner.stop();
+    } catch (error) {
+      // a runner that already ended (after an outage) says so here: nothing left to stop
+      if (!gen.outage) log.debug(`graphile-worker stopped with an error: ${(error as Error).message}`);
+    }
+    await gen.runner.promise.catch(() => undefined);
+    // Only now: until the completions above are flushed, this pool's jobs must stay protected.
+    await gen.liveness.stop();
+    await endPool(gen.pool);
+    log.info(`worker pool ${gen.poolId} stopped`);
+  })());
+}
 
-  const promise = runner.promise.then(
-    () => stop(),
-    async (error: Error) => {
-      opts.log.error(`worker pool ${poolId} failed: ${error.message}`);
-      await stop();
-      throw error;
-    },
-  );
-  return { poolId, stop, promise };
+/** pool.end(), bounded: after an outage a client may never say goodbye. */
+async function endPool(pool: Pool): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([pool.end().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+  clearTimeout(timer);
+}
+
+/** The connection error in `error`, its causes or its aggregated errors; null when none. */
+function connectionErrorIn(error: unknown, depth = 0): Error | null {
+  if (!error || depth > 5) return null;
+  if (isConnectionError(error)) return error instanceof Error ? error : new Error(describe(error));
+  const e = error as { cause?: unknown; errors?: unknown };
+  if (Array.isArray(e.errors)) {
+    for (const inner of e.errors) {
+      const found = connectionErrorIn(inner, depth + 1);
+      if (found) return found;
+    }
+  }
+  return e.cause !== undefined && e.cause !== error ? connectionErrorIn(e.cause, depth + 1) : null;
+}
+
+/** A thrown value that is not an Error, as text. */
+function describe(value: unknown): string {
+  const message = (value as { message?: unknown } | null)?.message;
+  if (typeof message === "string") return message;
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
+  }
+}
+
+/** null when `select 1` succeeds on a new connection; the error otherwise. */
+async function probe(databaseUrl: string): Promise<Error | null> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    await client.query("select 1");
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Seals the credentials migration 000007 took out of old agent configs, when this worker has the key. */

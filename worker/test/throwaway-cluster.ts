@@ -1,0 +1,66 @@
+// A Postgres cluster a test owns (embedded binaries, scripts/embedded-postgres.ts), to stop and
+// start again on the same data directory and port: a database outage, done for real.
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import { migrate } from "../../db/migrate.ts";
+import { createPool } from "../../db/pool.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../scripts/embedded-postgres.ts";
+
+const run = promisify(execFile);
+
+export interface ThrowawayCluster {
+  url: string;
+  /** `pg_ctl stop -m immediate`: every connection drops at once, as in a crash. */
+  stopImmediate(): Promise<void>;
+  /** Starts it again on the same data directory and port. */
+  start(): Promise<void>;
+  /** Stops it and removes its data. */
+  destroy(): Promise<void>;
+}
+
+export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
+  const root = await mkdtemp(path.join(tmpdir(), "everruns-outage-"));
+  const requested = path.join(root, "pg");
+  const options = { dataDir: requested, port: 0, durable: false, database: "everruns" };
+  let pg1: EmbeddedPostgres = await startEmbeddedPostgres(options);
+  const pgCtl = ((await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string }).pg_ctl;
+  // as root the server runs as the data directory's owner (`postgres`)
+  const owner = await stat(pg1.dataDir);
+  const as = process.getuid?.() === 0 ? { uid: owner.uid, gid: owner.gid } : {};
+  const pool = createPool(pg1.url, "everruns-test-migrate", 2);
+  try {
+    await migrate(pool);
+  } finally {
+    await pool.end();
+  }
+  return {
+    url: pg1.url,
+    async stopImmediate() {
+      await run(pgCtl, ["stop", "-D", pg1.dataDir, "-m", "immediate", "-w", "-t", "30"], { ...as, cwd: pg1.dataDir });
+    },
+    async start() {
+      pg1 = await startEmbeddedPostgres({ ...options, port: pg1.port });
+    },
+    async destroy() {
+      await pg1.stop();
+      await rm(root, { recursive: true, force: true });
+      if (pg1.dataDir !== requested) await rm(pg1.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A client on `url` for one query, for checks while the cluster may be down. */
+export async function query<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
