@@ -289,7 +289,8 @@ describe("GET /api/runs/:id/events (SSE)", () => {
       const quiet = await createAgent(db.pool, {
         provider: "scripted",
         tools: ["simulate_work"],
-        script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 400 } }] }, { text: "ok" }],
+        // quiet for 2 s at a 40 ms heartbeat: ≥ 3 pings even when the stream opens late on a loaded machine
+        script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 2000 } }] }, { text: "ok" }],
       });
       // the new API has verified the key (and opened a connection) before the run starts: its
       // first request's setup does not eat into the run's quiet time
