@@ -1,4 +1,5 @@
-// Workspaces and bound roles: administrators' operations (the CLI, on the owner's connection).
+// Workspaces: administrators' operations (the CLI, on the owner's connection). Roles are bound
+// with SQL itself: `select everruns.bind_role(role, workspace, access)`.
 import { fromDatabaseError, NotFoundError } from "../errors.ts";
 import type { Queryable } from "../pool.ts";
 
@@ -37,13 +38,4 @@ export async function findWorkspace(db: Queryable, ref: string): Promise<Workspa
     throw new NotFoundError(`no workspace "${ref}" (there are: ${names.join(", ")}); create it with: everruns workspaces create ${ref}`);
   }
   return { id: rows[0].id, name: rows[0].name, createdAt: new Date(rows[0].created_at).toISOString() };
-}
-
-/** everruns.bind_role: `role` then sees, and with access "write" starts runs in, only that workspace. */
-export async function bindRole(db: Queryable, role: string, workspace: string, access: "read" | "write"): Promise<void> {
-  try {
-    await db.query("select everruns.bind_role($1, $2, $3)", [role, workspace, access]);
-  } catch (error) {
-    throw fromDatabaseError(error);
-  }
 }
