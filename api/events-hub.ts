@@ -19,7 +19,8 @@
 // told about runs that changed since the connection was last known alive, so nothing is missed.
 import pg from "pg";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
-import type { Pool } from "../db/pool.ts";
+import { createClient } from "../db/connection-target.ts";
+import { dbTimeouts, timeoutOptions, type Pool } from "../db/pool.ts";
 import { databaseNow } from "../db/sql/databaseNow.ts";
 import { listen } from "../db/sql/listen.ts";
 import { readEventSeq } from "../db/sql/readEventSeq.ts";
@@ -183,7 +184,9 @@ export class EventsHub {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: "everruns-api-listen", keepAlive: true });
+    // a URL with several hosts goes to the writable one (db/connection-target.ts); the engine's
+    // timeouts bound its reads, and the idle LISTEN itself runs no statement they could cut
+    const client = createClient(this.opts.databaseUrl, { application_name: "everruns-api-listen", keepAlive: true, ...timeoutOptions(dbTimeouts()) });
     client.on("notification", (msg) => this.onNotification(msg.channel, msg.payload ?? ""));
     client.on("error", (error) => this.lost(client, error));
     client.on("end", () => this.lost(client, new Error("connection ended")));
@@ -227,9 +230,11 @@ export class EventsHub {
     try {
       await this.connect();
       this.stats.reconnects++;
-      this.opts.log.info("events hub: LISTEN connection re-established; caught up from the database");
+      const after = failures > 1 ? ` after ${failures} tries` : "";
+      this.opts.log.info(`events hub: LISTEN connection re-established${after}; caught up from the database`);
     } catch (error) {
-      this.opts.log.warn(`events hub: reconnect failed (${(error as Error).message}); retrying`);
+      // the first failure only: an outage of a minute is one line, not one per try
+      if (failures === 1) this.opts.log.warn(`events hub: reconnect failed (${(error as Error).message}); retrying with backoff until it is back`);
       this.scheduleReconnect(failures + 1);
     }
   }

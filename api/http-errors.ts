@@ -4,6 +4,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
 import { z } from "zod";
 import { EverrunsError, NotFoundError, ValidationError, fromDatabaseError, isConnectionError } from "../db/errors.ts";
+import { describeTimeout } from "../db/pool.ts";
 import { describeIssues } from "../db/schemas.ts";
 import type { Logger } from "../lib/logger.ts";
 import { describeStorableProblem, findStorableProblem } from "../lib/storable-json.ts";
@@ -51,6 +52,11 @@ export function toHttpError(error: unknown, log: Logger): HttpError {
   if (isConnectionError(error)) {
     log.warn(`database unavailable: ${(error as Error).message}`);
     return { status: 503, code: "database_unavailable", message: "the database is unreachable right now; retry shortly" };
+  }
+  const timeout = describeTimeout(error);
+  if (timeout) {
+    log.warn(`request failed: ${timeout}`);
+    return { status: 503, code: "database_timeout", message: "the database did not answer in time; retry shortly" };
   }
   log.error(`unhandled error: ${(error as Error)?.stack ?? String(error)}`);
   return { status: 500, code: "internal_error", message: "internal error; the server log has the details" };

@@ -18,6 +18,7 @@ import { grafserv } from "postgraphile/grafserv/express/v4";
 import { GraphQLError } from "postgraphile/graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import { loadApiLimitsEnv, loadRequestGuardEnv, type ApiLimitsEnv } from "../db/env.ts";
+import { checkSchemaVersion } from "../db/migrate.ts";
 import { createPool, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -177,6 +178,8 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const authenticator = new Authenticator(pool);
   const limits = new ApiRateLimits(pool, rateLimits, log);
   try {
+    // a schema this code does not know stops the API before it serves anything (db/migrate.ts)
+    await checkSchemaVersion(pool, { warn: (line) => log.warn(line) });
     await hub.start();
   } catch (error) {
     await pool.end();

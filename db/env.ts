@@ -3,6 +3,7 @@
 import { isIPv6 } from "node:net";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import { ConnectionTargetError, parseConnectionTarget } from "./connection-target.ts";
 import { providerEnvShape } from "../worker/providers/registry.ts";
 import { EgressAllowSchema, ProviderKeyEnvsSchema } from "../worker/egress/config.ts";
 
@@ -67,10 +68,34 @@ export const AllowedOriginsSchema = allowListFromEnv(
   normalizeOriginEntry,
 );
 
+/**
+ * Defaults of the EVERRUNS_DB_*_TIMEOUT_MS variables. Every engine statement is a short keyed
+ * update or read (a step's commit is milliseconds; the slowest, a sweep or a dashboard page,
+ * well under a second), so each bound is far above normal and only stops what is stuck:
+ * - statement 60 s: a query that long is hung (a lost network, a pathological plan); failing it
+ *   frees the worker's slot and its connection, and the step attempt is retried.
+ * - lock 10 s: engine transactions hold a run's row for milliseconds; a 10 s wait means something
+ *   else holds it (an administrator's open transaction): fail and retry rather than pile up.
+ * - idle in transaction 60 s: the engine never waits inside a transaction (LLM and tool calls run
+ *   outside), so such a session is a leak; ending it frees its locks for everyone.
+ * - connect 10 s: a healthy server accepts in milliseconds and a managed failover takes 30-120 s;
+ *   10 s lets the reconnect loop retry (with backoff) instead of hanging on one try.
+ */
+export const DB_TIMEOUT_DEFAULTS = { statementMs: 60_000, lockMs: 10_000, idleInTransactionMs: 60_000, connectMs: 10_000 } as const;
+
 const EnvObject = z.object({
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// or postgresql:// URL")
+    .superRefine((value, ctx) => {
+      // a host list (h1:5432,h2:5432) and target_session_attrs are read by db/connection-target.ts
+      try {
+        parseConnectionTarget(value);
+      } catch (error) {
+        if (!(error instanceof ConnectionTargetError)) throw error;
+        ctx.addIssue({ code: "custom", message: `DATABASE_URL: ${error.message}` });
+      }
+    })
     .optional(),
   PORT: intFromEnv("PORT", 1, 65535).default(4000),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -78,6 +103,8 @@ const EnvObject = z.object({
   /** How long one job may run a run's steps back to back, each commit beginning the next step (0: off; default in worker/main.ts). */
   WORKER_INLINE_CHAIN_MS: intFromEnv("WORKER_INLINE_CHAIN_MS", 0, 3_600_000).optional(),
   WORKER_SHUTDOWN_TIMEOUT_MS: intFromEnv("WORKER_SHUTDOWN_TIMEOUT_MS", 0, 3_600_000).default(10_000),
+  /** How long a finished step retries its commit while the database is unreachable (worker/tasks/run_step.ts). */
+  EVERRUNS_COMMIT_RETRY_MS: intFromEnv("EVERRUNS_COMMIT_RETRY_MS", 0, 3_600_000).default(60_000),
   /** Where `everruns run` finds the API (default http://127.0.0.1:PORT). */
   EVERRUNS_API_URL: z.url("EVERRUNS_API_URL must be a URL").optional(),
   /** The console's port (everruns start, everruns web). */
@@ -104,6 +131,18 @@ const EnvObject = z.object({
   EVERRUNS_HTTP_REQUEST_TIMEOUT_MS: intFromEnv("EVERRUNS_HTTP_REQUEST_TIMEOUT_MS", 1000, 3_600_000).default(30_000),
   /** How long an idle keep-alive connection stays open, in ms (behind a proxy: longer than the proxy's). */
   EVERRUNS_HTTP_KEEPALIVE_TIMEOUT_MS: intFromEnv("EVERRUNS_HTTP_KEEPALIVE_TIMEOUT_MS", 0, 3_600_000).default(5_000),
+  // Timeouts of the engine's database connections (worker and API pools, liveness, LISTEN),
+  // sent as connection options (db/pool.ts); 0: off (the server's own setting applies).
+  /** Longest statement, in ms: a hung query or a runaway plan fails instead of holding a worker slot. */
+  EVERRUNS_DB_STATEMENT_TIMEOUT_MS: intFromEnv("EVERRUNS_DB_STATEMENT_TIMEOUT_MS", 0, 86_400_000).default(DB_TIMEOUT_DEFAULTS.statementMs),
+  /** Longest wait for a row or table lock, in ms: a stuck lock fails the waiting step attempt, which is retried. */
+  EVERRUNS_DB_LOCK_TIMEOUT_MS: intFromEnv("EVERRUNS_DB_LOCK_TIMEOUT_MS", 0, 86_400_000).default(DB_TIMEOUT_DEFAULTS.lockMs),
+  /** Longest idle time inside an open transaction, in ms: the server ends such a session and frees its locks. */
+  EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: intFromEnv("EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 0, 86_400_000).default(
+    DB_TIMEOUT_DEFAULTS.idleInTransactionMs,
+  ),
+  /** Longest wait for a database connection, a new one or a free one of a pool, in ms. */
+  EVERRUNS_DB_CONNECT_TIMEOUT_MS: intFromEnv("EVERRUNS_DB_CONNECT_TIMEOUT_MS", 0, 3_600_000).default(DB_TIMEOUT_DEFAULTS.connectMs),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   // each provider's own (OPENAI_API_KEY, ANTHROPIC_BASE_URL, ...): worker/providers/<name>.config.ts
   ...providerEnvShape(),
@@ -154,4 +193,17 @@ export type ApiLimitsEnv = z.infer<typeof ApiLimitsEnvSchema>;
 /** The API's rate limits and HTTP timeouts (api/rate-limit.ts, api/server.ts). */
 export function loadApiLimitsEnv(source: NodeJS.ProcessEnv = process.env): ApiLimitsEnv {
   return parseEnv(ApiLimitsEnvSchema, source);
+}
+
+const DbTimeoutsEnvSchema = EnvObject.pick({
+  EVERRUNS_DB_STATEMENT_TIMEOUT_MS: true,
+  EVERRUNS_DB_LOCK_TIMEOUT_MS: true,
+  EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: true,
+  EVERRUNS_DB_CONNECT_TIMEOUT_MS: true,
+});
+export type DbTimeoutsEnv = z.infer<typeof DbTimeoutsEnvSchema>;
+
+/** The engine's database timeouts (db/pool.ts: every pool, the liveness and LISTEN connections). */
+export function loadDbTimeoutsEnv(source: NodeJS.ProcessEnv = process.env): DbTimeoutsEnv {
+  return parseEnv(DbTimeoutsEnvSchema, source);
 }

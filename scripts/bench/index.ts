@@ -5,6 +5,7 @@
 //   scaling  many concurrent runs over 1, 2 and 4 worker processes (scaling.ts)
 //   resume   resume latency after kill -9 (resume.ts)
 //   start    worker cold start next to a bare graphile-worker process (start.ts)
+//   outage   recovery after database restarts, on a cluster of its own (outage.ts)
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
@@ -14,10 +15,11 @@ import { measureResumeLatency } from "./resume.ts";
 import { runRlsBench } from "./rls.ts";
 import { runScaling } from "./scaling.ts";
 import { measureStartTime } from "./start.ts";
+import { measureOutageRecovery } from "./outage.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
-               [--only ratio,rls,scaling,resume,start]
+               [--restarts 10] [--down-ms 1000] [--only ratio,rls,scaling,resume,start,outage]
   ratio     per-step cost next to a bare graphile-worker chain, with inline chaining (the default)
             and without it (--steps, --chains, --repeat, --concurrency)
   rls       per-step cost with row-level security next to without, the schema owned and the
@@ -26,7 +28,11 @@ export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repe
             or the server does not let it log in) (--steps, --chains, --repeat, --concurrency)
   scaling   --runs concurrent runs of --run-steps steps over --workers spawned worker processes
   resume    resume latency after --kills kill -9s of worker processes (p50/p99/max)
-  start     worker spawn → ready, next to a bare graphile-worker process (median of --starts)`;
+  start     worker spawn → ready, next to a bare graphile-worker process (median of --starts)
+  outage    a Postgres cluster of its own (embedded binaries) restarted --restarts times with
+            pg_ctl stop -m immediate, --down-ms down each time, under a worker process running
+            steps: time from the server being back to the next committed step, next to a bare
+            client's first answer (p50/max); the worker is never restarted`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -45,10 +51,12 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "run-steps": { type: "int", default: 21, min: 1, max: 10_000 },
       kills: { type: "int", default: 20, min: 1, max: 10_000 },
       starts: { type: "int", default: 7, min: 1, max: 1000 },
+      restarts: { type: "int", default: 10, min: 1, max: 1000 },
+      "down-ms": { type: "int", default: 1000, min: 0, max: 600_000 },
       only: {
         type: "choices",
-        default: ["ratio", "rls", "scaling", "resume", "start"],
-        choices: ["ratio", "rls", "scaling", "resume", "start"],
+        default: ["ratio", "rls", "scaling", "resume", "start", "outage"],
+        choices: ["ratio", "rls", "scaling", "resume", "start", "outage"],
       },
     },
     BENCH_USAGE,
@@ -81,6 +89,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("start")) {
     await withScratchDatabase(databaseUrl, "everruns_bench", (url) => measureStartTime({ databaseUrl: url, repeat: flags.starts, log }));
+    log("");
+  }
+  if (flags.only.has("outage")) {
+    await measureOutageRecovery({ restarts: flags.restarts, downMs: flags["down-ms"], log });
   }
   return 0;
 }

@@ -65,7 +65,7 @@ function urlOf(serverUrl: string, database: string, user: string, password: stri
  * resolves before: the database dropped right after would terminate them, each saying so).
  */
 function ownerPool(url: string): { pool: Pool; end(): Promise<void> } {
-  const pool = createPool(url, "everruns-bench", 4);
+  const pool = createPool(url, "everruns-bench", 4, { migrations: true });
   const closed: Array<Promise<void>> = [];
   pool.on("connect", (client) => closed.push(new Promise((resolve) => client.once("end", () => resolve()))));
   return {

@@ -28,7 +28,7 @@ export async function scratchDatabase(serverUrl: string, prefix = "everruns_scra
   await withAdmin(serverUrl, (admin) => createScratchDatabase(admin, name));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const pool = createPool(url.toString(), "everruns-migrate", 2);
+  const pool = createPool(url.toString(), "everruns-migrate", 2, { migrations: true });
   try {
     await migrate(pool);
   } finally {

@@ -7,7 +7,7 @@
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
-import type { Pool } from "../../db/pool.ts";
+import { describeTimeout, type Pool } from "../../db/pool.ts";
 import { AgentConfigSchema, describeIssues, RunInputSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
@@ -18,7 +18,8 @@ import type { Cancellations } from "../cancellations.ts";
 import { agUiMessages, chatMessages, clientTools, planStep } from "../conversation.ts";
 import { EventWriter } from "../event-writer.ts";
 import { ProviderError, type Provider } from "../providers/types.ts";
-import { backoffMs } from "../../lib/backoff.ts";
+import { backoffMs, type BackoffPolicy } from "../../lib/backoff.ts";
+import { sleep } from "../../lib/sleep.ts";
 import { runLlmStep, type StepOutcome, type StepScope } from "../steps.ts";
 import { agentTools, runInterruptStep, runToolStep } from "../tool-step.ts";
 import { TransientToolError, type Tool } from "../tools/types.ts";
@@ -48,6 +49,8 @@ export interface EngineContext {
   inlineChainMs?: number;
   /** Aborted when the worker starts a graceful shutdown: no new step is begun inline. */
   draining?: AbortSignal;
+  /** How long (ms) a finished step retries its commit while the database is unreachable; default DEFAULT_COMMIT_RETRY_MS. */
+  commitRetryMs?: number;
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -241,7 +244,8 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   } catch (error) {
     if (signal.aborted || error instanceof StaleAttemptError) throw error;
     if (error instanceof ProviderError || error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error, chain);
-    if (isConnectionError(error)) throw error; // our database: graphile-worker retries the job
+    // our database (unreachable, or one of its timeouts): graphile-worker retries the job
+    if (isConnectionError(error) || describeTimeout(error)) throw error;
     ctx.log.error(`step ${seq} of run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
     return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
   }
@@ -372,8 +376,12 @@ async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, ev
         ? await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job)
         : { ...(await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job)), next: null };
   } catch (error) {
-    if (next.type === "fail" || !isDataError(error)) throw error;
-    return failRefused(ctx, begun, chain, "commit_refused", `step ${run.step_cursor} (${step.kind} ${step.name}) could not be committed`, error);
+    if (isConnectionError(error)) {
+      result = { ...(await commitWhenBack(ctx, begun, step, events, next, chain, error)), next: null };
+    } else {
+      if (next.type === "fail" || !isDataError(error)) throw error;
+      return failRefused(ctx, begun, chain, "commit_refused", `step ${run.step_cursor} (${step.kind} ${step.name}) could not be committed`, error);
+    }
   }
   chain.held &&= result.jobHeld;
   if (!result.committed) {
@@ -382,4 +390,57 @@ async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, ev
   }
   ctx.crashPoint?.("after_commit", { runId: run.id, seq: run.step_cursor, attempt: run.step_attempt });
   return result.next;
+}
+
+/** How long a finished step retries its commit while the database is unreachable (EVERRUNS_COMMIT_RETRY_MS). */
+export const DEFAULT_COMMIT_RETRY_MS = 60_000;
+const COMMIT_RETRY_BACKOFF: BackoffPolicy = { initial_delay_ms: 100, max_delay_ms: 1_000, multiplier: 2 };
+
+/**
+ * The database went away while this step committed, after its work was done: rather than lose
+ * the work (an LLM call paid for, a tool's side effect) the commit is tried again until the
+ * database answers or ctx.commitRetryMs passes. The first try may have committed before its
+ * answer was lost: the fence then refuses the retry (committed false) and nothing is written
+ * twice. Retries are plain commits (the next step goes to a job): had the lost try begun the next
+ * step in this job, that run has no job now, and the orphan repair gives it one.
+ * Past the limit the error goes up: the job is failed or swept, and the step runs again elsewhere.
+ */
+async function commitWhenBack(
+  ctx: EngineContext,
+  begun: BegunStep,
+  step: StepRecord,
+  events: AgUiEvent[],
+  next: NextStep,
+  chain: Chain,
+  lost: unknown,
+): Promise<Committed> {
+  const { run } = begun;
+  const what = `step ${run.step_cursor} of run ${run.id}`;
+  const limitMs = ctx.commitRetryMs ?? DEFAULT_COMMIT_RETRY_MS;
+  const since = performance.now();
+  ctx.log.warn(
+    `${what}: the database went away while it committed (${(lost as Error).message}); ` +
+      `retrying the commit for up to ${limitMs / 1000} s (EVERRUNS_COMMIT_RETRY_MS)`,
+  );
+  for (let tries = 1; ; tries++) {
+    const left = limitMs - (performance.now() - since);
+    if (left <= 0) {
+      ctx.log.warn(`${what}: not committed within ${limitMs / 1000} s of retries; handing it back: it will run again`);
+      throw lost;
+    }
+    await sleep(Math.min(backoffMs(COMMIT_RETRY_BACKOFF, tries), left));
+    try {
+      const result = await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job);
+      const after = `${((performance.now() - since) / 1000).toFixed(1)} s`;
+      if (result.committed) ctx.log.info(`${what}: committed after ${after} of retries`);
+      else
+        ctx.log.info(
+          `${what}: after ${after} the fence refused the retried commit (an earlier try committed it, or another attempt took over); nothing written twice`,
+        );
+      return result;
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      lost = error;
+    }
+  }
 }

@@ -3,7 +3,8 @@
 // graphile-worker pool once the database is back, and the run finishing with each step committed once.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { sleep } from "../../lib/sleep.ts";
-import { query, startThrowawayCluster, type ThrowawayCluster } from "./throwaway-cluster.ts";
+import { untilWith } from "./until.ts";
+import { query, startThrowawayCluster, type ThrowawayCluster } from "../../scripts/harness/throwaway-cluster.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
 let cluster: ThrowawayCluster;
@@ -28,15 +29,7 @@ async function committedSteps(runId: string): Promise<number> {
   return rows[0]!.n;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${worker?.output() ?? ""}`);
-    await sleep(everyMs);
-  }
-}
+const until = untilWith(() => worker?.output() ?? "");
 
 it("a worker rides out a 5 s database outage mid-run: same process, run succeeds, each step committed once", async () => {
   const config = {
@@ -100,3 +93,46 @@ it("a worker rides out a 5 s database outage mid-run: same process, run succeeds
   worker.child.kill("SIGTERM");
   expect(await worker.exited).toEqual({ code: 0, signal: null });
 }, 60_000);
+
+it("a step whose work finishes during an outage commits once the database is back: no step runs twice", async () => {
+  const WORK_MS = 2_500;
+  const config = {
+    provider: "scripted",
+    model: "s",
+    tools: ["simulate_work"],
+    script: [...Array.from({ length: 3 }, () => ({ tool_calls: [{ name: "simulate_work", arguments: { ms: WORK_MS } }] })), { text: "done" }],
+  };
+  const [agent] = await query<{ id: string }>(cluster.url, "insert into everruns.agents (name, config) values ('outage-commit', $1) returning id", [
+    JSON.stringify(config),
+  ]);
+  // the default shutdown timeout (10 s): the runner stopped by the outage lets the step finish its work
+  worker = await spawnWorker(cluster.url);
+  const [run] = await query<{ id: string }>(cluster.url, "insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+    agent!.id,
+    JSON.stringify({ messages: [{ role: "user", content: "finish during an outage" }] }),
+  ]);
+  const runId = run!.id;
+
+  // steps 1 (llm), 2 (tool), 3 (llm) committed: the tool step 4 has just begun its 2.5 s of work
+  await until("3 committed steps", async () => (await committedSteps(runId)) >= 3, 30_000, 10);
+  await cluster.stopImmediate();
+  await sleep(WORK_MS + 1_500); // the work ends, and its commit fails, while the database is down
+  await cluster.start();
+
+  await until(
+    "the run to succeed",
+    async () => (await query<{ status: string }>(cluster.url, "select status from everruns.runs where id = $1", [runId]))[0]!.status === "succeeded",
+    30_000,
+  );
+  const out = worker.output();
+  expect(out, out).toMatch(/step 4 of run \S+: the database went away while it committed/);
+  expect(out, out).toMatch(/step 4 of run \S+: committed after \d+(\.\d+)? s of retries/);
+  // every step committed by its first attempt: the one finished in the outage was not run again
+  const steps = await query<{ seq: number; attempt: number }>(cluster.url, "select seq, attempt from everruns.run_steps where run_id = $1 order by seq", [
+    runId,
+  ]);
+  expect(steps).toEqual(Array.from({ length: 7 }, (_, i) => ({ seq: i + 1, attempt: 1 })));
+
+  worker.child.kill("SIGTERM");
+  expect(await worker.exited).toEqual({ code: 0, signal: null });
+}, 90_000);

@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { migrate } from "../../db/migrate.ts";
 import { createPool } from "../../db/pool.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../scripts/embedded-postgres.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "../embedded-postgres.ts";
 
 const run = promisify(execFile);
 
@@ -25,13 +25,15 @@ export interface ThrowawayCluster {
 export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
   const root = await mkdtemp(path.join(tmpdir(), "everruns-outage-"));
   const requested = path.join(root, "pg");
-  const options = { dataDir: requested, port: 0, durable: false, database: "everruns" };
+  // durable: a non-durable cluster (synchronous_commit off) loses its last acknowledged commits
+  // in an immediate stop, which a real database never does: the outage would rewind the runs
+  const options = { dataDir: requested, port: 0, durable: true, database: "everruns" };
   let pg1: EmbeddedPostgres = await startEmbeddedPostgres(options);
   const pgCtl = ((await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string }).pg_ctl;
   // as root the server runs as the data directory's owner (`postgres`)
   const owner = await stat(pg1.dataDir);
   const as = process.getuid?.() === 0 ? { uid: owner.uid, gid: owner.gid } : {};
-  const pool = createPool(pg1.url, "everruns-test-migrate", 2);
+  const pool = createPool(pg1.url, "everruns-test-migrate", 2, { migrations: true });
   try {
     await migrate(pool);
   } finally {
