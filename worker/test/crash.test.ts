@@ -180,7 +180,14 @@ describe("SIGTERM", () => {
     await stopAll();
     const w = await start({ WORKER_SHUTDOWN_TIMEOUT_MS: "10000" });
     const runId = await startRun(db.pool, agent);
-    await waitFor("the tool step to start", async () => (await stepAttempt(runId)).cursor === 2 && (await stepAttempt(runId)).attempt === 1);
+    // its work under way, not only begun: a step begun as the shutdown starts is handed back untouched
+    await waitFor("the tool step's work to start", async () => {
+      const { rows } = await db.pool.query(
+        "select 1 from everruns.run_events where run_id = $1 and type = 'STEP_STARTED' and event ->> 'stepName' like 'step 2:%'",
+        [runId],
+      );
+      return rows.length > 0 && (await stepAttempt(runId)).attempt === 1;
+    });
     w.child.kill("SIGTERM");
     const { code } = await w.exited;
     expect(code).toBe(0);
