@@ -48,6 +48,11 @@ export interface EventsHubOptions {
   pingIntervalMs?: number;
   /** Rows per read when replaying or catching up. */
   pageSize?: number;
+  /**
+   * `everruns:runs` notifications of one run within this window wake its watchers once (a run
+   * that commits a step every few ms is re-read at most this often per watcher; 0: at once).
+   */
+  runCoalesceMs?: number;
 }
 
 /** An async iterator that can also be closed from outside (a client went away). */
@@ -148,6 +153,9 @@ export class EventsHub {
   private readonly feeds = new Map<string, RunFeed>();
   /** Run watchers by run id; "*" watches every run. */
   private readonly runWatchers = new Map<string, Set<(runId: string) => void>>();
+  /** Runs announced on everruns:runs and not yet handed to watchers: run id → workspace id. */
+  private readonly pendingRuns = new Map<string, string | null>();
+  private pendingTimer: NodeJS.Timeout | null = null;
   private lastAliveAt: string | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -155,7 +163,7 @@ export class EventsHub {
   readonly stats = { notifications: 0, reads: 0, reconnects: 0 };
 
   constructor(opts: EventsHubOptions) {
-    this.opts = { pingIntervalMs: 5000, pageSize: 500, ...opts };
+    this.opts = { pingIntervalMs: 5000, pageSize: 500, runCoalesceMs: 50, ...opts };
   }
 
   /** Connects and LISTENs; rejects when the database cannot be reached at start. */
@@ -177,6 +185,7 @@ export class EventsHub {
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pendingTimer) clearTimeout(this.pendingTimer);
     for (const feed of this.feeds.values()) feed.closed = true;
     const client = this.client;
     this.client = null;
@@ -282,10 +291,26 @@ export class EventsHub {
       else if (!Number.isInteger(seq)) feed.sweep = true;
       void this.pump(feed);
     } else if (channel === RUNS_CHANNEL) {
-      // `<run id>:<workspace id>`
+      // `<run id>:<workspace id>`: since 000013 once per step commit too, so a busy run's
+      // notifications are coalesced (one wake-up per run per window, whatever their number)
       const colon = payload.indexOf(":");
-      if (colon > 0) this.notifyRun(payload.slice(0, colon), payload.slice(colon + 1));
+      if (colon > 0) this.coalesceRun(payload.slice(0, colon), payload.slice(colon + 1));
     }
+  }
+
+  /** Queues a run's wake-up for the end of the coalescing window (nothing but watched runs). */
+  private coalesceRun(runId: string, workspaceId: string): void {
+    if (!this.runWatchers.has(runId) && !this.runWatchers.has(`*:${workspaceId}`)) return;
+    if (this.opts.runCoalesceMs <= 0) return this.notifyRun(runId, workspaceId);
+    this.pendingRuns.set(runId, workspaceId);
+    if (this.pendingTimer) return;
+    this.pendingTimer = setTimeout(() => {
+      this.pendingTimer = null;
+      const due = [...this.pendingRuns];
+      this.pendingRuns.clear();
+      for (const [id, workspace] of due) this.notifyRun(id, workspace);
+    }, this.opts.runCoalesceMs);
+    this.pendingTimer.unref();
   }
 
   /** Wakes the watchers of the run, and those of every run of its workspace when it is known. */
@@ -449,7 +474,9 @@ export class EventsHub {
   }
 
   /**
-   * Ids of runs as their status changes (and as they are created): of one run, or of every run
+   * Ids of runs as they change: created, status changed, a step committed (usage, step count), a
+   * retry or hand-back, a re-attempt, a job freed from a dead worker (000013); coalesced per run
+   * over `runCoalesceMs`. Of one run, or of every run
    * of workspace `workspaceId` when `runId` is null. A watch of one run yields its id once at the
    * start, so a client can read the current state without racing the first change. (Whether the
    * watcher may see that run is the caller's to check: api/graphql/subscriptions.ts.)

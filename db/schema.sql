@@ -89,6 +89,34 @@ CREATE UNIQUE INDEX audit_log_workspace_seq_idx ON everruns.audit_log USING btre
 CREATE TRIGGER tg_audit_log__immutable BEFORE DELETE OR UPDATE ON everruns.audit_log FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_audit_log__no_truncate BEFORE TRUNCATE ON everruns.audit_log FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg__immutable();
 
+create table everruns.run_attempts (
+  run_id uuid not null,
+  seq integer not null,
+  attempt integer not null,
+  workspace_id uuid not null,
+  step_kind text,
+  step_name text,
+  pool_id text,
+  hostname text,
+  worker_pid integer,
+  started_at timestamp with time zone not null default now(),
+  ended_at timestamp with time zone,
+  last_event_at timestamp with time zone,
+  outcome text,
+  error jsonb,
+  freed_at timestamp with time zone,
+  events_from integer not null,
+  last_event_seq integer,
+  closed_through_seq integer,
+  constraint run_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['committed'::text, 'worker_died'::text, 'fenced_out'::text, 'retried'::text, 'handed_back'::text]))),
+  constraint run_attempts_pkey PRIMARY KEY (run_id, seq, attempt),
+  constraint run_attempts_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
+  constraint run_attempts_step_kind_check CHECK ((step_kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text]))),
+  constraint run_attempts_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.run_attempts is '@behavior -insert -update -delete
+Every attempt of every step of a run: when, on which worker, and how it ended (000013).';
+
 create table everruns.run_events (
   run_id uuid not null,
   seq integer not null,
@@ -185,6 +213,7 @@ comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) t
 CREATE INDEX runs_agent_created_idx ON everruns.runs USING btree (agent_id, created_at DESC);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
 CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+CREATE INDEX runs_input_trgm_idx ON everruns.runs USING gin (((input)::text) gin_trgm_ops);
 CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHERE ((status = 'interrupted'::text) AND (continued_by IS NULL));
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
@@ -225,6 +254,7 @@ create table everruns.threads (
   constraint threads_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.threads is 'A conversation. A new run on a thread continues it.';
+CREATE INDEX threads_updated_idx ON everruns.threads USING btree (updated_at DESC, id DESC);
 
 create table everruns.workspaces (
   id uuid not null default gen_random_uuid(),
@@ -254,6 +284,19 @@ create table everruns_private.maintenance (
   constraint maintenance_pkey PRIMARY KEY (id)
 );
 comment on table everruns_private.maintenance is 'When cluster-wide maintenance (repair_orphaned_runs) last ran.';
+
+create table everruns_private.queue_samples (
+  sampled_at timestamp with time zone not null default now(),
+  workspace_id uuid not null,
+  ready integer not null,
+  scheduled integer not null,
+  running integer not null,
+  oldest_ready_ms double precision,
+  constraint queue_samples_pkey PRIMARY KEY (workspace_id, sampled_at),
+  constraint queue_samples_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
+);
+comment on table everruns_private.queue_samples is 'The step queue of each workspace with jobs, sampled every 5 s by repair_orphaned_runs; kept 7 days (000014).';
+CREATE INDEX queue_samples_sampled_idx ON everruns_private.queue_samples USING btree (sampled_at);
 
 create table everruns_private.rate_limits (
   key character varying(255) not null,
@@ -285,6 +328,21 @@ create table everruns_private.secret_imports (
 );
 comment on table everruns_private.secret_imports is 'Credentials taken out of agent configs (000007), waiting for a process with EVERRUNS_SECRET_KEY to seal them into everruns.secrets.';
 
+create table everruns_private.worker_exits (
+  id bigint not null,
+  pool_id text not null,
+  hostname text not null,
+  pid integer not null,
+  concurrency integer not null,
+  started_at timestamp with time zone not null,
+  exited_at timestamp with time zone not null default now(),
+  crashed boolean not null,
+  freed_runs uuid[] not null default '{}'::uuid[],
+  constraint worker_exits_pkey PRIMARY KEY (id)
+);
+comment on table everruns_private.worker_exits is 'Worker pools that stopped (deregistered) or died (swept), with the runs a sweep freed; kept 7 days (000014).';
+CREATE INDEX worker_exits_exited_idx ON everruns_private.worker_exits USING btree (exited_at DESC);
+
 create table everruns_private.workers (
   pool_id text not null,
   hostname text not null,
@@ -296,6 +354,7 @@ create table everruns_private.workers (
   constraint workers_pkey PRIMARY KEY (pool_id)
 );
 comment on table everruns_private.workers is 'Worker pools that registered a liveness connection.';
+CREATE TRIGGER tg_workers__exit AFTER DELETE ON everruns_private.workers FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_workers__exit();
 
 create view everruns.usage_daily as
  SELECT r.workspace_id,
@@ -363,7 +422,8 @@ begin
 
   execute format('grant usage on schema everruns, everruns_private to %I', v_role);
   execute format('grant select on everruns.workspaces, everruns.agents, everruns.agent_versions, everruns.threads, everruns.runs, '
-                 'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily to %I', v_role);
+                 'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
+                 'everruns.run_attempts to %I', v_role);  -- 000013: run_attempts
   execute format('revoke insert, update on everruns.runs, everruns.threads from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
                  'everruns.send_event(uuid, text, jsonb) from %I', v_role);
@@ -593,6 +653,7 @@ AS $function$
 declare
   v_n int := coalesce(jsonb_array_length(p_events), 0);
   v_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
+  v_name text;
 begin
   if v_n = 0 then
     return p_run.event_seq;
@@ -602,6 +663,20 @@ begin
          case when e.value ? 'timestamp' then e.value else e.value || jsonb_build_object('timestamp', v_ms) end
   from jsonb_array_elements(p_events) with ordinality as e(value, ord);
   update everruns.runs set event_seq = p_run.event_seq + v_n where id = p_run.id;
+  -- 000013: the attempt in flight learns its step's name ("step 2: tool simulate_work") once
+  if p_run.step_attempt > 0 and p_events @> '[{"type": "STEP_STARTED"}]' then
+    select e.value ->> 'stepName' into v_name from jsonb_array_elements(p_events) e
+     where e.value ->> 'type' = 'STEP_STARTED' limit 1;
+    update everruns.run_attempts a
+       set step_name = v_name,
+           step_kind = case when split_part(split_part(v_name, ': ', 2), ' ', 1) in ('llm', 'tool', 'wait', 'system')
+                            then split_part(split_part(v_name, ': ', 2), ' ', 1) end
+     where a.run_id = p_run.id and a.seq = p_run.step_cursor and a.attempt = p_run.step_attempt and a.step_name is null;
+    if found then
+      -- the step in progress has a name now: once per attempt (folded into a commit's own)
+      perform pg_notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
+    end if;
+  end if;
   return p_run.event_seq + v_n;
 end;
 $function$;
@@ -736,6 +811,26 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.attempts_of_dead_pools(p_dead text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_lost record;
+begin
+  for v_lost in
+    update everruns.run_attempts a
+       set outcome = 'worker_died', freed_at = now(), ended_at = now()
+     where a.outcome is null and a.pool_id = any (p_dead)
+    returning a.run_id, a.workspace_id
+  loop
+    perform pg_notify('everruns:runs', v_lost.run_id::text || ':' || v_lost.workspace_id::text);
+  end loop;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.audit_append(p_workspace_id uuid, p_action text, p_target_type text, p_target_id text, p_details jsonb)
  RETURNS bigint
  LANGUAGE plpgsql
@@ -857,6 +952,23 @@ AS $function$
     from bound
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.close_lost_attempts_locked(p_run_id uuid, p_event_seq integer, p_closed_through integer)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  update everruns.run_attempts a
+     set outcome = coalesce(a.outcome, 'fenced_out'),
+         ended_at = coalesce(a.ended_at, now()),
+         last_event_seq = p_event_seq,
+         last_event_at = (select max(e.created_at) from everruns.run_events e
+                          where e.run_id = p_run_id and e.seq > a.events_from and e.seq <= p_event_seq),
+         closed_through_seq = case when p_closed_through > p_event_seq then p_closed_through end
+   where a.run_id = p_run_id
+     and (a.outcome is null or (a.outcome = 'worker_died' and a.last_event_seq is null));
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.closing_events(p_run everruns.runs)
  RETURNS jsonb
  LANGUAGE sql
@@ -904,6 +1016,7 @@ begin
   begin
     v_run := everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
   exception when sqlstate 'EV004' then
+    perform everruns_private.fence_out_attempt(p_run_id, p_seq, p_attempt);  -- 000013
     return jsonb_build_object('committed', false);
   end;
   v_held := everruns_private.job_held(p_job);
@@ -925,6 +1038,7 @@ begin
   begin
     v_run := everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
   exception when sqlstate 'EV004' then
+    perform everruns_private.fence_out_attempt(p_run_id, p_seq, p_attempt);  -- 000013
     return jsonb_build_object('committed', false);
   end;
   v_held := p_job is not null and everruns_private.job_held(p_job);
@@ -1006,6 +1120,10 @@ begin
     else
       raise exception 'commit_step: unknown next type %', p_next ->> 'type';
   end case;
+  -- 000013: the attempt committed, and watchers of the run hear of its new numbers (one
+  -- notification per transaction: the same payload as the status trigger's is folded into it)
+  perform everruns_private.end_attempt_locked(p_run.id, v_seq, p_attempt, 'committed', null, p_step);
+  perform pg_notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
 end;
 $function$;
 
@@ -1108,6 +1226,23 @@ AS $function$
   delete from everruns_private.workers where pool_id = p_pool_id;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.end_attempt_locked(p_run_id uuid, p_seq integer, p_attempt integer, p_outcome text, p_error jsonb DEFAULT NULL::jsonb, p_step jsonb DEFAULT NULL::jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  update everruns.run_attempts a
+     set outcome = p_outcome,
+         error = p_error,
+         ended_at = now(),
+         last_event_at = now(),
+         last_event_seq = (select r.event_seq from everruns.runs r where r.id = p_run_id),
+         step_kind = coalesce(p_step ->> 'kind', a.step_kind),
+         step_name = coalesce(a.step_name, p_step ->> 'name')
+   where a.run_id = p_run_id and a.seq = p_seq and a.attempt = p_attempt;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.enqueue_step(p_run_id uuid, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS void
  LANGUAGE plpgsql
@@ -1122,6 +1257,18 @@ begin
     max_attempts => 25,
     job_key => 'run:' || p_run_id::text
   );
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fence_out_attempt(p_run_id uuid, p_seq integer, p_attempt integer)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  update everruns.run_attempts a
+     set outcome = 'fenced_out', ended_at = coalesce(a.ended_at, now())
+   where a.run_id = p_run_id and a.seq = p_seq and a.attempt = p_attempt
+     and (a.outcome is null or a.outcome = 'worker_died');
 end;
 $function$;
 
@@ -1145,6 +1292,22 @@ begin
   return p_job is null or exists (
     select 1 from graphile_worker.jobs j
     where j.id = (p_job ->> 'id')::bigint and j.locked_by = p_job ->> 'locked_by');
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.job_worker(p_run_id uuid)
+ RETURNS TABLE(pool_id text, hostname text, pid integer)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return query
+    select j.locked_by, w.hostname, w.pid
+    from graphile_worker.jobs j
+    left join everruns_private.workers w on w.pool_id = j.locked_by
+    where j.key = 'run:' || p_run_id::text and j.locked_by is not null
+    limit 1;
 end;
 $function$;
 
@@ -1265,6 +1428,58 @@ CREATE OR REPLACE FUNCTION everruns_private.max_signal_payload_bytes()
  IMMUTABLE PARALLEL SAFE
 AS $function$ select 65536 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.ops_live_workers()
+ RETURNS TABLE(pool_id text, hostname text, pid integer, concurrency integer, started_at timestamp with time zone, last_seen_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  -- the liveness connection sweeps every 200 ms: its last statement is when the pool was last seen
+  select w.pool_id, w.hostname, w.pid, w.concurrency, w.started_at,
+         coalesce(a.state_change, a.backend_start, w.started_at)
+    from everruns_private.live_workers w
+    left join pg_stat_activity a on a.pid = w.backend_pid
+   order by w.started_at, w.pool_id
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.ops_queue_history(p_window_seconds integer, p_bucket_seconds integer)
+ RETURNS TABLE(bucket_start timestamp with time zone, ready integer, scheduled integer, running integer, oldest_ready_ms double precision)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with b as (
+    select generate_series(
+             to_timestamp(floor(extract(epoch from now() - make_interval(secs => p_window_seconds)) / p_bucket_seconds) * p_bucket_seconds),
+             now(), make_interval(secs => p_bucket_seconds)) as bucket_start
+  )
+  select b.bucket_start,
+         coalesce(max(s.ready), 0)::int, coalesce(max(s.scheduled), 0)::int, coalesce(max(s.running), 0)::int,
+         max(s.oldest_ready_ms)
+    from b
+    left join everruns_private.queue_samples s
+      on s.workspace_id = everruns_private.current_workspace_id()
+     and s.sampled_at >= b.bucket_start and s.sampled_at < b.bucket_start + make_interval(secs => p_bucket_seconds)
+   group by b.bucket_start
+   order by b.bucket_start
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.ops_worker_exits(p_seconds integer, p_limit integer)
+ RETURNS TABLE(pool_id text, hostname text, pid integer, concurrency integer, started_at timestamp with time zone, exited_at timestamp with time zone, crashed boolean, freed_runs uuid[])
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select e.pool_id, e.hostname, e.pid, e.concurrency, e.started_at, e.exited_at, e.crashed,
+         coalesce((select array_agg(f order by f) from unnest(e.freed_runs) f
+                    where exists (select from everruns.runs r
+                                   where r.id = f and r.workspace_id = everruns_private.current_workspace_id())), '{}')
+    from everruns_private.worker_exits e
+   where e.exited_at >= now() - make_interval(secs => p_seconds)
+   order by e.exited_at desc
+   limit least(greatest(p_limit, 1), 500)
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.read_secret_ciphertexts(p_workspace_id uuid, p_names text[])
  RETURNS TABLE(name text, ciphertext bytea, rotated_at timestamp with time zone)
  LANGUAGE sql
@@ -1304,6 +1519,7 @@ begin
   if not found then
     return 0;
   end if;
+  perform everruns_private.sample_queue(); -- 000014
   for v_run in
     select r.id, r.status, r.waiting from everruns.runs r
     where r.status in ('queued', 'running', 'waiting')
@@ -1350,6 +1566,7 @@ begin
   begin
     v_run := everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
   exception when sqlstate 'EV004' then
+    perform everruns_private.fence_out_attempt(p_run_id, p_seq, p_attempt);  -- 000013
     return jsonb_build_object('rescheduled', false);
   end;
   v_held := everruns_private.job_held(p_job);
@@ -1361,6 +1578,13 @@ begin
    where id = p_run_id;
   perform everruns_private.enqueue_step(p_run_id,
     case when p_delay_ms > 0 then now() + make_interval(secs => p_delay_ms / 1000.0) end);
+  -- 000013: a retry keeps its notice's value ({step, attempt, max_attempts, delay_ms, error})
+  perform everruns_private.end_attempt_locked(p_run_id, p_seq, p_attempt,
+    case when p_count_error then 'retried' else 'handed_back' end,
+    case when p_count_error then
+      (select e.value -> 'value' from jsonb_array_elements(coalesce(p_events, '[]')) e
+        where e.value ->> 'type' = 'CUSTOM' and e.value ->> 'name' = 'everruns.retry' limit 1) end);
+  perform pg_notify('everruns:runs', v_run.id::text || ':' || v_run.workspace_id::text);
   return jsonb_build_object('rescheduled', true, 'job_held', v_held);
 end;
 $function$;
@@ -1496,6 +1720,26 @@ AS $function$
   select r.id, r.workspace_id from everruns.runs r where r.updated_at >= p_since - interval '1 second' order by r.updated_at desc limit p_limit
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.sample_queue()
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  -- same definitions as the dashboard's queueDepth (db/sql/readQueueDepth.ts)
+  insert into everruns_private.queue_samples (workspace_id, ready, scheduled, running, oldest_ready_ms)
+  select r.workspace_id,
+         count(*) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at <= now()),
+         count(*) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at > now()),
+         count(*) filter (where j.locked_at is not null),
+         round(extract(epoch from now() - min(j.run_at) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at <= now())) * 1000)::float8
+    from graphile_worker.jobs j
+    join everruns.runs r on r.id = case when j.key ~ '^run:[0-9a-f-]{36}$' then substr(j.key, 5)::uuid end
+   group by r.workspace_id
+  on conflict do nothing;
+  delete from everruns_private.queue_samples where sampled_at < now() - interval '7 days';
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.seal_secret_import(p_workspace_id uuid, p_name text, p_ciphertext bytea, p_last4 text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1561,6 +1805,7 @@ declare
   v_run everruns.runs;
   v_closed jsonb := '[]';
   v_history jsonb;
+  v_worker record;
 begin
   if p_run.event_seq > p_run.settled_event_seq then
     v_closed := everruns_private.settle_events_locked(p_run);
@@ -1573,6 +1818,16 @@ begin
          updated_at = now()
    where id = p_run.id
   returning * into v_run;
+  -- 000013: the attempts this one supersedes end here, and this one is recorded with its worker
+  if p_run.step_attempt > 0 then
+    perform everruns_private.close_lost_attempts_locked(p_run.id, p_run.event_seq, v_run.event_seq);
+    perform pg_notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
+  end if;
+  select * into v_worker from everruns_private.job_worker(p_run.id);
+  insert into everruns.run_attempts (run_id, seq, attempt, workspace_id, pool_id, hostname, worker_pid, events_from)
+  values (v_run.id, v_run.step_cursor, v_run.step_attempt, v_run.workspace_id,
+          v_worker.pool_id, v_worker.hostname, v_worker.pid, v_run.event_seq)
+  on conflict (run_id, seq, attempt) do nothing;
   v_history := everruns_private.run_history(v_run.id, 'turn');
   -- `waiting` is returned as it was (the step needs to know what it waited for) and cleared
   -- at the step's commit.
@@ -1618,6 +1873,7 @@ begin
   -- every job of a dead pool is freed, also one locked a moment before it died (a step just
   -- begun): count them all for the wake-up below
   select count(*) into v_jobs from graphile_worker.jobs j where j.locked_by = any (v_dead);
+  perform everruns_private.attempts_of_dead_pools(v_dead);  -- 000013
   perform graphile_worker.force_unlock_workers(v_dead);
   delete from everruns_private.workers w where w.pool_id = any (v_dead);
   -- A job whose key a newer job of its run took over (add_job does that to a locked job and marks
@@ -1956,6 +2212,33 @@ begin
     perform everruns_private.audit_append(new.workspace_id, 'secret.set', 'secret', new.id::text,
       jsonb_build_object('name', new.name, 'rotated', tg_op = 'UPDATE'));
   end if;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_workers__exit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_crashed boolean := old.backend_pid is distinct from pg_backend_pid();
+  v_freed uuid[] := '{}';
+begin
+  if v_crashed then
+    -- sweep_dead_workers has just unlocked the dead pool's jobs: a run whose step began and did
+    -- not finish, whose job nobody holds now, was the dead pool's (or one freed by an earlier
+    -- sweep and not yet taken again)
+    select coalesce(array_agg(r.id order by r.id), '{}') into v_freed
+      from everruns.runs r
+     where r.status = 'running' and r.step_started_at is not null
+       and exists (select from graphile_worker.jobs j
+                    where j.key = 'run:' || r.id::text and j.locked_at is null);
+  end if;
+  insert into everruns_private.worker_exits (pool_id, hostname, pid, concurrency, started_at, crashed, freed_runs)
+  values (old.pool_id, old.hostname, old.pid, old.concurrency, old.started_at, v_crashed, v_freed);
+  delete from everruns_private.worker_exits where exited_at < now() - interval '7 days';
   return null;
 end;
 $function$;

@@ -13,13 +13,24 @@ import type { Authenticator } from "../auth.ts";
 import { FieldRolesPlugin, graphqlContext } from "./access.ts";
 import { AgentConfigValidationPlugin } from "./agent-config-validation.ts";
 import { ApiKeysPlugin } from "./api-keys.ts";
-import { RunEventsAfterSeqCondition, RunsCreatedAfterCondition, RunsCreatedBeforeCondition } from "./conditions.ts";
+import {
+  RunEventsAfterSeqCondition,
+  RunsAgentVersionCondition,
+  RunsCreatedAfterCondition,
+  RunsCreatedBeforeCondition,
+  RunsErrorCodeCondition,
+  RunsFinishedAfterCondition,
+  RunsFinishedBeforeCondition,
+  RunsParentRunIdCondition,
+  RunsSearchCondition,
+} from "./conditions.ts";
 import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
 import { makeLimitsPlugin, MAX_REQUEST_BYTES, PageLimitsPlugin } from "./limits.ts";
 import type { EverrunsGrafastContext } from "./grafast-context.d.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
 import { RunMutationsPlugin } from "./mutations.ts";
+import { OperationsPlugin } from "./operations.ts";
 import { SecretsPlugin } from "./secrets.ts";
 import { EverrunsHideFunctionsPlugin, EverrunsSmartTagsPlugin } from "./smart-tags.ts";
 import { hubSubscriber, RunSubscriptionsPlugin } from "./subscriptions.ts";
@@ -58,6 +69,12 @@ export function makePreset({
       RunsCreatedAfterCondition,
       RunsCreatedBeforeCondition,
       RunEventsAfterSeqCondition,
+      RunsParentRunIdCondition,
+      RunsAgentVersionCondition,
+      RunsErrorCodeCondition,
+      RunsSearchCondition,
+      RunsFinishedAfterCondition,
+      RunsFinishedBeforeCondition,
       AgentConfigValidationPlugin,
       RunMutationsPlugin,
       SecretsPlugin,
@@ -65,6 +82,7 @@ export function makePreset({
       FieldRolesPlugin,
       RunSubscriptionsPlugin,
       DashboardPlugin,
+      OperationsPlugin,
       PageLimitsPlugin,
       makeLimitsPlugin({ introspection: !production, suggestions: !production }),
     ],

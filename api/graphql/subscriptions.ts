@@ -3,7 +3,10 @@
 //     ones, each exactly once and in order; completes after the run's terminal event (at once
 //     when `after` is the last seq of a run that has ended). An `after` past the run's last event
 //     is an error (`invalid_cursor`), never a subscription that waits for ever.
-//   runUpdated(runId?): a run (or any run) whose status changed, re-read through its resource.
+//   runUpdated(runId?): a run (or any run) that changed, re-read through its resource: created,
+//     status changed, a step committed (usage, step count), a retry or hand-back, a re-attempt,
+//     a job freed from a dead worker (000013: one NOTIFY per transaction, coalesced per run by
+//     the hub), so a runs table and a run page stay live with one subscription.
 // NOTIFY carries ids only; rows are read by the hub (events, once per notification for every
 // subscriber) or through the runs resource (run rows, under the subscriber's workspace).
 //
@@ -57,6 +60,13 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
         "The whole AG-UI event object."
         event: JSON!
       }
+      """
+      A run that changed. \`run\` is read when the change is delivered, under the subscriber's
+      key, with whatever fields the subscription selects: \`status\`, \`usage\` (tokens and cost
+      so far), \`runStepsByRunId { totalCount }\` (committed steps), \`waiting\` (what a waiting
+      run waits for: an event name or a timer's \`until\`), \`runAttemptsByRunId\` (the step in
+      progress: its seq, attempt, step name, worker and start), \`updatedAt\`.
+      """
       type RunUpdatedPayload {
         runId: UUID!
         run: Run
@@ -71,8 +81,11 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
         """
         runEvents(runId: UUID!, after: Int): RunEventMessage
         """
-        A run whose status changed (or that was created). With \`runId\`, that run's changes,
-        starting with its current state; without, every run's (for dashboards).
+        A run that changed: created, its status changed, a step committed (usage and step count
+        moved), a step was retried or handed back, a new attempt began, or its worker died and its
+        job was freed. Several changes of one run within ~50 ms arrive as one. With \`runId\`,
+        that run's changes, starting with its current state; without, every run's of the key's
+        workspace (for tables and dashboards).
         """
         runUpdated(runId: UUID): RunUpdatedPayload
       }

@@ -420,6 +420,12 @@ const NOT_WORKSPACE_DATA: Record<string, string> = {
 // shows no B object either.
 const SHARED_DATA: Record<string, string> = {
   liveWorkers: "worker processes serve every workspace; runningJobs counts only the caller's runs (the queue's figures are checked in queueDepth)",
+  workerStatuses: "worker processes serve every workspace; their steps are only the caller's runs (api/test/navigation.test.ts: B's step never shows to A)",
+  workerExits: "worker exits are shared; freedRunIds lists only the caller's runs (api/test/navigation.test.ts)",
+  // workspace data that this setup gives B none of; api/test/navigation.test.ts proves each is scoped
+  queueHistory: "the caller's workspace's samples only, taken every 5 s while workers run (api/test/navigation.test.ts)",
+  scheduledTimers: "the caller's waiting runs (api/test/navigation.test.ts: A's timer never shows to B)",
+  stuckRuns: "the caller's stuck runs (api/test/navigation.test.ts: B's stalled run never shows to A)",
 };
 
 /** A dashboard figure: its arguments, the figure read from the answer, and the figure of a workspace (null: all). */

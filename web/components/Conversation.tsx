@@ -3,27 +3,43 @@
 // calls with their arguments and results, retries, errors and interrupts.
 import Link from "next/link";
 import type { ConversationItem } from "@/lib/agui";
-import { formatDuration, prettyJson, shortId } from "@/lib/format";
+import { formatRetry, prettyJson, shortId } from "@/lib/format";
+import { DecisionBadge, interruptQuestion, type AnswerDecision } from "./InterruptAnswer";
 
-/** `answeredBy`: the continuation run that answered this run's interrupt, if any. */
+/**
+ * `answeredBy`: the continuation run that answered this run's interrupt, if any; `answers`: its
+ * decisions (decisionsOf(continuation.input), InterruptAnswer.tsx), so "answered" says approved
+ * or rejected, and why.
+ */
 export function ConversationView({
   items,
   live,
   answeredBy = null,
+  answers = null,
   ended = false,
 }: {
   items: ConversationItem[];
   live: boolean;
   answeredBy?: string | null;
+  answers?: Map<string, AnswerDecision> | null;
   ended?: boolean;
 }) {
   // tool calls an interrupt asks a human about
   const asked = new Set(items.flatMap((i) => (i.kind === "interrupt" ? i.interrupts.map((x) => x.toolCallId ?? "") : [])));
+  // the answer to each asked tool call, by tool call id (the decisions are by interrupt id)
+  const decidedCalls = new Map<string, AnswerDecision>();
+  for (const i of items) {
+    if (i.kind !== "interrupt") continue;
+    for (const x of i.interrupts) {
+      const d = answers?.get(x.id);
+      if (d && x.toolCallId) decidedCalls.set(x.toolCallId, d);
+    }
+  }
   return (
     <ol data-testid="conversation" className="space-y-3">
       {items.map((item) => (
         <li key={item.key}>
-          <Item item={item} answeredBy={answeredBy} ended={ended} asked={asked} />
+          <Item item={item} answeredBy={answeredBy} answers={answers} decidedCalls={decidedCalls} ended={ended} asked={asked} />
         </li>
       ))}
       {live && !items.some((i) => "streaming" in i && i.streaming) && (
@@ -44,7 +60,21 @@ function Role({ children, className = "" }: { children: React.ReactNode; classNa
   return <div className={`mb-1 text-[11px] font-semibold uppercase tracking-wide ${className}`}>{children}</div>;
 }
 
-function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answeredBy: string | null; ended: boolean; asked: Set<string> }) {
+function Item({
+  item,
+  answeredBy,
+  answers,
+  decidedCalls,
+  ended,
+  asked,
+}: {
+  item: ConversationItem;
+  answeredBy: string | null;
+  answers: Map<string, AnswerDecision> | null;
+  decidedCalls: Map<string, AnswerDecision>;
+  ended: boolean;
+  asked: Set<string>;
+}) {
   switch (item.kind) {
     case "user":
       return (
@@ -118,7 +148,11 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
                 : item.result !== null
                   ? "done"
                   : answeredBy
-                    ? "answered: runs in the next run"
+                    ? decidedCalls.get(item.toolCallId)?.approved === false
+                      ? "rejected: not run"
+                      : decidedCalls.has(item.toolCallId)
+                        ? "approved: runs in the next run"
+                        : "answered: runs in the next run"
                     : asked.has(item.toolCallId)
                       ? "waiting for approval"
                       : ended
@@ -150,14 +184,9 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
       return (
         <div data-testid="msg-retry" className="flex items-center gap-2 rounded-md border border-amber-200 bg-amber-50 px-3 py-1.5 text-xs text-amber-900">
           <span className="font-semibold">Retry</span>
-          {item.attempt != null && (
-            <span>
-              attempt {item.attempt + 1}
-              {item.maxAttempts ? ` of ${item.maxAttempts}` : ""}
-            </span>
-          )}
-          {item.delayMs != null && <span>in {formatDuration(item.delayMs)}</span>}
-          <span className="truncate text-amber-800/80">— {item.error}</span>
+          {/* the one wording (formatRetry): "attempt 1 of 5 failed · attempt 2 of 5 in 1.0 s" */}
+          <span data-testid="retry-wording">{formatRetry(item.attempt, item.maxAttempts, item.delayMs)}</span>
+          <span className="min-w-0 break-words text-amber-800/80">— {item.error}</span>
         </div>
       );
     case "error":
@@ -186,12 +215,16 @@ function Item({ item, answeredBy, ended, asked }: { item: ConversationItem; answ
             )}
           </Role>
           <ul className={`space-y-0.5 text-sm ${answeredBy ? "text-slate-700" : "text-amber-950"}`}>
-            {item.interrupts.map((i) => (
-              <li key={i.id}>
-                {i.message ?? i.reason ?? "needs an answer"}
-                {i.metadata?.toolName && <span className="ml-1 font-mono text-xs text-amber-800">({i.metadata.toolName})</span>}
-              </li>
-            ))}
+            {item.interrupts.map((i) => {
+              const decision = answers?.get(i.id);
+              return (
+                <li key={i.id} className="flex flex-wrap items-center gap-x-2">
+                  {/* the arguments are in the tool call above: not repeated here */}
+                  <span>{interruptQuestion(i)}</span>
+                  {decision && <DecisionBadge decision={decision} />}
+                </li>
+              );
+            })}
           </ul>
         </div>
       );

@@ -1,6 +1,8 @@
 "use client";
-// Answering a run's interrupts: approve, reject, or approve with edited arguments. Every open
-// interrupt is answered in one resumeRun call; the work continues in a new run on the thread.
+// Answering a run's interrupts: approve, reject (confirmed, with a reason), or approve with edited
+// arguments. Every open interrupt is answered in one resumeRun call; the work continues in a new
+// run on the thread. The same component serves the run page and the approvals inbox, so both
+// offer the same three answers, and each interrupt's arguments are shown once, here.
 import { useState } from "react";
 import { useMutation } from "@/lib/hooks";
 import { RESUME_RUN } from "@/lib/queries";
@@ -8,16 +10,75 @@ import { prettyJson } from "@/lib/format";
 import type { Interrupt, ResumeAnswer } from "@/lib/types";
 import { Button, ErrorBox } from "./ui";
 
-type Decision = { approved: boolean; arguments?: Record<string, unknown> };
+type Decision = { approved: boolean; arguments?: Record<string, unknown>; reason?: string };
+
+/** What was decided for one interrupt, as the approvals history and the conversation show it. */
+export type AnswerDecision = { interruptId: string; approved: boolean; edited: boolean; reason: string | null; arguments: Record<string, unknown> | null };
+
+/** A reason is sent to the model with the rejection (worker/tool-step.ts): kept short. */
+export const MAX_REASON_CHARS = 1000;
 
 export function answersFor(interrupts: Interrupt[], decide: (i: Interrupt) => Decision): ResumeAnswer[] {
   return interrupts.map((i) => {
     const d = decide(i);
-    return { interruptId: i.id, status: "resolved", payload: d.arguments ? { approved: d.approved, arguments: d.arguments } : { approved: d.approved } };
+    // `reason` is part of the approval's responseSchema (worker/tool-step.ts): the model reads it
+    const payload: { approved: boolean; arguments?: Record<string, unknown>; reason?: string } = { approved: d.approved };
+    if (d.arguments) payload.arguments = d.arguments;
+    if (d.reason) payload.reason = d.reason;
+    return { interruptId: i.id, status: "resolved", payload };
   });
 }
 
-/** The answer buttons of a run: one card per interrupt, or quick approve/reject all (compact). */
+/** The decisions a continuation run carries (its input.resume), by interrupt id. */
+export function decisionsOf(input: unknown): Map<string, AnswerDecision> {
+  const out = new Map<string, AnswerDecision>();
+  const resume = (input as { resume?: unknown } | null)?.resume;
+  if (!Array.isArray(resume)) return out;
+  for (const raw of resume) {
+    const r = raw as { interruptId?: unknown; status?: unknown; payload?: { approved?: unknown; arguments?: unknown; reason?: unknown } };
+    if (typeof r?.interruptId !== "string") continue;
+    const payload = r.payload ?? {};
+    const args =
+      payload.arguments && typeof payload.arguments === "object" && !Array.isArray(payload.arguments) ? (payload.arguments as Record<string, unknown>) : null;
+    out.set(r.interruptId, {
+      interruptId: r.interruptId,
+      // the worker's rule (worker/conversation.ts): resolved and not approved: false
+      approved: r.status === "resolved" && payload.approved !== false,
+      edited: args !== null,
+      reason: typeof payload.reason === "string" ? payload.reason : null,
+      arguments: args,
+    });
+  }
+  return out;
+}
+
+/**
+ * The question of an interrupt without its arguments (the worker's message repeats them as JSON:
+ * "Approve calling echo with {...}?"); the arguments are shown once, formatted, beside it.
+ */
+export function interruptQuestion(i: Interrupt): string {
+  if (i.metadata?.toolName) return `Approve calling ${i.metadata.toolName}?`;
+  return i.message ?? (i.reason ? i.reason.replace(/_/g, " ") : "Approval needed");
+}
+
+export function DecisionBadge({ decision }: { decision: Pick<AnswerDecision, "approved" | "edited" | "reason"> }) {
+  return (
+    <span
+      data-testid="decision"
+      data-decision={decision.approved ? "approved" : "rejected"}
+      title={decision.reason ? `reason: ${decision.reason}` : undefined}
+      className={`inline-flex items-center gap-1 rounded px-1.5 py-0.5 text-xs font-medium ${decision.approved ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}
+    >
+      {decision.approved ? (decision.edited ? "approved with edited arguments" : "approved") : decision.reason ? `rejected: “${decision.reason}”` : "rejected"}
+    </span>
+  );
+}
+
+/**
+ * The answer buttons of a run: one card per interrupt (tool, arguments, approve / reject / edit),
+ * or, `compact`, approve all / reject all. Reject never sends on the first click: it asks to
+ * confirm and for a reason, which the model is told (it was not executed, and why).
+ */
 export function InterruptAnswer({
   runId,
   interrupts,
@@ -26,44 +87,50 @@ export function InterruptAnswer({
 }: {
   runId: string;
   interrupts: Interrupt[];
-  onResumed: (newRunId: string) => void;
+  onResumed: (newRunId: string, decisions: Map<string, AnswerDecision>) => void;
   compact?: boolean;
 }) {
   const { mutate, pending, error } = useMutation(RESUME_RUN);
   const [editing, setEditing] = useState<Record<string, string>>({});
   const [editError, setEditError] = useState<string | null>(null);
   const [decisions, setDecisions] = useState<Record<string, Decision>>({});
+  /** the interrupt whose rejection is being confirmed ("*": all of them, compact) */
+  const [rejecting, setRejecting] = useState<string | null>(null);
 
   const send = async (answers: ResumeAnswer[]) => {
     const result = await mutate({ runId, resume: answers });
-    if (result?.resumeRun?.runId) onResumed(result.resumeRun.runId);
+    if (result?.resumeRun?.runId) onResumed(result.resumeRun.runId, decisionsOf({ resume: answers }));
   };
 
   if (compact || interrupts.length === 0) {
     return (
       <div className="flex flex-col items-end gap-1.5">
-        <div className="flex gap-2">
-          <Button
-            variant="success"
-            size="sm"
-            disabled={pending}
-            needs="operator"
-            data-testid="approve"
-            onClick={() => void send(answersFor(interrupts, () => ({ approved: true })))}
-          >
-            Approve
-          </Button>
-          <Button
-            variant="danger"
-            size="sm"
-            disabled={pending}
-            needs="operator"
-            data-testid="reject"
-            onClick={() => void send(answersFor(interrupts, () => ({ approved: false })))}
-          >
-            Reject
-          </Button>
-        </div>
+        {rejecting ? (
+          <RejectConfirm
+            what={
+              interrupts.length === 1 && interrupts[0]!.metadata?.toolName ? `calling ${interrupts[0]!.metadata.toolName}` : `all ${interrupts.length} requests`
+            }
+            pending={pending}
+            onCancel={() => setRejecting(null)}
+            onConfirm={(reason) => void send(answersFor(interrupts, () => ({ approved: false, reason })))}
+          />
+        ) : (
+          <div className="flex gap-2">
+            <Button
+              variant="success"
+              size="sm"
+              disabled={pending}
+              needs="operator"
+              data-testid="approve"
+              onClick={() => void send(answersFor(interrupts, () => ({ approved: true })))}
+            >
+              Approve
+            </Button>
+            <Button variant="danger" size="sm" disabled={pending} needs="operator" data-testid="reject" onClick={() => setRejecting("*")}>
+              Reject…
+            </Button>
+          </div>
+        )}
         {error && <p className="max-w-xs text-right text-xs text-rose-700">{error.message}</p>}
       </div>
     );
@@ -71,6 +138,7 @@ export function InterruptAnswer({
 
   const single = interrupts.length === 1;
   const decideOne = (i: Interrupt, d: Decision) => {
+    setRejecting(null);
     if (single) return void send(answersFor(interrupts, () => d));
     setDecisions((all) => ({ ...all, [i.id]: d }));
   };
@@ -96,21 +164,15 @@ export function InterruptAnswer({
           <div key={i.id} data-testid="interrupt" className="rounded-md border border-amber-200 bg-white p-3">
             <div className="flex flex-wrap items-start justify-between gap-2">
               <div className="min-w-0">
-                <p className="text-sm font-medium text-slate-900">{i.message ?? "Approval needed"}</p>
-                <p className="mt-0.5 text-xs text-slate-500">
-                  {i.reason && <span className="mr-2">reason: {i.reason}</span>}
-                  {i.metadata?.toolName && (
-                    <span>
-                      tool: <span className="font-mono text-slate-700">{i.metadata.toolName}</span>
-                    </span>
-                  )}
-                </p>
+                <p className="text-sm font-medium text-slate-900">{interruptQuestion(i)}</p>
+                {i.metadata?.toolName && (
+                  <p className="mt-0.5 text-xs text-slate-500">
+                    tool <span className="font-mono text-slate-700">{i.metadata.toolName}</span>
+                    {i.reason && i.reason !== "tool_approval" && <span className="ml-2">· {i.reason}</span>}
+                  </p>
+                )}
               </div>
-              {d && (
-                <span className={`rounded px-1.5 py-0.5 text-xs font-medium ${d.approved ? "bg-emerald-100 text-emerald-800" : "bg-rose-100 text-rose-800"}`}>
-                  {d.approved ? (d.arguments ? "approve (edited)" : "approve") : "reject"}
-                </span>
-              )}
+              {d && <DecisionBadge decision={{ approved: d.approved, edited: Boolean(d.arguments), reason: d.reason ?? null }} />}
             </div>
             {isEditing ? (
               <textarea
@@ -123,67 +185,75 @@ export function InterruptAnswer({
               />
             ) : (
               i.metadata?.arguments !== undefined && (
-                <pre className="mt-2 max-h-48 overflow-auto rounded bg-slate-50 p-2 font-mono text-xs text-slate-800">{prettyJson(i.metadata.arguments)}</pre>
+                <pre
+                  data-testid="interrupt-arguments"
+                  className="mt-2 max-h-48 overflow-auto whitespace-pre-wrap break-words rounded bg-slate-50 p-2 font-mono text-xs text-slate-800"
+                >
+                  {prettyJson(i.metadata.arguments)}
+                </pre>
               )
             )}
-            <div className="mt-2 flex flex-wrap gap-2">
-              {isEditing ? (
-                <>
-                  <Button
-                    key="approve-edited"
-                    variant="success"
-                    size="sm"
-                    disabled={pending}
-                    needs="operator"
-                    data-testid="approve-edited"
-                    onClick={() => {
-                      const args = parseEdited(i);
-                      if (args) decideOne(i, { approved: true, arguments: args });
-                    }}
-                  >
-                    Approve with these arguments
-                  </Button>
-                  <Button key="discard" size="sm" variant="ghost" onClick={() => setEditing(({ [i.id]: _drop, ...rest }) => rest)}>
-                    Discard edits
-                  </Button>
-                </>
-              ) : (
-                <>
-                  <Button
-                    key="approve"
-                    variant="success"
-                    size="sm"
-                    disabled={pending}
-                    needs="operator"
-                    data-testid="approve"
-                    onClick={() => decideOne(i, { approved: true })}
-                  >
-                    Approve
-                  </Button>
-                  <Button
-                    key="reject"
-                    variant="danger"
-                    size="sm"
-                    disabled={pending}
-                    needs="operator"
-                    data-testid="reject"
-                    onClick={() => decideOne(i, { approved: false })}
-                  >
-                    Reject
-                  </Button>
-                  <Button
-                    key="edit"
-                    size="sm"
-                    disabled={pending}
-                    needs="operator"
-                    data-testid="edit"
-                    onClick={() => setEditing((all) => ({ ...all, [i.id]: prettyJson(i.metadata?.arguments ?? {}) }))}
-                  >
-                    Edit arguments
-                  </Button>
-                </>
-              )}
-            </div>
+            {rejecting === i.id ? (
+              <div className="mt-2">
+                <RejectConfirm
+                  what={i.metadata?.toolName ? `calling ${i.metadata.toolName}` : "this request"}
+                  pending={pending}
+                  onCancel={() => setRejecting(null)}
+                  onConfirm={(reason) => decideOne(i, { approved: false, reason })}
+                />
+              </div>
+            ) : (
+              <div className="mt-2 flex flex-wrap gap-2">
+                {isEditing ? (
+                  <>
+                    <Button
+                      key="approve-edited"
+                      variant="success"
+                      size="sm"
+                      disabled={pending}
+                      needs="operator"
+                      data-testid="approve-edited"
+                      onClick={() => {
+                        const args = parseEdited(i);
+                        if (args) decideOne(i, { approved: true, arguments: args });
+                      }}
+                    >
+                      Approve with these arguments
+                    </Button>
+                    <Button key="discard" size="sm" variant="ghost" onClick={() => setEditing(({ [i.id]: _drop, ...rest }) => rest)}>
+                      Discard edits
+                    </Button>
+                  </>
+                ) : (
+                  <>
+                    <Button
+                      key="approve"
+                      variant="success"
+                      size="sm"
+                      disabled={pending}
+                      needs="operator"
+                      data-testid="approve"
+                      onClick={() => decideOne(i, { approved: true })}
+                    >
+                      Approve
+                    </Button>
+                    <Button key="reject" variant="danger" size="sm" disabled={pending} needs="operator" data-testid="reject" onClick={() => setRejecting(i.id)}>
+                      Reject…
+                    </Button>
+                    <Button
+                      key="edit"
+                      size="sm"
+                      disabled={pending}
+                      needs="operator"
+                      data-testid="edit"
+                      onClick={() => setEditing((all) => ({ ...all, [i.id]: prettyJson(i.metadata?.arguments ?? {}) }))}
+                    >
+                      Edit arguments
+                    </Button>
+                  </>
+                )}
+              </div>
+            )}
           </div>
         );
       })}
@@ -204,5 +274,43 @@ export function InterruptAnswer({
       <ErrorBox error={editError} title="Cannot use these arguments" />
       <ErrorBox error={error} title="The answer was refused" />
     </div>
+  );
+}
+
+/** The second step of a rejection: why (required; the model is told), then confirm or go back. */
+function RejectConfirm({ what, pending, onCancel, onConfirm }: { what: string; pending: boolean; onCancel: () => void; onConfirm: (reason: string) => void }) {
+  const [reason, setReason] = useState("");
+  const trimmed = reason.trim();
+  return (
+    <form
+      data-testid="reject-confirm"
+      className="w-full max-w-md space-y-2 rounded-md border border-rose-200 bg-rose-50 p-2.5 text-left"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (trimmed) onConfirm(trimmed);
+      }}
+    >
+      <label className="block text-xs font-medium text-rose-900">
+        Reject {what}? It will not run; the agent is told it was rejected, and why:
+        <textarea
+          data-testid="reject-reason"
+          autoFocus
+          value={reason}
+          maxLength={MAX_REASON_CHARS}
+          onChange={(e) => setReason(e.target.value)}
+          rows={2}
+          placeholder="Reason (required), e.g. wrong account; ask the customer first"
+          className="mt-1 block w-full rounded-md border border-rose-300 bg-white p-1.5 text-xs font-normal text-slate-900 focus:border-rose-500 focus:outline-none focus:ring-1 focus:ring-rose-500"
+        />
+      </label>
+      <div className="flex justify-end gap-2">
+        <Button size="sm" variant="ghost" onClick={onCancel} data-testid="reject-cancel">
+          Keep waiting
+        </Button>
+        <Button type="submit" size="sm" variant="danger" needs="operator" disabled={pending || !trimmed} data-testid="confirm-reject">
+          {pending ? "Rejecting…" : "Reject"}
+        </Button>
+      </div>
+    </form>
   );
 }

@@ -1,15 +1,19 @@
 "use client";
-// The runs table: status, agent, thread, started, duration, steps, tokens, cost. Rows that
-// changed flash briefly; durations of unfinished runs tick.
+// The runs table: status (and error code), agent and the version the run pinned, thread,
+// started, duration, steps, tokens, cost. Rows that changed flash briefly; durations of
+// unfinished runs tick.
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { formatAgo, formatCost, formatDateTime, formatDuration, formatNumber, runDurationMs, shortId } from "@/lib/format";
 import { useNow } from "@/lib/hooks";
 import type { RunRowFieldsFragment as RunRow } from "@/lib/gql/graphql";
-import { usageOf } from "@/lib/types";
+import { runErrorOf, usageOf } from "@/lib/types";
 import { StatusBadge } from "./ui";
 
-export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; flash?: Map<string, number>; showAgent?: boolean }) {
+/** A row; `agentVersion` when the query asked for it (the runs list does). */
+type Row = RunRow & { agentVersion?: number };
+
+export function RunsTable({ runs, flash, showAgent = true }: { runs: Row[]; flash?: Map<string, number>; showAgent?: boolean }) {
   const router = useRouter();
   const now = useNow(1000);
   return (
@@ -35,6 +39,7 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
             const inTokens = usage.input_tokens ?? 0;
             const outTokens = usage.output_tokens ?? 0;
             const started = run.startedAt ?? run.createdAt;
+            const errorCode = run.status === "failed" ? runErrorOf(run.error)?.code : undefined;
             return (
               <tr
                 key={`${run.id}:${n}`}
@@ -48,6 +53,16 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
               >
                 <td className="px-4 py-2">
                   <StatusBadge status={run.status} />
+                  {errorCode && (
+                    <Link
+                      href={`/runs?error=${encodeURIComponent(errorCode)}`}
+                      title={`error ${errorCode}: show every run with this error`}
+                      data-testid="run-error-code"
+                      className="ml-1.5 rounded bg-rose-50 px-1 font-mono text-[11px] text-rose-800 hover:underline"
+                    >
+                      {errorCode}
+                    </Link>
+                  )}
                 </td>
                 <td className="px-3 py-2">
                   <Link href={`/runs/${run.id}`} title={run.id} className="font-mono text-[13px] text-sky-700 hover:underline">
@@ -70,6 +85,16 @@ export function RunsTable({ runs, flash, showAgent = true }: { runs: RunRow[]; f
                       </Link>
                     ) : (
                       <span className="font-mono text-xs text-slate-400">{shortId(run.agentId)}</span>
+                    )}
+                    {run.agentVersion != null && (
+                      <Link
+                        href={`/runs?agent=${run.agentId}&version=${run.agentVersion}`}
+                        title={`runs of version ${run.agentVersion} of this agent`}
+                        data-testid="run-agent-version"
+                        className="ml-1 rounded bg-slate-100 px-1 text-[11px] tabular-nums text-slate-500 hover:text-sky-700"
+                      >
+                        v{run.agentVersion}
+                      </Link>
                     )}
                   </td>
                 )}

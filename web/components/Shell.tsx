@@ -16,9 +16,11 @@ import { LOGIN_PATH, loginHref, logout, SessionContext, setLoginNotice, toRole, 
 
 const NAV = [
   { href: "/runs", label: "Runs", icon: "M4 6h16M4 12h16M4 18h10" },
+  { href: "/threads", label: "Threads", icon: "M4 5h16v10H8l-4 4V5z" },
   { href: "/approvals", label: "Approvals", icon: "M9 12l2 2 4-4M12 3l7 4v5c0 4.5-3 8-7 9-4-1-7-4.5-7-9V7l7-4z" },
   { href: "/agents", label: "Agents", icon: "M12 12a4 4 0 100-8 4 4 0 000 8zm-7 9a7 7 0 0114 0" },
   { href: "/dashboard", label: "Dashboard", icon: "M4 20V10m6 10V4m6 16v-7m4 7H2" },
+  { href: "/workers", label: "Workers & queue", testId: "nav-workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
 ];
 
 const ROLE_STYLES: Record<string, string> = {
@@ -191,12 +193,12 @@ function Nav({ pending }: { pending: number }) {
   return (
     <nav className="flex-1 space-y-0.5 px-2">
       {NAV.map((item) => {
-        const active = pathname === item.href || pathname.startsWith(`${item.href}/`) || (item.href === "/runs" && pathname.startsWith("/threads"));
+        const active = pathname === item.href || pathname.startsWith(`${item.href}/`);
         return (
           <Link
             key={item.href}
             href={item.href}
-            data-testid={`nav-${item.label.toLowerCase()}`}
+            data-testid={item.testId ?? `nav-${item.label.toLowerCase()}`}
             className={`flex items-center gap-2.5 rounded-md px-2.5 py-1.5 text-sm ${active ? "bg-slate-800 font-medium text-white" : "hover:bg-slate-800/60 hover:text-white"}`}
           >
             <svg

@@ -1,6 +1,7 @@
 "use client";
 // The steps of a run (its committed checkpoints) on one time axis: kind, name, attempt,
-// duration, with the retries that preceded a step and the step still in progress.
+// duration, with the retries that preceded a step and the step still in progress: its name and
+// attempt, and how long it has run, ticking.
 import type { retriesByStep } from "@/lib/agui";
 import { formatDuration, parseTime } from "@/lib/format";
 import type { RunStepFieldsFragment as RunStep } from "@/lib/gql/graphql";
@@ -17,6 +18,8 @@ export function StepsTimeline({
   runStart,
   runEnd,
   inProgress,
+  current = null,
+  now = runEnd,
 }: {
   steps: RunStep[];
   retries: Retries;
@@ -24,6 +27,10 @@ export function StepsTimeline({
   runEnd: number;
   /** the run is still working: show the next step as running */
   inProgress: boolean;
+  /** the step in progress, as far as known: its name (its STEP_STARTED, or its attempt's record), attempt and start */
+  current?: { name: string | null; kind: string | null; attempt: number | null; startedAt: number | null } | null;
+  /** the clock the elapsed time of the step in progress ticks with */
+  now?: number;
 }) {
   const start = runStart ?? parseTime(steps[0]?.startedAt) ?? runEnd;
   const span = Math.max(1, runEnd - start);
@@ -82,9 +89,26 @@ export function StepsTimeline({
           ))}
           <div className="flex items-center gap-2 text-sm text-slate-500">
             <span className="w-6 shrink-0 text-right font-mono text-xs text-slate-400">{nextSeq}</span>
-            <span className="h-2 w-2 animate-pulse rounded-full bg-sky-500" />
-            <span className="text-xs">step in progress…</span>
+            <span className="h-2 w-2 shrink-0 animate-pulse rounded-full bg-sky-500" />
+            {current?.kind && <KindBadge kind={current.kind} />}
+            <span data-testid="timeline-running-name" className="min-w-0 flex-1 truncate font-mono text-xs text-slate-800" title={current?.name ?? undefined}>
+              {current?.name?.replace(/^step \d+: (llm|tool|wait|system) /, "") ?? "starting…"}
+            </span>
+            {current?.attempt != null && current.attempt > 1 && (
+              <span className="rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800">attempt {current.attempt}</span>
+            )}
+            <span data-testid="timeline-running-elapsed" className="w-16 shrink-0 text-right text-xs tabular-nums text-sky-700">
+              {current?.startedAt != null ? formatDuration(now - current.startedAt) : "—"}
+            </span>
           </div>
+          {current?.startedAt != null && (
+            <div className="relative mt-1.5 ml-8 h-1.5 rounded-full bg-slate-100">
+              <div
+                className="absolute top-0 h-1.5 animate-pulse rounded-full bg-sky-300"
+                style={{ left: `${pos(current.startedAt)}%`, width: `${Math.max(0.6, pos(now) - pos(current.startedAt))}%` }}
+              />
+            </div>
+          )}
         </li>
       )}
     </ol>

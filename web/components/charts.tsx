@@ -1,6 +1,7 @@
 "use client";
 // Charts drawn as SVG by hand (no chart package): bars (optionally stacked) and lines over a
-// sequence of buckets, with nice y ticks, sparse x labels, a legend and a hover read-out.
+// sequence of buckets, with nice y ticks, sparse x labels, a legend and a hover read-out. A chart
+// given `onBucketClick` opens what is behind a bucket (the dashboard: the runs list, filtered).
 import { useEffect, useRef, useState, type ReactNode } from "react";
 
 export interface Series {
@@ -48,6 +49,8 @@ export function BucketChart({
   empty = "No data in this window",
   legend = true,
   testId,
+  onBucketClick,
+  clickHint,
 }: {
   /** one per bucket: the x axis label */
   labels: string[];
@@ -60,6 +63,10 @@ export function BucketChart({
   empty?: ReactNode;
   legend?: boolean;
   testId?: string;
+  /** A click on bucket `index`; `series`: the bar segment clicked (null: elsewhere in the bucket). */
+  onBucketClick?: (index: number, series: string | null) => void;
+  /** What a click opens, shown under the hover read-out. */
+  clickHint?: string;
 }) {
   const [ref, width] = useWidth<HTMLDivElement>();
   const [hover, setHover] = useState<number | null>(null);
@@ -113,6 +120,16 @@ export function BucketChart({
             className="block overflow-visible"
             onMouseMove={onMove}
             onMouseLeave={() => setHover(null)}
+            onClick={
+              onBucketClick &&
+              ((e) => {
+                const rect = e.currentTarget.getBoundingClientRect();
+                const i = Math.floor((e.clientX - rect.left - m.left) / slot);
+                if (i < 0 || i >= n) return;
+                onBucketClick(i, (e.target as Element).getAttribute("data-series"));
+              })
+            }
+            style={onBucketClick ? { cursor: "pointer" } : undefined}
             role="img"
             aria-label={series.map((s) => s.name).join(", ")}
           >
@@ -142,7 +159,18 @@ export function BucketChart({
                       if (v <= 0) return null;
                       const y0 = y(acc);
                       acc += v;
-                      return <rect key={s.name} x={cx(i) - barW / 2} y={y(acc)} width={barW} height={Math.max(0.5, y0 - y(acc))} fill={s.color} />;
+                      return (
+                        <rect
+                          key={s.name}
+                          data-series={s.name}
+                          data-bucket={i}
+                          x={cx(i) - barW / 2}
+                          y={y(acc)}
+                          width={barW}
+                          height={Math.max(0.5, y0 - y(acc))}
+                          fill={s.color}
+                        />
+                      );
                     })}
                   </g>
                 );
@@ -153,7 +181,19 @@ export function BucketChart({
                     const v = s.values[i] ?? 0;
                     if (v <= 0) return null;
                     const x = bars.length <= 1 ? cx(i) - barW / 2 : cx(i) - (barW * bars.length) / 2 + k * barW;
-                    return <rect key={s.name} x={x} y={y(v)} width={Math.max(1, barW - 1)} height={Math.max(0.5, y(0) - y(v))} rx={1} fill={s.color} />;
+                    return (
+                      <rect
+                        key={s.name}
+                        data-series={s.name}
+                        data-bucket={i}
+                        x={x}
+                        y={y(v)}
+                        width={Math.max(1, barW - 1)}
+                        height={Math.max(0.5, y(0) - y(v))}
+                        rx={1}
+                        fill={s.color}
+                      />
+                    );
                   })}
                 </g>
               );
@@ -178,7 +218,9 @@ export function BucketChart({
                     // a point with no neighbour draws no line: make it a visible dot
                     const isolated = s.values[i - 1] == null && s.values[i + 1] == null;
                     if (!isolated && n > 40 && hover !== i) return null;
-                    return <circle key={i} cx={cx(i)} cy={y(v)} r={hover === i ? 3.5 : isolated ? 3 : 1.75} fill={s.color} />;
+                    return (
+                      <circle key={i} data-series={s.name} data-bucket={i} cx={cx(i)} cy={y(v)} r={hover === i ? 3.5 : isolated ? 3 : 1.75} fill={s.color} />
+                    );
                   })}
                 </g>
               );
@@ -205,6 +247,7 @@ export function BucketChart({
                 <span className="text-slate-900">{s.values[hover] == null ? "—" : yFormat(s.values[hover])}</span>
               </div>
             ))}
+            {clickHint && <div className="mt-1 border-t border-slate-100 pt-1 text-slate-400">{clickHint}</div>}
           </div>
         )}
       </div>

@@ -3,7 +3,8 @@
 // error states, buttons.
 import Link from "next/link";
 import type { ReactNode } from "react";
-import { shortId } from "@/lib/format";
+import { formatCost, formatCostExact, formatInstant, formatTimestamp, shortId } from "@/lib/format";
+import { useNow } from "@/lib/hooks";
 import { usePermission, type Role } from "@/lib/session";
 
 const STATUS_STYLES: Record<string, { badge: string; dot: string }> = {
@@ -100,13 +101,70 @@ export function Loading({ label = "Loading…", rows = 3 }: { label?: string; ro
   );
 }
 
-export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+/**
+ * An empty state. The icon is a still outline (an empty tray, or a "not found" magnifier): never
+ * a ring or a pulse, which read as "still loading" at a glance.
+ */
+export function Empty({ title, children, icon = "empty" }: { title: string; children?: ReactNode; icon?: "empty" | "not-found" }) {
   return (
     <div data-testid="empty" className="flex flex-col items-center justify-center px-6 py-10 text-center">
-      <div className="mb-2 h-8 w-8 rounded-full border-2 border-dashed border-slate-300" />
+      <EmptyIcon kind={icon} />
       <p className="text-sm font-medium text-slate-700">{title}</p>
       {children && <div className="mt-1 max-w-md text-sm text-slate-500">{children}</div>}
     </div>
+  );
+}
+
+export function EmptyIcon({ kind }: { kind: "empty" | "not-found" }) {
+  return (
+    <svg
+      data-testid={`icon-${kind}`}
+      aria-hidden
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth={1.5}
+      strokeLinecap="round"
+      strokeLinejoin="round"
+      className="mb-2 h-8 w-8 text-slate-400"
+    >
+      {kind === "not-found" ? (
+        <>
+          {/* a magnifier with a cross: searched, nothing there */}
+          <circle cx="10.5" cy="10.5" r="6" />
+          <path d="M15 15l5.5 5.5M8.5 8.5l4 4M12.5 8.5l-4 4" />
+        </>
+      ) : (
+        <>
+          {/* an empty tray */}
+          <path d="M3 13.5l2.6-7.2A1.5 1.5 0 0 1 7 5.3h10a1.5 1.5 0 0 1 1.4 1l2.6 7.2" />
+          <path d="M3 13.5V18a1.5 1.5 0 0 0 1.5 1.5h15A1.5 1.5 0 0 0 21 18v-4.5h-5.2l-1.3 2.2h-5l-1.3-2.2H3z" />
+        </>
+      )}
+    </svg>
+  );
+}
+
+/**
+ * A point in time as people read it: "5 min ago" (ticking), the full local and UTC instant on
+ * hover. `value`: an ISO timestamp or epoch milliseconds (AG-UI events' `timestamp`).
+ */
+export function Timestamp({ value, className = "" }: { value: string | number | null | undefined; className?: string }) {
+  const now = useNow(10_000);
+  const iso = typeof value === "number" ? (Number.isFinite(value) ? new Date(value).toISOString() : undefined) : (value ?? undefined);
+  return (
+    <time data-testid="timestamp" dateTime={iso} title={formatInstant(value)} className={`whitespace-nowrap ${className}`}>
+      {formatTimestamp(value, now)}
+    </time>
+  );
+}
+
+/** A cost in USD, formatted the one way (formatCost), the exact amount on hover. */
+export function Cost({ usd, className = "" }: { usd: number | null | undefined; className?: string }) {
+  return (
+    <span data-testid="cost" title={formatCostExact(usd)} className={`tabular-nums ${className}`}>
+      {formatCost(usd)}
+    </span>
   );
 }
 

@@ -293,3 +293,74 @@ export function retriesByStep(
   }
   return out;
 }
+
+/** The step in progress according to the log: the last STEP_STARTED that no STEP_FINISHED closed yet. */
+export function openStep(events: RunEventMessage[]): { seq: number; name: string; at: number | null } | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.type === "STEP_FINISHED" || e.type === "RUN_FINISHED" || e.type === "RUN_ERROR") return null;
+    if (e.type === "STEP_STARTED") {
+      return {
+        seq: e.seq,
+        name: typeof e.event.stepName === "string" ? e.event.stepName : "",
+        at: typeof e.event.timestamp === "number" ? e.event.timestamp : null,
+      };
+    }
+  }
+  return null;
+}
+
+/** What the attempt history (run_attempts) says about one event of the log. */
+export interface EventAttemptMark {
+  step: number;
+  attempt: number;
+  outcome: string | null;
+  /** an END event the next attempt wrote to close what this (lost) attempt left open */
+  closing: boolean;
+}
+
+/**
+ * Marks the events of attempts that did not commit (lost, fenced out, retried, handed back) and
+ * the END events written on their behalf, by seq: the event log shows them as superseded.
+ */
+export function attemptMarks(
+  attempts: ReadonlyArray<{
+    seq: number;
+    attempt: number;
+    outcome?: string | null;
+    eventsFrom: number;
+    lastEventSeq?: number | null;
+    closedThroughSeq?: number | null;
+  }>,
+): Map<number, EventAttemptMark> {
+  const marks = new Map<number, EventAttemptMark>();
+  for (const a of attempts) {
+    if (a.outcome == null || a.outcome === "committed" || a.lastEventSeq == null) continue;
+    for (let seq = a.eventsFrom + 1; seq <= a.lastEventSeq; seq++) marks.set(seq, { step: a.seq, attempt: a.attempt, outcome: a.outcome, closing: false });
+    for (let seq = a.lastEventSeq + 1; seq <= (a.closedThroughSeq ?? 0); seq++) {
+      marks.set(seq, { step: a.seq, attempt: a.attempt, outcome: a.outcome, closing: true });
+    }
+  }
+  return marks;
+}
+
+/** One wording per attempt outcome, everywhere in the console. */
+export function attemptOutcomeLabel(outcome: string | null | undefined, runSettled: boolean): string {
+  switch (outcome) {
+    case "committed":
+      return "committed";
+    case "worker_died":
+      return "lost: worker died, job freed";
+    case "fenced_out":
+      return "lost: fenced out by a newer attempt";
+    case "retried":
+      return "retried after an error";
+    case "handed_back":
+      return "handed back at shutdown";
+    default:
+      return runSettled ? "ended with the run" : "running";
+  }
+}
+
+/** Whether an attempt was lost to a crash or a takeover (rather than ended by the engine). */
+export const isLostAttempt = (outcome: string | null | undefined) => outcome === "worker_died" || outcome === "fenced_out";

@@ -39,11 +39,37 @@ export function formatAgo(value: string | null | undefined, now: number): string
   return formatDateTime(value);
 }
 
-export function formatDateTime(value: string | null | undefined): string {
-  const t = parseTime(value);
-  if (t == null) return "—";
+export function formatDateTime(value: string | number | null | undefined): string {
+  const t = typeof value === "number" ? value : parseTime(value);
+  if (t == null || !Number.isFinite(t)) return "—";
   const d = new Date(t);
   return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+/**
+ * The full instant, for a tooltip: local date and time with milliseconds and the zone, and UTC:
+ * "2026-12-03 14:02:07.123 (local, UTC+01:00) · 2026-12-03T13:02:07.123Z".
+ */
+export function formatInstant(value: string | number | null | undefined): string {
+  const t = typeof value === "number" ? value : parseTime(value);
+  if (t == null || !Number.isFinite(t)) return "";
+  const d = new Date(t);
+  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+  const offset = -d.getTimezoneOffset();
+  const zone = `UTC${offset >= 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+  const local = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  return `${local} (local, ${zone}) · ${d.toISOString()}`;
+}
+
+/**
+ * A timestamp of the event log or an API object (an ISO string, or epoch milliseconds as AG-UI
+ * events carry them) as people read it: "12 s ago" for the last day, else the date and time.
+ * Never the raw epoch number. Pair it with formatInstant in a tooltip (<Timestamp> does).
+ */
+export function formatTimestamp(value: string | number | null | undefined, now: number): string {
+  const t = typeof value === "number" ? value : parseTime(value);
+  if (t == null || !Number.isFinite(t)) return "—";
+  return formatAgo(new Date(t).toISOString(), now);
 }
 
 export function formatClock(t: number, withDate = false): string {
@@ -59,14 +85,44 @@ export function formatNumber(n: number | null | undefined): string {
   return n.toLocaleString("en-US");
 }
 
+/**
+ * Money, the same way everywhere (tables, cards, charts): always four decimals, so a column of
+ * costs lines up and $0.0031 never sits beside $0.12 and $0.000012. Less than a hundredth of a
+ * cent shows as "<$0.0001" (never as $0.0000 for a run that did cost something).
+ */
+export const COST_DECIMALS = 4;
 export function formatCost(usd: number | null | undefined): string {
   if (usd == null || !Number.isFinite(usd)) return "—";
-  if (usd === 0) return "$0";
-  // two significant digits for small amounts: $0.000012, $0.0031
-  if (usd < 0.000001) return "<$0.000001";
-  if (usd < 0.01) return `$${Number(usd.toPrecision(2))}`;
-  if (usd < 100) return `$${usd.toFixed(2)}`;
-  return `$${Math.round(usd).toLocaleString("en-US")}`;
+  const sign = usd < 0 ? "-" : "";
+  const abs = Math.abs(usd);
+  if (abs > 0 && abs < 10 ** -COST_DECIMALS) return `${sign}<$${(10 ** -COST_DECIMALS).toFixed(COST_DECIMALS)}`;
+  return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: COST_DECIMALS, maximumFractionDigits: COST_DECIMALS })}`;
+}
+
+/** The exact amount, for a tooltip: "$0.000012345 (USD)". */
+export function formatCostExact(usd: number | null | undefined): string {
+  if (usd == null || !Number.isFinite(usd)) return "no cost recorded";
+  return `$${usd.toLocaleString("en-US", { maximumFractionDigits: 9 })} (USD)`;
+}
+
+/**
+ * The one wording for attempts and retries across the console and the CLI: "attempt 2 of 5"
+ * (or "attempt 2" when the policy's maximum is not known). Never "2/5" nor "retry 1/4".
+ */
+export function formatAttempt(attempt: number | null | undefined, maxAttempts?: number | null): string {
+  if (attempt == null) return "attempt ?";
+  return maxAttempts ? `attempt ${attempt} of ${maxAttempts}` : `attempt ${attempt}`;
+}
+
+/**
+ * A retry: the attempt that failed and the next one. `failedAttempt` is the attempt that failed
+ * (the RUN_ERROR/retry event's `attempt`): "attempt 1 of 5 failed · attempt 2 of 5 in 1.0 s".
+ */
+export function formatRetry(failedAttempt: number | null | undefined, maxAttempts?: number | null, delayMs?: number | null): string {
+  const failed = `${formatAttempt(failedAttempt, maxAttempts)} failed`;
+  if (failedAttempt == null) return failed;
+  const next = formatAttempt(failedAttempt + 1, maxAttempts);
+  return delayMs != null ? `${failed} · ${next} in ${formatDuration(delayMs)}` : `${failed} · ${next} next`;
 }
 
 export function totalTokens(usage: Usage | null | undefined): number {

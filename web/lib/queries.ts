@@ -44,9 +44,50 @@ graphql(`
     startedAt
     finishedAt
     updatedAt
+    waiting
     agentByAgentId {
       id
       name
+    }
+    stepCount: runStepsByRunId {
+      totalCount
+    }
+    current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+      nodes {
+        ...RunAttemptFields
+      }
+    }
+  }
+`);
+
+/** One attempt of a step (everruns.run_attempts, 000013): its worker, its times, how it ended. */
+graphql(`
+  fragment RunAttemptFields on RunAttempt {
+    seq
+    attempt
+    stepKind
+    stepName
+    poolId
+    hostname
+    workerPid
+    startedAt
+    endedAt
+    lastEventAt
+    freedAt
+    outcome
+    error
+    eventsFrom
+    lastEventSeq
+    closedThroughSeq
+  }
+`);
+
+export const RUN_ATTEMPTS_QUERY = graphql(`
+  query RunAttempts($id: UUID!) {
+    allRunAttempts(condition: { runId: $id }, orderBy: PRIMARY_KEY_ASC, first: 1000) {
+      nodes {
+        ...RunAttemptFields
+      }
     }
   }
 `);

@@ -88,3 +88,15 @@ export interface ResumeAnswer {
   status: "resolved" | "cancelled";
   payload?: { approved: boolean; arguments?: Record<string, unknown> };
 }
+
+/** runs.waiting: what a waiting run waits for (an event by name, or a timer until `until`). */
+export interface Waiting {
+  type?: string;
+  until?: string;
+  name?: string;
+  tool_call_id?: string;
+}
+export const waitingOf = (json: unknown): Waiting | null => (isObject(json) ? json : null);
+
+/** run_attempts.outcome (000013); null while the attempt runs. */
+export type AttemptOutcome = "committed" | "worker_died" | "fenced_out" | "retried" | "handed_back";

@@ -4,9 +4,8 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { JsonEditor, parseJsonObject } from "@/components/JsonEditor";
-import { Button, Card, Empty, ErrorBox, Loading, PageHeader } from "@/components/ui";
-import { formatAgo, formatDateTime } from "@/lib/format";
-import { useMutation, useNow, useQuery } from "@/lib/hooks";
+import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Timestamp } from "@/components/ui";
+import { useMutation, useQuery } from "@/lib/hooks";
 import { AGENTS_QUERY, CREATE_AGENT } from "@/lib/queries";
 import { agentConfigOf, present } from "@/lib/types";
 
@@ -22,7 +21,6 @@ const TEMPLATE = {
 export default function AgentsPage() {
   const { data, error, loading, refetch } = useQuery(AGENTS_QUERY);
   const [creating, setCreating] = useState(false);
-  const now = useNow(30_000);
   const agents = present(data?.allAgents?.nodes).map((a) => ({ ...a, config: agentConfigOf(a.config) }));
   return (
     <>
@@ -71,15 +69,16 @@ export default function AgentsPage() {
                     </td>
                     <td className="px-3 py-2 text-slate-700">
                       {a.config.provider ?? "?"}
-                      {a.config.model ? <span className="text-slate-500"> · {a.config.model}</span> : null}
+                      {/* the full model name, never cut: "claude-3-5-sonnet-20241022" and "…-latest" differ at the end */}
+                      {a.config.model ? <span className="break-all text-slate-500"> · {a.config.model}</span> : null}
                     </td>
                     <td className="max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-600">
                       {(a.config.tools ?? []).map((t) => (typeof t === "string" ? t : t.name)).join(", ") || "—"}
                     </td>
                     <td className="px-3 py-2 text-right tabular-nums">v{a.version}</td>
                     <td className="px-3 py-2 text-right tabular-nums">{a.runsByAgentId.totalCount.toLocaleString("en-US")}</td>
-                    <td className="px-4 py-2 text-slate-600" title={formatDateTime(a.updatedAt)}>
-                      {formatAgo(a.updatedAt, now)}
+                    <td className="px-4 py-2 text-slate-600">
+                      <Timestamp value={a.updatedAt} />
                     </td>
                   </tr>
                 ))}

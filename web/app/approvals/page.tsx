@@ -1,13 +1,16 @@
 "use client";
 // The approvals inbox: every run waiting for an answer, oldest first, with approve / reject
-// right there. Live: a run that becomes interrupted appears, an answered one leaves.
+// (confirmed, with a reason) / edit arguments right there, the same answers as the run page.
+// Live: a run that becomes interrupted appears, an answered one leaves. Below it, the history of
+// answers: who, when, approve or reject, the arguments.
 import Link from "next/link";
 import { useMemo, useState } from "react";
-import { InterruptAnswer } from "@/components/InterruptAnswer";
-import { Card, Empty, ErrorBox, Loading, PageHeader } from "@/components/ui";
+import { ApprovalsHistory } from "@/components/ApprovalsHistory";
+import { DecisionBadge, InterruptAnswer, type AnswerDecision } from "@/components/InterruptAnswer";
+import { Card, Empty, ErrorBox, Loading, PageHeader, Timestamp } from "@/components/ui";
 import { interruptsOf } from "@/lib/agui";
-import { formatAgo, formatDateTime, prettyJson, shortId, textOf } from "@/lib/format";
-import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
+import { shortId, textOf } from "@/lib/format";
+import { useQuery, useSubscription, useThrottled } from "@/lib/hooks";
 import { APPROVALS_QUERY, RUN_STATUS_UPDATED } from "@/lib/queries";
 import { agUiEventOf, runInputOf, type AgUiEvent } from "@/lib/types";
 
@@ -19,8 +22,8 @@ function pendingClientCalls(event: AgUiEvent | null): boolean {
 export default function ApprovalsPage() {
   const { data, error, loading, refetch } = useQuery(APPROVALS_QUERY);
   const refresh = useThrottled(() => void refetch(), 500);
-  const [answered, setAnswered] = useState<Record<string, string>>({});
-  const now = useNow(5000);
+  const [answered, setAnswered] = useState<Record<string, { next: string; decisions: AnswerDecision[] }>>({});
+  const [historyKey, setHistoryKey] = useState(0);
 
   const pending = useMemo(
     () => (data?.runsAwaitingAnswer ?? []).map((run) => ({ ...run, input: runInputOf(run.input), finished: agUiEventOf(run.finished.nodes[0]?.event) })),
@@ -35,7 +38,11 @@ export default function ApprovalsPage() {
       next: ({ runUpdated }) => {
         if (!runUpdated) return;
         const run = runUpdated.run;
-        if (run?.status === "interrupted" || ids.has(runUpdated.runId) || (run?.parentRunId && ids.has(run.parentRunId))) refresh();
+        if (run?.status === "interrupted" || ids.has(runUpdated.runId) || (run?.parentRunId && ids.has(run.parentRunId))) {
+          refresh();
+          // answered elsewhere (the run page, the CLI, SQL): the history gains a row
+          if (run?.parentRunId) setHistoryKey((k) => k + 1);
+        }
       },
     },
     "approvals",
@@ -74,13 +81,26 @@ export default function ApprovalsPage() {
         )
       ) : (
         <ul className="space-y-3" data-testid="approvals">
-          {Object.entries(answered).map(([runId, next]) => (
-            <li key={runId} className="rounded-lg border border-emerald-200 bg-emerald-50 px-4 py-2.5 text-sm text-emerald-900">
-              Answered run <span className="font-mono">{shortId(runId)}</span>: the work continues in run{" "}
-              <Link href={`/runs/${next}`} className="font-mono text-sky-700 hover:underline">
-                {shortId(next)}
-              </Link>
-              .
+          {Object.entries(answered).map(([runId, { next, decisions }]) => (
+            <li
+              key={runId}
+              data-testid="answered"
+              data-run-id={runId}
+              className="flex flex-wrap items-center gap-2 rounded-lg border border-emerald-200 bg-emerald-50 px-4 py-2.5 text-sm text-emerald-900"
+            >
+              <span>
+                Answered run <span className="font-mono">{shortId(runId)}</span>:
+              </span>
+              {decisions.map((d) => (
+                <DecisionBadge key={d.interruptId} decision={d} />
+              ))}
+              <span>
+                — the work continues in run{" "}
+                <Link href={`/runs/${next}`} className="font-mono text-sky-700 hover:underline">
+                  {shortId(next)}
+                </Link>
+                .
+              </span>
             </li>
           ))}
           {pending.map((run) => {
@@ -100,20 +120,11 @@ export default function ApprovalsPage() {
                           {run.agentByAgentId?.name ?? shortId(run.agentId)}
                         </Link>
                       </span>
-                      <span title={formatDateTime(run.finishedAt)}>waiting since {formatAgo(run.finishedAt ?? run.createdAt, now)}</span>
+                      <span>
+                        waiting since <Timestamp value={run.finishedAt ?? run.createdAt} />
+                      </span>
                     </div>
                     {prompt && <p className="truncate text-sm text-slate-600">“{textOf(prompt.content)}”</p>}
-                    {interrupts.map((i) => (
-                      <div key={i.id} className="rounded-md bg-amber-50 px-3 py-2">
-                        <p className="text-sm font-medium text-slate-900">
-                          {i.message ?? "Approval needed"}
-                          {i.metadata?.toolName && <span className="ml-2 font-mono text-xs font-normal text-amber-800">{i.metadata.toolName}</span>}
-                        </p>
-                        {i.metadata?.arguments !== undefined && (
-                          <pre className="mt-1 max-h-32 overflow-auto font-mono text-xs text-slate-700">{prettyJson(i.metadata.arguments)}</pre>
-                        )}
-                      </div>
-                    ))}
                     {interrupts.length === 0 && (
                       <p className="text-xs text-slate-500">
                         {pendingClientCalls(run.finished)
@@ -122,23 +133,27 @@ export default function ApprovalsPage() {
                       </p>
                     )}
                   </div>
-                  {interrupts.length > 0 && (
+                </div>
+                {/* the question, its arguments (once) and the three answers: approve, reject, edit */}
+                {interrupts.length > 0 && (
+                  <div className="border-t border-amber-100 px-4 py-3">
                     <InterruptAnswer
-                      compact
                       runId={run.id}
                       interrupts={interrupts}
-                      onResumed={(next) => {
-                        setAnswered((a) => ({ ...a, [run.id]: next }));
+                      onResumed={(next, decisions) => {
+                        setAnswered((a) => ({ ...a, [run.id]: { next, decisions: [...decisions.values()] } }));
+                        setHistoryKey((k) => k + 1);
                         refresh();
                       }}
                     />
-                  )}
-                </div>
+                  </div>
+                )}
               </li>
             );
           })}
         </ul>
       )}
+      <ApprovalsHistory refreshKey={historyKey} />
     </>
   );
 }

@@ -3,7 +3,10 @@
 // time, tokens and cost per agent per day, live workers and the queue, recent failures.
 // Aggregates come from the database (api/graphql/dashboard.ts); the page refreshes when runs
 // change (the runUpdated subscription, at most every 3 s) and every 10 s for workers and queue.
+// A click on a chart opens the runs behind it: the runs list filtered to that status, agent and
+// time bucket (on the runs' finished time for outcomes, created time for starts).
 import Link from "next/link";
+import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { BucketChart, HBars } from "@/components/charts";
 import { Card, Empty, ErrorBox, Loading, PageHeader, Select, Stat, STATUS_COLORS } from "@/components/ui";
@@ -78,7 +81,19 @@ export default function DashboardPage() {
   );
 }
 
+/** The runs list filtered: `by` says whether the range is on created or finished time. */
+function runsHref(filters: { status?: string; agent?: string; from: number; to: number; by: "created" | "finished" }): string {
+  const q = new URLSearchParams();
+  if (filters.status) q.set("status", filters.status);
+  if (filters.agent) q.set("agent", filters.agent);
+  q.set("from", new Date(filters.from).toISOString());
+  q.set("to", new Date(filters.to).toISOString());
+  if (filters.by === "finished") q.set("by", "finished");
+  return `/runs?${q}`;
+}
+
 function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: DashboardQuery; bucketSeconds: number; windowSeconds: number; now: number }) {
+  const router = useRouter();
   const failures = present(data.failures?.nodes).map((f) => ({ ...f, error: runErrorOf(f.error) }));
   const counts = Object.fromEntries(data.runStatusCounts.map((c) => [c.status, c.count])) as Record<string, number>;
   const total = data.runStatusCounts.reduce((n, c) => n + c.count, 0);
@@ -95,6 +110,16 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
   const labels = buckets.map((b) => formatClock(Date.parse(b.start), multiDay));
   const tooltips = buckets.map((b) => `${formatClock(Date.parse(b.start), true)} – ${formatClock(Date.parse(b.start) + bucketSeconds * 1000)}`);
   const finishedTotal = buckets.reduce((n, b) => n + b.succeeded + b.failed + b.cancelled + b.interrupted, 0);
+  const bucketRange = (i: number) => {
+    const from = Date.parse(buckets[i]!.start);
+    return { from, to: from + bucketSeconds * 1000 };
+  };
+  // a bar segment: the runs of that outcome that finished in the bucket; the "started" line or
+  // the bucket's background: the runs created in it
+  const openThroughput = (i: number, series: string | null) => {
+    if (series && series !== "started") router.push(runsHref({ status: series, ...bucketRange(i), by: "finished" }));
+    else router.push(runsHref({ ...bucketRange(i), by: "created" }));
+  };
 
   return (
     <div className="space-y-4" data-testid="dashboard">
@@ -163,6 +188,8 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
             testId="chart-throughput"
             labels={labels}
             tooltipLabels={tooltips}
+            onBucketClick={openThroughput}
+            clickHint="Click: the runs behind a bar (or started in the bucket)"
             stacked
             series={[
               { name: "succeeded", color: STATUS_COLORS.succeeded!, values: buckets.map((b) => b.succeeded) },
@@ -181,6 +208,8 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
             testId="chart-success"
             labels={labels}
             tooltipLabels={tooltips}
+            onBucketClick={(i) => router.push(runsHref({ ...bucketRange(i), by: "finished" }))}
+            clickHint="Click: the runs that finished in this bucket"
             yFormat={(v) => `${Math.round(v)}%`}
             empty="No run finished in this window"
             series={[
@@ -198,6 +227,8 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
             testId="chart-latency"
             labels={labels}
             tooltipLabels={tooltips}
+            onBucketClick={(i) => router.push(runsHref({ ...bucketRange(i), by: "created" }))}
+            clickHint="Click: the runs started in this bucket"
             yFormat={(v) => formatDuration(v)}
             empty="No step committed in this window"
             series={[
@@ -220,7 +251,16 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
       <CostPerAgent usage={data.agentDailyUsage} />
 
       <div className="grid gap-4 xl:grid-cols-2">
-        <Card title={`Live workers · ${data.liveWorkers.length}`} bodyClassName="" testId="workers">
+        <Card
+          title={`Live workers · ${data.liveWorkers.length}`}
+          bodyClassName=""
+          testId="workers"
+          actions={
+            <Link href="/workers" className="text-xs font-normal text-sky-700 hover:underline" data-testid="dashboard-workers-link">
+              Workers &amp; queue →
+            </Link>
+          }
+        >
           {data.liveWorkers.length === 0 ? (
             <Empty title="No worker is alive">Runs stay queued until a worker starts: everruns worker, or everruns start.</Empty>
           ) : (
@@ -278,7 +318,15 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
                     <span className="ml-auto">{formatAgo(f.finishedAt ?? f.createdAt, now)}</span>
                   </div>
                   <p className="mt-0.5 truncate text-sm text-rose-800" title={f.error?.message}>
-                    {f.error?.code && <span className="mr-1.5 rounded bg-rose-50 px-1 font-mono text-xs">{f.error.code}</span>}
+                    {f.error?.code && (
+                      <Link
+                        href={`/runs?status=failed&error=${encodeURIComponent(f.error.code)}`}
+                        title="every failed run with this error"
+                        className="mr-1.5 rounded bg-rose-50 px-1 font-mono text-xs hover:underline"
+                      >
+                        {f.error.code}
+                      </Link>
+                    )}
                     {f.error?.message ?? "failed"}
                   </p>
                 </li>
@@ -292,6 +340,7 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
 }
 
 function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
+  const router = useRouter();
   const days = useMemo(() => {
     const out: string[] = [];
     const today = new Date();
@@ -317,6 +366,12 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
     return key === "costUsd" ? u.costUsd : u.inputTokens + u.outputTokens;
   };
   const labels = days.map((d) => new Date(`${d}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" }));
+  // a bar segment: that agent's runs started that UTC day; the day's background: every agent's
+  const openDay = (i: number, series: string | null) => {
+    const from = Date.parse(`${days[i]}T00:00:00Z`);
+    const agent = agents.find(([, a]) => a.name === series)?.[0];
+    router.push(runsHref({ agent, from, to: from + 86400_000, by: "created" }));
+  };
   return (
     <Card title={`Tokens and cost per agent per day · last ${DAYS} days (UTC)`} testId="cost-per-agent">
       {agents.length === 0 ? (
@@ -329,6 +384,8 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
               <BucketChart
                 testId="chart-cost"
                 labels={labels}
+                onBucketClick={openDay}
+                clickHint="Click: the runs of this agent and day"
                 stacked
                 yFormat={(v) => formatCost(v)}
                 series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "costUsd")) }))}
@@ -341,6 +398,8 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
                 testId="chart-tokens"
                 legend={false}
                 labels={labels}
+                onBucketClick={openDay}
+                clickHint="Click: the runs of this agent and day"
                 stacked
                 yFormat={(v) => formatNumber(v)}
                 series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "tokens")) }))}

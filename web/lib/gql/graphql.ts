@@ -8,23 +8,88 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 export type RunCondition = {
   /** Checks for equality with the object’s `agentId` field. */
   agentId?: string | null | undefined;
+  /** Runs pinned to this version of their agent (combine with agentId). */
+  agentVersion?: number | null | undefined;
   /** Runs created strictly after this instant. */
   createdAfter?: string | null | undefined;
   /** Checks for equality with the object’s `createdAt` field. */
   createdAt?: string | null | undefined;
   /** Runs created strictly before this instant. */
   createdBefore?: string | null | undefined;
+  /** Runs whose error has this code (error.code, e.g. provider_error, cancelled, max_steps). */
+  errorCode?: string | null | undefined;
+  /** Runs that finished at or after this instant. */
+  finishedAfter?: string | null | undefined;
+  /** Runs that finished strictly before this instant. */
+  finishedBefore?: string | null | undefined;
   /** Checks for equality with the object’s `id` field. */
   id?: string | null | undefined;
+  /** Runs that continue this run (resume runs). */
+  parentRunId?: string | null | undefined;
+  /** A whole uuid: the run with that id, the runs of that thread and the runs continuing that run (primary key, runs_thread_created_idx, runs_parent_idx). Any other text (3 to 200 characters): runs whose input contains it, case-insensitively, among the runs created in the last 30 days (a trigram index serves it where pg_trgm is installed, else a scan of that window by runs_created_idx). */
+  search?: string | null | undefined;
   /** Checks for equality with the object’s `status` field. */
   status?: string | null | undefined;
   /** Checks for equality with the object’s `threadId` field. */
   threadId?: string | null | undefined;
 };
 
+export type ApprovalHistoryQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ApprovalHistoryQuery = { answeredRuns: { nodes: Array<{ id: string, agentId: string, createdAt: string, finishedAt: string | null, continuedBy: string | null, agentByAgentId: { id: string, name: string } | null, finished: { nodes: Array<{ event: unknown } | null> }, runByContinuedBy: { id: string, status: string, createdAt: string, input: unknown } | null } | null> } | null, answerAudit: { nodes: Array<{ id: string, at: string, actor: string, action: string, targetId: string | null } | null> } | null };
+
+export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } };
+
+export type NavRunsQueryVariables = Exact<{
+  condition?: RunCondition | null | undefined;
+  first: number;
+  after?: string | null | undefined;
+}>;
+
+
+export type NavRunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null> } | null };
+
+export type NavRunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type NavRunsUpdatedSubscription = { runUpdated: { runId: string, run: { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null } | null };
+
+export type NavAgentsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type NavAgentsQuery = { allAgents: { nodes: Array<{ id: string, name: string, version: number } | null> } | null };
+
+export type ThreadsQueryVariables = Exact<{
+  first: number;
+  offset: number;
+  agentId?: string | null | undefined;
+}>;
+
+
+export type ThreadsQuery = { threadSummaries: { hasNextPage: boolean, nodes: Array<{ threadId: string, agentId: string | null, agentName: string | null, createdAt: string, lastActivityAt: string, runCount: number, latestRunId: string | null, latestRunStatus: string | null, title: string | null }> } };
+
+export type WorkersAndQueueQueryVariables = Exact<{
+  queueWindow: number;
+  queueBucket: number;
+  stalledSeconds: number;
+}>;
+
+
+export type WorkersAndQueueQuery = { workerStatuses: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, lastSeenAt: string, steps: Array<{ runId: string, agentName: string | null, status: string, step: number, attempt: number, stepStartedAt: string | null, lockedAt: string }> }>, workerExits: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, exitedAt: string, crashed: boolean, freedRunIds: Array<string> }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, queueHistory: Array<{ start: string, ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }>, scheduledTimers: Array<{ runId: string, agentName: string | null, kind: string, eventName: string | null, until: string | null, since: string }>, stuckRuns: Array<{ runId: string, agentName: string | null, status: string, reason: string, step: number, attempt: number, since: string }> };
+
 export type RunRowFieldsFragment = { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } };
 
-export type RunFieldsFragment = { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null };
+export type RunFieldsFragment = { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } };
+
+export type RunAttemptFieldsFragment = { seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null };
+
+export type RunAttemptsQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunAttemptsQuery = { allRunAttempts: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } | null };
 
 export type ParentFinishedFragment = { parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null };
 
@@ -52,7 +117,7 @@ export type RunDetailQueryVariables = Exact<{
 }>;
 
 
-export type RunDetailQuery = { runById: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string } | null, agentByAgentId: { id: string, name: string } | null, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
+export type RunDetailQuery = { runById: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
 
 export type RunStepFieldsFragment = { seq: number, kind: string, name: string, status: string, attempt: number, startedAt: string, finishedAt: string, durationMs: string | null, error: unknown, usage: unknown };
 
@@ -68,7 +133,7 @@ export type RunUpdatedSubscriptionVariables = Exact<{
 }>;
 
 
-export type RunUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null } | null } | null };
+export type RunUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } } | null } | null };
 
 export type RunAnswersSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -140,7 +205,7 @@ export type ThreadQueryVariables = Exact<{
 }>;
 
 
-export type ThreadQuery = { threadById: { id: string, createdAt: string, agentByAgentId: { id: string, name: string } | null, runsByThreadId: { nodes: Array<{ id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null> } } | null };
+export type ThreadQuery = { threadById: { id: string, createdAt: string, agentByAgentId: { id: string, name: string } | null, runsByThreadId: { nodes: Array<{ id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null> } } | null };
 
 export type ThreadRunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -221,6 +286,51 @@ export const RunRowFieldsFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"RunRowFields"}) as unknown as TypedDocumentString<RunRowFieldsFragment, unknown>;
+export const NavRunRowFieldsFragmentDoc = new TypedDocumentString(`
+    fragment NavRunRowFields on Run {
+  ...RunRowFields
+  agentVersion
+}
+    fragment RunRowFields on Run {
+  id
+  status
+  agentId
+  threadId
+  parentRunId
+  usage
+  error
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  agentByAgentId {
+    id
+    name
+  }
+  runStepsByRunId {
+    totalCount
+  }
+}`, {"fragmentName":"NavRunRowFields"}) as unknown as TypedDocumentString<NavRunRowFieldsFragment, unknown>;
+export const RunAttemptFieldsFragmentDoc = new TypedDocumentString(`
+    fragment RunAttemptFields on RunAttempt {
+  seq
+  attempt
+  stepKind
+  stepName
+  poolId
+  hostname
+  workerPid
+  startedAt
+  endedAt
+  lastEventAt
+  freedAt
+  outcome
+  error
+  eventsFrom
+  lastEventSeq
+  closedThroughSeq
+}
+    `, {"fragmentName":"RunAttemptFields"}) as unknown as TypedDocumentString<RunAttemptFieldsFragment, unknown>;
 export const RunFieldsFragmentDoc = new TypedDocumentString(`
     fragment RunFields on Run {
   id
@@ -238,12 +348,38 @@ export const RunFieldsFragmentDoc = new TypedDocumentString(`
   startedAt
   finishedAt
   updatedAt
+  waiting
   agentByAgentId {
     id
     name
   }
+  stepCount: runStepsByRunId {
+    totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      ...RunAttemptFields
+    }
+  }
 }
-    `, {"fragmentName":"RunFields"}) as unknown as TypedDocumentString<RunFieldsFragment, unknown>;
+    fragment RunAttemptFields on RunAttempt {
+  seq
+  attempt
+  stepKind
+  stepName
+  poolId
+  hostname
+  workerPid
+  startedAt
+  endedAt
+  lastEventAt
+  freedAt
+  outcome
+  error
+  eventsFrom
+  lastEventSeq
+  closedThroughSeq
+}`, {"fragmentName":"RunFields"}) as unknown as TypedDocumentString<RunFieldsFragment, unknown>;
 export const ParentFinishedFragmentDoc = new TypedDocumentString(`
     fragment ParentFinished on Run {
   parent: runByParentRunId {
@@ -273,6 +409,242 @@ export const RunStepFieldsFragmentDoc = new TypedDocumentString(`
   usage
 }
     `, {"fragmentName":"RunStepFields"}) as unknown as TypedDocumentString<RunStepFieldsFragment, unknown>;
+export const ApprovalHistoryDocument = new TypedDocumentString(`
+    query ApprovalHistory {
+  answeredRuns: allRuns(
+    condition: {status: "interrupted"}
+    orderBy: CREATED_AT_DESC
+    first: 200
+  ) {
+    nodes {
+      id
+      agentId
+      createdAt
+      finishedAt
+      continuedBy
+      agentByAgentId {
+        id
+        name
+      }
+      finished: runEventsByRunId(
+        condition: {type: "RUN_FINISHED"}
+        orderBy: SEQ_DESC
+        first: 1
+      ) {
+        nodes {
+          event
+        }
+      }
+      runByContinuedBy {
+        id
+        status
+        createdAt
+        input
+      }
+    }
+  }
+  answerAudit: allAuditLogs(orderBy: SEQ_DESC, first: 1000) {
+    nodes {
+      id
+      at
+      actor
+      action
+      targetId
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ApprovalHistoryQuery, ApprovalHistoryQueryVariables>;
+export const NavRunsDocument = new TypedDocumentString(`
+    query NavRuns($condition: RunCondition, $first: Int!, $after: Cursor) {
+  allRuns(
+    condition: $condition
+    orderBy: CREATED_AT_DESC
+    first: $first
+    after: $after
+  ) {
+    totalCount
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+    nodes {
+      ...NavRunRowFields
+    }
+  }
+}
+    fragment NavRunRowFields on Run {
+  ...RunRowFields
+  agentVersion
+}
+fragment RunRowFields on Run {
+  id
+  status
+  agentId
+  threadId
+  parentRunId
+  usage
+  error
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  agentByAgentId {
+    id
+    name
+  }
+  runStepsByRunId {
+    totalCount
+  }
+}`) as unknown as TypedDocumentString<NavRunsQuery, NavRunsQueryVariables>;
+export const NavRunsUpdatedDocument = new TypedDocumentString(`
+    subscription NavRunsUpdated {
+  runUpdated {
+    runId
+    run {
+      ...NavRunRowFields
+    }
+  }
+}
+    fragment NavRunRowFields on Run {
+  ...RunRowFields
+  agentVersion
+}
+fragment RunRowFields on Run {
+  id
+  status
+  agentId
+  threadId
+  parentRunId
+  usage
+  error
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  agentByAgentId {
+    id
+    name
+  }
+  runStepsByRunId {
+    totalCount
+  }
+}`) as unknown as TypedDocumentString<NavRunsUpdatedSubscription, NavRunsUpdatedSubscriptionVariables>;
+export const NavAgentsDocument = new TypedDocumentString(`
+    query NavAgents {
+  allAgents(orderBy: NAME_ASC, first: 1000) {
+    nodes {
+      id
+      name
+      version
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<NavAgentsQuery, NavAgentsQueryVariables>;
+export const ThreadsDocument = new TypedDocumentString(`
+    query Threads($first: Int!, $offset: Int!, $agentId: UUID) {
+  threadSummaries(first: $first, offset: $offset, agentId: $agentId) {
+    hasNextPage
+    nodes {
+      threadId
+      agentId
+      agentName
+      createdAt
+      lastActivityAt
+      runCount
+      latestRunId
+      latestRunStatus
+      title
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ThreadsQuery, ThreadsQueryVariables>;
+export const WorkersAndQueueDocument = new TypedDocumentString(`
+    query WorkersAndQueue($queueWindow: Int!, $queueBucket: Int!, $stalledSeconds: Int!) {
+  workerStatuses {
+    poolId
+    hostname
+    pid
+    concurrency
+    startedAt
+    lastSeenAt
+    steps {
+      runId
+      agentName
+      status
+      step
+      attempt
+      stepStartedAt
+      lockedAt
+    }
+  }
+  workerExits(windowSeconds: 86400, first: 50) {
+    poolId
+    hostname
+    pid
+    concurrency
+    startedAt
+    exitedAt
+    crashed
+    freedRunIds
+  }
+  queueDepth {
+    ready
+    scheduled
+    running
+    oldestReadyAgeMs
+  }
+  queueHistory(windowSeconds: $queueWindow, bucketSeconds: $queueBucket) {
+    start
+    ready
+    scheduled
+    running
+    oldestReadyAgeMs
+  }
+  scheduledTimers(first: 100) {
+    runId
+    agentName
+    kind
+    eventName
+    until
+    since
+  }
+  stuckRuns(stalledSeconds: $stalledSeconds, first: 100) {
+    runId
+    agentName
+    status
+    reason
+    step
+    attempt
+    since
+  }
+}
+    `) as unknown as TypedDocumentString<WorkersAndQueueQuery, WorkersAndQueueQueryVariables>;
+export const RunAttemptsDocument = new TypedDocumentString(`
+    query RunAttempts($id: UUID!) {
+  allRunAttempts(condition: {runId: $id}, orderBy: PRIMARY_KEY_ASC, first: 1000) {
+    nodes {
+      ...RunAttemptFields
+    }
+  }
+}
+    fragment RunAttemptFields on RunAttempt {
+  seq
+  attempt
+  stepKind
+  stepName
+  poolId
+  hostname
+  workerPid
+  startedAt
+  endedAt
+  lastEventAt
+  freedAt
+  outcome
+  error
+  eventsFrom
+  lastEventSeq
+  closedThroughSeq
+}`) as unknown as TypedDocumentString<RunAttemptsQuery, RunAttemptsQueryVariables>;
 export const RunsDocument = new TypedDocumentString(`
     query Runs($condition: RunCondition, $first: Int!, $after: Cursor) {
   allRuns(
@@ -381,10 +753,37 @@ export const RunDetailDocument = new TypedDocumentString(`
   startedAt
   finishedAt
   updatedAt
+  waiting
   agentByAgentId {
     id
     name
   }
+  stepCount: runStepsByRunId {
+    totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      ...RunAttemptFields
+    }
+  }
+}
+fragment RunAttemptFields on RunAttempt {
+  seq
+  attempt
+  stepKind
+  stepName
+  poolId
+  hostname
+  workerPid
+  startedAt
+  endedAt
+  lastEventAt
+  freedAt
+  outcome
+  error
+  eventsFrom
+  lastEventSeq
+  closedThroughSeq
 }
 fragment ParentFinished on Run {
   parent: runByParentRunId {
@@ -444,10 +843,37 @@ export const RunUpdatedDocument = new TypedDocumentString(`
   startedAt
   finishedAt
   updatedAt
+  waiting
   agentByAgentId {
     id
     name
   }
+  stepCount: runStepsByRunId {
+    totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      ...RunAttemptFields
+    }
+  }
+}
+fragment RunAttemptFields on RunAttempt {
+  seq
+  attempt
+  stepKind
+  stepName
+  poolId
+  hostname
+  workerPid
+  startedAt
+  endedAt
+  lastEventAt
+  freedAt
+  outcome
+  error
+  eventsFrom
+  lastEventSeq
+  closedThroughSeq
 }`) as unknown as TypedDocumentString<RunUpdatedSubscription, RunUpdatedSubscriptionVariables>;
 export const RunAnswersDocument = new TypedDocumentString(`
     subscription RunAnswers {
@@ -606,10 +1032,37 @@ export const ThreadDocument = new TypedDocumentString(`
   startedAt
   finishedAt
   updatedAt
+  waiting
   agentByAgentId {
     id
     name
   }
+  stepCount: runStepsByRunId {
+    totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      ...RunAttemptFields
+    }
+  }
+}
+fragment RunAttemptFields on RunAttempt {
+  seq
+  attempt
+  stepKind
+  stepName
+  poolId
+  hostname
+  workerPid
+  startedAt
+  endedAt
+  lastEventAt
+  freedAt
+  outcome
+  error
+  eventsFrom
+  lastEventSeq
+  closedThroughSeq
 }
 fragment ParentFinished on Run {
   parent: runByParentRunId {

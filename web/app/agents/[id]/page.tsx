@@ -1,14 +1,15 @@
 "use client";
-// An agent: start a run with a prompt, edit its config (a new version), its version history
-// with a diff between any two versions, its recent runs.
+// An agent: start a run with a prompt, edit its config (a new version), its version history,
+// a diff between any two versions (full width, in the editor's key order, long lines wrapped),
+// its recent runs.
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { JsonEditor, parseJsonObject } from "@/components/JsonEditor";
 import { RunsTable } from "@/components/RunsTable";
-import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select } from "@/components/ui";
+import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select, Timestamp } from "@/components/ui";
 import { diffLines, withContext } from "@/lib/diff";
-import { configJson, formatDateTime, isUuid, stableJson } from "@/lib/format";
+import { configJson, formatDateTime, formatInstant, isUuid, stableJson } from "@/lib/format";
 import { useMutation, useQuery } from "@/lib/hooks";
 import { AGENT_QUERY, START_RUN, UPDATE_AGENT } from "@/lib/queries";
 import type { AgentQuery } from "@/lib/gql/graphql";
@@ -30,7 +31,7 @@ export default function AgentPage() {
   if (!agent) {
     return (
       <Card>
-        <Empty title="No such agent">
+        <Empty title="No such agent" icon="not-found">
           <Link href="/agents" className="text-sky-700 hover:underline">
             Back to agents
           </Link>
@@ -49,7 +50,8 @@ export default function AgentPage() {
         subtitle={
           <span>
             {config.provider}
-            {config.model ? ` · ${config.model}` : ""} · updated {formatDateTime(agent.updatedAt)} · <span className="font-mono text-xs">{agent.id}</span>
+            {config.model ? <span data-testid="agent-model"> · {config.model}</span> : ""} · updated <Timestamp value={agent.updatedAt} /> ·{" "}
+            <span className="font-mono text-xs">{agent.id}</span>
           </span>
         }
       />
@@ -62,6 +64,7 @@ export default function AgentPage() {
           <Versions versions={present(agent.agentVersionsByAgentId.nodes)} />
         </div>
       </div>
+      <VersionDiff versions={present(agent.agentVersionsByAgentId.nodes)} />
       <Card
         title={`Recent runs · ${agent.runsByAgentId.totalCount.toLocaleString("en-US")} in all`}
         className="mt-4"
@@ -176,6 +179,29 @@ function ConfigEditor({ agent, onSaved }: { agent: Agent; onSaved: () => void })
 
 function Versions({ versions }: { versions: AgentVersion[] }) {
   // newest first
+  return (
+    <Card title={`Versions · ${versions.length}`} testId="versions" bodyClassName="">
+      <ol className="max-h-72 divide-y divide-slate-100 overflow-auto text-sm">
+        {versions.map((v) => (
+          <li key={v.version} className="flex items-center justify-between px-4 py-1.5">
+            <span className="font-medium tabular-nums">v{v.version}</span>
+            <span className="text-xs text-slate-500">
+              <Timestamp value={v.createdAt} />
+            </span>
+          </li>
+        ))}
+      </ol>
+    </Card>
+  );
+}
+
+/**
+ * Two versions side by side in one unified diff, as wide as the page. Both sides are printed
+ * the way the editor shows a config (configJson: the main keys first, in the author's order),
+ * not key-sorted, so a line here is the line the author edits; long lines wrap (a system prompt
+ * is one long string) instead of being cut.
+ */
+function VersionDiff({ versions }: { versions: AgentVersion[] }) {
   const [a, setA] = useState<number | null>(null);
   const [b, setB] = useState<number | null>(null);
   const newest = versions[0]?.version ?? null;
@@ -184,50 +210,66 @@ function Versions({ versions }: { versions: AgentVersion[] }) {
   const to = b ?? newest;
   const va = versions.find((v) => v.version === from);
   const vb = versions.find((v) => v.version === to);
-  const lines = useMemo(() => (va && vb ? withContext(diffLines(stableJson(va.config), stableJson(vb.config)), 3) : []), [va, vb]);
+  const lines = useMemo(() => (va && vb ? withContext(diffLines(configJson(va.config), configJson(vb.config)), 3) : []), [va, vb]);
   const options = versions.map((v) => ({ value: String(v.version), label: `v${v.version} · ${formatDateTime(v.createdAt)}` }));
+  const added = lines.filter((l) => l?.op === "add").length;
+  const removed = lines.filter((l) => l?.op === "del").length;
   return (
-    <Card title={`Versions · ${versions.length}`} testId="versions" bodyClassName="">
-      <ol className="max-h-48 divide-y divide-slate-100 overflow-auto text-sm">
-        {versions.map((v) => (
-          <li key={v.version} className="flex items-center justify-between px-4 py-1.5">
-            <span className="font-medium tabular-nums">v{v.version}</span>
-            <span className="text-xs text-slate-500">{formatDateTime(v.createdAt)}</span>
-          </li>
-        ))}
-      </ol>
-      <div className="border-t border-slate-100 px-4 py-3">
-        <div className="mb-2 flex flex-wrap items-center gap-2">
-          <Select label="Diff" value={String(from ?? "")} onChange={(v) => setA(Number(v))} options={options} testId="diff-from" />
-          <Select label="→" value={String(to ?? "")} onChange={(v) => setB(Number(v))} options={options} testId="diff-to" />
-        </div>
-        {versions.length < 2 ? (
-          <p className="text-xs text-slate-500">Only one version so far: save a change to the config to compare.</p>
-        ) : lines.every((l) => l === null || l.op === "same") ? (
-          <p className="text-xs text-slate-500">
-            v{from} and v{to} are identical.
+    <Card
+      title="Compare versions"
+      testId="version-diff"
+      className="mt-4"
+      actions={
+        <>
+          <Select label="from" value={String(from ?? "")} onChange={(v) => setA(Number(v))} options={options} testId="diff-from" />
+          <Select label="to" value={String(to ?? "")} onChange={(v) => setB(Number(v))} options={options} testId="diff-to" />
+        </>
+      }
+    >
+      {versions.length < 2 ? (
+        <p className="text-xs text-slate-500">Only one version so far: save a change to the config to compare.</p>
+      ) : added + removed === 0 ? (
+        <p className="text-xs text-slate-500">
+          v{from} and v{to} are identical.
+        </p>
+      ) : (
+        <>
+          <p className="mb-2 text-xs text-slate-500">
+            v{from} (<span title={formatInstant(va?.createdAt)}>{formatDateTime(va?.createdAt)}</span>) → v{to} (
+            <span title={formatInstant(vb?.createdAt)}>{formatDateTime(vb?.createdAt)}</span>): <span className="text-emerald-700">+{added}</span>{" "}
+            <span className="text-rose-700">−{removed}</span> lines, in the editor&apos;s key order
           </p>
-        ) : (
-          <pre data-testid="diff" className="max-h-[420px] overflow-auto rounded border border-slate-200 bg-slate-50 py-1 font-mono text-[11px] leading-5">
+          <div
+            data-testid="diff"
+            role="table"
+            aria-label={`diff of v${from} and v${to}`}
+            className="overflow-hidden rounded border border-slate-200 bg-slate-50 font-mono text-xs leading-5"
+          >
             {lines.map((l, i) =>
               l === null ? (
-                <div key={i} className="px-2 text-slate-400">
+                <div key={i} className="border-y border-slate-200 bg-slate-100 px-2 text-slate-400">
                   ⋯
                 </div>
               ) : (
                 <div
                   key={i}
                   data-op={l.op}
-                  className={l.op === "add" ? "bg-emerald-100 text-emerald-900" : l.op === "del" ? "bg-rose-100 text-rose-900" : "text-slate-600"}
+                  role="row"
+                  className={`grid grid-cols-[2.5rem_2.5rem_1.25rem_minmax(0,1fr)] ${l.op === "add" ? "bg-emerald-100 text-emerald-900" : l.op === "del" ? "bg-rose-100 text-rose-900" : "text-slate-600"}`}
                 >
-                  <span className="inline-block w-4 select-none pl-1 text-center">{l.op === "add" ? "+" : l.op === "del" ? "−" : " "}</span>
-                  {l.text}
+                  <span className="select-none pr-1 text-right text-slate-400">{l.a ?? ""}</span>
+                  <span className="select-none pr-1 text-right text-slate-400">{l.b ?? ""}</span>
+                  <span className="select-none text-center">{l.op === "add" ? "+" : l.op === "del" ? "−" : " "}</span>
+                  {/* wrapped, never cut: a long string (a system prompt) reads in full */}
+                  <span data-testid="diff-text" className="whitespace-pre-wrap break-words [overflow-wrap:anywhere]">
+                    {l.text}
+                  </span>
                 </div>
               ),
             )}
-          </pre>
-        )}
-      </div>
+          </div>
+        </>
+      )}
     </Card>
   );
 }
