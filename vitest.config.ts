@@ -6,6 +6,9 @@ export default defineConfig({
     globalSetup: ["db/test/global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // expect.poll waits for what a page or a process shows; vitest's 1 s default is shorter than
+    // a page load plus a GraphQL round trip on 2 loaded cores (a wait, never a time bound)
+    expect: { poll: { timeout: 15_000 } },
     // 2 cores: the crash tests run several worker processes of their own.
     pool: "forks",
     maxWorkers: 2,

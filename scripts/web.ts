@@ -131,8 +131,10 @@ export async function ensureWebBuild(log: Logger, mode: "auto" | "always" = "aut
   await withBuildLock(async () => {
     const reason = mode === "always" ? "a build was asked for" : await buildStaleness();
     if (!reason) return; // someone else built it while we waited
-    log.info(`building the console (next build: ${reason})…`);
+    log.info(`building the console (next build: ${reason}; about a minute on 2 cores, only when web/ changed)…`);
     const started = Date.now();
+    // next build says nothing for most of that minute: a line every 10 s shows it is alive
+    const progress = setInterval(() => log.info(`still building the console (${Math.round((Date.now() - started) / 1000)} s)…`), 10_000);
     const child = spawn(process.execPath, [NEXT_BIN, "build"], {
       cwd: WEB_DIR,
       env: { ...process.env, NODE_ENV: "production", NEXT_TELEMETRY_DISABLED: "1" },
@@ -141,7 +143,7 @@ export async function ensureWebBuild(log: Logger, mode: "auto" | "always" = "aut
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const [code] = (await once(child, "exit")) as [number | null];
+    const [code] = (await once(child, "exit").finally(() => clearInterval(progress))) as [number | null];
     if (code !== 0) {
       throw new WebError(`next build failed (exit ${code}); its output ends with:\n${output.split("\n").slice(-40).join("\n")}`);
     }

@@ -10,6 +10,7 @@ import { createPool, isUuid, type Pool, type Queryable } from "../db/pool.ts";
 import { createWorkspace, findWorkspace, listWorkspaces, WORKSPACE_NAME_PATTERN, type Workspace } from "../db/sql/workspaces.ts";
 import { describeIssues } from "../db/schemas.ts";
 import { resolveDatabase } from "./database.ts";
+import { printRows } from "./cli/output.ts";
 
 export const WORKSPACES_USAGE = `Usage:
   everruns workspaces create <name> [--json]   create a workspace
@@ -53,12 +54,8 @@ export async function withCliPool<T>(env: Env, fn: (pool: Pool) => Promise<T>): 
   }
 }
 
-/** Prints rows as a table (like `everruns runs`), or as JSON. */
-export function printRows(rows: Record<string, unknown>[], json: boolean, empty: string): void {
-  if (json) console.log(JSON.stringify(rows, null, 2));
-  else if (rows.length === 0) console.log(empty);
-  else console.table(rows);
-}
+/** Prints rows as an aligned table (like `everruns runs`), or as JSON. */
+export { printRows };
 
 /** `everruns workspaces <create|list> ...`; returns the exit code. */
 export async function workspacesCommand(args: string[], env: Env): Promise<number> {

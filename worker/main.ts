@@ -13,7 +13,7 @@ import { isConnectionError } from "../db/errors.ts";
 import { createClient } from "../db/connection-target.ts";
 import { isWritable } from "../db/sql/ping.ts";
 import { lazyProviders } from "./providers/registry.ts";
-import { makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
+import { DEFAULT_COMMIT_RETRY_MS, makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
 import { builtinTools } from "./tools/registry.ts";
 import { httpMaxResponseBytesFromEnv } from "./tools/http.ts";
 import { SecretResolver } from "./secrets.ts";
@@ -67,17 +67,24 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   let stopRequested = false;
   const wake = new AbortController(); // ends a reconnect wait at once on stop()
   let stopping: Promise<void> | null = null;
+  /** Stops of pools replaced after an outage, still finishing in the background. */
+  const retiring = new Set<Promise<void>>();
 
-  // The supervisor: a runner that ends by itself because the database went away is replaced,
-  // once the database answers again, by a new one with a new pool id and liveness registration.
-  // The old pool's jobs are freed by the sweepers (the new one's included): its liveness
-  // connection is gone, so it is no longer among the live workers.
+  // The supervisor: a runner whose pool lost the database (or that ended by itself because of
+  // it) is replaced, once the database answers again, by a new one with a new pool id and
+  // liveness registration. The old pool stops in the background meanwhile: its in-flight steps
+  // may still commit once the database is back (run_step.ts, commitWhenBack). Once it has
+  // stopped, or OLD_POOL_GRACE_MS after the database is back, it is deregistered and the
+  // sweepers (the new pool's included) free whatever jobs it still holds.
   const supervise = async (): Promise<void> => {
     while (true) {
-      const ended = await current.runner.promise.then(
-        () => null,
-        (error: unknown) => error ?? new Error("graphile-worker failed without an error"),
-      );
+      const ended = await Promise.race([
+        current.runner.promise.then(
+          () => null,
+          (error: unknown) => error ?? new Error("graphile-worker failed without an error"),
+        ),
+        current.lost,
+      ]);
       if (stopRequested) return;
       const gen = current;
       const reason = gen.outage ?? connectionErrorIn(ended) ?? (await probe(opts.databaseUrl));
@@ -85,20 +92,28 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
         const error =
           ended instanceof Error ? ended : new Error(ended === null ? "graphile-worker stopped by itself" : `graphile-worker failed: ${describe(ended)}`);
         opts.log.error(`worker pool ${gen.poolId} failed: ${error.message}`);
-        await stopGeneration(gen, opts.log, opts.shutdownTimeoutMs);
+        await stopGeneration(gen, opts);
         throw error;
       }
       const since = performance.now();
       opts.log.warn(`database unreachable (${reason.message}): worker pool ${gen.poolId} takes no new jobs; reconnecting with backoff`);
-      await stopGeneration(gen, opts.log, opts.shutdownTimeoutMs);
+      const old = stopGeneration(gen, opts);
+      retiring.add(old);
+      void old.finally(() => retiring.delete(old));
       for (let failures = 1; ; failures++) {
         if (stopRequested) return;
         if (!(await probe(opts.databaseUrl))) {
+          if (!(await settlesWithin(old, OLD_POOL_GRACE_MS))) {
+            opts.log.warn(
+              `worker pool ${gen.poolId} is still stopping ${OLD_POOL_GRACE_MS / 1000} s after the database came back: deregistering it, so that the jobs it holds are freed`,
+            );
+            await gen.liveness.stop();
+          }
           try {
             const next = await startGeneration(opts, shared);
             current = next;
             if (stopRequested) {
-              await stopGeneration(next, opts.log, opts.shutdownTimeoutMs);
+              await stopGeneration(next, opts);
               return;
             }
             break;
@@ -122,7 +137,8 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     (stopping ??= (async () => {
       stopRequested = true;
       wake.abort();
-      await stopGeneration(current, opts.log, opts.shutdownTimeoutMs);
+      await stopGeneration(current, opts);
+      await Promise.all(retiring);
       await promise.catch(() => undefined);
     })());
 
@@ -134,6 +150,26 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     promise,
   };
 }
+
+/** How long a pool replaced after an outage may go on stopping once the database is back. */
+const OLD_POOL_GRACE_MS = 5_000;
+
+/** True when `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
+/** How long past the shutdown timeout graphile-worker may take to record its last completions. */
+const RUNNER_STOP_GRACE_MS = 15_000;
 
 /** Delays between reconnect tries while the database is unreachable. */
 const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 250, max_delay_ms: 2_000, multiplier: 2 };
@@ -155,6 +191,8 @@ interface Generation {
   liveness: Liveness;
   /** Set when the runner was stopped because its pool reported a lost database connection. */
   outage: Error | null;
+  /** Resolves with `outage` once it is set. */
+  lost: Promise<Error>;
   stopping: Promise<void> | null;
 }
 
@@ -190,15 +228,21 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   events.on("pool:forcefulShutdown", () => draining.abort());
   // The pool lost the database (its LISTEN connection, or fetching a job): stop taking jobs; the
   // supervisor in startWorker reconnects and starts a new runner.
+  let reportLost: (reason: Error) => void = () => undefined;
+  const lostDatabase = new Promise<Error>((resolve) => (reportLost = resolve));
   const lost = ({ error }: { error?: unknown }) => {
     const reason = connectionErrorIn(error);
     if (!reason || !gen || gen.outage || gen.stopping) return;
     gen.outage = reason;
+    reportLost(reason);
     void gen.runner.stop().catch(() => undefined);
   };
   events.on("pool:listen:error", lost);
   events.on("worker:getJob:error", lost);
   events.on("worker:fatalError", lost);
+  // a job's completion or failure could not be recorded: the job stays locked by this pool, and
+  // only this pool's end (its liveness deregistered) lets the sweepers free it
+  events.on("pool:fatalError", lost);
 
   let runner: Runner;
   try {
@@ -241,22 +285,33 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     await endPool(pool);
     throw error;
   }
-  gen = { poolId, pool, runner, liveness, outage: null, stopping: null };
+  gen = { poolId, pool, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
   opts.log.info(`worker pool ${poolId} started (concurrency ${opts.concurrency}, pid ${process.pid})`);
   return gen;
 }
 
 /** Graceful stop: take no new jobs, let in-flight steps finish or hand them back, flush completions. */
-function stopGeneration(gen: Generation, log: Logger, shutdownTimeoutMs: number): Promise<void> {
+function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
+  const { log, shutdownTimeoutMs } = opts;
   return (gen.stopping ??= (async () => {
     log.info(`worker pool ${gen.poolId} stopping: finishing in-flight steps (up to ${shutdownTimeoutMs} ms)`);
-    try {
-      await gen.runner.stop();
-    } catch (error) {
-      // a runner that already ended (after an outage) says so here: nothing left to stop
-      if (!gen.outage) log.debug(`graphile-worker stopped with an error: ${(error as Error).message}`);
-    }
-    await gen.runner.promise.catch(() => undefined);
+    const stopped = (async () => {
+      try {
+        await gen.runner.stop();
+      } catch (error) {
+        // a runner that already ended (after an outage) says so here: nothing left to stop
+        if (!gen.outage) log.debug(`graphile-worker stopped with an error: ${(error as Error).message}`);
+      }
+      await gen.runner.promise.catch(() => undefined);
+    })();
+    // Bounded: a runner that cannot finish its shutdown (a completion it cannot record after an
+    // outage) must not keep this pool registered as alive, holding its jobs locked for ever. A
+    // step still running in it is fenced out at its commit once the sweepers free its job.
+    const limitMs = shutdownTimeoutMs + RUNNER_STOP_GRACE_MS + (opts.commitRetryMs ?? DEFAULT_COMMIT_RETRY_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([stopped.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), limitMs)))]);
+    clearTimeout(timer);
+    if (late) log.warn(`worker pool ${gen.poolId}: graphile-worker did not stop within ${limitMs} ms; deregistering it anyway (the sweepers free its jobs)`);
     // Only now: until the completions above are flushed, this pool's jobs must stay protected.
     await gen.liveness.stop();
     await endPool(gen.pool);

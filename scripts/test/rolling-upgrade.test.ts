@@ -219,7 +219,6 @@ it("rolling upgrade from the previous release: migrate under running old workers
     .n;
   for (const w of [oldA, oldB]) {
     expect(w.output()).not.toMatch(/stale|fenced|does not exist|failed/i);
-    expect(w.output()).toMatch(/worker pool \S+ stopped/);
   }
   console.log(
     `rolling upgrade ${old.label} → this checkout (${added.join(", ")}): the old workers committed ${byOldAfterMigrate} step(s) after the migration before the new worker started; ` +

@@ -136,3 +136,47 @@ it("a step whose work finishes during an outage commits once the database is bac
   worker.child.kill("SIGTERM");
   expect(await worker.exited).toEqual({ code: 0, signal: null });
 }, 90_000);
+
+it("a step handed back during an outage (its commit retries ran out) still finishes: the old pool's job is freed once the database is back", async () => {
+  const config = {
+    provider: "scripted",
+    model: "s",
+    tools: ["simulate_work"],
+    script: [...Array.from({ length: 3 }, () => ({ tool_calls: [{ name: "simulate_work", arguments: { ms: 1_000 } }] })), { text: "done" }],
+  };
+  const [agent] = await query<{ id: string }>(cluster.url, "insert into everruns.agents (name, config) values ('outage-handback', $1) returning id", [
+    JSON.stringify(config),
+  ]);
+  // commits retried for 1 s only: the step finished in the outage is handed back while the
+  // database is still down, so graphile-worker cannot record the job's failure either
+  worker = await spawnWorker(cluster.url, { EVERRUNS_COMMIT_RETRY_MS: "1000" });
+  const pid = worker.child.pid;
+  const [run] = await query<{ id: string }>(cluster.url, "insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+    agent!.id,
+    JSON.stringify({ messages: [{ role: "user", content: "hand back during an outage" }] }),
+  ]);
+  const runId = run!.id;
+
+  await until("3 committed steps", async () => (await committedSteps(runId)) >= 3, 30_000, 10);
+  await cluster.stopImmediate();
+  await until("the commit retries to run out", () => Promise.resolve(/not committed within 1 s of retries; handing it back/.test(worker!.output())), 20_000);
+  await sleep(1_000);
+  await cluster.start();
+
+  await until(
+    "the run to succeed",
+    async () => (await query<{ status: string }>(cluster.url, "select status from everruns.runs where id = $1", [runId]))[0]!.status === "succeeded",
+    45_000,
+  );
+  expect(worker.child.pid).toBe(pid);
+  expect(worker.child.exitCode).toBeNull();
+  const steps = await query<{ seq: number; attempt: number }>(cluster.url, "select seq, attempt from everruns.run_steps where run_id = $1 order by seq", [
+    runId,
+  ]);
+  expect(steps.map((s) => s.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  // the handed-back step ran again: its committed attempt is a later one
+  expect(steps.find((s) => s.seq === 4)!.attempt).toBeGreaterThan(1);
+
+  worker.child.kill("SIGTERM");
+  expect(await worker.exited).toEqual({ code: 0, signal: null });
+}, 90_000);

@@ -146,9 +146,14 @@ interface Followed {
   event: Record<string, unknown>;
 }
 
-/** Follows a run from its first event to its last, over SSE and over a GraphQL subscription. */
-function follow(ws: Client, runId: string): { sse: Promise<Followed[]>; graphql: Promise<Followed[]> } {
-  const sse = readSse(`${api.url}/api/runs/${runId}/events?after=0`, { headers }).then((r) => {
+/**
+ * Follows a run from its first event to its last, over SSE and over a GraphQL subscription.
+ * `streaming()` is true once both have received an event: they are open (the outage must not
+ * come before their first request was answered: that is a request refused with 503, not a stream).
+ */
+function follow(ws: Client, runId: string): { sse: Promise<Followed[]>; graphql: Promise<Followed[]>; streaming: () => boolean } {
+  const received = { sse: 0, graphql: 0 };
+  const sse = readSse(`${api.url}/api/runs/${runId}/events?after=0`, { headers }, () => received.sse++).then((r) => {
     if (r.status !== 200) throw new Error(`SSE of run ${runId} answered ${r.status}`);
     return r.events.map((e) => ({ seq: e.seq, type: e.type, event: e.event }));
   });
@@ -160,13 +165,14 @@ function follow(ws: Client, runId: string): { sse: Promise<Followed[]>; graphql:
     })) {
       if (result.errors) throw new Error(`runEvents of ${runId}: ${result.errors.map((e) => e.message).join("; ")}`);
       out.push(result.data!.runEvents);
+      received.graphql++;
     }
     return out;
   })();
   // a follower that fails is reported when its promise is awaited below, not as an unhandled rejection
   sse.catch(() => undefined);
   graphql.catch(() => undefined);
-  return { sse, graphql };
+  return { sse, graphql, streaming: () => received.sse > 0 && received.graphql > 0 };
 }
 
 async function startRun(agent: string, content: string): Promise<string> {
@@ -221,6 +227,7 @@ async function outageScenario(outageMs: number): Promise<void> {
 
     // mid-run: a few of the work run's steps committed, the others in flight or parked
     await until("3 committed steps of the work run", async () => (await committedSteps(work)) >= 3, 30_000, 10);
+    await until("every follower to be streaming", () => Promise.resolve([...followers.values()].every((f) => f.streaming())), 30_000, 10);
     const rssBefore = rssKb(workerPid);
     const workerLinesBefore = worker.output().length;
     const workerSince = () => worker.output().slice(workerLinesBefore);

@@ -1,0 +1,316 @@
+// The short commands: on the database as its administrator (migrate, runs, cancel, events), on
+// the API with a key (run, approve, reject, signal, resume), and on this machine (status, stop).
+import { ConfigError, EverrunsError, NotFoundError } from "../../db/errors.ts";
+import type { Env } from "../../db/env.ts";
+import { migrate } from "../../db/migrate.ts";
+import { createPool, isUuid, type Pool, type PoolOptions } from "../../db/pool.ts";
+import { cancelRun } from "../../db/sql/cancelRun.ts";
+import { getRun } from "../../db/sql/getRun.ts";
+import { listRuns } from "../../db/sql/listRuns.ts";
+import { readRunEvents } from "../../db/sql/readRunEvents.ts";
+import { resolveDatabase } from "../database.ts";
+import { apiClient, type ApiClient } from "./api.ts";
+import { EXIT, noteDatabaseUrl } from "./errors.ts";
+import { followRun, openInterrupts } from "./follow.ts";
+import { embeddedPostgresRunning, everrunsAlive, listRecords, processAlive, signalAndWait } from "./instance.ts";
+import { printJson, printRows } from "./output.ts";
+import { createHash } from "node:crypto";
+import path from "node:path";
+import { rm } from "node:fs/promises";
+import { PROJECT_ROOT } from "../database.ts";
+
+export async function withDatabase<T>(env: Env, fn: (pool: Pool, url: string) => Promise<T>, poolOptions: PoolOptions = {}): Promise<T> {
+  const db = await resolveDatabase(env, () => {});
+  noteDatabaseUrl(db.url);
+  const pool = createPool(db.url, "everruns-cli", 2, poolOptions);
+  try {
+    return await fn(pool, db.url);
+  } finally {
+    await pool.end();
+  }
+}
+
+function runIdArg(runId: string): string {
+  if (!isUuid(runId)) throw new ConfigError(`a run id is a UUID, got "${runId}"`);
+  return runId;
+}
+
+export async function cmdMigrate(env: Env): Promise<void> {
+  await withDatabase(
+    env,
+    async (pool) => {
+      const n = await migrate(pool, (line) => console.log(line));
+      console.log(n === 0 ? "database is up to date" : `applied ${n} migration(s)`);
+    },
+    { migrations: true },
+  );
+}
+
+export async function cmdRuns(env: Env, opts: { limit: string; json?: boolean }): Promise<void> {
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ConfigError("--limit must be a whole number from 1 to 1000");
+  const rows = await withDatabase(env, (pool) => listRuns(pool, limit));
+  printRows(rows as unknown as Record<string, unknown>[], Boolean(opts.json), 'no runs yet (everruns run demo "hello" starts one)');
+}
+
+export async function cmdCancel(env: Env, runId: string): Promise<void> {
+  runIdArg(runId);
+  await withDatabase(env, async (pool) => {
+    if (!(await getRun(pool, runId))) throw new NotFoundError(`unknown run ${runId}`);
+    const cancelled = await cancelRun(pool, runId);
+    console.log(cancelled ? `cancelled run ${runId}` : `run ${runId} had already finished`);
+  });
+}
+
+export async function cmdEvents(env: Env, runId: string, opts: { json?: boolean }): Promise<void> {
+  runIdArg(runId);
+  await withDatabase(env, async (pool) => {
+    if (!(await getRun(pool, runId))) throw new NotFoundError(`unknown run ${runId}`);
+    for (let after = 0; ;) {
+      const rows = await readRunEvents(pool, runId, after, 1000);
+      // one line per event either way: "seq<TAB>event", or --json: {"seq", "event"} (JSON lines)
+      for (const row of rows) console.log(opts.json ? JSON.stringify({ seq: row.seq, event: row.event }) : `${row.seq}\t${JSON.stringify(row.event)}`);
+      if (rows.length < 1000) break;
+      after = rows.at(-1)!.seq;
+    }
+  });
+}
+
+export async function cmdRun(env: Env, agent: string, prompt: string, opts: { follow?: boolean }): Promise<number> {
+  const api = apiClient(env);
+  // through the API (POST /api/runs → db/sql/startRun.ts), so --follow streams from the same place
+  const body = await api
+    .request<{ id?: string }>("POST", "/api/runs", { agent, input: { messages: [{ role: "user", content: prompt }] } })
+    .catch((error: unknown) => {
+      if (error instanceof EverrunsError && !["unauthenticated", "forbidden", "api_unreachable"].includes(error.code)) {
+        throw new EverrunsError("rejected", `the API refused the run: ${error.message.replace(/^the API refused it \(HTTP \d+\): /, "")}`);
+      }
+      throw error;
+    });
+  if (!body.id) throw new EverrunsError("rejected", "the API answered without a run id");
+  if (!opts.follow) {
+    console.log(body.id);
+    return EXIT.ok;
+  }
+  return followRun(api, body.id);
+}
+
+/** A run's status through the API (404: unknown run, in the key's workspace). */
+async function runStatus(api: ApiClient, runId: string): Promise<string> {
+  const run = await api.request<{ status: string }>("GET", `/api/runs/${runId}`).catch((error: unknown) => {
+    if (error instanceof NotFoundError) throw new NotFoundError(`unknown run ${runId}`);
+    throw error;
+  });
+  return run.status;
+}
+
+async function answer(
+  env: Env,
+  runId: string,
+  approved: boolean,
+  opts: { toolCall?: string; reason?: string; arguments?: string; follow?: boolean },
+): Promise<number> {
+  runIdArg(runId);
+  const api = apiClient(env);
+  const status = await runStatus(api, runId);
+  if (status !== "interrupted") throw new EverrunsError("not_interrupted", `run ${runId} is not waiting for an answer (status ${status})`);
+  const interrupts = (await openInterrupts(api, runId)) ?? [];
+  if (interrupts.length === 0) {
+    throw new EverrunsError("not_interrupted", `run ${runId} has no open approval (client tool calls are answered by the client's tool messages)`);
+  }
+  const chosen = opts.toolCall ? interrupts.filter((i) => i.toolCallId === opts.toolCall || i.id === opts.toolCall) : interrupts;
+  if (chosen.length === 0) {
+    throw new ConfigError(`run ${runId} has no open approval for tool call ${opts.toolCall}; its open ones: ${interrupts.map((i) => i.toolCallId).join(", ")}`);
+  }
+  if (chosen.length < interrupts.length) {
+    const others = interrupts.filter((i) => !chosen.includes(i)).map((i) => i.toolCallId);
+    throw new ConfigError(
+      `run ${runId} has other open approvals (${others.join(", ")}): every one is answered at once. ` +
+        `Answer all with everruns ${approved ? "approve" : "reject"} ${runId}, or each its own way with everruns resume ${runId} --json '[…]'`,
+    );
+  }
+  let args: unknown;
+  if (opts.arguments !== undefined) {
+    if (!approved) throw new ConfigError("--arguments is only for approve (the edited arguments the tool runs with)");
+    args = parseJsonFlag("--arguments", opts.arguments);
+    if (!args || typeof args !== "object" || Array.isArray(args)) throw new ConfigError("--arguments must be a JSON object");
+  }
+  const resume = chosen.map((i) => ({
+    interruptId: i.id,
+    status: "resolved",
+    payload: { approved, ...(opts.reason ? { reason: opts.reason } : {}), ...(args ? { arguments: args } : {}) },
+  }));
+  return postResume(
+    api,
+    runId,
+    resume,
+    Boolean(opts.follow),
+    `${approved ? "approved" : "rejected"} ${chosen.map((i) => i.metadata?.toolName ?? i.id).join(", ")}`,
+  );
+}
+
+async function postResume(api: ApiClient, runId: string, resume: unknown, follow: boolean, what: string): Promise<number> {
+  const continuation = await api.request<{ id: string }>("POST", `/api/runs/${runId}/resume`, { resume });
+  if (!follow) {
+    console.error(`${what}; the run continues as run ${continuation.id}`);
+    console.log(continuation.id);
+    return EXIT.ok;
+  }
+  console.error(`${what}; following the continuation`);
+  return followRun(api, continuation.id);
+}
+
+export function cmdApprove(env: Env, runId: string, opts: { toolCall?: string; reason?: string; arguments?: string; follow?: boolean }): Promise<number> {
+  return answer(env, runId, true, opts);
+}
+
+export function cmdReject(env: Env, runId: string, opts: { toolCall?: string; reason?: string; follow?: boolean }): Promise<number> {
+  return answer(env, runId, false, opts);
+}
+
+function parseJsonFlag(flag: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ConfigError(`${flag} must be JSON: ${(error as Error).message}`);
+  }
+}
+
+export async function cmdResume(env: Env, runId: string, opts: { json: string; follow?: boolean }): Promise<number> {
+  runIdArg(runId);
+  const resume = parseJsonFlag("--json", opts.json);
+  if (!Array.isArray(resume))
+    throw new ConfigError(`--json must be a JSON array of answers: [{"interruptId": "…", "status": "resolved", "payload": {"approved": true}}]`);
+  const api = apiClient(env);
+  await runStatus(api, runId);
+  return postResume(api, runId, resume, Boolean(opts.follow), `answered ${resume.length} interrupt(s)`);
+}
+
+export async function cmdSignal(env: Env, runId: string, name: string, opts: { payload?: string; json?: boolean }): Promise<void> {
+  runIdArg(runId);
+  const payload = opts.payload === undefined ? undefined : parseJsonFlag("--payload", opts.payload);
+  const api = apiClient(env);
+  await runStatus(api, runId);
+  const sent = await api.request<{ woke: boolean }>("POST", `/api/runs/${runId}/signals`, { name, ...(payload === undefined ? {} : { payload }) });
+  if (opts.json) printJson({ run: runId, name, woke: sent.woke });
+  else
+    console.log(sent.woke ? `sent "${name}" to run ${runId}: it woke the run` : `sent "${name}" to run ${runId}: kept for the run's next wait for "${name}"`);
+}
+
+interface StatusReport {
+  instances: Array<{
+    pid: number;
+    alive: boolean;
+    state: string;
+    api: string | null;
+    console: string | null;
+    database: string | null;
+    apiHealth: string | null;
+    embeddedPostgres: { dataDir: string; port: number; pid: number | null } | null;
+    startedAt: string;
+  }>;
+  /** embedded Postgres servers running with no live everruns start (left behind by a kill -9) */
+  leftBehind: Array<{ dataDir: string; port: number; pid: number }>;
+}
+
+async function apiHealth(url: string | null): Promise<string | null> {
+  if (!url) return null;
+  try {
+    const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) });
+    return response.ok ? "ok" : `HTTP ${response.status}`;
+  } catch (error) {
+    return `unreachable (${(error as Error).message})`;
+  }
+}
+
+/**
+ * Where the embedded Postgres of this environment may be: EVERRUNS_DATA_DIR (or its default), and,
+ * as root, the /var/tmp directory embedded-postgres.ts moves it to when the postgres user cannot
+ * reach the configured one.
+ */
+function defaultDataDirs(env: Env): string[] {
+  const configured = path.resolve(env.EVERRUNS_DATA_DIR ?? path.join(PROJECT_ROOT, ".everruns", "pg"));
+  return [configured, path.join("/var/tmp", `everruns-${createHash("sha1").update(configured).digest("hex").slice(0, 12)}`)];
+}
+
+async function statusReport(env: Env): Promise<StatusReport> {
+  const records = await listRecords();
+  const report: StatusReport = { instances: [], leftBehind: [] };
+  const dataDirs = new Set<string>(defaultDataDirs(env));
+  for (const r of records) {
+    if (r.embedded) dataDirs.add(r.embedded.dataDir);
+    const pg = r.embedded ? await embeddedPostgresRunning(r.embedded.dataDir) : null;
+    report.instances.push({
+      pid: r.pid,
+      alive: r.alive,
+      state: r.alive ? r.state : "gone (killed?)",
+      api: r.apiUrl,
+      console: r.webUrl,
+      database: r.database,
+      apiHealth: r.alive ? await apiHealth(r.apiUrl) : null,
+      embeddedPostgres: r.embedded ? { ...r.embedded, port: pg?.port ?? r.embedded.port, pid: pg?.pid ?? null } : null,
+      startedAt: r.startedAt,
+    });
+  }
+  const usedByLive = new Set(records.filter((r) => r.alive && r.embedded).map((r) => r.embedded!.dataDir));
+  for (const dir of dataDirs) {
+    if (usedByLive.has(dir)) continue;
+    const pg = await embeddedPostgresRunning(dir);
+    if (pg) report.leftBehind.push({ dataDir: dir, ...pg });
+  }
+  return report;
+}
+
+export async function cmdStatus(env: Env, opts: { json?: boolean }): Promise<void> {
+  const report = await statusReport(env);
+  if (opts.json) return printJson(report);
+  const live = report.instances.filter((i) => i.alive);
+  if (live.length === 0) console.log("everruns is not running here (no everruns start in this checkout)");
+  for (const i of report.instances) {
+    if (!i.alive) {
+      console.log(`a stopped everruns start (pid ${i.pid}, API ${i.api ?? "-"}) did not stop cleanly (kill -9?); everruns stop tidies up`);
+      continue;
+    }
+    const pg = i.embeddedPostgres;
+    console.log(
+      [
+        `everruns start  pid ${i.pid}, ${i.state} since ${i.startedAt}`,
+        `  API         ${i.api ?? "(starting)"}  health: ${i.apiHealth ?? "-"}`,
+        `  console     ${i.console ?? "(starting)"}`,
+        `  database    ${i.database ?? "-"}`,
+        ...(pg ? [`  embedded Postgres  port ${pg.port}, pid ${pg.pid ?? "not running"}, data in ${pg.dataDir}`] : []),
+      ].join("\n"),
+    );
+  }
+  for (const pg of report.leftBehind) {
+    console.log(`embedded Postgres left running: pid ${pg.pid}, port ${pg.port}, data in ${pg.dataDir} (no everruns start uses it; everruns stop stops it)`);
+  }
+}
+
+export async function cmdStop(env: Env, opts: { json?: boolean }): Promise<void> {
+  const records = await listRecords();
+  const stopped: string[] = [];
+  // a start stops its parts in order itself (console, API, worker, embedded Postgres): ask it,
+  // and give it the worker's shutdown timeout and more
+  const waitMs = env.WORKER_SHUTDOWN_TIMEOUT_MS + 60_000;
+  for (const r of records) {
+    if (r.alive) {
+      const gone = await signalAndWait(r.pid, "SIGTERM", waitMs, everrunsAlive);
+      if (!gone)
+        throw new EverrunsError("stop_timeout", `everruns start (pid ${r.pid}) did not stop within ${waitMs / 1000} s: kill -9 ${r.pid}, then everruns stop`);
+      stopped.push(`stopped everruns start (pid ${r.pid}, API ${r.apiUrl ?? `:${r.apiPort}`})`);
+    }
+    await rm(r.file, { force: true });
+  }
+  // what a kill -9 leaves: the embedded Postgres (pg_ctl runs it detached). SIGINT is its fast shutdown.
+  const dataDirs = new Set<string>([...defaultDataDirs(env), ...records.filter((r) => r.embedded).map((r) => r.embedded!.dataDir)]);
+  for (const dir of dataDirs) {
+    const pg = await embeddedPostgresRunning(dir);
+    if (!pg) continue;
+    const gone = await signalAndWait(pg.pid, "SIGINT", 60_000, processAlive);
+    if (!gone) throw new EverrunsError("stop_timeout", `the embedded Postgres (pid ${pg.pid}) did not stop within 60 s`);
+    stopped.push(`stopped the embedded Postgres (pid ${pg.pid}, port ${pg.port}, data in ${dir})`);
+  }
+  if (opts.json) printJson({ stopped });
+  else console.log(stopped.length ? stopped.join("\n") : "nothing to stop: no everruns start and no embedded Postgres runs here");
+}

@@ -1,0 +1,179 @@
+// `everruns run --follow`: a run's events for a person. Text and tool calls as they stream; while
+// the run waits (a durable sleep, wait_for_event, a long tool call) a line says what for, and a
+// "still waiting" line follows every STILL_WAITING_MS of silence; an interrupt prints its
+// questions and the exact commands that answer them. Returns the exit code (scripts/cli/errors.ts).
+import { FollowError, followRunEvents, type RunEvent } from "../../client/index.ts";
+import { EverrunsError } from "../../db/errors.ts";
+import type { ApiClient } from "./api.ts";
+import { EXIT } from "./errors.ts";
+
+/** How long the stream may be silent before a "still waiting" line (EVERRUNS_FOLLOW_PROGRESS_MS overrides, for tests). */
+function stillWaitingMs(): number {
+  const ms = Number(process.env.EVERRUNS_FOLLOW_PROGRESS_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : 15_000;
+}
+
+interface Interrupt {
+  id?: string;
+  message?: string;
+  toolCallId?: string;
+  metadata?: { toolName?: string; arguments?: unknown };
+}
+
+/** What the run is doing, from the events seen so far. */
+interface FollowState {
+  tool: { name: string; args: string } | null;
+  /** set when a wait step parked the run */
+  waitingFor: string | null;
+  lastEventAt: number;
+}
+
+function describeWait(tool: { name: string; args: string }): string | null {
+  let args: Record<string, unknown> = {};
+  try {
+    args = JSON.parse(tool.args || "{}") as Record<string, unknown>;
+  } catch {
+    // arguments the model got wrong: no detail
+  }
+  if (tool.name === "sleep" && typeof args.seconds === "number") {
+    return `a timer until ${new Date(Date.now() + args.seconds * 1000).toISOString()} (sleep ${args.seconds} s)`;
+  }
+  if (tool.name === "wait_for_event") {
+    const timeout = typeof args.timeout_seconds === "number" ? `, at most until ${new Date(Date.now() + args.timeout_seconds * 1000).toISOString()}` : "";
+    return `event "${String(args.name)}"${timeout}`;
+  }
+  return null;
+}
+
+const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`);
+
+/** The questions of an interrupted run and the commands that answer them. */
+export function interruptHelp(runId: string, interrupts: Interrupt[]): string {
+  const lines = [`run ${runId} is waiting for an answer:`];
+  for (const i of interrupts) {
+    lines.push(`  ? ${i.message ?? i.id ?? "an approval"}${i.toolCallId ? `  (tool call ${i.toolCallId})` : ""}`);
+  }
+  const one = interrupts.length > 1 && interrupts[0]?.toolCallId ? ` --tool-call ${shellWord(interrupts[0].toolCallId)}` : "";
+  lines.push(
+    "Answer with:",
+    `  everruns approve ${runId}${one}`,
+    `  everruns reject ${runId}${one} --reason "why not"`,
+    `  (or: everruns resume ${runId} --json '[{"interruptId": "…", "status": "resolved", "payload": {"approved": true}}]')`,
+  );
+  return lines.join("\n");
+}
+
+/** Prints one event; returns the exit code at the run's end. */
+function printEvent({ type, event }: RunEvent, runId: string, state: FollowState): number | undefined {
+  switch (type) {
+    case "TEXT_MESSAGE_CONTENT":
+      process.stdout.write(String(event.delta));
+      break;
+    case "TEXT_MESSAGE_END":
+      process.stdout.write("\n");
+      break;
+    case "TOOL_CALL_START":
+      state.tool = { name: String(event.toolCallName), args: "" };
+      process.stdout.write(`  → ${String(event.toolCallName)}(`);
+      break;
+    case "TOOL_CALL_ARGS":
+      if (state.tool) state.tool.args += String(event.delta);
+      process.stdout.write(String(event.delta));
+      break;
+    case "TOOL_CALL_END":
+      process.stdout.write(")\n");
+      break;
+    case "TOOL_CALL_RESULT":
+      state.tool = null;
+      state.waitingFor = null;
+      console.log(`  ← ${String(event.content).slice(0, 200)}`);
+      break;
+    case "STEP_FINISHED":
+      // a wait step finishes with no result: the run is parked until its timer or event
+      if (state.tool && !state.waitingFor) {
+        state.waitingFor = describeWait(state.tool);
+        if (state.waitingFor) console.error(`  … waiting for ${state.waitingFor}`);
+      }
+      break;
+    case "CUSTOM":
+      if (event.name === "everruns.retry") console.error(`  (retrying: ${JSON.stringify((event.value as { error?: unknown }).error)})`);
+      break;
+    case "RUN_FINISHED": {
+      const outcome = event.outcome as { type?: string; interrupts?: Interrupt[]; pendingToolCallIds?: string[] } | undefined;
+      if (outcome?.type === "cancelled") {
+        console.error("run cancelled");
+        return EXIT.cancelled;
+      }
+      if (outcome?.type === "interrupt") {
+        console.error(interruptHelp(runId, outcome.interrupts ?? []));
+        return EXIT.needsAnswer;
+      }
+      if (outcome?.pendingToolCallIds?.length) {
+        console.error(`run stopped for client tool calls: ${outcome.pendingToolCallIds.join(", ")}`);
+        return EXIT.needsAnswer;
+      }
+      console.error("run succeeded");
+      return EXIT.ok;
+    }
+    case "RUN_ERROR":
+      console.error(`run ended: ${String(event.message)}`);
+      return EXIT.error;
+  }
+  return undefined;
+}
+
+/** Streams run `runId` until it ends; returns the exit code. */
+export async function followRun(api: ApiClient, runId: string): Promise<number> {
+  console.error(`run ${runId}`);
+  const state: FollowState = { tool: null, waitingFor: null, lastEventAt: Date.now() };
+  const every = stillWaitingMs();
+  const timer = setInterval(
+    () => {
+      const silent = Date.now() - state.lastEventAt;
+      if (silent < every) return;
+      const what = state.waitingFor ?? (state.tool ? `the tool call ${state.tool.name} to finish` : "the next step");
+      console.error(`  … still waiting for ${what} (${Math.round(silent / 1000)} s)`);
+      state.lastEventAt = Date.now(); // one line per period of silence
+    },
+    Math.min(every, 1000),
+  );
+  const events = followRunEvents(api.url, runId, {
+    apiKey: api.key,
+    onReconnect: ({ attempt, reason }) => console.error(`  (lost the stream: ${reason}; reconnecting, attempt ${attempt})`),
+  });
+  try {
+    for await (const event of events) {
+      state.lastEventAt = Date.now();
+      const code = printEvent(event, runId, state);
+      if (code !== undefined) return code;
+    }
+  } catch (error) {
+    if (!(error instanceof FollowError)) throw error;
+    if (error.status === 401 || error.status === 403) throw api.refusedKey(error.status, error.message);
+    throw new EverrunsError(error.code, `the API refused the run's event stream (HTTP ${error.status}): ${error.message}`);
+  } finally {
+    clearInterval(timer);
+  }
+  return EXIT.error;
+}
+
+/** The open interrupts of an interrupted run, from its log's RUN_FINISHED (the API has no other view of them). */
+export async function openInterrupts(api: ApiClient, runId: string): Promise<Interrupt[] | null> {
+  let last: Interrupt[] | null = null;
+  try {
+    for await (const { type, event } of followRunEvents(api.url, runId, { apiKey: api.key })) {
+      if (type === "RUN_FINISHED") {
+        const outcome = event.outcome as { type?: string; interrupts?: Interrupt[] } | undefined;
+        last = outcome?.type === "interrupt" ? (outcome.interrupts ?? []) : null;
+        break;
+      }
+      if (type === "RUN_ERROR") break;
+    }
+  } catch (error) {
+    if (!(error instanceof FollowError)) throw error;
+    if (error.status === 401 || error.status === 403) throw api.refusedKey(error.status, error.message);
+    if (error.status === 404) throw new EverrunsError("not_found", `unknown run ${runId}`);
+    throw new EverrunsError(error.code, `the API refused the run's event stream (HTTP ${error.status}): ${error.message}`);
+  }
+  return last;
+}

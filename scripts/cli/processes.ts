@@ -1,0 +1,274 @@
+// The long-running commands: start (everything in one process), worker, api, web. Each stops
+// in order on SIGINT or SIGTERM (a second signal exits at once) and exits 0 once stopped.
+import path from "node:path";
+import { ConfigError, EverrunsError } from "../../db/errors.ts";
+import type { Env } from "../../db/env.ts";
+import { migrate } from "../../db/migrate.ts";
+import { createPool } from "../../db/pool.ts";
+import { consoleLogger, type Logger } from "../../lib/logger.ts";
+import type { WorkerHandle } from "../../worker/main.ts";
+import { apiKeyFile, consoleLoginUrl, displayPath, ensureAdminKey } from "../api-key-file.ts";
+import { PROJECT_ROOT, resolveDatabase } from "../database.ts";
+import { seedDemoAgent } from "../demo-agent.ts";
+import { noteDatabaseUrl } from "./errors.ts";
+import { listRecords, portInUse, removeRecord, runningOn, withoutPassword, writeRecord, type InstanceRecord } from "./instance.ts";
+
+type Stoppable = { name: string; stop(): Promise<void> };
+
+function onSignals(stop: (signal: string) => Promise<void>): void {
+  let count = 0;
+  const handler = (signal: string) => {
+    count++;
+    if (count > 1) {
+      console.error(`received ${signal} again: exiting now`);
+      process.exit(130);
+    }
+    stop(signal).then(
+      () => process.exit(0),
+      (error: Error) => {
+        console.error(`shutdown failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  process.on("SIGHUP", handler);
+}
+
+/**
+ * Refuses to start beside a running `everruns start` on the same API port, or on ports another
+ * process holds, before anything starts (no worker takes a job, no migration runs).
+ */
+async function checkNothingRuns(env: Env): Promise<void> {
+  const other = await runningOn(env.PORT);
+  if (other) {
+    throw new EverrunsError(
+      "already_running",
+      `everruns is already running on :${other.apiPort} (pid ${other.pid}${other.webUrl ? `, console ${other.webUrl}` : ""}, since ${other.startedAt}): ` +
+        `stop it with "everruns stop" (or kill ${other.pid}), or start another beside it with PORT and EVERRUNS_WEB_PORT set to free ports`,
+    );
+  }
+  if (!env.DATABASE_URL) {
+    // two starts on one embedded Postgres: the first to stop would stop it under the other
+    const dataDir = path.resolve(env.EVERRUNS_DATA_DIR ?? path.join(PROJECT_ROOT, ".everruns", "pg"));
+    const sharing = (await listRecords()).find(
+      (r) => r.alive && r.pid !== process.pid && r.embedded && [r.embedded.dataDir, r.embedded.configured].some((d) => path.resolve(d) === dataDir),
+    );
+    if (sharing) {
+      throw new EverrunsError(
+        "already_running",
+        `everruns is already running on :${sharing.apiPort} (pid ${sharing.pid}) with the embedded Postgres in ${dataDir}: ` +
+          `stop it with "everruns stop", or give this one its own EVERRUNS_DATA_DIR and EVERRUNS_PG_PORT (or a DATABASE_URL)`,
+      );
+    }
+  }
+  for (const [name, port] of [
+    ["PORT", env.PORT],
+    ["EVERRUNS_WEB_PORT", env.EVERRUNS_WEB_PORT],
+  ] as const) {
+    if (await portInUse(env.HOST, port)) {
+      throw new EverrunsError(
+        "port_in_use",
+        `port ${port} on ${env.HOST} (${name}) is in use by another process, not an everruns start of this checkout: stop it or set ${name} to a free port`,
+      );
+    }
+  }
+}
+
+export async function cmdStart(env: Env): Promise<void> {
+  const log = consoleLogger("[everruns]", env.LOG_LEVEL);
+  await checkNothingRuns(env);
+  const record: InstanceRecord = {
+    pid: process.pid,
+    state: "starting",
+    host: env.HOST,
+    apiPort: env.PORT,
+    apiUrl: null,
+    webUrl: null,
+    database: env.DATABASE_URL ? withoutPassword(env.DATABASE_URL) : null,
+    embedded: null,
+    startedAt: new Date().toISOString(),
+  };
+  await writeRecord(record);
+  // the first thing said: which process to signal (a supervisor's, `kill`'s); npm start's pid is npm's
+  log.info(`everruns start: pid ${process.pid} (SIGINT or SIGTERM to this pid stops everything)`);
+  const parts: Stoppable[] = [];
+  const shutdown: { stopped?: Promise<void> } = {};
+  const stopAll = (why: string) =>
+    (shutdown.stopped ??= (async () => {
+      log.info(`${why}: stopping ${parts.map((p) => p.name).join(", ") || "nothing yet"}`);
+      for (const part of parts) {
+        const began = performance.now();
+        await part.stop().catch((error: Error) => log.error(`stopping ${part.name} failed: ${error.message}`));
+        log.info(`stopped ${part.name} (${Math.round(performance.now() - began)} ms)`);
+      }
+      await removeRecord(env.PORT);
+      log.info("everruns stopped");
+    })());
+  // from here on a signal stops what has started so far (a console build in progress included)
+  onSignals((signal) => stopAll(`received ${signal}`));
+  try {
+    await startParts(env, log, record, parts);
+  } catch (error) {
+    await stopAll("start failed");
+    throw error;
+  }
+  // The worker rides out database outages by itself (it reconnects and starts a new pool); its
+  // promise rejects only on a real failure: stop the rest, then exit non-zero (main's catch).
+  const worker = parts.find((p) => p.name === "worker") as unknown as WorkerHandle;
+  try {
+    await worker.promise;
+  } catch (error) {
+    log.error(`the worker failed: ${(error as Error).message}; stopping`);
+    await stopAll("the worker failed");
+    throw error;
+  }
+  // Stopped by a signal: the worker's promise settles while the parts after it (the embedded
+  // server) are still stopping, and returning now would exit before they have.
+  await shutdown.stopped;
+}
+
+async function startParts(env: Env, log: Logger, record: InstanceRecord, parts: Stoppable[]): Promise<void> {
+  const db = await resolveDatabase(env, (line) => log.info(line));
+  noteDatabaseUrl(db.url);
+  if (db.embedded) {
+    const configured = path.resolve(env.EVERRUNS_DATA_DIR ?? path.join(PROJECT_ROOT, ".everruns", "pg"));
+    record.embedded = { dataDir: db.embedded.dataDir, configured, port: db.embedded.port };
+    record.database = db.url;
+    await writeRecord(record);
+  }
+  // this process owns the embedded server: restart it if it dies (the worker and API ride it out)
+  const { watchEmbeddedPostgres } = await import("../embedded-postgres-watchdog.ts");
+  const watchdog = db.embedded ? watchEmbeddedPostgres(db.embedded, { log }) : null;
+  // the watchdog first, so that it does not restart the server stopped last (stop leaves no
+  // server behind; a crash of this process does, and the next start reuses it)
+  const tail: Stoppable[] = db.embedded ? [{ name: "embedded Postgres", stop: () => db.embedded!.stop() }] : [];
+  if (watchdog) parts.push({ name: "Postgres watchdog", stop: () => watchdog.stop() });
+  parts.push(...tail);
+  const pool = createPool(db.url, "everruns-start", 2, { migrations: true });
+  await migrate(pool, (line) => log.info(line));
+  const agentId = await seedDemoAgent(pool);
+  // this instance's admin key (default workspace), kept in .everruns/admin-key: made when it holds none still valid here
+  const adminKey = await ensureAdminKey(pool, apiKeyFile()).finally(() => pool.end());
+  if (db.embedded && !process.env.EVERRUNS_SECRET_KEY) {
+    // a development instance: a key kept under .everruns/ (a deployment sets its own, the same
+    // on the API and every worker)
+    const { ensureDevSecretKey } = await import("../secrets-command.ts");
+    process.env.EVERRUNS_SECRET_KEY = ensureDevSecretKey(path.join(PROJECT_ROOT, ".everruns"));
+  }
+  if (db.embedded && !process.env.EVERRUNS_EGRESS_ALLOW) {
+    // a development instance on this machine: let agents' http tools reach local services
+    // (everywhere else the egress guard refuses loopback and private addresses unless listed)
+    process.env.EVERRUNS_EGRESS_ALLOW = "127.0.0.1,::1,localhost";
+    log.info("EVERRUNS_EGRESS_ALLOW is unset: http tools may reach this machine (127.0.0.1, ::1, localhost) in this development instance");
+  }
+  // The console is built before the worker and the API start: a first start's build takes a
+  // while, and a signal meanwhile leaves nothing half-started.
+  const { ensureWebBuild, startWeb } = await import("../web.ts");
+  await ensureWebBuild(consoleLogger("[web]", env.LOG_LEVEL));
+  const { startWorker } = await import("../../worker/main.ts");
+  const worker = await startWorker({
+    databaseUrl: db.url,
+    concurrency: env.WORKER_CONCURRENCY,
+    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
+    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
+    log: consoleLogger("[worker]", env.LOG_LEVEL),
+  });
+  parts.splice(watchdog ? 1 : 0, 0, Object.assign(worker, { name: "worker" }));
+  const { startApi } = await import("../../api/server.ts");
+  const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  parts.splice(watchdog ? 1 : 0, 0, { name: "API", stop: () => api.close() });
+  const web = await startWeb({ apiUrl: api.url, port: env.EVERRUNS_WEB_PORT, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
+  parts.splice(watchdog ? 1 : 0, 0, { name: "console", stop: () => web.close() });
+  Object.assign(record, { state: "running", apiUrl: api.url, webUrl: web.url });
+  await writeRecord(record);
+
+  const keyFile = displayPath(adminKey.file);
+  const keyLines = adminKey.created
+    ? `  console      ${consoleLoginUrl(web.url, adminKey.key)}
+               (this link signs you in: it holds a new admin key of workspace "default", shown this once, in the
+               #fragment, which a browser sends to no server)
+  API key      stored in ${keyFile} (mode 0600)`
+    : `  console      ${web.url}
+  API key      in ${keyFile}`;
+  console.log(`
+Everruns is running.
+  pid          ${process.pid}  (kill ${process.pid} or "everruns stop" stops everything; kill -9 ${process.pid} simulates a crash)
+  database     ${withoutPassword(db.url)}${db.embedded ? "  (embedded, data in " + db.embedded.dataDir + ")" : ""}
+  demo agent   demo (${agentId})
+${keyLines}
+  API          ${api.url}  (GraphQL ${api.url}/graphql, GraphiQL ${api.url}/graphiql, AG-UI ${api.url}/api/agents/demo/agui)
+
+Start a run from any SQL client (this connection is the database's administrator: it sees every workspace):
+  psql ${db.url} -c "insert into everruns.runs (agent_id, input) select id, '{\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hello\\"}]}' from everruns.agents where name = 'demo' returning id"
+or from the CLI (it sends the key in ${keyFile}, or EVERRUNS_API_KEY):
+  npx everruns run demo "hello" --follow
+or over HTTP:
+  curl -H "Authorization: Bearer $(cat ${shellQuote(keyFile)})" ${api.url}/api/runs -H 'content-type: application/json' \\
+    -d '{"agent": "demo", "input": {"messages": [{"role": "user", "content": "hello"}]}}'
+Keys for others: npx everruns keys create --role operator --name alice (--help)
+
+Press Ctrl-C to stop.`);
+}
+
+/** `text` as one shell word. */
+export function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+export async function cmdWorker(env: Env, concurrencyFlag: string | undefined): Promise<void> {
+  const concurrency = concurrencyFlag === undefined ? env.WORKER_CONCURRENCY : Number(concurrencyFlag);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
+    throw new ConfigError(`--concurrency must be a whole number from 1 to 1000, got ${concurrencyFlag}`);
+  }
+  const db = await resolveDatabase(env, () => {});
+  noteDatabaseUrl(db.url);
+  const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
+  const { startWorker } = await import("../../worker/main.ts");
+  const worker: WorkerHandle = await startWorker({
+    databaseUrl: db.url,
+    concurrency,
+    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
+    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
+    log,
+    crashPoint: crashPointFromEnv(),
+  });
+  onSignals(() => worker.stop());
+  // Settles only after stop() or on a real failure: a database outage is ridden out inside the
+  // worker. A failure rejects, and main's catch exits with status 1.
+  await worker.promise;
+}
+
+export async function cmdApi(env: Env): Promise<void> {
+  const db = await resolveDatabase(env, () => {});
+  noteDatabaseUrl(db.url);
+  const { startApi } = await import("../../api/server.ts");
+  const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql); every route but /healthz needs an API key (everruns keys create)`);
+  onSignals(() => api.close());
+  await new Promise<void>((resolve) => api.server.on("close", () => resolve()));
+}
+
+export async function cmdWeb(env: Env, values: { api?: string; port?: string }): Promise<void> {
+  const apiUrl = (values.api ?? env.EVERRUNS_API_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, "");
+  const port = values.port === undefined ? env.EVERRUNS_WEB_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number, got ${values.port}`);
+  const { startWeb } = await import("../web.ts");
+  const web = await startWeb({ apiUrl, port, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
+  console.log(`Console at ${web.url} (API ${apiUrl})`);
+  onSignals(() => web.close());
+  await web.closed;
+}
+
+/** EVERRUNS_CRASH_AT=<point>[:<seq>] makes this process kill itself there (chaos tests only). */
+function crashPointFromEnv() {
+  const spec = process.env.EVERRUNS_CRASH_AT;
+  if (!spec) return undefined;
+  const [point, seq] = spec.split(":");
+  return (at: string, info: { seq: number }) => {
+    if (at === point && (seq === undefined || Number(seq) === info.seq)) process.kill(process.pid, "SIGKILL");
+  };
+}
