@@ -1,5 +1,6 @@
-// REST under /api: start, read, cancel and resume runs, send them events, and follow a run's
-// events over SSE. Every route acts for the request's API key (api/auth.ts): reads need any
+// REST under /api: start, read, cancel, resume and rerun runs, send them events, and follow a
+// run's events over SSE. Cancel, resume, signals and rerun take an optional `reason` (at most 500
+// characters) that the audit log keeps with the action (000015). Every route acts for the request's API key (api/auth.ts): reads need any
 // role, changes `operator`; the queries run under the key's workspace (row-level security), so
 // another workspace's run is an unknown run.
 import { Router, type Request } from "express";
@@ -8,8 +9,10 @@ import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { isUuid, type Pool } from "../db/pool.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
 import { getRun } from "../db/sql/getRun.ts";
+import { rerunRun } from "../db/sql/rerunRun.ts";
 import { resumeRun } from "../db/sql/resumeRun.ts";
 import { sendEvent } from "../db/sql/sendEvent.ts";
+import { MAX_REASON_CHARS, setAuditReason } from "../db/sql/setAuditReason.ts";
 import { startRun } from "../db/sql/startRun.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
@@ -35,14 +38,28 @@ export const StartRunBodySchema = z.strictObject({
   thread_id: z.uuid("must be a UUID").nullish(),
 });
 
+/** Why an operator acts: kept in the audit log with the action (details.reason). */
+const ReasonSchema = z.string().max(MAX_REASON_CHARS, `must be at most ${MAX_REASON_CHARS} characters`).nullish();
+
 export const ResumeBodySchema = z.strictObject({
   resume: z.array(z.unknown()).min(1, "must answer at least one interrupt"),
+  reason: ReasonSchema,
 });
 
 export const SendEventBodySchema = z.strictObject({
   name: z.string().min(1, "must name the event").max(200, "must be at most 200 characters"),
   payload: z.unknown().optional(),
+  reason: ReasonSchema,
 });
+
+/** Cancel and rerun: a body is optional ({"reason": "..."}). */
+export const ReasonBodySchema = z.strictObject({ reason: ReasonSchema });
+
+/** The optional body of a cancel or rerun: none at all, or {"reason"}. */
+function optionalReason(req: Request, what: string): string | null {
+  if (req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body as object).length === 0)) return null;
+  return parseBody(req, ReasonBodySchema, what).reason ?? null;
+}
 
 /** A path parameter that must be a run id. */
 export function runIdParam(req: Request): string {
@@ -100,8 +117,26 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "cancelling a run");
     const runId = runIdParam(req);
-    const { cancelled, run } = await withWorkspace(pool, auth, async (db) => ({ cancelled: await cancelRun(db, runId), run: await getRun(db, runId) }));
+    const reason = optionalReason(req, "cancel request");
+    const { cancelled, run } = await withWorkspace(pool, auth, async (db) => {
+      await setAuditReason(db, reason);
+      return { cancelled: await cancelRun(db, runId), run: await getRun(db, runId) };
+    });
     res.json({ id: runId, cancelled, status: run?.status ?? "cancelled" });
+  });
+
+  // A failed or cancelled run again: a new run on its thread with the same agent version and
+  // input (everruns.rerun_run), audited as run.rerun on the original.
+  router.post("/api/runs/:id/rerun", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "rerunning a run");
+    const runId = runIdParam(req);
+    const reason = optionalReason(req, "rerun request");
+    const run = await withWorkspace(pool, auth, async (db) => {
+      await setAuditReason(db, reason);
+      return getRun(db, await rerunRun(db, runId));
+    });
+    res.status(201).location(`/api/runs/${run!.id}`).json({ id: run!.id, status: run!.status, thread_id: run!.thread_id, rerun_of: runId });
   });
 
   router.post("/api/runs/:id/resume", async (req, res) => {
@@ -110,6 +145,7 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const runId = runIdParam(req);
     const body = parseBody(req, ResumeBodySchema, "resume request");
     const { continuation, run } = await withWorkspace(pool, auth, async (db) => {
+      await setAuditReason(db, body.reason);
       const continuation = await resumeRun(db, runId, body.resume);
       return { continuation, run: await getRun(db, continuation) };
     });
@@ -126,7 +162,10 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     requireRole(auth, "operator", "sending an event to a run");
     const runId = runIdParam(req);
     const body = parseBody(req, SendEventBodySchema, "event");
-    const woke = await withWorkspace(pool, auth, (db) => sendEvent(db, runId, body.name, body.payload));
+    const woke = await withWorkspace(pool, auth, async (db) => {
+      await setAuditReason(db, body.reason);
+      return sendEvent(db, runId, body.name, body.payload);
+    });
     res.status(201).json({ id: runId, name: body.name, woke });
   });
 

@@ -72,7 +72,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -85,6 +85,8 @@ create table everruns.audit_log (
 );
 comment on table everruns.audit_log is '@behavior -insert -update -delete
 Append-only, hash-chained record of changes per workspace (agents, runs, signals), written in the transaction of the change. Check it with everruns.verify_audit(workspace_id).';
+CREATE INDEX audit_log_action_idx ON everruns.audit_log USING btree (workspace_id, action, seq DESC);
+CREATE INDEX audit_log_target_idx ON everruns.audit_log USING btree (workspace_id, target_id, seq DESC) WHERE (target_id IS NOT NULL);
 CREATE UNIQUE INDEX audit_log_workspace_seq_idx ON everruns.audit_log USING btree (workspace_id, seq DESC);
 CREATE TRIGGER tg_audit_log__immutable BEFORE DELETE OR UPDATE ON everruns.audit_log FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_audit_log__no_truncate BEFORE TRUNCATE ON everruns.audit_log FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg__immutable();
@@ -200,11 +202,13 @@ create table everruns.runs (
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
   updated_at timestamp with time zone not null default now(),
+  rerun_of uuid,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_continued_by_fkey FOREIGN KEY (continued_by) REFERENCES everruns.runs(id),
   constraint runs_parent_run_id_fkey FOREIGN KEY (parent_run_id) REFERENCES everruns.runs(id),
   constraint runs_pkey PRIMARY KEY (id),
+  constraint runs_rerun_of_fkey FOREIGN KEY (rerun_of) REFERENCES everruns.runs(id),
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
   constraint runs_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
   constraint runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
@@ -216,6 +220,7 @@ CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE 
 CREATE INDEX runs_input_trgm_idx ON everruns.runs USING gin (((input)::text) gin_trgm_ops);
 CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHERE ((status = 'interrupted'::text) AND (continued_by IS NULL));
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
+CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (rerun_of IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
 CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
@@ -471,6 +476,41 @@ begin
   perform graphile_worker.remove_job('run:' || cancel_run.run_id::text);
   perform pg_notify('everruns:cancel', cancel_run.run_id::text);
   return true;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.rerun_run(run_id uuid)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run everruns.runs;
+  v_new uuid;
+begin
+  select * into v_run from everruns.runs r where r.id = rerun_run.run_id for update;
+  if not found then
+    raise exception 'unknown run %', rerun_run.run_id using errcode = 'EV005';
+  end if;
+  perform everruns_private.assert_in_workspace(v_run.workspace_id, 'run ' || rerun_run.run_id::text);
+  if v_run.status not in ('failed', 'cancelled') then
+    raise exception 'run % is %; only a failed or cancelled run can be rerun', v_run.id, v_run.status
+      using errcode = 'EV008', hint = case when v_run.status in ('queued', 'running', 'waiting', 'interrupted')
+                                           then 'Cancel it first, or wait for it to end.'
+                                           else 'Start a new run on its thread instead.' end;
+  end if;
+  if v_run.parent_run_id is not null then
+    raise exception 'run % answers the interrupts of run % and cannot be rerun', v_run.id, v_run.parent_run_id
+      using errcode = 'EV008', hint = 'Start a new run on its thread with the instruction again.';
+  end if;
+  insert into everruns.runs (workspace_id, agent_id, agent_version, thread_id, input, rerun_of)
+  values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, v_run.thread_id, v_run.input, v_run.id)
+  returning id into v_new;
+  perform everruns_private.audit_append(v_run.workspace_id, 'run.rerun', 'run', v_run.id::text,
+    everruns_private.with_reason(jsonb_build_object('new_run_id', v_new, 'agent_version', v_run.agent_version,
+                                                    'previous_status', v_run.status)));
+  return v_new;
 end;
 $function$;
 
@@ -879,6 +919,14 @@ AS $function$
     pg_catalog.to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     p_actor, p_action, p_target_type, p_target_id, p_details,
     pg_catalog.encode(p_prev_hash, 'hex'))::text, 'UTF8'))
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.audit_reason()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select nullif(pg_catalog.left(pg_catalog.btrim(coalesce(pg_catalog.current_setting('everruns.reason', true), '')), 500), '')
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.authenticate_api_key(p_key_hash bytea)
@@ -2001,7 +2049,7 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_run_signals__audit()
 AS $function$
 begin
   perform everruns_private.audit_append(new.workspace_id, 'signal.sent', 'run', new.run_id::text,
-    jsonb_build_object('signal_id', new.id, 'name', new.name));
+    everruns_private.with_reason(jsonb_build_object('signal_id', new.id, 'name', new.name)));
   return null;
 end;
 $function$;
@@ -2014,7 +2062,7 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__audit_cancel()
 AS $function$
 begin
   perform everruns_private.audit_append(new.workspace_id, 'run.cancelled', 'run', new.id::text,
-    jsonb_build_object('previous_status', old.status));
+    everruns_private.with_reason(jsonb_build_object('previous_status', old.status)));
   return null;
 end;
 $function$;
@@ -2030,21 +2078,36 @@ declare
                                         'thread_id', new.thread_id);
   v_answers jsonb;
 begin
+  if new.rerun_of is not null then
+    v_details := v_details || jsonb_build_object('rerun_of', new.rerun_of);
+  end if;
   if new.parent_run_id is null then
     perform everruns_private.audit_append(new.workspace_id, 'run.started', 'run', new.id::text, v_details);
     return null;
   end if;
   -- tg_runs__prepare checked that input.resume is an array of {interruptId, status} answering the parent
-  select coalesce(jsonb_agg(jsonb_build_object('interruptId', e.value -> 'interruptId', 'status', e.value -> 'status')
-                            order by e.ord), '[]'::jsonb)
+  select coalesce(jsonb_agg(
+           jsonb_build_object(
+             'interruptId', e.value -> 'interruptId',
+             'status', e.value -> 'status',
+             -- the worker's rule (worker/conversation.ts): resolved, and not payload.approved = false
+             'approved', (e.value ->> 'status') = 'resolved'
+                         and coalesce(e.value #> '{payload,approved}', 'true'::jsonb) <> 'false'::jsonb,
+             'edited', coalesce(jsonb_typeof(e.value #> '{payload,arguments}') = 'object', false))
+           || case when jsonb_typeof(e.value #> '{payload,reason}') = 'string'
+                        and btrim(e.value #>> '{payload,reason}') <> ''
+                   then jsonb_build_object('reason', left(e.value #>> '{payload,reason}', 500))
+                   else '{}'::jsonb end
+           order by e.ord), '[]'::jsonb)
     into v_answers
     from jsonb_array_elements(coalesce(new.input -> 'resume', '[]'::jsonb)) with ordinality as e(value, ord);
   v_details := v_details || jsonb_build_object('parent_run_id', new.parent_run_id);
   if jsonb_array_length(v_answers) > 0 then
     perform everruns_private.audit_append(new.workspace_id, 'approval.answered', 'run', new.id::text,
-      v_details || jsonb_build_object('answers', v_answers));
+      everruns_private.with_reason(v_details || jsonb_build_object('answers', v_answers)));
   else
-    perform everruns_private.audit_append(new.workspace_id, 'run.resumed', 'run', new.id::text, v_details);
+    perform everruns_private.audit_append(new.workspace_id, 'run.resumed', 'run', new.id::text,
+      everruns_private.with_reason(v_details));
   end if;
   return null;
 end;
@@ -2250,4 +2313,13 @@ CREATE OR REPLACE FUNCTION everruns_private.thread_workspace(p_thread_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select t.workspace_id from everruns.threads t where t.id = p_thread_id
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.with_reason(p_details jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select case when everruns_private.audit_reason() is null then p_details
+              else p_details || pg_catalog.jsonb_build_object('reason', everruns_private.audit_reason()) end
 $function$;

@@ -19,7 +19,7 @@ import { wrapPlans } from "postgraphile/utils";
 import type { ApiKeyRole } from "../../lib/api-key.ts";
 import { authOf, requireRole, workspaceSettings, type Auth, type Authenticator } from "../auth.ts";
 
-const OPERATOR_MUTATIONS = new Set(["startRun", "cancelRun", "resumeRun", "sendEvent"]);
+const OPERATOR_MUTATIONS = new Set(["startRun", "cancelRun", "resumeRun", "sendEvent", "rerunRun"]);
 const ADMIN_QUERIES = new Set(["apiKeys", "secrets"]);
 
 /** The role a root field needs, or null for any key. */

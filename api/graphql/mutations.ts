@@ -1,7 +1,9 @@
-// startRun, cancelRun, resumeRun and sendEvent: plans that call the SQL contract through db/sql
+// startRun, cancelRun, resumeRun, sendEvent and rerunRun: plans that call the SQL contract through db/sql
 // (the same functions REST, AG-UI and the CLI use) on PostGraphile's own client, and hand back
 // the run re-read through its resource, so every Run field (agent, thread, steps, events) is
-// available on the payload.
+// available on the payload. cancelRun, resumeRun, sendEvent and rerunRun take an operator's
+// `reason`, set for the transaction (db/sql/setAuditReason.ts) so that the audit row of the
+// action records it (000015).
 import { access, type Step } from "postgraphile/grafast";
 import { sideEffectWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
@@ -9,8 +11,10 @@ import { extendSchema } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
 import type { Queryable } from "../../db/pool.ts";
 import { cancelRun } from "../../db/sql/cancelRun.ts";
+import { rerunRun } from "../../db/sql/rerunRun.ts";
 import { resumeRun } from "../../db/sql/resumeRun.ts";
 import { sendEvent } from "../../db/sql/sendEvent.ts";
+import { setAuditReason } from "../../db/sql/setAuditReason.ts";
 import { startRun } from "../../db/sql/startRun.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
@@ -42,6 +46,12 @@ export const RunMutationsPlugin = extendSchema((build) => {
         woke: Boolean!
         run: Run
       }
+      type RerunRunPayload {
+        "The id of the new run (same thread, agent version and input)."
+        runId: UUID!
+        "The new run (status queued)."
+        run: Run
+      }
       extend type Mutation {
         """
         Starts a run of an agent (its id or name). \`input\` is the run input:
@@ -56,12 +66,23 @@ export const RunMutationsPlugin = extendSchema((build) => {
           "An existing thread to continue (or a new thread id to use)."
           threadId: UUID
         ): StartRunPayload
-        "Cancels a run; an in-flight LLM or tool call is aborted."
-        cancelRun(runId: UUID!): CancelRunPayload
+        "Cancels a run; an in-flight LLM or tool call is aborted. An interrupted run is cancelled instead of answered."
+        cancelRun(runId: UUID!, "Why (at most 500 characters): recorded in the audit log (run.cancelled)." reason: String): CancelRunPayload
         "Answers an interrupted run's interrupts (an AG-UI resume array); the work continues in a new run."
-        resumeRun(runId: UUID!, resume: JSON!): ResumeRunPayload
+        resumeRun(runId: UUID!, resume: JSON!, "Why (at most 500 characters): recorded in the audit log (approval.answered)." reason: String): ResumeRunPayload
         "Sends an external event to a run: wakes it if it waits in wait_for_event for that name."
-        sendEvent(runId: UUID!, name: String!, payload: JSON): SendEventPayload
+        sendEvent(
+          runId: UUID!
+          name: String!
+          payload: JSON
+          "Why (at most 500 characters): recorded in the audit log (signal.sent)."
+          reason: String
+        ): SendEventPayload
+        """
+        Reruns a failed or cancelled run: a new run on the same thread with the same agent
+        version and input (its rerunOf names the original). Recorded as run.rerun on the original.
+        """
+        rerunRun(runId: UUID!, "Why (at most 500 characters): recorded in the audit log (run.rerun)." reason: String): RerunRunPayload
       }
     `,
     objects: {
@@ -74,29 +95,50 @@ export const RunMutationsPlugin = extendSchema((build) => {
             );
           },
           cancelRun(_, fieldArgs) {
-            const $runId = fieldArgs.getRaw("runId");
-            return sideEffectWithPgClient(executor, $runId, async (client, runId) => {
-              const cancelled = await cancelRun(raw(client), String(runId));
-              return { id: String(runId), cancelled };
+            const $args = { runId: fieldArgs.getRaw("runId"), reason: fieldArgs.getRaw("reason") };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              await setAuditReason(raw(client), args.reason as string | null);
+              const cancelled = await cancelRun(raw(client), String(args.runId));
+              return { id: String(args.runId), cancelled };
             });
           },
           resumeRun(_, fieldArgs) {
-            const $args = { runId: fieldArgs.getRaw("runId"), resume: fieldArgs.getRaw("resume") };
+            const $args = { runId: fieldArgs.getRaw("runId"), resume: fieldArgs.getRaw("resume"), reason: fieldArgs.getRaw("reason") };
             return sideEffectWithPgClient(executor, $args, async (client, args) => {
               if (!Array.isArray(args.resume) || args.resume.length === 0) {
                 throw new ValidationError("resume must be a non-empty array of answers to the run's interrupts");
               }
+              await setAuditReason(raw(client), args.reason as string | null);
               return { id: await resumeRun(raw(client), String(args.runId), args.resume) };
             });
           },
           sendEvent(_, fieldArgs) {
-            const $args = { runId: fieldArgs.getRaw("runId"), name: fieldArgs.getRaw("name"), payload: fieldArgs.getRaw("payload") };
+            const $args = {
+              runId: fieldArgs.getRaw("runId"),
+              name: fieldArgs.getRaw("name"),
+              payload: fieldArgs.getRaw("payload"),
+              reason: fieldArgs.getRaw("reason"),
+            };
             return sideEffectWithPgClient(executor, $args, async (client, args) => {
               const name = String(args.name);
               if (name.length === 0 || name.length > 200) throw new ValidationError("an event needs a name of 1 to 200 characters");
+              await setAuditReason(raw(client), args.reason as string | null);
               return { id: String(args.runId), woke: await sendEvent(raw(client), String(args.runId), name, args.payload ?? null) };
             });
           },
+          rerunRun(_, fieldArgs) {
+            const $args = { runId: fieldArgs.getRaw("runId"), reason: fieldArgs.getRaw("reason") };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              await setAuditReason(raw(client), args.reason as string | null);
+              return { id: await rerunRun(raw(client), String(args.runId)) };
+            });
+          },
+        },
+      },
+      RerunRunPayload: {
+        plans: {
+          runId: ($result: Step) => access($result, "id"),
+          run: ($result: Step) => runs.get({ id: access($result, "id") }),
         },
       },
       StartRunPayload: {

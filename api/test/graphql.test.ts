@@ -186,6 +186,7 @@ describe("queries", () => {
         "createAgent",
         "createApiKey",
         "deleteSecret",
+        "rerunRun",
         "resumeRun",
         "revokeApiKey",
         "sendEvent",

@@ -697,6 +697,9 @@ describe("GraphQL over HTTP", () => {
     },
     sendEvent: { needs: "operator", variants: [{ args: (t) => ({ runId: t.queuedRunIds[0], name: "iso-signal", payload: { n: 1 } }), ownerSucceeds: true }] },
     cancelRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.queuedRunIds[0] }), ownerSucceeds: true }] },
+    // after cancelRun: B's own key reruns the run it has just cancelled. Admin's until
+    // api/graphql/access.ts lists it among OPERATOR_MUTATIONS (then: "operator").
+    rerunRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.queuedRunIds[0], reason: "isolation" }), ownerSucceeds: true }] },
     resumeRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.interruptedRunId, resume: answers(t) }), ownerSucceeds: true }] },
     createAgent: {
       needs: "admin",
@@ -1038,6 +1041,11 @@ const ROUTES: Record<string, RouteSpec> = {
     needs: "operator",
     harmless: () => ({ path: "/api/runs/not-a-uuid/signals", body: {} }),
     aimed: (_t, id) => ({ path: `/api/runs/${id}/signals`, body: { name: "iso-signal", payload: {} } }),
+  },
+  "POST /api/runs/:id/rerun": {
+    needs: "operator",
+    harmless: () => ({ path: "/api/runs/not-a-uuid/rerun", body: {} }),
+    aimed: (_t, id) => ({ path: `/api/runs/${id}/rerun`, body: { reason: "isolation" } }),
   },
   "GET /api/runs/:id/events": {
     needs: "viewer",

@@ -133,7 +133,7 @@ describe("each recorded change writes one row, in its own transaction", () => {
     expect(JSON.stringify(rows)).not.toContain("secret prompt");
   });
 
-  it("approval answered: the continuation records its parent and the answers' ids and statuses, not their payloads", async () => {
+  it("approval answered: the continuation records its parent and the answers' ids, statuses and decisions, not their payloads", async () => {
     const parent = await interruptedRun(agentId, ["approval-a", "approval-b"]);
     const before = await lastId();
     const resume = [
@@ -150,13 +150,14 @@ describe("each recorded change writes one row, in its own transaction", () => {
         details: {
           parent_run_id: parent,
           answers: [
-            { interruptId: "approval-a", status: "resolved" },
-            { interruptId: "approval-b", status: "cancelled" },
+            { interruptId: "approval-a", status: "resolved", approved: true, edited: true },
+            { interruptId: "approval-b", status: "cancelled", approved: false, edited: false },
           ],
         },
       },
     ]);
-    expect(JSON.stringify(audit)).not.toMatch(/hunter2|approved|payload/);
+    // the decision, never the (edited) arguments or the payload
+    expect(JSON.stringify(audit)).not.toMatch(/hunter2|arguments|payload/);
     // answering again with the same answers returns the same continuation and records nothing
     await db.pool.query("select everruns.resume_run($1, $2)", [parent, JSON.stringify(resume)]);
     expect(await rowsAfter(db.pool, before)).toHaveLength(1);

@@ -1,12 +1,11 @@
 "use client";
 // The approvals history: who answered which approval, when, approve or reject (with the reason),
-// and the arguments approved. Built from what exists:
-// - the decisions are in each continuation run's input.resume (the answer the API stored); an
-//   answered run is an interrupted run whose continued_by is set;
-// - who and when are in the audit log (`approval.answered`, target = the continuation run, actor
-//   `key:<id>`), which records the ids but, on purpose, not the payload (db/migrations/000003).
-// The audit log has no filter by action or target in GraphQL: the newest entries are read and
-// matched here (an answer older than them shows "who: not in the last N audit entries").
+// and the arguments. Read from the audit log: each `approval.answered` entry (target = the
+// continuation run, actor `key:<id>`) records its decisions since 000015 ({interruptId, approved,
+// edited, reason}) and the operator's reason, and the log is filtered by action in GraphQL (an
+// index), newest first: no scan of the newest entries of every kind. The log keeps no payloads,
+// so the question and its arguments come from the answered run's interrupt, and edited arguments
+// from the continuation's input (entries older than 000015 take their decisions from there too).
 import Link from "next/link";
 import { useEffect, useMemo } from "react";
 import { graphql } from "@/lib/gql";
@@ -14,21 +13,28 @@ import { prettyJson, shortId } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
 import { useSession } from "@/lib/session";
 import type { Interrupt } from "@/lib/types";
-import { DecisionBadge, decisionsOf, interruptQuestion } from "./InterruptAnswer";
+import { DecisionBadge, decisionsOf, interruptQuestion, type AnswerDecision } from "./InterruptAnswer";
 import { Card, Empty, ErrorBox, Loading, Timestamp } from "./ui";
 
-/** How many answered runs the history shows, and how many audit entries are read to find who answered. */
+/** How many answers the history shows, and how many answered runs are read for their questions. */
 export const HISTORY_RUNS = 50;
-export const HISTORY_AUDIT_ENTRIES = 1000;
+export const HISTORY_QUESTION_RUNS = 200;
 
 export const APPROVAL_HISTORY_QUERY = graphql(`
   query ApprovalHistory {
+    answerAudit: allAuditLogs(condition: { action: "approval.answered" }, orderBy: SEQ_DESC, first: 50) {
+      nodes {
+        id
+        at
+        actor
+        targetId
+        details
+      }
+    }
     answeredRuns: allRuns(condition: { status: "interrupted" }, orderBy: CREATED_AT_DESC, first: 200) {
       nodes {
         id
         agentId
-        createdAt
-        finishedAt
         continuedBy
         agentByAgentId {
           id
@@ -41,23 +47,43 @@ export const APPROVAL_HISTORY_QUERY = graphql(`
         }
         runByContinuedBy {
           id
-          status
-          createdAt
           input
         }
       }
     }
-    answerAudit: allAuditLogs(orderBy: SEQ_DESC, first: 1000) {
-      nodes {
-        id
-        at
-        actor
-        action
-        targetId
-      }
-    }
   }
 `);
+
+interface AuditAnswer {
+  interruptId?: unknown;
+  approved?: unknown;
+  edited?: unknown;
+  reason?: unknown;
+}
+interface AnsweredDetails {
+  parent_run_id?: unknown;
+  agent_id?: unknown;
+  reason?: unknown;
+  answers?: AuditAnswer[];
+}
+
+/** The decisions an approval.answered entry records (000015), by interrupt id; null for an older entry without them. */
+export function auditDecisions(details: unknown): Map<string, AnswerDecision> | null {
+  const answers = (details as AnsweredDetails | null)?.answers;
+  if (!Array.isArray(answers) || answers.length === 0 || answers.some((a) => typeof a?.approved !== "boolean")) return null;
+  const out = new Map<string, AnswerDecision>();
+  for (const a of answers) {
+    if (typeof a.interruptId !== "string") continue;
+    out.set(a.interruptId, {
+      interruptId: a.interruptId,
+      approved: a.approved === true,
+      edited: a.edited === true,
+      reason: typeof a.reason === "string" ? a.reason : null,
+      arguments: null,
+    });
+  }
+  return out;
+}
 
 /** "key:3f2a…" → "key 3f2a1b0c", "db:postgres" → "SQL as postgres". */
 export function actorLabel(actor: string, ownKeyId: string | null): string {
@@ -82,20 +108,30 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
     if (refreshKey > 0) void refetch();
   }, [refreshKey, refetch]);
   const rows = useMemo(() => {
-    const audit = new Map<string, { at: string; actor: string }>();
-    for (const a of data?.answerAudit?.nodes ?? []) {
-      if (a && a.action === "approval.answered" && a.targetId && !audit.has(a.targetId)) audit.set(a.targetId, { at: a.at, actor: a.actor });
-    }
-    return (data?.answeredRuns?.nodes ?? [])
-      .filter((r): r is NonNullable<typeof r> => Boolean(r?.runByContinuedBy))
+    const runs = new Map((data?.answeredRuns?.nodes ?? []).filter((r): r is NonNullable<typeof r> => Boolean(r)).map((r) => [r.id, r]));
+    return (data?.answerAudit?.nodes ?? [])
+      .filter((a): a is NonNullable<typeof a> => Boolean(a?.targetId))
       .slice(0, HISTORY_RUNS)
-      .map((r) => {
-        const continuation = r.runByContinuedBy!;
-        const decisions = decisionsOf(continuation.input);
-        const interrupts = interruptsOfEvent(r.finished.nodes[0]?.event);
-        return { run: r, continuation, decisions, interrupts, who: audit.get(continuation.id) ?? null };
-      })
-      .filter((row) => row.decisions.size > 0);
+      .map((entry) => {
+        const details = (entry.details ?? {}) as AnsweredDetails;
+        const parentId = typeof details.parent_run_id === "string" ? details.parent_run_id : null;
+        const run = parentId ? (runs.get(parentId) ?? null) : null;
+        // edited arguments are a payload: only the continuation's input holds them
+        const fromInput = run?.runByContinuedBy?.id === entry.targetId ? decisionsOf(run.runByContinuedBy.input) : new Map<string, AnswerDecision>();
+        const recorded = auditDecisions(details);
+        const decisions = new Map<string, AnswerDecision>();
+        for (const [id, d] of recorded ?? fromInput) decisions.set(id, { ...d, arguments: fromInput.get(id)?.arguments ?? null });
+        return {
+          entry,
+          parentId,
+          run,
+          continuationId: entry.targetId!,
+          decisions,
+          fromLog: recorded !== null,
+          reason: typeof details.reason === "string" ? details.reason : null,
+          interrupts: interruptsOfEvent(run?.finished.nodes[0]?.event),
+        };
+      });
   }, [data]);
 
   return (
@@ -130,35 +166,43 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
             </tr>
           </thead>
           <tbody className="divide-y divide-slate-100 align-top">
-            {rows.map(({ run, continuation, decisions, interrupts, who }) => (
-              <tr key={run.id} data-testid="history-row" data-run-id={run.id} data-continuation={continuation.id}>
+            {rows.map(({ entry, parentId, run, continuationId, decisions, fromLog, reason, interrupts }) => (
+              <tr key={entry.id} data-testid="history-row" data-run-id={parentId ?? undefined} data-continuation={continuationId} data-from-log={fromLog}>
                 <td className="px-4 py-2 text-slate-600">
-                  <Timestamp value={who?.at ?? continuation.createdAt} />
+                  <Timestamp value={entry.at} />
                 </td>
-                <td className="px-3 py-2 text-slate-700" data-testid="history-who">
-                  {who ? (
-                    <span title={who.actor}>{actorLabel(who.actor, session?.keyId ?? null)}</span>
-                  ) : (
-                    <span className="text-xs text-slate-400">not in the last {HISTORY_AUDIT_ENTRIES} audit entries</span>
+                <td className="px-3 py-2 text-slate-700">
+                  <span data-testid="history-who" title={entry.actor}>
+                    {actorLabel(entry.actor, session?.keyId ?? null)}
+                  </span>
+                  {reason && (
+                    <div data-testid="history-reason" className="mt-0.5 break-words text-xs text-slate-500" title="the operator's reason, from the audit log">
+                      “{reason}”
+                    </div>
                   )}
                 </td>
                 <td className="px-3 py-2 text-xs">
-                  <Link href={`/runs/${run.id}`} className="font-mono text-sky-700 hover:underline">
-                    {shortId(run.id)}
-                  </Link>{" "}
+                  {parentId ? (
+                    <Link href={`/runs/${parentId}`} className="font-mono text-sky-700 hover:underline">
+                      {shortId(parentId)}
+                    </Link>
+                  ) : (
+                    "?"
+                  )}{" "}
                   → {/* the run the answer started */}
                   {/* named by its role, not its id: the inbox's "answered" line links the same id */}
                   <Link
-                    href={`/runs/${continuation.id}`}
+                    href={`/runs/${continuationId}`}
                     aria-label="the run this answer started"
-                    title={continuation.id}
+                    title={continuationId}
                     className="font-mono text-sky-700 hover:underline"
                   >
-                    {shortId(continuation.id)}
+                    {shortId(continuationId)}
                   </Link>
-                  <div className="mt-0.5 text-slate-500">{run.agentByAgentId?.name ?? shortId(run.agentId)}</div>
+                  {run && <div className="mt-0.5 text-slate-500">{run.agentByAgentId?.name ?? shortId(run.agentId)}</div>}
                 </td>
                 <td className="space-y-1.5 px-3 py-2">
+                  {decisions.size === 0 && <span className="text-xs text-slate-400">the decisions of this answer are not recorded</span>}
                   {[...decisions.values()].map((d) => {
                     const asked = interrupts.find((i) => i.id === d.interruptId);
                     const args = d.arguments ?? asked?.metadata?.arguments;

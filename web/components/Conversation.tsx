@@ -9,7 +9,9 @@ import { DecisionBadge, interruptQuestion, type AnswerDecision } from "./Interru
 /**
  * `answeredBy`: the continuation run that answered this run's interrupt, if any; `answers`: its
  * decisions (decisionsOf(continuation.input), InterruptAnswer.tsx), so "answered" says approved
- * or rejected, and why.
+ * or rejected, and why. `errorShownAbove` / `questionShownAbove`: the page shows the run's error
+ * or the open interrupt's questions in a panel of their own; here they are a one-line pointer
+ * where they happened, not a third copy.
  */
 export function ConversationView({
   items,
@@ -17,12 +19,16 @@ export function ConversationView({
   answeredBy = null,
   answers = null,
   ended = false,
+  errorShownAbove = false,
+  questionShownAbove = false,
 }: {
   items: ConversationItem[];
   live: boolean;
   answeredBy?: string | null;
   answers?: Map<string, AnswerDecision> | null;
   ended?: boolean;
+  errorShownAbove?: boolean;
+  questionShownAbove?: boolean;
 }) {
   // tool calls an interrupt asks a human about
   const asked = new Set(items.flatMap((i) => (i.kind === "interrupt" ? i.interrupts.map((x) => x.toolCallId ?? "") : [])));
@@ -39,7 +45,16 @@ export function ConversationView({
     <ol data-testid="conversation" className="space-y-3">
       {items.map((item) => (
         <li key={item.key}>
-          <Item item={item} answeredBy={answeredBy} answers={answers} decidedCalls={decidedCalls} ended={ended} asked={asked} />
+          <Item
+            item={item}
+            answeredBy={answeredBy}
+            answers={answers}
+            decidedCalls={decidedCalls}
+            ended={ended}
+            asked={asked}
+            errorShownAbove={errorShownAbove}
+            questionShownAbove={questionShownAbove}
+          />
         </li>
       ))}
       {live && !items.some((i) => "streaming" in i && i.streaming) && (
@@ -67,6 +82,8 @@ function Item({
   decidedCalls,
   ended,
   asked,
+  errorShownAbove,
+  questionShownAbove,
 }: {
   item: ConversationItem;
   answeredBy: string | null;
@@ -74,6 +91,8 @@ function Item({
   decidedCalls: Map<string, AnswerDecision>;
   ended: boolean;
   asked: Set<string>;
+  errorShownAbove: boolean;
+  questionShownAbove: boolean;
 }) {
   switch (item.kind) {
     case "user":
@@ -190,6 +209,13 @@ function Item({
         </div>
       );
     case "error":
+      if (errorShownAbove) {
+        return (
+          <div data-testid="msg-error" data-compact="true" className="rounded-md border border-rose-200 bg-rose-50 px-3 py-1.5 text-xs text-rose-800">
+            The run failed here{item.code ? ` (${item.code})` : ""}: the error is shown at the top of the page.
+          </div>
+        );
+      }
       return (
         <div data-testid="msg-error" className="rounded-lg border border-rose-200 bg-rose-50 px-3.5 py-2.5">
           <Role className="text-rose-700">Run error{item.code ? ` · ${item.code}` : ""}</Role>
@@ -197,6 +223,13 @@ function Item({
         </div>
       );
     case "interrupt":
+      if (questionShownAbove && !answeredBy) {
+        return (
+          <div data-testid="msg-interrupt" data-compact="true" className="rounded-md border border-amber-300 bg-amber-50 px-3 py-1.5 text-xs text-amber-900">
+            The run stopped here to ask {item.interrupts.length === 1 ? "a question" : `${item.interrupts.length} questions`}: answer above.
+          </div>
+        );
+      }
       return (
         <div
           data-testid="msg-interrupt"

@@ -2,10 +2,12 @@
 // The raw AG-UI event log of a run, as stored: seq, type, the whole event object. Events of an
 // attempt that did not commit (its worker died, it was fenced out, retried or handed back) are
 // marked superseded, and the END events a later attempt wrote to close what a lost one left
-// open are labelled as such, not shown as a normal STEP_FINISHED.
+// open are labelled as such, not shown as a normal STEP_FINISHED. Each event's time is shown as
+// people read it beside it; the raw JSON keeps the stored epoch milliseconds (`timestamp`).
 import { useMemo, useState } from "react";
 import { attemptOutcomeLabel, type EventAttemptMark } from "@/lib/agui";
 import type { RunEventMessage } from "@/lib/types";
+import { Timestamp } from "./ui";
 
 const SHOWN = 400;
 
@@ -53,6 +55,9 @@ export function EventLog({ events, marks = new Map() }: { events: RunEventMessag
                   className={`align-top hover:bg-slate-50 ${mark ? "bg-rose-50/40 text-slate-400" : ""}`}
                 >
                   <td className="w-12 px-4 py-1 text-right text-slate-400">{e.seq}</td>
+                  <td className="w-24 whitespace-nowrap px-2 py-1 font-sans text-slate-500" data-testid="event-time">
+                    {typeof e.event.timestamp === "number" ? <Timestamp value={e.event.timestamp} /> : "—"}
+                  </td>
                   <td className="w-56 whitespace-nowrap px-2 py-1">
                     <span className={mark ? "font-medium text-slate-400 line-through decoration-rose-300" : "font-medium text-slate-700"}>{e.type}</span>
                     {mark && (

@@ -229,6 +229,14 @@ function Nav({ pending }: { pending: number }) {
 function usePendingApprovals(): number {
   const { data, refetch } = useQuery(PENDING_APPROVALS_QUERY);
   const refresh = useThrottled(() => void refetch(), 1000);
+  // The count follows runUpdated, but notifications missed while the socket was down (a
+  // reconnect) or a change that raced the first count would leave it stale: the badge said "1"
+  // while the inbox said nothing waits. Count again on every page change and every reconnect.
+  const pathname = usePathname();
+  const connection = useConnectionState();
+  useEffect(() => {
+    if (connection === "online") refresh();
+  }, [pathname, connection, refresh]);
   // a run that stops for an answer, or a continuation that answers one (or a run cancelled)
   useSubscription(
     () => ({ query: RUN_STATUS_UPDATED }),

@@ -1,9 +1,11 @@
 "use client";
 // The steps of a run (its committed checkpoints) on one time axis: kind, name, attempt,
 // duration, with the retries that preceded a step and the step still in progress: its name and
-// attempt, and how long it has run, ticking.
+// attempt, and how long it has run, ticking. While the run waits, its last step (the wait) shows
+// how long it has waited, ticking, not the milliseconds it took to park the run. A step's error
+// that is the run's error (shown at the top of the page) is not repeated here.
 import type { retriesByStep } from "@/lib/agui";
-import { formatDuration, parseTime } from "@/lib/format";
+import { formatAttempt, formatDuration, formatRetry, parseTime } from "@/lib/format";
 import type { RunStepFieldsFragment as RunStep } from "@/lib/gql/graphql";
 import { runErrorOf } from "@/lib/types";
 import { KindBadge } from "./ui";
@@ -20,6 +22,8 @@ export function StepsTimeline({
   inProgress,
   current = null,
   now = runEnd,
+  waiting = false,
+  runError = null,
 }: {
   steps: RunStep[];
   retries: Retries;
@@ -31,6 +35,10 @@ export function StepsTimeline({
   current?: { name: string | null; kind: string | null; attempt: number | null; startedAt: number | null } | null;
   /** the clock the elapsed time of the step in progress ticks with */
   now?: number;
+  /** the run is parked (a wait or a timer): its last step is the wait, still going */
+  waiting?: boolean;
+  /** the run's error message, shown at the top of the page */
+  runError?: string | null;
 }) {
   const start = runStart ?? parseTime(steps[0]?.startedAt) ?? runEnd;
   const span = Math.max(1, runEnd - start);
@@ -42,23 +50,33 @@ export function StepsTimeline({
 
   return (
     <ol data-testid="timeline" className="divide-y divide-slate-100">
-      {steps.map((step) => {
+      {steps.map((step, index) => {
         const s = parseTime(step.startedAt) ?? start;
-        const e = parseTime(step.finishedAt) ?? s;
+        // the wait a parked run is in: it lasts until now
+        const waitingHere = waiting && index === steps.length - 1;
+        const e = waitingHere ? now : (parseTime(step.finishedAt) ?? s);
         const left = pos(s);
         const width = Math.max(0.6, pos(e) - left);
-        const duration = step.durationMs != null ? Number(step.durationMs) : e - s;
+        const duration = waitingHere ? now - s : step.durationMs != null ? Number(step.durationMs) : e - s;
         const before = retries.get(step.seq) ?? [];
         const error = runErrorOf(step.error);
         return (
-          <li key={step.seq} data-testid="timeline-step" data-kind={step.kind} data-attempt={step.attempt} className="px-4 py-2">
+          <li
+            key={step.seq}
+            data-testid="timeline-step"
+            data-kind={step.kind}
+            data-attempt={step.attempt}
+            data-waiting={waitingHere || undefined}
+            className="px-4 py-2"
+          >
             {before.map((r) => (
               <RetryLine key={r.seq} retry={r} />
             ))}
             <div className="flex items-center gap-2 text-sm">
               <span className="w-6 shrink-0 text-right font-mono text-xs text-slate-400">{step.seq}</span>
               <KindBadge kind={step.kind} />
-              <span className="min-w-0 flex-1 truncate font-mono text-xs text-slate-800" title={step.name}>
+              {/* whole, wrapped: a model name is never cut off */}
+              <span data-testid="timeline-step-name" className="min-w-0 flex-1 break-words font-mono text-xs text-slate-800" title={step.name}>
                 {step.name}
               </span>
               {step.attempt > 1 && (
@@ -66,19 +84,30 @@ export function StepsTimeline({
                   title="the step was attempted more than once (a crash or a retry)"
                   className="rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800"
                 >
-                  attempt {step.attempt}
+                  {formatAttempt(step.attempt)}
                 </span>
               )}
               {step.status !== "succeeded" && <span className="rounded bg-rose-100 px-1.5 py-0.5 text-[11px] font-medium text-rose-800">{step.status}</span>}
-              <span className="w-16 shrink-0 text-right text-xs tabular-nums text-slate-600">{formatDuration(duration)}</span>
+              <span
+                data-testid="timeline-step-duration"
+                className={`w-24 shrink-0 text-right text-xs tabular-nums ${waitingHere ? "text-violet-700" : "text-slate-600"}`}
+                title={waitingHere ? "waiting since this step parked the run" : undefined}
+              >
+                {waitingHere ? `waiting ${formatDuration(duration)}` : formatDuration(duration)}
+              </span>
             </div>
             <div className="relative mt-1.5 ml-8 h-1.5 rounded-full bg-slate-100">
               <div
-                className={`absolute top-0 h-1.5 rounded-full ${step.status !== "succeeded" ? "bg-rose-400" : (BAR_COLORS[step.kind] ?? "bg-slate-400")}`}
+                className={`absolute top-0 h-1.5 rounded-full ${step.status !== "succeeded" ? "bg-rose-400" : waitingHere ? "animate-pulse bg-violet-300" : (BAR_COLORS[step.kind] ?? "bg-slate-400")}`}
                 style={{ left: `${left}%`, width: `${width}%` }}
               />
             </div>
-            {error?.message && <p className="mt-1 ml-8 text-xs text-rose-700">{error.message}</p>}
+            {error?.message &&
+              (error.message === runError ? (
+                <p className="mt-1 ml-8 text-xs text-rose-700">the run&apos;s error (above)</p>
+              ) : (
+                <p className="mt-1 ml-8 text-xs text-rose-700">{error.message}</p>
+              ))}
           </li>
         );
       })}
@@ -95,7 +124,7 @@ export function StepsTimeline({
               {current?.name?.replace(/^step \d+: (llm|tool|wait|system) /, "") ?? "starting…"}
             </span>
             {current?.attempt != null && current.attempt > 1 && (
-              <span className="rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800">attempt {current.attempt}</span>
+              <span className="rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800">{formatAttempt(current.attempt)}</span>
             )}
             <span data-testid="timeline-running-elapsed" className="w-16 shrink-0 text-right text-xs tabular-nums text-sky-700">
               {current?.startedAt != null ? formatDuration(now - current.startedAt) : "—"}
@@ -119,10 +148,8 @@ function RetryLine({ retry }: { retry: { attempt: number | null; maxAttempts: nu
   return (
     <div data-testid="timeline-retry" title={retry.error} className="mb-1 ml-8 flex min-w-0 items-center gap-1.5 whitespace-nowrap text-[11px] text-amber-800">
       <span className="rounded bg-amber-100 px-1 font-medium">retry</span>
-      <span>
-        attempt {retry.attempt ?? "?"}
-        {retry.maxAttempts ? `/${retry.maxAttempts}` : ""} failed{retry.delayMs != null ? ` · next in ${formatDuration(retry.delayMs)}` : ""}
-      </span>
+      {/* the one wording (formatRetry): "attempt 1 of 5 failed · attempt 2 of 5 in 1.0 s" */}
+      <span data-testid="retry-wording">{formatRetry(retry.attempt, retry.maxAttempts, retry.delayMs)}</span>
       <span className="min-w-0 truncate text-amber-700/80">— {retry.error}</span>
     </div>
   );

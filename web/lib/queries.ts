@@ -24,6 +24,16 @@ graphql(`
     runStepsByRunId {
       totalCount
     }
+    # the step in progress of a running run (runUpdated pushes it on every attempt)
+    current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+      nodes {
+        seq
+        attempt
+        stepKind
+        stepName
+        outcome
+      }
+    }
   }
 `);
 
@@ -36,6 +46,7 @@ graphql(`
     threadId
     parentRunId
     continuedBy
+    rerunOf
     input
     output
     error
@@ -154,6 +165,8 @@ export const RUN_DETAIL_QUERY = graphql(`
       runByContinuedBy {
         id
         status
+        # its input.resume: approve or reject, and the reason (the conversation shows them)
+        input
       }
     }
   }
@@ -225,8 +238,8 @@ export const START_RUN = graphql(`
 `);
 
 export const CANCEL_RUN = graphql(`
-  mutation CancelRun($runId: UUID!) {
-    cancelRun(runId: $runId) {
+  mutation CancelRun($runId: UUID!, $reason: String) {
+    cancelRun(runId: $runId, reason: $reason) {
       cancelled
       run {
         id
@@ -237,9 +250,44 @@ export const CANCEL_RUN = graphql(`
 `);
 
 export const RESUME_RUN = graphql(`
-  mutation ResumeRun($runId: UUID!, $resume: JSON!) {
-    resumeRun(runId: $runId, resume: $resume) {
+  mutation ResumeRun($runId: UUID!, $resume: JSON!, $reason: String) {
+    resumeRun(runId: $runId, resume: $resume, reason: $reason) {
       runId
+    }
+  }
+`);
+
+/** An external event to a run (a waiting run's wait_for_event wakes on its name). */
+export const SEND_EVENT = graphql(`
+  mutation SendEvent($runId: UUID!, $name: String!, $payload: JSON, $reason: String) {
+    sendEvent(runId: $runId, name: $name, payload: $payload, reason: $reason) {
+      woke
+      run {
+        id
+        status
+        updatedAt
+      }
+    }
+  }
+`);
+
+/** A failed or cancelled run again: same thread, agent version and input (everruns.rerun_run). */
+export const RERUN_RUN = graphql(`
+  mutation RerunRun($runId: UUID!, $reason: String) {
+    rerunRun(runId: $runId, reason: $reason) {
+      runId
+    }
+  }
+`);
+
+/** What a bulk action needs of each selected run: its status and open interrupts. */
+export const RUN_INTERRUPTS_QUERY = graphql(`
+  query RunInterrupts($id: UUID!) {
+    runById(id: $id) {
+      id
+      status
+      continuedBy
+      interrupts
     }
   }
 `);

@@ -2,10 +2,12 @@
 // The approvals inbox: every run waiting for an answer, oldest first, with approve / reject
 // (confirmed, with a reason) / edit arguments right there, the same answers as the run page.
 // Live: a run that becomes interrupted appears, an answered one leaves. Below it, the history of
-// answers: who, when, approve or reject, the arguments.
+// answers: who, when, approve or reject, the arguments. Several runs can be selected and approved
+// or rejected at once, confirmed with their count, their ids and a reason (BulkActions).
 import Link from "next/link";
 import { useMemo, useState } from "react";
 import { ApprovalsHistory } from "@/components/ApprovalsHistory";
+import { BulkActions } from "@/components/BulkActions";
 import { DecisionBadge, InterruptAnswer, type AnswerDecision } from "@/components/InterruptAnswer";
 import { Card, Empty, ErrorBox, Loading, PageHeader, Timestamp } from "@/components/ui";
 import { interruptsOf } from "@/lib/agui";
@@ -24,6 +26,7 @@ export default function ApprovalsPage() {
   const refresh = useThrottled(() => void refetch(), 500);
   const [answered, setAnswered] = useState<Record<string, { next: string; decisions: AnswerDecision[] }>>({});
   const [historyKey, setHistoryKey] = useState(0);
+  const [selected, setSelected] = useState<ReadonlySet<string>>(() => new Set());
 
   const pending = useMemo(
     () => (data?.runsAwaitingAnswer ?? []).map((run) => ({ ...run, input: runInputOf(run.input), finished: agUiEventOf(run.finished.nodes[0]?.event) })),
@@ -48,6 +51,16 @@ export default function ApprovalsPage() {
     "approvals",
   );
 
+  // only runs still shown can stay selected
+  const selectedRuns = pending.filter((r) => selected.has(r.id)).map((r) => ({ id: r.id, status: r.status }));
+  const toggle = (id: string) =>
+    setSelected((s) => {
+      const next = new Set(s);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+
   return (
     <>
       <PageHeader
@@ -69,6 +82,18 @@ export default function ApprovalsPage() {
           <ErrorBox error={error} title="Could not load the runs waiting for an answer" onRetry={() => void refetch()} />
         </div>
       )}
+      <div className="mb-3 overflow-hidden rounded-lg empty:hidden">
+        <BulkActions
+          selected={selectedRuns}
+          actions={["approve", "reject"]}
+          onDone={() => {
+            setSelected(new Set());
+            setHistoryKey((k) => k + 1);
+            refresh();
+          }}
+          onClear={() => setSelected(new Set())}
+        />
+      </div>
       {loading && !data ? (
         <Card>
           <Loading rows={4} />
@@ -81,6 +106,19 @@ export default function ApprovalsPage() {
         )
       ) : (
         <ul className="space-y-3" data-testid="approvals">
+          {pending.length > 1 && (
+            <li className="flex items-center gap-2 px-1 text-xs text-slate-600">
+              <label className="flex items-center gap-1.5">
+                <input
+                  type="checkbox"
+                  data-testid="select-all"
+                  checked={pending.every((r) => selected.has(r.id))}
+                  onChange={(e) => setSelected(e.target.checked ? new Set(pending.map((r) => r.id)) : new Set())}
+                />
+                Select all {pending.length} to answer them at once
+              </label>
+            </li>
+          )}
           {Object.entries(answered).map(([runId, { next, decisions }]) => (
             <li
               key={runId}
@@ -111,6 +149,13 @@ export default function ApprovalsPage() {
                 <div className="flex flex-wrap items-start justify-between gap-4 px-4 py-3">
                   <div className="min-w-0 flex-1 space-y-1.5">
                     <div className="flex flex-wrap items-center gap-x-3 gap-y-1 text-xs text-slate-500">
+                      <input
+                        type="checkbox"
+                        aria-label={`select run ${run.id}`}
+                        data-testid="select-run"
+                        checked={selected.has(run.id)}
+                        onChange={() => toggle(run.id)}
+                      />
                       <Link href={`/runs/${run.id}`} className="font-mono text-[13px] font-medium text-sky-700 hover:underline">
                         run {shortId(run.id)}
                       </Link>

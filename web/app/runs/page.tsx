@@ -2,10 +2,12 @@
 // Runs: the live table. Filters live in the URL (status, agent, version, error code, a time window
 // or an absolute from/to range on created or finished time, a search), so a filtered view can be
 // linked (the dashboard's charts do); rows arrive and change through the runUpdated subscription
-// (every run's changes), never by polling.
+// (every run's changes), never by polling. Rows can be selected for bulk cancel / approve /
+// reject, confirmed with the count, the ids and a reason (components/BulkActions.tsx).
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { Suspense, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
-import { RunsTable } from "@/components/RunsTable";
+import { BulkActions, type BulkTarget } from "@/components/BulkActions";
+import { RunsTable, type RowSelection } from "@/components/RunsTable";
 import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select } from "@/components/ui";
 import { gql } from "@/lib/graphql";
 import { isBefore, isUuid } from "@/lib/format";
@@ -218,6 +220,31 @@ function Runs() {
   const agentNodes = present(agents.data?.allAgents?.nodes);
   const agentVersions = agentNodes.find((a) => a.id === agent)?.version ?? 0;
   const connection = useConnectionState();
+  const [selectedIds, setSelectedIds] = useState<ReadonlySet<string>>(() => new Set());
+  const selection: RowSelection = useMemo(
+    () => ({
+      selected: selectedIds,
+      toggle: (id) =>
+        setSelectedIds((s) => {
+          const next = new Set(s);
+          if (next.has(id)) next.delete(id);
+          else next.add(id);
+          return next;
+        }),
+      toggleAll: (ids, on) =>
+        setSelectedIds((s) => {
+          const next = new Set(s);
+          for (const id of ids) {
+            if (on) next.add(id);
+            else next.delete(id);
+          }
+          return next;
+        }),
+    }),
+    [selectedIds],
+  );
+  // the selection holds rows shown: the status each action checks is the row's live one
+  const selectedRows: BulkTarget[] = rows.filter((r) => selectedIds.has(r.id)).map((r) => ({ id: r.id, status: r.status }));
 
   return (
     <>
@@ -320,6 +347,15 @@ function Runs() {
             )}
           </p>
         )}
+        <BulkActions
+          selected={selectedRows}
+          actions={["cancel", "approve", "reject"]}
+          onDone={() => {
+            setSelectedIds(new Set());
+            void refetch();
+          }}
+          onClear={() => setSelectedIds(new Set())}
+        />
         {error && !(error.unreachable && data) && (
           <div className="p-4">
             <ErrorBox error={error} title="Could not load runs" onRetry={() => void refetch()} />
@@ -334,7 +370,7 @@ function Runs() {
               : "Start one from an agent's page, the CLI, the API or a SQL insert; it appears here at once."}
           </Empty>
         ) : (
-          rows.length > 0 && <RunsTable runs={rows} flash={flash} />
+          rows.length > 0 && <RunsTable runs={rows} flash={flash} selection={selection} />
         )}
         {data?.allRuns?.pageInfo.hasNextPage && (
           <div className="flex items-center justify-center gap-3 border-t border-slate-100 py-2.5">

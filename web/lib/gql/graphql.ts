@@ -37,9 +37,9 @@ export type RunCondition = {
 export type ApprovalHistoryQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ApprovalHistoryQuery = { answeredRuns: { nodes: Array<{ id: string, agentId: string, createdAt: string, finishedAt: string | null, continuedBy: string | null, agentByAgentId: { id: string, name: string } | null, finished: { nodes: Array<{ event: unknown } | null> }, runByContinuedBy: { id: string, status: string, createdAt: string, input: unknown } | null } | null> } | null, answerAudit: { nodes: Array<{ id: string, at: string, actor: string, action: string, targetId: string | null } | null> } | null };
+export type ApprovalHistoryQuery = { answerAudit: { nodes: Array<{ id: string, at: string, actor: string, targetId: string | null, details: unknown } | null> } | null, answeredRuns: { nodes: Array<{ id: string, agentId: string, continuedBy: string | null, agentByAgentId: { id: string, name: string } | null, finished: { nodes: Array<{ event: unknown } | null> }, runByContinuedBy: { id: string, input: unknown } | null } | null> } | null };
 
-export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } };
+export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
 
 export type NavRunsQueryVariables = Exact<{
   condition?: RunCondition | null | undefined;
@@ -48,12 +48,12 @@ export type NavRunsQueryVariables = Exact<{
 }>;
 
 
-export type NavRunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null> } | null };
+export type NavRunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } | null };
 
 export type NavRunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type NavRunsUpdatedSubscription = { runUpdated: { runId: string, run: { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null } | null };
+export type NavRunsUpdatedSubscription = { runUpdated: { runId: string, run: { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null } | null };
 
 export type NavAgentsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -78,9 +78,9 @@ export type WorkersAndQueueQueryVariables = Exact<{
 
 export type WorkersAndQueueQuery = { workerStatuses: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, lastSeenAt: string, steps: Array<{ runId: string, agentName: string | null, status: string, step: number, attempt: number, stepStartedAt: string | null, lockedAt: string }> }>, workerExits: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, exitedAt: string, crashed: boolean, freedRunIds: Array<string> }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, queueHistory: Array<{ start: string, ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }>, scheduledTimers: Array<{ runId: string, agentName: string | null, kind: string, eventName: string | null, until: string | null, since: string }>, stuckRuns: Array<{ runId: string, agentName: string | null, status: string, reason: string, step: number, attempt: number, since: string }> };
 
-export type RunRowFieldsFragment = { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } };
+export type RunRowFieldsFragment = { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
 
-export type RunFieldsFragment = { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } };
+export type RunFieldsFragment = { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } };
 
 export type RunAttemptFieldsFragment = { seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null };
 
@@ -100,12 +100,12 @@ export type RunsQueryVariables = Exact<{
 }>;
 
 
-export type RunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null> } | null };
+export type RunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } | null };
 
 export type RunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type RunsUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null } | null };
+export type RunsUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null } | null };
 
 export type AgentNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -117,7 +117,7 @@ export type RunDetailQueryVariables = Exact<{
 }>;
 
 
-export type RunDetailQuery = { runById: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
+export type RunDetailQuery = { runById: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string, input: unknown } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
 
 export type RunStepFieldsFragment = { seq: number, kind: string, name: string, status: string, attempt: number, startedAt: string, finishedAt: string, durationMs: string | null, error: unknown, usage: unknown };
 
@@ -133,7 +133,7 @@ export type RunUpdatedSubscriptionVariables = Exact<{
 }>;
 
 
-export type RunUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } } | null } | null };
+export type RunUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } } | null } | null };
 
 export type RunAnswersSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -159,6 +159,7 @@ export type StartRunMutation = { startRun: { runId: string } | null };
 
 export type CancelRunMutationVariables = Exact<{
   runId: string;
+  reason?: string | null | undefined;
 }>;
 
 
@@ -167,10 +168,36 @@ export type CancelRunMutation = { cancelRun: { cancelled: boolean, run: { id: st
 export type ResumeRunMutationVariables = Exact<{
   runId: string;
   resume: unknown;
+  reason?: string | null | undefined;
 }>;
 
 
 export type ResumeRunMutation = { resumeRun: { runId: string } | null };
+
+export type SendEventMutationVariables = Exact<{
+  runId: string;
+  name: string;
+  payload?: unknown;
+  reason?: string | null | undefined;
+}>;
+
+
+export type SendEventMutation = { sendEvent: { woke: boolean, run: { id: string, status: string, updatedAt: string } | null } | null };
+
+export type RerunRunMutationVariables = Exact<{
+  runId: string;
+  reason?: string | null | undefined;
+}>;
+
+
+export type RerunRunMutation = { rerunRun: { runId: string } | null };
+
+export type RunInterruptsQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunInterruptsQuery = { runById: { id: string, status: string, continuedBy: string | null, interrupts: unknown } | null };
 
 export type AgentsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -182,7 +209,7 @@ export type AgentQueryVariables = Exact<{
 }>;
 
 
-export type AgentQuery = { agentById: { id: string, name: string, config: unknown, version: number, createdAt: string, updatedAt: string, agentVersionsByAgentId: { nodes: Array<{ agentId: string, version: number, config: unknown, createdAt: string } | null> }, runsByAgentId: { totalCount: number, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } } | null> } } | null };
+export type AgentQuery = { agentById: { id: string, name: string, config: unknown, version: number, createdAt: string, updatedAt: string, agentVersionsByAgentId: { nodes: Array<{ agentId: string, version: number, config: unknown, createdAt: string } | null> }, runsByAgentId: { totalCount: number, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } } | null };
 
 export type CreateAgentMutationVariables = Exact<{
   name: string;
@@ -205,7 +232,7 @@ export type ThreadQueryVariables = Exact<{
 }>;
 
 
-export type ThreadQuery = { threadById: { id: string, createdAt: string, agentByAgentId: { id: string, name: string } | null, runsByThreadId: { nodes: Array<{ id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null> } } | null };
+export type ThreadQuery = { threadById: { id: string, createdAt: string, agentByAgentId: { id: string, name: string } | null, runsByThreadId: { nodes: Array<{ id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null> } } | null };
 
 export type ThreadRunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -215,7 +242,7 @@ export type ThreadRunsUpdatedSubscription = { runUpdated: { runId: string, run: 
 export type ApprovalsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ApprovalsQuery = { runsAwaitingAnswerCount: number, runsAwaitingAnswer: Array<{ input: unknown, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, finished: { nodes: Array<{ event: unknown } | null> }, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number } }> };
+export type ApprovalsQuery = { runsAwaitingAnswerCount: number, runsAwaitingAnswer: Array<{ input: unknown, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, finished: { nodes: Array<{ event: unknown } | null> }, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } }> };
 
 export type RunStatusUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -284,6 +311,15 @@ export const RunRowFieldsFragmentDoc = new TypedDocumentString(`
   runStepsByRunId {
     totalCount
   }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
+  }
 }
     `, {"fragmentName":"RunRowFields"}) as unknown as TypedDocumentString<RunRowFieldsFragment, unknown>;
 export const NavRunRowFieldsFragmentDoc = new TypedDocumentString(`
@@ -309,6 +345,15 @@ export const NavRunRowFieldsFragmentDoc = new TypedDocumentString(`
   }
   runStepsByRunId {
     totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
   }
 }`, {"fragmentName":"NavRunRowFields"}) as unknown as TypedDocumentString<NavRunRowFieldsFragment, unknown>;
 export const RunAttemptFieldsFragmentDoc = new TypedDocumentString(`
@@ -340,6 +385,7 @@ export const RunFieldsFragmentDoc = new TypedDocumentString(`
   threadId
   parentRunId
   continuedBy
+  rerunOf
   input
   output
   error
@@ -411,6 +457,19 @@ export const RunStepFieldsFragmentDoc = new TypedDocumentString(`
     `, {"fragmentName":"RunStepFields"}) as unknown as TypedDocumentString<RunStepFieldsFragment, unknown>;
 export const ApprovalHistoryDocument = new TypedDocumentString(`
     query ApprovalHistory {
+  answerAudit: allAuditLogs(
+    condition: {action: "approval.answered"}
+    orderBy: SEQ_DESC
+    first: 50
+  ) {
+    nodes {
+      id
+      at
+      actor
+      targetId
+      details
+    }
+  }
   answeredRuns: allRuns(
     condition: {status: "interrupted"}
     orderBy: CREATED_AT_DESC
@@ -419,8 +478,6 @@ export const ApprovalHistoryDocument = new TypedDocumentString(`
     nodes {
       id
       agentId
-      createdAt
-      finishedAt
       continuedBy
       agentByAgentId {
         id
@@ -437,19 +494,8 @@ export const ApprovalHistoryDocument = new TypedDocumentString(`
       }
       runByContinuedBy {
         id
-        status
-        createdAt
         input
       }
-    }
-  }
-  answerAudit: allAuditLogs(orderBy: SEQ_DESC, first: 1000) {
-    nodes {
-      id
-      at
-      actor
-      action
-      targetId
     }
   }
 }
@@ -495,6 +541,15 @@ fragment RunRowFields on Run {
   runStepsByRunId {
     totalCount
   }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
+  }
 }`) as unknown as TypedDocumentString<NavRunsQuery, NavRunsQueryVariables>;
 export const NavRunsUpdatedDocument = new TypedDocumentString(`
     subscription NavRunsUpdated {
@@ -527,6 +582,15 @@ fragment RunRowFields on Run {
   }
   runStepsByRunId {
     totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
   }
 }`) as unknown as TypedDocumentString<NavRunsUpdatedSubscription, NavRunsUpdatedSubscriptionVariables>;
 export const NavAgentsDocument = new TypedDocumentString(`
@@ -682,6 +746,15 @@ export const RunsDocument = new TypedDocumentString(`
   runStepsByRunId {
     totalCount
   }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
+  }
 }`) as unknown as TypedDocumentString<RunsQuery, RunsQueryVariables>;
 export const RunsUpdatedDocument = new TypedDocumentString(`
     subscription RunsUpdated {
@@ -711,6 +784,15 @@ export const RunsUpdatedDocument = new TypedDocumentString(`
   runStepsByRunId {
     totalCount
   }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
+  }
 }`) as unknown as TypedDocumentString<RunsUpdatedSubscription, RunsUpdatedSubscriptionVariables>;
 export const AgentNamesDocument = new TypedDocumentString(`
     query AgentNames {
@@ -734,6 +816,7 @@ export const RunDetailDocument = new TypedDocumentString(`
     runByContinuedBy {
       id
       status
+      input
     }
   }
 }
@@ -745,6 +828,7 @@ export const RunDetailDocument = new TypedDocumentString(`
   threadId
   parentRunId
   continuedBy
+  rerunOf
   input
   output
   error
@@ -835,6 +919,7 @@ export const RunUpdatedDocument = new TypedDocumentString(`
   threadId
   parentRunId
   continuedBy
+  rerunOf
   input
   output
   error
@@ -901,8 +986,8 @@ export const StartRunDocument = new TypedDocumentString(`
 }
     `) as unknown as TypedDocumentString<StartRunMutation, StartRunMutationVariables>;
 export const CancelRunDocument = new TypedDocumentString(`
-    mutation CancelRun($runId: UUID!) {
-  cancelRun(runId: $runId) {
+    mutation CancelRun($runId: UUID!, $reason: String) {
+  cancelRun(runId: $runId, reason: $reason) {
     cancelled
     run {
       id
@@ -912,12 +997,41 @@ export const CancelRunDocument = new TypedDocumentString(`
 }
     `) as unknown as TypedDocumentString<CancelRunMutation, CancelRunMutationVariables>;
 export const ResumeRunDocument = new TypedDocumentString(`
-    mutation ResumeRun($runId: UUID!, $resume: JSON!) {
-  resumeRun(runId: $runId, resume: $resume) {
+    mutation ResumeRun($runId: UUID!, $resume: JSON!, $reason: String) {
+  resumeRun(runId: $runId, resume: $resume, reason: $reason) {
     runId
   }
 }
     `) as unknown as TypedDocumentString<ResumeRunMutation, ResumeRunMutationVariables>;
+export const SendEventDocument = new TypedDocumentString(`
+    mutation SendEvent($runId: UUID!, $name: String!, $payload: JSON, $reason: String) {
+  sendEvent(runId: $runId, name: $name, payload: $payload, reason: $reason) {
+    woke
+    run {
+      id
+      status
+      updatedAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<SendEventMutation, SendEventMutationVariables>;
+export const RerunRunDocument = new TypedDocumentString(`
+    mutation RerunRun($runId: UUID!, $reason: String) {
+  rerunRun(runId: $runId, reason: $reason) {
+    runId
+  }
+}
+    `) as unknown as TypedDocumentString<RerunRunMutation, RerunRunMutationVariables>;
+export const RunInterruptsDocument = new TypedDocumentString(`
+    query RunInterrupts($id: UUID!) {
+  runById(id: $id) {
+    id
+    status
+    continuedBy
+    interrupts
+  }
+}
+    `) as unknown as TypedDocumentString<RunInterruptsQuery, RunInterruptsQueryVariables>;
 export const AgentsDocument = new TypedDocumentString(`
     query Agents {
   allAgents(orderBy: NAME_ASC, first: 1000) {
@@ -979,6 +1093,15 @@ export const AgentDocument = new TypedDocumentString(`
   runStepsByRunId {
     totalCount
   }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
+  }
 }`) as unknown as TypedDocumentString<AgentQuery, AgentQueryVariables>;
 export const CreateAgentDocument = new TypedDocumentString(`
     mutation CreateAgent($name: String!, $config: JSON!) {
@@ -1024,6 +1147,7 @@ export const ThreadDocument = new TypedDocumentString(`
   threadId
   parentRunId
   continuedBy
+  rerunOf
   input
   output
   error
@@ -1123,6 +1247,15 @@ export const ApprovalsDocument = new TypedDocumentString(`
   }
   runStepsByRunId {
     totalCount
+  }
+  current: runAttemptsByRunId(orderBy: PRIMARY_KEY_DESC, first: 1) {
+    nodes {
+      seq
+      attempt
+      stepKind
+      stepName
+      outcome
+    }
   }
 }`) as unknown as TypedDocumentString<ApprovalsQuery, ApprovalsQueryVariables>;
 export const RunStatusUpdatedDocument = new TypedDocumentString(`

@@ -2,21 +2,37 @@
 // Run detail: the conversation as it streams, the steps timeline, usage and cost, the step in
 // progress (name, attempt, a ticking elapsed time) or what a waiting run waits for, every attempt
 // of every step (worker, outcome, the gaps a crash left), the raw event log with superseded
-// attempts marked; cancel, and answer an interrupt. The numbers are live: runUpdated fires on
-// every step commit (000013), not only on status changes.
+// attempts marked; the operator's actions, each with a reason the audit log keeps: cancel (an
+// interrupted run: instead of answering), answer an interrupt, send an event to a waiting run,
+// rerun a failed or cancelled one. The numbers are live: runUpdated fires on every step commit
+// (000013), not only on status changes. Each thing is said once: the run's error and an
+// interrupt's question in their panel at the top, the conversation and the timeline refer to it.
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useMemo, type ReactNode } from "react";
 import { ConversationView } from "@/components/Conversation";
 import { AttemptsTimeline } from "@/components/AttemptsTimeline";
 import { EventLog } from "@/components/EventLog";
-import { InterruptAnswer } from "@/components/InterruptAnswer";
+import { decisionsOf, InterruptAnswer } from "@/components/InterruptAnswer";
+import { CancelRunButton, RerunButton, SendEventForm } from "@/components/OperatorActions";
 import { StepsTimeline } from "@/components/StepsTimeline";
-import { Button, Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge } from "@/components/ui";
+import { Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge, Timestamp } from "@/components/ui";
 import { attemptMarks, interruptsOf, openStep, retriesByStep } from "@/lib/agui";
-import { formatCost, formatCostExact, formatDateTime, formatDuration, formatNumber, isBefore, isUuid, parseTime, runDurationMs, shortId } from "@/lib/format";
-import { useMutation, useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
-import { CANCEL_RUN, RUN_ANSWERS_SUBSCRIPTION, RUN_ATTEMPTS_QUERY, RUN_DETAIL_QUERY, RUN_STEPS_QUERY, RUN_UPDATED_ONE } from "@/lib/queries";
+import {
+  formatAttempt,
+  formatCost,
+  formatCostExact,
+  formatDateTime,
+  formatDuration,
+  formatNumber,
+  isBefore,
+  isUuid,
+  parseTime,
+  runDurationMs,
+  shortId,
+} from "@/lib/format";
+import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
+import { RUN_ANSWERS_SUBSCRIPTION, RUN_ATTEMPTS_QUERY, RUN_DETAIL_QUERY, RUN_STEPS_QUERY, RUN_UPDATED_ONE } from "@/lib/queries";
 import {
   agentConfigOf,
   agUiEventOf,
@@ -97,13 +113,15 @@ export default function RunPage() {
   const marks = useMemo(() => attemptMarks(attemptList), [attempts.data]);
   const logStep = useMemo(() => openStep(events), [events]);
   const interrupts = run?.status === "interrupted" && !continuation ? conversation.interrupts : null;
+  // approve or reject, and why: the continuation's answers
+  const answers = useMemo(() => (run?.runByContinuedBy ? decisionsOf(run.runByContinuedBy.input) : null), [run?.runByContinuedBy]);
 
   if (detail.loading && !detail.data) return <Loading rows={8} />;
   if (detail.error && !run) return <ErrorBox error={detail.error} title="Could not load this run" onRetry={() => void detail.refetch()} />;
   if (!run) {
     return (
       <Card>
-        <Empty title="No such run">
+        <Empty title="No such run" icon="not-found">
           There is no run <span className="font-mono">{id}</span>.{" "}
           <Link href="/runs" className="text-sky-700 hover:underline">
             Back to runs
@@ -134,6 +152,10 @@ export default function RunPage() {
         }
       : null;
   const waiting = run.status === "waiting" ? waitingOf(run.waiting) : null;
+  // an interrupted run ended its work for now: it waits for a person, it did not fail or finish
+  const awaitingAnswer = run.status === "interrupted" && !continuation;
+  const rerunnable = (run.status === "failed" || run.status === "cancelled") && !run.parentRunId;
+  const durationMs = runDurationMs(run, now);
 
   return (
     <>
@@ -147,7 +169,17 @@ export default function RunPage() {
               </span>
             </span>
             <span data-testid="run-status" data-status={run.status}>
-              <StatusBadge status={run.status} />
+              {awaitingAnswer ? (
+                <span
+                  data-testid="status-awaiting-answer"
+                  className="inline-flex items-center gap-1.5 rounded-full bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900 ring-1 ring-amber-300"
+                >
+                  <span className="h-1.5 w-1.5 animate-pulse rounded-full bg-amber-500" />
+                  waiting for an answer
+                </span>
+              ) : (
+                <StatusBadge status={run.status} />
+              )}
             </span>
           </span>
         }
@@ -166,21 +198,40 @@ export default function RunPage() {
                 {shortId(run.threadId)}
               </Link>
             </span>
-            <span>created {formatDateTime(run.createdAt)}</span>
+            <span>
+              created <Timestamp value={run.createdAt} />
+            </span>
             <span className="font-mono text-xs text-slate-400">{run.id}</span>
           </span>
         }
         actions={
-          <CancelButton
-            runId={run.id}
-            status={run.status}
-            onCancelled={(status) => detail.setData((d) => (d?.runById ? { runById: { ...d.runById, status } } : d))}
-          />
+          <div className="flex items-start gap-2">
+            {rerunnable && <RerunButton runId={run.id} agentVersion={run.agentVersion} />}
+            {!TERMINAL_STATUSES.includes(run.status) && !continuation && (
+              <CancelRunButton
+                runId={run.id}
+                status={run.status}
+                onCancelled={(status) => {
+                  detail.setData((d) => (d?.runById ? { runById: { ...d.runById, status } } : d));
+                  refetchDetail();
+                }}
+              />
+            )}
+          </div>
         }
       />
 
-      {(run.parentRunId || continuation) && (
+      {(run.parentRunId || continuation || run.rerunOf) && (
         <div className="mb-4 flex flex-wrap gap-2 text-sm">
+          {run.rerunOf && (
+            <Link
+              data-testid="rerun-of"
+              href={`/runs/${run.rerunOf}`}
+              className="rounded-md border border-slate-200 bg-white px-2.5 py-1 text-slate-600 hover:border-sky-300 hover:text-sky-700"
+            >
+              ← rerun of run <span className="font-mono">{shortId(run.rerunOf)}</span>
+            </Link>
+          )}
           {run.parentRunId && (
             <Link
               href={`/runs/${run.parentRunId}`}
@@ -205,47 +256,79 @@ export default function RunPage() {
         <Card
           testId="interrupt-panel"
           className="mb-4 border-amber-300 bg-amber-50/40"
-          title={<span className="text-amber-900">This run is waiting for an answer</span>}
+          title={
+            <span className="text-amber-900">Waiting for an answer from an operator{interrupts.length > 1 ? ` (${interrupts.length} questions)` : ""}</span>
+          }
+          actions={
+            <span className="text-xs text-amber-800">
+              asked <Timestamp value={run.finishedAt} /> · holds no worker meanwhile
+            </span>
+          }
         >
           <InterruptAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
         </Card>
       )}
 
       {run.status === "failed" && runError && (
-        <div className="mb-4">
+        <div className="mb-4" data-testid="run-error">
           <ErrorBox error={`${runError.code ? `${runError.code}: ` : ""}${runError.message ?? "the run failed"}`} title="The run failed" />
         </div>
       )}
 
+      {waiting && (
+        <Card testId="waiting-panel" className="mb-4 border-violet-200 bg-violet-50/30" title={<span className="text-violet-900">Waiting</span>}>
+          <WaitingFor waiting={waiting} now={now} since={parseTime(stepList.at(-1)?.finishedAt)} />
+          <SendEventForm runId={run.id} eventName={waiting.type === "event" ? (waiting.name ?? null) : null} onSent={refetchDetail} />
+        </Card>
+      )}
+
       <div className="grid gap-4 lg:grid-cols-5">
-        <Card title="Conversation" className="lg:col-span-3" actions={live ? <span className="text-xs text-sky-700">streaming</span> : undefined}>
+        <Card
+          title="Conversation"
+          className="lg:col-span-3"
+          actions={
+            run.status === "waiting" ? (
+              <span className="text-xs text-violet-700">waiting</span>
+            ) : live ? (
+              <span className="text-xs text-sky-700">streaming</span>
+            ) : undefined
+          }
+        >
           {eventsError && <ErrorBox error={eventsError} title="The live event stream failed" />}
           <ConversationView
             items={conversation.items}
             live={live && run.status !== "waiting"}
             answeredBy={continuation?.id ?? null}
+            answers={answers}
             ended={conversation.ended}
+            errorShownAbove={run.status === "failed" && Boolean(runError)}
+            questionShownAbove={Boolean(interrupts)}
           />
-          {run.status === "waiting" && (
-            <p className="mt-3 text-xs text-violet-700">The run is waiting (a timer or an external event); it holds no worker meanwhile.</p>
-          )}
         </Card>
 
         <div className="space-y-4 lg:col-span-2">
           <Card title="Usage and cost" testId="usage">
             <dl className="grid grid-cols-3 gap-x-4 gap-y-3 text-sm">
-              <Metric label="Duration" value={formatDuration(runDurationMs(run, now))} />
+              {run.status === "interrupted" ? (
+                // it stopped to ask: how long it worked before asking, not a finished run's duration
+                <Metric label="Worked before asking" value={formatDuration(durationMs)} testId="usage-duration" />
+              ) : (
+                <Metric label={settled ? "Duration" : "Running for"} value={formatDuration(durationMs)} testId="usage-duration" />
+              )}
               <Metric label="Steps" value={String(stepCount)} testId="usage-steps" />
               <Metric label="Cost" value={formatCost(usage.cost_usd ?? 0)} title={formatCostExact(usage.cost_usd ?? 0)} testId="usage-cost" />
               <Metric label="Input tokens" value={formatNumber(usage.input_tokens ?? 0)} testId="usage-input-tokens" />
               <Metric label="Output tokens" value={formatNumber(usage.output_tokens ?? 0)} testId="usage-output-tokens" />
-              <Metric label="Model" value={config ? `${config.provider ?? "?"}${config.model ? ` · ${config.model}` : ""}` : "—"} />
-              <Metric label="Started" value={formatDateTime(run.startedAt)} />
-              <Metric label="Finished" value={formatDateTime(run.finishedAt)} />
+              <Metric label="Model" wrap testId="usage-model" value={config ? `${config.provider ?? "?"}${config.model ? ` · ${config.model}` : ""}` : "—"} />
+              <Metric label="Started" value={run.startedAt ? <Timestamp value={run.startedAt} /> : "—"} />
+              <Metric
+                label={run.status === "interrupted" ? "Asked" : "Finished"}
+                value={run.finishedAt ? <Timestamp value={run.finishedAt} /> : "—"}
+                testId="usage-finished"
+              />
               <Metric label="Queued for" value={run.startedAt ? formatDuration((parseTime(run.startedAt) ?? 0) - (parseTime(run.createdAt) ?? 0)) : "—"} />
             </dl>
             {current && <CurrentStep step={current} now={now} />}
-            {waiting && <WaitingFor waiting={waiting} now={now} />}
           </Card>
           <Card title={`Timeline · ${stepList.length} step${stepList.length === 1 ? "" : "s"}`} bodyClassName="">
             {steps.error && (
@@ -264,6 +347,8 @@ export default function RunPage() {
                 inProgress={run.status === "running" || run.status === "queued"}
                 current={current}
                 now={now}
+                waiting={run.status === "waiting"}
+                runError={runError?.message ?? null}
               />
             )}
           </Card>
@@ -327,7 +412,7 @@ function CurrentStep({ step, now }: { step: { name: string | null; kind: string 
         {step.name ?? "starting the next step…"}
       </span>
       {step.attempt != null && step.attempt > 1 && (
-        <span className="shrink-0 rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800">attempt {step.attempt}</span>
+        <span className="shrink-0 rounded bg-amber-100 px-1.5 py-0.5 text-[11px] font-medium text-amber-800">{formatAttempt(step.attempt)}</span>
       )}
       <span data-testid="current-step-elapsed" className="shrink-0 tabular-nums text-sky-800" title="how long this attempt has run">
         {step.startedAt != null ? formatDuration(now - step.startedAt) : "—"}
@@ -336,61 +421,56 @@ function CurrentStep({ step, now }: { step: { name: string | null; kind: string 
   );
 }
 
-/** What a waiting run waits for: an event by name, a timer until its deadline (counting down). */
-function WaitingFor({ waiting, now }: { waiting: Waiting; now: number }) {
+/** What a waiting run waits for: an event by name, a timer until its deadline (counting down), and for how long it has waited. */
+function WaitingFor({ waiting, now, since }: { waiting: Waiting; now: number; since: number | null }) {
   const until = parseTime(waiting.until);
   return (
-    <div data-testid="waiting-for" className="mt-3 rounded-md border border-violet-200 bg-violet-50/60 px-2.5 py-1.5 text-xs text-violet-900">
+    <div data-testid="waiting-for" className="text-sm text-violet-900">
       {waiting.type === "event" ? (
         <>
           Waiting for event <span className="font-mono font-medium">{waiting.name ?? "?"}</span>
-          {until != null ? ` · gives up ${formatDateTime(until)} (in ${formatDuration(until - now)})` : ""}
+          {until != null && (
+            <>
+              {" "}
+              · gives up at {formatDateTime(until)} (in {formatDuration(until - now)})
+            </>
+          )}
         </>
       ) : (
-        <>Waiting for a timer · resumes {until != null ? `${formatDateTime(until)} (in ${formatDuration(until - now)})` : "soon"}</>
+        <>
+          Waiting for a timer · resumes{" "}
+          {until != null ? (
+            <>
+              at {formatDateTime(until)} (in {formatDuration(until - now)})
+            </>
+          ) : (
+            "soon"
+          )}
+        </>
       )}
+      {since != null && (
+        <span data-testid="waiting-elapsed" className="text-violet-700">
+          {" "}
+          · waiting for {formatDuration(now - since)}
+        </span>
+      )}
+      <span className="text-violet-700"> · it holds no worker meanwhile.</span>
     </div>
   );
 }
 
-function Metric({ label, value, testId, title }: { label: string; value: string; testId?: string; title?: string }) {
+/** A figure; `wrap`: shown whole over several lines (a model name), never cut off. */
+function Metric({ label, value, testId, wrap = false, title }: { label: string; value: ReactNode; testId?: string; wrap?: boolean; title?: string }) {
   return (
-    <div className="min-w-0">
+    <div className={`min-w-0 ${wrap ? "col-span-2" : ""}`}>
       <dt className="text-[11px] font-medium uppercase tracking-wide text-slate-500">{label}</dt>
-      <dd data-testid={testId} className="truncate tabular-nums text-slate-900" title={title ?? value}>
+      <dd
+        data-testid={testId}
+        className={`${wrap ? "break-words" : "truncate"} tabular-nums text-slate-900`}
+        title={title ?? (typeof value === "string" ? value : undefined)}
+      >
         {value}
       </dd>
-    </div>
-  );
-}
-
-function CancelButton({ runId, status, onCancelled }: { runId: string; status: string; onCancelled: (status: string) => void }) {
-  const [confirming, setConfirming] = useState(false);
-  const { mutate, pending, error } = useMutation(CANCEL_RUN);
-  if (TERMINAL_STATUSES.includes(status)) return null;
-  const cancel = async () => {
-    const result = await mutate({ runId });
-    setConfirming(false);
-    if (result?.cancelRun?.run) onCancelled(result.cancelRun.run.status);
-  };
-  return (
-    <div className="flex items-center gap-2">
-      {error && <span className="text-xs text-rose-700">{error.message}</span>}
-      {confirming ? (
-        <>
-          <span className="text-sm text-slate-600">Cancel this run?</span>
-          <Button variant="danger" needs="operator" data-testid="confirm-cancel" disabled={pending} onClick={() => void cancel()}>
-            {pending ? "Cancelling…" : "Yes, cancel it"}
-          </Button>
-          <Button variant="ghost" onClick={() => setConfirming(false)}>
-            Keep it
-          </Button>
-        </>
-      ) : (
-        <Button variant="secondary" needs="operator" data-testid="cancel-run" onClick={() => setConfirming(true)} className="text-rose-700">
-          Cancel run
-        </Button>
-      )}
     </div>
   );
 }

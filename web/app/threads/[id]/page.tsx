@@ -1,12 +1,15 @@
 "use client";
-// A thread: its runs, oldest first, read as one conversation; a reply continues it.
+// A thread: its runs, oldest first, read as one conversation; a reply continues it. An answered
+// interrupt says approve or reject (and why), from the continuation's answers; an unanswered one
+// reads as waiting for an answer, not as a finished run.
 import Link from "next/link";
 import { useParams } from "next/navigation";
 import { useMemo, useState } from "react";
 import { interruptsOf } from "@/lib/agui";
 import { ConversationView } from "@/components/Conversation";
-import { Button, Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge } from "@/components/ui";
-import { formatCost, formatDateTime, formatDuration, formatNumber, isUuid, runDurationMs, shortId } from "@/lib/format";
+import { decisionsOf, type AnswerDecision } from "@/components/InterruptAnswer";
+import { Button, Card, Cost, Empty, ErrorBox, Loading, PageHeader, StatusBadge, Timestamp } from "@/components/ui";
+import { formatDuration, formatNumber, isUuid, runDurationMs, shortId } from "@/lib/format";
 import { useMutation, useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
 import type { ParentFinishedFragment, RunFieldsFragment } from "@/lib/gql/graphql";
 import { START_RUN, THREAD_QUERY, THREAD_RUNS_UPDATED } from "@/lib/queries";
@@ -50,7 +53,7 @@ export default function ThreadPage() {
   if (!thread) {
     return (
       <Card>
-        <Empty title="No such thread">
+        <Empty title="No such thread" icon="not-found">
           <Link href="/runs" className="text-sky-700 hover:underline">
             Back to runs
           </Link>
@@ -81,7 +84,8 @@ export default function ThreadPage() {
                 ·{" "}
               </>
             )}
-            {runs.length} run{runs.length === 1 ? "" : "s"} · {formatNumber(tokens)} tokens · {formatCost(cost)} · started {formatDateTime(thread.createdAt)}
+            {runs.length} run{runs.length === 1 ? "" : "s"} · {formatNumber(tokens)} tokens · <Cost usd={cost} /> · started{" "}
+            <Timestamp value={thread.createdAt} />
           </span>
         }
       />
@@ -92,7 +96,12 @@ export default function ThreadPage() {
           </Card>
         )}
         {runs.map((run) => (
-          <ThreadRun key={run.id} run={run} answeredBy={run.continuedBy} />
+          <ThreadRun
+            key={run.id}
+            run={run}
+            answeredBy={run.continuedBy}
+            answers={run.continuedBy ? decisionsOf(runs.find((r) => r.id === run.continuedBy)?.input) : null}
+          />
         ))}
         {thread.agentByAgentId &&
           last &&
@@ -102,7 +111,15 @@ export default function ThreadPage() {
   );
 }
 
-function ThreadRun({ run, answeredBy }: { run: RunFieldsFragment & ParentFinishedFragment; answeredBy: string | null }) {
+function ThreadRun({
+  run,
+  answeredBy,
+  answers,
+}: {
+  run: RunFieldsFragment & ParentFinishedFragment;
+  answeredBy: string | null;
+  answers: Map<string, AnswerDecision> | null;
+}) {
   const parentInterrupts = useMemo(() => interruptsOf(agUiEventOf(run.parent?.finished.nodes[0]?.event)), [run.parent]);
   const input = useMemo(() => runInputOf(run.input), [run.input]);
   const usage = usageOf(run.usage);
@@ -111,15 +128,24 @@ function ThreadRun({ run, answeredBy }: { run: RunFieldsFragment & ParentFinishe
   return (
     <section data-testid="thread-run" data-run-id={run.id} className="rounded-lg border border-slate-200 bg-white shadow-sm">
       <header className="flex flex-wrap items-center gap-3 border-b border-slate-100 px-4 py-2 text-xs text-slate-500">
-        <StatusBadge status={run.status} />
+        {run.status === "interrupted" && !answeredBy ? (
+          <span data-testid="status-awaiting-answer" className="rounded-full bg-amber-100 px-2 py-0.5 font-medium text-amber-900 ring-1 ring-amber-300">
+            waiting for an answer
+          </span>
+        ) : (
+          <StatusBadge status={run.status} />
+        )}
         <Link href={`/runs/${run.id}`} className="font-mono text-[13px] text-sky-700 hover:underline">
           run {shortId(run.id)}
         </Link>
         {run.parentRunId && <span>answers run {shortId(run.parentRunId)}</span>}
-        <span>{formatDateTime(run.createdAt)}</span>
+        {run.rerunOf && <span>rerun of run {shortId(run.rerunOf)}</span>}
+        <Timestamp value={run.createdAt} />
         <span className="ml-auto tabular-nums">
-          {formatDuration(runDurationMs(run, now))} · {formatNumber((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0))} tokens ·{" "}
-          {formatCost(usage.cost_usd ?? 0)}
+          {run.status === "interrupted" ? "worked " : ""}
+          {formatDuration(runDurationMs(run, now))}
+          {run.status === "interrupted" ? " before asking" : ""} · {formatNumber((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0))} tokens ·{" "}
+          <Cost usd={usage.cost_usd ?? 0} />
         </span>
       </header>
       <div className="p-4">
@@ -127,6 +153,7 @@ function ThreadRun({ run, answeredBy }: { run: RunFieldsFragment & ParentFinishe
           items={conversation.items}
           live={!isSettled(run.status) && !done && run.status !== "waiting"}
           answeredBy={answeredBy}
+          answers={answers}
           ended={conversation.ended}
         />
       </div>
