@@ -147,6 +147,13 @@ function closable<T>(make: (signal: AbortSignal) => AsyncGenerator<T, void, unde
 /** Reconnects of the LISTEN connection: 100-200 ms, then doubling (half of it jitter) up to 5 s. */
 const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 200, max_delay_ms: 5000, multiplier: 2 };
 
+/**
+ * The first runUpdated message of a workspace-wide watch (no run given): no run has this id
+ * (the nil UUID); it says the watch is registered, so a client that listed runs before can list
+ * them again and miss nothing in between.
+ */
+export const WATCH_STARTED = "00000000-0000-0000-0000-000000000000";
+
 export class EventsHub {
   private readonly opts: Required<EventsHubOptions>;
   private client: pg.Client | null = null;
@@ -496,7 +503,9 @@ export class EventsHub {
     return closable(
       async function* (signal) {
         try {
-          if (runId !== null) yield runId;
+          // the run's current state first; a workspace's watcher first hears that it is watching:
+          // what it read before now, it reads again (the changes from here on all reach it)
+          yield runId ?? WATCH_STARTED;
           for (;;) {
             const ids = await inbox.take(signal);
             if (ids === null) return;

@@ -55,7 +55,13 @@ export const SendEventBodySchema = z.strictObject({
 /** Cancel and rerun: a body is optional ({"reason": "..."}). */
 export const ReasonBodySchema = z.strictObject({ reason: ReasonSchema });
 
-/** The optional body of a cancel or rerun: none at all, or {"reason"}. */
+/** Rerun: a body is optional ({"reason", "from_step"}); from_step: continue from that committed step of the run. */
+export const RerunBodySchema = z.strictObject({
+  reason: ReasonSchema,
+  from_step: z.number().int("must be a whole step number").min(0, "must be a step number (0 or more)").max(2_147_483_647).nullish(),
+});
+
+/** The optional body of a cancel: none at all, or {"reason"}. */
 function optionalReason(req: Request, what: string): string | null {
   if (req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body as object).length === 0)) return null;
   return parseBody(req, ReasonBodySchema, what).reason ?? null;
@@ -126,17 +132,23 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
   });
 
   // A failed or cancelled run again: a new run on its thread with the same agent version and
-  // input (everruns.rerun_run), audited as run.rerun on the original.
+  // input (everruns.rerun_run), replacing it in the thread's history, audited as run.rerun on
+  // the original; with from_step, continuing from that committed step of the run (000016).
   router.post("/api/runs/:id/rerun", async (req, res) => {
     const auth = authOf(req);
     requireRole(auth, "operator", "rerunning a run");
     const runId = runIdParam(req);
-    const reason = optionalReason(req, "rerun request");
+    const empty = req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body as object).length === 0);
+    const body = empty ? {} : parseBody(req, RerunBodySchema, "rerun request");
+    const fromStep = body.from_step ?? null;
     const run = await withWorkspace(pool, auth, async (db) => {
-      await setAuditReason(db, reason);
-      return getRun(db, await rerunRun(db, runId));
+      await setAuditReason(db, body.reason ?? null);
+      return getRun(db, await rerunRun(db, runId, fromStep));
     });
-    res.status(201).location(`/api/runs/${run!.id}`).json({ id: run!.id, status: run!.status, thread_id: run!.thread_id, rerun_of: runId });
+    res
+      .status(201)
+      .location(`/api/runs/${run!.id}`)
+      .json({ id: run!.id, status: run!.status, thread_id: run!.thread_id, rerun_of: runId, ...(fromStep !== null && { from_step: fromStep }) });
   });
 
   router.post("/api/runs/:id/resume", async (req, res) => {

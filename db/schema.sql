@@ -203,11 +203,13 @@ create table everruns.runs (
   finished_at timestamp with time zone,
   updated_at timestamp with time zone not null default now(),
   rerun_of uuid,
+  rerun_from_seq integer,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_continued_by_fkey FOREIGN KEY (continued_by) REFERENCES everruns.runs(id),
   constraint runs_parent_run_id_fkey FOREIGN KEY (parent_run_id) REFERENCES everruns.runs(id),
   constraint runs_pkey PRIMARY KEY (id),
+  constraint runs_rerun_from_seq_check CHECK (((rerun_from_seq IS NULL) OR ((rerun_of IS NOT NULL) AND (rerun_from_seq >= '-1'::integer)))),
   constraint runs_rerun_of_fkey FOREIGN KEY (rerun_of) REFERENCES everruns.runs(id),
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
   constraint runs_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
@@ -481,12 +483,25 @@ $function$;
 
 CREATE OR REPLACE FUNCTION everruns.rerun_run(run_id uuid)
  RETURNS uuid
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select everruns.rerun_run(rerun_run.run_id, null::int)
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.rerun_run(run_id uuid, from_seq integer)
+ RETURNS uuid
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_run everruns.runs;
+  v_later uuid;
+  v_rerun uuid;
+  v_steps int;
+  v_from_seq int := rerun_run.from_seq;
   v_new uuid;
 begin
   select * into v_run from everruns.runs r where r.id = rerun_run.run_id for update;
@@ -504,12 +519,38 @@ begin
     raise exception 'run % answers the interrupts of run % and cannot be rerun', v_run.id, v_run.parent_run_id
       using errcode = 'EV008', hint = 'Start a new run on its thread with the instruction again.';
   end if;
-  insert into everruns.runs (workspace_id, agent_id, agent_version, thread_id, input, rerun_of)
-  values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, v_run.thread_id, v_run.input, v_run.id)
+  -- the row lock above orders reruns of the same run: the second one sees the first
+  select r.id into v_rerun from everruns.runs r where r.rerun_of = v_run.id order by r.created_at desc limit 1;
+  if v_rerun is not null then
+    raise exception 'run % was already rerun as run %', v_run.id, v_rerun
+      using errcode = 'EV008', hint = 'Rerun the latest attempt (run ' || v_rerun::text || ') if it failed too.';
+  end if;
+  if v_from_seq is not null then
+    select r.id into v_later from everruns.runs r
+    where r.thread_id = v_run.thread_id and (r.created_at, r.id) > (v_run.created_at, v_run.id)
+    order by r.created_at desc, r.id desc limit 1;
+    if v_later is not null then
+      raise exception 'run % is not the latest run of its thread (run % came after it); only the latest run can be rerun from a step', v_run.id, v_later
+        using errcode = 'EV008', hint = 'Rerun it from its input instead (no step), or rerun run ' || v_later::text || ' from one of its steps.';
+    end if;
+    if not exists (select from everruns.run_steps s where s.run_id = v_run.id and s.seq = v_from_seq) then
+      select count(*) into v_steps from everruns.run_steps s where s.run_id = v_run.id;
+      raise exception 'run % has no committed step %', v_run.id, v_from_seq
+        using errcode = 'EV008', hint = case when v_steps = 0 then 'It committed no step: rerun it from its input instead (no step).'
+                                             else 'Choose one of its steps 0 to ' || (v_steps - 1)::text || '.' end;
+    end if;
+  elsif v_run.rerun_from_seq is not null then
+    -- its input is already in the history (from the run it continues): continue from that input
+    v_from_seq := -1;
+  end if;
+  insert into everruns.runs (workspace_id, agent_id, agent_version, thread_id, input, rerun_of, rerun_from_seq)
+  values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, v_run.thread_id, v_run.input, v_run.id, v_from_seq)
   returning id into v_new;
   perform everruns_private.audit_append(v_run.workspace_id, 'run.rerun', 'run', v_run.id::text,
     everruns_private.with_reason(jsonb_build_object('new_run_id', v_new, 'agent_version', v_run.agent_version,
-                                                    'previous_status', v_run.status)));
+                                                    'previous_status', v_run.status)
+                                 || case when rerun_run.from_seq is not null
+                                         then jsonb_build_object('from_seq', rerun_run.from_seq) else '{}'::jsonb end));
   return v_new;
 end;
 $function$;
@@ -1709,17 +1750,30 @@ begin
   if p_scope = 'thread' then
     select * into v_run from everruns.runs where id = p_run_id;
     with runs as (
-      select r.id, r.input, r.created_at from everruns.runs r
+      select r.id, r.input, r.created_at, r.rerun_of, r.rerun_from_seq from everruns.runs r
       where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
+    ), replaced as (
+      -- each run rerun by a run up to this one, and the last of its steps that stays (null:
+      -- none, nor its input). One rerun per run (rerun_run); the latest one counts for runs
+      -- rerun twice before 000016.
+      select distinct on (x.rerun_of) x.rerun_of as id, x.rerun_from_seq as keep_to_seq
+      from runs x where x.rerun_of is not null
+      order by x.rerun_of, x.created_at desc, x.id desc
+    ), kept as (
+      select r.id, r.input, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq
+      from runs r left join replaced p on p.id = r.id
+      where p.id is null or p.keep_to_seq is not null
     ), entries as (
-      select r.created_at, r.id as run_id, -1 as seq,
-             jsonb_build_object('kind', 'input', 'run_id', r.id, 'input', r.input) as entry
-      from runs r
+      select k.created_at, k.id as run_id, -1 as seq,
+             jsonb_build_object('kind', 'input', 'run_id', k.id, 'input', k.input) as entry
+      from kept k
+      where k.rerun_from_seq is null  -- a rerun from a step: the rerun run's input stands for its own
       union all
-      select r.created_at, r.id, s.seq,
-             jsonb_build_object('kind', 'step', 'run_id', r.id, 'step', jsonb_build_object(
+      select k.created_at, k.id, s.seq,
+             jsonb_build_object('kind', 'step', 'run_id', k.id, 'step', jsonb_build_object(
                'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
-      from runs r join everruns.run_steps s on s.run_id = r.id
+      from kept k join everruns.run_steps s on s.run_id = k.id
+      where not k.was_rerun or s.seq <= k.keep_to_seq
     )
     select coalesce(jsonb_agg(entry order by created_at, run_id, seq), '[]') into v_result from entries;
     return v_result;

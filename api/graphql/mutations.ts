@@ -80,9 +80,18 @@ export const RunMutationsPlugin = extendSchema((build) => {
         ): SendEventPayload
         """
         Reruns a failed or cancelled run: a new run on the same thread with the same agent
-        version and input (its rerunOf names the original). Recorded as run.rerun on the original.
+        version and input (its rerunOf names the original) that replaces the original in the
+        thread's history. With fromStep, the new run continues from that committed step of the
+        original (its input and steps up to that one, then an LLM call); only the thread's latest
+        run can be rerun from a step. Recorded as run.rerun on the original.
         """
-        rerunRun(runId: UUID!, "Why (at most 500 characters): recorded in the audit log (run.rerun)." reason: String): RerunRunPayload
+        rerunRun(
+          runId: UUID!
+          "Why (at most 500 characters): recorded in the audit log (run.rerun)."
+          reason: String
+          "Continue from this committed step (its seq) of the run instead of from its input."
+          fromStep: Int
+        ): RerunRunPayload
       }
     `,
     objects: {
@@ -127,10 +136,10 @@ export const RunMutationsPlugin = extendSchema((build) => {
             });
           },
           rerunRun(_, fieldArgs) {
-            const $args = { runId: fieldArgs.getRaw("runId"), reason: fieldArgs.getRaw("reason") };
+            const $args = { runId: fieldArgs.getRaw("runId"), reason: fieldArgs.getRaw("reason"), fromStep: fieldArgs.getRaw("fromStep") };
             return sideEffectWithPgClient(executor, $args, async (client, args) => {
               await setAuditReason(raw(client), args.reason as string | null);
-              return { id: await rerunRun(raw(client), String(args.runId)) };
+              return { id: await rerunRun(raw(client), String(args.runId), (args.fromStep as number | null | undefined) ?? null) };
             });
           },
         },

@@ -85,7 +85,9 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
         moved), a step was retried or handed back, a new attempt began, or its worker died and its
         job was freed. Several changes of one run within ~50 ms arrive as one. With \`runId\`,
         that run's changes, starting with its current state; without, every run's of the key's
-        workspace (for tables and dashboards).
+        workspace (for tables and dashboards), starting with one message whose runId is the nil
+        UUID (00000000-0000-0000-0000-000000000000) and run null: the watch is live from then on,
+        so a list read before it can be read again without missing a change in between.
         """
         runUpdated(runId: UUID): RunUpdatedPayload
       }

@@ -63,6 +63,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** Waits for a run to end (the worker is shared by the tests). */
+async function waitFor(pool: TestDatabase["pool"], runId: string): Promise<void> {
+  await waitForStatus(pool, runId, ["succeeded", "failed", "cancelled", "interrupted"]);
+}
+
 describe("rerun", () => {
   it("reruns a failed run: same thread, agent version and input, linked and audited with the reason", async () => {
     const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "x", error: "bad_request" }] });
@@ -114,6 +119,71 @@ describe("rerun", () => {
   });
 });
 
+const RERUN_FROM = `mutation ($id: UUID!, $fromStep: Int, $reason: String) { rerunRun(runId: $id, fromStep: $fromStep, reason: $reason) { runId run { id threadId input rerunOf rerunFromSeq } } }`;
+
+/** A run on `thread` (a new thread when null) with `content` as its user message. */
+async function runOn(agent: string, thread: string | null, content: string): Promise<{ id: string; thread: string }> {
+  const { rows } = await db.pool.query<{ id: string; thread_id: string }>(
+    "insert into everruns.runs (agent_id, thread_id, input) values ($1, $2, $3) returning id, thread_id",
+    [agent, thread, JSON.stringify({ messages: [{ role: "user", content }] })],
+  );
+  return { id: rows[0]!.id, thread: rows[0]!.thread_id };
+}
+
+describe("rerun from a step (000016)", () => {
+  // steps 1 llm (echo), 2 tool, then the model fails
+  const script = [{ tool_calls: [{ name: "echo", arguments: { n: 1 } }] }, { text: "x", error: "bad_request" }];
+
+  it("continues from a committed step of the thread's latest run: linked, marked and audited with the step", async () => {
+    const agent = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], script });
+    const failed = await runOn(agent, null, "from a step");
+    await waitForStatus(db.pool, failed.id, ["failed"]);
+
+    const viewer = await gql(keys.viewer!, RERUN_FROM, { id: failed.id, fromStep: 2 });
+    expect(viewer.errors?.[0]?.extensions?.code).toBe("forbidden");
+    const noSuchStep = await gql(keys.operator!, RERUN_FROM, { id: failed.id, fromStep: 40 });
+    expect(noSuchStep.errors?.[0]?.message).toMatch(/has no committed step 40.*Choose one of its steps/);
+    const negative = await gql(keys.operator!, RERUN_FROM, { id: failed.id, fromStep: -1 });
+    expect(negative.errors?.[0]?.message).toMatch(/the step to rerun from must be a step number \(0 or more\)/);
+
+    const data = await ok<{ rerunRun: { run: { id: string; threadId: string; input: unknown; rerunOf: string; rerunFromSeq: number } } }>(
+      keys.operator!,
+      RERUN_FROM,
+      { id: failed.id, fromStep: 2, reason: "the tool result was fine" },
+    );
+    const rerun = data.rerunRun.run;
+    expect(rerun).toMatchObject({ threadId: failed.thread, rerunOf: failed.id, rerunFromSeq: 2 });
+    expect(rerun.input).toEqual({ messages: [{ role: "user", content: "from a step" }] });
+    expect((await audit(keys.viewer!, { targetId: failed.id, action: "run.rerun" }))[0]!.details).toMatchObject({
+      new_run_id: rerun.id,
+      from_seq: 2,
+      reason: "the tool result was fine",
+    });
+    // its first step is an LLM call (the scripted model's first turn again: it calls echo)
+    await waitFor(db.pool, rerun.id);
+
+    // a run is rerun once: the second attempt names the first
+    const again = await gql(keys.operator!, RERUN, { id: failed.id });
+    expect(again.errors?.[0]?.message).toMatch(new RegExp(`was already rerun as run ${rerun.id}.*Rerun the latest attempt`));
+  });
+
+  it("refuses a run that is not its thread's latest, saying what to do instead", async () => {
+    const agent = await createAgent(db.pool, { provider: "scripted", tools: ["echo"], script });
+    const first = await runOn(agent, null, "first");
+    await waitForStatus(db.pool, first.id, ["failed"]);
+    const second = await runOn(agent, first.thread, "second");
+    await waitForStatus(db.pool, second.id, ["failed"]);
+    const answer = await gql(keys.operator!, RERUN_FROM, { id: first.id, fromStep: 2 });
+    expect(answer.errors?.[0]?.message).toMatch(
+      new RegExp(`is not the latest run of its thread \\(run ${second.id} came after it\\).*Rerun it from its input instead`),
+    );
+    // from its input it may
+    expect(
+      (await ok<{ rerunRun: { run: { rerunFromSeq: number | null } } }>(keys.operator!, RERUN_FROM, { id: first.id })).rerunRun.run.rerunFromSeq,
+    ).toBeNull();
+  });
+});
+
 describe("REST", () => {
   async function post(key: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(`${api.url}${path}`, {
@@ -155,6 +225,32 @@ describe("REST", () => {
     const other = await post(keys.otherAdmin!, `/api/runs/${reasoned}/rerun`);
     expect(other.status).toBe(404);
     await db.pool.query("select everruns.cancel_run($1)", [rerun.body.id]);
+  });
+
+  it("rerun takes from_step: the new run continues from that step", async () => {
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["echo"],
+      script: [{ tool_calls: [{ name: "echo", arguments: {} }] }, { text: "x", error: "bad_request" }],
+    });
+    const failed = await startRun(db.pool, agent, "rest from a step");
+    await waitForStatus(db.pool, failed, ["failed"]);
+    for (const bad of [{ from_step: -1 }, { from_step: 1.5 }, { from_step: "2" }]) {
+      const answer = await post(keys.operator!, `/api/runs/${failed}/rerun`, bad);
+      expect(answer.status, JSON.stringify(bad)).toBe(400);
+      expect(JSON.stringify(answer.body)).toMatch(/from_step/);
+    }
+    const missing = await post(keys.operator!, `/api/runs/${failed}/rerun`, { from_step: 9 });
+    expect(missing.status).toBe(400);
+    expect(JSON.stringify(missing.body)).toMatch(/has no committed step 9/);
+    const rerun = await post(keys.operator!, `/api/runs/${failed}/rerun`, { from_step: 2, reason: "from the tool result" });
+    expect(rerun.status).toBe(201);
+    expect(rerun.body).toMatchObject({ rerun_of: failed, from_step: 2 });
+    const row = await db.pool.query<{ rerun_of: string; rerun_from_seq: number }>("select rerun_of, rerun_from_seq from everruns.runs where id = $1", [
+      rerun.body.id,
+    ]);
+    expect(row.rows[0]).toEqual({ rerun_of: failed, rerun_from_seq: 2 });
+    await waitFor(db.pool, String(rerun.body.id));
   });
 });
 

@@ -1,13 +1,14 @@
 "use client";
 // What an operator does to one run, each confirmed and with a reason the audit log keeps
-// (db/migrations/000015): send an event to a waiting run, rerun a failed or cancelled one,
-// cancel (an interrupted run: instead of answering it). The API checks the role and the
+// (db/migrations/000015): send an event to a waiting run, rerun a failed or cancelled one (from
+// its input, or from one of its committed steps: 000016), cancel (an interrupted run: instead of
+// answering it). The API checks the role and the
 // workspace; the buttons only show what the session's role may not do as disabled.
 import { useRouter } from "next/navigation";
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { shortId } from "@/lib/format";
-import { useMutation } from "@/lib/hooks";
-import { CANCEL_RUN, RERUN_RUN, SEND_EVENT } from "@/lib/queries";
+import { useMutation, useQuery } from "@/lib/hooks";
+import { CANCEL_RUN, RERUN_FROM_STEP_CONTEXT_QUERY, RERUN_RUN, SEND_EVENT } from "@/lib/queries";
 import { Button, ErrorBox } from "./ui";
 
 /** The API's limits (db/sql/setAuditReason.ts MAX_REASON_CHARS, db/sql/sendEvent.ts MAX_SIGNAL_PAYLOAD_BYTES). */
@@ -147,8 +148,8 @@ export function SendEventForm({ runId, eventName, onSent }: { runId: string; eve
 }
 
 /**
- * Rerun: a new run on the same thread with the same agent version and input. Confirmed, with a
- * reason; opens the new run.
+ * Rerun: a new run on the same thread with the same agent version and input, which takes the
+ * failed run's place in the thread's history. Confirmed, with a reason; opens the new run.
  */
 export function RerunButton({ runId, agentVersion }: { runId: string; agentVersion: number }) {
   const router = useRouter();
@@ -156,7 +157,7 @@ export function RerunButton({ runId, agentVersion }: { runId: string; agentVersi
   const [reason, setReason] = useState("");
   const { mutate, pending, error } = useMutation(RERUN_RUN);
   const rerun = async () => {
-    const answer = await mutate({ runId, reason: reason.trim() || null });
+    const answer = await mutate({ runId, reason: reason.trim() || null, fromStep: null });
     if (answer?.rerunRun) router.push(`/runs/${answer.rerunRun.runId}`);
   };
   if (!confirming) {
@@ -179,6 +180,76 @@ export function RerunButton({ runId, agentVersion }: { runId: string; agentVersi
         </Button>
         <Button size="sm" variant="primary" needs="operator" data-testid="confirm-rerun" disabled={pending} onClick={() => void rerun()}>
           {pending ? "Starting…" : "Rerun"}
+        </Button>
+      </div>
+      <ErrorBox error={error} title="The rerun was refused" />
+    </div>
+  );
+}
+
+/**
+ * Whether the run `runId` can be rerun from one of its steps (everruns.rerun_run(run, from_seq)):
+ * failed or cancelled, not a continuation, and its thread's latest run (a run started after it
+ * would sit between the chosen step and what follows). Asked again when `refreshKey` changes
+ * (the run ended, or a new run came). Null while unknown or not allowed.
+ */
+export function useRerunFromStep(runId: string | null, refreshKey: string): { runId: string; agentVersion: number } | null {
+  const { data, refetch } = useQuery(RERUN_FROM_STEP_CONTEXT_QUERY, { id: runId ?? "" }, { skip: !runId });
+  const asked = useRef(refreshKey);
+  useEffect(() => {
+    if (!runId || asked.current === refreshKey) return;
+    asked.current = refreshKey;
+    void refetch();
+  }, [runId, refreshKey, refetch]);
+  const run = data?.runById;
+  if (!run || run.parentRunId || (run.status !== "failed" && run.status !== "cancelled")) return null;
+  if (run.threadByThreadId?.runsByThreadId.nodes[0]?.id !== run.id) return null;
+  return { runId: run.id, agentVersion: run.agentVersion };
+}
+
+/** Opens the confirmation of a rerun from step `seq` (RerunFromStepConfirm). */
+export function RerunFromStepButton({ seq, onClick }: { seq: number; onClick: () => void }) {
+  return (
+    <Button
+      size="sm"
+      variant="ghost"
+      needs="operator"
+      data-testid="rerun-from-step"
+      className="shrink-0 !px-1.5 !py-0.5 text-[11px]"
+      title={`Rerun from step ${seq}: a new run that continues from here`}
+      onClick={onClick}
+    >
+      Rerun from here
+    </Button>
+  );
+}
+
+/**
+ * Rerun from a step: a new run on the thread whose history is this run's input and its steps up
+ * to and including `seq`, continuing with an LLM call. Confirmed, with a reason; opens the new run.
+ */
+export function RerunFromStepConfirm({ runId, seq, agentVersion, onBack }: { runId: string; seq: number; agentVersion: number; onBack: () => void }) {
+  const router = useRouter();
+  const [reason, setReason] = useState("");
+  const { mutate, pending, error } = useMutation(RERUN_RUN);
+  const rerun = async () => {
+    const answer = await mutate({ runId, reason: reason.trim() || null, fromStep: seq });
+    if (answer?.rerunRun) router.push(`/runs/${answer.rerunRun.runId}`);
+  };
+  return (
+    <div data-testid="rerun-from-step-confirm" className="mt-2 ml-8 max-w-xl space-y-2 rounded-md border border-sky-200 bg-sky-50 p-2.5 text-left">
+      <p className="text-xs text-slate-700">
+        Start a new run on the same thread that continues from step <span className="font-medium">{seq}</span>: the model is sent this run&apos;s input and its
+        steps up to and including step {seq}, nothing after (agent version <span className="font-medium">v{agentVersion}</span>). Run{" "}
+        <span className="font-mono">{shortId(runId)}</span> stays as it is; its later steps are left out of the thread&apos;s history.
+      </p>
+      <ReasonField value={reason} onChange={setReason} testId="rerun-from-step-reason" />
+      <div className="flex justify-end gap-2">
+        <Button size="sm" variant="ghost" onClick={onBack}>
+          Back
+        </Button>
+        <Button size="sm" variant="primary" needs="operator" data-testid="confirm-rerun-from-step" disabled={pending} onClick={() => void rerun()}>
+          {pending ? "Starting…" : `Rerun from step ${seq}`}
         </Button>
       </div>
       <ErrorBox error={error} title="The rerun was refused" />

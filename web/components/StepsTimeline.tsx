@@ -3,11 +3,15 @@
 // duration, with the retries that preceded a step and the step still in progress: its name and
 // attempt, and how long it has run, ticking. While the run waits, its last step (the wait) shows
 // how long it has waited, ticking, not the milliseconds it took to park the run. A step's error
-// that is the run's error (shown at the top of the page) is not repeated here.
+// that is the run's error (shown at the top of the page) is not repeated here. A failed or
+// cancelled run that is its thread's latest offers "Rerun from here" on each step (000016).
+import { useParams } from "next/navigation";
+import { useState } from "react";
 import type { retriesByStep } from "@/lib/agui";
 import { formatAttempt, formatDuration, formatRetry, parseTime } from "@/lib/format";
 import type { RunStepFieldsFragment as RunStep } from "@/lib/gql/graphql";
 import { runErrorOf } from "@/lib/types";
+import { RerunFromStepButton, RerunFromStepConfirm, useRerunFromStep } from "./OperatorActions";
 import { KindBadge } from "./ui";
 
 type Retries = ReturnType<typeof retriesByStep>;
@@ -24,6 +28,7 @@ export function StepsTimeline({
   now = runEnd,
   waiting = false,
   runError = null,
+  runId,
 }: {
   steps: RunStep[];
   retries: Retries;
@@ -39,7 +44,13 @@ export function StepsTimeline({
   waiting?: boolean;
   /** the run's error message, shown at the top of the page */
   runError?: string | null;
+  /** the run whose steps these are (default: the run page's route id), for "Rerun from here" */
+  runId?: string;
 }) {
+  const params = useParams<{ id?: string }>();
+  // asked again when the run ends (inProgress, runError) or commits a step
+  const rerunFrom = useRerunFromStep(runId ?? params?.id ?? null, `${inProgress}:${waiting}:${runError ?? ""}:${steps.length}`);
+  const [confirmingSeq, setConfirmingSeq] = useState<number | null>(null);
   const start = runStart ?? parseTime(steps[0]?.startedAt) ?? runEnd;
   const span = Math.max(1, runEnd - start);
   const pos = (t: number) => Math.min(100, Math.max(0, ((t - start) / span) * 100));
@@ -95,6 +106,7 @@ export function StepsTimeline({
               >
                 {waitingHere ? `waiting ${formatDuration(duration)}` : formatDuration(duration)}
               </span>
+              {rerunFrom && <RerunFromStepButton seq={step.seq} onClick={() => setConfirmingSeq(step.seq)} />}
             </div>
             <div className="relative mt-1.5 ml-8 h-1.5 rounded-full bg-slate-100">
               <div
@@ -108,6 +120,9 @@ export function StepsTimeline({
               ) : (
                 <p className="mt-1 ml-8 text-xs text-rose-700">{error.message}</p>
               ))}
+            {rerunFrom && confirmingSeq === step.seq && (
+              <RerunFromStepConfirm runId={rerunFrom.runId} seq={step.seq} agentVersion={rerunFrom.agentVersion} onBack={() => setConfirmingSeq(null)} />
+            )}
           </li>
         );
       })}

@@ -114,6 +114,12 @@ export function onConnectionState(listener: (s: ConnectionState) => void): () =>
   return () => stateListeners.delete(listener);
 }
 
+/**
+ * The runId of the first message of a workspace-wide `runUpdated` (the nil UUID, run null): the
+ * watch is live from then on; a list read before it should be read again (api/events-hub.ts).
+ */
+export const WATCH_STARTED = "00000000-0000-0000-0000-000000000000";
+
 /** Called after the API came back (the websocket reconnected): refetch what you show. */
 export function onReconnect(listener: () => void): () => void {
   reconnectListeners.add(listener);

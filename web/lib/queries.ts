@@ -271,11 +271,33 @@ export const SEND_EVENT = graphql(`
   }
 `);
 
-/** A failed or cancelled run again: same thread, agent version and input (everruns.rerun_run). */
+/**
+ * A failed or cancelled run again: same thread, agent version and input, replacing it in the
+ * thread's history (everruns.rerun_run); with fromStep, continuing from that committed step.
+ */
 export const RERUN_RUN = graphql(`
-  mutation RerunRun($runId: UUID!, $reason: String) {
-    rerunRun(runId: $runId, reason: $reason) {
+  mutation RerunRun($runId: UUID!, $reason: String, $fromStep: Int) {
+    rerunRun(runId: $runId, reason: $reason, fromStep: $fromStep) {
       runId
+    }
+  }
+`);
+
+/** Whether a run can be rerun from one of its steps: failed or cancelled, not a continuation, its thread's latest run (000016). */
+export const RERUN_FROM_STEP_CONTEXT_QUERY = graphql(`
+  query RerunFromStepContext($id: UUID!) {
+    runById(id: $id) {
+      id
+      status
+      parentRunId
+      agentVersion
+      threadByThreadId {
+        runsByThreadId(orderBy: [CREATED_AT_DESC, ID_DESC], first: 1) {
+          nodes {
+            id
+          }
+        }
+      }
     }
   }
 `);

@@ -6,12 +6,15 @@
 // - an interrupted run reads "waiting for an answer", not finished or failed; its question is
 //   asked once; once answered, its page and its thread say rejected and why;
 // - a failed run shows its error once, and Rerun starts the same input again on its thread;
+// - "Rerun from here" on a step of a failed run that is its thread's latest starts a new run
+//   continuing from that step, after a confirmation with a reason (000016); an earlier run of
+//   the thread offers it nowhere;
 // - bulk cancel on the runs list and bulk approve on the approvals page: a confirmation naming
 //   how many runs and which, a reason kept in the audit log; the history reads it from the log;
 // - the runs table shows a running run's current step; the event log a human time per event;
 //   an unknown run the not-found icon.
 // Screenshots (web/test/screenshots/): ops-waiting-run, ops-interrupted-run, ops-rejected-run,
-// ops-failed-run, ops-rerun, ops-bulk-cancel-confirm, ops-runs-current-step,
+// ops-failed-run, ops-rerun, ops-rerun-from-step, ops-bulk-cancel-confirm, ops-runs-current-step,
 // ops-approvals-bulk-confirm, ops-approvals-history, ops-run-not-found.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, createTestDatabase, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
@@ -225,6 +228,52 @@ describe("a failed run", () => {
     const rerun = await getRun(db.pool, rerunId);
     expect([rerun.thread_id, rerun.agent_version, rerun.input]).toEqual([original.thread_id, original.agent_version, original.input]);
     expect(await auditDetails("run.rerun", runId)).toEqual([expect.objectContaining({ new_run_id: rerunId, reason: "provider fixed" })]);
+  });
+
+  it("reruns from a chosen step of the thread's latest run, confirmed with a reason; an earlier run offers it nowhere", async () => {
+    // steps: 1 llm (calls echo), 2 tool (echo's result), 3 llm (fails)
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["echo"],
+      script: [{ tool_calls: [{ name: "echo", arguments: { n: 1 } }] }, { text: "x", error: "bad_request" }],
+    });
+    const runId = await startRun(db.pool, agent, "go on from the tool result");
+    await waitForStatus(db.pool, runId, ["failed"]);
+    const { page } = browser;
+    await page.goto(`${web.url}/runs/${runId}`);
+    await page.getByTestId("run-error").waitFor();
+    const steps = page.getByTestId("timeline-step");
+    await steps.first().getByTestId("rerun-from-step").waitFor();
+    expect(await page.getByTestId("rerun-from-step").count()).toBe(await steps.count());
+
+    const toolStep = page.locator("[data-testid=timeline-step][data-kind=tool]").first();
+    expect(await toolStep.locator("span.font-mono").first().textContent()).toBe("2");
+    await toolStep.getByTestId("rerun-from-step").click();
+    const confirm = page.getByTestId("rerun-from-step-confirm");
+    await confirm.waitFor();
+    expect(await confirm.textContent()).toContain("continues from step 2");
+    await confirm.getByTestId("rerun-from-step-reason").fill("the tool result was right; retry the model");
+    await screenshot(page, "ops-rerun-from-step");
+    await confirm.getByTestId("confirm-rerun-from-step").click();
+    await page.waitForURL((url) => url.pathname.startsWith("/runs/") && !url.pathname.endsWith(runId), { timeout: 20_000 });
+    const rerunId = new URL(page.url()).pathname.split("/").at(-1)!;
+    await page.getByTestId("rerun-of").waitFor();
+    const { rows } = await db.pool.query<{ rerun_of: string; rerun_from_seq: number }>("select rerun_of, rerun_from_seq from everruns.runs where id = $1", [
+      rerunId,
+    ]);
+    expect(rows[0]).toEqual({ rerun_of: runId, rerun_from_seq: 2 });
+    expect(await auditDetails("run.rerun", runId)).toEqual([
+      expect.objectContaining({ new_run_id: rerunId, from_seq: 2, reason: "the tool result was right; retry the model" }),
+    ]);
+
+    // the original is no longer its thread's latest run: no step offers it
+    await waitForStatus(db.pool, rerunId, ["failed"]);
+    await page.goto(`${web.url}/runs/${runId}`);
+    await page.getByTestId("run-error").waitFor();
+    await steps.first().waitFor();
+    await page.getByTestId("rerun").waitFor();
+    await page.waitForLoadState("networkidle"); // the timeline asked whether the run is its thread's latest
+    expect(await page.getByTestId("rerun-from-step").count()).toBe(0);
   });
 
   it("an unknown run shows the not-found icon", async () => {

@@ -9,7 +9,7 @@ import { Suspense, useCallback, useEffect, useMemo, useRef, useState, type FormE
 import { BulkActions, type BulkTarget } from "@/components/BulkActions";
 import { RunsTable, type RowSelection } from "@/components/RunsTable";
 import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select } from "@/components/ui";
-import { gql } from "@/lib/graphql";
+import { gql, WATCH_STARTED } from "@/lib/graphql";
 import { isBefore, isUuid } from "@/lib/format";
 import { useConnectionState, useQuery, useSubscription } from "@/lib/hooks";
 import { NAV_AGENTS_QUERY, NAV_RUN_UPDATED_ALL, NAV_RUNS_QUERY } from "@/lib/queries-navigation";
@@ -180,6 +180,9 @@ function Runs() {
     () => ({ query: NAV_RUN_UPDATED_ALL }),
     {
       next: ({ runUpdated }) => {
+        // the watch is live (first message, and again after a reconnect): a run started between
+        // the list's read and now reached neither, so read the list again
+        if (runUpdated?.runId === WATCH_STARTED) return void refetch();
         const run = runUpdated?.run;
         if (!run) return;
         const queued = pending.current.get(run.id);

@@ -40,7 +40,8 @@ type Documents = {
     "\n  mutation CancelRun($runId: UUID!, $reason: String) {\n    cancelRun(runId: $runId, reason: $reason) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n": typeof types.CancelRunDocument,
     "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!, $reason: String) {\n    resumeRun(runId: $runId, resume: $resume, reason: $reason) {\n      runId\n    }\n  }\n": typeof types.ResumeRunDocument,
     "\n  mutation SendEvent($runId: UUID!, $name: String!, $payload: JSON, $reason: String) {\n    sendEvent(runId: $runId, name: $name, payload: $payload, reason: $reason) {\n      woke\n      run {\n        id\n        status\n        updatedAt\n      }\n    }\n  }\n": typeof types.SendEventDocument,
-    "\n  mutation RerunRun($runId: UUID!, $reason: String) {\n    rerunRun(runId: $runId, reason: $reason) {\n      runId\n    }\n  }\n": typeof types.RerunRunDocument,
+    "\n  mutation RerunRun($runId: UUID!, $reason: String, $fromStep: Int) {\n    rerunRun(runId: $runId, reason: $reason, fromStep: $fromStep) {\n      runId\n    }\n  }\n": typeof types.RerunRunDocument,
+    "\n  query RerunFromStepContext($id: UUID!) {\n    runById(id: $id) {\n      id\n      status\n      parentRunId\n      agentVersion\n      threadByThreadId {\n        runsByThreadId(orderBy: [CREATED_AT_DESC, ID_DESC], first: 1) {\n          nodes {\n            id\n          }\n        }\n      }\n    }\n  }\n": typeof types.RerunFromStepContextDocument,
     "\n  query RunInterrupts($id: UUID!) {\n    runById(id: $id) {\n      id\n      status\n      continuedBy\n      interrupts\n    }\n  }\n": typeof types.RunInterruptsDocument,
     "\n  query Agents {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": typeof types.AgentsDocument,
     "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": typeof types.AgentDocument,
@@ -81,7 +82,8 @@ const documents: Documents = {
     "\n  mutation CancelRun($runId: UUID!, $reason: String) {\n    cancelRun(runId: $runId, reason: $reason) {\n      cancelled\n      run {\n        id\n        status\n      }\n    }\n  }\n": types.CancelRunDocument,
     "\n  mutation ResumeRun($runId: UUID!, $resume: JSON!, $reason: String) {\n    resumeRun(runId: $runId, resume: $resume, reason: $reason) {\n      runId\n    }\n  }\n": types.ResumeRunDocument,
     "\n  mutation SendEvent($runId: UUID!, $name: String!, $payload: JSON, $reason: String) {\n    sendEvent(runId: $runId, name: $name, payload: $payload, reason: $reason) {\n      woke\n      run {\n        id\n        status\n        updatedAt\n      }\n    }\n  }\n": types.SendEventDocument,
-    "\n  mutation RerunRun($runId: UUID!, $reason: String) {\n    rerunRun(runId: $runId, reason: $reason) {\n      runId\n    }\n  }\n": types.RerunRunDocument,
+    "\n  mutation RerunRun($runId: UUID!, $reason: String, $fromStep: Int) {\n    rerunRun(runId: $runId, reason: $reason, fromStep: $fromStep) {\n      runId\n    }\n  }\n": types.RerunRunDocument,
+    "\n  query RerunFromStepContext($id: UUID!) {\n    runById(id: $id) {\n      id\n      status\n      parentRunId\n      agentVersion\n      threadByThreadId {\n        runsByThreadId(orderBy: [CREATED_AT_DESC, ID_DESC], first: 1) {\n          nodes {\n            id\n          }\n        }\n      }\n    }\n  }\n": types.RerunFromStepContextDocument,
     "\n  query RunInterrupts($id: UUID!) {\n    runById(id: $id) {\n      id\n      status\n      continuedBy\n      interrupts\n    }\n  }\n": types.RunInterruptsDocument,
     "\n  query Agents {\n    allAgents(orderBy: NAME_ASC, first: 1000) {\n      nodes {\n        id\n        name\n        config\n        version\n        createdAt\n        updatedAt\n        runsByAgentId {\n          totalCount\n        }\n      }\n    }\n  }\n": types.AgentsDocument,
     "\n  query Agent($id: UUID!) {\n    agentById(id: $id) {\n      id\n      name\n      config\n      version\n      createdAt\n      updatedAt\n      agentVersionsByAgentId(orderBy: VERSION_DESC, first: 1000) {\n        nodes {\n          agentId\n          version\n          config\n          createdAt\n        }\n      }\n      runsByAgentId(orderBy: CREATED_AT_DESC, first: 8) {\n        totalCount\n        nodes {\n          ...RunRowFields\n        }\n      }\n    }\n  }\n": types.AgentDocument,
@@ -200,7 +202,11 @@ export function graphql(source: "\n  mutation SendEvent($runId: UUID!, $name: St
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation RerunRun($runId: UUID!, $reason: String) {\n    rerunRun(runId: $runId, reason: $reason) {\n      runId\n    }\n  }\n"): typeof import('./graphql').RerunRunDocument;
+export function graphql(source: "\n  mutation RerunRun($runId: UUID!, $reason: String, $fromStep: Int) {\n    rerunRun(runId: $runId, reason: $reason, fromStep: $fromStep) {\n      runId\n    }\n  }\n"): typeof import('./graphql').RerunRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query RerunFromStepContext($id: UUID!) {\n    runById(id: $id) {\n      id\n      status\n      parentRunId\n      agentVersion\n      threadByThreadId {\n        runsByThreadId(orderBy: [CREATED_AT_DESC, ID_DESC], first: 1) {\n          nodes {\n            id\n          }\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').RerunFromStepContextDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

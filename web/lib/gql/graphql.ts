@@ -187,10 +187,18 @@ export type SendEventMutation = { sendEvent: { woke: boolean, run: { id: string,
 export type RerunRunMutationVariables = Exact<{
   runId: string;
   reason?: string | null | undefined;
+  fromStep?: number | null | undefined;
 }>;
 
 
 export type RerunRunMutation = { rerunRun: { runId: string } | null };
+
+export type RerunFromStepContextQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RerunFromStepContextQuery = { runById: { id: string, status: string, parentRunId: string | null, agentVersion: number, threadByThreadId: { runsByThreadId: { nodes: Array<{ id: string } | null> } } | null } | null };
 
 export type RunInterruptsQueryVariables = Exact<{
   id: string;
@@ -1016,12 +1024,29 @@ export const SendEventDocument = new TypedDocumentString(`
 }
     `) as unknown as TypedDocumentString<SendEventMutation, SendEventMutationVariables>;
 export const RerunRunDocument = new TypedDocumentString(`
-    mutation RerunRun($runId: UUID!, $reason: String) {
-  rerunRun(runId: $runId, reason: $reason) {
+    mutation RerunRun($runId: UUID!, $reason: String, $fromStep: Int) {
+  rerunRun(runId: $runId, reason: $reason, fromStep: $fromStep) {
     runId
   }
 }
     `) as unknown as TypedDocumentString<RerunRunMutation, RerunRunMutationVariables>;
+export const RerunFromStepContextDocument = new TypedDocumentString(`
+    query RerunFromStepContext($id: UUID!) {
+  runById(id: $id) {
+    id
+    status
+    parentRunId
+    agentVersion
+    threadByThreadId {
+      runsByThreadId(orderBy: [CREATED_AT_DESC, ID_DESC], first: 1) {
+        nodes {
+          id
+        }
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<RerunFromStepContextQuery, RerunFromStepContextQueryVariables>;
 export const RunInterruptsDocument = new TypedDocumentString(`
     query RunInterrupts($id: UUID!) {
   runById(id: $id) {

@@ -313,7 +313,11 @@ export default function RunPage() {
                 // it stopped to ask: how long it worked before asking, not a finished run's duration
                 <Metric label="Worked before asking" value={formatDuration(durationMs)} testId="usage-duration" />
               ) : (
-                <Metric label={settled ? "Duration" : "Running for"} value={formatDuration(durationMs)} testId="usage-duration" />
+                <Metric
+                  label={settled ? "Duration" : run.status === "waiting" ? "Elapsed, waiting now" : "Running for"}
+                  value={formatDuration(durationMs)}
+                  testId="usage-duration"
+                />
               )}
               <Metric label="Steps" value={String(stepCount)} testId="usage-steps" />
               <Metric label="Cost" value={formatCost(usage.cost_usd ?? 0)} title={formatCostExact(usage.cost_usd ?? 0)} testId="usage-cost" />
@@ -340,6 +344,7 @@ export default function RunPage() {
               <Loading />
             ) : (
               <StepsTimeline
+                runId={run.id}
                 steps={stepList}
                 retries={retries}
                 runStart={parseTime(run.startedAt) ?? parseTime(run.createdAt)}
