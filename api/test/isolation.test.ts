@@ -44,6 +44,7 @@ import { SECRET_KEY_ENV } from "../../lib/secret-box.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { startWorker } from "../../worker/main.ts";
 import { startApi, type ApiHandle } from "../server.ts";
+import { WATCH_STARTED } from "../events-hub.ts";
 
 const ROLES: ApiKeyRole[] = ["viewer", "operator", "admin"];
 const ROLE_RANK: Record<ApiKeyRole, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -956,13 +957,19 @@ describe("GraphQL subscriptions over graphql-ws", () => {
 
   it("runUpdated without a run: A's subscriber gets A's runs and never B's (and B's the other way round)", async () => {
     const seen: Record<"A" | "B", Array<{ runId: string; run: { workspaceId: string } | null }>> = { A: [], B: [] };
+    /** The watch-started messages (nil run id, run null) each side got: exactly one, first. */
+    const started: Record<"A" | "B", number> = { A: 0, B: 0 };
     const errors: unknown[] = [];
     for (const side of [A, B]) {
       const client = wsClientOf(side.keys.viewer);
       client.subscribe<{ runUpdated: { runId: string; run: { workspaceId: string } | null } }>(
         { query: RUN_UPDATED, variables: {} },
         {
-          next: (v) => (v.errors ? errors.push(v.errors) : seen[side.label].push(v.data!.runUpdated)),
+          next: (v) => {
+            if (v.errors) errors.push(v.errors);
+            else if (v.data!.runUpdated.runId === WATCH_STARTED && v.data!.runUpdated.run === null && seen[side.label].length === 0) started[side.label]++;
+            else seen[side.label].push(v.data!.runUpdated);
+          },
           error: (e) => errors.push(e),
           complete: () => undefined,
         },
@@ -995,6 +1002,7 @@ describe("GraphQL subscriptions over graphql-ws", () => {
     const bRuns = await runsOf(B.wsId);
     expect(seen.A.filter((u) => !aRuns.has(u.runId) || u.run?.workspaceId !== A.wsId)).toEqual([]);
     expect(seen.B.filter((u) => !bRuns.has(u.runId) || u.run?.workspaceId !== B.wsId)).toEqual([]);
+    expect(started).toEqual({ A: 1, B: 1 });
     expect(seen.A.some((u) => bRuns.has(u.runId))).toBe(false);
   });
 });
