@@ -181,6 +181,14 @@ function whichTimeout(error: unknown): { name: string; variable: string; fallbac
   return null;
 }
 
+/** True when `error` (or its cause) is one of the engine's database timeouts. */
+export function isDbTimeout(error: unknown, depth = 0): boolean {
+  if (!error || depth > 5) return false;
+  if (whichTimeout(error)) return true;
+  const cause = (error as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== error && isDbTimeout(cause, depth + 1);
+}
+
 /**
  * When `error` (or its cause) is one of the engine's database timeouts: a sentence naming it, its
  * value and the variable that sets it, for the log line of the failure; null otherwise.

@@ -10,7 +10,7 @@ import type { Logger } from "../lib/logger.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import { sleep } from "../lib/sleep.ts";
 import { isConnectionError } from "../db/errors.ts";
-import { createClient } from "../db/connection-target.ts";
+import { connectClient } from "../db/connection-target.ts";
 import { isWritable } from "../db/sql/ping.ts";
 import { lazyProviders } from "./providers/registry.ts";
 import { DEFAULT_COMMIT_RETRY_MS, makeRunStepTask, type EngineContext } from "./tasks/run_step.ts";
@@ -357,16 +357,15 @@ function describe(value: unknown): string {
  * way) is not back yet: the new pool would only fail its first job.
  */
 async function probe(databaseUrl: string): Promise<Error | null> {
-  const client = createClient(databaseUrl, { connectionTimeoutMillis: 3_000 });
-  client.on("error", () => undefined);
+  let client: Awaited<ReturnType<typeof connectClient>> | undefined;
   try {
-    await client.connect();
+    client = await connectClient(databaseUrl, { connectionTimeoutMillis: 3_000 });
     if (!(await isWritable(client))) return new Error("the database answers read-only (a standby, or a failover under way)");
     return null;
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
 

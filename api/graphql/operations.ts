@@ -31,7 +31,8 @@ function whole(name: string, value: unknown, min: number, max: number, fallback:
   return n;
 }
 
-const isAdmin = (auth: Auth | null) => auth == null || roleAllows(auth.role, "admin");
+// fail closed: no key (only the schema export runs without one) sees no host or pid
+const isAdmin = (auth: Auth | null) => auth != null && roleAllows(auth.role, "admin");
 const MAX_WINDOW_SECONDS = 7 * 24 * 3600; // what 000014 keeps
 
 export const OperationsPlugin = extendSchema((build) => {

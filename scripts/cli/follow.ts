@@ -6,6 +6,7 @@ import { FollowError, followRunEvents, type RunEvent } from "../../client/index.
 import { EverrunsError } from "../../db/errors.ts";
 import type { ApiClient } from "./api.ts";
 import { EXIT } from "./errors.ts";
+import { shellQuote } from "./output.ts";
 
 /** How long the stream may be silent before a "still waiting" line (EVERRUNS_FOLLOW_PROGRESS_MS overrides, for tests). */
 function stillWaitingMs(): number {
@@ -45,15 +46,13 @@ function describeWait(tool: { name: string; args: string }): string | null {
   return null;
 }
 
-const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`);
-
 /** The questions of an interrupted run and the commands that answer them. */
 export function interruptHelp(runId: string, interrupts: Interrupt[]): string {
   const lines = [`run ${runId} is waiting for an answer:`];
   for (const i of interrupts) {
     lines.push(`  ? ${i.message ?? i.id ?? "an approval"}${i.toolCallId ? `  (tool call ${i.toolCallId})` : ""}`);
   }
-  const one = interrupts.length > 1 && interrupts[0]?.toolCallId ? ` --tool-call ${shellWord(interrupts[0].toolCallId)}` : "";
+  const one = interrupts.length > 1 && interrupts[0]?.toolCallId ? ` --tool-call ${shellQuote(interrupts[0].toolCallId)}` : "";
   lines.push(
     "Answer with:",
     `  everruns approve ${runId}${one}`,

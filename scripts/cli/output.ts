@@ -33,3 +33,8 @@ export function printRows(rows: Record<string, unknown>[], json: boolean, empty:
 export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
+
+/** `text` as one shell word, for the commands the CLI prints to copy. */
+export function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}

@@ -12,6 +12,7 @@ import { PROJECT_ROOT, resolveDatabase } from "../database.ts";
 import { seedDemoAgent } from "../demo-agent.ts";
 import { noteDatabaseUrl } from "./errors.ts";
 import { listRecords, portInUse, removeRecord, runningOn, withoutPassword, writeRecord, type InstanceRecord } from "./instance.ts";
+import { shellQuote } from "./output.ts";
 
 type Stoppable = { name: string; stop(): Promise<void> };
 
@@ -202,7 +203,7 @@ ${keyLines}
   API          ${api.url}  (GraphQL ${api.url}/graphql, GraphiQL ${api.url}/graphiql, AG-UI ${api.url}/api/agents/demo/agui)
 
 Start a run from any SQL client (this connection is the database's administrator: it sees every workspace):
-  psql ${db.url} -c "insert into everruns.runs (agent_id, input) select id, '{\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hello\\"}]}' from everruns.agents where name = 'demo' returning id"
+  psql ${shellQuote(withoutPassword(db.url))} -c "insert into everruns.runs (agent_id, input) select id, '{\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hello\\"}]}' from everruns.agents where name = 'demo' returning id"
 or from the CLI (it sends the key in ${keyFile}, or EVERRUNS_API_KEY):
   npx everruns run demo "hello" --follow
 or over HTTP:
@@ -211,11 +212,6 @@ or over HTTP:
 Keys for others: npx everruns keys create --role operator --name alice (--help)
 
 Press Ctrl-C to stop.`);
-}
-
-/** `text` as one shell word. */
-export function shellQuote(text: string): string {
-  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 export async function cmdWorker(env: Env, concurrencyFlag: string | undefined): Promise<void> {

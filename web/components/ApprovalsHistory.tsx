@@ -16,10 +16,6 @@ import type { Interrupt } from "@/lib/types";
 import { DecisionBadge, decisionsOf, interruptQuestion, type AnswerDecision } from "./InterruptAnswer";
 import { Card, Empty, ErrorBox, Loading, Timestamp } from "./ui";
 
-/** How many answers the history shows, and how many answered runs are read for their questions. */
-export const HISTORY_RUNS = 50;
-export const HISTORY_QUESTION_RUNS = 200;
-
 export const APPROVAL_HISTORY_QUERY = graphql(`
   query ApprovalHistory {
     answerAudit: allAuditLogs(condition: { action: "approval.answered" }, orderBy: SEQ_DESC, first: 50) {
@@ -111,7 +107,6 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
     const runs = new Map((data?.answeredRuns?.nodes ?? []).filter((r): r is NonNullable<typeof r> => Boolean(r)).map((r) => [r.id, r]));
     return (data?.answerAudit?.nodes ?? [])
       .filter((a): a is NonNullable<typeof a> => Boolean(a?.targetId))
-      .slice(0, HISTORY_RUNS)
       .map((entry) => {
         const details = (entry.details ?? {}) as AnsweredDetails;
         const parentId = typeof details.parent_run_id === "string" ? details.parent_run_id : null;

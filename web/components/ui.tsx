@@ -115,7 +115,7 @@ export function Empty({ title, children, icon = "empty" }: { title: string; chil
   );
 }
 
-export function EmptyIcon({ kind }: { kind: "empty" | "not-found" }) {
+export function EmptyIcon({ kind, className = "mb-2 h-8 w-8" }: { kind: "empty" | "not-found"; className?: string }) {
   return (
     <svg
       data-testid={`icon-${kind}`}
@@ -126,7 +126,7 @@ export function EmptyIcon({ kind }: { kind: "empty" | "not-found" }) {
       strokeWidth={1.5}
       strokeLinecap="round"
       strokeLinejoin="round"
-      className="mb-2 h-8 w-8 text-slate-400"
+      className={`${className} text-slate-400`}
     >
       {kind === "not-found" ? (
         <>

@@ -7,7 +7,7 @@
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
-import { describeTimeout, type Pool } from "../../db/pool.ts";
+import { isDbTimeout, type Pool } from "../../db/pool.ts";
 import { AgentConfigSchema, describeIssues, RunInputSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
@@ -245,7 +245,7 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     if (signal.aborted || error instanceof StaleAttemptError) throw error;
     if (error instanceof ProviderError || error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error, chain);
     // our database (unreachable, or one of its timeouts): graphile-worker retries the job
-    if (isConnectionError(error) || describeTimeout(error)) throw error;
+    if (isConnectionError(error) || isDbTimeout(error)) throw error;
     ctx.log.error(`step ${seq} of run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
     return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
   }
