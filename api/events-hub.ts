@@ -1,22 +1,44 @@
 // One LISTEN connection per API process, fanned out in memory to every SSE client and GraphQL
 // subscriber.
 //
-// Why this shape: NOTIFY carries ids only ("<run_id>:<last seq>" on everruns:events, "<run_id>"
-// on everruns:runs). A run watched by N clients has one *feed*: on a notification the feed reads
-// the new rows once (`seq > fetched`, the primary key) and hands the same row objects to all N,
-// so a burst of events costs one query per statement, not one per client. Each subscriber keeps
-// its own cursor and drops what it has already seen.
+// Why this shape: NOTIFY carries ids only ("<run_id>:<last seq>" on everruns:events,
+// "<run_id>:<workspace_id>" on everruns:runs). A run watched by N clients has one *feed*: on a
+// notification the feed reads the new rows once (`seq > fetched`, the primary key) and hands the
+// same row objects to all N, so a burst of events costs one query per statement, not one per
+// client. Each subscriber keeps its own cursor and drops what it has already seen.
+//
+// A notification is only a hint. Workers send them after their commit (a per-process notifier
+// coalesces them a few ms later, issue 23), so a worker killed between its commit and that send
+// loses them for good, and a dropped LISTEN connection loses what was sent while it was down.
+// What a client sees never depends on one arriving: the database is the truth and the hub reads
+// it on three occasions.
+//   1. A notification: the feed's `target` rises to the announced seq and the feed reads up to it.
+//   2. A periodic catch-up every `catchUpMs` (default 1 s): ONE query reads runs.event_seq of
+//      every open feed (readEventSeqs) and raises the target of each feed whose log is ahead;
+//      when runs are watched, a second query (readRunsUpdatedSince, from the previous tick's
+//      database time) wakes the watchers of runs that changed. One or two queries per tick per
+//      API process, whatever the number of clients; a tick is skipped while the previous one
+//      runs. A lost notification so costs at most catchUpMs of latency, never an event, and
+//      `stats.caughtUp` counts the ticks that found a feed behind (hints that were missed or late).
+//   3. A reconnect of the LISTEN connection (with backoff): every feed sweeps the database past
+//      its cursor and every run watcher is told about runs that changed since the connection was
+//      last known alive.
 //
 // No gap and no duplicate at the seam between replay and live: a subscriber registers with the
 // feed first, waits until the feed knows where it starts (`fetched` = runs.event_seq read after
 // registration), and only then replays from the database. Everything at or below `fetched` was
 // committed before the replay's snapshot, so the replay has it; everything above it reaches the
-// feed through a notification sent after registration. The subscriber dedupes by seq and, as a
-// last line of defence, fills any hole it sees from the database before going on.
+// feed through a later read (a notification sent after registration, or else the next catch-up,
+// which reads runs.event_seq after the commit). The feed reads `seq > fetched` in order and moves
+// `fetched` to the last row it delivered, whichever of the three woke it, so each seq is delivered
+// once; the subscriber still dedupes by seq and, as a last line of defence, fills any hole it sees
+// from the database before going on.
 //
-// A dropped LISTEN connection loses the notifications sent while it was down. It is reconnected
-// with backoff, and then every feed sweeps the database past its cursor and every run watcher is
-// told about runs that changed since the connection was last known alive, so nothing is missed.
+// Run watchers are woken, not fed: a wake means "read this run again". The catch-up's
+// readRunsUpdatedSince keeps one second of slack for transactions that began before its `since`
+// and committed after, so a run that changed near a tick may be woken twice (a harmless re-read);
+// a run whose change committed after a tick is seen by the next one, since each tick reads from
+// the database time of the tick before it.
 import pg from "pg";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { createClient } from "../db/connection-target.ts";
@@ -24,6 +46,7 @@ import { dbTimeouts, timeoutOptions, type Pool } from "../db/pool.ts";
 import { databaseNow } from "../db/sql/databaseNow.ts";
 import { listen } from "../db/sql/listen.ts";
 import { readEventSeq } from "../db/sql/readEventSeq.ts";
+import { readEventSeqs } from "../db/sql/readEventSeqs.ts";
 import { readLastEvent } from "../db/sql/readLastEvent.ts";
 import { readRunEvents, type RunEventRow } from "../db/sql/readRunEvents.ts";
 import { readRunsUpdatedSince } from "../db/sql/readRunsUpdatedSince.ts";
@@ -53,6 +76,12 @@ export interface EventsHubOptions {
    * that commits a step every few ms is re-read at most this often per watcher; 0: at once).
    */
   runCoalesceMs?: number;
+  /**
+   * Every this many ms, read the database for what notifications should have announced and did
+   * not (a worker killed between its commit and its notifier's send): at most this much latency
+   * per lost notification. 0 disables (then only notifications and reconnects wake the hub).
+   */
+  catchUpMs?: number;
 }
 
 /** An async iterator that can also be closed from outside (a client went away). */
@@ -70,6 +99,8 @@ class RunFeed {
   target = 0;
   /** Read until no rows come back (after a reconnect, or when a page was full). */
   sweep = false;
+  /** `fetched` is known (the run's event_seq at registration was read). */
+  started = false;
   pumping = false;
   closed = false;
   readonly runId: string;
@@ -79,6 +110,7 @@ class RunFeed {
     this.ready = start.then((seq) => {
       if (seq === null) return false;
       this.fetched = seq;
+      this.started = true;
       return true;
     });
   }
@@ -144,6 +176,15 @@ function closable<T>(make: (signal: AbortSignal) => AsyncGenerator<T, void, unde
   };
 }
 
+/**
+ * `ms` before the database time `now` (text of a timestamptz), as an ISO timestamp; `now` itself
+ * when it does not parse (an unusual DateStyle): then only the function's second of slack looks back.
+ */
+function lookBack(now: string, ms: number): string {
+  const at = Date.parse(now);
+  return Number.isNaN(at) ? now : new Date(at - ms).toISOString();
+}
+
 /** Reconnects of the LISTEN connection: 100-200 ms, then doubling (half of it jitter) up to 5 s. */
 const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 200, max_delay_ms: 5000, multiplier: 2 };
 
@@ -153,6 +194,13 @@ const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 200, max_delay_ms: 
  * them again and miss nothing in between.
  */
 export const WATCH_STARTED = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * Most runs one catch-up tick reads from readRunsUpdatedSince (newest first). Its window is about
+ * two ticks (one tick and the function's second of slack); past this many changed runs in it, the
+ * oldest, most of which the previous tick already saw, are dropped and a warning is logged once.
+ */
+const RUNS_CATCH_UP_LIMIT = 5000;
 
 export class EventsHub {
   private readonly opts: Required<EventsHubOptions>;
@@ -167,10 +215,31 @@ export class EventsHub {
   private pingTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  readonly stats = { notifications: 0, reads: 0, reconnects: 0 };
+  private catchUpTimer: NodeJS.Timeout | null = null;
+  private catchingUp = false;
+  /** Database time of the last catch-up tick that completed (null: none since the hub was idle). */
+  private catchUpSince: string | null = null;
+  /** The current streak of failed catch-up ticks (one warning per streak). */
+  private catchUpFailures = 0;
+  private runsLimitWarned = false;
+  readonly stats = {
+    notifications: 0,
+    reads: 0,
+    reconnects: 0,
+    /** Catch-up ticks that queried (a tick with no open feed and no watcher queries nothing). */
+    catchUps: 0,
+    /** Queries those ticks sent: at most two per tick, whatever the number of clients. */
+    catchUpQueries: 0,
+    /** Ticks that found a feed's log ahead of what notifications had announced. */
+    caughtUp: 0,
+    /** Feeds those ticks found behind (one per feed per tick). */
+    caughtUpFeeds: 0,
+    /** Watched runs a tick woke from readRunsUpdatedSince (includes re-wakes within its slack). */
+    catchUpRunWakes: 0,
+  };
 
   constructor(opts: EventsHubOptions) {
-    this.opts = { pingIntervalMs: 5000, pageSize: 500, runCoalesceMs: 50, ...opts };
+    this.opts = { pingIntervalMs: 5000, pageSize: 500, runCoalesceMs: 50, catchUpMs: 1000, ...opts };
   }
 
   /** Connects and LISTENs; rejects when the database cannot be reached at start. */
@@ -178,6 +247,10 @@ export class EventsHub {
     await this.connect();
     this.pingTimer = setInterval(() => void this.ping(), this.opts.pingIntervalMs);
     this.pingTimer.unref();
+    if (this.opts.catchUpMs > 0) {
+      this.catchUpTimer = setInterval(() => void this.catchUp(), this.opts.catchUpMs);
+      this.catchUpTimer.unref();
+    }
   }
 
   get listening(): boolean {
@@ -191,6 +264,7 @@ export class EventsHub {
   async close(): Promise<void> {
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.catchUpTimer) clearInterval(this.catchUpTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pendingTimer) clearTimeout(this.pendingTimer);
     for (const feed of this.feeds.values()) feed.closed = true;
@@ -284,6 +358,72 @@ export class EventsHub {
         (runs) => runs.reverse().forEach((run) => this.notifyRun(run.id, run.workspace_id)),
         (error: Error) => this.opts.log.warn(`events hub: could not read runs changed while disconnected: ${error.message}`),
       );
+    }
+  }
+
+  /**
+   * One catch-up tick (see the header): one query for the log ends of every open feed, one more
+   * when runs are watched. Reads on the pool, not on the LISTEN connection, so it works while
+   * that one is down too. Never rejects; skipped while the previous tick still runs.
+   */
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp || this.closed) return;
+    const feeds = [...this.feeds.values()].filter((feed) => feed.started && !feed.closed);
+    if (feeds.length === 0 && this.runWatchers.size === 0) {
+      // nothing to catch up: no query; the next watcher's first tick starts from its own time
+      this.catchUpSince = null;
+      return;
+    }
+    this.catchingUp = true;
+    try {
+      this.stats.catchUps++;
+      this.stats.catchUpQueries++;
+      const { now, seqs } = await readEventSeqs(
+        this.opts.pool,
+        feeds.map((feed) => feed.runId),
+      );
+      const byRun = new Map(feeds.map((feed) => [feed.runId, feed]));
+      let behind = 0;
+      for (const { id, event_seq } of seqs) {
+        const feed = byRun.get(id);
+        if (!feed || feed.closed || event_seq === null || event_seq <= Math.max(feed.target, feed.fetched)) continue;
+        feed.target = event_seq;
+        behind++;
+        void this.pump(feed);
+      }
+      if (behind > 0) {
+        this.stats.caughtUp++;
+        this.stats.caughtUpFeeds += behind;
+      }
+      if (this.runWatchers.size > 0) {
+        // from the previous tick's database time; a first tick (watchers new since the hub was
+        // idle) looks back two ticks, before any of them registered (plus the function's slack)
+        const since = this.catchUpSince ?? lookBack(now, 2 * this.opts.catchUpMs);
+        this.stats.catchUpQueries++;
+        const runs = await readRunsUpdatedSince(this.opts.pool, since, RUNS_CATCH_UP_LIMIT);
+        if (runs.length === RUNS_CATCH_UP_LIMIT && !this.runsLimitWarned) {
+          this.runsLimitWarned = true;
+          this.opts.log.warn(
+            `events hub: more than ${RUNS_CATCH_UP_LIMIT} runs changed within one catch-up window; watchers of the oldest rely on their notifications (lower catchUpMs to narrow the window)`,
+          );
+        }
+        // oldest first, as they changed
+        for (const run of runs.reverse()) {
+          if (!this.runWatchers.has(run.id) && !this.runWatchers.has(`*:${run.workspace_id}`)) continue;
+          this.stats.catchUpRunWakes++;
+          this.notifyRun(run.id, run.workspace_id);
+        }
+      }
+      this.catchUpSince = now;
+      if (this.catchUpFailures > 0) this.opts.log.info(`events hub: catch-up works again after ${this.catchUpFailures} failed ticks`);
+      this.catchUpFailures = 0;
+    } catch (error) {
+      // the next tick tries again, from the same `since`: a failed tick loses nothing
+      if (this.catchUpFailures++ === 0 && !this.closed) {
+        this.opts.log.warn(`events hub: catch-up from the database failed (${(error as Error).message}); retrying every ${this.opts.catchUpMs} ms`);
+      }
+    } finally {
+      this.catchingUp = false;
     }
   }
 

@@ -17,9 +17,10 @@ import { makeGraphQLWSConfig, normalizeConnectionParams, type GrafservBase } fro
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { GraphQLError } from "postgraphile/graphql";
 import { WebSocketServer, type WebSocket } from "ws";
-import { loadApiLimitsEnv, loadRequestGuardEnv, type ApiLimitsEnv } from "../db/env.ts";
+import { loadApiLimitsEnv, loadConnectionBudgetEnv, loadRequestGuardEnv, type ApiLimitsEnv } from "../db/env.ts";
+import { checkConnectionBudget } from "../db/connection-budget.ts";
 import { checkSchemaVersion } from "../db/migrate.ts";
-import { createPool, type Pool } from "../db/pool.ts";
+import { createPool, dbTimeouts, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
 import type { Logger } from "../lib/logger.ts";
 import { agUiRouter } from "./agui.ts";
@@ -42,8 +43,17 @@ import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-lim
 import { restRouter } from "./rest.ts";
 import { SseStreams } from "./sse.ts";
 
+/** The API pool's connections unless told otherwise (API_DB_CONNECTIONS's default). */
+const DEFAULT_API_DB_CONNECTIONS = 10;
+
 export interface ApiOptions {
   databaseUrl: string;
+  /**
+   * A direct connection to the same database when `databaseUrl` is a transaction-mode pooler
+   * (DATABASE_DIRECT_URL): the events hub's LISTEN connection and the schema-version check use
+   * it, and the query pool is `pooled` (db/pool.ts: no startup parameters, no named statements).
+   */
+  directDatabaseUrl?: string;
   /** 0 picks a free port (tests). */
   port: number;
   /** 127.0.0.1 unless told otherwise. */
@@ -59,8 +69,12 @@ export interface ApiOptions {
   webPort?: number;
   /** Heartbeat comment interval of SSE streams (default 15 s). */
   heartbeatMs?: number;
-  /** Database connections for queries (default 20); the LISTEN connection is extra. */
+  /** Database connections for queries (default API_DB_CONNECTIONS, 10); the LISTEN connection is extra. */
   poolSize?: number;
+  /** Connections of max_connections to leave to other clients (default EVERRUNS_DB_RESERVED_CONNECTIONS): db/connection-budget.ts. */
+  reservedConnections?: number;
+  /** How often live streams re-read what a lost notification did not announce (api/events-hub.ts; default 1000; 0: off, tests). */
+  hubCatchUpMs?: number;
   /** Production: no GraphQL introspection nor suggestions (default: NODE_ENV=production). */
   production?: boolean;
   /** Rate limits (default EVERRUNS_RATE_LIMIT_PER_MINUTE, EVERRUNS_RATE_LIMIT_BURST, EVERRUNS_AUTH_FAILURES_PER_MINUTE). */
@@ -172,14 +186,30 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     throw new Error(`invalid HTTP timeouts ${JSON.stringify(timeouts)}: headers > 0 and at most the request's, keep-alive >= 0`);
   }
   const graphiql = graphiqlEnabled({ requested: opts.graphiql, nodeEnv: process.env.NODE_ENV, host });
-  const pool = createPool(opts.databaseUrl, "everruns-api", opts.poolSize ?? 20);
-  const hub = new EventsHub({ databaseUrl: opts.databaseUrl, pool, log });
+  // Behind a transaction-mode pooler the pool's connections hold no session state (every use of
+  // SET is set_config(…, true), local to its transaction); LISTEN needs a session of its own.
+  const pooled = Boolean(opts.directDatabaseUrl);
+  const directUrl = opts.directDatabaseUrl || opts.databaseUrl;
+  const poolSize = opts.poolSize ?? DEFAULT_API_DB_CONNECTIONS;
+  // An API whose connections would not fit beside every other Everruns process's and the reserve
+  // for other clients refuses to start, naming the numbers. Behind a pooler only LISTEN counts.
+  const budget = await checkConnectionBudget({
+    databaseUrl: directUrl,
+    who: "API",
+    wanted: pooled ? 1 : poolSize + 1,
+    reserved: opts.reservedConnections ?? loadConnectionBudgetEnv().EVERRUNS_DB_RESERVED_CONNECTIONS,
+    connectTimeoutMs: dbTimeouts().connectMs,
+  });
+  log.info(budget.summary);
+  for (const warning of budget.warnings) log.warn(warning);
+  const pool = createPool(opts.databaseUrl, "everruns-api", poolSize, { pooled });
+  const hub = new EventsHub({ databaseUrl: directUrl, pool, log, ...(opts.hubCatchUpMs !== undefined && { catchUpMs: opts.hubCatchUpMs }) });
   const sse = new SseStreams({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
   const authenticator = new Authenticator(pool);
   const limits = new ApiRateLimits(pool, rateLimits, log);
   try {
     // a schema this code does not know stops the API before it serves anything (db/migrate.ts)
-    await checkSchemaVersion(pool, { warn: (line) => log.warn(line) });
+    await checkSchemaVersion(pooled ? directUrl : pool, { warn: (line) => log.warn(line) });
     await hub.start();
   } catch (error) {
     await pool.end();

@@ -97,9 +97,27 @@ const EnvObject = z.object({
       }
     })
     .optional(),
+  /**
+   * A direct connection to the same database when DATABASE_URL goes through a transaction-mode
+   * pooler (PgBouncer): LISTEN, the liveness connections, migrations and the connection budget use
+   * it, and pooled connections carry no startup options and no named prepared statements.
+   */
+  DATABASE_DIRECT_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "DATABASE_DIRECT_URL must be a postgres:// or postgresql:// URL")
+    .optional(),
   PORT: intFromEnv("PORT", 1, 65535).default(4000),
   HOST: z.string().min(1).default("127.0.0.1"),
-  WORKER_CONCURRENCY: intFromEnv("WORKER_CONCURRENCY", 1, 1000).default(10),
+  /** Steps one worker process runs at once (an LLM or tool call each); none of them holds a connection while it waits. */
+  WORKER_MAX_IN_FLIGHT: intFromEnv("WORKER_MAX_IN_FLIGHT", 1, 20_000).optional(),
+  /** @deprecated the former name of WORKER_MAX_IN_FLIGHT, still read when that is unset */
+  WORKER_CONCURRENCY: intFromEnv("WORKER_CONCURRENCY", 1, 20_000).optional(),
+  /** Database connections one worker process's pool may hold (plus its LISTEN and liveness connections). */
+  WORKER_DB_CONNECTIONS: intFromEnv("WORKER_DB_CONNECTIONS", 1, 1000).default(10),
+  /** Connections the API process's pool may hold (plus its LISTEN connection). */
+  API_DB_CONNECTIONS: intFromEnv("API_DB_CONNECTIONS", 1, 1000).default(10),
+  /** Connections of max_connections an Everruns process refuses to take, left for other clients (db/connection-budget.ts). */
+  EVERRUNS_DB_RESERVED_CONNECTIONS: intFromEnv("EVERRUNS_DB_RESERVED_CONNECTIONS", 0, 100_000).default(10),
   /** How long one job may run a run's steps back to back, each commit beginning the next step (0: off; default in worker/main.ts). */
   WORKER_INLINE_CHAIN_MS: intFromEnv("WORKER_INLINE_CHAIN_MS", 0, 3_600_000).optional(),
   WORKER_SHUTDOWN_TIMEOUT_MS: intFromEnv("WORKER_SHUTDOWN_TIMEOUT_MS", 0, 3_600_000).default(10_000),
@@ -193,6 +211,13 @@ export type ApiLimitsEnv = z.infer<typeof ApiLimitsEnvSchema>;
 /** The API's rate limits and HTTP timeouts (api/rate-limit.ts, api/server.ts). */
 export function loadApiLimitsEnv(source: NodeJS.ProcessEnv = process.env): ApiLimitsEnv {
   return parseEnv(ApiLimitsEnvSchema, source);
+}
+
+const ConnectionBudgetEnvSchema = EnvObject.pick({ EVERRUNS_DB_RESERVED_CONNECTIONS: true });
+
+/** The connections a process leaves to other clients (db/connection-budget.ts). */
+export function loadConnectionBudgetEnv(source: NodeJS.ProcessEnv = process.env): z.infer<typeof ConnectionBudgetEnvSchema> {
+  return parseEnv(ConnectionBudgetEnvSchema, source);
 }
 
 const DbTimeoutsEnvSchema = EnvObject.pick({

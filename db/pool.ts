@@ -70,6 +70,49 @@ export interface PoolOptions {
   migrations?: boolean;
   /** Overrides of the environment's timeouts (tests). */
   timeouts?: Partial<DbTimeouts>;
+  /**
+   * The URL is a transaction-mode pooler (PgBouncer; DATABASE_DIRECT_URL is set): its connections
+   * carry no startup parameters the pooler would refuse (the statement, lock and idle-in-transaction
+   * timeouts: set them at the pooler or on the role, docs/deploy.md) and use no named prepared
+   * statements (a statement prepared in one transaction is gone, or another's, in the next). Only
+   * transaction-scoped state may be used on such a pool: no SET, session advisory locks, LISTEN
+   * or temporary tables.
+   */
+  pooled?: boolean;
+}
+
+/**
+ * The URL of a direct connection to the database: DATABASE_DIRECT_URL when DATABASE_URL goes
+ * through a transaction-mode pooler, else DATABASE_URL itself. LISTEN, the worker's liveness
+ * connection, migrations and the start-up checks use it; queries use DATABASE_URL.
+ */
+export function directUrl(env: { DATABASE_URL: string; DATABASE_DIRECT_URL?: string | undefined }): string {
+  return env.DATABASE_DIRECT_URL || env.DATABASE_URL;
+}
+
+/**
+ * `Base` whose queries are never named (`{ name, text }` runs as an unnamed statement): a named
+ * statement is prepared on one server connection, and behind a transaction-mode pooler the next
+ * query may run on another (PgBouncer 1.18 has no prepared-statement support). PostGraphile's pg
+ * adaptor and graphile-worker both name their queries by default.
+ */
+function withoutNamedStatements(Base: typeof pg.Client): typeof pg.Client {
+  const query = Reflect.get(Base.prototype, "query") as (...args: unknown[]) => unknown;
+  class UnnamedStatementsClient extends Base {}
+  Object.defineProperty(UnnamedStatementsClient.prototype, "query", {
+    configurable: true,
+    writable: true,
+    value: function (this: pg.Client, ...args: unknown[]): unknown {
+      const config = args[0] as { name?: unknown; submit?: unknown } | null;
+      if (config && typeof config === "object" && config.name !== undefined) {
+        // a Submittable (pg.Query, a cursor) is used as it is: unname it in place
+        if (typeof config.submit === "function") config.name = undefined;
+        else args[0] = { ...config, name: undefined };
+      }
+      return query.apply(this, args);
+    },
+  });
+  return UnnamedStatementsClient;
 }
 
 /** A free connection of a pool was not there within connectionTimeoutMillis. */
@@ -112,7 +155,8 @@ class EnginePool extends pg.Pool {
 
 /**
  * A pool for the engine (worker, API) or a command. Its connections carry the timeouts of the
- * environment (EVERRUNS_DB_*_TIMEOUT_MS, or none for `migrations`), and follow a DATABASE_URL
+ * environment (EVERRUNS_DB_*_TIMEOUT_MS, or none for `migrations`; only the connect timeout when
+ * `pooled`: behind PgBouncer), and follow a DATABASE_URL
  * with several hosts or target_session_attrs to the writable one (db/connection-target.ts); a
  * plain URL gets pg's own client.
  */
@@ -122,7 +166,11 @@ export function createPool(connectionString: string, applicationName: string, ma
     ...(options.migrations ? { statementMs: 0, lockMs: 0, idleInTransactionMs: 0 } : {}),
     ...options.timeouts,
   };
-  const Client = poolClientFor(connectionString);
+  const routed = poolClientFor(connectionString);
+  const Client = options.pooled ? withoutNamedStatements(routed ?? pg.Client) : routed;
+  // behind a pooler only the client-side connect timeout applies; the server-side ones would be
+  // startup parameters, which PgBouncer refuses ("unsupported startup parameter")
+  const timeoutConfig = timeoutOptions(options.pooled ? { ...timeouts, statementMs: 0, lockMs: 0, idleInTransactionMs: 0 } : timeouts);
   const pool = new EnginePool({
     connectionString,
     application_name: applicationName,
@@ -132,7 +180,7 @@ export function createPool(connectionString: string, applicationName: string, ma
     // rather than waited on for ever; the server side needs its own (docs/deploy.md)
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    ...timeoutOptions(timeouts),
+    ...timeoutConfig,
     ...(Client ? { Client } : {}),
   });
   // A client that loses its connection must not crash the process (an 'error' event with no

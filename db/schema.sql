@@ -226,8 +226,8 @@ CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (re
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
 CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
-CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
-CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
+CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
+CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
 
@@ -755,7 +755,7 @@ begin
      where a.run_id = p_run.id and a.seq = p_run.step_cursor and a.attempt = p_run.step_attempt and a.step_name is null;
     if found then
       -- the step in progress has a name now: once per attempt (folded into a commit's own)
-      perform pg_notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
+      perform everruns_private.notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
     end if;
   end if;
   return p_run.event_seq + v_n;
@@ -1212,7 +1212,7 @@ begin
   -- 000013: the attempt committed, and watchers of the run hear of its new numbers (one
   -- notification per transaction: the same payload as the status trigger's is folded into it)
   perform everruns_private.end_attempt_locked(p_run.id, v_seq, p_attempt, 'committed', null, p_step);
-  perform pg_notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
+  perform everruns_private.notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
 end;
 $function$;
 
@@ -1290,6 +1290,17 @@ CREATE OR REPLACE FUNCTION everruns_private.default_workspace_id()
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select '00000000-0000-0000-0000-000000000001'::uuid $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.defer_notifications()
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  -- transaction-local: the next transaction of the session notifies again
+  perform pg_catalog.set_config('everruns.defer_notifications', 'on', true);
+  perform pg_catalog.set_config('everruns.deferred_notifications', '', true);
+end;
+$function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.delete_secret(p_workspace_id uuid, p_name text)
  RETURNS boolean
@@ -1517,6 +1528,28 @@ CREATE OR REPLACE FUNCTION everruns_private.max_signal_payload_bytes()
  IMMUTABLE PARALLEL SAFE
 AS $function$ select 65536 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.notify(p_channel text, p_payload text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_line text := p_channel || ' ' || p_payload;
+  v_list text;
+begin
+  if coalesce(pg_catalog.current_setting('everruns.defer_notifications', true), '') <> 'on' then
+    perform pg_catalog.pg_notify(p_channel, p_payload);
+    return;
+  end if;
+  v_list := coalesce(pg_catalog.current_setting('everruns.deferred_notifications', true), '');
+  if v_list = '' then
+    perform pg_catalog.set_config('everruns.deferred_notifications', v_line, true);
+  -- a line already collected is skipped, as Postgres folds a transaction's identical notifications
+  elsif pg_catalog.strpos(E'\n' || v_list || E'\n', E'\n' || v_line || E'\n') = 0 then
+    perform pg_catalog.set_config('everruns.deferred_notifications', v_list || E'\n' || v_line, true);
+  end if;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.ops_live_workers()
  RETURNS TABLE(pool_id text, hostname text, pid integer, concurrency integer, started_at timestamp with time zone, last_seen_at timestamp with time zone)
  LANGUAGE sql
@@ -1673,7 +1706,7 @@ begin
     case when p_count_error then
       (select e.value -> 'value' from jsonb_array_elements(coalesce(p_events, '[]')) e
         where e.value ->> 'type' = 'CUSTOM' and e.value ->> 'name' = 'everruns.retry' limit 1) end);
-  perform pg_notify('everruns:runs', v_run.id::text || ':' || v_run.workspace_id::text);
+  perform everruns_private.notify('everruns:runs', v_run.id::text || ':' || v_run.workspace_id::text);
   return jsonb_build_object('rescheduled', true, 'job_held', v_held);
 end;
 $function$;
@@ -1923,7 +1956,7 @@ begin
   -- 000013: the attempts this one supersedes end here, and this one is recorded with its worker
   if p_run.step_attempt > 0 then
     perform everruns_private.close_lost_attempts_locked(p_run.id, p_run.event_seq, v_run.event_seq);
-    perform pg_notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
+    perform everruns_private.notify('everruns:runs', p_run.id::text || ':' || p_run.workspace_id::text);
   end if;
   select * into v_worker from everruns_private.job_worker(p_run.id);
   insert into everruns.run_attempts (run_id, seq, attempt, workspace_id, pool_id, hostname, worker_pid, events_from)
@@ -2089,7 +2122,7 @@ declare
   v record;
 begin
   for v in select run_id, max(seq) as seq from new_events group by run_id loop
-    perform pg_notify('everruns:events', v.run_id::text || ':' || v.seq);
+    perform everruns_private.notify('everruns:events', v.run_id::text || ':' || v.seq);
   end loop;
   return null;
 end;
@@ -2128,41 +2161,100 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__audit_start()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_details jsonb := jsonb_build_object('agent_id', new.agent_id, 'agent_version', new.agent_version,
-                                        'thread_id', new.thread_id);
-  v_answers jsonb;
+  -- as audit_append: a bound role is who it is, its settings cannot name another actor (one
+  -- value per statement: the session and its settings do not change within one)
+  v_actor text := case when everruns_private.bound_workspace(session_user) is not null then 'db:' || session_user
+                       else coalesce(nullif(current_setting('everruns.actor', true), ''), 'db:' || session_user) end;
+  v_workspace uuid;
+  v_last bigint;
+  v_prev bytea;
+  v_at timestamptz;
+  v_hash bytea;
+  v_row record;
+  v_seqs bigint[];
+  v_ats timestamptz[];
+  v_actions text[];
+  v_targets text[];
+  v_details jsonb[];
+  v_prevs bytea[];
+  v_hashes bytea[];
 begin
-  if new.rerun_of is not null then
-    v_details := v_details || jsonb_build_object('rerun_of', new.rerun_of);
-  end if;
-  if new.parent_run_id is null then
-    perform everruns_private.audit_append(new.workspace_id, 'run.started', 'run', new.id::text, v_details);
-    return null;
-  end if;
-  -- tg_runs__prepare checked that input.resume is an array of {interruptId, status} answering the parent
-  select coalesce(jsonb_agg(
-           jsonb_build_object(
-             'interruptId', e.value -> 'interruptId',
-             'status', e.value -> 'status',
-             -- the worker's rule (worker/conversation.ts): resolved, and not payload.approved = false
-             'approved', (e.value ->> 'status') = 'resolved'
-                         and coalesce(e.value #> '{payload,approved}', 'true'::jsonb) <> 'false'::jsonb,
-             'edited', coalesce(jsonb_typeof(e.value #> '{payload,arguments}') = 'object', false))
-           || case when jsonb_typeof(e.value #> '{payload,reason}') = 'string'
-                        and btrim(e.value #>> '{payload,reason}') <> ''
-                   then jsonb_build_object('reason', left(e.value #>> '{payload,reason}', 500))
-                   else '{}'::jsonb end
-           order by e.ord), '[]'::jsonb)
-    into v_answers
-    from jsonb_array_elements(coalesce(new.input -> 'resume', '[]'::jsonb)) with ordinality as e(value, ord);
-  v_details := v_details || jsonb_build_object('parent_run_id', new.parent_run_id);
-  if jsonb_array_length(v_answers) > 0 then
-    perform everruns_private.audit_append(new.workspace_id, 'approval.answered', 'run', new.id::text,
-      everruns_private.with_reason(v_details || jsonb_build_object('answers', v_answers)));
-  else
-    perform everruns_private.audit_append(new.workspace_id, 'run.resumed', 'run', new.id::text,
-      everruns_private.with_reason(v_details));
-  end if;
+  -- heads locked in workspace order (the row trigger locked them in row order; a statement
+  -- spans several workspaces only in an administrator's insert by hand)
+  for v_workspace in select distinct n.workspace_id from new_runs n order by 1 loop
+    select h.seq, h.hash into v_last, v_prev
+      from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+    if not found then
+      -- as audit_append: the workspace's first audit row creates its head
+      insert into everruns_private.audit_heads (workspace_id, seq, hash) values (v_workspace, 0, null)
+        on conflict do nothing;
+      select h.seq, h.hash into v_last, v_prev
+        from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+    end if;
+    v_seqs := '{}'; v_ats := '{}'; v_actions := '{}'; v_targets := '{}'; v_details := '{}'; v_prevs := '{}'; v_hashes := '{}';
+
+    -- what tg_runs__audit_start wrote per row (000015/000016), in insertion order
+    for v_row in
+      with n as (
+        select r.*, row_number() over () as ord from new_runs r where r.workspace_id = v_workspace
+      )
+      select n.id, n.ord,
+             case when n.parent_run_id is null then 'run.started'
+                  when jsonb_array_length(a.answers) > 0 then 'approval.answered'
+                  else 'run.resumed' end as action,
+             case when n.parent_run_id is null then d.details
+                  when jsonb_array_length(a.answers) > 0
+                    then everruns_private.with_reason(d.details || jsonb_build_object('parent_run_id', n.parent_run_id)
+                                                      || jsonb_build_object('answers', a.answers))
+                  else everruns_private.with_reason(d.details || jsonb_build_object('parent_run_id', n.parent_run_id)) end as details
+        from n
+       cross join lateral (
+         select jsonb_build_object('agent_id', n.agent_id, 'agent_version', n.agent_version, 'thread_id', n.thread_id)
+                || case when n.rerun_of is not null then jsonb_build_object('rerun_of', n.rerun_of) else '{}'::jsonb end as details
+       ) d
+       cross join lateral (
+         -- tg_runs__prepare checked that input.resume is an array of {interruptId, status} answering the parent
+         select coalesce(jsonb_agg(
+                  jsonb_build_object(
+                    'interruptId', e.value -> 'interruptId',
+                    'status', e.value -> 'status',
+                    -- the worker's rule (worker/conversation.ts): resolved, and not payload.approved = false
+                    'approved', (e.value ->> 'status') = 'resolved'
+                                and coalesce(e.value #> '{payload,approved}', 'true'::jsonb) <> 'false'::jsonb,
+                    'edited', coalesce(jsonb_typeof(e.value #> '{payload,arguments}') = 'object', false))
+                  || case when jsonb_typeof(e.value #> '{payload,reason}') = 'string'
+                               and btrim(e.value #>> '{payload,reason}') <> ''
+                          then jsonb_build_object('reason', left(e.value #>> '{payload,reason}', 500))
+                          else '{}'::jsonb end
+                  order by e.ord), '[]'::jsonb) as answers
+           from jsonb_array_elements(case when n.parent_run_id is null then '[]'::jsonb
+                                          else coalesce(n.input -> 'resume', '[]'::jsonb) end)
+                with ordinality as e(value, ord)
+       ) a
+       order by n.ord
+    loop
+      -- after the lock: `at` increases with seq, one clock reading per row as audit_append
+      v_at := clock_timestamp();
+      v_last := v_last + 1;
+      v_hash := everruns_private.audit_hash(v_workspace, v_last, v_at, v_actor, v_row.action, 'run', v_row.id::text,
+                                            v_row.details, v_prev);
+      v_seqs := array_append(v_seqs, v_last);
+      v_ats := array_append(v_ats, v_at);
+      v_actions := array_append(v_actions, v_row.action);
+      v_targets := array_append(v_targets, v_row.id::text);
+      v_details := array_append(v_details, v_row.details);
+      v_prevs := array_append(v_prevs, v_prev);
+      v_hashes := array_append(v_hashes, v_hash);
+      v_prev := v_hash;
+    end loop;
+
+    insert into everruns.audit_log (workspace_id, seq, at, actor, action, target_type, target_id, details, prev_hash, hash)
+    select v_workspace, u.seq, u.at, v_actor, u.action, 'run', u.target_id, u.details, u.prev_hash, u.hash
+      from unnest(v_seqs, v_ats, v_actions, v_targets, v_details, v_prevs, v_hashes)
+           as u(seq, at, action, target_id, details, prev_hash, hash)
+     order by u.seq;
+    update everruns_private.audit_heads set seq = v_last, hash = v_prev where workspace_id = v_workspace;
+  end loop;
   return null;
 end;
 $function$;
@@ -2173,12 +2265,35 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__enqueue()
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_specs graphile_worker.job_spec[];
 begin
-  if new.parent_run_id is not null then
-    update everruns.runs set continued_by = new.id, updated_at = now() where id = new.parent_run_id;
+  -- A statement trigger fires even when the statement inserted nothing.
+  select array_agg(row('run_step', json_build_object('run_id', n.id), null, now(), 25, 'run:' || n.id::text, null, null)::graphile_worker.job_spec)
+    into v_specs
+    from new_runs n;
+  if v_specs is null then
+    return null;
   end if;
-  perform everruns_private.enqueue_step(new.id);
-  perform pg_notify('everruns:runs', new.id::text || ':' || new.workspace_id::text);
+
+  -- A continuation marks the run it answers. Two continuations of one parent in one statement
+  -- (tg_runs__prepare cannot see the other's mark yet) left the last one's mark under the row
+  -- trigger: so does this (row_number() follows the transition table's insertion order).
+  update everruns.runs r
+     set continued_by = c.id, updated_at = now()
+    from (select distinct on (x.parent_run_id) x.parent_run_id, x.id
+            from (select n.parent_run_id, n.id, row_number() over () as ord
+                    from new_runs n where n.parent_run_id is not null) x
+           order by x.parent_run_id, x.ord desc) c
+   where r.id = c.parent_run_id;
+
+  -- as enqueue_step(id) for each run (graphile-worker's public interface: add_job calls add_jobs
+  -- with job_key_preserve_run_at false for its default job_key_mode 'replace')
+  perform graphile_worker.add_jobs(v_specs, false);
+
+  -- one notification per run: a workspace's watchers need each of its runs. Postgres folds
+  -- identical notifications of a transaction, and these are all distinct.
+  perform pg_notify('everruns:runs', n.id::text || ':' || n.workspace_id::text) from new_runs n;
   return null;
 end;
 $function$;
@@ -2188,7 +2303,7 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__notify_status()
  LANGUAGE plpgsql
 AS $function$
 begin
-  perform pg_notify('everruns:runs', new.id::text || ':' || new.workspace_id::text);
+  perform everruns_private.notify('everruns:runs', new.id::text || ':' || new.workspace_id::text);
   return null;
 end;
 $function$;

@@ -31,9 +31,16 @@ Environment:
     EVERRUNS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS  longest a transaction may sit idle (default 60000)
     EVERRUNS_DB_CONNECT_TIMEOUT_MS    longest wait for a new connection (default 10000)
   Worker
-    WORKER_CONCURRENCY                steps run at once per worker (default 10)
+    WORKER_MAX_IN_FLIGHT              steps run at once per worker (default 100; formerly WORKER_CONCURRENCY)
+    WORKER_DB_CONNECTIONS             database connections per worker's pool, plus 1 LISTEN and 1 liveness (default 10)
+    API_DB_CONNECTIONS                database connections of the API's pool, plus 1 LISTEN (default 10)
+    DATABASE_DIRECT_URL               behind a transaction-mode pooler (PgBouncer) in DATABASE_URL: a direct connection for
+                                      LISTEN, liveness and migrations
+    EVERRUNS_DB_RESERVED_CONNECTIONS  connections of max_connections left to other clients; a process whose budget would
+                                      take them refuses to start (default 10)
     WORKER_SHUTDOWN_TIMEOUT_MS        how long SIGTERM waits for in-flight steps (default 10000)
-    WORKER_INLINE_CHAIN_MS            how long one job may run a run's steps back to back (default 1000; 0: a job per step)
+    WORKER_INLINE_CHAIN_MS            how long one job may run a run's steps back to back while every slot is busy
+                                      (default 1000; with a slot free up to 5 min; 0: a job per step)
     EVERRUNS_COMMIT_RETRY_MS          how long a finished step retries its commit while the database is
                                       unreachable before handing the step back to run again (default 60000)
     EVERRUNS_SECRET_KEY               32 bytes (64 hex digits or base64) sealing secrets; the same on the API and every
@@ -137,10 +144,12 @@ function buildProgram(): Command {
   program
     .command("worker")
     .summary("run a worker process (as many as you like, on any host)")
-    .option("--concurrency <n>", "steps run at once (default WORKER_CONCURRENCY, 10)")
-    .action(async (opts: { concurrency?: string }) => {
+    .option("--max-in-flight <n>", "steps run at once, each waiting on its LLM or tool call without a connection (default WORKER_MAX_IN_FLIGHT, 100)")
+    .option("--db-connections <n>", "database connections of the worker's pool, plus 1 LISTEN and 1 liveness (default WORKER_DB_CONNECTIONS, 10)")
+    .option("--concurrency <n>", "former name of --max-in-flight")
+    .action(async (opts: { maxInFlight?: string; dbConnections?: string; concurrency?: string }) => {
       const { cmdWorker } = await import("./cli/processes.ts");
-      await cmdWorker(getEnv(), opts.concurrency);
+      await cmdWorker(getEnv(), opts);
     });
   program
     .command("api")

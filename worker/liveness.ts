@@ -24,6 +24,11 @@ export interface LivenessOptions {
   log: Logger;
   /** Called for a run whose cancellation the database confirmed after a NOTIFY everruns:cancel. */
   onCancel: (runId: string) => void;
+  /**
+   * Given: this connection also LISTENs on graphile-worker's `jobs:insert` and calls this with the
+   * count it announces (behind a transaction-mode pooler, graphile-worker's own LISTEN hears nothing).
+   */
+  onJobsAdded?: (count: number) => void;
   /** How often to look for dead workers' jobs. */
   sweepIntervalMs?: number;
   /** A lock younger than this is never swept (covers a new pool's first milliseconds). */
@@ -35,6 +40,18 @@ const CANCEL_CHECK_BATCH = 500;
 /** Delays between tries to get a lost liveness connection back. */
 const RECONNECT_BACKOFF: BackoffPolicy = { initial_delay_ms: 500, max_delay_ms: 5_000, multiplier: 2 };
 const MAX_CANCEL_HINTS = 10_000;
+/** graphile-worker's new-job channel (add_job, add_jobs; our sweeper too): payload `{"count": n}`. */
+const JOBS_CHANNEL = "jobs:insert";
+
+/** The number of jobs a `jobs:insert` payload announces: at least 1 (a payload we cannot read still means "look"). */
+function announcedJobs(payload: string | undefined): number {
+  try {
+    const count = (JSON.parse(payload ?? "") as { count?: unknown }).count;
+    return typeof count === "number" && Number.isInteger(count) && count > 0 ? Math.min(count, 10_000) : 1;
+  } catch {
+    return 1;
+  }
+}
 
 export class Liveness {
   private client: pg.Client | null = null;
@@ -45,7 +62,7 @@ export class Liveness {
   /** Run ids notified as cancelled, not yet checked. */
   private readonly cancelHints = new Set<string>();
   private checkingCancels = false;
-  private readonly opts: Required<LivenessOptions>;
+  private readonly opts: Required<Omit<LivenessOptions, "onJobsAdded">> & Pick<LivenessOptions, "onJobsAdded">;
   /** Resolves once this pool is registered as alive. */
   readonly ready: Promise<void>;
 
@@ -74,11 +91,12 @@ export class Liveness {
     });
     client.on("notification", (msg) => {
       if (msg.channel === "everruns:cancel" && msg.payload) this.cancelHint(msg.payload);
+      else if (msg.channel === JOBS_CHANNEL) this.opts.onJobsAdded?.(announcedJobs(msg.payload));
     });
     try {
       await client.connect();
       await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency);
-      await listen(client, ["everruns:cancel"]);
+      await listen(client, this.opts.onJobsAdded ? ["everruns:cancel", JOBS_CHANNEL] : ["everruns:cancel"]);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;

@@ -1,11 +1,14 @@
 // A worker process: a graphile-worker pool running `run_step`, a liveness connection with its
 // crash sweeper, and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
-import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
-import { createPool, describeTimeout, type Pool } from "../db/pool.ts";
+import { Logger as WorkerLogger, run, type Runner, type WorkerPool } from "graphile-worker";
+import { createPool, dbTimeouts, describeTimeout, type Pool } from "../db/pool.ts";
+import { checkConnectionBudget } from "../db/connection-budget.ts";
+import { loadConnectionBudgetEnv } from "../db/env.ts";
 import { Cancellations } from "./cancellations.ts";
 import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
+import { Notifier } from "./notifier.ts";
 import type { Logger } from "../lib/logger.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import { sleep } from "../lib/sleep.ts";
@@ -23,7 +26,18 @@ import { checkSchemaVersion } from "../db/migrate.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
+  /**
+   * A direct connection to the same database when databaseUrl goes through a transaction-mode
+   * pooler (DATABASE_DIRECT_URL): the liveness connection (with its LISTENs), the schema check and
+   * the reconnect probe use it; the pool runs no named prepared statements.
+   */
+  directDatabaseUrl?: string;
+  /** Steps run at once (--max-in-flight): each waits for its LLM or tool call holding no connection. */
   concurrency: number;
+  /** Connections the pool may hold for steps' begins and commits, job fetches and completions (--db-connections); default 10. */
+  dbConnections?: number;
+  /** Connections of max_connections to leave to other clients (default EVERRUNS_DB_RESERVED_CONNECTIONS): see db/connection-budget.ts. */
+  reservedConnections?: number;
   /** On stop, how long in-flight steps may run before they are aborted and handed back. */
   shutdownTimeoutMs: number;
   log: Logger;
@@ -35,6 +49,7 @@ export interface WorkerOptions {
 }
 
 const DEFAULT_INLINE_CHAIN_MS = 1000;
+export const DEFAULT_DB_CONNECTIONS = 10;
 
 export interface WorkerHandle {
   poolId: string;
@@ -51,7 +66,20 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const secretKey = secretKeyFromEnv();
   // A schema this code does not know (not migrated yet, or migrated by a newer release) stops the
   // worker now, saying what to do (db/migrate.ts): one query on a connection of its own.
-  await checkSchemaVersion(opts.databaseUrl, { warn: (line) => opts.log.warn(line) });
+  await checkSchemaVersion(directUrl(opts), { warn: (line) => opts.log.warn(line) });
+  // A worker whose connections would not fit beside every other Everruns process's and the
+  // reserve for other clients refuses to start, naming the numbers (before, an idle worker could
+  // take every connection the server allows). Behind a pooler only its direct connection counts.
+  const dbConnections = opts.dbConnections ?? DEFAULT_DB_CONNECTIONS;
+  const budget = await checkConnectionBudget({
+    databaseUrl: directUrl(opts),
+    who: "worker",
+    wanted: opts.directDatabaseUrl === undefined ? dbConnections + 2 : 1,
+    reserved: opts.reservedConnections ?? loadConnectionBudgetEnv().EVERRUNS_DB_RESERVED_CONNECTIONS,
+    connectTimeoutMs: dbTimeouts().connectMs,
+  });
+  opts.log.info(budget.summary);
+  for (const warning of budget.warnings) opts.log.warn(warning);
   // What outlives a database outage: the caches, and the in-flight steps' cancellation handles.
   const shared: Shared = {
     cancellations: new Cancellations(),
@@ -60,6 +88,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     providers: lazyProviders(),
     tools: builtinTools(),
     secretKey,
+    inFlight: { running: 0, max: opts.concurrency },
   };
   let current = await startGeneration(opts, shared);
   void sealSecretImportsOnStart(current.pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
@@ -87,7 +116,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
       ]);
       if (stopRequested) return;
       const gen = current;
-      const reason = gen.outage ?? connectionErrorIn(ended) ?? (await probe(opts.databaseUrl));
+      const reason = gen.outage ?? connectionErrorIn(ended) ?? (await probe(directUrl(opts)));
       if (!reason) {
         const error =
           ended instanceof Error ? ended : new Error(ended === null ? "graphile-worker stopped by itself" : `graphile-worker failed: ${describe(ended)}`);
@@ -102,7 +131,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
       void old.finally(() => retiring.delete(old));
       for (let failures = 1; ; failures++) {
         if (stopRequested) return;
-        if (!(await probe(opts.databaseUrl))) {
+        if (!(await probe(directUrl(opts)))) {
           if (!(await settlesWithin(old, OLD_POOL_GRACE_MS))) {
             opts.log.warn(
               `worker pool ${gen.poolId} is still stopping ${OLD_POOL_GRACE_MS / 1000} s after the database came back: deregistering it, so that the jobs it holds are freed`,
@@ -181,12 +210,29 @@ interface Shared {
   providers: EngineContext["providers"];
   tools: EngineContext["tools"];
   secretKey: Buffer | undefined;
+  /** Steps running in this process, over every pool (one replaced after an outage may still finish some). */
+  inFlight: NonNullable<EngineContext["inFlight"]>;
+}
+
+/** Where the worker's session-bound connections go: the direct URL behind a pooler, else databaseUrl. */
+function directUrl(opts: WorkerOptions): string {
+  return opts.directDatabaseUrl ?? opts.databaseUrl;
+}
+
+/**
+ * Jobs graphile-worker fetches (and locks) at once into its local queue and hands out in-process,
+ * so that a thousand slots do not each poll the database: a tenth of the slots, between 2 and 200.
+ * Larger batches would lock jobs this worker cannot start soon while another worker sits idle.
+ */
+export function localQueueSize(maxInFlight: number): number {
+  return Math.min(200, Math.max(2, Math.ceil(maxInFlight / 10)));
 }
 
 /** One graphile-worker runner with its pool and liveness registration; replaced after an outage. */
 interface Generation {
   poolId: string;
   pool: Pool;
+  notifier: Notifier;
   runner: Runner;
   liveness: Liveness;
   /** Set when the runner was stopped because its pool reported a lost database connection. */
@@ -197,10 +243,17 @@ interface Generation {
 }
 
 async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Generation> {
-  const pool = createPool(opts.databaseUrl, "everruns-worker", opts.concurrency + 2);
+  const dbConnections = opts.dbConnections ?? DEFAULT_DB_CONNECTIONS;
+  // One more than the steps' connections: graphile-worker's LISTEN client is taken from this pool
+  // and held. The slots never hold one while they wait on an LLM or a tool; a burst of commits
+  // waits for a free connection rather than opening more.
+  const pool = createPool(opts.databaseUrl, "everruns-worker", dbConnections + 1, { pooled: opts.directDatabaseUrl !== undefined });
   const draining = new AbortController();
+  // this pool's step commits notify listeners through it, after they commit (000017)
+  const notifier = new Notifier({ pool, log: opts.log });
   const ctx: EngineContext = {
     pool,
+    notifier,
     // each provider's implementation (and SDK) is imported on its first call
     providers: shared.providers,
     tools: shared.tools,
@@ -214,13 +267,16 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     crashPoint: opts.crashPoint,
     // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
     secrets: new SecretResolver({ db: pool, key: shared.secretKey }),
+    inFlight: shared.inFlight,
   };
 
   const events = new EventEmitter();
   let poolId = "";
+  let workerPool: WorkerPool | null = null;
   let gen: Generation | null = null;
-  events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
-    poolId = workerPool.id;
+  events.on("pool:create", (event: { workerPool: WorkerPool }) => {
+    workerPool = event.workerPool;
+    poolId = event.workerPool.id;
   });
   // From the start of a shutdown on, steps are no longer chained inline: each in-flight job
   // ends with the step it is running.
@@ -257,19 +313,32 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
       logger: workerLogger(opts.log),
       events,
       preset: {
-        // Batched completion: graphile-worker's shutdown awaits a batch's flush, but not a
-        // single fire-and-forget completion (those were lost on stop: a finished job stayed locked for 4 hours and ran again).
-        worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 },
+        worker: {
+          // Batched completion: graphile-worker's shutdown awaits a batch's flush, but not a
+          // single fire-and-forget completion (those were lost on stop: a finished job stayed
+          // locked for 4 hours and ran again). Completions of one tick go in one statement.
+          completeJobBatchDelay: 0,
+          failJobBatchDelay: 0,
+          // jobs fetched in batches by the pool, not polled for by each of the slots
+          localQueue: { size: localQueueSize(opts.concurrency) },
+          // a transaction-mode pooler hands each statement to any server connection
+          preparedStatements: opts.directDatabaseUrl === undefined,
+        },
       },
     });
   } catch (error) {
+    await notifier.stop();
     await endPool(pool);
     throw error;
   }
   if (!poolId) throw new Error("graphile-worker did not report its pool id");
 
+  const nudge = workerPool as WorkerPool | null;
   const liveness = new Liveness({
-    databaseUrl: opts.databaseUrl,
+    databaseUrl: directUrl(opts),
+    // Behind a pooler graphile-worker's own LISTEN (through it) hears nothing: the liveness
+    // connection listens for new jobs instead and nudges the pool.
+    ...(opts.directDatabaseUrl !== undefined && nudge && { onJobsAdded: (count: number) => nudge.nudge(count) }),
     poolId,
     concurrency: opts.concurrency,
     log: opts.log,
@@ -282,11 +351,14 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   } catch (error) {
     await runner.stop().catch(() => undefined);
     await liveness.stop();
+    await notifier.stop();
     await endPool(pool);
     throw error;
   }
-  gen = { poolId, pool, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
-  opts.log.info(`worker pool ${poolId} started (concurrency ${opts.concurrency}, pid ${process.pid})`);
+  gen = { poolId, pool, notifier, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
+  opts.log.info(
+    `worker pool ${poolId} started (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, pid ${process.pid})`,
+  );
   return gen;
 }
 
@@ -314,6 +386,8 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
     if (late) log.warn(`worker pool ${gen.poolId}: graphile-worker did not stop within ${limitMs} ms; deregistering it anyway (the sweepers free its jobs)`);
     // Only now: until the completions above are flushed, this pool's jobs must stay protected.
     await gen.liveness.stop();
+    // the last commits' notifications (bounded: after an outage a send may fail, and is dropped)
+    await settlesWithin(gen.notifier.stop(), 5_000);
     await endPool(gen.pool);
     log.info(`worker pool ${gen.poolId} stopped`);
   })());

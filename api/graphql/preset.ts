@@ -87,7 +87,11 @@ export function makePreset({
       makeLimitsPlugin({ introspection: !production, suggestions: !production }),
     ],
     // Our own pool (shared with REST) and no pgSubscriber: subscriptions use the events hub's
-    // single LISTEN connection instead of one of PostGraphile's.
+    // single LISTEN connection instead of one of PostGraphile's. The pg adaptor names its
+    // queries (a prepared-statement cache per connection; DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE=0,
+    // read once at import, turns it off): behind a transaction-mode pooler the pool is `pooled`,
+    // whose clients run them unnamed (db/pool.ts). Its pgSettings are set_config(…, true), local
+    // to each operation's transaction: nothing of a session is used.
     pgServices: [makePgService({ pool, schemas: ["everruns"], pubsub: false })],
     grafserv: {
       graphqlPath: GRAPHQL_PATH,

@@ -55,7 +55,10 @@ export interface TestApiHandle extends ApiHandle {
   headers: Record<string, string>;
 }
 
-export async function startTestApi(databaseUrl: string, extra: { heartbeatMs?: number; poolSize?: number } = {}): Promise<TestApiHandle> {
+export async function startTestApi(
+  databaseUrl: string,
+  extra: { heartbeatMs?: number; poolSize?: number; hubCatchUpMs?: number } = {},
+): Promise<TestApiHandle> {
   const key = await createTestKey(databaseUrl, { name: "test-api-admin" });
   const api = await startApi({ databaseUrl, port: 0, log: quietLog, graphiql: false, ...extra });
   return Object.assign(api, { key, headers: bearer(key) });

@@ -14,7 +14,8 @@ const WORKSPACE = "00000000-0000-0000-0000-000000000001";
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  api = await startTestApi(db.url);
+  // no periodic catch-up: what reaches the clients here came through the reconnect path alone
+  api = await startTestApi(db.url, { hubCatchUpMs: 0 });
   agentId = await createAgent(db.pool, { provider: "scripted", script: [{ text: "unused" }] });
 });
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Queryable } from "../pool.ts";
+import { deferringStatement, parseNotifications, type StepStatementOptions, type WithNotifications } from "./deferredNotifications.ts";
 
 const CommittedStepSchema = z.object({
   seq: z.number().int(),
@@ -46,13 +47,24 @@ export const BegunStepSchema = z.object({
 });
 export type BegunStep = z.infer<typeof BegunStepSchema>;
 
+const BEGIN_STEP = "select everruns_private.begin_step($1) as result";
+const BEGIN_STEP_DEFERRED = deferringStatement("everruns_private.begin_step($1)");
+
 /**
  * Begins an attempt at the run's current step, whatever it is (everruns_private.begin_step): a
  * step job means "advance this run". Returns null when the run has nothing to do (finished,
- * cancelled, interrupted).
+ * cancelled, interrupted). With `opts` it returns `{ begun, notifications }`: the notifications
+ * the transaction would have sent, when `opts.deferNotifications` (deferredNotifications.ts).
  */
-export async function beginStep(db: Queryable, runId: string): Promise<BegunStep | null> {
-  const { rows } = await db.query<{ begun: unknown }>("select everruns_private.begin_step($1) as begun", [runId]);
-  const begun = rows[0]?.begun;
-  return begun == null ? null : BegunStepSchema.parse(begun);
+export async function beginStep(db: Queryable, runId: string): Promise<BegunStep | null>;
+export async function beginStep(db: Queryable, runId: string, opts: StepStatementOptions): Promise<{ begun: BegunStep | null } & WithNotifications>;
+export async function beginStep(
+  db: Queryable,
+  runId: string,
+  opts?: StepStatementOptions,
+): Promise<BegunStep | null | ({ begun: BegunStep | null } & WithNotifications)> {
+  const { rows } = await db.query<{ result: unknown; notifications?: string | null }>(opts?.deferNotifications ? BEGIN_STEP_DEFERRED : BEGIN_STEP, [runId]);
+  const result = rows[0]?.result;
+  const begun = result == null ? null : BegunStepSchema.parse(result);
+  return opts ? { begun, notifications: parseNotifications(rows[0]?.notifications) } : begun;
 }

@@ -3,6 +3,7 @@ import type { Queryable } from "../pool.ts";
 import { BegunStepSchema, type BegunStep } from "./beginStep.ts";
 import type { AgUiEvent } from "./appendEvents.ts";
 import type { Usage } from "../schemas.ts";
+import { deferringStatement, parseNotifications, type StepStatementOptions, type WithNotifications } from "./deferredNotifications.ts";
 
 export interface StepRecord {
   kind: "llm" | "tool" | "wait" | "system";
@@ -40,9 +41,14 @@ export interface Committed {
   jobHeld: boolean;
 }
 
+const COMMIT_STEP_CALL = "everruns_private.commit_step($1, $2, $3, $4, $5, $6, $7)";
+const COMMIT_STEP = `select ${COMMIT_STEP_CALL} as result`;
+const COMMIT_STEP_DEFERRED = deferringStatement(COMMIT_STEP_CALL);
+
 /**
  * Commits a step in one transaction (everruns_private.commit_step): checkpoint, events, usage,
- * and the next job or the run's end.
+ * and the next job or the run's end. `notifications`: what the commit would have sent, when
+ * `opts.deferNotifications` (deferredNotifications.ts); else none (sent with the commit).
  */
 export async function commitStep(
   db: Queryable,
@@ -53,8 +59,9 @@ export async function commitStep(
   events: AgUiEvent[],
   next: NextStep,
   job?: JobRef,
-): Promise<Committed> {
-  const { rows } = await db.query<{ result: unknown }>("select everruns_private.commit_step($1, $2, $3, $4, $5, $6, $7) as result", [
+  opts?: StepStatementOptions,
+): Promise<Committed & WithNotifications> {
+  const { rows } = await db.query<{ result: unknown; notifications?: string | null }>(opts?.deferNotifications ? COMMIT_STEP_DEFERRED : COMMIT_STEP, [
     runId,
     seq,
     attempt,
@@ -64,16 +71,20 @@ export async function commitStep(
     job ? JSON.stringify(job) : null,
   ]);
   const result = CommittedSchema.parse(rows[0]!.result);
-  return { committed: result.committed, jobHeld: result.job_held ?? true };
+  return { committed: result.committed, jobHeld: result.job_held ?? true, notifications: parseNotifications(rows[0]!.notifications) };
 }
 
 const CommittedAndBegunSchema = CommittedSchema.extend({ next: BegunStepSchema.nullish() });
+
+const COMMIT_AND_BEGIN_CALL = "everruns_private.commit_step_and_begin_next($1, $2, $3, $4, $5, $6)";
+const COMMIT_AND_BEGIN = `select ${COMMIT_AND_BEGIN_CALL} as result`;
+const COMMIT_AND_BEGIN_DEFERRED = deferringStatement(COMMIT_AND_BEGIN_CALL);
 
 /**
  * Commits step `begun`, whose run simply continues, and in the same transaction begins the next
  * step, to be run at once in the job this worker holds (everruns_private.commit_step_and_begin_next).
  * `next` is null when the attempt lost the fence or the worker no longer holds `job` (then the
- * next step was enqueued as a job instead).
+ * next step was enqueued as a job instead). `notifications` as for commitStep.
  */
 export async function commitStepAndBeginNext(
   db: Queryable,
@@ -81,9 +92,10 @@ export async function commitStepAndBeginNext(
   step: StepRecord,
   events: AgUiEvent[],
   job: JobRef,
-): Promise<Committed & { next: BegunStep | null }> {
+  opts?: StepStatementOptions,
+): Promise<Committed & { next: BegunStep | null } & WithNotifications> {
   const { run } = begun;
-  const { rows } = await db.query<{ result: unknown }>("select everruns_private.commit_step_and_begin_next($1, $2, $3, $4, $5, $6) as result", [
+  const { rows } = await db.query<{ result: unknown; notifications?: string | null }>(opts?.deferNotifications ? COMMIT_AND_BEGIN_DEFERRED : COMMIT_AND_BEGIN, [
     run.id,
     run.step_cursor,
     run.step_attempt,
@@ -92,7 +104,7 @@ export async function commitStepAndBeginNext(
     JSON.stringify(job),
   ]);
   const result = CommittedAndBegunSchema.parse(rows[0]!.result);
-  const committed = { committed: result.committed, jobHeld: result.job_held ?? true };
+  const committed = { committed: result.committed, jobHeld: result.job_held ?? true, notifications: parseNotifications(rows[0]!.notifications) };
   if (!result.next) return { ...committed, next: null };
   // The database leaves out what cannot have changed: the run's input and its pinned agent config.
   return { ...committed, next: { ...result.next, config: begun.config, run: { ...result.next.run, input: run.input } } };

@@ -171,7 +171,9 @@ async function startParts(env: Env, log: Logger, record: InstanceRecord, parts: 
   const { startWorker } = await import("../../worker/main.ts");
   const worker = await startWorker({
     databaseUrl: db.url,
-    concurrency: env.WORKER_CONCURRENCY,
+    concurrency: maxInFlightFromEnv(env),
+    dbConnections: env.WORKER_DB_CONNECTIONS,
+    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
     inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
     commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
@@ -179,7 +181,14 @@ async function startParts(env: Env, log: Logger, record: InstanceRecord, parts: 
   });
   parts.splice(watchdog ? 1 : 0, 0, Object.assign(worker, { name: "worker" }));
   const { startApi } = await import("../../api/server.ts");
-  const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  const api = await startApi({
+    databaseUrl: db.url,
+    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
+    poolSize: env.API_DB_CONNECTIONS,
+    port: env.PORT,
+    host: env.HOST,
+    log: consoleLogger("[api]", env.LOG_LEVEL),
+  });
   parts.splice(watchdog ? 1 : 0, 0, { name: "API", stop: () => api.close() });
   const web = await startWeb({ apiUrl: api.url, port: env.EVERRUNS_WEB_PORT, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
   parts.splice(watchdog ? 1 : 0, 0, { name: "console", stop: () => web.close() });
@@ -214,18 +223,48 @@ Keys for others: npx everruns keys create --role operator --name alice (--help)
 Press Ctrl-C to stop.`);
 }
 
-export async function cmdWorker(env: Env, concurrencyFlag: string | undefined): Promise<void> {
-  const concurrency = concurrencyFlag === undefined ? env.WORKER_CONCURRENCY : Number(concurrencyFlag);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
-    throw new ConfigError(`--concurrency must be a whole number from 1 to 1000, got ${concurrencyFlag}`);
+/** Steps a worker runs at once by default (WORKER_MAX_IN_FLIGHT, or its former name WORKER_CONCURRENCY). */
+export const DEFAULT_MAX_IN_FLIGHT = 100;
+
+function maxInFlightFromEnv(env: Env): number {
+  return env.WORKER_MAX_IN_FLIGHT ?? env.WORKER_CONCURRENCY ?? DEFAULT_MAX_IN_FLIGHT;
+}
+
+/** A whole-number flag within [min, max], or the fallback when not given. */
+function intFlag(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
   }
+  return n;
+}
+
+export interface WorkerFlags {
+  maxInFlight?: string;
+  /** @deprecated the former name of --max-in-flight */
+  concurrency?: string;
+  dbConnections?: string;
+}
+
+export async function cmdWorker(env: Env, flags: WorkerFlags): Promise<void> {
+  if (flags.maxInFlight !== undefined && flags.concurrency !== undefined) {
+    throw new ConfigError("--concurrency is the former name of --max-in-flight: give one of them");
+  }
+  const concurrency =
+    flags.maxInFlight !== undefined
+      ? intFlag("--max-in-flight", flags.maxInFlight, 0, 1, 20_000)
+      : intFlag("--concurrency", flags.concurrency, maxInFlightFromEnv(env), 1, 20_000);
+  const dbConnections = intFlag("--db-connections", flags.dbConnections, env.WORKER_DB_CONNECTIONS, 1, 1000);
   const db = await resolveDatabase(env, () => {});
   noteDatabaseUrl(db.url);
   const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
   const { startWorker } = await import("../../worker/main.ts");
   const worker: WorkerHandle = await startWorker({
     databaseUrl: db.url,
+    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
     concurrency,
+    dbConnections,
     shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
     inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
     commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
@@ -242,7 +281,14 @@ export async function cmdApi(env: Env): Promise<void> {
   const db = await resolveDatabase(env, () => {});
   noteDatabaseUrl(db.url);
   const { startApi } = await import("../../api/server.ts");
-  const api = await startApi({ databaseUrl: db.url, port: env.PORT, host: env.HOST, log: consoleLogger("[api]", env.LOG_LEVEL) });
+  const api = await startApi({
+    databaseUrl: db.url,
+    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
+    poolSize: env.API_DB_CONNECTIONS,
+    port: env.PORT,
+    host: env.HOST,
+    log: consoleLogger("[api]", env.LOG_LEVEL),
+  });
   console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql); every route but /healthz needs an API key (everruns keys create)`);
   onSignals(() => api.close());
   await new Promise<void>((resolve) => api.server.on("close", () => resolve()));

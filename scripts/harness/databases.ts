@@ -22,15 +22,18 @@ async function withAdmin<T>(serverUrl: string, fn: (admin: pg.Client) => Promise
   }
 }
 
-/** A new, migrated database on the server at serverUrl (dropped by drop()). */
-export async function scratchDatabase(serverUrl: string, prefix = "everruns_scratch"): Promise<ScratchDatabase> {
+/**
+ * A new, migrated database on the server at serverUrl (dropped by drop()); `migrationsDir`
+ * migrates it from another directory (a bench comparing with an earlier schema).
+ */
+export async function scratchDatabase(serverUrl: string, prefix = "everruns_scratch", migrationsDir?: string): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomBytes(4).toString("hex")}`;
   await withAdmin(serverUrl, (admin) => createScratchDatabase(admin, name));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const pool = createPool(url.toString(), "everruns-migrate", 2, { migrations: true });
   try {
-    await migrate(pool);
+    await migrate(pool, () => {}, migrationsDir);
   } finally {
     await pool.end();
   }

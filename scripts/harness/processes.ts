@@ -114,9 +114,9 @@ function spawnCli(
   });
 }
 
-/** `everruns worker --concurrency N` as a child process; resolves once its pool is registered. */
+/** `everruns worker --max-in-flight N` as a child process; resolves once its pool is registered. */
 export async function spawnWorkerProcess(databaseUrl: string, concurrency: number, opts: ChildOptions = {}): Promise<WorkerProcess> {
-  const { handle, match } = await spawnCli(["worker", "--concurrency", String(concurrency)], databaseUrl, opts, /worker pool (\S+) started/, "worker");
+  const { handle, match } = await spawnCli(["worker", "--max-in-flight", String(concurrency)], databaseUrl, opts, /worker pool (\S+) started/, "worker");
   return { ...handle, poolId: match[1]! };
 }
 

@@ -1,6 +1,7 @@
 // Database connections per process under load, by application_name (sampled from
 // pg_stat_activity), against the bounds docs/deploy.md promises.
 import { followRunEvents } from "../../client/index.ts";
+import { loadEnv } from "../../db/env.ts";
 import { createPool } from "../../db/pool.ts";
 import { connectionsByApplication } from "../../db/sql/connectionsByApplication.ts";
 import { sleep } from "../../lib/sleep.ts";
@@ -78,10 +79,13 @@ export async function connectionCensus(opts: ConnectionCensusOptions): Promise<C
     sampling = false;
     await sampler;
 
+    // the spawned processes read WORKER_DB_CONNECTIONS and API_DB_CONNECTIONS from this environment
+    const env = loadEnv();
     const bounds: Record<string, number> = {
-      "everruns-worker": opts.workers * (opts.concurrency + 2),
+      // the pool, graphile-worker's LISTEN client among them, whatever the concurrency
+      "everruns-worker": opts.workers * (env.WORKER_DB_CONNECTIONS + 1),
       "everruns-worker:<pool id> (liveness)": opts.workers,
-      "everruns-api": 20,
+      "everruns-api": env.API_DB_CONNECTIONS,
       "everruns-api-listen": 1,
     };
     for (const [app, bound] of Object.entries(bounds)) {

@@ -357,10 +357,24 @@ describe("configuration", () => {
     expect(stderr).toContain("WORKER_CONCURRENCY: WORKER_CONCURRENCY must be a whole number");
   });
 
-  it("rejects a bad --concurrency with a message, not a stack trace", async () => {
-    const zero = await cli(["worker", "--concurrency", "0"]);
-    expect(zero).toMatchObject({ code: 1, stderr: "everruns: --concurrency must be a whole number from 1 to 1000, got 0\n" });
+  it("rejects a bad --max-in-flight, --concurrency or --db-connections with a message, not a stack trace", async () => {
+    const zero = await cli(["worker", "--max-in-flight", "0"]);
+    expect(zero).toMatchObject({ code: 1, stderr: "everruns: --max-in-flight must be a whole number from 1 to 20000, got 0\n" });
     const dashed = await cli(["worker", "--concurrency", "-3"]);
-    expect(dashed).toMatchObject({ code: 1, stderr: "everruns: --concurrency must be a whole number from 1 to 1000, got -3\n" });
+    expect(dashed).toMatchObject({ code: 1, stderr: "everruns: --concurrency must be a whole number from 1 to 20000, got -3\n" });
+    const both = await cli(["worker", "--concurrency", "3", "--max-in-flight", "4"]);
+    expect(both).toMatchObject({ code: 1, stderr: "everruns: --concurrency is the former name of --max-in-flight: give one of them\n" });
+    const connections = await cli(["worker", "--db-connections", "1.5"]);
+    expect(connections).toMatchObject({ code: 1, stderr: "everruns: --db-connections must be a whole number from 1 to 1000, got 1.5\n" });
+  });
+
+  it("refuses to start a worker whose connections would not fit in the server's max_connections, naming the numbers", async () => {
+    // this server allows 100 (the test machine's default); 500 + 2 cannot fit whatever else runs
+    const { code, stderr } = await cli(["worker", "--max-in-flight", "2000", "--db-connections", "500"]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^everruns: the worker would hold up to 502 database connections/);
+    expect(stderr).toMatch(/max_connections \d+/);
+    expect(stderr).toContain("EVERRUNS_DB_RESERVED_CONNECTIONS");
+    expect(stderr).toContain("--db-connections");
   });
 });

@@ -29,6 +29,8 @@ import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { SecretResolver } from "../secrets.ts";
 import { requeueRun } from "../../db/sql/requeueRun.ts";
+import type { StepStatementOptions, WithNotifications } from "../../db/sql/deferredNotifications.ts";
+import type { Notifier } from "../notifier.ts";
 
 export interface EngineContext {
   pool: Pool;
@@ -44,13 +46,23 @@ export interface EngineContext {
   secrets?: SecretResolver;
   /**
    * How long (ms) one job may go on running the steps of its run back to back, each commit
-   * beginning the next step in the same transaction. 0: every step is its own job.
+   * beginning the next step in the same transaction, while every slot of this worker is busy
+   * (other runs wait for one). While a slot is free the job chains on for up to MAX_CHAIN_MS.
+   * 0: every step is its own job.
    */
   inlineChainMs?: number;
+  /** The steps this worker runs now and may run at once (--max-in-flight); set by makeRunStepTask. */
+  inFlight?: { running: number; max: number };
   /** Aborted when the worker starts a graceful shutdown: no new step is begun inline. */
   draining?: AbortSignal;
   /** How long (ms) a finished step retries its commit while the database is unreachable; default DEFAULT_COMMIT_RETRY_MS. */
   commitRetryMs?: number;
+  /**
+   * Sends the notifications of this worker's step statements after their commits, coalesced
+   * (worker/notifier.ts): a NOTIFY inside a step's transaction would serialize every commit on
+   * Postgres's notify lock. Without one, the statements notify inside their transactions.
+   */
+  notifier?: Notifier;
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -82,9 +94,32 @@ export function makeRunStepTask(ctx: EngineContext): Task {
       return;
     }
     const job = locked_by ? { id, locked_by } : undefined;
-    const held = await runStep(ctx, run_id, helpers.abortSignal, job);
-    if (!held && job) throw new JobTakenOverError(job.id);
+    if (ctx.inFlight) ctx.inFlight.running++;
+    try {
+      const held = await runStep(ctx, run_id, helpers.abortSignal, job);
+      if (!held && job) throw new JobTakenOverError(job.id);
+    } finally {
+      if (ctx.inFlight) ctx.inFlight.running--;
+    }
   };
+}
+
+/**
+ * The longest one job chains its run's steps even while this worker has free slots. Bounded:
+ * graphile-worker treats a job locked for 4 hours as abandoned, and a run that goes back to the
+ * queue now and then lets the queue's order (and, later, its fairness) apply to it too.
+ */
+export const MAX_CHAIN_MS = 5 * 60_000;
+
+/** How this worker's step statements treat their notifications: deferred to ctx.notifier when there is one (000017). */
+function deferral(ctx: EngineContext): StepStatementOptions {
+  return { deferNotifications: ctx.notifier !== undefined };
+}
+
+/** Hands a committed statement's deferred notifications to the notifier; returns the result. */
+function sent<T extends WithNotifications>(ctx: EngineContext, result: T): T {
+  ctx.notifier?.add(result.notifications);
+  return result;
 }
 
 const STREAM_TYPES = new Set(["TEXT_MESSAGE_END", "TOOL_CALL_END", "REASONING_END"]);
@@ -96,20 +131,26 @@ const STREAM_TYPES = new Set(["TEXT_MESSAGE_END", "TOOL_CALL_END", "REASONING_EN
  * Returns false when the worker no longer holds `job` (see JobTakenOverError).
  */
 export async function runStep(ctx: EngineContext, runId: string, shutdown?: AbortSignal, job?: JobRef): Promise<boolean> {
-  const until = performance.now() + (ctx.inlineChainMs ?? 0);
-  const chain: Chain = {
-    job,
-    held: true,
-    mayChain: () => job !== undefined && performance.now() < until && !shutdown?.aborted && !ctx.draining?.aborted,
+  const budgetMs = ctx.inlineChainMs ?? 0;
+  const since = performance.now();
+  // Chaining saves the job round trip and its wake-up (graphile-worker's add_job NOTIFYs inside
+  // the commit, which serializes commits on Postgres's notify lock). While every slot is busy,
+  // other runs wait for one: the job hands its run back to the queue once its budget is spent.
+  const mayChain = () => {
+    if (job === undefined || budgetMs === 0 || shutdown?.aborted || ctx.draining?.aborted) return false;
+    const elapsed = performance.now() - since;
+    const slotFree = ctx.inFlight !== undefined && ctx.inFlight.running < ctx.inFlight.max;
+    return elapsed < budgetMs || (slotFree && elapsed < MAX_CHAIN_MS);
   };
+  const chain: Chain = { job, held: true, mayChain };
   // null: the run finished, was cancelled or waits for an answer
-  let begun = await beginStep(ctx.pool, runId);
+  let begun = sent(ctx, await beginStep(ctx.pool, runId, deferral(ctx))).begun;
   while (begun) {
     begun = await runAttempt(ctx, begun, chain, shutdown);
     if (begun && (shutdown?.aborted || ctx.draining?.aborted)) {
       // the shutdown began while the commit that began this step was on its way: hand the step
       // back untouched rather than start its work
-      const back = await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, [], chain.job);
+      const back = sent(ctx, await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, [], chain.job, deferral(ctx)));
       chain.held &&= back.jobHeld;
       ctx.log.info(`handed step ${begun.run.step_cursor} of run ${runId} back: worker shutting down`);
       break;
@@ -139,6 +180,7 @@ async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, sh
   shutdown?.addEventListener("abort", onShutdown, { once: true });
   const writer = new EventWriter({
     pool: ctx.pool,
+    ...(ctx.notifier && { notifier: ctx.notifier }),
     runId,
     seq,
     attempt,
@@ -155,7 +197,7 @@ async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, sh
     if (reason instanceof StepAbort && reason.reason === "shutdown") {
       await writer.drain();
       // Hand the step back uncommitted; another worker (or this one, restarted) picks it up.
-      const back = await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, [], chain.job);
+      const back = sent(ctx, await rescheduleStep(ctx.pool, runId, seq, attempt, 0, false, [], chain.job, deferral(ctx)));
       chain.held &&= back.jobHeld;
       ctx.log.info(`handed step ${seq} of run ${runId} back: worker shutting down`);
       return null;
@@ -297,7 +339,7 @@ async function onRetryableError(
     };
     let back;
     try {
-      back = await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job);
+      back = sent(ctx, await rescheduleStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, delay, true, [notice], chain.job, deferral(ctx)));
     } catch (rescheduleError) {
       if (!isDataError(rescheduleError)) throw rescheduleError;
       // a value the database refuses would fail every replay of the job: end the run instead of leaving it running
@@ -373,8 +415,8 @@ async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, ev
   try {
     result =
       next.type === "continue" && chain.job && chain.mayChain()
-        ? await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job)
-        : { ...(await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job)), next: null };
+        ? sent(ctx, await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job, deferral(ctx)))
+        : { ...sent(ctx, await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job, deferral(ctx))), next: null };
   } catch (error) {
     if (isConnectionError(error)) {
       result = { ...(await commitWhenBack(ctx, begun, step, events, next, chain, error)), next: null };
@@ -430,7 +472,7 @@ async function commitWhenBack(
     }
     await sleep(Math.min(backoffMs(COMMIT_RETRY_BACKOFF, tries), left));
     try {
-      const result = await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job);
+      const result = sent(ctx, await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job, deferral(ctx)));
       const after = `${((performance.now() - since) / 1000).toFixed(1)} s`;
       if (result.committed) ctx.log.info(`${what}: committed after ${after} of retries`);
       else

@@ -68,7 +68,8 @@ async function countJobsAdded<T>(fn: () => Promise<T>): Promise<{ result: T; job
 
 async function runWith(inlineChainMs: number, turns: number): Promise<{ runId: string; jobs: number }> {
   const agent = await echoAgent(turns);
-  const worker = await startWorker({ databaseUrl: db.url, concurrency: 2, shutdownTimeoutMs: 2000, inlineChainMs, log });
+  // one slot: while it runs this run, the worker is full, so the job budget (not MAX_CHAIN_MS) applies
+  const worker = await startWorker({ databaseUrl: db.url, concurrency: 1, shutdownTimeoutMs: 2000, inlineChainMs, log });
   try {
     const { result: runId, jobs } = await countJobsAdded(async () => {
       const id = await startRun(db.pool, agent, `inline ${inlineChainMs}`);

@@ -11,7 +11,7 @@ export interface WorkerProcess {
 }
 
 export async function spawnWorker(databaseUrl: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), "worker", "--concurrency", "8"], {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), "worker", "--max-in-flight", "8"], {
     env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
