@@ -113,7 +113,7 @@ const EnvObject = z.object({
   /** @deprecated the former name of WORKER_MAX_IN_FLIGHT, still read when that is unset */
   WORKER_CONCURRENCY: intFromEnv("WORKER_CONCURRENCY", 1, 20_000).optional(),
   /** Database connections one worker process's pool may hold (plus its LISTEN and liveness connections). */
-  WORKER_DB_CONNECTIONS: intFromEnv("WORKER_DB_CONNECTIONS", 1, 1000).default(10),
+  WORKER_DB_CONNECTIONS: intFromEnv("WORKER_DB_CONNECTIONS", 3, 1000).default(10),
   /** Connections the API process's pool may hold (plus its LISTEN connection). */
   API_DB_CONNECTIONS: intFromEnv("API_DB_CONNECTIONS", 1, 1000).default(10),
   /** Connections of max_connections an Everruns process refuses to take, left for other clients (db/connection-budget.ts). */

@@ -115,6 +115,16 @@ function withoutNamedStatements(Base: typeof pg.Client): typeof pg.Client {
   return UnnamedStatementsClient;
 }
 
+/** A wait for a pool's connection at least this long counts as slow and is logged. */
+const SLOW_WAIT_MS = 1_000;
+/** At most one slow-wait line per pool this often. */
+const SLOW_WAIT_REPORT_MS = 30_000;
+
+/** How a pool's callers waited for its connections (EnginePool.waits); null for a pool not made by createPool. */
+export function poolWaits(pool: pg.Pool): { slow: number; maxMs: number } | null {
+  return pool instanceof EnginePool ? { ...pool.waits } : null;
+}
+
 /** A free connection of a pool was not there within connectionTimeoutMillis. */
 export class PoolTimeoutError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -129,17 +139,56 @@ export class PoolTimeoutError extends Error {
  * through connect() too.
  */
 class EnginePool extends pg.Pool {
+  /**
+   * Waits for a connection of this pool (a free one, or a new one while under max): how many
+   * took longer than SLOW_WAIT_MS, and the longest. A worker's thousand slots share a few
+   * connections; when commits queue for them this is where it shows (and in a log line).
+   */
+  readonly waits = { slow: 0, maxMs: 0 };
+  private slowUnreported = 0;
+  private slowMaxUnreportedMs = 0;
+  private slowReportedAt = -Infinity;
+
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
   override connect(
     callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
   ): Promise<pg.PoolClient> | void {
+    const since = performance.now();
     if (!callback) {
-      return super.connect().catch((error: unknown) => {
-        throw this.explain(error);
-      });
+      return super.connect().then(
+        (client) => {
+          this.waited(performance.now() - since);
+          return client;
+        },
+        (error: unknown) => {
+          throw this.explain(error);
+        },
+      );
     }
-    super.connect((error, client, done) => callback(error ? (this.explain(error) as Error) : error, client, done));
+    super.connect((error, client, done) => {
+      if (!error) this.waited(performance.now() - since);
+      callback(error ? (this.explain(error) as Error) : error, client, done);
+    });
+  }
+
+  /** Counts a wait; one log line per SLOW_WAIT_REPORT_MS at most while waits are slow. */
+  private waited(ms: number): void {
+    if (ms > this.waits.maxMs) this.waits.maxMs = ms;
+    if (ms < SLOW_WAIT_MS) return;
+    this.waits.slow++;
+    this.slowUnreported++;
+    this.slowMaxUnreportedMs = Math.max(this.slowMaxUnreportedMs, ms);
+    const now = performance.now();
+    if (now - this.slowReportedAt < SLOW_WAIT_REPORT_MS) return;
+    this.slowReportedAt = now;
+    console.error(
+      `[everruns] ${String(this.options.application_name)}: ${this.slowUnreported} wait(s) for a database connection took over ${SLOW_WAIT_MS} ms ` +
+        `(longest ${Math.round(this.slowMaxUnreportedMs)} ms): all ${this.options.max} connections of the pool were busy. ` +
+        "Raise the pool (worker: --db-connections / WORKER_DB_CONNECTIONS; API: API_DB_CONNECTIONS) within the connection budget, or look for slow statements",
+    );
+    this.slowUnreported = 0;
+    this.slowMaxUnreportedMs = 0;
   }
 
   private explain(error: unknown): unknown {

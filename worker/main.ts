@@ -2,7 +2,7 @@
 // crash sweeper, and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner, type WorkerPool } from "graphile-worker";
-import { createPool, dbTimeouts, describeTimeout, type Pool } from "../db/pool.ts";
+import { createPool, dbTimeouts, describeTimeout, poolWaits, type Pool } from "../db/pool.ts";
 import { checkConnectionBudget } from "../db/connection-budget.ts";
 import { loadConnectionBudgetEnv } from "../db/env.ts";
 import { Cancellations } from "./cancellations.ts";
@@ -12,7 +12,7 @@ import { Notifier } from "./notifier.ts";
 import type { Logger } from "../lib/logger.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import { sleep } from "../lib/sleep.ts";
-import { isConnectionError } from "../db/errors.ts";
+import { ConfigError, isConnectionError } from "../db/errors.ts";
 import { connectClient } from "../db/connection-target.ts";
 import { isWritable } from "../db/sql/ping.ts";
 import { lazyProviders } from "./providers/registry.ts";
@@ -50,6 +50,15 @@ export interface WorkerOptions {
 
 const DEFAULT_INLINE_CHAIN_MS = 1000;
 export const DEFAULT_DB_CONNECTIONS = 10;
+/** Of --db-connections, graphile-worker's job fetches and completions and the notifier's sends; the rest are the steps'. */
+export const CONTROL_CONNECTIONS = 2;
+/** The fewest --db-connections: the control connections and one for steps. */
+export const MIN_DB_CONNECTIONS = CONTROL_CONNECTIONS + 1;
+
+/** The steps' share of --db-connections. */
+function stepConnections(dbConnections: number): number {
+  return Math.max(1, dbConnections - CONTROL_CONNECTIONS);
+}
 
 export interface WorkerHandle {
   poolId: string;
@@ -71,6 +80,11 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   // reserve for other clients refuses to start, naming the numbers (before, an idle worker could
   // take every connection the server allows). Behind a pooler only its direct connection counts.
   const dbConnections = opts.dbConnections ?? DEFAULT_DB_CONNECTIONS;
+  if (!Number.isInteger(dbConnections) || dbConnections < MIN_DB_CONNECTIONS) {
+    throw new ConfigError(
+      `dbConnections must be a whole number of at least ${MIN_DB_CONNECTIONS} (${CONTROL_CONNECTIONS} for jobs and notifications, the rest for steps), got ${dbConnections}`,
+    );
+  }
   const budget = await checkConnectionBudget({
     databaseUrl: directUrl(opts),
     who: "worker",
@@ -219,19 +233,26 @@ function directUrl(opts: WorkerOptions): string {
   return opts.directDatabaseUrl ?? opts.databaseUrl;
 }
 
+const LOCAL_QUEUE_FROM = 32;
+
 /**
  * Jobs graphile-worker fetches (and locks) at once into its local queue and hands out in-process,
- * so that a thousand slots do not each poll the database: a tenth of the slots, between 2 and 200.
- * Larger batches would lock jobs this worker cannot start soon while another worker sits idle.
+ * so that a thousand slots do not each poll the database: a tenth of the slots, up to 200; -1
+ * (off: each slot polls) for LOCAL_QUEUE_FROM slots or fewer, where polling costs little. The
+ * local queue locks jobs it cannot start yet (an operator sees the worker holding them), and a
+ * larger batch would keep jobs from another worker that sits idle.
  */
 export function localQueueSize(maxInFlight: number): number {
-  return Math.min(200, Math.max(2, Math.ceil(maxInFlight / 10)));
+  return maxInFlight <= LOCAL_QUEUE_FROM ? -1 : Math.min(200, Math.ceil(maxInFlight / 10));
 }
 
 /** One graphile-worker runner with its pool and liveness registration; replaced after an outage. */
 interface Generation {
   poolId: string;
+  /** the steps' connections */
   pool: Pool;
+  /** graphile-worker's (job fetches, completions, its LISTEN) and the notifier's */
+  controlPool: Pool;
   notifier: Notifier;
   runner: Runner;
   liveness: Liveness;
@@ -247,10 +268,17 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   // One more than the steps' connections: graphile-worker's LISTEN client is taken from this pool
   // and held. The slots never hold one while they wait on an LLM or a tool; a burst of commits
   // waits for a free connection rather than opening more.
-  const pool = createPool(opts.databaseUrl, "everruns-worker", dbConnections + 1, { pooled: opts.directDatabaseUrl !== undefined });
+  const pooled = opts.directDatabaseUrl !== undefined;
+  // Two pools out of the --db-connections budget. The steps' (begins, event writes, commits) may
+  // have a thousand slots queueing for it in a burst; graphile-worker's job fetches and
+  // completions and the notifier's sends are short and must not queue behind that (a completion
+  // graphile-worker cannot record within the connect timeout stops its whole pool). The control
+  // pool holds one more: graphile-worker's LISTEN client, taken from it for good.
+  const pool = createPool(opts.databaseUrl, "everruns-worker", stepConnections(dbConnections), { pooled });
+  const controlPool = createPool(opts.databaseUrl, "everruns-worker-control", CONTROL_CONNECTIONS + 1, { pooled });
   const draining = new AbortController();
   // this pool's step commits notify listeners through it, after they commit (000017)
-  const notifier = new Notifier({ pool, log: opts.log });
+  const notifier = new Notifier({ pool: controlPool, log: opts.log });
   const ctx: EngineContext = {
     pool,
     notifier,
@@ -303,7 +331,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   let runner: Runner;
   try {
     runner = await run({
-      pgPool: pool,
+      pgPool: controlPool,
       concurrency: opts.concurrency,
       noHandleSignals: true,
       // NOTIFY wakes workers at once; polling only catches what a notification missed.
@@ -328,7 +356,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     });
   } catch (error) {
     await notifier.stop();
-    await endPool(pool);
+    await Promise.all([endPool(pool), endPool(controlPool)]);
     throw error;
   }
   if (!poolId) throw new Error("graphile-worker did not report its pool id");
@@ -352,10 +380,10 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     await runner.stop().catch(() => undefined);
     await liveness.stop();
     await notifier.stop();
-    await endPool(pool);
+    await Promise.all([endPool(pool), endPool(controlPool)]);
     throw error;
   }
-  gen = { poolId, pool, notifier, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
+  gen = { poolId, pool, controlPool, notifier, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
   opts.log.info(
     `worker pool ${poolId} started (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, pid ${process.pid})`,
   );
@@ -388,8 +416,13 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
     await gen.liveness.stop();
     // the last commits' notifications (bounded: after an outage a send may fail, and is dropped)
     await settlesWithin(gen.notifier.stop(), 5_000);
-    await endPool(gen.pool);
-    log.info(`worker pool ${gen.poolId} stopped`);
+    const waits = poolWaits(gen.pool);
+    await Promise.all([endPool(gen.pool), endPool(gen.controlPool)]);
+    const { sent, batches, dropped } = gen.notifier.stats;
+    log.info(
+      `worker pool ${gen.poolId} stopped (notifications: ${sent} sent in ${batches} batches, ${dropped} dropped` +
+        (waits ? `; waits for a connection: ${waits.slow} over 1 s, longest ${Math.round(waits.maxMs)} ms)` : ")"),
+    );
   })());
 }
 

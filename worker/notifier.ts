@@ -4,7 +4,7 @@
 // Why: a transaction that NOTIFYs holds Postgres's database-wide notify lock through its commit's
 // WAL flush, so NOTIFY-ing step commits cannot group-commit (issue 23). Step statements therefore
 // commit without notifying and hand their notifications here; this sends everything queued in one
-// short transaction with synchronous_commit off, at most one send in flight and at most one per
+// short transaction that writes nothing else (so no WAL flush), at most one send in flight and at most one per
 // window (5 ms by default), so the lock is taken a few hundred times a second at most, each time
 // without a flush wait, whatever the commit rate.
 //

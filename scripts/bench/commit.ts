@@ -15,6 +15,8 @@
 //   ./node_modules/.bin/node scripts/bench/commit.ts [--committers 1,10,40] [--seconds 3] [--rounds 1] [--events 3] [--window-ms 5]
 // (DATABASE_URL: the server to make the throwaway database on; default the local one)
 import { EventEmitter } from "node:events";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { createClient as createGraphqlWsClient, type Client as GraphqlWsClient } from "graphql-ws";
 import pg from "pg";
 import { Logger, run, type Runner } from "graphile-worker";
 import { createPool, type Pool } from "../../db/pool.ts";
@@ -23,6 +25,10 @@ import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
 import { commitStepAndBeginNext, type JobRef, type StepRecord } from "../../db/sql/commitStep.ts";
 import type { Notification } from "../../db/sql/deferredNotifications.ts";
 import { listen } from "../../db/sql/listen.ts";
+import { readEventSeq } from "../../db/sql/readEventSeq.ts";
+import { createApiKey } from "../../db/sql/apiKeys.ts";
+import { startApi, type ApiHandle } from "../../api/server.ts";
+import { sseMessages } from "../../client/index.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { Notifier } from "../../worker/notifier.ts";
@@ -30,7 +36,7 @@ import { parseFlags } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
 import { machineLine } from "../harness/machine.ts";
 import { createAgent, insertRuns } from "../harness/runs.ts";
-import { median } from "../harness/stats.ts";
+import { median, percentile } from "../harness/stats.ts";
 import { until } from "../harness/wait.ts";
 
 export type Variant = "notify" | "deferred" | "none";
@@ -123,6 +129,30 @@ async function committer(pool: Pool, notifier: Notifier, cell: Cell, runId: stri
 }
 
 /**
+ * A real graphile-worker pool whose run_step task hands each run's job to `hold` and keeps it
+ * locked until `hold` resolves, so every commit of the bench is the inline-chaining one (no
+ * add_job, whose own NOTIFY is not ours to defer).
+ */
+async function holdStepJobs(pgPool: Pool, concurrency: number, hold: (runId: string, job: JobRef) => Promise<void>): Promise<Runner> {
+  return run({
+    pgPool,
+    concurrency,
+    noHandleSignals: true,
+    pollInterval: 50,
+    events: new EventEmitter(),
+    logger: new Logger(() => (level, message) => {
+      if (level === "error") console.error(message);
+    }),
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    taskList: {
+      run_step: async (payload, helpers) => {
+        await hold((payload as { run_id: string }).run_id, { id: String(helpers.job.id), locked_by: helpers.job.locked_by! });
+      },
+    },
+  });
+}
+
+/**
  * Sessions of this database waiting on the notify lock right now (SQL kept here: a bench's own
  * probe of pg_locks). The lock is a shared object's (database 0): it is one for the whole
  * cluster, so sessions of other databases queue on it too; only ours are counted.
@@ -154,36 +184,18 @@ export async function runCommitBench(opts: CommitBenchOptions): Promise<CommitBe
       await listen(listener, ["everruns:events", "everruns:runs"]);
       await prober.connect();
       const agent = await createAgent(admin, "bench-commit", { provider: "scripted", script: [{ text: "ok" }] });
-      // A real graphile-worker pool takes each run's job and holds it while its committer runs, so
-      // every commit is the inline-chaining one (no add_job, whose own NOTIFY is not ours to defer).
-      const events = new EventEmitter();
-      runner = await run({
-        pgPool: runnerPool,
-        concurrency: maxCommitters,
-        noHandleSignals: true,
-        pollInterval: 50,
-        events,
-        logger: new Logger(() => (level, message) => {
-          if (level === "error") console.error(message);
-        }),
-        preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-        taskList: {
-          run_step: async (payload, helpers) => {
-            const runId = (payload as { run_id: string }).run_id;
-            const c = cell;
-            if (!c) return;
-            await c.inserted;
-            if (!c.runs.has(runId)) return; // a run of another cell: nothing to do
-            const job = { id: String(helpers.job.id), locked_by: helpers.job.locked_by! };
-            try {
-              await committer(stepPool, notifier, c, runId, job, opts.events);
-            } catch (error) {
-              c.error ??= error;
-            } finally {
-              c.done++;
-            }
-          },
-        },
+      runner = await holdStepJobs(runnerPool, maxCommitters, async (runId, job) => {
+        const c = cell;
+        if (!c) return;
+        await c.inserted;
+        if (!c.runs.has(runId)) return; // a run of another cell: nothing to do
+        try {
+          await committer(stepPool, notifier, c, runId, job, opts.events);
+        } catch (error) {
+          c.error ??= error;
+        } finally {
+          c.done++;
+        }
       });
 
       const measure = async (variant: Variant, n: number) => {
@@ -293,30 +305,536 @@ export async function runCommitBench(opts: CommitBenchOptions): Promise<CommitBe
   });
 }
 
-export const COMMIT_BENCH_USAGE = `node scripts/bench/commit.ts [--committers 1,10,40] [--seconds 3] [--rounds 1] [--events 3] [--window-ms 5]
-  step commits/s with the notifications (a) sent in the commit, (b) deferred and sent by a
-  Notifier, (c) deferred and not sent; DATABASE_URL names the server (a throwaway database is used)`;
+// ---------------------------------------------------------------------------------------------
+// Latency: commit → live client (issue 23's target: p50 under 20 ms, no event ever missed).
+//
+// An API in this process (api/server.ts, port 0) serves --latency-runs runs, each followed by one
+// SSE client (GET /api/runs/:id/events) and the first --latency-graphql of them by a GraphQL
+// runEvents subscription too (graphql-ws). Each run's job is held by a real graphile-worker pool;
+// --latency-committers committers take the runs in turn and run their steps through the real
+// statements (append_events, then commit_step_and_begin_next), in variant (a) notify and (b)
+// deferred + Notifier, alternating, in the same process and database:
+//   paced  a steady --latency-rate steps/s over all committers until every run has
+//          --latency-events events: the latency of a quiet system
+//   load   the committers flat out for --latency-load-seconds (as in the throughput cells): the
+//          honest figure, since a busy worker is when latency matters
+// The bench records, per run and seq, when the statement that wrote the event returned (a step's
+// live events: append_events; the rest: the commit); each client records when each seq arrived
+// (performance.now(), one clock: everything is in this process). Latency = arrival − return, so
+// it includes the API's read and send and this process's event loop, which the committers share:
+// the loop's delay is printed beside the figures. A LISTEN connection of the bench's own records
+// when each seq was announced: commit → LISTEN is the notification's part (the Notifier's window
+// and send, or nothing), the rest the API's. Every client must see every seq of its run
+// exactly once (it subscribes from the start of the log): missed and duplicates are counted.
+// Nothing is gated on time: the figures are printed.
+
+export interface CommitLatencyOptions {
+  serverUrl: string;
+  /** runs per phase, each with one SSE client */
+  runs: number;
+  /** of those, how many also have a GraphQL subscription */
+  graphql: number;
+  committers: number;
+  /** paced phases: events per run (whole steps, so a little more) */
+  events: number;
+  /** paced phases: steps per second over all committers */
+  rate: number;
+  /** load phases: seconds flat out */
+  loadSeconds: number;
+  rounds: number;
+  /** live content events per step (plus STEP_STARTED, TEXT_MESSAGE_START/END, STEP_FINISHED) */
+  stepEvents: number;
+  windowMs: number;
+  log: (line: string) => void;
+}
+
+export type Pace = "paced" | "load";
+
+export interface LatencyFigures {
+  p50: number;
+  p99: number;
+  max: number;
+  n: number;
+}
+
+export interface CommitLatencyRow {
+  pace: Pace;
+  variant: "notify" | "deferred";
+  /** step commits per second reached, median over the rounds */
+  stepsPerSec: number;
+  /** commit → this bench's LISTEN connection hearing the seq announced (no API in the way) */
+  heard: LatencyFigures;
+  sse: LatencyFigures;
+  graphql: LatencyFigures;
+  /** (client, seq) pairs of the run's log never received, over every client and round */
+  missed: number;
+  /** (client, seq) pairs received more than once */
+  duplicates: number;
+  /** the events hub's catch-up ticks that found a feed behind (a hint missed or late) */
+  hubCatchUps: number;
+  /** this process's event loop delay, p99 over the phases (ms) */
+  loopDelayP99: number;
+}
+
+/** When each seq of one run was committed, as seen by the bench (the statement's return). */
+class CommitTimes {
+  readonly at = new Map<number, number>();
+  /** the highest seq whose time is known */
+  private known: number;
+  /** the return time of the last commit, whose events' seqs are learnt from the next append */
+  private commitAt: number | null = null;
+
+  constructor(startSeq: number) {
+    this.known = startSeq;
+  }
+
+  /** append_events of `count` events returned `last` at `t`. */
+  appended(last: number, count: number, t: number): void {
+    this.upTo(last - count, this.commitAt);
+    this.upTo(last, t);
+    this.commitAt = null;
+  }
+
+  committed(t: number): void {
+    this.commitAt = t;
+  }
+
+  /** The run's log ends at `last`: what follows the last append is the last commit's. */
+  finish(last: number): void {
+    this.upTo(last, this.commitAt);
+  }
+
+  private upTo(seq: number, t: number | null): void {
+    for (let s = this.known + 1; s <= seq; s++) if (t !== null) this.at.set(s, t);
+    this.known = Math.max(this.known, seq);
+  }
+}
+
+/** What one client received: seq → arrival times. */
+class Arrivals {
+  readonly at = new Map<number, number[]>();
+  max = 0;
+  record(seq: number): void {
+    const t = performance.now();
+    const list = this.at.get(seq);
+    if (list) list.push(t);
+    else this.at.set(seq, [t]);
+    this.max = Math.max(this.max, seq);
+  }
+}
+
+/** One run of a latency phase: the job the runner holds for it, its step in flight, its clients. */
+interface LatencyRun {
+  id: string;
+  job: JobRef;
+  begun: BegunStep | null;
+  times: CommitTimes | null;
+  steps: number;
+  /** when this bench's own LISTEN connection heard each seq announced (the database's part of the latency) */
+  heard: Arrivals;
+  sse: Arrivals;
+  graphql: Arrivals | null;
+}
+
+interface LatencyPhase {
+  variant: "notify" | "deferred";
+  ids: Set<string>;
+  inserted: Promise<void>;
+  held: LatencyRun[];
+  /** resolves when the runner may let the jobs go */
+  release: Promise<void>;
+  /** the first failure of a task beginning a run's step */
+  error: unknown;
+}
+
+const RUN_EVENTS_SUBSCRIPTION = "subscription ($runId: UUID!) { runEvents(runId: $runId, after: 0) { seq } }";
+
+/** Reads a run's SSE stream into `arrivals` until `signal` aborts; throws on anything else. */
+async function followSse(apiUrl: string, key: string, runId: string, arrivals: Arrivals, signal: AbortSignal): Promise<void> {
+  try {
+    const res = await fetch(`${apiUrl}/api/runs/${runId}/events`, { headers: { accept: "text/event-stream", authorization: `Bearer ${key}` }, signal });
+    if (!res.ok || !res.body) throw new Error(`GET /api/runs/${runId}/events answered HTTP ${res.status}: ${await res.text()}`);
+    for await (const message of sseMessages(res.body)) {
+      const seq = Number(message.id);
+      if (Number.isInteger(seq)) arrivals.record(seq);
+    }
+    if (!signal.aborted) throw new Error(`the SSE stream of run ${runId} ended before the bench closed it`);
+  } catch (error) {
+    if (signal.aborted) return;
+    throw error;
+  }
+}
+
+/** A thrown value as an Error (graphql-ws hands its sinks close events and GraphQL error lists). */
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(`a client failed: ${JSON.stringify(value)}`);
+}
+
+function figures(values: number[]): LatencyFigures {
+  if (values.length === 0) return { p50: NaN, p99: NaN, max: NaN, n: 0 };
+  let max = -Infinity;
+  for (const v of values) max = Math.max(max, v);
+  return { p50: percentile(values, 50), p99: percentile(values, 99), max, n: values.length };
+}
+
+const ms = (v: number) => (Number.isNaN(v) ? "–" : v.toFixed(1));
+
+export async function runCommitLatencyBench(opts: CommitLatencyOptions): Promise<CommitLatencyRow[]> {
+  return withScratchDatabase(opts.serverUrl, "everruns_bench_latency", async (url) => {
+    const admin = createPool(url, "everruns-bench", 4);
+    const stepPool = createPool(url, "everruns-bench-steps", opts.committers + 2);
+    const runnerPool = createPool(url, "everruns-bench-runner", 8);
+    // as worker/main.ts does: the sends go through graphile-worker's (control) pool, not the
+    // steps' one, so they never queue behind the committers' statements
+    const notifier = new Notifier({ pool: runnerPool, log: consoleLogger("[bench notifier]", "warn"), windowMs: opts.windowMs });
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    let phase: LatencyPhase | null = null;
+    let runner: Runner | null = null;
+    let api: ApiHandle | null = null;
+    let ws: GraphqlWsClient | null = null;
+    // The runs of the phase by id: this bench's LISTEN connection records when each seq was
+    // announced, splitting the latency into the notification's part and the API's.
+    let listening = new Map<string, LatencyRun>();
+    const listener = new pg.Client({ connectionString: url });
+    try {
+      opts.log(await machineLine(admin));
+      await listener.connect();
+      listener.on("notification", ({ payload }) => {
+        const colon = payload?.lastIndexOf(":") ?? -1;
+        const r = colon > 0 ? listening.get(payload!.slice(0, colon)) : undefined;
+        const seq = Number(payload!.slice(colon + 1));
+        // "<run>:<last seq>" announces every seq up to it (the Notifier keeps the highest only)
+        if (r && Number.isInteger(seq)) for (let s = r.heard.max + 1; s <= seq; s++) r.heard.record(s);
+      });
+      await listen(listener, ["everruns:events"]);
+      const { key } = await createApiKey(admin, { name: "bench-latency", role: "admin", workspaceId: null });
+      api = await startApi({
+        databaseUrl: url,
+        port: 0,
+        log: consoleLogger("[bench api]", "warn"),
+        graphiql: false,
+        rateLimits: { perMinute: 0, burst: 0, authFailuresPerMinute: 0 }, // one key opens every stream
+      });
+      const apiUrl = api.url;
+      ws = createGraphqlWsClient({
+        url: `${apiUrl.replace(/^http/, "ws")}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${key}` },
+      });
+      const agent = await createAgent(admin, "bench-latency", { provider: "scripted", script: [{ text: "ok" }] });
+      runner = await holdStepJobs(runnerPool, opts.runs, async (runId, job) => {
+        const p = phase;
+        if (!p) return;
+        await p.inserted;
+        if (!p.ids.has(runId)) return;
+        try {
+          const first = await beginStep(stepPool, runId, { deferNotifications: p.variant === "deferred" });
+          if (p.variant === "deferred") notifier.add(first.notifications);
+          p.held.push({ id: runId, job, begun: first.begun, times: null, steps: 0, heard: new Arrivals(), sse: new Arrivals(), graphql: null });
+        } catch (error) {
+          p.error ??= error;
+        }
+        await p.release;
+      });
+
+      const stepsPerRun = Math.ceil(opts.events / (opts.stepEvents + 4));
+      const measure = async (variant: "notify" | "deferred", pace: Pace) => {
+        const defer = variant === "deferred";
+        let letGo = () => {};
+        const release = new Promise<void>((resolve) => (letGo = resolve));
+        let insertedNow = () => {};
+        const inserted = new Promise<void>((resolve) => (insertedNow = resolve));
+        const p: LatencyPhase = { variant, ids: new Set(), inserted, held: [], release, error: null };
+        phase = p;
+        const closeClients = new AbortController();
+        const unsubscribe: Array<() => void> = [];
+        const clientErrors: unknown[] = [];
+        try {
+          try {
+            for (const id of await insertRuns(admin, agent, opts.runs, "bench-latency")) p.ids.add(id);
+          } finally {
+            insertedNow();
+          }
+          await until(`the runner to hold the ${opts.runs} runs' jobs`, () => Promise.resolve(p.held.length >= opts.runs || p.error !== null), 60_000, 5);
+          if (p.error) throw asError(p.error);
+          await notifier.flush();
+          const runs = [...p.held];
+          // the clients subscribe from the start of the log and are live before the first commit
+          const startSeqs: number[] = [];
+          for (const [i, r] of runs.entries()) {
+            startSeqs.push((await readEventSeq(admin, r.id)) ?? 0);
+            r.times = new CommitTimes(startSeqs[i]!);
+            followSse(apiUrl, key, r.id, r.sse, closeClients.signal).catch((error: unknown) => clientErrors.push(error));
+            if (i < opts.graphql) {
+              const arrivals = (r.graphql = new Arrivals());
+              unsubscribe.push(
+                ws!.subscribe<{ runEvents: { seq: number } | null }>(
+                  { query: RUN_EVENTS_SUBSCRIPTION, variables: { runId: r.id } },
+                  {
+                    next: (result) => {
+                      if (result.errors) clientErrors.push(new Error(result.errors.map((e) => e.message).join("; ")));
+                      const seq = result.data?.runEvents?.seq;
+                      if (typeof seq === "number") arrivals.record(seq);
+                    },
+                    error: (error) => clientErrors.push(error),
+                    complete: () => undefined,
+                  },
+                ),
+              );
+            }
+          }
+          await until(
+            "every client to have replayed its run's log so far",
+            () => Promise.resolve(runs.every((r, i) => r.sse.max >= startSeqs[i]! && (!r.graphql || r.graphql.max >= startSeqs[i]!))),
+            15_000,
+            5,
+          );
+          if (clientErrors.length > 0) throw asError(clientErrors[0]);
+          await sleep(100); // every subscription registered with its feed (the replay ended)
+          for (const [i, r] of runs.entries()) r.heard.max = startSeqs[i]!;
+          listening = new Map(runs.map((r) => [r.id, r]));
+
+          const hub0 = api!.hub.stats.caughtUp;
+          const batches0 = notifier.stats.batches;
+          loopDelay.reset();
+          loopDelay.enable();
+          const queue = [...runs];
+          let steps = 0;
+          let scheduled = 0;
+          const t0 = performance.now();
+          const deadline = pace === "load" ? t0 + opts.loadSeconds * 1000 : Infinity;
+          const intervalMs = 1000 / opts.rate;
+          const committerLoop = async () => {
+            for (;;) {
+              if (performance.now() >= deadline) return;
+              if (pace === "paced") {
+                // a steady pace over all committers: step k starts at t0 + k / rate (no catch-up burst)
+                const due = t0 + scheduled++ * intervalMs;
+                const wait = due - performance.now();
+                if (wait > 0) await sleep(wait);
+              }
+              const r = queue.shift();
+              if (!r) return; // paced: every run has its events
+              const begun = r.begun;
+              if (!begun) throw new Error(`run ${r.id}: the commit did not begin the next step inline (job not held?)`);
+              const { live, final } = stepEvents(begun.run.step_cursor, opts.stepEvents);
+              const appended = await appendEvents(stepPool, r.id, begun.run.step_cursor, begun.run.step_attempt, live, { deferNotifications: defer });
+              r.times!.appended(appended.last, live.length, performance.now());
+              if (defer) notifier.add(appended.notifications);
+              const committed = await commitStepAndBeginNext(stepPool, begun, STEP, final, r.job, { deferNotifications: defer });
+              r.times!.committed(performance.now());
+              if (defer) notifier.add(committed.notifications);
+              if (!committed.committed) throw new Error(`run ${r.id}: lost the fence at step ${begun.run.step_cursor}`);
+              r.begun = committed.next;
+              r.steps++;
+              steps++;
+              if (pace === "load" || r.steps < stepsPerRun) queue.push(r);
+            }
+          };
+          await Promise.all(Array.from({ length: opts.committers }, committerLoop));
+          const elapsed = (performance.now() - t0) / 1000;
+          await notifier.flush();
+          const batches = notifier.stats.batches - batches0;
+          const lasts = await Promise.all(runs.map(async (r) => (await readEventSeq(admin, r.id)) ?? 0));
+          for (const [i, r] of runs.entries()) r.times!.finish(lasts[i]!);
+          // every client gets the whole log: by notification, else by the hub's catch-up (1 s)
+          await until(
+            "every client to receive its run's last event",
+            () => Promise.resolve(runs.every((r, i) => r.sse.max >= lasts[i]! && (!r.graphql || r.graphql.max >= lasts[i]!))),
+            10_000,
+            5,
+          ).catch(() => undefined); // what did not arrive is counted missed below
+          loopDelay.disable();
+          if (clientErrors.length > 0) throw asError(clientErrors[0]);
+
+          listening = new Map();
+          const heard: number[] = [];
+          for (const r of runs) {
+            for (const [seq, t] of r.times!.at) {
+              const got = r.heard.at.get(seq);
+              if (got) heard.push(got[0]! - t);
+            }
+          }
+          const sse: number[] = [];
+          const gql: number[] = [];
+          let missed = 0;
+          let duplicates = 0;
+          let events = 0;
+          for (const [i, r] of runs.entries()) {
+            events += r.times!.at.size;
+            for (const [arrivals, into] of [
+              [r.sse, sse],
+              [r.graphql, gql],
+            ] as const) {
+              if (!arrivals) continue;
+              for (let seq = 1; seq <= lasts[i]!; seq++) {
+                const got = arrivals.at.get(seq);
+                if (!got) missed++;
+                else duplicates += got.length - 1;
+                const committedAt = r.times!.at.get(seq);
+                if (got && committedAt !== undefined) into.push(got[0]! - committedAt);
+              }
+              for (const seq of arrivals.at.keys()) if (seq < 1 || seq > lasts[i]!) duplicates++; // a seq the log does not have
+            }
+          }
+          return {
+            stepsPerSec: steps / elapsed,
+            steps,
+            events,
+            heard,
+            sse,
+            gql,
+            missed,
+            duplicates,
+            hubCatchUps: api!.hub.stats.caughtUp - hub0,
+            sendsPerSec: batches / elapsed,
+            loopDelayP99: loopDelay.percentile(99) / 1e6,
+          };
+        } finally {
+          closeClients.abort();
+          for (const u of unsubscribe) u();
+          letGo();
+          phase = null;
+        }
+      };
+
+      opts.log(
+        `settings: ${opts.runs} runs a phase, each with 1 SSE client, ${Math.min(opts.graphql, opts.runs)} with a GraphQL subscription too; ` +
+          `${opts.committers} committers; ${opts.stepEvents + 4} events a step (append_events ${opts.stepEvents + 2} + commit 2); ` +
+          `paced: ${opts.rate} steps/s until ${stepsPerRun * (opts.stepEvents + 4)} events a run; load: flat out for ${opts.loadSeconds} s; ` +
+          `notifier window ${opts.windowMs} ms; hub catch-up 1 s; ${opts.rounds} round(s), variants alternating`,
+      );
+      await measure("notify", "paced").catch((error: unknown) => {
+        throw new Error(`the warm-up phase failed: ${(error as Error).message}`, { cause: error });
+      }); // warm up (connections, plans, the API's first requests)
+      type Got = Awaited<ReturnType<typeof measure>>;
+      const got = new Map<string, Got[]>();
+      for (let round = 0; round < opts.rounds; round++) {
+        for (const pace of ["paced", "load"] as const) {
+          const order: Array<"notify" | "deferred"> = (round + (pace === "load" ? 1 : 0)) % 2 === 0 ? ["notify", "deferred"] : ["deferred", "notify"];
+          for (const variant of order) {
+            const m = await measure(variant, pace);
+            const k = `${pace} ${variant}`;
+            got.set(k, [...(got.get(k) ?? []), m]);
+            const s = figures(m.sse);
+            const g = figures(m.gql);
+            const h = figures(m.heard);
+            opts.log(
+              `  round ${round + 1} ${pace} ${variant}: ${m.steps} steps (${m.stepsPerSec.toFixed(0)}/s), ${m.events} events timed; ` +
+                `LISTEN heard p50 ${ms(h.p50)} p99 ${ms(h.p99)} max ${ms(h.max)} ms; ` +
+                `SSE p50 ${ms(s.p50)} p99 ${ms(s.p99)} max ${ms(s.max)} ms (n=${s.n}); GraphQL p50 ${ms(g.p50)} p99 ${ms(g.p99)} max ${ms(g.max)} ms (n=${g.n}); ` +
+                `missed ${m.missed}, duplicates ${m.duplicates}; hub catch-ups that found a feed behind ${m.hubCatchUps}; ` +
+                `${variant === "deferred" ? `notifier sends ${m.sendsPerSec.toFixed(0)}/s; ` : ""}event loop delay p99 ${m.loopDelayP99.toFixed(1)} ms`,
+            );
+          }
+        }
+      }
+      const rows: CommitLatencyRow[] = [];
+      for (const pace of ["paced", "load"] as const) {
+        for (const variant of ["notify", "deferred"] as const) {
+          const phases = got.get(`${pace} ${variant}`) ?? [];
+          rows.push({
+            pace,
+            variant,
+            stepsPerSec: median(phases.map((m) => m.stepsPerSec)),
+            heard: figures(phases.flatMap((m) => m.heard)),
+            sse: figures(phases.flatMap((m) => m.sse)),
+            graphql: figures(phases.flatMap((m) => m.gql)),
+            missed: phases.reduce((n, m) => n + m.missed, 0),
+            duplicates: phases.reduce((n, m) => n + m.duplicates, 0),
+            hubCatchUps: phases.reduce((n, m) => n + m.hubCatchUps, 0),
+            loopDelayP99: Math.max(...phases.map((m) => m.loopDelayP99)),
+          });
+        }
+      }
+      opts.log("");
+      opts.log("commit → client latency (ms; arrival − the statement's return, all rounds pooled)");
+      opts.log(
+        "| phase | variant | steps/s | LISTEN p50 | LISTEN p99 | SSE p50 | SSE p99 | SSE max | GraphQL p50 | GraphQL p99 | GraphQL max | missed | duplicates | hub catch-ups behind | loop delay p99 |",
+      );
+      opts.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+      for (const r of rows) {
+        opts.log(
+          `| ${r.pace} | ${r.variant === "notify" ? "(a) notify in txn" : "(b) deferred + Notifier"} | ${r.stepsPerSec.toFixed(0)} | ${ms(r.heard.p50)} | ${ms(r.heard.p99)} | ` +
+            `${ms(r.sse.p50)} | ${ms(r.sse.p99)} | ${ms(r.sse.max)} | ${ms(r.graphql.p50)} | ${ms(r.graphql.p99)} | ${ms(r.graphql.max)} | ` +
+            `${r.missed} | ${r.duplicates} | ${r.hubCatchUps} | ${r.loopDelayP99.toFixed(1)} |`,
+        );
+      }
+      opts.log(`missed: ${rows.reduce((n, r) => n + r.missed, 0)}, duplicates: ${rows.reduce((n, r) => n + r.duplicates, 0)}`);
+      return rows;
+    } finally {
+      phase = null;
+      await ws?.dispose();
+      await runner?.stop();
+      await notifier.stop();
+      await listener.end().catch(() => undefined);
+      await api?.close();
+      await stepPool.end();
+      await runnerPool.end();
+      await admin.end();
+    }
+  });
+}
+
+export const COMMIT_BENCH_USAGE = `node scripts/bench/commit.ts [--parts throughput,latency] [--committers 1,10,40] [--seconds 3] [--rounds 1]
+       [--events 3] [--window-ms 5] [--latency-runs 20] [--latency-graphql 4] [--latency-committers 10]
+       [--latency-events 50] [--latency-rate 100] [--latency-load-seconds 3] [--latency-rounds 2]
+  throughput  step commits/s with the notifications (a) sent in the commit, (b) deferred and sent
+              by a Notifier, (c) deferred and not sent
+  latency     commit → SSE / GraphQL client latency (p50/p99/max) of (a) and (b), alternating, with
+              an API in this process: --latency-runs runs each followed by an SSE client (the
+              first --latency-graphql also by a GraphQL subscription), --latency-committers
+              committers paced at --latency-rate steps/s until --latency-events events a run, then
+              flat out for --latency-load-seconds; every client must get every seq exactly once
+  --events (live events a step) and --window-ms (the Notifier's window) apply to both;
+  DATABASE_URL names the server (a throwaway database is used)`;
 
 if (process.argv[1]?.endsWith("scripts/bench/commit.ts")) {
   const flags = parseFlags(
     process.argv.slice(2),
     {
+      parts: { type: "choices", default: ["throughput", "latency"], choices: ["throughput", "latency"] },
       committers: { type: "ints", default: [1, 10, 40], min: 1, max: 80 },
       seconds: { type: "number", default: 3, min: 0.2, max: 600 },
       rounds: { type: "int", default: 1, min: 1, max: 100 },
       events: { type: "int", default: 3, min: 0, max: 1000 },
       "window-ms": { type: "number", default: 5, min: 0, max: 10_000 },
+      "latency-runs": { type: "int", default: 20, min: 1, max: 200 },
+      "latency-graphql": { type: "int", default: 4, min: 0, max: 50 },
+      "latency-committers": { type: "int", default: 10, min: 1, max: 80 },
+      "latency-events": { type: "int", default: 50, min: 1, max: 100_000 },
+      "latency-rate": { type: "number", default: 100, min: 1, max: 100_000 },
+      "latency-load-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
+      "latency-rounds": { type: "int", default: 2, min: 1, max: 100 },
     },
     COMMIT_BENCH_USAGE,
     console.log,
   );
-  if (flags) {
+  const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  if (flags?.parts.has("throughput")) {
     await runCommitBench({
-      serverUrl: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+      serverUrl,
       committers: flags.committers,
       seconds: flags.seconds,
       rounds: flags.rounds,
       events: flags.events,
+      windowMs: flags["window-ms"],
+      log: console.log,
+    });
+  }
+  if (flags?.parts.has("latency")) {
+    if (flags.parts.has("throughput")) console.log("");
+    await runCommitLatencyBench({
+      serverUrl,
+      runs: flags["latency-runs"],
+      graphql: flags["latency-graphql"],
+      committers: flags["latency-committers"],
+      events: flags["latency-events"],
+      rate: flags["latency-rate"],
+      loadSeconds: flags["latency-load-seconds"],
+      rounds: flags["latency-rounds"],
+      stepEvents: flags.events,
       windowMs: flags["window-ms"],
       log: console.log,
     });

@@ -6,6 +6,13 @@
 //   resume   resume latency after kill -9 (resume.ts)
 //   start    worker cold start next to a bare graphile-worker process (start.ts)
 //   outage   recovery after database restarts, on a cluster of its own (outage.ts)
+//   inflight thousands of slow LLM steps in flight on a few connections per worker (inflight.ts)
+//   inflight-kill  kill -9 of a worker with ~1,000 steps in flight: resume latency, exactly once (inflight.ts)
+//   commit   step commits/s with NOTIFY in the commit, deferred, or none (commit.ts)
+//   commit-latency  commit → SSE / GraphQL client latency, notify in the commit next to deferred (commit.ts)
+//   admission  many runs admitted by one insert, set-based next to per-row (admission.ts)
+//   pooler   through PgBouncer: per-step cost next to direct, and 10 workers on max_connections 50 (pooler.ts)
+import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
@@ -16,10 +23,21 @@ import { runRlsBench } from "./rls.ts";
 import { runScaling } from "./scaling.ts";
 import { measureStartTime } from "./start.ts";
 import { measureOutageRecovery } from "./outage.ts";
+import { runInflightBench, runInflightKillBench } from "./inflight.ts";
+import { runCommitBench, runCommitLatencyBench } from "./commit.ts";
+import { runAdmissionBench } from "./admission.ts";
+import { POOLER_FLAGS, POOLER_USAGE, poolerOptionsFromFlags, runPoolerBench } from "./pooler.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
                [--restarts 10] [--down-ms 1000] [--only ratio,rls,scaling,resume,start,outage]
+               [--inflight-runs 5000] [--turns 3] [--turn-ms 2000] [--inflight-workers 2,1]
+               [--max-in-flight 1000,5000] [--db-connections 10] [--inflight-kill-runs 2000]
+               [--inflight-timeout-s 600] [--inflight-no-api]
+               [--committers 1,10,40] [--commit-seconds 3] [--commit-rounds 1] [--commit-events 3]
+               [--commit-window-ms 5] [--latency-runs 20] [--latency-graphql 4] [--latency-committers 10]
+               [--latency-events 50] [--latency-rate 100] [--latency-load-seconds 3] [--latency-rounds 2]
+               [--admission-rows 10000] [--admission-repeat 3]
   ratio     per-step cost next to a bare graphile-worker chain, with inline chaining (the default)
             and without it (--steps, --chains, --repeat, --concurrency)
   rls       per-step cost with row-level security next to without, the schema owned and the
@@ -32,7 +50,32 @@ export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repe
   outage    a Postgres cluster of its own (embedded binaries) restarted --restarts times with
             pg_ctl stop -m immediate, --down-ms down each time, under a worker process running
             steps: time from the server being back to the next committed step, next to a bare
-            client's first answer (p50/max); the worker is never restarted`;
+            client's first answer (p50/max); the worker is never restarted
+Run only when named in --only (the inflight parts take minutes):
+  inflight  --inflight-runs runs of --turns LLM calls of --turn-ms each (echo tool steps between),
+            inserted by one statement, for each shape --inflight-workers[i] worker processes x
+            --max-in-flight[i] slots, each worker with --db-connections (and one API process beside
+            them unless --inflight-no-api): wall time next to the ideal (runs x turns x turn-ms /
+            slots), steps/s, step->next step p50/p99, peak connections (pg_stat_activity every
+            100 ms), peak worker RSS, worker and Postgres CPU; gives up after --inflight-timeout-s
+            and reports what it reached
+  inflight-kill  --inflight-kill-runs runs on 2 workers x the first --max-in-flight; worker A is
+            kill -9'd with ~90 % of its slots running: per interrupted run, kill -> next attempt on
+            the survivor (p50/p99/max), and every step committed exactly once
+  commit    step commits/s of --committers concurrent committers (the inline-chaining commit, with
+            --commit-events live events a step) with the notifications sent in the commit, deferred
+            and sent batched every --commit-window-ms, and not sent; --commit-seconds a cell,
+            --commit-rounds rounds
+  commit-latency  an API in this process, --latency-runs runs each followed by an SSE client
+            (--latency-graphql of them by a GraphQL subscription too), --latency-committers
+            committers writing through the step statements, paced (--latency-rate steps/s to
+            --latency-events events a run) and flat out (--latency-load-seconds): commit → client
+            p50/p99/max with the notifications sent in the commit and deferred, --latency-rounds
+            alternating rounds; every event checked to arrive once
+  admission runs admitted per second by one insert ... select of --admission-rows runs, set-based
+            (000018) next to per-row (the migrations before it), --admission-repeat alternating
+            repetitions
+${POOLER_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -53,16 +96,47 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       starts: { type: "int", default: 7, min: 1, max: 1000 },
       restarts: { type: "int", default: 10, min: 1, max: 1000 },
       "down-ms": { type: "int", default: 1000, min: 0, max: 600_000 },
+      "inflight-runs": { type: "int", default: 5000, min: 1, max: 1_000_000 },
+      turns: { type: "int", default: 3, min: 1, max: 500 },
+      "turn-ms": { type: "int", default: 2000, min: 0, max: 600_000 },
+      "inflight-workers": { type: "ints", default: [2, 1], min: 1, max: 64 },
+      "max-in-flight": { type: "ints", default: [1000, 5000], min: 1, max: 20_000 },
+      "db-connections": { type: "int", default: 10, min: 3, max: 1000 },
+      "inflight-kill-runs": { type: "int", default: 2000, min: 2, max: 1_000_000 },
+      "inflight-timeout-s": { type: "int", default: 600, min: 1, max: 86_400 },
+      "inflight-no-api": { type: "boolean" },
+      committers: { type: "ints", default: [1, 10, 40], min: 1, max: 80 },
+      "commit-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
+      "commit-rounds": { type: "int", default: 1, min: 1, max: 100 },
+      "commit-events": { type: "int", default: 3, min: 0, max: 1000 },
+      "commit-window-ms": { type: "number", default: 5, min: 0, max: 10_000 },
+      "latency-runs": { type: "int", default: 20, min: 1, max: 200 },
+      "latency-graphql": { type: "int", default: 4, min: 0, max: 50 },
+      "latency-committers": { type: "int", default: 10, min: 1, max: 80 },
+      "latency-events": { type: "int", default: 50, min: 1, max: 100_000 },
+      "latency-rate": { type: "number", default: 100, min: 1, max: 100_000 },
+      "latency-load-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
+      "latency-rounds": { type: "int", default: 2, min: 1, max: 100 },
+      "admission-rows": { type: "int", default: 10_000, min: 1, max: 1_000_000 },
+      "admission-repeat": { type: "int", default: 3, min: 1, max: 100 },
+      ...POOLER_FLAGS,
       only: {
         type: "choices",
+        // the parts after outage take minutes: they run only when named
         default: ["ratio", "rls", "scaling", "resume", "start", "outage"],
-        choices: ["ratio", "rls", "scaling", "resume", "start", "outage"],
+        choices: ["ratio", "rls", "scaling", "resume", "start", "outage", "inflight", "inflight-kill", "commit", "commit-latency", "admission", "pooler"],
       },
     },
     BENCH_USAGE,
     log,
   );
   if (!flags) return 0;
+  if (flags["inflight-workers"].length !== flags["max-in-flight"].length) {
+    throw new ConfigError(
+      `--inflight-workers and --max-in-flight are read in pairs (shape i: --inflight-workers[i] processes x --max-in-flight[i] slots): ` +
+        `give both the same number of values, got ${flags["inflight-workers"].length} and ${flags["max-in-flight"].length}\n\n${BENCH_USAGE}`,
+    );
+  }
   const probe = createPool(databaseUrl, "everruns-bench", 1);
   try {
     log(await machineLine(probe));
@@ -93,6 +167,64 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("outage")) {
     await measureOutageRecovery({ restarts: flags.restarts, downMs: flags["down-ms"], log });
+    log("");
+  }
+  const inflightCommon = {
+    serverUrl: databaseUrl,
+    turns: flags.turns,
+    turnMs: flags["turn-ms"],
+    dbConnections: flags["db-connections"],
+    timeoutMs: flags["inflight-timeout-s"] * 1000,
+    log,
+  };
+  if (flags.only.has("inflight")) {
+    await runInflightBench({
+      ...inflightCommon,
+      runs: flags["inflight-runs"],
+      shapes: flags["inflight-workers"].map((workers, i) => ({ workers, maxInFlight: flags["max-in-flight"][i]! })),
+      api: !flags["inflight-no-api"],
+    });
+    log("");
+  }
+  if (flags.only.has("inflight-kill")) {
+    await runInflightKillBench({ ...inflightCommon, runs: flags["inflight-kill-runs"], maxInFlight: flags["max-in-flight"][0]! });
+    log("");
+  }
+  if (flags.only.has("commit")) {
+    await runCommitBench({
+      serverUrl: databaseUrl,
+      committers: flags.committers,
+      seconds: flags["commit-seconds"],
+      rounds: flags["commit-rounds"],
+      events: flags["commit-events"],
+      windowMs: flags["commit-window-ms"],
+      log,
+    });
+    log("");
+  }
+  if (flags.only.has("commit-latency")) {
+    await runCommitLatencyBench({
+      serverUrl: databaseUrl,
+      runs: flags["latency-runs"],
+      graphql: flags["latency-graphql"],
+      committers: flags["latency-committers"],
+      events: flags["latency-events"],
+      rate: flags["latency-rate"],
+      loadSeconds: flags["latency-load-seconds"],
+      rounds: flags["latency-rounds"],
+      stepEvents: flags["commit-events"],
+      windowMs: flags["commit-window-ms"],
+      log,
+    });
+    log("");
+  }
+  if (flags.only.has("admission")) {
+    await runAdmissionBench({ serverUrl: databaseUrl, rows: flags["admission-rows"], repeat: flags["admission-repeat"], log });
+    log("");
+  }
+  if (flags.only.has("pooler")) {
+    await runPoolerBench(poolerOptionsFromFlags(flags, log));
+    log("");
   }
   return 0;
 }

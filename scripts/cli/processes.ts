@@ -255,7 +255,8 @@ export async function cmdWorker(env: Env, flags: WorkerFlags): Promise<void> {
     flags.maxInFlight !== undefined
       ? intFlag("--max-in-flight", flags.maxInFlight, 0, 1, 20_000)
       : intFlag("--concurrency", flags.concurrency, maxInFlightFromEnv(env), 1, 20_000);
-  const dbConnections = intFlag("--db-connections", flags.dbConnections, env.WORKER_DB_CONNECTIONS, 1, 1000);
+  // two of them are graphile-worker's and the notifier's (worker/main.ts CONTROL_CONNECTIONS)
+  const dbConnections = intFlag("--db-connections", flags.dbConnections, env.WORKER_DB_CONNECTIONS, 3, 1000);
   const db = await resolveDatabase(env, () => {});
   noteDatabaseUrl(db.url);
   const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);

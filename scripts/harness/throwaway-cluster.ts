@@ -1,5 +1,6 @@
 // A Postgres cluster a test owns (embedded binaries, scripts/embedded-postgres.ts), to stop and
-// start again on the same data directory and port: a database outage, done for real.
+// start again on the same data directory and port: a database outage, done for real. Server
+// settings (max_connections for a connection budget, ...) can be given for the whole cluster.
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,7 +23,16 @@ export interface ThrowawayCluster {
   destroy(): Promise<void>;
 }
 
-export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
+export interface ThrowawayClusterOptions {
+  /**
+   * Server settings, postgresql.conf names to values (e.g. `{ max_connections: "50" }`): written
+   * with ALTER SYSTEM, then the server restarts (max_connections and the like take effect only
+   * at start), before the cluster is migrated. They stay for stopImmediate()/start().
+   */
+  settings?: Record<string, string>;
+}
+
+export async function startThrowawayCluster(opts: ThrowawayClusterOptions = {}): Promise<ThrowawayCluster> {
   const root = await mkdtemp(path.join(tmpdir(), "everruns-outage-"));
   const requested = path.join(root, "pg");
   // durable: a non-durable cluster (synchronous_commit off) loses its last acknowledged commits
@@ -33,6 +43,17 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
   // as root the server runs as the data directory's owner (`postgres`)
   const owner = await stat(pg1.dataDir);
   const as = process.getuid?.() === 0 ? { uid: owner.uid, gid: owner.gid } : {};
+  const settings = Object.entries(opts.settings ?? {});
+  if (settings.length > 0) {
+    try {
+      pg1 = await applySettings(pg1, settings, () => startEmbeddedPostgres({ ...options, port: pg1.port }));
+    } catch (error) {
+      await pg1.stop();
+      await rm(root, { recursive: true, force: true });
+      if (pg1.dataDir !== requested) await rm(pg1.dataDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
   const pool = createPool(pg1.url, "everruns-test-migrate", 2, { migrations: true });
   try {
     await migrate(pool);
@@ -53,6 +74,28 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
       if (pg1.dataDir !== requested) await rm(pg1.dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * ALTER SYSTEM for each setting (it refuses an unknown name or a bad value, naming it), then a
+ * restart: startEmbeddedPostgres initialises and starts in one go, and max_connections and the
+ * like take effect only at a start.
+ */
+async function applySettings(server: EmbeddedPostgres, settings: Array<[string, string]>, restart: () => Promise<EmbeddedPostgres>): Promise<EmbeddedPostgres> {
+  for (const [name, value] of settings) {
+    // ALTER SYSTEM takes no parameters: format() quotes the name (%I) and the value (%L)
+    const [{ sql }] = (await query<{ sql: string }>(server.url, "select format('alter system set %I = %L', $1::text, $2::text) as sql", [name, value])) as [
+      { sql: string },
+    ];
+    await query(server.url, sql);
+  }
+  await server.stop();
+  const restarted = await restart();
+  const pending = await query<{ name: string }>(restarted.url, "select name from pg_settings where name = any($1) and pending_restart", [
+    settings.map(([name]) => name),
+  ]);
+  if (pending.length > 0) throw new Error(`throwaway cluster: settings still pending after the restart: ${pending.map((r) => r.name).join(", ")}`);
+  return restarted;
 }
 
 /** A client on `url` for one query, for checks while the cluster may be down. */

@@ -82,8 +82,10 @@ export async function connectionCensus(opts: ConnectionCensusOptions): Promise<C
     // the spawned processes read WORKER_DB_CONNECTIONS and API_DB_CONNECTIONS from this environment
     const env = loadEnv();
     const bounds: Record<string, number> = {
-      // the pool, graphile-worker's LISTEN client among them, whatever the concurrency
-      "everruns-worker": opts.workers * (env.WORKER_DB_CONNECTIONS + 1),
+      // the steps' pool and the control pool (graphile-worker's jobs and LISTEN, the notifier),
+      // whatever the concurrency: WORKER_DB_CONNECTIONS + 1 together (worker/main.ts)
+      "everruns-worker": opts.workers * (env.WORKER_DB_CONNECTIONS - 2),
+      "everruns-worker-control": opts.workers * 3,
       "everruns-worker:<pool id> (liveness)": opts.workers,
       "everruns-api": env.API_DB_CONNECTIONS,
       "everruns-api-listen": 1,

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
 import { benchCommand } from "../bench/index.ts";
+import { runInflightBench } from "../bench/inflight.ts";
 import { runBench } from "../bench/ratio.ts";
 import { measureStartTime } from "../bench/start.ts";
 
@@ -61,4 +62,30 @@ it("the rls part prints per-step times with and without row-level security and t
   expect(ratio, lines.join("\n")).toBeTruthy();
   expect(Number.isFinite(Number(ratio![1]))).toBe(true);
   expect(Number(ratio![1])).toBeGreaterThan(0);
+});
+
+// Many slow steps in flight on few connections, as `everruns bench --only inflight` measures it,
+// at the smallest size: 40 runs of 2 LLM calls of 200 ms over 2 workers x 50 slots with 3 pool
+// connections each, and an API. Every run succeeds, every step is committed once, and the
+// connections seen at once stay within what the flags allow (workers x (pool + LISTEN + liveness)
+// + the API's pool + its LISTEN), however many steps are in flight.
+it("the inflight part runs many slow steps on a bounded number of connections, each step once", { timeout: 60_000 }, async () => {
+  const [row] = await runInflightBench({
+    serverUrl: db.url,
+    runs: 40,
+    turns: 2,
+    turnMs: 200,
+    shapes: [{ workers: 2, maxInFlight: 50 }],
+    dbConnections: 3,
+    api: true,
+    timeoutMs: 45_000,
+    log: (line) => console.log(`[bench] ${line}`),
+  });
+  expect(row!.finished).toBe(true);
+  expect(row!.steps).toBe(40 * 3);
+  expect(row!.duplicateCommits).toBe(0);
+  expect(row!.wrongStepCounts).toBe(0);
+  expect(row!.connectionBound).toBe(2 * (3 + 2) + (3 + 1));
+  expect(row!.peakConnections).toBeGreaterThan(0);
+  expect(row!.peakConnections).toBeLessThanOrEqual(row!.connectionBound);
 });

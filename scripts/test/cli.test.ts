@@ -365,7 +365,7 @@ describe("configuration", () => {
     const both = await cli(["worker", "--concurrency", "3", "--max-in-flight", "4"]);
     expect(both).toMatchObject({ code: 1, stderr: "everruns: --concurrency is the former name of --max-in-flight: give one of them\n" });
     const connections = await cli(["worker", "--db-connections", "1.5"]);
-    expect(connections).toMatchObject({ code: 1, stderr: "everruns: --db-connections must be a whole number from 1 to 1000, got 1.5\n" });
+    expect(connections).toMatchObject({ code: 1, stderr: "everruns: --db-connections must be a whole number from 3 to 1000, got 1.5\n" });
   });
 
   it("refuses to start a worker whose connections would not fit in the server's max_connections, naming the numbers", async () => {

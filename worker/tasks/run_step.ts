@@ -7,7 +7,7 @@
 import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
-import { isDbTimeout, type Pool } from "../../db/pool.ts";
+import { isDbTimeout, PoolTimeoutError, type Pool } from "../../db/pool.ts";
 import { AgentConfigSchema, describeIssues, RunInputSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
@@ -418,7 +418,7 @@ async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, ev
         ? sent(ctx, await commitStepAndBeginNext(ctx.pool, begun, step, events, chain.job, deferral(ctx)))
         : { ...sent(ctx, await commitStep(ctx.pool, run.id, run.step_cursor, run.step_attempt, step, events, next, chain.job, deferral(ctx))), next: null };
   } catch (error) {
-    if (isConnectionError(error)) {
+    if (mayCommitLater(error)) {
       result = { ...(await commitWhenBack(ctx, begun, step, events, next, chain, error)), next: null };
     } else {
       if (next.type === "fail" || !isDataError(error)) throw error;
@@ -432,6 +432,15 @@ async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, ev
   }
   ctx.crashPoint?.("after_commit", { runId: run.id, seq: run.step_cursor, attempt: run.step_attempt });
   return result.next;
+}
+
+/**
+ * A commit that failed this way may succeed if tried again: the database went away, or every
+ * connection of the pool stayed busy for the connect timeout (a burst of commits from a thousand
+ * slots on a few connections, a database short of CPU). The step's work is done and paid for.
+ */
+function mayCommitLater(error: unknown): boolean {
+  return isConnectionError(error) || error instanceof PoolTimeoutError;
 }
 
 /** How long a finished step retries its commit while the database is unreachable (EVERRUNS_COMMIT_RETRY_MS). */
@@ -461,7 +470,7 @@ async function commitWhenBack(
   const limitMs = ctx.commitRetryMs ?? DEFAULT_COMMIT_RETRY_MS;
   const since = performance.now();
   ctx.log.warn(
-    `${what}: the database went away while it committed (${(lost as Error).message}); ` +
+    `${what}: ${lost instanceof PoolTimeoutError ? "no database connection came free for its commit" : "the database went away while it committed"} (${(lost as Error).message}); ` +
       `retrying the commit for up to ${limitMs / 1000} s (EVERRUNS_COMMIT_RETRY_MS)`,
   );
   for (let tries = 1; ; tries++) {
@@ -481,7 +490,7 @@ async function commitWhenBack(
         );
       return result;
     } catch (error) {
-      if (!isConnectionError(error)) throw error;
+      if (!mayCommitLater(error)) throw error;
       lost = error;
     }
   }
