@@ -720,9 +720,6 @@ CREATE OR REPLACE FUNCTION everruns_private.append_events(p_run_id uuid, p_seq i
  LANGUAGE plpgsql
 AS $function$
 begin
-  -- Live events of an uncommitted attempt: losing the last few in a database crash is the same
-  -- as the attempt dying a little earlier (see begin_step), so they need no fsync either.
-  perform set_config('synchronous_commit', 'off', true);
   return everruns_private.append_events_locked(everruns_private.lock_attempt(p_run_id, p_seq, p_attempt), p_events);
 end;
 $function$;
@@ -1011,10 +1008,6 @@ begin
   if not found or v_run.status not in ('queued', 'running', 'waiting') then
     return null;
   end if;
-  -- Nothing here needs to survive a database crash: if this bump is lost, the attempt it
-  -- started is fenced out all the same (its writes carry an attempt number the database no
-  -- longer has) and the step simply begins again. So skip the fsync: only commits are durable.
-  perform set_config('synchronous_commit', 'off', true);
   return everruns_private.start_attempt_locked(v_run);
 end;
 $function$;

@@ -21,10 +21,13 @@ import { PROJECT_ROOT } from "../database.ts";
 
 export async function withDatabase<T>(env: Env, fn: (pool: Pool, url: string) => Promise<T>, poolOptions: PoolOptions = {}): Promise<T> {
   const db = await resolveDatabase(env, () => {});
-  noteDatabaseUrl(db.url);
-  const pool = createPool(db.url, "everruns-cli", 2, poolOptions);
+  // Behind a transaction-mode pooler the CLI's few short connections go to the server itself:
+  // migrations hold a session lock, and the engine's timeouts travel as startup options.
+  const url = env.DATABASE_DIRECT_URL ?? db.url;
+  noteDatabaseUrl(url);
+  const pool = createPool(url, "everruns-cli", 2, poolOptions);
   try {
-    return await fn(pool, db.url);
+    return await fn(pool, url);
   } finally {
     await pool.end();
   }

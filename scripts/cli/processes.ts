@@ -147,7 +147,8 @@ async function startParts(env: Env, log: Logger, record: InstanceRecord, parts: 
   const tail: Stoppable[] = db.embedded ? [{ name: "embedded Postgres", stop: () => db.embedded!.stop() }] : [];
   if (watchdog) parts.push({ name: "Postgres watchdog", stop: () => watchdog.stop() });
   parts.push(...tail);
-  const pool = createPool(db.url, "everruns-start", 2, { migrations: true });
+  // migrations hold a session lock: on the server itself when DATABASE_URL is a pooler
+  const pool = createPool(env.DATABASE_DIRECT_URL ?? db.url, "everruns-start", 2, { migrations: true });
   await migrate(pool, (line) => log.info(line));
   const agentId = await seedDemoAgent(pool);
   // this instance's admin key (default workspace), kept in .everruns/admin-key: made when it holds none still valid here

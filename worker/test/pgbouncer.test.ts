@@ -6,6 +6,8 @@
 //
 // Needs the `pgbouncer` binary (Debian package; .ci/run installs it). Skipped, saying so, only
 // when it is absent outside CI.
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { createClient, type Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -16,6 +18,7 @@ import { createAgent, createTestDatabase, getEvents, getSteps, startRun, waitFor
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { pgbouncerInstalled, startPgBouncer, type PgBouncer } from "../../scripts/harness/pgbouncer.ts";
+import { PROJECT_ROOT } from "../../scripts/database.ts";
 import { FakeLlmServer } from "./fake-llm-server.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
@@ -225,6 +228,26 @@ describe.skipIf(skip)("behind PgBouncer in transaction mode", () => {
     expect([...seen.pooledNames].some((name) => name === "everruns-worker" || name === "everruns-api")).toBe(true);
     // LISTEN is direct
     expect(seen.directNames.has("everruns-api-listen")).toBe(true);
+  });
+
+  it("the CLI works with DATABASE_URL at the pooler: migrate and the admin commands go to DATABASE_DIRECT_URL", async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), ...args], {
+          env: { ...process.env, DATABASE_URL: bouncer.url, DATABASE_DIRECT_URL: db.url },
+        });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        child.on("exit", (code) => resolve({ code, out }));
+      });
+    // migrations hold a session advisory lock, which a transaction pooler cannot keep
+    const migrated = await run(["migrate"]);
+    expect(migrated.code, migrated.out).toBe(0);
+    expect(migrated.out).toContain("database is up to date");
+    const runs = await run(["runs", "--json"]);
+    expect(runs.code, runs.out).toBe(0);
+    expect(Array.isArray(JSON.parse(runs.out))).toBe(true);
   });
 
   it("kill -9 of a worker mid-step: the step resumes on another worker, each step committed once", async () => {
