@@ -40,7 +40,7 @@ Environment:
                                       take them refuses to start (default 10)
     WORKER_SHUTDOWN_TIMEOUT_MS        how long SIGTERM waits for in-flight steps (default 10000)
     WORKER_INLINE_CHAIN_MS            how long one job may run a run's steps back to back while every slot is busy
-                                      (default 1000; with a slot free up to 5 min; 0: a job per step)
+                                      (default 10000; with a slot free up to 5 min; 0: a job per step)
     EVERRUNS_COMMIT_RETRY_MS          how long a finished step retries its commit while the database is
                                       unreachable before handing the step back to run again (default 60000)
     EVERRUNS_SECRET_KEY               32 bytes (64 hex digits or base64) sealing secrets; the same on the API and every
