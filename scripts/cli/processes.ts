@@ -6,7 +6,8 @@ import type { Env } from "../../db/env.ts";
 import { migrate } from "../../db/migrate.ts";
 import { createPool } from "../../db/pool.ts";
 import { consoleLogger, type Logger } from "../../lib/logger.ts";
-import type { WorkerHandle } from "../../worker/main.ts";
+import type { WorkerHandle, WorkerOptions } from "../../worker/main.ts";
+import type { ApiOptions } from "../../api/server.ts";
 import { apiKeyFile, consoleLoginUrl, displayPath, ensureAdminKey } from "../api-key-file.ts";
 import { PROJECT_ROOT, resolveDatabase } from "../database.ts";
 import { seedDemoAgent } from "../demo-agent.ts";
@@ -170,26 +171,16 @@ async function startParts(env: Env, log: Logger, record: InstanceRecord, parts: 
   const { ensureWebBuild, startWeb } = await import("../web.ts");
   await ensureWebBuild(consoleLogger("[web]", env.LOG_LEVEL));
   const { startWorker } = await import("../../worker/main.ts");
-  const worker = await startWorker({
-    databaseUrl: db.url,
-    concurrency: maxInFlightFromEnv(env),
-    dbConnections: env.WORKER_DB_CONNECTIONS,
-    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
-    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
-    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
-    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
-    log: consoleLogger("[worker]", env.LOG_LEVEL),
-  });
+  const worker = await startWorker(
+    workerOptions(env, db.url, {
+      concurrency: maxInFlightFromEnv(env),
+      dbConnections: env.WORKER_DB_CONNECTIONS,
+      log: consoleLogger("[worker]", env.LOG_LEVEL),
+    }),
+  );
   parts.splice(watchdog ? 1 : 0, 0, Object.assign(worker, { name: "worker" }));
   const { startApi } = await import("../../api/server.ts");
-  const api = await startApi({
-    databaseUrl: db.url,
-    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
-    poolSize: env.API_DB_CONNECTIONS,
-    port: env.PORT,
-    host: env.HOST,
-    log: consoleLogger("[api]", env.LOG_LEVEL),
-  });
+  const api = await startApi(apiOptions(env, db.url));
   parts.splice(watchdog ? 1 : 0, 0, { name: "API", stop: () => api.close() });
   const web = await startWeb({ apiUrl: api.url, port: env.EVERRUNS_WEB_PORT, host: env.HOST, log: consoleLogger("[web]", env.LOG_LEVEL) });
   parts.splice(watchdog ? 1 : 0, 0, { name: "console", stop: () => web.close() });
@@ -222,6 +213,30 @@ or over HTTP:
 Keys for others: npx everruns keys create --role operator --name alice (--help)
 
 Press Ctrl-C to stop.`);
+}
+
+/** The API's options from the environment (everruns start, everruns api). */
+function apiOptions(env: Env, databaseUrl: string): ApiOptions {
+  return {
+    databaseUrl,
+    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
+    poolSize: env.API_DB_CONNECTIONS,
+    port: env.PORT,
+    host: env.HOST,
+    log: consoleLogger("[api]", env.LOG_LEVEL),
+  };
+}
+
+/** A worker's options from the environment and what its command decided (everruns start, everruns worker). */
+function workerOptions(env: Env, databaseUrl: string, own: Pick<WorkerOptions, "concurrency" | "dbConnections" | "log" | "crashPoint">): WorkerOptions {
+  return {
+    databaseUrl,
+    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
+    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
+    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
+    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
+    ...own,
+  };
 }
 
 /** Steps a worker runs at once by default (WORKER_MAX_IN_FLIGHT, or its former name WORKER_CONCURRENCY). */
@@ -262,17 +277,7 @@ export async function cmdWorker(env: Env, flags: WorkerFlags): Promise<void> {
   noteDatabaseUrl(db.url);
   const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
   const { startWorker } = await import("../../worker/main.ts");
-  const worker: WorkerHandle = await startWorker({
-    databaseUrl: db.url,
-    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
-    concurrency,
-    dbConnections,
-    shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT_MS,
-    inlineChainMs: env.WORKER_INLINE_CHAIN_MS,
-    commitRetryMs: env.EVERRUNS_COMMIT_RETRY_MS,
-    log,
-    crashPoint: crashPointFromEnv(),
-  });
+  const worker: WorkerHandle = await startWorker(workerOptions(env, db.url, { concurrency, dbConnections, log, crashPoint: crashPointFromEnv() }));
   onSignals(() => worker.stop());
   // Settles only after stop() or on a real failure: a database outage is ridden out inside the
   // worker. A failure rejects, and main's catch exits with status 1.
@@ -283,14 +288,7 @@ export async function cmdApi(env: Env): Promise<void> {
   const db = await resolveDatabase(env, () => {});
   noteDatabaseUrl(db.url);
   const { startApi } = await import("../../api/server.ts");
-  const api = await startApi({
-    databaseUrl: db.url,
-    ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
-    poolSize: env.API_DB_CONNECTIONS,
-    port: env.PORT,
-    host: env.HOST,
-    log: consoleLogger("[api]", env.LOG_LEVEL),
-  });
+  const api = await startApi(apiOptions(env, db.url));
   console.log(`API listening on ${api.url} (GraphQL ${api.url}/graphql); every route but /healthz needs an API key (everruns keys create)`);
   onSignals(() => api.close());
   await new Promise<void>((resolve) => api.server.on("close", () => resolve()));
