@@ -61,10 +61,22 @@ export const RerunBodySchema = z.strictObject({
   from_step: z.number().int("must be a whole step number").min(0, "must be a step number (0 or more)").max(2_147_483_647).nullish(),
 });
 
-/** The optional body of a cancel: none at all, or {"reason"}. */
-function optionalReason(req: Request, what: string): string | null {
-  if (req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body as object).length === 0)) return null;
-  return parseBody(req, ReasonBodySchema, what).reason ?? null;
+/** Whether the request carries body bytes, whatever their type (a POST without a body sends none, or Content-Length: 0). */
+function carriesBody(req: Request): boolean {
+  const length = req.get("content-length");
+  if (length !== undefined) return Number(length) > 0;
+  return req.get("transfer-encoding") !== undefined;
+}
+
+/**
+ * The optional body of cancel and rerun: no body at all means no reason. A body express.json did
+ * not parse (another Content-Type: text/plain, a form) still goes to parseBody, which answers 415
+ * saying what to send: the caller's reason must not be dropped without a word. (Malformed JSON
+ * sent as application/json never gets here: express.json fails it, 400 invalid_json.)
+ */
+function optionalBody<T>(req: Request, schema: z.ZodType<T>, what: string): T | null {
+  if (req.body === undefined && !carriesBody(req)) return null;
+  return parseBody(req, schema, what);
 }
 
 /** A path parameter that must be a run id. */
@@ -123,7 +135,7 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "cancelling a run");
     const runId = runIdParam(req);
-    const reason = optionalReason(req, "cancel request");
+    const reason = optionalBody(req, ReasonBodySchema, "cancel request")?.reason ?? null;
     const { cancelled, run } = await withWorkspace(pool, auth, async (db) => {
       await setAuditReason(db, reason);
       return { cancelled: await cancelRun(db, runId), run: await getRun(db, runId) };
@@ -138,8 +150,7 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "rerunning a run");
     const runId = runIdParam(req);
-    const empty = req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body as object).length === 0);
-    const body = empty ? {} : parseBody(req, RerunBodySchema, "rerun request");
+    const body = optionalBody(req, RerunBodySchema, "rerun request") ?? {};
     const fromStep = body.from_step ?? null;
     const run = await withWorkspace(pool, auth, async (db) => {
       await setAuditReason(db, body.reason ?? null);

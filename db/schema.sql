@@ -118,6 +118,7 @@ create table everruns.run_attempts (
 );
 comment on table everruns.run_attempts is '@behavior -insert -update -delete
 Every attempt of every step of a run: when, on which worker, and how it ended (000013).';
+CREATE INDEX run_attempts_open_pool_idx ON everruns.run_attempts USING btree (pool_id) WHERE (outcome IS NULL);
 
 create table everruns.run_events (
   run_id uuid not null,

@@ -227,6 +227,57 @@ describe("REST", () => {
     await db.pool.query("select everruns.cancel_run($1)", [rerun.body.id]);
   });
 
+  it("cancel and rerun refuse a body that is not JSON (415, 400) rather than drop its reason; no body at all is fine", async () => {
+    async function raw(path: string, contentType: string | null, body: string): Promise<{ status: number; body: Record<string, unknown> }> {
+      const res = await fetch(`${api.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${keys.operator!}`, ...(contentType === null ? {} : { "content-type": contentType }) },
+        body,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    }
+    const waiter = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: ["wait_for_event"],
+      script: [{ tool_calls: [{ name: "wait_for_event", arguments: { name: "never", timeout_seconds: 3600 } }] }, { text: "on" }],
+    });
+    const run = await startRun(db.pool, waiter, "bodies");
+    await waitForStatus(db.pool, run, ["waiting"]);
+    const status = async () => (await db.pool.query<{ status: string }>("select status from everruns.runs where id = $1", [run])).rows[0]!.status;
+
+    for (const path of [`/api/runs/${run}/cancel`, `/api/runs/${run}/rerun`]) {
+      const what = path.endsWith("cancel") ? "cancel request" : "rerun request";
+      for (const [contentType, body] of [
+        ["text/plain", '{"reason": "stuck"}'],
+        ["text/plain", "stuck since the deploy"],
+        ["application/x-www-form-urlencoded", "reason=stuck"],
+        [null, '{"reason": "stuck"}'], // fetch labels a string body text/plain
+      ] as const) {
+        const answer = await raw(path, contentType, body);
+        expect(answer, `${path} ${contentType} ${body}`).toEqual({
+          status: 415,
+          body: { error: { code: "unsupported_media_type", message: `send ${what} as a JSON body with Content-Type: application/json` } },
+        });
+      }
+      const malformed = await raw(path, "application/json", '{"reason": "stuck"');
+      expect(malformed.status).toBe(400);
+      expect(malformed.body).toEqual({ error: { code: "invalid_json", message: expect.stringMatching(/^the request body is not valid JSON/) as unknown } });
+      // an array is not an empty body (it used to pass as one)
+      expect((await raw(path, "application/json", "[]")).status).toBe(400);
+    }
+    // nothing happened: the run still waits, and neither action was audited
+    expect(await status()).toBe("waiting");
+    expect(await audit(keys.viewer!, { targetId: run, action: "run.cancelled" })).toEqual([]);
+
+    // an empty body stays allowed whatever its label (the reason is optional)
+    const empty = await raw(`/api/runs/${run}/cancel`, "text/plain", "");
+    expect(empty).toMatchObject({ status: 200, body: { cancelled: true } });
+    expect((await audit(keys.viewer!, { targetId: run, action: "run.cancelled" }))[0]!.details).toEqual({ previous_status: "waiting" });
+    const rerun = await raw(`/api/runs/${run}/rerun`, "application/json", "{}");
+    expect(rerun.status).toBe(201);
+    await db.pool.query("select everruns.cancel_run($1)", [rerun.body.id]);
+  });
+
   it("rerun takes from_step: the new run continues from that step", async () => {
     const agent = await createAgent(db.pool, {
       provider: "scripted",

@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { listMigrations } from "../../db/migrate.ts";
 import { createPool, type Pool } from "../../db/pool.ts";
+import { benchAdmitRuns } from "../../db/sql/benchAdmitRuns.ts";
+import { seedAgent } from "../../db/sql/seedAgent.ts";
 import { scratchDatabase } from "../harness/databases.ts";
 import { machineLine } from "../harness/machine.ts";
 import { median } from "../harness/stats.ts";
@@ -63,11 +65,8 @@ async function benchDatabase(serverUrl: string, variant: Variant, dir: string | 
   };
   try {
     // The database checks only that a config is an object; nothing runs these runs.
-    const { rows } = await pool.query<{ id: string }>("insert into everruns.agents (name, config) values ($1, $2) returning id", [
-      "bench-admission",
-      { provider: "scripted", script: [{ text: "done" }] },
-    ]);
-    return { pool, agentId: rows[0]!.id, close };
+    const agentId = await seedAgent(pool, "bench-admission", { provider: "scripted", script: [{ text: "done" }] });
+    return { pool, agentId, close };
   } catch (error) {
     await close();
     throw error;
@@ -77,14 +76,9 @@ async function benchDatabase(serverUrl: string, variant: Variant, dir: string | 
 /** Seconds for one autocommitted insert ... select of `rows` runs. */
 async function admit(db: BenchDatabase, rows: number): Promise<number> {
   const t0 = performance.now();
-  const result = await db.pool.query(
-    `insert into everruns.runs (agent_id, input)
-     select $1, jsonb_build_object('messages', jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'run ' || g)))
-       from generate_series(1, $2::int) g`,
-    [db.agentId, rows],
-  );
+  const inserted = await benchAdmitRuns(db.pool, db.agentId, rows);
   const seconds = (performance.now() - t0) / 1000;
-  if (result.rowCount !== rows) throw new Error(`inserted ${result.rowCount} runs, expected ${rows}`);
+  if (inserted !== rows) throw new Error(`inserted ${inserted} runs, expected ${rows}`);
   return seconds;
 }
 

@@ -22,6 +22,7 @@ import { Logger, run, type Runner } from "graphile-worker";
 import { createPool, type Pool } from "../../db/pool.ts";
 import { appendEvents, type AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
+import { benchNotifyLockWaits } from "../../db/sql/benchNotifyLockWaits.ts";
 import { commitStepAndBeginNext, type JobRef, type StepRecord } from "../../db/sql/commitStep.ts";
 import type { Notification } from "../../db/sql/deferredNotifications.ts";
 import { listen } from "../../db/sql/listen.ts";
@@ -32,7 +33,7 @@ import { sseMessages } from "../../client/index.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { Notifier } from "../../worker/notifier.ts";
-import { parseFlags } from "../harness/args.ts";
+import { parseFlags, type FlagSpec } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
 import { machineLine } from "../harness/machine.ts";
 import { createAgent, insertRuns } from "../harness/runs.ts";
@@ -152,19 +153,6 @@ async function holdStepJobs(pgPool: Pool, concurrency: number, hold: (runId: str
   });
 }
 
-/**
- * Sessions of this database waiting on the notify lock right now (SQL kept here: a bench's own
- * probe of pg_locks). The lock is a shared object's (database 0): it is one for the whole
- * cluster, so sessions of other databases queue on it too; only ours are counted.
- */
-async function notifyLockWaits(db: pg.Client): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
-      where l.locktype = 'object' and l.classid = 'pg_database'::regclass and not l.granted and a.datname = current_database()`,
-  );
-  return rows[0]!.n;
-}
-
 export async function runCommitBench(opts: CommitBenchOptions): Promise<CommitBenchRow[]> {
   return withScratchDatabase(opts.serverUrl, "everruns_bench_commit", async (url) => {
     const maxCommitters = Math.max(...opts.committers);
@@ -219,7 +207,7 @@ export async function runCommitBench(opts: CommitBenchOptions): Promise<CommitBe
         let sampling = true;
         const sampler = (async () => {
           while (sampling) {
-            maxWaits = Math.max(maxWaits, await notifyLockWaits(prober));
+            maxWaits = Math.max(maxWaits, await benchNotifyLockWaits(prober));
             await sleep(2);
           }
         })();
@@ -777,6 +765,17 @@ export async function runCommitLatencyBench(opts: CommitLatencyOptions): Promise
   });
 }
 
+/** The flags of the latency part, named as `everruns bench` names them too (scripts/harness/args.ts specs). */
+export const COMMIT_LATENCY_FLAGS = {
+  "latency-runs": { type: "int", default: 20, min: 1, max: 200 },
+  "latency-graphql": { type: "int", default: 4, min: 0, max: 50 },
+  "latency-committers": { type: "int", default: 10, min: 1, max: 80 },
+  "latency-events": { type: "int", default: 50, min: 1, max: 100_000 },
+  "latency-rate": { type: "number", default: 100, min: 1, max: 100_000 },
+  "latency-load-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
+  "latency-rounds": { type: "int", default: 2, min: 1, max: 100 },
+} as const satisfies Record<string, FlagSpec>;
+
 export const COMMIT_BENCH_USAGE = `node scripts/bench/commit.ts [--parts throughput,latency] [--committers 1,10,40] [--seconds 3] [--rounds 1]
        [--events 3] [--window-ms 5] [--latency-runs 20] [--latency-graphql 4] [--latency-committers 10]
        [--latency-events 50] [--latency-rate 100] [--latency-load-seconds 3] [--latency-rounds 2]
@@ -800,13 +799,7 @@ if (process.argv[1]?.endsWith("scripts/bench/commit.ts")) {
       rounds: { type: "int", default: 1, min: 1, max: 100 },
       events: { type: "int", default: 3, min: 0, max: 1000 },
       "window-ms": { type: "number", default: 5, min: 0, max: 10_000 },
-      "latency-runs": { type: "int", default: 20, min: 1, max: 200 },
-      "latency-graphql": { type: "int", default: 4, min: 0, max: 50 },
-      "latency-committers": { type: "int", default: 10, min: 1, max: 80 },
-      "latency-events": { type: "int", default: 50, min: 1, max: 100_000 },
-      "latency-rate": { type: "number", default: 100, min: 1, max: 100_000 },
-      "latency-load-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
-      "latency-rounds": { type: "int", default: 2, min: 1, max: 100 },
+      ...COMMIT_LATENCY_FLAGS,
     },
     COMMIT_BENCH_USAGE,
     console.log,

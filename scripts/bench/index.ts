@@ -24,7 +24,7 @@ import { runScaling } from "./scaling.ts";
 import { measureStartTime } from "./start.ts";
 import { measureOutageRecovery } from "./outage.ts";
 import { runInflightBench, runInflightKillBench } from "./inflight.ts";
-import { runCommitBench, runCommitLatencyBench } from "./commit.ts";
+import { COMMIT_LATENCY_FLAGS, runCommitBench, runCommitLatencyBench } from "./commit.ts";
 import { runAdmissionBench } from "./admission.ts";
 import { POOLER_FLAGS, POOLER_USAGE, poolerOptionsFromFlags, runPoolerBench } from "./pooler.ts";
 
@@ -110,13 +110,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "commit-rounds": { type: "int", default: 1, min: 1, max: 100 },
       "commit-events": { type: "int", default: 3, min: 0, max: 1000 },
       "commit-window-ms": { type: "number", default: 5, min: 0, max: 10_000 },
-      "latency-runs": { type: "int", default: 20, min: 1, max: 200 },
-      "latency-graphql": { type: "int", default: 4, min: 0, max: 50 },
-      "latency-committers": { type: "int", default: 10, min: 1, max: 80 },
-      "latency-events": { type: "int", default: 50, min: 1, max: 100_000 },
-      "latency-rate": { type: "number", default: 100, min: 1, max: 100_000 },
-      "latency-load-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
-      "latency-rounds": { type: "int", default: 2, min: 1, max: 100 },
+      ...COMMIT_LATENCY_FLAGS,
       "admission-rows": { type: "int", default: 10_000, min: 1, max: 1_000_000 },
       "admission-repeat": { type: "int", default: 3, min: 1, max: 100 },
       ...POOLER_FLAGS,

@@ -11,15 +11,20 @@
 // answers from one queue in arrival order, which cannot script 5,000 interleaved runs turn by turn.
 // A run is `turns` LLM calls: turns − 1 that each call the `echo` tool (a tool step, no delay)
 // and a final answer, so 2 × turns − 1 steps.
-import { readdirSync, readFileSync } from "node:fs";
-import { createPool, type Queryable } from "../../db/pool.ts";
-import { benchStepTimings } from "../../db/sql/benchStepTimings.ts";
+import { createPool, type Pool, type Queryable } from "../../db/pool.ts";
+import { benchExactlyOnce, type ExactlyOnce } from "../../db/sql/benchExactlyOnce.ts";
+import { benchLlmStepDurations } from "../../db/sql/benchLlmStepDurations.ts";
+import { benchResumeLatencies } from "../../db/sql/benchResumeLatencies.ts";
+import { benchRunningAttempts } from "../../db/sql/benchRunningAttempts.ts";
+import { benchStepTimings, type StepTimings } from "../../db/sql/benchStepTimings.ts";
 import { connectionsByApplication } from "../../db/sql/connectionsByApplication.ts";
+import { databaseNow } from "../../db/sql/databaseNow.ts";
 import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
 import { seedRuns } from "../../db/sql/seedRuns.ts";
 import { freePort } from "../../lib/free-port.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
+import { cpuShares, cpuSnapshot, peakRssMiB, processesNamed, type CpuGroups } from "../harness/machine.ts";
 import { spawnApiProcess, spawnWorkerProcess, stopAll, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
 import { countIn, createAgent, FINISHED } from "../harness/runs.ts";
 import { summarize } from "../harness/stats.ts";
@@ -49,20 +54,40 @@ export interface InflightOptions {
   log: (line: string) => void;
 }
 
-export interface InflightRow extends InflightShape {
+/** What a bench of slow runs reached (this one's shapes and the pooler's fleet), from the database clock. */
+export interface SlowRunsFigures {
   runs: number;
   /** runs succeeded when the wait ended */
   succeeded: number;
-  /** all runs succeeded within timeoutMs */
+  /** all runs succeeded within the timeout */
   finished: boolean;
   steps: number;
   /** first run's creation to the last step's commit (database clock) */
   seconds: number;
-  /** runs × turns × turn-ms ÷ (workers × max in flight), and never less than one run's own turns */
+  /** runs × turns × turn-ms ÷ slots (workers × max in flight), and never less than one run's own turns */
   idealSeconds: number;
   stepsPerSec: number;
   gapP50: number;
   gapP99: number;
+}
+
+/** SlowRunsFigures of `runs` runs of `turns` LLM calls of turnMs on `slots` slots, from their step timings. */
+export function slowRunsFigures(t: StepTimings, runs: number, succeeded: number, turns: number, turnMs: number, slots: number): SlowRunsFigures {
+  return {
+    runs,
+    succeeded,
+    finished: succeeded === runs,
+    steps: t.steps,
+    seconds: Number(t.seconds),
+    idealSeconds: Math.max(turns * turnMs, (runs * turns * turnMs) / slots) / 1000,
+    stepsPerSec: t.steps / Number(t.seconds),
+    gapP50: Number(t.gap_p50),
+    gapP99: Number(t.gap_p99),
+  };
+}
+
+/** One shape's figures; its ExactlyOnce counts (steps committed twice, runs whose steps are not 2 × turns − 1) must be 0. */
+export interface InflightRow extends InflightShape, SlowRunsFigures, ExactlyOnce {
   /** begin → commit of the LLM steps (turn-ms of it is the call) */
   llmStepP50: number;
   llmStepP99: number;
@@ -78,9 +103,6 @@ export interface InflightRow extends InflightShape {
   workerCpu: Array<number | null>;
   postgresCpu: number | null;
   machineBusy: number | null;
-  /** steps committed twice and runs whose steps are not 2 × turns − 1 (both must be 0) */
-  duplicateCommits: number;
-  wrongStepCounts: number;
 }
 
 /** The agent of every bench run: `turns` LLM calls of turnMs, echo tool steps between them. */
@@ -96,167 +118,44 @@ export function inflightConfig(turns: number, turnMs: number): Record<string, un
   };
 }
 
-// --- what the processes use, from /proc (Linux; null elsewhere) ------------------------------
-
-/** USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every Linux build we run on. */
-const CLOCK_TICKS = 100;
-
-/** Peak resident set size (VmHWM) of a live process, MiB. */
-function peakRssMiB(pid: number): number | null {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
+/** A loop the benches run beside their runs (connection censuses): `sample`, then a pause of everyMs, until stopped. */
+export interface Sampler {
+  /** Ends the loop after its current sample; resolves when it has ended, rejects with the sample's failure. */
+  stop(): Promise<void>;
 }
 
-/** User + system CPU seconds a process has used so far. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // fields after "(comm)": state is field 3, utime 14, stime 15
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
-/** CPU seconds of every postgres process of this machine, by pid (the server runs on 127.0.0.1 here). */
-function postgresCpu(): Map<number, number> {
-  const out = new Map<number, number>();
-  let pids: string[];
-  try {
-    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  } catch {
-    return out;
-  }
-  for (const d of pids) {
-    try {
-      if (readFileSync(`/proc/${d}/comm`, "utf8").trim() !== "postgres") continue;
-    } catch {
-      continue;
+export function sampleEvery(everyMs: number, sample: () => Promise<void>): Sampler {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await sample();
+      await sleep(everyMs);
     }
-    const s = cpuSeconds(Number(d));
-    if (s !== null) out.set(Number(d), s);
-  }
-  return out;
-}
-
-/** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineTicks(): { busy: number; total: number } | null {
-  try {
-    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: total - f[3]! - f[4]!, total };
-  } catch {
-    return null;
-  }
-}
-
-interface CpuSnapshot {
-  at: number;
-  workers: Array<number | null>;
-  postgres: Map<number, number>;
-  machine: { busy: number; total: number } | null;
-}
-
-function cpuSnapshot(workers: WorkerProcess[]): CpuSnapshot {
-  return { at: performance.now(), workers: workers.map((w) => cpuSeconds(w.pid)), postgres: postgresCpu(), machine: machineTicks() };
-}
-
-function cpuShares(a: CpuSnapshot, b: CpuSnapshot): { workers: Array<number | null>; postgres: number | null; machine: number | null } {
-  const wall = (b.at - a.at) / 1000;
-  let pg = 0;
-  // a backend that started after the first snapshot used all its CPU in between; one that ended
-  // in between is missed (the pools keep theirs, so this is close, if anything low)
-  for (const [pid, s] of b.postgres) pg += s - (a.postgres.get(pid) ?? 0);
+  })();
   return {
-    workers: a.workers.map((s, i) => (s === null || b.workers[i] == null ? null : (b.workers[i] - s) / wall)),
-    postgres: b.postgres.size > 0 ? pg / wall : null,
-    machine: a.machine && b.machine ? (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total) : null,
+    stop: () => {
+      running = false;
+      return loop;
+    },
   };
 }
 
-// --- the bench's own reads (database clock; queries over these runs only) --------------------
-
-/** begin → commit of the runs' LLM steps, ms. */
-async function llmStepDurations(db: Queryable, runIds: string[]): Promise<{ p50: number; p99: number }> {
-  const { rows } = await db.query<{ p50: number; p99: number }>(
-    `select percentile_cont(0.5) within group (order by duration_ms) as p50, percentile_cont(0.99) within group (order by duration_ms) as p99
-     from everruns.run_steps where run_id = any($1) and kind = 'llm'`,
-    [runIds],
-  );
-  return { p50: Number(rows[0]?.p50 ?? NaN), p99: Number(rows[0]?.p99 ?? NaN) };
-}
-
 /**
- * Exactly once: steps with more than one committed attempt, checkpoints whose attempt is not the
- * committed one, and runs that succeeded with another number of steps than expected.
+ * Ends what a bench of worker processes started, in this order: the sampler (it queries one of the
+ * pools), the API, the workers, then the bench's pools.
  */
-async function exactlyOnce(db: Queryable, runIds: string[], stepsPerRun: number): Promise<{ duplicateCommits: number; wrongStepCounts: number }> {
-  const { rows } = await db.query<{ duplicate_commits: number; wrong_step_counts: number }>(
-    `select
-       (select count(*)::int from (select 1 from everruns.run_attempts where run_id = any($1) and outcome = 'committed'
-                                   group by run_id, seq having count(*) > 1) d)
-       + (select count(*)::int from everruns.run_steps s where s.run_id = any($1) and not exists
-            (select 1 from everruns.run_attempts a where a.run_id = s.run_id and a.seq = s.seq and a.attempt = s.attempt and a.outcome = 'committed'))
-         as duplicate_commits,
-       (select count(*)::int from everruns.runs r where r.id = any($1) and r.status = 'succeeded'
-          and (select count(*) from everruns.run_steps s where s.run_id = r.id) <> $2) as wrong_step_counts`,
-    [runIds, stepsPerRun],
-  );
-  return { duplicateCommits: rows[0]!.duplicate_commits, wrongStepCounts: rows[0]!.wrong_step_counts };
+export async function stopFleet(sampler: Sampler | null, api: ApiProcess | null, workers: WorkerProcess[], pools: Pool[]): Promise<void> {
+  await sampler?.stop().catch(() => undefined);
+  await api?.stop(10_000);
+  await stopAll(workers, 15_000);
+  for (const p of pools) await p.end();
 }
 
-/** Attempts a worker pool is running now (begun, not ended). */
-async function runningAttempts(db: Queryable, poolId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>("select count(*)::int as n from everruns.run_attempts where pool_id = $1 and ended_at is null", [poolId]);
-  return rows[0]!.n;
-}
-
-async function databaseNow(db: Queryable): Promise<Date> {
-  const { rows } = await db.query<{ now: Date }>("select clock_timestamp() as now");
-  return rows[0]!.now;
-}
-
-/**
- * Per run that the dead pool was running at killedAt: ms from killedAt to the sweeper freeing
- * the attempt's job (detection: the engine's own part), and to the first later attempt of that
- * run (the interrupted step again, or the next one when its commit raced the kill) begun by
- * another pool (resume: detection plus the wait for a free slot of the survivor).
- */
-async function resumeLatencies(
-  db: Queryable,
-  runIds: string[],
-  deadPool: string,
-  killedAt: Date,
-): Promise<{ interrupted: number; freed: number[]; resumed: number[] }> {
-  const { rows } = await db.query<{ freed_ms: number | null; resumed_ms: number | null }>(
-    `with hit as (
-       select distinct on (a.run_id) a.run_id, a.seq, a.attempt, a.freed_at from everruns.run_attempts a
-       where a.run_id = any($1) and a.pool_id = $2 and a.started_at <= $3
-         and a.outcome is distinct from 'committed' and (a.ended_at is null or a.ended_at >= $3)
-       order by a.run_id, a.seq, a.attempt)
-     select extract(epoch from (h.freed_at - $3)) * 1000 as freed_ms,
-            extract(epoch from (
-              (select min(b.started_at) from everruns.run_attempts b
-               where b.run_id = h.run_id and b.pool_id <> $2 and (b.seq, b.attempt) > (h.seq, h.attempt)) - $3)) * 1000 as resumed_ms
-     from hit h`,
-    [runIds, deadPool, killedAt],
-  );
-  const present = (v: number | null): v is number => v !== null;
+/** CPU groups of a shape: each worker on its own, and every postgres process of this machine (the server runs on 127.0.0.1 here). */
+function cpuGroups(workers: WorkerProcess[]): CpuGroups {
   return {
-    interrupted: rows.length,
-    freed: rows
-      .map((r) => r.freed_ms)
-      .filter(present)
-      .map(Number),
-    resumed: rows
-      .map((r) => r.resumed_ms)
-      .filter(present)
-      .map(Number),
+    ...Object.fromEntries(workers.map((w, i) => [`worker ${i}`, () => [w.pid]])),
+    postgres: () => processesNamed("postgres"),
   };
 }
 
@@ -294,8 +193,7 @@ async function shapeRow(opts: InflightOptions, shape: InflightShape): Promise<In
     const census = createPool(url, "everruns-bench-census", 1);
     const workers: WorkerProcess[] = [];
     let api: ApiProcess | null = null;
-    let sampling = true;
-    let sampler: Promise<void> = Promise.resolve();
+    let sampler: Sampler | null = null;
     try {
       const agent = await createAgent(pool, "bench-inflight", inflightConfig(opts.turns, opts.turnMs));
       const env = { WORKER_DB_CONNECTIONS: String(opts.dbConnections), API_DB_CONNECTIONS: String(opts.dbConnections) };
@@ -306,43 +204,30 @@ async function shapeRow(opts: InflightOptions, shape: InflightShape): Promise<In
       // connections of everything but the bench itself, every 100 ms; the peak is of the sum at one moment
       let peak = 0;
       let peakByApp: Record<string, number> = {};
-      sampler = (async () => {
-        while (sampling) {
-          const counts = await connectionsByApplication(census);
-          const ours = Object.fromEntries(Object.entries(counts).filter(([app]) => !app.startsWith("everruns-bench")));
-          const total = Object.values(ours).reduce((a, b) => a + b, 0);
-          if (total > peak) [peak, peakByApp] = [total, ours];
-          await sleep(100);
-        }
-      })();
+      sampler = sampleEvery(100, async () => {
+        const counts = await connectionsByApplication(census);
+        const ours = Object.fromEntries(Object.entries(counts).filter(([app]) => !app.startsWith("everruns-bench")));
+        const total = Object.values(ours).reduce((a, b) => a + b, 0);
+        if (total > peak) [peak, peakByApp] = [total, ours];
+      });
 
-      const before = cpuSnapshot(workers);
+      const groups = cpuGroups(workers);
+      const before = cpuSnapshot(groups);
       const ids = await seedRuns(pool, agent, opts.runs, "inflight"); // one statement
       const counts = await waitFinished(pool, ids, workers, opts.timeoutMs);
-      const after = cpuSnapshot(workers);
+      const after = cpuSnapshot(groups);
       if (countIn(counts, FINISHED) < ids.length) logWorkerTail(opts.log, workers);
       const workerPeakRssMiB = workers.map((w) => peakRssMiB(w.pid));
       const apiPeakRssMiB = api ? peakRssMiB(api.pid) : null;
-      sampling = false;
-      await sampler;
+      await sampler.stop();
 
       const t = await benchStepTimings(pool, ids);
-      const llm = await llmStepDurations(pool, ids);
-      const once = await exactlyOnce(pool, ids, 2 * opts.turns - 1);
+      const llm = await benchLlmStepDurations(pool, ids);
+      const once = await benchExactlyOnce(pool, ids, 2 * opts.turns - 1);
       const cpu = cpuShares(before, after);
-      const slots = shape.workers * shape.maxInFlight;
-      const succeeded = counts.succeeded ?? 0;
       return {
         ...shape,
-        runs: opts.runs,
-        succeeded,
-        finished: succeeded === opts.runs,
-        steps: t.steps,
-        seconds: Number(t.seconds),
-        idealSeconds: Math.max(opts.turns * opts.turnMs, (opts.runs * opts.turns * opts.turnMs) / slots) / 1000,
-        stepsPerSec: t.steps / Number(t.seconds),
-        gapP50: Number(t.gap_p50),
-        gapP99: Number(t.gap_p99),
+        ...slowRunsFigures(t, opts.runs, counts.succeeded ?? 0, opts.turns, opts.turnMs, shape.workers * shape.maxInFlight),
         llmStepP50: llm.p50,
         llmStepP99: llm.p99,
         peakConnections: peak,
@@ -350,18 +235,13 @@ async function shapeRow(opts: InflightOptions, shape: InflightShape): Promise<In
         connectionBound: shape.workers * (opts.dbConnections + 2) + (api ? opts.dbConnections + 1 : 0),
         workerPeakRssMiB,
         apiPeakRssMiB,
-        workerCpu: cpu.workers,
-        postgresCpu: cpu.postgres,
+        workerCpu: workers.map((_, i) => cpu.groups[`worker ${i}`] ?? null),
+        postgresCpu: cpu.groups.postgres ?? null,
         machineBusy: cpu.machine,
         ...once,
       };
     } finally {
-      sampling = false;
-      await sampler.catch(() => undefined);
-      await api?.stop(10_000);
-      await stopAll(workers, 15_000);
-      await census.end();
-      await pool.end();
+      await stopFleet(sampler, api, workers, [census, pool]);
     }
   });
 }
@@ -427,7 +307,7 @@ export interface InflightKillOptions {
   log: (line: string) => void;
 }
 
-export interface InflightKillResult {
+export interface InflightKillResult extends ExactlyOnce {
   /** attempts worker A was running when it was killed (counted just before) */
   inFlightAtKill: number;
   /** runs whose step the kill interrupted */
@@ -437,8 +317,6 @@ export interface InflightKillResult {
   /** per interrupted run, ms from the kill to its next attempt on the survivor */
   resumeMs: number[];
   finished: boolean;
-  duplicateCommits: number;
-  wrongStepCounts: number;
   seconds: number;
 }
 
@@ -461,14 +339,14 @@ export async function runInflightKillBench(opts: InflightKillOptions): Promise<I
       // A's running attempts, until the target (or 60 s: then kill with what it has, and say so)
       let inFlight = 0;
       const waitUntil = performance.now() + 60_000;
-      while ((inFlight = await runningAttempts(pool, a.poolId)) < target && performance.now() < waitUntil) await sleep(20);
+      while ((inFlight = await benchRunningAttempts(pool, a.poolId)) < target && performance.now() < waitUntil) await sleep(20);
       const killedAt = await databaseNow(pool);
       await a.kill9();
       const counts = await waitFinished(pool, ids, [b], opts.timeoutMs);
       if (countIn(counts, FINISHED) < ids.length) logWorkerTail(opts.log, [b]);
       const t = await benchStepTimings(pool, ids);
-      const { interrupted, freed, resumed } = await resumeLatencies(pool, ids, a.poolId, killedAt);
-      const once = await exactlyOnce(pool, ids, 2 * opts.turns - 1);
+      const { interrupted, freed, resumed } = await benchResumeLatencies(pool, ids, a.poolId, killedAt);
+      const once = await benchExactlyOnce(pool, ids, 2 * opts.turns - 1);
       const finished = (counts.succeeded ?? 0) === ids.length;
       const steps = 2 * opts.turns - 1;
       opts.log(

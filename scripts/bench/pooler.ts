@@ -24,22 +24,26 @@
 // application_name of their last client (everruns-worker, everruns-api), so they count as
 // Everruns' too: processes × 1 + the server pool + this bench's own must fit in
 // max_connections − superuser_reserved_connections − EVERRUNS_DB_RESERVED_CONNECTIONS.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { createPool, type Queryable } from "../../db/pool.ts";
+import { benchBackendPid } from "../../db/sql/benchBackendPid.ts";
+import { benchClusterConnections } from "../../db/sql/benchClusterConnections.ts";
+import { benchExactlyOnce, type ExactlyOnce } from "../../db/sql/benchExactlyOnce.ts";
+import { benchStepBreakdown } from "../../db/sql/benchStepBreakdown.ts";
 import { benchStepTimings, type StepTimings } from "../../db/sql/benchStepTimings.ts";
+import { readConnectionCensus } from "../../db/sql/connectionBudget.ts";
 import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
 import { freePort } from "../../lib/free-port.ts";
-import { sleep } from "../../lib/sleep.ts";
 import type { Flags, FlagSpec } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
-import { machineLine } from "../harness/machine.ts";
+import { childrenOf, cpuShares, cpuSnapshot, machineLine, parentPid, type CpuGroups } from "../harness/machine.ts";
 import { startPgBouncer, type PgBouncer } from "../harness/pgbouncer.ts";
-import { spawnApiProcess, spawnWorkerProcess, stopAll, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
+import { spawnApiProcess, spawnWorkerProcess, type ApiProcess, type WorkerProcess } from "../harness/processes.ts";
 import { countIn, createAgent, FINISHED, insertRuns } from "../harness/runs.ts";
 import { median } from "../harness/stats.ts";
 import { startThrowawayCluster, type ThrowawayCluster } from "../harness/throwaway-cluster.ts";
 import { until } from "../harness/wait.ts";
-import { inflightConfig } from "./inflight.ts";
+import { inflightConfig, sampleEvery, slowRunsFigures, stopFleet, type Sampler, type SlowRunsFigures } from "./inflight.ts";
 import { echoChainConfig } from "./ratio.ts";
 
 /** The flags of `everruns bench --only pooler` (scripts/harness/args.ts specs), to spread into the bench's spec. */
@@ -152,17 +156,8 @@ export interface CostRow {
   pooledStepP50: number;
 }
 
-export interface FleetResult {
-  runs: number;
-  succeeded: number;
-  finished: boolean;
-  steps: number;
-  seconds: number;
-  /** runs × turns × turn-ms ÷ (workers × max in flight), and never less than one run's own turns */
-  idealSeconds: number;
-  stepsPerSec: number;
-  gapP50: number;
-  gapP99: number;
+/** The fleet's figures; its ExactlyOnce counts must be 0. */
+export interface FleetResult extends SlowRunsFigures, ExactlyOnce {
   /** the most client backends of the cluster at one moment, and what they were at that moment */
   peak: ConnectionSample;
   /** the most of each kind seen in any sample */
@@ -172,98 +167,6 @@ export interface FleetResult {
   /** PgBouncer: the most clients waiting for a server connection at once, and the longest wait (s) */
   peakClientsWaiting: number;
   peakMaxWaitSeconds: number;
-  duplicateCommits: number;
-  wrongStepCounts: number;
-}
-
-// --- CPU, from /proc (Linux; null elsewhere) -----------------------------------------------
-
-/** USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every Linux build we run on. */
-const CLOCK_TICKS = 100;
-
-/** /proc/<pid>/stat's fields after "(comm)": [0] state, [1] ppid, [11] utime, [12] stime. */
-function procStat(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return null;
-  }
-}
-
-function cpuSeconds(pid: number): number | null {
-  const f = procStat(pid);
-  return f ? (Number(f[11]) + Number(f[12])) / CLOCK_TICKS : null;
-}
-
-function parentPid(pid: number): number | null {
-  const f = procStat(pid);
-  return f ? Number(f[1]) : null;
-}
-
-/** Live processes whose parent is ppid, optionally only those named comm. */
-function childrenOf(ppid: number, comm?: string): number[] {
-  let pids: number[];
-  try {
-    pids = readdirSync("/proc")
-      .filter((d) => /^\d+$/.test(d))
-      .map(Number);
-  } catch {
-    return [];
-  }
-  return pids.filter((pid) => {
-    if (parentPid(pid) !== ppid) return false;
-    if (comm === undefined) return true;
-    try {
-      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === comm;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineTicks(): { busy: number; total: number } | null {
-  try {
-    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: total - f[3]! - f[4]!, total };
-  } catch {
-    return null;
-  }
-}
-
-/** CPU seconds of named groups of processes; a group's pids are listed again at each snapshot (backends come and go). */
-type CpuGroups = Record<string, () => number[]>;
-
-interface CpuSnapshot {
-  at: number;
-  groups: Record<string, Map<number, number>>;
-  machine: { busy: number; total: number } | null;
-}
-
-function cpuSnapshot(groups: CpuGroups): CpuSnapshot {
-  const out: Record<string, Map<number, number>> = {};
-  for (const [name, pids] of Object.entries(groups)) {
-    out[name] = new Map();
-    for (const pid of pids()) {
-      const s = cpuSeconds(pid);
-      if (s !== null) out[name].set(pid, s);
-    }
-  }
-  return { at: performance.now(), groups: out, machine: machineTicks() };
-}
-
-/** Each group's CPU seconds ÷ wall seconds between a and b (a process that ended in between is missed: low if anything), and the machine's busy share of all its cores. */
-function cpuShares(a: CpuSnapshot, b: CpuSnapshot): { groups: Record<string, number>; machine: number | null } {
-  const wall = (b.at - a.at) / 1000;
-  const groups: Record<string, number> = {};
-  for (const [name, after] of Object.entries(b.groups)) {
-    let used = 0;
-    for (const [pid, s] of after) used += s - (a.groups[name]?.get(pid) ?? 0);
-    groups[name] = used / wall;
-  }
-  return { groups, machine: a.machine && b.machine ? (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total) : null };
 }
 
 // --- connections of the cluster ------------------------------------------------------------
@@ -284,11 +187,7 @@ const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a +
 /** One look at pg_stat_activity of every database (this sampler's own connection included); PgBouncer's server connections are those whose client port it lists (SHOW SERVERS, before and after). */
 async function sampleConnections(census: Queryable, bouncer: PgBouncer): Promise<ConnectionSample> {
   const before = await bouncer.serverPorts();
-  const { rows } = await census.query<{ app: string; backend_type: string; client_port: number | null }>(
-    `select case when application_name like 'everruns-worker:%' then 'everruns-worker:<pool id> (liveness)' else coalesce(nullif(application_name, ''), '(none)') end as app,
-            backend_type, client_port
-     from pg_catalog.pg_stat_activity`,
-  );
+  const rows = await benchClusterConnections(census);
   const ports = new Set([...before, ...(await bouncer.serverPorts())]);
   const s: ConnectionSample = { clients: 0, pooled: {}, direct: {}, background: {} };
   for (const r of rows) {
@@ -310,39 +209,12 @@ const fmtCounts = (r: Record<string, number>) =>
 
 // --- the bench's own reads (database clock, these runs only) --------------------------------
 
-/** Steps committed more than once (two committed attempts of one step) and succeeded runs whose step count is not stepsPerRun. */
-async function eachStepOnce(db: Queryable, runIds: string[], stepsPerRun: number): Promise<{ duplicateCommits: number; wrongStepCounts: number }> {
-  const { rows } = await db.query<{ duplicate_commits: number; wrong_step_counts: number }>(
-    `select (select count(*)::int from (select 1 from everruns.run_attempts where run_id = any($1) and outcome = 'committed'
-                                        group by run_id, seq having count(*) > 1) d) as duplicate_commits,
-            (select count(*)::int from everruns.runs r where r.id = any($1) and r.status = 'succeeded'
-               and (select count(*) from everruns.run_steps s where s.run_id = r.id) <> $2) as wrong_step_counts`,
-    [runIds, stepsPerRun],
-  );
-  return { duplicateCommits: rows[0]!.duplicate_commits, wrongStepCounts: rows[0]!.wrong_step_counts };
-}
-
 /**
  * Where a step's time went, per kind: begin → commit p50/p99 (an LLM step's includes its call),
  * the gap before the next step by transition, and the attempts that did not commit, by outcome.
  */
 async function stepBreakdown(db: Queryable, runIds: string[]): Promise<{ lines: string[] }> {
-  const { rows } = await db.query<{ what: string; n: number; p50: number | null; p99: number | null }>(
-    `with s as (select * from everruns.run_steps where run_id = any($1))
-     select 'begin→commit of ' || kind || ' steps' as what, count(*)::int as n,
-            percentile_cont(0.5) within group (order by duration_ms) as p50, percentile_cont(0.99) within group (order by duration_ms) as p99
-     from s group by kind
-     union all
-     select 'gap ' || a.kind || '→' || b.kind, count(*)::int,
-            percentile_cont(0.5) within group (order by extract(epoch from (b.started_at - a.finished_at)) * 1000),
-            percentile_cont(0.99) within group (order by extract(epoch from (b.started_at - a.finished_at)) * 1000)
-     from s a join s b on b.run_id = a.run_id and b.seq = a.seq + 1 group by a.kind, b.kind
-     union all
-     select 'attempts ' || coalesce(outcome, 'open'), count(*)::int, null, null
-     from everruns.run_attempts where run_id = any($1) and outcome is distinct from 'committed' group by outcome
-     order by 1`,
-    [runIds],
-  );
+  const rows = await benchStepBreakdown(db, runIds);
   return {
     lines: rows.map((r) =>
       r.p50 === null ? `${r.what}: ${r.n}` : `${r.what}: p50 ${Number(r.p50).toFixed(1)} ms, p99 ${Number(r.p99).toFixed(1)} ms (n=${r.n})`,
@@ -469,8 +341,7 @@ export async function runPoolerFleet(cluster: ThrowawayCluster, opts: PoolerOpti
   const census = createPool(url, "everruns-bench-census", 1);
   const workers: WorkerProcess[] = [];
   let api: ApiProcess | null = null;
-  let sampling = true;
-  let sampler: Promise<void> = Promise.resolve();
+  let sampler: Sampler | null = null;
   const stepsPerRun = 2 * opts.turns - 1;
   try {
     const agent = await createAgent(pool, "bench-pooler", inflightConfig(opts.turns, opts.turnMs));
@@ -499,25 +370,21 @@ export async function runPoolerFleet(cluster: ThrowawayCluster, opts: PoolerOpti
     let peakMaxWaitSeconds = 0;
     const peakDirect: Record<string, number> = {};
     const peakBackgroundTypes: Record<string, number> = {};
-    sampler = (async () => {
-      while (sampling) {
-        const s = await sampleConnections(census, bouncer);
-        if (s.clients > peak.clients) peak = s;
-        peakPooled = Math.max(peakPooled, sum(s.pooled));
-        for (const [k, n] of Object.entries(s.direct)) peakDirect[k] = Math.max(peakDirect[k] ?? 0, n);
-        for (const [k, n] of Object.entries(s.background)) peakBackgroundTypes[k] = Math.max(peakBackgroundTypes[k] ?? 0, n);
-        for (const p of await bouncer.pools()) {
-          if (p.database === "pgbouncer") continue;
-          peakClientsWaiting = Math.max(peakClientsWaiting, p.cl_waiting);
-          peakMaxWaitSeconds = Math.max(peakMaxWaitSeconds, p.maxwait);
-        }
-        await sleep(100);
+    sampler = sampleEvery(100, async () => {
+      const s = await sampleConnections(census, bouncer);
+      if (s.clients > peak.clients) peak = s;
+      peakPooled = Math.max(peakPooled, sum(s.pooled));
+      for (const [k, n] of Object.entries(s.direct)) peakDirect[k] = Math.max(peakDirect[k] ?? 0, n);
+      for (const [k, n] of Object.entries(s.background)) peakBackgroundTypes[k] = Math.max(peakBackgroundTypes[k] ?? 0, n);
+      for (const p of await bouncer.pools()) {
+        if (p.database === "pgbouncer") continue;
+        peakClientsWaiting = Math.max(peakClientsWaiting, p.cl_waiting);
+        peakMaxWaitSeconds = Math.max(peakMaxWaitSeconds, p.maxwait);
       }
-    })();
+    });
 
     // CPU: the workers, the API, PgBouncer (our child), the cluster's processes (children of its postmaster), this process
-    const { rows } = await pool.query<{ pid: number }>("select pg_backend_pid() as pid");
-    const postmaster = parentPid(rows[0]!.pid);
+    const postmaster = parentPid(await benchBackendPid(pool));
     const apiPid = api.pid;
     const groups: CpuGroups = {
       workers: () => workers.map((w) => w.pid),
@@ -530,24 +397,14 @@ export async function runPoolerFleet(cluster: ThrowawayCluster, opts: PoolerOpti
     const ids = await insertRuns(pool, agent, opts.runs, "pooler");
     const counts = await waitFinished(pool, ids, [...workers, api], opts.timeoutMs);
     const cpu = cpuShares(before, cpuSnapshot(groups));
-    sampling = false;
-    await sampler;
+    await sampler.stop();
 
     const t = await benchStepTimings(pool, ids);
-    const once = await eachStepOnce(pool, ids, stepsPerRun);
+    const once = await benchExactlyOnce(pool, ids, stepsPerRun);
     const breakdown = await stepBreakdown(pool, ids);
-    const succeeded = counts.succeeded ?? 0;
     const slots = opts.workers * opts.maxInFlight;
     const r: FleetResult = {
-      runs: opts.runs,
-      succeeded,
-      finished: succeeded === opts.runs,
-      steps: t.steps,
-      seconds: Number(t.seconds),
-      idealSeconds: Math.max(opts.turns * opts.turnMs, (opts.runs * opts.turns * opts.turnMs) / slots) / 1000,
-      stepsPerSec: t.steps / Number(t.seconds),
-      gapP50: Number(t.gap_p50),
-      gapP99: Number(t.gap_p99),
+      ...slowRunsFigures(t, opts.runs, counts.succeeded ?? 0, opts.turns, opts.turnMs, slots),
       peak,
       peakPooled,
       peakDirect,
@@ -568,12 +425,8 @@ export async function runPoolerFleet(cluster: ThrowawayCluster, opts: PoolerOpti
       `  server connections at most ${r.peak.clients} client backends at once of max_connections ${opts.maxConnections}: ` +
         `${sum(r.peak.pooled)} PgBouncer server connections (${fmtCounts(r.peak.pooled)}), ${sum(r.peak.direct)} direct (${fmtCounts(r.peak.direct)})`,
     );
-    const [limits] = (
-      await census.query<{ superuser: number; reserved: number }>(
-        `select current_setting('superuser_reserved_connections')::int as superuser,
-              coalesce(current_setting('reserved_connections', true)::int, 0) as reserved`,
-      )
-    ).rows as [{ superuser: number; reserved: number }];
+    const settings = await readConnectionCensus(census);
+    const limits = { superuser: settings.superuser_reserved_connections, reserved: settings.reserved_connections };
     const reserve = opts.reservedConnections ?? 10;
     const limit = opts.maxConnections - limits.superuser - limits.reserved - reserve;
     // what the check counts: client connections named everruns…, PgBouncer's server connections among them
@@ -601,12 +454,7 @@ export async function runPoolerFleet(cluster: ThrowawayCluster, opts: PoolerOpti
       throw new Error(`pooler fleet: ${r.peak.clients} client backends seen, over max_connections ${opts.maxConnections}`);
     return r;
   } finally {
-    sampling = false;
-    await sampler.catch(() => undefined);
-    await api?.stop(10_000);
-    await stopAll(workers, 15_000);
-    await census.end();
-    await pool.end();
+    await stopFleet(sampler, api, workers, [census, pool]);
     await bouncer.stop();
   }
 }

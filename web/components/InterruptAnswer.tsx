@@ -8,6 +8,7 @@ import { useMutation } from "@/lib/hooks";
 import { RESUME_RUN } from "@/lib/queries";
 import { prettyJson } from "@/lib/format";
 import type { Interrupt, ResumeAnswer } from "@/lib/types";
+import { MAX_REASON_CHARS as MAX_AUDIT_REASON_CHARS } from "./OperatorActions";
 import { Button, ErrorBox } from "./ui";
 
 type Decision = { approved: boolean; arguments?: Record<string, unknown>; reason?: string };
@@ -27,6 +28,22 @@ export function answersFor(interrupts: Interrupt[], decide: (i: Interrupt) => De
     if (d.reason) payload.reason = d.reason;
     return { interruptId: i.id, status: "resolved", payload };
   });
+}
+
+/**
+ * The reason the audit log keeps with the answer (resumeRun's `reason`, details.reason of
+ * approval.answered, as the bulk reject sends it): the rejections' reasons, each once. The API
+ * takes at most MAX_AUDIT_REASON_CHARS (a rejection's reason may be longer, for the model), so a
+ * longer one is cut there; each answer keeps its whole reason (details.answers). Null: no rejection.
+ */
+export function auditReasonOf(answers: ResumeAnswer[]): string | null {
+  const reasons = new Set<string>();
+  for (const a of answers) {
+    if (a.payload?.approved === false && a.payload.reason) reasons.add(a.payload.reason);
+  }
+  if (reasons.size === 0) return null;
+  const joined = [...reasons].join("; ");
+  return joined.length <= MAX_AUDIT_REASON_CHARS ? joined : `${joined.slice(0, MAX_AUDIT_REASON_CHARS - 1)}…`;
 }
 
 /** The decisions a continuation run carries (its input.resume), by interrupt id. */
@@ -98,7 +115,8 @@ export function InterruptAnswer({
   const [rejecting, setRejecting] = useState<string | null>(null);
 
   const send = async (answers: ResumeAnswer[]) => {
-    const result = await mutate({ runId, resume: answers });
+    // the rejections' reasons go to the audit log too, not only to the model
+    const result = await mutate({ runId, resume: answers, reason: auditReasonOf(answers) });
     if (result?.resumeRun?.runId) onResumed(result.resumeRun.runId, decisionsOf({ resume: answers }));
   };
 

@@ -86,7 +86,8 @@ export interface Interrupt {
 export interface ResumeAnswer {
   interruptId: string;
   status: "resolved" | "cancelled";
-  payload?: { approved: boolean; arguments?: Record<string, unknown> };
+  /** reason: why a rejection rejected (the model is told; the audit log keeps it too) */
+  payload?: { approved: boolean; arguments?: Record<string, unknown>; reason?: string };
 }
 
 /** runs.waiting: what a waiting run waits for (an event by name, or a timer until `until`). */

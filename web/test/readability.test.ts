@@ -217,6 +217,13 @@ describe("approvals", () => {
       return rows[0];
     });
     expect(rejected.input.resume[0]!.payload).toEqual({ approved: false, reason: "Wrong account: ask the customer first" });
+    // and the audit log keeps the operator's reason with the answer (details.reason), as a bulk reject's
+    const { rows: answeredRows } = await db.pool.query<{ details: { reason?: string; answers?: unknown[] } }>(
+      "select details from everruns.audit_log where action = 'approval.answered' and target_id = $1",
+      [rejected.id],
+    );
+    expect(answeredRows).toHaveLength(1);
+    expect(answeredRows[0]!.details.reason).toBe("Wrong account: ask the customer first");
     // "answered" says which answer
     const banner = page.locator(`[data-testid=answered][data-run-id="${toReject}"]`);
     await banner.waitFor();
