@@ -3,7 +3,7 @@
 // errors are logged here and answered with a plain 500.
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
 import { z } from "zod";
-import { EverrunsError, NotFoundError, ValidationError, fromDatabaseError, isConnectionError } from "../db/errors.ts";
+import { EverrunsError, LimitError, NotFoundError, ValidationError, fromDatabaseError, isConnectionError } from "../db/errors.ts";
 import { describeTimeout } from "../db/pool.ts";
 import { describeIssues } from "../db/schemas.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -13,6 +13,8 @@ export interface HttpError {
   status: number;
   code: string;
   message: string;
+  /** Sent as the Retry-After header (a 429 of a workspace limit). */
+  retryAfterSeconds?: number;
 }
 
 /** An error that already knows its HTTP status (415, 413, 501, ...). */
@@ -27,6 +29,9 @@ export class HttpStatusError extends EverrunsError {
 export function toHttpError(error: unknown, log: Logger): HttpError {
   const mapped = fromDatabaseError(error);
   if (mapped instanceof HttpStatusError) return { status: mapped.status, code: mapped.code, message: mapped.message };
+  if (mapped instanceof LimitError) {
+    return { status: 429, code: mapped.code, message: mapped.message, retryAfterSeconds: mapped.retryAfterSeconds };
+  }
   if (mapped instanceof NotFoundError) return { status: 404, code: mapped.code, message: mapped.message };
   if (mapped instanceof ValidationError) {
     const status = mapped.code === "conflict" || mapped.code === "immutable" ? 409 : mapped.code === "not_allowed" ? 403 : 400;
@@ -63,6 +68,7 @@ export function toHttpError(error: unknown, log: Logger): HttpError {
 }
 
 export function sendError(res: Parameters<RequestHandler>[1], error: HttpError): void {
+  if (error.retryAfterSeconds !== undefined) res.set("Retry-After", String(error.retryAfterSeconds));
   res.status(error.status).json({ error: { code: error.code, message: error.message } });
 }
 

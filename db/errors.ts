@@ -39,6 +39,28 @@ export class ConfigError extends EverrunsError {
   }
 }
 
+/**
+ * A workspace's admission limit refused new runs (EV012, 000021): max_queued_runs or
+ * runs_per_minute. Maps to HTTP 429 with Retry-After, and a GraphQL error `workspace_limit`.
+ */
+export class LimitError extends EverrunsError {
+  /** When to try again: from the database's DETAIL `retry_after=<s>` (runs_per_minute), else 10 s. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
+    super("workspace_limit", message, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Seconds to wait when a limit does not say: max_queued_runs frees as runs start, usually within seconds. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 10;
+
+/** `retry_after=<s>` in an EV012's DETAIL, else DEFAULT_RETRY_AFTER_SECONDS. */
+export function retryAfterOf(detail: string | undefined): number {
+  const match = /\bretry_after=(\d+)\b/.exec(detail ?? "");
+  return match ? Math.max(1, Number(match[1])) : DEFAULT_RETRY_AFTER_SECONDS;
+}
+
 /** The one place SQLSTATEs of our SQL functions (class EV, see 000001_core.sql) become errors. */
 export function fromDatabaseError(error: unknown): unknown {
   const e = error as { code?: string; message?: string; hint?: string; detail?: string } | null;
@@ -66,6 +88,8 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ValidationError(message, { cause: error, code: "invalid_access" });
     case "EV011": // a signal over a limit of send_event (000008): payload size or depth, pending signals
       return new ValidationError(message, { cause: error, code: "limit_exceeded" });
+    case "EV012": // a workspace's admission limit (000021): max_queued_runs, runs_per_minute
+      return new LimitError(message, retryAfterOf(e.detail), { cause: error });
     case "42501": // insufficient_privilege, row-level security included
       return new ValidationError(message, { cause: error, code: "not_allowed" });
     case "22P02": // invalid_text_representation, e.g. a malformed uuid, a lone surrogate in JSON ("\ud800")

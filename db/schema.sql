@@ -72,7 +72,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -226,6 +226,8 @@ CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE 
 CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (rerun_of IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
+CREATE INDEX runs_workspace_queued_idx ON everruns.runs USING btree (workspace_id) WHERE (status = 'queued'::text);
+CREATE TRIGGER tg_runs__admission_limits AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__admission_limits();
 CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
 CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
@@ -363,6 +365,20 @@ create table everruns_private.workers (
 );
 comment on table everruns_private.workers is 'Worker pools that registered a liveness connection.';
 CREATE TRIGGER tg_workers__exit AFTER DELETE ON everruns_private.workers FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_workers__exit();
+
+create table everruns_private.workspace_limits (
+  workspace_id uuid not null,
+  max_queued_runs integer,
+  runs_per_minute integer,
+  bucket_tokens double precision,
+  bucket_at timestamp with time zone,
+  updated_at timestamp with time zone not null default now(),
+  constraint workspace_limits_max_queued_runs_check CHECK ((max_queued_runs > 0)),
+  constraint workspace_limits_pkey PRIMARY KEY (workspace_id),
+  constraint workspace_limits_runs_per_minute_check CHECK ((runs_per_minute > 0)),
+  constraint workspace_limits_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
+);
+comment on table everruns_private.workspace_limits is 'Admission limits of a workspace (000021); null = unlimited, no row = unlimited. Change with set_workspace_limits; enforced by tg_runs__admission_limits.';
 
 create view everruns.usage_daily as
  SELECT r.workspace_id,
@@ -1904,6 +1920,55 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.set_workspace_limits(p_workspace uuid, p_max_queued_runs integer, p_runs_per_minute integer)
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, queued_runs bigint, tokens double precision, updated_at timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_old everruns_private.workspace_limits;
+  v_tokens double precision;
+begin
+  perform from everruns.workspaces w where w.id = p_workspace for key share;
+  if not found then
+    raise exception 'unknown workspace %', p_workspace using errcode = 'EV005',
+      hint = 'everruns workspaces list shows the workspaces.';
+  end if;
+  if p_max_queued_runs is not null and p_max_queued_runs < 1 then
+    raise exception 'max_queued_runs must be at least 1, got %', p_max_queued_runs using errcode = 'EV010',
+      hint = 'Give null (none) for unlimited.';
+  end if;
+  if p_runs_per_minute is not null and p_runs_per_minute < 1 then
+    raise exception 'runs_per_minute must be at least 1, got %', p_runs_per_minute using errcode = 'EV010',
+      hint = 'Give null (none) for unlimited.';
+  end if;
+
+  select * into v_old from everruns_private.workspace_limits l where l.workspace_id = p_workspace for update;
+  if p_max_queued_runs is null and p_runs_per_minute is null then
+    delete from everruns_private.workspace_limits l where l.workspace_id = p_workspace;
+  else
+    -- the tokens now, by the old rate (null: a full bucket)
+    if v_old.runs_per_minute is not null and v_old.bucket_tokens is not null and p_runs_per_minute is not null then
+      v_tokens := least(p_runs_per_minute::double precision, v_old.runs_per_minute::double precision,
+                        v_old.bucket_tokens + v_old.runs_per_minute
+                          * greatest(0, extract(epoch from clock_timestamp() - v_old.bucket_at)::double precision) / 60);
+    end if;
+    insert into everruns_private.workspace_limits as l (workspace_id, max_queued_runs, runs_per_minute, bucket_tokens, bucket_at, updated_at)
+    values (p_workspace, p_max_queued_runs, p_runs_per_minute, v_tokens, case when v_tokens is null then null else clock_timestamp() end, now())
+    on conflict on constraint workspace_limits_pkey do update
+      set max_queued_runs = excluded.max_queued_runs, runs_per_minute = excluded.runs_per_minute,
+          bucket_tokens = excluded.bucket_tokens, bucket_at = excluded.bucket_at, updated_at = excluded.updated_at;
+  end if;
+
+  perform everruns_private.audit_append(p_workspace, 'workspace.limits_set', 'workspace', p_workspace::text,
+    everruns_private.with_reason(jsonb_build_object(
+      'old', jsonb_build_object('max_queued_runs', v_old.max_queued_runs, 'runs_per_minute', v_old.runs_per_minute),
+      'new', jsonb_build_object('max_queued_runs', p_max_queued_runs, 'runs_per_minute', p_runs_per_minute))));
+  return query select * from everruns_private.workspace_limits_of(p_workspace);
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.settle_events_locked(p_run everruns.runs, p_extra jsonb DEFAULT '[]'::jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2131,6 +2196,79 @@ AS $function$
 begin
   perform everruns_private.audit_append(new.workspace_id, 'signal.sent', 'run', new.run_id::text,
     everruns_private.with_reason(jsonb_build_object('signal_id', new.id, 'name', new.name)));
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__admission_limits()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_ws record;
+  v_queued bigint;
+  v_now timestamptz;
+  v_tokens double precision;
+  v_retry integer;
+  v_name text;
+begin
+  -- the limited workspaces among the new rows, locked in workspace order (a statement spans
+  -- several workspaces only in an administrator's insert by hand); none: nothing more to do
+  for v_ws in
+    select l.workspace_id, l.max_queued_runs, l.runs_per_minute, l.bucket_tokens, l.bucket_at, n.new_runs
+      from (select r.workspace_id, count(*) as new_runs from new_runs r group by r.workspace_id) n
+      join everruns_private.workspace_limits l on l.workspace_id = n.workspace_id
+     order by l.workspace_id
+       for update of l
+  loop
+    if v_ws.max_queued_runs is not null then
+      -- a statement after the lock: its snapshot holds what the admissions before committed,
+      -- and this statement's own rows (status 'queued': tg_runs__prepare)
+      select count(*) into v_queued from everruns.runs r where r.workspace_id = v_ws.workspace_id and r.status = 'queued';
+      if v_queued > v_ws.max_queued_runs then
+        select w.name into v_name from everruns.workspaces w where w.id = v_ws.workspace_id;
+        raise exception 'workspace % is at its limit max_queued_runs %: % more runs would make % queued',
+            v_name, v_ws.max_queued_runs, v_ws.new_runs, v_queued
+          using errcode = 'EV012',
+                hint = 'Wait for queued runs to start, or ask an administrator to raise max_queued_runs (everruns workspaces limits '
+                       || v_name || ' --max-queued-runs N).';
+      end if;
+    end if;
+
+    if v_ws.runs_per_minute is not null then
+      -- after the lock: bucket_at only moves forward
+      v_now := clock_timestamp();
+      v_tokens := case when v_ws.bucket_tokens is null then v_ws.runs_per_minute::double precision
+                       else least(v_ws.runs_per_minute::double precision,
+                                  v_ws.bucket_tokens + v_ws.runs_per_minute
+                                    * greatest(0, extract(epoch from v_now - v_ws.bucket_at)::double precision) / 60) end;
+      if v_tokens < v_ws.new_runs then
+        select w.name into v_name from everruns.workspaces w where w.id = v_ws.workspace_id;
+        if v_ws.new_runs > v_ws.runs_per_minute then
+          -- never enough tokens for this statement: say so rather than promise a time
+          raise exception 'workspace % admits at most runs_per_minute % runs at once; this statement inserts %',
+              v_name, v_ws.runs_per_minute, v_ws.new_runs
+            using errcode = 'EV012', detail = 'retry_after=60',
+                  hint = 'Insert the runs in smaller batches, or ask an administrator to raise runs_per_minute.';
+        end if;
+        v_retry := greatest(1, ceil((v_ws.new_runs - v_tokens) * 60 / v_ws.runs_per_minute)::integer);
+        raise exception 'workspace % is at its limit runs_per_minute %: % new runs, % allowed now; retry in % s',
+            v_name, v_ws.runs_per_minute, v_ws.new_runs, floor(v_tokens)::bigint, v_retry
+          using errcode = 'EV012', detail = 'retry_after=' || v_retry,
+                hint = 'Retry after ' || v_retry || ' s, or ask an administrator to raise runs_per_minute (everruns workspaces limits '
+                       || v_name || ' --runs-per-minute N).';
+      end if;
+      update everruns_private.workspace_limits l
+         set bucket_tokens = v_tokens - v_ws.new_runs, bucket_at = v_now
+       where l.workspace_id = v_ws.workspace_id;
+    else
+      -- a write of the locked row all the same: a REPEATABLE READ transaction that counted from
+      -- an older snapshot then fails to lock it (40001) instead of admitting past the limit
+      update everruns_private.workspace_limits l set bucket_at = l.bucket_at where l.workspace_id = v_ws.workspace_id;
+    end if;
+  end loop;
   return null;
 end;
 $function$;
@@ -2485,4 +2623,30 @@ CREATE OR REPLACE FUNCTION everruns_private.with_reason(p_details jsonb)
 AS $function$
   select case when everruns_private.audit_reason() is null then p_details
               else p_details || pg_catalog.jsonb_build_object('reason', everruns_private.audit_reason()) end
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.workspace_limits_of(p_workspace uuid)
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, queued_runs bigint, tokens double precision, updated_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select from everruns.workspaces w where w.id = p_workspace) then
+    raise exception 'unknown workspace %', p_workspace using errcode = 'EV005',
+      hint = 'everruns workspaces list shows the workspaces.';
+  end if;
+  return query
+    select w.id, w.name, l.max_queued_runs, l.runs_per_minute,
+           (select count(*) from everruns.runs r where r.workspace_id = w.id and r.status = 'queued'),
+           case when l.runs_per_minute is null then null
+                when l.bucket_tokens is null then l.runs_per_minute::double precision
+                else least(l.runs_per_minute::double precision,
+                           l.bucket_tokens + l.runs_per_minute * greatest(0, extract(epoch from clock_timestamp() - l.bucket_at)::double precision) / 60)
+           end,
+           l.updated_at
+      from everruns.workspaces w
+      left join everruns_private.workspace_limits l on l.workspace_id = w.id
+     where w.id = p_workspace;
+end;
 $function$;

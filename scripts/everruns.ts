@@ -240,7 +240,9 @@ function buildProgram(): Command {
     (await import("./secrets-command.ts")).secretsCommand(args, getEnv()),
   );
   passThrough(program, "keys", "a workspace's API keys: create|list|revoke", async (args) => (await import("./keys-command.ts")).keysCommand(args, getEnv()));
-  passThrough(program, "workspaces", "workspaces: create|list", async (args) => (await import("./workspaces-command.ts")).workspacesCommand(args, getEnv()));
+  passThrough(program, "workspaces", "workspaces: create|list|limits", async (args) =>
+    (await import("./workspaces-command.ts")).workspacesCommand(args, getEnv()),
+  );
   passThrough(program, "bench", "per-step cost vs a bare graphile-worker chain, scaling, resume latency", (args) =>
     proof(args, async () => (await import("./bench/index.ts")).benchCommand),
   );

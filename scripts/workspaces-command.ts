@@ -9,12 +9,17 @@ import type { Env } from "../db/env.ts";
 import { createPool, isUuid, type Pool, type Queryable } from "../db/pool.ts";
 import { createWorkspace, findWorkspace, listWorkspaces, WORKSPACE_NAME_PATTERN, type Workspace } from "../db/sql/workspaces.ts";
 import { describeIssues } from "../db/schemas.ts";
+import { setWorkspaceLimits, workspaceLimitsOf, type WorkspaceLimits } from "../db/sql/workspaceLimits.ts";
 import { resolveDatabase } from "./database.ts";
 import { printRows } from "./cli/output.ts";
 
 export const WORKSPACES_USAGE = `Usage:
   everruns workspaces create <name> [--json]   create a workspace
   everruns workspaces list [--json]            every workspace: name, id, created
+  everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--json]
+                 show a workspace's admission limits and usage (queued runs, runs admissible
+                 now), or change them: none = unlimited (the default), a flag not given keeps
+                 its value. Over a limit, starting a run fails (HTTP 429 with Retry-After).
 
 A workspace's name is 1-63 characters: lowercase letters, digits, _ and -, starting with a letter
 or a digit. The workspace "default" always exists. Give a workspace to keys and secrets with
@@ -57,13 +62,58 @@ export async function withCliPool<T>(env: Env, fn: (pool: Pool) => Promise<T>): 
 /** Prints rows as an aligned table (like `everruns runs`), or as JSON. */
 export { printRows };
 
-/** `everruns workspaces <create|list> ...`; returns the exit code. */
+/** "--max-queued-runs 20" → 20, "none" → null (unlimited), absent → undefined (keep). */
+export function limitFromFlag(flag: string, value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === "none") return null;
+  if (!/^[1-9][0-9]{0,8}$/.test(value))
+    throw new ConfigError(`--${flag} takes a whole number of at least 1, or none (unlimited), got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function limitsRows(l: WorkspaceLimits): Record<string, unknown>[] {
+  const limit = (n: number | null) => (n === null ? "unlimited" : String(n));
+  return [
+    { limit: "max_queued_runs", value: limit(l.maxQueuedRuns), usage: `${l.queuedRuns} queued` },
+    { limit: "runs_per_minute", value: limit(l.runsPerMinute), usage: l.tokens === null ? "-" : `${l.tokens} admissible now` },
+  ];
+}
+
+async function limitsCommand(rest: string[], env: Env): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { json: { type: "boolean", default: false }, "max-queued-runs": { type: "string" }, "runs-per-minute": { type: "string" } },
+  });
+  if (positionals.length !== 1)
+    throw new ConfigError("usage: everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--json]");
+  const maxQueuedRuns = limitFromFlag("max-queued-runs", values["max-queued-runs"]);
+  const runsPerMinute = limitFromFlag("runs-per-minute", values["runs-per-minute"]);
+  const limits = await withCliPool(env, async (pool) => {
+    const workspace = await resolveWorkspace(pool, positionals[0]);
+    const now = await workspaceLimitsOf(pool, workspace.id);
+    if (maxQueuedRuns === undefined && runsPerMinute === undefined) return now;
+    return setWorkspaceLimits(pool, workspace.id, {
+      maxQueuedRuns: maxQueuedRuns === undefined ? now.maxQueuedRuns : maxQueuedRuns,
+      runsPerMinute: runsPerMinute === undefined ? now.runsPerMinute : runsPerMinute,
+    });
+  });
+  if (values.json) console.log(JSON.stringify(limits, null, 2));
+  else {
+    console.log(`workspace ${limits.workspaceName} (${limits.workspaceId})`);
+    printRows(limitsRows(limits), false, "");
+  }
+  return 0;
+}
+
+/** `everruns workspaces <create|list|limits> ...`; returns the exit code. */
 export async function workspacesCommand(args: string[], env: Env): Promise<number> {
   const [sub, ...rest] = args;
   if (!sub || wantsHelp(args)) {
     console.log(WORKSPACES_USAGE);
     return sub ? 0 : 2;
   }
+  if (sub === "limits") return limitsCommand(rest, env);
   if (sub !== "create" && sub !== "list") throw new ConfigError(`unknown workspaces command "${sub}"\n\n${WORKSPACES_USAGE}`);
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: "boolean", default: false } } });
 

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { isSafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
-import { EverrunsError, fromDatabaseError, isConnectionError } from "../../db/errors.ts";
+import { EverrunsError, fromDatabaseError, LimitError, isConnectionError } from "../../db/errors.ts";
 import { describeTimeout } from "../../db/pool.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { SUGGESTION } from "./limits.ts";
@@ -47,6 +47,8 @@ export function makeMaskError(log: Logger, { suggestions = true }: { suggestions
       return withMessage(error, `malformed value${type ? ` (not a valid ${type})` : ""}${pg.detail ? `: ${pg.detail}` : ""}`, { code: "invalid_input" });
     }
     const mapped = fromDatabaseError(original);
+    // retryAfter (seconds) as the `rate_limited` error of too many operations has it (api/server.ts)
+    if (mapped instanceof LimitError) return withMessage(error, mapped.message, { code: mapped.code, retryAfter: mapped.retryAfterSeconds });
     if (mapped instanceof EverrunsError) return withMessage(error, mapped.message, { code: mapped.code });
     const e = original as { code?: unknown; message: string; hint?: string };
     if (typeof e.code === "string" && e.code.startsWith("EV")) {
