@@ -1612,6 +1612,18 @@ AS $function$
    limit least(greatest(p_limit, 1), 500)
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.ops_workspace_limits()
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, queued_runs bigint, tokens double precision, updated_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select l.*
+    from everruns.workspaces w
+   cross join lateral everruns_private.workspace_limits_of(w.id) l
+   where w.id = everruns_private.current_workspace_id()
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.read_secret_ciphertexts(p_workspace_id uuid, p_names text[])
  RETURNS TABLE(name text, ciphertext bytea, rotated_at timestamp with time zone)
  LANGUAGE sql

@@ -4,6 +4,8 @@
 // its workspace: runs, threads and steps under row-level security, the engine's tables through
 // the security-definer readers of 000014. Workers serve every workspace, so every key sees that
 // they exist, but only admins see their hosts and pids (as liveWorkers in dashboard.ts).
+// workspaceLimits (issue 14): the caller's workspace's admission limits and usage, through the
+// definer reader of 000022 (the limits table is private; administrators set it with the CLI).
 import { loadOneWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import { context } from "postgraphile/grafast";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
@@ -18,6 +20,7 @@ import { readScheduledTimers } from "../../db/sql/readScheduledTimers.ts";
 import { readStuckRuns } from "../../db/sql/readStuckRuns.ts";
 import { readWorkerExits } from "../../db/sql/readWorkerExits.ts";
 import { readWorkerStatuses } from "../../db/sql/readWorkerStatuses.ts";
+import { readWorkspaceLimits } from "../../db/sql/readWorkspaceLimits.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
@@ -134,7 +137,24 @@ export const OperationsPlugin = extendSchema((build) => {
         attempt: Int!
         since: Datetime!
       }
+      "The caller's workspace's admission limits (null: unlimited) and usage now. Administrators change them with \`everruns workspaces limits <workspace> --max-queued-runs N --runs-per-minute N\`."
+      type WorkspaceLimits {
+        workspaceId: UUID!
+        workspaceName: String!
+        "At most this many runs queued at once (null: unlimited); a run beyond it is refused (workspace_limit)."
+        maxQueuedRuns: Int
+        "Runs admitted per minute, in bursts of up to this many (null: unlimited)."
+        runsPerMinute: Int
+        "The workspace's queued runs now."
+        queuedRuns: Int!
+        "The runs the runsPerMinute bucket would admit at once now (null: unlimited)."
+        tokens: Int
+        "When an administrator last changed the limits (null: never set)."
+        updatedAt: Datetime
+      }
       extend type Query {
+        "The caller's workspace's admission limits and usage (null only without an API key)."
+        workspaceLimits: WorkspaceLimits
         "Threads, newest activity first: first (1-200) from offset (0-10000), optionally of one agent."
         threadSummaries(first: Int = 50, offset: Int = 0, agentId: UUID): ThreadSummaryPage!
         "Live workers, and the steps of the caller's workspace each runs."
@@ -199,6 +219,10 @@ export const OperationsPlugin = extendSchema((build) => {
             return load({ first: fieldArgs.getRaw("first") }, (db, args: { first: unknown }) =>
               readScheduledTimers(db, whole("first", args.first, 1, 1000, 100)),
             );
+          },
+          workspaceLimits() {
+            // a constant spec: one read per request, whoever asks (the workspace is the transaction's)
+            return load({}, (db) => readWorkspaceLimits(db));
           },
           stuckRuns(_, fieldArgs) {
             return load(

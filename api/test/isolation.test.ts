@@ -672,6 +672,36 @@ describe("GraphQL over HTTP", () => {
     }
   });
 
+  // workspaceLimits is workspace data to the generic check above (B's answer holds B's id, A's
+  // none of B's); here each side's own limits, set on one side only, for every role.
+  it("workspaceLimits: each key sees its own workspace's limits and usage, never the other's", async () => {
+    const queued = async (wsId: string) =>
+      (await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs where workspace_id = $1 and status = 'queued'", [wsId])).rows[0]!.n;
+    // a limit far above the setup's runs, taken off again: later tests start runs in B
+    await db.pool.query("select everruns_private.set_workspace_limits($1, 1000, null)", [B.wsId]);
+    try {
+      for (const side of [A, B]) {
+        const expected = {
+          workspaceId: side.wsId,
+          workspaceName: side.wsName,
+          maxQueuedRuns: side === B ? 1000 : null,
+          runsPerMinute: null,
+          queuedRuns: await queued(side.wsId),
+        };
+        for (const role of ROLES) {
+          const answer = await gql<{ workspaceLimits: Record<string, unknown> }>(
+            side.keys[role],
+            "{ workspaceLimits { workspaceId workspaceName maxQueuedRuns runsPerMinute queuedRuns } }",
+          );
+          expect(answer.body.errors, `${side.label}'s ${role} key`).toBeUndefined();
+          expect({ side: side.label, role, limits: answer.body.data?.workspaceLimits }).toEqual({ side: side.label, role, limits: expected });
+        }
+      }
+    } finally {
+      await db.pool.query("select everruns_private.set_workspace_limits($1, null, null)", [B.wsId]);
+    }
+  });
+
   // -------------------------------------------------------------------------------------------
   // Mutations
   // -------------------------------------------------------------------------------------------

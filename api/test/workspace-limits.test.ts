@@ -83,3 +83,48 @@ describe("workspace limits over the API", () => {
     });
   });
 });
+
+describe("workspaceLimits in GraphQL (issue 14: the console shows them)", () => {
+  const query = "{ workspaceLimits { workspaceId workspaceName maxQueuedRuns runsPerMinute queuedRuns tokens updatedAt } }";
+  const read = (headers: Record<string, string>) =>
+    fetch(`${api.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", ...headers },
+      body: JSON.stringify({ query }),
+    }).then((r) => r.json() as Promise<{ data?: { workspaceLimits: Record<string, unknown> | null }; errors?: unknown[] }>);
+
+  it("shows every role its own workspace's limits and usage: A its limits, B unlimited", async () => {
+    const a = await workspace();
+    const b = await workspace();
+    await setWorkspaceLimits(db.pool, a.id, { maxQueuedRuns: 20, runsPerMinute: 5 });
+    // usage: two queued runs in A (no worker), each taking a token; one in B
+    expect((await postRun(a.headers)).status).toBe(201);
+    expect((await postRun(a.headers)).status).toBe(201);
+    expect((await postRun(b.headers)).status).toBe(201);
+
+    for (const role of ["viewer", "operator", "admin"] as const) {
+      const aKey = bearer(await createTestKey(db.url, { role, workspaceId: a.id }));
+      const aAnswer = await read(aKey);
+      expect(aAnswer.errors, `A's ${role} key`).toBeUndefined();
+      const aLimits = aAnswer.data!.workspaceLimits!;
+      expect(aLimits).toMatchObject({ workspaceId: a.id, maxQueuedRuns: 20, runsPerMinute: 5, queuedRuns: 2 });
+      // 5 - 2 taken, refilled by one every 12 s since (and never past 5)
+      expect(aLimits.tokens).toBeGreaterThanOrEqual(3);
+      expect(aLimits.tokens).toBeLessThanOrEqual(5);
+      expect(aLimits.updatedAt).toEqual(expect.any(String));
+
+      const bKey = bearer(await createTestKey(db.url, { role, workspaceId: b.id }));
+      const bAnswer = await read(bKey);
+      expect(bAnswer.errors, `B's ${role} key`).toBeUndefined();
+      expect(bAnswer.data!.workspaceLimits).toEqual({
+        workspaceId: b.id,
+        workspaceName: expect.any(String) as unknown,
+        maxQueuedRuns: null,
+        runsPerMinute: null,
+        queuedRuns: 1,
+        tokens: null,
+        updatedAt: null,
+      });
+    }
+  });
+});

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, createTestDatabase, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { createApiKey } from "../../db/sql/apiKeys.ts";
+import { setWorkspaceLimits } from "../../db/sql/workspaceLimits.ts";
 import { startApi, type ApiHandle } from "../../api/server.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
@@ -157,6 +158,9 @@ describe("navigation", () => {
     runs.slow = await startRun(db.pool, slow, "take your time");
     await waitForStatus(db.pool, runs.slow, ["running"]);
     runs.queued = await startRun(db.pool, agents.helper, "waiting in line");
+    // the workspace's limits (issue 14): a max_queued_runs, runs per minute left unlimited
+    const { rows: ws } = await db.pool.query<{ id: string }>("select id from everruns.workspaces where name = 'default'");
+    await setWorkspaceLimits(db.pool, ws[0]!.id, { maxQueuedRuns: 20, runsPerMinute: null });
 
     await page.getByTestId("nav-workers").click();
     await page.waitForURL(`${web.url}/workers`);
@@ -169,6 +173,11 @@ describe("navigation", () => {
     await expect.poll(() => page.getByTestId("stat-ready").textContent()).toMatch(/Ready1/);
     await expect.poll(async () => (await page.getByTestId("timer").getAttribute("data-run-id")) ?? "").toBe(runs.sleeping);
     expect(await page.getByTestId("timer").textContent()).toContain("a timer (sleep)");
+    // the Limits card: the set limit with the queued run against it, "unlimited" where unset, and the command
+    const limits = page.getByTestId("workspace-limits");
+    await expect.poll(() => limits.getByTestId("limit-max-queued").textContent()).toContain("1 of 20 queued");
+    expect(await limits.getByTestId("limit-runs-per-minute").textContent()).toContain("unlimited");
+    expect(await limits.getByTestId("limits-howto").textContent()).toContain("everruns workspaces limits default --max-queued-runs N");
     // the queue chart draws once a worker sampled it (every 5 s)
     await waitFor(
       "a queue sample with the ready run",

@@ -3,12 +3,14 @@
 // and the steps of this workspace each runs now; the step queue now and over time (sampled
 // every 5 s by the workers); runs that are stuck (a step with no progress beyond a threshold,
 // or no job at all); waiting runs with their deadlines; workers that stopped or crashed and the
-// runs a crash freed. Workers serve every workspace: only this workspace's steps are shown.
+// runs a crash freed; the workspace's admission limits and usage (WorkspaceLimitsCard). Workers
+// serve every workspace: only this workspace's steps are shown.
 // Refreshed every 5 s (api/graphql/operations.ts).
 import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { Suspense, useEffect } from "react";
 import { BucketChart } from "@/components/charts";
+import { WorkspaceLimitsCard } from "@/components/WorkspaceLimitsCard";
 import { Card, Empty, ErrorBox, Loading, PageHeader, Select, Stat, StatusBadge } from "@/components/ui";
 import { formatAgo, formatClock, formatDateTime, formatDuration, formatNumber, shortId } from "@/lib/format";
 import { useNow, useQuery } from "@/lib/hooks";
@@ -74,6 +76,7 @@ function Workers() {
         data && (
           <div className="space-y-4" data-testid="workers-page">
             <Overview data={data} />
+            <WorkspaceLimitsCard />
             <LiveWorkers data={data} now={now} />
             <Card
               title="Queue over time"

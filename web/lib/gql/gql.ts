@@ -16,6 +16,7 @@ import * as types from './graphql';
  */
 type Documents = {
     "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n": typeof types.ApprovalHistoryDocument,
+    "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      queuedRuns\n      tokens\n      updatedAt\n    }\n  }\n": typeof types.WorkspaceLimitsDocument,
     "\n  fragment NavRunRowFields on Run {\n    ...RunRowFields\n    agentVersion\n  }\n": typeof types.NavRunRowFieldsFragmentDoc,
     "\n  query NavRuns($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...NavRunRowFields\n      }\n    }\n  }\n": typeof types.NavRunsDocument,
     "\n  subscription NavRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...NavRunRowFields\n      }\n    }\n  }\n": typeof types.NavRunsUpdatedDocument,
@@ -58,6 +59,7 @@ type Documents = {
 };
 const documents: Documents = {
     "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n": types.ApprovalHistoryDocument,
+    "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      queuedRuns\n      tokens\n      updatedAt\n    }\n  }\n": types.WorkspaceLimitsDocument,
     "\n  fragment NavRunRowFields on Run {\n    ...RunRowFields\n    agentVersion\n  }\n": types.NavRunRowFieldsFragmentDoc,
     "\n  query NavRuns($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...NavRunRowFields\n      }\n    }\n  }\n": types.NavRunsDocument,
     "\n  subscription NavRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...NavRunRowFields\n      }\n    }\n  }\n": types.NavRunsUpdatedDocument,
@@ -103,6 +105,10 @@ const documents: Documents = {
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ApprovalHistoryDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      queuedRuns\n      tokens\n      updatedAt\n    }\n  }\n"): typeof import('./graphql').WorkspaceLimitsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

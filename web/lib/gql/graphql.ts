@@ -39,6 +39,11 @@ export type ApprovalHistoryQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ApprovalHistoryQuery = { answerAudit: { nodes: Array<{ id: string, at: string, actor: string, targetId: string | null, details: unknown } | null> } | null, answeredRuns: { nodes: Array<{ id: string, agentId: string, continuedBy: string | null, agentByAgentId: { id: string, name: string } | null, finished: { nodes: Array<{ event: unknown } | null> }, runByContinuedBy: { id: string, input: unknown } | null } | null> } | null };
 
+export type WorkspaceLimitsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type WorkspaceLimitsQuery = { workspaceLimits: { workspaceId: string, workspaceName: string, maxQueuedRuns: number | null, runsPerMinute: number | null, queuedRuns: number, tokens: number | null, updatedAt: string | null } | null };
+
 export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
 
 export type NavRunsQueryVariables = Exact<{
@@ -508,6 +513,19 @@ export const ApprovalHistoryDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ApprovalHistoryQuery, ApprovalHistoryQueryVariables>;
+export const WorkspaceLimitsDocument = new TypedDocumentString(`
+    query WorkspaceLimits {
+  workspaceLimits {
+    workspaceId
+    workspaceName
+    maxQueuedRuns
+    runsPerMinute
+    queuedRuns
+    tokens
+    updatedAt
+  }
+}
+    `) as unknown as TypedDocumentString<WorkspaceLimitsQuery, WorkspaceLimitsQueryVariables>;
 export const NavRunsDocument = new TypedDocumentString(`
     query NavRuns($condition: RunCondition, $first: Int!, $after: Cursor) {
   allRuns(
