@@ -20,7 +20,7 @@ import { readScheduledTimers } from "../../db/sql/readScheduledTimers.ts";
 import { readStuckRuns } from "../../db/sql/readStuckRuns.ts";
 import { readWorkerExits } from "../../db/sql/readWorkerExits.ts";
 import { readWorkerStatuses } from "../../db/sql/readWorkerStatuses.ts";
-import { readWorkspaceLimits } from "../../db/sql/readWorkspaceLimits.ts";
+import { readWorkspaceLimits } from "../../db/sql/workspaceLimits.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 

@@ -1,6 +1,7 @@
 // A workspace's admission limits (000021): max_queued_runs and runs_per_minute, null meaning
-// unlimited. Administrators' operations (the CLI, on the owner's connection): the functions are
-// granted to no API or worker role.
+// unlimited. Reading and setting any workspace's are administrators' operations (the CLI, on the
+// owner's connection: granted to no API or worker role); the API reads only the caller's own
+// (readWorkspaceLimits, 000022).
 import { fromDatabaseError } from "../errors.ts";
 import type { Queryable } from "../pool.ts";
 
@@ -65,4 +66,10 @@ export async function setWorkspaceLimits(
   } catch (error) {
     throw fromDatabaseError(error);
   }
+}
+
+/** The caller's workspace's limits and usage (everruns_private.ops_workspace_limits, 000022); null: no workspace. */
+export async function readWorkspaceLimits(db: Queryable): Promise<WorkspaceLimits | null> {
+  const { rows } = await db.query<LimitsRow>("select * from everruns_private.ops_workspace_limits()");
+  return rows[0] ? toLimits(rows[0]) : null;
 }

@@ -33,7 +33,7 @@ import { sseMessages } from "../../client/index.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { Notifier } from "../../worker/notifier.ts";
-import { parseFlags, type FlagSpec } from "../harness/args.ts";
+import type { FlagSpec } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
 import { machineLine } from "../harness/machine.ts";
 import { createAgent, insertRuns } from "../harness/runs.ts";
@@ -775,61 +775,3 @@ export const COMMIT_LATENCY_FLAGS = {
   "latency-load-seconds": { type: "number", default: 3, min: 0.2, max: 600 },
   "latency-rounds": { type: "int", default: 2, min: 1, max: 100 },
 } as const satisfies Record<string, FlagSpec>;
-
-export const COMMIT_BENCH_USAGE = `node scripts/bench/commit.ts [--parts throughput,latency] [--committers 1,10,40] [--seconds 3] [--rounds 1]
-       [--events 3] [--window-ms 5] [--latency-runs 20] [--latency-graphql 4] [--latency-committers 10]
-       [--latency-events 50] [--latency-rate 100] [--latency-load-seconds 3] [--latency-rounds 2]
-  throughput  step commits/s with the notifications (a) sent in the commit, (b) deferred and sent
-              by a Notifier, (c) deferred and not sent
-  latency     commit → SSE / GraphQL client latency (p50/p99/max) of (a) and (b), alternating, with
-              an API in this process: --latency-runs runs each followed by an SSE client (the
-              first --latency-graphql also by a GraphQL subscription), --latency-committers
-              committers paced at --latency-rate steps/s until --latency-events events a run, then
-              flat out for --latency-load-seconds; every client must get every seq exactly once
-  --events (live events a step) and --window-ms (the Notifier's window) apply to both;
-  DATABASE_URL names the server (a throwaway database is used)`;
-
-if (process.argv[1]?.endsWith("scripts/bench/commit.ts")) {
-  const flags = parseFlags(
-    process.argv.slice(2),
-    {
-      parts: { type: "choices", default: ["throughput", "latency"], choices: ["throughput", "latency"] },
-      committers: { type: "ints", default: [1, 10, 40], min: 1, max: 80 },
-      seconds: { type: "number", default: 3, min: 0.2, max: 600 },
-      rounds: { type: "int", default: 1, min: 1, max: 100 },
-      events: { type: "int", default: 3, min: 0, max: 1000 },
-      "window-ms": { type: "number", default: 5, min: 0, max: 10_000 },
-      ...COMMIT_LATENCY_FLAGS,
-    },
-    COMMIT_BENCH_USAGE,
-    console.log,
-  );
-  const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  if (flags?.parts.has("throughput")) {
-    await runCommitBench({
-      serverUrl,
-      committers: flags.committers,
-      seconds: flags.seconds,
-      rounds: flags.rounds,
-      events: flags.events,
-      windowMs: flags["window-ms"],
-      log: console.log,
-    });
-  }
-  if (flags?.parts.has("latency")) {
-    if (flags.parts.has("throughput")) console.log("");
-    await runCommitLatencyBench({
-      serverUrl,
-      runs: flags["latency-runs"],
-      graphql: flags["latency-graphql"],
-      committers: flags["latency-committers"],
-      events: flags["latency-events"],
-      rate: flags["latency-rate"],
-      loadSeconds: flags["latency-load-seconds"],
-      rounds: flags["latency-rounds"],
-      stepEvents: flags.events,
-      windowMs: flags["window-ms"],
-      log: console.log,
-    });
-  }
-}
