@@ -11,11 +11,15 @@
 //
 // It needs an API key of role operator; agents, runs and threads are those of the key's
 // workspace (each read and the insert run under it: api/auth.ts).
+//
+// forwardedProps.priority (-1000..1000) sets the new run's priority (000023).
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
+import { z } from "zod";
 import { isUniqueViolation, NotFoundError, ValidationError } from "../db/errors.ts";
 import { isUuid, type Pool, type Queryable } from "../db/pool.ts";
+import { describeIssues, RunPrioritySchema } from "../db/schemas.ts";
 import { findAgentId } from "../db/sql/findAgentId.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { startRun } from "../db/sql/startRun.ts";
@@ -49,6 +53,21 @@ export function agUiIdToUuid(id: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** The forwarded props Everruns reads; the rest are the client's own and are ignored. */
+const ForwardedPropsSchema = z.looseObject({ priority: RunPrioritySchema.nullish() });
+
+/**
+ * forwardedProps.priority: the new run's priority (-1000..1000, higher first within the
+ * workspace; 000023). Absent: the agent's config.priority, else 0. A bad value is a 400 naming
+ * the field, as parseBody answers any other bad RunAgentInput.
+ */
+export function forwardedPriority(forwardedProps: unknown): number | null {
+  if (forwardedProps === null || typeof forwardedProps !== "object" || Array.isArray(forwardedProps)) return null;
+  const result = ForwardedPropsSchema.safeParse(forwardedProps);
+  if (!result.success) throw new ValidationError(`invalid AG-UI RunAgentInput: forwardedProps.${describeIssues(result.error)}`);
+  return result.data.priority ?? null;
+}
+
 export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
   const router = Router();
 
@@ -56,6 +75,7 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "running an agent");
     const input = parseBody(req, RunAgentInputSchema, "AG-UI RunAgentInput");
+    const priority = forwardedPriority(input.forwardedProps);
     const db = <T>(fn: (client: Queryable) => Promise<T>) => withWorkspace(pool, auth, fn);
     const agentRef = String(req.params.agent);
     const agentId = await db((c) => findAgentId(c, agentRef));
@@ -85,6 +105,7 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
               agent: agentId,
               threadId,
               parentRunId: parent?.thread_id === threadId ? parent.id : null,
+              priority,
               input: {
                 messages,
                 state: (input.state as unknown) ?? {},

@@ -7,6 +7,7 @@ import { Router, type Request } from "express";
 import { z } from "zod";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { isUuid, type Pool } from "../db/pool.ts";
+import { RunPrioritySchema } from "../db/schemas.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { rerunRun } from "../db/sql/rerunRun.ts";
@@ -36,6 +37,8 @@ export const StartRunBodySchema = z.strictObject({
   agent: z.string().min(1, "must name an agent (its id or name)"),
   input: z.unknown().optional(), // absent: the trigger says what an input must be
   thread_id: z.uuid("must be a UUID").nullish(),
+  // higher first within the workspace (000023); absent or 0: the agent's config.priority, else 0
+  priority: RunPrioritySchema.nullish(),
 });
 
 /** Why an operator acts: kept in the audit log with the action (details.reason). */
@@ -120,7 +123,9 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "starting a run");
     const body = parseBody(req, StartRunBodySchema, "run request");
-    const run = await withWorkspace(pool, auth, (db) => startRun(db, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null }));
+    const run = await withWorkspace(pool, auth, (db) =>
+      startRun(db, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null, priority: body.priority ?? null }),
+    );
     res.status(201).location(`/api/runs/${run.id}`).json({ id: run.id, status: run.status, thread_id: run.thread_id });
   });
 

@@ -177,6 +177,7 @@ create table everruns.run_steps (
 comment on table everruns.run_steps is 'One row per committed checkpoint of a run. Never written twice.';
 CREATE INDEX run_steps_llm_turns_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
 CREATE TRIGGER tg_run_steps__immutable BEFORE UPDATE ON everruns.run_steps FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
+CREATE TRIGGER tg_run_steps__quota_usage AFTER INSERT ON everruns.run_steps FOR EACH ROW WHEN (((new.kind = 'llm'::text) AND (new.usage IS NOT NULL))) EXECUTE FUNCTION everruns_private.tg_run_steps__quota_usage();
 
 create table everruns.runs (
   id uuid not null default gen_random_uuid(),
@@ -205,11 +206,15 @@ create table everruns.runs (
   updated_at timestamp with time zone not null default now(),
   rerun_of uuid,
   rerun_from_seq integer,
+  priority smallint not null default 0,
+  admitted_at timestamp with time zone,
+  queue_at timestamp with time zone,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_continued_by_fkey FOREIGN KEY (continued_by) REFERENCES everruns.runs(id),
   constraint runs_parent_run_id_fkey FOREIGN KEY (parent_run_id) REFERENCES everruns.runs(id),
   constraint runs_pkey PRIMARY KEY (id),
+  constraint runs_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000))) NOT VALID,
   constraint runs_rerun_from_seq_check CHECK (((rerun_from_seq IS NULL) OR ((rerun_of IS NOT NULL) AND (rerun_from_seq >= '-1'::integer)))),
   constraint runs_rerun_of_fkey FOREIGN KEY (rerun_of) REFERENCES everruns.runs(id),
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
@@ -217,12 +222,14 @@ create table everruns.runs (
   constraint runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
+CREATE INDEX runs_active_idx ON everruns.runs USING btree (workspace_id) WHERE ((status = 'running'::text) OR ((status = 'queued'::text) AND (admitted_at IS NOT NULL)));
 CREATE INDEX runs_agent_created_idx ON everruns.runs USING btree (agent_id, created_at DESC);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
 CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 CREATE INDEX runs_input_trgm_idx ON everruns.runs USING gin (((input)::text) gin_trgm_ops);
 CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHERE ((status = 'interrupted'::text) AND (continued_by IS NULL));
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
+CREATE INDEX runs_pending_idx ON everruns.runs USING btree (workspace_id, queue_at, id) WHERE ((status = 'queued'::text) AND (admitted_at IS NULL));
 CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (rerun_of IS NOT NULL);
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
@@ -233,6 +240,8 @@ CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NE
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
+CREATE TRIGGER tg_runs__queue_order BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__queue_order();
+CREATE TRIGGER tg_runs__release_slot AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status <> ALL (ARRAY['queued'::text, 'running'::text])) AND ((old.status = 'running'::text) OR ((old.status = 'queued'::text) AND (old.admitted_at IS NOT NULL))))) EXECUTE FUNCTION everruns_private.tg_runs__release_slot();
 
 create table everruns.secrets (
   id uuid not null default gen_random_uuid(),
@@ -327,6 +336,17 @@ create table everruns_private.role_bindings (
 );
 comment on table everruns_private.role_bindings is 'Postgres roles bound to one workspace (everruns.bind_role): a SQL integration sees only that workspace.';
 
+create table everruns_private.scheduler (
+  id integer not null default 1,
+  fair boolean not null default true,
+  min_window integer not null default 256,
+  updated_at timestamp with time zone not null default now(),
+  constraint scheduler_id_check CHECK ((id = 1)),
+  constraint scheduler_min_window_check CHECK ((min_window > 0)),
+  constraint scheduler_pkey PRIMARY KEY (id)
+);
+comment on table everruns_private.scheduler is 'How runs are admitted (000023): fair share across workspaces on or off (FIFO), and the window while no worker is registered. Change with set_scheduler.';
+
 create table everruns_private.secret_imports (
   workspace_id uuid not null,
   name text not null,
@@ -361,7 +381,9 @@ create table everruns_private.workers (
   backend_pid integer not null,
   backend_start timestamp with time zone,
   started_at timestamp with time zone not null default now(),
-  constraint workers_pkey PRIMARY KEY (pool_id)
+  workspace_id uuid,
+  constraint workers_pkey PRIMARY KEY (pool_id),
+  constraint workers_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
 );
 comment on table everruns_private.workers is 'Worker pools that registered a liveness connection.';
 CREATE TRIGGER tg_workers__exit AFTER DELETE ON everruns_private.workers FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_workers__exit();
@@ -373,12 +395,31 @@ create table everruns_private.workspace_limits (
   bucket_tokens double precision,
   bucket_at timestamp with time zone,
   updated_at timestamp with time zone not null default now(),
+  max_running_runs integer,
+  weight integer not null default 1,
+  max_tokens_per_day bigint,
+  max_cost_usd_per_day numeric(14,6),
+  dedicated boolean not null default false,
+  constraint workspace_limits_max_cost_usd_per_day_check CHECK ((max_cost_usd_per_day > (0)::numeric)),
   constraint workspace_limits_max_queued_runs_check CHECK ((max_queued_runs > 0)),
+  constraint workspace_limits_max_running_runs_check CHECK ((max_running_runs > 0)),
+  constraint workspace_limits_max_tokens_per_day_check CHECK ((max_tokens_per_day > 0)),
   constraint workspace_limits_pkey PRIMARY KEY (workspace_id),
   constraint workspace_limits_runs_per_minute_check CHECK ((runs_per_minute > 0)),
+  constraint workspace_limits_weight_check CHECK (((weight >= 1) AND (weight <= 1000))),
   constraint workspace_limits_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
 );
 comment on table everruns_private.workspace_limits is 'Admission limits of a workspace (000021); null = unlimited, no row = unlimited. Change with set_workspace_limits; enforced by tg_runs__admission_limits.';
+
+create table everruns_private.workspace_usage_days (
+  workspace_id uuid not null,
+  day date not null,
+  tokens bigint not null default 0,
+  cost_usd numeric not null default 0,
+  constraint workspace_usage_days_pkey PRIMARY KEY (workspace_id, day),
+  constraint workspace_usage_days_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
+);
+comment on table everruns_private.workspace_usage_days is 'LLM tokens and cost per workspace and UTC day, counted while the workspace has a daily quota (000023).';
 
 create view everruns.usage_daily as
  SELECT r.workspace_id,
@@ -452,7 +493,7 @@ begin
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
                  'everruns.send_event(uuid, text, jsonb) from %I', v_role);
   if bind_role.access = 'write' then
-    execute format('grant insert (id, agent_id, agent_version, thread_id, parent_run_id, input), update (updated_at) on everruns.runs to %I', v_role);
+    execute format('grant insert (id, agent_id, agent_version, thread_id, parent_run_id, input, priority), update (updated_at) on everruns.runs to %I', v_role);
     execute format('grant insert (id, workspace_id, agent_id), update (updated_at) on everruns.threads to %I', v_role);
     execute format('grant execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), everruns.send_event(uuid, text, jsonb), '
                    'everruns_private.assert_valid_run_input(jsonb), everruns_private.input_error(text), '
@@ -495,6 +536,90 @@ begin
   perform graphile_worker.remove_job('run:' || cancel_run.run_id::text);
   perform pg_notify('everruns:cancel', cancel_run.run_id::text);
   return true;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.explain_queue(run_id uuid)
+ RETURNS everruns.queue_explanation
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run everruns.runs;
+  v_out everruns.queue_explanation;
+  v_name text;
+  v_fair boolean;
+  v_dedicated boolean;
+  v_rate double precision;
+begin
+  select * into v_run from everruns.runs r where r.id = explain_queue.run_id;
+  if not found then
+    raise exception 'unknown run %', explain_queue.run_id using errcode = 'EV005';
+  end if;
+  perform everruns_private.assert_in_workspace(v_run.workspace_id, 'run ' || explain_queue.run_id::text);
+  select w.name into v_name from everruns.workspaces w where w.id = v_run.workspace_id;
+  select coalesce(s.fair, true) into v_fair from everruns_private.scheduler s where s.id = 1;
+  v_fair := coalesce(v_fair, true);
+
+  v_out.run_id := v_run.id;
+  v_out.status := v_run.status;
+  v_out.priority := v_run.priority;
+  v_out.admitted := v_run.admitted_at is not null;
+  select l.max_running_runs, coalesce(l.weight, 1) into v_out.max_running_runs, v_out.weight
+    from everruns_private.workspace_limits l where l.workspace_id = v_run.workspace_id;
+  v_out.weight := coalesce(v_out.weight, 1);
+  select count(*) into v_out.workspace_active from everruns.runs r
+   where r.workspace_id = v_run.workspace_id and (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null));
+  select coalesce(l.dedicated, false) into v_dedicated from everruns_private.workspace_limits l where l.workspace_id = v_run.workspace_id;
+  v_dedicated := coalesce(v_dedicated, false);
+  if v_dedicated then
+    -- its own workers' slots, all its own
+    select coalesce(sum(w.concurrency), 0) into v_out.slots from everruns_private.workers w where w.workspace_id = v_run.workspace_id;
+    v_out.slots_taken := v_out.workspace_active;
+  else
+    -- the shared window (admit_runs)
+    select coalesce(nullif(sum(w.concurrency), 0), (select s.min_window from everruns_private.scheduler s where s.id = 1), 256)
+      into v_out.slots from everruns_private.workers w where w.workspace_id is null;
+    select count(*) into v_out.slots_taken from everruns.runs r
+     where (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))
+       and not exists (select from everruns_private.workspace_limits l where l.workspace_id = r.workspace_id and l.dedicated);
+  end if;
+
+  if v_run.status <> 'queued' or v_run.admitted_at is not null then
+    v_out.message := case
+      when v_run.status = 'queued' and v_dedicated and v_out.slots = 0
+        then format('admitted, but no worker runs the dedicated workspace %s: start one with everruns worker --workspace %s', v_name, v_name)
+      when v_run.status = 'queued' then 'admitted ' || to_char(v_run.admitted_at, 'YYYY-MM-DD HH24:MI:SS TZ') || ': waiting for a worker to take its first step'
+      when v_run.status = 'waiting' and v_run.waiting ->> 'type' = 'quota'
+        then format('waiting for its workspace''s daily quota (%s) to reset at %s or be raised',
+                    v_run.waiting ->> 'limit', v_run.waiting ->> 'resets_at')
+      else 'not waiting for admission: the run is ' || v_run.status end;
+    return v_out;
+  end if;
+
+  select count(*) + 1 into v_out.position from everruns.runs r
+   where r.workspace_id = v_run.workspace_id and r.status = 'queued' and r.admitted_at is null
+     and (r.queue_at, r.id) < (v_run.queue_at, v_run.id);
+  -- (each run that ends frees the slot the next one takes: its workspace's runs that ended over
+  -- the last 5 minutes, per second; runs_finished_idx)
+  select count(*) / 300.0 into v_rate from everruns.runs r
+   where r.finished_at > now() - interval '5 minutes' and r.workspace_id = v_run.workspace_id;
+  if v_rate > 0 then
+    v_out.estimated_wait_seconds := round((v_out.position / v_rate)::numeric, 1);
+  end if;
+  v_out.held_by := case
+    when v_out.max_running_runs is not null and v_out.workspace_active >= v_out.max_running_runs then 'max_running_runs'
+    when v_fair and not v_dedicated and v_out.slots_taken >= v_out.slots then 'capacity'
+    else 'next' end;
+  v_out.message := case v_out.held_by
+      when 'max_running_runs' then format('waiting for a slot: %s is at max_running_runs %s', v_name, v_out.max_running_runs)
+      when 'capacity' then format('waiting for a slot: all %s worker slots are taken; %s (weight %s) has %s of them',
+                                  v_out.slots, v_name, v_out.weight, v_out.workspace_active)
+      else 'a slot is free: being admitted' end
+    || case when v_out.position > 1 then format('; %s of its runs ahead', v_out.position - 1) else '; next in line' end
+    || case when v_out.estimated_wait_seconds is not null then format('; ~%s s', round(v_out.estimated_wait_seconds::numeric)) else '' end;
+  return v_out;
 end;
 $function$;
 
@@ -729,6 +854,198 @@ begin
                         v_last_seq, coalesce(v_head.seq, 0)));
   end if;
   return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.admit_runs(p_workspaces uuid[] DEFAULT NULL::uuid[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_fair boolean;
+  v_min_window integer;
+  v_window bigint;
+  v_free bigint;
+  v_any_dedicated boolean;
+  v_ws uuid[];
+  v_active bigint[];
+  v_weight integer[];
+  v_limit integer[];
+  v_dedicated boolean[];
+  v_cap double precision[];
+  v_open boolean[];
+  v_row record;
+  v_lim integer;
+  v_wt integer;
+  v_ded boolean;
+  v_total_weight bigint;
+  v_pool integer[];
+  v_pool_weight bigint;
+  v_draw double precision;
+  v_best integer;
+  v_run uuid;
+  v_ids uuid[];
+  v_admitted uuid[] := '{}';
+  i integer;
+begin
+  -- nothing waits (the common case without a backlog): one probe of runs_pending_idx
+  if not exists (select from everruns.runs r where r.status = 'queued' and r.admitted_at is null) then
+    return 0;
+  end if;
+  select s.fair, s.min_window into v_fair, v_min_window from everruns_private.scheduler s where s.id = 1;
+  v_fair := coalesce(v_fair, true);
+  if v_fair then
+    -- the shared window: the shared workers' slots, less the active runs of shared workspaces
+    -- (a dedicated workspace's runs hold its own workers' slots)
+    select coalesce(nullif(sum(w.concurrency), 0), v_min_window, 256) into v_window
+      from everruns_private.workers w where w.workspace_id is null;
+    v_any_dedicated := exists (select from everruns_private.workspace_limits l where l.dedicated);
+    v_free := v_window - (select count(*) from everruns.runs r
+                           where (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))
+                             and not (v_any_dedicated and exists (select from everruns_private.workspace_limits l
+                                                                   where l.workspace_id = r.workspace_id and l.dedicated)));
+    if v_free <= 0 and not v_any_dedicated then
+      return 0;
+    end if;
+  end if;
+
+  -- The workspaces with runs to admit: a loose scan of runs_pending_idx, one probe per workspace
+  -- however many runs wait. A workspace with a running limit is counted under its limits row's
+  -- lock: the workspaces this transaction changed (p_workspaces) wait for it; another's row
+  -- that some other transaction holds is skipped (that transaction admits for it, or the sweep).
+  for v_row in
+    with recursive pending as (
+      (select r.workspace_id from everruns.runs r
+        where r.status = 'queued' and r.admitted_at is null
+        order by r.workspace_id limit 1)
+      union all
+      select (select r.workspace_id from everruns.runs r
+               where r.status = 'queued' and r.admitted_at is null and r.workspace_id > p.workspace_id
+               order by r.workspace_id limit 1)
+        from pending p where p.workspace_id is not null
+    )
+    select p.workspace_id from pending p
+     where p.workspace_id is not null and (v_fair or p_workspaces is null or p.workspace_id = any (p_workspaces))
+     order by p.workspace_id
+  loop
+    v_lim := null; v_wt := 1; v_ded := false;
+    select l.max_running_runs, l.weight, l.dedicated into v_lim, v_wt, v_ded
+      from everruns_private.workspace_limits l where l.workspace_id = v_row.workspace_id;
+    if v_lim is not null then
+      if v_row.workspace_id = any (coalesce(p_workspaces, '{}')) then
+        select l.max_running_runs into v_lim from everruns_private.workspace_limits l
+         where l.workspace_id = v_row.workspace_id for update;
+      else
+        select l.max_running_runs into v_lim from everruns_private.workspace_limits l
+         where l.workspace_id = v_row.workspace_id for update skip locked;
+        continue when not found;
+      end if;
+    end if;
+    v_ws := v_ws || v_row.workspace_id;
+    v_limit := v_limit || v_lim;
+    v_weight := v_weight || coalesce(v_wt, 1);
+    v_dedicated := v_dedicated || coalesce(v_ded, false);
+    -- a statement after the lock: it sees what the admissions before committed
+    v_active := v_active || (select count(*) from everruns.runs r
+                              where r.workspace_id = v_row.workspace_id
+                                and (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null)));
+  end loop;
+  if v_ws is null then
+    return 0;
+  end if;
+  v_open := array_fill(true, array[array_length(v_ws, 1)]);
+
+  -- FIFO (fair share off), and a dedicated workspace always: each admits what its
+  -- max_running_runs leaves room for (no limit: all)
+  for i in 1 .. array_length(v_ws, 1) loop
+    if not v_fair or v_dedicated[i] then
+      v_open[i] := false;
+      with picked as (
+        select r.id from everruns.runs r
+         where r.workspace_id = v_ws[i] and r.status = 'queued' and r.admitted_at is null
+         order by r.queue_at, r.id
+         limit case when v_limit[i] is null then null else greatest(0, v_limit[i] - v_active[i]) end
+           for update skip locked
+      ), admitted as (
+        update everruns.runs r set admitted_at = now() from picked where r.id = picked.id returning r.id
+      )
+      select coalesce(array_agg(a.id), '{}') into v_ids from admitted a;
+      v_admitted := v_admitted || v_ids;
+    end if;
+  end loop;
+
+  if v_fair and v_free > 0 then
+    -- Weighted fair share, one free slot at a time. Each workspace waiting for slots has a share
+    -- of the window in proportion to its weight (rounded up); the slot goes to a workspace below
+    -- its share, drawn at random in proportion to the weights (when every one is at its share:
+    -- to any, the same way). So a workspace that floods the queue takes the slots only while
+    -- nobody else waits, another's run takes the next slot that frees, and over time each
+    -- workspace's admissions follow its weight also when the window is too small to split
+    -- exactly (16 slots at 1:2:4 are 2.3 / 4.6 / 9.1: a fixed split would be 12.5 / 31 / 56 %).
+    v_total_weight := 0;
+    for i in 1 .. array_length(v_ws, 1) loop
+      if v_open[i] then
+        v_total_weight := v_total_weight + v_weight[i];
+      end if;
+    end loop;
+    v_cap := array_fill(0::double precision, array[array_length(v_ws, 1)]);
+    for i in 1 .. array_length(v_ws, 1) loop
+      if v_open[i] then
+        v_cap[i] := ceil(v_window::double precision * v_weight[i] / v_total_weight);
+      end if;
+    end loop;
+    while v_free > 0 loop
+      -- below its share first; else any workspace that may still admit (plain loops: this runs
+      -- in the transaction of every run that ends)
+      v_pool := '{}';
+      v_pool_weight := 0;
+      for i in 1 .. array_length(v_ws, 1) loop
+        if v_open[i] and (v_limit[i] is null or v_active[i] < v_limit[i]) and v_active[i] < v_cap[i] then
+          v_pool := v_pool || i;
+          v_pool_weight := v_pool_weight + v_weight[i];
+        end if;
+      end loop;
+      if v_pool_weight = 0 then
+        for i in 1 .. array_length(v_ws, 1) loop
+          if v_open[i] and (v_limit[i] is null or v_active[i] < v_limit[i]) then
+            v_pool := v_pool || i;
+            v_pool_weight := v_pool_weight + v_weight[i];
+          end if;
+        end loop;
+      end if;
+      exit when v_pool_weight = 0;
+      v_draw := random() * v_pool_weight;
+      foreach i in array v_pool loop
+        v_best := i;
+        v_draw := v_draw - v_weight[i];
+        exit when v_draw < 0;
+      end loop;
+      select r.id into v_run from everruns.runs r
+       where r.workspace_id = v_ws[v_best] and r.status = 'queued' and r.admitted_at is null
+       order by r.queue_at, r.id
+       limit 1
+         for update skip locked;
+      if v_run is null then
+        v_open[v_best] := false;
+        continue;
+      end if;
+      update everruns.runs r set admitted_at = now() where r.id = v_run;
+      v_admitted := v_admitted || v_run;
+      v_active[v_best] := v_active[v_best] + 1;
+      v_free := v_free - 1;
+    end loop;
+  end if;
+
+  if cardinality(v_admitted) = 0 then
+    return 0;
+  end if;
+  -- as tg_runs__enqueue (000018): the run's first job, the same spec enqueue_step writes
+  perform graphile_worker.add_jobs(array(
+    select row(everruns_private.step_task(r.workspace_id), json_build_object('run_id', r.id), null, now(), 25, 'run:' || r.id::text, null, null)::graphile_worker.job_spec
+      from everruns.runs r where r.id = any (v_admitted)), false);
+  return cardinality(v_admitted);
 end;
 $function$;
 
@@ -1023,6 +1340,14 @@ declare
 begin
   select * into v_run from everruns.runs where id = p_run_id for update;
   if not found or v_run.status not in ('queued', 'running', 'waiting') then
+    return null;
+  end if;
+  -- 000023: a run not admitted has no slot (nothing gives it a job but admit_runs); a waking run
+  -- whose workspace is full waits for one
+  if v_run.status = 'queued' and v_run.admitted_at is null then
+    return null;
+  end if;
+  if v_run.status = 'waiting' and not everruns_private.wake_or_park(v_run) then
     return null;
   end if;
   return everruns_private.start_attempt_locked(v_run);
@@ -1361,7 +1686,7 @@ CREATE OR REPLACE FUNCTION everruns_private.enqueue_step(p_run_id uuid, p_run_at
 AS $function$
 begin
   perform graphile_worker.add_job(
-    'run_step',
+    everruns_private.step_task((select r.workspace_id from everruns.runs r where r.id = p_run_id)),
     json_build_object('run_id', p_run_id),
     run_at => coalesce(p_run_at, now()),
     max_attempts => 25,
@@ -1612,6 +1937,18 @@ AS $function$
    limit least(greatest(p_limit, 1), 500)
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.ops_workspace_admission()
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, max_running_runs integer, weight integer, max_tokens_per_day bigint, max_cost_usd_per_day numeric, dedicated boolean, queued_runs bigint, pending_runs bigint, active_runs bigint, oldest_pending_at timestamp with time zone, tokens_today bigint, cost_usd_today numeric, tokens double precision, updated_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select a.*
+    from everruns.workspaces w
+   cross join lateral everruns_private.workspace_admission(w.id) a
+   where w.id = everruns_private.current_workspace_id()
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.ops_workspace_limits()
  RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, queued_runs bigint, tokens double precision, updated_at timestamp with time zone)
  LANGUAGE sql
@@ -1622,6 +1959,37 @@ AS $function$
     from everruns.workspaces w
    cross join lateral everruns_private.workspace_limits_of(w.id) l
    where w.id = everruns_private.current_workspace_id()
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.quota_exceeded(p_workspace uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_limits everruns_private.workspace_limits;
+  v_usage everruns_private.workspace_usage_days;
+  v_day date := (now() at time zone 'UTC')::date;
+  v_resets timestamptz := ((now() at time zone 'UTC')::date + 1)::timestamp at time zone 'UTC';
+begin
+  select * into v_limits from everruns_private.workspace_limits l where l.workspace_id = p_workspace;
+  if v_limits.max_tokens_per_day is null and v_limits.max_cost_usd_per_day is null then
+    return null;
+  end if;
+  select * into v_usage from everruns_private.workspace_usage_days u where u.workspace_id = p_workspace and u.day = v_day;
+  if v_limits.max_tokens_per_day is not null and coalesce(v_usage.tokens, 0) >= v_limits.max_tokens_per_day then
+    return jsonb_build_object('limit', 'max_tokens_per_day', 'used', coalesce(v_usage.tokens, 0),
+                              'max', v_limits.max_tokens_per_day, 'resets_at', v_resets,
+                              'resets_in_ms', ceil(extract(epoch from v_resets - now()) * 1000));
+  end if;
+  if v_limits.max_cost_usd_per_day is not null and coalesce(v_usage.cost_usd, 0) >= v_limits.max_cost_usd_per_day then
+    return jsonb_build_object('limit', 'max_cost_usd_per_day', 'used', coalesce(v_usage.cost_usd, 0),
+                              'max', v_limits.max_cost_usd_per_day, 'resets_at', v_resets,
+                              'resets_in_ms', ceil(extract(epoch from v_resets - now()) * 1000));
+  end if;
+  return null;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.read_secret_ciphertexts(p_workspace_id uuid, p_names text[])
@@ -1637,15 +2005,34 @@ $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.register_worker(p_pool_id text, p_hostname text, p_pid integer, p_concurrency integer)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+begin
   insert into everruns_private.workers (pool_id, hostname, pid, concurrency, backend_pid, backend_start)
   select p_pool_id, p_hostname, p_pid, p_concurrency, a.pid, a.backend_start
   from pg_stat_activity a where a.pid = pg_backend_pid()
   on conflict (pool_id) do update
     set backend_pid = excluded.backend_pid, backend_start = excluded.backend_start;
+  perform everruns_private.admit_runs(null);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.register_worker(p_pool_id text, p_hostname text, p_pid integer, p_concurrency integer, p_workspace uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into everruns_private.workers (pool_id, hostname, pid, concurrency, backend_pid, backend_start, workspace_id)
+  select p_pool_id, p_hostname, p_pid, p_concurrency, a.pid, a.backend_start, p_workspace
+  from pg_stat_activity a where a.pid = pg_backend_pid()
+  on conflict (pool_id) do update
+    set backend_pid = excluded.backend_pid, backend_start = excluded.backend_start;
+  perform everruns_private.admit_runs(null);
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.repair_orphaned_runs()
@@ -1658,6 +2045,9 @@ declare
   v_run record;
   v_n int := 0;
 begin
+  -- 000023: the safety net of admission, on every call (about every second per worker; one
+  -- index probe when nothing waits)
+  perform everruns_private.admit_runs(null);
   update everruns_private.maintenance set repaired_at = now()
    where id = 1 and repaired_at < now() - interval '5 seconds';
   if not found then
@@ -1667,6 +2057,7 @@ begin
   for v_run in
     select r.id, r.status, r.waiting from everruns.runs r
     where r.status in ('queued', 'running', 'waiting')
+      and not (r.status = 'queued' and r.admitted_at is null)
       and r.updated_at < now() - interval '5 seconds'
       and not exists (select 1 from graphile_worker.jobs j
                       where j.key = 'run:' || r.id::text and j.attempts < j.max_attempts)
@@ -1687,11 +2078,12 @@ CREATE OR REPLACE FUNCTION everruns_private.requeue_run(p_run_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_status text;
+  v_run everruns.runs;
 begin
-  select status into v_status from everruns.runs where id = p_run_id;
-  if not found or v_status not in ('queued', 'running', 'waiting') then
-    return;
+  select * into v_run from everruns.runs where id = p_run_id;
+  if not found or v_run.status not in ('queued', 'running', 'waiting')
+     or (v_run.status = 'queued' and v_run.admitted_at is null) then
+    return;  -- 000023: a run not admitted gets its job from admit_runs
   end if;
   perform everruns_private.enqueue_step(p_run_id);
 end;
@@ -1913,6 +2305,25 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.set_scheduler(p_fair boolean, p_min_window integer DEFAULT NULL::integer)
+ RETURNS TABLE(fair boolean, min_window integer, updated_at timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if p_min_window is not null and p_min_window < 1 then
+    raise exception 'min_window must be at least 1, got %', p_min_window using errcode = 'EV010';
+  end if;
+  insert into everruns_private.scheduler as s (id, fair, min_window, updated_at)
+  values (1, coalesce(p_fair, true), coalesce(p_min_window, 256), now())
+  on conflict (id) do update
+    set fair = coalesce(p_fair, s.fair), min_window = coalesce(p_min_window, s.min_window), updated_at = now();
+  perform everruns_private.admit_runs(null);
+  return query select s.fair, s.min_window, s.updated_at from everruns_private.scheduler s where s.id = 1;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.set_secret(p_workspace_id uuid, p_name text, p_ciphertext bytea, p_last4 text)
  RETURNS TABLE(name text, last4 text, created_at timestamp with time zone, rotated_at timestamp with time zone)
  LANGUAGE plpgsql
@@ -1932,14 +2343,18 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION everruns_private.set_workspace_limits(p_workspace uuid, p_max_queued_runs integer, p_runs_per_minute integer)
- RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, queued_runs bigint, tokens double precision, updated_at timestamp with time zone)
+CREATE OR REPLACE FUNCTION everruns_private.set_workspace_admission(p_workspace uuid, p_limits jsonb)
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, max_running_runs integer, weight integer, max_tokens_per_day bigint, max_cost_usd_per_day numeric, dedicated boolean, queued_runs bigint, pending_runs bigint, active_runs bigint, oldest_pending_at timestamp with time zone, tokens_today bigint, cost_usd_today numeric, tokens double precision, updated_at timestamp with time zone)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_old everruns_private.workspace_limits;
+  v_new everruns_private.workspace_limits;
+  v_key text;
+  v_value jsonb;
+  v_max numeric;
   v_tokens double precision;
 begin
   perform from everruns.workspaces w where w.id = p_workspace for key share;
@@ -1947,36 +2362,129 @@ begin
     raise exception 'unknown workspace %', p_workspace using errcode = 'EV005',
       hint = 'everruns workspaces list shows the workspaces.';
   end if;
-  if p_max_queued_runs is not null and p_max_queued_runs < 1 then
-    raise exception 'max_queued_runs must be at least 1, got %', p_max_queued_runs using errcode = 'EV010',
-      hint = 'Give null (none) for unlimited.';
+  if jsonb_typeof(p_limits) is distinct from 'object' then
+    raise exception 'limits must be a JSON object, got %', coalesce(jsonb_typeof(p_limits), 'null') using errcode = 'EV010';
   end if;
-  if p_runs_per_minute is not null and p_runs_per_minute < 1 then
-    raise exception 'runs_per_minute must be at least 1, got %', p_runs_per_minute using errcode = 'EV010',
-      hint = 'Give null (none) for unlimited.';
-  end if;
+  for v_key, v_value in select e.key, e.value from jsonb_each(p_limits) e loop
+    if v_key not in ('max_queued_runs', 'runs_per_minute', 'max_running_runs', 'weight',
+                     'max_tokens_per_day', 'max_cost_usd_per_day', 'dedicated') then
+      raise exception 'unknown limit %', v_key using errcode = 'EV010',
+        hint = 'The limits are max_queued_runs, runs_per_minute, max_running_runs, weight, max_tokens_per_day, max_cost_usd_per_day and dedicated.';
+    end if;
+    if v_key = 'dedicated' then
+      if jsonb_typeof(v_value) is distinct from 'boolean' then
+        raise exception 'dedicated must be true or false, got %', v_value using errcode = 'EV010';
+      end if;
+      continue;
+    end if;
+    if jsonb_typeof(v_value) = 'null' and v_key <> 'weight' then
+      continue;
+    end if;
+    if v_key = 'max_cost_usd_per_day' then
+      if jsonb_typeof(v_value) <> 'number' or (v_value #>> '{}')::numeric <= 0 or (v_value #>> '{}')::numeric >= 100000000 then
+        raise exception 'max_cost_usd_per_day must be a number of dollars more than 0 and less than 100,000,000, got %', v_value
+          using errcode = 'EV010', hint = 'Give null (none) for unlimited.';
+      end if;
+      continue;
+    end if;
+    v_max := case v_key when 'weight' then 1000 when 'max_tokens_per_day' then 1000000000000000 else 2147483647 end;
+    if jsonb_typeof(v_value) <> 'number'
+       or (v_value #>> '{}')::numeric <> trunc((v_value #>> '{}')::numeric)
+       or (v_value #>> '{}')::numeric not between 1 and v_max then
+      raise exception '% must be a whole number from 1 to %, got %', v_key, v_max, v_value
+        using errcode = 'EV010',
+              hint = case when v_key = 'weight' then 'The default weight is 1.' else 'Give null (none) for unlimited.' end;
+    end if;
+  end loop;
 
   select * into v_old from everruns_private.workspace_limits l where l.workspace_id = p_workspace for update;
-  if p_max_queued_runs is null and p_runs_per_minute is null then
+  v_new.max_queued_runs := case when p_limits ? 'max_queued_runs' then (p_limits ->> 'max_queued_runs')::integer else v_old.max_queued_runs end;
+  v_new.runs_per_minute := case when p_limits ? 'runs_per_minute' then (p_limits ->> 'runs_per_minute')::integer else v_old.runs_per_minute end;
+  v_new.max_running_runs := case when p_limits ? 'max_running_runs' then (p_limits ->> 'max_running_runs')::integer else v_old.max_running_runs end;
+  v_new.weight := case when p_limits ? 'weight' then (p_limits ->> 'weight')::integer else coalesce(v_old.weight, 1) end;
+  v_new.max_tokens_per_day := case when p_limits ? 'max_tokens_per_day' then (p_limits ->> 'max_tokens_per_day')::bigint else v_old.max_tokens_per_day end;
+  v_new.max_cost_usd_per_day := case when p_limits ? 'max_cost_usd_per_day' then (p_limits ->> 'max_cost_usd_per_day')::numeric else v_old.max_cost_usd_per_day end;
+  v_new.dedicated := case when p_limits ? 'dedicated' then (p_limits ->> 'dedicated')::boolean else coalesce(v_old.dedicated, false) end;
+
+  if v_new.max_queued_runs is null and v_new.runs_per_minute is null and v_new.max_running_runs is null and v_new.weight = 1
+     and v_new.max_tokens_per_day is null and v_new.max_cost_usd_per_day is null and not v_new.dedicated then
     delete from everruns_private.workspace_limits l where l.workspace_id = p_workspace;
   else
-    -- the tokens now, by the old rate (null: a full bucket)
-    if v_old.runs_per_minute is not null and v_old.bucket_tokens is not null and p_runs_per_minute is not null then
-      v_tokens := least(p_runs_per_minute::double precision, v_old.runs_per_minute::double precision,
+    -- 000021: a changed runs_per_minute keeps the tokens the bucket holds now (by the old rate)
+    if v_old.runs_per_minute is not null and v_old.bucket_tokens is not null and v_new.runs_per_minute is not null then
+      v_tokens := least(v_new.runs_per_minute::double precision, v_old.runs_per_minute::double precision,
                         v_old.bucket_tokens + v_old.runs_per_minute
                           * greatest(0, extract(epoch from clock_timestamp() - v_old.bucket_at)::double precision) / 60);
     end if;
-    insert into everruns_private.workspace_limits as l (workspace_id, max_queued_runs, runs_per_minute, bucket_tokens, bucket_at, updated_at)
-    values (p_workspace, p_max_queued_runs, p_runs_per_minute, v_tokens, case when v_tokens is null then null else clock_timestamp() end, now())
+    insert into everruns_private.workspace_limits as l
+      (workspace_id, max_queued_runs, runs_per_minute, bucket_tokens, bucket_at, updated_at, max_running_runs, weight,
+       max_tokens_per_day, max_cost_usd_per_day, dedicated)
+    values (p_workspace, v_new.max_queued_runs, v_new.runs_per_minute, v_tokens,
+            case when v_tokens is null then null else clock_timestamp() end, now(), v_new.max_running_runs, v_new.weight,
+            v_new.max_tokens_per_day, v_new.max_cost_usd_per_day, v_new.dedicated)
     on conflict on constraint workspace_limits_pkey do update
       set max_queued_runs = excluded.max_queued_runs, runs_per_minute = excluded.runs_per_minute,
-          bucket_tokens = excluded.bucket_tokens, bucket_at = excluded.bucket_at, updated_at = excluded.updated_at;
+          bucket_tokens = excluded.bucket_tokens, bucket_at = excluded.bucket_at, updated_at = excluded.updated_at,
+          max_running_runs = excluded.max_running_runs, weight = excluded.weight,
+          max_tokens_per_day = excluded.max_tokens_per_day, max_cost_usd_per_day = excluded.max_cost_usd_per_day,
+          dedicated = excluded.dedicated;
+  end if;
+
+  -- a quota newly set counts today's usage so far (one scan of the workspace's steps; from then
+  -- on tg_run_steps__quota_usage counts each LLM step as it commits)
+  if v_old.max_tokens_per_day is null and v_old.max_cost_usd_per_day is null
+     and (v_new.max_tokens_per_day is not null or v_new.max_cost_usd_per_day is not null) then
+    insert into everruns_private.workspace_usage_days as u (workspace_id, day, tokens, cost_usd)
+    select p_workspace, (now() at time zone 'UTC')::date,
+           coalesce(sum(coalesce((s.usage ->> 'input_tokens')::bigint, 0) + coalesce((s.usage ->> 'output_tokens')::bigint, 0)), 0),
+           coalesce(sum(coalesce((s.usage ->> 'cost_usd')::numeric, 0)), 0)
+      from everruns.run_steps s
+     where s.workspace_id = p_workspace and s.kind = 'llm' and s.usage is not null
+       and s.finished_at >= ((now() at time zone 'UTC')::date)::timestamp at time zone 'UTC'
+    on conflict on constraint workspace_usage_days_pkey do update set tokens = excluded.tokens, cost_usd = excluded.cost_usd;
+  end if;
+  -- a quota raised or removed: the runs parked on it try again now (each checks it anew)
+  if (v_new.max_tokens_per_day is distinct from v_old.max_tokens_per_day
+      or v_new.max_cost_usd_per_day is distinct from v_old.max_cost_usd_per_day) then
+    perform everruns_private.enqueue_step(r.id) from everruns.runs r
+     where r.workspace_id = p_workspace and r.status = 'waiting' and r.waiting ->> 'type' = 'quota';
+  end if;
+  -- dedicated changed: the workspace's pending jobs move to the task its workers take (add_jobs
+  -- replaces a job of the same key in place, keeping its run_at); a job being run finishes where
+  -- it is, and the run's next job is the new task's
+  if v_new.dedicated is distinct from coalesce(v_old.dedicated, false) then
+    perform graphile_worker.add_jobs(array(
+      select row(everruns_private.step_task(p_workspace), json_build_object('run_id', r.id), null, j.run_at, 25, j.key, null, null)::graphile_worker.job_spec
+        from graphile_worker.jobs j
+        join everruns.runs r on j.key = 'run:' || r.id::text
+       where r.workspace_id = p_workspace and j.locked_at is null), true);
   end if;
 
   perform everruns_private.audit_append(p_workspace, 'workspace.limits_set', 'workspace', p_workspace::text,
     everruns_private.with_reason(jsonb_build_object(
-      'old', jsonb_build_object('max_queued_runs', v_old.max_queued_runs, 'runs_per_minute', v_old.runs_per_minute),
-      'new', jsonb_build_object('max_queued_runs', p_max_queued_runs, 'runs_per_minute', p_runs_per_minute))));
+      'old', jsonb_build_object('max_queued_runs', v_old.max_queued_runs, 'runs_per_minute', v_old.runs_per_minute,
+                                'max_running_runs', v_old.max_running_runs, 'weight', coalesce(v_old.weight, 1),
+                                'max_tokens_per_day', v_old.max_tokens_per_day, 'max_cost_usd_per_day', v_old.max_cost_usd_per_day,
+                                'dedicated', coalesce(v_old.dedicated, false)),
+      'new', jsonb_build_object('max_queued_runs', v_new.max_queued_runs, 'runs_per_minute', v_new.runs_per_minute,
+                                'max_running_runs', v_new.max_running_runs, 'weight', v_new.weight,
+                                'max_tokens_per_day', v_new.max_tokens_per_day, 'max_cost_usd_per_day', v_new.max_cost_usd_per_day,
+                                'dedicated', v_new.dedicated))));
+  -- a raised (or removed) running limit, or a new weight, lets runs in now
+  perform everruns_private.admit_runs(array[p_workspace]);
+  return query select * from everruns_private.workspace_admission(p_workspace);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.set_workspace_limits(p_workspace uuid, p_max_queued_runs integer, p_runs_per_minute integer)
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, queued_runs bigint, tokens double precision, updated_at timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform everruns_private.set_workspace_admission(p_workspace,
+    jsonb_build_object('max_queued_runs', p_max_queued_runs, 'runs_per_minute', p_runs_per_minute));
   return query select * from everruns_private.workspace_limits_of(p_workspace);
 end;
 $function$;
@@ -2053,9 +2561,21 @@ begin
        join everruns.run_steps s on s.run_id = c.id where s.kind = 'llm' and s.status = 'succeeded')),
     'signals', (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name, 'payload', g.payload) order by g.id), '[]')
                 from everruns.run_signals g where g.run_id = v_run.id and g.consumed_at is null),
-    'closed', v_closed
+    'closed', v_closed,
+    -- 000023: the workspace's daily quota, when it is used up (the worker parks LLM steps)
+    'quota', everruns_private.quota_exceeded(v_run.workspace_id)
   );
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.step_task(p_workspace uuid)
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when exists (select from everruns_private.workspace_limits l where l.workspace_id = p_workspace and l.dedicated)
+              then 'run_step:' || p_workspace::text else 'run_step' end
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.sweep_dead_workers(p_grace_ms integer DEFAULT 250)
@@ -2086,7 +2606,7 @@ begin
   -- it spent: attempts = max_attempts) will never run again: drop it now.
   perform graphile_worker.complete_jobs(array(
     select j.id from graphile_worker.jobs j
-    where j.task_identifier = 'run_step' and j.key is null and j.locked_at is null
+    where (j.task_identifier = 'run_step' or j.task_identifier like 'run\_step:%') and j.key is null and j.locked_at is null
       and j.attempts >= j.max_attempts));
   -- Wake idle workers at once rather than at their next poll (graphile-worker listens on this
   -- channel for new jobs; a freed job is one to them). Measured without it: about half the
@@ -2208,6 +2728,27 @@ AS $function$
 begin
   perform everruns_private.audit_append(new.workspace_id, 'signal.sent', 'run', new.run_id::text,
     everruns_private.with_reason(jsonb_build_object('signal_id', new.id, 'name', new.name)));
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_run_steps__quota_usage()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if exists (select from everruns_private.workspace_limits l
+              where l.workspace_id = new.workspace_id
+                and (l.max_tokens_per_day is not null or l.max_cost_usd_per_day is not null)) then
+    insert into everruns_private.workspace_usage_days as u (workspace_id, day, tokens, cost_usd)
+    values (new.workspace_id, (new.finished_at at time zone 'UTC')::date,
+            coalesce((new.usage ->> 'input_tokens')::bigint, 0) + coalesce((new.usage ->> 'output_tokens')::bigint, 0),
+            coalesce((new.usage ->> 'cost_usd')::numeric, 0))
+    on conflict (workspace_id, day) do update
+      set tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd;
+  end if;
   return null;
 end;
 $function$;
@@ -2411,18 +2952,19 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__enqueue()
 AS $function$
 declare
   v_specs graphile_worker.job_spec[];
+  v_pending uuid[];
 begin
   -- A statement trigger fires even when the statement inserted nothing.
-  select array_agg(row('run_step', json_build_object('run_id', n.id), null, now(), 25, 'run:' || n.id::text, null, null)::graphile_worker.job_spec)
-    into v_specs
+  select array_agg(row(everruns_private.step_task(n.workspace_id), json_build_object('run_id', n.id), null, now(), 25, 'run:' || n.id::text, null, null)::graphile_worker.job_spec)
+           filter (where n.admitted_at is not null),
+         array_agg(distinct n.workspace_id) filter (where n.admitted_at is null)
+    into v_specs, v_pending
     from new_runs n;
-  if v_specs is null then
+  if v_specs is null and v_pending is null then
     return null;
   end if;
 
-  -- A continuation marks the run it answers. Two continuations of one parent in one statement
-  -- (tg_runs__prepare cannot see the other's mark yet) left the last one's mark under the row
-  -- trigger: so does this (row_number() follows the transition table's insertion order).
+  -- A continuation marks the run it answers (000018).
   update everruns.runs r
      set continued_by = c.id, updated_at = now()
     from (select distinct on (x.parent_run_id) x.parent_run_id, x.id
@@ -2431,12 +2973,13 @@ begin
            order by x.parent_run_id, x.ord desc) c
    where r.id = c.parent_run_id;
 
-  -- as enqueue_step(id) for each run (graphile-worker's public interface: add_job calls add_jobs
-  -- with job_key_preserve_run_at false for its default job_key_mode 'replace')
-  perform graphile_worker.add_jobs(v_specs, false);
+  if v_specs is not null then
+    perform graphile_worker.add_jobs(v_specs, false);
+  end if;
+  if v_pending is not null then
+    perform everruns_private.admit_runs(v_pending);
+  end if;
 
-  -- one notification per run: a workspace's watchers need each of its runs. Postgres folds
-  -- identical notifications of a transaction, and these are all distinct.
   perform pg_notify('everruns:runs', n.id::text || ':' || n.workspace_id::text) from new_runs n;
   return null;
 end;
@@ -2574,6 +3117,58 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__queue_order()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_config jsonb;
+begin
+  if new.priority = 0 then
+    -- 0 (the default): the parent's, for a continuation; else the agent version's config.priority
+    if new.parent_run_id is not null then
+      select r.priority into new.priority from everruns.runs r where r.id = new.parent_run_id;
+    else
+      select v.config into v_config from everruns.agent_versions v
+       where v.agent_id = new.agent_id and v.version = new.agent_version;
+      if jsonb_typeof(v_config -> 'priority') = 'number' then
+        new.priority := greatest(-1000, least(1000, round((v_config ->> 'priority')::numeric)))::smallint;
+      end if;
+    end if;
+    new.priority := coalesce(new.priority, 0);
+  elsif new.priority not between -1000 and 1000 then
+    raise exception 'priority must be between -1000 and 1000, got %', new.priority using errcode = 'EV003',
+      hint = 'Higher runs first: a run of priority p is admitted as if queued p minutes earlier.';
+  end if;
+  -- the clock, not the transaction's: the runs of one statement keep their insertion order
+  new.queue_at := clock_timestamp() - make_interval(mins => new.priority);
+  -- admitted at once unless fair share is on or its workspace has a running limit: then the
+  -- statement's tg_runs__enqueue admits what fits (admit_runs)
+  if not coalesce((select s.fair from everruns_private.scheduler s where s.id = 1), true)
+     and not exists (select from everruns_private.workspace_limits l
+                      where l.workspace_id = new.workspace_id and l.max_running_runs is not null) then
+    new.admitted_at := now();
+  else
+    new.admitted_at := null;
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__release_slot()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform everruns_private.admit_runs(array[new.workspace_id]);
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_secrets__audit()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2628,6 +3223,38 @@ AS $function$
   select t.workspace_id from everruns.threads t where t.id = p_thread_id
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.wake_or_park(p_run everruns.runs)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_limit integer;
+  v_active bigint;
+begin
+  if not exists (select from everruns_private.workspace_limits l
+                  where l.workspace_id = p_run.workspace_id and l.max_running_runs is not null) then
+    return true;
+  end if;
+  select l.max_running_runs into v_limit from everruns_private.workspace_limits l
+   where l.workspace_id = p_run.workspace_id for update;
+  if v_limit is null then
+    return true;
+  end if;
+  select count(*) into v_active from everruns.runs r
+   where r.workspace_id = p_run.workspace_id and (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null));
+  if v_active < v_limit then
+    return true;
+  end if;
+  update everruns.runs r
+     set status = 'queued', admitted_at = null,
+         queue_at = coalesce(r.queue_at, r.created_at - make_interval(mins => r.priority)), updated_at = now()
+   where r.id = p_run.id;
+  return false;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.with_reason(p_details jsonb)
  RETURNS jsonb
  LANGUAGE sql
@@ -2635,6 +3262,50 @@ CREATE OR REPLACE FUNCTION everruns_private.with_reason(p_details jsonb)
 AS $function$
   select case when everruns_private.audit_reason() is null then p_details
               else p_details || pg_catalog.jsonb_build_object('reason', everruns_private.audit_reason()) end
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.worker_workspace(p_ref text)
+ RETURNS TABLE(id uuid, name text, dedicated boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select w.id, w.name, coalesce(l.dedicated, false)
+    from everruns.workspaces w
+    left join everruns_private.workspace_limits l on l.workspace_id = w.id
+   where w.name = p_ref or w.id::text = lower(p_ref)
+   limit 1
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.workspace_admission(p_workspace uuid)
+ RETURNS TABLE(workspace_id uuid, workspace_name text, max_queued_runs integer, runs_per_minute integer, max_running_runs integer, weight integer, max_tokens_per_day bigint, max_cost_usd_per_day numeric, dedicated boolean, queued_runs bigint, pending_runs bigint, active_runs bigint, oldest_pending_at timestamp with time zone, tokens_today bigint, cost_usd_today numeric, tokens double precision, updated_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select from everruns.workspaces w where w.id = p_workspace) then
+    raise exception 'unknown workspace %', p_workspace using errcode = 'EV005',
+      hint = 'everruns workspaces list shows the workspaces.';
+  end if;
+  return query
+    select o.workspace_id, o.workspace_name, o.max_queued_runs, o.runs_per_minute,
+           l.max_running_runs, coalesce(l.weight, 1),
+           l.max_tokens_per_day, l.max_cost_usd_per_day, coalesce(l.dedicated, false),
+           o.queued_runs,
+           (select count(*) from everruns.runs r where r.workspace_id = p_workspace and r.status = 'queued' and r.admitted_at is null),
+           (select count(*) from everruns.runs r
+             where r.workspace_id = p_workspace and (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))),
+           (select min(r.created_at) from everruns.runs r where r.workspace_id = p_workspace and r.status = 'queued' and r.admitted_at is null),
+           u.tokens, u.cost_usd,
+           o.tokens, o.updated_at
+      from everruns_private.workspace_limits_of(p_workspace) o
+      left join everruns_private.workspace_limits l on l.workspace_id = p_workspace
+      -- today's usage, counted while a quota is set (null: no quota)
+      left join everruns_private.workspace_usage_days u
+        on u.workspace_id = p_workspace and u.day = (now() at time zone 'UTC')::date
+       and (l.max_tokens_per_day is not null or l.max_cost_usd_per_day is not null);
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.workspace_limits_of(p_workspace uuid)

@@ -63,6 +63,23 @@ const delayMs = (max: number) => {
   return z.number({ error: message }).int(message).min(0, message).max(max, message);
 };
 
+/** The bounds of a run's priority (everruns.runs.priority, migration 000023). */
+export const MIN_RUN_PRIORITY = -1000;
+export const MAX_RUN_PRIORITY = 1000;
+const PRIORITY_MESSAGE = `must be a whole number from ${MIN_RUN_PRIORITY} to ${MAX_RUN_PRIORITY} (higher runs first; 0 is the default)`;
+
+/**
+ * A run's priority: higher first within its workspace, a run of priority p admitted as if queued
+ * p minutes earlier (000023). Taken by the agent config (`priority`, the default of the agent's
+ * runs) and by every way of starting a run (REST `priority`, AG-UI `forwardedProps.priority`,
+ * GraphQL startRun's `priority`); 0 means "the agent's config.priority, else 0".
+ */
+export const RunPrioritySchema = z
+  .number({ error: PRIORITY_MESSAGE })
+  .int(PRIORITY_MESSAGE)
+  .min(MIN_RUN_PRIORITY, PRIORITY_MESSAGE)
+  .max(MAX_RUN_PRIORITY, PRIORITY_MESSAGE);
+
 /**
  * Header names whose values are credentials: a literal value of one of them would sit in the agent
  * config (and every agent version, the API's answers and the console), so it must reference a
@@ -145,6 +162,11 @@ const COMMON_FIELDS = {
   max_tokens: positiveInt(1_000_000).optional(),
   /** USD per million tokens, overriding the provider's price table. */
   prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
+  /**
+   * The priority of the agent's runs that are started without one (-1000..1000, higher first
+   * within the workspace; absent: 0). A run's own priority, when given and not 0, wins.
+   */
+  priority: RunPrioritySchema.optional(),
 };
 
 type VariantOf<S> =

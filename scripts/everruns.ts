@@ -147,7 +147,11 @@ function buildProgram(): Command {
     .option("--max-in-flight <n>", "steps run at once, each waiting on its LLM or tool call without a connection (default WORKER_MAX_IN_FLIGHT, 100)")
     .option("--db-connections <n>", "database connections of the worker's pool, plus 1 LISTEN and 1 liveness (default WORKER_DB_CONNECTIONS, 10)")
     .option("--concurrency <n>", "former name of --max-in-flight")
-    .action(async (opts: { maxInFlight?: string; dbConnections?: string; concurrency?: string }) => {
+    .option(
+      "--workspace <name|id>",
+      "serve only this dedicated workspace (mark it first: everruns workspaces limits <name> --dedicated); shared workers never take its runs (default EVERRUNS_WORKER_WORKSPACE; unset: a shared worker)",
+    )
+    .action(async (opts: { maxInFlight?: string; dbConnections?: string; concurrency?: string; workspace?: string }) => {
       const { cmdWorker } = await import("./cli/processes.ts");
       await cmdWorker(getEnv(), opts);
     });

@@ -9,17 +9,31 @@ import type { Env } from "../db/env.ts";
 import { createPool, isUuid, type Pool, type Queryable } from "../db/pool.ts";
 import { createWorkspace, findWorkspace, listWorkspaces, WORKSPACE_NAME_PATTERN, type Workspace } from "../db/sql/workspaces.ts";
 import { describeIssues } from "../db/schemas.ts";
-import { setWorkspaceLimits, workspaceLimitsOf, type WorkspaceLimits } from "../db/sql/workspaceLimits.ts";
+import { setWorkspaceLimits, workspaceLimitsOf, type WorkspaceLimits, type WorkspaceLimitsPatch } from "../db/sql/workspaceLimits.ts";
 import { resolveDatabase } from "./database.ts";
 import { printRows } from "./cli/output.ts";
 
 export const WORKSPACES_USAGE = `Usage:
   everruns workspaces create <name> [--json]   create a workspace
   everruns workspaces list [--json]            every workspace: name, id, created
-  everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--json]
+  everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none]
+                 [--max-running-runs N|none] [--weight N] [--max-tokens-per-day N|none]
+                 [--max-cost-usd-per-day X|none] [--dedicated | --shared] [--json]
                  show a workspace's admission limits and usage (queued runs, runs admissible
-                 now), or change them: none = unlimited (the default), a flag not given keeps
-                 its value. Over a limit, starting a run fails (HTTP 429 with Retry-After).
+                 now, active runs, runs waiting for a worker slot and the oldest wait, tokens
+                 and cost today), or change them: none = unlimited (the default), a flag not
+                 given keeps its value. Over max-queued-runs or runs-per-minute, starting a run
+                 fails (HTTP 429 with Retry-After); over max-running-runs, new runs wait queued
+                 for a slot.
+                 --weight (1-1000, default 1): its share of the worker slots against other
+                 workspaces' (fair share).
+                 --max-tokens-per-day (input + output tokens, whole) and --max-cost-usd-per-day
+                 (dollars, e.g. 2.50): daily quotas over its LLM steps, per UTC day. Over one,
+                 its new LLM steps park (waiting, type quota) until the next UTC midnight or
+                 until the quota is raised or removed; runs already in a step finish it.
+                 --dedicated: only workers started with everruns worker --workspace <name> run
+                 its steps, and shared workers never take them (start one, or its runs wait);
+                 --shared (the default) undoes it.
 
 A workspace's name is 1-63 characters: lowercase letters, digits, _ and -, starting with a letter
 or a digit. The workspace "default" always exists. Give a workspace to keys and secrets with
@@ -71,32 +85,136 @@ export function limitFromFlag(flag: string, value: string | undefined): number |
   return Number(value);
 }
 
-function limitsRows(l: WorkspaceLimits): Record<string, unknown>[] {
+/** "--weight 5" → 5 (1-1000), absent → undefined (keep). */
+function weightFromFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,3}$/.test(value) || Number(value) > 1000)
+    throw new ConfigError(`--weight takes a whole number from 1 to 1000 (the default is 1), got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+const MAX_TOKENS_PER_DAY = 1_000_000_000_000_000; // what set_workspace_admission accepts (000023)
+
+/** "--max-tokens-per-day 100000" → 100000 (1 to 10^15), "none" → null (no quota), absent → undefined (keep). */
+function tokensFromFlag(value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === "none") return null;
+  if (!/^[1-9][0-9]{0,15}$/.test(value) || Number(value) > MAX_TOKENS_PER_DAY)
+    throw new ConfigError(
+      `--max-tokens-per-day takes a whole number of tokens from 1 to ${formatCount(MAX_TOKENS_PER_DAY)}, or none (no quota), got ${JSON.stringify(value)}`,
+    );
+  return Number(value);
+}
+
+/** "--max-cost-usd-per-day 2.50" → 2.5 (dollars, more than 0 and less than 100,000,000, at most 6 decimals), "none" → null, absent → undefined (keep). */
+function costFromFlag(value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === "none") return null;
+  if (!/^[0-9]{1,8}(\.[0-9]{1,6})?$/.test(value) || Number(value) <= 0)
+    throw new ConfigError(
+      `--max-cost-usd-per-day takes dollars more than 0 and less than 100,000,000 (e.g. 2.50, at most 6 decimals), or none (no quota), got ${JSON.stringify(value)}`,
+    );
+  return Number(value);
+}
+
+/** --dedicated → true, --shared → false, neither → undefined (keep); both contradict each other. */
+function dedicatedFromFlags(dedicated: boolean, shared: boolean): boolean | undefined {
+  if (dedicated && shared) throw new ConfigError("--dedicated and --shared contradict each other: give one of them (or neither to keep the setting)");
+  if (dedicated) return true;
+  if (shared) return false;
+  return undefined;
+}
+
+/** 12345 → "12,345". */
+function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** 2.5 → "$2.50", 0.001234 → "$0.001234". */
+function formatUsd(n: number): string {
+  return `$${n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`;
+}
+
+/** "3 m", "2 h": how long ago `iso` was, for the oldest wait. */
+function waitedFor(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} m`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
+/** "12,345 of 100,000 tokens today"; "12,345 tokens today" without this quota (the other counts); "-" without any quota (nothing counted). */
+function quotaUsage(used: number | null, max: number | null, format: (n: number) => string, unit: string): string {
+  if (used === null) return "-";
+  return max === null ? `${format(used)}${unit} today` : `${format(used)} of ${format(max)}${unit} today`;
+}
+
+function limitsRows(l: WorkspaceLimits, now: number = Date.now()): Record<string, unknown>[] {
   const limit = (n: number | null) => (n === null ? "unlimited" : String(n));
+  const waiting = l.oldestPendingAt === null ? "" : `, oldest waiting ${waitedFor(l.oldestPendingAt, now)}`;
   return [
     { limit: "max_queued_runs", value: limit(l.maxQueuedRuns), usage: `${l.queuedRuns} queued` },
     { limit: "runs_per_minute", value: limit(l.runsPerMinute), usage: l.tokens === null ? "-" : `${l.tokens} admissible now` },
+    { limit: "max_running_runs", value: limit(l.maxRunningRuns), usage: `${l.activeRuns} active, ${l.pendingRuns} waiting for a slot${waiting}` },
+    { limit: "weight", value: String(l.weight), usage: "-" },
+    {
+      limit: "max_tokens_per_day",
+      value: l.maxTokensPerDay === null ? "unlimited" : formatCount(l.maxTokensPerDay),
+      usage: quotaUsage(l.tokensToday, l.maxTokensPerDay, formatCount, " tokens"),
+    },
+    {
+      limit: "max_cost_usd_per_day",
+      value: l.maxCostUsdPerDay === null ? "unlimited" : formatUsd(l.maxCostUsdPerDay),
+      usage: quotaUsage(l.costUsdToday, l.maxCostUsdPerDay, formatUsd, ""),
+    },
+    {
+      limit: "dedicated",
+      value: l.dedicated ? "yes" : "no",
+      usage: l.dedicated ? `only everruns worker --workspace ${l.workspaceName} runs its steps` : "shared workers run its steps",
+    },
   ];
 }
+
+const LIMITS_USAGE =
+  "usage: everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--max-running-runs N|none] [--weight N] [--max-tokens-per-day N|none] [--max-cost-usd-per-day X|none] [--dedicated | --shared] [--json]";
 
 async function limitsCommand(rest: string[], env: Env): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { json: { type: "boolean", default: false }, "max-queued-runs": { type: "string" }, "runs-per-minute": { type: "string" } },
+    options: {
+      json: { type: "boolean", default: false },
+      "max-queued-runs": { type: "string" },
+      "runs-per-minute": { type: "string" },
+      "max-running-runs": { type: "string" },
+      weight: { type: "string" },
+      "max-tokens-per-day": { type: "string" },
+      "max-cost-usd-per-day": { type: "string" },
+      dedicated: { type: "boolean", default: false },
+      shared: { type: "boolean", default: false },
+    },
   });
-  if (positionals.length !== 1)
-    throw new ConfigError("usage: everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--json]");
+  if (positionals.length !== 1) throw new ConfigError(LIMITS_USAGE);
+  // only the limits given change (set_workspace_admission keeps the others)
+  const patch: WorkspaceLimitsPatch = {};
   const maxQueuedRuns = limitFromFlag("max-queued-runs", values["max-queued-runs"]);
+  if (maxQueuedRuns !== undefined) patch.maxQueuedRuns = maxQueuedRuns;
   const runsPerMinute = limitFromFlag("runs-per-minute", values["runs-per-minute"]);
+  if (runsPerMinute !== undefined) patch.runsPerMinute = runsPerMinute;
+  const maxRunningRuns = limitFromFlag("max-running-runs", values["max-running-runs"]);
+  if (maxRunningRuns !== undefined) patch.maxRunningRuns = maxRunningRuns;
+  const weight = weightFromFlag(values.weight);
+  if (weight !== undefined) patch.weight = weight;
+  const maxTokensPerDay = tokensFromFlag(values["max-tokens-per-day"]);
+  if (maxTokensPerDay !== undefined) patch.maxTokensPerDay = maxTokensPerDay;
+  const maxCostUsdPerDay = costFromFlag(values["max-cost-usd-per-day"]);
+  if (maxCostUsdPerDay !== undefined) patch.maxCostUsdPerDay = maxCostUsdPerDay;
+  const dedicated = dedicatedFromFlags(values.dedicated, values.shared);
+  if (dedicated !== undefined) patch.dedicated = dedicated;
   const limits = await withCliPool(env, async (pool) => {
     const workspace = await resolveWorkspace(pool, positionals[0]);
-    const now = await workspaceLimitsOf(pool, workspace.id);
-    if (maxQueuedRuns === undefined && runsPerMinute === undefined) return now;
-    return setWorkspaceLimits(pool, workspace.id, {
-      maxQueuedRuns: maxQueuedRuns === undefined ? now.maxQueuedRuns : maxQueuedRuns,
-      runsPerMinute: runsPerMinute === undefined ? now.runsPerMinute : runsPerMinute,
-    });
+    if (Object.keys(patch).length === 0) return workspaceLimitsOf(pool, workspace.id);
+    return setWorkspaceLimits(pool, workspace.id, patch);
   });
   if (values.json) console.log(JSON.stringify(limits, null, 2));
   else {

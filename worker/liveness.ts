@@ -21,6 +21,8 @@ export interface LivenessOptions {
   databaseUrl: string;
   poolId: string;
   concurrency: number;
+  /** The dedicated workspace this pool serves (everruns worker --workspace); unset: a shared pool. */
+  workspaceId?: string;
   log: Logger;
   /** Called for a run whose cancellation the database confirmed after a NOTIFY everruns:cancel. */
   onCancel: (runId: string) => void;
@@ -62,7 +64,7 @@ export class Liveness {
   /** Run ids notified as cancelled, not yet checked. */
   private readonly cancelHints = new Set<string>();
   private checkingCancels = false;
-  private readonly opts: Required<Omit<LivenessOptions, "onJobsAdded">> & Pick<LivenessOptions, "onJobsAdded">;
+  private readonly opts: Required<Omit<LivenessOptions, "onJobsAdded" | "workspaceId">> & Pick<LivenessOptions, "onJobsAdded" | "workspaceId">;
   /** Resolves once this pool is registered as alive. */
   readonly ready: Promise<void>;
 
@@ -95,7 +97,7 @@ export class Liveness {
     });
     try {
       await client.connect();
-      await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency);
+      await registerWorker(client, this.opts.poolId, hostname(), process.pid, this.opts.concurrency, this.opts.workspaceId);
       await listen(client, this.opts.onJobsAdded ? ["everruns:cancel", JOBS_CHANNEL] : ["everruns:cancel"]);
     } catch (error) {
       await client.end().catch(() => undefined);

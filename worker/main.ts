@@ -1,8 +1,9 @@
-// A worker process: a graphile-worker pool running `run_step`, a liveness connection with its
-// crash sweeper, and a shutdown that loses no completion.
+// A worker process: a graphile-worker pool running `run_step` (or, for a dedicated workspace,
+// `run_step:<workspace id>`), a liveness connection with its crash sweeper, and a shutdown that
+// loses no completion.
 import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner, type WorkerPool } from "graphile-worker";
-import { createPool, dbTimeouts, describeTimeout, poolWaits, type Pool } from "../db/pool.ts";
+import { createPool, dbTimeouts, describeTimeout, isUuid, poolWaits, type Pool } from "../db/pool.ts";
 import { checkConnectionBudget } from "../db/connection-budget.ts";
 import { loadConnectionBudgetEnv } from "../db/env.ts";
 import { Cancellations } from "./cancellations.ts";
@@ -46,6 +47,17 @@ export interface WorkerOptions {
   /** How long a finished step retries its commit while the database is unreachable; default DEFAULT_COMMIT_RETRY_MS (run_step.ts). */
   commitRetryMs?: number;
   crashPoint?: EngineContext["crashPoint"];
+  /**
+   * The dedicated workspace this pool serves (everruns worker --workspace; 000023): it takes only
+   * that workspace's step jobs (task `run_step:<workspace id>`, which shared pools never take) and
+   * registers its slots as that workspace's. Unset: a shared pool (task `run_step`).
+   */
+  workspaceId?: string;
+}
+
+/** The graphile-worker task of the step jobs a pool takes (everruns_private.step_task). */
+export function stepTask(workspaceId: string | undefined): string {
+  return workspaceId === undefined ? "run_step" : `run_step:${workspaceId}`;
 }
 
 /**
@@ -75,7 +87,8 @@ export interface WorkerHandle {
   promise: Promise<void>;
 }
 
-export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
+export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
+  const opts = withWorkspace(options);
   // The environment is checked before anything starts: an invalid value stops the worker now,
   // naming the variable, not at a run's first http tool call (a ConfigError).
   httpMaxResponseBytesFromEnv();
@@ -199,6 +212,15 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     stop,
     promise,
   };
+}
+
+/** The options with workspaceId checked and in lower case, as step_task writes it in the task name; ConfigError when it is no uuid. */
+function withWorkspace(opts: WorkerOptions): WorkerOptions {
+  if (opts.workspaceId === undefined) return opts;
+  if (!isUuid(opts.workspaceId)) {
+    throw new ConfigError(`workspaceId must be a workspace's id (a uuid: everruns workspaces list shows them), got ${JSON.stringify(opts.workspaceId)}`);
+  }
+  return { ...opts, workspaceId: opts.workspaceId.toLowerCase() };
 }
 
 /** How long a pool replaced after an outage may go on stopping once the database is back. */
@@ -344,7 +366,8 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
       // NOTIFY wakes workers at once; polling only catches what a notification missed.
       pollInterval: 1000,
       gracefulShutdownAbortTimeout: opts.shutdownTimeoutMs,
-      taskList: { run_step: makeRunStepTask(ctx) },
+      // a dedicated pool takes only its workspace's jobs; a shared one never takes those
+      taskList: { [stepTask(opts.workspaceId)]: makeRunStepTask(ctx) },
       logger: workerLogger(opts.log),
       events,
       preset: {
@@ -376,6 +399,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     ...(opts.directDatabaseUrl !== undefined && nudge && { onJobsAdded: (count: number) => nudge.nudge(count) }),
     poolId,
     concurrency: opts.concurrency,
+    ...(opts.workspaceId !== undefined && { workspaceId: opts.workspaceId }),
     log: opts.log,
     onCancel: (runId) => {
       if (shared.cancellations.cancel(runId) > 0) opts.log.info(`aborted the in-flight step of cancelled run ${runId}`);
@@ -392,7 +416,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   }
   gen = { poolId, pool, controlPool, notifier, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
   opts.log.info(
-    `worker pool ${poolId} started (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, pid ${process.pid})`,
+    `worker pool ${poolId} started${opts.workspaceId === undefined ? "" : ` for dedicated workspace ${opts.workspaceId} only`} (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, pid ${process.pid})`,
   );
   return gen;
 }

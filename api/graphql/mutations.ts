@@ -65,6 +65,8 @@ export const RunMutationsPlugin = extendSchema((build) => {
           input: JSON!
           "An existing thread to continue (or a new thread id to use)."
           threadId: UUID
+          "Higher first within the workspace (-1000..1000): admitted as if queued that many minutes earlier. Absent or 0: the agent's config.priority, else 0."
+          priority: Int
         ): StartRunPayload
         "Cancels a run; an in-flight LLM or tool call is aborted. An interrupted run is cancelled instead of answered."
         cancelRun(runId: UUID!, "Why (at most 500 characters): recorded in the audit log (run.cancelled)." reason: String): CancelRunPayload
@@ -98,9 +100,19 @@ export const RunMutationsPlugin = extendSchema((build) => {
       Mutation: {
         plans: {
           startRun(_, fieldArgs) {
-            const $args = { agent: fieldArgs.getRaw("agent"), input: fieldArgs.getRaw("input"), threadId: fieldArgs.getRaw("threadId") };
+            const $args = {
+              agent: fieldArgs.getRaw("agent"),
+              input: fieldArgs.getRaw("input"),
+              threadId: fieldArgs.getRaw("threadId"),
+              priority: fieldArgs.getRaw("priority"),
+            };
             return sideEffectWithPgClient(executor, $args, async (client, args) =>
-              startRun(raw(client), { agent: String(args.agent), input: args.input, threadId: (args.threadId as string | null) ?? null }),
+              startRun(raw(client), {
+                agent: String(args.agent),
+                input: args.input,
+                threadId: (args.threadId as string | null) ?? null,
+                priority: (args.priority as number | null) ?? null,
+              }),
             );
           },
           cancelRun(_, fieldArgs) {

@@ -5,7 +5,10 @@
 // the security-definer readers of 000014. Workers serve every workspace, so every key sees that
 // they exist, but only admins see their hosts and pids (as liveWorkers in dashboard.ts).
 // workspaceLimits (issue 14): the caller's workspace's admission limits and usage, through the
-// definer reader of 000022 (the limits table is private; administrators set it with the CLI).
+// definer reader of 000022 (the limits table is private; administrators set it with the CLI),
+// with 000023's running limit, weight, daily quotas (and today's usage), dedicated and
+// admission usage; explainQueue: why one of the caller's
+// runs waits (everruns.explain_queue), null for a run it cannot see.
 import { loadOneWithPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import { context } from "postgraphile/grafast";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
@@ -21,6 +24,7 @@ import { readStuckRuns } from "../../db/sql/readStuckRuns.ts";
 import { readWorkerExits } from "../../db/sql/readWorkerExits.ts";
 import { readWorkerStatuses } from "../../db/sql/readWorkerStatuses.ts";
 import { readWorkspaceLimits } from "../../db/sql/workspaceLimits.ts";
+import { explainQueue } from "../../db/sql/explainQueue.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
@@ -137,7 +141,7 @@ export const OperationsPlugin = extendSchema((build) => {
         attempt: Int!
         since: Datetime!
       }
-      "The caller's workspace's admission limits (null: unlimited) and usage now. Administrators change them with \`everruns workspaces limits <workspace> --max-queued-runs N --runs-per-minute N\`."
+      "The caller's workspace's admission limits (null: unlimited) and usage now. Administrators change them with \`everruns workspaces limits <workspace> --max-queued-runs N --runs-per-minute N --max-running-runs N --weight N --max-tokens-per-day N --max-cost-usd-per-day X --dedicated|--shared\`."
       type WorkspaceLimits {
         workspaceId: UUID!
         workspaceName: String!
@@ -145,16 +149,65 @@ export const OperationsPlugin = extendSchema((build) => {
         maxQueuedRuns: Int
         "Runs admitted per minute, in bursts of up to this many (null: unlimited)."
         runsPerMinute: Int
-        "The workspace's queued runs now."
+        "At most this many runs active (holding a worker slot or due to) at once (null: unlimited); more wait queued."
+        maxRunningRuns: Int
+        "Fair share: worker slots go to workspaces in proportion to their weight (1..1000, default 1)."
+        weight: Int!
+        "Quota: input + output tokens of its LLM steps per UTC day (null: none; a whole number, up to 10^15). Over it, new LLM steps wait (type quota) until the next UTC midnight or until the quota is raised."
+        maxTokensPerDay: Float
+        "Quota: cost of its LLM steps per UTC day in USD (null: none); as maxTokensPerDay."
+        maxCostUsdPerDay: Float
+        "Only workers started for the workspace (\`everruns worker --workspace <name>\`) run its steps; shared workers never take them."
+        dedicated: Boolean!
+        "The workspace's queued runs now (admitted or waiting for a slot)."
         queuedRuns: Int!
+        "Queued runs not admitted yet: waiting for a worker slot."
+        pendingRuns: Int!
+        "Runs holding a worker slot or due to (what maxRunningRuns counts)."
+        activeRuns: Int!
+        "When the longest-waiting pending run was created (null: none waits)."
+        oldestPendingAt: Datetime
+        "Input + output tokens of its LLM steps today (UTC), counted while a quota is set (null: no quota)."
+        tokensToday: Float
+        "Cost of its LLM steps today (UTC) in USD, counted while a quota is set (null: no quota)."
+        costUsdToday: Float
         "The runs the runsPerMinute bucket would admit at once now (null: unlimited)."
         tokens: Int
         "When an administrator last changed the limits (null: never set)."
         updatedAt: Datetime
       }
+      "Where a run stands in the queue and what holds it back."
+      type QueueExplanation {
+        runId: UUID!
+        status: String!
+        "Whether the run has been given a worker slot."
+        admitted: Boolean!
+        "What holds it back: max_running_runs (its workspace is at that limit), capacity (every worker slot is taken: fair share decides who is next), next (a slot is free: it is being admitted); null when not waiting for admission."
+        heldBy: String
+        "1 = next of its workspace; null when not waiting for admission."
+        position: Int
+        "Higher first within its workspace (-1000..1000): admitted as if queued that many minutes earlier."
+        priority: Int!
+        "The workspace's active runs (holding a worker slot or due to)."
+        workspaceActive: Int!
+        "The workspace's max_running_runs (null: unlimited)."
+        maxRunningRuns: Int
+        "The workspace's fair-share weight."
+        weight: Int!
+        "Worker slots over all workspaces: the live workers' capacity."
+        slots: Int!
+        "Worker slots taken now, over all workspaces."
+        slotsTaken: Int!
+        "Its position over the rate its workspace's runs ended at over the last 5 minutes (null: none ended)."
+        estimatedWaitSeconds: Float
+        "The explanation in words."
+        message: String!
+      }
       extend type Query {
         "The caller's workspace's admission limits and usage (null only without an API key)."
         workspaceLimits: WorkspaceLimits
+        "Why one of the caller's runs waits: what holds it back, its place in its workspace's queue, an estimate (null: no such run)."
+        explainQueue(runId: UUID!): QueueExplanation
         "Threads, newest activity first: first (1-200) from offset (0-10000), optionally of one agent."
         threadSummaries(first: Int = 50, offset: Int = 0, agentId: UUID): ThreadSummaryPage!
         "Live workers, and the steps of the caller's workspace each runs."
@@ -223,6 +276,12 @@ export const OperationsPlugin = extendSchema((build) => {
           workspaceLimits() {
             // a constant spec: one read per request, whoever asks (the workspace is the transaction's)
             return load({}, (db) => readWorkspaceLimits(db));
+          },
+          explainQueue(_, fieldArgs) {
+            // an unknown run, or another workspace's (row-level security hides it): null, as runById
+            return load({ runId: fieldArgs.getRaw("runId") }, (db, args: { runId: unknown }) =>
+              typeof args.runId === "string" ? explainQueue(db, args.runId) : Promise.resolve(null),
+            );
           },
           stuckRuns(_, fieldArgs) {
             return load(

@@ -47,6 +47,10 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
             type: { tags: { behavior: "+filterBy" } },
           },
         },
+        // the composite everruns.explain_queue answers (its functions are hidden below): the API's
+        // QueueExplanation is the one operations.ts declares, not PostGraphile's table type of it
+        // (which would take the same name, with bigint counts as BigInt strings)
+        "everruns.queue_explanation": { tags: { behavior: HIDDEN } },
       },
     },
   },

@@ -429,6 +429,12 @@ const SHARED_DATA: Record<string, string> = {
   stuckRuns: "the caller's stuck runs (api/test/navigation.test.ts: B's stalled run never shows to A)",
 };
 
+// Root Query lookups whose required arguments are fields of another type's B rows (the type
+// they answer has no list to sample): the type, and each argument's field of it.
+const LOOKUPS_FROM: Record<string, { type: string; args: Record<string, string> }> = {
+  explainQueue: { type: "Run", args: { runId: "id" } },
+};
+
 /** A dashboard figure: its arguments, the figure read from the answer, and the figure of a workspace (null: all). */
 interface Figure {
   args: Record<string, unknown>;
@@ -565,6 +571,13 @@ describe("GraphQL over HTTP", () => {
       if (isAbstractType(named)) return `it answers the interface ${named.name} without arguments`;
       return [{ field: field.name, query: operation("query", field, {}, answerSelection(schema, field)), variables: {} }];
     }
+    const from = LOOKUPS_FROM[field.name];
+    if (from) {
+      const row = samples.get(from.type)?.find((r) => Object.values(from.args).every((f) => r[f] !== undefined && r[f] !== null));
+      if (!row) return `its arguments come from a B row of ${from.type} (LOOKUPS_FROM), and the test has none`;
+      const variables = Object.fromEntries(Object.entries(from.args).map(([arg, f]) => [arg, row[f]]));
+      return [{ field: field.name, query: operation("query", field, variables, answerSelection(schema, field)), variables }];
+    }
     // a lookup: arguments from a B row of the type it answers (each type, for an interface)
     const targets = isAbstractType(named) ? schema.getPossibleTypes(named) : isObjectType(named) ? [named] : [];
     const probes: Probe[] = [];
@@ -699,6 +712,27 @@ describe("GraphQL over HTTP", () => {
       }
     } finally {
       await db.pool.query("select everruns_private.set_workspace_limits($1, null, null)", [B.wsId]);
+    }
+  });
+
+  // explainQueue of the other workspace's run is null, as of no run at all; of its own, the run.
+  it("explainQueue: each key explains its own workspace's runs, and the other's are null", async () => {
+    const query = "query ($runId: UUID!) { explainQueue(runId: $runId) { runId status admitted message } }";
+    for (const [side, other] of [
+      [A, B],
+      [B, A],
+    ] as const) {
+      // the last queued run (mutations below cancel the first)
+      const ownRun = side.queuedRunIds.at(-1)!;
+      for (const role of ROLES) {
+        const own = await gql<{ explainQueue: Record<string, unknown> | null }>(side.keys[role], query, { runId: ownRun });
+        expect(own.body.errors, `${side.label}'s ${role} key`).toBeUndefined();
+        expect(own.body.data?.explainQueue).toMatchObject({ runId: ownRun, status: "queued" });
+        for (const runId of [other.queuedRunIds[0]!, other.finishedRunIds[0]!]) {
+          const theirs = await gql<{ explainQueue: unknown }>(side.keys[role], query, { runId });
+          expect({ side: side.label, role, runId, body: theirs.body }).toEqual({ side: side.label, role, runId, body: { data: { explainQueue: null } } });
+        }
+      }
     }
   });
 

@@ -108,7 +108,7 @@ describe("POST /api/runs", () => {
       /^invalid run input: messages\[0\]\.role must be one of/,
     ],
     ["a thread id that is not a UUID", { agent: "rest-agent", input: hello, thread_id: "t1" }, 400, "invalid_input", /thread_id: must be a UUID/],
-    ["an unknown field", { agent: "rest-agent", input: hello, priority: 1 }, 400, "invalid_input", /priority/],
+    ["an unknown field", { agent: "rest-agent", input: hello, colour: 1 }, 400, "invalid_input", /colour/],
     ["an array body", [1, 2], 400, "invalid_input", /expected object/],
     [
       "a tool message without toolCallId",

@@ -19,6 +19,15 @@ export const HistoryEntrySchema = z.discriminatedUnion("kind", [
 ]);
 export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
 
+const QuotaSchema = z.object({
+  limit: z.enum(["max_tokens_per_day", "max_cost_usd_per_day"]),
+  used: z.number(),
+  max: z.number(),
+  resets_at: z.string(),
+  resets_in_ms: z.number(),
+});
+export type UsedUpQuota = z.infer<typeof QuotaSchema>;
+
 export const BegunStepSchema = z.object({
   run: z.object({
     id: z.string(),
@@ -35,6 +44,9 @@ export const BegunStepSchema = z.object({
     event_seq: z.number().int(),
     usage: z.unknown(),
     waiting: z.record(z.string(), z.unknown()).nullable(),
+    created_at: z.string(),
+    /** when the run was given a worker slot (000023); absent before that migration */
+    admitted_at: z.string().nullable().optional(),
   }),
   config: z.unknown(),
   /** from the last LLM turn of the run (or the runs it continues) on */
@@ -44,6 +56,8 @@ export const BegunStepSchema = z.object({
   /** events sent to the run and not consumed yet */
   signals: z.array(z.object({ id: z.number(), name: z.string(), payload: z.unknown() })),
   closed: z.array(z.record(z.string(), z.unknown())),
+  /** the workspace's daily quota when it is used up (000023): new LLM steps park until resets_in_ms */
+  quota: QuotaSchema.nullable().optional(),
 });
 export type BegunStep = z.infer<typeof BegunStepSchema>;
 

@@ -21,6 +21,8 @@ export type NextStep =
   | { type: "continue" }
   /** park the run (status waiting) until the timer fires or an event wakes it */
   | { type: "wait"; delay_ms: number; waiting: { type: "timer" | "event"; name?: string; tool_call_id: string } }
+  /** park the run until its workspace's daily quota resets or is raised (set_workspace_admission wakes it) */
+  | { type: "wait"; delay_ms: number; waiting: { type: "quota"; limit: string; used: number; max: number; resets_at: string } }
   /** end the run interrupted: approvals to answer and/or client tool calls to run */
   | { type: "interrupt"; interrupts: { interrupts: Record<string, unknown>[]; pending_tool_call_ids: string[] }; output: Record<string, unknown> }
   | { type: "succeed"; output: Record<string, unknown> }

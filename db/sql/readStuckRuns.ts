@@ -28,6 +28,8 @@ export async function readStuckRuns(db: Queryable, stalledSeconds: number, first
                        (select e.created_at from everruns.run_events e where e.run_id = r.id order by e.seq desc limit 1)) as progressed_at
          from everruns.runs r
         where r.status in ('queued', 'running', 'waiting')
+          -- a run waiting for a slot has no job by design (explain_queue says why it waits)
+          and not (r.status = 'queued' and r.admitted_at is null)
      )
      select o.id as "runId", a.name as "agentName", o.status,
             case when o.no_job then 'no_job' else 'stalled' end as "reason",

@@ -1,6 +1,7 @@
 import { describeStorableProblem, findStorableProblem, textProblem } from "../../lib/storable-json.ts";
 import { fromDatabaseError, NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid, type Queryable } from "../pool.ts";
+import { describeIssues, RunPrioritySchema } from "../schemas.ts";
 
 export interface StartRunRequest {
   /** The agent, by id or by name (an id wins over a name that looks like one). */
@@ -13,6 +14,11 @@ export interface StartRunRequest {
   id?: string | null;
   /** The interrupted run this one answers; when absent the trigger looks for one on the thread. */
   parentRunId?: string | null;
+  /**
+   * Higher first within the workspace (-1000..1000, 000023). Absent or 0: the agent's
+   * config.priority (a continuation: its parent's), else 0; the runs trigger decides that.
+   */
+  priority?: number | null;
 }
 
 export interface StartedRun {
@@ -53,6 +59,10 @@ export async function startRun(db: Queryable, run: StartRunRequest): Promise<Sta
   ] as const) {
     if (value != null && !isUuid(value)) throw new ValidationError(`${what} must be a UUID, got "${value}"`, { code: "invalid_run_input" });
   }
+  if (run.priority != null) {
+    const priority = RunPrioritySchema.safeParse(run.priority);
+    if (!priority.success) throw new ValidationError(`priority ${describeIssues(priority.error)}`, { code: "invalid_run_input" });
+  }
   const agentProblem = textProblem(run.agent);
   if (agentProblem) throw new ValidationError(`agent ${agentProblem}`, { code: "invalid_run_input" });
   const problem = findStorableProblem(run.input ?? null, "input");
@@ -75,14 +85,15 @@ export async function startRun(db: Queryable, run: StartRunRequest): Promise<Sta
   let rows: StartedRun[];
   try {
     ({ rows } = await db.query<StartedRun>(
-      `insert into everruns.runs (id, agent_id, input, thread_id, parent_run_id)
-       select coalesce($1::uuid, gen_random_uuid()), a.id, $4, $5, $6
+      // priority 0 (absent): the runs trigger gives the run its agent's config.priority (a continuation: its parent's)
+      `insert into everruns.runs (id, agent_id, input, thread_id, parent_run_id, priority)
+       select coalesce($1::uuid, gen_random_uuid()), a.id, $4, $5, $6, coalesce($7::smallint, 0)
          from everruns.agents a
         where a.id = $2::uuid or a.name = $3
         order by (a.id = $2::uuid) desc nulls last
         limit 1
        returning id, agent_id, status, thread_id`,
-      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, input, run.threadId ?? null, run.parentRunId ?? null],
+      [run.id ?? null, isUuid(run.agent) ? run.agent : null, run.agent, input, run.threadId ?? null, run.parentRunId ?? null, run.priority ?? null],
     ));
   } catch (error) {
     throw fromDatabaseError(error);

@@ -2,9 +2,18 @@
 // each runs on the worker's dedicated liveness connection.
 import type { Queryable } from "../pool.ts";
 
-/** Registers this connection as the liveness of worker pool `poolId`: the pool is alive while it lasts. */
-export async function registerWorker(db: Queryable, poolId: string, hostname: string, pid: number, concurrency: number): Promise<void> {
-  await db.query("select everruns_private.register_worker($1, $2, $3, $4)", [poolId, hostname, pid, concurrency]);
+/**
+ * Registers this connection as the liveness of worker pool `poolId`: the pool is alive while it
+ * lasts. With `workspaceId` (everruns worker --workspace) the pool is that dedicated workspace's:
+ * its slots count for it, not for the shared fair-share window (000023); without it, the 4-argument
+ * form every shared pool has always called.
+ */
+export async function registerWorker(db: Queryable, poolId: string, hostname: string, pid: number, concurrency: number, workspaceId?: string): Promise<void> {
+  if (workspaceId === undefined) {
+    await db.query("select everruns_private.register_worker($1, $2, $3, $4)", [poolId, hostname, pid, concurrency]);
+  } else {
+    await db.query("select everruns_private.register_worker($1, $2, $3, $4, $5::uuid)", [poolId, hostname, pid, concurrency, workspaceId]);
+  }
 }
 
 /** A clean stop, after the pool's last completion. */

@@ -18,6 +18,10 @@ let agentId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  // This file is about admission at insert: every new run gets its job in the inserting
+  // statement. That is FIFO admission (fair share off); fair admission, where a run may wait for
+  // a slot, is fair-admission.test.ts's.
+  await db.pool.query("select everruns_private.set_scheduler(false)");
   agentId = await createAgent(db.pool, { provider: "scripted", script: [{ text: "hi" }] });
 });
 afterAll(async () => db?.drop());

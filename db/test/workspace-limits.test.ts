@@ -1,11 +1,12 @@
 // 000021: per-workspace admission limits. max_queued_runs and runs_per_minute refuse the
 // inserting statement (EV012, nothing inserted) exactly, also under concurrent inserts; no
-// limits row means unlimited; a change is audited; `everruns workspaces limits` shows and sets them.
+// limits row means unlimited; a change is audited; `everruns workspaces limits` shows and sets
+// them, with 000023's max_running_runs, weight, daily quotas and dedicated.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { fromDatabaseError, LimitError } from "../errors.ts";
 import { setWorkspaceLimits, workspaceLimitsOf } from "../sql/workspaceLimits.ts";
 import { verifyAudit } from "../sql/verifyAudit.ts";
@@ -171,6 +172,8 @@ describe("workspace admission limits", () => {
   });
 
   it("audits a change with the old and new limits; both none removes the row", async () => {
+    // 000023's limits, unset, in both old and new
+    const NO_QUOTAS = { max_tokens_per_day: null, max_cost_usd_per_day: null, dedicated: false };
     const ws = await workspace();
     await setWorkspaceLimits(db.pool, ws.id, { maxQueuedRuns: 100, runsPerMinute: null });
     const after = await setWorkspaceLimits(db.pool, ws.id, { maxQueuedRuns: 50, runsPerMinute: 30 });
@@ -185,21 +188,29 @@ describe("workspace admission limits", () => {
         target_type: "workspace",
         target_id: ws.id,
         actor: "db:postgres",
-        details: { old: { max_queued_runs: null, runs_per_minute: null }, new: { max_queued_runs: 100, runs_per_minute: null } },
+        details: {
+          old: { max_queued_runs: null, runs_per_minute: null, max_running_runs: null, weight: 1, ...NO_QUOTAS },
+          new: { max_queued_runs: 100, runs_per_minute: null, max_running_runs: null, weight: 1, ...NO_QUOTAS },
+        },
       },
       {
         action: "workspace.limits_set",
         target_type: "workspace",
         target_id: ws.id,
         actor: "db:postgres",
-        details: { old: { max_queued_runs: 100, runs_per_minute: null }, new: { max_queued_runs: 50, runs_per_minute: 30 } },
+        details: {
+          old: { max_queued_runs: 100, runs_per_minute: null, max_running_runs: null, weight: 1, ...NO_QUOTAS },
+          new: { max_queued_runs: 50, runs_per_minute: 30, max_running_runs: null, weight: 1, ...NO_QUOTAS },
+        },
       },
     ]);
     expect(await verifyAudit(db.pool, ws.id)).toBeNull(); // the chain is intact
 
     await setWorkspaceLimits(db.pool, ws.id, { maxQueuedRuns: null, runsPerMinute: null });
     expect((await db.pool.query("select 1 from everruns_private.workspace_limits where workspace_id = $1", [ws.id])).rowCount).toBe(0);
-    await expect(setWorkspaceLimits(db.pool, ws.id, { maxQueuedRuns: 0, runsPerMinute: null })).rejects.toThrow(/max_queued_runs must be at least 1/);
+    await expect(setWorkspaceLimits(db.pool, ws.id, { maxQueuedRuns: 0, runsPerMinute: null })).rejects.toThrow(
+      /max_queued_runs must be a whole number from 1/,
+    );
     await expect(workspaceLimitsOf(db.pool, "00000000-0000-0000-0000-00000000beef")).rejects.toMatchObject({ code: "not_found" });
   });
 });
@@ -236,5 +247,118 @@ describe("everruns workspaces limits", () => {
     expect(JSON.parse(cleared.stdout)).toMatchObject({ maxQueuedRuns: null, runsPerMinute: null });
     const bad = await cli(["workspaces", "limits", ws.name, "--max-queued-runs", "0"]);
     expect(bad).toMatchObject({ code: 1, stderr: 'everruns: --max-queued-runs takes a whole number of at least 1, or none (unlimited), got "0"\n' });
+  });
+
+  it("sets max_running_runs and weight (the other limits kept) and shows active and waiting runs", async () => {
+    const ws = await workspace();
+    expect((await cli(["workspaces", "limits", ws.name, "--max-queued-runs", "10", "--json"])).code).toBe(0);
+    const set = await cli(["workspaces", "limits", ws.name, "--max-running-runs", "1", "--weight", "4", "--json"]);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ maxQueuedRuns: 10, runsPerMinute: null, maxRunningRuns: 1, weight: 4, activeRuns: 0, pendingRuns: 0 });
+
+    // one run takes the workspace's one slot, two wait for it (FIFO admission: the runs of the
+    // tests above hold the fair-share window of a database without workers)
+    await db.pool.query("select everruns_private.set_scheduler(false)");
+    onTestFinished(async () => {
+      await db.pool.query("select everruns_private.set_scheduler(true)");
+    });
+    await insertRuns(ws, 3);
+    const shown = await cli(["workspaces", "limits", ws.name]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/max_queued_runs\s+10\s+3 queued/);
+    expect(shown.stdout).toMatch(/max_running_runs\s+1\s+1 active, 2 waiting for a slot, oldest waiting \d+ s/);
+    expect(shown.stdout).toMatch(/weight\s+4\s/);
+    const json = JSON.parse((await cli(["workspaces", "limits", ws.name, "--json"])).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ maxRunningRuns: 1, weight: 4, queuedRuns: 3, activeRuns: 1, pendingRuns: 2, oldestPendingAt: expect.any(String) as unknown });
+
+    // none lifts the running limit: the waiting runs are admitted
+    const lifted = await cli(["workspaces", "limits", ws.name, "--max-running-runs", "none", "--json"]);
+    expect(JSON.parse(lifted.stdout)).toMatchObject({
+      maxQueuedRuns: 10,
+      maxRunningRuns: null,
+      weight: 4,
+      activeRuns: 3,
+      pendingRuns: 0,
+      oldestPendingAt: null,
+    });
+    for (const weight of ["0", "1001", "none"]) {
+      const bad = await cli(["workspaces", "limits", ws.name, "--weight", weight]);
+      expect(bad).toMatchObject({ code: 1, stderr: `everruns: --weight takes a whole number from 1 to 1000 (the default is 1), got "${weight}"\n` });
+    }
+    const usage = await cli(["workspaces", "--help"]);
+    expect(usage.stdout).toContain("[--max-running-runs N|none] [--weight N]");
+  });
+
+  it("sets the daily quotas and dedicated, shows today's usage, and refuses contradictory or bad values", async () => {
+    const ws = await workspace();
+    const set = await cli(["workspaces", "limits", ws.name, "--max-tokens-per-day", "100000", "--max-cost-usd-per-day", "2.50", "--dedicated", "--json"]);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({
+      maxQueuedRuns: null,
+      maxTokensPerDay: 100000,
+      maxCostUsdPerDay: 2.5,
+      dedicated: true,
+      tokensToday: 0,
+      costUsdToday: 0,
+    });
+
+    // an LLM step committed today counts (as a worker's would)
+    const [runId] = await insertRuns(ws, 1);
+    await db.pool.query(
+      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at)
+       values ($1, 1, $2, 'llm', 'scripted', 'succeeded', 1, $3, now(), now())`,
+      [runId, ws.id, JSON.stringify({ input_tokens: 12000, output_tokens: 345, cost_usd: 0.25 })],
+    );
+    const shown = await cli(["workspaces", "limits", ws.name]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/max_tokens_per_day\s+100,000\s+12,345 of 100,000 tokens today/);
+    expect(shown.stdout).toMatch(/max_cost_usd_per_day\s+\$2\.50\s+\$0\.25 of \$2\.50 today/);
+    expect(shown.stdout).toMatch(new RegExp(`dedicated\\s+yes\\s+only everruns worker --workspace ${ws.name} runs its steps`));
+
+    // --shared undoes --dedicated, the quotas kept; none removes one quota (the other still counts)
+    const shared = await cli(["workspaces", "limits", ws.name, "--shared", "--max-cost-usd-per-day", "none", "--json"]);
+    expect(shared.code).toBe(0);
+    expect(JSON.parse(shared.stdout)).toMatchObject({
+      maxTokensPerDay: 100000,
+      maxCostUsdPerDay: null,
+      dedicated: false,
+      tokensToday: 12345,
+      costUsdToday: 0.25,
+    });
+    const sharedShown = await cli(["workspaces", "limits", ws.name]);
+    expect(sharedShown.stdout).toMatch(/max_cost_usd_per_day\s+unlimited\s+\$0\.25 today/);
+    expect(sharedShown.stdout).toMatch(/dedicated\s+no\s+shared workers run its steps/);
+
+    // refused, and nothing changed
+    expect(await cli(["workspaces", "limits", ws.name, "--dedicated", "--shared"])).toMatchObject({
+      code: 1,
+      stderr: "everruns: --dedicated and --shared contradict each other: give one of them (or neither to keep the setting)\n",
+    });
+    for (const tokens of ["0", "1.5", "1000000000000001"]) {
+      const bad = await cli(["workspaces", "limits", ws.name, "--max-tokens-per-day", tokens]);
+      expect(bad).toMatchObject({
+        code: 1,
+        stderr: `everruns: --max-tokens-per-day takes a whole number of tokens from 1 to 1,000,000,000,000,000, or none (no quota), got "${tokens}"\n`,
+      });
+    }
+    for (const cost of ["0.00", "$5", "100000000", "1.1234567"]) {
+      const bad = await cli(["workspaces", "limits", ws.name, "--max-cost-usd-per-day", cost]);
+      expect(bad).toMatchObject({
+        code: 1,
+        stderr: `everruns: --max-cost-usd-per-day takes dollars more than 0 and less than 100,000,000 (e.g. 2.50, at most 6 decimals), or none (no quota), got "${cost}"\n`,
+      });
+    }
+    expect(await workspaceLimitsOf(db.pool, ws.id)).toMatchObject({ maxTokensPerDay: 100000, maxCostUsdPerDay: null, dedicated: false });
+
+    // both quotas removed: nothing counted any more
+    const cleared = await cli(["workspaces", "limits", ws.name, "--max-tokens-per-day", "none", "--json"]);
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ maxTokensPerDay: null, tokensToday: null, costUsdToday: null });
+    expect((await cli(["workspaces", "limits", ws.name])).stdout).toMatch(/max_tokens_per_day\s+unlimited\s+-/);
+
+    const usage = await cli(["workspaces", "--help"]);
+    expect(usage.stdout).toContain("[--max-tokens-per-day N|none]");
+    expect(usage.stdout).toContain("[--dedicated | --shared]");
+    expect(usage.stdout).toMatch(/park[\s\S]*until the next UTC midnight/);
+    expect(usage.stdout).toMatch(/only workers started with everruns worker --workspace <name> run\s+its steps/);
   });
 });

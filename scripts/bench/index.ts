@@ -12,6 +12,7 @@
 //   commit-latency  commit → SSE / GraphQL client latency, notify in the commit next to deferred (commit.ts)
 //   admission  many runs admitted by one insert, set-based next to per-row (admission.ts)
 //   pooler   through PgBouncer: per-step cost next to direct, and 10 workers on max_connections 50 (pooler.ts)
+//   fairness fair execution across workspaces: noisy neighbour, weights, limits, admission cost, priority (fairness.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -27,6 +28,7 @@ import { runInflightBench, runInflightKillBench } from "./inflight.ts";
 import { COMMIT_LATENCY_FLAGS, runCommitBench, runCommitLatencyBench } from "./commit.ts";
 import { runAdmissionBench } from "./admission.ts";
 import { POOLER_FLAGS, POOLER_USAGE, poolerOptionsFromFlags, runPoolerBench } from "./pooler.ts";
+import { FAIRNESS_FLAGS, FAIRNESS_USAGE, fairnessOptionsFromFlags, runFairnessBench } from "./fairness.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -75,7 +77,8 @@ Run only when named in --only (the inflight parts take minutes):
   admission runs admitted per second by one insert ... select of --admission-rows runs, set-based
             (000018) next to per-row (the migrations before it), --admission-repeat alternating
             repetitions
-${POOLER_USAGE}`;
+${POOLER_USAGE}
+${FAIRNESS_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -114,11 +117,26 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "admission-rows": { type: "int", default: 10_000, min: 1, max: 1_000_000 },
       "admission-repeat": { type: "int", default: 3, min: 1, max: 100 },
       ...POOLER_FLAGS,
+      ...FAIRNESS_FLAGS,
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
         default: ["ratio", "rls", "scaling", "resume", "start", "outage"],
-        choices: ["ratio", "rls", "scaling", "resume", "start", "outage", "inflight", "inflight-kill", "commit", "commit-latency", "admission", "pooler"],
+        choices: [
+          "ratio",
+          "rls",
+          "scaling",
+          "resume",
+          "start",
+          "outage",
+          "inflight",
+          "inflight-kill",
+          "commit",
+          "commit-latency",
+          "admission",
+          "pooler",
+          "fairness",
+        ],
       },
     },
     BENCH_USAGE,
@@ -218,6 +236,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("pooler")) {
     await runPoolerBench(poolerOptionsFromFlags(flags, log));
+    log("");
+  }
+  if (flags.only.has("fairness")) {
+    await runFairnessBench(fairnessOptionsFromFlags(databaseUrl, flags, log));
     log("");
   }
   return 0;

@@ -1,10 +1,13 @@
 // The long-running commands: start (everything in one process), worker, api, web. Each stops
 // in order on SIGINT or SIGTERM (a second signal exits at once) and exits 0 once stopped.
 import path from "node:path";
+import { z } from "zod";
 import { ConfigError, EverrunsError } from "../../db/errors.ts";
 import type { Env } from "../../db/env.ts";
-import { migrate } from "../../db/migrate.ts";
+import { checkSchemaVersion, migrate } from "../../db/migrate.ts";
+import { connectClient } from "../../db/connection-target.ts";
 import { createPool } from "../../db/pool.ts";
+import { findWorkerWorkspace } from "../../db/sql/findWorkspace.ts";
 import { consoleLogger, type Logger } from "../../lib/logger.ts";
 import type { WorkerHandle, WorkerOptions } from "../../worker/main.ts";
 import type { ApiOptions } from "../../api/server.ts";
@@ -228,7 +231,11 @@ function apiOptions(env: Env, databaseUrl: string): ApiOptions {
 }
 
 /** A worker's options from the environment and what its command decided (everruns start, everruns worker). */
-function workerOptions(env: Env, databaseUrl: string, own: Pick<WorkerOptions, "concurrency" | "dbConnections" | "log" | "crashPoint">): WorkerOptions {
+function workerOptions(
+  env: Env,
+  databaseUrl: string,
+  own: Pick<WorkerOptions, "concurrency" | "dbConnections" | "log" | "crashPoint" | "workspaceId">,
+): WorkerOptions {
   return {
     databaseUrl,
     ...(env.DATABASE_DIRECT_URL !== undefined && { directDatabaseUrl: env.DATABASE_DIRECT_URL }),
@@ -261,6 +268,51 @@ export interface WorkerFlags {
   /** @deprecated the former name of --max-in-flight */
   concurrency?: string;
   dbConnections?: string;
+  /** The dedicated workspace the worker serves, by name or id (default EVERRUNS_WORKER_WORKSPACE; unset: shared). */
+  workspace?: string;
+}
+
+/** EVERRUNS_WORKER_WORKSPACE: the default of `everruns worker --workspace`. */
+const WORKER_WORKSPACE_ENV = "EVERRUNS_WORKER_WORKSPACE";
+const workspaceRef = z
+  .string()
+  .trim()
+  .min(1, "must name a workspace (its name or id: everruns workspaces list shows them)")
+  .max(200, "must name a workspace (its name or id: everruns workspaces list shows them)");
+
+/** --workspace, else EVERRUNS_WORKER_WORKSPACE (empty: unset), checked; undefined for a shared worker. */
+function workspaceFlag(flag: string | undefined): string | undefined {
+  const fromEnv = process.env[WORKER_WORKSPACE_ENV];
+  const [name, value] = flag !== undefined ? ["--workspace", flag] : [WORKER_WORKSPACE_ENV, fromEnv === "" ? undefined : fromEnv];
+  if (value === undefined) return undefined;
+  const parsed = workspaceRef.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`${name} ${parsed.error.issues[0]!.message}, got ${JSON.stringify(value)}`);
+  return parsed.data;
+}
+
+/**
+ * The id of the dedicated workspace `ref` names (everruns worker --workspace); a ConfigError
+ * saying what to do when there is none or it is not dedicated.
+ */
+async function resolveDedicatedWorkspace(databaseUrl: string, ref: string, log: Logger): Promise<string> {
+  const client = await connectClient(databaseUrl, { application_name: "everruns-worker-start" });
+  try {
+    await checkSchemaVersion(client); // a schema without dedicated workspaces says "run everruns migrate", not "no column"
+    const workspace = await findWorkerWorkspace(client, ref);
+    if (!workspace) {
+      throw new ConfigError(`no workspace "${ref}": give a workspace's name or id (everruns workspaces list shows them)`);
+    }
+    if (!workspace.dedicated) {
+      throw new ConfigError(
+        `workspace ${workspace.name} is not dedicated: its runs go to the shared workers, and a worker for it alone would take none of them. ` +
+          `Mark it first: everruns workspaces limits ${workspace.name} --dedicated`,
+      );
+    }
+    log.info(`serving dedicated workspace ${workspace.name} (${workspace.id}) only`);
+    return workspace.id;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 export async function cmdWorker(env: Env, flags: WorkerFlags): Promise<void> {
@@ -276,8 +328,12 @@ export async function cmdWorker(env: Env, flags: WorkerFlags): Promise<void> {
   const db = await resolveDatabase(env, () => {});
   noteDatabaseUrl(db.url);
   const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
+  const workspace = workspaceFlag(flags.workspace);
+  const workspaceId = workspace === undefined ? undefined : await resolveDedicatedWorkspace(env.DATABASE_DIRECT_URL ?? db.url, workspace, log);
   const { startWorker } = await import("../../worker/main.ts");
-  const worker: WorkerHandle = await startWorker(workerOptions(env, db.url, { concurrency, dbConnections, log, crashPoint: crashPointFromEnv() }));
+  const worker: WorkerHandle = await startWorker(
+    workerOptions(env, db.url, { concurrency, dbConnections, log, crashPoint: crashPointFromEnv(), ...(workspaceId !== undefined && { workspaceId }) }),
+  );
   onSignals(() => worker.stop());
   // Settles only after stop() or on a real failure: a database outage is ridden out inside the
   // worker. A failure rejects, and main's catch exits with status 1.

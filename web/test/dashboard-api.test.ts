@@ -126,6 +126,10 @@ describe("dashboard aggregates", () => {
   });
 
   it("shows the live worker, what it holds, and the queue: ready, scheduled and running jobs", async () => {
+    // FIFO admission: every run gets its job at once, so the job queue holds a ready one. With fair
+    // share on (the default) a run beyond the workers' slots waits for admission with no job
+    // (db/test/fair-admission.test.ts; workspaceLimits shows those).
+    await db.pool.query("select everruns_private.set_scheduler(false)");
     const busy = await createAgent(db.pool, {
       provider: "scripted",
       tools: ["simulate_work"],
@@ -172,6 +176,7 @@ describe("dashboard aggregates", () => {
       return r && r.queueDepth.scheduled >= 1 && r.queueDepth.running === 0;
     });
     await db.pool.query("select everruns.cancel_run($1)", [retried]);
+    await db.pool.query("select everruns_private.set_scheduler(true)");
   });
 
   it("refuses windows and buckets it cannot serve, with a message that says why", async () => {

@@ -11,6 +11,7 @@ import { isDbTimeout, PoolTimeoutError, type Pool } from "../../db/pool.ts";
 import { AgentConfigSchema, describeIssues, RunInputSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
+import { quotaPark } from "../quota.ts";
 import { commitStep, commitStepAndBeginNext, type Committed, type JobRef, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
 import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
 import { StepAbort } from "../abort.ts";
@@ -232,7 +233,18 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     return fail("max_steps", `the run reached its max_steps limit (${config.data.max_steps}) without a final answer`);
   }
 
-  if (run.event_seq === 0) writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
+  if (run.event_seq === 0) {
+    writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
+    // a run that waited for a worker slot (its workspace's max_running_runs, or fair share)
+    const waitedMs = run.admitted_at ? Date.parse(run.admitted_at) - Date.parse(run.created_at) : 0;
+    if (waitedMs > 0) {
+      writer.push({
+        type: "CUSTOM",
+        name: "everruns.admitted",
+        value: { waited_ms: Math.round(waitedMs), queued_at: run.created_at, admitted_at: run.admitted_at },
+      });
+    }
+  }
   if (begun.closed.some((e) => STREAM_TYPES.has(String(e.type)))) {
     // A dead attempt streamed part of a message: replace the client's view with what is committed.
     writer.push({ type: "MESSAGES_SNAPSHOT", messages: agUiMessages(await threadHistory(ctx.pool, run.id)) });
@@ -261,7 +273,10 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
 
   let outcome: StepOutcome;
   try {
-    if (plan.kind === "llm") {
+    if (plan.kind === "llm" && begun.quota) {
+      ctx.log.info(`run ${run.id}: its workspace's ${begun.quota.limit} is used up; parking until ${begun.quota.resets_at}`);
+      outcome = quotaPark(begun.quota);
+    } else if (plan.kind === "llm") {
       const provider = ctx.providers[config.data.provider];
       if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
       const history = ctx.histories?.assemble(run.id, begun.history) ?? (await threadHistory(ctx.pool, run.id));

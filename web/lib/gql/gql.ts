@@ -15,8 +15,9 @@ import * as types from './graphql';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query RunQueue($id: UUID!) {\n    runById(id: $id) {\n      id\n      priority\n      admittedAt\n    }\n    explainQueue(runId: $id) {\n      admitted\n      heldBy\n      position\n      message\n    }\n  }\n": typeof types.RunQueueDocument,
     "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n": typeof types.ApprovalHistoryDocument,
-    "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      queuedRuns\n      tokens\n      updatedAt\n    }\n  }\n": typeof types.WorkspaceLimitsDocument,
+    "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      maxRunningRuns\n      weight\n      maxTokensPerDay\n      maxCostUsdPerDay\n      dedicated\n      queuedRuns\n      pendingRuns\n      activeRuns\n      oldestPendingAt\n      tokensToday\n      costUsdToday\n      tokens\n      updatedAt\n    }\n  }\n": typeof types.WorkspaceLimitsDocument,
     "\n  fragment NavRunRowFields on Run {\n    ...RunRowFields\n    agentVersion\n  }\n": typeof types.NavRunRowFieldsFragmentDoc,
     "\n  query NavRuns($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...NavRunRowFields\n      }\n    }\n  }\n": typeof types.NavRunsDocument,
     "\n  subscription NavRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...NavRunRowFields\n      }\n    }\n  }\n": typeof types.NavRunsUpdatedDocument,
@@ -58,8 +59,9 @@ type Documents = {
     "\n  query Whoami {\n    whoami {\n      keyId\n      workspaceId\n      workspaceName\n      role\n    }\n  }\n": typeof types.WhoamiDocument,
 };
 const documents: Documents = {
+    "\n  query RunQueue($id: UUID!) {\n    runById(id: $id) {\n      id\n      priority\n      admittedAt\n    }\n    explainQueue(runId: $id) {\n      admitted\n      heldBy\n      position\n      message\n    }\n  }\n": types.RunQueueDocument,
     "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n": types.ApprovalHistoryDocument,
-    "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      queuedRuns\n      tokens\n      updatedAt\n    }\n  }\n": types.WorkspaceLimitsDocument,
+    "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      maxRunningRuns\n      weight\n      maxTokensPerDay\n      maxCostUsdPerDay\n      dedicated\n      queuedRuns\n      pendingRuns\n      activeRuns\n      oldestPendingAt\n      tokensToday\n      costUsdToday\n      tokens\n      updatedAt\n    }\n  }\n": types.WorkspaceLimitsDocument,
     "\n  fragment NavRunRowFields on Run {\n    ...RunRowFields\n    agentVersion\n  }\n": types.NavRunRowFieldsFragmentDoc,
     "\n  query NavRuns($condition: RunCondition, $first: Int!, $after: Cursor) {\n    allRuns(condition: $condition, orderBy: CREATED_AT_DESC, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      nodes {\n        ...NavRunRowFields\n      }\n    }\n  }\n": types.NavRunsDocument,
     "\n  subscription NavRunsUpdated {\n    runUpdated {\n      runId\n      run {\n        ...NavRunRowFields\n      }\n    }\n  }\n": types.NavRunsUpdatedDocument,
@@ -104,11 +106,15 @@ const documents: Documents = {
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  query RunQueue($id: UUID!) {\n    runById(id: $id) {\n      id\n      priority\n      admittedAt\n    }\n    explainQueue(runId: $id) {\n      admitted\n      heldBy\n      position\n      message\n    }\n  }\n"): typeof import('./graphql').RunQueueDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').ApprovalHistoryDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      queuedRuns\n      tokens\n      updatedAt\n    }\n  }\n"): typeof import('./graphql').WorkspaceLimitsDocument;
+export function graphql(source: "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      maxRunningRuns\n      weight\n      maxTokensPerDay\n      maxCostUsdPerDay\n      dedicated\n      queuedRuns\n      pendingRuns\n      activeRuns\n      oldestPendingAt\n      tokensToday\n      costUsdToday\n      tokens\n      updatedAt\n    }\n  }\n"): typeof import('./graphql').WorkspaceLimitsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -34,6 +34,13 @@ export type RunCondition = {
   threadId?: string | null | undefined;
 };
 
+export type RunQueueQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunQueueQuery = { runById: { id: string, priority: number, admittedAt: string | null } | null, explainQueue: { admitted: boolean, heldBy: string | null, position: number | null, message: string } | null };
+
 export type ApprovalHistoryQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -42,7 +49,7 @@ export type ApprovalHistoryQuery = { answerAudit: { nodes: Array<{ id: string, a
 export type WorkspaceLimitsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type WorkspaceLimitsQuery = { workspaceLimits: { workspaceId: string, workspaceName: string, maxQueuedRuns: number | null, runsPerMinute: number | null, queuedRuns: number, tokens: number | null, updatedAt: string | null } | null };
+export type WorkspaceLimitsQuery = { workspaceLimits: { workspaceId: string, workspaceName: string, maxQueuedRuns: number | null, runsPerMinute: number | null, maxRunningRuns: number | null, weight: number, maxTokensPerDay: number | null, maxCostUsdPerDay: number | null, dedicated: boolean, queuedRuns: number, pendingRuns: number, activeRuns: number, oldestPendingAt: string | null, tokensToday: number | null, costUsdToday: number | null, tokens: number | null, updatedAt: string | null } | null };
 
 export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
 
@@ -468,6 +475,21 @@ export const RunStepFieldsFragmentDoc = new TypedDocumentString(`
   usage
 }
     `, {"fragmentName":"RunStepFields"}) as unknown as TypedDocumentString<RunStepFieldsFragment, unknown>;
+export const RunQueueDocument = new TypedDocumentString(`
+    query RunQueue($id: UUID!) {
+  runById(id: $id) {
+    id
+    priority
+    admittedAt
+  }
+  explainQueue(runId: $id) {
+    admitted
+    heldBy
+    position
+    message
+  }
+}
+    `) as unknown as TypedDocumentString<RunQueueQuery, RunQueueQueryVariables>;
 export const ApprovalHistoryDocument = new TypedDocumentString(`
     query ApprovalHistory {
   answerAudit: allAuditLogs(
@@ -520,7 +542,17 @@ export const WorkspaceLimitsDocument = new TypedDocumentString(`
     workspaceName
     maxQueuedRuns
     runsPerMinute
+    maxRunningRuns
+    weight
+    maxTokensPerDay
+    maxCostUsdPerDay
+    dedicated
     queuedRuns
+    pendingRuns
+    activeRuns
+    oldestPendingAt
+    tokensToday
+    costUsdToday
     tokens
     updatedAt
   }

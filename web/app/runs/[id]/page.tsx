@@ -7,9 +7,12 @@
 // rerun a failed or cancelled one. The numbers are live: runUpdated fires on every step commit
 // (000013), not only on status changes. Each thing is said once: the run's error and an
 // interrupt's question in their panel at the top, the conversation and the timeline refer to it.
+// The run's priority (when not 0) and, while it is queued and not admitted yet, why it waits
+// (explainQueue, 000023): its own query, refetched on the run's updates and every 5 s meanwhile
+// (an admission changes no status, so nothing is pushed).
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
-import { useCallback, useMemo, type ReactNode } from "react";
+import { useCallback, useEffect, useMemo, type ReactNode } from "react";
 import { ConversationView } from "@/components/Conversation";
 import { AttemptsTimeline } from "@/components/AttemptsTimeline";
 import { EventLog } from "@/components/EventLog";
@@ -31,6 +34,7 @@ import {
   runDurationMs,
   shortId,
 } from "@/lib/format";
+import { graphql } from "@/lib/gql";
 import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
 import { RUN_ANSWERS_SUBSCRIPTION, RUN_ATTEMPTS_QUERY, RUN_DETAIL_QUERY, RUN_STEPS_QUERY, RUN_UPDATED_ONE } from "@/lib/queries";
 import {
@@ -50,6 +54,23 @@ import { useRunEvents } from "@/lib/useRunEvents";
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
 
+/** The run's priority and admission, and where it stands in its workspace's queue (RunFields carries neither). */
+const RUN_QUEUE_QUERY = graphql(`
+  query RunQueue($id: UUID!) {
+    runById(id: $id) {
+      id
+      priority
+      admittedAt
+    }
+    explainQueue(runId: $id) {
+      admitted
+      heldBy
+      position
+      message
+    }
+  }
+`);
+
 export default function RunPage() {
   const { id } = useParams<{ id: string }>();
   const router = useRouter();
@@ -64,6 +85,15 @@ export default function RunPage() {
   }, 250);
   const refetchDetail = useThrottled(() => void detail.refetch(), 500);
   const run = detail.data?.runById ?? null;
+  const queue = useQuery(RUN_QUEUE_QUERY, { id }, { skip: !valid });
+  const refetchQueue = useThrottled(() => void queue.refetch(), 500);
+  // queued and not admitted yet: it waits for a worker slot
+  const pending = run?.status === "queued" && queue.data?.runById?.admittedAt == null;
+  useEffect(() => {
+    if (!pending) return;
+    const timer = setInterval(() => void queue.refetch(), 5000);
+    return () => clearInterval(timer);
+  }, [pending, queue.refetch]);
 
   useSubscription(
     () => (valid ? { query: RUN_UPDATED_ONE, variables: { id } } : null),
@@ -74,6 +104,8 @@ export default function RunPage() {
         detail.setData((d) => (d?.runById && !isBefore(fresh.updatedAt, d.runById.updatedAt) ? { runById: { ...d.runById, ...fresh } } : d));
         refetchSteps();
         refetchAttempts();
+        // back in the queue (a waking run of a full workspace), or leaving it
+        if (fresh.status === "queued" || pending) refetchQueue();
         // an interrupted run may gain a continuation; a terminal run has its final numbers
         if (fresh.status === "interrupted" || TERMINAL_STATUSES.includes(fresh.status)) refetchDetail();
       },
@@ -156,6 +188,8 @@ export default function RunPage() {
   const awaitingAnswer = run.status === "interrupted" && !continuation;
   const rerunnable = (run.status === "failed" || run.status === "cancelled") && !run.parentRunId;
   const durationMs = runDurationMs(run, now);
+  const priority = queue.data?.runById?.priority ?? 0;
+  const explanation = pending && queue.data?.explainQueue && !queue.data.explainQueue.admitted ? queue.data.explainQueue : null;
 
   return (
     <>
@@ -201,6 +235,14 @@ export default function RunPage() {
             <span>
               created <Timestamp value={run.createdAt} />
             </span>
+            {priority !== 0 && (
+              <span
+                data-testid="run-priority"
+                title={`higher first within its workspace: admitted as if queued ${Math.abs(priority)} minutes ${priority > 0 ? "earlier" : "later"}`}
+              >
+                priority <span className="font-medium tabular-nums text-slate-700">{priority > 0 ? `+${priority}` : priority}</span>
+              </span>
+            )}
             <span className="font-mono text-xs text-slate-400">{run.id}</span>
           </span>
         }
@@ -273,6 +315,12 @@ export default function RunPage() {
         <div className="mb-4" data-testid="run-error">
           <ErrorBox error={`${runError.code ? `${runError.code}: ` : ""}${runError.message ?? "the run failed"}`} title="The run failed" />
         </div>
+      )}
+
+      {explanation && (
+        <Card testId="queue-panel" className="mb-4 border-sky-200 bg-sky-50/30" title={<span className="text-sky-900">Waiting for a worker slot</span>}>
+          <QueueStanding explanation={explanation} />
+        </Card>
       )}
 
       {waiting && (
@@ -460,6 +508,29 @@ function WaitingFor({ waiting, now, since }: { waiting: Waiting; now: number; si
         </span>
       )}
       <span className="text-violet-700"> · it holds no worker meanwhile.</span>
+    </div>
+  );
+}
+
+/** Why a queued run is not admitted yet: explain_queue's message, its place in its workspace's queue and what holds it back. */
+function QueueStanding({ explanation }: { explanation: { heldBy?: string | null; position?: number | null; message: string } }) {
+  return (
+    <div data-testid="queue-explanation" className="text-sm text-sky-900">
+      <p data-testid="queue-message">{explanation.message}</p>
+      <p className="mt-1 text-xs text-sky-800">
+        {explanation.position != null && (
+          <>
+            position <span className="font-medium tabular-nums">{explanation.position}</span> in its workspace&apos;s queue
+          </>
+        )}
+        {explanation.position != null && explanation.heldBy && " · "}
+        {explanation.heldBy && (
+          <>
+            held by <span className="font-mono">{explanation.heldBy}</span>
+          </>
+        )}
+        <span className="text-sky-700"> · it holds no worker meanwhile.</span>
+      </p>
     </div>
   );
 }
