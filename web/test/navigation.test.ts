@@ -144,6 +144,10 @@ describe("navigation", () => {
 
   it("shows the Workers & queue page: a live worker running a step, a run queued behind it, a timer", async () => {
     const { page } = browser;
+    // FIFO admission: the run queued behind the busy slot gets its job at once, so the page shows
+    // it ready (with fair share on, the default, it would wait for admission without a job: the
+    // Limits card counts those, api/test/workspace-limits.test.ts)
+    await db.pool.query("select everruns_private.set_scheduler(false)");
     // a second worker that comes and goes: its clean stop is recorded (a crash is in api/test/navigation.test.ts)
     const passing = await startWorker({ databaseUrl: db.url, concurrency: 1, shutdownTimeoutMs: 2000, log });
     await passing.stop();
@@ -190,5 +194,6 @@ describe("navigation", () => {
     expect(await page.getByTestId("worker-exit").textContent()).toContain("stopped cleanly");
     await screenshot(page, "workers-queue");
     expectNoPageErrors();
+    await db.pool.query("select everruns_private.set_scheduler(true)");
   }, 90_000);
 });
