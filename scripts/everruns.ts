@@ -247,6 +247,9 @@ function buildProgram(): Command {
   passThrough(program, "workspaces", "workspaces: create|list|limits", async (args) =>
     (await import("./workspaces-command.ts")).workspacesCommand(args, getEnv()),
   );
+  passThrough(program, "scheduler", "how runs are admitted: fair share across workspaces or FIFO", async (args) =>
+    (await import("./scheduler-command.ts")).schedulerCommand(args, getEnv()),
+  );
   passThrough(program, "bench", "per-step cost vs a bare graphile-worker chain, scaling, resume latency", (args) =>
     proof(args, async () => (await import("./bench/index.ts")).benchCommand),
   );

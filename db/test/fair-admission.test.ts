@@ -2,12 +2,15 @@
 // slot goes to the workspace with the least active runs per unit of weight, a run's priority
 // moves it ahead within its workspace (and never starves an older one for ever), a waking run
 // whose workspace is full waits for a slot, and explain_queue says why a run waits.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
+import { PROJECT_ROOT } from "../../scripts/database.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers.ts";
 
 const INPUT = JSON.stringify({ messages: [{ role: "user", content: "go" }] });
@@ -317,4 +320,46 @@ describe("with workers", () => {
       expect(rows.filter((r) => r.admitted_events === 1).length).toBeGreaterThan(0);
     }, 180_000);
   }
+});
+
+describe("everruns scheduler", () => {
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, "scripts", "everruns.ts"), "scheduler", ...args], {
+        env: { ...process.env, DATABASE_URL: db.url },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it("shows the setting and the window, turns fair share off (admitting what waits) and on, and refuses bad values", async () => {
+    await db.pool.query("select everruns_private.set_scheduler(true, 2)");
+    const ws = await workspace();
+    await insertRuns(await agentIn(ws), 5);
+    const shown = await cli([]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/fair share\s+on/);
+    expect(shown.stdout).toMatch(/waiting for a slot\s+3/);
+
+    const off = await cli(["--fair", "off", "--json"]);
+    expect(off.code).toBe(0);
+    expect(JSON.parse(off.stdout)).toMatchObject({ fair: false, minWindow: 2, pending: 0 });
+    expect(await census(ws)).toMatchObject({ active: 5, pending: 0, jobs: 5 });
+    const on = await cli(["--fair", "on", "--min-window", "256", "--json"]);
+    expect(JSON.parse(on.stdout)).toMatchObject({ fair: true, minWindow: 256 });
+
+    for (const [args, message] of [
+      [["--fair", "maybe"], /--fair takes on or off, got "maybe"/],
+      [["--min-window", "0"], /--min-window takes a whole number from 1/],
+      [["extra"], /takes no arguments/],
+    ] as const) {
+      const bad = await cli([...args]);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(message);
+    }
+  });
 });

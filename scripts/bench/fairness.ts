@@ -31,7 +31,7 @@ import { benchPendingRuns } from "../../db/sql/benchPendingRuns.ts";
 import { benchPriorityOvertakes, type PriorityOvertakes } from "../../db/sql/benchPriorityOvertakes.ts";
 import { benchQueueWaits } from "../../db/sql/benchQueueWaits.ts";
 import { benchRunsThroughput } from "../../db/sql/benchRunsThroughput.ts";
-import { benchSetScheduler } from "../../db/sql/benchSetScheduler.ts";
+import { setScheduler } from "../../db/sql/scheduler.ts";
 import { benchSetWorkspaceAdmission } from "../../db/sql/benchSetWorkspaceAdmission.ts";
 import { benchStepsByWorkspace } from "../../db/sql/benchStepsByWorkspace.ts";
 import { benchWorkspaceAgent } from "../../db/sql/benchWorkspaceAgent.ts";
@@ -206,7 +206,7 @@ function onFreshDatabase<T>(serverUrl: string, fair: boolean, connections: numbe
   return withScratchDatabase(serverUrl, "everruns_bench_fair", async (url) => {
     const pool = createPool(url, "everruns-bench", connections);
     try {
-      await benchSetScheduler(pool, fair);
+      await setScheduler(pool, fair, null);
       return await fn(url, pool);
     } finally {
       await pool.end();

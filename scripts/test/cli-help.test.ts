@@ -56,8 +56,8 @@ describe("everruns <command> --help", () => {
     expect(readdirSync(dir)).toEqual([]); // no record of a start, no key file
   });
 
-  it("keys, secrets, workspaces, bench take --help too", async () => {
-    for (const command of ["keys", "secrets", "workspaces", "bench"]) {
+  it("keys, secrets, workspaces, scheduler, bench take --help too", async () => {
+    for (const command of ["keys", "secrets", "workspaces", "scheduler", "bench"]) {
       const { code, stdout } = await cli([command, "--help"]);
       expect(code).toBe(0);
       expect(stdout).toContain(`everruns ${command}`);
