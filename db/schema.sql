@@ -235,13 +235,13 @@ CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, creat
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
 CREATE INDEX runs_workspace_queued_idx ON everruns.runs USING btree (workspace_id) WHERE (status = 'queued'::text);
 CREATE TRIGGER tg_runs__admission_limits AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__admission_limits();
+CREATE TRIGGER tg_runs__admit_next AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status <> ALL (ARRAY['queued'::text, 'running'::text])) AND ((old.status = 'running'::text) OR ((old.status = 'queued'::text) AND (old.admitted_at IS NOT NULL))))) EXECUTE FUNCTION everruns_private.tg_runs__release_slot();
 CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
 CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
 CREATE TRIGGER tg_runs__queue_order BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__queue_order();
-CREATE TRIGGER tg_runs__release_slot AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status <> ALL (ARRAY['queued'::text, 'running'::text])) AND ((old.status = 'running'::text) OR ((old.status = 'queued'::text) AND (old.admitted_at IS NOT NULL))))) EXECUTE FUNCTION everruns_private.tg_runs__release_slot();
 
 create table everruns.secrets (
   id uuid not null default gen_random_uuid(),
@@ -441,7 +441,8 @@ create view everruns_private.live_workers as
     w.concurrency,
     w.backend_pid,
     w.backend_start,
-    w.started_at
+    w.started_at,
+    w.workspace_id
    FROM everruns_private.workers w
      JOIN pg_stat_activity a ON a.pid = w.backend_pid AND (a.backend_start = w.backend_start OR (a.backend_start IS NULL OR w.backend_start IS NULL) AND a.application_name = ('everruns-worker:'::text || w.pool_id));
 
@@ -499,6 +500,8 @@ begin
                    'everruns_private.assert_valid_run_input(jsonb), everruns_private.input_error(text), '
                    'everruns_private.assert_answers(everruns.runs, jsonb), everruns_private.thread_workspace(uuid) to %I', v_role);
   end if;
+  -- 000024: why its queued runs wait, whatever its access
+  execute format('grant execute on function everruns.explain_queue(uuid) to %I', v_role);
   perform everruns_private.audit_append(v_workspace.id, 'role.bound', 'role', v_role::text, jsonb_build_object('access', bind_role.access));
 end;
 $function$;
@@ -575,12 +578,12 @@ begin
   v_dedicated := coalesce(v_dedicated, false);
   if v_dedicated then
     -- its own workers' slots, all its own
-    select coalesce(sum(w.concurrency), 0) into v_out.slots from everruns_private.workers w where w.workspace_id = v_run.workspace_id;
+    select coalesce(sum(w.concurrency), 0) into v_out.slots from everruns_private.live_workers w where w.workspace_id = v_run.workspace_id;
     v_out.slots_taken := v_out.workspace_active;
   else
     -- the shared window (admit_runs)
     select coalesce(nullif(sum(w.concurrency), 0), (select s.min_window from everruns_private.scheduler s where s.id = 1), 256)
-      into v_out.slots from everruns_private.workers w where w.workspace_id is null;
+      into v_out.slots from everruns_private.live_workers w where w.workspace_id is null;
     select count(*) into v_out.slots_taken from everruns.runs r
      where (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))
        and not exists (select from everruns_private.workspace_limits l where l.workspace_id = r.workspace_id and l.dedicated);
@@ -604,7 +607,8 @@ begin
   -- (each run that ends frees the slot the next one takes: its workspace's runs that ended over
   -- the last 5 minutes, per second; runs_finished_idx)
   select count(*) / 300.0 into v_rate from everruns.runs r
-   where r.finished_at > now() - interval '5 minutes' and r.workspace_id = v_run.workspace_id;
+   where r.finished_at > now() - interval '5 minutes' and r.workspace_id = v_run.workspace_id
+     and r.admitted_at is not null;  -- 000024: a run cancelled before its admission freed no slot
   if v_rate > 0 then
     v_out.estimated_wait_seconds := round((v_out.position / v_rate)::numeric, 1);
   end if;
@@ -890,6 +894,18 @@ declare
   v_admitted uuid[] := '{}';
   i integer;
 begin
+  -- 000024: the running limits of the workspaces this transaction changed are locked first, and
+  -- written (a no-op): a transaction that ends a run and one that inserts one in the same
+  -- workspace queue here, and each then sees the other's change (READ COMMITTED: the statements
+  -- below take fresh snapshots); a REPEATABLE READ transaction whose snapshot predates another
+  -- admission fails to lock it (40001) instead of counting from its stale snapshot
+  for v_row in
+    select l.workspace_id from everruns_private.workspace_limits l
+     where l.workspace_id = any (coalesce(p_workspaces, '{}')) and l.max_running_runs is not null
+     order by l.workspace_id
+  loop
+    update everruns_private.workspace_limits l set bucket_at = l.bucket_at where l.workspace_id = v_row.workspace_id;
+  end loop;
   -- nothing waits (the common case without a backlog): one probe of runs_pending_idx
   if not exists (select from everruns.runs r where r.status = 'queued' and r.admitted_at is null) then
     return 0;
@@ -900,7 +916,7 @@ begin
     -- the shared window: the shared workers' slots, less the active runs of shared workspaces
     -- (a dedicated workspace's runs hold its own workers' slots)
     select coalesce(nullif(sum(w.concurrency), 0), v_min_window, 256) into v_window
-      from everruns_private.workers w where w.workspace_id is null;
+      from everruns_private.live_workers w where w.workspace_id is null;  -- 000024: live ones only
     v_any_dedicated := exists (select from everruns_private.workspace_limits l where l.dedicated);
     v_free := v_window - (select count(*) from everruns.runs r
                            where (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))
@@ -913,8 +929,7 @@ begin
 
   -- The workspaces with runs to admit: a loose scan of runs_pending_idx, one probe per workspace
   -- however many runs wait. A workspace with a running limit is counted under its limits row's
-  -- lock: the workspaces this transaction changed (p_workspaces) wait for it; another's row
-  -- that some other transaction holds is skipped (that transaction admits for it, or the sweep).
+  -- lock (those of p_workspaces: taken above).
   for v_row in
     with recursive pending as (
       (select r.workspace_id from everruns.runs r
@@ -933,15 +948,17 @@ begin
     v_lim := null; v_wt := 1; v_ded := false;
     select l.max_running_runs, l.weight, l.dedicated into v_lim, v_wt, v_ded
       from everruns_private.workspace_limits l where l.workspace_id = v_row.workspace_id;
-    if v_lim is not null then
-      if v_row.workspace_id = any (coalesce(p_workspaces, '{}')) then
-        select l.max_running_runs into v_lim from everruns_private.workspace_limits l
-         where l.workspace_id = v_row.workspace_id for update;
-      else
-        select l.max_running_runs into v_lim from everruns_private.workspace_limits l
-         where l.workspace_id = v_row.workspace_id for update skip locked;
-        continue when not found;
-      end if;
+    if v_lim is not null and not (v_row.workspace_id = any (coalesce(p_workspaces, '{}'))) then
+      -- another workspace's limit: at it already (read without a lock), nothing to admit and
+      -- nothing locked; else its row, unless another transaction holds it (that one admits for
+      -- it, or the sweep), locked and written as above
+      continue when (select count(*) from everruns.runs r
+                      where r.workspace_id = v_row.workspace_id
+                        and (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))) >= v_lim;
+      perform from everruns_private.workspace_limits l where l.workspace_id = v_row.workspace_id for update skip locked;
+      continue when not found;
+      update everruns_private.workspace_limits l set bucket_at = l.bucket_at where l.workspace_id = v_row.workspace_id
+      returning l.max_running_runs into v_lim;
     end if;
     v_ws := v_ws || v_row.workspace_id;
     v_limit := v_limit || v_lim;
@@ -2060,7 +2077,10 @@ begin
       and not (r.status = 'queued' and r.admitted_at is null)
       and r.updated_at < now() - interval '5 seconds'
       and not exists (select 1 from graphile_worker.jobs j
-                      where j.key = 'run:' || r.id::text and j.attempts < j.max_attempts)
+                      where j.key = 'run:' || r.id::text and j.attempts < j.max_attempts
+                        -- 000024: a job of the task its workspace no longer has (dedicated
+                        -- changed while it was locked, or it was added just before) is nobody's
+                        and j.task_identifier = everruns_private.step_task(r.workspace_id))
     for update of r skip locked
   loop
     perform everruns_private.enqueue_step(v_run.id,
@@ -3237,8 +3257,10 @@ begin
                   where l.workspace_id = p_run.workspace_id and l.max_running_runs is not null) then
     return true;
   end if;
-  select l.max_running_runs into v_limit from everruns_private.workspace_limits l
-   where l.workspace_id = p_run.workspace_id for update;
+  -- locked and written (a no-op, 000024): see admit_runs
+  update everruns_private.workspace_limits l set bucket_at = l.bucket_at
+   where l.workspace_id = p_run.workspace_id
+  returning l.max_running_runs into v_limit;
   if v_limit is null then
     return true;
   end if;

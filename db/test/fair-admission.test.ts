@@ -213,6 +213,70 @@ describe("without workers (the window is min_window)", () => {
     await db.pool.query("select everruns.cancel_run($1)", [sleeper]);
   });
 
+  it("a run's cancel and inserts into its workspace at its running limit do not deadlock (000024: the limits row before the audit head)", async () => {
+    const ws = await workspace();
+    await setLimits(ws, { max_running_runs: 1 });
+    const agent = await agentIn(ws);
+    const [active] = await insertRuns(agent, 2);
+    const open = await db.pool.connect();
+    const second = await db.pool.connect();
+    try {
+      // an insert whose transaction stays open holds the limits row and the audit head
+      await open.query("begin");
+      await open.query("insert into everruns.runs (agent_id, input) values ($1, $2)", [agent, INPUT]);
+      // another insert waits for the limits row; the cancel of the active run waits behind them
+      const inserting = second.query("insert into everruns.runs (agent_id, input) values ($1, $2)", [agent, INPUT]);
+      await sleep(200);
+      const cancelling = db.pool.query("select everruns.cancel_run($1)", [active]);
+      await sleep(200);
+      await open.query("commit");
+      // before 000024: "deadlock detected" between the second insert and the cancel
+      await Promise.all([inserting, cancelling]);
+    } finally {
+      open.release();
+      second.release();
+    }
+    expect(await census(ws)).toMatchObject({ active: 1, pending: 2, jobs: 1 });
+  });
+
+  it("a REPEATABLE READ insert whose snapshot predates an admission fails to serialize instead of exceeding max_running_runs", async () => {
+    const ws = await workspace();
+    await setLimits(ws, { max_running_runs: 1 });
+    const agent = await agentIn(ws);
+    const [sleeper] = await insertRuns(agent, 1);
+    await db.pool.query("select everruns_private.begin_step($1)", [sleeper]);
+    await db.pool.query("select everruns_private.commit_step($1, 1, 1, $2, '[]', $3)", [
+      sleeper,
+      { kind: "wait", name: "sleep", status: "succeeded", input: {}, output: {} },
+      { type: "wait", delay_ms: 0, waiting: { type: "timer" } },
+    ]);
+    const rr = await db.pool.connect();
+    try {
+      await rr.query("begin isolation level repeatable read");
+      await rr.query("select count(*) from everruns.runs where workspace_id = $1", [ws]); // the snapshot: no run active
+      // meanwhile the sleeper wakes and takes the workspace's one slot
+      expect((await db.pool.query("select everruns_private.begin_step($1) as begun", [sleeper])).rows[0].begun).not.toBeNull();
+      await expect(rr.query("insert into everruns.runs (agent_id, input) values ($1, $2)", [agent, INPUT])).rejects.toMatchObject({ code: "40001" });
+      await rr.query("rollback");
+    } finally {
+      rr.release();
+    }
+    expect(await census(ws)).toMatchObject({ active: 1, pending: 0 });
+  });
+
+  it("the fair-share window counts live workers only: a pool that died idle adds no slot", async () => {
+    await db.pool.query("select everruns_private.set_scheduler(true, 6)");
+    const gone = new pg.Client({ connectionString: db.url });
+    await gone.connect();
+    await gone.query("select everruns_private.register_worker('pool-died-idle', 'h', 1, 10000)");
+    await gone.end();
+    const ws = await workspace();
+    const [run] = await insertRuns(await agentIn(ws), 10);
+    const { rows } = await db.pool.query<{ slots: number }>("select slots from everruns.explain_queue($1)", [run]);
+    expect(rows[0]!.slots).toBe(6);
+    expect(await census(ws)).toMatchObject({ active: 6, pending: 4 });
+  });
+
   it("refuses a priority outside -1000..1000 and bad limits, with messages that say what to do", async () => {
     const ws = await workspace();
     const agent = await agentIn(ws);
