@@ -255,7 +255,7 @@ describe("without workers (the window is min_window)", () => {
       await rr.query("begin isolation level repeatable read");
       await rr.query("select count(*) from everruns.runs where workspace_id = $1", [ws]); // the snapshot: no run active
       // meanwhile the sleeper wakes and takes the workspace's one slot
-      expect((await db.pool.query("select everruns_private.begin_step($1) as begun", [sleeper])).rows[0].begun).not.toBeNull();
+      expect((await db.pool.query<{ begun: unknown }>("select everruns_private.begin_step($1) as begun", [sleeper])).rows[0]!.begun).not.toBeNull();
       await expect(rr.query("insert into everruns.runs (agent_id, input) values ($1, $2)", [agent, INPUT])).rejects.toMatchObject({ code: "40001" });
       await rr.query("rollback");
     } finally {
