@@ -9,7 +9,7 @@
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
-import { authRequiredState, connectionState, onAuthRequired, onConnectionState, sinceStart, type AuthRequired } from "@/lib/graphql";
+import { authRequiredState, connectionState, onAuthRequired, onConnectionState, setLoggingOut, sinceStart, type AuthRequired } from "@/lib/graphql";
 import { useConnectionState, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
 import { PENDING_APPROVALS_QUERY, RUN_STATUS_UPDATED, WHOAMI_QUERY } from "@/lib/queries";
 import { LOGIN_PATH, loginHref, logout, SessionContext, setLoginNotice, toRole, type Session } from "@/lib/session";
@@ -144,8 +144,10 @@ function LogoutButton() {
   const out = async () => {
     setPending(true);
     setError(null);
+    setLoggingOut(true);
     const result = await logout();
     if (!result.ok) {
+      setLoggingOut(false);
       setPending(false);
       return setError(result.message);
     }

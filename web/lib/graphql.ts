@@ -73,8 +73,20 @@ export function onAuthRequired(listener: (a: AuthRequired) => void): () => void 
   return () => authListeners.delete(listener);
 }
 
+let loggingOut = false;
+
+/**
+ * The user is logging out: the API refusing the session from now on is what they asked for, not
+ * a reason to send them to the login page with a warning (the logout takes them there itself).
+ * Without it, a request or the live connection refused a moment before the logout's own redirect
+ * sent them to /login?next=… instead. false again when the logout failed.
+ */
+export function setLoggingOut(value: boolean): void {
+  loggingOut = value;
+}
+
 function markAuthRequired(code: string, message: string): void {
-  if (authRequired) return;
+  if (authRequired || loggingOut) return;
   authRequired = { code, message };
   for (const listener of authListeners) listener(authRequired);
 }
