@@ -4,12 +4,13 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../db/errors.ts";
 import type { Env } from "../db/env.ts";
-import { readScheduler, setScheduler, type SchedulerSettings } from "../db/sql/scheduler.ts";
+import { readScheduler, readWorkspaceQueues, setScheduler, type SchedulerSettings, type WorkspaceQueue } from "../db/sql/scheduler.ts";
 import { printRows, wantsHelp, withCliPool } from "./workspaces-command.ts";
 
 export const SCHEDULER_USAGE = `Usage:
   everruns scheduler [--fair on|off] [--min-window N] [--json]
-                 show how runs are admitted to the workers, or change it:
+                 show how runs are admitted to the workers and, per workspace with runs waiting
+                 for a slot or holding one, how many and the longest wait; or change it:
                  --fair on (the default): worker slots are shared between workspaces by weight
                  (everruns workspaces limits <ws> --weight N), a run waits queued, without a job,
                  until a slot is its workspace's; off: first in, first out over all workspaces
@@ -30,9 +31,17 @@ function minWindowFromFlag(value: string | undefined): number | null {
   return Number(value);
 }
 
-function show(settings: SchedulerSettings, json: boolean): void {
+/** "45 s", "3 m", "2 h" since `iso`. */
+function since(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} m`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
+function show(settings: SchedulerSettings, queues: WorkspaceQueue[], json: boolean): void {
   if (json) {
-    console.log(JSON.stringify(settings));
+    console.log(JSON.stringify({ ...settings, workspaces: queues }));
     return;
   }
   printRows(
@@ -42,6 +51,21 @@ function show(settings: SchedulerSettings, json: boolean): void {
       { setting: "waiting for a slot", value: String(settings.pending) },
       { setting: "changed", value: settings.updatedAt },
     ],
+    false,
+    "",
+  );
+  if (queues.length === 0) return;
+  const now = Date.now();
+  console.log("");
+  printRows(
+    queues.map((q) => ({
+      workspace: q.workspace,
+      waiting: q.waiting,
+      "longest wait": q.oldestWaitingSince ? since(q.oldestWaitingSince, now) : "-",
+      active: q.maxRunningRuns === null ? String(q.active) : `${q.active} of ${q.maxRunningRuns}`,
+      weight: q.weight,
+      workers: q.dedicated ? "dedicated" : "shared",
+    })),
     false,
     "",
   );
@@ -63,7 +87,7 @@ export async function schedulerCommand(args: string[], env: Env): Promise<number
   const minWindow = minWindowFromFlag(values["min-window"]);
   await withCliPool(env, async (pool) => {
     const settings = fair === null && minWindow === null ? await readScheduler(pool) : await setScheduler(pool, fair, minWindow);
-    show(settings, values.json);
+    show(settings, await readWorkspaceQueues(pool), values.json);
   });
   return 0;
 }

@@ -44,6 +44,62 @@ function toSettings(row: SchedulerRow): SchedulerSettings {
   };
 }
 
+/** A workspace with runs waiting for a slot or holding one: what an on-call engineer looks at first. */
+export interface WorkspaceQueue {
+  workspace: string;
+  /** Queued runs waiting for admission. */
+  waiting: number;
+  /** Runs holding a worker slot or due to. */
+  active: number;
+  /** When the longest-waiting one was queued (null: none waits). */
+  oldestWaitingSince: string | null;
+  weight: number;
+  maxRunningRuns: number | null;
+  dedicated: boolean;
+}
+
+interface WorkspaceQueueRow {
+  workspace: string;
+  waiting: string;
+  active: string;
+  oldest: Date | null;
+  weight: number;
+  max_running_runs: number | null;
+  dedicated: boolean;
+}
+
+// counted over the two partial indexes of 000023 (runs_pending_idx, runs_active_idx): as many
+// rows as runs wait or hold slots, on demand
+const QUEUES = `with waiting as (
+       select r.workspace_id, count(*) as n, min(r.created_at) as oldest
+         from everruns.runs r where r.status = 'queued' and r.admitted_at is null group by r.workspace_id
+     ), active as (
+       select r.workspace_id, count(*) as n
+         from everruns.runs r where r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null) group by r.workspace_id
+     )
+     select w.name as workspace, coalesce(q.n, 0) as waiting, coalesce(a.n, 0) as active, q.oldest,
+            coalesce(l.weight, 1) as weight, l.max_running_runs, coalesce(l.dedicated, false) as dedicated
+       from everruns.workspaces w
+       left join waiting q on q.workspace_id = w.id
+       left join active a on a.workspace_id = w.id
+       left join everruns_private.workspace_limits l on l.workspace_id = w.id
+      where q.n is not null or a.n is not null
+      order by q.oldest nulls last, w.name`;
+
+/** Every workspace with runs waiting for a slot or holding one, the longest wait first. */
+export async function readWorkspaceQueues(db: Queryable): Promise<WorkspaceQueue[]> {
+  const { rows } = await db.query<WorkspaceQueueRow>(QUEUES);
+  return rows.map((r) => ({
+    workspace: r.workspace,
+    waiting: Number(r.waiting),
+    active: Number(r.active),
+    oldestWaitingSince: r.oldest ? new Date(r.oldest).toISOString() : null,
+    weight: r.weight,
+    maxRunningRuns: r.max_running_runs,
+    dedicated: r.dedicated,
+  }));
+}
+
 export async function readScheduler(db: Queryable): Promise<SchedulerSettings> {
   const { rows } = await db.query<SchedulerRow>(READ);
   return toSettings(rows[0]!);

@@ -408,6 +408,11 @@ describe("everruns scheduler", () => {
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/fair share\s+on/);
     expect(shown.stdout).toMatch(/waiting for a slot\s+3/);
+    // the workspaces with runs waiting or active: this one, 2 holding the window's slots, 3 waiting
+    const name = (await db.pool.query<{ name: string }>("select name from everruns.workspaces where id = $1", [ws])).rows[0]!.name;
+    expect(shown.stdout).toMatch(new RegExp(`${name}\\s+3\\s+\\d+ s\\s+2\\s+1\\s+shared`));
+    const listed = JSON.parse((await cli(["--json"])).stdout) as { workspaces: Array<{ workspace: string; waiting: number; active: number }> };
+    expect(listed.workspaces).toEqual([expect.objectContaining({ workspace: name, waiting: 3, active: 2 })]);
 
     const off = await cli(["--fair", "off", "--json"]);
     expect(off.code).toBe(0);
