@@ -277,6 +277,23 @@ describe("without workers (the window is min_window)", () => {
     expect(await census(ws)).toMatchObject({ active: 6, pending: 4 });
   });
 
+  it("repair gives a run whose job has a task its workspace no longer has (dedicated changed under it) a job of the right task", async () => {
+    const ws = await workspace();
+    const [run] = await insertRuns(await agentIn(ws), 1);
+    // the job of the dedicated task, as one added just before the workspace stopped being dedicated
+    await db.pool.query("select graphile_worker.add_job($1, json_build_object('run_id', $2::uuid), job_key => 'run:' || $2)", [`run_step:${ws}`, run]);
+    const task = async () =>
+      (await db.pool.query<{ task_identifier: string }>("select task_identifier from graphile_worker.jobs where key = 'run:' || $1", [run])).rows.map(
+        (r) => r.task_identifier,
+      );
+    expect(await task()).toEqual([`run_step:${ws}`]);
+    // past repair's 5 s gates
+    await db.pool.query("update everruns.runs set updated_at = now() - interval '1 minute' where id = $1", [run]);
+    await db.pool.query("update everruns_private.maintenance set repaired_at = now() - interval '1 minute'");
+    expect((await db.pool.query<{ n: number }>("select everruns_private.repair_orphaned_runs() as n")).rows[0]!.n).toBe(1);
+    expect(await task()).toEqual(["run_step"]);
+  });
+
   it("refuses a priority outside -1000..1000 and bad limits, with messages that say what to do", async () => {
     const ws = await workspace();
     const agent = await agentIn(ws);
