@@ -7,7 +7,7 @@ export interface SchedulerSettings {
   fair: boolean;
   /** Runs admitted at once over all shared workspaces while no worker is registered. */
   minWindow: number;
-  /** The shared window now: the live shared workers' slots (--max-in-flight), or minWindow. */
+  /** The shared window now, as admit_runs counts it (000024): the live shared workers' slots (--max-in-flight), or minWindow. */
   window: number;
   /** Runs of shared workspaces holding a slot or due to. */
   active: number;
@@ -26,7 +26,7 @@ interface SchedulerRow {
 }
 
 const READ = `select s.fair, s.min_window, s.updated_at,
-       coalesce((select nullif(sum(w.concurrency), 0) from everruns_private.workers w where w.workspace_id is null), s.min_window) as window,
+       coalesce((select nullif(sum(w.concurrency), 0) from everruns_private.live_workers w where w.workspace_id is null), s.min_window) as window,
        (select count(*) from everruns.runs r
          where (r.status = 'running' or (r.status = 'queued' and r.admitted_at is not null))
            and not exists (select from everruns_private.workspace_limits l where l.workspace_id = r.workspace_id and l.dedicated)) as active,

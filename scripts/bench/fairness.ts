@@ -32,7 +32,7 @@ import { benchPriorityOvertakes, type PriorityOvertakes } from "../../db/sql/ben
 import { benchQueueWaits } from "../../db/sql/benchQueueWaits.ts";
 import { benchRunsThroughput } from "../../db/sql/benchRunsThroughput.ts";
 import { setScheduler } from "../../db/sql/scheduler.ts";
-import { benchSetWorkspaceAdmission } from "../../db/sql/benchSetWorkspaceAdmission.ts";
+import { setWorkspaceLimits } from "../../db/sql/workspaceLimits.ts";
 import { benchStepsByWorkspace } from "../../db/sql/benchStepsByWorkspace.ts";
 import { benchWorkspaceAgent } from "../../db/sql/benchWorkspaceAgent.ts";
 import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
@@ -289,7 +289,7 @@ async function runWeights(opts: FairnessOptions): Promise<WeightsResult> {
     const spaces: Array<{ workspaceId: string; agentId: string }> = [];
     for (const w of weights) {
       const s = await benchWorkspaceAgent(pool, `weight-${w}`, `bench-fair-weight-${w}`, config);
-      await benchSetWorkspaceAdmission(pool, s.workspaceId, { weight: w });
+      await setWorkspaceLimits(pool, s.workspaceId, { weight: w });
       spaces.push(s);
     }
     const ids = spaces.map((s) => s.workspaceId);
@@ -345,7 +345,7 @@ async function limitRow(opts: FairnessOptions, fair: boolean): Promise<LimitRow>
   return onFreshDatabase(opts.serverUrl, fair, LIMIT_INSERTERS + 1, async (url, pool) => {
     const sampler = createPool(url, "everruns-bench-sampler", 1);
     const s = await benchWorkspaceAgent(pool, "limited", "bench-fair-limit", inflightConfig(2, opts.turnMs));
-    await benchSetWorkspaceAdmission(pool, s.workspaceId, { max_running_runs: LIMIT });
+    await setWorkspaceLimits(pool, s.workspaceId, { maxRunningRuns: LIMIT });
     const workers: WorkerHandle[] = [];
     let samples = 0;
     let maxSeen = 0;
@@ -414,7 +414,7 @@ async function runCost(opts: FairnessOptions): Promise<CostRow[]> {
   return onFreshDatabase(opts.serverUrl, true, 1, async (_url, pool) => {
     const s = await benchWorkspaceAgent(pool, "backlog", "bench-fair-cost", inflightConfig(2, opts.turnMs));
     const [active] = await benchInsertRuns(pool, s.agentId, 1, "active"); // admitted: the only active run
-    await benchSetWorkspaceAdmission(pool, s.workspaceId, { max_running_runs: 1 });
+    await setWorkspaceLimits(pool, s.workspaceId, { maxRunningRuns: 1 });
     const client = await pool.connect();
     const rows: CostRow[] = [];
     try {
@@ -462,7 +462,7 @@ async function runPriority(opts: FairnessOptions): Promise<PriorityResult> {
   );
   return onFreshDatabase(opts.serverUrl, true, 2, async (url, pool) => {
     const s = await benchWorkspaceAgent(pool, "prioritized", "bench-fair-priority", inflightConfig(2, opts.turnMs));
-    await benchSetWorkspaceAdmission(pool, s.workspaceId, { max_running_runs: slots });
+    await setWorkspaceLimits(pool, s.workspaceId, { maxRunningRuns: slots });
     const backlog = await benchInsertRuns(pool, s.agentId, opts.priorityBacklog, "backlog");
     const workers = [await spawnWorkerProcess(url, opts.maxInFlight)];
     try {
