@@ -11,6 +11,7 @@ import { ValidationError } from "./errors.ts";
 import { PROVIDER_SPECS } from "../worker/providers/registry.ts";
 import type { ProviderSpec } from "../worker/providers/spec.ts";
 import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
+import { outputSchemaProblem } from "../worker/tools/validate.ts";
 import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
@@ -146,6 +147,41 @@ export const RetryPolicySchema = z.strictObject({
 });
 export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 
+/**
+ * The largest `output_schema`: 64 KiB of JSON text. It is sent with every LLM call of the agent's
+ * runs, so it costs input tokens each time; a classification or extraction schema is a few KiB.
+ */
+export const MAX_OUTPUT_SCHEMA_BYTES = 65_536;
+
+/**
+ * An agent's `output_schema`: a JSON Schema its final answer must match (README, "Structured
+ * output"). Its root must be an object schema, the only kind OpenAI's structured outputs and
+ * Anthropic's tool input take; it is compiled with ajv here, so a schema ajv cannot use (a bad
+ * keyword value, a `$ref` that resolves nowhere) is refused before a run ever needs it.
+ */
+export const OutputSchemaSchema = z
+  .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object, e.g. {"type": "object", "properties": {...}, "required": [...]}' })
+  .superRefine((schema, ctx) => {
+    const bytes = jsonTextBytes(schema);
+    if (bytes > MAX_OUTPUT_SCHEMA_BYTES) {
+      ctx.addIssue({
+        code: "custom",
+        message: `is ${bytes} bytes of JSON text; an output schema may be at most ${MAX_OUTPUT_SCHEMA_BYTES} (MAX_OUTPUT_SCHEMA_BYTES)`,
+      });
+      return;
+    }
+    if (schema.type !== "object") {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          'must have "type": "object" at its root (providers take only an object as structured output); wrap a single value as {"type": "object", "properties": {"value": ...}, "required": ["value"]}',
+      });
+      return;
+    }
+    const problem = outputSchemaProblem(schema);
+    if (problem) ctx.addIssue({ code: "custom", message: `is not a usable JSON Schema: ${problem}` });
+  });
+
 /** The settings every provider has; each provider adds its own (ProviderSpec.fields). */
 const COMMON_FIELDS = {
   system_prompt: z.string().optional(),
@@ -167,6 +203,11 @@ const COMMON_FIELDS = {
    * within the workspace; absent: 0). A run's own priority, when given and not 0, wins.
    */
   priority: RunPrioritySchema.optional(),
+  /**
+   * A JSON Schema the final answer must match: the provider is asked for JSON of that shape, the
+   * answer is validated and stored as the run's `output.json` (worker/steps.ts).
+   */
+  output_schema: OutputSchemaSchema.optional(),
 };
 
 type VariantOf<S> =
@@ -283,6 +324,11 @@ export const LlmOutputSchema = z.object({
   text: z.string(),
   reasoning: z.string().optional(),
   tool_calls: z.array(ToolCallSchema),
+  /**
+   * Why this final answer did not match the agent's output_schema (worker/steps.ts): the run went
+   * on, and the conversation has a correction message after this turn (worker/conversation.ts).
+   */
+  output_errors: z.string().optional(),
 });
 export type LlmOutput = z.infer<typeof LlmOutputSchema>;
 

@@ -110,6 +110,15 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
   return { kind: "llm" };
 }
 
+/**
+ * The user message that follows a final answer that did not match the agent's output_schema
+ * (steps.ts records the problems in that LLM step's `output_errors`). Derived from the committed
+ * step, so a retried or resumed run, and a later run of the thread, see the same conversation.
+ */
+export function outputCorrection(errors: string): string {
+  return `Your answer did not match the output schema: ${errors}. Answer again with JSON only.`;
+}
+
 function textOf(content: InputMessage["content"]): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) {
@@ -160,6 +169,7 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
     } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
       const o = LlmOutputSchema.parse(e.step.output);
       raw.push({ role: "assistant", content: o.text, tool_calls: o.tool_calls });
+      if (o.output_errors !== undefined) raw.push({ role: "user", content: outputCorrection(o.output_errors), output_correction: { run_id: e.run_id } });
     } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
       const o = ToolOutputSchema.parse(e.step.output);
       raw.push({ role: "tool", tool_call_id: o.tool_call_id, content: o.content });
@@ -197,6 +207,7 @@ export function agUiMessages(history: HistoryEntry[]): Record<string, unknown>[]
           toolCalls: o.tool_calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } })),
         }),
       });
+      if (o.output_errors !== undefined) out.push({ id: `${o.message_id}:correction`, role: "user", content: outputCorrection(o.output_errors) });
     } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
       const o = ToolOutputSchema.parse(e.step.output);
       out.push({ id: o.message_id, role: "tool", toolCallId: o.tool_call_id, content: o.content });

@@ -9,6 +9,7 @@ import type { EventWriter } from "./event-writer.ts";
 import { costUsd } from "./pricing.ts";
 import { ProviderError, type ChatMessage, type Provider, type ToolDefinition } from "./providers/types.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
+import { outputProblems } from "./tools/validate.ts";
 
 export interface StepOutcome {
   step: StepRecord;
@@ -51,6 +52,38 @@ function withTimeout(signal: AbortSignal, ms: number, what: string): AbortSignal
   return controller.signal;
 }
 
+/** The longest `output_errors` kept (the model reads them; a run's error names them). */
+const MAX_OUTPUT_ERRORS_CHARS = 2000;
+
+/**
+ * A final answer read against the agent's output_schema: its JSON, or why it does not match.
+ * Plain JSON text is expected (every provider is asked for it); a reply wrapped in a ```json
+ * fence, as models write in prose, is forgiven.
+ */
+export function checkOutput(schema: Record<string, unknown>, text: string): { json: unknown } | { errors: string } {
+  let json: unknown;
+  const trimmed = text.trim();
+  try {
+    json = JSON.parse(trimmed);
+  } catch (error) {
+    const fenced = /^```(?:json)?\s*([\s\S]*?)\s*```$/i.exec(trimmed);
+    try {
+      if (!fenced) throw error;
+      json = JSON.parse(fenced[1]!);
+    } catch {
+      const reason = trimmed === "" ? "it is empty" : (error as Error).message;
+      return { errors: `the answer is not valid JSON (${reason})`.slice(0, MAX_OUTPUT_ERRORS_CHARS) };
+    }
+  }
+  const problems = outputProblems(schema, json);
+  return problems === null ? { json } : { errors: problems.slice(0, MAX_OUTPUT_ERRORS_CHARS) };
+}
+
+/** How many times this run's answers were already sent back for not matching its output_schema. */
+function correctionsOf(runId: string, messages: ChatMessage[]): number {
+  return messages.filter((m) => m.role === "user" && m.output_correction?.run_id === runId).length;
+}
+
 export async function runLlmStep(
   scope: StepScope,
   provider: Provider,
@@ -85,7 +118,16 @@ export async function runLlmStep(
   let result;
   try {
     result = await provider.complete(
-      { config, messages, tools, callIndex, attempt: scope.attempt, signal, ...(scope.secrets && { secrets: scope.secrets }) },
+      {
+        config,
+        messages,
+        tools,
+        callIndex,
+        attempt: scope.attempt,
+        signal,
+        ...(scope.secrets && { secrets: scope.secrets }),
+        ...(config.output_schema && { outputSchema: config.output_schema }),
+      },
       {
         onReasoningDelta(delta) {
           if (!delta) return;
@@ -169,6 +211,29 @@ export async function runLlmStep(
   };
   if (result.tool_calls.length > 0) return { step, events, next: { type: "continue" } };
 
+  // Structured output: the final answer must be JSON matching the agent's output_schema. The
+  // first answer that is not goes back to the model once: the problems are committed with this
+  // step (output_errors) and conversation.ts follows it with a correction message, so a retried
+  // or resumed run rebuilds the same conversation. The next one fails the run. The count comes
+  // from the committed conversation (its correction messages of this run), not from memory.
+  let json: { value: unknown } | undefined;
+  if (config.output_schema) {
+    const checked = checkOutput(config.output_schema, result.text);
+    if ("errors" in checked) {
+      const corrections = correctionsOf(runId, messages);
+      if (corrections === 0) {
+        output.output_errors = checked.errors;
+        events.push({ type: "CUSTOM", name: "everruns.output_invalid", value: { errors: checked.errors, corrections: 1 } });
+        return { step, events, next: { type: "continue" } };
+      }
+      const message = `the answer did not match the agent's output_schema, after ${corrections} correction(s): ${checked.errors}`;
+      const error = { code: "invalid_output", message };
+      events.push({ type: "RUN_ERROR", message, code: error.code });
+      return { step: { ...step, status: "failed", error }, events, next: { type: "fail", error } };
+    }
+    json = { value: checked.json };
+  }
+
   const total: Usage = {
     input_tokens: scope.usage.input_tokens + usage.input_tokens,
     output_tokens: scope.usage.output_tokens + usage.output_tokens,
@@ -179,7 +244,7 @@ export async function runLlmStep(
     threadId: scope.threadId,
     runId,
     outcome: { type: "success" },
-    result: { text: result.text, usage: total },
+    result: { text: result.text, ...(json && { json: json.value }), usage: total },
     usage: [
       {
         provider: config.provider,
@@ -190,5 +255,5 @@ export async function runLlmStep(
       },
     ],
   });
-  return { step, events, next: { type: "succeed", output: { text: result.text } } };
+  return { step, events, next: { type: "succeed", output: { text: result.text, ...(json && { json: json.value }) } } };
 }

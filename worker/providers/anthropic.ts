@@ -3,7 +3,14 @@
 // errors.ts makes of whatever went wrong.
 import { randomUUID } from "node:crypto";
 import Anthropic, { AnthropicError, APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
-import type { ContentBlockParam, MessageCreateParamsStreaming, MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages/messages";
+import type {
+  ContentBlockParam,
+  MessageCreateParamsStreaming,
+  MessageParam,
+  RawMessageStreamEvent,
+  Tool,
+  ToolChoice,
+} from "@anthropic-ai/sdk/resources/messages/messages";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
 import { defaultEgressGuard } from "../egress/guard.ts";
@@ -94,6 +101,35 @@ export function anthropicTools(tools: ToolDefinition[]): Tool[] {
   }));
 }
 
+// Structured output (config.output_schema). The Messages API has no response format here, so the
+// schema is the input_schema of one more tool, the output tool, and its call's input is the
+// answer: returned as the turn's text (streamed as text deltas), never as a tool call, so the
+// engine validates it like any provider's JSON answer. How the model is made to call it:
+// - no agent tools: forced (`tool_choice: {type: "tool"}`): the answer can only be the JSON;
+// - agent tools: `any`: it must call a tool, one of the agent's while it works, the output tool to
+//   finish; forcing the output tool would take the agent's tools away, and `auto` would let it end
+//   in prose;
+// - extended thinking (thinking_budget_tokens): the API accepts only `auto` with it, so `auto` and
+//   a system instruction to answer through the tool; a prose answer is then validated as JSON
+//   text, and one that is not gets the engine's one correction. Any text the model streamed before
+//   calling the tool stays in the stream but not in the committed answer.
+
+/** The output tool's name; an agent tool may not take it. */
+export const ANTHROPIC_OUTPUT_TOOL = "final_answer";
+const OUTPUT_TOOL_DESCRIPTION = "Give your final answer: call this tool once, with the answer as its input, when you are done.";
+const OUTPUT_INSTRUCTION = `When you have the final answer, give it by calling the ${ANTHROPIC_OUTPUT_TOOL} tool with the answer as its input, not as text.`;
+
+export function anthropicOutputTool(schema: Record<string, unknown>): Tool {
+  return { name: ANTHROPIC_OUTPUT_TOOL, description: OUTPUT_TOOL_DESCRIPTION, input_schema: { ...schema, type: "object" } };
+}
+
+/** How the model is made to call the output tool (see above). */
+export function anthropicOutputToolChoice(thinking: boolean, agentTools: boolean): ToolChoice {
+  if (thinking) return { type: "auto" };
+  if (agentTools) return { type: "any" };
+  return { type: "tool", name: ANTHROPIC_OUTPUT_TOOL };
+}
+
 /** Anthropic's base URL has no `/v1` (the SDK adds it); one given with it is forgiven. */
 function normaliseBaseURL(url: string | undefined): string | undefined {
   if (!url) return undefined;
@@ -101,7 +137,8 @@ function normaliseBaseURL(url: string | undefined): string | undefined {
 }
 
 interface PendingBlock {
-  type: "text" | "tool_use" | "thinking" | "other";
+  /** `output`: a call of the output tool (structured output) */
+  type: "text" | "tool_use" | "output" | "thinking" | "other";
   id: string;
   name: string;
   json: string;
@@ -169,9 +206,20 @@ export class AnthropicProvider implements Provider {
       messages: anthropicMessages(request.messages),
       stream: true,
     };
-    const system = anthropicSystem(config.system_prompt, request.messages);
-    if (system) params.system = system;
+    let system = anthropicSystem(config.system_prompt, request.messages);
     if (request.tools.length > 0) params.tools = anthropicTools(request.tools);
+    if (request.outputSchema) {
+      if (request.tools.some((t) => t.name === ANTHROPIC_OUTPUT_TOOL)) {
+        throw new ProviderError(
+          `the agent has a tool named "${ANTHROPIC_OUTPUT_TOOL}", the name of the tool that gives Anthropic models its output_schema: rename the agent's tool`,
+          { retryable: false, code: "bad_request" },
+        );
+      }
+      params.tools = [...(params.tools ?? []), anthropicOutputTool(request.outputSchema)];
+      params.tool_choice = anthropicOutputToolChoice(budget !== undefined, request.tools.length > 0);
+      if (params.tool_choice.type !== "tool") system = system ? `${system}\n\n${OUTPUT_INSTRUCTION}` : OUTPUT_INSTRUCTION;
+    }
+    if (system) params.system = system;
     if (budget !== undefined) params.thinking = { type: "enabled", budget_tokens: budget };
     // extended thinking accepts no temperature but the default
     else if (config.temperature !== undefined) params.temperature = config.temperature;
@@ -185,6 +233,7 @@ export class AnthropicProvider implements Provider {
     let stopped = false;
     const blocks = new Map<number, PendingBlock>();
     const calls: PendingBlock[] = [];
+    let output: PendingBlock | undefined;
 
     for await (const event of abortable<RawMessageStreamEvent>(stream, signal)) {
       switch (event.type) {
@@ -197,7 +246,12 @@ export class AnthropicProvider implements Provider {
         }
         case "content_block_start": {
           const cb = event.content_block;
-          if (cb.type === "tool_use") {
+          if (cb.type === "tool_use" && request.outputSchema && cb.name === ANTHROPIC_OUTPUT_TOOL) {
+            // the answer; a second call of the output tool in one turn is ignored
+            const block: PendingBlock = { type: output ? "other" : "output", id: "", name: cb.name, json: "" };
+            blocks.set(event.index, block);
+            output ??= block;
+          } else if (cb.type === "tool_use") {
             const block: PendingBlock = { type: "tool_use", id: cb.id || `toolu_${randomUUID()}`, name: cb.name, json: "" };
             blocks.set(event.index, block);
             calls.push(block);
@@ -236,6 +290,9 @@ export class AnthropicProvider implements Provider {
             if (block?.type === "tool_use" && delta.partial_json) {
               block.json += delta.partial_json;
               handlers.onToolCallArgs(block.id, delta.partial_json);
+            } else if (block?.type === "output" && delta.partial_json) {
+              block.json += delta.partial_json;
+              handlers.onTextDelta(delta.partial_json);
             }
           }
           break;
@@ -256,10 +313,16 @@ export class AnthropicProvider implements Provider {
       }
     }
     if (!stopped) throw truncatedStream(LABEL, "message_stop");
+    if (output && output.json.trim() === "") {
+      // an input streamed whole at the block's start ({}, as far as this API goes)
+      output.json = "{}";
+      handlers.onTextDelta(output.json);
+    }
 
     const tool_calls: ToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.json) }));
     return {
-      text,
+      // the output tool's input, as the model wrote it (the engine parses and validates it)
+      text: output ? output.json : text,
       ...(reasoning ? { reasoning } : {}),
       tool_calls,
       usage: { input_tokens: inputTokens, output_tokens: outputTokens },

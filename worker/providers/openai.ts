@@ -34,6 +34,7 @@ import { OPENAI_ENV } from "./openai.config.ts";
 import { envValue } from "./spec.ts";
 import {
   configOf,
+  OUTPUT_SCHEMA_NAME,
   parseToolArguments,
   ProviderError,
   type ChatMessage,
@@ -160,6 +161,11 @@ function responsesParams(config: OpenAIConfig, request: LlmRequest): ResponseCre
   if (config.temperature !== undefined) params.temperature = config.temperature;
   if (config.max_tokens !== undefined) params.max_output_tokens = config.max_tokens;
   if (config.reasoning_effort) params.reasoning = { effort: config.reasoning_effort, summary: "auto" };
+  // Structured outputs: strict, so the model's JSON matches the schema by construction (OpenAI
+  // accepts only its strict subset: every property required, additionalProperties false).
+  if (request.outputSchema) {
+    params.text = { format: { type: "json_schema", name: OUTPUT_SCHEMA_NAME, schema: request.outputSchema, strict: true } };
+  }
   return params;
 }
 
@@ -387,6 +393,9 @@ async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, h
     else params.max_tokens = config.max_tokens;
   }
   if (config.reasoning_effort) params.reasoning_effort = config.reasoning_effort;
+  if (request.outputSchema) {
+    params.response_format = { type: "json_schema", json_schema: { name: OUTPUT_SCHEMA_NAME, schema: request.outputSchema, strict: true } };
+  }
 
   const stream = await client.chat.completions.create(params, { signal });
   let model = config.model;

@@ -18,6 +18,8 @@ export const ScriptToolCallSchema = z.strictObject({
 
 export const ScriptTurnSchema = z.strictObject({
   text: z.string().optional(),
+  /** a JSON answer (for agents with an output_schema): replied as its JSON text, instead of `text` */
+  json: z.unknown().optional(),
   reasoning: z.string().optional(),
   tool_calls: z.array(ScriptToolCallSchema).optional(),
   delay_ms: z.number({ error: delayMessage }).int(delayMessage).min(0, delayMessage).max(MAX_SCRIPT_DELAY_MS, delayMessage).optional(),

@@ -39,20 +39,108 @@ function injectedError(turn: ScriptTurn): ProviderError {
   }
 }
 
+type Schema = Record<string, unknown>;
+const MAX_SCHEMA_DEPTH = 32;
+
+function isSchema(value: unknown): value is Schema {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** The schema a local `$ref` ("#/$defs/x", "#/definitions/x") points to in `root`. */
+function resolveRef(ref: string, root: Schema): unknown {
+  if (!ref.startsWith("#")) return undefined;
+  let at: unknown = root;
+  for (const raw of ref.slice(1).split("/").slice(1)) {
+    const key = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~");
+    at = isSchema(at) ? at[key] : undefined;
+  }
+  return at;
+}
+
+/**
+ * The smallest value matching `schema`, for the scripted provider's answers past the end of its
+ * script when the agent has an output_schema (so scripted batch benchmarks with a schema succeed):
+ * const, else the first enum value, else by type: an object with its required properties, as many
+ * items as minItems, a string of minLength "a"s, the minimum (or 0), false, null. The first option
+ * of anyOf/oneOf; allOf merged. Patterns and formats are not honoured: a schema that needs them
+ * gets a value the engine rejects, as it would a model's.
+ */
+export function minimalValue(schema: unknown, root: Schema, depth = 0): unknown {
+  if (!isSchema(schema) || depth > MAX_SCHEMA_DEPTH) return null;
+  if (typeof schema.$ref === "string") return minimalValue(resolveRef(schema.$ref, root), root, depth + 1);
+  if ("const" in schema) return schema.const;
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  for (const key of ["anyOf", "oneOf"] as const) {
+    const options = schema[key];
+    if (Array.isArray(options) && options.length > 0) return minimalValue({ ...schema, [key]: undefined, ...(options[0] as Schema) }, root, depth + 1);
+  }
+  if (Array.isArray(schema.allOf) && schema.allOf.length > 0) {
+    const parts = schema.allOf.filter(isSchema);
+    const merged: Schema = { ...schema, allOf: undefined };
+    for (const part of parts) {
+      Object.assign(merged, part, {
+        properties: { ...(merged.properties as Schema | undefined), ...(part.properties as Schema | undefined) },
+        required: [...((merged.required as unknown[] | undefined) ?? []), ...((part.required as unknown[] | undefined) ?? [])],
+      });
+    }
+    return minimalValue(merged, root, depth + 1);
+  }
+  const types = Array.isArray(schema.type) ? (schema.type as unknown[]) : [schema.type];
+  let type = types.find((t) => typeof t === "string" && t !== "null") ?? types[0];
+  if (type === undefined) type = isSchema(schema.properties) || Array.isArray(schema.required) ? "object" : schema.items ? "array" : "null";
+  switch (type) {
+    case "object": {
+      const properties = isSchema(schema.properties) ? schema.properties : {};
+      const out: Record<string, unknown> = {};
+      for (const name of Array.isArray(schema.required) ? schema.required : []) {
+        if (typeof name === "string") out[name] = minimalValue(properties[name], root, depth + 1);
+      }
+      return out;
+    }
+    case "array": {
+      const prefix = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : [];
+      const count = Math.max(typeof schema.minItems === "number" ? schema.minItems : 0, 0);
+      const out: unknown[] = [];
+      for (let i = 0; i < count && i < 1000; i++) out.push(minimalValue(i < prefix.length ? prefix[i] : schema.items, root, depth + 1));
+      return out;
+    }
+    case "string":
+      return "a".repeat(typeof schema.minLength === "number" ? Math.min(schema.minLength, 100_000) : 0);
+    case "number":
+    case "integer": {
+      let value = 0;
+      if (typeof schema.minimum === "number") value = schema.minimum;
+      else if (typeof schema.exclusiveMinimum === "number") value = schema.exclusiveMinimum + 1;
+      else if (typeof schema.maximum === "number" && schema.maximum < 0) value = schema.maximum;
+      else if (typeof schema.exclusiveMaximum === "number" && schema.exclusiveMaximum <= 0) value = schema.exclusiveMaximum - 1;
+      return type === "integer" ? Math.ceil(value) : value;
+    }
+    case "boolean":
+      return false;
+    default:
+      return null;
+  }
+}
+
+/** The turn past the end of the script: a note (plain agents) or the smallest valid answer (output_schema). */
+function endOfScript(request: LlmRequest, length: number): ScriptTurn {
+  if (request.outputSchema) return { json: minimalValue(request.outputSchema, request.outputSchema) };
+  return { text: `Done: the script has ${length} turn(s) and all were played. Last user message: ${lastUserText(request.messages)}` };
+}
+
 export class ScriptedProvider implements Provider {
   async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
     const config = configOf(request, "scripted");
     const script = config.script;
-    const turn: ScriptTurn = script[request.callIndex] ?? {
-      text: `Done: the script has ${script.length} turn(s) and all were played. Last user message: ${lastUserText(request.messages)}`,
-    };
+    const turn: ScriptTurn = script[request.callIndex] ?? endOfScript(request, script.length);
     const delay = turn.delay_ms ?? 0;
     if (turn.error && request.attempt <= (turn.times ?? 1)) {
       if (delay > 0) await sleep(delay, request.signal);
       throw injectedError(turn);
     }
 
-    const text = turn.text ?? "";
+    // a `json` turn answers its JSON text; a `text` turn is replied as is, valid JSON or not
+    const text = turn.json !== undefined ? JSON.stringify(turn.json) : (turn.text ?? "");
     const reasoning = turn.reasoning ?? "";
     const calls = (turn.tool_calls ?? []).map((c) => ({ id: `call_${randomUUID()}`, name: c.name, arguments: c.arguments }));
     const pieces: Array<() => void> = [];

@@ -4,7 +4,13 @@ import type { WorkspaceSecrets } from "../secrets.ts";
 
 /** A message of the conversation, provider-neutral. */
 export type ChatMessage =
-  | { role: "system" | "developer" | "user"; content: string }
+  | { role: "system" | "developer"; content: string }
+  /**
+   * `output_correction`: the engine's reply to a final answer that did not match the agent's
+   * output_schema (worker/conversation.ts), with the run it belongs to: steps.ts counts a run's
+   * corrections from these. Providers send it as an ordinary user message.
+   */
+  | { role: "user"; content: string; output_correction?: { run_id: string } }
   | { role: "assistant"; content: string; tool_calls: ToolCall[] }
   | { role: "tool"; tool_call_id: string; content: string };
 
@@ -25,7 +31,16 @@ export interface LlmRequest<C extends AgentConfig = AgentConfig> {
   signal: AbortSignal;
   /** the run's workspace secrets (an agent's api_key_secret) */
   secrets?: WorkspaceSecrets;
+  /**
+   * The agent's output_schema: the final answer must be JSON matching it. A provider asks its API
+   * for it (OpenAI `json_schema` formats, an Anthropic output tool) and returns the JSON as `text`;
+   * the engine validates it (steps.ts).
+   */
+  outputSchema?: Record<string, unknown>;
 }
+
+/** The name under which an output schema is given to an API that wants one (OpenAI's format name). */
+export const OUTPUT_SCHEMA_NAME = "output";
 
 /** Streaming callbacks; the engine turns them into AG-UI events. */
 export interface LlmStreamHandlers {
