@@ -61,6 +61,15 @@ export const TERMINAL_EVENT_TYPES: ReadonlySet<string> = new Set(["RUN_FINISHED"
 
 export const EVENTS_CHANNEL = "everruns:events";
 export const RUNS_CHANNEL = "everruns:runs";
+/** A batch's counters or status changed (000025): payload the batch id. */
+export const BATCHES_CHANNEL = "everruns:batches";
+
+/** Wakes its holder when its batch changes (BATCHES_CHANNEL), or when the LISTEN connection came back. */
+export interface BatchWaker {
+  /** Resolves at the next change since the last call (at once if one came meanwhile), or after `timeoutMs`, or when `signal` aborts. */
+  next(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  close(): void;
+}
 
 export interface EventsHubOptions {
   databaseUrl: string;
@@ -208,6 +217,8 @@ export class EventsHub {
   private readonly feeds = new Map<string, RunFeed>();
   /** Run watchers by run id; "*" watches every run. */
   private readonly runWatchers = new Map<string, Set<(runId: string) => void>>();
+  /** Batch watchers by batch id. */
+  private readonly batchWatchers = new Map<string, Set<() => void>>();
   /** Runs announced on everruns:runs and not yet handed to watchers: run id → workspace id. */
   private readonly pendingRuns = new Map<string, string | null>();
   private pendingTimer: NodeJS.Timeout | null = null;
@@ -282,7 +293,7 @@ export class EventsHub {
     client.on("end", () => this.lost(client, new Error("connection ended")));
     try {
       await client.connect();
-      await listen(client, [EVENTS_CHANNEL, RUNS_CHANNEL]);
+      await listen(client, [EVENTS_CHANNEL, RUNS_CHANNEL, BATCHES_CHANNEL]);
       const since = this.lastAliveAt;
       this.lastAliveAt = await databaseNow(client);
       if (this.closed) {
@@ -353,6 +364,7 @@ export class EventsHub {
       void this.pump(feed);
     }
     for (const key of this.runWatchers.keys()) if (!key.startsWith("*")) this.notifyRun(key, null);
+    for (const watchers of this.batchWatchers.values()) for (const wake of watchers) wake();
     if ([...this.runWatchers.keys()].some((key) => key.startsWith("*"))) {
       readRunsUpdatedSince(this.opts.pool, since, 1000).then(
         (runs) => runs.reverse().forEach((run) => this.notifyRun(run.id, run.workspace_id)),
@@ -442,6 +454,8 @@ export class EventsHub {
       // notifications are coalesced (one wake-up per run per window, whatever their number)
       const colon = payload.indexOf(":");
       if (colon > 0) this.coalesceRun(payload.slice(0, colon), payload.slice(colon + 1));
+    } else if (channel === BATCHES_CHANNEL) {
+      for (const wake of this.batchWatchers.get(payload) ?? []) wake();
     }
   }
 
@@ -661,5 +675,47 @@ export class EventsHub {
         inbox.wake();
       },
     );
+  }
+  /**
+   * A waker for one batch: its holder reads the batch, then waits for the next change (or a
+   * fallback timeout: a notification lost with a dropped connection costs at most that). Whether
+   * the holder may see the batch is the caller's to check.
+   */
+  watchBatch(batchId: string): BatchWaker {
+    let changed = false;
+    let resolve: (() => void) | null = null;
+    const wake = () => {
+      changed = true;
+      resolve?.();
+    };
+    let watchers = this.batchWatchers.get(batchId);
+    if (!watchers) this.batchWatchers.set(batchId, (watchers = new Set()));
+    watchers.add(wake);
+    return {
+      next: (timeoutMs, signal) => {
+        if (changed || signal?.aborted) {
+          changed = false;
+          return Promise.resolve();
+        }
+        return new Promise<void>((done) => {
+          const finish = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", finish);
+            resolve = null;
+            changed = false;
+            done();
+          };
+          const timer = setTimeout(finish, timeoutMs);
+          signal?.addEventListener("abort", finish, { once: true });
+          resolve = finish;
+        });
+      },
+      close: () => {
+        const set = this.batchWatchers.get(batchId);
+        set?.delete(wake);
+        if (set?.size === 0) this.batchWatchers.delete(batchId);
+        resolve?.();
+      },
+    };
   }
 }

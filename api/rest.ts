@@ -17,6 +17,7 @@ import { MAX_REASON_CHARS, setAuditReason } from "../db/sql/setAuditReason.ts";
 import { startRun } from "../db/sql/startRun.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
+import { batchesRouter } from "./batches.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
@@ -113,6 +114,7 @@ export function resumeCursor(req: Request): number {
 
 export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
   const router = Router();
+  router.use(batchesRouter({ pool, hub, sse, log })); // /api/batches (issue 15)
 
   router.get("/api/whoami", (req, res) => {
     const auth = authOf(req);

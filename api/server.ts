@@ -7,7 +7,7 @@
 // take to send a request (headers, then body: slowloris); responses, SSE streams and websockets
 // are not bounded by that.
 import "./graphile-env.ts";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import express, { type Express, type RequestHandler } from "express";
@@ -41,6 +41,8 @@ import {
 } from "./request-guard.ts";
 import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
 import { restRouter } from "./rest.ts";
+import { abortBatchUploads } from "./batches.ts";
+import { startRequestDeadline } from "./request-deadline.ts";
 import { SseStreams } from "./sse.ts";
 
 /** The API pool's connections unless told otherwise (API_DB_CONNECTIONS's default). */
@@ -229,18 +231,20 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       log,
     }));
   const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), authenticator, limits });
-  // Slow clients: node answers 408 and closes a connection whose request's headers, or whole
-  // request, did not arrive in time; it checks every connection that often. A request counts
+  // Slow clients: node answers 408 and closes a connection whose request's headers did not arrive
+  // in time (it checks every connection that often); a request whose whole body did not arrive in
+  // time gets the same from api/request-deadline.ts (a batch upload lifts it). A request counts
   // until it is received: the response (an SSE stream) and upgraded websockets are not timed.
   const server = createServer(
     {
       headersTimeout: timeouts.headersMs,
-      requestTimeout: timeouts.requestMs,
+      requestTimeout: 0,
       keepAliveTimeout: timeouts.keepAliveMs,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headersMs / 4))),
     },
     app,
   );
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => startRequestDeadline(req, res, timeouts.requestMs));
   const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator, production: opts.production }));
   const serv = pgl.createServ(grafserv);
   // websocket connections leave the server's connection tracking once upgraded: keep our own
@@ -290,6 +294,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      abortBatchUploads(server);
       sse.closeAll();
       sockets.close();
       for (const socket of upgraded) socket.destroy();

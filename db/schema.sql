@@ -72,7 +72,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -90,6 +90,83 @@ CREATE INDEX audit_log_target_idx ON everruns.audit_log USING btree (workspace_i
 CREATE UNIQUE INDEX audit_log_workspace_seq_idx ON everruns.audit_log USING btree (workspace_id, seq DESC);
 CREATE TRIGGER tg_audit_log__immutable BEFORE DELETE OR UPDATE ON everruns.audit_log FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_audit_log__no_truncate BEFORE TRUNCATE ON everruns.audit_log FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg__immutable();
+
+create table everruns.batch_items (
+  id uuid not null default gen_random_uuid(),
+  batch_id uuid not null,
+  workspace_id uuid not null,
+  ordinal bigint not null,
+  custom_id text not null,
+  input jsonb not null,
+  status text not null default 'queued'::text,
+  run_id uuid,
+  attempts integer not null default 0,
+  output jsonb,
+  error jsonb,
+  usage jsonb,
+  result_xid xid8,
+  sink_error text,
+  created_at timestamp with time zone not null default now(),
+  started_at timestamp with time zone,
+  finished_at timestamp with time zone,
+  constraint batch_items_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
+  constraint batch_items_custom_id_check CHECK (((char_length(custom_id) >= 1) AND (char_length(custom_id) <= 200))),
+  constraint batch_items_custom_id_key UNIQUE (batch_id, custom_id),
+  constraint batch_items_pkey PRIMARY KEY (id),
+  constraint batch_items_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
+  constraint batch_items_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.batch_items is 'The items of a batch: insert (batch_id, custom_id, input); custom_id defaults to the item''s ordinal. Each becomes a run when released.';
+CREATE INDEX batch_items_next_idx ON everruns.batch_items USING btree (batch_id, ordinal) WHERE (status = 'queued'::text);
+CREATE INDEX batch_items_results_idx ON everruns.batch_items USING btree (batch_id, result_xid, id) WHERE (result_xid IS NOT NULL);
+CREATE INDEX batch_items_running_idx ON everruns.batch_items USING btree (batch_id) WHERE (status = 'running'::text);
+CREATE INDEX batch_items_status_idx ON everruns.batch_items USING btree (batch_id, status, ordinal);
+CREATE TRIGGER tg_batch_items__count_insert AFTER INSERT ON everruns.batch_items REFERENCING NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_batch_items__count_insert();
+CREATE TRIGGER tg_batch_items__count_update AFTER UPDATE ON everruns.batch_items REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_batch_items__count_update();
+CREATE TRIGGER tg_batch_items__fill_in BEFORE INSERT ON everruns.batch_items FOR EACH ROW WHEN (((new.workspace_id IS NULL) OR (new.custom_id IS NULL))) EXECUTE FUNCTION everruns_private.tg_batch_items__fill_in();
+CREATE TRIGGER tg_batch_items__guard BEFORE UPDATE ON everruns.batch_items FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batch_items__guard();
+
+create table everruns.batches (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  name text,
+  agent_id uuid not null,
+  agent_version integer not null,
+  status text not null default 'queued'::text,
+  max_parallel integer not null default 10,
+  priority smallint not null default 0,
+  on_item_error text not null default 'continue'::text,
+  stop_after_failures integer,
+  stop_after_ratio double precision,
+  deadline timestamp with time zone,
+  results_table text,
+  metadata jsonb not null default '{}'::jsonb,
+  error jsonb,
+  created_at timestamp with time zone not null default now(),
+  started_at timestamp with time zone,
+  finished_at timestamp with time zone,
+  updated_at timestamp with time zone not null default now(),
+  constraint batches_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
+  constraint batches_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint batches_max_parallel_check CHECK (((max_parallel >= 1) AND (max_parallel <= 10000))),
+  constraint batches_metadata_check CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))),
+  constraint batches_name_check CHECK (((name IS NULL) OR ((char_length(name) >= 1) AND (char_length(name) <= 200)))),
+  constraint batches_on_item_error_check CHECK ((on_item_error = ANY (ARRAY['continue'::text, 'stop_after'::text]))),
+  constraint batches_pkey PRIMARY KEY (id),
+  constraint batches_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000))),
+  constraint batches_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'completed_with_errors'::text, 'failed'::text, 'cancelled'::text]))),
+  constraint batches_stop_after_check CHECK (((on_item_error = 'continue'::text) OR (stop_after_failures IS NOT NULL) OR (stop_after_ratio IS NOT NULL))),
+  constraint batches_stop_after_failures_check CHECK ((stop_after_failures >= 1)),
+  constraint batches_stop_after_ratio_check CHECK (((stop_after_ratio > (0)::double precision) AND (stop_after_ratio <= (1)::double precision))),
+  constraint batches_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.batches is 'A batch: items (everruns.batch_items) run through one agent version, at most max_parallel at once. Insert it, insert its items, then call everruns.start_batch(id).';
+CREATE INDEX batches_deadline_idx ON everruns.batches USING btree (deadline) WHERE ((deadline IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'paused'::text])));
+CREATE INDEX batches_open_idx ON everruns.batches USING btree (status) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text, 'paused'::text]));
+CREATE INDEX batches_unfinished_idx ON everruns.batches USING btree (id) WHERE (finished_at IS NULL);
+CREATE INDEX batches_workspace_created_idx ON everruns.batches USING btree (workspace_id, created_at DESC);
+CREATE TRIGGER tg_batches__audit AFTER INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__audit();
+CREATE TRIGGER tg_batches__prepare BEFORE INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__prepare();
 
 create table everruns.run_attempts (
   run_id uuid not null,
@@ -209,8 +286,12 @@ create table everruns.runs (
   priority smallint not null default 0,
   admitted_at timestamp with time zone,
   queue_at timestamp with time zone,
+  batch_id uuid,
+  batch_item_id uuid,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
+  constraint runs_batch_item_id_fkey FOREIGN KEY (batch_item_id) REFERENCES everruns.batch_items(id),
   constraint runs_continued_by_fkey FOREIGN KEY (continued_by) REFERENCES everruns.runs(id),
   constraint runs_parent_run_id_fkey FOREIGN KEY (parent_run_id) REFERENCES everruns.runs(id),
   constraint runs_pkey PRIMARY KEY (id),
@@ -224,6 +305,8 @@ create table everruns.runs (
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
 CREATE INDEX runs_active_idx ON everruns.runs USING btree (workspace_id) WHERE ((status = 'running'::text) OR ((status = 'queued'::text) AND (admitted_at IS NOT NULL)));
 CREATE INDEX runs_agent_created_idx ON everruns.runs USING btree (agent_id, created_at DESC);
+CREATE INDEX runs_batch_active_idx ON everruns.runs USING btree (batch_id, id) WHERE ((batch_id IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text])));
+CREATE INDEX runs_batch_item_idx ON everruns.runs USING btree (batch_item_id) WHERE (batch_item_id IS NOT NULL);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
 CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 CREATE INDEX runs_input_trgm_idx ON everruns.runs USING gin (((input)::text) gin_trgm_ops);
@@ -238,6 +321,8 @@ CREATE TRIGGER tg_runs__admission_limits AFTER INSERT ON everruns.runs REFERENCI
 CREATE TRIGGER tg_runs__admit_next AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status <> ALL (ARRAY['queued'::text, 'running'::text])) AND ((old.status = 'running'::text) OR ((old.status = 'queued'::text) AND (old.admitted_at IS NOT NULL))))) EXECUTE FUNCTION everruns_private.tg_runs__release_slot();
 CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
 CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
+CREATE TRIGGER tg_runs__batch_continuation AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__batch_continuation();
+CREATE TRIGGER tg_runs__batch_item_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.batch_item_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__batch_item_end();
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
@@ -295,6 +380,29 @@ create table everruns_private.audit_heads (
   constraint audit_heads_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns_private.audit_heads is 'The last seq and hash of each workspace''s audit chain; audit writers lock its row.';
+
+create table everruns_private.batch_counts (
+  batch_id uuid not null,
+  total bigint not null default 0,
+  queued bigint not null default 0,
+  running bigint not null default 0,
+  succeeded bigint not null default 0,
+  failed bigint not null default 0,
+  cancelled bigint not null default 0,
+  input_tokens bigint not null default 0,
+  output_tokens bigint not null default 0,
+  cost_usd numeric not null default 0,
+  constraint batch_counts_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id) ON DELETE CASCADE
+);
+CREATE INDEX batch_counts_batch_idx ON everruns_private.batch_counts USING btree (batch_id);
+
+create table everruns_private.batch_rates (
+  batch_id uuid not null,
+  minute timestamp with time zone not null,
+  finished bigint not null,
+  constraint batch_rates_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id) ON DELETE CASCADE
+);
+CREATE INDEX batch_rates_batch_minute_idx ON everruns_private.batch_rates USING btree (batch_id, minute);
 
 create table everruns_private.maintenance (
   id integer not null,
@@ -446,6 +554,78 @@ create view everruns_private.live_workers as
    FROM everruns_private.workers w
      JOIN pg_stat_activity a ON a.pid = w.backend_pid AND (a.backend_start = w.backend_start OR (a.backend_start IS NULL OR w.backend_start IS NULL) AND a.application_name = ('everruns-worker:'::text || w.pool_id));
 
+CREATE OR REPLACE FUNCTION everruns.batch_progress(batch_id uuid)
+ RETURNS everruns.batch_progress
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+begin
+  select * into v_batch from everruns.batches b where b.id = batch_progress.batch_id;
+  if not found then
+    raise exception 'unknown batch %', batch_progress.batch_id using errcode = 'EV005';
+  end if;
+  perform everruns_private.assert_in_workspace(v_batch.workspace_id, 'batch ' || batch_progress.batch_id::text);
+  return everruns_private.batch_progress_of(v_batch);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.batch_results(batch_id uuid, after_xid xid8 DEFAULT NULL::xid8, after_id uuid DEFAULT NULL::uuid, max_rows integer DEFAULT 1000)
+ RETURNS SETOF everruns.batch_items
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+begin
+  if (batch_results.after_xid is null) <> (batch_results.after_id is null) then
+    raise exception 'a results cursor is after_xid and after_id together (the last row''s result_xid and id)' using errcode = 'EV003';
+  end if;
+  return query
+  select i.* from everruns.batch_items i
+   where i.batch_id = batch_results.batch_id
+     and i.result_xid is not null
+     and i.result_xid < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+     and (batch_results.after_xid is null or (i.result_xid, i.id) > (batch_results.after_xid, batch_results.after_id))
+   order by i.result_xid, i.id
+   limit least(greatest(coalesce(batch_results.max_rows, 1000), 1), 10000);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.batches_progress(b everruns.batches)
+ RETURNS everruns.batch_progress
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+begin
+  select * into v_batch from everruns.batches x where x.id = b.id;
+  if not found then
+    return null;
+  end if;
+  perform everruns_private.assert_in_workspace(v_batch.workspace_id, 'batch ' || b.id::text);
+  return everruns_private.batch_progress_of(v_batch);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.batches_throughput(b everruns.batches, minutes integer DEFAULT 30)
+ RETURNS TABLE(minute timestamp with time zone, finished bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select m.minute, coalesce(sum(r.finished), 0)::bigint
+    from everruns.batches x
+   cross join generate_series(date_trunc('minute', now()) - make_interval(mins => least(greatest(coalesce(minutes, 30), 1), 60) - 1),
+                              date_trunc('minute', now()), interval '1 minute') as m(minute)
+    left join everruns_private.batch_rates r on r.batch_id = x.id and r.minute = m.minute
+   where x.id = b.id
+     and (everruns_private.current_workspace_id() is null or x.workspace_id = everruns_private.current_workspace_id())
+   group by m.minute order by m.minute;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.bind_role(role name, workspace text, access text)
  RETURNS void
  LANGUAGE plpgsql
@@ -489,20 +669,53 @@ begin
   execute format('grant usage on schema everruns, everruns_private to %I', v_role);
   execute format('grant select on everruns.workspaces, everruns.agents, everruns.agent_versions, everruns.threads, everruns.runs, '
                  'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
-                 'everruns.run_attempts to %I', v_role);  -- 000013: run_attempts
-  execute format('revoke insert, update on everruns.runs, everruns.threads from %I', v_role);
+                 'everruns.run_attempts, everruns.batches, everruns.batch_items to %I', v_role);  -- 000013: run_attempts; 000025: batches
+  execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
+                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer) to %I', v_role);
+  execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
-                 'everruns.send_event(uuid, text, jsonb) from %I', v_role);
+                 'everruns.send_event(uuid, text, jsonb), everruns.start_batch(uuid), everruns.pause_batch(uuid), '
+                 'everruns.resume_batch(uuid), everruns.cancel_batch(uuid), everruns.set_batch_parallel(uuid, integer), '
+                 'everruns.retry_failed_items(uuid, text[], boolean) from %I', v_role);
   if bind_role.access = 'write' then
     execute format('grant insert (id, agent_id, agent_version, thread_id, parent_run_id, input, priority), update (updated_at) on everruns.runs to %I', v_role);
     execute format('grant insert (id, workspace_id, agent_id), update (updated_at) on everruns.threads to %I', v_role);
+    execute format('grant insert (id, name, agent_id, agent_version, max_parallel, priority, on_item_error, stop_after_failures, '
+                   'stop_after_ratio, deadline, metadata) on everruns.batches to %I', v_role);
+    execute format('grant insert (id, batch_id, workspace_id, custom_id, input) on everruns.batch_items to %I', v_role);
     execute format('grant execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), everruns.send_event(uuid, text, jsonb), '
                    'everruns_private.assert_valid_run_input(jsonb), everruns_private.input_error(text), '
-                   'everruns_private.assert_answers(everruns.runs, jsonb), everruns_private.thread_workspace(uuid) to %I', v_role);
+                   'everruns_private.assert_answers(everruns.runs, jsonb), everruns_private.thread_workspace(uuid), '
+                   'everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), everruns.cancel_batch(uuid), '
+                   'everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean) to %I', v_role);
   end if;
-  -- 000024: why its queued runs wait, whatever its access
-  execute format('grant execute on function everruns.explain_queue(uuid) to %I', v_role);
   perform everruns_private.audit_append(v_workspace.id, 'role.bound', 'role', v_role::text, jsonb_build_object('access', bind_role.access));
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.cancel_batch(batch_id uuid)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+begin
+  select * into v_batch from everruns.batches b where b.id = cancel_batch.batch_id;
+  if not found then
+    raise exception 'unknown batch %', cancel_batch.batch_id using errcode = 'EV005';
+  end if;
+  perform everruns_private.assert_in_workspace(v_batch.workspace_id, 'batch ' || cancel_batch.batch_id::text);
+  if v_batch.status not in ('queued', 'running', 'paused') then
+    return v_batch;
+  end if;
+  v_batch := everruns_private.end_batch(cancel_batch.batch_id, 'cancelled',
+                                        jsonb_build_object('code', 'cancelled', 'message', 'The batch was cancelled.'));
+  if v_batch.status = 'cancelled' and (v_batch.error ->> 'code') = 'cancelled' then
+    perform everruns_private.audit_append(v_batch.workspace_id, 'batch.cancelled', 'batch', v_batch.id::text, '{}'::jsonb);
+  end if;
+  return v_batch;
 end;
 $function$;
 
@@ -627,6 +840,28 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.pause_batch(batch_id uuid)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches := everruns_private.lock_batch_for_control(pause_batch.batch_id);
+begin
+  if v_batch.status = 'paused' then
+    return v_batch;
+  end if;
+  if v_batch.status not in ('queued', 'running') then
+    raise exception 'batch % has ended (status %)', v_batch.id, v_batch.status using errcode = 'EV008';
+  end if;
+  update everruns.batches b set status = 'paused', started_at = coalesce(b.started_at, now()), updated_at = now()
+   where b.id = v_batch.id returning * into v_batch;
+  perform everruns_private.audit_append(v_batch.workspace_id, 'batch.paused', 'batch', v_batch.id::text, '{}'::jsonb);
+  return v_batch;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.rerun_run(run_id uuid)
  RETURNS uuid
  LANGUAGE sql
@@ -701,6 +936,30 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.resume_batch(batch_id uuid)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches := everruns_private.lock_batch_for_control(resume_batch.batch_id);
+begin
+  if v_batch.status = 'running' then
+    return v_batch;
+  end if;
+  if v_batch.status <> 'paused' then
+    raise exception 'batch % is not paused (status %)', v_batch.id, v_batch.status using errcode = 'EV008';
+  end if;
+  update everruns.batches b set status = 'running', updated_at = now() where b.id = v_batch.id;
+  perform everruns_private.audit_append(v_batch.workspace_id, 'batch.resumed', 'batch', v_batch.id::text, '{}'::jsonb);
+  perform everruns_private.fill_batch_locked(v_batch.id);
+  perform everruns_private.finish_batch_if_done(v_batch.id);
+  select * into v_batch from everruns.batches b where b.id = resume_batch.batch_id;
+  return v_batch;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.resume_run(run_id uuid, resume jsonb)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -729,6 +988,44 @@ begin
           jsonb_build_object('messages', '[]'::jsonb, 'resume', coalesce(resume_run.resume, '[]'::jsonb)))
   returning id into v_id;
   return v_id;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.retry_failed_items(batch_id uuid, custom_ids text[] DEFAULT NULL::text[], include_cancelled boolean DEFAULT false)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches := everruns_private.lock_batch_for_control(retry_failed_items.batch_id);
+  v_n integer;
+begin
+  if v_batch.status = 'queued' then
+    raise exception 'batch % has not started', v_batch.id using errcode = 'EV008', hint = 'Start it (everruns.start_batch).';
+  end if;
+  if custom_ids is not null and cardinality(custom_ids) > 100000 then
+    raise exception 'at most 100000 custom ids at once, got %', cardinality(custom_ids) using errcode = 'EV003';
+  end if;
+  update everruns.batch_items i
+     set status = 'queued', result_xid = null, finished_at = null
+   where i.batch_id = v_batch.id
+     and (i.status = 'failed' or (retry_failed_items.include_cancelled and i.status = 'cancelled'))
+     and (retry_failed_items.custom_ids is null or i.custom_id = any (retry_failed_items.custom_ids));
+  get diagnostics v_n = row_count;
+  if v_n = 0 then
+    return 0;
+  end if;
+  update everruns.batches b
+     set status = case when b.status = 'paused' then 'paused' else 'running' end,
+         error = null, finished_at = null, updated_at = now()
+   where b.id = v_batch.id;
+  perform everruns_private.audit_append(v_batch.workspace_id, 'batch.retried', 'batch', v_batch.id::text,
+    jsonb_build_object('items', v_n, 'include_cancelled', retry_failed_items.include_cancelled)
+    || case when retry_failed_items.custom_ids is not null then jsonb_build_object('custom_ids', cardinality(retry_failed_items.custom_ids))
+            else '{}'::jsonb end);
+  perform everruns_private.fill_batch_locked(v_batch.id);
+  return v_n;
 end;
 $function$;
 
@@ -784,6 +1081,51 @@ begin
     return true;
   end if;
   return false;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.set_batch_parallel(batch_id uuid, max_parallel integer)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches := everruns_private.lock_batch_for_control(set_batch_parallel.batch_id);
+begin
+  if set_batch_parallel.max_parallel is null or set_batch_parallel.max_parallel not between 1 and 10000 then
+    raise exception 'max_parallel must be between 1 and 10000, got %', coalesce(set_batch_parallel.max_parallel::text, 'null')
+      using errcode = 'EV003';
+  end if;
+  update everruns.batches b set max_parallel = set_batch_parallel.max_parallel, updated_at = now() where b.id = v_batch.id;
+  perform everruns_private.audit_append(v_batch.workspace_id, 'batch.parallel_set', 'batch', v_batch.id::text,
+    jsonb_build_object('old', v_batch.max_parallel, 'new', set_batch_parallel.max_parallel));
+  perform everruns_private.fill_batch_locked(v_batch.id);
+  select * into v_batch from everruns.batches b where b.id = set_batch_parallel.batch_id;
+  return v_batch;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.start_batch(batch_id uuid)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches := everruns_private.lock_batch_for_control(start_batch.batch_id);
+begin
+  if v_batch.status <> 'queued' then
+    raise exception 'batch % has already started (status %)', v_batch.id, v_batch.status
+      using errcode = 'EV008', hint = 'Resume a paused batch (everruns.resume_batch), or retry its failed items (everruns.retry_failed_items).';
+  end if;
+  update everruns.batches b set status = 'running', started_at = now(), updated_at = now() where b.id = v_batch.id;
+  perform everruns_private.audit_append(v_batch.workspace_id, 'batch.started', 'batch', v_batch.id::text, '{}'::jsonb);
+  perform everruns_private.fill_batch_locked(v_batch.id);
+  -- a batch without items is done at once
+  perform everruns_private.finish_batch_if_done(v_batch.id);
+  select * into v_batch from everruns.batches b where b.id = start_batch.batch_id;
+  return v_batch;
 end;
 $function$;
 
@@ -859,6 +1201,22 @@ begin
   end if;
   return null;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.add_batch_counts(p_deltas jsonb)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  insert into everruns_private.batch_counts
+    (batch_id, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd)
+  select (d ->> 'batch_id')::uuid,
+         coalesce((d ->> 'total')::bigint, 0), coalesce((d ->> 'queued')::bigint, 0), coalesce((d ->> 'running')::bigint, 0),
+         coalesce((d ->> 'succeeded')::bigint, 0), coalesce((d ->> 'failed')::bigint, 0), coalesce((d ->> 'cancelled')::bigint, 0),
+         coalesce((d ->> 'input_tokens')::bigint, 0), coalesce((d ->> 'output_tokens')::bigint, 0),
+         coalesce((d ->> 'cost_usd')::numeric, 0)
+    from jsonb_array_elements(p_deltas) d;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.admit_runs(p_workspaces uuid[] DEFAULT NULL::uuid[])
@@ -1348,6 +1706,37 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.batch_progress_of(p_batch everruns.batches)
+ RETURNS everruns.batch_progress
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v everruns.batch_progress;
+  v_finished bigint;
+  v_since timestamptz;
+  v_seconds double precision;
+begin
+  select coalesce(sum(c.total), 0), coalesce(sum(c.queued), 0), coalesce(sum(c.running), 0), coalesce(sum(c.succeeded), 0),
+         coalesce(sum(c.failed), 0), coalesce(sum(c.cancelled), 0), coalesce(sum(c.input_tokens), 0),
+         coalesce(sum(c.output_tokens), 0), coalesce(sum(c.cost_usd), 0)
+    into v.total, v.queued, v.running, v.succeeded, v.failed, v.cancelled, v.input_tokens, v.output_tokens, v.cost_usd
+    from everruns_private.batch_counts c where c.batch_id = p_batch.id;
+  -- the last 5 minutes, or since the batch started when that is shorter
+  v_since := greatest(now() - interval '5 minutes', coalesce(p_batch.started_at, now()));
+  select coalesce(sum(r.finished), 0) into v_finished
+    from everruns_private.batch_rates r
+   where r.batch_id = p_batch.id and r.minute >= date_trunc('minute', v_since);
+  v_seconds := greatest(extract(epoch from (coalesce(p_batch.finished_at, now()) - v_since))::double precision, 1);
+  v.items_per_minute := round((v_finished * 60 / v_seconds)::numeric, 2)::double precision;
+  if v_finished > 0 and v.queued + v.running > 0 and p_batch.status in ('queued', 'running') then
+    v.eta_seconds := round(((v.queued + v.running) * v_seconds / v_finished)::numeric, 1)::double precision;
+  end if;
+  return v;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.begin_step(p_run_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1391,6 +1780,33 @@ AS $function$
   select case count(*) when 0 then null when 1 then min(workspace_id::text)::uuid
               else '00000000-0000-0000-0000-000000000000'::uuid end
     from bound
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.check_batch_failures(p_batch everruns.batches)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_counts everruns.batch_progress;
+  v_message text;
+begin
+  perform from everruns.batches b where b.id = p_batch.id for no key update;
+  v_counts := everruns_private.batch_progress_of(p_batch);
+  if p_batch.stop_after_failures is not null and v_counts.failed >= p_batch.stop_after_failures then
+    v_message := format('%s items failed (stop_after_failures %s)', v_counts.failed, p_batch.stop_after_failures);
+  elsif p_batch.stop_after_ratio is not null and v_counts.failed > p_batch.stop_after_ratio * v_counts.total then
+    v_message := format('%s of %s items failed, more than stop_after_ratio %s', v_counts.failed, v_counts.total, p_batch.stop_after_ratio);
+  else
+    return;
+  end if;
+  update everruns.batches b
+     set status = 'failed', updated_at = now(),
+         error = jsonb_build_object('code', 'too_many_failures',
+                                    'message', 'The batch stopped: ' || v_message || '. Its queued items will not run.')
+   where b.id = p_batch.id and b.status in ('running', 'paused');
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.close_lost_attempts_locked(p_run_id uuid, p_event_seq integer, p_closed_through integer)
@@ -1695,6 +2111,42 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.end_batch(p_batch_id uuid, p_status text, p_error jsonb)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+  v_run uuid;
+begin
+  update everruns.batch_items i
+     set status = 'cancelled', finished_at = now(), result_xid = pg_catalog.pg_current_xact_id(), error = p_error
+   where i.batch_id = p_batch_id and i.status = 'queued';
+  perform from everruns.runs r
+   where r.batch_id = p_batch_id and r.status in ('queued', 'running', 'waiting', 'interrupted')
+   order by r.id for update;
+  v_batch := everruns_private.lock_batch_for_control(p_batch_id);
+  if v_batch.status not in ('queued', 'running', 'paused') then
+    return v_batch;
+  end if;
+  update everruns.batches b
+     set status = p_status, error = p_error, started_at = coalesce(b.started_at, now()), updated_at = now()
+   where b.id = p_batch_id;
+  for v_run in
+    select r.id from everruns.runs r
+     where r.batch_id = p_batch_id and r.status in ('queued', 'running', 'waiting', 'interrupted') and r.continued_by is null
+     order by r.id
+  loop
+    perform everruns.cancel_run(v_run);
+  end loop;
+  perform everruns_private.finish_batch_if_done(p_batch_id);
+  select * into v_batch from everruns.batches b where b.id = p_batch_id;
+  return v_batch;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.enqueue_step(p_run_id uuid, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS void
  LANGUAGE plpgsql
@@ -1721,6 +2173,99 @@ begin
      set outcome = 'fenced_out', ended_at = coalesce(a.ended_at, now())
    where a.run_id = p_run_id and a.seq = p_seq and a.attempt = p_attempt
      and (a.outcome is null or a.outcome = 'worker_died');
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fill_batch(p_batch_id uuid, p_try boolean)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not everruns_private.lock_batch_control(p_batch_id, not p_try) then
+    return 0;
+  end if;
+  return everruns_private.fill_batch_locked(p_batch_id);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fill_batch_locked(p_batch_id uuid)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+  v_running bigint;
+begin
+  select * into v_batch from everruns.batches b where b.id = p_batch_id;
+  if not found or v_batch.status <> 'running' then
+    return 0;
+  end if;
+  select count(*) into v_running from everruns.batch_items i where i.batch_id = p_batch_id and i.status = 'running';
+  begin
+    return everruns_private.release_batch_items(v_batch, v_batch.max_parallel - v_running::integer);
+  exception when others then
+    raise warning 'batch %: items could not be released now (%: %); they wait for the next sweep', p_batch_id, sqlstate, sqlerrm;
+    return 0;
+  end;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.finish_batch_if_done(p_batch_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+  v_counts everruns.batch_progress;
+begin
+  -- no key update: an item insert's foreign-key check (key share) does not wait for it
+  select * into v_batch from everruns.batches b where b.id = p_batch_id for no key update;
+  if v_batch.finished_at is not null then
+    return;
+  end if;
+  if exists (select from everruns.batch_items i where i.batch_id = p_batch_id and i.status in ('running', 'queued')) then
+    return;  -- (a failed or cancelled batch's queued items are cancelled by end_batch or the sweep)
+  end if;
+  if v_batch.status in ('running', 'paused') then
+    v_counts := everruns_private.batch_progress_of(v_batch);
+    update everruns.batches b
+       set status = case when v_counts.failed + v_counts.cancelled = 0 then 'succeeded' else 'completed_with_errors' end,
+           finished_at = now(), updated_at = now()
+     where b.id = p_batch_id;
+  elsif v_batch.status in ('failed', 'cancelled') then
+    update everruns.batches b set finished_at = now(), updated_at = now() where b.id = p_batch_id;
+  end if;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fold_batch_counts(p_batch_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  with gone as (
+    delete from everruns_private.batch_counts c where c.batch_id = p_batch_id returning c.*
+  )
+  insert into everruns_private.batch_counts
+    (batch_id, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd)
+  select p_batch_id, sum(g.total), sum(g.queued), sum(g.running), sum(g.succeeded), sum(g.failed), sum(g.cancelled),
+         sum(g.input_tokens), sum(g.output_tokens), sum(g.cost_usd)
+    from gone g having count(*) > 0;
+  with gone as (
+    delete from everruns_private.batch_rates r where r.batch_id = p_batch_id returning r.*
+  )
+  insert into everruns_private.batch_rates (batch_id, minute, finished)
+  select p_batch_id, g.minute, sum(g.finished) from gone g
+   where g.minute >= now() - interval '1 hour'
+   group by g.minute;
 end;
 $function$;
 
@@ -1841,6 +2386,48 @@ begin
       using errcode = 'EV004';
   end if;
   return v_run;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.lock_batch_control(p_batch_id uuid, p_wait boolean)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_workspace uuid;
+begin
+  if p_wait then
+    perform pg_catalog.pg_advisory_xact_lock(1650812, pg_catalog.hashtext(p_batch_id::text));
+  elsif not pg_catalog.pg_try_advisory_xact_lock(1650812, pg_catalog.hashtext(p_batch_id::text)) then
+    return false;
+  end if;
+  select b.workspace_id into v_workspace from everruns.batches b where b.id = p_batch_id;
+  perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update;
+  insert into everruns_private.audit_heads (workspace_id, seq, hash) values (v_workspace, 0, null) on conflict do nothing;
+  perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+  return true;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.lock_batch_for_control(p_batch_id uuid)
+ RETURNS everruns.batches
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_batch everruns.batches;
+begin
+  select * into v_batch from everruns.batches b where b.id = p_batch_id;
+  if not found then
+    raise exception 'unknown batch %', p_batch_id using errcode = 'EV005';
+  end if;
+  perform everruns_private.assert_in_workspace(v_batch.workspace_id, 'batch ' || p_batch_id::text);
+  perform everruns_private.lock_batch_control(p_batch_id, true);
+  select * into v_batch from everruns.batches b where b.id = p_batch_id for no key update;
+  return v_batch;
 end;
 $function$;
 
@@ -2052,6 +2639,39 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.release_batch_items(p_batch everruns.batches, p_n integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_n integer;
+begin
+  if p_n is null or p_n <= 0 then
+    return 0;
+  end if;
+  with picked as (
+    select i.id from everruns.batch_items i
+     where i.batch_id = p_batch.id and i.status = 'queued'
+     order by i.ordinal
+     limit p_n
+       for update skip locked
+  ), started as (
+    update everruns.batch_items i
+       set status = 'running', attempts = i.attempts + 1, run_id = gen_random_uuid(), started_at = now(),
+           finished_at = null, output = null, error = null, usage = null, result_xid = null, sink_error = null
+      from picked p where i.id = p.id
+    returning i.id, i.run_id, i.input, i.ordinal
+  )
+  insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, batch_id, batch_item_id)
+  select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
+    from started s order by s.ordinal;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.repair_orphaned_runs()
  RETURNS integer
  LANGUAGE plpgsql
@@ -2087,6 +2707,12 @@ begin
       case when v_run.status = 'waiting' then (v_run.waiting ->> 'until')::timestamptz end);
     v_n := v_n + 1;
   end loop;
+  -- 000025: batches (deadlines, items a run's end could not release)
+  begin
+    perform everruns_private.sweep_batches();
+  exception when others then
+    raise warning 'the batch sweep failed: %: %', sqlstate, sqlerrm;
+  end;
   return v_n;
 end;
 $function$;
@@ -2531,6 +3157,37 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.sink_batch_result(p_table text, p_item everruns.batch_items)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_rel regclass;
+  v_cols text;
+begin
+  begin
+    v_rel := pg_catalog.to_regclass(p_table);
+    if v_rel is null then
+      raise exception 'results_table % no longer exists', p_table;
+    end if;
+    select string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum) into v_cols
+      from pg_catalog.pg_attribute a
+     where a.attrelid = v_rel and a.attnum > 0 and not a.attisdropped
+       and a.attname in ('batch_id', 'item_id', 'custom_id', 'status', 'output', 'error', 'usage', 'run_id', 'finished_at');
+    execute pg_catalog.format('insert into %s (%s) select %s from pg_catalog.jsonb_populate_record(null::%s, $1)',
+                              v_rel, v_cols, v_cols, v_rel)
+      using jsonb_build_object('batch_id', p_item.batch_id, 'item_id', p_item.id, 'custom_id', p_item.custom_id,
+                               'status', p_item.status, 'output', p_item.output, 'error', p_item.error,
+                               'usage', p_item.usage, 'run_id', p_item.run_id, 'finished_at', p_item.finished_at);
+  exception when others then
+    update everruns.batch_items i set sink_error = left(sqlerrm, 1000) where i.id = p_item.id;
+    raise warning 'batch %: the result of item % could not be inserted into %: %', p_item.batch_id, p_item.custom_id, p_table, sqlerrm;
+  end;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.start_attempt_locked(p_run everruns.runs, p_known boolean DEFAULT false)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2596,6 +3253,82 @@ CREATE OR REPLACE FUNCTION everruns_private.step_task(p_workspace uuid)
 AS $function$
   select case when exists (select from everruns_private.workspace_limits l where l.workspace_id = p_workspace and l.dedicated)
               then 'run_step:' || p_workspace::text else 'run_step' end
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.sweep_batches()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+  v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
+begin
+  for v_id in
+    select b.id from everruns.batches b
+     where b.deadline < now() and b.status in ('queued', 'running', 'paused')
+     order by b.deadline limit 10
+  loop
+    begin
+      perform pg_catalog.set_config('lock_timeout', '200ms', true);
+      perform everruns_private.end_batch(v_id, 'failed', jsonb_build_object(
+        'code', 'deadline_exceeded', 'message', 'The batch passed its deadline: its running items were cancelled and its queued ones did not run.'));
+      perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+    exception when others then
+      perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+      raise warning 'batch %: could not end it at its deadline now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
+  end loop;
+
+  for v_id in
+    select b.id from everruns.batches b
+     where b.status = 'running'
+       and (select count(*) from (select from everruns.batch_items i where i.batch_id = b.id and i.status = 'running'
+                                  limit b.max_parallel) x) < b.max_parallel
+       and exists (select from everruns.batch_items i where i.batch_id = b.id and i.status = 'queued')
+     limit 100
+  loop
+    perform everruns_private.fill_batch(v_id, true);
+  end loop;
+
+  -- the queued items of a stopped batch (stop_after) never run: cancelled in chunks, under the
+  -- control lock (a retry may be reopening it)
+  for v_id in
+    select b.id from everruns.batches b
+     where b.finished_at is null and b.status in ('failed', 'cancelled')
+       and exists (select from everruns.batch_items i where i.batch_id = b.id and i.status = 'queued')
+     limit 100
+  loop
+    continue when not everruns_private.lock_batch_control(v_id, false);
+    update everruns.batch_items i
+       set status = 'cancelled', finished_at = now(), result_xid = pg_catalog.pg_current_xact_id(),
+           error = jsonb_build_object('code', 'batch_stopped', 'message', 'The batch stopped before this item ran.')
+     where i.id in (select q.id from everruns.batch_items q where q.batch_id = v_id and q.status = 'queued'
+                     order by q.ordinal limit 10000 for update skip locked)
+       and (select b.status from everruns.batches b where b.id = v_id) in ('failed', 'cancelled');
+  end loop;
+
+  -- batches with nothing left that nobody finished (a start with no items, a run's end that
+  -- could not advance its batch, the last chunk above)
+  for v_id in
+    select b.id from everruns.batches b
+     where b.finished_at is null and b.status in ('running', 'paused', 'failed', 'cancelled')
+       and not exists (select from everruns.batch_items i where i.batch_id = b.id and i.status in ('running', 'queued'))
+     limit 100
+  loop
+    if everruns_private.lock_batch_control(v_id, false) then
+      perform everruns_private.finish_batch_if_done(v_id);
+    end if;
+  end loop;
+
+  for v_id in
+    select c.batch_id from everruns_private.batch_counts c group by c.batch_id having count(*) > 1
+  loop
+    perform everruns_private.fold_batch_counts(v_id);
+  end loop;
+  delete from everruns_private.batch_rates r where r.minute < now() - interval '1 hour';
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.sweep_dead_workers(p_grace_ms integer DEFAULT 250)
@@ -2721,6 +3454,239 @@ begin
   else
     new.version := old.version;
   end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__count_insert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_deltas jsonb;
+  v_bad record;
+begin
+  select i.custom_id, i.workspace_id, b.workspace_id as batch_workspace, b.status into v_bad
+    from new_items i join everruns.batches b on b.id = i.batch_id
+   where b.status not in ('queued', 'running', 'paused') or i.workspace_id <> b.workspace_id
+   limit 1;
+  if found then
+    if v_bad.status not in ('queued', 'running', 'paused') then
+      raise exception 'the batch has ended (status %): it takes no more items', v_bad.status using errcode = 'EV003',
+        hint = 'Create a new batch, or retry its failed items (everruns.retry_failed_items).';
+    end if;
+    raise exception 'item % is of workspace %, its batch of workspace %', v_bad.custom_id, v_bad.workspace_id, v_bad.batch_workspace
+      using errcode = 'EV003', hint = 'Leave workspace_id out when bound to the batch''s workspace, or set it to the batch''s.';
+  end if;
+  select i.custom_id into v_bad from new_items i
+   where i.status <> 'queued' or i.run_id is not null or i.attempts <> 0 or i.output is not null or i.error is not null
+      or i.usage is not null or i.result_xid is not null or i.sink_error is not null or i.started_at is not null
+      or i.finished_at is not null
+   limit 1;
+  if found then
+    raise exception 'item %: status, run_id, attempts, output, error, usage, result_xid, sink_error, started_at and finished_at are the engine''s', v_bad.custom_id
+      using errcode = 'EV003', hint = 'Insert batch_id, custom_id and input only.';
+  end if;
+  begin
+    perform everruns_private.assert_valid_run_input(i.input) from new_items i;
+  exception when others then
+    if (select count(*) from new_items) = 1 then
+      raise;
+    end if;
+    -- name the first bad one (only when there is one)
+    for v_bad in select i.custom_id, i.input from new_items i order by i.ordinal loop
+      begin
+        perform everruns_private.assert_valid_run_input(v_bad.input);
+      exception when others then
+        raise exception 'item %: %', v_bad.custom_id, sqlerrm using errcode = sqlstate;
+      end;
+    end loop;
+    raise;
+  end;
+
+  select jsonb_agg(jsonb_build_object('batch_id', n.batch_id, 'total', n.count, 'queued', n.count))
+    into v_deltas
+    from (select i.batch_id, count(*) from new_items i group by i.batch_id) n;
+  if v_deltas is not null then
+    perform everruns_private.add_batch_counts(v_deltas);
+    perform everruns_private.fill_batch(b.id, true)
+       from everruns.batches b
+      where b.id in (select distinct i.batch_id from new_items i) and b.status = 'running';
+  end if;
+  -- last (the batch row comes last in the lock order): share-locked, a batch that ended meanwhile
+  -- (finish_batch_if_done holds its row) is seen ended here; one that would end after this waits
+  -- for this transaction and then sees its new items
+  perform from everruns.batches b where b.id in (select distinct i.batch_id from new_items i) order by b.id for share;
+  if exists (select from everruns.batches b
+              where b.id in (select distinct i.batch_id from new_items i) and b.status not in ('queued', 'running', 'paused')) then
+    raise exception 'the batch has ended: it takes no more items' using errcode = 'EV003',
+      hint = 'Create a new batch, or retry its failed items (everruns.retry_failed_items).';
+  end if;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__count_update()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_deltas jsonb;
+begin
+  with moves as (
+    select o.batch_id, o.status as old_status, n.status as new_status, n.usage,
+           n.status in ('succeeded', 'failed', 'cancelled') and o.status not in ('succeeded', 'failed', 'cancelled') as finished
+      from old_items o join new_items n on n.id = o.id
+     where o.status <> n.status
+  ), per_batch as (
+    select m.batch_id,
+           sum((m.new_status = 'queued')::int) - sum((m.old_status = 'queued')::int) as queued,
+           sum((m.new_status = 'running')::int) - sum((m.old_status = 'running')::int) as running,
+           sum((m.new_status = 'succeeded')::int) - sum((m.old_status = 'succeeded')::int) as succeeded,
+           sum((m.new_status = 'failed')::int) - sum((m.old_status = 'failed')::int) as failed,
+           sum((m.new_status = 'cancelled')::int) - sum((m.old_status = 'cancelled')::int) as cancelled,
+           coalesce(sum((m.usage ->> 'input_tokens')::bigint) filter (where m.finished), 0) as input_tokens,
+           coalesce(sum((m.usage ->> 'output_tokens')::bigint) filter (where m.finished), 0) as output_tokens,
+           coalesce(sum((m.usage ->> 'cost_usd')::numeric) filter (where m.finished), 0) as cost_usd,
+           -- throughput counts items processed (not those a cancel or a stop ended unrun)
+           count(*) filter (where m.old_status = 'running' and m.new_status in ('succeeded', 'failed')) as finished
+      from moves m group by m.batch_id
+  )
+  select jsonb_agg(to_jsonb(p)) into v_deltas from per_batch p;
+  if v_deltas is null then
+    return null;
+  end if;
+  perform everruns_private.add_batch_counts(v_deltas);
+  insert into everruns_private.batch_rates (batch_id, minute, finished)
+  select (d ->> 'batch_id')::uuid, date_trunc('minute', now()), (d ->> 'finished')::bigint
+    from jsonb_array_elements(v_deltas) d
+   where (d ->> 'finished')::bigint > 0;
+  perform everruns_private.notify('everruns:batches', (d ->> 'batch_id')) from jsonb_array_elements(v_deltas) d;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__fill_in()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.workspace_id is null then
+    select b.workspace_id into new.workspace_id from everruns.batches b where b.id = new.batch_id;
+    if new.workspace_id is null then
+      raise exception 'unknown batch %', coalesce(new.batch_id::text, 'null') using errcode = 'EV005';
+    end if;
+  end if;
+  if new.custom_id is null then
+    new.custom_id := new.ordinal::text;
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.batch_id <> old.batch_id or new.custom_id <> old.custom_id or new.input is distinct from old.input then
+    raise exception 'a batch item''s batch, custom_id and input do not change' using errcode = 'EV003',
+      hint = 'Insert a new item, or retry a failed one (everruns.retry_failed_items).';
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batches__audit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform everruns_private.audit_append(new.workspace_id, 'batch.created', 'batch', new.id::text,
+    jsonb_build_object('agent_id', new.agent_id, 'agent_version', new.agent_version, 'max_parallel', new.max_parallel)
+    || case when new.results_table is not null then jsonb_build_object('results_table', new.results_table) else '{}'::jsonb end);
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batches__prepare()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_agent everruns.agents;
+  v_rel oid;
+  v_schema name;
+begin
+  select * into v_agent from everruns.agents a where a.id = new.agent_id;
+  if not found then
+    raise exception 'unknown agent %', coalesce(new.agent_id::text, 'null')
+      using errcode = 'EV002', hint = 'Create the agent first (everruns.agents) or check its id.';
+  end if;
+  if new.workspace_id <> v_agent.workspace_id then
+    if everruns_private.current_workspace_id() is null then
+      new.workspace_id := v_agent.workspace_id;
+    else
+      raise exception 'unknown agent % in workspace %', new.agent_id, new.workspace_id using errcode = 'EV002';
+    end if;
+  end if;
+  new.agent_version := coalesce(new.agent_version, v_agent.version);
+  if new.status <> 'queued' then
+    raise exception 'a new batch starts queued; do not set status (got %)', new.status
+      using errcode = 'EV003', hint = 'Insert its items, then call everruns.start_batch(id).';
+  end if;
+  if new.deadline is not null and new.deadline <= now() then
+    raise exception 'the batch''s deadline % has already passed', new.deadline using errcode = 'EV003';
+  end if;
+  if new.results_table is not null then
+    v_rel := pg_catalog.to_regclass(new.results_table);
+    if v_rel is null then
+      raise exception 'results_table %: no such table', new.results_table
+        using errcode = 'EV003', hint = 'Create the table first; name it schema-qualified (e.g. public.classifications).';
+    end if;
+    select n.nspname into v_schema
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where c.oid = v_rel and c.relkind in ('r', 'p');
+    if v_schema is null then
+      raise exception 'results_table % is not a table', new.results_table using errcode = 'EV003';
+    end if;
+    if v_schema in ('everruns', 'everruns_private', 'graphile_worker', 'pg_catalog', 'information_schema') or v_schema like 'pg\_%' then
+      raise exception 'results_table % is in schema %, which belongs to Everruns or Postgres', new.results_table, v_schema
+        using errcode = 'EV003', hint = 'Use a table of your own schema.';
+    end if;
+    -- the result rows are inserted by the engine, with the rights of the role that owns Everruns'
+    -- schemas (the table's triggers and defaults too): only that role (or a member) names the table
+    if not pg_catalog.pg_has_role(current_user,
+                                  (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'everruns'), 'MEMBER') then
+      raise exception 'only the role that owns Everruns'' schemas may set results_table (role % may not)', current_user
+        using errcode = 'EV003',
+              hint = 'Ask an administrator to create the batch, or read the results through everruns.batch_results / GET /api/batches/:id/results.';
+    end if;
+    if not pg_catalog.has_table_privilege(current_user, v_rel, 'INSERT') then
+      raise exception 'role % may not insert into results_table %', current_user, new.results_table
+        using errcode = 'EV003', hint = 'Grant it INSERT on the table, or name another table.';
+    end if;
+    if not exists (select from pg_catalog.pg_attribute a
+                    where a.attrelid = v_rel and a.attname = 'custom_id' and a.attnum > 0 and not a.attisdropped) then
+      raise exception 'results_table % has no custom_id column', new.results_table
+        using errcode = 'EV003',
+              hint = 'It receives the columns it has among batch_id, item_id, custom_id, status, output, error, usage, run_id, finished_at; custom_id is required.';
+    end if;
+    -- stored qualified, resolved once: a later search_path does not change which table it is
+    select pg_catalog.format('%I.%I', n.nspname, c.relname) into new.results_table
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.oid = v_rel;
+  end if;
+  new.error := null;
+  new.started_at := null;
+  new.finished_at := null;
+  new.created_at := now();
+  new.updated_at := now();
   return new;
 end;
 $function$;
@@ -2964,6 +3930,72 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__batch_continuation()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update everruns.batch_items i set run_id = n.id
+    from new_runs n
+   where n.batch_item_id is not null and n.parent_run_id is not null
+     and i.id = n.batch_item_id and i.run_id = n.parent_run_id;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__batch_item_end()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_item everruns.batch_items;
+  v_batch everruns.batches;
+  v_released integer := 0;
+begin
+  update everruns.batch_items i
+     set status = new.status, output = new.output, error = new.error, usage = new.usage,
+         finished_at = now(), result_xid = pg_catalog.pg_current_xact_id()
+   where i.id = new.batch_item_id and i.run_id = new.id and i.status = 'running'
+  returning * into v_item;
+  if not found then
+    return null;  -- a run the item no longer follows (an earlier attempt)
+  end if;
+  select * into v_batch from everruns.batches b where b.id = new.batch_id;
+  if v_batch.results_table is not null then
+    perform everruns_private.sink_batch_result(v_batch.results_table, v_item);
+  end if;
+
+  -- What follows only advances the batch; should it fail (a deadlock, the workspace's limits),
+  -- the run's commit goes on and the sweep does it within seconds.
+  begin
+    if v_batch.status = 'running' then
+      -- its replacement, unless max_parallel was lowered below what runs (counted from the
+      -- index: at most max_parallel entries)
+      if (select count(*) from (select from everruns.batch_items i
+                                 where i.batch_id = new.batch_id and i.status = 'running'
+                                 limit v_batch.max_parallel) x) < v_batch.max_parallel then
+        v_released := everruns_private.release_batch_items(v_batch, 1);
+      end if;
+    end if;
+    if new.status = 'failed' and v_batch.on_item_error = 'stop_after' and v_batch.status in ('running', 'paused') then
+      -- after the release (the batch row comes last in the lock order)
+      perform everruns_private.check_batch_failures(v_batch);
+    end if;
+    if v_released = 0
+       and not exists (select from everruns.batch_items i where i.batch_id = new.batch_id and i.status = 'queued') then
+      perform everruns_private.finish_batch_if_done(new.batch_id);
+    end if;
+  exception when others then
+    raise warning 'batch %: advancing it after run % failed (%: %); the sweep will', new.batch_id, new.id, sqlstate, sqlerrm;
+  end;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_runs__enqueue()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3145,11 +4177,21 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__queue_order()
 AS $function$
 declare
   v_config jsonb;
+  v_parent record;
 begin
+  if new.parent_run_id is not null then
+    select r.priority, r.batch_id, r.batch_item_id into v_parent from everruns.runs r where r.id = new.parent_run_id;
+    new.batch_id := v_parent.batch_id;
+    new.batch_item_id := v_parent.batch_item_id;
+  elsif new.batch_item_id is not null then
+    select i.batch_id into new.batch_id from everruns.batch_items i where i.id = new.batch_item_id;
+  else
+    new.batch_id := null;
+  end if;
   if new.priority = 0 then
     -- 0 (the default): the parent's, for a continuation; else the agent version's config.priority
     if new.parent_run_id is not null then
-      select r.priority into new.priority from everruns.runs r where r.id = new.parent_run_id;
+      new.priority := v_parent.priority;
     else
       select v.config into v_config from everruns.agent_versions v
        where v.agent_id = new.agent_id and v.version = new.agent_version;

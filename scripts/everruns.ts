@@ -250,6 +250,9 @@ function buildProgram(): Command {
   passThrough(program, "scheduler", "how runs are admitted: fair share across workspaces or FIFO", async (args) =>
     (await import("./scheduler-command.ts")).schedulerCommand(args, getEnv()),
   );
+  passThrough(program, "batch", "many items through an agent: run|follow|status|list|start|pause|resume|cancel|retry|parallel|results", async (args) =>
+    (await import("./batch-command.ts")).batchCommand(args, getEnv()),
+  );
   passThrough(program, "bench", "per-step cost vs a bare graphile-worker chain, scaling, resume latency", (args) =>
     proof(args, async () => (await import("./bench/index.ts")).benchCommand),
   );

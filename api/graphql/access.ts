@@ -11,7 +11,7 @@
 // row-level security confines every query to the key's workspace.
 //
 // Roles: queries and subscriptions need any key (viewer); the run mutations (startRun,
-// cancelRun, resumeRun, sendEvent) operator; every other mutation (agents, secrets, keys) and the
+// cancelRun, resumeRun, sendEvent, rerunRun) and the batch mutations (createBatch and its controls) operator; every other mutation (agents, secrets, keys) and the
 // apiKeys and secrets queries admin. A mutation not listed is admin's: a new one is closed until it is listed.
 import type { IncomingMessage } from "node:http";
 import { context, sideEffect, type Step } from "postgraphile/grafast";
@@ -19,7 +19,20 @@ import { wrapPlans } from "postgraphile/utils";
 import type { ApiKeyRole } from "../../lib/api-key.ts";
 import { authOf, requireRole, workspaceSettings, type Auth, type Authenticator } from "../auth.ts";
 
-const OPERATOR_MUTATIONS = new Set(["startRun", "cancelRun", "resumeRun", "sendEvent", "rerunRun"]);
+const OPERATOR_MUTATIONS = new Set([
+  "startRun",
+  "cancelRun",
+  "resumeRun",
+  "sendEvent",
+  "rerunRun",
+  "createBatch",
+  "startBatch",
+  "pauseBatch",
+  "resumeBatch",
+  "cancelBatch",
+  "setBatchParallel",
+  "retryFailedItems",
+]);
 const ADMIN_QUERIES = new Set(["apiKeys", "secrets"]);
 
 /** The role a root field needs, or null for any key. */

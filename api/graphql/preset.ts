@@ -1,7 +1,7 @@
 // The PostGraphile preset of the API: Amber over the `everruns` schema only (never
 // everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
 // the live subscriptions, the dashboard's read-only aggregates, API keys, the role of each root
-// field, the limits of a request (api/graphql/limits.ts), websockets on /graphql, Ruru at
+// field, the limits of a request (api/graphql/limits.ts), batches (api/graphql/batches.ts), websockets on /graphql, Ruru at
 // /graphiql when enabled. Every operation runs for an API
 // key, in its workspace (api/graphql/access.ts).
 import { makePgService } from "postgraphile/adaptors/pg";
@@ -13,6 +13,7 @@ import type { Authenticator } from "../auth.ts";
 import { FieldRolesPlugin, graphqlContext } from "./access.ts";
 import { AgentConfigValidationPlugin } from "./agent-config-validation.ts";
 import { ApiKeysPlugin } from "./api-keys.ts";
+import { BatchInflectionPlugin, BatchMutationsPlugin, BatchOrderPlugin, BatchSubscriptionsPlugin, Xid8CodecPlugin } from "./batches.ts";
 import {
   RunEventsAfterSeqCondition,
   RunsAgentVersionCondition,
@@ -59,11 +60,13 @@ export function makePreset({
   authenticator = null,
   production = process.env.NODE_ENV === "production",
 }: PresetOptions): GraphileConfig.Preset {
-  const subscriber = hub ? hubSubscriber(hub) : undefined;
+  const subscriber = hub ? hubSubscriber(hub, pool) : undefined;
   return {
     extends: [PostGraphileAmberPreset],
     plugins: [
       EverrunsIdsPlugin,
+      BatchInflectionPlugin,
+      Xid8CodecPlugin,
       EverrunsSmartTagsPlugin,
       EverrunsHideFunctionsPlugin,
       RunsCreatedAfterCondition,
@@ -77,10 +80,13 @@ export function makePreset({
       RunsFinishedBeforeCondition,
       AgentConfigValidationPlugin,
       RunMutationsPlugin,
+      BatchMutationsPlugin,
+      BatchOrderPlugin,
       SecretsPlugin,
       ApiKeysPlugin,
       FieldRolesPlugin,
       RunSubscriptionsPlugin,
+      BatchSubscriptionsPlugin,
       DashboardPlugin,
       OperationsPlugin,
       PageLimitsPlugin,

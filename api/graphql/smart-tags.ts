@@ -1,7 +1,11 @@
 // What of the `everruns` schema GraphQL exposes, and how. Permissions belong in GRANTs and RLS;
 // these behaviours shape the API: the event log, steps, threads and agent versions are
 // read-only (runs change only through startRun / cancelRun / resumeRun), agents can be created
-// and updated but not deleted, and the step engine's fence columns stay internal.
+// and updated but not deleted, and the step engine's fence columns stay internal. Batches and
+// their items are read-only too (created by createBatch, changed by its controls: batches.ts):
+// Query.batch(id), Batch.items (filtered by status, in ordinal order), BatchItem.run (the item's
+// current run: run_id is no foreign key, a continuation replaces it), Batch.progress and
+// Batch.throughput (the computed columns batches_progress and batches_throughput).
 import { jsonPgSmartTags, pgSmartTags } from "postgraphile/utils";
 
 const READ_ONLY = "-insert -update -delete";
@@ -37,6 +41,34 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
           },
         },
         "everruns.run_steps": { tags: { behavior: READ_ONLY } },
+        "everruns.batches": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            status: { tags: { behavior: "+filterBy" } },
+            created_at: { tags: { behavior: "+orderBy" } },
+          },
+          constraint: {
+            // Query.batch(id: UUID!) rather than batchById (the node fetcher is batchByNodeId: batches.ts)
+            batches_pkey: { tags: { fieldName: "batch" } },
+          },
+        },
+        "everruns.batch_items": {
+          tags: {
+            behavior: READ_ONLY,
+            // the item's current run; no foreign key (a continuation replaces it), and no Run.batchItemsByRunId
+            // (Run.batchItemByBatchItemId, from runs.batch_item_id, is the way back)
+            foreignKey: "(run_id) references everruns.runs (id)|@fieldName run|@backwardBehavior -*",
+          },
+          attribute: {
+            status: { tags: { behavior: "+filterBy" } },
+            ordinal: { tags: { behavior: "+orderBy" } },
+            // the results cursor's order (everruns.batch_results): REST's and SQL's, opaque here
+            result_xid: { tags: { behavior: HIDDEN } },
+          },
+          constraint: {
+            batch_items_batch_id_fkey: { tags: { foreignFieldName: "items" } },
+          },
+        },
         // events sent to runs arrive through everruns.send_event only
         "everruns.run_signals": { tags: { behavior: READ_ONLY } },
         "everruns.usage_daily": { tags: { behavior: READ_ONLY } },
@@ -58,19 +90,34 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
   { name: "EverrunsSmartTagsPlugin" },
 );
 
+/** Computed columns the API shows as fields of their table's type (each with its behaviour). */
+const COMPUTED_COLUMNS: Record<string, string> = {
+  // Batch.progress: counts by status, tokens, cost, items per minute and ETA
+  batches_progress: "-queryField -mutationField +typeField",
+  // Batch.throughput(minutes): finished items per minute, a plain list (at most 60 rows)
+  batches_throughput: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
+};
+
 /**
  * SQL functions of the `everruns` schema are not mutations by themselves: the ones the API
- * offers (startRun, cancelRun, resumeRun) are planned explicitly in mutations.ts, with their
- * own argument names and payloads. A function added later stays out of the schema until it is
- * added there on purpose (the schema drift test notices either way).
+ * offers (startRun, cancelRun, resumeRun, the batch controls) are planned explicitly in
+ * mutations.ts and batches.ts, with their own argument names and payloads. A function added
+ * later stays out of the schema until it is added there on purpose (the schema drift test
+ * notices either way); COMPUTED_COLUMNS are the exceptions, fields of their table's type.
  */
 export const EverrunsHideFunctionsPlugin = pgSmartTags(
   [
     {
       kind: "procedure",
-      match: (proc) => proc.getNamespace()?.nspname === "everruns",
+      match: (proc) => proc.getNamespace()?.nspname === "everruns" && !(proc.proname in COMPUTED_COLUMNS),
       tags: { behavior: HIDDEN },
     },
+    ...Object.entries(COMPUTED_COLUMNS).map(([name, behavior]) => ({
+      kind: "procedure" as const,
+      match: (proc: { proname: string; getNamespace(): { nspname: string } | undefined }) =>
+        proc.getNamespace()?.nspname === "everruns" && proc.proname === name,
+      tags: { behavior },
+    })),
   ],
   null,
   { name: "EverrunsHideFunctionsPlugin" },

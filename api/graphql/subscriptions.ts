@@ -20,19 +20,24 @@ import { withPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
 import { NotFoundError, ValidationError } from "../../db/errors.ts";
-import { isUuid, type Queryable } from "../../db/pool.ts";
+import { isUuid, type Pool, type Queryable } from "../../db/pool.ts";
 import { getRun } from "../../db/sql/getRun.ts";
 import type { EventsHub } from "../events-hub.ts";
+import { watchBatchProgress } from "./batches.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
-/** Topics: `runEvents:<run id>:<after>`, `runUpdated:<run id>` and `runUpdated:*:<workspace id>`. */
-export function hubSubscriber(hub: EventsHub): GrafastSubscriber {
+/**
+ * Topics: `runEvents:<run id>:<after>`, `runUpdated:<run id>`, `runUpdated:*:<workspace id>`
+ * and `batchProgress:<batch id>` (api/graphql/batches.ts: read on `pool`).
+ */
+export function hubSubscriber(hub: EventsHub, pool: Pool): GrafastSubscriber {
   return {
     subscribe(topic) {
       const [kind, id, arg] = String(topic).split(":");
       if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(arg ?? 0), { cursorName: "after" }) as never;
       if (kind === "runUpdated" && id) return hub.watchRuns(id === "*" ? null : id, id === "*" ? (arg ?? null) : null) as never;
+      if (kind === "batchProgress" && id) return watchBatchProgress(hub, pool, id) as never;
       throw new Error(`unknown subscription topic ${String(topic)}`);
     },
   };

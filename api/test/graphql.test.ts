@@ -182,15 +182,22 @@ describe("queries", () => {
     const mutations = await gql<{ __type: { fields: Array<{ name: string }> } | null }>(`{ __type(name: "Mutation") { fields { name } } }`);
     expect(mutations.data!.__type!.fields.map((f) => f.name).sort()).toEqual(
       [
+        "cancelBatch",
         "cancelRun",
         "createAgent",
+        "createBatch",
         "createApiKey",
         "deleteSecret",
+        "pauseBatch",
         "rerunRun",
+        "resumeBatch",
         "resumeRun",
+        "retryFailedItems",
         "revokeApiKey",
         "sendEvent",
+        "setBatchParallel",
         "setSecret",
+        "startBatch",
         "startRun",
         "updateAgent",
         "updateAgentById",

@@ -73,6 +73,8 @@ interface Side {
   keys: Record<ApiKeyRole, string>;
   /** A key for revokeApiKey to aim at. */
   spareKeyId: string;
+  /** A queued (not started) batch of two items. */
+  batchId: string;
 }
 
 let db: TestDatabase;
@@ -105,7 +107,7 @@ async function insertRun(agentId: string): Promise<{ id: string; thread_id: stri
 }
 
 interface Draft {
-  side: Omit<Side, "agentNodeId" | "interruptId" | "queuedRunIds" | "threadId" | "finishedRunIds" | "interruptedRunId">;
+  side: Omit<Side, "agentNodeId" | "interruptId" | "queuedRunIds" | "threadId" | "finishedRunIds" | "interruptedRunId" | "batchId">;
   agentId: string;
   bankerId: string;
   finished: Array<{ id: string; thread_id: string }>;
@@ -151,8 +153,18 @@ async function finish(d: Draft, queuedRuns: number): Promise<Side> {
   const { rows } = await db.pool.query<{ id: string }>("select interrupts -> 'interrupts' -> 0 ->> 'id' as id from everruns.runs where id = $1", [
     d.interrupted,
   ]);
+  // a batch of two items, left queued (the batch mutations below start and control it)
+  const batch = await db.pool.query<{ id: string }>("insert into everruns.batches (agent_id, name) values ($1, $2) returning id", [
+    d.agentId,
+    `${d.side.label.toLowerCase()}-batch-${d.side.tag}`,
+  ]);
+  await db.pool.query("insert into everruns.batch_items (batch_id, custom_id, input) values ($1, 'item-1', $2), ($1, 'item-2', $2)", [
+    batch.rows[0]!.id,
+    hello,
+  ]);
   const side: Side = {
     ...d.side,
+    batchId: batch.rows[0]!.id,
     agentNodeId: "",
     finishedRunIds: d.finished.map((r) => r.id),
     interruptedRunId: d.interrupted,
@@ -766,6 +778,14 @@ describe("GraphQL over HTTP", () => {
     // api/graphql/access.ts lists it among OPERATOR_MUTATIONS (then: "operator").
     rerunRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.queuedRunIds[0], reason: "isolation" }), ownerSucceeds: true }] },
     resumeRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.interruptedRunId, resume: answers(t) }), ownerSucceeds: true }] },
+    // batches: B's own key creates one, then starts, pauses, resumes, resizes, retries and cancels its queued batch
+    createBatch: { needs: "operator", variants: [{ args: (t) => ({ agent: t.agentName, items: [{ customId: "iso", input: hello }] }), ownerSucceeds: true }] },
+    startBatch: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId }), ownerSucceeds: true }] },
+    pauseBatch: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId }), ownerSucceeds: true }] },
+    resumeBatch: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId }), ownerSucceeds: true }] },
+    setBatchParallel: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId, maxParallel: 2 }), ownerSucceeds: true }] },
+    retryFailedItems: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId, includeCancelled: true }), ownerSucceeds: true }] },
+    cancelBatch: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId }), ownerSucceeds: true }] },
     createAgent: {
       needs: "admin",
       variants: [
@@ -1129,6 +1149,19 @@ const ROUTES: Record<string, RouteSpec> = {
     harmless: (o) => ({ path: `/api/agents/${o.agentName}/agui`, body: {} }),
     aimed: (t) => ({ path: `/api/agents/${encodeURIComponent(t.agentName)}/agui`, body: aguiBody() }),
   },
+  // Batches (api/batches.ts). Their ids are not runs' ids, so the run-aimed 404 check below does not
+  // apply: api/test/batches-rest.test.ts aims every batch route at another workspace's batch (404).
+  "POST /api/batches": { needs: "operator", harmless: () => ({ path: "/api/batches", body: {} }) },
+  "GET /api/batches": { needs: "viewer", harmless: () => ({ path: "/api/batches?limit=0" }) },
+  "GET /api/batches/:id": { needs: "viewer", harmless: () => ({ path: "/api/batches/not-a-uuid" }) },
+  "POST /api/batches/:id/start": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/start", body: {} }) },
+  "POST /api/batches/:id/pause": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/pause", body: {} }) },
+  "POST /api/batches/:id/resume": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/resume", body: {} }) },
+  "POST /api/batches/:id/cancel": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/cancel", body: {} }) },
+  "POST /api/batches/:id/retry_failed": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/retry_failed", body: {} }) },
+  "POST /api/batches/:id/parallel": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/parallel", body: {} }) },
+  "GET /api/batches/:id/results": { needs: "viewer", harmless: () => ({ path: "/api/batches/not-a-uuid/results" }) },
+  "GET /api/batches/:id/progress": { needs: "viewer", harmless: () => ({ path: "/api/batches/not-a-uuid/progress" }) },
 };
 
 function aguiBody(over: Record<string, unknown> = {}): Record<string, unknown> {

@@ -94,6 +94,12 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
   });
   const finished = await insertRun(agentId);
   const interrupted = await insertRun(bankerId);
+  // a batch with one item, not started (000025)
+  const { rows: batches } = await db.pool.query<{ id: string }>("insert into everruns.batches (agent_id, name) values ($1, $2) returning id", [
+    agentId,
+    `${tag}-batch`,
+  ]);
+  await db.pool.query("insert into everruns.batch_items (batch_id, custom_id, input) values ($1, $2, $3)", [batches[0]!.id, `${tag}-item`, hello]);
   await setSecret(db.pool, { name: `${tag}-secret`, value: `value-of-${tag}-secret-1234`, key: secretKey, workspaceId });
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };

@@ -18,6 +18,7 @@ const NAV = [
   { href: "/runs", label: "Runs", icon: "M4 6h16M4 12h16M4 18h10" },
   { href: "/threads", label: "Threads", icon: "M4 5h16v10H8l-4 4V5z" },
   { href: "/approvals", label: "Approvals", icon: "M9 12l2 2 4-4M12 3l7 4v5c0 4.5-3 8-7 9-4-1-7-4.5-7-9V7l7-4z" },
+  { href: "/batches", label: "Batches", icon: "M4 7l8-4 8 4-8 4-8-4zm0 5l8 4 8-4M4 17l8 4 8-4" },
   { href: "/agents", label: "Agents", icon: "M12 12a4 4 0 100-8 4 4 0 000 8zm-7 9a7 7 0 0114 0" },
   { href: "/dashboard", label: "Dashboard", icon: "M4 20V10m6 10V4m6 16v-7m4 7H2" },
   { href: "/workers", label: "Workers & queue", testId: "nav-workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },

@@ -15,6 +15,20 @@ import * as types from './graphql';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  fragment BatchProgressFields on BatchProgress {\n    total\n    queued\n    running\n    succeeded\n    failed\n    cancelled\n    inputTokens\n    outputTokens\n    costUsd\n    itemsPerMinute\n    etaSeconds\n  }\n": typeof types.BatchProgressFieldsFragmentDoc,
+    "\n  fragment BatchRowFields on Batch {\n    id\n    name\n    status\n    agentId\n    agentVersion\n    agentByAgentId {\n      name\n    }\n    maxParallel\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    progress {\n      ...BatchProgressFields\n    }\n  }\n": typeof types.BatchRowFieldsFragmentDoc,
+    "\n  fragment BatchFields on Batch {\n    ...BatchRowFields\n    priority\n    onItemError\n    stopAfterFailures\n    stopAfterRatio\n    deadline\n    error\n    # the chart: finished items per minute, last 30 minutes, oldest first\n    throughput(minutes: 30) {\n      minute\n      finished\n    }\n  }\n": typeof types.BatchFieldsFragmentDoc,
+    "\n  query Batches($condition: BatchCondition, $first: Int!) {\n    batches(condition: $condition, orderBy: CREATED_AT_DESC, first: $first) {\n      totalCount\n      pageInfo {\n        hasNextPage\n      }\n      nodes {\n        ...BatchRowFields\n      }\n    }\n  }\n": typeof types.BatchesDocument,
+    "\n  query Batch($id: UUID!) {\n    batch(id: $id) {\n      ...BatchFields\n    }\n  }\n": typeof types.BatchDocument,
+    "\n  subscription BatchProgress($batchId: UUID!) {\n    batchProgress(batchId: $batchId) {\n      batchId\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.BatchProgressDocument,
+    "\n  query BatchItems($id: UUID!, $condition: BatchItemCondition, $first: Int!, $offset: Int!) {\n    batch(id: $id) {\n      id\n      items(condition: $condition, orderBy: ORDINAL_ASC, first: $first, offset: $offset) {\n        totalCount\n        nodes {\n          id\n          customId\n          status\n          attempts\n          output\n          error\n          finishedAt\n          runId\n        }\n      }\n    }\n  }\n": typeof types.BatchItemsDocument,
+    "\n  mutation PauseBatch($batchId: UUID!) {\n    pauseBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.PauseBatchDocument,
+    "\n  mutation ResumeBatch($batchId: UUID!) {\n    resumeBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.ResumeBatchDocument,
+    "\n  mutation StartBatch($batchId: UUID!) {\n    startBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.StartBatchDocument,
+    "\n  mutation CancelBatch($batchId: UUID!) {\n    cancelBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.CancelBatchDocument,
+    "\n  mutation SetBatchParallel($batchId: UUID!, $maxParallel: Int!) {\n    setBatchParallel(batchId: $batchId, maxParallel: $maxParallel) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.SetBatchParallelDocument,
+    "\n  mutation RetryFailedItems($batchId: UUID!, $includeCancelled: Boolean) {\n    retryFailedItems(batchId: $batchId, includeCancelled: $includeCancelled) {\n      retried\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": typeof types.RetryFailedItemsDocument,
+    "\n  query RunBatch($id: UUID!) {\n    runById(id: $id) {\n      id\n      batchId\n      batchItemByBatchItemId {\n        id\n        customId\n      }\n      batchByBatchId {\n        id\n        name\n      }\n    }\n  }\n": typeof types.RunBatchDocument,
     "\n  query RunQueue($id: UUID!) {\n    runById(id: $id) {\n      id\n      priority\n      admittedAt\n    }\n    explainQueue(runId: $id) {\n      admitted\n      heldBy\n      position\n      message\n    }\n  }\n": typeof types.RunQueueDocument,
     "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n": typeof types.ApprovalHistoryDocument,
     "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      maxRunningRuns\n      weight\n      maxTokensPerDay\n      maxCostUsdPerDay\n      dedicated\n      queuedRuns\n      pendingRuns\n      activeRuns\n      oldestPendingAt\n      tokensToday\n      costUsdToday\n      tokens\n      updatedAt\n    }\n  }\n": typeof types.WorkspaceLimitsDocument,
@@ -59,6 +73,20 @@ type Documents = {
     "\n  query Whoami {\n    whoami {\n      keyId\n      workspaceId\n      workspaceName\n      role\n    }\n  }\n": typeof types.WhoamiDocument,
 };
 const documents: Documents = {
+    "\n  fragment BatchProgressFields on BatchProgress {\n    total\n    queued\n    running\n    succeeded\n    failed\n    cancelled\n    inputTokens\n    outputTokens\n    costUsd\n    itemsPerMinute\n    etaSeconds\n  }\n": types.BatchProgressFieldsFragmentDoc,
+    "\n  fragment BatchRowFields on Batch {\n    id\n    name\n    status\n    agentId\n    agentVersion\n    agentByAgentId {\n      name\n    }\n    maxParallel\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    progress {\n      ...BatchProgressFields\n    }\n  }\n": types.BatchRowFieldsFragmentDoc,
+    "\n  fragment BatchFields on Batch {\n    ...BatchRowFields\n    priority\n    onItemError\n    stopAfterFailures\n    stopAfterRatio\n    deadline\n    error\n    # the chart: finished items per minute, last 30 minutes, oldest first\n    throughput(minutes: 30) {\n      minute\n      finished\n    }\n  }\n": types.BatchFieldsFragmentDoc,
+    "\n  query Batches($condition: BatchCondition, $first: Int!) {\n    batches(condition: $condition, orderBy: CREATED_AT_DESC, first: $first) {\n      totalCount\n      pageInfo {\n        hasNextPage\n      }\n      nodes {\n        ...BatchRowFields\n      }\n    }\n  }\n": types.BatchesDocument,
+    "\n  query Batch($id: UUID!) {\n    batch(id: $id) {\n      ...BatchFields\n    }\n  }\n": types.BatchDocument,
+    "\n  subscription BatchProgress($batchId: UUID!) {\n    batchProgress(batchId: $batchId) {\n      batchId\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.BatchProgressDocument,
+    "\n  query BatchItems($id: UUID!, $condition: BatchItemCondition, $first: Int!, $offset: Int!) {\n    batch(id: $id) {\n      id\n      items(condition: $condition, orderBy: ORDINAL_ASC, first: $first, offset: $offset) {\n        totalCount\n        nodes {\n          id\n          customId\n          status\n          attempts\n          output\n          error\n          finishedAt\n          runId\n        }\n      }\n    }\n  }\n": types.BatchItemsDocument,
+    "\n  mutation PauseBatch($batchId: UUID!) {\n    pauseBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.PauseBatchDocument,
+    "\n  mutation ResumeBatch($batchId: UUID!) {\n    resumeBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.ResumeBatchDocument,
+    "\n  mutation StartBatch($batchId: UUID!) {\n    startBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.StartBatchDocument,
+    "\n  mutation CancelBatch($batchId: UUID!) {\n    cancelBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.CancelBatchDocument,
+    "\n  mutation SetBatchParallel($batchId: UUID!, $maxParallel: Int!) {\n    setBatchParallel(batchId: $batchId, maxParallel: $maxParallel) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.SetBatchParallelDocument,
+    "\n  mutation RetryFailedItems($batchId: UUID!, $includeCancelled: Boolean) {\n    retryFailedItems(batchId: $batchId, includeCancelled: $includeCancelled) {\n      retried\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n": types.RetryFailedItemsDocument,
+    "\n  query RunBatch($id: UUID!) {\n    runById(id: $id) {\n      id\n      batchId\n      batchItemByBatchItemId {\n        id\n        customId\n      }\n      batchByBatchId {\n        id\n        name\n      }\n    }\n  }\n": types.RunBatchDocument,
     "\n  query RunQueue($id: UUID!) {\n    runById(id: $id) {\n      id\n      priority\n      admittedAt\n    }\n    explainQueue(runId: $id) {\n      admitted\n      heldBy\n      position\n      message\n    }\n  }\n": types.RunQueueDocument,
     "\n  query ApprovalHistory {\n    answerAudit: allAuditLogs(condition: { action: \"approval.answered\" }, orderBy: SEQ_DESC, first: 50) {\n      nodes {\n        id\n        at\n        actor\n        targetId\n        details\n      }\n    }\n    answeredRuns: allRuns(condition: { status: \"interrupted\" }, orderBy: CREATED_AT_DESC, first: 200) {\n      nodes {\n        id\n        agentId\n        continuedBy\n        agentByAgentId {\n          id\n          name\n        }\n        finished: runEventsByRunId(condition: { type: \"RUN_FINISHED\" }, orderBy: SEQ_DESC, first: 1) {\n          nodes {\n            event\n          }\n        }\n        runByContinuedBy {\n          id\n          input\n        }\n      }\n    }\n  }\n": types.ApprovalHistoryDocument,
     "\n  query WorkspaceLimits {\n    workspaceLimits {\n      workspaceId\n      workspaceName\n      maxQueuedRuns\n      runsPerMinute\n      maxRunningRuns\n      weight\n      maxTokensPerDay\n      maxCostUsdPerDay\n      dedicated\n      queuedRuns\n      pendingRuns\n      activeRuns\n      oldestPendingAt\n      tokensToday\n      costUsdToday\n      tokens\n      updatedAt\n    }\n  }\n": types.WorkspaceLimitsDocument,
@@ -103,6 +131,62 @@ const documents: Documents = {
     "\n  query Whoami {\n    whoami {\n      keyId\n      workspaceId\n      workspaceName\n      role\n    }\n  }\n": types.WhoamiDocument,
 };
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment BatchProgressFields on BatchProgress {\n    total\n    queued\n    running\n    succeeded\n    failed\n    cancelled\n    inputTokens\n    outputTokens\n    costUsd\n    itemsPerMinute\n    etaSeconds\n  }\n"): typeof import('./graphql').BatchProgressFieldsFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment BatchRowFields on Batch {\n    id\n    name\n    status\n    agentId\n    agentVersion\n    agentByAgentId {\n      name\n    }\n    maxParallel\n    createdAt\n    startedAt\n    finishedAt\n    updatedAt\n    progress {\n      ...BatchProgressFields\n    }\n  }\n"): typeof import('./graphql').BatchRowFieldsFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment BatchFields on Batch {\n    ...BatchRowFields\n    priority\n    onItemError\n    stopAfterFailures\n    stopAfterRatio\n    deadline\n    error\n    # the chart: finished items per minute, last 30 minutes, oldest first\n    throughput(minutes: 30) {\n      minute\n      finished\n    }\n  }\n"): typeof import('./graphql').BatchFieldsFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Batches($condition: BatchCondition, $first: Int!) {\n    batches(condition: $condition, orderBy: CREATED_AT_DESC, first: $first) {\n      totalCount\n      pageInfo {\n        hasNextPage\n      }\n      nodes {\n        ...BatchRowFields\n      }\n    }\n  }\n"): typeof import('./graphql').BatchesDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Batch($id: UUID!) {\n    batch(id: $id) {\n      ...BatchFields\n    }\n  }\n"): typeof import('./graphql').BatchDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription BatchProgress($batchId: UUID!) {\n    batchProgress(batchId: $batchId) {\n      batchId\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').BatchProgressDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query BatchItems($id: UUID!, $condition: BatchItemCondition, $first: Int!, $offset: Int!) {\n    batch(id: $id) {\n      id\n      items(condition: $condition, orderBy: ORDINAL_ASC, first: $first, offset: $offset) {\n        totalCount\n        nodes {\n          id\n          customId\n          status\n          attempts\n          output\n          error\n          finishedAt\n          runId\n        }\n      }\n    }\n  }\n"): typeof import('./graphql').BatchItemsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation PauseBatch($batchId: UUID!) {\n    pauseBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').PauseBatchDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ResumeBatch($batchId: UUID!) {\n    resumeBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').ResumeBatchDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation StartBatch($batchId: UUID!) {\n    startBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').StartBatchDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CancelBatch($batchId: UUID!) {\n    cancelBatch(batchId: $batchId) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').CancelBatchDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SetBatchParallel($batchId: UUID!, $maxParallel: Int!) {\n    setBatchParallel(batchId: $batchId, maxParallel: $maxParallel) {\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').SetBatchParallelDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RetryFailedItems($batchId: UUID!, $includeCancelled: Boolean) {\n    retryFailedItems(batchId: $batchId, includeCancelled: $includeCancelled) {\n      retried\n      batch {\n        ...BatchFields\n      }\n    }\n  }\n"): typeof import('./graphql').RetryFailedItemsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query RunBatch($id: UUID!) {\n    runById(id: $id) {\n      id\n      batchId\n      batchItemByBatchItemId {\n        id\n        customId\n      }\n      batchByBatchId {\n        id\n        name\n      }\n    }\n  }\n"): typeof import('./graphql').RunBatchDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

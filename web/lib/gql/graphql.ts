@@ -4,6 +4,35 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** A condition to be used against `Batch` object types. All fields are tested for equality and combined with a logical ‘and.’ */
+export type BatchCondition = {
+  /** Checks for equality with the object’s `createdAt` field. */
+  createdAt?: string | null | undefined;
+  /** Checks for equality with the object’s `id` field. */
+  id?: string | null | undefined;
+  /** Checks for equality with the object’s `status` field. */
+  status?: string | null | undefined;
+  /** Checks for equality with the object’s `workspaceId` field. */
+  workspaceId?: string | null | undefined;
+};
+
+/**
+ * A condition to be used against `BatchItem` object types. All fields are tested
+ * for equality and combined with a logical ‘and.’
+ */
+export type BatchItemCondition = {
+  /** Checks for equality with the object’s `batchId` field. */
+  batchId?: string | null | undefined;
+  /** Checks for equality with the object’s `customId` field. */
+  customId?: string | null | undefined;
+  /** Checks for equality with the object’s `id` field. */
+  id?: string | null | undefined;
+  /** Checks for equality with the object’s `ordinal` field. */
+  ordinal?: string | null | undefined;
+  /** Checks for equality with the object’s `status` field. */
+  status?: string | null | undefined;
+};
+
 /** A condition to be used against `Run` object types. All fields are tested for equality and combined with a logical ‘and.’ */
 export type RunCondition = {
   /** Checks for equality with the object’s `agentId` field. */
@@ -33,6 +62,95 @@ export type RunCondition = {
   /** Checks for equality with the object’s `threadId` field. */
   threadId?: string | null | undefined;
 };
+
+export type BatchProgressFieldsFragment = { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null };
+
+export type BatchRowFieldsFragment = { id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null };
+
+export type BatchFieldsFragment = { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null };
+
+export type BatchesQueryVariables = Exact<{
+  condition?: BatchCondition | null | undefined;
+  first: number;
+}>;
+
+
+export type BatchesQuery = { batches: { totalCount: number, pageInfo: { hasNextPage: boolean }, nodes: Array<{ id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null> } | null };
+
+export type BatchQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type BatchQuery = { batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null };
+
+export type BatchProgressSubscriptionVariables = Exact<{
+  batchId: string;
+}>;
+
+
+export type BatchProgressSubscription = { batchProgress: { batchId: string, batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type BatchItemsQueryVariables = Exact<{
+  id: string;
+  condition?: BatchItemCondition | null | undefined;
+  first: number;
+  offset: number;
+}>;
+
+
+export type BatchItemsQuery = { batch: { id: string, items: { totalCount: number, nodes: Array<{ id: string, customId: string, status: string, attempts: number, output: unknown, error: unknown, finishedAt: string | null, runId: string | null } | null> } } | null };
+
+export type PauseBatchMutationVariables = Exact<{
+  batchId: string;
+}>;
+
+
+export type PauseBatchMutation = { pauseBatch: { batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type ResumeBatchMutationVariables = Exact<{
+  batchId: string;
+}>;
+
+
+export type ResumeBatchMutation = { resumeBatch: { batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type StartBatchMutationVariables = Exact<{
+  batchId: string;
+}>;
+
+
+export type StartBatchMutation = { startBatch: { batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type CancelBatchMutationVariables = Exact<{
+  batchId: string;
+}>;
+
+
+export type CancelBatchMutation = { cancelBatch: { batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type SetBatchParallelMutationVariables = Exact<{
+  batchId: string;
+  maxParallel: number;
+}>;
+
+
+export type SetBatchParallelMutation = { setBatchParallel: { batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type RetryFailedItemsMutationVariables = Exact<{
+  batchId: string;
+  includeCancelled?: boolean | null | undefined;
+}>;
+
+
+export type RetryFailedItemsMutation = { retryFailedItems: { retried: number, batch: { priority: number, onItemError: string, stopAfterFailures: number | null, stopAfterRatio: number | null, deadline: string | null, error: unknown, id: string, name: string | null, status: string, agentId: string, agentVersion: number, maxParallel: number, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, throughput: Array<{ minute: string | null, finished: string | null } | null> | null, agentByAgentId: { name: string } | null, progress: { total: string | null, queued: string | null, running: string | null, succeeded: string | null, failed: string | null, cancelled: string | null, inputTokens: string | null, outputTokens: string | null, costUsd: string | null, itemsPerMinute: number | null, etaSeconds: number | null } | null } | null } | null };
+
+export type RunBatchQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunBatchQuery = { runById: { id: string, batchId: string | null, batchItemByBatchItemId: { id: string, customId: string } | null, batchByBatchId: { id: string, name: string | null } | null } | null };
 
 export type RunQueueQueryVariables = Exact<{
   id: string;
@@ -311,6 +429,98 @@ export class TypedDocumentString<TResult, TVariables>
     return this.value;
   }
 }
+export const BatchProgressFieldsFragmentDoc = new TypedDocumentString(`
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+    `, {"fragmentName":"BatchProgressFields"}) as unknown as TypedDocumentString<BatchProgressFieldsFragment, unknown>;
+export const BatchRowFieldsFragmentDoc = new TypedDocumentString(`
+    fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}`, {"fragmentName":"BatchRowFields"}) as unknown as TypedDocumentString<BatchRowFieldsFragment, unknown>;
+export const BatchFieldsFragmentDoc = new TypedDocumentString(`
+    fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}`, {"fragmentName":"BatchFields"}) as unknown as TypedDocumentString<BatchFieldsFragment, unknown>;
 export const RunRowFieldsFragmentDoc = new TypedDocumentString(`
     fragment RunRowFields on Run {
   id
@@ -475,6 +685,506 @@ export const RunStepFieldsFragmentDoc = new TypedDocumentString(`
   usage
 }
     `, {"fragmentName":"RunStepFields"}) as unknown as TypedDocumentString<RunStepFieldsFragment, unknown>;
+export const BatchesDocument = new TypedDocumentString(`
+    query Batches($condition: BatchCondition, $first: Int!) {
+  batches(condition: $condition, orderBy: CREATED_AT_DESC, first: $first) {
+    totalCount
+    pageInfo {
+      hasNextPage
+    }
+    nodes {
+      ...BatchRowFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}`) as unknown as TypedDocumentString<BatchesQuery, BatchesQueryVariables>;
+export const BatchDocument = new TypedDocumentString(`
+    query Batch($id: UUID!) {
+  batch(id: $id) {
+    ...BatchFields
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<BatchQuery, BatchQueryVariables>;
+export const BatchProgressDocument = new TypedDocumentString(`
+    subscription BatchProgress($batchId: UUID!) {
+  batchProgress(batchId: $batchId) {
+    batchId
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<BatchProgressSubscription, BatchProgressSubscriptionVariables>;
+export const BatchItemsDocument = new TypedDocumentString(`
+    query BatchItems($id: UUID!, $condition: BatchItemCondition, $first: Int!, $offset: Int!) {
+  batch(id: $id) {
+    id
+    items(
+      condition: $condition
+      orderBy: ORDINAL_ASC
+      first: $first
+      offset: $offset
+    ) {
+      totalCount
+      nodes {
+        id
+        customId
+        status
+        attempts
+        output
+        error
+        finishedAt
+        runId
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<BatchItemsQuery, BatchItemsQueryVariables>;
+export const PauseBatchDocument = new TypedDocumentString(`
+    mutation PauseBatch($batchId: UUID!) {
+  pauseBatch(batchId: $batchId) {
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<PauseBatchMutation, PauseBatchMutationVariables>;
+export const ResumeBatchDocument = new TypedDocumentString(`
+    mutation ResumeBatch($batchId: UUID!) {
+  resumeBatch(batchId: $batchId) {
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<ResumeBatchMutation, ResumeBatchMutationVariables>;
+export const StartBatchDocument = new TypedDocumentString(`
+    mutation StartBatch($batchId: UUID!) {
+  startBatch(batchId: $batchId) {
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<StartBatchMutation, StartBatchMutationVariables>;
+export const CancelBatchDocument = new TypedDocumentString(`
+    mutation CancelBatch($batchId: UUID!) {
+  cancelBatch(batchId: $batchId) {
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<CancelBatchMutation, CancelBatchMutationVariables>;
+export const SetBatchParallelDocument = new TypedDocumentString(`
+    mutation SetBatchParallel($batchId: UUID!, $maxParallel: Int!) {
+  setBatchParallel(batchId: $batchId, maxParallel: $maxParallel) {
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<SetBatchParallelMutation, SetBatchParallelMutationVariables>;
+export const RetryFailedItemsDocument = new TypedDocumentString(`
+    mutation RetryFailedItems($batchId: UUID!, $includeCancelled: Boolean) {
+  retryFailedItems(batchId: $batchId, includeCancelled: $includeCancelled) {
+    retried
+    batch {
+      ...BatchFields
+    }
+  }
+}
+    fragment BatchProgressFields on BatchProgress {
+  total
+  queued
+  running
+  succeeded
+  failed
+  cancelled
+  inputTokens
+  outputTokens
+  costUsd
+  itemsPerMinute
+  etaSeconds
+}
+fragment BatchRowFields on Batch {
+  id
+  name
+  status
+  agentId
+  agentVersion
+  agentByAgentId {
+    name
+  }
+  maxParallel
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  progress {
+    ...BatchProgressFields
+  }
+}
+fragment BatchFields on Batch {
+  ...BatchRowFields
+  priority
+  onItemError
+  stopAfterFailures
+  stopAfterRatio
+  deadline
+  error
+  throughput(minutes: 30) {
+    minute
+    finished
+  }
+}`) as unknown as TypedDocumentString<RetryFailedItemsMutation, RetryFailedItemsMutationVariables>;
+export const RunBatchDocument = new TypedDocumentString(`
+    query RunBatch($id: UUID!) {
+  runById(id: $id) {
+    id
+    batchId
+    batchItemByBatchItemId {
+      id
+      customId
+    }
+    batchByBatchId {
+      id
+      name
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<RunBatchQuery, RunBatchQueryVariables>;
 export const RunQueueDocument = new TypedDocumentString(`
     query RunQueue($id: UUID!) {
   runById(id: $id) {

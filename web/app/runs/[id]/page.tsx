@@ -51,6 +51,7 @@ import {
   type Waiting,
 } from "@/lib/types";
 import { useRunEvents } from "@/lib/useRunEvents";
+import { RUN_BATCH_QUERY } from "../../batches/queries";
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
 
@@ -86,6 +87,8 @@ export default function RunPage() {
   const refetchDetail = useThrottled(() => void detail.refetch(), 500);
   const run = detail.data?.runById ?? null;
   const queue = useQuery(RUN_QUEUE_QUERY, { id }, { skip: !valid });
+  // an item of a batch: the link back to it (the batch and the item never change for a run)
+  const runBatch = useQuery(RUN_BATCH_QUERY, { id }, { skip: !valid });
   const refetchQueue = useThrottled(() => void queue.refetch(), 500);
   // queued and not admitted yet: it waits for a worker slot
   const pending = run?.status === "queued" && queue.data?.runById?.admittedAt == null;
@@ -190,6 +193,7 @@ export default function RunPage() {
   const durationMs = runDurationMs(run, now);
   const priority = queue.data?.runById?.priority ?? 0;
   const explanation = pending && queue.data?.explainQueue && !queue.data.explainQueue.admitted ? queue.data.explainQueue : null;
+  const batchOf = runBatch.data?.runById?.batchId ? runBatch.data.runById : null;
 
   return (
     <>
@@ -263,8 +267,18 @@ export default function RunPage() {
         }
       />
 
-      {(run.parentRunId || continuation || run.rerunOf) && (
+      {(run.parentRunId || continuation || run.rerunOf || batchOf) && (
         <div className="mb-4 flex flex-wrap gap-2 text-sm">
+          {batchOf?.batchId && (
+            <Link
+              data-testid="run-batch-link"
+              href={`/batches/${batchOf.batchId}${batchOf.batchItemByBatchItemId ? `?item=${encodeURIComponent(batchOf.batchItemByBatchItemId.customId)}` : ""}`}
+              className="rounded-md border border-slate-200 bg-white px-2.5 py-1 text-slate-600 hover:border-sky-300 hover:text-sky-700"
+            >
+              ← item <span className="font-mono">{batchOf.batchItemByBatchItemId?.customId ?? "?"}</span> of batch{" "}
+              {batchOf.batchByBatchId?.name ?? <span className="font-mono">{shortId(batchOf.batchId)}</span>}
+            </Link>
+          )}
           {run.rerunOf && (
             <Link
               data-testid="rerun-of"
