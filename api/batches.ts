@@ -413,6 +413,9 @@ export function batchesRouter({ pool, hub, sse, log, uploadLimits, pollMs = 1000
       });
       res.status(201).location(`/api/batches/${created.id}`).json(created);
     } catch (error) {
+      // an answer before the body's end: the connection closes with it, or node would go on
+      // reading the rest of the body with no deadline (this request's was lifted)
+      if (!req.complete) res.set("Connection", "close");
       if (abortedUploads.has(req))
         throw new HttpStatusError(503, "shutting_down", "the API shut down during the upload; nothing was created: send the batch again");
       if (clock.timedOut !== null) throw new HttpStatusError(408, "request_timeout", `the batch upload was ended: ${clock.timedOut}`, { cause: error });
@@ -420,7 +423,6 @@ export function batchesRouter({ pool, hub, sse, log, uploadLimits, pollMs = 1000
         res.status(400).json({ error: { code: error.code, message: error.message, lines: error.lines } });
         return;
       }
-      if (error instanceof HttpStatusError && error.status === 413) res.set("Connection", "close");
       throw error;
     } finally {
       clearTimeout(idle);

@@ -122,9 +122,7 @@ CREATE INDEX batch_items_results_idx ON everruns.batch_items USING btree (batch_
 CREATE INDEX batch_items_running_idx ON everruns.batch_items USING btree (batch_id) WHERE (status = 'running'::text);
 CREATE INDEX batch_items_status_idx ON everruns.batch_items USING btree (batch_id, status, ordinal);
 CREATE TRIGGER tg_batch_items__count_insert AFTER INSERT ON everruns.batch_items REFERENCING NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_batch_items__count_insert();
-CREATE TRIGGER tg_batch_items__count_update AFTER UPDATE ON everruns.batch_items REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_batch_items__count_update();
 CREATE TRIGGER tg_batch_items__fill_in BEFORE INSERT ON everruns.batch_items FOR EACH ROW WHEN (((new.workspace_id IS NULL) OR (new.custom_id IS NULL))) EXECUTE FUNCTION everruns_private.tg_batch_items__fill_in();
-CREATE TRIGGER tg_batch_items__guard BEFORE UPDATE ON everruns.batch_items FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batch_items__guard();
 
 create table everruns.batches (
   id uuid not null default gen_random_uuid(),
@@ -383,6 +381,7 @@ comment on table everruns_private.audit_heads is 'The last seq and hash of each 
 
 create table everruns_private.batch_counts (
   batch_id uuid not null,
+  minute timestamp with time zone,
   total bigint not null default 0,
   queued bigint not null default 0,
   running bigint not null default 0,
@@ -392,17 +391,9 @@ create table everruns_private.batch_counts (
   input_tokens bigint not null default 0,
   output_tokens bigint not null default 0,
   cost_usd numeric not null default 0,
-  constraint batch_counts_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id) ON DELETE CASCADE
+  processed bigint not null default 0
 );
-CREATE INDEX batch_counts_batch_idx ON everruns_private.batch_counts USING btree (batch_id);
-
-create table everruns_private.batch_rates (
-  batch_id uuid not null,
-  minute timestamp with time zone not null,
-  finished bigint not null,
-  constraint batch_rates_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id) ON DELETE CASCADE
-);
-CREATE INDEX batch_rates_batch_minute_idx ON everruns_private.batch_rates USING btree (batch_id, minute);
+CREATE INDEX batch_counts_batch_minute_idx ON everruns_private.batch_counts USING btree (batch_id, minute);
 
 create table everruns_private.maintenance (
   id integer not null,
@@ -616,11 +607,11 @@ CREATE OR REPLACE FUNCTION everruns.batches_throughput(b everruns.batches, minut
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select m.minute, coalesce(sum(r.finished), 0)::bigint
+  select m.minute, coalesce(sum(c.processed), 0)::bigint
     from everruns.batches x
    cross join generate_series(date_trunc('minute', now()) - make_interval(mins => least(greatest(coalesce(minutes, 30), 1), 60) - 1),
                               date_trunc('minute', now()), interval '1 minute') as m(minute)
-    left join everruns_private.batch_rates r on r.batch_id = x.id and r.minute = m.minute
+    left join everruns_private.batch_counts c on c.batch_id = x.id and c.minute = m.minute
    where x.id = b.id
      and (everruns_private.current_workspace_id() is null or x.workspace_id = everruns_private.current_workspace_id())
    group by m.minute order by m.minute;
@@ -1000,22 +991,37 @@ AS $function$
 declare
   v_batch everruns.batches := everruns_private.lock_batch_for_control(retry_failed_items.batch_id);
   v_n integer;
+  v_failed integer;
+  v_cancelled integer;
 begin
   if v_batch.status = 'queued' then
     raise exception 'batch % has not started', v_batch.id using errcode = 'EV008', hint = 'Start it (everruns.start_batch).';
   end if;
+  if v_batch.deadline is not null and v_batch.deadline <= now() then
+    raise exception 'batch % passed its deadline (%): its items cannot run again', v_batch.id, v_batch.deadline
+      using errcode = 'EV008', hint = 'Create a new batch with the items to run (those with status failed or cancelled).';
+  end if;
   if custom_ids is not null and cardinality(custom_ids) > 100000 then
     raise exception 'at most 100000 custom ids at once, got %', cardinality(custom_ids) using errcode = 'EV003';
   end if;
-  update everruns.batch_items i
-     set status = 'queued', result_xid = null, finished_at = null
-   where i.batch_id = v_batch.id
-     and (i.status = 'failed' or (retry_failed_items.include_cancelled and i.status = 'cancelled'))
-     and (retry_failed_items.custom_ids is null or i.custom_id = any (retry_failed_items.custom_ids));
-  get diagnostics v_n = row_count;
+  with picked as (
+    select i.id, i.status from everruns.batch_items i
+     where i.batch_id = v_batch.id
+       and (i.status = 'failed' or (retry_failed_items.include_cancelled and i.status = 'cancelled'))
+       and (retry_failed_items.custom_ids is null or i.custom_id = any (retry_failed_items.custom_ids))
+       for update
+  ), requeued as (
+    update everruns.batch_items i set status = 'queued', result_xid = null, finished_at = null
+      from picked p where i.id = p.id
+    returning p.status as was
+  )
+  select count(*), count(*) filter (where r.was = 'failed'), count(*) filter (where r.was = 'cancelled')
+    into v_n, v_failed, v_cancelled
+    from requeued r;
   if v_n = 0 then
     return 0;
   end if;
+  perform everruns_private.add_batch_count(v_batch.id, p_queued => v_n, p_failed => -v_failed, p_cancelled => -v_cancelled);
   update everruns.batches b
      set status = case when b.status = 'paused' then 'paused' else 'running' end,
          error = null, finished_at = null, updated_at = now()
@@ -1203,20 +1209,19 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION everruns_private.add_batch_counts(p_deltas jsonb)
+CREATE OR REPLACE FUNCTION everruns_private.add_batch_count(p_batch_id uuid, p_total bigint DEFAULT 0, p_queued bigint DEFAULT 0, p_running bigint DEFAULT 0, p_succeeded bigint DEFAULT 0, p_failed bigint DEFAULT 0, p_cancelled bigint DEFAULT 0, p_input_tokens bigint DEFAULT 0, p_output_tokens bigint DEFAULT 0, p_cost_usd numeric DEFAULT 0, p_processed bigint DEFAULT 0)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+begin
   insert into everruns_private.batch_counts
-    (batch_id, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd)
-  select (d ->> 'batch_id')::uuid,
-         coalesce((d ->> 'total')::bigint, 0), coalesce((d ->> 'queued')::bigint, 0), coalesce((d ->> 'running')::bigint, 0),
-         coalesce((d ->> 'succeeded')::bigint, 0), coalesce((d ->> 'failed')::bigint, 0), coalesce((d ->> 'cancelled')::bigint, 0),
-         coalesce((d ->> 'input_tokens')::bigint, 0), coalesce((d ->> 'output_tokens')::bigint, 0),
-         coalesce((d ->> 'cost_usd')::numeric, 0)
-    from jsonb_array_elements(p_deltas) d;
+    (batch_id, minute, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd, processed)
+  values (p_batch_id, case when p_processed <> 0 then date_trunc('minute', now()) end, p_total, p_queued, p_running,
+          p_succeeded, p_failed, p_cancelled, p_input_tokens, p_output_tokens, p_cost_usd, p_processed);
+  perform everruns_private.notify('everruns:batches', p_batch_id::text);
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.admit_runs(p_workspaces uuid[] DEFAULT NULL::uuid[])
@@ -1725,9 +1730,9 @@ begin
     from everruns_private.batch_counts c where c.batch_id = p_batch.id;
   -- the last 5 minutes, or since the batch started when that is shorter
   v_since := greatest(now() - interval '5 minutes', coalesce(p_batch.started_at, now()));
-  select coalesce(sum(r.finished), 0) into v_finished
-    from everruns_private.batch_rates r
-   where r.batch_id = p_batch.id and r.minute >= date_trunc('minute', v_since);
+  select coalesce(sum(c.processed), 0) into v_finished
+    from everruns_private.batch_counts c
+   where c.batch_id = p_batch.id and c.minute >= date_trunc('minute', v_since);
   v_seconds := greatest(extract(epoch from (coalesce(p_batch.finished_at, now()) - v_since))::double precision, 1);
   v.items_per_minute := round((v_finished * 60 / v_seconds)::numeric, 2)::double precision;
   if v_finished > 0 and v.queued + v.running > 0 and p_batch.status in ('queued', 'running') then
@@ -2120,10 +2125,15 @@ AS $function$
 declare
   v_batch everruns.batches;
   v_run uuid;
+  v_n bigint;
 begin
   update everruns.batch_items i
      set status = 'cancelled', finished_at = now(), result_xid = pg_catalog.pg_current_xact_id(), error = p_error
    where i.batch_id = p_batch_id and i.status = 'queued';
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    perform everruns_private.add_batch_count(p_batch_id, p_queued => -v_n, p_cancelled => v_n);
+  end if;
   perform from everruns.runs r
    where r.batch_id = p_batch_id and r.status in ('queued', 'running', 'waiting', 'interrupted')
    order by r.id for update;
@@ -2199,6 +2209,7 @@ AS $function$
 declare
   v_batch everruns.batches;
   v_running bigint;
+  v_released integer;
 begin
   select * into v_batch from everruns.batches b where b.id = p_batch_id;
   if not found or v_batch.status <> 'running' then
@@ -2206,11 +2217,15 @@ begin
   end if;
   select count(*) into v_running from everruns.batch_items i where i.batch_id = p_batch_id and i.status = 'running';
   begin
-    return everruns_private.release_batch_items(v_batch, v_batch.max_parallel - v_running::integer);
+    v_released := everruns_private.release_batch_items(v_batch, v_batch.max_parallel - v_running::integer);
   exception when others then
     raise warning 'batch %: items could not be released now (%: %); they wait for the next sweep', p_batch_id, sqlstate, sqlerrm;
     return 0;
   end;
+  if v_released > 0 then
+    perform everruns_private.add_batch_count(p_batch_id, p_queued => -v_released, p_running => v_released);
+  end if;
+  return v_released;
 end;
 $function$;
 
@@ -2246,27 +2261,20 @@ $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.fold_batch_counts(p_batch_id uuid)
  RETURNS void
- LANGUAGE plpgsql
+ LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-begin
   with gone as (
     delete from everruns_private.batch_counts c where c.batch_id = p_batch_id returning c.*
   )
   insert into everruns_private.batch_counts
-    (batch_id, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd)
-  select p_batch_id, sum(g.total), sum(g.queued), sum(g.running), sum(g.succeeded), sum(g.failed), sum(g.cancelled),
-         sum(g.input_tokens), sum(g.output_tokens), sum(g.cost_usd)
-    from gone g having count(*) > 0;
-  with gone as (
-    delete from everruns_private.batch_rates r where r.batch_id = p_batch_id returning r.*
-  )
-  insert into everruns_private.batch_rates (batch_id, minute, finished)
-  select p_batch_id, g.minute, sum(g.finished) from gone g
-   where g.minute >= now() - interval '1 hour'
-   group by g.minute;
-end;
+    (batch_id, minute, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd, processed)
+  select p_batch_id, case when g.minute >= now() - interval '1 hour' then g.minute end,
+         sum(g.total), sum(g.queued), sum(g.running), sum(g.succeeded), sum(g.failed), sum(g.cancelled),
+         sum(g.input_tokens), sum(g.output_tokens), sum(g.cost_usd), sum(g.processed)
+    from gone g
+   group by 2;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.input_error(p_problem text)
@@ -2404,9 +2412,24 @@ begin
     return false;
   end if;
   select b.workspace_id into v_workspace from everruns.batches b where b.id = p_batch_id;
-  perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update;
+  if p_wait then
+    perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update;
+  elsif exists (select from everruns_private.workspace_limits l where l.workspace_id = v_workspace) then
+    -- the sweep: a busy workspace is left for the next sweep, never waited for
+    perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
   insert into everruns_private.audit_heads (workspace_id, seq, hash) values (v_workspace, 0, null) on conflict do nothing;
-  perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+  if p_wait then
+    perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+  else
+    perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
   return true;
 end;
 $function$;
@@ -3166,6 +3189,7 @@ AS $function$
 declare
   v_rel regclass;
   v_cols text;
+  v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
 begin
   begin
     v_rel := pg_catalog.to_regclass(p_table);
@@ -3176,12 +3200,16 @@ begin
       from pg_catalog.pg_attribute a
      where a.attrelid = v_rel and a.attnum > 0 and not a.attisdropped
        and a.attname in ('batch_id', 'item_id', 'custom_id', 'status', 'output', 'error', 'usage', 'run_id', 'finished_at');
+    -- a user's table must not hold the run's commit for long: a lock on it is waited for 1 s
+    perform pg_catalog.set_config('lock_timeout', '1s', true);
     execute pg_catalog.format('insert into %s (%s) select %s from pg_catalog.jsonb_populate_record(null::%s, $1)',
                               v_rel, v_cols, v_cols, v_rel)
       using jsonb_build_object('batch_id', p_item.batch_id, 'item_id', p_item.id, 'custom_id', p_item.custom_id,
                                'status', p_item.status, 'output', p_item.output, 'error', p_item.error,
                                'usage', p_item.usage, 'run_id', p_item.run_id, 'finished_at', p_item.finished_at);
+    perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
   exception when others then
+    perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
     update everruns.batch_items i set sink_error = left(sqlerrm, 1000) where i.id = p_item.id;
     raise warning 'batch %: the result of item % could not be inserted into %: %', p_item.batch_id, p_item.custom_id, p_table, sqlerrm;
   end;
@@ -3263,6 +3291,7 @@ CREATE OR REPLACE FUNCTION everruns_private.sweep_batches()
 AS $function$
 declare
   v_id uuid;
+  v_n bigint;
   v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
 begin
   for v_id in
@@ -3289,7 +3318,26 @@ begin
        and exists (select from everruns.batch_items i where i.batch_id = b.id and i.status = 'queued')
      limit 100
   loop
-    perform everruns_private.fill_batch(v_id, true);
+    begin
+      perform everruns_private.fill_batch(v_id, true);
+    exception when others then
+      raise warning 'batch %: could not release its items now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
+  end loop;
+
+  -- a failure bound a run's end could not check (its check rolled back with a failed release)
+  for v_id in
+    select b.id from everruns.batches b
+     where b.status in ('running', 'paused') and b.on_item_error = 'stop_after' and b.finished_at is null
+     limit 100
+  loop
+    begin
+      if everruns_private.lock_batch_control(v_id, false) then
+        perform everruns_private.check_batch_failures(b) from everruns.batches b where b.id = v_id;
+      end if;
+    exception when others then
+      raise warning 'batch %: could not check its failures now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
   end loop;
 
   -- the queued items of a stopped batch (stop_after) never run: cancelled in chunks, under the
@@ -3307,6 +3355,10 @@ begin
      where i.id in (select q.id from everruns.batch_items q where q.batch_id = v_id and q.status = 'queued'
                      order by q.ordinal limit 10000 for update skip locked)
        and (select b.status from everruns.batches b where b.id = v_id) in ('failed', 'cancelled');
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+      perform everruns_private.add_batch_count(v_id, p_queued => -v_n, p_cancelled => v_n);
+    end if;
   end loop;
 
   -- batches with nothing left that nobody finished (a start with no items, a run's end that
@@ -3317,17 +3369,24 @@ begin
        and not exists (select from everruns.batch_items i where i.batch_id = b.id and i.status in ('running', 'queued'))
      limit 100
   loop
-    if everruns_private.lock_batch_control(v_id, false) then
-      perform everruns_private.finish_batch_if_done(v_id);
-    end if;
+    begin
+      if everruns_private.lock_batch_control(v_id, false) then
+        perform everruns_private.finish_batch_if_done(v_id);
+      end if;
+    exception when others then
+      raise warning 'batch %: could not finish it now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
   end loop;
 
+  -- fold the counters of batches that run or ended lately (61 rows at most stay per batch)
   for v_id in
-    select c.batch_id from everruns_private.batch_counts c group by c.batch_id having count(*) > 1
+    select b.id from everruns.batches b
+     where (b.finished_at is null or b.finished_at > now() - interval '10 minutes')
+       and (select count(*) from (select from everruns_private.batch_counts c where c.batch_id = b.id limit 100) x) >= 100
+     limit 1000
   loop
     perform everruns_private.fold_batch_counts(v_id);
   end loop;
-  delete from everruns_private.batch_rates r where r.minute < now() - interval '1 hour';
 end;
 $function$;
 
@@ -3465,7 +3524,6 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__count_insert()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_deltas jsonb;
   v_bad record;
 begin
   select i.custom_id, i.workspace_id, b.workspace_id as batch_workspace, b.status into v_bad
@@ -3506,15 +3564,11 @@ begin
     raise;
   end;
 
-  select jsonb_agg(jsonb_build_object('batch_id', n.batch_id, 'total', n.count, 'queued', n.count))
-    into v_deltas
-    from (select i.batch_id, count(*) from new_items i group by i.batch_id) n;
-  if v_deltas is not null then
-    perform everruns_private.add_batch_counts(v_deltas);
-    perform everruns_private.fill_batch(b.id, true)
-       from everruns.batches b
-      where b.id in (select distinct i.batch_id from new_items i) and b.status = 'running';
-  end if;
+  perform everruns_private.add_batch_count(n.batch_id, p_total => n.count, p_queued => n.count)
+     from (select i.batch_id, count(*) from new_items i group by i.batch_id order by i.batch_id) n;
+  perform everruns_private.fill_batch(b.id, true)
+     from everruns.batches b
+    where b.id in (select distinct i.batch_id from new_items i) and b.status = 'running';
   -- last (the batch row comes last in the lock order): share-locked, a batch that ended meanwhile
   -- (finish_batch_if_done holds its row) is seen ended here; one that would end after this waits
   -- for this transaction and then sees its new items
@@ -3524,48 +3578,6 @@ begin
     raise exception 'the batch has ended: it takes no more items' using errcode = 'EV003',
       hint = 'Create a new batch, or retry its failed items (everruns.retry_failed_items).';
   end if;
-  return null;
-end;
-$function$;
-
-CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__count_update()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-declare
-  v_deltas jsonb;
-begin
-  with moves as (
-    select o.batch_id, o.status as old_status, n.status as new_status, n.usage,
-           n.status in ('succeeded', 'failed', 'cancelled') and o.status not in ('succeeded', 'failed', 'cancelled') as finished
-      from old_items o join new_items n on n.id = o.id
-     where o.status <> n.status
-  ), per_batch as (
-    select m.batch_id,
-           sum((m.new_status = 'queued')::int) - sum((m.old_status = 'queued')::int) as queued,
-           sum((m.new_status = 'running')::int) - sum((m.old_status = 'running')::int) as running,
-           sum((m.new_status = 'succeeded')::int) - sum((m.old_status = 'succeeded')::int) as succeeded,
-           sum((m.new_status = 'failed')::int) - sum((m.old_status = 'failed')::int) as failed,
-           sum((m.new_status = 'cancelled')::int) - sum((m.old_status = 'cancelled')::int) as cancelled,
-           coalesce(sum((m.usage ->> 'input_tokens')::bigint) filter (where m.finished), 0) as input_tokens,
-           coalesce(sum((m.usage ->> 'output_tokens')::bigint) filter (where m.finished), 0) as output_tokens,
-           coalesce(sum((m.usage ->> 'cost_usd')::numeric) filter (where m.finished), 0) as cost_usd,
-           -- throughput counts items processed (not those a cancel or a stop ended unrun)
-           count(*) filter (where m.old_status = 'running' and m.new_status in ('succeeded', 'failed')) as finished
-      from moves m group by m.batch_id
-  )
-  select jsonb_agg(to_jsonb(p)) into v_deltas from per_batch p;
-  if v_deltas is null then
-    return null;
-  end if;
-  perform everruns_private.add_batch_counts(v_deltas);
-  insert into everruns_private.batch_rates (batch_id, minute, finished)
-  select (d ->> 'batch_id')::uuid, date_trunc('minute', now()), (d ->> 'finished')::bigint
-    from jsonb_array_elements(v_deltas) d
-   where (d ->> 'finished')::bigint > 0;
-  perform everruns_private.notify('everruns:batches', (d ->> 'batch_id')) from jsonb_array_elements(v_deltas) d;
   return null;
 end;
 $function$;
@@ -3583,19 +3595,6 @@ begin
   end if;
   if new.custom_id is null then
     new.custom_id := new.ordinal::text;
-  end if;
-  return new;
-end;
-$function$;
-
-CREATE OR REPLACE FUNCTION everruns_private.tg_batch_items__guard()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-begin
-  if new.batch_id <> old.batch_id or new.custom_id <> old.custom_id or new.input is distinct from old.input then
-    raise exception 'a batch item''s batch, custom_id and input do not change' using errcode = 'EV003',
-      hint = 'Insert a new item, or retry a failed one (everruns.retry_failed_items).';
   end if;
   return new;
 end;
@@ -3852,7 +3851,8 @@ declare
 begin
   -- heads locked in workspace order (the row trigger locked them in row order; a statement
   -- spans several workspaces only in an administrator's insert by hand)
-  for v_workspace in select distinct n.workspace_id from new_runs n order by 1 loop
+  for v_workspace in select distinct n.workspace_id from new_runs n
+                       where n.batch_item_id is null or n.parent_run_id is not null order by 1 loop
     select h.seq, h.hash into v_last, v_prev
       from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
     if not found then
@@ -3867,7 +3867,8 @@ begin
     -- what tg_runs__audit_start wrote per row (000015/000016), in insertion order
     for v_row in
       with n as (
-        select r.*, row_number() over () as ord from new_runs r where r.workspace_id = v_workspace
+        select r.*, row_number() over () as ord from new_runs r
+         where r.workspace_id = v_workspace and (r.batch_item_id is null or r.parent_run_id is not null)
       )
       select n.id, n.ord,
              case when n.parent_run_id is null then 'run.started'
@@ -3954,6 +3955,8 @@ AS $function$
 declare
   v_item everruns.batch_items;
   v_batch everruns.batches;
+  v_counts everruns.batch_progress;
+  v_stopping boolean := false;
   v_released integer := 0;
 begin
   update everruns.batch_items i
@@ -3970,9 +3973,16 @@ begin
   end if;
 
   -- What follows only advances the batch; should it fail (a deadlock, the workspace's limits),
-  -- the run's commit goes on and the sweep does it within seconds.
-  begin
-    if v_batch.status = 'running' then
+  -- the run's commit goes on and the sweep does it within seconds. No replacement for a cancelled
+  -- run (cancel_run took the audit head before its limits row: a run insert now would take them
+  -- the other way round; the sweep releases it), nor for the failure that reaches stop_after's bound.
+  if new.status = 'failed' and v_batch.on_item_error = 'stop_after' and v_batch.status = 'running' then
+    v_counts := everruns_private.batch_progress_of(v_batch);
+    v_stopping := (v_batch.stop_after_failures is not null and v_counts.failed + 1 >= v_batch.stop_after_failures)
+                  or (v_batch.stop_after_ratio is not null and v_counts.failed + 1 > v_batch.stop_after_ratio * v_counts.total);
+  end if;
+  if v_batch.status = 'running' and new.status <> 'cancelled' and not v_stopping then
+    begin
       -- its replacement, unless max_parallel was lowered below what runs (counted from the
       -- index: at most max_parallel entries)
       if (select count(*) from (select from everruns.batch_items i
@@ -3980,7 +3990,23 @@ begin
                                  limit v_batch.max_parallel) x) < v_batch.max_parallel then
         v_released := everruns_private.release_batch_items(v_batch, 1);
       end if;
-    end if;
+    exception when others then
+      v_released := 0;
+      raise warning 'batch %: the next item could not be released after run % (%: %); the sweep will', new.batch_id, new.id, sqlstate, sqlerrm;
+    end;
+  end if;
+  -- the item's move and its replacement's, one delta row
+  perform everruns_private.add_batch_count(new.batch_id,
+    p_queued => -v_released,
+    p_running => v_released - 1,
+    p_succeeded => (new.status = 'succeeded')::int,
+    p_failed => (new.status = 'failed')::int,
+    p_cancelled => (new.status = 'cancelled')::int,
+    p_input_tokens => coalesce((new.usage ->> 'input_tokens')::bigint, 0),
+    p_output_tokens => coalesce((new.usage ->> 'output_tokens')::bigint, 0),
+    p_cost_usd => coalesce((new.usage ->> 'cost_usd')::numeric, 0),
+    p_processed => (new.status in ('succeeded', 'failed'))::int);
+  begin
     if new.status = 'failed' and v_batch.on_item_error = 'stop_after' and v_batch.status in ('running', 'paused') then
       -- after the release (the batch row comes last in the lock order)
       perform everruns_private.check_batch_failures(v_batch);

@@ -280,12 +280,13 @@ describe("batchProgress", () => {
     // the first message, before anything ends
     for (let i = 0; i < 200 && messages.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
     expect(messages[0]).toEqual({ batchId, batch: { status: "running", finishedAt: null, progress: { total: "3", running: "2", cancelled: "0" } } });
-    // end every item's run as a worker would (one at a time: each end releases the next item)
+    // end every item's run, one at a time (a cancelled run's replacement is the sweep's to release)
     for (let i = 0; i < 3; i++) {
       const { rows } = await db.pool.query<{ id: string }>("select run_id as id from everruns.batch_items where batch_id = $1 and status = 'running' limit 1", [
         batchId,
       ]);
       await db.pool.query("select everruns.cancel_run($1)", [rows[0]!.id]);
+      await db.pool.query("select everruns_private.sweep_batches()");
     }
     await done;
     const last = messages.at(-1)!;

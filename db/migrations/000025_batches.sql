@@ -13,8 +13,9 @@
 --   replace it: the number of items in flight never grows there. Only the controls (start,
 --   resume, retry, set_batch_parallel, the sweep) add items up to max_parallel, one at a time per
 --   batch (an advisory lock), counting what has committed: never above max_parallel.
--- * Counters: insert-only delta rows (everruns_private.batch_counts), summed on read and folded by
---   the sweep; a per-minute throughput of processed items (everruns_private.batch_rates) gives the ETA.
+-- * Counters: insert-only delta rows (everruns_private.batch_counts), one per transaction that
+--   changes a batch's items, written by the function that changes them; summed on read and folded
+--   by the sweep; their per-minute count of processed items gives the throughput and the ETA.
 -- * Results follow a cursor: an item's result_xid is the transaction that finished it; a reader
 --   takes only rows older than its snapshot's xmin, so no later commit lands behind its cursor.
 -- * results_table is set by the role that owns Everruns' schemas only: the rows are inserted with
@@ -114,12 +115,15 @@ create index runs_batch_active_idx on everruns.runs (batch_id, id)
   where batch_id is not null and status in ('queued', 'running', 'waiting', 'interrupted');
 create index runs_batch_item_idx on everruns.runs (batch_item_id) where batch_item_id is not null;
 
--- Counters: insert-only delta rows (a statement that changes items adds one row per batch; no
--- row is ever updated, so two runs ending at once in one batch never wait for each other, and
--- no lock is taken that could order badly). The sweep folds a batch's rows into one every few
--- seconds. Read by summing (batch_progress_of).
+-- Counters: insert-only delta rows, one per transaction that changes a batch's items (written by
+-- add_batch_count, from the function that changed them: no trigger, no row ever updated, so two
+-- runs ending at once in one batch never wait for each other). `minute` and `processed` (items
+-- that succeeded or failed) give the throughput. The sweep folds a running batch's rows into one
+-- per minute (the last hour) and one for what is older. Read by summing (batch_progress_of). No
+-- foreign key: a delta row takes no lock of its batch (batches are never deleted).
 create table everruns_private.batch_counts (
-  batch_id uuid not null references everruns.batches on delete cascade,
+  batch_id uuid not null,
+  minute timestamptz,
   total bigint not null default 0,
   queued bigint not null default 0,
   running bigint not null default 0,
@@ -128,17 +132,10 @@ create table everruns_private.batch_counts (
   cancelled bigint not null default 0,
   input_tokens bigint not null default 0,
   output_tokens bigint not null default 0,
-  cost_usd numeric not null default 0
+  cost_usd numeric not null default 0,
+  processed bigint not null default 0
 );
-create index batch_counts_batch_idx on everruns_private.batch_counts (batch_id);
--- Items processed (succeeded or failed) per minute, insert-only too: throughput and ETA. Folded
--- per minute by the sweep; rows older than an hour are pruned.
-create table everruns_private.batch_rates (
-  batch_id uuid not null references everruns.batches on delete cascade,
-  minute timestamptz not null,
-  finished bigint not null
-);
-create index batch_rates_batch_minute_idx on everruns_private.batch_rates (batch_id, minute);
+create index batch_counts_batch_minute_idx on everruns_private.batch_counts (batch_id, minute);
 
 ---------------------------------------------------------------------------------------------
 -- 2. Row-level security and grants
@@ -159,7 +156,7 @@ end
 $$;
 
 revoke all on everruns.batches, everruns.batch_items from public;
-revoke all on everruns_private.batch_counts, everruns_private.batch_rates from public;
+revoke all on everruns_private.batch_counts from public;
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'everruns_api') then
@@ -287,66 +284,48 @@ $$;
 create trigger tg_batch_items__fill_in before insert on everruns.batch_items
   for each row when (new.workspace_id is null or new.custom_id is null) execute function everruns_private.tg_batch_items__fill_in();
 
--- Items change status only through the engine's functions; users insert them, never update.
-create function everruns_private.tg_batch_items__guard() returns trigger
-language plpgsql as $$
-begin
-  if new.batch_id <> old.batch_id or new.custom_id <> old.custom_id or new.input is distinct from old.input then
-    raise exception 'a batch item''s batch, custom_id and input do not change' using errcode = 'EV003',
-      hint = 'Insert a new item, or retry a failed one (everruns.retry_failed_items).';
-  end if;
-  return new;
-end;
-$$;
-create trigger tg_batch_items__guard before update on everruns.batch_items
-  for each row execute function everruns_private.tg_batch_items__guard();
+-- Items change only through the engine's functions (users may insert them, never update or
+-- delete them: no grant), which write the counters' deltas as they change them.
 
 ---------------------------------------------------------------------------------------------
 -- 4. Counters
 ---------------------------------------------------------------------------------------------
--- Adds one delta row per batch.
-create function everruns_private.add_batch_counts(p_deltas jsonb) returns void
-language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
-  insert into everruns_private.batch_counts
-    (batch_id, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd)
-  select (d ->> 'batch_id')::uuid,
-         coalesce((d ->> 'total')::bigint, 0), coalesce((d ->> 'queued')::bigint, 0), coalesce((d ->> 'running')::bigint, 0),
-         coalesce((d ->> 'succeeded')::bigint, 0), coalesce((d ->> 'failed')::bigint, 0), coalesce((d ->> 'cancelled')::bigint, 0),
-         coalesce((d ->> 'input_tokens')::bigint, 0), coalesce((d ->> 'output_tokens')::bigint, 0),
-         coalesce((d ->> 'cost_usd')::numeric, 0)
-    from jsonb_array_elements(p_deltas) d;
-$$;
-
--- Folds a batch's delta rows (counters and rates) into one row each (per minute for rates). One
--- statement each: a reader sees the rows before or the row after, the same sums.
-create function everruns_private.fold_batch_counts(p_batch_id uuid) returns void
+-- One delta row of a batch's counters (and a notification on everruns:batches).
+create function everruns_private.add_batch_count(
+  p_batch_id uuid, p_total bigint default 0, p_queued bigint default 0, p_running bigint default 0,
+  p_succeeded bigint default 0, p_failed bigint default 0, p_cancelled bigint default 0,
+  p_input_tokens bigint default 0, p_output_tokens bigint default 0, p_cost_usd numeric default 0,
+  p_processed bigint default 0) returns void
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
+  insert into everruns_private.batch_counts
+    (batch_id, minute, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd, processed)
+  values (p_batch_id, case when p_processed <> 0 then date_trunc('minute', now()) end, p_total, p_queued, p_running,
+          p_succeeded, p_failed, p_cancelled, p_input_tokens, p_output_tokens, p_cost_usd, p_processed);
+  perform everruns_private.notify('everruns:batches', p_batch_id::text);
+end;
+$$;
+
+-- Folds a batch's delta rows into one per minute of the last hour and one for the rest: one
+-- statement, so a reader sees the rows before or those after, the same sums; a delta inserted
+-- meanwhile is not among the deleted rows and stays as it is.
+create function everruns_private.fold_batch_counts(p_batch_id uuid) returns void
+language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
   with gone as (
     delete from everruns_private.batch_counts c where c.batch_id = p_batch_id returning c.*
   )
   insert into everruns_private.batch_counts
-    (batch_id, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd)
-  select p_batch_id, sum(g.total), sum(g.queued), sum(g.running), sum(g.succeeded), sum(g.failed), sum(g.cancelled),
-         sum(g.input_tokens), sum(g.output_tokens), sum(g.cost_usd)
-    from gone g having count(*) > 0;
-  with gone as (
-    delete from everruns_private.batch_rates r where r.batch_id = p_batch_id returning r.*
-  )
-  insert into everruns_private.batch_rates (batch_id, minute, finished)
-  select p_batch_id, g.minute, sum(g.finished) from gone g
-   where g.minute >= now() - interval '1 hour'
-   group by g.minute;
-end;
+    (batch_id, minute, total, queued, running, succeeded, failed, cancelled, input_tokens, output_tokens, cost_usd, processed)
+  select p_batch_id, case when g.minute >= now() - interval '1 hour' then g.minute end,
+         sum(g.total), sum(g.queued), sum(g.running), sum(g.succeeded), sum(g.failed), sum(g.cancelled),
+         sum(g.input_tokens), sum(g.output_tokens), sum(g.cost_usd), sum(g.processed)
+    from gone g
+   group by 2;
 $$;
 
--- New items, once per statement: of batches that have not ended and are of the items' workspace,
--- with nothing of the engine's set, each input a valid run input (the first bad one named); then
--- counted, and a running batch with room takes them at once (the sweep would, within seconds).
 create function everruns_private.tg_batch_items__count_insert() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  v_deltas jsonb;
   v_bad record;
 begin
   select i.custom_id, i.workspace_id, b.workspace_id as batch_workspace, b.status into v_bad
@@ -387,15 +366,11 @@ begin
     raise;
   end;
 
-  select jsonb_agg(jsonb_build_object('batch_id', n.batch_id, 'total', n.count, 'queued', n.count))
-    into v_deltas
-    from (select i.batch_id, count(*) from new_items i group by i.batch_id) n;
-  if v_deltas is not null then
-    perform everruns_private.add_batch_counts(v_deltas);
-    perform everruns_private.fill_batch(b.id, true)
-       from everruns.batches b
-      where b.id in (select distinct i.batch_id from new_items i) and b.status = 'running';
-  end if;
+  perform everruns_private.add_batch_count(n.batch_id, p_total => n.count, p_queued => n.count)
+     from (select i.batch_id, count(*) from new_items i group by i.batch_id order by i.batch_id) n;
+  perform everruns_private.fill_batch(b.id, true)
+     from everruns.batches b
+    where b.id in (select distinct i.batch_id from new_items i) and b.status = 'running';
   -- last (the batch row comes last in the lock order): share-locked, a batch that ended meanwhile
   -- (finish_batch_if_done holds its row) is seen ended here; one that would end after this waits
   -- for this transaction and then sees its new items
@@ -410,48 +385,6 @@ end;
 $$;
 create trigger tg_batch_items__count_insert after insert on everruns.batch_items
   referencing new table as new_items for each statement execute function everruns_private.tg_batch_items__count_insert();
-
--- Status changes: -1 for the old status, +1 for the new; usage and throughput when an item finishes.
-create function everruns_private.tg_batch_items__count_update() returns trigger
-language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
-declare
-  v_deltas jsonb;
-begin
-  with moves as (
-    select o.batch_id, o.status as old_status, n.status as new_status, n.usage,
-           n.status in ('succeeded', 'failed', 'cancelled') and o.status not in ('succeeded', 'failed', 'cancelled') as finished
-      from old_items o join new_items n on n.id = o.id
-     where o.status <> n.status
-  ), per_batch as (
-    select m.batch_id,
-           sum((m.new_status = 'queued')::int) - sum((m.old_status = 'queued')::int) as queued,
-           sum((m.new_status = 'running')::int) - sum((m.old_status = 'running')::int) as running,
-           sum((m.new_status = 'succeeded')::int) - sum((m.old_status = 'succeeded')::int) as succeeded,
-           sum((m.new_status = 'failed')::int) - sum((m.old_status = 'failed')::int) as failed,
-           sum((m.new_status = 'cancelled')::int) - sum((m.old_status = 'cancelled')::int) as cancelled,
-           coalesce(sum((m.usage ->> 'input_tokens')::bigint) filter (where m.finished), 0) as input_tokens,
-           coalesce(sum((m.usage ->> 'output_tokens')::bigint) filter (where m.finished), 0) as output_tokens,
-           coalesce(sum((m.usage ->> 'cost_usd')::numeric) filter (where m.finished), 0) as cost_usd,
-           -- throughput counts items processed (not those a cancel or a stop ended unrun)
-           count(*) filter (where m.old_status = 'running' and m.new_status in ('succeeded', 'failed')) as finished
-      from moves m group by m.batch_id
-  )
-  select jsonb_agg(to_jsonb(p)) into v_deltas from per_batch p;
-  if v_deltas is null then
-    return null;
-  end if;
-  perform everruns_private.add_batch_counts(v_deltas);
-  insert into everruns_private.batch_rates (batch_id, minute, finished)
-  select (d ->> 'batch_id')::uuid, date_trunc('minute', now()), (d ->> 'finished')::bigint
-    from jsonb_array_elements(v_deltas) d
-   where (d ->> 'finished')::bigint > 0;
-  perform everruns_private.notify('everruns:batches', (d ->> 'batch_id')) from jsonb_array_elements(v_deltas) d;
-  return null;
-end;
-$$;
-create trigger tg_batch_items__count_update after update on everruns.batch_items
-  referencing old table as old_items new table as new_items for each statement
-  execute function everruns_private.tg_batch_items__count_update();
 
 -- The batch's counters: the sum of its delta rows (what has committed, and this transaction's own).
 create type everruns.batch_progress as (
@@ -485,9 +418,9 @@ begin
     from everruns_private.batch_counts c where c.batch_id = p_batch.id;
   -- the last 5 minutes, or since the batch started when that is shorter
   v_since := greatest(now() - interval '5 minutes', coalesce(p_batch.started_at, now()));
-  select coalesce(sum(r.finished), 0) into v_finished
-    from everruns_private.batch_rates r
-   where r.batch_id = p_batch.id and r.minute >= date_trunc('minute', v_since);
+  select coalesce(sum(c.processed), 0) into v_finished
+    from everruns_private.batch_counts c
+   where c.batch_id = p_batch.id and c.minute >= date_trunc('minute', v_since);
   v_seconds := greatest(extract(epoch from (coalesce(p_batch.finished_at, now()) - v_since))::double precision, 1);
   v.items_per_minute := round((v_finished * 60 / v_seconds)::numeric, 2)::double precision;
   if v_finished > 0 and v.queued + v.running > 0 and p_batch.status in ('queued', 'running') then
@@ -518,11 +451,11 @@ comment on function everruns.batches_progress(everruns.batches) is 'Counts by st
 create function everruns.batches_throughput(b everruns.batches, minutes integer default 30)
 returns table (minute timestamptz, finished bigint)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select m.minute, coalesce(sum(r.finished), 0)::bigint
+  select m.minute, coalesce(sum(c.processed), 0)::bigint
     from everruns.batches x
    cross join generate_series(date_trunc('minute', now()) - make_interval(mins => least(greatest(coalesce(minutes, 30), 1), 60) - 1),
                               date_trunc('minute', now()), interval '1 minute') as m(minute)
-    left join everruns_private.batch_rates r on r.batch_id = x.id and r.minute = m.minute
+    left join everruns_private.batch_counts c on c.batch_id = x.id and c.minute = m.minute
    where x.id = b.id
      and (everruns_private.current_workspace_id() is null or x.workspace_id = everruns_private.current_workspace_id())
    group by m.minute order by m.minute;
@@ -533,8 +466,9 @@ comment on function everruns.batches_throughput(everruns.batches, integer) is 'I
 -- 5. Releasing items
 ---------------------------------------------------------------------------------------------
 -- Releases up to p_n queued items of the batch as runs (in ordinal order, skipping items another
--- transaction is releasing); returns how many. The runs' inserts may fail (EV012: the workspace's
--- limits): callers that must not fail call it in a subtransaction.
+-- transaction is releasing); returns how many (the caller adds the counters' delta: queued -n,
+-- running +n). The runs' inserts may fail (EV012: the workspace's limits): callers that must not
+-- fail call it in a subtransaction.
 create function everruns_private.release_batch_items(p_batch everruns.batches, p_n integer) returns integer
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
@@ -577,9 +511,24 @@ begin
     return false;
   end if;
   select b.workspace_id into v_workspace from everruns.batches b where b.id = p_batch_id;
-  perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update;
+  if p_wait then
+    perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update;
+  elsif exists (select from everruns_private.workspace_limits l where l.workspace_id = v_workspace) then
+    -- the sweep: a busy workspace is left for the next sweep, never waited for
+    perform from everruns_private.workspace_limits l where l.workspace_id = v_workspace for update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
   insert into everruns_private.audit_heads (workspace_id, seq, hash) values (v_workspace, 0, null) on conflict do nothing;
-  perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+  if p_wait then
+    perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+  else
+    perform from everruns_private.audit_heads h where h.workspace_id = v_workspace for update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
   return true;
 end;
 $$;
@@ -593,6 +542,7 @@ language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 declare
   v_batch everruns.batches;
   v_running bigint;
+  v_released integer;
 begin
   select * into v_batch from everruns.batches b where b.id = p_batch_id;
   if not found or v_batch.status <> 'running' then
@@ -600,11 +550,15 @@ begin
   end if;
   select count(*) into v_running from everruns.batch_items i where i.batch_id = p_batch_id and i.status = 'running';
   begin
-    return everruns_private.release_batch_items(v_batch, v_batch.max_parallel - v_running::integer);
+    v_released := everruns_private.release_batch_items(v_batch, v_batch.max_parallel - v_running::integer);
   exception when others then
     raise warning 'batch %: items could not be released now (%: %); they wait for the next sweep', p_batch_id, sqlstate, sqlerrm;
     return 0;
   end;
+  if v_released > 0 then
+    perform everruns_private.add_batch_count(p_batch_id, p_queued => -v_released, p_running => v_released);
+  end if;
+  return v_released;
 end;
 $$;
 
@@ -630,6 +584,7 @@ language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 declare
   v_rel regclass;
   v_cols text;
+  v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
 begin
   begin
     v_rel := pg_catalog.to_regclass(p_table);
@@ -640,12 +595,16 @@ begin
       from pg_catalog.pg_attribute a
      where a.attrelid = v_rel and a.attnum > 0 and not a.attisdropped
        and a.attname in ('batch_id', 'item_id', 'custom_id', 'status', 'output', 'error', 'usage', 'run_id', 'finished_at');
+    -- a user's table must not hold the run's commit for long: a lock on it is waited for 1 s
+    perform pg_catalog.set_config('lock_timeout', '1s', true);
     execute pg_catalog.format('insert into %s (%s) select %s from pg_catalog.jsonb_populate_record(null::%s, $1)',
                               v_rel, v_cols, v_cols, v_rel)
       using jsonb_build_object('batch_id', p_item.batch_id, 'item_id', p_item.id, 'custom_id', p_item.custom_id,
                                'status', p_item.status, 'output', p_item.output, 'error', p_item.error,
                                'usage', p_item.usage, 'run_id', p_item.run_id, 'finished_at', p_item.finished_at);
+    perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
   exception when others then
+    perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
     update everruns.batch_items i set sink_error = left(sqlerrm, 1000) where i.id = p_item.id;
     raise warning 'batch %: the result of item % could not be inserted into %: %', p_item.batch_id, p_item.custom_id, p_table, sqlerrm;
   end;
@@ -716,6 +675,8 @@ language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_item everruns.batch_items;
   v_batch everruns.batches;
+  v_counts everruns.batch_progress;
+  v_stopping boolean := false;
   v_released integer := 0;
 begin
   update everruns.batch_items i
@@ -732,9 +693,16 @@ begin
   end if;
 
   -- What follows only advances the batch; should it fail (a deadlock, the workspace's limits),
-  -- the run's commit goes on and the sweep does it within seconds.
-  begin
-    if v_batch.status = 'running' then
+  -- the run's commit goes on and the sweep does it within seconds. No replacement for a cancelled
+  -- run (cancel_run took the audit head before its limits row: a run insert now would take them
+  -- the other way round; the sweep releases it), nor for the failure that reaches stop_after's bound.
+  if new.status = 'failed' and v_batch.on_item_error = 'stop_after' and v_batch.status = 'running' then
+    v_counts := everruns_private.batch_progress_of(v_batch);
+    v_stopping := (v_batch.stop_after_failures is not null and v_counts.failed + 1 >= v_batch.stop_after_failures)
+                  or (v_batch.stop_after_ratio is not null and v_counts.failed + 1 > v_batch.stop_after_ratio * v_counts.total);
+  end if;
+  if v_batch.status = 'running' and new.status <> 'cancelled' and not v_stopping then
+    begin
       -- its replacement, unless max_parallel was lowered below what runs (counted from the
       -- index: at most max_parallel entries)
       if (select count(*) from (select from everruns.batch_items i
@@ -742,7 +710,23 @@ begin
                                  limit v_batch.max_parallel) x) < v_batch.max_parallel then
         v_released := everruns_private.release_batch_items(v_batch, 1);
       end if;
-    end if;
+    exception when others then
+      v_released := 0;
+      raise warning 'batch %: the next item could not be released after run % (%: %); the sweep will', new.batch_id, new.id, sqlstate, sqlerrm;
+    end;
+  end if;
+  -- the item's move and its replacement's, one delta row
+  perform everruns_private.add_batch_count(new.batch_id,
+    p_queued => -v_released,
+    p_running => v_released - 1,
+    p_succeeded => (new.status = 'succeeded')::int,
+    p_failed => (new.status = 'failed')::int,
+    p_cancelled => (new.status = 'cancelled')::int,
+    p_input_tokens => coalesce((new.usage ->> 'input_tokens')::bigint, 0),
+    p_output_tokens => coalesce((new.usage ->> 'output_tokens')::bigint, 0),
+    p_cost_usd => coalesce((new.usage ->> 'cost_usd')::numeric, 0),
+    p_processed => (new.status in ('succeeded', 'failed'))::int);
+  begin
     if new.status = 'failed' and v_batch.on_item_error = 'stop_after' and v_batch.status in ('running', 'paused') then
       -- after the release (the batch row comes last in the lock order)
       perform everruns_private.check_batch_failures(v_batch);
@@ -811,6 +795,117 @@ begin
     new.admitted_at := null;
   end if;
   return new;
+end;
+$function$;
+
+-- 000018's tg_runs__audit_start, and: a batch's item runs are audited through their batch
+-- (batch.created, batch.started, batch.retried name who started them), not one run.started row
+-- each — a million-item batch would write a million rows, one at a time, each holding the
+-- workspace's audit head through its transaction. A continuation (an approval answered) is still.
+create or replace function everruns_private.tg_runs__audit_start()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  -- as audit_append: a bound role is who it is, its settings cannot name another actor (one
+  -- value per statement: the session and its settings do not change within one)
+  v_actor text := case when everruns_private.bound_workspace(session_user) is not null then 'db:' || session_user
+                       else coalesce(nullif(current_setting('everruns.actor', true), ''), 'db:' || session_user) end;
+  v_workspace uuid;
+  v_last bigint;
+  v_prev bytea;
+  v_at timestamptz;
+  v_hash bytea;
+  v_row record;
+  v_seqs bigint[];
+  v_ats timestamptz[];
+  v_actions text[];
+  v_targets text[];
+  v_details jsonb[];
+  v_prevs bytea[];
+  v_hashes bytea[];
+begin
+  -- heads locked in workspace order (the row trigger locked them in row order; a statement
+  -- spans several workspaces only in an administrator's insert by hand)
+  for v_workspace in select distinct n.workspace_id from new_runs n
+                       where n.batch_item_id is null or n.parent_run_id is not null order by 1 loop
+    select h.seq, h.hash into v_last, v_prev
+      from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+    if not found then
+      -- as audit_append: the workspace's first audit row creates its head
+      insert into everruns_private.audit_heads (workspace_id, seq, hash) values (v_workspace, 0, null)
+        on conflict do nothing;
+      select h.seq, h.hash into v_last, v_prev
+        from everruns_private.audit_heads h where h.workspace_id = v_workspace for update;
+    end if;
+    v_seqs := '{}'; v_ats := '{}'; v_actions := '{}'; v_targets := '{}'; v_details := '{}'; v_prevs := '{}'; v_hashes := '{}';
+
+    -- what tg_runs__audit_start wrote per row (000015/000016), in insertion order
+    for v_row in
+      with n as (
+        select r.*, row_number() over () as ord from new_runs r
+         where r.workspace_id = v_workspace and (r.batch_item_id is null or r.parent_run_id is not null)
+      )
+      select n.id, n.ord,
+             case when n.parent_run_id is null then 'run.started'
+                  when jsonb_array_length(a.answers) > 0 then 'approval.answered'
+                  else 'run.resumed' end as action,
+             case when n.parent_run_id is null then d.details
+                  when jsonb_array_length(a.answers) > 0
+                    then everruns_private.with_reason(d.details || jsonb_build_object('parent_run_id', n.parent_run_id)
+                                                      || jsonb_build_object('answers', a.answers))
+                  else everruns_private.with_reason(d.details || jsonb_build_object('parent_run_id', n.parent_run_id)) end as details
+        from n
+       cross join lateral (
+         select jsonb_build_object('agent_id', n.agent_id, 'agent_version', n.agent_version, 'thread_id', n.thread_id)
+                || case when n.rerun_of is not null then jsonb_build_object('rerun_of', n.rerun_of) else '{}'::jsonb end as details
+       ) d
+       cross join lateral (
+         -- tg_runs__prepare checked that input.resume is an array of {interruptId, status} answering the parent
+         select coalesce(jsonb_agg(
+                  jsonb_build_object(
+                    'interruptId', e.value -> 'interruptId',
+                    'status', e.value -> 'status',
+                    -- the worker's rule (worker/conversation.ts): resolved, and not payload.approved = false
+                    'approved', (e.value ->> 'status') = 'resolved'
+                                and coalesce(e.value #> '{payload,approved}', 'true'::jsonb) <> 'false'::jsonb,
+                    'edited', coalesce(jsonb_typeof(e.value #> '{payload,arguments}') = 'object', false))
+                  || case when jsonb_typeof(e.value #> '{payload,reason}') = 'string'
+                               and btrim(e.value #>> '{payload,reason}') <> ''
+                          then jsonb_build_object('reason', left(e.value #>> '{payload,reason}', 500))
+                          else '{}'::jsonb end
+                  order by e.ord), '[]'::jsonb) as answers
+           from jsonb_array_elements(case when n.parent_run_id is null then '[]'::jsonb
+                                          else coalesce(n.input -> 'resume', '[]'::jsonb) end)
+                with ordinality as e(value, ord)
+       ) a
+       order by n.ord
+    loop
+      -- after the lock: `at` increases with seq, one clock reading per row as audit_append
+      v_at := clock_timestamp();
+      v_last := v_last + 1;
+      v_hash := everruns_private.audit_hash(v_workspace, v_last, v_at, v_actor, v_row.action, 'run', v_row.id::text,
+                                            v_row.details, v_prev);
+      v_seqs := array_append(v_seqs, v_last);
+      v_ats := array_append(v_ats, v_at);
+      v_actions := array_append(v_actions, v_row.action);
+      v_targets := array_append(v_targets, v_row.id::text);
+      v_details := array_append(v_details, v_row.details);
+      v_prevs := array_append(v_prevs, v_prev);
+      v_hashes := array_append(v_hashes, v_hash);
+      v_prev := v_hash;
+    end loop;
+
+    insert into everruns.audit_log (workspace_id, seq, at, actor, action, target_type, target_id, details, prev_hash, hash)
+    select v_workspace, u.seq, u.at, v_actor, u.action, 'run', u.target_id, u.details, u.prev_hash, u.hash
+      from unnest(v_seqs, v_ats, v_actions, v_targets, v_details, v_prevs, v_hashes)
+           as u(seq, at, action, target_id, details, prev_hash, hash)
+     order by u.seq;
+    update everruns_private.audit_heads set seq = v_last, hash = v_prev where workspace_id = v_workspace;
+  end loop;
+  return null;
 end;
 $function$;
 
@@ -950,10 +1045,15 @@ language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 declare
   v_batch everruns.batches;
   v_run uuid;
+  v_n bigint;
 begin
   update everruns.batch_items i
      set status = 'cancelled', finished_at = now(), result_xid = pg_catalog.pg_current_xact_id(), error = p_error
    where i.batch_id = p_batch_id and i.status = 'queued';
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    perform everruns_private.add_batch_count(p_batch_id, p_queued => -v_n, p_cancelled => v_n);
+  end if;
   perform from everruns.runs r
    where r.batch_id = p_batch_id and r.status in ('queued', 'running', 'waiting', 'interrupted')
    order by r.id for update;
@@ -1009,22 +1109,37 @@ language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 declare
   v_batch everruns.batches := everruns_private.lock_batch_for_control(retry_failed_items.batch_id);
   v_n integer;
+  v_failed integer;
+  v_cancelled integer;
 begin
   if v_batch.status = 'queued' then
     raise exception 'batch % has not started', v_batch.id using errcode = 'EV008', hint = 'Start it (everruns.start_batch).';
   end if;
+  if v_batch.deadline is not null and v_batch.deadline <= now() then
+    raise exception 'batch % passed its deadline (%): its items cannot run again', v_batch.id, v_batch.deadline
+      using errcode = 'EV008', hint = 'Create a new batch with the items to run (those with status failed or cancelled).';
+  end if;
   if custom_ids is not null and cardinality(custom_ids) > 100000 then
     raise exception 'at most 100000 custom ids at once, got %', cardinality(custom_ids) using errcode = 'EV003';
   end if;
-  update everruns.batch_items i
-     set status = 'queued', result_xid = null, finished_at = null
-   where i.batch_id = v_batch.id
-     and (i.status = 'failed' or (retry_failed_items.include_cancelled and i.status = 'cancelled'))
-     and (retry_failed_items.custom_ids is null or i.custom_id = any (retry_failed_items.custom_ids));
-  get diagnostics v_n = row_count;
+  with picked as (
+    select i.id, i.status from everruns.batch_items i
+     where i.batch_id = v_batch.id
+       and (i.status = 'failed' or (retry_failed_items.include_cancelled and i.status = 'cancelled'))
+       and (retry_failed_items.custom_ids is null or i.custom_id = any (retry_failed_items.custom_ids))
+       for update
+  ), requeued as (
+    update everruns.batch_items i set status = 'queued', result_xid = null, finished_at = null
+      from picked p where i.id = p.id
+    returning p.status as was
+  )
+  select count(*), count(*) filter (where r.was = 'failed'), count(*) filter (where r.was = 'cancelled')
+    into v_n, v_failed, v_cancelled
+    from requeued r;
   if v_n = 0 then
     return 0;
   end if;
+  perform everruns_private.add_batch_count(v_batch.id, p_queued => v_n, p_failed => -v_failed, p_cancelled => -v_cancelled);
   update everruns.batches b
      set status = case when b.status = 'paused' then 'paused' else 'running' end,
          error = null, finished_at = null, updated_at = now()
@@ -1089,6 +1204,7 @@ create function everruns_private.sweep_batches() returns void
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_id uuid;
+  v_n bigint;
   v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
 begin
   for v_id in
@@ -1115,7 +1231,26 @@ begin
        and exists (select from everruns.batch_items i where i.batch_id = b.id and i.status = 'queued')
      limit 100
   loop
-    perform everruns_private.fill_batch(v_id, true);
+    begin
+      perform everruns_private.fill_batch(v_id, true);
+    exception when others then
+      raise warning 'batch %: could not release its items now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
+  end loop;
+
+  -- a failure bound a run's end could not check (its check rolled back with a failed release)
+  for v_id in
+    select b.id from everruns.batches b
+     where b.status in ('running', 'paused') and b.on_item_error = 'stop_after' and b.finished_at is null
+     limit 100
+  loop
+    begin
+      if everruns_private.lock_batch_control(v_id, false) then
+        perform everruns_private.check_batch_failures(b) from everruns.batches b where b.id = v_id;
+      end if;
+    exception when others then
+      raise warning 'batch %: could not check its failures now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
   end loop;
 
   -- the queued items of a stopped batch (stop_after) never run: cancelled in chunks, under the
@@ -1133,6 +1268,10 @@ begin
      where i.id in (select q.id from everruns.batch_items q where q.batch_id = v_id and q.status = 'queued'
                      order by q.ordinal limit 10000 for update skip locked)
        and (select b.status from everruns.batches b where b.id = v_id) in ('failed', 'cancelled');
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+      perform everruns_private.add_batch_count(v_id, p_queued => -v_n, p_cancelled => v_n);
+    end if;
   end loop;
 
   -- batches with nothing left that nobody finished (a start with no items, a run's end that
@@ -1143,17 +1282,24 @@ begin
        and not exists (select from everruns.batch_items i where i.batch_id = b.id and i.status in ('running', 'queued'))
      limit 100
   loop
-    if everruns_private.lock_batch_control(v_id, false) then
-      perform everruns_private.finish_batch_if_done(v_id);
-    end if;
+    begin
+      if everruns_private.lock_batch_control(v_id, false) then
+        perform everruns_private.finish_batch_if_done(v_id);
+      end if;
+    exception when others then
+      raise warning 'batch %: could not finish it now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
   end loop;
 
+  -- fold the counters of batches that run or ended lately (61 rows at most stay per batch)
   for v_id in
-    select c.batch_id from everruns_private.batch_counts c group by c.batch_id having count(*) > 1
+    select b.id from everruns.batches b
+     where (b.finished_at is null or b.finished_at > now() - interval '10 minutes')
+       and (select count(*) from (select from everruns_private.batch_counts c where c.batch_id = b.id limit 100) x) >= 100
+     limit 1000
   loop
     perform everruns_private.fold_batch_counts(v_id);
   end loop;
-  delete from everruns_private.batch_rates r where r.minute < now() - interval '1 hour';
 end;
 $$;
 
@@ -1211,7 +1357,8 @@ revoke execute on function
   everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean),
   everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer),
   everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer),
-  everruns_private.add_batch_counts(jsonb), everruns_private.fold_batch_counts(uuid), everruns_private.batch_progress_of(everruns.batches),
+  everruns_private.add_batch_count(uuid, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, numeric, bigint),
+  everruns_private.fold_batch_counts(uuid), everruns_private.batch_progress_of(everruns.batches),
   everruns_private.release_batch_items(everruns.batches, integer), everruns_private.lock_batch_control(uuid, boolean),
   everruns_private.fill_batch_locked(uuid), everruns_private.fill_batch(uuid, boolean),
   everruns_private.sink_batch_result(text, everruns.batch_items), everruns_private.finish_batch_if_done(uuid),

@@ -13,6 +13,7 @@
 //   admission  many runs admitted by one insert, set-based next to per-row (admission.ts)
 //   pooler   through PgBouncer: per-step cost next to direct, and 10 workers on max_connections 50 (pooler.ts)
 //   fairness fair execution across workspaces: noisy neighbour, weights, limits, admission cost, priority (fairness.ts)
+//   batch    batch pipelines: creation (COPY, REST JSONL), throughput next to runs, admission cost, chaos (batch.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -29,6 +30,7 @@ import { COMMIT_LATENCY_FLAGS, runCommitBench, runCommitLatencyBench } from "./c
 import { runAdmissionBench } from "./admission.ts";
 import { POOLER_FLAGS, POOLER_USAGE, poolerOptionsFromFlags, runPoolerBench } from "./pooler.ts";
 import { FAIRNESS_FLAGS, FAIRNESS_USAGE, fairnessOptionsFromFlags, runFairnessBench } from "./fairness.ts";
+import { BATCH_FLAGS, BATCH_USAGE, batchOptionsFromFlags, runBatchBench } from "./batch.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -78,7 +80,8 @@ Run only when named in --only (the inflight parts take minutes):
             (000018) next to per-row (the migrations before it), --admission-repeat alternating
             repetitions
 ${POOLER_USAGE}
-${FAIRNESS_USAGE}`;
+${FAIRNESS_USAGE}
+${BATCH_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -118,6 +121,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "admission-repeat": { type: "int", default: 3, min: 1, max: 100 },
       ...POOLER_FLAGS,
       ...FAIRNESS_FLAGS,
+      ...BATCH_FLAGS,
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
@@ -136,6 +140,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "admission",
           "pooler",
           "fairness",
+          "batch",
         ],
       },
     },
@@ -240,6 +245,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("fairness")) {
     await runFairnessBench(fairnessOptionsFromFlags(databaseUrl, flags, log));
+    log("");
+  }
+  if (flags.only.has("batch")) {
+    await runBatchBench(batchOptionsFromFlags(databaseUrl, flags, log));
     log("");
   }
   return 0;
