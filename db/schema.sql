@@ -132,6 +132,7 @@ create table everruns.batches (
   agent_version integer not null,
   status text not null default 'queued'::text,
   max_parallel integer not null default 10,
+  max_parallel_lowered boolean not null default false,
   priority smallint not null default 0,
   on_item_error text not null default 'continue'::text,
   stop_after_failures integer,
@@ -1103,7 +1104,11 @@ begin
     raise exception 'max_parallel must be between 1 and 10000, got %', coalesce(set_batch_parallel.max_parallel::text, 'null')
       using errcode = 'EV003';
   end if;
-  update everruns.batches b set max_parallel = set_batch_parallel.max_parallel, updated_at = now() where b.id = v_batch.id;
+  update everruns.batches b
+     set max_parallel = set_batch_parallel.max_parallel,
+         max_parallel_lowered = b.max_parallel_lowered or set_batch_parallel.max_parallel < b.max_parallel,
+         updated_at = now()
+   where b.id = v_batch.id;
   perform everruns_private.audit_append(v_batch.workspace_id, 'batch.parallel_set', 'batch', v_batch.id::text,
     jsonb_build_object('old', v_batch.max_parallel, 'new', set_batch_parallel.max_parallel));
   perform everruns_private.fill_batch_locked(v_batch.id);
@@ -2662,23 +2667,48 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION everruns_private.release_batch_items(p_batch everruns.batches, p_n integer)
+CREATE OR REPLACE FUNCTION everruns_private.release_batch_items(p_batch everruns.batches, p_n integer, p_after_ordinal bigint DEFAULT NULL::bigint)
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_n integer;
+  v_n integer := 0;
 begin
   if p_n is null or p_n <= 0 then
     return 0;
+  end if;
+  -- p_after_ordinal (a run's end: its own item's): look past it first. Items are released in
+  -- ordinal order, so the queued ones are just ahead, and the scan does not walk the index entries
+  -- of every item released before (dead until vacuum); a retried item, behind, is found after.
+  if p_after_ordinal is not null then
+    with picked as (
+      select i.id from everruns.batch_items i
+       where i.batch_id = p_batch.id and i.status = 'queued' and i.ordinal > p_after_ordinal
+       order by i.ordinal
+       limit p_n
+         for update skip locked
+    ), started as (
+      update everruns.batch_items i
+         set status = 'running', attempts = i.attempts + 1, run_id = gen_random_uuid(), started_at = now(),
+             finished_at = null, output = null, error = null, usage = null, result_xid = null, sink_error = null
+        from picked p where i.id = p.id
+      returning i.id, i.run_id, i.input, i.ordinal
+    )
+    insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, batch_id, batch_item_id)
+    select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
+      from started s order by s.ordinal;
+    get diagnostics v_n = row_count;
+    if v_n >= p_n then
+      return v_n;
+    end if;
   end if;
   with picked as (
     select i.id from everruns.batch_items i
      where i.batch_id = p_batch.id and i.status = 'queued'
      order by i.ordinal
-     limit p_n
+     limit p_n - v_n
        for update skip locked
   ), started as (
     update everruns.batch_items i
@@ -2690,8 +2720,8 @@ begin
   insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, batch_id, batch_item_id)
   select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
     from started s order by s.ordinal;
-  get diagnostics v_n = row_count;
-  return v_n;
+  get diagnostics p_n = row_count;
+  return v_n + p_n;
 end;
 $function$;
 
@@ -3322,6 +3352,22 @@ begin
       perform everruns_private.fill_batch(v_id, true);
     exception when others then
       raise warning 'batch %: could not release its items now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
+  end loop;
+
+  -- a lowered max_parallel reached: runs' ends release one for one again, without counting
+  for v_id in
+    select b.id from everruns.batches b where b.max_parallel_lowered and b.finished_at is null limit 100
+  loop
+    begin
+      if everruns_private.lock_batch_control(v_id, false) then
+        update everruns.batches b set max_parallel_lowered = false
+         where b.id = v_id
+           and (select count(*) from (select from everruns.batch_items i where i.batch_id = v_id and i.status = 'running'
+                                       limit b.max_parallel + 1) x) <= b.max_parallel;
+      end if;
+    exception when others then
+      raise warning 'batch %: could not check its max_parallel now (%: %)', v_id, sqlstate, sqlerrm;
     end;
   end loop;
 
@@ -3983,12 +4029,13 @@ begin
   end if;
   if v_batch.status = 'running' and new.status <> 'cancelled' and not v_stopping then
     begin
-      -- its replacement, unless max_parallel was lowered below what runs (counted from the
-      -- index: at most max_parallel entries)
-      if (select count(*) from (select from everruns.batch_items i
-                                 where i.batch_id = new.batch_id and i.status = 'running'
-                                 limit v_batch.max_parallel) x) < v_batch.max_parallel then
-        v_released := everruns_private.release_batch_items(v_batch, 1);
+      -- its replacement (one for one: what is in flight stays as it was), unless max_parallel
+      -- was lowered below what is in flight: then counted first (at most max_parallel entries)
+      if not v_batch.max_parallel_lowered
+         or (select count(*) from (select from everruns.batch_items i
+                                    where i.batch_id = new.batch_id and i.status = 'running'
+                                    limit v_batch.max_parallel) x) < v_batch.max_parallel then
+        v_released := everruns_private.release_batch_items(v_batch, 1, v_item.ordinal);
       end if;
     exception when others then
       v_released := 0;

@@ -42,6 +42,7 @@ create table everruns.batches (
   status text not null default 'queued'
     check (status in ('queued', 'running', 'paused', 'succeeded', 'completed_with_errors', 'failed', 'cancelled')),
   max_parallel integer not null default 10 check (max_parallel between 1 and 10000),
+  max_parallel_lowered boolean not null default false,
   priority smallint not null default 0 check (priority between -1000 and 1000),
   on_item_error text not null default 'continue' check (on_item_error in ('continue', 'stop_after')),
   stop_after_failures integer check (stop_after_failures >= 1),
@@ -63,6 +64,7 @@ comment on table everruns.batches is
   'A batch: items (everruns.batch_items) run through one agent version, at most max_parallel at once. Insert it, insert its items, then call everruns.start_batch(id).';
 comment on column everruns.batches.agent_version is 'Pinned when the batch is created (the agent''s version then, unless given).';
 comment on column everruns.batches.max_parallel is 'At most this many items in flight (released, not finished) at once, inside the workspace''s limits.';
+comment on column everruns.batches.max_parallel_lowered is 'True from a set_batch_parallel that lowered max_parallel until no more items than it are in flight (the sweep clears it): meanwhile a run''s end counts what is in flight before it releases the next item.';
 comment on column everruns.batches.priority is 'The priority of the item runs (-1000..1000), as runs.priority.';
 comment on column everruns.batches.on_item_error is 'continue: failed items do not stop the batch. stop_after: the batch fails, and releases no more items, once stop_after_failures items have failed or more than stop_after_ratio of all its items.';
 comment on column everruns.batches.deadline is 'When set: at this time the batch fails with deadline_exceeded, its running items cancelled and its queued ones not run.';
@@ -104,9 +106,16 @@ create index batch_items_next_idx on everruns.batch_items (batch_id, ordinal) wh
 create index batch_items_running_idx on everruns.batch_items (batch_id) where status = 'running';
 create index batch_items_results_idx on everruns.batch_items (batch_id, result_xid, id) where result_xid is not null;
 create index batch_items_status_idx on everruns.batch_items (batch_id, status, ordinal);
--- every release leaves a dead entry in batch_items_next_idx until vacuum: vacuum often
-alter table everruns.batch_items set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
-                                      autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.02);
+-- Every release and every end leaves dead index entries (an item's old versions) that the scans
+-- for the next queued item and for the running ones walk until vacuum; so does every admission in
+-- runs_pending_idx (each item's run is inserted pending, then admitted). Vacuum those tables after
+-- 2% of their rows changed, not the default 20%: a million-item batch then never walks more than
+-- some 20,000 dead entries (bench: rounds of 5,000 items lost up to 60% of their rate to the dead
+-- entries of the rounds before).
+alter table everruns.batch_items set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 5000,
+                                      autovacuum_analyze_scale_factor = 0.02);
+alter table everruns.runs set (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 5000,
+                               autovacuum_analyze_scale_factor = 0.02);
 
 alter table everruns.runs add column batch_id uuid references everruns.batches,
                           add column batch_item_id uuid references everruns.batch_items;
@@ -469,19 +478,45 @@ comment on function everruns.batches_throughput(everruns.batches, integer) is 'I
 -- transaction is releasing); returns how many (the caller adds the counters' delta: queued -n,
 -- running +n). The runs' inserts may fail (EV012: the workspace's limits): callers that must not
 -- fail call it in a subtransaction.
-create function everruns_private.release_batch_items(p_batch everruns.batches, p_n integer) returns integer
+create function everruns_private.release_batch_items(p_batch everruns.batches, p_n integer, p_after_ordinal bigint default null)
+returns integer
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  v_n integer;
+  v_n integer := 0;
 begin
   if p_n is null or p_n <= 0 then
     return 0;
+  end if;
+  -- p_after_ordinal (a run's end: its own item's): look past it first. Items are released in
+  -- ordinal order, so the queued ones are just ahead, and the scan does not walk the index entries
+  -- of every item released before (dead until vacuum); a retried item, behind, is found after.
+  if p_after_ordinal is not null then
+    with picked as (
+      select i.id from everruns.batch_items i
+       where i.batch_id = p_batch.id and i.status = 'queued' and i.ordinal > p_after_ordinal
+       order by i.ordinal
+       limit p_n
+         for update skip locked
+    ), started as (
+      update everruns.batch_items i
+         set status = 'running', attempts = i.attempts + 1, run_id = gen_random_uuid(), started_at = now(),
+             finished_at = null, output = null, error = null, usage = null, result_xid = null, sink_error = null
+        from picked p where i.id = p.id
+      returning i.id, i.run_id, i.input, i.ordinal
+    )
+    insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, batch_id, batch_item_id)
+    select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
+      from started s order by s.ordinal;
+    get diagnostics v_n = row_count;
+    if v_n >= p_n then
+      return v_n;
+    end if;
   end if;
   with picked as (
     select i.id from everruns.batch_items i
      where i.batch_id = p_batch.id and i.status = 'queued'
      order by i.ordinal
-     limit p_n
+     limit p_n - v_n
        for update skip locked
   ), started as (
     update everruns.batch_items i
@@ -493,8 +528,8 @@ begin
   insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, batch_id, batch_item_id)
   select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
     from started s order by s.ordinal;
-  get diagnostics v_n = row_count;
-  return v_n;
+  get diagnostics p_n = row_count;
+  return v_n + p_n;
 end;
 $$;
 
@@ -703,12 +738,13 @@ begin
   end if;
   if v_batch.status = 'running' and new.status <> 'cancelled' and not v_stopping then
     begin
-      -- its replacement, unless max_parallel was lowered below what runs (counted from the
-      -- index: at most max_parallel entries)
-      if (select count(*) from (select from everruns.batch_items i
-                                 where i.batch_id = new.batch_id and i.status = 'running'
-                                 limit v_batch.max_parallel) x) < v_batch.max_parallel then
-        v_released := everruns_private.release_batch_items(v_batch, 1);
+      -- its replacement (one for one: what is in flight stays as it was), unless max_parallel
+      -- was lowered below what is in flight: then counted first (at most max_parallel entries)
+      if not v_batch.max_parallel_lowered
+         or (select count(*) from (select from everruns.batch_items i
+                                    where i.batch_id = new.batch_id and i.status = 'running'
+                                    limit v_batch.max_parallel) x) < v_batch.max_parallel then
+        v_released := everruns_private.release_batch_items(v_batch, 1, v_item.ordinal);
       end if;
     exception when others then
       v_released := 0;
@@ -1027,7 +1063,11 @@ begin
     raise exception 'max_parallel must be between 1 and 10000, got %', coalesce(set_batch_parallel.max_parallel::text, 'null')
       using errcode = 'EV003';
   end if;
-  update everruns.batches b set max_parallel = set_batch_parallel.max_parallel, updated_at = now() where b.id = v_batch.id;
+  update everruns.batches b
+     set max_parallel = set_batch_parallel.max_parallel,
+         max_parallel_lowered = b.max_parallel_lowered or set_batch_parallel.max_parallel < b.max_parallel,
+         updated_at = now()
+   where b.id = v_batch.id;
   perform everruns_private.audit_append(v_batch.workspace_id, 'batch.parallel_set', 'batch', v_batch.id::text,
     jsonb_build_object('old', v_batch.max_parallel, 'new', set_batch_parallel.max_parallel));
   perform everruns_private.fill_batch_locked(v_batch.id);
@@ -1238,6 +1278,22 @@ begin
     end;
   end loop;
 
+  -- a lowered max_parallel reached: runs' ends release one for one again, without counting
+  for v_id in
+    select b.id from everruns.batches b where b.max_parallel_lowered and b.finished_at is null limit 100
+  loop
+    begin
+      if everruns_private.lock_batch_control(v_id, false) then
+        update everruns.batches b set max_parallel_lowered = false
+         where b.id = v_id
+           and (select count(*) from (select from everruns.batch_items i where i.batch_id = v_id and i.status = 'running'
+                                       limit b.max_parallel + 1) x) <= b.max_parallel;
+      end if;
+    exception when others then
+      raise warning 'batch %: could not check its max_parallel now (%: %)', v_id, sqlstate, sqlerrm;
+    end;
+  end loop;
+
   -- a failure bound a run's end could not check (its check rolled back with a failed release)
   for v_id in
     select b.id from everruns.batches b
@@ -1359,7 +1415,7 @@ revoke execute on function
   everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer),
   everruns_private.add_batch_count(uuid, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, numeric, bigint),
   everruns_private.fold_batch_counts(uuid), everruns_private.batch_progress_of(everruns.batches),
-  everruns_private.release_batch_items(everruns.batches, integer), everruns_private.lock_batch_control(uuid, boolean),
+  everruns_private.release_batch_items(everruns.batches, integer, bigint), everruns_private.lock_batch_control(uuid, boolean),
   everruns_private.fill_batch_locked(uuid), everruns_private.fill_batch(uuid, boolean),
   everruns_private.sink_batch_result(text, everruns.batch_items), everruns_private.finish_batch_if_done(uuid),
   everruns_private.check_batch_failures(everruns.batches), everruns_private.lock_batch_for_control(uuid),

@@ -357,6 +357,44 @@ describe("a batch", () => {
     expect(await recount(id)).toMatchObject({ queued: 0, running: 0, cancelled: 6 });
   });
 
+  it("lowers and raises max_parallel while it runs", async () => {
+    const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "ok", delay_ms: 150 }] });
+    const id = await createBatch(agent, { maxParallel: 4, items: 24 });
+    await db.pool.query("select everruns.start_batch($1)", [id]);
+    await waitFor(
+      () => recount(id),
+      (c) => c.running === 4,
+      30_000,
+    );
+    await db.pool.query("select everruns.set_batch_parallel($1, 1)", [id]);
+    // the runs in flight end without replacement until one is left
+    await waitFor(
+      () => recount(id),
+      (c) => c.running <= 1,
+      30_000,
+    );
+    let maxAfter = 0;
+    for (let i = 0; i < 15; i++) {
+      maxAfter = Math.max(maxAfter, (await recount(id)).running);
+      await sleep(40);
+    }
+    // (two runs ending at once may each see the other in flight: then none is left, and the
+    // sweep releases one — never more than the bound)
+    expect(maxAfter).toBeLessThanOrEqual(1);
+    // the sweep sees the lowered bound reached and clears the flag; raising releases at once
+    await db.pool.query("select everruns_private.sweep_batches()");
+    const { rows } = await db.pool.query<{ max_parallel_lowered: boolean }>("select max_parallel_lowered from everruns.batches where id = $1", [id]);
+    expect(rows[0]!.max_parallel_lowered).toBe(false);
+    await db.pool.query("select everruns.set_batch_parallel($1, 3)", [id]);
+    await waitFor(
+      () => recount(id),
+      (c) => c.running >= 2 || c.queued === 0,
+      30_000,
+    );
+    expect((await waitEnded(id)).status).toBe("succeeded");
+    expect(withoutRates(await progress(id))).toEqual(await recount(id));
+  });
+
   it("stays inside its workspace's max_running_runs", async () => {
     const { rows: ws } = await db.pool.query<{ id: string }>("select id from everruns_private.create_workspace($1)", [`ws_${randomBytes(4).toString("hex")}`]);
     await db.pool.query("select everruns_private.set_workspace_admission($1, $2)", [ws[0]!.id, JSON.stringify({ max_running_runs: 1 })]);
