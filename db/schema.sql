@@ -569,6 +569,8 @@ CREATE OR REPLACE FUNCTION everruns.batch_results(batch_id uuid, after_xid xid8 
  LANGUAGE plpgsql
  STABLE
 AS $function$
+declare
+  v_horizon xid8 := everruns_private.results_horizon();
 begin
   if (batch_results.after_xid is null) <> (batch_results.after_id is null) then
     raise exception 'a results cursor is after_xid and after_id together (the last row''s result_xid and id)' using errcode = 'EV003';
@@ -577,7 +579,7 @@ begin
   select i.* from everruns.batch_items i
    where i.batch_id = batch_results.batch_id
      and i.result_xid is not null
-     and i.result_xid < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+     and i.result_xid < v_horizon
      and (batch_results.after_xid is null or (i.result_xid, i.id) > (batch_results.after_xid, batch_results.after_id))
    order by i.result_xid, i.id
    limit least(greatest(coalesce(batch_results.max_rows, 1000), 1), 10000);
@@ -663,7 +665,8 @@ begin
                  'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
                  'everruns.run_attempts, everruns.batches, everruns.batch_items to %I', v_role);  -- 000013: run_attempts; 000025: batches
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
-                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer) to %I', v_role);
+                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
+                 'everruns_private.results_horizon() to %I', v_role);
   execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
                  'everruns.send_event(uuid, text, jsonb), everruns.start_batch(uuid), everruns.pause_batch(uuid), '
@@ -1156,6 +1159,11 @@ begin
   execute format('revoke all on all tables in schema everruns from %I', unbind_role.role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), everruns.send_event(uuid, text, jsonb) from %I',
                  unbind_role.role);
+  execute format('revoke execute on function everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), '
+                 'everruns.cancel_batch(uuid), everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean), '
+                 'everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
+                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
+                 'everruns_private.results_horizon() from %I', unbind_role.role);
   perform everruns_private.audit_append(v_binding.workspace_id, 'role.unbound', 'role', unbind_role.role::text, '{}'::jsonb);
   return true;
 end;
@@ -2822,6 +2830,19 @@ begin
   perform everruns_private.notify('everruns:runs', v_run.id::text || ':' || v_run.workspace_id::text);
   return jsonb_build_object('rescheduled', true, 'job_held', v_held);
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.results_horizon()
+ RETURNS xid8
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(min(x.xid), pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))
+    from pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) as x(xid)
+   where not exists (select from pg_catalog.pg_stat_activity a
+                      where a.backend_xid is not null and a.datname is distinct from pg_catalog.current_database()
+                        and a.backend_xid::text::bigint = (x.xid::text::numeric % 4294967296)::bigint);
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.revoke_api_key(p_id uuid)

@@ -622,8 +622,8 @@ async function cmdResults(api: ApiClient, args: string[]): Promise<number> {
   const id = batchIdArg(positionals[0], "everruns batch results <id> [--follow] [--after CURSOR]");
   if (positionals.length > 1) throw new ConfigError("usage: everruns batch results <id> [--follow] [--after CURSOR]");
   // an unknown batch: one clear line, before any output. An ended batch's results are read as a
-  // follower reads them: the API hands out a result only once no older transaction is open (on the
-  // whole server), and a follower waits for the last ones where a plain read would end without them.
+  // follower reads them: the API hands out a result only once no older transaction of the database
+  // is open, and a follower waits for the last ones where a plain read would end without them.
   const follow = values.follow || ENDED.has((await getBatch(api, id)).status);
   // the reader went away (| head): stop quietly, as other tools do
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {

@@ -1208,13 +1208,30 @@ begin
 end;
 $$;
 
+-- How far a results cursor may go: below the oldest transaction still running at this
+-- statement's snapshot that may have written this database's rows. The snapshot's xmin would do,
+-- but it is the whole cluster's: another database's long transaction would hold every batch's
+-- results back. So the snapshot's running transactions are taken one by one, leaving out those
+-- pg_stat_activity shows running in another database now (one that ended since the snapshot, or
+-- that this role may not see, is kept: the horizon only ever errs early).
+create function everruns_private.results_horizon() returns xid8
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select coalesce(min(x.xid), pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))
+    from pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) as x(xid)
+   where not exists (select from pg_catalog.pg_stat_activity a
+                      where a.backend_xid is not null and a.datname is distinct from pg_catalog.current_database()
+                        and a.backend_xid::text::bigint = (x.xid::text::numeric % 4294967296)::bigint);
+$$;
+
 -- The finished items after a cursor, in the order they finished: (result_xid, id) > the cursor,
--- and only transactions older than this snapshot's oldest running one, so no result commits
--- later behind a cursor already given. A retried item finishes again, later. Row-level security
+-- and only of transactions below results_horizon, so no result commits later behind a cursor
+-- already given. A retried item finishes again, later. Row-level security
 -- applies (security invoker).
 create function everruns.batch_results(batch_id uuid, after_xid xid8 default null, after_id uuid default null, max_rows integer default 1000)
 returns setof everruns.batch_items
 language plpgsql stable as $$
+declare
+  v_horizon xid8 := everruns_private.results_horizon();
 begin
   if (batch_results.after_xid is null) <> (batch_results.after_id is null) then
     raise exception 'a results cursor is after_xid and after_id together (the last row''s result_xid and id)' using errcode = 'EV003';
@@ -1223,7 +1240,7 @@ begin
   select i.* from everruns.batch_items i
    where i.batch_id = batch_results.batch_id
      and i.result_xid is not null
-     and i.result_xid < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+     and i.result_xid < v_horizon
      and (batch_results.after_xid is null or (i.result_xid, i.id) > (batch_results.after_xid, batch_results.after_id))
    order by i.result_xid, i.id
    limit least(greatest(coalesce(batch_results.max_rows, 1000), 1), 10000);
@@ -1419,7 +1436,7 @@ revoke execute on function
   everruns_private.fill_batch_locked(uuid), everruns_private.fill_batch(uuid, boolean),
   everruns_private.sink_batch_result(text, everruns.batch_items), everruns_private.finish_batch_if_done(uuid),
   everruns_private.check_batch_failures(everruns.batches), everruns_private.lock_batch_for_control(uuid),
-  everruns_private.end_batch(uuid, text, jsonb), everruns_private.sweep_batches()
+  everruns_private.end_batch(uuid, text, jsonb), everruns_private.sweep_batches(), everruns_private.results_horizon()
   from public;
 do $$
 begin
@@ -1428,7 +1445,8 @@ begin
       everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), everruns.cancel_batch(uuid),
       everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean),
       everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer),
-      everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer)
+      everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer),
+      everruns_private.results_horizon()
       to everruns_api;
   end if;
 end
@@ -1480,7 +1498,8 @@ begin
                  'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
                  'everruns.run_attempts, everruns.batches, everruns.batch_items to %I', v_role);  -- 000013: run_attempts; 000025: batches
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
-                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer) to %I', v_role);
+                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
+                 'everruns_private.results_horizon() to %I', v_role);
   execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
                  'everruns.send_event(uuid, text, jsonb), everruns.start_batch(uuid), everruns.pause_batch(uuid), '
@@ -1499,5 +1518,33 @@ begin
                    'everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean) to %I', v_role);
   end if;
   perform everruns_private.audit_append(v_workspace.id, 'role.bound', 'role', v_role::text, jsonb_build_object('access', bind_role.access));
+end;
+$function$;
+
+-- 000006's unbind_role, and the batch functions bind_role grants: an unbound role has no
+-- workspace, and a workspace check passes for one without (as for an administrator).
+create or replace function everruns.unbind_role(role name)
+ returns boolean
+ language plpgsql
+ security definer
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  v_binding everruns_private.role_bindings;
+begin
+  delete from everruns_private.role_bindings b where b.role_name = unbind_role.role returning * into v_binding;
+  if not found then
+    return false;
+  end if;
+  execute format('revoke all on all tables in schema everruns from %I', unbind_role.role);
+  execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), everruns.send_event(uuid, text, jsonb) from %I',
+                 unbind_role.role);
+  execute format('revoke execute on function everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), '
+                 'everruns.cancel_batch(uuid), everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean), '
+                 'everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
+                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
+                 'everruns_private.results_horizon() from %I', unbind_role.role);
+  perform everruns_private.audit_append(v_binding.workspace_id, 'role.unbound', 'role', unbind_role.role::text, '{}'::jsonb);
+  return true;
 end;
 $function$;

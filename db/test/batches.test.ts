@@ -4,6 +4,7 @@
 // cancel, retry, stop after failures, deadlines; and what the database refuses.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
@@ -420,6 +421,52 @@ describe("a batch", () => {
   });
 });
 
+describe("the results cursor", () => {
+  it("waits for this database's older transactions, not another database's", async () => {
+    const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "ok" }] });
+    const id = await createBatch(agent, { maxParallel: 2, items: 2 });
+    // a transaction with an id, open in another database of the server, and one in this database
+    const other = new URL(db.url);
+    other.pathname = "/postgres";
+    const elsewhere = new pg.Client({ connectionString: other.toString() });
+    const here = new pg.Client({ connectionString: db.url });
+    await elsewhere.connect();
+    await here.connect();
+    try {
+      await elsewhere.query("begin");
+      await elsewhere.query("select pg_current_xact_id()");
+      await db.pool.query("select everruns.start_batch($1)", [id]);
+      await waitEnded(id);
+      // another database's open transaction does not hold the results back
+      const seen = await waitFor(
+        () => allResults(id),
+        (r) => r.length === 2,
+        30_000,
+      );
+      expect(seen).toHaveLength(2);
+
+      // one of this database, older than a result, does until it ends
+      const second = await createBatch(agent, { maxParallel: 2, items: 2 });
+      await here.query("begin");
+      await here.query("select pg_current_xact_id()");
+      await db.pool.query("select everruns.start_batch($1)", [second]);
+      await waitEnded(second);
+      await sleep(300);
+      expect(await allResults(second)).toHaveLength(0);
+      await here.query("commit");
+      await waitFor(
+        () => allResults(second),
+        (r) => r.length === 2,
+        30_000,
+      );
+    } finally {
+      await elsewhere.query("rollback").catch(() => undefined);
+      await elsewhere.end();
+      await here.end();
+    }
+  });
+});
+
 describe("an item that waits for an approval", () => {
   it("stays running while its run is interrupted; the answering run carries it on to its end", async () => {
     const agent = await createAgent(db.pool, {
@@ -509,6 +556,33 @@ describe("what a batch refuses", () => {
     expect(late.message).toMatch(/has ended/);
     await expect(db.pool.query("select everruns.start_batch($1)", [id])).rejects.toMatchObject({ code: "EV008" });
     await expect(db.pool.query("select everruns.start_batch(gen_random_uuid())")).rejects.toMatchObject({ code: "EV005" });
+  });
+
+  it("lets a role bound with write create and control its workspace's batches, and nothing once unbound", async () => {
+    const role = `batch_role_${randomBytes(4).toString("hex")}`;
+    await db.pool.query(`create role ${role} login`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = "";
+    const session = new pg.Client({ connectionString: url.toString() });
+    try {
+      await db.pool.query("select everruns.bind_role($1, 'default', 'write')", [role]);
+      const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "ok" }] });
+      await session.connect();
+      const { rows } = await session.query<{ id: string }>("insert into everruns.batches (agent_id) values ($1) returning id", [agent]);
+      const id = rows[0]!.id;
+      await session.query("insert into everruns.batch_items (batch_id, custom_id, input) values ($1, 'a', $2)", [id, input("hi")]);
+      expect((await failure(session.query("insert into everruns.batches (agent_id, results_table) values ($1, 'public.x')", [agent]))).code).toBe("42501");
+      await session.query("select everruns.pause_batch($1)", [id]);
+      await db.pool.query("select everruns.unbind_role($1)", [role]);
+      expect((await failure(session.query("select everruns.cancel_batch($1)", [id]))).code).toBe("42501");
+      expect((await failure(session.query("select * from everruns.batch_progress($1)", [id]))).code).toBe("42501");
+    } finally {
+      await session.end().catch(() => undefined);
+      await db.pool.query("select everruns.unbind_role($1)", [role]).catch(() => undefined);
+      await db.pool.query(`drop owned by ${role}`).catch(() => undefined);
+      await db.pool.query(`drop role if exists ${role}`).catch(() => undefined);
+    }
   });
 
   it("refuses a results table that does not exist, lacks custom_id, or belongs to Everruns", async () => {

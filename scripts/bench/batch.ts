@@ -507,8 +507,8 @@ async function measureCost(pool: Pool, batchId: string, repeat: number): Promise
     if (!(await benchBatchFinishRun(pool, runId))) throw new Error(`batch cost: the run ${runId} had already ended`);
     if (i >= COST_WARMUP) itemEnds.push(performance.now() - t0);
   }
-  // a result shows once older than every transaction open on the server (batch_results takes
-  // only those below its snapshot's xmin, which is the cluster's, not this database's)
+  // a result shows once older than every transaction open in the database (batch_results takes
+  // only those below everruns_private.results_horizon)
   const deadline = performance.now() + 120_000;
   while ((await benchBatchResultsPage(pool, batchId, null, 100)).length === 0) {
     if (performance.now() > deadline) throw new Error(`batch cost: batch ${batchId} shows no results 120 s after ${repeat + COST_WARMUP} items ended`);
@@ -720,7 +720,7 @@ async function runChaos(opts: BatchOptions): Promise<ChaosResult> {
     }
     const seconds = (performance.now() - t0) / 1000;
     try {
-      // the last results: a result is given only once older than every open snapshot's xmin
+      // the last results: a result is given only once older than every open transaction of the database
       const deadline = performance.now() + 120_000;
       while ((sql.summary().distinct < n || (!restSkipped && rest.summary().distinct < n)) && performance.now() < deadline) {
         await sql.drain();
