@@ -391,7 +391,10 @@ export function batchesRouter({ pool, hub, sse, log, uploadLimits, pollMs = 1000
           await stage.abort();
           throw error;
         }
-        if (more || bad.length >= MAX_REPORTED_LINES) throw new InvalidItemsError(bad, more);
+        if (more || bad.length >= MAX_REPORTED_LINES) {
+          await stage.abort(); // the COPY is still open: the rollback would wait behind it
+          throw new InvalidItemsError(bad, more);
+        }
         if (bad.length === 0 && rows === 0) {
           await stage.abort();
           throw new ValidationError('the body holds no items: send one JSON object per line, {"custom_id"?: "...", "input": {"messages": [...]}}', {

@@ -137,6 +137,17 @@ describe("POST /api/batches", () => {
     expect({ batches: await count("everruns.batches"), items: await count("everruns.batch_items") }).toEqual(before);
   });
 
+  it("more bad lines than are reported: 400 with the first 100, at once (the open COPY is ended first); nothing created", async () => {
+    const before = { batches: await count("everruns.batches"), items: await count("everruns.batch_items") };
+    const body = line(item(1)) + "oops\n".repeat(150);
+    const answer = await upload<{ error: { code: string; lines: Array<{ line: number }> } }>("agent=batch-agent", body);
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe("invalid_items");
+    expect(answer.body.error.lines).toHaveLength(100);
+    expect(answer.body.error.lines[0]!.line).toBe(2);
+    expect({ batches: await count("everruns.batches"), items: await count("everruns.batch_items") }).toEqual(before);
+  });
+
   it("a repeated custom_id, and an input the database refuses: 400 naming their lines (blank lines counted); nothing created", async () => {
     const before = { batches: await count("everruns.batches"), items: await count("everruns.batch_items") };
     const dup = await upload<{ error: { code: string; lines: Array<{ line: number; message: string }> } }>(

@@ -63,16 +63,23 @@ function resolveRef(ref: string, root: Schema): unknown {
  * const, else the first enum value, else by type: an object with its required properties, as many
  * items as minItems, a string of minLength "a"s, the minimum (or 0), false, null. The first option
  * of anyOf/oneOf; allOf merged. Patterns and formats are not honoured: a schema that needs them
- * gets a value the engine rejects, as it would a model's.
+ * gets a value the engine rejects, as it would a model's. The schema is a workspace's: one budget
+ * of values and characters bounds the whole answer (a schema whose required properties refer back
+ * to the root grows tenfold a level), and past it the rest is null, also a value the engine rejects.
  */
-export function minimalValue(schema: unknown, root: Schema, depth = 0): unknown {
-  if (!isSchema(schema) || depth > MAX_SCHEMA_DEPTH) return null;
-  if (typeof schema.$ref === "string") return minimalValue(resolveRef(schema.$ref, root), root, depth + 1);
+interface MinimalBudget {
+  values: number;
+  chars: number;
+}
+
+export function minimalValue(schema: unknown, root: Schema, depth = 0, budget: MinimalBudget = { values: 10_000, chars: 100_000 }): unknown {
+  if (!isSchema(schema) || depth > MAX_SCHEMA_DEPTH || --budget.values < 0) return null;
+  if (typeof schema.$ref === "string") return minimalValue(resolveRef(schema.$ref, root), root, depth + 1, budget);
   if ("const" in schema) return schema.const;
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
   for (const key of ["anyOf", "oneOf"] as const) {
     const options = schema[key];
-    if (Array.isArray(options) && options.length > 0) return minimalValue({ ...schema, [key]: undefined, ...(options[0] as Schema) }, root, depth + 1);
+    if (Array.isArray(options) && options.length > 0) return minimalValue({ ...schema, [key]: undefined, ...(options[0] as Schema) }, root, depth + 1, budget);
   }
   if (Array.isArray(schema.allOf) && schema.allOf.length > 0) {
     const parts = schema.allOf.filter(isSchema);
@@ -83,7 +90,7 @@ export function minimalValue(schema: unknown, root: Schema, depth = 0): unknown 
         required: [...((merged.required as unknown[] | undefined) ?? []), ...((part.required as unknown[] | undefined) ?? [])],
       });
     }
-    return minimalValue(merged, root, depth + 1);
+    return minimalValue(merged, root, depth + 1, budget);
   }
   const types = Array.isArray(schema.type) ? (schema.type as unknown[]) : [schema.type];
   let type = types.find((t) => typeof t === "string" && t !== "null") ?? types[0];
@@ -93,7 +100,8 @@ export function minimalValue(schema: unknown, root: Schema, depth = 0): unknown 
       const properties = isSchema(schema.properties) ? schema.properties : {};
       const out: Record<string, unknown> = {};
       for (const name of Array.isArray(schema.required) ? schema.required : []) {
-        if (typeof name === "string") out[name] = minimalValue(properties[name], root, depth + 1);
+        if (budget.values <= 0) break;
+        if (typeof name === "string") out[name] = minimalValue(properties[name], root, depth + 1, budget);
       }
       return out;
     }
@@ -101,11 +109,15 @@ export function minimalValue(schema: unknown, root: Schema, depth = 0): unknown 
       const prefix = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : [];
       const count = Math.max(typeof schema.minItems === "number" ? schema.minItems : 0, 0);
       const out: unknown[] = [];
-      for (let i = 0; i < count && i < 1000; i++) out.push(minimalValue(i < prefix.length ? prefix[i] : schema.items, root, depth + 1));
+      for (let i = 0; i < count && i < 1000 && budget.values > 0; i++)
+        out.push(minimalValue(i < prefix.length ? prefix[i] : schema.items, root, depth + 1, budget));
       return out;
     }
-    case "string":
-      return "a".repeat(typeof schema.minLength === "number" ? Math.min(schema.minLength, 100_000) : 0);
+    case "string": {
+      const length = Math.max(0, Math.min(typeof schema.minLength === "number" ? schema.minLength : 0, budget.chars));
+      budget.chars -= length;
+      return "a".repeat(length);
+    }
     case "number":
     case "integer": {
       let value = 0;
