@@ -11,7 +11,9 @@ const deadlines = new WeakMap<IncomingMessage, NodeJS.Timeout>();
 
 /** Starts `req`'s deadline: it must have arrived whole within `ms` (0: no deadline). */
 export function startRequestDeadline(req: IncomingMessage, res: ServerResponse, ms: number): void {
-  if (ms <= 0 || req.complete) return;
+  // a request without a body has arrived whole with its headers (node's headersTimeout timed them)
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (ms <= 0 || !hasBody || req.complete) return;
   const timer = setTimeout(() => {
     deadlines.delete(req);
     if (req.complete) return;

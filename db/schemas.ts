@@ -159,7 +159,7 @@ export const MAX_OUTPUT_SCHEMA_BYTES = 65_536;
  * Anthropic's tool input take; it is compiled with ajv here, so a schema ajv cannot use (a bad
  * keyword value, a `$ref` that resolves nowhere) is refused before a run ever needs it.
  */
-export const OutputSchemaSchema = z
+const OutputSchemaSchema = z
   .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object, e.g. {"type": "object", "properties": {...}, "required": [...]}' })
   .superRefine((schema, ctx) => {
     const bytes = jsonTextBytes(schema);

@@ -13,7 +13,7 @@ import { sseMessages } from "../client/index.ts";
 import { ConfigError, EverrunsError, NotFoundError } from "../db/errors.ts";
 import type { Env } from "../db/env.ts";
 import { isUuid } from "../db/pool.ts";
-import { describeIssues } from "../db/schemas.ts";
+import { describeIssues, MAX_RUN_PRIORITY, MIN_RUN_PRIORITY } from "../db/schemas.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import { sleep } from "../lib/sleep.ts";
 import { ApiRefusedError, apiClient, streamRequest, type ApiClient } from "./cli/api.ts";
@@ -162,11 +162,11 @@ function statusFlag(value: string | undefined): BatchStatus | undefined {
 }
 
 /** The query of POST /api/batches from `batch run`'s flags. */
-export function createQuery(agent: string, values: Record<string, string | boolean | undefined>): URLSearchParams {
+function createQuery(agent: string, values: Record<string, string | boolean | undefined>): URLSearchParams {
   const query = new URLSearchParams({ agent });
   const put = (name: string, value: string | number | undefined) => value !== undefined && query.set(name, String(value));
   put("max_parallel", wholeFlag("--parallel", values.parallel as string | undefined, 1, 10_000));
-  put("priority", wholeFlag("--priority", values.priority as string | undefined, -1000, 1000));
+  put("priority", wholeFlag("--priority", values.priority as string | undefined, MIN_RUN_PRIORITY, MAX_RUN_PRIORITY));
   const name = values.name as string | undefined;
   if (name !== undefined && (name.length < 1 || name.length > 200)) throw new ConfigError("--name takes 1 to 200 characters");
   put("name", name);
@@ -195,7 +195,7 @@ export function createQuery(agent: string, values: Record<string, string | boole
 // ---------------------------------------------------------------------------------------------
 
 /** The longest line the CLI holds while turning it into an item (a longer one is surely a mistake). */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /**
  * One items line as the API takes it: `{"custom_id", "prompt": "…"}` (and no input) becomes
@@ -492,7 +492,7 @@ function exitCodeOf(status: string): number {
 }
 
 /** Follows batch `id`'s progress (SSE) until it ends; returns its exit code. */
-export async function followBatch(api: ApiClient, id: string): Promise<number> {
+async function followBatch(api: ApiClient, id: string): Promise<number> {
   const display = new ProgressDisplay(id);
   console.error(`following batch ${id} (Ctrl-C stops following; the batch goes on)`);
   let final: BatchState;
@@ -696,9 +696,7 @@ async function cmdList(api: ApiClient, args: string[]): Promise<number> {
   if (positionals.length > 0) throw new ConfigError("usage: everruns batch list [--status S] [--json]");
   const status = statusFlag(values.status);
   const body = await api.request<unknown>("GET", `/api/batches${status ? `?status=${status}` : ""}`);
-  // an array, or {batches: […]} / {items: […]}
-  const list = Array.isArray(body) ? body : ((body as { batches?: unknown; items?: unknown })?.batches ?? (body as { items?: unknown })?.items);
-  const batches = parseAnswer(z.array(BatchSchema), list, "GET /api/batches");
+  const { batches } = parseAnswer(z.looseObject({ batches: z.array(BatchSchema) }), body, "GET /api/batches");
   if (values.json) {
     printJson(batches);
     return EXIT.ok;
@@ -724,20 +722,13 @@ async function control(api: ApiClient, id: string, action: string, body?: unknow
   });
 }
 
-/** The status in a control's answer: the batch row, or {batch: row}. */
-function statusOf(answer: unknown): string | null {
-  const row = (answer as { batch?: unknown } | null)?.batch ?? answer;
-  const checked = z.looseObject({ status: z.string() }).safeParse(row);
-  return checked.success ? checked.data.status : null;
-}
-
 async function cmdControl(api: ApiClient, action: "start" | "pause" | "resume" | "cancel", args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   const id = batchIdArg(positionals[0], `everruns batch ${action} <id>`);
   const answer = await control(api, id, action);
   const past = { start: "started", pause: "paused", resume: "resumed", cancel: "cancelled" }[action];
-  const status = statusOf(answer);
-  console.log(`${past} batch ${id}${status ? ` (now ${status.replaceAll("_", " ")})` : ""}`);
+  const { status } = parseAnswer(BatchSchema, answer, `POST /api/batches/${id}/${action}`);
+  console.log(`${past} batch ${id} (now ${status.replaceAll("_", " ")})`);
   return EXIT.ok;
 }
 
@@ -753,8 +744,8 @@ async function cmdRetry(api: ApiClient, args: string[]): Promise<number> {
     ...(customIds ? { custom_ids: customIds } : {}),
     ...(values["include-cancelled"] ? { include_cancelled: true } : {}),
   });
-  const retried = z.looseObject({ retried: count }).safeParse(answer);
-  console.log(retried.success ? `re-queued ${retried.data.retried} item(s) of batch ${id}` : `retried the failed items of batch ${id}`);
+  const { retried } = parseAnswer(z.looseObject({ retried: count }), answer, `POST /api/batches/${id}/retry_failed`);
+  console.log(`re-queued ${retried} item(s) of batch ${id}`);
   return EXIT.ok;
 }
 

@@ -102,7 +102,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     const names = [...tools.keys()].join(", ") || "none";
     return result(scope, call, `Error: tool "${call.name}" is not available to this agent (available: ${names}).`, true);
   }
-  const problems = await argumentProblems(agentTool.definition.parameters, args);
+  const problems = argumentProblems(agentTool.definition.parameters, args);
   if (problems) return result(scope, call, `Error: invalid arguments for ${call.name}: ${problems}. Nothing was executed.`, true);
 
   try {

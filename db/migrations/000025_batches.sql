@@ -482,20 +482,20 @@ create function everruns_private.release_batch_items(p_batch everruns.batches, p
 returns integer
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  v_n integer := 0;
+  v_floor bigint;
+  v_n integer;
+  v_released integer := 0;
 begin
-  if p_n is null or p_n <= 0 then
-    return 0;
-  end if;
   -- p_after_ordinal (a run's end: its own item's): look past it first. Items are released in
   -- ordinal order, so the queued ones are just ahead, and the scan does not walk the index entries
   -- of every item released before (dead until vacuum); a retried item, behind, is found after.
-  if p_after_ordinal is not null then
+  foreach v_floor in array array_remove(array[p_after_ordinal, 0], null) loop
+    exit when v_released >= coalesce(p_n, 0);
     with picked as (
       select i.id from everruns.batch_items i
-       where i.batch_id = p_batch.id and i.status = 'queued' and i.ordinal > p_after_ordinal
+       where i.batch_id = p_batch.id and i.status = 'queued' and i.ordinal > v_floor
        order by i.ordinal
-       limit p_n
+       limit p_n - v_released
          for update skip locked
     ), started as (
       update everruns.batch_items i
@@ -508,28 +508,9 @@ begin
     select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
       from started s order by s.ordinal;
     get diagnostics v_n = row_count;
-    if v_n >= p_n then
-      return v_n;
-    end if;
-  end if;
-  with picked as (
-    select i.id from everruns.batch_items i
-     where i.batch_id = p_batch.id and i.status = 'queued'
-     order by i.ordinal
-     limit p_n - v_n
-       for update skip locked
-  ), started as (
-    update everruns.batch_items i
-       set status = 'running', attempts = i.attempts + 1, run_id = gen_random_uuid(), started_at = now(),
-           finished_at = null, output = null, error = null, usage = null, result_xid = null, sink_error = null
-      from picked p where i.id = p.id
-    returning i.id, i.run_id, i.input, i.ordinal
-  )
-  insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, batch_id, batch_item_id)
-  select s.run_id, p_batch.workspace_id, p_batch.agent_id, p_batch.agent_version, s.input, p_batch.priority, p_batch.id, s.id
-    from started s order by s.ordinal;
-  get diagnostics p_n = row_count;
-  return v_n + p_n;
+    v_released := v_released + v_n;
+  end loop;
+  return v_released;
 end;
 $$;
 

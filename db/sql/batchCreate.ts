@@ -35,7 +35,7 @@ const OPTIONAL_COLUMNS = [
 
 /**
  * Inserts a queued batch of the agent named by `batch.agent` (its version pinned by the
- * batches trigger); its items come next (db/sql/batchItemsCopy.ts), then start_batch. Finding the
+ * batches trigger); its items come next (db/sql/batchItemsStage.ts and batchItemsFromStage.ts), then start_batch. Finding the
  * agent and inserting is one statement, as for a run (db/sql/startRun.ts): zero rows back means
  * no such agent in the workspace. The trigger's refusals (a deadline in the past, EV003) come
  * back through fromDatabaseError (the API checks the options first, naming each).

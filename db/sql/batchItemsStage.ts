@@ -39,7 +39,7 @@ export interface BatchItemsStageOptions {
 const CHUNK_CHARS = 64 * 1024;
 
 /** COPY's text format: backslash, tab, newline and carriage return escaped; \N is null. */
-function copyText(value: string): string {
+export function copyText(value: string): string {
   return value.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
 }
 

@@ -20,12 +20,7 @@ export interface BatchResultRow {
   cursor: string;
 }
 
-/** `${xid}.${uuid}`: opaque to clients, parsed back by parseBatchResultsCursor. */
-export function formatBatchResultsCursor(cursor: BatchResultsCursor): string {
-  return `${cursor.xid}.${cursor.id}`;
-}
-
-/** The cursor of `${xid}.${uuid}`, or null when the text is not one. */
+/** The cursor of `${xid}.${uuid}` (readBatchResults' `cursor`: opaque to clients), or null when the text is not one. */
 export function parseBatchResultsCursor(text: string): BatchResultsCursor | null {
   const m = /^(\d{1,20})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(text);
   return m ? { xid: m[1]!, id: m[2]!.toLowerCase() } : null;

@@ -5,15 +5,11 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
+import { copyText } from "./batchItemsStage.ts";
 
 export interface BenchCopyItem {
   customId: string;
   input: Record<string, unknown>;
-}
-
-/** A value in COPY's text format: backslash, tab, newline and carriage return escaped. */
-function copyText(value: string): string {
-  return value.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
 }
 
 /** Chunks of about 64 KiB of COPY rows. */

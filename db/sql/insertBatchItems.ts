@@ -15,7 +15,7 @@ function itemName(index: number, customId: string | null | undefined): string {
 
 /**
  * Inserts a few items (GraphQL's createBatch: at most a thousand; large batches go through COPY,
- * db/sql/batchItemsCopy.ts) into a batch, in the caller's transaction, in their order, with one
+ * db/sql/batchItemsStage.ts and batchItemsFromStage.ts) into a batch, in the caller's transaction, in their order, with one
  * statement. Every refusal names the item by its index (and custom id): what lib/storable-json.ts
  * refuses and repeated custom ids are found here first; whether an input is a valid run input is
  * the items trigger's to say (everruns_private.assert_valid_run_input, the same rule as a run's,

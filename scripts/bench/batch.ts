@@ -33,18 +33,17 @@ import { benchAnalyzeBatchItems } from "../../db/sql/benchBatchAnalyzeItems.ts";
 import { benchCopyBatchItems, type BenchCopyItem } from "../../db/sql/benchBatchCopyItems.ts";
 import { benchCreateBatch } from "../../db/sql/benchBatchCreate.ts";
 import { benchInsertBatchItems } from "../../db/sql/benchBatchInsertItems.ts";
-import { benchBatchProgress, type BenchBatchProgress } from "../../db/sql/benchBatchProgress.ts";
 import { benchBatchRecount } from "../../db/sql/benchBatchRecount.ts";
-import { benchBatchResultsPage, type BenchResultsCursor } from "../../db/sql/benchBatchResultsPage.ts";
 import { BENCH_RESULTS_TABLE, benchCreateResultsTable } from "../../db/sql/benchBatchResultsTable.ts";
 import { benchResultsTableCounts, type ResultsTableCounts } from "../../db/sql/benchBatchResultsTableCounts.ts";
 import { benchBatchRunningItems } from "../../db/sql/benchBatchRunningItems.ts";
 import { benchBatchFinishRun } from "../../db/sql/benchBatchFinishRun.ts";
 import { benchVacuumRunTables } from "../../db/sql/benchVacuumRunTables.ts";
+import { controlBatch } from "../../db/sql/batchControl.ts";
+import { getBatch, type BatchProgress, type BatchView } from "../../db/sql/batchGet.ts";
+import { parseBatchResultsCursor, readBatchResults, type BatchResultsCursor } from "../../db/sql/batchResults.ts";
 import { benchBatchRunningRunId } from "../../db/sql/benchBatchRunningRunId.ts";
 import { benchBatchRunsThroughput } from "../../db/sql/benchBatchRunsThroughput.ts";
-import { benchStartBatch } from "../../db/sql/benchBatchStart.ts";
-import { benchBatchState } from "../../db/sql/benchBatchState.ts";
 import { benchInsertRuns } from "../../db/sql/benchInsertRuns.ts";
 import { benchRunsThroughput } from "../../db/sql/benchRunsThroughput.ts";
 import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
@@ -210,7 +209,7 @@ export interface ChaosResult {
   restResults: { rows: number; distinct: number; duplicates: number; failedRequests: number } | null;
   restSkipped: string | null;
   resultsTable: ResultsTableCounts;
-  progress: BenchBatchProgress;
+  progress: BatchProgress;
   recount: Record<string, number>;
   countersMatch: boolean;
   etaSamples: number;
@@ -254,13 +253,20 @@ async function insertItems(pool: Pool, batchId: string, n: number): Promise<void
   }
 }
 
+/** The batch (its status, finished_at, progress); it exists: the bench made it. */
+async function batchOf(pool: Pool, batchId: string): Promise<BatchView> {
+  const batch = await getBatch(pool, batchId);
+  if (!batch) throw new Error(`batch ${batchId} not found`);
+  return batch;
+}
+
 /** Polls until the batch has ended (finished_at set) or the deadline; returns its status. */
-async function waitBatchEnded(pool: Pool, batchId: string, timeoutMs: number, workers: WorkerProcess[] = []): Promise<{ status: string; ended: boolean }> {
+async function waitBatchEnded(pool: Pool, batchId: string, timeoutMs: number): Promise<{ status: string; ended: boolean }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const state = await benchBatchState(pool, batchId);
+    const batch = await batchOf(pool, batchId);
+    const state = { status: batch.status, ended: batch.finished_at !== null };
     if (state.ended || performance.now() > deadline) return state;
-    if (workers.length > 0 && workers.every((w) => !w.alive())) throw new Error(`every bench worker died:\n${workers[0]!.output().slice(-2000)}`);
     await sleep(200);
   }
 }
@@ -413,7 +419,7 @@ async function batchRound(pool: Pool, sampler: Pool, agentId: string, n: number,
     (e) => (samplerError ??= e),
   );
   try {
-    await benchStartBatch(pool, batchId);
+    await controlBatch(pool, "start", batchId);
     await waitBatchEnded(pool, batchId, timeoutMs);
   } finally {
     await sampling.stop();
@@ -510,7 +516,7 @@ async function measureCost(pool: Pool, batchId: string, repeat: number): Promise
   // a result shows once older than every transaction open in the database (batch_results takes
   // only those below everruns_private.results_horizon)
   const deadline = performance.now() + 120_000;
-  while ((await benchBatchResultsPage(pool, batchId, null, 100)).length === 0) {
+  while ((await readBatchResults(pool, batchId, null, 100)).length === 0) {
     if (performance.now() > deadline) throw new Error(`batch cost: batch ${batchId} shows no results 120 s after ${repeat + COST_WARMUP} items ended`);
     await sleep(100);
   }
@@ -519,10 +525,10 @@ async function measureCost(pool: Pool, batchId: string, repeat: number): Promise
   const pageRows: number[] = [];
   for (let i = 0; i < repeat + COST_WARMUP; i++) {
     let t0 = performance.now();
-    await benchBatchProgress(pool, batchId);
+    await batchOf(pool, batchId);
     if (i >= COST_WARMUP) progress.push(performance.now() - t0);
     t0 = performance.now();
-    const page = await benchBatchResultsPage(pool, batchId, null, 100);
+    const page = await readBatchResults(pool, batchId, null, 100);
     if (i >= COST_WARMUP) pages.push(performance.now() - t0);
     if (i >= COST_WARMUP) pageRows.push(page.length);
   }
@@ -550,7 +556,7 @@ async function runCost(opts: BatchOptions): Promise<CostRow[]> {
     };
     const smallId = await benchCreateBatch(pool, { agentId, maxParallel: opts.maxParallel, name: "bench-cost-small" });
     await insertItems(pool, smallId, small);
-    await benchStartBatch(pool, smallId);
+    await controlBatch(pool, "start", smallId);
     await benchAnalyzeBatchItems(pool);
     await measure(`batch of ${small} items (${small} in the table)`, smallId, small);
 
@@ -559,13 +565,13 @@ async function runCost(opts: BatchOptions): Promise<CostRow[]> {
     await insertItems(pool, largeId, large);
     const insertSeconds = (performance.now() - t0) / 1000;
     opts.log(`  ${large} items inserted by insert ... select in ${fmt(insertSeconds, 1)} s (${fmt(large / insertSeconds)} items/s)`);
-    await benchStartBatch(pool, largeId);
+    await controlBatch(pool, "start", largeId);
     await benchAnalyzeBatchItems(pool);
     await measure(`batch of ${large} items`, largeId, large);
 
     const againId = await benchCreateBatch(pool, { agentId, maxParallel: opts.maxParallel, name: "bench-cost-small-again" });
     await insertItems(pool, againId, small);
-    await benchStartBatch(pool, againId);
+    await controlBatch(pool, "start", againId);
     await measure(`batch of ${small} items (${large + 2 * small} in the table)`, againId, small);
 
     const [first, big, again] = rows as [CostRow, CostRow, CostRow];
@@ -613,11 +619,11 @@ class ResultsFollower {
 }
 
 function sqlFollower(pool: Pool, batchId: string): ResultsFollower {
-  let cursor: BenchResultsCursor | null = null;
+  let cursor: BatchResultsCursor | null = null;
   return new ResultsFollower(async () => {
-    const rows = await benchBatchResultsPage(pool, batchId, cursor, 1000);
+    const rows = await readBatchResults(pool, batchId, cursor, 1000);
     const last = rows[rows.length - 1];
-    if (last) cursor = { xid: last.result_xid, id: last.id };
+    if (last) cursor = parseBatchResultsCursor(last.cursor);
     return rows.map((r) => r.custom_id);
   });
 }
@@ -674,14 +680,14 @@ async function runChaos(opts: BatchOptions): Promise<ChaosResult> {
     const loops: Array<ReturnType<typeof every>> = [];
     const t0 = performance.now();
     try {
-      await benchStartBatch(pool, batchId);
+      await controlBatch(pool, "start", batchId);
       loops.push(every(300, () => sql.drain()));
       if (!restSkipped) loops.push(every(300, () => rest.drain()));
       loops.push(
         every(
           500,
           async () => {
-            const p = await benchBatchProgress(pool, batchId);
+            const p = (await batchOf(pool, batchId)).progress;
             if (p.queued + p.running === 0) return;
             etaSamples++;
             if (p.eta_seconds === null) etaNull++;
@@ -727,8 +733,7 @@ async function runChaos(opts: BatchOptions): Promise<ChaosResult> {
         if (!restSkipped) await rest.drain();
         await sleep(200);
       }
-      const status = (await benchBatchState(pool, batchId)).status;
-      const progress = await benchBatchProgress(pool, batchId);
+      const { status, progress } = await batchOf(pool, batchId);
       const recount = await benchBatchRecount(pool, batchId);
       const counted = (s: string) => recount[s] ?? 0;
       const countersMatch =

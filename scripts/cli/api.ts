@@ -61,7 +61,7 @@ export class ApiRefusedError extends EverrunsError {
   }
 }
 
-export interface StreamRequest {
+interface StreamRequest {
   /** what to send, read as it is sent (a file or stdin through a Transform): never held whole */
   body?: AsyncIterable<Uint8Array>;
   contentType?: string;

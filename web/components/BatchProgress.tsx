@@ -10,7 +10,7 @@ import { STATUS_COLORS, StatusBadge } from "./ui";
 export const BATCH_STATUSES = ["queued", "running", "paused", "succeeded", "completed_with_errors", "failed", "cancelled"] as const;
 export const BATCH_ITEM_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 /** Statuses a batch leaves by itself or by a control: it has not ended. */
-export const ACTIVE_BATCH_STATUSES: readonly string[] = ["queued", "running", "paused"];
+const ACTIVE_BATCH_STATUSES: readonly string[] = ["queued", "running", "paused"];
 export const isBatchActive = (status: string) => ACTIVE_BATCH_STATUSES.includes(status);
 
 const BATCH_BADGES: Record<string, { badge: string; dot: string; label: string }> = {

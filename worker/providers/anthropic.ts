@@ -119,7 +119,7 @@ export const ANTHROPIC_OUTPUT_TOOL = "final_answer";
 const OUTPUT_TOOL_DESCRIPTION = "Give your final answer: call this tool once, with the answer as its input, when you are done.";
 const OUTPUT_INSTRUCTION = `When you have the final answer, give it by calling the ${ANTHROPIC_OUTPUT_TOOL} tool with the answer as its input, not as text.`;
 
-export function anthropicOutputTool(schema: Record<string, unknown>): Tool {
+function anthropicOutputTool(schema: Record<string, unknown>): Tool {
   return { name: ANTHROPIC_OUTPUT_TOOL, description: OUTPUT_TOOL_DESCRIPTION, input_schema: { ...schema, type: "object" } };
 }
 

@@ -218,7 +218,14 @@ describe("scripted", () => {
     const usage = await db.pool.query<{ output_tokens: number }>("select (usage ->> 'output_tokens')::int as output_tokens from everruns.runs where id = $1", [
       runId,
     ]);
-    expect(usage.rows[0]!.output_tokens).toBeGreaterThan(0);
+    // the failed step's tokens count too
+    const { rows: stepUsage } = await db.pool.query<{ output_tokens: number }>(
+      "select coalesce((usage ->> 'output_tokens')::int, 0) as output_tokens from everruns.run_steps where run_id = $1 order by seq",
+      [runId],
+    );
+    const stepTokens = stepUsage.map((r) => r.output_tokens);
+    expect(stepTokens[1]).toBeGreaterThan(0);
+    expect(usage.rows[0]!.output_tokens).toBe(stepTokens[0]! + stepTokens[1]!);
   });
 });
 

@@ -332,6 +332,7 @@ function BatchItems({ batchId, counts, version }: { batchId: string; counts: Ret
             value={search}
             onChange={(e) => setSearch(e.target.value)}
             placeholder="custom id (exact)"
+            maxLength={200}
             spellCheck={false}
             className="w-56 rounded-md border border-slate-300 px-2 py-1 font-mono text-xs shadow-sm focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500"
           />
