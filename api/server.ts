@@ -35,12 +35,15 @@ import {
   isLoopbackHost,
   makeRequestGuard,
   refuseUpgrade,
+  sendRefusal,
   serverOrigins,
   type AllowList,
   type RequestGuard,
 } from "./request-guard.ts";
 import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
 import { restRouter } from "./rest.ts";
+import { HookRateLimits, hooksRouter, type HooksDeps } from "./hooks.ts";
+import { triggersRouter } from "./triggers.ts";
 import { abortBatchUploads } from "./batches.ts";
 import { startRequestDeadline } from "./request-deadline.ts";
 import { SseStreams } from "./sse.ts";
@@ -83,6 +86,8 @@ export interface ApiOptions {
   rateLimits?: Partial<RateLimitSettings>;
   /** How long a client may take to send a request (default EVERRUNS_HTTP_HEADERS_TIMEOUT_MS, …_REQUEST_TIMEOUT_MS, …_KEEPALIVE_TIMEOUT_MS). */
   httpTimeouts?: Partial<HttpTimeouts>;
+  /** How long POST /hooks/:id reuses a webhook's row and opened secrets (default 2000 ms; 0: read each time). */
+  hookCacheMs?: number;
 }
 
 export interface HttpTimeouts {
@@ -119,16 +124,22 @@ export function createApp({
   sse,
   log,
   guard,
+  hostGuard,
   authenticator,
   limits,
+  hooks = { pool, log },
 }: {
   pool: Pool;
   hub: EventsHub;
   sse: SseStreams;
   log: Logger;
   guard?: RequestHandler;
+  /** The Host check alone: inbound webhooks come from other systems, not from web pages (no Origin check). */
+  hostGuard?: RequestHandler;
   authenticator: Authenticator;
   limits?: ApiRateLimits;
+  /** POST /hooks/:id's dependencies (its rate limits, cache, secret key). */
+  hooks?: HooksDeps;
 }): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -144,6 +155,11 @@ export function createApp({
     }
   });
 
+  // Inbound webhooks: no API key (the signature is the proof), their raw body unparsed (it is
+  // what is signed), before the Origin check and /api's authentication and JSON parsing.
+  if (hostGuard) app.use("/hooks", hostGuard);
+  app.use(hooksRouter(hooks));
+
   if (guard) app.use(guard);
   const authenticate = authMiddleware(authenticator, limits);
   app.use("/api", authenticate);
@@ -153,6 +169,7 @@ export function createApp({
   app.use("/api", express.json({ limit: "10mb" })); // AG-UI clients send the whole conversation
   app.use(restRouter({ pool, hub, sse, log }));
   app.use(agUiRouter({ pool, hub, sse, log }));
+  app.use(triggersRouter({ pool, log, hooks }));
   app.use("/api", (req, res) => sendError(res, { status: 404, code: "not_found", message: `no route ${req.method} ${req.originalUrl}` }));
   app.use("/api", errorHandler(log));
   return app;
@@ -230,7 +247,18 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       trustedOrigins: webPort ? serverOrigins(webPort, host) : [],
       log,
     }));
-  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), authenticator, limits });
+  const hostGuard: RequestHandler = (req, res, next) => {
+    const refusal = getGuard().checkHost(req.headers.host);
+    if (refusal) return sendRefusal(res, refusal);
+    next();
+  };
+  const hooks: HooksDeps = {
+    pool,
+    log,
+    cacheMs: opts.hookCacheMs,
+    limits: rateLimits.perMinute > 0 || rateLimits.burst > 0 ? new HookRateLimits(pool, rateLimits, log) : null,
+  };
+  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), hostGuard, authenticator, limits, hooks });
   // Slow clients: node answers 408 and closes a connection whose request's headers did not arrive
   // in time (it checks every connection that often); a request whose whole body did not arrive in
   // time gets the same from api/request-deadline.ts (a batch upload lifts it). A request counts

@@ -4,6 +4,32 @@
 create schema everruns;
 create schema everruns_private;
 
+create table everruns.activations (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null,
+  agent_id uuid not null,
+  thread_id uuid not null,
+  input jsonb not null,
+  source text not null,
+  source_id uuid,
+  run_id uuid not null default gen_random_uuid(),
+  status text not null default 'pending'::text,
+  error jsonb,
+  created_at timestamp with time zone not null default clock_timestamp(),
+  started_at timestamp with time zone,
+  constraint activations_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint activations_pkey PRIMARY KEY (id),
+  constraint activations_run_id_key UNIQUE (run_id),
+  constraint activations_source_check CHECK ((source = ANY (ARRAY['sql'::text, 'webhook'::text]))),
+  constraint activations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'started'::text, 'failed'::text]))),
+  constraint activations_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
+  constraint activations_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.activations is 'An event for a long-lived thread: its run (run_id, fixed when the event arrives) starts when every earlier run of the thread has ended.';
+CREATE INDEX activations_pending_age_idx ON everruns.activations USING btree (created_at) WHERE (status = 'pending'::text);
+CREATE INDEX activations_pending_idx ON everruns.activations USING btree (thread_id, created_at, id) WHERE (status = 'pending'::text);
+CREATE INDEX activations_thread_idx ON everruns.activations USING btree (thread_id, created_at DESC);
+
 create table everruns.agent_versions (
   agent_id uuid not null,
   version integer not null,
@@ -72,7 +98,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -165,7 +191,78 @@ CREATE INDEX batches_open_idx ON everruns.batches USING btree (status) WHERE (st
 CREATE INDEX batches_unfinished_idx ON everruns.batches USING btree (id) WHERE (finished_at IS NULL);
 CREATE INDEX batches_workspace_created_idx ON everruns.batches USING btree (workspace_id, created_at DESC);
 CREATE TRIGGER tg_batches__audit AFTER INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__audit();
+CREATE TRIGGER tg_batches__notify_endpoints AFTER UPDATE OF status ON everruns.batches FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'completed_with_errors'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_batches__notify_endpoints();
 CREATE TRIGGER tg_batches__prepare BEFORE INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__prepare();
+
+create table everruns.notification_attempts (
+  id bigint not null,
+  workspace_id uuid not null,
+  delivery_id uuid not null,
+  attempt integer not null,
+  started_at timestamp with time zone not null default clock_timestamp(),
+  finished_at timestamp with time zone,
+  status_code integer,
+  error text,
+  outcome text,
+  constraint notification_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES everruns.notification_deliveries(id) ON DELETE CASCADE,
+  constraint notification_attempts_key UNIQUE (delivery_id, attempt),
+  constraint notification_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['delivered'::text, 'failed'::text, 'interrupted'::text]))),
+  constraint notification_attempts_pkey PRIMARY KEY (id),
+  constraint notification_attempts_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.notification_attempts is 'Each attempt to deliver a notification: the answer''s status code or the error; interrupted: the worker died during it.';
+
+create table everruns.notification_deliveries (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null,
+  endpoint_id uuid not null,
+  event text not null,
+  subject_id uuid not null,
+  payload jsonb not null,
+  status text not null default 'pending'::text,
+  attempts integer not null default 0,
+  next_attempt_at timestamp with time zone,
+  give_up_at timestamp with time zone not null default (everruns_private.clock() + '1 day'::interval),
+  last_status_code integer,
+  last_error text,
+  created_at timestamp with time zone not null default everruns_private.clock(),
+  delivered_at timestamp with time zone,
+  constraint notification_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES everruns.notification_endpoints(id) ON DELETE CASCADE,
+  constraint notification_deliveries_pkey PRIMARY KEY (id),
+  constraint notification_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]))),
+  constraint notification_deliveries_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.notification_deliveries is 'One event for one endpoint. Its webhook-id is msg_<id without dashes> on every attempt (receivers de-duplicate by it). pending → delivered, or failed a day after the event (everruns.resend_notification sends it again).';
+CREATE INDEX notification_deliveries_endpoint_idx ON everruns.notification_deliveries USING btree (endpoint_id, created_at DESC);
+CREATE INDEX notification_deliveries_pending_idx ON everruns.notification_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+CREATE INDEX notification_deliveries_subject_idx ON everruns.notification_deliveries USING btree (subject_id);
+
+create table everruns.notification_endpoints (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  name text not null,
+  url text not null,
+  events text[] not null,
+  agent_id uuid,
+  secret_name text not null,
+  retry_initial_seconds double precision not null default 5,
+  enabled boolean not null default true,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  constraint notification_endpoints_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint notification_endpoints_events_check CHECK (((cardinality(events) >= 1) AND (events <@ ARRAY['run.succeeded'::text, 'run.failed'::text, 'run.interrupted'::text, 'run.cancelled'::text, 'batch.completed'::text]))),
+  constraint notification_endpoints_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'::text)),
+  constraint notification_endpoints_pkey PRIMARY KEY (id),
+  constraint notification_endpoints_retry_initial_seconds_check CHECK (((retry_initial_seconds >= (0.1)::double precision) AND (retry_initial_seconds <= (3600)::double precision))),
+  constraint notification_endpoints_secret_name_check CHECK ((secret_name ~ '^[A-Za-z0-9_.-]{1,100}$'::text)),
+  constraint notification_endpoints_url_check CHECK (((url ~ '^https?://[^[:space:]]+$'::text) AND (char_length(url) <= 2000))),
+  constraint notification_endpoints_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id),
+  constraint notification_endpoints_workspace_name_key UNIQUE (workspace_id, name)
+);
+comment on table everruns.notification_endpoints is 'Where to POST the workspace''s events (run.succeeded, run.failed, run.interrupted, run.cancelled, batch.completed), signed per Standard Webhooks with the workspace secret secret_name; agent_id: only that agent''s runs.';
+CREATE INDEX notification_endpoints_workspace_idx ON everruns.notification_endpoints USING btree (workspace_id) WHERE enabled;
+CREATE TRIGGER tg_notification_endpoints__audit AFTER INSERT OR DELETE OR UPDATE ON everruns.notification_endpoints FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_triggers__audit();
+CREATE TRIGGER tg_notification_endpoints__check BEFORE INSERT OR UPDATE ON everruns.notification_endpoints FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_trigger_agent__check();
 
 create table everruns.run_attempts (
   run_id uuid not null,
@@ -287,6 +384,7 @@ create table everruns.runs (
   queue_at timestamp with time zone,
   batch_id uuid,
   batch_item_id uuid,
+  schedule_id uuid,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
@@ -313,19 +411,98 @@ CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHER
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_pending_idx ON everruns.runs USING btree (workspace_id, queue_at, id) WHERE ((status = 'queued'::text) AND (admitted_at IS NULL));
 CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (rerun_of IS NOT NULL);
+CREATE INDEX runs_schedule_active_idx ON everruns.runs USING btree (schedule_id) WHERE ((schedule_id IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text])));
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
 CREATE INDEX runs_workspace_queued_idx ON everruns.runs USING btree (workspace_id) WHERE (status = 'queued'::text);
 CREATE TRIGGER tg_runs__admission_limits AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__admission_limits();
 CREATE TRIGGER tg_runs__admit_next AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status <> ALL (ARRAY['queued'::text, 'running'::text])) AND ((old.status = 'running'::text) OR ((old.status = 'queued'::text) AND (old.admitted_at IS NOT NULL))))) EXECUTE FUNCTION everruns_private.tg_runs__release_slot();
+CREATE TRIGGER tg_runs__admit_thread_next AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__thread_next();
 CREATE TRIGGER tg_runs__audit_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'cancelled'::text))) EXECUTE FUNCTION everruns_private.tg_runs__audit_cancel();
 CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__audit_start();
 CREATE TRIGGER tg_runs__batch_continuation AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__batch_continuation();
 CREATE TRIGGER tg_runs__batch_item_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.batch_item_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__batch_item_end();
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
+CREATE TRIGGER tg_runs__notify_endpoints AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text, 'interrupted'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__notify_endpoints();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
 CREATE TRIGGER tg_runs__queue_order BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__queue_order();
+CREATE TRIGGER tg_runs__schedule_run_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.schedule_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__schedule_run_end();
+
+create table everruns.schedule_fires (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null,
+  schedule_id uuid not null,
+  occurrence_at timestamp with time zone not null,
+  status text not null,
+  reason text,
+  run_id uuid,
+  fired_at timestamp with time zone not null default everruns_private.clock(),
+  started_at timestamp with time zone,
+  constraint schedule_fires_occurrence_key UNIQUE (schedule_id, occurrence_at),
+  constraint schedule_fires_pkey PRIMARY KEY (id),
+  constraint schedule_fires_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id),
+  constraint schedule_fires_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES everruns.schedules(id) ON DELETE CASCADE,
+  constraint schedule_fires_status_check CHECK ((status = ANY (ARRAY['started'::text, 'skipped'::text, 'buffered'::text, 'failed'::text]))),
+  constraint schedule_fires_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.schedule_fires is 'One row per occurrence a schedule handled: started (run_id), skipped (reason: overlap, paused), buffered (waits for the active run to end), failed (reason: why the run could not be inserted).';
+CREATE INDEX schedule_fires_buffered_idx ON everruns.schedule_fires USING btree (schedule_id) WHERE (status = 'buffered'::text);
+CREATE INDEX schedule_fires_recent_idx ON everruns.schedule_fires USING btree (schedule_id, occurrence_at DESC);
+CREATE INDEX schedule_fires_run_idx ON everruns.schedule_fires USING btree (run_id) WHERE (run_id IS NOT NULL);
+
+create table everruns.schedules (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  name text not null,
+  agent_id uuid not null,
+  cron text,
+  interval_seconds integer,
+  timezone text not null default 'UTC'::text,
+  input jsonb not null,
+  overlap text not null default 'skip'::text,
+  catch_up text not null default 'once'::text,
+  catch_up_max integer not null default 10,
+  misfire_grace_seconds integer not null default 60,
+  thread text not null default 'new'::text,
+  thread_id uuid,
+  paused boolean not null default false,
+  paused_note text,
+  pause_after_failures integer,
+  consecutive_failures integer not null default 0,
+  next_fire_at timestamp with time zone,
+  last_fire_at timestamp with time zone,
+  missed_total bigint not null default 0,
+  spec_error text,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  constraint schedules_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint schedules_catch_up_check CHECK ((catch_up = ANY (ARRAY['skip'::text, 'once'::text, 'all'::text]))),
+  constraint schedules_catch_up_max_check CHECK (((catch_up_max >= 1) AND (catch_up_max <= 1000))),
+  constraint schedules_cron_check CHECK (((char_length(cron) >= 1) AND (char_length(cron) <= 200))),
+  constraint schedules_cron_or_interval CHECK (((cron IS NULL) <> (interval_seconds IS NULL))),
+  constraint schedules_interval_seconds_check CHECK (((interval_seconds >= 1) AND (interval_seconds <= 31536000))),
+  constraint schedules_misfire_grace_seconds_check CHECK (((misfire_grace_seconds >= 1) AND (misfire_grace_seconds <= 86400))),
+  constraint schedules_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'::text)),
+  constraint schedules_overlap_check CHECK ((overlap = ANY (ARRAY['skip'::text, 'buffer_one'::text, 'allow'::text, 'cancel_previous'::text]))),
+  constraint schedules_pause_after_failures_check CHECK (((pause_after_failures >= 1) AND (pause_after_failures <= 1000))),
+  constraint schedules_paused_note_check CHECK ((char_length(paused_note) <= 1000)),
+  constraint schedules_pkey PRIMARY KEY (id),
+  constraint schedules_shared_thread_overlap CHECK (((thread = 'new'::text) OR (overlap <> 'allow'::text))),
+  constraint schedules_thread_check CHECK ((thread = ANY (ARRAY['new'::text, 'shared'::text]))),
+  constraint schedules_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
+  constraint schedules_timezone_check CHECK ((timezone ~ '^[A-Za-z0-9_+/-]{1,64}$'::text)),
+  constraint schedules_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id),
+  constraint schedules_workspace_name_key UNIQUE (workspace_id, name)
+);
+comment on table everruns.schedules is 'A schedule: its agent runs at each occurrence of a cron expression or an interval, in a time zone. Each occurrence fires once (everruns.schedule_fires).';
+CREATE INDEX schedules_agent_idx ON everruns.schedules USING btree (agent_id);
+CREATE INDEX schedules_due_idx ON everruns.schedules USING btree (next_fire_at) WHERE (NOT paused);
+CREATE INDEX schedules_unset_idx ON everruns.schedules USING btree (id) WHERE ((NOT paused) AND (next_fire_at IS NULL));
+CREATE TRIGGER tg_schedules__audit AFTER INSERT OR DELETE ON everruns.schedules FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_triggers__audit();
+CREATE TRIGGER tg_schedules__audit_update AFTER UPDATE ON everruns.schedules FOR EACH ROW WHEN (((((((((((((old.name IS DISTINCT FROM new.name) OR (old.cron IS DISTINCT FROM new.cron)) OR (old.interval_seconds IS DISTINCT FROM new.interval_seconds)) OR (old.timezone IS DISTINCT FROM new.timezone)) OR (old.input IS DISTINCT FROM new.input)) OR (old.overlap IS DISTINCT FROM new.overlap)) OR (old.catch_up IS DISTINCT FROM new.catch_up)) OR (old.catch_up_max IS DISTINCT FROM new.catch_up_max)) OR (old.misfire_grace_seconds IS DISTINCT FROM new.misfire_grace_seconds)) OR (old.paused IS DISTINCT FROM new.paused)) OR (old.paused_note IS DISTINCT FROM new.paused_note)) OR (old.pause_after_failures IS DISTINCT FROM new.pause_after_failures))) EXECUTE FUNCTION everruns_private.tg_triggers__audit();
+CREATE TRIGGER tg_schedules__forget_run_ends AFTER DELETE ON everruns.schedules FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_schedules__forget_run_ends();
+CREATE TRIGGER tg_schedules__prepare BEFORE INSERT OR UPDATE ON everruns.schedules FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_schedules__prepare();
 
 create table everruns.secrets (
   id uuid not null default gen_random_uuid(),
@@ -352,12 +529,74 @@ create table everruns.threads (
   agent_id uuid,
   created_at timestamp with time zone not null default now(),
   updated_at timestamp with time zone not null default now(),
+  key text,
   constraint threads_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint threads_key_check CHECK ((key ~ '^[^[:space:][:cntrl:]]{1,200}$'::text)),
   constraint threads_pkey PRIMARY KEY (id),
   constraint threads_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.threads is 'A conversation. A new run on a thread continues it.';
 CREATE INDEX threads_updated_idx ON everruns.threads USING btree (updated_at DESC, id DESC);
+CREATE UNIQUE INDEX threads_agent_key_idx ON everruns.threads USING btree (workspace_id, agent_id, key) WHERE (key IS NOT NULL);
+
+create table everruns.webhook_deliveries (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null,
+  webhook_id uuid not null,
+  delivery_key text,
+  received_at timestamp with time zone not null default everruns_private.clock(),
+  verified_with smallint,
+  payload jsonb not null,
+  payload_bytes integer not null,
+  thread_key text,
+  run_id uuid not null,
+  duplicates integer not null default 0,
+  last_duplicate_at timestamp with time zone,
+  test boolean not null default false,
+  constraint webhook_deliveries_delivery_key_check CHECK ((char_length(delivery_key) <= 500)),
+  constraint webhook_deliveries_pkey PRIMARY KEY (id),
+  constraint webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES everruns.webhooks(id) ON DELETE CASCADE,
+  constraint webhook_deliveries_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.webhook_deliveries is 'Each verified delivery of a webhook: its de-duplication key, payload, the run it started, how many repeats were answered with the same run. Rejected deliveries write nothing.';
+CREATE INDEX webhook_deliveries_key_idx ON everruns.webhook_deliveries USING btree (webhook_id, delivery_key, received_at DESC) WHERE (delivery_key IS NOT NULL);
+CREATE INDEX webhook_deliveries_recent_idx ON everruns.webhook_deliveries USING btree (webhook_id, received_at DESC);
+
+create table everruns.webhooks (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  name text not null,
+  agent_id uuid not null,
+  verify text not null default 'standard'::text,
+  secret_names text[] not null,
+  signature_header text,
+  signature_prefix text,
+  tolerance_seconds integer not null default 300,
+  dedupe_pointer text,
+  input_template jsonb,
+  thread_key_pointer text,
+  max_body_bytes integer not null default 262144,
+  enabled boolean not null default true,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  constraint webhooks_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint webhooks_dedupe_pointer_check CHECK (((dedupe_pointer ~ '^(/[^/]*){1,32}$'::text) AND (char_length(dedupe_pointer) <= 500))),
+  constraint webhooks_input_template_check CHECK (((input_template IS NULL) OR (pg_column_size(input_template) <= 65536))),
+  constraint webhooks_max_body_bytes_check CHECK (((max_body_bytes >= 1024) AND (max_body_bytes <= 5242880))),
+  constraint webhooks_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'::text)),
+  constraint webhooks_pkey PRIMARY KEY (id),
+  constraint webhooks_secret_names_check CHECK ((((cardinality(secret_names) >= 1) AND (cardinality(secret_names) <= 2)) AND (array_position(secret_names, NULL::text) IS NULL))),
+  constraint webhooks_signature_header_check CHECK ((signature_header ~ '^[A-Za-z0-9-]{1,100}$'::text)),
+  constraint webhooks_signature_prefix_check CHECK ((char_length(signature_prefix) <= 50)),
+  constraint webhooks_thread_key_pointer_check CHECK (((thread_key_pointer ~ '^(/[^/]*){1,32}$'::text) AND (char_length(thread_key_pointer) <= 500))),
+  constraint webhooks_tolerance_seconds_check CHECK (((tolerance_seconds >= 1) AND (tolerance_seconds <= 3600))),
+  constraint webhooks_verify_check CHECK ((verify = ANY (ARRAY['standard'::text, 'hmac'::text, 'github'::text, 'bearer'::text]))),
+  constraint webhooks_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id),
+  constraint webhooks_workspace_name_key UNIQUE (workspace_id, name)
+);
+comment on table everruns.webhooks is 'An inbound webhook: POST /hooks/<id> verifies the sender (verify: standard, hmac, github, bearer) with the workspace secrets secret_names (two during rotation) and starts a run of the agent.';
+CREATE TRIGGER tg_webhooks__audit AFTER INSERT OR DELETE OR UPDATE ON everruns.webhooks FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_triggers__audit();
+CREATE TRIGGER tg_webhooks__check BEFORE INSERT OR UPDATE ON everruns.webhooks FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_trigger_agent__check();
 
 create table everruns.workspaces (
   id uuid not null default gen_random_uuid(),
@@ -395,6 +634,14 @@ create table everruns_private.batch_counts (
   processed bigint not null default 0
 );
 CREATE INDEX batch_counts_batch_minute_idx ON everruns_private.batch_counts USING btree (batch_id, minute);
+
+create table everruns_private.clock_offset (
+  id integer not null default 1,
+  offset_by interval not null default '00:00:00'::interval,
+  constraint clock_offset_id_check CHECK ((id = 1)),
+  constraint clock_offset_pkey PRIMARY KEY (id)
+);
+comment on table everruns_private.clock_offset is 'Added to now() by everruns_private.clock(): zero in production; tests move the schedules'' time with it (owner only).';
 
 create table everruns_private.maintenance (
   id integer not null,
@@ -435,6 +682,17 @@ create table everruns_private.role_bindings (
   constraint role_bindings_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
 );
 comment on table everruns_private.role_bindings is 'Postgres roles bound to one workspace (everruns.bind_role): a SQL integration sees only that workspace.';
+
+create table everruns_private.schedule_run_ends (
+  id bigint not null,
+  schedule_id uuid not null,
+  run_id uuid not null,
+  status text not null,
+  at timestamp with time zone not null default now(),
+  constraint schedule_run_ends_pkey PRIMARY KEY (id)
+);
+comment on table everruns_private.schedule_run_ends is 'A schedule run''s end, inserted by the transaction that ended it; the ticker folds it under the schedule''s lock (failure count, buffered fire).';
+CREATE INDEX schedule_run_ends_schedule_idx ON everruns_private.schedule_run_ends USING btree (schedule_id, id);
 
 create table everruns_private.scheduler (
   id integer not null default 1,
@@ -663,15 +921,19 @@ begin
   execute format('grant usage on schema everruns, everruns_private to %I', v_role);
   execute format('grant select on everruns.workspaces, everruns.agents, everruns.agent_versions, everruns.threads, everruns.runs, '
                  'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
-                 'everruns.run_attempts, everruns.batches, everruns.batch_items to %I', v_role);  -- 000013: run_attempts; 000025: batches
+                 'everruns.run_attempts, everruns.batches, everruns.batch_items, everruns.schedules, everruns.schedule_fires, '
+                 'everruns.activations, everruns.webhooks, everruns.webhook_deliveries, everruns.notification_endpoints, '
+                 'everruns.notification_deliveries, everruns.notification_attempts to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon() to %I', v_role);
   execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
+  execute format('revoke insert, update, delete on everruns.schedules, everruns.webhooks, everruns.notification_endpoints from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
                  'everruns.send_event(uuid, text, jsonb), everruns.start_batch(uuid), everruns.pause_batch(uuid), '
                  'everruns.resume_batch(uuid), everruns.cancel_batch(uuid), everruns.set_batch_parallel(uuid, integer), '
-                 'everruns.retry_failed_items(uuid, text[], boolean) from %I', v_role);
+                 'everruns.retry_failed_items(uuid, text[], boolean), everruns.trigger(text, jsonb, text), '
+                 'everruns.resend_notification(uuid), everruns_private.render_schedule_input(jsonb, text, text, timestamptz) from %I', v_role);
   if bind_role.access = 'write' then
     execute format('grant insert (id, agent_id, agent_version, thread_id, parent_run_id, input, priority), update (updated_at) on everruns.runs to %I', v_role);
     execute format('grant insert (id, workspace_id, agent_id), update (updated_at) on everruns.threads to %I', v_role);
@@ -683,6 +945,20 @@ begin
                    'everruns_private.assert_answers(everruns.runs, jsonb), everruns_private.thread_workspace(uuid), '
                    'everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), everruns.cancel_batch(uuid), '
                    'everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean) to %I', v_role);
+    -- 000026
+    execute format('grant insert (id, name, agent_id, cron, interval_seconds, timezone, input, overlap, catch_up, catch_up_max, '
+                   'misfire_grace_seconds, thread, paused, paused_note, pause_after_failures), '
+                   'update (name, cron, interval_seconds, timezone, input, overlap, catch_up, catch_up_max, misfire_grace_seconds, '
+                   'paused, paused_note, pause_after_failures), delete on everruns.schedules to %I', v_role);
+    execute format('grant insert (id, name, agent_id, verify, secret_names, signature_header, signature_prefix, tolerance_seconds, '
+                   'dedupe_pointer, input_template, thread_key_pointer, max_body_bytes, enabled), '
+                   'update (name, verify, secret_names, signature_header, signature_prefix, tolerance_seconds, dedupe_pointer, '
+                   'input_template, thread_key_pointer, max_body_bytes, enabled), delete on everruns.webhooks to %I', v_role);
+    execute format('grant insert (id, name, url, events, agent_id, secret_name, retry_initial_seconds, enabled), '
+                   'update (name, url, events, agent_id, secret_name, retry_initial_seconds, enabled), '
+                   'delete on everruns.notification_endpoints to %I', v_role);
+    execute format('grant execute on function everruns.trigger(text, jsonb, text), everruns.resend_notification(uuid), '
+                   'everruns_private.render_schedule_input(jsonb, text, text, timestamptz) to %I', v_role);
   end if;
   perform everruns_private.audit_append(v_workspace.id, 'role.bound', 'role', v_role::text, jsonb_build_object('access', bind_role.access));
 end;
@@ -931,6 +1207,31 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.resend_notification(delivery_id uuid)
+ RETURNS everruns.notification_deliveries
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_d everruns.notification_deliveries;
+begin
+  select * into v_d from everruns.notification_deliveries d where d.id = resend_notification.delivery_id for update;
+  if not found then
+    raise exception 'unknown notification delivery %', resend_notification.delivery_id using errcode = 'EV005';
+  end if;
+  perform everruns_private.assert_in_workspace(v_d.workspace_id, 'notification delivery ' || resend_notification.delivery_id::text);
+  update everruns.notification_deliveries d
+     set status = 'pending', give_up_at = everruns_private.clock() + interval '1 day', next_attempt_at = everruns_private.clock()
+   where d.id = v_d.id returning * into v_d;
+  perform graphile_worker.add_job('deliver_notification', json_build_object('delivery_id', v_d.id),
+                                  max_attempts => 25, job_key => 'notify:' || v_d.id::text);
+  perform everruns_private.audit_append(v_d.workspace_id, 'notification.resent', 'notification_delivery', v_d.id::text,
+    jsonb_build_object('event', v_d.event, 'endpoint_id', v_d.endpoint_id));
+  return v_d;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.resume_batch(batch_id uuid)
  RETURNS everruns.batches
  LANGUAGE plpgsql
@@ -1143,6 +1444,38 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.trigger(agent text, payload jsonb, thread_key text DEFAULT NULL::text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_workspace uuid := everruns_private.current_workspace_id();
+  v_agent everruns.agents;
+begin
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    -- the thread's last run is read again after its lock: a snapshot older than that lock would miss it
+    raise exception 'everruns.trigger runs in read committed transactions only (this one is %)',
+      pg_catalog.current_setting('transaction_isolation') using errcode = 'EV003';
+  end if;
+  select * into v_agent from everruns.agents a
+   where (a.id::text = lower(trigger.agent) or a.name = trigger.agent)
+     and (v_workspace is null or a.workspace_id = v_workspace)
+   order by (a.id::text = lower(trigger.agent)) desc
+   limit 2;
+  if not found then
+    raise exception 'unknown agent %', trigger.agent using errcode = 'EV002';
+  end if;
+  if v_workspace is null and (select count(*) from everruns.agents a where a.name = trigger.agent) > 1
+     and v_agent.id::text <> lower(trigger.agent) then
+    raise exception 'agent name % is used in several workspaces: give its id', trigger.agent using errcode = 'EV002';
+  end if;
+  return everruns_private.activate(v_agent.workspace_id, v_agent.id, everruns_private.event_input(trigger.payload),
+                                   trigger.thread_key, 'sql', null);
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.unbind_role(role name)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1164,6 +1497,8 @@ begin
                  'everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon() from %I', unbind_role.role);
+  execute format('revoke execute on function everruns.trigger(text, jsonb, text), everruns.resend_notification(uuid), '
+                 'everruns_private.render_schedule_input(jsonb, text, text, timestamptz) from %I', unbind_role.role);
   perform everruns_private.audit_append(v_binding.workspace_id, 'role.unbound', 'role', unbind_role.role::text, '{}'::jsonb);
   return true;
 end;
@@ -1219,6 +1554,52 @@ begin
                         v_last_seq, coalesce(v_head.seq, 0)));
   end if;
   return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.activate(p_workspace_id uuid, p_agent_id uuid, p_input jsonb, p_thread_key text, p_source text, p_source_id uuid)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_thread_id uuid;
+  v_tail everruns.runs;
+  v_run_id uuid := gen_random_uuid();
+begin
+  perform everruns_private.assert_valid_run_input(p_input);
+  if p_thread_key is null then
+    insert into everruns.runs (id, workspace_id, agent_id, input) values (v_run_id, p_workspace_id, p_agent_id, p_input);
+    return v_run_id;
+  end if;
+  if p_thread_key !~ '^[^[:space:][:cntrl:]]{1,200}$' then
+    raise exception 'a thread key is 1 to 200 characters without spaces or control characters (got %)', left(p_thread_key, 40)
+      using errcode = 'EV003';
+  end if;
+  select t.id into v_thread_id from everruns.threads t
+   where t.workspace_id = p_workspace_id and t.agent_id = p_agent_id and t.key = p_thread_key;
+  if not found then
+    insert into everruns.threads (workspace_id, agent_id, key) values (p_workspace_id, p_agent_id, p_thread_key)
+      on conflict (workspace_id, agent_id, key) where key is not null do nothing
+      returning id into v_thread_id;
+    if v_thread_id is null then
+      select t.id into v_thread_id from everruns.threads t
+       where t.workspace_id = p_workspace_id and t.agent_id = p_agent_id and t.key = p_thread_key;
+    end if;
+  end if;
+  v_tail := everruns_private.lock_thread_tail(v_thread_id);
+  if everruns_private.run_holds_thread(v_tail)
+     or exists (select from everruns.activations a where a.thread_id = v_thread_id and a.status = 'pending') then
+    insert into everruns.activations (workspace_id, agent_id, thread_id, input, source, source_id, run_id)
+    values (p_workspace_id, p_agent_id, v_thread_id, p_input, p_source, p_source_id, v_run_id);
+  else
+    insert into everruns.runs (id, workspace_id, agent_id, thread_id, input)
+    values (v_run_id, p_workspace_id, p_agent_id, v_thread_id, p_input);
+    insert into everruns.activations (workspace_id, agent_id, thread_id, input, source, source_id, run_id, status, started_at)
+    values (p_workspace_id, p_agent_id, v_thread_id, p_input, p_source, p_source_id, v_run_id, 'started', clock_timestamp());
+  end if;
+  return v_run_id;
 end;
 $function$;
 
@@ -1755,6 +2136,38 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.begin_notification_attempt(p_delivery_id uuid)
+ RETURNS TABLE(delivery everruns.notification_deliveries, url text, secret_ciphertext bytea, attempt integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_d everruns.notification_deliveries;
+  v_e everruns.notification_endpoints;
+begin
+  select * into v_d from everruns.notification_deliveries d where d.id = p_delivery_id and d.status = 'pending' for update;
+  if not found then
+    return;
+  end if;
+  select * into v_e from everruns.notification_endpoints e where e.id = v_d.endpoint_id;
+  if not v_e.enabled then
+    update everruns.notification_deliveries d
+       set status = 'failed', last_error = 'the endpoint is disabled (enable it, then resend)', next_attempt_at = null
+     where d.id = v_d.id;
+    return;
+  end if;
+  update everruns.notification_attempts a set outcome = 'interrupted', finished_at = clock_timestamp(),
+         error = 'the worker stopped during this attempt'
+   where a.delivery_id = v_d.id and a.finished_at is null;
+  update everruns.notification_deliveries d set attempts = d.attempts + 1 where d.id = v_d.id returning * into v_d;
+  insert into everruns.notification_attempts (workspace_id, delivery_id, attempt) values (v_d.workspace_id, v_d.id, v_d.attempts);
+  return query select v_d, v_e.url,
+    (select s.ciphertext from everruns.secrets s where s.workspace_id = v_e.workspace_id and s.name = v_e.secret_name),
+    v_d.attempts;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.begin_step(p_run_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1825,6 +2238,15 @@ begin
                                     'message', 'The batch stopped: ' || v_message || '. Its queued items will not run.')
    where b.id = p_batch.id and b.status in ('running', 'paused');
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.clock()
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select now() + coalesce((select c.offset_by from everruns_private.clock_offset c where c.id = 1), interval '0')
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.close_lost_attempts_locked(p_run_id uuid, p_event_seq integer, p_closed_through integer)
@@ -2112,6 +2534,22 @@ AS $function$
   delete from everruns_private.workers where pool_id = p_pool_id;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.due_schedules(p_limit integer)
+ RETURNS SETOF uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  (select s.id from everruns.schedules s
+    where not s.paused and s.next_fire_at <= everruns_private.clock()
+    order by s.next_fire_at limit p_limit)
+  union
+  (select s.id from everruns.schedules s where not s.paused and s.next_fire_at is null limit p_limit)
+  union
+  (select distinct e.schedule_id from everruns_private.schedule_run_ends e
+    where exists (select from everruns.schedules s where s.id = e.schedule_id) limit p_limit)
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.end_attempt_locked(p_run_id uuid, p_seq integer, p_attempt integer, p_outcome text, p_error jsonb DEFAULT NULL::jsonb, p_step jsonb DEFAULT NULL::jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -2185,6 +2623,21 @@ begin
     job_key => 'run:' || p_run_id::text
   );
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.event_input(p_payload jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case
+    when jsonb_typeof(p_payload) = 'object' and jsonb_typeof(p_payload -> 'messages') = 'array' then p_payload
+    else jsonb_build_object(
+      'messages', jsonb_build_array(jsonb_build_object('role', 'user', 'content',
+        case when jsonb_typeof(p_payload) = 'string' then p_payload #>> '{}' else coalesce(p_payload, 'null'::jsonb)::text end)),
+      'context', jsonb_build_array(jsonb_build_object('description', 'event payload', 'value', coalesce(p_payload, 'null'::jsonb)::text)))
+  end
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.fence_out_attempt(p_run_id uuid, p_seq integer, p_attempt integer)
@@ -2272,6 +2725,179 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.finish_notification_attempt(p_delivery_id uuid, p_attempt integer, p_status_code integer, p_error text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_d everruns.notification_deliveries;
+  v_initial double precision;
+  v_delay interval;
+  v_ok boolean := p_status_code between 200 and 299;
+begin
+  select * into v_d from everruns.notification_deliveries d where d.id = p_delivery_id for update;
+  if not found then
+    return 'gone';
+  end if;
+  update everruns.notification_attempts a
+     set finished_at = clock_timestamp(), status_code = p_status_code, error = left(p_error, 2000),
+         outcome = case when v_ok then 'delivered' else 'failed' end
+   where a.delivery_id = p_delivery_id and a.attempt = p_attempt;
+  if v_d.status <> 'pending' or v_d.attempts <> p_attempt then
+    return v_d.status;  -- a newer attempt (a resend) owns the delivery now
+  end if;
+  if v_ok then
+    update everruns.notification_deliveries d
+       set status = 'delivered', delivered_at = everruns_private.clock(), last_status_code = p_status_code,
+           last_error = null, next_attempt_at = null
+     where d.id = p_delivery_id;
+    return 'delivered';
+  end if;
+  select e.retry_initial_seconds into v_initial from everruns.notification_endpoints e where e.id = v_d.endpoint_id;
+  v_delay := make_interval(secs => least(3600, coalesce(v_initial, 5) * power(2, least(p_attempt - 1, 20))))
+             * (0.9 + random() * 0.2);
+  if everruns_private.clock() + v_delay > v_d.give_up_at then
+    update everruns.notification_deliveries d
+       set status = 'failed', last_status_code = p_status_code, last_error = left(p_error, 2000), next_attempt_at = null
+     where d.id = p_delivery_id;
+    return 'failed';
+  end if;
+  update everruns.notification_deliveries d
+     set last_status_code = p_status_code, last_error = left(p_error, 2000), next_attempt_at = everruns_private.clock() + v_delay
+   where d.id = p_delivery_id;
+  perform graphile_worker.add_job('deliver_notification', json_build_object('delivery_id', p_delivery_id),
+                                  run_at => now() + v_delay, max_attempts => 25, job_key => 'notify:' || p_delivery_id::text);
+  return 'retry';
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fire_schedule(p_schedule_id uuid, p_expected_next timestamp with time zone, p_fire timestamp with time zone[], p_missed bigint, p_next timestamp with time zone, p_spec_error text DEFAULT NULL::text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_s everruns.schedules;
+  v_was_paused boolean;
+  v_fire everruns.schedule_fires;
+  v_occ timestamptz;
+  v_run record;
+  v_n int := 0;
+  v_started uuid;
+begin
+  select * into v_s from everruns.schedules s where s.id = p_schedule_id for no key update;
+  if not found then
+    delete from everruns_private.schedule_run_ends e where e.schedule_id = p_schedule_id;
+    return 0;
+  end if;
+  perform pg_catalog.set_config('everruns.actor', 'schedule:' || v_s.name, true);
+
+  v_was_paused := v_s.paused;
+  -- 1. the runs that ended
+  v_s.consecutive_failures := everruns_private.fold_schedule_run_ends(v_s.id, v_s.consecutive_failures);
+  v_s := everruns_private.pause_if_failing(v_s);
+
+  -- 2. the buffered fire, before any newer occurrence: when nothing is at work any more (or
+  -- dropped when paused)
+  select * into v_fire from everruns.schedule_fires f where f.schedule_id = v_s.id and f.status = 'buffered' limit 1 for update;
+  if found then
+    if v_s.paused then
+      update everruns.schedule_fires f set status = 'skipped', reason = 'paused' where f.id = v_fire.id;
+    elsif not everruns_private.schedule_busy(v_s) then
+      -- a run that ended since step 1 counts before the next one starts
+      v_s.consecutive_failures := everruns_private.fold_schedule_run_ends(v_s.id, v_s.consecutive_failures);
+      v_s := everruns_private.pause_if_failing(v_s);
+      if v_s.paused then
+        update everruns.schedule_fires f set status = 'skipped', reason = 'paused' where f.id = v_fire.id;
+      else
+        v_started := everruns_private.start_schedule_fire(v_s, v_fire.occurrence_at);
+        if v_started is null then
+          v_s.consecutive_failures := v_s.consecutive_failures + 1;
+          v_s := everruns_private.pause_if_failing(v_s);
+        elsif v_started <> '00000000-0000-0000-0000-000000000000' then
+          v_n := v_n + 1;
+        end if;
+      end if;
+    end if;
+  end if;
+
+  -- 3. the occurrences, if this computation is of the row as it is
+  if not v_was_paused and p_expected_next is not distinct from v_s.next_fire_at then
+    if p_spec_error is not null then
+      v_s.paused := true;
+      v_s.paused_note := left('cannot compute the occurrences: ' || p_spec_error, 1000);
+      v_s.spec_error := left(p_spec_error, 1000);
+    else
+      foreach v_occ in array coalesce(p_fire, '{}') loop
+        continue when exists (select from everruns.schedule_fires f where f.schedule_id = v_s.id and f.occurrence_at = v_occ);
+        if v_s.paused then
+          -- paused by failures during this tick: the rest of its occurrences are not fired
+          insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, reason)
+          values (v_s.workspace_id, v_s.id, v_occ, 'skipped', 'paused');
+          continue;
+        end if;
+        if everruns_private.schedule_busy(v_s) and v_s.overlap <> 'allow' then
+          if v_s.overlap = 'skip' then
+            insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, reason)
+            values (v_s.workspace_id, v_s.id, v_occ, 'skipped', 'overlap');
+            continue;
+          elsif v_s.overlap = 'buffer_one' then
+            insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, reason)
+            values (v_s.workspace_id, v_s.id, v_occ,
+                    case when exists (select from everruns.schedule_fires f where f.schedule_id = v_s.id and f.status = 'buffered')
+                         then 'skipped' else 'buffered' end,
+                    'overlap');
+            continue;
+          else -- cancel_previous: the runs, then the workspace's limits row, then the cancels (lock order)
+            perform 1 from everruns.runs r
+             where (r.schedule_id = v_s.id or (v_s.thread = 'shared' and r.thread_id = v_s.thread_id))
+               and (r.status in ('queued', 'running', 'waiting') or (r.status = 'interrupted' and r.continued_by is null))
+             order by r.id for update;
+            perform 1 from everruns_private.workspace_limits l where l.workspace_id = v_s.workspace_id for update;
+            for v_run in
+              select r.id from everruns.runs r
+               where (r.schedule_id = v_s.id or (v_s.thread = 'shared' and r.thread_id = v_s.thread_id))
+                 and (r.status in ('queued', 'running', 'waiting') or (r.status = 'interrupted' and r.continued_by is null))
+            loop
+              perform everruns.cancel_run(v_run.id);
+            end loop;
+          end if;
+        end if;
+        -- a run that ended since step 1 (schedule_busy saw it end) counts before the next one starts
+        v_s.consecutive_failures := everruns_private.fold_schedule_run_ends(v_s.id, v_s.consecutive_failures);
+        v_s := everruns_private.pause_if_failing(v_s);
+        if v_s.paused then
+          insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, reason)
+          values (v_s.workspace_id, v_s.id, v_occ, 'skipped', 'paused');
+          continue;
+        end if;
+        v_started := everruns_private.start_schedule_fire(v_s, v_occ);
+        if v_started is null then
+          v_s.consecutive_failures := v_s.consecutive_failures + 1;
+          v_s := everruns_private.pause_if_failing(v_s);
+        elsif v_started <> '00000000-0000-0000-0000-000000000000' then
+          v_n := v_n + 1;
+        end if;
+        v_s.last_fire_at := v_occ;
+        select s.thread_id into v_s.thread_id from everruns.schedules s where s.id = v_s.id;
+      end loop;
+      v_s.missed_total := v_s.missed_total + coalesce(p_missed, 0);
+      v_s.next_fire_at := p_next;
+    end if;
+  end if;
+
+  update everruns.schedules s
+     set consecutive_failures = v_s.consecutive_failures, paused = v_s.paused, paused_note = v_s.paused_note,
+         spec_error = v_s.spec_error, last_fire_at = v_s.last_fire_at, missed_total = v_s.missed_total,
+         next_fire_at = v_s.next_fire_at
+   where s.id = v_s.id;
+  return v_n;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.fold_batch_counts(p_batch_id uuid)
  RETURNS void
  LANGUAGE sql
@@ -2288,6 +2914,30 @@ AS $function$
          sum(g.input_tokens), sum(g.output_tokens), sum(g.cost_usd), sum(g.processed)
     from gone g
    group by 2;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fold_schedule_run_ends(p_schedule_id uuid, p_failures integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_end record;
+  v_failures integer := p_failures;
+begin
+  for v_end in
+    select e.id, e.status from everruns_private.schedule_run_ends e where e.schedule_id = p_schedule_id order by e.id
+  loop
+    delete from everruns_private.schedule_run_ends e where e.id = v_end.id;
+    if v_end.status = 'failed' then
+      v_failures := v_failures + 1;
+    elsif v_end.status = 'succeeded' then
+      v_failures := 0;
+    end if;
+  end loop;
+  return v_failures;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.input_error(p_problem text)
@@ -2467,6 +3117,39 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.lock_schedule_for_tick(p_id uuid)
+ RETURNS TABLE(schedule everruns.schedules, clock timestamp with time zone)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select s, everruns_private.clock() from everruns.schedules s where s.id = p_id for no key update skip locked
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.lock_thread_tail(p_thread_id uuid)
+ RETURNS everruns.runs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+  v_again uuid;
+  v_run everruns.runs;
+begin
+  loop
+    select r.id into v_id from everruns.runs r where r.thread_id = p_thread_id order by r.created_at desc, r.id desc limit 1;
+    if v_id is not null then
+      select * into v_run from everruns.runs r where r.id = v_id for update;
+    end if;
+    select r.id into v_again from everruns.runs r where r.thread_id = p_thread_id order by r.created_at desc, r.id desc limit 1;
+    exit when v_again is not distinct from v_id;
+  end loop;
+  perform 1 from everruns.threads t where t.id = p_thread_id for update;
+  return v_run;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.max_agent_config_bytes()
  RETURNS integer
  LANGUAGE sql
@@ -2601,6 +3284,50 @@ AS $function$
    where w.id = everruns_private.current_workspace_id()
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.pause_if_failing(p_schedule everruns.schedules)
+ RETURNS everruns.schedules
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not p_schedule.paused and p_schedule.pause_after_failures is not null
+     and p_schedule.consecutive_failures >= p_schedule.pause_after_failures then
+    p_schedule.paused := true;
+    p_schedule.paused_note := format('paused after %s consecutive failed runs', p_schedule.consecutive_failures);
+  end if;
+  return p_schedule;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.queue_notifications(p_workspace_id uuid, p_agent_id uuid, p_event text, p_subject_id uuid, p_data jsonb)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+  v_n int := 0;
+begin
+  for v_id in
+    insert into everruns.notification_deliveries (workspace_id, endpoint_id, event, subject_id, payload, next_attempt_at)
+    select e.workspace_id, e.id, p_event, p_subject_id,
+           jsonb_build_object('type', p_event, 'timestamp', everruns_private.clock(), 'data', p_data),
+           everruns_private.clock()
+      from everruns.notification_endpoints e
+     where e.workspace_id = p_workspace_id and e.enabled and p_event = any (e.events)
+       and (e.agent_id is null or e.agent_id = p_agent_id)
+    returning id
+  loop
+    perform graphile_worker.add_job('deliver_notification', json_build_object('delivery_id', v_id),
+                                    max_attempts => 25, job_key => 'notify:' || v_id::text);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.quota_exceeded(p_workspace uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2641,6 +3368,47 @@ AS $function$
   select s.name, s.ciphertext, s.rotated_at
     from everruns.secrets s
    where s.workspace_id = p_workspace_id and s.name = any (p_names)
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.receive_webhook(p_webhook_id uuid, p_delivery_key text, p_payload jsonb, p_payload_bytes integer, p_input jsonb, p_thread_key text, p_verified_with smallint, p_test boolean DEFAULT false)
+ RETURNS TABLE(delivery_id uuid, run_id uuid, duplicate boolean, queued boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_w everruns.webhooks;
+  v_d everruns.webhook_deliveries;
+  v_run_id uuid;
+begin
+  select * into v_w from everruns.webhooks w where w.id = p_webhook_id and w.enabled;
+  if not found then
+    raise exception 'unknown webhook %', p_webhook_id using errcode = 'EV005';
+  end if;
+  perform pg_catalog.set_config('everruns.actor', 'webhook:' || v_w.name, true);
+  if p_delivery_key is not null then
+    perform pg_advisory_xact_lock(hashtextextended(p_webhook_id::text || '/' || p_delivery_key, 16));
+    select * into v_d from everruns.webhook_deliveries d
+     where d.webhook_id = p_webhook_id and d.delivery_key = p_delivery_key
+       and d.received_at > everruns_private.clock() - interval '24 hours'
+     order by d.received_at desc limit 1 for update;
+    if found then
+      update everruns.webhook_deliveries d set duplicates = d.duplicates + 1, last_duplicate_at = everruns_private.clock()
+       where d.id = v_d.id;
+      return query select v_d.id, v_d.run_id, true,
+        exists (select from everruns.activations a where a.run_id = v_d.run_id and a.status = 'pending');
+      return;
+    end if;
+  end if;
+  v_run_id := everruns_private.activate(v_w.workspace_id, v_w.agent_id, p_input, p_thread_key, 'webhook', null);
+  insert into everruns.webhook_deliveries (workspace_id, webhook_id, delivery_key, verified_with, payload, payload_bytes,
+                                           thread_key, run_id, test)
+  values (v_w.workspace_id, v_w.id, p_delivery_key, p_verified_with, p_payload, p_payload_bytes, p_thread_key, v_run_id, p_test)
+  returning * into v_d;
+  update everruns.activations a set source_id = v_d.id where a.run_id = v_run_id;
+  return query select v_d.id, v_run_id, false,
+    exists (select from everruns.activations a where a.run_id = v_run_id and a.status = 'pending');
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.register_worker(p_pool_id text, p_hostname text, p_pid integer, p_concurrency integer)
@@ -2714,6 +3482,22 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.render_schedule_input(p_input jsonb, p_name text, p_timezone text, p_fire timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select replace(replace(replace(replace(p_input::text,
+    '{{fire_time}}', to_char(p_fire at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+    '{{fire_time_local}}', to_char(p_fire at time zone p_timezone, 'YYYY-MM-DD"T"HH24:MI:SS')
+                           || (select case when o < interval '0' then '-' else '+' end || to_char(abs(extract(epoch from o))::int / 3600, 'FM00')
+                                      || ':' || to_char((abs(extract(epoch from o))::int % 3600) / 60, 'FM00')
+                                 from (select (p_fire at time zone p_timezone) - (p_fire at time zone 'UTC') as o) z)),
+    '{{schedule}}', p_name),
+    '{{timezone}}', p_timezone)::jsonb
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.repair_orphaned_runs()
  RETURNS integer
  LANGUAGE plpgsql
@@ -2754,6 +3538,17 @@ begin
     perform everruns_private.sweep_batches();
   exception when others then
     raise warning 'the batch sweep failed: %: %', sqlstate, sqlerrm;
+  end;
+  -- 000026: threads' queued events, notification deliveries without a job
+  begin
+    perform everruns_private.sweep_activations();
+  exception when others then
+    raise warning 'the activation sweep failed: %: %', sqlstate, sqlerrm;
+  end;
+  begin
+    perform everruns_private.sweep_notifications();
+  exception when others then
+    raise warning 'the notification sweep failed: %: %', sqlstate, sqlerrm;
   end;
   return v_n;
 end;
@@ -2952,6 +3747,16 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.run_holds_thread(p_run everruns.runs)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select p_run.id is not null
+     and (p_run.status in ('queued', 'running', 'waiting') or (p_run.status = 'interrupted' and p_run.continued_by is null))
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.run_last_event(p_run_id uuid)
  RETURNS TABLE(seq integer, type text)
  LANGUAGE sql
@@ -2988,6 +3793,29 @@ AS $function$
    group by r.workspace_id
   on conflict do nothing;
   delete from everruns_private.queue_samples where sampled_at < now() - interval '7 days';
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.schedule_busy(p_schedule everruns.schedules)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tail everruns.runs;
+begin
+  if p_schedule.thread = 'shared' then
+    if p_schedule.thread_id is null then
+      return false;
+    end if;
+    select * into v_tail from everruns.runs r where r.thread_id = p_schedule.thread_id
+     order by r.created_at desc, r.id desc limit 1;
+    return everruns_private.run_holds_thread(v_tail);
+  end if;
+  return exists (select from everruns.runs r
+                  where r.schedule_id = p_schedule.id
+                    and (r.status in ('queued', 'running', 'waiting') or (r.status = 'interrupted' and r.continued_by is null)));
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.seal_secret_import(p_workspace_id uuid, p_name text, p_ciphertext bytea, p_last4 text)
@@ -3305,6 +4133,94 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.start_next_activation(p_thread_id uuid)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_act everruns.activations;
+begin
+  loop
+    select * into v_act from everruns.activations a
+     where a.thread_id = p_thread_id and a.status = 'pending'
+     order by a.created_at, a.id limit 1 for update;
+    if not found then
+      return null;
+    end if;
+    begin
+      insert into everruns.runs (id, workspace_id, agent_id, thread_id, input)
+      values (v_act.run_id, v_act.workspace_id, v_act.agent_id, v_act.thread_id, v_act.input);
+      update everruns.activations a set status = 'started', started_at = clock_timestamp() where a.id = v_act.id;
+      return v_act.run_id;
+    exception
+      when sqlstate 'EV012' then
+        return null;
+      when others then
+        -- a deadlock, a lock timeout, an outage: the event stays queued (the caller logs it; the
+        -- sweep tries again); only what the data says (EVnnn, 22xxx, 23xxx) fails it
+        if sqlstate !~ '^(EV|22|23)' then
+          raise;
+        end if;
+        update everruns.activations a
+           set status = 'failed', started_at = clock_timestamp(),
+               error = jsonb_build_object('code', sqlstate, 'message', sqlerrm)
+         where a.id = v_act.id;
+    end;
+  end loop;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.start_schedule_fire(p_schedule everruns.schedules, p_occurrence timestamp with time zone)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run_id uuid := gen_random_uuid();
+  v_thread_id uuid := p_schedule.thread_id;
+begin
+  begin
+    if p_schedule.thread = 'shared' then
+      if v_thread_id is null then
+        insert into everruns.threads (workspace_id, agent_id) values (p_schedule.workspace_id, p_schedule.agent_id)
+          returning id into v_thread_id;
+        update everruns.schedules s set thread_id = v_thread_id where s.id = p_schedule.id;
+      else
+        perform everruns_private.lock_thread_tail(v_thread_id);
+      end if;
+    end if;
+    insert into everruns.runs (id, workspace_id, agent_id, thread_id, input, schedule_id)
+    values (v_run_id, p_schedule.workspace_id, p_schedule.agent_id, v_thread_id,
+            everruns_private.render_schedule_input(p_schedule.input, p_schedule.name, p_schedule.timezone, p_occurrence)
+              || jsonb_build_object('context', jsonb_build_array(jsonb_build_object(
+                   'description', 'schedule fire',
+                   'value', jsonb_build_object('schedule', p_schedule.name, 'schedule_id', p_schedule.id,
+                                               'fire_time', p_occurrence, 'timezone', p_schedule.timezone)::text))),
+            p_schedule.id);
+  exception when others then
+    -- a deadlock, a lock timeout, an outage: the tick rolls back and the next one tries again;
+    -- only what the data says (EVnnn, 22xxx, 23xxx) fails the fire
+    if sqlstate !~ '^(EV|22|23)' then
+      raise;
+    end if;
+    insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, reason)
+    values (p_schedule.workspace_id, p_schedule.id, p_occurrence,
+            case when sqlstate = 'EV012' then 'skipped' else 'failed' end,
+            case when sqlstate = 'EV012' then 'workspace limit: ' || sqlerrm else format('%s: %s', sqlstate, sqlerrm) end)
+    on conflict (schedule_id, occurrence_at) do update set status = excluded.status, reason = excluded.reason, run_id = null;
+    return case when sqlstate = 'EV012' then '00000000-0000-0000-0000-000000000000'::uuid end;
+  end;
+  insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, run_id, started_at)
+  values (p_schedule.workspace_id, p_schedule.id, p_occurrence, 'started', v_run_id, everruns_private.clock())
+  on conflict (schedule_id, occurrence_at) do update set status = 'started', run_id = excluded.run_id,
+                                                         reason = null, started_at = excluded.started_at;
+  return v_run_id;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.step_task(p_workspace uuid)
  RETURNS text
  LANGUAGE sql
@@ -3313,6 +4229,44 @@ CREATE OR REPLACE FUNCTION everruns_private.step_task(p_workspace uuid)
 AS $function$
   select case when exists (select from everruns_private.workspace_limits l where l.workspace_id = p_workspace and l.dedicated)
               then 'run_step:' || p_workspace::text else 'run_step' end
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.sweep_activations()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_thread uuid;
+  v_tail everruns.runs;
+  v_n int := 0;
+  v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
+begin
+  for v_thread in
+    select p.thread_id
+      from (select distinct a.thread_id from everruns.activations a
+             where a.status = 'pending' and a.created_at < clock_timestamp() - interval '2 seconds') p
+     where not everruns_private.run_holds_thread((select r from everruns.runs r where r.thread_id = p.thread_id
+                                                  order by r.created_at desc, r.id desc limit 1))
+     limit 100
+  loop
+    begin
+      perform pg_catalog.set_config('lock_timeout', '200ms', true);
+      v_tail := everruns_private.lock_thread_tail(v_thread);
+      if not everruns_private.run_holds_thread(v_tail) then
+        if everruns_private.start_next_activation(v_thread) is not null then
+          v_n := v_n + 1;
+        end if;
+      end if;
+      perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+    exception when others then
+      perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+      raise warning 'thread %: could not start its next event''s run now (%: %)', v_thread, sqlstate, sqlerrm;
+    end;
+  end loop;
+  return v_n;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.sweep_batches()
@@ -3462,17 +4416,43 @@ begin
   perform everruns_private.attempts_of_dead_pools(v_dead);  -- 000013
   perform graphile_worker.force_unlock_workers(v_dead);
   delete from everruns_private.workers w where w.pool_id = any (v_dead);
-  -- A job whose key a newer job of its run took over (add_job does that to a locked job and marks
+  -- A job whose key a newer job of its run (000026: or of its notification delivery) took over (add_job does that to a locked job and marks
   -- it spent: attempts = max_attempts) will never run again: drop it now.
   perform graphile_worker.complete_jobs(array(
     select j.id from graphile_worker.jobs j
-    where (j.task_identifier = 'run_step' or j.task_identifier like 'run\_step:%') and j.key is null and j.locked_at is null
+    where (j.task_identifier = 'run_step' or j.task_identifier like 'run\_step:%' or j.task_identifier = 'deliver_notification')
+      and j.key is null and j.locked_at is null
       and j.attempts >= j.max_attempts));
   -- Wake idle workers at once rather than at their next poll (graphile-worker listens on this
   -- channel for new jobs; a freed job is one to them). Measured without it: about half the
   -- resumes after kill -9 took 0.86-0.96 s (the 1 s poll).
   perform pg_notify('jobs:insert', json_build_object('count', v_jobs)::text);
   return v_dead;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.sweep_notifications()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+  v_n int := 0;
+begin
+  for v_id in
+    select d.id from everruns.notification_deliveries d
+     where d.status = 'pending' and d.next_attempt_at < everruns_private.clock() - interval '1 minute'
+       and not exists (select from graphile_worker.jobs j
+                        where j.key = 'notify:' || d.id::text and j.attempts < j.max_attempts)
+     limit 100
+  loop
+    perform graphile_worker.add_job('deliver_notification', json_build_object('delivery_id', v_id),
+                                    max_attempts => 25, job_key => 'notify:' || v_id::text);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
 end;
 $function$;
 
@@ -3658,6 +4638,28 @@ begin
   perform everruns_private.audit_append(new.workspace_id, 'batch.created', 'batch', new.id::text,
     jsonb_build_object('agent_id', new.agent_id, 'agent_version', new.agent_version, 'max_parallel', new.max_parallel)
     || case when new.results_table is not null then jsonb_build_object('results_table', new.results_table) else '{}'::jsonb end);
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_batches__notify_endpoints()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select from everruns.notification_endpoints e where e.workspace_id = new.workspace_id and e.enabled) then
+    return null;
+  end if;
+  begin
+    perform everruns_private.queue_notifications(new.workspace_id, new.agent_id, 'batch.completed', new.id,
+      jsonb_build_object('batch_id', new.id, 'name', new.name, 'agent_id', new.agent_id, 'status', new.status,
+                         'error', new.error, 'progress', to_jsonb(everruns_private.batch_progress_of(new)),
+                         'finished_at', new.finished_at, 'workspace_id', new.workspace_id));
+  exception when others then
+    raise warning 'batch %: could not queue its notifications (%: %)', new.id, sqlstate, sqlerrm;
+  end;
   return null;
 end;
 $function$;
@@ -4112,6 +5114,30 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__notify_endpoints()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select from everruns.notification_endpoints e where e.workspace_id = new.workspace_id and e.enabled) then
+    return null;
+  end if;
+  begin
+    perform everruns_private.queue_notifications(new.workspace_id, new.agent_id, 'run.' || new.status, new.id,
+      jsonb_build_object('run_id', new.id, 'agent_id', new.agent_id,
+                         'agent', (select a.name from everruns.agents a where a.id = new.agent_id),
+                         'thread_id', new.thread_id, 'status', new.status, 'output', new.output, 'error', new.error,
+                         'usage', new.usage, 'interrupts', new.interrupts, 'batch_id', new.batch_id,
+                         'schedule_id', new.schedule_id, 'finished_at', new.finished_at, 'workspace_id', new.workspace_id));
+  exception when others then
+    raise warning 'run %: could not queue its notifications (%: %)', new.id, sqlstate, sqlerrm;
+  end;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_runs__notify_status()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4253,11 +5279,13 @@ AS $function$
 declare
   v_config jsonb;
   v_parent record;
+  v_tail everruns.runs;
 begin
   if new.parent_run_id is not null then
-    select r.priority, r.batch_id, r.batch_item_id into v_parent from everruns.runs r where r.id = new.parent_run_id;
+    select r.priority, r.batch_id, r.batch_item_id, r.schedule_id into v_parent from everruns.runs r where r.id = new.parent_run_id;
     new.batch_id := v_parent.batch_id;
     new.batch_item_id := v_parent.batch_item_id;
+    new.schedule_id := coalesce(new.schedule_id, v_parent.schedule_id);  -- 000026
   elsif new.batch_item_id is not null then
     select i.batch_id into new.batch_id from everruns.batch_items i where i.id = new.batch_item_id;
   else
@@ -4278,6 +5306,20 @@ begin
   elsif new.priority not between -1000 and 1000 then
     raise exception 'priority must be between -1000 and 1000, got %', new.priority using errcode = 'EV003',
       hint = 'Higher runs first: a run of priority p is admitted as if queued p minutes earlier.';
+  end if;
+  -- 000026: a run comes after every run of its thread, also one a transaction that began earlier
+  -- committed meanwhile (created_at is the transaction's start: the thread's order, which
+  -- tg_runs__prepare and lock_thread_tail read, would put this run before it). The thread's last
+  -- run is locked by now (tg_runs__prepare), so this follows the commit order. And a keyed thread
+  -- (events, everruns.trigger) takes its new runs only through its events while it is busy.
+  select * into v_tail from everruns.runs r where r.thread_id = new.thread_id order by r.created_at desc, r.id desc limit 1;
+  if found then
+    new.created_at := greatest(new.created_at, v_tail.created_at + interval '1 microsecond');
+    if new.parent_run_id is null and everruns_private.run_holds_thread(v_tail)
+       and exists (select from everruns.threads t where t.id = new.thread_id and t.key is not null) then
+      raise exception 'thread % is busy and takes its events through everruns.trigger', new.thread_id
+        using errcode = 'EV007', hint = 'Call everruns.trigger(agent, payload, thread_key): the event runs when the thread''s active run has ended.';
+    end if;
   end if;
   -- the clock, not the transaction's: the runs of one statement keep their insertion order
   new.queue_at := clock_timestamp() - make_interval(mins => new.priority);
@@ -4306,6 +5348,121 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__schedule_run_end()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into everruns_private.schedule_run_ends (schedule_id, run_id, status) values (new.schedule_id, new.id, new.status);
+  perform pg_notify('everruns:schedules', new.schedule_id::text);
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__thread_next()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_tail uuid;
+begin
+  if not exists (select from everruns.activations a where a.thread_id = new.thread_id and a.status = 'pending') then
+    return null;
+  end if;
+  begin
+    select r.id into v_tail from everruns.runs r where r.thread_id = new.thread_id order by r.created_at desc, r.id desc limit 1;
+    if v_tail = new.id then
+      perform 1 from everruns.threads t where t.id = new.thread_id for update;
+      perform everruns_private.start_next_activation(new.thread_id);
+    end if;
+  exception when others then
+    raise warning 'thread %: could not start its next event''s run now (%: %); the sweep will', new.thread_id, sqlstate, sqlerrm;
+  end;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_schedules__forget_run_ends()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  delete from everruns_private.schedule_run_ends e where e.schedule_id = old.id;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_schedules__prepare()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_agent everruns.agents;
+begin
+  if tg_op = 'INSERT' then
+    select * into v_agent from everruns.agents a where a.id = new.agent_id;
+    if not found then
+      raise exception 'unknown agent %', coalesce(new.agent_id::text, 'null')
+        using errcode = 'EV002', hint = 'Create the agent first (everruns.agents) or check its id.';
+    end if;
+    if new.workspace_id <> v_agent.workspace_id then
+      if everruns_private.current_workspace_id() is null then
+        new.workspace_id := v_agent.workspace_id;
+      else
+        raise exception 'unknown agent % in workspace %', new.agent_id, new.workspace_id using errcode = 'EV002';
+      end if;
+    end if;
+  elsif new.agent_id <> old.agent_id or new.workspace_id <> old.workspace_id then
+    raise exception 'a schedule''s agent cannot change; create another schedule' using errcode = 'EV003';
+  end if;
+  -- only what changed is checked again: the ticker's own updates (next_fire_at, counters) cost nothing here
+  if tg_op = 'INSERT' or new.timezone is distinct from old.timezone then
+    begin
+      perform now() at time zone new.timezone;
+    exception when invalid_parameter_value then
+      raise exception 'unknown time zone %', new.timezone
+        using errcode = 'EV003', hint = 'Give an IANA time zone name, e.g. Europe/Berlin or UTC.';
+    end;
+  end if;
+  if tg_op = 'INSERT' or (new.input, new.name, new.timezone) is distinct from (old.input, old.name, old.timezone) then
+    begin
+      perform everruns_private.assert_valid_run_input(
+        everruns_private.render_schedule_input(new.input, new.name, new.timezone, now()));
+    exception when invalid_text_representation then
+      raise exception 'schedule input: a placeholder made it invalid JSON' using errcode = 'EV003';
+    end;
+  end if;
+  if tg_op = 'INSERT'
+     or new.cron is distinct from old.cron or new.interval_seconds is distinct from old.interval_seconds
+     or new.timezone is distinct from old.timezone then
+    new.next_fire_at := null;
+    new.spec_error := null;
+  end if;
+  if tg_op = 'UPDATE' then
+    if old.paused and not new.paused then
+      -- resumed: what came due while paused is not caught up; counting starts again
+      new.next_fire_at := null;
+      new.consecutive_failures := 0;
+      new.spec_error := null;
+    end if;
+    if (new.name, new.cron, new.interval_seconds, new.timezone, new.input, new.overlap, new.catch_up, new.catch_up_max,
+        new.misfire_grace_seconds, new.thread, new.paused, new.paused_note, new.pause_after_failures)
+       is distinct from
+       (old.name, old.cron, old.interval_seconds, old.timezone, old.input, old.overlap, old.catch_up, old.catch_up_max,
+        old.misfire_grace_seconds, old.thread, old.paused, old.paused_note, old.pause_after_failures) then
+      new.updated_at := now();
+    end if;
+  end if;
+  return new;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_secrets__audit()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4319,6 +5476,54 @@ begin
   else
     perform everruns_private.audit_append(new.workspace_id, 'secret.set', 'secret', new.id::text,
       jsonb_build_object('name', new.name, 'rotated', tg_op = 'UPDATE'));
+  end if;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_trigger_agent__check()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.agent_id is not null and not exists (select from everruns.agents a where a.id = new.agent_id and a.workspace_id = new.workspace_id) then
+    raise exception 'unknown agent % in this workspace', new.agent_id
+      using errcode = 'EV002', hint = 'Give an agent of the same workspace.';
+  end if;
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_triggers__audit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_kind text := case tg_table_name when 'schedules' then 'schedule' when 'webhooks' then 'webhook'
+                                    else 'notification_endpoint' end;
+  v_row record := case when tg_op = 'DELETE' then old else new end;
+  v_action text;
+begin
+  if tg_op = 'INSERT' then
+    v_action := v_kind || '.created';
+  elsif tg_op = 'DELETE' then
+    v_action := v_kind || '.deleted';
+  elsif v_kind = 'schedule' and (to_jsonb(old) -> 'paused') is distinct from (to_jsonb(new) -> 'paused') then
+    v_action := case when (to_jsonb(new) ->> 'paused')::boolean then 'schedule.paused' else 'schedule.resumed' end;
+  else
+    v_action := v_kind || '.updated';
+  end if;
+  perform everruns_private.audit_append(v_row.workspace_id, v_action, v_kind, v_row.id::text,
+    case when v_kind = 'schedule' and v_action = 'schedule.paused'
+         then jsonb_build_object('name', v_row.name, 'note', to_jsonb(v_row) ->> 'paused_note')
+         else jsonb_build_object('name', v_row.name) end);
+  if v_kind = 'schedule' then
+    perform pg_notify('everruns:schedules', v_row.id::text);
   end if;
   return null;
 end;
@@ -4392,6 +5597,18 @@ begin
    where r.id = p_run.id;
   return false;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.webhook_for_delivery(p_webhook_id uuid)
+ RETURNS TABLE(webhook everruns.webhooks, secret_ciphertexts bytea[])
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select w, array(select s.ciphertext from unnest(w.secret_names) with ordinality n(name, i)
+                    left join everruns.secrets s on s.workspace_id = w.workspace_id and s.name = n.name
+                   order by n.i)
+    from everruns.webhooks w where w.id = p_webhook_id and w.enabled
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.with_reason(p_details jsonb)

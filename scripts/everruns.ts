@@ -13,9 +13,9 @@ import { describeError, EXIT, EXIT_CODES_HELP, wantsStack } from "./cli/errors.t
 import { resolveDatabase } from "./database.ts";
 
 const ENVIRONMENT_HELP = `Every API route but /healthz needs an API key: Authorization: Bearer evr_… (everruns keys create makes one;
-everruns start keeps an admin key of the default workspace in .everruns/admin-key). run, approve, reject, signal and
-resume go through the API with that key; runs, cancel, events, secrets, keys and workspaces use DATABASE_URL: an
-administrator's connection.
+everruns start keeps an admin key of the default workspace in .everruns/admin-key). run, approve, reject, signal,
+resume, batch, schedules, webhooks, notify and trigger go through the API with that key; runs, cancel, events, secrets,
+keys and workspaces use DATABASE_URL: an administrator's connection.
 
 Environment:
   Database
@@ -33,6 +33,9 @@ Environment:
   Worker
     WORKER_MAX_IN_FLIGHT              steps run at once per worker (default 100; formerly WORKER_CONCURRENCY)
     WORKER_DB_CONNECTIONS             database connections per worker's pool, plus 1 LISTEN and 1 liveness (default 10)
+    EVERRUNS_SCHEDULER                on (default): this worker runs a schedule ticker (each occurrence fires once whatever
+                                      the number of workers); off: none
+    EVERRUNS_SCHEDULE_TICK_MS         ms between ticks when nothing wakes the ticker (10-60000, default 1000)
     API_DB_CONNECTIONS                database connections of the API's pool, plus 1 LISTEN (default 10)
     DATABASE_DIRECT_URL               behind a transaction-mode pooler (PgBouncer) in DATABASE_URL: a direct connection for
                                       LISTEN, liveness and migrations
@@ -252,6 +255,18 @@ function buildProgram(): Command {
   );
   passThrough(program, "batch", "many items through an agent: run|follow|status|list|start|pause|resume|cancel|retry|parallel|results", async (args) =>
     (await import("./batch-command.ts")).batchCommand(args, getEnv()),
+  );
+  passThrough(program, "schedules", "runs on a cron or an interval: list|show|create|pause|resume|delete|fires|next", async (args) =>
+    (await import("./triggers-command.ts")).schedulesCommand(args, getEnv()),
+  );
+  passThrough(program, "webhooks", "inbound webhooks that start runs: list|show|create|update|delete|deliveries|test", async (args) =>
+    (await import("./triggers-command.ts")).webhooksCommand(args, getEnv()),
+  );
+  passThrough(program, "notify", "notifications of run and batch ends: list|show|create|update|delete|deliveries|resend", async (args) =>
+    (await import("./triggers-command.ts")).notifyCommand(args, getEnv()),
+  );
+  passThrough(program, "trigger", "start a run from an event payload, on a long-lived thread with --thread-key", async (args) =>
+    (await import("./triggers-command.ts")).triggerCommand(args, getEnv()),
   );
   passThrough(program, "bench", "per-step cost vs a bare graphile-worker chain, scaling, resume latency", (args) =>
     proof(args, async () => (await import("./bench/index.ts")).benchCommand),

@@ -1,9 +1,9 @@
 // A worker process: a graphile-worker pool running `run_step` (or, for a dedicated workspace,
-// `run_step:<workspace id>`), a liveness connection with its crash sweeper, and a shutdown that
-// loses no completion.
+// `run_step:<workspace id>`) and `deliver_notification`, a liveness connection with its crash
+// sweeper, the schedule ticker (worker/schedule-ticker.ts), and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner, type WorkerPool } from "graphile-worker";
-import { createPool, dbTimeouts, describeTimeout, isUuid, poolWaits, type Pool } from "../db/pool.ts";
+import { createPool, dbTimeouts, describeTimeout, isUuid, poolWaits, type Pool, type PoolClient } from "../db/pool.ts";
 import { checkConnectionBudget } from "../db/connection-budget.ts";
 import { loadConnectionBudgetEnv } from "../db/env.ts";
 import { Cancellations } from "./cancellations.ts";
@@ -24,6 +24,9 @@ import { SecretResolver } from "./secrets.ts";
 import { SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
 import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.ts";
 import { checkSchemaVersion } from "../db/migrate.ts";
+import { makeDeliverNotificationTask } from "./tasks/deliver_notification.ts";
+import { ScheduleTicker, SCHEDULES_CHANNEL, schedulerFromEnv } from "./schedule-ticker.ts";
+import { listen } from "../db/sql/listen.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
@@ -53,6 +56,14 @@ export interface WorkerOptions {
    * registers its slots as that workspace's. Unset: a shared pool (task `run_step`).
    */
   workspaceId?: string;
+  /**
+   * Run the schedule ticker (issue 16; every worker ticks every schedule, dedicated ones included:
+   * the schedule's row lock makes each tick one worker's). Default: EVERRUNS_SCHEDULER, on unless
+   * "off"; tests that do not want schedules fired say false.
+   */
+  scheduler?: boolean;
+  /** ms between the ticker's ticks when no notification wakes it (default EVERRUNS_SCHEDULE_TICK_MS, 1000). */
+  scheduleTickMs?: number;
 }
 
 /** The graphile-worker task of the step jobs a pool takes (everruns_private.step_task). */
@@ -93,6 +104,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   // naming the variable, not at a run's first http tool call (a ConfigError).
   httpMaxResponseBytesFromEnv();
   const secretKey = secretKeyFromEnv();
+  const schedulerEnv = schedulerFromEnv();
+  const scheduler: SchedulerSettings = {
+    enabled: opts.scheduler ?? schedulerEnv.enabled,
+    tickMs: opts.scheduleTickMs ?? schedulerEnv.tickMs,
+  };
   // A schema this code does not know (not migrated yet, or migrated by a newer release) stops the
   // worker now, saying what to do (db/migrate.ts): one query on a connection of its own.
   await checkSchemaVersion(directUrl(opts), { warn: (line) => opts.log.warn(line) });
@@ -123,6 +139,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     tools: builtinTools(),
     secretKey,
     inFlight: { running: 0, max: opts.concurrency },
+    scheduler,
   };
   let current = await startGeneration(opts, shared);
   void sealSecretImportsOnStart(current.pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
@@ -255,6 +272,12 @@ interface Shared {
   secretKey: Buffer | undefined;
   /** Steps running in this process, over every pool (one replaced after an outage may still finish some). */
   inFlight: NonNullable<EngineContext["inFlight"]>;
+  scheduler: SchedulerSettings;
+}
+
+interface SchedulerSettings {
+  enabled: boolean;
+  tickMs: number;
 }
 
 /** Where the worker's session-bound connections go: the direct URL behind a pooler, else databaseUrl. */
@@ -285,6 +308,8 @@ interface Generation {
   notifier: Notifier;
   runner: Runner;
   liveness: Liveness;
+  /** this generation's schedule ticker (null: EVERRUNS_SCHEDULER=off); one per process, as one generation runs at a time */
+  ticker: ScheduleTicker | null;
   /** Set when the runner was stopped because its pool reported a lost database connection. */
   outage: Error | null;
   /** Resolves with `outage` once it is set. */
@@ -327,6 +352,10 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     inFlight: shared.inFlight,
   };
 
+  // The ticker's transactions go on the steps' pool: short, and never in the way of
+  // graphile-worker's completions on the control pool.
+  const ticker = shared.scheduler.enabled ? new ScheduleTicker({ pool, log: opts.log, tickMs: shared.scheduler.tickMs }) : null;
+
   const events = new EventEmitter();
   let poolId = "";
   let workerPool: WorkerPool | null = null;
@@ -356,6 +385,25 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   // a job's completion or failure could not be recorded: the job stays locked by this pool, and
   // only this pool's end (its liveness deregistered) lets the sweepers free it
   events.on("pool:fatalError", lost);
+  // The ticker's wake-ups (schedule changes, schedule runs' ends) come on graphile-worker's LISTEN
+  // connection, which the worker keeps anyway: no connection of its own. graphile-worker hands it
+  // over in pool:listen:success (again after each reconnect) and passes on every notification it
+  // hears. Behind a transaction-mode pooler that connection hears nothing: the ticker then runs on
+  // its period alone.
+  if (ticker && !pooled) {
+    events.on("pool:listen:success", ({ client }: { client: PoolClient }) => {
+      // after graphile-worker's own LISTEN, which it sends right after this event: a client runs
+      // one query at a time, and queueing a second behind a busy one is deprecated in pg
+      client.once("drain", () => {
+        listen(client, [SCHEDULES_CHANNEL]).catch((error: unknown) =>
+          opts.log.warn(`could not LISTEN on ${SCHEDULES_CHANNEL} (the schedule ticker runs on its period): ${(error as Error).message}`),
+        );
+      });
+    });
+    events.on("pool:listen:notification", ({ message }: { message: { channel: string } }) => {
+      if (message.channel === SCHEDULES_CHANNEL) ticker.wake();
+    });
+  }
 
   let runner: Runner;
   try {
@@ -367,7 +415,11 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
       pollInterval: 1000,
       gracefulShutdownAbortTimeout: opts.shutdownTimeoutMs,
       // a dedicated pool takes only its workspace's jobs; a shared one never takes those
-      taskList: { [stepTask(opts.workspaceId)]: makeRunStepTask(ctx) },
+      // deliver_notification: every pool, shared or dedicated (the job names no workspace)
+      taskList: {
+        [stepTask(opts.workspaceId)]: makeRunStepTask(ctx),
+        deliver_notification: makeDeliverNotificationTask({ pool, secretKey: shared.secretKey, log: opts.log }),
+      },
       logger: workerLogger(opts.log),
       events,
       preset: {
@@ -414,9 +466,10 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     await Promise.all([endPool(pool), endPool(controlPool)]);
     throw error;
   }
-  gen = { poolId, pool, controlPool, notifier, runner, liveness, outage: null, lost: lostDatabase, stopping: null };
+  gen = { poolId, pool, controlPool, notifier, runner, liveness, ticker, outage: null, lost: lostDatabase, stopping: null };
+  ticker?.start();
   opts.log.info(
-    `worker pool ${poolId} started${opts.workspaceId === undefined ? "" : ` for dedicated workspace ${opts.workspaceId} only`} (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, pid ${process.pid})`,
+    `worker pool ${poolId} started${opts.workspaceId === undefined ? "" : ` for dedicated workspace ${opts.workspaceId} only`} (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, ${ticker ? `schedule ticker every ${shared.scheduler.tickMs} ms` : "no schedule ticker"}, pid ${process.pid})`,
   );
   return gen;
 }
@@ -426,6 +479,8 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
   const { log, shutdownTimeoutMs } = opts;
   return (gen.stopping ??= (async () => {
     log.info(`worker pool ${gen.poolId} stopping: finishing in-flight steps (up to ${shutdownTimeoutMs} ms)`);
+    // no new tick; the one in flight ends its transaction before the pool ends
+    const tickerStopped = gen.ticker?.stop().catch(() => undefined);
     const stopped = (async () => {
       try {
         await gen.runner.stop();
@@ -447,6 +502,7 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
     await gen.liveness.stop();
     // the last commits' notifications (bounded: after an outage a send may fail, and is dropped)
     await settlesWithin(gen.notifier.stop(), 5_000);
+    await settlesWithin(tickerStopped ?? Promise.resolve(), 10_000);
     const waits = poolWaits(gen.pool);
     await Promise.all([endPool(gen.pool), endPool(gen.controlPool)]);
     const { sent, batches, dropped } = gen.notifier.stats;

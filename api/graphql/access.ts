@@ -11,7 +11,9 @@
 // row-level security confines every query to the key's workspace.
 //
 // Roles: queries and subscriptions need any key (viewer); the run mutations (startRun,
-// cancelRun, resumeRun, sendEvent, rerunRun) and the batch mutations (createBatch and its controls) operator; every other mutation (agents, secrets, keys) and the
+// cancelRun, resumeRun, sendEvent, rerunRun), the batch mutations (createBatch and its controls), pausing and
+// resuming schedules, triggerAgent, test webhook deliveries and resending notifications operator; every other
+// mutation (agents, secrets, keys, creating, changing and deleting schedules, webhooks and notification endpoints) and the
 // apiKeys and secrets queries admin. A mutation not listed is admin's: a new one is closed until it is listed.
 import type { IncomingMessage } from "node:http";
 import { context, sideEffect, type Step } from "postgraphile/grafast";
@@ -32,6 +34,12 @@ const OPERATOR_MUTATIONS = new Set([
   "cancelBatch",
   "setBatchParallel",
   "retryFailedItems",
+  // triggers (triggers.ts): creating, changing and deleting them is admin's
+  "pauseSchedule",
+  "resumeSchedule",
+  "triggerAgent",
+  "sendTestWebhookDelivery",
+  "resendNotification",
 ]);
 const ADMIN_QUERIES = new Set(["apiKeys", "secrets"]);
 

@@ -1,7 +1,8 @@
 // The PostGraphile preset of the API: Amber over the `everruns` schema only (never
 // everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
 // the live subscriptions, the dashboard's read-only aggregates, API keys, the role of each root
-// field, the limits of a request (api/graphql/limits.ts), batches (api/graphql/batches.ts), websockets on /graphql, Ruru at
+// field, the limits of a request (api/graphql/limits.ts), batches (api/graphql/batches.ts), schedules, webhooks and
+// notifications (api/graphql/triggers.ts), websockets on /graphql, Ruru at
 // /graphiql when enabled. Every operation runs for an API
 // key, in its workspace (api/graphql/access.ts).
 import { makePgService } from "postgraphile/adaptors/pg";
@@ -35,6 +36,7 @@ import { OperationsPlugin } from "./operations.ts";
 import { SecretsPlugin } from "./secrets.ts";
 import { EverrunsHideFunctionsPlugin, EverrunsSmartTagsPlugin } from "./smart-tags.ts";
 import { hubSubscriber, RunSubscriptionsPlugin } from "./subscriptions.ts";
+import { makeTriggerMutationsPlugin, TriggerFieldsPlugin, TriggerInflectionPlugin, TriggerOrderPlugin } from "./triggers.ts";
 
 export const GRAPHQL_PATH = "/graphql";
 export const GRAPHIQL_PATH = "/graphiql";
@@ -66,6 +68,7 @@ export function makePreset({
     plugins: [
       EverrunsIdsPlugin,
       BatchInflectionPlugin,
+      TriggerInflectionPlugin,
       Xid8CodecPlugin,
       EverrunsSmartTagsPlugin,
       EverrunsHideFunctionsPlugin,
@@ -82,6 +85,9 @@ export function makePreset({
       RunMutationsPlugin,
       BatchMutationsPlugin,
       BatchOrderPlugin,
+      TriggerOrderPlugin,
+      TriggerFieldsPlugin,
+      makeTriggerMutationsPlugin({ pool, log }),
       SecretsPlugin,
       ApiKeysPlugin,
       FieldRolesPlugin,

@@ -5,7 +5,11 @@
 // their items are read-only too (created by createBatch, changed by its controls: batches.ts):
 // Query.batch(id), Batch.items (filtered by status, in ordinal order), BatchItem.run (the item's
 // current run: run_id is no foreign key, a continuation replaces it), Batch.progress and
-// Batch.throughput (the computed columns batches_progress and batches_throughput).
+// Batch.throughput (the computed columns batches_progress and batches_throughput). The trigger
+// tables (issue 16) are read-only too, changed only by triggers.ts's mutations: Query.schedule(id)
+// and its kind, Schedule.fires, Webhook.deliveries, NotificationEndpoint.deliveries,
+// NotificationDelivery.attemptLog, and WebhookDelivery.run / Activation.run (no foreign key: the
+// run of an event queued on its thread is inserted later).
 import { jsonPgSmartTags, pgSmartTags } from "postgraphile/utils";
 
 const READ_ONLY = "-insert -update -delete";
@@ -77,6 +81,112 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
           attribute: {
             // not indexed, but a run's log is small and always scoped to one run
             type: { tags: { behavior: "+filterBy" } },
+          },
+        },
+        // Triggers (issue 16, triggers.ts): read-only here; created, changed and deleted by the
+        // mutations of triggers.ts only (their checks and audit reasons are theirs). Query.schedule(id),
+        // Query.webhook(id), … rather than …ById; the node fetchers are …ByNodeId (triggers.ts).
+        "everruns.schedules": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            name: { tags: { behavior: "+orderBy" } },
+            paused: { tags: { behavior: "+filterBy" } },
+            agent_id: { tags: { behavior: "+filterBy" } },
+            created_at: { tags: { behavior: "+orderBy" } },
+          },
+          constraint: {
+            schedules_pkey: { tags: { fieldName: "schedule" } },
+            // a workspace's or an agent's schedules: Query.schedules (condition agentId), row-level security scopes it
+            schedules_workspace_id_fkey: { tags: { backwardBehavior: HIDDEN } },
+            schedules_agent_id_fkey: { tags: { backwardBehavior: HIDDEN } },
+          },
+        },
+        "everruns.schedule_fires": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            status: { tags: { behavior: "+filterBy" } },
+            occurrence_at: { tags: { behavior: "+orderBy" } },
+          },
+          constraint: {
+            schedule_fires_pkey: { tags: { fieldName: "scheduleFire" } },
+            schedule_fires_schedule_id_fkey: { tags: { foreignFieldName: "fires" } },
+            schedule_fires_run_id_fkey: { tags: { fieldName: "run" } },
+          },
+        },
+        "everruns.activations": {
+          tags: {
+            behavior: READ_ONLY,
+            // the event's run: fixed when the event arrives, inserted when the thread is free (no foreign key)
+            foreignKey: "(run_id) references everruns.runs (id)|@fieldName run|@backwardBehavior -*",
+          },
+          attribute: {
+            status: { tags: { behavior: "+filterBy" } },
+            agent_id: { tags: { behavior: "+filterBy" } },
+            created_at: { tags: { behavior: "+orderBy" } },
+          },
+          constraint: {
+            activations_pkey: { tags: { fieldName: "activation" } },
+          },
+        },
+        "everruns.webhooks": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            name: { tags: { behavior: "+orderBy" } },
+            agent_id: { tags: { behavior: "+filterBy" } },
+            enabled: { tags: { behavior: "+filterBy" } },
+          },
+          constraint: {
+            webhooks_pkey: { tags: { fieldName: "webhook" } },
+            webhooks_workspace_id_fkey: { tags: { backwardBehavior: HIDDEN } },
+          },
+        },
+        "everruns.webhook_deliveries": {
+          tags: {
+            behavior: READ_ONLY,
+            // the delivery's run (queued on its thread until the thread is free: no foreign key)
+            foreignKey: "(run_id) references everruns.runs (id)|@fieldName run|@backwardBehavior -*",
+          },
+          attribute: {
+            received_at: { tags: { behavior: "+orderBy" } },
+            test: { tags: { behavior: "+filterBy" } },
+          },
+          constraint: {
+            webhook_deliveries_pkey: { tags: { fieldName: "webhookDelivery" } },
+            webhook_deliveries_webhook_id_fkey: { tags: { foreignFieldName: "deliveries" } },
+          },
+        },
+        "everruns.notification_endpoints": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            name: { tags: { behavior: "+orderBy" } },
+            enabled: { tags: { behavior: "+filterBy" } },
+          },
+          constraint: {
+            notification_endpoints_pkey: { tags: { fieldName: "notificationEndpoint" } },
+            notification_endpoints_workspace_id_fkey: { tags: { backwardBehavior: HIDDEN } },
+          },
+        },
+        "everruns.notification_deliveries": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            status: { tags: { behavior: "+filterBy" } },
+            event: { tags: { behavior: "+filterBy" } },
+            created_at: { tags: { behavior: "+orderBy" } },
+          },
+          constraint: {
+            notification_deliveries_pkey: { tags: { fieldName: "notificationDelivery" } },
+            notification_deliveries_endpoint_id_fkey: { tags: { foreignFieldName: "deliveries" } },
+          },
+        },
+        "everruns.notification_attempts": {
+          tags: { behavior: READ_ONLY },
+          attribute: {
+            attempt: { tags: { behavior: "+orderBy" } },
+          },
+          constraint: {
+            notification_attempts_pkey: { tags: { fieldName: "notificationAttempt" } },
+            // NotificationDelivery.attempts is the count; the rows are its attemptLog (REST's attempt_log)
+            notification_attempts_delivery_id_fkey: { tags: { foreignFieldName: "attemptLog" } },
           },
         },
         // the composite everruns.explain_queue answers (its functions are hidden below): the API's

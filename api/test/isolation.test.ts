@@ -75,6 +75,11 @@ interface Side {
   spareKeyId: string;
   /** A queued (not started) batch of two items. */
   batchId: string;
+  /** Triggers (issue 16): a schedule with one fire, a bearer webhook with one delivery, an endpoint with one failed delivery. */
+  scheduleId: string;
+  webhookId: string;
+  endpointId: string;
+  notificationDeliveryId: string;
 }
 
 let db: TestDatabase;
@@ -107,7 +112,20 @@ async function insertRun(agentId: string): Promise<{ id: string; thread_id: stri
 }
 
 interface Draft {
-  side: Omit<Side, "agentNodeId" | "interruptId" | "queuedRunIds" | "threadId" | "finishedRunIds" | "interruptedRunId" | "batchId">;
+  side: Omit<
+    Side,
+    | "agentNodeId"
+    | "interruptId"
+    | "queuedRunIds"
+    | "threadId"
+    | "finishedRunIds"
+    | "interruptedRunId"
+    | "batchId"
+    | "scheduleId"
+    | "webhookId"
+    | "endpointId"
+    | "notificationDeliveryId"
+  >;
   agentId: string;
   bankerId: string;
   finished: Array<{ id: string; thread_id: string }>;
@@ -145,6 +163,53 @@ async function draft(label: "A" | "B", wsId: string, wsName: string, tag: string
   };
 }
 
+/**
+ * A workspace's triggers (000026), one row of each table, as the superuser: a schedule and a fire
+ * of it, an event waiting on a thread (failed, so nothing starts it), a webhook (bearer: the
+ * workspace's secret is a plain one) and a delivery, a notification endpoint (disabled: no run's
+ * end queues anything) and a failed delivery with its attempt.
+ */
+async function insertTriggers(d: Draft): Promise<Pick<Side, "scheduleId" | "webhookId" | "endpointId" | "notificationDeliveryId">> {
+  const { wsId, label, tag, secretName } = d.side;
+  const name = (what: string) => `${label.toLowerCase()}-${what}-${tag}`;
+  const one = async (text: string, values: unknown[]) => (await db.pool.query<{ id: string }>(text, values)).rows[0]!.id;
+  const runId = d.finished[0]!.id;
+  const scheduleId = await one(
+    "insert into everruns.schedules (name, agent_id, cron, timezone, input) values ($1, $2, '0 9 * * *', 'Europe/Berlin', $3) returning id",
+    [name("schedule"), d.agentId, hello],
+  );
+  await db.pool.query(
+    "insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, run_id) values ($1, $2, '2026-01-01T08:00Z', 'started', $3)",
+    [wsId, scheduleId, runId],
+  );
+  await db.pool.query(
+    "insert into everruns.activations (workspace_id, agent_id, thread_id, input, source, status, error) values ($1, $2, $3, $4, 'sql', 'failed', $5)",
+    [wsId, d.agentId, d.finished[0]!.thread_id, hello, { code: "EV003", message: `refused ${tag}` }],
+  );
+  const webhookId = await one(
+    "insert into everruns.webhooks (workspace_id, name, agent_id, verify, secret_names) values ($1, $2, $3, 'bearer', array[$4]) returning id",
+    [wsId, name("webhook"), d.agentId, secretName],
+  );
+  await db.pool.query(
+    "insert into everruns.webhook_deliveries (workspace_id, webhook_id, delivery_key, payload, payload_bytes, run_id) values ($1, $2, $3, $4, 20, $5)",
+    [wsId, webhookId, name("delivery"), { tag }, runId],
+  );
+  const endpointId = await one(
+    "insert into everruns.notification_endpoints (workspace_id, name, url, events, secret_name, enabled) values ($1, $2, 'http://127.0.0.1:9/', '{run.failed}', $3, false) returning id",
+    [wsId, name("endpoint"), secretName],
+  );
+  const notificationDeliveryId = await one(
+    `insert into everruns.notification_deliveries (workspace_id, endpoint_id, event, subject_id, payload, status, attempts)
+     values ($1, $2, 'run.failed', $3, $4, 'failed', 1) returning id`,
+    [wsId, endpointId, runId, { tag }],
+  );
+  await db.pool.query(
+    "insert into everruns.notification_attempts (workspace_id, delivery_id, attempt, finished_at, status_code, outcome) values ($1, $2, 1, now(), 500, 'failed')",
+    [wsId, notificationDeliveryId],
+  );
+  return { scheduleId, webhookId, endpointId, notificationDeliveryId };
+}
+
 async function finish(d: Draft, queuedRuns: number): Promise<Side> {
   // a signal kept for the interrupted run's next wait (run_signals)
   await db.pool.query("select everruns.send_event($1, 'ping', '{}')", [d.interrupted]);
@@ -162,8 +227,10 @@ async function finish(d: Draft, queuedRuns: number): Promise<Side> {
     batch.rows[0]!.id,
     hello,
   ]);
+  const triggers = await insertTriggers(d);
   const side: Side = {
     ...d.side,
+    ...triggers,
     batchId: batch.rows[0]!.id,
     agentNodeId: "",
     finishedRunIds: d.finished.map((r) => r.id),
@@ -786,6 +853,42 @@ describe("GraphQL over HTTP", () => {
     setBatchParallel: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId, maxParallel: 2 }), ownerSucceeds: true }] },
     retryFailedItems: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId, includeCancelled: true }), ownerSucceeds: true }] },
     cancelBatch: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId }), ownerSucceeds: true }] },
+    // triggers (issue 16): B's own key changes, pauses and resumes its schedule, then deletes it;
+    // tests and changes its webhook, then deletes it; resends its delivery, then deletes the endpoint
+    createSchedule: {
+      needs: "admin",
+      variants: [{ args: (t) => ({ name: fresh(), agent: t.agentName, cron: "0 9 * * *", input: hello }), ownerSucceeds: true }],
+    },
+    updateSchedule: { needs: "admin", variants: [{ args: (t) => ({ id: t.scheduleId, catchUp: "skip", timezone: "UTC" }), ownerSucceeds: true }] },
+    pauseSchedule: { needs: "operator", variants: [{ args: (t) => ({ id: t.scheduleId, note: "isolation" }), ownerSucceeds: true }] },
+    resumeSchedule: { needs: "operator", variants: [{ args: (t) => ({ id: t.scheduleId }), ownerSucceeds: true }] },
+    deleteSchedule: { needs: "admin", variants: [{ args: (t) => ({ id: t.scheduleId }), ownerSucceeds: true }] },
+    triggerAgent: {
+      needs: "operator",
+      variants: [
+        { args: (t) => ({ agent: t.agentName, payload: { n: 1 } }), ownerSucceeds: true },
+        { args: (t) => ({ agent: t.agentId, payload: "event", threadKey: "iso-thread" }), ownerSucceeds: true },
+      ],
+    },
+    createWebhook: {
+      needs: "admin",
+      variants: [{ args: (t) => ({ name: fresh(), agent: t.agentName, verify: "bearer", secretNames: [t.secretName] }), ownerSucceeds: true }],
+    },
+    sendTestWebhookDelivery: { needs: "operator", variants: [{ args: (t) => ({ id: t.webhookId, payload: { n: 1 } }), ownerSucceeds: true }] },
+    updateWebhook: { needs: "admin", variants: [{ args: (t) => ({ id: t.webhookId, toleranceSeconds: 60, enabled: false }), ownerSucceeds: true }] },
+    deleteWebhook: { needs: "admin", variants: [{ args: (t) => ({ id: t.webhookId }), ownerSucceeds: true }] },
+    createNotificationEndpoint: {
+      needs: "admin",
+      variants: [
+        {
+          args: (t) => ({ name: fresh(), url: "http://127.0.0.1:9/", events: ["run.failed"], agent: t.agentName, secretName: t.secretName }),
+          ownerSucceeds: true,
+        },
+      ],
+    },
+    updateNotificationEndpoint: { needs: "admin", variants: [{ args: (t) => ({ id: t.endpointId, retryInitialSeconds: 1 }), ownerSucceeds: true }] },
+    resendNotification: { needs: "operator", variants: [{ args: (t) => ({ id: t.notificationDeliveryId }), ownerSucceeds: true }] },
+    deleteNotificationEndpoint: { needs: "admin", variants: [{ args: (t) => ({ id: t.endpointId }), ownerSucceeds: true }] },
     createAgent: {
       needs: "admin",
       variants: [
@@ -1162,6 +1265,37 @@ const ROUTES: Record<string, RouteSpec> = {
   "POST /api/batches/:id/parallel": { needs: "operator", harmless: () => ({ path: "/api/batches/not-a-uuid/parallel", body: {} }) },
   "GET /api/batches/:id/results": { needs: "viewer", harmless: () => ({ path: "/api/batches/not-a-uuid/results" }) },
   "GET /api/batches/:id/progress": { needs: "viewer", harmless: () => ({ path: "/api/batches/not-a-uuid/progress" }) },
+  // Triggers (api/triggers.ts, api/hooks.ts). api/test/triggers-rest.test.ts aims them at another
+  // workspace's schedules, webhooks and endpoints (404).
+  "POST /hooks/:id": {
+    needs: null,
+    public: "an inbound webhook: no API key, the sender proves itself by the webhook's signature (api/hooks.ts); unknown ids are 404",
+    harmless: () => ({ path: "/hooks/not-a-uuid", body: {} }),
+  },
+  "POST /api/agents/:agent/trigger": { needs: "operator", harmless: (o) => ({ path: `/api/agents/${o.agentName}/trigger`, body: { thread_key: " " } }) },
+  "GET /api/schedules": { needs: "viewer", harmless: () => ({ path: "/api/schedules?limit=0" }) },
+  "POST /api/schedules": { needs: "admin", harmless: () => ({ path: "/api/schedules", body: {} }) },
+  "GET /api/schedules/:id": { needs: "viewer", harmless: () => ({ path: "/api/schedules/not-a-uuid" }) },
+  "PATCH /api/schedules/:id": { needs: "admin", harmless: () => ({ path: "/api/schedules/not-a-uuid", body: {} }) },
+  "POST /api/schedules/:id/pause": { needs: "operator", harmless: () => ({ path: "/api/schedules/not-a-uuid/pause", body: {} }) },
+  "POST /api/schedules/:id/resume": { needs: "operator", harmless: () => ({ path: "/api/schedules/not-a-uuid/resume", body: {} }) },
+  "DELETE /api/schedules/:id": { needs: "admin", harmless: () => ({ path: "/api/schedules/not-a-uuid" }) },
+  "GET /api/schedules/:id/fires": { needs: "viewer", harmless: () => ({ path: "/api/schedules/not-a-uuid/fires" }) },
+  "GET /api/webhooks": { needs: "viewer", harmless: () => ({ path: "/api/webhooks?limit=0" }) },
+  "POST /api/webhooks": { needs: "admin", harmless: () => ({ path: "/api/webhooks", body: {} }) },
+  "GET /api/webhooks/:id": { needs: "viewer", harmless: () => ({ path: "/api/webhooks/not-a-uuid" }) },
+  "PATCH /api/webhooks/:id": { needs: "admin", harmless: () => ({ path: "/api/webhooks/not-a-uuid", body: {} }) },
+  "DELETE /api/webhooks/:id": { needs: "admin", harmless: () => ({ path: "/api/webhooks/not-a-uuid" }) },
+  "GET /api/webhooks/:id/deliveries": { needs: "viewer", harmless: () => ({ path: "/api/webhooks/not-a-uuid/deliveries" }) },
+  "POST /api/webhooks/:id/test": { needs: "operator", harmless: () => ({ path: "/api/webhooks/not-a-uuid/test", body: {} }) },
+  "GET /api/notification-endpoints": { needs: "viewer", harmless: () => ({ path: "/api/notification-endpoints?limit=0" }) },
+  "POST /api/notification-endpoints": { needs: "admin", harmless: () => ({ path: "/api/notification-endpoints", body: {} }) },
+  "GET /api/notification-endpoints/:id": { needs: "viewer", harmless: () => ({ path: "/api/notification-endpoints/not-a-uuid" }) },
+  "PATCH /api/notification-endpoints/:id": { needs: "admin", harmless: () => ({ path: "/api/notification-endpoints/not-a-uuid", body: {} }) },
+  "DELETE /api/notification-endpoints/:id": { needs: "admin", harmless: () => ({ path: "/api/notification-endpoints/not-a-uuid" }) },
+  "GET /api/notifications": { needs: "viewer", harmless: () => ({ path: "/api/notifications?limit=0" }) },
+  "GET /api/notifications/:id": { needs: "viewer", harmless: () => ({ path: "/api/notifications/not-a-uuid" }) },
+  "POST /api/notifications/:id/resend": { needs: "operator", harmless: () => ({ path: "/api/notifications/not-a-uuid/resend", body: {} }) },
 };
 
 function aguiBody(over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -1237,7 +1371,7 @@ describe("REST, SSE and AG-UI", () => {
           const answer = await http(method, path, side.keys[role], body);
           const error = (answer.body as { error?: { code: string; message: string } }).error;
           if (ROLE_RANK[role] < ROLE_RANK[spec.needs]) {
-            const wanted = new RegExp(`needs an API key with role ${spec.needs} or admin; this key's role is ${role}$`);
+            const wanted = new RegExp(`needs an API key with role ${spec.needs}${spec.needs === "admin" ? "" : " or admin"}; this key's role is ${role}$`);
             if (answer.status !== 403 || error?.code !== "forbidden" || !wanted.test(error.message)) {
               problems.push(`${route} with ${side.label}'s ${role} key: not 403: ${answer.status} ${answer.text.slice(0, 200)}`);
             }

@@ -14,6 +14,8 @@
 //   pooler   through PgBouncer: per-step cost next to direct, and 10 workers on max_connections 50 (pooler.ts)
 //   fairness fair execution across workspaces: noisy neighbour, weights, limits, admission cost, priority (fairness.ts)
 //   batch    batch pipelines: creation (COPY, REST JSONL), throughput next to runs, admission cost, chaos (batch.ts)
+//   always-on  events into one long-lived thread in bursts, next to independent runs (always-on.ts)
+//   webhooks  POST /hooks/:id receipt-to-answer latency under concurrent senders, next to /healthz and POST /api/runs (webhooks.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -31,6 +33,8 @@ import { runAdmissionBench } from "./admission.ts";
 import { POOLER_FLAGS, POOLER_USAGE, poolerOptionsFromFlags, runPoolerBench } from "./pooler.ts";
 import { FAIRNESS_FLAGS, FAIRNESS_USAGE, fairnessOptionsFromFlags, runFairnessBench } from "./fairness.ts";
 import { BATCH_FLAGS, BATCH_USAGE, batchOptionsFromFlags, runBatchBench } from "./batch.ts";
+import { ALWAYS_ON_FLAGS, ALWAYS_ON_USAGE, alwaysOnOptionsFromFlags, runAlwaysOnBench } from "./always-on.ts";
+import { runWebhooksBench } from "./webhooks.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -81,7 +85,11 @@ Run only when named in --only (the inflight parts take minutes):
             repetitions
 ${POOLER_USAGE}
 ${FAIRNESS_USAGE}
-${BATCH_USAGE}`;
+${BATCH_USAGE}
+${ALWAYS_ON_USAGE}
+  webhooks  POST /hooks/:id answers to --webhook-senders concurrent senders x --webhook-requests each (signed, no
+            worker: runs queue), with and without the API's webhook cache, next to GET /healthz and POST /api/runs
+            at the same concurrency: p50/p99/max, requests/s, ratios`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -122,6 +130,9 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       ...POOLER_FLAGS,
       ...FAIRNESS_FLAGS,
       ...BATCH_FLAGS,
+      ...ALWAYS_ON_FLAGS,
+      "webhook-senders": { type: "ints", default: [1, 20, 200], min: 1, max: 2000 },
+      "webhook-requests": { type: "int", default: 10, min: 1, max: 100_000 },
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
@@ -141,6 +152,8 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "pooler",
           "fairness",
           "batch",
+          "always-on",
+          "webhooks",
         ],
       },
     },
@@ -250,6 +263,16 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   if (flags.only.has("batch")) {
     await runBatchBench(batchOptionsFromFlags(databaseUrl, flags, log));
     log("");
+  }
+  if (flags.only.has("always-on")) {
+    await runAlwaysOnBench(alwaysOnOptionsFromFlags(databaseUrl, flags, log));
+    log("");
+  }
+  if (flags.only.has("webhooks")) {
+    for (const senders of flags["webhook-senders"]) {
+      await runWebhooksBench({ serverUrl: databaseUrl, senders, perSender: flags["webhook-requests"], log });
+      log("");
+    }
   }
   return 0;
 }

@@ -22,7 +22,10 @@ export async function spawnWorker(databaseUrl: string, env: Record<string, strin
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
   const poolId = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start within 20 s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL"); // not left running behind the failed test
+      reject(new Error(`worker did not start within 20 s:\n${out}`));
+    }, 20_000);
     const check = () => {
       const m = /worker pool (\S+) started/.exec(out);
       if (m) {

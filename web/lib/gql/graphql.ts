@@ -33,6 +33,25 @@ export type BatchItemCondition = {
   status?: string | null | undefined;
 };
 
+/**
+ * A condition to be used against `NotificationDelivery` object types. All fields
+ * are tested for equality and combined with a logical ‘and.’
+ */
+export type NotificationDeliveryCondition = {
+  /** Checks for equality with the object’s `createdAt` field. */
+  createdAt?: string | null | undefined;
+  /** Checks for equality with the object’s `endpointId` field. */
+  endpointId?: string | null | undefined;
+  /** Checks for equality with the object’s `event` field. */
+  event?: string | null | undefined;
+  /** Checks for equality with the object’s `id` field. */
+  id?: string | null | undefined;
+  /** Checks for equality with the object’s `status` field. */
+  status?: string | null | undefined;
+  /** Checks for equality with the object’s `subjectId` field. */
+  subjectId?: string | null | undefined;
+};
+
 /** A condition to be used against `Run` object types. All fields are tested for equality and combined with a logical ‘and.’ */
 export type RunCondition = {
   /** Checks for equality with the object’s `agentId` field. */
@@ -152,12 +171,94 @@ export type RunBatchQueryVariables = Exact<{
 
 export type RunBatchQuery = { runById: { id: string, batchId: string | null, batchItemByBatchItemId: { id: string, customId: string } | null, batchByBatchId: { id: string, name: string | null } | null } | null };
 
+export type NotificationDeliveryRowFieldsFragment = { id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, notificationEndpointByEndpointId: { name: string } | null };
+
+export type NotificationsQueryVariables = Exact<{
+  endpoints: number;
+  deliveries: number;
+  condition?: NotificationDeliveryCondition | null | undefined;
+}>;
+
+
+export type NotificationsQuery = { notificationEndpoints: { totalCount: number, nodes: Array<{ id: string, name: string, url: string, events: Array<string | null>, agentId: string | null, secretName: string, retryInitialSeconds: number, enabled: boolean, agentByAgentId: { name: string } | null } | null> } | null, notificationDeliveries: { totalCount: number, pageInfo: { hasNextPage: boolean }, nodes: Array<{ id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, notificationEndpointByEndpointId: { name: string } | null } | null> } | null };
+
+export type NotificationDeliveryQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type NotificationDeliveryQuery = { notificationDelivery: { payload: unknown, id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, attemptLog: { nodes: Array<{ id: string, attempt: number, startedAt: string, finishedAt: string | null, outcome: string | null, statusCode: number | null, error: string | null } | null> }, notificationEndpointByEndpointId: { name: string } | null } | null };
+
+export type ResendNotificationMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ResendNotificationMutation = { resendNotification: { notificationDelivery: { id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, notificationEndpointByEndpointId: { name: string } | null } | null } | null };
+
 export type RunQueueQueryVariables = Exact<{
   id: string;
 }>;
 
 
 export type RunQueueQuery = { runById: { id: string, priority: number, admittedAt: string | null } | null, explainQueue: { admitted: boolean, heldBy: string | null, position: number | null, message: string } | null };
+
+export type ScheduleRowFieldsFragment = { id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null };
+
+export type ScheduleFieldsFragment = { input: unknown, overlap: string, catchUp: string, catchUpMax: number, misfireGraceSeconds: number, thread: string, threadId: string | null, createdAt: string, nextFireTimes: Array<string>, id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null };
+
+export type SchedulesQueryVariables = Exact<{
+  first: number;
+}>;
+
+
+export type SchedulesQuery = { schedules: { totalCount: number, pageInfo: { hasNextPage: boolean }, nodes: Array<{ id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null } | null> } | null };
+
+export type ScheduleQueryVariables = Exact<{
+  id: string;
+  fires: number;
+}>;
+
+
+export type ScheduleQuery = { schedule: { input: unknown, overlap: string, catchUp: string, catchUpMax: number, misfireGraceSeconds: number, thread: string, threadId: string | null, createdAt: string, nextFireTimes: Array<string>, id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, fires: { totalCount: number, nodes: Array<{ id: string, occurrenceAt: string, firedAt: string, startedAt: string | null, status: string, reason: string | null, runId: string | null, run: { id: string, status: string } | null } | null> }, agentByAgentId: { name: string } | null } | null };
+
+export type PauseScheduleMutationVariables = Exact<{
+  id: string;
+  note?: string | null | undefined;
+}>;
+
+
+export type PauseScheduleMutation = { pauseSchedule: { schedule: { input: unknown, overlap: string, catchUp: string, catchUpMax: number, misfireGraceSeconds: number, thread: string, threadId: string | null, createdAt: string, nextFireTimes: Array<string>, id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null } | null } | null };
+
+export type ResumeScheduleMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ResumeScheduleMutation = { resumeSchedule: { schedule: { input: unknown, overlap: string, catchUp: string, catchUpMax: number, misfireGraceSeconds: number, thread: string, threadId: string | null, createdAt: string, nextFireTimes: Array<string>, id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null } | null } | null };
+
+export type WebhooksQueryVariables = Exact<{
+  first: number;
+}>;
+
+
+export type WebhooksQuery = { webhooks: { totalCount: number, pageInfo: { hasNextPage: boolean }, nodes: Array<{ id: string, name: string, agentId: string, verify: string, secretNames: Array<string | null>, enabled: boolean, path: string, agentByAgentId: { name: string } | null, deliveries: { totalCount: number, nodes: Array<{ id: string, receivedAt: string } | null> } } | null> } | null };
+
+export type WebhookQueryVariables = Exact<{
+  id: string;
+  deliveries: number;
+}>;
+
+
+export type WebhookQuery = { webhook: { id: string, name: string, agentId: string, verify: string, secretNames: Array<string | null>, signatureHeader: string | null, signaturePrefix: string | null, toleranceSeconds: number, dedupePointer: string | null, inputTemplate: unknown, threadKeyPointer: string | null, maxBodyBytes: number, enabled: boolean, path: string, createdAt: string, updatedAt: string, agentByAgentId: { name: string } | null, deliveries: { totalCount: number, nodes: Array<{ id: string, receivedAt: string, deliveryKey: string | null, verifiedWith: number | null, duplicates: number, lastDuplicateAt: string | null, test: boolean, threadKey: string | null, payloadBytes: number, runId: string, run: { id: string, status: string } | null } | null> } } | null };
+
+export type SendTestWebhookDeliveryMutationVariables = Exact<{
+  id: string;
+  payload?: unknown;
+}>;
+
+
+export type SendTestWebhookDeliveryMutation = { sendTestWebhookDelivery: { runId: string, deliveryId: string, duplicate: boolean, run: { id: string, status: string } | null } | null };
 
 export type ApprovalHistoryQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -521,6 +622,80 @@ fragment BatchRowFields on Batch {
     ...BatchProgressFields
   }
 }`, {"fragmentName":"BatchFields"}) as unknown as TypedDocumentString<BatchFieldsFragment, unknown>;
+export const NotificationDeliveryRowFieldsFragmentDoc = new TypedDocumentString(`
+    fragment NotificationDeliveryRowFields on NotificationDelivery {
+  id
+  event
+  endpointId
+  notificationEndpointByEndpointId {
+    name
+  }
+  subjectId
+  status
+  attempts
+  lastStatusCode
+  lastError
+  createdAt
+  deliveredAt
+  nextAttemptAt
+  giveUpAt
+}
+    `, {"fragmentName":"NotificationDeliveryRowFields"}) as unknown as TypedDocumentString<NotificationDeliveryRowFieldsFragment, unknown>;
+export const ScheduleRowFieldsFragmentDoc = new TypedDocumentString(`
+    fragment ScheduleRowFields on Schedule {
+  id
+  name
+  agentId
+  agentByAgentId {
+    name
+  }
+  cron
+  intervalSeconds
+  timezone
+  nextFireAt
+  lastFireAt
+  paused
+  pausedNote
+  specError
+  consecutiveFailures
+  pauseAfterFailures
+  missedTotal
+  updatedAt
+}
+    `, {"fragmentName":"ScheduleRowFields"}) as unknown as TypedDocumentString<ScheduleRowFieldsFragment, unknown>;
+export const ScheduleFieldsFragmentDoc = new TypedDocumentString(`
+    fragment ScheduleFields on Schedule {
+  ...ScheduleRowFields
+  input
+  overlap
+  catchUp
+  catchUpMax
+  misfireGraceSeconds
+  thread
+  threadId
+  createdAt
+  nextFireTimes(count: 10)
+}
+    fragment ScheduleRowFields on Schedule {
+  id
+  name
+  agentId
+  agentByAgentId {
+    name
+  }
+  cron
+  intervalSeconds
+  timezone
+  nextFireAt
+  lastFireAt
+  paused
+  pausedNote
+  specError
+  consecutiveFailures
+  pauseAfterFailures
+  missedTotal
+  updatedAt
+}`, {"fragmentName":"ScheduleFields"}) as unknown as TypedDocumentString<ScheduleFieldsFragment, unknown>;
 export const RunRowFieldsFragmentDoc = new TypedDocumentString(`
     fragment RunRowFields on Run {
   id
@@ -1185,6 +1360,111 @@ export const RunBatchDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<RunBatchQuery, RunBatchQueryVariables>;
+export const NotificationsDocument = new TypedDocumentString(`
+    query Notifications($endpoints: Int!, $deliveries: Int!, $condition: NotificationDeliveryCondition) {
+  notificationEndpoints(first: $endpoints) {
+    totalCount
+    nodes {
+      id
+      name
+      url
+      events
+      agentId
+      agentByAgentId {
+        name
+      }
+      secretName
+      retryInitialSeconds
+      enabled
+    }
+  }
+  notificationDeliveries(first: $deliveries, condition: $condition) {
+    totalCount
+    pageInfo {
+      hasNextPage
+    }
+    nodes {
+      ...NotificationDeliveryRowFields
+    }
+  }
+}
+    fragment NotificationDeliveryRowFields on NotificationDelivery {
+  id
+  event
+  endpointId
+  notificationEndpointByEndpointId {
+    name
+  }
+  subjectId
+  status
+  attempts
+  lastStatusCode
+  lastError
+  createdAt
+  deliveredAt
+  nextAttemptAt
+  giveUpAt
+}`) as unknown as TypedDocumentString<NotificationsQuery, NotificationsQueryVariables>;
+export const NotificationDeliveryDocument = new TypedDocumentString(`
+    query NotificationDelivery($id: UUID!) {
+  notificationDelivery(id: $id) {
+    ...NotificationDeliveryRowFields
+    payload
+    attemptLog(first: 100) {
+      nodes {
+        id
+        attempt
+        startedAt
+        finishedAt
+        outcome
+        statusCode
+        error
+      }
+    }
+  }
+}
+    fragment NotificationDeliveryRowFields on NotificationDelivery {
+  id
+  event
+  endpointId
+  notificationEndpointByEndpointId {
+    name
+  }
+  subjectId
+  status
+  attempts
+  lastStatusCode
+  lastError
+  createdAt
+  deliveredAt
+  nextAttemptAt
+  giveUpAt
+}`) as unknown as TypedDocumentString<NotificationDeliveryQuery, NotificationDeliveryQueryVariables>;
+export const ResendNotificationDocument = new TypedDocumentString(`
+    mutation ResendNotification($id: UUID!) {
+  resendNotification(id: $id) {
+    notificationDelivery {
+      ...NotificationDeliveryRowFields
+    }
+  }
+}
+    fragment NotificationDeliveryRowFields on NotificationDelivery {
+  id
+  event
+  endpointId
+  notificationEndpointByEndpointId {
+    name
+  }
+  subjectId
+  status
+  attempts
+  lastStatusCode
+  lastError
+  createdAt
+  deliveredAt
+  nextAttemptAt
+  giveUpAt
+}`) as unknown as TypedDocumentString<ResendNotificationMutation, ResendNotificationMutationVariables>;
 export const RunQueueDocument = new TypedDocumentString(`
     query RunQueue($id: UUID!) {
   runById(id: $id) {
@@ -1200,6 +1480,258 @@ export const RunQueueDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<RunQueueQuery, RunQueueQueryVariables>;
+export const SchedulesDocument = new TypedDocumentString(`
+    query Schedules($first: Int!) {
+  schedules(first: $first) {
+    totalCount
+    pageInfo {
+      hasNextPage
+    }
+    nodes {
+      ...ScheduleRowFields
+    }
+  }
+}
+    fragment ScheduleRowFields on Schedule {
+  id
+  name
+  agentId
+  agentByAgentId {
+    name
+  }
+  cron
+  intervalSeconds
+  timezone
+  nextFireAt
+  lastFireAt
+  paused
+  pausedNote
+  specError
+  consecutiveFailures
+  pauseAfterFailures
+  missedTotal
+  updatedAt
+}`) as unknown as TypedDocumentString<SchedulesQuery, SchedulesQueryVariables>;
+export const ScheduleDocument = new TypedDocumentString(`
+    query Schedule($id: UUID!, $fires: Int!) {
+  schedule(id: $id) {
+    ...ScheduleFields
+    fires(first: $fires) {
+      totalCount
+      nodes {
+        id
+        occurrenceAt
+        firedAt
+        startedAt
+        status
+        reason
+        runId
+        run {
+          id
+          status
+        }
+      }
+    }
+  }
+}
+    fragment ScheduleRowFields on Schedule {
+  id
+  name
+  agentId
+  agentByAgentId {
+    name
+  }
+  cron
+  intervalSeconds
+  timezone
+  nextFireAt
+  lastFireAt
+  paused
+  pausedNote
+  specError
+  consecutiveFailures
+  pauseAfterFailures
+  missedTotal
+  updatedAt
+}
+fragment ScheduleFields on Schedule {
+  ...ScheduleRowFields
+  input
+  overlap
+  catchUp
+  catchUpMax
+  misfireGraceSeconds
+  thread
+  threadId
+  createdAt
+  nextFireTimes(count: 10)
+}`) as unknown as TypedDocumentString<ScheduleQuery, ScheduleQueryVariables>;
+export const PauseScheduleDocument = new TypedDocumentString(`
+    mutation PauseSchedule($id: UUID!, $note: String) {
+  pauseSchedule(id: $id, note: $note) {
+    schedule {
+      ...ScheduleFields
+    }
+  }
+}
+    fragment ScheduleRowFields on Schedule {
+  id
+  name
+  agentId
+  agentByAgentId {
+    name
+  }
+  cron
+  intervalSeconds
+  timezone
+  nextFireAt
+  lastFireAt
+  paused
+  pausedNote
+  specError
+  consecutiveFailures
+  pauseAfterFailures
+  missedTotal
+  updatedAt
+}
+fragment ScheduleFields on Schedule {
+  ...ScheduleRowFields
+  input
+  overlap
+  catchUp
+  catchUpMax
+  misfireGraceSeconds
+  thread
+  threadId
+  createdAt
+  nextFireTimes(count: 10)
+}`) as unknown as TypedDocumentString<PauseScheduleMutation, PauseScheduleMutationVariables>;
+export const ResumeScheduleDocument = new TypedDocumentString(`
+    mutation ResumeSchedule($id: UUID!) {
+  resumeSchedule(id: $id) {
+    schedule {
+      ...ScheduleFields
+    }
+  }
+}
+    fragment ScheduleRowFields on Schedule {
+  id
+  name
+  agentId
+  agentByAgentId {
+    name
+  }
+  cron
+  intervalSeconds
+  timezone
+  nextFireAt
+  lastFireAt
+  paused
+  pausedNote
+  specError
+  consecutiveFailures
+  pauseAfterFailures
+  missedTotal
+  updatedAt
+}
+fragment ScheduleFields on Schedule {
+  ...ScheduleRowFields
+  input
+  overlap
+  catchUp
+  catchUpMax
+  misfireGraceSeconds
+  thread
+  threadId
+  createdAt
+  nextFireTimes(count: 10)
+}`) as unknown as TypedDocumentString<ResumeScheduleMutation, ResumeScheduleMutationVariables>;
+export const WebhooksDocument = new TypedDocumentString(`
+    query Webhooks($first: Int!) {
+  webhooks(first: $first) {
+    totalCount
+    pageInfo {
+      hasNextPage
+    }
+    nodes {
+      id
+      name
+      agentId
+      agentByAgentId {
+        name
+      }
+      verify
+      secretNames
+      enabled
+      path
+      deliveries(first: 100) {
+        totalCount
+        nodes {
+          id
+          receivedAt
+        }
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<WebhooksQuery, WebhooksQueryVariables>;
+export const WebhookDocument = new TypedDocumentString(`
+    query Webhook($id: UUID!, $deliveries: Int!) {
+  webhook(id: $id) {
+    id
+    name
+    agentId
+    agentByAgentId {
+      name
+    }
+    verify
+    secretNames
+    signatureHeader
+    signaturePrefix
+    toleranceSeconds
+    dedupePointer
+    inputTemplate
+    threadKeyPointer
+    maxBodyBytes
+    enabled
+    path
+    createdAt
+    updatedAt
+    deliveries(first: $deliveries) {
+      totalCount
+      nodes {
+        id
+        receivedAt
+        deliveryKey
+        verifiedWith
+        duplicates
+        lastDuplicateAt
+        test
+        threadKey
+        payloadBytes
+        runId
+        run {
+          id
+          status
+        }
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<WebhookQuery, WebhookQueryVariables>;
+export const SendTestWebhookDeliveryDocument = new TypedDocumentString(`
+    mutation SendTestWebhookDelivery($id: UUID!, $payload: JSON) {
+  sendTestWebhookDelivery(id: $id, payload: $payload) {
+    runId
+    deliveryId
+    duplicate
+    run {
+      id
+      status
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<SendTestWebhookDeliveryMutation, SendTestWebhookDeliveryMutationVariables>;
 export const ApprovalHistoryDocument = new TypedDocumentString(`
     query ApprovalHistory {
   answerAudit: allAuditLogs(
