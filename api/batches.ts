@@ -46,7 +46,7 @@ import type { Logger } from "../lib/logger.ts";
 import { sleep } from "../lib/sleep.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import type { EventsHub } from "./events-hub.ts";
-import { HttpStatusError, parseBody } from "./http-errors.ts";
+import { carriesBody, HttpStatusError, parseBody, parseQuery } from "./http-errors.ts";
 import { SSE_END_COMMENT, type SseStreams } from "./sse.ts";
 
 /** The limits of one upload (POST /api/batches). */
@@ -173,24 +173,11 @@ export class InvalidItemsError extends HttpStatusError {
   }
 }
 
-function parseQuery<T>(req: Request, schema: z.ZodType<T>, what: string): T {
-  const result = schema.safeParse(req.query ?? {});
-  if (!result.success) throw new ValidationError(`invalid ${what}: ${describeIssues(result.error)}`);
-  return result.data;
-}
-
 /** A path parameter that must be a batch id. */
 function batchIdParam(req: Request): string {
   const id = String(req.params.id ?? "");
   if (!isUuid(id)) throw new ValidationError(`batch id must be a UUID, got "${id}"`);
   return id.toLowerCase();
-}
-
-/** Whether the request carries body bytes, whatever their type. */
-function carriesBody(req: Request): boolean {
-  const length = req.get("content-length");
-  if (length !== undefined) return Number(length) > 0;
-  return req.get("transfer-encoding") !== undefined;
 }
 
 /** An optional JSON body: none at all is `{}`; any other (text/plain, a form) gets parseBody's 415. */

@@ -12,10 +12,26 @@
 // What is read per delivery: the webhook and its sealed secrets (webhook_for_delivery, security
 // definer: the route has no workspace), cached with the opened secrets for `cacheMs` (2 s) per
 // API process, so a burst of deliveries costs one read; a rotated secret or a changed webhook is
-// seen within that time. The body is read up to the webhook's max_body_bytes (413 beyond; never
-// more than that plus one chunk is held), and never beyond HARD_CAP_BYTES before the webhook is
-// known. Each webhook and client address has its own rate limit (the API's per-key limits,
-// EVERRUNS_RATE_LIMIT_PER_MINUTE and _BURST): 429 with Retry-After.
+// seen within that time.
+//
+// Until the signature is verified the caller is anybody, so (issue 16's security review):
+//   - failures are counted per client address (404 and 401, EVERRUNS_AUTH_FAILURES_PER_MINUTE, as
+//     the API counts failed keys); an address over it gets 429 before anything else is looked at.
+//     The per-webhook limits (EVERRUNS_RATE_LIMIT_PER_MINUTE and _BURST, per webhook and address)
+//     count verified deliveries only: nobody without the secret can use up a webhook's window.
+//   - nothing about the webhook is told: a webhook that cannot verify (no secret set, no
+//     EVERRUNS_SECRET_KEY, a secret that does not open or is malformed) answers a bare 503
+//     webhook_unavailable or 500 webhook_misconfigured, the reason logged (warn, with its id); a
+//     test delivery (an operator's API key) gets the reason. A broken secret beside a usable one
+//     is logged and left out: deliveries signed with the usable one are accepted.
+//   - the body is read up to the webhook's max_body_bytes (413 beyond; never more than that plus
+//     one chunk is held). `bearer` is verified from its header before the body is read. Bodies
+//     not verified yet share one budget per process (`unverifiedBytesBudget`, 64 MiB): over it,
+//     503 busy with Retry-After, so a flood of large unsigned bodies cannot exhaust memory.
+//   - a rendered input_template is counted as it is built and stops (422 input_too_large) past
+//     max_run_input_bytes: a small template naming a large value many times cannot balloon.
+//   - every refusal before the body is read closes the connection (404, 413, 429, 503, 401 of
+//     bearer): an unread body is not drained for keep-alive.
 import { createHash, createHmac, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Router } from "express";
@@ -23,13 +39,14 @@ import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from "rate-lim
 import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { isUuid, type Pool } from "../db/pool.ts";
 import { receiveWebhook, webhookForDelivery, type ReceiveResult } from "../db/sql/receiveWebhook.ts";
+import { MAX_RUN_INPUT_BYTES } from "../db/sql/startRun.ts";
 import { getWebhook, type WebhookRow } from "../db/sql/webhooks.ts";
-import { resolvePointer, renderTemplate } from "../lib/json-pointer.ts";
+import { resolvePointer, renderTemplate, TemplateTooLargeError } from "../lib/json-pointer.ts";
 import type { Logger } from "../lib/logger.ts";
 import { openSecret, SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
 import { describeStorableProblem, findStorableProblem } from "../lib/storable-json.ts";
-import { signStandard, verifyDelivery, WebhookConfigError, type Headers } from "../lib/webhook-signatures.ts";
-import { requireRole, sendRateLimited, withWorkspace, type Auth } from "./auth.ts";
+import { secretFormatError, signStandard, verifyDelivery, WebhookConfigError, type Headers } from "../lib/webhook-signatures.ts";
+import { requireRole, withWorkspace, type Auth } from "./auth.ts";
 import { errorHandler, HttpStatusError } from "./http-errors.ts";
 import { clientAddress, RATE_LIMIT_SCHEMA, RATE_LIMIT_TABLE, type RateLimited, type RateLimitSettings } from "./rate-limit.ts";
 
@@ -37,9 +54,13 @@ import { clientAddress, RATE_LIMIT_SCHEMA, RATE_LIMIT_TABLE, type RateLimited, t
 export const HARD_CAP_BYTES = 5 * 1024 * 1024;
 /** How long a webhook and its opened secrets are reused (per API process). */
 export const DEFAULT_HOOK_CACHE_MS = 2_000;
+/** Bytes of bodies not verified yet that one API process holds at most, across all deliveries. */
+export const DEFAULT_UNVERIFIED_BYTES_BUDGET = 64 * 1024 * 1024;
 const CACHE_MAX = 10_000;
 /** receive_webhook's delivery_key column holds at most this; a longer key is replaced by its SHA-256. */
 const MAX_DELIVERY_KEY_CHARS = 500;
+/** When a sender refused as busy should try again. */
+const BUSY_RETRY_SECONDS = 1;
 
 export interface HooksDeps {
   pool: Pool;
@@ -48,8 +69,10 @@ export interface HooksDeps {
   secretKey?: Buffer | null;
   /** How long a webhook's row and opened secrets are reused (default 2000 ms; 0: read every time). */
   cacheMs?: number;
-  /** Per webhook and client address (default: none). */
+  /** Failures per client address, verified deliveries per webhook and address (default: none). */
   limits?: HookRateLimits | null;
+  /** Bytes of not-yet-verified bodies in flight in this process at most (default 64 MiB): over it, 503 busy. */
+  unverifiedBytesBudget?: number;
 }
 
 /** An answer of the hook: its status and JSON body. */
@@ -59,17 +82,38 @@ export interface HookAnswer {
   body: { run_id: string; delivery_id: string; duplicate?: true; queued?: true };
 }
 
-const notFound = () => new HttpStatusError(404, "not_found", "no such webhook (unknown, disabled, or not a webhook id)");
+/** A refusal that tells the sender when to retry (429, 503 busy): sent with Retry-After. */
+class RetryLaterError extends HttpStatusError {
+  readonly retryAfterSeconds: number;
+  constructor(status: number, code: string, message: string, retryAfterSeconds: number) {
+    super(status, code, message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
 
-/** Rate limits of deliveries, per webhook and client address (as api/rate-limit.ts counts keys: in everruns_private.rate_limits). */
+const notFound = () => new HttpStatusError(404, "not_found", "no such webhook (unknown, disabled, or not a webhook id)");
+const rateLimited = (limited: RateLimited) => new RetryLaterError(429, "rate_limited", limited.message, limited.retryAfterSeconds);
+// What a sender learns of a webhook that cannot verify: nothing but that (the reason is logged).
+const unavailable = () =>
+  new HttpStatusError(503, "webhook_unavailable", "this webhook cannot take deliveries right now; its owners can see why in the API's log");
+const misconfigured = () => new HttpStatusError(500, "webhook_misconfigured", "this webhook is misconfigured; its owners can see why in the API's log");
+
+/**
+ * Rate limits of POST /hooks/:id (in everruns_private.rate_limits, as api/rate-limit.ts counts
+ * keys): failed deliveries (404, 401) per client address, and verified deliveries per webhook and
+ * client address.
+ */
 export class HookRateLimits {
   readonly #windows: Array<{ limiter: RateLimiterPostgres; points: number; per: string }> = [];
+  readonly #failures: RateLimiterPostgres | null;
+  readonly #failuresPerMinute: number;
   readonly #log: Logger;
   #warned = false;
 
-  constructor(pool: Pool, settings: Pick<RateLimitSettings, "perMinute" | "burst">, log: Logger) {
+  /** authFailuresPerMinute: failed deliveries per address (EVERRUNS_AUTH_FAILURES_PER_MINUTE; absent or 0: none). */
+  constructor(pool: Pool, settings: Pick<RateLimitSettings, "perMinute" | "burst"> & Partial<Pick<RateLimitSettings, "authFailuresPerMinute">>, log: Logger) {
     this.#log = log;
-    const make = (keyPrefix: string, points: number, duration: number) =>
+    const make = (keyPrefix: string, points: number, duration: number, blockInMemory: boolean) =>
       new RateLimiterPostgres({
         storeClient: pool,
         storeType: "pool",
@@ -79,27 +123,33 @@ export class HookRateLimits {
         keyPrefix,
         points,
         duration,
-        inMemoryBlockOnConsumed: points + 1,
+        ...(blockInMemory ? { inMemoryBlockOnConsumed: points + 1 } : {}),
         insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration }),
       });
-    if (settings.perMinute > 0) this.#windows.push({ limiter: make("evr_rl_hook", settings.perMinute, 60), points: settings.perMinute, per: "minute" });
-    if (settings.burst > 0) this.#windows.push({ limiter: make("evr_rl_hook_burst", settings.burst, 1), points: settings.burst, per: "second" });
+    if (settings.perMinute > 0) this.#windows.push({ limiter: make("evr_rl_hook", settings.perMinute, 60, true), points: settings.perMinute, per: "minute" });
+    if (settings.burst > 0) this.#windows.push({ limiter: make("evr_rl_hook_burst", settings.burst, 1, true), points: settings.burst, per: "second" });
+    this.#failuresPerMinute = settings.authFailuresPerMinute ?? 0;
+    // its own keys (not the API's failed keys): a sender's mistakes do not lock its address out of /api
+    this.#failures = this.#failuresPerMinute > 0 ? make("evr_rl_hookfail", this.#failuresPerMinute, 60, false) : null;
   }
 
-  /** Counts one delivery of `webhookId` from `address`; a refusal when over a limit. */
+  #unexpected(error: unknown): null {
+    // the insurance limiter answers when the database does not: this is neither
+    if (!this.#warned) {
+      this.#warned = true;
+      this.#log.warn(`hook rate limit check failed, delivery let through: ${(error as Error)?.message ?? String(error)}`);
+    }
+    return null;
+  }
+
+  /** Counts one verified delivery of `webhookId` from `address`; a refusal when over a limit. */
   async consume(webhookId: string, address: string): Promise<RateLimited | null> {
     if (this.#windows.length === 0) return null;
     const results = await Promise.allSettled(this.#windows.map((w) => w.limiter.consume(`${webhookId}/${address}`)));
     let waitMs = -1;
     for (const result of results) {
       if (result.status === "fulfilled") continue;
-      if (!(result.reason instanceof RateLimiterRes)) {
-        if (!this.#warned) {
-          this.#warned = true;
-          this.#log.warn(`hook rate limit check failed, delivery let through: ${(result.reason as Error)?.message ?? String(result.reason)}`);
-        }
-        return null;
-      }
+      if (!(result.reason instanceof RateLimiterRes)) return this.#unexpected(result.reason);
       waitMs = Math.max(waitMs, result.reason.msBeforeNext);
     }
     if (waitMs < 0) return null;
@@ -110,16 +160,90 @@ export class HookRateLimits {
       retryAfterSeconds: seconds,
     };
   }
+
+  #failureRefusal(res: RateLimiterRes): RateLimited {
+    const seconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+    return {
+      message: `too many failed deliveries from this address: at most ${this.#failuresPerMinute} unknown webhooks or invalid signatures per minute (EVERRUNS_AUTH_FAILURES_PER_MINUTE); retry in ${seconds} s`,
+      retryAfterSeconds: seconds,
+    };
+  }
+
+  /** A refusal when `address` has used up its failed deliveries for now (asked before anything else). */
+  async failuresBlocked(address: string): Promise<RateLimited | null> {
+    if (!this.#failures) return null;
+    try {
+      const res = await this.#failures.get(address);
+      if (res && res.consumedPoints >= this.#failuresPerMinute && res.msBeforeNext > 0) return this.#failureRefusal(res);
+      return null;
+    } catch (error) {
+      return this.#unexpected(error);
+    }
+  }
+
+  /** Counts a failed delivery (404, 401) from `address`; a refusal when that was one too many. */
+  async failed(address: string): Promise<RateLimited | null> {
+    if (!this.#failures) return null;
+    try {
+      await this.#failures.consume(address);
+      return null;
+    } catch (error) {
+      if (error instanceof RateLimiterRes) return this.#failureRefusal(error);
+      return this.#unexpected(error);
+    }
+  }
+}
+
+// ---- bodies not verified yet: one budget per process ----
+
+let unverifiedInFlight = 0;
+
+/** Bytes of bodies this process holds that are not verified yet (every delivery's, whatever its router). */
+export function unverifiedBytesInFlight(): number {
+  return unverifiedInFlight;
+}
+
+/** One delivery's share of the process's budget of unverified bytes; released once verified or refused. */
+class UnverifiedBytes {
+  #held = 0;
+  readonly #budget: number;
+  constructor(budget: number) {
+    this.#budget = budget;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Takes `bytes` more of the budget; false (nothing taken) when that would be over it. */
+  take(bytes: number): boolean {
+    if (bytes <= 0) return true;
+    if (unverifiedInFlight + bytes > this.#budget) return false;
+    unverifiedInFlight += bytes;
+    this.#held += bytes;
+    return true;
+  }
+
+  release(): void {
+    unverifiedInFlight -= this.#held;
+    this.#held = 0;
+  }
+}
+
+function busy(): RetryLaterError {
+  return new RetryLaterError(503, "busy", `this API is receiving too many webhook bodies right now; retry in ${BUSY_RETRY_SECONDS} s`, BUSY_RETRY_SECONDS);
 }
 
 // ---- the webhook and its secrets, cached ----
 
 interface Loaded {
   webhook: WebhookRow;
-  /** the opened secrets in secret_names order; null where not set */
-  secrets: (string | null)[];
-  /** why no delivery can be verified now (no key, no secret set, a secret that does not open) */
-  problem: HttpStatusError | null;
+  /** the usable secrets, opened: their index in secret_names and value (unset, unopenable and malformed ones left out) */
+  secrets: Array<{ index: number; secret: string }>;
+  /** why no delivery can be verified now: `detail` is for the log and the webhook's operators, never for a sender */
+  problem: { status: 500 | 503; code: string; detail: string } | null;
+  /** what was logged of this reading (once each per cacheMs, not once per delivery) */
+  logged: Set<string>;
 }
 
 type HookCache = Map<string, { until: number; loaded: Promise<Loaded | null> }>;
@@ -132,41 +256,63 @@ function cacheOf(pool: Pool): HookCache {
   return cache;
 }
 
+/** Logs (warn) a problem of a webhook once per reading of it. */
+function warnOnce(deps: HooksDeps, loaded: Loaded, detail: string): void {
+  if (loaded.logged.has(detail)) return;
+  loaded.logged.add(detail);
+  deps.log.warn(`webhook ${loaded.webhook.id} (${loaded.webhook.name}): ${detail}`);
+}
+
 async function readWebhook(deps: HooksDeps, webhookId: string): Promise<Loaded | null> {
   const found = await webhookForDelivery(deps.pool, webhookId);
   if (!found) return null;
   const { webhook } = found;
-  const key = deps.secretKey === undefined ? secretKeyFromEnv() : deps.secretKey;
+  const loaded: Loaded = { webhook, secrets: [], problem: null, logged: new Set() };
+  let key: Buffer | null;
+  try {
+    key = (deps.secretKey === undefined ? secretKeyFromEnv() : deps.secretKey) ?? null;
+  } catch (error) {
+    key = null;
+    warnOnce(deps, loaded, (error as Error).message);
+  }
   if (!key) {
-    return {
-      webhook,
-      secrets: [],
-      problem: new HttpStatusError(
-        503,
-        "secrets_unavailable",
-        `this API cannot open webhook secrets: set ${SECRET_KEY_ENV} (the key the secrets were set with) and restart it`,
-      ),
+    loaded.problem = {
+      status: 503,
+      code: "secrets_unavailable",
+      detail: `this API cannot open webhook secrets: set ${SECRET_KEY_ENV} (the key the secrets were set with) and restart it`,
+    };
+    warnOnce(deps, loaded, loaded.problem.detail);
+    return loaded;
+  }
+  const broken: string[] = [];
+  webhook.secret_names.forEach((name, index) => {
+    const sealed = found.secretCiphertexts[index];
+    if (!sealed) return;
+    let secret: string;
+    try {
+      secret = openSecret(key, sealed, { workspaceId: webhook.workspace_id, name });
+    } catch (error) {
+      broken.push(`secret ${name}: ${(error as Error).message}`);
+      return;
+    }
+    // a malformed secret would make verifyDelivery refuse every delivery, its usable partner's too
+    const malformed = secretFormatError(webhook.verify, secret);
+    if (malformed) broken.push(`secret ${name} is unusable for ${webhook.verify}: ${malformed}`);
+    else loaded.secrets.push({ index, secret });
+  });
+  if (loaded.secrets.length > 0) {
+    for (const b of broken) warnOnce(deps, loaded, `${b} (deliveries are verified with its other secret only)`);
+  } else if (broken.length > 0) {
+    loaded.problem = { status: 500, code: "webhook_misconfigured", detail: `no secret of this webhook is usable: ${broken.join("; ")}` };
+  } else {
+    loaded.problem = {
+      status: 503,
+      code: "secrets_unavailable",
+      detail: `this webhook has none of its secrets set: set ${webhook.secret_names.join(" or ")} with \`everruns secrets set\``,
     };
   }
-  let problem: HttpStatusError | null = null;
-  const secrets = webhook.secret_names.map((name, i) => {
-    const sealed = found.secretCiphertexts[i];
-    if (!sealed) return null;
-    try {
-      return openSecret(key, sealed, { workspaceId: webhook.workspace_id, name });
-    } catch (error) {
-      problem ??= new HttpStatusError(500, "webhook_misconfigured", `webhook ${webhook.name}: ${(error as Error).message}`);
-      return null;
-    }
-  });
-  if (!problem && secrets.every((s) => s === null)) {
-    problem = new HttpStatusError(
-      503,
-      "secrets_unavailable",
-      `webhook ${webhook.name} has none of its secrets set: set ${webhook.secret_names.join(" or ")} with \`everruns secrets set\``,
-    );
-  }
-  return { webhook, secrets, problem };
+  if (loaded.problem) warnOnce(deps, loaded, loaded.problem.detail);
+  return loaded;
 }
 
 /** The webhook and its opened secrets, from this process's cache when read in the last cacheMs. */
@@ -183,6 +329,46 @@ async function loadWebhook(deps: HooksDeps, webhookId: string, fresh = false): P
   // a failed read is not remembered
   loaded.catch(() => cache.delete(webhookId));
   return loaded;
+}
+
+/** Why `loaded` cannot verify: the reason for an operator (`detailed`, a test delivery), else the bare answer a sender gets. */
+function problemError(loaded: Loaded, detailed: boolean): HttpStatusError | null {
+  const { problem } = loaded;
+  if (!problem) return null;
+  if (detailed) return new HttpStatusError(problem.status, problem.code, `webhook ${loaded.webhook.name}: ${problem.detail}`);
+  return problem.status === 503 ? unavailable() : misconfigured();
+}
+
+/**
+ * Verifies a delivery's signature with the webhook's usable secrets: the index in secret_names of
+ * the one that verified and the sender's message id, or an HttpStatusError (401 with the reason
+ * of lib/webhook-signatures.ts, which never tells a secret; 500/503 without detail unless `detailed`).
+ */
+function verifySender(deps: HooksDeps, loaded: Loaded, headers: Headers, raw: Buffer, detailed: boolean): { secretIndex: number; messageId: string | null } {
+  const problem = problemError(loaded, detailed);
+  if (problem) throw problem;
+  const { webhook } = loaded;
+  let verified;
+  try {
+    verified = verifyDelivery(
+      {
+        scheme: webhook.verify,
+        secrets: loaded.secrets.map((s) => s.secret),
+        header: webhook.signature_header,
+        prefix: webhook.signature_prefix,
+        toleranceSeconds: webhook.tolerance_seconds,
+      },
+      headers,
+      raw,
+    );
+  } catch (error) {
+    if (!(error instanceof WebhookConfigError)) throw error;
+    warnOnce(deps, loaded, error.message);
+    if (detailed) throw new HttpStatusError(500, "webhook_misconfigured", `webhook ${webhook.name}: ${error.message}`);
+    throw misconfigured();
+  }
+  if (!verified.ok) throw new HttpStatusError(401, "invalid_signature", verified.reason);
+  return { secretIndex: loaded.secrets[verified.secretIndex]!.index, messageId: verified.webhookId };
 }
 
 // ---- one delivery ----
@@ -232,13 +418,34 @@ function keyAt(payload: unknown, pointer: string): string | undefined {
   return undefined;
 }
 
-/** The run input of a delivery: the webhook's template rendered (default: the payload as the user's message), with the payload as context. */
+function inputTooLarge(webhook: Pick<WebhookRow, "name">, what: string): HttpStatusError {
+  return new HttpStatusError(
+    422,
+    "input_too_large",
+    `webhook ${webhook.name}: ${what}, over the ${MAX_RUN_INPUT_BYTES} bytes a run input may have (max_run_input_bytes): nothing was started; template fewer or smaller values of the payload`,
+  );
+}
+
+/**
+ * The run input of a delivery: the webhook's template rendered (default: the payload as the
+ * user's message), with the payload as context. The rendering stops (422 input_too_large) as
+ * soon as its text is over the run input limit, however many times the template names a value.
+ */
 export function deliveryInput(webhook: Pick<WebhookRow, "name" | "input_template">, payload: unknown): unknown {
   const payloadText = typeof payload === "string" ? payload : JSON.stringify(payload);
-  const input =
-    webhook.input_template === null || webhook.input_template === undefined
-      ? { messages: [{ role: "user", content: payloadText }] }
-      : renderTemplate(webhook.input_template, payload);
+  let input: unknown;
+  if (webhook.input_template === null || webhook.input_template === undefined) {
+    input = { messages: [{ role: "user", content: payloadText }] };
+  } else {
+    try {
+      // characters are never more than UTF-8 bytes: this refuses only inputs the database would
+      input = renderTemplate(webhook.input_template, payload, { maxChars: MAX_RUN_INPUT_BYTES });
+    } catch (error) {
+      if (error instanceof TemplateTooLargeError)
+        throw inputTooLarge(webhook, `its input_template renders more than ${error.limit} characters for this payload`);
+      throw error;
+    }
+  }
   if (input === null || typeof input !== "object" || Array.isArray(input)) return input; // the database says what an input must be
   const context = (input as Record<string, unknown>).context;
   const item = { description: `webhook ${webhook.name} delivery`, value: JSON.stringify(payload) };
@@ -254,43 +461,33 @@ export function deliveryInput(webhook: Pick<WebhookRow, "name" | "input_template
 
 /**
  * Verifies and records one delivery of `webhookId` (raw body and headers as received): the
- * answer, or an HttpStatusError (401 invalid_signature, 404, 422, 500 webhook_misconfigured,
- * 503) after which nothing was written. The route and test deliveries both come here.
+ * answer, or an HttpStatusError (401 invalid_signature, 404, 422, 429 over the webhook's rate
+ * limit, 500 webhook_misconfigured, 503) after which nothing was written. The route and test
+ * deliveries both come here. `address`: the sender's, counted against the webhook's rate limit
+ * once the delivery is verified (test deliveries have none). `onVerified`: called once the
+ * signature is verified (the route releases the body's share of the unverified budget). A test
+ * delivery (an operator's key) is told why a webhook cannot verify; a sender is not.
  */
 export async function handleDelivery(
   deps: HooksDeps,
   webhookId: string,
   headers: Headers,
   raw: Buffer,
-  opts: { test?: boolean; loaded?: Loaded | null } = {},
+  opts: { test?: boolean; loaded?: Loaded | null; address?: string; onVerified?: () => void } = {},
 ): Promise<HookAnswer> {
   const loaded = opts.loaded !== undefined ? opts.loaded : await loadWebhook(deps, webhookId);
   if (!loaded) throw notFound();
   const { webhook } = loaded;
   if (raw.length > webhook.max_body_bytes) throw tooLarge(webhook.max_body_bytes);
-  if (loaded.problem) throw loaded.problem;
-  const present = loaded.secrets.flatMap((secret, i) => (secret === null ? [] : [{ secret, i }]));
-  let verified;
-  try {
-    verified = verifyDelivery(
-      {
-        scheme: webhook.verify,
-        secrets: present.map((p) => p.secret),
-        header: webhook.signature_header,
-        prefix: webhook.signature_prefix,
-        toleranceSeconds: webhook.tolerance_seconds,
-      },
-      headers,
-      raw,
-    );
-  } catch (error) {
-    if (error instanceof WebhookConfigError) throw new HttpStatusError(500, "webhook_misconfigured", `webhook ${webhook.name}: ${error.message}`);
-    throw error;
+  const verified = verifySender(deps, loaded, headers, raw, opts.test ?? false);
+  opts.onVerified?.();
+  if (opts.address !== undefined && deps.limits) {
+    const limited = await deps.limits.consume(webhook.id, opts.address);
+    if (limited) throw rateLimited(limited);
   }
-  if (!verified.ok) throw new HttpStatusError(401, "invalid_signature", verified.reason);
 
   const payload = parsePayload(raw, header(headers["content-type"]));
-  let deliveryKey: string | null = webhook.dedupe_pointer ? (keyAt(payload, webhook.dedupe_pointer) ?? null) : verified.webhookId;
+  let deliveryKey: string | null = webhook.dedupe_pointer ? (keyAt(payload, webhook.dedupe_pointer) ?? null) : verified.messageId;
   if (deliveryKey !== null && deliveryKey.length > MAX_DELIVERY_KEY_CHARS) deliveryKey = `sha256:${createHash("sha256").update(deliveryKey).digest("hex")}`;
   let threadKey: string | null = null;
   if (webhook.thread_key_pointer) {
@@ -305,6 +502,9 @@ export async function handleDelivery(
     threadKey = key;
   }
   const input = deliveryInput(webhook, payload);
+  // the payload as context can take the default input over the limit too: refused here, not after sending it
+  const inputBytes = Buffer.byteLength(JSON.stringify(input) ?? "");
+  if (inputBytes > MAX_RUN_INPUT_BYTES) throw inputTooLarge(webhook, `its run input for this payload is ${inputBytes} bytes of JSON text`);
   let result: ReceiveResult;
   try {
     result = await receiveWebhook(deps.pool, {
@@ -314,7 +514,7 @@ export async function handleDelivery(
       payloadBytes: raw.length,
       input,
       threadKey,
-      verifiedWith: present[verified.secretIndex]?.i ?? null,
+      verifiedWith: verified.secretIndex,
       test: opts.test ?? false,
     });
   } catch (error) {
@@ -336,18 +536,40 @@ function tooLarge(limit: number): HttpStatusError {
   return new HttpStatusError(413, "too_large", `the body is over this webhook's limit of ${limit} bytes (its max_body_bytes)`);
 }
 
-/** The body, up to `limit` bytes: a 413 once it is over (at most one chunk past the limit is held). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The body, up to `limit` bytes: a 413 once it is over (at most one chunk past the limit is
+ * held). With `unverified`, every byte held is taken from the process's budget first (a declared
+ * Content-Length at once): a 503 busy when the budget has no room. A refusal leaves the rest of
+ * the body unread and the socket open, so that the answer reaches the sender (the route closes
+ * the connection after it); a `for await` over the request would destroy the socket on leaving.
+ */
+function readBody(req: IncomingMessage, limit: number, unverified: UnverifiedBytes | null): Promise<Buffer> {
   const length = Number(req.headers["content-length"] ?? NaN);
-  if (Number.isFinite(length) && length > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
+  if (Number.isFinite(length) && length > limit) return Promise.reject(tooLarge(limit));
+  if (unverified && Number.isFinite(length) && !unverified.take(length)) return Promise.reject(busy());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (error: Error | null) => {
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+      if (error) {
+        req.pause();
+        reject(error);
+      } else {
+        resolve(Buffer.concat(chunks, total));
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) return done(tooLarge(limit));
+      if (unverified && total > unverified.held && !unverified.take(total - unverified.held)) return done(busy());
+      chunks.push(chunk);
+    };
+    const onEnd = () => done(null);
+    const onError = (error: Error) => done(error);
+    const onClose = () => done(new HttpStatusError(400, "aborted", "the request ended before its body did"));
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
+  });
 }
 
 // ---- test deliveries ----
@@ -369,9 +591,10 @@ function signedHeaders(webhook: WebhookRow, secret: string, body: string): Recor
 
 /**
  * Sends a test delivery to a webhook of the key's workspace (operator): a request signed with
- * the webhook's own first set secret for its scheme, handled by the same code as a real one
+ * the webhook's own first usable secret for its scheme, handled by the same code as a real one
  * (in process), recorded with test = true. `payload` defaults to a small test object. Returns the
- * answer a sender would get; refusals as HttpStatusError (404: not the key's webhook, or disabled).
+ * answer a sender would get; refusals as HttpStatusError (404: not the key's webhook, or disabled;
+ * 500/503 saying why the webhook cannot verify).
  */
 export async function sendTestDelivery(deps: HooksDeps, auth: Auth, webhookId: string, payload?: unknown): Promise<HookAnswer> {
   requireRole(auth, "operator", "sending a test delivery");
@@ -381,10 +604,10 @@ export async function sendTestDelivery(deps: HooksDeps, auth: Auth, webhookId: s
   if (!own.enabled) throw new HttpStatusError(409, "webhook_disabled", `webhook ${own.name} is disabled: enable it (PATCH {"enabled": true}) to test it`);
   const loaded = await loadWebhook(deps, webhookId, true);
   if (!loaded) throw new NotFoundError(`unknown webhook ${webhookId}`);
-  if (loaded.problem) throw loaded.problem;
+  const problem = problemError(loaded, true);
+  if (problem) throw problem;
   const body = JSON.stringify(payload === undefined ? { test: true, webhook: own.name, sent_at: new Date().toISOString() } : payload);
-  const secret = loaded.secrets.find((s) => s !== null)!;
-  const headers = { "content-type": "application/json", ...signedHeaders(loaded.webhook, secret, body) };
+  const headers = { "content-type": "application/json", ...signedHeaders(loaded.webhook, loaded.secrets[0]!.secret, body) };
   return handleDelivery(deps, webhookId, headers, Buffer.from(body, "utf8"), { test: true, loaded });
 }
 
@@ -393,22 +616,36 @@ export async function sendTestDelivery(deps: HooksDeps, auth: Auth, webhookId: s
 /** POST /hooks/:id. Mount before /api's authentication and body parsing, after the Host check. */
 export function hooksRouter(deps: HooksDeps): Router {
   const router = Router();
+  const budget = deps.unverifiedBytesBudget ?? DEFAULT_UNVERIFIED_BYTES_BUDGET;
   router.post("/hooks/:id", async (req, res, next) => {
+    const address = clientAddress(req);
+    const unverified = new UnverifiedBytes(budget);
     try {
-      const id = String(req.params.id ?? "");
+      const blocked = await deps.limits?.failuresBlocked(address);
+      if (blocked) throw rateLimited(blocked);
+      const id = String(req.params.id ?? "").toLowerCase();
       if (!isUuid(id)) throw notFound();
-      const limited = await deps.limits?.consume(id.toLowerCase(), clientAddress(req));
-      if (limited) {
-        res.set("connection", "close");
-        return sendRateLimited(res, limited);
-      }
-      const loaded = await loadWebhook(deps, id.toLowerCase());
+      const loaded = await loadWebhook(deps, id);
       if (!loaded) throw notFound();
-      const raw = await readBody(req, Math.min(loaded.webhook.max_body_bytes, HARD_CAP_BYTES));
-      const answer = await handleDelivery(deps, id.toLowerCase(), req.headers, raw, { loaded });
+      // refused before a byte of the body is read: a webhook that cannot verify, a bearer token that does not
+      let early = false;
+      if (loaded.webhook.verify === "bearer" || loaded.problem) {
+        verifySender(deps, loaded, req.headers, Buffer.alloc(0), false);
+        early = true; // a verified bearer: its body is the sender's, not anybody's
+      }
+      const raw = await readBody(req, Math.min(loaded.webhook.max_body_bytes, HARD_CAP_BYTES), early ? null : unverified);
+      const answer = await handleDelivery(deps, id, req.headers, raw, { loaded, address, onVerified: () => unverified.release() });
       res.status(answer.status).json(answer.body);
-    } catch (error) {
-      if (error instanceof HttpStatusError && error.status === 413) res.set("connection", "close");
+    } catch (caught) {
+      unverified.release();
+      let error = caught;
+      if (deps.limits && error instanceof HttpStatusError && (error.status === 404 || error.status === 401)) {
+        const limited = await deps.limits.failed(address);
+        if (limited) error = rateLimited(limited);
+      }
+      if (error instanceof RetryLaterError) res.set("Retry-After", String(error.retryAfterSeconds));
+      // an unread body is not drained for the next request on this connection; a scanner of ids loses its connection
+      if (!req.complete || (error instanceof HttpStatusError && [404, 413, 429, 503].includes(error.status))) res.set("connection", "close");
       next(error);
     }
   });

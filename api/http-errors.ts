@@ -100,3 +100,17 @@ export function parseBody<T>(req: Request, schema: z.ZodType<T>, what: string): 
   if (!result.success) throw new ValidationError(`invalid ${what}: ${describeIssues(result.error)}`);
   return result.data;
 }
+
+/** A request's query string checked by `schema` (a 400 naming each field). */
+export function parseQuery<T>(req: Request, schema: z.ZodType<T>, what: string): T {
+  const result = schema.safeParse(req.query ?? {});
+  if (!result.success) throw new ValidationError(`invalid ${what}: ${describeIssues(result.error)}`);
+  return result.data;
+}
+
+/** Whether the request carries body bytes, whatever their type (a POST without a body sends none, or Content-Length: 0). */
+export function carriesBody(req: Request): boolean {
+  const length = req.get("content-length");
+  if (length !== undefined) return Number(length) > 0;
+  return req.get("transfer-encoding") !== undefined;
+}

@@ -19,7 +19,7 @@ import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import { batchesRouter } from "./batches.ts";
 import type { EventsHub } from "./events-hub.ts";
-import { parseBody } from "./http-errors.ts";
+import { carriesBody, parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
 
 export interface RestDeps {
@@ -64,13 +64,6 @@ export const RerunBodySchema = z.strictObject({
   reason: ReasonSchema,
   from_step: z.number().int("must be a whole step number").min(0, "must be a step number (0 or more)").max(2_147_483_647).nullish(),
 });
-
-/** Whether the request carries body bytes, whatever their type (a POST without a body sends none, or Content-Length: 0). */
-function carriesBody(req: Request): boolean {
-  const length = req.get("content-length");
-  if (length !== undefined) return Number(length) > 0;
-  return req.get("transfer-encoding") !== undefined;
-}
 
 /**
  * The optional body of cancel and rerun: no body at all means no reason. A body express.json did

@@ -3,23 +3,21 @@
 // resuming, triggering, test deliveries and resends `operator`; creating, changing and deleting
 // `admin` (they decide what runs, unattended, and where the workspace's events go). Every query
 // runs under the key's workspace (withWorkspace: row-level security), so another workspace's
-// schedule, webhook or endpoint is an unknown one. Bodies are checked by zod first (naming the
-// field), then by the tables' own checks and triggers (agent, time zone, run input).
+// schedule, webhook or endpoint is an unknown one. Bodies are checked first by the rules GraphQL
+// shares (api/trigger-inputs.ts: naming the field), then by the tables' own checks and triggers
+// (agent, time zone, run input).
 import { Router, type Request } from "express";
 import { z } from "zod";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { isUuid, type Pool, type PoolClient } from "../db/pool.ts";
-import { describeIssues, jsonTextBytes } from "../db/schemas.ts";
 import { listSecrets } from "../db/sql/listSecrets.ts";
 import {
   createNotificationEndpoint,
   deleteNotificationEndpoint,
-  findEndpointAgent,
   getNotificationDelivery,
   getNotificationEndpoint,
   listNotificationDeliveries,
   listNotificationEndpoints,
-  NOTIFICATION_EVENTS,
   NOTIFICATION_STATUSES,
   resendNotification,
   updateNotificationEndpoint,
@@ -38,12 +36,30 @@ import {
 } from "../db/sql/schedules.ts";
 import { createWebhook, deleteWebhook, getWebhook, listWebhookDeliveries, listWebhooks, updateWebhook } from "../db/sql/webhooks.ts";
 import type { Logger } from "../lib/logger.ts";
-import { MAX_INTERVAL_SECONDS, nextOccurrences, scheduleSpecError } from "../lib/schedule-times.ts";
-import { SecretNameSchema } from "../lib/secret-box.ts";
-import { VERIFY_SCHEMES } from "../lib/webhook-signatures.ts";
+import { nextOccurrences, scheduleSpecError } from "../lib/schedule-times.ts";
 import { authOf, requireRole, withWorkspace, type Auth } from "./auth.ts";
 import { sendTestDelivery, type HooksDeps } from "./hooks.ts";
-import { parseBody } from "./http-errors.ts";
+import { carriesBody, parseBody, parseQuery } from "./http-errors.ts";
+import {
+  checkSchedule,
+  CreateEndpointInput,
+  CreateScheduleInput,
+  CreateWebhookInput,
+  endpointAgentId,
+  newScheduleShape,
+  parseTriggerInput,
+  PauseInput,
+  REST_NAMES,
+  scheduleChange,
+  TestDeliveryInput,
+  TriggerInput,
+  UpdateEndpointInput,
+  UpdateScheduleInput,
+  UpdateWebhookInput,
+  webhookProblem,
+  webhookShape,
+  type WebhookShape,
+} from "./trigger-inputs.ts";
 
 export interface TriggersDeps {
   pool: Pool;
@@ -52,23 +68,10 @@ export interface TriggersDeps {
   hooks: HooksDeps;
 }
 
-/** A run input or template as a JSON body field: at most this much JSON text. */
-const MAX_INPUT_BYTES = 65_536;
 /** How many upcoming fire times GET /api/schedules/:id lists. */
 const NEXT_FIRES = 5;
 /** Recent fires and deliveries shown with one schedule or webhook. */
 const RECENT = 10;
-
-const NAME = z
-  .string("must be a name")
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "must be 1-100 letters, digits, _, . or - (starting with a letter or digit)");
-const AGENT = z.string("must name an agent (its id or name)").min(1, "must name an agent (its id or name)").max(200);
-const POINTER = z
-  .string()
-  .max(500, "must be at most 500 characters")
-  .regex(/^(\/[^/]*){1,32}$/, 'must be a JSON pointer of 1 to 32 tokens, e.g. "/issue/number" (RFC 6901: ~1 for /, ~0 for ~)');
-const boundedJson = (what: string) =>
-  z.unknown().refine((v) => v === undefined || jsonTextBytes(v) <= MAX_INPUT_BYTES, `${what} must be at most ${MAX_INPUT_BYTES} bytes of JSON`);
 
 const intParam = (min: number, max: number) =>
   z
@@ -77,129 +80,6 @@ const intParam = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 const timeParam = z.iso.datetime({ offset: true, message: "must be an ISO time with its offset (2025-01-31T18:00:00Z)" }).transform((s) => new Date(s));
-
-// ---- bodies ----
-
-export const TriggerBodySchema = z.strictObject({
-  payload: boundedJson("payload").optional(),
-  thread_key: z
-    .string()
-    .regex(/^[^\s\p{Cc}]{1,200}$/u, "must be 1-200 characters without spaces or control characters")
-    .nullish(),
-});
-
-const scheduleFields = {
-  name: NAME,
-  cron: z.string().min(1, "must not be empty").max(200, "must be at most 200 characters").nullish(),
-  interval_seconds: z
-    .number()
-    .int("must be a whole number of seconds")
-    .min(1, "must be at least 1")
-    .max(MAX_INTERVAL_SECONDS, `must be at most ${MAX_INTERVAL_SECONDS} (365 days)`)
-    .nullish(),
-  timezone: z.string().regex(/^[A-Za-z0-9_+/-]{1,64}$/, "must be an IANA time zone name, e.g. Europe/Berlin or UTC"),
-  input: boundedJson("input").refine((v) => v !== undefined && v !== null, 'must be a run input ({"messages": [...]})'),
-  overlap: z.enum(["skip", "buffer_one", "allow", "cancel_previous"], "must be skip, buffer_one, allow or cancel_previous"),
-  catch_up: z.enum(["skip", "once", "all"], "must be skip, once or all"),
-  catch_up_max: z.number().int("must be a whole number").min(1, "must be at least 1").max(1000, "must be at most 1000"),
-  misfire_grace_seconds: z.number().int("must be a whole number").min(1, "must be at least 1").max(86_400, "must be at most 86400"),
-  paused: z.boolean(),
-  paused_note: z.string().max(1000, "must be at most 1000 characters").nullish(),
-  pause_after_failures: z.number().int("must be a whole number").min(1, "must be at least 1").max(1000, "must be at most 1000").nullish(),
-};
-
-export const CreateScheduleBodySchema = z.strictObject({
-  agent: AGENT,
-  ...scheduleFields,
-  timezone: scheduleFields.timezone.optional(),
-  overlap: scheduleFields.overlap.optional(),
-  catch_up: scheduleFields.catch_up.optional(),
-  catch_up_max: scheduleFields.catch_up_max.optional(),
-  misfire_grace_seconds: scheduleFields.misfire_grace_seconds.optional(),
-  paused: scheduleFields.paused.optional(),
-  thread: z.enum(["new", "shared"], "must be new or shared").optional(),
-});
-
-export const UpdateScheduleBodySchema = z.strictObject({
-  ...Object.fromEntries(Object.entries(scheduleFields).map(([k, v]) => [k, v.optional()])),
-} as { [K in keyof typeof scheduleFields]: z.ZodOptional<(typeof scheduleFields)[K]> });
-
-export const PauseBodySchema = z.strictObject({ note: z.string().max(1000, "must be at most 1000 characters").nullish() });
-
-const webhookFields = {
-  name: NAME,
-  verify: z.enum(VERIFY_SCHEMES, `must be one of ${VERIFY_SCHEMES.join(", ")}`),
-  secret_names: z
-    .array(SecretNameSchema)
-    .min(1, "must name 1 secret (2 while rotating)")
-    .max(2, "must name at most 2 secrets (2 only while rotating)")
-    .refine((names) => new Set(names).size === names.length, "must not name a secret twice"),
-  signature_header: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,100}$/, "must be an HTTP header name (letters, digits, -)")
-    .nullish(),
-  signature_prefix: z.string().max(50, "must be at most 50 characters").nullish(),
-  tolerance_seconds: z.number().int("must be a whole number").min(1, "must be at least 1").max(3600, "must be at most 3600"),
-  dedupe_pointer: POINTER.nullish(),
-  input_template: boundedJson("input_template").nullish(),
-  thread_key_pointer: POINTER.nullish(),
-  max_body_bytes: z.number().int("must be a whole number").min(1024, "must be at least 1024").max(5_242_880, "must be at most 5242880 (5 MiB)"),
-  enabled: z.boolean(),
-};
-
-export const CreateWebhookBodySchema = z
-  .strictObject({
-    agent: AGENT,
-    ...webhookFields,
-    verify: webhookFields.verify.optional(),
-    tolerance_seconds: webhookFields.tolerance_seconds.optional(),
-    max_body_bytes: webhookFields.max_body_bytes.optional(),
-    enabled: webhookFields.enabled.optional(),
-  })
-  .superRefine((b, ctx) => {
-    if (b.verify === "hmac" && !b.signature_header) {
-      ctx.addIssue({ code: "custom", path: ["signature_header"], message: "hmac needs signature_header (the header the sender puts its signature in)" });
-    }
-  });
-
-export const UpdateWebhookBodySchema = z.strictObject({
-  ...Object.fromEntries(Object.entries(webhookFields).map(([k, v]) => [k, v.optional()])),
-} as { [K in keyof typeof webhookFields]: z.ZodOptional<(typeof webhookFields)[K]> });
-
-export const TestDeliveryBodySchema = z.strictObject({ payload: boundedJson("payload").optional() });
-
-const endpointFields = {
-  name: NAME,
-  url: z
-    .string("must be a URL")
-    .max(2000, "must be at most 2000 characters")
-    .refine((u) => {
-      try {
-        const parsed = new URL(u);
-        return (parsed.protocol === "http:" || parsed.protocol === "https:") && !/\s/.test(u);
-      } catch {
-        return false;
-      }
-    }, "must be an http:// or https:// URL"),
-  events: z
-    .array(z.enum(NOTIFICATION_EVENTS, `must be one of ${NOTIFICATION_EVENTS.join(", ")}`))
-    .min(1, "must name at least one event")
-    .max(NOTIFICATION_EVENTS.length),
-  agent: AGENT.nullish(),
-  secret_name: SecretNameSchema,
-  retry_initial_seconds: z.number().min(0.1, "must be at least 0.1").max(3600, "must be at most 3600"),
-  enabled: z.boolean(),
-};
-
-export const CreateEndpointBodySchema = z.strictObject({
-  ...endpointFields,
-  retry_initial_seconds: endpointFields.retry_initial_seconds.optional(),
-  enabled: endpointFields.enabled.optional(),
-});
-
-export const UpdateEndpointBodySchema = z.strictObject({
-  ...Object.fromEntries(Object.entries(endpointFields).map(([k, v]) => [k, v.optional()])),
-} as { [K in keyof typeof endpointFields]: z.ZodOptional<(typeof endpointFields)[K]> });
 
 const ListQuerySchema = z.strictObject({ limit: intParam(1, 1000).optional() });
 const FiresQuerySchema = z.strictObject({ limit: intParam(1, 1000).optional(), before: timeParam.optional() });
@@ -211,29 +91,21 @@ const NotificationsQuerySchema = z.strictObject({
 
 // ---- helpers ----
 
-function parseQuery<T>(req: Request, schema: z.ZodType<T>, what: string): T {
-  const result = schema.safeParse(req.query ?? {});
-  if (!result.success) throw new ValidationError(`invalid ${what}: ${describeIssues(result.error)}`);
-  return result.data;
-}
-
 function idParam(req: Request, what: string): string {
   const id = String(req.params.id ?? "");
   if (!isUuid(id)) throw new ValidationError(`${what} id must be a UUID, got "${id.slice(0, 100)}"`);
   return id.toLowerCase();
 }
 
-/** Whether the request carries body bytes. */
-function carriesBody(req: Request): boolean {
-  const length = req.get("content-length");
-  if (length !== undefined) return Number(length) > 0;
-  return req.get("transfer-encoding") !== undefined;
+/** The JSON body checked by one of api/trigger-inputs.ts's schemas (a 400 naming each field). */
+function inputBody<S extends z.ZodType>(req: Request, schema: S, what: string): z.output<S> {
+  return parseTriggerInput(schema, parseBody(req, z.unknown(), what), REST_NAMES, what);
 }
 
 /** An optional JSON body: none at all is `{}`. */
-function optionalBody<T>(req: Request, schema: z.ZodType<T>, what: string): T {
-  if (req.body === undefined && !carriesBody(req)) return schema.parse({});
-  return parseBody(req, schema, what);
+function optionalBody<S extends z.ZodType>(req: Request, schema: S, what: string): z.output<S> {
+  if (req.body === undefined && !carriesBody(req)) return parseTriggerInput(schema, {}, REST_NAMES, what);
+  return inputBody(req, schema, what);
 }
 
 /** `found`, or a 404 naming what was not found. */
@@ -247,10 +119,10 @@ function specOf(s: Pick<ScheduleRow, "cron" | "interval_seconds" | "timezone">, 
   return { cron: s.cron ?? null, intervalSeconds: s.interval_seconds ?? null, timezone: s.timezone, anchor };
 }
 
-/** 400 naming the problem when cron/interval/time zone do not make a schedule. */
-function checkSpec(s: Pick<ScheduleRow, "cron" | "interval_seconds" | "timezone">, anchor: Date): void {
-  const problem = scheduleSpecError(specOf(s, anchor));
-  if (problem) throw new ValidationError(`invalid schedule: ${problem}`, { code: "invalid_schedule" });
+/** A 400 `invalid <what>: …` when the webhook as it will be lacks what its scheme needs. */
+function checkWebhook(w: WebhookShape, what: string): void {
+  const problem = webhookProblem(w, REST_NAMES);
+  if (problem) throw new ValidationError(`invalid ${what}: ${problem}`);
 }
 
 /** Names among `names` that the workspace has no secret of (yet). */
@@ -294,7 +166,7 @@ export function triggersRouter(deps: TriggersDeps): Router {
   router.post("/api/agents/:agent/trigger", async (req, res) => {
     const auth = authOf(req);
     requireRole(auth, "operator", "triggering an agent");
-    const body = parseBody(req, TriggerBodySchema, "trigger");
+    const body = inputBody(req, TriggerInput, "trigger");
     const agent = String(req.params.agent ?? "");
     const runId = await withWorkspace(pool, auth, (db) => triggerAgent(db, { agent, payload: body.payload ?? null, threadKey: body.thread_key ?? null }));
     res.status(202).location(`/api/runs/${runId}`).json({ run_id: runId });
@@ -310,8 +182,8 @@ export function triggersRouter(deps: TriggersDeps): Router {
   router.post("/api/schedules", async (req, res) => {
     const auth = authOf(req);
     requireRole(auth, "admin", "creating a schedule");
-    const body = parseBody(req, CreateScheduleBodySchema, "schedule");
-    checkSpec({ cron: body.cron ?? null, interval_seconds: body.interval_seconds ?? null, timezone: body.timezone ?? "UTC" }, new Date());
+    const body = inputBody(req, CreateScheduleInput, "schedule");
+    checkSchedule(newScheduleShape(body), new Date());
     const created = await withWorkspace(pool, auth, async (db) =>
       scheduleDetail(db, await createSchedule(db, { ...body, cron: body.cron ?? null, interval_seconds: body.interval_seconds ?? null })),
     );
@@ -328,20 +200,12 @@ export function triggersRouter(deps: TriggersDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "admin", "changing a schedule");
     const id = idParam(req, "schedule");
-    const body = parseBody(req, UpdateScheduleBodySchema, "schedule change");
+    const body = inputBody(req, UpdateScheduleInput, "schedule change");
     const updated = await withWorkspace(pool, auth, async (db) => {
       const before = found(await getSchedule(db, id), `schedule ${id}`);
-      const cron = body.cron !== undefined ? (body.cron ?? null) : before.cron;
-      const interval = body.interval_seconds !== undefined ? (body.interval_seconds ?? null) : before.interval_seconds;
-      // switching between cron and interval: giving one clears the other unless it is given too
-      const merged = {
-        cron: body.interval_seconds != null && body.cron === undefined ? null : cron,
-        interval_seconds: body.cron != null && body.interval_seconds === undefined ? null : interval,
-        timezone: body.timezone ?? before.timezone,
-      };
-      checkSpec(merged, before.created_at);
-      const changes = { ...body, ...(body.cron !== undefined || body.interval_seconds !== undefined ? merged : {}) };
-      return scheduleDetail(db, found(await updateSchedule(db, id, changes), `schedule ${id}`));
+      const { change, after } = scheduleChange(before, body);
+      checkSchedule(after, before.created_at);
+      return scheduleDetail(db, found(await updateSchedule(db, id, change), `schedule ${id}`));
     });
     res.json(updated);
   });
@@ -350,7 +214,7 @@ export function triggersRouter(deps: TriggersDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "pausing a schedule");
     const id = idParam(req, "schedule");
-    const body = optionalBody(req, PauseBodySchema, "pause");
+    const body = optionalBody(req, PauseInput, "pause");
     res.json(await withWorkspace(pool, auth, async (db) => scheduleDetail(db, found(await pauseSchedule(db, id, body.note ?? null), `schedule ${id}`))));
   });
 
@@ -392,7 +256,8 @@ export function triggersRouter(deps: TriggersDeps): Router {
   router.post("/api/webhooks", async (req, res) => {
     const auth = authOf(req);
     requireRole(auth, "admin", "creating a webhook");
-    const body = parseBody(req, CreateWebhookBodySchema, "webhook");
+    const body = inputBody(req, CreateWebhookInput, "webhook");
+    checkWebhook(webhookShape(body), "webhook");
     const answer = await withWorkspace(pool, auth, async (db) => {
       const webhook = await createWebhook(db, body);
       const warnings = secretWarning(await unsetSecrets(db, auth, webhook.secret_names), "deliveries are refused (503)");
@@ -417,14 +282,10 @@ export function triggersRouter(deps: TriggersDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "admin", "changing a webhook");
     const id = idParam(req, "webhook");
-    const body = parseBody(req, UpdateWebhookBodySchema, "webhook change");
+    const body = inputBody(req, UpdateWebhookInput, "webhook change");
     const answer = await withWorkspace(pool, auth, async (db) => {
       const before = found(await getWebhook(db, id), `webhook ${id}`);
-      const verify = body.verify ?? before.verify;
-      const header = body.signature_header !== undefined ? body.signature_header : before.signature_header;
-      if (verify === "hmac" && !header) {
-        throw new ValidationError("invalid webhook change: signature_header: hmac needs signature_header (the header the sender puts its signature in)");
-      }
+      checkWebhook(webhookShape(body, before), "webhook change");
       const webhook = found(await updateWebhook(db, id, body), `webhook ${id}`);
       const warnings = secretWarning(await unsetSecrets(db, auth, webhook.secret_names), "deliveries are refused (503)");
       return { ...webhook, url_path: `/hooks/${id}`, warnings };
@@ -455,7 +316,7 @@ export function triggersRouter(deps: TriggersDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "sending a test delivery");
     const id = idParam(req, "webhook");
-    const body = optionalBody(req, TestDeliveryBodySchema, "test delivery");
+    const body = optionalBody(req, TestDeliveryInput, "test delivery");
     const answer = await sendTestDelivery(deps.hooks, auth, id, body.payload);
     res.status(answer.status).json(answer.body);
   });
@@ -470,10 +331,9 @@ export function triggersRouter(deps: TriggersDeps): Router {
   router.post("/api/notification-endpoints", async (req, res) => {
     const auth = authOf(req);
     requireRole(auth, "admin", "creating a notification endpoint");
-    const { agent, ...body } = parseBody(req, CreateEndpointBodySchema, "notification endpoint");
+    const { agent, ...body } = inputBody(req, CreateEndpointInput, "notification endpoint");
     const answer = await withWorkspace(pool, auth, async (db) => {
-      const agentId = agent ? await findEndpointAgent(db, agent) : null;
-      const endpoint = await createNotificationEndpoint(db, { ...body, agent_id: agentId });
+      const endpoint = await createNotificationEndpoint(db, { ...body, agent_id: (await endpointAgentId(db, agent)) ?? null });
       return { ...endpoint, warnings: secretWarning(await unsetSecrets(db, auth, [endpoint.secret_name]), "notifications fail") };
     });
     res.status(201).location(`/api/notification-endpoints/${answer.id}`).json(answer);
@@ -494,9 +354,9 @@ export function triggersRouter(deps: TriggersDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "admin", "changing a notification endpoint");
     const id = idParam(req, "notification endpoint");
-    const { agent, ...body } = parseBody(req, UpdateEndpointBodySchema, "notification endpoint change");
+    const { agent, ...body } = inputBody(req, UpdateEndpointInput, "notification endpoint change");
     const answer = await withWorkspace(pool, auth, async (db) => {
-      const agentId = agent === undefined ? undefined : agent === null ? null : await findEndpointAgent(db, agent);
+      const agentId = await endpointAgentId(db, agent);
       const endpoint = found(
         await updateNotificationEndpoint(db, id, { ...body, ...(agentId !== undefined && { agent_id: agentId }) }),
         `notification endpoint ${id}`,

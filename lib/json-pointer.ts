@@ -46,21 +46,84 @@ function asText(value: unknown): string {
 const WHOLE_PLACEHOLDER = /^\{\{(\/[^{}]*|)\}\}$/;
 const PLACEHOLDER = /\{\{(\/[^{}]*|)\}\}/g;
 
+/** A rendering stopped because its output went over `limit` characters (RenderOptions.maxChars). */
+export class TemplateTooLargeError extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`the rendered template is over ${limit} characters`);
+    this.name = "TemplateTooLargeError";
+    this.limit = limit;
+  }
+}
+
+export interface RenderOptions {
+  /**
+   * Stop with TemplateTooLargeError as soon as the output's text (its strings, keys, numbers and
+   * each pointed value's JSON text) is over this many characters. Without it a small template
+   * that names one large value many times renders without bound (default: no limit).
+   */
+  maxChars?: number;
+}
+
+/** One rendering: what is left of its budget, and the pointed values' texts (each computed once). */
+interface Render {
+  doc: unknown;
+  limit: number;
+  used: number;
+  texts: Map<string, string>;
+}
+
+function spend(r: Render, chars: number): void {
+  r.used += chars;
+  if (r.used > r.limit) throw new TemplateTooLargeError(r.limit);
+}
+
+/** The text of the value at `pointer` ("" when it points at nothing), once per rendering. */
+function textAt(r: Render, pointer: string): string {
+  let text = r.texts.get(pointer);
+  if (text === undefined) r.texts.set(pointer, (text = asText(resolvePointer(r.doc, pointer))));
+  return text;
+}
+
 /**
  * Renders a template against `doc`: a JSON value whose strings may hold {{/pointer}}. A string
  * that is exactly one placeholder becomes the pointed value, of whatever JSON type ("" when it
  * points at nothing); elsewhere each placeholder is replaced by the value as text ("" when it
- * points at nothing). Keys are not templates. {{}} is the whole document.
+ * points at nothing). Keys are not templates. {{}} is the whole document. With `maxChars`, the
+ * output is counted as it is built, so no more than that (plus one value) is ever held.
  */
-export function renderTemplate(template: unknown, doc: unknown): unknown {
+export function renderTemplate(template: unknown, doc: unknown, opts: RenderOptions = {}): unknown {
+  return render({ doc, limit: opts.maxChars ?? Infinity, used: 0, texts: new Map() }, template);
+}
+
+function render(r: Render, template: unknown): unknown {
   if (typeof template === "string") {
     const whole = WHOLE_PLACEHOLDER.exec(template);
-    if (whole) return resolvePointer(doc, whole[1]!) ?? "";
-    return template.replace(PLACEHOLDER, (_m, pointer: string) => asText(resolvePointer(doc, pointer)));
+    if (whole) {
+      const value = resolvePointer(r.doc, whole[1]!) ?? "";
+      // the value is shared, not copied, but the run input's JSON text holds it once per placeholder
+      spend(r, textAt(r, whole[1]!).length);
+      return value;
+    }
+    let end = 0;
+    const out = template.replace(PLACEHOLDER, (match: string, pointer: string, offset: number) => {
+      const text = textAt(r, pointer);
+      spend(r, offset - end + text.length);
+      end = offset + match.length;
+      return text;
+    });
+    spend(r, template.length - end);
+    return out;
   }
-  if (Array.isArray(template)) return template.map((item) => renderTemplate(item, doc));
+  if (Array.isArray(template)) return template.map((item) => render(r, item));
   if (template !== null && typeof template === "object") {
-    return Object.fromEntries(Object.entries(template).map(([key, value]) => [key, renderTemplate(value, doc)]));
+    return Object.fromEntries(
+      Object.entries(template).map(([key, value]) => {
+        spend(r, key.length);
+        return [key, render(r, value)];
+      }),
+    );
   }
+  if (typeof template === "number" || typeof template === "boolean") spend(r, String(template).length);
   return template;
 }

@@ -12,14 +12,13 @@ import { z } from "zod";
 import { sseMessages } from "../client/index.ts";
 import { ConfigError, EverrunsError, NotFoundError } from "../db/errors.ts";
 import type { Env } from "../db/env.ts";
-import { isUuid } from "../db/pool.ts";
-import { describeIssues, MAX_RUN_PRIORITY, MIN_RUN_PRIORITY } from "../db/schemas.ts";
+import { MAX_RUN_PRIORITY, MIN_RUN_PRIORITY } from "../db/schemas.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import { sleep } from "../lib/sleep.ts";
-import { ApiRefusedError, apiClient, streamRequest, type ApiClient } from "./cli/api.ts";
+import { ApiRefusedError, streamRequest, type ApiClient } from "./cli/api.ts";
 import { EXIT } from "./cli/errors.ts";
+import { apiSubcommand, choiceFlag, decimalFlag, parseAnswer, textFlag, uuidArg, wholeFlag } from "./cli/flags.ts";
 import { printJson, printRows } from "./cli/output.ts";
-import { wantsHelp } from "./workspaces-command.ts";
 
 /** How `batch run --follow` and `batch follow` end: the batch's final status. */
 export const BATCH_EXIT = {
@@ -68,7 +67,6 @@ one line), 4 it was cancelled, 5 it completed with errors (some items failed); 2
 Goes through the API with EVERRUNS_API_KEY, else the key everruns start keeps in .everruns/admin-key.`;
 
 const STATUSES = ["queued", "running", "paused", "succeeded", "completed_with_errors", "failed", "cancelled"] as const;
-type BatchStatus = (typeof STATUSES)[number];
 const ENDED = new Set<string>(["succeeded", "completed_with_errors", "failed", "cancelled"]);
 
 // What the API answers, checked at the edge: counters may come as numbers or numeric strings
@@ -111,39 +109,17 @@ const ProgressEventSchema = z.object({
 const BadLinesSchema = z.array(z.object({ line: z.number(), message: z.string() }));
 const ResultCursorSchema = z.looseObject({ cursor: z.string() });
 
-function parseAnswer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const checked = schema.safeParse(value);
-  if (!checked.success)
-    throw new EverrunsError(
-      "bad_answer",
-      `the API's answer to ${what} is not what this CLI expects (${describeIssues(checked.error)}): are the CLI and the API the same version?`,
-    );
-  return checked.data;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Flags
 // ---------------------------------------------------------------------------------------------
 
 function batchIdArg(id: string | undefined, usage: string): string {
   if (id === undefined) throw new ConfigError(`usage: ${usage}`);
-  if (!isUuid(id)) throw new ConfigError(`a batch id is a UUID (everruns batch list shows them), got ${JSON.stringify(id.slice(0, 80))}`);
-  return id;
-}
-
-function wholeFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^-?\d+$/.test(value) || n < min || n > max) throw new ConfigError(`${flag} takes a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  return n;
+  return uuidArg("batch", "everruns batch list", id);
 }
 
 function ratioFlag(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d*\.?\d+$/.test(value) || !(n > 0 && n <= 1))
-    throw new ConfigError(`--stop-after-ratio takes a fraction above 0 and at most 1 (0.1 = 10%), got ${JSON.stringify(value)}`);
-  return n;
+  return decimalFlag("--stop-after-ratio", value, (n) => n > 0 && n <= 1, "a fraction above 0 and at most 1 (0.1 = 10%)");
 }
 
 function deadlineFlag(value: string | undefined): string | undefined {
@@ -155,25 +131,14 @@ function deadlineFlag(value: string | undefined): string | undefined {
   return new Date(at).toISOString();
 }
 
-function statusFlag(value: string | undefined): BatchStatus | undefined {
-  if (value === undefined) return undefined;
-  if (!(STATUSES as readonly string[]).includes(value)) throw new ConfigError(`--status takes one of ${STATUSES.join(", ")}, got ${JSON.stringify(value)}`);
-  return value as BatchStatus;
-}
-
 /** The query of POST /api/batches from `batch run`'s flags. */
 function createQuery(agent: string, values: Record<string, string | boolean | undefined>): URLSearchParams {
   const query = new URLSearchParams({ agent });
   const put = (name: string, value: string | number | undefined) => value !== undefined && query.set(name, String(value));
   put("max_parallel", wholeFlag("--parallel", values.parallel as string | undefined, 1, 10_000));
   put("priority", wholeFlag("--priority", values.priority as string | undefined, MIN_RUN_PRIORITY, MAX_RUN_PRIORITY));
-  const name = values.name as string | undefined;
-  if (name !== undefined && (name.length < 1 || name.length > 200)) throw new ConfigError("--name takes 1 to 200 characters");
-  put("name", name);
-  const onItemError = values["on-item-error"] as string | undefined;
-  if (onItemError !== undefined && onItemError !== "continue" && onItemError !== "stop_after") {
-    throw new ConfigError(`--on-item-error takes continue or stop_after, got ${JSON.stringify(onItemError)}`);
-  }
+  put("name", textFlag("--name", values.name as string | undefined, 200));
+  const onItemError = choiceFlag("--on-item-error", values["on-item-error"] as string | undefined, ["continue", "stop_after"] as const);
   const failures = wholeFlag("--stop-after-failures", values["stop-after-failures"] as string | undefined, 1, 2_147_483_647);
   const ratio = ratioFlag(values["stop-after-ratio"] as string | undefined);
   if (onItemError === "stop_after" && failures === undefined && ratio === undefined) {
@@ -694,7 +659,7 @@ async function cmdList(api: ApiClient, args: string[]): Promise<number> {
     options: { status: { type: "string" }, json: { type: "boolean", default: false } },
   });
   if (positionals.length > 0) throw new ConfigError("usage: everruns batch list [--status S] [--json]");
-  const status = statusFlag(values.status);
+  const status = choiceFlag("--status", values.status, STATUSES);
   const body = await api.request<unknown>("GET", `/api/batches${status ? `?status=${status}` : ""}`);
   const { batches } = parseAnswer(z.looseObject({ batches: z.array(BatchSchema) }), body, "GET /api/batches");
   if (values.json) {
@@ -767,12 +732,7 @@ async function cmdFollow(api: ApiClient, args: string[]): Promise<number> {
 }
 
 export async function batchCommand(args: string[], env: Env): Promise<number> {
-  if (args.length === 0 || wantsHelp(args)) {
-    console.log(BATCH_USAGE);
-    return args.length === 0 ? EXIT.usage : EXIT.ok;
-  }
-  const [sub, ...rest] = args as [string, ...string[]];
-  const commands: Record<string, (api: ApiClient, args: string[]) => Promise<number>> = {
+  return apiSubcommand(args, env, "batch", BATCH_USAGE, {
     run: cmdRun,
     follow: cmdFollow,
     status: cmdStatus,
@@ -784,8 +744,5 @@ export async function batchCommand(args: string[], env: Env): Promise<number> {
     retry: cmdRetry,
     parallel: cmdParallel,
     results: cmdResults,
-  };
-  const command = commands[sub];
-  if (!command) throw new ConfigError(`unknown batch command "${sub}"\n\n${BATCH_USAGE}`);
-  return command(apiClient(env), rest);
+  });
 }

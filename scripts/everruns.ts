@@ -36,6 +36,7 @@ Environment:
     EVERRUNS_SCHEDULER                on (default): this worker runs a schedule ticker (each occurrence fires once whatever
                                       the number of workers); off: none
     EVERRUNS_SCHEDULE_TICK_MS         ms between ticks when nothing wakes the ticker (10-60000, default 1000)
+    EVERRUNS_NOTIFY_MAX_IN_FLIGHT     notification deliveries a worker sends at once (1-10000, default 10; shared workers only)
     API_DB_CONNECTIONS                database connections of the API's pool, plus 1 LISTEN (default 10)
     DATABASE_DIRECT_URL               behind a transaction-mode pooler (PgBouncer) in DATABASE_URL: a direct connection for
                                       LISTEN, liveness and migrations

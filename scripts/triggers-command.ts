@@ -10,15 +10,17 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { ConfigError, EverrunsError, NotFoundError } from "../db/errors.ts";
+import { CATCH_UPS, LIMITS, OVERLAPS, THREADS } from "../api/trigger-inputs.ts";
+import { ConfigError, NotFoundError } from "../db/errors.ts";
 import type { Env } from "../db/env.ts";
 import { isUuid } from "../db/pool.ts";
-import { describeIssues } from "../db/schemas.ts";
+import { NOTIFICATION_EVENTS, NOTIFICATION_STATUSES } from "../db/sql/notificationEndpoints.ts";
 import { MAX_INTERVAL_SECONDS, nextOccurrences, scheduleSpecError, type ScheduleSpec } from "../lib/schedule-times.ts";
 import { sleep } from "../lib/sleep.ts";
 import { generateSecret, VERIFY_SCHEMES, type VerifyScheme } from "../lib/webhook-signatures.ts";
 import { apiClient, type ApiClient } from "./cli/api.ts";
 import { EXIT } from "./cli/errors.ts";
+import { apiSubcommand, choiceFlag, decimalFlag, jsonFlag, parseAnswer, textFlag, uuidArg, wholeFlag } from "./cli/flags.ts";
 import { followRun } from "./cli/follow.ts";
 import { printJson, printRows, shellQuote } from "./cli/output.ts";
 import { wantsHelp } from "./workspaces-command.ts";
@@ -83,7 +85,7 @@ export const NOTIFY_USAGE = `Usage:
                  [--retry-initial-seconds S] [--json]
                  POSTs each event to U, signed per Standard Webhooks with the workspace secret NAME
                  (set it with everruns secrets set NAME: a whsec_ value), retried with backoff for
-                 up to a day. Events: ${["run.succeeded", "run.failed", "run.interrupted", "run.cancelled", "batch.completed"].join(", ")}.
+                 up to a day. Events: ${NOTIFICATION_EVENTS.join(", ")}.
                  --agent: only that agent's runs (default: every agent's). Prints its id.
   everruns notify update <id|name> [--name N] [--url U] [--events E,…] [--agent A | --all-agents] [--secret NAME]
                  [--retry-initial-seconds S] [--enable | --disable]
@@ -114,16 +116,6 @@ type Method = "GET" | "POST" | "PATCH" | "DELETE";
 /** One JSON request (the API's error mapping: unreachable, a refused key, 404 → NotFoundError, any other refusal with its message). */
 function call<T = unknown>(api: ApiClient, method: Method, route: string, body?: unknown): Promise<T> {
   return api.request<T>(method, route, body);
-}
-
-function parseAnswer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const checked = schema.safeParse(value);
-  if (!checked.success)
-    throw new EverrunsError(
-      "bad_answer",
-      `the API's answer to ${what} is not what this CLI expects (${describeIssues(checked.error)}): are the CLI and the API the same version?`,
-    );
-  return checked.data;
 }
 
 /** The kinds of objects named by id or name, their routes and how a person lists them. */
@@ -172,19 +164,6 @@ async function onObject<T = unknown>(api: ApiClient, kind: Kind, id: string, ref
 // Flags
 // ---------------------------------------------------------------------------------------------
 
-function wholeFlag(flag: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^-?\d+$/.test(value) || n < min || n > max) throw new ConfigError(`${flag} takes a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-function choiceFlag<T extends string>(flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(value)) throw new ConfigError(`${flag} takes one of ${choices.join(", ")}, got ${JSON.stringify(value)}`);
-  return value as T;
-}
-
 const EVERY_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 /** "--every 30s" → 30, "5m" → 300, "1h", "1d"; a ConfigError for anything else or beyond 365 days. */
@@ -197,19 +176,11 @@ export function everySeconds(value: string): number {
   return seconds;
 }
 
-function parseJson(flag: string, text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new ConfigError(`${flag} must be JSON: ${(error as Error).message}`);
-  }
-}
-
 async function readJsonFile(flag: string, file: string): Promise<unknown> {
   const text = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
     throw new ConfigError(error.code === "ENOENT" ? `${flag}: no file ${file}` : `${flag}: cannot read ${file}: ${error.message}`);
   });
-  return parseJson(`${flag} ${file}`, text);
+  return jsonFlag(`${flag} ${file}`, text);
 }
 
 async function readStdin(): Promise<string> {
@@ -226,6 +197,12 @@ function pointerFlag(flag: string, value: string | undefined): string | null | u
   if (!value.startsWith("/"))
     throw new ConfigError(`${flag} takes a JSON pointer such as /issue/number (RFC 6901: starts with /), got ${JSON.stringify(value)}`);
   return value;
+}
+
+/** --enable or --disable: whether the object is enabled (undefined: neither given). */
+function enabledFlag(values: { enable: boolean; disable: boolean }): boolean | undefined {
+  if (values.enable && values.disable) throw new ConfigError("give --enable or --disable, not both");
+  return values.enable || values.disable ? values.enable : undefined;
 }
 
 function usageError(usage: string, line: string): ConfigError {
@@ -434,10 +411,6 @@ async function readFires(api: ApiClient, id: string, limit: number): Promise<Fir
   return parseAnswer(z.array(FireSchema), listRows(body, "fires"), `GET /api/schedules/${id}/fires`);
 }
 
-const OVERLAPS = ["skip", "buffer_one", "allow", "cancel_previous"] as const;
-const CATCH_UPS = ["skip", "once", "all"] as const;
-const THREADS = ["new", "shared"] as const;
-
 /** The body of POST /api/schedules from `schedules create`'s flags (validated here first: one clear line, no request). */
 async function scheduleBody(name: string, values: Record<string, string | boolean | undefined>): Promise<Record<string, unknown>> {
   const agent = values.agent as string | undefined;
@@ -460,9 +433,10 @@ async function scheduleBody(name: string, values: Record<string, string | boolea
   const put = (key: string, value: unknown) => value !== undefined && (body[key] = value);
   put("overlap", choiceFlag("--overlap", values.overlap as string | undefined, OVERLAPS));
   put("catch_up", choiceFlag("--catch-up", values["catch-up"] as string | undefined, CATCH_UPS));
-  put("catch_up_max", wholeFlag("--catch-up-max", values["catch-up-max"] as string | undefined, 1, 1000));
+  put("catch_up_max", wholeFlag("--catch-up-max", values["catch-up-max"] as string | undefined, LIMITS.catch_up_max.min, LIMITS.catch_up_max.max));
   put("thread", choiceFlag("--thread", values.thread as string | undefined, THREADS));
-  put("pause_after_failures", wholeFlag("--pause-after-failures", values["pause-after-failures"] as string | undefined, 1, 1000));
+  const pauseAfter = LIMITS.pause_after_failures;
+  put("pause_after_failures", wholeFlag("--pause-after-failures", values["pause-after-failures"] as string | undefined, pauseAfter.min, pauseAfter.max));
   if (values.paused) body.paused = true;
   return body;
 }
@@ -576,12 +550,7 @@ async function schedulesNext(api: ApiClient, args: string[]): Promise<number> {
 }
 
 export async function schedulesCommand(args: string[], env: Env): Promise<number> {
-  if (args.length === 0 || wantsHelp(args)) {
-    console.log(SCHEDULES_USAGE);
-    return args.length === 0 ? EXIT.usage : EXIT.ok;
-  }
-  const [sub, ...rest] = args as [string, ...string[]];
-  const commands: Record<string, (api: ApiClient, args: string[]) => Promise<number>> = {
+  return apiSubcommand(args, env, "schedules", SCHEDULES_USAGE, {
     list: schedulesList,
     show: schedulesShow,
     create: schedulesCreate,
@@ -590,10 +559,7 @@ export async function schedulesCommand(args: string[], env: Env): Promise<number
     delete: (api, a) => deleteObject(api, "schedule", a, "everruns schedules"),
     fires: schedulesFires,
     next: schedulesNext,
-  };
-  const command = commands[sub];
-  if (!command) throw new ConfigError(`unknown schedules command "${sub}"\n\n${SCHEDULES_USAGE}`);
-  return command(apiClient(env), rest);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,8 +685,9 @@ function webhookFields(values: Record<string, string | boolean | string[] | unde
   put("signature_prefix", values.prefix);
   put("dedupe_pointer", pointerFlag("--dedupe-pointer", values["dedupe-pointer"] as string | undefined));
   put("thread_key_pointer", pointerFlag("--thread-key-pointer", values["thread-key-pointer"] as string | undefined));
-  put("max_body_bytes", wholeFlag("--max-body-bytes", values["max-body-bytes"] as string | undefined, 1024, 5 * 1024 * 1024));
-  put("tolerance_seconds", wholeFlag("--tolerance-seconds", values["tolerance-seconds"] as string | undefined, 1, 3600));
+  const { max_body_bytes: bodyBytes, tolerance_seconds: tolerance } = LIMITS;
+  put("max_body_bytes", wholeFlag("--max-body-bytes", values["max-body-bytes"] as string | undefined, bodyBytes.min, bodyBytes.max));
+  put("tolerance_seconds", wholeFlag("--tolerance-seconds", values["tolerance-seconds"] as string | undefined, tolerance.min, tolerance.max));
   if (body.verify === "hmac" && body.signature_header === undefined) {
     throw new ConfigError("--verify hmac needs --header H: the request header that carries the signature (e.g. X-Signature)");
   }
@@ -785,8 +752,8 @@ async function webhooksUpdate(api: ApiClient, args: string[]): Promise<number> {
   if (values.template !== undefined && values["no-template"]) throw new ConfigError("give --template or --no-template, not both");
   if (values.template !== undefined) body.input_template = await readJsonFile("--template", values.template);
   if (values["no-template"]) body.input_template = null;
-  if (values.enable && values.disable) throw new ConfigError("give --enable or --disable, not both");
-  if (values.enable || values.disable) body.enabled = values.enable;
+  const enabled = enabledFlag(values);
+  if (enabled !== undefined) body.enabled = enabled;
   if (Object.keys(body).length === 0) throw new ConfigError("webhooks update: nothing to change (everruns webhooks --help lists the flags)");
   const id = await resolveId(api, "webhook", ref);
   const webhook = webhookOf(await onObject(api, "webhook", id, ref, "PATCH", "", body), `PATCH /api/webhooks/${id}`);
@@ -866,7 +833,7 @@ const TestAnswerSchema = z.looseObject({ run_id: z.string(), delivery_id: z.stri
 async function webhooksTest(api: ApiClient, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { payload: { type: "string" } } });
   const ref = oneRef(positionals, "everruns webhooks", "everruns webhooks test <id|name> [--payload JSON]");
-  const payload = values.payload === undefined ? undefined : parseJson("--payload", values.payload);
+  const payload = values.payload === undefined ? undefined : jsonFlag("--payload", values.payload);
   const id = await resolveId(api, "webhook", ref);
   const answer = await onObject(api, "webhook", id, ref, "POST", "/test", payload === undefined ? {} : { payload });
   const sent = parseAnswer(TestAnswerSchema, answer, `POST /api/webhooks/${id}/test`);
@@ -880,12 +847,7 @@ async function webhooksTest(api: ApiClient, args: string[]): Promise<number> {
 }
 
 export async function webhooksCommand(args: string[], env: Env): Promise<number> {
-  if (args.length === 0 || wantsHelp(args)) {
-    console.log(WEBHOOKS_USAGE);
-    return args.length === 0 ? EXIT.usage : EXIT.ok;
-  }
-  const [sub, ...rest] = args as [string, ...string[]];
-  const commands: Record<string, (api: ApiClient, args: string[]) => Promise<number>> = {
+  return apiSubcommand(args, env, "webhooks", WEBHOOKS_USAGE, {
     list: webhooksList,
     show: webhooksShow,
     create: webhooksCreate,
@@ -893,18 +855,12 @@ export async function webhooksCommand(args: string[], env: Env): Promise<number>
     delete: (api, a) => deleteObject(api, "webhook", a, "everruns webhooks"),
     deliveries: webhooksDeliveries,
     test: webhooksTest,
-  };
-  const command = commands[sub];
-  if (!command) throw new ConfigError(`unknown webhooks command "${sub}"\n\n${WEBHOOKS_USAGE}`);
-  return command(apiClient(env), rest);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // everruns notify
 // ---------------------------------------------------------------------------------------------
-
-const NOTIFY_EVENTS = ["run.succeeded", "run.failed", "run.interrupted", "run.cancelled", "batch.completed"] as const;
-const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
 
 const EndpointSchema = z.looseObject({
   id: z.string(),
@@ -948,9 +904,11 @@ function eventsFlag(value: string | undefined): string[] | undefined {
     .split(",")
     .map((e) => e.trim())
     .filter((e) => e !== "");
-  const unknown = events.filter((e) => !(NOTIFY_EVENTS as readonly string[]).includes(e));
+  const unknown = events.filter((e) => !(NOTIFICATION_EVENTS as readonly string[]).includes(e));
   if (events.length === 0 || unknown.length > 0) {
-    throw new ConfigError(`--events takes a comma-separated list of ${NOTIFY_EVENTS.join(", ")}${unknown.length ? `; unknown: ${unknown.join(", ")}` : ""}`);
+    throw new ConfigError(
+      `--events takes a comma-separated list of ${NOTIFICATION_EVENTS.join(", ")}${unknown.length ? `; unknown: ${unknown.join(", ")}` : ""}`,
+    );
   }
   return [...new Set(events)];
 }
@@ -965,13 +923,6 @@ function urlFlag(value: string | undefined): string | undefined {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(`--url takes an http(s) URL, got ${JSON.stringify(value.slice(0, 200))}`);
   return value;
-}
-
-function secondsFlag(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d*\.?\d+$/.test(value) || !(n >= 0.1 && n <= 3600)) throw new ConfigError(`${flag} takes seconds from 0.1 to 3600, got ${JSON.stringify(value)}`);
-  return n;
 }
 
 const ENDPOINT_FLAGS = {
@@ -990,7 +941,14 @@ function endpointFields(values: Record<string, string | boolean | undefined>): R
   put("events", eventsFlag(values.events as string | undefined));
   put("agent", values.agent);
   put("secret_name", values.secret);
-  put("retry_initial_seconds", secondsFlag("--retry-initial-seconds", values["retry-initial-seconds"] as string | undefined));
+  const { min, max } = LIMITS.retry_initial_seconds;
+  const retry = decimalFlag(
+    "--retry-initial-seconds",
+    values["retry-initial-seconds"] as string | undefined,
+    (n) => n >= min && n <= max,
+    `seconds from ${min} to ${max}`,
+  );
+  put("retry_initial_seconds", retry);
   return body;
 }
 
@@ -998,7 +956,7 @@ async function notifyCreate(api: ApiClient, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: ENDPOINT_FLAGS });
   const name = oneRef(positionals, "everruns notify", "everruns notify create <name> --url U --events E,… --secret NAME [options]");
   if (values.url === undefined) throw new ConfigError("notify create needs --url U: where each event is POSTed");
-  if (values.events === undefined) throw new ConfigError(`notify create needs --events: a comma-separated list of ${NOTIFY_EVENTS.join(", ")}`);
+  if (values.events === undefined) throw new ConfigError(`notify create needs --events: a comma-separated list of ${NOTIFICATION_EVENTS.join(", ")}`);
   if (values.secret === undefined) throw new ConfigError("notify create needs --secret NAME: the workspace secret deliveries are signed with");
   const answer = await call(api, "POST", "/api/notification-endpoints", { name, ...endpointFields(values) });
   const endpoint = endpointOf(answer, "POST /api/notification-endpoints");
@@ -1033,8 +991,8 @@ async function notifyUpdate(api: ApiClient, args: string[]): Promise<number> {
   if (values.name !== undefined) body.name = values.name;
   if (values["all-agents"] && values.agent !== undefined) throw new ConfigError("give --agent or --all-agents, not both");
   if (values["all-agents"]) body.agent = null;
-  if (values.enable && values.disable) throw new ConfigError("give --enable or --disable, not both");
-  if (values.enable || values.disable) body.enabled = values.enable;
+  const enabled = enabledFlag(values);
+  if (enabled !== undefined) body.enabled = enabled;
   if (Object.keys(body).length === 0) throw new ConfigError("notify update: nothing to change (everruns notify --help lists the flags)");
   const id = await resolveId(api, "endpoint", ref);
   const endpoint = endpointOf(await onObject(api, "endpoint", id, ref, "PATCH", "", body), `PATCH /api/notification-endpoints/${id}`);
@@ -1101,7 +1059,7 @@ async function notifyDeliveries(api: ApiClient, args: string[]): Promise<number>
   });
   if (positionals.length > 0) throw usageError("everruns notify", "everruns notify deliveries [--endpoint E] [--status S] [--limit N] [--json]");
   const query = new URLSearchParams();
-  const status = choiceFlag("--status", values.status, DELIVERY_STATUSES);
+  const status = choiceFlag("--status", values.status, NOTIFICATION_STATUSES);
   if (status) query.set("status", status);
   query.set("limit", String(wholeFlag("--limit", values.limit, 1, 1000) ?? 50));
   if (values.endpoint !== undefined) query.set("endpoint", await resolveId(api, "endpoint", values.endpoint));
@@ -1132,7 +1090,7 @@ async function notifyDeliveries(api: ApiClient, args: string[]): Promise<number>
 async function notifyResend(api: ApiClient, args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   const id = oneRef(positionals, "everruns notify", "everruns notify resend <delivery-id>");
-  if (!isUuid(id)) throw new ConfigError(`a delivery id is a UUID (everruns notify deliveries shows them), got ${JSON.stringify(id.slice(0, 80))}`);
+  uuidArg("delivery", "everruns notify deliveries", id);
   await call(api, "POST", `/api/notifications/${id}/resend`, {}).catch((error: unknown) => {
     if (error instanceof NotFoundError) throw new NotFoundError(`unknown notification delivery ${id} (everruns notify deliveries shows them)`);
     throw error;
@@ -1142,12 +1100,7 @@ async function notifyResend(api: ApiClient, args: string[]): Promise<number> {
 }
 
 export async function notifyCommand(args: string[], env: Env): Promise<number> {
-  if (args.length === 0 || wantsHelp(args)) {
-    console.log(NOTIFY_USAGE);
-    return args.length === 0 ? EXIT.usage : EXIT.ok;
-  }
-  const [sub, ...rest] = args as [string, ...string[]];
-  const commands: Record<string, (api: ApiClient, args: string[]) => Promise<number>> = {
+  return apiSubcommand(args, env, "notify", NOTIFY_USAGE, {
     list: notifyList,
     show: notifyShow,
     create: notifyCreate,
@@ -1155,10 +1108,7 @@ export async function notifyCommand(args: string[], env: Env): Promise<number> {
     delete: (api, a) => deleteObject(api, "endpoint", a, "everruns notify"),
     deliveries: notifyDeliveries,
     resend: notifyResend,
-  };
-  const command = commands[sub];
-  if (!command) throw new ConfigError(`unknown notify command "${sub}"\n\n${NOTIFY_USAGE}`);
-  return command(apiClient(env), rest);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1172,9 +1122,9 @@ const QUEUED_POLL_MS = 500;
 async function triggerPayload(values: { payload?: string; "payload-file"?: string }, stdin: boolean): Promise<unknown> {
   const given = [values.payload !== undefined, values["payload-file"] !== undefined, stdin].filter(Boolean).length;
   if (given > 1) throw new ConfigError("give one of --payload JSON, --payload-file F and - (stdin)");
-  if (values.payload !== undefined) return parseJson("--payload", values.payload);
+  if (values.payload !== undefined) return jsonFlag("--payload", values.payload);
   if (values["payload-file"] !== undefined) return readJsonFile("--payload-file", values["payload-file"]);
-  if (stdin) return parseJson("the payload on stdin", await readStdin());
+  if (stdin) return jsonFlag("the payload on stdin", await readStdin());
   return {};
 }
 
@@ -1219,8 +1169,7 @@ export async function triggerCommand(args: string[], env: Env): Promise<number> 
     throw usageError("everruns trigger", "everruns trigger <agent> [--thread-key K] [--payload JSON | --payload-file F | -] [--follow]");
   }
   const agent = positionals[0]!;
-  const threadKey = values["thread-key"];
-  if (threadKey !== undefined && (threadKey.length < 1 || threadKey.length > 200)) throw new ConfigError("--thread-key takes 1 to 200 characters");
+  const threadKey = textFlag("--thread-key", values["thread-key"], 200);
   const payload = await triggerPayload(values, stdin);
   const api = apiClient(env);
   const answer = await call(api, "POST", `/api/agents/${encodeURIComponent(agent)}/trigger`, {

@@ -1,5 +1,5 @@
-// A worker process: a graphile-worker pool running `run_step` (or, for a dedicated workspace,
-// `run_step:<workspace id>`) and `deliver_notification`, a liveness connection with its crash
+// A worker process: a graphile-worker pool running `run_step` and `deliver_notification` (or, for a
+// dedicated workspace, `run_step:<workspace id>` alone), a liveness connection with its crash
 // sweeper, the schedule ticker (worker/schedule-ticker.ts), and a shutdown that loses no completion.
 import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner, type WorkerPool } from "graphile-worker";
@@ -24,7 +24,7 @@ import { SecretResolver } from "./secrets.ts";
 import { SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
 import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.ts";
 import { checkSchemaVersion } from "../db/migrate.ts";
-import { makeDeliverNotificationTask } from "./tasks/deliver_notification.ts";
+import { makeDeliverNotificationTask, notifyMaxInFlightFromEnv, type NotificationsInFlight } from "./tasks/deliver_notification.ts";
 import { ScheduleTicker, SCHEDULES_CHANNEL, schedulerFromEnv } from "./schedule-ticker.ts";
 import { listen } from "../db/sql/listen.ts";
 
@@ -64,6 +64,12 @@ export interface WorkerOptions {
   scheduler?: boolean;
   /** ms between the ticker's ticks when no notification wakes it (default EVERRUNS_SCHEDULE_TICK_MS, 1000). */
   scheduleTickMs?: number;
+  /**
+   * Notification deliveries this process sends at once, over its pools (default
+   * EVERRUNS_NOTIFY_MAX_IN_FLIGHT, 10): each may hold a slot up to 15 s, and the slots are the
+   * steps' too. A shared pool only: a dedicated one takes no notification jobs.
+   */
+  notifyMaxInFlight?: number;
 }
 
 /** The graphile-worker task of the step jobs a pool takes (everruns_private.step_task). */
@@ -109,6 +115,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     enabled: opts.scheduler ?? schedulerEnv.enabled,
     tickMs: opts.scheduleTickMs ?? schedulerEnv.tickMs,
   };
+  const notifyMaxInFlight = opts.notifyMaxInFlight ?? notifyMaxInFlightFromEnv();
+  if (!Number.isInteger(notifyMaxInFlight) || notifyMaxInFlight < 1) {
+    throw new ConfigError(`notifyMaxInFlight must be a whole number of deliveries of at least 1, got ${notifyMaxInFlight}`);
+  }
   // A schema this code does not know (not migrated yet, or migrated by a newer release) stops the
   // worker now, saying what to do (db/migrate.ts): one query on a connection of its own.
   await checkSchemaVersion(directUrl(opts), { warn: (line) => opts.log.warn(line) });
@@ -139,6 +149,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     tools: builtinTools(),
     secretKey,
     inFlight: { running: 0, max: opts.concurrency },
+    notifications: { running: 0, max: notifyMaxInFlight },
     scheduler,
   };
   let current = await startGeneration(opts, shared);
@@ -272,6 +283,8 @@ interface Shared {
   secretKey: Buffer | undefined;
   /** Steps running in this process, over every pool (one replaced after an outage may still finish some). */
   inFlight: NonNullable<EngineContext["inFlight"]>;
+  /** Notification deliveries sending in this process, over every pool (the cap is per process). */
+  notifications: NotificationsInFlight;
   scheduler: SchedulerSettings;
 }
 
@@ -414,11 +427,19 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
       // NOTIFY wakes workers at once; polling only catches what a notification missed.
       pollInterval: 1000,
       gracefulShutdownAbortTimeout: opts.shutdownTimeoutMs,
-      // a dedicated pool takes only its workspace's jobs; a shared one never takes those
-      // deliver_notification: every pool, shared or dedicated (the job names no workspace)
+      // a dedicated pool takes only its workspace's jobs; a shared one never takes those.
+      // deliver_notification: shared pools only. A dedicated pool's slots are its workspace's
+      // steps', and a delivery (of any workspace: the job names none) may hold one up to 15 s.
       taskList: {
         [stepTask(opts.workspaceId)]: makeRunStepTask(ctx),
-        deliver_notification: makeDeliverNotificationTask({ pool, secretKey: shared.secretKey, log: opts.log }),
+        ...(opts.workspaceId === undefined && {
+          deliver_notification: makeDeliverNotificationTask({
+            pool,
+            secretKey: shared.secretKey,
+            log: opts.log,
+            inFlight: shared.notifications,
+          }),
+        }),
       },
       logger: workerLogger(opts.log),
       events,
@@ -469,7 +490,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   gen = { poolId, pool, controlPool, notifier, runner, liveness, ticker, outage: null, lost: lostDatabase, stopping: null };
   ticker?.start();
   opts.log.info(
-    `worker pool ${poolId} started${opts.workspaceId === undefined ? "" : ` for dedicated workspace ${opts.workspaceId} only`} (max in flight ${opts.concurrency}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, ${ticker ? `schedule ticker every ${shared.scheduler.tickMs} ms` : "no schedule ticker"}, pid ${process.pid})`,
+    `worker pool ${poolId} started${opts.workspaceId === undefined ? "" : ` for dedicated workspace ${opts.workspaceId} only`} (max in flight ${opts.concurrency}, ${opts.workspaceId === undefined ? `notifications at most ${shared.notifications.max} at once` : "no notifications"}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, ${ticker ? `schedule ticker every ${shared.scheduler.tickMs} ms` : "no schedule ticker"}, pid ${process.pid})`,
   );
   return gen;
 }

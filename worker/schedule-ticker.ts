@@ -12,10 +12,15 @@
 // sooner (and survives any one worker), never that it fires twice. A fire's run is an ordinary
 // run: the workspace's workers (shared or dedicated) take it as any other.
 //
-// Failures: a schedule whose tick fails (a statement timeout, a lock timeout) is logged and looked
-// at again next tick; a tick that loses the database ends there and the next one tries again (the
-// worker's supervisor replaces this ticker with the pool after an outage). stop() awaits the tick
-// in flight, so a shutdown never leaves a transaction half way.
+// Failures: a schedule whose tick fails (a lock timeout on a run someone holds, a statement
+// timeout) is logged and backed off: after n consecutive failures this ticker leaves it out of
+// due_schedules (p_exclude) for min(60 s, 2^n s), and a success forgets them. Without that, the
+// schedules that fail for good (the oldest next_fire_at, first in due_schedules' order) filled
+// every batch and every tick, and starved all the others (issue 16, L-8/M-1). Within a tick, every
+// schedule tried is left out of the next round, so a tick goes on while schedules it has not tried
+// are due. A tick that loses the database ends there and the next one tries again (the worker's
+// supervisor replaces this ticker with the pool after an outage). stop() awaits the tick in
+// flight, so a shutdown never leaves a transaction half way.
 import { z } from "zod";
 import { withTransaction, type Pool } from "../db/pool.ts";
 import { dueSchedules, fireSchedule, lockScheduleForTick, type ScheduleFirePlan, type TickedSchedule } from "../db/sql/scheduleTick.ts";
@@ -28,10 +33,20 @@ export const SCHEDULES_CHANNEL = "everruns:schedules";
 export const SCHEDULER_ENV = "EVERRUNS_SCHEDULER";
 export const SCHEDULE_TICK_MS_ENV = "EVERRUNS_SCHEDULE_TICK_MS";
 export const DEFAULT_SCHEDULE_TICK_MS = 1000;
-/** Schedules asked for per due_schedules call. */
-const DUE_BATCH = 100;
-/** Rounds of due_schedules per tick: a tick that finds schedules due goes on while it makes progress, this many times at most. */
+/** Schedules asked for per due_schedules call (of each kind: due, not computed yet, with run ends to fold). */
+export const DEFAULT_DUE_BATCH = 100;
+/**
+ * Rounds of due_schedules per tick: a tick goes on while schedules it has not tried yet are due,
+ * this many rounds at most (the rest wait for the next tick, which comes at once when woken).
+ */
 const MAX_ROUNDS_PER_TICK = 10;
+/** The longest a failing schedule is left out of the ticks: after n consecutive failures, min(this, 2^n s). */
+export const MAX_FAILURE_BACKOFF_MS = 60_000;
+/**
+ * A failing schedule's backoff not renewed this long after it ended is forgotten: the schedule was
+ * not due here since (deleted, paused, or ticked by another worker), and the map stays small.
+ */
+const FORGET_BACKOFF_AFTER_MS = 10 * 60_000;
 /**
  * The least time between the starts of two ticks: a flood of notifications (anyone may NOTIFY)
  * costs at most one due_schedules query per this many ms.
@@ -112,6 +127,21 @@ export function planTick(schedule: TickedSchedule): ScheduleFirePlan {
   }
 }
 
+/** How long a schedule whose tick failed `failures` times in a row is left out: min(60 s, 2^failures s). */
+export function failureBackoffMs(failures: number): number {
+  return Math.min(MAX_FAILURE_BACKOFF_MS, 1000 * 2 ** Math.min(Math.max(failures, 0), 30));
+}
+
+/**
+ * True when `error` means the ticker lost the database (the tick ends there). A deadlock or a
+ * serialization failure is the schedule's own failure: isConnectionError counts them (a step
+ * retries them as an outage), but here they would end the tick for every other schedule.
+ */
+function lostDatabase(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return isConnectionError(error) && code !== "40P01" && code !== "40001";
+}
+
 export interface ScheduleTickOutcome {
   /** false: another ticker held the schedule (or it is gone); nothing was done */
   locked: boolean;
@@ -155,6 +185,8 @@ export interface TickResult {
   started: number;
   /** schedules whose tick failed */
   failed: number;
+  /** schedules left out because their earlier ticks failed (backed off) */
+  backedOff: number;
   /** the earliest next occurrence among the schedules ticked, on performance.now()'s clock (null: none ticked) */
   nextAt: number | null;
 }
@@ -165,6 +197,14 @@ export interface ScheduleTickerOptions {
   log: Logger;
   /** ms between ticks when nothing wakes the ticker sooner (default 1000) */
   tickMs?: number;
+  /** schedules asked for per due_schedules call (default DEFAULT_DUE_BATCH; tests make it small) */
+  dueBatch?: number;
+}
+
+/** A schedule whose ticks fail: how many times in a row, and until when (performance.now()) it is left out. */
+interface Backoff {
+  failures: number;
+  until: number;
 }
 
 export class ScheduleTicker {
@@ -173,6 +213,9 @@ export class ScheduleTicker {
   private readonly pool: Pool;
   private readonly log: Logger;
   private readonly tickMs: number;
+  private readonly dueBatch: number;
+  /** the schedules whose last tick here failed (a success deletes the entry) */
+  private readonly backoff = new Map<string, Backoff>();
   private loop: Promise<void> | null = null;
   private stopping = false;
   /** a wake() came since the current tick began: tick again at once */
@@ -187,6 +230,14 @@ export class ScheduleTicker {
     this.tickMs = opts.tickMs ?? DEFAULT_SCHEDULE_TICK_MS;
     if (!Number.isInteger(this.tickMs) || this.tickMs < 1)
       throw new ConfigError(`tickMs must be a whole number of milliseconds of at least 1, got ${this.tickMs}`);
+    this.dueBatch = opts.dueBatch ?? DEFAULT_DUE_BATCH;
+    if (!Number.isInteger(this.dueBatch) || this.dueBatch < 1) throw new ConfigError(`dueBatch must be a whole number of at least 1, got ${this.dueBatch}`);
+  }
+
+  /** The schedules this ticker backs off from now (their ticks failed), with their consecutive failures. */
+  backedOff(): Map<string, number> {
+    const now = performance.now();
+    return new Map([...this.backoff].filter(([, b]) => b.until > now).map(([id, b]) => [id, b.failures]));
   }
 
   /** Starts ticking (the first tick at once). */
@@ -246,42 +297,72 @@ export class ScheduleTicker {
   }
 
   /**
-   * One tick: the due schedules, each in its own transaction, round after round while rounds make
-   * progress (at most MAX_ROUNDS_PER_TICK). A schedule whose tick fails is logged and left to the
-   * next tick; a lost database ends the tick (thrown).
+   * One tick: the due schedules, each in its own transaction, round after round. Each round asks
+   * due_schedules for schedules this tick has not tried yet, less the backed-off ones (p_exclude),
+   * and tries those that never failed first; the tick ends when none is left (or after
+   * MAX_ROUNDS_PER_TICK rounds). A schedule whose tick fails is logged and backed off; a lost
+   * database ends the tick (thrown).
    */
   async tick(): Promise<TickResult> {
-    const result: TickResult = { ticked: 0, started: 0, failed: 0, nextAt: null };
-    const failedNow = new Set<string>();
+    const result: TickResult = { ticked: 0, started: 0, failed: 0, backedOff: 0, nextAt: null };
+    const backedOff = this.backedOffIds(performance.now());
+    result.backedOff = backedOff.length;
+    // tried this tick (ticked, failed, or held by another ticker) or backed off: not asked for again
+    const excluded = new Set<string>(backedOff);
     for (let round = 0; round < MAX_ROUNDS_PER_TICK && !this.stopping; round++) {
-      const ids = (await dueSchedules(this.pool, DUE_BATCH)).filter((id) => !failedNow.has(id));
-      let progressed = 0;
+      const ids = (await dueSchedules(this.pool, this.dueBatch, [...excluded])).filter((id) => !excluded.has(id));
+      if (ids.length === 0) break;
+      // one that failed before (its backoff over) may fail again after its lock timeout: the
+      // others go first (a stable sort keeps due_schedules' order otherwise)
+      ids.sort((a, b) => Number(this.backoff.has(a)) - Number(this.backoff.has(b)));
       for (const id of ids) {
         if (this.stopping) break;
+        excluded.add(id);
         let outcome: ScheduleTickOutcome;
         try {
           outcome = await tickSchedule(this.pool, id);
         } catch (error) {
-          if (isConnectionError(error)) throw error;
-          failedNow.add(id);
+          if (lostDatabase(error)) throw error;
+          const { failures, until } = this.recordFailure(id);
           result.failed++;
           this.stats.failures++;
-          this.warn(`schedule:${id}`, `the tick of schedule ${id} failed: ${(error as Error).message}; it is looked at again next tick`);
+          const seconds = Math.round((until - performance.now()) / 1000);
+          this.warn(
+            `schedule:${id}`,
+            `the tick of schedule ${id} failed (${failures} time(s) in a row): ${(error as Error).message}; it is looked at again in ${seconds} s`,
+          );
           continue;
         }
         if (!outcome.locked) continue; // another ticker has it
-        progressed++;
+        this.backoff.delete(id);
         result.ticked++;
         result.started += outcome.started;
         if (outcome.specError) this.log.warn(`schedule ${id} paused: its occurrences cannot be computed: ${outcome.specError}`);
         if (outcome.missed > 0) this.log.info(`schedule ${id}: ${outcome.missed} missed occurrence(s) not fired (its catch_up policy)`);
         if (outcome.nextAt !== null) result.nextAt = Math.min(result.nextAt ?? Infinity, outcome.nextAt);
       }
-      if (progressed === 0 || ids.length === 0) break;
     }
     this.stats.ticks++;
     this.stats.started += result.started;
     return result;
+  }
+
+  /** Counts a failed tick of schedule `id` and backs it off: min(60 s, 2^failures s) from now. */
+  private recordFailure(id: string): Backoff {
+    const failures = (this.backoff.get(id)?.failures ?? 0) + 1;
+    const entry = { failures, until: performance.now() + failureBackoffMs(failures) };
+    this.backoff.set(id, entry);
+    return entry;
+  }
+
+  /** The ids backed off at `now`; forgets the entries whose backoff ended long ago. */
+  private backedOffIds(now: number): string[] {
+    const ids: string[] = [];
+    for (const [id, b] of this.backoff) {
+      if (b.until > now) ids.push(id);
+      else if (now - b.until > FORGET_BACKOFF_AFTER_MS) this.backoff.delete(id);
+    }
+    return ids;
   }
 
   /** Logs a warning, the same `key` at most once per REPEAT_LOG_MS (with the count it held back). */

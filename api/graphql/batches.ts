@@ -10,10 +10,10 @@
 //   the SQL contract (000025) through db/sql, answering the batch re-read through its resource;
 // - the subscription batchProgress(batchId): the batch at once, then whenever its status or
 //   counters change (read at most once a second), ending with the message that shows it ended.
+import { defaultOrderPlugin } from "./default-order.ts";
 import { access, context, lambda, listen, type Step } from "postgraphile/grafast";
 import { sideEffectWithPgClient, TYPES, withPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
-import { getNamedType, isEnumType } from "postgraphile/graphql";
 import { sql } from "postgraphile/pg-sql2";
 import { extendSchema } from "postgraphile/utils";
 import { NotFoundError, ValidationError } from "../../db/errors.ts";
@@ -128,24 +128,7 @@ const DEFAULT_ORDER: Record<string, string> = {
   "Batch.items": "ORDINAL_ASC",
 };
 
-export const BatchOrderPlugin: GraphileConfig.Plugin = {
-  name: "EverrunsBatchOrderPlugin",
-  version: "0.0.0",
-  after: ["PgConnectionArgOrderByDefaultValuePlugin"],
-  schema: {
-    hooks: {
-      GraphQLObjectType_fields_field_args_arg(arg, _build, context) {
-        const { argName, fieldName } = context.scope as { argName: string; fieldName: string };
-        const wanted = argName === "orderBy" ? DEFAULT_ORDER[`${context.Self.name}.${fieldName}`] : undefined;
-        if (!wanted) return arg;
-        const type = getNamedType(arg.type);
-        const value = isEnumType(type) ? type.getValues().find((v) => v.name === wanted) : undefined;
-        if (!value) throw new Error(`EverrunsBatchOrderPlugin: ${context.Self.name}.${fieldName} has no orderBy value ${wanted}`);
-        return { ...arg, defaultValue: [value.value] };
-      },
-    },
-  },
-};
+export const BatchOrderPlugin = defaultOrderPlugin("EverrunsBatchOrderPlugin", DEFAULT_ORDER);
 
 const CONTROLS: Array<[string, BatchControl, string]> = [
   ["startBatch", "start", "Starts a queued batch (createBatch with start: false): up to maxParallel items are released at once."],

@@ -12,33 +12,46 @@
 //   resumeSchedule, deleteSchedule, triggerAgent (everruns.trigger), createWebhook,
 //   updateWebhook, deleteWebhook, sendTestWebhookDelivery (api/hooks.ts), createNotificationEndpoint,
 //   updateNotificationEndpoint, deleteNotificationEndpoint, resendNotification: each validates
-//   its arguments with zod, runs db/sql on PostGraphile's client (one transaction as the key's
-//   workspace) and answers the row re-read through its resource.
+//   its arguments with the rules REST shares (api/trigger-inputs.ts), runs db/sql on PostGraphile's
+//   client (one transaction as the key's workspace) and answers the row re-read through its resource.
+import { defaultOrderPlugin } from "./default-order.ts";
 import { access, context, lambda, sideEffect, type Step } from "postgraphile/grafast";
 import { sideEffectWithPgClient, TYPES, type PgClient, type PgSelectSingleStep } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
-import { getNamedType, isEnumType } from "postgraphile/graphql";
 import { sql } from "postgraphile/pg-sql2";
 import { extendSchema } from "postgraphile/utils";
 import { z } from "zod";
 import { NotFoundError, ValidationError } from "../../db/errors.ts";
 import type { Queryable } from "../../db/pool.ts";
-import { parseOrThrow } from "../../db/schemas.ts";
-import {
-  createNotificationEndpoint,
-  deleteNotificationEndpoint,
-  findEndpointAgent,
-  NOTIFICATION_EVENTS,
-  resendNotification,
-  updateNotificationEndpoint,
-  type NotificationEndpointFields,
-} from "../../db/sql/notificationEndpoints.ts";
+import { createNotificationEndpoint, deleteNotificationEndpoint, resendNotification, updateNotificationEndpoint } from "../../db/sql/notificationEndpoints.ts";
 import { triggerAgent } from "../../db/sql/receiveWebhook.ts";
-import { createSchedule, deleteSchedule, getSchedule, pauseSchedule, resumeSchedule, updateSchedule, type ScheduleFields } from "../../db/sql/schedules.ts";
-import { createWebhook, deleteWebhook, getWebhook, updateWebhook, type WebhookFields } from "../../db/sql/webhooks.ts";
+import { createSchedule, deleteSchedule, getSchedule, pauseSchedule, resumeSchedule, updateSchedule } from "../../db/sql/schedules.ts";
+import { createWebhook, deleteWebhook, getWebhook, updateWebhook } from "../../db/sql/webhooks.ts";
 import { MAX_INTERVAL_SECONDS, nextOccurrences, scheduleSpecError, type ScheduleSpec } from "../../lib/schedule-times.ts";
 import { textProblem } from "../../lib/storable-json.ts";
 import { sendTestDelivery, type HooksDeps } from "../hooks.ts";
+import {
+  AGENT,
+  argsAsFields,
+  checkSchedule,
+  CreateEndpointInput,
+  CreateScheduleInput,
+  CreateWebhookInput,
+  endpointAgentId,
+  GRAPHQL_NAMES,
+  newScheduleShape,
+  parseTriggerInput,
+  PauseInput,
+  scheduleChange,
+  TestDeliveryInput,
+  TriggerInput,
+  UpdateEndpointInput,
+  UpdateScheduleInput,
+  UpdateWebhookInput,
+  webhookProblem,
+  webhookShape,
+  type WebhookShape,
+} from "../trigger-inputs.ts";
 
 /** The tables of this file: resource name → the type's name (for the root fields' names). */
 const TRIGGER_TYPES: Record<string, string> = {
@@ -91,24 +104,7 @@ const DEFAULT_ORDER: Record<string, string> = {
   "NotificationDelivery.attemptLog": "ATTEMPT_ASC",
 };
 
-export const TriggerOrderPlugin: GraphileConfig.Plugin = {
-  name: "EverrunsTriggerOrderPlugin",
-  version: "0.0.0",
-  after: ["PgConnectionArgOrderByDefaultValuePlugin"],
-  schema: {
-    hooks: {
-      GraphQLObjectType_fields_field_args_arg(arg, _build, context) {
-        const { argName, fieldName } = context.scope as { argName: string; fieldName: string };
-        const wanted = argName === "orderBy" ? DEFAULT_ORDER[`${context.Self.name}.${fieldName}`] : undefined;
-        if (!wanted) return arg;
-        const type = getNamedType(arg.type);
-        const value = isEnumType(type) ? type.getValues().find((v) => v.name === wanted) : undefined;
-        if (!value) throw new Error(`EverrunsTriggerOrderPlugin: ${context.Self.name}.${fieldName} has no orderBy value ${wanted}`);
-        return { ...arg, defaultValue: [value.value] };
-      },
-    },
-  },
-};
+export const TriggerOrderPlugin = defaultOrderPlugin("EverrunsTriggerOrderPlugin", DEFAULT_ORDER);
 
 /** The most fire times Schedule.nextFireTimes lists. */
 export const MAX_NEXT_FIRE_TIMES = 100;
@@ -194,212 +190,32 @@ export const TriggerFieldsPlugin = extendSchema(() => ({
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
-// What the tables check (000026), checked first so that a mistake gets a message naming the
-// field and what it takes, not a check constraint's name.
-const NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, { error: "must be 1 to 100 letters, digits, _, . or -, starting with a letter or a digit" });
-const SECRET_NAME = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: "must name a workspace secret: 1 to 100 letters, digits, _, . or -" });
-const POINTER = z
-  .string()
-  .max(500, { error: "must be at most 500 characters" })
-  .regex(/^(\/[^/]*){1,32}$/, { error: "must be a JSON pointer such as /id or /pull_request/number (1 to 32 segments, each starting with /)" });
-const AGENT = z.string().min(1, { error: "must be an agent's id or name" }).max(200);
-const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}` });
-
-export const OVERLAPS = ["skip", "buffer_one", "allow", "cancel_previous"] as const;
-export const CATCH_UPS = ["skip", "once", "all"] as const;
-
-/** A schedule's settable fields (GraphQL's names); null clears a nullable one. */
-const ScheduleFieldsArgs = z.object({
-  name: NAME.optional(),
-  cron: z.string().trim().min(1, { error: "must not be empty (null: use intervalSeconds)" }).max(200, { error: "must be at most 200 characters" }).nullish(),
-  intervalSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_INTERVAL_SECONDS, { error: `must be a whole number of seconds from 1 to ${MAX_INTERVAL_SECONDS} (365 days)` })
-    .nullish(),
-  timezone: z
-    .string()
-    .regex(/^[A-Za-z0-9_+/-]{1,64}$/, { error: 'must be an IANA time zone name such as "Europe/Berlin" or "UTC"' })
-    .optional(),
-  input: z.unknown().optional(),
-  overlap: oneOf(OVERLAPS).optional(),
-  catchUp: oneOf(CATCH_UPS).optional(),
-  catchUpMax: z.number().int().min(1).max(1000, { error: "must be a whole number from 1 to 1000" }).optional(),
-  misfireGraceSeconds: z.number().int().min(1).max(86_400, { error: "must be a whole number of seconds from 1 to 86400" }).optional(),
-  pauseAfterFailures: z.number().int().min(1).max(1000, { error: "must be a whole number from 1 to 1000, or null (never)" }).nullish(),
-});
-const CreateScheduleArgs = ScheduleFieldsArgs.extend({
-  name: NAME,
-  agent: AGENT,
-  input: z.unknown().refine((v) => v !== undefined && v !== null, { error: 'is required: a run input such as {"messages": [...]}' }),
-  thread: oneOf(["new", "shared"] as const).optional(),
-  paused: z.boolean().optional(),
-  pausedNote: z.string().max(1000, { error: "must be at most 1000 characters" }).nullish(),
-});
-const UpdateScheduleArgs = ScheduleFieldsArgs.extend({ id: z.guid() });
-const PauseScheduleArgs = z.object({ id: z.guid(), note: z.string().max(1000, { error: "must be at most 1000 characters" }).nullish() });
-
-/** GraphQL arguments (undefined: not given) → the db/sql fields of a schedule. */
-function scheduleFields(args: z.infer<typeof ScheduleFieldsArgs> & { thread?: string; paused?: boolean; pausedNote?: string | null }): ScheduleFields {
-  return {
-    name: args.name,
-    cron: args.cron,
-    interval_seconds: args.intervalSeconds,
-    timezone: args.timezone,
-    input: args.input,
-    overlap: args.overlap,
-    catch_up: args.catchUp,
-    catch_up_max: args.catchUpMax,
-    misfire_grace_seconds: args.misfireGraceSeconds,
-    pause_after_failures: args.pauseAfterFailures,
-    thread: args.thread,
-    paused: args.paused,
-    paused_note: args.pausedNote,
-  };
-}
-
-/**
- * The checks across fields, on the schedule as it will be: a valid cron expression or interval
- * in a known time zone (lib/schedule-times.ts: the ticker's own reading), and no overlap `allow`
- * on a shared thread (its fires run one after another).
- */
-function checkSchedule(s: { cron: string | null; interval_seconds: number | null; timezone: string; overlap: string; thread: string; anchor: Date }): void {
-  const problem = scheduleSpecError({ cron: s.cron, intervalSeconds: s.interval_seconds, timezone: s.timezone, anchor: s.anchor });
-  if (problem) throw new ValidationError(`invalid schedule: ${problem}`, { code: "invalid_schedule" });
-  if (s.thread === "shared" && s.overlap === "allow") {
-    throw new ValidationError(
-      'invalid schedule: overlap "allow" would run fires of a shared thread in parallel; use "skip", "buffer_one" or "cancel_previous", or thread "new"',
-      { code: "invalid_schedule" },
-    );
-  }
-}
-
-/**
- * Given one of cron and intervalSeconds and not the other, the other is cleared: switching a
- * schedule from cron to an interval (or back) takes one argument.
- */
-function switchSpec(fields: ScheduleFields): ScheduleFields {
-  if (fields.cron != null && fields.interval_seconds === undefined) return { ...fields, interval_seconds: null };
-  if (fields.interval_seconds != null && fields.cron === undefined) return { ...fields, cron: null };
-  return fields;
-}
-
-export const VERIFY_WITH = ["standard", "hmac", "github", "bearer"] as const;
-
-const WebhookFieldsArgs = z.object({
-  name: NAME.optional(),
-  verify: oneOf(VERIFY_WITH).optional(),
-  secretNames: z
-    .array(SECRET_NAME)
-    .min(1, { error: "must name 1 secret, or 2 while rotating" })
-    .max(2, { error: "must name 1 secret, or 2 while rotating" })
-    .optional(),
-  signatureHeader: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,100}$/, { error: "must be an HTTP header name: 1 to 100 letters, digits or -" })
-    .nullish(),
-  signaturePrefix: z.string().max(50, { error: 'must be at most 50 characters (e.g. "sha256=")' }).nullish(),
-  toleranceSeconds: z.number().int().min(1).max(3600, { error: "must be a whole number of seconds from 1 to 3600" }).optional(),
-  dedupePointer: POINTER.nullish(),
-  inputTemplate: z
-    .unknown()
-    .refine((v) => v == null || JSON.stringify(v).length <= 65_536, { error: "must be at most 64 KiB of JSON" })
-    .optional(),
-  threadKeyPointer: POINTER.nullish(),
-  maxBodyBytes: z.number().int().min(1024).max(5_242_880, { error: "must be a whole number of bytes from 1024 to 5242880 (5 MiB)" }).optional(),
-  enabled: z.boolean().optional(),
-});
-const CreateWebhookArgs = WebhookFieldsArgs.extend({
-  name: NAME,
-  agent: AGENT,
-  secretNames: z.array(SECRET_NAME).min(1, { error: "must name 1 secret, or 2 while rotating" }).max(2, { error: "must name 1 secret, or 2 while rotating" }),
-});
-const UpdateWebhookArgs = WebhookFieldsArgs.extend({ id: z.guid() });
-const TestDeliveryArgs = z.object({ id: z.guid(), payload: z.unknown().optional() });
-
-function webhookFields(args: z.infer<typeof WebhookFieldsArgs>): WebhookFields {
-  return {
-    name: args.name,
-    verify: args.verify,
-    secret_names: args.secretNames,
-    signature_header: args.signatureHeader,
-    signature_prefix: args.signaturePrefix,
-    tolerance_seconds: args.toleranceSeconds,
-    dedupe_pointer: args.dedupePointer,
-    input_template: args.inputTemplate,
-    thread_key_pointer: args.threadKeyPointer,
-    max_body_bytes: args.maxBodyBytes,
-    enabled: args.enabled,
-  };
-}
-
-const URL_TEXT = z
-  .string()
-  .max(2000, { error: "must be at most 2000 characters" })
-  .regex(/^https?:\/\/[^\s]+$/, { error: "must be an http:// or https:// URL without spaces" })
-  .refine((url) => URL.canParse(url), { error: "must be a valid URL" });
-const EndpointFieldsArgs = z.object({
-  name: NAME.optional(),
-  url: URL_TEXT.optional(),
-  events: z
-    .array(oneOf(NOTIFICATION_EVENTS))
-    .min(1, { error: `must list at least one of ${NOTIFICATION_EVENTS.join(", ")}` })
-    .optional(),
-  agent: AGENT.nullish(),
-  secretName: SECRET_NAME.optional(),
-  retryInitialSeconds: z.number().min(0.1).max(3600, { error: "must be from 0.1 to 3600 seconds" }).optional(),
-  enabled: z.boolean().optional(),
-});
-const CreateEndpointArgs = EndpointFieldsArgs.extend({
-  name: NAME,
-  url: URL_TEXT,
-  events: z.array(oneOf(NOTIFICATION_EVENTS)).min(1, { error: `must list at least one of ${NOTIFICATION_EVENTS.join(", ")}` }),
-  secretName: SECRET_NAME,
-});
-const UpdateEndpointArgs = EndpointFieldsArgs.extend({ id: z.guid() });
-
-/** hmac verifies a header the sender names: the webhook as it will be must say which (as REST does). */
-function checkWebhook(w: { verify: string; signature_header: string | null }): void {
-  if (w.verify === "hmac" && !w.signature_header) {
-    throw new ValidationError("invalid webhook: signatureHeader: hmac needs signatureHeader (the header the sender puts its signature in)", {
-      code: "invalid_webhook",
-    });
-  }
-}
-
-/** Endpoint arguments → db/sql fields; the agent (id or name) is looked up in the key's workspace. */
-async function endpointFields(db: Queryable, args: z.infer<typeof EndpointFieldsArgs>): Promise<NotificationEndpointFields> {
-  return {
-    name: args.name,
-    url: args.url,
-    events: args.events ? [...new Set(args.events)] : undefined,
-    agent_id: args.agent === undefined ? undefined : args.agent === null ? null : await findEndpointAgent(db, args.agent),
-    secret_name: args.secretName,
-    retry_initial_seconds: args.retryInitialSeconds,
-    enabled: args.enabled,
-  };
-}
-
-const TriggerAgentArgs = z.object({
-  agent: AGENT,
-  payload: z.unknown().optional(),
-  threadKey: z
-    .string()
-    .regex(/^[^\s\p{Cc}]{1,200}$/u, { error: "must be 1 to 200 characters without spaces or control characters (e.g. a service's name)" })
-    .nullish(),
-});
 const IdArgs = z.object({ id: z.guid() });
+const PauseScheduleArgs = PauseInput.extend({ id: z.guid() });
+const UpdateScheduleArgs = UpdateScheduleInput.extend({ id: z.guid() });
+const UpdateWebhookArgs = UpdateWebhookInput.extend({ id: z.guid() });
+const TestDeliveryArgs = TestDeliveryInput.extend({ id: z.guid() });
+const UpdateEndpointArgs = UpdateEndpointInput.extend({ id: z.guid() });
+const TriggerAgentArgs = TriggerInput.extend({ agent: AGENT });
 
-/** Arguments as GraphQL gave them (absent ones left out), checked: a ValidationError naming each problem. */
-function parseArgs<S extends z.ZodType>(schema: S, args: Record<string, unknown>, what: string, code: string): z.infer<S> {
+/**
+ * Arguments as GraphQL gave them (absent ones left out), checked by the rules REST shares
+ * (api/trigger-inputs.ts) under the tables' names: a ValidationError naming each problem by its
+ * argument, with `code`.
+ */
+function parseArgs<S extends z.ZodType>(schema: S, args: Record<string, unknown>, what: string, code: string): z.output<S> {
   const given = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
   for (const [name, value] of Object.entries(given)) {
     const problem = typeof value === "string" ? textProblem(value) : null;
     if (problem) throw new ValidationError(`invalid ${what}: ${name} ${problem}`, { code });
   }
-  return parseOrThrow(schema, given, what, code) as z.infer<S>;
+  return parseTriggerInput(schema, argsAsFields(given), GRAPHQL_NAMES, what, code);
+}
+
+/** hmac verifies a header the sender names: the webhook as it will be must say which (as REST does). */
+function checkWebhook(w: WebhookShape): void {
+  const problem = webhookProblem(w, GRAPHQL_NAMES);
+  if (problem) throw new ValidationError(`invalid webhook: ${problem}`, { code: "invalid_webhook" });
 }
 
 const notFound = (what: string, id: string) => new NotFoundError(`unknown ${what} ${id}`);
@@ -461,26 +277,18 @@ export function makeTriggerMutationsPlugin(deps: TriggerMutationsDeps): Graphile
 
     const plans: Record<string, Plan> = {
       createSchedule: withArgs(["agent", "thread", "paused", "pausedNote", ...SCHEDULE_ARGS], async (db, args) => {
-        const a = parseArgs(CreateScheduleArgs, args, "schedule", "invalid_schedule");
-        const fields = scheduleFields(a);
-        checkSchedule({
-          cron: fields.cron ?? null,
-          interval_seconds: fields.interval_seconds ?? null,
-          timezone: fields.timezone ?? "UTC",
-          overlap: fields.overlap ?? "skip",
-          thread: fields.thread ?? "new",
-          anchor: new Date(),
-        });
-        const row = await createSchedule(db, { ...fields, agent: a.agent, name: a.name, input: a.input });
+        const a = parseArgs(CreateScheduleInput, args, "schedule", "invalid_schedule");
+        checkSchedule(newScheduleShape(a), new Date());
+        const row = await createSchedule(db, a);
         return { id: row.id };
       }),
       updateSchedule: withArgs(["id", ...SCHEDULE_ARGS], async (db, args) => {
         const { id, ...a } = parseArgs(UpdateScheduleArgs, args, "schedule", "invalid_schedule");
         const current = await getSchedule(db, id);
         if (!current) throw notFound("schedule", id);
-        const fields = switchSpec(scheduleFields(a));
-        checkSchedule({ ...current, ...stripUndefined(fields), anchor: current.created_at });
-        if (!(await updateSchedule(db, id, fields))) throw notFound("schedule", id);
+        const { change, after } = scheduleChange(current, a);
+        checkSchedule(after, current.created_at);
+        if (!(await updateSchedule(db, id, change))) throw notFound("schedule", id);
         return { id };
       }),
       pauseSchedule: withArgs(["id", "note"], async (db, args) => {
@@ -499,21 +307,20 @@ export function makeTriggerMutationsPlugin(deps: TriggerMutationsDeps): Graphile
       }),
       triggerAgent: withArgs(["agent", "payload", "threadKey"], async (db, args) => {
         const a = parseArgs(TriggerAgentArgs, args, "trigger", "invalid_trigger");
-        return { id: await triggerAgent(db, { agent: a.agent, payload: a.payload ?? null, threadKey: a.threadKey ?? null }) };
+        return { id: await triggerAgent(db, { agent: a.agent, payload: a.payload ?? null, threadKey: a.thread_key ?? null }) };
       }),
       createWebhook: withArgs(["agent", ...WEBHOOK_ARGS], async (db, args) => {
-        const a = parseArgs(CreateWebhookArgs, args, "webhook", "invalid_webhook");
-        checkWebhook({ verify: a.verify ?? "standard", signature_header: a.signatureHeader ?? null });
-        const row = await createWebhook(db, { ...webhookFields(a), agent: a.agent, name: a.name, secret_names: a.secretNames });
+        const a = parseArgs(CreateWebhookInput, args, "webhook", "invalid_webhook");
+        checkWebhook(webhookShape(a));
+        const row = await createWebhook(db, a);
         return { id: row.id };
       }),
       updateWebhook: withArgs(["id", ...WEBHOOK_ARGS], async (db, args) => {
         const { id, ...a } = parseArgs(UpdateWebhookArgs, args, "webhook", "invalid_webhook");
         const current = await getWebhook(db, id);
         if (!current) throw notFound("webhook", id);
-        const fields = webhookFields(a);
-        checkWebhook({ ...current, ...stripUndefined(fields) });
-        if (!(await updateWebhook(db, id, fields))) throw notFound("webhook", id);
+        checkWebhook(webhookShape(a, current));
+        if (!(await updateWebhook(db, id, a))) throw notFound("webhook", id);
         return { id };
       }),
       deleteWebhook: withArgs(["id"], async (db, args) => {
@@ -521,14 +328,13 @@ export function makeTriggerMutationsPlugin(deps: TriggerMutationsDeps): Graphile
         return { id: a.id, deleted: await deleteWebhook(db, a.id) };
       }),
       createNotificationEndpoint: withArgs(ENDPOINT_ARGS, async (db, args) => {
-        const a = parseArgs(CreateEndpointArgs, args, "notification endpoint", "invalid_notification_endpoint");
-        const fields = await endpointFields(db, a);
-        const row = await createNotificationEndpoint(db, { ...fields, name: a.name, url: a.url, events: fields.events!, secret_name: a.secretName });
+        const { agent, ...a } = parseArgs(CreateEndpointInput, args, "notification endpoint", "invalid_notification_endpoint");
+        const row = await createNotificationEndpoint(db, { ...a, agent_id: (await endpointAgentId(db, agent)) ?? null });
         return { id: row.id };
       }),
       updateNotificationEndpoint: withArgs(["id", ...ENDPOINT_ARGS], async (db, args) => {
-        const { id, ...a } = parseArgs(UpdateEndpointArgs, args, "notification endpoint", "invalid_notification_endpoint");
-        if (!(await updateNotificationEndpoint(db, id, await endpointFields(db, a)))) throw notFound("notification endpoint", id);
+        const { id, agent, ...a } = parseArgs(UpdateEndpointArgs, args, "notification endpoint", "invalid_notification_endpoint");
+        if (!(await updateNotificationEndpoint(db, id, { ...a, agent_id: await endpointAgentId(db, agent) }))) throw notFound("notification endpoint", id);
         return { id };
       }),
       deleteNotificationEndpoint: withArgs(["id"], async (db, args) => {
@@ -804,8 +610,4 @@ export function makeTriggerMutationsPlugin(deps: TriggerMutationsDeps): Graphile
       },
     };
   });
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -469,10 +469,17 @@ create trigger tg_webhooks__audit after insert or update or delete on everruns.w
 create trigger tg_notification_endpoints__audit after insert or update or delete on everruns.notification_endpoints
   for each row execute function everruns_private.tg_triggers__audit();
 
--- A webhook's or endpoint's agent must be of its workspace (row-level security hides others').
+-- A webhook's or endpoint's agent must be of its workspace (row-level security hides others'). An
+-- administrator's insert by hand (no workspace: the column's default one) takes its agent's.
 create function everruns_private.tg_trigger_agent__check() returns trigger
 language plpgsql as $$
+declare
+  v_agent_workspace uuid;
 begin
+  if tg_op = 'INSERT' and new.agent_id is not null and everruns_private.current_workspace_id() is null then
+    select a.workspace_id into v_agent_workspace from everruns.agents a where a.id = new.agent_id;
+    new.workspace_id := coalesce(v_agent_workspace, new.workspace_id);
+  end if;
   if new.agent_id is not null and not exists (select from everruns.agents a where a.id = new.agent_id and a.workspace_id = new.workspace_id) then
     raise exception 'unknown agent % in this workspace', new.agent_id
       using errcode = 'EV002', hint = 'Give an agent of the same workspace.';
@@ -593,7 +600,10 @@ begin
   end if;
   v_tail := everruns_private.lock_thread_tail(v_thread_id);
   if everruns_private.run_holds_thread(v_tail)
-     or exists (select from everruns.activations a where a.thread_id = v_thread_id and a.status = 'pending') then
+     or exists (select from everruns.activations a where a.thread_id = v_thread_id and a.status = 'pending')
+     -- a thread without runs when its tail was read, with one now (a concurrent first event): the
+     -- event queues behind it (that run's end starts it)
+     or (v_tail.id is null and exists (select from everruns.runs r where r.thread_id = v_thread_id)) then
     insert into everruns.activations (workspace_id, agent_id, thread_id, input, source, source_id, run_id)
     values (p_workspace_id, p_agent_id, v_thread_id, p_input, p_source, p_source_id, v_run_id);
   else
@@ -681,37 +691,52 @@ create trigger tg_runs__admit_thread_next after update of status on everruns.run
   execute function everruns_private.tg_runs__thread_next();
 
 -- The sweep's part: threads whose queued events wait with nothing running (a run ended by a
--- path that could not start the next, a workspace at its limit). Never waits on a worker's run.
+-- path that could not start the next, a workspace at its limit), oldest first; a workspace whose
+-- run is refused has its other threads skipped this time. Never waits on a worker's run. Also
+-- drops the recorded ends of runs whose schedule is gone.
 create function everruns_private.sweep_activations() returns integer
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  v_thread uuid;
+  v_thread record;
   v_tail everruns.runs;
   v_n int := 0;
+  v_tried int := 0;
+  -- workspaces whose runs were refused this sweep (at their limits): their other threads wait
+  v_refused uuid[] := '{}';
   v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
 begin
   for v_thread in
-    select p.thread_id
-      from (select distinct a.thread_id from everruns.activations a
-             where a.status = 'pending' and a.created_at < clock_timestamp() - interval '2 seconds') p
+    select p.thread_id, p.workspace_id
+      from (select a.thread_id, min(a.workspace_id::text)::uuid as workspace_id, min(a.created_at) as oldest
+              from everruns.activations a
+             where a.status = 'pending' and a.created_at < clock_timestamp() - interval '2 seconds'
+             group by a.thread_id) p
      where not everruns_private.run_holds_thread((select r from everruns.runs r where r.thread_id = p.thread_id
                                                   order by r.created_at desc, r.id desc limit 1))
-     limit 100
+     order by p.oldest
+     limit 1000
   loop
+    continue when v_thread.workspace_id = any (v_refused);
+    exit when v_tried >= 100;
+    v_tried := v_tried + 1;
     begin
       perform pg_catalog.set_config('lock_timeout', '200ms', true);
-      v_tail := everruns_private.lock_thread_tail(v_thread);
+      v_tail := everruns_private.lock_thread_tail(v_thread.thread_id);
       if not everruns_private.run_holds_thread(v_tail) then
-        if everruns_private.start_next_activation(v_thread) is not null then
+        if everruns_private.start_next_activation(v_thread.thread_id) is not null then
           v_n := v_n + 1;
+        elsif exists (select from everruns.activations a where a.thread_id = v_thread.thread_id and a.status = 'pending') then
+          v_refused := v_refused || v_thread.workspace_id;
         end if;
       end if;
       perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
     exception when others then
       perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
-      raise warning 'thread %: could not start its next event''s run now (%: %)', v_thread, sqlstate, sqlerrm;
+      raise warning 'thread %: could not start its next event''s run now (%: %)', v_thread.thread_id, sqlstate, sqlerrm;
     end;
   end loop;
+  -- 000026: the ends of runs of schedules deleted since (nobody folds them)
+  delete from everruns_private.schedule_run_ends e where not exists (select from everruns.schedules s where s.id = e.schedule_id);
   return v_n;
 end;
 $$;
@@ -733,17 +758,18 @@ create trigger tg_runs__schedule_run_end after update of status on everruns.runs
                      and new.status in ('succeeded', 'failed', 'cancelled'))
   execute function everruns_private.tg_runs__schedule_run_end();
 
--- The schedules a ticker should look at now: due, not computed yet, or with run ends to fold.
-create function everruns_private.due_schedules(p_limit integer) returns setof uuid
+-- The schedules a ticker should look at now: due, not computed yet, or with run ends to fold;
+-- less the ones it excludes (failing ones it backs off from).
+create function everruns_private.due_schedules(p_limit integer, p_exclude uuid[] default '{}') returns setof uuid
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   (select s.id from everruns.schedules s
-    where not s.paused and s.next_fire_at <= everruns_private.clock()
+    where not s.paused and s.next_fire_at <= everruns_private.clock() and s.id <> all (p_exclude)
     order by s.next_fire_at limit p_limit)
   union
-  (select s.id from everruns.schedules s where not s.paused and s.next_fire_at is null limit p_limit)
+  (select s.id from everruns.schedules s where not s.paused and s.next_fire_at is null and s.id <> all (p_exclude) limit p_limit)
   union
   (select distinct e.schedule_id from everruns_private.schedule_run_ends e
-    where exists (select from everruns.schedules s where s.id = e.schedule_id) limit p_limit)
+    where e.schedule_id <> all (p_exclude) and exists (select from everruns.schedules s where s.id = e.schedule_id) limit p_limit)
 $$;
 
 -- A schedule for the ticker: locked (skip locked: another ticker has it; no key update: a
@@ -879,6 +905,9 @@ declare
   v_n int := 0;
   v_started uuid;
 begin
+  -- a run or thread someone else holds (an operator's open transaction) fails this tick quickly
+  -- rather than holding the ticker; the next tick tries again
+  perform pg_catalog.set_config('lock_timeout', '500ms', true);
   select * into v_s from everruns.schedules s where s.id = p_schedule_id for no key update;
   if not found then
     delete from everruns_private.schedule_run_ends e where e.schedule_id = p_schedule_id;
@@ -1360,10 +1389,13 @@ begin
   select * into v_tail from everruns.runs r where r.thread_id = new.thread_id order by r.created_at desc, r.id desc limit 1;
   if found then
     new.created_at := greatest(new.created_at, v_tail.created_at + interval '1 microsecond');
-    if new.parent_run_id is null and everruns_private.run_holds_thread(v_tail)
-       and exists (select from everruns.threads t where t.id = new.thread_id and t.key is not null) then
-      raise exception 'thread % is busy and takes its events through everruns.trigger', new.thread_id
-        using errcode = 'EV007', hint = 'Call everruns.trigger(agent, payload, thread_key): the event runs when the thread''s active run has ended.';
+    if new.parent_run_id is null
+       and exists (select from everruns.threads t where t.id = new.thread_id and t.key is not null)
+       and (everruns_private.run_holds_thread(v_tail)
+            or (exists (select from everruns.activations a where a.thread_id = new.thread_id and a.status = 'pending')
+                and not exists (select from everruns.activations a where a.run_id = new.id and a.status = 'pending'))) then
+      raise exception 'thread % is busy (a run active or events queued) and takes new runs through everruns.trigger', new.thread_id
+        using errcode = 'EV007', hint = 'Call everruns.trigger(agent, payload, thread_key): the event runs when the thread''s earlier runs have ended.';
     end if;
   end if;
   -- the clock, not the transaction's: the runs of one statement keep their insertion order
@@ -1437,7 +1469,7 @@ begin
   end if;
   if exists (select from pg_catalog.pg_roles where rolname = 'everruns_worker') then
     grant execute on function
-      everruns_private.clock(), everruns_private.due_schedules(integer), everruns_private.lock_schedule_for_tick(uuid),
+      everruns_private.clock(), everruns_private.due_schedules(integer, uuid[]), everruns_private.lock_schedule_for_tick(uuid),
       everruns_private.fire_schedule(uuid, timestamptz, timestamptz[], bigint, timestamptz, text),
       everruns_private.begin_notification_attempt(uuid), everruns_private.finish_notification_attempt(uuid, integer, integer, text)
       to everruns_worker;

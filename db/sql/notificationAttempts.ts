@@ -85,3 +85,19 @@ export async function finishNotificationAttempt(
   ]);
   return rows[0]!.outcome;
 }
+
+/**
+ * Puts a delivery's job back for later without an attempt: graphile_worker.add_job with the same
+ * task, payload and job key (notify:<id>) and run_at `delayMs` from now. The job running it is
+ * locked, so add_job takes the key off it (it ends with the task that holds it) and adds a new
+ * one; a pending job of that key (a resend meanwhile) is moved, never doubled. For a worker at its
+ * cap of deliveries in flight (worker/tasks/deliver_notification.ts).
+ */
+export async function postponeNotification(db: Queryable, deliveryId: string, delayMs: number): Promise<void> {
+  await db.query(
+    `select graphile_worker.add_job('deliver_notification', json_build_object('delivery_id', $1::uuid),
+                                    run_at => now() + $2::int * interval '1 millisecond', max_attempts => 25,
+                                    job_key => 'notify:' || $1::uuid::text)`,
+    [deliveryId, Math.max(0, Math.round(delayMs))],
+  );
+}

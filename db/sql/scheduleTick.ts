@@ -6,10 +6,12 @@ import type { Queryable } from "../pool.ts";
 
 /**
  * The ids of the schedules a ticker should look at now, at most `limit` of each kind: due
- * (next_fire_at reached), not computed yet (next_fire_at null), or with run ends to fold.
+ * (next_fire_at reached), not computed yet (next_fire_at null), or with run ends to fold; none of
+ * `exclude` (the ones the ticker backs off from, or has tried this tick), so that they never take
+ * the limit's places.
  */
-export async function dueSchedules(db: Queryable, limit: number): Promise<string[]> {
-  const { rows } = await db.query<{ id: unknown }>("select s as id from everruns_private.due_schedules($1) s", [limit]);
+export async function dueSchedules(db: Queryable, limit: number, exclude: readonly string[] = []): Promise<string[]> {
+  const { rows } = await db.query<{ id: unknown }>("select s as id from everruns_private.due_schedules($1, $2::uuid[]) s", [limit, exclude]);
   return rows.map((row) => z.uuid().parse(row.id));
 }
 

@@ -176,7 +176,7 @@ describe("everruns.trigger on a long-lived thread", () => {
         agent,
         threadId,
       ]),
-    ).rejects.toThrow(/is busy and takes its events through everruns.trigger/);
+    ).rejects.toThrow(/is busy \(a run active or events queued\) and takes new runs through everruns.trigger/);
     await runEnded(run, "succeeded");
   });
 

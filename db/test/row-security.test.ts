@@ -100,6 +100,40 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
     `${tag}-batch`,
   ]);
   await db.pool.query("insert into everruns.batch_items (batch_id, custom_id, input) values ($1, $2, $3)", [batches[0]!.id, `${tag}-item`, hello]);
+  // triggers (000026): a paused schedule and a fire it skipped, an event, a webhook and a delivery,
+  // a disabled endpoint with a failed delivery and its attempt (nothing here runs or sends)
+  const { rows: schedules } = await db.pool.query<{ id: string }>(
+    "insert into everruns.schedules (name, agent_id, cron, input, paused) values ($1, $2, '0 9 * * *', $3, true) returning id",
+    [`${tag}-schedule`, agentId, hello],
+  );
+  await db.pool.query(
+    "insert into everruns.schedule_fires (workspace_id, schedule_id, occurrence_at, status, reason) values ($1, $2, now(), 'skipped', 'paused')",
+    [workspaceId, schedules[0]!.id],
+  );
+  await db.pool.query(
+    "insert into everruns.activations (workspace_id, agent_id, thread_id, input, source, run_id, status) values ($1, $2, $3, $4, 'sql', $5, 'started')",
+    [workspaceId, agentId, finished.thread_id, hello, finished.id],
+  );
+  const { rows: webhooks } = await db.pool.query<{ id: string }>(
+    "insert into everruns.webhooks (name, agent_id, secret_names) values ($1, $2, $3) returning id",
+    [`${tag}-hook`, agentId, [`${tag}-secret`]],
+  );
+  await db.pool.query(
+    "insert into everruns.webhook_deliveries (workspace_id, webhook_id, delivery_key, payload, payload_bytes, run_id) values ($1, $2, $3, '{}', 2, $4)",
+    [workspaceId, webhooks[0]!.id, `${tag}-delivery`, finished.id],
+  );
+  const { rows: endpoints } = await db.pool.query<{ id: string }>(
+    "insert into everruns.notification_endpoints (workspace_id, name, url, events, secret_name, enabled) values ($3, $1, 'https://example.com/hook', '{run.failed}', $2, false) returning id",
+    [`${tag}-endpoint`, `${tag}-secret`, workspaceId],
+  );
+  const { rows: deliveries } = await db.pool.query<{ id: string }>(
+    "insert into everruns.notification_deliveries (workspace_id, endpoint_id, event, subject_id, payload, status) values ($1, $2, 'run.failed', $3, '{}', 'failed') returning id",
+    [workspaceId, endpoints[0]!.id, finished.id],
+  );
+  await db.pool.query(
+    "insert into everruns.notification_attempts (workspace_id, delivery_id, attempt, finished_at, status_code, outcome) values ($1, $2, 1, now(), 500, 'failed')",
+    [workspaceId, deliveries[0]!.id],
+  );
   await setSecret(db.pool, { name: `${tag}-secret`, value: `value-of-${tag}-secret-1234`, key: secretKey, workspaceId });
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };

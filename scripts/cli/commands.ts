@@ -1,5 +1,6 @@
 // The short commands: on the database as its administrator (migrate, runs, cancel, events), on
 // the API with a key (run, approve, reject, signal, resume), and on this machine (status, stop).
+import { jsonFlag } from "./flags.ts";
 import { ConfigError, EverrunsError, NotFoundError } from "../../db/errors.ts";
 import type { Env } from "../../db/env.ts";
 import { migrate } from "../../db/migrate.ts";
@@ -135,7 +136,7 @@ async function answer(
   let args: unknown;
   if (opts.arguments !== undefined) {
     if (!approved) throw new ConfigError("--arguments is only for approve (the edited arguments the tool runs with)");
-    args = parseJsonFlag("--arguments", opts.arguments);
+    args = jsonFlag("--arguments", opts.arguments);
     if (!args || typeof args !== "object" || Array.isArray(args)) throw new ConfigError("--arguments must be a JSON object");
   }
   const resume = chosen.map((i) => ({
@@ -171,17 +172,9 @@ export function cmdReject(env: Env, runId: string, opts: { toolCall?: string; re
   return answer(env, runId, false, opts);
 }
 
-function parseJsonFlag(flag: string, text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new ConfigError(`${flag} must be JSON: ${(error as Error).message}`);
-  }
-}
-
 export async function cmdResume(env: Env, runId: string, opts: { json: string; follow?: boolean }): Promise<number> {
   runIdArg(runId);
-  const resume = parseJsonFlag("--json", opts.json);
+  const resume = jsonFlag("--json", opts.json);
   if (!Array.isArray(resume))
     throw new ConfigError(`--json must be a JSON array of answers: [{"interruptId": "…", "status": "resolved", "payload": {"approved": true}}]`);
   const api = apiClient(env);
@@ -191,7 +184,7 @@ export async function cmdResume(env: Env, runId: string, opts: { json: string; f
 
 export async function cmdSignal(env: Env, runId: string, name: string, opts: { payload?: string; json?: boolean }): Promise<void> {
   runIdArg(runId);
-  const payload = opts.payload === undefined ? undefined : parseJsonFlag("--payload", opts.payload);
+  const payload = opts.payload === undefined ? undefined : jsonFlag("--payload", opts.payload);
   const api = apiClient(env);
   await runStatus(api, runId);
   const sent = await api.request<{ woke: boolean }>("POST", `/api/runs/${runId}/signals`, { name, ...(payload === undefined ? {} : { payload }) });

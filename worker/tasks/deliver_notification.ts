@@ -18,11 +18,18 @@
 //
 // The task returns normally whatever the endpoint did: graphile-worker's own retries are for a
 // crash of the task (the database unreachable while finishing), not for a failed delivery.
+//
+// Deliveries in flight are capped per worker process (EVERRUNS_NOTIFY_MAX_IN_FLIGHT, default 10):
+// each may hold a slot of the pool up to 15 s, and the pool's slots are the run steps' too. A job
+// that finds the cap reached re-adds itself a second later (same job key) and returns at once,
+// with no attempt recorded: its slot goes back to the steps. Only shared pools register the task
+// (worker/main.ts): a dedicated workspace's slots are its own.
 import type { Task } from "graphile-worker";
 import type { Response } from "undici";
 import { z } from "zod";
+import { ConfigError } from "../../db/errors.ts";
 import type { Pool } from "../../db/pool.ts";
-import { beginNotificationAttempt, finishNotificationAttempt, type BegunNotificationAttempt } from "../../db/sql/notificationAttempts.ts";
+import { beginNotificationAttempt, finishNotificationAttempt, postponeNotification, type BegunNotificationAttempt } from "../../db/sql/notificationAttempts.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { openSecret, SECRET_KEY_ENV, SecretOpenError } from "../../lib/secret-box.ts";
 import { signStandard, WebhookConfigError } from "../../lib/webhook-signatures.ts";
@@ -34,6 +41,36 @@ export const NOTIFICATION_TIMEOUT_MS = 15_000;
 /** How much of an answer is read (and thrown away) before the connection is closed. */
 export const NOTIFICATION_RESPONSE_BYTES = 64 * 1024;
 export const NOTIFICATION_USER_AGENT = "everruns-notify";
+export const NOTIFY_MAX_IN_FLIGHT_ENV = "EVERRUNS_NOTIFY_MAX_IN_FLIGHT";
+export const DEFAULT_NOTIFY_MAX_IN_FLIGHT = 10;
+/** How much later a job over the cap runs again. */
+export const NOTIFY_POSTPONE_MS = 1_000;
+
+const NOTIFY_MAX_IN_FLIGHT_MESSAGE = `${NOTIFY_MAX_IN_FLIGHT_ENV} must be a whole number of deliveries from 1 to 10000`;
+const NotifyMaxInFlightSchema = z.coerce
+  .number({ error: NOTIFY_MAX_IN_FLIGHT_MESSAGE })
+  .int(NOTIFY_MAX_IN_FLIGHT_MESSAGE)
+  .min(1, NOTIFY_MAX_IN_FLIGHT_MESSAGE)
+  .max(10_000, NOTIFY_MAX_IN_FLIGHT_MESSAGE);
+
+/**
+ * EVERRUNS_NOTIFY_MAX_IN_FLIGHT: notification deliveries one worker process sends at once
+ * (1..10000, default 10). An invalid value is a ConfigError naming it.
+ */
+export function notifyMaxInFlightFromEnv(source: NodeJS.ProcessEnv = process.env): number {
+  const raw = source[NOTIFY_MAX_IN_FLIGHT_ENV]?.trim();
+  if (!raw) return DEFAULT_NOTIFY_MAX_IN_FLIGHT;
+  const parsed = NotifyMaxInFlightSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`invalid environment: ${NOTIFY_MAX_IN_FLIGHT_MESSAGE} (got ${JSON.stringify(source[NOTIFY_MAX_IN_FLIGHT_ENV])})`);
+  return parsed.data;
+}
+
+/** The deliveries in flight in this process, over every pool (one replaced after an outage may still send some). */
+export interface NotificationsInFlight {
+  running: number;
+  /** at most this many at once; a job over it is postponed */
+  max: number;
+}
 
 const DeliverNotificationPayloadSchema = z.object({ delivery_id: z.uuid() });
 
@@ -44,6 +81,8 @@ export interface DeliverNotificationDeps {
   log: Logger;
   /** The guard requests go through (default: the process's, over EVERRUNS_EGRESS_ALLOW). */
   egress?: EgressGuard;
+  /** The process's cap (default: one of DEFAULT_NOTIFY_MAX_IN_FLIGHT for this task alone). */
+  inFlight?: NotificationsInFlight;
 }
 
 /** An attempt's answer as finish_notification_attempt records it. */
@@ -58,21 +97,39 @@ export function notificationMessageId(deliveryId: string): string {
 }
 
 export function makeDeliverNotificationTask(deps: DeliverNotificationDeps): Task {
+  const inFlight = deps.inFlight ?? { running: 0, max: DEFAULT_NOTIFY_MAX_IN_FLIGHT };
   return async (payload) => {
     const { delivery_id } = DeliverNotificationPayloadSchema.parse(payload);
-    // a database error here fails the job: graphile-worker tries it again later
-    const begun = await beginNotificationAttempt(deps.pool, delivery_id);
-    if (!begun) return;
-    const result = await attempt(begun, deps);
-    // Not caught: when the answer cannot be recorded (the database is down) the job fails and
-    // graphile-worker runs it again; that next attempt marks this one interrupted and sends the
-    // event again, under the same webhook-id.
-    const outcome = await finishNotificationAttempt(deps.pool, delivery_id, begun.attempt, result.statusCode, result.error);
-    const what = `notification ${begun.event} ${delivery_id} to ${hostOf(begun.url)}, attempt ${begun.attempt}`;
-    if (outcome === "delivered") deps.log.debug(`${what}: delivered (${result.statusCode})`);
-    else if (outcome === "failed") deps.log.warn(`${what}: ${result.error}; given up (everruns.resend_notification sends it again)`);
-    else deps.log.info(`${what}: ${result.error} (${outcome})`);
+    if (inFlight.running >= inFlight.max) {
+      // Over the cap: the job comes back a second later and this slot is free at once. Nothing is
+      // recorded on the delivery (no attempt was made). A database error fails the job, which
+      // graphile-worker runs again later: the delivery is never lost.
+      await postponeNotification(deps.pool, delivery_id, NOTIFY_POSTPONE_MS);
+      return;
+    }
+    inFlight.running++;
+    try {
+      await deliver(delivery_id, deps);
+    } finally {
+      inFlight.running--;
+    }
   };
+}
+
+/** One attempt of the delivery, from begin to finish. */
+async function deliver(deliveryId: string, deps: DeliverNotificationDeps): Promise<void> {
+  // a database error here fails the job: graphile-worker tries it again later
+  const begun = await beginNotificationAttempt(deps.pool, deliveryId);
+  if (!begun) return;
+  const result = await attempt(begun, deps);
+  // Not caught: when the answer cannot be recorded (the database is down) the job fails and
+  // graphile-worker runs it again; that next attempt marks this one interrupted and sends the
+  // event again, under the same webhook-id.
+  const outcome = await finishNotificationAttempt(deps.pool, deliveryId, begun.attempt, result.statusCode, result.error);
+  const what = `notification ${begun.event} ${deliveryId} to ${hostOf(begun.url)}, attempt ${begun.attempt}`;
+  if (outcome === "delivered") deps.log.debug(`${what}: delivered (${result.statusCode})`);
+  else if (outcome === "failed") deps.log.warn(`${what}: ${result.error}; given up (everruns.resend_notification sends it again)`);
+  else deps.log.info(`${what}: ${result.error} (${outcome})`);
 }
 
 /** One attempt: sign and send; never throws. */

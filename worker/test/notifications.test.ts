@@ -4,7 +4,8 @@
 // survives kill -9 of the worker sending it. Everything real: Postgres, worker processes, and an
 // HTTP receiver on loopback (EVERRUNS_EGRESS_ALLOW in vitest.config.ts allows 127.0.0.1, not
 // 127.0.0.2) that verifies every signature with the `standardwebhooks` package and
-// de-duplicates by webhook-id, as a receiver should.
+// de-duplicates by webhook-id, as a receiver should. A worker process sends at most
+// EVERRUNS_NOTIFY_MAX_IN_FLIGHT deliveries at once, and a dedicated worker sends none.
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { Webhook } from "standardwebhooks";
@@ -15,8 +16,9 @@ import { freePort } from "../../lib/free-port.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { generateSecret } from "../../lib/webhook-signatures.ts";
-import { startWorker, type WorkerHandle } from "../main.ts";
-import { notificationMessageId } from "../tasks/deliver_notification.ts";
+import { ConfigError } from "../../db/errors.ts";
+import { startWorker, type WorkerHandle, type WorkerOptions } from "../main.ts";
+import { DEFAULT_NOTIFY_MAX_IN_FLIGHT, notificationMessageId, notifyMaxInFlightFromEnv } from "../tasks/deliver_notification.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
 const log = consoleLogger("[test-notify]", "warn");
@@ -72,6 +74,8 @@ class Receiver {
   readonly rejected: string[] = [];
   /** held requests still open */
   held = 0;
+  /** the most held requests open at once */
+  maxHeld = 0;
   answer: (r: Received) => Answer = () => 200;
   private server: http.Server | null = null;
   private readonly seen = new Map<string, number>();
@@ -153,6 +157,7 @@ class Receiver {
         return;
       }
       this.held++;
+      this.maxHeld = Math.max(this.maxHeld, this.held);
       const timer = setTimeout(() => reply(200), answer.holdMs);
       res.on("close", () => {
         this.held--;
@@ -454,6 +459,81 @@ describe("notifications", () => {
     // the items' runs notify nobody here: this endpoint wants batch.completed only
     await sleep(300);
     expect(await deliveriesOf(endpoint)).toHaveLength(1);
+  });
+});
+
+describe("deliveries in flight per worker process", () => {
+  it("sends at most EVERRUNS_NOTIFY_MAX_IN_FLIGHT at once, the others put back for later with no attempt; a dedicated worker takes none", async () => {
+    // only the workers of this test: the in-process pool (cap 10) would take the jobs
+    await engine?.stop();
+    engine = undefined;
+    const { rows: ws } = await db.pool.query<{ id: string }>("select id from everruns_private.create_workspace($1)", [`ws_${randomBytes(4).toString("hex")}`]);
+    const options: WorkerOptions = { databaseUrl: db.url, concurrency: 8, shutdownTimeoutMs: 5000, log, scheduler: false };
+    let shared: WorkerHandle | null = await startWorker({ ...options, notifyMaxInFlight: 2 });
+    // a dedicated workspace's pool, 8 slots idle: it would take the deliveries if it ran the task
+    const dedicated = await startWorker({ ...options, workspaceId: ws[0]!.id });
+    const seenByDedicated = new Set<string>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const { rows } = await db.pool.query<{ key: string }>(
+          "select key from graphile_worker.jobs where task_identifier = 'deliver_notification' and locked_by = $1",
+          [dedicated.poolId],
+        );
+        for (const r of rows) seenByDedicated.add(r.key);
+        await sleep(20);
+      }
+    })();
+    try {
+      const receiver = await Receiver.start();
+      receiver.answer = () => ({ holdMs: 600 });
+      const agent = await quickAgent();
+      const endpoint = await createEndpoint(receiver.url, { agentId: agent });
+      const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => startRun(db.pool, agent, `capped ${i}`)));
+      for (const runId of runs) await waitForStatus(db.pool, runId, ["succeeded"]);
+      const settled = await allSettled(endpoint, 6, 30_000);
+
+      expect(settled.every((d) => d.status === "delivered" && d.last_status_code === 200)).toBe(true);
+      expect(receiver.maxHeld).toBe(2);
+      expect(receiver.rejected).toEqual([]);
+      expect(receiver.ids().sort()).toEqual(settled.map((d) => notificationMessageId(d.id)).sort());
+      // a job put back made no attempt: one attempt, one request per event
+      expect(receiver.requests).toHaveLength(6);
+      for (const d of settled) expect(await attemptsOf(d.id)).toEqual([{ attempt: 1, status_code: 200, error: null, outcome: "delivered" }]);
+
+      // with the dedicated pool alone, a delivery waits for a shared one
+      await shared.stop();
+      shared = null;
+      receiver.answer = () => 200;
+      const again = settled[0]!;
+      await db.pool.query("select everruns.resend_notification($1)", [again.id]);
+      await sleep(1_500);
+      expect((await deliveriesOf(endpoint)).find((d) => d.id === again.id)).toMatchObject({ status: "pending", attempts: 1 });
+      const { rows: job } = await db.pool.query<{ locked_by: string | null }>("select locked_by from graphile_worker.jobs where key = $1", [
+        `notify:${again.id}`,
+      ]);
+      expect(job).toEqual([{ locked_by: null }]);
+      shared = await startWorker({ ...options, notifyMaxInFlight: 2 });
+      await waitFor("the resent delivery to be delivered by the shared worker", async () => (await attemptsOf(again.id)).at(-1)?.outcome === "delivered");
+      expect(seenByDedicated).toEqual(new Set());
+    } finally {
+      watching = false;
+      await watch;
+      await shared?.stop();
+      await dedicated.stop();
+    }
+  });
+
+  it("EVERRUNS_NOTIFY_MAX_IN_FLIGHT: default 10; an invalid value is a ConfigError naming the variable", () => {
+    expect(notifyMaxInFlightFromEnv({})).toBe(DEFAULT_NOTIFY_MAX_IN_FLIGHT);
+    expect(DEFAULT_NOTIFY_MAX_IN_FLIGHT).toBe(10);
+    expect(notifyMaxInFlightFromEnv({ EVERRUNS_NOTIFY_MAX_IN_FLIGHT: " 3 " })).toBe(3);
+    for (const bad of ["0", "-1", "2.5", "ten", "10001"]) {
+      expect(() => notifyMaxInFlightFromEnv({ EVERRUNS_NOTIFY_MAX_IN_FLIGHT: bad })).toThrow(ConfigError);
+      expect(() => notifyMaxInFlightFromEnv({ EVERRUNS_NOTIFY_MAX_IN_FLIGHT: bad })).toThrow(
+        `EVERRUNS_NOTIFY_MAX_IN_FLIGHT must be a whole number of deliveries from 1 to 10000 (got "${bad}")`,
+      );
+    }
   });
 });
 

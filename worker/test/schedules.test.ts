@@ -1,14 +1,15 @@
 // Schedules end to end (issue 16): a real worker's ticker against a real Postgres, time moved with
 // everruns_private.clock_offset, runs by the scripted provider. Daylight-saving days, catch-up
 // after an outage, the overlap policies, the shared thread, a pause after failures, a spec the
-// ticker cannot compute, and a worker without a ticker.
+// ticker cannot compute, schedules whose ticks fail for good (backed off, starving nobody), and a
+// worker without a ticker.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgent, createTestDatabase, waitFor, type TestDatabase } from "../../db/test/helpers.ts";
+import { createAgent, createTestDatabase, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
 import type { Pool } from "../../db/pool.ts";
 import { startWorker, type WorkerHandle, type WorkerOptions } from "../main.ts";
-import { schedulerFromEnv } from "../schedule-ticker.ts";
+import { failureBackoffMs, ScheduleTicker, schedulerFromEnv } from "../schedule-ticker.ts";
 import { ConfigError } from "../../db/errors.ts";
 
 const TICK_MS = 100;
@@ -59,6 +60,8 @@ interface ScheduleFields {
   catch_up_max?: number;
   misfire_grace_seconds?: number;
   thread?: "new" | "shared";
+  /** a shared thread's existing thread (the ticker creates one at the first fire otherwise) */
+  thread_id?: string;
   pause_after_failures?: number;
 }
 
@@ -67,8 +70,8 @@ let scheduleCount = 0;
 async function createSchedule(pool: Pool, agentId: string, f: ScheduleFields): Promise<string> {
   const { rows } = await pool.query<{ id: string }>(
     `insert into everruns.schedules (name, agent_id, cron, interval_seconds, timezone, input, overlap, catch_up, catch_up_max,
-                                     misfire_grace_seconds, thread, pause_after_failures)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id`,
+                                     misfire_grace_seconds, thread, pause_after_failures, thread_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning id`,
     [
       f.name ?? `schedule-${++scheduleCount}`,
       agentId,
@@ -82,6 +85,7 @@ async function createSchedule(pool: Pool, agentId: string, f: ScheduleFields): P
       f.misfire_grace_seconds ?? 60,
       f.thread ?? "new",
       f.pause_after_failures ?? null,
+      f.thread_id ?? null,
     ],
   );
   return rows[0]!.id;
@@ -440,6 +444,80 @@ describe("pausing", () => {
     expect(row.paused_note).toMatch(/^cannot compute the occurrences: /);
     await waitFor("the good schedule to fire", async () => (await fires(db.pool, good)).length >= 1);
     await quiesce(db.pool, good);
+  });
+});
+
+describe("schedules whose ticks fail for good", () => {
+  it("are backed off (2 s, 4 s, … 60 s) and left out of due_schedules: the others fire on time, even when the failing ones would fill its batch", async () => {
+    const other = await createTestDatabase();
+    // runs the shared threads' first runs; its own ticker is off: the one under test is below, with
+    // a batch of 2, so that three failing schedules (the oldest next_fire_at) would fill every batch
+    const w = await startWorker(workerOptions(other.url, { scheduler: false }));
+    const ticker = new ScheduleTicker({ pool: other.pool, log, tickMs: TICK_MS, dueBatch: 2 });
+    const holder = await other.pool.connect();
+    try {
+      const agent = await createAgent(other.pool, { provider: "scripted", script: [{ text: "ok" }] });
+      const tails: string[] = [];
+      const failing: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const runId = await startRun(other.pool, agent, `thread ${i}`);
+        await waitForStatus(other.pool, runId, ["succeeded"]);
+        tails.push(runId);
+        const { rows } = await other.pool.query<{ thread_id: string }>("select thread_id from everruns.runs where id = $1", [runId]);
+        failing.push(await createSchedule(other.pool, agent, { interval_seconds: 1, thread: "shared", thread_id: rows[0]!.thread_id }));
+      }
+      // an operator's open transaction holds each thread's last run: every fire of these schedules
+      // waits on it in lock_thread_tail until fire_schedule's lock_timeout (500 ms) fails the tick
+      await holder.query("begin");
+      await holder.query("select id from everruns.runs where id = any($1) for update", [tails]);
+      ticker.start();
+      await waitFor("the failing schedules to be backed off", () => ticker.backedOff().size === 3, 15_000);
+      expect(ticker.stats.failures).toBe(3);
+
+      const good = await createSchedule(other.pool, agent, { interval_seconds: 1, overlap: "allow" });
+      const since = Date.now();
+      await sleep(5_000);
+      const list = await fires(other.pool, good);
+      const lateness = list.map((f) => f.fired_at.getTime() - f.occurrence_at.getTime());
+      console.log(
+        `[schedules] 3 schedules failing for good, batch of 2: the other fired ${list.length} times in ${Date.now() - since} ms, late by ${lateness.join(", ")} ms; ${ticker.stats.failures} failed ticks`,
+      );
+      // it fires every second (its first occurrence is a second after the tick that computes it)
+      expect(list.length).toBeGreaterThanOrEqual(3);
+      expect(list.every((f) => f.status === "started")).toBe(true);
+      // late at most by the failing ones' retries (3 × 500 ms, once their backoff ends)
+      expect(Math.max(...lateness)).toBeLessThan(2_000);
+      expect(lateness.filter((ms) => ms < 500).length).toBeGreaterThanOrEqual(list.length - 2);
+      // the failing ones: tried at ~1 s, ~3 s and ~7 s (2 s, then 4 s of backoff), not at every tick
+      for (const id of failing) expect(await fires(other.pool, id)).toEqual([]);
+      const backedOff = ticker.backedOff();
+      for (const id of failing) expect(backedOff.get(id) ?? 0).toBeLessThanOrEqual(3);
+      expect(ticker.stats.failures).toBeLessThanOrEqual(9);
+
+      // the lock released: each fires once its backoff ends, and its success forgets the failures
+      await holder.query("rollback");
+      await waitFor(
+        "the failing schedules to fire",
+        async () => {
+          for (const id of failing) if ((await fires(other.pool, id)).filter((f) => f.status === "started").length === 0) return false;
+          return ticker.backedOff().size === 0;
+        },
+        failureBackoffMs(4) + 5_000,
+        100,
+      );
+      await ticker.stop();
+      for (const id of [...failing, good]) await quiesce(other.pool, id);
+    } finally {
+      await ticker.stop();
+      await holder.query("rollback").catch(() => undefined);
+      holder.release();
+      await w.stop();
+      await other.drop();
+    }
+  });
+
+  it("failureBackoffMs: 2^n s after n consecutive failures, at most 60 s", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 100].map(failureBackoffMs)).toEqual([2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]);
   });
 });
 
