@@ -35,7 +35,6 @@
 import { createHash, createHmac, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Router } from "express";
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from "rate-limiter-flexible";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { isUuid, type Pool } from "../db/pool.ts";
 import { receiveWebhook, webhookForDelivery, type ReceiveResult } from "../db/sql/receiveWebhook.ts";
@@ -48,7 +47,7 @@ import { describeStorableProblem, findStorableProblem } from "../lib/storable-js
 import { secretFormatError, signStandard, verifyDelivery, WebhookConfigError, type Headers } from "../lib/webhook-signatures.ts";
 import { requireRole, withWorkspace, type Auth } from "./auth.ts";
 import { errorHandler, HttpStatusError } from "./http-errors.ts";
-import { clientAddress, RATE_LIMIT_SCHEMA, RATE_LIMIT_TABLE, type RateLimited, type RateLimitSettings } from "./rate-limit.ts";
+import { ApiRateLimits, clientAddress, type RateLimited, type RateLimitScope, type RateLimitSettings } from "./rate-limit.ts";
 
 /** No body is read beyond this before the webhook (and its own limit) is known: the table's largest max_body_bytes. */
 export const HARD_CAP_BYTES = 5 * 1024 * 1024;
@@ -99,99 +98,22 @@ const unavailable = () =>
 const misconfigured = () => new HttpStatusError(500, "webhook_misconfigured", "this webhook is misconfigured; its owners can see why in the API's log");
 
 /**
- * Rate limits of POST /hooks/:id (in everruns_private.rate_limits, as api/rate-limit.ts counts
- * keys): failed deliveries (404, 401) per client address, and verified deliveries per webhook and
- * client address.
+ * Rate limits of POST /hooks/:id, counted as api/rate-limit.ts counts API keys but apart from
+ * them: verified deliveries per webhook and client address (`consumeKey("<webhook>/<address>")`),
+ * failed deliveries (404, 401) per client address (`authBlocked`, `authFailed`).
  */
-export class HookRateLimits {
-  readonly #windows: Array<{ limiter: RateLimiterPostgres; points: number; per: string }> = [];
-  readonly #failures: RateLimiterPostgres | null;
-  readonly #failuresPerMinute: number;
-  readonly #log: Logger;
-  #warned = false;
+export const HOOK_SCOPE: RateLimitScope = {
+  prefixes: { perMinute: "evr_rl_hook", burst: "evr_rl_hook_burst", failures: "evr_rl_hookfail" },
+  requests: "a sender may make to one webhook",
+  failures: "failed deliveries",
+  failure: "unknown webhook or invalid signature",
+  retryHint: "",
+};
 
-  /** authFailuresPerMinute: failed deliveries per address (EVERRUNS_AUTH_FAILURES_PER_MINUTE; absent or 0: none). */
-  constructor(pool: Pool, settings: Pick<RateLimitSettings, "perMinute" | "burst"> & Partial<Pick<RateLimitSettings, "authFailuresPerMinute">>, log: Logger) {
-    this.#log = log;
-    const make = (keyPrefix: string, points: number, duration: number, blockInMemory: boolean) =>
-      new RateLimiterPostgres({
-        storeClient: pool,
-        storeType: "pool",
-        schemaName: RATE_LIMIT_SCHEMA,
-        tableName: RATE_LIMIT_TABLE,
-        tableCreated: true,
-        keyPrefix,
-        points,
-        duration,
-        ...(blockInMemory ? { inMemoryBlockOnConsumed: points + 1 } : {}),
-        insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration }),
-      });
-    if (settings.perMinute > 0) this.#windows.push({ limiter: make("evr_rl_hook", settings.perMinute, 60, true), points: settings.perMinute, per: "minute" });
-    if (settings.burst > 0) this.#windows.push({ limiter: make("evr_rl_hook_burst", settings.burst, 1, true), points: settings.burst, per: "second" });
-    this.#failuresPerMinute = settings.authFailuresPerMinute ?? 0;
-    // its own keys (not the API's failed keys): a sender's mistakes do not lock its address out of /api
-    this.#failures = this.#failuresPerMinute > 0 ? make("evr_rl_hookfail", this.#failuresPerMinute, 60, false) : null;
-  }
+export type HookRateLimits = ApiRateLimits;
 
-  #unexpected(error: unknown): null {
-    // the insurance limiter answers when the database does not: this is neither
-    if (!this.#warned) {
-      this.#warned = true;
-      this.#log.warn(`hook rate limit check failed, delivery let through: ${(error as Error)?.message ?? String(error)}`);
-    }
-    return null;
-  }
-
-  /** Counts one verified delivery of `webhookId` from `address`; a refusal when over a limit. */
-  async consume(webhookId: string, address: string): Promise<RateLimited | null> {
-    if (this.#windows.length === 0) return null;
-    const results = await Promise.allSettled(this.#windows.map((w) => w.limiter.consume(`${webhookId}/${address}`)));
-    let waitMs = -1;
-    for (const result of results) {
-      if (result.status === "fulfilled") continue;
-      if (!(result.reason instanceof RateLimiterRes)) return this.#unexpected(result.reason);
-      waitMs = Math.max(waitMs, result.reason.msBeforeNext);
-    }
-    if (waitMs < 0) return null;
-    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    const limits = this.#windows.map((w) => `${w.points} per ${w.per}`).join(" and ");
-    return {
-      message: `too many deliveries to this webhook from this address: at most ${limits} (EVERRUNS_RATE_LIMIT_PER_MINUTE, EVERRUNS_RATE_LIMIT_BURST); retry in ${seconds} s`,
-      retryAfterSeconds: seconds,
-    };
-  }
-
-  #failureRefusal(res: RateLimiterRes): RateLimited {
-    const seconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-    return {
-      message: `too many failed deliveries from this address: at most ${this.#failuresPerMinute} unknown webhooks or invalid signatures per minute (EVERRUNS_AUTH_FAILURES_PER_MINUTE); retry in ${seconds} s`,
-      retryAfterSeconds: seconds,
-    };
-  }
-
-  /** A refusal when `address` has used up its failed deliveries for now (asked before anything else). */
-  async failuresBlocked(address: string): Promise<RateLimited | null> {
-    if (!this.#failures) return null;
-    try {
-      const res = await this.#failures.get(address);
-      if (res && res.consumedPoints >= this.#failuresPerMinute && res.msBeforeNext > 0) return this.#failureRefusal(res);
-      return null;
-    } catch (error) {
-      return this.#unexpected(error);
-    }
-  }
-
-  /** Counts a failed delivery (404, 401) from `address`; a refusal when that was one too many. */
-  async failed(address: string): Promise<RateLimited | null> {
-    if (!this.#failures) return null;
-    try {
-      await this.#failures.consume(address);
-      return null;
-    } catch (error) {
-      if (error instanceof RateLimiterRes) return this.#failureRefusal(error);
-      return this.#unexpected(error);
-    }
-  }
+export function hookRateLimits(pool: Pool, settings: RateLimitSettings, log: Logger): HookRateLimits {
+  return new ApiRateLimits(pool, settings, log, HOOK_SCOPE);
 }
 
 // ---- bodies not verified yet: one budget per process ----
@@ -482,7 +404,7 @@ export async function handleDelivery(
   const verified = verifySender(deps, loaded, headers, raw, opts.test ?? false);
   opts.onVerified?.();
   if (opts.address !== undefined && deps.limits) {
-    const limited = await deps.limits.consume(webhook.id, opts.address);
+    const limited = await deps.limits.consumeKey(`${webhook.id}/${opts.address}`);
     if (limited) throw rateLimited(limited);
   }
 
@@ -621,7 +543,7 @@ export function hooksRouter(deps: HooksDeps): Router {
     const address = clientAddress(req);
     const unverified = new UnverifiedBytes(budget);
     try {
-      const blocked = await deps.limits?.failuresBlocked(address);
+      const blocked = await deps.limits?.authBlocked(address);
       if (blocked) throw rateLimited(blocked);
       const id = String(req.params.id ?? "").toLowerCase();
       if (!isUuid(id)) throw notFound();
@@ -640,7 +562,7 @@ export function hooksRouter(deps: HooksDeps): Router {
       unverified.release();
       let error = caught;
       if (deps.limits && error instanceof HttpStatusError && (error.status === 404 || error.status === 401)) {
-        const limited = await deps.limits.failed(address);
+        const limited = await deps.limits.authFailed(address);
         if (limited) error = rateLimited(limited);
       }
       if (error instanceof RetryLaterError) res.set("Retry-After", String(error.retryAfterSeconds));

@@ -56,6 +56,32 @@ function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? "" : "s"}`;
 }
 
+/**
+ * What a set of limits counts: its rows' key prefixes in everruns_private.rate_limits and the
+ * words of its refusals. The API's keys (API_KEY_SCOPE) and webhook deliveries (HOOK_SCOPE,
+ * api/hooks.ts: per webhook and sender address; failed deliveries per address) are counted apart,
+ * so that a sender's mistakes never lock its address out of /api.
+ */
+export interface RateLimitScope {
+  prefixes: { perMinute: string; burst: string; failures: string };
+  /** "an API key may make": a request refusal reads "rate limit exceeded: <requests> at most …" */
+  requests: string;
+  /** what failed: "failed authentications" */
+  failures: string;
+  /** one failure: "invalid or missing key" */
+  failure: string;
+  /** after "retry in N seconds": " with a valid key" */
+  retryHint: string;
+}
+
+export const API_KEY_SCOPE: RateLimitScope = {
+  prefixes: { perMinute: "evr_rl_key", burst: "evr_rl_burst", failures: "evr_rl_authfail" },
+  requests: "an API key may make",
+  failures: "failed authentications",
+  failure: "invalid or missing key",
+  retryHint: " with a valid key",
+};
+
 interface Window {
   limiter: RateLimiterPostgres;
   points: number;
@@ -69,9 +95,12 @@ export class ApiRateLimits {
   readonly #log: Logger;
   #warnedFallback = false;
 
-  constructor(pool: Pool, settings: RateLimitSettings, log: Logger) {
+  readonly #scope: RateLimitScope;
+
+  constructor(pool: Pool, settings: RateLimitSettings, log: Logger, scope: RateLimitScope = API_KEY_SCOPE) {
     this.settings = settings;
     this.#log = log;
+    this.#scope = scope;
     const make = (keyPrefix: string, points: number, duration: number, blockInMemory: boolean) =>
       new RateLimiterPostgres({
         storeClient: pool,
@@ -86,9 +115,11 @@ export class ApiRateLimits {
         ...(blockInMemory ? { inMemoryBlockOnConsumed: points + 1 } : {}),
         insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration }),
       });
-    if (settings.perMinute > 0) this.#perKey.push({ limiter: make("evr_rl_key", settings.perMinute, 60, true), points: settings.perMinute, per: "minute" });
-    if (settings.burst > 0) this.#perKey.push({ limiter: make("evr_rl_burst", settings.burst, 1, true), points: settings.burst, per: "second" });
-    this.#authFailures = settings.authFailuresPerMinute > 0 ? make("evr_rl_authfail", settings.authFailuresPerMinute, 60, false) : null;
+    const { prefixes } = scope;
+    if (settings.perMinute > 0)
+      this.#perKey.push({ limiter: make(prefixes.perMinute, settings.perMinute, 60, true), points: settings.perMinute, per: "minute" });
+    if (settings.burst > 0) this.#perKey.push({ limiter: make(prefixes.burst, settings.burst, 1, true), points: settings.burst, per: "second" });
+    this.#authFailures = settings.authFailuresPerMinute > 0 ? make(prefixes.failures, settings.authFailuresPerMinute, 60, false) : null;
   }
 
   /** Whether any limit is on. */
@@ -122,7 +153,7 @@ export class ApiRateLimits {
     if (waitMs < 0) return null;
     const seconds = retryAfter(new RateLimiterRes(0, waitMs));
     return {
-      message: `rate limit exceeded: an API key may make at most ${this.#describeKeyLimit()} (EVERRUNS_RATE_LIMIT_PER_MINUTE, EVERRUNS_RATE_LIMIT_BURST); retry in ${plural(seconds, "second")}`,
+      message: `rate limit exceeded: ${this.#scope.requests} at most ${this.#describeKeyLimit()} (EVERRUNS_RATE_LIMIT_PER_MINUTE, EVERRUNS_RATE_LIMIT_BURST); retry in ${plural(seconds, "second")}`,
       retryAfterSeconds: seconds,
     };
   }
@@ -130,7 +161,7 @@ export class ApiRateLimits {
   #authRefusal(res: RateLimiterRes): RateLimited {
     const seconds = retryAfter(res);
     return {
-      message: `too many failed authentications from this address: at most ${plural(this.settings.authFailuresPerMinute, "invalid or missing key")} per minute (EVERRUNS_AUTH_FAILURES_PER_MINUTE); retry in ${plural(seconds, "second")} with a valid key`,
+      message: `too many ${this.#scope.failures} from this address: at most ${plural(this.settings.authFailuresPerMinute, this.#scope.failure)} per minute (EVERRUNS_AUTH_FAILURES_PER_MINUTE); retry in ${plural(seconds, "second")}${this.#scope.retryHint}`,
       retryAfterSeconds: seconds,
     };
   }

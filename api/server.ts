@@ -42,7 +42,7 @@ import {
 } from "./request-guard.ts";
 import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
 import { restRouter } from "./rest.ts";
-import { HookRateLimits, hooksRouter, type HooksDeps } from "./hooks.ts";
+import { hookRateLimits, hooksRouter, type HooksDeps } from "./hooks.ts";
 import { triggersRouter } from "./triggers.ts";
 import { abortBatchUploads } from "./batches.ts";
 import { startRequestDeadline } from "./request-deadline.ts";
@@ -256,7 +256,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     pool,
     log,
     cacheMs: opts.hookCacheMs,
-    limits: rateLimits.perMinute > 0 || rateLimits.burst > 0 || rateLimits.authFailuresPerMinute > 0 ? new HookRateLimits(pool, rateLimits, log) : null,
+    limits: rateLimits.perMinute > 0 || rateLimits.burst > 0 || rateLimits.authFailuresPerMinute > 0 ? hookRateLimits(pool, rateLimits, log) : null,
   };
   const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), hostGuard, authenticator, limits, hooks });
   // Slow clients: node answers 408 and closes a connection whose request's headers did not arrive

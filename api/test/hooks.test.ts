@@ -18,7 +18,7 @@ import type { Logger } from "../../lib/logger.ts";
 import { generateSecretKey, SECRET_KEY_ENV } from "../../lib/secret-box.ts";
 import { generateSecret } from "../../lib/webhook-signatures.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
-import { HookRateLimits, hooksRouter, unverifiedBytesInFlight, type HooksDeps } from "../hooks.ts";
+import { hookRateLimits, hooksRouter, unverifiedBytesInFlight, type HooksDeps } from "../hooks.ts";
 import { bearer, createTestKey, quietLog, startTestApi, type TestApiHandle } from "./helpers.ts";
 
 describe("lib/json-pointer.ts", () => {
@@ -479,7 +479,7 @@ describe("POST /hooks/:id after the security review", () => {
     const hook = await makeHook({ secret_names: ["l5a"] }, { l5a: secret });
     // the failures of this address so far (the tests above, through the API, count them too: one window for all processes)
     await db.pool.query("delete from everruns_private.rate_limits where key like 'evr_rl_hookfail:%'");
-    const hooks = await serveHooks({ limits: new HookRateLimits(db.pool, { perMinute: 0, burst: 0, authFailuresPerMinute: 4 }, quietLog) });
+    const hooks = await serveHooks({ limits: hookRateLimits(db.pool, { perMinute: 0, burst: 0, authFailuresPerMinute: 4 }, quietLog) });
     try {
       for (const id of ["not-a-uuid", randomUUID()]) {
         const answer = await rawPost(`${hooks.url}/hooks/${id}`, { send: "{}" }).answer;
@@ -509,7 +509,7 @@ describe("POST /hooks/:id after the security review", () => {
   it("L-5: the per-webhook limit counts verified deliveries only: unsigned ones cannot use it up, unknown ids get no window", async () => {
     const secret = generateSecret("standard");
     const hook = await makeHook({ secret_names: ["l5b"] }, { l5b: secret });
-    const hooks = await serveHooks({ limits: new HookRateLimits(db.pool, { perMinute: 3, burst: 0, authFailuresPerMinute: 0 }, quietLog) });
+    const hooks = await serveHooks({ limits: hookRateLimits(db.pool, { perMinute: 3, burst: 0, authFailuresPerMinute: 0 }, quietLog) });
     try {
       for (let i = 0; i < 5; i++) {
         const forged = await rawPost(`${hooks.url}/hooks/${hook.id}`, { headers: standardHeaders(generateSecret("standard"), "{}"), send: "{}" }).answer;
