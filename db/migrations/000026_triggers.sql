@@ -1116,7 +1116,11 @@ begin
     perform everruns_private.queue_notifications(new.workspace_id, new.agent_id, 'run.' || new.status, new.id,
       jsonb_build_object('run_id', new.id, 'agent_id', new.agent_id,
                          'agent', (select a.name from everruns.agents a where a.id = new.agent_id),
-                         'thread_id', new.thread_id, 'status', new.status, 'output', new.output, 'error', new.error,
+                         'thread_id', new.thread_id, 'status', new.status,
+                         -- a large output stays out of the notification (receivers read it from the API)
+                         'output', case when octet_length(new.output::text) > 65536 then null else new.output end,
+                         'output_omitted', coalesce(octet_length(new.output::text) > 65536, false),
+                         'error', new.error,
                          'usage', new.usage, 'interrupts', new.interrupts, 'batch_id', new.batch_id,
                          'schedule_id', new.schedule_id, 'finished_at', new.finished_at, 'workspace_id', new.workspace_id));
   exception when others then
