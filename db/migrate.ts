@@ -18,6 +18,7 @@ import path from "node:path";
 import type { Logger } from "graphile-worker";
 import { ConfigError, EverrunsError } from "./errors.ts";
 import { createPool, type Pool, type Queryable } from "./pool.ts";
+import { sleep } from "../lib/sleep.ts";
 
 /** A migration failed, changed after it was applied, or the database is from another version. */
 export class MigrationError extends EverrunsError {
@@ -28,6 +29,10 @@ export class MigrationError extends EverrunsError {
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 const LOCK_KEY = 7_465_727_275; // "everruns" migrations
+const DEADLOCK_DETECTED = "40P01";
+/** How many times a migration that lost a deadlock is applied in all, and the first wait before the next. */
+const DEADLOCK_RETRIES = 5;
+const DEADLOCK_BACKOFF_MS = 200;
 
 export interface MigrationFile {
   id: number;
@@ -91,14 +96,25 @@ export async function migrate(pool: Pool, log: (line: string) => void = () => {}
       for (const m of files) {
         if (done.has(m.id)) continue;
         const sql = await readFile(m.file, "utf8");
-        await client.query("begin");
-        try {
-          await client.query(sql);
-          await client.query("insert into public.everruns_migrations (id, name, checksum) values ($1, $2, $3)", [m.id, m.name, checksum(sql)]);
-          await client.query("commit");
-        } catch (error) {
-          await client.query("rollback").catch(() => undefined);
-          throw new MigrationError(`migration ${path.basename(m.file)} failed: ${(error as Error).message}`, { cause: error });
+        for (let attempt = 1; ; attempt++) {
+          await client.query("begin");
+          try {
+            await client.query(sql);
+            await client.query("insert into public.everruns_migrations (id, name, checksum) values ($1, $2, $3)", [m.id, m.name, checksum(sql)]);
+            await client.query("commit");
+            break;
+          } catch (error) {
+            await client.query("rollback").catch(() => undefined);
+            // A migration under running workers (a rolling upgrade) takes table locks in its own
+            // order while their transactions take row locks in theirs: Postgres may break a
+            // deadlock by failing the migration. It rolled back whole: apply it again.
+            if ((error as { code?: string }).code === DEADLOCK_DETECTED && attempt < DEADLOCK_RETRIES) {
+              log(`migration ${path.basename(m.file)} deadlocked with a running process (try ${attempt}); applying it again`);
+              await sleep(DEADLOCK_BACKOFF_MS * 2 ** (attempt - 1));
+              continue;
+            }
+            throw new MigrationError(`migration ${path.basename(m.file)} failed: ${(error as Error).message}`, { cause: error });
+          }
         }
         log(`applied migration ${path.basename(m.file)}`);
         count++;

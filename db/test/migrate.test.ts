@@ -90,3 +90,43 @@ describe("migrations are immutable once applied", () => {
     }
   });
 });
+
+it("a migration that loses a deadlock to a running process is applied again, once", async () => {
+  const serverUrl = inject("serverUrl");
+  const name = `everruns_migrate_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const dir = await mkdtemp(path.join(tmpdir(), "everruns-migrations-"));
+  const url = databaseUrl(serverUrl, name);
+  const pool = createPool(url, "migrate-deadlock", 2);
+  const other = new pg.Client({ connectionString: url });
+  try {
+    await writeFile(path.join(dir, "000001_tables.sql"), "create table public.t1 (id int);\ncreate table public.t2 (id int);\n");
+    await migrate(pool, () => {}, dir);
+    // the migration locks t1 then t2; a running process holds t2 and then asks for t1
+    await writeFile(
+      path.join(dir, "000002_both.sql"),
+      "lock table public.t1 in access exclusive mode;\nlock table public.t2 in access exclusive mode;\nalter table public.t1 add column note text;\n",
+    );
+    await other.connect();
+    await other.query("begin");
+    await other.query("insert into public.t2 values (1)");
+    const lines: string[] = [];
+    const migrating = migrate(pool, (line) => lines.push(line), dir);
+    // the migration waits on t2 first, so its deadlock check fires first and it is the one failed
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await other.query("insert into public.t1 values (1)"); // waits on the migration until the deadlock is broken
+    await other.query("commit");
+    expect(await migrating).toBe(1);
+    expect(lines.some((l) => /000002_both\.sql deadlocked with a running process \(try 1\); applying it again/.test(l))).toBe(true);
+    const { rows } = await pool.query<{ id: number }>("select id from public.everruns_migrations order by id");
+    expect(rows.map((r) => r.id)).toEqual([1, 2]);
+  } finally {
+    await other.end().catch(() => undefined);
+    await pool.end();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
