@@ -77,6 +77,8 @@ async function finishItem(customId: string): Promise<void> {
 
 async function login(key: string): Promise<void> {
   const { page, context } = browser;
+  // off the batch page first: its polling (or a redirect it is making) must not abort the login's navigation
+  await page.goto("about:blank");
   await context.clearCookies();
   await page.goto(`${web.url}/login#key=${key}`);
   await page.waitForURL(`${web.url}/runs`);
