@@ -41,6 +41,7 @@ import {
   type RequestGuard,
 } from "./request-guard.ts";
 import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
+import { mcpRouter } from "./mcp.ts";
 import { restRouter } from "./rest.ts";
 import { hookRateLimits, hooksRouter, type HooksDeps } from "./hooks.ts";
 import { triggersRouter } from "./triggers.ts";
@@ -164,6 +165,8 @@ export function createApp({
   const authenticate = authMiddleware(authenticator, limits);
   app.use("/api", authenticate);
   app.use(GRAPHQL_PATH, authenticate);
+  // MCP (api/mcp.ts): its transport reads its own body (4 MiB), so before any JSON parser
+  app.use(mcpRouter({ pool, hub, log, authenticate }));
 
   // JSON bodies for /api only: grafserv reads its own request bodies.
   app.use("/api", express.json({ limit: "10mb" })); // AG-UI clients send the whole conversation

@@ -1296,6 +1296,11 @@ const ROUTES: Record<string, RouteSpec> = {
   "GET /api/notifications": { needs: "viewer", harmless: () => ({ path: "/api/notifications?limit=0" }) },
   "GET /api/notifications/:id": { needs: "viewer", harmless: () => ({ path: "/api/notifications/not-a-uuid" }) },
   "POST /api/notifications/:id/resend": { needs: "operator", harmless: () => ({ path: "/api/notifications/not-a-uuid/resend", body: {} }) },
+  // MCP (api/mcp.ts): every tool checks its own role and acts in the key's workspace;
+  // api/test/mcp-server.test.ts aims the tools at another workspace's runs and agents.
+  "POST /mcp": { needs: "viewer", harmless: () => ({ path: "/mcp", body: {} }) },
+  "GET /mcp": { needs: "viewer", harmless: () => ({ path: "/mcp" }) },
+  "DELETE /mcp": { needs: "viewer", harmless: () => ({ path: "/mcp" }) },
 };
 
 function aguiBody(over: Record<string, unknown> = {}): Record<string, unknown> {
