@@ -194,6 +194,34 @@ CREATE TRIGGER tg_batches__audit AFTER INSERT ON everruns.batches FOR EACH ROW E
 CREATE TRIGGER tg_batches__notify_endpoints AFTER UPDATE OF status ON everruns.batches FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'completed_with_errors'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_batches__notify_endpoints();
 CREATE TRIGGER tg_batches__prepare BEFORE INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__prepare();
 
+create table everruns.mcp_tool_lists (
+  id bigint not null,
+  workspace_id uuid not null,
+  agent_id uuid not null,
+  agent_version integer not null,
+  server text not null,
+  endpoint text not null,
+  tools jsonb,
+  server_info jsonb,
+  tools_bytes integer,
+  error text,
+  fetched_at timestamp with time zone not null default everruns_private.clock(),
+  constraint mcp_tool_lists_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id) ON DELETE CASCADE,
+  constraint mcp_tool_lists_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version) ON DELETE CASCADE,
+  constraint mcp_tool_lists_endpoint_check CHECK (((char_length(endpoint) >= 1) AND (char_length(endpoint) <= 2000))),
+  constraint mcp_tool_lists_error_check CHECK ((char_length(error) <= 2000)),
+  constraint mcp_tool_lists_pkey PRIMARY KEY (id),
+  constraint mcp_tool_lists_server_check CHECK ((server ~ '^[A-Za-z0-9_-]{1,64}$'::text)),
+  constraint mcp_tool_lists_server_info_check CHECK (((server_info IS NULL) OR (jsonb_typeof(server_info) = 'object'::text))),
+  constraint mcp_tool_lists_tools_check CHECK (((tools IS NULL) OR ((jsonb_typeof(tools) = 'array'::text) AND (octet_length((tools)::text) <= 2097152)))),
+  constraint mcp_tool_lists_tools_or_error CHECK (((tools IS NULL) <> (error IS NULL))),
+  constraint mcp_tool_lists_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.mcp_tool_lists is '@behavior -insert -update -delete
+Each listing of an MCP server''s tools for an agent version (tools), or a failed one (error). Runs pin one per server (everruns.run_mcp_tools); a recent successful list of the same agent version, server and endpoint is reused within the server''s tool_list_ttl_s.';
+CREATE INDEX mcp_tool_lists_cache_idx ON everruns.mcp_tool_lists USING btree (agent_id, agent_version, server, endpoint, fetched_at DESC, id DESC) WHERE (error IS NULL);
+CREATE INDEX mcp_tool_lists_console_idx ON everruns.mcp_tool_lists USING btree (workspace_id, agent_id, server, fetched_at DESC, id DESC);
+
 create table everruns.notification_attempts (
   id bigint not null,
   workspace_id uuid not null,
@@ -307,6 +335,22 @@ create table everruns.run_events (
 comment on table everruns.run_events is 'Append-only AG-UI event log of a run: seq 1, 2, 3... with no gaps.';
 CREATE TRIGGER tg_run_events__immutable BEFORE UPDATE ON everruns.run_events FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_run_events__notify AFTER INSERT ON everruns.run_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_run_events__notify();
+
+create table everruns.run_mcp_tools (
+  run_id uuid not null,
+  server text not null,
+  list_id bigint not null,
+  workspace_id uuid not null,
+  pinned_at timestamp with time zone not null default everruns_private.clock(),
+  constraint run_mcp_tools_list_id_fkey FOREIGN KEY (list_id) REFERENCES everruns.mcp_tool_lists(id),
+  constraint run_mcp_tools_pkey PRIMARY KEY (run_id, server),
+  constraint run_mcp_tools_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
+  constraint run_mcp_tools_server_check CHECK ((server ~ '^[A-Za-z0-9_-]{1,64}$'::text)),
+  constraint run_mcp_tools_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.run_mcp_tools is '@behavior -insert -update -delete
+The tool list a run uses for each MCP server, pinned by the first step that needed it: retried and resumed steps see the same tools.';
+CREATE INDEX run_mcp_tools_list_idx ON everruns.run_mcp_tools USING btree (list_id);
 
 create table everruns.run_signals (
   id bigint not null default nextval('everruns.run_signals_id_seq'::regclass),
@@ -538,6 +582,31 @@ create table everruns.threads (
 comment on table everruns.threads is 'A conversation. A new run on a thread continues it.';
 CREATE INDEX threads_updated_idx ON everruns.threads USING btree (updated_at DESC, id DESC);
 CREATE UNIQUE INDEX threads_agent_key_idx ON everruns.threads USING btree (workspace_id, agent_id, key) WHERE (key IS NOT NULL);
+
+create table everruns.tool_dispatches (
+  run_id uuid not null,
+  tool_call_id text not null,
+  workspace_id uuid not null,
+  tool_name text not null,
+  dispatches integer not null default 1,
+  first_dispatched_at timestamp with time zone not null default everruns_private.clock(),
+  last_dispatched_at timestamp with time zone not null default everruns_private.clock(),
+  last_run_id uuid not null,
+  last_seq integer not null,
+  last_attempt integer not null,
+  authorized_by text,
+  state text not null default 'in_flight'::text,
+  constraint tool_dispatches_authorized_by_check CHECK ((char_length(authorized_by) <= 200)),
+  constraint tool_dispatches_dispatches_check CHECK ((dispatches >= 1)),
+  constraint tool_dispatches_pkey PRIMARY KEY (run_id, tool_call_id),
+  constraint tool_dispatches_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
+  constraint tool_dispatches_state_check CHECK ((state = ANY (ARRAY['in_flight'::text, 'not_delivered'::text]))),
+  constraint tool_dispatches_tool_call_id_check CHECK (((char_length(tool_call_id) >= 1) AND (char_length(tool_call_id) <= 200))),
+  constraint tool_dispatches_tool_name_check CHECK (((char_length(tool_name) >= 1) AND (char_length(tool_name) <= 200))),
+  constraint tool_dispatches_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.tool_dispatches is '@behavior -insert -update -delete
+MCP tool calls dispatched, recorded durably before each call: a later attempt that finds one in flight knows its outcome is unknown. run_id is the run whose LLM turn made the call.';
 
 create table everruns.webhook_deliveries (
   id uuid not null default gen_random_uuid(),
@@ -779,6 +848,49 @@ create table everruns_private.workspace_usage_days (
 );
 comment on table everruns_private.workspace_usage_days is 'LLM tokens and cost per workspace and UTC day, counted while the workspace has a daily quota (000023).';
 
+create view everruns.mcp_servers as
+ SELECT k.workspace_id,
+    k.agent_id,
+    a.name AS agent_name,
+    k.server,
+    latest.endpoint,
+        CASE
+            WHEN latest.error IS NULL THEN 'ok'::text
+            ELSE 'error'::text
+        END AS status,
+    ok.tools,
+    jsonb_array_length(ok.tools) AS tool_count,
+    ok.fetched_at AS listed_at,
+    failed.error AS last_error,
+    failed.fetched_at AS last_error_at,
+    ( SELECT count(*)::integer AS count
+           FROM everruns.run_mcp_tools p
+          WHERE p.list_id = ok.id) AS pinned_runs
+   FROM ( SELECT DISTINCT l.workspace_id,
+            l.agent_id,
+            l.server
+           FROM everruns.mcp_tool_lists l) k
+     JOIN everruns.agents a ON a.id = k.agent_id
+     CROSS JOIN LATERAL ( SELECT l.endpoint,
+            l.error
+           FROM everruns.mcp_tool_lists l
+          WHERE l.workspace_id = k.workspace_id AND l.agent_id = k.agent_id AND l.server = k.server
+          ORDER BY l.fetched_at DESC, l.id DESC
+         LIMIT 1) latest
+     LEFT JOIN LATERAL ( SELECT l.id,
+            l.tools,
+            l.fetched_at
+           FROM everruns.mcp_tool_lists l
+          WHERE l.workspace_id = k.workspace_id AND l.agent_id = k.agent_id AND l.server = k.server AND l.error IS NULL
+          ORDER BY l.fetched_at DESC, l.id DESC
+         LIMIT 1) ok ON true
+     LEFT JOIN LATERAL ( SELECT l.error,
+            l.fetched_at
+           FROM everruns.mcp_tool_lists l
+          WHERE l.workspace_id = k.workspace_id AND l.agent_id = k.agent_id AND l.server = k.server AND l.error IS NOT NULL
+          ORDER BY l.fetched_at DESC, l.id DESC
+         LIMIT 1) failed ON true;
+
 create view everruns.usage_daily as
  SELECT r.workspace_id,
     r.agent_id,
@@ -923,7 +1035,8 @@ begin
                  'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
                  'everruns.run_attempts, everruns.batches, everruns.batch_items, everruns.schedules, everruns.schedule_fires, '
                  'everruns.activations, everruns.webhooks, everruns.webhook_deliveries, everruns.notification_endpoints, '
-                 'everruns.notification_deliveries, everruns.notification_attempts to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers
+                 'everruns.notification_deliveries, everruns.notification_attempts, everruns.mcp_tool_lists, '
+                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon() to %I', v_role);
@@ -2216,6 +2329,22 @@ AS $function$
     from bound
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.cached_mcp_tool_list(p_run_id uuid, p_server text, p_endpoint text, p_max_age_seconds double precision)
+ RETURNS TABLE(list_id bigint, tools jsonb, server_info jsonb, fetched_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select l.id, l.tools, l.server_info, l.fetched_at
+    from everruns.runs r
+    join everruns.mcp_tool_lists l
+      on l.agent_id = r.agent_id and l.agent_version = r.agent_version and l.server = p_server
+     and l.endpoint = p_endpoint and l.error is null
+   where r.id = p_run_id and p_max_age_seconds > 0
+     and l.fetched_at >= everruns_private.clock() - make_interval(secs => p_max_age_seconds)
+   order by l.fetched_at desc, l.id desc
+   limit 1
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.check_batch_failures(p_batch everruns.batches)
  RETURNS void
  LANGUAGE plpgsql
@@ -3156,6 +3285,39 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.mark_tool_dispatched(p_run_id uuid, p_seq integer, p_attempt integer, p_turn_run_id uuid, p_tool_call_id text, p_tool_name text, p_authorized_by text)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_run everruns.runs := everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
+  v_turn_thread uuid;
+  v_now timestamptz := everruns_private.clock();
+  v_dispatches integer;
+begin
+  if current_setting('synchronous_commit') = 'off' then
+    perform set_config('synchronous_commit', 'on', true);
+  end if;
+  if p_turn_run_id <> p_run_id then
+    select r.thread_id into v_turn_thread from everruns.runs r where r.id = p_turn_run_id;
+    if v_turn_thread is distinct from v_run.thread_id then
+      raise exception 'run % is not of the thread of run % (a tool call belongs to a run of the same thread)', p_turn_run_id, p_run_id
+        using errcode = 'EV005', hint = 'Pass the run whose LLM turn made the call: this run or an earlier run of its thread.';
+    end if;
+  end if;
+  insert into everruns.tool_dispatches as d (run_id, tool_call_id, workspace_id, tool_name, dispatches, first_dispatched_at,
+                                             last_dispatched_at, last_run_id, last_seq, last_attempt, authorized_by, state)
+  values (p_turn_run_id, p_tool_call_id, v_run.workspace_id, p_tool_name, 1, v_now, v_now, p_run_id, p_seq, p_attempt,
+          p_authorized_by, 'in_flight')
+  on conflict (run_id, tool_call_id) do update
+    set dispatches = d.dispatches + 1, tool_name = excluded.tool_name, last_dispatched_at = excluded.last_dispatched_at,
+        last_run_id = excluded.last_run_id, last_seq = excluded.last_seq, last_attempt = excluded.last_attempt,
+        authorized_by = excluded.authorized_by, state = 'in_flight'
+  returning d.dispatches into v_dispatches;
+  return v_dispatches;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.max_agent_config_bytes()
  RETURNS integer
  LANGUAGE sql
@@ -3306,6 +3468,59 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.pin_mcp_tool_list(p_run_id uuid, p_seq integer, p_attempt integer, p_server text, p_list_id bigint, p_endpoint text, p_tools jsonb, p_server_info jsonb)
+ RETURNS TABLE(list_id bigint, tools jsonb, server_info jsonb, fetched_at timestamp with time zone)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_run everruns.runs := everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
+  v_list everruns.mcp_tool_lists;
+begin
+  if current_setting('synchronous_commit') = 'off' then
+    perform set_config('synchronous_commit', 'on', true);
+  end if;
+  select l.* into v_list
+    from everruns.run_mcp_tools p join everruns.mcp_tool_lists l on l.id = p.list_id
+   where p.run_id = p_run_id and p.server = p_server;
+  if found then
+    return query select v_list.id, v_list.tools, v_list.server_info, v_list.fetched_at;
+    return;
+  end if;
+  if p_list_id is not null then
+    select * into v_list from everruns.mcp_tool_lists l where l.id = p_list_id;
+    if not found or v_list.workspace_id <> v_run.workspace_id or v_list.agent_id <> v_run.agent_id
+       or v_list.agent_version <> v_run.agent_version or v_list.server <> p_server or v_list.error is not null then
+      raise exception 'tool list % is not a successful list of MCP server % for agent % version %',
+        p_list_id, p_server, v_run.agent_id, v_run.agent_version
+        using errcode = 'EV005', hint = 'Pin a list that cached_mcp_tool_list returned for this run, or pass null and the tools.';
+    end if;
+  else
+    if p_tools is null or jsonb_typeof(p_tools) <> 'array' then
+      raise exception 'the tools of MCP server % must be a JSON array, got %', p_server, coalesce(jsonb_typeof(p_tools), 'null')
+        using errcode = '22023', hint = 'Pass the tools/list result''s tools array.';
+    end if;
+    insert into everruns.mcp_tool_lists (workspace_id, agent_id, agent_version, server, endpoint, tools, server_info, tools_bytes)
+    values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, p_server, p_endpoint, p_tools,
+            case when jsonb_typeof(p_server_info) = 'object' then p_server_info end, octet_length(p_tools::text))
+    returning * into v_list;
+  end if;
+  insert into everruns.run_mcp_tools (run_id, server, list_id, workspace_id)
+  values (p_run_id, p_server, v_list.id, v_run.workspace_id);
+  return query select v_list.id, v_list.tools, v_list.server_info, v_list.fetched_at;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.pinned_mcp_tools(p_run_id uuid)
+ RETURNS TABLE(server text, list_id bigint, tools jsonb, server_info jsonb, fetched_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select p.server, l.id, l.tools, l.server_info, l.fetched_at
+    from everruns.run_mcp_tools p join everruns.mcp_tool_lists l on l.id = p.list_id
+   where p.run_id = p_run_id
+   order by p.server
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.queue_notifications(p_workspace_id uuid, p_agent_id uuid, p_event text, p_subject_id uuid, p_data jsonb)
  RETURNS integer
  LANGUAGE plpgsql
@@ -3414,6 +3629,23 @@ begin
   update everruns.activations a set source_id = v_d.id where a.run_id = v_run_id;
   return query select v_d.id, v_run_id, false,
     exists (select from everruns.activations a where a.run_id = v_run_id and a.status = 'pending');
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.record_mcp_list_failure(p_run_id uuid, p_server text, p_endpoint text, p_error text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_run everruns.runs;
+begin
+  select * into v_run from everruns.runs r where r.id = p_run_id;
+  if not found then
+    raise exception 'unknown run %', p_run_id using errcode = 'EV005';
+  end if;
+  insert into everruns.mcp_tool_lists (workspace_id, agent_id, agent_version, server, endpoint, error)
+  values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, p_server, left(p_endpoint, 2000),
+          left(coalesce(nullif(p_error, ''), 'unknown error'), 2000));
 end;
 $function$;
 
@@ -4043,6 +4275,18 @@ begin
   v_seq := everruns_private.append_events_locked(p_run, v_closing || v_start || coalesce(p_extra, '[]'));
   update everruns.runs set settled_event_seq = v_seq where id = p_run.id;
   return v_closing;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.settle_tool_dispatch(p_run_id uuid, p_seq integer, p_attempt integer, p_turn_run_id uuid, p_tool_call_id text, p_dispatches integer)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+begin
+  perform everruns_private.lock_attempt(p_run_id, p_seq, p_attempt);
+  update everruns.tool_dispatches d set state = 'not_delivered'
+   where d.run_id = p_turn_run_id and d.tool_call_id = p_tool_call_id and d.dispatches = p_dispatches and d.state = 'in_flight';
+  return found;
 end;
 $function$;
 
@@ -5595,6 +5839,16 @@ CREATE OR REPLACE FUNCTION everruns_private.thread_workspace(p_thread_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select t.workspace_id from everruns.threads t where t.id = p_thread_id
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tool_dispatch(p_turn_run_id uuid, p_tool_call_id text)
+ RETURNS TABLE(dispatches integer, state text, authorized_by text, last_run_id uuid, last_seq integer, last_attempt integer, first_dispatched_at timestamp with time zone, last_dispatched_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select d.dispatches, d.state, d.authorized_by, d.last_run_id, d.last_seq, d.last_attempt, d.first_dispatched_at, d.last_dispatched_at
+    from everruns.tool_dispatches d
+   where d.run_id = p_turn_run_id and d.tool_call_id = p_tool_call_id
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.wake_or_park(p_run everruns.runs)

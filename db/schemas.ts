@@ -113,9 +113,66 @@ export const HttpHeadersSchema = z
   });
 export type HttpHeaders = z.infer<typeof HttpHeadersSchema>;
 
-/** A tool of an agent: a built-in's name, or an object (a built-in with overrides, or an http tool). */
+/** The largest MCP tool result the model is shown by default (bytes of text); a server's max_result_bytes may lower or raise it up to 10 MB. */
+export const DEFAULT_MCP_MAX_RESULT_BYTES = 1_048_576;
+/** How long a server's tool list is reused by new runs of the same agent version, by default (seconds). */
+export const DEFAULT_MCP_TOOL_LIST_TTL_S = 300;
+
+/**
+ * An MCP server whose tools the agent may call (docs/mcp.md, "MCP servers as tools"): over
+ * Streamable HTTP (falling back to HTTP+SSE) at `url`, or, where the operator allows it
+ * (EVERRUNS_MCP_STDIO), a local process started with `command`. Its tools reach the model as
+ * `<name>__<tool>`.
+ */
+export const McpToolSpecSchema = z
+  .strictObject({
+    type: z.literal("mcp"),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "must be 1-40 letters, digits, _ or -, starting with a letter or digit")
+      .refine((n) => !n.includes("__"), 'must not contain "__" (it separates the server from the tool in the names the model sees)'),
+    transport: z.enum(["http", "stdio"]).default("http"),
+    url: z
+      .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+      .max(2000)
+      .optional(),
+    command: z.array(z.string().min(1).max(4096)).min(1, "must name the program to start, then its arguments").max(64, "may have at most 64 parts").optional(),
+    description: z.string().max(2000).optional(),
+    headers: HttpHeadersSchema.optional(),
+    env: HttpHeadersSchema.optional(),
+    allow: z
+      .array(z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, "must be a tool name, * matching any characters"))
+      .max(256)
+      .optional(),
+    requires_approval: z.union([z.boolean(), z.array(z.string().min(1).max(128)).max(256)]).optional(),
+    on_unknown_outcome: z.enum(["interrupt", "retry", "fail"]).default("interrupt"),
+    idempotent_tools: z.array(z.string().min(1).max(128)).max(256).optional(),
+    timeout_ms: positiveInt(3_600_000).optional(),
+    tool_list_ttl_s: z
+      .number()
+      .int()
+      .min(0, "must be a whole number of seconds from 0 to 86400")
+      .max(86_400, "must be a whole number of seconds from 0 to 86400")
+      .default(DEFAULT_MCP_TOOL_LIST_TTL_S),
+    max_result_bytes: positiveInt(10_000_000).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.transport === "http") {
+      if (!spec.url) ctx.addIssue({ code: "custom", path: ["url"], message: "is required for an MCP server over http" });
+      if (spec.command) ctx.addIssue({ code: "custom", path: ["command"], message: 'is only for "transport": "stdio"' });
+      if (spec.env) ctx.addIssue({ code: "custom", path: ["env"], message: 'is only for "transport": "stdio" (an http server gets headers)' });
+    } else {
+      if (!spec.command) ctx.addIssue({ code: "custom", path: ["command"], message: 'is required for "transport": "stdio", e.g. ["npx", "some-mcp-server"]' });
+      if (spec.url) ctx.addIssue({ code: "custom", path: ["url"], message: 'is only for "transport": "http"' });
+      if (spec.headers) ctx.addIssue({ code: "custom", path: ["headers"], message: 'is only for "transport": "http" (a stdio server gets env)' });
+    }
+  });
+export type McpToolSpec = z.infer<typeof McpToolSpecSchema>;
+
+/** A tool of an agent: a built-in's name, or an object (a built-in with overrides, an http tool, an MCP server). */
 export const ToolSpecSchema = z.union([
   z.string(),
+  McpToolSpecSchema,
   z.strictObject({
     name: toolName,
     type: z.enum(["builtin", "http"]).default("builtin"),
@@ -129,6 +186,8 @@ export const ToolSpecSchema = z.union([
   }),
 ]);
 export type ToolSpec = z.infer<typeof ToolSpecSchema>;
+/** A tool declared as an object that is not an MCP server: a built-in with overrides, or an http tool. */
+export type HttpToolSpec = Exclude<ToolSpec, string | McpToolSpec>;
 
 /**
  * Every delay is bounded (lib/backoff.ts): a retry waits at most MAX_RETRY_DELAY_MS (1 h), a

@@ -8,14 +8,28 @@ import { consoleLogger } from "../lib/logger.ts";
 // The worker, the API, the console server and the proof commands load when a command needs them:
 // a worker process imports none but the worker (spawn → ready is what a restart after a crash
 // waits for), and the commands on the database (runs, keys, secrets, …) start quickly.
-import { cmdApprove, cmdCancel, cmdEvents, cmdMigrate, cmdReject, cmdResume, cmdRun, cmdRuns, cmdSignal, cmdStatus, cmdStop } from "./cli/commands.ts";
+import {
+  cmdApprove,
+  cmdCancel,
+  cmdEvents,
+  cmdMigrate,
+  cmdOutcome,
+  cmdReject,
+  cmdResume,
+  cmdRun,
+  cmdRuns,
+  cmdSignal,
+  cmdStatus,
+  cmdStop,
+  type OutcomeOptions,
+} from "./cli/commands.ts";
 import { describeError, EXIT, EXIT_CODES_HELP, wantsStack } from "./cli/errors.ts";
 import { resolveDatabase } from "./database.ts";
 
 const ENVIRONMENT_HELP = `Every API route but /healthz needs an API key: Authorization: Bearer evr_… (everruns keys create makes one;
-everruns start keeps an admin key of the default workspace in .everruns/admin-key). run, approve, reject, signal,
-resume, batch, schedules, webhooks, notify and trigger go through the API with that key; runs, cancel, events, secrets,
-keys and workspaces use DATABASE_URL: an administrator's connection.
+everruns start keeps an admin key of the default workspace in .everruns/admin-key). run, approve, reject, outcome,
+signal, resume, batch, schedules, webhooks, notify and trigger go through the API with that key; runs, cancel, events,
+secrets, keys and workspaces use DATABASE_URL: an administrator's connection.
 
 Environment:
   Database
@@ -216,7 +230,12 @@ function buildProgram(): Command {
     .option("--reason <text>", "why (kept with the answer)")
     .option("--arguments <json>", "run the tool with these arguments instead (a JSON object)")
     .option("-f, --follow", "stream the continuation run")
-    .addHelpText("after", "\nPrints the continuation run's id (the run goes on as a new run on its thread).")
+    .addHelpText(
+      "after",
+      "\nPrints the continuation run's id (the run goes on as a new run on its thread). Answers approvals only: a run\n" +
+        "asking about a tool call whose outcome is unknown is answered by everruns outcome, and one asking both by\n" +
+        "everruns resume (a run's open questions are answered all at once).",
+    )
     .action(async (run: string, opts: { toolCall?: string; reason?: string; arguments?: string; follow?: boolean }) =>
       done(await cmdApprove(getEnv(), run, opts)),
     );
@@ -227,7 +246,25 @@ function buildProgram(): Command {
     .option("--tool-call <id>", "the tool call to reject, when you want to name it")
     .option("--reason <text>", "why (the model sees it)")
     .option("-f, --follow", "stream the continuation run")
+    .addHelpText("after", "\nPrints the continuation run's id. Answers approvals only (see everruns approve --help).")
     .action(async (run: string, opts: { toolCall?: string; reason?: string; follow?: boolean }) => done(await cmdReject(getEnv(), run, opts)));
+  program
+    .command("outcome")
+    .summary("answer an interrupted run's unknown-outcome question: call the tool again, skip it, or enter its result")
+    .usage("<run> --retry | --skip | --result <text> [--tool-call <id>] [-f]")
+    .argument("<run>", "the interrupted run's id")
+    .option("--retry", "call the tool again (it may then take effect twice)")
+    .option("--skip", "do not call it again: the model is told it was skipped")
+    .option("--result <text>", "the tool's result, as you found it: the model sees it as the tool's answer")
+    .option("--tool-call <id>", "the tool call to answer, when you want to name it")
+    .option("-f, --follow", "stream the continuation run")
+    .addHelpText(
+      "after",
+      "\nA step calling a tool ended (a crash) before the tool's result was recorded, and the agent's on_unknown_outcome\n" +
+        "is interrupt: whether the call took effect is unknown. Check the tool's side (the everruns events of the run show\n" +
+        "the call and its arguments), then answer with one of --retry, --skip or --result. Prints the continuation run's id.",
+    )
+    .action(async (run: string, opts: OutcomeOptions) => done(await cmdOutcome(getEnv(), run, opts)));
   program
     .command("signal")
     .summary("send an event to a run (wakes a wait_for_event of that name; kept for it otherwise)")

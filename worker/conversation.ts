@@ -12,10 +12,34 @@ export interface Decision {
   reason?: string;
 }
 
+/**
+ * A person's answer to an unknown-outcome interrupt (`outcome-<tool_call_id>`): call the tool
+ * again, skip it, or enter its result. `answeredIn`: the run whose input carried the answer (an
+ * answer authorizes one call again: tool-step.ts records it with the dispatch).
+ */
+export interface OutcomeDecision {
+  action: "retry" | "skip" | "result";
+  result?: string;
+  answeredIn: string;
+}
+
 export type Plan =
   | { kind: "llm" }
-  /** `waited`: a durable wait for this call was committed; `decision`: a human's answer */
-  | { kind: "tool"; call: ToolCall; parentMessageId: string; waited: boolean; decision?: Decision; client?: { content: string } }
+  /**
+   * `waited`: a durable wait for this call was committed; `decision`: a human's answer;
+   * `turnRunId`: the run whose LLM turn made the call; `outcome`: an answer to the call's
+   * unknown-outcome interrupt
+   */
+  | {
+      kind: "tool";
+      call: ToolCall;
+      parentMessageId: string;
+      turnRunId: string;
+      waited: boolean;
+      decision?: Decision;
+      outcome?: OutcomeDecision;
+      client?: { content: string };
+    }
   /** end the run: approvals to ask for and client tool calls to hand to the client */
   | { kind: "interrupt"; approvals: ToolCall[]; clientCalls: ToolCall[]; parentMessageId: string };
 
@@ -27,6 +51,8 @@ export interface PlanContext {
 }
 
 export const approvalId = (toolCallId: string) => `approval-${toolCallId}`;
+/** The id of the interrupt asking what to do with a call whose outcome is unknown after a crash. */
+export const outcomeId = (toolCallId: string) => `outcome-${toolCallId}`;
 
 function inputOf(entry: HistoryEntry & { kind: "input" }): RunInput {
   const parsed = RunInputSchema.safeParse(entry.input);
@@ -51,7 +77,8 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
     if (e.kind === "step" && e.step.kind === "llm" && e.step.status === "succeeded") last = i;
   });
   if (last < 0) return { kind: "llm" };
-  const turn = LlmOutputSchema.parse((history[last] as { step: CommittedStep }).step.output);
+  const turnEntry = history[last] as HistoryEntry & { step: CommittedStep };
+  const turn = LlmOutputSchema.parse(turnEntry.step.output);
   const after = history.slice(last + 1);
 
   const answered = new Set<string>();
@@ -59,6 +86,7 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
   const asked = new Set<string>();
   const clientResults = new Map<string, string>();
   const decisions = new Map<string, Decision>();
+  const outcomes = new Map<string, OutcomeDecision>();
   for (const e of after) {
     if (e.kind === "step") {
       const out = e.step.output as Record<string, unknown> | null;
@@ -73,9 +101,23 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
         if (m.role === "tool" && m.toolCallId) clientResults.set(m.toolCallId, typeof m.content === "string" ? m.content : JSON.stringify(m.content));
       }
       for (const raw of input.resume ?? []) {
-        const r = raw as { interruptId?: string; status?: string; payload?: { approved?: unknown; arguments?: unknown; reason?: unknown } };
+        const r = raw as {
+          interruptId?: string;
+          status?: string;
+          payload?: { approved?: unknown; arguments?: unknown; reason?: unknown; action?: unknown; result?: unknown };
+        };
         if (typeof r.interruptId !== "string") continue;
         const payload = r.payload ?? {};
+        if (r.interruptId.startsWith("outcome-")) {
+          // no answer, or a cancelled one, skips the call: nothing is run again without a yes
+          const action = r.status === "resolved" && (payload.action === "retry" || payload.action === "result") ? payload.action : "skip";
+          outcomes.set(r.interruptId, {
+            action,
+            ...(action === "result" && { result: typeof payload.result === "string" ? payload.result : JSON.stringify(payload.result ?? null) }),
+            answeredIn: e.run_id,
+          });
+          continue;
+        }
         decisions.set(r.interruptId, {
           approved: r.status === "resolved" && payload.approved !== false,
           ...(payload.arguments && typeof payload.arguments === "object" ? { arguments: payload.arguments as Record<string, unknown> } : {}),
@@ -89,7 +131,15 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
   const clientCalls: ToolCall[] = [];
   for (const call of turn.tool_calls) {
     if (answered.has(call.id)) continue;
-    const base = { kind: "tool" as const, call, parentMessageId: turn.message_id, waited: waited.has(call.id) };
+    const outcome = outcomes.get(outcomeId(call.id));
+    const base = {
+      kind: "tool" as const,
+      call,
+      parentMessageId: turn.message_id,
+      turnRunId: turnEntry.run_id,
+      waited: waited.has(call.id),
+      ...(outcome && { outcome }),
+    };
     if (ctx.isClientTool(call.name)) {
       const result = clientResults.get(call.id);
       // the client answered, or was asked and continued the thread without answering

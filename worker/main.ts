@@ -21,6 +21,7 @@ import { DEFAULT_COMMIT_RETRY_MS, makeRunStepTask, type EngineContext } from "./
 import { builtinTools } from "./tools/registry.ts";
 import { httpMaxResponseBytesFromEnv } from "./tools/http.ts";
 import { SecretResolver } from "./secrets.ts";
+import { LazyMcpConnections, McpTools } from "./mcp/tools.ts";
 import { SECRET_KEY_ENV, secretKeyFromEnv } from "../lib/secret-box.ts";
 import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.ts";
 import { checkSchemaVersion } from "../db/migrate.ts";
@@ -151,6 +152,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     inFlight: { running: 0, max: opts.concurrency },
     notifications: { running: 0, max: notifyMaxInFlight },
     scheduler,
+    // MCP servers' connections (and stdio servers' processes) outlive a database outage too
+    mcp: new LazyMcpConnections(opts.log),
   };
   let current = await startGeneration(opts, shared);
   void sealSecretImportsOnStart(current.pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
@@ -231,6 +234,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       await stopGeneration(current, opts);
       await Promise.all(retiring);
       await promise.catch(() => undefined);
+      await shared.mcp.close();
     })());
 
   return {
@@ -286,6 +290,7 @@ interface Shared {
   /** Notification deliveries sending in this process, over every pool (the cap is per process). */
   notifications: NotificationsInFlight;
   scheduler: SchedulerSettings;
+  mcp: LazyMcpConnections;
 }
 
 interface SchedulerSettings {
@@ -363,6 +368,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
     secrets: new SecretResolver({ db: pool, key: shared.secretKey }),
     inFlight: shared.inFlight,
+    mcp: new McpTools(pool, shared.mcp, opts.log),
   };
 
   // The ticker's transactions go on the steps' pool: short, and never in the way of

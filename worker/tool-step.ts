@@ -7,19 +7,32 @@ import { randomUUID } from "node:crypto";
 import type { AgUiEvent } from "../db/sql/appendEvents.ts";
 import type { AgentConfig, ToolCall, ToolOutput } from "../db/schemas.ts";
 import { StepAbort } from "./abort.ts";
-import { approvalId, type Decision } from "./conversation.ts";
+import { approvalId, outcomeId, type Decision, type OutcomeDecision } from "./conversation.ts";
 import type { ToolDefinition } from "./providers/types.ts";
 import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
 import { httpTool } from "./tools/http.ts";
 import { builtinTools } from "./tools/registry.ts";
-import { isWait, MAX_PARK_MS, toToolResult, ToolError, TransientToolError, type Tool } from "./tools/types.ts";
+import { isWait, MAX_PARK_MS, toToolResult, ToolError, TransientToolError, type Tool, type ToolContext } from "./tools/types.ts";
 import { argumentProblems } from "./tools/validate.ts";
 
 export interface AgentTool {
   definition: ToolDefinition;
   requiresApproval: boolean;
   tool: Tool;
+  /**
+   * Set for tools whose calls are recorded as dispatched before they are made (MCP tools): after
+   * a crash mid-call the next attempt knows the outcome is unknown and decides by `idempotent`
+   * (the tool says it is safe to call again) and the agent's `policy` (on_unknown_outcome).
+   */
+  dispatch?: { idempotent: boolean; policy: "interrupt" | "retry" | "fail" };
+}
+
+/** A tool call's dispatch records (db/sql/toolDispatches.ts), bound to the engine's pool. */
+export interface DispatchLog {
+  read(turnRunId: string, toolCallId: string): Promise<{ dispatches: number; state: string; authorizedBy: string | null; lastDispatchedAt: string } | null>;
+  mark(call: { turnRunId: string; toolCallId: string; toolName: string; authorizedBy: string | null }): Promise<number>;
+  settle(call: { turnRunId: string; toolCallId: string; dispatches: number }): Promise<boolean>;
 }
 
 const BUILTINS = builtinTools();
@@ -77,6 +90,14 @@ function result(
 
 export interface ToolStepInput {
   call: ToolCall;
+  /** the run whose LLM turn made the call (the idempotency key's run) */
+  turnRunId: string;
+  /** an answer to this call's unknown-outcome interrupt */
+  outcome?: OutcomeDecision;
+  /** the text of the turn that made the call (an interrupt's RUN_FINISHED carries it) */
+  turnText?: string;
+  /** where dispatches of tracked tools (AgentTool.dispatch) are recorded */
+  dispatches?: DispatchLog;
   /** a durable wait of this call was committed and the run has been woken since */
   waited: boolean;
   decision?: Decision;
@@ -105,14 +126,23 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
   const problems = argumentProblems(agentTool.definition.parameters, args);
   if (problems) return result(scope, call, `Error: invalid arguments for ${call.name}: ${problems}. Nothing was executed.`, true);
 
+  let dispatched: number | undefined;
+  if (agentTool.dispatch) {
+    if (!input.dispatches) throw new Error(`${call.name} is a tracked tool, and this step has no dispatch log`);
+    const decided = await decideDispatch(scope, input, agentTool.dispatch, args, name);
+    if (decided.outcome) return decided.outcome;
+    dispatched = await input.dispatches.mark({ turnRunId: input.turnRunId, toolCallId: call.id, toolName: call.name, authorizedBy: decided.authorizedBy });
+  }
+
   try {
     const value = await agentTool.tool.execute(args, {
       runId: scope.runId,
       toolCallId: call.id,
-      idempotencyKey: `${scope.runId}:${call.id}`,
+      idempotencyKey: `${input.turnRunId}:${call.id}`,
       signal: scope.signal,
       resumed: input.waited,
       signals: input.signals,
+      progress: progressReporter(scope, call),
     });
     const outcome = toToolResult(value);
     if (isWait(outcome)) {
@@ -138,6 +168,10 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
   } catch (error) {
     if (error instanceof StepAbort || scope.signal.aborted) throw error;
     if (error instanceof TransientToolError) {
+      // the request surely never reached the server: the next attempt calls again without asking
+      if (dispatched !== undefined && error.notDelivered) {
+        await input.dispatches!.settle({ turnRunId: input.turnRunId, toolCallId: call.id, dispatches: dispatched });
+      }
       // retried with the agent's policy (run_step.ts); after the last attempt the model is told
       if (scope.attempt < scope.config.retry.max_attempts) throw error;
       return result(scope, call, `Error: ${error.message} (gave up after ${scope.attempt} attempts)`, true);
@@ -178,5 +212,110 @@ export function runInterruptStep(scope: StepScope, approvals: ToolCall[], client
     },
     events,
     next: { type: "interrupt", interrupts: { interrupts, pending_tool_call_ids: pending }, output: { text: lastText } },
+  };
+}
+
+/** The least time between two progress events of one call; the last before the result may be dropped. */
+const PROGRESS_EVERY_MS = 250;
+
+function progressReporter(scope: StepScope, call: ToolCall): NonNullable<ToolContext["progress"]> {
+  let last = -Infinity;
+  return (p) => {
+    const now = performance.now();
+    const done = p.total !== undefined && p.progress >= p.total;
+    if (!done && now - last < PROGRESS_EVERY_MS) return;
+    last = now;
+    scope.writer.push({
+      type: "CUSTOM",
+      name: "everruns.tool_progress",
+      value: {
+        tool_call_id: call.id,
+        tool: call.name,
+        progress: p.progress,
+        ...(p.total !== undefined && { total: p.total }),
+        ...(p.message !== undefined && { message: p.message.slice(0, 500) }),
+      },
+    });
+  };
+}
+
+/**
+ * Whether a tracked tool may be called now. Its call was dispatched by an earlier attempt that
+ * did not commit a result (a worker killed mid-call, a timeout): whether it took effect is
+ * unknown. A person's answer decides (once: an answer authorizes one call again), else a tool
+ * that is safe to call again is called, else the agent's on_unknown_outcome: call again, fail
+ * the run, or end it interrupted asking a person.
+ */
+async function decideDispatch(
+  scope: StepScope,
+  input: ToolStepInput,
+  policy: NonNullable<AgentTool["dispatch"]>,
+  args: Record<string, unknown>,
+  stepLabel: string,
+): Promise<{ outcome?: StepOutcome; authorizedBy: string | null }> {
+  const { call } = input;
+  const prior = await input.dispatches!.read(input.turnRunId, call.id);
+  if (!prior || prior.state !== "in_flight") return { authorizedBy: null };
+  // an answer given before the last dispatch was spent by it: that call's outcome is unknown too
+  const answer = input.outcome && input.outcome.answeredIn !== prior.authorizedBy ? input.outcome : undefined;
+  if (answer?.action === "retry") return { authorizedBy: answer.answeredIn };
+  if (answer?.action === "result") return { outcome: result(scope, call, answer.result ?? "", false), authorizedBy: null };
+  if (answer?.action === "skip") {
+    const content = `Error: ${call.name} was not run again: its earlier call's outcome is unknown (the worker running it stopped), and a person chose to skip it.`;
+    return { outcome: result(scope, call, content, true), authorizedBy: null };
+  }
+  if (policy.idempotent || policy.policy === "retry") return { authorizedBy: null };
+  const what =
+    `${call.name} was called with ${JSON.stringify(args).slice(0, 500)} (${prior.dispatches} time(s), last at ${prior.lastDispatchedAt}) ` +
+    "and the step making the call ended before its result was recorded: whether it took effect is unknown";
+  if (policy.policy === "fail") {
+    const message = `${what}; the agent's on_unknown_outcome is "fail" (the tool is not marked read-only or idempotent)`;
+    const error = { code: "tool_outcome_unknown", message };
+    return {
+      outcome: {
+        step: { kind: "tool", name: call.name, status: "failed", input: { tool_call_id: call.id, arguments: args }, error },
+        events: [
+          { type: "STEP_FINISHED", stepName: stepLabel },
+          { type: "RUN_ERROR", message, code: error.code },
+        ],
+        next: { type: "fail", error },
+      },
+      authorizedBy: null,
+    };
+  }
+  const interrupt = {
+    id: outcomeId(call.id),
+    reason: "tool_outcome_unknown",
+    message: `${what}. Call it again, skip it, or enter its result.`,
+    toolCallId: call.id,
+    responseSchema: {
+      type: "object",
+      properties: { action: { type: "string", enum: ["retry", "skip", "result"] }, result: { type: "string" } },
+      required: ["action"],
+    },
+    metadata: { toolName: call.name, arguments: args, dispatches: prior.dispatches, lastDispatchedAt: prior.lastDispatchedAt },
+  };
+  const interrupts = [interrupt];
+  return {
+    outcome: {
+      step: {
+        kind: "system",
+        name: "interrupt",
+        status: "succeeded",
+        output: { interrupts, pending_tool_call_ids: [], asked_tool_call_ids: [] },
+      },
+      events: [
+        { type: "STEP_FINISHED", stepName: stepLabel },
+        {
+          type: "RUN_FINISHED",
+          threadId: scope.threadId,
+          runId: scope.runId,
+          outcome: { type: "interrupt", interrupts },
+          result: { text: input.turnText ?? "" },
+        },
+      ],
+      next: { type: "interrupt", interrupts: { interrupts, pending_tool_call_ids: [] }, output: { text: input.turnText ?? "" } },
+    },
+    authorizedBy: null,
   };
 }

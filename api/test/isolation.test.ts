@@ -210,6 +210,26 @@ async function insertTriggers(d: Draft): Promise<Pick<Side, "scheduleId" | "webh
   return { scheduleId, webhookId, endpointId, notificationDeliveryId };
 }
 
+/**
+ * A workspace's MCP rows (000027), as the superuser: a tool list of a server pinned to the first
+ * finished run (allMcpToolLists, allRunMcpTools, allMcpServers and their lookups) and a dispatch
+ * of one of its tools (allToolDispatches).
+ */
+async function insertMcp(d: Draft): Promise<void> {
+  const { wsId, tag } = d.side;
+  const runId = d.finished[0]!.id;
+  const { rows } = await db.pool.query<{ id: string }>(
+    "insert into everruns.mcp_tool_lists (workspace_id, agent_id, agent_version, server, endpoint, tools) values ($1, $2, 1, 'github', $3, $4) returning id::text",
+    [wsId, d.agentId, `https://${tag}.example.com/mcp`, JSON.stringify([{ name: `${tag}_tool` }])],
+  );
+  await db.pool.query("insert into everruns.run_mcp_tools (run_id, server, list_id, workspace_id) values ($1, 'github', $2, $3)", [runId, rows[0]!.id, wsId]);
+  await db.pool.query(
+    `insert into everruns.tool_dispatches (run_id, tool_call_id, workspace_id, tool_name, last_run_id, last_seq, last_attempt)
+     values ($1, $2, $3, 'github__search', $1, 1, 1)`,
+    [runId, `call_${tag}`, wsId],
+  );
+}
+
 async function finish(d: Draft, queuedRuns: number): Promise<Side> {
   // a signal kept for the interrupted run's next wait (run_signals)
   await db.pool.query("select everruns.send_event($1, 'ping', '{}')", [d.interrupted]);
@@ -228,6 +248,7 @@ async function finish(d: Draft, queuedRuns: number): Promise<Side> {
     hello,
   ]);
   const triggers = await insertTriggers(d);
+  await insertMcp(d);
   const side: Side = {
     ...d.side,
     ...triggers,

@@ -134,6 +134,25 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
     "insert into everruns.notification_attempts (workspace_id, delivery_id, attempt, finished_at, status_code, outcome) values ($1, $2, 1, now(), 500, 'failed')",
     [workspaceId, deliveries[0]!.id],
   );
+  // MCP (000027): a server's tool list pinned to the finished run, a failed listing, a dispatch
+  const { rows: lists } = await db.pool.query<{ id: string }>(
+    "insert into everruns.mcp_tool_lists (workspace_id, agent_id, agent_version, server, endpoint, tools) values ($1, $2, 1, 'github', $3, $4) returning id::text",
+    [workspaceId, agentId, `https://${tag}.example.com/mcp`, JSON.stringify([{ name: `${tag}-tool` }])],
+  );
+  await db.pool.query(
+    "insert into everruns.mcp_tool_lists (workspace_id, agent_id, agent_version, server, endpoint, error) values ($1, $2, 1, 'github', $3, 'refused')",
+    [workspaceId, agentId, `https://${tag}.example.com/mcp`],
+  );
+  await db.pool.query("insert into everruns.run_mcp_tools (run_id, server, list_id, workspace_id) values ($1, 'github', $2, $3)", [
+    finished.id,
+    lists[0]!.id,
+    workspaceId,
+  ]);
+  await db.pool.query(
+    `insert into everruns.tool_dispatches (run_id, tool_call_id, workspace_id, tool_name, last_run_id, last_seq, last_attempt)
+     values ($1, $2, $3, 'github__search', $1, 1, 1)`,
+    [finished.id, `${tag}-call`, workspaceId],
+  );
   await setSecret(db.pool, { name: `${tag}-secret`, value: `value-of-${tag}-secret-1234`, key: secretKey, workspaceId });
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };

@@ -1,5 +1,8 @@
 // The short commands: on the database as its administrator (migrate, runs, cancel, events), on
-// the API with a key (run, approve, reject, signal, resume), and on this machine (status, stop).
+// the API with a key (run, approve, reject, outcome, signal, resume), and on this machine (status,
+// stop). approve/reject answer approvals and outcome answers unknown-outcome questions (a tool
+// call a crash left in doubt); a run's open interrupts are answered all at once, so each refuses,
+// naming the command that can, when the run also asks something it cannot answer.
 import { jsonFlag } from "./flags.ts";
 import { ConfigError, EverrunsError, NotFoundError } from "../../db/errors.ts";
 import type { Env } from "../../db/env.ts";
@@ -12,7 +15,7 @@ import { readRunEvents } from "../../db/sql/readRunEvents.ts";
 import { resolveDatabase } from "../database.ts";
 import { apiClient, type ApiClient } from "./api.ts";
 import { EXIT, noteDatabaseUrl } from "./errors.ts";
-import { followRun, openInterrupts } from "./follow.ts";
+import { followRun, interruptKind, interruptLabel, openInterrupts, resumeCommand, type Interrupt } from "./follow.ts";
 import { embeddedPostgresRunning, everrunsAlive, listRecords, processAlive, signalAndWait } from "./instance.ts";
 import { printJson, printRows } from "./output.ts";
 import { createHash } from "node:crypto";
@@ -108,6 +111,58 @@ async function runStatus(api: ApiClient, runId: string): Promise<string> {
   return run.status;
 }
 
+/** The open interrupts of run `runId`, which must be interrupted with at least one. */
+async function openQuestions(api: ApiClient, runId: string): Promise<Interrupt[]> {
+  const status = await runStatus(api, runId);
+  if (status !== "interrupted") throw new EverrunsError("not_interrupted", `run ${runId} is not waiting for an answer (status ${status})`);
+  const interrupts = (await openInterrupts(api, runId)) ?? [];
+  if (interrupts.length === 0) {
+    throw new EverrunsError("not_interrupted", `run ${runId} has no open question (client tool calls are answered by the client's tool messages)`);
+  }
+  return interrupts;
+}
+
+const OUTCOME_COMMAND = (runId: string) => `everruns outcome ${runId} --retry | --skip | --result "…"`;
+
+/**
+ * The interrupts of `kind` that this command answers (all of them, or the one --tool-call names),
+ * refusing when the run has open interrupts it cannot answer: resume_run takes every answer at
+ * once, so the message names them and the command that answers them.
+ */
+function chooseInterrupts(runId: string, interrupts: Interrupt[], kind: "approval" | "outcome", command: string, toolCall: string | undefined): Interrupt[] {
+  const mine = interrupts.filter((i) => interruptKind(i) === kind);
+  const others = interrupts.filter((i) => interruptKind(i) !== kind);
+  const noun = kind === "approval" ? "approval" : "unknown-outcome question";
+  const describe = (list: Interrupt[]) => list.map((i) => `${i.id ?? "?"}: ${interruptLabel(i)}`).join("; ");
+  if (mine.length === 0) {
+    const what = others.every((i) => interruptKind(i) === "outcome")
+      ? `it asks what to do with tool calls whose outcome is unknown (${describe(others)}): answer with ${OUTCOME_COMMAND(runId)}`
+      : others.every((i) => interruptKind(i) === "approval")
+        ? `it asks for approvals (${describe(others)}): answer with everruns approve ${runId} or everruns reject ${runId}`
+        : `its open interrupts (${describe(others)}) are answered with ${resumeCommand(runId, others)}`;
+    throw new ConfigError(`run ${runId} has no open ${noun}: ${what}`);
+  }
+  if (others.length > 0) {
+    throw new ConfigError(
+      `run ${runId} also has open interrupts everruns ${command} does not answer (${describe(others)}), and a run's open interrupts are answered all at once: ` +
+        `answer every one with ${resumeCommand(runId, interrupts)} (edit each payload: {"approved": true | false} for an approval, ` +
+        `{"action": "retry" | "skip" | "result", "result": "…"} for an unknown outcome)`,
+    );
+  }
+  const chosen = toolCall ? mine.filter((i) => i.toolCallId === toolCall || i.id === toolCall) : mine;
+  if (chosen.length === 0) {
+    throw new ConfigError(`run ${runId} has no open ${noun} for tool call ${toolCall}; its open ones: ${mine.map((i) => i.toolCallId ?? i.id).join(", ")}`);
+  }
+  if (chosen.length < mine.length) {
+    const rest = mine.filter((i) => !chosen.includes(i)).map((i) => i.toolCallId ?? i.id);
+    throw new ConfigError(
+      `run ${runId} has other open ${noun}s (${rest.join(", ")}): every one is answered at once. ` +
+        `Answer all with everruns ${command} ${runId} without --tool-call, or each its own way with ${resumeCommand(runId, mine)}`,
+    );
+  }
+  return chosen;
+}
+
 async function answer(
   env: Env,
   runId: string,
@@ -115,30 +170,15 @@ async function answer(
   opts: { toolCall?: string; reason?: string; arguments?: string; follow?: boolean },
 ): Promise<number> {
   runIdArg(runId);
-  const api = apiClient(env);
-  const status = await runStatus(api, runId);
-  if (status !== "interrupted") throw new EverrunsError("not_interrupted", `run ${runId} is not waiting for an answer (status ${status})`);
-  const interrupts = (await openInterrupts(api, runId)) ?? [];
-  if (interrupts.length === 0) {
-    throw new EverrunsError("not_interrupted", `run ${runId} has no open approval (client tool calls are answered by the client's tool messages)`);
-  }
-  const chosen = opts.toolCall ? interrupts.filter((i) => i.toolCallId === opts.toolCall || i.id === opts.toolCall) : interrupts;
-  if (chosen.length === 0) {
-    throw new ConfigError(`run ${runId} has no open approval for tool call ${opts.toolCall}; its open ones: ${interrupts.map((i) => i.toolCallId).join(", ")}`);
-  }
-  if (chosen.length < interrupts.length) {
-    const others = interrupts.filter((i) => !chosen.includes(i)).map((i) => i.toolCallId);
-    throw new ConfigError(
-      `run ${runId} has other open approvals (${others.join(", ")}): every one is answered at once. ` +
-        `Answer all with everruns ${approved ? "approve" : "reject"} ${runId}, or each its own way with everruns resume ${runId} --json '[…]'`,
-    );
-  }
   let args: unknown;
   if (opts.arguments !== undefined) {
     if (!approved) throw new ConfigError("--arguments is only for approve (the edited arguments the tool runs with)");
     args = jsonFlag("--arguments", opts.arguments);
     if (!args || typeof args !== "object" || Array.isArray(args)) throw new ConfigError("--arguments must be a JSON object");
   }
+  const api = apiClient(env);
+  const interrupts = await openQuestions(api, runId);
+  const chosen = chooseInterrupts(runId, interrupts, "approval", approved ? "approve" : "reject", opts.toolCall);
   const resume = chosen.map((i) => ({
     interruptId: i.id,
     status: "resolved",
@@ -170,6 +210,46 @@ export function cmdApprove(env: Env, runId: string, opts: { toolCall?: string; r
 
 export function cmdReject(env: Env, runId: string, opts: { toolCall?: string; reason?: string; follow?: boolean }): Promise<number> {
   return answer(env, runId, false, opts);
+}
+
+export interface OutcomeOptions {
+  /** call the tool again */
+  retry?: boolean;
+  /** do not call it again: the model is told it was skipped */
+  skip?: boolean;
+  /** the tool's result, entered by a person: the model sees it as the tool's answer */
+  result?: string;
+  toolCall?: string;
+  follow?: boolean;
+}
+
+/**
+ * everruns outcome: answers a run's unknown-outcome interrupts (`outcome-<tool_call_id>`, reason
+ * tool_outcome_unknown: a step calling a tool ended before its result was recorded) with
+ * {"action": "retry" | "skip" | "result", "result"?: text}, through POST /api/runs/:id/resume.
+ */
+export async function cmdOutcome(env: Env, runId: string, opts: OutcomeOptions): Promise<number> {
+  runIdArg(runId);
+  const given = [opts.retry && "--retry", opts.skip && "--skip", opts.result !== undefined && "--result"].filter(Boolean);
+  if (given.length !== 1) {
+    throw new ConfigError(
+      given.length === 0
+        ? 'say what to do with the tool call: --retry (call it again), --skip (do not), or --result "…" (its result, entered by you)'
+        : `give one of --retry, --skip or --result, not ${given.join(" and ")}`,
+    );
+  }
+  const action = opts.retry ? "retry" : opts.skip ? "skip" : "result";
+  const api = apiClient(env);
+  const interrupts = await openQuestions(api, runId);
+  const chosen = chooseInterrupts(runId, interrupts, "outcome", "outcome", opts.toolCall);
+  const resume = chosen.map((i) => ({
+    interruptId: i.id,
+    status: "resolved",
+    payload: { action, ...(action === "result" ? { result: opts.result } : {}) },
+  }));
+  const tools = chosen.map((i) => i.metadata?.toolName ?? i.toolCallId ?? i.id).join(", ");
+  const what = action === "retry" ? `calling ${tools} again` : action === "skip" ? `skipped ${tools}` : `entered the result of ${tools}`;
+  return postResume(api, runId, resume, Boolean(opts.follow), what);
 }
 
 export async function cmdResume(env: Env, runId: string, opts: { json: string; follow?: boolean }): Promise<number> {

@@ -20,7 +20,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   0  done (run --follow: the run succeeded)
   1  an error, explained on one line (run --follow: the run failed)
   2  usage: an unknown command or option, a missing argument
-  3  run --follow: the run stopped for an answer (approve, reject, resume) or for client tool calls
+  3  run --follow: the run stopped for an answer (approve, reject, outcome, resume) or for client tool calls
   4  run --follow: the run was cancelled (batch follow: the batch was cancelled)
   5  batch run --follow / batch follow: the batch completed with errors (some items failed)`;
 

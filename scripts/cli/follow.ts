@@ -1,7 +1,9 @@
 // `everruns run --follow`: a run's events for a person. Text and tool calls as they stream; while
 // the run waits (a durable sleep, wait_for_event, a long tool call) a line says what for, and a
 // "still waiting" line follows every STILL_WAITING_MS of silence; an interrupt prints its
-// questions and the exact commands that answer them. Returns the exit code (scripts/cli/errors.ts).
+// questions and the exact commands that answer them (approve/reject for approvals, outcome for a
+// tool call whose outcome is unknown after a crash, resume --json for a mix). Returns the exit
+// code (scripts/cli/errors.ts).
 import { FollowError, followRunEvents, type RunEvent } from "../../client/index.ts";
 import { EverrunsError } from "../../db/errors.ts";
 import type { ApiClient } from "./api.ts";
@@ -14,11 +16,49 @@ function stillWaitingMs(): number {
   return Number.isInteger(ms) && ms > 0 ? ms : 15_000;
 }
 
-interface Interrupt {
+/** An open interrupt as RUN_FINISHED carries it (AG-UI Interrupt). */
+export interface Interrupt {
   id?: string;
+  reason?: string;
   message?: string;
   toolCallId?: string;
-  metadata?: { toolName?: string; arguments?: unknown };
+  /** approvals: toolName, arguments; unknown outcomes also: dispatches, lastDispatchedAt */
+  metadata?: { toolName?: string; arguments?: unknown; dispatches?: number; lastDispatchedAt?: string };
+}
+
+/**
+ * What an interrupt asks, so each is answered by its own command: `approval` (reason
+ * tool_approval, id approval-…): approve or reject; `outcome` (reason tool_outcome_unknown, id
+ * outcome-…: a tool call whose outcome is unknown after a crash): everruns outcome; anything
+ * else only through everruns resume --json.
+ */
+export function interruptKind(i: Interrupt): "approval" | "outcome" | "other" {
+  if (i.reason === "tool_approval" || i.id?.startsWith("approval-")) return "approval";
+  if (i.reason === "tool_outcome_unknown" || i.id?.startsWith("outcome-")) return "outcome";
+  return "other";
+}
+
+/** A placeholder answer for each kind, for the `everruns resume --json` line the CLI prints. */
+function placeholderPayload(i: Interrupt): Record<string, unknown> {
+  const kind = interruptKind(i);
+  return kind === "approval" ? { approved: true } : kind === "outcome" ? { action: "retry" } : {};
+}
+
+/**
+ * The `everruns resume` command that answers every one of `interrupts` at once, with placeholder
+ * answers to edit: {"approved": true | false} for approvals, {"action": "retry" | "skip" |
+ * "result", "result"?: "…"} for unknown outcomes.
+ */
+export function resumeCommand(runId: string, interrupts: Interrupt[]): string {
+  const answers = interrupts.map((i) => ({ interruptId: i.id ?? "…", status: "resolved", payload: placeholderPayload(i) }));
+  return `everruns resume ${runId} --json ${shellQuote(JSON.stringify(answers))}`;
+}
+
+/** "github__create_issue (tool call call_1)", or the interrupt's id. */
+export function interruptLabel(i: Interrupt): string {
+  const name = i.metadata?.toolName;
+  if (name && i.toolCallId) return `${name} (tool call ${i.toolCallId})`;
+  return name ?? i.id ?? i.toolCallId ?? "an interrupt";
 }
 
 /** What the run is doing, from the events seen so far. */
@@ -46,19 +86,40 @@ function describeWait(tool: { name: string; args: string }): string | null {
   return null;
 }
 
-/** The questions of an interrupted run and the commands that answer them. */
+/**
+ * The questions of an interrupted run and the commands that answer them. A run's open interrupts
+ * are answered all at once (everruns.resume_run refuses a partial answer): approvals alone by
+ * approve or reject, unknown outcomes alone by everruns outcome, a mix (or a kind the CLI has no
+ * command for) by one everruns resume --json line.
+ */
 export function interruptHelp(runId: string, interrupts: Interrupt[]): string {
   const lines = [`run ${runId} is waiting for an answer:`];
   for (const i of interrupts) {
     lines.push(`  ? ${i.message ?? i.id ?? "an approval"}${i.toolCallId ? `  (tool call ${i.toolCallId})` : ""}`);
   }
-  const one = interrupts.length > 1 && interrupts[0]?.toolCallId ? ` --tool-call ${shellQuote(interrupts[0].toolCallId)}` : "";
-  lines.push(
-    "Answer with:",
-    `  everruns approve ${runId}${one}`,
-    `  everruns reject ${runId}${one} --reason "why not"`,
-    `  (or: everruns resume ${runId} --json '[{"interruptId": "…", "status": "resolved", "payload": {"approved": true}}]')`,
-  );
+  const kinds = new Set(interrupts.map(interruptKind));
+  if (kinds.size === 0 || (kinds.size === 1 && kinds.has("approval"))) {
+    lines.push(
+      "Answer with:",
+      `  everruns approve ${runId}`,
+      `  everruns reject ${runId} --reason "why not"`,
+      `  (or: everruns resume ${runId} --json '[{"interruptId": "…", "status": "resolved", "payload": {"approved": true}}]')`,
+    );
+  } else if (kinds.size === 1 && kinds.has("outcome")) {
+    const tools = [...new Set(interrupts.map((i) => i.metadata?.toolName ?? "the tool"))].join(", ");
+    lines.push(
+      "Answer with one of:",
+      `  everruns outcome ${runId} --retry          call ${tools} again`,
+      `  everruns outcome ${runId} --skip           do not call it again: the model is told it was skipped`,
+      `  everruns outcome ${runId} --result "…"     enter its result yourself: the model sees it as the tool's answer`,
+      `  (or: ${resumeCommand(runId, interrupts)})`,
+    );
+  } else if (interrupts.length > 0) {
+    lines.push(
+      'Answer them all at once (approvals: {"approved": true | false}; unknown outcomes: {"action": "retry" | "skip" | "result", "result": "…"}):',
+      `  ${resumeCommand(runId, interrupts)}`,
+    );
+  }
   return lines.join("\n");
 }
 

@@ -43,6 +43,7 @@ const COMMANDS = [
   "events",
   "approve",
   "reject",
+  "outcome",
   "signal",
   "resume",
 ];

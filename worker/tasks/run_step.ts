@@ -22,7 +22,9 @@ import { ProviderError, type Provider } from "../providers/types.ts";
 import { backoffMs, type BackoffPolicy } from "../../lib/backoff.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { runLlmStep, type StepOutcome, type StepScope } from "../steps.ts";
-import { agentTools, runInterruptStep, runToolStep } from "../tool-step.ts";
+import { agentTools, runInterruptStep, runToolStep, type DispatchLog } from "../tool-step.ts";
+import { mcpServers, McpUnavailableError, type McpTools } from "../mcp/tools.ts";
+import { markToolDispatched, readToolDispatch, settleToolDispatch } from "../../db/sql/toolDispatches.ts";
 import { TransientToolError, type Tool } from "../tools/types.ts";
 import { threadHistory } from "../../db/sql/threadHistory.ts";
 import type { HistoryCache } from "../history-cache.ts";
@@ -64,6 +66,8 @@ export interface EngineContext {
    * Postgres's notify lock. Without one, the statements notify inside their transactions.
    */
   notifier?: Notifier;
+  /** The tools of agents' MCP servers (worker/mcp/tools.ts); without it a run of such an agent fails with mcp_unavailable. */
+  mcp?: McpTools;
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -264,6 +268,24 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     ...(secrets && { secrets }),
   };
   const tools = agentTools(config.data, ctx.tools, secrets);
+  if (mcpServers(config.data).length > 0) {
+    if (!ctx.mcp) return fail("mcp_unavailable", "this worker has no MCP client; the agent's MCP servers cannot be used");
+    try {
+      const mcp = await ctx.mcp.forRun(
+        { id: run.id, workspaceId: run.workspace_id, seq, attempt: run.step_attempt },
+        config.data,
+        secrets,
+        signal,
+        new Set(tools.keys()),
+      );
+      for (const [name, tool] of mcp) tools.set(name, tool);
+    } catch (error) {
+      if (signal.aborted || error instanceof StaleAttemptError) throw error;
+      if (error instanceof McpUnavailableError) return fail("mcp_unavailable", error.message);
+      if (error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error, chain);
+      throw error;
+    }
+  }
   const clients = clientTools(begun.history);
   for (const name of tools.keys()) clients.delete(name); // the agent's own tool wins a name clash
   const plan = planStep(begun.history, {
@@ -292,11 +314,19 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       ];
       outcome = await runLlmStep(scope, provider, messages, definitions, begun.llm_count);
     } else if (plan.kind === "tool") {
-      outcome = await runToolStep(scope, { ...plan, waiting: run.waiting, signals: begun.signals }, tools);
+      outcome = await runToolStep(
+        scope,
+        {
+          ...plan,
+          waiting: run.waiting,
+          signals: begun.signals,
+          turnText: lastTurnText(begun),
+          dispatches: dispatchLog(ctx, run.id, seq, run.step_attempt),
+        },
+        tools,
+      );
     } else {
-      const turn = [...begun.history].reverse().find((e) => e.kind === "step" && e.step.kind === "llm");
-      const lastText = turn?.kind === "step" ? LlmOutputSchema.parse(turn.step.output).text : "";
-      outcome = runInterruptStep(scope, plan.approvals, plan.clientCalls, lastText);
+      outcome = runInterruptStep(scope, plan.approvals, plan.clientCalls, lastTurnText(begun));
     }
   } catch (error) {
     if (signal.aborted || error instanceof StaleAttemptError) throw error;
@@ -309,6 +339,21 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
   for (const event of outcome.events) writer.push(event);
   return commit(ctx, begun, outcome.step, await writer.drain(), outcome.next, chain);
+}
+
+/** The text of the run's last LLM turn (an interrupt's RUN_FINISHED carries it). */
+function lastTurnText(begun: BegunStep): string {
+  const turn = [...begun.history].reverse().find((e) => e.kind === "step" && e.step.kind === "llm");
+  return turn?.kind === "step" ? LlmOutputSchema.parse(turn.step.output).text : "";
+}
+
+/** Dispatch records of this step's tracked tool calls (MCP tools), fenced by its attempt. */
+function dispatchLog(ctx: EngineContext, runId: string, seq: number, attempt: number): DispatchLog {
+  return {
+    read: (turnRunId, toolCallId) => readToolDispatch(ctx.pool, turnRunId, toolCallId),
+    mark: (call) => markToolDispatched(ctx.pool, { runId, seq, attempt, ...call }),
+    settle: (call) => settleToolDispatch(ctx.pool, { runId, seq, attempt, ...call }),
+  };
 }
 
 /** An agent version's config, parsed once per worker (versions never change). */
@@ -371,13 +416,20 @@ async function onRetryableError(
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
     return null;
   }
+  // a tool's transient failures end as the tool's result (tool-step.ts); one that gets here is an MCP server's tool listing
+  const what = error instanceof TransientToolError ? "listing the MCP server's tools" : "the LLM call";
   const message = retryable
-    ? `the LLM call failed ${failures} time(s), the agent's retry.max_attempts; last error: ${error.message}`
-    : `the LLM call failed and is not retryable: ${error.message}`;
+    ? `${what} failed ${failures} time(s), the agent's retry.max_attempts; last error: ${error.message}`
+    : `${what} failed and is not retryable: ${error.message}`;
   return commit(
     ctx,
     begun,
-    { kind: "llm", name: scope.config.model ?? scope.config.provider, status: "failed", error: { code: error.code, message, status: error.status } },
+    {
+      kind: error instanceof TransientToolError ? "system" : "llm",
+      name: error instanceof TransientToolError ? error.code : (scope.config.model ?? scope.config.provider),
+      status: "failed",
+      error: { code: error.code, message, status: error.status },
+    },
     [{ type: "RUN_ERROR", message, code: error.code }],
     { type: "fail", error: { code: error.code, message } },
     chain,

@@ -111,7 +111,7 @@ describe("bounded delays", () => {
         signal: new AbortController().signal,
         usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
       },
-      { call, waited: false, waiting: null, signals: [] },
+      { call, turnRunId: "r", waited: false, waiting: null, signals: [] },
       new Map([["nap", { definition: tool.definition, requiresApproval: false, tool }]]),
     );
     expect(outcome.next).toEqual({ type: "continue" });

@@ -7,9 +7,10 @@
 // that the host could not be reached (no port-scan oracle).
 //
 // A header's value may reference a secret of the run's workspace ({"secret": "<name>"}): it is
-// resolved here, at call time, in the worker (worker/secrets.ts), and a missing secret is a
-// ToolError the model sees. A resolved value that comes back in a response or an error (a
-// server echoing its headers) is replaced by `[secret <name>]` before anything is returned.
+// resolved here, at call time, in the worker (worker/secrets.ts; worker/tools/headers.ts, shared
+// with MCP servers), and a missing secret is a ToolError the model sees. A resolved value that
+// comes back in a response or an error (a server echoing its headers) is replaced by
+// `[secret <name>]` before anything is returned.
 //
 // A response is read as a stream and never held beyond its cap: min(the tool's
 // max_response_bytes, the operator's EVERRUNS_HTTP_MAX_RESPONSE_BYTES; default 1 MiB), counted
@@ -19,13 +20,13 @@
 // of it (a few KB) and cut there.
 import type { Response } from "undici";
 import { z } from "zod";
-import { ConfigError, isConnectionError } from "../../db/errors.ts";
+import { ConfigError } from "../../db/errors.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
-import type { ToolSpec } from "../../db/schemas.ts";
+import type { HttpToolSpec } from "../../db/schemas.ts";
 import { EgressRedirectError, EgressRefusedError } from "../egress/errors.ts";
 import type { EgressGuard } from "../egress/guard.ts";
-import { MissingSecretError, redactSecrets, SecretsUnavailableError, type WorkspaceSecrets } from "../secrets.ts";
-import { SecretOpenError } from "../../lib/secret-box.ts";
+import { redactSecrets, type WorkspaceSecrets } from "../secrets.ts";
+import { headerSecretNames as secretNamesOf, resolveHeaders } from "./headers.ts";
 import { ToolError, TransientToolError, type Tool, type ToolContext } from "./types.ts";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -71,7 +72,7 @@ export function httpMaxResponseBytesFromEnv(): number {
   return value;
 }
 
-type HttpSpec = Exclude<ToolSpec, string>;
+type HttpSpec = HttpToolSpec;
 
 /**
  * The body, read as a stream up to `cap` bytes. Past the cap the rest is not read: the body is
@@ -118,33 +119,7 @@ function redactBody(text: string, used: ReadonlyMap<string, string>, cut: boolea
 
 /** The names of the secrets an http tool's headers reference. */
 export function headerSecretNames(spec: HttpSpec): string[] {
-  return Object.values(spec.headers ?? {}).flatMap((v) => (typeof v === "string" ? [] : [v.secret]));
-}
-
-/** The tool's headers with their secret references resolved, and the values used (to redact them). */
-async function resolveHeaders(spec: HttpSpec, secrets: WorkspaceSecrets | undefined): Promise<{ headers: Record<string, string>; used: Map<string, string> }> {
-  const names = headerSecretNames(spec);
-  const used = new Map<string, string>();
-  const headers: Record<string, string> = {};
-  if (names.length > 0) {
-    let values: Map<string, string>;
-    try {
-      if (!secrets) throw new SecretsUnavailableError();
-      values = await secrets.resolve(names);
-    } catch (error) {
-      if (error instanceof MissingSecretError) {
-        throw new ToolError(`${spec.name}: ${error.message}; set it with \`everruns secrets set ${error.names[0]}\` (the tool's headers reference it)`);
-      }
-      if (error instanceof SecretsUnavailableError || error instanceof SecretOpenError) throw new ToolError(`${spec.name}: ${error.message}`);
-      if (isConnectionError(error)) {
-        throw new TransientToolError(`${spec.name}: could not read its secrets from the database`, { code: "secrets_unavailable", cause: error });
-      }
-      throw error;
-    }
-    for (const name of names) used.set(name, values.get(name)!);
-  }
-  for (const [header, value] of Object.entries(spec.headers ?? {})) headers[header] = typeof value === "string" ? value : used.get(value.secret)!;
-  return { headers, used };
+  return secretNamesOf(spec.headers);
 }
 
 /** Keeps resolved secret values out of a tool error's message. */
@@ -163,7 +138,7 @@ export function httpTool(spec: HttpSpec, options: { guard?: EgressGuard; secrets
       // the operator's maximum caps what the tool asks for (read here, so a bad value names itself)
       const operatorMax = httpMaxResponseBytesFromEnv();
       const limit = Math.min(spec.max_response_bytes ?? operatorMax, operatorMax);
-      const { headers, used } = await resolveHeaders(spec, options.secrets);
+      const { headers, used } = await resolveHeaders(spec.name, spec.headers, options.secrets);
       try {
         return await call(args, ctx, headers, used, { limit, operatorMax });
       } catch (error) {

@@ -13,6 +13,8 @@ export interface ToolContext {
   resumed: boolean;
   /** events sent to the run (everruns.send_event) and not consumed yet, oldest first */
   signals: ReadonlyArray<{ id: number; name: string; payload: unknown }>;
+  /** Reports a long call's progress: a `CUSTOM everruns.tool_progress` event (at most about 4 a second). */
+  progress?: (p: { progress: number; total?: number; message?: string }) => void;
 }
 
 export interface Tool {
@@ -78,11 +80,14 @@ export class TransientToolError extends Error {
   readonly code: string;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, options: { code: string; status?: number; retryAfterMs?: number; cause?: unknown }) {
+  /** true when the request surely never reached the tool's server (refused connection, unresolvable host): calling again is safe */
+  readonly notDelivered: boolean;
+  constructor(message: string, options: { code: string; status?: number; retryAfterMs?: number; notDelivered?: boolean; cause?: unknown }) {
     super(message, { cause: options.cause });
     this.name = "TransientToolError";
     this.code = options.code;
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.notDelivered = options.notDelivered ?? false;
   }
 }
