@@ -30,6 +30,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError, type CallToolResult, type Tool as SdkTool } from "@modelcontextprotocol/sdk/types.js";
+import { DEFAULT_MCP_MAX_RESULT_BYTES } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import { egressRefusal } from "../egress/errors.ts";
@@ -99,7 +100,6 @@ export const MCP_STDIO_ENV = "EVERRUNS_MCP_STDIO";
 /** The _meta key of a call's idempotency key. */
 export const IDEMPOTENCY_META_KEY = "io.everruns/idempotency-key";
 export const DEFAULT_MCP_TIMEOUT_MS = 60_000;
-export const DEFAULT_MCP_MAX_RESULT_BYTES = 1_048_576;
 /** A server's tool list: at most this many tools ... */
 export const MAX_LISTED_TOOLS = 1000;
 /** ... and this much JSON. */
