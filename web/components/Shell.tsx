@@ -23,6 +23,7 @@ const NAV = [
   { href: "/webhooks", label: "Webhooks", icon: "M10 14a4 4 0 005.7 0l3-3a4 4 0 00-5.7-5.7l-1 1M14 10a4 4 0 00-5.7 0l-3 3a4 4 0 005.7 5.7l1-1" },
   { href: "/notifications", label: "Notifications", icon: "M15 17h5l-1.4-1.4A2 2 0 0118 14.2V11a6 6 0 10-12 0v3.2c0 .5-.2 1-.6 1.4L4 17h5m6 0a3 3 0 11-6 0" },
   { href: "/agents", label: "Agents", icon: "M12 12a4 4 0 100-8 4 4 0 000 8zm-7 9a7 7 0 0114 0" },
+  { href: "/mcp", label: "MCP servers", testId: "nav-mcp", icon: "M5 4h14v6H5zM5 14h14v6H5zM12 10v4M9 7h.01M9 17h.01" },
   { href: "/dashboard", label: "Dashboard", icon: "M4 20V10m6 10V4m6 16v-7m4 7H2" },
   { href: "/workers", label: "Workers & queue", testId: "nav-workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
 ];

@@ -4,11 +4,15 @@
 // Live: a run that becomes interrupted appears, an answered one leaves. Below it, the history of
 // answers: who, when, approve or reject, the arguments. Several runs can be selected and approved
 // or rejected at once, confirmed with their count, their ids and a reason (BulkActions).
+// A run that asks what to do with a tool call whose outcome is unknown (issue 17, reason
+// tool_outcome_unknown) is answered here too, with call again / skip / enter result
+// (OutcomeAnswer); it cannot be selected: bulk approve / reject never answers such a question.
 import Link from "next/link";
 import { useMemo, useState } from "react";
 import { ApprovalsHistory } from "@/components/ApprovalsHistory";
 import { BulkActions } from "@/components/BulkActions";
 import { DecisionBadge, InterruptAnswer, type AnswerDecision } from "@/components/InterruptAnswer";
+import { isOutcomeInterrupt, OutcomeAnswer, SentAnswerBadge, type SentAnswer } from "@/components/OutcomeAnswer";
 import { Card, Empty, ErrorBox, Loading, PageHeader, Timestamp } from "@/components/ui";
 import { interruptsOf } from "@/lib/agui";
 import { shortId, textOf } from "@/lib/format";
@@ -24,14 +28,21 @@ function pendingClientCalls(event: AgUiEvent | null): boolean {
 export default function ApprovalsPage() {
   const { data, error, loading, refetch } = useQuery(APPROVALS_QUERY);
   const refresh = useThrottled(() => void refetch(), 500);
-  const [answered, setAnswered] = useState<Record<string, { next: string; decisions: AnswerDecision[] }>>({});
+  const [answered, setAnswered] = useState<Record<string, { next: string; decisions: AnswerDecision[]; outcomes?: SentAnswer[] }>>({});
   const [historyKey, setHistoryKey] = useState(0);
   const [selected, setSelected] = useState<ReadonlySet<string>>(() => new Set());
 
   const pending = useMemo(
-    () => (data?.runsAwaitingAnswer ?? []).map((run) => ({ ...run, input: runInputOf(run.input), finished: agUiEventOf(run.finished.nodes[0]?.event) })),
+    () =>
+      (data?.runsAwaitingAnswer ?? []).map((run) => {
+        const finished = agUiEventOf(run.finished.nodes[0]?.event);
+        // a question about an unknown outcome is no approval: bulk approve / reject must not answer it
+        const outcome = (interruptsOf(finished) ?? []).some(isOutcomeInterrupt);
+        return { ...run, input: runInputOf(run.input), finished, outcome };
+      }),
     [data],
   );
+  const selectable = pending.filter((r) => !r.outcome);
   const total = data?.runsAwaitingAnswerCount ?? 0;
   const ids = useMemo(() => new Set(pending.map((r) => r.id)), [pending]);
 
@@ -52,7 +63,7 @@ export default function ApprovalsPage() {
   );
 
   // only runs still shown can stay selected
-  const selectedRuns = pending.filter((r) => selected.has(r.id)).map((r) => ({ id: r.id, status: r.status }));
+  const selectedRuns = selectable.filter((r) => selected.has(r.id)).map((r) => ({ id: r.id, status: r.status }));
   const toggle = (id: string) =>
     setSelected((s) => {
       const next = new Set(s);
@@ -101,25 +112,29 @@ export default function ApprovalsPage() {
       ) : pending.length === 0 && Object.keys(answered).length === 0 ? (
         !error && (
           <Card>
-            <Empty title="Inbox zero">Runs that need an approval (a tool marked requires_approval) show up here the moment they stop.</Empty>
+            <Empty title="Inbox zero">
+              Runs that need an approval (a tool marked requires_approval), or ask what to do with a tool call whose outcome is unknown, show up here the moment
+              they stop.
+            </Empty>
           </Card>
         )
       ) : (
         <ul className="space-y-3" data-testid="approvals">
-          {pending.length > 1 && (
+          {selectable.length > 1 && (
             <li className="flex items-center gap-2 px-1 text-xs text-slate-600">
               <label className="flex items-center gap-1.5">
                 <input
                   type="checkbox"
                   data-testid="select-all"
-                  checked={pending.every((r) => selected.has(r.id))}
-                  onChange={(e) => setSelected(e.target.checked ? new Set(pending.map((r) => r.id)) : new Set())}
+                  checked={selectable.every((r) => selected.has(r.id))}
+                  onChange={(e) => setSelected(e.target.checked ? new Set(selectable.map((r) => r.id)) : new Set())}
                 />
-                Select all {pending.length} to answer them at once
+                Select all {selectable.length} to answer them at once
+                {selectable.length < pending.length && " (questions about unknown outcomes are answered one by one)"}
               </label>
             </li>
           )}
-          {Object.entries(answered).map(([runId, { next, decisions }]) => (
+          {Object.entries(answered).map(([runId, { next, decisions, outcomes }]) => (
             <li
               key={runId}
               data-testid="answered"
@@ -131,6 +146,9 @@ export default function ApprovalsPage() {
               </span>
               {decisions.map((d) => (
                 <DecisionBadge key={d.interruptId} decision={d} />
+              ))}
+              {outcomes?.map((a) => (
+                <SentAnswerBadge key={a.interruptId} answer={a} />
               ))}
               <span>
                 — the work continues in run{" "}
@@ -145,7 +163,13 @@ export default function ApprovalsPage() {
             const interrupts = interruptsOf(run.finished) ?? [];
             const prompt = [...(run.input?.messages ?? [])].reverse().find((m) => m.role === "user");
             return (
-              <li key={run.id} data-testid="approval" data-run-id={run.id} className="rounded-lg border border-amber-200 bg-white shadow-sm">
+              <li
+                key={run.id}
+                data-testid="approval"
+                data-run-id={run.id}
+                data-kind={run.outcome ? "outcome" : "approval"}
+                className="rounded-lg border border-amber-200 bg-white shadow-sm"
+              >
                 <div className="flex flex-wrap items-start justify-between gap-4 px-4 py-3">
                   <div className="min-w-0 flex-1 space-y-1.5">
                     <div className="flex flex-wrap items-center gap-x-3 gap-y-1 text-xs text-slate-500">
@@ -153,7 +177,11 @@ export default function ApprovalsPage() {
                         type="checkbox"
                         aria-label={`select run ${run.id}`}
                         data-testid="select-run"
-                        checked={selected.has(run.id)}
+                        disabled={run.outcome}
+                        title={
+                          run.outcome ? "asks what to do with a call whose outcome is unknown: answer it below, bulk approve / reject does not" : undefined
+                        }
+                        checked={!run.outcome && selected.has(run.id)}
                         onChange={() => toggle(run.id)}
                       />
                       <Link href={`/runs/${run.id}`} className="font-mono text-[13px] font-medium text-sky-700 hover:underline">
@@ -180,7 +208,20 @@ export default function ApprovalsPage() {
                   </div>
                 </div>
                 {/* the question, its arguments (once) and the three answers: approve, reject, edit */}
-                {interrupts.length > 0 && (
+                {interrupts.length > 0 && run.outcome && (
+                  <div className="border-t border-amber-100 px-4 py-3">
+                    <OutcomeAnswer
+                      runId={run.id}
+                      interrupts={interrupts}
+                      onResumed={(next, outcomes) => {
+                        setAnswered((a) => ({ ...a, [run.id]: { next, decisions: [], outcomes } }));
+                        setHistoryKey((k) => k + 1);
+                        refresh();
+                      }}
+                    />
+                  </div>
+                )}
+                {interrupts.length > 0 && !run.outcome && (
                   <div className="border-t border-amber-100 px-4 py-3">
                     <InterruptAnswer
                       runId={run.id}

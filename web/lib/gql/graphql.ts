@@ -171,6 +171,19 @@ export type RunBatchQueryVariables = Exact<{
 
 export type RunBatchQuery = { runById: { id: string, batchId: string | null, batchItemByBatchItemId: { id: string, customId: string } | null, batchByBatchId: { id: string, name: string | null } | null } | null };
 
+export type McpServersQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type McpServersQuery = { allMcpServers: { totalCount: number, nodes: Array<{ nodeId: string, agentId: string, agentName: string | null, server: string, endpoint: string | null, status: string | null, tools: unknown, toolCount: number | null, listedAt: string | null, lastError: string | null, lastErrorAt: string | null, pinnedRuns: number | null } | null> } | null };
+
+export type RunMcpQueryVariables = Exact<{
+  id: string;
+  parentId: string;
+}>;
+
+
+export type RunMcpQuery = { allRunMcpTools: { nodes: Array<{ server: string, pinnedAt: string, listId: string, mcpToolListByListId: { id: string, endpoint: string, fetchedAt: string, tools: unknown } | null } | null> } | null, own: { nodes: Array<{ runId: string, toolCallId: string, toolName: string, dispatches: number, state: string, lastDispatchedAt: string, authorizedBy: string | null, lastRunId: string } | null> } | null, parent: { nodes: Array<{ runId: string, toolCallId: string, toolName: string, dispatches: number, state: string, lastDispatchedAt: string, authorizedBy: string | null, lastRunId: string } | null> } | null };
+
 export type NotificationDeliveryRowFieldsFragment = { id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, notificationEndpointByEndpointId: { name: string } | null };
 
 export type NotificationsQueryVariables = Exact<{
@@ -1360,6 +1373,68 @@ export const RunBatchDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<RunBatchQuery, RunBatchQueryVariables>;
+export const McpServersDocument = new TypedDocumentString(`
+    query McpServers {
+  allMcpServers(first: 500, orderBy: [SERVER_ASC, AGENT_NAME_ASC, AGENT_ID_ASC]) {
+    totalCount
+    nodes {
+      nodeId
+      agentId
+      agentName
+      server
+      endpoint
+      status
+      tools
+      toolCount
+      listedAt
+      lastError
+      lastErrorAt
+      pinnedRuns
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<McpServersQuery, McpServersQueryVariables>;
+export const RunMcpDocument = new TypedDocumentString(`
+    query RunMcp($id: UUID!, $parentId: UUID!) {
+  allRunMcpTools(condition: {runId: $id}, first: 100, orderBy: [SERVER_ASC]) {
+    nodes {
+      server
+      pinnedAt
+      listId
+      mcpToolListByListId {
+        id
+        endpoint
+        fetchedAt
+        tools
+      }
+    }
+  }
+  own: allToolDispatches(condition: {runId: $id}, first: 200) {
+    nodes {
+      runId
+      toolCallId
+      toolName
+      dispatches
+      state
+      lastDispatchedAt
+      authorizedBy
+      lastRunId
+    }
+  }
+  parent: allToolDispatches(condition: {runId: $parentId}, first: 200) {
+    nodes {
+      runId
+      toolCallId
+      toolName
+      dispatches
+      state
+      lastDispatchedAt
+      authorizedBy
+      lastRunId
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<RunMcpQuery, RunMcpQueryVariables>;
 export const NotificationsDocument = new TypedDocumentString(`
     query Notifications($endpoints: Int!, $deliveries: Int!, $condition: NotificationDeliveryCondition) {
   notificationEndpoints(first: $endpoints) {

@@ -10,6 +10,9 @@
 // The run's priority (when not 0) and, while it is queued and not admitted yet, why it waits
 // (explainQueue, 000023): its own query, refetched on the run's updates and every 5 s meanwhile
 // (an admission changes no status, so nothing is pushed).
+// MCP (issue 17): the run's MCP tool calls with their server, progress and dispatch count, and its
+// pinned tool lists (./mcp.tsx); a question about a call whose outcome is unknown is answered with
+// call again / skip / enter result (OutcomeAnswer) instead of approve / reject.
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useCallback, useEffect, useMemo, type ReactNode } from "react";
@@ -17,6 +20,7 @@ import { ConversationView } from "@/components/Conversation";
 import { AttemptsTimeline } from "@/components/AttemptsTimeline";
 import { EventLog } from "@/components/EventLog";
 import { decisionsOf, InterruptAnswer } from "@/components/InterruptAnswer";
+import { isOutcomeInterrupt, OutcomeAnswer } from "@/components/OutcomeAnswer";
 import { CancelRunButton, RerunButton, SendEventForm } from "@/components/OperatorActions";
 import { StepsTimeline } from "@/components/StepsTimeline";
 import { Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge, Timestamp } from "@/components/ui";
@@ -52,6 +56,7 @@ import {
 } from "@/lib/types";
 import { useRunEvents } from "@/lib/useRunEvents";
 import { RUN_BATCH_QUERY } from "../../batches/queries";
+import { RunMcpCard } from "./mcp";
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
 
@@ -321,7 +326,11 @@ export default function RunPage() {
             </span>
           }
         >
-          <InterruptAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
+          {interrupts.some(isOutcomeInterrupt) ? (
+            <OutcomeAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
+          ) : (
+            <InterruptAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
+          )}
         </Card>
       )}
 
@@ -396,6 +405,14 @@ export default function RunPage() {
             </dl>
             {current && <CurrentStep step={current} now={now} />}
           </Card>
+          <RunMcpCard
+            runId={run.id}
+            parentRunId={run.parentRunId ?? null}
+            configTools={config?.tools}
+            items={conversation.items}
+            events={events}
+            live={live && run.status !== "waiting"}
+          />
           <Card title={`Timeline · ${stepList.length} step${stepList.length === 1 ? "" : "s"}`} bodyClassName="">
             {steps.error && (
               <div className="p-3">
