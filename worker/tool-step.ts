@@ -255,19 +255,22 @@ async function decideDispatch(
 ): Promise<{ outcome?: StepOutcome; authorizedBy: string | null }> {
   const { call } = input;
   const prior = await input.dispatches!.read(input.turnRunId, call.id);
-  if (!prior || prior.state !== "in_flight") return { authorizedBy: null };
+  if (!prior) return { authorizedBy: null };
+  // the last dispatch never reached the server: whatever answer authorized it still authorizes
+  // this one (and is spent by it), so a crash during this call asks again
+  if (prior.state !== "in_flight") return { authorizedBy: prior.authorizedBy };
   // an answer given before the last dispatch was spent by it: that call's outcome is unknown too
   const answer = input.outcome && input.outcome.answeredIn !== prior.authorizedBy ? input.outcome : undefined;
   if (answer?.action === "retry") return { authorizedBy: answer.answeredIn };
   if (answer?.action === "result") return { outcome: result(scope, call, answer.result ?? "", false), authorizedBy: null };
   if (answer?.action === "skip") {
-    const content = `Error: ${call.name} was not run again: its earlier call's outcome is unknown (the worker running it stopped), and a person chose to skip it.`;
+    const content = `Error: ${call.name} was not run again: its earlier call's outcome is unknown (the step making it ended before its result was recorded), and a person chose to skip it.`;
     return { outcome: result(scope, call, content, true), authorizedBy: null };
   }
   if (policy.idempotent || policy.policy === "retry") return { authorizedBy: null };
   const what =
     `${call.name} was called with ${JSON.stringify(args).slice(0, 500)} (${prior.dispatches} time(s), last at ${prior.lastDispatchedAt}) ` +
-    "and the step making the call ended before its result was recorded: whether it took effect is unknown";
+    "and the step making it ended before its result was recorded (its worker stopped, or the call timed out or lost its connection): whether it took effect is unknown";
   if (policy.policy === "fail") {
     const message = `${what}; the agent's on_unknown_outcome is "fail" (the tool is not marked read-only or idempotent)`;
     const error = { code: "tool_outcome_unknown", message };

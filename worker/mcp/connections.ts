@@ -30,7 +30,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError, type CallToolResult, type Tool as SdkTool } from "@modelcontextprotocol/sdk/types.js";
-import { DEFAULT_MCP_MAX_RESULT_BYTES } from "../../db/schemas.ts";
+import { DEFAULT_MCP_MAX_RESULT_BYTES, jsonTextBytes } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import { egressRefusal } from "../egress/errors.ts";
@@ -100,6 +100,11 @@ export const MCP_STDIO_ENV = "EVERRUNS_MCP_STDIO";
 /** The _meta key of a call's idempotency key. */
 export const IDEMPOTENCY_META_KEY = "io.everruns/idempotency-key";
 export const DEFAULT_MCP_TIMEOUT_MS = 60_000;
+/**
+ * The longest a call may go on, progress or not: 3 hours, under graphile-worker's 4-hour lock of
+ * the job whose step makes it (STACK: a job locked longer is taken as abandoned).
+ */
+export const MAX_CALL_MS = 3 * 3_600_000;
 /** A server's tool list: at most this many tools ... */
 export const MAX_LISTED_TOOLS = 1000;
 /** ... and this much JSON. */
@@ -239,7 +244,8 @@ export class McpConnections {
           resetTimeoutOnProgress: true,
         });
         for (const tool of result.tools) {
-          bytes += Buffer.byteLength(JSON.stringify(tool), "utf8");
+          // measured as Postgres stores it (everruns.mcp_tool_lists checks the same)
+          bytes += jsonTextBytes(tool);
           tools.push(toolInfo(tool));
         }
         if (tools.length > MAX_LISTED_TOOLS) {
@@ -275,6 +281,8 @@ export class McpConnections {
           signal: requestSignal,
           timeout: timeoutOf(spec),
           resetTimeoutOnProgress: true,
+          // progress restarts the timeout, but no call holds its step past this
+          maxTotalTimeout: MAX_CALL_MS,
           ...(onProgress && {
             onprogress: (p: { progress: number; total?: number; message?: string }) => {
               try {
@@ -319,7 +327,16 @@ export class McpConnections {
     if (this.closed) throw new Error("the MCP connections of this worker are closed (the worker is stopping)");
     signal.throwIfAborted();
     if (spec.transport === "stdio") this.checkStdioAllowed(workspaceId, spec);
-    const resolved = await this.resolve(workspaceId, spec, secrets);
+    let resolved: Resolved;
+    try {
+      resolved = await this.resolve(workspaceId, spec, secrets);
+    } catch (error) {
+      // the secrets could not be read (the database went away): nothing was sent
+      if (error instanceof TransientToolError && !error.notDelivered) {
+        throw new TransientToolError(error.message, { code: error.code, notDelivered: true, cause: error });
+      }
+      throw error;
+    }
     for (let attempt = 0; ; attempt++) {
       const { conn, fresh } = await this.connection(workspaceId, spec, resolved, signal);
       const state = new CallState(cap, what);
@@ -672,6 +689,9 @@ export class McpConnections {
     if (state.failure) return redact(asNotDelivered(state.failure, spec));
     const refusal = egressRefusal(error);
     if (refusal) return new ToolError(`${spec.name}: ${refusal.message}`, { cause: refusal });
+    if (error instanceof McpError && error.code !== CONNECTION_CLOSED && error.code !== REQUEST_TIMEOUT) {
+      return redact(new ToolError(`${spec.name}: the server refused to initialize: ${error.message}`));
+    }
     const status = httpStatusOf(error, state);
     if (status === 429 || status === 503) {
       return new TransientToolError(`${spec.name}: ${where} answered ${status} while connecting`, {
@@ -720,8 +740,14 @@ export class McpConnections {
     if (error instanceof ToolError || error instanceof TransientToolError) return redact(error);
     const refusal = egressRefusal(error);
     if (refusal) return new ToolError(`${spec.name}: ${refusal.message}`, { cause: refusal });
+    // A JSON-RPC error answer (its message is the server's text: never read for an HTTP status)
+    if (error instanceof McpError && error.code !== REQUEST_TIMEOUT && error.code !== CONNECTION_CLOSED) {
+      return redact(new ToolError(`${spec.name}: ${what} failed: ${error.message}`, { cause: error }));
+    }
     const status = httpStatusOf(error, state);
-    if (status === 429 || status === 503) {
+    // 429 on the call: refused before any work. 503 only proves that of a connect (a proxy may
+    // answer 503 after the server received the request): on a call its outcome is unknown.
+    if (status === 429) {
       return new TransientToolError(`${spec.name}: the server answered ${status} to ${what}`, {
         code: `http_${status}`,
         status,
@@ -857,7 +883,8 @@ function asNotDelivered(error: Error, spec: McpServerSpec): Error {
 function httpStatusOf(error: unknown, state: CallState): number | undefined {
   if (error instanceof StreamableHTTPError && error.code !== undefined && error.code >= 100) return error.code;
   if (error instanceof SseError && typeof error.code === "number" && error.code >= 100) return error.code;
-  const match = error instanceof Error ? /\(HTTP (\d{3})\)/.exec(error.message) : null;
+  // the SSE transport's own text for a refused POST; never a server's message
+  const match = error instanceof Error ? /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message) : null;
   if (match) return Number(match[1]);
   return error instanceof StreamableHTTPError ? state.status : undefined;
 }
@@ -874,9 +901,21 @@ function causeCodes(error: unknown): string[] {
   return codes;
 }
 
-/** A connection that was never made (refused, unresolvable, unroutable, connect timeout): nothing was sent. */
+/**
+ * A connection that was never made (refused, unresolvable, unroutable, connect timeout): nothing
+ * was sent. An error of a socket's read or write (EHOSTUNREACH on an established connection, say)
+ * does not count: its request may have gone out.
+ */
 function neverConnected(error: unknown): boolean {
-  return causeCodes(error).some((code) => NOT_CONNECTED_CODES.has(code));
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
+    const { code, syscall } = current as { code?: unknown; syscall?: unknown };
+    const connecting = syscall === undefined || syscall === "connect" || (typeof syscall === "string" && syscall.startsWith("getaddrinfo"));
+    if (typeof code === "string" && NOT_CONNECTED_CODES.has(code) && connecting) return true;
+    if (current instanceof AggregateError && current.errors.some((inner) => neverConnected(inner))) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** A short, port-scan-proof description of a network failure. */

@@ -13,11 +13,13 @@
 import { DEFAULT_MCP_MAX_RESULT_BYTES, MAX_AGENT_TOOLS, type AgentConfig, type McpToolSpec } from "../../db/schemas.ts";
 import { cachedMcpToolList, pinMcpToolList, pinnedMcpTools, recordMcpListFailure } from "../../db/sql/mcpToolLists.ts";
 import type { Pool } from "../../db/pool.ts";
+import { describeStorableProblem, findStorableProblem } from "../../lib/storable-json.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { WorkspaceSecrets } from "../secrets.ts";
 import type { AgentTool } from "../tool-step.ts";
 import { ToolError, TransientToolError, type Tool } from "../tools/types.ts";
 import type { McpConnections, McpServerSpec } from "./connections.ts";
+import { allowed, exposedToolName } from "./names.ts";
 
 /**
  * The worker's MCP connections, loaded on first use (the SDK is not imported at worker start) and
@@ -43,7 +45,6 @@ export class LazyMcpConnections {
     if (this.loading) await (await this.loading).close();
   }
 }
-import { allowed, exposedToolName } from "./names.ts";
 
 /** A tool as an MCP server lists it (tools/list), as much of it as Everruns reads. */
 interface ListedTool {
@@ -97,11 +98,15 @@ export interface RunRef {
   workspaceId: string;
   seq: number;
   attempt: number;
+  /** the run this one continues (an answer to its interrupt): its pins carry over */
+  parentRunId: string | null;
 }
 
 export class McpTools {
-  /** pinned lists by run id, then server name */
+  /** pinned lists by run id, then server name (the arrays shared through `lists`) */
   private readonly pins = new Map<string, Map<string, unknown[]>>();
+  /** parsed tool lists by list id: many runs pin the same cached list */
+  private readonly lists = new Map<string, unknown[]>();
 
   private readonly pool: Pool;
   private readonly connections: LazyMcpConnections;
@@ -179,22 +184,37 @@ export class McpTools {
   private async pinned(run: RunRef, servers: McpToolSpec[], secrets: WorkspaceSecrets | undefined, signal: AbortSignal): Promise<Map<string, unknown[]>> {
     const remembered = this.pins.get(run.id);
     if (remembered && servers.every((s) => remembered.has(s.name))) return remembered;
-    const lists = new Map<string, unknown[]>((await pinnedMcpTools(this.pool, run.id)).map((p) => [p.server, p.tools]));
+    const lists = new Map<string, unknown[]>((await pinnedMcpTools(this.pool, run.id)).map((p) => [p.server, this.shared(p.listId, p.tools)]));
+    // a continuation (the answer to an interrupt) sees the tools its calls were made with
+    const inherited =
+      run.parentRunId !== null && servers.some((s) => !lists.has(s.name))
+        ? new Map((await pinnedMcpTools(this.pool, run.parentRunId)).map((p) => [p.server, p.listId]))
+        : new Map<string, string>();
     for (const spec of servers) {
       if (lists.has(spec.name)) continue;
-      lists.set(spec.name, await this.pin(run, spec, secrets, signal));
+      lists.set(spec.name, await this.pin(run, spec, secrets, signal, inherited.get(spec.name)));
     }
     if (this.pins.size >= REMEMBERED_RUNS) this.pins.delete(this.pins.keys().next().value!);
     this.pins.set(run.id, lists);
     return lists;
   }
 
-  private async pin(run: RunRef, spec: McpToolSpec, secrets: WorkspaceSecrets | undefined, signal: AbortSignal): Promise<unknown[]> {
+  /** One array per list id, whichever run's pin read it. */
+  private shared(listId: string, tools: unknown[]): unknown[] {
+    const known = this.lists.get(listId);
+    if (known) return known;
+    if (this.lists.size >= REMEMBERED_RUNS) this.lists.delete(this.lists.keys().next().value!);
+    this.lists.set(listId, tools);
+    return tools;
+  }
+
+  private async pin(run: RunRef, spec: McpToolSpec, secrets: WorkspaceSecrets | undefined, signal: AbortSignal, parentListId?: string): Promise<unknown[]> {
     const endpoint = endpointOf(spec);
-    const cached = spec.tool_list_ttl_s > 0 ? await cachedMcpToolList(this.pool, run.id, spec.name, endpoint, spec.tool_list_ttl_s) : null;
-    if (cached) {
-      const pinned = await pinMcpToolList(this.pool, { runId: run.id, seq: run.seq, attempt: run.attempt, server: spec.name, listId: cached.listId, endpoint });
-      return pinned.tools;
+    const reuse =
+      parentListId ?? (spec.tool_list_ttl_s > 0 ? (await cachedMcpToolList(this.pool, run.id, spec.name, endpoint, spec.tool_list_ttl_s))?.listId : undefined);
+    if (reuse !== undefined) {
+      const pinned = await pinMcpToolList(this.pool, { runId: run.id, seq: run.seq, attempt: run.attempt, server: spec.name, listId: reuse, endpoint });
+      return this.shared(pinned.listId, pinned.tools);
     }
     let listing;
     try {
@@ -211,6 +231,12 @@ export class McpTools {
       // unreachable, timed out, a broken answer: the step is retried with the agent's retry policy
       throw new TransientToolError(`MCP server ${spec.name} could not list its tools: ${why}`, { code: "mcp_unavailable", notDelivered: true, cause: error });
     }
+    const problem = findStorableProblem(listing.tools, "tools");
+    if (problem) {
+      const why = `its tool list cannot be stored: ${describeStorableProblem(problem)}`;
+      await recordMcpListFailure(this.pool, run.id, spec.name, endpoint, why).catch(() => undefined);
+      throw new McpUnavailableError(`MCP server ${spec.name}: ${why}`);
+    }
     const pinned = await pinMcpToolList(this.pool, {
       runId: run.id,
       seq: run.seq,
@@ -221,7 +247,7 @@ export class McpTools {
       serverInfo: listing.serverInfo,
     });
     this.log.debug(`run ${run.id}: pinned ${listing.tools.length} tools of MCP server ${spec.name}`);
-    return pinned.tools;
+    return this.shared(pinned.listId, pinned.tools);
   }
 }
 

@@ -272,7 +272,7 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     if (!ctx.mcp) return fail("mcp_unavailable", "this worker has no MCP client; the agent's MCP servers cannot be used");
     try {
       const mcp = await ctx.mcp.forRun(
-        { id: run.id, workspaceId: run.workspace_id, seq, attempt: run.step_attempt },
+        { id: run.id, workspaceId: run.workspace_id, seq, attempt: run.step_attempt, parentRunId: run.parent_run_id },
         config.data,
         secrets,
         signal,
@@ -283,7 +283,11 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       if (signal.aborted || error instanceof StaleAttemptError) throw error;
       if (error instanceof McpUnavailableError) return fail("mcp_unavailable", error.message);
       if (error instanceof TransientToolError) return onRetryableError(ctx, begun, writer, scope, error, chain);
-      throw error;
+      // our database (unreachable, or one of its timeouts): graphile-worker retries the job
+      if (isConnectionError(error) || isDbTimeout(error)) throw error;
+      // anything else (a list the database refuses, a bug) would fail every replay the same way
+      ctx.log.error(`run ${run.id}: the tools of its MCP servers could not be set up: ${(error as Error).stack ?? String(error)}`);
+      return fail("mcp_unavailable", `the tools of the agent's MCP servers could not be set up: ${(error as Error).message ?? String(error)}`);
     }
   }
   const clients = clientTools(begun.history);

@@ -225,6 +225,9 @@ describe("against the fixture server (Streamable HTTP, stateful)", () => {
     const error = await rejection(mcp.callTool(ws, http(server.url), undefined, call("protocol_error")));
     expect(error).toBeInstanceOf(ToolError);
     expect((error as Error).message).toMatch(/test: protocol_error failed: .*-32602.*bad parameters/);
+    // the server's text is never read as an HTTP status (a "503" there must not make a retry look safe)
+    const echoed = await rejection(mcp.callTool(ws, http(server.url), undefined, call("protocol_error", { message: "upstream said Not Found (HTTP 503)" })));
+    expect(echoed).toBeInstanceOf(ToolError);
     expect((await mcp.callTool(ws, http(server.url), undefined, call("image"))).content).toMatch(/^\[image image\/png, \d+ bytes\]$/);
     expect((await mcp.callTool(ws, http(server.url), undefined, call("structured"))).content).toBe('{"answer":42,"word":"forty-two"}');
   });

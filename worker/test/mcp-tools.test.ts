@@ -102,7 +102,7 @@ describe("MCP tools", () => {
   it("streams progress as CUSTOM everruns.tool_progress events, and asks for approval where the config says", async () => {
     const agent = await createAgent(db.pool, {
       provider: "scripted",
-      tools: [mcp({ requires_approval: ["slow_write"] })],
+      tools: [mcp({ requires_approval: ["slow_write"], tool_list_ttl_s: 0 })],
       script: [{ text: "", tool_calls: [{ name: "fx__slow_write", arguments: { key: "progress", ms: 800 } }] }, { text: "written" }],
     });
     const runId = await startRun(db.pool, agent, "write");
@@ -118,6 +118,10 @@ describe("MCP tools", () => {
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect((progress[0]!.event as { value: Record<string, unknown> }).value).toMatchObject({ tool: "fx__slow_write" });
     // the call made in the answering run still carries the key of the run whose turn made it
+    // the answering run called with the tool list its call was made with (pinned from the run it continues, not listed again)
+    const pins = await db.pool.query<{ list_id: string }>("select list_id::text from everruns.run_mcp_tools where run_id = any($1)", [[runId, next]]);
+    expect(pins.rows).toHaveLength(2);
+    expect(pins.rows[0]!.list_id).toBe(pins.rows[1]!.list_id);
     const turn = (await getSteps(db.pool, runId)).find((s) => s.kind === "llm")!.output as { tool_calls: Array<{ id: string }> };
     expect(callsOf("slow_write", `${runId}:${turn.tool_calls[0]!.id}`)).toHaveLength(1);
   });
