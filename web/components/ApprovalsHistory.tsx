@@ -6,6 +6,10 @@
 // index), newest first: no scan of the newest entries of every kind. The log keeps no payloads,
 // so the question and its arguments come from the answered run's interrupt, and edited arguments
 // from the continuation's input (entries older than 000015 take their decisions from there too).
+// An answer to a question about a call whose outcome is unknown (issue 17, `outcome-…`) is listed
+// as what it is: "Did X take effect?" and "called again" / "skipped" / "result entered: …" — the
+// log records it as approved (status resolved), so its action comes from the continuation's input
+// ("answered" when that is not at hand; a cancelled one skipped, the worker's rule).
 import Link from "next/link";
 import { useEffect, useMemo } from "react";
 import { graphql } from "@/lib/gql";
@@ -52,6 +56,7 @@ export const APPROVAL_HISTORY_QUERY = graphql(`
 
 interface AuditAnswer {
   interruptId?: unknown;
+  status?: unknown;
   approved?: unknown;
   edited?: unknown;
   reason?: unknown;
@@ -70,12 +75,16 @@ export function auditDecisions(details: unknown): Map<string, AnswerDecision> | 
   const out = new Map<string, AnswerDecision>();
   for (const a of answers) {
     if (typeof a.interruptId !== "string") continue;
+    // an unknown outcome's answer: the log keeps no payload, so its action is not known here
+    // unless it was cancelled (which skips the call)
+    const outcome = a.interruptId.startsWith("outcome-") ? { action: a.status === "cancelled" ? ("skip" as const) : null, result: null } : null;
     out.set(a.interruptId, {
       interruptId: a.interruptId,
       approved: a.approved === true,
       edited: a.edited === true,
       reason: typeof a.reason === "string" ? a.reason : null,
       arguments: null,
+      outcome,
     });
   }
   return out;
@@ -89,6 +98,16 @@ export function actorLabel(actor: string, ownKeyId: string | null): string {
   }
   if (actor.startsWith("db:")) return `SQL as ${actor.slice(3)}`;
   return actor;
+}
+
+/** What the arguments beside a decision are: "edited to: ", "not run: ", "called again with: ", "not called again: " or nothing. */
+function argumentsLead(d: AnswerDecision): string {
+  if (d.outcome) {
+    if (d.outcome.action === "retry") return "called again with: ";
+    return d.outcome.action === null ? "" : "not called again: ";
+  }
+  if (d.edited) return "edited to: ";
+  return d.approved ? "" : "not run: ";
 }
 
 function interruptsOfEvent(event: unknown): Interrupt[] {
@@ -115,7 +134,11 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
         const fromInput = run?.runByContinuedBy?.id === entry.targetId ? decisionsOf(run.runByContinuedBy.input) : new Map<string, AnswerDecision>();
         const recorded = auditDecisions(details);
         const decisions = new Map<string, AnswerDecision>();
-        for (const [id, d] of recorded ?? fromInput) decisions.set(id, { ...d, arguments: fromInput.get(id)?.arguments ?? null });
+        for (const [id, d] of recorded ?? fromInput) {
+          // the input says what an unknown outcome's answer was (the log does not)
+          const outcome = fromInput.get(id)?.outcome ?? d.outcome ?? null;
+          decisions.set(id, { ...d, arguments: fromInput.get(id)?.arguments ?? null, outcome });
+        }
         return {
           entry,
           parentId,
@@ -131,7 +154,7 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
 
   return (
     <Card
-      title="History · answered approvals"
+      title="History · answered approvals and questions"
       testId="approvals-history"
       className="mt-6"
       bodyClassName=""
@@ -149,7 +172,7 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
       {loading && !data ? (
         <Loading rows={3} />
       ) : rows.length === 0 ? (
-        !error && <Empty title="No approval answered yet">Each answer shows here: who, when, approve or reject, and the arguments.</Empty>
+        !error && <Empty title="No approval or question answered yet">Each answer shows here: who, when, what was decided, and the arguments.</Empty>
       ) : (
         <table className="w-full table-fixed text-sm">
           <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
@@ -209,7 +232,7 @@ export function ApprovalsHistory({ refreshKey = 0 }: { refreshKey?: number }) {
                         </div>
                         {args !== undefined && args !== null && (
                           <pre className="mt-1 max-h-28 overflow-auto whitespace-pre-wrap break-words rounded bg-slate-50 px-2 py-1 font-mono text-xs text-slate-700">
-                            {d.edited ? "edited to: " : d.approved ? "" : "not run: "}
+                            {argumentsLead(d)}
                             {prettyJson(args)}
                           </pre>
                         )}

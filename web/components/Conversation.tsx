@@ -1,17 +1,23 @@
 "use client";
 // A run's conversation: user input, assistant text as it streams, reasoning (collapsed), tool
-// calls with their arguments and results, retries, errors and interrupts.
+// calls with their arguments and results, retries, errors and interrupts. A tool call of an MCP
+// server (issue 17: named `<server>__<tool>`, the server one of the run's) carries an "MCP ·
+// <server>" badge; a call whose outcome is unknown, and the answer to it, are said as what they
+// are ("outcome unknown — waiting for an answer", "called again", "skipped", "result entered"),
+// not as an approval.
 import Link from "next/link";
-import type { ConversationItem } from "@/lib/agui";
+import { mcpServerOf } from "@/app/mcp/tools";
+import { isOutcomeQuestion, type ConversationItem } from "@/lib/agui";
 import { formatRetry, prettyJson, shortId } from "@/lib/format";
-import { DecisionBadge, interruptQuestion, type AnswerDecision } from "./InterruptAnswer";
+import { DecisionBadge, interruptQuestion, outcomeDecisionLabel, type AnswerDecision } from "./InterruptAnswer";
 
 /**
  * `answeredBy`: the continuation run that answered this run's interrupt, if any; `answers`: its
  * decisions (decisionsOf(continuation.input), InterruptAnswer.tsx), so "answered" says approved
  * or rejected, and why. `errorShownAbove` / `questionShownAbove`: the page shows the run's error
  * or the open interrupt's questions in a panel of their own; here they are a one-line pointer
- * where they happened, not a third copy.
+ * where they happened, not a third copy. `mcpServers`: the names of the run's MCP servers
+ * (mcpServerNames of its agent config's tools, app/mcp/tools.ts), to mark their tool calls.
  */
 export function ConversationView({
   items,
@@ -21,6 +27,7 @@ export function ConversationView({
   ended = false,
   errorShownAbove = false,
   questionShownAbove = false,
+  mcpServers = null,
 }: {
   items: ConversationItem[];
   live: boolean;
@@ -29,9 +36,14 @@ export function ConversationView({
   ended?: boolean;
   errorShownAbove?: boolean;
   questionShownAbove?: boolean;
+  mcpServers?: readonly string[] | null;
 }) {
-  // tool calls an interrupt asks a human about
-  const asked = new Set(items.flatMap((i) => (i.kind === "interrupt" ? i.interrupts.map((x) => x.toolCallId ?? "") : [])));
+  // tool calls an interrupt asks a human about: approve it, or (outcome) what to do with it
+  const asked = new Map<string, "approval" | "outcome">();
+  for (const i of items) {
+    if (i.kind !== "interrupt") continue;
+    for (const x of i.interrupts) if (x.toolCallId) asked.set(x.toolCallId, isOutcomeQuestion(x) ? "outcome" : "approval");
+  }
   // the answer to each asked tool call, by tool call id (the decisions are by interrupt id)
   const decidedCalls = new Map<string, AnswerDecision>();
   for (const i of items) {
@@ -54,6 +66,7 @@ export function ConversationView({
             asked={asked}
             errorShownAbove={errorShownAbove}
             questionShownAbove={questionShownAbove}
+            mcpServers={mcpServers}
           />
         </li>
       ))}
@@ -84,15 +97,17 @@ function Item({
   asked,
   errorShownAbove,
   questionShownAbove,
+  mcpServers,
 }: {
   item: ConversationItem;
   answeredBy: string | null;
   answers: Map<string, AnswerDecision> | null;
   decidedCalls: Map<string, AnswerDecision>;
   ended: boolean;
-  asked: Set<string>;
+  asked: Map<string, "approval" | "outcome">;
   errorShownAbove: boolean;
   questionShownAbove: boolean;
+  mcpServers: readonly string[] | null;
 }) {
   switch (item.kind) {
     case "user":
@@ -114,24 +129,46 @@ function Item({
         <div data-testid="msg-resume" className="rounded-lg border border-amber-200 bg-amber-50/60 px-3.5 py-2.5">
           <Role className="text-amber-700">Answer to the interrupt</Role>
           <ul className="space-y-1 text-sm text-slate-800">
-            {item.answers.map((a) => (
-              <li key={a.interruptId}>
-                <span className={a.status === "resolved" && a.payload?.approved !== false ? "font-medium text-emerald-700" : "font-medium text-rose-700"}>
-                  {a.status === "cancelled" ? "cancelled" : a.payload?.approved === false ? "rejected" : "approved"}
-                </span>{" "}
-                {a.interrupt?.metadata?.toolName ? (
-                  <span>
-                    calling <span className="font-mono text-xs">{a.interrupt.metadata.toolName}</span>
-                    {a.payload?.arguments ? " with edited arguments" : ""}
+            {item.answers.map((a) =>
+              a.outcome ? (
+                // an unknown outcome's answer: what the person chose for the call, not an approval
+                <li key={a.interruptId} data-testid="resume-outcome" data-action={a.outcome.action}>
+                  {a.interrupt?.metadata?.toolName ? (
+                    <span className="font-mono text-xs">{a.interrupt.metadata.toolName}</span>
+                  ) : (
+                    <span className="font-mono text-xs text-slate-500">{a.interruptId}</span>
+                  )}{" "}
+                  <span className={`font-medium ${a.outcome.action === "skip" ? "text-zinc-600" : "text-emerald-700"}`}>
+                    {a.outcome.action === "result" ? "result entered:" : outcomeDecisionLabel(a.outcome)}
                   </span>
-                ) : (
-                  <span className="font-mono text-xs text-slate-500">{a.interruptId}</span>
-                )}
-                {a.payload?.arguments && (
-                  <pre className="mt-1 overflow-x-auto rounded bg-white/70 p-2 font-mono text-xs">{prettyJson(a.payload.arguments)}</pre>
-                )}
-              </li>
-            ))}
+                  {a.outcome.action === "result" && (
+                    <pre
+                      data-testid="resume-outcome-result"
+                      className="mt-1 overflow-x-auto whitespace-pre-wrap break-words rounded bg-white/70 p-2 font-mono text-xs"
+                    >
+                      {a.outcome.result}
+                    </pre>
+                  )}
+                </li>
+              ) : (
+                <li key={a.interruptId}>
+                  <span className={a.status === "resolved" && a.payload?.approved !== false ? "font-medium text-emerald-700" : "font-medium text-rose-700"}>
+                    {a.status === "cancelled" ? "cancelled" : a.payload?.approved === false ? "rejected" : "approved"}
+                  </span>{" "}
+                  {a.interrupt?.metadata?.toolName ? (
+                    <span>
+                      calling <span className="font-mono text-xs">{a.interrupt.metadata.toolName}</span>
+                      {a.payload?.arguments ? " with edited arguments" : ""}
+                    </span>
+                  ) : (
+                    <span className="font-mono text-xs text-slate-500">{a.interruptId}</span>
+                  )}
+                  {a.payload?.arguments && (
+                    <pre className="mt-1 overflow-x-auto rounded bg-white/70 p-2 font-mono text-xs">{prettyJson(a.payload.arguments)}</pre>
+                  )}
+                </li>
+              ),
+            )}
           </ul>
         </div>
       );
@@ -154,29 +191,28 @@ function Item({
           <p className="mt-2 whitespace-pre-wrap text-xs italic leading-relaxed text-slate-600">{item.text}</p>
         </details>
       );
-    case "tool":
+    case "tool": {
+      const mcp = mcpServers ? mcpServerOf(item.name, mcpServers) : null;
       return (
         <div data-testid="msg-tool" data-tool={item.name} className="overflow-hidden rounded-lg border border-teal-200 bg-white">
           <div className="flex items-center justify-between gap-2 border-b border-teal-100 bg-teal-50/70 px-3.5 py-1.5">
-            <span className="text-xs font-semibold text-teal-800">
-              Tool call <span className="font-mono">{item.name}</span>
+            <span className="flex min-w-0 flex-wrap items-center gap-x-2 gap-y-0.5 text-xs font-semibold text-teal-800">
+              <span>
+                Tool call <span className="font-mono">{item.name}</span>
+              </span>
+              {mcp && (
+                <span
+                  data-testid="tool-mcp-server"
+                  data-server={mcp.server}
+                  title={`tool ${mcp.tool} of the MCP server ${mcp.server}`}
+                  className="rounded bg-indigo-100 px-1.5 py-0.5 text-[11px] font-medium text-indigo-800"
+                >
+                  MCP · {mcp.server}
+                </span>
+              )}
             </span>
-            <span className="font-mono text-[11px] text-teal-700/70">
-              {item.streaming
-                ? "calling…"
-                : item.result !== null
-                  ? "done"
-                  : answeredBy
-                    ? decidedCalls.get(item.toolCallId)?.approved === false
-                      ? "rejected: not run"
-                      : decidedCalls.has(item.toolCallId)
-                        ? "approved: runs in the next run"
-                        : "answered: runs in the next run"
-                    : asked.has(item.toolCallId)
-                      ? "waiting for approval"
-                      : ended
-                        ? "no result"
-                        : "waiting for result"}
+            <span data-testid="tool-status" className="shrink-0 font-mono text-[11px] text-teal-700/70">
+              {toolStatus(item, { answeredBy, decided: decidedCalls.get(item.toolCallId), asked: asked.get(item.toolCallId), ended })}
             </span>
           </div>
           <div className="grid gap-0 md:grid-cols-2">
@@ -199,6 +235,7 @@ function Item({
           </div>
         </div>
       );
+    }
     case "retry":
       return (
         <div data-testid="msg-retry" className="flex items-center gap-2 rounded-md border border-amber-200 bg-amber-50 px-3 py-1.5 text-xs text-amber-900">
@@ -268,4 +305,38 @@ function Item({
         </div>
       );
   }
+}
+
+/** What a tool call's header says of it: running, done, or what its interrupt's answer (or the lack of one) means for it. */
+function toolStatus(
+  item: Extract<ConversationItem, { kind: "tool" }>,
+  {
+    answeredBy,
+    decided,
+    asked,
+    ended,
+  }: { answeredBy: string | null; decided: AnswerDecision | undefined; asked: "approval" | "outcome" | undefined; ended: boolean },
+): string {
+  if (item.streaming) return "calling…";
+  if (item.result !== null) return "done";
+  if (answeredBy) {
+    if (decided?.outcome) {
+      switch (decided.outcome.action) {
+        case "retry":
+          return "called again in the next run";
+        case "skip":
+          return "skipped: not called again";
+        case "result":
+          return "result entered: not called again";
+        default:
+          return "answered: see the next run";
+      }
+    }
+    if (decided?.approved === false) return "rejected: not run";
+    if (decided) return "approved: runs in the next run";
+    return asked === "outcome" ? "answered: see the next run" : "answered: runs in the next run";
+  }
+  if (asked === "outcome") return "outcome unknown — waiting for an answer";
+  if (asked === "approval") return "waiting for approval";
+  return ended ? "no result" : "waiting for result";
 }

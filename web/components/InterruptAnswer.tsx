@@ -3,7 +3,12 @@
 // arguments. Every open interrupt is answered in one resumeRun call; the work continues in a new
 // run on the thread. The same component serves the run page and the approvals inbox, so both
 // offer the same three answers, and each interrupt's arguments are shown once, here.
+// The wording of answers made elsewhere is here too (decisionsOf, interruptQuestion,
+// DecisionBadge): a question about a call whose outcome is unknown (issue 17, answered by
+// OutcomeAnswer.tsx) is asked and its answer told as what it is — "Did X take effect?", "called
+// again", "skipped", "result entered" — never as an approval.
 import { useState } from "react";
+import { isOutcomeQuestion, outcomeAnswerOf, type OutcomeAnswerAction } from "@/lib/agui";
 import { useMutation } from "@/lib/hooks";
 import { RESUME_RUN } from "@/lib/queries";
 import { prettyJson } from "@/lib/format";
@@ -13,8 +18,26 @@ import { Button, ErrorBox } from "./ui";
 
 type Decision = { approved: boolean; arguments?: Record<string, unknown>; reason?: string };
 
-/** What was decided for one interrupt, as the approvals history and the conversation show it. */
-export type AnswerDecision = { interruptId: string; approved: boolean; edited: boolean; reason: string | null; arguments: Record<string, unknown> | null };
+/**
+ * The answer to an unknown-outcome question: call again, skip, or the entered result. `action`
+ * null: it was answered, but what was answered is not known here (an audit entry whose
+ * continuation's input is not at hand: the log keeps no payloads).
+ */
+export type OutcomeDecisionOf = { action: OutcomeAnswerAction | null; result: string | null };
+
+/**
+ * What was decided for one interrupt, as the approvals history and the conversation show it.
+ * `outcome`: set for an answer to an unknown-outcome question (then `approved` is only "not
+ * skipped", for callers that know approvals only); absent or null for an approval.
+ */
+export type AnswerDecision = {
+  interruptId: string;
+  approved: boolean;
+  edited: boolean;
+  reason: string | null;
+  arguments: Record<string, unknown> | null;
+  outcome?: OutcomeDecisionOf | null;
+};
 
 /** A reason is sent to the model with the rejection (worker/tool-step.ts): kept short. */
 export const MAX_REASON_CHARS = 1000;
@@ -55,6 +78,11 @@ export function decisionsOf(input: unknown): Map<string, AnswerDecision> {
     const r = raw as { interruptId?: unknown; status?: unknown; payload?: { approved?: unknown; arguments?: unknown; reason?: unknown } };
     if (typeof r?.interruptId !== "string") continue;
     const payload = r.payload ?? {};
+    const outcome = outcomeAnswerOf(r);
+    if (outcome) {
+      out.set(r.interruptId, { interruptId: r.interruptId, approved: outcome.action !== "skip", edited: false, reason: null, arguments: null, outcome });
+      continue;
+    }
     const args =
       payload.arguments && typeof payload.arguments === "object" && !Array.isArray(payload.arguments) ? (payload.arguments as Record<string, unknown>) : null;
     out.set(r.interruptId, {
@@ -71,14 +99,49 @@ export function decisionsOf(input: unknown): Map<string, AnswerDecision> {
 
 /**
  * The question of an interrupt without its arguments (the worker's message repeats them as JSON:
- * "Approve calling echo with {...}?"); the arguments are shown once, formatted, beside it.
+ * "Approve calling echo with {...}?"); the arguments are shown once, formatted, beside it. A
+ * question about an unknown outcome is asked as OutcomeAnswer asks it.
  */
 export function interruptQuestion(i: Interrupt): string {
+  if (isOutcomeQuestion(i)) return `Did ${i.metadata?.toolName ?? "a tool call"} take effect? Its outcome is unknown.`;
   if (i.metadata?.toolName) return `Approve calling ${i.metadata.toolName}?`;
   return i.message ?? (i.reason ? i.reason.replace(/_/g, " ") : "Approval needed");
 }
 
-export function DecisionBadge({ decision }: { decision: Pick<AnswerDecision, "approved" | "edited" | "reason"> }) {
+/** An entered result as a badge shows it: cut to MAX_BADGE_RESULT_CHARS (the whole text in its title). */
+const MAX_BADGE_RESULT_CHARS = 80;
+
+/** "called again", "skipped", "result entered: “…”" ("answered" when the action is not known). */
+export function outcomeDecisionLabel(outcome: OutcomeDecisionOf): string {
+  switch (outcome.action) {
+    case "retry":
+      return "called again";
+    case "skip":
+      return "skipped";
+    case "result": {
+      const text = outcome.result ?? "";
+      return `result entered: “${text.length <= MAX_BADGE_RESULT_CHARS ? text : `${text.slice(0, MAX_BADGE_RESULT_CHARS - 1)}…`}”`;
+    }
+    default:
+      return "answered";
+  }
+}
+
+export function DecisionBadge({ decision }: { decision: Pick<AnswerDecision, "approved" | "edited" | "reason" | "outcome"> }) {
+  const outcome = decision.outcome;
+  if (outcome) {
+    // data-decision as OutcomeAnswer's SentAnswerBadge says it: the action
+    return (
+      <span
+        data-testid="decision"
+        data-decision={outcome.action ?? "answered"}
+        title={outcome.action === "result" && outcome.result !== null ? `the result entered: ${outcome.result}` : undefined}
+        className={`inline-flex min-w-0 items-center gap-1 break-words rounded px-1.5 py-0.5 text-xs font-medium ${outcome.action === "skip" ? "bg-zinc-200 text-zinc-800" : "bg-emerald-100 text-emerald-800"}`}
+      >
+        {outcomeDecisionLabel(outcome)}
+      </span>
+    );
+  }
   return (
     <span
       data-testid="decision"

@@ -1,13 +1,52 @@
 // A run's conversation, folded from its AG-UI event log as the events arrive: assistant text
 // token by token, reasoning, tool calls with their arguments and results, retries, errors and
 // interrupts. Pure functions over immutable state, so React can re-render on each event.
+// An answer to a question about a call whose outcome is unknown (issue 17: `outcome-<tool_call_id>`,
+// {action: "retry" | "skip" | "result", result?}) is read by the worker's rule (outcomeAnswerOf),
+// so the console says "called again", "skipped" or "result entered", never "approved".
 import { textOf } from "./format";
 import type { AgUiEvent, InputMessage, Interrupt, ResumeAnswer, RunEventMessage } from "./types";
+
+/** The reason of an interrupt asking what to do with a call whose outcome is unknown (worker/tool-step.ts). */
+export const OUTCOME_UNKNOWN_REASON = "tool_outcome_unknown";
+
+/**
+ * Whether an interrupt asks what to do with a call whose outcome is unknown: its reason, or its
+ * id `outcome-<tool_call_id>` (the worker's rule, worker/conversation.ts; the same rule as
+ * isOutcomeInterrupt in components/OutcomeAnswer.tsx, kept here so lib and the approval
+ * components need not import a component).
+ */
+export const isOutcomeQuestion = (i: Pick<Interrupt, "id" | "reason">): boolean => i.reason === OUTCOME_UNKNOWN_REASON || i.id.startsWith("outcome-");
+
+export type OutcomeAnswerAction = "retry" | "skip" | "result";
+
+/** What a person answered to an unknown-outcome question: call again, skip, or this result. */
+export interface OutcomeAnswerOf {
+  action: OutcomeAnswerAction;
+  /** action "result": the text the agent sees as the tool's answer */
+  result: string | null;
+}
+
+/**
+ * The outcome answer of one resume entry, or null when it answers an approval. The worker's rule
+ * (worker/conversation.ts): an answer to `outcome-…` (or any payload with an `action`) calls again
+ * or takes the result only when resolved with that action; anything else (cancelled, no action)
+ * skips the call.
+ */
+export function outcomeAnswerOf(answer: { interruptId?: unknown; status?: unknown; payload?: unknown }): OutcomeAnswerOf | null {
+  const payload = (answer.payload && typeof answer.payload === "object" ? answer.payload : {}) as { action?: unknown; result?: unknown };
+  const isOutcome = (typeof answer.interruptId === "string" && answer.interruptId.startsWith("outcome-")) || typeof payload.action === "string";
+  if (!isOutcome) return null;
+  const action: OutcomeAnswerAction = answer.status === "resolved" && (payload.action === "retry" || payload.action === "result") ? payload.action : "skip";
+  if (action !== "result") return { action, result: null };
+  return { action, result: typeof payload.result === "string" ? payload.result : JSON.stringify(payload.result ?? null) };
+}
 
 export type ConversationItem =
   | { kind: "user"; key: string; text: string }
   | { kind: "system"; key: string; text: string }
-  | { kind: "resume"; key: string; answers: Array<ResumeAnswer & { interrupt?: Interrupt }> }
+  /** `outcome`: the answer to an unknown-outcome question (null: an approval's answer) */
+  | { kind: "resume"; key: string; answers: Array<ResumeAnswer & { interrupt?: Interrupt; outcome: OutcomeAnswerOf | null }> }
   | { kind: "assistant"; key: string; messageId: string; text: string; streaming: boolean }
   | { kind: "reasoning"; key: string; messageId: string; text: string; streaming: boolean }
   | { kind: "tool"; key: string; toolCallId: string; name: string; args: string; result: string | null; streaming: boolean }
@@ -27,8 +66,9 @@ export interface Conversation {
 
 /**
  * What a run starts from: its input messages and, for a continuation run, the answers it
- * carries with the interrupts they answer (the parent's), so the tool calls they approved show
- * with their name and arguments when this run's results arrive.
+ * carries with the interrupts they answer (the parent's), so the tool calls they approved (or, for
+ * an unknown outcome, answered: each gets its result in this run) show with their name and
+ * arguments when this run's results arrive.
  */
 export function initialConversation(
   input: { messages?: InputMessage[]; resume?: ResumeAnswer[] } | null | undefined,
@@ -37,11 +77,13 @@ export function initialConversation(
   const items: ConversationItem[] = [];
   (input?.messages ?? []).forEach((m, i) => items.push(...fromInputMessage(m, `in-${i}`)));
   if (input?.resume?.length) {
-    const answers = input.resume.map((a) => ({ ...a, interrupt: parentInterrupts?.find((i) => i.id === a.interruptId) }));
+    const answers = input.resume.map((a) => ({ ...a, interrupt: parentInterrupts?.find((i) => i.id === a.interruptId), outcome: outcomeAnswerOf(a) }));
     items.push({ kind: "resume", key: "resume", answers });
     for (const a of answers) {
       const i = a.interrupt;
-      if (!i?.toolCallId || a.status !== "resolved" || a.payload?.approved === false) continue;
+      // an unknown outcome's call gets its result in this run whatever the answer (called again,
+      // skipped: an error result, or the entered result); an approval's only when approved
+      if (!i?.toolCallId || (!a.outcome && (a.status !== "resolved" || a.payload?.approved === false))) continue;
       const args = a.payload?.arguments ?? i.metadata?.arguments ?? {};
       items.push({
         kind: "tool",

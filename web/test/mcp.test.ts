@@ -7,13 +7,18 @@
 //   a row opens to its tools by the names the model sees, with their descriptions and hints;
 // - the run page of a run calling a slow MCP tool marks the call as MCP (server fx) and shows its
 //   progress (the server's message and a bar: it sends a total) while it runs, and the pinned list;
+//   the conversation's tool call carries an "MCP · fx" badge;
 // - a run whose MCP call timed out (its outcome unknown) ends interrupted with the question; on
 //   its run page "Enter result…" asks to confirm, then posts {action: "result", result} through
 //   resumeRun, and the continuation succeeds with that result; in the approvals inbox such a run
 //   cannot be selected for bulk approve / reject, and "Call again…" posts {action: "retry"}; the
-//   continuation sends the call again, and its run page says it was sent twice.
+//   continuation sends the call again, and its run page says it was sent twice;
+// - nowhere is such a question or its answer said as an approval: the waiting call reads "outcome
+//   unknown — waiting for an answer", the continuation's answer item "fx__slow_write result
+//   entered: …" / "called again", the answered question "Did fx__slow_write take effect?" with
+//   its answer, and the approvals history lists both answers so.
 // Screenshots (web/test/screenshots/): mcp-servers, mcp-run-progress, mcp-outcome-question,
-// mcp-outcome-inbox, mcp-dispatched-twice.
+// mcp-outcome-inbox, mcp-dispatched-twice, mcp-outcome-answered, mcp-outcome-history.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/sql/apiKeys.ts";
 import { createAgent, createTestDatabase, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
@@ -165,6 +170,11 @@ describe("the run page", () => {
     const call = page.locator("[data-testid=mcp-call][data-server=fx]");
     await call.waitFor();
     expect(await call.getByTestId("mcp-call-server").textContent()).toBe("MCP · fx");
+    // the conversation marks the call inline too
+    const badge = page.locator("[data-testid=msg-tool][data-tool=fx__slow_write]").first().getByTestId("tool-mcp-server");
+    await badge.waitFor();
+    expect(await badge.textContent()).toBe("MCP · fx");
+    expect(await badge.getAttribute("data-server")).toBe("fx");
     // the server sends progress every 100 ms with total = ms and a message
     await call.getByTestId("mcp-progress-bar").waitFor({ timeout: 15_000 });
     expect(await call.getByTestId("mcp-progress-message").textContent()).toBe("writing report");
@@ -204,6 +214,11 @@ describe("a call whose outcome is unknown", () => {
     // no approve / reject for it
     expect(await page.getByTestId("interrupt-panel").getByTestId("approve").count()).toBe(0);
     await screenshot(page, "mcp-outcome-question");
+    // the conversation says what the call waits for: not an approval
+    const waitingCall = page.locator("[data-testid=msg-tool][data-tool=fx__slow_write]").first();
+    expect(await waitingCall.getByTestId("tool-status").textContent()).toBe("outcome unknown — waiting for an answer");
+    expect(await waitingCall.getByTestId("tool-mcp-server").textContent()).toBe("MCP · fx");
+    expect(await page.getByTestId("conversation").textContent()).not.toMatch(/approv/i);
 
     // "Enter result…" asks first; going back sends nothing
     await question.getByTestId("outcome-enter-result").click();
@@ -217,6 +232,26 @@ describe("a call whose outcome is unknown", () => {
     const next = new URL(page.url()).pathname.split("/").pop()!;
     expect(await resumeOf(next)).toEqual([{ interruptId, status: "resolved", payload: { action: "result", result: "created ticket #42" } }]);
     expect((await waitForStatus(db.pool, next, ["succeeded", "failed", "interrupted"])).status).toBe("succeeded");
+    // the continuation's answer item says what was answered
+    const answer = page.getByTestId("msg-resume").getByTestId("resume-outcome");
+    await answer.waitFor();
+    expect(await answer.getAttribute("data-action")).toBe("result");
+    expect(await answer.textContent()).toContain("fx__slow_write result entered:");
+    expect(await answer.getByTestId("resume-outcome-result").textContent()).toBe("created ticket #42");
+    await page.locator("[data-testid=run-status][data-status=succeeded]").waitFor();
+    expect(await page.getByTestId("conversation").textContent()).not.toMatch(/approv/i);
+    // the answered run: its question as asked, its answer, and what became of the call
+    await page.goto(`${web.url}/runs/${runId}`);
+    const asked = page.getByTestId("msg-interrupt");
+    await asked.getByTestId("decision").waitFor();
+    expect(await asked.textContent()).toContain("Did fx__slow_write take effect? Its outcome is unknown.");
+    expect(await asked.getByTestId("decision").getAttribute("data-decision")).toBe("result");
+    expect(await asked.getByTestId("decision").textContent()).toBe("result entered: “created ticket #42”");
+    expect(await page.locator("[data-testid=msg-tool][data-tool=fx__slow_write]").first().getByTestId("tool-status").textContent()).toBe(
+      "result entered: not called again",
+    );
+    await screenshot(page, "mcp-outcome-answered");
+    expect(await page.getByTestId("conversation").textContent()).not.toMatch(/approv/i);
     // called once: the answer said what it did
     expect(mcp.calls.filter((c) => (c.meta as Record<string, unknown> | undefined)?.["io.everruns/idempotency-key"] === `${runId}:${toolCallId}`)).toHaveLength(
       1,
@@ -256,6 +291,27 @@ describe("a call whose outcome is unknown", () => {
     // and asks again, saying it was sent twice
     expect(await page.getByTestId("outcome-dispatches").textContent()).toBe("sent 2 times");
     await screenshot(page, "mcp-dispatched-twice");
+    const again = page.getByTestId("msg-resume").getByTestId("resume-outcome");
+    expect(await again.getAttribute("data-action")).toBe("retry");
+    expect(await again.textContent()).toBe("fx__slow_write called again");
+    expect(await page.locator("[data-testid=msg-tool][data-tool=fx__slow_write]").first().getByTestId("tool-status").textContent()).toBe(
+      "outcome unknown — waiting for an answer",
+    );
+    expect(await page.getByTestId("conversation").textContent()).not.toMatch(/approv/i);
+
+    // the approvals history lists both answers as what they were
+    await page.goto(`${web.url}/approvals`);
+    const history = page.getByTestId("approvals-history");
+    const retried = history.locator(`[data-testid=history-row][data-run-id="${runId}"]`).getByTestId("history-decision");
+    await retried.waitFor();
+    expect(await retried.textContent()).toContain("Did fx__slow_write take effect? Its outcome is unknown.");
+    expect(await retried.getByTestId("decision").getAttribute("data-decision")).toBe("retry");
+    expect(await retried.getByTestId("decision").textContent()).toBe("called again");
+    const entered = history.locator("[data-testid=history-decision]:has([data-decision=result])");
+    expect(await entered.getByTestId("decision").textContent()).toBe("result entered: “created ticket #42”");
+    expect(await history.textContent()).not.toMatch(/approve calling|approved/i);
+    await history.scrollIntoViewIfNeeded();
+    await screenshot(page, "mcp-outcome-history");
     expect(browser.errors).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
 // model sees, results and errors, progress, approvals, pinned tool lists and their cache, the
 // idempotency key, cancellation, and what happens to a call whose outcome is unknown (here a
 // timeout; mcp-crash.test.ts does it with kill -9).
+import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createAgent,
@@ -31,10 +32,13 @@ const fast = { initial_delay_ms: 10, max_delay_ms: 50, multiplier: 2 };
 beforeAll(async () => {
   db = await createTestDatabase();
   server = await startMcpTestServer();
+  // stdio MCP servers for every workspace of this (in-process) worker: read when the first MCP tool is used
+  process.env.EVERRUNS_MCP_STDIO = "1";
   worker = await startWorker({ databaseUrl: db.url, concurrency: 4, shutdownTimeoutMs: 2000, log });
 });
 
 afterAll(async () => {
+  delete process.env.EVERRUNS_MCP_STDIO;
   await worker?.stop();
   await server?.close();
   await db?.drop();
@@ -246,6 +250,63 @@ describe("MCP tools", () => {
     ]);
     expect(rows).toEqual([expect.objectContaining({ status: "error" })]);
     expect((await getRun(db.pool, runId)).status).toBe("failed");
+  });
+});
+
+describe("@modelcontextprotocol/server-everything over stdio", () => {
+  const everything = createRequire(import.meta.url).resolve("@modelcontextprotocol/server-everything/dist/index.js");
+  const ev = { type: "mcp", name: "ev", transport: "stdio", command: [process.execPath, everything, "stdio"] };
+
+  it("tools, structured content, progress and errors in a run; the child sees none of the worker's environment", async () => {
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: [ev],
+      script: [
+        { text: "", tool_calls: [{ name: "ev__get-sum", arguments: { a: 2, b: 3 } }] },
+        { text: "", tool_calls: [{ name: "ev__get-structured-content", arguments: { location: "Chicago" } }] },
+        { text: "", tool_calls: [{ name: "ev__trigger-long-running-operation", arguments: { duration: 1, steps: 4 } }] },
+        { text: "", tool_calls: [{ name: "ev__get-sum", arguments: { a: "two", b: 3 } }] },
+        { text: "", tool_calls: [{ name: "ev__get-env", arguments: {} }] },
+        { text: "done" },
+      ],
+    });
+    const runId = await startRun(db.pool, agent, "everything");
+    const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
+    expect(run.error).toBeNull();
+    const outputs = (await getSteps(db.pool, runId)).filter((s) => s.kind === "tool").map(toolOutput);
+    expect(outputs).toHaveLength(5);
+    expect(outputs[0]).toMatchObject({ is_error: false });
+    expect(outputs[0]!.content).toContain("5");
+    expect(outputs[1]!.content).toMatch(/Chicago|temperature/);
+    expect(outputs[2]!.content).toMatch(/Long running operation completed/);
+    expect(outputs[3]).toMatchObject({ is_error: true });
+    expect(outputs[3]!.content).toMatch(/invalid arguments for ev__get-sum/);
+    expect(outputs[4]!.content).not.toMatch(/DATABASE_URL|EVERRUNS_|TEST_DATABASE_URL/);
+    expect(outputs[4]!.content).toMatch(/PATH/);
+    const progress = (await getEvents(db.pool, runId)).filter((e) => e.type === "CUSTOM" && (e.event as { name?: string }).name === "everruns.tool_progress");
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("cancelling the run ends a long operation's call at once", async () => {
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: [ev],
+      script: [{ text: "", tool_calls: [{ name: "ev__trigger-long-running-operation", arguments: { duration: 60, steps: 60 } }] }, { text: "never" }],
+    });
+    const runId = await startRun(db.pool, agent, "long");
+    await waitFor("the operation to report progress", async () =>
+      (await getEvents(db.pool, runId)).some((e) => e.type === "CUSTOM" && (e.event as { name?: string }).name === "everruns.tool_progress") ? true : undefined,
+    );
+    const before = performance.now();
+    await db.pool.query("select everruns.cancel_run($1)", [runId]);
+    await waitFor("the step to let go", async () => {
+      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where key = $1 and locked_at is not null", [
+        `run:${runId}`,
+      ]);
+      return rows[0]!.n === 0 ? true : undefined;
+    });
+    expect(performance.now() - before).toBeLessThan(10_000);
+    expect((await getRun(db.pool, runId)).status).toBe("cancelled");
   });
 });
 

@@ -12,7 +12,8 @@
 // (an admission changes no status, so nothing is pushed).
 // MCP (issue 17): the run's MCP tool calls with their server, progress and dispatch count, and its
 // pinned tool lists (./mcp.tsx); a question about a call whose outcome is unknown is answered with
-// call again / skip / enter result (OutcomeAnswer) instead of approve / reject.
+// call again / skip / enter result (OutcomeAnswer) instead of approve / reject; the conversation
+// marks the calls of the agent's MCP servers ("MCP · <server>") and says such an answer as what it is.
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useCallback, useEffect, useMemo, type ReactNode } from "react";
@@ -56,6 +57,7 @@ import {
 } from "@/lib/types";
 import { useRunEvents } from "@/lib/useRunEvents";
 import { RUN_BATCH_QUERY } from "../../batches/queries";
+import { mcpServerNames } from "../../mcp/tools";
 import { RunMcpCard } from "./mcp";
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
@@ -155,6 +157,9 @@ export default function RunPage() {
   const interrupts = run?.status === "interrupted" && !continuation ? conversation.interrupts : null;
   // approve or reject, and why: the continuation's answers
   const answers = useMemo(() => (run?.runByContinuedBy ? decisionsOf(run.runByContinuedBy.input) : null), [run?.runByContinuedBy]);
+  // the agent's MCP servers, whose tool calls the conversation marks (the config is the run's pinned version's)
+  const configTools = run?.agentVersionByAgentIdAndAgentVersion?.config;
+  const mcpServers = useMemo(() => mcpServerNames(agentConfigOf(configTools).tools), [configTools]);
 
   if (detail.loading && !detail.data) return <Loading rows={8} />;
   if (detail.error && !run) return <ErrorBox error={detail.error} title="Could not load this run" onRetry={() => void detail.refetch()} />;
@@ -374,6 +379,7 @@ export default function RunPage() {
             ended={conversation.ended}
             errorShownAbove={run.status === "failed" && Boolean(runError)}
             questionShownAbove={Boolean(interrupts)}
+            mcpServers={mcpServers}
           />
         </Card>
 
