@@ -138,7 +138,10 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     const value = await agentTool.tool.execute(args, {
       runId: scope.runId,
       toolCallId: call.id,
-      idempotencyKey: `${input.turnRunId}:${call.id}`,
+      // A tracked call keeps the key of the run whose turn made it, so that calling it again from
+      // the run answering its unknown outcome sends the same key; any other tool's key is this
+      // run's (README: an approved http call runs, with its key, in the run that answers)
+      idempotencyKey: `${agentTool.dispatch ? input.turnRunId : scope.runId}:${call.id}`,
       signal: scope.signal,
       resumed: input.waited,
       signals: input.signals,

@@ -11,6 +11,7 @@
 // for approvals too gets approve / reject here beside them, and one "Send" answers every one.
 // Used by the run page and the approvals inbox whenever a run's interrupts include such a question.
 import { useState } from "react";
+import { isOutcomeQuestion } from "@/lib/agui";
 import { prettyJson } from "@/lib/format";
 import { useMutation } from "@/lib/hooks";
 import { RESUME_RUN } from "@/lib/queries";
@@ -18,10 +19,8 @@ import type { Interrupt, ResumeAnswer } from "@/lib/types";
 import { auditReasonOf, MAX_REASON_CHARS } from "./InterruptAnswer";
 import { Button, ErrorBox, Timestamp } from "./ui";
 
-export const OUTCOME_REASON = "tool_outcome_unknown";
-
 /** Whether an interrupt asks what to do with a call whose outcome is unknown (the CLI's rule too, scripts/cli/follow.ts). */
-export const isOutcomeInterrupt = (i: Interrupt): boolean => i.reason === OUTCOME_REASON || i.id.startsWith("outcome-");
+export const isOutcomeInterrupt = isOutcomeQuestion;
 
 export type OutcomeAction = "retry" | "skip" | "result";
 
