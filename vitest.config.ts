@@ -14,7 +14,7 @@ export default defineConfig({
     maxWorkers: 2,
     // The fake servers tests talk to listen on loopback, which the egress guard refuses unless
     // listed; the test key variables are ones an agent's api_key_env may name. Spawned worker
-    // processes inherit both (worker/egress/config.ts, README "Configuration").
+    // processes inherit both (lib/egress/config.ts, README "Configuration").
     //
     // Rate limits far above the defaults: the load, chaos and perf tests (2,000 SSE clients on
     // one key) send thousands of requests a minute from one key and one address. The limiter

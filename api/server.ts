@@ -42,6 +42,7 @@ import {
 } from "./request-guard.ts";
 import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
 import { mcpRouter } from "./mcp.ts";
+import { mcpOauthRouter } from "./mcp-oauth.ts";
 import { restRouter } from "./rest.ts";
 import { hookRateLimits, hooksRouter, type HooksDeps } from "./hooks.ts";
 import { triggersRouter } from "./triggers.ts";
@@ -163,6 +164,8 @@ export function createApp({
 
   if (guard) app.use(guard);
   const authenticate = authMiddleware(authenticator, limits);
+  // MCP OAuth (api/mcp-oauth.ts): before /api's authentication, its callback takes no key (the state is its credential)
+  app.use(mcpOauthRouter({ pool, log, authenticate, limits, secretKey: hooks.secretKey }));
   app.use("/api", authenticate);
   app.use(GRAPHQL_PATH, authenticate);
   // MCP (api/mcp.ts): its transport reads its own body (4 MiB), so before any JSON parser

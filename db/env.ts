@@ -5,7 +5,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { ConnectionTargetError, parseConnectionTarget } from "./connection-target.ts";
 import { providerEnvShape } from "../worker/providers/registry.ts";
-import { EgressAllowSchema, ProviderKeyEnvsSchema } from "../worker/egress/config.ts";
+import { EgressAllowSchema, ProviderKeyEnvsSchema } from "../lib/egress/config.ts";
 
 const intFromEnv = (name: string, min: number, max: number) =>
   z
@@ -129,7 +129,7 @@ const EnvObject = z.object({
   EVERRUNS_WEB_PORT: intFromEnv("EVERRUNS_WEB_PORT", 0, 65535).default(3000),
   EVERRUNS_PG_PORT: intFromEnv("EVERRUNS_PG_PORT", 1, 65535).default(54329),
   EVERRUNS_DATA_DIR: z.string().min(1).optional(),
-  /** Hosts, IPs and CIDR ranges the worker may reach on an agent's behalf even when private or loopback (worker/egress/config.ts). */
+  /** Hosts, IPs and CIDR ranges the worker may reach on an agent's behalf even when private or loopback (lib/egress/config.ts). */
   EVERRUNS_EGRESS_ALLOW: EgressAllowSchema.optional(),
   /** Further variables an agent's api_key_env may name (its provider's own default is always allowed). */
   EVERRUNS_PROVIDER_KEY_ENVS: ProviderKeyEnvsSchema.optional(),

@@ -98,7 +98,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text, 'mcp.connected'::text, 'mcp.disconnected'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -193,6 +193,49 @@ CREATE INDEX batches_workspace_created_idx ON everruns.batches USING btree (work
 CREATE TRIGGER tg_batches__audit AFTER INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__audit();
 CREATE TRIGGER tg_batches__notify_endpoints AFTER UPDATE OF status ON everruns.batches FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'completed_with_errors'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_batches__notify_endpoints();
 CREATE TRIGGER tg_batches__prepare BEFORE INSERT ON everruns.batches FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_batches__prepare();
+
+create table everruns.mcp_oauth_connections (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  server_url text not null,
+  status text not null default 'pending'::text,
+  scopes text[] not null default '{}'::text[],
+  client_id text,
+  client_information_sealed bytea,
+  tokens_sealed bytea,
+  code_verifier_sealed bytea,
+  flow_client_id text,
+  flow_client_sealed bytea,
+  state text,
+  state_expires_at timestamp with time zone,
+  redirect_uri text,
+  begun_by text,
+  expires_at timestamp with time zone,
+  connected_at timestamp with time zone,
+  connected_by text,
+  last_refreshed_at timestamp with time zone,
+  last_error text,
+  generation integer not null default 0,
+  created_at timestamp with time zone not null default everruns_private.clock(),
+  updated_at timestamp with time zone not null default everruns_private.clock(),
+  constraint mcp_oauth_connections_begun_by_check CHECK ((char_length(begun_by) <= 200)),
+  constraint mcp_oauth_connections_client_id_check CHECK ((char_length(client_id) <= 1000)),
+  constraint mcp_oauth_connections_connected_by_check CHECK ((char_length(connected_by) <= 200)),
+  constraint mcp_oauth_connections_flow_client_id_check CHECK ((char_length(flow_client_id) <= 1000)),
+  constraint mcp_oauth_connections_last_error_check CHECK ((char_length(last_error) <= 2000)),
+  constraint mcp_oauth_connections_pkey PRIMARY KEY (id),
+  constraint mcp_oauth_connections_redirect_uri_check CHECK ((char_length(redirect_uri) <= 2000)),
+  constraint mcp_oauth_connections_scopes_check CHECK ((cardinality(scopes) <= 64)),
+  constraint mcp_oauth_connections_server_url_check CHECK (((char_length(server_url) >= 1) AND (char_length(server_url) <= 2000))),
+  constraint mcp_oauth_connections_state_check CHECK (((char_length(state) >= 43) AND (char_length(state) <= 200))),
+  constraint mcp_oauth_connections_state_pair CHECK (((state IS NULL) = (state_expires_at IS NULL))),
+  constraint mcp_oauth_connections_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'connected'::text, 'failed'::text]))),
+  constraint mcp_oauth_connections_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id),
+  constraint mcp_oauth_connections_workspace_url_key UNIQUE (workspace_id, server_url)
+);
+comment on table everruns.mcp_oauth_connections is '@behavior -insert -update -delete
+A workspace''s OAuth connections to MCP servers that require it: connected once by an operator (POST /api/mcp/oauth/connect), used and refreshed by workers. Tokens and client secrets are sealed and never shown.';
+CREATE UNIQUE INDEX mcp_oauth_connections_state_key ON everruns.mcp_oauth_connections USING btree (state) WHERE (state IS NOT NULL);
 
 create table everruns.mcp_tool_lists (
   id bigint not null,
@@ -2252,6 +2295,37 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.begin_mcp_oauth(p_server_url text, p_scopes text[], p_client_id text, p_client_information_sealed bytea, p_code_verifier_sealed bytea, p_state text, p_redirect_uri text)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_workspace uuid := everruns_private.current_workspace_id();
+  v_until timestamptz := everruns_private.clock() + interval '10 minutes';
+begin
+  if v_workspace is null then
+    raise exception 'no current workspace' using errcode = 'EV005', hint = 'Call it through the API (an operator''s key).';
+  end if;
+  if p_state is null or char_length(p_state) < 43 then
+    raise exception 'an OAuth state must be at least 32 random bytes (43 base64url characters)' using errcode = '22023';
+  end if;
+  insert into everruns.mcp_oauth_connections as c (workspace_id, server_url, status, scopes, flow_client_id, flow_client_sealed,
+                                                   code_verifier_sealed, state, state_expires_at, redirect_uri, begun_by)
+  values (v_workspace, p_server_url, 'pending', coalesce(p_scopes, '{}'), p_client_id, p_client_information_sealed,
+          p_code_verifier_sealed, p_state, v_until, p_redirect_uri,
+          coalesce(nullif(current_setting('everruns.actor', true), ''), 'db:' || session_user))
+  on conflict on constraint mcp_oauth_connections_workspace_url_key do update
+    set status = case when c.status = 'connected' and c.tokens_sealed is not null then 'connected' else 'pending' end,
+        scopes = excluded.scopes, flow_client_id = excluded.flow_client_id, flow_client_sealed = excluded.flow_client_sealed,
+        code_verifier_sealed = excluded.code_verifier_sealed, state = excluded.state,
+        state_expires_at = excluded.state_expires_at, redirect_uri = excluded.redirect_uri, begun_by = excluded.begun_by,
+        updated_at = everruns_private.clock();
+  return v_until;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.begin_notification_attempt(p_delivery_id uuid)
  RETURNS TABLE(delivery everruns.notification_deliveries, url text, secret_ciphertext bytea, attempt integer)
  LANGUAGE plpgsql
@@ -2556,6 +2630,38 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.complete_mcp_oauth(p_state text, p_tokens_sealed bytea, p_client_information_sealed bytea, p_expires_in double precision)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_row everruns.mcp_oauth_connections;
+begin
+  if current_setting('synchronous_commit') = 'off' then
+    perform set_config('synchronous_commit', 'on', true);
+  end if;
+  update everruns.mcp_oauth_connections c
+     set status = 'connected', tokens_sealed = p_tokens_sealed,
+         client_information_sealed = coalesce(p_client_information_sealed, c.flow_client_sealed), client_id = c.flow_client_id,
+         flow_client_id = null, flow_client_sealed = null,
+         expires_at = everruns_private.clock() + make_interval(secs => p_expires_in), connected_at = everruns_private.clock(), connected_by = c.begun_by,
+         generation = c.generation + 1, last_error = null, state = null, state_expires_at = null,
+         code_verifier_sealed = null, updated_at = everruns_private.clock()
+   where p_state is not null and c.state = p_state and c.state_expires_at > everruns_private.clock()
+  returning c.* into v_row;
+  if not found then
+    return false;
+  end if;
+  -- the callback has no API key: the audit row names who began the connect
+  perform set_config('everruns.actor', coalesce(v_row.begun_by, ''), true);
+  perform everruns_private.audit_append(v_row.workspace_id, 'mcp.connected', 'mcp_oauth_connection', v_row.id::text,
+    jsonb_build_object('server_url', v_row.server_url, 'scopes', to_jsonb(v_row.scopes)));
+  return true;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.create_api_key(p_workspace_id uuid, p_name text, p_role text, p_key_hash bytea, p_prefix text, p_expires_at timestamp with time zone)
  RETURNS TABLE(id uuid, workspace_id uuid, name text, role text, prefix text, created_by text, created_at timestamp with time zone, expires_at timestamp with time zone, revoked_at timestamp with time zone, last_used_at timestamp with time zone)
  LANGUAGE plpgsql
@@ -2666,6 +2772,28 @@ AS $function$
   delete from everruns_private.workers where pool_id = p_pool_id;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.disconnect_mcp_oauth(p_server_url text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_workspace uuid := everruns_private.current_workspace_id();
+  v_row everruns.mcp_oauth_connections;
+begin
+  delete from everruns.mcp_oauth_connections c
+   where c.workspace_id = v_workspace and c.server_url = p_server_url
+  returning c.* into v_row;
+  if not found then
+    return false;
+  end if;
+  perform everruns_private.audit_append(v_row.workspace_id, 'mcp.disconnected', 'mcp_oauth_connection', v_row.id::text,
+    jsonb_build_object('server_url', v_row.server_url));
+  return true;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.due_schedules(p_limit integer, p_exclude uuid[] DEFAULT '{}'::uuid[])
  RETURNS SETOF uuid
  LANGUAGE sql
@@ -2770,6 +2898,35 @@ AS $function$
         case when jsonb_typeof(p_payload) = 'string' then p_payload #>> '{}' else coalesce(p_payload, 'null'::jsonb)::text end)),
       'context', jsonb_build_array(jsonb_build_object('description', 'event payload', 'value', coalesce(p_payload, 'null'::jsonb)::text)))
   end
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fail_mcp_oauth_flow(p_state text, p_error text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update everruns.mcp_oauth_connections c
+     set status = case when c.status = 'connected' and c.tokens_sealed is not null then 'connected' else 'failed' end,
+         last_error = left(coalesce(nullif(p_error, ''), 'the connect failed'), 2000), state = null, state_expires_at = null,
+         code_verifier_sealed = null, flow_client_id = null, flow_client_sealed = null, updated_at = everruns_private.clock()
+   where p_state is not null and c.state = p_state and c.state_expires_at > everruns_private.clock();
+  return found;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.fail_mcp_oauth_tokens(p_workspace_id uuid, p_server_url text, p_tokens_sealed bytea, p_error text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+begin
+  update everruns.mcp_oauth_connections c
+     set status = 'failed', tokens_sealed = null, expires_at = null,
+         last_error = left(coalesce(nullif(p_error, ''), 'the server refused the tokens'), 2000), updated_at = everruns_private.clock()
+   where c.workspace_id = p_workspace_id and c.server_url = p_server_url and c.tokens_sealed = p_tokens_sealed;
+  return found;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.fence_out_attempt(p_run_id uuid, p_seq integer, p_attempt integer)
@@ -3353,6 +3510,39 @@ CREATE OR REPLACE FUNCTION everruns_private.max_signal_payload_bytes()
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select 65536 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_by_state(p_state text)
+ RETURNS TABLE(id uuid, workspace_id uuid, workspace_name text, server_url text, scopes text[], client_id text, client_information_sealed bytea, code_verifier_sealed bytea, redirect_uri text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select c.id, c.workspace_id, w.name, c.server_url, c.scopes, c.flow_client_id,
+         c.flow_client_sealed, c.code_verifier_sealed, c.redirect_uri
+    from everruns.mcp_oauth_connections c
+    join everruns.workspaces w on w.id = c.workspace_id
+   where p_state is not null and c.state = p_state and c.state_expires_at > everruns_private.clock()
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_client_secret(p_name text)
+ RETURNS bytea
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select s.ciphertext from everruns.secrets s
+   where s.workspace_id = everruns_private.current_workspace_id() and s.name = p_name
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_tokens(p_workspace_id uuid, p_server_url text)
+ RETURNS TABLE(id uuid, status text, scopes text[], client_id text, client_information_sealed bytea, tokens_sealed bytea, generation integer, expires_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select c.id, c.status, c.scopes, c.client_id, c.client_information_sealed, c.tokens_sealed, c.generation, c.expires_at
+    from everruns.mcp_oauth_connections c
+   where c.workspace_id = p_workspace_id and c.server_url = p_server_url
+$function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.notify(p_channel text, p_payload text)
  RETURNS void
@@ -4479,6 +4669,20 @@ CREATE OR REPLACE FUNCTION everruns_private.step_task(p_workspace uuid)
 AS $function$
   select case when exists (select from everruns_private.workspace_limits l where l.workspace_id = p_workspace and l.dedicated)
               then 'run_step:' || p_workspace::text else 'run_step' end
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.store_mcp_oauth_tokens(p_workspace_id uuid, p_server_url text, p_generation integer, p_tokens_sealed bytea, p_client_information_sealed bytea, p_expires_in double precision)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+begin
+  update everruns.mcp_oauth_connections c
+     set tokens_sealed = p_tokens_sealed, client_information_sealed = coalesce(p_client_information_sealed, c.client_information_sealed),
+         expires_at = everruns_private.clock() + make_interval(secs => p_expires_in), last_refreshed_at = everruns_private.clock(), status = 'connected', last_error = null,
+         updated_at = everruns_private.clock()
+   where c.workspace_id = p_workspace_id and c.server_url = p_server_url and c.generation = p_generation;
+  return found;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.sweep_activations()

@@ -119,6 +119,22 @@ export const DEFAULT_MCP_MAX_RESULT_BYTES = 1_048_576;
 export const DEFAULT_MCP_TOOL_LIST_TTL_S = 300;
 
 /**
+ * OAuth of an MCP server that requires it (`"oauth": true` or this object): the workspace is
+ * connected to the server once by an operator (POST /api/mcp/oauth/connect, the console's MCP
+ * servers page), runs use and refresh its tokens. `client_id` (and `client_secret`, a secret
+ * reference) for an authorization server without dynamic client registration.
+ */
+export const McpOauthSpecSchema = z.strictObject({
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/, "must be an OAuth scope (printable characters, no spaces, quotes or backslashes)"))
+    .max(64)
+    .optional(),
+  client_id: z.string().min(1).max(1000).optional(),
+  client_secret: SecretRefSchema.optional(),
+});
+export type McpOauthSpec = z.infer<typeof McpOauthSpecSchema>;
+
+/**
  * An MCP server whose tools the agent may call (docs/mcp.md, "MCP servers as tools"): over
  * Streamable HTTP (falling back to HTTP+SSE) at `url`, or, where the operator allows it
  * (EVERRUNS_MCP_STDIO), a local process started with `command`. Its tools reach the model as
@@ -155,8 +171,23 @@ export const McpToolSpecSchema = z
       .max(86_400, "must be a whole number of seconds from 0 to 86400")
       .default(DEFAULT_MCP_TOOL_LIST_TTL_S),
     max_result_bytes: positiveInt(10_000_000).optional(),
+    oauth: z.union([z.boolean(), McpOauthSpecSchema]).optional(),
   })
   .superRefine((spec, ctx) => {
+    if (spec.oauth !== undefined && spec.oauth !== false) {
+      if (spec.transport !== "http") ctx.addIssue({ code: "custom", path: ["oauth"], message: 'is only for "transport": "http"' });
+      if (typeof spec.oauth === "object" && spec.oauth.client_secret && !spec.oauth.client_id) {
+        ctx.addIssue({ code: "custom", path: ["oauth", "client_secret"], message: "needs client_id (the client the secret belongs to)" });
+      }
+      const authorization = Object.keys(spec.headers ?? {}).find((h) => h.toLowerCase() === "authorization");
+      if (authorization) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["headers", authorization],
+          message: 'is set by OAuth for a server with "oauth": remove this header (or remove "oauth" to send it yourself)',
+        });
+      }
+    }
     if (spec.transport === "http") {
       if (!spec.url) ctx.addIssue({ code: "custom", path: ["url"], message: "is required for an MCP server over http" });
       if (spec.command) ctx.addIssue({ code: "custom", path: ["command"], message: 'is only for "transport": "stdio"' });

@@ -368,7 +368,7 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     // EVERRUNS_SECRET_KEY: only workers decrypt; without it a run that refers to a secret fails saying so
     secrets: new SecretResolver({ db: pool, key: shared.secretKey }),
     inFlight: shared.inFlight,
-    mcp: new McpTools(pool, shared.mcp, opts.log),
+    mcp: new McpTools(pool, shared.mcp, opts.log, { secretKey: shared.secretKey }),
   };
 
   // The ticker's transactions go on the steps' pool: short, and never in the way of

@@ -228,6 +228,12 @@ async function insertMcp(d: Draft): Promise<void> {
      values ($1, $2, $3, 'github__search', $1, 1, 1)`,
     [runId, `call_${tag}`, wsId],
   );
+  // MCP OAuth (000028): a connection with sealed bytes (allMcpOauthConnections; never its sealed columns)
+  await db.pool.query(
+    `insert into everruns.mcp_oauth_connections (workspace_id, server_url, status, client_id, client_information_sealed, tokens_sealed, connected_at, connected_by)
+     values ($1, $2, 'connected', $3, '\\x01'::bytea, '\\x02'::bytea, now(), 'db:test')`,
+    [wsId, `https://${tag}.example.com/mcp`, `client_${tag}`],
+  );
 }
 
 async function finish(d: Draft, queuedRuns: number): Promise<Side> {
@@ -1322,6 +1328,17 @@ const ROUTES: Record<string, RouteSpec> = {
   "POST /mcp": { needs: "viewer", harmless: () => ({ path: "/mcp", body: {} }) },
   "GET /mcp": { needs: "viewer", harmless: () => ({ path: "/mcp" }) },
   "DELETE /mcp": { needs: "viewer", harmless: () => ({ path: "/mcp" }) },
+  // MCP OAuth (api/mcp-oauth.ts): connections of the key's workspace only (worker/test/mcp-oauth.test.ts
+  // connects, lists and disconnects across two workspaces).
+  "POST /api/mcp/oauth/connect": { needs: "operator", harmless: () => ({ path: "/api/mcp/oauth/connect", body: {} }) },
+  "GET /api/mcp/oauth/callback": {
+    needs: null,
+    public:
+      "the OAuth redirect back from an MCP server's authorization server: no API key, its state (32 random bytes, 10 minutes, used once) is the credential; unknown states count as failed authentications",
+    harmless: () => ({ path: "/api/mcp/oauth/callback" }),
+  },
+  "GET /api/mcp/oauth": { needs: "viewer", harmless: () => ({ path: "/api/mcp/oauth" }) },
+  "DELETE /api/mcp/oauth": { needs: "operator", harmless: () => ({ path: "/api/mcp/oauth?url=" }) },
 };
 
 function aguiBody(over: Record<string, unknown> = {}): Record<string, unknown> {

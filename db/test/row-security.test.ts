@@ -153,6 +153,12 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
      values ($1, $2, $3, 'github__search', $1, 1, 1)`,
     [finished.id, `${tag}-call`, workspaceId],
   );
+  // MCP OAuth (000028): a connection (its sealed columns and state never readable by the API or bound roles)
+  await db.pool.query(
+    `insert into everruns.mcp_oauth_connections (workspace_id, server_url, status, client_id, tokens_sealed, connected_at, connected_by)
+     values ($1, $2, 'connected', $3, '\\x01'::bytea, now(), 'db:test')`,
+    [workspaceId, `https://${tag}.example.com/mcp`, `${tag}-client`],
+  );
   await setSecret(db.pool, { name: `${tag}-secret`, value: `value-of-${tag}-secret-1234`, key: secretKey, workspaceId });
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };
@@ -395,8 +401,10 @@ describe("a role bound to workspace B ('write')", () => {
     const session = await connectAs(writer);
     expect((await session.query<{ ws: string }>("select everruns_private.current_workspace_id()::text as ws")).rows[0]!.ws).toBe(B.id);
     const unreadable = await expectConfinedTo(session, B.id);
-    expect(unreadable.sort()).toEqual(["api_keys", "secrets"]);
+    // 000028: MCP OAuth connections are not granted to bound roles (tokens, client secrets)
+    expect(unreadable.sort()).toEqual(["api_keys", "mcp_oauth_connections", "secrets"]);
     expect((await failure(session, "select ciphertext from everruns.secrets")).code).toBe("42501");
+    expect((await failure(session, "select tokens_sealed from everruns.mcp_oauth_connections")).code).toBe("42501");
     expect((await failure(session, "select key_hash from everruns.api_keys")).code).toBe("42501");
     // nor anything of everruns_private (bindings, audit heads, workers, ...)
     const { rows } = await db.pool.query<{ name: string }>(
@@ -410,7 +418,7 @@ describe("a role bound to workspace B ('write')", () => {
   it("cannot pick another workspace with everruns.workspace_id, for the session or for a transaction", async () => {
     const session = await connectAs(writer);
     await session.query("select set_config('everruns.workspace_id', $1, false)", [A.id]);
-    expect(await expectConfinedTo(session, B.id)).toEqual(["api_keys", "secrets"]);
+    expect(await expectConfinedTo(session, B.id)).toEqual(["api_keys", "mcp_oauth_connections", "secrets"]);
     await session.query("begin");
     try {
       await session.query("select set_config('everruns.workspace_id', $1, true)", [A.id]);
@@ -548,7 +556,7 @@ describe("a role bound to workspace B, listening", () => {
 describe("a role bound to workspace B ('read')", () => {
   it("reads B's rows only, and may not start, cancel, signal or resume runs", async () => {
     const session = await connectAs(reader);
-    expect(await expectConfinedTo(session, B.id)).toEqual(["api_keys", "secrets"]);
+    expect(await expectConfinedTo(session, B.id)).toEqual(["api_keys", "mcp_oauth_connections", "secrets"]);
     const before = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs");
     for (const [sql, params] of [
       ["insert into everruns.runs (agent_id, input) values ($1, $2)", [B.agentId, hello]],
@@ -647,6 +655,10 @@ describe("a role granted everruns_api (the API's)", () => {
     expect(await expectConfinedTo(session, A.id)).toEqual(["api_keys"]);
     // secrets: metadata columns only, never the ciphertext
     expect((await failure(session, "select ciphertext from everruns.secrets")).code).toBe("42501");
+    // MCP OAuth connections (000028): never the sealed columns nor the state
+    for (const column of ["tokens_sealed", "client_information_sealed", "code_verifier_sealed", "flow_client_sealed", "state"]) {
+      expect({ column, code: (await failure(session, `select ${column} from everruns.mcp_oauth_connections`)).code }).toEqual({ column, code: "42501" });
+    }
     await session.query("select set_config('everruns.workspace_id', $1, false)", [B.id]);
     expect(await expectConfinedTo(session, B.id)).toEqual(["api_keys"]);
     await session.query("select set_config('everruns.workspace_id', '', false)");

@@ -41,7 +41,7 @@ import { benchMcpToolSteps } from "../../db/sql/benchMcpToolSteps.ts";
 import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
 import { seedRuns } from "../../db/sql/seedRuns.ts";
 import { consoleLogger } from "../../lib/logger.ts";
-import { EGRESS_ALLOW_ENV } from "../../worker/egress/config.ts";
+import { EGRESS_ALLOW_ENV } from "../../lib/egress/config.ts";
 import type { Flags, FlagSpec } from "../harness/args.ts";
 import { withScratchDatabase } from "../harness/databases.ts";
 import { countIn, createAgent, FINISHED, RunUpdates, waitForRuns } from "../harness/runs.ts";

@@ -33,11 +33,12 @@ import { ErrorCode, McpError, type CallToolResult, type Tool as SdkTool } from "
 import { DEFAULT_MCP_MAX_RESULT_BYTES, jsonTextBytes } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
-import { egressRefusal } from "../egress/errors.ts";
-import type { EgressGuard } from "../egress/guard.ts";
+import { egressRefusal } from "../../lib/egress/errors.ts";
+import type { EgressGuard } from "../../lib/egress/guard.ts";
 import { redactSecrets, type WorkspaceSecrets } from "../secrets.ts";
 import { resolveHeaders } from "../tools/headers.ts";
 import { ToolError, TransientToolError } from "../tools/types.ts";
+import { McpOauthRequiredError, type McpOauthAuth } from "./oauth.ts";
 import { cutUtf8, toolResultText } from "./results.ts";
 
 /** An MCP server as an agent config names it (db/schemas.ts holds the validated form). */
@@ -169,6 +170,8 @@ interface Connection {
   /** resolved secret values (headers, env), to redact */
   used: ReadonlyMap<string, string>;
   inflight: Set<CallState>;
+  /** an OAuth server (oauth.ts): a 401 means its tokens were refused */
+  oauth: boolean;
   broken: boolean;
   closing: boolean;
   active: number;
@@ -178,6 +181,8 @@ interface Connection {
 }
 
 interface Resolved {
+  /** the server's OAuth (its provider): given out of band, never part of the spec */
+  oauth: McpOauthAuth | undefined;
   headers: Record<string, string>;
   env: Record<string, string>;
   used: Map<string, string>;
@@ -230,8 +235,9 @@ export class McpConnections {
     spec: McpServerSpec,
     secrets: WorkspaceSecrets | undefined,
     signal: AbortSignal,
+    oauth?: McpOauthAuth,
   ): Promise<{ tools: McpToolInfo[]; serverInfo: McpServerInfo }> {
-    return this.run(workspaceId, spec, secrets, signal, "tools/list", LIST_WIRE_CAP, async (conn, requestSignal) => {
+    return this.run(workspaceId, spec, secrets, oauth, signal, "tools/list", LIST_WIRE_CAP, async (conn, requestSignal) => {
       const tools: McpToolInfo[] = [];
       let bytes = 0;
       let cursor: string | undefined;
@@ -269,10 +275,11 @@ export class McpConnections {
     spec: McpServerSpec,
     secrets: WorkspaceSecrets | undefined,
     call: McpCallOptions,
+    oauth?: McpOauthAuth,
   ): Promise<{ content: string; isError: boolean }> {
     const maxBytes = spec.max_result_bytes ?? DEFAULT_MCP_MAX_RESULT_BYTES;
     const wireCap = 2 * maxBytes + WIRE_SLACK;
-    return this.run(workspaceId, spec, secrets, call.signal, call.tool, wireCap, async (conn, requestSignal) => {
+    return this.run(workspaceId, spec, secrets, oauth, call.signal, call.tool, wireCap, async (conn, requestSignal) => {
       const onProgress = call.onProgress;
       const result = (await conn.client.callTool(
         { name: call.tool, arguments: call.arguments, _meta: { [IDEMPOTENCY_META_KEY]: call.idempotencyKey } },
@@ -319,6 +326,7 @@ export class McpConnections {
     workspaceId: string,
     spec: McpServerSpec,
     secrets: WorkspaceSecrets | undefined,
+    oauth: McpOauthAuth | undefined,
     signal: AbortSignal,
     what: string,
     cap: number,
@@ -329,7 +337,7 @@ export class McpConnections {
     if (spec.transport === "stdio") this.checkStdioAllowed(workspaceId, spec);
     let resolved: Resolved;
     try {
-      resolved = await this.resolve(workspaceId, spec, secrets);
+      resolved = await this.resolve(workspaceId, spec, secrets, oauth);
     } catch (error) {
       // the secrets could not be read (the database went away): nothing was sent
       if (error instanceof TransientToolError && !error.notDelivered) {
@@ -377,16 +385,20 @@ export class McpConnections {
     );
   }
 
-  /** The spec's headers (http) or env (stdio) with secrets resolved, and the pool key. */
-  private async resolve(workspaceId: string, spec: McpServerSpec, secrets: WorkspaceSecrets | undefined): Promise<Resolved> {
+  /**
+   * The spec's headers (http) or env (stdio) with secrets resolved, and the pool key. An OAuth
+   * server's key holds its grant's identity (the connection's id and generation): a new connect
+   * of the workspace is a new MCP connection, with its new tokens.
+   */
+  private async resolve(workspaceId: string, spec: McpServerSpec, secrets: WorkspaceSecrets | undefined, oauth: McpOauthAuth | undefined): Promise<Resolved> {
     const headers = await resolveHeaders(spec.name, spec.transport === "http" ? spec.headers : undefined, secrets, "headers");
     const env = await resolveHeaders(spec.name, spec.transport === "stdio" ? spec.env : undefined, secrets, "env");
     const used = new Map([...headers.used, ...env.used]);
     // the key holds a hash of the resolved values, never the values: a rotated secret is a new connection
     const key = createHash("sha256")
-      .update(JSON.stringify([workspaceId.toLowerCase(), spec, headers.headers, env.headers]))
+      .update(JSON.stringify([workspaceId.toLowerCase(), spec, headers.headers, env.headers, oauth ? `oauth:${oauth.identity}` : null]))
       .digest("hex");
-    return { headers: headers.headers, env: env.headers, used, key };
+    return { oauth, headers: headers.headers, env: env.headers, used, key };
   }
 
   /** A pooled connection of this key, or a new one (concurrent callers share one connect). */
@@ -481,6 +493,7 @@ export class McpConnections {
       serverInfo: {},
       used: resolved.used,
       inflight: new Set(),
+      oauth: resolved.oauth !== undefined,
       broken: false,
       closing: false,
       active: 0,
@@ -593,6 +606,8 @@ export class McpConnections {
     return new StreamableHTTPClientTransport(url, {
       fetch: this.watchedFetch(conn, guard),
       requestInit: { headers: resolved.headers },
+      // OAuth (oauth.ts): the access token on each request; a 401 refreshes it through this fetch
+      ...(resolved.oauth && { authProvider: resolved.oauth.provider }),
       // the guard follows redirects itself, checking each hop
       redirectPolicy: "follow",
       reconnectionOptions: { initialReconnectionDelay: 1000, maxReconnectionDelay: 10_000, reconnectionDelayGrowFactor: 1.5, maxRetries: 2 },
@@ -601,13 +616,18 @@ export class McpConnections {
 
   private sseTransport(conn: Connection, url: URL, resolved: Resolved, guard: EgressGuard): SSEClientTransport {
     // the event stream's GET and each POST carry the headers (requestInit) and go through the guard
-    return new SSEClientTransport(url, { fetch: this.watchedFetch(conn, guard), requestInit: { headers: resolved.headers }, redirectPolicy: "follow" });
+    return new SSEClientTransport(url, {
+      fetch: this.watchedFetch(conn, guard),
+      requestInit: { headers: resolved.headers },
+      ...(resolved.oauth && { authProvider: resolved.oauth.provider }),
+      redirectPolicy: "follow",
+    });
   }
 
   private async guard(): Promise<EgressGuard> {
     if (this.options.guard) return this.options.guard;
     // the guard (and undici under it) loads on the first HTTP server, not at worker start
-    this.guardPromise ??= import("../egress/guard.ts").then((m) => m.defaultEgressGuard());
+    this.guardPromise ??= import("../../lib/egress/guard.ts").then((m) => m.defaultEgressGuard());
     return this.guardPromise;
   }
 
@@ -622,7 +642,8 @@ export class McpConnections {
       const state = callContext.getStore();
       const method = (init?.method ?? "GET").toUpperCase();
       const isRequest = method === "POST" && typeof init?.body === "string" && isJsonRpcRequest(init.body);
-      const response = await guard.sdkFetch(input, init);
+      // the guard answers undici's Response: the SDK's OAuth reads error bodies only of a `Response` (instanceof)
+      const response = asGlobalResponse(await guard.sdkFetch(input, init));
       if (!response.ok) {
         if (method === "POST" && state) {
           state.status = response.status;
@@ -701,6 +722,7 @@ export class McpConnections {
         notDelivered: true,
       });
     }
+    if (status === 401 && conn.oauth) return new McpOauthRequiredError(spec.name, `${where} refused its OAuth access token`);
     if (status === 401 || status === 403) {
       return new ToolError(`${spec.name}: ${where} answered ${status} while connecting: check the server's headers (and the secrets they reference)`);
     }
@@ -761,6 +783,7 @@ export class McpConnections {
         new TransientToolError(`${spec.name}: the server no longer knows this session (404)`, { code: "mcp_unreachable", notDelivered: true, status }),
       );
     }
+    if (status === 401 && conn.oauth) return new McpOauthRequiredError(spec.name, "the server refused its OAuth access token");
     if (status === 401 || status === 403) {
       return new ToolError(`${spec.name}: the server answered ${status} to ${what}: check the server's headers (and the secrets they reference)`);
     }
@@ -925,6 +948,21 @@ function describeNetwork(error: unknown): string {
   if (neverConnected(error)) return "the host could not be reached";
   if (codes.length > 0) return `the connection broke (${codes[0]})`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** What a Response of another realm (undici's) offers. */
+interface ResponseLike {
+  status: number;
+  statusText: string;
+  headers: { entries(): IterableIterator<[string, string]> };
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** `response` as this realm's Response (undici's own class is another one): status, headers and the body stream kept. */
+function asGlobalResponse(response: Response | ResponseLike): Response {
+  if (response instanceof Response) return response;
+  const nullBody = response.status === 101 || response.status === 204 || response.status === 205 || response.status === 304;
+  return new Response(nullBody ? null : response.body, { status: response.status, statusText: response.statusText, headers: [...response.headers.entries()] });
 }
 
 function isJsonRpcRequest(body: string): boolean {

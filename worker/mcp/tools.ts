@@ -10,8 +10,15 @@
 // A tool reaches the model as `<server>__<tool>` with the server's JSON Schema; its calls go through
 // McpConnections (connections.ts) and are tracked as dispatched (tool-step.ts, AgentTool.dispatch),
 // so a crash mid-call is never silently repeated for a tool that is not safe to call again.
+//
+// A server with `"oauth"` (oauth.ts) gets the workspace's OAuth connection with every listing and
+// call, out of band (never in the spec hashed into the pool's key): no connection, or one whose
+// tokens were refused, fails the listing with McpUnavailableError saying how to connect (the run
+// fails `mcp_unavailable`), and a call with a ToolError saying the same.
 import { DEFAULT_MCP_MAX_RESULT_BYTES, MAX_AGENT_TOOLS, type AgentConfig, type McpToolSpec } from "../../db/schemas.ts";
+import { canonicalMcpUrl } from "../../db/sql/mcpOauth.ts";
 import { cachedMcpToolList, pinMcpToolList, pinnedMcpTools, recordMcpListFailure } from "../../db/sql/mcpToolLists.ts";
+import { secretKeyFromEnv } from "../../lib/secret-box.ts";
 import type { Pool } from "../../db/pool.ts";
 import { describeStorableProblem, findStorableProblem } from "../../lib/storable-json.ts";
 import type { Logger } from "../../lib/logger.ts";
@@ -19,6 +26,7 @@ import type { WorkspaceSecrets } from "../secrets.ts";
 import type { AgentTool } from "../tool-step.ts";
 import { ToolError, TransientToolError, type Tool } from "../tools/types.ts";
 import type { McpConnections, McpServerSpec } from "./connections.ts";
+import { McpOauthRequiredError, McpOauthStore, type McpOauthAuth } from "./oauth.ts";
 import { allowed, exposedToolName } from "./names.ts";
 
 /**
@@ -111,11 +119,20 @@ export class McpTools {
   private readonly pool: Pool;
   private readonly connections: LazyMcpConnections;
   private readonly log: Logger;
+  private readonly oauth: McpOauthStore;
 
-  constructor(pool: Pool, connections: LazyMcpConnections, log: Logger) {
+  /** `options.secretKey`: EVERRUNS_SECRET_KEY, to open OAuth tokens (default: read from the environment). */
+  constructor(pool: Pool, connections: LazyMcpConnections, log: Logger, options: { secretKey?: Buffer | undefined } = {}) {
     this.pool = pool;
     this.connections = connections;
     this.log = log;
+    this.oauth = new McpOauthStore({ db: pool, key: "secretKey" in options ? options.secretKey : secretKeyFromEnv(), log });
+  }
+
+  /** The workspace's OAuth connection to an `"oauth"` server (McpOauthRequiredError when it has none that works); undefined for others. */
+  private async oauthOf(workspaceId: string, spec: McpToolSpec, secrets: WorkspaceSecrets | undefined): Promise<McpOauthAuth | undefined> {
+    if (!spec.oauth || spec.transport !== "http" || !spec.url) return undefined;
+    return this.oauth.forServer(workspaceId, spec.name, canonicalMcpUrl(spec.url), spec.oauth, secrets);
   }
 
   /** The tools of the agent's MCP servers for this run, by the names the model sees. */
@@ -146,7 +163,7 @@ export class McpTools {
         out.set(name, {
           definition: { name, description: describe(spec, listed), parameters: parametersOf(listed) },
           requiresApproval,
-          tool: this.tool(run.workspaceId, server, listed.name, secrets),
+          tool: this.tool(run.workspaceId, spec, server, listed.name, secrets),
           dispatch: { idempotent, policy: spec.on_unknown_outcome },
         });
       }
@@ -159,20 +176,29 @@ export class McpTools {
     return out;
   }
 
-  private tool(workspaceId: string, server: McpServerSpec, toolName: string, secrets: WorkspaceSecrets | undefined): Tool {
+  private tool(workspaceId: string, spec: McpToolSpec, server: McpServerSpec, toolName: string, secrets: WorkspaceSecrets | undefined): Tool {
     const connections = this.connections;
+    const oauthOf = () => this.oauthOf(workspaceId, spec, secrets);
     return {
       definition: { name: toolName, description: "", parameters: { type: "object" } },
       async execute(args, ctx) {
+        // read per call: a connection completed (or refused) since the listing counts
+        const oauth = await oauthOf();
         const outcome = await (
           await connections.get()
-        ).callTool(workspaceId, server, secrets, {
-          tool: toolName,
-          arguments: args,
-          idempotencyKey: ctx.idempotencyKey,
-          signal: ctx.signal,
-          ...(ctx.progress && { onProgress: ctx.progress }),
-        });
+        ).callTool(
+          workspaceId,
+          server,
+          secrets,
+          {
+            tool: toolName,
+            arguments: args,
+            idempotencyKey: ctx.idempotencyKey,
+            signal: ctx.signal,
+            ...(ctx.progress && { onProgress: ctx.progress }),
+          },
+          oauth,
+        );
         // an error result is the tool's answer: the model sees it as an error and may react
         if (outcome.isError) throw new ToolError(`${server.name}__${toolName}: ${outcome.content}`);
         return outcome.content;
@@ -210,6 +236,18 @@ export class McpTools {
 
   private async pin(run: RunRef, spec: McpToolSpec, secrets: WorkspaceSecrets | undefined, signal: AbortSignal, parentListId?: string): Promise<unknown[]> {
     const endpoint = endpointOf(spec);
+    // an OAuth server the workspace is not connected to fails the run at once, cached list or not
+    let oauth: McpOauthAuth | undefined;
+    try {
+      oauth = await this.oauthOf(run.workspaceId, spec, secrets);
+    } catch (error) {
+      if (!(error instanceof ToolError)) throw error;
+      // the console's MCP servers page shows it (everruns.mcp_servers' last error)
+      await recordMcpListFailure(this.pool, run.id, spec.name, endpoint, error.message).catch((e: unknown) =>
+        this.log.warn(`run ${run.id}: could not record MCP server ${spec.name}'s listing failure: ${(e as Error).message}`),
+      );
+      throw new McpUnavailableError(error.message, { cause: error });
+    }
     const reuse =
       parentListId ?? (spec.tool_list_ttl_s > 0 ? (await cachedMcpToolList(this.pool, run.id, spec.name, endpoint, spec.tool_list_ttl_s))?.listId : undefined);
     if (reuse !== undefined) {
@@ -220,13 +258,14 @@ export class McpTools {
     try {
       listing = await (
         await this.connections.get()
-      ).listTools(run.workspaceId, serverSpec(spec), secrets, AbortSignal.any([signal, AbortSignal.timeout(spec.timeout_ms ?? LIST_TIMEOUT_MS)]));
+      ).listTools(run.workspaceId, serverSpec(spec), secrets, AbortSignal.any([signal, AbortSignal.timeout(spec.timeout_ms ?? LIST_TIMEOUT_MS)]), oauth);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       const why = (error as Error).message ?? String(error);
       await recordMcpListFailure(this.pool, run.id, spec.name, endpoint, why).catch((e: unknown) =>
         this.log.warn(`run ${run.id}: could not record MCP server ${spec.name}'s listing failure: ${(e as Error).message}`),
       );
+      if (error instanceof McpOauthRequiredError) throw new McpUnavailableError(why, { cause: error });
       if (error instanceof ToolError) throw new McpUnavailableError(`MCP server ${spec.name}: ${why}`, { cause: error });
       // unreachable, timed out, a broken answer: the step is retried with the agent's retry policy
       throw new TransientToolError(`MCP server ${spec.name} could not list its tools: ${why}`, { code: "mcp_unavailable", notDelivered: true, cause: error });

@@ -13,7 +13,7 @@ import type {
 } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
-import { defaultEgressGuard } from "../egress/guard.ts";
+import { defaultEgressGuard } from "../../lib/egress/guard.ts";
 import {
   abortable,
   agentBaseUrlGuarded,

@@ -4,8 +4,8 @@
 // never wrapped: the engine decides what an abort means (worker/abort.ts, StepAbort), so it gets
 // the signal's reason back as is. No SDK is imported here: each provider passes its own classes.
 import { retryAfterMs } from "../../lib/retry-after.ts";
-import { EGRESS_ALLOW_ENV, egressAllowFromEnv, PROVIDER_KEY_ENVS_ENV, providerKeyEnvsFromEnv } from "../egress/config.ts";
-import { egressRefusal } from "../egress/errors.ts";
+import { EGRESS_ALLOW_ENV, egressAllowFromEnv, PROVIDER_KEY_ENVS_ENV, providerKeyEnvsFromEnv } from "../../lib/egress/config.ts";
+import { egressRefusal } from "../../lib/egress/errors.ts";
 import { SecretOpenError } from "../../lib/secret-box.ts";
 import { MissingSecretError, SecretsUnavailableError, type WorkspaceSecrets } from "../secrets.ts";
 import { ProviderError } from "./types.ts";

@@ -18,7 +18,7 @@ import type {
   ResponseStreamEvent,
 } from "openai/resources/responses/responses";
 import type { AgentConfig, AgentConfigOf, ToolCall } from "../../db/schemas.ts";
-import { defaultEgressGuard } from "../egress/guard.ts";
+import { defaultEgressGuard } from "../../lib/egress/guard.ts";
 import {
   abortable,
   agentBaseUrlGuarded,

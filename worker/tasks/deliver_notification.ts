@@ -33,8 +33,8 @@ import { beginNotificationAttempt, finishNotificationAttempt, postponeNotificati
 import type { Logger } from "../../lib/logger.ts";
 import { openSecret, SECRET_KEY_ENV, SecretOpenError } from "../../lib/secret-box.ts";
 import { signStandard, WebhookConfigError } from "../../lib/webhook-signatures.ts";
-import { egressRefusal } from "../egress/errors.ts";
-import type { EgressGuard } from "../egress/guard.ts";
+import { egressRefusal } from "../../lib/egress/errors.ts";
+import type { EgressGuard } from "../../lib/egress/guard.ts";
 
 /** How long one attempt may take, from connecting to the end of the answer. */
 export const NOTIFICATION_TIMEOUT_MS = 15_000;
@@ -179,7 +179,7 @@ async function post(begun: BegunNotificationAttempt, signature: Record<string, s
   const host = hostOf(url);
   const timeout = AbortSignal.timeout(NOTIFICATION_TIMEOUT_MS);
   // the guard (and undici under it) loads on the first delivery, not at worker start
-  const guard = deps.egress ?? (await import("../egress/guard.ts")).defaultEgressGuard();
+  const guard = deps.egress ?? (await import("../../lib/egress/guard.ts")).defaultEgressGuard();
   let response: Response;
   try {
     response = await guard.fetch(url, {

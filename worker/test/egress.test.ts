@@ -1,4 +1,4 @@
-// The egress guard (worker/egress/): what the worker fetches on a tenant's behalf cannot reach
+// The egress guard (lib/egress/): what the worker fetches on a tenant's behalf cannot reach
 // loopback, private, link-local/metadata or other internal addresses unless the operator lists
 // them in EVERRUNS_EGRESS_ALLOW. Real servers on loopback, refused or allowed by an explicit
 // allow list; then real runs in a real worker process against real Postgres, with the
@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, createTestDatabase, getSteps, startRun, toolOutput, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { loadEnv } from "../../db/env.ts";
 import { freePort } from "../../lib/free-port.ts";
-import { EgressAllowList, EgressAllowSchema, parseProviderKeyEnvs } from "../egress/config.ts";
-import { EgressGuard, EgressRefusedError, type Resolver } from "../egress/guard.ts";
+import { EgressAllowList, EgressAllowSchema, parseProviderKeyEnvs } from "../../lib/egress/config.ts";
+import { EgressGuard, EgressRefusedError, type Resolver } from "../../lib/egress/guard.ts";
 import { httpTool } from "../tools/http.ts";
 import { ToolError, TransientToolError } from "../tools/types.ts";
 import { FakeLlmServer } from "./fake-llm-server.ts";

@@ -1,7 +1,7 @@
 // `http` tools (README, "What an agent can do"): the arguments are POSTed as JSON to the tool's url with
 // `Idempotency-Key: <run_id>:<tool_call_id>`, the same on every retry of the call, so the
 // receiving system can deduplicate what at-least-once execution may send twice. Every call goes
-// through the egress guard (worker/egress/guard.ts): a private, loopback or metadata address is
+// through the egress guard (lib/egress/guard.ts): a private, loopback or metadata address is
 // refused unless EVERRUNS_EGRESS_ALLOW lists it, redirects are followed by the guard (custom
 // headers and the Idempotency-Key do not cross origins), and a connection failure says only
 // that the host could not be reached (no port-scan oracle).
@@ -23,8 +23,8 @@ import { z } from "zod";
 import { ConfigError } from "../../db/errors.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
 import type { HttpToolSpec } from "../../db/schemas.ts";
-import { EgressRedirectError, EgressRefusedError } from "../egress/errors.ts";
-import type { EgressGuard } from "../egress/guard.ts";
+import { EgressRedirectError, EgressRefusedError } from "../../lib/egress/errors.ts";
+import type { EgressGuard } from "../../lib/egress/guard.ts";
 import { redactSecrets, type WorkspaceSecrets } from "../secrets.ts";
 import { headerSecretNames as secretNamesOf, resolveHeaders } from "./headers.ts";
 import { ToolError, TransientToolError, type Tool, type ToolContext } from "./types.ts";
@@ -173,7 +173,7 @@ export function httpTool(spec: HttpSpec, options: { guard?: EgressGuard; secrets
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
     // the guard (and undici under it) loads on the first http call, not at worker start
-    const guard = options.guard ?? (await import("../egress/guard.ts")).defaultEgressGuard();
+    const guard = options.guard ?? (await import("../../lib/egress/guard.ts")).defaultEgressGuard();
     let response: Response;
     try {
       response = await guard.fetch(url, {

@@ -1,7 +1,7 @@
 // What the operator lets the worker reach on a tenant's behalf, and which of the worker's
 // environment variables an agent may name: EVERRUNS_EGRESS_ALLOW and EVERRUNS_PROVIDER_KEY_ENVS
 // (README, Configuration). Light to import (zod and ipaddr.js only): db/env.ts validates both
-// at start with the schemas here, and the egress guard (worker/egress/guard.ts) and the
+// at start with the schemas here, and the egress guard (lib/egress/guard.ts) and the
 // providers read them through `egressAllowFromEnv` and `providerKeyEnvsFromEnv`.
 import ipaddr from "ipaddr.js";
 import { z } from "zod";

@@ -1,7 +1,7 @@
 // The egress guard: every request the worker makes on a tenant's behalf (http tools, an agent's
 // own provider base_url) goes through it, so that an agent cannot reach the worker's own
 // network (loopback, private ranges, link-local and the cloud metadata address, ...) unless the
-// operator allowed it (EVERRUNS_EGRESS_ALLOW, worker/egress/config.ts).
+// operator allowed it (EVERRUNS_EGRESS_ALLOW, lib/egress/config.ts).
 //
 // - The check happens where the connection is made: an undici Agent whose connector resolves
 //   the host (all its addresses), refuses it when any address is of a refused kind, and hands
