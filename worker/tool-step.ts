@@ -98,6 +98,8 @@ export interface ToolStepInput {
   turnText?: string;
   /** where dispatches of tracked tools (AgentTool.dispatch) are recorded */
   dispatches?: DispatchLog;
+  /** this is the step's first attempt (runs.step_attempt 1): no earlier attempt can have dispatched its call */
+  firstAttempt?: boolean;
   /** a durable wait of this call was committed and the run has been woken since */
   waited: boolean;
   decision?: Decision;
@@ -257,6 +259,10 @@ async function decideDispatch(
   stepLabel: string,
 ): Promise<{ outcome?: StepOutcome; authorizedBy: string | null }> {
   const { call } = input;
+  // The call's first try in the run whose turn made it: nothing can have dispatched it yet (a
+  // commit resets the attempt; every later try of the step, a retry, a hand-back or a crash's,
+  // is attempt 2 or more, and any other run's try reads). One round trip fewer per call.
+  if (input.firstAttempt === true && input.turnRunId === scope.runId) return { authorizedBy: null };
   const prior = await input.dispatches!.read(input.turnRunId, call.id);
   if (!prior) return { authorizedBy: null };
   // the last dispatch never reached the server: whatever answer authorized it still authorizes

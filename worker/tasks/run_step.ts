@@ -326,6 +326,7 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
           signals: begun.signals,
           turnText: lastTurnText(begun),
           dispatches: dispatchLog(ctx, run.id, seq, run.step_attempt),
+          firstAttempt: run.step_attempt === 1,
         },
         tools,
       );
