@@ -26,7 +26,15 @@
 //
 // Mounted before /api's authentication (the callback takes no key): the other routes
 // authenticate themselves with the `authenticate` middleware they are given.
+//
+// The connect and the disconnect are McpOauthOperations, shared with GraphQL's connectMcpServer
+// and disconnectMcpServer (api/graphql/mcp-oauth.ts: the console's Connect button). Through the
+// console's /graphql proxy (scripts/web-server.ts) the request's origin is the API's address as
+// the console's server calls it: a deployment whose browsers reach the API elsewhere (or not at
+// all but through a proxy) sets EVERRUNS_PUBLIC_URL, or the authorization server redirects the
+// browser to an address it cannot open.
 import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -47,7 +55,7 @@ import {
 } from "../db/sql/mcpOauth.ts";
 import type { Logger } from "../lib/logger.ts";
 import { openSecret, SECRET_KEY_ENV, SecretNameSchema, sealSecret, secretKeyFromEnv } from "../lib/secret-box.ts";
-import { authOf, requireRole, withWorkspace, API_DATABASE_ROLE } from "./auth.ts";
+import { authOf, requireRole, withWorkspace, API_DATABASE_ROLE, type Auth } from "./auth.ts";
 import { HttpStatusError, parseBody, parseQuery } from "./http-errors.ts";
 import { clientAddress, type ApiRateLimits } from "./rate-limit.ts";
 
@@ -58,13 +66,10 @@ export const MCP_OAUTH_CALLBACK_PATH = `${MCP_OAUTH_PATH}/callback`;
 /** How long a connect's discovery, registration and token exchange may take. */
 const OUTBOUND_TIMEOUT_MS = 30_000;
 
-export interface McpOauthDeps {
+/** What the connect, the callback and the disconnect need (REST and GraphQL alike). */
+export interface McpOauthOperationsDeps {
   pool: Pool;
   log: Logger;
-  /** /api's authentication (the callback goes without it) */
-  authenticate: RequestHandler;
-  /** failed callbacks count as failed authentications of the client's address */
-  limits?: ApiRateLimits | undefined;
   /** EVERRUNS_SECRET_KEY (default: from the environment); none: connect and callback answer 503 */
   secretKey?: Buffer | null | undefined;
   /** EVERRUNS_PUBLIC_URL (default: from the environment) */
@@ -73,7 +78,17 @@ export interface McpOauthDeps {
   fetchFn?: FetchLike;
 }
 
-const ConnectInput = z.strictObject({
+export interface McpOauthDeps extends McpOauthOperationsDeps {
+  /** /api's authentication (the callback goes without it) */
+  authenticate: RequestHandler;
+  /** failed callbacks count as failed authentications of the client's address */
+  limits?: ApiRateLimits | undefined;
+  /** the operations to use (default: made from these deps); the API shares one with GraphQL */
+  operations?: McpOauthOperations;
+}
+
+/** A connect's arguments (REST's body; GraphQL's input under its own names, mapped onto these). */
+export const ConnectInput = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: "must be the MCP server's http:// or https:// URL" }).max(2000),
   scopes: z
     .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/, "must be an OAuth scope (printable characters, no spaces, quotes or backslashes)"))
@@ -82,6 +97,17 @@ const ConnectInput = z.strictObject({
   client_id: z.string().min(1).max(1000).optional(),
   client_secret_name: SecretNameSchema.optional(),
 });
+
+export type McpOauthConnectInput = z.output<typeof ConnectInput>;
+
+/** What a connect answers: open authorizationUrl in the browser (valid until expiresAt). */
+export interface McpOauthConnectAnswer {
+  /** the server's URL as the connection is kept (canonical: new URL(url).href) */
+  url: string;
+  authorizationUrl: string;
+  state: string;
+  expiresAt: string;
+}
 
 const CallbackQuery = z.object({
   state: z.string().max(200).optional(),
@@ -150,38 +176,144 @@ class CapturingProvider implements OAuthClientProvider {
   }
 }
 
-export function mcpOauthRouter(deps: McpOauthDeps): Router {
-  const router = Router();
-  const { pool, log } = deps;
-  const json = express.json({ limit: "64kb" });
-  let keyLoaded = false;
-  let key: Buffer | null = null;
-  const secretKey = (): Buffer => {
-    if (!keyLoaded) {
-      key = (deps.secretKey === undefined ? secretKeyFromEnv() : deps.secretKey) ?? null;
-      keyLoaded = true;
+/**
+ * The connect and the disconnect of a workspace, for REST (mcpOauthRouter) and GraphQL
+ * (api/graphql/mcp-oauth.ts) alike; the callback uses its key and egress fetch.
+ */
+export class McpOauthOperations {
+  private readonly deps: McpOauthOperationsDeps;
+  private keyLoaded = false;
+  private key: Buffer | null = null;
+  private fetchPromise: Promise<FetchLike> | undefined;
+
+  constructor(deps: McpOauthOperationsDeps) {
+    this.deps = deps;
+  }
+
+  /** EVERRUNS_SECRET_KEY, or a 503 naming it. */
+  secretKey(): Buffer {
+    if (!this.keyLoaded) {
+      this.key = (this.deps.secretKey === undefined ? secretKeyFromEnv() : this.deps.secretKey) ?? null;
+      this.keyLoaded = true;
     }
-    if (!key) {
+    if (!this.key) {
       throw new HttpStatusError(
         503,
         "secrets_unavailable",
         `${SECRET_KEY_ENV} is not set on the API: it seals OAuth tokens; set the same key as on the workers`,
       );
     }
-    return key;
-  };
-  let fetchPromise: Promise<FetchLike> | undefined;
-  const fetchFn = (): Promise<FetchLike> => {
-    if (deps.fetchFn) return Promise.resolve(deps.fetchFn);
-    // the egress guard (lib/egress/guard.ts; loaded on the first connect): every discovery,
-    // registration and token request is checked against EVERRUNS_EGRESS_ALLOW as the workers' are
-    fetchPromise ??= import("../lib/egress/guard.ts").then((m) => {
+    return this.key;
+  }
+
+  /** The egress guard's fetch (lib/egress/guard.ts; loaded on the first connect or callback). */
+  fetchFn(): Promise<FetchLike> {
+    if (this.deps.fetchFn) return Promise.resolve(this.deps.fetchFn);
+    // every discovery, registration and token request is checked against EVERRUNS_EGRESS_ALLOW as the workers' are
+    this.fetchPromise ??= import("../lib/egress/guard.ts").then((m) => {
       const guard = m.defaultEgressGuard();
       // undici's Response is another class than this realm's: the SDK reads OAuth error bodies only of a `Response`
       return async (input: string | URL, init?: RequestInit) => asGlobalResponse(await guard.sdkFetch(input, init));
     });
-    return fetchPromise;
-  };
+    return this.fetchPromise;
+  }
+
+  /** EVERRUNS_PUBLIC_URL (the deps' or the environment's), if set. */
+  publicUrl(): string | undefined {
+    const url = (this.deps.publicUrl ?? process.env[PUBLIC_URL_ENV])?.trim();
+    return url || undefined;
+  }
+
+  /** The callback URL for a connect requested at `origin` (EVERRUNS_PUBLIC_URL first). */
+  callbackUrl(origin: string): string {
+    return callbackUrl(origin, this.publicUrl());
+  }
+
+  /**
+   * Begins connecting the key's workspace to the MCP server `input.url`: discovery, dynamic
+   * registration (or the given client), PKCE; the flow is stored (pending) and its authorization
+   * URL answered. `origin`: the requesting origin (the callback's, unless EVERRUNS_PUBLIC_URL).
+   */
+  async connect(auth: Auth, input: McpOauthConnectInput, origin: string): Promise<McpOauthConnectAnswer> {
+    const { pool, log } = this.deps;
+    requireRole(auth, "operator", "connecting the workspace to an MCP server");
+    if (input.client_secret_name && !input.client_id) {
+      throw new ValidationError("invalid MCP OAuth connect: client_secret_name needs client_id (the client the secret belongs to)");
+    }
+    // The secret is sent to the token endpoint the server's metadata names: naming one is reading
+    // it, which only an admin may (secrets are write-only to everyone else)
+    if (input.client_secret_name) requireRole(auth, "admin", "connecting with a client secret from the workspace's secrets");
+    const key = this.secretKey();
+    const url = canonicalMcpUrl(input.url);
+    const redirectTo = this.callbackUrl(origin);
+    let client: OAuthClientInformationMixed | undefined;
+    if (input.client_id) {
+      let secret: string | undefined;
+      if (input.client_secret_name) {
+        const name = input.client_secret_name;
+        const sealed = await withWorkspace(pool, auth, (db) => mcpOauthClientSecret(db, name));
+        if (!sealed) throw new ValidationError(`secret "${name}" is not set in this workspace (everruns secrets set ${name})`);
+        secret = openSecret(key, sealed, { workspaceId: auth.workspaceId, name });
+      }
+      client = { client_id: input.client_id, ...(secret !== undefined && { client_secret: secret }) };
+    }
+    const state = randomBytes(32).toString("base64url");
+    const provider = new CapturingProvider({ redirectTo, scope: input.scopes?.join(" ") || undefined, client, state });
+    const sdkAuth = (await import("@modelcontextprotocol/sdk/client/auth.js")).auth;
+    try {
+      const result = await withTimeout(
+        sdkAuth(provider, { serverUrl: url, ...(input.scopes?.length && { scope: input.scopes.join(" ") }), fetchFn: await this.fetchFn() }),
+        `the authorization server of ${url} did not answer within ${OUTBOUND_TIMEOUT_MS / 1000} s`,
+      );
+      if (result !== "REDIRECT" || !provider.authorizationUrl || !provider.verifier) {
+        throw new Error("the SDK did not start an authorization");
+      }
+    } catch (error) {
+      throw outboundError(error, url);
+    }
+    const clientSealed = provider.client ? sealSecret(key, JSON.stringify(provider.client), mcpOauthPlace(auth.workspaceId, url, "client")) : null;
+    const verifierSealed = sealSecret(key, provider.verifier, mcpOauthPlace(auth.workspaceId, url, "verifier"));
+    const expiresAt = await withWorkspace(pool, auth, (db) =>
+      beginMcpOauth(db, {
+        serverUrl: url,
+        scopes: input.scopes ?? [],
+        clientId: provider.client?.client_id ?? null,
+        clientSealed,
+        verifierSealed,
+        state,
+        redirectUri: redirectTo,
+      }),
+    );
+    log.info(`mcp oauth: workspace ${auth.workspaceName} began connecting ${url} (key ${auth.keyId})`);
+    return { url, authorizationUrl: provider.authorizationUrl.href, state, expiresAt };
+  }
+
+  /**
+   * Forgets the key's workspace's connection to `rawUrl` (its tokens with it): disconnected false
+   * when there was none (REST answers 404 then).
+   */
+  async disconnect(auth: Auth, rawUrl: string): Promise<{ disconnected: boolean; url: string }> {
+    const { pool, log } = this.deps;
+    requireRole(auth, "operator", "disconnecting the workspace from an MCP server");
+    let url: string;
+    try {
+      url = canonicalMcpUrl(rawUrl);
+    } catch {
+      throw new ValidationError("invalid MCP OAuth disconnect: url must be the MCP server's URL");
+    }
+    const gone = await withWorkspace(pool, auth, (db) => disconnectMcpOauth(db, url));
+    if (gone) log.info(`mcp oauth: workspace ${auth.workspaceName} disconnected ${url} (key ${auth.keyId})`);
+    return { disconnected: gone, url };
+  }
+}
+
+export function mcpOauthRouter(deps: McpOauthDeps): Router {
+  const router = Router();
+  const { pool, log } = deps;
+  const json = express.json({ limit: "64kb" });
+  const operations = deps.operations ?? new McpOauthOperations(deps);
+  const secretKey = () => operations.secretKey();
+  const fetchFn = () => operations.fetchFn();
   const sdkAuth = async () => (await import("@modelcontextprotocol/sdk/client/auth.js")).auth;
 
   router.post(`${MCP_OAUTH_PATH}/connect`, deps.authenticate, json, async (req, res, next) => {
@@ -189,52 +321,8 @@ export function mcpOauthRouter(deps: McpOauthDeps): Router {
       const auth = authOf(req);
       requireRole(auth, "operator", "connecting the workspace to an MCP server");
       const input = parseBody(req, ConnectInput, "MCP OAuth connect");
-      if (input.client_secret_name && !input.client_id) {
-        throw new ValidationError("invalid MCP OAuth connect: client_secret_name needs client_id (the client the secret belongs to)");
-      }
-      const key = secretKey();
-      const url = canonicalMcpUrl(input.url);
-      const redirectTo = callbackUrl(req, deps.publicUrl ?? process.env[PUBLIC_URL_ENV]);
-      let client: OAuthClientInformationMixed | undefined;
-      if (input.client_id) {
-        let secret: string | undefined;
-        if (input.client_secret_name) {
-          const name = input.client_secret_name;
-          const sealed = await withWorkspace(pool, auth, (db) => mcpOauthClientSecret(db, name));
-          if (!sealed) throw new ValidationError(`secret "${name}" is not set in this workspace (everruns secrets set ${name})`);
-          secret = openSecret(key, sealed, { workspaceId: auth.workspaceId, name });
-        }
-        client = { client_id: input.client_id, ...(secret !== undefined && { client_secret: secret }) };
-      }
-      const state = randomBytes(32).toString("base64url");
-      const provider = new CapturingProvider({ redirectTo, scope: input.scopes?.join(" ") || undefined, client, state });
-      const auth2 = await sdkAuth();
-      try {
-        const result = await withTimeout(
-          auth2(provider, { serverUrl: url, ...(input.scopes?.length && { scope: input.scopes.join(" ") }), fetchFn: await fetchFn() }),
-          `the authorization server of ${url} did not answer within ${OUTBOUND_TIMEOUT_MS / 1000} s`,
-        );
-        if (result !== "REDIRECT" || !provider.authorizationUrl || !provider.verifier) {
-          throw new Error("the SDK did not start an authorization");
-        }
-      } catch (error) {
-        throw outboundError(error, url);
-      }
-      const clientSealed = provider.client ? sealSecret(key, JSON.stringify(provider.client), mcpOauthPlace(auth.workspaceId, url, "client")) : null;
-      const verifierSealed = sealSecret(key, provider.verifier, mcpOauthPlace(auth.workspaceId, url, "verifier"));
-      const expiresAt = await withWorkspace(pool, auth, (db) =>
-        beginMcpOauth(db, {
-          serverUrl: url,
-          scopes: input.scopes ?? [],
-          clientId: provider.client?.client_id ?? null,
-          clientSealed,
-          verifierSealed,
-          state,
-          redirectUri: redirectTo,
-        }),
-      );
-      log.info(`mcp oauth: workspace ${auth.workspaceName} began connecting ${url} (key ${auth.keyId})`);
-      res.status(201).json({ authorization_url: provider.authorizationUrl.href, state, expires_at: expiresAt });
+      const answer = await operations.connect(auth, input, requestOrigin(req));
+      res.status(201).json({ authorization_url: answer.authorizationUrl, state: answer.state, expires_at: answer.expiresAt });
     } catch (error) {
       next(error);
     }
@@ -332,15 +420,8 @@ export function mcpOauthRouter(deps: McpOauthDeps): Router {
       const auth = authOf(req);
       requireRole(auth, "operator", "disconnecting the workspace from an MCP server");
       const { url: raw } = parseQuery(req, UrlQuery, "MCP OAuth disconnect");
-      let url: string;
-      try {
-        url = canonicalMcpUrl(raw);
-      } catch {
-        throw new ValidationError("invalid MCP OAuth disconnect: url must be the MCP server's URL");
-      }
-      const gone = await withWorkspace(pool, auth, (db) => disconnectMcpOauth(db, url));
-      if (!gone) throw new NotFoundError(`this workspace has no OAuth connection to ${url}`);
-      log.info(`mcp oauth: workspace ${auth.workspaceName} disconnected ${url} (key ${auth.keyId})`);
+      const { disconnected, url } = await operations.disconnect(auth, raw);
+      if (!disconnected) throw new NotFoundError(`this workspace has no OAuth connection to ${url}`);
       res.json({ disconnected: true, url });
     } catch (error) {
       next(error);
@@ -350,13 +431,24 @@ export function mcpOauthRouter(deps: McpOauthDeps): Router {
   return router;
 }
 
+/**
+ * A request's own origin, as express gives it (`req.protocol`: https behind a proxy that says so
+ * when express trusts it) with its Host header; a bare node request (no express): http, or https
+ * on a TLS socket.
+ */
+export function requestOrigin(req: IncomingMessage | Request): string {
+  const protocol = (req as Partial<Request>).protocol ?? ((req.socket as { encrypted?: boolean } | undefined)?.encrypted ? "https" : "http");
+  const host = req.headers.host;
+  return `${protocol}://${typeof host === "string" && host ? host : "localhost"}`;
+}
+
 /** The callback URL: EVERRUNS_PUBLIC_URL's origin and path prefix, else the request's own origin. */
-function callbackUrl(req: Request, publicUrl: string | undefined): string {
+function callbackUrl(origin: string, publicUrl: string | undefined): string {
   if (publicUrl && publicUrl.trim()) {
     const base = new URL(publicUrl.trim());
     return new URL(`${base.pathname.replace(/\/+$/, "")}${MCP_OAUTH_CALLBACK_PATH}`, base.origin).href;
   }
-  return new URL(MCP_OAUTH_CALLBACK_PATH, `${req.protocol}://${req.get("host") ?? "localhost"}`).href;
+  return new URL(MCP_OAUTH_CALLBACK_PATH, origin).href;
 }
 
 /** A transaction as the API's role with no workspace: the callback's security-definer functions. */

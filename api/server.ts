@@ -42,7 +42,7 @@ import {
 } from "./request-guard.ts";
 import { ApiRateLimits, clientAddress, type RateLimitSettings } from "./rate-limit.ts";
 import { mcpRouter } from "./mcp.ts";
-import { mcpOauthRouter } from "./mcp-oauth.ts";
+import { McpOauthOperations, mcpOauthRouter } from "./mcp-oauth.ts";
 import { restRouter } from "./rest.ts";
 import { hookRateLimits, hooksRouter, type HooksDeps } from "./hooks.ts";
 import { triggersRouter } from "./triggers.ts";
@@ -130,6 +130,7 @@ export function createApp({
   authenticator,
   limits,
   hooks = { pool, log },
+  mcpOauth = new McpOauthOperations({ pool, log, secretKey: hooks.secretKey }),
 }: {
   pool: Pool;
   hub: EventsHub;
@@ -142,6 +143,8 @@ export function createApp({
   limits?: ApiRateLimits;
   /** POST /hooks/:id's dependencies (its rate limits, cache, secret key). */
   hooks?: HooksDeps;
+  /** MCP OAuth's connect and disconnect, shared with GraphQL's mutations */
+  mcpOauth?: McpOauthOperations;
 }): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -165,7 +168,7 @@ export function createApp({
   if (guard) app.use(guard);
   const authenticate = authMiddleware(authenticator, limits);
   // MCP OAuth (api/mcp-oauth.ts): before /api's authentication, its callback takes no key (the state is its credential)
-  app.use(mcpOauthRouter({ pool, log, authenticate, limits, secretKey: hooks.secretKey }));
+  app.use(mcpOauthRouter({ pool, log, authenticate, limits, secretKey: hooks.secretKey, operations: mcpOauth }));
   app.use("/api", authenticate);
   app.use(GRAPHQL_PATH, authenticate);
   // MCP (api/mcp.ts): its transport reads its own body (4 MiB), so before any JSON parser
@@ -264,7 +267,8 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     cacheMs: opts.hookCacheMs,
     limits: rateLimits.perMinute > 0 || rateLimits.burst > 0 || rateLimits.authFailuresPerMinute > 0 ? hookRateLimits(pool, rateLimits, log) : null,
   };
-  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), hostGuard, authenticator, limits, hooks });
+  const mcpOauth = new McpOauthOperations({ pool, log, secretKey: hooks.secretKey });
+  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), hostGuard, authenticator, limits, hooks, mcpOauth });
   // Slow clients: node answers 408 and closes a connection whose request's headers did not arrive
   // in time (it checks every connection that often); a request whose whole body did not arrive in
   // time gets the same from api/request-deadline.ts (a batch upload lifts it). A request counts
@@ -279,7 +283,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     app,
   );
   server.on("request", (req: IncomingMessage, res: ServerResponse) => startRequestDeadline(req, res, timeouts.requestMs));
-  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator, production: opts.production }));
+  const pgl = postgraphile(makePreset({ pool, log, hub, graphiql, authenticator, production: opts.production, mcpOauth }));
   const serv = pgl.createServ(grafserv);
   // websocket connections leave the server's connection tracking once upgraded: keep our own
   const upgraded = new Set<Duplex>();

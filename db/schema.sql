@@ -2646,8 +2646,8 @@ begin
      set status = 'connected', tokens_sealed = p_tokens_sealed,
          client_information_sealed = coalesce(p_client_information_sealed, c.flow_client_sealed), client_id = c.flow_client_id,
          flow_client_id = null, flow_client_sealed = null,
-         expires_at = everruns_private.clock() + make_interval(secs => p_expires_in), connected_at = everruns_private.clock(), connected_by = c.begun_by,
-         generation = c.generation + 1, last_error = null, state = null, state_expires_at = null,
+         expires_at = everruns_private.mcp_oauth_expiry(p_expires_in), connected_at = everruns_private.clock(), connected_by = c.begun_by,
+         generation = nextval('everruns_private.mcp_oauth_generations'), last_error = null, state = null, state_expires_at = null,
          code_verifier_sealed = null, updated_at = everruns_private.clock()
    where p_state is not null and c.state = p_state and c.state_expires_at > everruns_private.clock()
   returning c.* into v_row;
@@ -3532,6 +3532,16 @@ CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_client_secret(p_name text)
 AS $function$
   select s.ciphertext from everruns.secrets s
    where s.workspace_id = everruns_private.current_workspace_id() and s.name = p_name
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_expiry(p_expires_in double precision)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when p_expires_in is null then null
+              else everruns_private.clock() + make_interval(secs => least(greatest(p_expires_in, 0), 31536000)) end
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_tokens(p_workspace_id uuid, p_server_url text)
@@ -4678,7 +4688,7 @@ AS $function$
 begin
   update everruns.mcp_oauth_connections c
      set tokens_sealed = p_tokens_sealed, client_information_sealed = coalesce(p_client_information_sealed, c.client_information_sealed),
-         expires_at = everruns_private.clock() + make_interval(secs => p_expires_in), last_refreshed_at = everruns_private.clock(), status = 'connected', last_error = null,
+         expires_at = everruns_private.mcp_oauth_expiry(p_expires_in), last_refreshed_at = everruns_private.clock(), status = 'connected', last_error = null,
          updated_at = everruns_private.clock()
    where c.workspace_id = p_workspace_id and c.server_url = p_server_url and c.generation = p_generation;
   return found;

@@ -172,6 +172,8 @@ export const McpToolSpecSchema = z
       .default(DEFAULT_MCP_TOOL_LIST_TTL_S),
     max_result_bytes: positiveInt(10_000_000).optional(),
     oauth: z.union([z.boolean(), McpOauthSpecSchema]).optional(),
+    // call tools whose taskSupport is "optional" as MCP tasks when the server offers them (default true); "required" ones always are
+    tasks: z.boolean().optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.oauth !== undefined && spec.oauth !== false) {
@@ -179,13 +181,22 @@ export const McpToolSpecSchema = z
       if (typeof spec.oauth === "object" && spec.oauth.client_secret && !spec.oauth.client_id) {
         ctx.addIssue({ code: "custom", path: ["oauth", "client_secret"], message: "needs client_id (the client the secret belongs to)" });
       }
-      const authorization = Object.keys(spec.headers ?? {}).find((h) => h.toLowerCase() === "authorization");
-      if (authorization) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["headers", authorization],
-          message: 'is set by OAuth for a server with "oauth": remove this header (or remove "oauth" to send it yourself)',
-        });
+      for (const [header, value] of Object.entries(spec.headers ?? {})) {
+        if (header.toLowerCase() === "authorization") {
+          ctx.addIssue({
+            code: "custom",
+            path: ["headers", header],
+            message: 'is set by OAuth for a server with "oauth": remove this header (or remove "oauth" to send it yourself)',
+          });
+        } else if (typeof value !== "string") {
+          // the SDK sends the transport's headers with its discovery and token requests too
+          ctx.addIssue({
+            code: "custom",
+            path: ["headers", header],
+            message:
+              'references a secret: with "oauth" the headers also go to the authorization server\'s endpoints, so only literal, non-secret headers are allowed',
+          });
+        }
       }
     }
     if (spec.transport === "http") {

@@ -3,6 +3,14 @@
 // wait (a `park(...)` result, worker/tools/types.ts), or end the run interrupted when only
 // answers from outside are left. No tool is known here by name: built-ins come from
 // worker/tools/registry.ts, http tools from the agent's config.
+//
+// A call woken from its own wait is "resumed" (the run's `waiting` record names it): it may park
+// again when it says so (`park({again: true})`, polling an MCP task), at most MAX_WAITS_PER_CALL
+// times, and gets the waiting record (ctx.waiting) with what its last park kept (`state`). A
+// resumed tracked (MCP) call skips the dispatch decision and marking: its dispatch was the call
+// that started the wait, and what it does now (polls) is read-only. A tool that finds its outcome
+// unknown (OutcomeUnknownError: an MCP task its server no longer knows) is decided as after a
+// crash mid-call: called again when safe, else on_unknown_outcome.
 import { randomUUID } from "node:crypto";
 import type { AgUiEvent } from "../db/sql/appendEvents.ts";
 import type { AgentConfig, ToolCall, ToolOutput } from "../db/schemas.ts";
@@ -13,7 +21,17 @@ import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
 import { httpTool } from "./tools/http.ts";
 import { builtinTools } from "./tools/registry.ts";
-import { isWait, MAX_PARK_MS, toToolResult, ToolError, TransientToolError, type Tool, type ToolContext } from "./tools/types.ts";
+import {
+  isWait,
+  MAX_PARK_MS,
+  MAX_WAITS_PER_CALL,
+  OutcomeUnknownError,
+  toToolResult,
+  ToolError,
+  TransientToolError,
+  type Tool,
+  type ToolContext,
+} from "./tools/types.ts";
 import { argumentProblems } from "./tools/validate.ts";
 
 export interface AgentTool {
@@ -128,44 +146,77 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
   const problems = argumentProblems(agentTool.definition.parameters, args);
   if (problems) return result(scope, call, `Error: invalid arguments for ${call.name}: ${problems}. Nothing was executed.`, true);
 
+  // Woken from this call's own wait. A tracked call's wait may be in an earlier run of the thread
+  // (its poll found the outcome unknown, and this run answers that interrupt): then it has no
+  // waiting record here, and it is a new call, decided and marked as any.
+  const waitingRecord = input.waiting !== null && input.waiting.tool_call_id === call.id ? input.waiting : undefined;
+  const resumed = input.waited && (agentTool.dispatch === undefined || waitingRecord !== undefined);
+
   let dispatched: number | undefined;
-  if (agentTool.dispatch) {
+  if (agentTool.dispatch && !resumed) {
     if (!input.dispatches) throw new Error(`${call.name} is a tracked tool, and this step has no dispatch log`);
     const decided = await decideDispatch(scope, input, agentTool.dispatch, args, name);
     if (decided.outcome) return decided.outcome;
     dispatched = await input.dispatches.mark({ turnRunId: input.turnRunId, toolCallId: call.id, toolName: call.name, authorizedBy: decided.authorizedBy });
   }
 
+  const context = (asResumed: boolean): ToolContext => ({
+    runId: scope.runId,
+    toolCallId: call.id,
+    // A tracked call keeps the key of the run whose turn made it, so that calling it again from
+    // the run answering its unknown outcome sends the same key; any other tool's key is this
+    // run's (README: an approved http call runs, with its key, in the run that answers)
+    idempotencyKey: `${agentTool.dispatch ? input.turnRunId : scope.runId}:${call.id}`,
+    signal: scope.signal,
+    resumed: asResumed,
+    ...(asResumed && waitingRecord !== undefined && { waiting: waitingRecord }),
+    signals: input.signals,
+    progress: progressReporter(scope, call),
+  });
+
   try {
-    const value = await agentTool.tool.execute(args, {
-      runId: scope.runId,
-      toolCallId: call.id,
-      // A tracked call keeps the key of the run whose turn made it, so that calling it again from
-      // the run answering its unknown outcome sends the same key; any other tool's key is this
-      // run's (README: an approved http call runs, with its key, in the run that answers)
-      idempotencyKey: `${agentTool.dispatch ? input.turnRunId : scope.runId}:${call.id}`,
-      signal: scope.signal,
-      resumed: input.waited,
-      signals: input.signals,
-      progress: progressReporter(scope, call),
-    });
+    let value: unknown;
+    // whether the value came from a resumed execution (a call made again below is not)
+    let fromResumed = resumed;
+    try {
+      value = await agentTool.tool.execute(args, context(resumed));
+    } catch (error) {
+      if (!(error instanceof OutcomeUnknownError) || !agentTool.dispatch || scope.signal.aborted) throw error;
+      // what the call started is lost (an MCP task its server forgot): as after a crash mid-call
+      const policy = agentTool.dispatch;
+      if (!policy.idempotent && policy.policy !== "retry") return unknownOutcome(scope, input, policy, args, name, error.message, null);
+      scope.writer.push({
+        type: "CUSTOM",
+        name: "everruns.tool_progress",
+        value: { tool_call_id: call.id, tool: call.name, progress: 0, message: `${error.message.slice(0, 400)}; calling it again` },
+      });
+      dispatched = await input.dispatches!.mark({ turnRunId: input.turnRunId, toolCallId: call.id, toolName: call.name, authorizedBy: null });
+      fromResumed = false;
+      value = await agentTool.tool.execute(args, context(false));
+    }
     const outcome = toToolResult(value);
     if (isWait(outcome)) {
-      if (input.waited) throw new ToolError(`${call.name} asked to wait again after its wait ended`);
+      const waits = fromResumed ? waitsOf(waitingRecord) + 1 : 1;
+      if (fromResumed && outcome.again !== true) throw new ToolError(`${call.name} asked to wait again after its wait ended`);
+      if (waits > MAX_WAITS_PER_CALL) {
+        throw new ToolError(`${call.name} waited ${MAX_WAITS_PER_CALL} times (the most one call may); it was given up, and what it started may still go on`);
+      }
       const delayMs = outcome.delayMs;
       if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_PARK_MS) {
         throw new ToolError(`${call.name} asked to wait ${String(delayMs)} ms; a wait must be from 0 to ${MAX_PARK_MS} ms (30 days)`);
       }
+      // runs.waiting: what the run waits for, this call, its count of waits and what it keeps for its next wake
+      const waiting = { ...outcome.waiting, tool_call_id: call.id, waits, ...(outcome.state !== undefined && { state: outcome.state }) };
       return {
         step: {
           kind: "wait",
           name: call.name,
           status: "succeeded",
           input: { tool_call_id: call.id, arguments: args },
-          output: { ...outcome.output, tool_call_id: call.id },
+          output: { ...outcome.output, tool_call_id: call.id, ...(waits > 1 && { waits }) },
         },
         events: [{ type: "STEP_FINISHED", stepName: name }],
-        next: { type: "wait", delay_ms: Math.round(delayMs), waiting: { ...outcome.waiting, tool_call_id: call.id } },
+        next: { type: "wait", delay_ms: Math.round(delayMs), waiting },
       };
     }
     const content = typeof outcome.value === "string" ? outcome.value : JSON.stringify(outcome.value ?? null);
@@ -280,19 +331,39 @@ async function decideDispatch(
   const what =
     `${call.name} was called with ${JSON.stringify(args).slice(0, 500)} (${prior.dispatches} time(s), last at ${prior.lastDispatchedAt}) ` +
     "and the step making it ended before its result was recorded (its worker stopped, or the call timed out or lost its connection): whether it took effect is unknown";
+  return { outcome: unknownOutcome(scope, input, policy, args, stepLabel, what, prior), authorizedBy: null };
+}
+
+/** How many waits of this call the waiting record counts (1 for a record written before they were counted). */
+function waitsOf(waiting: Record<string, unknown> | undefined): number {
+  const waits = waiting?.waits;
+  return typeof waits === "number" && Number.isInteger(waits) && waits > 0 ? waits : 1;
+}
+
+/**
+ * A tracked call whose outcome is unknown and that may not simply be called again: the run fails
+ * (on_unknown_outcome "fail") or ends interrupted asking a person (`outcome-<call id>`).
+ */
+function unknownOutcome(
+  scope: StepScope,
+  input: ToolStepInput,
+  policy: NonNullable<AgentTool["dispatch"]>,
+  args: Record<string, unknown>,
+  stepLabel: string,
+  what: string,
+  prior: { dispatches: number; lastDispatchedAt: string } | null,
+): StepOutcome {
+  const { call } = input;
   if (policy.policy === "fail") {
     const message = `${what}; the agent's on_unknown_outcome is "fail" (the tool is not marked read-only or idempotent)`;
     const error = { code: "tool_outcome_unknown", message };
     return {
-      outcome: {
-        step: { kind: "tool", name: call.name, status: "failed", input: { tool_call_id: call.id, arguments: args }, error },
-        events: [
-          { type: "STEP_FINISHED", stepName: stepLabel },
-          { type: "RUN_ERROR", message, code: error.code },
-        ],
-        next: { type: "fail", error },
-      },
-      authorizedBy: null,
+      step: { kind: "tool", name: call.name, status: "failed", input: { tool_call_id: call.id, arguments: args }, error },
+      events: [
+        { type: "STEP_FINISHED", stepName: stepLabel },
+        { type: "RUN_ERROR", message, code: error.code },
+      ],
+      next: { type: "fail", error },
     };
   }
   const interrupt = {
@@ -305,29 +376,30 @@ async function decideDispatch(
       properties: { action: { type: "string", enum: ["retry", "skip", "result"] }, result: { type: "string" } },
       required: ["action"],
     },
-    metadata: { toolName: call.name, arguments: args, dispatches: prior.dispatches, lastDispatchedAt: prior.lastDispatchedAt },
+    metadata: {
+      toolName: call.name,
+      arguments: args,
+      ...(prior && { dispatches: prior.dispatches, lastDispatchedAt: prior.lastDispatchedAt }),
+    },
   };
   const interrupts = [interrupt];
   return {
-    outcome: {
-      step: {
-        kind: "system",
-        name: "interrupt",
-        status: "succeeded",
-        output: { interrupts, pending_tool_call_ids: [], asked_tool_call_ids: [] },
-      },
-      events: [
-        { type: "STEP_FINISHED", stepName: stepLabel },
-        {
-          type: "RUN_FINISHED",
-          threadId: scope.threadId,
-          runId: scope.runId,
-          outcome: { type: "interrupt", interrupts },
-          result: { text: input.turnText ?? "" },
-        },
-      ],
-      next: { type: "interrupt", interrupts: { interrupts, pending_tool_call_ids: [] }, output: { text: input.turnText ?? "" } },
+    step: {
+      kind: "system",
+      name: "interrupt",
+      status: "succeeded",
+      output: { interrupts, pending_tool_call_ids: [], asked_tool_call_ids: [] },
     },
-    authorizedBy: null,
+    events: [
+      { type: "STEP_FINISHED", stepName: stepLabel },
+      {
+        type: "RUN_FINISHED",
+        threadId: scope.threadId,
+        runId: scope.runId,
+        outcome: { type: "interrupt", interrupts },
+        result: { text: input.turnText ?? "" },
+      },
+    ],
+    next: { type: "interrupt", interrupts: { interrupts, pending_tool_call_ids: [] }, output: { text: input.turnText ?? "" } },
   };
 }

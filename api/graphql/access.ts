@@ -12,7 +12,8 @@
 //
 // Roles: queries and subscriptions need any key (viewer); the run mutations (startRun,
 // cancelRun, resumeRun, sendEvent, rerunRun), the batch mutations (createBatch and its controls), pausing and
-// resuming schedules, triggerAgent, test webhook deliveries and resending notifications operator; every other
+// resuming schedules, triggerAgent, test webhook deliveries, resending notifications and connecting and
+// disconnecting MCP servers (connectMcpServer, disconnectMcpServer) operator; every other
 // mutation (agents, secrets, keys, creating, changing and deleting schedules, webhooks and notification endpoints) and the
 // apiKeys and secrets queries admin. A mutation not listed is admin's: a new one is closed until it is listed.
 import type { IncomingMessage } from "node:http";
@@ -40,6 +41,9 @@ const OPERATOR_MUTATIONS = new Set([
   "triggerAgent",
   "sendTestWebhookDelivery",
   "resendNotification",
+  // OAuth connections to MCP servers (mcp-oauth.ts), as REST's POST /api/mcp/oauth/connect and DELETE /api/mcp/oauth
+  "connectMcpServer",
+  "disconnectMcpServer",
 ]);
 const ADMIN_QUERIES = new Set(["apiKeys", "secrets"]);
 

@@ -2,9 +2,11 @@
 // everruns_private or graphile_worker), our smart tags and conditions, the run mutations and
 // the live subscriptions, the dashboard's read-only aggregates, API keys, the role of each root
 // field, the limits of a request (api/graphql/limits.ts), batches (api/graphql/batches.ts), schedules, webhooks and
-// notifications (api/graphql/triggers.ts), websockets on /graphql, Ruru at
+// notifications (api/graphql/triggers.ts), OAuth connections to MCP servers
+// (api/graphql/mcp-oauth.ts), websockets on /graphql, Ruru at
 // /graphiql when enabled. Every operation runs for an API
 // key, in its workspace (api/graphql/access.ts).
+import type { IncomingMessage } from "node:http";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Pool } from "../../db/pool.ts";
@@ -29,6 +31,8 @@ import {
 import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
 import { makeLimitsPlugin, MAX_REQUEST_BYTES, PageLimitsPlugin } from "./limits.ts";
+import { makeMcpOauthMutationsPlugin } from "./mcp-oauth.ts";
+import { requestOrigin, type McpOauthOperations } from "../mcp-oauth.ts";
 import type { EverrunsGrafastContext } from "./grafast-context.d.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
 import { RunMutationsPlugin } from "./mutations.ts";
@@ -52,6 +56,8 @@ export interface PresetOptions {
   authenticator?: Authenticator | null;
   /** Production: no introspection, no "Did you mean …?" suggestions (default: NODE_ENV=production). */
   production?: boolean;
+  /** connectMcpServer's and disconnectMcpServer's operations (default: their own, with EVERRUNS_SECRET_KEY and EVERRUNS_PUBLIC_URL from the environment); the API passes REST's. */
+  mcpOauth?: McpOauthOperations;
 }
 
 export function makePreset({
@@ -61,6 +67,7 @@ export function makePreset({
   graphiql = false,
   authenticator = null,
   production = process.env.NODE_ENV === "production",
+  mcpOauth,
 }: PresetOptions): GraphileConfig.Preset {
   const subscriber = hub ? hubSubscriber(hub, pool) : undefined;
   return {
@@ -88,6 +95,7 @@ export function makePreset({
       TriggerOrderPlugin,
       TriggerFieldsPlugin,
       makeTriggerMutationsPlugin({ pool, log }),
+      makeMcpOauthMutationsPlugin({ pool, log, ...(mcpOauth && { operations: mcpOauth }) }),
       SecretsPlugin,
       ApiKeysPlugin,
       FieldRolesPlugin,
@@ -118,9 +126,12 @@ export function makePreset({
     grafast: {
       explain: false,
       // every operation acts for its API key: role everruns_api, the key's workspace (api/graphql/access.ts)
-      async context(requestContext): Promise<EverrunsGrafastContext> {
-        if (!authenticator) return { everrunsHub: subscriber ?? null, everrunsAuth: null };
-        return { everrunsHub: subscriber ?? null, ...(await graphqlContext(requestContext as never, authenticator)) };
+      // and the origin an HTTP request came to (connectMcpServer's OAuth callback, api/graphql/mcp-oauth.ts)
+      async context(requestContext): Promise<EverrunsGrafastContext & { everrunsOrigin: string | null }> {
+        const http = (requestContext as { expressv4?: { req: IncomingMessage }; node?: { req: IncomingMessage } }).expressv4?.req ?? requestContext.node?.req;
+        const everrunsOrigin = http ? requestOrigin(http) : null;
+        if (!authenticator) return { everrunsHub: subscriber ?? null, everrunsAuth: null, everrunsOrigin };
+        return { everrunsHub: subscriber ?? null, everrunsOrigin, ...(await graphqlContext(requestContext as never, authenticator)) };
       },
     },
   } satisfies GraphileConfig.Preset;

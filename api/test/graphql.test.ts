@@ -184,6 +184,7 @@ describe("queries", () => {
       [
         "cancelBatch",
         "cancelRun",
+        "connectMcpServer",
         "createAgent",
         "createBatch",
         "createApiKey",
@@ -194,6 +195,7 @@ describe("queries", () => {
         "deleteSchedule",
         "deleteSecret",
         "deleteWebhook",
+        "disconnectMcpServer",
         "pauseBatch",
         "pauseSchedule",
         "rerunRun",

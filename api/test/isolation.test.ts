@@ -916,6 +916,12 @@ describe("GraphQL over HTTP", () => {
     updateNotificationEndpoint: { needs: "admin", variants: [{ args: (t) => ({ id: t.endpointId, retryInitialSeconds: 1 }), ownerSucceeds: true }] },
     resendNotification: { needs: "operator", variants: [{ args: (t) => ({ id: t.notificationDeliveryId }), ownerSucceeds: true }] },
     deleteNotificationEndpoint: { needs: "admin", variants: [{ args: (t) => ({ id: t.endpointId }), ownerSucceeds: true }] },
+    // MCP OAuth (api/graphql/mcp-oauth.ts): a connect of A's admin key to B's server begins a flow
+    // in A only (here it fails at once: nothing listens on port 9, or the egress guard refuses
+    // loopback); a disconnect of B's server by A's key disconnects nothing (false), B's own key
+    // disconnects B's connection (insertMcp's row)
+    connectMcpServer: { needs: "operator", variants: [{ args: () => ({ input: { url: "http://127.0.0.1:9/mcp" } }), ownerSucceeds: false }] },
+    disconnectMcpServer: { needs: "operator", variants: [{ args: (t) => ({ input: { url: `https://${t.tag}.example.com/mcp` } }), ownerSucceeds: true }] },
     createAgent: {
       needs: "admin",
       variants: [

@@ -178,6 +178,21 @@ as $$
    where p_state is not null and c.state = p_state and c.state_expires_at > everruns_private.clock()
 $$;
 
+-- Generations of connections, unique across every row ever (a reconnect after a disconnect is a
+-- new row: a refresh of the old grant must never match it).
+create sequence everruns_private.mcp_oauth_generations;
+
+-- When tokens that expire in p_expires_in seconds (the server's word) expire, by the database
+-- clock: null when the server gave none, at most a year ahead (a huge value is not a date).
+create function everruns_private.mcp_oauth_expiry(p_expires_in double precision) returns timestamptz
+  language sql stable
+  set search_path = pg_catalog, pg_temp
+  as $$
+  select case when p_expires_in is null then null
+              else everruns_private.clock() + make_interval(secs => least(greatest(p_expires_in, 0), 31536000)) end
+$$;
+grant execute on function everruns_private.mcp_oauth_expiry(double precision) to everruns_api, everruns_worker;
+
 -- Completes the flow of p_state (unexpired): the tokens (sealed; the access token expires in
 -- p_expires_in seconds by the database clock, null: unknown), the flow's client (sealed:
 -- p_client_information_sealed, or the one begin stored), status connected, a new generation, the state and verifier cleared; audited
@@ -198,8 +213,8 @@ begin
      set status = 'connected', tokens_sealed = p_tokens_sealed,
          client_information_sealed = coalesce(p_client_information_sealed, c.flow_client_sealed), client_id = c.flow_client_id,
          flow_client_id = null, flow_client_sealed = null,
-         expires_at = everruns_private.clock() + make_interval(secs => p_expires_in), connected_at = everruns_private.clock(), connected_by = c.begun_by,
-         generation = c.generation + 1, last_error = null, state = null, state_expires_at = null,
+         expires_at = everruns_private.mcp_oauth_expiry(p_expires_in), connected_at = everruns_private.clock(), connected_by = c.begun_by,
+         generation = nextval('everruns_private.mcp_oauth_generations'), last_error = null, state = null, state_expires_at = null,
          code_verifier_sealed = null, updated_at = everruns_private.clock()
    where p_state is not null and c.state = p_state and c.state_expires_at > everruns_private.clock()
   returning c.* into v_row;
@@ -278,7 +293,7 @@ returns boolean language plpgsql volatile as $$
 begin
   update everruns.mcp_oauth_connections c
      set tokens_sealed = p_tokens_sealed, client_information_sealed = coalesce(p_client_information_sealed, c.client_information_sealed),
-         expires_at = everruns_private.clock() + make_interval(secs => p_expires_in), last_refreshed_at = everruns_private.clock(), status = 'connected', last_error = null,
+         expires_at = everruns_private.mcp_oauth_expiry(p_expires_in), last_refreshed_at = everruns_private.clock(), status = 'connected', last_error = null,
          updated_at = everruns_private.clock()
    where c.workspace_id = p_workspace_id and c.server_url = p_server_url and c.generation = p_generation;
   return found;

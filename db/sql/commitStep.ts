@@ -20,7 +20,12 @@ export interface StepRecord {
 export type NextStep =
   | { type: "continue" }
   /** park the run (status waiting) until the timer fires or an event wakes it */
-  | { type: "wait"; delay_ms: number; waiting: { type: "timer" | "event"; name?: string; tool_call_id: string } }
+  | {
+      type: "wait";
+      delay_ms: number;
+      /** `waits`: how many times this call waited; `state`: what the tool keeps across its waits (an MCP task's id) */
+      waiting: { type: "timer" | "event"; name?: string; tool_call_id: string; waits?: number; state?: Record<string, unknown> };
+    }
   /** park the run until its workspace's daily quota resets or is raised (set_workspace_admission wakes it) */
   | { type: "wait"; delay_ms: number; waiting: { type: "quota"; limit: string; used: number; max: number; resets_at: string } }
   /** end the run interrupted: approvals to answer and/or client tool calls to run */

@@ -18,6 +18,14 @@
 // - The caller's signal aborted: its reason is rethrown; the SDK has sent notifications/cancelled.
 // No message holds a resolved secret value (headers or env): they are replaced by `[secret <name>]`.
 //
+// The tasks extension (MCP 2025-11-25, the SDK's experimental API): `startToolTask` makes a
+// tools/call with `task: {ttl}`, which a server that supports it answers at once with a task
+// handle; `getTask` (tasks/get) and `taskResult` (tasks/result) are read-only requests on any
+// connection of the same key. A task the server does not know (a JSON-RPC invalid-params answer
+// to tasks/get: forgotten, expired, or bound to a session that is gone) is McpTaskUnknownError.
+// The listing keeps each tool's `execution.taskSupport` and whether the server offers tasks for
+// tools/call (serverInfo.tasks), so that a run's pinned list says how each tool is called.
+//
 // Every HTTP request goes through the egress guard's `sdkFetch`, wrapped to watch the response
 // stream: an SSE event (or a JSON body) larger than the call's cap is refused there, a POST's
 // stream that breaks off or ends without an answer fails that call at once (the SDK would wait
@@ -29,7 +37,16 @@ import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/s
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { ErrorCode, McpError, type CallToolResult, type Tool as SdkTool } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolResultSchema,
+  CreateTaskResultSchema,
+  ErrorCode,
+  McpError,
+  ResultSchema,
+  type CallToolResult,
+  type Task,
+  type Tool as SdkTool,
+} from "@modelcontextprotocol/sdk/types.js";
 import { DEFAULT_MCP_MAX_RESULT_BYTES, jsonTextBytes } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { retryAfterMs } from "../../lib/retry-after.ts";
@@ -61,13 +78,38 @@ export interface McpToolInfo {
   inputSchema: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
   annotations?: { title?: string; readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  /** the tasks extension: "required" (must be called as a task), "optional", "forbidden" (the default) */
+  execution?: { taskSupport?: "required" | "optional" | "forbidden" };
 }
 
 export type McpServerInfo = {
   name?: string;
   version?: string;
   protocolVersion?: string;
+  /** the server offers tasks for tools/call (capabilities.tasks.requests.tools.call) */
+  tasks?: boolean;
 };
+
+/** An MCP task as Everruns reads it (tasks/get, or tools/call's CreateTaskResult). */
+export interface McpTask {
+  taskId: string;
+  status: "working" | "input_required" | "completed" | "failed" | "cancelled";
+  statusMessage?: string;
+  /** the server's suggested ms between polls */
+  pollInterval?: number;
+  /** ms the server keeps the task from its creation (null: no limit) */
+  ttl?: number | null;
+}
+
+/** tasks/get found no such task (forgotten, expired, or bound to another session). */
+export class McpTaskUnknownError extends ToolError {
+  readonly taskId: string;
+  constructor(server: string, taskId: string, detail: string) {
+    super(`${server}: the server does not know task ${taskId} (${detail})`);
+    this.name = "McpTaskUnknownError";
+    this.taskId = taskId;
+  }
+}
 
 export interface McpProgress {
   progress: number;
@@ -310,6 +352,84 @@ export class McpConnections {
     });
   }
 
+  /**
+   * Calls `tool` as a task (tools/call with `task: {ttl}`): the server's task handle, at once; or
+   * the result itself when the server answered the call directly (it may, for an optional tool).
+   */
+  async startToolTask(
+    workspaceId: string,
+    spec: McpServerSpec,
+    secrets: WorkspaceSecrets | undefined,
+    call: McpCallOptions & { ttlMs: number },
+    oauth?: McpOauthAuth,
+  ): Promise<{ task: McpTask } | { result: { content: string; isError: boolean } }> {
+    const maxBytes = spec.max_result_bytes ?? DEFAULT_MCP_MAX_RESULT_BYTES;
+    return this.run(workspaceId, spec, secrets, oauth, call.signal, call.tool, 2 * maxBytes + WIRE_SLACK, async (conn, requestSignal) => {
+      // no progress token: the request ends with the handle, the task's progress is its statusMessage
+      const answer = await conn.client.request(
+        { method: "tools/call", params: { name: call.tool, arguments: call.arguments, _meta: { [IDEMPOTENCY_META_KEY]: call.idempotencyKey } } },
+        ResultSchema,
+        { signal: requestSignal, timeout: timeoutOf(spec), task: { ttl: call.ttlMs } },
+      );
+      const created = CreateTaskResultSchema.safeParse(answer);
+      if (created.success) {
+        const task = taskOf(created.data.task);
+        return { task: task.statusMessage === undefined ? task : { ...task, statusMessage: redactSecrets(task.statusMessage, conn.used) } };
+      }
+      const direct = CallToolResultSchema.safeParse(answer);
+      if (!direct.success) throw new ToolError(`${spec.name}: ${call.tool} answered a task call with neither a task nor a tool result`);
+      return { result: this.resultText(direct.data, conn, maxBytes) };
+    });
+  }
+
+  /** The task's status (tasks/get): read-only. McpTaskUnknownError when the server does not know it. */
+  async getTask(
+    workspaceId: string,
+    spec: McpServerSpec,
+    secrets: WorkspaceSecrets | undefined,
+    taskId: string,
+    signal: AbortSignal,
+    oauth?: McpOauthAuth,
+  ): Promise<McpTask> {
+    return this.run(workspaceId, spec, secrets, oauth, signal, "tasks/get", LIST_WIRE_CAP, async (conn, requestSignal) => {
+      try {
+        const task = await conn.client.experimental.tasks.getTask(taskId, { signal: requestSignal, timeout: timeoutOf(spec) });
+        const message = task.statusMessage === undefined ? undefined : redactSecrets(task.statusMessage, conn.used);
+        return { ...taskOf(task), ...(message !== undefined && { statusMessage: message }) };
+      } catch (error) {
+        if (error instanceof McpError && error.code === (ErrorCode.InvalidParams as number)) throw new McpTaskUnknownError(spec.name, taskId, error.message);
+        throw error;
+      }
+    });
+  }
+
+  /** A finished task's result (tasks/result), as callTool gives a result. McpTaskUnknownError when the server does not know it. */
+  async taskResult(
+    workspaceId: string,
+    spec: McpServerSpec,
+    secrets: WorkspaceSecrets | undefined,
+    taskId: string,
+    signal: AbortSignal,
+    oauth?: McpOauthAuth,
+  ): Promise<{ content: string; isError: boolean }> {
+    const maxBytes = spec.max_result_bytes ?? DEFAULT_MCP_MAX_RESULT_BYTES;
+    return this.run(workspaceId, spec, secrets, oauth, signal, "tasks/result", 2 * maxBytes + WIRE_SLACK, async (conn, requestSignal) => {
+      try {
+        // the SDK needs the result's schema (a tool's result) to read it
+        const result = await conn.client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema, { signal: requestSignal, timeout: timeoutOf(spec) });
+        return this.resultText(result, conn, maxBytes);
+      } catch (error) {
+        if (error instanceof McpError && error.code === (ErrorCode.InvalidParams as number)) throw new McpTaskUnknownError(spec.name, taskId, error.message);
+        throw error;
+      }
+    });
+  }
+
+  private resultText(result: CallToolResult, conn: Connection, maxBytes: number): { content: string; isError: boolean } {
+    const text = redactSecrets(toolResultText(result, Number.MAX_SAFE_INTEGER), conn.used);
+    return { content: cutUtf8(text, maxBytes), isError: result.isError === true };
+  }
+
   /** Closes every connection (stdio children are ended, then killed). Later calls fail. */
   async close(): Promise<void> {
     this.closed = true;
@@ -540,7 +660,12 @@ export class McpConnections {
       throw this.mapConnectError(error instanceof SseFailure ? error.error : error, conn, error instanceof SseFailure ? error.state : state);
     }
     const version = conn.client.getServerVersion();
-    conn.serverInfo = { name: version?.name, version: version?.version, protocolVersion: conn.serverInfo.protocolVersion };
+    conn.serverInfo = {
+      name: version?.name,
+      version: version?.version,
+      protocolVersion: conn.serverInfo.protocolVersion,
+      ...(conn.client.getServerCapabilities()?.tasks?.requests?.tools?.call !== undefined && { tasks: true }),
+    };
     conn.client.onclose = () => {
       conn.broken = true;
       if (this.pool.get(conn.key)?.conn === conn) this.pool.delete(conn.key);
@@ -982,6 +1107,17 @@ function toolInfo(tool: SdkTool): McpToolInfo {
     inputSchema: tool.inputSchema,
     ...(tool.outputSchema !== undefined && { outputSchema: tool.outputSchema }),
     ...(tool.annotations !== undefined && { annotations: { ...tool.annotations } }),
+    ...(tool.execution?.taskSupport !== undefined && { execution: { taskSupport: tool.execution.taskSupport } }),
+  };
+}
+
+function taskOf(task: Task): McpTask {
+  return {
+    taskId: task.taskId,
+    status: task.status,
+    ...(task.statusMessage !== undefined && { statusMessage: task.statusMessage }),
+    ...(typeof task.pollInterval === "number" && { pollInterval: task.pollInterval }),
+    ...(task.ttl !== undefined && { ttl: task.ttl }),
   };
 }
 

@@ -171,6 +171,14 @@ export class DbOAuthProvider implements OAuthClientProvider {
   private clientChanged = false;
   private generation: number;
   private reread = false;
+  /**
+   * Set by a refresh of this provider (until its access token expires, by the server's
+   * expires_in): a refusal while it holds is a concurrent call's refresh with the refresh token
+   * that one rotated away, not a revocation, and the SDK tries again with the new tokens (once).
+   */
+  private freshUntil = 0;
+  /** the store of the last refresh, awaited before a refusal is judged */
+  private saving: Promise<unknown> | undefined;
   private discovery: OAuthDiscoveryState | undefined;
 
   constructor(init: ProviderInit) {
@@ -205,8 +213,25 @@ export class DbOAuthProvider implements OAuthClientProvider {
     this.clientChanged = true;
   }
 
-  tokens(): OAuthTokens | undefined {
+  async tokens(): Promise<OAuthTokens | undefined> {
+    // left with none (a refusal judged another worker's): read the connection again
+    if (!this.currentTokens) await this.loadFromRow();
     return this.currentTokens;
+  }
+
+  /** Takes the row's tokens when they are usable and not the ones this provider holds; true when it did. */
+  private async loadFromRow(): Promise<boolean> {
+    const { store, workspaceId, url, server } = this.init;
+    const row = await store.read(workspaceId, url);
+    if (!row?.tokensSealed || row.status === "failed" || (this.currentSealed && row.tokensSealed.equals(this.currentSealed))) return false;
+    const key = store.requireKey(server);
+    this.currentTokens = openJson<OAuthTokens>(key, row.tokensSealed, mcpOauthPlace(workspaceId, url, "tokens"), server, "tokens");
+    this.currentSealed = row.tokensSealed;
+    this.generation = row.generation;
+    if (row.clientSealed) {
+      this.client = openJson<OAuthClientInformationMixed>(key, row.clientSealed, mcpOauthPlace(workspaceId, url, "client"), server, "client");
+    }
+    return true;
   }
 
   async saveTokens(tokens: OAuthTokens): Promise<void> {
@@ -223,19 +248,23 @@ export class DbOAuthProvider implements OAuthClientProvider {
     this.currentTokens = merged;
     this.currentSealed = sealed;
     this.reread = false;
-    const stored = await storeMcpOauthTokens(store.db, {
+    this.freshUntil = Date.now() + (expiresIn ?? 60) * 1000;
+    const saving = storeMcpOauthTokens(store.db, {
       workspaceId,
       serverUrl: url,
       generation: this.generation,
       tokensSealed: sealed,
       clientSealed,
       expiresIn,
-    }).catch((error: unknown) => {
-      // the tokens work for this connection; the next one refreshes again
-      store.log.warn(`mcp ${server}: could not store its refreshed OAuth tokens: ${(error as Error).message}`);
-      return true;
     });
-    if (!stored) store.log.info(`mcp ${server}: the workspace connected ${url} again meanwhile; its refreshed tokens were not stored`);
+    this.saving = saving.catch(() => undefined);
+    // Not stored, the rotated refresh token would be lost with this process, and the next worker
+    // would find the connection's refresh token refused: the call fails (and is retried) instead.
+    const stored = await saving;
+    if (!stored)
+      store.log.info(
+        `mcp ${server}: the workspace's connection to ${url} changed meanwhile (connected again or disconnected); its refreshed tokens were not stored`,
+      );
     else this.clientChanged = false;
   }
 
@@ -280,17 +309,17 @@ export class DbOAuthProvider implements OAuthClientProvider {
       return;
     }
     const { store, workspaceId, url, server } = this.init;
+    if (scope === "tokens") {
+      await this.saving; // a concurrent call's refresh, stored first
+      if (Date.now() < this.freshUntil) {
+        this.freshUntil = 0;
+        store.log.info(`mcp ${server}: a refresh was refused right after another call of this worker refreshed; using the new tokens`);
+        return; // the SDK tries again with them
+      }
+    }
     if (!this.reread) {
       this.reread = true;
-      const row = await store.read(workspaceId, url);
-      if (row?.tokensSealed && row.status !== "failed" && !(this.currentSealed && row.tokensSealed.equals(this.currentSealed))) {
-        const key = store.requireKey(server);
-        this.currentTokens = openJson<OAuthTokens>(key, row.tokensSealed, mcpOauthPlace(workspaceId, url, "tokens"), server, "tokens");
-        this.currentSealed = row.tokensSealed;
-        this.generation = row.generation;
-        if (row.clientSealed) {
-          this.client = openJson<OAuthClientInformationMixed>(key, row.clientSealed, mcpOauthPlace(workspaceId, url, "client"), server, "client");
-        }
+      if (await this.loadFromRow()) {
         store.log.info(`mcp ${server}: its refresh was refused, and another worker had stored newer tokens; using those`);
         return; // the SDK tries again with them
       }

@@ -15,6 +15,18 @@
 // call, out of band (never in the spec hashed into the pool's key): no connection, or one whose
 // tokens were refused, fails the listing with McpUnavailableError saying how to connect (the run
 // fails `mcp_unavailable`), and a call with a ToolError saying the same.
+//
+// Tasks (the MCP tasks extension): a tool listed with `execution.taskSupport` "required", or
+// "optional" on a server that offers tasks for tools/call (serverInfo.tasks) unless the spec says
+// `"tasks": false`, is called as a task. The tools/call (tracked as any call) answers a task
+// handle at once, and the tool parks the run: a durable timer, no worker held, the task in the
+// run's waiting record (`state.mcp_task`). Each wake polls tasks/get (read-only, not tracked):
+// still working → park again, the wait growing ×1.5 from the server's pollInterval (1 s when it
+// gives none) up to 60 s (never below its pollInterval); completed → tasks/result, the result as
+// any call's; failed or cancelled → an error result; input_required → an error result (Everruns
+// cannot answer a server's elicitation); a task the server does not know → the call's outcome is
+// unknown (OutcomeUnknownError: tool-step.ts decides by on_unknown_outcome). statusMessage
+// becomes a `CUSTOM everruns.tool_progress` event. Cancelling the run does not cancel the task.
 import { DEFAULT_MCP_MAX_RESULT_BYTES, MAX_AGENT_TOOLS, type AgentConfig, type McpToolSpec } from "../../db/schemas.ts";
 import { canonicalMcpUrl } from "../../db/sql/mcpOauth.ts";
 import { cachedMcpToolList, pinMcpToolList, pinnedMcpTools, recordMcpListFailure } from "../../db/sql/mcpToolLists.ts";
@@ -24,8 +36,8 @@ import { describeStorableProblem, findStorableProblem } from "../../lib/storable
 import type { Logger } from "../../lib/logger.ts";
 import type { WorkspaceSecrets } from "../secrets.ts";
 import type { AgentTool } from "../tool-step.ts";
-import { ToolError, TransientToolError, type Tool } from "../tools/types.ts";
-import type { McpConnections, McpServerSpec } from "./connections.ts";
+import { OutcomeUnknownError, park, ToolError, TransientToolError, type Tool, type ToolContext } from "../tools/types.ts";
+import type { McpConnections, McpServerInfo, McpServerSpec, McpTask } from "./connections.ts";
 import { McpOauthRequiredError, McpOauthStore, type McpOauthAuth } from "./oauth.ts";
 import { allowed, exposedToolName } from "./names.ts";
 
@@ -61,6 +73,34 @@ interface ListedTool {
   description?: string;
   inputSchema?: Record<string, unknown>;
   annotations?: { title?: string; readOnlyHint?: boolean; idempotentHint?: boolean; destructiveHint?: boolean; openWorldHint?: boolean };
+  execution?: { taskSupport?: string };
+}
+
+/** A pinned list: the server's tools and what it said of itself (serverInfo.tasks: it offers tasks). */
+interface PinnedList {
+  tools: unknown[];
+  serverInfo: McpServerInfo | null;
+}
+
+/** The ttl asked for a task (ms): the server may keep it shorter; a task it forgot is an unknown outcome. */
+export const MCP_TASK_TTL_MS = 24 * 3_600_000;
+/** The first wait for a task when the server suggests no pollInterval. */
+export const MCP_TASK_FIRST_POLL_MS = 1000;
+/** Waits between polls grow by this ... */
+export const MCP_TASK_POLL_GROWTH = 1.5;
+/**
+ * ... up to this (unless the server's pollInterval is longer): 10 minutes, so that a three-hour
+ * task takes about 35 polls (each poll is a step, counted toward max_steps), at the price of
+ * learning of a long task's end up to 10 minutes late.
+ */
+export const MCP_TASK_MAX_POLL_MS = 600_000;
+/** What a task call keeps in the run's waiting record (ctx.waiting.state.mcp_task). */
+interface TaskState {
+  task_id: string;
+  server: string;
+  status: string;
+  /** the last wait, ms */
+  poll_ms: number;
 }
 
 /** How long listing a server's tools may take, unless its timeout_ms says otherwise. */
@@ -111,10 +151,10 @@ export interface RunRef {
 }
 
 export class McpTools {
-  /** pinned lists by run id, then server name (the arrays shared through `lists`) */
-  private readonly pins = new Map<string, Map<string, unknown[]>>();
+  /** pinned lists by run id, then server name (the lists shared through `lists`) */
+  private readonly pins = new Map<string, Map<string, PinnedList>>();
   /** parsed tool lists by list id: many runs pin the same cached list */
-  private readonly lists = new Map<string, unknown[]>();
+  private readonly lists = new Map<string, PinnedList>();
 
   private readonly pool: Pool;
   private readonly connections: LazyMcpConnections;
@@ -149,7 +189,8 @@ export class McpTools {
     const lists = await this.pinned(run, servers, secrets, signal);
     for (const spec of servers) {
       const server = serverSpec(spec);
-      for (const raw of lists.get(spec.name) ?? []) {
+      const pinned = lists.get(spec.name);
+      for (const raw of pinned?.tools ?? []) {
         const listed = raw as ListedTool;
         if (typeof listed?.name !== "string" || !allowed(listed.name, spec.allow)) continue;
         const name = exposedToolName(spec.name, listed.name);
@@ -163,7 +204,7 @@ export class McpTools {
         out.set(name, {
           definition: { name, description: describe(spec, listed), parameters: parametersOf(listed) },
           requiresApproval,
-          tool: this.tool(run.workspaceId, spec, server, listed.name, secrets),
+          tool: this.tool(run.workspaceId, spec, server, listed.name, secrets, runsAsTask(spec, listed, pinned?.serverInfo ?? null)),
           dispatch: { idempotent, policy: spec.on_unknown_outcome },
         });
       }
@@ -176,7 +217,7 @@ export class McpTools {
     return out;
   }
 
-  private tool(workspaceId: string, spec: McpToolSpec, server: McpServerSpec, toolName: string, secrets: WorkspaceSecrets | undefined): Tool {
+  private tool(workspaceId: string, spec: McpToolSpec, server: McpServerSpec, toolName: string, secrets: WorkspaceSecrets | undefined, asTask: boolean): Tool {
     const connections = this.connections;
     const oauthOf = () => this.oauthOf(workspaceId, spec, secrets);
     return {
@@ -184,6 +225,7 @@ export class McpTools {
       async execute(args, ctx) {
         // read per call: a connection completed (or refused) since the listing counts
         const oauth = await oauthOf();
+        if (asTask) return taskCall(await connections.get(), workspaceId, server, secrets, toolName, args, ctx, oauth);
         const outcome = await (
           await connections.get()
         ).callTool(
@@ -207,10 +249,10 @@ export class McpTools {
   }
 
   /** Every server's pinned list for the run, pinning those that have none yet. */
-  private async pinned(run: RunRef, servers: McpToolSpec[], secrets: WorkspaceSecrets | undefined, signal: AbortSignal): Promise<Map<string, unknown[]>> {
+  private async pinned(run: RunRef, servers: McpToolSpec[], secrets: WorkspaceSecrets | undefined, signal: AbortSignal): Promise<Map<string, PinnedList>> {
     const remembered = this.pins.get(run.id);
     if (remembered && servers.every((s) => remembered.has(s.name))) return remembered;
-    const lists = new Map<string, unknown[]>((await pinnedMcpTools(this.pool, run.id)).map((p) => [p.server, this.shared(p.listId, p.tools)]));
+    const lists = new Map<string, PinnedList>((await pinnedMcpTools(this.pool, run.id)).map((p) => [p.server, this.shared(p.listId, p.tools, p.serverInfo)]));
     // a continuation (the answer to an interrupt) sees the tools its calls were made with
     const inherited =
       run.parentRunId !== null && servers.some((s) => !lists.has(s.name))
@@ -225,16 +267,17 @@ export class McpTools {
     return lists;
   }
 
-  /** One array per list id, whichever run's pin read it. */
-  private shared(listId: string, tools: unknown[]): unknown[] {
+  /** One list per list id, whichever run's pin read it. */
+  private shared(listId: string, tools: unknown[], serverInfo: Record<string, unknown> | null): PinnedList {
     const known = this.lists.get(listId);
     if (known) return known;
     if (this.lists.size >= REMEMBERED_RUNS) this.lists.delete(this.lists.keys().next().value!);
-    this.lists.set(listId, tools);
-    return tools;
+    const list = { tools, serverInfo: serverInfo as McpServerInfo | null };
+    this.lists.set(listId, list);
+    return list;
   }
 
-  private async pin(run: RunRef, spec: McpToolSpec, secrets: WorkspaceSecrets | undefined, signal: AbortSignal, parentListId?: string): Promise<unknown[]> {
+  private async pin(run: RunRef, spec: McpToolSpec, secrets: WorkspaceSecrets | undefined, signal: AbortSignal, parentListId?: string): Promise<PinnedList> {
     const endpoint = endpointOf(spec);
     // an OAuth server the workspace is not connected to fails the run at once, cached list or not
     let oauth: McpOauthAuth | undefined;
@@ -252,7 +295,7 @@ export class McpTools {
       parentListId ?? (spec.tool_list_ttl_s > 0 ? (await cachedMcpToolList(this.pool, run.id, spec.name, endpoint, spec.tool_list_ttl_s))?.listId : undefined);
     if (reuse !== undefined) {
       const pinned = await pinMcpToolList(this.pool, { runId: run.id, seq: run.seq, attempt: run.attempt, server: spec.name, listId: reuse, endpoint });
-      return this.shared(pinned.listId, pinned.tools);
+      return this.shared(pinned.listId, pinned.tools, pinned.serverInfo);
     }
     let listing;
     try {
@@ -286,8 +329,147 @@ export class McpTools {
       serverInfo: listing.serverInfo,
     });
     this.log.debug(`run ${run.id}: pinned ${listing.tools.length} tools of MCP server ${spec.name}`);
-    return this.shared(pinned.listId, pinned.tools);
+    return this.shared(pinned.listId, pinned.tools, pinned.serverInfo);
   }
+}
+
+/** Whether a listed tool is called as a task: it requires it, or it allows it, the server offers tasks and the spec does not say `"tasks": false`. */
+function runsAsTask(spec: McpToolSpec, tool: ListedTool, serverInfo: McpServerInfo | null): boolean {
+  const support = tool.execution?.taskSupport;
+  if (support === "required") return true;
+  return support === "optional" && serverInfo?.tasks === true && spec.tasks !== false;
+}
+
+/**
+ * A task tool's call: first the tools/call that starts the task, then (resumed from its wait)
+ * one poll of tasks/get per wake, parking again while it works. Returns the tool's result, or
+ * `park(...)`; throws ToolError (the model sees it) or OutcomeUnknownError (the task is lost).
+ */
+async function taskCall(
+  connections: McpConnections,
+  workspaceId: string,
+  server: McpServerSpec,
+  secrets: WorkspaceSecrets | undefined,
+  toolName: string,
+  args: Record<string, unknown>,
+  ctx: ToolContext,
+  oauth: McpOauthAuth | undefined,
+): Promise<unknown> {
+  const label = `${server.name}__${toolName}`;
+  const known = ctx.resumed ? taskStateOf(ctx.waiting) : undefined;
+  if (ctx.resumed && !known) {
+    throw new OutcomeUnknownError(`${label} was woken from its wait, and the run's waiting record names no MCP task: whether its task did its work is unknown`);
+  }
+  if (!known) {
+    const started = await connections.startToolTask(
+      workspaceId,
+      server,
+      secrets,
+      { tool: toolName, arguments: args, idempotencyKey: ctx.idempotencyKey, signal: ctx.signal, ttlMs: MCP_TASK_TTL_MS },
+      oauth,
+    );
+    // a server may answer an optional task tool's call directly
+    if ("result" in started) {
+      if (started.result.isError) throw new ToolError(`${label}: ${started.result.content}`);
+      return started.result.content;
+    }
+    return settleOrPark(connections, workspaceId, server, secrets, label, started.task, undefined, ctx, oauth);
+  }
+  let task: McpTask;
+  try {
+    task = await connections.getTask(workspaceId, server, secrets, known.task_id, ctx.signal, oauth);
+  } catch (error) {
+    // by name: connections.ts (and the SDK under it) is loaded lazily, never by importing this file
+    if ((error as Error).name === "McpTaskUnknownError") {
+      throw new OutcomeUnknownError(
+        `${label} started MCP task ${known.task_id}, and its server no longer knows it (${(error as Error).message}): whether the task did its work is unknown`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  return settleOrPark(connections, workspaceId, server, secrets, label, task, known, ctx, oauth);
+}
+
+/** The task's result when it ended, else `park(...)` until the next poll. */
+async function settleOrPark(
+  connections: McpConnections,
+  workspaceId: string,
+  server: McpServerSpec,
+  secrets: WorkspaceSecrets | undefined,
+  label: string,
+  task: McpTask,
+  known: TaskState | undefined,
+  ctx: ToolContext,
+  oauth: McpOauthAuth | undefined,
+): Promise<unknown> {
+  const polls = typeof ctx.waiting?.waits === "number" && known ? ctx.waiting.waits : 0;
+  if (task.statusMessage !== undefined || known === undefined) {
+    ctx.progress?.({ progress: polls, message: task.statusMessage ?? `MCP task ${task.taskId}: ${task.status}` });
+  }
+  const why = task.statusMessage ? `: ${task.statusMessage}` : "";
+  switch (task.status) {
+    case "completed": {
+      let result;
+      try {
+        result = await connections.taskResult(workspaceId, server, secrets, task.taskId, ctx.signal, oauth);
+      } catch (error) {
+        if ((error as Error).name === "McpTaskUnknownError") {
+          throw new OutcomeUnknownError(`${label}'s MCP task ${task.taskId} completed, and its server no longer has its result: ${(error as Error).message}`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      if (result.isError) throw new ToolError(`${label}: ${result.content}`);
+      return result.content;
+    }
+    case "failed": {
+      // the task's result says why, when the server gives one
+      const result = await connections.taskResult(workspaceId, server, secrets, task.taskId, ctx.signal, oauth).catch(() => undefined);
+      throw new ToolError(`${label}: its MCP task ${task.taskId} failed${why}${result?.content ? `: ${result.content}` : ""}`);
+    }
+    case "cancelled":
+      throw new ToolError(`${label}: its MCP task ${task.taskId} was cancelled${why}`);
+    case "input_required":
+      throw new ToolError(
+        `${label}: its MCP task ${task.taskId} asked for input${why}, which Everruns cannot give (MCP elicitation is not supported); the task was left waiting on the server`,
+      );
+    default: {
+      const suggested = typeof task.pollInterval === "number" && Number.isFinite(task.pollInterval) && task.pollInterval > 0 ? task.pollInterval : undefined;
+      const grown = known ? Math.min(known.poll_ms * MCP_TASK_POLL_GROWTH, MCP_TASK_MAX_POLL_MS) : (suggested ?? MCP_TASK_FIRST_POLL_MS);
+      const pollMs = Math.round(Math.min(Math.max(grown, suggested ?? 0), MAX_TASK_POLL_MS));
+      const state: TaskState = { task_id: task.taskId, server: server.name, status: task.status, poll_ms: pollMs };
+      return park({
+        delayMs: pollMs,
+        waiting: { type: "timer" },
+        again: known !== undefined,
+        state: { mcp_task: state },
+        output: {
+          mcp_task: {
+            task_id: task.taskId,
+            server: server.name,
+            status: task.status,
+            ...(task.statusMessage !== undefined && { status_message: task.statusMessage.slice(0, 500) }),
+          },
+        },
+      });
+    }
+  }
+}
+
+/** A server's pollInterval is honoured up to this (1 h): past it the task is polled hourly. */
+const MAX_TASK_POLL_MS = 3_600_000;
+
+function taskStateOf(waiting: Readonly<Record<string, unknown>> | undefined): TaskState | undefined {
+  const task = (waiting?.state as { mcp_task?: unknown } | undefined)?.mcp_task as Partial<TaskState> | undefined;
+  if (!task || typeof task.task_id !== "string" || typeof task.server !== "string") return undefined;
+  return {
+    task_id: task.task_id,
+    server: task.server,
+    status: typeof task.status === "string" ? task.status : "working",
+    poll_ms: typeof task.poll_ms === "number" && task.poll_ms > 0 ? task.poll_ms : MCP_TASK_FIRST_POLL_MS,
+  };
 }
 
 function describe(spec: McpToolSpec, tool: ListedTool): string {

@@ -195,6 +195,20 @@ describe("MCP OAuth", () => {
     server.accessTokenLifetimeS = 3600;
   });
 
+  it("runs that find the token expired at once refresh it without failing each other (the server rotates refresh tokens)", async () => {
+    server.accessTokenLifetimeS = 1;
+    expect((await connect()).status).toBe(200);
+    const agent = await oauthAgent();
+    // the worker's pooled connection holds the grant's tokens
+    expect((await waitForStatus(db.pool, await startRun(db.pool, agent, "warm"), ["succeeded", "failed"])).error).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const runs = await Promise.all(Array.from({ length: 4 }, (_, i) => startRun(db.pool, agent, `together ${i}`)));
+    const ended = await Promise.all(runs.map((id) => waitForStatus(db.pool, id, ["succeeded", "failed"])));
+    expect(ended.map((r) => r.error)).toEqual([null, null, null, null]);
+    expect((await connectionRow()).status).toBe("connected");
+    server.accessTokenLifetimeS = 3600;
+  });
+
   it("a worker whose refresh token another worker rotated away reads the row again and goes on with its tokens", async () => {
     server.accessTokenLifetimeS = 1;
     expect((await connect()).status).toBe(200);

@@ -1,6 +1,9 @@
 // What a tool is: a definition the model sees and an `execute` that returns its result, or
 // `park(...)` to wait durably (the run is parked with no worker held, and the call is executed
-// again, with `ctx.resumed`, when it is woken).
+// again, with `ctx.resumed`, when it is woken). A resumed call may park again when it says so
+// (`park({..., again: true})`: polling something long, e.g. an MCP task), at most
+// MAX_WAITS_PER_CALL times; what it needs when woken travels in the run's `waiting` record
+// (`park({..., state})` → `ctx.waiting.state`).
 import type { ToolDefinition } from "../providers/types.ts";
 
 export interface ToolContext {
@@ -11,6 +14,13 @@ export interface ToolContext {
   signal: AbortSignal;
   /** true when this call parked the run (`park`) and the run has been woken since */
   resumed: boolean;
+  /**
+   * When resumed: the run's `waiting` record of this call's last wait (runs.waiting, kept until
+   * the step commits, so a retried or crashed-and-restarted step sees it too): `{type,
+   * tool_call_id, until, waits, state?}`, `waits` the number of waits of this call so far and
+   * `state` what its last `park({state})` gave.
+   */
+  waiting?: Readonly<Record<string, unknown>>;
   /** events sent to the run (everruns.send_event) and not consumed yet, oldest first */
   signals: ReadonlyArray<{ id: number; name: string; payload: unknown }>;
   /** Reports a long call's progress: a `CUSTOM everruns.tool_progress` event (at most about 4 a second). */
@@ -38,6 +48,10 @@ export type ToolResult =
       waiting: WaitFor;
       /** stored as the wait step's output */
       output: Record<string, unknown>;
+      /** a resumed call waits again (polling): allowed at most MAX_WAITS_PER_CALL times */
+      again?: boolean;
+      /** kept in the run's waiting record and given back as ctx.waiting.state when resumed */
+      state?: Record<string, unknown>;
     };
 
 /** A result that also consumes a signal of ctx.signals (it is not delivered again). */
@@ -50,9 +64,29 @@ export const MAX_PARK_SECONDS = 2_592_000;
 /** MAX_PARK_SECONDS in ms: a wait of a `park(...)` longer than this (or not a number of ms from 0) fails the tool call. */
 export const MAX_PARK_MS = MAX_PARK_SECONDS * 1000;
 
-/** Parks the run: a durable wait of at most `delayMs` (0 to MAX_PARK_MS), or until an event wakes it. */
-export function park(wait: { delayMs: number; waiting: WaitFor; output?: Record<string, unknown> }): ToolResult {
-  return { [KIND]: "wait", delayMs: wait.delayMs, waiting: wait.waiting, output: wait.output ?? {} };
+/** The most durable waits one tool call may make (`park` again while polling): past it the call fails. */
+export const MAX_WAITS_PER_CALL = 10_000;
+
+/**
+ * Parks the run: a durable wait of at most `delayMs` (0 to MAX_PARK_MS), or until an event wakes
+ * it. `again`: a resumed call waits once more (else a resumed call's park fails it); `state`:
+ * what the call needs when woken (ctx.waiting.state), small JSON.
+ */
+export function park(wait: {
+  delayMs: number;
+  waiting: WaitFor;
+  output?: Record<string, unknown>;
+  again?: boolean;
+  state?: Record<string, unknown>;
+}): ToolResult {
+  return {
+    [KIND]: "wait",
+    delayMs: wait.delayMs,
+    waiting: wait.waiting,
+    output: wait.output ?? {},
+    ...(wait.again === true && { again: true }),
+    ...(wait.state !== undefined && { state: wait.state }),
+  };
 }
 
 /** What `execute` returned, as a ToolResult. */
@@ -69,6 +103,18 @@ export class ToolError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "ToolError";
+  }
+}
+
+/**
+ * The call's outcome cannot be known (e.g. the MCP task it started is no longer known to its
+ * server): a tracked tool's step decides as after a crash mid-call, by the tool's annotations and
+ * the agent's on_unknown_outcome (tool-step.ts); any other tool's model sees the message.
+ */
+export class OutcomeUnknownError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "OutcomeUnknownError";
   }
 }
 

@@ -4,25 +4,33 @@
 // listing worked (or its error, and when), how many tools the latest successful list has, when it
 // was listed and how many runs pinned that list. A row opens to its tools as the model sees them
 // (`<server>__<tool>`), with their descriptions and the server's hints (read-only, idempotent,
-// destructive). Read-only: the servers are part of agent configs; a viewer sees all of it.
-// Read again every few seconds, like the webhooks page.
+// destructive). The servers are part of agent configs; a viewer sees all of it. Above them, the
+// workspace's OAuth connections to the servers whose agents say "oauth" (./oauth.tsx): their
+// status, and Connect / Disconnect for an operator. Read again every few seconds, like the
+// webhooks page.
 import Link from "next/link";
 import { Fragment, useEffect, useState } from "react";
 import { Card, Empty, ErrorBox, Loading, PageHeader, Timestamp } from "@/components/ui";
 import { shortId } from "@/lib/format";
 import { useQuery } from "@/lib/hooks";
 import { present } from "@/lib/types";
-import { MCP_SERVERS_QUERY } from "./queries";
+import { McpOauthConnections } from "./oauth";
+import { MCP_OAUTH_QUERY, MCP_SERVERS_QUERY } from "./queries";
 import { exposedToolName, safeToolName, toolsOf, type McpTool } from "./tools";
 
 const POLL_MS = 5000;
 
 export default function McpServersPage() {
   const { data, error, loading, refetch } = useQuery(MCP_SERVERS_QUERY);
+  const oauth = useQuery(MCP_OAUTH_QUERY);
+  const refetchOauth = oauth.refetch;
   useEffect(() => {
-    const timer = setInterval(() => void refetch(), POLL_MS);
+    const timer = setInterval(() => {
+      void refetch();
+      void refetchOauth();
+    }, POLL_MS);
     return () => clearInterval(timer);
-  }, [refetch]);
+  }, [refetch, refetchOauth]);
   const [open, setOpen] = useState<ReadonlySet<string>>(() => new Set());
   const rows = present(data?.allMcpServers?.nodes);
   const total = data?.allMcpServers?.totalCount ?? 0;
@@ -49,6 +57,12 @@ export default function McpServersPage() {
           )
         }
       />
+      {oauth.error && !(oauth.error.unreachable && oauth.data) && (
+        <div className="mb-5">
+          <ErrorBox error={oauth.error} title="Could not load the OAuth connections" onRetry={() => void refetchOauth()} />
+        </div>
+      )}
+      <McpOauthConnections data={oauth.data} refetch={() => void refetchOauth()} />
       <Card bodyClassName="">
         {error && !(error.unreachable && data) && (
           <div className="p-4">

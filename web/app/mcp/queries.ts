@@ -74,3 +74,56 @@ export const RUN_MCP_QUERY = graphql(`
     }
   }
 `);
+
+/**
+ * OAuth connections (issue 17): every agent's current config (its `{"type": "mcp", "oauth": …}`
+ * servers, web/app/mcp/oauth-servers.ts) and the workspace's connections (no secrets), matched by
+ * the server's canonical URL.
+ */
+export const MCP_OAUTH_QUERY = graphql(`
+  query McpOauth {
+    allAgents(orderBy: NAME_ASC, first: 1000) {
+      nodes {
+        id
+        name
+        config
+      }
+    }
+    allMcpOauthConnections(orderBy: [SERVER_URL_ASC], first: 500) {
+      nodes {
+        nodeId
+        serverUrl
+        status
+        scopes
+        clientId
+        expiresAt
+        connectedAt
+        connectedBy
+        lastRefreshedAt
+        lastError
+        updatedAt
+      }
+    }
+  }
+`);
+
+/** Begins a connect: the console then sends the browser to authorizationUrl (operator's). */
+export const CONNECT_MCP_SERVER = graphql(`
+  mutation ConnectMcpServer($input: ConnectMcpServerInput!) {
+    connectMcpServer(input: $input) {
+      url
+      authorizationUrl
+      expiresAt
+    }
+  }
+`);
+
+/** Forgets the workspace's connection and its tokens (operator's). */
+export const DISCONNECT_MCP_SERVER = graphql(`
+  mutation DisconnectMcpServer($input: DisconnectMcpServerInput!) {
+    disconnectMcpServer(input: $input) {
+      disconnected
+      url
+    }
+  }
+`);

@@ -33,6 +33,22 @@ export type BatchItemCondition = {
   status?: string | null | undefined;
 };
 
+export type ConnectMcpServerInput = {
+  /** A client registered with the authorization server beforehand (default: registered dynamically where the server offers it). */
+  clientId?: string | null | undefined;
+  /** The name of the workspace secret holding clientId's client secret. */
+  clientSecretName?: string | null | undefined;
+  /** The scopes to ask for (default: the server's own choice). */
+  scopes?: Array<string> | null | undefined;
+  /** The MCP server's http:// or https:// URL, as the agent config names it. */
+  url: string;
+};
+
+export type DisconnectMcpServerInput = {
+  /** The MCP server's URL. */
+  url: string;
+};
+
 /**
  * A condition to be used against `NotificationDelivery` object types. All fields
  * are tested for equality and combined with a logical ‘and.’
@@ -183,6 +199,25 @@ export type RunMcpQueryVariables = Exact<{
 
 
 export type RunMcpQuery = { allRunMcpTools: { nodes: Array<{ server: string, pinnedAt: string, listId: string, mcpToolListByListId: { id: string, endpoint: string, fetchedAt: string, tools: unknown } | null } | null> } | null, own: { nodes: Array<{ runId: string, toolCallId: string, toolName: string, dispatches: number, state: string, lastDispatchedAt: string, authorizedBy: string | null, lastRunId: string } | null> } | null, parent: { nodes: Array<{ runId: string, toolCallId: string, toolName: string, dispatches: number, state: string, lastDispatchedAt: string, authorizedBy: string | null, lastRunId: string } | null> } | null };
+
+export type McpOauthQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type McpOauthQuery = { allAgents: { nodes: Array<{ id: string, name: string, config: unknown } | null> } | null, allMcpOauthConnections: { nodes: Array<{ nodeId: string, serverUrl: string, status: string, scopes: Array<string | null>, clientId: string | null, expiresAt: string | null, connectedAt: string | null, connectedBy: string | null, lastRefreshedAt: string | null, lastError: string | null, updatedAt: string } | null> } | null };
+
+export type ConnectMcpServerMutationVariables = Exact<{
+  input: ConnectMcpServerInput;
+}>;
+
+
+export type ConnectMcpServerMutation = { connectMcpServer: { url: string, authorizationUrl: string, expiresAt: string } | null };
+
+export type DisconnectMcpServerMutationVariables = Exact<{
+  input: DisconnectMcpServerInput;
+}>;
+
+
+export type DisconnectMcpServerMutation = { disconnectMcpServer: { disconnected: boolean, url: string } | null };
 
 export type NotificationDeliveryRowFieldsFragment = { id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, notificationEndpointByEndpointId: { name: string } | null };
 
@@ -1435,6 +1470,49 @@ export const RunMcpDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<RunMcpQuery, RunMcpQueryVariables>;
+export const McpOauthDocument = new TypedDocumentString(`
+    query McpOauth {
+  allAgents(orderBy: NAME_ASC, first: 1000) {
+    nodes {
+      id
+      name
+      config
+    }
+  }
+  allMcpOauthConnections(orderBy: [SERVER_URL_ASC], first: 500) {
+    nodes {
+      nodeId
+      serverUrl
+      status
+      scopes
+      clientId
+      expiresAt
+      connectedAt
+      connectedBy
+      lastRefreshedAt
+      lastError
+      updatedAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<McpOauthQuery, McpOauthQueryVariables>;
+export const ConnectMcpServerDocument = new TypedDocumentString(`
+    mutation ConnectMcpServer($input: ConnectMcpServerInput!) {
+  connectMcpServer(input: $input) {
+    url
+    authorizationUrl
+    expiresAt
+  }
+}
+    `) as unknown as TypedDocumentString<ConnectMcpServerMutation, ConnectMcpServerMutationVariables>;
+export const DisconnectMcpServerDocument = new TypedDocumentString(`
+    mutation DisconnectMcpServer($input: DisconnectMcpServerInput!) {
+  disconnectMcpServer(input: $input) {
+    disconnected
+    url
+  }
+}
+    `) as unknown as TypedDocumentString<DisconnectMcpServerMutation, DisconnectMcpServerMutationVariables>;
 export const NotificationsDocument = new TypedDocumentString(`
     query Notifications($endpoints: Int!, $deliveries: Int!, $condition: NotificationDeliveryCondition) {
   notificationEndpoints(first: $endpoints) {
