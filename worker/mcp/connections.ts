@@ -105,7 +105,7 @@ export interface McpTask {
 export class McpTaskUnknownError extends ToolError {
   readonly taskId: string;
   constructor(server: string, taskId: string, detail: string) {
-    super(`${server}: the server does not know task ${taskId} (${detail})`);
+    super(`${server}: the server does not know task ${taskId.slice(0, 200)} (${detail.slice(0, 500)})`);
     this.name = "McpTaskUnknownError";
     this.taskId = taskId;
   }
@@ -152,7 +152,8 @@ export const MAX_CALL_MS = 3 * 3_600_000;
 export const MAX_LISTED_TOOLS = 1000;
 /** ... and this much JSON. */
 export const MAX_TOOL_LIST_BYTES = 2 * 1024 * 1024;
-const DEFAULT_IDLE_MS = 5 * 60_000;
+/** Longer than the longest wait between an MCP task's polls (10 min, tools.ts): a task's connection (a stdio server's process) outlives its waits. */
+const DEFAULT_IDLE_MS = 15 * 60_000;
 const DEFAULT_MAX_CONNECTIONS = 100;
 /** The wire cap of one answer other than a tool's result (initialize, a tools/list page). */
 const LIST_WIRE_CAP = 2 * MAX_TOOL_LIST_BYTES;

@@ -19,10 +19,11 @@
 // Tasks (the MCP tasks extension): a tool listed with `execution.taskSupport` "required", or
 // "optional" on a server that offers tasks for tools/call (serverInfo.tasks) unless the spec says
 // `"tasks": false`, is called as a task. The tools/call (tracked as any call) answers a task
-// handle at once, and the tool parks the run: a durable timer, no worker held, the task in the
-// run's waiting record (`state.mcp_task`). Each wake polls tasks/get (read-only, not tracked):
-// still working → park again, the wait growing ×1.5 from the server's pollInterval (1 s when it
-// gives none) up to 60 s (never below its pollInterval); completed → tasks/result, the result as
+// handle at once, and the tool parks the run at once (the task's id committed before anything
+// else is asked): a durable timer, no worker held, the task in the run's waiting record
+// (`state.mcp_task`). Each wake polls tasks/get (read-only, not tracked): still working → park
+// again, the wait growing ×1.5 from the server's pollInterval (at least 1 s) up to 10 minutes;
+// a poll that cannot reach the server → park and poll again (10 in a row: unknown outcome); completed → tasks/result, the result as
 // any call's; failed or cancelled → an error result; input_required → an error result (Everruns
 // cannot answer a server's elicitation); a task the server does not know → the call's outcome is
 // unknown (OutcomeUnknownError: tool-step.ts decides by on_unknown_outcome). statusMessage
@@ -36,7 +37,7 @@ import { describeStorableProblem, findStorableProblem } from "../../lib/storable
 import type { Logger } from "../../lib/logger.ts";
 import type { WorkspaceSecrets } from "../secrets.ts";
 import type { AgentTool } from "../tool-step.ts";
-import { OutcomeUnknownError, park, ToolError, TransientToolError, type Tool, type ToolContext } from "../tools/types.ts";
+import { OutcomeUnknownError, park, ToolError, TransientToolError, type Tool, type ToolContext, type ToolResult } from "../tools/types.ts";
 import type { McpConnections, McpServerInfo, McpServerSpec, McpTask } from "./connections.ts";
 import { McpOauthRequiredError, McpOauthStore, type McpOauthAuth } from "./oauth.ts";
 import { allowed, exposedToolName } from "./names.ts";
@@ -101,7 +102,14 @@ interface TaskState {
   status: string;
   /** the last wait, ms */
   poll_ms: number;
+  /** polls in a row that failed to reach the server (reset by one that answers) */
+  failures?: number;
 }
+
+/** Polls in a row that may fail to reach the server before the task's outcome is called unknown (about an hour at the longest waits). */
+const MAX_POLL_FAILURES = 10;
+/** The longest task id kept (it goes into the run's waiting record, wait steps and messages). */
+const MAX_TASK_ID_CHARS = 200;
 
 /** How long listing a server's tools may take, unless its timeout_ms says otherwise. */
 const LIST_TIMEOUT_MS = 30_000;
@@ -373,7 +381,12 @@ async function taskCall(
       if (started.result.isError) throw new ToolError(`${label}: ${started.result.content}`);
       return started.result.content;
     }
-    return settleOrPark(connections, workspaceId, server, secrets, label, started.task, undefined, ctx, oauth);
+    if (started.task.taskId.length > MAX_TASK_ID_CHARS) {
+      throw new OutcomeUnknownError(`${label}: the server started a task with an id over ${MAX_TASK_ID_CHARS} characters, which Everruns does not keep`);
+    }
+    // The task's id is committed (a wait step) before anything else is asked of the server: a
+    // failure after this point can never be taken for a call that did not arrive.
+    return parkFor(server, started.task, undefined, 0);
   }
   let task: McpTask;
   try {
@@ -386,9 +399,20 @@ async function taskCall(
         { cause: error },
       );
     }
+    // the server could not be reached: the task goes on there; wait and poll again, a while
+    if (error instanceof TransientToolError && !ctx.signal.aborted) {
+      const failures = (known.failures ?? 0) + 1;
+      if (failures >= MAX_POLL_FAILURES) {
+        throw new OutcomeUnknownError(
+          `${label} started MCP task ${known.task_id}, and its server could not be reached for ${failures} polls in a row (${error.message}): whether the task did its work is unknown`,
+          { cause: error },
+        );
+      }
+      return parkFor(server, { taskId: known.task_id, status: known.status } as McpTask, known, undefined, failures);
+    }
     throw error;
   }
-  return settleOrPark(connections, workspaceId, server, secrets, label, task, known, ctx, oauth);
+  return settleOrPark(connections, workspaceId, server, secrets, label, { ...task, taskId: known.task_id }, known, ctx, oauth);
 }
 
 /** The task's result when it ended, else `park(...)` until the next poll. */
@@ -407,7 +431,7 @@ async function settleOrPark(
   if (task.statusMessage !== undefined || known === undefined) {
     ctx.progress?.({ progress: polls, message: task.statusMessage ?? `MCP task ${task.taskId}: ${task.status}` });
   }
-  const why = task.statusMessage ? `: ${task.statusMessage}` : "";
+  const why = task.statusMessage ? `: ${task.statusMessage.slice(0, 500)}` : "";
   switch (task.status) {
     case "completed": {
       let result;
@@ -435,31 +459,47 @@ async function settleOrPark(
       throw new ToolError(
         `${label}: its MCP task ${task.taskId} asked for input${why}, which Everruns cannot give (MCP elicitation is not supported); the task was left waiting on the server`,
       );
-    default: {
-      const suggested = typeof task.pollInterval === "number" && Number.isFinite(task.pollInterval) && task.pollInterval > 0 ? task.pollInterval : undefined;
-      const grown = known ? Math.min(known.poll_ms * MCP_TASK_POLL_GROWTH, MCP_TASK_MAX_POLL_MS) : (suggested ?? MCP_TASK_FIRST_POLL_MS);
-      const pollMs = Math.round(Math.min(Math.max(grown, suggested ?? 0), MAX_TASK_POLL_MS));
-      const state: TaskState = { task_id: task.taskId, server: server.name, status: task.status, poll_ms: pollMs };
-      return park({
-        delayMs: pollMs,
-        waiting: { type: "timer" },
-        again: known !== undefined,
-        state: { mcp_task: state },
-        output: {
-          mcp_task: {
-            task_id: task.taskId,
-            server: server.name,
-            status: task.status,
-            ...(task.statusMessage !== undefined && { status_message: task.statusMessage.slice(0, 500) }),
-          },
-        },
-      });
-    }
+    default:
+      return parkFor(server, task, known);
   }
 }
 
-/** A server's pollInterval is honoured up to this (1 h): past it the task is polled hourly. */
-const MAX_TASK_POLL_MS = 3_600_000;
+/**
+ * Parks the call until the task's next poll: the server's pollInterval (at least 1 s) at first,
+ * then ×1.5 a poll up to MCP_TASK_MAX_POLL_MS, never shorter than the server asks (up to that
+ * bound too: a connection idle longer is closed, and a stdio server's tasks with it).
+ * `delayMs`: this wait instead (0 right after the start); `failures`: failed polls in a row.
+ */
+function parkFor(server: McpServerSpec, task: McpTask, known: TaskState | undefined, delayMs?: number, failures?: number): ToolResult {
+  const suggested =
+    typeof task.pollInterval === "number" && Number.isFinite(task.pollInterval) && task.pollInterval > 0
+      ? Math.max(task.pollInterval, MCP_TASK_FIRST_POLL_MS)
+      : undefined;
+  const grown = known ? known.poll_ms * MCP_TASK_POLL_GROWTH : (suggested ?? MCP_TASK_FIRST_POLL_MS);
+  const pollMs = Math.round(Math.min(Math.max(grown, suggested ?? 0), MCP_TASK_MAX_POLL_MS));
+  const state: TaskState = {
+    task_id: task.taskId,
+    server: server.name,
+    status: task.status,
+    poll_ms: delayMs === 0 ? (suggested ?? MCP_TASK_FIRST_POLL_MS) : pollMs,
+    ...(failures !== undefined && { failures }),
+  };
+  return park({
+    delayMs: delayMs ?? pollMs,
+    waiting: { type: "timer" },
+    again: known !== undefined,
+    state: { mcp_task: state },
+    output: {
+      mcp_task: {
+        task_id: task.taskId,
+        server: server.name,
+        status: task.status,
+        ...(task.statusMessage !== undefined && { status_message: task.statusMessage.slice(0, 500) }),
+        ...(failures !== undefined && { failed_polls: failures }),
+      },
+    },
+  });
+}
 
 function taskStateOf(waiting: Readonly<Record<string, unknown>> | undefined): TaskState | undefined {
   const task = (waiting?.state as { mcp_task?: unknown } | undefined)?.mcp_task as Partial<TaskState> | undefined;
@@ -469,6 +509,7 @@ function taskStateOf(waiting: Readonly<Record<string, unknown>> | undefined): Ta
     server: task.server,
     status: typeof task.status === "string" ? task.status : "working",
     poll_ms: typeof task.poll_ms === "number" && task.poll_ms > 0 ? task.poll_ms : MCP_TASK_FIRST_POLL_MS,
+    ...(typeof task.failures === "number" && { failures: task.failures }),
   };
 }
 

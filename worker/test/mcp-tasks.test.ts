@@ -149,9 +149,9 @@ describe("MCP task tools", () => {
     expect(input).toMatchObject({ is_error: true });
     expect(input!.content).toMatch(/asked for input: which vague\?, which Everruns cannot give \(MCP elicitation is not supported\)/);
     expect(optional).toMatchObject({ is_error: false, content: "opt quick" });
-    // the optional one completed at once: no wait step of its own
+    // the optional one completed at once: one wait step of its own, the one that committed its task's id
     const optionalCall = steps.find((s) => s.kind === "tool" && toolOutput(s).content === "opt quick")!.input as { tool_call_id: string };
-    expect(steps.filter((s) => s.kind === "wait" && s.output.tool_call_id === optionalCall.tool_call_id)).toHaveLength(0);
+    expect(steps.filter((s) => s.kind === "wait" && s.output.tool_call_id === optionalCall.tool_call_id)).toHaveLength(1);
 
     const direct = await createAgent(db.pool, {
       provider: "scripted",
