@@ -123,6 +123,25 @@ describe("MCP task tools", () => {
     expect((await getSteps(db.pool, runId)).filter((s) => s.kind === "tool").map((s) => toolOutput(s).content)).toEqual(["done restart"]);
   });
 
+  it("polls that cannot reach the server wait and poll again; the task's result still reaches the model", async () => {
+    const agent = await createAgent(db.pool, {
+      provider: "scripted",
+      tools: [mcp()],
+      script: [{ text: "", tool_calls: [{ name: "fx__slow_task", arguments: { label: "outage", ms: 3000 } }] }, { text: "finished" }],
+    });
+    const runId = await startRun(db.pool, agent, "research");
+    await waitFor("the run to park on its task", async () => (await getSteps(db.pool, runId)).some((s) => s.kind === "wait"));
+    server.refusePosts(2); // the next two polls find the server down
+    const run = await waitForStatus(db.pool, runId, ["succeeded", "failed", "interrupted"]);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe("succeeded");
+    expect(callsOf("slow_task", runId)).toHaveLength(1);
+    const steps = await getSteps(db.pool, runId);
+    expect(steps.filter((s) => s.kind === "tool").map((s) => toolOutput(s).content)).toEqual(["done outage"]);
+    const failed = steps.filter((s) => s.kind === "wait").map((s) => (s.output as { mcp_task?: { failed_polls?: number } }).mcp_task?.failed_polls ?? 0);
+    expect(Math.max(...failed)).toBe(2);
+  });
+
   it("a task that fails, or asks for input, is an error result the model sees; an optional task tool runs as a task unless tasks: false", async () => {
     const agent = await createAgent(db.pool, {
       provider: "scripted",
