@@ -360,7 +360,10 @@ describe("overlap: runs longer than the period", () => {
     }
     // the other occurrences meanwhile: skipped, not buffered
     expect(list.filter((f) => f.status === "skipped" && f.reason === "overlap").length).toBeGreaterThanOrEqual(1);
-    expect(list.filter((f) => f.status === "buffered")).toHaveLength(0);
+    // a fire still buffered when quiesce paused the schedule is dropped (skipped: paused) by the
+    // ticker's next tick, which may come after the list above was read
+    await waitFor("no buffered fire left", async () => (await fires(db.pool, id)).every((f) => f.status !== "buffered"), 10_000, 50);
+    expect((await fires(db.pool, id)).filter((f) => f.status === "skipped" && f.reason === "paused").length).toBeLessThanOrEqual(1);
   });
 
   it("allow: runs of successive occurrences run in parallel", async () => {
