@@ -63,6 +63,8 @@ beforeAll(async () => {
     script: [{ text: "Working.", tool_calls: [{ name: "simulate_work", arguments: { ms: 20_000 } }] }, { text: "done" }],
   });
   const { page, context } = browser;
+  // off the current page first: its polling (a 401 redirecting to /login) must not abort the login's navigation
+  await page.goto("about:blank");
   await context.clearCookies();
   await page.goto(`${web.url}/login#key=${key}`);
   await page.waitForURL(`${web.url}/runs`);

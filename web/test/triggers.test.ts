@@ -60,6 +60,8 @@ async function gql<T>(query: string, variables: Record<string, unknown> = {}): P
 
 async function login(key: string): Promise<void> {
   const { page, context } = browser;
+  // off the current page first: its polling (a 401 redirecting to /login) must not abort the login's navigation
+  await page.goto("about:blank");
   await context.clearCookies();
   await page.goto(`${web.url}/login#key=${key}`);
   await page.waitForURL(`${web.url}/runs`);
