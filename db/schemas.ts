@@ -412,9 +412,18 @@ export type RunInput = z.infer<typeof RunInputSchema>;
 export const ToolCallSchema = z.object({ id: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) });
 export type ToolCall = z.infer<typeof ToolCallSchema>;
 
+/**
+ * Tokens and cost of a step, or summed over a run. `input_tokens` counts every input token,
+ * cached or not; `cache_read_tokens` and `cache_write_tokens` are the parts of it read from and
+ * written to the provider's prompt cache; `reasoning_tokens` is the part of `output_tokens` spent
+ * reasoning. `cost_usd` prices each part at its own rate (worker/pricing.ts).
+ */
 export const UsageSchema = z.object({
   input_tokens: z.number().int().min(0),
   output_tokens: z.number().int().min(0),
+  cache_read_tokens: z.number().int().min(0).optional(),
+  cache_write_tokens: z.number().int().min(0).optional(),
+  reasoning_tokens: z.number().int().min(0).optional(),
   cost_usd: z.number().min(0),
 });
 export type Usage = z.infer<typeof UsageSchema>;
@@ -425,6 +434,11 @@ export const LlmOutputSchema = z.object({
   text: z.string(),
   reasoning: z.string().optional(),
   tool_calls: z.array(ToolCallSchema),
+  /**
+   * What the provider that wrote this turn needs back verbatim on later calls (Anthropic's signed
+   * thinking blocks, OpenAI's reasoning items; worker/providers/types.ts ProviderReplay).
+   */
+  replay: z.object({ provider: z.string(), model: z.string(), data: z.unknown() }).optional(),
   /**
    * Why this final answer did not match the agent's output_schema (worker/steps.ts): the run went
    * on, and the conversation has a correction message after this turn (worker/conversation.ts).

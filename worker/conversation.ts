@@ -218,7 +218,7 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
       }
     } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
       const o = LlmOutputSchema.parse(e.step.output);
-      raw.push({ role: "assistant", content: o.text, tool_calls: o.tool_calls });
+      raw.push({ role: "assistant", content: o.text, tool_calls: o.tool_calls, ...(o.replay && { replay: { ...o.replay, data: o.replay.data } }) });
       if (o.output_errors !== undefined) raw.push({ role: "user", content: outputCorrection(o.output_errors), output_correction: { run_id: e.run_id } });
     } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
       const o = ToolOutputSchema.parse(e.step.output);

@@ -6,8 +6,8 @@ import type { NextStep, StepRecord } from "../db/sql/commitStep.ts";
 import type { AgentConfig, LlmOutput, Usage } from "../db/schemas.ts";
 import { StepAbort } from "./abort.ts";
 import type { EventWriter } from "./event-writer.ts";
-import { costUsd } from "./pricing.ts";
-import { ProviderError, type ChatMessage, type Provider, type ToolDefinition } from "./providers/types.ts";
+import { costUsd, type PriceOverrides } from "./pricing.ts";
+import { ProviderError, type ChatMessage, type Provider, type TokenUsage, type ToolDefinition } from "./providers/types.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
 import { outputProblems } from "./tools/validate.ts";
 
@@ -30,6 +30,32 @@ export interface StepScope {
   usage: Usage;
   /** the run's workspace secrets, decrypted on use */
   secrets?: WorkspaceSecrets;
+  /** the run's workspace's model prices (everruns.model_prices), over the built-in table */
+  prices?: PriceOverrides;
+}
+
+/** The token counts of a provider's usage, without the parts it did not report (a step's usage). */
+function tokenUsage(u: TokenUsage): Omit<Usage, "cost_usd"> {
+  return {
+    input_tokens: u.input_tokens,
+    output_tokens: u.output_tokens,
+    ...(u.cache_read_tokens ? { cache_read_tokens: u.cache_read_tokens } : {}),
+    ...(u.cache_write_tokens ? { cache_write_tokens: u.cache_write_tokens } : {}),
+    ...(u.reasoning_tokens ? { reasoning_tokens: u.reasoning_tokens } : {}),
+  };
+}
+
+/** Two usages summed, as commit_step sums a run's (every count, and the cost to 8 decimals). */
+export function addUsage(a: Usage, b: Usage): Usage {
+  const sum = (k: "cache_read_tokens" | "cache_write_tokens" | "reasoning_tokens") => (a[k] ?? 0) + (b[k] ?? 0);
+  return {
+    input_tokens: a.input_tokens + b.input_tokens,
+    output_tokens: a.output_tokens + b.output_tokens,
+    ...(sum("cache_read_tokens") ? { cache_read_tokens: sum("cache_read_tokens") } : {}),
+    ...(sum("cache_write_tokens") ? { cache_write_tokens: sum("cache_write_tokens") } : {}),
+    ...(sum("reasoning_tokens") ? { reasoning_tokens: sum("reasoning_tokens") } : {}),
+    cost_usd: Number((a.cost_usd + b.cost_usd).toFixed(8)),
+  };
 }
 
 export function stepName(seq: number, kind: string, name: string): string {
@@ -124,6 +150,8 @@ export async function runLlmStep(
         tools,
         callIndex,
         attempt: scope.attempt,
+        runId,
+        threadId: scope.threadId,
         signal,
         ...(scope.secrets && { secrets: scope.secrets }),
         ...(config.output_schema && { outputSchema: config.output_schema }),
@@ -194,12 +222,13 @@ export async function runLlmStep(
   }
   events.push({ type: "STEP_FINISHED", stepName: name });
 
-  const usage: Usage = { ...result.usage, cost_usd: costUsd(config, result.model, result.usage) };
+  const usage: Usage = { ...tokenUsage(result.usage), cost_usd: costUsd(config, result.model, result.usage, scope.prices) };
   const output: LlmOutput = {
     message_id: messageId,
     text: result.text,
     ...(result.reasoning ? { reasoning: result.reasoning } : {}),
     tool_calls: result.tool_calls,
+    ...(result.replay && { replay: result.replay }),
   };
   const step: StepRecord = {
     kind: "llm",
@@ -234,11 +263,7 @@ export async function runLlmStep(
     json = { value: checked.json };
   }
 
-  const total: Usage = {
-    input_tokens: scope.usage.input_tokens + usage.input_tokens,
-    output_tokens: scope.usage.output_tokens + usage.output_tokens,
-    cost_usd: Number((scope.usage.cost_usd + usage.cost_usd).toFixed(8)),
-  };
+  const total = addUsage(scope.usage, usage);
   events.push({
     type: "RUN_FINISHED",
     threadId: scope.threadId,

@@ -11,8 +11,37 @@ export type ChatMessage =
    * corrections from these. Providers send it as an ordinary user message.
    */
   | { role: "user"; content: string; output_correction?: { run_id: string } }
-  | { role: "assistant"; content: string; tool_calls: ToolCall[] }
+  /**
+   * `replay`: what the provider that wrote this turn needs back, verbatim, on later calls
+   * (Anthropic's signed thinking blocks, OpenAI's reasoning items): committed with the LLM step
+   * (LlmOutput.replay), so a retried or resumed run sends exactly what the API returned.
+   */
+  | { role: "assistant"; content: string; tool_calls: ToolCall[]; replay?: ProviderReplay }
   | { role: "tool"; tool_call_id: string; content: string };
+
+/**
+ * A provider's own record of an assistant turn, replayed to the same provider (and model) on
+ * later calls; another provider ignores it. `data` is the provider's to define and to check.
+ */
+export interface ProviderReplay {
+  provider: string;
+  model: string;
+  data: unknown;
+}
+
+/**
+ * Tokens of one LLM call as the provider reported them. `input_tokens` counts every input token
+ * processed, cached or not; `cache_read_tokens` and `cache_write_tokens` are the parts of it read
+ * from and written to the provider's prompt cache. `reasoning_tokens` is the part of
+ * `output_tokens` spent on reasoning (billed as output).
+ */
+export interface TokenUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens?: number;
+  cache_write_tokens?: number;
+  reasoning_tokens?: number;
+}
 
 export interface ToolDefinition {
   name: string;
@@ -29,6 +58,9 @@ export interface LlmRequest<C extends AgentConfig = AgentConfig> {
   /** 1 for the first try of this call, 2 after one failure... */
   attempt: number;
   signal: AbortSignal;
+  /** the run and its thread (OpenAI's prompt_cache_key is the thread) */
+  runId?: string;
+  threadId?: string;
   /** the run's workspace secrets (an agent's api_key_secret) */
   secrets?: WorkspaceSecrets;
   /**
@@ -54,8 +86,10 @@ export interface LlmResult {
   text: string;
   reasoning?: string;
   tool_calls: ToolCall[];
-  usage: { input_tokens: number; output_tokens: number };
+  usage: TokenUsage;
   model: string;
+  /** what to send back on later calls of the run (committed as LlmOutput.replay) */
+  replay?: ProviderReplay;
 }
 
 /** A provider's implementation (worker/providers/<name>.ts), loaded on first use (registry.ts). */
