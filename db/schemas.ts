@@ -297,6 +297,12 @@ const COMMON_FIELDS = {
   retry: RetryPolicySchema.default({ max_attempts: 5, initial_delay_ms: 1000, max_delay_ms: 60_000, multiplier: 2, max_retry_after_ms: MAX_RETRY_AFTER_MS }),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: positiveInt(1_000_000).optional(),
+  /**
+   * Prompt caching. `auto` (absent): Anthropic requests mark cache breakpoints (system prompt and
+   * tools, and the conversation so far), OpenAI requests name the thread as prompt_cache_key;
+   * `off`: neither (OpenAI still caches long prefixes by itself).
+   */
+  cache: z.enum(["auto", "off"]).optional(),
   /** USD per million tokens, overriding the provider's price table. */
   prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
   /**

@@ -27,6 +27,12 @@ export const openaiSpec = defineProvider({
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be a secret's name: 1-100 letters, digits, _, . or -")
       .optional(),
+    /**
+     * Responses API: let OpenAI store responses and continue a run from the previous one
+     * (previous_response_id). Absent or false: nothing is stored at OpenAI (store: false) and
+     * reasoning items travel back as encrypted content.
+     */
+    store: z.boolean().optional(),
     /** reasoning models */
     reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
   },

@@ -1,5 +1,5 @@
 // The fake's Anthropic side: the Messages API stream (fake-llm-server.ts serves it).
-import { argsText, estimateUsage, nextId, splitPieces, type StreamReply } from "./fake-llm-shared.ts";
+import { argsText, estimateUsage, nextId, splitPieces, type ErrorReply, type StreamReply } from "./fake-llm-shared.ts";
 
 // --- Anthropic Messages ----------------------------------------------------------------------
 
@@ -54,4 +54,21 @@ export function anthropicFrames(reply: StreamReply, requested: string): string[]
   });
   emit("message_stop", {});
   return frames;
+}
+
+/**
+ * The Anthropic API's rules the fake enforces and the state it keeps between requests (one per
+ * server). `check` answers a request that breaks a rule with the API's error, before any queued
+ * reply is used; `frames` streams a reply.
+ */
+export class FakeAnthropic {
+  check(_body: Record<string, unknown>, _apiKey: string | undefined): ErrorReply | undefined {
+    return undefined;
+  }
+
+  frames(reply: StreamReply, _body: Record<string, unknown>, model: string): string[] {
+    return anthropicFrames(reply, model);
+  }
+
+  reset(): void {}
 }

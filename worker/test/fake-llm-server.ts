@@ -11,9 +11,9 @@ import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { sleep } from "../../lib/sleep.ts";
-import { anthropicFrames } from "./fake-anthropic.ts";
+import { FakeAnthropic } from "./fake-anthropic.ts";
 import { nextId, type ErrorReply, type FakeApi, type FakeReply, type RecordedRequest, type StreamReply } from "./fake-llm-shared.ts";
-import { chatFrames, responsesFrames } from "./fake-openai.ts";
+import { FakeOpenAI } from "./fake-openai.ts";
 
 export * from "./fake-llm-shared.ts";
 
@@ -75,6 +75,10 @@ export class FakeLlmServer {
   clientAborts = 0;
   private readonly queue: FakeReply[] = [];
   private readonly server: Server;
+  /** The Anthropic API's rules and state (thinking signatures, prompt cache). */
+  readonly anthropic = new FakeAnthropic();
+  /** The OpenAI API's rules and state (reasoning items, stored responses, prompt cache). */
+  readonly openai = new FakeOpenAI();
   /** When set, a request with another key gets a 401 (and consumes no reply). */
   expectedApiKey: string | undefined;
   url = "";
@@ -127,6 +131,8 @@ export class FakeLlmServer {
     this.requests.length = 0;
     this.expectedApiKey = undefined;
     this.clientAborts = 0;
+    this.anthropic.reset();
+    this.openai.reset();
   }
 
   get lastRequest(): RecordedRequest | undefined {
@@ -161,13 +167,16 @@ export class FakeLlmServer {
     if (this.expectedApiKey !== undefined && apiKey !== this.expectedApiKey) {
       return this.sendError(res, api, { status: 401, message: "Incorrect API key provided" });
     }
+    // a request the real API would refuse is refused, before it uses a queued reply
+    const refused = api === "anthropic" ? this.anthropic.check(body, apiKey) : this.openai.check(api, body, apiKey);
+    if (refused) return this.sendError(res, api, refused.error);
     const reply = this.queue.shift();
     if (!reply) {
       return this.sendError(res, api, { status: 500, message: "fake server: no reply queued for this request" });
     }
     if ("error" in reply) return this.sendError(res, api, reply.error);
     const model = typeof body.model === "string" ? body.model : "fake-model";
-    const frames = api === "responses" ? responsesFrames(reply, model) : api === "chat_completions" ? chatFrames(reply, model) : anthropicFrames(reply, model);
+    const frames = api === "anthropic" ? this.anthropic.frames(reply, body, model) : this.openai.frames(api, reply, body, model);
     await this.stream(req, res, api, frames, reply);
   }
 

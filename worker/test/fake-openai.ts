@@ -1,5 +1,5 @@
 // The fake's OpenAI side: the Responses and Chat Completions streams (fake-llm-server.ts serves them).
-import { argsText, estimateUsage, nextId, splitPieces, type StreamReply } from "./fake-llm-shared.ts";
+import { argsText, estimateUsage, nextId, splitPieces, type ErrorReply, type StreamReply } from "./fake-llm-shared.ts";
 
 // --- OpenAI Responses ------------------------------------------------------------------------
 
@@ -150,4 +150,21 @@ export function chatFrames(reply: StreamReply, requested: string): string[] {
   );
   frames.push("data: [DONE]\n\n");
   return frames;
+}
+
+/**
+ * The OpenAI API's rules the fake enforces and the state it keeps between requests (one per
+ * server). `check` answers a request that breaks a rule with the API's error, before any queued
+ * reply is used; `frames` streams a reply.
+ */
+export class FakeOpenAI {
+  check(_api: "responses" | "chat_completions", _body: Record<string, unknown>, _apiKey: string | undefined): ErrorReply | undefined {
+    return undefined;
+  }
+
+  frames(api: "responses" | "chat_completions", reply: StreamReply, _body: Record<string, unknown>, model: string): string[] {
+    return api === "responses" ? responsesFrames(reply, model) : chatFrames(reply, model);
+  }
+
+  reset(): void {}
 }
