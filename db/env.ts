@@ -161,6 +161,11 @@ const EnvObject = z.object({
   ),
   /** Longest wait for a database connection, a new one or a free one of a pool, in ms. */
   EVERRUNS_DB_CONNECT_TIMEOUT_MS: intFromEnv("EVERRUNS_DB_CONNECT_TIMEOUT_MS", 0, 3_600_000).default(DB_TIMEOUT_DEFAULTS.connectMs),
+  /**
+   * A JSON file of models (prices, context windows, capabilities) merged over the built-in table,
+   * lib/models/models.json, in its shape; read at API and worker start (lib/models/operator-file.ts).
+   */
+  EVERRUNS_MODELS_FILE: z.string().min(1, "EVERRUNS_MODELS_FILE must be a file's path").optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   // each provider's own (OPENAI_API_KEY, ANTHROPIC_BASE_URL, ...): worker/providers/<name>.config.ts
   ...providerEnvShape(),

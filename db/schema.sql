@@ -98,7 +98,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text, 'mcp.connected'::text, 'mcp.disconnected'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text, 'mcp.connected'::text, 'mcp.disconnected'::text, 'model_price.set'::text, 'model_price.deleted'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -264,6 +264,32 @@ comment on table everruns.mcp_tool_lists is '@behavior -insert -update -delete
 Each listing of an MCP server''s tools for an agent version (tools), or a failed one (error). Runs pin one per server (everruns.run_mcp_tools); a recent successful list of the same agent version, server and endpoint is reused within the server''s tool_list_ttl_s.';
 CREATE INDEX mcp_tool_lists_cache_idx ON everruns.mcp_tool_lists USING btree (agent_id, agent_version, server, endpoint, fetched_at DESC, id DESC) WHERE (error IS NULL);
 CREATE INDEX mcp_tool_lists_console_idx ON everruns.mcp_tool_lists USING btree (workspace_id, agent_id, server, fetched_at DESC, id DESC);
+
+create table everruns.model_prices (
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  provider text not null,
+  model text not null default ''::text,
+  input_per_million double precision not null,
+  output_per_million double precision not null,
+  cache_read_per_million double precision,
+  cache_write_per_million double precision,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  constraint model_prices_cache_read_per_million_check CHECK (((cache_read_per_million >= (0)::double precision) AND (cache_read_per_million <= (1000000)::double precision))),
+  constraint model_prices_cache_write_per_million_check CHECK (((cache_write_per_million >= (0)::double precision) AND (cache_write_per_million <= (1000000)::double precision))),
+  constraint model_prices_input_per_million_check CHECK (((input_per_million >= (0)::double precision) AND (input_per_million <= (1000000)::double precision))),
+  constraint model_prices_model_check CHECK (((char_length(model) <= 200) AND (model !~ '[[:cntrl:][:space:]]'::text))),
+  constraint model_prices_output_per_million_check CHECK (((output_per_million >= (0)::double precision) AND (output_per_million <= (1000000)::double precision))),
+  constraint model_prices_pkey PRIMARY KEY (id),
+  constraint model_prices_provider_check CHECK ((provider = ANY (ARRAY['openai'::text, 'anthropic'::text, 'scripted'::text]))),
+  constraint model_prices_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id),
+  constraint model_prices_workspace_provider_model_key UNIQUE (workspace_id, provider, model)
+);
+comment on table everruns.model_prices is '@behavior -insert -update -delete
+A workspace''s own model prices, in USD per million tokens, over the price table in code: the longest model prefix of the step''s provider wins ("" prices every model of the provider). Set with the setModelPrice mutation or everruns prices set; workers read them within 30 s.';
+CREATE TRIGGER tg_model_prices__audit AFTER INSERT OR DELETE ON everruns.model_prices FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_model_prices__audit();
+CREATE TRIGGER tg_model_prices__audit_update AFTER UPDATE ON everruns.model_prices FOR EACH ROW WHEN (((((old.input_per_million IS DISTINCT FROM new.input_per_million) OR (old.output_per_million IS DISTINCT FROM new.output_per_million)) OR (old.cache_read_per_million IS DISTINCT FROM new.cache_read_per_million)) OR (old.cache_write_per_million IS DISTINCT FROM new.cache_write_per_million))) EXECUTE FUNCTION everruns_private.tg_model_prices__audit();
 
 create table everruns.notification_attempts (
   id bigint not null,
@@ -942,7 +968,10 @@ create view everruns.usage_daily as
     count(*) FILTER (WHERE s.kind = 'llm'::text) AS llm_calls,
     COALESCE(sum((s.usage ->> 'input_tokens'::text)::bigint), 0::numeric) AS input_tokens,
     COALESCE(sum((s.usage ->> 'output_tokens'::text)::bigint), 0::numeric) AS output_tokens,
-    round(COALESCE(sum((s.usage ->> 'cost_usd'::text)::numeric), 0::numeric), 6) AS cost_usd
+    round(COALESCE(sum((s.usage ->> 'cost_usd'::text)::numeric), 0::numeric), 6) AS cost_usd,
+    COALESCE(sum((s.usage ->> 'cache_read_tokens'::text)::bigint), 0::numeric) AS cache_read_tokens,
+    COALESCE(sum((s.usage ->> 'cache_write_tokens'::text)::bigint), 0::numeric) AS cache_write_tokens,
+    COALESCE(sum((s.usage ->> 'reasoning_tokens'::text)::bigint), 0::numeric) AS reasoning_tokens
    FROM everruns.run_steps s
      JOIN everruns.runs r ON r.id = s.run_id
   GROUP BY r.workspace_id, r.agent_id, (date_trunc('day'::text, (s.finished_at AT TIME ZONE 'UTC'::text))::date);
@@ -1079,7 +1108,7 @@ begin
                  'everruns.run_attempts, everruns.batches, everruns.batch_items, everruns.schedules, everruns.schedule_fires, '
                  'everruns.activations, everruns.webhooks, everruns.webhook_deliveries, everruns.notification_endpoints, '
                  'everruns.notification_deliveries, everruns.notification_attempts, everruns.mcp_tool_lists, '
-                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP
+                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon() to %I', v_role);
@@ -2582,10 +2611,15 @@ begin
   end if;
   update everruns.runs
      set settled_event_seq = event_seq,
+         -- 000029: the categories (parts of input and output) are summed too, each once the run
+         -- or this step has it
          usage = jsonb_build_object(
            'input_tokens', coalesce((usage ->> 'input_tokens')::bigint, 0) + coalesce((v_usage ->> 'input_tokens')::bigint, 0),
            'output_tokens', coalesce((usage ->> 'output_tokens')::bigint, 0) + coalesce((v_usage ->> 'output_tokens')::bigint, 0),
-           'cost_usd', round(coalesce((usage ->> 'cost_usd')::numeric, 0) + coalesce((v_usage ->> 'cost_usd')::numeric, 0), 8)),
+           'cost_usd', round(coalesce((usage ->> 'cost_usd')::numeric, 0) + coalesce((v_usage ->> 'cost_usd')::numeric, 0), 8))
+           || (select coalesce(jsonb_object_agg(k, coalesce((usage ->> k)::bigint, 0) + coalesce((v_usage ->> k)::bigint, 0)), '{}')
+                 from unnest(array['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens']) as k
+                where usage ? k or v_usage ? k),
          step_cursor = v_seq + 1,
          step_attempt = 0,
          step_errors = 0,
@@ -5214,6 +5248,26 @@ begin
   new.created_at := now();
   new.updated_at := now();
   return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_model_prices__audit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'DELETE' then
+    perform everruns_private.audit_append(old.workspace_id, 'model_price.deleted', 'model_price', old.id::text,
+      jsonb_build_object('provider', old.provider, 'model', old.model));
+  else
+    perform everruns_private.audit_append(new.workspace_id, 'model_price.set', 'model_price', new.id::text,
+      jsonb_build_object('provider', new.provider, 'model', new.model,
+                         'input_per_million', new.input_per_million, 'output_per_million', new.output_per_million,
+                         'cache_read_per_million', new.cache_read_per_million, 'cache_write_per_million', new.cache_write_per_million));
+  end if;
+  return null;
 end;
 $function$;
 

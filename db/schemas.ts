@@ -13,6 +13,7 @@ import type { ProviderSpec } from "../worker/providers/spec.ts";
 import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
 import { outputSchemaProblem } from "../worker/tools/validate.ts";
 import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
+import { ModelInfoOverrideSchema, modelInfo } from "../lib/models/catalog.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
 
@@ -303,8 +304,23 @@ const COMMON_FIELDS = {
    * `off`: neither (OpenAI still caches long prefixes by itself).
    */
   cache: z.enum(["auto", "off"]).optional(),
-  /** USD per million tokens, overriding the provider's price table. */
-  prices: z.strictObject({ input_per_million: z.number().min(0), output_per_million: z.number().min(0) }).optional(),
+  /**
+   * USD per million tokens, overriding the workspace's and the catalog's prices (worker/pricing.ts).
+   * Input is the rate of uncached input; a cache rate left out is the input rate.
+   */
+  prices: z
+    .strictObject({
+      input_per_million: z.number().min(0),
+      output_per_million: z.number().min(0),
+      cache_read_per_million: z.number().min(0).optional(),
+      cache_write_per_million: z.number().min(0).optional(),
+    })
+    .optional(),
+  /**
+   * What this agent's model is, overriding the model catalog (lib/models/models.json and the
+   * operator's EVERRUNS_MODELS_FILE): its context window, longest output and capabilities.
+   */
+  model_info: ModelInfoOverrideSchema.optional(),
   /**
    * The priority of the agent's runs that are started without one (-1000..1000, higher first
    * within the workspace; absent: 0). A run's own priority, when given and not 0, wins.
@@ -343,6 +359,39 @@ const BoundedConfigSchema = z.unknown().check((ctx) => {
   }
 });
 
+type ShapedConfig = z.infer<(typeof variants)[number]>;
+
+/**
+ * What the config asks of its model that the catalog says the model cannot do (a known `false`, a
+ * known output limit). An unknown model, or an unknown capability, passes; the agent's model_info
+ * overrides the catalog.
+ */
+function modelCapabilityIssues(config: ShapedConfig): { path: string[]; message: string }[] {
+  const info = modelInfo(config.provider, config.model, config.model_info);
+  const model = config.model === undefined ? `of provider ${config.provider}` : `${config.model}`;
+  const lacks = (field: string, what: string, capability: string) => ({
+    path: [field],
+    message: `model ${model} does not support ${what} (models table); remove ${field}, or set model_info.${capability} to true if it does`,
+  });
+  const issues: { path: string[]; message: string }[] = [];
+  if (config.provider === "anthropic" && config.thinking_budget_tokens !== undefined && info.thinking === false) {
+    issues.push(lacks("thinking_budget_tokens", "extended thinking", "thinking"));
+  }
+  if (config.provider === "openai" && config.reasoning_effort !== undefined && info.reasoning === false) {
+    issues.push(lacks("reasoning_effort", "reasoning (it is not a reasoning model)", "reasoning"));
+  }
+  if (config.output_schema !== undefined && info.structured_output === false) {
+    issues.push(lacks("output_schema", "structured output", "structured_output"));
+  }
+  if (config.max_tokens !== undefined && info.max_output_tokens !== undefined && config.max_tokens > info.max_output_tokens) {
+    issues.push({
+      path: ["max_tokens"],
+      message: `is ${config.max_tokens}, more than the ${info.max_output_tokens} output tokens model ${model} allows (models table); lower it, or set model_info.max_output_tokens if the model allows more`,
+    });
+  }
+  return issues;
+}
+
 const ConfigShapeSchema = z
   .discriminatedUnion("provider", variants, {
     error: (issue) =>
@@ -351,6 +400,7 @@ const ConfigShapeSchema = z
         : undefined,
   })
   .superRefine((config, ctx) => {
+    modelCapabilityIssues(config).forEach((issue) => ctx.addIssue({ code: "custom", ...issue }));
     const seen = new Set<string>();
     config.tools.forEach((tool, i) => {
       const name = typeof tool === "string" ? tool : tool.name;

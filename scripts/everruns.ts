@@ -4,6 +4,7 @@
 // rest). Errors print as one line (scripts/cli/errors.ts) with the documented exit codes.
 import { Command, CommanderError, Option } from "commander";
 import { loadEnv, type Env } from "../db/env.ts";
+import { loadOperatorModels } from "../lib/models/operator-file.ts";
 import { consoleLogger } from "../lib/logger.ts";
 // The worker, the API, the console server and the proof commands load when a command needs them:
 // a worker process imports none but the worker (spawn → ready is what a restart after a crash
@@ -29,7 +30,7 @@ import { resolveDatabase } from "./database.ts";
 const ENVIRONMENT_HELP = `Every API route but /healthz needs an API key: Authorization: Bearer evr_… (everruns keys create makes one;
 everruns start keeps an admin key of the default workspace in .everruns/admin-key). run, approve, reject, outcome,
 signal, resume, batch, schedules, webhooks, notify and trigger go through the API with that key; runs, cancel, events,
-secrets, keys and workspaces use DATABASE_URL: an administrator's connection.
+secrets, keys, workspaces and prices use DATABASE_URL: an administrator's connection.
 
 Environment:
   Database
@@ -64,6 +65,8 @@ Environment:
     EVERRUNS_SECRET_KEY               32 bytes (64 hex digits or base64) sealing secrets; the same on the API and every
                                       worker (start without DATABASE_URL keeps one in .everruns/secret-key)
     EVERRUNS_HTTP_MAX_RESPONSE_BYTES  the largest response an http tool reads (default 1 MiB)
+    EVERRUNS_MODELS_FILE              a JSON file in the shape of lib/models/models.json merged over the built-in
+                                      models table (prices, context windows, capabilities); API and worker
   Providers and egress (the worker's)
     OPENAI_API_KEY, OPENAI_BASE_URL   the openai provider's key and endpoint
     ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL  the anthropic provider's key and endpoint
@@ -92,7 +95,13 @@ ${EXIT_CODES_HELP}`;
 let exitCode: number = EXIT.ok;
 let env: Env | null = null;
 /** The environment, validated when a command runs (not for --help). */
-const getEnv = (): Env => (env ??= loadEnv());
+const getEnv = (): Env => {
+  if (env) return env;
+  env = loadEnv();
+  // the operator's models table (prices, context windows, capabilities) over the built-in one
+  loadOperatorModels();
+  return env;
+};
 const done = (code: number) => {
   exitCode = code;
 };
@@ -283,6 +292,9 @@ function buildProgram(): Command {
 
   passThrough(program, "secrets", "a workspace's secrets, write-only: set|list|delete", async (args) =>
     (await import("./secrets-command.ts")).secretsCommand(args, getEnv()),
+  );
+  passThrough(program, "prices", "a workspace's own model prices (USD per million tokens): list|set|delete", async (args) =>
+    (await import("./prices-command.ts")).pricesCommand(args, getEnv()),
   );
   passThrough(program, "keys", "a workspace's API keys: create|list|revoke", async (args) => (await import("./keys-command.ts")).keysCommand(args, getEnv()));
   passThrough(program, "workspaces", "workspaces: create|list|limits", async (args) =>

@@ -38,10 +38,22 @@ export type Plan =
       waited: boolean;
       decision?: Decision;
       outcome?: OutcomeDecision;
-      client?: { content: string };
+      client?: ClientResult;
     }
   /** end the run: approvals to ask for and client tool calls to hand to the client */
   | { kind: "interrupt"; approvals: ToolCall[]; clientCalls: ToolCall[]; parentMessageId: string };
+
+/**
+ * A client tool call's result (AG-UI input.tools). `messageId`: the id of the client's own tool
+ * message that carried it (its id, or `<run_id>:input:<i>` for an id-less one, as
+ * threadMessageIds and MESSAGES_SNAPSHOT name it): the client holds that message already, so the
+ * tool step commits it under that id and streams no TOOL_CALL_RESULT. Absent: the client was asked
+ * and continued without answering, and the step's note is news to it.
+ */
+export interface ClientResult {
+  content: string;
+  messageId?: string;
+}
 
 export interface PlanContext {
   /** tools that need a human's approval before they run */
@@ -84,7 +96,7 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
   const answered = new Set<string>();
   const waited = new Set<string>();
   const asked = new Set<string>();
-  const clientResults = new Map<string, string>();
+  const clientResults = new Map<string, ClientResult>();
   const decisions = new Map<string, Decision>();
   const outcomes = new Map<string, OutcomeDecision>();
   for (const e of after) {
@@ -97,9 +109,12 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
       }
     } else {
       const input = inputOf(e);
-      for (const m of input.messages) {
-        if (m.role === "tool" && m.toolCallId) clientResults.set(m.toolCallId, typeof m.content === "string" ? m.content : JSON.stringify(m.content));
-      }
+      input.messages.forEach((m, i) => {
+        // the first answer wins, as the model sees the first (chatMessages)
+        if (m.role !== "tool" || !m.toolCallId || clientResults.has(m.toolCallId)) return;
+        const content = typeof m.content === "string" ? m.content : JSON.stringify(m.content);
+        clientResults.set(m.toolCallId, { content, messageId: m.id ?? `${e.run_id}:input:${i}` });
+      });
       for (const raw of input.resume ?? []) {
         const r = raw as {
           interruptId?: string;
@@ -143,7 +158,7 @@ export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
     if (ctx.isClientTool(call.name)) {
       const result = clientResults.get(call.id);
       // the client answered, or was asked and continued the thread without answering
-      if (result !== undefined) return { ...base, client: { content: result } };
+      if (result !== undefined) return { ...base, client: result };
       if (asked.has(call.id)) return { ...base, client: { content: "(the client returned no result for this tool call)" } };
       clientCalls.push(call);
       continue;
@@ -241,12 +256,21 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
   return out;
 }
 
-/** The committed conversation as AG-UI messages, for MESSAGES_SNAPSHOT. */
+/**
+ * The committed conversation as AG-UI messages, for MESSAGES_SNAPSHOT. A tool call's result is
+ * listed once, the first (as chatMessages gives the model the first): a client tool's result is
+ * the client's own tool message in the run's input, and the tool step that committed it (under
+ * the same id; in threads from before it kept the client's id, under a new one) is not listed again.
+ */
 export function agUiMessages(history: HistoryEntry[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
+  const results = new Set<string>();
   for (const e of history) {
     if (e.kind === "input") {
-      inputOf(e).messages.forEach((m, i) => out.push({ ...m, id: m.id ?? `${e.run_id}:input:${i}` }));
+      inputOf(e).messages.forEach((m, i) => {
+        if (m.role === "tool" && m.toolCallId) results.add(m.toolCallId);
+        out.push({ ...m, id: m.id ?? `${e.run_id}:input:${i}` });
+      });
     } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
       const o: LlmOutput = LlmOutputSchema.parse(e.step.output);
       out.push({
@@ -260,6 +284,8 @@ export function agUiMessages(history: HistoryEntry[]): Record<string, unknown>[]
       if (o.output_errors !== undefined) out.push({ id: `${o.message_id}:correction`, role: "user", content: outputCorrection(o.output_errors) });
     } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
       const o = ToolOutputSchema.parse(e.step.output);
+      if (results.has(o.tool_call_id)) continue;
+      results.add(o.tool_call_id);
       out.push({ id: o.message_id, role: "tool", toolCallId: o.tool_call_id, content: o.content });
     }
   }

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto";
 import type { AgUiEvent } from "../db/sql/appendEvents.ts";
 import type { AgentConfig, ToolCall, ToolOutput } from "../db/schemas.ts";
 import { StepAbort } from "./abort.ts";
-import { approvalId, outcomeId, type Decision, type OutcomeDecision } from "./conversation.ts";
+import { approvalId, outcomeId, type ClientResult, type Decision, type OutcomeDecision } from "./conversation.ts";
 import type { ToolDefinition } from "./providers/types.ts";
 import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
@@ -85,9 +85,10 @@ function result(
   call: ToolCall,
   content: string,
   isError: boolean,
-  extra: { messageId?: string; consumes_signal?: number } = {},
+  extra: { messageId?: string; consumes_signal?: number; clientHasIt?: boolean } = {},
 ): StepOutcome {
   const messageId = extra.messageId ?? randomUUID();
+  const finished: AgUiEvent = { type: "STEP_FINISHED", stepName: stepName(scope.seq, "tool", call.name) };
   const output: ToolOutput = { tool_call_id: call.id, message_id: messageId, content, is_error: isError };
   return {
     step: {
@@ -98,10 +99,9 @@ function result(
       output,
       ...(extra.consumes_signal !== undefined && { consumes_signal: extra.consumes_signal }),
     },
-    events: [
-      { type: "TOOL_CALL_RESULT", messageId, toolCallId: call.id, content, role: "tool" },
-      { type: "STEP_FINISHED", stepName: stepName(scope.seq, "tool", call.name) },
-    ],
+    // a client's own tool message is not streamed back to it: an AG-UI client adds every
+    // TOOL_CALL_RESULT as a message, and would show the result it sent twice
+    events: extra.clientHasIt ? [finished] : [{ type: "TOOL_CALL_RESULT", messageId, toolCallId: call.id, content, role: "tool" }, finished],
     next: { type: "continue" },
   };
 }
@@ -121,7 +121,7 @@ export interface ToolStepInput {
   /** a durable wait of this call was committed and the run has been woken since */
   waited: boolean;
   decision?: Decision;
-  client?: { content: string };
+  client?: ClientResult;
   /** what the run waited for, when it was woken from a wait (runs.waiting) */
   waiting: Record<string, unknown> | null;
   signals: Array<{ id: number; name: string; payload: unknown }>;
@@ -132,7 +132,11 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
   const name = stepName(scope.seq, "tool", call.name);
   scope.writer.push({ type: "STEP_STARTED", stepName: name });
 
-  if (input.client) return result(scope, call, input.client.content, false);
+  if (input.client) {
+    // the client's answer keeps the id of its tool message (known to the thread: threadMessageIds)
+    const own = input.client.messageId;
+    return result(scope, call, input.client.content, false, own !== undefined ? { messageId: own, clientHasIt: true } : {});
+  }
   if (input.decision && !input.decision.approved) {
     const why = input.decision.reason ? ` Reason: ${input.decision.reason}` : "";
     return result(scope, call, `The user rejected this call to ${call.name}; it was not executed.${why}`, true);

@@ -13,7 +13,8 @@
 // Roles: queries and subscriptions need any key (viewer); the run mutations (startRun,
 // cancelRun, resumeRun, sendEvent, rerunRun), the batch mutations (createBatch and its controls), pausing and
 // resuming schedules, triggerAgent, test webhook deliveries, resending notifications and connecting and
-// disconnecting MCP servers (connectMcpServer, disconnectMcpServer) operator; every other
+// disconnecting MCP servers (connectMcpServer, disconnectMcpServer) and setting and deleting model prices
+// (setModelPrice, deleteModelPrice) operator; every other
 // mutation (agents, secrets, keys, creating, changing and deleting schedules, webhooks and notification endpoints) and the
 // apiKeys and secrets queries admin. A mutation not listed is admin's: a new one is closed until it is listed.
 import type { IncomingMessage } from "node:http";
@@ -44,6 +45,9 @@ const OPERATOR_MUTATIONS = new Set([
   // OAuth connections to MCP servers (mcp-oauth.ts), as REST's POST /api/mcp/oauth/connect and DELETE /api/mcp/oauth
   "connectMcpServer",
   "disconnectMcpServer",
+  // a workspace's model prices (model-prices.ts): what its runs' costs are computed with
+  "setModelPrice",
+  "deleteModelPrice",
 ]);
 const ADMIN_QUERIES = new Set(["apiKeys", "secrets"]);
 

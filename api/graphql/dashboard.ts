@@ -84,6 +84,12 @@ export const DashboardPlugin = extendSchema((build) => {
         runs: Int!
         inputTokens: Float!
         outputTokens: Float!
+        "The part of inputTokens read from the provider's prompt cache (billed at the cheaper cached rate)."
+        cacheReadTokens: Float!
+        "The part of inputTokens written to the provider's prompt cache."
+        cacheWriteTokens: Float!
+        "The part of outputTokens spent on reasoning (thinking)."
+        reasoningTokens: Float!
         costUsd: Float!
       }
       "A worker process (a pool of step runners) whose liveness connection is open."

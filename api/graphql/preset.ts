@@ -3,7 +3,7 @@
 // the live subscriptions, the dashboard's read-only aggregates, API keys, the role of each root
 // field, the limits of a request (api/graphql/limits.ts), batches (api/graphql/batches.ts), schedules, webhooks and
 // notifications (api/graphql/triggers.ts), OAuth connections to MCP servers
-// (api/graphql/mcp-oauth.ts), websockets on /graphql, Ruru at
+// (api/graphql/mcp-oauth.ts), model prices (api/graphql/model-prices.ts), websockets on /graphql, Ruru at
 // /graphiql when enabled. Every operation runs for an API
 // key, in its workspace (api/graphql/access.ts).
 import type { IncomingMessage } from "node:http";
@@ -32,6 +32,7 @@ import { DashboardPlugin } from "./dashboard.ts";
 import { makeMaskError } from "./errors.ts";
 import { makeLimitsPlugin, MAX_REQUEST_BYTES, PageLimitsPlugin } from "./limits.ts";
 import { makeMcpOauthMutationsPlugin } from "./mcp-oauth.ts";
+import { ModelPricesPlugin } from "./model-prices.ts";
 import { requestOrigin, type McpOauthOperations } from "../mcp-oauth.ts";
 import type { EverrunsGrafastContext } from "./grafast-context.d.ts";
 import { EverrunsIdsPlugin } from "./inflection.ts";
@@ -97,6 +98,7 @@ export function makePreset({
       makeTriggerMutationsPlugin({ pool, log }),
       makeMcpOauthMutationsPlugin({ pool, log, ...(mcpOauth && { operations: mcpOauth }) }),
       SecretsPlugin,
+      ModelPricesPlugin,
       ApiKeysPlugin,
       FieldRolesPlugin,
       RunSubscriptionsPlugin,

@@ -48,7 +48,7 @@ const CASES: Case[] = [
     name: "openai with its settings",
     config: {
       provider: "openai",
-      model: "gpt-4.1",
+      model: "o4-mini",
       api: "chat_completions",
       base_url: "http://127.0.0.1:9/v1",
       api_key_env: "EVERRUNS_NO_SUCH_KEY",

@@ -191,6 +191,7 @@ describe("queries", () => {
         "createNotificationEndpoint",
         "createSchedule",
         "createWebhook",
+        "deleteModelPrice",
         "deleteNotificationEndpoint",
         "deleteSchedule",
         "deleteSecret",
@@ -208,6 +209,7 @@ describe("queries", () => {
         "sendEvent",
         "sendTestWebhookDelivery",
         "setBatchParallel",
+        "setModelPrice",
         "setSecret",
         "startBatch",
         "startRun",
@@ -372,6 +374,54 @@ describe("mutations", () => {
     expect(unknown.errors![0]!.extensions).toEqual({ code: "not_found" });
     const nameless = await gql(`mutation ($id: UUID!) { sendEvent(runId: $id, name: "") { woke } }`, { id: runId });
     expect(nameless.errors![0]).toMatchObject({ message: "an event needs a name of 1 to 200 characters", extensions: { code: "invalid_input" } });
+  });
+
+  it("setModelPrice sets and replaces a workspace's price, allModelPrices lists it, deleteModelPrice deletes it; a bad rate names its field", async () => {
+    const SET = /* GraphQL */ `
+      mutation ($provider: String!, $model: String!, $input: Float!, $output: Float!, $cacheRead: Float) {
+        setModelPrice(provider: $provider, model: $model, inputPerMillion: $input, outputPerMillion: $output, cacheReadPerMillion: $cacheRead) {
+          provider
+          model
+          inputPerMillion
+          outputPerMillion
+          cacheReadPerMillion
+          cacheWritePerMillion
+        }
+      }
+    `;
+    const set = await gql<{ setModelPrice: unknown }>(SET, { provider: "anthropic", model: "claude-sonnet-4", input: 3, output: 15, cacheRead: 0.3 });
+    expect(set.errors).toBeUndefined();
+    expect(set.data!.setModelPrice).toEqual({
+      provider: "anthropic",
+      model: "claude-sonnet-4",
+      inputPerMillion: 3,
+      outputPerMillion: 15,
+      cacheReadPerMillion: 0.3,
+      cacheWritePerMillion: null,
+    });
+    const replaced = await gql<{ setModelPrice: { inputPerMillion: number; cacheReadPerMillion: number | null } }>(SET, {
+      provider: "anthropic",
+      model: "claude-sonnet-4",
+      input: 2,
+      output: 10,
+    });
+    expect(replaced.data!.setModelPrice).toMatchObject({ inputPerMillion: 2, cacheReadPerMillion: null });
+    const listed = await gql<{ allModelPrices: { nodes: unknown[] } }>(`{ allModelPrices { nodes { provider model inputPerMillion outputPerMillion } } }`);
+    expect(listed.data!.allModelPrices.nodes).toEqual([{ provider: "anthropic", model: "claude-sonnet-4", inputPerMillion: 2, outputPerMillion: 10 }]);
+    const bad = await gql(SET, { provider: "anthropic", model: "m", input: -1, output: 1 });
+    expect(bad.errors![0]).toMatchObject({
+      message: expect.stringMatching(/^invalid model price: inputPerMillion: /) as unknown,
+      extensions: { code: "invalid_model_price" },
+    });
+    const DELETE = `mutation { deleteModelPrice(provider: "anthropic", model: "claude-sonnet-4") { provider model deleted } }`;
+    expect((await gql<{ deleteModelPrice: unknown }>(DELETE)).data!.deleteModelPrice).toEqual({
+      provider: "anthropic",
+      model: "claude-sonnet-4",
+      deleted: true,
+    });
+    expect((await gql<{ deleteModelPrice: { deleted: boolean } }>(DELETE)).data!.deleteModelPrice.deleted).toBe(false);
+    const audit = await db.pool.query<{ action: string }>("select action from everruns.audit_log where target_type = 'model_price' order by id");
+    expect(audit.rows.map((r) => r.action)).toEqual(["model_price.set", "model_price.set", "model_price.deleted"]);
   });
 });
 

@@ -236,6 +236,14 @@ async function insertMcp(d: Draft): Promise<void> {
   );
 }
 
+/** A workspace's model price (000029: allModelPrices and its lookups; setModelPrice and deleteModelPrice aim at it). */
+async function insertModelPrice(d: Draft): Promise<void> {
+  await db.pool.query(
+    "insert into everruns.model_prices (workspace_id, provider, model, input_per_million, output_per_million) values ($1, 'openai', $2, 1, 2)",
+    [d.side.wsId, `${d.side.tag}-model`],
+  );
+}
+
 async function finish(d: Draft, queuedRuns: number): Promise<Side> {
   // a signal kept for the interrupted run's next wait (run_signals)
   await db.pool.query("select everruns.send_event($1, 'ping', '{}')", [d.interrupted]);
@@ -255,6 +263,7 @@ async function finish(d: Draft, queuedRuns: number): Promise<Side> {
   ]);
   const triggers = await insertTriggers(d);
   await insertMcp(d);
+  await insertModelPrice(d);
   const side: Side = {
     ...d.side,
     ...triggers,
@@ -922,6 +931,13 @@ describe("GraphQL over HTTP", () => {
     // disconnects B's connection (insertMcp's row)
     connectMcpServer: { needs: "operator", variants: [{ args: () => ({ input: { url: "http://127.0.0.1:9/mcp" } }), ownerSucceeds: false }] },
     disconnectMcpServer: { needs: "operator", variants: [{ args: (t) => ({ input: { url: `https://${t.tag}.example.com/mcp` } }), ownerSucceeds: true }] },
+    // model prices (api/graphql/model-prices.ts): A's key setting B's provider and model sets A's own
+    // price; deleting B's deletes nothing (false); B's own key replaces its price, then deletes it
+    setModelPrice: {
+      needs: "operator",
+      variants: [{ args: (t) => ({ provider: "openai", model: `${t.tag}-model`, inputPerMillion: 3, outputPerMillion: 4 }), ownerSucceeds: true }],
+    },
+    deleteModelPrice: { needs: "operator", variants: [{ args: (t) => ({ provider: "openai", model: `${t.tag}-model` }), ownerSucceeds: true }] },
     createAgent: {
       needs: "admin",
       variants: [

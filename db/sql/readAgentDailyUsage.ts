@@ -7,12 +7,18 @@ export interface AgentDailyUsage {
   runs: number;
   inputTokens: number;
   outputTokens: number;
+  /** parts of inputTokens: read from / written to the provider's prompt cache */
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /** a part of outputTokens */
+  reasoningTokens: number;
   costUsd: number;
 }
 
 /**
- * Per agent and UTC day, the runs started and their tokens and cost, over the last `days` days
- * (today included); oldest day first. An index range of runs_created_idx.
+ * Per agent and UTC day, the runs started and their tokens (with the cache and reasoning parts;
+ * 0 for runs whose usage has none) and cost, over the last `days` days (today included); oldest
+ * day first. An index range of runs_created_idx.
  */
 export async function readAgentDailyUsage(db: Queryable, days: number): Promise<AgentDailyUsage[]> {
   const { rows } = await db.query<AgentDailyUsage>(
@@ -22,6 +28,9 @@ export async function readAgentDailyUsage(db: Queryable, days: number): Promise<
             count(*)::int as "runs",
             coalesce(sum((r.usage ->> 'input_tokens')::float8), 0) as "inputTokens",
             coalesce(sum((r.usage ->> 'output_tokens')::float8), 0) as "outputTokens",
+            coalesce(sum((r.usage ->> 'cache_read_tokens')::float8), 0) as "cacheReadTokens",
+            coalesce(sum((r.usage ->> 'cache_write_tokens')::float8), 0) as "cacheWriteTokens",
+            coalesce(sum((r.usage ->> 'reasoning_tokens')::float8), 0) as "reasoningTokens",
             round(coalesce(sum((r.usage ->> 'cost_usd')::numeric), 0), 6)::float8 as "costUsd"
        from everruns.runs r
        join everruns.agents a on a.id = r.agent_id

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker } from "../../worker/main.ts";
 import { createApiKey } from "../sql/apiKeys.ts";
+import { setModelPrice } from "../sql/setModelPrice.ts";
 import { setSecret } from "../sql/setSecret.ts";
 import { createWorkspace } from "../sql/workspaces.ts";
 import { createTestDatabase, waitFor, waitForStatus, type TestDatabase } from "./helpers.ts";
@@ -159,6 +160,8 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
      values ($1, $2, 'connected', $3, '\\x01'::bytea, now(), 'db:test')`,
     [workspaceId, `https://${tag}.example.com/mcp`, `${tag}-client`],
   );
+  // model prices (000029): readable by bound roles, written by the API's operators only
+  await setModelPrice(db.pool, { workspaceId, provider: "openai", model: `${tag}-model`, inputPerMillion: 1, outputPerMillion: 2, cacheReadPerMillion: 0.5 });
   await setSecret(db.pool, { name: `${tag}-secret`, value: `value-of-${tag}-secret-1234`, key: secretKey, workspaceId });
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };
@@ -492,6 +495,10 @@ describe("a role bound to workspace B ('write')", () => {
       "update everruns.runs set status = 'cancelled' where workspace_id = $1",
       "delete from everruns.runs where workspace_id = $1",
       "update everruns.agents set config = '{}' where workspace_id = $1",
+      // 000029: model prices are set by the API's operators (setModelPrice), not by bound roles
+      "insert into everruns.model_prices (workspace_id, provider, model, input_per_million, output_per_million) values ($1, 'openai', 'sneaky', 0, 0)",
+      "update everruns.model_prices set input_per_million = 0 where workspace_id = $1",
+      "delete from everruns.model_prices where workspace_id = $1",
     ]) {
       for (const ws of [A.id, B.id]) expect({ sql, code: (await failure(session, sql, [ws])).code }).toEqual({ sql, code: "42501" });
     }

@@ -25,6 +25,7 @@ const NAV = [
   { href: "/agents", label: "Agents", icon: "M12 12a4 4 0 100-8 4 4 0 000 8zm-7 9a7 7 0 0114 0" },
   { href: "/mcp", label: "MCP servers", testId: "nav-mcp", icon: "M5 4h14v6H5zM5 14h14v6H5zM12 10v4M9 7h.01M9 17h.01" },
   { href: "/dashboard", label: "Dashboard", icon: "M4 20V10m6 10V4m6 16v-7m4 7H2" },
+  { href: "/prices", label: "Model prices", testId: "nav-prices", icon: "M3 12V4h8l10 10-8 8L3 12zM7.5 7.5h.01" },
   { href: "/workers", label: "Workers & queue", testId: "nav-workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
 ];
 

@@ -111,6 +111,12 @@ function fromInputMessage(m: InputMessage, key: string): ConversationItem[] {
       out.push({ kind: "tool", key: `${key}-${c.id}`, toolCallId: c.id, name: c.function.name, args: c.function.arguments, result: null, streaming: false });
     return out;
   }
+  // a client tool's answer: the continuation commits it under this message's id and streams no
+  // TOOL_CALL_RESULT for it (the client has it), so it is shown from the input
+  if (m.role === "tool") {
+    const toolCallId = (m as { toolCallId?: string }).toolCallId ?? "";
+    return [{ kind: "tool", key, toolCallId, name: "tool", args: "", result: text, streaming: false }];
+  }
   return [];
 }
 

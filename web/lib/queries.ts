@@ -472,6 +472,9 @@ export const DASHBOARD_QUERY = graphql(`
       runs
       inputTokens
       outputTokens
+      cacheReadTokens
+      cacheWriteTokens
+      reasoningTokens
       costUsd
     }
     liveWorkers {

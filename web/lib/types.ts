@@ -19,13 +19,30 @@ export function present<T>(items: ReadonlyArray<T | null | undefined> | null | u
 type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** runs.usage, run_steps.usage */
+/**
+ * runs.usage, run_steps.usage. cache_read_tokens and cache_write_tokens are parts of
+ * input_tokens (read from / written to the provider's prompt cache), reasoning_tokens a part of
+ * output_tokens; each is absent where the provider reported none.
+ */
 export interface Usage {
   input_tokens?: number;
   output_tokens?: number;
+  cache_read_tokens?: number;
+  cache_write_tokens?: number;
+  reasoning_tokens?: number;
   cost_usd?: number;
 }
-export const usageOf = (json: unknown): Usage => (isObject(json) ? json : {});
+const USAGE_FIELDS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd"] as const;
+/** Keeps the fields that are finite numbers: a usage document written by an older worker lacks the categories. */
+export const usageOf = (json: unknown): Usage => {
+  if (!isObject(json)) return {};
+  const usage: Usage = {};
+  for (const field of USAGE_FIELDS) {
+    const value = json[field];
+    if (typeof value === "number" && Number.isFinite(value)) usage[field] = value;
+  }
+  return usage;
+};
 
 /** runs.error, run_steps.error */
 export interface RunError {

@@ -1,5 +1,6 @@
-// The `anthropic` provider's declaration: its config fields, prices, environment and loader (the
-// implementation, with the Anthropic SDK, is worker/providers/anthropic.ts, loaded on first use).
+// The `anthropic` provider's declaration: its config fields, environment and loader (the
+// implementation, with the Anthropic SDK, is worker/providers/anthropic.ts, loaded on first use). Its
+// models' prices, windows and capabilities: lib/models/models.json.
 import { z } from "zod";
 import { defineProvider } from "./spec.ts";
 import type { Provider } from "./types.ts";
@@ -27,15 +28,6 @@ export const anthropicSpec = defineProvider({
       .optional(),
     /** extended thinking: token budget */
     thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
-  },
-  prices: {
-    "claude-opus-4": { input: 15, output: 75 },
-    "claude-opus-4-5": { input: 5, output: 25 },
-    "claude-sonnet-4": { input: 3, output: 15 },
-    "claude-3-7-sonnet": { input: 3, output: 15 },
-    "claude-3-5-sonnet": { input: 3, output: 15 },
-    "claude-haiku-4-5": { input: 1, output: 5 },
-    "claude-3-5-haiku": { input: 0.8, output: 4 },
   },
   env: {
     [ANTHROPIC_ENV.apiKey]: z.string().optional(),

@@ -8,9 +8,11 @@ import type {
   MessageCreateParamsStreaming,
   MessageParam,
   RawMessageStreamEvent,
+  TextBlockParam,
   Tool,
   ToolChoice,
 } from "@anthropic-ai/sdk/resources/messages/messages";
+import { z } from "zod";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
 import { defaultEgressGuard } from "../../lib/egress/guard.ts";
@@ -54,18 +56,70 @@ export function anthropicSystem(systemPrompt: string | undefined, messages: Chat
   return joined || undefined;
 }
 
+// Extended thinking across tool loops: the API wants the assistant turn whose tool_use a request
+// answers to start with the thinking blocks the model wrote for it, unchanged (text and signature;
+// redacted_thinking blocks' opaque data too). The provider returns the turn's whole content block
+// sequence as the call's replay (committed with the LLM step), and anthropicMessages sends it back
+// verbatim instead of rebuilding the turn from its text and tool calls.
+
+/** A content block of an assistant turn as the API returned it (what a replay holds). */
+const ReplayBlockSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("thinking"), thinking: z.string(), signature: z.string() }),
+  z.object({ type: z.literal("redacted_thinking"), data: z.string() }),
+  z.object({ type: z.literal("text"), text: z.string().min(1) }),
+  z.object({ type: z.literal("tool_use"), id: z.string().min(1), name: z.string(), input: z.record(z.string(), z.unknown()) }),
+]);
+const ReplayDataSchema = z.object({ content: z.array(ReplayBlockSchema).min(1) });
+export type AnthropicReplayBlock = z.infer<typeof ReplayBlockSchema>;
+
+/** What an output-tool call (structured output, no tool step) is answered with when its turn is replayed. */
+const OUTPUT_TOOL_RESULT = "Answer received.";
+
+/**
+ * The assistant turn's recorded content when `m` carries an Anthropic replay that fits it: valid,
+ * and naming the committed tool calls by their ids, in order (any other tool_use in it is a call
+ * of the output tool). Anything else (another provider's, malformed): undefined, and the turn is
+ * built from its text and tool calls.
+ */
+export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }): AnthropicReplayBlock[] | undefined {
+  if (m.replay?.provider !== "anthropic") return undefined;
+  const parsed = ReplayDataSchema.safeParse(m.replay.data);
+  if (!parsed.success) return undefined;
+  const committed = new Set(m.tool_calls.map((c) => c.id));
+  const replayed = parsed.data.content.flatMap((b) => (b.type === "tool_use" && committed.has(b.id) ? [b.id] : []));
+  if (replayed.length !== m.tool_calls.length || replayed.some((id, i) => id !== m.tool_calls[i]!.id)) return undefined;
+  return parsed.data.content;
+}
+
 /**
  * The conversation as Messages API turns: tool calls become `tool_use` blocks of the assistant
  * turn, tool results `tool_result` blocks of a user turn; consecutive turns of one role are
- * merged (the API wants user and assistant to alternate).
+ * merged (the API wants user and assistant to alternate). An assistant turn with an Anthropic
+ * replay is sent as recorded; a call of the output tool in it (no tool step answers it) gets a
+ * tool_result in the next user turn, as the API requires of every tool_use.
  */
 export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
   const turns: Array<{ role: "user" | "assistant"; content: ContentBlockParam[] }> = [];
-  const push = (role: "user" | "assistant", blocks: ContentBlockParam[]) => {
+  let unanswered: string[] = [];
+  const append = (role: "user" | "assistant", blocks: ContentBlockParam[]) => {
     if (blocks.length === 0) return;
     const last = turns[turns.length - 1];
     if (last && last.role === role) last.content.push(...blocks);
     else turns.push({ role, content: [...blocks] });
+  };
+  // output-tool calls are answered after the turn's real tool results, before anything else
+  const answerOutputCalls = () => {
+    const ids = unanswered;
+    unanswered = [];
+    append(
+      "user",
+      ids.map((id) => ({ type: "tool_result", tool_use_id: id, content: OUTPUT_TOOL_RESULT })),
+    );
+  };
+  const push = (role: "user" | "assistant", blocks: ContentBlockParam[]) => {
+    if (blocks.length === 0) return;
+    if (unanswered.length > 0 && !(role === "user" && blocks.every((b) => b.type === "tool_result"))) answerOutputCalls();
+    append(role, blocks);
   };
   for (const m of messages) {
     switch (m.role) {
@@ -76,21 +130,82 @@ export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
         // the API refuses empty text blocks
         push("user", m.content ? [{ type: "text", text: m.content }] : []);
         break;
-      case "assistant":
+      case "assistant": {
+        const recorded = anthropicReplayContent(m);
+        if (recorded) {
+          push(
+            "assistant",
+            recorded.map((b) => ({ ...b })),
+          );
+          const committed = new Set(m.tool_calls.map((c) => c.id));
+          unanswered = recorded.flatMap((b) => (b.type === "tool_use" && !committed.has(b.id) ? [b.id] : []));
+          break;
+        }
         push("assistant", [
           ...(m.content ? [{ type: "text" as const, text: m.content }] : []),
           ...m.tool_calls.map((c) => ({ type: "tool_use" as const, id: c.id, name: c.name, input: c.arguments })),
         ]);
         break;
+      }
       case "tool":
         push("user", [{ type: "tool_result", tool_use_id: m.tool_call_id, content: m.content }]);
         break;
     }
   }
+  if (unanswered.length > 0) answerOutputCalls();
   return turns.map((t) => {
     const only = t.content.length === 1 ? t.content[0] : undefined;
     return { role: t.role, content: only && only.type === "text" ? only.text : t.content };
   });
+}
+
+// Prompt caching (config.cache "auto" or absent). The API caches the request's prefix (tools,
+// system, messages, in that order) up to each block marked with cache_control, at most 4 per
+// request; a later request reads the longest cached prefix it shares, found at one of its own
+// breakpoints or up to about 20 blocks before one. The marks:
+// - the system prompt's last block: tools + system, shared by every call of the agent;
+// - the last block of the last message: the whole conversation, read back by the next call (it
+//   moves as the run grows);
+// - the last block of the previous user turn, where the previous call put its moving mark: a hit
+//   even when one turn added more than 20 blocks (many parallel tool calls and their results).
+// Thinking blocks cannot be marked; the last other block of a turn is.
+
+/** The API's limit of cache_control blocks per request. */
+export const ANTHROPIC_MAX_CACHE_BREAKPOINTS = 4;
+const EPHEMERAL = { type: "ephemeral" } as const;
+
+/** Marks the last markable block of `turn` (its string content made a text block first); false when it has none. */
+function markTurn(turn: MessageParam): boolean {
+  if (typeof turn.content === "string") {
+    if (turn.content === "") return false;
+    turn.content = [{ type: "text", text: turn.content, cache_control: EPHEMERAL }];
+    return true;
+  }
+  for (let i = turn.content.length - 1; i >= 0; i--) {
+    const block = turn.content[i]!;
+    if (block.type === "thinking" || block.type === "redacted_thinking") continue;
+    turn.content[i] = { ...block, cache_control: EPHEMERAL };
+    return true;
+  }
+  return false;
+}
+
+/** Cache breakpoints on the system prompt and the conversation (above); the system as text blocks. */
+export function anthropicCacheBreakpoints(system: string | undefined, messages: MessageParam[]): { system?: TextBlockParam[]; marks: number } {
+  let marks = 0;
+  const out: { system?: TextBlockParam[]; marks: number } = { marks };
+  if (system) {
+    out.system = [{ type: "text", text: system, cache_control: EPHEMERAL }];
+    marks++;
+  }
+  const last = messages.length - 1;
+  if (last >= 0 && markTurn(messages[last]!)) marks++;
+  // the previous user turn: the last call's moving mark
+  const lastUser = messages.findLastIndex((t) => t.role === "user");
+  const previousUser = messages.findLastIndex((t, i) => t.role === "user" && i < lastUser);
+  if (previousUser >= 0 && marks < ANTHROPIC_MAX_CACHE_BREAKPOINTS && markTurn(messages[previousUser]!)) marks++;
+  out.marks = marks;
+  return out;
 }
 
 export function anthropicTools(tools: ToolDefinition[]): Tool[] {
@@ -137,11 +252,31 @@ function normaliseBaseURL(url: string | undefined): string | undefined {
 }
 
 interface PendingBlock {
-  /** `output`: a call of the output tool (structured output) */
-  type: "text" | "tool_use" | "output" | "thinking" | "other";
+  /**
+   * `output`: a call of the output tool (structured output); `extra_output`: a second one in the
+   * same turn (ignored, but replayed)
+   */
+  type: "text" | "tool_use" | "output" | "extra_output" | "thinking" | "redacted_thinking" | "other";
   id: string;
   name: string;
+  /** tool input JSON; a text block's text; a thinking block's thinking; redacted thinking's data */
   json: string;
+  signature?: string;
+}
+
+/** The turn's content as the API returned it, for the replay; empty text blocks (which the API refuses back) left out. */
+function replayContent(blocks: Map<number, PendingBlock>): AnthropicReplayBlock[] {
+  const out: AnthropicReplayBlock[] = [];
+  for (const index of [...blocks.keys()].sort((a, b) => a - b)) {
+    const b = blocks.get(index)!;
+    if (b.type === "thinking") out.push({ type: "thinking", thinking: b.json, signature: b.signature ?? "" });
+    else if (b.type === "redacted_thinking") out.push({ type: "redacted_thinking", data: b.json });
+    else if (b.type === "text" && b.json !== "") out.push({ type: "text", text: b.json });
+    else if (b.type === "tool_use" || b.type === "output" || b.type === "extra_output") {
+      out.push({ type: "tool_use", id: b.id, name: b.name, input: parseToolArguments(b.json.trim() === "" ? "{}" : b.json) });
+    }
+  }
+  return out;
 }
 
 export class AnthropicProvider implements Provider {
@@ -219,7 +354,12 @@ export class AnthropicProvider implements Provider {
       params.tool_choice = anthropicOutputToolChoice(budget !== undefined, request.tools.length > 0);
       if (params.tool_choice.type !== "tool") system = system ? `${system}\n\n${OUTPUT_INSTRUCTION}` : OUTPUT_INSTRUCTION;
     }
-    if (system) params.system = system;
+    if (config.cache === "off") {
+      if (system) params.system = system;
+    } else {
+      const cached = anthropicCacheBreakpoints(system, params.messages);
+      if (cached.system) params.system = cached.system;
+    }
     if (budget !== undefined) params.thinking = { type: "enabled", budget_tokens: budget };
     // extended thinking accepts no temperature but the default
     else if (config.temperature !== undefined) params.temperature = config.temperature;
@@ -230,6 +370,8 @@ export class AnthropicProvider implements Provider {
     let reasoning = "";
     let inputTokens = 0;
     let outputTokens = 0;
+    let cacheRead = 0;
+    let cacheWrite = 0;
     let stopped = false;
     const blocks = new Map<number, PendingBlock>();
     const calls: PendingBlock[] = [];
@@ -240,7 +382,9 @@ export class AnthropicProvider implements Provider {
         case "message_start": {
           const usage = event.message.usage;
           if (event.message.model) model = event.message.model;
-          inputTokens = (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
+          cacheRead = usage.cache_read_input_tokens ?? 0;
+          cacheWrite = usage.cache_creation_input_tokens ?? 0;
+          inputTokens = (usage.input_tokens ?? 0) + cacheWrite + cacheRead;
           outputTokens = usage.output_tokens ?? 0;
           break;
         }
@@ -248,7 +392,7 @@ export class AnthropicProvider implements Provider {
           const cb = event.content_block;
           if (cb.type === "tool_use" && request.outputSchema && cb.name === ANTHROPIC_OUTPUT_TOOL) {
             // the answer; a second call of the output tool in one turn is ignored
-            const block: PendingBlock = { type: output ? "other" : "output", id: "", name: cb.name, json: "" };
+            const block: PendingBlock = { type: output ? "extra_output" : "output", id: cb.id || `toolu_${randomUUID()}`, name: cb.name, json: "" };
             blocks.set(event.index, block);
             output ??= block;
           } else if (cb.type === "tool_use") {
@@ -257,17 +401,19 @@ export class AnthropicProvider implements Provider {
             calls.push(block);
             handlers.onToolCallStart(block.id, block.name);
           } else if (cb.type === "text") {
-            blocks.set(event.index, { type: "text", id: "", name: "", json: "" });
+            blocks.set(event.index, { type: "text", id: "", name: "", json: cb.text ?? "" });
             if (cb.text) {
               text += cb.text;
               handlers.onTextDelta(cb.text);
             }
           } else if (cb.type === "thinking") {
-            blocks.set(event.index, { type: "thinking", id: "", name: "", json: "" });
+            blocks.set(event.index, { type: "thinking", id: "", name: "", json: cb.thinking ?? "", signature: cb.signature ?? "" });
             if (cb.thinking) {
               reasoning += cb.thinking;
               handlers.onReasoningDelta(cb.thinking);
             }
+          } else if (cb.type === "redacted_thinking") {
+            blocks.set(event.index, { type: "redacted_thinking", id: "", name: "", json: cb.data });
           } else {
             blocks.set(event.index, { type: "other", id: "", name: "", json: "" });
           }
@@ -275,24 +421,30 @@ export class AnthropicProvider implements Provider {
         }
         case "content_block_delta": {
           const delta = event.delta;
+          const block = blocks.get(event.index);
           if (delta.type === "text_delta") {
             if (delta.text) {
+              if (block?.type === "text") block.json += delta.text;
               text += delta.text;
               handlers.onTextDelta(delta.text);
             }
           } else if (delta.type === "thinking_delta") {
             if (delta.thinking) {
+              if (block?.type === "thinking") block.json += delta.thinking;
               reasoning += delta.thinking;
               handlers.onReasoningDelta(delta.thinking);
             }
+          } else if (delta.type === "signature_delta") {
+            if (block?.type === "thinking") block.signature = (block.signature ?? "") + delta.signature;
           } else if (delta.type === "input_json_delta") {
-            const block = blocks.get(event.index);
             if (block?.type === "tool_use" && delta.partial_json) {
               block.json += delta.partial_json;
               handlers.onToolCallArgs(block.id, delta.partial_json);
             } else if (block?.type === "output" && delta.partial_json) {
               block.json += delta.partial_json;
               handlers.onTextDelta(delta.partial_json);
+            } else if (block?.type === "extra_output" && delta.partial_json) {
+              block.json += delta.partial_json;
             }
           }
           break;
@@ -300,9 +452,10 @@ export class AnthropicProvider implements Provider {
         case "message_delta": {
           const usage = event.usage;
           if (usage.output_tokens != null) outputTokens = usage.output_tokens;
-          if (usage.input_tokens != null) {
-            inputTokens = usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
-          }
+          // cumulative counts, when the API repeats them here
+          if (usage.cache_read_input_tokens != null) cacheRead = usage.cache_read_input_tokens;
+          if (usage.cache_creation_input_tokens != null) cacheWrite = usage.cache_creation_input_tokens;
+          if (usage.input_tokens != null) inputTokens = usage.input_tokens + cacheWrite + cacheRead;
           break;
         }
         case "message_stop":
@@ -320,13 +473,22 @@ export class AnthropicProvider implements Provider {
     }
 
     const tool_calls: ToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.json) }));
+    // A turn with thinking is replayed as the API returned it (see anthropicMessages); one
+    // without is rebuilt from its text and tool calls as well as from a record.
+    const thought = [...blocks.values()].some((b) => b.type === "thinking" || b.type === "redacted_thinking");
     return {
       // the output tool's input, as the model wrote it (the engine parses and validates it)
       text: output ? output.json : text,
       ...(reasoning ? { reasoning } : {}),
       tool_calls,
-      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
+      usage: {
+        input_tokens: inputTokens,
+        output_tokens: outputTokens,
+        ...(cacheRead > 0 && { cache_read_tokens: cacheRead }),
+        ...(cacheWrite > 0 && { cache_write_tokens: cacheWrite }),
+      },
       model,
+      ...(thought && { replay: { provider: "anthropic", model, data: { content: replayContent(blocks) } } }),
     };
   }
 }

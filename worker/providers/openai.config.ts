@@ -1,5 +1,6 @@
-// The `openai` provider's declaration: its config fields, prices, environment and loader (the
-// implementation, with the OpenAI SDK, is worker/providers/openai.ts, loaded on first use).
+// The `openai` provider's declaration: its config fields, environment and loader (the
+// implementation, with the OpenAI SDK, is worker/providers/openai.ts, loaded on first use). Its
+// models' prices, windows and capabilities: lib/models/models.json.
 import { z } from "zod";
 import { defineProvider } from "./spec.ts";
 import type { Provider } from "./types.ts";
@@ -35,19 +36,6 @@ export const openaiSpec = defineProvider({
     store: z.boolean().optional(),
     /** reasoning models */
     reasoning_effort: z.enum(["minimal", "low", "medium", "high"]).optional(),
-  },
-  prices: {
-    "gpt-5": { input: 1.25, output: 10 },
-    "gpt-5-mini": { input: 0.25, output: 2 },
-    "gpt-5-nano": { input: 0.05, output: 0.4 },
-    "gpt-4.1": { input: 2, output: 8 },
-    "gpt-4.1-mini": { input: 0.4, output: 1.6 },
-    "gpt-4.1-nano": { input: 0.1, output: 0.4 },
-    "gpt-4o": { input: 2.5, output: 10 },
-    "gpt-4o-mini": { input: 0.15, output: 0.6 },
-    o3: { input: 2, output: 8 },
-    "o3-mini": { input: 1.1, output: 4.4 },
-    "o4-mini": { input: 1.1, output: 4.4 },
   },
   env: {
     [OPENAI_ENV.apiKey]: z.string().optional(),

@@ -4,6 +4,8 @@
 // that errors.ts makes of whatever went wrong.
 import { randomUUID } from "node:crypto";
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError, OpenAIError } from "openai";
+import { z } from "zod";
+import type { CompletionUsage } from "openai/resources/completions";
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
@@ -15,7 +17,9 @@ import type {
   Response as OpenAIResponse,
   ResponseCreateParamsStreaming,
   ResponseInputItem,
+  ResponseOutputItem,
   ResponseStreamEvent,
+  ResponseUsage,
 } from "openai/resources/responses/responses";
 import type { AgentConfig, AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { defaultEgressGuard } from "../../lib/egress/guard.ts";
@@ -42,6 +46,8 @@ import {
   type LlmResult,
   type LlmStreamHandlers,
   type Provider,
+  type ProviderReplay,
+  type TokenUsage,
   type ToolDefinition,
 } from "./types.ts";
 
@@ -123,7 +129,59 @@ function isOpenAIHost(baseURL: string | undefined): boolean {
 // ---------------------------------------------------------------------------------------------
 // Responses API
 
-export function responsesInput(messages: ChatMessage[]): ResponseInputItem[] {
+/**
+ * What the Responses API returned for an assistant turn (LlmResult.replay.data): its output items
+ * in order (reasoning items with their encrypted content, function calls, messages), sent back
+ * verbatim on later calls so a reasoning model keeps its reasoning across a tool loop (the API
+ * refuses a function_call item without the reasoning item that led to it), and the response's id
+ * (`stored`: OpenAI kept it, so a later call may continue from it with previous_response_id).
+ */
+const ReplayItemSchema = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("reasoning"), id: z.string().min(1), summary: z.array(z.unknown()), encrypted_content: z.string().nullish() }),
+  z.looseObject({ type: z.literal("function_call"), call_id: z.string().min(1), name: z.string(), arguments: z.string() }),
+  z.looseObject({ type: z.literal("message"), role: z.literal("assistant"), content: z.array(z.unknown()) }),
+]);
+const OpenAIReplaySchema = z.object({
+  response_id: z.string().min(1).optional(),
+  stored: z.boolean().optional(),
+  items: z.array(ReplayItemSchema),
+});
+export type OpenAIReplayData = z.infer<typeof OpenAIReplaySchema>;
+
+const REPLAY_TYPES = new Set(["reasoning", "function_call", "message"]);
+
+/** An assistant message's recorded OpenAI turn, when it is one this provider can send back. */
+function openaiReplay(m: Extract<ChatMessage, { role: "assistant" }>): OpenAIReplayData | undefined {
+  if (m.replay?.provider !== "openai") return undefined;
+  const parsed = OpenAIReplaySchema.safeParse(m.replay.data);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * The recorded items of an assistant turn, to be sent verbatim; undefined (rebuild from text and
+ * tool calls) when there is no record worth sending: a foreign or malformed one, one whose
+ * function calls are not the committed tool calls, one without reasoning, or one with a
+ * reasoning item without encrypted content (with store false the API has no copy to find by id,
+ * and refuses the whole input).
+ */
+function replayedItems(m: Extract<ChatMessage, { role: "assistant" }>): ResponseInputItem[] | undefined {
+  const data = openaiReplay(m);
+  if (!data) return undefined;
+  const callIds = data.items.flatMap((i) => (i.type === "function_call" ? [i.call_id] : []));
+  if (callIds.length !== m.tool_calls.length || callIds.some((id, n) => id !== m.tool_calls[n]!.id)) return undefined;
+  const reasoning = data.items.filter((i) => i.type === "reasoning");
+  // without reasoning the rebuilt items say the same (and suit compatible servers best)
+  if (reasoning.length === 0 || reasoning.some((i) => !i.encrypted_content)) return undefined;
+  // output items are valid input items as they are (the API's own advice: append response.output)
+  return data.items as unknown as ResponseInputItem[];
+}
+
+/**
+ * The conversation as Responses input items. `replay`: send an assistant turn's recorded items
+ * (its reasoning) back when there are some; false for a model that does not reason (an agent
+ * moved to one mid-thread), which may refuse reasoning items.
+ */
+export function responsesInput(messages: ChatMessage[], replay = true): ResponseInputItem[] {
   const input: ResponseInputItem[] = [];
   for (const m of messages) {
     switch (m.role) {
@@ -132,12 +190,18 @@ export function responsesInput(messages: ChatMessage[]): ResponseInputItem[] {
       case "user":
         input.push({ type: "message", role: m.role, content: m.content });
         break;
-      case "assistant":
+      case "assistant": {
+        const replayed = replay ? replayedItems(m) : undefined;
+        if (replayed) {
+          input.push(...replayed);
+          break;
+        }
         if (m.content) input.push({ type: "message", role: "assistant", content: m.content });
         for (const call of m.tool_calls) {
           input.push({ type: "function_call", call_id: call.id, name: call.name, arguments: toolArgumentsJson(call.arguments) });
         }
         break;
+      }
       case "tool":
         input.push({ type: "function_call_output", call_id: m.tool_call_id, output: m.content });
         break;
@@ -146,16 +210,48 @@ export function responsesInput(messages: ChatMessage[]): ResponseInputItem[] {
   return input;
 }
 
+/**
+ * With `store: true`: the stored response the request continues from (the last assistant turn's,
+ * when OpenAI kept it) and the messages after that turn, the only ones to send with it.
+ */
+export function responsesContinuation(messages: ChatMessage[]): { previousResponseId: string; after: ChatMessage[] } | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.role !== "assistant") continue;
+    const data = openaiReplay(m);
+    if (!data?.response_id || data.stored !== true) return undefined;
+    return { previousResponseId: data.response_id, after: messages.slice(i + 1) };
+  }
+  return undefined;
+}
+
 export function responsesTools(tools: ToolDefinition[]): FunctionTool[] {
   return tools.map((t) => ({ type: "function", name: t.name, description: t.description, parameters: t.parameters, strict: false }));
+}
+
+/**
+ * Whether the model reasons (and so returns reasoning items): the agent set reasoning_effort, or
+ * the model is of a reasoning family. Only these may ask for encrypted reasoning: OpenAI refuses
+ * `include: ["reasoning.encrypted_content"]` for other models ("Encrypted content is not
+ * supported with this model").
+ */
+function reasons(config: OpenAIConfig): boolean {
+  return config.reasoning_effort !== undefined || (/^(o\d|gpt-5)/.test(config.model) && !/-chat/.test(config.model));
 }
 
 function responsesParams(config: OpenAIConfig, request: LlmRequest): ResponseCreateParamsStreaming {
   const params: ResponseCreateParamsStreaming = {
     model: config.model,
-    input: responsesInput(request.messages),
+    input: responsesInput(request.messages, reasons(config)),
     stream: true,
+    // Nothing is kept at OpenAI unless the agent allows it; the reasoning then travels with us,
+    // encrypted, and goes back verbatim (responsesInput). Also when stored: if the stored
+    // response is gone, the full input with its encrypted reasoning still works.
+    store: config.store === true,
   };
+  if (reasons(config)) params.include = ["reasoning.encrypted_content"];
+  // OpenAI routes requests with the same key to the same cache: a thread's calls share a prefix
+  if (config.cache !== "off" && request.threadId) params.prompt_cache_key = request.threadId;
   if (config.system_prompt) params.instructions = config.system_prompt;
   if (request.tools.length > 0) params.tools = responsesTools(request.tools);
   if (config.temperature !== undefined) params.temperature = config.temperature;
@@ -182,7 +278,24 @@ interface PendingCall {
 
 async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
   const { config, signal } = request;
-  const stream = await client.responses.create(responsesParams(config, request), { signal });
+  const params = responsesParams(config, request);
+  const continuation = config.store === true ? responsesContinuation(request.messages) : undefined;
+  let stream;
+  if (continuation) {
+    try {
+      stream = await client.responses.create(
+        { ...params, previous_response_id: continuation.previousResponseId, input: responsesInput(continuation.after, reasons(config)) },
+        { signal },
+      );
+    } catch (error) {
+      // The stored response expired or was deleted: the full input (the recorded items, with
+      // their encrypted reasoning) says the same without it.
+      if (!previousResponseNotFound(error)) throw error;
+      stream = await client.responses.create(params, { signal });
+    }
+  } else {
+    stream = await client.responses.create(params, { signal });
+  }
 
   let model = config.model;
   let text = "";
@@ -191,6 +304,7 @@ async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfi
   let final: OpenAIResponse | undefined;
   const calls = new Map<string, PendingCall>(); // by output item id
   const byIndex = new Map<number, string>(); // output_index → item id
+  const doneItems = new Map<number, ResponseOutputItem>(); // output_index → the completed item
 
   const reason = (delta: string, part: string) => {
     if (!delta) return;
@@ -253,6 +367,7 @@ async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfi
         break;
       }
       case "response.output_item.done":
+        doneItems.set(event.output_index, event.item);
         if (event.item.type === "function_call") {
           const call = callFor(event.item.id ?? undefined, event.output_index);
           call.id = call.id || event.item.call_id || event.item.id || "";
@@ -314,12 +429,79 @@ async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfi
     .sort((a, b) => a.order - b.order)
     .map((c) => ({ id: c.id || `call_${randomUUID()}`, name: c.name, arguments: parseToolArguments(c.args) }));
 
+  const output = final.output?.length ? final.output : [...doneItems.entries()].sort(([a], [b]) => a - b).map(([, item]) => item);
+  const replay = responsesReplay(output, tool_calls, final.id, config, model);
   return {
     text,
     ...(reasoning ? { reasoning } : {}),
     tool_calls,
-    usage: { input_tokens: final.usage?.input_tokens ?? 0, output_tokens: final.usage?.output_tokens ?? 0 },
+    usage: responsesUsage(final.usage),
     model,
+    ...(replay && { replay }),
+  };
+}
+
+function previousResponseNotFound(error: unknown): boolean {
+  return error instanceof APIError && (error.status === 400 || error.status === 404) && error.code === "previous_response_not_found";
+}
+
+/**
+ * The turn's output items to send back later (OpenAIReplayData), in order. A function_call item
+ * carries the id the engine committed for its tool call (the same, unless the server gave none):
+ * the tool result that follows it names that id.
+ */
+function responsesReplay(
+  output: ResponseOutputItem[],
+  toolCalls: ToolCall[],
+  responseId: string,
+  config: OpenAIConfig,
+  model: string,
+): ProviderReplay | undefined {
+  const items: Array<Record<string, unknown>> = [];
+  let call = 0;
+  for (const item of output) {
+    if (!REPLAY_TYPES.has(item.type)) continue;
+    if (item.type === "function_call") {
+      const committed = toolCalls[call++];
+      if (!committed) return undefined;
+      items.push({ ...item, call_id: committed.id });
+    } else {
+      items.push({ ...item });
+    }
+  }
+  if (call !== toolCalls.length) return undefined;
+  // worth keeping for its reasoning, or for its id when OpenAI stored it
+  if (config.store !== true && !items.some((i) => i.type === "reasoning")) return undefined;
+  const data = { ...(responseId && { response_id: responseId }), stored: config.store === true, items };
+  if (!OpenAIReplaySchema.safeParse(data).success) return undefined;
+  return { provider: "openai", model, data };
+}
+
+/** The categories of a Responses usage (cached input, reasoning output), when reported. */
+function responsesUsage(usage: ResponseUsage | undefined | null): TokenUsage {
+  return tokenUsage(usage?.input_tokens, usage?.output_tokens, usage?.input_tokens_details?.cached_tokens, usage?.output_tokens_details?.reasoning_tokens);
+}
+
+function chatUsage(usage: CompletionUsage): TokenUsage {
+  return tokenUsage(
+    usage.prompt_tokens,
+    usage.completion_tokens,
+    usage.prompt_tokens_details?.cached_tokens,
+    usage.completion_tokens_details?.reasoning_tokens,
+  );
+}
+
+function tokenUsage(
+  input: number | undefined,
+  output: number | undefined,
+  cached: number | undefined | null,
+  reasoningTokens: number | undefined | null,
+): TokenUsage {
+  return {
+    input_tokens: input ?? 0,
+    output_tokens: output ?? 0,
+    ...(cached ? { cache_read_tokens: cached } : {}),
+    ...(reasoningTokens ? { reasoning_tokens: reasoningTokens } : {}),
   };
 }
 
@@ -393,6 +575,8 @@ async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, h
     else params.max_tokens = config.max_tokens;
   }
   if (config.reasoning_effort) params.reasoning_effort = config.reasoning_effort;
+  // OpenAI's own caching takes the key; a compatible server may refuse a field it does not know
+  if (openaiHost && config.cache !== "off" && request.threadId) params.prompt_cache_key = request.threadId;
   if (request.outputSchema) {
     params.response_format = { type: "json_schema", json_schema: { name: OUTPUT_SCHEMA_NAME, schema: request.outputSchema, strict: true } };
   }
@@ -402,7 +586,7 @@ async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, h
   let text = "";
   let reasoning = "";
   let finished = false;
-  let usage = { input_tokens: 0, output_tokens: 0 };
+  let usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
   const calls = new Map<number, ChatCall>();
   const start = (call: ChatCall) => {
     if (call.started) return;
@@ -414,7 +598,7 @@ async function completeChat(client: OpenAI, request: LlmRequest<OpenAIConfig>, h
 
   for await (const chunk of abortable<ChatCompletionChunk>(stream, signal)) {
     if (chunk.model) model = chunk.model;
-    if (chunk.usage) usage = { input_tokens: chunk.usage.prompt_tokens ?? 0, output_tokens: chunk.usage.completion_tokens ?? 0 };
+    if (chunk.usage) usage = chatUsage(chunk.usage);
     const choice = chunk.choices?.[0];
     if (!choice) continue;
     const delta = (choice.delta ?? {}) as ChatDelta;

@@ -1,9 +1,11 @@
 // The providers, registered here and nowhere else. Each has a light spec (<name>.config.ts: its
-// agent-config fields, prices, environment, loader) and an implementation (<name>.ts) that is
-// imported the first time an agent uses it, so no SDK is loaded at start.
+// agent-config fields, environment, loader) and an implementation (<name>.ts) that is imported the
+// first time an agent uses it, so no SDK is loaded at start. Their models (prices, windows,
+// capabilities) are data: lib/models/models.json.
 import { anthropicSpec } from "./anthropic.config.ts";
 import { openaiSpec } from "./openai.config.ts";
 import { scriptedSpec } from "./scripted.config.ts";
+import { catalogPrice } from "../../lib/models/catalog.ts";
 import type { Price, ProviderSpec } from "./spec.ts";
 import type { LlmRequest, LlmResult, LlmStreamHandlers, Provider } from "./types.ts";
 
@@ -35,15 +37,13 @@ export function lazyProviders(): Record<string, Provider> {
   return Object.fromEntries(PROVIDER_SPECS.map((spec) => [spec.name, lazyProvider(spec)]));
 }
 
-/** The price of a model, by the longest matching prefix in its provider's table. */
+/**
+ * The catalog's price of a model, by the longest matching prefix of its provider's models (the
+ * operator's EVERRUNS_MODELS_FILE over lib/models/models.json); undefined for an unknown model.
+ * Costs are computed by worker/pricing.ts, which also applies agent and workspace prices.
+ */
 export function providerPrice(provider: string, model: string | undefined): Price | undefined {
-  const table = providerSpec(provider)?.prices;
-  if (!table) return undefined;
-  let best: string | undefined;
-  for (const prefix of Object.keys(table)) {
-    if ((model ?? "").startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix;
-  }
-  return best === undefined ? undefined : table[best];
+  return catalogPrice(provider, model);
 }
 
 /** The environment variables of every provider, for db/env.ts. */

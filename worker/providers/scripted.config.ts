@@ -1,5 +1,6 @@
 // The `scripted` provider's declaration (the deterministic offline model): its config fields
-// (`script`), nominal prices and loader (the implementation is worker/providers/scripted.ts).
+// (`script`) and loader (the implementation is worker/providers/scripted.ts). Its nominal prices,
+// so cost tracking is exercised offline, are in lib/models/models.json.
 import { z } from "zod";
 import { defineProvider } from "./spec.ts";
 import type { Provider } from "./types.ts";
@@ -40,8 +41,6 @@ export const scriptedSpec = defineProvider({
       })
       .default([]),
   },
-  // nominal, so cost tracking is exercised offline
-  prices: { "": { input: 0.5, output: 1.5 } },
   env: {},
   load: async (): Promise<Provider> => new (await import("./scripted.ts")).ScriptedProvider(),
 });

@@ -31,6 +31,7 @@ import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { SecretResolver } from "../secrets.ts";
+import { ModelPriceCache } from "../model-prices.ts";
 import { requeueRun } from "../../db/sql/requeueRun.ts";
 import type { StepStatementOptions, WithNotifications } from "../../db/sql/deferredNotifications.ts";
 import type { Notifier } from "../notifier.ts";
@@ -47,6 +48,8 @@ export interface EngineContext {
   histories?: HistoryCache;
   /** Decrypts the secrets an agent's config refers to (http tool headers, api_key_secret), per run's workspace. */
   secrets?: SecretResolver;
+  /** The workspaces' own model prices (everruns.model_prices), cached; made by makeRunStepTask when not given. */
+  prices?: ModelPriceCache;
   /**
    * How long (ms) one job may go on running the steps of its run back to back, each commit
    * beginning the next step in the same transaction, while every slot of this worker is busy
@@ -89,6 +92,8 @@ export class JobTakenOverError extends Error {
 }
 
 export function makeRunStepTask(ctx: EngineContext): Task {
+  // one cache per worker: a workspace's prices are read once per TTL, not per step
+  ctx.prices ??= new ModelPriceCache({ db: ctx.pool });
   return async (payload, helpers) => {
     const { run_id } = StepJobPayloadSchema.parse(payload);
     const { id, locked_by, attempts } = helpers.job;
@@ -307,6 +312,8 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
       const history = ctx.histories?.assemble(run.id, begun.history) ?? (await threadHistory(ctx.pool, run.id));
       ctx.histories?.remember(run.id, seq, history);
+      // the workspace's own prices over the built-in table (worker/pricing.ts)
+      if (ctx.prices) scope.prices = await ctx.prices.forWorkspace(run.workspace_id);
       const messages = chatMessages(history);
       const definitions = [
         ...[...tools.values()].map((t) => t.definition),

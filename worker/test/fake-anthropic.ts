@@ -1,16 +1,39 @@
-// The fake's Anthropic side: the Messages API stream (fake-llm-server.ts serves it).
+// The fake's Anthropic side: the Messages API stream (fake-llm-server.ts serves it), and the
+// API's rules that tests depend on: signed thinking blocks that must come back unchanged in a
+// tool loop, and the prompt cache (cache_control breakpoints, cache read/write tokens).
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { argsText, estimateUsage, nextId, splitPieces, type ErrorReply, type StreamReply } from "./fake-llm-shared.ts";
+
+/** A thinking or redacted_thinking block as the fake streamed it (and wants it back). */
+type ThoughtBlock = { type: "thinking"; thinking: string; signature: string } | { type: "redacted_thinking"; data: string };
+
+/** The usage a reply reports. */
+interface AnthropicUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+}
+
+interface FrameOptions {
+  /** leading thinking blocks (signed), streamed before the reply's text and tool calls */
+  thoughts: ThoughtBlock[];
+  usage: AnthropicUsage;
+  /** told every tool_use id streamed */
+  onToolUse?: (id: string) => void;
+}
 
 // --- Anthropic Messages ----------------------------------------------------------------------
 
-export function anthropicFrames(reply: StreamReply, requested: string): string[] {
+export function anthropicFrames(reply: StreamReply, requested: string, options?: FrameOptions): string[] {
   const model = reply.model ?? requested;
   const pieces = reply.pieces ?? 3;
   const frames: string[] = [];
   const emit = (type: string, data: Record<string, unknown>) => {
     frames.push(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
   };
-  const usage = estimateUsage(reply);
+  const estimated = estimateUsage(reply);
+  const usage = options?.usage ?? { ...estimated, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   emit("message_start", {
     message: {
       id: nextId("msg"),
@@ -20,17 +43,27 @@ export function anthropicFrames(reply: StreamReply, requested: string): string[]
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: { input_tokens: usage.input_tokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      usage: {
+        input_tokens: usage.input_tokens,
+        output_tokens: 1,
+        cache_creation_input_tokens: usage.cache_creation_input_tokens,
+        cache_read_input_tokens: usage.cache_read_input_tokens,
+      },
     },
   });
   emit("ping", {});
   let index = 0;
-  if (reply.reasoning) {
-    emit("content_block_start", { index, content_block: { type: "thinking", thinking: "", signature: "" } });
-    for (const thinking of splitPieces(reply.reasoning, pieces)) {
-      emit("content_block_delta", { index, delta: { type: "thinking_delta", thinking } });
+  const thoughts = options?.thoughts ?? (reply.reasoning ? [{ type: "thinking" as const, thinking: reply.reasoning, signature: "fake-signature" }] : []);
+  for (const thought of thoughts) {
+    if (thought.type === "redacted_thinking") {
+      emit("content_block_start", { index, content_block: { type: "redacted_thinking", data: thought.data } });
+    } else {
+      emit("content_block_start", { index, content_block: { type: "thinking", thinking: "", signature: "" } });
+      for (const thinking of splitPieces(thought.thinking, pieces)) {
+        emit("content_block_delta", { index, delta: { type: "thinking_delta", thinking } });
+      }
+      emit("content_block_delta", { index, delta: { type: "signature_delta", signature: thought.signature } });
     }
-    emit("content_block_delta", { index, delta: { type: "signature_delta", signature: "fake-signature" } });
     emit("content_block_stop", { index });
     index++;
   }
@@ -41,7 +74,9 @@ export function anthropicFrames(reply: StreamReply, requested: string): string[]
     index++;
   }
   for (const call of reply.toolCalls ?? []) {
-    emit("content_block_start", { index, content_block: { type: "tool_use", id: call.id ?? nextId("toolu"), name: call.name, input: {} } });
+    const id = call.id ?? nextId("toolu");
+    options?.onToolUse?.(id);
+    emit("content_block_start", { index, content_block: { type: "tool_use", id, name: call.name, input: {} } });
     for (const partial_json of splitPieces(argsText(call), pieces)) {
       emit("content_block_delta", { index, delta: { type: "input_json_delta", partial_json } });
     }
@@ -50,25 +85,234 @@ export function anthropicFrames(reply: StreamReply, requested: string): string[]
   }
   emit("message_delta", {
     delta: { stop_reason: reply.toolCalls?.length ? "tool_use" : "end_turn", stop_sequence: null },
-    usage: { output_tokens: usage.output_tokens },
+    usage: options?.usage ? { ...usage } : { output_tokens: usage.output_tokens },
   });
   emit("message_stop", {});
   return frames;
+}
+
+// --- rules -----------------------------------------------------------------------------------
+
+/** The API's limit of cache_control blocks per request. */
+const MAX_BREAKPOINTS = 4;
+/** The smallest prefix the API caches (Sonnet's; a shorter one is simply not cached). */
+export const MIN_CACHEABLE_TOKENS = 1024;
+/** How far back from a breakpoint the API looks for a cached prefix, in blocks. */
+const LOOKBACK_BLOCKS = 20;
+const CACHE_TTL_MS = 5 * 60_000;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const blocksOf = (content: unknown): Json[] =>
+  typeof content === "string" ? [{ type: "text", text: content }] : Array.isArray(content) ? content.filter(isObject) : [];
+const tokensOf = (value: unknown) => Math.ceil(JSON.stringify(value).length / 4);
+
+function refuse(message: string): ErrorReply {
+  return { error: { status: 400, message, type: "invalid_request_error" } };
 }
 
 /**
  * The Anthropic API's rules the fake enforces and the state it keeps between requests (one per
  * server). `check` answers a request that breaks a rule with the API's error, before any queued
  * reply is used; `frames` streams a reply.
+ *
+ * - Thinking: each thinking block streamed is signed (an HMAC of its text with the server's
+ *   secret); `redactedThinking` adds opaque redacted_thinking blocks. A thinking block anywhere
+ *   with a bad signature, or redacted data the fake did not make, is refused; with `thinking`
+ *   enabled, the assistant turn whose tool_use the request answers must start with the blocks the
+ *   fake streamed for it, unchanged.
+ * - Prompt cache (`countTokens`): tokens are estimated from the request (JSON characters / 4 per
+ *   block), and cache_control breakpoints read and write prefixes per API key and model.
  */
 export class FakeAnthropic {
-  check(_body: Record<string, unknown>, _apiKey: string | undefined): ErrorReply | undefined {
+  /**
+   * Estimate input and output tokens from the request and the reply and run the prompt cache;
+   * off: every reply reports the fixed usage of fake-llm-shared.ts (10 / 5, no cache).
+   */
+  countTokens = false;
+  /** Each reply to a request with `thinking` enabled also carries this many redacted_thinking blocks (after its thinking). */
+  redactedThinking = 0;
+  /** Cache entries' clock (tests may move it to expire entries). */
+  now: () => number = () => Date.now();
+  /** What the cache did, one entry per reply streamed with countTokens. */
+  readonly cacheLog: Array<{ breakpoints: number; read: number; write: number; input: number }> = [];
+  private secret = randomBytes(32);
+  /** The key of the request last checked (fake-llm-server.ts calls check, then frames, for one request). */
+  private apiKey: string | undefined;
+  /** The thinking blocks streamed in a turn, by each tool_use id of the turn. */
+  private readonly thoughtsOf = new Map<string, ThoughtBlock[]>();
+  /** Cached prefixes (api key, model, prefix hash) and when they expire. */
+  private readonly cache = new Map<string, number>();
+
+  check(body: Json, apiKey: string | undefined): ErrorReply | undefined {
+    const messages = Array.isArray(body.messages) ? body.messages.filter(isObject) : [];
+    // cache_control: at most 4, never on thinking blocks
+    let marks = 0;
+    for (const tool of Array.isArray(body.tools) ? body.tools.filter(isObject) : []) if (tool.cache_control) marks++;
+    for (const block of Array.isArray(body.system) ? body.system.filter(isObject) : []) if (block.cache_control) marks++;
+    for (const [n, m] of messages.entries()) {
+      for (const [i, block] of blocksOf(m.content).entries()) {
+        if (!block.cache_control) continue;
+        if (block.type === "thinking" || block.type === "redacted_thinking") {
+          return refuse(`messages.${n}.content.${i}.${String(block.type)}.cache_control: Extra inputs are not permitted`);
+        }
+        if (block.type === "text" && block.text === "") return refuse(`messages.${n}.content.${i}.text: cache_control cannot be set for empty text blocks`);
+        marks++;
+      }
+    }
+    if (marks > MAX_BREAKPOINTS) return refuse(`A maximum of ${MAX_BREAKPOINTS} blocks with cache_control may be provided. Found ${marks}.`);
+
+    // every thinking block must be one the fake signed
+    for (const [n, m] of messages.entries()) {
+      for (const [i, block] of blocksOf(m.content).entries()) {
+        if (
+          block.type === "thinking" &&
+          !(typeof block.thinking === "string" && typeof block.signature === "string" && this.signed(block.thinking, block.signature))
+        ) {
+          return refuse(`messages.${n}.content.${i}: Invalid \`signature\` in \`thinking\` block`);
+        }
+        if (block.type === "redacted_thinking" && !(typeof block.data === "string" && this.validRedacted(block.data))) {
+          return refuse(`messages.${n}.content.${i}: Invalid \`data\` in \`redacted_thinking\` block`);
+        }
+      }
+    }
+
+    // thinking enabled: the assistant turn the request's tool results answer starts with its thinking
+    const thinking = isObject(body.thinking) && body.thinking.type === "enabled";
+    const lastAssistant = messages.findLastIndex((m) => m.role === "assistant");
+    const answered = lastAssistant >= 0 && blocksOf(messages[lastAssistant + 1]?.content).some((b) => b.type === "tool_result");
+    if (thinking && answered) {
+      const turn = blocksOf(messages[lastAssistant]!.content);
+      const lead = turn.findIndex((b) => b.type !== "thinking" && b.type !== "redacted_thinking");
+      const sent = (lead < 0 ? turn : turn.slice(0, lead)).map(thoughtOf);
+      const firstToolUse = turn.find((b) => b.type === "tool_use");
+      const streamed = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id) : undefined;
+      if (sent.length === 0 && (streamed === undefined || streamed.length > 0)) {
+        return refuse(
+          `messages.${lastAssistant}.content.0: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(turn[0]?.type)}\`. ` +
+            "When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of " +
+            "`tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this " +
+            "requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+        );
+      }
+      if (streamed !== undefined && JSON.stringify(sent) !== JSON.stringify(streamed)) {
+        return refuse(
+          `messages.${lastAssistant}.content: the \`thinking\` and \`redacted_thinking\` blocks of this turn were changed: ` +
+            "thinking blocks must be passed back unmodified and in their original order",
+        );
+      }
+    }
+    // the server streams right after a check passes: the key the reply's cache entries are under
+    this.apiKey = apiKey;
     return undefined;
   }
 
-  frames(reply: StreamReply, _body: Record<string, unknown>, model: string): string[] {
-    return anthropicFrames(reply, model);
+  frames(reply: StreamReply, body: Json, model: string, apiKey = this.apiKey): string[] {
+    const thinking = isObject(body.thinking) && body.thinking.type === "enabled";
+    const thoughts: ThoughtBlock[] = [];
+    if (reply.reasoning) thoughts.push({ type: "thinking", thinking: reply.reasoning, signature: this.sign(reply.reasoning) });
+    if (thinking) for (let i = 0; i < this.redactedThinking; i++) thoughts.push({ type: "redacted_thinking", data: this.redactedData() });
+    const usage = this.countTokens
+      ? this.cached(body, model, apiKey, reply)
+      : { ...estimateUsage(reply), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    return anthropicFrames(reply, model, { thoughts, usage, onToolUse: (id) => this.thoughtsOf.set(id, thoughts) });
   }
 
-  reset(): void {}
+  reset(): void {
+    this.countTokens = false;
+    this.redactedThinking = 0;
+    this.now = () => Date.now();
+    this.cacheLog.length = 0;
+    this.thoughtsOf.clear();
+    this.cache.clear();
+    this.secret = randomBytes(32);
+  }
+
+  /** A thinking block's signature: what the fake would sign it with. */
+  sign(thinking: string): string {
+    return createHmac("sha256", this.secret).update(`thinking\n${thinking}`).digest("base64");
+  }
+
+  private signed(thinking: string, signature: string): boolean {
+    const expected = Buffer.from(this.sign(thinking));
+    const given = Buffer.from(signature);
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  }
+
+  private redactedData(): string {
+    const nonce = randomBytes(18).toString("base64");
+    const mac = createHmac("sha256", this.secret).update(`redacted\n${nonce}`).digest("base64");
+    return Buffer.from(`${nonce}.${mac}`).toString("base64");
+  }
+
+  private validRedacted(data: string): boolean {
+    const [nonce, mac] = Buffer.from(data, "base64").toString("utf8").split(".");
+    return nonce !== undefined && mac !== undefined && createHmac("sha256", this.secret).update(`redacted\n${nonce}`).digest("base64") === mac;
+  }
+
+  /**
+   * The prompt cache. Blocks in the API's order (tools, system, messages); the prefix ending at
+   * each block is hashed. The request reads the longest cached prefix that ends at one of its
+   * breakpoints or up to 20 blocks before one, writes (or refreshes) the prefix at each breakpoint
+   * of at least MIN_CACHEABLE_TOKENS, and is billed the rest as uncached input.
+   */
+  private cached(body: Json, model: string, apiKey: string | undefined, reply: StreamReply): AnthropicUsage {
+    const blocks: Array<{ json: string; marked: boolean }> = [];
+    const add = (where: string, block: Json) => {
+      const { cache_control, ...rest } = block;
+      blocks.push({ json: `${where}:${JSON.stringify(rest)}`, marked: Boolean(cache_control) });
+    };
+    for (const tool of Array.isArray(body.tools) ? body.tools.filter(isObject) : []) add("tool", tool);
+    for (const block of blocksOf(body.system)) add("system", block);
+    // what the messages are read under: a change of tools' use or thinking invalidates their cache
+    add("settings", { tool_choice: body.tool_choice ?? null, thinking: body.thinking ?? null });
+    const messages = Array.isArray(body.messages) ? body.messages.filter(isObject) : [];
+    for (const [n, m] of messages.entries()) for (const [i, block] of blocksOf(m.content).entries()) add(`${String(m.role)}${i === 0 ? `#${n}` : ""}`, block);
+
+    const hashes: string[] = [];
+    const cumulative: number[] = [];
+    let hash = createHash("sha256")
+      .update(`${apiKey ?? ""}\n${model}`)
+      .digest("hex");
+    let tokens = 0;
+    for (const b of blocks) {
+      hash = createHash("sha256").update(hash).update(b.json).digest("hex");
+      tokens += Math.ceil(b.json.length / 4);
+      hashes.push(hash);
+      cumulative.push(tokens);
+    }
+    const now = this.now();
+    const live = (h: string) => (this.cache.get(h) ?? 0) > now;
+    const breakpoints = blocks.flatMap((b, i) => (b.marked ? [i] : []));
+    let read = 0;
+    for (const bp of breakpoints) {
+      for (let j = bp; j >= 0 && j > bp - LOOKBACK_BLOCKS; j--) {
+        if (live(hashes[j]!)) {
+          read = Math.max(read, cumulative[j]!);
+          this.cache.set(hashes[j]!, now + CACHE_TTL_MS); // a hit refreshes the entry
+          break;
+        }
+      }
+    }
+    let written = read;
+    for (const bp of breakpoints) {
+      if (cumulative[bp]! < MIN_CACHEABLE_TOKENS) continue;
+      this.cache.set(hashes[bp]!, now + CACHE_TTL_MS);
+      written = Math.max(written, cumulative[bp]!);
+    }
+    const usage: AnthropicUsage = {
+      input_tokens: tokens - written,
+      cache_read_input_tokens: read,
+      cache_creation_input_tokens: written - read,
+      output_tokens: Math.max(1, tokensOf(`${reply.reasoning ?? ""}${reply.text ?? ""}${(reply.toolCalls ?? []).map(argsText).join("")}`) - 1),
+    };
+    this.cacheLog.push({ breakpoints: breakpoints.length, read, write: usage.cache_creation_input_tokens, input: usage.input_tokens });
+    return usage;
+  }
+}
+
+function thoughtOf(block: Json): ThoughtBlock {
+  return block.type === "redacted_thinking"
+    ? { type: "redacted_thinking", data: String(block.data) }
+    : { type: "thinking", thinking: String(block.thinking), signature: String(block.signature) };
 }

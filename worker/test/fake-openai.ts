@@ -1,9 +1,28 @@
 // The fake's OpenAI side: the Responses and Chat Completions streams (fake-llm-server.ts serves them).
+import { createHmac, randomBytes } from "node:crypto";
 import { argsText, estimateUsage, nextId, splitPieces, type ErrorReply, type StreamReply } from "./fake-llm-shared.ts";
 
 // --- OpenAI Responses ------------------------------------------------------------------------
 
-export function responsesFrames(reply: StreamReply, requested: string): string[] {
+/** What a Responses stream needs beyond the reply: the request's choices and the API's state. */
+export interface ResponsesStreamOptions {
+  /** The encrypted_content of a reasoning item (set when the request includes it). */
+  encrypt?: (itemId: string, summary: string) => string;
+  /** The usage to report (default: the reply's, or the fixed estimate). */
+  usage?: { input_tokens: number; cached_tokens: number; output_tokens: number; reasoning_tokens: number };
+  store?: boolean;
+  previousResponseId?: string;
+}
+
+export function responsesFrames(reply: StreamReply, requested: string, options: ResponsesStreamOptions = {}): string[] {
+  return responsesStream(reply, requested, options).frames;
+}
+
+export function responsesStream(
+  reply: StreamReply,
+  requested: string,
+  options: ResponsesStreamOptions = {},
+): { frames: string[]; id: string; output: Array<Record<string, unknown>> } {
   const model = reply.model ?? requested;
   const pieces = reply.pieces ?? 3;
   const frames: string[] = [];
@@ -25,9 +44,9 @@ export function responsesFrames(reply: StreamReply, requested: string): string[]
     model,
     output,
     parallel_tool_calls: true,
-    previous_response_id: null,
+    previous_response_id: options.previousResponseId ?? null,
     reasoning: { effort: null, summary: null },
-    store: true,
+    store: options.store ?? true,
     temperature: 1,
     text: { format: { type: "text" } },
     tool_choice: "auto",
@@ -37,7 +56,7 @@ export function responsesFrames(reply: StreamReply, requested: string): string[]
     usage,
     metadata: {},
   });
-  const output: unknown[] = [];
+  const output: Array<Record<string, unknown>> = [];
   emit("response.created", { response: response("in_progress", [], null) });
   emit("response.in_progress", { response: response("in_progress", [], null) });
 
@@ -52,7 +71,12 @@ export function responsesFrames(reply: StreamReply, requested: string): string[]
     emit("response.reasoning_summary_text.done", { item_id, output_index, summary_index: 0, text: reply.reasoning });
     const part = { type: "summary_text", text: reply.reasoning };
     emit("response.reasoning_summary_part.done", { item_id, output_index, summary_index: 0, part });
-    const item = { id: item_id, type: "reasoning", summary: [part] };
+    const item = {
+      id: item_id,
+      type: "reasoning",
+      summary: [part],
+      ...(options.encrypt && { encrypted_content: options.encrypt(item_id, reply.reasoning) }),
+    };
     emit("response.output_item.done", { output_index, item });
     output.push(item);
   }
@@ -91,22 +115,22 @@ export function responsesFrames(reply: StreamReply, requested: string): string[]
     emit("response.output_item.done", { output_index, item });
     output.push(item);
   }
-  const usage = estimateUsage(reply);
+  const usage = options.usage ?? { ...estimateUsage(reply), cached_tokens: 0, reasoning_tokens: 0 };
   emit("response.completed", {
     response: response("completed", output, {
       input_tokens: usage.input_tokens,
-      input_tokens_details: { cached_tokens: 0 },
+      input_tokens_details: { cached_tokens: usage.cached_tokens },
       output_tokens: usage.output_tokens,
-      output_tokens_details: { reasoning_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: usage.reasoning_tokens },
       total_tokens: usage.input_tokens + usage.output_tokens,
     }),
   });
-  return frames;
+  return { frames, id, output };
 }
 
 // --- OpenAI Chat Completions -----------------------------------------------------------------
 
-export function chatFrames(reply: StreamReply, requested: string): string[] {
+export function chatFrames(reply: StreamReply, requested: string, counted?: { input_tokens: number; cached_tokens: number }): string[] {
   const model = reply.model ?? requested;
   const pieces = reply.pieces ?? 3;
   const id = nextId("chatcmpl");
@@ -142,9 +166,10 @@ export function chatFrames(reply: StreamReply, requested: string): string[] {
       system_fingerprint: null,
       choices: [],
       usage: {
-        prompt_tokens: usage.input_tokens,
+        prompt_tokens: counted?.input_tokens ?? usage.input_tokens,
         completion_tokens: usage.output_tokens,
-        total_tokens: usage.input_tokens + usage.output_tokens,
+        total_tokens: (counted?.input_tokens ?? usage.input_tokens) + usage.output_tokens,
+        ...(counted && { prompt_tokens_details: { cached_tokens: counted.cached_tokens } }),
       },
     })}\n\n`,
   );
@@ -152,19 +177,182 @@ export function chatFrames(reply: StreamReply, requested: string): string[] {
   return frames;
 }
 
+type Item = Record<string, unknown>;
+
+/** What a request amounts to once its previous response is resolved (check → frames). */
+interface Context {
+  /** The stored context it continues and its own input, in order. */
+  items: Item[];
+  /** The prompt as the cache sees it (instructions, tools, items), for token counting. */
+  prompt: string;
+  apiKey: string | undefined;
+}
+
+/** Input items of a request body: a string input is one user message. */
+function inputItems(input: unknown): Item[] {
+  if (typeof input === "string") return [{ type: "message", role: "user", content: input }];
+  return Array.isArray(input) ? (input as Item[]) : [];
+}
+
+function summaryText(item: Item): string {
+  const summary = Array.isArray(item.summary) ? (item.summary as Array<{ text?: unknown }>) : [];
+  return summary.map((p) => (typeof p.text === "string" ? p.text : "")).join("\n");
+}
+
+/** About 4 characters a token, as OpenAI's own rule of thumb. */
+const tokens = (chars: number) => Math.ceil(chars / 4);
+
 /**
  * The OpenAI API's rules the fake enforces and the state it keeps between requests (one per
  * server). `check` answers a request that breaks a rule with the API's error, before any queued
  * reply is used; `frames` streams a reply.
+ *
+ * - Reasoning items: with `include: ["reasoning.encrypted_content"]`, a reasoning item carries
+ *   encrypted_content (an HMAC of its id and summary under a per-server secret). A function_call
+ *   the fake emitted must come back after the reasoning item that preceded it (same id, with
+ *   valid encrypted content unless that item is stored here), else 400 as the real API answers.
+ * - Stored responses (`store` not false) are kept with their context; previous_response_id of one
+ *   unknown or forgotten (forgetResponses) is a 400 previous_response_not_found.
+ * - Prompt cache (with countTokens): input tokens ≈ characters / 4 of the instructions, tools and
+ *   input items; cached tokens = the longest prefix seen before for the same API key and
+ *   prompt_cache_key, in steps of 128 tokens, from 1024 tokens.
  */
 export class FakeOpenAI {
-  check(_api: "responses" | "chat_completions", _body: Record<string, unknown>, _apiKey: string | undefined): ErrorReply | undefined {
+  /** Report token counts computed from the request (input, cached, reasoning) instead of the replies' fixed usage. */
+  countTokens = false;
+  /** The errors the rules answered, in order. */
+  readonly refusals: string[] = [];
+  private readonly secret = randomBytes(16);
+  /** function_call call_id → the reasoning item emitted before it (and the call's item id) */
+  private readonly reasoningOf = new Map<string, { reasoningId: string; itemId: string }>();
+  /** stored responses: id → their whole context (earlier context, input, output) */
+  private readonly stored = new Map<string, Item[]>();
+  /** reasoning items kept at OpenAI (by a stored response): they may come back by id alone */
+  private readonly storedReasoning = new Set<string>();
+  /** prompts seen, per API key and prompt_cache_key */
+  private readonly prompts = new Map<string, string[]>();
+  private readonly contexts = new WeakMap<Record<string, unknown>, Context>();
+
+  /** Simulates the expiry of every stored response (and the reasoning items they kept). */
+  forgetResponses(): void {
+    this.stored.clear();
+    this.storedReasoning.clear();
+  }
+
+  /** The opaque token the fake puts in a reasoning item's encrypted_content. */
+  encrypt(itemId: string, summary: string): string {
+    return `fake-enc:${createHmac("sha256", this.secret).update(`${itemId}\n${summary}`).digest("base64url")}`;
+  }
+
+  check(api: "responses" | "chat_completions", body: Record<string, unknown>, apiKey: string | undefined): ErrorReply | undefined {
+    const refuse = (status: number, message: string, code?: string): ErrorReply => {
+      this.refusals.push(message);
+      return { error: { status, message, type: "invalid_request_error", ...(code && { code }) } };
+    };
+    if (api === "chat_completions") {
+      this.contexts.set(body, { items: [], prompt: JSON.stringify([body.messages, body.tools ?? null]), apiKey });
+      return undefined;
+    }
+    let earlier: Item[] = [];
+    const previous = body.previous_response_id;
+    if (typeof previous === "string") {
+      const context = this.stored.get(previous);
+      if (!context) return refuse(400, `Previous response with id '${previous}' not found.`, "previous_response_not_found");
+      earlier = context;
+    }
+    const input = inputItems(body.input);
+    const items = [...earlier, ...input];
+    // a reasoning item given in this input: verified (encrypted) or known by id (stored)
+    for (const item of input) {
+      if (item.type !== "reasoning" || typeof item.id !== "string") continue;
+      if (typeof item.encrypted_content === "string") {
+        if (item.encrypted_content !== this.encrypt(item.id, summaryText(item))) {
+          return refuse(400, `The encrypted content for item ${item.id} could not be verified.`, "invalid_encrypted_content");
+        }
+      } else if (!this.storedReasoning.has(item.id)) {
+        return refuse(
+          404,
+          `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. Try again with \`store\` set to true, or remove this item from your input.`,
+        );
+      }
+    }
+    // every function_call the fake emitted comes after the reasoning item that led to it
+    const seenReasoning = new Set<string>();
+    for (const item of items) {
+      if (item.type === "reasoning" && typeof item.id === "string") seenReasoning.add(item.id);
+      if (item.type !== "function_call" || typeof item.call_id !== "string") continue;
+      const required = this.reasoningOf.get(item.call_id);
+      if (required && !seenReasoning.has(required.reasoningId)) {
+        const id = typeof item.id === "string" ? item.id : required.itemId;
+        return refuse(400, `Item '${id}' of type 'function_call' was provided without its required 'reasoning' item: '${required.reasoningId}'.`);
+      }
+    }
+    this.contexts.set(body, {
+      items,
+      prompt: JSON.stringify([body.instructions ?? null, body.tools ?? null]) + items.map((i) => JSON.stringify(i)).join(""),
+      apiKey,
+    });
     return undefined;
   }
 
-  frames(api: "responses" | "chat_completions", reply: StreamReply, _body: Record<string, unknown>, model: string): string[] {
-    return api === "responses" ? responsesFrames(reply, model) : chatFrames(reply, model);
+  frames(api: "responses" | "chat_completions", reply: StreamReply, body: Record<string, unknown>, model: string): string[] {
+    const context = this.contexts.get(body) ?? {
+      items: inputItems(body.input),
+      prompt: JSON.stringify(body.input ?? body.messages ?? null),
+      apiKey: undefined,
+    };
+    const counted = this.countTokens ? this.countPrompt(context.prompt, body, context.apiKey) : undefined;
+    if (api === "chat_completions") return chatFrames(reply, model, counted);
+
+    const include = Array.isArray(body.include) ? (body.include as unknown[]) : [];
+    const store = body.store !== false;
+    const outputChars = (reply.text ?? "").length + (reply.toolCalls ?? []).reduce((n, c) => n + argsText(c).length, 0);
+    const reasoningTokens = tokens((reply.reasoning ?? "").length);
+    const stream = responsesStream(reply, model, {
+      ...(include.includes("reasoning.encrypted_content") && { encrypt: (id: string, summary: string) => this.encrypt(id, summary) }),
+      ...(counted && {
+        usage: { ...counted, reasoning_tokens: reasoningTokens, output_tokens: reply.usage?.output_tokens ?? tokens(outputChars) + reasoningTokens },
+      }),
+      store,
+      ...(typeof body.previous_response_id === "string" && { previousResponseId: body.previous_response_id }),
+    });
+    let reasoningId: string | undefined;
+    for (const item of stream.output) {
+      if (item.type === "reasoning") {
+        reasoningId = item.id as string;
+        if (store) this.storedReasoning.add(reasoningId);
+      }
+      if (item.type === "function_call" && reasoningId) {
+        this.reasoningOf.set(item.call_id as string, { reasoningId, itemId: item.id as string });
+      }
+    }
+    if (store) this.stored.set(stream.id, [...context.items, ...stream.output]);
+    return stream.frames;
   }
 
-  reset(): void {}
+  /** Input and cached tokens of a prompt, remembering it for later requests with the same key. */
+  private countPrompt(prompt: string, body: Record<string, unknown>, apiKey: string | undefined): { input_tokens: number; cached_tokens: number } {
+    const key = `${apiKey ?? ""}\n${typeof body.prompt_cache_key === "string" ? body.prompt_cache_key : ""}`;
+    const seen = this.prompts.get(key) ?? [];
+    let common = 0;
+    for (const earlier of seen) {
+      const max = Math.min(earlier.length, prompt.length);
+      let n = 0;
+      while (n < max && earlier.charCodeAt(n) === prompt.charCodeAt(n)) n++;
+      common = Math.max(common, n);
+    }
+    seen.push(prompt);
+    this.prompts.set(key, seen);
+    const commonTokens = Math.floor(common / 4);
+    const cached = commonTokens >= 1024 ? Math.floor(commonTokens / 128) * 128 : 0;
+    return { input_tokens: tokens(prompt.length), cached_tokens: cached };
+  }
+
+  reset(): void {
+    this.countTokens = false;
+    this.refusals.length = 0;
+    this.reasoningOf.clear();
+    this.forgetResponses();
+    this.prompts.clear();
+  }
 }

@@ -76,10 +76,10 @@ describe("registries", () => {
     expect(BUILTIN_TOOL_NAMES).toEqual(expect.arrayContaining(["echo", "simulate_work", "sleep", "wait_for_event"]));
   });
 
-  it("prices come from each provider's spec, by longest model prefix", () => {
-    expect(providerPrice("openai", "gpt-4o-mini-2024-07-18")).toEqual({ input: 0.15, output: 0.6 });
-    expect(providerPrice("anthropic", "claude-opus-4-5-20251101")).toEqual({ input: 5, output: 25 });
-    expect(providerPrice("scripted", "anything")).toEqual({ input: 0.5, output: 1.5 });
+  it("prices come from the models table (lib/models/models.json), by longest model prefix", () => {
+    expect(providerPrice("openai", "gpt-4o-mini-2024-07-18")).toEqual({ input: 0.15, output: 0.6, cache_read: 0.075 });
+    expect(providerPrice("anthropic", "claude-opus-4-5-20251101")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
+    expect(providerPrice("scripted", "anything")).toEqual({ input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.625 });
     expect(providerPrice("openai", "unknown-model")).toBeUndefined();
   });
 });

@@ -506,9 +506,12 @@ describe("conversation formats", () => {
     }).promise;
     const body = server.lastRequest!.body;
     expect(server.lastRequest!.path).toBe("/v1/messages");
-    expect(body.system).toBe(`${SYSTEM_PROMPT}\n\nAnswer in English.`);
+    // prompt caching (cache absent = auto): the system as a marked text block, the last block of
+    // the last turn and of the previous user turn marked
+    const ephemeral = { type: "ephemeral" };
+    expect(body.system).toEqual([{ type: "text", text: `${SYSTEM_PROMPT}\n\nAnswer in English.`, cache_control: ephemeral }]);
     expect(body.messages).toEqual([
-      { role: "user", content: "Weather in Paris and Rome?" },
+      { role: "user", content: [{ type: "text", text: "Weather in Paris and Rome?", cache_control: ephemeral }] },
       {
         role: "assistant",
         content: [
@@ -522,7 +525,7 @@ describe("conversation formats", () => {
         content: [
           { type: "tool_result", tool_use_id: "call_1", content: "18°C, cloudy" },
           { type: "tool_result", tool_use_id: "call_2", content: "24°C, sunny" },
-          { type: "text", text: "Which is warmer?" },
+          { type: "text", text: "Which is warmer?", cache_control: ephemeral },
         ],
       },
     ]);

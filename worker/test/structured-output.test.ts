@@ -346,7 +346,14 @@ describe("real SDKs against the fake server", () => {
     for (const request of llm.requests) {
       expect(request.body.tool_choice).toEqual({ type: "any" });
       expect((request.body.tools as Array<{ name: string }>).map((t) => t.name)).toEqual(["echo", ANTHROPIC_OUTPUT_TOOL]);
-      expect(request.body.system).toMatch(new RegExp(`^Classify messages\\.\\n\\n.*calling the ${ANTHROPIC_OUTPUT_TOOL} tool`));
+      // the system prompt as one text block with a cache breakpoint (cache absent = auto)
+      expect(request.body.system).toEqual([
+        {
+          type: "text",
+          text: expect.stringMatching(new RegExp(`^Classify messages\\.\\n\\n.*calling the ${ANTHROPIC_OUTPUT_TOOL} tool`)) as unknown,
+          cache_control: { type: "ephemeral" },
+        },
+      ]);
     }
   });
 });

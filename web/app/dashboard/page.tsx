@@ -339,6 +339,9 @@ function Dashboard({ data, bucketSeconds, windowSeconds, now }: { data: Dashboar
   );
 }
 
+/** The share of input tokens read from the prompt cache (null without input). */
+const cacheHitRatio = (u: { inputTokens: number; cacheReadTokens: number }) => (u.inputTokens > 0 ? u.cacheReadTokens / u.inputTokens : null);
+
 function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
   const router = useRouter();
   const days = useMemo(() => {
@@ -377,8 +380,10 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
       {agents.length === 0 ? (
         <Empty title="No runs in the last 7 days" />
       ) : (
-        <div className="grid gap-6 xl:grid-cols-2">
-          <div className="space-y-4">
+        // the charts side by side (their x axes level), the table under them at full width: its
+        // token columns (in / out, cache read / write, reasoning) need the room
+        <div className="space-y-6">
+          <div className="grid items-end gap-6 xl:grid-cols-2">
             <div>
               <div className="mb-1 text-[11px] font-medium uppercase tracking-wide text-slate-500">Cost (USD)</div>
               <BucketChart
@@ -403,7 +408,7 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
                 stacked
                 yFormat={(v) => formatNumber(v)}
                 series={agents.map(([id, a], i) => ({ name: a.name, color: color(i), values: days.map((d) => value(id, d, "tokens")) }))}
-                height={140}
+                height={170}
               />
             </div>
           </div>
@@ -415,6 +420,12 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
                   <th className="px-3 py-2">Agent</th>
                   <th className="px-3 py-2 text-right">Runs</th>
                   <th className="px-3 py-2 text-right">Tokens in / out</th>
+                  <th className="px-3 py-2 text-right" title="Parts of the input tokens: read from / written to the provider's prompt cache">
+                    Cache read / write
+                  </th>
+                  <th className="px-3 py-2 text-right" title="The part of the output tokens spent on reasoning">
+                    Reasoning
+                  </th>
                   <th className="py-2 pl-3 text-right">Cost</th>
                 </tr>
               </thead>
@@ -423,7 +434,7 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
                   const i = agents.findIndex(([id]) => id === u.agentId);
                   return (
                     <tr key={`${u.day}-${u.agentId}`} data-testid="usage-row">
-                      <td className="py-1.5 pr-3 tabular-nums text-slate-600">{u.day}</td>
+                      <td className="whitespace-nowrap py-1.5 pr-3 tabular-nums text-slate-600">{u.day}</td>
                       <td className="px-3 py-1.5">
                         <span className="mr-1.5 inline-block h-2 w-2 rounded-sm" style={{ background: color(i) }} />
                         <Link href={`/agents/${u.agentId}`} className="text-slate-800 hover:underline">
@@ -433,6 +444,16 @@ function CostPerAgent({ usage }: { usage: AgentDailyUsage[] }) {
                       <td className="px-3 py-1.5 text-right tabular-nums">{u.runs}</td>
                       <td className="px-3 py-1.5 text-right tabular-nums text-slate-700">
                         {formatNumber(u.inputTokens)} / {formatNumber(u.outputTokens)}
+                      </td>
+                      <td
+                        className="px-3 py-1.5 text-right tabular-nums text-slate-700"
+                        data-testid="usage-cache"
+                        title={`${u.cacheReadTokens.toLocaleString("en-US")} read from the cache (${formatPercent(cacheHitRatio(u))} of input), ${u.cacheWriteTokens.toLocaleString("en-US")} written to it`}
+                      >
+                        {u.cacheReadTokens || u.cacheWriteTokens ? `${formatNumber(u.cacheReadTokens)} / ${formatNumber(u.cacheWriteTokens)}` : "—"}
+                      </td>
+                      <td className="px-3 py-1.5 text-right tabular-nums text-slate-700" data-testid="usage-reasoning">
+                        {u.reasoningTokens ? formatNumber(u.reasoningTokens) : "—"}
                       </td>
                       <td className="py-1.5 pl-3 text-right tabular-nums font-medium">{formatCost(u.costUsd)}</td>
                     </tr>

@@ -244,6 +244,31 @@ export type ResendNotificationMutationVariables = Exact<{
 
 export type ResendNotificationMutation = { resendNotification: { notificationDelivery: { id: string, event: string, endpointId: string, subjectId: string, status: string, attempts: number, lastStatusCode: number | null, lastError: string | null, createdAt: string, deliveredAt: string | null, nextAttemptAt: string | null, giveUpAt: string, notificationEndpointByEndpointId: { name: string } | null } | null } | null };
 
+export type ModelPricesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ModelPricesQuery = { allModelPrices: { totalCount: number, nodes: Array<{ id: string, provider: string, model: string, inputPerMillion: number, outputPerMillion: number, cacheReadPerMillion: number | null, cacheWritePerMillion: number | null, updatedAt: string } | null> } | null };
+
+export type SetModelPriceMutationVariables = Exact<{
+  provider: string;
+  model: string;
+  inputPerMillion: number;
+  outputPerMillion: number;
+  cacheReadPerMillion?: number | null | undefined;
+  cacheWritePerMillion?: number | null | undefined;
+}>;
+
+
+export type SetModelPriceMutation = { setModelPrice: { provider: string, model: string, updatedAt: string } | null };
+
+export type DeleteModelPriceMutationVariables = Exact<{
+  provider: string;
+  model: string;
+}>;
+
+
+export type DeleteModelPriceMutation = { deleteModelPrice: { provider: string, model: string, deleted: boolean } | null };
+
 export type RunQueueQueryVariables = Exact<{
   id: string;
 }>;
@@ -548,7 +573,7 @@ export type DashboardQueryVariables = Exact<{
 }>;
 
 
-export type DashboardQuery = { runsAwaitingAnswerCount: number, runStatusCounts: Array<{ status: string, count: number }>, runThroughput: Array<{ start: string, started: number, succeeded: number, failed: number, cancelled: number, interrupted: number, steps: number, stepP50Ms: number | null, stepP95Ms: number | null }>, agentDailyUsage: Array<{ day: string, agentId: string, agentName: string, runs: number, inputTokens: number, outputTokens: number, costUsd: number }>, liveWorkers: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, runningJobs: number }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, failures: { nodes: Array<{ id: string, error: unknown, finishedAt: string | null, createdAt: string, agentByAgentId: { id: string, name: string } | null } | null> } | null };
+export type DashboardQuery = { runsAwaitingAnswerCount: number, runStatusCounts: Array<{ status: string, count: number }>, runThroughput: Array<{ start: string, started: number, succeeded: number, failed: number, cancelled: number, interrupted: number, steps: number, stepP50Ms: number | null, stepP95Ms: number | null }>, agentDailyUsage: Array<{ day: string, agentId: string, agentName: string, runs: number, inputTokens: number, outputTokens: number, cacheReadTokens: number, cacheWriteTokens: number, reasoningTokens: number, costUsd: number }>, liveWorkers: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, runningJobs: number }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, failures: { nodes: Array<{ id: string, error: unknown, finishedAt: string | null, createdAt: string, agentByAgentId: { id: string, name: string } | null } | null> } | null };
 
 export type DashboardUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -1618,6 +1643,48 @@ export const ResendNotificationDocument = new TypedDocumentString(`
   nextAttemptAt
   giveUpAt
 }`) as unknown as TypedDocumentString<ResendNotificationMutation, ResendNotificationMutationVariables>;
+export const ModelPricesDocument = new TypedDocumentString(`
+    query ModelPrices {
+  allModelPrices(first: 1000, orderBy: [PROVIDER_ASC, MODEL_ASC]) {
+    totalCount
+    nodes {
+      id
+      provider
+      model
+      inputPerMillion
+      outputPerMillion
+      cacheReadPerMillion
+      cacheWritePerMillion
+      updatedAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ModelPricesQuery, ModelPricesQueryVariables>;
+export const SetModelPriceDocument = new TypedDocumentString(`
+    mutation SetModelPrice($provider: String!, $model: String!, $inputPerMillion: Float!, $outputPerMillion: Float!, $cacheReadPerMillion: Float, $cacheWritePerMillion: Float) {
+  setModelPrice(
+    provider: $provider
+    model: $model
+    inputPerMillion: $inputPerMillion
+    outputPerMillion: $outputPerMillion
+    cacheReadPerMillion: $cacheReadPerMillion
+    cacheWritePerMillion: $cacheWritePerMillion
+  ) {
+    provider
+    model
+    updatedAt
+  }
+}
+    `) as unknown as TypedDocumentString<SetModelPriceMutation, SetModelPriceMutationVariables>;
+export const DeleteModelPriceDocument = new TypedDocumentString(`
+    mutation DeleteModelPrice($provider: String!, $model: String!) {
+  deleteModelPrice(provider: $provider, model: $model) {
+    provider
+    model
+    deleted
+  }
+}
+    `) as unknown as TypedDocumentString<DeleteModelPriceMutation, DeleteModelPriceMutationVariables>;
 export const RunQueueDocument = new TypedDocumentString(`
     query RunQueue($id: UUID!) {
   runById(id: $id) {
@@ -2768,6 +2835,9 @@ export const DashboardDocument = new TypedDocumentString(`
     runs
     inputTokens
     outputTokens
+    cacheReadTokens
+    cacheWriteTokens
+    reasoningTokens
     costUsd
   }
   liveWorkers {

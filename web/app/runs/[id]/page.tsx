@@ -32,7 +32,7 @@ import {
   formatCostExact,
   formatDateTime,
   formatDuration,
-  formatNumber,
+  formatPercent,
   isBefore,
   isUuid,
   parseTime,
@@ -53,6 +53,7 @@ import {
   usageOf,
   waitingOf,
   type RunEventMessage,
+  type Usage,
   type Waiting,
 } from "@/lib/types";
 import { useRunEvents } from "@/lib/useRunEvents";
@@ -398,8 +399,20 @@ export default function RunPage() {
               )}
               <Metric label="Steps" value={String(stepCount)} testId="usage-steps" />
               <Metric label="Cost" value={formatCost(usage.cost_usd ?? 0)} title={formatCostExact(usage.cost_usd ?? 0)} testId="usage-cost" />
-              <Metric label="Input tokens" value={formatNumber(usage.input_tokens ?? 0)} testId="usage-input-tokens" />
-              <Metric label="Output tokens" value={formatNumber(usage.output_tokens ?? 0)} testId="usage-output-tokens" />
+              <TokenMetric
+                label="Input tokens"
+                total={usage.input_tokens ?? 0}
+                part={usage.cache_read_tokens ?? 0}
+                partName="cached"
+                testId="usage-input-tokens"
+              />
+              <TokenMetric
+                label="Output tokens"
+                total={usage.output_tokens ?? 0}
+                part={usage.reasoning_tokens ?? 0}
+                partName="reasoning"
+                testId="usage-output-tokens"
+              />
               <Metric label="Model" wrap testId="usage-model" value={config ? `${config.provider ?? "?"}${config.model ? ` · ${config.model}` : ""}` : "—"} />
               <Metric label="Started" value={run.startedAt ? <Timestamp value={run.startedAt} /> : "—"} />
               <Metric
@@ -409,6 +422,7 @@ export default function RunPage() {
               />
               <Metric label="Queued for" value={run.startedAt ? formatDuration((parseTime(run.startedAt) ?? 0) - (parseTime(run.createdAt) ?? 0)) : "—"} />
             </dl>
+            <TokenCategories usage={usage} />
             {current && <CurrentStep step={current} now={now} />}
           </Card>
           <RunMcpCard
@@ -573,6 +587,79 @@ function QueueStanding({ explanation }: { explanation: { heldBy?: string | null;
 }
 
 /** A figure; `wrap`: shown whole over several lines (a model name), never cut off. */
+/** Every token count of a run, exactly (a run's counts are read one by one, not compared in columns). */
+const formatTokens = (n: number) => n.toLocaleString("en-US");
+
+/**
+ * A token count and the part of it in one category, under it: "120,400" / "98,000 cached". The
+ * part's line is there only when the provider reported some (an older run's usage has none).
+ */
+function TokenMetric({ label, total, part, partName, testId }: { label: string; total: number; part: number; partName: string; testId: string }) {
+  const title = `${label.replace(" tokens", "")} ${formatTokens(total)}${part > 0 ? ` (${formatTokens(part)} ${partName})` : ""}`;
+  return (
+    <div className="min-w-0" title={title}>
+      <dt className="text-[11px] font-medium uppercase tracking-wide text-slate-500">{label}</dt>
+      <dd className="truncate tabular-nums text-slate-900" data-testid={testId}>
+        {formatTokens(total)}
+      </dd>
+      {part > 0 && (
+        <dd className="truncate text-xs tabular-nums text-slate-500" data-testid={`${testId}-${partName}`}>
+          {formatTokens(part)} {partName}
+        </dd>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The prompt cache's and reasoning's share of a run's tokens, each priced at its own rate: shown
+ * when the provider reported any. The hit ratio is the share of input tokens read from the cache.
+ */
+function TokenCategories({ usage }: { usage: Usage }) {
+  const input = usage.input_tokens ?? 0;
+  const cacheRead = usage.cache_read_tokens ?? 0;
+  const cacheWrite = usage.cache_write_tokens ?? 0;
+  const reasoning = usage.reasoning_tokens ?? 0;
+  if (cacheRead === 0 && cacheWrite === 0 && reasoning === 0) return null;
+  const cached = cacheRead > 0 || cacheWrite > 0;
+  return (
+    <dl data-testid="usage-categories" className="mt-3 grid grid-cols-3 gap-x-4 gap-y-3 border-t border-slate-100 pt-3 text-sm">
+      {cacheRead > 0 && (
+        <Metric
+          label="Cache read"
+          value={formatTokens(cacheRead)}
+          title="Input tokens read from the provider's prompt cache, billed at the cheaper cached rate"
+          testId="usage-cache-read"
+        />
+      )}
+      {cacheWrite > 0 && (
+        <Metric
+          label="Cache write"
+          value={formatTokens(cacheWrite)}
+          title="Input tokens written to the provider's prompt cache, billed at the cache-write rate"
+          testId="usage-cache-write"
+        />
+      )}
+      {cached && (
+        <Metric
+          label="Cache hit ratio"
+          value={formatPercent(input > 0 ? cacheRead / input : null)}
+          title={`${formatTokens(cacheRead)} of ${formatTokens(input)} input tokens were read from the cache`}
+          testId="usage-cache-hit-ratio"
+        />
+      )}
+      {reasoning > 0 && (
+        <Metric
+          label="Reasoning"
+          value={formatTokens(reasoning)}
+          title={`Output tokens spent on reasoning: ${formatTokens(reasoning)} of ${formatTokens(usage.output_tokens ?? 0)}`}
+          testId="usage-reasoning"
+        />
+      )}
+    </dl>
+  );
+}
+
 function Metric({ label, value, testId, wrap = false, title }: { label: string; value: ReactNode; testId?: string; wrap?: boolean; title?: string }) {
   return (
     <div className={`min-w-0 ${wrap ? "col-span-2" : ""}`}>

@@ -1,0 +1,134 @@
+// The model catalog: what Everruns knows of each provider's models (context window, longest
+// output, USD prices per token category, capabilities), as data: lib/models/models.json, plus an
+// operator's own file (EVERRUNS_MODELS_FILE, read by lib/models/operator-file.ts at start and
+// registered here). Browser-safe (no fs): db/schemas.ts validates agent configs with it.
+//
+// Models are keyed by name prefix within their provider; the longest prefix matching a model wins,
+// so dated snapshots (gpt-4o-mini-2024-07-18) are described like their family. A capability that
+// is absent is unknown, and unknown is allowed: only a known `false` refuses a config.
+import { z } from "zod";
+import builtinModels from "./models.json" with { type: "json" };
+
+const rate = z.number({ error: "must be a number of USD per million tokens" }).min(0, "must be 0 or more (USD per million tokens)");
+
+/** USD per million tokens of each category (worker/pricing.ts). A missing cache rate is the input rate. */
+export const PriceSchema = z.strictObject({
+  /** input tokens read neither from nor into the prompt cache */
+  input: rate,
+  /** output tokens, reasoning included */
+  output: rate,
+  /** input tokens read from the prompt cache (OpenAI "cached input", Anthropic cache hits) */
+  cache_read: rate.optional(),
+  /** input tokens written to the prompt cache (Anthropic 5-minute cache writes; OpenAI charges none) */
+  cache_write: rate.optional(),
+});
+export type Price = z.infer<typeof PriceSchema>;
+
+const tokens = (what: string) =>
+  z
+    .number({ error: `must be a whole number of ${what}` })
+    .int(`must be a whole number of ${what}`)
+    .positive(`must be more than 0 ${what}`);
+
+/** The capabilities an agent config may depend on; absent = unknown = allowed. */
+export const CAPABILITIES = {
+  /** Anthropic extended thinking (thinking_budget_tokens) */
+  thinking: "extended thinking",
+  /** OpenAI reasoning models (reasoning_effort, reasoning items) */
+  reasoning: "reasoning (reasoning_effort)",
+  /** prompt caching */
+  caching: "prompt caching",
+  /** JSON answers of a given schema (output_schema) */
+  structured_output: "structured output",
+} as const;
+export type Capability = keyof typeof CAPABILITIES;
+
+const capabilityFields = {
+  thinking: z.boolean().optional(),
+  reasoning: z.boolean().optional(),
+  caching: z.boolean().optional(),
+  structured_output: z.boolean().optional(),
+};
+
+/** One model (family) of the table: every field optional (an operator may give only prices). */
+export const ModelEntrySchema = z.strictObject({
+  context_window: tokens("tokens").optional(),
+  max_output_tokens: tokens("tokens").optional(),
+  prices: PriceSchema.optional(),
+  ...capabilityFields,
+});
+export type ModelEntry = z.infer<typeof ModelEntrySchema>;
+
+/** A models table: provider → model name prefix ("" matches every model) → entry. */
+export const ModelsTableSchema = z.record(z.string().min(1, "a provider's name must not be empty"), z.record(z.string(), ModelEntrySchema));
+export type ModelsTable = z.infer<typeof ModelsTableSchema>;
+
+/** An agent's own `model_info` (db/schemas.ts): overrides the catalog for that agent. */
+export const ModelInfoOverrideSchema = z.strictObject({
+  context_window: tokens("tokens").optional(),
+  max_output_tokens: tokens("tokens").optional(),
+  ...capabilityFields,
+});
+export type ModelInfoOverride = z.infer<typeof ModelInfoOverrideSchema>;
+
+/** What is known of one model: its entry (operator's fields over the built-in's) and the prefix it was found under. */
+export type ModelInfo = ModelEntry & { prefix?: string };
+
+/** The table in the repository, checked once at import: a bad edit fails every process at start. */
+export const BUILTIN_MODELS: ModelsTable = parseModelsTable(builtinModels, "lib/models/models.json");
+
+let operatorModels: ModelsTable = {};
+
+/**
+ * Checks a models table (the built-in or an operator's) and returns it; a bad one throws an Error
+ * naming `source` and each bad field, e.g. `openai."gpt-5".prices.input: must be 0 or more`.
+ */
+export function parseModelsTable(value: unknown, source: string): ModelsTable {
+  const result = ModelsTableSchema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `  ${issue.path.map((p) => JSON.stringify(String(p))).join(".") || "(the file)"}: ${issue.message}`);
+  throw new Error(
+    `${source} is not a valid models table ({"<provider>": {"<model prefix>": {context_window, max_output_tokens, prices: {input, output, cache_read, cache_write}, thinking, reasoning, caching, structured_output}}}):\n${problems.join("\n")}`,
+  );
+}
+
+/**
+ * Registers an operator's table (EVERRUNS_MODELS_FILE), merged over the built-in one per
+ * provider and prefix: an operator entry's fields replace the built-in entry's, its other fields
+ * stay, and a new prefix is added. `undefined` removes a registered table.
+ */
+export function registerOperatorModels(table: ModelsTable | undefined): void {
+  operatorModels = table ?? {};
+}
+
+/** The merged table of one provider (built-in, then the operator's over it). */
+export function providerModels(provider: string): Record<string, ModelEntry> {
+  const merged: Record<string, ModelEntry> = { ...BUILTIN_MODELS[provider] };
+  for (const [prefix, entry] of Object.entries(operatorModels[provider] ?? {})) merged[prefix] = { ...merged[prefix], ...entry };
+  return merged;
+}
+
+/** The longest prefix of `model` among `prefixes` ("" matches every model), or undefined. */
+export function longestPrefix(prefixes: Iterable<string>, model: string | undefined): string | undefined {
+  let best: string | undefined;
+  for (const prefix of prefixes) {
+    if ((model ?? "").startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix;
+  }
+  return best;
+}
+
+/**
+ * What is known of `model` of `provider`: the entry of its longest prefix (operator's file over the
+ * built-in table), with the agent's `model_info` over it. Unknown model: only the override's fields.
+ */
+export function modelInfo(provider: string, model: string | undefined, configOverride?: ModelInfoOverride): ModelInfo {
+  const table = providerModels(provider);
+  const prefix = longestPrefix(Object.keys(table), model);
+  const known = prefix === undefined ? {} : { ...table[prefix], prefix };
+  return { ...known, ...configOverride };
+}
+
+/** The catalog's price of a model (operator's file over the built-in table); undefined when unknown. */
+export function catalogPrice(provider: string, model: string | undefined): Price | undefined {
+  return modelInfo(provider, model).prices;
+}
