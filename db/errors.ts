@@ -86,7 +86,7 @@ export function fromDatabaseError(error: unknown): unknown {
       return new ValidationError(message, { cause: error, code: "not_receiving_events" });
     case "EV010":
       return new ValidationError(message, { cause: error, code: "invalid_access" });
-    case "EV011": // a signal over a limit of send_event (000008): payload size or depth, pending signals
+    case "EV011": // over a limit: of send_event (000008: payload size or depth, pending signals), a workspace's 200 model prices (000029)
       return new ValidationError(message, { cause: error, code: "limit_exceeded" });
     case "EV012": // a workspace's admission limit (000021): max_queued_runs, runs_per_minute
       return new LimitError(message, retryAfterOf(e.detail), { cause: error });

@@ -287,9 +287,10 @@ create table everruns.model_prices (
   constraint model_prices_workspace_provider_model_key UNIQUE (workspace_id, provider, model)
 );
 comment on table everruns.model_prices is '@behavior -insert -update -delete
-A workspace''s own model prices, in USD per million tokens, over the price table in code: the longest model prefix of the step''s provider wins ("" prices every model of the provider). Set with the setModelPrice mutation or everruns prices set; workers read them within 30 s.';
+A workspace''s own model prices, in USD per million tokens, over the models table (lib/models/models.json and the operator''s EVERRUNS_MODELS_FILE): the longest model prefix of the step''s provider wins ("" prices every model of the provider). Set by admin keys with the setModelPrice mutation or everruns prices set; steps that begin more than 30 s later use them. At most 200 a workspace.';
 CREATE TRIGGER tg_model_prices__audit AFTER INSERT OR DELETE ON everruns.model_prices FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_model_prices__audit();
 CREATE TRIGGER tg_model_prices__audit_update AFTER UPDATE ON everruns.model_prices FOR EACH ROW WHEN (((((old.input_per_million IS DISTINCT FROM new.input_per_million) OR (old.output_per_million IS DISTINCT FROM new.output_per_million)) OR (old.cache_read_per_million IS DISTINCT FROM new.cache_read_per_million)) OR (old.cache_write_per_million IS DISTINCT FROM new.cache_write_per_million))) EXECUTE FUNCTION everruns_private.tg_model_prices__audit();
+CREATE TRIGGER tg_model_prices__limit BEFORE INSERT ON everruns.model_prices FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_model_prices__limit();
 
 create table everruns.notification_attempts (
   id bigint not null,
@@ -5268,6 +5269,23 @@ begin
                          'cache_read_per_million', new.cache_read_per_million, 'cache_write_per_million', new.cache_write_per_million));
   end if;
   return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_model_prices__limit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- an upsert of a price it has already (insert ... on conflict do update) fires this too: let it through
+  if (select count(*) from everruns.model_prices p where p.workspace_id = new.workspace_id) >= 200
+     and not exists (select from everruns.model_prices p
+                      where p.workspace_id = new.workspace_id and p.provider = new.provider and p.model = new.model) then
+    raise exception 'workspace % has 200 model prices, the most it may have', new.workspace_id
+      using errcode = 'EV011', hint = 'Delete prices it no longer needs (a shorter model prefix prices a whole family).';
+  end if;
+  return new;
 end;
 $function$;
 

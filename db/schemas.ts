@@ -284,6 +284,9 @@ const OutputSchemaSchema = z
     if (problem) ctx.addIssue({ code: "custom", message: `is not a usable JSON Schema: ${problem}` });
   });
 
+/** The highest price per million tokens an agent's `prices` may give (as everruns.model_prices' check, 000029). */
+export const MAX_PRICE_PER_MILLION = 1_000_000;
+
 /** The settings every provider has; each provider adds its own (ProviderSpec.fields). */
 const COMMON_FIELDS = {
   system_prompt: z.string().optional(),
@@ -310,10 +313,10 @@ const COMMON_FIELDS = {
    */
   prices: z
     .strictObject({
-      input_per_million: z.number().min(0),
-      output_per_million: z.number().min(0),
-      cache_read_per_million: z.number().min(0).optional(),
-      cache_write_per_million: z.number().min(0).optional(),
+      input_per_million: z.number().min(0).max(MAX_PRICE_PER_MILLION),
+      output_per_million: z.number().min(0).max(MAX_PRICE_PER_MILLION),
+      cache_read_per_million: z.number().min(0).max(MAX_PRICE_PER_MILLION).optional(),
+      cache_write_per_million: z.number().min(0).max(MAX_PRICE_PER_MILLION).optional(),
     })
     .optional(),
   /**
@@ -400,7 +403,6 @@ const ConfigShapeSchema = z
         : undefined,
   })
   .superRefine((config, ctx) => {
-    modelCapabilityIssues(config).forEach((issue) => ctx.addIssue({ code: "custom", ...issue }));
     const seen = new Set<string>();
     config.tools.forEach((tool, i) => {
       const name = typeof tool === "string" ? tool : tool.name;
@@ -438,6 +440,16 @@ const ConfigShapeSchema = z
 /** A valid agent config: at most MAX_AGENT_CONFIG_BYTES of JSON text, then the provider's shape. */
 export const AgentConfigSchema = BoundedConfigSchema.pipe(ConfigShapeSchema);
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/**
+ * What the API accepts when an agent is written: a valid config that also asks its model for
+ * nothing the models table says it cannot do (modelCapabilityIssues). Only writes are checked:
+ * a worker runs a stored config with AgentConfigSchema, so a change of the models table (a
+ * release, an operator's EVERRUNS_MODELS_FILE) never fails a run that was accepted.
+ */
+export const AgentConfigWriteSchema = AgentConfigSchema.superRefine((config, ctx) => {
+  modelCapabilityIssues(config).forEach((issue) => ctx.addIssue({ code: "custom", ...issue }));
+});
 /** The config of an agent of one provider. */
 export type AgentConfigOf<P extends AgentConfig["provider"]> = Extract<AgentConfig, { provider: P }>;
 

@@ -95,12 +95,16 @@ ${EXIT_CODES_HELP}`;
 let exitCode: number = EXIT.ok;
 let env: Env | null = null;
 /** The environment, validated when a command runs (not for --help). */
-const getEnv = (): Env => {
-  if (env) return env;
-  env = loadEnv();
-  // the operator's models table (prices, context windows, capabilities) over the built-in one
+const getEnv = (): Env => (env ??= loadEnv());
+/**
+ * The environment of a command that prices runs or checks agent configs (start, worker, api):
+ * also the operator's models table (EVERRUNS_MODELS_FILE) over the built-in one, so a bad file
+ * stops those processes and no other command.
+ */
+const getServingEnv = (): Env => {
+  const loaded = getEnv();
   loadOperatorModels();
-  return env;
+  return loaded;
 };
 const done = (code: number) => {
   exitCode = code;
@@ -152,7 +156,7 @@ function buildProgram(): Command {
     )
     .action(async () => {
       const { cmdStart } = await import("./cli/processes.ts");
-      await cmdStart(getEnv());
+      await cmdStart(getServingEnv());
     });
   program
     .command("status")
@@ -180,14 +184,14 @@ function buildProgram(): Command {
     )
     .action(async (opts: { maxInFlight?: string; dbConnections?: string; concurrency?: string; workspace?: string }) => {
       const { cmdWorker } = await import("./cli/processes.ts");
-      await cmdWorker(getEnv(), opts);
+      await cmdWorker(getServingEnv(), opts);
     });
   program
     .command("api")
     .summary("run the API server (GraphQL, AG-UI, SSE, REST) on HOST:PORT")
     .action(async () => {
       const { cmdApi } = await import("./cli/processes.ts");
-      await cmdApi(getEnv());
+      await cmdApi(getServingEnv());
     });
   program
     .command("web")

@@ -22,15 +22,17 @@ export const PRICES_USAGE = `Usage:
 P is one of ${PROVIDER_SPECS.map((s) => s.name).join(", ")}. M is a model name prefix ("" prices every model of P; the longest
 matching prefix wins): --model claude-sonnet-4 prices claude-sonnet-4-20250514 too. Rates are USD per million tokens:
 --input for uncached input, --output for output (reasoning included), --cache-read and --cache-write for input read
-from or written to a prompt cache (left out: the input rate). Workers use a change within 30 s.
+from or written to a prompt cache (left out: the models table's ratio to the input rate, else the input
+rate). Steps that begin more than 30 s after a change use it. Admin keys only.
 W is a workspace's name or id (default: default; everruns workspaces list).
 Example: everruns prices set --provider anthropic --model claude-sonnet-4 --input 3 --output 15 --cache-read 0.3 --cache-write 3.75`;
 
 /** "--input 3" → 3; a ConfigError naming the flag otherwise. */
 function rate(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
+  // plain decimals only: Number() would also take "0x10", "1e3" or " 3 "
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n))
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n))
     throw new ConfigError(`--${flag} takes USD per million tokens (a number, e.g. 3 or 0.3), got ${JSON.stringify(value)}`);
   return n;
 }

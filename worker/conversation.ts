@@ -214,7 +214,7 @@ function parseArguments(raw: string): Record<string, unknown> {
  * failed run) gets a note saying so.
  */
 export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
-  const raw: ChatMessage[] = [];
+  const raw: Array<ChatMessage | { role: "tool"; tool_call_id: string; content: string; committed: true }> = [];
   for (const e of history) {
     if (e.kind === "input") {
       for (const m of inputOf(e).messages) {
@@ -237,11 +237,19 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
       if (o.output_errors !== undefined) raw.push({ role: "user", content: outputCorrection(o.output_errors), output_correction: { run_id: e.run_id } });
     } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
       const o = ToolOutputSchema.parse(e.step.output);
-      raw.push({ role: "tool", tool_call_id: o.tool_call_id, content: o.content });
+      raw.push({ role: "tool", tool_call_id: o.tool_call_id, content: o.content, committed: true });
     }
   }
+  // A call's result: its committed tool step's (a client's answer is committed as one too), else
+  // the first tool message of an input for it (a conversation a client brought along); a tool
+  // message naming a call the engine ran itself does not replace what the tool returned.
   const results = new Map<string, ChatMessage>();
-  for (const m of raw) if (m.role === "tool" && !results.has(m.tool_call_id)) results.set(m.tool_call_id, m);
+  for (const pass of [true, false]) {
+    for (const m of raw) {
+      if (m.role !== "tool" || "committed" in m !== pass || results.has(m.tool_call_id)) continue;
+      results.set(m.tool_call_id, { role: "tool", tool_call_id: m.tool_call_id, content: m.content });
+    }
+  }
   const out: ChatMessage[] = [];
   for (const m of raw) {
     if (m.role === "tool") continue;
@@ -257,19 +265,27 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
 }
 
 /**
- * The committed conversation as AG-UI messages, for MESSAGES_SNAPSHOT. A tool call's result is
- * listed once, the first (as chatMessages gives the model the first): a client tool's result is
- * the client's own tool message in the run's input, and the tool step that committed it (under
- * the same id; in threads from before it kept the client's id, under a new one) is not listed again.
+ * The committed conversation as AG-UI messages, for MESSAGES_SNAPSHOT. A client tool's result is
+ * the client's own tool message in the run's input; the tool step that committed it (under the
+ * same id; in threads from before it kept the client's id, under a new one with the same
+ * content) is not listed again. A tool's own result is always listed.
  */
 export function agUiMessages(history: HistoryEntry[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  const results = new Set<string>();
+  const listed = new Set<string>();
+  /** the contents clients sent for a call (threads from before a client's answer kept its id) */
+  const sent = new Map<string, Set<string>>();
   for (const e of history) {
     if (e.kind === "input") {
       inputOf(e).messages.forEach((m, i) => {
-        if (m.role === "tool" && m.toolCallId) results.add(m.toolCallId);
-        out.push({ ...m, id: m.id ?? `${e.run_id}:input:${i}` });
+        const id = m.id ?? `${e.run_id}:input:${i}`;
+        if (m.role === "tool" && m.toolCallId) {
+          const contents = sent.get(m.toolCallId) ?? new Set<string>();
+          contents.add(typeof m.content === "string" ? m.content : JSON.stringify(m.content));
+          sent.set(m.toolCallId, contents);
+        }
+        listed.add(id);
+        out.push({ ...m, id });
       });
     } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
       const o: LlmOutput = LlmOutputSchema.parse(e.step.output);
@@ -284,8 +300,9 @@ export function agUiMessages(history: HistoryEntry[]): Record<string, unknown>[]
       if (o.output_errors !== undefined) out.push({ id: `${o.message_id}:correction`, role: "user", content: outputCorrection(o.output_errors) });
     } else if (e.step.status === "succeeded" && e.step.kind === "tool") {
       const o = ToolOutputSchema.parse(e.step.output);
-      if (results.has(o.tool_call_id)) continue;
-      results.add(o.tool_call_id);
+      // the client's own message, listed from the input already; a tool's own result always is
+      if (listed.has(o.message_id) || sent.get(o.tool_call_id)?.has(o.content)) continue;
+      listed.add(o.message_id);
       out.push({ id: o.message_id, role: "tool", toolCallId: o.tool_call_id, content: o.content });
     }
   }

@@ -6,7 +6,7 @@
 //      (longest model prefix, so dated snapshots such as gpt-4o-mini-2024-07-18 are priced like their family).
 // An unknown model costs 0 rather than a guess.
 import type { AgentConfig } from "../db/schemas.ts";
-import { catalogPrice, longestPrefix, type Price } from "../lib/models/catalog.ts";
+import { catalogPrice, longestPrefix, withCacheRatios, type Price } from "../lib/models/catalog.ts";
 import type { TokenUsage } from "./providers/types.ts";
 
 export type { Price } from "../lib/models/catalog.ts";
@@ -23,18 +23,19 @@ export function priceOf(provider: string, model: string | undefined): Price | un
 export function effectivePrice(config: Pick<AgentConfig, "provider" | "prices">, model: string | undefined, overrides?: PriceOverrides): Price | undefined {
   if (config.prices) {
     const { input_per_million, output_per_million, cache_read_per_million, cache_write_per_million } = config.prices;
-    return { input: input_per_million, output: output_per_million, cache_read: cache_read_per_million, cache_write: cache_write_per_million };
+    const given = { input: input_per_million, output: output_per_million, cache_read: cache_read_per_million, cache_write: cache_write_per_million };
+    return withCacheRatios(given, priceOf(config.provider, model));
   }
   const own = (overrides ?? []).filter((row) => row.provider === config.provider);
   const prefixes = own.map((row) => row.model);
   const prefix = longestPrefix(prefixes, model);
-  if (prefix !== undefined) return own.find((row) => row.model === prefix)!.price;
+  if (prefix !== undefined) return withCacheRatios(own.find((row) => row.model === prefix)!.price, priceOf(config.provider, model));
   return priceOf(config.provider, model);
 }
 
 /**
  * USD of one call: input tokens neither read from nor written to the cache at the input rate,
- * cache reads and cache writes at theirs (the input rate when the price has none), output tokens
+ * cache reads and cache writes at theirs (withCacheRates; else the input rate), output tokens
  * (reasoning included) at the output rate. Rounded to 8 decimals (numeric in usage_daily).
  */
 export function costUsd(config: Pick<AgentConfig, "provider" | "prices">, model: string | undefined, usage: TokenUsage, overrides?: PriceOverrides): number {

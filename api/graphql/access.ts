@@ -45,9 +45,6 @@ const OPERATOR_MUTATIONS = new Set([
   // OAuth connections to MCP servers (mcp-oauth.ts), as REST's POST /api/mcp/oauth/connect and DELETE /api/mcp/oauth
   "connectMcpServer",
   "disconnectMcpServer",
-  // a workspace's model prices (model-prices.ts): what its runs' costs are computed with
-  "setModelPrice",
-  "deleteModelPrice",
 ]);
 const ADMIN_QUERIES = new Set(["apiKeys", "secrets"]);
 

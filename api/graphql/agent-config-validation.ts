@@ -1,16 +1,16 @@
-// Agent configs are validated by the zod schema (db/schemas.ts, the only definition of a valid
-// config) before PostGraphile's generated mutations write them: createAgent and every
+// Agent configs are validated by the zod schema (db/schemas.ts AgentConfigWriteSchema: a valid
+// config whose model can do what it asks, by the models table) before PostGraphile's generated mutations write them: createAgent and every
 // updateAgent* field. An invalid config never reaches SQL; the client gets a GraphQL error with
 // code `invalid_agent_config` and a message naming each bad field (`tools[0].headers: ...`).
 // Add it to the preset's plugins (api/graphql/preset.ts).
 import { sideEffect, type Step } from "postgraphile/grafast";
 import { wrapPlans } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
-import { AgentConfigSchema, describeIssues } from "../../db/schemas.ts";
+import { AgentConfigWriteSchema, describeIssues } from "../../db/schemas.ts";
 
 /** Throws a ValidationError naming the fields when `config` is not a valid agent config. */
 export function assertValidAgentConfig(config: unknown): void {
-  const result = AgentConfigSchema.safeParse(config);
+  const result = AgentConfigWriteSchema.safeParse(config);
   if (!result.success) {
     throw new ValidationError(`invalid agent config: ${describeIssues(result.error)}`, { code: "invalid_agent_config" });
   }

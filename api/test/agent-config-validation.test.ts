@@ -7,7 +7,7 @@
 import "../graphile-env.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromDatabaseError, ValidationError } from "../../db/errors.ts";
-import { AgentConfigSchema, describeIssues } from "../../db/schemas.ts";
+import { AgentConfigWriteSchema, describeIssues } from "../../db/schemas.ts";
 import { createTestDatabase, startRun, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
@@ -185,7 +185,7 @@ async function viaApi(config: unknown): Promise<Verdict> {
 describe("agent config: the same verdict through SQL and the API", () => {
   for (const c of CASES) {
     it(`${c.ok ? "accepts" : "rejects"} ${c.name}`, async () => {
-      const parsed = AgentConfigSchema.safeParse(c.config);
+      const parsed = AgentConfigWriteSchema.safeParse(c.config);
       expect(parsed.success, parsed.success ? "" : describeIssues(parsed.error)).toBe(c.ok);
       const [sql, api] = await Promise.all([viaSql(c.config), viaApi(c.config)]);
       if (c.ok) {

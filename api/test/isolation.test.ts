@@ -538,6 +538,8 @@ const SHARED_DATA: Record<string, string> = {
   liveWorkers: "worker processes serve every workspace; runningJobs counts only the caller's runs (the queue's figures are checked in queueDepth)",
   workerStatuses: "worker processes serve every workspace; their steps are only the caller's runs (api/test/navigation.test.ts: B's step never shows to A)",
   workerExits: "worker exits are shared; freedRunIds lists only the caller's runs (api/test/navigation.test.ts)",
+  modelCatalog:
+    "the model catalog (lib/models: the release's table and the operator's EVERRUNS_MODELS_FILE) is the same for every workspace (api/test/model-catalog.test.ts)",
   // workspace data that this setup gives B none of; api/test/navigation.test.ts proves each is scoped
   queueHistory: "the caller's workspace's samples only, taken every 5 s while workers run (api/test/navigation.test.ts)",
   scheduledTimers: "the caller's waiting runs (api/test/navigation.test.ts: A's timer never shows to B)",
@@ -934,10 +936,10 @@ describe("GraphQL over HTTP", () => {
     // model prices (api/graphql/model-prices.ts): A's key setting B's provider and model sets A's own
     // price; deleting B's deletes nothing (false); B's own key replaces its price, then deletes it
     setModelPrice: {
-      needs: "operator",
+      needs: "admin",
       variants: [{ args: (t) => ({ provider: "openai", model: `${t.tag}-model`, inputPerMillion: 3, outputPerMillion: 4 }), ownerSucceeds: true }],
     },
-    deleteModelPrice: { needs: "operator", variants: [{ args: (t) => ({ provider: "openai", model: `${t.tag}-model` }), ownerSucceeds: true }] },
+    deleteModelPrice: { needs: "admin", variants: [{ args: (t) => ({ provider: "openai", model: `${t.tag}-model` }), ownerSucceeds: true }] },
     createAgent: {
       needs: "admin",
       variants: [

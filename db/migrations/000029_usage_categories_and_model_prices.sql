@@ -142,17 +142,39 @@ create table everruns.model_prices (
   updated_at timestamptz not null default now(),
   constraint model_prices_workspace_provider_model_key unique (workspace_id, provider, model)
 );
-comment on table everruns.model_prices is E'@behavior -insert -update -delete\nA workspace''s own model prices, in USD per million tokens, over the price table in code: the longest model prefix of the step''s provider wins ("" prices every model of the provider). Set with the setModelPrice mutation or everruns prices set; workers read them within 30 s.';
+comment on table everruns.model_prices is E'@behavior -insert -update -delete\nA workspace''s own model prices, in USD per million tokens, over the models table (lib/models/models.json and the operator''s EVERRUNS_MODELS_FILE): the longest model prefix of the step''s provider wins ("" prices every model of the provider). Set by admin keys with the setModelPrice mutation or everruns prices set; steps that begin more than 30 s later use them. At most 200 a workspace.';
 -- no Workspace.modelPricesByWorkspaceId in GraphQL: Query.allModelPrices is the key's workspace's already
 comment on constraint model_prices_workspace_id_fkey on everruns.model_prices is '@backwardBehavior -*';
 comment on column everruns.model_prices.provider is 'The agent config''s provider: openai, anthropic or scripted.';
 comment on column everruns.model_prices.model is 'A prefix of the model names it prices (gpt-4o prices gpt-4o-2024-08-06 too); empty: every model of the provider.';
 comment on column everruns.model_prices.input_per_million is 'USD per million input tokens (those neither read from nor written to a prompt cache).';
 comment on column everruns.model_prices.output_per_million is 'USD per million output tokens, reasoning included.';
-comment on column everruns.model_prices.cache_read_per_million is 'USD per million input tokens read from a prompt cache; null: the input rate.';
-comment on column everruns.model_prices.cache_write_per_million is 'USD per million input tokens written to a prompt cache; null: the input rate.';
+comment on column everruns.model_prices.cache_read_per_million is 'USD per million input tokens read from a prompt cache; null: the models table''s ratio to the input rate, else the input rate.';
+comment on column everruns.model_prices.cache_write_per_million is 'USD per million input tokens written to a prompt cache; null: the models table''s ratio to the input rate, else the input rate.';
 comment on column everruns.model_prices.created_at is 'When the price was first set (database clock).';
 comment on column everruns.model_prices.updated_at is 'When the price was last set (database clock).';
+
+-- At most 200 prices a workspace: every worker reads a workspace's whole list (worker/model-prices.ts)
+-- and searches it on each LLM step. Two concurrent inserts may both pass the count: a soft cap.
+create function everruns_private.tg_model_prices__limit() returns trigger
+  language plpgsql
+  set search_path = pg_catalog, pg_temp
+as $$
+begin
+  -- an upsert of a price it has already (insert ... on conflict do update) fires this too: let it through
+  if (select count(*) from everruns.model_prices p where p.workspace_id = new.workspace_id) >= 200
+     and not exists (select from everruns.model_prices p
+                      where p.workspace_id = new.workspace_id and p.provider = new.provider and p.model = new.model) then
+    raise exception 'workspace % has 200 model prices, the most it may have', new.workspace_id
+      using errcode = 'EV011', hint = 'Delete prices it no longer needs (a shorter model prefix prices a whole family).';
+  end if;
+  return new;
+end;
+$$;
+revoke execute on function everruns_private.tg_model_prices__limit() from public;
+comment on function everruns_private.tg_model_prices__limit() is 'Refuses a workspace''s 201st model price (EV011; 000029).';
+create trigger tg_model_prices__limit before insert on everruns.model_prices
+  for each row execute function everruns_private.tg_model_prices__limit();
 
 alter table everruns.model_prices enable row level security;
 alter table everruns.model_prices force row level security;
@@ -168,7 +190,7 @@ revoke all on everruns.model_prices from public;
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'everruns_api') then
-    -- written by the operators' mutations (api/graphql/model-prices.ts), read by every key; a
+    -- written by the admins' mutations (api/graphql/model-prices.ts), read by every key; a
     -- workspace_id other than the key's fails row-level security's check
     grant select, delete on everruns.model_prices to everruns_api;
     grant insert (workspace_id, provider, model, input_per_million, output_per_million, cache_read_per_million, cache_write_per_million),

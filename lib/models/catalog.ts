@@ -28,7 +28,9 @@ const tokens = (what: string) =>
   z
     .number({ error: `must be a whole number of ${what}` })
     .int(`must be a whole number of ${what}`)
-    .positive(`must be more than 0 ${what}`);
+    .positive(`must be more than 0 ${what}`)
+    // GraphQL's Int (modelCatalog) holds it; no model comes near
+    .max(100_000_000, `must be at most 100,000,000 ${what}`);
 
 /** The capabilities an agent config may depend on; absent = unknown = allowed. */
 export const CAPABILITIES = {
@@ -94,25 +96,53 @@ export function parseModelsTable(value: unknown, source: string): ModelsTable {
 
 /**
  * Registers an operator's table (EVERRUNS_MODELS_FILE), merged over the built-in one per
- * provider and prefix: an operator entry's fields replace the built-in entry's, its other fields
- * stay, and a new prefix is added. `undefined` removes a registered table.
+ * provider and prefix: an operator entry's fields replace the built-in entry's (cache rates it
+ * leaves out follow the built-in ratios: withCacheRatios), its other fields stay, and a new
+ * prefix is added. `undefined` removes a registered table.
  */
 export function registerOperatorModels(table: ModelsTable | undefined): void {
   operatorModels = table ?? {};
 }
 
+/**
+ * `price` with the cache rates it leaves out taken from `reference`'s ratios of them to its input
+ * rate, applied to `price`'s own input rate (a rate neither gives stays out: the input rate).
+ */
+export function withCacheRatios(price: Price, reference: Price | undefined): Price {
+  // to 12 significant digits: 2 × 0.3 / 3 is 0.2, not 0.19999999999999998
+  const scaled = (rate: number | undefined) =>
+    rate !== undefined && reference && reference.input > 0 ? Number(((price.input * rate) / reference.input).toPrecision(12)) : undefined;
+  const cache_read = price.cache_read ?? scaled(reference?.cache_read);
+  const cache_write = price.cache_write ?? scaled(reference?.cache_write);
+  return { input: price.input, output: price.output, ...(cache_read !== undefined && { cache_read }), ...(cache_write !== undefined && { cache_write }) };
+}
+
 /** The merged table of one provider (built-in, then the operator's over it). */
 export function providerModels(provider: string): Record<string, ModelEntry> {
   const merged: Record<string, ModelEntry> = { ...BUILTIN_MODELS[provider] };
-  for (const [prefix, entry] of Object.entries(operatorModels[provider] ?? {})) merged[prefix] = { ...merged[prefix], ...entry };
+  for (const [prefix, entry] of Object.entries(operatorModels[provider] ?? {})) {
+    const base = merged[prefix];
+    // prices the operator gives without cache rates keep the built-in entry's ratios of them to
+    // the input rate (Anthropic's cache reads at 0.1 × input): cached tokens are not billed in full
+    const prices = entry.prices && base?.prices ? withCacheRatios(entry.prices, base.prices) : (entry.prices ?? base?.prices);
+    merged[prefix] = { ...base, ...entry, ...(prices && { prices }) };
+  }
   return merged;
 }
 
-/** The longest prefix of `model` among `prefixes` ("" matches every model), or undefined. */
-export function longestPrefix(prefixes: Iterable<string>, model: string | undefined): string | undefined {
+/**
+ * The longest prefix of `model` among `prefixes` ("" matches every model), or undefined. With
+ * `wholeParts`, a prefix matches only up to a separator (- . : @ / _) or the name's end.
+ */
+export function longestPrefix(prefixes: Iterable<string>, model: string | undefined, options: { wholeParts?: boolean } = {}): string | undefined {
+  const name = model ?? "";
   let best: string | undefined;
   for (const prefix of prefixes) {
-    if ((model ?? "").startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix;
+    if (!name.startsWith(prefix) || (best !== undefined && prefix.length <= best.length)) continue;
+    // wholeParts (the models table): the prefix ends where a part of the name does, so a dated
+    // claude-fable-5-20260609 is a claude-fable-5, not a claude-fable-5-2
+    if (options.wholeParts && prefix !== "" && name.length > prefix.length && !/[-.:@/_]/.test(name[prefix.length]!) && !/[-.:@/_]$/.test(prefix)) continue;
+    best = prefix;
   }
   return best;
 }
@@ -123,7 +153,7 @@ export function longestPrefix(prefixes: Iterable<string>, model: string | undefi
  */
 export function modelInfo(provider: string, model: string | undefined, configOverride?: ModelInfoOverride): ModelInfo {
   const table = providerModels(provider);
-  const prefix = longestPrefix(Object.keys(table), model);
+  const prefix = longestPrefix(Object.keys(table), model, { wholeParts: true });
   const known = prefix === undefined ? {} : { ...table[prefix], prefix };
   return { ...known, ...configOverride };
 }
@@ -131,4 +161,9 @@ export function modelInfo(provider: string, model: string | undefined, configOve
 /** The catalog's price of a model (operator's file over the built-in table); undefined when unknown. */
 export function catalogPrice(provider: string, model: string | undefined): Price | undefined {
   return modelInfo(provider, model).prices;
+}
+
+/** The operator's registered table (EVERRUNS_MODELS_FILE) as it is, {} when none: read-only, for listing the catalog (api/graphql/model-prices.ts). */
+export function operatorModelsTable(): Readonly<ModelsTable> {
+  return operatorModels;
 }

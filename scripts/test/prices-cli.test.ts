@@ -94,7 +94,10 @@ describe("everruns prices", () => {
       /provider must be one of openai, anthropic, scripted/,
     );
     await expect(pricesCommand(["set", "--provider", "openai", "--model", "m", "--input=-1", "--output", "1"], env, io)).rejects.toThrow(
-      /invalid model price: --input: Too small/,
+      /--input takes USD per million tokens \(a number, e\.g\. 3 or 0\.3\), got "-1"/,
+    );
+    await expect(pricesCommand(["set", "--provider", "openai", "--model", "m", "--input", "0x10", "--output", "1"], env, io)).rejects.toThrow(
+      /--input takes USD per million tokens .*got "0x10"/,
     );
     await expect(pricesCommand(["delete", "--provider", "openai", "--model", "a b"], env, io)).rejects.toThrow(/--model: a model prefix holds no spaces/);
     await expect(pricesCommand(["delete", "--provider", "openai"], env, io)).rejects.toThrow(/--model is missing/);

@@ -6,11 +6,14 @@
 //   page the input with its cached part, the output with its reasoning part, each category and the
 //   cache hit ratio; the dashboard's usage table shows the categories of its agent's day;
 // - a run whose steps reported none shows no category (nothing that reads as "0 cached");
-// - /prices lists the workspace's overrides and the built-in table; an operator adds an override
-//   (it replaces the built-in entries it covers), edits it and deletes it; a viewer reads it all
-//   with every action disabled, naming the role needed.
+// - /prices lists the workspace's overrides and the model catalog, read from the API (modelCatalog:
+//   context windows and capabilities beside the prices); an admin adds an override (it replaces
+//   the built-in entries it covers), edits it and deletes it; a viewer reads it all with every
+//   action disabled, naming the role needed;
+// - an operator's models file loaded by the API's process (as `everruns start` loads
+//   EVERRUNS_MODELS_FILE) shows on the page, its entries marked: the console bundles no table.
 // Screenshots (web/test/screenshots/): usage-categories-run, usage-categories-dashboard,
-// prices-form, prices-overrides, prices-viewer.
+// prices-form, prices-overrides, prices-viewer, prices-operator-file.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/sql/apiKeys.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
@@ -19,6 +22,7 @@ import { commitStep, type NextStep } from "../../db/sql/commitStep.ts";
 import type { Usage } from "../../db/schemas.ts";
 import { createAgent, createTestDatabase, getRun, startRun, type TestDatabase } from "../../db/test/helpers.ts";
 import { startApi, type ApiHandle } from "../../api/server.ts";
+import { BUILTIN_MODELS, parseModelsTable, registerOperatorModels } from "../../lib/models/catalog.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWeb, type WebHandle } from "../../scripts/web.ts";
 import { launchBrowser, screenshot, type Browser } from "./browser.ts";
@@ -29,7 +33,7 @@ let db: TestDatabase;
 let api: ApiHandle;
 let web: WebHandle;
 let browser: Browser;
-const keys = { operator: "", viewer: "" };
+const keys = { admin: "", viewer: "" };
 
 async function login(key: string): Promise<void> {
   const { page, context } = browser;
@@ -84,11 +88,12 @@ beforeAll(async () => {
   api = await startApi({ databaseUrl: db.url, port: 0, log, graphiql: false });
   web = await startWeb({ apiUrl: api.url, port: 0, log });
   browser = await launchBrowser();
-  keys.operator = (await createApiKey(db.pool, { name: "prices-operator", role: "operator" })).key;
+  keys.admin = (await createApiKey(db.pool, { name: "prices-admin", role: "admin" })).key;
   keys.viewer = (await createApiKey(db.pool, { name: "prices-viewer", role: "viewer" })).key;
 });
 
 afterAll(async () => {
+  registerOperatorModels(undefined);
   await browser?.close();
   await web?.close();
   await api?.close();
@@ -176,17 +181,30 @@ describe("model prices", () => {
       )
     ).rows;
 
-  it("an operator adds an override over the built-in table, edits it and deletes it", async () => {
-    await login(keys.operator);
+  it("an admin adds an override over the built-in table, edits it and deletes it", async () => {
+    await login(keys.admin);
     const { page } = browser;
     await page.getByTestId("nav-prices").click();
     await page.waitForURL(`${web.url}/prices`);
     await page.getByTestId("prices-builtin-table").waitFor();
     expect(await text("prices-summary")).toContain("This workspace uses the built-in prices");
-    // the built-in table, read-only: gpt-4o's rates, a missing cache-write rate said as the input rate's
+    // the catalog from the API, read-only: gpt-4o's rates, a missing cache-write rate said as the input rate's,
+    // its context window (128,000 tokens, at most 16,384 out) and the capabilities models.json states
     const gpt4o = builtin("openai", "gpt-4o");
     expect(((await gpt4o.textContent()) ?? "").replace(/\s+/g, " ")).toContain("$2.50$10.00$1.25input rate");
     expect(await cell(gpt4o, "builtin-price-status")).toBe("applies");
+    expect(await cell(gpt4o, "builtin-context")).toBe("128K");
+    expect(await gpt4o.getByTestId("builtin-context").locator("..").getAttribute("title")).toBe(
+      "128,000 tokens of context; at most 16,384 output tokens per call",
+    );
+    expect(await gpt4o.getByTestId("builtin-capability").evaluateAll((chips) => chips.map((c) => c.getAttribute("data-capability")))).toEqual([
+      "caching",
+      "structuredOutput",
+    ]);
+    expect(await gpt4o.getByTestId("builtin-capabilities").getAttribute("title")).toContain("reasoning (reasoning_effort): no");
+    expect(await cell(builtin("openai", "gpt-4.1"), "builtin-context")).toBe("1.05M");
+    expect(await builtin("anthropic", "claude-sonnet-4-5").locator("[data-capability=thinking]").count()).toBe(1);
+    expect(await page.locator("[data-testid=builtin-price-row][data-operator-file=true]").count()).toBe(0);
     expect(await cell(builtin("anthropic", "claude-sonnet-4-5"), "builtin-cache-write")).toBe("$3.75");
 
     // add openai gpt-4o*: it replaces gpt-4o, gpt-4o-mini and gpt-4o-2024-05-13, not gpt-4.1
@@ -260,9 +278,48 @@ describe("model prices", () => {
     for (const testId of ["price-add", "price-edit", "price-delete"]) {
       const button = page.getByTestId(testId).first();
       expect(await button.isDisabled()).toBe(true);
-      expect(await button.getAttribute("title")).toContain("Needs an API key with role operator");
+      expect(await button.getAttribute("title")).toContain("Needs an API key with role admin");
     }
     expect(await page.getByTestId("builtin-price-override").first().isDisabled()).toBe(true);
     await screenshot(page, "prices-viewer");
+  });
+
+  it("shows the operator's models file the API loaded, its entries marked, merged over the built-in ones", async () => {
+    // as `everruns start` does with EVERRUNS_MODELS_FILE (lib/models/operator-file.ts), in the API's process
+    registerOperatorModels(
+      parseModelsTable(
+        {
+          openai: { "ft:gpt-4o-mini": { context_window: 64_000, max_output_tokens: 4_096, prices: { input: 0.3, output: 1.2 }, structured_output: true } },
+          anthropic: { "claude-sonnet-4-5": { prices: { input: 2, output: 12, cache_read: 0.2 } } },
+        },
+        "test",
+      ),
+    );
+    await login(keys.viewer);
+    const { page } = browser;
+    await page.goto(`${web.url}/prices`);
+    const own = builtin("openai", "ft:gpt-4o-mini");
+    await own.waitFor();
+    expect(await own.getAttribute("data-operator-file")).toBe("true");
+    expect(await cell(own, "builtin-operator-file")).toBe("operator file");
+    expect(await cell(own, "builtin-context")).toBe("64K");
+    expect(((await own.textContent()) ?? "").replace(/\s+/g, " ")).toContain("$0.30$1.20input rateinput rate");
+    expect(await own.getByTestId("builtin-capability").evaluateAll((chips) => chips.map((c) => c.getAttribute("data-capability")))).toEqual([
+      "structuredOutput",
+    ]);
+    // over a built-in entry: the operator's prices, the built-in context window and capabilities kept
+    const sonnet = builtin("anthropic", "claude-sonnet-4-5");
+    expect(await sonnet.getAttribute("data-operator-file")).toBe("true");
+    expect(((await sonnet.textContent()) ?? "").replace(/\s+/g, " ")).toContain("$2.00$12.00$0.20$2.50");
+    const builtinSonnet = BUILTIN_MODELS.anthropic!["claude-sonnet-4-5"]!;
+    expect(await sonnet.getByTestId("builtin-context").locator("..").getAttribute("title")).toBe(
+      `${builtinSonnet.context_window!.toLocaleString("en-US")} tokens of context; at most ${builtinSonnet.max_output_tokens!.toLocaleString("en-US")} output tokens per call`,
+    );
+    expect(await sonnet.locator("[data-capability=thinking]").count()).toBe(1);
+    expect(await page.locator("[data-testid=builtin-price-row][data-operator-file=true]").count()).toBe(2);
+    expect(await builtin("openai", "gpt-4o").getAttribute("data-operator-file")).toBe("false");
+    await screenshot(page, "prices-operator-file");
+    expect(browser.errors.filter((e) => e.startsWith("pageerror"))).toEqual([]);
+    registerOperatorModels(undefined);
   });
 });

@@ -60,13 +60,20 @@ export function anthropicSystem(systemPrompt: string | undefined, messages: Chat
 // answers to start with the thinking blocks the model wrote for it, unchanged (text and signature;
 // redacted_thinking blocks' opaque data too). The provider returns the turn's whole content block
 // sequence as the call's replay (committed with the LLM step), and anthropicMessages sends it back
-// verbatim instead of rebuilding the turn from its text and tool calls.
+// verbatim instead of rebuilding the turn from its text and tool calls, when the replay was made
+// by the model the request goes to (a signature is only known to be good for its own model).
+// What the API refuses back is never recorded, since a replay is re-sent on every later call and
+// one bad block would refuse them all: whitespace-only text blocks, and thinking blocks without a
+// signature (a turn cut off by max_tokens while thinking).
+
+/** Text the API takes back in a content block: it refuses whitespace-only text. */
+const hasText = (text: string) => text.trim() !== "";
 
 /** A content block of an assistant turn as the API returned it (what a replay holds). */
 const ReplayBlockSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("thinking"), thinking: z.string(), signature: z.string() }),
-  z.object({ type: z.literal("redacted_thinking"), data: z.string() }),
-  z.object({ type: z.literal("text"), text: z.string().min(1) }),
+  z.object({ type: z.literal("thinking"), thinking: z.string(), signature: z.string().min(1) }),
+  z.object({ type: z.literal("redacted_thinking"), data: z.string().min(1) }),
+  z.object({ type: z.literal("text"), text: z.string().refine(hasText, "whitespace-only text") }),
   z.object({ type: z.literal("tool_use"), id: z.string().min(1), name: z.string(), input: z.record(z.string(), z.unknown()) }),
 ]);
 const ReplayDataSchema = z.object({ content: z.array(ReplayBlockSchema).min(1) });
@@ -76,13 +83,31 @@ export type AnthropicReplayBlock = z.infer<typeof ReplayBlockSchema>;
 const OUTPUT_TOOL_RESULT = "Answer received.";
 
 /**
- * The assistant turn's recorded content when `m` carries an Anthropic replay that fits it: valid,
- * and naming the committed tool calls by their ids, in order (any other tool_use in it is a call
- * of the output tool). Anything else (another provider's, malformed): undefined, and the turn is
- * built from its text and tool calls.
+ * Whether a replay made by `recorded` may be sent to `requested`: the same model, also when one
+ * name is the other's alias, as the config may name the alias ("claude-sonnet-4-5" or
+ * "claude-3-5-sonnet-latest") and the API reports the dated model it resolved to
+ * ("claude-sonnet-4-5-20250929"). Only a date suffix counts: "claude-sonnet-4" is a prefix of
+ * "claude-sonnet-4-5" but another model. A wrong "no" costs only the turn's thinking (rebuilt
+ * without it); a wrong "yes" a 400 on every later call.
  */
-export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }): AnthropicReplayBlock[] | undefined {
+export function anthropicSameModel(recorded: string, requested: string): boolean {
+  const a = recorded.replace(/-latest$/, "");
+  const b = requested.replace(/-latest$/, "");
+  if (a === b) return true;
+  const [shorter, longer] = a.length < b.length ? [a, b] : [b, a];
+  return longer.startsWith(shorter) && /^-\d{8}$/.test(longer.slice(shorter.length));
+}
+
+/**
+ * The assistant turn's recorded content when `m` carries an Anthropic replay that fits it: of
+ * `model` (anthropicSameModel; no model given: any), valid, and naming the committed tool calls by
+ * their ids, in order (any other tool_use in it is a call of the output tool). Anything else
+ * (another provider's or model's, malformed): undefined, and the turn is built from its text and
+ * tool calls, without its thinking.
+ */
+export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }, model?: string): AnthropicReplayBlock[] | undefined {
   if (m.replay?.provider !== "anthropic") return undefined;
+  if (model !== undefined && !anthropicSameModel(m.replay.model, model)) return undefined;
   const parsed = ReplayDataSchema.safeParse(m.replay.data);
   if (!parsed.success) return undefined;
   const committed = new Set(m.tool_calls.map((c) => c.id));
@@ -95,10 +120,11 @@ export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }): 
  * The conversation as Messages API turns: tool calls become `tool_use` blocks of the assistant
  * turn, tool results `tool_result` blocks of a user turn; consecutive turns of one role are
  * merged (the API wants user and assistant to alternate). An assistant turn with an Anthropic
- * replay is sent as recorded; a call of the output tool in it (no tool step answers it) gets a
- * tool_result in the next user turn, as the API requires of every tool_use.
+ * replay of `model` (anthropicReplayContent) is sent as recorded; a call of the output tool in it
+ * (no tool step answers it) gets a tool_result in the next user turn, as the API requires of every
+ * tool_use. Whitespace-only text, which the API refuses, is left out.
  */
-export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
+export function anthropicMessages(messages: ChatMessage[], model?: string): MessageParam[] {
   const turns: Array<{ role: "user" | "assistant"; content: ContentBlockParam[] }> = [];
   let unanswered: string[] = [];
   const append = (role: "user" | "assistant", blocks: ContentBlockParam[]) => {
@@ -127,11 +153,11 @@ export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
       case "developer":
         break; // in `system`
       case "user":
-        // the API refuses empty text blocks
-        push("user", m.content ? [{ type: "text", text: m.content }] : []);
+        // the API refuses empty and whitespace-only text blocks
+        push("user", hasText(m.content) ? [{ type: "text", text: m.content }] : []);
         break;
       case "assistant": {
-        const recorded = anthropicReplayContent(m);
+        const recorded = anthropicReplayContent(m, model);
         if (recorded) {
           push(
             "assistant",
@@ -142,7 +168,7 @@ export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
           break;
         }
         push("assistant", [
-          ...(m.content ? [{ type: "text" as const, text: m.content }] : []),
+          ...(hasText(m.content) ? [{ type: "text" as const, text: m.content }] : []),
           ...m.tool_calls.map((c) => ({ type: "tool_use" as const, id: c.id, name: c.name, input: c.arguments })),
         ]);
         break;
@@ -157,6 +183,24 @@ export function anthropicMessages(messages: ChatMessage[]): MessageParam[] {
     const only = t.content.length === 1 ? t.content[0] : undefined;
     return { role: t.role, content: only && only.type === "text" ? only.text : t.content };
   });
+}
+
+// Thinking is one setting per assistant turn, and a tool loop is one turn: the API wants the
+// last assistant message, when the request answers its tool_use, to start with a thinking block
+// if thinking is enabled ("When `thinking` is enabled, a final `assistant` message must start
+// with a thinking block"), and its documentation says to change the thinking configuration only
+// between turns. A loop begun without thinking goes on without it: the agent's
+// thinking_budget_tokens set while a client tool or an approval held the run, a turn rebuilt
+// without its thinking (another model's replay). Such a request is sent without `thinking` (and
+// with the tool_choice of a request without it); thinking comes back with the next user message.
+
+/** Whether the request answers the tool calls of an assistant turn that has no thinking (above). */
+export function anthropicLoopWithoutThinking(messages: MessageParam[]): boolean {
+  const last = messages.at(-1);
+  const turn = messages.at(-2);
+  if (last?.role !== "user" || typeof last.content === "string" || !last.content.some((b) => b.type === "tool_result")) return false;
+  if (turn?.role !== "assistant") return false;
+  return typeof turn.content === "string" || !turn.content.some((b) => b.type === "thinking" || b.type === "redacted_thinking");
 }
 
 // Prompt caching (config.cache "auto" or absent). The API caches the request's prefix (tools,
@@ -264,14 +308,17 @@ interface PendingBlock {
   signature?: string;
 }
 
-/** The turn's content as the API returned it, for the replay; empty text blocks (which the API refuses back) left out. */
+/**
+ * The turn's content as the API returned it, for the replay, without what the API refuses back:
+ * whitespace-only text blocks and thinking blocks that never got their signature (cut off).
+ */
 function replayContent(blocks: Map<number, PendingBlock>): AnthropicReplayBlock[] {
   const out: AnthropicReplayBlock[] = [];
   for (const index of [...blocks.keys()].sort((a, b) => a - b)) {
     const b = blocks.get(index)!;
-    if (b.type === "thinking") out.push({ type: "thinking", thinking: b.json, signature: b.signature ?? "" });
-    else if (b.type === "redacted_thinking") out.push({ type: "redacted_thinking", data: b.json });
-    else if (b.type === "text" && b.json !== "") out.push({ type: "text", text: b.json });
+    if (b.type === "thinking" && b.signature) out.push({ type: "thinking", thinking: b.json, signature: b.signature });
+    else if (b.type === "redacted_thinking" && b.json) out.push({ type: "redacted_thinking", data: b.json });
+    else if (b.type === "text" && hasText(b.json)) out.push({ type: "text", text: b.json });
     else if (b.type === "tool_use" || b.type === "output" || b.type === "extra_output") {
       out.push({ type: "tool_use", id: b.id, name: b.name, input: parseToolArguments(b.json.trim() === "" ? "{}" : b.json) });
     }
@@ -328,7 +375,9 @@ export class AnthropicProvider implements Provider {
 
   private async stream(client: Anthropic, request: LlmRequest<AnthropicConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
     const { config, signal } = request;
-    const budget = config.thinking_budget_tokens;
+    const messages = anthropicMessages(request.messages, config.model);
+    // no thinking in a tool loop begun without it (anthropicLoopWithoutThinking)
+    const budget = anthropicLoopWithoutThinking(messages) ? undefined : config.thinking_budget_tokens;
     let maxTokens = config.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS;
     // max_tokens counts the thinking too and must exceed its budget: a smaller one is read as
     // the answer's own allowance.
@@ -338,7 +387,7 @@ export class AnthropicProvider implements Provider {
     const params: MessageCreateParamsStreaming & { temperature?: number } = {
       model: config.model,
       max_tokens: maxTokens,
-      messages: anthropicMessages(request.messages),
+      messages,
       stream: true,
     };
     let system = anthropicSystem(config.system_prompt, request.messages);
@@ -474,8 +523,10 @@ export class AnthropicProvider implements Provider {
 
     const tool_calls: ToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.json) }));
     // A turn with thinking is replayed as the API returned it (see anthropicMessages); one
-    // without is rebuilt from its text and tool calls as well as from a record.
-    const thought = [...blocks.values()].some((b) => b.type === "thinking" || b.type === "redacted_thinking");
+    // without (or whose only thinking was cut off unsigned) is rebuilt from its text and tool
+    // calls as well as from a record.
+    const content = replayContent(blocks);
+    const thought = content.some((b) => b.type === "thinking" || b.type === "redacted_thinking");
     return {
       // the output tool's input, as the model wrote it (the engine parses and validates it)
       text: output ? output.json : text,
@@ -488,7 +539,7 @@ export class AnthropicProvider implements Provider {
         ...(cacheWrite > 0 && { cache_write_tokens: cacheWrite }),
       },
       model,
-      ...(thought && { replay: { provider: "anthropic", model, data: { content: replayContent(blocks) } } }),
+      ...(thought && { replay: { provider: "anthropic", model, data: { content } } }),
     };
   }
 }

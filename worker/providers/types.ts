@@ -20,8 +20,10 @@ export type ChatMessage =
   | { role: "tool"; tool_call_id: string; content: string };
 
 /**
- * A provider's own record of an assistant turn, replayed to the same provider (and model) on
- * later calls; another provider ignores it. `data` is the provider's to define and to check.
+ * A provider's own record of an assistant turn, replayed to the same provider on later calls;
+ * another provider ignores it, and a provider may ignore one of another `model` (Anthropic does:
+ * a thinking signature is only known to be good for the model that made it). `data` is the
+ * provider's to define and to check.
  */
 export interface ProviderReplay {
   provider: string;

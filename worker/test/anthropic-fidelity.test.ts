@@ -1,6 +1,8 @@
 // Anthropic fidelity against the fake's enforced rules: extended thinking carried across tool
-// loops (signed thinking and redacted_thinking blocks replayed exactly, also after kill -9),
-// prompt caching breakpoints and the cache tokens the API reports. The real @anthropic-ai/sdk
+// loops (signed thinking and redacted_thinking blocks replayed exactly, also on an LLM call's
+// retry and after kill -9; only to the model that made them; a loop begun without thinking goes on
+// without it), nothing recorded that the API refuses back (whitespace-only text, unsigned
+// thinking), prompt caching breakpoints and the cache tokens the API reports. The real @anthropic-ai/sdk
 // through AnthropicProvider, real Postgres and real worker processes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertValidAgUiLog } from "../../lib/agui-log.ts";
@@ -13,6 +15,7 @@ import {
   ANTHROPIC_OUTPUT_TOOL,
   AnthropicProvider,
   anthropicMessages,
+  anthropicSameModel,
   type AnthropicReplayBlock,
 } from "../providers/anthropic.ts";
 import { ProviderError, type ChatMessage, type LlmResult, type LlmStreamHandlers, type ToolDefinition } from "../providers/types.ts";
@@ -158,7 +161,7 @@ describe("provider: extended thinking across a tool loop", () => {
     }
   });
 
-  it("a removed thinking block, an altered signature or a turn rebuilt without its replay: 400, a non-retryable ProviderError", async () => {
+  it("a removed, altered, swapped or moved thinking block, anywhere in the request: the fake refuses it (400, not retryable through the provider)", async () => {
     server.reset();
     const { messages } = await toolLoop(2);
     // the conversation up to the second turn's tool result (the request that answers turn 2)
@@ -172,11 +175,6 @@ describe("provider: extended thinking across a tool loop", () => {
     ];
     const before = server.requests.length;
 
-    const removed = await refusal(complete(withContent(content.filter((b) => b.type !== "thinking"))));
-    expect(removed.retryable).toBe(false);
-    expect(removed.status).toBe(400);
-    expect(removed.message).toContain("Expected `thinking` or `redacted_thinking`, but found `tool_use`");
-
     const altered = content.map((b) => (b.type === "thinking" ? { ...b, signature: `${b.signature.slice(0, -4)}AAA=` } : b));
     const badSignature = await refusal(complete(withContent(altered)));
     expect(badSignature.retryable).toBe(false);
@@ -189,18 +187,216 @@ describe("provider: extended thinking across a tool loop", () => {
     const swapped = await refusal(complete(withContent([otherThinking, ...content.slice(1)])));
     expect(swapped.retryable).toBe(false);
     expect(swapped.message).toContain("thinking blocks must be passed back unmodified");
-
-    // a replay of another provider is ignored: the turn is rebuilt from its text and calls, without thinking
-    const foreign: ChatMessage[] = [...upToTurn2.slice(0, 3), { ...turn2, replay: { provider: "openai", model: "gpt", data: { content } } }, upToTurn2[4]!];
-    const rebuilt = await refusal(complete(foreign));
-    expect(rebuilt.message).toContain("Expected `thinking` or `redacted_thinking`, but found `tool_use`");
-    expect(blocks(sentMessages(server.requests.length - 1)[3]!)).toEqual([
-      { type: "tool_use", id: turn2.tool_calls[0]!.id, name: "echo", input: turn2.tool_calls[0]!.arguments },
-    ]);
     // every refusal came before a reply was used; the intact conversation still goes through
-    expect(server.requests.length - before).toBe(4);
+    expect(server.requests.length - before).toBe(2);
     server.reply({ text: "ok" });
     await expect(complete(upToTurn2)).resolves.toMatchObject({ text: "ok" });
+
+    // the fake's rules on the request the provider sent (the provider itself never sends these)
+    const body = server.requests.at(-1)!.body;
+    const key = server.requests.at(-1)!.apiKey;
+    expect(server.anthropic.check(body, key)).toBeUndefined();
+    const edited = (edit: (messages: SentMessage[]) => void) => {
+      const copy = structuredClone(body) as { messages: SentMessage[] };
+      edit(copy.messages);
+      return server.anthropic.check(copy, key)?.error.message;
+    };
+    const assistant = (m: SentMessage) => m.content as SentBlock[];
+    // the answered turn without its thinking, thinking enabled
+    expect(edited((m) => assistant(m[3]!).shift())).toContain("Expected `thinking` or `redacted_thinking`, but found `tool_use`");
+    // its thinking moved after the tool_use: the same blocks, not in their place
+    expect(
+      edited((m) => {
+        const [thinking, ...rest] = assistant(m[3]!);
+        m[3]!.content = [...rest, thinking!];
+      }),
+    ).toMatch(/Expected `thinking`|passed back unmodified/);
+    expect(
+      edited((m) => {
+        const turn = assistant(m[3]!);
+        m[3]!.content = [turn[0]!, { type: "text", text: "Echoing." }, { ...turn[0]! }, ...turn.slice(1)];
+      }),
+    ).toContain("thinking blocks must be passed back unmodified");
+    // an earlier turn's thinking (not the one the request answers) is checked too: altered, or unsigned
+    expect(edited((m) => (assistant(m[1]!)[0]!.thinking = "something else"))).toContain("messages.1.content.0: Invalid `signature` in `thinking` block");
+    expect(edited((m) => (assistant(m[1]!)[0]!.signature = ""))).toContain("messages.1.content.0: Invalid `signature` in `thinking` block");
+  });
+
+  it("the fake's content rules: whitespace-only text, a tool_use without its tool_result (the output tool's too), a stray tool_result", async () => {
+    server.reset();
+    const check = (messages: unknown[]) => server.anthropic.check({ model: "claude-test", messages }, "test-key")?.error.message;
+    const toolUse = { type: "tool_use", id: "toolu_x", name: "echo", input: {} };
+    const toolResult = { type: "tool_result", tool_use_id: "toolu_x", content: "{}" };
+    expect(check([{ role: "user", content: " \n " }])).toContain("messages.0.content.0: text content blocks must contain non-whitespace text");
+    expect(
+      check([
+        { role: "user", content: "go" },
+        { role: "assistant", content: [{ type: "text", text: "  " }, toolUse] },
+        { role: "user", content: [toolResult] },
+      ]),
+    ).toContain("messages.1.content.0: text content blocks must contain non-whitespace text");
+    expect(
+      check([
+        { role: "user", content: "go" },
+        { role: "assistant", content: [toolUse] },
+        { role: "user", content: "and?" },
+      ]),
+    ).toContain("messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_x");
+    expect(check([{ role: "user", content: [toolResult, { type: "text", text: "go" }] }])).toContain(
+      "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_x",
+    );
+    expect(
+      check([
+        { role: "user", content: "go" },
+        { role: "assistant", content: [toolUse] },
+        { role: "user", content: [toolResult] },
+      ]),
+    ).toBeUndefined();
+
+    // the output tool's call, replayed with its thinking, must be answered too ("Answer received.")
+    const schema = { type: "object", properties: { n: { type: "number" } }, required: ["n"] };
+    server.reply({ reasoning: "Answer through the tool.", toolCalls: [{ name: ANTHROPIC_OUTPUT_TOOL, arguments: { n: "one" } }] });
+    const result = await complete([{ role: "user", content: "a number" }], {}, schema);
+    server.reply({ reasoning: "Fix it.", text: '{"n":1}' });
+    await complete(
+      [{ role: "user", content: "a number" }, committed(result), { role: "user", content: "n must be a number", output_correction: { run_id: "r" } }],
+      {},
+      schema,
+    );
+    const sent = structuredClone(server.requests.at(-1)!.body) as { messages: SentMessage[] };
+    expect(server.anthropic.check(sent, "test-key")).toBeUndefined();
+    (sent.messages[2]!.content as SentBlock[]).shift(); // the "Answer received." tool_result
+    expect(server.anthropic.check(sent, "test-key")?.error.message).toContain("`tool_use` ids were found without `tool_result` blocks immediately after");
+  });
+
+  it("a tool loop begun without thinking goes on without it: thinking_budget_tokens set across an interrupt, back on after the next user message", async () => {
+    server.reset();
+    const schema = { type: "object", properties: { n: { type: "number" } }, required: ["n"] };
+    // run 1, without thinking, ends on a tool call (a client tool, an approval)
+    server.reply({ toolCalls: [{ name: "echo", arguments: { n: 1 } }] });
+    const first = await complete([{ role: "user", content: "Count." }], { thinking_budget_tokens: undefined }, schema);
+    expect(first.replay).toBeUndefined();
+    const messages: ChatMessage[] = [
+      { role: "user", content: "Count." },
+      committed(first),
+      { role: "tool", tool_call_id: first.tool_calls[0]!.id, content: '{"n":1}' },
+    ];
+    // run 2, with thinking: the pending loop's turn has none, so the request has none either
+    server.reply({ toolCalls: [{ name: "echo", arguments: { n: 2 } }] });
+    const second = await complete(messages, {}, schema);
+    let body = server.requests.at(-1)!.body;
+    expect(body.thinking).toBeUndefined();
+    expect(body.tool_choice).toEqual({ type: "any" }); // not the `auto` that thinking would need
+    expect(body.max_tokens).toBe(8192); // no room made for a thinking budget
+    messages.push(committed(second), { role: "tool", tool_call_id: second.tool_calls[0]!.id, content: '{"n":2}' });
+    // still the same loop (its last turn was made without thinking)
+    server.reply({ toolCalls: [{ name: ANTHROPIC_OUTPUT_TOOL, arguments: { n: 2 } }] });
+    const third = await complete(messages, {}, schema);
+    expect(third.text).toBe('{"n":2}');
+    expect(server.requests.at(-1)!.body.thinking).toBeUndefined();
+    // a new user message ends the loop: thinking is back
+    messages.push(committed(third), { role: "user", content: "Again." });
+    server.reply({ reasoning: "Again, then.", toolCalls: [{ name: ANTHROPIC_OUTPUT_TOOL, arguments: { n: 3 } }] });
+    await complete(messages, {}, schema);
+    body = server.requests.at(-1)!.body;
+    expect(body.thinking).toEqual({ type: "enabled", budget_tokens: 1024 });
+    expect(body.tool_choice).toEqual({ type: "auto" });
+    // every request passed the fake's rules (a refused one would have thrown)
+    expect(server.pending).toBe(0);
+  });
+
+  it("a replay of another model, or of another provider, is rebuilt without its thinking and the loop goes on without thinking; a dated name of the same model replays", async () => {
+    server.reset();
+    // the API reports the dated model the config's alias resolved to: the same model
+    server.reply({ ...turnReply(1), model: "claude-test-20250101" });
+    const first = await complete([{ role: "user", content: "Count." }]);
+    expect(first.replay?.model).toBe("claude-test-20250101");
+    const messages: ChatMessage[] = [
+      { role: "user", content: "Count." },
+      committed(first),
+      { role: "tool", tool_call_id: first.tool_calls[0]!.id, content: "1" },
+    ];
+    server.reply({ text: "ok" });
+    await complete(messages);
+    const replayed = server.requests.at(-1)!.body;
+    expect(blocks((replayed.messages as SentMessage[])[1]!)[0]).toMatchObject({ type: "thinking", signature: server.anthropic.sign(first.reasoning!) });
+    expect(replayed.thinking).toEqual({ type: "enabled", budget_tokens: 1024 });
+
+    const turn = messages[1] as ChatMessage & { role: "assistant" };
+    for (const replay of [
+      { ...turn.replay!, model: "claude-other-20250101" },
+      { ...turn.replay!, model: "claude-test-2" },
+      { ...turn.replay!, provider: "openai" },
+    ]) {
+      server.reply({ text: "ok" });
+      await complete([messages[0]!, { ...turn, replay }, messages[2]!]);
+      const body = server.requests.at(-1)!.body;
+      expect(body.thinking, JSON.stringify(replay)).toBeUndefined();
+      expect(blocks((body.messages as SentMessage[])[1]!)).toEqual([
+        { type: "tool_use", id: turn.tool_calls[0]!.id, name: "echo", input: turn.tool_calls[0]!.arguments },
+      ]);
+    }
+    expect(server.pending).toBe(0);
+
+    expect(anthropicSameModel("claude-sonnet-4-5-20250929", "claude-sonnet-4-5")).toBe(true);
+    expect(anthropicSameModel("claude-3-5-sonnet-20241022", "claude-3-5-sonnet-latest")).toBe(true);
+    expect(anthropicSameModel("claude-sonnet-4-5", "claude-sonnet-4-5-20250929")).toBe(true);
+    expect(anthropicSameModel("claude-sonnet-4-5-20250929", "claude-sonnet-4")).toBe(false);
+    expect(anthropicSameModel("claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20251001")).toBe(false);
+    expect(anthropicSameModel("claude-opus-4-1", "claude-sonnet-4-5")).toBe(false);
+  });
+
+  it("whitespace-only text and unsigned thinking are never recorded; a replay holding them is rebuilt; whitespace-only messages are left out", async () => {
+    server.reset();
+    server.reply({ reasoning: "Just echo.", text: " \n ", toolCalls: [{ name: "echo", arguments: { n: 1 } }] });
+    const spaced = await complete([{ role: "user", content: "go" }]);
+    expect((spaced.replay!.data as { content: AnthropicReplayBlock[] }).content.map((b) => b.type)).toEqual(["thinking", "tool_use"]);
+    server.reply({ text: "ok" });
+    await complete([{ role: "user", content: "go" }, committed(spaced), { role: "tool", tool_call_id: spaced.tool_calls[0]!.id, content: "1" }]);
+
+    // cut off by max_tokens while thinking: the thinking block never got its signature
+    server.anthropic.cutOffThinking = true;
+    server.reply({ reasoning: "Let me think about this at len" });
+    const cut = await complete([{ role: "user", content: "think" }]);
+    server.anthropic.cutOffThinking = false;
+    expect(cut.reasoning).toBe("Let me think about this at len");
+    expect(cut.replay).toBeUndefined();
+    server.reply({ reasoning: "Shorter this time.", text: "done" });
+    await expect(complete([{ role: "user", content: "think" }, committed(cut), { role: "user", content: "go on" }])).resolves.toMatchObject({ text: "done" });
+
+    // replays recorded before this fix: rebuilt from the turn's text and calls
+    const call = { id: "toolu_a", name: "echo", arguments: { n: 1 } };
+    const rebuilt = [
+      { type: "text", text: "Echoing." },
+      { type: "tool_use", id: "toolu_a", name: "echo", input: { n: 1 } },
+    ];
+    for (const content of [
+      [{ type: "thinking", thinking: "t", signature: "" }, { type: "text", text: "Echoing." }, rebuilt[1]],
+      [{ type: "thinking", thinking: "t", signature: "s" }, { type: "text", text: " \n" }, rebuilt[1]],
+    ]) {
+      const sent = anthropicMessages(
+        [
+          { role: "user", content: "go" },
+          { role: "assistant", content: "Echoing.", tool_calls: [call], replay: { provider: "anthropic", model: "claude-test", data: { content } } },
+          { role: "tool", tool_call_id: "toolu_a", content: "{}" },
+        ],
+        "claude-test",
+      );
+      expect(sent[1]).toEqual({ role: "assistant", content: rebuilt });
+    }
+    // the rebuild and user messages leave whitespace-only text out
+    expect(
+      anthropicMessages([
+        { role: "user", content: "go" },
+        { role: "user", content: "  \n" },
+        { role: "assistant", content: " ", tool_calls: [call] },
+        { role: "tool", tool_call_id: "toolu_a", content: "{}" },
+      ]),
+    ).toEqual([
+      { role: "user", content: "go" },
+      { role: "assistant", content: [rebuilt[1]] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_a", content: "{}" }] },
+    ]);
   });
 
   it("redacted_thinking blocks are replayed verbatim; altered data is refused", async () => {
@@ -443,6 +639,66 @@ describe("engine: an anthropic agent with thinking runs a 20-turn tool loop", ()
     }
   });
 
+  it("an LLM call of the loop dies mid-stream: its second attempt sends the same replayed thinking, which the fake accepts", async () => {
+    server.reset();
+    const worker: WorkerHandle = await startWorker({
+      databaseUrl: db.url,
+      concurrency: 2,
+      shutdownTimeoutMs: 2000,
+      log: consoleLogger("[test-worker]", "warn"),
+    });
+    try {
+      server.reply({ reasoning: "Turn 1: echo 1.", toolCalls: [{ name: "echo", arguments: { n: 1 } }] });
+      server.reply({ reasoning: "Turn 2: echo 2.", toolCalls: [{ name: "echo", arguments: { n: 2 } }] });
+      // the third call: the connection drops after its thinking has begun to stream, then the retry
+      const third: StreamReply = { reasoning: "Turn 3: all echoed, answer.", text: "Echoed twice." };
+      server.reply({ ...third, dieAfterChunks: 4 });
+      server.reply(third);
+      const agent = await createAgent(db.pool, {
+        provider: "anthropic",
+        model: "claude-test",
+        base_url: server.anthropicBaseURL,
+        api_key_env: KEY_ENV,
+        system_prompt: SYSTEM_PROMPT,
+        thinking_budget_tokens: 1024,
+        tools: ["echo"],
+        retry: fast,
+      });
+      const runId = await startRun(db.pool, agent, "Echo 1 and 2.");
+      const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"]);
+      expect(run.status, JSON.stringify(run.error)).toBe("succeeded");
+      expect(server.requests).toHaveLength(4);
+      expect(server.pending).toBe(0);
+
+      const steps = await getSteps(db.pool, runId);
+      expect(steps.map((s) => [s.seq, s.kind, s.attempt])).toEqual([
+        [1, "llm", 1],
+        [2, "tool", 1],
+        [3, "llm", 1],
+        [4, "tool", 1],
+        [5, "llm", 2],
+      ]);
+      // the retry sent exactly what the failed attempt sent: both turns with their signed thinking
+      const [failed, retried] = [server.requests[2]!.body, server.requests[3]!.body];
+      expect(retried.messages).toEqual(failed.messages);
+      expect(retried.thinking).toEqual({ type: "enabled", budget_tokens: 1024 });
+      const assistants = (retried.messages as SentMessage[]).filter((m) => m.role === "assistant");
+      for (const [i, step] of steps
+        .filter((s) => s.kind === "llm")
+        .slice(0, 2)
+        .entries()) {
+        const content = (llmOutput(step).replay!.data as { content: AnthropicReplayBlock[] }).content;
+        expect(content[0]).toMatchObject({ type: "thinking", signature: server.anthropic.sign(`Turn ${i + 1}: echo ${i + 1}.`) });
+        expect(blocks(assistants[i]!)).toEqual(content);
+      }
+      everyRequestValid();
+      expect(llmOutput(steps[4]).text).toBe("Echoed twice.");
+      await assertValidAgUiLog(await getEvents(db.pool, runId));
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("kill -9 of the worker process between turns (3 times): a new worker finishes the run, thinking intact, each step once", async () => {
     server.reset();
     const workers = new Set<WorkerProcess>();
@@ -454,21 +710,33 @@ describe("engine: an anthropic agent with thinking runs a 20-turn tool loop", ()
     };
     const killTurns = new Set([5, 10, 15]);
     try {
-      // the turns to kill in hold their worker in the tool step; the others are quick
-      const agent = await agentWithScript("simulate_work", (n) => ({ ms: killTurns.has(n) ? 4000 : 10 }));
+      // The turns to kill in hold their worker in the tool step, long enough for the kill to land
+      // there however slow the machine (the retried step takes as long again); the others are quick.
+      const agent = await agentWithScript("simulate_work", (n) => ({ ms: killTurns.has(n) ? 8000 : 10 }));
       await start();
       const runId = await startRun(db.pool, agent, `Count to ${TURNS}.`);
       for (const turn of killTurns) {
         const seq = 2 * turn; // the tool step of that turn
-        await waitFor(`the tool step of turn ${turn} to be under way`, async () =>
-          (await getEvents(db.pool, runId)).some((e) => e.type === "STEP_STARTED" && e.event.stepName === `step ${seq}: tool simulate_work`),
+        // the run's current attempt is that tool step, begun and not ended
+        await waitFor(
+          `the tool step of turn ${turn} to be under way`,
+          async () => {
+            const { rows } = await db.pool.query(
+              `select 1 from everruns.runs r
+                 join everruns.run_attempts a on a.run_id = r.id and a.seq = r.step_cursor and a.attempt = r.step_attempt
+                where r.id = $1 and r.step_cursor = $2 and a.step_kind = 'tool' and a.ended_at is null and a.outcome is null`,
+              [runId, seq],
+            );
+            return rows.length > 0;
+          },
+          60_000,
         );
         const [victim] = [...workers];
         victim!.child.kill("SIGKILL");
         await victim!.exited;
         await start();
       }
-      const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"], 120_000);
+      const run = await waitForStatus(db.pool, runId, ["succeeded", "failed"], 150_000);
       expect(run.status, JSON.stringify(run.error)).toBe("succeeded");
       await expectLoopCommittedOnce(runId);
       const steps = await getSteps(db.pool, runId);
@@ -478,5 +746,5 @@ describe("engine: an anthropic agent with thinking runs a 20-turn tool loop", ()
       for (const w of workers) w.child.kill("SIGKILL");
       await Promise.all([...workers].map((w) => w.exited));
     }
-  });
+  }, 240_000);
 });

@@ -1,6 +1,7 @@
 // The fake's Anthropic side: the Messages API stream (fake-llm-server.ts serves it), and the
 // API's rules that tests depend on: signed thinking blocks that must come back unchanged in a
-// tool loop, and the prompt cache (cache_control breakpoints, cache read/write tokens).
+// tool loop, every tool_use answered in the next message, no whitespace-only text, and the prompt
+// cache (cache_control breakpoints, cache read/write tokens).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { argsText, estimateUsage, nextId, splitPieces, type ErrorReply, type StreamReply } from "./fake-llm-shared.ts";
 
@@ -21,6 +22,8 @@ interface FrameOptions {
   usage: AnthropicUsage;
   /** told every tool_use id streamed */
   onToolUse?: (id: string) => void;
+  /** the message_delta's stop_reason (default: tool_use when the reply calls tools, else end_turn) */
+  stopReason?: string;
 }
 
 // --- Anthropic Messages ----------------------------------------------------------------------
@@ -62,7 +65,8 @@ export function anthropicFrames(reply: StreamReply, requested: string, options?:
       for (const thinking of splitPieces(thought.thinking, pieces)) {
         emit("content_block_delta", { index, delta: { type: "thinking_delta", thinking } });
       }
-      emit("content_block_delta", { index, delta: { type: "signature_delta", signature: thought.signature } });
+      // an unsigned block: cut off before its signature came
+      if (thought.signature) emit("content_block_delta", { index, delta: { type: "signature_delta", signature: thought.signature } });
     }
     emit("content_block_stop", { index });
     index++;
@@ -84,7 +88,7 @@ export function anthropicFrames(reply: StreamReply, requested: string, options?:
     index++;
   }
   emit("message_delta", {
-    delta: { stop_reason: reply.toolCalls?.length ? "tool_use" : "end_turn", stop_sequence: null },
+    delta: { stop_reason: options?.stopReason ?? (reply.toolCalls?.length ? "tool_use" : "end_turn"), stop_sequence: null },
     usage: options?.usage ? { ...usage } : { output_tokens: usage.output_tokens },
   });
   emit("message_stop", {});
@@ -116,11 +120,15 @@ function refuse(message: string): ErrorReply {
  * server). `check` answers a request that breaks a rule with the API's error, before any queued
  * reply is used; `frames` streams a reply.
  *
+ * - Content: text blocks must hold non-whitespace text; every tool_use of an assistant message
+ *   must be answered by a tool_result in the next (user) message, and every tool_result must
+ *   answer a tool_use of the assistant message before it.
  * - Thinking: each thinking block streamed is signed (an HMAC of its text with the server's
- *   secret); `redactedThinking` adds opaque redacted_thinking blocks. A thinking block anywhere
- *   with a bad signature, or redacted data the fake did not make, is refused; with `thinking`
- *   enabled, the assistant turn whose tool_use the request answers must start with the blocks the
- *   fake streamed for it, unchanged.
+ *   secret); `redactedThinking` adds opaque redacted_thinking blocks. A thinking block anywhere in
+ *   the request (any message, any position) with a bad or empty signature, or redacted data the
+ *   fake did not make, is refused; with `thinking` enabled, the last assistant message, when the
+ *   request answers its tool_use, must start with a thinking block, and its thinking blocks must
+ *   be those the fake streamed for it, unchanged, in order and in their place (leading).
  * - Prompt cache (`countTokens`): tokens are estimated from the request (JSON characters / 4 per
  *   block), and cache_control breakpoints read and write prefixes per API key and model.
  */
@@ -132,6 +140,11 @@ export class FakeAnthropic {
   countTokens = false;
   /** Each reply to a request with `thinking` enabled also carries this many redacted_thinking blocks (after its thinking). */
   redactedThinking = 0;
+  /**
+   * Replies are cut off by max_tokens while thinking: the thinking block ends without its
+   * signature, the message stops with `max_tokens` (script such a reply with reasoning only).
+   */
+  cutOffThinking = false;
   /** Cache entries' clock (tests may move it to expire entries). */
   now: () => number = () => Date.now();
   /** What the cache did, one entry per reply streamed with countTokens. */
@@ -162,6 +175,39 @@ export class FakeAnthropic {
     }
     if (marks > MAX_BREAKPOINTS) return refuse(`A maximum of ${MAX_BREAKPOINTS} blocks with cache_control may be provided. Found ${marks}.`);
 
+    // text blocks (a string content is one) must hold more than whitespace
+    for (const [n, m] of messages.entries()) {
+      for (const [i, block] of blocksOf(m.content).entries()) {
+        if (block.type === "text" && (typeof block.text !== "string" || block.text.trim() === "")) {
+          return refuse(`messages.${n}.content.${i}: text content blocks must contain non-whitespace text`);
+        }
+      }
+    }
+
+    // tool_use and tool_result pair up across adjacent messages
+    for (const [n, m] of messages.entries()) {
+      const previous = messages[n - 1];
+      const asked = new Set(previous?.role === "assistant" ? blocksOf(previous.content).flatMap((b) => (b.type === "tool_use" ? [b.id] : [])) : []);
+      for (const [i, block] of blocksOf(m.content).entries()) {
+        if (block.type === "tool_result" && (m.role !== "user" || !asked.has(block.tool_use_id))) {
+          return refuse(
+            `messages.${n}.content.${i}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(block.tool_use_id)}. ` +
+              "Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
+          );
+        }
+      }
+      if (m.role !== "assistant") continue;
+      const next = messages[n + 1];
+      const answered = new Set(next?.role === "user" ? blocksOf(next.content).flatMap((b) => (b.type === "tool_result" ? [b.tool_use_id] : [])) : []);
+      const unanswered = blocksOf(m.content).flatMap((b) => (b.type === "tool_use" && !answered.has(b.id) ? [String(b.id)] : []));
+      if (unanswered.length > 0) {
+        return refuse(
+          `messages.${n + 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${unanswered.join(", ")}. ` +
+            "Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+        );
+      }
+    }
+
     // every thinking block must be one the fake signed
     for (const [n, m] of messages.entries()) {
       for (const [i, block] of blocksOf(m.content).entries()) {
@@ -183,11 +229,13 @@ export class FakeAnthropic {
     const answered = lastAssistant >= 0 && blocksOf(messages[lastAssistant + 1]?.content).some((b) => b.type === "tool_result");
     if (thinking && answered) {
       const turn = blocksOf(messages[lastAssistant]!.content);
-      const lead = turn.findIndex((b) => b.type !== "thinking" && b.type !== "redacted_thinking");
-      const sent = (lead < 0 ? turn : turn.slice(0, lead)).map(thoughtOf);
+      const isThought = (b: Json) => b.type === "thinking" || b.type === "redacted_thinking";
+      // every thinking block of the turn, wherever it is: the fake streams them all first
+      const sent = turn.filter(isThought).map(thoughtOf);
+      const leading = turn.findIndex((b) => !isThought(b));
       const firstToolUse = turn.find((b) => b.type === "tool_use");
       const streamed = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id) : undefined;
-      if (sent.length === 0 && (streamed === undefined || streamed.length > 0)) {
+      if (turn.length === 0 || !isThought(turn[0]!)) {
         return refuse(
           `messages.${lastAssistant}.content.0: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(turn[0]?.type)}\`. ` +
             "When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of " +
@@ -195,7 +243,7 @@ export class FakeAnthropic {
             "requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
         );
       }
-      if (streamed !== undefined && JSON.stringify(sent) !== JSON.stringify(streamed)) {
+      if (streamed !== undefined && (JSON.stringify(sent) !== JSON.stringify(streamed) || (leading >= 0 && leading < sent.length))) {
         return refuse(
           `messages.${lastAssistant}.content: the \`thinking\` and \`redacted_thinking\` blocks of this turn were changed: ` +
             "thinking blocks must be passed back unmodified and in their original order",
@@ -210,17 +258,23 @@ export class FakeAnthropic {
   frames(reply: StreamReply, body: Json, model: string, apiKey = this.apiKey): string[] {
     const thinking = isObject(body.thinking) && body.thinking.type === "enabled";
     const thoughts: ThoughtBlock[] = [];
-    if (reply.reasoning) thoughts.push({ type: "thinking", thinking: reply.reasoning, signature: this.sign(reply.reasoning) });
+    if (reply.reasoning) thoughts.push({ type: "thinking", thinking: reply.reasoning, signature: this.cutOffThinking ? "" : this.sign(reply.reasoning) });
     if (thinking) for (let i = 0; i < this.redactedThinking; i++) thoughts.push({ type: "redacted_thinking", data: this.redactedData() });
     const usage = this.countTokens
       ? this.cached(body, model, apiKey, reply)
       : { ...estimateUsage(reply), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-    return anthropicFrames(reply, model, { thoughts, usage, onToolUse: (id) => this.thoughtsOf.set(id, thoughts) });
+    return anthropicFrames(reply, model, {
+      thoughts,
+      usage,
+      onToolUse: (id) => this.thoughtsOf.set(id, thoughts),
+      ...(this.cutOffThinking && { stopReason: "max_tokens" }),
+    });
   }
 
   reset(): void {
     this.countTokens = false;
     this.redactedThinking = 0;
+    this.cutOffThinking = false;
     this.now = () => Date.now();
     this.cacheLog.length = 0;
     this.thoughtsOf.clear();

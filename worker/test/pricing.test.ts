@@ -2,11 +2,11 @@
 // cost of a call by token category (worker/pricing.ts): lookup by longest prefix, the precedence
 // agent > workspace > operator file > built-in, the formula on a cache-heavy call, the operator
 // file's errors, and the agent-config checks that name the field a model cannot honour.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { AgentConfigSchema, describeIssues } from "../../db/schemas.ts";
+import { AgentConfigWriteSchema, describeIssues } from "../../db/schemas.ts";
 import { loadEnv } from "../../db/env.ts";
 import { BUILTIN_MODELS, CAPABILITIES, modelInfo, parseModelsTable, registerOperatorModels } from "../../lib/models/catalog.ts";
 import { loadOperatorModels, readModelsFile } from "../../lib/models/operator-file.ts";
@@ -24,11 +24,28 @@ function modelsFile(content: unknown): string {
 }
 
 function configIssues(config: Record<string, unknown>): string | null {
-  const parsed = AgentConfigSchema.safeParse(config);
+  const parsed = AgentConfigWriteSchema.safeParse(config);
   return parsed.success ? null : describeIssues(parsed.error);
 }
 
 afterEach(() => registerOperatorModels(undefined));
+
+/** Anthropic models whose cache reads are not 0.1x input (platform.claude.com pricing): the Fable and Mythos 5.1+ at 0.025x, Opus and Sonnet 5.5 at 0.05x. */
+const ANTHROPIC_CACHE_READ_SHARE: Record<string, number> = {
+  "claude-fable-5-2": 0.025,
+  "claude-mythos-5-2": 0.025,
+  "claude-fable-5-1": 0.025,
+  "claude-mythos-5-1": 0.025,
+  "claude-opus-5-5": 0.05,
+  "claude-sonnet-5-5": 0.05,
+};
+
+/** The model ids a TypeScript union of the installed SDK names (`export type Model = 'a' | 'b' | (string & {})`). */
+function sdkModelIds(file: string, type: string): string[] {
+  const declaration = readFileSync(new URL(`../../node_modules/${file}`, import.meta.url), "utf8").match(new RegExp(`export type ${type} = ([^;]*);`));
+  if (!declaration) throw new Error(`no \`export type ${type}\` in node_modules/${file}: the SDK changed shape; update this test's reader`);
+  return [...declaration[1]!.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+}
 
 describe("the built-in models table", () => {
   it("every entry is well formed: a known provider, a window, a longest output within it, input and output prices, cache rates not above input", () => {
@@ -52,17 +69,21 @@ describe("the built-in models table", () => {
         if (provider === "openai") expect(entry.thinking, where).toBeUndefined();
         if (provider === "anthropic") {
           expect(entry.reasoning, where).toBeUndefined();
-          // Anthropic's 5-minute cache: reads at 0.1x input, writes at 1.25x (Claude 3 Haiku's list prices round up: 0.03 and 0.30)
+          // Anthropic's 5-minute cache: writes at 1.25x input, reads at 0.1x but where the pricing page says otherwise
+          // (Claude 3 Haiku's list prices round up: 0.03 and 0.30)
           const haiku3 = prefix === "claude-3-haiku";
-          expect(entry.prices!.cache_read, where).toBeCloseTo(haiku3 ? 0.03 : entry.prices!.input * 0.1, 6);
+          expect(entry.prices!.cache_read, where).toBeCloseTo(haiku3 ? 0.03 : entry.prices!.input * (ANTHROPIC_CACHE_READ_SHARE[prefix] ?? 0.1), 6);
           expect(entry.prices!.cache_write, where).toBeCloseTo(haiku3 ? 0.3 : entry.prices!.input * 1.25, 6);
         }
-        // OpenAI charges nothing extra for writing its cache
-        if (provider === "openai") expect(entry.prices!.cache_write, where).toBeUndefined();
+        if (provider === "openai") {
+          // OpenAI charged nothing for writing its cache until GPT-5.6; since then writes (30-minute retention) cost 1.25x input
+          if (/^gpt-(5\.6|6)/.test(prefix)) expect(entry.prices!.cache_write, where).toBeCloseTo(entry.prices!.input * 1.25, 6);
+          else expect(entry.prices!.cache_write, where).toBeUndefined();
+        }
         for (const key of Object.keys(entry)) expect(["context_window", "max_output_tokens", "prices", ...Object.keys(CAPABILITIES)], where).toContain(key);
       }
     }
-    expect(entries).toBeGreaterThan(25);
+    expect(entries).toBeGreaterThan(80);
     // the scripted model: every name, priced (nominally) so cost tracking runs offline
     expect(Object.keys(BUILTIN_MODELS.scripted!)).toEqual([""]);
   });
@@ -95,6 +116,42 @@ describe("the built-in models table", () => {
       reasoning: true,
     });
     expect(modelInfo("openai", "my-finetune", { max_output_tokens: 100 })).toEqual({ max_output_tokens: 100 });
+  });
+
+  it("finds every model the installed SDKs name under its own entry, never under an older family's price", () => {
+    const sdks = [
+      { provider: "anthropic", ids: sdkModelIds("@anthropic-ai/sdk/resources/messages/messages.d.ts", "Model") },
+      { provider: "openai", ids: sdkModelIds("openai/resources/shared.d.ts", "ChatModel") },
+    ];
+    // left unknown (they cost nothing rather than a guess): no official price for the invitation-only Mythos Preview,
+    // audio models, and the bare `gpt-4` alias (an entry "gpt-4" would be the prefix of every gpt-4* model)
+    const unpriced = ["claude-mythos-preview", "gpt-audio-mini", "gpt-audio-mini-2025-12-15", "gpt-4"];
+    // what may follow an entry's prefix in a model id: a snapshot date, an alias, or a variant the provider prices as its family
+    const sameFamily = /^(-latest|-preview|-codex|-audio-preview|-search-preview)?(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4})?$/;
+    for (const { provider, ids } of sdks) {
+      expect(ids.length, provider).toBeGreaterThan(20);
+      for (const id of ids) {
+        const info = modelInfo(provider, id);
+        if (unpriced.includes(id)) {
+          expect(info.prefix, id).toBeUndefined();
+          continue;
+        }
+        expect(info.prefix, id).toBeDefined();
+        expect(id.slice(info.prefix!.length), `${id} is found under ${info.prefix}`).toMatch(sameFamily);
+        expect(info.prices, id).toBeDefined();
+      }
+    }
+    // the cases a shorter prefix used to price: Opus 4.6 at Opus 4's $15/$75, GPT-5.5 at GPT-5's $1.25/$10
+    expect(providerPrice("anthropic", "claude-opus-4-6")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
+    expect(providerPrice("openai", "gpt-5.5-2026-04-23")).toEqual({ input: 5, output: 30, cache_read: 0.5 });
+    expect(modelInfo("anthropic", "claude-sonnet-5-5")).toMatchObject({ prefix: "claude-sonnet-5-5", prices: { cache_read: 0.1 } });
+    expect(modelInfo("anthropic", "claude-fable-5-1")).toMatchObject({ prefix: "claude-fable-5-1", prices: { cache_read: 0.25 } });
+    expect(modelInfo("anthropic", "claude-haiku-5-5")).toMatchObject({ context_window: 1_000_000, prices: { input: 0.1, cache_read: 0.01 } });
+    expect(modelInfo("openai", "gpt-5.3-chat-latest")).toMatchObject({ prefix: "gpt-5.3-chat", max_output_tokens: 16_384 });
+    expect(modelInfo("openai", "gpt-3.5-turbo-16k-0613")).toMatchObject({ prefix: "gpt-3.5-turbo-16k", prices: { input: 3, output: 4 } });
+    // GPT-5.6 and later bill cache writes; a cache-heavy call on gpt-6-sol: 2 input, 0.2 read, 2.5 write, 10 output
+    const usage: TokenUsage = { input_tokens: 100_000, cache_read_tokens: 90_000, cache_write_tokens: 8_000, output_tokens: 2_000 };
+    expect(costUsd({ provider: "openai" }, "gpt-6-sol", usage)).toBeCloseTo((2_000 * 2 + 90_000 * 0.2 + 8_000 * 2.5 + 2_000 * 10) / 1e6, 8);
   });
 });
 
@@ -130,9 +187,10 @@ describe("cost by token category", () => {
 
     // the operator's file, for the same prefix and the longer one
     registerOperatorModels(parseModelsTable({ openai: { "gpt-4o-mini": { prices: { input: 1, output: 2 } } } }, "test"));
-    expect(costUsd({ provider: "openai" }, model, usage)).toBe(3);
+    // its prices leave the cache rate out: the built-in ratio (0.075 / 0.15) of its own input rate, 0.5
+    expect(costUsd({ provider: "openai" }, model, usage)).toBe(2.75);
     // the operator's entry replaced the prices only: the window and capabilities are the built-in's
-    expect(modelInfo("openai", model)).toMatchObject({ context_window: 128_000, structured_output: true, prices: { input: 1, output: 2 } });
+    expect(modelInfo("openai", model)).toMatchObject({ context_window: 128_000, structured_output: true, prices: { input: 1, output: 2, cache_read: 0.5 } });
     registerOperatorModels(parseModelsTable({ openai: { "gpt-4o-mini-2024": { prices: { input: 2, output: 2 } } } }, "test"));
     expect(costUsd({ provider: "openai" }, model, usage)).toBe(4);
     expect(costUsd({ provider: "openai" }, "gpt-4o-mini", usage)).toBe(0.7125);
@@ -144,7 +202,8 @@ describe("cost by token category", () => {
       { provider: "anthropic", model: "", price: { input: 100, output: 100 } },
     ];
     expect(costUsd({ provider: "openai" }, model, usage, workspace)).toBe(0.5 * 3 + 0.5 * 1 + 3);
-    expect(costUsd({ provider: "openai" }, "gpt-4o", usage, workspace)).toBe(20);
+    // a price without cache rates reads the cache at the catalog's ratio for the model (gpt-4o: 1.25 / 2.5), on its own input rate
+    expect(costUsd({ provider: "openai" }, "gpt-4o", usage, workspace)).toBe(0.5 * 10 + 0.5 * 5 + 10);
     // a model the workspace does not price falls through to the catalog
     expect(costUsd({ provider: "openai" }, "o3", usage, workspace)).toBe(0.5 * 2 + 0.5 * 0.5 + 8);
     expect(effectivePrice({ provider: "scripted" }, "x", workspace)).toEqual({ input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.625 });
@@ -152,7 +211,8 @@ describe("cost by token category", () => {
     // the agent's own prices above all
     const agent = { provider: "openai" as const, prices: { input_per_million: 4, output_per_million: 5, cache_read_per_million: 0 } };
     expect(costUsd(agent, model, usage, workspace)).toBe(0.5 * 4 + 0 + 5);
-    // an agent's prices without cache rates bill cached tokens as input
+    // an agent's prices without cache rates, for a model whose catalog price has none either (the operator's gpt-4o-mini-2024
+    // above), bill cached tokens as input
     expect(costUsd({ provider: "openai", prices: { input_per_million: 4, output_per_million: 5 } }, model, usage, workspace)).toBe(9);
     // and they price even a model nothing else knows
     expect(costUsd(agent, "my-finetune", usage)).toBe(7);
@@ -220,6 +280,13 @@ describe("agent config: what the model can do", () => {
     expect(configIssues({ provider: "openai", model: "gpt-4o-2024-05-13", output_schema: schema })).toMatch(
       /^output_schema: model gpt-4o-2024-05-13 does not support structured output \(models table\); remove output_schema, or set model_info\.structured_output to true/,
     );
+    // Claude 4.7 and later think adaptively only: `thinking: {type: "enabled", budget_tokens}` is a 400
+    for (const model of ["claude-opus-4-7", "claude-opus-5-5", "claude-sonnet-5", "claude-haiku-5-5", "claude-fable-5-2"]) {
+      expect(configIssues({ provider: "anthropic", model, thinking_budget_tokens: 2048 }), model).toMatch(
+        /^thinking_budget_tokens: model .* does not support extended thinking/,
+      );
+    }
+    expect(configIssues({ provider: "anthropic", model: "claude-opus-4-6", thinking_budget_tokens: 2048, max_tokens: 128_000 })).toBeNull();
     expect(configIssues({ provider: "anthropic", model: "claude-3-5-haiku-20241022", max_tokens: 10_000 })).toBe(
       "max_tokens: is 10000, more than the 8192 output tokens model claude-3-5-haiku-20241022 allows (models table); lower it, or set model_info.max_output_tokens if the model allows more",
     );
@@ -255,7 +322,7 @@ describe("agent config: what the model can do", () => {
     expect(configIssues({ provider: "scripted", prices: { input_per_million: 1, output_per_million: 2, cache_read_per_million: -1 } })).toMatch(
       /^prices\.cache_read_per_million: /,
     );
-    const parsed = AgentConfigSchema.parse({
+    const parsed = AgentConfigWriteSchema.parse({
       provider: "scripted",
       prices: { input_per_million: 1, output_per_million: 2, cache_read_per_million: 0.1, cache_write_per_million: 1.25 },
     });

@@ -1,39 +1,26 @@
 "use client";
 // Model prices (issue 20): what this workspace's LLM steps are costed with, in USD per million
 // tokens of each category (input, output, cache read, cache write). Two tables: the workspace's
-// own prices (everruns.model_prices: provider and model name prefix), which an operator adds,
+// own prices (everruns.model_prices: provider and model name prefix), which an admin adds,
 // edits and deletes (setModelPrice / deleteModelPrice; a viewer reads them, every action disabled
-// and naming the role needed), and the built-in table of this release (lib/models/models.json,
-// read-only), each entry saying whether a workspace price replaces it. Where a step's price comes
+// and naming the role needed), and the model catalog as the API has it (modelCatalog: this
+// release's lib/models/models.json with the operator's EVERRUNS_MODELS_FILE over it, read-only):
+// each entry's prices, context window and capabilities, whether the operator's file gives it, and
+// whether a workspace price replaces it. Where a step's price comes
 // from (worker/pricing.ts): the agent config's own `prices`, else the workspace's price with the
 // longest prefix of the model among its provider's, else the built-in table's.
 import { useState, type FormEvent } from "react";
 import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select, Timestamp } from "@/components/ui";
-import type { ModelPricesQuery } from "@/lib/gql/graphql";
-import { useMutation, useQuery } from "@/lib/hooks";
+import type { ModelCatalogQuery, ModelPricesQuery } from "@/lib/gql/graphql";
+import { useMutation, useQuery, type QueryState } from "@/lib/hooks";
 import { present } from "@/lib/types";
-// the release's built-in table: data, bundled with the console (the workers read the same file)
-import builtinModels from "../../../lib/models/models.json";
-import { DELETE_MODEL_PRICE, MODEL_PRICES_QUERY, SET_MODEL_PRICE } from "./queries";
+import { DELETE_MODEL_PRICE, MODEL_CATALOG_QUERY, MODEL_PRICES_QUERY, SET_MODEL_PRICE } from "./queries";
 
-/** USD per million tokens; a missing cache rate is the input rate (lib/models/catalog.ts). */
-interface Rates {
-  input: number;
-  output: number;
-  cache_read?: number;
-  cache_write?: number;
-}
-interface BuiltinEntry {
-  provider: string;
-  prefix: string;
-  prices: Rates | null;
-}
+/** One entry of the catalog (api/graphql/model-prices.ts): a null field is unknown; a null cache rate is the input rate. */
+type CatalogEntry = ModelCatalogQuery["modelCatalog"][number];
 
-const BUILTIN: BuiltinEntry[] = Object.entries(builtinModels as Record<string, Record<string, { prices?: Rates }>>).flatMap(([provider, models]) =>
-  Object.entries(models).map(([prefix, entry]) => ({ provider, prefix, prices: entry.prices ?? null })),
-);
-/** The providers a price may name (the table's check, 000029): those of the built-in table. */
-const PROVIDERS = Object.keys(builtinModels);
+/** The providers a price may name (the table's check, 000029) before the catalog has loaded; then the catalog's. */
+const DEFAULT_PROVIDERS = ["openai", "anthropic", "scripted"];
 /** As the API checks it (db/sql/setModelPrice.ts). */
 const MAX_RATE = 1_000_000;
 const MAX_PREFIX_CHARS = 200;
@@ -75,10 +62,10 @@ type Override = { provider: string; model: string };
  * prefix that every model of the entry starts with replaces it; longer workspace prefixes replace
  * it for some of its models only.
  */
-function replacement(entry: BuiltinEntry, overrides: Override[]): { by: string | null; partly: string[] } {
+function replacement(entry: CatalogEntry, overrides: Override[]): { by: string | null; partly: string[] } {
   const own = overrides.filter((o) => o.provider === entry.provider);
-  const covering = own.filter((o) => entry.prefix.startsWith(o.model)).sort((a, b) => b.model.length - a.model.length)[0];
-  const partly = own.filter((o) => o.model.length > entry.prefix.length && o.model.startsWith(entry.prefix)).map((o) => o.model);
+  const covering = own.filter((o) => entry.modelPrefix.startsWith(o.model)).sort((a, b) => b.model.length - a.model.length)[0];
+  const partly = own.filter((o) => o.model.length > entry.modelPrefix.length && o.model.startsWith(entry.modelPrefix)).map((o) => o.model);
   return { by: covering ? covering.model : null, partly };
 }
 
@@ -90,7 +77,7 @@ interface FormValues {
   cacheRead: string;
   cacheWrite: string;
 }
-const EMPTY_FORM: FormValues = { provider: PROVIDERS[0] ?? "openai", model: "", input: "", output: "", cacheRead: "", cacheWrite: "" };
+const emptyForm = (provider: string): FormValues => ({ provider, model: "", input: "", output: "", cacheRead: "", cacheWrite: "" });
 const rateText = (n: number | null | undefined) => (n == null ? "" : String(n));
 
 /** A rate field's value: a number of USD from 0 to MAX_RATE, or null when optional and empty; else what is wrong. */
@@ -105,6 +92,9 @@ function parseRate(text: string, optional: boolean): { ok: true; value: number |
 export default function PricesPage() {
   const { data, error, loading, refetch } = useQuery(MODEL_PRICES_QUERY);
   const rows = present(data?.allModelPrices?.nodes);
+  const catalog = useQuery(MODEL_CATALOG_QUERY);
+  const entries = catalog.data?.modelCatalog ?? [];
+  const providers = entries.length > 0 ? [...new Set(entries.map((e) => e.provider))] : DEFAULT_PROVIDERS;
   // the form: closed, adding, or editing the price of (provider, model)
   const [form, setForm] = useState<{ values: FormValues; editing: boolean } | null>(null);
   const open = (values: FormValues, editing: boolean) => {
@@ -130,7 +120,7 @@ export default function PricesPage() {
         }
         actions={
           !form && (
-            <Button variant="primary" needs="operator" data-testid="price-add" onClick={() => open(EMPTY_FORM, false)}>
+            <Button variant="primary" needs="admin" data-testid="price-add" onClick={() => open(emptyForm(providers[0]!), false)}>
               Add a price
             </Button>
           )
@@ -142,6 +132,7 @@ export default function PricesPage() {
             key={`${form.values.provider}/${form.values.model}/${form.editing}`}
             initial={form.values}
             editing={form.editing}
+            providers={providers}
             onDone={() => {
               setForm(null);
               void refetch();
@@ -159,8 +150,8 @@ export default function PricesPage() {
             <Loading rows={3} />
           ) : rows.length === 0 && !error ? (
             <Empty title="No prices of this workspace">
-              Its steps are priced with the built-in table below. An operator adds a price here, with <span className="font-mono">everruns prices set</span> or
-              the GraphQL <span className="font-mono">setModelPrice</span>: it replaces the built-in prices of the models it matches.
+              Its steps are priced with the built-in table below. An admin adds a price here, with <span className="font-mono">everruns prices set</span> or the
+              GraphQL <span className="font-mono">setModelPrice</span>: it replaces the built-in prices of the models it matches.
             </Empty>
           ) : (
             rows.length > 0 && (
@@ -197,11 +188,14 @@ export default function PricesPage() {
           )}
           <p className="border-t border-slate-100 px-4 py-2.5 text-xs text-slate-500">
             A step is priced by its agent&apos;s own <span className="font-mono">prices</span> (agent config) if it has them, else by this workspace&apos;s
-            price with the longest prefix of its model among its provider&apos;s, else by the built-in table. Workers apply a change within 30 s, to steps that
-            finish from then on; a run&apos;s cost already recorded stays as it was. A cache rate left empty is the input rate.
+            price with the longest prefix of its model among its provider&apos;s, else by the built-in table. Steps that begin more than 30 s after a change use
+            it; a run&apos;s cost already recorded stays as it was. A cache rate left empty follows the built-in table&apos;s ratio to the input rate.
           </p>
         </Card>
         <BuiltinTable
+          catalog={catalog}
+          entries={entries}
+          providers={providers}
           overrides={rows}
           onOverride={(values) =>
             open(
@@ -215,11 +209,16 @@ export default function PricesPage() {
   );
 }
 
-function PriceHeader({ first, extra }: { first: string; extra: string[] }) {
+function PriceHeader({ first, afterModel = [], extra }: { first: string; afterModel?: Array<{ label: string; title: string }>; extra: string[] }) {
   return (
     <tr className="border-b border-slate-200 text-left text-[11px] font-semibold uppercase tracking-wide text-slate-500">
       <th className="px-4 py-2">{first}</th>
       <th className="px-3 py-2">Model prefix</th>
+      {afterModel.map(({ label, title }) => (
+        <th key={label} className="px-3 py-2 text-right" title={title}>
+          {label}
+        </th>
+      ))}
       <th className="px-3 py-2 text-right">Input</th>
       <th className="px-3 py-2 text-right">Output</th>
       <th className="px-3 py-2 text-right" title="input tokens read from the provider's prompt cache">
@@ -239,7 +238,7 @@ function PriceHeader({ first, extra }: { first: string; extra: string[] }) {
 
 type PriceRow = NonNullable<NonNullable<ModelPricesQuery["allModelPrices"]>["nodes"][number]>;
 
-/** One price of the workspace: its rates, when it was set, Edit and Delete (confirmed), operators'. */
+/** One price of the workspace: its rates, when it was set, Edit and Delete (confirmed), admins' (the prices set what the workspace's daily cost quota counts). */
 function OverrideRow({ price, onEdit, onDeleted }: { price: PriceRow; onEdit: () => void; onDeleted: () => void }) {
   const [confirming, setConfirming] = useState(false);
   const remove = useMutation(DELETE_MODEL_PRICE);
@@ -274,10 +273,10 @@ function OverrideRow({ price, onEdit, onDeleted }: { price: PriceRow; onEdit: ()
         <div className="flex flex-col items-end gap-2">
           {!confirming && (
             <div className="flex justify-end gap-2">
-              <Button size="sm" needs="operator" data-testid="price-edit" onClick={onEdit}>
+              <Button size="sm" needs="admin" data-testid="price-edit" onClick={onEdit}>
                 Edit
               </Button>
-              <Button size="sm" needs="operator" data-testid="price-delete" className="text-rose-700" onClick={() => setConfirming(true)}>
+              <Button size="sm" needs="admin" data-testid="price-delete" className="text-rose-700" onClick={() => setConfirming(true)}>
                 Delete
               </Button>
             </div>
@@ -286,20 +285,13 @@ function OverrideRow({ price, onEdit, onDeleted }: { price: PriceRow; onEdit: ()
             <div data-testid="price-delete-confirm" className="w-72 space-y-2 rounded-md border border-rose-200 bg-rose-50 p-2.5 text-left">
               <p className="text-xs text-rose-900">
                 Delete this workspace&apos;s price of {price.provider} {price.model === "" ? "models" : <span className="font-mono">{price.model}*</span>}?
-                Steps that finish from then on are priced by the built-in table (or a shorter prefix of this workspace).
+                Steps that begin more than 30 s later are priced by the built-in table (or a shorter prefix of this workspace).
               </p>
               <div className="flex justify-end gap-2">
                 <Button size="sm" variant="ghost" onClick={() => setConfirming(false)}>
                   Cancel
                 </Button>
-                <Button
-                  size="sm"
-                  variant="danger"
-                  needs="operator"
-                  data-testid="price-confirm-delete"
-                  disabled={remove.pending}
-                  onClick={() => void onDelete()}
-                >
+                <Button size="sm" variant="danger" needs="admin" data-testid="price-confirm-delete" disabled={remove.pending} onClick={() => void onDelete()}>
                   {remove.pending ? "Deleting…" : "Delete"}
                 </Button>
               </div>
@@ -317,7 +309,19 @@ function OverrideRow({ price, onEdit, onDeleted }: { price: PriceRow; onEdit: ()
 }
 
 /** Adds a price, or changes the rates of one (its provider and prefix fixed: they name it). */
-function PriceForm({ initial, editing, onDone, onCancel }: { initial: FormValues; editing: boolean; onDone: () => void; onCancel: () => void }) {
+function PriceForm({
+  initial,
+  editing,
+  providers,
+  onDone,
+  onCancel,
+}: {
+  initial: FormValues;
+  editing: boolean;
+  providers: string[];
+  onDone: () => void;
+  onCancel: () => void;
+}) {
   const [values, setValues] = useState<FormValues>(initial);
   const [touched, setTouched] = useState(false);
   const save = useMutation(SET_MODEL_PRICE);
@@ -379,7 +383,7 @@ function PriceForm({ initial, editing, onDone, onCancel }: { initial: FormValues
               onChange={(e) => set("provider")(e.target.value)}
               className={`mt-1 ${FIELD}`}
             >
-              {PROVIDERS.map((p) => (
+              {providers.map((p) => (
                 <option key={p} value={p}>
                   {p}
                 </option>
@@ -414,7 +418,7 @@ function PriceForm({ initial, editing, onDone, onCancel }: { initial: FormValues
           <Button variant="ghost" data-testid="price-form-cancel" onClick={onCancel}>
             Cancel
           </Button>
-          <Button type="submit" variant="primary" needs="operator" data-testid="price-form-save" disabled={save.pending || (touched && !valid)}>
+          <Button type="submit" variant="primary" needs="admin" data-testid="price-form-save" disabled={save.pending || (touched && !valid)}>
             {save.pending ? "Saving…" : editing ? "Save" : "Add price"}
           </Button>
         </div>
@@ -424,13 +428,76 @@ function PriceForm({ initial, editing, onDone, onCancel }: { initial: FormValues
   );
 }
 
-/** The built-in table of this release, by provider; each entry says whether a price of the workspace replaces it. */
-function BuiltinTable({ overrides, onOverride }: { overrides: Override[]; onOverride: (values: FormValues) => void }) {
+/** 400K, 1.05M: a token count in three digits at most (the exact one in the cell's title). */
+const COMPACT = new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 3 });
+const whole = (n: number) => n.toLocaleString("en-US");
+
+/** The context window, compactly, and the longest output of one call under it. */
+function ContextCell({ entry }: { entry: CatalogEntry }) {
+  const { contextWindow, maxOutputTokens } = entry;
+  if (contextWindow == null && maxOutputTokens == null) return <span className="text-slate-400">—</span>;
+  const title = [
+    contextWindow != null ? `${whole(contextWindow)} tokens of context` : "context window unknown",
+    maxOutputTokens != null ? `at most ${whole(maxOutputTokens)} output tokens per call` : null,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return (
+    <span title={title}>
+      <span data-testid="builtin-context">{contextWindow != null ? COMPACT.format(contextWindow) : "?"}</span>
+      {maxOutputTokens != null && <span className="block text-[11px] text-slate-400">{COMPACT.format(maxOutputTokens)} out</span>}
+    </span>
+  );
+}
+
+/** The capabilities an agent config may depend on (lib/models/catalog.ts CAPABILITIES), by field. */
+const CAPABILITY_LABELS = [
+  { field: "thinking", label: "thinking", name: "extended thinking" },
+  { field: "reasoning", label: "reasoning", name: "reasoning (reasoning_effort)" },
+  { field: "caching", label: "caching", name: "prompt caching" },
+  { field: "structuredOutput", label: "JSON schema", name: "structured output" },
+] as const;
+
+/** The capabilities a model is known to have, as chips; its title says each one (yes, no or unknown: unknown is allowed). */
+function Capabilities({ entry }: { entry: CatalogEntry }) {
+  const known = CAPABILITY_LABELS.filter((c) => entry[c.field] === true);
+  const title = CAPABILITY_LABELS.map((c) => `${c.name}: ${entry[c.field] == null ? "unknown (allowed)" : entry[c.field] ? "yes" : "no"}`).join("\n");
+  return (
+    <span data-testid="builtin-capabilities" title={title} className="inline-flex flex-wrap justify-end gap-1">
+      {known.length === 0 && <span className="text-slate-400">—</span>}
+      {known.map((c) => (
+        <span
+          key={c.field}
+          data-testid="builtin-capability"
+          data-capability={c.field}
+          className="rounded bg-slate-100 px-1.5 py-0.5 text-[11px] font-medium text-slate-600"
+        >
+          {c.label}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+/** The catalog as the API has it, by provider; each entry says whether a price of the workspace replaces it. */
+function BuiltinTable({
+  catalog,
+  entries: all,
+  providers,
+  overrides,
+  onOverride,
+}: {
+  catalog: QueryState<ModelCatalogQuery>;
+  entries: CatalogEntry[];
+  providers: string[];
+  overrides: Override[];
+  onOverride: (values: FormValues) => void;
+}) {
   const [provider, setProvider] = useState("");
-  const entries = BUILTIN.filter((e) => provider === "" || e.provider === provider);
+  const entries = all.filter((e) => provider === "" || e.provider === provider);
   return (
     <Card
-      title="Built-in prices"
+      title="Built-in models and prices"
       testId="prices-builtin"
       bodyClassName=""
       actions={
@@ -439,87 +506,120 @@ function BuiltinTable({ overrides, onOverride }: { overrides: Override[]; onOver
           value={provider}
           onChange={setProvider}
           testId="prices-builtin-provider"
-          options={[{ value: "", label: "all" }, ...PROVIDERS.map((p) => ({ value: p, label: p }))]}
+          options={[{ value: "", label: "all" }, ...providers.map((p) => ({ value: p, label: p }))]}
         />
       }
     >
-      <div className="overflow-x-auto">
-        <table data-testid="prices-builtin-table" className="w-full text-sm">
-          <thead>
-            <PriceHeader first="Provider" extra={["This workspace", ""]} />
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {entries.map((e) => {
-              const { by, partly } = replacement(e, overrides);
-              // a replaced entry's rates apply to none of its models: struck through
-              const struck = by != null ? "line-through" : "";
-              return (
-                <tr
-                  key={`${e.provider}/${e.prefix}`}
-                  data-testid="builtin-price-row"
-                  data-provider={e.provider}
-                  data-model={e.prefix}
-                  data-replaced={by != null ? "true" : "false"}
-                  className={by != null ? "bg-slate-50/70 text-slate-400" : ""}
-                >
-                  <td className="px-4 py-1.5">{e.provider}</td>
-                  <td className="px-3 py-1.5">
-                    <Prefix prefix={e.prefix} />
-                  </td>
-                  <td className={`px-3 py-1.5 text-right tabular-nums ${struck}`}>{e.prices ? formatRate(e.prices.input) : "—"}</td>
-                  <td className={`px-3 py-1.5 text-right tabular-nums ${struck}`}>{e.prices ? formatRate(e.prices.output) : "—"}</td>
-                  <td className={`px-3 py-1.5 text-right tabular-nums ${struck}`}>
-                    {e.prices ? <CacheRate rate={e.prices.cache_read} testId="builtin-cache-read" /> : "—"}
-                  </td>
-                  <td className={`px-3 py-1.5 text-right tabular-nums ${struck}`}>
-                    {e.prices ? <CacheRate rate={e.prices.cache_write} testId="builtin-cache-write" /> : "—"}
-                  </td>
-                  <td className="px-3 py-1.5 text-xs" data-testid="builtin-price-status">
-                    {by != null ? (
-                      <span className="font-medium text-amber-800">
-                        replaced by {by === "" ? `its ${e.provider} price for every model` : `its ${by}* price`}
-                      </span>
-                    ) : partly.length > 0 ? (
-                      <span className="text-amber-800" title={partly.map((p) => `${p}*`).join(", ")}>
-                        partly replaced ({partly.map((p) => `${p}*`).join(", ")})
-                      </span>
-                    ) : (
-                      <span className="text-slate-400">applies</span>
-                    )}
-                  </td>
-                  <td className="px-3 py-1.5 pr-4 text-right">
-                    {e.prices && (
-                      <Button
-                        size="sm"
-                        variant="ghost"
-                        needs="operator"
-                        data-testid="builtin-price-override"
-                        title="Add a price of this workspace for these models, starting from the built-in rates"
-                        onClick={() =>
-                          onOverride({
-                            provider: e.provider,
-                            model: e.prefix,
-                            input: rateText(e.prices!.input),
-                            output: rateText(e.prices!.output),
-                            cacheRead: rateText(e.prices!.cache_read),
-                            cacheWrite: rateText(e.prices!.cache_write),
-                          })
-                        }
-                      >
-                        Override
-                      </Button>
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+      {catalog.error && !(catalog.error.unreachable && catalog.data) && (
+        <div className="p-4">
+          <ErrorBox error={catalog.error} title="Could not load the model catalog" onRetry={() => void catalog.refetch()} />
+        </div>
+      )}
+      {catalog.loading && !catalog.data ? (
+        <Loading rows={4} />
+      ) : (
+        catalog.data && (
+          <div className="overflow-x-auto">
+            <table data-testid="prices-builtin-table" className="w-full text-sm">
+              <thead>
+                <PriceHeader
+                  first="Provider"
+                  afterModel={[{ label: "Context", title: "tokens of context; below, the most output tokens of one call" }]}
+                  extra={["Capabilities", "This workspace", ""]}
+                />
+              </thead>
+              <tbody className="divide-y divide-slate-100">
+                {entries.map((e) => {
+                  const { by, partly } = replacement(e, overrides);
+                  // a replaced entry's rates apply to none of its models: struck through
+                  const struck = by != null ? "line-through" : "";
+                  const priced = e.inputPerMillion != null && e.outputPerMillion != null;
+                  return (
+                    <tr
+                      key={`${e.provider}/${e.modelPrefix}`}
+                      data-testid="builtin-price-row"
+                      data-provider={e.provider}
+                      data-model={e.modelPrefix}
+                      data-replaced={by != null ? "true" : "false"}
+                      data-operator-file={e.fromOperatorFile ? "true" : "false"}
+                      className={by != null ? "bg-slate-50/70 text-slate-400" : ""}
+                    >
+                      <td className="px-4 py-1.5">{e.provider}</td>
+                      <td className="px-3 py-1.5">
+                        <Prefix prefix={e.modelPrefix} />
+                        {e.fromOperatorFile && (
+                          <span
+                            data-testid="builtin-operator-file"
+                            title="given (or changed) by the operator's EVERRUNS_MODELS_FILE"
+                            className="ml-1.5 whitespace-nowrap rounded bg-sky-50 px-1.5 py-0.5 text-[11px] font-medium text-sky-800"
+                          >
+                            operator file
+                          </span>
+                        )}
+                      </td>
+                      <td className="whitespace-nowrap px-3 py-1.5 text-right tabular-nums">
+                        <ContextCell entry={e} />
+                      </td>
+                      <td className={`whitespace-nowrap px-3 py-1.5 text-right tabular-nums ${struck}`}>{priced ? formatRate(e.inputPerMillion!) : "—"}</td>
+                      <td className={`whitespace-nowrap px-3 py-1.5 text-right tabular-nums ${struck}`}>{priced ? formatRate(e.outputPerMillion!) : "—"}</td>
+                      <td className={`whitespace-nowrap px-3 py-1.5 text-right tabular-nums ${struck}`}>
+                        {priced ? <CacheRate rate={e.cacheReadPerMillion} testId="builtin-cache-read" /> : "—"}
+                      </td>
+                      <td className={`whitespace-nowrap px-3 py-1.5 text-right tabular-nums ${struck}`}>
+                        {priced ? <CacheRate rate={e.cacheWritePerMillion} testId="builtin-cache-write" /> : "—"}
+                      </td>
+                      <td className="px-3 py-1.5 text-right">
+                        <Capabilities entry={e} />
+                      </td>
+                      <td className="px-3 py-1.5 text-xs" data-testid="builtin-price-status">
+                        {by != null ? (
+                          <span className="font-medium text-amber-800">
+                            replaced by {by === "" ? `its ${e.provider} price for every model` : `its ${by}* price`}
+                          </span>
+                        ) : partly.length > 0 ? (
+                          <span className="text-amber-800" title={partly.map((p) => `${p}*`).join(", ")}>
+                            partly replaced ({partly.map((p) => `${p}*`).join(", ")})
+                          </span>
+                        ) : (
+                          <span className="text-slate-400">applies</span>
+                        )}
+                      </td>
+                      <td className="px-3 py-1.5 pr-4 text-right">
+                        {priced && (
+                          <Button
+                            size="sm"
+                            variant="ghost"
+                            needs="admin"
+                            data-testid="builtin-price-override"
+                            title="Add a price of this workspace for these models, starting from the built-in rates"
+                            onClick={() =>
+                              onOverride({
+                                provider: e.provider,
+                                model: e.modelPrefix,
+                                input: rateText(e.inputPerMillion),
+                                output: rateText(e.outputPerMillion),
+                                cacheRead: rateText(e.cacheReadPerMillion),
+                                cacheWrite: rateText(e.cacheWritePerMillion),
+                              })
+                            }
+                          >
+                            Override
+                          </Button>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )
+      )}
       <p className="border-t border-slate-100 px-4 py-2.5 text-xs text-slate-500">
-        The table of this release (<span className="font-mono">lib/models/models.json</span>), read-only here: a change is a new release, or an operator&apos;s{" "}
-        <span className="font-mono">EVERRUNS_MODELS_FILE</span> on the workers (not shown here). A model it does not list, and no price of this workspace or of
-        its agent matches, costs 0.
+        The catalog as the API loaded it at its start: this release&apos;s table (<span className="font-mono">lib/models/models.json</span>) with the
+        operator&apos;s <span className="font-mono">EVERRUNS_MODELS_FILE</span> over it (its entries marked <em>operator file</em>), read-only here: a change is
+        a new release or a change of that file. A model it does not list, and no price of this workspace or of its agent matches, costs 0. A capability not
+        shown is absent or unknown (hover for which); an unknown one is allowed.
       </p>
     </Card>
   );

@@ -1,6 +1,7 @@
 // The GraphQL documents of the console's Model prices page (issue 20): the workspace's own prices
-// (everruns.model_prices, read by every key) and the operator's setModelPrice / deleteModelPrice
-// (api/graphql/model-prices.ts). Checked and typed by graphql-codegen like web/app/webhooks/queries.ts.
+// (everruns.model_prices, read by every key), the model catalog they fall back on (modelCatalog:
+// the release's table with the operator's EVERRUNS_MODELS_FILE over it, any key) and the
+// operator's setModelPrice / deleteModelPrice (api/graphql/model-prices.ts). Checked and typed by graphql-codegen like web/app/webhooks/queries.ts.
 // The page size is a literal: the API's cost limit (api/graphql/limits.ts) counts a page size
 // given by a variable as its maximum.
 import { graphql } from "@/lib/gql";
@@ -19,6 +20,26 @@ export const MODEL_PRICES_QUERY = graphql(`
         cacheWritePerMillion
         updatedAt
       }
+    }
+  }
+`);
+
+export const MODEL_CATALOG_QUERY = graphql(`
+  query ModelCatalog {
+    modelCatalog {
+      provider
+      modelPrefix
+      contextWindow
+      maxOutputTokens
+      inputPerMillion
+      outputPerMillion
+      cacheReadPerMillion
+      cacheWritePerMillion
+      thinking
+      reasoning
+      caching
+      structuredOutput
+      fromOperatorFile
     }
   }
 `);

@@ -249,6 +249,11 @@ export type ModelPricesQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ModelPricesQuery = { allModelPrices: { totalCount: number, nodes: Array<{ id: string, provider: string, model: string, inputPerMillion: number, outputPerMillion: number, cacheReadPerMillion: number | null, cacheWritePerMillion: number | null, updatedAt: string } | null> } | null };
 
+export type ModelCatalogQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ModelCatalogQuery = { modelCatalog: Array<{ provider: string, modelPrefix: string, contextWindow: number | null, maxOutputTokens: number | null, inputPerMillion: number | null, outputPerMillion: number | null, cacheReadPerMillion: number | null, cacheWritePerMillion: number | null, thinking: boolean | null, reasoning: boolean | null, caching: boolean | null, structuredOutput: boolean | null, fromOperatorFile: boolean }> };
+
 export type SetModelPriceMutationVariables = Exact<{
   provider: string;
   model: string;
@@ -1660,6 +1665,25 @@ export const ModelPricesDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ModelPricesQuery, ModelPricesQueryVariables>;
+export const ModelCatalogDocument = new TypedDocumentString(`
+    query ModelCatalog {
+  modelCatalog {
+    provider
+    modelPrefix
+    contextWindow
+    maxOutputTokens
+    inputPerMillion
+    outputPerMillion
+    cacheReadPerMillion
+    cacheWritePerMillion
+    thinking
+    reasoning
+    caching
+    structuredOutput
+    fromOperatorFile
+  }
+}
+    `) as unknown as TypedDocumentString<ModelCatalogQuery, ModelCatalogQueryVariables>;
 export const SetModelPriceDocument = new TypedDocumentString(`
     mutation SetModelPrice($provider: String!, $model: String!, $inputPerMillion: Float!, $outputPerMillion: Float!, $cacheReadPerMillion: Float, $cacheWritePerMillion: Float) {
   setModelPrice(
