@@ -23,6 +23,7 @@ import type {
 } from "openai/resources/responses/responses";
 import type { AgentConfig, AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { defaultEgressGuard } from "../../lib/egress/guard.ts";
+import { modelInfo } from "../../lib/models/catalog.ts";
 import {
   abortable,
   agentBaseUrlGuarded,
@@ -98,7 +99,7 @@ export class OpenAIProvider implements Provider {
     try {
       return config.api === "chat_completions"
         ? await completeChat(client, request, handlers, isOpenAIHost(baseURL))
-        : await completeResponses(client, request, handlers);
+        : await completeResponses(client, request, handlers, isOpenAIHost(baseURL));
     } catch (error) {
       throw providerError(error, ctx);
     }
@@ -117,10 +118,13 @@ export class OpenAIProvider implements Provider {
   }
 }
 
-function isOpenAIHost(baseURL: string | undefined): boolean {
+/** Whether requests go to OpenAI itself (no base URL, or one on openai.com), not to a compatible server. */
+export function isOpenAIHost(baseURL: string | undefined): boolean {
   if (!baseURL) return true;
   try {
-    return new URL(baseURL).hostname.endsWith("openai.com");
+    // OpenAI's own API, or Azure OpenAI (which takes OpenAI's parameters)
+    const host = new URL(baseURL).hostname;
+    return host === "openai.com" || host.endsWith(".openai.com") || host.endsWith(".openai.azure.com");
   } catch {
     return false;
   }
@@ -131,10 +135,10 @@ function isOpenAIHost(baseURL: string | undefined): boolean {
 
 /**
  * What the Responses API returned for an assistant turn (LlmResult.replay.data): its output items
- * in order (reasoning items with their encrypted content, function calls, messages), sent back
- * verbatim on later calls so a reasoning model keeps its reasoning across a tool loop (the API
- * refuses a function_call item without the reasoning item that led to it), and the response's id
- * (`stored`: OpenAI kept it, so a later call may continue from it with previous_response_id).
+ * in order (reasoning items with their encrypted content, function calls, messages), sent back on
+ * later calls to the same model so a reasoning model keeps its reasoning across a tool loop, and
+ * the response's id (`stored`: OpenAI kept it, so a later call may continue from it with
+ * previous_response_id, and its items may be named by id).
  */
 const ReplayItemSchema = z.discriminatedUnion("type", [
   z.looseObject({ type: z.literal("reasoning"), id: z.string().min(1), summary: z.array(z.unknown()), encrypted_content: z.string().nullish() }),
@@ -158,30 +162,65 @@ function openaiReplay(m: Extract<ChatMessage, { role: "assistant" }>): OpenAIRep
 }
 
 /**
- * The recorded items of an assistant turn, to be sent verbatim; undefined (rebuild from text and
- * tool calls) when there is no record worth sending: a foreign or malformed one, one whose
- * function calls are not the committed tool calls, one without reasoning, or one with a
- * reasoning item without encrypted content (with store false the API has no copy to find by id,
- * and refuses the whole input).
+ * Whether a recorded turn's model is the model called now: the same name, or one a prefix of the
+ * other (an alias and its dated snapshot, as the API reports it: gpt-5 and gpt-5-2025-08-07).
+ * Reasoning is the model's own: another model gets the turn rebuilt from text and tool calls.
  */
-function replayedItems(m: Extract<ChatMessage, { role: "assistant" }>): ResponseInputItem[] | undefined {
-  const data = openaiReplay(m);
-  if (!data) return undefined;
-  const callIds = data.items.flatMap((i) => (i.type === "function_call" ? [i.call_id] : []));
-  if (callIds.length !== m.tool_calls.length || callIds.some((id, n) => id !== m.tool_calls[n]!.id)) return undefined;
-  const reasoning = data.items.filter((i) => i.type === "reasoning");
-  // without reasoning the rebuilt items say the same (and suit compatible servers best)
-  if (reasoning.length === 0 || reasoning.some((i) => !i.encrypted_content)) return undefined;
-  // output items are valid input items as they are (the API's own advice: append response.output)
-  return data.items as unknown as ResponseInputItem[];
+function sameModel(recorded: string, current: string): boolean {
+  return recorded !== "" && current !== "" && (recorded.startsWith(current) || current.startsWith(recorded));
 }
 
 /**
- * The conversation as Responses input items. `replay`: send an assistant turn's recorded items
- * (its reasoning) back when there are some; false for a model that does not reason (an agent
- * moved to one mid-thread), which may refuse reasoning items.
+ * The items of a turn worth sending back: a reasoning item only when a message or function call
+ * follows it. A response cut short while reasoning (`incomplete`, max_output_tokens spent) holds a
+ * lone reasoning item, and the API refuses every later input that carries one ("Item 'rs_…' of
+ * type 'reasoning' was provided without its required following item").
  */
-export function responsesInput(messages: ChatMessage[], replay = true): ResponseInputItem[] {
+function answeredItems<T extends { type: string }>(items: T[]): T[] {
+  return items.filter((item, n) => item.type !== "reasoning" || items[n + 1]?.type === "message" || items[n + 1]?.type === "function_call");
+}
+
+/**
+ * An output item as input to a request that cannot name it: items of a response OpenAI did not
+ * store are found by nothing (Azure and proxies refuse their ids: "Item with id … not found.
+ * Items are not persisted when `store` is set to false"; OpenAI's own Codex client never sends
+ * them back), so the id goes (a function call is linked to its output by call_id, a reasoning item
+ * travels by its encrypted content), and so do null fields, which some servers refuse as unknown
+ * parameters.
+ */
+function withoutIds(item: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(item).filter(([key, value]) => key !== "id" && value !== null));
+}
+
+/**
+ * The recorded items of an assistant turn, to be sent back; undefined (rebuild from text and tool
+ * calls) when there is no record worth sending: a foreign or malformed one, one of another model,
+ * one whose function calls are not the committed tool calls, one without reasoning (once lone
+ * reasoning items are dropped), or one with a reasoning item without encrypted content (with
+ * store false the API has no copy to find, and refuses the whole input). `byId`: the request may
+ * name the items by id (OpenAI stored them and the request is stored too); else ids are dropped.
+ */
+function replayedItems(m: Extract<ChatMessage, { role: "assistant" }>, model: string, byId: boolean): ResponseInputItem[] | undefined {
+  const data = openaiReplay(m);
+  if (!data || !sameModel(m.replay!.model, model)) return undefined;
+  const callIds = data.items.flatMap((i) => (i.type === "function_call" ? [i.call_id] : []));
+  if (callIds.length !== m.tool_calls.length || callIds.some((id, n) => id !== m.tool_calls[n]!.id)) return undefined;
+  const items = answeredItems(data.items);
+  const reasoning = items.filter((i) => i.type === "reasoning");
+  // without reasoning the rebuilt items say the same (and suit compatible servers best)
+  if (reasoning.length === 0 || reasoning.some((i) => !i.encrypted_content)) return undefined;
+  // output items are valid input items (the API's own advice: append response.output)
+  const sent = byId && data.stored === true ? items : items.map(withoutIds);
+  return sent as unknown as ResponseInputItem[];
+}
+
+/**
+ * The conversation as Responses input items. `replayModel`: the model called, to which an
+ * assistant turn's recorded items (its reasoning) of the same model go back; undefined for a model
+ * that does not reason (an agent moved to one mid-thread), which may refuse reasoning items.
+ * `byId`: recorded items may keep the ids of a stored response (replayedItems).
+ */
+export function responsesInput(messages: ChatMessage[], replayModel?: string, byId = false): ResponseInputItem[] {
   const input: ResponseInputItem[] = [];
   for (const m of messages) {
     switch (m.role) {
@@ -191,7 +230,7 @@ export function responsesInput(messages: ChatMessage[], replay = true): Response
         input.push({ type: "message", role: m.role, content: m.content });
         break;
       case "assistant": {
-        const replayed = replay ? replayedItems(m) : undefined;
+        const replayed = replayModel === undefined ? undefined : replayedItems(m, replayModel, byId);
         if (replayed) {
           input.push(...replayed);
           break;
@@ -231,27 +270,35 @@ export function responsesTools(tools: ToolDefinition[]): FunctionTool[] {
 
 /**
  * Whether the model reasons (and so returns reasoning items): the agent set reasoning_effort, or
- * the model is of a reasoning family. Only these may ask for encrypted reasoning: OpenAI refuses
- * `include: ["reasoning.encrypted_content"]` for other models ("Encrypted content is not
- * supported with this model").
+ * the models table says so (lib/models/models.json, the operator's file, the agent's model_info);
+ * for a model the table does not describe, its name tells (o1, o3, gpt-5..., not a -chat one).
+ * Only these may ask for encrypted reasoning: OpenAI refuses `include: ["reasoning.encrypted_content"]`
+ * for other models ("Encrypted content is not supported with this model").
  */
 function reasons(config: OpenAIConfig): boolean {
-  return config.reasoning_effort !== undefined || (/^(o\d|gpt-5)/.test(config.model) && !/-chat/.test(config.model));
+  if (config.reasoning_effort !== undefined) return true;
+  return modelInfo("openai", config.model, config.model_info).reasoning ?? (/^(o\d|gpt-5)/.test(config.model) && !/-chat/.test(config.model));
 }
 
-function responsesParams(config: OpenAIConfig, request: LlmRequest): ResponseCreateParamsStreaming {
+/**
+ * The request (`input`: the whole conversation). `openaiHost`: the server is OpenAI's own (isOpenAIHost).
+ * `byId`: recorded items may be named by id (responsesInput), false once the stored response is gone.
+ */
+export function responsesParams(config: OpenAIConfig, request: LlmRequest, openaiHost: boolean, byId = config.store === true): ResponseCreateParamsStreaming {
+  const reasoning = reasons(config);
   const params: ResponseCreateParamsStreaming = {
     model: config.model,
-    input: responsesInput(request.messages, reasons(config)),
+    input: responsesInput(request.messages, reasoning ? config.model : undefined, byId),
     stream: true,
     // Nothing is kept at OpenAI unless the agent allows it; the reasoning then travels with us,
-    // encrypted, and goes back verbatim (responsesInput). Also when stored: if the stored
-    // response is gone, the full input with its encrypted reasoning still works.
+    // encrypted, and goes back (responsesInput). Also when stored: if the stored response is
+    // gone, the full input with its encrypted reasoning still works.
     store: config.store === true,
   };
-  if (reasons(config)) params.include = ["reasoning.encrypted_content"];
-  // OpenAI routes requests with the same key to the same cache: a thread's calls share a prefix
-  if (config.cache !== "off" && request.threadId) params.prompt_cache_key = request.threadId;
+  if (reasoning) params.include = ["reasoning.encrypted_content"];
+  // OpenAI routes requests with the same key to the same cache: a thread's calls share a prefix.
+  // A compatible server may refuse a field it does not know (as on the Chat path).
+  if (openaiHost && config.cache !== "off" && request.threadId) params.prompt_cache_key = request.threadId;
   if (config.system_prompt) params.instructions = config.system_prompt;
   if (request.tools.length > 0) params.tools = responsesTools(request.tools);
   if (config.temperature !== undefined) params.temperature = config.temperature;
@@ -276,22 +323,27 @@ interface PendingCall {
   order: number;
 }
 
-async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
+async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers, openaiHost: boolean): Promise<LlmResult> {
   const { config, signal } = request;
-  const params = responsesParams(config, request);
+  const params = responsesParams(config, request, openaiHost);
   const continuation = config.store === true ? responsesContinuation(request.messages) : undefined;
   let stream;
   if (continuation) {
     try {
       stream = await client.responses.create(
-        { ...params, previous_response_id: continuation.previousResponseId, input: responsesInput(continuation.after, reasons(config)) },
+        {
+          ...params,
+          previous_response_id: continuation.previousResponseId,
+          input: responsesInput(continuation.after, reasons(config) ? config.model : undefined, true),
+        },
         { signal },
       );
     } catch (error) {
       // The stored response expired or was deleted: the full input (the recorded items, with
-      // their encrypted reasoning) says the same without it.
+      // their encrypted reasoning) says the same without it; its items went with it, so none is
+      // named by id.
       if (!previousResponseNotFound(error)) throw error;
-      stream = await client.responses.create(params, { signal });
+      stream = await client.responses.create(responsesParams(config, request, openaiHost, false), { signal });
     }
   } else {
     stream = await client.responses.create(params, { signal });
@@ -446,9 +498,10 @@ function previousResponseNotFound(error: unknown): boolean {
 }
 
 /**
- * The turn's output items to send back later (OpenAIReplayData), in order. A function_call item
- * carries the id the engine committed for its tool call (the same, unless the server gave none):
- * the tool result that follows it names that id.
+ * The turn's output items to send back later (OpenAIReplayData), in order, without a reasoning
+ * item nothing follows (answeredItems). A function_call item carries the id the engine committed
+ * for its tool call (the same, unless the server gave none): the tool result that follows it
+ * names that id.
  */
 function responsesReplay(
   output: ResponseOutputItem[],
@@ -470,9 +523,10 @@ function responsesReplay(
     }
   }
   if (call !== toolCalls.length) return undefined;
+  const answered = answeredItems(items as Array<{ type: string }>);
   // worth keeping for its reasoning, or for its id when OpenAI stored it
-  if (config.store !== true && !items.some((i) => i.type === "reasoning")) return undefined;
-  const data = { ...(responseId && { response_id: responseId }), stored: config.store === true, items };
+  if (config.store !== true && !answered.some((i) => i.type === "reasoning")) return undefined;
+  const data = { ...(responseId && { response_id: responseId }), stored: config.store === true, items: answered };
   if (!OpenAIReplaySchema.safeParse(data).success) return undefined;
   return { provider: "openai", model, data };
 }

@@ -7,7 +7,9 @@ import { argsText, estimateUsage, nextId, splitPieces, type ErrorReply, type Str
 /** What a Responses stream needs beyond the reply: the request's choices and the API's state. */
 export interface ResponsesStreamOptions {
   /** The encrypted_content of a reasoning item (set when the request includes it). */
-  encrypt?: (itemId: string, summary: string) => string;
+  encrypt?: (itemId: string) => string;
+  /** max_output_tokens ran out while reasoning: the response is `incomplete`, with only its reasoning item. */
+  incomplete?: boolean;
   /** The usage to report (default: the reply's, or the fixed estimate). */
   usage?: { input_tokens: number; cached_tokens: number; output_tokens: number; reasoning_tokens: number };
   store?: boolean;
@@ -75,12 +77,12 @@ export function responsesStream(
       id: item_id,
       type: "reasoning",
       summary: [part],
-      ...(options.encrypt && { encrypted_content: options.encrypt(item_id, reply.reasoning) }),
+      ...(options.encrypt && { encrypted_content: options.encrypt(item_id) }),
     };
     emit("response.output_item.done", { output_index, item });
     output.push(item);
   }
-  if (reply.text) {
+  if (reply.text && !options.incomplete) {
     const output_index = output.length;
     const item_id = nextId("msg");
     emit("response.output_item.added", {
@@ -98,7 +100,7 @@ export function responsesStream(
     emit("response.output_item.done", { output_index, item });
     output.push(item);
   }
-  for (const call of reply.toolCalls ?? []) {
+  for (const call of options.incomplete ? [] : (reply.toolCalls ?? [])) {
     const output_index = output.length;
     const item_id = nextId("fc");
     const call_id = call.id ?? nextId("call");
@@ -116,15 +118,18 @@ export function responsesStream(
     output.push(item);
   }
   const usage = options.usage ?? { ...estimateUsage(reply), cached_tokens: 0, reasoning_tokens: 0 };
-  emit("response.completed", {
-    response: response("completed", output, {
-      input_tokens: usage.input_tokens,
-      input_tokens_details: { cached_tokens: usage.cached_tokens },
-      output_tokens: usage.output_tokens,
-      output_tokens_details: { reasoning_tokens: usage.reasoning_tokens },
-      total_tokens: usage.input_tokens + usage.output_tokens,
-    }),
+  const final = response(options.incomplete ? "incomplete" : "completed", output, {
+    input_tokens: usage.input_tokens,
+    input_tokens_details: { cached_tokens: usage.cached_tokens },
+    output_tokens: usage.output_tokens,
+    output_tokens_details: { reasoning_tokens: usage.reasoning_tokens },
+    total_tokens: usage.input_tokens + usage.output_tokens,
   });
+  if (options.incomplete) {
+    emit("response.incomplete", { response: { ...final, incomplete_details: { reason: "max_output_tokens" } } });
+  } else {
+    emit("response.completed", { response: final });
+  }
   return { frames, id, output };
 }
 
@@ -194,25 +199,37 @@ function inputItems(input: unknown): Item[] {
   return Array.isArray(input) ? (input as Item[]) : [];
 }
 
-function summaryText(item: Item): string {
-  const summary = Array.isArray(item.summary) ? (item.summary as Array<{ text?: unknown }>) : [];
-  return summary.map((p) => (typeof p.text === "string" ? p.text : "")).join("\n");
-}
-
 /** About 4 characters a token, as OpenAI's own rule of thumb. */
 const tokens = (chars: number) => Math.ceil(chars / 4);
+
+const NOT_PERSISTED = "Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input.";
 
 /**
  * The OpenAI API's rules the fake enforces and the state it keeps between requests (one per
  * server). `check` answers a request that breaks a rule with the API's error, before any queued
  * reply is used; `frames` streams a reply.
  *
- * - Reasoning items: with `include: ["reasoning.encrypted_content"]`, a reasoning item carries
- *   encrypted_content (an HMAC of its id and summary under a per-server secret). A function_call
- *   the fake emitted must come back after the reasoning item that preceded it (same id, with
- *   valid encrypted content unless that item is stored here), else 400 as the real API answers.
+ * - Encrypted reasoning: with `include: ["reasoning.encrypted_content"]`, a reasoning item carries
+ *   encrypted_content, opaque to the client: the fake signs the item's id with a per-server secret
+ *   (what the content stands for is the item; its summary is only a rendering and is not
+ *   checked). A reasoning item given back must carry content the fake issued (for the item of
+ *   its id, when it has one), or be known by id from a stored response; and a message or
+ *   function call must follow it ("…provided without its required following item").
+ * - Ids: an input item that names an id must name an item of a stored response. Azure OpenAI and
+ *   proxies answer so ("Item with id … not found. Items are not persisted when `store` is set to
+ *   false"); OpenAI itself accepts the id of a reasoning item its encrypted content vouches for.
+ *   The fake is Azure's strictness: a client that works here works on both.
+ * - Tool loops: every function_call in the context (stored context and input) needs its
+ *   function_call_output ("No tool output found for function call …"). A function_call the fake
+ *   emitted after a reasoning item must come after that reasoning item (given with encrypted
+ *   content, or stored) when sent to the model that made it (another model gets no reasoning).
+ *   Stricter than the API on purpose: the real API checks this only for a function_call that
+ *   names its item id (fc_…); the fake checks every call it emitted, by call_id, so a provider
+ *   that drops reasoning fails here with or without ids.
  * - Stored responses (`store` not false) are kept with their context; previous_response_id of one
  *   unknown or forgotten (forgetResponses) is a 400 previous_response_not_found.
+ * - max_output_tokens below the reply's reasoning tokens: the response ends `incomplete` with only
+ *   its reasoning item, as the API's response does when the budget runs out while reasoning.
  * - Prompt cache (with countTokens): input tokens ≈ characters / 4 of the instructions, tools and
  *   input items; cached tokens = the longest prefix seen before for the same API key and
  *   prompt_cache_key, in steps of 128 tokens, from 1024 tokens.
@@ -223,25 +240,35 @@ export class FakeOpenAI {
   /** The errors the rules answered, in order. */
   readonly refusals: string[] = [];
   private readonly secret = randomBytes(16);
-  /** function_call call_id → the reasoning item emitted before it (and the call's item id) */
-  private readonly reasoningOf = new Map<string, { reasoningId: string; itemId: string }>();
+  /** function_call call_id → the reasoning item emitted before it, the call's item id, and the model asked */
+  private readonly reasoningOf = new Map<string, { reasoningId: string; itemId: string; model: string }>();
   /** stored responses: id → their whole context (earlier context, input, output) */
   private readonly stored = new Map<string, Item[]>();
-  /** reasoning items kept at OpenAI (by a stored response): they may come back by id alone */
-  private readonly storedReasoning = new Set<string>();
+  /** ids of the output items of stored responses: they may come back by id */
+  private readonly storedItems = new Set<string>();
   /** prompts seen, per API key and prompt_cache_key */
   private readonly prompts = new Map<string, string[]>();
   private readonly contexts = new WeakMap<Record<string, unknown>, Context>();
 
-  /** Simulates the expiry of every stored response (and the reasoning items they kept). */
+  /** Simulates the expiry of every stored response (and the items they kept). */
   forgetResponses(): void {
     this.stored.clear();
-    this.storedReasoning.clear();
+    this.storedItems.clear();
   }
 
-  /** The opaque token the fake puts in a reasoning item's encrypted_content. */
-  encrypt(itemId: string, summary: string): string {
-    return `fake-enc:${createHmac("sha256", this.secret).update(`${itemId}\n${summary}`).digest("base64url")}`;
+  /** The opaque token the fake puts in a reasoning item's encrypted_content: the item, signed. */
+  encrypt(itemId: string): string {
+    return `fake-enc:${itemId}:${this.sign(itemId)}`;
+  }
+
+  /** The reasoning item an encrypted_content was issued for; undefined when the fake did not issue it. */
+  private decrypt(content: string): string | undefined {
+    const match = /^fake-enc:([^:]+):([\w-]+)$/.exec(content);
+    return match && match[2] === this.sign(match[1]!) ? match[1] : undefined;
+  }
+
+  private sign(itemId: string): string {
+    return createHmac("sha256", this.secret).update(itemId).digest("base64url");
   }
 
   check(api: "responses" | "chat_completions", body: Record<string, unknown>, apiKey: string | undefined): ErrorReply | undefined {
@@ -262,29 +289,42 @@ export class FakeOpenAI {
     }
     const input = inputItems(body.input);
     const items = [...earlier, ...input];
-    // a reasoning item given in this input: verified (encrypted) or known by id (stored)
-    for (const item of input) {
-      if (item.type !== "reasoning" || typeof item.id !== "string") continue;
+    // the reasoning item each given reasoning item stands for: by its encrypted content, or its id
+    const reasoningIds = new Map<Item, string>();
+    for (const [n, item] of input.entries()) {
+      const id = typeof item.id === "string" ? item.id : undefined;
+      if (id !== undefined && !this.storedItems.has(id)) return refuse(404, `Item with id '${id}' not found. ${NOT_PERSISTED}`);
+      if (item.type !== "reasoning") continue;
       if (typeof item.encrypted_content === "string") {
-        if (item.encrypted_content !== this.encrypt(item.id, summaryText(item))) {
-          return refuse(400, `The encrypted content for item ${item.id} could not be verified.`, "invalid_encrypted_content");
+        const issuedFor = this.decrypt(item.encrypted_content);
+        if (issuedFor === undefined || (id !== undefined && issuedFor !== id)) {
+          return refuse(400, `The encrypted content for item ${id ?? `input[${n}]`} could not be verified.`, "invalid_encrypted_content");
         }
-      } else if (!this.storedReasoning.has(item.id)) {
-        return refuse(
-          404,
-          `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. Try again with \`store\` set to true, or remove this item from your input.`,
-        );
+        reasoningIds.set(item, issuedFor);
+      } else if (id !== undefined) {
+        reasoningIds.set(item, id);
+      } else {
+        return refuse(400, `Missing required parameter: 'input[${n}].encrypted_content' (a reasoning item without an id).`, "missing_required_parameter");
+      }
+      const next = input[n + 1];
+      if (!(next?.type === "function_call" || (next?.type === "message" && next.role === "assistant"))) {
+        return refuse(400, `Item '${reasoningIds.get(item)}' of type 'reasoning' was provided without its required following item.`);
       }
     }
-    // every function_call the fake emitted comes after the reasoning item that led to it
     const seenReasoning = new Set<string>();
-    for (const item of items) {
-      if (item.type === "reasoning" && typeof item.id === "string") seenReasoning.add(item.id);
+    for (const [n, item] of items.entries()) {
+      if (item.type === "reasoning") seenReasoning.add(reasoningIds.get(item) ?? (typeof item.id === "string" ? item.id : ""));
       if (item.type !== "function_call" || typeof item.call_id !== "string") continue;
-      const required = this.reasoningOf.get(item.call_id);
-      if (required && !seenReasoning.has(required.reasoningId)) {
+      const callId = item.call_id;
+      // every function_call the fake emitted comes after the reasoning item that led to it
+      const required = this.reasoningOf.get(callId);
+      if (required && required.model === body.model && !seenReasoning.has(required.reasoningId)) {
         const id = typeof item.id === "string" ? item.id : required.itemId;
         return refuse(400, `Item '${id}' of type 'function_call' was provided without its required 'reasoning' item: '${required.reasoningId}'.`);
+      }
+      // and every function_call has its output
+      if (!items.slice(n + 1).some((i) => i.type === "function_call_output" && i.call_id === callId)) {
+        return refuse(400, `No tool output found for function call ${callId}.`);
       }
     }
     this.contexts.set(body, {
@@ -308,8 +348,10 @@ export class FakeOpenAI {
     const store = body.store !== false;
     const outputChars = (reply.text ?? "").length + (reply.toolCalls ?? []).reduce((n, c) => n + argsText(c).length, 0);
     const reasoningTokens = tokens((reply.reasoning ?? "").length);
+    const incomplete = typeof body.max_output_tokens === "number" && reasoningTokens >= body.max_output_tokens;
     const stream = responsesStream(reply, model, {
-      ...(include.includes("reasoning.encrypted_content") && { encrypt: (id: string, summary: string) => this.encrypt(id, summary) }),
+      ...(include.includes("reasoning.encrypted_content") && { encrypt: (id: string) => this.encrypt(id) }),
+      ...(incomplete && { incomplete }),
       ...(counted && {
         usage: { ...counted, reasoning_tokens: reasoningTokens, output_tokens: reply.usage?.output_tokens ?? tokens(outputChars) + reasoningTokens },
       }),
@@ -318,12 +360,10 @@ export class FakeOpenAI {
     });
     let reasoningId: string | undefined;
     for (const item of stream.output) {
-      if (item.type === "reasoning") {
-        reasoningId = item.id as string;
-        if (store) this.storedReasoning.add(reasoningId);
-      }
+      if (store) this.storedItems.add(item.id as string);
+      if (item.type === "reasoning") reasoningId = item.id as string;
       if (item.type === "function_call" && reasoningId) {
-        this.reasoningOf.set(item.call_id as string, { reasoningId, itemId: item.id as string });
+        this.reasoningOf.set(item.call_id as string, { reasoningId, itemId: item.id as string, model });
       }
     }
     if (store) this.stored.set(stream.id, [...context.items, ...stream.output]);

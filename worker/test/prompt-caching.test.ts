@@ -2,7 +2,7 @@
 // (99 calls of the built-in echo with a ~1 KB argument, then an answer) of an anthropic and an
 // openai agent against the fake server counting tokens the way each API does (worker/test/
 // fake-anthropic.ts: breakpoints and 20-block look-back; fake-openai.ts: automatic prefix caching
-// per prompt_cache_key). What is compared comes from the usage the fake reported: the run's
+// per prompt_cache_key, which goes to OpenAI's host only). What is compared comes from the usage the fake reported: the run's
 // input tokens, the parts read from and written to the cache, and the cost in USD priced per
 // category next to what the same tokens would cost at the full input rate. The figures are printed
 // for the issue's note; the test asserts that the run's usage is exactly what the provider
@@ -150,14 +150,13 @@ describe(`prompt caching over a ${TURNS}-turn tool loop`, () => {
     expect(off.usage.cost_usd).toBeCloseTo(off.fullPriceUsd, 6);
   }, 300_000);
 
-  it("openai: prompt_cache_key is the thread; cached tokens are what the API reported, priced at the cached rate", async () => {
+  it("openai: cached tokens are what the API reported, priced at the cached rate", async () => {
     const on = await measure("openai", "auto");
     const off = await measure("openai", "off");
     results.push(on, off);
-    const keys = new Set(on.requests.map((b) => b.prompt_cache_key));
-    expect(keys.size).toBe(1);
-    expect([...keys][0]).toMatch(/^[0-9a-f-]{36}$/);
-    for (const body of off.requests) expect(body).not.toHaveProperty("prompt_cache_key");
+    // the fake is not OpenAI's host: no prompt_cache_key goes to it (openai-fidelity.test.ts checks
+    // the key on OpenAI's host)
+    for (const body of [...on.requests, ...off.requests]) expect(body).not.toHaveProperty("prompt_cache_key");
     expect(on.usage.cache_read_tokens ?? 0).toBeGreaterThan(0.8 * on.usage.input_tokens);
     expect(on.usage.cost_usd).toBeLessThan(0.4 * on.fullPriceUsd);
     // OpenAI caches long prefixes by itself: with cache off it still reports cached tokens (no key
