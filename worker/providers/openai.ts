@@ -531,9 +531,19 @@ function responsesReplay(
   return { provider: "openai", model, data };
 }
 
-/** The categories of a Responses usage (cached input, reasoning output), when reported. */
-function responsesUsage(usage: ResponseUsage | undefined | null): TokenUsage {
-  return tokenUsage(usage?.input_tokens, usage?.output_tokens, usage?.input_tokens_details?.cached_tokens, usage?.output_tokens_details?.reasoning_tokens);
+/**
+ * The categories of a Responses usage, when reported: cached input, input written to the cache
+ * (billed above the input rate from GPT-5.6 on), reasoning output.
+ */
+export function responsesUsage(usage: ResponseUsage | undefined | null): TokenUsage {
+  const counted = tokenUsage(
+    usage?.input_tokens,
+    usage?.output_tokens,
+    usage?.input_tokens_details?.cached_tokens,
+    usage?.output_tokens_details?.reasoning_tokens,
+  );
+  const written = usage?.input_tokens_details?.cache_write_tokens;
+  return written ? { ...counted, cache_write_tokens: written } : counted;
 }
 
 function chatUsage(usage: CompletionUsage): TokenUsage {

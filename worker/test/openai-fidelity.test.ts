@@ -12,7 +12,7 @@ import { AgentConfigSchema } from "../../db/schemas.ts";
 import { createAgent, createTestDatabase, getEvents, getSteps, llmOutput, startRun, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker } from "../main.ts";
-import { isOpenAIHost, OpenAIProvider, responsesParams } from "../providers/openai.ts";
+import { isOpenAIHost, OpenAIProvider, responsesParams, responsesUsage } from "../providers/openai.ts";
 import { configOf, ProviderError, type ChatMessage, type LlmRequest, type LlmResult, type LlmStreamHandlers, type ToolDefinition } from "../providers/types.ts";
 import { FakeLlmServer, type RecordedRequest, type StreamReply } from "./fake-llm-server.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
@@ -605,4 +605,19 @@ describe("engine", () => {
     for (const s of steps.filter((x) => x.kind === "llm")) expect(s.attempt).toBe(1);
     expect(server.pending).toBe(0);
   }, 240_000);
+});
+
+describe("Responses usage", () => {
+  it("reads cached input, cache writes and reasoning as parts of input and output", () => {
+    expect(
+      responsesUsage({
+        input_tokens: 10_000,
+        input_tokens_details: { cached_tokens: 6_000, cache_write_tokens: 3_000 },
+        output_tokens: 500,
+        output_tokens_details: { reasoning_tokens: 400 },
+        total_tokens: 10_500,
+      }),
+    ).toEqual({ input_tokens: 10_000, output_tokens: 500, cache_read_tokens: 6_000, cache_write_tokens: 3_000, reasoning_tokens: 400 });
+    expect(responsesUsage(null)).toEqual({ input_tokens: 0, output_tokens: 0 });
+  });
 });
