@@ -377,8 +377,50 @@ function modelCapabilityIssues(config: ShapedConfig): { path: string[]; message:
     message: `model ${model} does not support ${what} (models table); remove ${field}, or set model_info.${capability} to true if it does`,
   });
   const issues: { path: string[]; message: string }[] = [];
-  if (config.provider === "anthropic" && config.thinking_budget_tokens !== undefined && info.thinking === false) {
-    issues.push(lacks("thinking_budget_tokens", "extended thinking", "thinking"));
+  if (config.provider === "anthropic") {
+    // Claude 4.7 and later refuse budget thinking (400) and take adaptive thinking instead
+    if (config.thinking_budget_tokens !== undefined && info.thinking === false) {
+      issues.push({
+        path: ["thinking_budget_tokens"],
+        message:
+          info.adaptive_thinking === true
+            ? `model ${model} does not support extended thinking with a budget (models table; it thinks adaptively): remove thinking_budget_tokens and set thinking to "adaptive" (with effort to steer how much it thinks), or set model_info.thinking to true if it does`
+            : `model ${model} does not support extended thinking (models table); remove thinking_budget_tokens, or set model_info.thinking to true if it does`,
+      });
+    }
+    if (config.thinking !== undefined && config.thinking_budget_tokens !== undefined) {
+      issues.push({
+        path: ["thinking"],
+        message: `cannot be set with thinking_budget_tokens: use thinking_budget_tokens (budget thinking, models before Claude 4.7) or thinking "adaptive" (Claude 4.6 and later), not both`,
+      });
+    }
+    if (config.thinking === "adaptive" && info.adaptive_thinking === false) {
+      issues.push({
+        path: ["thinking"],
+        message: `model ${model} does not support adaptive thinking (models table): remove thinking${info.thinking === false ? "" : " and set thinking_budget_tokens for extended thinking"}, or set model_info.adaptive_thinking to true if it does`,
+      });
+    }
+    if (config.thinking === "off" && info.thinking_off === false) {
+      issues.push({
+        path: ["thinking"],
+        message: `model ${model} always thinks and refuses thinking "off" (models table): remove thinking and set a lower effort to make it think less, or set model_info.thinking_off to true if it can`,
+      });
+    }
+    if (config.effort !== undefined && info.effort_levels !== undefined && !info.effort_levels.includes(config.effort)) {
+      issues.push({
+        path: ["effort"],
+        message:
+          info.effort_levels.length === 0
+            ? `model ${model} does not take effort (models table): remove effort, or set model_info.effort_levels to the levels it takes`
+            : `"${config.effort}" is not an effort level of model ${model} (models table: ${info.effort_levels.join(", ")}); use one of those, or set model_info.effort_levels if it takes more`,
+      });
+    }
+    if (config.temperature !== undefined && info.temperature === false) {
+      issues.push({
+        path: ["temperature"],
+        message: `model ${model} refuses a sampling temperature (models table): remove temperature (steer it with effort and the prompt), or set model_info.temperature to true if it takes one`,
+      });
+    }
   }
   if (config.provider === "openai" && config.reasoning_effort !== undefined && info.reasoning === false) {
     issues.push(lacks("reasoning_effort", "reasoning (it is not a reasoning model)", "reasoning"));

@@ -42,14 +42,46 @@ export const CAPABILITIES = {
   caching: "prompt caching",
   /** JSON answers of a given schema (output_schema) */
   structured_output: "structured output",
+  /** Anthropic adaptive thinking (thinking: "adaptive", `thinking: {type: "adaptive"}`) */
+  adaptive_thinking: "adaptive thinking",
+  /**
+   * Anthropic: thinking can be turned off (thinking: "off", `thinking: {type: "disabled"}`);
+   * false: the model always thinks (Fable, Mythos, Opus 5.5), and refuses a request that turns it off
+   */
+  thinking_off: "turning thinking off",
+  /**
+   * Anthropic forced tool use (`tool_choice` `any` or `tool`); false: the API refuses it for the
+   * model, and output_schema is sent as `output_config.format` instead of as an output tool
+   */
+  forced_tool_choice: "forced tool use",
+  /** Anthropic JSON outputs (`output_config.format` with a JSON schema) */
+  output_format: "JSON outputs (output_config.format)",
+  /** a sampling temperature other than the default; false: the API refuses `temperature` for the model */
+  temperature: "a sampling temperature",
+  /** Anthropic `output_config.effort` (effort): the levels the model takes, [] none (a list, not a boolean) */
+  effort_levels: "effort levels (output_config.effort)",
 } as const;
 export type Capability = keyof typeof CAPABILITIES;
+
+/** The effort levels of Anthropic's `output_config.effort`, lowest first (the SDK's OutputConfig). */
+export const EFFORT_LEVELS = ["low", "medium", "high", "xhigh", "max"] as const;
+export type EffortLevel = (typeof EFFORT_LEVELS)[number];
 
 const capabilityFields = {
   thinking: z.boolean().optional(),
   reasoning: z.boolean().optional(),
   caching: z.boolean().optional(),
   structured_output: z.boolean().optional(),
+  adaptive_thinking: z.boolean().optional(),
+  thinking_off: z.boolean().optional(),
+  forced_tool_choice: z.boolean().optional(),
+  output_format: z.boolean().optional(),
+  temperature: z.boolean().optional(),
+  /**
+   * The effort levels (Anthropic `output_config.effort`) the model takes; [] none (the API refuses
+   * `effort`); absent: unknown, any level allowed
+   */
+  effort_levels: z.array(z.enum(EFFORT_LEVELS)).optional(),
 };
 
 /** One model (family) of the table: every field optional (an operator may give only prices). */
@@ -90,7 +122,7 @@ export function parseModelsTable(value: unknown, source: string): ModelsTable {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `  ${issue.path.map((p) => JSON.stringify(String(p))).join(".") || "(the file)"}: ${issue.message}`);
   throw new Error(
-    `${source} is not a valid models table ({"<provider>": {"<model prefix>": {context_window, max_output_tokens, prices: {input, output, cache_read, cache_write}, thinking, reasoning, caching, structured_output}}}):\n${problems.join("\n")}`,
+    `${source} is not a valid models table ({"<provider>": {"<model prefix>": {context_window, max_output_tokens, prices: {input, output, cache_read, cache_write}, thinking, reasoning, caching, structured_output, adaptive_thinking, thinking_off, forced_tool_choice, output_format, temperature, effort_levels}}}):\n${problems.join("\n")}`,
   );
 }
 

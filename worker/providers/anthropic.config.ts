@@ -2,6 +2,7 @@
 // implementation, with the Anthropic SDK, is worker/providers/anthropic.ts, loaded on first use). Its
 // models' prices, windows and capabilities: lib/models/models.json.
 import { z } from "zod";
+import { EFFORT_LEVELS } from "../../lib/models/catalog.ts";
 import { defineProvider } from "./spec.ts";
 import type { Provider } from "./types.ts";
 
@@ -26,8 +27,16 @@ export const anthropicSpec = defineProvider({
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be a secret's name: 1-100 letters, digits, _, . or -")
       .optional(),
-    /** extended thinking: token budget */
+    /** extended thinking: token budget (models before Claude 4.7; later ones refuse it: use `thinking: "adaptive"`) */
     thinking_budget_tokens: z.number().int().min(1024).max(1_000_000).optional(),
+    /**
+     * adaptive thinking (Claude 4.6 and later): `adaptive` sends `thinking: {type: "adaptive"}`, the
+     * model decides when and how much to think; `off` sends `{type: "disabled"}` (refused by models
+     * that always think); absent: the model's default (several current models think by default)
+     */
+    thinking: z.enum(["adaptive", "off"], { error: 'must be "adaptive" or "off"' }).optional(),
+    /** `output_config.effort`: how many tokens the model spends, thinking included (absent: the model's default) */
+    effort: z.enum(EFFORT_LEVELS, { error: `must be one of ${EFFORT_LEVELS.join(", ")}` }).optional(),
   },
   env: {
     [ANTHROPIC_ENV.apiKey]: z.string().optional(),

@@ -15,6 +15,7 @@ import type {
 import { z } from "zod";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
+import { modelInfo, type ModelInfo } from "../../lib/models/catalog.ts";
 import { defaultEgressGuard } from "../../lib/egress/guard.ts";
 import {
   abortable,
@@ -260,17 +261,24 @@ export function anthropicTools(tools: ToolDefinition[]): Tool[] {
   }));
 }
 
-// Structured output (config.output_schema). The Messages API has no response format here, so the
-// schema is the input_schema of one more tool, the output tool, and its call's input is the
-// answer: returned as the turn's text (streamed as text deltas), never as a tool call, so the
-// engine validates it like any provider's JSON answer. How the model is made to call it:
+// Structured output (config.output_schema), two ways, by the models table:
+// - a model that refuses forced tool use (`forced_tool_choice: false`: Opus 5.5, Sonnet 5.5,
+//   Fable and Mythos 5.1 and 5.2 answer tool_choice `any`/`tool` with a 400) gets the schema as
+//   `output_config.format` (JSON outputs, constrained decoding): its answer is the turn's text, and
+//   no output tool is sent;
+// - every other model keeps the output tool, which works on models without JSON outputs too (before
+//   Claude 4.5) and whose behaviour the older models were tested with: the schema is the
+//   input_schema of one more tool, and its call's input is the answer.
+// Either way the answer is returned as the turn's text (streamed as text deltas), never as a tool
+// call, so the engine validates it like any provider's JSON answer. How the model is made to call
+// the output tool:
 // - no agent tools: forced (`tool_choice: {type: "tool"}`): the answer can only be the JSON;
 // - agent tools: `any`: it must call a tool, one of the agent's while it works, the output tool to
 //   finish; forcing the output tool would take the agent's tools away, and `auto` would let it end
 //   in prose;
-// - extended thinking (thinking_budget_tokens): the API accepts only `auto` with it, so `auto` and
-//   a system instruction to answer through the tool; a prose answer is then validated as JSON
-//   text, and one that is not gets the engine's one correction. Any text the model streamed before
+// - thinking (thinking_budget_tokens, or thinking "adaptive"): the API accepts only `auto` with it,
+//   so `auto` and a system instruction to answer through the tool; a prose answer is then validated
+//   as JSON text, and one that is not gets the engine's one correction. Any text the model streamed before
 //   calling the tool stays in the stream but not in the committed answer.
 
 /** The output tool's name; an agent tool may not take it. */
@@ -280,6 +288,11 @@ const OUTPUT_INSTRUCTION = `When you have the final answer, give it by calling t
 
 function anthropicOutputTool(schema: Record<string, unknown>): Tool {
   return { name: ANTHROPIC_OUTPUT_TOOL, description: OUTPUT_TOOL_DESCRIPTION, input_schema: { ...schema, type: "object" } };
+}
+
+/** Whether structured output goes as `output_config.format` rather than through the output tool (see above). */
+export function anthropicUsesOutputFormat(info: ModelInfo): boolean {
+  return info.forced_tool_choice === false;
 }
 
 /** How the model is made to call the output tool (see above). */
@@ -376,14 +389,19 @@ export class AnthropicProvider implements Provider {
   private async stream(client: Anthropic, request: LlmRequest<AnthropicConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
     const { config, signal } = request;
     const messages = anthropicMessages(request.messages, config.model);
-    // no thinking in a tool loop begun without it (anthropicLoopWithoutThinking)
+    // what the models table (and the agent's model_info) says of the model: which request shapes it refuses
+    const info = modelInfo("anthropic", config.model, config.model_info);
+    // no budget thinking in a tool loop begun without it (anthropicLoopWithoutThinking). Adaptive
+    // thinking has no such rule: the model may skip thinking on any turn, so a turn without it is
+    // one the API takes back under adaptive thinking.
     const budget = anthropicLoopWithoutThinking(messages) ? undefined : config.thinking_budget_tokens;
+    const adaptive = budget === undefined && config.thinking === "adaptive";
     let maxTokens = config.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS;
     // max_tokens counts the thinking too and must exceed its budget: a smaller one is read as
     // the answer's own allowance.
     if (budget !== undefined && maxTokens <= budget) maxTokens += budget;
     // `temperature` is deprecated by the API and gone from this SDK's types; an agent that sets
-    // it still gets it sent (older models honour it).
+    // it still gets it sent to the models that take it (older models honour it).
     const params: MessageCreateParamsStreaming & { temperature?: number } = {
       model: config.model,
       max_tokens: maxTokens,
@@ -392,7 +410,9 @@ export class AnthropicProvider implements Provider {
     };
     let system = anthropicSystem(config.system_prompt, request.messages);
     if (request.tools.length > 0) params.tools = anthropicTools(request.tools);
-    if (request.outputSchema) {
+    if (request.outputSchema && anthropicUsesOutputFormat(info)) {
+      params.output_config = { ...params.output_config, format: { type: "json_schema", schema: request.outputSchema } };
+    } else if (request.outputSchema) {
       if (request.tools.some((t) => t.name === ANTHROPIC_OUTPUT_TOOL)) {
         throw new ProviderError(
           `the agent has a tool named "${ANTHROPIC_OUTPUT_TOOL}", the name of the tool that gives Anthropic models its output_schema: rename the agent's tool`,
@@ -400,7 +420,7 @@ export class AnthropicProvider implements Provider {
         );
       }
       params.tools = [...(params.tools ?? []), anthropicOutputTool(request.outputSchema)];
-      params.tool_choice = anthropicOutputToolChoice(budget !== undefined, request.tools.length > 0);
+      params.tool_choice = anthropicOutputToolChoice(budget !== undefined || adaptive, request.tools.length > 0);
       if (params.tool_choice.type !== "tool") system = system ? `${system}\n\n${OUTPUT_INSTRUCTION}` : OUTPUT_INSTRUCTION;
     }
     if (config.cache === "off") {
@@ -410,8 +430,15 @@ export class AnthropicProvider implements Provider {
       if (cached.system) params.system = cached.system;
     }
     if (budget !== undefined) params.thinking = { type: "enabled", budget_tokens: budget };
-    // extended thinking accepts no temperature but the default
-    else if (config.temperature !== undefined) params.temperature = config.temperature;
+    else if (adaptive) params.thinking = { type: "adaptive" };
+    else if (config.thinking === "off") params.thinking = { type: "disabled" };
+    if (config.effort !== undefined) params.output_config = { ...params.output_config, effort: config.effort };
+    // thinking accepts no temperature but the default, and the models the table marks refuse any
+    // (modelCapabilityIssues refuses it when the agent is written; a config written before the
+    // table said so still runs, without it)
+    if (config.temperature !== undefined && params.thinking?.type !== "enabled" && !adaptive && info.temperature !== false) {
+      params.temperature = config.temperature;
+    }
 
     const stream = await client.messages.create(params, { signal });
     let model = config.model;

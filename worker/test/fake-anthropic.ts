@@ -115,6 +115,81 @@ function refuse(message: string): ErrorReply {
   return { error: { status: 400, message, type: "invalid_request_error" } };
 }
 
+// Per-model request rules, as Anthropic's documentation states them (model pages, "What's new",
+// adaptive thinking, effort, structured outputs), kept here apart from lib/models/models.json so a
+// wrong entry there fails a test instead of agreeing with itself. A list names models; a dated
+// snapshot of one (claude-opus-4-7-20260416) is that model.
+
+/** Adaptive thinking only: `thinking: {type: "enabled", budget_tokens}` is a 400 (Claude 4.7 and later). */
+const NO_BUDGET_THINKING = [
+  "claude-opus-4-7",
+  "claude-opus-4-8",
+  "claude-opus-5",
+  "claude-opus-5-5",
+  "claude-sonnet-5",
+  "claude-sonnet-5-5",
+  "claude-haiku-5-5",
+  "claude-fable-5",
+  "claude-mythos-5",
+  "claude-fable-5-1",
+  "claude-mythos-5-1",
+  "claude-fable-5-2",
+  "claude-mythos-5-2",
+];
+/** Thinking always on: `thinking: {type: "disabled"}` is a 400, and a request without `thinking` thinks. */
+const ALWAYS_THINKS = [
+  "claude-opus-5-5",
+  "claude-sonnet-5-5",
+  "claude-fable-5",
+  "claude-mythos-5",
+  "claude-fable-5-1",
+  "claude-mythos-5-1",
+  "claude-fable-5-2",
+  "claude-mythos-5-2",
+];
+/** Before adaptive thinking (Claude 4.6): `thinking: {type: "adaptive"}` is a 400. */
+const NO_ADAPTIVE_THINKING = [
+  "claude-sonnet-4-5",
+  "claude-opus-4-5",
+  "claude-haiku-4-5",
+  "claude-opus-4-1",
+  "claude-sonnet-4",
+  "claude-opus-4",
+  "claude-3-7-sonnet",
+];
+/** Forced tool use (`tool_choice` `any` or `tool`) is a 400. */
+const NO_FORCED_TOOL_USE = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-fable-5-1", "claude-mythos-5-1", "claude-fable-5-2", "claude-mythos-5-2"];
+/** A non-default `temperature` is a 400. */
+const NO_TEMPERATURE = [
+  "claude-opus-4-7",
+  "claude-opus-4-8",
+  "claude-opus-5",
+  "claude-opus-5-5",
+  "claude-sonnet-5-5",
+  "claude-haiku-5-5",
+  "claude-fable-5",
+  "claude-mythos-5",
+  "claude-fable-5-1",
+  "claude-mythos-5-1",
+  "claude-fable-5-2",
+  "claude-mythos-5-2",
+];
+/** No JSON outputs (`output_config.format`): before Claude 4.5. */
+const NO_OUTPUT_FORMAT = [
+  "claude-opus-4-1",
+  "claude-opus-4",
+  "claude-sonnet-4",
+  "claude-3-7-sonnet",
+  "claude-3-5-sonnet",
+  "claude-3-5-haiku",
+  "claude-3-opus",
+  "claude-3-haiku",
+];
+
+const isModel = (model: string, names: string[]) =>
+  names.some((name) => model === name || (model.startsWith(`${name}-`) && /^-\d{8}$/.test(model.slice(name.length))));
+const THINKING_HINT = 'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.';
+
 /**
  * The Anthropic API's rules the fake enforces and the state it keeps between requests (one per
  * server). `check` answers a request that breaks a rule with the API's error, before any queued
@@ -131,6 +206,12 @@ function refuse(message: string): ErrorReply {
  *   be those the fake streamed for it, unchanged, in order and in their place (leading).
  * - Prompt cache (`countTokens`): tokens are estimated from the request (JSON characters / 4 per
  *   block), and cache_control breakpoints read and write prefixes per API key and model.
+ * - Models (the lists above): budget thinking, disabled thinking, adaptive thinking, forced tool
+ *   use, temperature and output_config.format are refused by the models the documentation says
+ *   refuse them; thinking (enabled or adaptive) refuses forced tool use on every model. A model
+ *   that always thinks streams its thinking without a `thinking` setting, and under adaptive or
+ *   default thinking a tool loop's turn must come back with the thinking blocks the fake streamed
+ *   for it, unchanged (a turn the model streamed without thinking needs none).
  */
 export class FakeAnthropic {
   /**
@@ -159,6 +240,8 @@ export class FakeAnthropic {
 
   check(body: Json, apiKey: string | undefined): ErrorReply | undefined {
     const messages = Array.isArray(body.messages) ? body.messages.filter(isObject) : [];
+    const refused = this.modelRules(body);
+    if (refused) return refused;
     // cache_control: at most 4, never on thinking blocks
     let marks = 0;
     for (const tool of Array.isArray(body.tools) ? body.tools.filter(isObject) : []) if (tool.cache_control) marks++;
@@ -227,6 +310,22 @@ export class FakeAnthropic {
     const thinking = isObject(body.thinking) && body.thinking.type === "enabled";
     const lastAssistant = messages.findLastIndex((m) => m.role === "assistant");
     const answered = lastAssistant >= 0 && blocksOf(messages[lastAssistant + 1]?.content).some((b) => b.type === "tool_result");
+    // adaptive (or a model's default) thinking: the model may have skipped thinking on that turn,
+    // but what it streamed must come back, unchanged and leading
+    if (!thinking && answered && thinksBy(body)) {
+      const turn = blocksOf(messages[lastAssistant]!.content);
+      const isThought = (b: Json) => b.type === "thinking" || b.type === "redacted_thinking";
+      const firstToolUse = turn.find((b) => b.type === "tool_use");
+      const streamed = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id) : undefined;
+      const sent = turn.filter(isThought).map(thoughtOf);
+      const leading = turn.findIndex((b) => !isThought(b));
+      if (streamed !== undefined && streamed.length > 0 && (JSON.stringify(sent) !== JSON.stringify(streamed) || (leading >= 0 && leading < sent.length))) {
+        return refuse(
+          `messages.${lastAssistant}.content: the \`thinking\` blocks of this turn are missing or were changed: ` +
+            "in a tool loop, pass thinking blocks back unmodified, in their original order and place",
+        );
+      }
+    }
     if (thinking && answered) {
       const turn = blocksOf(messages[lastAssistant]!.content);
       const isThought = (b: Json) => b.type === "thinking" || b.type === "redacted_thinking";
@@ -256,7 +355,7 @@ export class FakeAnthropic {
   }
 
   frames(reply: StreamReply, body: Json, model: string, apiKey = this.apiKey): string[] {
-    const thinking = isObject(body.thinking) && body.thinking.type === "enabled";
+    const thinking = thinksBy(body);
     const thoughts: ThoughtBlock[] = [];
     if (reply.reasoning) thoughts.push({ type: "thinking", thinking: reply.reasoning, signature: this.cutOffThinking ? "" : this.sign(reply.reasoning) });
     if (thinking) for (let i = 0; i < this.redactedThinking; i++) thoughts.push({ type: "redacted_thinking", data: this.redactedData() });
@@ -269,6 +368,38 @@ export class FakeAnthropic {
       onToolUse: (id) => this.thoughtsOf.set(id, thoughts),
       ...(this.cutOffThinking && { stopReason: "max_tokens" }),
     });
+  }
+
+  /** The per-model rules (the lists above), and thinking's with tool_choice. */
+  private modelRules(body: Json): ErrorReply | undefined {
+    const model = typeof body.model === "string" ? body.model : "";
+    const thinking = isObject(body.thinking) ? body.thinking.type : undefined;
+    if (thinking === "enabled" && isModel(model, NO_BUDGET_THINKING))
+      return refuse(`"thinking.type.enabled" is not supported for this model. ${THINKING_HINT}`);
+    if (thinking === "disabled" && isModel(model, ALWAYS_THINKS)) return refuse(`"thinking.type.disabled" is not supported for this model. ${THINKING_HINT}`);
+    if (thinking === "adaptive" && isModel(model, NO_ADAPTIVE_THINKING)) {
+      return refuse(`"thinking.type.adaptive" is not supported for this model. Use "thinking.type.enabled" with "budget_tokens".`);
+    }
+    const choice = isObject(body.tool_choice) ? body.tool_choice.type : undefined;
+    if (choice === "any" || choice === "tool") {
+      if (isModel(model, NO_FORCED_TOOL_USE)) {
+        return refuse(
+          `tool_choice.type: "${choice}" is not supported for this model: forced tool use is unavailable; use "auto" (and output_config.format for JSON answers)`,
+        );
+      }
+      if (thinking === "enabled" || thinking === "adaptive") return refuse("Thinking may not be enabled when tool_choice forces tool use.");
+    }
+    if (body.temperature !== undefined && body.temperature !== 1 && isModel(model, NO_TEMPERATURE))
+      return refuse("`temperature` is deprecated for this model.");
+    const output = isObject(body.output_config) ? body.output_config : undefined;
+    if (output?.format !== undefined && output.format !== null) {
+      const format = output.format;
+      if (!isObject(format) || format.type !== "json_schema" || !isObject(format.schema)) {
+        return refuse('output_config.format: must be {"type": "json_schema", "schema": {...}}');
+      }
+      if (isModel(model, NO_OUTPUT_FORMAT)) return refuse(`output_config.format: structured outputs are not supported for model ${model}`);
+    }
+    return undefined;
   }
 
   reset(): void {
@@ -363,6 +494,13 @@ export class FakeAnthropic {
     this.cacheLog.push({ breakpoints: breakpoints.length, read, write: usage.cache_creation_input_tokens, input: usage.input_tokens });
     return usage;
   }
+}
+
+/** Whether the request's model thinks: thinking enabled or adaptive, or no setting on a model that always thinks. */
+function thinksBy(body: Json): boolean {
+  const type = isObject(body.thinking) ? body.thinking.type : undefined;
+  if (type === "enabled" || type === "adaptive") return true;
+  return type === undefined && typeof body.model === "string" && isModel(body.model, ALWAYS_THINKS);
 }
 
 function thoughtOf(block: Json): ThoughtBlock {
