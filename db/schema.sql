@@ -455,6 +455,7 @@ create table everruns.run_steps (
   started_at timestamp with time zone not null,
   finished_at timestamp with time zone not null,
   duration_ms numeric generated always as ((EXTRACT(epoch FROM (finished_at - started_at)) * (1000)::numeric)) stored,
+  state jsonb,
   constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text]))),
   constraint run_steps_pkey PRIMARY KEY (run_id, seq),
   constraint run_steps_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
@@ -499,6 +500,9 @@ create table everruns.runs (
   batch_id uuid,
   batch_item_id uuid,
   schedule_id uuid,
+  state jsonb,
+  progress jsonb,
+  initial_state jsonb,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
@@ -542,6 +546,7 @@ CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FO
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
 CREATE TRIGGER tg_runs__queue_order BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__queue_order();
 CREATE TRIGGER tg_runs__schedule_run_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.schedule_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__schedule_run_end();
+CREATE TRIGGER tg_runs__state BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__state();
 
 create table everruns.schedule_fires (
   id uuid not null default gen_random_uuid(),
@@ -2407,6 +2412,11 @@ begin
   if v_run.status = 'waiting' and not everruns_private.wake_or_park(v_run) then
     return null;
   end if;
+  -- 000030: the state the run starts from, once, as it starts
+  if v_run.step_cursor = 1 and v_run.step_attempt = 0 and v_run.event_seq = 0 then
+    v_run.state := everruns_private.resolve_run_state_locked(v_run);
+    v_run.initial_state := v_run.state;
+  end if;
   return everruns_private.start_attempt_locked(v_run);
 end;
 $function$;
@@ -2594,15 +2604,27 @@ declare
   v_seq int := p_run.step_cursor;
   v_usage jsonb := coalesce(p_step -> 'usage', '{}');
   v_delay_ms numeric := coalesce((p_next ->> 'delay_ms')::numeric, 0);
+  -- 000030: a progress report, stamped by the database clock
+  v_progress jsonb := case when jsonb_typeof(p_step -> 'progress') = 'object'
+                           then (p_step -> 'progress') || jsonb_build_object('at', now()) end;
 begin
   insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt,
-                                  input, output, error, usage, started_at, finished_at)
+                                  input, output, error, usage, started_at, finished_at, state)
   values (p_run.id, v_seq, p_run.workspace_id, p_step ->> 'kind', p_step ->> 'name',
           coalesce(p_step ->> 'status', 'succeeded'), p_attempt, p_step -> 'input', p_step -> 'output',
-          p_step -> 'error', p_step -> 'usage', coalesce(p_run.step_started_at, now()), now());
+          p_step -> 'error', p_step -> 'usage', coalesce(p_run.step_started_at, now()), now(),
+          -- 000030: the state this step committed
+          case when jsonb_typeof(p_step -> 'state') = 'object' then p_step -> 'state' end);
   if p_step ? 'consumes_signal' then
     update everruns.run_signals set consumed_at = now(), consumed_by_seq = v_seq
      where id = (p_step ->> 'consumes_signal')::bigint and run_id = p_run.id and consumed_at is null;
+  end if;
+  if v_progress is not null then
+    -- 000030: the step's everruns.progress event carries what the run stores, `at` included
+    select coalesce(jsonb_agg(case when e ->> 'type' = 'CUSTOM' and e ->> 'name' = 'everruns.progress'
+                                   then jsonb_set(e, '{value}', v_progress) else e end order by ord), '[]')
+      into p_events
+      from jsonb_array_elements(p_events) with ordinality as x(e, ord);
   end if;
   if p_next ->> 'type' = 'fail' then
     -- a failing step may have left streams open: close them before its RUN_ERROR
@@ -2621,6 +2643,9 @@ begin
            || (select coalesce(jsonb_object_agg(k, coalesce((usage ->> k)::bigint, 0) + coalesce((v_usage ->> k)::bigint, 0)), '{}')
                  from unnest(array['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens']) as k
                 where usage ? k or v_usage ? k),
+         -- 000030: the state this step committed (update_state), and its progress report
+         state = case when jsonb_typeof(p_step -> 'state') = 'object' then p_step -> 'state' else state end,
+         progress = coalesce(v_progress, progress),
          step_cursor = v_seq + 1,
          step_attempt = 0,
          step_errors = 0,
@@ -3546,6 +3571,12 @@ CREATE OR REPLACE FUNCTION everruns_private.max_signal_payload_bytes()
  IMMUTABLE PARALLEL SAFE
 AS $function$ select 65536 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.max_state_bytes()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 262144 $function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.mcp_oauth_by_state(p_state text)
  RETURNS TABLE(id uuid, workspace_id uuid, workspace_name text, server_url text, scopes text[], client_id text, client_information_sealed bytea, code_verifier_sealed bytea, redirect_uri text)
  LANGUAGE sql
@@ -4078,6 +4109,43 @@ begin
         where e.value ->> 'type' = 'CUSTOM' and e.value ->> 'name' = 'everruns.retry' limit 1) end);
   perform everruns_private.notify('everruns:runs', v_run.id::text || ':' || v_run.workspace_id::text);
   return jsonb_build_object('rescheduled', true, 'job_held', v_held);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.resolve_run_state_locked(p_run everruns.runs)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_state jsonb;
+  v_found boolean := false;
+begin
+  if p_run.rerun_of is not null then
+    -- a rerun from a step (its original's committed step rerun_from_seq): the last state a step
+    -- of the original committed at or before it; else (or a plain rerun, or -1: from the
+    -- original's own start) where the original started
+    if coalesce(p_run.rerun_from_seq, -1) >= 0 then
+      select s.state into v_state from everruns.run_steps s
+       where s.run_id = p_run.rerun_of and s.seq <= p_run.rerun_from_seq and s.state is not null
+       order by s.seq desc limit 1;
+      v_found := v_state is not null;
+    end if;
+    if not v_found then
+      select r.initial_state into v_state from everruns.runs r where r.id = p_run.rerun_of;
+    end if;
+  elsif jsonb_typeof(p_run.input -> 'state') = 'object' and p_run.input -> 'state' <> '{}'::jsonb then
+    -- {} counts as not given: it is what a fresh AG-UI HttpAgent sends
+    v_state := p_run.input -> 'state';
+  elsif p_run.parent_run_id is not null then
+    select r.state into v_state from everruns.runs r where r.id = p_run.parent_run_id;
+  else
+    select r.state into v_state from everruns.runs r
+     where r.thread_id = p_run.thread_id and (r.created_at, r.id) < (p_run.created_at, p_run.id)
+     order by r.created_at desc, r.id desc limit 1;
+  end if;
+  update everruns.runs set state = v_state, initial_state = v_state where id = p_run.id;
+  return v_state;
 end;
 $function$;
 
@@ -5914,6 +5982,30 @@ begin
   insert into everruns_private.schedule_run_ends (schedule_id, run_id, status) values (new.schedule_id, new.id, new.status);
   perform pg_notify('everruns:schedules', new.schedule_id::text);
   return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__state()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_bytes int;
+begin
+  -- the engine's to write, never the caller's (as tg_runs__prepare's bookkeeping)
+  new.state := null;
+  new.progress := null;
+  new.initial_state := null;
+  if jsonb_typeof(new.input -> 'state') = 'object' then
+    v_bytes := octet_length((new.input -> 'state')::text);
+    if v_bytes > everruns_private.max_state_bytes() then
+      perform everruns_private.input_error(format('"state" is %s bytes of JSON; a run''s state may be at most %s (256 KiB)',
+                                                  v_bytes, everruns_private.max_state_bytes()));
+    end if;
+  end if;
+  return new;
 end;
 $function$;
 

@@ -284,6 +284,32 @@ const OutputSchemaSchema = z
     if (problem) ctx.addIssue({ code: "custom", message: `is not a usable JSON Schema: ${problem}` });
   });
 
+/**
+ * An agent's `state_schema`: a JSON Schema every state its update_state tool commits must match
+ * (docs/state.md). At most MAX_OUTPUT_SCHEMA_BYTES of JSON text, as an output schema: it is sent
+ * with update_state's definition on every LLM call. Compiled with ajv here, so a schema ajv
+ * cannot use is refused before a run needs it. The state is always an object: a root `type`
+ * other than "object" is refused.
+ */
+const StateSchemaSchema = z
+  .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object, e.g. {"type": "object", "properties": {...}}' })
+  .superRefine((schema, ctx) => {
+    const bytes = jsonTextBytes(schema);
+    if (bytes > MAX_OUTPUT_SCHEMA_BYTES) {
+      ctx.addIssue({
+        code: "custom",
+        message: `is ${bytes} bytes of JSON text; a state schema may be at most ${MAX_OUTPUT_SCHEMA_BYTES} (MAX_OUTPUT_SCHEMA_BYTES)`,
+      });
+      return;
+    }
+    if (schema.type !== undefined && schema.type !== "object") {
+      ctx.addIssue({ code: "custom", message: 'must describe an object (a run\'s state is a JSON object): leave "type" out or make it "object"' });
+      return;
+    }
+    const problem = outputSchemaProblem(schema);
+    if (problem) ctx.addIssue({ code: "custom", message: `is not a usable JSON Schema: ${problem}` });
+  });
+
 /** The highest price per million tokens an agent's `prices` may give (as everruns.model_prices' check, 000029). */
 export const MAX_PRICE_PER_MILLION = 1_000_000;
 
@@ -334,6 +360,11 @@ const COMMON_FIELDS = {
    * answer is validated and stored as the run's `output.json` (worker/steps.ts).
    */
   output_schema: OutputSchemaSchema.optional(),
+  /**
+   * A JSON Schema the run's state must match: a state the update_state tool would commit that
+   * does not is refused, and the model is told why (worker/tools/update-state.ts).
+   */
+  state_schema: StateSchemaSchema.optional(),
 };
 
 type VariantOf<S> =
@@ -404,6 +435,16 @@ function modelCapabilityIssues(config: ShapedConfig): { path: string[]; message:
       issues.push({
         path: ["thinking"],
         message: `model ${model} always thinks and refuses thinking "off" (models table): remove thinking and set a lower effort to make it think less, or set model_info.thinking_off to true if it can`,
+      });
+    } else if (
+      config.thinking === "off" &&
+      config.effort !== undefined &&
+      info.thinking_off_efforts !== undefined &&
+      !info.thinking_off_efforts.includes(config.effort)
+    ) {
+      issues.push({
+        path: ["thinking"],
+        message: `model ${model} turns thinking off only at effort ${info.thinking_off_efforts.join(", ")} (models table), not "${config.effort}": lower effort, or remove thinking "off"`,
       });
     }
     if (config.effort !== undefined && info.effort_levels !== undefined && !info.effort_levels.includes(config.effort)) {

@@ -207,17 +207,35 @@ function parseArguments(raw: string): Record<string, unknown> {
   }
 }
 
+/** The most of a state's JSON the model is shown whole (stateNote); a larger state is summarized. */
+export const STATE_NOTE_MAX_CHARS = 4096;
+
+/**
+ * What the model is told of a state a client gave: its JSON when at most STATE_NOTE_MAX_CHARS,
+ * else its top-level keys (arrays with their lengths), saying it is truncated. Deterministic.
+ */
+export function stateNote(state: Record<string, unknown>): string {
+  const json = JSON.stringify(state);
+  if (json.length <= STATE_NOTE_MAX_CHARS) return `(The run's state, as the client set it: ${json})`;
+  const keys = Object.keys(state).map((k) => {
+    const v = state[k];
+    return Array.isArray(v) ? `${JSON.stringify(k)}: array of ${v.length}` : `${JSON.stringify(k)}: ${v === null ? "null" : typeof v}`;
+  });
+  return `(The run's state, as the client set it, is ${json.length} characters of JSON, too long to show here; truncated to its top-level keys: ${keys.join(", ").slice(0, STATE_NOTE_MAX_CHARS)})`;
+}
+
 /**
  * The conversation as provider-neutral messages (the system prompt is added by the provider).
  * Every assistant tool call is followed directly by its result, as the APIs require: results
  * that arrived later (client tools) are moved up, and a call that never got one (a cancelled or
  * failed run) gets a note saying so.
  */
-export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
+export function chatMessages(history: HistoryEntry[], options: { inputState?: boolean } = {}): ChatMessage[] {
   const raw: Array<ChatMessage | { role: "tool"; tool_call_id: string; content: string; committed: true }> = [];
   for (const e of history) {
     if (e.kind === "input") {
-      for (const m of inputOf(e).messages) {
+      const input = inputOf(e);
+      for (const m of input.messages) {
         if (m.role === "tool") {
           raw.push({ role: "tool", tool_call_id: m.toolCallId ?? "", content: textOf(m.content) });
         } else if (m.role === "assistant") {
@@ -231,6 +249,10 @@ export function chatMessages(history: HistoryEntry[]): ChatMessage[] {
           raw.push({ role: m.role, content: textOf(m.content) });
         }
       }
+      // A state the client gave with the input (AG-UI RunAgentInput.state) replaces the run's: the
+      // model is told it, right after that input, so its patches name paths that exist. Part of
+      // the input, it is the same bytes on every call (prompt caching, replays keep their prefix).
+      if (options.inputState && input.state && Object.keys(input.state).length > 0) raw.push({ role: "user", content: stateNote(input.state) });
     } else if (e.step.status === "succeeded" && e.step.kind === "llm") {
       const o = LlmOutputSchema.parse(e.step.output);
       raw.push({ role: "assistant", content: o.text, tool_calls: o.tool_calls, ...(o.replay && { replay: { ...o.replay, data: o.replay.data } }) });

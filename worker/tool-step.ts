@@ -29,6 +29,7 @@ import {
   toToolResult,
   ToolError,
   TransientToolError,
+  type RunUpdate,
   type Tool,
   type ToolContext,
 } from "./tools/types.ts";
@@ -72,7 +73,7 @@ export function agentTools(config: AgentConfig, builtins: Record<string, Tool> =
     }
     const tool = builtins[name];
     if (!tool) continue;
-    const base = tool.definition;
+    const base = tool.definitionFor?.(config) ?? tool.definition;
     // a built-in keeps its own parameter schema (the config schema refuses another): its bounds are what keep its arguments sane
     const definition = typeof spec === "object" ? { name, description: spec.description ?? base.description, parameters: base.parameters } : base;
     out.set(name, { definition, requiresApproval, tool });
@@ -85,11 +86,14 @@ function result(
   call: ToolCall,
   content: string,
   isError: boolean,
-  extra: { messageId?: string; consumes_signal?: number; clientHasIt?: boolean } = {},
+  extra: { messageId?: string; consumes_signal?: number; clientHasIt?: boolean; update?: RunUpdate } = {},
 ): StepOutcome {
   const messageId = extra.messageId ?? randomUUID();
   const finished: AgUiEvent = { type: "STEP_FINISHED", stepName: stepName(scope.seq, "tool", call.name) };
   const output: ToolOutput = { tool_call_id: call.id, message_id: messageId, content, is_error: isError };
+  // the run's new state or progress (update_state, report_progress): committed with this step, its events before the result
+  const update = extra.update;
+  const updates: AgUiEvent[] = update?.events ?? [];
   return {
     step: {
       kind: "tool",
@@ -98,10 +102,12 @@ function result(
       input: { tool_call_id: call.id, arguments: call.arguments },
       output,
       ...(extra.consumes_signal !== undefined && { consumes_signal: extra.consumes_signal }),
+      ...(update?.state !== undefined && { state: update.state }),
+      ...(update?.progress !== undefined && { progress: update.progress }),
     },
     // a client's own tool message is not streamed back to it: an AG-UI client adds every
     // TOOL_CALL_RESULT as a message, and would show the result it sent twice
-    events: extra.clientHasIt ? [finished] : [{ type: "TOOL_CALL_RESULT", messageId, toolCallId: call.id, content, role: "tool" }, finished],
+    events: extra.clientHasIt ? [finished] : [...updates, { type: "TOOL_CALL_RESULT", messageId, toolCallId: call.id, content, role: "tool" }, finished],
     next: { type: "continue" },
   };
 }
@@ -125,6 +131,14 @@ export interface ToolStepInput {
   /** what the run waited for, when it was woken from a wait (runs.waiting) */
   waiting: Record<string, unknown> | null;
   signals: Array<{ id: number; name: string; payload: unknown }>;
+  /** reads the run's state as committed before this step (runs.state), for update_state */
+  readState?: () => Promise<Record<string, unknown> | null>;
+  /**
+   * Whether the run's event log holds a STATE_* event yet. A run begun by a worker of the
+   * previous release has no starting STATE_SNAPSHOT: its first change is streamed as a snapshot,
+   * a delta would have no base at the client.
+   */
+  stateStreamed?: () => Promise<boolean>;
 }
 
 export async function runToolStep(scope: StepScope, input: ToolStepInput, tools: Map<string, AgentTool>): Promise<StepOutcome> {
@@ -176,6 +190,9 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     ...(asResumed && waitingRecord !== undefined && { waiting: waitingRecord }),
     signals: input.signals,
     progress: progressReporter(scope, call),
+    ...(input.readState && {
+      runState: { read: input.readState, ...(scope.config.state_schema !== undefined && { schema: scope.config.state_schema }) },
+    }),
   });
 
   try {
@@ -224,7 +241,15 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
       };
     }
     const content = typeof outcome.value === "string" ? outcome.value : JSON.stringify(outcome.value ?? null);
-    return result(scope, call, content, false, outcome.consumesSignal !== undefined ? { consumes_signal: outcome.consumesSignal } : {});
+    let update = outcome.update;
+    if (update?.state && update.events.some((e) => e.type === "STATE_DELTA") && input.stateStreamed && !(await input.stateStreamed())) {
+      const snapshot = update.state;
+      update = { ...update, events: update.events.map((e) => (e.type === "STATE_DELTA" ? { type: "STATE_SNAPSHOT", snapshot } : e)) };
+    }
+    return result(scope, call, content, false, {
+      ...(outcome.consumesSignal !== undefined && { consumes_signal: outcome.consumesSignal }),
+      ...(update !== undefined && { update }),
+    });
   } catch (error) {
     if (error instanceof StepAbort || scope.signal.aborted) throw error;
     if (error instanceof TransientToolError) {

@@ -51,6 +51,12 @@ export interface CatalogModel {
   reasoning: boolean | null;
   caching: boolean | null;
   structuredOutput: boolean | null;
+  adaptiveThinking: boolean | null;
+  thinkingOff: boolean | null;
+  forcedToolChoice: boolean | null;
+  outputFormat: boolean | null;
+  temperature: boolean | null;
+  effortLevels: string[] | null;
   fromOperatorFile: boolean;
 }
 
@@ -76,6 +82,13 @@ export function catalogModels(): CatalogModel[] {
       reasoning: entry.reasoning ?? null,
       caching: entry.caching ?? null,
       structuredOutput: entry.structured_output ?? null,
+      adaptiveThinking: entry.adaptive_thinking ?? null,
+      thinkingOff: entry.thinking_off ?? null,
+      forcedToolChoice: entry.forced_tool_choice ?? null,
+      outputFormat: entry.output_format ?? null,
+      temperature: entry.temperature ?? null,
+      // [] (the API refuses effort) stays [], apart from null (unknown: any level allowed)
+      effortLevels: entry.effort_levels ? [...entry.effort_levels] : null,
       fromOperatorFile: Object.hasOwn(operator[provider] ?? {}, modelPrefix),
     })),
   );
@@ -134,6 +147,18 @@ export const ModelPricesPlugin = extendSchema((build) => {
         caching: Boolean
         "JSON answers of a given schema (output_schema)."
         structuredOutput: Boolean
+        "Anthropic adaptive thinking (thinking: adaptive)."
+        adaptiveThinking: Boolean
+        "Anthropic: thinking can be turned off (thinking: off); false: the model always thinks and refuses a config that turns it off."
+        thinkingOff: Boolean
+        "Anthropic forced tool use (tool_choice any or tool); false: refused, and output_schema is sent as output_config.format."
+        forcedToolChoice: Boolean
+        "Anthropic JSON outputs (output_config.format with a JSON schema)."
+        outputFormat: Boolean
+        "A sampling temperature other than the default; false: the API refuses temperature for the model."
+        temperature: Boolean
+        "The effort levels (Anthropic output_config.effort: low, medium, high, xhigh, max) the model takes, lowest first; empty: none (effort is refused); null: unknown, any level allowed."
+        effortLevels: [String!]
         "True when the operator's EVERRUNS_MODELS_FILE gives this entry or some of its fields."
         fromOperatorFile: Boolean!
       }

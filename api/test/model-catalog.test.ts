@@ -33,6 +33,12 @@ const CATALOG = /* GraphQL */ `
       reasoning
       caching
       structuredOutput
+      adaptiveThinking
+      thinkingOff
+      forcedToolChoice
+      outputFormat
+      temperature
+      effortLevels
       fromOperatorFile
     }
   }
@@ -51,6 +57,12 @@ interface CatalogModel {
   reasoning: boolean | null;
   caching: boolean | null;
   structuredOutput: boolean | null;
+  adaptiveThinking: boolean | null;
+  thinkingOff: boolean | null;
+  forcedToolChoice: boolean | null;
+  outputFormat: boolean | null;
+  temperature: boolean | null;
+  effortLevels: string[] | null;
   fromOperatorFile: boolean;
 }
 
@@ -122,16 +134,56 @@ describe("Query.modelCatalog", () => {
       reasoning: false,
       caching: true,
       structuredOutput: true,
+      adaptiveThinking: null,
+      thinkingOff: null,
+      forcedToolChoice: null,
+      outputFormat: null,
+      temperature: null,
+      effortLevels: null,
       fromOperatorFile: false,
     });
+    // a current Anthropic model states the rules its API enforces: adaptive thinking only (no
+    // budget, never off), no forced tool use (JSON outputs instead), no temperature, every effort level
+    expect(entry(models, "anthropic", "claude-opus-5-5")).toMatchObject({
+      thinking: false,
+      adaptiveThinking: true,
+      thinkingOff: false,
+      forcedToolChoice: false,
+      outputFormat: true,
+      temperature: false,
+      effortLevels: ["low", "medium", "high", "xhigh", "max"],
+    });
+    // the levels as the table lists them (Opus 4.6 takes no xhigh); [] (effort refused) is not null (unknown)
+    expect(entry(models, "anthropic", "claude-opus-4-6")?.effortLevels).toEqual(["low", "medium", "high", "max"]);
+    expect(entry(models, "anthropic", "claude-opus-4-1")).toMatchObject({ effortLevels: [], adaptiveThinking: false, outputFormat: null, temperature: null });
     // every field of every entry is the table's
     for (const m of models) {
       const known = BUILTIN_MODELS[m.provider]![m.modelPrefix]!;
-      expect({ ctx: m.contextWindow, out: m.maxOutputTokens, input: m.inputPerMillion, thinking: m.thinking }, `${m.provider}/${m.modelPrefix}`).toEqual({
+      expect(
+        {
+          ctx: m.contextWindow,
+          out: m.maxOutputTokens,
+          input: m.inputPerMillion,
+          thinking: m.thinking,
+          adaptive: m.adaptiveThinking,
+          off: m.thinkingOff,
+          forced: m.forcedToolChoice,
+          format: m.outputFormat,
+          temperature: m.temperature,
+          effort: m.effortLevels,
+        },
+        `${m.provider}/${m.modelPrefix}`,
+      ).toEqual({
         ctx: known.context_window ?? null,
         out: known.max_output_tokens ?? null,
         input: known.prices?.input ?? null,
         thinking: known.thinking ?? null,
+        adaptive: known.adaptive_thinking ?? null,
+        off: known.thinking_off ?? null,
+        forced: known.forced_tool_choice ?? null,
+        format: known.output_format ?? null,
+        temperature: known.temperature ?? null,
+        effort: known.effort_levels ?? null,
       });
     }
     // an admin key reads the same: the catalog is no workspace's
@@ -146,7 +198,8 @@ describe("Query.modelCatalog", () => {
         // a new prefix: only the operator's fields
         openai: { "ft:gpt-4o-mini": { context_window: 64_000, prices: { input: 0.3, output: 1.2, cache_read: 0.15 }, structured_output: true } },
         // over a built-in entry: its price replaced, the rest of the built-in entry kept
-        anthropic: { "claude-sonnet-4-5": { prices: { input: 2, output: 12 } } },
+        // (and its effort levels: the operator's list replaces the built-in [])
+        anthropic: { "claude-sonnet-4-5": { prices: { input: 2, output: 12 }, effort_levels: ["low", "high"] } },
       }),
     );
     expect(loadOperatorModels({ EVERRUNS_MODELS_FILE: file })).toBe(file);
@@ -164,6 +217,12 @@ describe("Query.modelCatalog", () => {
       reasoning: null,
       caching: null,
       structuredOutput: true,
+      adaptiveThinking: null,
+      thinkingOff: null,
+      forcedToolChoice: null,
+      outputFormat: null,
+      temperature: null,
+      effortLevels: null,
       fromOperatorFile: true,
     });
     const sonnet = BUILTIN_MODELS.anthropic!["claude-sonnet-4-5"]!;
@@ -175,6 +234,9 @@ describe("Query.modelCatalog", () => {
       cacheWritePerMillion: 2.5,
       contextWindow: sonnet.context_window,
       thinking: sonnet.thinking,
+      adaptiveThinking: sonnet.adaptive_thinking,
+      outputFormat: sonnet.output_format,
+      effortLevels: ["low", "high"],
       fromOperatorFile: true,
     });
     expect(models.filter((m) => m.fromOperatorFile).map((m) => `${m.provider}/${m.modelPrefix}`)).toEqual([
@@ -187,6 +249,10 @@ describe("Query.modelCatalog", () => {
     expect(loadOperatorModels({})).toBeUndefined();
     const after = await catalog(viewer);
     expect(entry(after, "openai", "ft:gpt-4o-mini")).toBeUndefined();
-    expect(entry(after, "anthropic", "claude-sonnet-4-5")).toMatchObject({ inputPerMillion: sonnet.prices!.input, fromOperatorFile: false });
+    expect(entry(after, "anthropic", "claude-sonnet-4-5")).toMatchObject({
+      inputPerMillion: sonnet.prices!.input,
+      effortLevels: sonnet.effort_levels,
+      fromOperatorFile: false,
+    });
   });
 });

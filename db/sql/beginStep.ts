@@ -44,6 +44,10 @@ export const BegunStepSchema = z.object({
     event_seq: z.number().int(),
     usage: z.unknown(),
     waiting: z.record(z.string(), z.unknown()).nullable(),
+    /** the run's live state (000030: update_state), null when none; absent before that migration */
+    state: z.record(z.string(), z.unknown()).nullable().optional(),
+    /** the state it started from (000030: resolved at its first attempt, in the begin_step that returns it) */
+    initial_state: z.record(z.string(), z.unknown()).nullable().optional(),
     created_at: z.string(),
     /** when the run was given a worker slot (000023); absent before that migration */
     admitted_at: z.string().nullable().optional(),

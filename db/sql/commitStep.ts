@@ -15,6 +15,10 @@ export interface StepRecord {
   usage?: Usage;
   /** a run_signals id this step consumed (wait_for_event) */
   consumes_signal?: number;
+  /** the run's new state (update_state): commit_step_locked writes it to runs.state (000030) */
+  state?: Record<string, unknown>;
+  /** a progress report (report_progress): runs.progress, and its CUSTOM everruns.progress event's value, get it with `at` (000030) */
+  progress?: { message: string; fraction: number | null };
 }
 
 export type NextStep =

@@ -12,6 +12,10 @@ export interface RunView {
   output: unknown;
   error: unknown;
   usage: unknown;
+  /** the run's live state (update_state, 000030), null when none */
+  state: unknown;
+  /** its latest report_progress: {message, fraction, at}, null when none */
+  progress: unknown;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -22,7 +26,7 @@ export interface RunView {
 export async function getRun(db: Queryable, runId: string): Promise<RunView | null> {
   const { rows } = await db.query<RunView>(
     `select id, agent_id, agent_version, thread_id, parent_run_id, status, input, output, error, usage,
-            created_at, started_at, finished_at, updated_at
+            state, progress, created_at, started_at, finished_at, updated_at
        from everruns.runs where id = $1`,
     [runId],
   );

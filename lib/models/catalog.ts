@@ -58,6 +58,25 @@ export const CAPABILITIES = {
   output_format: "JSON outputs (output_config.format)",
   /** a sampling temperature other than the default; false: the API refuses `temperature` for the model */
   temperature: "a sampling temperature",
+  /**
+   * Anthropic preserved thinking: a thinking block sent back is checked against everything before
+   * it (system, tools, earlier messages) and refused when that changed; the provider then sends
+   * earlier turns produced under another prefix without their thinking
+   */
+  preserved_thinking: "preserved thinking (thinking bound to its prefix)",
+  /**
+   * Anthropic: the model thinks (adaptively) when the request has no `thinking`; the provider then
+   * sends `{type: "adaptive", display: "summarized"}` so the thinking's text is streamed
+   */
+  thinks_by_default: "thinking by default",
+  /**
+   * Anthropic budget thinking thinks between tool calls (interleaved thinking) only with the
+   * `interleaved-thinking-2025-05-14` beta header (Claude 4 models before 4.6; adaptive thinking
+   * interleaves without it)
+   */
+  interleaved_thinking_beta: "interleaved thinking (beta header)",
+  /** Anthropic: the effort levels at which thinking can be turned off (thinking: "off"); absent: any (Opus 5: up to high) */
+  thinking_off_efforts: "turning thinking off at a given effort",
   /** Anthropic `output_config.effort` (effort): the levels the model takes, [] none (a list, not a boolean) */
   effort_levels: "effort levels (output_config.effort)",
 } as const;
@@ -77,6 +96,11 @@ const capabilityFields = {
   forced_tool_choice: z.boolean().optional(),
   output_format: z.boolean().optional(),
   temperature: z.boolean().optional(),
+  preserved_thinking: z.boolean().optional(),
+  thinks_by_default: z.boolean().optional(),
+  interleaved_thinking_beta: z.boolean().optional(),
+  /** the effort levels at which `thinking: "off"` is taken; absent: any */
+  thinking_off_efforts: z.array(z.enum(EFFORT_LEVELS)).optional(),
   /**
    * The effort levels (Anthropic `output_config.effort`) the model takes; [] none (the API refuses
    * `effort`); absent: unknown, any level allowed
@@ -122,7 +146,7 @@ export function parseModelsTable(value: unknown, source: string): ModelsTable {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `  ${issue.path.map((p) => JSON.stringify(String(p))).join(".") || "(the file)"}: ${issue.message}`);
   throw new Error(
-    `${source} is not a valid models table ({"<provider>": {"<model prefix>": {context_window, max_output_tokens, prices: {input, output, cache_read, cache_write}, thinking, reasoning, caching, structured_output, adaptive_thinking, thinking_off, forced_tool_choice, output_format, temperature, effort_levels}}}):\n${problems.join("\n")}`,
+    `${source} is not a valid models table ({"<provider>": {"<model prefix>": {context_window, max_output_tokens, prices: {input, output, cache_read, cache_write}, thinking, reasoning, caching, structured_output, adaptive_thinking, thinking_off, forced_tool_choice, output_format, temperature, preserved_thinking, thinks_by_default, interleaved_thinking_beta, thinking_off_efforts, effort_levels}}}):\n${problems.join("\n")}`,
   );
 }
 

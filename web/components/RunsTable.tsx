@@ -1,6 +1,7 @@
 "use client";
 // The runs table: status (and error code, or the step a running run is on), agent and the
-// version the run pinned, thread, started, duration, steps, tokens, cost. Rows that changed flash
+// version the run pinned, thread, started, the run's last progress report (report_progress: a bar
+// and its message), duration, steps, tokens, cost. Rows that changed flash
 // briefly; durations of unfinished runs tick. With `selection`, each row has a checkbox (the runs
 // list's bulk actions).
 import Link from "next/link";
@@ -8,7 +9,9 @@ import { useRouter } from "next/navigation";
 import { formatAttempt, formatDuration, formatNumber, runDurationMs, shortId } from "@/lib/format";
 import { useNow } from "@/lib/hooks";
 import type { RunRowFieldsFragment as RunRow } from "@/lib/gql/graphql";
+import { progressOf } from "@/lib/state";
 import { runErrorOf, usageOf } from "@/lib/types";
+import { ProgressCell } from "./RunProgress";
 import { Cost, StatusBadge, Timestamp } from "./ui";
 
 /** A row; `agentVersion` when the query asked for it (the runs list does). */
@@ -42,6 +45,8 @@ export function RunsTable({
 }) {
   const router = useRouter();
   const now = useNow(1000);
+  // the Progress column only when a run shown has reported some: most agents never do
+  const showProgress = runs.some((r) => r.progress != null);
   const allSelected = Boolean(selection) && runs.length > 0 && runs.every((r) => selection!.selected.has(r.id));
   return (
     <div className="overflow-x-auto">
@@ -71,6 +76,7 @@ export function RunsTable({
             {showAgent && <th className="px-3 py-2">Agent</th>}
             <th className="px-3 py-2">Thread</th>
             <th className="px-3 py-2">Started</th>
+            {showProgress && <th className="px-3 py-2">Progress</th>}
             <th className="px-3 py-2 text-right">Duration</th>
             <th className="px-3 py-2 text-right">Steps</th>
             <th className="px-3 py-2 text-right">Tokens</th>
@@ -176,6 +182,11 @@ export function RunsTable({
                 <td className="px-3 py-2 text-slate-600">
                   <Timestamp value={started} />
                 </td>
+                {showProgress && (
+                  <td className="px-3 py-2">
+                    <ProgressCell progress={progressOf(run.progress)} />
+                  </td>
+                )}
                 <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-700">
                   {run.status === "queued" ? <span className="text-slate-400">queued</span> : formatDuration(runDurationMs(run, now))}
                 </td>

@@ -13,6 +13,8 @@ graphql(`
     parentRunId
     usage
     error
+    # the last report_progress ({message, fraction, at}; null: none): the table's progress cell
+    progress
     createdAt
     startedAt
     finishedAt
@@ -56,6 +58,9 @@ graphql(`
     finishedAt
     updatedAt
     waiting
+    # the run's last progress report (report_progress, 000030; null: none): pushed with
+    # runUpdated on every step commit, which is how the run page follows it
+    progress
     agentByAgentId {
       id
       name
@@ -158,6 +163,9 @@ export const RUN_DETAIL_QUERY = graphql(`
     runById(id: $id) {
       ...RunFields
       ...ParentFinished
+      # the run's live state (update_state, 000030; up to 256 KiB): the run page's only, not in
+      # RunFields, which the thread page reads for each of its runs
+      state
       agentVersionByAgentIdAndAgentVersion {
         version
         config
@@ -203,6 +211,8 @@ export const RUN_UPDATED_ONE = graphql(`
       runId
       run {
         ...RunFields
+        # pushed on every step commit: the commit of an update_state step is the one that changes it
+        state
       }
     }
   }

@@ -7,13 +7,14 @@
 //   cache hit ratio; the dashboard's usage table shows the categories of its agent's day;
 // - a run whose steps reported none shows no category (nothing that reads as "0 cached");
 // - /prices lists the workspace's overrides and the model catalog, read from the API (modelCatalog:
-//   context windows and capabilities beside the prices); an admin adds an override (it replaces
+//   context windows and capabilities beside the prices, Anthropic's rules among them: adaptive
+//   thinking, what a model's API refuses, its effort levels); an admin adds an override (it replaces
 //   the built-in entries it covers), edits it and deletes it; a viewer reads it all with every
 //   action disabled, naming the role needed;
 // - an operator's models file loaded by the API's process (as `everruns start` loads
 //   EVERRUNS_MODELS_FILE) shows on the page, its entries marked: the console bundles no table.
 // Screenshots (web/test/screenshots/): usage-categories-run, usage-categories-dashboard,
-// prices-form, prices-overrides, prices-viewer, prices-operator-file.
+// prices-catalog-anthropic, prices-form, prices-overrides, prices-viewer, prices-operator-file.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../db/sql/apiKeys.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
@@ -204,6 +205,26 @@ describe("model prices", () => {
     expect(await gpt4o.getByTestId("builtin-capabilities").getAttribute("title")).toContain("reasoning (reasoning_effort): no");
     expect(await cell(builtin("openai", "gpt-4.1"), "builtin-context")).toBe("1.05M");
     expect(await builtin("anthropic", "claude-sonnet-4-5").locator("[data-capability=thinking]").count()).toBe(1);
+    // a current Anthropic model's rules: what it has in grey, what its API refuses in amber, its effort levels as a range
+    const chips = (locator: ReturnType<typeof row>) =>
+      locator.getByTestId("builtin-capability").evaluateAll((els) => els.map((c) => `${c.textContent}${c.getAttribute("data-refused") ? " (refused)" : ""}`));
+    expect(await chips(builtin("anthropic", "claude-opus-5-5"))).toEqual([
+      "adaptive thinking",
+      "caching",
+      "JSON schema",
+      "JSON output format",
+      "effort: low…max",
+      "always thinks (refused)",
+      "no forced tools (refused)",
+      "no temperature (refused)",
+    ]);
+    expect(await builtin("anthropic", "claude-opus-5-5").getByTestId("builtin-capabilities").getAttribute("title")).toContain(
+      "effort levels (output_config.effort): low, medium, high, xhigh, max",
+    );
+    expect(await chips(builtin("anthropic", "claude-opus-4-6"))).toContain("effort: low…max, no xhigh");
+    await page.getByTestId("prices-builtin-provider").selectOption("anthropic");
+    await screenshot(page, "prices-catalog-anthropic");
+    await page.getByTestId("prices-builtin-provider").selectOption("");
     expect(await page.locator("[data-testid=builtin-price-row][data-operator-file=true]").count()).toBe(0);
     expect(await cell(builtin("anthropic", "claude-sonnet-4-5"), "builtin-cache-write")).toBe("$3.75");
 

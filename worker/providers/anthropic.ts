@@ -1,7 +1,7 @@
 // Anthropic through the official SDK: the Messages API, streaming. The SDK never retries
 // (maxRetries 0): the engine retries with the agent's own policy, from the ProviderError that
 // errors.ts makes of whatever went wrong.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID, type Hash } from "node:crypto";
 import Anthropic, { AnthropicError, APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
 import type {
   ContentBlockParam,
@@ -12,6 +12,7 @@ import type {
   Tool,
   ToolChoice,
 } from "@anthropic-ai/sdk/resources/messages/messages";
+import { transformJSONSchema } from "@anthropic-ai/sdk/lib/transform-json-schema";
 import { z } from "zod";
 import type { AgentConfigOf, ToolCall } from "../../db/schemas.ts";
 import { ANTHROPIC_ENV } from "./anthropic.config.ts";
@@ -49,6 +50,14 @@ const SDK_ERRORS: SdkErrors = { base: AnthropicError, APIError, APIUserAbortErro
 type AnthropicConfig = AgentConfigOf<"anthropic">;
 /** max_tokens is required by the Messages API; this is ours when the agent sets none. */
 export const DEFAULT_ANTHROPIC_MAX_TOKENS = 8192;
+/**
+ * The most max_tokens defaults to (the model's max_output_tokens above it): thinking counts
+ * towards max_tokens, so 8192 is too little for a thinking model, and a model's whole 128k would
+ * let one runaway call bill that much.
+ */
+export const ANTHROPIC_MAX_TOKENS_CAP = 32_000;
+/** The beta that lets budget thinking think between tool calls (Claude 4 models before 4.6: the table's interleaved_thinking_beta). */
+export const INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14";
 
 /** The system prompt: the agent's, then every system/developer message, in order. */
 export function anthropicSystem(systemPrompt: string | undefined, messages: ChatMessage[]): string | undefined {
@@ -77,8 +86,66 @@ const ReplayBlockSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("text"), text: z.string().refine(hasText, "whitespace-only text") }),
   z.object({ type: z.literal("tool_use"), id: z.string().min(1), name: z.string(), input: z.record(z.string(), z.unknown()) }),
 ]);
-const ReplayDataSchema = z.object({ content: z.array(ReplayBlockSchema).min(1) });
+/**
+ * `prefix`: the digest (anthropicPrefix) of everything the request that produced the turn sent
+ * before it (system, tools, messages); absent in replays recorded before it was kept.
+ */
+const ReplayDataSchema = z.object({ content: z.array(ReplayBlockSchema).min(1), prefix: z.string().optional() });
 export type AnthropicReplayBlock = z.infer<typeof ReplayBlockSchema>;
+
+// Preserved thinking (Fable and Mythos 5.1 and later, Opus 5.5, Sonnet 5.5, Haiku 5.5: Anthropic's
+// "Prefix checks on thinking blocks"): a thinking block is bound to everything the request that
+// produced it sent before it (system, tools, earlier messages); sent back after any of that
+// changed, it fails the check and the request gets a 400 (every later call of the thread too,
+// since the block stays in the history). A thread's system or tools do change between runs: a new
+// agent version, a client tool declared on a later run, an MCP server's listing, a system message
+// (joined into `system`). So a replay records the digest of the prefix it was produced under, and
+// a turn whose prefix as about to be sent differs is sent without its thinking blocks, which the
+// documentation allows ("remove thinking from the retained turns"); an unchanged prefix replays
+// exactly. The API's own remedy, `thinking.block_binding.prefix_mismatch_behavior: "drop_block"`,
+// is beta only (the thinking-binding-controls-2026-08-01 header) and drops the blocks all the same.
+// The digest is over canonical JSON (keys sorted: a replay comes back from jsonb reordered; no
+// cache_control, whose marks move; a string content as its one text block), so it only differs
+// when what the model reads differs.
+
+/** JSON with object keys sorted, without cache_control: what the prefix digest hashes. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([k, v]) => k !== "cache_control" && v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** A running digest of a request's prefix: system and tools, then each message block in order. */
+export class AnthropicPrefix {
+  private readonly hash: Hash = createHash("sha256");
+
+  constructor(system: string | TextBlockParam[] | undefined, tools: readonly unknown[] | undefined) {
+    const systemBlocks = typeof system === "string" ? [{ type: "text", text: system }] : (system ?? []);
+    this.hash.update(`system\n${canonicalJson(systemBlocks)}\ntools\n${canonicalJson(tools ?? [])}\n`);
+  }
+
+  add(role: string, blocks: ContentBlockParam[] | string): void {
+    const list = typeof blocks === "string" ? [{ type: "text", text: blocks }] : blocks;
+    for (const block of list) this.hash.update(`${role}\n${canonicalJson(block)}\n`);
+  }
+
+  /** The digest of what was added so far (the running hash goes on). */
+  digest(): string {
+    return this.hash.copy().digest("base64url");
+  }
+
+  /** The digest of a whole request's prefix: its system, tools and messages. */
+  static of(system: string | TextBlockParam[] | undefined, tools: readonly unknown[] | undefined, messages: MessageParam[]): string {
+    const prefix = new AnthropicPrefix(system, tools);
+    for (const m of messages) prefix.add(m.role, m.content);
+    return prefix.digest();
+  }
+}
 
 /** What an output-tool call (structured output, no tool step) is answered with when its turn is replayed. */
 const OUTPUT_TOOL_RESULT = "Answer received.";
@@ -107,6 +174,11 @@ export function anthropicSameModel(recorded: string, requested: string): boolean
  * tool calls, without its thinking.
  */
 export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }, model?: string): AnthropicReplayBlock[] | undefined {
+  return anthropicReplay(m, model)?.content;
+}
+
+/** anthropicReplayContent's content, with the digest of the prefix it was produced under (when recorded). */
+function anthropicReplay(m: ChatMessage & { role: "assistant" }, model?: string): { content: AnthropicReplayBlock[]; prefix?: string } | undefined {
   if (m.replay?.provider !== "anthropic") return undefined;
   if (model !== undefined && !anthropicSameModel(m.replay.model, model)) return undefined;
   const parsed = ReplayDataSchema.safeParse(m.replay.data);
@@ -114,7 +186,7 @@ export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }, m
   const committed = new Set(m.tool_calls.map((c) => c.id));
   const replayed = parsed.data.content.flatMap((b) => (b.type === "tool_use" && committed.has(b.id) ? [b.id] : []));
   if (replayed.length !== m.tool_calls.length || replayed.some((id, i) => id !== m.tool_calls[i]!.id)) return undefined;
-  return parsed.data.content;
+  return parsed.data;
 }
 
 /**
@@ -125,11 +197,12 @@ export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }, m
  * (no tool step answers it) gets a tool_result in the next user turn, as the API requires of every
  * tool_use. Whitespace-only text, which the API refuses, is left out.
  */
-export function anthropicMessages(messages: ChatMessage[], model?: string): MessageParam[] {
+export function anthropicMessages(messages: ChatMessage[], model?: string, prefix?: AnthropicPrefix): MessageParam[] {
   const turns: Array<{ role: "user" | "assistant"; content: ContentBlockParam[] }> = [];
   let unanswered: string[] = [];
   const append = (role: "user" | "assistant", blocks: ContentBlockParam[]) => {
     if (blocks.length === 0) return;
+    prefix?.add(role, blocks);
     const last = turns[turns.length - 1];
     if (last && last.role === role) last.content.push(...blocks);
     else turns.push({ role, content: [...blocks] });
@@ -158,8 +231,14 @@ export function anthropicMessages(messages: ChatMessage[], model?: string): Mess
         push("user", hasText(m.content) ? [{ type: "text", text: m.content }] : []);
         break;
       case "assistant": {
-        const recorded = anthropicReplayContent(m, model);
-        if (recorded) {
+        const replay = anthropicReplay(m, model);
+        if (replay) {
+          // answer pending output-tool calls first: they are part of this turn's prefix
+          if (unanswered.length > 0) answerOutputCalls();
+          // with `prefix` (the request's system and tools): a turn produced under another prefix
+          // goes without its thinking (see "Preserved thinking" above)
+          const stale = prefix !== undefined && replay.prefix !== undefined && replay.prefix !== prefix.digest();
+          const recorded = stale ? replay.content.filter((b) => b.type !== "thinking" && b.type !== "redacted_thinking") : replay.content;
           push(
             "assistant",
             recorded.map((b) => ({ ...b })),
@@ -290,9 +369,30 @@ function anthropicOutputTool(schema: Record<string, unknown>): Tool {
   return { name: ANTHROPIC_OUTPUT_TOOL, description: OUTPUT_TOOL_DESCRIPTION, input_schema: { ...schema, type: "object" } };
 }
 
-/** Whether structured output goes as `output_config.format` rather than through the output tool (see above). */
-export function anthropicUsesOutputFormat(info: ModelInfo): boolean {
-  return info.forced_tool_choice === false;
+/**
+ * Whether structured output goes as `output_config.format` rather than through the output tool
+ * (see above): a model that refuses forced tool use, and a model with JSON outputs while it thinks
+ * (thinking takes only tool_choice `auto`, so the output tool would be a mere suggestion).
+ */
+export function anthropicUsesOutputFormat(info: ModelInfo, thinking = false): boolean {
+  return info.forced_tool_choice === false || (thinking && info.output_format === true);
+}
+
+/**
+ * The agent's output_schema as JSON outputs take it: a subset of JSON Schema (objects closed with
+ * `additionalProperties: false`; unsupported keywords such as minimum or pattern moved into the
+ * description), through the SDK's own transform. The engine still validates the answer against
+ * the agent's original schema.
+ */
+export function anthropicOutputSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return transformJSONSchema(schema);
+  } catch (error) {
+    throw new ProviderError(
+      `the agent's output_schema cannot be sent as Anthropic JSON outputs (${error instanceof Error ? error.message : String(error)}): give every schema a "type" (or anyOf/enum/const)`,
+      { retryable: false, code: "bad_request" },
+    );
+  }
 }
 
 /** How the model is made to call the output tool (see above). */
@@ -388,30 +488,41 @@ export class AnthropicProvider implements Provider {
 
   private async stream(client: Anthropic, request: LlmRequest<AnthropicConfig>, handlers: LlmStreamHandlers): Promise<LlmResult> {
     const { config, signal } = request;
-    const messages = anthropicMessages(request.messages, config.model);
     // what the models table (and the agent's model_info) says of the model: which request shapes it refuses
     const info = modelInfo("anthropic", config.model, config.model_info);
+    // A thinking budget on a model without budget thinking (a config stored before the table said
+    // so; the write check refuses it now) runs as adaptive thinking rather than a 400 on every call.
+    const budgetConfigured = info.thinking === false && info.adaptive_thinking !== false ? undefined : config.thinking_budget_tokens;
+    const adaptiveConfigured = config.thinking === "adaptive" || (config.thinking_budget_tokens !== undefined && budgetConfigured === undefined);
+    // a first pass of the conversation, for anthropicLoopWithoutThinking; the request's is built
+    // below, once its system and tools are known (the prefix its replays are checked against)
+    const draft = anthropicMessages(request.messages, config.model);
     // no budget thinking in a tool loop begun without it (anthropicLoopWithoutThinking). Adaptive
     // thinking has no such rule: the model may skip thinking on any turn, so a turn without it is
     // one the API takes back under adaptive thinking.
-    const budget = anthropicLoopWithoutThinking(messages) ? undefined : config.thinking_budget_tokens;
-    const adaptive = budget === undefined && config.thinking === "adaptive";
-    let maxTokens = config.max_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS;
-    // max_tokens counts the thinking too and must exceed its budget: a smaller one is read as
-    // the answer's own allowance.
+    const budget = anthropicLoopWithoutThinking(draft) ? undefined : budgetConfigured;
+    const adaptive = budget === undefined && adaptiveConfigured;
+    // the model thinks without being asked (the table's thinks_by_default: Fable, Mythos, Opus 5.5, Sonnet 5.5)
+    const thinksByDefault = config.thinking === undefined && !adaptiveConfigured && info.thinks_by_default === true;
+    const thinking = budget !== undefined || adaptive || thinksByDefault;
+    // max_tokens counts the thinking too: the agent's, else the model's longest output up to
+    // ANTHROPIC_MAX_TOKENS_CAP (8192 for a model the table does not know); with a budget it must
+    // exceed the budget, so a smaller one is read as the answer's own allowance.
+    let maxTokens = config.max_tokens ?? Math.min(info.max_output_tokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS, ANTHROPIC_MAX_TOKENS_CAP);
     if (budget !== undefined && maxTokens <= budget) maxTokens += budget;
+    let system = anthropicSystem(config.system_prompt, request.messages);
+    const tools = request.tools.length > 0 ? anthropicTools(request.tools) : undefined;
     // `temperature` is deprecated by the API and gone from this SDK's types; an agent that sets
     // it still gets it sent to the models that take it (older models honour it).
     const params: MessageCreateParamsStreaming & { temperature?: number } = {
       model: config.model,
       max_tokens: maxTokens,
-      messages,
+      messages: [],
       stream: true,
     };
-    let system = anthropicSystem(config.system_prompt, request.messages);
-    if (request.tools.length > 0) params.tools = anthropicTools(request.tools);
-    if (request.outputSchema && anthropicUsesOutputFormat(info)) {
-      params.output_config = { ...params.output_config, format: { type: "json_schema", schema: request.outputSchema } };
+    if (tools) params.tools = tools;
+    if (request.outputSchema && anthropicUsesOutputFormat(info, thinking)) {
+      params.output_config = { ...params.output_config, format: { type: "json_schema", schema: anthropicOutputSchema(request.outputSchema) } };
     } else if (request.outputSchema) {
       if (request.tools.some((t) => t.name === ANTHROPIC_OUTPUT_TOOL)) {
         throw new ProviderError(
@@ -420,27 +531,42 @@ export class AnthropicProvider implements Provider {
         );
       }
       params.tools = [...(params.tools ?? []), anthropicOutputTool(request.outputSchema)];
-      params.tool_choice = anthropicOutputToolChoice(budget !== undefined || adaptive, request.tools.length > 0);
+      params.tool_choice = anthropicOutputToolChoice(thinking, request.tools.length > 0);
       if (params.tool_choice.type !== "tool") system = system ? `${system}\n\n${OUTPUT_INSTRUCTION}` : OUTPUT_INSTRUCTION;
     }
+    // the conversation; on a model with preserved thinking, each replayed turn checked against the
+    // prefix it was produced under (elsewhere a turn's thinking is never bound to its prefix)
+    params.messages = info.preserved_thinking === true ? anthropicMessages(request.messages, config.model, new AnthropicPrefix(system, params.tools)) : draft;
     if (config.cache === "off") {
       if (system) params.system = system;
     } else {
       const cached = anthropicCacheBreakpoints(system, params.messages);
       if (cached.system) params.system = cached.system;
     }
+    // Adaptive thinking is sent with display "summarized": the models that default to "omitted"
+    // (Opus 4.7 and later, Fable, Mythos) would stream empty thinking, and on Opus 5.5 and Sonnet
+    // 5.5 the text between tool calls comes as thinking too, so an AG-UI client would see none of
+    // it. A model that thinks by default gets the same, explicitly (the documentation: adding
+    // `thinking: {type: "adaptive"}` to such a request changes nothing else).
     if (budget !== undefined) params.thinking = { type: "enabled", budget_tokens: budget };
-    else if (adaptive) params.thinking = { type: "adaptive" };
+    else if (adaptive || thinksByDefault) params.thinking = { type: "adaptive", display: "summarized" };
     else if (config.thinking === "off") params.thinking = { type: "disabled" };
     if (config.effort !== undefined) params.output_config = { ...params.output_config, effort: config.effort };
     // thinking accepts no temperature but the default, and the models the table marks refuse any
     // (modelCapabilityIssues refuses it when the agent is written; a config written before the
     // table said so still runs, without it)
-    if (config.temperature !== undefined && params.thinking?.type !== "enabled" && !adaptive && info.temperature !== false) {
+    if (config.temperature !== undefined && !thinking && info.temperature !== false) {
       params.temperature = config.temperature;
     }
+    // the prefix the turn this call produces is bound to (recorded in its replay)
+    const prefix = AnthropicPrefix.of(system, params.tools, params.messages);
 
-    const stream = await client.messages.create(params, { signal });
+    // Budget thinking on Claude 4 models before 4.6 thinks between tool calls only with the
+    // interleaved-thinking beta (adaptive thinking always does): without it, the calls after the
+    // first of a tool loop answer without thinking, and the loop would go on without it
+    // (anthropicLoopWithoutThinking).
+    const interleaved = budget !== undefined && info.interleaved_thinking_beta === true;
+    const stream = await client.messages.create(params, { signal, ...(interleaved && { headers: { "anthropic-beta": INTERLEAVED_THINKING_BETA } }) });
     let model = config.model;
     let text = "";
     let reasoning = "";
@@ -448,6 +574,8 @@ export class AnthropicProvider implements Provider {
     let outputTokens = 0;
     let cacheRead = 0;
     let cacheWrite = 0;
+    let thinkingTokens = 0;
+    let stopReason: string | null | undefined;
     let stopped = false;
     const blocks = new Map<number, PendingBlock>();
     const calls: PendingBlock[] = [];
@@ -462,6 +590,7 @@ export class AnthropicProvider implements Provider {
           cacheWrite = usage.cache_creation_input_tokens ?? 0;
           inputTokens = (usage.input_tokens ?? 0) + cacheWrite + cacheRead;
           outputTokens = usage.output_tokens ?? 0;
+          thinkingTokens = usage.output_tokens_details?.thinking_tokens ?? 0;
           break;
         }
         case "content_block_start": {
@@ -532,6 +661,8 @@ export class AnthropicProvider implements Provider {
           if (usage.cache_read_input_tokens != null) cacheRead = usage.cache_read_input_tokens;
           if (usage.cache_creation_input_tokens != null) cacheWrite = usage.cache_creation_input_tokens;
           if (usage.input_tokens != null) inputTokens = usage.input_tokens + cacheWrite + cacheRead;
+          if (usage.output_tokens_details?.thinking_tokens != null) thinkingTokens = usage.output_tokens_details.thinking_tokens;
+          if (event.delta.stop_reason) stopReason = event.delta.stop_reason;
           break;
         }
         case "message_stop":
@@ -542,6 +673,21 @@ export class AnthropicProvider implements Provider {
       }
     }
     if (!stopped) throw truncatedStream(LABEL, "message_stop");
+    // A refusal, or a turn cut off by max_tokens with nothing usable (no text, or a tool call or
+    // structured answer whose input was cut), is not committed as the model's turn: retrying the
+    // same request would do the same, so the error says what to change.
+    if (stopReason === "refusal") {
+      throw new ProviderError(
+        `${LABEL} declined to answer (stop_reason "refusal", model ${model}): rephrase the request or change the conversation; retrying it unchanged gets the same refusal`,
+        { retryable: false, code: "bad_request" },
+      );
+    }
+    if (stopReason === "max_tokens" && (calls.length > 0 || output !== undefined || text.trim() === "")) {
+      throw new ProviderError(
+        `${LABEL} stopped at max_tokens (${maxTokens}) before a usable answer (thinking counts towards it): raise the agent's max_tokens (model ${model} allows up to ${info.max_output_tokens ?? "its own limit"}) or lower its effort`,
+        { retryable: false, code: "bad_request" },
+      );
+    }
     if (output && output.json.trim() === "") {
       // an input streamed whole at the block's start ({}, as far as this API goes)
       output.json = "{}";
@@ -564,9 +710,10 @@ export class AnthropicProvider implements Provider {
         output_tokens: outputTokens,
         ...(cacheRead > 0 && { cache_read_tokens: cacheRead }),
         ...(cacheWrite > 0 && { cache_write_tokens: cacheWrite }),
+        ...(thinkingTokens > 0 && { reasoning_tokens: thinkingTokens }),
       },
       model,
-      ...(thought && { replay: { provider: "anthropic", model, data: { content } } }),
+      ...(thought && { replay: { provider: "anthropic", model, data: { content, prefix } } }),
     };
   }
 }

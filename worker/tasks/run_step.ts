@@ -26,6 +26,7 @@ import { agentTools, runInterruptStep, runToolStep, type DispatchLog } from "../
 import { mcpServers, McpUnavailableError, type McpTools } from "../mcp/tools.ts";
 import { markToolDispatched, readToolDispatch, settleToolDispatch } from "../../db/sql/toolDispatches.ts";
 import { TransientToolError, type Tool } from "../tools/types.ts";
+import { outputProblems } from "../tools/validate.ts";
 import { threadHistory } from "../../db/sql/threadHistory.ts";
 import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
@@ -244,6 +245,20 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
 
   if (run.event_seq === 0) {
     writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
+    // the state the run starts from (resolved as this first attempt began, 000030): it must match
+    // the agent's state_schema as every update must (a client's state, or one carried on from a
+    // run under an older schema, may not); AG-UI clients start from it
+    if (run.state && config.data.state_schema) {
+      const problems = outputProblems(config.data.state_schema, run.state);
+      if (problems) {
+        return fail(
+          "invalid_run_input",
+          `the run's starting state (its input's "state", or the state of the run it continues on its thread) does not match the agent's state_schema: ${problems}. ` +
+            'Send a "state" that matches it, or start a new thread.',
+        );
+      }
+    }
+    if (run.state) writer.push({ type: "STATE_SNAPSHOT", snapshot: run.state });
     // a run that waited for a worker slot (its workspace's max_running_runs, or fair share)
     const waitedMs = run.admitted_at ? Date.parse(run.admitted_at) - Date.parse(run.created_at) : 0;
     if (waitedMs > 0) {
@@ -314,7 +329,8 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       ctx.histories?.remember(run.id, seq, history);
       // the workspace's own prices over the built-in table (worker/pricing.ts)
       if (ctx.prices) scope.prices = await ctx.prices.forWorkspace(run.workspace_id);
-      const messages = chatMessages(history);
+      // an agent that keeps a state is told a state its client gave (conversation.ts stateNote)
+      const messages = chatMessages(history, { inputState: tools.has("update_state") });
       const definitions = [
         ...[...tools.values()].map((t) => t.definition),
         ...[...clients.values()].map((t) => ({
@@ -334,6 +350,16 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
           turnText: lastTurnText(begun),
           dispatches: dispatchLog(ctx, run.id, seq, run.step_attempt),
           firstAttempt: run.step_attempt === 1,
+          // the state as this attempt began: only a step's commit changes it, and this attempt's
+          // fence (step_cursor, step_attempt) lets no other attempt commit this step
+          readState: () => Promise.resolve(run.state ?? null),
+          stateStreamed: async () => {
+            const { rows } = await ctx.pool.query<{ streamed: boolean }>(
+              "select exists (select from everruns.run_events e where e.run_id = $1 and e.type in ('STATE_SNAPSHOT', 'STATE_DELTA')) as streamed",
+              [run.id],
+            );
+            return rows[0]?.streamed === true;
+          },
         },
         tools,
       );

@@ -354,15 +354,18 @@ describe("provider: extended thinking across a tool loop", () => {
     server.reply({ text: "ok" });
     await complete([{ role: "user", content: "go" }, committed(spaced), { role: "tool", tool_call_id: spaced.tool_calls[0]!.id, content: "1" }]);
 
-    // cut off by max_tokens while thinking: the thinking block never got its signature
+    // cut off by max_tokens while thinking (the thinking block never got its signature): no usable
+    // answer, so nothing is committed; a clear error, not retried, says to raise max_tokens
     server.anthropic.cutOffThinking = true;
     server.reply({ reasoning: "Let me think about this at len" });
-    const cut = await complete([{ role: "user", content: "think" }]);
+    const cut = await complete([{ role: "user", content: "think" }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     server.anthropic.cutOffThinking = false;
-    expect(cut.reasoning).toBe("Let me think about this at len");
-    expect(cut.replay).toBeUndefined();
-    server.reply({ reasoning: "Shorter this time.", text: "done" });
-    await expect(complete([{ role: "user", content: "think" }, committed(cut), { role: "user", content: "go on" }])).resolves.toMatchObject({ text: "done" });
+    expect(cut).toBeInstanceOf(ProviderError);
+    expect((cut as ProviderError).retryable).toBe(false);
+    expect((cut as ProviderError).message).toMatch(/stopped at max_tokens \(8192\) before a usable answer.*raise the agent's max_tokens/);
 
     // replays recorded before this fix: rebuilt from the turn's text and calls
     const call = { id: "toolu_a", name: "echo", arguments: { n: 1 } };

@@ -24,6 +24,8 @@ interface FrameOptions {
   onToolUse?: (id: string) => void;
   /** the message_delta's stop_reason (default: tool_use when the reply calls tools, else end_turn) */
   stopReason?: string;
+  /** usage.output_tokens_details.thinking_tokens (message_start and message_delta) */
+  thinkingTokens?: number;
 }
 
 // --- Anthropic Messages ----------------------------------------------------------------------
@@ -51,6 +53,7 @@ export function anthropicFrames(reply: StreamReply, requested: string, options?:
         output_tokens: 1,
         cache_creation_input_tokens: usage.cache_creation_input_tokens,
         cache_read_input_tokens: usage.cache_read_input_tokens,
+        ...(options?.thinkingTokens !== undefined && { output_tokens_details: { thinking_tokens: 0 } }),
       },
     },
   });
@@ -89,7 +92,10 @@ export function anthropicFrames(reply: StreamReply, requested: string, options?:
   }
   emit("message_delta", {
     delta: { stop_reason: options?.stopReason ?? (reply.toolCalls?.length ? "tool_use" : "end_turn"), stop_sequence: null },
-    usage: options?.usage ? { ...usage } : { output_tokens: usage.output_tokens },
+    usage: {
+      ...(options?.usage ? { ...usage } : { output_tokens: usage.output_tokens }),
+      ...(options?.thinkingTokens !== undefined && { output_tokens_details: { thinking_tokens: options.thinkingTokens } }),
+    },
   });
   emit("message_stop", {});
   return frames;
@@ -136,6 +142,11 @@ const NO_BUDGET_THINKING = [
   "claude-fable-5-2",
   "claude-mythos-5-2",
 ];
+/**
+ * `thinking: {type: "disabled"}` is a 400 without thinking by default: Opus 4.7 (adaptive only;
+ * thinking is off unless asked for). Also refused by ALWAYS_THINKS.
+ */
+const NO_THINKING_OFF = ["claude-opus-4-7"];
 /** Thinking always on: `thinking: {type: "disabled"}` is a 400, and a request without `thinking` thinks. */
 const ALWAYS_THINKS = [
   "claude-opus-5-5",
@@ -147,6 +158,13 @@ const ALWAYS_THINKS = [
   "claude-fable-5-2",
   "claude-mythos-5-2",
 ];
+/** `thinking: {type: "disabled"}` only at effort high or below (absent effort: the model's default, high): Opus 5. */
+const THINKING_OFF_UP_TO_HIGH = ["claude-opus-5"];
+/**
+ * Budget thinking thinks between tool calls only with the `interleaved-thinking-2025-05-14` beta
+ * header (Claude 4 before 4.6): without it, a request answering tool results streams no thinking.
+ */
+const INTERLEAVED_WITH_BETA = ["claude-opus-4-5", "claude-opus-4-1", "claude-opus-4", "claude-sonnet-4-5", "claude-sonnet-4", "claude-haiku-4-5"];
 /** Before adaptive thinking (Claude 4.6): `thinking: {type: "adaptive"}` is a 400. */
 const NO_ADAPTIVE_THINKING = [
   "claude-sonnet-4-5",
@@ -156,6 +174,38 @@ const NO_ADAPTIVE_THINKING = [
   "claude-sonnet-4",
   "claude-opus-4",
   "claude-3-7-sonnet",
+];
+/**
+ * Preserved thinking ("Prefix checks on thinking blocks"): a thinking block's signature is bound to
+ * everything before it (system, tools, earlier messages and blocks); sent back after any of that
+ * changed, it is a 400.
+ */
+const PRESERVED_THINKING = [
+  "claude-fable-5-2",
+  "claude-mythos-5-2",
+  "claude-fable-5-1",
+  "claude-mythos-5-1",
+  "claude-opus-5-5",
+  "claude-sonnet-5-5",
+  "claude-haiku-5-5",
+];
+/**
+ * Thinking `display` defaults to "omitted" (Opus 4.7 and later, Fable, Mythos; on Opus 5.5 and
+ * Sonnet 5.5 the text between tool calls too): thinking blocks stream with empty text, signed,
+ * unless the request's thinking sets `display: "summarized"`.
+ */
+const DISPLAY_OMITTED = [
+  "claude-opus-4-7",
+  "claude-opus-4-8",
+  "claude-opus-5",
+  "claude-opus-5-5",
+  "claude-sonnet-5-5",
+  "claude-fable-5",
+  "claude-mythos-5",
+  "claude-fable-5-1",
+  "claude-mythos-5-1",
+  "claude-fable-5-2",
+  "claude-mythos-5-2",
 ];
 /** Forced tool use (`tool_choice` `any` or `tool`) is a 400. */
 const NO_FORCED_TOOL_USE = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-fable-5-1", "claude-mythos-5-1", "claude-fable-5-2", "claude-mythos-5-2"];
@@ -186,6 +236,21 @@ const NO_OUTPUT_FORMAT = [
   "claude-3-haiku",
 ];
 
+/** The per-model lists above, for a test that the models table agrees with them. */
+export const FAKE_ANTHROPIC_MODEL_RULES = {
+  NO_BUDGET_THINKING,
+  ALWAYS_THINKS,
+  NO_THINKING_OFF,
+  THINKING_OFF_UP_TO_HIGH,
+  INTERLEAVED_WITH_BETA,
+  NO_ADAPTIVE_THINKING,
+  PRESERVED_THINKING,
+  DISPLAY_OMITTED,
+  NO_FORCED_TOOL_USE,
+  NO_TEMPERATURE,
+  NO_OUTPUT_FORMAT,
+} as const;
+
 const isModel = (model: string, names: string[]) =>
   names.some((name) => model === name || (model.startsWith(`${name}-`) && /^-\d{8}$/.test(model.slice(name.length))));
 const THINKING_HINT = 'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.';
@@ -211,7 +276,14 @@ const THINKING_HINT = 'Use "thinking.type.adaptive" and "output_config.effort" t
  *   refuse them; thinking (enabled or adaptive) refuses forced tool use on every model. A model
  *   that always thinks streams its thinking without a `thinking` setting, and under adaptive or
  *   default thinking a tool loop's turn must come back with the thinking blocks the fake streamed
- *   for it, unchanged (a turn the model streamed without thinking needs none).
+ *   for it, unchanged (a turn the model streamed without thinking needs none, nor one whose
+ *   preserved thinking's prefix changed). Preserved thinking: signatures bound to the prefix
+ *   (prefixDigests), a changed one refused with the API's error. Display: the models that default
+ *   to "omitted" stream empty thinking unless `display: "summarized"`. Opus 5 takes thinking off
+ *   only up to effort high. JSON outputs refuse an object schema not closed with
+ *   `additionalProperties: false`. With `betaOf` wired, budget thinking on Claude 4 before 4.6
+ *   streams no thinking after tool results without the interleaved-thinking beta. Usage reports
+ *   `output_tokens_details.thinking_tokens`; `stopReason` scripts a refusal or a max_tokens stop.
  */
 export class FakeAnthropic {
   /**
@@ -226,6 +298,15 @@ export class FakeAnthropic {
    * signature, the message stops with `max_tokens` (script such a reply with reasoning only).
    */
   cutOffThinking = false;
+  /**
+   * The request's `anthropic-beta` header ("" when none), for the interleaved-thinking rule. The
+   * server does not pass headers to frames (worker/test/fake-llm-server.ts), so a test that wants
+   * the rule wires this to the recorded request; unset, the rule is off (every reply may think).
+   * Kept across reset().
+   */
+  betaOf: (() => string) | undefined;
+  /** The stop_reason of every reply (e.g. "refusal", "max_tokens"); undefined: the usual one. */
+  stopReason: string | undefined;
   /** Cache entries' clock (tests may move it to expire entries). */
   now: () => number = () => Date.now();
   /** What the cache did, one entry per reply streamed with countTokens. */
@@ -233,8 +314,8 @@ export class FakeAnthropic {
   private secret = randomBytes(32);
   /** The key of the request last checked (fake-llm-server.ts calls check, then frames, for one request). */
   private apiKey: string | undefined;
-  /** The thinking blocks streamed in a turn, by each tool_use id of the turn. */
-  private readonly thoughtsOf = new Map<string, ThoughtBlock[]>();
+  /** The thinking blocks streamed in a turn and the prefix it was streamed after, by each tool_use id of the turn. */
+  private readonly thoughtsOf = new Map<string, { thoughts: ThoughtBlock[]; prefix: string }>();
   /** Cached prefixes (api key, model, prefix hash) and when they expire. */
   private readonly cache = new Map<string, number>();
 
@@ -291,9 +372,22 @@ export class FakeAnthropic {
       }
     }
 
-    // every thinking block must be one the fake signed
+    // every thinking block must be one the fake signed; on a model with preserved thinking, signed
+    // for exactly what precedes it in this request (its prefix)
+    const model = typeof body.model === "string" ? body.model : "";
+    const preserved = isModel(model, PRESERVED_THINKING);
+    const prefixes = prefixDigests(body);
     for (const [n, m] of messages.entries()) {
       for (const [i, block] of blocksOf(m.content).entries()) {
+        if (block.type === "thinking" && preserved && typeof block.thinking === "string" && typeof block.signature === "string") {
+          if (!this.signed(block.thinking, block.signature, prefixes.before[n]![i])) {
+            return refuse(
+              `messages.${n}.content.${i}: Invalid \`signature\` in \`thinking\` block. The block is bound to a different conversation. ` +
+                'Remove the block, or set `thinking.block_binding.prefix_mismatch_behavior` to "drop_block".',
+            );
+          }
+          continue;
+        }
         if (
           block.type === "thinking" &&
           !(typeof block.thinking === "string" && typeof block.signature === "string" && this.signed(block.thinking, block.signature))
@@ -316,7 +410,10 @@ export class FakeAnthropic {
       const turn = blocksOf(messages[lastAssistant]!.content);
       const isThought = (b: Json) => b.type === "thinking" || b.type === "redacted_thinking";
       const firstToolUse = turn.find((b) => b.type === "tool_use");
-      const streamed = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id) : undefined;
+      const record = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id) : undefined;
+      // preserved thinking whose prefix changed is invalid anyway: the turn may come without it
+      const stale = preserved && record !== undefined && record.prefix !== prefixes.before[lastAssistant]![0];
+      const streamed = stale ? undefined : record?.thoughts;
       const sent = turn.filter(isThought).map(thoughtOf);
       const leading = turn.findIndex((b) => !isThought(b));
       if (streamed !== undefined && streamed.length > 0 && (JSON.stringify(sent) !== JSON.stringify(streamed) || (leading >= 0 && leading < sent.length))) {
@@ -333,7 +430,7 @@ export class FakeAnthropic {
       const sent = turn.filter(isThought).map(thoughtOf);
       const leading = turn.findIndex((b) => !isThought(b));
       const firstToolUse = turn.find((b) => b.type === "tool_use");
-      const streamed = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id) : undefined;
+      const streamed = typeof firstToolUse?.id === "string" ? this.thoughtsOf.get(firstToolUse.id)?.thoughts : undefined;
       if (turn.length === 0 || !isThought(turn[0]!)) {
         return refuse(
           `messages.${lastAssistant}.content.0: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(turn[0]?.type)}\`. ` +
@@ -354,19 +451,46 @@ export class FakeAnthropic {
     return undefined;
   }
 
-  frames(reply: StreamReply, body: Json, model: string, apiKey = this.apiKey): string[] {
+  frames(reply: StreamReply, body: Json, model: string, apiKey = this.apiKey, beta?: string): string[] {
     const thinking = thinksBy(body);
+    const requested = typeof body.model === "string" ? body.model : model;
+    const preserved = isModel(requested, PRESERVED_THINKING);
+    // display: omitted by default on the models that say so, unless the request asks for a summary
+    const display = isObject(body.thinking) && typeof body.thinking.display === "string" ? body.thinking.display : undefined;
+    const omitted = display === "omitted" || (display === undefined && isModel(requested, DISPLAY_OMITTED));
+    const prefix = prefixDigests(body).all;
     const thoughts: ThoughtBlock[] = [];
-    if (reply.reasoning) thoughts.push({ type: "thinking", thinking: reply.reasoning, signature: this.cutOffThinking ? "" : this.sign(reply.reasoning) });
+    // budget thinking without the interleaved-thinking beta: no thinking after tool results
+    const messages = Array.isArray(body.messages) ? body.messages.filter(isObject) : [];
+    const afterToolResults = blocksOf(messages.at(-1)?.content).some((b) => b.type === "tool_result");
+    const budget = isObject(body.thinking) && body.thinking.type === "enabled";
+    const betas = beta ?? this.betaOf?.();
+    const interleaved = !(
+      betas !== undefined &&
+      budget &&
+      afterToolResults &&
+      isModel(requested, INTERLEAVED_WITH_BETA) &&
+      !betas.split(",").some((b) => b.trim() === "interleaved-thinking-2025-05-14")
+    );
+    if (reply.reasoning && interleaved) {
+      const shown = omitted ? "" : reply.reasoning;
+      // bound to the request's prefix on a model with preserved thinking (the thought is the turn's first block)
+      const signature = this.cutOffThinking ? "" : this.sign(shown, preserved ? prefix : undefined);
+      thoughts.push({ type: "thinking", thinking: shown, signature });
+    }
     if (thinking) for (let i = 0; i < this.redactedThinking; i++) thoughts.push({ type: "redacted_thinking", data: this.redactedData() });
     const usage = this.countTokens
       ? this.cached(body, model, apiKey, reply)
       : { ...estimateUsage(reply), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    // the thinking's own tokens (what it cost, whether or not its text is shown), part of output_tokens
+    const thinkingTokens = reply.reasoning ? tokensOf(reply.reasoning) : 0;
+    usage.output_tokens = Math.max(usage.output_tokens, thinkingTokens + 1);
     return anthropicFrames(reply, model, {
       thoughts,
       usage,
-      onToolUse: (id) => this.thoughtsOf.set(id, thoughts),
-      ...(this.cutOffThinking && { stopReason: "max_tokens" }),
+      thinkingTokens,
+      onToolUse: (id) => this.thoughtsOf.set(id, { thoughts, prefix }),
+      ...(this.cutOffThinking ? { stopReason: "max_tokens" } : this.stopReason ? { stopReason: this.stopReason } : {}),
     });
   }
 
@@ -376,7 +500,12 @@ export class FakeAnthropic {
     const thinking = isObject(body.thinking) ? body.thinking.type : undefined;
     if (thinking === "enabled" && isModel(model, NO_BUDGET_THINKING))
       return refuse(`"thinking.type.enabled" is not supported for this model. ${THINKING_HINT}`);
-    if (thinking === "disabled" && isModel(model, ALWAYS_THINKS)) return refuse(`"thinking.type.disabled" is not supported for this model. ${THINKING_HINT}`);
+    if (thinking === "disabled" && (isModel(model, ALWAYS_THINKS) || isModel(model, NO_THINKING_OFF)))
+      return refuse(`"thinking.type.disabled" is not supported for this model. ${THINKING_HINT}`);
+    const effort = isObject(body.output_config) ? body.output_config.effort : undefined;
+    if (thinking === "disabled" && isModel(model, THINKING_OFF_UP_TO_HIGH) && (effort === "xhigh" || effort === "max")) {
+      return refuse(`"thinking.type.disabled" is supported for this model only at effort "high" or below; got "${String(effort)}".`);
+    }
     if (thinking === "adaptive" && isModel(model, NO_ADAPTIVE_THINKING)) {
       return refuse(`"thinking.type.adaptive" is not supported for this model. Use "thinking.type.enabled" with "budget_tokens".`);
     }
@@ -398,6 +527,8 @@ export class FakeAnthropic {
         return refuse('output_config.format: must be {"type": "json_schema", "schema": {...}}');
       }
       if (isModel(model, NO_OUTPUT_FORMAT)) return refuse(`output_config.format: structured outputs are not supported for model ${model}`);
+      const open = openObject(format.schema, "output_config.format.schema");
+      if (open) return refuse(`${open}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
     }
     return undefined;
   }
@@ -406,6 +537,7 @@ export class FakeAnthropic {
     this.countTokens = false;
     this.redactedThinking = 0;
     this.cutOffThinking = false;
+    this.stopReason = undefined;
     this.now = () => Date.now();
     this.cacheLog.length = 0;
     this.thoughtsOf.clear();
@@ -413,13 +545,14 @@ export class FakeAnthropic {
     this.secret = randomBytes(32);
   }
 
-  /** A thinking block's signature: what the fake would sign it with. */
-  sign(thinking: string): string {
-    return createHmac("sha256", this.secret).update(`thinking\n${thinking}`).digest("base64");
+  /** A thinking block's signature: what the fake would sign it with (bound to `prefix`, a prefixDigests digest, on a model with preserved thinking). */
+  sign(thinking: string, prefix?: string): string {
+    const bound = prefix === undefined ? "" : `prefix ${prefix}\n`;
+    return createHmac("sha256", this.secret).update(`${bound}thinking\n${thinking}`).digest("base64");
   }
 
-  private signed(thinking: string, signature: string): boolean {
-    const expected = Buffer.from(this.sign(thinking));
+  private signed(thinking: string, signature: string, prefix?: string): boolean {
+    const expected = Buffer.from(this.sign(thinking, prefix));
     const given = Buffer.from(signature);
     return expected.length === given.length && timingSafeEqual(expected, given);
   }
@@ -494,6 +627,68 @@ export class FakeAnthropic {
     this.cacheLog.push({ breakpoints: breakpoints.length, read, write: usage.cache_creation_input_tokens, input: usage.input_tokens });
     return usage;
   }
+}
+
+/**
+ * The digests of a request's prefix as preserved thinking binds a block to it: `before[n][i]`, of
+ * everything before block i of message n (system, tools, then every earlier block with its role);
+ * `all`, of the whole request (what the reply's first block follows). Canonical: keys sorted,
+ * cache_control left out (it changes nothing the model reads), a string content as its text block.
+ */
+function prefixDigests(body: Json): { before: string[][]; all: string } {
+  const canonical = (value: unknown): string => {
+    if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+    if (isObject(value)) {
+      const keys = Object.keys(value)
+        .filter((k) => k !== "cache_control" && value[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+    }
+    return JSON.stringify(value);
+  };
+  const hash = createHash("sha256");
+  hash.update(`system ${canonical(blocksOf(body.system))}\ntools ${canonical(Array.isArray(body.tools) ? body.tools : [])}\n`);
+  const before: string[][] = [];
+  for (const m of Array.isArray(body.messages) ? body.messages.filter(isObject) : []) {
+    const digests: string[] = [];
+    for (const block of blocksOf(m.content)) {
+      digests.push(hash.copy().digest("hex"));
+      hash.update(`${String(m.role)} ${canonical(block)}\n`);
+    }
+    // an empty message: its (absent) first block follows everything so far
+    if (digests.length === 0) digests.push(hash.copy().digest("hex"));
+    before.push(digests);
+  }
+  return { before, all: hash.digest("hex") };
+}
+
+/**
+ * The path of the first object schema in `schema` not closed with `additionalProperties: false`
+ * (JSON outputs' rule, structured outputs "JSON Schema limitations"), or undefined.
+ */
+function openObject(schema: unknown, path: string): string | undefined {
+  if (Array.isArray(schema)) {
+    for (const [i, s] of schema.entries()) {
+      const found = openObject(s, `${path}.${i}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (!isObject(schema)) return undefined;
+  if (schema.type === "object" && schema.additionalProperties !== false) return path;
+  for (const key of ["properties", "$defs", "definitions"]) {
+    const children = schema[key];
+    if (!isObject(children)) continue;
+    for (const [name, child] of Object.entries(children)) {
+      const found = openObject(child, `${path}.${key}.${name}`);
+      if (found) return found;
+    }
+  }
+  for (const key of ["items", "anyOf", "allOf", "oneOf"]) {
+    const found = schema[key] === undefined ? undefined : openObject(schema[key], `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** Whether the request's model thinks: thinking enabled or adaptive, or no setting on a model that always thinks. */

@@ -176,7 +176,10 @@ export class FakeLlmServer {
     }
     if ("error" in reply) return this.sendError(res, api, reply.error);
     const model = typeof body.model === "string" ? body.model : "fake-model";
-    const frames = api === "anthropic" ? this.anthropic.frames(reply, body, model, apiKey) : this.openai.frames(api, reply, body, model);
+    const frames =
+      api === "anthropic"
+        ? this.anthropic.frames(reply, body, model, apiKey, [req.headers["anthropic-beta"] ?? ""].flat().join(","))
+        : this.openai.frames(api, reply, body, model);
     await this.stream(req, res, api, frames, reply);
   }
 

@@ -3,12 +3,14 @@
 // a tool with a heavy dependency imports it inside `execute`. `http` tools are a tool type
 // (worker/tools/http.ts), built per agent from its config.
 import { echoTool } from "./echo.ts";
+import { reportProgressTool } from "./report-progress.ts";
 import { simulateWorkTool } from "./simulate-work.ts";
 import { sleepTool } from "./sleep.ts";
 import type { Tool } from "./types.ts";
+import { updateStateTool } from "./update-state.ts";
 import { waitForEventTool } from "./wait-for-event.ts";
 
-const BUILTIN: readonly Tool[] = [echoTool, simulateWorkTool, sleepTool, waitForEventTool];
+const BUILTIN: readonly Tool[] = [echoTool, simulateWorkTool, sleepTool, waitForEventTool, updateStateTool, reportProgressTool];
 
 /** The names an agent config may list as built-in tools. */
 export const BUILTIN_TOOL_NAMES: readonly string[] = BUILTIN.map((t) => t.definition.name);

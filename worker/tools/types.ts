@@ -4,6 +4,7 @@
 // (`park({..., again: true})`: polling something long, e.g. an MCP task), at most
 // MAX_WAITS_PER_CALL times; what it needs when woken travels in the run's `waiting` record
 // (`park({..., state})` → `ctx.waiting.state`).
+import type { AgentConfig } from "../../db/schemas.ts";
 import type { ToolDefinition } from "../providers/types.ts";
 
 export interface ToolContext {
@@ -25,10 +26,32 @@ export interface ToolContext {
   signals: ReadonlyArray<{ id: number; name: string; payload: unknown }>;
   /** Reports a long call's progress: a `CUSTOM everruns.tool_progress` event (at most about 4 a second). */
   progress?: (p: { progress: number; total?: number; message?: string }) => void;
+  /**
+   * The run's state as committed before this step (runs.state; null: none yet), and the agent's
+   * state_schema: what update_state patches and checks.
+   */
+  runState?: { read: () => Promise<Record<string, unknown> | null>; schema?: Record<string, unknown> };
+}
+
+/** An AG-UI event a tool's result adds to its step's commit (STATE_SNAPSHOT, STATE_DELTA, CUSTOM). */
+export type ToolEvent = { type: string } & Record<string, unknown>;
+
+/**
+ * What a tool's result commits to the run with its step, besides its content: the run's new
+ * state (runs.state), a progress report (runs.progress, stamped `at` by the database), and the
+ * events that say so. All in the step's one commit: a step retried after a crash commits them
+ * once, from the state before it.
+ */
+export interface RunUpdate {
+  state?: Record<string, unknown>;
+  progress?: { message: string; fraction: number | null };
+  events: ToolEvent[];
 }
 
 export interface Tool {
   definition: ToolDefinition;
+  /** The definition the model sees for this agent, when it depends on the agent's config (update_state: its state_schema). */
+  definitionFor?(config: AgentConfig): ToolDefinition;
   /** A plain value (sent to the model as JSON, or as is when a string), `result(...)` or `park(...)`. */
   execute(args: Record<string, unknown>, ctx: ToolContext): Promise<unknown>;
 }
@@ -39,7 +62,7 @@ const KIND = Symbol("everruns.toolResult");
 export type WaitFor = { type: "timer" } | { type: "event"; name: string };
 
 export type ToolResult =
-  | { [KIND]: "value"; value: unknown; consumesSignal?: number }
+  | { [KIND]: "value"; value: unknown; consumesSignal?: number; update?: RunUpdate }
   | {
       [KIND]: "wait";
       /** wake the run after this long at the latest */
@@ -54,9 +77,17 @@ export type ToolResult =
       state?: Record<string, unknown>;
     };
 
-/** A result that also consumes a signal of ctx.signals (it is not delivered again). */
-export function result(value: unknown, options: { consumesSignal?: number } = {}): ToolResult {
-  return { [KIND]: "value", value, ...(options.consumesSignal !== undefined && { consumesSignal: options.consumesSignal }) };
+/**
+ * A result that also consumes a signal of ctx.signals (it is not delivered again), or commits a
+ * change of the run's state or progress with its step (`update`).
+ */
+export function result(value: unknown, options: { consumesSignal?: number; update?: RunUpdate } = {}): ToolResult {
+  return {
+    [KIND]: "value",
+    value,
+    ...(options.consumesSignal !== undefined && { consumesSignal: options.consumesSignal }),
+    ...(options.update !== undefined && { update: options.update }),
+  };
 }
 
 /** The longest durable wait a tool may ask for (seconds): 30 days. */

@@ -450,29 +450,81 @@ function ContextCell({ entry }: { entry: CatalogEntry }) {
   );
 }
 
-/** The capabilities an agent config may depend on (lib/models/catalog.ts CAPABILITIES), by field. */
+/**
+ * The capabilities an agent config may depend on (lib/models/catalog.ts CAPABILITIES), by field:
+ * `label` the chip shown when the model is known to have it (true); `refused` the chip shown when
+ * it is known not to (false) and a config relying on it is refused, so the table says so. A
+ * capability with no chip for its known value shows only in the title.
+ */
 const CAPABILITY_LABELS = [
   { field: "thinking", label: "thinking", name: "extended thinking" },
+  { field: "adaptiveThinking", label: "adaptive thinking", name: "adaptive thinking" },
+  { field: "thinkingOff", refused: "always thinks", name: "turning thinking off", no: 'no: always thinks (thinking "off" is refused)' },
   { field: "reasoning", label: "reasoning", name: "reasoning (reasoning_effort)" },
   { field: "caching", label: "caching", name: "prompt caching" },
   { field: "structuredOutput", label: "JSON schema", name: "structured output" },
-] as const;
+  { field: "outputFormat", label: "JSON output format", name: "JSON outputs (output_config.format)" },
+  { field: "forcedToolChoice", refused: "no forced tools", name: "forced tool use", no: "no: structured output goes as output_config.format" },
+  { field: "temperature", refused: "no temperature", name: "a sampling temperature", no: "no: temperature is refused" },
+] as const satisfies ReadonlyArray<{ field: keyof CatalogEntry; label?: string; refused?: string; name: string; no?: string }>;
 
-/** The capabilities a model is known to have, as chips; its title says each one (yes, no or unknown: unknown is allowed). */
+/** Anthropic's output_config.effort levels, lowest first (lib/models/catalog.ts EFFORT_LEVELS: the console bundles no catalog). */
+const EFFORT_ORDER = ["low", "medium", "high", "xhigh", "max"];
+
+/**
+ * The effort chip: "effort: low…max" for a run of consecutive levels, the ones left out named
+ * ("effort: low…max, no xhigh"); null when no level is known (none, or unknown: the title says which).
+ */
+function effortLabel(levels: readonly string[] | null | undefined): string | null {
+  if (!levels || levels.length === 0) return null;
+  if (levels.length === 1) return `effort: ${levels[0]}`;
+  const first = levels[0]!;
+  const last = levels[levels.length - 1]!;
+  const span = EFFORT_ORDER.slice(EFFORT_ORDER.indexOf(first), EFFORT_ORDER.indexOf(last) + 1);
+  const missing = span.filter((level) => !levels.includes(level));
+  return `effort: ${first}…${last}${missing.length > 0 ? `, no ${missing.join(", ")}` : ""}`;
+}
+
+/** One chip of a model's capabilities: `refused`, what its API refuses (amber). */
+type Chip = { field: string; text: string; refused: boolean };
+
+const CHIP = "whitespace-nowrap rounded px-1 py-0.5 text-[11px] font-medium";
+
+/**
+ * A model's known capabilities as chips (grey), and what its API refuses as amber chips ("no
+ * temperature"); the title says each one (yes, no or unknown: unknown is allowed) and the effort levels.
+ * On a wide screen the chips get room for three lines (what it has, its effort, what it refuses);
+ * narrower, they wrap more rather than push the table past the card.
+ */
 function Capabilities({ entry }: { entry: CatalogEntry }) {
-  const known = CAPABILITY_LABELS.filter((c) => entry[c.field] === true);
-  const title = CAPABILITY_LABELS.map((c) => `${c.name}: ${entry[c.field] == null ? "unknown (allowed)" : entry[c.field] ? "yes" : "no"}`).join("\n");
+  const chips = CAPABILITY_LABELS.flatMap((c): Chip[] => {
+    const value = entry[c.field];
+    if (value === true && "label" in c) return [{ field: c.field, text: c.label, refused: false }];
+    if (value === false && "refused" in c) return [{ field: c.field, text: c.refused, refused: true }];
+    return [];
+  });
+  const effort = effortLabel(entry.effortLevels);
+  // what it has (grey), its effort levels, then what its API refuses (amber), each group together
+  const has = chips.filter((c) => !c.refused);
+  if (effort) has.push({ field: "effortLevels", text: effort, refused: false });
+  const shown = [...has, ...chips.filter((c) => c.refused)];
+  const levels = entry.effortLevels;
+  const title = [
+    ...CAPABILITY_LABELS.map((c) => `${c.name}: ${entry[c.field] == null ? "unknown (allowed)" : entry[c.field] ? "yes" : "no" in c ? c.no : "no"}`),
+    `effort levels (output_config.effort): ${levels == null ? "unknown (any allowed)" : levels.length === 0 ? "none (effort is refused)" : levels.join(", ")}`,
+  ].join("\n");
   return (
-    <span data-testid="builtin-capabilities" title={title} className="inline-flex flex-wrap justify-end gap-1">
-      {known.length === 0 && <span className="text-slate-400">—</span>}
-      {known.map((c) => (
+    <span data-testid="builtin-capabilities" title={title} className="ml-auto inline-flex max-w-[25rem] min-[1400px]:min-w-[17rem] flex-wrap justify-end gap-1">
+      {shown.length === 0 && <span className="text-slate-400">—</span>}
+      {shown.map((c) => (
         <span
           key={c.field}
           data-testid="builtin-capability"
           data-capability={c.field}
-          className="rounded bg-slate-100 px-1.5 py-0.5 text-[11px] font-medium text-slate-600"
+          data-refused={c.refused ? "true" : undefined}
+          className={`${CHIP} ${c.refused ? "bg-amber-50 text-amber-800" : "bg-slate-100 text-slate-600"}`}
         >
-          {c.label}
+          {c.text}
         </span>
       ))}
     </span>
@@ -619,7 +671,9 @@ function BuiltinTable({
         The catalog as the API loaded it at its start: this release&apos;s table (<span className="font-mono">lib/models/models.json</span>) with the
         operator&apos;s <span className="font-mono">EVERRUNS_MODELS_FILE</span> over it (its entries marked <em>operator file</em>), read-only here: a change is
         a new release or a change of that file. A model it does not list, and no price of this workspace or of its agent matches, costs 0. A capability not
-        shown is absent or unknown (hover for which); an unknown one is allowed.
+        shown is absent or unknown (hover for which); an unknown one is allowed. An amber one is what the provider refuses for that model: an agent config that
+        sets it (thinking <span className="font-mono">off</span>, a temperature) is refused when saved, and structured output goes as{" "}
+        <span className="font-mono">output_config.format</span> instead of a forced tool.
       </p>
     </Card>
   );

@@ -39,6 +39,12 @@ export const MODEL_CATALOG_QUERY = graphql(`
       reasoning
       caching
       structuredOutput
+      adaptiveThinking
+      thinkingOff
+      forcedToolChoice
+      outputFormat
+      temperature
+      effortLevels
       fromOperatorFile
     }
   }

@@ -2,7 +2,8 @@
 // Runs: the live table. Filters live in the URL (status, agent, version, error code, a time window
 // or an absolute from/to range on created or finished time, a search), so a filtered view can be
 // linked (the dashboard's charts do); rows arrive and change through the runUpdated subscription
-// (every run's changes), never by polling. Rows can be selected for bulk cancel / approve /
+// (every run's changes, each step's commit included: a running run's progress report moves in its
+// row's Progress cell as it is reported), never by polling. Rows can be selected for bulk cancel / approve /
 // reject, confirmed with the count, the ids and a reason (components/BulkActions.tsx).
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { Suspense, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";

@@ -252,7 +252,7 @@ export type ModelPricesQuery = { allModelPrices: { totalCount: number, nodes: Ar
 export type ModelCatalogQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ModelCatalogQuery = { modelCatalog: Array<{ provider: string, modelPrefix: string, contextWindow: number | null, maxOutputTokens: number | null, inputPerMillion: number | null, outputPerMillion: number | null, cacheReadPerMillion: number | null, cacheWritePerMillion: number | null, thinking: boolean | null, reasoning: boolean | null, caching: boolean | null, structuredOutput: boolean | null, fromOperatorFile: boolean }> };
+export type ModelCatalogQuery = { modelCatalog: Array<{ provider: string, modelPrefix: string, contextWindow: number | null, maxOutputTokens: number | null, inputPerMillion: number | null, outputPerMillion: number | null, cacheReadPerMillion: number | null, cacheWritePerMillion: number | null, thinking: boolean | null, reasoning: boolean | null, caching: boolean | null, structuredOutput: boolean | null, adaptiveThinking: boolean | null, thinkingOff: boolean | null, forcedToolChoice: boolean | null, outputFormat: boolean | null, temperature: boolean | null, effortLevels: Array<string> | null, fromOperatorFile: boolean }> };
 
 export type SetModelPriceMutationVariables = Exact<{
   provider: string;
@@ -348,7 +348,7 @@ export type WorkspaceLimitsQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type WorkspaceLimitsQuery = { workspaceLimits: { workspaceId: string, workspaceName: string, maxQueuedRuns: number | null, runsPerMinute: number | null, maxRunningRuns: number | null, weight: number, maxTokensPerDay: number | null, maxCostUsdPerDay: number | null, dedicated: boolean, queuedRuns: number, pendingRuns: number, activeRuns: number, oldestPendingAt: string | null, tokensToday: number | null, costUsdToday: number | null, tokens: number | null, updatedAt: string | null } | null };
 
-export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
+export type NavRunRowFieldsFragment = { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
 
 export type NavRunsQueryVariables = Exact<{
   condition?: RunCondition | null | undefined;
@@ -357,12 +357,12 @@ export type NavRunsQueryVariables = Exact<{
 }>;
 
 
-export type NavRunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } | null };
+export type NavRunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } | null };
 
 export type NavRunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type NavRunsUpdatedSubscription = { runUpdated: { runId: string, run: { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null } | null };
+export type NavRunsUpdatedSubscription = { runUpdated: { runId: string, run: { agentVersion: number, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null } | null };
 
 export type NavAgentsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -387,9 +387,9 @@ export type WorkersAndQueueQueryVariables = Exact<{
 
 export type WorkersAndQueueQuery = { workerStatuses: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, lastSeenAt: string, steps: Array<{ runId: string, agentName: string | null, status: string, step: number, attempt: number, stepStartedAt: string | null, lockedAt: string }> }>, workerExits: Array<{ poolId: string, hostname: string | null, pid: number | null, concurrency: number, startedAt: string, exitedAt: string, crashed: boolean, freedRunIds: Array<string> }>, queueDepth: { ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }, queueHistory: Array<{ start: string, ready: number, scheduled: number, running: number, oldestReadyAgeMs: number | null }>, scheduledTimers: Array<{ runId: string, agentName: string | null, kind: string, eventName: string | null, until: string | null, since: string }>, stuckRuns: Array<{ runId: string, agentName: string | null, status: string, reason: string, step: number, attempt: number, since: string }> };
 
-export type RunRowFieldsFragment = { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
+export type RunRowFieldsFragment = { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } };
 
-export type RunFieldsFragment = { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } };
+export type RunFieldsFragment = { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, progress: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } };
 
 export type RunAttemptFieldsFragment = { seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null };
 
@@ -409,12 +409,12 @@ export type RunsQueryVariables = Exact<{
 }>;
 
 
-export type RunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } | null };
+export type RunsQuery = { allRuns: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } | null };
 
 export type RunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type RunsUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null } | null };
+export type RunsUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null } | null };
 
 export type AgentNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -426,7 +426,7 @@ export type RunDetailQueryVariables = Exact<{
 }>;
 
 
-export type RunDetailQuery = { runById: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string, input: unknown } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
+export type RunDetailQuery = { runById: { state: unknown, id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, progress: unknown, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string, input: unknown } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
 
 export type RunStepFieldsFragment = { seq: number, kind: string, name: string, status: string, attempt: number, startedAt: string, finishedAt: string, durationMs: string | null, error: unknown, usage: unknown };
 
@@ -442,7 +442,7 @@ export type RunUpdatedSubscriptionVariables = Exact<{
 }>;
 
 
-export type RunUpdatedSubscription = { runUpdated: { runId: string, run: { id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } } | null } | null };
+export type RunUpdatedSubscription = { runUpdated: { runId: string, run: { state: unknown, id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, progress: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> } } | null } | null };
 
 export type RunAnswersSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -526,7 +526,7 @@ export type AgentQueryVariables = Exact<{
 }>;
 
 
-export type AgentQuery = { agentById: { id: string, name: string, config: unknown, version: number, createdAt: string, updatedAt: string, agentVersionsByAgentId: { nodes: Array<{ agentId: string, version: number, config: unknown, createdAt: string } | null> }, runsByAgentId: { totalCount: number, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } } | null };
+export type AgentQuery = { agentById: { id: string, name: string, config: unknown, version: number, createdAt: string, updatedAt: string, agentVersionsByAgentId: { nodes: Array<{ agentId: string, version: number, config: unknown, createdAt: string } | null> }, runsByAgentId: { totalCount: number, nodes: Array<{ id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } } | null> } } | null };
 
 export type CreateAgentMutationVariables = Exact<{
   name: string;
@@ -549,7 +549,7 @@ export type ThreadQueryVariables = Exact<{
 }>;
 
 
-export type ThreadQuery = { threadById: { id: string, createdAt: string, agentByAgentId: { id: string, name: string } | null, runsByThreadId: { nodes: Array<{ id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null> } } | null };
+export type ThreadQuery = { threadById: { id: string, createdAt: string, agentByAgentId: { id: string, name: string } | null, runsByThreadId: { nodes: Array<{ id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, progress: unknown, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null> } } | null };
 
 export type ThreadRunsUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -559,7 +559,7 @@ export type ThreadRunsUpdatedSubscription = { runUpdated: { runId: string, run: 
 export type ApprovalsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ApprovalsQuery = { runsAwaitingAnswerCount: number, runsAwaitingAnswer: Array<{ input: unknown, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, finished: { nodes: Array<{ event: unknown } | null> }, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } }> };
+export type ApprovalsQuery = { runsAwaitingAnswerCount: number, runsAwaitingAnswer: Array<{ input: unknown, id: string, status: string, agentId: string, threadId: string, parentRunId: string | null, usage: unknown, error: unknown, progress: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, finished: { nodes: Array<{ event: unknown } | null> }, agentByAgentId: { id: string, name: string } | null, runStepsByRunId: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, outcome: string | null } | null> } }> };
 
 export type RunStatusUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
@@ -783,6 +783,7 @@ export const RunRowFieldsFragmentDoc = new TypedDocumentString(`
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -818,6 +819,7 @@ export const NavRunRowFieldsFragmentDoc = new TypedDocumentString(`
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -878,6 +880,7 @@ export const RunFieldsFragmentDoc = new TypedDocumentString(`
   finishedAt
   updatedAt
   waiting
+  progress
   agentByAgentId {
     id
     name
@@ -1680,6 +1683,12 @@ export const ModelCatalogDocument = new TypedDocumentString(`
     reasoning
     caching
     structuredOutput
+    adaptiveThinking
+    thinkingOff
+    forcedToolChoice
+    outputFormat
+    temperature
+    effortLevels
     fromOperatorFile
   }
 }
@@ -2074,6 +2083,7 @@ fragment RunRowFields on Run {
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -2116,6 +2126,7 @@ fragment RunRowFields on Run {
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -2279,6 +2290,7 @@ export const RunsDocument = new TypedDocumentString(`
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -2317,6 +2329,7 @@ export const RunsUpdatedDocument = new TypedDocumentString(`
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -2353,6 +2366,7 @@ export const RunDetailDocument = new TypedDocumentString(`
   runById(id: $id) {
     ...RunFields
     ...ParentFinished
+    state
     agentVersionByAgentIdAndAgentVersion {
       version
       config
@@ -2382,6 +2396,7 @@ export const RunDetailDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   waiting
+  progress
   agentByAgentId {
     id
     name
@@ -2452,6 +2467,7 @@ export const RunUpdatedDocument = new TypedDocumentString(`
     runId
     run {
       ...RunFields
+      state
     }
   }
 }
@@ -2473,6 +2489,7 @@ export const RunUpdatedDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   waiting
+  progress
   agentByAgentId {
     id
     name
@@ -2643,6 +2660,7 @@ export const AgentDocument = new TypedDocumentString(`
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt
@@ -2718,6 +2736,7 @@ export const ThreadDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   waiting
+  progress
   agentByAgentId {
     id
     name
@@ -2798,6 +2817,7 @@ export const ApprovalsDocument = new TypedDocumentString(`
   parentRunId
   usage
   error
+  progress
   createdAt
   startedAt
   finishedAt

@@ -14,6 +14,8 @@
 // pinned tool lists (./mcp.tsx); a question about a call whose outcome is unknown is answered with
 // call again / skip / enter result (OutcomeAnswer) instead of approve / reject; the conversation
 // marks the calls of the agent's MCP servers ("MCP · <server>") and says such an answer as what it is.
+// State (issue 18): the run's live state (update_state) and last progress report (report_progress)
+// in their card (./state.tsx), live through runUpdated, whose RunFields carry both.
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useCallback, useEffect, useMemo, type ReactNode } from "react";
@@ -56,10 +58,12 @@ import {
   type Usage,
   type Waiting,
 } from "@/lib/types";
+import { progressOf, reportsState, stateOf } from "@/lib/state";
 import { useRunEvents } from "@/lib/useRunEvents";
 import { RUN_BATCH_QUERY } from "../../batches/queries";
 import { mcpServerNames } from "../../mcp/tools";
 import { RunMcpCard } from "./mcp";
+import { RunStateCard } from "./state";
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
 
@@ -205,6 +209,10 @@ export default function RunPage() {
   const priority = queue.data?.runById?.priority ?? 0;
   const explanation = pending && queue.data?.explainQueue && !queue.data.explainQueue.admitted ? queue.data.explainQueue : null;
   const batchOf = runBatch.data?.runById?.batchId ? runBatch.data.runById : null;
+  const runState = stateOf(run.state);
+  const progress = progressOf(run.progress);
+  // the card when there is something to show, or the agent can report some (it shows "none yet")
+  const showState = runState != null || progress != null || reportsState(config?.tools);
 
   return (
     <>
@@ -385,6 +393,7 @@ export default function RunPage() {
         </Card>
 
         <div className="space-y-4 lg:col-span-2">
+          {showState && <RunStateCard state={runState} progress={progress} live={!settled} />}
           <Card title="Usage and cost" testId="usage">
             <dl className="grid grid-cols-3 gap-x-4 gap-y-3 text-sm">
               {run.status === "interrupted" ? (
