@@ -26,6 +26,8 @@ beforeAll(async () => {
   await db.pool.query("alter table everruns.runs disable trigger tg_runs__notify_status");
   agentId = await createAgent(db.pool, { provider: "scripted", script: [{ text: "unused" }] });
   apiPool = new pg.Pool({ connectionString: db.url, options: "-c role=everruns_api", max: 5, application_name: "everruns-test-hub" });
+  // an idle client the database closes (the test database's forced drop) is not a test failure
+  apiPool.on("error", () => undefined);
   const query = apiPool.query.bind(apiPool) as (...args: unknown[]) => unknown;
   // a real pool, only counted: which catch-up query each call is
   apiPool.query = ((...args: unknown[]) => {
