@@ -55,7 +55,7 @@ import type { EgressGuard } from "../../lib/egress/guard.ts";
 import { redactSecrets, type WorkspaceSecrets } from "../secrets.ts";
 import { resolveHeaders } from "../tools/headers.ts";
 import { ToolError, TransientToolError } from "../tools/types.ts";
-import { McpOauthRequiredError, type McpOauthAuth } from "./oauth.ts";
+import type { McpOauthAuth } from "./oauth.ts";
 import { cutUtf8, toolResultText } from "./results.ts";
 
 /** An MCP server as an agent config names it (db/schemas.ts holds the validated form). */
@@ -848,7 +848,17 @@ export class McpConnections {
         notDelivered: true,
       });
     }
-    if (status === 401 && conn.oauth) return new McpOauthRequiredError(spec.name, `${where} refused its OAuth access token`);
+    // A 401 that reaches here came after the SDK's own refresh (DbOAuthProvider answers a revoked
+    // grant itself: a refused refresh, no tokens): tokens refreshed or taken from another worker a
+    // moment ago and superseded by a concurrent refresh that rotated them. Not a revocation: the
+    // step tries again with the connection's newest tokens (bounded by the agent's retry policy).
+    if (status === 401 && conn.oauth) {
+      return new TransientToolError(`${spec.name}: ${where} refused an OAuth access token refreshed a moment ago; trying again with the newest`, {
+        code: "mcp_oauth_retry",
+        status,
+        notDelivered: true,
+      });
+    }
     if (status === 401 || status === 403) {
       return new ToolError(`${spec.name}: ${where} answered ${status} while connecting: check the server's headers (and the secrets they reference)`);
     }
@@ -909,7 +919,16 @@ export class McpConnections {
         new TransientToolError(`${spec.name}: the server no longer knows this session (404)`, { code: "mcp_unreachable", notDelivered: true, status }),
       );
     }
-    if (status === 401 && conn.oauth) return new McpOauthRequiredError(spec.name, "the server refused its OAuth access token");
+    // as when connecting (mapConnectError): a 401 after the SDK's own refresh is a race of refreshes, not a revocation
+    if (status === 401 && conn.oauth) {
+      return notDelivered(
+        new TransientToolError(`${spec.name}: the server refused an OAuth access token refreshed a moment ago; trying again with the newest`, {
+          code: "mcp_oauth_retry",
+          status,
+          notDelivered: true,
+        }),
+      );
+    }
     if (status === 401 || status === 403) {
       return new ToolError(`${spec.name}: the server answered ${status} to ${what}: check the server's headers (and the secrets they reference)`);
     }
