@@ -14,23 +14,18 @@ export type { Price } from "../lib/models/catalog.ts";
 /** A workspace's own prices (everruns.model_prices): by provider, then by model prefix. */
 export type PriceOverrides = ReadonlyArray<{ provider: string; model: string; price: Price }>;
 
-/** The catalog's price of a model (operator's file over the built-in table); undefined when unknown. */
-export function priceOf(provider: string, model: string | undefined): Price | undefined {
-  return catalogPrice(provider, model);
-}
-
 /** The price of this agent's calls to `model`, by the precedence above; undefined when nothing prices it. */
 export function effectivePrice(config: Pick<AgentConfig, "provider" | "prices">, model: string | undefined, overrides?: PriceOverrides): Price | undefined {
   if (config.prices) {
     const { input_per_million, output_per_million, cache_read_per_million, cache_write_per_million } = config.prices;
     const given = { input: input_per_million, output: output_per_million, cache_read: cache_read_per_million, cache_write: cache_write_per_million };
-    return withCacheRatios(given, priceOf(config.provider, model));
+    return withCacheRatios(given, catalogPrice(config.provider, model));
   }
   const own = (overrides ?? []).filter((row) => row.provider === config.provider);
   const prefixes = own.map((row) => row.model);
   const prefix = longestPrefix(prefixes, model);
-  if (prefix !== undefined) return withCacheRatios(own.find((row) => row.model === prefix)!.price, priceOf(config.provider, model));
-  return priceOf(config.provider, model);
+  if (prefix !== undefined) return withCacheRatios(own.find((row) => row.model === prefix)!.price, catalogPrice(config.provider, model));
+  return catalogPrice(config.provider, model);
 }
 
 /**

@@ -5,8 +5,7 @@
 import { anthropicSpec } from "./anthropic.config.ts";
 import { openaiSpec } from "./openai.config.ts";
 import { scriptedSpec } from "./scripted.config.ts";
-import { catalogPrice } from "../../lib/models/catalog.ts";
-import type { Price, ProviderSpec } from "./spec.ts";
+import type { ProviderSpec } from "./spec.ts";
 import type { LlmRequest, LlmResult, LlmStreamHandlers, Provider } from "./types.ts";
 
 /** Every provider; the agent config's `provider` is one of their names. */
@@ -35,15 +34,6 @@ export function lazyProvider(spec: Pick<ProviderSpec, "load">): Provider {
 /** Every provider by name, each loaded on first use (worker/main.ts: EngineContext.providers). */
 export function lazyProviders(): Record<string, Provider> {
   return Object.fromEntries(PROVIDER_SPECS.map((spec) => [spec.name, lazyProvider(spec)]));
-}
-
-/**
- * The catalog's price of a model, by the longest matching prefix of its provider's models (the
- * operator's EVERRUNS_MODELS_FILE over lib/models/models.json); undefined for an unknown model.
- * Costs are computed by worker/pricing.ts, which also applies agent and workspace prices.
- */
-export function providerPrice(provider: string, model: string | undefined): Price | undefined {
-  return catalogPrice(provider, model);
 }
 
 /** The environment variables of every provider, for db/env.ts. */

@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { AgentConfigSchema } from "../../db/schemas.ts";
-import { PROVIDER_SPECS, lazyProvider, providerPrice } from "../providers/registry.ts";
+import { catalogPrice } from "../../lib/models/catalog.ts";
+import { PROVIDER_SPECS, lazyProvider } from "../providers/registry.ts";
 import type { LlmStreamHandlers, Provider } from "../providers/types.ts";
 import { BUILTIN_TOOL_NAMES, builtinTools } from "../tools/registry.ts";
 
@@ -77,12 +78,12 @@ describe("registries", () => {
   });
 
   it("prices come from the models table (lib/models/models.json), by longest model prefix", () => {
-    expect(providerPrice("openai", "gpt-4o-mini-2024-07-18")).toEqual({ input: 0.15, output: 0.6, cache_read: 0.075 });
-    expect(providerPrice("anthropic", "claude-opus-4-5-20251101")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
+    expect(catalogPrice("openai", "gpt-4o-mini-2024-07-18")).toEqual({ input: 0.15, output: 0.6, cache_read: 0.075 });
+    expect(catalogPrice("anthropic", "claude-opus-4-5-20251101")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
     // a newer model has its own entry, not its family's (claude-opus-4 is $15/$75); GPT-5.6 and later bill cache writes
-    expect(providerPrice("anthropic", "claude-opus-4-6")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
-    expect(providerPrice("openai", "gpt-6-sol")).toEqual({ input: 2, output: 10, cache_read: 0.2, cache_write: 2.5 });
-    expect(providerPrice("scripted", "anything")).toEqual({ input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.625 });
-    expect(providerPrice("openai", "unknown-model")).toBeUndefined();
+    expect(catalogPrice("anthropic", "claude-opus-4-6")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
+    expect(catalogPrice("openai", "gpt-6-sol")).toEqual({ input: 2, output: 10, cache_read: 0.2, cache_write: 2.5 });
+    expect(catalogPrice("scripted", "anything")).toEqual({ input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.625 });
+    expect(catalogPrice("openai", "unknown-model")).toBeUndefined();
   });
 });

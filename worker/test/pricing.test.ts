@@ -8,11 +8,11 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { AgentConfigWriteSchema, describeIssues } from "../../db/schemas.ts";
 import { loadEnv } from "../../db/env.ts";
-import { BUILTIN_MODELS, CAPABILITIES, modelInfo, parseModelsTable, registerOperatorModels } from "../../lib/models/catalog.ts";
+import { BUILTIN_MODELS, CAPABILITIES, catalogPrice, modelInfo, parseModelsTable, registerOperatorModels } from "../../lib/models/catalog.ts";
 import { loadOperatorModels, readModelsFile } from "../../lib/models/operator-file.ts";
 import builtinJson from "../../lib/models/models.json" with { type: "json" };
 import { costUsd, effectivePrice, type PriceOverrides } from "../pricing.ts";
-import { PROVIDER_SPECS, providerPrice } from "../providers/registry.ts";
+import { PROVIDER_SPECS } from "../providers/registry.ts";
 import type { TokenUsage } from "../providers/types.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "everruns-models-"));
@@ -107,8 +107,8 @@ describe("the built-in models table", () => {
     // a model of one provider is not found under another, and an unknown model is unknown
     expect(modelInfo("anthropic", "gpt-4o")).toEqual({});
     expect(modelInfo("openai", "my-finetune")).toEqual({});
-    expect(providerPrice("openai", "unknown-model")).toBeUndefined();
-    expect(providerPrice("anthropic", "claude-sonnet-4-20250514")).toEqual({ input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 });
+    expect(catalogPrice("openai", "unknown-model")).toBeUndefined();
+    expect(catalogPrice("anthropic", "claude-sonnet-4-20250514")).toEqual({ input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 });
     // the agent's model_info goes over the table
     expect(modelInfo("openai", "gpt-4o", { context_window: 64_000, reasoning: true })).toMatchObject({
       prefix: "gpt-4o",
@@ -142,8 +142,8 @@ describe("the built-in models table", () => {
       }
     }
     // the cases a shorter prefix used to price: Opus 4.6 at Opus 4's $15/$75, GPT-5.5 at GPT-5's $1.25/$10
-    expect(providerPrice("anthropic", "claude-opus-4-6")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
-    expect(providerPrice("openai", "gpt-5.5-2026-04-23")).toEqual({ input: 5, output: 30, cache_read: 0.5 });
+    expect(catalogPrice("anthropic", "claude-opus-4-6")).toEqual({ input: 5, output: 25, cache_read: 0.5, cache_write: 6.25 });
+    expect(catalogPrice("openai", "gpt-5.5-2026-04-23")).toEqual({ input: 5, output: 30, cache_read: 0.5 });
     expect(modelInfo("anthropic", "claude-sonnet-5-5")).toMatchObject({ prefix: "claude-sonnet-5-5", prices: { cache_read: 0.1 } });
     expect(modelInfo("anthropic", "claude-fable-5-1")).toMatchObject({ prefix: "claude-fable-5-1", prices: { cache_read: 0.25 } });
     expect(modelInfo("anthropic", "claude-haiku-5-5")).toMatchObject({ context_window: 1_000_000, prices: { input: 0.1, cache_read: 0.01 } });

@@ -12,7 +12,7 @@ import { createAgent, createTestDatabase, startRun, waitForStatus, type TestData
 import { UsageSchema, type Usage } from "../../db/schemas.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
-import { providerPrice } from "../providers/registry.ts";
+import { catalogPrice } from "../../lib/models/catalog.ts";
 import { FakeLlmServer, type StreamReply } from "./fake-llm-server.ts";
 
 const TURNS = 100;
@@ -95,7 +95,7 @@ async function measure(provider: Provider, cache: "auto" | "off"): Promise<Measu
   );
 
   // each category at its own rate (the models table's price of the model)
-  const price = providerPrice(provider, MODEL[provider])!;
+  const price = catalogPrice(provider, MODEL[provider])!;
   const read = usage.cache_read_tokens ?? 0;
   const write = usage.cache_write_tokens ?? 0;
   const expected =
