@@ -34,6 +34,7 @@ import type { Logger } from "../../lib/logger.ts";
 import type { SecretResolver } from "../secrets.ts";
 import { ModelPriceCache } from "../model-prices.ts";
 import { requeueRun } from "../../db/sql/requeueRun.ts";
+import { runStateStreamed } from "../../db/sql/runStateStreamed.ts";
 import type { StepStatementOptions, WithNotifications } from "../../db/sql/deferredNotifications.ts";
 import type { Notifier } from "../notifier.ts";
 
@@ -353,13 +354,7 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
           // the state as this attempt began: only a step's commit changes it, and this attempt's
           // fence (step_cursor, step_attempt) lets no other attempt commit this step
           readState: () => Promise.resolve(run.state ?? null),
-          stateStreamed: async () => {
-            const { rows } = await ctx.pool.query<{ streamed: boolean }>(
-              "select exists (select from everruns.run_events e where e.run_id = $1 and e.type in ('STATE_SNAPSHOT', 'STATE_DELTA')) as streamed",
-              [run.id],
-            );
-            return rows[0]?.streamed === true;
-          },
+          stateStreamed: () => runStateStreamed(ctx.pool, run.id),
         },
         tools,
       );
