@@ -25,7 +25,7 @@ import { ValidationError } from "../../db/errors.ts";
 import type { Queryable } from "../../db/pool.ts";
 import { deleteModelPrice } from "../../db/sql/deleteModelPrice.ts";
 import { checkModelPrice, setModelPrice } from "../../db/sql/setModelPrice.ts";
-import { BUILTIN_MODELS, operatorModelsTable, providerModels } from "../../lib/models/catalog.ts";
+import { builtinModels, operatorModelsTable, providerModels } from "../../lib/models/catalog.ts";
 import type { Auth } from "../auth.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
@@ -67,7 +67,7 @@ export interface CatalogModel {
  */
 export function catalogModels(): CatalogModel[] {
   const operator = operatorModelsTable();
-  const providers = [...new Set([...Object.keys(BUILTIN_MODELS), ...Object.keys(operator)])];
+  const providers = [...new Set([...Object.keys(builtinModels()), ...Object.keys(operator)])];
   return providers.flatMap((provider) =>
     Object.entries(providerModels(provider)).map(([modelPrefix, entry]) => ({
       provider,

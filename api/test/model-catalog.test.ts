@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
-import { BUILTIN_MODELS, registerOperatorModels } from "../../lib/models/catalog.ts";
+import { builtinModels, registerOperatorModels } from "../../lib/models/catalog.ts";
 import { loadOperatorModels } from "../../lib/models/operator-file.ts";
 import { bearer, createTestKey, startTestApi, type TestApiHandle } from "./helpers.ts";
 
@@ -117,7 +117,7 @@ describe("Query.modelCatalog", () => {
 
   it("gives a viewer the built-in table, entry by entry, with its context windows, prices and capabilities", async () => {
     const models = await catalog(viewer);
-    const builtin = Object.entries(BUILTIN_MODELS).flatMap(([provider, table]) => Object.keys(table).map((prefix) => `${provider}/${prefix}`));
+    const builtin = Object.entries(builtinModels()).flatMap(([provider, table]) => Object.keys(table).map((prefix) => `${provider}/${prefix}`));
     expect(models.map((m) => `${m.provider}/${m.modelPrefix}`)).toEqual(builtin);
     expect(models.every((m) => !m.fromOperatorFile)).toBe(true);
     // one entry in full, from models.json (a capability it does not state is unknown: null)
@@ -158,7 +158,7 @@ describe("Query.modelCatalog", () => {
     expect(entry(models, "anthropic", "claude-opus-4-1")).toMatchObject({ effortLevels: [], adaptiveThinking: false, outputFormat: null, temperature: null });
     // every field of every entry is the table's
     for (const m of models) {
-      const known = BUILTIN_MODELS[m.provider]![m.modelPrefix]!;
+      const known = builtinModels()[m.provider]![m.modelPrefix]!;
       expect(
         {
           ctx: m.contextWindow,
@@ -225,7 +225,7 @@ describe("Query.modelCatalog", () => {
       effortLevels: null,
       fromOperatorFile: true,
     });
-    const sonnet = BUILTIN_MODELS.anthropic!["claude-sonnet-4-5"]!;
+    const sonnet = builtinModels().anthropic!["claude-sonnet-4-5"]!;
     expect(entry(models, "anthropic", "claude-sonnet-4-5")).toMatchObject({
       inputPerMillion: 2,
       outputPerMillion: 12,
@@ -243,7 +243,7 @@ describe("Query.modelCatalog", () => {
       "openai/ft:gpt-4o-mini",
       "anthropic/claude-sonnet-4-5",
     ]);
-    expect(models).toHaveLength(Object.values(BUILTIN_MODELS).reduce((n, t) => n + Object.keys(t).length, 0) + 1);
+    expect(models).toHaveLength(Object.values(builtinModels()).reduce((n, t) => n + Object.keys(t).length, 0) + 1);
 
     // EVERRUNS_MODELS_FILE unset: the built-in table again
     expect(loadOperatorModels({})).toBeUndefined();

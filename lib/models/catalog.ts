@@ -7,7 +7,7 @@
 // so dated snapshots (gpt-4o-mini-2024-07-18) are described like their family. A capability that
 // is absent is unknown, and unknown is allowed: only a known `false` refuses a config.
 import { z } from "zod";
-import builtinModels from "./models.json" with { type: "json" };
+import builtinModelsJson from "./models.json" with { type: "json" };
 
 const rate = z.number({ error: "must be a number of USD per million tokens" }).min(0, "must be 0 or more (USD per million tokens)");
 
@@ -132,8 +132,16 @@ export type ModelInfoOverride = z.infer<typeof ModelInfoOverrideSchema>;
 /** What is known of one model: its entry (operator's fields over the built-in's) and the prefix it was found under. */
 export type ModelInfo = ModelEntry & { prefix?: string };
 
-/** The table in the repository, checked once at import: a bad edit fails every process at start. */
-export const BUILTIN_MODELS: ModelsTable = parseModelsTable(builtinModels, "lib/models/models.json");
+let checkedBuiltinModels: ModelsTable | undefined;
+
+/**
+ * The table in the repository, checked on first use (checking it costs a process ~13 ms, kept out
+ * of the worker's start): a bad edit fails the first lookup, and pricing.test.ts in CI.
+ */
+export function builtinModels(): ModelsTable {
+  checkedBuiltinModels ??= parseModelsTable(builtinModelsJson, "lib/models/models.json");
+  return checkedBuiltinModels;
+}
 
 let operatorModels: ModelsTable = {};
 
@@ -175,7 +183,7 @@ export function withCacheRatios(price: Price, reference: Price | undefined): Pri
 
 /** The merged table of one provider (built-in, then the operator's over it). */
 export function providerModels(provider: string): Record<string, ModelEntry> {
-  const merged: Record<string, ModelEntry> = { ...BUILTIN_MODELS[provider] };
+  const merged: Record<string, ModelEntry> = { ...builtinModels()[provider] };
   for (const [prefix, entry] of Object.entries(operatorModels[provider] ?? {})) {
     const base = merged[prefix];
     // prices the operator gives without cache rates keep the built-in entry's ratios of them to

@@ -36,9 +36,9 @@ it("an Everruns step costs at most 1.5x a bare graphile-worker chain step", { ti
   expect(row!.ratio).toBeLessThan(1.5);
 });
 
-// Worker cold start, as `everruns bench --only start` measures it: 2.1x a bare graphile-worker
-// process here (207 vs 101 ms), 6.2x before the CLI and the providers loaded lazily (706 ms). Over
-// 3x means something heavy is imported at start again.
+// Worker cold start, as `everruns bench --only start` measures it: 1.8–2.1x a bare graphile-worker
+// process here with the compile caches (220 vs 106 ms), 2.7–3.1x without them, 6.2x before the CLI
+// and the providers loaded lazily (706 ms). Over 3x means something heavy is imported at start again.
 it("a worker is ready in at most 3x the time of a bare graphile-worker process", { timeout: 120_000, retry: 2 }, async () => {
   const times = await measureStartTime({ databaseUrl: db.url, repeat: 5, log: (line) => console.log(`[bench] ${line}`) });
   expect(times.everruns).toHaveLength(5);

@@ -23,7 +23,7 @@ import { commitStep, type NextStep } from "../../db/sql/commitStep.ts";
 import type { Usage } from "../../db/schemas.ts";
 import { createAgent, createTestDatabase, getRun, startRun, type TestDatabase } from "../../db/test/helpers.ts";
 import { startApi, type ApiHandle } from "../../api/server.ts";
-import { BUILTIN_MODELS, parseModelsTable, registerOperatorModels } from "../../lib/models/catalog.ts";
+import { builtinModels, parseModelsTable, registerOperatorModels } from "../../lib/models/catalog.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWeb, type WebHandle } from "../../scripts/web.ts";
 import { launchBrowser, screenshot, type Browser } from "./browser.ts";
@@ -332,7 +332,7 @@ describe("model prices", () => {
     const sonnet = builtin("anthropic", "claude-sonnet-4-5");
     expect(await sonnet.getAttribute("data-operator-file")).toBe("true");
     expect(((await sonnet.textContent()) ?? "").replace(/\s+/g, " ")).toContain("$2.00$12.00$0.20$2.50");
-    const builtinSonnet = BUILTIN_MODELS.anthropic!["claude-sonnet-4-5"]!;
+    const builtinSonnet = builtinModels().anthropic!["claude-sonnet-4-5"]!;
     expect(await sonnet.getByTestId("builtin-context").locator("..").getAttribute("title")).toBe(
       `${builtinSonnet.context_window!.toLocaleString("en-US")} tokens of context; at most ${builtinSonnet.max_output_tokens!.toLocaleString("en-US")} output tokens per call`,
     );

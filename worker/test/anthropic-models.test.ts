@@ -14,7 +14,7 @@ import { ANTHROPIC_MAX_TOKENS_CAP, ANTHROPIC_OUTPUT_TOOL, AnthropicProvider, ant
 import { ProviderError, type ChatMessage, type LlmResult, type LlmStreamHandlers, type ToolDefinition } from "../providers/types.ts";
 import { FAKE_ANTHROPIC_MODEL_RULES } from "./fake-anthropic.ts";
 import { FakeLlmServer } from "./fake-llm-server.ts";
-import { BUILTIN_MODELS } from "../../lib/models/catalog.ts";
+import { builtinModels } from "../../lib/models/catalog.ts";
 
 const KEY_ENV = "EVERRUNS_TEST_ANTHROPIC_KEY";
 const CURRENT = "claude-opus-5-5";
@@ -447,7 +447,7 @@ describe("models table: the Anthropic capability fields agree with the fake's pe
   it("every model of the table, each rule", () => {
     const rules = FAKE_ANTHROPIC_MODEL_RULES;
     const disagreements: string[] = [];
-    for (const [model, entry] of Object.entries(BUILTIN_MODELS.anthropic!)) {
+    for (const [model, entry] of Object.entries(builtinModels().anthropic!)) {
       const listed = (list: readonly string[]) => list.includes(model);
       const check = (what: string, table: boolean, fake: boolean) => {
         if (table !== fake) disagreements.push(`${model}: ${what}: table ${table}, fake ${fake}`);
