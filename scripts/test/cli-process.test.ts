@@ -186,6 +186,8 @@ describe("process life", () => {
     }
     const stopped = await cli(["stop"]);
     expect(stopped.stdout).toMatch(new RegExp(`^stopped everruns start \\(pid ${second.child.pid}, API http://127\\.0\\.0\\.1:${apiPort}\\)`));
+    // stop saw the process gone; this process learns its exit status when it reaps it, a moment later
+    if (second.child.exitCode === null && second.child.signalCode === null) await new Promise((resolve) => second.child.once("exit", resolve));
     expect(second.child.exitCode).toBe(0);
   }, 600_000);
 

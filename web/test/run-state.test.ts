@@ -124,13 +124,16 @@ describe("a run's state and progress in the console", () => {
     expect(await cell.getByTestId("progress-bar").getAttribute("aria-valuenow")).toBe("75");
     // the long message is cut to the column, and whole on hover
     const message = cell.getByTestId("run-progress-message");
-    // (by its style: how wide the column is depends on the window and the other runs shown)
-    expect(
-      await message.evaluate((el) => {
-        const style = getComputedStyle(el);
-        return [style.whiteSpace, style.overflow, style.textOverflow];
-      }),
-    ).toEqual(["nowrap", "hidden", "ellipsis"]);
+    // (by its style: how wide the column is depends on the window and the other runs shown;
+    // polled: a live update may replace the element while it is read, and a detached element has no style)
+    await expect
+      .poll(() =>
+        message.evaluate((el) => {
+          const style = getComputedStyle(el);
+          return [style.whiteSpace, style.overflow, style.textOverflow];
+        }),
+      )
+      .toEqual(["nowrap", "hidden", "ellipsis"]);
     expect(await cell.getAttribute("title")).toContain(LONG_MESSAGE);
     await screenshot(page, "run-state-runs-table");
 
