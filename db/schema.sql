@@ -384,7 +384,7 @@ create table everruns.run_attempts (
   constraint run_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['committed'::text, 'worker_died'::text, 'fenced_out'::text, 'retried'::text, 'handed_back'::text]))),
   constraint run_attempts_pkey PRIMARY KEY (run_id, seq, attempt),
   constraint run_attempts_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
-  constraint run_attempts_step_kind_check CHECK ((step_kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text]))),
+  constraint run_attempts_step_kind_check CHECK ((step_kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text]))) NOT VALID,
   constraint run_attempts_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.run_attempts is '@behavior -insert -update -delete
@@ -456,7 +456,7 @@ create table everruns.run_steps (
   finished_at timestamp with time zone not null,
   duration_ms numeric generated always as ((EXTRACT(epoch FROM (finished_at - started_at)) * (1000)::numeric)) stored,
   state jsonb,
-  constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text]))),
+  constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text]))) NOT VALID,
   constraint run_steps_pkey PRIMARY KEY (run_id, seq),
   constraint run_steps_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
   constraint run_steps_status_check CHECK ((status = ANY (ARRAY['succeeded'::text, 'failed'::text]))),
@@ -465,7 +465,7 @@ create table everruns.run_steps (
 comment on table everruns.run_steps is 'One row per committed checkpoint of a run. Never written twice.';
 CREATE INDEX run_steps_llm_turns_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
 CREATE TRIGGER tg_run_steps__immutable BEFORE UPDATE ON everruns.run_steps FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
-CREATE TRIGGER tg_run_steps__quota_usage AFTER INSERT ON everruns.run_steps FOR EACH ROW WHEN (((new.kind = 'llm'::text) AND (new.usage IS NOT NULL))) EXECUTE FUNCTION everruns_private.tg_run_steps__quota_usage();
+CREATE TRIGGER tg_run_steps__quota_usage AFTER INSERT ON everruns.run_steps FOR EACH ROW WHEN (((new.kind = ANY (ARRAY['llm'::text, 'compaction'::text])) AND (new.usage IS NOT NULL))) EXECUTE FUNCTION everruns_private.tg_run_steps__quota_usage();
 
 create table everruns.runs (
   id uuid not null default gen_random_uuid(),
@@ -1117,7 +1117,7 @@ begin
                  'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
-                 'everruns_private.results_horizon() to %I', v_role);
+                 'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs) to %I', v_role);  -- 000032: runs_budget_spend
   execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
   execute format('revoke insert, update, delete on everruns.schedules, everruns.webhooks, everruns.notification_endpoints from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
@@ -1529,6 +1529,32 @@ begin
   perform everruns_private.fill_batch_locked(v_batch.id);
   return v_n;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.runs_budget_spend(r everruns.runs)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+with recursive chain(id, parent, depth) as (
+  select r.id, r.parent_run_id, 0
+  union all
+  select p.id, p.parent_run_id, c.depth + 1
+    from chain c join everruns.runs p on p.id = c.parent and p.continued_by = c.id
+   where c.depth < 10000
+)
+select jsonb_build_object(
+         'chain', jsonb_agg(c.id order by c.depth desc),
+         'cost_usd', coalesce(sum((x.usage ->> 'cost_usd')::numeric), 0),
+         'tokens', coalesce(sum(coalesce((x.usage ->> 'input_tokens')::bigint, 0) + coalesce((x.usage ->> 'output_tokens')::bigint, 0)), 0),
+         'wall_seconds', round(coalesce(sum(extract(epoch from coalesce(x.finished_at, now()) - coalesce(x.started_at, now()))), 0), 3),
+         'tool_calls', (select count(*) from everruns.run_steps s where s.run_id in (select id from chain) and s.kind = 'tool'),
+         'answers', coalesce((select jsonb_agg(e.value order by c2.depth desc, e.ordinality)
+                                from chain c2 join everruns.runs r2 on r2.id = c2.id,
+                                     jsonb_array_elements(case when jsonb_typeof(r2.input -> 'resume') = 'array' then r2.input -> 'resume' else '[]' end)
+                                       with ordinality e
+                               where e.value ->> 'interruptId' like 'budget-%'), '[]'))
+  from chain c join everruns.runs x on x.id = c.id
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns.send_event(run_id uuid, name text, payload jsonb)
@@ -2049,7 +2075,7 @@ begin
      where e.value ->> 'type' = 'STEP_STARTED' limit 1;
     update everruns.run_attempts a
        set step_name = v_name,
-           step_kind = case when split_part(split_part(v_name, ': ', 2), ' ', 1) in ('llm', 'tool', 'wait', 'system')
+           step_kind = case when split_part(split_part(v_name, ': ', 2), ' ', 1) in ('llm', 'tool', 'wait', 'system', 'compaction')
                             then split_part(split_part(v_name, ': ', 2), ' ', 1) end
      where a.run_id = p_run.id and a.seq = p_run.step_cursor and a.attempt = p_run.step_attempt and a.step_name is null;
     if found then
@@ -2071,6 +2097,13 @@ declare
   v_given text[];
   v_missing text[];
   v_unknown text[];
+  v_answer jsonb;
+  v_interrupt jsonb;
+  v_budget jsonb;
+  v_key text;
+  v_value jsonb;
+  v_spent numeric;
+  v_max numeric;
 begin
   select coalesce(array_agg(i ->> 'id'), '{}') into v_open
   from jsonb_array_elements(coalesce(p_parent.interrupts -> 'interrupts', '[]')) i;
@@ -2095,6 +2128,63 @@ begin
     raise exception 'run % has no open interrupt %', p_parent.id, array_to_string(v_unknown, ', ')
       using errcode = 'EV008';
   end if;
+  -- 000032: an answer to a budget interrupt stops, or raises every limit reached above its spend;
+  -- one answer per budget interrupt (a raise and a stop together would say two things)
+  select string_agg(distinct e ->> 'interruptId', ', ') into v_key
+    from jsonb_array_elements(coalesce(p_resume, '[]')) e
+   where e ->> 'interruptId' like 'budget-%'
+     and (select count(*) from jsonb_array_elements(p_resume) d where d ->> 'interruptId' = e ->> 'interruptId') > 1;
+  if v_key is not null then
+    raise exception 'invalid resume: % is answered more than once', v_key
+      using errcode = 'EV008', hint = 'Give one answer per interrupt: a raise or a stop.';
+  end if;
+  for v_answer, v_interrupt in
+    select e, i
+      from jsonb_array_elements(coalesce(p_resume, '[]')) e
+      join jsonb_array_elements(coalesce(p_parent.interrupts -> 'interrupts', '[]')) i on i ->> 'id' = e ->> 'interruptId'
+     where i ->> 'reason' = 'budget' and e ->> 'status' = 'resolved'
+  loop
+    if jsonb_typeof(v_answer -> 'payload') is distinct from 'object'
+       or coalesce(v_answer -> 'payload' ->> 'action', '') not in ('raise', 'stop') then
+      raise exception 'invalid answer to %: the payload must be {"action": "raise", "budget": {...}} or {"action": "stop"}', v_answer ->> 'interruptId'
+        using errcode = 'EV008', hint = 'Raise the limits reached: {"action": "raise", "budget": {"max_cost_usd": 10}}; or stop: {"action": "stop"}.';
+    end if;
+    continue when v_answer -> 'payload' ->> 'action' = 'stop';
+    v_budget := v_answer -> 'payload' -> 'budget';
+    if jsonb_typeof(v_budget) is distinct from 'object' then
+      raise exception 'invalid answer to %: a raise needs "budget", an object of the new limits', v_answer ->> 'interruptId'
+        using errcode = 'EV008', hint = 'e.g. {"action": "raise", "budget": {"max_cost_usd": 10}}';
+    end if;
+    for v_key, v_value in select * from jsonb_each(v_budget) loop
+      if v_key not in ('max_cost_usd', 'max_tokens', 'max_wall_seconds', 'max_tool_calls') then
+        raise exception 'invalid answer to %: "%" is not a budget limit (limits: max_cost_usd, max_tokens, max_wall_seconds, max_tool_calls)',
+          v_answer ->> 'interruptId', v_key using errcode = 'EV008';
+      end if;
+      v_spent := coalesce((v_interrupt -> 'metadata' -> 'spent' ->> v_key)::numeric, 0);
+      if jsonb_typeof(v_value) is distinct from 'number' or v_value::text::numeric <= v_spent then
+        raise exception 'invalid answer to %: budget.% must be a number above the % already spent, got %',
+          v_answer ->> 'interruptId', v_key, v_spent, v_value
+          using errcode = 'EV008', hint = 'Raise it above the spend, or answer {"action": "stop"}.';
+      end if;
+      -- the bounds config.budget has (db/schemas.ts BudgetSchema): an answer (an operator's) can
+      -- raise an admin's limit, but not past what the config itself may say, and counts stay whole
+      v_max := case v_key when 'max_cost_usd' then 1000000 when 'max_tokens' then 1000000000000
+                          when 'max_wall_seconds' then 31536000 else 10000000 end;
+      if v_value::text::numeric > v_max
+         or (v_key in ('max_tokens', 'max_tool_calls') and v_value::text::numeric <> trunc(v_value::text::numeric)) then
+        raise exception 'invalid answer to %: budget.% must be % at most %, got %', v_answer ->> 'interruptId', v_key,
+          case when v_key in ('max_tokens', 'max_tool_calls') then 'a whole number' else 'a number' end, v_max, v_value
+          using errcode = 'EV008', hint = 'The limits an agent''s config.budget may set bound a raise too.';
+      end if;
+    end loop;
+    select string_agg(r, ', ') into v_key
+      from jsonb_array_elements_text(coalesce(v_interrupt -> 'metadata' -> 'reached', '[]')) r
+     where not v_budget ? r;
+    if v_key is not null then
+      raise exception 'invalid answer to %: the raise leaves a limit reached where it is: %', v_answer ->> 'interruptId', v_key
+        using errcode = 'EV008', hint = 'Raise every limit reached (metadata.reached) above its spend, or answer {"action": "stop"}.';
+    end if;
+  end loop;
 end;
 $function$;
 
@@ -4288,6 +4378,77 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.run_history_compacted(p_run_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+declare
+  v_run everruns.runs;
+  v_from_at timestamptz;
+  v_from_run uuid;
+  v_from_seq int;
+  v_result jsonb;
+begin
+  select * into v_run from everruns.runs where id = p_run_id;
+  -- the latest compaction of the kept history, and the position of the entry it covers through
+  -- when that entry is in the kept history too
+  with runs as (
+    select r.id, r.created_at, r.rerun_of, r.rerun_from_seq from everruns.runs r
+    where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
+  ), replaced as (
+    select distinct on (x.rerun_of) x.rerun_of as id, x.rerun_from_seq as keep_to_seq
+    from runs x where x.rerun_of is not null
+    order by x.rerun_of, x.created_at desc, x.id desc
+  ), kept as (
+    select r.id, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq
+    from runs r left join replaced p on p.id = r.id
+    where p.id is null or p.keep_to_seq is not null
+  ), latest as (
+    select s.output -> 'through' as through
+    from kept k join everruns.run_steps s on s.run_id = k.id
+    where (not k.was_rerun or s.seq <= k.keep_to_seq) and s.kind = 'compaction' and s.status = 'succeeded'
+    order by k.created_at desc, k.id desc, s.seq desc
+    limit 1
+  )
+  select k.created_at, k.id, (l.through ->> 'seq')::int into v_from_at, v_from_run, v_from_seq
+  from latest l join kept k on k.id::text = l.through ->> 'run_id'
+  where case when (l.through ->> 'seq')::int = -1 then k.rerun_from_seq is null
+             else not k.was_rerun or (l.through ->> 'seq')::int <= k.keep_to_seq end;
+  if v_from_run is null then
+    return everruns_private.run_history(p_run_id, 'thread');
+  end if;
+
+  -- As run_history(run, 'thread') (000016), from (v_from_at, v_from_run, v_from_seq) on.
+  with runs as (
+    select r.id, r.input, r.created_at, r.rerun_of, r.rerun_from_seq from everruns.runs r
+    where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
+  ), replaced as (
+    select distinct on (x.rerun_of) x.rerun_of as id, x.rerun_from_seq as keep_to_seq
+    from runs x where x.rerun_of is not null
+    order by x.rerun_of, x.created_at desc, x.id desc
+  ), kept as (
+    select r.id, r.input, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq
+    from runs r left join replaced p on p.id = r.id
+    where (p.id is null or p.keep_to_seq is not null) and (r.created_at, r.id) >= (v_from_at, v_from_run)
+  ), entries as (
+    select k.created_at, k.id as run_id, -1 as seq,
+           jsonb_build_object('kind', 'input', 'run_id', k.id, 'input', k.input) as entry
+    from kept k
+    where k.rerun_from_seq is null and (k.created_at, k.id, -1) >= (v_from_at, v_from_run, v_from_seq)
+    union all
+    select k.created_at, k.id, s.seq,
+           jsonb_build_object('kind', 'step', 'run_id', k.id, 'step', jsonb_build_object(
+             'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
+    from kept k join everruns.run_steps s on s.run_id = k.id
+    where (not k.was_rerun or s.seq <= k.keep_to_seq) and (k.created_at, k.id, s.seq) >= (v_from_at, v_from_run, v_from_seq)
+  )
+  select coalesce(jsonb_agg(entry order by created_at, run_id, seq), '[]') into v_result from entries;
+  return v_result;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.run_holds_thread(p_run everruns.runs)
  RETURNS boolean
  LANGUAGE sql
@@ -4501,7 +4662,7 @@ begin
   end if;
 
   -- a quota newly set counts today's usage so far (one scan of the workspace's steps; from then
-  -- on tg_run_steps__quota_usage counts each LLM step as it commits)
+  -- on tg_run_steps__quota_usage counts each LLM and compaction step as it commits)
   if v_old.max_tokens_per_day is null and v_old.max_cost_usd_per_day is null
      and (v_new.max_tokens_per_day is not null or v_new.max_cost_usd_per_day is not null) then
     insert into everruns_private.workspace_usage_days as u (workspace_id, day, tokens, cost_usd)
@@ -4509,7 +4670,7 @@ begin
            coalesce(sum(coalesce((s.usage ->> 'input_tokens')::bigint, 0) + coalesce((s.usage ->> 'output_tokens')::bigint, 0)), 0),
            coalesce(sum(coalesce((s.usage ->> 'cost_usd')::numeric, 0)), 0)
       from everruns.run_steps s
-     where s.workspace_id = p_workspace and s.kind = 'llm' and s.usage is not null
+     where s.workspace_id = p_workspace and s.kind in ('llm', 'compaction') and s.usage is not null
        and s.finished_at >= ((now() at time zone 'UTC')::date)::timestamp at time zone 'UTC'
     on conflict on constraint workspace_usage_days_pkey do update set tokens = excluded.tokens, cost_usd = excluded.cost_usd;
   end if;

@@ -13,7 +13,8 @@ import type { ProviderSpec } from "../worker/providers/spec.ts";
 import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
 import { outputSchemaProblem } from "../worker/tools/validate.ts";
 import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
-import { ModelInfoOverrideSchema, modelInfo } from "../lib/models/catalog.ts";
+import { ModelInfoOverrideSchema, modelInfo, type ModelInfo } from "../lib/models/catalog.ts";
+import { expectedOutputTokens } from "../worker/context/output.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
 
@@ -310,8 +311,90 @@ const StateSchemaSchema = z
     if (problem) ctx.addIssue({ code: "custom", message: `is not a usable JSON Schema: ${problem}` });
   });
 
+/** The most tokens a context budget (`context.max_tokens`) may name: above every known model's window. */
+export const MAX_CONTEXT_TOKENS = 10_000_000;
+
+/**
+ * An agent's `context`: how much of its thread each LLM call sends, and what happens when more
+ * would be sent (docs/context.md, worker/context/). Absent: `summarize` with the defaults below.
+ */
+export const ContextConfigSchema = z.strictObject(
+  {
+    /** `summarize`: compact the oldest turns into a summary when over the budget, stub large tool results; `off`: send the whole thread */
+    strategy: z.enum(["summarize", "off"], { error: 'must be "summarize" (the default) or "off"' }).default("summarize"),
+    /** the token budget of what is sent; absent: a fraction of the model's context window (models table, model_info) */
+    max_tokens: z
+      .number({ error: `must be a whole number of tokens from 1000 to ${MAX_CONTEXT_TOKENS}` })
+      .int(`must be a whole number of tokens from 1000 to ${MAX_CONTEXT_TOKENS}`)
+      .min(1000, `must be at least 1000 tokens (a budget smaller than that leaves no room for a conversation)`)
+      .max(MAX_CONTEXT_TOKENS, `must be at most ${MAX_CONTEXT_TOKENS} tokens (MAX_CONTEXT_TOKENS)`)
+      .optional(),
+    /** the recent turns a compaction always keeps whole (fewer only when they alone do not fit) */
+    keep_turns: z.number({ error: "must be a whole number from 1 to 100" }).int("must be a whole number from 1 to 100").min(1).max(100).default(4),
+    /** the model that writes summaries, of the agent's provider (a cheaper one); absent: the agent's own */
+    summary_model: z.string().min(1, "must name a model, or be left out").max(200, "must be at most 200 characters").optional(),
+    /** the longest summary, in tokens (the summary call's max output); absent: min(4000, an eighth of the budget) */
+    summary_max_tokens: z
+      .number({ error: "must be a whole number of tokens from 100 to 32000" })
+      .int("must be a whole number of tokens from 100 to 32000")
+      .min(100, "must be at least 100 tokens")
+      .max(32_000, "must be at most 32000 tokens")
+      .optional(),
+    /** a tool result longer than this (characters) is sent as a stub the model can read in slices with read_result */
+    tool_result_max_chars: z
+      .number({ error: "must be a whole number of characters from 1000 to 1000000" })
+      .int("must be a whole number of characters from 1000 to 1000000")
+      .min(1000, "must be at least 1000 characters (a stub with its preview is about 700)")
+      .max(1_000_000, "must be at most 1000000 characters")
+      .default(20_000),
+  },
+  {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? "is not a setting of context (strategy, max_tokens, keep_turns, summary_model, summary_max_tokens, tool_result_max_chars)"
+        : undefined,
+  },
+);
+export type ContextConfig = z.infer<typeof ContextConfigSchema>;
+
 /** The highest price per million tokens an agent's `prices` may give (as everruns.model_prices' check, 000029). */
 export const MAX_PRICE_PER_MILLION = 1_000_000;
+
+/** The names of a run budget's limits (docs/budgets.md), in the order they are reported. */
+export const BUDGET_LIMITS = ["max_cost_usd", "max_tokens", "max_wall_seconds", "max_tool_calls"] as const;
+export type BudgetLimit = (typeof BUDGET_LIMITS)[number];
+
+/** A positive number up to `max`, the message naming the range and the unit. */
+const positiveLimit = (max: number, unit: string) => {
+  const message = `must be a number of ${unit} above 0 and at most ${max}`;
+  return z.number({ error: message }).positive(message).max(max, message);
+};
+
+/**
+ * `config.budget`: limits on what one piece of work (a run and the continuations answering its
+ * interrupts) may spend, checked between steps (worker/run-budget.ts, docs/budgets.md). At
+ * `warn_at` of a limit the run's log gets a CUSTOM everruns.budget warning; at the limit the run
+ * ends interrupted (`budget-<run id>`), and the answer raises the limits or stops.
+ */
+export const BudgetSchema = z
+  .strictObject(
+    {
+      max_cost_usd: positiveLimit(1_000_000, "US dollars").optional(),
+      max_tokens: positiveInt(1_000_000_000_000).optional(),
+      max_wall_seconds: positiveLimit(31_536_000, "seconds (a year)").optional(),
+      max_tool_calls: positiveInt(10_000_000).optional(),
+      warn_at: z
+        .number({ error: "must be a fraction between 0 and 1 (e.g. 0.8: warn at 80% of a limit)" })
+        .gt(0, "must be a fraction between 0 and 1 (e.g. 0.8: warn at 80% of a limit)")
+        .lt(1, "must be a fraction between 0 and 1 (e.g. 0.8: warn at 80% of a limit)")
+        .default(0.8),
+    },
+    { error: (issue) => (issue.code === "unrecognized_keys" ? `is not a budget setting (settings: ${BUDGET_LIMITS.join(", ")}, warn_at)` : undefined) },
+  )
+  .refine((b) => BUDGET_LIMITS.some((k) => b[k] !== undefined), {
+    message: `sets no limit: give at least one of ${BUDGET_LIMITS.join(", ")}, or leave budget out`,
+  });
+export type Budget = z.infer<typeof BudgetSchema>;
 
 /** The settings every provider has; each provider adds its own (ProviderSpec.fields). */
 const COMMON_FIELDS = {
@@ -365,6 +448,13 @@ const COMMON_FIELDS = {
    * does not is refused, and the model is told why (worker/tools/update-state.ts).
    */
   state_schema: StateSchemaSchema.optional(),
+  /** Limits on a run's spend (cost, tokens, wall time, tool calls), checked between steps: docs/budgets.md. */
+  budget: BudgetSchema.optional(),
+  /**
+   * What each LLM call sends of the thread (docs/context.md): a token budget and a strategy; over
+   * the budget, the oldest turns are summarised by a `compaction` step (worker/context/).
+   */
+  context: ContextConfigSchema.optional(),
 };
 
 type VariantOf<S> =
@@ -474,6 +564,53 @@ function modelCapabilityIssues(config: ShapedConfig): { path: string[]; message:
       path: ["max_tokens"],
       message: `is ${config.max_tokens}, more than the ${info.max_output_tokens} output tokens model ${model} allows (models table); lower it, or set model_info.max_output_tokens if the model allows more`,
     });
+  }
+  issues.push(...contextIssues(config, info, model));
+  return issues;
+}
+
+/**
+ * What `context` asks that the models table says cannot work (docs/context.md): a budget that
+ * leaves the window no room for the output (the provider refuses the call before a compaction
+ * would run), a summary longer than an eighth of the budget, a summary model that cannot take
+ * the budget or give the summary.
+ */
+function contextIssues(config: ShapedConfig, info: ModelInfo, model: string): { path: string[]; message: string }[] {
+  const context = config.context;
+  if (!context || context.strategy === "off") return [];
+  const issues: { path: string[]; message: string }[] = [];
+  const window = info.context_window;
+  const output = expectedOutputTokens(config, info);
+  const explicit = context.max_tokens;
+  if (explicit !== undefined && window !== undefined && explicit > window - output) {
+    issues.push({
+      path: ["context", "max_tokens"],
+      message: `is ${explicit}, more than model ${model}'s context window of ${window} tokens (models table) less the ${output} output tokens a call may produce (max_tokens, or the provider's default for the model); lower it to at most ${Math.max(0, window - output)}, lower max_tokens, or set model_info.context_window if the window is larger`,
+    });
+  }
+  const budget = explicit ?? (window !== undefined ? Math.min(Math.floor(window * 0.8), window - output) : undefined);
+  if (context.summary_max_tokens !== undefined && budget !== undefined && context.summary_max_tokens > Math.floor(budget / 8)) {
+    issues.push({
+      path: ["context", "summary_max_tokens"],
+      message: `is ${context.summary_max_tokens}, more than an eighth of the context budget of ${budget} tokens (${Math.floor(budget / 8)}): a summary that long leaves the turns after it too little room; lower it or raise context.max_tokens`,
+    });
+  }
+  const summaryModel = context.summary_model;
+  if (summaryModel !== undefined && summaryModel !== config.model) {
+    const summaryInfo = modelInfo(config.provider, summaryModel);
+    if (budget !== undefined && summaryInfo.context_window !== undefined && summaryInfo.context_window < budget) {
+      issues.push({
+        path: ["context", "summary_model"],
+        message: `model ${summaryModel}'s context window of ${summaryInfo.context_window} tokens (models table) is smaller than the context budget of ${budget}, and a summary call sends up to the budget: choose a model with a larger window, or lower context.max_tokens`,
+      });
+    }
+    const summaryTokens = context.summary_max_tokens ?? 4000;
+    if (summaryInfo.max_output_tokens !== undefined && summaryInfo.max_output_tokens < summaryTokens) {
+      issues.push({
+        path: ["context", "summary_model"],
+        message: `model ${summaryModel} gives at most ${summaryInfo.max_output_tokens} output tokens (models table), fewer than the summary's ${summaryTokens} (context.summary_max_tokens): lower summary_max_tokens or choose another model`,
+      });
+    }
   }
   return issues;
 }

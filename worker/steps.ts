@@ -35,7 +35,7 @@ export interface StepScope {
 }
 
 /** The token counts of a provider's usage, without the parts it did not report (a step's usage). */
-function tokenUsage(u: TokenUsage): Omit<Usage, "cost_usd"> {
+export function tokenUsage(u: TokenUsage): Omit<Usage, "cost_usd"> {
   return {
     input_tokens: u.input_tokens,
     output_tokens: u.output_tokens,
@@ -116,6 +116,8 @@ export async function runLlmStep(
   messages: ChatMessage[],
   tools: ToolDefinition[],
   callIndex: number,
+  /** what the call sends, when the agent's context is managed (worker/context/): recorded for the next call's estimate */
+  context?: { summarized: boolean; figures: { chars: number; estimated_tokens: number; budget: number } },
 ): Promise<StepOutcome> {
   const { writer, runId, seq, config } = scope;
   const name = stepName(seq, "llm", config.model ?? config.provider);
@@ -155,6 +157,7 @@ export async function runLlmStep(
         signal,
         ...(scope.secrets && { secrets: scope.secrets }),
         ...(config.output_schema && { outputSchema: config.output_schema }),
+        ...(context?.summarized && { compacted: true }),
       },
       {
         onReasoningDelta(delta) {
@@ -234,7 +237,12 @@ export async function runLlmStep(
     kind: "llm",
     name: result.model,
     status: "succeeded",
-    input: { call_index: callIndex, messages: messages.length, tools: tools.map((t) => t.name) },
+    input: {
+      call_index: callIndex,
+      messages: messages.length,
+      tools: tools.map((t) => t.name),
+      ...(context && { context: { ...context.figures, summarized: context.summarized, input_tokens: result.usage.input_tokens } }),
+    },
     output,
     usage,
   };

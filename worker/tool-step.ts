@@ -139,6 +139,8 @@ export interface ToolStepInput {
    * a delta would have no base at the client.
    */
   stateStreamed?: () => Promise<boolean>;
+  /** reads a slice of a tool result of the run's thread (read_result; worker/context/) */
+  readToolResult?: ToolContext["readToolResult"];
 }
 
 export async function runToolStep(scope: StepScope, input: ToolStepInput, tools: Map<string, AgentTool>): Promise<StepOutcome> {
@@ -193,6 +195,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     ...(input.readState && {
       runState: { read: input.readState, ...(scope.config.state_schema !== undefined && { schema: scope.config.state_schema }) },
     }),
+    ...(input.readToolResult && { readToolResult: input.readToolResult }),
   });
 
   try {

@@ -206,6 +206,8 @@ const COMPUTED_COLUMNS: Record<string, string> = {
   batches_progress: "-queryField -mutationField +typeField",
   // Batch.throughput(minutes): finished items per minute, a plain list (at most 60 rows)
   batches_throughput: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
+  // Run.budgetSpend: what the run and the runs it continues spent, against config.budget (docs/budgets.md)
+  runs_budget_spend: "-queryField -mutationField +typeField -filterBy -orderBy",
 };
 
 /**

@@ -17,6 +17,7 @@
 //   always-on  events into one long-lived thread in bursts, next to independent runs (always-on.ts)
 //   webhooks  POST /hooks/:id receipt-to-answer latency under concurrent senders, next to /healthz and POST /api/runs (webhooks.ts)
 //   mcp      an MCP server's tool call next to a built-in tool's, and what the tool-list cache saves (mcp.ts)
+//   compaction  a 2,000-turn run against a small context window: compaction's cost, resume after kill -9 (compaction.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -37,6 +38,7 @@ import { BATCH_FLAGS, BATCH_USAGE, batchOptionsFromFlags, runBatchBench } from "
 import { ALWAYS_ON_FLAGS, ALWAYS_ON_USAGE, alwaysOnOptionsFromFlags, runAlwaysOnBench } from "./always-on.ts";
 import { runWebhooksBench } from "./webhooks.ts";
 import { MCP_FLAGS, MCP_USAGE, mcpOptionsFromFlags, runMcpBench } from "./mcp.ts";
+import { COMPACTION_FLAGS, COMPACTION_USAGE, compactionOptionsFromFlags, runCompactionBench } from "./compaction.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -92,7 +94,8 @@ ${ALWAYS_ON_USAGE}
   webhooks  POST /hooks/:id answers to --webhook-senders concurrent senders x --webhook-requests each (signed, no
             worker: runs queue), with and without the API's webhook cache, next to GET /healthz and POST /api/runs
             at the same concurrency: p50/p99/max, requests/s, ratios
-${MCP_USAGE}`;
+${MCP_USAGE}
+${COMPACTION_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -137,6 +140,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "webhook-senders": { type: "ints", default: [1, 20, 200], min: 1, max: 2000 },
       "webhook-requests": { type: "int", default: 10, min: 1, max: 100_000 },
       ...MCP_FLAGS,
+      ...COMPACTION_FLAGS,
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
@@ -159,6 +163,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "always-on",
           "webhooks",
           "mcp",
+          "compaction",
         ],
       },
     },
@@ -281,6 +286,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("mcp")) {
     await runMcpBench(mcpOptionsFromFlags(databaseUrl, flags, log));
+    log("");
+  }
+  if (flags.only.has("compaction")) {
+    await runCompactionBench(compactionOptionsFromFlags(databaseUrl, flags, log));
     log("");
   }
   return 0;

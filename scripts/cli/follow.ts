@@ -22,32 +22,59 @@ export interface Interrupt {
   reason?: string;
   message?: string;
   toolCallId?: string;
-  /** approvals: toolName, arguments; unknown outcomes also: dispatches, lastDispatchedAt */
-  metadata?: { toolName?: string; arguments?: unknown; dispatches?: number; lastDispatchedAt?: string };
+  /**
+   * approvals: toolName, arguments; unknown outcomes also: dispatches, lastDispatchedAt; budgets
+   * (worker/run-budget.ts): limits, spent, reached
+   */
+  metadata?: {
+    toolName?: string;
+    arguments?: unknown;
+    dispatches?: number;
+    lastDispatchedAt?: string;
+    limits?: Record<string, number>;
+    spent?: Record<string, number>;
+    reached?: string[];
+  };
 }
 
 /**
  * What an interrupt asks, so each is answered by its own command: `approval` (reason
  * tool_approval, id approval-…): approve or reject; `outcome` (reason tool_outcome_unknown, id
- * outcome-…: a tool call whose outcome is unknown after a crash): everruns outcome; anything
- * else only through everruns resume --json.
+ * outcome-…: a tool call whose outcome is unknown after a crash): everruns outcome; `budget`
+ * (reason budget, id budget-…: the run reached a limit of its agent's budget) and anything else
+ * only through everruns resume --json.
  */
-export function interruptKind(i: Interrupt): "approval" | "outcome" | "other" {
+export function interruptKind(i: Interrupt): "approval" | "outcome" | "budget" | "other" {
   if (i.reason === "tool_approval" || i.id?.startsWith("approval-")) return "approval";
   if (i.reason === "tool_outcome_unknown" || i.id?.startsWith("outcome-")) return "outcome";
+  if (i.reason === "budget" || i.id?.startsWith("budget-")) return "budget";
   return "other";
+}
+
+/**
+ * A raise of every limit a budget interrupt reached to twice its value (a placeholder to edit: the
+ * database refuses a raise that leaves a reached limit at or under its spend).
+ */
+function budgetRaise(i: Interrupt): Record<string, number> {
+  const raise: Record<string, number> = {};
+  for (const limit of i.metadata?.reached ?? []) {
+    const now = Math.max(i.metadata?.limits?.[limit] ?? 0, i.metadata?.spent?.[limit] ?? 0);
+    raise[limit] = Number((now * 2 || 1).toPrecision(6));
+  }
+  return raise;
 }
 
 /** A placeholder answer for each kind, for the `everruns resume --json` line the CLI prints. */
 function placeholderPayload(i: Interrupt): Record<string, unknown> {
   const kind = interruptKind(i);
+  if (kind === "budget") return { action: "raise", budget: budgetRaise(i) };
   return kind === "approval" ? { approved: true } : kind === "outcome" ? { action: "retry" } : {};
 }
 
 /**
  * The `everruns resume` command that answers every one of `interrupts` at once, with placeholder
  * answers to edit: {"approved": true | false} for approvals, {"action": "retry" | "skip" |
- * "result", "result"?: "…"} for unknown outcomes.
+ * "result", "result"?: "…"} for unknown outcomes, {"action": "raise", "budget": {…}} for budgets.
  */
 export function resumeCommand(runId: string, interrupts: Interrupt[]): string {
   const answers = interrupts.map((i) => ({ interruptId: i.id ?? "…", status: "resolved", payload: placeholderPayload(i) }));
@@ -114,9 +141,17 @@ export function interruptHelp(runId: string, interrupts: Interrupt[]): string {
       `  everruns outcome ${runId} --result "…"     enter its result yourself: the model sees it as the tool's answer`,
       `  (or: ${resumeCommand(runId, interrupts)})`,
     );
+  } else if (kinds.size === 1 && kinds.has("budget")) {
+    const stop = interrupts.map((i) => ({ interruptId: i.id ?? "…", status: "resolved", payload: { action: "stop" } }));
+    lines.push(
+      "Raise the limits reached (each above its spend) and go on:",
+      `  ${resumeCommand(runId, interrupts)}`,
+      "or stop here (the run ends with what it has):",
+      `  everruns resume ${runId} --json ${shellQuote(JSON.stringify(stop))}`,
+    );
   } else if (interrupts.length > 0) {
     lines.push(
-      'Answer them all at once (approvals: {"approved": true | false}; unknown outcomes: {"action": "retry" | "skip" | "result", "result": "…"}):',
+      'Answer them all at once (approvals: {"approved": true | false}; unknown outcomes: {"action": "retry" | "skip" | "result", "result": "…"}; budgets: {"action": "raise", "budget": {…}} or {"action": "stop"}):',
       `  ${resumeCommand(runId, interrupts)}`,
     );
   }

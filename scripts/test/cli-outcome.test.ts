@@ -286,4 +286,25 @@ describe("run --follow on an unknown-outcome question", () => {
         `{"interruptId":"outcome-b","status":"resolved","payload":{"action":"retry"}}]'`,
     );
   });
+
+  it("interruptHelp: a budget interrupt gets a raise of every limit reached above its spend, and a stop", () => {
+    const budget: Interrupt = {
+      id: "budget-r3",
+      reason: "budget",
+      message: "The run reached its budget: max_cost_usd 0.0123 of 0.01.",
+      metadata: {
+        limits: { max_cost_usd: 0.01, max_tool_calls: 20 },
+        spent: { max_cost_usd: 0.0123, max_tool_calls: 20 },
+        reached: ["max_cost_usd", "max_tool_calls"],
+      },
+    };
+    const help = interruptHelp("r3", [budget]);
+    expect(help).not.toContain("everruns approve");
+    expect(help).toContain(
+      "Raise the limits reached (each above its spend) and go on:\n" +
+        `  everruns resume r3 --json '[{"interruptId":"budget-r3","status":"resolved","payload":{"action":"raise","budget":{"max_cost_usd":0.0246,"max_tool_calls":40}}}]'\n` +
+        "or stop here (the run ends with what it has):\n" +
+        `  everruns resume r3 --json '[{"interruptId":"budget-r3","status":"resolved","payload":{"action":"stop"}}]'`,
+    );
+  });
 });

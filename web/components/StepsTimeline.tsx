@@ -16,7 +16,13 @@ import { KindBadge } from "./ui";
 
 type Retries = ReturnType<typeof retriesByStep>;
 
-const BAR_COLORS: Record<string, string> = { llm: "bg-indigo-400", tool: "bg-teal-400", wait: "bg-violet-300", system: "bg-slate-400" };
+const BAR_COLORS: Record<string, string> = {
+  llm: "bg-indigo-400",
+  tool: "bg-teal-400",
+  wait: "bg-violet-300",
+  system: "bg-slate-400",
+  compaction: "bg-amber-400",
+};
 
 export function StepsTimeline({
   steps,

@@ -42,6 +42,8 @@ const KIND_STYLES: Record<string, string> = {
   tool: "bg-teal-50 text-teal-700 ring-teal-200",
   wait: "bg-violet-50 text-violet-700 ring-violet-200",
   system: "bg-slate-100 text-slate-600 ring-slate-200",
+  // a summary of the oldest turns, written to keep the context within its budget (docs/context.md)
+  compaction: "bg-amber-50 text-amber-700 ring-amber-200",
 };
 
 export function KindBadge({ kind }: { kind: string }) {

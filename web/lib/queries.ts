@@ -166,6 +166,8 @@ export const RUN_DETAIL_QUERY = graphql(`
       # the run's live state (update_state, 000030; up to 256 KiB): the run page's only, not in
       # RunFields, which the thread page reads for each of its runs
       state
+      # what the run and the runs it continues spent, against the agent's config.budget (000032)
+      budgetSpend
       agentVersionByAgentIdAndAgentVersion {
         version
         config

@@ -326,7 +326,8 @@ interface PendingCall {
 async function completeResponses(client: OpenAI, request: LlmRequest<OpenAIConfig>, handlers: LlmStreamHandlers, openaiHost: boolean): Promise<LlmResult> {
   const { config, signal } = request;
   const params = responsesParams(config, request, openaiHost);
-  const continuation = config.store === true ? responsesContinuation(request.messages) : undefined;
+  // a compacted conversation is sent as it is: the stored response would bring back every turn
+  const continuation = config.store === true && request.compacted !== true ? responsesContinuation(request.messages) : undefined;
   let stream;
   if (continuation) {
     try {

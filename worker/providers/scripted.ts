@@ -140,9 +140,23 @@ function endOfScript(request: LlmRequest, length: number): ScriptTurn {
   return { text: `Done: the script has ${length} turn(s) and all were played. Last user message: ${lastUserText(request.messages)}` };
 }
 
+/**
+ * A compaction's summary call (LlmRequest.purpose): deterministic, about as long as asked
+ * (max_tokens), built from the end of what it was given; it costs tokens like any call.
+ */
+function scriptedSummary(request: LlmRequest, maxTokens: number | undefined, model: string | undefined): LlmResult {
+  const given = request.messages.map((m) => m.content).join("\n");
+  const budget = Math.max(40, (maxTokens ?? 500) * 4);
+  const head = `Summary (scripted) of ${given.length} characters of conversation. Its end: `;
+  const text = head + given.slice(-Math.max(0, budget - head.length));
+  const promptChars = given.length + (request.config.system_prompt?.length ?? 0);
+  return { text, tool_calls: [], usage: { input_tokens: tokens(promptChars), output_tokens: tokens(text.length) }, model: model ?? "scripted" };
+}
+
 export class ScriptedProvider implements Provider {
   async complete(request: LlmRequest, handlers: LlmStreamHandlers): Promise<LlmResult> {
     const config = configOf(request, "scripted");
+    if (request.purpose === "summary") return scriptedSummary(request, config.max_tokens, config.model);
     const script = config.script;
     const turn: ScriptTurn = script[request.callIndex] ?? endOfScript(request, script.length);
     const delay = turn.delay_ms ?? 0;

@@ -71,6 +71,18 @@ export interface LlmRequest<C extends AgentConfig = AgentConfig> {
    * the engine validates it (steps.ts).
    */
   outputSchema?: Record<string, unknown>;
+  /**
+   * "summary": a compaction step's call (worker/context/compaction.ts), not one of the run's
+   * turns: one user message asking for a summary, no tools. The scripted provider answers it
+   * with a deterministic summary instead of its script.
+   */
+  purpose?: "summary";
+  /**
+   * The messages begin with a summary of earlier turns (a compaction, worker/context/): a provider
+   * that keeps the conversation on its side (OpenAI Responses with `store: true`) sends them in
+   * full instead of continuing from its stored response, which still holds every turn.
+   */
+  compacted?: boolean;
 }
 
 /** The name under which an output schema is given to an API that wants one (OpenAI's format name). */

@@ -16,18 +16,23 @@ import { commitStep, commitStepAndBeginNext, type Committed, type JobRef, type N
 import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
 import { StepAbort } from "../abort.ts";
 import type { Cancellations } from "../cancellations.ts";
-import { agUiMessages, chatMessages, clientTools, planStep } from "../conversation.ts";
+import { agUiMessages, chatMessages, clientTools, planStep, type Plan } from "../conversation.ts";
 import { EventWriter } from "../event-writer.ts";
 import { ProviderError, type Provider } from "../providers/types.ts";
 import { backoffMs, type BackoffPolicy } from "../../lib/backoff.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { runLlmStep, type StepOutcome, type StepScope } from "../steps.ts";
 import { agentTools, runInterruptStep, runToolStep, type DispatchLog } from "../tool-step.ts";
+import { checkBudget, stopAnswer, stopStep } from "../run-budget.ts";
 import { mcpServers, McpUnavailableError, type McpTools } from "../mcp/tools.ts";
 import { markToolDispatched, readToolDispatch, settleToolDispatch } from "../../db/sql/toolDispatches.ts";
 import { TransientToolError, type Tool } from "../tools/types.ts";
 import { outputProblems } from "../tools/validate.ts";
-import { threadHistory } from "../../db/sql/threadHistory.ts";
+import { threadHistory, threadHistorySinceSummary } from "../../db/sql/threadHistory.ts";
+import { threadToolResult } from "../../db/sql/threadToolResult.ts";
+import { compactionFromEnv, contextSettings } from "../context/budget.ts";
+import { planContext, runCompactionStep } from "../context/compaction.ts";
+import { READ_RESULT, READ_RESULT_MAX_LIMIT } from "../tools/read-result.ts";
 import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
 import type { Logger } from "../../lib/logger.ts";
@@ -73,6 +78,11 @@ export interface EngineContext {
   notifier?: Notifier;
   /** The tools of agents' MCP servers (worker/mcp/tools.ts); without it a run of such an agent fails with mcp_unavailable. */
   mcp?: McpTools;
+  /**
+   * Whether agents' contexts are managed (docs/context.md): EVERRUNS_CONTEXT_COMPACTION, read by
+   * makeRunStepTask when not given; false: every call sends the whole thread.
+   */
+  contextCompaction?: boolean;
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -96,6 +106,8 @@ export class JobTakenOverError extends Error {
 export function makeRunStepTask(ctx: EngineContext): Task {
   // one cache per worker: a workspace's prices are read once per TTL, not per step
   ctx.prices ??= new ModelPriceCache({ db: ctx.pool });
+  // read at start: a wrong value stops the worker rather than each step
+  ctx.contextCompaction ??= compactionFromEnv();
   return async (payload, helpers) => {
     const { run_id } = StepJobPayloadSchema.parse(payload);
     const { id, locked_by, attempts } = helpers.job;
@@ -311,12 +323,45 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       return fail("mcp_unavailable", `the tools of the agent's MCP servers could not be set up: ${(error as Error).message ?? String(error)}`);
     }
   }
+  // a managed context stubs large tool results: read_result reads them (offered when not listed)
+  const managed = ctx.contextCompaction === false ? null : contextSettings(config.data);
+  const autoReadResult =
+    managed && !tools.has(READ_RESULT) && ctx.tools[READ_RESULT]
+      ? { definition: ctx.tools[READ_RESULT].definition, requiresApproval: false, tool: ctx.tools[READ_RESULT] }
+      : undefined;
   const clients = clientTools(begun.history);
   for (const name of tools.keys()) clients.delete(name); // the agent's own tool wins a name clash
   const plan = planStep(begun.history, {
     needsApproval: (name) => tools.get(name)?.requiresApproval === true,
     isClientTool: (name) => clients.has(name),
   });
+
+  // run budgets (worker/run-budget.ts): an answer that stops ends the run here; with a budget the
+  // spend is read before an LLM or tool call begins (none without one), and a limit reached ends
+  // the run interrupted instead of the call
+  let budgeted = stopAnswer(input.data.resume) ? stopStep(scope, lastTurnText(begun)) : null;
+  // checked before a step that makes a call (worker/run-budget.ts); one that only records what is
+  // decided already (a woken wait, a client's result, a rejected approval) must commit it, or the
+  // wait's signal and record are lost to the interrupt
+  const callKind = plan.kind === "llm" ? "llm" : plan.kind === "tool" && makesCall(plan) ? "tool" : null;
+  if (!budgeted && config.data.budget && callKind) {
+    try {
+      budgeted = await checkBudget(ctx.pool, scope, config.data.budget, callKind, lastTurnText(begun));
+    } catch (error) {
+      if (signal.aborted || error instanceof StaleAttemptError || isConnectionError(error) || isDbTimeout(error)) throw error;
+      // anything else would fail every replay of the job the same way: end the run instead
+      ctx.log.error(`run ${run.id}: the budget check of step ${seq} failed: ${(error as Error).stack ?? String(error)}`);
+      return fail("internal_error", `the budget check of step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
+    }
+  }
+  if (budgeted) {
+    ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
+    for (const event of budgeted.events) writer.push(event);
+    return commit(ctx, begun, budgeted.step, await writer.drain(), budgeted.next, chain);
+  }
+
+  // the engine's read_result runs when the model calls it (it was offered with a stub)
+  if (autoReadResult && plan.kind === "tool" && plan.call.name === READ_RESULT) tools.set(READ_RESULT, autoReadResult);
 
   let outcome: StepOutcome;
   try {
@@ -326,21 +371,36 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     } else if (plan.kind === "llm") {
       const provider = ctx.providers[config.data.provider];
       if (!provider) return fail("provider_unavailable", `provider "${config.data.provider}" is not configured on this worker`);
-      const history = ctx.histories?.assemble(run.id, begun.history) ?? (await threadHistory(ctx.pool, run.id));
-      ctx.histories?.remember(run.id, seq, history);
+      // a managed context needs the thread from its latest summary on (worker/context/), not the turns it summarised
+      const history = ctx.histories?.assemble(run.id, begun.history) ?? (await (managed ? threadHistorySinceSummary : threadHistory)(ctx.pool, run.id));
       // the workspace's own prices over the built-in table (worker/pricing.ts)
       if (ctx.prices) scope.prices = await ctx.prices.forWorkspace(run.workspace_id);
       // an agent that keeps a state is told a state its client gave (conversation.ts stateNote)
-      const messages = chatMessages(history, { inputState: tools.has("update_state") });
-      const definitions = [
+      const inputState = tools.has("update_state");
+      // read_result offered by the engine (not listed by the agent) only once a result is stubbed or summarised
+      const definitions = (stubbed: boolean) => [
         ...[...tools.values()].map((t) => t.definition),
+        ...(stubbed && autoReadResult ? [autoReadResult.definition] : []),
         ...[...clients.values()].map((t) => ({
           name: t.name,
           description: t.description ?? "",
           parameters: (t.parameters as Record<string, unknown>) ?? { type: "object" },
         })),
       ];
-      outcome = await runLlmStep(scope, provider, messages, definitions, begun.llm_count);
+      // a managed context (docs/context.md) sends the latest summary and what follows it, or compacts first
+      const sending = managed ? planContext(history, config.data, managed, { inputState, definitions }) : null;
+      if (sending?.kind === "overflow") return fail("context_overflow", sending.message);
+      if (sending?.kind === "compact") {
+        outcome = await runCompactionStep(scope, provider, sending.compaction, begun.llm_count);
+      } else {
+        // the cache joins up at the next LLM call, which begins its turn at this one
+        ctx.histories?.remember(run.id, seq, history);
+        const messages = sending?.messages ?? chatMessages(history, { inputState });
+        const context = sending ? { summarized: sending.summarized, figures: sending.figures } : undefined;
+        // read_result is offered once a stub or a summary (which may name call ids) is sent
+        const offerRead = sending !== null && (sending.stubbed > 0 || sending.summarized);
+        outcome = await runLlmStep(scope, provider, messages, definitions(offerRead), begun.llm_count, context);
+      }
     } else if (plan.kind === "tool") {
       outcome = await runToolStep(
         scope,
@@ -355,6 +415,9 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
           // fence (step_cursor, step_attempt) lets no other attempt commit this step
           readState: () => Promise.resolve(run.state ?? null),
           stateStreamed: () => runStateStreamed(ctx.pool, run.id),
+          // read_result: the run's own thread only, a slice no longer than a result sent whole
+          readToolResult: (id, offset, limit) =>
+            threadToolResult(ctx.pool, run.id, id, offset, Math.min(limit, managed?.toolResultMaxChars ?? READ_RESULT_MAX_LIMIT)),
         },
         tools,
       );
@@ -372,6 +435,17 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
   for (const event of outcome.events) writer.push(event);
   return commit(ctx, begun, outcome.step, await writer.drain(), outcome.next, chain);
+}
+
+/**
+ * Whether a tool step calls its tool: not when it only records what was decided already (a wait
+ * woken or timed out, a client tool's result, a rejected approval, an unknown outcome answered
+ * with a result or a skip).
+ */
+function makesCall(plan: Extract<Plan, { kind: "tool" }>): boolean {
+  if (plan.waited || plan.client) return false;
+  if (plan.decision && !plan.decision.approved) return false;
+  return !plan.outcome || plan.outcome.action === "retry";
 }
 
 /** The text of the run's last LLM turn (an interrupt's RUN_FINISHED carries it). */

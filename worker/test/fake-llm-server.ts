@@ -81,6 +81,19 @@ export class FakeLlmServer {
   readonly openai = new FakeOpenAI();
   /** When set, a request with another key gets a 401 (and consumes no reply). */
   expectedApiKey: string | undefined;
+  /**
+   * Answers a request when no reply is queued: a long conversation computed from what the model
+   * is sent (context compaction's tests), instead of thousands of queued replies.
+   */
+  responder: ((request: RecordedRequest) => FakeReply) | undefined;
+  /**
+   * A model's context window: a request of more estimated input tokens (its JSON body's characters
+   * / openai.charsPerToken, as the fakes count tokens) is refused with the API's context-length error, as a model
+   * with that window refuses it. Unset: no limit.
+   */
+  maxInputTokens: number | undefined;
+  /** The estimated input tokens of every request (the body's characters / openai.charsPerToken), in order. */
+  readonly inputTokens: number[] = [];
   url = "";
 
   private constructor() {
@@ -130,6 +143,9 @@ export class FakeLlmServer {
     this.queue.length = 0;
     this.requests.length = 0;
     this.expectedApiKey = undefined;
+    this.responder = undefined;
+    this.maxInputTokens = undefined;
+    this.inputTokens.length = 0;
     this.clientAborts = 0;
     this.anthropic.reset();
     this.openai.reset();
@@ -162,7 +178,17 @@ export class FakeLlmServer {
       body = { _unparsable: text };
     }
     const apiKey = apiKeyOf(req.headers);
-    this.requests.push({ api, method: req.method, path, headers: req.headers, body, apiKey });
+    const recorded: RecordedRequest = { api, method: req.method, path, headers: req.headers, body, apiKey };
+    this.requests.push(recorded);
+    const estimated = Math.ceil(text.length / this.openai.charsPerToken);
+    this.inputTokens.push(estimated);
+    if (this.maxInputTokens !== undefined && estimated > this.maxInputTokens) {
+      const message =
+        api === "anthropic"
+          ? `prompt is too long: ${estimated} tokens > ${this.maxInputTokens} maximum`
+          : `This model's maximum context length is ${this.maxInputTokens} tokens. However, your messages resulted in ${estimated} tokens. Please reduce the length of the messages.`;
+      return this.sendError(res, api, { status: 400, message, type: "invalid_request_error", ...(api !== "anthropic" && { code: "context_length_exceeded" }) });
+    }
 
     if (this.expectedApiKey !== undefined && apiKey !== this.expectedApiKey) {
       return this.sendError(res, api, { status: 401, message: "Incorrect API key provided" });
@@ -170,7 +196,7 @@ export class FakeLlmServer {
     // a request the real API would refuse is refused, before it uses a queued reply
     const refused = api === "anthropic" ? this.anthropic.check(body, apiKey) : this.openai.check(api, body, apiKey);
     if (refused) return this.sendError(res, api, refused.error);
-    const reply = this.queue.shift();
+    const reply = this.queue.shift() ?? this.responder?.(recorded);
     if (!reply) {
       return this.sendError(res, api, { status: 500, message: "fake server: no reply queued for this request" });
     }

@@ -237,6 +237,8 @@ const NOT_PERSISTED = "Items are not persisted when `store` is set to false. Try
 export class FakeOpenAI {
   /** Report token counts computed from the request (input, cached, reasoning) instead of the replies' fixed usage. */
   countTokens = false;
+  /** The characters a counted input token stands for (4: English text; 1: dense text such as CJK or base64). */
+  charsPerToken = 4;
   /** The errors the rules answered, in order. */
   readonly refusals: string[] = [];
   private readonly secret = randomBytes(16);
@@ -385,11 +387,12 @@ export class FakeOpenAI {
     this.prompts.set(key, seen);
     const commonTokens = Math.floor(common / 4);
     const cached = commonTokens >= 1024 ? Math.floor(commonTokens / 128) * 128 : 0;
-    return { input_tokens: tokens(prompt.length), cached_tokens: cached };
+    return { input_tokens: Math.ceil(prompt.length / this.charsPerToken), cached_tokens: cached };
   }
 
   reset(): void {
     this.countTokens = false;
+    this.charsPerToken = 4;
     this.refusals.length = 0;
     this.reasoningOf.clear();
     this.forgetResponses();

@@ -72,7 +72,8 @@ async function runWith(inlineChainMs: number, turns: number): Promise<{ runId: s
   const worker = await startWorker({ databaseUrl: db.url, concurrency: 1, shutdownTimeoutMs: 2000, inlineChainMs, log });
   try {
     const { result: runId, jobs } = await countJobsAdded(async () => {
-      const id = await startRun(db.pool, agent, `inline ${inlineChainMs}`);
+      // the same input either way: an LLM step records the characters it sent (docs/context.md)
+      const id = await startRun(db.pool, agent, "inline chaining");
       const run = await waitForStatus(db.pool, id, ["succeeded", "failed"]);
       expect(run.status).toBe("succeeded");
       return id;

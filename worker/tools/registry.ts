@@ -3,6 +3,7 @@
 // a tool with a heavy dependency imports it inside `execute`. `http` tools are a tool type
 // (worker/tools/http.ts), built per agent from its config.
 import { echoTool } from "./echo.ts";
+import { readResultTool } from "./read-result.ts";
 import { reportProgressTool } from "./report-progress.ts";
 import { simulateWorkTool } from "./simulate-work.ts";
 import { sleepTool } from "./sleep.ts";
@@ -10,7 +11,7 @@ import type { Tool } from "./types.ts";
 import { updateStateTool } from "./update-state.ts";
 import { waitForEventTool } from "./wait-for-event.ts";
 
-const BUILTIN: readonly Tool[] = [echoTool, simulateWorkTool, sleepTool, waitForEventTool, updateStateTool, reportProgressTool];
+const BUILTIN: readonly Tool[] = [echoTool, simulateWorkTool, sleepTool, waitForEventTool, updateStateTool, reportProgressTool, readResultTool];
 
 /** The names an agent config may list as built-in tools. */
 export const BUILTIN_TOOL_NAMES: readonly string[] = BUILTIN.map((t) => t.definition.name);

@@ -31,6 +31,12 @@ export interface ToolContext {
    * state_schema: what update_state patches and checks.
    */
   runState?: { read: () => Promise<Record<string, unknown> | null>; schema?: Record<string, unknown> };
+  /**
+   * Reads `limit` characters from `offset` of a tool result committed in the run's own thread
+   * (read_result); null when the thread has none of that call. The step bounds `limit` by the
+   * agent's context.tool_result_max_chars.
+   */
+  readToolResult?: (toolCallId: string, offset: number, limit: number) => Promise<{ total: number; slice: string } | null>;
 }
 
 /** An AG-UI event a tool's result adds to its step's commit (STATE_SNAPSHOT, STATE_DELTA, CUSTOM). */

@@ -7,9 +7,11 @@
 // A run that asks what to do with a tool call whose outcome is unknown (issue 17, reason
 // tool_outcome_unknown) is answered here too, with call again / skip / enter result
 // (OutcomeAnswer); it cannot be selected: bulk approve / reject never answers such a question.
+// Nor a run that reached its agent's budget (reason budget): raised or stopped here (BudgetAnswer).
 import Link from "next/link";
 import { useMemo, useState } from "react";
 import { ApprovalsHistory } from "@/components/ApprovalsHistory";
+import { BudgetAnswer, isBudgetInterrupt } from "@/components/BudgetAnswer";
 import { BulkActions } from "@/components/BulkActions";
 import { DecisionBadge, InterruptAnswer, type AnswerDecision } from "@/components/InterruptAnswer";
 import { isOutcomeInterrupt, OutcomeAnswer, SentAnswerBadge, type SentAnswer } from "@/components/OutcomeAnswer";
@@ -38,11 +40,13 @@ export default function ApprovalsPage() {
         const finished = agUiEventOf(run.finished.nodes[0]?.event);
         // a question about an unknown outcome is no approval: bulk approve / reject must not answer it
         const outcome = (interruptsOf(finished) ?? []).some(isOutcomeInterrupt);
-        return { ...run, input: runInputOf(run.input), finished, outcome };
+        // nor is a budget question: it is raised or stopped, never approved
+        const budget = (interruptsOf(finished) ?? []).some(isBudgetInterrupt);
+        return { ...run, input: runInputOf(run.input), finished, outcome, budget };
       }),
     [data],
   );
-  const selectable = pending.filter((r) => !r.outcome);
+  const selectable = pending.filter((r) => !r.outcome && !r.budget);
   const total = data?.runsAwaitingAnswerCount ?? 0;
   const ids = useMemo(() => new Set(pending.map((r) => r.id)), [pending]);
 
@@ -167,7 +171,7 @@ export default function ApprovalsPage() {
                 key={run.id}
                 data-testid="approval"
                 data-run-id={run.id}
-                data-kind={run.outcome ? "outcome" : "approval"}
+                data-kind={run.budget ? "budget" : run.outcome ? "outcome" : "approval"}
                 className="rounded-lg border border-amber-200 bg-white shadow-sm"
               >
                 <div className="flex flex-wrap items-start justify-between gap-4 px-4 py-3">
@@ -177,11 +181,15 @@ export default function ApprovalsPage() {
                         type="checkbox"
                         aria-label={`select run ${run.id}`}
                         data-testid="select-run"
-                        disabled={run.outcome}
+                        disabled={run.outcome || run.budget}
                         title={
-                          run.outcome ? "asks what to do with a call whose outcome is unknown: answer it below, bulk approve / reject does not" : undefined
+                          run.budget
+                            ? "reached its budget: raise it or stop below, bulk approve / reject does not"
+                            : run.outcome
+                              ? "asks what to do with a call whose outcome is unknown: answer it below, bulk approve / reject does not"
+                              : undefined
                         }
-                        checked={!run.outcome && selected.has(run.id)}
+                        checked={!run.outcome && !run.budget && selected.has(run.id)}
                         onChange={() => toggle(run.id)}
                       />
                       <Link href={`/runs/${run.id}`} className="font-mono text-[13px] font-medium text-sky-700 hover:underline">
@@ -221,7 +229,20 @@ export default function ApprovalsPage() {
                     />
                   </div>
                 )}
-                {interrupts.length > 0 && !run.outcome && (
+                {interrupts.length > 0 && run.budget && (
+                  <div className="border-t border-amber-100 px-4 py-3">
+                    <BudgetAnswer
+                      runId={run.id}
+                      interrupt={interrupts.find(isBudgetInterrupt)!}
+                      onResumed={(next) => {
+                        setAnswered((a) => ({ ...a, [run.id]: { next, decisions: [] } }));
+                        setHistoryKey((k) => k + 1);
+                        refresh();
+                      }}
+                    />
+                  </div>
+                )}
+                {interrupts.length > 0 && !run.outcome && !run.budget && (
                   <div className="border-t border-amber-100 px-4 py-3">
                     <InterruptAnswer
                       runId={run.id}

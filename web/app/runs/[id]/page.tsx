@@ -21,6 +21,7 @@ import { useParams, useRouter } from "next/navigation";
 import { useCallback, useEffect, useMemo, type ReactNode } from "react";
 import { ConversationView } from "@/components/Conversation";
 import { AttemptsTimeline } from "@/components/AttemptsTimeline";
+import { BudgetAnswer, BudgetCard, isBudgetInterrupt } from "@/components/BudgetAnswer";
 import { EventLog } from "@/components/EventLog";
 import { decisionsOf, InterruptAnswer } from "@/components/InterruptAnswer";
 import { isOutcomeInterrupt, OutcomeAnswer } from "@/components/OutcomeAnswer";
@@ -340,7 +341,10 @@ export default function RunPage() {
             </span>
           }
         >
-          {interrupts.some(isOutcomeInterrupt) ? (
+          {interrupts.some(isBudgetInterrupt) ? (
+            // a budget step asks one question alone (worker/run-budget.ts)
+            <BudgetAnswer runId={run.id} interrupt={interrupts.find(isBudgetInterrupt)!} onResumed={(next) => router.push(`/runs/${next}`)} />
+          ) : interrupts.some(isOutcomeInterrupt) ? (
             <OutcomeAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
           ) : (
             <InterruptAnswer runId={run.id} interrupts={interrupts} onResumed={(next) => router.push(`/runs/${next}`)} />
@@ -394,6 +398,7 @@ export default function RunPage() {
 
         <div className="space-y-4 lg:col-span-2">
           {showState && <RunStateCard state={runState} progress={progress} live={!settled} />}
+          {config?.budget !== undefined && <BudgetCard budget={config.budget} spend={run.budgetSpend} />}
           <Card title="Usage and cost" testId="usage">
             <dl className="grid grid-cols-3 gap-x-4 gap-y-3 text-sm">
               {run.status === "interrupted" ? (
@@ -512,7 +517,7 @@ export default function RunPage() {
 /** "step 2: tool simulate_work" → "tool" (the worker's step names, worker/steps.ts stepName). */
 function kindOfStepName(name: string | null | undefined): string | null {
   const kind = /^step \d+: (\w+)/.exec(name ?? "")?.[1];
-  return kind && ["llm", "tool", "wait", "system"].includes(kind) ? kind : null;
+  return kind && ["llm", "tool", "wait", "system", "compaction"].includes(kind) ? kind : null;
 }
 
 /** The step in progress: its name, attempt, and how long it has run (ticking with `now`). */
