@@ -503,10 +503,15 @@ create table everruns.runs (
   state jsonb,
   progress jsonb,
   initial_state jsonb,
+  caller_run_id uuid,
+  caller_tool_call_id text,
+  root_run_id uuid,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
   constraint runs_batch_item_id_fkey FOREIGN KEY (batch_item_id) REFERENCES everruns.batch_items(id),
+  constraint runs_caller_check CHECK ((((caller_run_id IS NULL) = (caller_tool_call_id IS NULL)) AND ((caller_run_id IS NULL) = (root_run_id IS NULL)))),
+  constraint runs_caller_tool_call_id_check CHECK (((caller_tool_call_id IS NULL) OR ((char_length(caller_tool_call_id) >= 1) AND (char_length(caller_tool_call_id) <= 200)))),
   constraint runs_continued_by_fkey FOREIGN KEY (continued_by) REFERENCES everruns.runs(id),
   constraint runs_parent_run_id_fkey FOREIGN KEY (parent_run_id) REFERENCES everruns.runs(id),
   constraint runs_pkey PRIMARY KEY (id),
@@ -522,6 +527,7 @@ CREATE INDEX runs_active_idx ON everruns.runs USING btree (workspace_id) WHERE (
 CREATE INDEX runs_agent_created_idx ON everruns.runs USING btree (agent_id, created_at DESC);
 CREATE INDEX runs_batch_active_idx ON everruns.runs USING btree (batch_id, id) WHERE ((batch_id IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text])));
 CREATE INDEX runs_batch_item_idx ON everruns.runs USING btree (batch_item_id) WHERE (batch_item_id IS NOT NULL);
+CREATE INDEX runs_caller_idx ON everruns.runs USING btree (caller_run_id) WHERE (caller_run_id IS NOT NULL);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
 CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 CREATE INDEX runs_input_trgm_idx ON everruns.runs USING gin (((input)::text) gin_trgm_ops);
@@ -529,10 +535,12 @@ CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHER
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_pending_idx ON everruns.runs USING btree (workspace_id, queue_at, id) WHERE ((status = 'queued'::text) AND (admitted_at IS NULL));
 CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (rerun_of IS NOT NULL);
+CREATE INDEX runs_root_idx ON everruns.runs USING btree (root_run_id) WHERE (root_run_id IS NOT NULL);
 CREATE INDEX runs_schedule_active_idx ON everruns.runs USING btree (schedule_id) WHERE ((schedule_id IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text])));
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
 CREATE INDEX runs_workspace_queued_idx ON everruns.runs USING btree (workspace_id) WHERE (status = 'queued'::text);
+CREATE UNIQUE INDEX runs_caller_call_idx ON everruns.runs USING btree (caller_run_id, caller_tool_call_id) WHERE ((caller_run_id IS NOT NULL) AND (parent_run_id IS NULL));
 CREATE TRIGGER tg_runs__admission_limits AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__admission_limits();
 CREATE TRIGGER tg_runs__admit_next AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status <> ALL (ARRAY['queued'::text, 'running'::text])) AND ((old.status = 'running'::text) OR ((old.status = 'queued'::text) AND (old.admitted_at IS NOT NULL))))) EXECUTE FUNCTION everruns_private.tg_runs__release_slot();
 CREATE TRIGGER tg_runs__admit_thread_next AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__thread_next();
@@ -547,6 +555,10 @@ CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXEC
 CREATE TRIGGER tg_runs__queue_order BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__queue_order();
 CREATE TRIGGER tg_runs__schedule_run_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.schedule_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__schedule_run_end();
 CREATE TRIGGER tg_runs__state BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__state();
+CREATE TRIGGER tg_runs__sub_agent BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__sub_agent();
+CREATE TRIGGER tg_runs__sub_agents_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['cancelled'::text, 'failed'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__sub_agents_cancel();
+CREATE TRIGGER tg_runs__sub_agents_park AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'waiting'::text) AND ((new.waiting ->> 'type'::text) = 'children'::text))) EXECUTE FUNCTION everruns_private.tg_runs__sub_agents_park();
+CREATE TRIGGER tg_runs__sub_agents_wake AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.caller_run_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text, 'interrupted'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__sub_agents_wake();
 
 create table everruns.schedule_fires (
   id uuid not null default gen_random_uuid(),
@@ -1117,7 +1129,9 @@ begin
                  'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
-                 'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs) to %I', v_role);  -- 000032: runs_budget_spend
+                 'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs), '
+                 'everruns.runs_tree_usage(everruns.runs), everruns.runs_awaiting_descendants(everruns.runs), '
+                 'everruns.runs_children(everruns.runs) to %I', v_role);  -- 000032: runs_budget_spend; 000033: the trees
   execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
   execute format('revoke insert, update, delete on everruns.schedules, everruns.webhooks, everruns.notification_endpoints from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
@@ -1531,6 +1545,19 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.runs_awaiting_descendants(r everruns.runs)
+ RETURNS SETOF everruns.runs
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with recursive tree as (
+    select c.* from everruns.runs c where c.caller_run_id = r.id
+    union all
+    select c.* from everruns.runs c join tree t on c.caller_run_id = t.id
+  )
+  select * from tree t where t.status = 'interrupted' and t.continued_by is null order by t.created_at, t.id
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.runs_budget_spend(r everruns.runs)
  RETURNS jsonb
  LANGUAGE sql
@@ -1542,19 +1569,65 @@ with recursive chain(id, parent, depth) as (
   select p.id, p.parent_run_id, c.depth + 1
     from chain c join everruns.runs p on p.id = c.parent and p.continued_by = c.id
    where c.depth < 10000
+),
+-- 000033: the runs the chain's agent tool calls started, and theirs, down the tree (children's
+-- continuations carry caller_run_id): their spend is the caller's too
+tree(id, depth) as (
+  select d.id, 1 from everruns.runs d where d.caller_run_id in (select id from chain)
+  union all
+  select d.id, t.depth + 1 from everruns.runs d join tree t on d.caller_run_id = t.id where t.depth < 100
+),
+below as (
+  select coalesce(sum((d.usage ->> 'cost_usd')::numeric), 0) as cost_usd,
+         coalesce(sum(coalesce((d.usage ->> 'input_tokens')::bigint, 0) + coalesce((d.usage ->> 'output_tokens')::bigint, 0)), 0) as tokens
+    from tree t join everruns.runs d on d.id = t.id
 )
 select jsonb_build_object(
          'chain', jsonb_agg(c.id order by c.depth desc),
-         'cost_usd', coalesce(sum((x.usage ->> 'cost_usd')::numeric), 0),
-         'tokens', coalesce(sum(coalesce((x.usage ->> 'input_tokens')::bigint, 0) + coalesce((x.usage ->> 'output_tokens')::bigint, 0)), 0),
+         'cost_usd', coalesce(sum((x.usage ->> 'cost_usd')::numeric), 0) + (select cost_usd from below),
+         'tokens', coalesce(sum(coalesce((x.usage ->> 'input_tokens')::bigint, 0) + coalesce((x.usage ->> 'output_tokens')::bigint, 0)), 0)
+                   + (select tokens from below),
          'wall_seconds', round(coalesce(sum(extract(epoch from coalesce(x.finished_at, now()) - coalesce(x.started_at, now()))), 0), 3),
-         'tool_calls', (select count(*) from everruns.run_steps s where s.run_id in (select id from chain) and s.kind = 'tool'),
+         'tool_calls', (select count(*) from everruns.run_steps s
+                         where (s.run_id in (select id from chain) or s.run_id in (select id from tree)) and s.kind = 'tool'),
+         'children', (select count(*) from tree),
          'answers', coalesce((select jsonb_agg(e.value order by c2.depth desc, e.ordinality)
                                 from chain c2 join everruns.runs r2 on r2.id = c2.id,
                                      jsonb_array_elements(case when jsonb_typeof(r2.input -> 'resume') = 'array' then r2.input -> 'resume' else '[]' end)
                                        with ordinality e
                                where e.value ->> 'interruptId' like 'budget-%'), '[]'))
   from chain c join everruns.runs x on x.id = c.id
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.runs_children(r everruns.runs)
+ RETURNS SETOF everruns.runs
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select c.* from everruns.runs c where c.caller_run_id = r.id order by c.created_at, c.id
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.runs_tree_usage(r everruns.runs)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with recursive tree as (
+    select r.id, r.usage, 0 as depth
+    union all
+    select c.id, c.usage, t.depth + 1 from everruns.runs c join tree t on c.caller_run_id = t.id
+     where t.depth < 100
+  )
+  select jsonb_build_object(
+           'input_tokens', coalesce(sum((usage ->> 'input_tokens')::bigint), 0),
+           'output_tokens', coalesce(sum((usage ->> 'output_tokens')::bigint), 0),
+           'cost_usd', round(coalesce(sum((usage ->> 'cost_usd')::numeric), 0), 8),
+           'runs', count(*))
+         || (select coalesce(jsonb_object_agg(k, v), '{}')
+               from (select k, sum((t2.usage ->> k)::bigint) as v
+                       from tree t2, unnest(array['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens']) as k
+                      where t2.usage ? k group by k) x)
+    from tree
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns.send_event(run_id uuid, name text, payload jsonb)
@@ -4959,6 +5032,31 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.sub_agents_wake_due(p_caller everruns.runs)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select p_caller.status = 'waiting' and p_caller.waiting ->> 'type' = 'children' and (
+    exists (select from everruns.runs c
+             where c.caller_run_id = p_caller.id and c.caller_tool_call_id = p_caller.waiting ->> 'tool_call_id'
+               and c.continued_by is null and c.status in ('succeeded', 'failed', 'cancelled'))
+    or (coalesce((p_caller.waiting ->> 'unstarted')::int, 0) > 0
+        and (select count(*) from everruns.runs c
+              where c.caller_run_id = p_caller.id and c.continued_by is null
+                and c.status in ('queued', 'running', 'waiting', 'interrupted'))
+            < coalesce((p_caller.waiting ->> 'active')::int, 0))
+    or (p_caller.caller_run_id is null and exists (
+          select from everruns.runs d
+           where d.root_run_id = p_caller.id and d.status = 'interrupted' and d.continued_by is null
+             and not exists (select from everruns.run_events e
+                              where e.run_id = p_caller.id and e.type = 'CUSTOM'
+                                and e.event ->> 'name' = 'everruns.child_interrupted'
+                                and e.event -> 'value' ->> 'run_id' = d.id::text)))
+  )
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.sweep_activations()
  RETURNS integer
  LANGUAGE plpgsql
@@ -6167,6 +6265,139 @@ begin
     end if;
   end if;
   return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__sub_agent()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_parent everruns.runs;
+begin
+  if new.parent_run_id is not null then
+    select * into v_parent from everruns.runs where id = new.parent_run_id;
+    new.caller_run_id := v_parent.caller_run_id;
+    new.caller_tool_call_id := v_parent.caller_tool_call_id;
+    new.root_run_id := v_parent.root_run_id;
+    return new;
+  end if;
+  if (new.caller_run_id is not null or new.caller_tool_call_id is not null or new.root_run_id is not null)
+     and not pg_catalog.pg_has_role(current_user,
+                                    (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'everruns'), 'MEMBER') then
+    raise exception 'caller_run_id, caller_tool_call_id and root_run_id are set by the engine when an agent tool starts a sub-agent (role % may not set them)', current_user
+      using errcode = 'EV003', hint = 'Leave them out: insert (agent_id, input) to start a run.';
+  end if;
+  return new;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__sub_agents_cancel()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_child uuid;
+begin
+  for v_child in
+    select c.id from everruns.runs c
+     where c.caller_run_id = new.id and c.continued_by is null
+       and c.status in ('queued', 'running', 'waiting', 'interrupted')
+     order by c.id
+  loop
+    -- locks the child (after its caller, held here), cancels its own children in turn
+    perform everruns.cancel_run(v_child);
+  end loop;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__sub_agents_park()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_start jsonb;
+  v_child record;
+  v_detail text;
+begin
+  -- the wait step commit_step_locked just wrote (the cursor has moved past it)
+  select s.output -> 'start' into v_start
+    from everruns.run_steps s where s.run_id = new.id and s.seq = new.step_cursor - 1;
+  -- (before the children below are inserted: an insert takes the workspace's limits row and audit
+  -- head, which come after runs in the lock order)
+  -- A child that ended while this step ran found this run not waiting and woke nothing; one
+  -- ending now waits for these locks and sees this run waiting when this commits. Its children
+  -- (a root: its whole tree, for the interrupts it reports), level by level: a caller before its
+  -- children, as cancelling a run below takes them.
+  perform 1
+     from everruns.runs c
+     join (with recursive tree as (
+             select r.id, 1 as depth from everruns.runs r where r.caller_run_id = new.id
+             union all
+             select r.id, t.depth + 1 from everruns.runs r join tree t on r.caller_run_id = t.id
+              where new.caller_run_id is null and t.depth < 20)
+           select tree.id, tree.depth from tree) t on t.id = c.id
+    where c.status in ('queued', 'running', 'waiting', 'interrupted')
+    order by t.depth, c.id
+      for share of c;
+  if jsonb_typeof(v_start) = 'array' and jsonb_array_length(v_start) > 0 then
+    for v_child in
+      select c.run_id, c.agent_id, c.input, c.tool_call_id
+        from jsonb_to_recordset(v_start) as c(run_id uuid, tool_call_id text, agent_id uuid, input jsonb)
+    loop
+      begin
+        insert into everruns.runs (id, workspace_id, agent_id, input, priority, caller_run_id, caller_tool_call_id, root_run_id)
+        values (v_child.run_id, new.workspace_id, v_child.agent_id, v_child.input, new.priority, new.id, v_child.tool_call_id,
+                coalesce(new.root_run_id, new.id))
+        on conflict (caller_run_id, caller_tool_call_id) where caller_run_id is not null and parent_run_id is null do nothing;
+      exception when sqlstate 'EV012' then
+        -- The workspace is at an admission limit (max_queued_runs, runs_per_minute): this child and
+        -- the rest wait. The caller wakes when the limit says (retry_after) and starts them then,
+        -- under the same ids (worker/sub-agents.ts derives a child's id from its call).
+        get stacked diagnostics v_detail = pg_exception_detail;
+        perform everruns_private.enqueue_step(new.id, now() + make_interval(secs =>
+          least(3600, greatest(1, coalesce(substring(v_detail from 'retry_after=([0-9]+)')::int, 5)))));
+        return null;
+      end;
+    end loop;
+  end if;
+  if everruns_private.sub_agents_wake_due(new) then
+    perform everruns_private.enqueue_step(new.id);
+  end if;
+  return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__sub_agents_wake()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_caller everruns.runs;
+begin
+  -- read, not locked: a caller's row comes before its children's (see the header)
+  for v_caller in
+    select r.* from everruns.runs r
+     where r.id = new.caller_run_id
+        or (new.status = 'interrupted' and r.id = new.root_run_id and r.id <> new.caller_run_id)
+  loop
+    -- Not when its job is already due: a worker may hold it and not have begun the step yet
+    -- (the run still reads waiting), and a second job would begin the step again, fencing out
+    -- the first. The step reads the children when it runs; a park that misses this end waits
+    -- for this row's lock and sees it.
+    if everruns_private.sub_agents_wake_due(v_caller)
+       and not exists (select from graphile_worker.jobs j where j.key = 'run:' || v_caller.id::text and j.run_at <= now()) then
+      perform everruns_private.enqueue_step(v_caller.id);
+    end if;
+  end loop;
+  return null;
 end;
 $function$;
 

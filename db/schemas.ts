@@ -213,10 +213,39 @@ export const McpToolSpecSchema = z
   });
 export type McpToolSpec = z.infer<typeof McpToolSpecSchema>;
 
-/** A tool of an agent: a built-in's name, or an object (a built-in with overrides, an http tool, an MCP server). */
+/** The most characters of an agent tool's `description` (sent to the model with every call). */
+export const MAX_AGENT_TOOL_DESCRIPTION = 4000;
+
+/**
+ * A sub-agent as a tool (docs/sub-agents.md): calling it starts a run of the workspace's agent
+ * named `agent` (its latest version when the call starts), and the call's result is that run's
+ * outcome. `name`: the tool's name the model sees (default: the agent's name); `parameters`: its
+ * JSON Schema (default {task: string}); `input`: how the arguments become the child's user message
+ * ("auto", the default: `task` when it is the only argument, else the arguments as JSON; "json":
+ * always the arguments as JSON; {"field": "<name>"}: that string argument).
+ */
+export const AgentToolSpecSchema = z
+  .strictObject({
+    type: z.literal("agent"),
+    name: toolName.optional(),
+    agent: z.string().min(1, "must name an agent of the workspace").max(200),
+    description: z.string().max(MAX_AGENT_TOOL_DESCRIPTION).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    input: z.union([z.enum(["auto", "json"]), z.strictObject({ field: z.string().min(1).max(128) })]).default("auto"),
+    requires_approval: z.boolean().optional(),
+  })
+  .transform((spec) => ({ ...spec, name: spec.name ?? spec.agent }))
+  .refine((spec) => /^[A-Za-z0-9_-]{1,64}$/.test(spec.name), {
+    path: ["name"],
+    message: 'must be 1-64 letters, digits, _ or - (the agent\'s name is not: give the tool a "name")',
+  });
+export type AgentToolSpec = z.infer<typeof AgentToolSpecSchema>;
+
+/** A tool of an agent: a built-in's name, or an object (a built-in with overrides, an http tool, an MCP server, a sub-agent). */
 export const ToolSpecSchema = z.union([
   z.string(),
   McpToolSpecSchema,
+  AgentToolSpecSchema,
   z.strictObject({
     name: toolName,
     type: z.enum(["builtin", "http"]).default("builtin"),
@@ -230,8 +259,8 @@ export const ToolSpecSchema = z.union([
   }),
 ]);
 export type ToolSpec = z.infer<typeof ToolSpecSchema>;
-/** A tool declared as an object that is not an MCP server: a built-in with overrides, or an http tool. */
-export type HttpToolSpec = Exclude<ToolSpec, string | McpToolSpec>;
+/** A tool declared as an object that is not an MCP server or a sub-agent: a built-in with overrides, or an http tool. */
+export type HttpToolSpec = Exclude<ToolSpec, string | McpToolSpec | AgentToolSpec>;
 
 /**
  * Every delay is bounded (lib/backoff.ts): a retry waits at most MAX_RETRY_DELAY_MS (1 h), a
@@ -455,6 +484,12 @@ const COMMON_FIELDS = {
    * the budget, the oldest turns are summarised by a `compaction` step (worker/context/).
    */
   context: ContextConfigSchema.optional(),
+  /** Sub-agents (tools of type "agent", docs/sub-agents.md): how many of this agent's children run at once. */
+  max_parallel_children: positiveInt(100).default(4),
+  /** Sub-agents: the deepest a child this agent starts may be, counted from the root (its children: depth 1). */
+  max_depth: positiveInt(10).default(3),
+  /** Sub-agents: the most children one run of this agent may start. */
+  max_children: positiveInt(1000).default(50),
 };
 
 type VariantOf<S> =

@@ -20,6 +20,7 @@ import type { ToolDefinition } from "./providers/types.ts";
 import { stepName, type StepOutcome, type StepScope } from "./steps.ts";
 import type { WorkspaceSecrets } from "./secrets.ts";
 import { httpTool } from "./tools/http.ts";
+import { agentTool, type CallerScope } from "./sub-agents.ts";
 import { builtinTools } from "./tools/registry.ts";
 import {
   isWait,
@@ -68,6 +69,11 @@ export function agentTools(config: AgentConfig, builtins: Record<string, Tool> =
     const requiresApproval = typeof spec === "object" && spec.requires_approval === true;
     if (typeof spec === "object" && spec.type === "http") {
       const tool = httpTool(spec, secrets ? { secrets } : {});
+      out.set(name, { definition: tool.definition, requiresApproval, tool });
+      continue;
+    }
+    if (typeof spec === "object" && spec.type === "agent") {
+      const tool = agentTool(spec, config);
       out.set(name, { definition: tool.definition, requiresApproval, tool });
       continue;
     }
@@ -141,6 +147,8 @@ export interface ToolStepInput {
   stateStreamed?: () => Promise<boolean>;
   /** reads a slice of a tool result of the run's thread (read_result; worker/context/) */
   readToolResult?: ToolContext["readToolResult"];
+  /** what a sub-agent call needs of this run (worker/sub-agents.ts) */
+  caller?: CallerScope;
 }
 
 export async function runToolStep(scope: StepScope, input: ToolStepInput, tools: Map<string, AgentTool>): Promise<StepOutcome> {
@@ -196,6 +204,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
       runState: { read: input.readState, ...(scope.config.state_schema !== undefined && { schema: scope.config.state_schema }) },
     }),
     ...(input.readToolResult && { readToolResult: input.readToolResult }),
+    ...(input.caller && { caller: input.caller }),
   });
 
   try {
@@ -239,7 +248,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
           input: { tool_call_id: call.id, arguments: args },
           output: { ...outcome.output, tool_call_id: call.id, ...(waits > 1 && { waits }) },
         },
-        events: [{ type: "STEP_FINISHED", stepName: name }],
+        events: [...(outcome.events ?? []), { type: "STEP_FINISHED", stepName: name }],
         next: { type: "wait", delay_ms: Math.round(delayMs), waiting },
       };
     }

@@ -34,7 +34,16 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
         "everruns.agent_versions": { tags: { behavior: READ_ONLY } },
         "everruns.threads": { tags: { behavior: READ_ONLY } },
         "everruns.runs": {
-          tags: { behavior: READ_ONLY },
+          tags: {
+            behavior: READ_ONLY,
+            // sub-agents (000033): Run.caller (the run whose agent tool call started it), Run.root (the
+            // top of its tree); no foreign keys (a child's commits would lock its caller, 000033); the
+            // way down is Run.childrenList (runs_children)
+            foreignKey: [
+              "(caller_run_id) references everruns.runs (id)|@fieldName caller|@backwardBehavior -*",
+              "(root_run_id) references everruns.runs (id)|@fieldName root|@backwardBehavior -*",
+            ],
+          },
           attribute: {
             step_cursor: { tags: { behavior: HIDDEN } },
             step_attempt: { tags: { behavior: HIDDEN } },
@@ -208,6 +217,12 @@ const COMPUTED_COLUMNS: Record<string, string> = {
   batches_throughput: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
   // Run.budgetSpend: what the run and the runs it continues spent, against config.budget (docs/budgets.md)
   runs_budget_spend: "-queryField -mutationField +typeField -filterBy -orderBy",
+  // Run.treeUsage: the usage of the run and every run below it in its tree of sub-agents (000033)
+  runs_tree_usage: "-queryField -mutationField +typeField",
+  // Run.awaitingDescendantsList: the runs below it that wait for an answer, a plain list (000033)
+  runs_awaiting_descendants: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
+  // Run.childrenList: the runs its agent tool calls started (sub-agents) and their continuations (000033)
+  runs_children: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
 };
 
 /**

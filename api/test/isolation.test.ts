@@ -22,8 +22,10 @@ import {
   buildClientSchema,
   getIntrospectionQuery,
   getNamedType,
+  getNullableType,
   isAbstractType,
   isLeafType,
+  isListType,
   isNonNullType,
   isObjectType,
   type GraphQLField,
@@ -489,7 +491,10 @@ function selection(type: GraphQLObjectType, depth: number): string {
     const free = field.name === "nodes";
     if (!free && depth <= 0) continue;
     const inner = selection(named, free ? depth : depth - 1);
-    if (inner) parts.push(`${field.name} { ${inner} }`);
+    // a plain list under every row of a page (Run.childrenList) asks for a few rows, as a client
+    // would: at the default page size the probe would pass the query-cost limit (api/graphql/limits.ts)
+    const paged = isListType(getNullableType(field.type)) && field.args.some((a) => a.name === "first") ? "(first: 3)" : "";
+    if (inner) parts.push(`${field.name}${paged} { ${inner} }`);
   }
   return parts.join(" ");
 }

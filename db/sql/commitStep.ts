@@ -28,7 +28,16 @@ export type NextStep =
       type: "wait";
       delay_ms: number;
       /** `waits`: how many times this call waited; `state`: what the tool keeps across its waits (an MCP task's id) */
-      waiting: { type: "timer" | "event"; name?: string; tool_call_id: string; waits?: number; state?: Record<string, unknown> };
+      waiting: {
+        type: "timer" | "event" | "children";
+        name?: string;
+        tool_call_id: string;
+        waits?: number;
+        state?: Record<string, unknown>;
+        /** a `children` wait (000033, worker/sub-agents.ts): calls of the turn not started yet, and the unfinished children counted at the park */
+        unstarted?: number;
+        active?: number;
+      };
     }
   /** park the run until its workspace's daily quota resets or is raised (set_workspace_admission wakes it) */
   | { type: "wait"; delay_ms: number; waiting: { type: "quota"; limit: string; used: number; max: number; resets_at: string } }

@@ -8,6 +8,8 @@ const SpendSchema = z.object({
   tokens: z.coerce.number(),
   wall_seconds: z.coerce.number(),
   tool_calls: z.coerce.number(),
+  /** the runs below the chain (sub-agents, 000033), whose cost, tokens and tool calls are counted in */
+  children: z.coerce.number().default(0),
   /** the resume entries answering budget interrupts along the chain, oldest first */
   answers: z.array(z.unknown()),
 });
@@ -16,8 +18,9 @@ const SpendSchema = z.object({
 export type RunBudgetSpend = z.infer<typeof SpendSchema>;
 
 /**
- * The spend of `runId` and the runs it continues, and their answers to budget interrupts
- * (everruns.runs_budget_spend, 000032: the same numbers as GraphQL's Run.budgetSpend).
+ * The spend of `runId`, the runs it continues and the sub-agents they started, and their answers
+ * to budget interrupts (everruns.runs_budget_spend, 000032, 000033: the same numbers as GraphQL's
+ * Run.budgetSpend).
  */
 export async function runBudgetSpend(db: Queryable, runId: string): Promise<RunBudgetSpend> {
   const { rows } = await db.query<{ spend: unknown }>("select everruns.runs_budget_spend(r) as spend from everruns.runs r where r.id = $1", [runId]);

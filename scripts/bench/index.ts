@@ -18,6 +18,7 @@
 //   webhooks  POST /hooks/:id receipt-to-answer latency under concurrent senders, next to /healthz and POST /api/runs (webhooks.ts)
 //   mcp      an MCP server's tool call next to a built-in tool's, and what the tool-list cache saves (mcp.ts)
 //   compaction  a 2,000-turn run against a small context window: compaction's cost, resume after kill -9 (compaction.ts)
+//   subagents  a task delegated to a sub-agent next to a plain run: per call and per child of a fan-out (subagents.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -39,6 +40,7 @@ import { ALWAYS_ON_FLAGS, ALWAYS_ON_USAGE, alwaysOnOptionsFromFlags, runAlwaysOn
 import { runWebhooksBench } from "./webhooks.ts";
 import { MCP_FLAGS, MCP_USAGE, mcpOptionsFromFlags, runMcpBench } from "./mcp.ts";
 import { COMPACTION_FLAGS, COMPACTION_USAGE, compactionOptionsFromFlags, runCompactionBench } from "./compaction.ts";
+import { runSubagentsBench, SUBAGENTS_FLAGS, SUBAGENTS_USAGE, subagentsOptionsFromFlags } from "./subagents.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -95,7 +97,8 @@ ${ALWAYS_ON_USAGE}
             worker: runs queue), with and without the API's webhook cache, next to GET /healthz and POST /api/runs
             at the same concurrency: p50/p99/max, requests/s, ratios
 ${MCP_USAGE}
-${COMPACTION_USAGE}`;
+${COMPACTION_USAGE}
+${SUBAGENTS_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -141,6 +144,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       "webhook-requests": { type: "int", default: 10, min: 1, max: 100_000 },
       ...MCP_FLAGS,
       ...COMPACTION_FLAGS,
+      ...SUBAGENTS_FLAGS,
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
@@ -164,6 +168,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "webhooks",
           "mcp",
           "compaction",
+          "subagents",
         ],
       },
     },
@@ -290,6 +295,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("compaction")) {
     await runCompactionBench(compactionOptionsFromFlags(databaseUrl, flags, log));
+    log("");
+  }
+  if (flags.only.has("subagents")) {
+    await runSubagentsBench(subagentsOptionsFromFlags(databaseUrl, flags, log));
     log("");
   }
   return 0;

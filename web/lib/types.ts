@@ -113,6 +113,9 @@ export interface Waiting {
   until?: string;
   name?: string;
   tool_call_id?: string;
+  /** a `children` wait (sub-agents, 000033): the unfinished children, and the calls not started yet */
+  active?: number;
+  unstarted?: number;
 }
 export const waitingOf = (json: unknown): Waiting | null => (isObject(json) ? json : null);
 

@@ -40,6 +40,7 @@ import type { SecretResolver } from "../secrets.ts";
 import { ModelPriceCache } from "../model-prices.ts";
 import { requeueRun } from "../../db/sql/requeueRun.ts";
 import { runStateStreamed } from "../../db/sql/runStateStreamed.ts";
+import { isAgentTool, pendingCalls, turnStartedChildren } from "../sub-agents.ts";
 import type { StepStatementOptions, WithNotifications } from "../../db/sql/deferredNotifications.ts";
 import type { Notifier } from "../notifier.ts";
 
@@ -343,7 +344,9 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   // checked before a step that makes a call (worker/run-budget.ts); one that only records what is
   // decided already (a woken wait, a client's result, a rejected approval) must commit it, or the
   // wait's signal and record are lost to the interrupt
-  const callKind = plan.kind === "llm" ? "llm" : plan.kind === "tool" && makesCall(plan) ? "tool" : null;
+  // (nor a sub-agent call of a turn that started its children: the child runs, the call waits for it)
+  const childUnderway = plan.kind === "tool" && isAgentTool(tools.get(plan.call.name)?.tool) && turnStartedChildren(begun.history);
+  const callKind = plan.kind === "llm" ? "llm" : plan.kind === "tool" && makesCall(plan) && !childUnderway ? "tool" : null;
   if (!budgeted && config.data.budget && callKind) {
     try {
       budgeted = await checkBudget(ctx.pool, scope, config.data.budget, callKind, lastTurnText(begun));
@@ -418,6 +421,8 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
           // read_result: the run's own thread only, a slice no longer than a result sent whole
           readToolResult: (id, offset, limit) =>
             threadToolResult(ctx.pool, run.id, id, offset, Math.min(limit, managed?.toolResultMaxChars ?? READ_RESULT_MAX_LIMIT)),
+          // sub-agent calls (worker/sub-agents.ts): the turn's calls still to answer
+          caller: { db: ctx.pool, workspaceId: run.workspace_id, pendingCalls: () => pendingCalls(begun.history) },
         },
         tools,
       );

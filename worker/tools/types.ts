@@ -5,6 +5,7 @@
 // MAX_WAITS_PER_CALL times; what it needs when woken travels in the run's `waiting` record
 // (`park({..., state})` → `ctx.waiting.state`).
 import type { AgentConfig } from "../../db/schemas.ts";
+import type { CallerScope } from "../sub-agents.ts";
 import type { ToolDefinition } from "../providers/types.ts";
 
 export interface ToolContext {
@@ -37,6 +38,8 @@ export interface ToolContext {
    * agent's context.tool_result_max_chars.
    */
   readToolResult?: (toolCallId: string, offset: number, limit: number) => Promise<{ total: number; slice: string } | null>;
+  /** What a sub-agent call (a tool of type "agent", worker/sub-agents.ts) needs of its run; set for the engine's tool steps. */
+  caller?: CallerScope;
 }
 
 /** An AG-UI event a tool's result adds to its step's commit (STATE_SNAPSHOT, STATE_DELTA, CUSTOM). */
@@ -64,8 +67,11 @@ export interface Tool {
 
 const KIND = Symbol("everruns.toolResult");
 
-/** What a parked run waits for (runs.waiting): a timer, or an event everruns.send_event wakes it with. */
-export type WaitFor = { type: "timer" } | { type: "event"; name: string };
+/**
+ * What a parked run waits for (runs.waiting): a timer, an event everruns.send_event wakes it
+ * with, or its sub-agents (worker/sub-agents.ts: the end of a child wakes it, 000033).
+ */
+export type WaitFor = { type: "timer" } | { type: "event"; name: string } | { type: "children"; unstarted: number; active: number };
 
 export type ToolResult =
   | { [KIND]: "value"; value: unknown; consumesSignal?: number; update?: RunUpdate }
@@ -81,6 +87,8 @@ export type ToolResult =
       again?: boolean;
       /** kept in the run's waiting record and given back as ctx.waiting.state when resumed */
       state?: Record<string, unknown>;
+      /** AG-UI events committed with the wait step (a sub-agent call's CUSTOM everruns.child_started) */
+      events?: ToolEvent[];
     };
 
 /**
@@ -115,6 +123,7 @@ export function park(wait: {
   output?: Record<string, unknown>;
   again?: boolean;
   state?: Record<string, unknown>;
+  events?: ToolEvent[];
 }): ToolResult {
   return {
     [KIND]: "wait",
@@ -123,6 +132,7 @@ export function park(wait: {
     output: wait.output ?? {},
     ...(wait.again === true && { again: true }),
     ...(wait.state !== undefined && { state: wait.state }),
+    ...(wait.events !== undefined && wait.events.length > 0 && { events: wait.events }),
   };
 }
 

@@ -281,6 +281,13 @@ export type RunQueueQueryVariables = Exact<{
 
 export type RunQueueQuery = { runById: { id: string, priority: number, admittedAt: string | null } | null, explainQueue: { admitted: boolean, heldBy: string | null, position: number | null, message: string } | null };
 
+export type RunTreeQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunTreeQuery = { runById: { id: string, callerToolCallId: string | null, treeUsage: unknown, caller: { id: string, status: string, agentByAgentId: { name: string } | null } | null, root: { id: string, status: string, agentByAgentId: { name: string } | null } | null, childrenList: Array<{ id: string, status: string, parentRunId: string | null, continuedBy: string | null, callerToolCallId: string | null, usage: unknown, agentByAgentId: { name: string } | null } | null> | null, awaitingDescendantsList: Array<{ id: string, agentByAgentId: { name: string } | null } | null> | null } | null };
+
 export type ScheduleRowFieldsFragment = { id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null };
 
 export type ScheduleFieldsFragment = { input: unknown, overlap: string, catchUp: string, catchUpMax: number, misfireGraceSeconds: number, thread: string, threadId: string | null, createdAt: string, nextFireTimes: Array<string>, id: string, name: string, agentId: string, cron: string | null, intervalSeconds: number | null, timezone: string, nextFireAt: string | null, lastFireAt: string | null, paused: boolean, pausedNote: string | null, specError: string | null, consecutiveFailures: number, pauseAfterFailures: number | null, missedTotal: string, updatedAt: string, agentByAgentId: { name: string } | null };
@@ -1733,6 +1740,46 @@ export const RunQueueDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<RunQueueQuery, RunQueueQueryVariables>;
+export const RunTreeDocument = new TypedDocumentString(`
+    query RunTree($id: UUID!) {
+  runById(id: $id) {
+    id
+    callerToolCallId
+    treeUsage
+    caller {
+      id
+      status
+      agentByAgentId {
+        name
+      }
+    }
+    root {
+      id
+      status
+      agentByAgentId {
+        name
+      }
+    }
+    childrenList {
+      id
+      status
+      parentRunId
+      continuedBy
+      callerToolCallId
+      usage
+      agentByAgentId {
+        name
+      }
+    }
+    awaitingDescendantsList {
+      id
+      agentByAgentId {
+        name
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<RunTreeQuery, RunTreeQueryVariables>;
 export const SchedulesDocument = new TypedDocumentString(`
     query Schedules($first: Int!) {
   schedules(first: $first) {

@@ -15,7 +15,8 @@
 // call again / skip / enter result (OutcomeAnswer) instead of approve / reject; the conversation
 // marks the calls of the agent's MCP servers ("MCP · <server>") and says such an answer as what it is.
 // State (issue 18): the run's live state (update_state) and last progress report (report_progress)
-// in their card (./state.tsx), live through runUpdated, whose RunFields carry both.
+// in their card (./state.tsx), live through runUpdated, whose RunFields carry both. Sub-agents
+// (issue 18): the run's caller and root, its children and its tree's usage (./tree.tsx).
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useCallback, useEffect, useMemo, type ReactNode } from "react";
@@ -65,6 +66,7 @@ import { RUN_BATCH_QUERY } from "../../batches/queries";
 import { mcpServerNames } from "../../mcp/tools";
 import { RunMcpCard } from "./mcp";
 import { RunStateCard } from "./state";
+import { RunTreeCard } from "./tree";
 
 const STEP_EVENTS = new Set(["STEP_FINISHED", "RUN_FINISHED", "RUN_ERROR", "CUSTOM"]);
 
@@ -399,6 +401,7 @@ export default function RunPage() {
         <div className="space-y-4 lg:col-span-2">
           {showState && <RunStateCard state={runState} progress={progress} live={!settled} />}
           {config?.budget !== undefined && <BudgetCard budget={config.budget} spend={run.budgetSpend} />}
+          <RunTreeCard runId={run.id} updatedAt={run.updatedAt} />
           <Card title="Usage and cost" testId="usage">
             <dl className="grid grid-cols-3 gap-x-4 gap-y-3 text-sm">
               {run.status === "interrupted" ? (
@@ -539,7 +542,7 @@ function CurrentStep({ step, now }: { step: { name: string | null; kind: string 
   );
 }
 
-/** What a waiting run waits for: an event by name, a timer until its deadline (counting down), and for how long it has waited. */
+/** What a waiting run waits for: an event by name, its sub-agents, a timer until its deadline (counting down), and for how long it has waited. */
 function WaitingFor({ waiting, now, since }: { waiting: Waiting; now: number; since: number | null }) {
   const until = parseTime(waiting.until);
   return (
@@ -553,6 +556,12 @@ function WaitingFor({ waiting, now, since }: { waiting: Waiting; now: number; si
               · gives up at {formatDateTime(until)} (in {formatDuration(until - now)})
             </>
           )}
+        </>
+      ) : waiting.type === "children" ? (
+        // a sub-agent call (000033): its children's ends wake it (the Sub-agents card lists them)
+        <>
+          Waiting for its sub-agents · {waiting.active ?? "?"} running
+          {waiting.unstarted ? `, ${waiting.unstarted} to start as slots free` : ""}
         </>
       ) : (
         <>
