@@ -14,7 +14,7 @@ import { BUILTIN_TOOL_NAMES } from "../worker/tools/registry.ts";
 import { outputSchemaProblem } from "../worker/tools/validate.ts";
 import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
 import { ModelInfoOverrideSchema, modelInfo, type ModelInfo } from "../lib/models/catalog.ts";
-import { expectedOutputTokens } from "../worker/context/output.ts";
+import { DEFAULT_SUMMARY_MAX_TOKENS, defaultContextBudget, defaultSummaryMaxTokens, expectedOutputTokens } from "../worker/context/output.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
 
@@ -384,7 +384,6 @@ export const ContextConfigSchema = z.strictObject(
         : undefined,
   },
 );
-export type ContextConfig = z.infer<typeof ContextConfigSchema>;
 
 /** The highest price per million tokens an agent's `prices` may give (as everruns.model_prices' check, 000029). */
 export const MAX_PRICE_PER_MILLION = 1_000_000;
@@ -623,7 +622,7 @@ function contextIssues(config: ShapedConfig, info: ModelInfo, model: string): { 
       message: `is ${explicit}, more than model ${model}'s context window of ${window} tokens (models table) less the ${output} output tokens a call may produce (max_tokens, or the provider's default for the model); lower it to at most ${Math.max(0, window - output)}, lower max_tokens, or set model_info.context_window if the window is larger`,
     });
   }
-  const budget = explicit ?? (window !== undefined ? Math.min(Math.floor(window * 0.8), window - output) : undefined);
+  const budget = explicit ?? (window !== undefined ? defaultContextBudget(window, output) : undefined);
   if (context.summary_max_tokens !== undefined && budget !== undefined && context.summary_max_tokens > Math.floor(budget / 8)) {
     issues.push({
       path: ["context", "summary_max_tokens"],
@@ -639,7 +638,7 @@ function contextIssues(config: ShapedConfig, info: ModelInfo, model: string): { 
         message: `model ${summaryModel}'s context window of ${summaryInfo.context_window} tokens (models table) is smaller than the context budget of ${budget}, and a summary call sends up to the budget: choose a model with a larger window, or lower context.max_tokens`,
       });
     }
-    const summaryTokens = context.summary_max_tokens ?? 4000;
+    const summaryTokens = context.summary_max_tokens ?? (budget !== undefined ? defaultSummaryMaxTokens(budget) : DEFAULT_SUMMARY_MAX_TOKENS);
     if (summaryInfo.max_output_tokens !== undefined && summaryInfo.max_output_tokens < summaryTokens) {
       issues.push({
         path: ["context", "summary_model"],

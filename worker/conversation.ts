@@ -83,11 +83,17 @@ export function clientTools(history: HistoryEntry[]): Map<string, { name: string
  * that turn run in order; those needing approval wait for a decision, client tools for the
  * client; when only those are left, the run ends interrupted and asks for all of them at once.
  */
+/** The index of the last model turn in `history` (its latest succeeded LLM step), or -1. */
+export function lastTurnIndex(history: HistoryEntry[]): number {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const e = history[i]!;
+    if (e.kind === "step" && e.step.kind === "llm" && e.step.status === "succeeded") return i;
+  }
+  return -1;
+}
+
 export function planStep(history: HistoryEntry[], ctx: PlanContext): Plan {
-  let last = -1;
-  history.forEach((e, i) => {
-    if (e.kind === "step" && e.step.kind === "llm" && e.step.status === "succeeded") last = i;
-  });
+  const last = lastTurnIndex(history);
   if (last < 0) return { kind: "llm" };
   const turnEntry = history[last] as HistoryEntry & { step: CommittedStep };
   const turn = LlmOutputSchema.parse(turnEntry.step.output);

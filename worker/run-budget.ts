@@ -174,6 +174,9 @@ export function limitStep(scope: StepScope, limits: Limits, spent: Spent, reache
   };
 }
 
+/** A warning's identity: its limit and the value in force it warned of. */
+const warningKey = (limit: string, max: number) => `${limit}:${max}`;
+
 /**
  * The warnings known to be in a run's chain's logs, by run: once a warning is seen there, the
  * steps after it do not read the logs again for it (a long run spends its last fifth near a limit,
@@ -192,7 +195,7 @@ async function warnings(db: Queryable, runId: string, spend: RunBudgetSpend, lim
   const key = (l: BudgetLimit) => warningKey(l, limits[l]!);
   let seen = seenWarnings.get(runId);
   if (near.every((l) => seen?.has(key(l)))) return [];
-  const warned = await runBudgetWarnings(db, spend.chain);
+  const warned = new Set((await runBudgetWarnings(db, spend.chain)).map((w) => warningKey(w.limit, w.max)));
   if (!seen) {
     if (seenWarnings.size >= SEEN_WARNINGS_MAX) seenWarnings.delete(seenWarnings.keys().next().value!);
     seen = new Set();
@@ -203,9 +206,6 @@ async function warnings(db: Queryable, runId: string, spend: RunBudgetSpend, lim
     .filter((l) => !warned.has(key(l)))
     .map((limit) => ({ type: "CUSTOM", name: "everruns.budget", value: { level: "warning", limit, spent: spent[limit], max: limits[limit]! } }));
 }
-
-/** A warning's identity: its limit and the value in force it warned of (db/sql/runBudgetWarnings.ts). */
-export const warningKey = (limit: string, max: number) => `${limit}:${max}`;
 
 /**
  * Checks the budget before a step of `kind` begins: the step that ends the run at a limit, or

@@ -16,6 +16,7 @@ import { LlmOutputSchema, ToolOutputSchema, type AgentConfig, type AgentToolSpec
 import type { HistoryEntry } from "../db/sql/beginStep.ts";
 import { findAgentsByName } from "../db/sql/findAgentsByName.ts";
 import { readCallerTree, type ChildRun } from "../db/sql/readCallerTree.ts";
+import { lastTurnIndex } from "./conversation.ts";
 import type { ToolDefinition } from "./providers/types.ts";
 import { MAX_PARK_MS, park, result, ToolError, type Tool, type ToolEvent } from "./tools/types.ts";
 import { argumentProblems } from "./tools/validate.ts";
@@ -53,10 +54,7 @@ export function childRunId(callerRunId: string, toolCallId: string): string {
 
 /** The calls of the last model turn in `history` that no committed tool step answered yet, in order. */
 export function pendingCalls(history: HistoryEntry[]): ToolCall[] {
-  let last = -1;
-  history.forEach((e, i) => {
-    if (e.kind === "step" && e.step.kind === "llm" && e.step.status === "succeeded") last = i;
-  });
+  const last = lastTurnIndex(history);
   if (last < 0) return [];
   const turn = history[last]!;
   if (turn.kind !== "step") return [];
@@ -82,10 +80,7 @@ export function isAgentTool(tool: Tool | undefined): boolean {
  * caller to wake, and the continuation would start it again.
  */
 export function turnStartedChildren(history: HistoryEntry[]): boolean {
-  let last = -1;
-  history.forEach((e, i) => {
-    if (e.kind === "step" && e.step.kind === "llm" && e.step.status === "succeeded") last = i;
-  });
+  const last = lastTurnIndex(history);
   if (last < 0) return false;
   return history.slice(last + 1).some((e) => {
     if (e.kind !== "step" || e.step.kind !== "wait") return false;

@@ -15,7 +15,6 @@ const ChildSchema = z.object({
 export type ChildRun = z.infer<typeof ChildSchema>;
 
 const InterruptedSchema = z.object({ run_id: z.string(), agent: z.string(), caller_run_id: z.string(), interrupts: z.unknown() });
-export type InterruptedDescendant = z.infer<typeof InterruptedSchema>;
 
 const CallerTreeSchema = z.object({
   depth: z.number().int(),

@@ -6,12 +6,9 @@ import type { AgentConfig } from "../../db/schemas.ts";
 import { ConfigError } from "../../db/errors.ts";
 import { modelInfo } from "../../lib/models/catalog.ts";
 import type { ChatMessage, ToolDefinition } from "../providers/types.ts";
-import { expectedOutputTokens } from "./output.ts";
+import { lastTurnIndex } from "../conversation.ts";
+import { defaultContextBudget, defaultSummaryMaxTokens, expectedOutputTokens } from "./output.ts";
 
-/** The share of the model's context window a call may use when the agent names no `context.max_tokens`. */
-export const DEFAULT_WINDOW_FRACTION = 0.8;
-/** The longest summary when the agent names no `context.summary_max_tokens` (also at most an eighth of the budget). */
-export const DEFAULT_SUMMARY_MAX_TOKENS = 4000;
 /** About 4 characters a token: OpenAI's and Anthropic's own rule of thumb for English text and JSON. */
 export const CHARS_PER_TOKEN = 4;
 /** What a message costs besides its text (role, separators, a tool call's id): counted as this many characters. */
@@ -33,7 +30,7 @@ const resolved = new WeakMap<AgentConfig, ContextSettings | null>();
 /**
  * The agent's context settings, or null when nothing is managed: `strategy: "off"`, or no budget
  * (no `context.max_tokens` and a model whose context window the models table does not know).
- * The default budget is DEFAULT_WINDOW_FRACTION of the window, and never more than the window
+ * The default budget (output.ts defaultContextBudget) is DEFAULT_WINDOW_FRACTION of the window, and never more than the window
  * less the call's output limit (the agent's `max_tokens`, else the provider's default for the
  * model, a thinking budget included: output.ts), so the answer always has room.
  * Resolved once per parsed config (run_step.ts keeps those per agent version).
@@ -54,7 +51,7 @@ function resolve(config: AgentConfig): ContextSettings | null {
     const info = modelInfo(config.provider, config.model, config.model_info);
     const window = info.context_window;
     if (window === undefined) return null;
-    budget = Math.min(Math.floor(window * DEFAULT_WINDOW_FRACTION), window - expectedOutputTokens(config, info));
+    budget = defaultContextBudget(window, expectedOutputTokens(config, info));
     if (budget <= 0) return null;
   }
   return {
@@ -62,7 +59,7 @@ function resolve(config: AgentConfig): ContextSettings | null {
     keepTurns: context?.keep_turns ?? 4,
     toolResultMaxChars: context?.tool_result_max_chars ?? 20_000,
     summaryModel: context?.summary_model ?? config.model,
-    summaryMaxTokens: context?.summary_max_tokens ?? Math.max(100, Math.min(DEFAULT_SUMMARY_MAX_TOKENS, Math.floor(budget / 8))),
+    summaryMaxTokens: context?.summary_max_tokens ?? defaultSummaryMaxTokens(budget),
   };
 }
 
@@ -123,14 +120,11 @@ function isSentFigures(value: unknown): value is SentFigures {
 
 /** The figures of the latest LLM call of `history` that recorded them (its step's input.context), if any. */
 export function lastSent(history: HistoryEntry[]): SentFigures | undefined {
-  for (let i = history.length - 1; i >= 0; i--) {
-    const e = history[i]!;
-    if (e.kind !== "step" || e.step.kind !== "llm" || e.step.status !== "succeeded") continue;
-    const context = (e.step.input as { context?: unknown } | null)?.context;
-    // the latest call counts even without figures (a release before compaction, or strategy off then): no older estimate is better
-    return isSentFigures(context) ? { chars: context.chars, input_tokens: context.input_tokens } : undefined;
-  }
-  return undefined;
+  const e = history[lastTurnIndex(history)];
+  if (e?.kind !== "step") return undefined;
+  const context = (e.step.input as { context?: unknown } | null)?.context;
+  // the latest call counts even without figures (a release before compaction, or strategy off then): no older estimate is better
+  return isSentFigures(context) ? { chars: context.chars, input_tokens: context.input_tokens } : undefined;
 }
 
 /** The operator's switch (docs/context.md, README): "off" turns context management off on this worker. */

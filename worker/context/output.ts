@@ -10,6 +10,25 @@ export const ANTHROPIC_DEFAULT_OUTPUT = 8192;
 /** worker/providers/anthropic.ts ANTHROPIC_MAX_TOKENS_CAP: the most max_tokens defaults to. */
 export const ANTHROPIC_OUTPUT_CAP = 32_000;
 
+/** The share of the model's context window a call may use when the agent names no `context.max_tokens`. */
+export const DEFAULT_WINDOW_FRACTION = 0.8;
+/** The longest summary when the agent names no `context.summary_max_tokens` (also at most an eighth of the budget). */
+export const DEFAULT_SUMMARY_MAX_TOKENS = 4000;
+
+/**
+ * The context budget of an agent that names no `context.max_tokens` (the worker's, and the check
+ * when the agent is written): DEFAULT_WINDOW_FRACTION of the window, and never more than the
+ * window less the output.
+ */
+export function defaultContextBudget(window: number, output: number): number {
+  return Math.min(Math.floor(window * DEFAULT_WINDOW_FRACTION), window - output);
+}
+
+/** The longest summary of a budget when the agent names no `context.summary_max_tokens`. */
+export function defaultSummaryMaxTokens(budget: number): number {
+  return Math.max(100, Math.min(DEFAULT_SUMMARY_MAX_TOKENS, Math.floor(budget / 8)));
+}
+
 /** The settings of an agent that decide its output limit (every provider's config has these or fewer). */
 export interface OutputSettings {
   provider: string;

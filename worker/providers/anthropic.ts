@@ -167,17 +167,12 @@ export function anthropicSameModel(recorded: string, requested: string): boolean
 }
 
 /**
- * The assistant turn's recorded content when `m` carries an Anthropic replay that fits it: of
- * `model` (anthropicSameModel; no model given: any), valid, and naming the committed tool calls by
- * their ids, in order (any other tool_use in it is a call of the output tool). Anything else
- * (another provider's or model's, malformed): undefined, and the turn is built from its text and
- * tool calls, without its thinking.
+ * The assistant turn's recorded content, with the digest of the prefix it was produced under (when
+ * recorded), when `m` carries an Anthropic replay that fits it: of `model` (anthropicSameModel; no
+ * model given: any), valid, and naming the committed tool calls by their ids, in order (any other
+ * tool_use in it is a call of the output tool). Anything else (another provider's or model's,
+ * malformed): undefined, and the turn is built from its text and tool calls, without its thinking.
  */
-export function anthropicReplayContent(m: ChatMessage & { role: "assistant" }, model?: string): AnthropicReplayBlock[] | undefined {
-  return anthropicReplay(m, model)?.content;
-}
-
-/** anthropicReplayContent's content, with the digest of the prefix it was produced under (when recorded). */
 function anthropicReplay(m: ChatMessage & { role: "assistant" }, model?: string): { content: AnthropicReplayBlock[]; prefix?: string } | undefined {
   if (m.replay?.provider !== "anthropic") return undefined;
   if (model !== undefined && !anthropicSameModel(m.replay.model, model)) return undefined;
@@ -193,7 +188,7 @@ function anthropicReplay(m: ChatMessage & { role: "assistant" }, model?: string)
  * The conversation as Messages API turns: tool calls become `tool_use` blocks of the assistant
  * turn, tool results `tool_result` blocks of a user turn; consecutive turns of one role are
  * merged (the API wants user and assistant to alternate). An assistant turn with an Anthropic
- * replay of `model` (anthropicReplayContent) is sent as recorded; a call of the output tool in it
+ * replay of `model` (anthropicReplay) is sent as recorded; a call of the output tool in it
  * (no tool step answers it) gets a tool_result in the next user turn, as the API requires of every
  * tool_use. Whitespace-only text, which the API refuses, is left out.
  */
@@ -558,9 +553,6 @@ export class AnthropicProvider implements Provider {
     if (config.temperature !== undefined && !thinking && info.temperature !== false) {
       params.temperature = config.temperature;
     }
-    // the prefix the turn this call produces is bound to (recorded in its replay)
-    const prefix = AnthropicPrefix.of(system, params.tools, params.messages);
-
     // Budget thinking on Claude 4 models before 4.6 thinks between tool calls only with the
     // interleaved-thinking beta (adaptive thinking always does): without it, the calls after the
     // first of a tool loop answer without thinking, and the loop would go on without it
@@ -713,7 +705,8 @@ export class AnthropicProvider implements Provider {
         ...(thinkingTokens > 0 && { reasoning_tokens: thinkingTokens }),
       },
       model,
-      ...(thought && { replay: { provider: "anthropic", model, data: { content, prefix } } }),
+      // the prefix the turn is bound to, hashed only for a turn that thought (its replay's check)
+      ...(thought && { replay: { provider: "anthropic", model, data: { content, prefix: AnthropicPrefix.of(system, params.tools, params.messages) } } }),
     };
   }
 }

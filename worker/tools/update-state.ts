@@ -7,6 +7,7 @@
 // is told why and nothing changes. The step commits the state with its checkpoint and events
 // (tool-step.ts, commit_step_locked), so a step retried after a crash patches the same state
 // again and the state changes once.
+import { MAX_JSON_DEPTH } from "../../lib/storable-json.ts";
 import { result, ToolError, type Tool, type ToolEvent } from "./types.ts";
 import { outputProblems } from "./validate.ts";
 
@@ -15,7 +16,7 @@ export const MAX_STATE_BYTES = 262_144;
 /** The most operations of one patch. */
 export const MAX_PATCH_OPERATIONS = 1000;
 /** The deepest a state may nest (objects and arrays), as a run's input (000008). */
-export const MAX_STATE_DEPTH = 64;
+export const MAX_STATE_DEPTH = MAX_JSON_DEPTH;
 
 const OPS = ["add", "remove", "replace", "move", "copy", "test"] as const;
 

@@ -9,7 +9,7 @@
 import Link from "next/link";
 import { useEffect } from "react";
 import { Card, StatusBadge } from "@/components/ui";
-import { formatCost, formatCostExact, shortId } from "@/lib/format";
+import { formatCost, formatCostExact, shortId, totalTokens } from "@/lib/format";
 import { graphql } from "@/lib/gql";
 import { useQuery } from "@/lib/hooks";
 import { TERMINAL_STATUSES, usageOf } from "@/lib/types";
@@ -86,7 +86,7 @@ export function RunTreeCard({ runId, updatedAt }: { runId: string; updatedAt: st
       testId="run-tree-card"
       actions={
         <span className="text-xs text-slate-500" title={formatCostExact(usage.cost_usd ?? 0)} data-testid="run-tree-usage">
-          tree: {runs} runs · {formatCost(usage.cost_usd ?? 0)} · {(usage.input_tokens ?? 0) + (usage.output_tokens ?? 0)} tokens
+          tree: {runs} runs · {formatCost(usage.cost_usd ?? 0)} · {totalTokens(usage)} tokens
         </span>
       }
     >
