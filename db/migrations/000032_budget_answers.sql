@@ -14,8 +14,7 @@
 -- Also: everruns.runs_budget_spend(run), what a run's piece of work has spent, read by the
 -- worker before each step of an agent with a budget and by GraphQL (Run.budgetSpend).
 --
--- (Bound roles get runs_budget_spend with the sub-agents' functions: 000033's bind_role.)
--- Additive only: assert_answers replaced with the same signature (answers to other interrupts are
+-- Additive only: assert_answers and bind_role replaced with the same signatures (answers to other interrupts are
 -- checked exactly as before), a new function.
 set local lock_timeout = '5s';
 
@@ -165,5 +164,105 @@ begin
   if exists (select from pg_catalog.pg_roles where rolname = 'everruns_worker') then
     grant execute on function everruns.runs_budget_spend(everruns.runs) to everruns_worker;
   end if;
+end
+$$;
+
+-- Bound roles (SQL integrations, everruns.bind_role) read Run.budgetSpend's function as they read
+-- batches_progress: 000029's bind_role with runs_budget_spend among the functions granted, and the
+-- grant for the roles bound already.
+create or replace function everruns.bind_role(role name, workspace text, access text)
+ returns void
+ language plpgsql
+ security definer
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  v_workspace everruns.workspaces;
+  v_role name := bind_role.role;
+begin
+  if not exists (select from pg_roles r where r.rolname = v_role) then
+    raise exception 'role % does not exist', v_role using errcode = 'EV010', hint = 'Create it first (create role … login).';
+  end if;
+  if exists (select from pg_roles r where r.rolname = v_role and (r.rolsuper or r.rolbypassrls)) then
+    raise exception 'role % is a superuser or has BYPASSRLS: row-level security cannot confine it to a workspace', v_role
+      using errcode = 'EV010';
+  end if;
+  -- Everruns' own roles, their members, and any role one of their members belongs to (a binding
+  -- reaches the members of a bound role: binding a group of the API's login would confine every
+  -- API key to one workspace)
+  if v_role in ('everruns_api', 'everruns_worker')
+     or pg_has_role(v_role, 'everruns_api', 'MEMBER') or pg_has_role(v_role, 'everruns_worker', 'MEMBER')
+     or exists (select from pg_roles m
+                 where not m.rolsuper and m.rolname not in ('everruns_api', 'everruns_worker')
+                   and (pg_has_role(m.oid, 'everruns_api', 'MEMBER') or pg_has_role(m.oid, 'everruns_worker', 'MEMBER'))
+                   and pg_has_role(m.oid, v_role, 'MEMBER')) then
+    raise exception 'role % is, or is held by, one of Everruns'' own roles (everruns_api, everruns_worker); bind a role of your own', v_role
+      using errcode = 'EV010';
+  end if;
+  if bind_role.access is null or bind_role.access not in ('read', 'write') then
+    raise exception 'access must be ''read'' or ''write'', got %', coalesce(bind_role.access, 'null') using errcode = 'EV010';
+  end if;
+  select * into v_workspace from everruns.workspaces w
+   where w.name = bind_role.workspace or w.id::text = lower(bind_role.workspace);
+  if not found then
+    raise exception 'unknown workspace %', bind_role.workspace using errcode = 'EV005';
+  end if;
+  insert into everruns_private.role_bindings (role_name, workspace_id, access) values (v_role, v_workspace.id, bind_role.access)
+    on conflict (role_name) do update set workspace_id = excluded.workspace_id, access = excluded.access, created_at = now();
+
+  execute format('grant usage on schema everruns, everruns_private to %I', v_role);
+  execute format('grant select on everruns.workspaces, everruns.agents, everruns.agent_versions, everruns.threads, everruns.runs, '
+                 'everruns.run_steps, everruns.run_events, everruns.run_signals, everruns.audit_log, everruns.usage_daily, '
+                 'everruns.run_attempts, everruns.batches, everruns.batch_items, everruns.schedules, everruns.schedule_fires, '
+                 'everruns.activations, everruns.webhooks, everruns.webhook_deliveries, everruns.notification_endpoints, '
+                 'everruns.notification_deliveries, everruns.notification_attempts, everruns.mcp_tool_lists, '
+                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices
+  execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
+                 'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
+                 'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs) to %I', v_role);  -- 000032: runs_budget_spend
+  execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
+  execute format('revoke insert, update, delete on everruns.schedules, everruns.webhooks, everruns.notification_endpoints from %I', v_role);
+  execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
+                 'everruns.send_event(uuid, text, jsonb), everruns.start_batch(uuid), everruns.pause_batch(uuid), '
+                 'everruns.resume_batch(uuid), everruns.cancel_batch(uuid), everruns.set_batch_parallel(uuid, integer), '
+                 'everruns.retry_failed_items(uuid, text[], boolean), everruns.trigger(text, jsonb, text), '
+                 'everruns.resend_notification(uuid), everruns_private.render_schedule_input(jsonb, text, text, timestamptz) from %I', v_role);
+  if bind_role.access = 'write' then
+    execute format('grant insert (id, agent_id, agent_version, thread_id, parent_run_id, input, priority), update (updated_at) on everruns.runs to %I', v_role);
+    execute format('grant insert (id, workspace_id, agent_id), update (updated_at) on everruns.threads to %I', v_role);
+    execute format('grant insert (id, name, agent_id, agent_version, max_parallel, priority, on_item_error, stop_after_failures, '
+                   'stop_after_ratio, deadline, metadata) on everruns.batches to %I', v_role);
+    execute format('grant insert (id, batch_id, workspace_id, custom_id, input) on everruns.batch_items to %I', v_role);
+    execute format('grant execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), everruns.send_event(uuid, text, jsonb), '
+                   'everruns_private.assert_valid_run_input(jsonb), everruns_private.input_error(text), '
+                   'everruns_private.assert_answers(everruns.runs, jsonb), everruns_private.thread_workspace(uuid), '
+                   'everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), everruns.cancel_batch(uuid), '
+                   'everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean) to %I', v_role);
+    -- 000026
+    execute format('grant insert (id, name, agent_id, cron, interval_seconds, timezone, input, overlap, catch_up, catch_up_max, '
+                   'misfire_grace_seconds, thread, paused, paused_note, pause_after_failures), '
+                   'update (name, cron, interval_seconds, timezone, input, overlap, catch_up, catch_up_max, misfire_grace_seconds, '
+                   'paused, paused_note, pause_after_failures), delete on everruns.schedules to %I', v_role);
+    execute format('grant insert (id, name, agent_id, verify, secret_names, signature_header, signature_prefix, tolerance_seconds, '
+                   'dedupe_pointer, input_template, thread_key_pointer, max_body_bytes, enabled), '
+                   'update (name, verify, secret_names, signature_header, signature_prefix, tolerance_seconds, dedupe_pointer, '
+                   'input_template, thread_key_pointer, max_body_bytes, enabled), delete on everruns.webhooks to %I', v_role);
+    execute format('grant insert (id, name, url, events, agent_id, secret_name, retry_initial_seconds, enabled), '
+                   'update (name, url, events, agent_id, secret_name, retry_initial_seconds, enabled), '
+                   'delete on everruns.notification_endpoints to %I', v_role);
+    execute format('grant execute on function everruns.trigger(text, jsonb, text), everruns.resend_notification(uuid), '
+                   'everruns_private.render_schedule_input(jsonb, text, text, timestamptz) to %I', v_role);
+  end if;
+  perform everruns_private.audit_append(v_workspace.id, 'role.bound', 'role', v_role::text, jsonb_build_object('access', bind_role.access));
+end;
+$function$;
+
+do $$
+declare
+  v_role name;
+begin
+  for v_role in select b.role_name from everruns_private.role_bindings b join pg_catalog.pg_roles r on r.rolname = b.role_name loop
+    execute format('grant execute on function everruns.runs_budget_spend(everruns.runs) to %I', v_role);
+  end loop;
 end
 $$;

@@ -33,8 +33,8 @@
 -- second sees the other (no lost wake-up).
 --
 -- Additive only: nullable columns, indexes, new functions and triggers; replaced with the same
--- signatures: runs_budget_spend (000032: children's spend counted) and bind_role (000029: the
--- budget's and the trees' functions granted to bound roles).
+-- signatures: runs_budget_spend (000032: children's spend counted) and bind_role (000032: the
+-- trees' functions granted to bound roles).
 set local lock_timeout = '5s';
 
 ---------------------------------------------------------------------------------------------
@@ -372,10 +372,9 @@ select jsonb_build_object(
   from chain c join everruns.runs x on x.id = c.id
 $$;
 
--- Bound roles (SQL integrations, everruns.bind_role) read a run's budget spend and its tree as the
--- API does: 000029's bind_role with runs_budget_spend (000032), runs_tree_usage,
--- runs_awaiting_descendants and runs_children among the functions granted, and the grant for the
--- roles bound already.
+-- Bound roles (SQL integrations, everruns.bind_role) read a run's tree as the API does: 000032's
+-- bind_role with runs_tree_usage, runs_awaiting_descendants and runs_children among the functions
+-- granted, and the grant for the roles bound already.
 create or replace function everruns.bind_role(role name, workspace text, access text)
  returns void
  language plpgsql
@@ -427,7 +426,7 @@ begin
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs), '
                  'everruns.runs_tree_usage(everruns.runs), everruns.runs_awaiting_descendants(everruns.runs), '
-                 'everruns.runs_children(everruns.runs) to %I', v_role);  -- 000032, 000033: budgets, the trees
+                 'everruns.runs_children(everruns.runs) to %I', v_role);  -- 000032: runs_budget_spend; 000033: the trees
   execute format('revoke insert, update on everruns.runs, everruns.threads, everruns.batches, everruns.batch_items from %I', v_role);
   execute format('revoke insert, update, delete on everruns.schedules, everruns.webhooks, everruns.notification_endpoints from %I', v_role);
   execute format('revoke execute on function everruns.cancel_run(uuid), everruns.resume_run(uuid, jsonb), '
@@ -470,8 +469,8 @@ declare
   v_role name;
 begin
   for v_role in select b.role_name from everruns_private.role_bindings b join pg_catalog.pg_roles r on r.rolname = b.role_name loop
-    execute format('grant execute on function everruns.runs_budget_spend(everruns.runs), everruns.runs_tree_usage(everruns.runs), '
-                   'everruns.runs_awaiting_descendants(everruns.runs), everruns.runs_children(everruns.runs) to %I', v_role);
+    execute format('grant execute on function everruns.runs_tree_usage(everruns.runs), everruns.runs_awaiting_descendants(everruns.runs), '
+                   'everruns.runs_children(everruns.runs) to %I', v_role);
   end loop;
 end
 $$;
