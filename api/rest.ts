@@ -1,4 +1,4 @@
-// REST under /api: start, read, cancel, resume and rerun runs, send them events, and follow a
+// REST under /api: start, read, cancel, resume, rerun and redrive runs, send them events (by run or by correlation key), and follow a
 // run's events over SSE. Cancel, resume, signals and rerun take an optional `reason` (at most 500
 // characters) that the audit log keeps with the action (000015). Every route acts for the request's API key (api/auth.ts): reads need any
 // role, changes `operator`; the queries run under the key's workspace (row-level security), so
@@ -11,6 +11,7 @@ import { RunPrioritySchema } from "../db/schemas.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { rerunRun } from "../db/sql/rerunRun.ts";
+import { redriveRun, sendEventByKey } from "../db/sql/workflowEvents.ts";
 import { resumeRun } from "../db/sql/resumeRun.ts";
 import { sendEvent } from "../db/sql/sendEvent.ts";
 import { MAX_REASON_CHARS, setAuditReason } from "../db/sql/setAuditReason.ts";
@@ -54,6 +55,20 @@ export const SendEventBodySchema = z.strictObject({
   name: z.string().min(1, "must name the event").max(200, "must be at most 200 characters"),
   payload: z.unknown().optional(),
   reason: ReasonSchema,
+});
+
+/** An event for the workflow runs waiting for its name and correlation key (everruns.send_event_by_key). */
+export const SendEventByKeyBodySchema = z.strictObject({
+  name: z.string().min(1, "must name the event").max(200, "must be at most 200 characters"),
+  correlation_key: z.string().min(1, "must give the correlation key the workflow waits for").max(200, "must be at most 200 characters"),
+  payload: z.unknown().optional(),
+  reason: ReasonSchema,
+});
+
+/** Redrive: a body is optional ({"reason", "from_state"}); from_state: the state to start again from (default: the one it failed in). */
+export const RedriveBodySchema = z.strictObject({
+  reason: ReasonSchema,
+  from_state: z.string().min(1).max(80, "must be a state name of at most 80 characters").nullish(),
 });
 
 /** Cancel and rerun: a body is optional ({"reason": "..."}). */
@@ -160,6 +175,33 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
       .status(201)
       .location(`/api/runs/${run!.id}`)
       .json({ id: run!.id, status: run!.status, thread_id: run!.thread_id, rerun_of: runId, ...(fromStep !== null && { from_step: fromStep }) });
+  });
+
+  // A failed workflow run again from a state (everruns.redrive_run, 000034): a new run on its
+  // thread at the same version, starting at the state with the input it had there.
+  router.post("/api/runs/:id/redrive", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "redriving a workflow run");
+    const runId = runIdParam(req);
+    const body = optionalBody(req, RedriveBodySchema, "redrive request") ?? {};
+    const run = await withWorkspace(pool, auth, async (db) => {
+      await setAuditReason(db, body.reason ?? null);
+      return getRun(db, await redriveRun(db, runId, body.from_state ?? null));
+    });
+    res.status(201).location(`/api/runs/${run!.id}`).json({ id: run!.id, status: run!.status, thread_id: run!.thread_id, redrive_of: runId });
+  });
+
+  // An event for the workflow runs of the key's workspace that wait for its name and correlation
+  // key (everruns.send_event_by_key): `delivered` counts them; 0: kept for the first that waits.
+  router.post("/api/events", async (req, res) => {
+    const auth = authOf(req);
+    requireRole(auth, "operator", "sending an event");
+    const body = parseBody(req, SendEventByKeyBodySchema, "event");
+    const delivered = await withWorkspace(pool, auth, async (db) => {
+      await setAuditReason(db, body.reason);
+      return sendEventByKey(db, body.name, body.correlation_key, body.payload);
+    });
+    res.status(201).json({ name: body.name, correlation_key: body.correlation_key, delivered });
   });
 
   router.post("/api/runs/:id/resume", async (req, res) => {

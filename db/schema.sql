@@ -362,6 +362,23 @@ CREATE INDEX notification_endpoints_workspace_idx ON everruns.notification_endpo
 CREATE TRIGGER tg_notification_endpoints__audit AFTER INSERT OR DELETE OR UPDATE ON everruns.notification_endpoints FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_triggers__audit();
 CREATE TRIGGER tg_notification_endpoints__check BEFORE INSERT OR UPDATE ON everruns.notification_endpoints FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_trigger_agent__check();
 
+create table everruns.pending_events (
+  id bigint not null,
+  workspace_id uuid not null default everruns_private.current_or_default_workspace_id(),
+  name text not null,
+  correlation_key text not null,
+  payload jsonb,
+  sent_at timestamp with time zone not null default now(),
+  delivered_to uuid,
+  delivered_at timestamp with time zone,
+  constraint pending_events_correlation_key_check CHECK (((char_length(correlation_key) >= 1) AND (char_length(correlation_key) <= 200))),
+  constraint pending_events_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+  constraint pending_events_pkey PRIMARY KEY (id)
+);
+comment on table everruns.pending_events is '@behavior -*
+Events sent with everruns.send_event_by_key while no run waited for their name and correlation key; the first run that waits for them takes them (delivered_to).';
+CREATE INDEX pending_events_key_idx ON everruns.pending_events USING btree (workspace_id, name, correlation_key, id) WHERE (delivered_to IS NULL);
+
 create table everruns.run_attempts (
   run_id uuid not null,
   seq integer not null,
@@ -384,7 +401,7 @@ create table everruns.run_attempts (
   constraint run_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['committed'::text, 'worker_died'::text, 'fenced_out'::text, 'retried'::text, 'handed_back'::text]))),
   constraint run_attempts_pkey PRIMARY KEY (run_id, seq, attempt),
   constraint run_attempts_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
-  constraint run_attempts_step_kind_check CHECK ((step_kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text]))) NOT VALID,
+  constraint run_attempts_step_kind_check CHECK ((step_kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text, 'state'::text]))) NOT VALID,
   constraint run_attempts_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.run_attempts is '@behavior -insert -update -delete
@@ -456,7 +473,7 @@ create table everruns.run_steps (
   finished_at timestamp with time zone not null,
   duration_ms numeric generated always as ((EXTRACT(epoch FROM (finished_at - started_at)) * (1000)::numeric)) stored,
   state jsonb,
-  constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text]))) NOT VALID,
+  constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text, 'state'::text]))) NOT VALID,
   constraint run_steps_pkey PRIMARY KEY (run_id, seq),
   constraint run_steps_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
   constraint run_steps_status_check CHECK ((status = ANY (ARRAY['succeeded'::text, 'failed'::text]))),
@@ -539,6 +556,7 @@ CREATE INDEX runs_root_idx ON everruns.runs USING btree (root_run_id) WHERE (roo
 CREATE INDEX runs_schedule_active_idx ON everruns.runs USING btree (schedule_id) WHERE ((schedule_id IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text])));
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
+CREATE INDEX runs_waiting_event_key_idx ON everruns.runs USING btree (workspace_id, ((waiting ->> 'name'::text)), ((waiting ->> 'correlation_key'::text))) WHERE ((status = 'waiting'::text) AND (waiting ? 'correlation_key'::text));
 CREATE INDEX runs_workspace_queued_idx ON everruns.runs USING btree (workspace_id) WHERE (status = 'queued'::text);
 CREATE UNIQUE INDEX runs_caller_call_idx ON everruns.runs USING btree (caller_run_id, caller_tool_call_id) WHERE ((caller_run_id IS NOT NULL) AND (parent_run_id IS NULL));
 CREATE TRIGGER tg_runs__admission_limits AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__admission_limits();
@@ -549,6 +567,7 @@ CREATE TRIGGER tg_runs__audit_start AFTER INSERT ON everruns.runs REFERENCING NE
 CREATE TRIGGER tg_runs__batch_continuation AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__batch_continuation();
 CREATE TRIGGER tg_runs__batch_item_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.batch_item_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__batch_item_end();
 CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_runs__enqueue();
+CREATE TRIGGER tg_runs__keyed_event_wait AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'waiting'::text) AND ((new.waiting ->> 'type'::text) = 'event'::text) AND (new.waiting ? 'correlation_key'::text))) EXECUTE FUNCTION everruns_private.tg_runs__keyed_event_wait();
 CREATE TRIGGER tg_runs__notify_endpoints AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text, 'interrupted'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__notify_endpoints();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
@@ -1126,7 +1145,7 @@ begin
                  'everruns.run_attempts, everruns.batches, everruns.batch_items, everruns.schedules, everruns.schedule_fires, '
                  'everruns.activations, everruns.webhooks, everruns.webhook_deliveries, everruns.notification_endpoints, '
                  'everruns.notification_deliveries, everruns.notification_attempts, everruns.mcp_tool_lists, '
-                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices
+                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices, everruns.pending_events to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices; 000034: pending events
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs), '
@@ -1138,7 +1157,8 @@ begin
                  'everruns.send_event(uuid, text, jsonb), everruns.start_batch(uuid), everruns.pause_batch(uuid), '
                  'everruns.resume_batch(uuid), everruns.cancel_batch(uuid), everruns.set_batch_parallel(uuid, integer), '
                  'everruns.retry_failed_items(uuid, text[], boolean), everruns.trigger(text, jsonb, text), '
-                 'everruns.resend_notification(uuid), everruns_private.render_schedule_input(jsonb, text, text, timestamptz) from %I', v_role);
+                 'everruns.resend_notification(uuid), everruns_private.render_schedule_input(jsonb, text, text, timestamptz), '
+                 'everruns.send_event_by_key(text, text, jsonb), everruns.redrive_run(uuid, text) from %I', v_role);  -- 000034: workflows
   if bind_role.access = 'write' then
     execute format('grant insert (id, agent_id, agent_version, thread_id, parent_run_id, input, priority), update (updated_at) on everruns.runs to %I', v_role);
     execute format('grant insert (id, workspace_id, agent_id), update (updated_at) on everruns.threads to %I', v_role);
@@ -1150,6 +1170,8 @@ begin
                    'everruns_private.assert_answers(everruns.runs, jsonb), everruns_private.thread_workspace(uuid), '
                    'everruns.start_batch(uuid), everruns.pause_batch(uuid), everruns.resume_batch(uuid), everruns.cancel_batch(uuid), '
                    'everruns.set_batch_parallel(uuid, integer), everruns.retry_failed_items(uuid, text[], boolean) to %I', v_role);
+    -- 000034: workflows
+    execute format('grant execute on function everruns.send_event_by_key(text, text, jsonb), everruns.redrive_run(uuid, text) to %I', v_role);
     -- 000026
     execute format('grant insert (id, name, agent_id, cron, interval_seconds, timezone, input, overlap, catch_up, catch_up_max, '
                    'misfire_grace_seconds, thread, paused, paused_note, pause_after_failures), '
@@ -1335,6 +1357,60 @@ begin
    where b.id = v_batch.id returning * into v_batch;
   perform everruns_private.audit_append(v_batch.workspace_id, 'batch.paused', 'batch', v_batch.id::text, '{}'::jsonb);
   return v_batch;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.redrive_run(run_id uuid, from_state text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_run everruns.runs;
+  v_config jsonb;
+  v_step record;
+  v_id uuid;
+begin
+  select * into v_run from everruns.runs r where r.id = redrive_run.run_id;
+  if not found then
+    raise exception 'unknown run %', redrive_run.run_id using errcode = 'EV005';
+  end if;
+  select v.config into v_config from everruns.agent_versions v where v.agent_id = v_run.agent_id and v.version = v_run.agent_version;
+  if v_config ->> 'kind' is distinct from 'workflow' then
+    raise exception 'run % is not a workflow run: only a workflow run can be redriven from a state', v_run.id
+      using errcode = 'EV008', hint = 'Rerun an agent''s run instead (everruns.rerun_run).';
+  end if;
+  if v_run.status <> 'failed' then
+    raise exception 'run % is %: only a failed workflow run can be redriven', v_run.id, v_run.status using errcode = 'EV008';
+  end if;
+  with recursive chain(id, parent, depth) as (
+    select v_run.id, v_run.parent_run_id, 0
+    union all
+    select p.id, p.parent_run_id, c.depth + 1 from chain c join everruns.runs p on p.id = c.parent where c.depth < 10000
+  )
+  select s.name, s.input -> 'input' as input, coalesce(s.output -> 'scope', '[]'::jsonb) as scope into v_step
+    from chain c join everruns.run_steps s on s.run_id = c.id
+   where s.kind in ('state', 'wait') and s.output ? 'workflow'
+     and (redrive_run.from_state is null or s.name = redrive_run.from_state)
+   order by c.depth, s.seq desc
+   limit 1;
+  if not found then
+    if redrive_run.from_state is null then
+      raise exception 'run % has no workflow state to redrive from', v_run.id using errcode = 'EV008';
+    end if;
+    raise exception 'run % never reached state "%": redrive from a state it reached', v_run.id, redrive_run.from_state
+      using errcode = 'EV008';
+  end if;
+  if jsonb_array_length(v_step.scope) > 0 then
+    raise exception 'state "%" runs inside a Parallel branch or a Map item; redrive from the state that holds it', v_step.name
+      using errcode = 'EV008';
+  end if;
+  insert into everruns.runs (workspace_id, agent_id, agent_version, thread_id, input)
+  values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, v_run.thread_id,
+          jsonb_build_object('messages', '[]'::jsonb,
+                             'workflow', jsonb_build_object('start_at', v_step.name, 'input', v_step.input, 'redrive_of', v_run.id)))
+  returning id into v_id;
+  return v_id;
 end;
 $function$;
 
@@ -1682,6 +1758,62 @@ begin
     return true;
   end if;
   return false;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.send_event_by_key(name text, correlation_key text, payload jsonb)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_workspace uuid := everruns_private.current_or_default_workspace_id();
+  v_run uuid;
+  v_sent int := 0;
+  v_bytes int;
+  v_pending int;
+begin
+  if coalesce(send_event_by_key.name, '') = '' or length(send_event_by_key.name) > 200 then
+    raise exception 'an event needs a name of 1 to 200 characters' using errcode = 'EV009';
+  end if;
+  if coalesce(send_event_by_key.correlation_key, '') = '' or length(send_event_by_key.correlation_key) > 200 then
+    raise exception 'a correlation key is 1 to 200 characters' using errcode = 'EV009',
+      hint = 'Send the key the workflow''s wait_for_event state names (its correlation_key), e.g. the purchase order number.';
+  end if;
+  v_bytes := octet_length(send_event_by_key.payload::text);
+  if v_bytes > everruns_private.max_signal_payload_bytes() then
+    raise exception 'the event payload is % bytes; the limit is % (max_signal_payload_bytes)', v_bytes, everruns_private.max_signal_payload_bytes()
+      using errcode = 'EV011', hint = 'Send a reference to the data (an id, a URL) rather than the data itself.';
+  end if;
+  if everruns_private.json_too_deep(send_event_by_key.payload) then
+    raise exception 'the event payload is nested deeper than % levels (max_json_depth)', everruns_private.max_json_depth()
+      using errcode = 'EV011';
+  end if;
+  perform everruns_private.event_key_lock(v_workspace, send_event_by_key.name, send_event_by_key.correlation_key);
+  for v_run in
+    select r.id from everruns.runs r
+     where r.workspace_id = v_workspace and r.status = 'waiting' and r.waiting ? 'correlation_key'
+       and r.waiting ->> 'name' = send_event_by_key.name and r.waiting ->> 'correlation_key' = send_event_by_key.correlation_key
+     order by r.id
+  loop
+    -- send_event locks the run and wakes it (or keeps the event for its next wait of that name)
+    perform everruns.send_event(v_run, send_event_by_key.name, send_event_by_key.payload);
+    v_sent := v_sent + 1;
+  end loop;
+  if v_sent = 0 then
+    select count(*) into v_pending
+      from (select 1 from everruns.pending_events e
+             where e.workspace_id = v_workspace and e.delivered_to is null limit everruns_private.max_pending_events()) p;
+    if v_pending >= everruns_private.max_pending_events() then
+      raise exception 'the workspace already holds % events sent by key that no run has taken; the limit is % (max_pending_events)',
+        v_pending, everruns_private.max_pending_events()
+        using errcode = 'EV011', hint = 'Check the correlation keys: no workflow run waits for them.';
+    end if;
+    insert into everruns.pending_events (workspace_id, name, correlation_key, payload)
+    values (v_workspace, send_event_by_key.name, send_event_by_key.correlation_key, send_event_by_key.payload);
+  end if;
+  return v_sent;
 end;
 $function$;
 
@@ -2309,8 +2441,11 @@ begin
   if p_input ? 'resume' and jsonb_typeof(p_input -> 'resume') <> 'array' then
     perform everruns_private.input_error('"resume" must be an array of answers to the interrupts');
   end if;
-  if jsonb_array_length(p_input -> 'messages') = 0 and not (p_input ? 'resume') then
-    perform everruns_private.input_error('"messages" must hold at least one message');
+  -- 000034: a workflow's run may start from its state alone (its execution input) or from what
+  -- the engine or a redrive gives (input.workflow); an agent's run needs a message
+  if jsonb_array_length(p_input -> 'messages') = 0 and not (p_input ? 'resume')
+     and jsonb_typeof(p_input -> 'state') is distinct from 'object' and jsonb_typeof(p_input -> 'workflow') is distinct from 'object' then
+    perform everruns_private.input_error('"messages" must hold at least one message (a workflow''s run may give "state" instead)');
   end if;
   for v_msg in select value from jsonb_array_elements(p_input -> 'messages') loop
     if jsonb_typeof(v_msg) <> 'object' then
@@ -3123,6 +3258,14 @@ AS $function$
   end
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.event_key_lock(p_workspace_id uuid, p_name text, p_key text)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_advisory_xact_lock(hashtextextended('everruns.event:' || p_workspace_id::text || ':' || p_name || ':' || p_key, 0))
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.fail_mcp_oauth_flow(p_state text, p_error text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -3515,7 +3658,7 @@ begin
   from everruns_private.run_chain(p_run_id) c
   cross join lateral (
     select s.seq from everruns.run_steps s
-    where s.run_id = c.id and s.kind = 'llm' and s.status = 'succeeded'
+    where s.run_id = c.id and s.kind in ('llm', 'state') and s.status = 'succeeded'
     order by s.seq desc limit 1
   ) l
   order by c.depth limit 1;
@@ -3709,6 +3852,12 @@ CREATE OR REPLACE FUNCTION everruns_private.max_json_depth()
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select 64 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.max_pending_events()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select 10000 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.max_pending_signals()
  RETURNS integer
@@ -5990,6 +6139,29 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__keyed_event_wait()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_event everruns.pending_events;
+begin
+  perform everruns_private.event_key_lock(new.workspace_id, new.waiting ->> 'name', new.waiting ->> 'correlation_key');
+  select * into v_event from everruns.pending_events e
+   where e.workspace_id = new.workspace_id and e.delivered_to is null
+     and e.name = new.waiting ->> 'name' and e.correlation_key = new.waiting ->> 'correlation_key'
+   order by e.id limit 1;
+  if found then
+    update everruns.pending_events set delivered_to = new.id, delivered_at = now() where id = v_event.id;
+    insert into everruns.run_signals (run_id, workspace_id, name, payload) values (new.id, new.workspace_id, v_event.name, v_event.payload);
+    perform everruns_private.enqueue_step(new.id);
+  end if;
+  return null;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_runs__notify_endpoints()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -6347,12 +6519,13 @@ begin
       for share of c;
   if jsonb_typeof(v_start) = 'array' and jsonb_array_length(v_start) > 0 then
     for v_child in
-      select c.run_id, c.agent_id, c.input, c.tool_call_id
-        from jsonb_to_recordset(v_start) as c(run_id uuid, tool_call_id text, agent_id uuid, input jsonb)
+      select c.run_id, c.agent_id, c.agent_version, c.input, c.tool_call_id
+        from jsonb_to_recordset(v_start) as c(run_id uuid, tool_call_id text, agent_id uuid, agent_version int, input jsonb)
     loop
       begin
-        insert into everruns.runs (id, workspace_id, agent_id, input, priority, caller_run_id, caller_tool_call_id, root_run_id)
-        values (v_child.run_id, new.workspace_id, v_child.agent_id, v_child.input, new.priority, new.id, v_child.tool_call_id,
+        -- 000034: agent_version (a workflow's branches and Map items run the caller's own pinned version; null: the agent's current one)
+        insert into everruns.runs (id, workspace_id, agent_id, agent_version, input, priority, caller_run_id, caller_tool_call_id, root_run_id)
+        values (v_child.run_id, new.workspace_id, v_child.agent_id, v_child.agent_version, v_child.input, new.priority, new.id, v_child.tool_call_id,
                 coalesce(new.root_run_id, new.id))
         on conflict (caller_run_id, caller_tool_call_id) where caller_run_id is not null and parent_run_id is null do nothing;
       exception when sqlstate 'EV012' then

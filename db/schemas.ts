@@ -15,6 +15,7 @@ import { outputSchemaProblem } from "../worker/tools/validate.ts";
 import { MAX_RETRY_AFTER_MS, MAX_RETRY_DELAY_MS } from "../lib/backoff.ts";
 import { ModelInfoOverrideSchema, modelInfo, type ModelInfo } from "../lib/models/catalog.ts";
 import { DEFAULT_SUMMARY_MAX_TOKENS, defaultContextBudget, defaultSummaryMaxTokens, expectedOutputTokens } from "../worker/context/output.ts";
+import { parseTaskResource, workflowStates, WorkflowConfigSchema as WorkflowShapeSchema, type WorkflowConfig } from "./workflow-definition.ts";
 
 export { ScriptToolCallSchema, ScriptTurnSchema, type ScriptTurn } from "../worker/providers/scripted.config.ts";
 
@@ -704,6 +705,55 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 export const AgentConfigWriteSchema = AgentConfigSchema.superRefine((config, ctx) => {
   modelCapabilityIssues(config).forEach((issue) => ctx.addIssue({ code: "custom", ...issue }));
 });
+/**
+ * A workflow's config (docs/workflows.md): `{"kind": "workflow", "definition": <ASL>, "tools"?,
+ * …}` at most MAX_AGENT_CONFIG_BYTES, its definition checked by db/workflow-definition.ts; its
+ * tools are http tools (a Task's `everruns:http:<name>` calls one), each as an agent's http tool.
+ */
+export const WorkflowAgentConfigSchema = BoundedConfigSchema.pipe(WorkflowShapeSchema).superRefine((config, ctx) => {
+  const http = new Set<string>();
+  config.tools.forEach((tool, i) => {
+    const parsed = ToolSpecSchema.safeParse(tool);
+    if (!parsed.success) {
+      ctx.addIssue({ code: "custom", path: ["tools", i], message: `invalid tool: ${describeIssues(parsed.error)}` });
+      return;
+    }
+    const spec = parsed.data;
+    if (typeof spec !== "object" || spec.type !== "http" || !spec.url) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tools", i],
+        message: 'a workflow\'s tools are http tools ({"name", "type": "http", "url"}), which its Tasks call as "everruns:http:<name>"',
+      });
+      return;
+    }
+    if (http.has(spec.name)) ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `"${spec.name}" is declared twice` });
+    http.add(spec.name);
+  });
+  for (const { name, scope, state } of workflowStates(config.definition)) {
+    if (state.Type !== "Task") continue;
+    const resource = parseTaskResource(state.Resource);
+    if (resource?.kind === "http" && !http.has(resource.tool)) {
+      ctx.addIssue({
+        code: "custom",
+        path: scope.length === 0 ? ["definition", "States", name, "Resource"] : ["definition"],
+        message: `state "${name}"${scope.length ? ` (in ${scope.join(" / ")})` : ""}: ${state.Resource} names no tool of config.tools; declare {"name": "${resource.tool}", "type": "http", "url": "…"}`,
+      });
+    }
+  }
+});
+export type { WorkflowConfig };
+
+/** Whether a stored or given agent config is a workflow's (`"kind": "workflow"`). */
+export function isWorkflowConfig(config: unknown): boolean {
+  return typeof config === "object" && config !== null && (config as { kind?: unknown }).kind === "workflow";
+}
+
+/** What the API accepts when an agent is written: an agent's config (AgentConfigWriteSchema) or a workflow's. */
+export function configWriteSchemaFor(config: unknown): z.ZodType {
+  return isWorkflowConfig(config) ? WorkflowAgentConfigSchema : AgentConfigWriteSchema;
+}
+
 /** The config of an agent of one provider. */
 export type AgentConfigOf<P extends AgentConfig["provider"]> = Extract<AgentConfig, { provider: P }>;
 

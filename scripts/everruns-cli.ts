@@ -275,6 +275,21 @@ function buildProgram(): Command {
     .option("--json", "print JSON")
     .action(async (run: string, event: string, opts: { payload?: string; json?: boolean }) => (await commands()).cmdSignal(getEnv(), run, event, opts));
   program
+    .command("event")
+    .summary("send an event to the workflow runs waiting for its name and correlation key (kept for the first that waits otherwise)")
+    .argument("<event>", "the event's name")
+    .requiredOption("--key <correlation key>", "the correlation key the workflow's wait_for_event state waits for (e.g. a purchase order number)")
+    .option("--payload <json>", "the event's payload (JSON)")
+    .option("--json", "print JSON")
+    .action(async (event: string, opts: { key: string; payload?: string; json?: boolean }) => (await commands()).cmdEvent(getEnv(), event, opts));
+  program
+    .command("redrive")
+    .summary("start a failed workflow run again from a state (default: the one it failed in), with the input it had there")
+    .argument("<run>", "the failed workflow run's id")
+    .option("--from <state>", "the state to start again from")
+    .option("--json", "print JSON")
+    .action(async (run: string, opts: { from?: string; json?: boolean }) => (await commands()).cmdRedrive(getEnv(), run, opts));
+  program
     .command("resume")
     .summary("answer an interrupted run's interrupts with an AG-UI resume array (through the API)")
     .argument("<run>", "the interrupted run's id")

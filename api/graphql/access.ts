@@ -29,6 +29,9 @@ const OPERATOR_MUTATIONS = new Set([
   "resumeRun",
   "sendEvent",
   "rerunRun",
+  // workflows (000034)
+  "sendEventByKey",
+  "redriveRun",
   "createBatch",
   "startBatch",
   "pauseBatch",

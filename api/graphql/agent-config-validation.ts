@@ -6,11 +6,11 @@
 import { sideEffect, type Step } from "postgraphile/grafast";
 import { wrapPlans } from "postgraphile/utils";
 import { ValidationError } from "../../db/errors.ts";
-import { AgentConfigWriteSchema, describeIssues } from "../../db/schemas.ts";
+import { configWriteSchemaFor, describeIssues } from "../../db/schemas.ts";
 
-/** Throws a ValidationError naming the fields when `config` is not a valid agent config. */
+/** Throws a ValidationError naming the fields when `config` is not a valid agent config (or workflow config: `"kind": "workflow"`). */
 export function assertValidAgentConfig(config: unknown): void {
-  const result = AgentConfigWriteSchema.safeParse(config);
+  const result = configWriteSchemaFor(config).safeParse(config);
   if (!result.success) {
     throw new ValidationError(`invalid agent config: ${describeIssues(result.error)}`, { code: "invalid_agent_config" });
   }

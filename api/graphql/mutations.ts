@@ -1,4 +1,4 @@
-// startRun, cancelRun, resumeRun, sendEvent and rerunRun: plans that call the SQL contract through db/sql
+// startRun, cancelRun, resumeRun, sendEvent, sendEventByKey, redriveRun and rerunRun: plans that call the SQL contract through db/sql
 // (the same functions REST, AG-UI and the CLI use) on PostGraphile's own client, and hand back
 // the run re-read through its resource, so every Run field (agent, thread, steps, events) is
 // available on the payload. cancelRun, resumeRun, sendEvent and rerunRun take an operator's
@@ -16,6 +16,7 @@ import { resumeRun } from "../../db/sql/resumeRun.ts";
 import { sendEvent } from "../../db/sql/sendEvent.ts";
 import { setAuditReason } from "../../db/sql/setAuditReason.ts";
 import { startRun } from "../../db/sql/startRun.ts";
+import { redriveRun, sendEventByKey } from "../../db/sql/workflowEvents.ts";
 
 const raw = (client: PgClient): Queryable => (client as NodePostgresPgClient).rawClient;
 
@@ -44,6 +45,15 @@ export const RunMutationsPlugin = extendSchema((build) => {
       type SendEventPayload {
         "True when the event woke the run now (it waited in wait_for_event for that name); false when it is kept for the run's next wait of that name."
         woke: Boolean!
+        run: Run
+      }
+      type SendEventByKeyPayload {
+        "How many workflow runs waiting for this name and correlation key it reached; 0: none waits, it is kept for the first that will."
+        delivered: Int!
+      }
+      type RedriveRunPayload {
+        "The id of the new run (same thread and agent version), starting at the state."
+        runId: UUID!
         run: Run
       }
       type RerunRunPayload {
@@ -80,6 +90,16 @@ export const RunMutationsPlugin = extendSchema((build) => {
           "Why (at most 500 characters): recorded in the audit log (signal.sent)."
           reason: String
         ): SendEventPayload
+        "Sends an event to this workspace's workflow runs waiting in wait_for_event for its name and correlation key; with none waiting it is kept for the first that will."
+        sendEventByKey(
+          name: String!
+          correlationKey: String!
+          payload: JSON
+          "Why (at most 500 characters): recorded in the audit log (signal.sent)."
+          reason: String
+        ): SendEventByKeyPayload
+        "Starts a failed workflow run again from a state (fromState; default: the state it failed in) with the input it had there, as a new run on its thread."
+        redriveRun(runId: UUID!, fromState: String, "Why (at most 500 characters): recorded in the audit log." reason: String): RedriveRunPayload
         """
         Reruns a failed or cancelled run: a new run on the same thread with the same agent
         version and input (its rerunOf names the original) that replaces the original in the
@@ -147,6 +167,25 @@ export const RunMutationsPlugin = extendSchema((build) => {
               return { id: String(args.runId), woke: await sendEvent(raw(client), String(args.runId), name, args.payload ?? null) };
             });
           },
+          sendEventByKey(_, fieldArgs) {
+            const $args = {
+              name: fieldArgs.getRaw("name"),
+              correlationKey: fieldArgs.getRaw("correlationKey"),
+              payload: fieldArgs.getRaw("payload"),
+              reason: fieldArgs.getRaw("reason"),
+            };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              await setAuditReason(raw(client), args.reason as string | null);
+              return { delivered: await sendEventByKey(raw(client), String(args.name), String(args.correlationKey), args.payload ?? null) };
+            });
+          },
+          redriveRun(_, fieldArgs) {
+            const $args = { runId: fieldArgs.getRaw("runId"), fromState: fieldArgs.getRaw("fromState"), reason: fieldArgs.getRaw("reason") };
+            return sideEffectWithPgClient(executor, $args, async (client, args) => {
+              await setAuditReason(raw(client), args.reason as string | null);
+              return { id: await redriveRun(raw(client), String(args.runId), (args.fromState as string | null | undefined) ?? null) };
+            });
+          },
           rerunRun(_, fieldArgs) {
             const $args = { runId: fieldArgs.getRaw("runId"), reason: fieldArgs.getRaw("reason"), fromStep: fieldArgs.getRaw("fromStep") };
             return sideEffectWithPgClient(executor, $args, async (client, args) => {
@@ -171,6 +210,17 @@ export const RunMutationsPlugin = extendSchema((build) => {
       CancelRunPayload: {
         plans: {
           cancelled: ($result: Step) => access($result, "cancelled"),
+          run: ($result: Step) => runs.get({ id: access($result, "id") }),
+        },
+      },
+      SendEventByKeyPayload: {
+        plans: {
+          delivered: ($result: Step) => access($result, "delivered"),
+        },
+      },
+      RedriveRunPayload: {
+        plans: {
+          runId: ($result: Step) => access($result, "id"),
           run: ($result: Step) => runs.get({ id: access($result, "id") }),
         },
       },

@@ -888,6 +888,13 @@ describe("GraphQL over HTTP", () => {
     // api/graphql/access.ts lists it among OPERATOR_MUTATIONS (then: "operator").
     rerunRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.queuedRunIds[0], reason: "isolation" }), ownerSucceeds: true }] },
     resumeRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.interruptedRunId, resume: answers(t) }), ownerSucceeds: true }] },
+    // workflows (000034): an event by correlation key acts in the caller's own workspace only; a
+    // redrive of another workspace's run is an unknown run (of B's own finished agent run: refused, not a workflow run)
+    sendEventByKey: {
+      needs: "operator",
+      variants: [{ args: () => ({ name: "iso-event", correlationKey: "iso-key", payload: { n: 1 } }), ownerSucceeds: true }],
+    },
+    redriveRun: { needs: "operator", variants: [{ args: (t) => ({ runId: t.finishedRunIds[0], reason: "isolation" }), ownerSucceeds: false }] },
     // batches: B's own key creates one, then starts, pauses, resumes, resizes, retries and cancels its queued batch
     createBatch: { needs: "operator", variants: [{ args: (t) => ({ agent: t.agentName, items: [{ customId: "iso", input: hello }] }), ownerSucceeds: true }] },
     startBatch: { needs: "operator", variants: [{ args: (t) => ({ batchId: t.batchId }), ownerSucceeds: true }] },
@@ -1293,6 +1300,12 @@ const ROUTES: Record<string, RouteSpec> = {
     harmless: () => ({ path: "/api/runs/not-a-uuid/signals", body: {} }),
     aimed: (_t, id) => ({ path: `/api/runs/${id}/signals`, body: { name: "iso-signal", payload: {} } }),
   },
+  "POST /api/runs/:id/redrive": {
+    needs: "operator",
+    harmless: () => ({ path: "/api/runs/not-a-uuid/redrive", body: {} }),
+    aimed: (_t, id) => ({ path: `/api/runs/${id}/redrive`, body: {} }),
+  },
+  "POST /api/events": { needs: "operator", harmless: () => ({ path: "/api/events", body: {} }) },
   "POST /api/runs/:id/rerun": {
     needs: "operator",
     harmless: () => ({ path: "/api/runs/not-a-uuid/rerun", body: {} }),

@@ -4,7 +4,7 @@ import { deferringStatement, parseNotifications, type StepStatementOptions, type
 
 const CommittedStepSchema = z.object({
   seq: z.number().int(),
-  kind: z.enum(["llm", "tool", "wait", "system", "compaction"]),
+  kind: z.enum(["llm", "tool", "wait", "system", "compaction", "state"]),
   name: z.string(),
   status: z.enum(["succeeded", "failed"]),
   input: z.unknown(),

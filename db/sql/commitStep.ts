@@ -6,7 +6,7 @@ import type { Usage } from "../schemas.ts";
 import { deferringStatement, parseNotifications, type StepStatementOptions, type WithNotifications } from "./deferredNotifications.ts";
 
 export interface StepRecord {
-  kind: "llm" | "tool" | "wait" | "system" | "compaction";
+  kind: "llm" | "tool" | "wait" | "system" | "compaction" | "state";
   name: string;
   status: "succeeded" | "failed";
   input?: unknown;

@@ -136,6 +136,8 @@ export type StepRow = StepRowBase &
     | { kind: "tool"; input: ToolStepInput; output: ToolOutput }
     | { kind: "wait"; input: ToolStepInput; output: { tool_call_id: string } & Record<string, unknown> }
     | { kind: "system"; input: unknown; output: Record<string, unknown> | null }
+    /** a workflow state's visit finished (worker/workflow/engine.ts) */
+    | { kind: "state"; input: { input: unknown }; output: { state: string; next: string | null; output: unknown } & Record<string, unknown> }
   );
 
 export async function getSteps(pool: Pool, runId: string): Promise<StepRow[]> {

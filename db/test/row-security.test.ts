@@ -163,6 +163,11 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
   // model prices (000029): readable by bound roles, written by the API's operators only
   await setModelPrice(db.pool, { workspaceId, provider: "openai", model: `${tag}-model`, inputPerMillion: 1, outputPerMillion: 2, cacheReadPerMillion: 0.5 });
   await setSecret(db.pool, { name: `${tag}-secret`, value: `value-of-${tag}-secret-1234`, key: secretKey, workspaceId });
+  // workflows (000034): an event sent by correlation key that no run waits for yet
+  await db.pool.query("insert into everruns.pending_events (workspace_id, name, correlation_key, payload) values ($1, 'po_signed', $2, '{}')", [
+    workspaceId,
+    `${tag}-po`,
+  ]);
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };
 }

@@ -19,6 +19,7 @@
 //   mcp      an MCP server's tool call next to a built-in tool's, and what the tool-list cache saves (mcp.ts)
 //   compaction  a 2,000-turn run against a small context window: compaction's cost, resume after kill -9 (compaction.ts)
 //   subagents  a task delegated to a sub-agent next to a plain run: per call and per child of a fan-out (subagents.ts)
+//   workflow  a workflow's state transition next to an agent step, measured in the same run (workflow.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -41,6 +42,7 @@ import { runWebhooksBench } from "./webhooks.ts";
 import { MCP_FLAGS, MCP_USAGE, mcpOptionsFromFlags, runMcpBench } from "./mcp.ts";
 import { COMPACTION_FLAGS, COMPACTION_USAGE, compactionOptionsFromFlags, runCompactionBench } from "./compaction.ts";
 import { runSubagentsBench, SUBAGENTS_FLAGS, SUBAGENTS_USAGE, subagentsOptionsFromFlags } from "./subagents.ts";
+import { runWorkflowBench, WORKFLOW_FLAGS, WORKFLOW_USAGE, workflowOptionsFromFlags } from "./workflow.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -98,7 +100,8 @@ ${ALWAYS_ON_USAGE}
             at the same concurrency: p50/p99/max, requests/s, ratios
 ${MCP_USAGE}
 ${COMPACTION_USAGE}
-${SUBAGENTS_USAGE}`;
+${SUBAGENTS_USAGE}
+${WORKFLOW_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -145,6 +148,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       ...MCP_FLAGS,
       ...COMPACTION_FLAGS,
       ...SUBAGENTS_FLAGS,
+      ...WORKFLOW_FLAGS,
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
@@ -169,6 +173,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "mcp",
           "compaction",
           "subagents",
+          "workflow",
         ],
       },
     },
@@ -299,6 +304,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("subagents")) {
     await runSubagentsBench(subagentsOptionsFromFlags(databaseUrl, flags, log));
+    log("");
+  }
+  if (flags.only.has("workflow")) {
+    await runWorkflowBench(workflowOptionsFromFlags(databaseUrl, flags, log));
     log("");
   }
   return 0;

@@ -273,6 +273,27 @@ export async function cmdSignal(env: Env, runId: string, name: string, opts: { p
     console.log(sent.woke ? `sent "${name}" to run ${runId}: it woke the run` : `sent "${name}" to run ${runId}: kept for the run's next wait for "${name}"`);
 }
 
+/** An event for the workflow runs waiting for its name and correlation key (POST /api/events). */
+export async function cmdEvent(env: Env, name: string, opts: { key: string; payload?: string; json?: boolean }): Promise<void> {
+  const payload = opts.payload === undefined ? undefined : jsonFlag("--payload", opts.payload);
+  const sent = await apiClient(env).request<{ delivered: number }>("POST", "/api/events", {
+    name,
+    correlation_key: opts.key,
+    ...(payload === undefined ? {} : { payload }),
+  });
+  if (opts.json) printJson({ name, correlation_key: opts.key, delivered: sent.delivered });
+  else if (sent.delivered > 0) console.log(`sent "${name}" for ${opts.key}: delivered to ${sent.delivered} waiting run(s)`);
+  else console.log(`sent "${name}" for ${opts.key}: no run waits for it; kept for the first workflow run that waits for "${name}" with that key`);
+}
+
+/** A failed workflow run again from a state (POST /api/runs/:id/redrive): prints the new run's id. */
+export async function cmdRedrive(env: Env, runId: string, opts: { from?: string; json?: boolean }): Promise<void> {
+  runIdArg(runId);
+  const run = await apiClient(env).request<{ id: string; status: string }>("POST", `/api/runs/${runId}/redrive`, opts.from ? { from_state: opts.from } : {});
+  if (opts.json) printJson({ run: run.id, redrive_of: runId, from_state: opts.from ?? null });
+  else console.log(`redriving run ${runId}${opts.from ? ` from state ${opts.from}` : " from the state it failed in"}: run ${run.id}`);
+}
+
 interface StatusReport {
   instances: Array<{
     pid: number;

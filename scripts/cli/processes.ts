@@ -361,12 +361,17 @@ export async function cmdWeb(env: Env, values: { api?: string; port?: string }):
   await web.closed;
 }
 
-/** EVERRUNS_CRASH_AT=<point>[:<seq>] makes this process kill itself there (chaos tests only). */
+/**
+ * EVERRUNS_CRASH_AT=<point>[:<seq>|:first] makes this process kill itself there (chaos tests
+ * only): at every step, at step <seq>, or (`first`) at every step's first attempt, so a
+ * replacement worker's retry of that step goes through and the next step's first attempt dies.
+ */
 function crashPointFromEnv() {
   const spec = process.env.EVERRUNS_CRASH_AT;
   if (!spec) return undefined;
-  const [point, seq] = spec.split(":");
-  return (at: string, info: { seq: number }) => {
-    if (at === point && (seq === undefined || Number(seq) === info.seq)) process.kill(process.pid, "SIGKILL");
+  const [point, which] = spec.split(":");
+  return (at: string, info: { seq: number; attempt: number }) => {
+    if (at !== point) return;
+    if (which === undefined || (which === "first" ? info.attempt === 1 : Number(which) === info.seq)) process.kill(process.pid, "SIGKILL");
   };
 }

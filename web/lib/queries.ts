@@ -539,3 +539,45 @@ export const WHOAMI_QUERY = graphql(`
     }
   }
 `);
+
+/**
+ * A workflow run's transitions (issue 21): the steps of the run, and of the latest runs on its
+ * thread, so the run page can follow the continuations it resumes (an approval's answer is a new
+ * run on the same thread, parentRunId) back to the workflow's start; its `state` and `wait` steps'
+ * output say the state, its type, when it was entered, its retries and where it went. Bounded
+ * (30 runs × 1,000 steps) to stay under the API's query cost limit (500,000 fields × rows).
+ */
+export const WORKFLOW_RUN_QUERY = graphql(`
+  query WorkflowRun($id: UUID!) {
+    runById(id: $id) {
+      id
+      parentRunId
+      runStepsByRunId(orderBy: SEQ_ASC, first: 1000) {
+        nodes {
+          ...WorkflowStepFields
+        }
+      }
+      threadByThreadId {
+        runsByThreadId(orderBy: CREATED_AT_DESC, first: 30) {
+          nodes {
+            id
+            parentRunId
+            runStepsByRunId(orderBy: SEQ_ASC, first: 1000) {
+              nodes {
+                ...WorkflowStepFields
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  fragment WorkflowStepFields on RunStep {
+    seq
+    kind
+    name
+    status
+    finishedAt
+    output
+  }
+`);

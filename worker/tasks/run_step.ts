@@ -8,7 +8,7 @@ import type { Task } from "graphile-worker";
 import { z } from "zod";
 import { isConnectionError, StaleAttemptError } from "../../db/errors.ts";
 import { isDbTimeout, PoolTimeoutError, type Pool } from "../../db/pool.ts";
-import { AgentConfigSchema, describeIssues, RunInputSchema, UsageSchema, type Usage } from "../../db/schemas.ts";
+import { AgentConfigSchema, describeIssues, isWorkflowConfig, RunInputSchema, UsageSchema, WorkflowAgentConfigSchema, type Usage } from "../../db/schemas.ts";
 import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
 import { quotaPark } from "../quota.ts";
@@ -249,6 +249,9 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     );
   };
 
+  // a workflow (docs/workflows.md): its steps are its states' transitions
+  if (isWorkflowConfig(begun.config)) return attemptWorkflowStep(ctx, begun, writer, signal, chain, fail);
+
   const config = parseConfig(ctx, run.agent_id, run.agent_version, begun.config);
   if (!config.success) return fail("invalid_agent_config", `agent version ${run.agent_version} has an invalid config: ${describeIssues(config.error)}`);
   const input = RunInputSchema.safeParse(run.input);
@@ -440,6 +443,82 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
   ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
   for (const event of outcome.events) writer.push(event);
   return commit(ctx, begun, outcome.step, await writer.drain(), outcome.next, chain);
+}
+
+/** A step of a workflow run (worker/workflow/engine.ts): read where it stands, then finish or park its current state. */
+async function attemptWorkflowStep(
+  ctx: EngineContext,
+  begun: BegunStep,
+  writer: EventWriter,
+  signal: AbortSignal,
+  chain: Chain,
+  fail: (code: string, message: string) => Promise<BegunStep | null>,
+): Promise<BegunStep | null> {
+  const { run } = begun;
+  const seq = run.step_cursor;
+  const config = parseWorkflowConfig(run.agent_id, run.agent_version, begun.config);
+  if (!config.success)
+    return fail("invalid_agent_config", `agent version ${run.agent_version} has an invalid workflow config: ${describeIssues(config.error)}`);
+  const input = RunInputSchema.safeParse(run.input);
+  if (!input.success) return fail("invalid_run_input", `invalid run input: ${describeIssues(input.error)}`);
+  if (seq > config.data.max_steps) return fail("max_steps", `the workflow run reached its max_steps limit (${config.data.max_steps})`);
+  if (run.event_seq === 0) {
+    writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
+    if (run.state) writer.push({ type: "STATE_SNAPSHOT", snapshot: run.state });
+    const waitedMs = run.admitted_at ? Date.parse(run.admitted_at) - Date.parse(run.created_at) : 0;
+    if (waitedMs > 0) {
+      writer.push({
+        type: "CUSTOM",
+        name: "everruns.admitted",
+        value: { waited_ms: Math.round(waitedMs), queued_at: run.created_at, admitted_at: run.admitted_at },
+      });
+    }
+  }
+  const secrets = ctx.secrets?.forWorkspace(run.workspace_id);
+  let outcome: StepOutcome;
+  try {
+    // loaded on a workflow's first step: an agent-only worker starts without it (JSONPath, ASL)
+    const { runWorkflowStep } = await import("../workflow/engine.ts");
+    outcome = await runWorkflowStep(
+      {
+        db: ctx.pool,
+        runId: run.id,
+        threadId: run.thread_id,
+        workspaceId: run.workspace_id,
+        agentId: run.agent_id,
+        agentVersion: run.agent_version,
+        seq,
+        input: input.data,
+        runState: run.state ?? null,
+        signals: begun.signals,
+        signal,
+        ...(secrets && { secrets }),
+      },
+      config.data,
+    );
+  } catch (error) {
+    if (signal.aborted || error instanceof StaleAttemptError) throw error;
+    if (isConnectionError(error) || isDbTimeout(error)) throw error;
+    ctx.log.error(`step ${seq} of workflow run ${run.id} failed unexpectedly: ${(error as Error).stack ?? String(error)}`);
+    return fail("internal_error", `step ${seq} failed unexpectedly: ${(error as Error).message ?? String(error)}`);
+  }
+  ctx.crashPoint?.("before_commit", { runId: run.id, seq, attempt: run.step_attempt });
+  for (const event of outcome.events) writer.push(event);
+  return commit(ctx, begun, outcome.step, await writer.drain(), outcome.next, chain);
+}
+
+/** Workflow configs parsed once per worker (versions never change). */
+const workflowConfigs = new Map<string, ReturnType<typeof WorkflowAgentConfigSchema.safeParse>>();
+
+function parseWorkflowConfig(agentId: string, version: number, raw: unknown) {
+  const key = `${agentId}:${version}`;
+  let parsed = workflowConfigs.get(key);
+  if (!parsed) {
+    parsed = WorkflowAgentConfigSchema.safeParse(raw);
+    if (workflowConfigs.size >= 500) workflowConfigs.delete(workflowConfigs.keys().next().value!);
+    workflowConfigs.set(key, parsed);
+  }
+  return parsed;
 }
 
 /**

@@ -597,6 +597,15 @@ export type WhoamiQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type WhoamiQuery = { whoami: { keyId: string, workspaceId: string, workspaceName: string, role: string } };
 
+export type WorkflowRunQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type WorkflowRunQuery = { runById: { id: string, parentRunId: string | null, runStepsByRunId: { nodes: Array<{ seq: number, kind: string, name: string, status: string, finishedAt: string, output: unknown } | null> }, threadByThreadId: { runsByThreadId: { nodes: Array<{ id: string, parentRunId: string | null, runStepsByRunId: { nodes: Array<{ seq: number, kind: string, name: string, status: string, finishedAt: string, output: unknown } | null> } } | null> } } | null } | null };
+
+export type WorkflowStepFieldsFragment = { seq: number, kind: string, name: string, status: string, finishedAt: string, output: unknown };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -948,6 +957,16 @@ export const RunStepFieldsFragmentDoc = new TypedDocumentString(`
   usage
 }
     `, {"fragmentName":"RunStepFields"}) as unknown as TypedDocumentString<RunStepFieldsFragment, unknown>;
+export const WorkflowStepFieldsFragmentDoc = new TypedDocumentString(`
+    fragment WorkflowStepFields on RunStep {
+  seq
+  kind
+  name
+  status
+  finishedAt
+  output
+}
+    `, {"fragmentName":"WorkflowStepFields"}) as unknown as TypedDocumentString<WorkflowStepFieldsFragment, unknown>;
 export const BatchesDocument = new TypedDocumentString(`
     query Batches($condition: BatchCondition, $first: Int!) {
   batches(condition: $condition, orderBy: CREATED_AT_DESC, first: $first) {
@@ -2982,3 +3001,36 @@ export const WhoamiDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<WhoamiQuery, WhoamiQueryVariables>;
+export const WorkflowRunDocument = new TypedDocumentString(`
+    query WorkflowRun($id: UUID!) {
+  runById(id: $id) {
+    id
+    parentRunId
+    runStepsByRunId(orderBy: SEQ_ASC, first: 1000) {
+      nodes {
+        ...WorkflowStepFields
+      }
+    }
+    threadByThreadId {
+      runsByThreadId(orderBy: CREATED_AT_DESC, first: 30) {
+        nodes {
+          id
+          parentRunId
+          runStepsByRunId(orderBy: SEQ_ASC, first: 1000) {
+            nodes {
+              ...WorkflowStepFields
+            }
+          }
+        }
+      }
+    }
+  }
+}
+    fragment WorkflowStepFields on RunStep {
+  seq
+  kind
+  name
+  status
+  finishedAt
+  output
+}`) as unknown as TypedDocumentString<WorkflowRunQuery, WorkflowRunQueryVariables>;

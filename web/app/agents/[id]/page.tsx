@@ -7,6 +7,7 @@ import { useParams, useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { JsonEditor, parseJsonObject } from "@/components/JsonEditor";
 import { RunsTable } from "@/components/RunsTable";
+import { WorkflowDefinitionCard, WorkflowPreview, WorkflowVersionChanges } from "@/components/WorkflowAgent";
 import { Button, Card, Empty, ErrorBox, Loading, PageHeader, Select, Timestamp } from "@/components/ui";
 import { diffLines, withContext } from "@/lib/diff";
 import { configJson, formatDateTime, formatInstant, isUuid, stableJson } from "@/lib/format";
@@ -15,6 +16,7 @@ import { AGENT_QUERY, START_RUN, UPDATE_AGENT } from "@/lib/queries";
 import type { AgentQuery } from "@/lib/gql/graphql";
 import { usePermission } from "@/lib/session";
 import { agentConfigOf, present } from "@/lib/types";
+import { isWorkflowConfig, readMachine, workflowDefinitionOf } from "@/lib/workflow";
 
 type Agent = NonNullable<AgentQuery["agentById"]>;
 type AgentVersion = NonNullable<Agent["agentVersionsByAgentId"]["nodes"][number]>;
@@ -49,15 +51,23 @@ export default function AgentPage() {
         }
         subtitle={
           <span>
-            {config.provider}
-            {config.model ? <span data-testid="agent-model"> · {config.model}</span> : ""} · updated <Timestamp value={agent.updatedAt} /> ·{" "}
-            <span className="font-mono text-xs">{agent.id}</span>
+            {isWorkflowConfig(agent.config) ? (
+              // a workflow has no provider or model of its own: its graph says what it does
+              <span data-testid="agent-kind">workflow · {readMachine(workflowDefinitionOf(agent.config)).states.length} states</span>
+            ) : (
+              <>
+                {config.provider}
+                {config.model ? <span data-testid="agent-model"> · {config.model}</span> : ""}
+              </>
+            )}{" "}
+            · updated <Timestamp value={agent.updatedAt} /> · <span className="font-mono text-xs">{agent.id}</span>
           </span>
         }
       />
       <div className="grid gap-4 xl:grid-cols-3">
         <div className="space-y-4 xl:col-span-2">
           <StartRun agentId={agent.id} />
+          <WorkflowDefinitionCard config={agent.config} />
           <ConfigEditor agent={agent} onSaved={() => void refetch()} />
         </div>
         <div className="space-y-4">
@@ -173,6 +183,7 @@ function ConfigEditor({ agent, onSaved }: { agent: Agent; onSaved: () => void })
         }}
         serverError={error?.message ?? null}
       />
+      <WorkflowPreview text={text} saved={agent.config} />
     </Card>
   );
 }
@@ -234,6 +245,7 @@ function VersionDiff({ versions }: { versions: AgentVersion[] }) {
         </p>
       ) : (
         <>
+          {va && vb && <WorkflowVersionChanges before={va.config} after={vb.config} from={va.version} to={vb.version} />}
           <p className="mb-2 text-xs text-slate-500">
             v{from} (<span title={formatInstant(va?.createdAt)}>{formatDateTime(va?.createdAt)}</span>) → v{to} (
             <span title={formatInstant(vb?.createdAt)}>{formatDateTime(vb?.createdAt)}</span>): <span className="text-emerald-700">+{added}</span>{" "}

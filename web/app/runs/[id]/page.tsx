@@ -28,6 +28,8 @@ import { decisionsOf, InterruptAnswer } from "@/components/InterruptAnswer";
 import { isOutcomeInterrupt, OutcomeAnswer } from "@/components/OutcomeAnswer";
 import { CancelRunButton, RerunButton, SendEventForm } from "@/components/OperatorActions";
 import { StepsTimeline } from "@/components/StepsTimeline";
+import { WorkflowRunCard } from "@/components/WorkflowRunCard";
+import { isWorkflowConfig } from "@/lib/workflow";
 import { Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge, Timestamp } from "@/components/ui";
 import { attemptMarks, interruptsOf, openStep, retriesByStep } from "@/lib/agui";
 import {
@@ -373,6 +375,11 @@ export default function RunPage() {
         </Card>
       )}
 
+      {/* a workflow (issue 21): its graph with the run on it, full width (nothing for another agent) */}
+      <div className="mb-4 empty:hidden">
+        <WorkflowRunCard runId={run.id} config={version?.config} state={run.state} status={run.status} updatedAt={run.updatedAt} />
+      </div>
+
       <div className="grid gap-4 lg:grid-cols-5">
         <Card
           title="Conversation"
@@ -430,7 +437,18 @@ export default function RunPage() {
                 partName="reasoning"
                 testId="usage-output-tokens"
               />
-              <Metric label="Model" wrap testId="usage-model" value={config ? `${config.provider ?? "?"}${config.model ? ` · ${config.model}` : ""}` : "—"} />
+              <Metric
+                label="Model"
+                wrap
+                testId="usage-model"
+                value={
+                  config
+                    ? isWorkflowConfig(config)
+                      ? "workflow (its Tasks' agents have their own)"
+                      : `${config.provider ?? "?"}${config.model ? ` · ${config.model}` : ""}`
+                    : "—"
+                }
+              />
               <Metric label="Started" value={run.startedAt ? <Timestamp value={run.startedAt} /> : "—"} />
               <Metric
                 label={run.status === "interrupted" ? "Asked" : "Finished"}

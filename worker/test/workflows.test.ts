@@ -1,0 +1,285 @@
+// Workflows (docs/workflows.md, 000034) against a real Postgres: a workflow is an agent of
+// "kind": "workflow" running an Amazon States Language definition; each state transition is a
+// committed step. Pass/Choice/Wait/Succeed/Fail, Task resources (agent, approval,
+// wait_for_event with a correlation key, http), Retry/Catch, Parallel and Map as child runs,
+// redrive, and the AG-UI log of every run.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertValidAgUiLog } from "../../lib/agui-log.ts";
+import { createAgent, createTestDatabase, getEvents, getRun, getSteps, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
+import { consoleLogger } from "../../lib/logger.ts";
+import { startWorker, type WorkerHandle } from "../main.ts";
+
+let db: TestDatabase;
+let worker: WorkerHandle;
+const log = consoleLogger("[test-worker]", "warn");
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  worker = await startWorker({ databaseUrl: db.url, concurrency: 8, shutdownTimeoutMs: 5000, log });
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await db?.drop();
+});
+
+let names = 0;
+const uniqueName = (base: string) => `${base}_${process.pid}_${++names}`;
+
+async function workflow(definition: Record<string, unknown>, extra: Record<string, unknown> = {}, name = uniqueName("wf")): Promise<string> {
+  return createAgent(db.pool, { kind: "workflow", definition, ...extra }, name);
+}
+
+async function start(agentId: string, state: Record<string, unknown>): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+    agentId,
+    JSON.stringify({ messages: [], state }),
+  ]);
+  return rows[0]!.id;
+}
+
+/** A run's row with the columns the shared helper leaves untyped (state, interrupts). */
+async function runRow(
+  runId: string,
+): Promise<{ status: string; state: unknown; interrupts: { interrupts: Array<{ id: string; message: string; reason: string }> } | null }> {
+  const { rows } = await db.pool.query("select status, state, interrupts from everruns.runs where id = $1", [runId]);
+  return rows[0] as { status: string; state: unknown; interrupts: { interrupts: Array<{ id: string; message: string; reason: string }> } | null };
+}
+
+/** A run's steps, kind as stored (`state` included). */
+async function stepsOf(runId: string): Promise<Array<{ kind: string; name: string; output: Record<string, unknown> }>> {
+  return (await getSteps(db.pool, runId)) as unknown as Array<{ kind: string; name: string; output: Record<string, unknown> }>;
+}
+
+async function transitions(runId: string): Promise<Array<{ kind: string; name: string; next?: string | null }>> {
+  return (await stepsOf(runId)).map((s) => ({
+    kind: s.kind,
+    name: s.name,
+    ...(s.kind === "state" && { next: (s.output as { next: string | null }).next }),
+  }));
+}
+
+/** Runs a waiting run's pending job now: time injected (its timer fires early). */
+async function fireTimer(runId: string): Promise<void> {
+  await db.pool.query("select graphile_worker.reschedule_jobs(array_agg(j.id), run_at := now()) from graphile_worker.jobs j where j.key = $1", [
+    `run:${runId}`,
+  ]);
+}
+
+describe("a workflow", () => {
+  it("runs Pass, Choice and Succeed as committed transitions with STEP and STATE events", async () => {
+    const agent = await workflow({
+      StartAt: "Prepare",
+      States: {
+        Prepare: {
+          Type: "Pass",
+          Parameters: { "amount.$": "$.amount", "doubled.$": "States.MathAdd($.amount, $.amount)" },
+          ResultPath: "$.calc",
+          Next: "Route",
+        },
+        Route: {
+          Type: "Choice",
+          Choices: [{ Variable: "$.calc.amount", NumericGreaterThan: 10000, Next: "Big" }],
+          Default: "Small",
+        },
+        Big: { Type: "Pass", Result: "big", ResultPath: "$.size", End: true },
+        Small: { Type: "Succeed" },
+      },
+    });
+    const run = await start(agent, { amount: 12000 });
+    const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 20_000);
+    expect(done.error).toBeNull();
+    expect(done.status).toBe("succeeded");
+    expect((done.output as { json: unknown }).json).toEqual({ amount: 12000, calc: { amount: 12000, doubled: 24000 }, size: "big" });
+    expect(await transitions(run)).toEqual([
+      { kind: "state", name: "Prepare", next: "Route" },
+      { kind: "state", name: "Route", next: "Big" },
+      { kind: "state", name: "Big", next: null },
+    ]);
+    const events = await getEvents(db.pool, run);
+    await assertValidAgUiLog(events);
+    expect(events.filter((e) => e.type === "STEP_STARTED").map((e) => (e.event as { stepName: string }).stepName)).toEqual(["Prepare", "Route", "Big"]);
+    expect(events.some((e) => e.type === "STATE_DELTA")).toBe(true);
+    expect((await runRow(run)).state).toEqual({ current: null, data: done.output && (done.output as { json: unknown }).json });
+  });
+
+  it("waits in a Wait state with no job held until its timer fires", async () => {
+    const agent = await workflow({ StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 3600, Next: "Done" }, Done: { Type: "Succeed" } } });
+    const run = await start(agent, { x: 1 });
+    await waitFor("the run to wait", async () => (await getRun(db.pool, run)).status === "waiting");
+    expect((await runRow(run)).state).toEqual({ current: "Hold", data: { x: 1 } });
+    await fireTimer(run);
+    const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 20_000);
+    expect(done.status).toBe("succeeded");
+    expect(await transitions(run)).toEqual([
+      { kind: "wait", name: "Hold" },
+      { kind: "state", name: "Hold", next: "Done" },
+      { kind: "state", name: "Done", next: null },
+    ]);
+  });
+});
+
+async function answer(runId: string, payload: unknown): Promise<string> {
+  const interrupt = (await runRow(runId)).interrupts!.interrupts[0]!;
+  const { rows } = await db.pool.query<{ id: string }>("select everruns.resume_run($1, $2) as id", [
+    runId,
+    JSON.stringify([{ interruptId: interrupt.id, status: "resolved", payload }]),
+  ]);
+  return rows[0]!.id;
+}
+
+describe("Task resources", () => {
+  it("an approval interrupts the run; the answer is the state's result in the continuation, and a bad answer is asked again", async () => {
+    const agent = await workflow({
+      StartAt: "Approve",
+      States: {
+        Approve: {
+          Type: "Task",
+          Resource: "everruns:approval",
+          Parameters: { "message.$": "States.Format('Approve {} USD?', $.amount)" },
+          ResultPath: "$.approval",
+          Next: "Decide",
+        },
+        Decide: { Type: "Choice", Choices: [{ Variable: "$.approval.approved", BooleanEquals: true, Next: "Yes" }], Default: "No" },
+        Yes: { Type: "Succeed" },
+        No: { Type: "Fail", Error: "Rejected", Cause: "the approver said no" },
+      },
+    });
+    const run = await start(agent, { amount: 500 });
+    const asked = await waitForStatus(db.pool, run, ["interrupted", "failed"], 20_000);
+    expect(asked.status).toBe("interrupted");
+    const interrupt = (await runRow(run)).interrupts!.interrupts[0]!;
+    expect(interrupt).toMatchObject({ reason: "workflow_approval", message: "Approve 500 USD?" });
+    // an answer that does not match the form is asked again
+    const bad = await answer(run, { approved: "yes" });
+    const again = await waitForStatus(db.pool, bad, ["interrupted", "failed"], 20_000);
+    expect(again.status).toBe("interrupted");
+    expect((await runRow(bad)).interrupts!.interrupts[0]!.message).toMatch(/did not match/);
+    const good = await answer(bad, { approved: true, comment: "fine" });
+    const done = await waitForStatus(db.pool, good, ["succeeded", "failed"], 20_000);
+    expect(done.status).toBe("succeeded");
+    expect((done.output as { json: unknown }).json).toEqual({ amount: 500, approval: { approved: true, comment: "fine" } });
+    const approve = (await stepsOf(good)).find((s) => s.kind === "state" && s.name === "Approve")!;
+    expect((approve.output as { answered_by: string }).answered_by).toMatch(/^db:/);
+    for (const id of [run, bad, good]) await assertValidAgUiLog(await getEvents(db.pool, id));
+
+    const rejected = await start(agent, { amount: 9 });
+    await waitForStatus(db.pool, rejected, ["interrupted"], 20_000);
+    const no = await answer(rejected, { approved: false });
+    const failed = await waitForStatus(db.pool, no, ["succeeded", "failed"], 20_000);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toMatchObject({ code: "Rejected", message: "the approver said no" });
+  });
+
+  it("wait_for_event with a correlation key: an event sent before the wait is kept, one sent after wakes the right run", async () => {
+    const agent = await workflow({
+      StartAt: "Signed",
+      States: {
+        Signed: {
+          Type: "Task",
+          Resource: "everruns:wait_for_event",
+          Parameters: { name: "po_signed", "correlation_key.$": "$.po" },
+          TimeoutSeconds: 259200,
+          ResultPath: "$.signature",
+          Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: "$.error", Next: "Expired" }],
+          End: true,
+        },
+        Expired: { Type: "Pass", Result: "expired", ResultPath: "$.outcome", End: true },
+      },
+    });
+    const a = await start(agent, { po: "PO-1" });
+    const b = await start(agent, { po: "PO-2" });
+    for (const id of [a, b]) await waitFor("the run to wait", async () => (await getRun(db.pool, id)).status === "waiting");
+    const { rows } = await db.pool.query<{ n: number }>("select everruns.send_event_by_key('po_signed', 'PO-2', $1) as n", [JSON.stringify({ by: "vendor" })]);
+    expect(rows[0]!.n).toBe(1);
+    const doneB = await waitForStatus(db.pool, b, ["succeeded", "failed"], 20_000);
+    expect((doneB.output as { json: unknown }).json).toEqual({ po: "PO-2", signature: { by: "vendor" } });
+    expect((await getRun(db.pool, a)).status).toBe("waiting");
+    // sent before any run waits for it: kept, and taken by the run that parks for it
+    await db.pool.query("select everruns.send_event_by_key('po_signed', 'PO-3', '{\"early\": true}')");
+    const c = await start(agent, { po: "PO-3" });
+    const doneC = await waitForStatus(db.pool, c, ["succeeded", "failed"], 20_000);
+    expect((doneC.output as { json: unknown }).json).toEqual({ po: "PO-3", signature: { early: true } });
+    // the 3-day timeout, time injected: the timer fires, States.Timeout is caught
+    await fireTimer(a);
+    const doneA = await waitForStatus(db.pool, a, ["succeeded", "failed"], 20_000);
+    expect(doneA.status).toBe("succeeded");
+    expect((doneA.output as { json: { outcome: string; error: { Error: string } } }).json).toMatchObject({
+      outcome: "expired",
+      error: { Error: "States.Timeout" },
+    });
+  });
+
+  it("an agent Task runs a child run and takes its output; a failing child is retried, then caught", async () => {
+    const drafter = uniqueName("drafter");
+    await createAgent(db.pool, { provider: "scripted", script: [{ text: "PO draft #1" }] }, drafter);
+    const broken = uniqueName("broken");
+    await createAgent(db.pool, { provider: "scripted", max_steps: 1, script: [{ tool_calls: [{ name: "echo", arguments: {} }] }], tools: ["echo"] }, broken);
+    const agent = await workflow({
+      StartAt: "Draft",
+      States: {
+        Draft: { Type: "Task", Resource: `everruns:agent:${drafter}`, ResultPath: "$.draft", Next: "Flaky" },
+        Flaky: {
+          Type: "Task",
+          Resource: `everruns:agent:${broken}`,
+          ResultPath: "$.never",
+          Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 1 }],
+          Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.failure", Next: "Done" }],
+          Next: "Done",
+        },
+        Done: { Type: "Succeed" },
+      },
+    });
+    const run = await start(agent, { item: "laptops" });
+    const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 30_000);
+    expect(done.status).toBe("succeeded");
+    const out = (done.output as { json: { draft: string; failure: { Error: string } } }).json;
+    expect(out.draft).toBe("PO draft #1");
+    expect(out.failure.Error).toBe("max_steps");
+    const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs where caller_run_id = $1", [run]);
+    expect(rows[0]!.n).toBe(3); // the draft, and the flaky agent twice (one retry)
+    await assertValidAgUiLog(await getEvents(db.pool, run));
+  });
+
+  it("Parallel branches and a Map's items run as child runs; results in order, MaxConcurrency respected", async () => {
+    const agent = await workflow({
+      StartAt: "Both",
+      States: {
+        Both: {
+          Type: "Parallel",
+          Branches: [
+            { StartAt: "Left", States: { Left: { Type: "Pass", Result: "L", End: true } } },
+            { StartAt: "Right", States: { Right: { Type: "Pass", Parameters: { "n.$": "$.n" }, End: true } } },
+          ],
+          ResultPath: "$.both",
+          Next: "Each",
+        },
+        Each: {
+          Type: "Map",
+          ItemsPath: "$.items",
+          MaxConcurrency: 2,
+          ItemSelector: { "value.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index" },
+          ItemProcessor: { StartAt: "Square", States: { Square: { Type: "Pass", Parameters: { "i.$": "$.index", "v.$": "$.value" }, End: true } } },
+          ResultPath: "$.mapped",
+          End: true,
+        },
+      },
+    });
+    const run = await start(agent, { n: 7, items: [10, 20, 30, 40, 50] });
+    const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 30_000);
+    expect(done.error).toBeNull();
+    expect((done.output as { json: unknown }).json).toEqual({
+      n: 7,
+      items: [10, 20, 30, 40, 50],
+      both: ["L", { n: 7 }],
+      mapped: [10, 20, 30, 40, 50].map((v, i) => ({ i, v })),
+    });
+    const { rows } = await db.pool.query<{ started_at: string; finished_at: string }>(
+      "select started_at, finished_at from everruns.runs where caller_run_id = $1 and caller_tool_call_id like 'wf:Each:%'",
+      [run],
+    );
+    expect(rows).toHaveLength(5);
+    const instants = rows.flatMap((r) => [Date.parse(r.started_at), Date.parse(r.finished_at)]);
+    for (const t of instants) expect(rows.filter((r) => Date.parse(r.started_at) <= t && t < Date.parse(r.finished_at)).length).toBeLessThanOrEqual(2);
+  });
+});
