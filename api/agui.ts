@@ -87,7 +87,17 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
     if (!existing) {
       const known = await db((c) => threadMessageIds(c, threadId));
       const messages = input.messages.filter((m) => INPUT_ROLES.has(m.role) && !known.has(m.id));
-      if (messages.length === 0 && !input.resume?.length) {
+      // a workflow's run may start from its state alone (docs/workflows.md); HttpAgent sends {} when it has none
+      const state = input.state as unknown;
+      const startsWorkflow =
+        messages.length === 0 &&
+        typeof state === "object" &&
+        state !== null &&
+        !Array.isArray(state) &&
+        Object.keys(state).length > 0 &&
+        (await db((c) => c.query<{ kind: string | null }>("select config ->> 'kind' as kind from everruns.agents where id = $1", [agentId]))).rows[0]?.kind ===
+          "workflow";
+      if (messages.length === 0 && !input.resume?.length && !startsWorkflow) {
         // A retry racing the original request finds the original's messages on the thread
         // already: if that is what happened, the run exists now, and this request streams it.
         existing = await db((c) => getRun(c, runId));

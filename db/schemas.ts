@@ -708,10 +708,11 @@ export const AgentConfigWriteSchema = AgentConfigSchema.superRefine((config, ctx
 /**
  * A workflow's config (docs/workflows.md): `{"kind": "workflow", "definition": <ASL>, "tools"?,
  * …}` at most MAX_AGENT_CONFIG_BYTES, its definition checked by db/workflow-definition.ts; its
- * tools are http tools (a Task's `everruns:http:<name>` calls one), each as an agent's http tool.
+ * tools are http tools (a Task's `everruns:http:<name>` calls one) and MCP servers (`everruns:mcp:<server>/<tool>`), as an agent's.
  */
 export const WorkflowAgentConfigSchema = BoundedConfigSchema.pipe(WorkflowShapeSchema).superRefine((config, ctx) => {
   const http = new Set<string>();
+  const mcp = new Set<string>();
   config.tools.forEach((tool, i) => {
     const parsed = ToolSpecSchema.safeParse(tool);
     if (!parsed.success) {
@@ -719,20 +720,33 @@ export const WorkflowAgentConfigSchema = BoundedConfigSchema.pipe(WorkflowShapeS
       return;
     }
     const spec = parsed.data;
+    if (typeof spec === "object" && spec.type === "mcp") {
+      if (http.has(spec.name) || mcp.has(spec.name)) ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `"${spec.name}" is declared twice` });
+      mcp.add(spec.name);
+      return;
+    }
     if (typeof spec !== "object" || spec.type !== "http" || !spec.url) {
       ctx.addIssue({
         code: "custom",
         path: ["tools", i],
-        message: 'a workflow\'s tools are http tools ({"name", "type": "http", "url"}), which its Tasks call as "everruns:http:<name>"',
+        message:
+          'a workflow\'s tools are http tools ({"name", "type": "http", "url"}) and MCP servers ({"name", "type": "mcp", "url"}), which its Tasks call as "everruns:http:<name>" and "everruns:mcp:<server>/<tool>"',
       });
       return;
     }
-    if (http.has(spec.name)) ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `"${spec.name}" is declared twice` });
+    if (mcp.has(spec.name) || http.has(spec.name)) ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `"${spec.name}" is declared twice` });
     http.add(spec.name);
   });
   for (const { name, scope, state } of workflowStates(config.definition)) {
     if (state.Type !== "Task") continue;
     const resource = parseTaskResource(state.Resource);
+    if (resource?.kind === "mcp" && !mcp.has(resource.server)) {
+      ctx.addIssue({
+        code: "custom",
+        path: scope.length === 0 ? ["definition", "States", name, "Resource"] : ["definition"],
+        message: `state "${name}"${scope.length ? ` (in ${scope.join(" / ")})` : ""}: ${state.Resource} names no MCP server of config.tools; declare {"name": "${resource.server}", "type": "mcp", "url": "…"}`,
+      });
+    }
     if (resource?.kind === "http" && !http.has(resource.tool)) {
       ctx.addIssue({
         code: "custom",

@@ -9,8 +9,9 @@
 -- * Correlated events: everruns.send_event_by_key(name, correlation_key, payload) delivers an
 --   event to every run of the caller's workspace waiting in a workflow's wait_for_event for that
 --   name and key (runs.waiting {type: event, name, correlation_key}), through send_event; when
---   none waits, it is kept in everruns.pending_events and the first run that parks for that name
---   and key gets it in the commit that parks it (tg_runs__keyed_event_wait). Both take the key's
+--   none waits, it is kept in everruns.pending_events (7 days; audited as signal.sent when kept)
+--   and the first run that parks for that name and key gets it in the commit that parks it
+--   (tg_runs__keyed_event_wait). Both take the key's
 --   advisory lock first (send) or right after the run's row (park), so an event and a park racing
 --   each other serialize and the one that commits second sees the other: no lost event.
 -- * Branches and Map items are child runs of the workflow's own agent at the caller's pinned
@@ -50,6 +51,9 @@ create table everruns.pending_events (
   correlation_key text not null check (char_length(correlation_key) between 1 and 200),
   payload jsonb,
   sent_at timestamptz not null default now(),
+  -- kept this long for a run to wait for it (a sender's retry or a stale key must not be taken by a
+  -- run that waits much later); expired rows are deleted as new events arrive
+  expires_at timestamptz not null default now() + interval '7 days',
   delivered_to uuid,
   delivered_at timestamptz
 );
@@ -133,16 +137,24 @@ begin
     v_sent := v_sent + 1;
   end loop;
   if v_sent = 0 then
+    delete from everruns.pending_events e
+     where e.id in (select x.id from everruns.pending_events x
+                     where x.workspace_id = v_workspace and x.expires_at < now() limit 1000);
     select count(*) into v_pending
       from (select 1 from everruns.pending_events e
-             where e.workspace_id = v_workspace and e.delivered_to is null limit everruns_private.max_pending_events()) p;
+             where e.workspace_id = v_workspace and e.delivered_to is null and e.expires_at > now()
+             limit everruns_private.max_pending_events()) p;
     if v_pending >= everruns_private.max_pending_events() then
       raise exception 'the workspace already holds % events sent by key that no run has taken; the limit is % (max_pending_events)',
         v_pending, everruns_private.max_pending_events()
         using errcode = 'EV011', hint = 'Check the correlation keys: no workflow run waits for them.';
     end if;
     insert into everruns.pending_events (workspace_id, name, correlation_key, payload)
-    values (v_workspace, send_event_by_key.name, send_event_by_key.correlation_key, send_event_by_key.payload);
+    values (v_workspace, send_event_by_key.name, send_event_by_key.correlation_key, send_event_by_key.payload)
+    returning id into v_pending;
+    -- who sent it, now (the run that takes it later records its own signal)
+    perform everruns_private.audit_append(v_workspace, 'signal.sent', 'event', v_pending::text,
+      jsonb_build_object('name', send_event_by_key.name, 'correlation_key', send_event_by_key.correlation_key, 'kept', true));
   end if;
   return v_sent;
 end;
@@ -160,7 +172,7 @@ declare
 begin
   perform everruns_private.event_key_lock(new.workspace_id, new.waiting ->> 'name', new.waiting ->> 'correlation_key');
   select * into v_event from everruns.pending_events e
-   where e.workspace_id = new.workspace_id and e.delivered_to is null
+   where e.workspace_id = new.workspace_id and e.delivered_to is null and e.expires_at > now()
      and e.name = new.waiting ->> 'name' and e.correlation_key = new.waiting ->> 'correlation_key'
    order by e.id limit 1;
   if found then
@@ -229,11 +241,21 @@ begin
     raise exception 'state "%" runs inside a Parallel branch or a Map item; redrive from the state that holds it', v_step.name
       using errcode = 'EV008';
   end if;
-  insert into everruns.runs (workspace_id, agent_id, agent_version, thread_id, input)
-  values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, v_run.thread_id,
-          jsonb_build_object('messages', '[]'::jsonb,
-                             'workflow', jsonb_build_object('start_at', v_step.name, 'input', v_step.input, 'redrive_of', v_run.id)))
-  returning id into v_id;
+  -- the caller's own workspace by default (a bound role may not name workspace_id); a superuser
+  -- acting in none names the run's
+  if everruns_private.current_workspace_id() is null then
+    insert into everruns.runs (workspace_id, agent_id, agent_version, thread_id, input)
+    values (v_run.workspace_id, v_run.agent_id, v_run.agent_version, v_run.thread_id,
+            jsonb_build_object('messages', '[]'::jsonb,
+                               'workflow', jsonb_build_object('start_at', v_step.name, 'input', v_step.input, 'redrive_of', v_run.id)))
+    returning id into v_id;
+  else
+    insert into everruns.runs (agent_id, agent_version, thread_id, input)
+    values (v_run.agent_id, v_run.agent_version, v_run.thread_id,
+            jsonb_build_object('messages', '[]'::jsonb,
+                               'workflow', jsonb_build_object('start_at', v_step.name, 'input', v_step.input, 'redrive_of', v_run.id)))
+    returning id into v_id;
+  end if;
   return v_id;
 end;
 $$;
@@ -349,8 +371,9 @@ $$;
 -- begin_step hands a step its history from the run's last LLM turn on (run_history,
 -- last_llm_step); a workflow has no LLM turn, so each of its steps read every step of its run
 -- and the runs it continues, and a long workflow's steps grew slower with its length. A
--- workflow's latest state step (kind 'state') is its turn boundary now: its engine reads where
--- it stands itself (worker/workflow/engine.ts). An agent's runs have no such steps: unchanged.
+-- workflow's latest step (a 'state' step, or a 'wait' step with output.workflow) is its turn
+-- boundary now: its engine reads where it stands itself (worker/workflow/engine.ts). An agent's
+-- runs have no such steps: unchanged.
 create or replace function everruns_private.last_llm_step(p_run_id uuid) returns table (run_id uuid, seq int, depth int)
   language plpgsql stable rows 1
   set plan_cache_mode = force_generic_plan
@@ -361,7 +384,8 @@ begin
   from everruns_private.run_chain(p_run_id) c
   cross join lateral (
     select s.seq from everruns.run_steps s
-    where s.run_id = c.id and s.kind in ('llm', 'state') and s.status = 'succeeded'
+    where s.run_id = c.id and s.status = 'succeeded'
+      and (s.kind in ('llm', 'state') or (s.kind = 'wait' and s.output ? 'workflow'))
     order by s.seq desc limit 1
   ) l
   order by c.depth limit 1;

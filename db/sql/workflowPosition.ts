@@ -21,6 +21,8 @@ const WorkflowPositionSchema = z.object({
   last: WorkflowStepSchema.nullable(),
   first: z.object({ id: z.string(), input: z.unknown(), created_at: z.string() }),
   agent_name: z.string(),
+  /** the agent of the run that started this one as a branch, Map item or agent Task (null: none) */
+  caller_agent_id: z.string().nullable(),
 });
 export type WorkflowPosition = z.infer<typeof WorkflowPositionSchema>;
 
@@ -42,11 +44,42 @@ select to_json(now()) #>> '{}' as now,
            limit 1) x) as last,
        (select jsonb_build_object('id', r.id, 'input', r.input, 'created_at', to_json(r.created_at) #>> '{}')
           from chain c join everruns.runs r on r.id = c.id order by c.depth desc limit 1) as first,
-       (select a.name from everruns.runs r join everruns.agents a on a.id = r.agent_id where r.id = $1) as agent_name`;
+       (select a.name from everruns.runs r join everruns.agents a on a.id = r.agent_id where r.id = $1) as agent_name,
+       (select c.agent_id from everruns.runs r join everruns.runs c on c.id = r.caller_run_id where r.id = $1) as caller_agent_id`;
 
 export async function readWorkflowPosition(db: Queryable, runId: string): Promise<WorkflowPosition> {
   const { rows } = await db.query(READ_POSITION, [runId]);
   return WorkflowPositionSchema.parse(rows[0]);
+}
+
+// A run that says it redrives another (input.workflow.redrive_of, start_at, input: what
+// everruns.redrive_run writes): true when that run is a failed run of the same agent and
+// workspace that reached the state at the top level with exactly that input. Anyone who may start
+// a run could write the same input; this keeps it to what a redrive may do.
+const REDRIVE_CHECK = `
+with recursive me as (
+  select r.agent_id, r.workspace_id, r.input -> 'workflow' as wf from everruns.runs r where r.id = $1
+), original as (
+  select o.id, o.parent_run_id from everruns.runs o, me
+   where o.id = case when (me.wf ->> 'redrive_of') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                     then (me.wf ->> 'redrive_of')::uuid end
+     and o.status = 'failed' and o.agent_id = me.agent_id and o.workspace_id = me.workspace_id
+), chain(id, parent, depth) as (
+  select o.id, o.parent_run_id, 0 from original o
+  union all
+  select p.id, p.parent_run_id, c.depth + 1 from chain c join everruns.runs p on p.id = c.parent where c.depth < 10000
+)
+select exists (
+  select from chain c join everruns.run_steps s on s.run_id = c.id, me
+   where s.kind in ('state', 'wait') and s.output ? 'workflow' and s.name = me.wf ->> 'start_at'
+     and coalesce(jsonb_array_length(s.output -> 'scope'), 0) = 0
+     and s.input -> 'input' is not distinct from me.wf -> 'input'
+) as ok`;
+
+/** Whether a run's input.workflow is a redrive everruns.redrive_run could have written (see REDRIVE_CHECK). */
+export async function isValidRedrive(db: Queryable, runId: string): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>(REDRIVE_CHECK, [runId]);
+  return rows[0]?.ok === true;
 }
 
 const READ_ANSWERER = `

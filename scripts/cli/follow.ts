@@ -45,7 +45,8 @@ export interface Interrupt {
  * only through everruns resume --json.
  */
 export function interruptKind(i: Interrupt): "approval" | "outcome" | "budget" | "other" {
-  if (i.reason === "tool_approval" || i.id?.startsWith("approval-")) return "approval";
+  // a workflow's approval state (worker/workflow/engine.ts) takes {"approved", ...} by default as a tool's approval does
+  if (i.reason === "tool_approval" || i.reason === "workflow_approval" || i.id?.startsWith("approval-")) return "approval";
   if (i.reason === "tool_outcome_unknown" || i.id?.startsWith("outcome-")) return "outcome";
   if (i.reason === "budget" || i.id?.startsWith("budget-")) return "budget";
   return "other";

@@ -492,7 +492,10 @@ async function attemptWorkflowStep(
         runState: run.state ?? null,
         signals: begun.signals,
         signal,
+        attempt: run.step_attempt,
+        parentRunId: run.parent_run_id,
         ...(secrets && { secrets }),
+        ...(ctx.mcp && { mcp: ctx.mcp }),
       },
       config.data,
     );

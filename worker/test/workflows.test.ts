@@ -8,6 +8,8 @@ import { assertValidAgUiLog } from "../../lib/agui-log.ts";
 import { createAgent, createTestDatabase, getEvents, getRun, getSteps, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
+import { configWriteSchemaFor, describeIssues } from "../../db/schemas.ts";
+import { startMcpTestServer } from "./fixtures/mcp-test-server.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -281,5 +283,99 @@ describe("Task resources", () => {
     expect(rows).toHaveLength(5);
     const instants = rows.flatMap((r) => [Date.parse(r.started_at), Date.parse(r.finished_at)]);
     for (const t of instants) expect(rows.filter((r) => Date.parse(r.started_at) <= t && t < Date.parse(r.finished_at)).length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("an MCP Task", () => {
+  it("calls the tool of the workflow's MCP server with the state's input; an error result is States.TaskFailed, caught", async () => {
+    const server = await startMcpTestServer();
+    try {
+      const agent = await workflow(
+        {
+          StartAt: "Echo",
+          States: {
+            Echo: { Type: "Task", Resource: "everruns:mcp:fx/echo", Parameters: { "text.$": "$.greeting" }, ResultPath: "$.echoed", Next: "Fail" },
+            Fail: {
+              Type: "Task",
+              Resource: "everruns:mcp:fx/fail",
+              Parameters: { message: "nope" },
+              Catch: [{ ErrorEquals: ["States.TaskFailed"], ResultPath: "$.failure", Next: "Done" }],
+              End: true,
+            },
+            Done: { Type: "Succeed" },
+          },
+        },
+        { tools: [{ type: "mcp", name: "fx", url: server.url }] },
+      );
+      const run = await start(agent, { greeting: "hello" });
+      const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 30_000);
+      expect(done.error).toBeNull();
+      const out = (done.output as { json: { echoed: unknown; failure: { Error: string; Cause: string } } }).json;
+      expect(JSON.stringify(out.echoed)).toContain("hello");
+      expect(out.failure.Error).toBe("States.TaskFailed");
+      expect(out.failure.Cause).toContain("nope");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("is refused at creation when its server is not among the workflow's tools", () => {
+    const config = { kind: "workflow", definition: { StartAt: "Echo", States: { Echo: { Type: "Task", Resource: "everruns:mcp:fx/echo", End: true } } } };
+    const parsed = configWriteSchemaFor(config).safeParse(config);
+    expect(parsed.success).toBe(false);
+    expect(describeIssues(parsed.error!)).toMatch(
+      /definition\.States\.Echo\.Resource: state "Echo": everruns:mcp:fx\/echo names no MCP server of config\.tools/,
+    );
+  });
+});
+
+describe("limits and guards", () => {
+  it("a run a user starts with input.workflow (where to start, with what) is refused: only the engine and a redrive write it", async () => {
+    const agent = await workflow({
+      StartAt: "Approve",
+      States: { Approve: { Type: "Task", Resource: "everruns:approval", Next: "PlaceOrder" }, PlaceOrder: { Type: "Succeed" } },
+    });
+    const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
+      agent,
+      JSON.stringify({ messages: [], workflow: { start_at: "PlaceOrder", input: { amount: 1e6 } } }),
+    ]);
+    const done = await waitForStatus(db.pool, rows[0]!.id, ["succeeded", "failed"], 20_000);
+    expect(done.status).toBe("failed");
+    expect(done.error).toMatchObject({ code: "invalid_run_input" });
+    expect((await transitions(rows[0]!.id)).filter((t) => t.kind === "state")).toEqual([]);
+  });
+
+  it("a Wait longer than one park (30 days) parks again when its timer fires before the deadline", async () => {
+    const agent = await workflow({ StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 40 * 86_400, Next: "Done" }, Done: { Type: "Succeed" } } });
+    const run = await start(agent, { x: 1 });
+    await waitFor("the run to wait", async () => (await runRow(run)).status === "waiting");
+    await fireTimer(run);
+    await waitFor("the second park", async () => (await stepsOf(run)).length === 2 && (await runRow(run)).status === "waiting");
+    const [first, second] = await stepsOf(run);
+    expect(first!.output).toMatchObject({ reason: "timer", partial: true });
+    expect(second!.output).toMatchObject({ reason: "timer", partial: true, until: first!.output.until });
+  });
+
+  it("the definition's TimeoutSeconds ends the execution with States.Timeout, cutting short the park it was in", async () => {
+    const agent = await workflow({ TimeoutSeconds: 1, StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 3600, End: true } } });
+    const run = await start(agent, {});
+    const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 20_000);
+    expect(done.status).toBe("failed");
+    expect(done.error).toMatchObject({ code: "States.Timeout" });
+  });
+
+  it("a Choice applies its InputPath once", async () => {
+    const agent = await workflow({
+      StartAt: "Route",
+      States: {
+        Route: { Type: "Choice", InputPath: "$.order", Choices: [{ Variable: "$.amount", NumericGreaterThan: 10000, Next: "Big" }], Default: "Small" },
+        Big: { Type: "Pass", Result: "big", End: true },
+        Small: { Type: "Pass", Result: "small", End: true },
+      },
+    });
+    const run = await start(agent, { order: { amount: 12000 } });
+    const done = await waitForStatus(db.pool, run, ["succeeded", "failed"], 20_000);
+    expect(done.error).toBeNull();
+    expect((done.output as { json: unknown }).json).toBe("big");
   });
 });

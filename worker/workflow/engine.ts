@@ -35,7 +35,7 @@ import { cancelRun } from "../../db/sql/cancelRun.ts";
 import type { NextStep, StepRecord } from "../../db/sql/commitStep.ts";
 import { findAgentsByName } from "../../db/sql/findAgentsByName.ts";
 import { readCallerTree, type ChildRun } from "../../db/sql/readCallerTree.ts";
-import { readAnswerer, readWorkflowPosition, type WorkflowPosition } from "../../db/sql/workflowPosition.ts";
+import { isValidRedrive, readAnswerer, readWorkflowPosition, type WorkflowPosition } from "../../db/sql/workflowPosition.ts";
 import {
   parseTaskResource,
   scopeMachine,
@@ -49,8 +49,11 @@ import type { StepOutcome } from "../steps.ts";
 import { childRunId } from "../sub-agents.ts";
 import { agentTools } from "../tool-step.ts";
 import type { WorkspaceSecrets } from "../secrets.ts";
-import { MAX_PARK_MS, ToolError, TransientToolError, type Tool, type ToolEvent } from "../tools/types.ts";
+import { isWait, MAX_PARK_MS, toToolResult, ToolError, TransientToolError, type Tool, type ToolEvent } from "../tools/types.ts";
+import { exposedToolName } from "../mcp/names.ts";
+import { McpUnavailableError, type McpTools } from "../mcp/tools.ts";
 import { outputProblems } from "../tools/validate.ts";
+import { describeStorableProblem, findStorableProblem } from "../../lib/storable-json.ts";
 import { nextOfChoice } from "./choice.ts";
 import { applyParameters, applyResultPath, effectiveInput, readPath, selectPath, stateOutput, WorkflowError } from "./paths.ts";
 import { catcherFor, matchingRetrier, retryDelayMs, waitUntil } from "./retry.ts";
@@ -59,6 +62,8 @@ import { catcherFor, matchingRetrier, retryDelayMs, waitUntil } from "./retry.ts
 export const MAX_WORKFLOW_DATA_BYTES = 262_144;
 /** The most items one Map state runs. */
 export const MAX_MAP_ITEMS = 10_000;
+/** How deep runs started by workflows may nest (a workflow whose agent Task starts itself stops there). */
+export const MAX_TREE_DEPTH = 10;
 /** The longest user message an agent Task gives its child run (characters). */
 const MAX_AGENT_TASK_CHARS = 200_000;
 
@@ -78,6 +83,11 @@ export interface WorkflowStepScope {
   signals: ReadonlyArray<{ id: number; name: string; payload: unknown }>;
   signal: AbortSignal;
   secrets?: WorkspaceSecrets;
+  /** the fence's attempt of this step, and the run this one continues (MCP tool lists pinned per run carry over) */
+  attempt: number;
+  parentRunId: string | null;
+  /** the worker's MCP client (everruns:mcp Tasks) */
+  mcp?: McpTools;
 }
 
 /** The input a run of a workflow may carry besides AG-UI's: set by the engine for branches and items, and by everruns.redrive_run. */
@@ -97,11 +107,14 @@ const WaitRecordSchema = z
     state: z.string(),
     scope: z.array(z.string()).default([]),
     entered_at: z.string(),
+    attempt_started_at: z.string().optional(),
     visit_seq: z.number().int(),
     retries: z.number().int().default(0),
     retry_counts: z.array(z.number().int()).default([]),
     reason: z.enum(["timer", "event", "children", "retry", "approval"]),
     until: z.string().optional(),
+    /** the deadline is further than one park may wait (MAX_PARK_MS): the wake may come before it, and the state parks again */
+    partial: z.boolean().optional(),
     interrupt_id: z.string().optional(),
     call_id: z.string().optional(),
     event: z.object({ name: z.string(), correlation_key: z.string().optional() }).optional(),
@@ -120,6 +133,8 @@ interface Visit {
   state: WorkflowState;
   raw: unknown;
   enteredAt: string;
+  /** when this attempt at the state began (a retry begins a new one): TimeoutSeconds counts from it */
+  attemptStart: string;
   /** the seq of the visit's first step: with `retries`, names its child runs and tool calls */
   visitSeq: number;
   retries: number;
@@ -129,14 +144,36 @@ interface Visit {
   woken: (WaitRecord & { runId: string }) | null;
   /** the database's clock as this step began (ms) */
   now: number;
+  /** when the execution times out (the definition's TimeoutSeconds from its first run's creation), if it has a limit */
+  executionDeadline?: number;
 }
 
 /** One workflow step: read where the run stands, then finish or park the current state. */
 export async function runWorkflowStep(scope: WorkflowStepScope, config: WorkflowConfig): Promise<StepOutcome> {
   const position = await readWorkflowPosition(scope.db, scope.runId);
+  if (!position.last && scope.input.workflow !== undefined) {
+    // input.workflow steers where a run starts and with what: only the engine (a branch or Map
+    // item: its caller is a run of this workflow) and a redrive (everruns.redrive_run) write it
+    const engineChild = position.caller_agent_id === scope.agentId;
+    if (!engineChild && !(await isValidRedrive(scope.db, scope.runId))) {
+      return failRun(
+        null,
+        "invalid_run_input",
+        'input.workflow is written by the engine (branches, Map items) and by everruns.redrive_run (a failed run from a state it reached, with the input it had there); start a workflow with its "state", or redrive a failed run',
+      );
+    }
+  }
   const start = startOf(scope, config, position);
   if ("error" in start) return failRun(null, start.error, start.message);
   const { visit, context } = start;
+  // the execution's own TimeoutSeconds (the definition's top level; a branch or item run is bounded by the run that holds it)
+  const limit = visit.scope.length === 0 ? config.definition.TimeoutSeconds : undefined;
+  if (limit !== undefined) {
+    visit.executionDeadline = Date.parse(position.first.created_at) + limit * 1000;
+    if (visit.now >= visit.executionDeadline) {
+      return failRun(visit, "States.Timeout", `the workflow did not finish within its TimeoutSeconds (${limit} s); it was at state "${visit.name}"`);
+    }
+  }
   try {
     return await visitState(scope, config, visit, context);
   } catch (error) {
@@ -171,6 +208,7 @@ function startOf(
       scope: path,
       raw: executionInputOf(scope.input, run.data),
       enteredAt: position.now,
+      attemptStart: position.now,
       visitSeq: scope.seq,
       retries: 0,
       retryCounts: [],
@@ -185,6 +223,7 @@ function startOf(
       scope: record.scope,
       raw: record.output ?? null,
       enteredAt: position.now,
+      attemptStart: position.now,
       visitSeq: scope.seq,
       retries: 0,
       retryCounts: [],
@@ -199,6 +238,7 @@ function startOf(
       scope: record.scope,
       raw,
       enteredAt: record.entered_at,
+      attemptStart: record.attempt_started_at ?? record.entered_at,
       visitSeq: record.visit_seq,
       retries: record.retries,
       retryCounts: record.retry_counts,
@@ -206,7 +246,7 @@ function startOf(
       now,
     };
     // a retry's backoff ended: the state is tried again from its start
-    if (record.reason === "retry") visit = { ...visit, woken: null };
+    if (record.reason === "retry") visit = { ...visit, woken: null, attemptStart: position.now };
   }
   const machine = scopeMachine(config.definition, visit.scope);
   const state = machine && Object.hasOwn(machine.States, visit.name) ? machine.States[visit.name]! : null;
@@ -230,7 +270,8 @@ function startOf(
 /** A fresh execution's input: what the engine or a redrive gave (input.workflow.input), AG-UI's state, else the last user message (JSON when it is JSON). */
 function executionInputOf(input: Record<string, unknown>, workflow: z.infer<typeof WorkflowRunInputSchema>): unknown {
   if (Object.hasOwn(workflow, "input")) return workflow.input ?? null;
-  if (input.state && typeof input.state === "object") return input.state;
+  // AG-UI clients send a state always ({} when they have none): an empty one gives way to a message
+  if (isObject(input.state) && Object.keys(input.state).length > 0) return input.state;
   const messages = Array.isArray(input.messages) ? (input.messages as Array<{ role?: unknown; content?: unknown }>) : [];
   const last = [...messages].reverse().find((m) => m.role === "user" && typeof m.content === "string");
   if (!last) return {};
@@ -252,7 +293,8 @@ async function visitState(scope: WorkflowStepScope, config: WorkflowConfig, visi
     }
     case "Choice": {
       const effective = effectiveInput(state, visit.raw, context);
-      const next = nextOfChoice(state, effective, context);
+      // nextOfChoice applies the state's InputPath itself
+      const next = nextOfChoice(state, visit.raw, context);
       return finishState(scope, visit, state.OutputPath === undefined ? effective : selectPath(effective, state.OutputPath, context), next);
     }
     case "Succeed": {
@@ -266,15 +308,15 @@ async function visitState(scope: WorkflowStepScope, config: WorkflowConfig, visi
     }
     case "Wait": {
       const effective = effectiveInput(state, visit.raw, context);
-      // woken from its timer: the time has come
-      if (visit.woken?.reason === "timer") return finishState(scope, visit, outputOnly(state, effective, context), nextOf(state));
       const now = visit.now;
-      const until = waitUntil(state, effective, now);
-      if (until <= now) return finishState(scope, visit, outputOnly(state, effective, context), nextOf(state));
-      return parkState(scope, visit, { reason: "timer", until: new Date(until).toISOString() }, Math.min(until - now, MAX_PARK_MS), {
-        type: "timer",
-        tool_call_id: callIdOf(visit),
-      });
+      const woken = visit.woken?.reason === "timer" ? visit.woken : null;
+      // woken from its timer: the time has come (a deadline past one park's longest waits again for the rest)
+      const until = woken ? Date.parse(woken.until ?? "") : waitUntil(state, effective, now);
+      if ((woken && !(woken.partial && until > now)) || !(until > now)) {
+        return finishState(scope, visit, outputOnly(state, effective, context), nextOf(state));
+      }
+      const wait = { reason: "timer" as const, until: new Date(until).toISOString(), ...(until - now > MAX_PARK_MS && { partial: true }) };
+      return parkState(scope, visit, wait, clampDelay(until - now), { type: "timer", tool_call_id: callIdOf(visit) });
     }
     case "Task":
       return visitTask(scope, config, visit, state, context);
@@ -299,7 +341,7 @@ function callIdOf(visit: Visit): string {
   return `wf:${visit.name}:${visit.visitSeq}.${visit.retries}`;
 }
 
-/** The deadline of a Task, Parallel or Map (TimeoutSeconds / TimeoutSecondsPath from when the visit began), or null. */
+/** The deadline of a Task, Parallel or Map (TimeoutSeconds / TimeoutSecondsPath from when this attempt at it began), or null. */
 function deadlineOf(state: WorkflowState, visit: Visit, context: Context): number | null {
   const s = state as { TimeoutSeconds?: number; TimeoutSecondsPath?: string };
   let seconds = s.TimeoutSeconds;
@@ -310,7 +352,7 @@ function deadlineOf(state: WorkflowState, visit: Visit, context: Context): numbe
     }
     seconds = value;
   }
-  return seconds === undefined ? null : Date.parse(visit.enteredAt) + seconds * 1000;
+  return seconds === undefined ? null : Date.parse(visit.attemptStart) + seconds * 1000;
 }
 
 async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit: Visit, state: TaskState, context: Context): Promise<StepOutcome> {
@@ -356,7 +398,7 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
       const signal = scope.signals.find((s) => s.name === params.name);
       if (signal)
         return done(signal.payload ?? null, { consumes_signal: signal.id, event: { name: params.name, ...(key !== undefined && { correlation_key: key }) } });
-      if (visit.woken?.reason === "event" && deadline !== null) {
+      if (visit.woken?.reason === "event" && deadline !== null && !(visit.woken.partial && deadline > now)) {
         throw new WorkflowError("States.Timeout", `no event "${params.name}"${key ? ` for ${key}` : ""} came within the state's TimeoutSeconds`);
       }
       const until = deadline ?? now + MAX_PARK_MS;
@@ -365,7 +407,7 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
         visit,
         {
           reason: "event",
-          ...(deadline !== null && { until: new Date(deadline).toISOString() }),
+          ...(deadline !== null && { until: new Date(deadline).toISOString(), ...(deadline - now > MAX_PARK_MS && { partial: true }) }),
           event: { name: params.name, ...(key !== undefined && { correlation_key: key }) },
         },
         clampDelay(until - now),
@@ -388,6 +430,12 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
         }
         return parkChildren(scope, visit, { tool_call_id: callId, unstarted: 0, active: 1 }, deadline, now, [], events);
       }
+      if (tree.depth >= MAX_TREE_DEPTH) {
+        throw new WorkflowError(
+          "States.TaskFailed",
+          `runs may nest at most ${MAX_TREE_DEPTH} deep (agent Tasks, branches and Map items); this run is at depth ${tree.depth}`,
+        );
+      }
       const agents = await findAgentsByName(scope.db, scope.workspaceId, [resource.agent]);
       const agentId = agents.get(resource.agent);
       if (!agentId) throw new WorkflowError("Everruns.AgentNotFound", `there is no agent named "${resource.agent}" in this workspace`);
@@ -400,26 +448,32 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
       events.push({ type: "CUSTOM", name: "everruns.child_started", value: { run_id: runId, agent: resource.agent, tool_call_id: callId } });
       return parkChildren(scope, visit, { tool_call_id: callId, unstarted: 0, active: 1 }, deadline, now, start, events);
     }
-    case "http": {
-      const tool = workflowTool(config, resource.tool, scope.secrets);
+    case "http":
+    case "mcp": {
+      const tool = resource.kind === "http" ? workflowTool(config, resource.tool, scope.secrets) : await mcpTool(scope, config, resource.server, resource.tool);
+      const label = resource.kind === "http" ? resource.tool : `${resource.server}/${resource.tool}`;
       const callId = callIdOf(visit);
       const controller = new AbortController();
       const onAbort = () => controller.abort(scope.signal.reason);
       scope.signal.addEventListener("abort", onAbort, { once: true });
       const timer = deadline !== null ? setTimeout(() => controller.abort(new Error("timeout")), Math.max(0, deadline - now)) : undefined;
       try {
-        const value = await tool.execute(isObject(effective) ? effective : { input: effective }, {
-          runId: scope.runId,
-          toolCallId: callId,
-          idempotencyKey: `${scope.runId}:${callId}`,
-          signal: controller.signal,
-          resumed: false,
-          signals: [],
-        });
-        return done(value);
+        const returned = toToolResult(
+          await tool.execute(isObject(effective) ? effective : { input: effective }, {
+            runId: scope.runId,
+            toolCallId: callId,
+            idempotencyKey: `${scope.runId}:${callId}`,
+            signal: controller.signal,
+            resumed: false,
+            signals: [],
+          }),
+        );
+        if (isWait(returned))
+          throw new WorkflowError("States.TaskFailed", `${label} runs as a long-running MCP task, which a workflow's Task cannot wait for yet`);
+        return done((returned as { value?: unknown }).value ?? null);
       } catch (error) {
         if (scope.signal.aborted) throw error;
-        if (controller.signal.aborted) throw new WorkflowError("States.Timeout", `${resource.tool} did not answer within the state's TimeoutSeconds`);
+        if (controller.signal.aborted) throw new WorkflowError("States.Timeout", `${label} did not answer within the state's TimeoutSeconds`);
         if (error instanceof ToolError || error instanceof TransientToolError) throw new WorkflowError("States.TaskFailed", error.message);
         throw error;
       } finally {
@@ -427,8 +481,6 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
         scope.signal.removeEventListener("abort", onAbort);
       }
     }
-    case "mcp":
-      throw new WorkflowError("States.TaskFailed", `state "${visit.name}": MCP tasks (${state.Resource}) are not supported by this worker yet`);
   }
 }
 
@@ -451,6 +503,33 @@ function resumeAnswer(input: Record<string, unknown>, interruptId: string): { st
   const resume = Array.isArray(input.resume) ? (input.resume as Array<Record<string, unknown>>) : [];
   const entry = resume.find((e) => e && e.interruptId === interruptId);
   return entry ? { status: String(entry.status), payload: entry.payload } : null;
+}
+
+/**
+ * The tool `tool` of the workflow's MCP server `server` (config.tools), from the list pinned to
+ * the run as an agent's (worker/mcp/tools.ts): a run keeps the list it first read.
+ */
+async function mcpTool(scope: WorkflowStepScope, config: WorkflowConfig, server: string, tool: string): Promise<Tool> {
+  const spec = config.tools.find((t) => isObject(t) && t.type === "mcp" && t.name === server);
+  const parsed = spec ? AgentConfigSchema.safeParse({ provider: "scripted", tools: [spec] }) : undefined;
+  if (!parsed?.success) throw new WorkflowError("States.Runtime", `the workflow has no MCP server "${server}" (config.tools)`);
+  if (!scope.mcp) throw new WorkflowError("States.TaskFailed", "this worker has no MCP client; the workflow's MCP servers cannot be used");
+  let tools;
+  try {
+    tools = await scope.mcp.forRun(
+      { id: scope.runId, workspaceId: scope.workspaceId, seq: scope.seq, attempt: scope.attempt, parentRunId: scope.parentRunId },
+      parsed.data,
+      scope.secrets,
+      scope.signal,
+      new Set(),
+    );
+  } catch (error) {
+    if (error instanceof McpUnavailableError || error instanceof TransientToolError) throw new WorkflowError("States.TaskFailed", error.message);
+    throw error;
+  }
+  const found = tools.get(exposedToolName(server, tool));
+  if (!found) throw new WorkflowError("States.TaskFailed", `the MCP server "${server}" offers no tool "${tool}" (or its "allow" list leaves it out)`);
+  return found.tool;
 }
 
 /** The http tool `name` of the workflow's config.tools. */
@@ -585,6 +664,12 @@ async function visitFanOut(
     for (const c of unfinished) await cancelRun(scope.db, c.run_id);
     throw new WorkflowError("States.Timeout", `state "${visit.name}" did not finish within its TimeoutSeconds`);
   }
+  if (byIndex.size === 0 && tree.depth >= MAX_TREE_DEPTH) {
+    throw new WorkflowError(
+      "States.TaskFailed",
+      `runs may nest at most ${MAX_TREE_DEPTH} deep (agent Tasks, branches and Map items); this run is at depth ${tree.depth}`,
+    );
+  }
   const start: StartEntry[] = [];
   let slots = concurrency - unfinished.length;
   for (let i = 0; i < inputs.length && slots > 0; i++) {
@@ -599,6 +684,9 @@ async function visitFanOut(
       agent_version: scope.agentVersion,
       input: { messages: [], workflow: { scope: childScope, input, ...(item_index !== undefined && { item_index }) } },
     });
+    // an input the runs table would refuse (nested too deep once wrapped, a lone surrogate) would fail every commit of this step
+    const problem = findStorableProblem(start[start.length - 1]!.input, "input");
+    if (problem) throw new WorkflowError("States.DataLimitExceeded", `${what(i)}: its input cannot be stored: ${describeStorableProblem(problem)}`);
     slots--;
   }
   // woken by any child's end (unstarted > 0: a free slot, or one more result to record)
@@ -711,6 +799,8 @@ function parkState(
   waiting: Extract<NextStep, { type: "wait"; waiting: { tool_call_id: string } }>["waiting"] & Record<string, unknown>,
   extraEvents: ToolEvent[] = [],
 ): StepOutcome {
+  // a park never outlasts the execution's deadline: the step that wakes then fails it with States.Timeout
+  if (visit.executionDeadline !== undefined) delayMs = Math.max(0, Math.min(delayMs, visit.executionDeadline - visit.now));
   const runState = runStateOf(visit.name, visit.raw);
   const events = stateEvents(scope, visit.name, runState);
   events.splice(1, 0, ...(extraEvents as AgUiEvent[]), {
@@ -730,6 +820,7 @@ function parkState(
         type: visit.state.Type,
         scope: visit.scope,
         entered_at: visit.enteredAt,
+        attempt_started_at: visit.attemptStart,
         visit_seq: visit.visitSeq,
         retries: visit.retries,
         retry_counts: visit.retryCounts,
