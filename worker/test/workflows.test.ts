@@ -379,3 +379,34 @@ describe("limits and guards", () => {
     expect((done.output as { json: unknown }).json).toBe("big");
   });
 });
+
+describe("cancel", () => {
+  it("cancelling a workflow run cancels its Map items and their own children; nothing more starts", async () => {
+    const mapped = await workflow({
+      StartAt: "Each",
+      States: {
+        Each: {
+          Type: "Map",
+          ItemsPath: "$.items",
+          MaxConcurrency: 3,
+          ItemProcessor: { StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 3600, End: true } } },
+          End: true,
+        },
+      },
+    });
+    const parent = await start(mapped, { items: [1, 2, 3, 4, 5, 6] });
+    const children = async () =>
+      (await db.pool.query<{ status: string }>("select status from everruns.runs where caller_run_id = $1 order by created_at", [parent])).rows.map(
+        (r) => r.status,
+      );
+    await waitFor("three items waiting", async () => {
+      const s = await children();
+      return s.length === 3 && s.every((x) => x === "waiting");
+    });
+    await db.pool.query("select everruns.cancel_run($1)", [parent]);
+    expect((await runRow(parent)).status).toBe("cancelled");
+    expect(await children()).toEqual(["cancelled", "cancelled", "cancelled"]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await children()).toHaveLength(3);
+  });
+});
