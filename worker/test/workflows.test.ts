@@ -410,3 +410,31 @@ describe("cancel", () => {
     expect(await children()).toHaveLength(3);
   });
 });
+
+describe("started like any run", () => {
+  it("by an event (everruns.trigger: the payload is the input) and by a schedule (its input's state)", async () => {
+    const name = uniqueName("triggered");
+    const agent = await workflow({ StartAt: "Stamp", States: { Stamp: { Type: "Pass", Result: "seen", ResultPath: "$.stamp", End: true } } }, {}, name);
+    const { rows } = await db.pool.query<{ id: string }>("select everruns.trigger($1, $2) as id", [name, JSON.stringify({ po: "T-1", amount: 5 })]);
+    const byEvent = await waitForStatus(db.pool, rows[0]!.id, ["succeeded", "failed"], 20_000);
+    expect((byEvent.output as { json: unknown }).json).toEqual({ po: "T-1", amount: 5, stamp: "seen" });
+
+    const schedule = await db.pool.query<{ id: string }>(
+      "insert into everruns.schedules (name, agent_id, interval_seconds, input) values ($1, $2, 1, $3) returning id",
+      [uniqueName("every-second"), agent, JSON.stringify({ messages: [], state: { from: "schedule" } })],
+    );
+    const fired = await waitFor(
+      "a scheduled run to finish",
+      async () =>
+        (
+          await db.pool.query<{ output: { json: unknown } }>(
+            "select r.output from everruns.runs r where r.schedule_id = $1 and r.status = 'succeeded' limit 1",
+            [schedule.rows[0]!.id],
+          )
+        ).rows[0],
+      30_000,
+    );
+    expect(fired.output.json).toEqual({ from: "schedule", stamp: "seen" });
+    await db.pool.query("delete from everruns.schedules where id = $1", [schedule.rows[0]!.id]);
+  });
+});
