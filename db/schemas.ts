@@ -740,6 +740,15 @@ export const WorkflowAgentConfigSchema = BoundedConfigSchema.pipe(WorkflowShapeS
   for (const { name, scope, state } of workflowStates(config.definition)) {
     if (state.Type !== "Task") continue;
     const resource = parseTaskResource(state.Resource);
+    if (resource?.kind === "approval" && (state.TimeoutSeconds !== undefined || state.TimeoutSecondsPath !== undefined)) {
+      // an interrupted run holds no timer: a deadline here would be silently ignored
+      ctx.addIssue({
+        code: "custom",
+        path:
+          scope.length === 0 ? ["definition", "States", name, state.TimeoutSeconds !== undefined ? "TimeoutSeconds" : "TimeoutSecondsPath"] : ["definition"],
+        message: `state "${name}"${scope.length ? ` (in ${scope.join(" / ")})` : ""}: an everruns:approval waits for a person's answer and has no timeout; to bound a sign-off in time, wait for an event with everruns:wait_for_event and its TimeoutSeconds`,
+      });
+    }
     if (resource?.kind === "mcp" && !mcp.has(resource.server)) {
       ctx.addIssue({
         code: "custom",

@@ -438,3 +438,17 @@ describe("started like any run", () => {
     await db.pool.query("delete from everruns.schedules where id = $1", [schedule.rows[0]!.id]);
   });
 });
+
+describe("validation at creation", () => {
+  it("refuses a TimeoutSeconds on an approval (it would be ignored), naming the state and field", () => {
+    const config = {
+      kind: "workflow",
+      definition: { StartAt: "Ask", States: { Ask: { Type: "Task", Resource: "everruns:approval", TimeoutSeconds: 60, End: true } } },
+    };
+    const parsed = configWriteSchemaFor(config).safeParse(config);
+    expect(parsed.success).toBe(false);
+    expect(describeIssues(parsed.error!)).toMatch(
+      /definition\.States\.Ask\.TimeoutSeconds: state "Ask": an everruns:approval waits for a person's answer and has no timeout/,
+    );
+  });
+});
