@@ -35,6 +35,7 @@ import { cancelRun } from "../../db/sql/cancelRun.ts";
 import type { NextStep, StepRecord } from "../../db/sql/commitStep.ts";
 import { findAgentsByName } from "../../db/sql/findAgentsByName.ts";
 import { readCallerTree, type ChildRun } from "../../db/sql/readCallerTree.ts";
+import { readFanOut, readFanOutResults } from "../../db/sql/readFanOut.ts";
 import { isValidRedrive, readAnswerer, readWorkflowPosition, type WorkflowPosition } from "../../db/sql/workflowPosition.ts";
 import {
   parseTaskResource,
@@ -639,24 +640,19 @@ async function visitFanOut(
   };
   if (inputs.length === 0) return result([], []);
 
-  const tree = await readCallerTree(scope.db, scope.runId);
-  const events = childInterruptEvents(tree.unreported);
-  const byIndex = new Map<number, ChildRun>();
-  for (const child of tree.children) {
-    if (!child.tool_call_id.startsWith(`${prefix}:`)) continue;
-    byIndex.set(Number(child.tool_call_id.slice(prefix.length + 1)), child);
-  }
-  const failed = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).find(([, c]) => isTerminal(c.status) && c.status !== "succeeded");
-  const unfinished = [...byIndex.values()].filter((c) => !isTerminal(c.status));
+  const fan = await readFanOut(scope.db, scope.runId, `${prefix}:`);
+  const events = childInterruptEvents(fan.unreported);
+  const failed = fan.open.find((c) => isTerminal(c.status));
+  const unfinished = fan.open.filter((c) => !isTerminal(c.status));
   const what = (i: number) => (state.Type === "Parallel" ? `branch ${i} of "${visit.name}"` : `item ${i} of "${visit.name}"`);
   if (failed) {
     for (const c of unfinished) await cancelRun(scope.db, c.run_id);
-    throw childError(failed[1], what(failed[0]));
+    throw childError({ ...failed, tool_call_id: `${prefix}:${failed.index}`, agent: "", output: null }, what(failed.index));
   }
-  const succeeded = [...byIndex.values()].filter((c) => c.status === "succeeded").length;
-  if (succeeded === inputs.length) {
+  if (fan.succeeded === inputs.length) {
+    const outputs = await readFanOutResults(scope.db, scope.runId, `${prefix}:`);
     return result(
-      inputs.map((_, i) => childResult(byIndex.get(i)!)),
+      outputs.map((output) => childResult({ output } as ChildRun)),
       events,
     );
   }
@@ -664,16 +660,17 @@ async function visitFanOut(
     for (const c of unfinished) await cancelRun(scope.db, c.run_id);
     throw new WorkflowError("States.Timeout", `state "${visit.name}" did not finish within its TimeoutSeconds`);
   }
-  if (byIndex.size === 0 && tree.depth >= MAX_TREE_DEPTH) {
+  if (fan.started.length === 0 && fan.depth >= MAX_TREE_DEPTH) {
     throw new WorkflowError(
       "States.TaskFailed",
-      `runs may nest at most ${MAX_TREE_DEPTH} deep (agent Tasks, branches and Map items); this run is at depth ${tree.depth}`,
+      `runs may nest at most ${MAX_TREE_DEPTH} deep (agent Tasks, branches and Map items); this run is at depth ${fan.depth}`,
     );
   }
+  const started = new Set(fan.started);
   const start: StartEntry[] = [];
   let slots = concurrency - unfinished.length;
   for (let i = 0; i < inputs.length && slots > 0; i++) {
-    if (byIndex.has(i)) continue;
+    if (started.has(i)) continue;
     const callId = `${prefix}:${i}`;
     const { scope: childScope, input, item_index } = inputs[i]!;
     start.push({
@@ -693,7 +690,7 @@ async function visitFanOut(
   return parkChildren(
     scope,
     visit,
-    { tool_call_id: prefix, unstarted: inputs.length - succeeded, active: unfinished.length + start.length },
+    { tool_call_id: prefix, unstarted: inputs.length - fan.succeeded, active: unfinished.length + start.length },
     deadline,
     now,
     start,
