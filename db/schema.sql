@@ -482,6 +482,7 @@ create table everruns.run_steps (
 );
 comment on table everruns.run_steps is 'One row per committed checkpoint of a run. Never written twice.';
 CREATE INDEX run_steps_llm_turns_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
+CREATE INDEX run_steps_workflow_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'state'::text) OR ((kind = 'wait'::text) AND (output ? 'workflow'::text)));
 CREATE TRIGGER tg_run_steps__immutable BEFORE UPDATE ON everruns.run_steps FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_run_steps__quota_usage AFTER INSERT ON everruns.run_steps FOR EACH ROW WHEN (((new.kind = ANY (ARRAY['llm'::text, 'compaction'::text])) AND (new.usage IS NOT NULL))) EXECUTE FUNCTION everruns_private.tg_run_steps__quota_usage();
 
@@ -1783,7 +1784,7 @@ declare
   v_run uuid;
   v_sent int := 0;
   v_bytes int;
-  v_pending int;
+  v_pending bigint;
 begin
   if coalesce(send_event_by_key.name, '') = '' or length(send_event_by_key.name) > 200 then
     raise exception 'an event needs a name of 1 to 200 characters' using errcode = 'EV009';
@@ -1808,8 +1809,13 @@ begin
        and r.waiting ->> 'name' = send_event_by_key.name and r.waiting ->> 'correlation_key' = send_event_by_key.correlation_key
      order by r.id
   loop
-    -- send_event locks the run and wakes it (or keeps the event for its next wait of that name)
-    perform everruns.send_event(v_run, send_event_by_key.name, send_event_by_key.payload);
+    -- a run woken by this key already holds the event until its step takes it: a sender's resend
+    -- is a duplicate, not an event for its next wait of that name (which may be for another key)
+    if not exists (select from everruns.run_signals g
+                    where g.run_id = v_run and g.name = send_event_by_key.name and g.consumed_at is null) then
+      -- send_event locks the run and wakes it
+      perform everruns.send_event(v_run, send_event_by_key.name, send_event_by_key.payload);
+    end if;
     v_sent := v_sent + 1;
   end loop;
   if v_sent = 0 then
@@ -3676,11 +3682,17 @@ begin
   select c.id, l.seq, c.depth
   from everruns_private.run_chain(p_run_id) c
   cross join lateral (
-    select s.seq from everruns.run_steps s
-    where s.run_id = c.id and s.status = 'succeeded'
-      and (s.kind in ('llm', 'state') or (s.kind = 'wait' and s.output ? 'workflow'))
-    order by s.seq desc limit 1
+    select max(x.seq) as seq from (
+      (select s.seq from everruns.run_steps s
+        where s.run_id = c.id and s.kind = 'llm' and s.status = 'succeeded'
+        order by s.seq desc limit 1)
+      union all
+      (select s.seq from everruns.run_steps s
+        where s.run_id = c.id and s.status = 'succeeded' and (s.kind = 'state' or (s.kind = 'wait' and s.output ? 'workflow'))
+        order by s.seq desc limit 1)
+    ) x
   ) l
+  where l.seq is not null
   order by c.depth limit 1;
 end;
 $function$;

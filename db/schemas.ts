@@ -714,6 +714,16 @@ export const WorkflowAgentConfigSchema = BoundedConfigSchema.pipe(WorkflowShapeS
   const http = new Set<string>();
   const mcp = new Set<string>();
   config.tools.forEach((tool, i) => {
+    // a workflow asks people in an everruns:approval state; a tool's own approval or unknown-outcome interrupt is an agent's
+    for (const key of ["requires_approval", "on_unknown_outcome"]) {
+      if (typeof tool === "object" && tool !== null && key in tool) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["tools", i, key],
+          message: `is for agents' tools; a workflow asks a person in an everruns:approval state before the Task (and a Task's failure is its error, for Retry and Catch)`,
+        });
+      }
+    }
     const parsed = ToolSpecSchema.safeParse(tool);
     if (!parsed.success) {
       ctx.addIssue({ code: "custom", path: ["tools", i], message: `invalid tool: ${describeIssues(parsed.error)}` });

@@ -53,17 +53,17 @@ export async function readWorkflowPosition(db: Queryable, runId: string): Promis
 }
 
 // A run that says it redrives another (input.workflow.redrive_of, start_at, input: what
-// everruns.redrive_run writes): true when that run is a failed run of the same agent and
+// everruns.redrive_run writes): true when that run is a failed run of the same agent version and
 // workspace that reached the state at the top level with exactly that input. Anyone who may start
 // a run could write the same input; this keeps it to what a redrive may do.
 const REDRIVE_CHECK = `
 with recursive me as (
-  select r.agent_id, r.workspace_id, r.input -> 'workflow' as wf from everruns.runs r where r.id = $1
+  select r.agent_id, r.agent_version, r.workspace_id, r.input -> 'workflow' as wf from everruns.runs r where r.id = $1
 ), original as (
   select o.id, o.parent_run_id from everruns.runs o, me
    where o.id = case when (me.wf ->> 'redrive_of') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                      then (me.wf ->> 'redrive_of')::uuid end
-     and o.status = 'failed' and o.agent_id = me.agent_id and o.workspace_id = me.workspace_id
+     and o.status = 'failed' and o.agent_id = me.agent_id and o.agent_version = me.agent_version and o.workspace_id = me.workspace_id
 ), chain(id, parent, depth) as (
   select o.id, o.parent_run_id, 0 from original o
   union all

@@ -10,7 +10,8 @@ import { consoleLogger } from "../../lib/logger.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { startWorker, type WorkerHandle } from "../main.ts";
 
-const ITEMS = 1000;
+// MAP_TEST_ITEMS: more items (e.g. 10000) for a longer run by hand
+const ITEMS = Number(process.env.MAP_TEST_ITEMS ?? 1000);
 const MAX_CONCURRENCY = 20;
 
 let db: TestDatabase;
@@ -46,7 +47,7 @@ function maxOverlap(intervals: Array<[number, number]>): number {
 
 it(
   `a Map over ${ITEMS} items with MaxConcurrency ${MAX_CONCURRENCY}: never more than ${MAX_CONCURRENCY} in flight, each item once, results in order`,
-  { timeout: 300_000 },
+  { timeout: 300_000 + ITEMS * 200 },
   async () => {
     const agent = await createAgent(
       db.pool,
@@ -101,7 +102,7 @@ it(
     })();
     let done;
     try {
-      done = await waitForStatus(db.pool, run, ["succeeded", "failed", "cancelled"], 280_000);
+      done = await waitForStatus(db.pool, run, ["succeeded", "failed", "cancelled"], 280_000 + ITEMS * 190);
     } finally {
       sampling = false;
       await sampler;

@@ -50,8 +50,8 @@ import type { StepOutcome } from "../steps.ts";
 import { childRunId } from "../sub-agents.ts";
 import { agentTools } from "../tool-step.ts";
 import type { WorkspaceSecrets } from "../secrets.ts";
-import { isWait, MAX_PARK_MS, toToolResult, ToolError, TransientToolError, type Tool, type ToolEvent } from "../tools/types.ts";
-import { exposedToolName } from "../mcp/names.ts";
+import { isWait, MAX_PARK_MS, OutcomeUnknownError, toToolResult, ToolError, TransientToolError, type Tool, type ToolEvent } from "../tools/types.ts";
+import { allowed, exposedToolName } from "../mcp/names.ts";
 import { McpUnavailableError, type McpTools } from "../mcp/tools.ts";
 import { outputProblems } from "../tools/validate.ts";
 import { describeStorableProblem, findStorableProblem } from "../../lib/storable-json.ts";
@@ -475,7 +475,9 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
       } catch (error) {
         if (scope.signal.aborted) throw error;
         if (controller.signal.aborted) throw new WorkflowError("States.Timeout", `${label} did not answer within the state's TimeoutSeconds`);
-        if (error instanceof ToolError || error instanceof TransientToolError) throw new WorkflowError("States.TaskFailed", error.message);
+        if (error instanceof ToolError || error instanceof TransientToolError || error instanceof OutcomeUnknownError) {
+          throw new WorkflowError("States.TaskFailed", error.message);
+        }
         throw error;
       } finally {
         clearTimeout(timer);
@@ -511,8 +513,14 @@ function resumeAnswer(input: Record<string, unknown>, interruptId: string): { st
  * the run as an agent's (worker/mcp/tools.ts): a run keeps the list it first read.
  */
 async function mcpTool(scope: WorkflowStepScope, config: WorkflowConfig, server: string, tool: string): Promise<Tool> {
-  const spec = config.tools.find((t) => isObject(t) && t.type === "mcp" && t.name === server);
-  const parsed = spec ? AgentConfigSchema.safeParse({ provider: "scripted", tools: [spec] }) : undefined;
+  const spec = config.tools.find((t) => isObject(t) && t.type === "mcp" && t.name === server) as Record<string, unknown> | undefined;
+  const given = spec?.allow;
+  if (spec && Array.isArray(given) && !allowed(tool, given as string[])) {
+    throw new WorkflowError("States.TaskFailed", `the MCP server "${server}"'s "allow" list leaves out the tool "${tool}"`);
+  }
+  // only this tool is listed (a server of hundreds of tools is no model's list here), and it is
+  // called directly: a tool that runs as an MCP task would start work the Task cannot wait for
+  const parsed = spec ? AgentConfigSchema.safeParse({ provider: "scripted", tools: [{ ...spec, allow: [tool], tasks: false }] }) : undefined;
   if (!parsed?.success) throw new WorkflowError("States.Runtime", `the workflow has no MCP server "${server}" (config.tools)`);
   if (!scope.mcp) throw new WorkflowError("States.TaskFailed", "this worker has no MCP client; the workflow's MCP servers cannot be used");
   let tools;
@@ -702,7 +710,9 @@ async function visitFanOut(
 function onStateError(scope: WorkflowStepScope, visit: Visit, error: WorkflowError): StepOutcome {
   const state = visit.state as { Retry?: Parameters<typeof retryDelayMs>[0]; Catch?: Parameters<typeof catcherFor>[0] };
   const counts = (state.Retry ?? []).map((_, i) => visit.retryCounts[i] ?? 0);
-  const delay = state.Retry ? retryDelayMs(state.Retry, error.errorName, counts) : null;
+  // a backoff longer than one park (30 days) is cut to it
+  const backoff = state.Retry ? retryDelayMs(state.Retry, error.errorName, counts) : null;
+  const delay = backoff === null ? null : Math.min(backoff, MAX_PARK_MS);
   const failure = { Error: error.errorName, Cause: error.message };
   if (delay !== null) {
     const index = matchingRetrier(state.Retry, error.errorName);
