@@ -713,7 +713,7 @@ function onStateError(scope: WorkflowStepScope, visit: Visit, error: WorkflowErr
   // a backoff longer than one park (30 days) is cut to it
   const backoff = state.Retry ? retryDelayMs(state.Retry, error.errorName, counts) : null;
   const delay = backoff === null ? null : Math.min(backoff, MAX_PARK_MS);
-  const failure = { Error: error.errorName, Cause: error.message };
+  const failure = { Error: error.errorName, Cause: error.cause };
   if (delay !== null) {
     const index = matchingRetrier(state.Retry, error.errorName);
     counts[index] = (counts[index] ?? 0) + 1;
@@ -733,11 +733,11 @@ function onStateError(scope: WorkflowStepScope, visit: Visit, error: WorkflowErr
       output = applyResultPath(visit.raw, failure, catcher.ResultPath === undefined ? "$" : catcher.ResultPath);
     } catch (pathError) {
       if (!(pathError instanceof WorkflowError)) throw pathError;
-      return failRun(visit, pathError.errorName, pathError.message);
+      return failRun(visit, pathError.errorName, pathError.cause);
     }
     return finishState(scope, visit, output, catcher.Next, { error: failure, caught: true });
   }
-  return failRun(visit, error.errorName, error.message);
+  return failRun(visit, error.errorName, error.cause);
 }
 
 /** The run's AG-UI state for a position: the current state and the document. */
@@ -767,7 +767,7 @@ function dataTooLarge(visit: Visit, data: unknown): WorkflowError | null {
 /** A state's visit ends: a `state` step, then the next state (the same job may go on) or the run's end. */
 function finishState(scope: WorkflowStepScope, visit: Visit, output: unknown, next: string | null, extra: Record<string, unknown> = {}): StepOutcome {
   const tooLarge = dataTooLarge(visit, output);
-  if (tooLarge) return failRun(visit, tooLarge.errorName, tooLarge.message);
+  if (tooLarge) return failRun(visit, tooLarge.errorName, tooLarge.cause);
   const { events: extraEvents, consumes_signal, ...record } = extra as { events?: ToolEvent[]; consumes_signal?: number } & Record<string, unknown>;
   const runState = runStateOf(next, output);
   const events = stateEvents(scope, visit.name, runState);
