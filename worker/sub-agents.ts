@@ -15,7 +15,7 @@ import type { Queryable } from "../db/pool.ts";
 import { LlmOutputSchema, ToolOutputSchema, type AgentConfig, type AgentToolSpec, type ToolCall } from "../db/schemas.ts";
 import type { HistoryEntry } from "../db/sql/beginStep.ts";
 import { findAgentsByName } from "../db/sql/findAgentsByName.ts";
-import { readCallerTree, type ChildRun } from "../db/sql/readCallerTree.ts";
+import { readCallerTree, type CallerTree, type ChildRun } from "../db/sql/readCallerTree.ts";
 import { lastTurnIndex } from "./conversation.ts";
 import type { ToolDefinition } from "./providers/types.ts";
 import { MAX_PARK_MS, park, result, ToolError, type Tool, type ToolEvent } from "./tools/types.ts";
@@ -63,6 +63,18 @@ export function pendingCalls(history: HistoryEntry[]): ToolCall[] {
     if (e.kind === "step" && e.step.kind === "tool") answered.add(ToolOutputSchema.parse(e.step.output).tool_call_id);
   }
   return LlmOutputSchema.parse(turn.step.output).tool_calls.filter((c) => !answered.has(c.id));
+}
+
+/**
+ * The CUSTOM everruns.child_interrupted events a root reports its descendants awaiting an answer
+ * with (each once: the root's log keeps the report; 000033 wakes a root until it has).
+ */
+export function childInterruptedEvents(unreported: CallerTree["unreported"]): ToolEvent[] {
+  return unreported.map((d) => ({
+    type: "CUSTOM",
+    name: "everruns.child_interrupted",
+    value: { run_id: d.run_id, agent: d.agent, caller_run_id: d.caller_run_id, interrupts: d.interrupts ?? [] },
+  }));
 }
 
 /** The tools agentTool made: run_step.ts tells a sub-agent call from another tool call by it. */
@@ -145,11 +157,7 @@ export function agentTool(spec: AgentToolSpec, config: AgentConfig): Tool {
       const caller = ctx.caller;
       if (!caller) throw new ToolError(`${spec.name} starts a sub-agent, which only a run's tool step can do`);
       const tree = await readCallerTree(caller.db, ctx.runId);
-      const events: ToolEvent[] = tree.unreported.map((d) => ({
-        type: "CUSTOM",
-        name: "everruns.child_interrupted",
-        value: { run_id: d.run_id, agent: d.agent, caller_run_id: d.caller_run_id, interrupts: d.interrupts ?? [] },
-      }));
+      const events = childInterruptedEvents(tree.unreported);
       const mine = tree.children.find((c) => c.tool_call_id === ctx.toolCallId);
       if (mine && TERMINAL.has(mine.status)) return outcomeOf(mine, events);
 

@@ -276,15 +276,8 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
       }
     }
     if (run.state) writer.push({ type: "STATE_SNAPSHOT", snapshot: run.state });
-    // a run that waited for a worker slot (its workspace's max_running_runs, or fair share)
-    const waitedMs = run.admitted_at ? Date.parse(run.admitted_at) - Date.parse(run.created_at) : 0;
-    if (waitedMs > 0) {
-      writer.push({
-        type: "CUSTOM",
-        name: "everruns.admitted",
-        value: { waited_ms: Math.round(waitedMs), queued_at: run.created_at, admitted_at: run.admitted_at },
-      });
-    }
+    const admitted = admittedEvent(run);
+    if (admitted) writer.push(admitted);
   }
   if (begun.closed.some((e) => STREAM_TYPES.has(String(e.type)))) {
     // A dead attempt streamed part of a message: replace the client's view with what is committed.
@@ -465,14 +458,8 @@ async function attemptWorkflowStep(
   if (run.event_seq === 0) {
     writer.push({ type: "RUN_STARTED", threadId: run.thread_id, runId: run.id });
     if (run.state) writer.push({ type: "STATE_SNAPSHOT", snapshot: run.state });
-    const waitedMs = run.admitted_at ? Date.parse(run.admitted_at) - Date.parse(run.created_at) : 0;
-    if (waitedMs > 0) {
-      writer.push({
-        type: "CUSTOM",
-        name: "everruns.admitted",
-        value: { waited_ms: Math.round(waitedMs), queued_at: run.created_at, admitted_at: run.admitted_at },
-      });
-    }
+    const admitted = admittedEvent(run);
+    if (admitted) writer.push(admitted);
   }
   const secrets = ctx.secrets?.forWorkspace(run.workspace_id);
   let outcome: StepOutcome;
@@ -514,14 +501,14 @@ async function attemptWorkflowStep(
 const workflowConfigs = new Map<string, ReturnType<typeof WorkflowAgentConfigSchema.safeParse>>();
 
 function parseWorkflowConfig(agentId: string, version: number, raw: unknown) {
-  const key = `${agentId}:${version}`;
-  let parsed = workflowConfigs.get(key);
-  if (!parsed) {
-    parsed = WorkflowAgentConfigSchema.safeParse(raw);
-    if (workflowConfigs.size >= 500) workflowConfigs.delete(workflowConfigs.keys().next().value!);
-    workflowConfigs.set(key, parsed);
-  }
-  return parsed;
+  return cachedParse(workflowConfigs, `${agentId}:${version}`, () => WorkflowAgentConfigSchema.safeParse(raw));
+}
+
+/** The CUSTOM everruns.admitted event of a run that waited for a worker slot (its workspace's max_running_runs, or fair share), or null. */
+function admittedEvent(run: BegunStep["run"]): AgUiEvent | null {
+  const waitedMs = run.admitted_at ? Date.parse(run.admitted_at) - Date.parse(run.created_at) : 0;
+  if (waitedMs <= 0) return null;
+  return { type: "CUSTOM", name: "everruns.admitted", value: { waited_ms: Math.round(waitedMs), queued_at: run.created_at, admitted_at: run.admitted_at } };
 }
 
 /**
@@ -552,13 +539,17 @@ function dispatchLog(ctx: EngineContext, runId: string, seq: number, attempt: nu
 
 /** An agent version's config, parsed once per worker (versions never change). */
 function parseConfig(ctx: EngineContext, agentId: string, version: number, raw: unknown) {
-  const key = `${agentId}:${version}`;
-  let parsed = ctx.configs?.get(key);
-  if (!parsed) {
-    parsed = AgentConfigSchema.safeParse(raw);
-    if (ctx.configs) {
-      if (ctx.configs.size >= 500) ctx.configs.delete(ctx.configs.keys().next().value!);
-      ctx.configs.set(key, parsed);
+  return cachedParse(ctx.configs, `${agentId}:${version}`, () => AgentConfigSchema.safeParse(raw));
+}
+
+/** A parse kept in `cache` (at most 500, oldest out first) by its version's key; no cache: parsed each time. */
+function cachedParse<T>(cache: Map<string, T> | undefined, key: string, parse: () => T): T {
+  let parsed = cache?.get(key);
+  if (parsed === undefined) {
+    parsed = parse();
+    if (cache) {
+      if (cache.size >= 500) cache.delete(cache.keys().next().value!);
+      cache.set(key, parsed);
     }
   }
   return parsed;

@@ -47,7 +47,7 @@ import {
   type WorkflowState,
 } from "../../db/workflow-definition.ts";
 import type { StepOutcome } from "../steps.ts";
-import { childRunId } from "../sub-agents.ts";
+import { childInterruptedEvents, childRunId } from "../sub-agents.ts";
 import { agentTools } from "../tool-step.ts";
 import type { WorkspaceSecrets } from "../secrets.ts";
 import { isWait, MAX_PARK_MS, OutcomeUnknownError, toToolResult, ToolError, TransientToolError, type Tool, type ToolEvent } from "../tools/types.ts";
@@ -418,7 +418,7 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
     case "agent": {
       const callId = callIdOf(visit);
       const tree = await readCallerTree(scope.db, scope.runId);
-      const events = childInterruptEvents(tree.unreported);
+      const events = childInterruptedEvents(tree.unreported);
       const child = tree.children.find((c) => c.tool_call_id === callId);
       if (child && isTerminal(child.status)) {
         if (child.status !== "succeeded") throw childError(child, `the agent "${resource.agent}"`);
@@ -567,14 +567,6 @@ function childError(child: ChildRun, what: string): WorkflowError {
   return new WorkflowError(name, `${what} (run ${child.run_id}) failed: ${child.error?.message ?? code ?? "no error recorded"}`);
 }
 
-function childInterruptEvents(unreported: Array<{ run_id: string; agent: string; caller_run_id: string; interrupts: unknown }>): ToolEvent[] {
-  return unreported.map((d) => ({
-    type: "CUSTOM",
-    name: "everruns.child_interrupted",
-    value: { run_id: d.run_id, agent: d.agent, caller_run_id: d.caller_run_id, interrupts: d.interrupts ?? [] },
-  }));
-}
-
 type StartEntry = { run_id: string; tool_call_id: string; agent_id: string; agent: string; agent_version?: number; input: Record<string, unknown> };
 
 function parkChildren(
@@ -649,7 +641,7 @@ async function visitFanOut(
   if (inputs.length === 0) return result([], []);
 
   const fan = await readFanOut(scope.db, scope.runId, `${prefix}:`);
-  const events = childInterruptEvents(fan.unreported);
+  const events = childInterruptedEvents(fan.unreported);
   const failed = fan.open.find((c) => isTerminal(c.status));
   const unfinished = fan.open.filter((c) => !isTerminal(c.status));
   const what = (i: number) => (state.Type === "Parallel" ? `branch ${i} of "${visit.name}"` : `item ${i} of "${visit.name}"`);
