@@ -83,7 +83,13 @@ function crashingWorkers(crashAt: string) {
   let kills = 0;
   const loop = (async () => {
     while (!stopped) {
-      current = await spawnWorker(db.url, { EVERRUNS_CRASH_AT: `${crashAt}:first` });
+      try {
+        current = await spawnWorker(db.url, { EVERRUNS_CRASH_AT: `${crashAt}:first` });
+      } catch {
+        // it took a step and killed itself before it said it had started (a loaded machine): one more kill
+        if (!stopped) kills++;
+        continue;
+      }
       const exit = await current.exited;
       if (exit.signal === "SIGKILL" && !stopped) kills++;
     }
