@@ -2,7 +2,14 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["db/test/**/*.test.ts", "worker/test/**/*.test.ts", "api/test/**/*.test.ts", "scripts/test/**/*.test.ts", "web/test/**/*.test.ts"],
+    include: [
+      "db/test/**/*.test.ts",
+      "worker/test/**/*.test.ts",
+      "api/test/**/*.test.ts",
+      "scripts/test/**/*.test.ts",
+      "web/test/**/*.test.ts",
+      "lib/test/**/*.test.ts",
+    ],
     globalSetup: ["db/test/global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -23,6 +23,7 @@ import { describeIssues, RunPrioritySchema } from "../db/schemas.ts";
 import { findAgentId } from "../db/sql/findAgentId.ts";
 import { getRun } from "../db/sql/getRun.ts";
 import { startRun } from "../db/sql/startRun.ts";
+import { traceParentOf, withTraceParent } from "./trace-header.ts";
 import { threadMessageIds } from "../db/sql/threadMessageIds.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
@@ -110,20 +111,23 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
         const parent = input.parentRunId ? await db((c) => getRun(c, agUiIdToUuid(input.parentRunId!))) : null;
         try {
           await db((c) =>
-            startRun(c, {
-              id: runId,
-              agent: agentId,
-              threadId,
-              parentRunId: parent?.thread_id === threadId ? parent.id : null,
-              priority,
-              input: {
-                messages,
-                state: (input.state as unknown) ?? {},
-                context: input.context,
-                tools: input.tools,
-                ...(input.resume !== undefined && { resume: input.resume }),
-              },
-            }),
+            // a W3C traceparent header: the run's trace continues the caller's (api/trace-header.ts)
+            withTraceParent(c, traceParentOf(req.headers), () =>
+              startRun(c, {
+                id: runId,
+                agent: agentId,
+                threadId,
+                parentRunId: parent?.thread_id === threadId ? parent.id : null,
+                priority,
+                input: {
+                  messages,
+                  state: (input.state as unknown) ?? {},
+                  context: input.context,
+                  tools: input.tools,
+                  ...(input.resume !== undefined && { resume: input.resume }),
+                },
+              }),
+            ),
           );
         } catch (error) {
           // A concurrent retry got there first: it inserted the run (runs_pkey), or the new

@@ -44,6 +44,7 @@ import { NotFoundError, ValidationError } from "../db/errors.ts";
 import { createClient } from "../db/connection-target.ts";
 import { dbTimeouts, timeoutOptions, type Pool } from "../db/pool.ts";
 import { databaseNow } from "../db/sql/databaseNow.ts";
+import { markLive, noteDatabaseClock, observeDeliveryLag } from "./metrics.ts";
 import { listen } from "../db/sql/listen.ts";
 import { readEventSeq } from "../db/sql/readEventSeq.ts";
 import { readEventSeqs } from "../db/sql/readEventSeqs.ts";
@@ -124,6 +125,7 @@ class RunFeed {
     });
   }
   deliver(rows: RunEventRow[]): void {
+    markLive(rows); // /metrics: event delivery lag (api/metrics.ts)
     for (const deliver of this.subscribers) deliver(rows);
   }
 }
@@ -295,7 +297,9 @@ export class EventsHub {
       await client.connect();
       await listen(client, [EVENTS_CHANNEL, RUNS_CHANNEL, BATCHES_CHANNEL]);
       const since = this.lastAliveAt;
+      const sentAt = Date.now();
       this.lastAliveAt = await databaseNow(client);
+      noteDatabaseClock(this.lastAliveAt, sentAt, Date.now()); // /metrics: event delivery lag
       if (this.closed) {
         await client.end();
         return;
@@ -349,7 +353,9 @@ export class EventsHub {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.opts.pingIntervalMs} ms`)), this.opts.pingIntervalMs);
       });
+      const sentAt = Date.now();
       this.lastAliveAt = await Promise.race([databaseNow(client), timeout]);
+      noteDatabaseClock(this.lastAliveAt, sentAt, Date.now()); // /metrics: event delivery lag
     } catch (error) {
       this.lost(client, error as Error);
     } finally {
@@ -544,7 +550,12 @@ export class EventsHub {
    * stream would wait for events it then skips, terminal one included, forever). `cursorName`
    * is how the caller's client spelt the cursor (`Last-Event-ID`, `after`), for that message.
    */
-  async subscribeRunEvents(runId: string, after = 0, { cursorName = "after" }: { cursorName?: string } = {}): Promise<Subscription<RunEventRow>> {
+  async subscribeRunEvents(
+    runId: string,
+    after = 0,
+    // transport: whose delivery lag the live rows count in when taken (/metrics; SSE counts its own writes, api/sse.ts)
+    { cursorName = "after", transport }: { cursorName?: string; transport?: "graphql" } = {},
+  ): Promise<Subscription<RunEventRow>> {
     const feed = this.feedFor(runId);
     const inbox = new Inbox<RunEventRow[]>();
     feed.subscribers.add(inbox.push);
@@ -618,6 +629,7 @@ export class EventsHub {
                   }
                 }
                 yield row;
+                if (transport) observeDeliveryLag(transport, row);
                 cursor = row.seq;
                 if (TERMINAL_EVENT_TYPES.has(row.type)) return;
               }

@@ -36,7 +36,7 @@ import { createHash, createHmac, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Router } from "express";
 import { NotFoundError, ValidationError } from "../db/errors.ts";
-import { isUuid, type Pool } from "../db/pool.ts";
+import { isUuid, withTransaction, type Pool } from "../db/pool.ts";
 import { receiveWebhook, webhookForDelivery, type ReceiveResult } from "../db/sql/receiveWebhook.ts";
 import { MAX_RUN_INPUT_BYTES } from "../db/sql/startRun.ts";
 import { getWebhook, type WebhookRow } from "../db/sql/webhooks.ts";
@@ -47,6 +47,7 @@ import { describeStorableProblem, findStorableProblem } from "../lib/storable-js
 import { secretFormatError, signStandard, verifyDelivery, WebhookConfigError, type Headers } from "../lib/webhook-signatures.ts";
 import { requireRole, withWorkspace, type Auth } from "./auth.ts";
 import { errorHandler, HttpStatusError } from "./http-errors.ts";
+import { traceParentOf, withTraceParent } from "./trace-header.ts";
 import { ApiRateLimits, clientAddress, type RateLimited, type RateLimitScope, type RateLimitSettings } from "./rate-limit.ts";
 
 /** No body is read beyond this before the webhook (and its own limit) is known: the table's largest max_body_bytes. */
@@ -428,17 +429,24 @@ export async function handleDelivery(
   const inputBytes = Buffer.byteLength(JSON.stringify(input) ?? "");
   if (inputBytes > MAX_RUN_INPUT_BYTES) throw inputTooLarge(webhook, `its run input for this payload is ${inputBytes} bytes of JSON text`);
   let result: ReceiveResult;
+  const delivery = {
+    webhookId: webhook.id,
+    deliveryKey,
+    payload,
+    payloadBytes: raw.length,
+    input,
+    threadKey,
+    verifiedWith: verified.secretIndex,
+    test: opts.test ?? false,
+  };
+  // a W3C traceparent header: the run's trace continues the sender's (api/trace-header.ts); a
+  // delivery queued behind its thread's current run starts later, in a trace of its own
+  const traceParent = traceParentOf(headers);
   try {
-    result = await receiveWebhook(deps.pool, {
-      webhookId: webhook.id,
-      deliveryKey,
-      payload,
-      payloadBytes: raw.length,
-      input,
-      threadKey,
-      verifiedWith: verified.secretIndex,
-      test: opts.test ?? false,
-    });
+    result =
+      traceParent === null
+        ? await receiveWebhook(deps.pool, delivery)
+        : await withTransaction(deps.pool, (c) => withTraceParent(c, traceParent, () => receiveWebhook(c, delivery)));
   } catch (error) {
     if (error instanceof NotFoundError) throw notFound(); // deleted or disabled meanwhile
     if (error instanceof ValidationError) throw new HttpStatusError(422, error.code, error.message, { cause: error });

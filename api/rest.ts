@@ -16,6 +16,7 @@ import { resumeRun } from "../db/sql/resumeRun.ts";
 import { sendEvent } from "../db/sql/sendEvent.ts";
 import { MAX_REASON_CHARS, setAuditReason } from "../db/sql/setAuditReason.ts";
 import { startRun } from "../db/sql/startRun.ts";
+import { traceParentOf, withTraceParent } from "./trace-header.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import { batchesRouter } from "./batches.ts";
@@ -133,8 +134,12 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "starting a run");
     const body = parseBody(req, StartRunBodySchema, "run request");
+    // a W3C traceparent header: the run's trace continues the caller's (api/trace-header.ts)
+    const traceParent = traceParentOf(req.headers);
     const run = await withWorkspace(pool, auth, (db) =>
-      startRun(db, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null, priority: body.priority ?? null }),
+      withTraceParent(db, traceParent, () =>
+        startRun(db, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null, priority: body.priority ?? null }),
+      ),
     );
     res.status(201).location(`/api/runs/${run.id}`).json({ id: run.id, status: run.status, thread_id: run.thread_id });
   });

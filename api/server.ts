@@ -17,14 +17,15 @@ import { makeGraphQLWSConfig, normalizeConnectionParams, type GrafservBase } fro
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { GraphQLError } from "postgraphile/graphql";
 import { WebSocketServer, type WebSocket } from "ws";
-import { loadApiLimitsEnv, loadConnectionBudgetEnv, loadRequestGuardEnv, type ApiLimitsEnv } from "../db/env.ts";
+import { loadApiLimitsEnv, loadConnectionBudgetEnv, loadMetricsEnv, loadRequestGuardEnv, type ApiLimitsEnv } from "../db/env.ts";
 import { checkConnectionBudget } from "../db/connection-budget.ts";
 import { checkSchemaVersion } from "../db/migrate.ts";
 import { createPool, dbTimeouts, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
-import type { Logger } from "../lib/logger.ts";
+import { addLogBindings, type Logger } from "../lib/logger.ts";
+import { requestLogging } from "../lib/request-log.ts";
 import { agUiRouter } from "./agui.ts";
-import { authMiddleware, Authenticator } from "./auth.ts";
+import { authMiddleware, authOf, Authenticator } from "./auth.ts";
 import { EventsHub } from "./events-hub.ts";
 import { MAX_OPERATIONS_PER_SOCKET, MAX_REQUEST_BYTES, MAX_SOCKETS_PER_KEY } from "./graphql/limits.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, makePreset } from "./graphql/preset.ts";
@@ -49,6 +50,7 @@ import { triggersRouter } from "./triggers.ts";
 import { abortBatchUploads } from "./batches.ts";
 import { startRequestDeadline } from "./request-deadline.ts";
 import { SseStreams } from "./sse.ts";
+import { httpMetrics, MetricsEndpoint } from "./metrics.ts";
 
 /** The API pool's connections unless told otherwise (API_DB_CONNECTIONS's default). */
 const DEFAULT_API_DB_CONNECTIONS = 10;
@@ -90,6 +92,12 @@ export interface ApiOptions {
   httpTimeouts?: Partial<HttpTimeouts>;
   /** How long POST /hooks/:id reuses a webhook's row and opened secrets (default 2000 ms; 0: read each time). */
   hookCacheMs?: number;
+  /**
+   * /metrics (api/metrics.ts): `port` a separate listener without a key on `host` (default
+   * METRICS_PORT on METRICS_HOST, else 127.0.0.1; unset: none), `maxLabelValues` the label cap
+   * (default METRICS_MAX_LABEL_VALUES, 50); `cacheMs`, `settleSeconds`: tests.
+   */
+  metrics?: { port?: number; host?: string; maxLabelValues?: number; cacheMs?: number; settleSeconds?: number };
 }
 
 export interface HttpTimeouts {
@@ -112,6 +120,10 @@ export interface ApiHandle {
   authenticator: Authenticator;
   sse: SseStreams;
   limits: ApiRateLimits;
+  /** /metrics of this process (api/metrics.ts) */
+  metrics: MetricsEndpoint;
+  /** The METRICS_PORT listener's http://host:port/metrics, when there is one. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -131,6 +143,7 @@ export function createApp({
   limits,
   hooks = { pool, log },
   mcpOauth = new McpOauthOperations({ pool, log, secretKey: hooks.secretKey }),
+  metrics = new MetricsEndpoint(pool),
 }: {
   pool: Pool;
   hub: EventsHub;
@@ -145,10 +158,15 @@ export function createApp({
   hooks?: HooksDeps;
   /** MCP OAuth's connect and disconnect, shared with GraphQL's mutations */
   mcpOauth?: McpOauthOperations;
+  /** GET /metrics (api/metrics.ts): a workspace admin's key */
+  metrics?: MetricsEndpoint;
 }): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  // every line logged for a request carries its id and trace (lib/request-log.ts); an access line at its end
+  app.use(requestLogging(log));
+  app.use(httpMetrics()); // everruns_http_request_duration_seconds (api/metrics.ts)
 
   app.get("/healthz", async (_req, res) => {
     try {
@@ -166,11 +184,12 @@ export function createApp({
   app.use(hooksRouter(hooks));
 
   if (guard) app.use(guard);
-  const authenticate = authMiddleware(authenticator, limits);
+  const authenticate = workspaceLogged(authMiddleware(authenticator, limits));
   // MCP OAuth (api/mcp-oauth.ts): before /api's authentication, its callback takes no key (the state is its credential)
   app.use(mcpOauthRouter({ pool, log, authenticate, limits, secretKey: hooks.secretKey, operations: mcpOauth }));
   app.use("/api", authenticate);
   app.use(GRAPHQL_PATH, authenticate);
+  app.get("/metrics", authenticate, metrics.handler(log));
   // MCP (api/mcp.ts): its transport reads its own body (4 MiB), so before any JSON parser
   app.use(mcpRouter({ pool, hub, log, authenticate }));
 
@@ -182,6 +201,15 @@ export function createApp({
   app.use("/api", (req, res) => sendError(res, { status: 404, code: "not_found", message: `no route ${req.method} ${req.originalUrl}` }));
   app.use("/api", errorHandler(log));
   return app;
+}
+
+/** `authenticate`, then the key's workspace on every line logged for the request from there on. */
+function workspaceLogged(authenticate: RequestHandler): RequestHandler {
+  return (req, res, next) =>
+    authenticate(req, res, (error?: unknown) => {
+      if (error === undefined) addLogBindings({ workspace_id: authOf(req).workspaceId });
+      next(error as Error | undefined);
+    });
 }
 
 export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
@@ -268,7 +296,13 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     limits: rateLimits.perMinute > 0 || rateLimits.burst > 0 || rateLimits.authFailuresPerMinute > 0 ? hookRateLimits(pool, rateLimits, log) : null,
   };
   const mcpOauth = new McpOauthOperations({ pool, log, secretKey: hooks.secretKey });
-  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), hostGuard, authenticator, limits, hooks, mcpOauth });
+  const metricsEnv = opts.metrics?.port === undefined || opts.metrics.maxLabelValues === undefined ? loadMetricsEnv() : null;
+  const metrics = new MetricsEndpoint(pool, {
+    maxLabelValues: opts.metrics?.maxLabelValues ?? metricsEnv!.METRICS_MAX_LABEL_VALUES,
+    ...(opts.metrics?.cacheMs !== undefined && { cacheMs: opts.metrics.cacheMs }),
+    ...(opts.metrics?.settleSeconds !== undefined && { settleSeconds: opts.metrics.settleSeconds }),
+  });
+  const app = createApp({ pool, hub, sse, log, guard: guardMiddleware(getGuard), hostGuard, authenticator, limits, hooks, mcpOauth, metrics });
   // Slow clients: node answers 408 and closes a connection whose request's headers did not arrive
   // in time (it checks every connection that often); a request whose whole body did not arrive in
   // time gets the same from api/request-deadline.ts (a batch upload lifts it). A request counts
@@ -317,6 +351,30 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
     await pool.end();
     throw error;
   }
+  // the internal /metrics listener (METRICS_PORT): every workspace's series, no key
+  const metricsPort = opts.metrics?.port ?? metricsEnv?.METRICS_PORT;
+  let metricsListener: Awaited<ReturnType<typeof MetricsEndpoint.listen>> | null = null;
+  if (metricsPort !== undefined) {
+    try {
+      metricsListener = await MetricsEndpoint.listen({
+        endpoint: metrics,
+        port: metricsPort,
+        host: opts.metrics?.host ?? metricsEnv?.METRICS_HOST ?? "127.0.0.1",
+        log,
+      });
+    } catch (error) {
+      server.close();
+      server.closeAllConnections();
+      await Promise.resolve(pgl.release()).catch(() => undefined);
+      await hub.close();
+      await pool.end();
+      throw error;
+    }
+  }
+  // the first snapshot of a process counts the whole runs table once, in bounded windows (000036): before the first scrape, not in it
+  metrics.database
+    .view()
+    .catch((error: Error) => log.warn(`metrics: the first database read failed (the next scrape goes on from where it stopped): ${error.message}`));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   if (!isLoopbackHost(host)) {
@@ -333,6 +391,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const close = () =>
     (closing ??= (async () => {
       abortBatchUploads(server);
+      await metricsListener?.close();
       sse.closeAll();
       sockets.close();
       for (const socket of upgraded) socket.destroy();
@@ -344,7 +403,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       await hub.close();
       await pool.end();
     })());
-  return { url, port, graphiql, server, hub, sse, authenticator, limits, close };
+  return { url, port, graphiql, server, hub, sse, authenticator, limits, metrics, ...(metricsListener && { metricsUrl: metricsListener.url }), close };
 }
 
 /** graphql-ws' keepalive interval, as grafserv's. */

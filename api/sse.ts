@@ -15,6 +15,7 @@ import { EventEncoder } from "@ag-ui/encoder";
 import type { BaseEvent } from "@ag-ui/core";
 import type { Logger } from "../lib/logger.ts";
 import type { RunEventRow, Subscription } from "./events-hub.ts";
+import { observeDeliveryLag } from "./metrics.ts";
 
 const encoder = new EventEncoder();
 const frames = new WeakMap<RunEventRow, string>();
@@ -94,7 +95,9 @@ export async function pipeRunEvents(res: Response, subscription: Subscription<Ru
   try {
     for await (const row of subscription) {
       if (gone) break;
-      if (!res.write(sseFrame(row))) {
+      const flushed = res.write(sseFrame(row));
+      observeDeliveryLag("sse", row); // /metrics (api/metrics.ts): live rows only
+      if (!flushed) {
         // a slow client: wait for its buffer to drain (or for it to leave)
         const done = new AbortController();
         await Promise.race([once(res, "drain", { signal: done.signal }), once(res, "close", { signal: done.signal })]).catch(() => undefined);

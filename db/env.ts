@@ -167,6 +167,14 @@ const EnvObject = z.object({
    */
   EVERRUNS_MODELS_FILE: z.string().min(1, "EVERRUNS_MODELS_FILE must be a file's path").optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Log lines as JSON or readable text (lib/logger.ts); unset: readable in a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(["json", "pretty"], { error: "must be json or pretty (unset: pretty in a terminal, JSON otherwise)" }).optional(),
+  /** A separate listener for /metrics (api/metrics.ts), without a key: every workspace's series; `everruns worker` serves only there. */
+  METRICS_PORT: intFromEnv("METRICS_PORT", 0, 65535).optional(),
+  /** The address of the METRICS_PORT listener (default HOST's default, 127.0.0.1): an internal, network-restricted one. */
+  METRICS_HOST: z.string().min(1, "METRICS_HOST must be an address (127.0.0.1, 0.0.0.0, ::)").optional(),
+  /** Distinct workspace and agent (and model) label values /metrics shows, by activity; the rest read "other". */
+  METRICS_MAX_LABEL_VALUES: intFromEnv("METRICS_MAX_LABEL_VALUES", 1, 10_000).default(50),
   // each provider's own (OPENAI_API_KEY, ANTHROPIC_BASE_URL, ...): worker/providers/<name>.config.ts
   ...providerEnvShape(),
 });
@@ -236,4 +244,12 @@ export type DbTimeoutsEnv = z.infer<typeof DbTimeoutsEnvSchema>;
 /** The engine's database timeouts (db/pool.ts: every pool, the liveness and LISTEN connections). */
 export function loadDbTimeoutsEnv(source: NodeJS.ProcessEnv = process.env): DbTimeoutsEnv {
   return parseEnv(DbTimeoutsEnvSchema, source);
+}
+
+const MetricsEnvSchema = EnvObject.pick({ METRICS_PORT: true, METRICS_HOST: true, METRICS_MAX_LABEL_VALUES: true });
+export type MetricsEnv = z.infer<typeof MetricsEnvSchema>;
+
+/** Where /metrics is served besides the API's port, and its label cap (api/metrics.ts, worker/metrics.ts). */
+export function loadMetricsEnv(source: NodeJS.ProcessEnv = process.env): MetricsEnv {
+  return parseEnv(MetricsEnvSchema, source);
 }

@@ -407,6 +407,7 @@ create table everruns.run_attempts (
 );
 comment on table everruns.run_attempts is '@behavior -insert -update -delete
 Every attempt of every step of a run: when, on which worker, and how it ended (000013).';
+CREATE INDEX run_attempts_lost_idx ON everruns.run_attempts USING btree (ended_at) WHERE (outcome = ANY (ARRAY['worker_died'::text, 'fenced_out'::text]));
 CREATE INDEX run_attempts_open_pool_idx ON everruns.run_attempts USING btree (pool_id) WHERE (outcome IS NULL);
 
 create table everruns.run_events (
@@ -481,6 +482,7 @@ create table everruns.run_steps (
   constraint run_steps_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.run_steps is 'One row per committed checkpoint of a run. Never written twice.';
+CREATE INDEX run_steps_finished_idx ON everruns.run_steps USING btree (finished_at);
 CREATE INDEX run_steps_llm_turns_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
 CREATE INDEX run_steps_workflow_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'state'::text) OR ((kind = 'wait'::text) AND (output ? 'workflow'::text)));
 CREATE TRIGGER tg_run_steps__immutable BEFORE UPDATE ON everruns.run_steps FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
@@ -525,6 +527,7 @@ create table everruns.runs (
   caller_run_id uuid,
   caller_tool_call_id text,
   root_run_id uuid,
+  trace_parent text,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
@@ -539,6 +542,7 @@ create table everruns.runs (
   constraint runs_rerun_of_fkey FOREIGN KEY (rerun_of) REFERENCES everruns.runs(id),
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
   constraint runs_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
+  constraint runs_trace_parent_check CHECK (((trace_parent IS NULL) OR ((trace_parent ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'::text) AND (substr(trace_parent, 4, 32) <> '00000000000000000000000000000000'::text) AND (substr(trace_parent, 37, 16) <> '0000000000000000'::text)))) NOT VALID,
   constraint runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
@@ -580,6 +584,7 @@ CREATE TRIGGER tg_runs__sub_agent BEFORE INSERT ON everruns.runs FOR EACH ROW EX
 CREATE TRIGGER tg_runs__sub_agents_cancel AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['cancelled'::text, 'failed'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__sub_agents_cancel();
 CREATE TRIGGER tg_runs__sub_agents_park AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'waiting'::text) AND ((new.waiting ->> 'type'::text) = 'children'::text))) EXECUTE FUNCTION everruns_private.tg_runs__sub_agents_park();
 CREATE TRIGGER tg_runs__sub_agents_wake AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.caller_run_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text, 'interrupted'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__sub_agents_wake();
+CREATE TRIGGER tg_runs__trace_parent BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__trace_parent();
 
 create table everruns.schedule_fires (
   id uuid not null default gen_random_uuid(),
@@ -892,6 +897,19 @@ create table everruns_private.secret_imports (
   constraint secret_imports_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id) ON DELETE CASCADE
 );
 comment on table everruns_private.secret_imports is 'Credentials taken out of agent configs (000007), waiting for a process with EVERRUNS_SECRET_KEY to seal them into everruns.secrets.';
+
+create table everruns_private.trace_exports (
+  run_id uuid not null,
+  exported_through_seq integer not null default 0,
+  root_exported boolean not null default false,
+  claimed_until timestamp with time zone,
+  failures integer not null default 0,
+  retry_at timestamp with time zone,
+  updated_at timestamp with time zone not null default now(),
+  constraint trace_exports_pkey PRIMARY KEY (run_id)
+);
+comment on table everruns_private.trace_exports is 'How far the spans of each run were exported to the OTLP endpoint (worker/trace-export.ts); a row is written when an exporter first claims its run, and deleted by the sweep a day after its root span went out or once its run is gone (000035).';
+CREATE INDEX trace_exports_pending_idx ON everruns_private.trace_exports USING btree (updated_at) WHERE (NOT root_exported);
 
 create table everruns_private.worker_exits (
   id bigint not null,
@@ -1362,6 +1380,63 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.provider_step_stats(window_seconds integer)
+ RETURNS TABLE(provider text, steps integer, failed integer, attempts integer, retried integer, lost integer, error_rate double precision, attempts_per_step double precision, p95_ms double precision)
+ LANGUAGE plpgsql
+ STABLE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  v_since timestamptz;
+begin
+  if window_seconds < 60 or window_seconds > 7776000 then
+    raise exception 'windowSeconds must be from 60 to 7776000 (90 days), got %', window_seconds
+      using errcode = '22023', hint = 'Give the window in seconds: 3600 (1 h), 86400 (24 h), 604800 (7 d).';
+  end if;
+  v_since := now() - make_interval(secs => window_seconds);
+  -- the window's LLM steps first, then the provider of each of their runs (by primary key), then
+  -- the attempts of the steps begun more than once
+  return query
+    with s as materialized (
+      select s.run_id, s.seq, s.status, s.duration_ms, greatest(s.attempt, 1) as attempts
+        from everruns.run_steps s
+       where s.finished_at >= v_since
+         and s.kind = 'llm'
+    ),
+    p as materialized (
+      select r.id, coalesce(v.config ->> 'provider', 'unknown') as provider
+        from everruns.runs r
+        join everruns.agent_versions v on v.agent_id = r.agent_id and v.version = r.agent_version
+       where r.id in (select s.run_id from s)
+    ),
+    t as (
+      select a.run_id, a.seq,
+             count(*) filter (where a.outcome = 'retried') as retried,
+             count(*) filter (where a.outcome in ('worker_died', 'fenced_out')) as lost
+        from s
+        join everruns.run_attempts a on a.run_id = s.run_id and a.seq = s.seq
+       where s.attempts > 1
+       group by a.run_id, a.seq
+    )
+    select p.provider,
+           count(*)::integer,
+           (count(*) filter (where s.status = 'failed'))::integer,
+           sum(s.attempts)::integer,
+           coalesce(sum(t.retried), 0)::integer,
+           coalesce(sum(t.lost), 0)::integer,
+           round(((count(*) filter (where s.status = 'failed'))::numeric / count(*)), 4)::double precision,
+           round((sum(s.attempts)::numeric / count(*)), 3)::double precision,
+           round((percentile_cont(0.95) within group (order by s.duration_ms))::numeric, 1)::double precision
+      from s
+      join p on p.id = s.run_id
+      left join t on t.run_id = s.run_id and t.seq = s.seq
+     group by p.provider
+     order by count(*) desc, p.provider;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.redrive_run(run_id uuid, from_state text)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -1546,6 +1621,67 @@ begin
   perform everruns_private.finish_batch_if_done(v_batch.id);
   select * into v_batch from everruns.batches b where b.id = resume_batch.batch_id;
   return v_batch;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.resume_latency(window_seconds integer, bucket_seconds integer)
+ RETURNS TABLE(bucket_start timestamp with time zone, attempts integer, lost integer, resumed integer, p50_ms double precision, p95_ms double precision, max_ms double precision)
+ LANGUAGE plpgsql
+ STABLE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  v_since timestamptz;
+  v_width interval;
+begin
+  if window_seconds < 60 or window_seconds > 7776000 then
+    raise exception 'windowSeconds must be from 60 to 7776000 (90 days), got %', window_seconds
+      using errcode = '22023', hint = 'Give the window in seconds: 3600 (1 h), 86400 (24 h), 604800 (7 d).';
+  end if;
+  if bucket_seconds < 60 or window_seconds / bucket_seconds > 1000 then
+    raise exception 'bucketSeconds must be at least 60 and give at most 1000 buckets, got % for a window of % s', bucket_seconds, window_seconds
+      using errcode = '22023', hint = 'e.g. 3600 (hourly buckets) for a window of 24 h or 7 d.';
+  end if;
+  v_since := now() - make_interval(secs => window_seconds);
+  v_width := make_interval(secs => bucket_seconds);
+  return query
+    with b as (
+      select generate_series(date_bin(v_width, v_since, timestamptz 'epoch'), now(), v_width) as start
+    ),
+    begun as (
+      select date_bin(v_width, s.finished_at, timestamptz 'epoch') as start, sum(s.attempt)::integer as n
+        from everruns.run_steps s
+       where s.finished_at >= v_since
+       group by 1
+    ),
+    gaps as (
+      select date_bin(v_width, x.lost_at, timestamptz 'epoch') as start,
+             extract(epoch from (
+               (select min(n.started_at) from everruns.run_attempts n
+                 where n.run_id = x.run_id and (n.seq, n.attempt) > (x.seq, x.attempt)) - x.lost_at)) * 1000 as ms
+        from (select a.run_id, a.seq, a.attempt,
+                     greatest(case when a.outcome = 'worker_died' then coalesce(a.freed_at, a.ended_at)
+                                   else coalesce(a.last_event_at, a.started_at) end, v_since) as lost_at
+                from everruns.run_attempts a
+               where a.outcome in ('worker_died', 'fenced_out') and a.ended_at >= v_since) x
+    ),
+    lost as (
+      select g.start, count(*)::integer as n, count(g.ms)::integer as resumed,
+             percentile_cont(0.5) within group (order by greatest(g.ms, 0)) as p50,
+             percentile_cont(0.95) within group (order by greatest(g.ms, 0)) as p95,
+             max(greatest(g.ms, 0)) as mx
+        from gaps g
+       group by g.start
+    )
+    select b.start, coalesce(bg.n, 0), coalesce(l.n, 0), coalesce(l.resumed, 0),
+           round(l.p50::numeric, 1)::double precision, round(l.p95::numeric, 1)::double precision,
+           round(l.mx::numeric, 1)::double precision
+      from b
+      left join begun bg on bg.start = b.start
+      left join lost l on l.start = b.start
+     order by b.start;
 end;
 $function$;
 
@@ -1888,6 +2024,37 @@ begin
   perform everruns_private.finish_batch_if_done(v_batch.id);
   select * into v_batch from everruns.batches b where b.id = start_batch.batch_id;
   return v_batch;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns.step_latency_by_kind(window_seconds integer)
+ RETURNS TABLE(kind text, steps integer, failed integer, p50_ms double precision, p95_ms double precision, p99_ms double precision, max_ms double precision)
+ LANGUAGE plpgsql
+ STABLE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+#variable_conflict use_column
+declare
+  v_since timestamptz;
+begin
+  if window_seconds < 60 or window_seconds > 7776000 then
+    raise exception 'windowSeconds must be from 60 to 7776000 (90 days), got %', window_seconds
+      using errcode = '22023', hint = 'Give the window in seconds: 3600 (1 h), 86400 (24 h), 604800 (7 d).';
+  end if;
+  v_since := now() - make_interval(secs => window_seconds);
+  return query
+    select s.kind,
+           count(*)::integer,
+           (count(*) filter (where s.status = 'failed'))::integer,
+           round((percentile_cont(0.5) within group (order by s.duration_ms))::numeric, 1)::double precision,
+           round((percentile_cont(0.95) within group (order by s.duration_ms))::numeric, 1)::double precision,
+           round((percentile_cont(0.99) within group (order by s.duration_ms))::numeric, 1)::double precision,
+           round(max(s.duration_ms), 1)::double precision
+      from everruns.run_steps s
+     where s.finished_at >= v_since
+     group by s.kind
+     order by array_position(array['llm', 'tool', 'wait', 'state', 'compaction', 'system'], s.kind), s.kind;
 end;
 $function$;
 
@@ -3962,6 +4129,172 @@ AS $function$
   select c.id, c.status, c.scopes, c.client_id, c.client_information_sealed, c.tokens_sealed, c.generation, c.expires_at
     from everruns.mcp_oauth_connections c
    where c.workspace_id = p_workspace_id and c.server_url = p_server_url
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.metrics_snapshot(p_since timestamp with time zone, p_settle_seconds integer, p_window_seconds integer)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_snapshot jsonb;
+  v_since timestamptz := p_since;
+  v_oldest_xact timestamptz;
+  v_cut timestamptz;
+  v_complete boolean;
+begin
+  -- granted to everruns_api, the role a GraphQL request switches to: never from inside a request
+  -- (a workspace set in the session), only the API's own metrics reader
+  if coalesce(current_setting('everruns.workspace_id', true), '') <> '' then
+    raise exception 'metrics_snapshot reads every workspace: not from a workspace''s request'
+      using errcode = 'insufficient_privilege', hint = 'Read /metrics instead (docs/observability.md, "Metrics").';
+  end if;
+  select min(a.xact_start) into v_oldest_xact
+    from pg_catalog.pg_stat_activity a
+   where a.datname = current_database() and a.state <> 'idle' and a.backend_type = 'client backend'
+     and a.pid <> pg_backend_pid();
+  v_cut := least(now() - make_interval(secs => greatest(p_settle_seconds, 0)), coalesce(v_oldest_xact, now()));
+  if v_since is null then
+    v_since := coalesce((select min(r.created_at) from everruns.runs r), v_cut);
+  end if;
+  v_cut := greatest(v_cut, v_since);
+  v_complete := v_cut <= v_since + make_interval(secs => greatest(p_window_seconds, 1));
+  if not v_complete then
+    v_cut := v_since + make_interval(secs => greatest(p_window_seconds, 1));
+  end if;
+  -- EXECUTE ... USING: planned at each call with its values. A SQL function's generic plan cannot
+  -- tell the narrow window [p_since, cut) from the whole table and scans all of it (measured at
+  -- 1M runs: ~0.5 s a call instead of a few ms); the cut, a value, lets it estimate the live part,
+  -- and $3 false (a catch-up window) makes the live part and the gauges one-time filters.
+  execute $q$
+  with settled_started as (
+    select r.workspace_id, r.agent_id, count(*) as runs
+      from everruns.runs r
+     where r.created_at >= $1 and r.created_at < $2
+     group by 1, 2
+  ),
+  -- runs ended in the window, and the interrupted runs continued in it (through their continuation)
+  settled_runs as (
+    select r.workspace_id, r.agent_id, r.status, r.usage
+      from everruns.runs r
+     where r.status in ('succeeded', 'failed', 'cancelled')
+       and r.finished_at >= $1 and r.finished_at < $2
+    union all
+    select r.workspace_id, r.agent_id, r.status, r.usage
+      from everruns.runs c
+      join everruns.runs r on r.id = c.parent_run_id and r.continued_by = c.id
+     where c.created_at >= $1 and c.created_at < $2
+  ),
+  settled_ended as (
+    select s.workspace_id, s.agent_id, s.status,
+           count(*) filter (where s.status in ('succeeded', 'failed', 'cancelled')) as runs,
+           coalesce(sum((s.usage ->> 'input_tokens')::numeric), 0) as input_tokens,
+           coalesce(sum((s.usage ->> 'output_tokens')::numeric), 0) as output_tokens,
+           coalesce(sum(round((s.usage ->> 'cost_usd')::numeric * 1e8)), 0)::bigint as cost_e8
+      from settled_runs s
+     group by 1, 2, 3
+  ),
+  live_started as (
+    select r.workspace_id, r.agent_id, count(*) as runs
+      from everruns.runs r
+     where $3 and r.created_at >= $2
+     group by 1, 2
+  ),
+  -- runs not ended (their usage may still grow): `open`; runs that ended, or were continued, after the cut
+  live_runs as (
+    select true as open, r.workspace_id, r.agent_id, r.status, r.usage, r.created_at, r.admitted_at, r.waiting
+      from everruns.runs r
+     where $3 and r.status in ('queued', 'running', 'waiting')
+    union all
+    select true, r.workspace_id, r.agent_id, r.status, r.usage, r.created_at, r.admitted_at, r.waiting
+      from everruns.runs r
+     where $3 and r.status = 'interrupted' and r.continued_by is null
+    union all
+    select false, r.workspace_id, r.agent_id, r.status, r.usage, r.created_at, r.admitted_at, r.waiting
+      from everruns.runs r
+     where $3 and r.status in ('succeeded', 'failed', 'cancelled') and r.finished_at >= $2
+    union all
+    select false, r.workspace_id, r.agent_id, r.status, r.usage, r.created_at, r.admitted_at, r.waiting
+      from everruns.runs c
+      join everruns.runs r on r.id = c.parent_run_id and r.continued_by = c.id
+     where $3 and c.created_at >= $2
+  ),
+  live_ended as (
+    select l.workspace_id, l.agent_id, l.status,
+           count(*) filter (where l.status in ('succeeded', 'failed', 'cancelled')) as runs,
+           coalesce(sum((l.usage ->> 'input_tokens')::numeric), 0) as input_tokens,
+           coalesce(sum((l.usage ->> 'output_tokens')::numeric), 0) as output_tokens,
+           coalesce(sum(round((l.usage ->> 'cost_usd')::numeric * 1e8)), 0)::bigint as cost_e8
+      from live_runs l
+     group by 1, 2, 3
+  ),
+  states as (
+    select l.workspace_id,
+           count(*) filter (where l.status = 'running') as running,
+           count(*) filter (where l.status = 'interrupted') as interrupted,
+           count(*) filter (where l.status = 'queued' and l.admitted_at is null) as queued,
+           min(l.created_at) filter (where l.status = 'queued' and l.admitted_at is null) as oldest_queued_at
+      from live_runs l
+     where l.open
+     group by 1
+  ),
+  waiting as (
+    select l.workspace_id,
+           case when l.waiting ->> 'type' in ('timer', 'event', 'children', 'quota') then l.waiting ->> 'type' else 'other' end as reason,
+           count(*) as runs
+      from live_runs l
+     where l.open and l.status = 'waiting'
+     group by 1, 2
+  ),
+  -- step jobs (graphile-worker's public view; a step job's key is run:<id>): due now and free, or held
+  jobs as (
+    select r.workspace_id,
+           count(*) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at <= now()) as ready,
+           min(j.run_at) filter (where j.locked_at is null and j.attempts < j.max_attempts and j.run_at <= now()) as oldest_ready_at,
+           count(*) filter (where j.locked_at is not null) as busy
+      from graphile_worker.jobs j
+      join everruns.runs r
+        on r.id = case when j.key ~* '^run:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then substr(j.key, 5)::uuid end
+     where $3
+     group by 1
+  ),
+  workers as (
+    select w.workspace_id, count(*) as live, coalesce(sum(w.concurrency), 0) as slots
+      from everruns_private.live_workers w
+     where $3
+     group by 1
+  ),
+  names as (
+    select a.id, a.name from everruns.agents a
+     where a.id in (select agent_id from settled_started union select agent_id from settled_ended
+                    union select agent_id from live_started union select agent_id from live_ended)
+  )
+  select jsonb_build_object(
+    'now', now(),
+    'cut', $2,
+    'complete', $3,
+    'workspaces', (select coalesce(jsonb_object_agg(w.id, w.name), '{}') from everruns.workspaces w),
+    'agents', (select coalesce(jsonb_object_agg(n.id, n.name), '{}') from names n),
+    'settled_started', (select coalesce(jsonb_agg(jsonb_build_array(s.workspace_id, s.agent_id, s.runs)), '[]') from settled_started s),
+    'settled_ended', (select coalesce(jsonb_agg(jsonb_build_array(s.workspace_id, s.agent_id, s.status, s.runs, s.input_tokens, s.output_tokens, s.cost_e8)), '[]')
+                        from settled_ended s),
+    'live_started', (select coalesce(jsonb_agg(jsonb_build_array(s.workspace_id, s.agent_id, s.runs)), '[]') from live_started s),
+    'live_ended', (select coalesce(jsonb_agg(jsonb_build_array(s.workspace_id, s.agent_id, s.status, s.runs, s.input_tokens, s.output_tokens, s.cost_e8)), '[]')
+                     from live_ended s),
+    'states', (select coalesce(jsonb_agg(jsonb_build_object(
+                 'workspace_id', s.workspace_id, 'running', s.running, 'interrupted', s.interrupted, 'queued', s.queued,
+                 'oldest_queued_s', extract(epoch from now() - s.oldest_queued_at))), '[]') from states s),
+    'waiting', (select coalesce(jsonb_agg(jsonb_build_array(w.workspace_id, w.reason, w.runs)), '[]') from waiting w),
+    'jobs', (select coalesce(jsonb_agg(jsonb_build_object(
+               'workspace_id', j.workspace_id, 'ready', j.ready, 'busy', j.busy,
+               'oldest_ready_s', extract(epoch from now() - j.oldest_ready_at))), '[]') from jobs j),
+    'workers', (select coalesce(jsonb_agg(jsonb_build_object('workspace_id', w.workspace_id, 'live', w.live, 'slots', w.slots)), '[]') from workers w)
+  )
+  $q$ into v_snapshot using v_since, v_cut, v_complete;
+  return v_snapshot;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.notify(p_channel text, p_payload text)
@@ -6628,6 +6961,57 @@ begin
     raise warning 'thread %: could not start its next event''s run now (%: %); the sweep will', new.thread_id, sqlstate, sqlerrm;
   end;
   return null;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__trace_parent()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_setting text := nullif(pg_catalog.current_setting('everruns.trace_parent', true), '');
+  v_from everruns.runs;
+  v_span text;
+  v_step record;
+begin
+  if new.trace_parent is not null then
+    return new;
+  end if;
+  -- the API's traceparent header (api/trace-header.ts); an invalid one is ignored, as W3C says
+  if v_setting ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+     and substr(v_setting, 4, 32) <> '00000000000000000000000000000000'
+     and substr(v_setting, 37, 16) <> '0000000000000000' then
+    new.trace_parent := v_setting;
+    return new;
+  end if;
+  if new.parent_run_id is not null then
+    -- a continuation (of a sub-agent child too, which tg_runs__sub_agent gave its caller's
+    -- caller_run_id): under the root span of the run it answers
+    select * into v_from from everruns.runs where id = new.parent_run_id;
+  elsif new.caller_run_id is not null then
+    -- a sub-agent or workflow child, inserted by tg_runs__sub_agents_park when its caller parks:
+    -- under the caller's step that started it, the wait step just committed (the cursor has moved
+    -- past it; its output.start lists every child of the turn), found by its key; else (none) under
+    -- the caller's root span
+    select * into v_from from everruns.runs where id = new.caller_run_id;
+    select s.seq, s.attempt into v_step from everruns.run_steps s
+     where s.run_id = new.caller_run_id and s.seq = v_from.step_cursor - 1;
+    if found then
+      v_span := substr(encode(sha256(convert_to(new.caller_run_id::text || ':' || v_step.seq || ':' || v_step.attempt || ':attempt', 'UTF8')), 'hex'), 1, 16);
+    end if;
+  else
+    return new;
+  end if;
+  if v_from.id is null then
+    return new;
+  end if;
+  v_span := coalesce(v_span, substr(encode(sha256(convert_to(v_from.id::text || ':root', 'UTF8')), 'hex'), 1, 16));
+  -- the trace flags (sampled or not) of the trace it continues, else sampled
+  new.trace_parent := '00-' || coalesce(substr(v_from.trace_parent, 4, 32), replace(v_from.id::text, '-', '')) || '-' || v_span
+                      || '-' || coalesce(substr(v_from.trace_parent, 54, 2), '01');
+  return new;
 end;
 $function$;
 

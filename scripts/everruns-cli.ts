@@ -73,7 +73,11 @@ Environment:
     EVERRUNS_API_KEY_FILE             where start keeps its admin key (default .everruns/admin-key)
     EVERRUNS_RUN_DIR                  where start records what it runs, for status and stop (default .everruns)
     NODE_ENV                          production: no GraphiQL, no introspection
+    METRICS_PORT, METRICS_HOST        /metrics without a key on an internal address (default host 127.0.0.1;
+                                      api: every workspace; worker: its own metrics); the API's port needs an admin key
+    METRICS_MAX_LABEL_VALUES          workspace, agent and model label values /metrics shows, the rest "other" (default 50)
   LOG_LEVEL                           debug (also: stack traces of errors), info (default), warn or error
+  LOG_FORMAT                          json (one JSON object per line) or pretty; default: pretty in a terminal, else json
 
 ${EXIT_CODES_HELP}`;
 
@@ -202,8 +206,11 @@ function buildProgram(): Command {
     .argument("<agent>", "the agent's id or name")
     .argument("<prompt>", "the user message")
     .option("-f, --follow", "stream the run; the exit code tells how it ended (see everruns --help)")
+    .option("--traceparent <value>", "a W3C traceparent the run's trace continues (default: TRACEPARENT when valid)")
     .addHelpText("after", "\nSends EVERRUNS_API_KEY, else the key everruns start keeps in .everruns/admin-key. Without --follow prints the run id.")
-    .action(async (agent: string, prompt: string, opts: { follow?: boolean }) => done(await (await commands()).cmdRun(getEnv(), agent, prompt, opts)));
+    .action(async (agent: string, prompt: string, opts: { follow?: boolean; traceparent?: string }) =>
+      done(await (await commands()).cmdRun(getEnv(), agent, prompt, opts)),
+    );
   program
     .command("runs")
     .summary("list recent runs")
@@ -302,6 +309,9 @@ function buildProgram(): Command {
   );
   passThrough(program, "prices", "a workspace's own model prices (USD per million tokens): list|set|delete", async (args) =>
     (await import("./prices-command.ts")).pricesCommand(args, getEnv()),
+  );
+  passThrough(program, "traces", "OpenTelemetry traces of runs: export --run <id> [--stdout]", async (args) =>
+    (await import("./traces-command.ts")).tracesCommand(args, getEnv()),
   );
   passThrough(program, "keys", "a workspace's API keys: create|list|revoke", async (args) => (await import("./keys-command.ts")).keysCommand(args, getEnv()));
   passThrough(program, "workspaces", "workspaces: create|list|limits", async (args) =>

@@ -18,6 +18,7 @@ import { serverOrigins, trustOrigins } from "../api/request-guard.ts";
 import { EverrunsError } from "../db/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { sleep } from "../lib/sleep.ts";
+import { parseTraceUrlTemplate, TRACE_URL_ENV } from "../web/lib/trace-url.ts";
 
 export const WEB_DIR = fileURLToPath(new URL("../web", import.meta.url));
 const PROJECT_ROOT = path.dirname(WEB_DIR);
@@ -161,6 +162,9 @@ export async function startWeb(opts: WebOptions): Promise<WebHandle> {
   } catch (error) {
     throw new WebError(`apiUrl must be the API's http:// URL (e.g. http://127.0.0.1:4000), got ${JSON.stringify(opts.apiUrl)}: ${(error as Error).message}`);
   }
+  // the run page's trace link (web/app/runs/[id]/layout.tsx reads it per request): refused here, named
+  const trace = parseTraceUrlTemplate(process.env[TRACE_URL_ENV]);
+  if (trace.problem) throw new WebError(trace.problem);
   const mode = opts.build ?? "auto";
   if (opts.dev) {
     log.info("console in development mode (next dev): pages compile on first visit");

@@ -5,7 +5,7 @@ import { EventEmitter } from "node:events";
 import { Logger as WorkerLogger, run, type Runner, type WorkerPool } from "graphile-worker";
 import { createPool, dbTimeouts, describeTimeout, isUuid, poolWaits, type Pool, type PoolClient } from "../db/pool.ts";
 import { checkConnectionBudget } from "../db/connection-budget.ts";
-import { loadConnectionBudgetEnv } from "../db/env.ts";
+import { loadConnectionBudgetEnv, loadMetricsEnv } from "../db/env.ts";
 import { Cancellations } from "./cancellations.ts";
 import { HistoryCache } from "./history-cache.ts";
 import { Liveness } from "./liveness.ts";
@@ -28,6 +28,8 @@ import { checkSchemaVersion } from "../db/migrate.ts";
 import { makeDeliverNotificationTask, notifyMaxInFlightFromEnv, type NotificationsInFlight } from "./tasks/deliver_notification.ts";
 import { ScheduleTicker, SCHEDULES_CHANNEL, schedulerFromEnv } from "./schedule-ticker.ts";
 import { listen } from "../db/sql/listen.ts";
+import { WorkerMetrics } from "./metrics.ts";
+import { TracingConfigError, tracingConfigFromEnv, type TracingConfig } from "../lib/tracing/config.ts";
 
 export interface WorkerOptions {
   databaseUrl: string;
@@ -51,6 +53,8 @@ export interface WorkerOptions {
   /** How long a finished step retries its commit while the database is unreachable; default DEFAULT_COMMIT_RETRY_MS (run_step.ts). */
   commitRetryMs?: number;
   crashPoint?: EngineContext["crashPoint"];
+  /** OpenTelemetry traces (worker/trace-export.ts): default from the OTEL_* variables (lib/tracing/config.ts); null: off. */
+  tracing?: TracingConfig | null;
   /**
    * The dedicated workspace this pool serves (everruns worker --workspace; 000023): it takes only
    * that workspace's step jobs (task `run_step:<workspace id>`, which shared pools never take) and
@@ -71,6 +75,8 @@ export interface WorkerOptions {
    * steps' too. A shared pool only: a dedicated one takes no notification jobs.
    */
   notifyMaxInFlight?: number;
+  /** Measure this pool's steps for /metrics (worker/metrics.ts; lib/metrics/registry.ts); default true. */
+  metrics?: boolean;
 }
 
 /** The graphile-worker task of the step jobs a pool takes (everruns_private.step_task). */
@@ -112,6 +118,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   httpMaxResponseBytesFromEnv();
   const secretKey = secretKeyFromEnv();
   const schedulerEnv = schedulerFromEnv();
+  const tracing = opts.tracing !== undefined ? opts.tracing : tracingFromEnv();
   const scheduler: SchedulerSettings = {
     enabled: opts.scheduler ?? schedulerEnv.enabled,
     tickMs: opts.scheduleTickMs ?? schedulerEnv.tickMs,
@@ -154,6 +161,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     scheduler,
     // MCP servers' connections (and stdio servers' processes) outlive a database outage too
     mcp: new LazyMcpConnections(opts.log),
+    tracing,
   };
   let current = await startGeneration(opts, shared);
   void sealSecretImportsOnStart(current.pool, secretKey, opts.log); // after ready: a restart after a crash does not wait for it
@@ -291,6 +299,8 @@ interface Shared {
   notifications: NotificationsInFlight;
   scheduler: SchedulerSettings;
   mcp: LazyMcpConnections;
+  /** OpenTelemetry traces' configuration; null: off (no tracing work at all) */
+  tracing: TracingConfig | null;
 }
 
 interface SchedulerSettings {
@@ -328,6 +338,8 @@ interface Generation {
   liveness: Liveness;
   /** this generation's schedule ticker (null: EVERRUNS_SCHEDULER=off); one per process, as one generation runs at a time */
   ticker: ScheduleTicker | null;
+  /** this generation's span exporter (worker/trace-export.ts); absent when tracing is off */
+  traces?: { start(): void; stop(): Promise<void> } | null;
   /** Set when the runner was stopped because its pool reported a lost database connection. */
   outage: Error | null;
   /** Resolves with `outage` once it is set. */
@@ -369,7 +381,11 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     secrets: new SecretResolver({ db: pool, key: shared.secretKey }),
     inFlight: shared.inFlight,
     mcp: new McpTools(pool, shared.mcp, opts.log, { secretKey: shared.secretKey }),
+    ...(opts.metrics !== false && { metrics: new WorkerMetrics(pool, { maxLabelValues: loadMetricsEnv().METRICS_MAX_LABEL_VALUES }) }),
   };
+  // OpenTelemetry traces, loaded only when configured: told of each commit, exported off the steps' path
+  const traces = shared.tracing ? await (await import("./trace-export.ts")).TraceExport.create({ pool, log: opts.log, config: shared.tracing }) : null;
+  if (traces) ctx.traces = traces;
 
   // The ticker's transactions go on the steps' pool: short, and never in the way of
   // graphile-worker's completions on the control pool.
@@ -494,7 +510,9 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
     throw error;
   }
   gen = { poolId, pool, controlPool, notifier, runner, liveness, ticker, outage: null, lost: lostDatabase, stopping: null };
+  gen.traces = traces;
   ticker?.start();
+  traces?.start();
   opts.log.info(
     `worker pool ${poolId} started${opts.workspaceId === undefined ? "" : ` for dedicated workspace ${opts.workspaceId} only`} (max in flight ${opts.concurrency}, ${opts.workspaceId === undefined ? `notifications at most ${shared.notifications.max} at once` : "no notifications"}, db connections ${dbConnections} + 1 LISTEN + 1 liveness${opts.directDatabaseUrl ? ", through a pooler" : ""}, ${ticker ? `schedule ticker every ${shared.scheduler.tickMs} ms` : "no schedule ticker"}, pid ${process.pid})`,
   );
@@ -527,9 +545,13 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
     if (late) log.warn(`worker pool ${gen.poolId}: graphile-worker did not stop within ${limitMs} ms; deregistering it anyway (the sweepers free its jobs)`);
     // Only now: until the completions above are flushed, this pool's jobs must stay protected.
     await gen.liveness.stop();
+    // the last commits' spans, alongside the rest (bounded: stop() sends for 4 s at most; what an
+    // endpoint that does not answer leaves, the sweep of a running worker sends later)
+    const tracesStopped = settlesWithin(gen.traces?.stop() ?? Promise.resolve(), 5_000);
     // the last commits' notifications (bounded: after an outage a send may fail, and is dropped)
     await settlesWithin(gen.notifier.stop(), 5_000);
     await settlesWithin(tickerStopped ?? Promise.resolve(), 10_000);
+    await tracesStopped;
     const waits = poolWaits(gen.pool);
     await Promise.all([endPool(gen.pool), endPool(gen.controlPool)]);
     const { sent, batches, dropped } = gen.notifier.stats;
@@ -615,4 +637,14 @@ function workerLogger(log: Logger): WorkerLogger {
     else if (level === "warning") log.warn(`graphile-worker: ${message}`);
     else log.debug(`graphile-worker: ${message}`);
   });
+}
+
+/** The OTEL_* variables' tracing configuration (lib/tracing/config.ts); a ConfigError naming the variable when one is unusable. */
+function tracingFromEnv(): TracingConfig | null {
+  try {
+    return tracingConfigFromEnv(process.env, "everruns-worker");
+  } catch (error) {
+    if (error instanceof TracingConfigError) throw new ConfigError(`tracing: ${error.message}`);
+    throw error;
+  }
 }

@@ -32,6 +32,8 @@ export interface StepScope {
   secrets?: WorkspaceSecrets;
   /** the run's workspace's model prices (everruns.model_prices), over the built-in table */
   prices?: PriceOverrides;
+  /** W3C traceparent naming this attempt's span, sent to http tools and MCP servers; set only when tracing is configured */
+  traceparent?: string;
 }
 
 /** The token counts of a provider's usage, without the parts it did not report (a step's usage). */

@@ -197,6 +197,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     idempotencyKey: `${agentTool.dispatch ? input.turnRunId : scope.runId}:${call.id}`,
     signal: scope.signal,
     resumed: asResumed,
+    ...(scope.traceparent && { traceparent: scope.traceparent }),
     ...(asResumed && waitingRecord !== undefined && { waiting: waitingRecord }),
     signals: input.signals,
     progress: progressReporter(scope, call),

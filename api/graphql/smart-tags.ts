@@ -223,6 +223,11 @@ const COMPUTED_COLUMNS: Record<string, string> = {
   runs_awaiting_descendants: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
   // Run.childrenList: the runs its agent tool calls started (sub-agents) and their continuations (000033)
   runs_children: "-queryField -mutationField +typeField -connection +list -filterBy -orderBy",
+  // Query.stepLatencyByKindList, resumeLatencyList, providerStepStatsList: the dashboard's observability
+  // figures (000037; security invoker, so row-level security scopes them), plain lists
+  step_latency_by_kind: "+queryField -mutationField -connection +list -filterBy -orderBy",
+  resume_latency: "+queryField -mutationField -connection +list -filterBy -orderBy",
+  provider_step_stats: "+queryField -mutationField -connection +list -filterBy -orderBy",
 };
 
 /**

@@ -35,7 +35,7 @@ export function hubSubscriber(hub: EventsHub, pool: Pool): GrafastSubscriber {
   return {
     subscribe(topic) {
       const [kind, id, arg] = String(topic).split(":");
-      if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(arg ?? 0), { cursorName: "after" }) as never;
+      if (kind === "runEvents" && id) return hub.subscribeRunEvents(id, Number(arg ?? 0), { cursorName: "after", transport: "graphql" }) as never;
       if (kind === "runUpdated" && id) return hub.watchRuns(id === "*" ? null : id, id === "*" ? (arg ?? null) : null) as never;
       if (kind === "batchProgress" && id) return watchBatchProgress(hub, pool, id) as never;
       throw new Error(`unknown subscription topic ${String(topic)}`);

@@ -491,9 +491,11 @@ function selection(type: GraphQLObjectType, depth: number): string {
     const free = field.name === "nodes";
     if (!free && depth <= 0) continue;
     const inner = selection(named, free ? depth : depth - 1);
-    // a plain list under every row of a page (Run.childrenList) asks for a few rows, as a client
-    // would: at the default page size the probe would pass the query-cost limit (api/graphql/limits.ts)
-    const paged = isListType(getNullableType(field.type)) && field.args.some((a) => a.name === "first") ? "(first: 3)" : "";
+    // a list or a connection under every row of a page (Run.childrenList, Thread.runs) asks for a
+    // few rows, as a client would: at the default page size the probe would pass the query-cost
+    // limit (api/graphql/limits.ts)
+    const nested = isListType(getNullableType(field.type)) || named.name.endsWith("Connection");
+    const paged = nested && field.args.some((a) => a.name === "first") ? "(first: 3)" : "";
     if (inner) parts.push(`${field.name}${paged} { ${inner} }`);
   }
   return parts.join(" ");
@@ -625,6 +627,49 @@ const FIGURES: Record<string, Figure> = {
           [ws],
         )
       ).rows[0]!.n,
+  },
+  // 000037: the dashboard's observability figures (security invoker: row-level security scopes them)
+  stepLatencyByKindList: {
+    args: { windowSeconds: WINDOW },
+    read: (answer) => (answer as Array<{ kind: string; steps: number }>).map(({ kind, steps }) => ({ kind, steps })).sort((x, y) => (x.kind < y.kind ? -1 : 1)),
+    expected: async (ws) =>
+      (
+        await db.pool.query<{ kind: string; steps: number }>(
+          `select s.kind, count(*)::int as steps from everruns.run_steps s join everruns.runs r on r.id = s.run_id
+            where ${inWorkspace} and s.finished_at >= now() - make_interval(secs => $2) group by s.kind`,
+          [ws, WINDOW],
+        )
+      ).rows.sort((x, y) => (x.kind < y.kind ? -1 : 1)),
+  },
+  resumeLatencyList: {
+    args: { windowSeconds: WINDOW, bucketSeconds: 300 },
+    read: (answer) => ({ attempts: sum(answer, "attempts"), lost: sum(answer, "lost") }),
+    expected: async (ws) =>
+      (
+        await db.pool.query(
+          `select (select coalesce(sum(s.attempt), 0)::int from everruns.run_steps s join everruns.runs r on r.id = s.run_id
+                    where ${inWorkspace} and s.finished_at >= now() - make_interval(secs => $2)) as attempts,
+                  (select count(*)::int from everruns.run_attempts a join everruns.runs r on r.id = a.run_id
+                    where ${inWorkspace} and a.outcome in ('worker_died', 'fenced_out') and a.ended_at >= now() - make_interval(secs => $2)) as lost`,
+          [ws, WINDOW],
+        )
+      ).rows[0] as unknown,
+  },
+  providerStepStatsList: {
+    args: { windowSeconds: WINDOW },
+    read: (answer) =>
+      (answer as Array<{ provider: string; steps: number; failed: number }>).map(({ provider, steps, failed }) => ({ provider, steps, failed })),
+    expected: async (ws) =>
+      (
+        await db.pool.query<{ provider: string; steps: number; failed: number }>(
+          `select v.config ->> 'provider' as provider, count(*)::int as steps, (count(*) filter (where s.status = 'failed'))::int as failed
+             from everruns.run_steps s join everruns.runs r on r.id = s.run_id
+             join everruns.agent_versions v on v.agent_id = r.agent_id and v.version = r.agent_version
+            where ${inWorkspace} and s.kind = 'llm' and s.finished_at >= now() - make_interval(secs => $2)
+            group by 1 order by 2 desc, 1`,
+          [ws, WINDOW],
+        )
+      ).rows,
   },
   runsAwaitingAnswerCount: {
     args: {},
@@ -1279,6 +1324,8 @@ const ROUTES: Record<string, RouteSpec> = {
     harmless: () => ({ path: "/healthz" }),
   },
   "GET /api/whoami": { needs: "viewer", harmless: () => ({ path: "/api/whoami" }) },
+  // Prometheus metrics (api/metrics.ts): the key's workspace's series only (api/test/metrics.test.ts)
+  "GET /metrics": { needs: "admin", harmless: () => ({ path: "/metrics" }) },
   "POST /api/runs": {
     needs: "operator",
     harmless: () => ({ path: "/api/runs", body: {} }),

@@ -51,6 +51,8 @@ export const BegunStepSchema = z.object({
     created_at: z.string(),
     /** when the run was given a worker slot (000023); absent before that migration */
     admitted_at: z.string().nullable().optional(),
+    /** the W3C traceparent its trace continues (000035), null: a trace of its own; absent before that migration */
+    trace_parent: z.string().nullable().optional(),
   }),
   config: z.unknown(),
   /** from the last LLM turn of the run (or the runs it continues) on */

@@ -20,6 +20,7 @@
 //   compaction  a 2,000-turn run against a small context window: compaction's cost, resume after kill -9 (compaction.ts)
 //   subagents  a task delegated to a sub-agent next to a plain run: per call and per child of a fan-out (subagents.ts)
 //   workflow  a workflow's state transition next to an agent step, measured in the same run (workflow.ts)
+//   trace    per-step cost with OpenTelemetry traces exported next to off, in the same run (trace.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -43,6 +44,7 @@ import { MCP_FLAGS, MCP_USAGE, mcpOptionsFromFlags, runMcpBench } from "./mcp.ts
 import { COMPACTION_FLAGS, COMPACTION_USAGE, compactionOptionsFromFlags, runCompactionBench } from "./compaction.ts";
 import { runSubagentsBench, SUBAGENTS_FLAGS, SUBAGENTS_USAGE, subagentsOptionsFromFlags } from "./subagents.ts";
 import { runWorkflowBench, WORKFLOW_FLAGS, WORKFLOW_USAGE, workflowOptionsFromFlags } from "./workflow.ts";
+import { runTraceBench } from "./trace.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -101,7 +103,10 @@ ${ALWAYS_ON_USAGE}
 ${MCP_USAGE}
 ${COMPACTION_USAGE}
 ${SUBAGENTS_USAGE}
-${WORKFLOW_USAGE}`;
+${WORKFLOW_USAGE}
+  trace     per-step cost with OpenTelemetry traces on (exported over OTLP --trace-protocol http/protobuf or
+            http/json to a receiver in this process) next to off: the ratio bench's echo chains (--steps,
+            --chains, --repeat, --concurrency), alternating; time per step on ÷ off`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -149,6 +154,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       ...COMPACTION_FLAGS,
       ...SUBAGENTS_FLAGS,
       ...WORKFLOW_FLAGS,
+      "trace-protocol": { type: "choices", default: ["http/protobuf"], choices: ["http/protobuf", "http/json"] },
       only: {
         type: "choices",
         // the parts after outage take minutes: they run only when named
@@ -174,6 +180,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "compaction",
           "subagents",
           "workflow",
+          "trace",
         ],
       },
     },
@@ -308,6 +315,20 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
   }
   if (flags.only.has("workflow")) {
     await runWorkflowBench(workflowOptionsFromFlags(databaseUrl, flags, log));
+    log("");
+  }
+  if (flags.only.has("trace")) {
+    const protocols = [...flags["trace-protocol"]];
+    if (protocols.length !== 1) throw new ConfigError(`--trace-protocol takes one of http/protobuf, http/json\n\n${BENCH_USAGE}`);
+    await runTraceBench({
+      serverUrl: databaseUrl,
+      steps: flags.steps,
+      chains: flags.chains,
+      repeat: flags.repeat,
+      concurrency: flags.concurrency,
+      protocol: protocols[0] as "http/protobuf" | "http/json",
+      log,
+    });
     log("");
   }
   return 0;

@@ -14,7 +14,7 @@ export interface ApiClient {
   key: string;
   /** where the key came from (EVERRUNS_API_KEY or the file), for messages */
   source: string;
-  request<T>(method: "GET" | "POST" | "PATCH" | "DELETE", route: string, body?: unknown): Promise<T>;
+  request<T>(method: "GET" | "POST" | "PATCH" | "DELETE", route: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   refusedKey(status: number, message: string): EverrunsError;
 }
 
@@ -29,10 +29,10 @@ export function apiClient(env: Env): ApiClient {
     key,
     source,
     refusedKey,
-    async request<T>(method: "GET" | "POST" | "PATCH" | "DELETE", route: string, body?: unknown): Promise<T> {
+    async request<T>(method: "GET" | "POST" | "PATCH" | "DELETE", route: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
       const response = await fetch(`${url}${route}`, {
         method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: { ...headers, authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       }).catch((error: unknown) => {
         throw new EverrunsError(

@@ -12,6 +12,7 @@ import { cancelRun } from "../../db/sql/cancelRun.ts";
 import { getRun } from "../../db/sql/getRun.ts";
 import { listRuns } from "../../db/sql/listRuns.ts";
 import { readRunEvents } from "../../db/sql/readRunEvents.ts";
+import { validTraceparent } from "../../lib/tracing/ids.ts";
 import { resolveDatabase } from "../database.ts";
 import { apiClient, type ApiClient } from "./api.ts";
 import { EXIT, noteDatabaseUrl } from "./errors.ts";
@@ -83,11 +84,26 @@ export async function cmdEvents(env: Env, runId: string, opts: { json?: boolean 
   });
 }
 
-export async function cmdRun(env: Env, agent: string, prompt: string, opts: { follow?: boolean }): Promise<number> {
+export async function cmdRun(env: Env, agent: string, prompt: string, opts: { follow?: boolean; traceparent?: string }): Promise<number> {
   const api = apiClient(env);
+  // --traceparent, else TRACEPARENT (a caller's trace context, as other CLI tools take it; an
+  // invalid TRACEPARENT is ignored, an invalid --traceparent is an error): the run continues that trace
+  let traceparent = validTraceparent(process.env.TRACEPARENT);
+  if (opts.traceparent !== undefined) {
+    traceparent = validTraceparent(opts.traceparent);
+    if (traceparent === null)
+      throw new ConfigError(
+        `--traceparent must be a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>), got ${JSON.stringify(opts.traceparent)}`,
+      );
+  }
   // through the API (POST /api/runs → db/sql/startRun.ts), so --follow streams from the same place
   const body = await api
-    .request<{ id?: string }>("POST", "/api/runs", { agent, input: { messages: [{ role: "user", content: prompt }] } })
+    .request<{ id?: string }>(
+      "POST",
+      "/api/runs",
+      { agent, input: { messages: [{ role: "user", content: prompt }] } },
+      traceparent ? { traceparent } : undefined,
+    )
     .catch((error: unknown) => {
       if (error instanceof EverrunsError && !["unauthenticated", "forbidden", "api_unreachable"].includes(error.code)) {
         throw new EverrunsError("rejected", `the API refused the run: ${error.message.replace(/^the API refused it \(HTTP \d+\): /, "")}`);

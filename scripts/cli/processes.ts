@@ -330,11 +330,27 @@ export async function cmdWorker(env: Env, flags: WorkerFlags): Promise<void> {
   const log = consoleLogger(`[worker ${process.pid}]`, env.LOG_LEVEL);
   const workspace = workspaceFlag(flags.workspace);
   const workspaceId = workspace === undefined ? undefined : await resolveDedicatedWorkspace(env.DATABASE_DIRECT_URL ?? db.url, workspace, log);
+  // METRICS_PORT: this worker's own metrics (its steps, LLM calls; api/metrics.ts), no key: an internal
+  // address; listening first, so a port in use stops the worker before it takes a job
+  const { MetricsEndpoint } = await import("../../api/metrics.ts");
+  const metrics =
+    env.METRICS_PORT === undefined
+      ? null
+      : await MetricsEndpoint.listen({ endpoint: null, port: env.METRICS_PORT, host: env.METRICS_HOST ?? "127.0.0.1", log });
   const { startWorker } = await import("../../worker/main.ts");
-  const worker: WorkerHandle = await startWorker(
-    workerOptions(env, db.url, { concurrency, dbConnections, log, crashPoint: crashPointFromEnv(), ...(workspaceId !== undefined && { workspaceId }) }),
-  );
-  onSignals(() => worker.stop());
+  let worker: WorkerHandle;
+  try {
+    worker = await startWorker(
+      workerOptions(env, db.url, { concurrency, dbConnections, log, crashPoint: crashPointFromEnv(), ...(workspaceId !== undefined && { workspaceId }) }),
+    );
+  } catch (error) {
+    await metrics?.close();
+    throw error;
+  }
+  onSignals(async () => {
+    await metrics?.close();
+    await worker.stop();
+  });
   // Settles only after stop() or on a real failure: a database outage is ridden out inside the
   // worker. A failure rejects, and main's catch exits with status 1.
   await worker.promise;

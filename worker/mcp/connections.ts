@@ -124,6 +124,16 @@ export interface McpCallOptions {
   idempotencyKey: string;
   signal: AbortSignal;
   onProgress?: (p: McpProgress) => void;
+  /**
+   * W3C traceparent of the calling step attempt (docs/observability.md, "Traces"): sent as the
+   * `traceparent` header of the call's HTTP request and as params._meta.traceparent.
+   */
+  traceparent?: string;
+}
+
+/** A tools/call's params._meta: the idempotency key, and the traceparent when there is one. */
+function callMeta(call: McpCallOptions): Record<string, string> {
+  return { [IDEMPOTENCY_META_KEY]: call.idempotencyKey, ...(call.traceparent && { traceparent: call.traceparent }) };
 }
 
 export interface McpConnectionsOptions {
@@ -189,6 +199,8 @@ class CallState {
   /** the last HTTP status of a POST that was not ok, and its Retry-After */
   status: number | undefined;
   retryAfterMs: number | undefined;
+  /** the traceparent header of this call's POSTs (McpCallOptions.traceparent) */
+  traceparent: string | undefined;
   readonly cap: number;
   readonly what: string;
   constructor(cap: number, what: string) {
@@ -324,30 +336,28 @@ export class McpConnections {
     const wireCap = 2 * maxBytes + WIRE_SLACK;
     return this.run(workspaceId, spec, secrets, oauth, call.signal, call.tool, wireCap, async (conn, requestSignal) => {
       const onProgress = call.onProgress;
-      const result = (await conn.client.callTool(
-        { name: call.tool, arguments: call.arguments, _meta: { [IDEMPOTENCY_META_KEY]: call.idempotencyKey } },
-        undefined,
-        {
-          signal: requestSignal,
-          timeout: timeoutOf(spec),
-          resetTimeoutOnProgress: true,
-          // progress restarts the timeout, but no call holds its step past this
-          maxTotalTimeout: MAX_CALL_MS,
-          ...(onProgress && {
-            onprogress: (p: { progress: number; total?: number; message?: string }) => {
-              try {
-                onProgress({
-                  progress: p.progress,
-                  ...(p.total !== undefined && { total: p.total }),
-                  ...(p.message !== undefined && { message: redactSecrets(p.message, conn.used) }),
-                });
-              } catch (error) {
-                this.options.log.warn(`mcp ${spec.name}: a progress listener failed: ${(error as Error).message}`);
-              }
-            },
-          }),
-        },
-      )) as CallToolResult;
+      const state = callContext.getStore();
+      if (state) state.traceparent = call.traceparent;
+      const result = (await conn.client.callTool({ name: call.tool, arguments: call.arguments, _meta: callMeta(call) }, undefined, {
+        signal: requestSignal,
+        timeout: timeoutOf(spec),
+        resetTimeoutOnProgress: true,
+        // progress restarts the timeout, but no call holds its step past this
+        maxTotalTimeout: MAX_CALL_MS,
+        ...(onProgress && {
+          onprogress: (p: { progress: number; total?: number; message?: string }) => {
+            try {
+              onProgress({
+                progress: p.progress,
+                ...(p.total !== undefined && { total: p.total }),
+                ...(p.message !== undefined && { message: redactSecrets(p.message, conn.used) }),
+              });
+            } catch (error) {
+              this.options.log.warn(`mcp ${spec.name}: a progress listener failed: ${(error as Error).message}`);
+            }
+          },
+        }),
+      })) as CallToolResult;
       const text = redactSecrets(toolResultText(result, Number.MAX_SAFE_INTEGER), conn.used);
       return { content: cutUtf8(text, maxBytes), isError: result.isError === true };
     });
@@ -367,8 +377,10 @@ export class McpConnections {
     const maxBytes = spec.max_result_bytes ?? DEFAULT_MCP_MAX_RESULT_BYTES;
     return this.run(workspaceId, spec, secrets, oauth, call.signal, call.tool, 2 * maxBytes + WIRE_SLACK, async (conn, requestSignal) => {
       // no progress token: the request ends with the handle, the task's progress is its statusMessage
+      const state = callContext.getStore();
+      if (state) state.traceparent = call.traceparent;
       const answer = await conn.client.request(
-        { method: "tools/call", params: { name: call.tool, arguments: call.arguments, _meta: { [IDEMPOTENCY_META_KEY]: call.idempotencyKey } } },
+        { method: "tools/call", params: { name: call.tool, arguments: call.arguments, _meta: callMeta(call) } },
         ResultSchema,
         { signal: requestSignal, timeout: timeoutOf(spec), task: { ttl: call.ttlMs } },
       );
@@ -768,6 +780,12 @@ export class McpConnections {
       const state = callContext.getStore();
       const method = (init?.method ?? "GET").toUpperCase();
       const isRequest = method === "POST" && typeof init?.body === "string" && isJsonRpcRequest(init.body);
+      if (isRequest && state?.traceparent) {
+        // the calling step attempt's span: the server continues the run's trace
+        const headers = new Headers(init?.headers);
+        headers.set("traceparent", state.traceparent);
+        init = { ...init, headers };
+      }
       // the guard answers undici's Response: the SDK's OAuth reads error bodies only of a `Response` (instanceof)
       const response = asGlobalResponse(await guard.sdkFetch(input, init));
       if (!response.ok) {

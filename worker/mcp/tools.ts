@@ -156,6 +156,8 @@ export interface RunRef {
   attempt: number;
   /** the run this one continues (an answer to its interrupt): its pins carry over */
   parentRunId: string | null;
+  /** the step's logger (its lines carry the run, step and attempt: docs/observability.md "Logs"); else the worker's */
+  log?: Logger;
 }
 
 export class McpTools {
@@ -203,7 +205,9 @@ export class McpTools {
         if (typeof listed?.name !== "string" || !allowed(listed.name, spec.allow)) continue;
         const name = exposedToolName(spec.name, listed.name);
         if (taken.has(name) || out.has(name)) {
-          this.log.warn(`run ${run.id}: MCP tool ${spec.name}/${listed.name} is exposed as ${name}, which another tool already has; it is left out`);
+          (run.log ?? this.log).warn(
+            `run ${run.id}: MCP tool ${spec.name}/${listed.name} is exposed as ${name}, which another tool already has; it is left out`,
+          );
           continue;
         }
         const requiresApproval = spec.requires_approval === true || (Array.isArray(spec.requires_approval) && spec.requires_approval.includes(listed.name));
@@ -246,6 +250,7 @@ export class McpTools {
             idempotencyKey: ctx.idempotencyKey,
             signal: ctx.signal,
             ...(ctx.progress && { onProgress: ctx.progress }),
+            ...(ctx.traceparent && { traceparent: ctx.traceparent }),
           },
           oauth,
         );
@@ -295,7 +300,7 @@ export class McpTools {
       if (!(error instanceof ToolError)) throw error;
       // the console's MCP servers page shows it (everruns.mcp_servers' last error)
       await recordMcpListFailure(this.pool, run.id, spec.name, endpoint, error.message).catch((e: unknown) =>
-        this.log.warn(`run ${run.id}: could not record MCP server ${spec.name}'s listing failure: ${(e as Error).message}`),
+        (run.log ?? this.log).warn(`run ${run.id}: could not record MCP server ${spec.name}'s listing failure: ${(e as Error).message}`),
       );
       throw new McpUnavailableError(error.message, { cause: error });
     }
@@ -314,7 +319,7 @@ export class McpTools {
       if (signal.aborted) throw signal.reason;
       const why = (error as Error).message ?? String(error);
       await recordMcpListFailure(this.pool, run.id, spec.name, endpoint, why).catch((e: unknown) =>
-        this.log.warn(`run ${run.id}: could not record MCP server ${spec.name}'s listing failure: ${(e as Error).message}`),
+        (run.log ?? this.log).warn(`run ${run.id}: could not record MCP server ${spec.name}'s listing failure: ${(e as Error).message}`),
       );
       if (error instanceof McpOauthRequiredError) throw new McpUnavailableError(why, { cause: error });
       if (error instanceof ToolError) throw new McpUnavailableError(`MCP server ${spec.name}: ${why}`, { cause: error });
@@ -336,7 +341,7 @@ export class McpTools {
       tools: listing.tools,
       serverInfo: listing.serverInfo,
     });
-    this.log.debug(`run ${run.id}: pinned ${listing.tools.length} tools of MCP server ${spec.name}`);
+    (run.log ?? this.log).debug(`run ${run.id}: pinned ${listing.tools.length} tools of MCP server ${spec.name}`);
     return this.shared(pinned.listId, pinned.tools, pinned.serverInfo);
   }
 }
@@ -373,7 +378,14 @@ async function taskCall(
       workspaceId,
       server,
       secrets,
-      { tool: toolName, arguments: args, idempotencyKey: ctx.idempotencyKey, signal: ctx.signal, ttlMs: MCP_TASK_TTL_MS },
+      {
+        tool: toolName,
+        arguments: args,
+        idempotencyKey: ctx.idempotencyKey,
+        signal: ctx.signal,
+        ttlMs: MCP_TASK_TTL_MS,
+        ...(ctx.traceparent && { traceparent: ctx.traceparent }),
+      },
       oauth,
     );
     // a server may answer an optional task tool's call directly

@@ -13,6 +13,7 @@ import type { AgUiEvent } from "../../db/sql/appendEvents.ts";
 import { beginStep, type BegunStep } from "../../db/sql/beginStep.ts";
 import { quotaPark } from "../quota.ts";
 import { commitStep, commitStepAndBeginNext, type Committed, type JobRef, type NextStep, type StepRecord } from "../../db/sql/commitStep.ts";
+import { readAttemptOutcome } from "../../db/sql/readAttemptOutcome.ts";
 import { rescheduleStep } from "../../db/sql/rescheduleStep.ts";
 import { StepAbort } from "../abort.ts";
 import type { Cancellations } from "../cancellations.ts";
@@ -35,7 +36,8 @@ import { planContext, runCompactionStep } from "../context/compaction.ts";
 import { READ_RESULT, READ_RESULT_MAX_LIMIT } from "../tools/read-result.ts";
 import type { HistoryCache } from "../history-cache.ts";
 import { LlmOutputSchema } from "../../db/schemas.ts";
-import type { Logger } from "../../lib/logger.ts";
+import { childLogger, type LogBindings, type Logger } from "../../lib/logger.ts";
+import { runTraceId } from "../../lib/trace-id.ts";
 import type { SecretResolver } from "../secrets.ts";
 import { ModelPriceCache } from "../model-prices.ts";
 import { requeueRun } from "../../db/sql/requeueRun.ts";
@@ -43,6 +45,8 @@ import { runStateStreamed } from "../../db/sql/runStateStreamed.ts";
 import { isAgentTool, pendingCalls, turnStartedChildren } from "../sub-agents.ts";
 import type { StepStatementOptions, WithNotifications } from "../../db/sql/deferredNotifications.ts";
 import type { Notifier } from "../notifier.ts";
+import { attemptTraceparent } from "../../lib/tracing/ids.ts";
+import type { WorkerMetrics } from "../metrics.ts";
 
 export interface EngineContext {
   pool: Pool;
@@ -84,6 +88,14 @@ export interface EngineContext {
    * makeRunStepTask when not given; false: every call sends the whole thread.
    */
   contextCompaction?: boolean;
+  /** What this worker measures of its steps for /metrics (worker/metrics.ts); absent, nothing is measured. */
+  metrics?: WorkerMetrics;
+  /**
+   * OpenTelemetry traces (worker/trace-export.ts), when this worker has them configured: told of
+   * each commit (the export happens off the step's path), and its steps send a traceparent to
+   * their http tools and MCP servers. Unset: no tracing work at all.
+   */
+  traces?: { afterCommit(runId: string): void };
   /** Test hook: called at named points of a step, so tests can crash the process there. */
   crashPoint?: (point: string, info: { runId: string; seq: number; attempt: number }) => void;
 }
@@ -177,12 +189,15 @@ export async function runStep(ctx: EngineContext, runId: string, shutdown?: Abor
       // back untouched rather than start its work
       const back = sent(ctx, await rescheduleStep(ctx.pool, runId, begun.run.step_cursor, begun.run.step_attempt, 0, false, [], chain.job, deferral(ctx)));
       chain.held &&= back.jobHeld;
-      ctx.log.info(`handed step ${begun.run.step_cursor} of run ${runId} back: worker shutting down`);
+      childLogger(ctx.log, stepLogBindings(begun, chain.job)).info(`handed step ${begun.run.step_cursor} of run ${runId} back: worker shutting down`);
       break;
     }
   }
   return chain.held;
 }
+
+/** When each attempt began in this process (performance.now()), by its begun run: its step's duration at commit (ctx.metrics). */
+const attemptStarts = new WeakMap<BegunStep["run"], number>();
 
 /** The job a step runs in, whether this worker still holds it, and whether a commit may begin the next step in it now. */
 interface Chain {
@@ -191,12 +206,34 @@ interface Chain {
   mayChain: () => boolean;
 }
 
+/** What every line logged about a begun step carries (docs/observability.md "Logs"). */
+export function stepLogBindings(begun: BegunStep, job?: JobRef): LogBindings {
+  const { run } = begun;
+  return {
+    run_id: run.id,
+    seq: run.step_cursor,
+    attempt: run.step_attempt,
+    workspace_id: run.workspace_id,
+    // the trace the run joined when it carries a traceparent (runs.trace_parent), else its own
+    trace_id: runTraceId(run.id, run.trace_parent),
+    agent_id: run.agent_id,
+    ...(job && { job_id: String(job.id), pool_id: job.locked_by }),
+  };
+}
+
 /** One attempt at a begun step. Returns the next step when its commit began it here. */
-async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, shutdown?: AbortSignal): Promise<BegunStep | null> {
+async function runAttempt(engine: EngineContext, begun: BegunStep, chain: Chain, shutdown?: AbortSignal): Promise<BegunStep | null> {
   const runId = begun.run.id;
   const seq = begun.run.step_cursor;
   const attempt = begun.run.step_attempt;
+  // the attempt's own logger, passed down in its context: every line carries the step's bindings
+  const ctx: EngineContext = { ...engine, log: childLogger(engine.log, stepLogBindings(begun, chain.job)) };
+  ctx.log.debug(`step ${seq} of run ${runId}: attempt ${attempt} begun`);
   ctx.crashPoint?.("after_begin", { runId, seq, attempt });
+  if (ctx.metrics) {
+    attemptStarts.set(begun.run, performance.now());
+    ctx.metrics.stepBegan(begun.run);
+  }
 
   const controller = new AbortController();
   const unregister = ctx.cancellations.register(runId, controller);
@@ -217,6 +254,7 @@ async function runAttempt(ctx: EngineContext, begun: BegunStep, chain: Chain, sh
     const reason = controller.signal.reason as unknown;
     if (error instanceof StaleAttemptError || (reason instanceof StepAbort && reason.reason !== "shutdown")) {
       ctx.log.debug(`step ${seq} of run ${runId} attempt ${attempt} was fenced out or cancelled; leaving it`);
+      ctx.metrics?.stepEnded("unknown", "fenced", null);
       return null;
     }
     if (reason instanceof StepAbort && reason.reason === "shutdown") {
@@ -296,13 +334,15 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     signal,
     usage,
     ...(secrets && { secrets }),
+    // the span of this attempt as the parent of what its tools call (lib/tracing/ids.ts)
+    ...(ctx.traces && { traceparent: attemptTraceparent(run.id, run.trace_parent, seq, run.step_attempt) }),
   };
   const tools = agentTools(config.data, ctx.tools, secrets);
   if (mcpServers(config.data).length > 0) {
     if (!ctx.mcp) return fail("mcp_unavailable", "this worker has no MCP client; the agent's MCP servers cannot be used");
     try {
       const mcp = await ctx.mcp.forRun(
-        { id: run.id, workspaceId: run.workspace_id, seq, attempt: run.step_attempt, parentRunId: run.parent_run_id },
+        { id: run.id, workspaceId: run.workspace_id, seq, attempt: run.step_attempt, parentRunId: run.parent_run_id, log: ctx.log },
         config.data,
         secrets,
         signal,
@@ -398,7 +438,13 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
         const context = sending ? { summarized: sending.summarized, figures: sending.figures } : undefined;
         // read_result is offered once a stub or a summary (which may name call ids) is sent
         const offerRead = sending !== null && (sending.stubbed > 0 || sending.summarized);
-        outcome = await runLlmStep(scope, provider, messages, definitions(offerRead), begun.llm_count, context);
+        const llmStarted = performance.now();
+        let answered: StepOutcome | undefined;
+        try {
+          outcome = answered = await runLlmStep(scope, provider, messages, definitions(offerRead), begun.llm_count, context);
+        } finally {
+          ctx.metrics?.llmCall(config.data.provider, config.data.model, (performance.now() - llmStarted) / 1000, answered?.step.usage);
+        }
       }
     } else if (plan.kind === "tool") {
       outcome = await runToolStep(
@@ -598,6 +644,11 @@ async function onRetryableError(
       );
     }
     chain.held &&= back.jobHeld;
+    if (ctx.metrics) {
+      const kind = error instanceof TransientToolError ? "tool" : "llm";
+      ctx.metrics.retried(kind, error instanceof TransientToolError ? "tool" : scope.config.provider, error.code);
+      ctx.metrics.stepEnded(kind, "retried", null);
+    }
     ctx.log.info(`step ${run.step_cursor} of run ${run.id}: ${error.message}; retry ${failures}/${policy.max_attempts - 1} in ${delay} ms`);
     return null;
   }
@@ -663,7 +714,7 @@ function failRefused(
  */
 async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, events: AgUiEvent[], next: NextStep, chain: Chain): Promise<BegunStep | null> {
   const { run } = begun;
-  let result: Committed & { next: BegunStep | null };
+  let result: Committed & { next: BegunStep | null; earlier?: boolean };
   try {
     result =
       next.type === "continue" && chain.job && chain.mayChain()
@@ -678,10 +729,21 @@ async function commit(ctx: EngineContext, begun: BegunStep, step: StepRecord, ev
     }
   }
   chain.held &&= result.jobHeld;
+  if (ctx.metrics) {
+    const started = attemptStarts.get(run);
+    // `earlier`: a try whose answer was lost committed it (commitWhenBack): not fenced
+    ctx.metrics.stepEnded(
+      step.kind,
+      result.committed || result.earlier ? step.status : "fenced",
+      started === undefined ? null : (performance.now() - started) / 1000,
+    );
+  }
   if (!result.committed) {
     ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: lost the fence at commit; nothing written`);
     return null;
   }
+  ctx.traces?.afterCommit(run.id);
+  ctx.log.debug(`step ${run.step_cursor} of run ${run.id}: committed (${step.kind} ${step.name}, ${step.status})`);
   ctx.crashPoint?.("after_commit", { runId: run.id, seq: run.step_cursor, attempt: run.step_attempt });
   return result.next;
 }
@@ -716,7 +778,7 @@ async function commitWhenBack(
   next: NextStep,
   chain: Chain,
   lost: unknown,
-): Promise<Committed> {
+): Promise<Committed & { earlier?: boolean }> {
   const { run } = begun;
   const what = `step ${run.step_cursor} of run ${run.id}`;
   const limitMs = ctx.commitRetryMs ?? DEFAULT_COMMIT_RETRY_MS;
@@ -740,6 +802,11 @@ async function commitWhenBack(
         ctx.log.info(
           `${what}: after ${after} the fence refused the retried commit (an earlier try committed it, or another attempt took over); nothing written twice`,
         );
+      // which of the two, for the metrics' label (rare: a lost answer, then a refused retry)
+      if (!result.committed && ctx.metrics) {
+        const outcome = await readAttemptOutcome(ctx.pool, run.id, run.step_cursor, run.step_attempt).catch(() => null);
+        if (outcome === "committed") return { ...result, earlier: true };
+      }
       return result;
     } catch (error) {
       if (!mayCommitLater(error)) throw error;

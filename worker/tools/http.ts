@@ -178,7 +178,14 @@ export function httpTool(spec: HttpSpec, options: { guard?: EgressGuard; secrets
     try {
       response = await guard.fetch(url, {
         method: "POST",
-        headers: { ...custom, "content-type": "application/json", accept: "application/json", "idempotency-key": ctx.idempotencyKey },
+        headers: {
+          ...custom,
+          "content-type": "application/json",
+          accept: "application/json",
+          "idempotency-key": ctx.idempotencyKey,
+          // the run's trace continues in the callee (docs/observability.md, "Traces")
+          ...(ctx.traceparent && { traceparent: ctx.traceparent }),
+        },
         body: JSON.stringify(args),
         signal,
       });

@@ -40,6 +40,8 @@ export interface ToolContext {
   readToolResult?: (toolCallId: string, offset: number, limit: number) => Promise<{ total: number; slice: string } | null>;
   /** What a sub-agent call (a tool of type "agent", worker/sub-agents.ts) needs of its run; set for the engine's tool steps. */
   caller?: CallerScope;
+  /** W3C traceparent of the step attempt's span, for the callee to continue the run's trace (set when tracing is configured) */
+  traceparent?: string;
 }
 
 /** An AG-UI event a tool's result adds to its step's commit (STATE_SNAPSHOT, STATE_DELTA, CUSTOM). */

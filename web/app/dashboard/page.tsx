@@ -1,6 +1,8 @@
 "use client";
 // The operations dashboard: runs by status, success rate, throughput and step latency over
-// time, tokens and cost per agent per day, live workers and the queue, recent failures.
+// time, tokens and cost per agent per day, live workers and the queue, recent failures; then
+// step latency by kind, resume after a crash, LLM retries and errors by provider and usage
+// against the workspace's limits (./observability.tsx, issue 19).
 // Aggregates come from the database (api/graphql/dashboard.ts); the page refreshes when runs
 // change (the runUpdated subscription, at most every 3 s) and every 10 s for workers and queue.
 // A click on a chart opens the runs behind it: the runs list filtered to that status, agent and
@@ -14,6 +16,7 @@ import { formatAgo, formatClock, formatCost, formatDateTime, formatDuration, for
 import { useNow, useQuery, useSubscription, useThrottled } from "@/lib/hooks";
 import type { DashboardQuery } from "@/lib/gql/graphql";
 import { DASHBOARD_QUERY, DASHBOARD_UPDATED } from "@/lib/queries";
+import { ObservabilityCards } from "./observability";
 import { present, RUN_STATUSES, runErrorOf } from "@/lib/types";
 
 const WINDOWS = [
@@ -75,10 +78,24 @@ export default function DashboardPage() {
           <Loading rows={8} />
         </Card>
       ) : (
-        data && <Dashboard data={data} bucketSeconds={w.bucket} windowSeconds={Number(w.value)} now={now} />
+        data && (
+          <>
+            <Dashboard data={data} bucketSeconds={w.bucket} windowSeconds={Number(w.value)} now={now} />
+            <div className="mt-4">
+              <ObservabilityCards windowSeconds={Number(w.value)} refreshKey={updatedAt} todayUsage={todayUsage(data)} />
+            </div>
+          </>
+        )
       )}
     </>
   );
+}
+
+/** Today's (UTC) tokens and cost of the workspace, from its usage per agent per day. */
+function todayUsage(data: DashboardQuery): { tokens: number; costUsd: number } {
+  const today = new Date().toISOString().slice(0, 10);
+  const rows = data.agentDailyUsage.filter((u) => u.day === today);
+  return { tokens: rows.reduce((n, u) => n + u.inputTokens + u.outputTokens, 0), costUsd: rows.reduce((n, u) => n + u.costUsd, 0) };
 }
 
 /** The runs list filtered: `by` says whether the range is on created or finished time. */

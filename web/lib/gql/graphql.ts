@@ -187,6 +187,14 @@ export type RunBatchQueryVariables = Exact<{
 
 export type RunBatchQuery = { runById: { id: string, batchId: string | null, batchItemByBatchItemId: { id: string, customId: string } | null, batchByBatchId: { id: string, name: string | null } | null } | null };
 
+export type DashboardObservabilityQueryVariables = Exact<{
+  window: number;
+  bucket: number;
+}>;
+
+
+export type DashboardObservabilityQuery = { stepLatencyByKindList: Array<{ kind: string | null, steps: number | null, failed: number | null, p50Ms: number | null, p95Ms: number | null, p99Ms: number | null, maxMs: number | null } | null> | null, resumeLatencyList: Array<{ bucketStart: string | null, attempts: number | null, lost: number | null, resumed: number | null, p50Ms: number | null, p95Ms: number | null, maxMs: number | null } | null> | null, providerStepStatsList: Array<{ provider: string | null, steps: number | null, failed: number | null, attempts: number | null, retried: number | null, lost: number | null, errorRate: number | null, attemptsPerStep: number | null, p95Ms: number | null } | null> | null, workspaceLimits: { workspaceId: string, maxQueuedRuns: number | null, maxRunningRuns: number | null, maxTokensPerDay: number | null, maxCostUsdPerDay: number | null, queuedRuns: number, activeRuns: number, tokensToday: number | null, costUsdToday: number | null } | null };
+
 export type McpServersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -605,6 +613,13 @@ export type WorkflowRunQueryVariables = Exact<{
 export type WorkflowRunQuery = { runById: { id: string, parentRunId: string | null, runStepsByRunId: { nodes: Array<{ seq: number, kind: string, name: string, status: string, finishedAt: string, output: unknown } | null> }, threadByThreadId: { runsByThreadId: { nodes: Array<{ id: string, parentRunId: string | null, runStepsByRunId: { nodes: Array<{ seq: number, kind: string, name: string, status: string, finishedAt: string, output: unknown } | null> } } | null> } } | null } | null };
 
 export type WorkflowStepFieldsFragment = { seq: number, kind: string, name: string, status: string, finishedAt: string, output: unknown };
+
+export type RunTraceIdQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunTraceIdQuery = { runById: { id: string, traceParent: string | null } | null };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1467,6 +1482,50 @@ export const RunBatchDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<RunBatchQuery, RunBatchQueryVariables>;
+export const DashboardObservabilityDocument = new TypedDocumentString(`
+    query DashboardObservability($window: Int!, $bucket: Int!) {
+  stepLatencyByKindList(windowSeconds: $window) {
+    kind
+    steps
+    failed
+    p50Ms
+    p95Ms
+    p99Ms
+    maxMs
+  }
+  resumeLatencyList(windowSeconds: $window, bucketSeconds: $bucket) {
+    bucketStart
+    attempts
+    lost
+    resumed
+    p50Ms
+    p95Ms
+    maxMs
+  }
+  providerStepStatsList(windowSeconds: $window) {
+    provider
+    steps
+    failed
+    attempts
+    retried
+    lost
+    errorRate
+    attemptsPerStep
+    p95Ms
+  }
+  workspaceLimits {
+    workspaceId
+    maxQueuedRuns
+    maxRunningRuns
+    maxTokensPerDay
+    maxCostUsdPerDay
+    queuedRuns
+    activeRuns
+    tokensToday
+    costUsdToday
+  }
+}
+    `) as unknown as TypedDocumentString<DashboardObservabilityQuery, DashboardObservabilityQueryVariables>;
 export const McpServersDocument = new TypedDocumentString(`
     query McpServers {
   allMcpServers(first: 500, orderBy: [SERVER_ASC, AGENT_NAME_ASC, AGENT_ID_ASC]) {
@@ -3034,3 +3093,11 @@ export const WorkflowRunDocument = new TypedDocumentString(`
   finishedAt
   output
 }`) as unknown as TypedDocumentString<WorkflowRunQuery, WorkflowRunQueryVariables>;
+export const RunTraceIdDocument = new TypedDocumentString(`
+    query RunTraceId($id: UUID!) {
+  runById(id: $id) {
+    id
+    traceParent
+  }
+}
+    `) as unknown as TypedDocumentString<RunTraceIdQuery, RunTraceIdQueryVariables>;

@@ -28,6 +28,7 @@ import { decisionsOf, InterruptAnswer } from "@/components/InterruptAnswer";
 import { isOutcomeInterrupt, OutcomeAnswer } from "@/components/OutcomeAnswer";
 import { CancelRunButton, RerunButton, SendEventForm } from "@/components/OperatorActions";
 import { StepsTimeline } from "@/components/StepsTimeline";
+import { RunTraceLink } from "@/lib/trace-link";
 import { WorkflowRunCard } from "@/components/WorkflowRunCard";
 import { isWorkflowConfig } from "@/lib/workflow";
 import { Card, Empty, ErrorBox, Loading, PageHeader, StatusBadge, Timestamp } from "@/components/ui";
@@ -272,6 +273,7 @@ export default function RunPage() {
               </span>
             )}
             <span className="font-mono text-xs text-slate-400">{run.id}</span>
+            <RunTraceLink runId={run.id} />
           </span>
         }
         actions={

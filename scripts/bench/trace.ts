@@ -1,0 +1,139 @@
+// Per-step cost of OpenTelemetry traces (docs/observability.md, "Traces"): the echo chain of the
+// ratio bench (a scripted agent whose turns call the zero-latency `echo` tool: each step is the
+// engine and the database alone, the worst case for any per-step overhead) on a worker of this
+// process with tracing off, and on, exporting over OTLP/HTTP (http/protobuf, the default, or
+// http/json) to a receiver in this process, alternating in the same run. With tracing on every
+// commit hands its run to the exporter, which claims, reads and sends the runs' new spans in one
+// batch every 200 ms and moves their markers (worker/trace-export.ts); the sweep runs too.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createPool, type Pool } from "../../db/pool.ts";
+import { countRunSteps } from "../../db/sql/countRunSteps.ts";
+import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
+import { consoleLogger } from "../../lib/logger.ts";
+import type { OtlpProtocol, TracingConfig } from "../../lib/tracing/config.ts";
+import { startWorker } from "../../worker/main.ts";
+import { withScratchDatabase } from "../harness/databases.ts";
+import { machineLine } from "../harness/machine.ts";
+import { countIn, createAgent, FINISHED, insertRuns, RunUpdates } from "../harness/runs.ts";
+import { median } from "../harness/stats.ts";
+import { until } from "../harness/wait.ts";
+import { echoChainConfig } from "./ratio.ts";
+
+export interface TraceBenchOptions {
+  serverUrl: string;
+  steps: number;
+  chains: number[];
+  repeat: number;
+  concurrency: number;
+  protocol: OtlpProtocol;
+  log: (line: string) => void;
+}
+
+export interface TraceBenchRow {
+  chains: number;
+  offStepsPerSec: number;
+  onStepsPerSec: number;
+  /** time per step with tracing on ÷ off */
+  ratio: number;
+}
+
+/** An OTLP/HTTP endpoint that takes anything: requests and bytes counted. */
+async function sink(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on("data", (c: Buffer) => (bytes += c.length));
+    req.on("end", () => {
+      requests++;
+      res
+        .writeHead(200, { "content-type": String(req.headers["content-type"] ?? "application/x-protobuf") })
+        .end(req.headers["content-type"] === "application/json" ? "{}" : undefined);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    requests: () => requests,
+    bytes: () => bytes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function chain(url: string, pool: Pool, chains: number, steps: number, concurrency: number, tracing: TracingConfig | null): Promise<number> {
+  const agent = await createAgent(pool, "bench", echoChainConfig(steps));
+  const worker = await startWorker({
+    databaseUrl: url,
+    concurrency,
+    shutdownTimeoutMs: 5000,
+    tracing,
+    scheduler: false,
+    log: consoleLogger("[bench]", "warn"),
+  });
+  const updates = await RunUpdates.listen(url);
+  const t0 = performance.now();
+  const ids = await insertRuns(pool, agent, chains, "bench");
+  await until(
+    "the bench runs to finish",
+    async () => countIn(await runStatusCounts(pool, ids), FINISHED) === ids.length,
+    Infinity,
+    () => updates.next(200),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  await updates.close();
+  await worker.stop(); // with tracing: sends what is pending
+  const failed = ids.length - ((await runStatusCounts(pool, ids)).succeeded ?? 0);
+  if (failed > 0) throw new Error(`${failed} bench run(s) did not succeed`);
+  return (await countRunSteps(pool, ids)) / seconds;
+}
+
+export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBenchRow[]> {
+  const receiver = await sink();
+  try {
+    return await withScratchDatabase(opts.serverUrl, "everruns_bench", async (url) => {
+      const pool = createPool(url, "everruns-bench", 4);
+      try {
+        opts.log(await machineLine(pool));
+        const tracing: TracingConfig = { protocol: opts.protocol, url: receiver.url, genAiLatest: false, serviceName: "everruns-bench" };
+        opts.log(
+          `trace: ${opts.steps} steps per chain, concurrency ${opts.concurrency}, tracing off vs on (OTLP ${opts.protocol} to a receiver in this process), ` +
+            `median of ${opts.repeat} alternating repetitions`,
+        );
+        await chain(url, pool, 1, 21, opts.concurrency, null); // warm up both paths
+        await chain(url, pool, 1, 21, opts.concurrency, tracing);
+        const rows: TraceBenchRow[] = [];
+        for (const chains of opts.chains) {
+          const off: number[] = [];
+          const on: number[] = [];
+          for (let i = 0; i < opts.repeat; i++) {
+            off.push(await chain(url, pool, chains, opts.steps, opts.concurrency, null));
+            on.push(await chain(url, pool, chains, opts.steps, opts.concurrency, tracing));
+            opts.log(`  chains=${chains} rep ${i + 1}: tracing off ${off.at(-1)!.toFixed(0)} steps/s, on ${on.at(-1)!.toFixed(0)} steps/s`);
+          }
+          const o = median(off);
+          const t = median(on);
+          rows.push({ chains, offStepsPerSec: o, onStepsPerSec: t, ratio: o / t });
+        }
+        const { rows: exported } = await pool.query<{ runs: number; steps: number }>(
+          "select count(*)::int as runs, coalesce(sum(exported_through_seq), 0)::int as steps from everruns_private.trace_exports where root_exported",
+        );
+        opts.log("");
+        opts.log("| chains | tracing off (steps/s) | tracing on (steps/s) | time per step, on ÷ off |");
+        opts.log("|---:|---:|---:|---:|");
+        for (const r of rows) opts.log(`| ${r.chains} | ${r.offStepsPerSec.toFixed(0)} | ${r.onStepsPerSec.toFixed(0)} | ${r.ratio.toFixed(3)}× |`);
+        opts.log(
+          `exported: ${exported[0]!.runs} runs' traces complete (${exported[0]!.steps} steps), ${receiver.requests()} OTLP requests, ${(receiver.bytes() / 1024).toFixed(0)} KiB`,
+        );
+        return rows;
+      } finally {
+        await pool.end();
+      }
+    });
+  } finally {
+    await receiver.close();
+  }
+}
