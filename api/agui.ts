@@ -13,6 +13,13 @@
 // workspace (each read and the insert run under it: api/auth.ts).
 //
 // forwardedProps.priority (-1000..1000) sets the new run's priority (000023).
+//
+// Retention (000038) removes a finished run's events and steps and keeps its row. Replaying such
+// a run answers 410 history_expired. So does continuing a thread whose history a new run needs
+// has expired in part: the worker would see the expired runs' inputs without their answers, and
+// this endpoint, no longer knowing their answers' message ids, would take the client's copies of
+// those answers for new messages. The client keeps the whole conversation, so the way on is a new
+// threadId: HttpAgent sends every message, and they all become the new thread's history.
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
@@ -22,6 +29,8 @@ import { isUuid, type Pool, type Queryable } from "../db/pool.ts";
 import { describeIssues, RunPrioritySchema } from "../db/schemas.ts";
 import { findAgentId } from "../db/sql/findAgentId.ts";
 import { getRun } from "../db/sql/getRun.ts";
+import { describeRetention, runHistoryExpiry } from "../db/sql/runHistoryExpiry.ts";
+import { threadHistoryExpiry } from "../db/sql/threadHistoryExpiry.ts";
 import { startRun } from "../db/sql/startRun.ts";
 import { traceParentOf, withTraceParent } from "./trace-header.ts";
 import { threadMessageIds } from "../db/sql/threadMessageIds.ts";
@@ -29,6 +38,7 @@ import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import type { EventsHub } from "./events-hub.ts";
 import { HttpStatusError, parseBody } from "./http-errors.ts";
+import { historyExpiredError } from "./rest.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
 
 export interface AgUiDeps {
@@ -86,7 +96,20 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
 
     let existing = await db((c) => getRun(c, runId));
     if (!existing) {
-      const known = await db((c) => threadMessageIds(c, threadId));
+      const { expired, known } = await db(async (c) => ({ expired: await threadHistoryExpiry(c, threadId), known: await threadMessageIds(c, threadId) }));
+      // a thread whose earlier runs' history expired cannot be continued (see the top of this file).
+      // An interrupt's answer (input.resume) is no exception, and never needs one: the answering
+      // run reads the thread's earlier steps, and retention expires no run of a thread while one
+      // of its runs waits for an answer (history_expirable, 000038)
+      if (expired) {
+        throw new HttpStatusError(
+          410,
+          "history_expired",
+          `thread ${input.threadId} cannot be continued: the events and steps of ${expired.expiredRuns} of its earlier runs expired ` +
+            `(the latest on ${expired.lastExpiredAt.toISOString()}, under ${describeRetention(expired.retentionDays)}), so a new run would not see ` +
+            `that part of the conversation; continue on a new threadId, sending the whole conversation as its messages`,
+        );
+      }
       const messages = input.messages.filter((m) => INPUT_ROLES.has(m.role) && !known.has(m.id));
       // a workflow's run may start from its state alone (docs/workflows.md); HttpAgent sends {} when it has none
       const state = input.state as unknown;
@@ -142,6 +165,11 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
       throw new HttpStatusError(409, "conflict", `run ${input.runId} already exists on another thread or agent; use a new runId`);
     }
 
+    // a retried request for a run whose events retention removed: nothing to replay
+    if (existing?.history_expired_at) {
+      const expiry = await db((c) => runHistoryExpiry(c, runId));
+      if (expiry) throw historyExpiredError(runId, expiry);
+    }
     const subscription = await hub.subscribeRunEvents(runId, 0);
     sse.begin(res);
     await pipeRunEvents(res, subscription, log, runId);

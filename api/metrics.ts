@@ -92,6 +92,8 @@ export class DatabaseMetrics {
   #agents: Record<string, string> = {};
   #current: { at: number; view: Promise<DatabaseView> } | null = null;
   #inFlight: Promise<DatabaseView> | null = null;
+  /** A window warmUp() is reading. */
+  #warming: Promise<MetricsSnapshot> | null = null;
   /** Database reads made (one statement each): what a burst of scrapes cost. */
   reads = 0;
 
@@ -118,18 +120,48 @@ export class DatabaseMetrics {
     return view;
   }
 
+  /**
+   * Catches up on the settled run counters before the first scrape (a process with a METRICS_PORT
+   * listener, which Prometheus will scrape), at low priority: one window (one statement, on one
+   * connection) at a time, each after `pause()` (the caller's way to give way, e.g. until its
+   * pool has no one waiting). A scrape that comes meanwhile takes over at full speed (its read
+   * goes on from the last window kept); the catch-up stops then, once complete, or when `signal`
+   * aborts. A failed window rejects; the next scrape goes on from where it stopped.
+   */
+  async warmUp(pause: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await pause();
+      if (signal.aborted || this.#inFlight || this.#current) return;
+      const window = this.#readWindow();
+      this.#warming = window;
+      try {
+        if ((await window).complete) return;
+      } finally {
+        this.#warming = null;
+      }
+    }
+  }
+
+  /** The next window after #since (one statement), kept: the counters settled in it added, the cut moved to its end. */
+  async #readWindow(): Promise<MetricsSnapshot> {
+    this.reads++;
+    const snapshot = await readMetricsSnapshot(this.#db, this.#since, this.#settleSeconds, this.#windowSeconds);
+    // one read at a time (view(), warmUp()): each window follows the one before, the cut never goes back
+    addRows(this.#settled, snapshot.settled_started, snapshot.settled_ended);
+    this.#since = snapshot.cut;
+    // names as they are now (an agent renamed shows its whole history under its new name)
+    this.#agents = { ...this.#agents, ...snapshot.agents };
+    return snapshot;
+  }
+
   async #read(): Promise<DatabaseView> {
+    // a window of the warm-up in flight is waited for, and kept (or, failed, read again below)
+    await this.#warming?.catch(() => undefined);
     let snapshot: MetricsSnapshot;
     // a first read catches up window by window (000036), each one kept as soon as it is read: a
     // read that fails or times out half way goes on from there at the next scrape
     do {
-      this.reads++;
-      snapshot = await readMetricsSnapshot(this.#db, this.#since, this.#settleSeconds, this.#windowSeconds);
-      // one read at a time (view()): each window follows the one before, the cut never goes back
-      addRows(this.#settled, snapshot.settled_started, snapshot.settled_ended);
-      this.#since = snapshot.cut;
-      // names as they are now (an agent renamed shows its whole history under its new name)
-      this.#agents = { ...this.#agents, ...snapshot.agents };
+      snapshot = await this.#readWindow();
     } while (!snapshot.complete);
     const runs = new Map<string, Map<string, Tally>>();
     for (const [ws, agents] of this.#settled) {

@@ -10,6 +10,7 @@ import { isUuid, type Pool } from "../db/pool.ts";
 import { RunPrioritySchema } from "../db/schemas.ts";
 import { cancelRun } from "../db/sql/cancelRun.ts";
 import { getRun } from "../db/sql/getRun.ts";
+import { historyExpiredMessage, runHistoryExpiry, type HistoryExpiry } from "../db/sql/runHistoryExpiry.ts";
 import { rerunRun } from "../db/sql/rerunRun.ts";
 import { redriveRun, sendEventByKey } from "../db/sql/workflowEvents.ts";
 import { resumeRun } from "../db/sql/resumeRun.ts";
@@ -21,7 +22,7 @@ import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import { batchesRouter } from "./batches.ts";
 import type { EventsHub } from "./events-hub.ts";
-import { carriesBody, parseBody } from "./http-errors.ts";
+import { carriesBody, HttpStatusError, parseBody } from "./http-errors.ts";
 import { pipeRunEvents, type SseStreams } from "./sse.ts";
 
 export interface RestDeps {
@@ -119,6 +120,14 @@ export function resumeCursor(req: Request): number {
     throw new ValidationError(`${name} must be an event seq (a whole number ≥ 0), got "${text}"`);
   }
   return Number(text);
+}
+
+/**
+ * 410 history_expired: retention removed the run's events and steps (000038); its summary is
+ * GET /api/runs/:id. Only a run of the key's workspace gets it (another's is a 404 first).
+ */
+export function historyExpiredError(runId: string, expiry: HistoryExpiry): HttpStatusError {
+  return new HttpStatusError(410, "history_expired", historyExpiredMessage(runId, expiry));
 }
 
 export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
@@ -242,12 +251,17 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
   // The hub reads events on its own connection: the run is checked against the key's workspace
   // first (a run's workspace never changes). A cursor past the run's last event is refused (400
   // invalid_cursor) before the stream begins; one at the end of a finished run gets an empty
-  // stream that ends at once.
+  // stream that ends at once. A run whose events retention removed (000038) is a 410
+  // history_expired saying when, whatever the cursor.
   router.get("/api/runs/:id/events", async (req, res) => {
     const runId = runIdParam(req);
     const after = resumeCursor(req);
-    const run = await withWorkspace(pool, authOf(req), (db) => getRun(db, runId));
+    const { run, expiry } = await withWorkspace(pool, authOf(req), async (db) => {
+      const run = await getRun(db, runId);
+      return { run, expiry: run?.history_expired_at ? await runHistoryExpiry(db, runId) : null };
+    });
     if (!run) throw new NotFoundError(`unknown run ${runId}`);
+    if (expiry) throw historyExpiredError(runId, expiry);
     const subscription = await hub.subscribeRunEvents(runId, after, { cursorName: resumeCursorName(req) });
     sse.begin(res);
     await pipeRunEvents(res, subscription, log, runId);

@@ -24,6 +24,7 @@ import { createPool, dbTimeouts, type Pool } from "../db/pool.ts";
 import { ping } from "../db/sql/ping.ts";
 import { addLogBindings, type Logger } from "../lib/logger.ts";
 import { requestLogging } from "../lib/request-log.ts";
+import { sleep } from "../lib/sleep.ts";
 import { agUiRouter } from "./agui.ts";
 import { authMiddleware, authOf, Authenticator } from "./auth.ts";
 import { EventsHub } from "./events-hub.ts";
@@ -54,6 +55,8 @@ import { httpMetrics, MetricsEndpoint } from "./metrics.ts";
 
 /** The API pool's connections unless told otherwise (API_DB_CONNECTIONS's default). */
 const DEFAULT_API_DB_CONNECTIONS = 10;
+/** The metrics warm-up's pause before each of its windows, and again while the pool has anyone waiting. */
+const WARM_UP_PAUSE_MS = 250;
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -258,7 +261,7 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   });
   log.info(budget.summary);
   for (const warning of budget.warnings) log.warn(warning);
-  const pool = createPool(opts.databaseUrl, "everruns-api", poolSize, { pooled });
+  const pool = createPool(opts.databaseUrl, "everruns-api", poolSize, { pooled, log });
   const hub = new EventsHub({ databaseUrl: directUrl, pool, log, ...(opts.hubCatchUpMs !== undefined && { catchUpMs: opts.hubCatchUpMs }) });
   const sse = new SseStreams({ heartbeatMs: opts.heartbeatMs ?? 15_000 });
   const authenticator = new Authenticator(pool);
@@ -371,10 +374,23 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
       throw error;
     }
   }
-  // the first snapshot of a process counts the whole runs table once, in bounded windows (000036): before the first scrape, not in it
-  metrics.database
-    .view()
-    .catch((error: Error) => log.warn(`metrics: the first database read failed (the next scrape goes on from where it stopped): ${error.message}`));
+  // The first snapshot of a process counts the whole runs table once, in bounded windows (000036).
+  // With a METRICS_PORT listener (Prometheus will scrape it) that is done ahead of the first
+  // scrape, at low priority: once listening, one window (one statement, one connection) at a
+  // time, each after a pause of WARM_UP_PAUSE_MS, repeated while anyone waits for a connection of
+  // the pool. Without one, nothing here: the first scrape of /metrics (if any ever comes) reads
+  // it, in the same bounded windows.
+  const warmingUp = new AbortController();
+  const warmUp =
+    metricsListener === null
+      ? Promise.resolve()
+      : metrics.database
+          .warmUp(async () => {
+            do {
+              await sleep(WARM_UP_PAUSE_MS, warmingUp.signal).catch(() => undefined);
+            } while (pool.waitingCount > 0 && !warmingUp.signal.aborted);
+          }, warmingUp.signal)
+          .catch((error: Error) => log.warn(`metrics: the first database read failed (the next scrape goes on from where it stopped): ${error.message}`));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   if (!isLoopbackHost(host)) {
@@ -391,7 +407,9 @@ export async function startApi(opts: ApiOptions): Promise<ApiHandle> {
   const close = () =>
     (closing ??= (async () => {
       abortBatchUploads(server);
+      warmingUp.abort();
       await metricsListener?.close();
+      await warmUp;
       sse.closeAll();
       sockets.close();
       for (const socket of upgraded) socket.destroy();

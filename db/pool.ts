@@ -1,4 +1,5 @@
 import pg from "pg";
+import { consoleLogger, type Logger, type LogLevel } from "../lib/logger.ts";
 import { poolClientFor } from "./connection-target.ts";
 import { DB_TIMEOUT_DEFAULTS, loadDbTimeoutsEnv } from "./env.ts";
 
@@ -79,6 +80,25 @@ export interface PoolOptions {
    * or temporary tables.
    */
   pooled?: boolean;
+  /**
+   * Where the pool's diagnostics go (slow waits for a connection, lost connections): warn lines
+   * with the pool's name in `pool`. The API passes its own (component api); by default the
+   * process's "db" logger (defaultPoolLogger).
+   */
+  log?: Logger;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+let poolLogger: Logger | undefined;
+
+/**
+ * The logger of pools made without one: component "db", at LOG_LEVEL (when it names a level),
+ * in the format of LOG_FORMAT (lib/logger.ts); made once per process.
+ */
+function defaultPoolLogger(): Logger {
+  const level = LOG_LEVELS.find((l) => l === process.env.LOG_LEVEL) ?? "info";
+  poolLogger ??= consoleLogger("[db]", level);
+  return poolLogger;
 }
 
 /**
@@ -148,6 +168,8 @@ class EnginePool extends pg.Pool {
   private slowUnreported = 0;
   private slowMaxUnreportedMs = 0;
   private slowReportedAt = -Infinity;
+  /** Where the slow-wait lines go (createPool's PoolOptions.log; pg-pool has a `log` of its own). */
+  diagnostics: Logger = defaultPoolLogger();
 
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
@@ -182,10 +204,19 @@ class EnginePool extends pg.Pool {
     const now = performance.now();
     if (now - this.slowReportedAt < SLOW_WAIT_REPORT_MS) return;
     this.slowReportedAt = now;
-    console.error(
-      `[everruns] ${String(this.options.application_name)}: ${this.slowUnreported} wait(s) for a database connection took over ${SLOW_WAIT_MS} ms ` +
+    const name = String(this.options.application_name);
+    this.diagnostics.warn(
+      `${name}: ${this.slowUnreported} wait(s) for a database connection took over ${SLOW_WAIT_MS} ms ` +
         `(longest ${Math.round(this.slowMaxUnreportedMs)} ms): all ${this.options.max} connections of the pool were busy. ` +
         "Raise the pool (worker: --db-connections / WORKER_DB_CONNECTIONS; API: API_DB_CONNECTIONS) within the connection budget, or look for slow statements",
+      {
+        pool: name,
+        waits: this.slowUnreported,
+        slowest_ms: Math.round(this.slowMaxUnreportedMs),
+        threshold_ms: SLOW_WAIT_MS,
+        max_connections: this.options.max,
+        waits_total: this.waits.slow,
+      },
     );
     this.slowUnreported = 0;
     this.slowMaxUnreportedMs = 0;
@@ -232,17 +263,19 @@ export function createPool(connectionString: string, applicationName: string, ma
     ...timeoutConfig,
     ...(Client ? { Client } : {}),
   });
+  const log = options.log ?? defaultPoolLogger();
+  pool.diagnostics = log;
   // A client that loses its connection must not crash the process (an 'error' event with no
   // listener would); the next query gets a fresh connection. An outage drops every connection
   // at once, and an idle one reports it twice (pool and client): one line per pool per outage.
-  const lost = lostConnectionLog(applicationName);
+  const lost = lostConnectionLog(applicationName, log);
   pool.on("error", lost);
   pool.on("connect", (client) => client.on("error", lost));
   return pool;
 }
 
 /** Logs a lost connection of a pool, then stays quiet for a while but for a count of those lost meanwhile. */
-function lostConnectionLog(applicationName: string): (error: Error) => void {
+function lostConnectionLog(applicationName: string, log: Logger): (error: Error) => void {
   const QUIET_MS = 10_000;
   let quietUntil = 0;
   let unreported = 0;
@@ -253,9 +286,10 @@ function lostConnectionLog(applicationName: string): (error: Error) => void {
       return;
     }
     const more = unreported > 0 ? ` (and ${unreported} more since the last such line)` : "";
+    const fields = { pool: applicationName, err: error, ...(unreported > 0 && { lost_unreported: unreported }) };
     unreported = 0;
     quietUntil = now + QUIET_MS;
-    console.error(`[everruns] ${applicationName}: database connection lost: ${error.message}${timeoutHint(error) ?? ""}${more}`);
+    log.warn(`${applicationName}: database connection lost: ${error.message}${timeoutHint(error) ?? ""}${more}`, fields);
   };
 }
 

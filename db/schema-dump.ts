@@ -16,8 +16,11 @@ export async function dumpSchema(pool: Pool): Promise<string> {
   for (const s of SCHEMAS) out.push(`create schema ${s};`);
   out.push("");
 
-  const tables = await q<{ oid: number; name: string; comment: string | null }>(`
-    select c.oid, n.nspname || '.' || c.relname as name, obj_description(c.oid, 'pg_class') as comment
+  // a partitioned table shows its partition key; its partitions (in everruns_partitions, made by
+  // month: their set depends on the date) are left out
+  const tables = await q<{ oid: number; name: string; comment: string | null; partition_by: string | null }>(`
+    select c.oid, n.nspname || '.' || c.relname as name, obj_description(c.oid, 'pg_class') as comment,
+           case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_by
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = any($1) and c.relkind in ('r', 'p') order by 2`);
   for (const t of tables) {
@@ -35,7 +38,11 @@ export async function dumpSchema(pool: Pool): Promise<string> {
        from pg_constraint where conrelid = $1 and contype <> 'n' order by conname`,
       [t.oid],
     );
-    out.push(`create table ${t.name} (`, [...cols.rows, ...cons.rows].map((r) => r.line).join(",\n"), ");");
+    out.push(
+      `create table ${t.name} (`,
+      [...cols.rows, ...cons.rows].map((r) => r.line).join(",\n"),
+      t.partition_by ? `) partition by ${t.partition_by};` : ");",
+    );
     if (t.comment) out.push(`comment on table ${t.name} is '${t.comment.replace(/'/g, "''")}';`);
     const idx = await pool.query<{ def: string }>(
       `select pg_get_indexdef(i.indexrelid) as def from pg_index i

@@ -98,7 +98,7 @@ create table everruns.audit_log (
   details jsonb not null default '{}'::jsonb,
   prev_hash bytea,
   hash bytea not null,
-  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text, 'mcp.connected'::text, 'mcp.disconnected'::text, 'model_price.set'::text, 'model_price.deleted'::text]))) NOT VALID,
+  constraint audit_log_action_check CHECK ((action = ANY (ARRAY['agent.created'::text, 'agent.config_updated'::text, 'agent.renamed'::text, 'agent.deleted'::text, 'run.started'::text, 'run.resumed'::text, 'approval.answered'::text, 'run.cancelled'::text, 'signal.sent'::text, 'secret.set'::text, 'secret.deleted'::text, 'workspace.created'::text, 'key.created'::text, 'key.revoked'::text, 'role.bound'::text, 'role.unbound'::text, 'run.rerun'::text, 'workspace.limits_set'::text, 'batch.created'::text, 'batch.started'::text, 'batch.paused'::text, 'batch.resumed'::text, 'batch.cancelled'::text, 'batch.retried'::text, 'batch.parallel_set'::text, 'schedule.created'::text, 'schedule.updated'::text, 'schedule.paused'::text, 'schedule.resumed'::text, 'schedule.deleted'::text, 'webhook.created'::text, 'webhook.updated'::text, 'webhook.deleted'::text, 'notification_endpoint.created'::text, 'notification_endpoint.updated'::text, 'notification_endpoint.deleted'::text, 'notification.resent'::text, 'mcp.connected'::text, 'mcp.disconnected'::text, 'model_price.set'::text, 'model_price.deleted'::text, 'workspace.retention_set'::text]))) NOT VALID,
   constraint audit_log_actor_check CHECK ((actor <> ''::text)),
   constraint audit_log_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
   constraint audit_log_first_link CHECK (((seq = 1) = (prev_hash IS NULL))),
@@ -417,11 +417,13 @@ create table everruns.run_events (
   type text not null,
   event jsonb not null,
   created_at timestamp with time zone not null default now(),
-  constraint run_events_pkey PRIMARY KEY (run_id, seq),
+  run_created_at timestamp with time zone not null,
+  constraint run_events_key UNIQUE (run_id, seq, run_created_at),
   constraint run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
   constraint run_events_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
-);
-comment on table everruns.run_events is 'Append-only AG-UI event log of a run: seq 1, 2, 3... with no gaps.';
+) partition by RANGE (run_created_at);
+comment on table everruns.run_events is '@primaryKey run_id,seq
+Append-only AG-UI event log of a run: seq 1, 2, 3... with no gaps.';
 CREATE TRIGGER tg_run_events__immutable BEFORE UPDATE ON everruns.run_events FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_run_events__notify AFTER INSERT ON everruns.run_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION everruns_private.tg_run_events__notify();
 
@@ -475,16 +477,18 @@ create table everruns.run_steps (
   finished_at timestamp with time zone not null,
   duration_ms numeric generated always as ((EXTRACT(epoch FROM (finished_at - started_at)) * (1000)::numeric)) stored,
   state jsonb,
-  constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text, 'state'::text]))) NOT VALID,
-  constraint run_steps_pkey PRIMARY KEY (run_id, seq),
+  run_created_at timestamp with time zone not null,
+  constraint run_steps_key UNIQUE (run_id, seq, run_created_at),
+  constraint run_steps_kind_check CHECK ((kind = ANY (ARRAY['llm'::text, 'tool'::text, 'wait'::text, 'system'::text, 'compaction'::text, 'state'::text]))),
   constraint run_steps_run_id_fkey FOREIGN KEY (run_id) REFERENCES everruns.runs(id) ON DELETE CASCADE,
   constraint run_steps_status_check CHECK ((status = ANY (ARRAY['succeeded'::text, 'failed'::text]))),
   constraint run_steps_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
-);
-comment on table everruns.run_steps is 'One row per committed checkpoint of a run. Never written twice.';
-CREATE INDEX run_steps_finished_idx ON everruns.run_steps USING btree (finished_at);
-CREATE INDEX run_steps_llm_turns_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
-CREATE INDEX run_steps_workflow_idx ON everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'state'::text) OR ((kind = 'wait'::text) AND (output ? 'workflow'::text)));
+) partition by RANGE (run_created_at);
+comment on table everruns.run_steps is '@primaryKey run_id,seq
+One row per committed checkpoint of a run. Never written twice.';
+CREATE INDEX run_steps_finished_idx ON ONLY everruns.run_steps USING btree (finished_at);
+CREATE INDEX run_steps_llm_turns_idx ON ONLY everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'llm'::text) AND (status = 'succeeded'::text));
+CREATE INDEX run_steps_workflow_idx ON ONLY everruns.run_steps USING btree (run_id, seq) WHERE ((kind = 'state'::text) OR ((kind = 'wait'::text) AND (output ? 'workflow'::text)));
 CREATE TRIGGER tg_run_steps__immutable BEFORE UPDATE ON everruns.run_steps FOR EACH ROW EXECUTE FUNCTION everruns_private.tg__immutable();
 CREATE TRIGGER tg_run_steps__quota_usage AFTER INSERT ON everruns.run_steps FOR EACH ROW WHEN (((new.kind = ANY (ARRAY['llm'::text, 'compaction'::text])) AND (new.usage IS NOT NULL))) EXECUTE FUNCTION everruns_private.tg_run_steps__quota_usage();
 
@@ -528,6 +532,8 @@ create table everruns.runs (
   caller_tool_call_id text,
   root_run_id uuid,
   trace_parent text,
+  history_expired_at timestamp with time zone,
+  legacy_history boolean not null default false,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
@@ -553,15 +559,18 @@ CREATE INDEX runs_batch_item_idx ON everruns.runs USING btree (batch_item_id) WH
 CREATE INDEX runs_caller_idx ON everruns.runs USING btree (caller_run_id) WHERE (caller_run_id IS NOT NULL);
 CREATE INDEX runs_created_idx ON everruns.runs USING btree (created_at DESC);
 CREATE INDEX runs_finished_idx ON everruns.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+CREATE INDEX runs_history_kept_idx ON everruns.runs USING btree (created_at) WHERE (history_expired_at IS NULL);
 CREATE INDEX runs_input_trgm_idx ON everruns.runs USING gin (((input)::text) gin_trgm_ops);
 CREATE INDEX runs_interrupted_idx ON everruns.runs USING btree (created_at) WHERE ((status = 'interrupted'::text) AND (continued_by IS NULL));
 CREATE INDEX runs_parent_idx ON everruns.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_pending_idx ON everruns.runs USING btree (workspace_id, queue_at, id) WHERE ((status = 'queued'::text) AND (admitted_at IS NULL));
 CREATE INDEX runs_rerun_of_idx ON everruns.runs USING btree (rerun_of) WHERE (rerun_of IS NOT NULL);
+CREATE INDEX runs_retention_idx ON everruns.runs USING btree (workspace_id, finished_at) WHERE ((history_expired_at IS NULL) AND (finished_at IS NOT NULL));
 CREATE INDEX runs_root_idx ON everruns.runs USING btree (root_run_id) WHERE (root_run_id IS NOT NULL);
 CREATE INDEX runs_schedule_active_idx ON everruns.runs USING btree (schedule_id) WHERE ((schedule_id IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text])));
 CREATE INDEX runs_status_created_idx ON everruns.runs USING btree (status, created_at DESC);
 CREATE INDEX runs_thread_created_idx ON everruns.runs USING btree (thread_id, created_at);
+CREATE INDEX runs_thread_live_idx ON everruns.runs USING btree (thread_id) WHERE ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text])) OR ((status = 'interrupted'::text) AND (continued_by IS NULL)));
 CREATE INDEX runs_waiting_event_key_idx ON everruns.runs USING btree (workspace_id, ((waiting ->> 'name'::text)), ((waiting ->> 'correlation_key'::text))) WHERE ((status = 'waiting'::text) AND (waiting ? 'correlation_key'::text));
 CREATE INDEX runs_workspace_queued_idx ON everruns.runs USING btree (workspace_id) WHERE (status = 'queued'::text);
 CREATE UNIQUE INDEX runs_caller_call_idx ON everruns.runs USING btree (caller_run_id, caller_tool_call_id) WHERE ((caller_run_id IS NOT NULL) AND (parent_run_id IS NULL));
@@ -576,6 +585,7 @@ CREATE TRIGGER tg_runs__enqueue AFTER INSERT ON everruns.runs REFERENCING NEW TA
 CREATE TRIGGER tg_runs__keyed_event_wait AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'waiting'::text) AND ((new.waiting ->> 'type'::text) = 'event'::text) AND (new.waiting ? 'correlation_key'::text))) EXECUTE FUNCTION everruns_private.tg_runs__keyed_event_wait();
 CREATE TRIGGER tg_runs__notify_endpoints AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text, 'interrupted'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__notify_endpoints();
 CREATE TRIGGER tg_runs__notify_status AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION everruns_private.tg_runs__notify_status();
+CREATE TRIGGER tg_runs__partition_key_fixed BEFORE UPDATE OF created_at, legacy_history ON everruns.runs FOR EACH ROW WHEN (((old.created_at IS DISTINCT FROM new.created_at) OR (old.legacy_history IS DISTINCT FROM new.legacy_history))) EXECUTE FUNCTION everruns_private.tg_runs__partition_key_fixed();
 CREATE TRIGGER tg_runs__prepare BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__prepare();
 CREATE TRIGGER tg_runs__queue_order BEFORE INSERT ON everruns.runs FOR EACH ROW EXECUTE FUNCTION everruns_private.tg_runs__queue_order();
 CREATE TRIGGER tg_runs__schedule_run_end AFTER UPDATE OF status ON everruns.runs FOR EACH ROW WHEN (((new.schedule_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])))) EXECUTE FUNCTION everruns_private.tg_runs__schedule_run_end();
@@ -784,9 +794,11 @@ create table everruns.workspaces (
   id uuid not null default gen_random_uuid(),
   name text not null,
   created_at timestamp with time zone not null default now(),
+  retention_days integer,
   constraint workspaces_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'::text)),
   constraint workspaces_name_key UNIQUE (name),
-  constraint workspaces_pkey PRIMARY KEY (id)
+  constraint workspaces_pkey PRIMARY KEY (id),
+  constraint workspaces_retention_days_check CHECK (((retention_days >= 1) AND (retention_days <= 36500)))
 );
 comment on table everruns.workspaces is 'A tenant. Every other table carries workspace_id.';
 
@@ -1452,6 +1464,7 @@ begin
   if not found then
     raise exception 'unknown run %', redrive_run.run_id using errcode = 'EV005';
   end if;
+  perform everruns_private.assert_history_kept(v_run, 'redriven');  -- 000038
   select v.config into v_config from everruns.agent_versions v where v.agent_id = v_run.agent_id and v.version = v_run.agent_version;
   if v_config ->> 'kind' is distinct from 'workflow' then
     raise exception 'run % is not a workflow run: only a workflow run can be redriven from a state', v_run.id
@@ -1529,6 +1542,7 @@ begin
     raise exception 'unknown run %', rerun_run.run_id using errcode = 'EV005';
   end if;
   perform everruns_private.assert_in_workspace(v_run.workspace_id, 'run ' || rerun_run.run_id::text);
+  perform everruns_private.assert_history_kept(v_run, 'rerun');  -- 000038
   if v_run.status not in ('failed', 'cancelled') then
     raise exception 'run % is %; only a failed or cancelled run can be rerun', v_run.id, v_run.status
       using errcode = 'EV008', hint = case when v_run.status in ('queued', 'running', 'waiting', 'interrupted')
@@ -2004,6 +2018,32 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns.set_workspace_retention(p_workspace_id uuid, p_days integer)
+ RETURNS everruns.workspaces
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_old int;
+  v_ws everruns.workspaces;
+begin
+  select w.retention_days into v_old from everruns.workspaces w where w.id = p_workspace_id for update;
+  if not found then
+    raise exception 'unknown workspace %', p_workspace_id using errcode = 'EV005',
+      hint = 'everruns workspaces list shows the workspaces.';
+  end if;
+  if p_days is not null and (p_days < 1 or p_days > 36500) then
+    raise exception 'retention must be from 1 to 36500 days, got %', p_days using errcode = 'EV010',
+      hint = 'Give a number of days, or null to keep finished runs'' history forever.';
+  end if;
+  update everruns.workspaces w set retention_days = p_days where w.id = p_workspace_id returning * into v_ws;
+  perform everruns_private.audit_append(p_workspace_id, 'workspace.retention_set', 'workspace', p_workspace_id::text,
+    everruns_private.with_reason(jsonb_build_object('old', v_old, 'new', p_days)));
+  return v_ws;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns.start_batch(batch_id uuid)
  RETURNS everruns.batches
  LANGUAGE plpgsql
@@ -2461,9 +2501,10 @@ begin
   if v_n = 0 then
     return p_run.event_seq;
   end if;
-  insert into everruns.run_events (run_id, seq, workspace_id, type, event)
+  insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
   select p_run.id, p_run.event_seq + e.ord, p_run.workspace_id, e.value ->> 'type',
-         case when e.value ? 'timestamp' then e.value else e.value || jsonb_build_object('timestamp', v_ms) end
+         case when e.value ? 'timestamp' then e.value else e.value || jsonb_build_object('timestamp', v_ms) end,
+         everruns_private.run_partition_key(p_run.created_at, p_run.legacy_history)  -- 000038
   from jsonb_array_elements(p_events) with ordinality as e(value, ord);
   update everruns.runs set event_seq = p_run.event_seq + v_n where id = p_run.id;
   -- 000013: the attempt in flight learns its step's name ("step 2: tool simulate_work") once
@@ -2481,6 +2522,164 @@ begin
     end if;
   end if;
   return p_run.event_seq + v_n;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.apply_retention(p_now timestamp with time zone DEFAULT now(), p_batch integer DEFAULT 200, p_max_rows integer DEFAULT 50000)
+ RETURNS TABLE(runs_expired integer, rows_deleted bigint, partitions_dropped integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_month record;
+  v_ids uuid[];
+  v_delete uuid[];
+  v_rows bigint := 0;
+  v_n bigint;
+  v_lock_timeout text := current_setting('lock_timeout');
+begin
+  if p_batch is null or p_batch < 1 or p_batch > 10000 then
+    raise exception 'batch must be from 1 to 10000, got %', p_batch using errcode = '22023';
+  end if;
+  if p_max_rows is null or p_max_rows < 1 then
+    raise exception 'max rows must be at least 1, got %', p_max_rows using errcode = '22023';
+  end if;
+  -- 1. a past month whose runs have all expired: drop its partitions (the rows go with them)
+  for v_month in
+    select e.from_at, e.to_at, e.suffix
+      from (select substr(c.relname, length('run_events_p') + 1) as suffix,
+                   to_timestamp(substr(c.relname, length('run_events_p') + 1), 'YYYYMM') at time zone 'UTC' as from_at,
+                   (to_timestamp(substr(c.relname, length('run_events_p') + 1), 'YYYYMM') at time zone 'UTC') + interval '1 month' as to_at
+              from pg_class c
+             where c.relnamespace = 'everruns_partitions'::regnamespace and c.relkind = 'r'
+               and c.relname ~ '^run_events_p[0-9]{6}$') e
+     -- a month both p_now and the database clock have left (an injected p_now never drops the
+     -- partitions this month's and next months' runs write to)
+     where e.to_at <= date_trunc('month', least(p_now, now()), 'UTC')
+       -- runs_history_kept_idx
+       and not exists (select from everruns.runs r
+                        where r.created_at >= e.from_at and r.created_at < e.to_at
+                          and r.history_expired_at is null
+                          and not r.legacy_history)
+     order by e.from_at
+     limit 1
+  loop
+    perform set_config('lock_timeout', '500ms', true);
+    begin
+      -- the engine's order: run_steps, then run_events
+      execute format('drop table if exists everruns_partitions.%I', 'run_steps_p' || v_month.suffix);
+      execute format('drop table everruns_partitions.%I', 'run_events_p' || v_month.suffix);
+      perform set_config('lock_timeout', v_lock_timeout, true);
+      return query select 0, 0::bigint, 1;
+      return;
+    exception when lock_not_available then
+      -- the engine is writing: the next round tries again; expire row by row meanwhile
+      perform set_config('lock_timeout', v_lock_timeout, true);
+    end;
+  end loop;
+
+  -- 2. the oldest finished runs whose history may go, workspace by workspace under its own
+  -- retention (runs_retention_idx; a workspace keeping history forever is not looked at), up to
+  -- p_batch runs and about p_max_rows rows (each run's events and steps: event_seq + step_cursor)
+  select array_agg(x.id order by x.finished_at, x.id) into v_ids
+    from (select c.id, c.finished_at,
+                 sum(c.size) over (order by c.finished_at, c.id) - c.size as rows_before
+            from (select r.id, r.finished_at, r.size
+                    from everruns.workspaces w
+                    cross join lateral (
+                      select r.id, r.finished_at, r.event_seq + r.step_cursor as size
+                        from everruns.runs r
+                       where r.workspace_id = w.id
+                         and r.history_expired_at is null and r.finished_at is not null
+                         -- finished_at <= retention_clock: only a prefilter
+                         and r.finished_at < p_now - make_interval(days => w.retention_days)
+                         and everruns_private.run_finished_for_retention(r)
+                         -- runs_thread_live_idx: a run of a thread still running is passed over
+                         -- at once (case: before the full check, which the planner would put first)
+                         and case when exists (select from everruns.runs t
+                                                where t.thread_id = r.thread_id
+                                                  and (t.status in ('queued', 'running', 'waiting') or (t.status = 'interrupted' and t.continued_by is null)))
+                                  then false
+                                  else everruns_private.history_expirable(r, p_now) end
+                       order by r.finished_at
+                       limit p_batch) r
+                   where w.retention_days is not null
+                   order by r.finished_at, r.id
+                   limit p_batch) c) x
+   where x.rows_before < p_max_rows;
+  if v_ids is null then
+    return query select 0, 0::bigint, 0;
+    return;
+  end if;
+  -- locked as the engine locks them (their rows, skipping those held: a commit, a rerun or a
+  -- continuation in flight)
+  select array_agg(l.id) into v_ids
+    from (select r.id from everruns.runs r where r.id = any (v_ids) order by r.id for update of r skip locked) l;
+  if v_ids is null then
+    return query select 0, 0::bigint, 0;
+    return;
+  end if;
+  -- a new run on one of their threads (a continuation, a rerun, an answer) is inserted holding
+  -- the thread's latest run (tg_runs__prepare): hold those too, so that one either committed and
+  -- is seen by the check below (its thread is live again) or starts after this batch
+  perform set_config('lock_timeout', '500ms', true);
+  begin
+    perform from everruns.runs t
+     where t.id in (select (select l.id from everruns.runs l where l.thread_id = c.thread_id
+                             order by l.created_at desc, l.id desc limit 1)
+                      from everruns.runs c where c.id = any (v_ids))
+       for share of t;
+  exception when lock_not_available then
+    perform set_config('lock_timeout', v_lock_timeout, true);
+    return query select 0, 0::bigint, 0;
+    return;
+  end;
+  perform set_config('lock_timeout', v_lock_timeout, true);
+  select array_agg(r.id) into v_ids
+    from everruns.runs r where r.id = any (v_ids) and everruns_private.history_expirable(r, p_now);
+  if v_ids is null then
+    return query select 0, 0::bigint, 0;
+    return;
+  end if;
+  update everruns.runs r set history_expired_at = p_now where r.id = any (v_ids);
+
+  -- the rows of runs whose month will be dropped whole stay until the drop (a past month with
+  -- both partitions of its own where every run has expired now); the others are deleted
+  select array_agg(r.id) into v_delete
+    from everruns.runs r
+   where r.id = any (v_ids)
+     and not (not r.legacy_history
+              and date_trunc('month', r.created_at, 'UTC') + interval '1 month' <= date_trunc('month', least(p_now, now()), 'UTC')
+              and to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(r.created_at at time zone 'UTC', 'YYYYMM'))) is not null
+              and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(r.created_at at time zone 'UTC', 'YYYYMM'))) is not null
+              -- runs_history_kept_idx
+              and not exists (select from everruns.runs o
+                               where o.created_at >= date_trunc('month', r.created_at, 'UTC')
+                                 and o.created_at < date_trunc('month', r.created_at, 'UTC') + interval '1 month'
+                                 and o.history_expired_at is null
+                                 and not o.legacy_history));
+  if v_delete is not null then
+    -- the engine's order (run_steps, then run_events), each pruned to the run's partition
+    delete from everruns.run_steps s using everruns.runs r
+     where r.id = any (v_delete) and s.run_id = r.id
+       and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history);
+    get diagnostics v_n = row_count;
+    v_rows := v_rows + v_n;
+    delete from everruns.run_events e using everruns.runs r
+     where r.id = any (v_delete) and e.run_id = r.id
+       and e.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history);
+    get diagnostics v_n = row_count;
+    v_rows := v_rows + v_n;
+  end if;
+  -- what only the run's history and a rerun needed: gone with it (no rerun of it is possible now)
+  delete from everruns.run_attempts a where a.run_id = any (v_ids);
+  delete from everruns.run_signals g where g.run_id = any (v_ids);
+  delete from everruns.tool_dispatches d where d.run_id = any (v_ids);
+  delete from everruns.run_mcp_tools m where m.run_id = any (v_ids);
+  delete from everruns_private.trace_exports t where t.run_id = any (v_ids);
+  return query select cardinality(v_ids), v_rows, 0;
 end;
 $function$;
 
@@ -2582,6 +2781,25 @@ begin
         using errcode = 'EV008', hint = 'Raise every limit reached (metadata.reached) above its spend, or answer {"action": "stop"}.';
     end if;
   end loop;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.assert_history_kept(p_run everruns.runs, p_what text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_days int;
+begin
+  if p_run.history_expired_at is null then
+    return;
+  end if;
+  select w.retention_days into v_days from everruns.workspaces w where w.id = p_run.workspace_id;
+  raise exception 'run %''s history expired on % under the workspace''s retention of % days; it cannot be %',
+    p_run.id, to_char(p_run.history_expired_at at time zone 'UTC', 'YYYY-MM-DD'), coalesce(v_days::text, '(now unset)'), p_what
+    using errcode = 'EV008', hint = 'Start a new run on its thread instead.';
 end;
 $function$;
 
@@ -3099,12 +3317,13 @@ declare
                            then (p_step -> 'progress') || jsonb_build_object('at', now()) end;
 begin
   insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt,
-                                  input, output, error, usage, started_at, finished_at, state)
+                                  input, output, error, usage, started_at, finished_at, state, run_created_at)
   values (p_run.id, v_seq, p_run.workspace_id, p_step ->> 'kind', p_step ->> 'name',
           coalesce(p_step ->> 'status', 'succeeded'), p_attempt, p_step -> 'input', p_step -> 'output',
           p_step -> 'error', p_step -> 'usage', coalesce(p_run.step_started_at, now()), now(),
           -- 000030: the state this step committed
-          case when jsonb_typeof(p_step -> 'state') = 'object' then p_step -> 'state' end);
+          case when jsonb_typeof(p_step -> 'state') = 'object' then p_step -> 'state' end,
+          everruns_private.run_partition_key(p_run.created_at, p_run.legacy_history));  -- 000038
   if p_step ? 'consumes_signal' then
     update everruns.run_signals set consumed_at = now(), consumed_by_seq = v_seq
      where id = (p_step ->> 'consumes_signal')::bigint and run_id = p_run.id and consumed_at is null;
@@ -3432,6 +3651,72 @@ begin
     max_attempts => 25,
     job_key => 'run:' || p_run_id::text
   );
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.ensure_partitions(p_now timestamp with time zone DEFAULT now(), p_months_ahead integer DEFAULT 2)
+ RETURNS TABLE(created integer, skipped integer, held_by_default integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_month timestamptz := date_trunc('month', p_now, 'UTC');
+  v_from timestamptz;
+  v_to timestamptz;
+  v_suffix text;
+  v_t text;
+  v_name text;
+  v_new int;
+  v_created int := 0;
+  v_skipped int := 0;
+  v_held int := 0;
+  v_lock_timeout text := current_setting('lock_timeout');
+begin
+  if p_months_ahead is null or p_months_ahead < 0 or p_months_ahead > 24 then
+    raise exception 'months ahead must be from 0 to 24, got %', p_months_ahead using errcode = '22023';
+  end if;
+  for i in 0 .. p_months_ahead loop
+    v_from := v_month + make_interval(months => i);
+    v_to := v_from + interval '1 month';
+    v_suffix := to_char(v_from at time zone 'UTC', 'YYYYMM');
+    continue when to_regclass('everruns_partitions.run_steps_p' || v_suffix) is not null
+              and to_regclass('everruns_partitions.run_events_p' || v_suffix) is not null;
+    -- attaching takes SHARE UPDATE EXCLUSIVE on the parent (the engine's inserts go on) and
+    -- ACCESS EXCLUSIVE on its DEFAULT partition, which it scans for rows of the month (empty
+    -- unless maintenance fell behind): wait briefly, the next round tries again. Set outside
+    -- the block below: a setting made inside it would be undone with it.
+    perform set_config('lock_timeout', '500ms', true);
+    begin
+      v_new := 0;
+      -- the month's two partitions in one subtransaction, both or neither, in the engine's order
+      -- (commit_step writes run_steps, then run_events): each created as a table of its own with
+      -- the parent's columns and a check of the month (so attaching it does not scan it), then
+      -- attached
+      foreach v_t in array array['run_steps', 'run_events'] loop
+        v_name := v_t || '_p' || v_suffix;
+        continue when to_regclass(format('everruns_partitions.%I', v_name)) is not null;
+        execute format('create table everruns_partitions.%I (like everruns.%I including defaults including generated including constraints, '
+                       'constraint %I check (run_created_at >= %L and run_created_at < %L))',
+                       v_name, v_t, v_name || '_range', v_from, v_to);
+        execute format('alter table everruns.%I attach partition everruns_partitions.%I for values from (%L) to (%L)',
+                       v_t, v_name, v_from, v_to);
+        v_new := v_new + 1;
+      end loop;
+      v_created := v_created + v_new;
+    exception
+      when lock_not_available then
+        v_skipped := v_skipped + 1;
+        raise notice 'partitions of % not created: a parent or its DEFAULT partition is busy; the next round tries again', v_suffix;
+      when check_violation then
+        -- a DEFAULT partition already holds rows of this month (maintenance fell behind): they
+        -- stay there (retention deletes them row by row), the month gets no partitions
+        v_held := v_held + 1;
+        raise notice 'partitions of % not created: a DEFAULT partition (everruns_partitions.*_pdefault) holds rows of that month', v_suffix;
+    end;
+    perform set_config('lock_timeout', v_lock_timeout, true);
+  end loop;
+  return query select v_created, v_skipped, v_held;
 end;
 $function$;
 
@@ -3790,6 +4075,35 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.history_expirable(p_run everruns.runs, p_now timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select p_run.history_expired_at is null
+     and everruns_private.run_finished_for_retention(p_run)
+     and exists (select from everruns.workspaces w
+                  where w.id = p_run.workspace_id and w.retention_days is not null
+                    and everruns_private.retention_clock(p_run) < p_now - make_interval(days => w.retention_days))
+     -- runs_thread_live_idx
+     and not exists (select from everruns.runs t
+                      where t.thread_id = p_run.thread_id
+                        and (t.status in ('queued', 'running', 'waiting') or (t.status = 'interrupted' and t.continued_by is null)))
+     and not exists (select from everruns.runs c
+                      where c.root_run_id = coalesce(p_run.root_run_id, p_run.id) and not everruns_private.run_finished_for_retention(c))
+     and (p_run.root_run_id is null
+          or exists (select from everruns.runs root join everruns.workspaces w on w.id = root.workspace_id
+                      where root.id = p_run.root_run_id and everruns_private.run_finished_for_retention(root)
+                        and w.retention_days is not null
+                        and everruns_private.retention_clock(root) < p_now - make_interval(days => w.retention_days)
+                        and not exists (select from everruns.runs t
+                                         where t.thread_id = root.thread_id
+                                           and (t.status in ('queued', 'running', 'waiting') or (t.status = 'interrupted' and t.continued_by is null)))))
+     and (p_run.batch_id is null
+          or not exists (select from everruns.batches b where b.id = p_run.batch_id and b.status in ('running', 'paused')))
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.input_error(p_problem text)
  RETURNS void
  LANGUAGE plpgsql
@@ -3848,14 +4162,15 @@ begin
   return query
   select c.id, l.seq, c.depth
   from everruns_private.run_chain(p_run_id) c
+  join everruns.runs r on r.id = c.id  -- 000038: each run's partition
   cross join lateral (
     select max(x.seq) as seq from (
       (select s.seq from everruns.run_steps s
-        where s.run_id = c.id and s.kind = 'llm' and s.status = 'succeeded'
+        where s.run_id = c.id and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history) and s.kind = 'llm' and s.status = 'succeeded'
         order by s.seq desc limit 1)
       union all
       (select s.seq from everruns.run_steps s
-        where s.run_id = c.id and s.status = 'succeeded' and (s.kind = 'state' or (s.kind = 'wait' and s.output ? 'workflow'))
+        where s.run_id = c.id and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history) and s.status = 'succeeded' and (s.kind = 'state' or (s.kind = 'wait' and s.output ? 'workflow'))
         order by s.seq desc limit 1)
     ) x
   ) l
@@ -4839,6 +5154,19 @@ AS $function$
                         and a.backend_xid::text::bigint = (x.xid::text::numeric % 4294967296)::bigint);
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.retention_clock(p_run everruns.runs)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return greatest(p_run.finished_at,
+                  (select c.created_at from everruns.runs c where p_run.status = 'interrupted' and c.id = p_run.continued_by),
+                  (select max(x.created_at) from everruns.runs x where x.rerun_of = p_run.id and x.rerun_from_seq is not null));
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.revoke_api_key(p_id uuid)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -4894,7 +5222,18 @@ CREATE OR REPLACE FUNCTION everruns_private.run_events_after(p_run_id uuid, p_af
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select e.seq, e.type, e.event from everruns.run_events e where e.run_id = p_run_id and e.seq > p_after order by e.seq limit p_limit
+  select e.seq, e.type, e.event from everruns.run_events e where e.run_id = p_run_id and e.seq > p_after
+    and e.run_created_at = (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = p_run_id)
+    order by e.seq limit p_limit
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.run_finished_for_retention(p_run everruns.runs)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select p_run.status in ('succeeded', 'failed', 'cancelled')
+      or (p_run.status = 'interrupted' and p_run.continued_by is not null)
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.run_history(p_run_id uuid, p_scope text)
@@ -4911,7 +5250,8 @@ begin
   if p_scope = 'thread' then
     select * into v_run from everruns.runs where id = p_run_id;
     with runs as (
-      select r.id, r.input, r.created_at, r.rerun_of, r.rerun_from_seq from everruns.runs r
+      select r.id, r.input, r.created_at, r.rerun_of, r.rerun_from_seq, r.history_expired_at,
+           everruns_private.run_partition_key(r.created_at, r.legacy_history) as key from everruns.runs r
       where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
     ), replaced as (
       -- each run rerun by a run up to this one, and the last of its steps that stays (null:
@@ -4921,9 +5261,10 @@ begin
       from runs x where x.rerun_of is not null
       order by x.rerun_of, x.created_at desc, x.id desc
     ), kept as (
-      select r.id, r.input, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq
+      select r.id, r.input, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq, r.key
       from runs r left join replaced p on p.id = r.id
-      where p.id is null or p.keep_to_seq is not null
+      where (p.id is null or p.keep_to_seq is not null)
+        and r.history_expired_at is null  -- 000038: an expired run is left out whole, its input too
     ), entries as (
       select k.created_at, k.id as run_id, -1 as seq,
              jsonb_build_object('kind', 'input', 'run_id', k.id, 'input', k.input) as entry
@@ -4933,7 +5274,7 @@ begin
       select k.created_at, k.id, s.seq,
              jsonb_build_object('kind', 'step', 'run_id', k.id, 'step', jsonb_build_object(
                'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
-      from kept k join everruns.run_steps s on s.run_id = k.id
+      from kept k join everruns.run_steps s on s.run_id = k.id and s.run_created_at = k.key
       where not k.was_rerun or s.seq <= k.keep_to_seq
     )
     select coalesce(jsonb_agg(entry order by created_at, run_id, seq), '[]') into v_result from entries;
@@ -4944,21 +5285,24 @@ begin
   -- step of the runs after the turn's run, and the turn's run's steps from the turn on.
   select * into v_llm from everruns_private.last_llm_step(p_run_id);
   with chain as (
-    select c.id, c.depth from everruns_private.run_chain(p_run_id) c
-    where v_llm.depth is null or c.depth <= v_llm.depth
+    select c.id, c.depth, everruns_private.run_partition_key(r.created_at, r.legacy_history) as key
+      from everruns_private.run_chain(p_run_id) c join everruns.runs r on r.id = c.id
+    where (v_llm.depth is null or c.depth <= v_llm.depth)
+      and r.history_expired_at is null  -- 000038: an expired run is left out whole, its input too
   ), entries as (
     select c.depth, -1 as seq, jsonb_build_object('kind', 'input', 'run_id', r.id, 'input', r.input) as entry
     from chain c join everruns.runs r on r.id = c.id
     union all
     select c.depth, s.seq, jsonb_build_object('kind', 'step', 'run_id', s.run_id, 'step', jsonb_build_object(
              'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
-    from chain c join everruns.run_steps s on s.run_id = c.id
+    from chain c join everruns.run_steps s on s.run_id = c.id and s.run_created_at = c.key
     where v_llm.depth is null or c.depth < v_llm.depth
     union all
     select v_llm.depth, s.seq, jsonb_build_object('kind', 'step', 'run_id', s.run_id, 'step', jsonb_build_object(
              'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
     from everruns.run_steps s
     where s.run_id = v_llm.run_id and s.seq >= v_llm.seq
+      and s.run_created_at = (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = v_llm.run_id)
   )
   select coalesce(jsonb_agg(entry order by depth desc, seq), '[]') into v_result from entries;
   return v_result;
@@ -4982,19 +5326,21 @@ begin
   -- the latest compaction of the kept history, and the position of the entry it covers through
   -- when that entry is in the kept history too
   with runs as (
-    select r.id, r.created_at, r.rerun_of, r.rerun_from_seq from everruns.runs r
+    select r.id, r.created_at, r.rerun_of, r.rerun_from_seq, r.history_expired_at,
+           everruns_private.run_partition_key(r.created_at, r.legacy_history) as key from everruns.runs r
     where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
   ), replaced as (
     select distinct on (x.rerun_of) x.rerun_of as id, x.rerun_from_seq as keep_to_seq
     from runs x where x.rerun_of is not null
     order by x.rerun_of, x.created_at desc, x.id desc
   ), kept as (
-    select r.id, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq
+    select r.id, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq, r.key
     from runs r left join replaced p on p.id = r.id
-    where p.id is null or p.keep_to_seq is not null
+    where (p.id is null or p.keep_to_seq is not null)
+      and r.history_expired_at is null  -- 000038: an expired run is left out whole
   ), latest as (
     select s.output -> 'through' as through
-    from kept k join everruns.run_steps s on s.run_id = k.id
+    from kept k join everruns.run_steps s on s.run_id = k.id and s.run_created_at = k.key
     where (not k.was_rerun or s.seq <= k.keep_to_seq) and s.kind = 'compaction' and s.status = 'succeeded'
     order by k.created_at desc, k.id desc, s.seq desc
     limit 1
@@ -5009,16 +5355,18 @@ begin
 
   -- As run_history(run, 'thread') (000016), from (v_from_at, v_from_run, v_from_seq) on.
   with runs as (
-    select r.id, r.input, r.created_at, r.rerun_of, r.rerun_from_seq from everruns.runs r
+    select r.id, r.input, r.created_at, r.rerun_of, r.rerun_from_seq, r.history_expired_at,
+           everruns_private.run_partition_key(r.created_at, r.legacy_history) as key from everruns.runs r
     where r.thread_id = v_run.thread_id and (r.created_at, r.id) <= (v_run.created_at, v_run.id)
   ), replaced as (
     select distinct on (x.rerun_of) x.rerun_of as id, x.rerun_from_seq as keep_to_seq
     from runs x where x.rerun_of is not null
     order by x.rerun_of, x.created_at desc, x.id desc
   ), kept as (
-    select r.id, r.input, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq
+    select r.id, r.input, r.created_at, r.rerun_from_seq, p.id is not null as was_rerun, p.keep_to_seq, r.key
     from runs r left join replaced p on p.id = r.id
     where (p.id is null or p.keep_to_seq is not null) and (r.created_at, r.id) >= (v_from_at, v_from_run)
+      and r.history_expired_at is null  -- 000038: an expired run is left out whole
   ), entries as (
     select k.created_at, k.id as run_id, -1 as seq,
            jsonb_build_object('kind', 'input', 'run_id', k.id, 'input', k.input) as entry
@@ -5028,7 +5376,7 @@ begin
     select k.created_at, k.id, s.seq,
            jsonb_build_object('kind', 'step', 'run_id', k.id, 'step', jsonb_build_object(
              'seq', s.seq, 'kind', s.kind, 'name', s.name, 'status', s.status, 'input', s.input, 'output', s.output))
-    from kept k join everruns.run_steps s on s.run_id = k.id
+    from kept k join everruns.run_steps s on s.run_id = k.id and s.run_created_at = k.key
     where (not k.was_rerun or s.seq <= k.keep_to_seq) and (k.created_at, k.id, s.seq) >= (v_from_at, v_from_run, v_from_seq)
   )
   select coalesce(jsonb_agg(entry order by created_at, run_id, seq), '[]') into v_result from entries;
@@ -5052,8 +5400,16 @@ CREATE OR REPLACE FUNCTION everruns_private.run_last_event(p_run_id uuid)
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select e.seq, e.type from everruns.run_events e where e.run_id = p_run_id order by e.seq desc limit 1
+  select e.seq, e.type from everruns.run_events e where e.run_id = p_run_id
+    and e.run_created_at = (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = p_run_id)
+  order by e.seq desc limit 1
 $function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.run_partition_key(p_created_at timestamp with time zone, p_legacy_history boolean)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select case when p_legacy_history then '-infinity'::timestamptz else p_created_at end $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.runs_updated_since(p_since timestamp with time zone, p_limit integer)
  RETURNS TABLE(id uuid, workspace_id uuid)
@@ -6565,6 +6921,16 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.tg_runs__partition_key_fixed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  raise exception 'run %: created_at and legacy_history never change (they name the partition of its events and steps)', old.id
+    using errcode = 'EV006';
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.tg_runs__prepare()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -6682,6 +7048,7 @@ begin
   new.started_at := null;
   new.finished_at := null;
   new.created_at := now();
+  new.legacy_history := false;  -- 000038: a new run's rows go to its month's partitions
   new.updated_at := now();
   return new;
 end;

@@ -313,6 +313,9 @@ function buildProgram(): Command {
   passThrough(program, "traces", "OpenTelemetry traces of runs: export --run <id> [--stdout]", async (args) =>
     (await import("./traces-command.ts")).tracesCommand(args, getEnv()),
   );
+  passThrough(program, "archive", "finished runs with their steps and events as JSONL, a file per workspace and day: --before DATE --out DIR", async (args) =>
+    (await import("./archive-command.ts")).archiveCommand(args, getEnv()),
+  );
   passThrough(program, "keys", "a workspace's API keys: create|list|revoke", async (args) => (await import("./keys-command.ts")).keysCommand(args, getEnv()));
   passThrough(program, "workspaces", "workspaces: create|list|limits", async (args) =>
     (await import("./workspaces-command.ts")).workspacesCommand(args, getEnv()),

@@ -1,4 +1,4 @@
-// `everruns workspaces create|list`: an administrator's commands, straight on the database (the
+// `everruns workspaces create|list|limits`: an administrator's commands, straight on the database (the
 // owner's or a superuser's connection, DATABASE_URL or the embedded one) like `everruns runs`.
 // A workspace holds agents, runs, secrets and API keys; every API key acts in its one workspace.
 // Also the `--workspace` flag the keys and secrets commands share.
@@ -6,19 +6,22 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError, isUniqueViolation, ValidationError } from "../db/errors.ts";
 import type { Env } from "../db/env.ts";
-import { createPool, isUuid, type Pool, type Queryable } from "../db/pool.ts";
+import { createPool, isUuid, withTransaction, type Pool, type Queryable } from "../db/pool.ts";
+import { archiveDueRuns } from "../db/sql/archiveDueRuns.ts";
 import { createWorkspace, findWorkspace, listWorkspaces, WORKSPACE_NAME_PATTERN, type Workspace } from "../db/sql/workspaces.ts";
 import { describeIssues } from "../db/schemas.ts";
 import { setWorkspaceLimits, workspaceLimitsOf, type WorkspaceLimits, type WorkspaceLimitsPatch } from "../db/sql/workspaceLimits.ts";
+import { MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, setWorkspaceRetention, workspaceRetentionOf } from "../db/sql/workspaceRetention.ts";
 import { resolveDatabase } from "./database.ts";
 import { printRows } from "./cli/output.ts";
 
 export const WORKSPACES_USAGE = `Usage:
   everruns workspaces create <name> [--json]   create a workspace
-  everruns workspaces list [--json]            every workspace: name, id, created
+  everruns workspaces list [--json]            every workspace: name, id, created, retention
   everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none]
                  [--max-running-runs N|none] [--weight N] [--max-tokens-per-day N|none]
-                 [--max-cost-usd-per-day X|none] [--dedicated | --shared] [--json]
+                 [--max-cost-usd-per-day X|none] [--dedicated | --shared]
+                 [--retention-days N|none] [--json]
                  show a workspace's admission limits and usage (queued runs, runs admissible
                  now, active runs, runs waiting for a worker slot and the oldest wait, tokens
                  and cost today), or change them: none = unlimited (the default), a flag not
@@ -34,6 +37,12 @@ export const WORKSPACES_USAGE = `Usage:
                  --dedicated: only workers started with everruns worker --workspace <name> run
                  its steps, and shared workers never take them (start one, or its runs wait);
                  --shared (the default) undoes it.
+                 --retention-days (1-36500): a finished run's events and steps are removed
+                 that many days after it finished; the run itself stays as its summary, and
+                 reading its events answers 410 history_expired. none (the default) keeps
+                 them forever. Lowering it expires the runs past the new value at the next
+                 maintenance round (it prints how many): run everruns archive first.
+                 docs/data-lifecycle.md has the details.
 
 A workspace's name is 1-63 characters: lowercase letters, digits, _ and -, starting with a letter
 or a digit. The workspace "default" always exists. Give a workspace to keys and secrets with
@@ -117,6 +126,32 @@ function costFromFlag(value: string | undefined): number | null | undefined {
   return Number(value);
 }
 
+/** Days a finished run keeps its events and steps: 1..36500, or "none" (forever). */
+export const RetentionDaysFlagSchema = z.union([
+  z.literal("none").transform(() => null),
+  z
+    .string()
+    .regex(/^[0-9]{1,6}$/)
+    .transform(Number)
+    .pipe(z.number().int().min(MIN_RETENTION_DAYS).max(MAX_RETENTION_DAYS)),
+]);
+
+/** "--retention-days 30" → 30, "none" → null (keep forever), absent → undefined (keep the setting). */
+export function retentionFromFlag(value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined;
+  const checked = RetentionDaysFlagSchema.safeParse(value);
+  if (!checked.success)
+    throw new ConfigError(
+      `--retention-days takes a whole number of days from ${MIN_RETENTION_DAYS} to ${MAX_RETENTION_DAYS} (finished runs' events and steps are removed that long after they finish), or none (keep them forever), got ${JSON.stringify(value)}`,
+    );
+  return checked.data;
+}
+
+/** "30 days", "forever". */
+export function describeRetentionDays(days: number | null): string {
+  return days === null ? "forever" : `${days} day${days === 1 ? "" : "s"}`;
+}
+
 /** --dedicated → true, --shared → false, neither → undefined (keep); both contradict each other. */
 function dedicatedFromFlags(dedicated: boolean, shared: boolean): boolean | undefined {
   if (dedicated && shared) throw new ConfigError("--dedicated and --shared contradict each other: give one of them (or neither to keep the setting)");
@@ -149,7 +184,7 @@ function quotaUsage(used: number | null, max: number | null, format: (n: number)
   return max === null ? `${format(used)}${unit} today` : `${format(used)} of ${format(max)}${unit} today`;
 }
 
-function limitsRows(l: WorkspaceLimits, now: number = Date.now()): Record<string, unknown>[] {
+function limitsRows(l: WorkspaceLimits & { retentionDays: number | null }, now: number = Date.now()): Record<string, unknown>[] {
   const limit = (n: number | null) => (n === null ? "unlimited" : String(n));
   const waiting = l.oldestPendingAt === null ? "" : `, oldest waiting ${waitedFor(l.oldestPendingAt, now)}`;
   return [
@@ -172,11 +207,16 @@ function limitsRows(l: WorkspaceLimits, now: number = Date.now()): Record<string
       value: l.dedicated ? "yes" : "no",
       usage: l.dedicated ? `only everruns worker --workspace ${l.workspaceName} runs its steps` : "shared workers run its steps",
     },
+    {
+      limit: "retention_days",
+      value: describeRetentionDays(l.retentionDays),
+      usage: l.retentionDays === null ? "finished runs keep their events and steps" : "finished runs keep a summary after that",
+    },
   ];
 }
 
 const LIMITS_USAGE =
-  "usage: everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--max-running-runs N|none] [--weight N] [--max-tokens-per-day N|none] [--max-cost-usd-per-day X|none] [--dedicated | --shared] [--json]";
+  "usage: everruns workspaces limits <workspace> [--max-queued-runs N|none] [--runs-per-minute N|none] [--max-running-runs N|none] [--weight N] [--max-tokens-per-day N|none] [--max-cost-usd-per-day X|none] [--dedicated | --shared] [--retention-days N|none] [--json]";
 
 async function limitsCommand(rest: string[], env: Env): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -192,6 +232,7 @@ async function limitsCommand(rest: string[], env: Env): Promise<number> {
       "max-cost-usd-per-day": { type: "string" },
       dedicated: { type: "boolean", default: false },
       shared: { type: "boolean", default: false },
+      "retention-days": { type: "string" },
     },
   });
   if (positionals.length !== 1) throw new ConfigError(LIMITS_USAGE);
@@ -211,15 +252,31 @@ async function limitsCommand(rest: string[], env: Env): Promise<number> {
   if (maxCostUsdPerDay !== undefined) patch.maxCostUsdPerDay = maxCostUsdPerDay;
   const dedicated = dedicatedFromFlags(values.dedicated, values.shared);
   if (dedicated !== undefined) patch.dedicated = dedicated;
-  const limits = await withCliPool(env, async (pool) => {
-    const workspace = await resolveWorkspace(pool, positionals[0]);
-    if (Object.keys(patch).length === 0) return workspaceLimitsOf(pool, workspace.id);
-    return setWorkspaceLimits(pool, workspace.id, patch);
-  });
-  if (values.json) console.log(JSON.stringify(limits, null, 2));
+  const retentionDays = retentionFromFlag(values["retention-days"]);
+  // one transaction on one client: the limits and the retention change together or not at all
+  const { limits, due } = await withCliPool(env, (pool) =>
+    withTransaction(pool, async (client) => {
+      const workspace = await resolveWorkspace(client, positionals[0]);
+      // retention is its own setting (everruns.set_workspace_retention, 000038), shown with the limits
+      const retention =
+        retentionDays === undefined ? await workspaceRetentionOf(client, workspace.id) : await setWorkspaceRetention(client, workspace.id, retentionDays);
+      const limits = Object.keys(patch).length === 0 ? await workspaceLimitsOf(client, workspace.id) : await setWorkspaceLimits(client, workspace.id, patch);
+      // a retention set: the runs it puts past their time, by retention's own rule (seen in this transaction)
+      const due = retentionDays === undefined ? null : await archiveDueRuns(client, workspace.id);
+      return { limits: { ...limits, retentionDays: retention }, due };
+    }),
+  );
+  if (values.json) console.log(JSON.stringify(due === null ? limits : { ...limits, runsDueToExpire: due.runs }, null, 2));
   else {
     console.log(`workspace ${limits.workspaceName} (${limits.workspaceId})`);
     printRows(limitsRows(limits), false, "");
+    if (due !== null && due.runs > 0) {
+      console.log(
+        `${due.runs} finished run(s) (the oldest finished ${due.oldestFinishedAt!.toISOString()}) are past a retention of ${describeRetentionDays(limits.retentionDays)}: ` +
+          `the next maintenance round (every 5 minutes by default) removes their events and steps. To keep them, archive them now: ` +
+          `everruns archive --before ${new Date().toISOString()} --out <DIR> --workspace ${limits.workspaceName}, or set the retention back.`,
+      );
+    }
   }
   return 0;
 }
@@ -257,7 +314,12 @@ export async function workspacesCommand(args: string[], env: Env): Promise<numbe
   if (positionals.length > 0) throw new ConfigError("usage: everruns workspaces list [--json]");
   const workspaces = await withCliPool(env, (pool) => listWorkspaces(pool));
   printRows(
-    workspaces.map((w) => ({ name: w.name, id: w.id, created: w.createdAt })),
+    workspaces.map((w) => ({
+      name: w.name,
+      id: w.id,
+      created: w.createdAt,
+      retention: values.json ? w.retentionDays : describeRetentionDays(w.retentionDays),
+    })),
     values.json,
     "no workspaces (run everruns migrate: it creates the default one)",
   );

@@ -27,6 +27,7 @@ import { countSecretImports, sealSecretImports } from "../db/sql/secretImports.t
 import { checkSchemaVersion } from "../db/migrate.ts";
 import { makeDeliverNotificationTask, notifyMaxInFlightFromEnv, type NotificationsInFlight } from "./tasks/deliver_notification.ts";
 import { ScheduleTicker, SCHEDULES_CHANNEL, schedulerFromEnv } from "./schedule-ticker.ts";
+import { Maintenance, maintenanceIntervalFromEnv } from "./maintenance.ts";
 import { listen } from "../db/sql/listen.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { TracingConfigError, tracingConfigFromEnv, type TracingConfig } from "../lib/tracing/config.ts";
@@ -118,6 +119,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   httpMaxResponseBytesFromEnv();
   const secretKey = secretKeyFromEnv();
   const schedulerEnv = schedulerFromEnv();
+  const maintenanceIntervalMs = maintenanceIntervalFromEnv();
   const tracing = opts.tracing !== undefined ? opts.tracing : tracingFromEnv();
   const scheduler: SchedulerSettings = {
     enabled: opts.scheduler ?? schedulerEnv.enabled,
@@ -159,6 +161,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     inFlight: { running: 0, max: opts.concurrency },
     notifications: { running: 0, max: notifyMaxInFlight },
     scheduler,
+    maintenanceIntervalMs,
     // MCP servers' connections (and stdio servers' processes) outlive a database outage too
     mcp: new LazyMcpConnections(opts.log),
     tracing,
@@ -298,6 +301,8 @@ interface Shared {
   /** Notification deliveries sending in this process, over every pool (the cap is per process). */
   notifications: NotificationsInFlight;
   scheduler: SchedulerSettings;
+  /** partitions ahead and retention (worker/maintenance.ts): ms between rounds */
+  maintenanceIntervalMs: number;
   mcp: LazyMcpConnections;
   /** OpenTelemetry traces' configuration; null: off (no tracing work at all) */
   tracing: TracingConfig | null;
@@ -338,6 +343,8 @@ interface Generation {
   liveness: Liveness;
   /** this generation's schedule ticker (null: EVERRUNS_SCHEDULER=off); one per process, as one generation runs at a time */
   ticker: ScheduleTicker | null;
+  /** this generation's maintenance rounds (worker/maintenance.ts) */
+  maintenance?: Maintenance;
   /** this generation's span exporter (worker/trace-export.ts); absent when tracing is off */
   traces?: { start(): void; stop(): Promise<void> } | null;
   /** Set when the runner was stopped because its pool reported a lost database connection. */
@@ -358,8 +365,8 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   // completions and the notifier's sends are short and must not queue behind that (a completion
   // graphile-worker cannot record within the connect timeout stops its whole pool). The control
   // pool holds one more: graphile-worker's LISTEN client, taken from it for good.
-  const pool = createPool(opts.databaseUrl, "everruns-worker", stepConnections(dbConnections), { pooled });
-  const controlPool = createPool(opts.databaseUrl, "everruns-worker-control", CONTROL_CONNECTIONS + 1, { pooled });
+  const pool = createPool(opts.databaseUrl, "everruns-worker", stepConnections(dbConnections), { pooled, log: opts.log });
+  const controlPool = createPool(opts.databaseUrl, "everruns-worker-control", CONTROL_CONNECTIONS + 1, { pooled, log: opts.log });
   const draining = new AbortController();
   // this pool's step commits notify listeners through it, after they commit (000017)
   const notifier = new Notifier({ pool: controlPool, log: opts.log });
@@ -511,6 +518,9 @@ async function startGeneration(opts: WorkerOptions, shared: Shared): Promise<Gen
   }
   gen = { poolId, pool, controlPool, notifier, runner, liveness, ticker, outage: null, lost: lostDatabase, stopping: null };
   gen.traces = traces;
+  // partitions ahead and retention: short transactions on the steps' pool, one worker at a time
+  gen.maintenance = new Maintenance({ pool, log: opts.log, intervalMs: shared.maintenanceIntervalMs });
+  gen.maintenance.start();
   ticker?.start();
   traces?.start();
   opts.log.info(
@@ -526,6 +536,7 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
     log.info(`worker pool ${gen.poolId} stopping: finishing in-flight steps (up to ${shutdownTimeoutMs} ms)`);
     // no new tick; the one in flight ends its transaction before the pool ends
     const tickerStopped = gen.ticker?.stop().catch(() => undefined);
+    const maintenanceStopped = gen.maintenance?.stop().catch(() => undefined);
     const stopped = (async () => {
       try {
         await gen.runner.stop();
@@ -551,6 +562,7 @@ function stopGeneration(gen: Generation, opts: WorkerOptions): Promise<void> {
     // the last commits' notifications (bounded: after an outage a send may fail, and is dropped)
     await settlesWithin(gen.notifier.stop(), 5_000);
     await settlesWithin(tickerStopped ?? Promise.resolve(), 10_000);
+    await settlesWithin(maintenanceStopped ?? Promise.resolve(), 10_000);
     await tracesStopped;
     const waits = poolWaits(gen.pool);
     await Promise.all([endPool(gen.pool), endPool(gen.controlPool)]);

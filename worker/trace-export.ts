@@ -112,6 +112,8 @@ type Lease = { runId: string; token: string };
 export class TraceExport {
   readonly stats: TraceExportStats = { spans: 0, exports: 0, failures: 0, swept: 0 };
   private readonly pending = new Set<string>();
+  /** the runs the flush under way exports (those pending when it started, and those it read in part) */
+  private due: Set<string> | null = null;
   private flushTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
@@ -187,7 +189,7 @@ export class TraceExport {
     clearTimeout(this.sweepTimer);
     this.flushTimer = undefined;
     const deadline = Date.now() + withinMs;
-    await this.serially(() => this.flush(deadline));
+    await this.serially(() => this.flush(deadline, true));
     await this.exporter.shutdown().catch(() => undefined);
   }
 
@@ -200,17 +202,35 @@ export class TraceExport {
     return this.running;
   }
 
-  private async flush(deadline = Infinity): Promise<void> {
-    while (this.pending.size > 0 && Date.now() < deadline) {
-      if (Date.now() < this.backoffUntil) {
-        // the endpoint is down: the pending runs wait (in memory) for the backoff's end
-        if (!this.stopped) this.schedule(this.flushMs);
-        return;
+  /**
+   * Exports the runs pending when it starts, in batches of BATCH_RUNS (a run read in part goes on
+   * in the same flush). Runs whose steps commit meanwhile wait for the next flush, FLUSH_MS later
+   * (afterCommit scheduled it): a flush that went on with them would export again at once, a run's
+   * every step or two one claim, read, request and mark, on the steps' connections. `drain`
+   * (stop): until none is pending.
+   */
+  private async flush(deadline = Infinity, drain = false): Promise<void> {
+    const due = new Set(this.pending);
+    this.due = due;
+    try {
+      while (this.pending.size > 0 && Date.now() < deadline) {
+        if (Date.now() < this.backoffUntil) {
+          // the endpoint is down: the pending runs wait (in memory) for the backoff's end
+          if (!this.stopped) this.schedule(this.flushMs);
+          return;
+        }
+        const ids = [...this.pending].filter((id) => drain || due.has(id)).slice(0, BATCH_RUNS);
+        if (ids.length === 0) break;
+        for (const id of ids) {
+          this.pending.delete(id);
+          due.delete(id);
+        }
+        await this.exportRuns(ids);
       }
-      const ids = [...this.pending].slice(0, BATCH_RUNS);
-      for (const id of ids) this.pending.delete(id);
-      await this.exportRuns(ids);
+    } finally {
+      this.due = null;
     }
+    if (this.pending.size > 0 && !this.stopped) this.schedule(this.flushMs);
   }
 
   /** One sweep: runs found behind their markers are exported; old markers are pruned. */
@@ -374,7 +394,11 @@ export class TraceExport {
       this.warn("db", `traces: could not record the export of ${mine.length} run(s) (${(error as Error).message})`);
       return spans.length;
     }
-    for (const r of mine) if (r.more) this.requeue(r.runId);
+    for (const r of mine) {
+      if (!r.more) continue;
+      this.requeue(r.runId);
+      this.due?.add(r.runId); // the rest of its steps go on in this flush
+    }
     return spans.length;
   }
 

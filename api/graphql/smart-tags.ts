@@ -88,8 +88,9 @@ export const EverrunsSmartTagsPlugin = jsonPgSmartTags(
         "everruns.run_events": {
           tags: { behavior: READ_ONLY },
           attribute: {
-            // not indexed, but a run's log is small and always scoped to one run
-            type: { tags: { behavior: "+filterBy" } },
+            // not indexed, but a run's log is small and always scoped to one run (no order by it:
+            // 000038's partitioned table shows PostGraphile no index, so say it here)
+            type: { tags: { behavior: "+filterBy -orderBy" } },
           },
         },
         // Triggers (issue 16, triggers.ts): read-only here; created, changed and deleted by the

@@ -19,9 +19,10 @@ import { access, context, lambda, listen } from "postgraphile/grafast";
 import { withPgClient, type PgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { extendSchema } from "postgraphile/utils";
-import { NotFoundError, ValidationError } from "../../db/errors.ts";
+import { EverrunsError, NotFoundError, ValidationError } from "../../db/errors.ts";
 import { isUuid, type Pool, type Queryable } from "../../db/pool.ts";
 import { getRun } from "../../db/sql/getRun.ts";
+import { historyExpiredMessage, runHistoryExpiry } from "../../db/sql/runHistoryExpiry.ts";
 import type { EventsHub } from "../events-hub.ts";
 import { watchBatchProgress } from "./batches.ts";
 
@@ -51,7 +52,11 @@ export const RunSubscriptionsPlugin = extendSchema((build) => {
   const topicOfVisibleRun = ($args: Step, topic: (args: { runId: string; after: number }) => string) =>
     withPgClient(executor, $args, async (client, args) => {
       const { runId, after } = args as { runId: string; after: number };
-      if (!isUuid(runId) || !(await getRun(raw(client), runId))) throw new NotFoundError(`unknown run ${runId}`);
+      const run = isUuid(runId) ? await getRun(raw(client), runId) : null;
+      if (!run) throw new NotFoundError(`unknown run ${runId}`);
+      // retention removed its events (000038): an error saying when (code history_expired), not a stream that never ends
+      const expiry = run.history_expired_at ? await runHistoryExpiry(raw(client), runId) : null;
+      if (expiry) throw new EverrunsError("history_expired", historyExpiredMessage(runId, expiry));
       return topic({ runId, after });
     });
   return {

@@ -67,10 +67,11 @@ async function newRuns(n: number): Promise<string[]> {
 async function append(runId: string, from: number, to: number, last: "RUN_FINISHED" | null = null): Promise<void> {
   await db.pool.query(
     `with events as (
-       insert into everruns.run_events (run_id, seq, workspace_id, type, event)
+       insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
        select $1::uuid, seq, $2::uuid, case when seq = $4 and $5::text is not null then $5 else 'CUSTOM' end,
               case when seq = $4 and $5::text is not null then jsonb_build_object('type', $5::text, 'threadId', $1::text, 'runId', $1::text)
-                   else jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', seq) end
+                   else jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', seq) end,
+              (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1::uuid)
          from generate_series($3::int, $4::int) as seq
        returning seq)
      update everruns.runs set event_seq = (select max(seq) from events), updated_at = now() where id = $1`,

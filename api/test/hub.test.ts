@@ -33,13 +33,11 @@ async function newRun(): Promise<string> {
 }
 
 async function append(runId: string, seq: number, type: string): Promise<void> {
-  await db.pool.query("insert into everruns.run_events (run_id, seq, workspace_id, type, event) values ($1, $2, $3, $4, $5)", [
-    runId,
-    seq,
-    WORKSPACE,
-    type,
-    JSON.stringify({ type, ...(type === "CUSTOM" ? { name: "tick", value: seq } : { threadId: runId, runId }) }),
-  ]);
+  await db.pool.query(
+    `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
+     values ($1, $2, $3, $4, $5, (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1))`,
+    [runId, seq, WORKSPACE, type, JSON.stringify({ type, ...(type === "CUSTOM" ? { name: "tick", value: seq } : { threadId: runId, runId }) })],
+  );
 }
 
 /** Kills the hub's LISTEN backend and waits until the hub has noticed. */
@@ -60,10 +58,11 @@ it("events committed while the LISTEN connection is down still reach SSE clients
   // the hub is deaf now: none of these is notified to it (one statement, so they are all
   // committed well before the hub's first reconnect, 100-200 ms after it noticed the loss)
   await db.pool.query(
-    `insert into everruns.run_events (run_id, seq, workspace_id, type, event)
+    `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
      select $1::uuid, seq, $2::uuid, case when seq = 6 then 'RUN_FINISHED' else 'CUSTOM' end,
             case when seq = 6 then jsonb_build_object('type', 'RUN_FINISHED', 'threadId', $1::text, 'runId', $1::text)
-                 else jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', seq) end
+                 else jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', seq) end,
+            (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1::uuid)
        from generate_series(2, 6) as seq`,
     [runId, WORKSPACE],
   );

@@ -378,6 +378,72 @@ describe("/metrics", () => {
     expect(sum(values(a, "everruns_runs_started_total"))).toBe(rows[0]!.n);
   });
 
+  it("a warm-up catches up window by window, pausing before each, and leaves the first scrape one read that agrees", async () => {
+    const warmed = new MetricsEndpoint(db.pool, { maxLabelValues: 1000, settleSeconds: 0, windowSeconds: 1 });
+    const whole = new MetricsEndpoint(db.pool, { maxLabelValues: 1000, settleSeconds: 0 });
+    let pauses = 0;
+    await warmed.database.warmUp(() => {
+      pauses++;
+      return Promise.resolve();
+    }, new AbortController().signal);
+    expect(warmed.database.reads).toBeGreaterThan(3); // the runs above span several seconds: several windows
+    expect(pauses).toBe(warmed.database.reads); // a pause before each window
+    const afterWarmUp = warmed.database.reads;
+    const [a, b] = [parse(await warmed.render("all")), parse(await whole.render("all"))];
+    expect(warmed.database.reads - afterWarmUp).toBe(1); // caught up: the scrape's read is one window
+    for (const name of DATABASE_COUNTERS) {
+      const key = (r: { labels: Record<string, string>; value: number }) => `${JSON.stringify(r.labels)}=${r.value}`;
+      expect(values(a, name).map(key).sort(), name).toEqual(values(b, name).map(key).sort());
+    }
+
+    // an aborted warm-up stops before its next window; a scrape then reads the rest
+    const stopped = new MetricsEndpoint(db.pool, { maxLabelValues: 1000, settleSeconds: 0, windowSeconds: 1 });
+    const abort = new AbortController();
+    await stopped.database.warmUp(() => {
+      if (stopped.database.reads === 2) abort.abort();
+      return Promise.resolve();
+    }, abort.signal);
+    expect(stopped.database.reads).toBe(2);
+    const c = parse(await stopped.render("all"));
+    expect(sum(values(c, "everruns_runs_started_total"))).toBe(sum(values(b, "everruns_runs_started_total")));
+  });
+
+  it("without a METRICS_PORT the API reads nothing for metrics at start; its first scrape reads the totals", async () => {
+    const quiet = await startApi({ databaseUrl: db.url, port: 0, log: quietLog, graphiql: false, metrics: { maxLabelValues: 1000 } });
+    try {
+      expect(quiet.metricsUrl).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 1_000)); // several of the warm-up's pauses
+      expect(quiet.metrics.database.reads).toBe(0);
+      const { rows } = await db.pool.query<{ id: string; n: number }>(
+        "select w.id, (select count(*)::int from everruns.runs r where r.workspace_id = w.id) as n from everruns.workspaces w where w.name = 'default'",
+      );
+      const key = await createTestKey(db.url, { workspaceId: rows[0]!.id, name: "first-scrape" });
+      const res = await scrape(`${quiet.url}/metrics`, bearer(key));
+      expect(res.status).toBe(200);
+      expect(quiet.metrics.database.reads).toBeGreaterThanOrEqual(1);
+      expect(rows[0]!.n).toBeGreaterThan(0);
+      expect(sum(values(parse(res.text), "everruns_runs_started_total"))).toBe(rows[0]!.n);
+    } finally {
+      await quiet.close();
+    }
+  });
+
+  it("with a METRICS_PORT the API catches up after its start, before any scrape", async () => {
+    const warm = await startApi({ databaseUrl: db.url, port: 0, log: quietLog, graphiql: false, metrics: { port: 0, maxLabelValues: 1000 } });
+    try {
+      expect(warm.metrics.database.reads).toBe(0); // nothing read during the start
+      await waitFor("the warm-up's read", () => warm.metrics.database.reads > 0, 10_000);
+      const reads = warm.metrics.database.reads;
+      const res = await scrape(warm.metricsUrl!);
+      expect(res.status).toBe(200);
+      expect(warm.metrics.database.reads - reads).toBe(1); // caught up already: one window
+      const { rows } = await db.pool.query<{ n: number }>("select count(*)::int as n from everruns.runs");
+      expect(sum(values(parse(res.text), "everruns_runs_started_total"))).toBe(rows[0]!.n);
+    } finally {
+      await warm.close();
+    }
+  });
+
   it("the snapshot function refuses to run inside a workspace's request (everruns_api with a workspace set)", async () => {
     const { rows } = await db.pool.query<{ id: string }>("select id from everruns.workspaces where name = 'default'");
     const client = await db.pool.connect();

@@ -55,13 +55,11 @@ async function newRun(): Promise<string> {
 /** Appends one event in its own statement (and transaction); resolves when the commit is acknowledged. */
 async function append(runId: string, seq: number, type = "CUSTOM"): Promise<void> {
   const event = type === "CUSTOM" ? { type, name: "tick", value: seq } : { type, threadId: runId, runId };
-  await db.pool.query("insert into everruns.run_events (run_id, seq, workspace_id, type, event) values ($1, $2, $3, $4, $5)", [
-    runId,
-    seq,
-    WORKSPACE,
-    type,
-    JSON.stringify(event),
-  ]);
+  await db.pool.query(
+    `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
+     values ($1, $2, $3, $4, $5, (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1))`,
+    [runId, seq, WORKSPACE, type, JSON.stringify(event)],
+  );
 }
 
 interface Reader {

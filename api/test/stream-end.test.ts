@@ -270,8 +270,9 @@ describe("the events hub", () => {
     const first = await api.hub.subscribeRunEvents(live.runId, 0);
     try {
       await db.pool.query(
-        `insert into everruns.run_events (run_id, seq, workspace_id, type, event)
-         select r.id, r.event_seq + n, r.workspace_id, 'CUSTOM', jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', n)
+        `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
+         select r.id, r.event_seq + n, r.workspace_id, 'CUSTOM', jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', n),
+                everruns_private.run_partition_key(r.created_at, r.legacy_history)
            from everruns.runs r, generate_series(1, 3) as n where r.id = $1`,
         [live.runId],
       );

@@ -276,8 +276,9 @@ describe("daily quotas and dedicated (000023) in GraphQL", () => {
     expect(created.status).toBe(201);
     const runId = ((await created.json()) as { id: string }).id;
     await db.pool.query(
-      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at)
-       values ($1, 1, $2, 'llm', 'scripted', 'succeeded', 1, $3, now(), now())`,
+      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at, run_created_at)
+       values ($1, 1, $2, 'llm', 'scripted', 'succeeded', 1, $3, now(), now(),
+               (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1))`,
       [runId, ws.id, JSON.stringify({ input_tokens: 1200, output_tokens: 345, cost_usd: 0.0123 })],
     );
     expect((await read(ws.headers)).data!.workspaceLimits).toMatchObject({ tokensToday: 1545, costUsdToday: 0.0123 });

@@ -20,13 +20,15 @@ export interface RunView {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  /** when retention removed its events and steps (000038; the row stays as its summary), null while kept */
+  history_expired_at: Date | null;
 }
 
 /** One run by id, or null when there is none. */
 export async function getRun(db: Queryable, runId: string): Promise<RunView | null> {
   const { rows } = await db.query<RunView>(
     `select id, agent_id, agent_version, thread_id, parent_run_id, status, input, output, error, usage,
-            state, progress, created_at, started_at, finished_at, updated_at
+            state, progress, created_at, started_at, finished_at, updated_at, history_expired_at
        from everruns.runs where id = $1`,
     [runId],
   );

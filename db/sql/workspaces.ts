@@ -20,11 +20,17 @@ export async function createWorkspace(db: Queryable, name: string): Promise<Work
   }
 }
 
-export async function listWorkspaces(db: Queryable): Promise<Workspace[]> {
-  const { rows } = await db.query<{ id: string; name: string; created_at: Date }>(
-    "select id, name, created_at from everruns.workspaces order by created_at, name",
+/** A workspace as `everruns workspaces list` shows it. */
+export interface WorkspaceListing extends Workspace {
+  /** Days a finished run keeps its events and steps (000038); null: forever. */
+  retentionDays: number | null;
+}
+
+export async function listWorkspaces(db: Queryable): Promise<WorkspaceListing[]> {
+  const { rows } = await db.query<{ id: string; name: string; created_at: Date; retention_days: number | null }>(
+    "select id, name, created_at, retention_days from everruns.workspaces order by created_at, name",
   );
-  return rows.map((r) => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at).toISOString() }));
+  return rows.map((r) => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at).toISOString(), retentionDays: r.retention_days }));
 }
 
 /** A workspace by name or id; NotFoundError naming the ones there are otherwise. */

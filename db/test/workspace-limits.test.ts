@@ -305,8 +305,9 @@ describe("everruns workspaces limits", () => {
     // an LLM step committed today counts (as a worker's would)
     const [runId] = await insertRuns(ws, 1);
     await db.pool.query(
-      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at)
-       values ($1, 1, $2, 'llm', 'scripted', 'succeeded', 1, $3, now(), now())`,
+      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at, run_created_at)
+       values ($1, 1, $2, 'llm', 'scripted', 'succeeded', 1, $3, now(), now(),
+               (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1))`,
       [runId, ws.id, JSON.stringify({ input_tokens: 12000, output_tokens: 345, cost_usd: 0.25 })],
     );
     const shown = await cli(["workspaces", "limits", ws.name]);

@@ -2,7 +2,7 @@
 // run from its rows sends the same ids, and a worker can name the span of the step attempt it
 // runs (the traceparent its http tools and MCP calls send) without asking anyone.
 // db/migrations/000035_trace_context.sql (tg_runs__trace_parent) computes the same in SQL.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { parseTraceparent, runTraceId } from "../trace-id.ts";
 
 export { parseTraceparent, type TraceParent } from "../trace-id.ts";
@@ -19,7 +19,8 @@ export function formatTraceparent(traceId: string, spanId: string, flags = 1): s
 
 /** The first 16 hex digits of SHA-256 of `text`: a span id (never all zero in practice). */
 function spanIdOf(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex").slice(0, 16);
+  // the one-shot hash (a string is hashed as its UTF-8): a span id per step attempt, twice a step
+  return hash("sha256", text, "hex").slice(0, 16);
 }
 
 /** The trace of a run: the trace its trace_parent continues, else its own id's 32 hex digits (lib/trace-id.ts). */

@@ -126,6 +126,11 @@ function withoutUndefined(attributes: Record<string, string | number | boolean |
   return Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined && v !== null));
 }
 
+/** Sets attribute `key` unless `value` is undefined or null. */
+function put(attributes: Attributes, key: string, value: string | number | boolean | undefined | null): void {
+  if (value !== undefined && value !== null) attributes[key] = value;
+}
+
 function span(
   trace: { traceId: string; resource: Resource },
   s: {
@@ -177,6 +182,13 @@ export function buildRunSpans(run: RunTrace, options: SpanOptions): ReadableSpan
   // the flags (sampled or not) of the trace the run continues, else sampled
   const root: SpanContext = { traceId, spanId: rootId, traceFlags: parseTraceparent(run.trace_parent)?.flags ?? 1 };
   const steps = new Map(run.steps.map((s) => [s.seq, s]));
+  // each step's attempts (the retry events of its committed one)
+  const attemptsOf = new Map<number, Array<RunTrace["attempts"][number]>>();
+  for (const a of run.attempts) {
+    const list = attemptsOf.get(a.seq);
+    if (list) list.push(a);
+    else attemptsOf.set(a.seq, [a]);
+  }
   const out: ReadableSpan[] = [];
   const provider = providerAttributes(run.provider, options.genAiLatest);
 
@@ -212,8 +224,8 @@ export function buildRunSpans(run: RunTrace, options: SpanOptions): ReadableSpan
     }
     // the attempts before a committed one: "retry" events on it
     const events: TimedEvent[] = committed
-      ? run.attempts
-          .filter((b) => b.seq === a.seq && b.attempt < a.attempt && b.outcome !== null && b.outcome !== "committed")
+      ? (attemptsOf.get(a.seq) ?? [])
+          .filter((b) => b.attempt < a.attempt && b.outcome !== null && b.outcome !== "committed")
           .map((b) => {
             const e = errorOf(b.error);
             return {
@@ -229,38 +241,39 @@ export function buildRunSpans(run: RunTrace, options: SpanOptions): ReadableSpan
           })
       : [];
     const llm = operation === GEN_AI_OPERATION_NAME_VALUE_CHAT;
-    const attributes = withoutUndefined({
-      ...(operation && { [ATTR_GEN_AI_OPERATION_NAME]: operation }),
-      ...(llm && provider),
-      ...(llm && { [ATTR_GEN_AI_REQUEST_MODEL]: requestModel ?? undefined }),
-      ...(llm && committed && { [ATTR_GEN_AI_RESPONSE_MODEL]: step.response_model ?? undefined }),
-      ...(llm &&
-        committed && {
-          [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: tokens(step.usage, "input_tokens"),
-          [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: tokens(step.usage, "output_tokens"),
-          "gen_ai.usage.cache_read.input_tokens": tokens(step.usage, "cache_read_tokens"),
-          "gen_ai.usage.cache_creation.input_tokens": tokens(step.usage, "cache_write_tokens"),
-          "everruns.usage.cost_usd": tokens(step.usage, "cost_usd"),
-        }),
-      ...(operation === GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL && {
-        [ATTR_GEN_AI_TOOL_NAME]: name ?? undefined,
-        [ATTR_GEN_AI_TOOL_CALL_ID]: step?.tool_call_id ?? undefined,
-      }),
-      ...(operation === undefined && kind === "wait" && step?.tool_call_id ? { [ATTR_GEN_AI_TOOL_CALL_ID]: step.tool_call_id } : {}),
-      [ATTR_GEN_AI_CONVERSATION_ID]: run.thread_id,
-      "everruns.run.id": run.id,
-      "everruns.workspace.id": run.workspace_id,
-      "everruns.step.seq": a.seq,
-      "everruns.step.kind": kind,
-      "everruns.step.name": name,
-      "everruns.step.status": committed ? step.status : undefined,
-      "everruns.attempt": a.attempt,
-      "everruns.attempt.outcome": a.outcome ?? "unfinished",
-      "everruns.worker.pool_id": a.pool_id,
-      "everruns.worker.hostname": a.hostname,
-      "everruns.worker.pid": a.worker_pid,
-      ...(status.code === SpanStatusCode.ERROR && { [ATTR_ERROR_TYPE]: error.code ?? a.outcome ?? "error" }),
-    });
+    // set one by one, absent values left out (a span per step attempt: no spreads, no filtering pass)
+    const attributes: Attributes = {};
+    if (operation) attributes[ATTR_GEN_AI_OPERATION_NAME] = operation;
+    if (llm) {
+      Object.assign(attributes, provider);
+      put(attributes, ATTR_GEN_AI_REQUEST_MODEL, requestModel);
+      if (committed) {
+        put(attributes, ATTR_GEN_AI_RESPONSE_MODEL, step.response_model);
+        put(attributes, ATTR_GEN_AI_USAGE_INPUT_TOKENS, tokens(step.usage, "input_tokens"));
+        put(attributes, ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, tokens(step.usage, "output_tokens"));
+        put(attributes, "gen_ai.usage.cache_read.input_tokens", tokens(step.usage, "cache_read_tokens"));
+        put(attributes, "gen_ai.usage.cache_creation.input_tokens", tokens(step.usage, "cache_write_tokens"));
+        put(attributes, "everruns.usage.cost_usd", tokens(step.usage, "cost_usd"));
+      }
+    }
+    if (operation === GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL) {
+      put(attributes, ATTR_GEN_AI_TOOL_NAME, name);
+      put(attributes, ATTR_GEN_AI_TOOL_CALL_ID, step?.tool_call_id);
+    }
+    if (operation === undefined && kind === "wait" && step?.tool_call_id) attributes[ATTR_GEN_AI_TOOL_CALL_ID] = step.tool_call_id;
+    attributes[ATTR_GEN_AI_CONVERSATION_ID] = run.thread_id;
+    attributes["everruns.run.id"] = run.id;
+    attributes["everruns.workspace.id"] = run.workspace_id;
+    attributes["everruns.step.seq"] = a.seq;
+    put(attributes, "everruns.step.kind", kind);
+    put(attributes, "everruns.step.name", name);
+    if (committed) attributes["everruns.step.status"] = step.status;
+    attributes["everruns.attempt"] = a.attempt;
+    attributes["everruns.attempt.outcome"] = a.outcome ?? "unfinished";
+    put(attributes, "everruns.worker.pool_id", a.pool_id);
+    put(attributes, "everruns.worker.hostname", a.hostname);
+    put(attributes, "everruns.worker.pid", a.worker_pid);
+    if (status.code === SpanStatusCode.ERROR) attributes[ATTR_ERROR_TYPE] = error.code ?? a.outcome ?? "error";
     out.push(
       span(trace, {
         name: spanName,

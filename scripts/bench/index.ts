@@ -21,6 +21,7 @@
 //   subagents  a task delegated to a sub-agent next to a plain run: per call and per child of a fan-out (subagents.ts)
 //   workflow  a workflow's state transition next to an agent step, measured in the same run (workflow.ts)
 //   trace    per-step cost with OpenTelemetry traces exported next to off, in the same run (trace.ts)
+//   event-log  the partitioned event log at 1M next to 50M events, a month dropped next to DELETE, retention's cost (event-log.ts)
 import { ConfigError } from "../../db/errors.ts";
 import { createPool } from "../../db/pool.ts";
 import { parseFlags } from "../harness/args.ts";
@@ -45,6 +46,7 @@ import { COMPACTION_FLAGS, COMPACTION_USAGE, compactionOptionsFromFlags, runComp
 import { runSubagentsBench, SUBAGENTS_FLAGS, SUBAGENTS_USAGE, subagentsOptionsFromFlags } from "./subagents.ts";
 import { runWorkflowBench, WORKFLOW_FLAGS, WORKFLOW_USAGE, workflowOptionsFromFlags } from "./workflow.ts";
 import { runTraceBench } from "./trace.ts";
+import { EVENT_LOG_FLAGS, EVENT_LOG_USAGE, eventLogOptionsFromFlags, runEventLogBench } from "./event-log.ts";
 
 export const BENCH_USAGE = `everruns bench [--steps 200] [--chains 1,10] [--repeat 3] [--concurrency 10]
                [--workers 1,2,4] [--runs 200] [--run-steps 21] [--kills 20] [--starts 7]
@@ -106,7 +108,8 @@ ${SUBAGENTS_USAGE}
 ${WORKFLOW_USAGE}
   trace     per-step cost with OpenTelemetry traces on (exported over OTLP --trace-protocol http/protobuf or
             http/json to a receiver in this process) next to off: the ratio bench's echo chains (--steps,
-            --chains, --repeat, --concurrency), alternating; time per step on ÷ off`;
+            --chains, --repeat, --concurrency), alternating; time per step on ÷ off
+${EVENT_LOG_USAGE}`;
 
 /**
  * `everruns bench [flags]` against the Postgres server of databaseUrl (each part uses throwaway
@@ -154,6 +157,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       ...COMPACTION_FLAGS,
       ...SUBAGENTS_FLAGS,
       ...WORKFLOW_FLAGS,
+      ...EVENT_LOG_FLAGS,
       "trace-protocol": { type: "choices", default: ["http/protobuf"], choices: ["http/protobuf", "http/json"] },
       only: {
         type: "choices",
@@ -181,6 +185,7 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
           "subagents",
           "workflow",
           "trace",
+          "event-log",
         ],
       },
     },
@@ -329,6 +334,10 @@ export async function benchCommand(args: string[], databaseUrl: string, log: (li
       protocol: protocols[0] as "http/protobuf" | "http/json",
       log,
     });
+    log("");
+  }
+  if (flags.only.has("event-log")) {
+    await runEventLogBench(eventLogOptionsFromFlags(databaseUrl, flags, log));
     log("");
   }
   return 0;

@@ -5,6 +5,10 @@
 // http/json) to a receiver in this process, alternating in the same run. With tracing on every
 // commit hands its run to the exporter, which claims, reads and sends the runs' new spans in one
 // batch every 200 ms and moves their markers (worker/trace-export.ts); the sweep runs too.
+// Besides steps/s, this process's CPU time per step (the worker, the receiver and the bench's own
+// polling: the same in both modes but for the export) and the OTLP requests per 100 steps: on a
+// shared machine the wall-clock ratio is noisy, the CPU ratio much less; requests near one per step
+// would mean the export runs per step instead of per flush.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createPool, type Pool } from "../../db/pool.ts";
@@ -36,6 +40,18 @@ export interface TraceBenchRow {
   onStepsPerSec: number;
   /** time per step with tracing on ÷ off */
   ratio: number;
+  /** this process's CPU time per step (ms), tracing off and on */
+  offCpuMsPerStep: number;
+  onCpuMsPerStep: number;
+  /** OTLP requests per 100 steps with tracing on */
+  requestsPer100Steps: number;
+}
+
+interface ChainResult {
+  stepsPerSec: number;
+  /** this process's CPU time (user + system) per step, in ms, from the runs' insert to their end */
+  cpuMsPerStep: number;
+  steps: number;
 }
 
 /** An OTLP/HTTP endpoint that takes anything: requests and bytes counted. */
@@ -64,7 +80,7 @@ async function sink(): Promise<{ url: string; requests: () => number; bytes: () 
   };
 }
 
-async function chain(url: string, pool: Pool, chains: number, steps: number, concurrency: number, tracing: TracingConfig | null): Promise<number> {
+async function chain(url: string, pool: Pool, chains: number, steps: number, concurrency: number, tracing: TracingConfig | null): Promise<ChainResult> {
   const agent = await createAgent(pool, "bench", echoChainConfig(steps));
   const worker = await startWorker({
     databaseUrl: url,
@@ -76,6 +92,7 @@ async function chain(url: string, pool: Pool, chains: number, steps: number, con
   });
   const updates = await RunUpdates.listen(url);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const ids = await insertRuns(pool, agent, chains, "bench");
   await until(
     "the bench runs to finish",
@@ -84,11 +101,13 @@ async function chain(url: string, pool: Pool, chains: number, steps: number, con
     () => updates.next(200),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await updates.close();
   await worker.stop(); // with tracing: sends what is pending
   const failed = ids.length - ((await runStatusCounts(pool, ids)).succeeded ?? 0);
   if (failed > 0) throw new Error(`${failed} bench run(s) did not succeed`);
-  return (await countRunSteps(pool, ids)) / seconds;
+  const done = await countRunSteps(pool, ids);
+  return { stepsPerSec: done / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / done, steps: done };
 }
 
 export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBenchRow[]> {
@@ -107,24 +126,44 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
         await chain(url, pool, 1, 21, opts.concurrency, tracing);
         const rows: TraceBenchRow[] = [];
         for (const chains of opts.chains) {
-          const off: number[] = [];
-          const on: number[] = [];
+          const off: ChainResult[] = [];
+          const on: ChainResult[] = [];
+          const requestsBefore = receiver.requests();
           for (let i = 0; i < opts.repeat; i++) {
             off.push(await chain(url, pool, chains, opts.steps, opts.concurrency, null));
             on.push(await chain(url, pool, chains, opts.steps, opts.concurrency, tracing));
-            opts.log(`  chains=${chains} rep ${i + 1}: tracing off ${off.at(-1)!.toFixed(0)} steps/s, on ${on.at(-1)!.toFixed(0)} steps/s`);
+            opts.log(
+              `  chains=${chains} rep ${i + 1}: tracing off ${off.at(-1)!.stepsPerSec.toFixed(0)} steps/s (${off.at(-1)!.cpuMsPerStep.toFixed(2)} ms CPU/step), ` +
+                `on ${on.at(-1)!.stepsPerSec.toFixed(0)} steps/s (${on.at(-1)!.cpuMsPerStep.toFixed(2)} ms CPU/step)`,
+            );
           }
-          const o = median(off);
-          const t = median(on);
-          rows.push({ chains, offStepsPerSec: o, onStepsPerSec: t, ratio: o / t });
+          const o = median(off.map((r) => r.stepsPerSec));
+          const t = median(on.map((r) => r.stepsPerSec));
+          const onSteps = on.reduce((n, r) => n + r.steps, 0);
+          rows.push({
+            chains,
+            offStepsPerSec: o,
+            onStepsPerSec: t,
+            ratio: o / t,
+            offCpuMsPerStep: median(off.map((r) => r.cpuMsPerStep)),
+            onCpuMsPerStep: median(on.map((r) => r.cpuMsPerStep)),
+            requestsPer100Steps: ((receiver.requests() - requestsBefore) * 100) / onSteps,
+          });
         }
         const { rows: exported } = await pool.query<{ runs: number; steps: number }>(
           "select count(*)::int as runs, coalesce(sum(exported_through_seq), 0)::int as steps from everruns_private.trace_exports where root_exported",
         );
         opts.log("");
-        opts.log("| chains | tracing off (steps/s) | tracing on (steps/s) | time per step, on ÷ off |");
-        opts.log("|---:|---:|---:|---:|");
-        for (const r of rows) opts.log(`| ${r.chains} | ${r.offStepsPerSec.toFixed(0)} | ${r.onStepsPerSec.toFixed(0)} | ${r.ratio.toFixed(3)}× |`);
+        opts.log(
+          "| chains | tracing off (steps/s) | tracing on (steps/s) | time per step, on ÷ off | process CPU per step, off / on (ms) | CPU per step, on ÷ off | OTLP requests per 100 steps |",
+        );
+        opts.log("|---:|---:|---:|---:|---:|---:|---:|");
+        for (const r of rows) {
+          opts.log(
+            `| ${r.chains} | ${r.offStepsPerSec.toFixed(0)} | ${r.onStepsPerSec.toFixed(0)} | ${r.ratio.toFixed(3)}× | ` +
+              `${r.offCpuMsPerStep.toFixed(3)} / ${r.onCpuMsPerStep.toFixed(3)} | ${(r.onCpuMsPerStep / r.offCpuMsPerStep).toFixed(3)}× | ${r.requestsPer100Steps.toFixed(1)} |`,
+          );
+        }
         opts.log(
           `exported: ${exported[0]!.runs} runs' traces complete (${exported[0]!.steps} steps), ${receiver.requests()} OTLP requests, ${(receiver.bytes() / 1024).toFixed(0)} KiB`,
         );

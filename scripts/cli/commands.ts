@@ -12,6 +12,7 @@ import { cancelRun } from "../../db/sql/cancelRun.ts";
 import { getRun } from "../../db/sql/getRun.ts";
 import { listRuns } from "../../db/sql/listRuns.ts";
 import { readRunEvents } from "../../db/sql/readRunEvents.ts";
+import { historyExpiredMessage, runHistoryExpiry } from "../../db/sql/runHistoryExpiry.ts";
 import { validTraceparent } from "../../lib/tracing/ids.ts";
 import { resolveDatabase } from "../database.ts";
 import { apiClient, type ApiClient } from "./api.ts";
@@ -73,7 +74,11 @@ export async function cmdCancel(env: Env, runId: string): Promise<void> {
 export async function cmdEvents(env: Env, runId: string, opts: { json?: boolean }): Promise<void> {
   runIdArg(runId);
   await withDatabase(env, async (pool) => {
-    if (!(await getRun(pool, runId))) throw new NotFoundError(`unknown run ${runId}`);
+    const run = await getRun(pool, runId);
+    if (!run) throw new NotFoundError(`unknown run ${runId}`);
+    // retention removed its events (000038): say so, as the API's 410 does, instead of printing nothing
+    const expiry = run.history_expired_at ? await runHistoryExpiry(pool, runId) : null;
+    if (expiry) throw new EverrunsError("history_expired", historyExpiredMessage(runId, expiry));
     for (let after = 0; ;) {
       const rows = await readRunEvents(pool, runId, after, 1000);
       // one line per event either way: "seq<TAB>event", or --json: {"seq", "event"} (JSON lines)

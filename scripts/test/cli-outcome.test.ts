@@ -85,13 +85,11 @@ async function interrupt(runId: string, interrupts: Interrupt[]): Promise<void> 
     ];
     let seq = last[0]?.seq ?? 0;
     for (const event of events) {
-      await client.query("insert into everruns.run_events (run_id, seq, workspace_id, type, event) values ($1, $2, $3, $4, $5)", [
-        runId,
-        ++seq,
-        workspaceId,
-        event.type,
-        event,
-      ]);
+      await client.query(
+        `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
+     values ($1, $2, $3, $4, $5, (select everruns_private.run_partition_key(r.created_at, r.legacy_history) from everruns.runs r where r.id = $1))`,
+        [runId, ++seq, workspaceId, event.type, event],
+      );
     }
     await client.query("commit");
   } catch (error) {

@@ -271,7 +271,7 @@ describe("the operator's commands", () => {
     const events = await cli(["events", runId, "--json"]);
     expect(JSON.parse(events.stdout.split("\n")[0]!)).toMatchObject({ seq: 1, event: { type: "RUN_STARTED" } });
     const workspaces = await cli(["workspaces", "list"]);
-    expect(workspaces.stdout).toMatch(/^NAME +ID +CREATED\ndefault +00000000-0000-0000-0000-000000000001 /);
+    expect(workspaces.stdout).toMatch(/^NAME +ID +CREATED +RETENTION\ndefault +00000000-0000-0000-0000-000000000001 .* forever/);
   });
 
   it("run --follow on an approval prints the question and the commands that answer it (exit 3); approve and reject answer through the API", async () => {

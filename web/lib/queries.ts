@@ -168,6 +168,11 @@ export const RUN_DETAIL_QUERY = graphql(`
       state
       # what the run and the runs it continues spent, against the agent's config.budget (000032)
       budgetSpend
+      # when retention removed its events and steps (000038), and the workspace's retention
+      historyExpiredAt
+      workspaceByWorkspaceId {
+        retentionDays
+      }
       agentVersionByAgentIdAndAgentVersion {
         version
         config

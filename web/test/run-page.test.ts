@@ -149,3 +149,32 @@ describe("run page, after a crash", () => {
     expect(browser.errors.filter((e) => e.startsWith("pageerror"))).toEqual([]);
   });
 });
+
+// Retention (issue 19, 000038): a finished run whose events and steps expired keeps its row; the
+// page says so where the conversation was, instead of an empty conversation.
+describe("run page, history expired", () => {
+  it("shows 'History expired on <date> (retention N days)' instead of the conversation, and the run's summary", async () => {
+    const agent = await createAgent(db.pool, { provider: "scripted", script: [{ text: "Kept as a summary." }] });
+    const runId = await startRun(db.pool, agent, "expire me");
+    await waitForStatus(db.pool, runId, ["succeeded"]);
+    // what everruns_private.apply_retention leaves (here one run's rows, as the superuser)
+    await db.pool.query("update everruns.workspaces set retention_days = 30 where id = '00000000-0000-0000-0000-000000000001'");
+    await db.pool.query("delete from everruns.run_events where run_id = $1", [runId]);
+    await db.pool.query("delete from everruns.run_steps where run_id = $1", [runId]);
+    await db.pool.query("delete from everruns.run_attempts where run_id = $1", [runId]);
+    await db.pool.query("update everruns.runs set history_expired_at = '2026-11-01T12:00:00Z' where id = $1", [runId]);
+    try {
+      const { page } = browser;
+      await page.goto(`${web.url}/runs/${runId}`);
+      await page.locator("[data-testid=run-status][data-status=succeeded]").waitFor();
+      const notice = page.getByTestId("history-expired");
+      await notice.waitFor();
+      expect(await notice.textContent()).toMatch(/^History expired on .*2026.* \(retention 30 days\)The workspace.s retention removed/);
+      expect(await notice.locator("time").getAttribute("datetime")).toMatch(/^2026-11-01T12:00:00/);
+      await screenshot(page, "run-history-expired");
+      expect(browser.errors.filter((e) => e.startsWith("pageerror"))).toEqual([]);
+    } finally {
+      await db.pool.query("update everruns.workspaces set retention_days = null where id = '00000000-0000-0000-0000-000000000001'");
+    }
+  });
+});

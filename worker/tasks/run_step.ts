@@ -529,6 +529,8 @@ async function attemptWorkflowStep(
         parentRunId: run.parent_run_id,
         ...(secrets && { secrets }),
         ...(ctx.mcp && { mcp: ctx.mcp }),
+        // the span of this attempt as the parent of what its http and MCP Tasks call (lib/tracing/ids.ts)
+        ...(ctx.traces && { traceparent: attemptTraceparent(run.id, run.trace_parent, seq, run.step_attempt) }),
       },
       config.data,
     );

@@ -30,10 +30,10 @@ const FAN_OUT = 20;
 
 describe("a fan-out to 20 children with kill -9s of workers meanwhile", () => {
   it("runs every child exactly once, resumes the caller once with all results, and sums the tree's usage", { timeout: 180_000 }, async () => {
-    // each child: an LLM turn, a tool step that holds its worker, then an answer naming its task
+    // each child: an LLM turn, a tool step that holds its worker (long enough that the tree outlasts three kill -9s), then an answer naming its task
     await createAgent(
       db.pool,
-      { provider: "scripted", tools: ["simulate_work"], script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 600 } }], delay_ms: 200 }] },
+      { provider: "scripted", tools: ["simulate_work"], script: [{ tool_calls: [{ name: "simulate_work", arguments: { ms: 1500 } }], delay_ms: 200 }] },
       "crash_child",
     );
     const calls = Array.from({ length: FAN_OUT }, (_, i) => ({ name: "part", arguments: { task: `part ${i}` } }));

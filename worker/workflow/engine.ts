@@ -89,6 +89,8 @@ export interface WorkflowStepScope {
   parentRunId: string | null;
   /** the worker's MCP client (everruns:mcp Tasks) */
   mcp?: McpTools;
+  /** W3C traceparent naming this attempt's span, sent to http and MCP Tasks (as an agent step's: StepScope); set only when tracing is configured */
+  traceparent?: string;
 }
 
 /** The input a run of a workflow may carry besides AG-UI's: set by the engine for branches and items, and by everruns.redrive_run. */
@@ -467,6 +469,7 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
             signal: controller.signal,
             resumed: false,
             signals: [],
+            ...(scope.traceparent && { traceparent: scope.traceparent }),
           }),
         );
         if (isWait(returned))

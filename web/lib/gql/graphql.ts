@@ -441,7 +441,7 @@ export type RunDetailQueryVariables = Exact<{
 }>;
 
 
-export type RunDetailQuery = { runById: { state: unknown, budgetSpend: unknown, id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, progress: unknown, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string, input: unknown } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
+export type RunDetailQuery = { runById: { state: unknown, budgetSpend: unknown, historyExpiredAt: string | null, id: string, status: string, agentId: string, agentVersion: number, threadId: string, parentRunId: string | null, continuedBy: string | null, rerunOf: string | null, input: unknown, output: unknown, error: unknown, usage: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, waiting: unknown, progress: unknown, workspaceByWorkspaceId: { retentionDays: number | null } | null, agentVersionByAgentIdAndAgentVersion: { version: number, config: unknown } | null, runByContinuedBy: { id: string, status: string, input: unknown } | null, agentByAgentId: { id: string, name: string } | null, stepCount: { totalCount: number }, current: { nodes: Array<{ seq: number, attempt: number, stepKind: string | null, stepName: string | null, poolId: string | null, hostname: string | null, workerPid: number | null, startedAt: string, endedAt: string | null, lastEventAt: string | null, freedAt: string | null, outcome: string | null, error: unknown, eventsFrom: number, lastEventSeq: number | null, closedThroughSeq: number | null } | null> }, parent: { finished: { nodes: Array<{ event: unknown } | null> } } | null } | null };
 
 export type RunStepFieldsFragment = { seq: number, kind: string, name: string, status: string, attempt: number, startedAt: string, finishedAt: string, durationMs: string | null, error: unknown, usage: unknown };
 
@@ -2493,6 +2493,10 @@ export const RunDetailDocument = new TypedDocumentString(`
     ...ParentFinished
     state
     budgetSpend
+    historyExpiredAt
+    workspaceByWorkspaceId {
+      retentionDays
+    }
     agentVersionByAgentIdAndAgentVersion {
       version
       config

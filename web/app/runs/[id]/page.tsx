@@ -68,6 +68,7 @@ import { useRunEvents } from "@/lib/useRunEvents";
 import { RUN_BATCH_QUERY } from "../../batches/queries";
 import { mcpServerNames } from "../../mcp/tools";
 import { RunMcpCard } from "./mcp";
+import { HistoryExpired } from "./expired";
 import { RunStateCard } from "./state";
 import { RunTreeCard } from "./tree";
 
@@ -156,7 +157,9 @@ export default function RunPage() {
   );
   const parentInterrupts = useMemo(() => interruptsOf(agUiEventOf(run?.parent?.finished.nodes[0]?.event)), [run?.parent]);
   const input = useMemo(() => runInputOf(run?.input), [run?.input]);
-  const { events, conversation, done, error: eventsError } = useRunEvents(run ? id : null, input, onBatch, parentInterrupts);
+  // retention removed the run's events (historyExpiredAt, 000038): nothing to subscribe to
+  const eventsOf = run && !run.historyExpiredAt ? id : null;
+  const { events, conversation, done, error: eventsError } = useRunEvents(eventsOf, input, onBatch, parentInterrupts);
 
   const settled = run ? isSettled(run.status) : false;
   const now = useNow(1000, Boolean(run && !settled));
@@ -210,7 +213,8 @@ export default function RunPage() {
   const waiting = run.status === "waiting" ? waitingOf(run.waiting) : null;
   // an interrupted run ended its work for now: it waits for a person, it did not fail or finish
   const awaitingAnswer = run.status === "interrupted" && !continuation;
-  const rerunnable = (run.status === "failed" || run.status === "cancelled") && !run.parentRunId;
+  // a run whose history retention removed cannot be rerun (EV008, 000038): no button to fail with
+  const rerunnable = (run.status === "failed" || run.status === "cancelled") && !run.parentRunId && !run.historyExpiredAt;
   const durationMs = runDurationMs(run, now);
   const priority = queue.data?.runById?.priority ?? 0;
   const explanation = pending && queue.data?.explainQueue && !queue.data.explainQueue.admitted ? queue.data.explainQueue : null;
@@ -395,16 +399,20 @@ export default function RunPage() {
           }
         >
           {eventsError && <ErrorBox error={eventsError} title="The live event stream failed" />}
-          <ConversationView
-            items={conversation.items}
-            live={live && run.status !== "waiting"}
-            answeredBy={continuation?.id ?? null}
-            answers={answers}
-            ended={conversation.ended}
-            errorShownAbove={run.status === "failed" && Boolean(runError)}
-            questionShownAbove={Boolean(interrupts)}
-            mcpServers={mcpServers}
-          />
+          {run.historyExpiredAt ? (
+            <HistoryExpired expiredAt={run.historyExpiredAt} retentionDays={run.workspaceByWorkspaceId?.retentionDays} />
+          ) : (
+            <ConversationView
+              items={conversation.items}
+              live={live && run.status !== "waiting"}
+              answeredBy={continuation?.id ?? null}
+              answers={answers}
+              ended={conversation.ended}
+              errorShownAbove={run.status === "failed" && Boolean(runError)}
+              questionShownAbove={Boolean(interrupts)}
+              mcpServers={mcpServers}
+            />
+          )}
         </Card>
 
         <div className="space-y-4 lg:col-span-2">
