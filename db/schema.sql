@@ -866,6 +866,13 @@ create table everruns_private.rate_limits (
 );
 comment on table everruns_private.rate_limits is 'The API''s rate-limit windows (rate-limiter-flexible RateLimiterPostgres layout; api/rate-limit.ts) (000009).';
 
+create table everruns_private.retention_months_in_place (
+  month_from timestamp with time zone not null,
+  started_at timestamp with time zone not null default now(),
+  constraint retention_months_in_place_pkey PRIMARY KEY (month_from)
+);
+comment on table everruns_private.retention_months_in_place is 'Past months whose runs apply_retention began to expire in place (marked without deleting their events and steps, which go with the month''s partitions); a row goes when the month is dropped, or when the month turned mixed and the rows of its runs marked in place were deleted (000039).';
+
 create table everruns_private.role_bindings (
   role_name name not null,
   workspace_id uuid not null,
@@ -2534,11 +2541,17 @@ CREATE OR REPLACE FUNCTION everruns_private.apply_retention(p_now timestamp with
 AS $function$
 declare
   v_month record;
+  v_from timestamptz;
+  v_tried timestamptz;
+  v_first everruns.runs;
   v_ids uuid[];
   v_delete uuid[];
   v_rows bigint := 0;
   v_n bigint;
   v_lock_timeout text := current_setting('lock_timeout');
+  -- months before this one are past for both p_now and the database clock (an injected p_now
+  -- never touches the partitions this month's and next months' runs write to)
+  v_past_before timestamptz := date_trunc('month', least(p_now, now()), 'UTC');
 begin
   if p_batch is null or p_batch < 1 or p_batch > 10000 then
     raise exception 'batch must be from 1 to 10000, got %', p_batch using errcode = '22023';
@@ -2555,9 +2568,7 @@ begin
               from pg_class c
              where c.relnamespace = 'everruns_partitions'::regnamespace and c.relkind = 'r'
                and c.relname ~ '^run_events_p[0-9]{6}$') e
-     -- a month both p_now and the database clock have left (an injected p_now never drops the
-     -- partitions this month's and next months' runs write to)
-     where e.to_at <= date_trunc('month', least(p_now, now()), 'UTC')
+     where e.to_at <= v_past_before
        -- runs_history_kept_idx
        and not exists (select from everruns.runs r
                         where r.created_at >= e.from_at and r.created_at < e.to_at
@@ -2572,6 +2583,7 @@ begin
       execute format('drop table if exists everruns_partitions.%I', 'run_steps_p' || v_month.suffix);
       execute format('drop table everruns_partitions.%I', 'run_events_p' || v_month.suffix);
       perform set_config('lock_timeout', v_lock_timeout, true);
+      delete from everruns_private.retention_months_in_place m where m.month_from = v_month.from_at;
       return query select 0, 0::bigint, 1;
       return;
     exception when lock_not_available then
@@ -2580,7 +2592,47 @@ begin
     end;
   end loop;
 
-  -- 2. the oldest finished runs whose history may go, workspace by workspace under its own
+  -- 2. a month begun in place goes on: its next batch, each run checked again under its locks
+  -- (the month was checked whole when it began). When that marks nothing and the month is mixed
+  -- now, the rows of its runs marked in place are deleted (up to p_batch runs; runs_created_idx),
+  -- then it is forgotten.
+  delete from everruns_private.retention_months_in_place m
+   where to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null
+      or to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null;
+  select m.month_from into v_tried from everruns_private.retention_months_in_place m order by m.month_from limit 1;
+  if v_tried is not null then
+    v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
+    if v_n > 0 then
+      return query select v_n::int, 0::bigint, 0;
+      return;
+    end if;
+    if not everruns_private.retention_month_expirable(v_tried, p_now) then
+      select array_agg(x.id) into v_delete
+        from (select r.id from everruns.runs r
+               where r.created_at >= v_tried and r.created_at < v_tried + interval '1 month'
+                 and r.history_expired_at is not null
+                 and not r.legacy_history
+                 and (exists (select from everruns.run_steps s where s.run_id = r.id and s.run_created_at = r.created_at)
+                      or exists (select from everruns.run_events e where e.run_id = r.id and e.run_created_at = r.created_at))
+               limit p_batch) x;
+      if v_delete is not null then
+        -- the engine's order (run_steps, then run_events), each pruned to the run's partition
+        delete from everruns.run_steps s using everruns.runs r
+         where r.id = any (v_delete) and s.run_id = r.id and s.run_created_at = r.created_at;
+        get diagnostics v_n = row_count;
+        v_rows := v_rows + v_n;
+        delete from everruns.run_events e using everruns.runs r
+         where r.id = any (v_delete) and e.run_id = r.id and e.run_created_at = r.created_at;
+        get diagnostics v_n = row_count;
+        v_rows := v_rows + v_n;
+        return query select 0, v_rows, 0;
+        return;
+      end if;
+      delete from everruns_private.retention_months_in_place m where m.month_from = v_tried;
+    end if;
+  end if;
+
+  -- the oldest finished runs whose history may go, workspace by workspace under its own
   -- retention (runs_retention_idx; a workspace keeping history forever is not looked at), up to
   -- p_batch runs and about p_max_rows rows (each run's events and steps: event_seq + step_cursor)
   select array_agg(x.id order by x.finished_at, x.id) into v_ids
@@ -2613,6 +2665,25 @@ begin
     return query select 0, 0::bigint, 0;
     return;
   end if;
+
+  -- 3. the month of the oldest candidate (unless step 2 just tried it): when every kept run of it
+  -- may go, expire it in place
+  select * into v_first from everruns.runs r where r.id = v_ids[1];
+  v_from := date_trunc('month', v_first.created_at, 'UTC');
+  if not v_first.legacy_history
+     and v_from is distinct from v_tried
+     and v_from + interval '1 month' <= v_past_before
+     and to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(v_from at time zone 'UTC', 'YYYYMM'))) is not null
+     and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(v_from at time zone 'UTC', 'YYYYMM'))) is not null
+     and everruns_private.retention_month_expirable(v_from, p_now) then
+    v_n := everruns_private.retention_expire_month_in_place(v_from, p_now, p_batch);
+    if v_n > 0 then
+      return query select v_n::int, 0::bigint, 0;
+      return;
+    end if;
+  end if;
+
+  -- 4. expire the candidates row by row
   -- locked as the engine locks them (their rows, skipping those held: a commit, a rerun or a
   -- continuation in flight)
   select array_agg(l.id) into v_ids
@@ -2651,7 +2722,7 @@ begin
     from everruns.runs r
    where r.id = any (v_ids)
      and not (not r.legacy_history
-              and date_trunc('month', r.created_at, 'UTC') + interval '1 month' <= date_trunc('month', least(p_now, now()), 'UTC')
+              and date_trunc('month', r.created_at, 'UTC') + interval '1 month' <= v_past_before
               and to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(r.created_at at time zone 'UTC', 'YYYYMM'))) is not null
               and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(r.created_at at time zone 'UTC', 'YYYYMM'))) is not null
               -- runs_history_kept_idx
@@ -5164,6 +5235,84 @@ begin
   return greatest(p_run.finished_at,
                   (select c.created_at from everruns.runs c where p_run.status = 'interrupted' and c.id = p_run.continued_by),
                   (select max(x.created_at) from everruns.runs x where x.rerun_of = p_run.id and x.rerun_from_seq is not null));
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_expire_month_in_place(p_from timestamp with time zone, p_now timestamp with time zone, p_batch integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_ids uuid[];
+  v_checked int;
+  v_lock_timeout text := current_setting('lock_timeout');
+begin
+  -- runs_history_kept_idx; locked as the engine locks them, skipping those held
+  select array_agg(l.id) into v_ids
+    from (select r.id from everruns.runs r
+           where r.created_at >= p_from and r.created_at < p_from + interval '1 month'
+             and r.history_expired_at is null
+             and not r.legacy_history
+           order by r.created_at
+           limit p_batch
+             for update of r skip locked) l;
+  if v_ids is null then
+    return 0;
+  end if;
+  -- their threads' latest runs (a new run on a thread is inserted holding it), then each run
+  -- checked again: one that may not go any more makes the month mixed, nothing is marked
+  perform set_config('lock_timeout', '500ms', true);
+  begin
+    perform from everruns.runs t
+     where t.id in (select (select l.id from everruns.runs l where l.thread_id = c.thread_id
+                             order by l.created_at desc, l.id desc limit 1)
+                      from everruns.runs c where c.id = any (v_ids))
+       for share of t;
+  exception when lock_not_available then
+    perform set_config('lock_timeout', v_lock_timeout, true);
+    return 0;
+  end;
+  perform set_config('lock_timeout', v_lock_timeout, true);
+  select count(*) into v_checked from everruns.runs r where r.id = any (v_ids) and everruns_private.history_expirable(r, p_now);
+  if v_checked < cardinality(v_ids) then
+    return 0;
+  end if;
+  insert into everruns_private.retention_months_in_place (month_from) values (p_from) on conflict (month_from) do nothing;
+  update everruns.runs r set history_expired_at = p_now where r.id = any (v_ids);
+  -- what only the run's history and a rerun needed: gone with it (no rerun of it is possible now)
+  delete from everruns.run_attempts a where a.run_id = any (v_ids);
+  delete from everruns.run_signals g where g.run_id = any (v_ids);
+  delete from everruns.tool_dispatches d where d.run_id = any (v_ids);
+  delete from everruns.run_mcp_tools m where m.run_id = any (v_ids);
+  delete from everruns_private.trace_exports t where t.run_id = any (v_ids);
+  return cardinality(v_ids);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_month_expirable(p_from timestamp with time zone, p_now timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if exists (select from everruns.runs r
+              where r.id = (select n.id from everruns.runs n
+                             where n.created_at >= p_from and n.created_at < p_from + interval '1 month'
+                               and n.history_expired_at is null
+                               and not n.legacy_history
+                             order by n.created_at desc
+                             limit 1)
+                and not everruns_private.history_expirable(r, p_now)) then
+    return false;
+  end if;
+  return not exists (select from everruns.runs r
+                      where r.created_at >= p_from and r.created_at < p_from + interval '1 month'
+                        and r.history_expired_at is null
+                        and not r.legacy_history
+                        and case when not everruns_private.run_finished_for_retention(r) then true
+                                 else not everruns_private.history_expirable(r, p_now) end);
 end;
 $function$;
 

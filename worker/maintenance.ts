@@ -141,7 +141,7 @@ export class Maintenance {
       result.runsExpired += unit.runs_expired;
       result.rowsDeleted += unit.rows_deleted;
       result.partitionsDropped += unit.partitions_dropped;
-      if (unit.runs_expired === 0 && unit.partitions_dropped === 0) break;
+      if (unit.runs_expired === 0 && unit.partitions_dropped === 0 && unit.rows_deleted === 0) break; // nothing left this round (a unit cleaning a month that became mixed deletes rows and expires none)
     }
     return result;
   }

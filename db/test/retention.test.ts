@@ -1,6 +1,7 @@
 // The data lifecycle (issue 19, 000038): run_events and run_steps partitioned by their run's
 // creation month, per-workspace retention of finished runs' events and steps with time injected
-// (p_now), whole months dropped only when every run of the month expired, reruns and redrives of an
+// (p_now), whole months dropped only when every run of the month expired (a month whose runs may all
+// go is marked in place and dropped, without row deletes: 000039), reruns and redrives of an
 // expired run refused, a database with history migrated from 000037, and the worker's maintenance
 // running while the engine commits steps.
 import { randomBytes } from "node:crypto";
@@ -152,7 +153,7 @@ async function retainUntilDone(now: string, batch = 2): Promise<Totals> {
     );
     const r = rows[0]!;
     totals.calls += 1;
-    if (r.runs_expired === 0 && r.partitions_dropped === 0) return totals;
+    if (r.runs_expired === 0 && r.partitions_dropped === 0 && Number(r.rows_deleted) === 0) return totals;
     totals.runs_expired += r.runs_expired;
     totals.rows_deleted += Number(r.rows_deleted);
     totals.partitions_dropped += r.partitions_dropped;
@@ -421,6 +422,210 @@ describe("the retention clock, the partitions of a month together, a unit's boun
       await engine.query("rollback").catch(() => undefined);
       engine.release();
     }
+  });
+});
+
+describe("whole months expired in place and dropped (000039)", () => {
+  let main: TestDatabase;
+  beforeAll(async () => {
+    // a database of its own: the past months below are the only ones with runs
+    main = db;
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+    db = main;
+  });
+
+  /**
+   * `n` finished runs created in one past month a second apart from `createdAt` (in the order of the
+   * ids returned), each with 3 events and 2 steps (5 rows), as makeRun leaves them.
+   */
+  async function makeMonthOfRuns(agent: string, createdAt: string, finishedAt: string, n: number): Promise<string[]> {
+    const { rows } = await db.pool.query<{ id: string }>(
+      `insert into everruns.runs (workspace_id, agent_id, input)
+       select a.workspace_id, a.id, '{"messages": [{"role": "user", "content": "hi"}]}' from everruns.agents a, generate_series(1, $2::int) where a.id = $1
+       returning id`,
+      [agent, n],
+    );
+    const ids = rows.map((r) => r.id);
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      await client.query("set local session_replication_role = replica");
+      await client.query(
+        `update everruns.runs r set created_at = $2::timestamptz + make_interval(secs => u.n)
+           from unnest($1::uuid[]) with ordinality u(id, n) where r.id = u.id`,
+        [ids, createdAt],
+      );
+      await client.query("commit");
+    } catch (error) {
+      await client.query("rollback");
+      throw error;
+    } finally {
+      client.release();
+    }
+    await db.pool.query(
+      `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
+       select r.id, g, r.workspace_id, 'CUSTOM', jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', g), r.created_at
+         from everruns.runs r, generate_series(1, 3) g where r.id = any($1::uuid[])`,
+      [ids],
+    );
+    await db.pool.query(
+      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, started_at, finished_at, run_created_at)
+       select r.id, g, r.workspace_id, 'tool', 'echo', 'succeeded', 1, now(), now(), r.created_at
+         from everruns.runs r, generate_series(1, 2) g where r.id = any($1::uuid[])`,
+      [ids],
+    );
+    await db.pool.query("update everruns.runs set event_seq = 3, step_cursor = 3, status = 'succeeded', finished_at = $2 where id = any($1::uuid[])", [
+      ids,
+      finishedAt,
+    ]);
+    return ids;
+  }
+
+  interface Unit {
+    runs_expired: number;
+    rows_deleted: number;
+    partitions_dropped: number;
+    /** rows this unit deleted from the month's two partitions (pg_stat_get_xact_tuples_deleted), null once they are dropped */
+    month_deletes: number | null;
+  }
+
+  /** One apply_retention unit in a transaction of its own, counting the row deletes it made in the month's partitions. */
+  async function unit(now: string, batch: number, suffix: string): Promise<Unit> {
+    const client = await db.pool.connect();
+    try {
+      // the backend's counts not yet reported to the statistics (earlier transactions' too):
+      // this unit's deletes are the difference
+      const monthDeletes = async (): Promise<number | null> => {
+        const { rows } = await client.query<{ n: string | null }>(
+          `select case when to_regclass($1) is null or to_regclass($2) is null then null
+                       else pg_stat_get_xact_tuples_deleted(to_regclass($1)) + pg_stat_get_xact_tuples_deleted(to_regclass($2)) end as n`,
+          [`everruns_partitions.run_events_p${suffix}`, `everruns_partitions.run_steps_p${suffix}`],
+        );
+        return rows[0]!.n === null ? null : Number(rows[0]!.n);
+      };
+      await client.query("begin");
+      const before = await monthDeletes();
+      const { rows } = await client.query<{ runs_expired: number; rows_deleted: string; partitions_dropped: number }>(
+        "select * from everruns_private.apply_retention($1, $2)",
+        [now, batch],
+      );
+      const after = await monthDeletes();
+      await client.query("commit");
+      const r = rows[0]!;
+      return {
+        runs_expired: r.runs_expired,
+        rows_deleted: Number(r.rows_deleted),
+        partitions_dropped: r.partitions_dropped,
+        month_deletes: before === null || after === null ? null : after - before,
+      };
+    } catch (error) {
+      await client.query("rollback");
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function unitsUntilDone(now: string, batch: number, suffix: string): Promise<Unit[]> {
+    const units: Unit[] = [];
+    for (;;) {
+      const u = await unit(now, batch, suffix);
+      units.push(u);
+      if (u.runs_expired === 0 && u.partitions_dropped === 0 && u.rows_deleted === 0) return units;
+      if (units.length > 100) throw new Error("apply_retention never finished");
+    }
+  }
+
+  const monthRows = async (suffix: string): Promise<number> =>
+    (
+      await db.pool.query<{ n: number }>(
+        `select (select count(*) from everruns_partitions.run_events_p${suffix})::int + (select count(*) from everruns_partitions.run_steps_p${suffix})::int as n`,
+      )
+    ).rows[0]!.n;
+
+  it("a month of 300 expirable runs is marked in batches of 50 without one row delete, then its partitions are dropped", async () => {
+    const agent = await agentIn(await workspace(30));
+    await db.pool.query("select * from everruns_private.ensure_partitions('2025-05-15', 0)");
+    const ids = await makeMonthOfRuns(agent, "2025-05-10T12:00:00Z", "2025-05-11T12:00:00Z", 300);
+    expect(await monthRows("202505")).toBe(1500);
+    const now = (await db.pool.query<{ t: string }>("select now()::text as t")).rows[0]!.t;
+
+    const marking: Unit[] = [];
+    for (let i = 0; i < 6; i++) marking.push(await unit(now, 50, "202505"));
+    expect(marking).toEqual(Array.from({ length: 6 }, () => ({ runs_expired: 50, rows_deleted: 0, partitions_dropped: 0, month_deletes: 0 })));
+    // every run is marked (readers treat it as gone) and every row is still there, for the drop
+    const { rows: marked } = await db.pool.query<{ n: number }>(
+      "select count(*)::int as n from everruns.runs where id = any($1::uuid[]) and history_expired_at = $2",
+      [ids, now],
+    );
+    expect(marked[0]!.n).toBe(300);
+    expect(await monthRows("202505")).toBe(1500);
+    const { rows: tracked } = await db.pool.query<{ n: number }>(
+      "select count(*)::int as n from everruns_private.retention_months_in_place where month_from = '2025-05-01T00:00:00Z'",
+    );
+    expect(tracked[0]!.n).toBe(1);
+
+    expect(await unitsUntilDone(now, 50, "202505")).toEqual([
+      { runs_expired: 0, rows_deleted: 0, partitions_dropped: 1, month_deletes: null },
+      { runs_expired: 0, rows_deleted: 0, partitions_dropped: 0, month_deletes: null },
+    ]);
+    const names = await partitions();
+    expect(names).not.toContain("run_events_p202505");
+    expect(names).not.toContain("run_steps_p202505");
+    expect((await db.pool.query("select * from everruns_private.retention_months_in_place")).rows).toEqual([]);
+  });
+
+  it("a month with one run that may not go keeps the row-delete path", async () => {
+    const agent = await agentIn(await workspace(30));
+    const forever = await agentIn(await workspace(null));
+    await db.pool.query("select * from everruns_private.ensure_partitions('2025-07-15', 0)");
+    const ids = await makeMonthOfRuns(agent, "2025-07-10T12:00:00Z", "2025-07-11T12:00:00Z", 20);
+    const [kept] = await makeMonthOfRuns(forever, "2025-07-10T12:00:00Z", "2025-07-11T12:00:00Z", 1);
+    const now = (await db.pool.query<{ t: string }>("select now()::text as t")).rows[0]!.t;
+
+    const units = await unitsUntilDone(now, 5, "202507");
+    expect(units).toEqual([
+      ...Array.from({ length: 4 }, () => ({ runs_expired: 5, rows_deleted: 25, partitions_dropped: 0, month_deletes: 25 })),
+      { runs_expired: 0, rows_deleted: 0, partitions_dropped: 0, month_deletes: 0 },
+    ]);
+    const after = await rowCounts([...ids, kept!]);
+    for (const id of ids) expect(after[id]).toEqual({ events: 0, steps: 0 });
+    expect(after[kept!]).toEqual({ events: 3, steps: 2 });
+    expect(await partitions()).toEqual(expect.arrayContaining(["run_events_p202507", "run_steps_p202507"]));
+    expect((await db.pool.query("select * from everruns_private.retention_months_in_place")).rows).toEqual([]);
+  });
+
+  it("a month begun in place that turns mixed gets the rows of its marked runs deleted, then goes on row by row", async () => {
+    const agent = await agentIn(await workspace(30));
+    await db.pool.query("select * from everruns_private.ensure_partitions('2025-09-15', 0)");
+    const ids = await makeMonthOfRuns(agent, "2025-09-10T12:00:00Z", "2025-09-11T12:00:00Z", 10);
+    const now = (await db.pool.query<{ t: string }>("select now()::text as t")).rows[0]!.t;
+    expect(await unit(now, 4, "202509")).toEqual({ runs_expired: 4, rows_deleted: 0, partitions_dropped: 0, month_deletes: 0 });
+    // the oldest 4
+    const inPlace = (
+      await db.pool.query<{ id: string }>("select id from everruns.runs where id = any($1::uuid[]) and history_expired_at is not null", [ids])
+    ).rows.map((r) => r.id);
+    expect(inPlace.sort()).toEqual(ids.slice(0, 4).sort());
+    // the thread of the next one goes on: that run may not go any more, the month is mixed
+    const blocked = ids[4]!;
+    await makeRun({ agent, status: "running", threadOf: blocked });
+
+    const units = await unitsUntilDone(now, 4, "202509");
+    expect(units).toEqual([
+      // the rows of the 4 runs marked in place
+      { runs_expired: 0, rows_deleted: 20, partitions_dropped: 0, month_deletes: 20 },
+      // the 5 others that may go, row by row
+      { runs_expired: 4, rows_deleted: 20, partitions_dropped: 0, month_deletes: 20 },
+      { runs_expired: 1, rows_deleted: 5, partitions_dropped: 0, month_deletes: 5 },
+      { runs_expired: 0, rows_deleted: 0, partitions_dropped: 0, month_deletes: 0 },
+    ]);
+    const after = await rowCounts(ids);
+    for (const id of ids) expect({ id, ...after[id] }).toEqual({ id, ...(id === blocked ? { events: 3, steps: 2 } : { events: 0, steps: 0 }) });
+    expect(await monthRows("202509")).toBe(5);
+    expect((await db.pool.query("select * from everruns_private.retention_months_in_place")).rows).toEqual([]);
   });
 });
 
