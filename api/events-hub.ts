@@ -40,7 +40,7 @@
 // a run whose change committed after a tick is seen by the next one, since each tick reads from
 // the database time of the tick before it.
 import pg from "pg";
-import { NotFoundError, ValidationError } from "../db/errors.ts";
+import { EverrunsError, NotFoundError, ValidationError } from "../db/errors.ts";
 import { createClient } from "../db/connection-target.ts";
 import { dbTimeouts, timeoutOptions, type Pool } from "../db/pool.ts";
 import { databaseNow } from "../db/sql/databaseNow.ts";
@@ -50,6 +50,7 @@ import { readEventSeq } from "../db/sql/readEventSeq.ts";
 import { readEventSeqs } from "../db/sql/readEventSeqs.ts";
 import { readLastEvent } from "../db/sql/readLastEvent.ts";
 import { readRunEvents, type RunEventRow } from "../db/sql/readRunEvents.ts";
+import { historyExpiredWhileOpening } from "../db/sql/runHistoryExpiry.ts";
 import { readRunsUpdatedSince } from "../db/sql/readRunsUpdatedSince.ts";
 import { backoffMs, type BackoffPolicy } from "../lib/backoff.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -592,6 +593,9 @@ export class EventsHub {
     }
     const { pool, pageSize } = this.opts;
     const release = () => this.release(feed, inbox.push);
+    // the run's event_seq when its feed started (at least): a log that had events and reads empty
+    // now lost them to retention
+    const known = feed.fetched;
     return closable(
       async function* (signal) {
         try {
@@ -608,10 +612,14 @@ export class EventsHub {
             }
             if (rows.length < pageSize || signal.aborted) break;
           }
-          if (replayed === 0 && cursor > 0) {
+          if (replayed === 0 && (cursor > 0 || known > 0)) {
             // resuming at or past the end: done if the log already ended there
             const last = await readLastEvent(pool, runId);
             if (last && last.seq <= cursor && TERMINAL_EVENT_TYPES.has(last.type)) return;
+            // events are only ever removed by retention (000038), a whole run's at once: it struck
+            // between the caller's expiry check and this read. End here rather than wait for
+            // events that will never come; the client's next request is answered 410.
+            if (!last) throw new EverrunsError("history_expired", historyExpiredWhileOpening(runId));
           }
           // 2. live, deduplicated by seq
           for (;;) {

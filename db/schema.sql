@@ -2597,8 +2597,7 @@ begin
   -- now, the rows of its runs marked in place are deleted (up to p_batch runs; runs_created_idx),
   -- then it is forgotten.
   delete from everruns_private.retention_months_in_place m
-   where to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null
-      or to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null;
+   where not everruns_private.retention_month_partitioned(m.month_from);
   select m.month_from into v_tried from everruns_private.retention_months_in_place m order by m.month_from limit 1;
   if v_tried is not null then
     v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
@@ -2616,16 +2615,7 @@ begin
                       or exists (select from everruns.run_events e where e.run_id = r.id and e.run_created_at = r.created_at))
                limit p_batch) x;
       if v_delete is not null then
-        -- the engine's order (run_steps, then run_events), each pruned to the run's partition
-        delete from everruns.run_steps s using everruns.runs r
-         where r.id = any (v_delete) and s.run_id = r.id and s.run_created_at = r.created_at;
-        get diagnostics v_n = row_count;
-        v_rows := v_rows + v_n;
-        delete from everruns.run_events e using everruns.runs r
-         where r.id = any (v_delete) and e.run_id = r.id and e.run_created_at = r.created_at;
-        get diagnostics v_n = row_count;
-        v_rows := v_rows + v_n;
-        return query select 0, v_rows, 0;
+        return query select 0, everruns_private.retention_delete_history(v_delete), 0;
         return;
       end if;
       delete from everruns_private.retention_months_in_place m where m.month_from = v_tried;
@@ -2673,8 +2663,7 @@ begin
   if not v_first.legacy_history
      and v_from is distinct from v_tried
      and v_from + interval '1 month' <= v_past_before
-     and to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(v_from at time zone 'UTC', 'YYYYMM'))) is not null
-     and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(v_from at time zone 'UTC', 'YYYYMM'))) is not null
+     and everruns_private.retention_month_partitioned(v_from)
      and everruns_private.retention_month_expirable(v_from, p_now) then
     v_n := everruns_private.retention_expire_month_in_place(v_from, p_now, p_batch);
     if v_n > 0 then
@@ -2685,29 +2674,13 @@ begin
 
   -- 4. expire the candidates row by row
   -- locked as the engine locks them (their rows, skipping those held: a commit, a rerun or a
-  -- continuation in flight)
+  -- continuation in flight), then their threads' latest runs, then each checked again
   select array_agg(l.id) into v_ids
     from (select r.id from everruns.runs r where r.id = any (v_ids) order by r.id for update of r skip locked) l;
-  if v_ids is null then
+  if v_ids is null or not everruns_private.retention_lock_threads(v_ids) then
     return query select 0, 0::bigint, 0;
     return;
   end if;
-  -- a new run on one of their threads (a continuation, a rerun, an answer) is inserted holding
-  -- the thread's latest run (tg_runs__prepare): hold those too, so that one either committed and
-  -- is seen by the check below (its thread is live again) or starts after this batch
-  perform set_config('lock_timeout', '500ms', true);
-  begin
-    perform from everruns.runs t
-     where t.id in (select (select l.id from everruns.runs l where l.thread_id = c.thread_id
-                             order by l.created_at desc, l.id desc limit 1)
-                      from everruns.runs c where c.id = any (v_ids))
-       for share of t;
-  exception when lock_not_available then
-    perform set_config('lock_timeout', v_lock_timeout, true);
-    return query select 0, 0::bigint, 0;
-    return;
-  end;
-  perform set_config('lock_timeout', v_lock_timeout, true);
   select array_agg(r.id) into v_ids
     from everruns.runs r where r.id = any (v_ids) and everruns_private.history_expirable(r, p_now);
   if v_ids is null then
@@ -2723,8 +2696,7 @@ begin
    where r.id = any (v_ids)
      and not (not r.legacy_history
               and date_trunc('month', r.created_at, 'UTC') + interval '1 month' <= v_past_before
-              and to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(r.created_at at time zone 'UTC', 'YYYYMM'))) is not null
-              and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(r.created_at at time zone 'UTC', 'YYYYMM'))) is not null
+              and everruns_private.retention_month_partitioned(date_trunc('month', r.created_at, 'UTC'))
               -- runs_history_kept_idx
               and not exists (select from everruns.runs o
                                where o.created_at >= date_trunc('month', r.created_at, 'UTC')
@@ -2732,24 +2704,9 @@ begin
                                  and o.history_expired_at is null
                                  and not o.legacy_history));
   if v_delete is not null then
-    -- the engine's order (run_steps, then run_events), each pruned to the run's partition
-    delete from everruns.run_steps s using everruns.runs r
-     where r.id = any (v_delete) and s.run_id = r.id
-       and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history);
-    get diagnostics v_n = row_count;
-    v_rows := v_rows + v_n;
-    delete from everruns.run_events e using everruns.runs r
-     where r.id = any (v_delete) and e.run_id = r.id
-       and e.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history);
-    get diagnostics v_n = row_count;
-    v_rows := v_rows + v_n;
+    v_rows := everruns_private.retention_delete_history(v_delete);
   end if;
-  -- what only the run's history and a rerun needed: gone with it (no rerun of it is possible now)
-  delete from everruns.run_attempts a where a.run_id = any (v_ids);
-  delete from everruns.run_signals g where g.run_id = any (v_ids);
-  delete from everruns.tool_dispatches d where d.run_id = any (v_ids);
-  delete from everruns.run_mcp_tools m where m.run_id = any (v_ids);
-  delete from everruns_private.trace_exports t where t.run_id = any (v_ids);
+  perform everruns_private.retention_forget_runs(v_ids);
   return query select cardinality(v_ids), v_rows, 0;
 end;
 $function$;
@@ -5238,6 +5195,28 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.retention_delete_history(p_ids uuid[])
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_rows bigint := 0;
+  v_n bigint;
+begin
+  delete from everruns.run_steps s using everruns.runs r
+   where r.id = any (p_ids) and s.run_id = r.id
+     and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history);
+  get diagnostics v_n = row_count;
+  v_rows := v_rows + v_n;
+  delete from everruns.run_events e using everruns.runs r
+   where r.id = any (p_ids) and e.run_id = r.id
+     and e.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history);
+  get diagnostics v_n = row_count;
+  return v_rows + v_n;
+end;
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.retention_expire_month_in_place(p_from timestamp with time zone, p_now timestamp with time zone, p_batch integer)
  RETURNS integer
  LANGUAGE plpgsql
@@ -5246,7 +5225,6 @@ AS $function$
 declare
   v_ids uuid[];
   v_checked int;
-  v_lock_timeout text := current_setting('lock_timeout');
 begin
   -- runs_history_kept_idx; locked as the engine locks them, skipping those held
   select array_agg(l.id) into v_ids
@@ -5257,36 +5235,56 @@ begin
            order by r.created_at
            limit p_batch
              for update of r skip locked) l;
-  if v_ids is null then
+  if v_ids is null or not everruns_private.retention_lock_threads(v_ids) then
     return 0;
   end if;
-  -- their threads' latest runs (a new run on a thread is inserted holding it), then each run
-  -- checked again: one that may not go any more makes the month mixed, nothing is marked
-  perform set_config('lock_timeout', '500ms', true);
-  begin
-    perform from everruns.runs t
-     where t.id in (select (select l.id from everruns.runs l where l.thread_id = c.thread_id
-                             order by l.created_at desc, l.id desc limit 1)
-                      from everruns.runs c where c.id = any (v_ids))
-       for share of t;
-  exception when lock_not_available then
-    perform set_config('lock_timeout', v_lock_timeout, true);
-    return 0;
-  end;
-  perform set_config('lock_timeout', v_lock_timeout, true);
+  -- each run checked again: one that may not go any more makes the month mixed, nothing is marked
   select count(*) into v_checked from everruns.runs r where r.id = any (v_ids) and everruns_private.history_expirable(r, p_now);
   if v_checked < cardinality(v_ids) then
     return 0;
   end if;
   insert into everruns_private.retention_months_in_place (month_from) values (p_from) on conflict (month_from) do nothing;
   update everruns.runs r set history_expired_at = p_now where r.id = any (v_ids);
-  -- what only the run's history and a rerun needed: gone with it (no rerun of it is possible now)
-  delete from everruns.run_attempts a where a.run_id = any (v_ids);
-  delete from everruns.run_signals g where g.run_id = any (v_ids);
-  delete from everruns.tool_dispatches d where d.run_id = any (v_ids);
-  delete from everruns.run_mcp_tools m where m.run_id = any (v_ids);
-  delete from everruns_private.trace_exports t where t.run_id = any (v_ids);
+  perform everruns_private.retention_forget_runs(v_ids);
   return cardinality(v_ids);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_forget_runs(p_ids uuid[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  delete from everruns.run_attempts a where a.run_id = any (p_ids);
+  delete from everruns.run_signals g where g.run_id = any (p_ids);
+  delete from everruns.tool_dispatches d where d.run_id = any (p_ids);
+  delete from everruns.run_mcp_tools m where m.run_id = any (p_ids);
+  delete from everruns_private.trace_exports t where t.run_id = any (p_ids);
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_lock_threads(p_ids uuid[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_lock_timeout text := current_setting('lock_timeout');
+begin
+  perform set_config('lock_timeout', '500ms', true);
+  begin
+    perform from everruns.runs t
+     where t.id in (select (select l.id from everruns.runs l where l.thread_id = c.thread_id
+                             order by l.created_at desc, l.id desc limit 1)
+                      from everruns.runs c where c.id = any (p_ids))
+       for share of t;
+  exception when lock_not_available then
+    perform set_config('lock_timeout', v_lock_timeout, true);
+    return false;
+  end;
+  perform set_config('lock_timeout', v_lock_timeout, true);
+  return true;
 end;
 $function$;
 
@@ -5314,6 +5312,16 @@ begin
                         and case when not everruns_private.run_finished_for_retention(r) then true
                                  else not everruns_private.history_expirable(r, p_now) end);
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_month_partitioned(p_from timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(p_from at time zone 'UTC', 'YYYYMM'))) is not null
+     and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(p_from at time zone 'UTC', 'YYYYMM'))) is not null
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.revoke_api_key(p_id uuid)

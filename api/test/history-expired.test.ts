@@ -7,7 +7,11 @@
 //   for no run at all (nothing says the run exists);
 // - AG-UI: a new run on a thread whose earlier run expired is refused (410, continue on a new
 //   threadId); on a new threadId with the whole conversation it runs;
-// - GraphQL: Run.historyExpiredAt and Workspace.retentionDays for every role of the workspace;
+// - GraphQL: Run.historyExpiredAt and Workspace.retentionDays for every role of the workspace; no
+//   field lists the events or steps of a run marked expired whose rows wait for their month's
+//   drop (000040's policy history_kept);
+// - the events hub: a stream whose events retention deleted between the expiry check and the
+//   replay ends with history_expired rather than hanging;
 // - the CLI: everruns workspaces limits --retention-days sets and clears retention and rejects
 //   what is out of range with one line; workspaces list shows it; everruns events of an expired
 //   run prints the 410's message and exits 1.
@@ -16,14 +20,17 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import type { FormattedExecutionResult } from "graphql";
 import { createClient } from "graphql-ws";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../scripts/database.ts";
 import { retentionFromFlag } from "../../scripts/workspaces-command.ts";
 import { createWorkspace } from "../../db/sql/workspaces.ts";
+import type { EverrunsError } from "../../db/errors.ts";
 import { createAgent, createTestDatabase, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { consoleLogger } from "../../lib/logger.ts";
 import { startWorker, type WorkerHandle } from "../../worker/main.ts";
-import { bearer, createTestKey, DEFAULT_WORKSPACE_ID, postJson, readSse, startTestApi, type ApiErrorBody, type TestApiHandle } from "./helpers.ts";
+import { EventsHub, type RunEventRow, type Subscription } from "../events-hub.ts";
+import { bearer, createTestKey, DEFAULT_WORKSPACE_ID, postJson, quietLog, readSse, startTestApi, type ApiErrorBody, type TestApiHandle } from "./helpers.ts";
 
 let db: TestDatabase;
 let worker: WorkerHandle;
@@ -256,6 +263,60 @@ describe("a run whose history expired, over GraphQL", () => {
     expect(theirs).toEqual({ data: { runById: null } });
   });
 
+  it("a run marked expired whose rows wait for their month's drop (000039): no field lists its events or steps; the owner still holds them", async () => {
+    const run = await finishedRun();
+    const kept = await finishedRun();
+    const history = `query ($id: UUID!) {
+      runById(id: $id) { runEventsByRunId { totalCount } runStepsByRunId { totalCount nodes { seq } } }
+      allRunEvents(condition: { runId: $id }) { totalCount nodes { seq } }
+      allRunSteps(condition: { runId: $id }) { totalCount }
+      runEventByRunIdAndSeq(runId: $id, seq: 1) { seq }
+      runStepByRunIdAndSeq(runId: $id, seq: 1) { seq }
+    }`;
+    type History = {
+      runById: { runEventsByRunId: { totalCount: number }; runStepsByRunId: { totalCount: number; nodes: Array<{ seq: number }> } };
+      allRunEvents: { totalCount: number; nodes: Array<{ seq: number }> };
+      allRunSteps: { totalCount: number };
+      runEventByRunIdAndSeq: { seq: number } | null;
+      runStepByRunIdAndSeq: { seq: number } | null;
+    };
+    const before = await gql<History>(api.headers, history, { id: run.id });
+    expect(before.errors).toBeUndefined();
+    expect(before.data!.runById.runEventsByRunId.totalCount).toBeGreaterThan(1);
+    expect(before.data!.runById.runStepsByRunId.totalCount).toBeGreaterThan(0);
+    expect(before.data!.allRunEvents.totalCount).toBe(before.data!.runById.runEventsByRunId.totalCount);
+    expect(before.data!.runEventByRunIdAndSeq).toEqual({ seq: 1 });
+    expect(before.data!.runStepByRunIdAndSeq).toEqual({ seq: 1 });
+    const rowsOf = async (id: string) =>
+      (
+        await db.pool.query<{ events: number; steps: number }>(
+          "select (select count(*)::int from everruns.run_events where run_id = $1) as events, (select count(*)::int from everruns.run_steps where run_id = $1) as steps",
+          [id],
+        )
+      ).rows[0]!;
+    const rowsBefore = await rowsOf(run.id);
+    // as retention's in-place path marks a run: history_expired_at set, its rows left in place
+    await db.pool.query("update everruns.workspaces set retention_days = 30 where id = $1", [DEFAULT_WORKSPACE_ID]);
+    await db.pool.query("update everruns.runs set history_expired_at = $2 where id = $1", [run.id, EXPIRED_AT]);
+    for (const role of ["viewer", "operator", "admin"] as const) {
+      const headers = bearer(await createTestKey(db.url, { role }));
+      const after = await gql<History>(headers, history, { id: run.id });
+      expect(after.errors, role).toBeUndefined();
+      expect(after.data, role).toEqual({
+        runById: { runEventsByRunId: { totalCount: 0 }, runStepsByRunId: { totalCount: 0, nodes: [] } },
+        allRunEvents: { totalCount: 0, nodes: [] },
+        allRunSteps: { totalCount: 0 },
+        runEventByRunIdAndSeq: null,
+        runStepByRunIdAndSeq: null,
+      });
+    }
+    // the rows are still there (the month's drop takes them), and a kept run's history still reads
+    expect(await rowsOf(run.id)).toEqual(rowsBefore);
+    const keptHistory = await gql<History>(api.headers, history, { id: kept.id });
+    expect(keptHistory.data!.allRunEvents.totalCount).toBeGreaterThan(1);
+    expect(keptHistory.data!.runById.runStepsByRunId.totalCount).toBeGreaterThan(0);
+  });
+
   it("no key sets retention over GraphQL, admin's included: no mutation does, and the API's database role may not (the CLI on the owner's connection sets it)", async () => {
     for (const role of ["viewer", "operator", "admin"] as const) {
       const headers = bearer(await createTestKey(db.url, { role }));
@@ -382,5 +443,60 @@ describe("the CLI", () => {
     expect(expired.stderr).toMatch(
       new RegExp(`^everruns: the events and steps of run ${run.id} expired on 2026-11-01T00:00:00\\.000Z under its workspace's retention of 30 days; `),
     );
+  });
+});
+
+describe("retention striking as a stream opens", () => {
+  // The endpoints check expiry, then the events hub replays the log. Retention may remove the
+  // events in between (the row path deletes them in the unit that marks the run): the replay
+  // finds nothing of a log that had events, and the stream ends with history_expired instead of
+  // waiting, open and empty, for events of a finished run that will never come.
+  let apiPool: pg.Pool;
+  let hub: EventsHub;
+  beforeAll(async () => {
+    // as the API's pool: everruns_api, no workspace (the hub reads through the engine's functions)
+    apiPool = new pg.Pool({ connectionString: db.url, options: "-c role=everruns_api", max: 3 });
+    apiPool.on("error", () => undefined);
+    hub = new EventsHub({ databaseUrl: db.url, pool: apiPool, log: quietLog });
+    await hub.start();
+  });
+  afterAll(async () => {
+    await hub?.close();
+    await apiPool?.end();
+  });
+
+  async function drain(subscription: Subscription<RunEventRow>): Promise<number[]> {
+    const seqs: number[] = [];
+    for await (const row of subscription) seqs.push(row.seq);
+    return seqs;
+  }
+
+  it("from the start and from a cursor: the stream ends with history_expired; a kept run's replays to its end", async () => {
+    const run = await finishedRun();
+    const kept = await finishedRun();
+    const { event_seq: eventSeq } = (await db.pool.query<{ event_seq: number }>("select event_seq from everruns.runs where id = $1", [run.id])).rows[0]!;
+    expect(eventSeq).toBeGreaterThan(2);
+    // opened (the feed read the run's event_seq), not yet read
+    const fromStart = await hub.subscribeRunEvents(run.id);
+    const fromCursor = await hub.subscribeRunEvents(run.id, 2);
+    const keptSeqs = drain(await hub.subscribeRunEvents(kept.id));
+    await expire(run.id);
+    for (const subscription of [fromStart, fromCursor]) {
+      const outcome = await Promise.race([
+        drain(subscription).then(
+          (seqs) => ({ seqs }),
+          (error: unknown) => ({ error: error as EverrunsError }),
+        ),
+        new Promise<{ hung: true }>((resolve) => setTimeout(() => resolve({ hung: true }), 5000)),
+      ]);
+      expect(outcome).toMatchObject({ error: { code: "history_expired" } });
+      expect((outcome as { error: Error }).error.message).toMatch(
+        new RegExp(`^the events and steps of run ${run.id} expired under .*GET /api/runs/${run.id}$`),
+      );
+      subscription.close();
+    }
+    const seqs = await keptSeqs;
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(seqs.length).toBeGreaterThan(2);
   });
 });

@@ -44,3 +44,14 @@ export function historyExpiredMessage(runId: string, expiry: HistoryExpiry): str
     `the run's summary (status, input, output, usage) is still available: GET /api/runs/${runId}`
   );
 }
+
+/**
+ * What a stream of a run's events ends with when retention removed them after the stream was
+ * opened (its expiry checked) and before its replay read them: the next request says when.
+ */
+export function historyExpiredWhileOpening(runId: string): string {
+  return (
+    `the events and steps of run ${runId} expired under its workspace's retention as this stream opened; ` +
+    `the run's summary (status, input, output, usage) is still available: GET /api/runs/${runId}`
+  );
+}

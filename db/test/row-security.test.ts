@@ -336,7 +336,7 @@ afterAll(async () => {
 
 describe("the catalog", () => {
   it("every table of the everruns schema has row-level security enabled and forced, with a policy on the current workspace", async () => {
-    const { rows } = await db.pool.query<{ name: string; rls: boolean; forced: boolean; policies: string[] }>(
+    const { rows } = await db.pool.query<{ name: string; rls: boolean; forced: boolean; policies: string[]; restrictive: string[] }>(
       `select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
               coalesce((select array_agg(
                                  -- the roles it is for (PUBLIC: every role), then its checks
@@ -344,7 +344,11 @@ describe("the catalog", () => {
                                              from unnest(p.polroles) as r), '') || ': ' ||
                                  coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' / ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
                                  order by p.polname)
-                          from pg_policy p where p.polrelid = c.oid), '{}') as policies
+                          from pg_policy p where p.polrelid = c.oid and p.polpermissive), '{}') as policies,
+              coalesce((select array_agg(p.polname || ' ' || p.polcmd::text || ' ' ||
+                                         coalesce((select string_agg(pg_get_userbyid(r)::text, ',' order by 1) from unnest(p.polroles) as r), '')
+                                         order by p.polname)
+                          from pg_policy p where p.polrelid = c.oid and not p.polpermissive), '{}') as restrictive
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = 'everruns' and c.relkind in ('r', 'p')
         order by c.relname`,
@@ -376,6 +380,11 @@ describe("the catalog", () => {
       expect(inWorkspace, `everruns.${row.name}: in_workspace`).toMatch(/^public: .*current_workspace_id\(\)/);
       expect(engine.split(": ")[0]!.split(",").sort(), `everruns.${row.name}: engine`).toEqual(["everruns_worker", owner].sort());
       expect(engine, `everruns.${row.name}: engine`).toMatch(/: true \/ true$/);
+      // the one restriction: the API does not read the events and steps of a run whose history
+      // expired (000040), for select only
+      expect(row.restrictive, `everruns.${row.name}: restrictive`).toEqual(
+        ["run_events", "run_steps"].includes(row.name) ? ["history_kept r everruns_api"] : [],
+      );
     }
   });
 
