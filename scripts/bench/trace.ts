@@ -38,8 +38,10 @@ export interface TraceBenchRow {
   chains: number;
   offStepsPerSec: number;
   onStepsPerSec: number;
-  /** time per step with tracing on ÷ off */
+  /** time per step with tracing on ÷ off: the median of the repetitions' ratios */
   ratio: number;
+  /** this process's CPU time per step with tracing on ÷ off: the median of the repetitions' ratios */
+  cpuRatio: number;
   /** this process's CPU time per step (ms), tracing off and on */
   offCpuMsPerStep: number;
   onCpuMsPerStep: number;
@@ -120,7 +122,7 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
         const tracing: TracingConfig = { protocol: opts.protocol, url: receiver.url, genAiLatest: false, serviceName: "everruns-bench" };
         opts.log(
           `trace: ${opts.steps} steps per chain, concurrency ${opts.concurrency}, tracing off vs on (OTLP ${opts.protocol} to a receiver in this process), ` +
-            `median of ${opts.repeat} alternating repetitions`,
+            `medians of ${opts.repeat} repetitions (a pair each, in alternating order; ratios per pair)`,
         );
         await chain(url, pool, 1, 21, opts.concurrency, null); // warm up both paths
         await chain(url, pool, 1, 21, opts.concurrency, tracing);
@@ -130,8 +132,10 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
           const on: ChainResult[] = [];
           const requestsBefore = receiver.requests();
           for (let i = 0; i < opts.repeat; i++) {
-            off.push(await chain(url, pool, chains, opts.steps, opts.concurrency, null));
+            // off first, then on first: neither mode always runs on the warmer database
+            if (i % 2 === 0) off.push(await chain(url, pool, chains, opts.steps, opts.concurrency, null));
             on.push(await chain(url, pool, chains, opts.steps, opts.concurrency, tracing));
+            if (i % 2 === 1) off.push(await chain(url, pool, chains, opts.steps, opts.concurrency, null));
             opts.log(
               `  chains=${chains} rep ${i + 1}: tracing off ${off.at(-1)!.stepsPerSec.toFixed(0)} steps/s (${off.at(-1)!.cpuMsPerStep.toFixed(2)} ms CPU/step), ` +
                 `on ${on.at(-1)!.stepsPerSec.toFixed(0)} steps/s (${on.at(-1)!.cpuMsPerStep.toFixed(2)} ms CPU/step)`,
@@ -140,13 +144,16 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
           const o = median(off.map((r) => r.stepsPerSec));
           const t = median(on.map((r) => r.stepsPerSec));
           const onSteps = on.reduce((n, r) => n + r.steps, 0);
+          // the ratios of each repetition's pair, then their median: the machine's drift between
+          // repetitions (a shared host) cancels within a pair
           rows.push({
             chains,
             offStepsPerSec: o,
             onStepsPerSec: t,
-            ratio: o / t,
+            ratio: median(off.map((r, i) => r.stepsPerSec / on[i]!.stepsPerSec)),
             offCpuMsPerStep: median(off.map((r) => r.cpuMsPerStep)),
             onCpuMsPerStep: median(on.map((r) => r.cpuMsPerStep)),
+            cpuRatio: median(on.map((r, i) => r.cpuMsPerStep / off[i]!.cpuMsPerStep)),
             requestsPer100Steps: ((receiver.requests() - requestsBefore) * 100) / onSteps,
           });
         }
@@ -155,13 +162,13 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
         );
         opts.log("");
         opts.log(
-          "| chains | tracing off (steps/s) | tracing on (steps/s) | time per step, on ÷ off | process CPU per step, off / on (ms) | CPU per step, on ÷ off | OTLP requests per 100 steps |",
+          "| chains | tracing off (steps/s) | tracing on (steps/s) | time per step, on ÷ off (median of pairs) | process CPU per step, off / on (ms) | CPU per step, on ÷ off (median of pairs) | OTLP requests per 100 steps |",
         );
         opts.log("|---:|---:|---:|---:|---:|---:|---:|");
         for (const r of rows) {
           opts.log(
             `| ${r.chains} | ${r.offStepsPerSec.toFixed(0)} | ${r.onStepsPerSec.toFixed(0)} | ${r.ratio.toFixed(3)}× | ` +
-              `${r.offCpuMsPerStep.toFixed(3)} / ${r.onCpuMsPerStep.toFixed(3)} | ${(r.onCpuMsPerStep / r.offCpuMsPerStep).toFixed(3)}× | ${r.requestsPer100Steps.toFixed(1)} |`,
+              `${r.offCpuMsPerStep.toFixed(3)} / ${r.onCpuMsPerStep.toFixed(3)} | ${r.cpuRatio.toFixed(3)}× | ${r.requestsPer100Steps.toFixed(1)} |`,
           );
         }
         opts.log(
