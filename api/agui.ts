@@ -32,7 +32,7 @@ import { getRun } from "../db/sql/getRun.ts";
 import { describeRetention, runHistoryExpiry } from "../db/sql/runHistoryExpiry.ts";
 import { threadHistoryExpiry } from "../db/sql/threadHistoryExpiry.ts";
 import { startRun } from "../db/sql/startRun.ts";
-import { traceParentOf, withTraceParent } from "./trace-header.ts";
+import { traceContextOf, withTraceContext } from "./trace-header.ts";
 import { threadMessageIds } from "../db/sql/threadMessageIds.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
@@ -134,8 +134,8 @@ export function agUiRouter({ pool, hub, sse, log }: AgUiDeps): Router {
         const parent = input.parentRunId ? await db((c) => getRun(c, agUiIdToUuid(input.parentRunId!))) : null;
         try {
           await db((c) =>
-            // a W3C traceparent header: the run's trace continues the caller's (api/trace-header.ts)
-            withTraceParent(c, traceParentOf(req.headers), () =>
+            // a W3C traceparent header (and its tracestate): the run's trace continues the caller's (api/trace-header.ts)
+            withTraceContext(c, traceContextOf(req.headers), () =>
               startRun(c, {
                 id: runId,
                 agent: agentId,

@@ -47,7 +47,7 @@ import { describeStorableProblem, findStorableProblem } from "../lib/storable-js
 import { secretFormatError, signStandard, verifyDelivery, WebhookConfigError, type Headers } from "../lib/webhook-signatures.ts";
 import { requireRole, withWorkspace, type Auth } from "./auth.ts";
 import { errorHandler, HttpStatusError } from "./http-errors.ts";
-import { traceParentOf, withTraceParent } from "./trace-header.ts";
+import { traceContextOf, withTraceContext } from "./trace-header.ts";
 import { ApiRateLimits, clientAddress, type RateLimited, type RateLimitScope, type RateLimitSettings } from "./rate-limit.ts";
 
 /** No body is read beyond this before the webhook (and its own limit) is known: the table's largest max_body_bytes. */
@@ -439,14 +439,15 @@ export async function handleDelivery(
     verifiedWith: verified.secretIndex,
     test: opts.test ?? false,
   };
-  // a W3C traceparent header: the run's trace continues the sender's (api/trace-header.ts); a
-  // delivery queued behind its thread's current run starts later, in a trace of its own
-  const traceParent = traceParentOf(headers);
+  // a W3C traceparent header (and its tracestate): the run's trace continues the sender's
+  // (api/trace-header.ts); a delivery queued behind its thread's current run starts later, in a
+  // trace of its own
+  const trace = traceContextOf(headers);
   try {
     result =
-      traceParent === null
+      trace === null
         ? await receiveWebhook(deps.pool, delivery)
-        : await withTransaction(deps.pool, (c) => withTraceParent(c, traceParent, () => receiveWebhook(c, delivery)));
+        : await withTransaction(deps.pool, (c) => withTraceContext(c, trace, () => receiveWebhook(c, delivery)));
   } catch (error) {
     if (error instanceof NotFoundError) throw notFound(); // deleted or disabled meanwhile
     if (error instanceof ValidationError) throw new HttpStatusError(422, error.code, error.message, { cause: error });

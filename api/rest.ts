@@ -17,7 +17,7 @@ import { resumeRun } from "../db/sql/resumeRun.ts";
 import { sendEvent } from "../db/sql/sendEvent.ts";
 import { MAX_REASON_CHARS, setAuditReason } from "../db/sql/setAuditReason.ts";
 import { startRun } from "../db/sql/startRun.ts";
-import { traceParentOf, withTraceParent } from "./trace-header.ts";
+import { traceContextOf, withTraceContext } from "./trace-header.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authOf, requireRole, withWorkspace } from "./auth.ts";
 import { batchesRouter } from "./batches.ts";
@@ -143,10 +143,10 @@ export function restRouter({ pool, hub, sse, log }: RestDeps): Router {
     const auth = authOf(req);
     requireRole(auth, "operator", "starting a run");
     const body = parseBody(req, StartRunBodySchema, "run request");
-    // a W3C traceparent header: the run's trace continues the caller's (api/trace-header.ts)
-    const traceParent = traceParentOf(req.headers);
+    // a W3C traceparent header (and its tracestate): the run's trace continues the caller's (api/trace-header.ts)
+    const trace = traceContextOf(req.headers);
     const run = await withWorkspace(pool, auth, (db) =>
-      withTraceParent(db, traceParent, () =>
+      withTraceContext(db, trace, () =>
         startRun(db, { agent: body.agent, input: body.input, threadId: body.thread_id ?? null, priority: body.priority ?? null }),
       ),
     );

@@ -534,6 +534,7 @@ create table everruns.runs (
   trace_parent text,
   history_expired_at timestamp with time zone,
   legacy_history boolean not null default false,
+  trace_state text,
   constraint runs_agent_id_agent_version_fkey FOREIGN KEY (agent_id, agent_version) REFERENCES everruns.agent_versions(agent_id, version),
   constraint runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
   constraint runs_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES everruns.batches(id),
@@ -549,6 +550,7 @@ create table everruns.runs (
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
   constraint runs_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
   constraint runs_trace_parent_check CHECK (((trace_parent IS NULL) OR ((trace_parent ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'::text) AND (substr(trace_parent, 4, 32) <> '00000000000000000000000000000000'::text) AND (substr(trace_parent, 37, 16) <> '0000000000000000'::text)))) NOT VALID,
+  constraint runs_trace_state_check CHECK (((trace_state IS NULL) OR (((length(trace_state) >= 1) AND (length(trace_state) <= 512)) AND (trace_state !~ '[^ -~]'::text)))) NOT VALID,
   constraint runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
@@ -730,6 +732,26 @@ create table everruns.tool_dispatches (
 );
 comment on table everruns.tool_dispatches is '@behavior -insert -update -delete
 MCP tool calls dispatched, recorded durably before each call: a later attempt that finds one in flight knows its outcome is unknown. run_id is the run whose LLM turn made the call.';
+
+create table everruns.usage_daily_expired (
+  workspace_id uuid not null,
+  agent_id uuid not null,
+  day date not null,
+  runs bigint not null,
+  llm_calls bigint not null,
+  input_tokens numeric not null,
+  output_tokens numeric not null,
+  cost_usd numeric not null,
+  cache_read_tokens numeric not null,
+  cache_write_tokens numeric not null,
+  reasoning_tokens numeric not null,
+  constraint usage_daily_expired_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES everruns.agents(id),
+  constraint usage_daily_expired_pkey PRIMARY KEY (workspace_id, agent_id, day),
+  constraint usage_daily_expired_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
+);
+comment on table everruns.usage_daily_expired is '@behavior -*
+The usage of runs whose history expired (their steps removed by retention), per workspace, agent and day (UTC, the day each step finished); written by retention when it marks runs expired; usage_daily adds it to the steps still kept (000041).';
+CREATE INDEX usage_daily_expired_agent_idx ON everruns.usage_daily_expired USING btree (agent_id);
 
 create table everruns.webhook_deliveries (
   id uuid not null default gen_random_uuid(),
@@ -1037,20 +1059,46 @@ create view everruns.mcp_servers as
          LIMIT 1) failed ON true;
 
 create view everruns.usage_daily as
- SELECT r.workspace_id,
-    r.agent_id,
-    date_trunc('day'::text, (s.finished_at AT TIME ZONE 'UTC'::text))::date AS day,
-    count(DISTINCT r.id) AS runs,
-    count(*) FILTER (WHERE s.kind = 'llm'::text) AS llm_calls,
-    COALESCE(sum((s.usage ->> 'input_tokens'::text)::bigint), 0::numeric) AS input_tokens,
-    COALESCE(sum((s.usage ->> 'output_tokens'::text)::bigint), 0::numeric) AS output_tokens,
-    round(COALESCE(sum((s.usage ->> 'cost_usd'::text)::numeric), 0::numeric), 6) AS cost_usd,
-    COALESCE(sum((s.usage ->> 'cache_read_tokens'::text)::bigint), 0::numeric) AS cache_read_tokens,
-    COALESCE(sum((s.usage ->> 'cache_write_tokens'::text)::bigint), 0::numeric) AS cache_write_tokens,
-    COALESCE(sum((s.usage ->> 'reasoning_tokens'::text)::bigint), 0::numeric) AS reasoning_tokens
-   FROM everruns.run_steps s
-     JOIN everruns.runs r ON r.id = s.run_id
-  GROUP BY r.workspace_id, r.agent_id, (date_trunc('day'::text, (s.finished_at AT TIME ZONE 'UTC'::text))::date);
+ SELECT u.workspace_id,
+    u.agent_id,
+    u.day,
+    sum(u.runs)::bigint AS runs,
+    sum(u.llm_calls)::bigint AS llm_calls,
+    sum(u.input_tokens) AS input_tokens,
+    sum(u.output_tokens) AS output_tokens,
+    round(sum(u.cost_usd), 6) AS cost_usd,
+    sum(u.cache_read_tokens) AS cache_read_tokens,
+    sum(u.cache_write_tokens) AS cache_write_tokens,
+    sum(u.reasoning_tokens) AS reasoning_tokens
+   FROM ( SELECT r.workspace_id,
+            r.agent_id,
+            (s.finished_at AT TIME ZONE 'UTC'::text)::date AS day,
+            count(DISTINCT r.id) AS runs,
+            count(*) FILTER (WHERE s.kind = 'llm'::text) AS llm_calls,
+            COALESCE(sum((s.usage ->> 'input_tokens'::text)::bigint), 0::numeric) AS input_tokens,
+            COALESCE(sum((s.usage ->> 'output_tokens'::text)::bigint), 0::numeric) AS output_tokens,
+            COALESCE(sum((s.usage ->> 'cost_usd'::text)::numeric), 0::numeric) AS cost_usd,
+            COALESCE(sum((s.usage ->> 'cache_read_tokens'::text)::bigint), 0::numeric) AS cache_read_tokens,
+            COALESCE(sum((s.usage ->> 'cache_write_tokens'::text)::bigint), 0::numeric) AS cache_write_tokens,
+            COALESCE(sum((s.usage ->> 'reasoning_tokens'::text)::bigint), 0::numeric) AS reasoning_tokens
+           FROM everruns.run_steps s
+             JOIN everruns.runs r ON r.id = s.run_id
+          WHERE r.history_expired_at IS NULL
+          GROUP BY r.workspace_id, r.agent_id, ((s.finished_at AT TIME ZONE 'UTC'::text)::date)
+        UNION ALL
+         SELECT e.workspace_id,
+            e.agent_id,
+            e.day,
+            e.runs,
+            e.llm_calls,
+            e.input_tokens,
+            e.output_tokens,
+            e.cost_usd,
+            e.cache_read_tokens,
+            e.cache_write_tokens,
+            e.reasoning_tokens
+           FROM everruns.usage_daily_expired e) u
+  GROUP BY u.workspace_id, u.agent_id, u.day;
 
 create view everruns_private.live_workers as
  SELECT w.pool_id,
@@ -1184,7 +1232,8 @@ begin
                  'everruns.run_attempts, everruns.batches, everruns.batch_items, everruns.schedules, everruns.schedule_fires, '
                  'everruns.activations, everruns.webhooks, everruns.webhook_deliveries, everruns.notification_endpoints, '
                  'everruns.notification_deliveries, everruns.notification_attempts, everruns.mcp_tool_lists, '
-                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices, everruns.pending_events to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices; 000034: pending events
+                 'everruns.run_mcp_tools, everruns.tool_dispatches, everruns.mcp_servers, everruns.model_prices, everruns.pending_events, '
+                 'everruns.usage_daily_expired to %I', v_role);  -- 000013: run_attempts; 000025: batches; 000026: triggers; 000027: MCP; 000029: model prices; 000034: pending events; 000041: usage of expired runs (usage_daily reads it)
   execute format('grant execute on function everruns.batch_progress(uuid), everruns.batch_results(uuid, xid8, uuid, integer), '
                  'everruns.batches_progress(everruns.batches), everruns.batches_throughput(everruns.batches, integer), '
                  'everruns_private.results_horizon(), everruns.runs_budget_spend(everruns.runs), '
@@ -2687,7 +2736,7 @@ begin
     return query select 0, 0::bigint, 0;
     return;
   end if;
-  update everruns.runs r set history_expired_at = p_now where r.id = any (v_ids);
+  perform everruns_private.retention_mark_expired(v_ids, p_now);
 
   -- the rows of runs whose month will be dropped whole stay until the drop (a past month with
   -- both partitions of its own where every run has expired now); the others are deleted
@@ -2706,7 +2755,11 @@ begin
   if v_delete is not null then
     v_rows := everruns_private.retention_delete_history(v_delete);
   end if;
-  perform everruns_private.retention_forget_runs(v_ids);
+  -- 000041: a month whose rows of expired runs wait for its drop is recorded (history_kept)
+  insert into everruns_private.retention_months_in_place (month_from)
+  select distinct date_trunc('month', r.created_at, 'UTC') from everruns.runs r
+   where r.id = any (v_ids) and not r.id = any (coalesce(v_delete, '{}'))
+  on conflict (month_from) do nothing;
   return query select cardinality(v_ids), v_rows, 0;
 end;
 $function$;
@@ -4640,6 +4693,15 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION everruns_private.months_holding_expired_history()
+ RETURNS timestamp with time zone[]
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(array_agg(m.month_from), '{}') from everruns_private.retention_months_in_place m
+$function$;
+
 CREATE OR REPLACE FUNCTION everruns_private.notify(p_channel text, p_payload text)
  RETURNS void
  LANGUAGE plpgsql
@@ -5244,8 +5306,7 @@ begin
     return 0;
   end if;
   insert into everruns_private.retention_months_in_place (month_from) values (p_from) on conflict (month_from) do nothing;
-  update everruns.runs r set history_expired_at = p_now where r.id = any (v_ids);
-  perform everruns_private.retention_forget_runs(v_ids);
+  perform everruns_private.retention_mark_expired(v_ids, p_now);
   return cardinality(v_ids);
 end;
 $function$;
@@ -5285,6 +5346,45 @@ begin
   end;
   perform set_config('lock_timeout', v_lock_timeout, true);
   return true;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_mark_expired(p_ids uuid[], p_now timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- each run is rolled up once: its callers hold its row and checked it may go (history_expirable)
+  if exists (select from everruns.runs r where r.id = any (p_ids) and r.history_expired_at is not null) then
+    raise exception 'retention_mark_expired: a run of % is marked expired already', p_ids using errcode = 'P0001';
+  end if;
+  insert into everruns.usage_daily_expired as d (workspace_id, agent_id, day, runs, llm_calls, input_tokens, output_tokens, cost_usd,
+                                                 cache_read_tokens, cache_write_tokens, reasoning_tokens)
+  select r.workspace_id, r.agent_id, (s.finished_at at time zone 'UTC')::date,
+         count(distinct r.id),
+         count(*) filter (where s.kind = 'llm'),
+         coalesce(sum((s.usage ->> 'input_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'output_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'cost_usd')::numeric), 0),
+         coalesce(sum((s.usage ->> 'cache_read_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'cache_write_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'reasoning_tokens')::bigint), 0)
+    from everruns.runs r
+    join everruns.run_steps s on s.run_id = r.id and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history)
+   where r.id = any (p_ids)
+   group by 1, 2, 3
+  on conflict (workspace_id, agent_id, day) do update
+     set runs = d.runs + excluded.runs,
+         llm_calls = d.llm_calls + excluded.llm_calls,
+         input_tokens = d.input_tokens + excluded.input_tokens,
+         output_tokens = d.output_tokens + excluded.output_tokens,
+         cost_usd = d.cost_usd + excluded.cost_usd,
+         cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
+         cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
+         reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens;
+  update everruns.runs r set history_expired_at = p_now where r.id = any (p_ids);
+  perform everruns_private.retention_forget_runs(p_ids);
 end;
 $function$;
 
@@ -5539,6 +5639,15 @@ begin
   select coalesce(jsonb_agg(entry order by created_at, run_id, seq), '[]') into v_result from entries;
   return v_result;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.run_history_kept(p_run_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER COST 1
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select not exists (select from everruns.runs r where r.id = p_run_id and r.history_expired_at is not null)
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.run_holds_thread(p_run everruns.runs)
@@ -7496,18 +7605,29 @@ CREATE OR REPLACE FUNCTION everruns_private.tg_runs__trace_parent()
 AS $function$
 declare
   v_setting text := nullif(pg_catalog.current_setting('everruns.trace_parent', true), '');
+  v_state_setting text := nullif(pg_catalog.current_setting('everruns.trace_state', true), '');
   v_from everruns.runs;
   v_span text;
   v_step record;
 begin
   if new.trace_parent is not null then
+    -- given by the starter: its trace_state with it, when valid
+    if not everruns_private.valid_tracestate(new.trace_state) then
+      new.trace_state := null;
+    end if;
     return new;
   end if;
+  -- no trace_parent given: a trace_state given alone is dropped (it belongs to a traceparent)
+  new.trace_state := null;
   -- the API's traceparent header (api/trace-header.ts); an invalid one is ignored, as W3C says
   if v_setting ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
      and substr(v_setting, 4, 32) <> '00000000000000000000000000000000'
      and substr(v_setting, 37, 16) <> '0000000000000000' then
     new.trace_parent := v_setting;
+    -- and its tracestate header, when valid
+    if everruns_private.valid_tracestate(v_state_setting) then
+      new.trace_state := v_state_setting;
+    end if;
     return new;
   end if;
   if new.parent_run_id is not null then
@@ -7535,6 +7655,8 @@ begin
   -- the trace flags (sampled or not) of the trace it continues, else sampled
   new.trace_parent := '00-' || coalesce(substr(v_from.trace_parent, 4, 32), replace(v_from.id::text, '-', '')) || '-' || v_span
                       || '-' || coalesce(substr(v_from.trace_parent, 54, 2), '01');
+  -- the tracestate of the trace it continues, unchanged (null for a trace of its own)
+  new.trace_state := v_from.trace_state;
   return new;
 end;
 $function$;
@@ -7732,6 +7854,21 @@ AS $function$
   select d.dispatches, d.state, d.authorized_by, d.last_run_id, d.last_seq, d.last_attempt, d.first_dispatched_at, d.last_dispatched_at
     from everruns.tool_dispatches d
    where d.run_id = p_turn_run_id and d.tool_call_id = p_tool_call_id
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.valid_tracestate(p_value text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- at most 512 characters, 1 to 32 list-members key=value (W3C Trace Context level 1: a simple
+  -- key or tenant@system; a value of printable ASCII without "," and "=", not ending in a space),
+  -- no key twice
+  select coalesce(length(p_value) between 1 and 512
+    and (select count(*) <= 32
+                and bool_and(m ~ '^([a-z][a-z0-9_*/-]{0,255}|[a-z0-9][a-z0-9_*/-]{0,240}@[a-z][a-z0-9_*/-]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$')
+                and count(*) = count(distinct split_part(m, '=', 1))
+           from pg_catalog.unnest(pg_catalog.string_to_array(p_value, ',')) m), false)
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.wake_or_park(p_run everruns.runs)

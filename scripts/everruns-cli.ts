@@ -207,8 +207,9 @@ function buildProgram(): Command {
     .argument("<prompt>", "the user message")
     .option("-f, --follow", "stream the run; the exit code tells how it ended (see everruns --help)")
     .option("--traceparent <value>", "a W3C traceparent the run's trace continues (default: TRACEPARENT when valid)")
+    .option("--tracestate <value>", "the W3C tracestate of that traceparent (default: TRACESTATE when valid, with TRACEPARENT)")
     .addHelpText("after", "\nSends EVERRUNS_API_KEY, else the key everruns start keeps in .everruns/admin-key. Without --follow prints the run id.")
-    .action(async (agent: string, prompt: string, opts: { follow?: boolean; traceparent?: string }) =>
+    .action(async (agent: string, prompt: string, opts: { follow?: boolean; traceparent?: string; tracestate?: string }) =>
       done(await (await commands()).cmdRun(getEnv(), agent, prompt, opts)),
     );
   program

@@ -34,6 +34,8 @@ export interface StepScope {
   prices?: PriceOverrides;
   /** W3C traceparent naming this attempt's span, sent to http tools and MCP servers; set only when tracing is configured */
   traceparent?: string;
+  /** W3C tracestate of the run's trace (runs.trace_state), sent unchanged with traceparent; set only with it */
+  tracestate?: string;
 }
 
 /** The token counts of a provider's usage, without the parts it did not report (a step's usage). */

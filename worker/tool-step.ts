@@ -198,6 +198,7 @@ export async function runToolStep(scope: StepScope, input: ToolStepInput, tools:
     signal: scope.signal,
     resumed: asResumed,
     ...(scope.traceparent && { traceparent: scope.traceparent }),
+    ...(scope.tracestate && { tracestate: scope.tracestate }),
     ...(asResumed && waitingRecord !== undefined && { waiting: waitingRecord }),
     signals: input.signals,
     progress: progressReporter(scope, call),

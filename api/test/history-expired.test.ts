@@ -295,9 +295,15 @@ describe("a run whose history expired, over GraphQL", () => {
         )
       ).rows[0]!;
     const rowsBefore = await rowsOf(run.id);
-    // as retention's in-place path marks a run: history_expired_at set, its rows left in place
+    // as retention's in-place path leaves a run (000039, 000041): history_expired_at set, its rows
+    // left for the drop of its month, which retention_months_in_place records (the path itself
+    // takes only past months: db/test/retention.test.ts)
     await db.pool.query("update everruns.workspaces set retention_days = 30 where id = $1", [DEFAULT_WORKSPACE_ID]);
     await db.pool.query("update everruns.runs set history_expired_at = $2 where id = $1", [run.id, EXPIRED_AT]);
+    await db.pool.query(
+      "insert into everruns_private.retention_months_in_place (month_from) select date_trunc('month', created_at, 'UTC') from everruns.runs where id = $1 on conflict do nothing",
+      [run.id],
+    );
     for (const role of ["viewer", "operator", "admin"] as const) {
       const headers = bearer(await createTestKey(db.url, { role }));
       const after = await gql<History>(headers, history, { id: run.id });

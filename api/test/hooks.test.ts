@@ -169,6 +169,20 @@ describe("POST /hooks/:id", () => {
     });
   });
 
+  it("a delivery's W3C traceparent and tracestate headers are its run's trace context (docs/observability.md)", async () => {
+    const secret = generateSecret("standard");
+    const hook = await makeHook({ secret_names: ["std-trace"] }, { "std-trace": secret });
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const body = JSON.stringify({ event: "traced" });
+    const answer = await post(hook.id, body, { ...standardHeaders(secret, body), traceparent, tracestate: "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE" });
+    expect(answer.status).toBe(202);
+    const { rows } = await db.pool.query<{ trace_parent: string | null; trace_state: string | null }>(
+      "select trace_parent, trace_state from everruns.runs where id = $1",
+      [answer.body.run_id],
+    );
+    expect(rows[0]).toEqual({ trace_parent: traceparent, trace_state: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE" });
+  });
+
   it("refuses a tampered body, a wrong secret and a 6-minute-old timestamp with 401, writing nothing", async () => {
     const secret = generateSecret("standard");
     const hook = await makeHook({ secret_names: ["std2"] }, { std2: secret });

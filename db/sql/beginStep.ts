@@ -53,6 +53,8 @@ export const BegunStepSchema = z.object({
     admitted_at: z.string().nullable().optional(),
     /** the W3C traceparent its trace continues (000035), null: a trace of its own; absent before that migration */
     trace_parent: z.string().nullable().optional(),
+    /** the W3C tracestate that goes with it (000042), sent unchanged with the traceparents its steps send; absent before that migration */
+    trace_state: z.string().nullable().optional(),
   }),
   config: z.unknown(),
   /** from the last LLM turn of the run (or the runs it continues) on */

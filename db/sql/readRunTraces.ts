@@ -52,6 +52,8 @@ const RunTraceSchema = z.object({
   error: z.unknown(),
   usage: z.record(z.string(), z.unknown()).nullable(),
   trace_parent: z.string().nullable(),
+  /** the W3C tracestate that goes with it (000042), put on every span of the run */
+  trace_state: z.string().nullable(),
   created_us: Micros,
   finished_us: Micros.nullable(),
   /** the last step read (0: none): the steps and attempts below go up to it */
@@ -75,7 +77,7 @@ const us = (column: string) => `(extract(epoch from ${column}) * 1000000)::float
 const READ_RUN_TRACES = `
 select r.id, r.workspace_id, r.agent_id, a.name as agent_name, r.agent_version,
        v.config ->> 'kind' as agent_kind, v.config ->> 'provider' as provider, v.config ->> 'model' as model,
-       r.thread_id, r.status, r.error, r.usage, r.trace_parent,
+       r.thread_id, r.status, r.error, r.usage, r.trace_parent, r.trace_state,
        ${us("r.created_at")} as created_us, ${us("r.finished_at")} as finished_us,
        c.through_seq, r.step_cursor - 1 as last_seq,
        coalesce((select json_agg(json_build_object(

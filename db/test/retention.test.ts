@@ -793,3 +793,171 @@ describe("maintenance while the engine commits", () => {
     }
   }, 180_000);
 });
+
+describe("usage outlives retention (000041)", () => {
+  let main: TestDatabase;
+  beforeAll(async () => {
+    // a database of its own: the past month below is the only one with runs
+    main = db;
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+    db = main;
+  });
+
+  /**
+   * `n` runs of `agent` created at `createdAt` (a second apart), finished a day later: step 1 an
+   * LLM call with usage, finished an hour after creation; step 2 a tool step, finished a day and an
+   * hour after creation. So each run has steps on two days.
+   */
+  async function makeUsageRuns(agent: string, createdAt: string, n: number): Promise<string[]> {
+    const { rows } = await db.pool.query<{ id: string }>(
+      `insert into everruns.runs (workspace_id, agent_id, input)
+       select a.workspace_id, a.id, '{"messages": [{"role": "user", "content": "hi"}]}' from everruns.agents a, generate_series(1, $2::int) where a.id = $1
+       returning id`,
+      [agent, n],
+    );
+    const ids = rows.map((r) => r.id);
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      await client.query("set local session_replication_role = replica");
+      await client.query(
+        `update everruns.runs r set created_at = $2::timestamptz + make_interval(secs => u.n)
+           from unnest($1::uuid[]) with ordinality u(id, n) where r.id = u.id`,
+        [ids, createdAt],
+      );
+      await client.query("commit");
+    } catch (error) {
+      await client.query("rollback");
+      throw error;
+    } finally {
+      client.release();
+    }
+    await db.pool.query(
+      `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at, run_created_at)
+       select r.id, g, r.workspace_id, case g when 1 then 'llm' else 'tool' end, 'step', 'succeeded', 1,
+              case g when 1 then jsonb_build_object('input_tokens', 100 + u.n, 'output_tokens', 20, 'cost_usd', 0.0012345,
+                                                    'cache_read_tokens', 7, 'reasoning_tokens', 3) end,
+              r.created_at, r.created_at + case g when 1 then interval '1 hour' else interval '1 day 1 hour' end, r.created_at
+         from everruns.runs r join unnest($1::uuid[]) with ordinality u(id, n) on u.id = r.id, generate_series(1, 2) g`,
+      [ids],
+    );
+    await db.pool.query(
+      "update everruns.runs set step_cursor = 3, status = 'succeeded', finished_at = created_at + interval '1 day' where id = any($1::uuid[])",
+      [ids],
+    );
+    return ids;
+  }
+
+  type UsageRow = Record<string, string | number>;
+  /** usage_daily of `agent`, by day: as the owner, and as the API's role in `workspaceId` (the same). */
+  async function usage(agent: string, workspaceId: string): Promise<UsageRow[]> {
+    const query = `select day::text, runs::int, llm_calls::int, input_tokens::text, output_tokens::text, cost_usd::text,
+                          cache_read_tokens::text, cache_write_tokens::text, reasoning_tokens::text
+                     from everruns.usage_daily where agent_id = $1 order by day`;
+    const owner = (await db.pool.query<UsageRow>(query, [agent])).rows;
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      await client.query("set local role everruns_api");
+      await client.query("select set_config('everruns.workspace_id', $1, true)", [workspaceId]);
+      const api = (await client.query<UsageRow>(query, [agent])).rows;
+      await client.query("rollback");
+      expect(api).toEqual(owner);
+    } finally {
+      client.release();
+    }
+    return owner;
+  }
+
+  async function retainUntilDone(now: string): Promise<Omit<Totals, "calls">> {
+    const totals = { runs_expired: 0, rows_deleted: 0, partitions_dropped: 0 };
+    for (let i = 0; ; i++) {
+      const { rows } = await db.pool.query<{ runs_expired: number; rows_deleted: string; partitions_dropped: number }>(
+        "select * from everruns_private.apply_retention($1, 20)",
+        [now],
+      );
+      const r = rows[0]!;
+      if (r.runs_expired === 0 && r.partitions_dropped === 0 && Number(r.rows_deleted) === 0) return totals;
+      totals.runs_expired += r.runs_expired;
+      totals.rows_deleted += Number(r.rows_deleted);
+      totals.partitions_dropped += r.partitions_dropped;
+      if (i > 100) throw new Error("apply_retention never finished");
+    }
+  }
+
+  it("a month expired in place and dropped: usage_daily the same before, while the rows wait, and after the drop; counted once", async () => {
+    const ws = await workspace(30);
+    const agent = await agentIn(ws);
+    await db.pool.query("select * from everruns_private.ensure_partitions('2025-08-15', 0)");
+    const ids = await makeUsageRuns(agent, "2025-08-10T22:59:40Z", 45);
+    const before = await usage(agent, ws);
+    // three days: the LLM steps finish either side of midnight (19, then 26), the tool steps a day later
+    expect(before.map((r) => r.day)).toEqual(["2025-08-10", "2025-08-11", "2025-08-12"]);
+    expect(before.reduce((n, r) => n + (r.llm_calls as number), 0)).toBe(45);
+    expect(before[1]).toMatchObject({ runs: 45 });
+
+    // one batch marked in place: its rows wait for the drop, its usage is counted once
+    const { rows } = await db.pool.query<{ runs_expired: number; rows_deleted: number }>("select * from everruns_private.apply_retention(now(), 20)");
+    expect(rows[0]).toMatchObject({ runs_expired: 20, rows_deleted: 0 });
+    expect(await usage(agent, ws)).toEqual(before);
+    // the API's role no longer reads the marked runs' steps (history_kept, 000040), which are still there
+    const stepsSeen = async (asApi: boolean): Promise<number> => {
+      const client = await db.pool.connect();
+      try {
+        await client.query("begin");
+        if (asApi) {
+          await client.query("set local role everruns_api");
+          await client.query("select set_config('everruns.workspace_id', $1, true)", [ws]);
+        }
+        const { rows: seen } = await client.query<{ n: number }>("select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])", [ids]);
+        await client.query("rollback");
+        return seen[0]!.n;
+      } finally {
+        client.release();
+      }
+    };
+    expect({ owner: await stepsSeen(false), api: await stepsSeen(true) }).toEqual({ owner: 90, api: 50 });
+
+    const totals = await retainUntilDone((await db.pool.query<{ t: string }>("select now()::text as t")).rows[0]!.t);
+    expect(totals).toEqual({ runs_expired: 25, rows_deleted: 0, partitions_dropped: 1 });
+    expect((await db.pool.query("select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])", [ids])).rows[0]).toEqual({ n: 0 });
+    expect(await usage(agent, ws)).toEqual(before);
+  });
+
+  it("runs expired row by row: their steps deleted, usage_daily the same; another workspace's usage untouched; only retention writes the roll-up", async () => {
+    const ws = await workspace(30);
+    const agent = await agentIn(ws);
+    const keptWs = await workspace(null);
+    const keptAgent = await agentIn(keptWs);
+    // this month's runs: not a past month, so expired row by row
+    const now = (await db.pool.query<{ t: string }>("select date_trunc('month', now()) + interval '2 hours' as t")).rows[0]!.t;
+    const ids = await makeUsageRuns(agent, now, 30);
+    const kept = await makeUsageRuns(keptAgent, now, 5);
+    const before = await usage(agent, ws);
+    const keptBefore = await usage(keptAgent, keptWs);
+    expect(before.reduce((n, r) => n + (r.llm_calls as number), 0)).toBe(30);
+
+    const totals = await retainUntilDone(new Date(Date.parse(now) + 40 * 86_400_000).toISOString());
+    expect(totals).toEqual({ runs_expired: 30, rows_deleted: 60, partitions_dropped: 0 });
+    expect((await db.pool.query("select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])", [ids])).rows[0]).toEqual({ n: 0 });
+    expect(await usage(agent, ws)).toEqual(before);
+    expect(await usage(keptAgent, keptWs)).toEqual(keptBefore);
+    expect((await db.pool.query("select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])", [kept])).rows[0]).toEqual({ n: 10 });
+
+    // the API's role reads the roll-up of its workspace only, and writes none of it
+    const client = await db.pool.connect();
+    try {
+      await client.query("begin");
+      await client.query("set local role everruns_api");
+      await client.query("select set_config('everruns.workspace_id', $1, true)", [keptWs]);
+      expect((await client.query("select count(*)::int as n from everruns.usage_daily_expired")).rows[0]).toEqual({ n: 0 });
+      await expect(client.query("update everruns.usage_daily_expired set cost_usd = 0 where workspace_id = $1", [ws])).rejects.toMatchObject({ code: "42501" });
+      await client.query("rollback");
+    } finally {
+      client.release();
+    }
+  });
+});

@@ -168,6 +168,13 @@ async function populate(workspaceId: string, tag: string): Promise<Omit<Workspac
     workspaceId,
     `${tag}-po`,
   ]);
+  // usage of runs whose history expired (000041), as retention rolls it up
+  await db.pool.query(
+    `insert into everruns.usage_daily_expired (workspace_id, agent_id, day, runs, llm_calls, input_tokens, output_tokens, cost_usd,
+                                               cache_read_tokens, cache_write_tokens, reasoning_tokens)
+     values ($1, $2, '2026-01-05', 1, 1, 10, 5, 0.01, 0, 0, 0)`,
+    [workspaceId, agentId],
+  );
   await createApiKey(db.pool, { name: `${tag}-key`, role: "viewer", workspaceId });
   return { id: workspaceId, agentId, bankerId, threadId: finished.thread_id, runs: [finished.id, interrupted.id] };
 }

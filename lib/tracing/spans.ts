@@ -11,7 +11,7 @@
 // Every attempt of every step is one span, a child of the root: a step's failed attempts are its
 // committed attempt's siblings, before it in time, and the committed attempt carries a "retry"
 // event per attempt before it. Ids are deterministic (lib/tracing/ids.ts).
-import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type SpanContext } from "@opentelemetry/api";
+import { createTraceState, SpanKind, SpanStatusCode, type Attributes, type HrTime, type SpanContext, type TraceState } from "@opentelemetry/api";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace";
 import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
@@ -50,6 +50,8 @@ export interface RunTrace {
   error: unknown;
   usage: Record<string, unknown> | null;
   trace_parent: string | null;
+  /** the W3C tracestate of the trace it continues (runs.trace_state), on every span; absent or null: none */
+  trace_state?: string | null;
   created_us: number;
   finished_us: number | null;
   attempts: ReadonlyArray<{
@@ -132,7 +134,7 @@ function put(attributes: Attributes, key: string, value: string | number | boole
 }
 
 function span(
-  trace: { traceId: string; resource: Resource },
+  trace: { traceId: string; traceState?: TraceState; resource: Resource },
   s: {
     name: string;
     kind: SpanKind;
@@ -145,7 +147,7 @@ function span(
     events?: TimedEvent[];
   },
 ): ReadableSpan {
-  const context: SpanContext = { traceId: trace.traceId, spanId: s.spanId, traceFlags: 1 };
+  const context: SpanContext = { traceId: trace.traceId, spanId: s.spanId, traceFlags: 1, ...(trace.traceState && { traceState: trace.traceState }) };
   const endUs = Math.max(s.startUs, s.endUs);
   return {
     name: s.name,
@@ -177,10 +179,17 @@ function providerAttributes(provider: string | null, genAiLatest: boolean): Reco
 /** The span of each attempt in `run.attempts` (and the root span when `options.root`), children of the root. */
 export function buildRunSpans(run: RunTrace, options: SpanOptions): ReadableSpan[] {
   const traceId = runTraceId(run.id, run.trace_parent);
-  const trace = { traceId, resource: options.resource };
+  // the caller's tracestate, unchanged (validated when stored: lib/tracing/tracestate.ts), on every span
+  const traceState = run.trace_state ? createTraceState(run.trace_state) : undefined;
+  const trace = { traceId, resource: options.resource, ...(traceState && { traceState }) };
   const rootId = rootSpanId(run.id);
   // the flags (sampled or not) of the trace the run continues, else sampled
-  const root: SpanContext = { traceId, spanId: rootId, traceFlags: parseTraceparent(run.trace_parent)?.flags ?? 1 };
+  const root: SpanContext = {
+    traceId,
+    spanId: rootId,
+    traceFlags: parseTraceparent(run.trace_parent)?.flags ?? 1,
+    ...(traceState && { traceState }),
+  };
   const steps = new Map(run.steps.map((s) => [s.seq, s]));
   // each step's attempts (the retry events of its committed one)
   const attemptsOf = new Map<number, Array<RunTrace["attempts"][number]>>();
@@ -298,7 +307,7 @@ export function buildRunSpans(run: RunTrace, options: SpanOptions): ReadableSpan
         name: `${GEN_AI_OPERATION_NAME_VALUE_INVOKE_AGENT} ${run.agent_name}`,
         kind: SpanKind.INTERNAL,
         spanId: rootId,
-        ...(incoming && { parent: { traceId, spanId: incoming.spanId, traceFlags: incoming.flags, isRemote: true } }),
+        ...(incoming && { parent: { traceId, spanId: incoming.spanId, traceFlags: incoming.flags, isRemote: true, ...(traceState && { traceState }) } }),
         startUs: run.created_us,
         endUs: run.finished_us,
         attributes: withoutUndefined({

@@ -14,6 +14,7 @@ import { listRuns } from "../../db/sql/listRuns.ts";
 import { readRunEvents } from "../../db/sql/readRunEvents.ts";
 import { historyExpiredMessage, runHistoryExpiry } from "../../db/sql/runHistoryExpiry.ts";
 import { validTraceparent } from "../../lib/tracing/ids.ts";
+import { validTracestate } from "../../lib/tracing/tracestate.ts";
 import { resolveDatabase } from "../database.ts";
 import { apiClient, type ApiClient } from "./api.ts";
 import { EXIT, noteDatabaseUrl } from "./errors.ts";
@@ -89,7 +90,7 @@ export async function cmdEvents(env: Env, runId: string, opts: { json?: boolean 
   });
 }
 
-export async function cmdRun(env: Env, agent: string, prompt: string, opts: { follow?: boolean; traceparent?: string }): Promise<number> {
+export async function cmdRun(env: Env, agent: string, prompt: string, opts: { follow?: boolean; traceparent?: string; tracestate?: string }): Promise<number> {
   const api = apiClient(env);
   // --traceparent, else TRACEPARENT (a caller's trace context, as other CLI tools take it; an
   // invalid TRACEPARENT is ignored, an invalid --traceparent is an error): the run continues that trace
@@ -101,13 +102,24 @@ export async function cmdRun(env: Env, agent: string, prompt: string, opts: { fo
         `--traceparent must be a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>), got ${JSON.stringify(opts.traceparent)}`,
       );
   }
+  // --tracestate, else TRACESTATE with the TRACEPARENT it goes with (W3C: a tracestate belongs to
+  // its traceparent; an invalid TRACESTATE is ignored, an invalid --tracestate is an error)
+  let tracestate = opts.traceparent === undefined && traceparent ? validTracestate(process.env.TRACESTATE) : null;
+  if (opts.tracestate !== undefined) {
+    tracestate = validTracestate(opts.tracestate);
+    if (tracestate === null)
+      throw new ConfigError(
+        `--tracestate must be a W3C tracestate (at most 32 key=value members joined by ",", at most 512 characters, no key twice), got ${JSON.stringify(opts.tracestate)}`,
+      );
+    if (traceparent === null) throw new ConfigError("--tracestate goes with a traceparent: give --traceparent too (or set TRACEPARENT)");
+  }
   // through the API (POST /api/runs → db/sql/startRun.ts), so --follow streams from the same place
   const body = await api
     .request<{ id?: string }>(
       "POST",
       "/api/runs",
       { agent, input: { messages: [{ role: "user", content: prompt }] } },
-      traceparent ? { traceparent } : undefined,
+      traceparent ? { traceparent, ...(tracestate && { tracestate }) } : undefined,
     )
     .catch((error: unknown) => {
       if (error instanceof EverrunsError && !["unauthenticated", "forbidden", "api_unreachable"].includes(error.code)) {

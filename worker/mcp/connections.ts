@@ -129,11 +129,17 @@ export interface McpCallOptions {
    * `traceparent` header of the call's HTTP request and as params._meta.traceparent.
    */
   traceparent?: string;
+  /** W3C tracestate of the run's trace, sent unchanged with traceparent (its header and params._meta.tracestate) */
+  tracestate?: string;
 }
 
-/** A tools/call's params._meta: the idempotency key, and the traceparent when there is one. */
+/** A tools/call's params._meta: the idempotency key, and the traceparent (and tracestate) when there is one. */
 function callMeta(call: McpCallOptions): Record<string, string> {
-  return { [IDEMPOTENCY_META_KEY]: call.idempotencyKey, ...(call.traceparent && { traceparent: call.traceparent }) };
+  return {
+    [IDEMPOTENCY_META_KEY]: call.idempotencyKey,
+    ...(call.traceparent && { traceparent: call.traceparent }),
+    ...(call.traceparent && call.tracestate && { tracestate: call.tracestate }),
+  };
 }
 
 export interface McpConnectionsOptions {
@@ -201,6 +207,8 @@ class CallState {
   retryAfterMs: number | undefined;
   /** the traceparent header of this call's POSTs (McpCallOptions.traceparent) */
   traceparent: string | undefined;
+  /** its tracestate header, with traceparent (McpCallOptions.tracestate) */
+  tracestate: string | undefined;
   readonly cap: number;
   readonly what: string;
   constructor(cap: number, what: string) {
@@ -337,7 +345,10 @@ export class McpConnections {
     return this.run(workspaceId, spec, secrets, oauth, call.signal, call.tool, wireCap, async (conn, requestSignal) => {
       const onProgress = call.onProgress;
       const state = callContext.getStore();
-      if (state) state.traceparent = call.traceparent;
+      if (state) {
+        state.traceparent = call.traceparent;
+        state.tracestate = call.tracestate;
+      }
       const result = (await conn.client.callTool({ name: call.tool, arguments: call.arguments, _meta: callMeta(call) }, undefined, {
         signal: requestSignal,
         timeout: timeoutOf(spec),
@@ -378,7 +389,10 @@ export class McpConnections {
     return this.run(workspaceId, spec, secrets, oauth, call.signal, call.tool, 2 * maxBytes + WIRE_SLACK, async (conn, requestSignal) => {
       // no progress token: the request ends with the handle, the task's progress is its statusMessage
       const state = callContext.getStore();
-      if (state) state.traceparent = call.traceparent;
+      if (state) {
+        state.traceparent = call.traceparent;
+        state.tracestate = call.tracestate;
+      }
       const answer = await conn.client.request(
         { method: "tools/call", params: { name: call.tool, arguments: call.arguments, _meta: callMeta(call) } },
         ResultSchema,
@@ -784,6 +798,7 @@ export class McpConnections {
         // the calling step attempt's span: the server continues the run's trace
         const headers = new Headers(init?.headers);
         headers.set("traceparent", state.traceparent);
+        if (state.tracestate) headers.set("tracestate", state.tracestate);
         init = { ...init, headers };
       }
       // the guard answers undici's Response: the SDK's OAuth reads error bodies only of a `Response` (instanceof)

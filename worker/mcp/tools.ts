@@ -251,6 +251,7 @@ export class McpTools {
             signal: ctx.signal,
             ...(ctx.progress && { onProgress: ctx.progress }),
             ...(ctx.traceparent && { traceparent: ctx.traceparent }),
+            ...(ctx.tracestate && { tracestate: ctx.tracestate }),
           },
           oauth,
         );
@@ -385,6 +386,7 @@ async function taskCall(
         signal: ctx.signal,
         ttlMs: MCP_TASK_TTL_MS,
         ...(ctx.traceparent && { traceparent: ctx.traceparent }),
+        ...(ctx.tracestate && { tracestate: ctx.tracestate }),
       },
       oauth,
     );

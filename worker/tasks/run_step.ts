@@ -336,6 +336,8 @@ async function attemptStep(ctx: EngineContext, begun: BegunStep, writer: EventWr
     ...(secrets && { secrets }),
     // the span of this attempt as the parent of what its tools call (lib/tracing/ids.ts)
     ...(ctx.traces && { traceparent: attemptTraceparent(run.id, run.trace_parent, seq, run.step_attempt) }),
+    // and the caller's tracestate with it, unchanged (W3C)
+    ...(ctx.traces && run.trace_state && { tracestate: run.trace_state }),
   };
   const tools = agentTools(config.data, ctx.tools, secrets);
   if (mcpServers(config.data).length > 0) {
@@ -531,6 +533,7 @@ async function attemptWorkflowStep(
         ...(ctx.mcp && { mcp: ctx.mcp }),
         // the span of this attempt as the parent of what its http and MCP Tasks call (lib/tracing/ids.ts)
         ...(ctx.traces && { traceparent: attemptTraceparent(run.id, run.trace_parent, seq, run.step_attempt) }),
+        ...(ctx.traces && run.trace_state && { tracestate: run.trace_state }),
       },
       config.data,
     );

@@ -16,6 +16,8 @@ export interface ReceivedSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string;
+  /** the span's W3C tracestate ("" when none) */
+  traceState: string;
   name: string;
   kind: number;
   startNs: bigint;
@@ -55,6 +57,7 @@ interface JsonSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
+  traceState?: string;
   name: string;
   kind: number;
   startTimeUnixNano: string | number;
@@ -76,6 +79,7 @@ export function decodeJsonTraces(body: unknown): ReceivedSpan[] {
           traceId: s.traceId,
           spanId: s.spanId,
           parentSpanId: s.parentSpanId ?? "",
+          traceState: s.traceState ?? "",
           name: s.name,
           kind: s.kind,
           startNs: BigInt(s.startTimeUnixNano),

@@ -6,7 +6,7 @@ import { HttpAgent } from "@ag-ui/client";
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createAgent, createTestDatabase, getEvents, getSteps, waitFor, waitForStatus, type TestDatabase } from "../../db/test/helpers.ts";
 import { postJson, startTestApi, type StartedRunBody, type TestApiHandle } from "../../api/test/helpers.ts";
 import { attemptSpanId, attemptTraceparent, rootSpanId, parseTraceparent, validTraceparent } from "../../lib/tracing/ids.ts";
@@ -14,8 +14,10 @@ import { createSpanExporter, tracingConfigFromEnv, tracingResource } from "../..
 import { buildRunSpans } from "../../lib/tracing/spans.ts";
 import { exportSpans, TraceExport } from "../trace-export.ts";
 import { setTraceParent } from "../../db/sql/setTraceParent.ts";
+import { validTracestate } from "../../lib/tracing/tracestate.ts";
 import { agUiIdToUuid } from "../../api/agui.ts";
 import { tracesCommand } from "../../scripts/traces-command.ts";
+import { cmdRun } from "../../scripts/cli/commands.ts";
 import { loadEnv } from "../../db/env.ts";
 import { ConfigError } from "../../db/errors.ts";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "./otlp-receiver.ts";
@@ -29,11 +31,13 @@ import { consoleLogger } from "../../lib/logger.ts";
 let db: TestDatabase;
 let receiver: OtlpReceiver;
 let api: TestApiHandle;
-let hook: { url: string; traceparents: string[]; server: Server };
+let hook: { url: string; traceparents: string[]; tracestates: Array<string | undefined>; server: Server };
 const workers = new Set<WorkerProcess>();
 
 const CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN = "00f067aa0ba902b7";
+/** the W3C example tracestate (two vendors' members) */
+const CALLER_STATE = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
 
 function tracingEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -64,13 +68,16 @@ beforeAll(async () => {
   receiver = await startOtlpReceiver();
   api = await startTestApi(db.url);
   const traceparents: string[] = [];
+  const tracestates: Array<string | undefined> = [];
   const server = createServer((req, res) => {
     traceparents.push(String(req.headers.traceparent ?? ""));
+    const tracestate = req.headers.tracestate;
+    tracestates.push(typeof tracestate === "string" ? tracestate : undefined);
     req.resume();
     req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true })));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  hook = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, traceparents, server };
+  hook = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, traceparents, tracestates, server };
 }, 60_000);
 
 afterAll(async () => {
@@ -135,12 +142,16 @@ describe("traces", () => {
     const started = await postJson<StartedRunBody>(
       `${api.url}/api/runs`,
       { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } },
-      { ...api.headers, traceparent },
+      // with the whitespace W3C allows around its members: kept normalized
+      { ...api.headers, traceparent, tracestate: " rojo=00f067aa0ba902b7 ,, congo=t61rcWkgMzE " },
     );
     expect(started.status).toBe(201);
     const runId = started.body.id;
-    const { rows: stored } = await db.pool.query<{ trace_parent: string | null }>("select trace_parent from everruns.runs where id = $1", [runId]);
-    expect(stored[0]!.trace_parent).toBe(traceparent);
+    const { rows: stored } = await db.pool.query<{ trace_parent: string | null; trace_state: string | null }>(
+      "select trace_parent, trace_state from everruns.runs where id = $1",
+      [runId],
+    );
+    expect(stored[0]).toEqual({ trace_parent: traceparent, trace_state: CALLER_STATE });
 
     // kill -9 the worker running simulate_work (step 4) while it runs
     await waitFor("simulate_work to be under way", async () =>
@@ -250,6 +261,11 @@ describe("traces", () => {
     expect(callee.length).toBeGreaterThan(0);
     expect(callee.every((c) => c?.traceId === CALLER_TRACE)).toBe(true);
     expect(callee.at(-1)!.spanId).toBe(attemptSpanId(runId, 6, hookSteps.attempt));
+    // with the caller's tracestate, unchanged
+    expect(hook.tracestates.length).toBe(hook.traceparents.length);
+    expect(hook.tracestates.every((t) => t === CALLER_STATE)).toBe(true);
+    // and every span of the run carries it
+    for (const s of final) expect(s.traceState, s.name).toBe(CALLER_STATE);
 
     // re-export: the same spans again, by id
     const before = receiver.spans.length;
@@ -260,6 +276,7 @@ describe("traces", () => {
     const again = receiver.spans.slice(before);
     expect(again.map((s) => s.spanId).sort()).toEqual([...ids].sort());
     expect(new Set(again.map((s) => s.traceId))).toEqual(new Set([CALLER_TRACE]));
+    expect(new Set(again.map((s) => s.traceState))).toEqual(new Set([CALLER_STATE]));
 
     // --stdout: the same spans as OTLP/JSON, no endpoint needed
     const printed: string[] = [];
@@ -342,17 +359,19 @@ describe("traces", () => {
     const started = await postJson<StartedRunBody>(
       `${api.url}/api/runs`,
       { agent: parentAgent, input: { messages: [{ role: "user", content: "go" }] } },
-      { ...api.headers, traceparent: "00-nothex-00f067aa0ba902b7-01" },
+      { ...api.headers, traceparent: "00-nothex-00f067aa0ba902b7-01", tracestate: CALLER_STATE },
     );
     expect(started.status).toBe(201);
     const parentId = started.body.id;
     const run = await waitForStatus(db.pool, parentId, ["succeeded", "failed"], 60_000);
     expect(run.status).toBe("succeeded");
-    const { rows: runs } = await db.pool.query<{ id: string; trace_parent: string | null; caller_tool_call_id: string | null }>(
-      "select id, trace_parent, caller_tool_call_id from everruns.runs where id = $1 or caller_run_id = $1 order by created_at",
+    const { rows: runs } = await db.pool.query<{ id: string; trace_parent: string | null; trace_state: string | null; caller_tool_call_id: string | null }>(
+      "select id, trace_parent, trace_state, caller_tool_call_id from everruns.runs where id = $1 or caller_run_id = $1 order by created_at",
       [parentId],
     );
     expect(runs[0]!.trace_parent).toBeNull();
+    // a tracestate goes with its traceparent: without a valid one, it is ignored too
+    expect(runs.map((r) => r.trace_state)).toEqual([null, null, null]);
     const children = runs.filter((r) => r.id !== parentId);
     expect(children).toHaveLength(2);
     // the caller's step that started both children: the one whose output lists the children it starts
@@ -372,7 +391,39 @@ describe("traces", () => {
       const childRoot = childSpans.find((s) => s.spanId === rootSpanId(childRun.id))!;
       expect(childRoot.traceId).toBe(parentId.replaceAll("-", ""));
       expect(childRoot.parentSpanId).toBe(parentSpan);
+      expect(childSpans.every((s) => s.traceState === "")).toBe(true);
     }
+    await stopAll();
+  }, 120_000);
+
+  it("a sub-agent inherits its caller's tracestate, unchanged, on its row and its spans", async () => {
+    const childAgent = await createAgent(db.pool, { provider: "scripted", model: "child-s", script: [{ text: "child done" }] }, `childs_${Date.now()}`);
+    const { rows: child } = await db.pool.query<{ name: string }>("select name from everruns.agents where id = $1", [childAgent]);
+    const parentAgent = await createAgent(db.pool, {
+      provider: "scripted",
+      model: "parent-s",
+      tools: [{ type: "agent", name: "helper", agent: child[0]!.name, description: "helps" }],
+      script: [{ text: "asking", tool_calls: [{ name: "helper", arguments: { task: "help" } }] }, { text: "thanks" }],
+    });
+    await start();
+    const started = await postJson<StartedRunBody>(
+      `${api.url}/api/runs`,
+      { agent: parentAgent, input: { messages: [{ role: "user", content: "go" }] } },
+      { ...api.headers, traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01`, tracestate: CALLER_STATE },
+    );
+    expect(started.status).toBe(201);
+    const parentId = started.body.id;
+    expect((await waitForStatus(db.pool, parentId, ["succeeded", "failed"], 60_000)).status).toBe("succeeded");
+    const { rows: runs } = await db.pool.query<{ id: string; trace_parent: string; trace_state: string | null }>(
+      "select id, trace_parent, trace_state from everruns.runs where id = $1 or caller_run_id = $1 order by created_at",
+      [parentId],
+    );
+    expect(runs).toHaveLength(2);
+    expect(runs.map((r) => parseTraceparent(r.trace_parent)?.traceId)).toEqual([CALLER_TRACE, CALLER_TRACE]);
+    expect(runs.map((r) => r.trace_state)).toEqual([CALLER_STATE, CALLER_STATE]);
+    const childSpans = await completeTrace(runs[1]!.id);
+    expect(childSpans.length).toBeGreaterThan(1);
+    for (const s of childSpans) expect(s.traceState, s.name).toBe(CALLER_STATE);
     await stopAll();
   }, 120_000);
 });
@@ -438,14 +489,21 @@ describe("export failures; trace context in", () => {
     workers.add(w);
     try {
       const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-00`;
-      const agent = new HttpAgent({ url: `${api.url}/api/agents/${agentId}/agui`, headers: { ...api.headers, traceparent }, threadId: randomUUID() });
+      const agent = new HttpAgent({
+        url: `${api.url}/api/agents/${agentId}/agui`,
+        headers: { ...api.headers, traceparent, tracestate: CALLER_STATE },
+        threadId: randomUUID(),
+      });
       agent.addMessage({ id: randomUUID(), role: "user", content: "hi" });
       const runId = randomUUID();
       await agent.runAgent({ runId });
       const run = await waitForStatus(db.pool, agUiIdToUuid(runId), ["succeeded", "failed"]);
       expect(run.status).toBe("succeeded");
-      const { rows } = await db.pool.query<{ trace_parent: string | null }>("select trace_parent from everruns.runs where id = $1", [run.id]);
-      expect(rows[0]!.trace_parent).toBe(traceparent);
+      const { rows } = await db.pool.query<{ trace_parent: string | null; trace_state: string | null }>(
+        "select trace_parent, trace_state from everruns.runs where id = $1",
+        [run.id],
+      );
+      expect(rows[0]).toEqual({ trace_parent: traceparent, trace_state: CALLER_STATE });
       // what its steps send out keeps the caller's flags (not sampled)
       expect(attemptTraceparent(run.id, rows[0]!.trace_parent, 1, 1)).toMatch(new RegExp(`^00-${CALLER_TRACE}-[0-9a-f]{16}-00$`));
     } finally {
@@ -479,7 +537,7 @@ describe("export failures; trace context in", () => {
 });
 
 describe("traceparent out", () => {
-  it("an MCP call sends the step attempt's traceparent as its HTTP header and in params._meta", async () => {
+  it("an MCP call sends the step attempt's traceparent (and the run's tracestate) as its HTTP headers and in params._meta", async () => {
     const server = await startMcpTestServer();
     const mcp = new McpConnections({ guard: new EgressGuard({ allow: EgressAllowList.parse("127.0.0.1") }), log: consoleLogger("[mcp]", "error") });
     try {
@@ -490,11 +548,14 @@ describe("traceparent out", () => {
         idempotencyKey: "run:call",
         signal: AbortSignal.timeout(30_000),
         traceparent,
+        tracestate: CALLER_STATE,
       });
       expect(result).toEqual({ content: "hi", isError: false });
-      expect(server.calls.at(-1)!.meta).toMatchObject({ traceparent, "io.everruns/idempotency-key": "run:call" });
+      expect(server.calls.at(-1)!.meta).toMatchObject({ traceparent, tracestate: CALLER_STATE, "io.everruns/idempotency-key": "run:call" });
       const posts = server.requests.filter((r) => r.method === "POST" && r.headers.traceparent !== undefined);
-      expect(posts.map((r) => r.headers.traceparent)).toEqual([traceparent]);
+      expect(posts.map((r) => [r.headers.traceparent, r.headers.tracestate])).toEqual([[traceparent, CALLER_STATE]]);
+      // the requests without a traceparent (initialize, notifications) carry no tracestate either
+      expect(server.requests.filter((r) => r.headers.traceparent === undefined).every((r) => r.headers.tracestate === undefined)).toBe(true);
     } finally {
       await mcp.close();
       await server.close();
@@ -640,5 +701,162 @@ describe("tracing configuration", () => {
     ]) {
       expect(validTraceparent(bad), String(bad)).toBeNull();
     }
+  });
+});
+
+describe("tracestate in", () => {
+  async function traceOf(runId: string): Promise<{ trace_parent: string | null; trace_state: string | null }> {
+    const { rows } = await db.pool.query<{ trace_parent: string | null; trace_state: string | null }>(
+      "select trace_parent, trace_state from everruns.runs where id = $1",
+      [runId],
+    );
+    return rows[0]!;
+  }
+
+  it("POST /api/runs keeps a valid tracestate with its traceparent; an invalid one, or one without a traceparent, is ignored", async () => {
+    const agentId = await createAgent(db.pool, { provider: "scripted", model: "scripted-ts", script: [{ text: "done" }] });
+    const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
+    const post = async (headers: Record<string, string>) => {
+      const started = await postJson<StartedRunBody>(
+        `${api.url}/api/runs`,
+        { agent: agentId, input: { messages: [{ role: "user", content: "go" }] } },
+        { ...api.headers, ...headers },
+      );
+      expect(started.status).toBe(201);
+      return traceOf(started.body.id);
+    };
+    expect(await post({ traceparent, tracestate: CALLER_STATE })).toEqual({ trace_parent: traceparent, trace_state: CALLER_STATE });
+    // the multi-tenant key form, and a value with spaces inside
+    expect(await post({ traceparent, tracestate: "fw529a3039@dt=a b,x=1" })).toEqual({ trace_parent: traceparent, trace_state: "fw529a3039@dt=a b,x=1" });
+    const members = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v`).join(",");
+    expect(await post({ traceparent, tracestate: members(32) })).toEqual({ trace_parent: traceparent, trace_state: members(32) });
+    for (const bad of [
+      members(33), // more than 32 members
+      "Rojo=1", // a key with a capital
+      "rojo=1,congo=2,rojo=3", // a key twice
+      `a=${"x".repeat(256)},b=${"y".repeat(256)}`, // more than 512 characters
+      "rojo=a=b", // "=" in a value
+      "rojo", // no value
+    ]) {
+      expect(await post({ traceparent, tracestate: bad }), bad).toEqual({ trace_parent: traceparent, trace_state: null });
+    }
+    // without a (valid) traceparent, a tracestate means nothing: ignored
+    expect(await post({ tracestate: CALLER_STATE })).toEqual({ trace_parent: null, trace_state: null });
+    expect(await post({ traceparent: "00-nothex-00f067aa0ba902b7-01", tracestate: CALLER_STATE })).toEqual({ trace_parent: null, trace_state: null });
+  });
+
+  it("everruns run sends TRACESTATE with TRACEPARENT, or --tracestate; an invalid --tracestate, or one without a traceparent, is an error", async () => {
+    const agentId = await createAgent(db.pool, { provider: "scripted", model: "scripted-cli", script: [{ text: "done" }] });
+    const env = loadEnv({ DATABASE_URL: db.url, EVERRUNS_API_URL: api.url });
+    const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
+    const saved = { key: process.env.EVERRUNS_API_KEY, parent: process.env.TRACEPARENT, state: process.env.TRACESTATE };
+    const restore = (name: string, value: string | undefined) => (value === undefined ? delete process.env[name] : (process.env[name] = value));
+    const printed = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    const run = async (opts: { traceparent?: string; tracestate?: string }) => {
+      printed.mockClear();
+      expect(await cmdRun(env, agentId, "go", opts)).toBe(0);
+      return traceOf(String(printed.mock.calls.at(-1)![0]));
+    };
+    try {
+      process.env.EVERRUNS_API_KEY = api.key;
+      process.env.TRACEPARENT = traceparent;
+      process.env.TRACESTATE = CALLER_STATE;
+      expect(await run({})).toEqual({ trace_parent: traceparent, trace_state: CALLER_STATE });
+      // TRACESTATE goes with TRACEPARENT only: a --traceparent of another trace does not take it
+      const other = `00-${"1".repeat(32)}-${CALLER_SPAN}-01`;
+      expect(await run({ traceparent: other })).toEqual({ trace_parent: other, trace_state: null });
+      expect(await run({ traceparent: other, tracestate: "vendor=1" })).toEqual({ trace_parent: other, trace_state: "vendor=1" });
+      process.env.TRACESTATE = "rojo=1,rojo=2"; // invalid: ignored
+      expect(await run({})).toEqual({ trace_parent: traceparent, trace_state: null });
+      await expect(cmdRun(env, agentId, "go", { tracestate: "Rojo=1" })).rejects.toThrow(/--tracestate must be a W3C tracestate/);
+      delete process.env.TRACEPARENT;
+      await expect(cmdRun(env, agentId, "go", { tracestate: CALLER_STATE })).rejects.toThrow(/--tracestate goes with a traceparent/);
+    } finally {
+      printed.mockRestore();
+      restore("EVERRUNS_API_KEY", saved.key);
+      restore("TRACEPARENT", saved.parent);
+      restore("TRACESTATE", saved.state);
+    }
+  });
+
+  it("the insert trigger: kept with a given trace_parent or the settings, dropped without one, inherited by a continuation", async () => {
+    const agentId = await createAgent(db.pool, { provider: "scripted", model: "scripted-tt", script: [{ text: "done" }] });
+    const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
+    const input = JSON.stringify({ messages: [{ role: "user", content: "go" }] });
+    const insert = async (traceParent: string | null, traceState: string | null) => {
+      const { rows } = await db.pool.query<{ id: string; trace_parent: string | null; trace_state: string | null }>(
+        "insert into everruns.runs (agent_id, input, trace_parent, trace_state) values ($1, $2, $3, $4) returning id, trace_parent, trace_state",
+        [agentId, input, traceParent, traceState],
+      );
+      return rows[0]!;
+    };
+    const given = await insert(traceparent, CALLER_STATE);
+    expect(given).toMatchObject({ trace_parent: traceparent, trace_state: CALLER_STATE });
+    // an invalid one given by the owner is dropped (the trigger checks the W3C syntax), a lone one too
+    expect(await insert(traceparent, "rojo=1,rojo=2")).toMatchObject({ trace_parent: traceparent, trace_state: null });
+    expect(await insert(null, CALLER_STATE)).toMatchObject({ trace_parent: null, trace_state: null });
+    // the column's own check: printable ASCII, at most 512 characters
+    await expect(db.pool.query("update everruns.runs set trace_state = $2 where id = $1", [given.id, "rojo=a\tb"])).rejects.toThrow(/runs_trace_state_check/);
+    await expect(db.pool.query("update everruns.runs set trace_state = $2 where id = $1", [given.id, `a=${"x".repeat(511)}`])).rejects.toThrow(
+      /runs_trace_state_check/,
+    );
+
+    // the SQL check agrees with lib/tracing/tracestate.ts on normalized values
+    const samples = [
+      CALLER_STATE,
+      "fw529a3039@dt=FW4;0;0,a_b-c*d/e=x y",
+      Array.from({ length: 32 }, (_, i) => `k${i}=v`).join(","),
+      Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(","),
+      `a=${"x".repeat(254)},b=${"y".repeat(253)}`,
+      `a=${"x".repeat(254)},b=${"y".repeat(254)}`,
+      `k=${"v".repeat(256)}`,
+      `k=${"v".repeat(257)}`,
+      "Rojo=1",
+      "rojo=1,rojo=2",
+      "rojo=",
+      "rojo=a ",
+      "rojo=a=b",
+      "t@1s=1",
+      "rojo=1,,congo=2",
+      "",
+    ];
+    const { rows: sql } = await db.pool.query<{ valid: boolean }>(
+      "select everruns_private.valid_tracestate(v) as valid from unnest($1::text[]) with ordinality as t(v, i) order by i",
+      [samples],
+    );
+    expect(sql.map((r) => r.valid)).toEqual(samples.map((v) => validTracestate(v) === v));
+    expect(sql.filter((r) => r.valid)).toHaveLength(5);
+
+    // the transaction settings (how the API passes the headers), the tracestate only when valid
+    const client = await db.pool.connect();
+    try {
+      for (const [state, expected] of [
+        [CALLER_STATE, CALLER_STATE],
+        ["rojo=1,,congo=2", null], // the API normalizes; the trigger takes only the normalized form
+        [null, null],
+      ] as const) {
+        await client.query("begin");
+        await setTraceParent(client, traceparent, state);
+        const { rows } = await client.query<{ trace_parent: string; trace_state: string | null }>(
+          "insert into everruns.runs (agent_id, input) values ($1, $2) returning trace_parent, trace_state",
+          [agentId, input],
+        );
+        await client.query("rollback");
+        expect(rows[0], String(state)).toEqual({ trace_parent: traceparent, trace_state: expected });
+      }
+    } finally {
+      client.release();
+    }
+
+    // a continuation of an interrupted run continues its trace, with its tracestate
+    await db.pool.query("update everruns.runs set status = 'interrupted', interrupts = $2 where id = $1", [
+      given.id,
+      { interrupts: [{ id: "int-1", reason: "tool_approval", message: "approve?" }] },
+    ]);
+    const { rows: continued } = await db.pool.query<{ trace_parent: string; trace_state: string | null }>(
+      "insert into everruns.runs (agent_id, parent_run_id, input) values ($1, $2, $3) returning trace_parent, trace_state",
+      [agentId, given.id, JSON.stringify({ messages: [], resume: [{ interruptId: "int-1", status: "resolved", payload: { approved: true } }] })],
+    );
+    expect(continued[0]).toEqual({ trace_parent: `00-${CALLER_TRACE}-${rootSpanId(given.id)}-01`, trace_state: CALLER_STATE });
   });
 });

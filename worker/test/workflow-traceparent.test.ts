@@ -1,7 +1,8 @@
 // Trace context out of a workflow (docs/observability.md, "Trace context: in and out"): the http
 // and MCP Tasks of a workflow send the traceparent of the step attempt that calls them, as an
 // agent's tools do (header; MCP: header and params._meta), naming the span the worker exports for
-// that attempt; a worker without tracing sends none.
+// that attempt; a worker without tracing sends none. The run's tracestate (runs.trace_state) goes
+// with it, unchanged.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +15,7 @@ import { startMcpTestServer, type McpTestServer } from "./fixtures/mcp-test-serv
 let db: TestDatabase;
 let receiver: OtlpReceiver;
 let mcp: McpTestServer;
-let hook: { url: string; traceparents: Array<string | undefined>; server: Server };
+let hook: { url: string; traceparents: Array<string | undefined>; tracestates: Array<string | undefined>; server: Server };
 let worker: WorkerProcess | undefined;
 let agentId: string;
 
@@ -23,14 +24,17 @@ beforeAll(async () => {
   receiver = await startOtlpReceiver();
   mcp = await startMcpTestServer();
   const traceparents: Array<string | undefined> = [];
+  const tracestates: Array<string | undefined> = [];
   const server = createServer((req, res) => {
     const traceparent = req.headers.traceparent;
     traceparents.push(typeof traceparent === "string" ? traceparent : undefined);
+    const tracestate = req.headers.tracestate;
+    tracestates.push(typeof tracestate === "string" ? tracestate : undefined);
     req.resume();
     req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true })));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  hook = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, traceparents, server };
+  hook = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, traceparents, tracestates, server };
   agentId = await createAgent(
     db.pool,
     {
@@ -60,11 +64,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function runWorkflow(): Promise<string> {
-  const { rows } = await db.pool.query<{ id: string }>("insert into everruns.runs (agent_id, input) values ($1, $2) returning id", [
-    agentId,
-    JSON.stringify({ messages: [], state: {} }),
-  ]);
+async function runWorkflow(trace?: { traceParent: string; traceState: string }): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    "insert into everruns.runs (agent_id, input, trace_parent, trace_state) values ($1, $2, $3, $4) returning id",
+    [agentId, JSON.stringify({ messages: [], state: {} }), trace?.traceParent ?? null, trace?.traceState ?? null],
+  );
   const runId = rows[0]!.id;
   const done = await waitForStatus(db.pool, runId, ["succeeded", "failed"], 30_000);
   expect(done.error).toBeNull();
@@ -112,6 +116,10 @@ describe("a workflow's http and MCP Tasks", () => {
     const meta = calls[0]!.meta as { traceparent?: string };
     expect(parseTraceparent(meta.traceparent)).toMatchObject({ traceId, spanId: echoSpan });
     expect(mcp.requests.some((r) => r.headers.traceparent === meta.traceparent)).toBe(true);
+    // a run without a tracestate sends none
+    expect(hook.tracestates.slice(callsBefore)).toEqual([undefined]);
+    expect(meta).not.toHaveProperty("tracestate");
+    expect(mcp.requests.every((r) => r.headers.tracestate === undefined)).toBe(true);
 
     // those span ids are the spans the worker exported for the two attempts, in the run's trace
     const spans = await waitFor(`the spans of run ${runId}'s Call and Echo attempts`, () => {
@@ -129,6 +137,35 @@ describe("a workflow's http and MCP Tasks", () => {
     await stopWorker();
   });
 
+  it("send the run's tracestate, unchanged, beside the traceparent", async () => {
+    worker = await spawnWorker(db.url, {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      EVERRUNS_EGRESS_ALLOW: "127.0.0.1",
+      EVERRUNS_SCHEDULER: "off",
+    });
+    const traceState = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+    const callsBefore = hook.traceparents.length;
+    const mcpBefore = mcp.calls.length;
+    const requestsBefore = mcp.requests.length;
+    const runId = await runWorkflow({ traceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", traceState });
+    expect(parseTraceparent(hook.traceparents.slice(callsBefore)[0])?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(hook.tracestates.slice(callsBefore)).toEqual([traceState]);
+    const calls = mcp.calls.slice(mcpBefore).filter((c) => c.tool === "echo");
+    expect(calls).toHaveLength(1);
+    const meta = calls[0]!.meta as { traceparent?: string; tracestate?: string };
+    expect(meta.tracestate).toBe(traceState);
+    const withState = mcp.requests.slice(requestsBefore).filter((r) => r.headers.tracestate !== undefined);
+    expect(withState.map((r) => [r.headers.traceparent, r.headers.tracestate])).toEqual([[meta.traceparent, traceState]]);
+    // the exported spans carry it too
+    const spans = await waitFor(`the spans of run ${runId}`, () => {
+      const ofRun = receiver.spans.filter((s) => s.attributes["everruns.run.id"] === runId);
+      return ofRun.length >= 2 ? ofRun : null;
+    });
+    for (const s of spans) expect(s.traceState, s.name).toBe(traceState);
+    await stopWorker();
+  });
+
   it("send none from a worker without tracing, as an agent's tools", async () => {
     worker = await spawnWorker(db.url, { EVERRUNS_EGRESS_ALLOW: "127.0.0.1", EVERRUNS_SCHEDULER: "off" });
     const callsBefore = hook.traceparents.length;
@@ -139,6 +176,7 @@ describe("a workflow's http and MCP Tasks", () => {
     const calls = mcp.calls.slice(mcpBefore).filter((c) => c.tool === "echo");
     expect(calls).toHaveLength(1);
     expect(calls[0]!.meta).not.toHaveProperty("traceparent");
+    expect(hook.tracestates.slice(callsBefore)).toEqual([undefined]);
     expect(mcp.requests.slice(requestsBefore).every((r) => r.headers.traceparent === undefined)).toBe(true);
     await stopWorker();
   });

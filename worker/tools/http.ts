@@ -185,6 +185,8 @@ export function httpTool(spec: HttpSpec, options: { guard?: EgressGuard; secrets
           "idempotency-key": ctx.idempotencyKey,
           // the run's trace continues in the callee (docs/observability.md, "Traces")
           ...(ctx.traceparent && { traceparent: ctx.traceparent }),
+          // and the caller's tracestate with it, unchanged (W3C)
+          ...(ctx.traceparent && ctx.tracestate && { tracestate: ctx.tracestate }),
         },
         body: JSON.stringify(args),
         signal,

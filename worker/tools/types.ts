@@ -42,6 +42,8 @@ export interface ToolContext {
   caller?: CallerScope;
   /** W3C traceparent of the step attempt's span, for the callee to continue the run's trace (set when tracing is configured) */
   traceparent?: string;
+  /** W3C tracestate of the run's trace (runs.trace_state), sent unchanged with traceparent; set only with it */
+  tracestate?: string;
 }
 
 /** An AG-UI event a tool's result adds to its step's commit (STATE_SNAPSHOT, STATE_DELTA, CUSTOM). */

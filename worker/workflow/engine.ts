@@ -91,6 +91,8 @@ export interface WorkflowStepScope {
   mcp?: McpTools;
   /** W3C traceparent naming this attempt's span, sent to http and MCP Tasks (as an agent step's: StepScope); set only when tracing is configured */
   traceparent?: string;
+  /** W3C tracestate of the run's trace (runs.trace_state), sent unchanged with traceparent; set only with it */
+  tracestate?: string;
 }
 
 /** The input a run of a workflow may carry besides AG-UI's: set by the engine for branches and items, and by everruns.redrive_run. */
@@ -470,6 +472,7 @@ async function visitTask(scope: WorkflowStepScope, config: WorkflowConfig, visit
             resumed: false,
             signals: [],
             ...(scope.traceparent && { traceparent: scope.traceparent }),
+            ...(scope.tracestate && { tracestate: scope.tracestate }),
           }),
         );
         if (isWait(returned))
