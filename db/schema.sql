@@ -550,7 +550,7 @@ create table everruns.runs (
   constraint runs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'waiting'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
   constraint runs_thread_id_fkey FOREIGN KEY (thread_id) REFERENCES everruns.threads(id),
   constraint runs_trace_parent_check CHECK (((trace_parent IS NULL) OR ((trace_parent ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'::text) AND (substr(trace_parent, 4, 32) <> '00000000000000000000000000000000'::text) AND (substr(trace_parent, 37, 16) <> '0000000000000000'::text)))) NOT VALID,
-  constraint runs_trace_state_check CHECK (((trace_state IS NULL) OR (((length(trace_state) >= 1) AND (length(trace_state) <= 512)) AND (trace_state !~ '[^ -~]'::text)))) NOT VALID,
+  constraint runs_trace_state_check CHECK (((trace_state IS NULL) OR everruns_private.valid_tracestate(trace_state))) NOT VALID,
   constraint runs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES everruns.workspaces(id)
 );
 comment on table everruns.runs is 'A run of an agent. Insert (agent_id, input) to start one.';
@@ -2587,6 +2587,7 @@ CREATE OR REPLACE FUNCTION everruns_private.apply_retention(p_now timestamp with
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET jit TO 'off'
+ SET "TimeZone" TO 'UTC'
 AS $function$
 declare
   v_month record;
@@ -2647,7 +2648,12 @@ begin
   -- then it is forgotten.
   delete from everruns_private.retention_months_in_place m
    where not everruns_private.retention_month_partitioned(m.month_from);
-  select m.month_from into v_tried from everruns_private.retention_months_in_place m order by m.month_from limit 1;
+  -- 000041: a month without a kept run left waits for its drop (step 1): not this step's
+  select m.month_from into v_tried from everruns_private.retention_months_in_place m
+   where exists (select from everruns.runs r
+                  where r.created_at >= m.month_from and r.created_at < m.month_from + interval '1 month'
+                    and r.history_expired_at is null and not r.legacy_history)
+   order by m.month_from limit 1;
   if v_tried is not null then
     v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
     if v_n > 0 then
@@ -3740,6 +3746,7 @@ CREATE OR REPLACE FUNCTION everruns_private.ensure_partitions(p_now timestamp wi
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
 AS $function$
 declare
   v_month timestamptz := date_trunc('month', p_now, 'UTC');
@@ -5283,6 +5290,7 @@ CREATE OR REPLACE FUNCTION everruns_private.retention_expire_month_in_place(p_fr
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
 AS $function$
 declare
   v_ids uuid[];
@@ -5393,6 +5401,7 @@ CREATE OR REPLACE FUNCTION everruns_private.retention_month_expirable(p_from tim
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
 AS $function$
 begin
   if exists (select from everruns.runs r
@@ -7860,6 +7869,7 @@ CREATE OR REPLACE FUNCTION everruns_private.valid_tracestate(p_value text)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   -- at most 512 characters, 1 to 32 list-members key=value (W3C Trace Context level 1: a simple
   -- key or tenant@system; a value of printable ASCII without "," and "=", not ending in a space),

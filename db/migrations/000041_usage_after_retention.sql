@@ -24,7 +24,14 @@
 --   place, and now also a month whose runs all expired with rows left for its drop (apply_retention
 --   step 4). The policy looks runs up only for rows of those months (usually none), from a list
 --   read once per statement.
+-- * The retention and partition functions compute month bounds with timestamptz arithmetic
+--   (+ interval '1 month', to_timestamp(YYYYMM)), which follows the session's time zone: under a
+--   server or session time zone other than UTC, ensure_partitions gave the wrong ranges and
+--   apply_retention looked at a shifted window when deciding a month's runs had all expired (a
+--   kept run near a month's edge could lose its history with the drop). They run under
+--   timezone UTC now, and so does this migration.
 set local lock_timeout = '5s';
+set local timezone = 'UTC';
 -- the lock every retention unit takes (db/sql/applyRetention.ts); waits lock_timeout at most
 select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('everruns:maintenance'));
 
@@ -371,7 +378,12 @@ begin
   -- then it is forgotten.
   delete from everruns_private.retention_months_in_place m
    where not everruns_private.retention_month_partitioned(m.month_from);
-  select m.month_from into v_tried from everruns_private.retention_months_in_place m order by m.month_from limit 1;
+  -- 000041: a month without a kept run left waits for its drop (step 1): not this step's
+  select m.month_from into v_tried from everruns_private.retention_months_in_place m
+   where exists (select from everruns.runs r
+                  where r.created_at >= m.month_from and r.created_at < m.month_from + interval '1 month'
+                    and r.history_expired_at is null and not r.legacy_history)
+   order by m.month_from limit 1;
   if v_tried is not null then
     v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
     if v_n > 0 then
@@ -560,3 +572,9 @@ alter policy history_kept on everruns.run_steps
   using ((select cardinality(everruns_private.months_holding_expired_history()) = 0)
          or date_trunc('month', run_created_at, 'UTC') <> all ((select everruns_private.months_holding_expired_history())::timestamptz[])
          or everruns_private.run_history_kept(run_id));
+
+-- month arithmetic in UTC, whatever the session's time zone
+alter function everruns_private.apply_retention(timestamptz, int, int) set timezone = 'UTC';
+alter function everruns_private.ensure_partitions(timestamptz, int) set timezone = 'UTC';
+alter function everruns_private.retention_month_expirable(timestamptz, timestamptz) set timezone = 'UTC';
+alter function everruns_private.retention_expire_month_in_place(timestamptz, timestamptz, int) set timezone = 'UTC';

@@ -20,18 +20,12 @@
 set local lock_timeout = '5s';
 
 alter table everruns.runs add column trace_state text;
--- NOT VALID: every existing row is null (nothing to check), and validating would scan runs under
--- the ALTER's lock; new and updated rows are checked. Cheap and strict: the full syntax is checked
--- by the trigger (an invalid value is dropped there, as W3C says)
-alter table everruns.runs
-  add constraint runs_trace_state_check check (
-    trace_state is null
-    or (length(trace_state) between 1 and 512 and trace_state !~ '[^ -~]')) not valid;
 comment on column everruns.runs.trace_state is
   'The W3C tracestate of the trace this run continues (vendor list-members key=value joined by ","), kept as given and sent with every traceparent the run sends; null without a trace_parent or when none was given. Set at insert, as trace_parent is (000042).';
 
 create function everruns_private.valid_tracestate(p_value text) returns boolean
   language sql immutable parallel safe
+  set search_path = pg_catalog, pg_temp
   as $$
   -- at most 512 characters, 1 to 32 list-members key=value (W3C Trace Context level 1: a simple
   -- key or tenant@system; a value of printable ASCII without "," and "=", not ending in a space),
@@ -44,6 +38,15 @@ create function everruns_private.valid_tracestate(p_value text) returns boolean
 $$;
 comment on function everruns_private.valid_tracestate(text) is
   'Whether a text is a normalized W3C tracestate (list-members key=value joined by ",", at most 32, at most 512 characters, no key twice); lib/tracing/tracestate.ts checks the same (000042).';
+
+-- a check of runs: every role that writes runs evaluates it (a pure function of its argument)
+grant execute on function everruns_private.valid_tracestate(text) to public;
+
+-- NOT VALID: every existing row is null (nothing to check), and validating would scan runs under
+-- the ALTER's lock; new and updated rows are checked, with the full syntax (the insert trigger
+-- drops an invalid value first, as W3C says; an update, the engine's, must write a valid one)
+alter table everruns.runs
+  add constraint runs_trace_state_check check (trace_state is null or everruns_private.valid_tracestate(trace_state)) not valid;
 
 ---------------------------------------------------------------------------------------------
 -- The trace context of a run inserted without one (000035's function, plus trace_state)

@@ -961,3 +961,73 @@ describe("usage outlives retention (000041)", () => {
     }
   });
 });
+
+describe("month bounds in UTC whatever the session's time zone (000041)", () => {
+  let main: TestDatabase;
+  beforeAll(async () => {
+    main = db;
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+    db = main;
+  });
+
+  /** Runs `sql` on a connection whose session time zone is America/New_York (UTC-5/-4, DST in March). */
+  async function inNewYork<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = await db.pool.connect();
+    try {
+      await client.query("set timezone = 'America/New_York'");
+      return (await client.query<T>(sql, params)).rows;
+    } finally {
+      await client.query("reset timezone");
+      client.release();
+    }
+  }
+
+  it("ensure_partitions across a DST change: each month from its UTC midnight to the next", async () => {
+    await inNewYork("select * from everruns_private.ensure_partitions('2025-03-10T12:00:00Z', 2)");
+    const client = await db.pool.connect();
+    try {
+      await client.query("set timezone = 'UTC'");
+      const { rows } = await client.query<{ name: string; bound: string }>(
+        `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = 'everruns_partitions' and c.relname ~ '^run_(events|steps)_p2025(03|04|05)$' order by 1`,
+      );
+      const bound = (from: string, to: string) => `FOR VALUES FROM ('${from} 00:00:00+00') TO ('${to} 00:00:00+00')`;
+      expect(rows).toEqual(
+        ["events", "steps"].flatMap((t) => [
+          { name: `run_${t}_p202503`, bound: bound("2025-03-01", "2025-04-01") },
+          { name: `run_${t}_p202504`, bound: bound("2025-04-01", "2025-05-01") },
+          { name: `run_${t}_p202505`, bound: bound("2025-05-01", "2025-06-01") },
+        ]),
+      );
+    } finally {
+      await client.query("reset timezone");
+      client.release();
+    }
+  });
+
+  it("a kept run in a month's first hours (UTC) keeps the month from its drop; the month's other run expires row by row", async () => {
+    const agent = await agentIn(await workspace(30));
+    await db.pool.query("select * from everruns_private.ensure_partitions('2025-06-15', 0)");
+    const expiring = await makeRun({ agent, status: "succeeded", createdAt: "2025-06-15T12:00:00Z", finishedAt: "2025-06-16T12:00:00Z" });
+    // 2 a.m. UTC on the 1st: 10 p.m. on May 31st in New York
+    const kept = await makeRun({ agent, status: "running", createdAt: "2025-06-01T02:00:00Z" });
+    for (let i = 0; ; i++) {
+      const [r] = await inNewYork<{ runs_expired: number; rows_deleted: number; partitions_dropped: number }>(
+        "select * from everruns_private.apply_retention(now(), 20)",
+      );
+      if (r!.runs_expired === 0 && r!.partitions_dropped === 0 && Number(r!.rows_deleted) === 0) break;
+      if (i > 20) throw new Error("apply_retention never finished");
+    }
+    expect(await partitions()).toEqual(expect.arrayContaining(["run_events_p202506", "run_steps_p202506"]));
+    expect(await rowCounts([expiring, kept])).toEqual({ [expiring]: { events: 0, steps: 0 }, [kept]: { events: 3, steps: 2 } });
+    const { rows } = await db.pool.query<{ id: string; expired: boolean }>(
+      "select id, history_expired_at is not null as expired from everruns.runs where id = any($1::uuid[])",
+      [[expiring, kept]],
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.expired]))).toEqual({ [expiring]: true, [kept]: false });
+  });
+});

@@ -115,6 +115,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
 }
 const round1 = (v: number) => Math.round(v * 10) / 10;
+/**
+ * How a duration computed here may show: the database rounds its percentile (numeric, to 0.1 ms)
+ * from durations this test reads rounded to 0.001 ms, and the page rounds again to whole ms, so a
+ * value near a rounding boundary may land on either side of it.
+ */
+const nearDurations = (ms: number): string[] => [...new Set([ms - 0.06, ms, ms + 0.06].map((v) => formatDuration(round1(v))))];
 
 async function login(key: string): Promise<void> {
   const { page, context } = browser;
@@ -187,9 +193,12 @@ describe("the dashboard's observability cards", () => {
         .sort((a, b) => a - b);
       const row = page.locator(`[data-testid="latency-kind-row"][data-kind="${kind}"]`);
       await expect.poll(() => text(row.getByTestId("latency-steps"))).toBe(String(ms.length));
-      expect(await text(row.getByTestId("latency-p50"))).toBe(formatDuration(round1(percentile(ms, 0.5))));
-      expect(await text(row.getByTestId("latency-p95"))).toBe(formatDuration(round1(percentile(ms, 0.95))));
-      expect(await text(row.getByTestId("latency-p99"))).toBe(formatDuration(round1(percentile(ms, 0.99))));
+      for (const [id, p] of [
+        ["latency-p50", 0.5],
+        ["latency-p95", 0.95],
+        ["latency-p99", 0.99],
+      ] as const)
+        expect(nearDurations(percentile(ms, p)), id).toContain(await text(row.getByTestId(id)));
     }
     // the slowest llm step took at least its 80 ms between begin and commit
     expect(Math.max(...steps.filter((s) => s.kind === "llm").map((s) => s.ms))).toBeGreaterThanOrEqual(80);

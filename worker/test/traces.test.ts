@@ -795,8 +795,12 @@ describe("tracestate in", () => {
     // an invalid one given by the owner is dropped (the trigger checks the W3C syntax), a lone one too
     expect(await insert(traceparent, "rojo=1,rojo=2")).toMatchObject({ trace_parent: traceparent, trace_state: null });
     expect(await insert(null, CALLER_STATE)).toMatchObject({ trace_parent: null, trace_state: null });
-    // the column's own check: printable ASCII, at most 512 characters
+    // the column's own check, on updates too: the W3C syntax (printable ASCII, at most 512
+    // characters, no key twice)
     await expect(db.pool.query("update everruns.runs set trace_state = $2 where id = $1", [given.id, "rojo=a\tb"])).rejects.toThrow(/runs_trace_state_check/);
+    await expect(db.pool.query("update everruns.runs set trace_state = $2 where id = $1", [given.id, "rojo=1,rojo=2"])).rejects.toThrow(
+      /runs_trace_state_check/,
+    );
     await expect(db.pool.query("update everruns.runs set trace_state = $2 where id = $1", [given.id, `a=${"x".repeat(511)}`])).rejects.toThrow(
       /runs_trace_state_check/,
     );
