@@ -25,14 +25,24 @@ describe("validTracestate", () => {
     expect(validTracestate(["rojo=1", 2])).toBeNull();
   });
 
-  it("takes up to 32 members and 512 characters", () => {
+  it("takes up to 32 members and 512 characters, and truncates a longer list as W3C says (members over 128 characters first, then from the end)", () => {
     const members = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v`).join(",");
     expect(validTracestate(members(32))).toBe(members(32));
-    expect(validTracestate(members(33))).toBeNull();
+    expect(validTracestate(members(33))).toBe(members(32));
+    expect(validTracestate(members(40))).toBe(members(32));
     const long = `a=${"x".repeat(254)},b=${"y".repeat(254)}`; // 2 × 256 + 1
     expect(long.length).toBe(513);
-    expect(validTracestate(long)).toBeNull();
+    expect(validTracestate(long)).toBe(`a=${"x".repeat(254)}`);
     expect(validTracestate(long.slice(0, 512))).toBe(long.slice(0, 512));
+    // a large member goes before the small ones after it; then from the end
+    const mixed = [`big=${"z".repeat(200)}`, ...Array.from({ length: 20 }, (_, i) => `k${i}=${"v".repeat(15)}`)].join(",");
+    expect(mixed.length).toBeGreaterThan(512);
+    expect(validTracestate(mixed)).toBe(Array.from({ length: 20 }, (_, i) => `k${i}=${"v".repeat(15)}`).join(","));
+    const smallOnly = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, "0")}=${"v".repeat(16)}`);
+    expect(smallOnly.join(",").length).toBeGreaterThan(512);
+    expect(validTracestate(smallOnly.join(","))).toBe(smallOnly.slice(0, 24).join(",")); // 24 × 20 + 23 commas = 503
+    // a truncated list is checked whole first: an invalid member anywhere is still ignored
+    expect(validTracestate(`${members(40)},Bad=1`)).toBeNull();
     // a key of 256 characters; not 257
     expect(validTracestate(`a${"b".repeat(255)}=1`)).not.toBeNull();
     expect(validTracestate(`a${"b".repeat(256)}=1`)).toBeNull();

@@ -4,10 +4,12 @@
 // member of its own. db/migrations/000042_trace_state.sql (everruns_private.valid_tracestate)
 // checks the same syntax on the normalized value.
 
-/** W3C: at most 32 list-members. */
+/** W3C: at most 32 list-members (more are truncated). */
 const MAX_MEMBERS = 32;
 /** W3C: a tracestate of at most 512 characters (runs.trace_state's check too). */
 const MAX_LENGTH = 512;
+/** W3C: when truncating, list-members longer than this go first. */
+const LARGE_MEMBER = 128;
 /**
  * A list-member `key=value`: a simple key (`[a-z][a-z0-9_-*\/]{0,255}`) or a multi-tenant key
  * (`tenant@system`); a value of 1 to 256 printable ASCII characters except "," and "=", not ending
@@ -18,8 +20,8 @@ const MEMBER =
 
 /**
  * `value` normalized (its list-members joined by ",", without the empty ones or the whitespace
- * around them) when it is a valid tracestate, else null: an invalid tracestate is ignored, as W3C
- * says. Several `tracestate` headers (an array) are one list, combined with ",", as W3C allows. An
+ * around them, truncated to W3C's limits) when it is a valid tracestate, else null: an invalid
+ * tracestate is ignored, as W3C says. Several `tracestate` headers (an array) are one list, combined with ",", as W3C allows. An
  * empty list is none (null).
  */
 export function validTracestate(value: unknown): string | null {
@@ -38,7 +40,13 @@ export function validTracestate(value: unknown): string | null {
     keys.add(key);
     members.push(member);
   }
-  if (members.length === 0 || members.length > MAX_MEMBERS) return null;
-  const normalized = members.join(",");
-  return normalized.length <= MAX_LENGTH ? normalized : null;
+  // W3C's limits (32 list-members, 512 characters): a longer list is truncated, as W3C says to
+  // truncate: list-members longer than 128 characters go first (the last of them first), then
+  // list-members from the end
+  const over = () => members.length > MAX_MEMBERS || members.join(",").length > MAX_LENGTH;
+  while (over()) {
+    const large = members.findLastIndex((member) => member.length > LARGE_MEMBER);
+    members.splice(large === -1 ? members.length - 1 : large, 1);
+  }
+  return members.length === 0 ? null : members.join(",");
 }
