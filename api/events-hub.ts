@@ -583,6 +583,12 @@ export class EventsHub {
         this.release(feed, inbox.push);
         throw error;
       }
+      if (last === 0 && feed.fetched > 0) {
+        // the feed knew events (runs.event_seq, which retention leaves), and the log has none
+        // now: retention removed them (as in the replay below)
+        this.release(feed, inbox.push);
+        throw new EverrunsError("history_expired", historyExpiredWhileOpening(runId));
+      }
       if (after > last) {
         this.release(feed, inbox.push);
         throw new ValidationError(

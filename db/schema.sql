@@ -2084,7 +2084,9 @@ declare
   v_old int;
   v_ws everruns.workspaces;
 begin
-  select w.retention_days into v_old from everruns.workspaces w where w.id = p_workspace_id for update;
+  -- for no key update (000041): retention's roll-up (usage_daily_expired's foreign key) takes key
+  -- share on the workspace, and must not wait behind a `workspaces limits` transaction
+  select w.retention_days into v_old from everruns.workspaces w where w.id = p_workspace_id for no key update;
   if not found then
     raise exception 'unknown workspace %', p_workspace_id using errcode = 'EV005',
       hint = 'everruns workspaces list shows the workspaces.';
@@ -2593,6 +2595,7 @@ declare
   v_month record;
   v_from timestamptz;
   v_tried timestamptz;
+  v_whole boolean;
   v_first everruns.runs;
   v_ids uuid[];
   v_delete uuid[];
@@ -2619,6 +2622,8 @@ begin
              where c.relnamespace = 'everruns_partitions'::regnamespace and c.relkind = 'r'
                and c.relname ~ '^run_events_p[0-9]{6}$') e
      where e.to_at <= v_past_before
+       -- 000041: only partitions of exactly the month's bounds (never one attached with others)
+       and everruns_private.retention_month_partitioned(e.from_at)
        -- runs_history_kept_idx
        and not exists (select from everruns.runs r
                         where r.created_at >= e.from_at and r.created_at < e.to_at
@@ -2646,21 +2651,28 @@ begin
   -- (the month was checked whole when it began). When that marks nothing and the month is mixed
   -- now, the rows of its runs marked in place are deleted (up to p_batch runs; runs_created_idx),
   -- then it is forgotten.
+  -- a month whose partitions were dropped is forgotten
   delete from everruns_private.retention_months_in_place m
-   where not everruns_private.retention_month_partitioned(m.month_from);
-  -- 000041: a month without a kept run left waits for its drop (step 1): not this step's
+   where to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null
+      or to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null;
+  -- 000041: a month without a kept run left waits for its drop (step 1): not this step's, unless
+  -- its partitions are not of exactly its bounds (never dropped: its rows go row by row)
   select m.month_from into v_tried from everruns_private.retention_months_in_place m
-   where exists (select from everruns.runs r
+   where not everruns_private.retention_month_partitioned(m.month_from)
+      or exists (select from everruns.runs r
                   where r.created_at >= m.month_from and r.created_at < m.month_from + interval '1 month'
                     and r.history_expired_at is null and not r.legacy_history)
    order by m.month_from limit 1;
   if v_tried is not null then
-    v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
-    if v_n > 0 then
-      return query select v_n::int, 0::bigint, 0;
-      return;
+    v_whole := everruns_private.retention_month_partitioned(v_tried);
+    if v_whole then
+      v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
+      if v_n > 0 then
+        return query select v_n::int, 0::bigint, 0;
+        return;
+      end if;
     end if;
-    if not everruns_private.retention_month_expirable(v_tried, p_now) then
+    if not v_whole or not everruns_private.retention_month_expirable(v_tried, p_now) then
       select array_agg(x.id) into v_delete
         from (select r.id from everruns.runs r
                where r.created_at >= v_tried and r.created_at < v_tried + interval '1 month'
@@ -3796,6 +3808,12 @@ begin
       when lock_not_available then
         v_skipped := v_skipped + 1;
         raise notice 'partitions of % not created: a parent or its DEFAULT partition is busy; the next round tries again', v_suffix;
+      when invalid_object_definition then
+        -- 000041: a partition of another range overlaps the month (attached with wrong bounds by
+        -- an earlier ensure_partitions under a session time zone other than UTC): the month gets
+        -- none; its rows go to the neighbour or DEFAULT, and retention deletes them row by row
+        v_skipped := v_skipped + 1;
+        raise notice 'partitions of % not created: a partition with other bounds overlaps that month (%)', v_suffix, sqlerrm;
       when check_violation then
         -- a DEFAULT partition already holds rows of this month (maintenance fell behind): they
         -- stay there (retention deletes them row by row), the month gets no partitions
@@ -4168,6 +4186,7 @@ CREATE OR REPLACE FUNCTION everruns_private.history_expirable(p_run everruns.run
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
 AS $function$
   select p_run.history_expired_at is null
      and everruns_private.run_finished_for_retention(p_run)
@@ -5428,9 +5447,16 @@ CREATE OR REPLACE FUNCTION everruns_private.retention_month_partitioned(p_from t
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "DateStyle" TO 'ISO, YMD'
 AS $function$
-  select to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(p_from at time zone 'UTC', 'YYYYMM'))) is not null
-     and to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(p_from at time zone 'UTC', 'YYYYMM'))) is not null
+  select p_from = date_trunc('month', p_from, 'UTC')
+     and (select count(*) = 2
+            from pg_class c
+           where c.oid in (to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(p_from, 'YYYYMM'))),
+                           to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(p_from, 'YYYYMM'))))
+             and c.relispartition
+             and pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES FROM (%L) TO (%L)', p_from, p_from + interval '1 month'))
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.revoke_api_key(p_id uuid)

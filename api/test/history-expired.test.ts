@@ -501,6 +501,8 @@ describe("retention striking as a stream opens", () => {
       );
       subscription.close();
     }
+    // a cursor past what the feed read: the log decides, and it is empty where the run had events
+    await expect(hub.subscribeRunEvents(run.id, eventSeq + 5)).rejects.toMatchObject({ code: "history_expired" });
     const seqs = await keptSeqs;
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     expect(seqs.length).toBeGreaterThan(2);

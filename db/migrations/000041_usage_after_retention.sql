@@ -29,7 +29,14 @@
 --   server or session time zone other than UTC, ensure_partitions gave the wrong ranges and
 --   apply_retention looked at a shifted window when deciding a month's runs had all expired (a
 --   kept run near a month's edge could lose its history with the drop). They run under
---   timezone UTC now, and so does this migration.
+--   timezone UTC now, and so does this migration. What they may have left behind is made safe:
+--   a month counts as partitioned (dropped whole, expired in place) only when both partitions
+--   have exactly its UTC bounds (retention_month_partitioned), else its runs go row by row and it
+--   is never dropped; ensure_partitions skips a month that a shifted partition overlaps instead
+--   of failing every maintenance round; months with their own partitions that still hold rows of
+--   expired runs are recorded (hidden from the API, cleaned by apply_retention's step 2).
+-- * set_workspace_retention locks the workspace for no key update: retention's roll-up (a foreign
+--   key to workspaces) does not wait behind a `workspaces limits` transaction.
 set local lock_timeout = '5s';
 set local timezone = 'UTC';
 -- the lock every retention unit takes (db/sql/applyRetention.ts); waits lock_timeout at most
@@ -310,6 +317,106 @@ begin
 end;
 $$;
 
+-- Whether the month from p_from has both partitions of its own, of exactly its bounds (UTC). An
+-- ensure_partitions before 000041 under a session time zone other than UTC attached partitions
+-- named for a month with bounds shifted by the zone's offset (Australia/Sydney: April to May 1st
+-- 01:00 UTC): dropping one would drop rows of the next month's runs, and its record would hide
+-- rows the drop never removes. Such a month is treated as one without partitions of its own:
+-- never dropped, its runs expired row by row. (The bounds are compared as text under fixed
+-- settings: pg_get_expr renders them in the session's time zone and date style.)
+create or replace function everruns_private.retention_month_partitioned(p_from timestamptz)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+set timezone = 'UTC'
+set datestyle = 'ISO, YMD'
+as $$
+  select p_from = date_trunc('month', p_from, 'UTC')
+     and (select count(*) = 2
+            from pg_class c
+           where c.oid in (to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(p_from, 'YYYYMM'))),
+                           to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(p_from, 'YYYYMM'))))
+             and c.relispartition
+             and pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES FROM (%L) TO (%L)', p_from, p_from + interval '1 month'))
+$$;
+comment on function everruns_private.retention_month_partitioned(timestamptz) is
+  'Whether the month from p_from has both partitions of its own, run_steps_pYYYYMM and run_events_pYYYYMM, of exactly the month''s bounds (UTC); only such a month is dropped whole or expired in place (000040, 000041).';
+
+create or replace function everruns_private.ensure_partitions(p_now timestamptz default now(), p_months_ahead int default 2)
+returns table (created int, skipped int, held_by_default int)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_month timestamptz := date_trunc('month', p_now, 'UTC');
+  v_from timestamptz;
+  v_to timestamptz;
+  v_suffix text;
+  v_t text;
+  v_name text;
+  v_new int;
+  v_created int := 0;
+  v_skipped int := 0;
+  v_held int := 0;
+  v_lock_timeout text := current_setting('lock_timeout');
+begin
+  if p_months_ahead is null or p_months_ahead < 0 or p_months_ahead > 24 then
+    raise exception 'months ahead must be from 0 to 24, got %', p_months_ahead using errcode = '22023';
+  end if;
+  for i in 0 .. p_months_ahead loop
+    v_from := v_month + make_interval(months => i);
+    v_to := v_from + interval '1 month';
+    v_suffix := to_char(v_from at time zone 'UTC', 'YYYYMM');
+    continue when to_regclass('everruns_partitions.run_steps_p' || v_suffix) is not null
+              and to_regclass('everruns_partitions.run_events_p' || v_suffix) is not null;
+    -- attaching takes SHARE UPDATE EXCLUSIVE on the parent (the engine's inserts go on) and
+    -- ACCESS EXCLUSIVE on its DEFAULT partition, which it scans for rows of the month (empty
+    -- unless maintenance fell behind): wait briefly, the next round tries again. Set outside
+    -- the block below: a setting made inside it would be undone with it.
+    perform set_config('lock_timeout', '500ms', true);
+    begin
+      v_new := 0;
+      -- the month's two partitions in one subtransaction, both or neither, in the engine's order
+      -- (commit_step writes run_steps, then run_events): each created as a table of its own with
+      -- the parent's columns and a check of the month (so attaching it does not scan it), then
+      -- attached
+      foreach v_t in array array['run_steps', 'run_events'] loop
+        v_name := v_t || '_p' || v_suffix;
+        continue when to_regclass(format('everruns_partitions.%I', v_name)) is not null;
+        execute format('create table everruns_partitions.%I (like everruns.%I including defaults including generated including constraints, '
+                       'constraint %I check (run_created_at >= %L and run_created_at < %L))',
+                       v_name, v_t, v_name || '_range', v_from, v_to);
+        execute format('alter table everruns.%I attach partition everruns_partitions.%I for values from (%L) to (%L)',
+                       v_t, v_name, v_from, v_to);
+        v_new := v_new + 1;
+      end loop;
+      v_created := v_created + v_new;
+    exception
+      when lock_not_available then
+        v_skipped := v_skipped + 1;
+        raise notice 'partitions of % not created: a parent or its DEFAULT partition is busy; the next round tries again', v_suffix;
+      when invalid_object_definition then
+        -- 000041: a partition of another range overlaps the month (attached with wrong bounds by
+        -- an earlier ensure_partitions under a session time zone other than UTC): the month gets
+        -- none; its rows go to the neighbour or DEFAULT, and retention deletes them row by row
+        v_skipped := v_skipped + 1;
+        raise notice 'partitions of % not created: a partition with other bounds overlaps that month (%)', v_suffix, sqlerrm;
+      when check_violation then
+        -- a DEFAULT partition already holds rows of this month (maintenance fell behind): they
+        -- stay there (retention deletes them row by row), the month gets no partitions
+        v_held := v_held + 1;
+        raise notice 'partitions of % not created: a DEFAULT partition (everruns_partitions.*_pdefault) holds rows of that month', v_suffix;
+    end;
+    perform set_config('lock_timeout', v_lock_timeout, true);
+  end loop;
+  return query select v_created, v_skipped, v_held;
+end;
+$$;
+
+
 create or replace function everruns_private.apply_retention(p_now timestamptz default now(), p_batch int default 200, p_max_rows int default 50000)
 returns table (runs_expired int, rows_deleted bigint, partitions_dropped int)
 language plpgsql
@@ -323,6 +430,7 @@ declare
   v_month record;
   v_from timestamptz;
   v_tried timestamptz;
+  v_whole boolean;
   v_first everruns.runs;
   v_ids uuid[];
   v_delete uuid[];
@@ -349,6 +457,8 @@ begin
              where c.relnamespace = 'everruns_partitions'::regnamespace and c.relkind = 'r'
                and c.relname ~ '^run_events_p[0-9]{6}$') e
      where e.to_at <= v_past_before
+       -- 000041: only partitions of exactly the month's bounds (never one attached with others)
+       and everruns_private.retention_month_partitioned(e.from_at)
        -- runs_history_kept_idx
        and not exists (select from everruns.runs r
                         where r.created_at >= e.from_at and r.created_at < e.to_at
@@ -376,21 +486,28 @@ begin
   -- (the month was checked whole when it began). When that marks nothing and the month is mixed
   -- now, the rows of its runs marked in place are deleted (up to p_batch runs; runs_created_idx),
   -- then it is forgotten.
+  -- a month whose partitions were dropped is forgotten
   delete from everruns_private.retention_months_in_place m
-   where not everruns_private.retention_month_partitioned(m.month_from);
-  -- 000041: a month without a kept run left waits for its drop (step 1): not this step's
+   where to_regclass(format('everruns_partitions.%I', 'run_steps_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null
+      or to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(m.month_from at time zone 'UTC', 'YYYYMM'))) is null;
+  -- 000041: a month without a kept run left waits for its drop (step 1): not this step's, unless
+  -- its partitions are not of exactly its bounds (never dropped: its rows go row by row)
   select m.month_from into v_tried from everruns_private.retention_months_in_place m
-   where exists (select from everruns.runs r
+   where not everruns_private.retention_month_partitioned(m.month_from)
+      or exists (select from everruns.runs r
                   where r.created_at >= m.month_from and r.created_at < m.month_from + interval '1 month'
                     and r.history_expired_at is null and not r.legacy_history)
    order by m.month_from limit 1;
   if v_tried is not null then
-    v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
-    if v_n > 0 then
-      return query select v_n::int, 0::bigint, 0;
-      return;
+    v_whole := everruns_private.retention_month_partitioned(v_tried);
+    if v_whole then
+      v_n := everruns_private.retention_expire_month_in_place(v_tried, p_now, p_batch);
+      if v_n > 0 then
+        return query select v_n::int, 0::bigint, 0;
+        return;
+      end if;
     end if;
-    if not everruns_private.retention_month_expirable(v_tried, p_now) then
+    if not v_whole or not everruns_private.retention_month_expirable(v_tried, p_now) then
       select array_agg(x.id) into v_delete
         from (select r.id from everruns.runs r
                where r.created_at >= v_tried and r.created_at < v_tried + interval '1 month'
@@ -578,3 +695,54 @@ alter function everruns_private.apply_retention(timestamptz, int, int) set timez
 alter function everruns_private.ensure_partitions(timestamptz, int) set timezone = 'UTC';
 alter function everruns_private.retention_month_expirable(timestamptz, timestamptz) set timezone = 'UTC';
 alter function everruns_private.retention_expire_month_in_place(timestamptz, timestamptz, int) set timezone = 'UTC';
+-- the retention clock's day arithmetic (retention_days before p_now) in UTC too, wherever it is
+-- called from (the due count of `everruns workspaces limits`)
+alter function everruns_private.history_expirable(everruns.runs, timestamptz) set timezone = 'UTC';
+
+create or replace function everruns.set_workspace_retention(p_workspace_id uuid, p_days int)
+returns everruns.workspaces
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_old int;
+  v_ws everruns.workspaces;
+begin
+  -- for no key update (000041): retention's roll-up (usage_daily_expired's foreign key) takes key
+  -- share on the workspace, and must not wait behind a `workspaces limits` transaction
+  select w.retention_days into v_old from everruns.workspaces w where w.id = p_workspace_id for no key update;
+  if not found then
+    raise exception 'unknown workspace %', p_workspace_id using errcode = 'EV005',
+      hint = 'everruns workspaces list shows the workspaces.';
+  end if;
+  if p_days is not null and (p_days < 1 or p_days > 36500) then
+    raise exception 'retention must be from 1 to 36500 days, got %', p_days using errcode = 'EV010',
+      hint = 'Give a number of days, or null to keep finished runs'' history forever.';
+  end if;
+  update everruns.workspaces w set retention_days = p_days where w.id = p_workspace_id returning * into v_ws;
+  perform everruns_private.audit_append(p_workspace_id, 'workspace.retention_set', 'workspace', p_workspace_id::text,
+    everruns_private.with_reason(jsonb_build_object('old', v_old, 'new', p_days)));
+  return v_ws;
+end;
+$$;
+
+
+-- months with their own partitions that still hold events or steps of runs marked expired, which
+-- 000039 and 000040 may have left unrecorded (a month window computed in a session's time zone
+-- other than UTC missed a kept run, so the rows were left for a drop that never came): recorded,
+-- so the API does not see them and step 2 deletes them
+insert into everruns_private.retention_months_in_place (month_from)
+select e.from_at
+  from (select to_date(substr(c.relname, length('run_events_p') + 1), 'YYYYMM')::timestamp at time zone 'UTC' as from_at
+          from pg_class c
+         where c.relnamespace = 'everruns_partitions'::regnamespace and c.relkind = 'r'
+           and c.relname ~ '^run_events_p[0-9]{6}$') e
+ where e.from_at + interval '1 month' <= date_trunc('month', now(), 'UTC')
+   and exists (select from everruns.runs r
+                where r.created_at >= e.from_at and r.created_at < e.from_at + interval '1 month'
+                  and r.history_expired_at is not null and not r.legacy_history
+                  and (exists (select from everruns.run_steps s where s.run_id = r.id and s.run_created_at = r.created_at)
+                       or exists (select from everruns.run_events v where v.run_id = r.id and v.run_created_at = r.created_at)))
+on conflict (month_from) do nothing;

@@ -1030,4 +1030,36 @@ describe("month bounds in UTC whatever the session's time zone (000041)", () => 
     );
     expect(Object.fromEntries(rows.map((r) => [r.id, r.expired]))).toEqual({ [expiring]: true, [kept]: false });
   });
+
+  it("partitions attached with shifted bounds (an ensure_partitions before 000041 under Sydney time) are never dropped; their expired runs go row by row; the overlapped month is skipped, not an error", async () => {
+    const agent = await agentIn(await workspace(30));
+    // what the old ensure_partitions attached for April 2026 under Australia/Sydney: to May 1st 01:00 UTC
+    for (const t of ["run_steps", "run_events"]) {
+      await db.pool.query(`create table everruns_partitions.${t}_p202604 (like everruns.${t} including defaults including generated including constraints)`);
+      await db.pool.query(
+        `alter table everruns.${t} attach partition everruns_partitions.${t}_p202604 for values from ('2026-04-01 00:00:00+00') to ('2026-05-01 01:00:00+00')`,
+      );
+    }
+    expect((await db.pool.query("select everruns_private.retention_month_partitioned('2026-04-01T00:00:00Z') as whole")).rows[0]).toEqual({ whole: false });
+    const expiring = await makeRun({ agent, status: "succeeded", createdAt: "2026-04-10T12:00:00Z", finishedAt: "2026-04-11T12:00:00Z" });
+    // a run of May whose rows the April partition holds
+    const kept = await makeRun({ agent, status: "running", createdAt: "2026-05-01T00:30:00Z" });
+    for (let i = 0; ; i++) {
+      const { rows } = await db.pool.query<{ runs_expired: number; rows_deleted: number; partitions_dropped: number }>(
+        "select * from everruns_private.apply_retention(now(), 20)",
+      );
+      const r = rows[0]!;
+      expect(r.partitions_dropped).toBe(0);
+      if (r.runs_expired === 0 && Number(r.rows_deleted) === 0) break;
+      if (i > 20) throw new Error("apply_retention never finished");
+    }
+    expect(await partitions()).toEqual(expect.arrayContaining(["run_events_p202604", "run_steps_p202604"]));
+    expect(await rowCounts([expiring, kept])).toEqual({ [expiring]: { events: 0, steps: 0 }, [kept]: { events: 3, steps: 2 } });
+    // May's partitions would overlap April's: skipped, and the other months are still made
+    expect((await db.pool.query("select * from everruns_private.ensure_partitions('2026-05-15', 1)")).rows[0]).toEqual({
+      created: 2,
+      skipped: 1,
+      held_by_default: 0,
+    });
+  });
 });

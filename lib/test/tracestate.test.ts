@@ -41,6 +41,10 @@ describe("validTracestate", () => {
     const smallOnly = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, "0")}=${"v".repeat(16)}`);
     expect(smallOnly.join(",").length).toBeGreaterThan(512);
     expect(validTracestate(smallOnly.join(","))).toBe(smallOnly.slice(0, 24).join(",")); // 24 × 20 + 23 commas = 503
+    // past 32 members the right-most go, a long one among the first 32 stays (the size is within 512)
+    const withLong = Array.from({ length: 33 }, (_, i) => (i === 5 ? `long=${"l".repeat(200)}` : `k${i}=v`));
+    expect(withLong.join(",").length).toBeLessThan(512);
+    expect(validTracestate(withLong.join(","))).toBe(withLong.slice(0, 32).join(","));
     // a truncated list is checked whole first: an invalid member anywhere is still ignored
     expect(validTracestate(`${members(40)},Bad=1`)).toBeNull();
     // a key of 256 characters; not 257

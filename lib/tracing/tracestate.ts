@@ -40,13 +40,15 @@ export function validTracestate(value: unknown): string | null {
     keys.add(key);
     members.push(member);
   }
-  // W3C's limits (32 list-members, 512 characters): a longer list is truncated, as W3C says to
-  // truncate: list-members longer than 128 characters go first (the last of them first), then
-  // list-members from the end
-  const over = () => members.length > MAX_MEMBERS || members.join(",").length > MAX_LENGTH;
-  while (over()) {
+  // W3C's limits, a longer list truncated as W3C says: past 32 list-members the right-most go;
+  // past 512 characters, list-members longer than 128 characters go first (the right-most of them
+  // first), then list-members from the end
+  members.splice(MAX_MEMBERS);
+  let length = members.reduce((n, member) => n + member.length, members.length - 1);
+  while (length > MAX_LENGTH) {
     const large = members.findLastIndex((member) => member.length > LARGE_MEMBER);
-    members.splice(large === -1 ? members.length - 1 : large, 1);
+    const [gone] = members.splice(large === -1 ? members.length - 1 : large, 1);
+    length -= gone!.length + 1;
   }
   return members.length === 0 ? null : members.join(",");
 }

@@ -12,6 +12,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createPool, type Pool } from "../../db/pool.ts";
+import { benchMarkTracesExported } from "../../db/sql/benchMarkTracesExported.ts";
 import { countRunSteps } from "../../db/sql/countRunSteps.ts";
 import { runStatusCounts } from "../../db/sql/runStatusCounts.ts";
 import { consoleLogger } from "../../lib/logger.ts";
@@ -54,6 +55,8 @@ interface ChainResult {
   /** this process's CPU time (user + system) per step, in ms, from the runs' insert to their end */
   cpuMsPerStep: number;
   steps: number;
+  /** the chain's runs */
+  ids: string[];
 }
 
 /** An OTLP/HTTP endpoint that takes anything: requests and bytes counted. */
@@ -109,7 +112,9 @@ async function chain(url: string, pool: Pool, chains: number, steps: number, con
   const failed = ids.length - ((await runStatusCounts(pool, ids)).succeeded ?? 0);
   if (failed > 0) throw new Error(`${failed} bench run(s) did not succeed`);
   const done = await countRunSteps(pool, ids);
-  return { stepsPerSec: done / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / done, steps: done };
+  // runs with tracing off are not the tracing-on side's to export (its sweep would)
+  if (!tracing) await benchMarkTracesExported(pool, ids);
+  return { stepsPerSec: done / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / done, steps: done, ids };
 }
 
 export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBenchRow[]> {
@@ -125,7 +130,7 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
             `medians of ${opts.repeat} repetitions (a pair each, in alternating order; ratios per pair)`,
         );
         await chain(url, pool, 1, 21, opts.concurrency, null); // warm up both paths
-        await chain(url, pool, 1, 21, opts.concurrency, tracing);
+        const traced = (await chain(url, pool, 1, 21, opts.concurrency, tracing)).ids;
         const rows: TraceBenchRow[] = [];
         for (const chains of opts.chains) {
           const off: ChainResult[] = [];
@@ -141,6 +146,7 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
                 `on ${on.at(-1)!.stepsPerSec.toFixed(0)} steps/s (${on.at(-1)!.cpuMsPerStep.toFixed(2)} ms CPU/step)`,
             );
           }
+          traced.push(...on.flatMap((r) => r.ids));
           const o = median(off.map((r) => r.stepsPerSec));
           const t = median(on.map((r) => r.stepsPerSec));
           const onSteps = on.reduce((n, r) => n + r.steps, 0);
@@ -158,7 +164,8 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
           });
         }
         const { rows: exported } = await pool.query<{ runs: number; steps: number }>(
-          "select count(*)::int as runs, coalesce(sum(exported_through_seq), 0)::int as steps from everruns_private.trace_exports where root_exported",
+          "select count(*)::int as runs, coalesce(sum(exported_through_seq), 0)::int as steps from everruns_private.trace_exports where root_exported and run_id = any($1::uuid[])",
+          [traced],
         );
         opts.log("");
         opts.log(
@@ -172,7 +179,7 @@ export async function runTraceBench(opts: TraceBenchOptions): Promise<TraceBench
           );
         }
         opts.log(
-          `exported: ${exported[0]!.runs} runs' traces complete (${exported[0]!.steps} steps), ${receiver.requests()} OTLP requests, ${(receiver.bytes() / 1024).toFixed(0)} KiB`,
+          `exported: ${exported[0]!.runs} of ${traced.length} traced runs' traces complete (${exported[0]!.steps} steps), ${receiver.requests()} OTLP requests, ${(receiver.bytes() / 1024).toFixed(0)} KiB`,
         );
         return rows;
       } finally {

@@ -109,7 +109,7 @@ export async function cmdRun(env: Env, agent: string, prompt: string, opts: { fo
     tracestate = validTracestate(opts.tracestate);
     if (tracestate === null)
       throw new ConfigError(
-        `--tracestate must be a W3C tracestate (at most 32 key=value members joined by ",", at most 512 characters, no key twice), got ${JSON.stringify(opts.tracestate)}`,
+        `--tracestate must be a W3C tracestate (key=value members joined by ",", lowercase keys, no key twice; a list over 32 members or 512 characters is truncated), got ${JSON.stringify(opts.tracestate)}`,
       );
     if (traceparent === null) throw new ConfigError("--tracestate goes with a traceparent: give --traceparent too (or set TRACEPARENT)");
   }
