@@ -106,7 +106,12 @@ describe("runUpdated carries live numbers", () => {
     const stepCounts = [...new Set(whileRunning.map((s) => s.steps))];
     // (steps committed a few ms apart arrive as one: the hub coalesces them)
     expect(stepCounts.length, JSON.stringify(seen)).toBeGreaterThanOrEqual(2);
-    expect(stepCounts.every((n) => n >= 1 && n < 5)).toBe(true);
+    // (0 too: the first step's start is pushed before its commit when the hub reads it in time)
+    expect(
+      stepCounts.every((n) => n >= 0 && n < 5),
+      JSON.stringify(stepCounts),
+    ).toBe(true);
+    expect(stepCounts.some((n) => n >= 1)).toBe(true);
     expect(whileRunning.some((s) => s.outputTokens > 0 && s.cost > 0)).toBe(true);
     // the step in progress, with its name, was pushed while it ran (the 800 ms tool call)
     expect(
