@@ -3,8 +3,11 @@
 // (a ratio, never an absolute time). The full-size figures are in docs/benchmarks.md.
 // CI runs another test file beside this one on the same two cores, which weighs on the
 // CPU-bound Everruns step more than on the fsync-bound bare one (0.74-0.85x quiet, 1.21x seen
-// in a loaded CI run): hence the median of 5 and up to two retries; a real regression (the
-// 1.8x of a step per job, or worse) fails all three.
+// in a loaded CI run): hence the median of 5 repetitions' ratios (each repetition's bare and
+// Everruns chains run back to back, so the load's drift between repetitions cancels; medians of
+// each side apart failed all three tries of one loaded CI run at 1.64-1.85x, while its pairs'
+// median was 1.39-1.46x) and up to two retries; a real regression (the 1.8x of a step per job, or
+// worse) fails all three.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../db/test/helpers.ts";
 import { benchCommand } from "../bench/index.ts";
