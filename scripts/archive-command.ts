@@ -495,17 +495,23 @@ async function lockDirectory(dir: string): Promise<() => Promise<void>> {
           )
         : new ConfigError(`another everruns archive (pid ${owner.pid}, started ${owner.started}) is writing ${dir}: wait for it; if none runs, delete ${lock}`);
   for (let attempt = 0; attempt < 5; attempt++) {
+    // the lock appears whole or not at all: written to a file of our own, then linked to its name
+    // (which fails when the name is taken); another archive never reads it empty or in part
+    const mine = `${lock}.${me.pid}.${randomBytes(4).toString("hex")}.new`;
     try {
-      const handle = await open(lock, "wx", FILE_MODE);
+      const handle = await open(mine, "wx", FILE_MODE);
       try {
         await handle.writeFile(`${JSON.stringify(me)}\n`);
         await handle.sync();
       } finally {
         await handle.close().catch(() => undefined);
       }
+      await link(mine, lock);
       return () => unlink(lock).catch(() => undefined);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw fileError(`write in ${dir}`, error);
+    } finally {
+      await unlink(mine).catch(() => undefined);
     }
     const seen = await readFile(lock, "utf8").catch(() => null);
     if (seen === null) continue; // released meanwhile: try again
