@@ -5386,30 +5386,7 @@ begin
   if exists (select from everruns.runs r where r.id = any (p_ids) and r.history_expired_at is not null) then
     raise exception 'retention_mark_expired: a run of % is marked expired already', p_ids using errcode = 'P0001';
   end if;
-  insert into everruns.usage_daily_expired as d (workspace_id, agent_id, day, runs, llm_calls, input_tokens, output_tokens, cost_usd,
-                                                 cache_read_tokens, cache_write_tokens, reasoning_tokens)
-  select r.workspace_id, r.agent_id, (s.finished_at at time zone 'UTC')::date,
-         count(distinct r.id),
-         count(*) filter (where s.kind = 'llm'),
-         coalesce(sum((s.usage ->> 'input_tokens')::bigint), 0),
-         coalesce(sum((s.usage ->> 'output_tokens')::bigint), 0),
-         coalesce(sum((s.usage ->> 'cost_usd')::numeric), 0),
-         coalesce(sum((s.usage ->> 'cache_read_tokens')::bigint), 0),
-         coalesce(sum((s.usage ->> 'cache_write_tokens')::bigint), 0),
-         coalesce(sum((s.usage ->> 'reasoning_tokens')::bigint), 0)
-    from everruns.runs r
-    join everruns.run_steps s on s.run_id = r.id and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history)
-   where r.id = any (p_ids)
-   group by 1, 2, 3
-  on conflict (workspace_id, agent_id, day) do update
-     set runs = d.runs + excluded.runs,
-         llm_calls = d.llm_calls + excluded.llm_calls,
-         input_tokens = d.input_tokens + excluded.input_tokens,
-         output_tokens = d.output_tokens + excluded.output_tokens,
-         cost_usd = d.cost_usd + excluded.cost_usd,
-         cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
-         cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
-         reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens;
+  perform everruns_private.retention_roll_up_usage(p_ids);
   update everruns.runs r set history_expired_at = p_now where r.id = any (p_ids);
   perform everruns_private.retention_forget_runs(p_ids);
 end;
@@ -5457,6 +5434,39 @@ AS $function$
                            to_regclass(format('everruns_partitions.%I', 'run_events_p' || to_char(p_from, 'YYYYMM'))))
              and c.relispartition
              and pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES FROM (%L) TO (%L)', p_from, p_from + interval '1 month'))
+$function$;
+
+CREATE OR REPLACE FUNCTION everruns_private.retention_roll_up_usage(p_ids uuid[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into everruns.usage_daily_expired as d (workspace_id, agent_id, day, runs, llm_calls, input_tokens, output_tokens, cost_usd,
+                                                 cache_read_tokens, cache_write_tokens, reasoning_tokens)
+  select r.workspace_id, r.agent_id, (s.finished_at at time zone 'UTC')::date,
+         count(distinct r.id),
+         count(*) filter (where s.kind = 'llm'),
+         coalesce(sum((s.usage ->> 'input_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'output_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'cost_usd')::numeric), 0),
+         coalesce(sum((s.usage ->> 'cache_read_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'cache_write_tokens')::bigint), 0),
+         coalesce(sum((s.usage ->> 'reasoning_tokens')::bigint), 0)
+    from everruns.runs r
+    join everruns.run_steps s on s.run_id = r.id and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history)
+   where r.id = any (p_ids)
+   group by 1, 2, 3
+  on conflict (workspace_id, agent_id, day) do update
+     set runs = d.runs + excluded.runs,
+         llm_calls = d.llm_calls + excluded.llm_calls,
+         input_tokens = d.input_tokens + excluded.input_tokens,
+         output_tokens = d.output_tokens + excluded.output_tokens,
+         cost_usd = d.cost_usd + excluded.cost_usd,
+         cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
+         cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
+         reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION everruns_private.revoke_api_key(p_id uuid)

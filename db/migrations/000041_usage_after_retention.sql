@@ -187,21 +187,16 @@ begin
 end
 $$;
 
--- Marks the runs p_ids expired at p_now (history_expired_at), first adding the usage of their
--- steps to usage_daily_expired, then deletes what only their history and a rerun needed
--- (retention_forget_runs). The caller holds their rows (for update) and checked each may go.
--- Their events and steps stay: the caller deletes them, or they go with their month's partitions.
-create function everruns_private.retention_mark_expired(p_ids uuid[], p_now timestamptz)
+-- Adds the usage of the steps of the runs p_ids to usage_daily_expired, per workspace, agent and
+-- day (UTC, the day each step finished, as usage_daily). Each run once: retention_mark_expired,
+-- and this migration's roll-up of the runs marked before it.
+create function everruns_private.retention_roll_up_usage(p_ids uuid[])
 returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  -- each run is rolled up once: its callers hold its row and checked it may go (history_expirable)
-  if exists (select from everruns.runs r where r.id = any (p_ids) and r.history_expired_at is not null) then
-    raise exception 'retention_mark_expired: a run of % is marked expired already', p_ids using errcode = 'P0001';
-  end if;
   insert into everruns.usage_daily_expired as d (workspace_id, agent_id, day, runs, llm_calls, input_tokens, output_tokens, cost_usd,
                                                  cache_read_tokens, cache_write_tokens, reasoning_tokens)
   select r.workspace_id, r.agent_id, (s.finished_at at time zone 'UTC')::date,
@@ -226,6 +221,28 @@ begin
          cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
          cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
          reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens;
+end;
+$$;
+comment on function everruns_private.retention_roll_up_usage(uuid[]) is
+  'Adds the usage of the steps of the runs p_ids to usage_daily_expired (per workspace, agent and UTC day); called once per run, as it is marked expired (000041).';
+revoke execute on function everruns_private.retention_roll_up_usage(uuid[]) from public;
+
+-- Marks the runs p_ids expired at p_now (history_expired_at), first adding the usage of their
+-- steps to usage_daily_expired, then deletes what only their history and a rerun needed
+-- (retention_forget_runs). The caller holds their rows (for update) and checked each may go.
+-- Their events and steps stay: the caller deletes them, or they go with their month's partitions.
+create function everruns_private.retention_mark_expired(p_ids uuid[], p_now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  -- each run is rolled up once: its callers hold its row and checked it may go (history_expirable)
+  if exists (select from everruns.runs r where r.id = any (p_ids) and r.history_expired_at is not null) then
+    raise exception 'retention_mark_expired: a run of % is marked expired already', p_ids using errcode = 'P0001';
+  end if;
+  perform everruns_private.retention_roll_up_usage(p_ids);
   update everruns.runs r set history_expired_at = p_now where r.id = any (p_ids);
   perform everruns_private.retention_forget_runs(p_ids);
 end;
@@ -267,21 +284,7 @@ select u.workspace_id, u.agent_id, u.day,
 
 -- the runs marked in place before this migration whose steps wait for their month's drop: rolled
 -- up now (as retention_mark_expired would have; their history_expired_at is kept)
-insert into everruns.usage_daily_expired (workspace_id, agent_id, day, runs, llm_calls, input_tokens, output_tokens, cost_usd,
-                                          cache_read_tokens, cache_write_tokens, reasoning_tokens)
-select r.workspace_id, r.agent_id, (s.finished_at at time zone 'UTC')::date,
-       count(distinct r.id),
-       count(*) filter (where s.kind = 'llm'),
-       coalesce(sum((s.usage ->> 'input_tokens')::bigint), 0),
-       coalesce(sum((s.usage ->> 'output_tokens')::bigint), 0),
-       coalesce(sum((s.usage ->> 'cost_usd')::numeric), 0),
-       coalesce(sum((s.usage ->> 'cache_read_tokens')::bigint), 0),
-       coalesce(sum((s.usage ->> 'cache_write_tokens')::bigint), 0),
-       coalesce(sum((s.usage ->> 'reasoning_tokens')::bigint), 0)
-  from everruns.runs r
-  join everruns.run_steps s on s.run_id = r.id and s.run_created_at = everruns_private.run_partition_key(r.created_at, r.legacy_history)
- where r.history_expired_at is not null
- group by 1, 2, 3;
+select everruns_private.retention_roll_up_usage(array(select r.id from everruns.runs r where r.history_expired_at is not null));
 
 -- the two places that mark runs expired, over retention_mark_expired (otherwise as 000040)
 create or replace function everruns_private.retention_expire_month_in_place(p_from timestamptz, p_now timestamptz, p_batch int)
@@ -662,22 +665,6 @@ begin
   end if;
 end
 $$;
-
--- the months 000039's step 4 left whole for their drop (every run expired, partitions still there)
-insert into everruns_private.retention_months_in_place (month_from)
-select e.from_at
-  from (select to_timestamp(substr(c.relname, length('run_events_p') + 1), 'YYYYMM') at time zone 'UTC' as from_at
-          from pg_class c
-         where c.relnamespace = 'everruns_partitions'::regnamespace and c.relkind = 'r'
-           and c.relname ~ '^run_events_p[0-9]{6}$') e
- where e.from_at + interval '1 month' <= date_trunc('month', now(), 'UTC')
-   and exists (select from everruns.runs r
-                where r.created_at >= e.from_at and r.created_at < e.from_at + interval '1 month'
-                  and r.history_expired_at is not null and not r.legacy_history)
-   and not exists (select from everruns.runs r
-                    where r.created_at >= e.from_at and r.created_at < e.from_at + interval '1 month'
-                      and r.history_expired_at is null and not r.legacy_history)
-on conflict (month_from) do nothing;
 
 -- history_kept: nothing to check while no month holds such rows (the usual case: a boolean read
 -- once per statement); else the run looked up only for rows of those months

@@ -75,6 +75,51 @@ async function backdate(id: string, createdAt: string): Promise<void> {
 }
 
 /**
+ * `n` queued runs of `agent` created `createdAt` plus 1, 2, … seconds (in the order of the ids
+ * returned), backdated before they have rows as backdate() does.
+ */
+async function insertBackdatedRuns(agent: string, createdAt: string, n: number): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `insert into everruns.runs (workspace_id, agent_id, input)
+     select a.workspace_id, a.id, '{"messages": [{"role": "user", "content": "hi"}]}' from everruns.agents a, generate_series(1, $2::int) where a.id = $1
+     returning id`,
+    [agent, n],
+  );
+  const ids = rows.map((r) => r.id);
+  const client = await db.pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("set local session_replication_role = replica");
+    await client.query(
+      `update everruns.runs r set created_at = $2::timestamptz + make_interval(secs => u.n)
+         from unnest($1::uuid[]) with ordinality u(id, n) where r.id = u.id`,
+      [ids, createdAt],
+    );
+    await client.query("commit");
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
+  } finally {
+    client.release();
+  }
+  return ids;
+}
+
+/** `fn` as the API's database role (everruns_api) in workspace `workspaceId`, in a transaction rolled back after. */
+async function asApi<T>(workspaceId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("set local role everruns_api");
+    await client.query("select set_config('everruns.workspace_id', $1, true)", [workspaceId]);
+    return await fn(client);
+  } finally {
+    await client.query("rollback").catch(() => undefined);
+    client.release();
+  }
+}
+
+/**
  * A run with `events` events and `steps` steps, created at `createdAt` (its rows go to that month's
  * partition), then put in `status` (finished at `finishedAt`) as the engine would leave it.
  */
@@ -442,29 +487,7 @@ describe("whole months expired in place and dropped (000039)", () => {
    * ids returned), each with 3 events and 2 steps (5 rows), as makeRun leaves them.
    */
   async function makeMonthOfRuns(agent: string, createdAt: string, finishedAt: string, n: number): Promise<string[]> {
-    const { rows } = await db.pool.query<{ id: string }>(
-      `insert into everruns.runs (workspace_id, agent_id, input)
-       select a.workspace_id, a.id, '{"messages": [{"role": "user", "content": "hi"}]}' from everruns.agents a, generate_series(1, $2::int) where a.id = $1
-       returning id`,
-      [agent, n],
-    );
-    const ids = rows.map((r) => r.id);
-    const client = await db.pool.connect();
-    try {
-      await client.query("begin");
-      await client.query("set local session_replication_role = replica");
-      await client.query(
-        `update everruns.runs r set created_at = $2::timestamptz + make_interval(secs => u.n)
-           from unnest($1::uuid[]) with ordinality u(id, n) where r.id = u.id`,
-        [ids, createdAt],
-      );
-      await client.query("commit");
-    } catch (error) {
-      await client.query("rollback");
-      throw error;
-    } finally {
-      client.release();
-    }
+    const ids = await insertBackdatedRuns(agent, createdAt, n);
     await db.pool.query(
       `insert into everruns.run_events (run_id, seq, workspace_id, type, event, run_created_at)
        select r.id, g, r.workspace_id, 'CUSTOM', jsonb_build_object('type', 'CUSTOM', 'name', 'tick', 'value', g), r.created_at
@@ -812,29 +835,7 @@ describe("usage outlives retention (000041)", () => {
    * hour after creation. So each run has steps on two days.
    */
   async function makeUsageRuns(agent: string, createdAt: string, n: number): Promise<string[]> {
-    const { rows } = await db.pool.query<{ id: string }>(
-      `insert into everruns.runs (workspace_id, agent_id, input)
-       select a.workspace_id, a.id, '{"messages": [{"role": "user", "content": "hi"}]}' from everruns.agents a, generate_series(1, $2::int) where a.id = $1
-       returning id`,
-      [agent, n],
-    );
-    const ids = rows.map((r) => r.id);
-    const client = await db.pool.connect();
-    try {
-      await client.query("begin");
-      await client.query("set local session_replication_role = replica");
-      await client.query(
-        `update everruns.runs r set created_at = $2::timestamptz + make_interval(secs => u.n)
-           from unnest($1::uuid[]) with ordinality u(id, n) where r.id = u.id`,
-        [ids, createdAt],
-      );
-      await client.query("commit");
-    } catch (error) {
-      await client.query("rollback");
-      throw error;
-    } finally {
-      client.release();
-    }
+    const ids = await insertBackdatedRuns(agent, createdAt, n);
     await db.pool.query(
       `insert into everruns.run_steps (run_id, seq, workspace_id, kind, name, status, attempt, usage, started_at, finished_at, run_created_at)
        select r.id, g, r.workspace_id, case g when 1 then 'llm' else 'tool' end, 'step', 'succeeded', 1,
@@ -858,17 +859,7 @@ describe("usage outlives retention (000041)", () => {
                           cache_read_tokens::text, cache_write_tokens::text, reasoning_tokens::text
                      from everruns.usage_daily where agent_id = $1 order by day`;
     const owner = (await db.pool.query<UsageRow>(query, [agent])).rows;
-    const client = await db.pool.connect();
-    try {
-      await client.query("begin");
-      await client.query("set local role everruns_api");
-      await client.query("select set_config('everruns.workspace_id', $1, true)", [workspaceId]);
-      const api = (await client.query<UsageRow>(query, [agent])).rows;
-      await client.query("rollback");
-      expect(api).toEqual(owner);
-    } finally {
-      client.release();
-    }
+    expect(await asApi(workspaceId, async (client) => (await client.query<UsageRow>(query, [agent])).rows)).toEqual(owner);
     return owner;
   }
 
@@ -904,22 +895,11 @@ describe("usage outlives retention (000041)", () => {
     expect(rows[0]).toMatchObject({ runs_expired: 20, rows_deleted: 0 });
     expect(await usage(agent, ws)).toEqual(before);
     // the API's role no longer reads the marked runs' steps (history_kept, 000040), which are still there
-    const stepsSeen = async (asApi: boolean): Promise<number> => {
-      const client = await db.pool.connect();
-      try {
-        await client.query("begin");
-        if (asApi) {
-          await client.query("set local role everruns_api");
-          await client.query("select set_config('everruns.workspace_id', $1, true)", [ws]);
-        }
-        const { rows: seen } = await client.query<{ n: number }>("select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])", [ids]);
-        await client.query("rollback");
-        return seen[0]!.n;
-      } finally {
-        client.release();
-      }
-    };
-    expect({ owner: await stepsSeen(false), api: await stepsSeen(true) }).toEqual({ owner: 90, api: 50 });
+    const countSteps = "select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])";
+    expect({
+      owner: (await db.pool.query<{ n: number }>(countSteps, [ids])).rows[0]!.n,
+      api: await asApi(ws, async (client) => (await client.query<{ n: number }>(countSteps, [ids])).rows[0]!.n),
+    }).toEqual({ owner: 90, api: 50 });
 
     const totals = await retainUntilDone((await db.pool.query<{ t: string }>("select now()::text as t")).rows[0]!.t);
     expect(totals).toEqual({ runs_expired: 25, rows_deleted: 0, partitions_dropped: 1 });
@@ -948,17 +928,10 @@ describe("usage outlives retention (000041)", () => {
     expect((await db.pool.query("select count(*)::int as n from everruns.run_steps where run_id = any($1::uuid[])", [kept])).rows[0]).toEqual({ n: 10 });
 
     // the API's role reads the roll-up of its workspace only, and writes none of it
-    const client = await db.pool.connect();
-    try {
-      await client.query("begin");
-      await client.query("set local role everruns_api");
-      await client.query("select set_config('everruns.workspace_id', $1, true)", [keptWs]);
+    await asApi(keptWs, async (client) => {
       expect((await client.query("select count(*)::int as n from everruns.usage_daily_expired")).rows[0]).toEqual({ n: 0 });
       await expect(client.query("update everruns.usage_daily_expired set cost_usd = 0 where workspace_id = $1", [ws])).rejects.toMatchObject({ code: "42501" });
-      await client.query("rollback");
-    } finally {
-      client.release();
-    }
+    });
   });
 });
 
